@@ -1,0 +1,1 @@
+"""Connectors: agency exports become case events (framework, kinds, presets)."""

@@ -1,0 +1,1 @@
+"""Stream processors: normalize, route, match, deadlines, screen, aggregate, stats."""
