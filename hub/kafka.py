@@ -1,0 +1,108 @@
+"""The hub's only way to build Kafka clients, so every producer is idempotent with acks=all.
+
+aiokafka's producer is not idempotent by default and its admin client does not raise
+per-topic errors; these wrappers fix both once for every caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import ssl
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hub.config import KafkaSecurity
+
+__all__ = [
+    "admin_client",
+    "broker_answers",
+    "client_options",
+    "make_consumer",
+    "make_producer",
+]
+
+log = logging.getLogger(__name__)
+
+
+def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for TLS / SASL from the hub's security settings."""
+    security = security or KafkaSecurity()
+    options: dict[str, Any] = {"security_protocol": security.security_protocol}
+    if security.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(security.ssl_cafile) if security.ssl_cafile else None)
+        if security.ssl_certfile:
+            context.load_cert_chain(
+                str(security.ssl_certfile),
+                str(security.ssl_keyfile) if security.ssl_keyfile else None)
+        options["ssl_context"] = context
+    if security.sasl_mechanism:
+        options["sasl_mechanism"] = security.sasl_mechanism
+        options["sasl_plain_username"] = security.sasl_username
+        options["sasl_plain_password"] = (
+            security.sasl_password.get_secret_value() if security.sasl_password else None)
+    return options
+
+
+def make_producer(bootstrap: str, *, security: KafkaSecurity | None = None,
+                  client_id: str = "liangfa", linger_ms: int = 5,
+                  **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent producer with acks=all: a retried send is never written twice."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": linger_ms,
+        "max_batch_size": 512 * 1024,
+        "compression_type": None,
+        "request_timeout_ms": 30_000,
+        "retry_backoff_ms": 200,
+        **client_options(security),
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(bootstrap: str, *topics: str, group_id: str | None,
+                  security: KafkaSecurity | None = None, **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer that commits only when told to (callers commit after their side effects)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        **client_options(security),
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def admin_client(bootstrap: str, *, security: KafkaSecurity | None = None,
+                 timeout_ms: int = 15_000) -> AIOKafkaAdminClient:
+    """An admin client; remember to read per-topic errors from its responses."""
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
+                               **client_options(security))
+
+
+async def _probe(bootstrap: str, timeout_s: float) -> bool:
+    admin = admin_client(bootstrap, timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.list_topics(), timeout_s)
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+    finally:
+        await admin.close()
+    return True
+
+
+def broker_answers(bootstrap: str, *, timeout_s: float = 5.0) -> bool:
+    """True when the broker answers a metadata request; callable from sync or async code."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _probe(bootstrap, timeout_s)).result()

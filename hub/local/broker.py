@@ -1,0 +1,140 @@
+"""The single-node Kafka 4.x broker in KRaft combined mode (broker and controller in one)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.errors import StackError
+from hub.local.processes import JavaRuntime, start_jvm
+
+__all__ = ["BrokerConfig", "format_storage", "start_broker"]
+
+_LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <RollingFile name="file" fileName="{log_dir}/server.log"
+                 filePattern="{log_dir}/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="file"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.clients" level="WARN"/>
+  </Loggers>
+</Configuration>
+"""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """What the broker needs to know; everything binds to loopback."""
+
+    home: Path
+    port: int
+    controller_port: int
+    heap_mib: int = 512
+
+    @property
+    def folder(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """server.properties for single-node KRaft; replication 1, auto-creation off."""
+        data = self.folder / "data"
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "min.insync.replicas": "1",
+            "default.replication.factor": "1",
+            "log.retention.hours": "-1",
+            "log.segment.bytes": str(256 * 1024 * 1024),
+            "message.max.bytes": str(8 * 1024 * 1024),
+        }
+        return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def _write_config(config: BrokerConfig) -> tuple[Path, Path]:
+    config.folder.mkdir(parents=True, exist_ok=True)
+    props = config.folder / "server.properties"
+    props.write_text(config.properties(), encoding="utf-8")
+    log4j = config.folder / "log4j2.xml"
+    log4j.write_text(_LOG4J2.format(log_dir=config.folder / "logs"), encoding="utf-8")
+    return props, log4j
+
+
+def _classpath(lib: Path) -> str:
+    return ":".join(str(p) for p in sorted(lib.glob("*.jar")))
+
+
+def format_storage(config: BrokerConfig, java: JavaRuntime, lib: Path) -> bool:
+    """Format the KRaft log directory on first start; returns True when it formatted.
+
+    Formatting an already formatted directory would fail (and must never wipe data), so the
+    ``meta.properties`` file written by the formatter is the guard.
+    """
+    props, log4j = _write_config(config)
+    if (config.folder / "data" / "meta.properties").exists():
+        return False
+    cluster_id_file = config.folder / "cluster.id"
+    if not cluster_id_file.exists():
+        out = subprocess.run(
+            [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
+             "kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True, text=True, check=False, timeout=120,
+        )
+        if out.returncode != 0:
+            raise StackError(f"kafka storage tool failed: {out.stderr[-2000:]}")
+        cluster_id_file.write_text(out.stdout.strip().splitlines()[-1], encoding="utf-8")
+    cluster_id = cluster_id_file.read_text(encoding="utf-8").strip()
+    out = subprocess.run(
+        [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
+         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+         "--ignore-formatted"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    if out.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed: {(out.stdout + out.stderr)[-2000:]}")
+    return True
+
+
+def start_broker(config: BrokerConfig, java: JavaRuntime, lib: Path) -> int:
+    """Start the broker JVM detached; returns its pid."""
+    props, log4j = _write_config(config)
+    heap = f"{config.heap_mib}m"
+    return start_jvm(
+        java,
+        home=config.home,
+        component="kafka",
+        jvm_args=[f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+                  "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+                  f"-Dkafka.logs.dir={config.folder / 'logs'}", "-cp", _classpath(lib)],
+        main=["kafka.Kafka", str(props)],
+        log_file=config.folder / "logs" / "stdout.log",
+    )

@@ -1,0 +1,170 @@
+"""Start, find and stop the stack's JVMs so that ``down`` never leaves an orphan behind.
+
+Every JVM is started with ``-Dliangfa.home=<home>`` and ``-Dliangfa.component=<name>`` in
+its command line. Stopping looks processes up by those markers in ``/proc`` rather than
+trusting a pid file alone, because a pid can be reused after a crash or reboot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.errors import StackError
+from hub.local.artifacts import find_tool
+
+__all__ = [
+    "JavaRuntime",
+    "find_java",
+    "find_stack_processes",
+    "free_port",
+    "port_is_open",
+    "rss_mib",
+    "start_jvm",
+    "stop_processes",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JavaRuntime:
+    """A Java executable and its major version."""
+
+    executable: str
+    major: int
+
+
+def find_java(minimum: int = 17) -> JavaRuntime:
+    """The Java to run on: ``$JAVA_HOME/bin/java`` or ``java`` on PATH, at least ``minimum``."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = str(Path(java_home) / "bin" / "java") if java_home else None
+    if not candidate or not Path(candidate).exists():
+        candidate = find_tool("java", "install a Java 17+ runtime (Debian: openjdk-17-jre)")
+    out = subprocess.run([candidate, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        raise StackError(f"could not read the version of {candidate}: {out.stderr.strip()}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):
+        major = int(match.group(2))
+    if major < minimum:
+        raise StackError(f"{candidate} is Java {major}; Java {minimum} or newer is needed")
+    return JavaRuntime(candidate, major)
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """A currently free loopback port (for tests and first-time defaults)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_jvm(
+    java: JavaRuntime,
+    *,
+    home: Path,
+    component: str,
+    jvm_args: list[str],
+    main: list[str],
+    log_file: Path,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Start a detached JVM (own session, survives the CLI) and return its pid."""
+    markers = [f"-Dliangfa.home={home.resolve()}", f"-Dliangfa.component={component}"]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [java.executable, *markers, *jvm_args, *main],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=str(home),
+        )
+    return proc.pid
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def find_stack_processes(home: Path, component: str | None = None) -> list[int]:
+    """Pids of live JVMs started for ``home`` (and ``component``, when given)."""
+    home_marker = f"-Dliangfa.home={home.resolve()}"
+    component_marker = f"-Dliangfa.component={component}" if component else None
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        args = _cmdline(int(entry.name))
+        if home_marker in args and (component_marker is None or component_marker in args):
+            if _is_zombie(int(entry.name)):
+                continue
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def stop_processes(pids: list[int], *, grace_s: float = 30.0) -> None:
+    """SIGTERM, wait up to ``grace_s`` for a clean shutdown, then SIGKILL what is left."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        _reap(alive)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not _is_zombie(p)]
+        if alive:
+            time.sleep(0.2)
+    for pid in alive:
+        log.warning("process %s did not stop within %.0fs: killing it", pid, grace_s)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _reap(pids)
+
+
+def _reap(pids: list[int]) -> None:
+    """Collect exit status of our own children so they do not linger as zombies."""
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process in MiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0
+    return 0.0

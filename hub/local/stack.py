@@ -1,0 +1,206 @@
+"""``liangfa up / down / status`` for the embedded stack under one home directory.
+
+The home keeps the broker's log directory, the registry's logs and ``stack.json`` with the
+ports chosen on first start, so that data and addresses survive ``down``/``up``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hub.errors import StackError
+from hub.local.artifacts import ensure_artifacts
+from hub.local.broker import BrokerConfig, format_storage, start_broker
+from hub.local.processes import (
+    find_java,
+    find_stack_processes,
+    port_is_open,
+    rss_mib,
+    stop_processes,
+)
+from hub.local.registry import RegistryConfig, start_registry
+
+__all__ = ["ComponentStatus", "LocalStack", "StackPorts", "StackStatus"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StackPorts:
+    """Loopback ports of the stack's servers, fixed per home once chosen."""
+
+    kafka: int = 19092
+    controller: int = 19093
+    registry: int = 18081
+
+
+@dataclass
+class ComponentStatus:
+    """One component as ``liangfa status`` shows it."""
+
+    name: str
+    running: bool
+    healthy: bool
+    address: str
+    pids: list[int] = field(default_factory=list)
+    rss_mib: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class StackStatus:
+    """Every component of the stack."""
+
+    components: list[ComponentStatus]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.healthy for c in self.components)
+
+
+class LocalStack:
+    """A broker and a registry living under ``home``."""
+
+    def __init__(self, home: Path, ports: StackPorts | None = None) -> None:
+        self.home = home.expanduser().resolve()
+        self._state_file = self.home / "stack.json"
+        self.ports = ports or self._load_ports()
+
+    def _load_ports(self) -> StackPorts:
+        if self._state_file.exists():
+            data = json.loads(self._state_file.read_text(encoding="utf-8"))
+            return StackPorts(**data.get("ports", {}))
+        return StackPorts()
+
+    def _save_state(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps({"ports": asdict(self.ports)}, indent=2),
+                                    encoding="utf-8")
+
+    @property
+    def broker_config(self) -> BrokerConfig:
+        return BrokerConfig(self.home, self.ports.kafka, self.ports.controller)
+
+    @property
+    def registry_config(self) -> RegistryConfig:
+        return RegistryConfig(self.home, self.ports.registry, self.broker_config.bootstrap)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker_config.bootstrap
+
+    @property
+    def registry_url(self) -> str:
+        return self.registry_config.ccompat_url
+
+    # -- up -------------------------------------------------------------------------------
+    def up(self, *, timeout_s: float = 180.0) -> StackStatus:
+        """Start whatever is not running yet and wait until both answer; safe to repeat."""
+        artifacts = ensure_artifacts()
+        java = find_java(17)
+        self._save_state()
+        if not find_stack_processes(self.home, "kafka"):
+            self._check_port_free(self.ports.kafka, "Kafka broker")
+            self._check_port_free(self.ports.controller, "Kafka controller")
+            format_storage(self.broker_config, java, artifacts.kafka_lib)
+            start_broker(self.broker_config, java, artifacts.kafka_lib)
+        self._wait(lambda: self._broker_healthy(), timeout_s, "Kafka broker",
+                   self.broker_config.folder / "logs" / "server.log")
+        if not find_stack_processes(self.home, "registry"):
+            self._check_port_free(self.ports.registry, "schema registry")
+            start_registry(self.registry_config, java, artifacts.registry_jar)
+        self._wait(lambda: self._registry_healthy(), timeout_s, "schema registry",
+                   self.registry_config.folder / "registry.log")
+        self._set_registry_compatibility()
+        return self.status()
+
+    @staticmethod
+    def _check_port_free(port: int, what: str) -> None:
+        if port_is_open(port):
+            raise StackError(
+                f"port {port} for the {what} is taken by another process; stop it or choose "
+                f"another home/port (see `liangfa up --help`)"
+            )
+
+    def _wait(self, check: object, timeout_s: float, what: str, log_file: Path) -> None:
+        assert callable(check)
+        deadline = time.monotonic() + timeout_s
+        component = "kafka" if "Kafka" in what else "registry"
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if not find_stack_processes(self.home, component):
+                raise StackError(f"the {what} exited during start-up; see {log_file}:\n"
+                                 + _tail(log_file))
+            time.sleep(0.5)
+        raise StackError(f"the {what} did not become healthy within {timeout_s:.0f}s; see "
+                         f"{log_file}:\n" + _tail(log_file))
+
+    # -- health ---------------------------------------------------------------------------
+    def _broker_healthy(self) -> bool:
+        """The broker answers a metadata request (not merely an open port)."""
+        if not port_is_open(self.ports.kafka):
+            return False
+        from hub.kafka import broker_answers
+
+        return broker_answers(self.bootstrap, timeout_s=5.0)
+
+    def _registry_healthy(self) -> bool:
+        try:
+            ready = httpx.get(f"{self.registry_config.base_url}/health/ready", timeout=3.0)
+            if ready.status_code != 200:
+                return False
+            subjects = httpx.get(f"{self.registry_url}/subjects", timeout=3.0)
+        except httpx.HTTPError:
+            return False
+        return subjects.status_code == 200
+
+    def _set_registry_compatibility(self) -> None:
+        """Apicurio's global default is NONE; the hub's contract is BACKWARD_TRANSITIVE."""
+        try:
+            response = httpx.put(f"{self.registry_url}/config",
+                                 json={"compatibility": "BACKWARD_TRANSITIVE"}, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise StackError(f"could not set registry compatibility: {exc}") from exc
+        if response.status_code >= 300:
+            raise StackError(f"registry refused compatibility setting: {response.text}")
+
+    # -- status / down --------------------------------------------------------------------
+    def status(self) -> StackStatus:
+        kafka_pids = find_stack_processes(self.home, "kafka")
+        registry_pids = find_stack_processes(self.home, "registry")
+        return StackStatus([
+            ComponentStatus("kafka", bool(kafka_pids),
+                            bool(kafka_pids) and self._broker_healthy(), self.bootstrap,
+                            kafka_pids, sum(rss_mib(p) for p in kafka_pids)),
+            ComponentStatus("registry", bool(registry_pids),
+                            bool(registry_pids) and self._registry_healthy(),
+                            self.registry_url, registry_pids,
+                            sum(rss_mib(p) for p in registry_pids)),
+        ])
+
+    def down(self) -> list[int]:
+        """Stop the registry, then the broker (so the registry can flush to it)."""
+        stopped: list[int] = []
+        for component in ("registry", "kafka"):
+            pids = find_stack_processes(self.home, component)
+            stop_processes(pids)
+            stopped.extend(pids)
+        leftovers = find_stack_processes(self.home)
+        if leftovers:
+            stop_processes(leftovers, grace_s=5)
+            stopped.extend(leftovers)
+        return stopped
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log yet)"

@@ -1,0 +1,232 @@
+"""The common event header and the validated field types every event model reuses.
+
+Every case event carries the same header, flattened at the top level of its Avro record,
+so that routing, deduplication and deadline processors can read any event without
+knowing its type. The field types here check identifiers at the edge (connectors build
+models from agency exports): a wrong check digit is caught where the clerk can still fix
+the row, not three hops downstream.
+
+Validation errors name the field and the offending value, because the message ends up in
+a dead-letter header that an agency's IT team reads.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
+
+from hub.identity import is_valid_credit_code, is_valid_division_code, is_valid_resident_id
+
+__all__ = [
+    "AVRO_NAMESPACE",
+    "CHINA_TZ",
+    "AmountFen",
+    "AvroRecord",
+    "CaseEvent",
+    "DecimalString",
+    "DivisionCode",
+    "EventEnum",
+    "Instant",
+    "PartyCreditCode",
+    "PastDate",
+    "PastInstant",
+    "ResidentIdNumber",
+    "UnitCode",
+]
+
+#: Namespace of every record, enum and nested type of the event contract.
+AVRO_NAMESPACE = "cn.liangfa.events"
+#: Legal dates and deadlines are China dates.
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+#: Clock skew tolerated between an agency's server and the hub before "future" is an error.
+_FUTURE_TOLERANCE = timedelta(minutes=10)
+_DECIMAL_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _field(info: ValidationInfo) -> str:
+    return info.field_name or "value"
+
+
+def _check_unit_code(value: str, info: ValidationInfo) -> str:
+    if not is_valid_credit_code(value):
+        raise ValueError(
+            f"{_field(info)}: {value!r} is not a valid 统一社会信用代码 (unified social credit "
+            "code: 18 characters, GB 32100-2015 check character)"
+        )
+    return value.upper()
+
+
+def _check_party_credit_code(value: str, info: ValidationInfo) -> str:
+    if not is_valid_credit_code(value, allow_placeholder=True):
+        raise ValueError(
+            f"{_field(info)}: {value!r} is not a valid 统一社会信用代码 (unified social credit "
+            "code) nor the sole-trader placeholder 00000000000000000X"
+        )
+    return value.upper()
+
+
+def _check_resident_id(value: str, info: ValidationInfo) -> str:
+    if not is_valid_resident_id(value):
+        raise ValueError(
+            f"{_field(info)}: {value!r} is not a valid 居民身份证号码 (resident ID: 18 "
+            "characters, GB 11643-1999 check character)"
+        )
+    return value.upper()
+
+
+def _check_division_code(value: str, info: ValidationInfo) -> str:
+    if not is_valid_division_code(value):
+        raise ValueError(
+            f"{_field(info)}: {value!r} is not a 6-digit 行政区划代码 (GB/T 2260 division code)"
+        )
+    return value
+
+
+def _check_non_negative(value: int, info: ValidationInfo) -> int:
+    if value < 0:
+        raise ValueError(f"{_field(info)}: {value!r} is negative; amounts are fen (分) >= 0")
+    return value
+
+
+def _check_decimal(value: str, info: ValidationInfo) -> str:
+    text = value.strip()
+    if not _DECIMAL_RE.match(text):
+        raise ValueError(
+            f"{_field(info)}: {value!r} is not a plain decimal number such as '3.5' or '200000'"
+        )
+    return text
+
+
+def _check_past_date(value: date, info: ValidationInfo) -> date:
+    today = datetime.now(CHINA_TZ).date()
+    if value > today:
+        raise ValueError(
+            f"{_field(info)}: {value.isoformat()} is in the future (today in China is "
+            f"{today.isoformat()}); a decision cannot be dated after today"
+        )
+    return value
+
+
+def _check_past_instant(value: datetime, info: ValidationInfo) -> datetime:
+    now = datetime.now(CHINA_TZ)
+    if value > now + _FUTURE_TOLERANCE:
+        raise ValueError(
+            f"{_field(info)}: {value.isoformat()} is in the future (now is "
+            f"{now.isoformat(timespec='seconds')}); a decision cannot happen after now"
+        )
+    return value
+
+
+#: 统一社会信用代码 of a unit (agency, police unit, procuratorate, court), check digit verified.
+UnitCode = Annotated[str, AfterValidator(_check_unit_code)]
+#: 统一社会信用代码 of a party; the 双公示 sole-trader placeholder (17 zeros and X) is allowed.
+PartyCreditCode = Annotated[str, AfterValidator(_check_party_credit_code)]
+#: 18-character resident ID number, check character verified.
+ResidentIdNumber = Annotated[str, AfterValidator(_check_resident_id)]
+#: GB/T 2260 administrative division code.
+DivisionCode = Annotated[str, AfterValidator(_check_division_code)]
+#: Money in integer fen (分): never a float, never negative.
+AmountFen = Annotated[int, AfterValidator(_check_non_negative)]
+#: An exact decimal number carried as text (quantities: kg, m³, mu, cigarettes...).
+DecimalString = Annotated[str, AfterValidator(_check_decimal)]
+#: A legal decision date: not after today (China time).
+PastDate = Annotated[date, AfterValidator(_check_past_date)]
+#: A timezone-aware instant.
+Instant = AwareDatetime
+#: A timezone-aware instant of a decision: not after now (10 minutes of clock skew allowed).
+PastInstant = Annotated[AwareDatetime, AfterValidator(_check_past_instant)]
+
+
+class EventEnum(StrEnum):
+    """Base of every enum in the contract.
+
+    Each enum has an ``UNKNOWN`` member, the Avro enum ``default``: a consumer with an
+    older schema reads a newer symbol as ``UNKNOWN`` instead of failing.
+    """
+
+
+class AvroRecord(BaseModel):
+    """Base of every record of the contract, events and nested records alike.
+
+    ``to_avro`` returns what fastavro writes directly (enums are ``str`` subclasses,
+    datetimes aware, dates plain). ``from_avro`` trusts data that a schema-checked
+    decoder produced and skips validation unless asked: it was validated when it was
+    produced, and re-validating on every read would make decoding several times slower.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    #: Full Avro name (namespace + record name); subject name under RecordNameStrategy.
+    avro_name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "avro_name" not in cls.__dict__:
+            cls.avro_name = f"{AVRO_NAMESPACE}.{cls.__name__}"
+
+    def to_avro(self) -> dict[str, Any]:
+        """The record as fastavro's writer takes it."""
+        return self.model_dump()
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any], *, validate: bool = False) -> Self:
+        """Build the model from a decoded Avro record.
+
+        ``validate=True`` runs every validator (use it for data of unknown origin).
+        """
+        if validate:
+            return cls.model_validate(data)
+        from hub.models._avro import construct
+
+        return construct(cls, data)
+
+
+class CaseEvent(AvroRecord):
+    """The common header of every case event (公共事件头), flattened into each record."""
+
+    event_id: str = Field(
+        description="Event id 事件编号: deterministic UUID (hub.identity.event_id_for) of "
+        "source, natural key and content hash, so a re-read export yields no duplicate."
+    )
+    case_id: str = Field(
+        description="Case id 案件标识: deterministic UUID (hub.identity.case_id_for) of the "
+        "owning unit's code and its case or decision number; the Kafka key. Events about no "
+        "single case (statistics, audit) use case_id_for of their subject."
+    )
+    source_unit: UnitCode = Field(
+        description="Source unit 来源单位: 统一社会信用代码 (unified social credit code) of "
+        "the unit whose system produced the event; must match the ingest topic's unit."
+    )
+    occurred_at: PastInstant = Field(
+        description="Occurred at 发生时间: the legal time of the act or decision (for a "
+        "date-only decision, midnight China time of that date); deadlines count from it."
+    )
+    recorded_at: Instant = Field(
+        description="Recorded at 录入时间: when the hub first read the record from the source "
+        "system; occurred_at to recorded_at is the entry delay the timeliness rules check."
+    )
+    source_system: str = Field(
+        description="Source system 来源系统: name of the agency system the record came from "
+        "(e.g. a case-handling system or the sharing platform's export)."
+    )
+    source_record: str = Field(
+        description="Source record 来源记录: where in the source the record is (file#row, "
+        "cursor, primary key), so a person can find the original row."
+    )
+    connector_id: str = Field(
+        description="Connector id 连接器标识: the connector instance that produced the event "
+        "(also names its dead-letter topic lf.dlq.<connector_id>)."
+    )
+
+    def kafka_key(self) -> bytes:
+        """The record key: every event of a case lands on the same partition, in order."""
+        return self.case_id.encode("utf-8")
+
+    def occurred_on(self) -> date:
+        """The China date of ``occurred_at``: legal deadlines count in China dates."""
+        return self.occurred_at.astimezone(CHINA_TZ).date()

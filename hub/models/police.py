@@ -1,0 +1,129 @@
+"""What the police send back on a referral (Decree 310 Art. 7–9).
+
+Police feedback arrives keyed by the police's own case number, not by the hub's
+``case_id``: the matcher finds the referral from the optional matching fields
+(referral letter number, agency decision and case numbers, party identifiers), so every
+one of them is optional and every one helps.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hub.models.common import Party
+from hub.models.header import CaseEvent, EventEnum, UnitCode
+
+__all__ = [
+    "CaseForwarded",
+    "FilingDecided",
+    "FilingDecision",
+    "ReconsiderationDecided",
+    "ReconsiderationDecision",
+    "ReferralReceived",
+]
+
+
+class ReferralReceived(CaseEvent):
+    """The police signed the receipt 回执 of a referral (Decree 310 Art. 7)."""
+
+    referral_number: str = Field(description="Referral letter number 移送书文号 received.")
+    referring_unit_code: UnitCode = Field(
+        description="Referring agency's unified social credit code 移送机关统一社会信用代码."
+    )
+    receipt_number: str | None = Field(default=None, description="Receipt number 回执编号.")
+    acceptance_number: str | None = Field(
+        default=None, description="Case acceptance number 受案编号 in the police system."
+    )
+    signed_by: str | None = Field(default=None, description="Signed by 签收人.")
+
+
+class CaseForwarded(CaseEvent):
+    """The police forwarded a referral outside their jurisdiction 移送管辖 (Art. 7: 24 hours)."""
+
+    referral_number: str = Field(description="Referral letter number 移送书文号 forwarded.")
+    referring_unit_code: UnitCode = Field(
+        description="Referring agency's unified social credit code 移送机关统一社会信用代码."
+    )
+    forwarded_to_unit_code: UnitCode = Field(
+        description="Unit with jurisdiction 有管辖权的机关统一社会信用代码 it was forwarded to."
+    )
+    forwarded_to_unit_name: str | None = Field(
+        default=None, description="Name of the unit it was forwarded to 接收机关名称."
+    )
+    reason: str | None = Field(default=None, description="Reason 移送理由.")
+
+
+class FilingDecision(EventEnum):
+    """Filing decision 立案决定: FILED 立案, NOT_FILED 不予立案, RETURNED 退回 (not criminal,
+    returned for an administrative penalty: Decree 310 Art. 13), UNKNOWN 未知."""
+
+    FILED = "FILED"
+    NOT_FILED = "NOT_FILED"
+    RETURNED = "RETURNED"
+    UNKNOWN = "UNKNOWN"
+
+
+class FilingDecided(CaseEvent):
+    """The police decided whether to file a referred case 立案决定 (Decree 310 Art. 8).
+
+    ``case_id`` is the hub's case when the police system knows it; otherwise the matcher
+    re-keys the event using the optional matching fields below.
+    """
+
+    decision: FilingDecision = Field(
+        default=FilingDecision.UNKNOWN, description="Decision 决定: filed 立案 or not 不予立案."
+    )
+    reasons: str | None = Field(default=None, description="Reasons 理由 (required in practice "
+                                "for a non-filing, which the agency may ask to reconsider).")
+    police_case_number: str | None = Field(
+        default=None, description="Police case number 公安案件编号."
+    )
+    notice_number: str | None = Field(
+        default=None, description="Notice document number 立案/不予立案通知书文号."
+    )
+    offence: str | None = Field(default=None, description="Offence filed 立案罪名.")
+    referral_number: str | None = Field(
+        default=None, description="Matching: referral letter number 移送书文号 quoted."
+    )
+    agency_decision_number: str | None = Field(
+        default=None, description="Matching: agency penalty decision number 行政处罚决定书文号."
+    )
+    agency_case_number: str | None = Field(
+        default=None, description="Matching: agency case number 行政机关案件编号."
+    )
+    referring_unit_code: UnitCode | None = Field(
+        default=None, description="Matching: referring agency's code 移送机关统一社会信用代码."
+    )
+    parties: list[Party] = Field(
+        default_factory=list, description="Matching: suspects 犯罪嫌疑人 with identifiers."
+    )
+
+
+class ReconsiderationDecision(EventEnum):
+    """Reconsideration decision 复议决定: UPHELD 维持不立案, REVERSED 撤销原决定并立案,
+    UNKNOWN 未知."""
+
+    UPHELD = "UPHELD"
+    REVERSED = "REVERSED"
+    UNKNOWN = "UNKNOWN"
+
+
+class ReconsiderationDecided(CaseEvent):
+    """The police decided an agency's reconsideration request 复议决定 (Art. 9: 3 days)."""
+
+    decision: ReconsiderationDecision = Field(
+        default=ReconsiderationDecision.UNKNOWN, description="Decision 复议决定."
+    )
+    requested_by_unit_code: UnitCode | None = Field(
+        default=None, description="Agency that asked 提请复议机关统一社会信用代码."
+    )
+    decision_number: str | None = Field(
+        default=None, description="Reconsideration decision document number 复议决定书文号."
+    )
+    referral_number: str | None = Field(
+        default=None, description="Referral letter number 移送书文号 of the case."
+    )
+    police_case_number: str | None = Field(
+        default=None, description="Police case number 公安案件编号."
+    )
+    reasons: str | None = Field(default=None, description="Reasons 理由.")

@@ -1,0 +1,100 @@
+"""Settings of the prosecutor view (检察监督视图), read from ``LIANGFA_VIEW_*`` variables.
+
+Everything that differs between the embedded demo and a production deployment is here:
+the store URL, the bus, the session secret and the demo credentials. Nothing secret has
+a production default: without a configured session secret a random one is made per
+process (sessions then end on restart), and demo users exist only when asked for.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.paths import default_home
+
+__all__ = ["DEFAULT_DEMO_PASSWORD", "Topics", "ViewSettings"]
+
+#: The documented password of the embedded demo's users (README, ``liangfa up`` prints it).
+#: Only used when ``seed_demo_users`` is on; override with ``LIANGFA_VIEW_DEMO_PASSWORD``.
+DEFAULT_DEMO_PASSWORD = "liangfa-demo-2024"  # noqa: S105 - documented demo credential
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{default_home() / 'view' / 'view.sqlite3'}"
+
+
+class Topics(BaseSettings):
+    """Topic names the view reads and writes (DESIGN.md, "Topics and security model")."""
+
+    model_config = SettingsConfigDict(frozen=True, env_prefix="LIANGFA_VIEW_TOPIC_")
+
+    case_state: str = "lf.case-state"
+    alerts: str = "lf.alerts"
+    stats: str = "lf.stats"
+    unmatched: str = "lf.unmatched"
+    view_actions: str = "lf.view-actions"
+    audit: str = "lf.audit"
+
+    def consumed(self) -> list[str]:
+        """Every topic whose records build the store, in no particular order."""
+        return [self.case_state, self.alerts, self.stats, self.unmatched, self.view_actions]
+
+
+class ViewSettings(BaseSettings):
+    """Configuration of one view instance; each instance keeps its own store."""
+
+    model_config = SettingsConfigDict(frozen=True, env_prefix="LIANGFA_VIEW_")
+
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        description="SQLAlchemy URL of the store: a SQLite file by default, "
+        "postgresql+psycopg://… in production. The store is a cache of the bus.",
+    )
+    bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers; None runs the view without the bus (tests "
+        "of the read side only: actions then wait in the outbox).",
+    )
+    registry_url: str | None = Field(default=None, description="Confluent-compatible registry.")
+    group_id: str = Field(
+        default="liangfa-view",
+        description="Consumer group the view reports its progress under; the offsets "
+        "that count are the ones stored in the SQL store with the rows.",
+    )
+    topics: Topics = Field(default_factory=Topics)
+    session_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="Key that signs session cookies and CSRF tokens. Set it in production "
+        "so that sessions survive a restart and are shared by replicas.",
+    )
+    session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    secure_cookies: bool = Field(
+        default=False, description="Mark cookies Secure (set it when served over TLS)."
+    )
+    seed_demo_users: bool = Field(
+        default=False, description="Create the demo users (embedded stack only)."
+    )
+    demo_password: SecretStr = Field(default=SecretStr(DEFAULT_DEMO_PASSWORD))
+    demo_unit_codes: list[str] = Field(
+        default_factory=list,
+        description="Unit codes that get a demo unit user named unit-<code>.",
+    )
+    users_file: Path | None = Field(
+        default=None,
+        description="YAML list of users {username, role, unit_code, password_hash} "
+        "(argon2 hashes made with `liangfa view hash-password`).",
+    )
+    default_language: Literal["zh", "en"] = "zh"
+    consume: bool = Field(default=True, description="Run the bus consumer inside the app.")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    search_count_limit: int = Field(
+        default=10_000,
+        ge=100,
+        description="Searches count matches up to this many, then report 'more than': an "
+        "exact count over a million cases costs more than the page itself.",
+    )
