@@ -1,0 +1,1 @@
+"""Deployment assets: local stack helpers, demo data generator (not part of the wheel)."""
