@@ -108,12 +108,15 @@ class Party(AvroRecord):
             ),
         )
         for field_name, id_type, number in pairs:
-            if id_type is IdDocumentType.RESIDENT_ID and number is not None:
-                if not is_valid_resident_id(number):
-                    raise ValueError(
-                        f"{field_name}: {number!r} is not a valid 居民身份证号码 (resident "
-                        "ID: 18 characters, GB 11643-1999 check character)"
-                    )
+            if (
+                id_type is IdDocumentType.RESIDENT_ID
+                and number is not None
+                and not is_valid_resident_id(number)
+            ):
+                raise ValueError(
+                    f"{field_name}: {number!r} is not a valid 居民身份证号码 (resident "
+                    "ID: 18 characters, GB 11643-1999 check character)"
+                )
         return self
 
     def identifiers(self) -> list[str]:

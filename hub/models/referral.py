@@ -78,7 +78,8 @@ class CaseReferred(CaseEvent):
         "before referral.",
     )
     receiving_unit_code: UnitCode = Field(
-        description="Receiving police unit's unified social credit code 接收公安机关统一社会信用代码."
+        description="Receiving police unit's unified social credit code "
+        "接收公安机关统一社会信用代码."
     )
     receiving_unit_name: str | None = Field(
         default=None, description="Receiving police unit name 接收公安机关名称."

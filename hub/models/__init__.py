@@ -1,0 +1,159 @@
+"""Canonical case events: pydantic models of the Avro contract in ``schemas/``.
+
+Connectors build these models from agency exports (validators check identifiers there,
+where a wrong row can still be fixed); processors and the view read them back from the
+serde. ``EVENT_TYPES`` maps every full Avro name to its model, which is how the decoder
+and the catalogue find a model from a schema. A test keeps models and ``.avsc`` in step.
+"""
+
+from __future__ import annotations
+
+from hub.models.common import IdDocumentType, Party, PartyCategory, Quantity
+from hub.models.coordination import (
+    ConsultationAnswered,
+    ConsultationRequested,
+    EarlyInterventionAttended,
+    EarlyInterventionInvited,
+)
+from hub.models.court import CourtJudgment, JudicialRecommendation, Verdict
+from hub.models.derived import (
+    Alert,
+    AlertKind,
+    AlertSeverity,
+    AlertStatus,
+    CaseStage,
+    CaseState,
+    FeedbackMatched,
+    FeedbackUnmatched,
+    MatchCandidate,
+    MatchMethod,
+    TimelineEntry,
+    UnitMonthlyStats,
+)
+from hub.models.header import AVRO_NAMESPACE, CHINA_TZ, AvroRecord, CaseEvent, EventEnum
+from hub.models.penalty import PenaltyCaseRecorded, PenaltyCategory, PenaltyProcedure
+from hub.models.police import (
+    CaseForwarded,
+    FilingDecided,
+    FilingDecision,
+    ReconsiderationDecided,
+    ReconsiderationDecision,
+    ReferralReceived,
+)
+from hub.models.prosecution import (
+    LeadDestination,
+    LeadTransferred,
+    ProsecutorialAction,
+    ProsecutorialActionKind,
+    ProsecutorialOutcome,
+)
+from hub.models.referral import (
+    AgencyReplied,
+    CaseReferred,
+    FilingSupervisionRequested,
+    MaterialsHandedOver,
+    PackageItem,
+    PackageItemKind,
+    ReconsiderationRequested,
+    ReplyOutcome,
+)
+from hub.models.view import AuditOperation, AuditRecorded, ViewAction, ViewActionKind
+
+__all__ = [
+    "AVRO_NAMESPACE",
+    "CHINA_TZ",
+    "EVENT_TYPES",
+    "AgencyReplied",
+    "Alert",
+    "AlertKind",
+    "AlertSeverity",
+    "AlertStatus",
+    "AuditOperation",
+    "AuditRecorded",
+    "AvroRecord",
+    "CaseEvent",
+    "CaseForwarded",
+    "CaseReferred",
+    "CaseStage",
+    "CaseState",
+    "ConsultationAnswered",
+    "ConsultationRequested",
+    "CourtJudgment",
+    "EarlyInterventionAttended",
+    "EarlyInterventionInvited",
+    "EventEnum",
+    "FeedbackMatched",
+    "FeedbackUnmatched",
+    "FilingDecided",
+    "FilingDecision",
+    "FilingSupervisionRequested",
+    "IdDocumentType",
+    "JudicialRecommendation",
+    "LeadDestination",
+    "LeadTransferred",
+    "MatchCandidate",
+    "MatchMethod",
+    "MaterialsHandedOver",
+    "PackageItem",
+    "PackageItemKind",
+    "Party",
+    "PartyCategory",
+    "PenaltyCaseRecorded",
+    "PenaltyCategory",
+    "PenaltyProcedure",
+    "ProsecutorialAction",
+    "ProsecutorialActionKind",
+    "ProsecutorialOutcome",
+    "Quantity",
+    "ReconsiderationDecided",
+    "ReconsiderationDecision",
+    "ReconsiderationRequested",
+    "ReferralReceived",
+    "ReplyOutcome",
+    "TimelineEntry",
+    "UnitMonthlyStats",
+    "Verdict",
+    "ViewAction",
+    "ViewActionKind",
+    "event_type_for",
+]
+
+#: Every event model, in lifecycle order (source events first, then derived ones).
+_ALL_EVENTS: tuple[type[CaseEvent], ...] = (
+    PenaltyCaseRecorded,
+    CaseReferred,
+    ReferralReceived,
+    CaseForwarded,
+    FilingDecided,
+    ReconsiderationRequested,
+    ReconsiderationDecided,
+    FilingSupervisionRequested,
+    MaterialsHandedOver,
+    ProsecutorialAction,
+    AgencyReplied,
+    CourtJudgment,
+    JudicialRecommendation,
+    LeadTransferred,
+    ConsultationRequested,
+    ConsultationAnswered,
+    EarlyInterventionInvited,
+    EarlyInterventionAttended,
+    Alert,
+    CaseState,
+    UnitMonthlyStats,
+    FeedbackMatched,
+    FeedbackUnmatched,
+    ViewAction,
+    AuditRecorded,
+)
+
+#: Full Avro name → model class, for every event type of the contract.
+EVENT_TYPES: dict[str, type[CaseEvent]] = {model.avro_name: model for model in _ALL_EVENTS}
+
+
+def event_type_for(avro_name: str) -> type[CaseEvent]:
+    """The model of a full Avro name; ``KeyError`` names the unknown type."""
+    try:
+        return EVENT_TYPES[avro_name]
+    except KeyError:
+        raise KeyError(f"no event model for Avro type {avro_name!r}") from None
