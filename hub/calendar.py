@@ -29,7 +29,6 @@ import threading
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -369,7 +368,3 @@ def unknown_years_seen() -> tuple[int, ...]:
     """Years the process-wide calendar had to guess (Monday–Friday) so far."""
     return default_calendar().unknown_years_seen()
 
-
-def _shipped_overrides_path() -> Path:
-    """The override file shipped with the package (documentation and tests)."""
-    return resolve_rule_path("calendar_overrides.yaml", CALENDAR_OVERRIDES_ENV, None)

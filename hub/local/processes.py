@@ -27,12 +27,17 @@ __all__ = [
     "find_stack_processes",
     "free_port",
     "port_is_open",
+    "process_alive",
     "rss_mib",
     "start_jvm",
     "stop_processes",
 ]
 
 log = logging.getLogger(__name__)
+
+#: JVMs this Python process started: polled for liveness (their /proc cmdline shows our own
+#: argv until exec completes) and waited for on stop so none lingers as a zombie.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def start_jvm(
     markers = [f"-Dliangfa.home={home.resolve()}", f"-Dliangfa.component={component}"]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             [java.executable, *markers, *jvm_args, *main],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -98,7 +103,16 @@ def start_jvm(
             env={**os.environ, **(env or {})},
             cwd=str(home),
         )
+    _CHILDREN[proc.pid] = proc
     return proc.pid
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a child we started is asked directly, others via /proc)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -142,7 +156,7 @@ def stop_processes(pids: list[int], *, grace_s: float = 30.0) -> None:
     alive = list(pids)
     while alive and time.monotonic() < deadline:
         _reap(alive)
-        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not _is_zombie(p)]
+        alive = [p for p in alive if process_alive(p)]
         if alive:
             time.sleep(0.2)
     for pid in alive:
@@ -155,6 +169,11 @@ def stop_processes(pids: list[int], *, grace_s: float = 30.0) -> None:
 def _reap(pids: list[int]) -> None:
     """Collect exit status of our own children so they do not linger as zombies."""
     for pid in pids:
+        child = _CHILDREN.get(pid)
+        if child is not None:
+            if child.poll() is not None:
+                del _CHILDREN[pid]
+            continue
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hub.local.processes import (
     find_java,
     find_stack_processes,
     port_is_open,
+    process_alive,
     rss_mib,
     stop_processes,
 )
@@ -105,17 +107,20 @@ class LocalStack:
         artifacts = ensure_artifacts()
         java = find_java(17)
         self._save_state()
-        if not find_stack_processes(self.home, "kafka"):
+        broker_pids = find_stack_processes(self.home, "kafka")
+        if not broker_pids:
             self._check_port_free(self.ports.kafka, "Kafka broker")
             self._check_port_free(self.ports.controller, "Kafka controller")
             format_storage(self.broker_config, java, artifacts.kafka_lib)
-            start_broker(self.broker_config, java, artifacts.kafka_lib)
-        self._wait(lambda: self._broker_healthy(), timeout_s, "Kafka broker",
+            broker_pids = [start_broker(self.broker_config, java, artifacts.kafka_lib)]
+        self._wait(self._broker_healthy, broker_pids, timeout_s, "Kafka broker",
                    self.broker_config.folder / "logs" / "server.log")
-        if not find_stack_processes(self.home, "registry"):
+        registry_pids = find_stack_processes(self.home, "registry")
+        if not registry_pids:
             self._check_port_free(self.ports.registry, "schema registry")
-            start_registry(self.registry_config, java, artifacts.registry_jar)
-        self._wait(lambda: self._registry_healthy(), timeout_s, "schema registry",
+            registry_pids = [start_registry(self.registry_config, java,
+                                            artifacts.registry_jar)]
+        self._wait(self._registry_healthy, registry_pids, timeout_s, "schema registry",
                    self.registry_config.folder / "registry.log")
         self._set_registry_compatibility()
         return self.status()
@@ -128,14 +133,14 @@ class LocalStack:
                 f"another home/port (see `liangfa up --help`)"
             )
 
-    def _wait(self, check: object, timeout_s: float, what: str, log_file: Path) -> None:
-        assert callable(check)
+    @staticmethod
+    def _wait(check: Callable[[], bool], pids: list[int], timeout_s: float, what: str,
+              log_file: Path) -> None:
         deadline = time.monotonic() + timeout_s
-        component = "kafka" if "Kafka" in what else "registry"
         while time.monotonic() < deadline:
             if check():
                 return
-            if not find_stack_processes(self.home, component):
+            if not any(process_alive(p) for p in pids):
                 raise StackError(f"the {what} exited during start-up; see {log_file}:\n"
                                  + _tail(log_file))
             time.sleep(0.5)

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.paths import default_home
+from hub.view.units import default_units_file
 
 __all__ = ["DEFAULT_DEMO_PASSWORD", "Topics", "ViewSettings"]
 
@@ -83,6 +84,16 @@ class ViewSettings(BaseSettings):
     demo_unit_codes: list[str] = Field(
         default_factory=list,
         description="Unit codes that get a demo unit user named unit-<code>.",
+    )
+    units_file: Path | None = Field(
+        default_factory=default_units_file,
+        description="Unit registry YAML (names for display); the demo county's by default.",
+    )
+    operator_unit_code: str | None = Field(
+        default=None,
+        description="统一社会信用代码 of the procuratorate operating the view: the source "
+        "unit of its ViewAction and AuditRecorded events. Default: the registry's first "
+        "procuratorate.",
     )
     users_file: Path | None = Field(
         default=None,

@@ -33,10 +33,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     Index,
     Integer,
     String,
-    Text,
     create_engine,
     event,
     text,
@@ -50,6 +50,7 @@ __all__ = [
     "AlertRow",
     "AppliedActionRow",
     "BusBase",
+    "CaseNumberRow",
     "CasePartyRow",
     "CaseRow",
     "CaseUnitRow",
@@ -139,7 +140,6 @@ class CaseRow(BusBase):
         Index("ix_view_cases_stage_decided", "stage", "decided_on", "case_id"),
         Index("ix_view_cases_violation_decided", "violation_type", "decided_on", "case_id"),
         Index("ix_view_cases_amount", "amount_fen", "decided_on"),
-        Index("ix_view_cases_case_number", "case_number"),
     )
 
 
@@ -177,6 +177,22 @@ class CasePartyRow(BusBase):
     )
 
 
+class CaseNumberRow(BusBase):
+    """A document or case number a case is known by (决定书文号, 移送书文号, 公安案件编号…).
+
+    Police feedback quotes whichever number the police have; one indexed table answers
+    "which case has this number" whatever kind the number is.
+    """
+
+    __tablename__ = "view_case_numbers"
+
+    number: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+    __table_args__ = (Index("ix_view_case_numbers_case", "case_id"),)
+
+
 class TimelineRow(BusBase):
     """One step of a case's timeline (案件时间线): an event of the case or a view action."""
 
@@ -201,8 +217,10 @@ class TimelineRow(BusBase):
 class AlertRow(BusBase):
     """An alert (预警): late entry, missing acknowledgement, suspected non-referral lead…
 
-    Content columns come from ``lf.alerts``; the handling columns (status, assignee,
-    review) only change when a ViewAction comes back through the bus.
+    Content columns come from ``lf.alerts``; the handling columns (assignee,
+    acknowledgement, review) change only when a ViewAction comes back through the bus.
+    ``status`` is derived from both: resolved on the bus wins, then acknowledged, then
+    assigned, else open.
     """
 
     __tablename__ = "view_alerts"
@@ -211,19 +229,23 @@ class AlertRow(BusBase):
     case_id: Mapped[str] = mapped_column(String(36), index=True)
     unit_code: Mapped[str] = mapped_column(String(18), default="")
     kind: Mapped[str] = mapped_column(String(60))
-    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    severity: Mapped[str] = mapped_column(String(20), default="WARNING")
+    rule_id: Mapped[str] = mapped_column(String(100), default="")
+    legal_source: Mapped[str] = mapped_column(String(300), default="")
     raised_at: Mapped[datetime] = mapped_column(AwareDateTime())
-    due_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     message: Mapped[str] = mapped_column(String(1000), default="")
     is_lead: Mapped[bool] = mapped_column(Boolean, default=False)
-    cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    bus_status: Mapped[str] = mapped_column(String(20), default="RAISED")
     status: Mapped[str] = mapped_column(String(20), default="open")
     assigned_to: Mapped[str | None] = mapped_column(String(100), nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
     reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    review_conclusion: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
     __table_args__ = (
         Index("ix_view_alerts_status", "status", "raised_at"),
@@ -238,39 +260,40 @@ class UnitStatsRow(BusBase):
 
     unit_code: Mapped[str] = mapped_column(String(18), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    unit_name: Mapped[str] = mapped_column(String(200), default="")
-    unit_kind: Mapped[str] = mapped_column(String(40), default="")
-    cases_recorded: Mapped[int] = mapped_column(Integer, default=0)
-    entered_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    entered_late: Mapped[int] = mapped_column(Integer, default=0)
+    penalty_cases_entered: Mapped[int] = mapped_column(Integer, default=0)
+    penalty_cases_entered_late: Mapped[int] = mapped_column(Integer, default=0)
     referrals: Mapped[int] = mapped_column(Integer, default=0)
-    overdue_items: Mapped[int] = mapped_column(Integer, default=0)
-    leads: Mapped[int] = mapped_column(Integer, default=0)
-    figures: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    receipts: Mapped[int] = mapped_column(Integer, default=0)
+    filing_decisions: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_raised: Mapped[int] = mapped_column(Integer, default=0)
+    feedback_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    median_days_to_decision: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
     __table_args__ = (Index("ix_view_unit_stats_month", "month", "unit_code"),)
 
 
 class UnmatchedRow(BusBase):
-    """Police feedback the matcher could not tie to a case (待匹配反馈), for a person."""
+    """Feedback the matcher could not tie to a case (待匹配反馈), waiting for a person."""
 
     __tablename__ = "view_unmatched"
 
     unmatched_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    source_unit: Mapped[str] = mapped_column(String(18), default="")
-    feedback_type: Mapped[str] = mapped_column(String(80), default="")
+    arrived_case_id: Mapped[str] = mapped_column(String(36), default="")
+    feedback_unit_code: Mapped[str] = mapped_column(String(18), default="")
+    feedback_type: Mapped[str] = mapped_column(String(200), default="")
     received_at: Mapped[datetime] = mapped_column(AwareDateTime())
-    document_number: Mapped[str] = mapped_column(String(200), default="")
-    referral_document_number: Mapped[str] = mapped_column(String(200), default="")
-    agency_case_number: Mapped[str] = mapped_column(String(200), default="")
+    police_case_number: Mapped[str] = mapped_column(String(200), default="")
+    referral_number: Mapped[str] = mapped_column(String(200), default="")
+    agency_decision_number: Mapped[str] = mapped_column(String(200), default="")
     party_name: Mapped[str] = mapped_column(String(300), default="")
     party_identifier: Mapped[str] = mapped_column(String(40), default="")
-    reason: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(20), default="open")
     resolved_case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    feedback: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
 
     __table_args__ = (Index("ix_view_unmatched_status", "status", "received_at"),)
 

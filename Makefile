@@ -1,0 +1,24 @@
+# The two set-up commands of the README: `make up` and `make test`.
+.PHONY: up down status test lint bootstrap bootstrap-test
+
+up: bootstrap
+	.venv/bin/liangfa up
+
+down:
+	.venv/bin/liangfa down
+
+status:
+	.venv/bin/liangfa status
+
+test: bootstrap-test
+	.venv/bin/pytest
+
+lint: bootstrap
+	.venv/bin/ruff check hub connectors streams tests deploy
+	.venv/bin/mypy
+
+bootstrap:
+	scripts/bootstrap.sh
+
+bootstrap-test:
+	scripts/bootstrap.sh --test

@@ -1,0 +1,95 @@
+"""``liangfa up | down | status``: the embedded default on one machine.
+
+``up`` is the one command an evaluator or a new engineer runs: it starts the broker and the
+registry, applies the topic manifest and registers the schemas; each step is idempotent, so
+running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.cli.options import HomeOption, JsonOption
+from hub.errors import HubError
+from hub.local import LocalStack
+from hub.local.stack import ComponentStatus, StackPorts
+from hub.topics import apply_topics, load_manifest
+
+__all__ = ["down", "status", "up"]
+
+
+def _stack(home_value: Path, kafka_port: int | None = None, registry_port: int | None = None,
+           controller_port: int | None = None) -> LocalStack:
+    stack = LocalStack(home_value)
+    if kafka_port or registry_port or controller_port:
+        stack.ports = StackPorts(
+            kafka=kafka_port or stack.ports.kafka,
+            controller=controller_port or stack.ports.controller,
+            registry=registry_port or stack.ports.registry,
+        )
+    return stack
+
+
+def up(
+    home: HomeOption,
+    kafka_port: Annotated[int | None, typer.Option(help="Broker port (first start only).")]
+    = None,
+    controller_port: Annotated[int | None, typer.Option(help="KRaft controller port.")] = None,
+    registry_port: Annotated[int | None, typer.Option(help="Registry port.")] = None,
+) -> None:
+    """Start the local broker and registry, apply topics, register schemas."""
+    stack = _stack(home, kafka_port, registry_port, controller_port)
+    started = time.monotonic()
+    try:
+        state = stack.up()
+        typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s")
+        report = asyncio.run(apply_topics(stack.bootstrap, load_manifest().expand()))
+        typer.echo(f"topics: {len(report.created)} created, {len(report.existing)} present")
+        _register_schemas(stack.registry_url)
+    except HubError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    _print_status(state.components, as_json=False)
+    typer.echo(f"\nexport LIANGFA_BOOTSTRAP={stack.bootstrap}")
+    typer.echo(f"export LIANGFA_REGISTRY_URL={stack.registry_url}")
+
+
+def _register_schemas(registry_url: str) -> None:
+    try:
+        from hub.schemas import register_all
+    except ImportError:
+        return
+    registered = register_all(registry_url)
+    typer.echo(f"schemas: {len(registered)} registered")
+
+
+def down(home: HomeOption) -> None:
+    """Stop every process of this home; no JVM is left behind."""
+    stopped = _stack(home).down()
+    typer.echo(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+
+
+def status(home: HomeOption, as_json: JsonOption = False) -> None:
+    """Each component: running, healthy, address, memory."""
+    state = _stack(home).status()
+    _print_status(state.components, as_json=as_json)
+    if not state.healthy:
+        raise typer.Exit(1)
+
+
+def _print_status(components: list[ComponentStatus], *, as_json: bool) -> None:
+    rows = [asdict(c) for c in components]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        health = "healthy" if row["healthy"] else ("running" if row["running"] else "stopped")
+        typer.echo(f"{row['name']:<10} {health:<8} {row['address']:<45} "
+                   f"rss {row['rss_mib']:.0f} MiB  pids {row['pids']}")

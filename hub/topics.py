@@ -1,0 +1,163 @@
+"""Topics as data: the manifest in ``topics.yaml`` and its idempotent application.
+
+aiokafka's admin client reports per-topic failures in the response instead of raising, so
+``apply_topics`` reads every error code and distinguishes "already exists" (fine, then
+compared for drift) from real failures (raised, naming the topic).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from aiokafka.admin import NewTopic
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.errors import ConfigError, RetriableError
+from hub.kafka import admin_client
+
+__all__ = [
+    "ApplyReport",
+    "TopicManifest",
+    "TopicSpec",
+    "apply_topics",
+    "ingest_topic",
+    "load_manifest",
+]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_MANIFEST = Path(__file__).with_name("topics.yaml")
+
+
+class TopicSpec(BaseModel):
+    """One topic's wanted shape."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    min_insync_replicas: int = Field(1, ge=1)
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+    retention_ms: int = -1
+    configs: dict[str, str] = Field(default_factory=dict)
+
+    def topic_configs(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(self.min_insync_replicas),
+            **self.configs,
+        }
+
+
+class _Template(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str
+    partitions: int | None = None
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] | None = None
+    retention_ms: int | None = None
+
+
+class TopicManifest(BaseModel):
+    """The parsed manifest; ``expand`` turns templates into concrete topics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    topics: list[dict[str, Any]] = Field(default_factory=list)
+    per_unit: list[_Template] = Field(default_factory=list)
+    per_connector: list[_Template] = Field(default_factory=list)
+
+    def _spec(self, values: dict[str, Any]) -> TopicSpec:
+        merged = {**self.defaults, **{k: v for k, v in values.items() if v is not None}}
+        return TopicSpec(**merged)
+
+    def expand(
+        self, *, units: Sequence[str] = (), connectors: Sequence[str] = ()
+    ) -> list[TopicSpec]:
+        specs = [self._spec(t) for t in self.topics]
+        for template in self.per_unit:
+            for unit in units:
+                specs.append(self._spec({**template.model_dump(exclude={"template"}),
+                                         "name": template.template.format(unit=unit)}))
+        for template in self.per_connector:
+            for connector in connectors:
+                specs.append(self._spec({**template.model_dump(exclude={"template"}),
+                                         "name": template.template.format(connector=connector)}))
+        return specs
+
+    def spec_for(self, name: str) -> TopicSpec:
+        """A spec for an ad-hoc topic (e.g. an ingest topic) with the manifest's defaults."""
+        return self._spec({"name": name})
+
+
+def load_manifest(path: Path | None = None) -> TopicManifest:
+    """Read and validate the topic manifest (the shipped one by default)."""
+    source = path or _MANIFEST
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        return TopicManifest.model_validate(raw)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"invalid topic manifest {source}: {exc}") from exc
+
+
+def ingest_topic(unit_code: str, stream: str) -> str:
+    """The only topic a unit's connectors may write to for ``stream`` (DESIGN.md)."""
+    return f"lf.ingest.{unit_code}.{stream}"
+
+
+@dataclass
+class ApplyReport:
+    """What ``apply_topics`` did and found."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+
+
+async def apply_topics(bootstrap: str, specs: list[TopicSpec]) -> ApplyReport:
+    """Create missing topics; report existing ones whose partition count differs."""
+    report = ApplyReport()
+    admin = admin_client(bootstrap)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            response = await admin.create_topics([
+                NewTopic(s.name, s.partitions, s.replication_factor,
+                         topic_configs=s.topic_configs()) for s in missing])
+            failures = []
+            for error in response.topic_errors:
+                name, code = error[0], error[1]
+                if code == 0:
+                    report.created.append(name)
+                elif code == _TOPIC_ALREADY_EXISTS:
+                    report.existing.append(name)
+                else:
+                    message = error[2] if len(error) > 2 else ""
+                    failures.append(f"{name}: error {code} {message}")
+            if failures:
+                raise RetriableError("topic creation failed: " + "; ".join(failures))
+        present = [s for s in specs if s.name in existing]
+        if present:
+            described = await admin.describe_topics([s.name for s in present])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            for spec in present:
+                report.existing.append(spec.name)
+                if counts.get(spec.name) not in (None, spec.partitions):
+                    report.drift.append(
+                        f"{spec.name}: has {counts[spec.name]} partitions, manifest says "
+                        f"{spec.partitions}")
+    finally:
+        await admin.close()
+    for line in report.drift:
+        log.warning("topic drift: %s", line)
+    return report

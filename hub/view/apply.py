@@ -1,0 +1,525 @@
+"""How each record from the bus changes the store.
+
+The functions here are the whole write side of the view: the consumer decodes a record,
+calls one of them inside the batch's transaction, and stores the offsets in the same
+transaction. They are deterministic in the record (no clock reads), so replaying the
+topics reaches the same store; and they tolerate the topics arriving in any relative
+order (an action before its alert, a penalty record before the case state).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hub.models import (
+    Alert,
+    AlertKind,
+    CaseState,
+    FeedbackUnmatched,
+    Party,
+    PenaltyCaseRecorded,
+    UnitMonthlyStats,
+    ViewAction,
+    ViewActionKind,
+)
+from hub.view.store import (
+    AlertRow,
+    AppliedActionRow,
+    CaseNumberRow,
+    CasePartyRow,
+    CaseRow,
+    CaseUnitRow,
+    TimelineRow,
+    UnitStatsRow,
+    UnmatchedRow,
+)
+from hub.view.units import UnitDirectory
+
+__all__ = [
+    "LEAD_KINDS",
+    "OVERDUE_KINDS",
+    "apply_alert",
+    "apply_case_state",
+    "apply_penalty_case",
+    "apply_stats",
+    "apply_unmatched",
+    "apply_view_action",
+    "derive_alert_status",
+    "short_type",
+]
+
+logger = logging.getLogger(__name__)
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+#: Alerts that are screening leads (线索): a person reviews them rather than a unit acting.
+LEAD_KINDS = frozenset(
+    {AlertKind.SUSPECTED_NON_REFERRAL.value, AlertKind.EARLY_INTERVENTION_CANDIDATE.value}
+)
+#: Alerts that mean a legal or operator-set deadline has passed (超期).
+OVERDUE_KINDS = frozenset(
+    kind.value
+    for kind in AlertKind
+    if kind.value.endswith("_OVERDUE")
+    or kind in (AlertKind.LATE_ENTRY, AlertKind.REFERRAL_NOT_FILED_LONG,
+                AlertKind.FILED_NOT_CONCLUDED)
+)
+#: View actions that add a step to a case's timeline.
+_TIMELINE_ACTIONS = frozenset(
+    {
+        ViewActionKind.ISSUE_RECOMMENDATION.value,
+        ViewActionKind.ADD_NOTE.value,
+        ViewActionKind.MANUAL_MATCH.value,
+    }
+)
+
+
+def short_type(full_name: str) -> str:
+    """``cn.liangfa.events.CaseReferred`` → ``CaseReferred`` (the i18n key of a type)."""
+    return full_name.rsplit(".", 1)[-1]
+
+
+def _upsert(session: Session, model: Any, values: dict[str, Any], keys: list[str],
+            update: Iterable[str]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE of ``update`` columns, on SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(model).values(**values)
+    columns = [name for name in update if name in values]
+    if columns:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    session.execute(statement)
+
+
+def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(dialect_insert(model).on_conflict_do_nothing(), rows)
+
+
+def _china_date(instant: datetime) -> date:
+    return instant.astimezone(CHINA_TZ).date()
+
+
+def _party_rows(case_id: str, parties: Iterable[Party]) -> list[dict[str, Any]]:
+    """One row per searchable person or organisation: the party and its representative."""
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for party in parties:
+        identifier = (party.credit_code or party.id_number or "").upper()
+        entries = [(party.name, identifier, str(party.category))]
+        if party.legal_representative:
+            entries.append(
+                (
+                    party.legal_representative,
+                    (party.legal_representative_id_number or "").upper(),
+                    "LEGAL_REPRESENTATIVE",
+                )
+            )
+        for name, ident, kind in entries:
+            if (name, ident) in seen:
+                continue
+            seen.add((name, ident))
+            rows.append(
+                {"case_id": case_id, "name": name.strip(), "identifier": ident, "kind": kind}
+            )
+    return rows
+
+
+def _number_rows(case_id: str, numbers: dict[str, str | None]) -> list[dict[str, Any]]:
+    return [
+        {"case_id": case_id, "number": number.strip(), "kind": kind}
+        for kind, number in numbers.items()
+        if number and number.strip()
+    ]
+
+
+def _replace_children(
+    session: Session,
+    case_id: str,
+    parties: list[dict[str, Any]] | None,
+    units: list[dict[str, Any]],
+    numbers: list[dict[str, Any]],
+) -> None:
+    if parties is not None:
+        session.execute(delete(CasePartyRow).where(CasePartyRow.case_id == case_id))
+        if parties:
+            session.execute(insert(CasePartyRow), parties)
+    session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id == case_id))
+    if units:
+        session.execute(insert(CaseUnitRow), units)
+    _insert_ignore(session, CaseNumberRow, numbers)
+
+
+def _units(
+    case_id: str, owner: str, involved: Iterable[str], decided_on: date
+) -> list[dict[str, Any]]:
+    rows = [{"case_id": case_id, "unit_code": owner, "role": "owner", "decided_on": decided_on}]
+    for code in involved:
+        if code and code != owner and all(r["unit_code"] != code for r in rows):
+            rows.append(
+                {"case_id": case_id, "unit_code": code, "role": "involved",
+                 "decided_on": decided_on}
+            )
+    return rows
+
+
+def _case_flags(session: Session, case_id: str) -> tuple[bool, bool]:
+    """(is_overdue, is_lead) of a case from its open alerts."""
+    overdue = lead = False
+    for kind, is_lead in session.execute(
+        select(AlertRow.kind, AlertRow.is_lead).where(
+            AlertRow.case_id == case_id, AlertRow.status.in_(("open", "assigned"))
+        )
+    ):
+        overdue = overdue or kind in OVERDUE_KINDS
+        lead = lead or bool(is_lead)
+    return overdue, lead
+
+
+def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -> None:
+    """The case aggregate's latest word on a case (``lf.case-state``, latest wins).
+
+    Penalty details (violation type, amounts) come from the PenaltyCaseRecorded event and
+    are kept; the stage, numbers, parties, units and timeline are replaced.
+    """
+    first = min((entry.occurred_at for entry in state.timeline), default=state.occurred_at)
+    decided_on = _china_date(first)
+    last_event_at = state.last_event_at or state.occurred_at
+    parties = _party_rows(state.case_id, state.parties)
+    summary = "、".join(dict.fromkeys(p["name"] for p in parties if p["kind"] !=
+                                      "LEGAL_REPRESENTATIVE"))[:500]
+    document = state.model_dump(mode="json", exclude={"timeline"})
+    overdue, lead = _case_flags(session, state.case_id)
+    values: dict[str, Any] = {
+        "case_id": state.case_id,
+        "unit_code": state.owning_unit_code,
+        "unit_name": units.name(state.owning_unit_code),
+        "case_number": state.agency_case_number or state.decision_number or "",
+        "stage": str(state.stage),
+        "decided_on": decided_on,
+        "last_event_at": last_event_at,
+        "party_summary": summary,
+        "is_overdue": overdue,
+        "is_lead": lead,
+        "state": document,
+    }
+    existing = session.get(CaseRow, state.case_id)
+    if existing is not None and existing.unit_name and not units.get(state.owning_unit_code):
+        values["unit_name"] = existing.unit_name
+    _upsert(session, CaseRow, values, ["case_id"], values.keys() - {"case_id"})
+    _replace_children(
+        session,
+        state.case_id,
+        parties if parties or existing is None else None,
+        _units(state.case_id, state.owning_unit_code, state.units_involved, decided_on),
+        _number_rows(
+            state.case_id,
+            {
+                "decision_number": state.decision_number,
+                "agency_case_number": state.agency_case_number,
+                "referral_number": state.referral_number,
+                "police_case_number": state.police_case_number,
+            },
+        ),
+    )
+    _insert_ignore(
+        session,
+        TimelineRow,
+        [
+            {
+                "case_id": state.case_id,
+                "event_id": entry.event_id,
+                "event_type": short_type(entry.event_type),
+                "occurred_at": entry.occurred_at,
+                "recorded_at": None,
+                "source_unit": entry.unit_code,
+                "summary": entry.summary[:1000],
+                "detail": {},
+            }
+            for entry in state.timeline
+        ],
+    )
+
+
+def _penalty_amount(event: PenaltyCaseRecorded) -> int:
+    """The case's amount (涉案金额) for searching: the largest money figure recorded.
+
+    Turnover and illegal gains are what criminal thresholds compare; the fine and the
+    confiscation are what the agency imposed. Searching by "at least ¥50,000" should find
+    a case whichever of them reaches it.
+    """
+    figures = (
+        event.illegal_turnover_fen,
+        event.illegal_gains_fen,
+        event.fine_amount_fen,
+        event.confiscation_amount_fen,
+    )
+    return max((figure for figure in figures if figure is not None), default=0)
+
+
+def apply_penalty_case(session: Session, event: PenaltyCaseRecorded, units: UnitDirectory) -> None:
+    """Details only the penalty record carries (违法行为类型, amounts, 违法事实).
+
+    If the case state has not arrived yet the case is created from the penalty record, so
+    it is searchable at once; the case state then completes it.
+    """
+    owner = event.deciding_authority_code
+    values: dict[str, Any] = {
+        "case_id": event.case_id,
+        "unit_code": owner,
+        "unit_name": event.deciding_authority or units.name(owner),
+        "case_number": event.agency_case_number or event.decision_number,
+        "stage": "RECORDED",
+        "violation_type": event.violation_type[:200],
+        "domain": (event.enforcement_domain or "")[:60],
+        "title": event.violation_facts[:500],
+        "amount_fen": _penalty_amount(event),
+        "decided_on": event.decision_date,
+        "last_event_at": event.occurred_at,
+        "party_summary": "、".join(dict.fromkeys(p.name for p in event.parties))[:500],
+        "is_overdue": False,
+        "is_lead": False,
+        "state": {},
+    }
+    existing = session.get(CaseRow, event.case_id)
+    enrichment = {"violation_type", "domain", "title", "amount_fen", "unit_name"}
+    _upsert(session, CaseRow, values, ["case_id"], enrichment)
+    if existing is None:
+        _replace_children(
+            session,
+            event.case_id,
+            _party_rows(event.case_id, event.parties),
+            _units(event.case_id, owner, [event.source_unit], event.decision_date),
+            _number_rows(
+                event.case_id,
+                {
+                    "decision_number": event.decision_number,
+                    "agency_case_number": event.agency_case_number,
+                },
+            ),
+        )
+
+
+def derive_alert_status(row: AlertRow) -> str:
+    """The handling state the queue shows: resolved > acknowledged > assigned > open."""
+    if row.bus_status == "RESOLVED" or row.details.get("_closed_by"):
+        return "resolved"
+    if row.acknowledged_by or row.bus_status == "ACKNOWLEDGED":
+        return "acknowledged"
+    if row.assigned_to:
+        return "assigned"
+    return "open"
+
+
+def _refresh_case_flags(session: Session, case_id: str) -> None:
+    case = session.get(CaseRow, case_id)
+    if case is not None:
+        session.flush()
+        case.is_overdue, case.is_lead = _case_flags(session, case_id)
+
+
+def apply_alert(session: Session, alert: Alert) -> None:
+    """An alert raised, re-evaluated, acknowledged or resolved by the stream processors."""
+    row = session.get(AlertRow, alert.alert_id)
+    created = row is None
+    if row is None:
+        row = AlertRow(
+            alert_id=alert.alert_id,
+            raised_at=alert.occurred_at,
+            details={},
+            assigned_to=None,
+            acknowledged_by=None,
+            acknowledged_at=None,
+            reviewed_by=None,
+            reviewed_at=None,
+            review_conclusion=None,
+        )
+        session.add(row)
+    row.case_id = alert.case_id
+    row.unit_code = alert.responsible_unit_code
+    row.kind = str(alert.kind)
+    row.severity = str(alert.severity)
+    row.rule_id = alert.rule_id[:100]
+    row.legal_source = alert.legal_source[:300]
+    row.raised_at = min(row.raised_at, alert.occurred_at)
+    row.due_date = alert.due_date
+    row.message = alert.message[:1000]
+    row.is_lead = row.kind in LEAD_KINDS
+    row.is_overdue = row.kind in OVERDUE_KINDS
+    row.bus_status = str(alert.status)
+    closed = row.details.get("_closed_by")
+    row.details = {**dict(alert.details), **({"_closed_by": closed} if closed else {})}
+    if created:
+        session.flush()
+        for action in _pending_actions(session, alert.alert_id):
+            _apply_to_alert(row, action)
+    row.status = derive_alert_status(row)
+    _refresh_case_flags(session, alert.case_id)
+
+
+def apply_stats(session: Session, stats: UnitMonthlyStats) -> None:
+    """A unit's figures for a month; the latest record of a unit-month wins."""
+    values = {
+        "unit_code": stats.unit_code,
+        "month": stats.month,
+        "penalty_cases_entered": stats.penalty_cases_entered,
+        "penalty_cases_entered_late": stats.penalty_cases_entered_late,
+        "referrals": stats.referrals,
+        "receipts": stats.receipts,
+        "filing_decisions": stats.filing_decisions,
+        "alerts_raised": stats.alerts_raised,
+        "feedback_rate": stats.feedback_rate,
+        "median_days_to_decision": stats.median_days_to_decision,
+        "updated_at": stats.recorded_at,
+    }
+    _upsert(session, UnitStatsRow, values, ["unit_code", "month"],
+            values.keys() - {"unit_code", "month"})
+
+
+def _feedback_party(content: dict[str, Any]) -> tuple[str, str]:
+    """A party's name and identifier quoted by the feedback, if any, for candidate search."""
+    for key in ("parties", "persons_concerned"):
+        parties = content.get(key)
+        if isinstance(parties, list) and parties and isinstance(parties[0], dict):
+            first = parties[0]
+            identifier = first.get("credit_code") or first.get("id_number") or ""
+            return str(first.get("name") or ""), str(identifier).upper()
+    return "", ""
+
+
+def apply_unmatched(session: Session, item: FeedbackUnmatched) -> None:
+    """Feedback parked by the matcher for a person to resolve."""
+    try:
+        content = json.loads(item.feedback_json)
+    except ValueError:
+        content = {"raw": item.feedback_json}
+    if not isinstance(content, dict):
+        content = {"value": content}
+    party_name, party_identifier = _feedback_party(content)
+    row = session.get(UnmatchedRow, item.feedback_event_id)
+    created = row is None
+    if row is None:
+        row = UnmatchedRow(
+            unmatched_id=item.feedback_event_id,
+            status="open",
+            resolved_case_id=None,
+            resolved_by=None,
+            resolved_at=None,
+        )
+        session.add(row)
+    row.arrived_case_id = item.case_id
+    row.feedback_unit_code = item.feedback_unit_code
+    row.feedback_type = short_type(item.feedback_type)
+    row.received_at = item.occurred_at
+    row.police_case_number = item.police_case_number or ""
+    row.referral_number = item.referral_number or ""
+    row.agency_decision_number = item.agency_decision_number or ""
+    row.party_name = party_name[:300]
+    row.party_identifier = party_identifier[:40]
+    row.feedback = content
+    row.candidates = [candidate.model_dump(mode="json") for candidate in item.candidates]
+    if created:
+        session.flush()
+        for action in _pending_actions(session, item.feedback_event_id):
+            _apply_to_unmatched(row, action)
+
+
+def _pending_actions(session: Session, target: str) -> list[AppliedActionRow]:
+    return list(
+        session.scalars(
+            select(AppliedActionRow)
+            .where(AppliedActionRow.target_id == target)
+            .order_by(AppliedActionRow.occurred_at, AppliedActionRow.action_id)
+        ).all()
+    )
+
+
+def _apply_to_alert(row: AlertRow, action: AppliedActionRow) -> None:
+    payload = action.payload
+    if action.action_type == ViewActionKind.ACKNOWLEDGE_ALERT.value:
+        row.acknowledged_by = action.actor
+        row.acknowledged_at = action.occurred_at
+        if "review" in payload:
+            row.reviewed_by = action.actor
+            row.reviewed_at = action.occurred_at
+            row.review_conclusion = str(payload.get("review", ""))[:1000]
+    elif action.action_type == ViewActionKind.ASSIGN.value:
+        row.assigned_to = str(payload.get("assignee", ""))[:100] or None
+    elif action.action_type == ViewActionKind.RESOLVE_ALERT.value:
+        row.details = {**row.details, "_closed_by": action.actor}
+    row.status = derive_alert_status(row)
+
+
+def _apply_to_unmatched(row: UnmatchedRow, action: AppliedActionRow) -> None:
+    if action.action_type == ViewActionKind.MANUAL_MATCH.value:
+        row.status = "resolved"
+        row.resolved_case_id = str(action.payload.get("case_id") or action.case_id or "")
+        row.resolved_by = action.actor
+        row.resolved_at = action.occurred_at
+    elif action.action_type == ViewActionKind.REJECT_CANDIDATE.value:
+        rejected = {str(action.payload.get("case_id", ""))}
+        row.candidates = [c for c in row.candidates if str(c.get("case_id")) not in rejected]
+
+
+def apply_view_action(session: Session, action: ViewAction) -> None:
+    """An action taken in the view, now that it came back through ``lf.view-actions``.
+
+    Applying the same action twice changes nothing (its id is remembered).
+    """
+    if session.get(AppliedActionRow, action.action_id) is not None:
+        return
+    kind = str(action.action_kind)
+    row = AppliedActionRow(
+        action_id=action.action_id,
+        action_type=kind,
+        target_id=action.target,
+        case_id=action.case_id,
+        actor=action.actor,
+        occurred_at=action.occurred_at.astimezone(UTC),
+        payload=dict(action.payload),
+    )
+    session.add(row)
+    alert = session.get(AlertRow, action.target)
+    if alert is not None:
+        _apply_to_alert(alert, row)
+        _refresh_case_flags(session, alert.case_id)
+    unmatched = session.get(UnmatchedRow, action.target)
+    if unmatched is not None:
+        _apply_to_unmatched(unmatched, row)
+    if kind in _TIMELINE_ACTIONS:
+        case_id = str(action.payload.get("case_id") or action.case_id)
+        if session.get(CaseRow, case_id) is not None:
+            note = action.payload.get("note", "")
+            label = action.payload.get("action", kind)
+            _insert_ignore(
+                session,
+                TimelineRow,
+                [
+                    {
+                        "case_id": case_id,
+                        "event_id": action.event_id,
+                        "event_type": f"ViewAction.{kind}",
+                        "occurred_at": action.occurred_at,
+                        "recorded_at": action.recorded_at,
+                        "source_unit": action.actor_unit_code,
+                        "summary": f"{label}: {note}"[:1000] if note else str(label),
+                        "detail": {"actor": action.actor, **dict(action.payload)},
+                    }
+                ],
+            )

@@ -1,0 +1,559 @@
+"""Read side of the view: searches, timelines, queues, scorecards, dashboard figures.
+
+Every function takes a ``Scope``: ``None`` unit means the whole province (prosecutors),
+a unit code restricts to the cases that unit is involved in (unit users). The API layer
+decides the scope from the logged-in user; nothing here trusts a request parameter for
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, exists, func, select, union
+from sqlalchemy.orm import Session
+
+from hub.view.schemas import (
+    AlertOut,
+    AlertPage,
+    CandidateOut,
+    CaseDetail,
+    CasePage,
+    CaseSummary,
+    CaseUnitOut,
+    Dashboard,
+    PartyOut,
+    Scorecard,
+    ScorecardMonth,
+    TimelineEntry,
+    TrendPoint,
+    UnmatchedDetail,
+    UnmatchedOut,
+    UnmatchedPage,
+)
+from hub.view.store import (
+    AlertRow,
+    CaseNumberRow,
+    CasePartyRow,
+    CaseRow,
+    CaseUnitRow,
+    TimelineRow,
+    UnitStatsRow,
+    UnmatchedRow,
+    utc_now,
+)
+
+__all__ = [
+    "CaseFilters",
+    "Scope",
+    "alert_page",
+    "case_detail",
+    "case_visible",
+    "china_month",
+    "dashboard",
+    "months_back",
+    "search_cases",
+    "unit_scorecard",
+    "unmatched_detail",
+    "unmatched_page",
+]
+
+_OPEN_ALERT_STATUSES = ("open", "assigned")
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which cases the caller may see: all (``unit_code=None``) or one unit's."""
+
+    unit_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilters:
+    """The filters of a case search (案件查询). Empty fields do not filter."""
+
+    unit_code: str | None = None
+    stage: str | None = None
+    decided_from: date | None = None
+    decided_to: date | None = None
+    violation_type: str | None = None
+    amount_min_fen: int | None = None
+    amount_max_fen: int | None = None
+    party: str | None = None
+    case_number: str | None = None
+
+
+def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
+    """The search as one SELECT whose order an index can provide.
+
+    A unit filter (the caller's own unit, or one a prosecutor picked) drives the query
+    from ``view_case_units`` ordered by its own copy of the decision date; every other
+    search reads ``view_cases`` in decision-date order.
+    """
+    units = [code for code in (scope.unit_code, filters.unit_code) if code]
+    if units:
+        driver = CaseUnitRow
+        query = (
+            select(CaseRow)
+            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
+            .where(CaseUnitRow.unit_code == units[0])
+        )
+        for other in units[1:]:
+            if other != units[0]:
+                query = query.where(
+                    exists().where(
+                        CaseUnitRow.case_id == CaseRow.case_id, CaseUnitRow.unit_code == other
+                    )
+                )
+        order_date = driver.decided_on
+        order_id = driver.case_id
+    else:
+        query = select(CaseRow)
+        order_date = CaseRow.decided_on
+        order_id = CaseRow.case_id
+    if filters.stage:
+        query = query.where(CaseRow.stage == filters.stage)
+    if filters.violation_type:
+        query = query.where(CaseRow.violation_type == filters.violation_type)
+    if filters.decided_from:
+        query = query.where(order_date >= filters.decided_from)
+    if filters.decided_to:
+        query = query.where(order_date <= filters.decided_to)
+    if filters.amount_min_fen is not None:
+        query = query.where(CaseRow.amount_fen >= filters.amount_min_fen)
+    if filters.amount_max_fen is not None:
+        query = query.where(CaseRow.amount_fen <= filters.amount_max_fen)
+    if filters.case_number:
+        number = filters.case_number.strip()
+        query = query.where(
+            CaseRow.case_id.in_(
+                select(CaseNumberRow.case_id).where(CaseNumberRow.number == number)
+            )
+        )
+    if filters.party:
+        party = filters.party.strip()
+        by_party = union(
+            select(CasePartyRow.case_id).where(CasePartyRow.name == party),
+            select(CasePartyRow.case_id).where(CasePartyRow.identifier == party.upper()),
+        ).subquery()
+        query = query.where(CaseRow.case_id.in_(select(by_party.c.case_id)))
+    return query.order_by(order_date.desc(), order_id.desc())
+
+
+def search_cases(
+    session: Session,
+    filters: CaseFilters,
+    scope: Scope,
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    count_limit: int = 10_000,
+) -> CasePage:
+    """One page of matching cases, newest decision first, and a bounded count."""
+    query = _case_query(filters, scope)
+    rows = session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
+    counted = select(func.count()).select_from(
+        query.order_by(None).with_only_columns(CaseRow.case_id).limit(count_limit + 1).subquery()
+    )
+    total = int(session.scalar(counted) or 0)
+    return CasePage(
+        items=[CaseSummary.model_validate(row) for row in rows],
+        page=page,
+        page_size=page_size,
+        total=min(total, count_limit),
+        total_is_lower_bound=total > count_limit,
+    )
+
+
+def case_visible(session: Session, case_id: str, scope: Scope) -> bool:
+    """Whether the case exists and the scope may see it."""
+    if scope.unit_code is None:
+        return session.get(CaseRow, case_id) is not None
+    return session.get(CaseUnitRow, (case_id, scope.unit_code)) is not None
+
+
+def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | None:
+    """A case with its timeline (oldest first), or None if absent or out of scope."""
+    if not case_visible(session, case_id, scope):
+        return None
+    case = session.get(CaseRow, case_id)
+    if case is None:
+        return None
+    parties = session.scalars(
+        select(CasePartyRow).where(CasePartyRow.case_id == case_id).order_by(CasePartyRow.id)
+    ).all()
+    units = session.scalars(
+        select(CaseUnitRow).where(CaseUnitRow.case_id == case_id).order_by(CaseUnitRow.role)
+    ).all()
+    timeline = session.scalars(
+        select(TimelineRow)
+        .where(TimelineRow.case_id == case_id)
+        .order_by(TimelineRow.occurred_at, TimelineRow.id)
+    ).all()
+    alerts = session.scalars(
+        select(AlertRow).where(AlertRow.case_id == case_id).order_by(AlertRow.raised_at.desc())
+    ).all()
+    return CaseDetail(
+        case=CaseSummary.model_validate(case),
+        parties=[PartyOut.model_validate(p) for p in parties],
+        units=[CaseUnitOut.model_validate(u) for u in units],
+        timeline=[TimelineEntry.model_validate(t) for t in timeline],
+        alerts=[AlertOut.model_validate(a) for a in alerts],
+        state=case.state,
+    )
+
+
+def _alert_query(
+    scope: Scope, status: str | None, kind: str | None, leads_only: bool
+) -> Select[AlertRow]:
+    query = select(AlertRow)
+    if scope.unit_code is not None:
+        query = query.where(AlertRow.unit_code == scope.unit_code)
+    if status == "active":
+        query = query.where(AlertRow.status.in_(_OPEN_ALERT_STATUSES))
+    elif status:
+        query = query.where(AlertRow.status == status)
+    if kind:
+        query = query.where(AlertRow.kind == kind)
+    if leads_only:
+        query = query.where(AlertRow.is_lead.is_(True))
+    return query
+
+
+def alert_page(
+    session: Session,
+    scope: Scope,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    leads_only: bool = False,
+    page: int = 1,
+    page_size: int = 50,
+) -> AlertPage:
+    """The alert queue: open alerts first by default, oldest raised first (work order)."""
+    query = _alert_query(scope, status, kind, leads_only)
+    rows = session.scalars(
+        query.order_by(AlertRow.raised_at, AlertRow.alert_id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return AlertPage(
+        items=[AlertOut.model_validate(r) for r in rows],
+        page=page,
+        page_size=page_size,
+        total=int(total),
+    )
+
+
+def unmatched_page(
+    session: Session, *, status: str | None = "open", page: int = 1, page_size: int = 50
+) -> UnmatchedPage:
+    """The queue of feedback waiting for a person to match it, oldest first."""
+    query = select(UnmatchedRow)
+    if status:
+        query = query.where(UnmatchedRow.status == status)
+    rows = session.scalars(
+        query.order_by(UnmatchedRow.received_at, UnmatchedRow.unmatched_id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return UnmatchedPage(
+        items=[UnmatchedOut.model_validate(r) for r in rows],
+        page=page,
+        page_size=page_size,
+        total=int(total),
+    )
+
+
+_NUMBER_WEIGHTS = {
+    "referral_number": 0.5,
+    "agency_decision_number": 0.45,
+    "police_case_number": 0.45,
+}
+
+
+def _candidates(session: Session, feedback: UnmatchedRow, limit: int) -> list[CandidateOut]:
+    """The matcher's candidates, then cases sharing a number or a party with the feedback.
+
+    Document numbers weigh more than party identifiers, identifiers more than names: a
+    referral letter number names one case, a person's name many.
+    """
+    scored: dict[str, tuple[float, list[str]]] = {}
+
+    def add(case_ids: Sequence[str], points: float, reason: str) -> None:
+        for case_id in case_ids:
+            score, reasons = scored.get(case_id, (0.0, []))
+            if reason not in reasons:
+                scored[case_id] = (min(1.0, score + points), [*reasons, reason])
+
+    for candidate in feedback.candidates:
+        case_id = str(candidate.get("case_id", ""))
+        if case_id:
+            score, reasons = scored.get(case_id, (0.0, []))
+            reason = f"matcher: {candidate.get('method', '')} {candidate.get('reason', '')}"
+            scored[case_id] = (
+                max(score, float(candidate.get("score", 0.0))),
+                [*reasons, reason.strip()],
+            )
+    for field, weight in _NUMBER_WEIGHTS.items():
+        number = getattr(feedback, field)
+        if number:
+            add(
+                session.scalars(
+                    select(CaseNumberRow.case_id).where(CaseNumberRow.number == number).limit(limit)
+                ).all(),
+                weight,
+                field,
+            )
+    if feedback.party_identifier:
+        add(
+            session.scalars(
+                select(CasePartyRow.case_id)
+                .where(CasePartyRow.identifier == feedback.party_identifier)
+                .limit(limit)
+            ).all(),
+            0.35,
+            "party_identifier",
+        )
+    if feedback.party_name:
+        add(
+            session.scalars(
+                select(CasePartyRow.case_id)
+                .where(CasePartyRow.name == feedback.party_name)
+                .limit(limit)
+            ).all(),
+            0.15,
+            "party_name",
+        )
+    best = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+    cases = {
+        row.case_id: row
+        for row in session.scalars(
+            select(CaseRow).where(CaseRow.case_id.in_([case_id for case_id, _ in best]))
+        ).all()
+    }
+    return [
+        CandidateOut(
+            case=CaseSummary.model_validate(cases[case_id]),
+            score=round(score, 3),
+            reasons=reasons,
+        )
+        for case_id, (score, reasons) in best
+        if case_id in cases
+    ]
+
+
+def unmatched_detail(
+    session: Session, unmatched_id: str, *, candidate_limit: int = 10
+) -> UnmatchedDetail | None:
+    """A feedback with its candidate cases, for the side-by-side matching screen."""
+    feedback = session.get(UnmatchedRow, unmatched_id)
+    if feedback is None:
+        return None
+    return UnmatchedDetail(
+        feedback=UnmatchedOut.model_validate(feedback),
+        content=feedback.feedback,
+        candidates=_candidates(session, feedback, candidate_limit),
+    )
+
+
+def _timeliness(row: UnitStatsRow) -> float | None:
+    if row.penalty_cases_entered == 0:
+        return None
+    on_time = row.penalty_cases_entered - row.penalty_cases_entered_late
+    return round(max(on_time, 0) / row.penalty_cases_entered, 4)
+
+
+def months_back(month: str, count: int) -> list[str]:
+    """``count`` months ending with ``month`` (YYYY-MM), oldest first."""
+    year, number = int(month[:4]), int(month[5:7])
+    months: list[str] = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{number:02d}")
+        number -= 1
+        if number == 0:
+            year, number = year - 1, 12
+    return list(reversed(months))
+
+
+def china_month(now: datetime | None = None) -> str:
+    """The current month in China (YYYY-MM): statistics are kept in China months."""
+    return (now or utc_now()).astimezone(CHINA_TZ).strftime("%Y-%m")
+
+
+def _empty_month(month: str) -> ScorecardMonth:
+    return ScorecardMonth(
+        month=month,
+        penalty_cases_entered=0,
+        penalty_cases_entered_late=0,
+        referrals=0,
+        receipts=0,
+        filing_decisions=0,
+        alerts_raised=0,
+        feedback_rate=None,
+        median_days_to_decision=None,
+        timeliness_rate=None,
+    )
+
+
+def unit_scorecard(
+    session: Session,
+    unit_code: str,
+    *,
+    until_month: str,
+    months: int = 12,
+    unit_name: str = "",
+) -> Scorecard | None:
+    """A unit's last ``months`` months up to ``until_month`` (YYYY-MM), oldest first.
+
+    None when the view has heard of neither figures nor cases of that unit.
+    """
+    window = months_back(until_month, months)
+    rows = {
+        row.month: row
+        for row in session.scalars(
+            select(UnitStatsRow).where(
+                UnitStatsRow.unit_code == unit_code, UnitStatsRow.month.in_(window)
+            )
+        ).all()
+    }
+    known = rows or session.scalars(
+        select(UnitStatsRow.month).where(UnitStatsRow.unit_code == unit_code).limit(1)
+    ).first() or session.scalars(
+        select(CaseUnitRow.case_id).where(CaseUnitRow.unit_code == unit_code).limit(1)
+    ).first() or session.scalars(
+        select(AlertRow.alert_id).where(AlertRow.unit_code == unit_code).limit(1)
+    ).first()
+    if not known:
+        return None
+    total_cases = session.scalar(
+        select(func.count()).select_from(CaseUnitRow).where(CaseUnitRow.unit_code == unit_code)
+    )
+    open_alerts = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.unit_code == unit_code, AlertRow.status.in_(_OPEN_ALERT_STATUSES))
+    )
+    overdue_alerts = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(
+            AlertRow.unit_code == unit_code,
+            AlertRow.status.in_(_OPEN_ALERT_STATUSES),
+            AlertRow.is_overdue.is_(True),
+        )
+    )
+    out: list[ScorecardMonth] = []
+    for month in window:
+        row = rows.get(month)
+        if row is None:
+            out.append(_empty_month(month))
+            continue
+        month_out = ScorecardMonth.model_validate(
+            {
+                **{
+                    name: getattr(row, name)
+                    for name in ScorecardMonth.model_fields
+                    if name != "timeliness_rate"
+                },
+                "timeliness_rate": _timeliness(row),
+            }
+        )
+        out.append(month_out)
+    return Scorecard(
+        unit_code=unit_code,
+        unit_name=unit_name,
+        months=out,
+        total_cases=int(total_cases or 0),
+        open_alerts=int(open_alerts or 0),
+        overdue_alerts=int(overdue_alerts or 0),
+    )
+
+
+def _trend(session: Session, until_month: str, months: int) -> list[TrendPoint]:
+    window = months_back(until_month, months)
+    sums = {
+        row.month: row
+        for row in session.execute(
+            select(
+                UnitStatsRow.month,
+                func.sum(UnitStatsRow.penalty_cases_entered).label("entered"),
+                func.sum(UnitStatsRow.penalty_cases_entered_late).label("late"),
+                func.sum(UnitStatsRow.referrals).label("referrals"),
+                func.sum(UnitStatsRow.alerts_raised).label("alerts"),
+            )
+            .where(UnitStatsRow.month.in_(window))
+            .group_by(UnitStatsRow.month)
+        ).all()
+    }
+    points: list[TrendPoint] = []
+    for month in window:
+        row: Any = sums.get(month)
+        points.append(
+            TrendPoint(
+                month=month,
+                penalty_cases_entered=int(row.entered or 0) if row else 0,
+                penalty_cases_entered_late=int(row.late or 0) if row else 0,
+                referrals=int(row.referrals or 0) if row else 0,
+                alerts_raised=int(row.alerts or 0) if row else 0,
+            )
+        )
+    return points
+
+
+def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) -> Dashboard:
+    """The landing page: case counts by stage, open work, twelve-month trend."""
+    now = now or utc_now()
+    if scope.unit_code is None:
+        by_stage_query = select(CaseRow.stage, func.count()).group_by(CaseRow.stage)
+    else:
+        by_stage_query = (
+            select(CaseRow.stage, func.count())
+            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
+            .where(CaseUnitRow.unit_code == scope.unit_code)
+            .group_by(CaseRow.stage)
+        )
+    by_stage = {str(stage): int(count) for stage, count in session.execute(by_stage_query)}
+    active = _alert_query(scope, "active", None, False).subquery()
+    open_alerts = session.scalar(select(func.count()).select_from(active)) or 0
+    overdue = session.scalar(
+        select(func.count()).select_from(
+            _alert_query(scope, "active", None, False)
+            .where(AlertRow.is_overdue.is_(True))
+            .subquery()
+        )
+    ) or 0
+    leads = session.scalar(
+        select(func.count()).select_from(
+            _alert_query(scope, "active", None, True)
+            .where(AlertRow.reviewed_at.is_(None))
+            .subquery()
+        )
+    ) or 0
+    unmatched = 0
+    if scope.unit_code is None:
+        unmatched = session.scalar(
+            select(func.count()).select_from(UnmatchedRow).where(UnmatchedRow.status == "open")
+        ) or 0
+    recent = session.scalars(
+        _alert_query(scope, "active", None, False)
+        .order_by(AlertRow.raised_at.desc())
+        .limit(10)
+    ).all()
+    return Dashboard(
+        total_cases=sum(by_stage.values()),
+        cases_by_stage=by_stage,
+        open_alerts=int(open_alerts),
+        overdue_alerts=int(overdue),
+        open_leads=int(leads),
+        open_unmatched=int(unmatched),
+        trend=_trend(session, china_month(now), 12),
+        recent_alerts=[AlertOut.model_validate(r) for r in recent],
+    )
