@@ -1,0 +1,480 @@
+"""Confluent-format Avro serde for case events, with CloudEvents binary-mode headers.
+
+Wire format: magic byte ``0``, the writer schema's 4-byte big-endian registry id, then
+the Avro binary body (schemaless). Subjects follow **RecordNameStrategy**: the subject is
+the record's full name, so several event types share one topic (``lf.case-events``)
+and each type evolves on its own. Schemas are registered self-contained (no references):
+any standard Confluent deserializer pointed at the registry reads the hub's records.
+
+Decoding resolves the writer's schema (fetched by id, cached) against the reader's, the
+local current schema, so records written with any earlier compatible version decode
+into today's model. When the two schemas are the same for decoding purposes, resolution
+is skipped: it is the common case and the expensive path.
+
+Layers:
+
+- :class:`LocalSerde` does the work with what it already knows (no I/O, synchronous):
+  the hot path, usable on its own with fixed schema ids in tests or tools;
+- :class:`AvroSerde` (async) and :class:`SyncAvroSerde` (sync, for faust codecs and the
+  CLI) wrap it and ask the registry only on a cache miss.
+
+Errors: a record that cannot be encoded or decoded is :class:`~hub.errors.RecordRejected`
+(skippable: dead-letter it), with ``error_type`` one of ``bad-magic``, ``truncated``,
+``unknown-schema-id``, ``unknown-event-type``, ``undecodable``, ``unencodable``;
+registry outages surface as :class:`~hub.errors.RetriableError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from hub.errors import RecordRejected
+from hub.models import EVENT_TYPES, CaseEvent
+from hub.registry import SchemaNotFoundError, SchemaRegistryClient, SyncSchemaRegistryClient
+from hub.schemas import full_name, local_schemas, resolution_form
+
+__all__ = [
+    "CLOUDEVENTS_SPEC_VERSION",
+    "CONTENT_TYPE",
+    "MAGIC_BYTE",
+    "AvroSerde",
+    "LocalSerde",
+    "SerializedEvent",
+    "SyncAvroSerde",
+    "UnknownSchemaError",
+    "cloudevent_headers",
+    "cloudevent_source",
+    "schema_id_of",
+    "subject_for",
+]
+
+log = logging.getLogger(__name__)
+
+MAGIC_BYTE = 0
+CONTENT_TYPE = "application/avro"
+CLOUDEVENTS_SPEC_VERSION = "1.0"
+_PREFIX = struct.Struct(">bI")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UnknownSchemaError(LookupError):
+    """The local serde lacks a schema id or writer binding; the registry may know it."""
+
+    def __init__(self, *, schema_id: int | None = None, avro_name: str | None = None) -> None:
+        super().__init__(f"unknown schema id {schema_id}" if schema_id is not None
+                         else f"no schema id bound for {avro_name}")
+        self.schema_id = schema_id
+        self.avro_name = avro_name
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedEvent:
+    """What a producer sends: key (case_id), value (Confluent Avro) and CloudEvents headers."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def subject_for(avro_name: str) -> str:
+    """RecordNameStrategy: the subject is the record's full name, whatever the topic."""
+    return avro_name
+
+
+def schema_id_of(data: bytes) -> int:
+    """The writer schema id of a Confluent-format record."""
+    if len(data) < _PREFIX.size:
+        raise RecordRejected(
+            f"record of {len(data)} bytes is too short for the Confluent wire format",
+            field="value", value=data[:16].hex(), error_type="truncated",
+        )
+    magic, schema_id = _PREFIX.unpack_from(data)
+    if magic != MAGIC_BYTE:
+        raise RecordRejected(
+            f"record starts with byte {magic}, not the Confluent magic byte 0",
+            field="value", value=data[:16].hex(), error_type="bad-magic",
+        )
+    return int(schema_id)
+
+
+def cloudevent_source(source_unit: str, connector_id: str) -> str:
+    """The CloudEvents ``source`` of an event: which unit's which connector produced it."""
+    return f"/units/{source_unit}/{connector_id}"
+
+
+def _rfc3339(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int):  # micros since the epoch, as a raw Avro record carries it
+        return (_EPOCH + timedelta(microseconds=value)).isoformat()
+    return str(value)
+
+
+def cloudevent_headers(avro_name: str, header: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """CloudEvents binary-mode Kafka headers of an event (its header fields as a mapping).
+
+    ``ce_time`` is when the occurrence happened (``occurred_at``), per the spec's meaning
+    of ``time``; ``ce_subject`` is the case id, so a consumer can filter without decoding.
+    """
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(header["event_id"]).encode()),
+        ("ce_source", cloudevent_source(header["source_unit"], header["connector_id"]).encode()),
+        ("ce_type", avro_name.encode()),
+        ("ce_time", _rfc3339(header["occurred_at"]).encode()),
+        ("ce_subject", str(header["case_id"]).encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    schema_id: int
+    parsed: Any
+    prefix: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    avro_name: str
+    writer: Any
+    #: None when writer and local schema decode identically (no resolution needed).
+    reader: Any
+    model: type[CaseEvent] | None
+
+
+class LocalSerde:
+    """Encode and decode with schema ids already known; never does I/O.
+
+    ``schemas`` defaults to the shipped ``.avsc`` files (full name → schema).
+    """
+
+    def __init__(self, schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        source = local_schemas() if schemas is None else schemas
+        self.schemas: dict[str, dict[str, Any]] = {k: dict(v) for k, v in source.items()}
+        self._parsed: dict[str, Any] = {}
+        self._forms: dict[str, str] = {}
+        self._writers: dict[str, _Writer] = {}
+        self._readers: dict[int, _Reader] = {}
+
+    def parsed(self, avro_name: str) -> Any:
+        """The fastavro-parsed local schema of an event type (parsed once)."""
+        parsed = self._parsed.get(avro_name)
+        if parsed is None:
+            try:
+                schema = self.schemas[avro_name]
+            except KeyError:
+                raise RecordRejected(
+                    f"no local schema for event type {avro_name!r}",
+                    field="avro_name", value=avro_name, error_type="unknown-event-type",
+                ) from None
+            parsed = parse_schema(schema)
+            self._parsed[avro_name] = parsed
+            self._forms[avro_name] = resolution_form(schema)
+        return parsed
+
+    def bind_writer(self, avro_name: str, schema_id: int) -> None:
+        """Encode ``avro_name`` with its local schema under registry id ``schema_id``."""
+        parsed = self.parsed(avro_name)
+        self._writers[avro_name] = _Writer(schema_id, parsed, _PREFIX.pack(MAGIC_BYTE, schema_id))
+        if schema_id not in self._readers:
+            self.bind_reader(schema_id, self.schemas[avro_name])
+
+    def bind_reader(self, schema_id: int, writer_schema: Any) -> None:
+        """Decode records of id ``schema_id``, written with ``writer_schema``."""
+        if not isinstance(writer_schema, dict) or "name" not in writer_schema:
+            raise RecordRejected(
+                f"schema id {schema_id} is not a named Avro record",
+                field="schema_id", value=schema_id, error_type="unknown-event-type",
+            )
+        avro_name = full_name(writer_schema)
+        writer = parse_schema(writer_schema)
+        reader: Any = None
+        if avro_name in self.schemas:
+            local = self.parsed(avro_name)
+            if resolution_form(writer_schema) != self._forms[avro_name]:
+                reader = local
+        self._readers[schema_id] = _Reader(avro_name, writer, reader, EVENT_TYPES.get(avro_name))
+
+    def writer_id(self, avro_name: str) -> int | None:
+        """The schema id records of ``avro_name`` are encoded with, if bound."""
+        writer = self._writers.get(avro_name)
+        return None if writer is None else writer.schema_id
+
+    def knows_reader(self, schema_id: int) -> bool:
+        """True once records of this id can be decoded without the registry."""
+        return schema_id in self._readers
+
+    def encode_dict(self, avro_name: str, record: Mapping[str, Any]) -> bytes:
+        """Confluent-format bytes of a plain record (fastavro types: datetimes, dates…)."""
+        writer = self._writers.get(avro_name)
+        if writer is None:
+            raise UnknownSchemaError(avro_name=avro_name)
+        buffer = BytesIO()
+        buffer.write(writer.prefix)
+        try:
+            schemaless_writer(buffer, writer.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise RecordRejected(
+                f"{avro_name} record does not fit its schema: {exc}",
+                field=avro_name, value=None, error_type="unencodable",
+            ) from exc
+        return buffer.getvalue()
+
+    def encode(self, event: CaseEvent) -> bytes:
+        """Confluent-format bytes of an event model."""
+        return self.encode_dict(event.avro_name, event.to_avro())
+
+    def serialize(self, event: CaseEvent) -> SerializedEvent:
+        """Key, value and CloudEvents headers of an event, ready for a producer."""
+        record = event.to_avro()
+        value = self.encode_dict(event.avro_name, record)
+        return SerializedEvent(
+            event.kafka_key(), value, cloudevent_headers(event.avro_name, record)
+        )
+
+    def serialize_dict(self, avro_name: str, record: Mapping[str, Any]) -> SerializedEvent:
+        """Key, value and CloudEvents headers of a plain record."""
+        value = self.encode_dict(avro_name, record)
+        return SerializedEvent(
+            str(record["case_id"]).encode(), value, cloudevent_headers(avro_name, record)
+        )
+
+    def _decode(self, data: bytes) -> tuple[_Reader, dict[str, Any]]:
+        schema_id = schema_id_of(data)
+        entry = self._readers.get(schema_id)
+        if entry is None:
+            raise UnknownSchemaError(schema_id=schema_id)
+        buffer = BytesIO(data)
+        buffer.seek(_PREFIX.size)
+        try:
+            record: dict[str, Any] = schemaless_reader(  # type: ignore[assignment]
+                buffer, entry.writer, entry.reader
+            )
+        except Exception as exc:  # fastavro raises anything on garbage bytes
+            raise RecordRejected(
+                f"cannot decode {entry.avro_name} (schema id {schema_id}): {exc!r}",
+                field="value", value=data[:32].hex(), error_type="undecodable",
+            ) from exc
+        if buffer.tell() != len(data):
+            raise RecordRejected(
+                f"{len(data) - buffer.tell()} trailing bytes after the {entry.avro_name} "
+                f"record (schema id {schema_id})",
+                field="value", value=data[:32].hex(), error_type="undecodable",
+            )
+        return entry, record
+
+    def decode_raw(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(full Avro name, record as fastavro returns it) of Confluent-format bytes."""
+        entry, record = self._decode(data)
+        return entry.avro_name, record
+
+    def decode(self, data: bytes) -> CaseEvent:
+        """The event model of Confluent-format bytes."""
+        entry, record = self._decode(data)
+        if entry.model is None:
+            raise RecordRejected(
+                f"event type {entry.avro_name!r} has no model in this version of the hub",
+                field="ce_type", value=entry.avro_name, error_type="unknown-event-type",
+            )
+        return entry.model.from_avro(record)
+
+
+class AvroSerde:
+    """Async serde against a registry: registers (or looks up) each local schema once.
+
+    ``register=False`` only looks schemas up, for consumers and producers whose
+    credentials may not register (production registries are usually read-only for them).
+    """
+
+    def __init__(
+        self,
+        registry: SchemaRegistryClient,
+        *,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        register: bool = True,
+    ) -> None:
+        self.registry = registry
+        self.local = LocalSerde(schemas)
+        self.register = register
+
+    async def prepare(self, avro_names: list[str] | None = None) -> dict[str, int]:
+        """Register or look up the schemas of ``avro_names`` (default: all), up front."""
+        return {name: await self.schema_id(name) for name in avro_names or list(self.local.schemas)}
+
+    async def schema_id(self, avro_name: str) -> int:
+        """The registry id of the local schema of ``avro_name`` (registered if allowed)."""
+        known = self.local.writer_id(avro_name)
+        if known is not None:
+            return known
+        self.local.parsed(avro_name)  # unknown type: rejected before any I/O
+        schema = self.local.schemas[avro_name]
+        subject = subject_for(avro_name)
+        if self.register:
+            schema_id = await self.registry.register(subject, schema)
+        else:
+            found = await self.registry.lookup(subject, schema)
+            if found is None:
+                raise SchemaNotFoundError(
+                    f"schema of {avro_name} is not registered under subject {subject!r}",
+                    status_code=404, error_code=40403,
+                )
+            schema_id = found.schema_id
+        log.info("schema %s has registry id %s", avro_name, schema_id)
+        self.local.bind_writer(avro_name, schema_id)
+        return schema_id
+
+    async def _ensure_reader(self, data: bytes) -> None:
+        schema_id = schema_id_of(data)
+        if self.local.knows_reader(schema_id):
+            return
+        try:
+            writer_schema = await self.registry.get_schema(schema_id)
+        except SchemaNotFoundError as exc:
+            raise RecordRejected(
+                f"schema id {schema_id} is unknown to the registry",
+                field="schema_id", value=schema_id, error_type="unknown-schema-id",
+            ) from exc
+        self.local.bind_reader(schema_id, writer_schema)
+
+    async def encode(self, event: CaseEvent) -> bytes:
+        """Confluent-format bytes of an event model."""
+        if self.local.writer_id(event.avro_name) is None:
+            await self.schema_id(event.avro_name)
+        return self.local.encode(event)
+
+    async def encode_dict(self, avro_name: str, record: Mapping[str, Any]) -> bytes:
+        """Confluent-format bytes of a plain record."""
+        if self.local.writer_id(avro_name) is None:
+            await self.schema_id(avro_name)
+        return self.local.encode_dict(avro_name, record)
+
+    async def serialize(self, event: CaseEvent) -> SerializedEvent:
+        """Key, value and CloudEvents headers of an event."""
+        if self.local.writer_id(event.avro_name) is None:
+            await self.schema_id(event.avro_name)
+        return self.local.serialize(event)
+
+    async def serialize_dict(self, avro_name: str, record: Mapping[str, Any]) -> SerializedEvent:
+        """Key, value and CloudEvents headers of a plain record."""
+        if self.local.writer_id(avro_name) is None:
+            await self.schema_id(avro_name)
+        return self.local.serialize_dict(avro_name, record)
+
+    async def decode(self, data: bytes) -> CaseEvent:
+        """The event model of Confluent-format bytes (writer schema fetched once per id)."""
+        try:
+            return self.local.decode(data)
+        except UnknownSchemaError:
+            await self._ensure_reader(data)
+            return self.local.decode(data)
+
+    async def decode_raw(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(full Avro name, record dict) of Confluent-format bytes."""
+        try:
+            return self.local.decode_raw(data)
+        except UnknownSchemaError:
+            await self._ensure_reader(data)
+            return self.local.decode_raw(data)
+
+
+class SyncAvroSerde:
+    """Blocking twin of :class:`AvroSerde` (faust codecs and the CLI call synchronously)."""
+
+    def __init__(
+        self,
+        registry: SyncSchemaRegistryClient,
+        *,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        register: bool = True,
+    ) -> None:
+        self.registry = registry
+        self.local = LocalSerde(schemas)
+        self.register = register
+
+    def prepare(self, avro_names: list[str] | None = None) -> dict[str, int]:
+        """Register or look up the schemas of ``avro_names`` (default: all), up front."""
+        return {name: self.schema_id(name) for name in avro_names or list(self.local.schemas)}
+
+    def schema_id(self, avro_name: str) -> int:
+        """The registry id of the local schema of ``avro_name`` (registered if allowed)."""
+        known = self.local.writer_id(avro_name)
+        if known is not None:
+            return known
+        self.local.parsed(avro_name)
+        schema = self.local.schemas[avro_name]
+        subject = subject_for(avro_name)
+        if self.register:
+            schema_id = self.registry.register(subject, schema)
+        else:
+            found = self.registry.lookup(subject, schema)
+            if found is None:
+                raise SchemaNotFoundError(
+                    f"schema of {avro_name} is not registered under subject {subject!r}",
+                    status_code=404, error_code=40403,
+                )
+            schema_id = found.schema_id
+        log.info("schema %s has registry id %s", avro_name, schema_id)
+        self.local.bind_writer(avro_name, schema_id)
+        return schema_id
+
+    def _ensure_reader(self, data: bytes) -> None:
+        schema_id = schema_id_of(data)
+        if self.local.knows_reader(schema_id):
+            return
+        try:
+            writer_schema = self.registry.get_schema(schema_id)
+        except SchemaNotFoundError as exc:
+            raise RecordRejected(
+                f"schema id {schema_id} is unknown to the registry",
+                field="schema_id", value=schema_id, error_type="unknown-schema-id",
+            ) from exc
+        self.local.bind_reader(schema_id, writer_schema)
+
+    def encode(self, event: CaseEvent) -> bytes:
+        """Confluent-format bytes of an event model."""
+        if self.local.writer_id(event.avro_name) is None:
+            self.schema_id(event.avro_name)
+        return self.local.encode(event)
+
+    def encode_dict(self, avro_name: str, record: Mapping[str, Any]) -> bytes:
+        """Confluent-format bytes of a plain record."""
+        if self.local.writer_id(avro_name) is None:
+            self.schema_id(avro_name)
+        return self.local.encode_dict(avro_name, record)
+
+    def serialize(self, event: CaseEvent) -> SerializedEvent:
+        """Key, value and CloudEvents headers of an event."""
+        if self.local.writer_id(event.avro_name) is None:
+            self.schema_id(event.avro_name)
+        return self.local.serialize(event)
+
+    def serialize_dict(self, avro_name: str, record: Mapping[str, Any]) -> SerializedEvent:
+        """Key, value and CloudEvents headers of a plain record."""
+        if self.local.writer_id(avro_name) is None:
+            self.schema_id(avro_name)
+        return self.local.serialize_dict(avro_name, record)
+
+    def decode(self, data: bytes) -> CaseEvent:
+        """The event model of Confluent-format bytes (writer schema fetched once per id)."""
+        try:
+            return self.local.decode(data)
+        except UnknownSchemaError:
+            self._ensure_reader(data)
+            return self.local.decode(data)
+
+    def decode_raw(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(full Avro name, record dict) of Confluent-format bytes."""
+        try:
+            return self.local.decode_raw(data)
+        except UnknownSchemaError:
+            self._ensure_reader(data)
+            return self.local.decode_raw(data)
