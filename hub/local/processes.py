@@ -1,8 +1,10 @@
 """Start, find and stop the stack's JVMs so that ``down`` never leaves an orphan behind.
 
 Every JVM is started with ``-Dliangfa.home=<home>`` and ``-Dliangfa.component=<name>`` in
-its command line. Stopping looks processes up by those markers in ``/proc`` rather than
-trusting a pid file alone, because a pid can be reused after a crash or reboot.
+its command line, every Python service (worker, view, connector) with the same markers as
+``-X`` options (which CPython accepts and ignores). Stopping looks processes up by those
+markers in ``/proc`` rather than trusting a pid file alone, because a pid can be reused
+after a crash or reboot.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,9 @@ __all__ = [
     "port_is_open",
     "process_alive",
     "rss_mib",
+    "stack_components",
     "start_jvm",
+    "start_python_service",
     "stop_processes",
 ]
 
@@ -92,10 +97,24 @@ def start_jvm(
 ) -> int:
     """Start a detached JVM (own session, survives the CLI) and return its pid."""
     markers = [f"-Dliangfa.home={home.resolve()}", f"-Dliangfa.component={component}"]
+    return _start([java.executable, *markers, *jvm_args, *main], home=home, log_file=log_file,
+                  env=env)
+
+
+def start_python_service(*, home: Path, component: str, module: str, args: list[str],
+                         log_file: Path, env: dict[str, str] | None = None) -> int:
+    """Start ``python -m module args`` detached, marked as part of ``home``."""
+    markers = ["-X", f"liangfa.home={home.resolve()}", "-X", f"liangfa.component={component}"]
+    return _start([sys.executable, *markers, "-m", module, *args], home=home,
+                  log_file=log_file, env=env)
+
+
+def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] | None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
         proc = subprocess.Popen(
-            [java.executable, *markers, *jvm_args, *main],
+            argv,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -124,19 +143,35 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def find_stack_processes(home: Path, component: str | None = None) -> list[int]:
-    """Pids of live JVMs started for ``home`` (and ``component``, when given)."""
-    home_marker = f"-Dliangfa.home={home.resolve()}"
-    component_marker = f"-Dliangfa.component={component}" if component else None
+    """Pids of live processes started for ``home`` (and ``component``, when given)."""
+    home_marker = f"liangfa.home={home.resolve()}"
+    component_marker = f"liangfa.component={component}" if component else None
     found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        args = _cmdline(int(entry.name))
+        args = {a.removeprefix("-D") for a in _cmdline(int(entry.name))}
         if home_marker in args and (component_marker is None or component_marker in args):
             if _is_zombie(int(entry.name)):
                 continue
             found.append(int(entry.name))
     return sorted(found)
+
+
+def stack_components(home: Path) -> dict[str, list[int]]:
+    """Every live process of ``home`` grouped by its component marker."""
+    home_marker = f"liangfa.home={home.resolve()}"
+    components: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        args = [a.removeprefix("-D") for a in _cmdline(int(entry.name))]
+        if home_marker not in args or _is_zombie(int(entry.name)):
+            continue
+        for arg in args:
+            if arg.startswith("liangfa.component="):
+                components.setdefault(arg.split("=", 1)[1], []).append(int(entry.name))
+    return components
 
 
 def _is_zombie(pid: int) -> bool:

@@ -24,6 +24,7 @@ from hub.local.processes import (
     port_is_open,
     process_alive,
     rss_mib,
+    stack_components,
     stop_processes,
 )
 from hub.local.registry import RegistryConfig, start_registry
@@ -180,6 +181,8 @@ class LocalStack:
     def status(self) -> StackStatus:
         kafka_pids = find_stack_processes(self.home, "kafka")
         registry_pids = find_stack_processes(self.home, "registry")
+        from hub.local.services import service_statuses
+
         return StackStatus([
             ComponentStatus("kafka", bool(kafka_pids),
                             bool(kafka_pids) and self._broker_healthy(), self.bootstrap,
@@ -188,11 +191,16 @@ class LocalStack:
                             bool(registry_pids) and self._registry_healthy(),
                             self.registry_url, registry_pids,
                             sum(rss_mib(p) for p in registry_pids)),
+            *service_statuses(self.home),
         ])
 
     def down(self) -> list[int]:
-        """Stop the registry, then the broker (so the registry can flush to it)."""
+        """Stop services first (they flush to the broker), then the registry, then Kafka."""
         stopped: list[int] = []
+        services = [pid for name, pids in stack_components(self.home).items()
+                    if name not in ("registry", "kafka") for pid in pids]
+        stop_processes(services)
+        stopped.extend(services)
         for component in ("registry", "kafka"):
             pids = find_stack_processes(self.home, component)
             stop_processes(pids)
