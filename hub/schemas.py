@@ -37,18 +37,20 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigError
-from hub.paths import package_root, schemas_dir
+from hub.paths import schemas_dir
 
 __all__ = [
     "BACKWARD",
+    "INVALID",
     "LOGICAL_TYPE_CHANGED",
+    "REGISTRY",
     "REMOVED_REQUIRED_FIELD",
     "Incompatibility",
     "backward_problems",
@@ -58,9 +60,14 @@ __all__ = [
     "load_schema_file",
     "local_schema",
     "local_schemas",
+    "offline_check",
+    "ordered_schemas",
+    "registry_check",
+    "render_catalogue",
     "resolution_form",
     "schema_files",
     "strip_documentation",
+    "validity_problems",
 ]
 
 log = logging.getLogger(__name__)
@@ -449,7 +456,7 @@ def backward_problems(
 
 
 def check_backward_transitive(
-    new: Mapping[str, Any], history: list[tuple[str, Mapping[str, Any]]]
+    new: Mapping[str, Any], history: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[Incompatibility]:
     """BACKWARD_TRANSITIVE: ``new`` must read data of every ``(label, schema)`` in history."""
     problems: list[Incompatibility] = []
@@ -502,6 +509,221 @@ def committed_versions(path: Path, ref: str = "HEAD") -> Iterator[tuple[str, dic
         yield f"{commit[:12]}:{relative}", schema
 
 
-def default_repository() -> Path:
-    """The checkout the shipped schemas belong to (for ``git show``)."""
-    return package_root()
+
+# --------------------------------------------------------------------------- catalogue
+
+_CATALOGUE_HEAD = """# Event catalogue 事件目录
+
+<!-- Generated from schemas/*.avsc by `liangfa schemas catalogue`; do not edit by hand:
+     change the .avsc files (doc, x-zh, x-producers, x-consumers, x-key, x-topics) and
+     regenerate. A test fails when this file is out of date. -->
+
+Every event is an Avro record in namespace `cn.liangfa.events`, sent in the Confluent
+wire format (magic byte 0, 4-byte schema id, Avro binary) with CloudEvents binary-mode
+headers (`ce_id`, `ce_source`, `ce_type`, `ce_time`, `ce_subject`, `ce_specversion`,
+`content-type`). Subjects follow RecordNameStrategy (subject = full record name), so
+several event types share a topic. Every change must be BACKWARD_TRANSITIVE compatible
+(`liangfa schemas check`). Amounts are integer fen (分); instants are
+`timestamp-micros` (UTC on the wire); legal dates are Avro `date`.
+
+Every event starts with the common header 公共事件头, flattened at the top level:
+"""
+
+
+def _type_label(schema: Any) -> tuple[str, bool]:
+    """(readable type, optional?) of a field type, for the catalogue."""
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        labels = [_type_label(b)[0] for b in branches]
+        return " \\| ".join(labels), len(branches) != len(schema)
+    if isinstance(schema, str):
+        return (schema if schema in _PRIMITIVES else f"`{schema}`"), False
+    kind = schema.get("type")
+    logical = schema.get("logicalType")
+    if logical:
+        return str(logical), False
+    if kind == "array":
+        return f"array of {_type_label(schema['items'])[0]}", False
+    if kind == "map":
+        return f"map of {_type_label(schema['values'])[0]}", False
+    if kind in _NAMED:
+        return f"{kind} `{schema['name']}`", False
+    return _type_label(kind)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _named_types(schema: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(schema, dict):
+        if schema.get("type") in _NAMED:
+            found.append(schema)
+        for key in ("fields", "items", "values", "type"):
+            if key in schema:
+                value = schema[key]
+                if isinstance(value, list):
+                    for item in value:
+                        found += _named_types(item.get("type") if key == "fields" else item)
+                else:
+                    found += _named_types(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            found += _named_types(item)
+    return found
+
+
+def _field_table(record: Mapping[str, Any], *, skip_header: bool) -> list[str]:
+    lines = ["| field 字段 | type 类型 | required 必填 | description 说明 |", "|---|---|---|---|"]
+    for index, field in enumerate(record["fields"]):
+        if skip_header and index < 8:
+            continue
+        label, optional = _type_label(field["type"])
+        required = "no" if optional or "default" in field else "yes"
+        doc = _cell(field.get("doc", ""))
+        lines.append(f"| `{field['name']}` | {label} | {required} | {doc} |")
+    return lines
+
+
+def render_catalogue(schemas: Mapping[str, Mapping[str, Any]]) -> str:
+    """The Markdown event catalogue (docs/events.md) of the given schemas, in file order."""
+    lines = [_CATALOGUE_HEAD]
+    first = next(iter(schemas.values()), None)
+    if first is not None:
+        header = dict(first, fields=list(first["fields"])[:8])
+        lines.extend(_field_table(header, skip_header=False))
+        lines.append("")
+    lines.append("## Summary 概览\n")
+    lines.append(
+        "| event 事件 | 中文 | producers 生产者 | consumers 消费者 | key 键 | topics 主题 |"
+    )
+    lines.append("|---|---|---|---|---|---|")
+    for name, schema in schemas.items():
+        short = name.rsplit(".", 1)[1]
+        lines.append(
+            f"| [{short}](#{short.lower()}) | {_cell(schema.get('x-zh', ''))} | "
+            f"{_cell('; '.join(schema.get('x-producers', [])))} | "
+            f"{_cell('; '.join(schema.get('x-consumers', [])))} | "
+            f"{_cell(schema.get('x-key', ''))} | "
+            f"{_cell(', '.join(f'`{t}`' for t in schema.get('x-topics', [])))} |"
+        )
+    lines.append("")
+    for name, schema in schemas.items():
+        short = name.rsplit(".", 1)[1]
+        lines.append(f"## {short}\n")
+        lines.append(f"**{schema.get('x-zh', '')}** — `{name}`\n")
+        lines.append(f"{schema.get('doc', '')}\n")
+        lines.append(f"- Producers 生产者: {'; '.join(schema.get('x-producers', []))}")
+        lines.append(f"- Consumers 消费者: {'; '.join(schema.get('x-consumers', []))}")
+        lines.append(f"- Key 键: {schema.get('x-key', '')}")
+        lines.append(
+            f"- Topics 主题: {', '.join(f'`{t}`' for t in schema.get('x-topics', []))}\n"
+        )
+        lines.append("Fields after the common header 公共事件头之后的字段:\n")
+        lines.extend(_field_table(schema, skip_header=True))
+        lines.append("")
+        seen: set[str] = set()
+        for named in _named_types(schema)[1:]:
+            if named["name"] in seen:
+                continue
+            seen.add(named["name"])
+            if named["type"] == "enum":
+                lines.append(f"Enum `{named['name']}`: {named.get('doc', '')} "
+                             f"Symbols: {', '.join(f'`{s}`' for s in named['symbols'])}; "
+                             f"default `{named.get('default')}`.\n")
+            elif named["type"] == "record":
+                lines.append(f"Record `{named['name']}`: {named.get('doc', '')}\n")
+                lines.extend(_field_table(named, skip_header=False))
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+INVALID = "INVALID_SCHEMA"
+REGISTRY = "REGISTRY"
+
+
+def ordered_schemas(schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Schemas in lifecycle order (the order of ``hub.models.EVENT_TYPES``), others after."""
+    from hub.models import EVENT_TYPES
+
+    known = [name for name in EVENT_TYPES if name in schemas]
+    rest = sorted(name for name in schemas if name not in EVENT_TYPES)
+    return {name: schemas[name] for name in known + rest}
+
+
+def validity_problems(schema: Mapping[str, Any]) -> list[Incompatibility]:
+    """Problems that make a schema unusable at all (fastavro refuses to parse it)."""
+    from fastavro import parse_schema
+    from fastavro.schema import SchemaParseException, UnknownType
+
+    try:
+        parse_schema(dict(schema))
+    except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
+        name = full_name(schema) if "name" in schema else "<schema>"
+        return [Incompatibility(name, "", f"not a valid Avro schema: {exc}", INVALID)]
+    return []
+
+
+def offline_check(
+    directory: Path | None = None, *, ref: str = "HEAD", latest_only: bool = False
+) -> list[Incompatibility]:
+    """Check the working tree's schemas against their committed history in git.
+
+    BACKWARD_TRANSITIVE against every version of each file reachable from ``ref``
+    (``latest_only``: against the version at ``ref`` alone), plus the stricter rules.
+    """
+    problems: list[Incompatibility] = []
+    for _name, path in schema_files(directory).items():
+        schema = load_schema_file(path)
+        invalid = validity_problems(schema)
+        if invalid:
+            problems += invalid
+            continue
+        history = list(committed_versions(path, ref))
+        if latest_only:
+            history = history[:1]
+        problems += check_backward_transitive(schema, history)
+    return problems
+
+
+async def registry_check(
+    registry: Any, schemas: Mapping[str, Mapping[str, Any]]
+) -> list[Incompatibility]:
+    """Check schemas against every version registered under their subject.
+
+    The registry's compatibility endpoint gives the verdict for each version; the local
+    rules explain it field by field and add the stricter checks. ``registry`` is a
+    :class:`hub.registry.SchemaRegistryClient`.
+    """
+    problems: list[Incompatibility] = []
+    for name, schema in schemas.items():
+        invalid = validity_problems(schema)
+        if invalid:
+            problems += invalid
+            continue
+        for version in await registry.versions(name):
+            registered = await registry.get_version(name, version)
+            label = f"registry {name} v{version} (id {registered.schema_id})"
+            verdict = await registry.check_compatibility(name, schema, version)
+            local = backward_problems(schema, registered.schema, against=label)
+            problems += local
+            if not verdict.is_compatible and not [p for p in local if p.rule == BACKWARD]:
+                detail = "; ".join(verdict.messages) or "no details given"
+                problems.append(Incompatibility(
+                    name, "", f"the registry reports a break ({detail})", REGISTRY, label))
+    return _unique(problems)
+
+
+def _unique(problems: list[Incompatibility]) -> list[Incompatibility]:
+    seen: set[tuple[str, str, str, str]] = set()
+    unique: list[Incompatibility] = []
+    for problem in problems:
+        key = (problem.schema, problem.path, problem.message, problem.rule)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return unique
