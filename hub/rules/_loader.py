@@ -9,9 +9,10 @@ package: a per-file environment variable, or ``LIANGFA_RULES_DIR`` for a whole d
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,9 +22,12 @@ from hub.paths import rules_dir
 
 __all__ = [
     "RULES_DIR_ENV",
+    "RuleFile",
     "RuleModel",
+    "clear_rule_caches",
     "format_location",
     "load_yaml_model",
+    "registered_rule_files",
     "resolve_rule_path",
 ]
 
@@ -104,3 +108,54 @@ def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
         if problems:
             raise ConfigError(f"rule file {path} has {len(problems)} problem(s)", problems)
     return loaded
+
+
+class RuleFile(Generic[ModelT]):
+    """A rule file with its override variable and a per-path cache.
+
+    Processors look rules up per event; parsing YAML each time would dominate. The cache
+    is keyed by the resolved path so a test or the CLI can load another file alongside.
+    """
+
+    def __init__(self, file_name: str, env_var: str, model: type[ModelT]) -> None:
+        self.file_name = file_name
+        self.env_var = env_var
+        self.model = model
+        self._lock = threading.Lock()
+        self._cache: dict[Path, ModelT] = {}
+        _RULE_FILES.append(self)
+
+    def path(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Where the file is read from (argument, own env var, rules-dir env var, shipped)."""
+        return resolve_rule_path(self.file_name, self.env_var, path)
+
+    def load(self, path: str | os.PathLike[str] | None = None) -> ModelT:
+        """The validated contents, parsed once per path."""
+        resolved = self.path(path)
+        with self._lock:
+            cached = self._cache.get(resolved)
+        if cached is not None:
+            return cached
+        loaded = load_yaml_model(resolved, self.model)
+        with self._lock:
+            self._cache[resolved] = loaded
+        return loaded
+
+    def clear(self) -> None:
+        """Forget parsed contents (after an operator replaced the file)."""
+        with self._lock:
+            self._cache.clear()
+
+
+_RULE_FILES: list[RuleFile[Any]] = []
+
+
+def registered_rule_files() -> tuple[RuleFile[Any], ...]:
+    """Every rule file the hub knows, for validation commands and tests."""
+    return tuple(_RULE_FILES)
+
+
+def clear_rule_caches() -> None:
+    """Forget every parsed rule file."""
+    for rule_file in _RULE_FILES:
+        rule_file.clear()
