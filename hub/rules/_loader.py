@@ -91,6 +91,26 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"rule file {path} is not valid YAML", [f"{path}: {exc}"]) from exc
 
 
+def _describe(exc: ValidationError) -> list[str]:
+    """One line per real problem.
+
+    A bad item inside a list also makes pydantic report the list "too short" (the item
+    did not survive validation); that echo only confuses an operator, so it is dropped.
+    """
+    errors = exc.errors()
+    locations = [tuple(error["loc"]) for error in errors]
+    lines: list[str] = []
+    for error, location in zip(errors, locations, strict=True):
+        if error["type"] == "too_short" and any(
+            len(other) > len(location) and other[: len(location)] == location
+            for other in locations
+        ):
+            continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{format_location(location)}: {message}")
+    return lines
+
+
 def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
     """Parse ``path`` into ``model``; ConfigError lists every problem with its YAML path."""
     data = _read_yaml(path)
@@ -99,9 +119,7 @@ def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
     try:
         loaded = model.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{format_location(error['loc'])}: {error['msg']}" for error in exc.errors()
-        ]
+        problems = _describe(exc)
         raise ConfigError(f"rule file {path} has {len(problems)} problem(s)", problems) from exc
     if isinstance(loaded, RuleModel):
         problems = loaded.cross_check()
