@@ -1,0 +1,270 @@
+"""Connector configuration: one YAML file per connector, validated all at once.
+
+``load_config`` reports every problem in one :class:`~hub.errors.ConfigError`, each with
+its YAML path (``source.path: field required``), so an agency's IT team fixes a config in
+one round instead of one error per run. Models are frozen; secrets are ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connectors.mapping import MappingSpec, merge_mappings
+from hub.errors import ConfigError
+from hub.identity import is_valid_credit_code
+
+__all__ = [
+    "ConnectorConfig",
+    "FileSourceConfig",
+    "HttpAuth",
+    "HttpPagination",
+    "HttpSourceConfig",
+    "SqlSourceConfig",
+    "XmlSourceConfig",
+    "available_presets",
+    "load_config",
+    "load_preset",
+    "parse_config",
+]
+
+PRESETS_DIR = Path(__file__).with_name("presets")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileSourceConfig(_Frozen):
+    """A drop folder of CSV / XLSX exports."""
+
+    path: Path
+    pattern: str = "*.csv"
+    archive: Path | None = None
+    settle_seconds: float = Field(5.0, ge=0)
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    sheet: str | None = None
+    delimiter: str = Field(",", min_length=1, max_length=1)
+
+    def archive_dir(self) -> Path:
+        return self.archive or self.path / "archive"
+
+
+class XmlSourceConfig(_Frozen):
+    """A drop folder of XML exports; ``record_tag`` is the element of one record."""
+
+    path: Path
+    pattern: str = "*.xml"
+    record_tag: str
+    archive: Path | None = None
+    settle_seconds: float = Field(5.0, ge=0)
+
+    def archive_dir(self) -> Path:
+        return self.archive or self.path / "archive"
+
+
+class HttpAuth(_Frozen):
+    """Bearer token or basic credentials, and/or a client certificate."""
+
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+
+
+class HttpPagination(_Frozen):
+    """How the API pages: ``page`` numbers, ``offset``/limit, or an opaque ``cursor``."""
+
+    kind: Literal["none", "page", "offset", "cursor"] = "none"
+    page_param: str = "page"
+    first_page: int = 1
+    size_param: str = "size"
+    page_size: int = Field(100, ge=1)
+    offset_param: str = "offset"
+    cursor_param: str = "cursor"
+    next_cursor_path: str = "next_cursor"
+
+
+class HttpSourceConfig(_Frozen):
+    """An agency API polled with GET."""
+
+    url: str = Field(pattern=r"^https?://")
+    records_path: str = ""
+    pagination: HttpPagination = Field(default_factory=HttpPagination)
+    since_param: str | None = None
+    since_field: str | None = None
+    auth: HttpAuth = Field(default_factory=HttpAuth)
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    rate_limit_per_second: float | None = Field(None, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+
+
+class SqlSourceConfig(_Frozen):
+    """Incremental reads by a high-water-mark column plus a tie-breaker (any SQLAlchemy URL)."""
+
+    url: SecretStr
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    watermark_column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    tie_breaker_column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    columns: tuple[str, ...] = ()
+    where: str | None = None
+    batch_size: int = Field(1000, ge=1)
+    payload_column: str | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _plain_columns(cls, columns: tuple[str, ...]) -> tuple[str, ...]:
+        for column in columns:
+            if not column.replace("_", "").isalnum():
+                raise ValueError(f"{column!r} is not a plain column name")
+        return columns
+
+
+_SOURCE_MODELS: dict[str, type[_Frozen]] = {
+    "file": FileSourceConfig,
+    "http": HttpSourceConfig,
+    "sql": SqlSourceConfig,
+    "xml": XmlSourceConfig,
+}
+
+
+class ConnectorConfig(_Frozen):
+    """One connector instance: one process, one source, one mapping, one stream."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    unit: str
+    kind: Literal["file", "http", "sql", "xml"]
+    source: FileSourceConfig | HttpSourceConfig | SqlSourceConfig | XmlSourceConfig
+    preset: str | None = None
+    mapping: MappingSpec
+    state_dir: Path = Path("state")
+    poll_interval_seconds: float = Field(10.0, gt=0)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    checkpoint_every_records: int = Field(5000, ge=1)
+    checkpoint_every_seconds: float = Field(2.0, gt=0)
+    validate_events: bool = True
+    bootstrap: str | None = None
+    registry_url: str | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_code(cls, value: str) -> str:
+        if not is_valid_credit_code(value):
+            raise ValueError(f"{value!r} is not a valid 统一社会信用代码 (unified social "
+                             "credit code, GB 32100-2015)")
+        return value.upper()
+
+    @property
+    def stream(self) -> str:
+        return self.mapping.stream
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped in ``connectors/presets``."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The raw mapping of a shipped preset; ``KeyError`` lists the known ones."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join(available_presets())}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise KeyError(f"preset {name!r} is not a mapping")
+    data.pop("description", None)
+    return data
+
+
+def _problems(error: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        path = ".".join(p for p in (prefix, location) if p)
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path or '(top)'}: {message}")
+    return lines
+
+
+def parse_config(raw: Any, *, origin: str = "config") -> ConnectorConfig:
+    """Validate a config mapping; every problem is reported in one ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a YAML mapping", ["(top): not a mapping"])
+    data = dict(raw)
+    problems: list[str] = []
+    kind = data.get("kind")
+    source_model = _SOURCE_MODELS.get(kind) if isinstance(kind, str) else None
+    source: Any = data.get("source")
+    if source_model is not None:
+        try:
+            source = source_model.model_validate(source if source is not None else {})
+        except ValidationError as exc:
+            problems.extend(_problems(exc, "source"))
+            source = None
+    mapping_raw: Any = data.get("mapping")
+    preset = data.get("preset")
+    if preset is not None:
+        try:
+            preset_mapping = load_preset(str(preset))
+        except KeyError as exc:
+            problems.append(f"preset: {exc.args[0]}")
+            preset_mapping = None
+        if preset_mapping is not None:
+            if isinstance(mapping_raw, dict) and mapping_raw.pop("replace", False):
+                pass
+            else:
+                mapping_raw = merge_mappings(
+                    preset_mapping, mapping_raw if isinstance(mapping_raw, dict) else {})
+    elif mapping_raw is None:
+        problems.append("mapping: give a preset or a mapping")
+    mapping: Any = None
+    if mapping_raw is not None:
+        try:
+            mapping = MappingSpec.model_validate(mapping_raw)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, "mapping"))
+    data["source"] = source
+    data["mapping"] = mapping
+    try:
+        config = ConnectorConfig.model_validate(
+            {k: v for k, v in data.items() if v is not None or k not in ("source", "mapping")})
+    except ValidationError as exc:
+        # source and mapping were validated above with their own paths.
+        problems.extend(p for p in _problems(exc)
+                        if not p.startswith(("source", "mapping")))
+        config = None
+    if problems or config is None:
+        raise ConfigError(f"{origin}: {len(problems)} problem(s)", problems)
+    return config
+
+
+def load_config(path: Path) -> ConnectorConfig:
+    """Read and validate a connector YAML file (relative paths resolve from its folder)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", [f"(file): {exc}"]) from exc
+    if isinstance(raw, dict):
+        raw = _resolve_paths(raw, path.parent)
+    return parse_config(raw, origin=str(path))
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    data = dict(raw)
+    source = data.get("source")
+    if isinstance(source, dict):
+        source = dict(source)
+        for key in ("path", "archive"):
+            if isinstance(source.get(key), str) and not Path(source[key]).is_absolute():
+                source[key] = str(base / source[key])
+        data["source"] = source
+    if isinstance(data.get("state_dir"), str) and not Path(data["state_dir"]).is_absolute():
+        data["state_dir"] = str(base / data["state_dir"])
+    return data

@@ -1,0 +1,86 @@
+"""What the file and XML kinds share: settled files, fingerprints, archiving.
+
+A file still being written must not be read: it is taken only when its size and mtime
+did not change between two polls, or when it is older than the settle time. A file is
+identified by the SHA-256 of its content, so the same export dropped twice (or renamed)
+is recognised and archived without producing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DropFolder", "fingerprint"]
+
+log = logging.getLogger(__name__)
+_DONE_REMEMBERED = 10_000
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file's content, read in blocks (memory stays flat)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class DropFolder:
+    """A folder of exports, with the done set and the archive."""
+
+    folder: Path
+    pattern: str
+    archive: Path
+    settle_seconds: float
+    _seen: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    _paths: dict[str, Path] = field(default_factory=dict)
+
+    def settled_files(self) -> list[Path]:
+        """Files matching the pattern that are not being written any more (oldest first)."""
+        now = time.time()
+        ready: list[tuple[float, str, Path]] = []
+        current: dict[Path, tuple[int, int]] = {}
+        for path in self.folder.glob(self.pattern):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            stat = path.stat()
+            signature = (stat.st_size, stat.st_mtime_ns)
+            current[path] = signature
+            old_enough = now - stat.st_mtime >= self.settle_seconds
+            if old_enough or self._seen.get(path) == signature:
+                ready.append((stat.st_mtime, path.name, path))
+        self._seen = current
+        return [path for _, _, path in sorted(ready)]
+
+    def remember(self, digest: str, path: Path) -> None:
+        self._paths[digest] = path
+
+    @staticmethod
+    def done_set(position: dict[str, Any] | None) -> list[str]:
+        return list((position or {}).get("done") or [])
+
+    @staticmethod
+    def with_done(done: list[str], digest: str) -> list[str]:
+        return [*done, digest][-_DONE_REMEMBERED:]
+
+    def archive_done(self, position: dict[str, Any]) -> None:
+        """Move every file whose fingerprint is checkpointed as done into the archive."""
+        for digest in self.done_set(position):
+            path = self._paths.pop(digest, None)
+            if path is not None and path.exists():
+                self.move_to_archive(path, digest)
+
+    def move_to_archive(self, path: Path, digest: str) -> None:
+        self.archive.mkdir(parents=True, exist_ok=True)
+        target = self.archive / path.name
+        if target.exists():
+            target = self.archive / f"{path.stem}.{digest[:12]}{path.suffix}"
+        shutil.move(str(path), str(target))
+        log.info("archived %s to %s", path.name, target)

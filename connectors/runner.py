@@ -1,0 +1,296 @@
+"""The connector loop: read → map → encode → send → collect acks → checkpoint.
+
+One process runs one config. A session starts from the last durable checkpoint, learns
+which records after it are already in the topics (so none is written twice), and runs
+until the source has nothing more (``once``) or the process is asked to stop. A broker,
+registry or HTTP failure (:class:`~hub.errors.RetriableError`) ends the session; the
+runner backs off and starts a new session from the checkpoint: nothing acked is lost,
+nothing unacked is skipped. SIGTERM finishes the record in hand, waits for in-flight
+acks, writes the checkpoint and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from connectors.checkpoint import Checkpoint, CheckpointStore
+from connectors.config import ConnectorConfig
+from connectors.delivery import DeadLetter, Delivery, read_written_ids, topic_end_offsets
+from connectors.mapping import Mapper, describe_validation_error
+from connectors.metrics import ConnectorMetrics
+from connectors.source import Source, SourceRecord
+from hub.config import HubSettings, KafkaSecurity
+from hub.errors import FatalError, HubError, MappingError, RecordRejected, RetriableError
+from hub.kafka import client_options, make_producer
+from hub.models import CHINA_TZ
+from hub.registry import SchemaRegistryClient
+from hub.serde import AvroSerde
+from hub.topics import apply_topics, ingest_topic, load_manifest
+
+__all__ = ["ConnectorRunner", "RunSummary", "dead_letter_for", "dlq_topic", "make_source"]
+
+log = logging.getLogger(__name__)
+
+_MAX_IN_FLIGHT = 20_000
+_BACKOFF_START = 0.5
+_BACKOFF_MAX = 30.0
+
+
+def dlq_topic(connector_id: str) -> str:
+    """The dead-letter topic of a connector (DESIGN.md)."""
+    return f"lf.dlq.{connector_id}"
+
+
+def make_source(config: ConnectorConfig) -> Source:
+    """The source kind of a config (imported lazily: a kind's libraries load only if used)."""
+    if config.kind == "file":
+        from connectors.kinds.file import FileSource
+        return FileSource(config.source)  # type: ignore[arg-type]
+    if config.kind == "http":
+        from connectors.kinds.http import HttpSource
+        return HttpSource(config.source)  # type: ignore[arg-type]
+    if config.kind == "sql":
+        from connectors.kinds.sql import SqlSource
+        return SqlSource(config.source)  # type: ignore[arg-type]
+    if config.kind == "xml":
+        from connectors.kinds.xml import XmlSource
+        return XmlSource(config.source)  # type: ignore[arg-type]
+    raise FatalError(f"unknown connector kind {config.kind!r}")
+
+
+def dead_letter_for(exc: Exception) -> DeadLetter:
+    """The DLQ headers of a refused record, from the error that refused it."""
+    if isinstance(exc, RecordRejected):
+        value = "" if exc.value is None else str(exc.value)
+        return DeadLetter(exc.error_type, exc.reason, exc.field or "", value)
+    if isinstance(exc, ValidationError):
+        field, reason, value = describe_validation_error(exc)
+        return DeadLetter("validation", reason, field, value)
+    return DeadLetter("mapping" if isinstance(exc, MappingError) else "unparseable",
+                      str(exc), "", "")
+
+
+@dataclass
+class RunSummary:
+    """What a run did (the CLI prints it; tests assert on it)."""
+
+    read: int = 0
+    produced: int = 0
+    rejected: int = 0
+    sessions: int = 0
+
+
+class ConnectorRunner:
+    """Runs one connector config against a broker and registry."""
+
+    def __init__(self, config: ConnectorConfig, *, settings: HubSettings | None = None,
+                 metrics: ConnectorMetrics | None = None,
+                 source_factory: Callable[[ConnectorConfig], Source] = make_source) -> None:
+        settings = settings or HubSettings()
+        self.config = config
+        self.bootstrap = config.bootstrap or settings.bootstrap
+        self.registry_url = config.registry_url or settings.registry_url
+        self.security: KafkaSecurity = settings.kafka_security
+        self.registry_auth = settings.registry_auth
+        self.metrics = metrics or ConnectorMetrics(config.id)
+        self.mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id,
+                             validate=config.validate_events)
+        self.topic = ingest_topic(config.unit, config.stream)
+        self.dlq = dlq_topic(config.id)
+        self.store = CheckpointStore(config.state_dir, config.id)
+        self.source_factory = source_factory
+        self.stopping = asyncio.Event()
+        self.summary = RunSummary()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT: finish in-flight records, checkpoint, exit cleanly."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+
+    def stop(self) -> None:
+        log.info("connector %s: stop requested", self.config.id)
+        self.stopping.set()
+
+    async def run(self, *, once: bool = False) -> RunSummary:
+        """Run sessions until done (``once``) or stopped, retrying retriable failures."""
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
+        await self._ensure_topics()
+        backoff = _BACKOFF_START
+        while not self.stopping.is_set():
+            self.summary.sessions += 1
+            try:
+                finished = await self._session(once=once)
+                backoff = _BACKOFF_START
+                if finished:
+                    break
+            except (RetriableError, KafkaError, OSError) as exc:
+                log.warning("connector %s: session failed (%s); retrying in %.1fs",
+                            self.config.id, exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+        return self.summary
+
+    async def _ensure_topics(self) -> None:
+        manifest = load_manifest()
+        backoff = _BACKOFF_START
+        while True:
+            try:
+                await apply_topics(self.bootstrap, [manifest.spec_for(self.topic),
+                                                    manifest.spec_for(self.dlq)])
+                return
+            except (RetriableError, KafkaError, OSError) as exc:
+                if self.stopping.is_set():
+                    raise FatalError("stopped before the topics could be created") from exc
+                log.warning("cannot create topics yet (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    async def _resume_state(self) -> tuple[Checkpoint, set[str]]:
+        options = client_options(self.security)
+        checkpoint = self.store.load()
+        topics = [self.topic, self.dlq]
+        if checkpoint is None:
+            ends = await topic_end_offsets(self.bootstrap, topics, **options)
+            checkpoint = self.store.save(Checkpoint({}, ends))
+            return checkpoint, set()
+        written, _ = await read_written_ids(self.bootstrap, topics, checkpoint.topic_offsets,
+                                            **options)
+        return checkpoint, written
+
+    async def _session(self, *, once: bool) -> bool:
+        checkpoint, written = await self._resume_state()
+        registry = SchemaRegistryClient(self.registry_url, auth=self.registry_auth)
+        producer = make_producer(self.bootstrap, security=self.security,
+                                 client_id=f"connector-{self.config.id}", linger_ms=20)
+        source = self.source_factory(self.config)
+        try:
+            serde = AvroSerde(registry)
+            await serde.prepare([self.mapper.model.avro_name])
+            await producer.start()
+            delivery = Delivery(producer, self.topic, self.dlq, self.config.id,
+                                self.config.unit, self.metrics, already_written=written,
+                                topic_offsets=dict(checkpoint.topic_offsets))
+            delivery.acked_position = dict(checkpoint.position)
+            last = checkpoint
+            while True:
+                last = await self._pass(source, serde, delivery, last)
+                self.metrics.last_success.set(time.time())
+                if once or self.stopping.is_set():
+                    return True
+                lag = await source.lag(last.position)
+                if lag is not None:
+                    self.metrics.source_lag.set(lag)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(),
+                                           self.config.poll_interval_seconds)
+                if self.stopping.is_set():
+                    return True
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 10)
+            await registry.aclose()
+            await source.aclose()
+
+    async def _pass(self, source: Source, serde: AvroSerde, delivery: Delivery,
+                    checkpoint: Checkpoint) -> Checkpoint:
+        """Read everything available now; return the last durable checkpoint."""
+        local = serde.local
+        mapper = self.mapper
+        read_counter = self.metrics.read
+        every_records = self.config.checkpoint_every_records
+        every_seconds = self.config.checkpoint_every_seconds
+        last_checkpoint_time = time.monotonic()
+        recorded_at = datetime.now(CHINA_TZ)
+        read = 0
+        async for record in source.read(checkpoint):
+            if record.marker:
+                delivery.mark(record.position)
+                continue
+            read += 1
+            if record.problem is not None or record.row is None:
+                await self._dead_letter(delivery, record, record.problem
+                                        or RecordRejected("unparseable record"))
+            else:
+                try:
+                    mapped = mapper.map(record.row, record.reference, recorded_at)
+                    serialized = local.serialize(mapped.event)
+                except (RecordRejected, MappingError, ValidationError) as exc:
+                    await self._dead_letter(delivery, record, exc)
+                else:
+                    await delivery.send_event(serialized.key, serialized.value,
+                                              serialized.headers, mapped.event.event_id,
+                                              record.position)
+            if read % 512 == 0:
+                read_counter.inc(512)
+                delivery.collect()
+                while delivery.in_flight > _MAX_IN_FLIGHT:
+                    await delivery.wait_for_head()
+                    delivery.collect()
+                now = time.monotonic()
+                if (delivery.handled_since_checkpoint >= every_records
+                        or now - last_checkpoint_time >= every_seconds):
+                    checkpoint = await self._checkpoint(source, delivery, checkpoint)
+                    last_checkpoint_time = now
+                    recorded_at = datetime.now(CHINA_TZ)
+                if self.stopping.is_set():
+                    break
+        read_counter.inc(read % 512)
+        self.summary.read += read
+        await delivery.drain()
+        return await self._checkpoint(source, delivery, checkpoint)
+
+    async def _dead_letter(self, delivery: Delivery, record: SourceRecord,
+                           exc: Exception) -> None:
+        letter = dead_letter_for(exc)
+        log.info("connector %s: %s refused (%s: %s)", self.config.id, record.reference,
+                 letter.error_type, letter.reason)
+        await delivery.send_dead_letter(record.raw, letter, record.reference, record.location,
+                                        record.position)
+
+    async def _checkpoint(self, source: Source, delivery: Delivery,
+                          previous: Checkpoint) -> Checkpoint:
+        delivery.collect()
+        if delivery.handled_since_checkpoint == 0 or delivery.acked_position is None:
+            return previous
+        checkpoint = self.store.save(Checkpoint(dict(delivery.acked_position),
+                                                dict(delivery.topic_offsets)))
+        self.metrics.checkpointed()
+        delivery.handled_since_checkpoint = 0
+        await source.committed(checkpoint.position)
+        return checkpoint
+
+
+def summary_counts(metrics: ConnectorMetrics) -> dict[str, Any]:
+    """Counter values of a run, for the CLI's final line."""
+    return {"read": metrics.read._value.get(), "produced": metrics.produced._value.get(),
+            "rejected": metrics.rejected_total()}
+
+
+async def run_config(config: ConnectorConfig, *, once: bool,
+                     settings: HubSettings | None = None) -> RunSummary:
+    """Run a config in this process with signal handling (what ``run`` and ``-m`` use)."""
+    runner = ConnectorRunner(config, settings=settings)
+    runner.install_signal_handlers()
+    try:
+        summary = await runner.run(once=once)
+    except HubError:
+        log.exception("connector %s failed", config.id)
+        raise
+    counts = summary_counts(runner.metrics)
+    summary.produced = int(counts["produced"])
+    summary.rejected = int(counts["rejected"])
+    return summary

@@ -1,0 +1,70 @@
+"""The base class a source kind implements; the framework does everything else.
+
+A kind reads its system (a folder, an API, a database) from a checkpoint position and
+yields :class:`SourceRecord` objects, each carrying the position *after* it. Mapping,
+producing, dead-lettering, metrics, retries and checkpointing belong to the framework
+(``connectors.runner``), so a new kind is one small file.
+
+Example, a kind that yields three fixed rows::
+
+    class Fixed(Source):
+        async def read(self, since):
+            start = since.position.get("row", 0) if since else 0
+            for row in range(start, 3):
+                yield SourceRecord({"n": str(row)}, b"n\\n", {"row": row + 1}, f"fixed#{row}")
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.checkpoint import Checkpoint
+
+__all__ = ["Source", "SourceRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One raw record and where it is.
+
+    ``row`` is the column → cell mapping (``None`` when the record could not even be parsed:
+    then ``problem`` says why and it goes straight to the dead-letter topic). ``raw`` is the
+    original bytes, which the dead-letter record carries so nothing is lost. ``position`` is
+    the checkpoint position after this record. ``marker`` records carry only a position
+    (end of a file) and produce nothing.
+    """
+
+    row: dict[str, Any] | None
+    raw: bytes
+    position: dict[str, Any]
+    reference: str
+    location: dict[str, str] = field(default_factory=dict)
+    problem: Exception | None = None
+    marker: bool = False
+
+
+class Source(abc.ABC):
+    """A source kind. Subclasses implement :meth:`read`; the rest has sensible defaults."""
+
+    @abc.abstractmethod
+    def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
+        """Yield every record after ``since`` that is available now, in order, then stop.
+
+        The runner calls ``read`` again after the poll interval; a kind must not block
+        waiting for new data.
+        """
+
+    async def committed(self, position: dict[str, Any]) -> None:
+        """Called after a checkpoint at ``position`` is durable (e.g. archive a done file)."""
+        return None
+
+    async def lag(self, position: dict[str, Any] | None) -> float | None:
+        """How far the source is ahead of ``position`` (records, files...), if known."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections, files, clients."""
+        return None
