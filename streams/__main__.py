@@ -1,0 +1,5 @@
+"""``python -m streams run …``: start one stream worker."""
+
+from streams.cli import app
+
+app(prog_name="python -m streams")

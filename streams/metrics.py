@@ -1,0 +1,51 @@
+"""The stream worker's own Prometheus metrics (faust's come from its sensors).
+
+Labels are low-cardinality on purpose: processor names, error types and alert kinds are
+closed sets; unit codes appear only on the security counter, where the unit *is* the
+finding an operator must act on.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+__all__ = [
+    "ALERTS",
+    "CONSUMER_LAG",
+    "DEAD_LETTERED",
+    "DUPLICATES",
+    "PROCESSED",
+    "SOURCE_MISMATCH",
+]
+
+PROCESSED = Counter(
+    "liangfa_streams_processed_total",
+    "Records a stream processor handled successfully.",
+    ["processor"],
+)
+DEAD_LETTERED = Counter(
+    "liangfa_streams_dead_lettered_total",
+    "Records sent to lf.dlq.streams, by processor and error type.",
+    ["processor", "reason"],
+)
+DUPLICATES = Counter(
+    "liangfa_streams_duplicates_total",
+    "Records dropped because their event id was already processed (at-least-once replays).",
+    ["processor"],
+)
+SOURCE_MISMATCH = Counter(
+    "liangfa_streams_source_mismatch_total",
+    "Events whose declared source unit is not the unit owning the ingest topic "
+    "(a unit writing on another's behalf: a security finding).",
+    ["ingest_unit"],
+)
+ALERTS = Counter(
+    "liangfa_streams_alerts_total",
+    "Alerts emitted, by kind and status (RAISED, RESOLVED, ...).",
+    ["kind", "status"],
+)
+CONSUMER_LAG = Gauge(
+    "liangfa_streams_consumer_lag",
+    "End offset minus the worker's committed offset, per assigned partition.",
+    ["topic", "partition"],
+)

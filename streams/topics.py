@@ -1,0 +1,124 @@
+"""Topic names the stream processors read and write, with one optional prefix.
+
+The defaults are the manifest's names (``hub/topics.yaml``). Tests and parallel
+deployments on one cluster give every name a prefix so that their workers never see each
+other's records; the names stay otherwise identical, so a prefix is the only difference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hub.topics import TopicSpec, load_manifest
+
+__all__ = ["CHANGELOG_TABLES", "TopicNames", "changelog_topic", "internal_topic_specs"]
+
+#: Every faust table of the app; each needs a pre-created changelog topic.
+CHANGELOG_TABLES: tuple[str, ...] = (
+    "normalize-seen",
+    "routing-seen",
+    "matching-referrals",
+    "matching-pending",
+    "deadlines-clocks",
+    "screening-seen",
+    "aggregate-cases",
+    "stats-units",
+)
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """faust's changelog topic name of a table (``<app id>-<table>-changelog``)."""
+    return f"{app_id}-{table}-changelog"
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Names of every topic the worker touches; ``prefix`` namespaces them all."""
+
+    prefix: str = ""
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def case_events(self) -> str:
+        """Normalized, deduplicated case events (the processors' common input)."""
+        return self._name("lf.case-events")
+
+    @property
+    def alerts(self) -> str:
+        """Deadline alerts, screening leads and unroutable items."""
+        return self._name("lf.alerts")
+
+    @property
+    def case_state(self) -> str:
+        """One compacted record per case."""
+        return self._name("lf.case-state")
+
+    @property
+    def stats(self) -> str:
+        """Per unit per month figures, compacted."""
+        return self._name("lf.stats")
+
+    @property
+    def unmatched(self) -> str:
+        """Police feedback waiting for a person to match it."""
+        return self._name("lf.unmatched")
+
+    @property
+    def view_actions(self) -> str:
+        """Actions taken in the prosecutor view (manual matches among them)."""
+        return self._name("lf.view-actions")
+
+    @property
+    def dead_letters(self) -> str:
+        """Records a processor could not decode or process."""
+        return self._name("lf.dlq.streams")
+
+    @property
+    def deadline_ticks(self) -> str:
+        """Internal: timer ticks, keyed by case, so clock state is only written by its owner."""
+        return self._name("lf.streams.deadline-ticks")
+
+    def inbox(self, unit_code: str) -> str:
+        """What ``unit_code`` must act on."""
+        return self._name(f"lf.inbox.{unit_code}")
+
+    def ingest(self, unit_code: str, stream: str) -> str:
+        """The ingest topic of one unit's stream."""
+        return self._name(f"lf.ingest.{unit_code}.{stream}")
+
+    @property
+    def ingest_pattern(self) -> re.Pattern[str]:
+        """Matches every ingest topic; group 1 is the unit code, group 2 the stream."""
+        return re.compile(rf"^{re.escape(self.prefix)}lf\.ingest\.([^.]+)\.([^.]+)$")
+
+    def ingest_unit(self, topic: str) -> str | None:
+        """The unit an ingest topic belongs to (its principal is the only one who may write)."""
+        match = self.ingest_pattern.match(topic)
+        return match.group(1) if match else None
+
+    def output_specs(self, partitions: int = 4) -> list[TopicSpec]:
+        """Specs of the fixed topics, from the manifest, renamed with the prefix."""
+        manifest = load_manifest()
+        wanted = {
+            "lf.case-events", "lf.alerts", "lf.case-state", "lf.stats", "lf.unmatched",
+            "lf.view-actions", "lf.dlq.streams",
+        }
+        specs = [
+            spec.model_copy(update={"name": self._name(spec.name), "partitions": partitions})
+            for spec in manifest.expand() if spec.name in wanted
+        ]
+        specs.append(TopicSpec(name=self.deadline_ticks, partitions=partitions,
+                               retention_ms=7 * 24 * 3600 * 1000))
+        return specs
+
+
+def internal_topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
+    """Compacted changelog topics of every table, co-partitioned with the case topics."""
+    return [
+        TopicSpec(name=changelog_topic(app_id, table), partitions=partitions,
+                  cleanup_policy="compact")
+        for table in CHANGELOG_TABLES
+    ]
