@@ -35,6 +35,7 @@ class Topics(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, env_prefix="LIANGFA_VIEW_TOPIC_")
 
     case_state: str = "lf.case-state"
+    case_events: str = "lf.case-events"
     alerts: str = "lf.alerts"
     stats: str = "lf.stats"
     unmatched: str = "lf.unmatched"
@@ -42,8 +43,20 @@ class Topics(BaseSettings):
     audit: str = "lf.audit"
 
     def consumed(self) -> list[str]:
-        """Every topic whose records build the store, in no particular order."""
-        return [self.case_state, self.alerts, self.stats, self.unmatched, self.view_actions]
+        """Every topic whose records build the store, in no particular order.
+
+        ``lf.case-events`` is read for one event type only (PenaltyCaseRecorded: the
+        violation type and amounts the case state does not carry), chosen by its
+        ``ce_type`` header without decoding the others.
+        """
+        return [
+            self.case_state,
+            self.case_events,
+            self.alerts,
+            self.stats,
+            self.unmatched,
+            self.view_actions,
+        ]
 
 
 class ViewSettings(BaseSettings):

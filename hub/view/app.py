@@ -1,0 +1,110 @@
+"""The prosecutor view as an ASGI application: REST API, web UI, bus consumer and relay.
+
+``create_app(settings)`` builds everything; the FastAPI lifespan creates the store's
+tables, seeds the configured users and, when a bootstrap server is configured, starts the
+bus consumer and the outbox relay on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub.view.api.routes import router as api_router
+from hub.view.auth import seed_users
+from hub.view.context import LoginRequired, ViewContext
+from hub.view.settings import ViewSettings
+from hub.view.store import Store
+from hub.view.web import router as web_router
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_STATIC = Path(__file__).with_name("static")
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Everything is served from the view itself: no CDN, no inline script.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+def create_app(settings: ViewSettings | None = None, *, store: Store | None = None) -> FastAPI:
+    """The view application; ``store`` may be passed to share one with a test or a tool."""
+    settings = settings or ViewSettings()
+    context = ViewContext.build(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context.store.create_all()
+        seed_users(context.store, settings)
+        if settings.bootstrap and settings.registry_url and settings.consume:
+            from hub.view.bus import BusRunner
+
+            context.bus = BusRunner(context, settings.bootstrap, settings.registry_url)
+            await context.bus.start()
+        else:
+            logger.warning(
+                "view runs without the bus: no consumer, actions wait in the outbox"
+            )
+        try:
+            yield
+        finally:
+            if context.bus is not None:
+                await context.bus.stop()
+                context.bus = None
+            context.store.dispose()
+
+    app = FastAPI(
+        title="Liangfa Hub prosecutor view 两法衔接检察监督视图",
+        version="0.1.0",
+        description=(
+            "Cases, timelines, alerts, unmatched feedback, unit scorecards and the monthly "
+            "report, read from the hub's Kafka topics. Actions are produced to "
+            "lf.view-actions and show once they come back through the bus. Authenticate "
+            "with POST /api/auth/token and send `Authorization: Bearer <token>`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.view = context
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def redirect_to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: object) -> Response:
+        response: Response = await call_next(request)  # type: ignore[operator]
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith(("/api/", "/cases", "/alerts", "/unmatched")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics: counts and lag only, no case data (open to the scraper)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,403 @@
+"""The view's two connections to Kafka: the store's consumer and the outbox relay.
+
+**Consumer.** Every partition of the view's topics is assigned to this instance (each
+view instance keeps its own store, so partitions are not shared with other instances).
+Offsets live in the SQL store: a batch's rows and the next offsets are committed in one
+transaction, so after a crash the view resumes exactly after the last applied record,
+neither losing nor applying one twice. Offsets are also committed to the consumer group
+(best effort) so that operations see the view's lag with the usual Kafka tools. A replay
+drops the bus tables, offsets included, and starts from the beginning of every topic.
+
+**Relay.** Produces outbox rows (view actions, audit records) in order with the hub's
+idempotent, acks=all producer and marks them sent only once the broker acknowledged
+them. A crash between the two re-sends a few events after restart; consumers ignore the
+repeat (ViewAction by ``action_id``, audit records by ``event_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+from sqlalchemy import delete, select, update
+
+from hub.errors import RecordRejected, RetriableError
+from hub.kafka import make_consumer, make_producer
+from hub.models import (
+    EVENT_TYPES,
+    Alert,
+    CaseEvent,
+    CaseState,
+    FeedbackUnmatched,
+    PenaltyCaseRecorded,
+    UnitMonthlyStats,
+    ViewAction,
+)
+from hub.registry import SchemaRegistryClient
+from hub.serde import AvroSerde
+from hub.view import apply
+from hub.view.store import (
+    CaseNumberRow,
+    CasePartyRow,
+    CaseRow,
+    CaseUnitRow,
+    ConsumerOffsetRow,
+    OutboxRow,
+    TimelineRow,
+    utc_now,
+)
+
+__all__ = ["BusRunner", "DecodedRecord", "apply_batch"]
+
+logger = logging.getLogger(__name__)
+
+RECORDS_APPLIED = Counter(
+    "liangfa_view_records_applied_total", "Bus records applied to the view's store", ["topic"]
+)
+RECORDS_REJECTED = Counter(
+    "liangfa_view_records_rejected_total",
+    "Bus records the view could not decode or apply (skipped, logged)",
+    ["topic"],
+)
+OUTBOX_SENT = Counter(
+    "liangfa_view_outbox_sent_total", "View actions and audit records produced", ["topic"]
+)
+CONSUMER_LAG = Gauge(
+    "liangfa_view_consumer_lag", "Records on the bus not yet applied to the store", ["topic"]
+)
+
+_PENALTY_TYPE = PenaltyCaseRecorded.avro_name.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRecord:
+    """A record ready to apply: where it came from and what it says (None = tombstone)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    event: CaseEvent | None
+
+
+def _delete_case(session: Any, case_id: str) -> None:
+    for model in (CasePartyRow, CaseUnitRow, CaseNumberRow, TimelineRow):
+        session.execute(delete(model).where(model.case_id == case_id))
+    session.execute(delete(CaseRow).where(CaseRow.case_id == case_id))
+
+
+def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
+    event = record.event
+    if event is None:
+        if record.topic == context.settings.topics.case_state and record.key:
+            _delete_case(session, record.key)
+        return
+    if isinstance(event, CaseState):
+        apply.apply_case_state(session, event, context.units)
+    elif isinstance(event, PenaltyCaseRecorded):
+        apply.apply_penalty_case(session, event, context.units)
+    elif isinstance(event, Alert):
+        apply.apply_alert(session, event)
+    elif isinstance(event, UnitMonthlyStats):
+        apply.apply_stats(session, event)
+    elif isinstance(event, FeedbackUnmatched):
+        apply.apply_unmatched(session, event)
+    elif isinstance(event, ViewAction):
+        apply.apply_view_action(session, event)
+
+
+def apply_batch(context: Any, records: list[DecodedRecord]) -> int:
+    """Apply decoded records and store the next offsets, all in one transaction.
+
+    Of several case states of one case in the batch only the last is applied (the
+    topic is compacted: latest wins), which makes a replay several times faster.
+    Returns the number of records applied.
+    """
+    if not records:
+        return 0
+    state_topic = context.settings.topics.case_state
+    last_state: dict[str, int] = {}
+    for index, record in enumerate(records):
+        if record.topic == state_topic:
+            last_state[record.key] = index
+    next_offsets: dict[tuple[str, int], int] = {}
+    applied = 0
+    now = utc_now()
+    with context.store.session() as session:
+        for index, record in enumerate(records):
+            next_offsets[(record.topic, record.partition)] = record.offset + 1
+            if record.topic == state_topic and last_state.get(record.key) != index:
+                continue
+            _apply_one(session, record, context)
+            applied += 1
+        for (topic, partition), offset in next_offsets.items():
+            row = session.get(ConsumerOffsetRow, (topic, partition))
+            if row is None:
+                session.add(ConsumerOffsetRow(topic=topic, partition=partition,
+                                              next_offset=offset, updated_at=now))
+            else:
+                row.next_offset = offset
+                row.updated_at = now
+    return applied
+
+
+@dataclass
+class BusRunner:
+    """Runs the consumer and the relay as tasks of the web server's event loop."""
+
+    context: Any
+    bootstrap: str
+    registry_url: str
+    consumer: AIOKafkaConsumer | None = None
+    producer: AIOKafkaProducer | None = None
+    registry: SchemaRegistryClient | None = None
+    serde: AvroSerde | None = None
+    records_applied: int = 0
+    last_applied_at: datetime | None = None
+    assigned: list[TopicPartition] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        """Connect and start both loops; returns once they run."""
+        settings = self.context.settings
+        self.registry = SchemaRegistryClient(self.registry_url)
+        self.serde = AvroSerde(self.registry)
+        self.producer = make_producer(self.bootstrap, client_id="liangfa-view")
+        await self.producer.start()
+        loop = asyncio.get_running_loop()
+        self.context.outbox.waker = lambda: loop.call_soon_threadsafe(self._wake.set)
+        self.consumer = make_consumer(
+            self.bootstrap,
+            group_id=settings.group_id,
+            client_id="liangfa-view",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        self._tasks = [
+            asyncio.create_task(self._consume_forever(), name="view-consumer"),
+            asyncio.create_task(self._relay_forever(), name="view-relay"),
+        ]
+        logger.info("view bus runner started against %s", self.bootstrap)
+
+    async def stop(self) -> None:
+        """Stop the loops, flush the producer, close the clients."""
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.context.outbox.waker = None
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.registry is not None:
+            await self.registry.aclose()
+        logger.info("view bus runner stopped")
+
+    @property
+    def running(self) -> bool:
+        """Both loops alive."""
+        return bool(self._tasks) and all(not task.done() for task in self._tasks)
+
+    # -- consumer -----------------------------------------------------------------------
+
+    async def _assign(self) -> None:
+        assert self.consumer is not None
+        topics = self.context.settings.topics.consumed()
+        while not self._stopping.is_set():
+            available = await self.consumer.topics()
+            missing = [topic for topic in topics if topic not in available]
+            if not missing:
+                break
+            logger.warning("view waits for topics to exist: %s", ", ".join(missing))
+            await asyncio.sleep(2.0)
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        self.consumer.assign(partitions)
+        stored = await asyncio.to_thread(self._stored_offsets)
+        for partition in partitions:
+            offset = stored.get((partition.topic, partition.partition))
+            if offset is None:
+                await self.consumer.seek_to_beginning(partition)
+            else:
+                self.consumer.seek(partition, offset)
+        self.assigned = partitions
+        logger.info("view consumer assigned %s partitions (%s resumed from the store)",
+                    len(partitions), len(stored))
+
+    def _stored_offsets(self) -> dict[tuple[str, int], int]:
+        with self.context.store.session() as session:
+            return {
+                (row.topic, row.partition): row.next_offset
+                for row in session.scalars(select(ConsumerOffsetRow))
+            }
+
+    async def _decode(self, message: ConsumerRecord[bytes, bytes]) -> DecodedRecord | None:
+        assert self.serde is not None
+        key = message.key.decode("utf-8", "replace") if message.key else ""
+        if message.value is None:
+            return DecodedRecord(message.topic, message.partition, message.offset, key, None)
+        if message.topic == self.context.settings.topics.case_events:
+            ce_type = dict(message.headers or ()).get("ce_type")
+            if ce_type is not None and ce_type != _PENALTY_TYPE:
+                return DecodedRecord(message.topic, message.partition, message.offset, key, None)
+        try:
+            event: CaseEvent | None = await self.serde.decode(message.value)
+        except RecordRejected as exc:
+            RECORDS_REJECTED.labels(message.topic).inc()
+            logger.warning("view skips undecodable record %s[%s]@%s: %s", message.topic,
+                           message.partition, message.offset, exc)
+            return DecodedRecord(message.topic, message.partition, message.offset, key, None)
+        if message.topic == self.context.settings.topics.case_events and not isinstance(
+            event, PenaltyCaseRecorded
+        ):
+            event = None
+        return DecodedRecord(message.topic, message.partition, message.offset, key, event)
+
+    async def _consume_forever(self) -> None:
+        assert self.consumer is not None
+        await self._assign()
+        batch_size = self.context.settings.batch_size
+        while not self._stopping.is_set():
+            try:
+                fetched = await self.consumer.getmany(timeout_ms=500, max_records=batch_size)
+                records: list[DecodedRecord] = []
+                for messages in fetched.values():
+                    for message in messages:
+                        decoded = await self._decode(message)
+                        if decoded is not None:
+                            records.append(decoded)
+                if records:
+                    applied = await asyncio.to_thread(apply_batch, self.context, records)
+                    self.records_applied += applied
+                    self.last_applied_at = utc_now()
+                    for record in records:
+                        RECORDS_APPLIED.labels(record.topic).inc()
+                    await self._commit_to_group(records)
+                elif not self.caught_up.is_set() and await self._at_end():
+                    self.caught_up.set()
+            except asyncio.CancelledError:
+                raise
+            except RetriableError as exc:
+                logger.warning("view consumer: transient failure, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("view consumer failed on a batch; retrying from the store")
+                await asyncio.sleep(2.0)
+                await self._assign()
+
+    async def _commit_to_group(self, records: list[DecodedRecord]) -> None:
+        """Tell the group how far the view got (for lag tools); the store stays the truth."""
+        assert self.consumer is not None
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - informational commit only
+            logger.debug("view: group offset commit skipped: %s", exc)
+
+    async def _at_end(self) -> bool:
+        lag = await self.lag()
+        return all(value <= 0 for value in lag.values())
+
+    async def lag(self) -> dict[str, int]:
+        """Records on the bus not yet applied, per topic."""
+        if self.consumer is None or not self.assigned:
+            return {}
+        ends = await self.consumer.end_offsets(self.assigned)
+        positions = await asyncio.to_thread(self._stored_offsets)
+        per_topic: dict[str, int] = {}
+        for partition, end in ends.items():
+            done = positions.get((partition.topic, partition.partition), 0)
+            per_topic[partition.topic] = per_topic.get(partition.topic, 0) + max(end - done, 0)
+        for topic, value in per_topic.items():
+            CONSUMER_LAG.labels(topic).set(value)
+        return per_topic
+
+    async def wait_caught_up(self, timeout: float = 60.0) -> None:
+        """Wait until the store holds everything on the bus at the time of asking."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.assigned and await self._at_end():
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"view did not catch up with the bus within {timeout} s")
+
+    # -- relay --------------------------------------------------------------------------
+
+    def _pending(self, limit: int = 200) -> list[OutboxRow]:
+        with self.context.store.session() as session:
+            rows = list(
+                session.scalars(
+                    select(OutboxRow)
+                    .where(OutboxRow.sent_at.is_(None))
+                    .order_by(OutboxRow.id)
+                    .limit(limit)
+                )
+            )
+            session.expunge_all()
+            return rows
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        with self.context.store.session() as session:
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=utc_now())
+            )
+
+    async def relay_once(self) -> int:
+        """Produce one chunk of the outbox; the number of events the broker acknowledged."""
+        assert self.producer is not None and self.serde is not None
+        rows = await asyncio.to_thread(self._pending)
+        if not rows:
+            return 0
+        acknowledgements: list[Awaitable[Any]] = []
+        for row in rows:
+            model = EVENT_TYPES[row.record_type].model_validate(row.payload)
+            serialized = await self.serde.serialize(model)
+            acknowledgements.append(
+                await self.producer.send(
+                    row.topic,
+                    value=serialized.value,
+                    key=serialized.key,
+                    headers=serialized.headers,
+                )
+            )
+        await asyncio.gather(*acknowledgements)
+        await asyncio.to_thread(self._mark_sent, [row.id for row in rows])
+        for row in rows:
+            OUTBOX_SENT.labels(row.topic).inc()
+        return len(rows)
+
+    async def _relay_forever(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                if await self.relay_once():
+                    delay = 0.5
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("view outbox relay failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)

@@ -1,0 +1,120 @@
+"""``liangfa view …``: run the prosecutor view, rebuild its store, hash passwords.
+
+Settings come from ``LIANGFA_VIEW_*`` environment variables (see ``ViewSettings``);
+the options here override the common ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
+
+__all__ = ["app", "run_view"]
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="The prosecutor view 检察监督视图: web UI, REST API, monthly report.",
+                  no_args_is_help=True)
+
+
+def _settings(
+    database_url: str | None,
+    bootstrap: str | None,
+    registry_url: str | None,
+    demo: bool | None = None,
+) -> ViewSettings:
+    overrides: dict[str, object] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if bootstrap:
+        overrides["bootstrap"] = bootstrap
+    if registry_url:
+        overrides["registry_url"] = registry_url
+    if demo is not None:
+        overrides["seed_demo_users"] = demo
+    return ViewSettings(**overrides)  # type: ignore[arg-type]
+
+
+def run_view(settings: ViewSettings, *, host: str = "127.0.0.1", port: int = 8600) -> None:
+    """Serve the view until interrupted (blocking)."""
+    from hub.view.app import create_app
+
+    application = create_app(settings)
+    logger.info("prosecutor view on http://%s:%s (store: %s)", host, port,
+                settings.database_url.split("@")[-1])
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+DatabaseOption = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL of the store (default: SQLite file).")
+]
+BootstrapOption = Annotated[
+    str | None, typer.Option(envvar="LIANGFA_BOOTSTRAP", help="Kafka bootstrap servers.")
+]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(envvar="LIANGFA_REGISTRY_URL", help="Confluent-compatible registry URL."),
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8600,
+    database_url: DatabaseOption = None,
+    bootstrap: BootstrapOption = None,
+    registry_url: RegistryOption = None,
+    demo_users: Annotated[
+        bool | None,
+        typer.Option("--demo-users/--no-demo-users",
+                     help="Create the demo users (prosecutor, operations, unit-<code>)."),
+    ] = None,
+) -> None:
+    """Serve the web UI and REST API and keep the store in step with the bus."""
+    settings = _settings(database_url, bootstrap, registry_url, demo_users)
+    if settings.seed_demo_users:
+        password = settings.demo_password.get_secret_value()
+        shown = password if password == DEFAULT_DEMO_PASSWORD else "(LIANGFA_VIEW_DEMO_PASSWORD)"
+        typer.echo(f"demo users: prosecutor / operations / unit-<code>, password {shown}")
+    typer.echo(f"prosecutor view: http://{host}:{port}/  (API docs: /docs, spec: /openapi.json)")
+    run_view(settings, host=host, port=port)
+
+
+@app.command()
+def replay(
+    database_url: DatabaseOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Forget everything learnt from the bus; the next start re-reads every topic.
+
+    Users and events still waiting in the outbox are kept.
+    """
+    from hub.view.store import Store
+
+    settings = _settings(database_url, None, None)
+    if not yes:
+        typer.confirm(f"Drop the bus tables of {settings.database_url}?", abort=True)
+    store = Store(settings.database_url)
+    try:
+        store.create_all()
+        store.drop_bus_tables()
+    finally:
+        store.dispose()
+    typer.echo("bus tables dropped: the view replays every topic from the beginning on start")
+
+
+@app.command("hash-password")
+def hash_password_command(
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ],
+) -> None:
+    """Print an argon2 hash for a users file entry (``password_hash``)."""
+    from hub.view.auth import hash_password
+
+    typer.echo(hash_password(password))

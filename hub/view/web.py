@@ -1,0 +1,536 @@
+"""The web UI: server-rendered pages in Simplified Chinese (English on request).
+
+Pages read the store like the REST API and post forms that queue ViewActions; after a
+form the page says the action was submitted and shows it once it has come back through
+the bus. Every form carries the session's CSRF token; the login form a pre-session one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
+from hub.view import queries
+from hub.view.api.routes import CaseSearchParams, search_params_text
+from hub.view.auth import Principal, authenticate
+from hub.view.context import (
+    SESSION_COOKIE,
+    CasePrincipal,
+    LoggedIn,
+    ProsecutorPrincipal,
+    StatusPrincipal,
+    actor_of,
+    context_of,
+    optional_principal,
+    scope_of,
+)
+from hub.view.i18n import LANGUAGES, Translator
+from hub.view.outbox import Actor
+from hub.view.status import view_status
+from hub.view.store import AlertRow, CaseRow, UnmatchedRow
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+LANG_COOKIE = "lf_lang"
+LOGIN_CSRF_COOKIE = "lf_login_csrf"
+_CHART_ASSET = Path(__file__).with_name("static") / "vendor" / "chart.umd.min.js"
+
+
+def _language(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return context_of(request).settings.default_language
+
+
+def _yuan(fen: int | None) -> str:
+    """Fen as yuan with thousands separators (amounts are never floats on the bus)."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+def _china_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(queries.CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _render(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    context = context_of(request)
+    language = _language(request)
+    translate = Translator(language)
+    csrf = context.signer.csrf_token(principal.token) if principal else ""
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": translate,
+            "lang": language,
+            "user": principal,
+            "csrf_token": csrf,
+            "yuan": _yuan,
+            "china_time": _china_time,
+            "percent": _percent,
+            "unit_name": lambda code: context.units.name(code, language),
+            "charts_available": _CHART_ASSET.is_file(),
+            "path_with_query": request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""),
+            **values,
+        },
+        status_code=status_code,
+    )
+    response.headers["Content-Language"] = "zh-CN" if language == "zh" else "en"
+    return response
+
+
+def _check_csrf(request: Request, principal: Principal, token: str) -> None:
+    if not context_of(request).signer.csrf_valid(principal.token, token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid CSRF token")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: a login link must not redirect to another site."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def _back(path: str, notice: str) -> RedirectResponse:
+    separator = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{separator}notice={notice}", status_code=303)
+
+
+# -- session ------------------------------------------------------------------------------
+
+
+@router.get("/lang/{language}")
+def switch_language(request: Request, language: str, next: str = "/") -> Response:
+    """Remember the UI language in a cookie and go back."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if language in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax",
+                            secure=context_of(request).settings.secure_cookies)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/", error: str = "") -> Response:
+    """The login page; sets the pre-session CSRF cookie the form must echo."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _render(request, "login.html", None, next=_safe_next(next), error=error,
+                       login_csrf=token)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=context_of(request).settings.secure_cookies)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check credentials; on success set the session cookie (HttpOnly, SameSite=Lax)."""
+    context = context_of(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        return RedirectResponse("/login?error=csrf", status_code=303)
+    user = authenticate(context.store, username, password)
+    client = request.client.host if request.client else None
+    if user is None:
+        context.outbox.audit(
+            Actor(username=username[:100], unit_code=context.operator_unit_code,
+                  client_address=client),
+            AuditOperation.LOGIN_FAILED,
+            target="view",
+        )
+        query = urlencode({"error": "credentials", "next": _safe_next(next)})
+        return RedirectResponse(f"/login?{query}", status_code=303)
+    token, _expires = context.signer.issue(user)
+    context.outbox.audit(
+        Actor(username=user.username, unit_code=user.unit_code or context.operator_unit_code,
+              client_address=client),
+        AuditOperation.LOGIN,
+        target="view",
+    )
+    landing = _safe_next(next)
+    if user.role == "operations" and landing == "/":
+        landing = "/status"
+    response = RedirectResponse(landing, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=context.settings.secure_cookies,
+        max_age=int(context.signer.lifetime.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, principal: LoggedIn, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """End the browser session (the cookie is removed)."""
+    _check_csrf(request, principal, csrf_token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(request: Request) -> Response:
+    """Dashboard: cases by stage, open work, twelve-month trend."""
+    principal = optional_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if not principal.may_see_cases:
+        return RedirectResponse("/status", status_code=303)
+    context = context_of(request)
+    with context.store.session() as session:
+        board = queries.dashboard(session, scope_of(principal))
+    trend = {
+        "labels": [point.month for point in board.trend],
+        "entered": [point.penalty_cases_entered for point in board.trend],
+        "late": [point.penalty_cases_entered_late for point in board.trend],
+        "referrals": [point.referrals for point in board.trend],
+    }
+    return _render(request, "dashboard.html", principal, board=board,
+                   trend_json=json.dumps(trend))
+
+
+def _search_params(request: Request) -> tuple[CaseSearchParams, list[str]]:
+    raw = {key: value for key, value in request.query_params.items() if value != ""}
+    raw.pop("notice", None)
+    raw.pop("lang", None)
+    for field in ("amount_min", "amount_max"):
+        if field in raw:
+            try:
+                yuan = Decimal(raw.pop(field))
+                raw[f"{field}_fen"] = str(int((yuan * 100).to_integral_value()))
+            except (InvalidOperation, ValueError, OverflowError):
+                raw[f"{field}_fen"] = "invalid"
+    try:
+        return CaseSearchParams.model_validate(raw), []
+    except ValidationError as exc:
+        return CaseSearchParams(), [str(error["loc"][0]) for error in exc.errors()]
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(request: Request, principal: CasePrincipal) -> Response:
+    """Case search with filters; results paginated, newest decision first."""
+    context = context_of(request)
+    params, invalid = _search_params(request)
+    searched = any(
+        key in request.query_params
+        for key in ("unit", "stage", "decided_from", "decided_to", "violation_type",
+                    "amount_min", "amount_max", "party", "case_number", "page")
+    )
+    page = None
+    if searched and not invalid:
+        with context.store.session() as session:
+            page = queries.search_cases(
+                session, params.filters(), scope_of(principal), page=params.page,
+                page_size=params.page_size, count_limit=context.settings.search_count_limit,
+            )
+        context.outbox.audit(
+            actor_of(request, principal), AuditOperation.SEARCH, target="cases",
+            query=search_params_text(params), result_count=page.total,
+        )
+    query = {k: v for k, v in request.query_params.items() if k not in ("page", "notice")}
+    return _render(
+        request, "cases.html", principal, page=page, params=params, invalid=invalid,
+        form=dict(request.query_params), base_query=urlencode(query),
+        stages=list(_STAGES), units=context.units.all(),
+    )
+
+
+_STAGES = (
+    "RECORDED", "REFERRED", "RECEIVED", "FORWARDED", "FILED", "NOT_FILED", "RETURNED",
+    "RECONSIDERATION", "FILING_SUPERVISION", "ARREST_REVIEW", "PROSECUTION", "JUDGED", "CLOSED",
+)
+_PROSECUTOR_ACTIONS = [kind.value for kind in ProsecutorialActionKind if kind.value != "UNKNOWN"]
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, principal: CasePrincipal, case_id: str,
+              notice: str = "") -> Response:
+    """A case's timeline, parties, units and alerts; prosecutors can record an action."""
+    context = context_of(request)
+    with context.store.session() as session:
+        detail = queries.case_detail(session, case_id[:64], scope_of(principal))
+    if detail is None:
+        return _render(request, "not_found.html", principal, status_code=404)
+    context.outbox.audit(
+        actor_of(request, principal), AuditOperation.VIEW, target=case_id, case_id=case_id
+    )
+    return _render(request, "case.html", principal, detail=detail, notice=notice,
+                   prosecutor_actions=_PROSECUTOR_ACTIONS)
+
+
+@router.post("/cases/{case_id}/actions")
+def case_action(
+    request: Request,
+    principal: ProsecutorPrincipal,
+    case_id: str,
+    action: Annotated[str, Form(max_length=80)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Record a prosecutor's action from the case page."""
+    _check_csrf(request, principal, csrf_token)
+    context = context_of(request)
+    if action not in _PROSECUTOR_ACTIONS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown action")
+    with context.store.session() as session:
+        if session.get(CaseRow, case_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    kind = (ViewActionKind.ISSUE_RECOMMENDATION if action == "RECOMMENDATION"
+            else ViewActionKind.ADD_NOTE)
+    context.outbox.action(actor_of(request, principal), kind, target=case_id, case_id=case_id,
+                          payload={"action": action, "note": note.replace("\x00", "")})
+    return _back(f"/cases/{case_id}", "submitted")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    principal: CasePrincipal,
+    status_filter: Annotated[str, Query(alias="status")] = "active",
+    kind: str = "",
+    leads: bool = False,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    notice: str = "",
+) -> Response:
+    """The alert queue; leads (线索) are a filter of it."""
+    allowed = ("active", "open", "assigned", "acknowledged", "resolved", "all")
+    status_filter = status_filter if status_filter in allowed else "active"
+    with context_of(request).store.session() as session:
+        alerts = queries.alert_page(
+            session, scope_of(principal),
+            status=None if status_filter == "all" else status_filter,
+            kind=kind[:60] or None, leads_only=leads, page=page, page_size=50,
+        )
+    query = urlencode({"status": status_filter, "kind": kind, "leads": "1" if leads else ""})
+    return _render(request, "alerts.html", principal, alerts=alerts, status_filter=status_filter,
+                   kind=kind, leads=leads, notice=notice, base_query=query)
+
+
+def _alert_for(request: Request, principal: Principal, alert_id: str) -> AlertRow:
+    with context_of(request).store.session() as session:
+        alert = session.get(AlertRow, alert_id)
+        if alert is None or (
+            not principal.sees_all_cases and alert.unit_code != principal.unit_code
+        ):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+        session.expunge(alert)
+        return alert
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_form(
+    request: Request,
+    principal: CasePrincipal,
+    alert_id: str,
+    csrf_token: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/alerts",
+) -> Response:
+    """Acknowledge an alert from the queue."""
+    _check_csrf(request, principal, csrf_token)
+    alert = _alert_for(request, principal, alert_id)
+    context_of(request).outbox.action(
+        actor_of(request, principal), ViewActionKind.ACKNOWLEDGE_ALERT,
+        target=alert.alert_id, case_id=alert.case_id,
+    )
+    return _back(_safe_next(back), "submitted")
+
+
+@router.post("/alerts/{alert_id}/assign")
+def assign_form(
+    request: Request,
+    principal: CasePrincipal,
+    alert_id: str,
+    assignee: Annotated[str, Form(min_length=1, max_length=100)],
+    csrf_token: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/alerts",
+) -> Response:
+    """Assign an alert to a person."""
+    _check_csrf(request, principal, csrf_token)
+    alert = _alert_for(request, principal, alert_id)
+    context_of(request).outbox.action(
+        actor_of(request, principal), ViewActionKind.ASSIGN,
+        target=alert.alert_id, case_id=alert.case_id,
+        payload={"assignee": assignee.replace("\x00", "")},
+    )
+    return _back(_safe_next(back), "submitted")
+
+
+@router.post("/alerts/{alert_id}/review")
+def review_form(
+    request: Request,
+    principal: ProsecutorPrincipal,
+    alert_id: str,
+    conclusion: Annotated[str, Form(min_length=1, max_length=1000)],
+    csrf_token: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/alerts?leads=1",
+) -> Response:
+    """Mark a screening lead reviewed, with the prosecutor's conclusion."""
+    _check_csrf(request, principal, csrf_token)
+    alert = _alert_for(request, principal, alert_id)
+    if not alert.is_lead:
+        raise HTTPException(status.HTTP_409_CONFLICT, "only screening leads are reviewed")
+    context_of(request).outbox.action(
+        actor_of(request, principal), ViewActionKind.ACKNOWLEDGE_ALERT,
+        target=alert.alert_id, case_id=alert.case_id,
+        payload={"review": conclusion.replace("\x00", "")},
+    )
+    return _back(_safe_next(back), "submitted")
+
+
+@router.get("/unmatched", response_class=HTMLResponse)
+def unmatched_page(
+    request: Request,
+    principal: ProsecutorPrincipal,
+    status_filter: Annotated[str, Query(alias="status")] = "open",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    notice: str = "",
+) -> Response:
+    """The unmatched-feedback queue."""
+    status_filter = status_filter if status_filter in ("open", "resolved") else "open"
+    with context_of(request).store.session() as session:
+        items = queries.unmatched_page(session, status=status_filter, page=page)
+    return _render(request, "unmatched.html", principal, items=items,
+                   status_filter=status_filter, notice=notice)
+
+
+@router.get("/unmatched/{unmatched_id}", response_class=HTMLResponse)
+def unmatched_detail_page(
+    request: Request, principal: ProsecutorPrincipal, unmatched_id: str, notice: str = ""
+) -> Response:
+    """A feedback beside its candidate cases, to match by hand."""
+    context = context_of(request)
+    with context.store.session() as session:
+        detail = queries.unmatched_detail(session, unmatched_id[:64])
+    if detail is None:
+        return _render(request, "not_found.html", principal, status_code=404)
+    context.outbox.audit(
+        actor_of(request, principal), AuditOperation.VIEW,
+        target=f"unmatched:{unmatched_id}", result_count=len(detail.candidates),
+    )
+    return _render(request, "unmatched_detail.html", principal, detail=detail, notice=notice,
+                   content_json=json.dumps(detail.content, ensure_ascii=False, indent=2))
+
+
+@router.post("/unmatched/{unmatched_id}/resolve")
+def resolve_form(
+    request: Request,
+    principal: ProsecutorPrincipal,
+    unmatched_id: str,
+    case_id: Annotated[str, Form(min_length=1, max_length=36)],
+    note: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Match the feedback to the chosen case."""
+    _check_csrf(request, principal, csrf_token)
+    context = context_of(request)
+    with context.store.session() as session:
+        feedback = session.get(UnmatchedRow, unmatched_id)
+        if feedback is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such feedback")
+        if session.get(CaseRow, case_id) is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such case")
+    context.outbox.action(
+        actor_of(request, principal), ViewActionKind.MANUAL_MATCH, target=unmatched_id,
+        case_id=case_id, payload={"case_id": case_id, "note": note.replace("\x00", "")},
+    )
+    return _back(f"/unmatched/{unmatched_id}", "submitted")
+
+
+@router.get("/units", response_class=HTMLResponse)
+def units_page(request: Request, principal: CasePrincipal) -> Response:
+    """Member units, each linking to its scorecard (a unit user sees its own)."""
+    units = context_of(request).units.all()
+    if not principal.sees_all_cases:
+        units = [unit for unit in units if unit.code == principal.unit_code]
+    return _render(request, "units.html", principal, units=units)
+
+
+@router.get("/units/{code}", response_class=HTMLResponse)
+def scorecard_page(request: Request, principal: CasePrincipal, code: str,
+                   month: str = "") -> Response:
+    """A unit's scorecard with its twelve-month charts."""
+    code = code.upper()[:18]
+    if not principal.sees_all_cases and code != principal.unit_code:
+        return _render(request, "not_found.html", principal, status_code=404)
+    context = context_of(request)
+    until = month if len(month) == 7 and month[4] == "-" and month[:4].isdigit() and \
+        month[5:].isdigit() and 1 <= int(month[5:]) <= 12 else queries.china_month()
+    with context.store.session() as session:
+        card = queries.unit_scorecard(session, code, until_month=until,
+                                      unit_name=context.units.name(code, _language(request)))
+    if card is None:
+        return _render(request, "not_found.html", principal, status_code=404)
+    chart = {
+        "labels": [m.month for m in card.months],
+        "entered": [m.penalty_cases_entered for m in card.months],
+        "late": [m.penalty_cases_entered_late for m in card.months],
+        "referrals": [m.referrals for m in card.months],
+        "timeliness": [
+            None if m.timeliness_rate is None else round(m.timeliness_rate * 100, 1)
+            for m in card.months
+        ],
+    }
+    return _render(request, "scorecard.html", principal, card=card, chart_json=json.dumps(chart))
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_page(request: Request, principal: ProsecutorPrincipal, month: str = "") -> Response:
+    """Pick a month; download the 通报 as XLSX or CSV."""
+    months = queries.months_back(queries.china_month(), 13)
+    chosen = month if month in months else months[-2]
+    return _render(request, "reports.html", principal, months=list(reversed(months)),
+                   chosen=chosen)
+
+
+@router.get("/status", response_class=HTMLResponse)
+async def status_page(request: Request, principal: StatusPrincipal) -> Response:
+    """Operations: the consumer's progress and the outbox (no case data)."""
+    current = await view_status(context_of(request))
+    return _render(request, "status.html", principal, status=current)
