@@ -1,0 +1,164 @@
+"""Helpers for the stream worker tests: worker subprocesses, producing and reading topics.
+
+Every test gets its own app id (consumer group, changelog names) and topic prefix, so
+workers of different tests never see each other's records on the shared broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from hub.kafka import make_consumer, make_producer
+from hub.local.processes import free_port
+from hub.models import CaseEvent
+from hub.registry import SchemaRegistryClient
+from hub.serde import AvroSerde
+from hub.topics import TopicSpec, apply_topics
+from streams.app import StreamSettings, prepare_topics
+from streams.topics import TopicNames
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StreamsDeployment:
+    """One test's private namespace on the shared broker."""
+
+    bootstrap: str
+    registry_url: str
+    tmp: Path
+    app_id: str = field(default_factory=lambda: f"lf-test-{uuid.uuid4().hex[:10]}")
+    tick_interval_s: float = 1.0
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(prefix=f"{self.app_id}.")
+
+    def settings(self) -> StreamSettings:
+        from hub.config import HubSettings
+
+        return StreamSettings(
+            hub=HubSettings(bootstrap=self.bootstrap, registry_url=self.registry_url),
+            topics=self.topics, app_id=self.app_id,
+        )
+
+    async def create_topics(self, ingest: Iterable[str]) -> None:
+        """Outputs, changelogs and the given ingest topics (4 partitions, like production)."""
+        await apply_topics(self.bootstrap,
+                           [TopicSpec(name=name, partitions=4) for name in ingest])
+        await prepare_topics(self.settings())
+
+    def start_worker(self, worker_id: str) -> subprocess.Popen[bytes]:
+        log_path = self.tmp / f"{worker_id}.log"
+        command = [
+            sys.executable, "-m", "streams", "run",
+            "--worker-id", worker_id,
+            "--data-dir", str(self.tmp / worker_id),
+            "--web-port", str(free_port()),
+            "--bootstrap", self.bootstrap,
+            "--registry-url", self.registry_url,
+            "--app-id", self.app_id,
+            "--topic-prefix", self.topics.prefix,
+            "--deadline-tick-interval", str(self.tick_interval_s),
+            "--loglevel", "warning",
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        self.workers[worker_id] = process
+        return process
+
+    def stop_worker(self, worker_id: str, sig: int = signal.SIGTERM) -> None:
+        process = self.workers.pop(worker_id)
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for worker_id in list(self.workers):
+            self.stop_worker(worker_id)
+
+    def log_of(self, worker_id: str) -> str:
+        path = self.tmp / f"{worker_id}.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+
+async def produce_events(bootstrap: str, registry_url: str, topic: str,
+                         events: Iterable[CaseEvent | bytes]) -> None:
+    """Produce events (serde-encoded, CloudEvents headers) or raw garbage bytes, in order."""
+    async with SchemaRegistryClient(registry_url) as registry:
+        serde = AvroSerde(registry)
+        producer = make_producer(bootstrap)
+        await producer.start()
+        try:
+            for item in events:
+                if isinstance(item, bytes):
+                    await producer.send_and_wait(topic, item, key=b"garbage")
+                else:
+                    serialized = await serde.serialize(item)
+                    await producer.send_and_wait(topic, serialized.value, key=serialized.key,
+                                                 headers=serialized.headers)
+        finally:
+            await producer.stop()
+
+
+async def read_until(bootstrap: str, topic: str,
+                     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+                     *, timeout_s: float = 120.0) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the start, once ``done(records)`` holds (or timeout)."""
+    consumer = make_consumer(bootstrap, topic, group_id=None)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+            if done(records):
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def decode_all(registry_url: str, records: Iterable[ConsumerRecord[bytes, bytes]]
+                     ) -> list[CaseEvent]:
+    async with SchemaRegistryClient(registry_url) as registry:
+        serde = AvroSerde(registry)
+        return [await serde.decode(record.value) for record in records]
+
+
+def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:
+    return dict(record.headers)
+
+
+async def settle(seconds: float) -> None:
+    """Let a worker run a little longer (to show that nothing *more* arrives)."""
+    await asyncio.sleep(seconds)
+
+
+def header_value(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    return headers_of(record)[name].decode()
+
+
+def events_of_type(events: Iterable[CaseEvent], model: type[Any]) -> list[Any]:
+    return [event for event in events if isinstance(event, model)]
