@@ -35,6 +35,7 @@ __all__ = [
     "dead_letter_headers",
     "describe_error",
     "guarded",
+    "headers_dict",
 ]
 
 log = logging.getLogger(__name__)
