@@ -1,0 +1,355 @@
+"""Deadline monitor, pure part: a case's events and "now" → open clocks and alert states.
+
+The faust agent keeps each case's events, calls :func:`evaluate_case` when an event
+arrives (``now`` = the latest legal time known, so a backfill of last year yields last
+year's lateness) and on a timer (``now`` = wall time), and emits :func:`alert_changes`.
+
+Rules come from ``hub/rules/deadlines.yaml``; three evaluations:
+
+- ``deadline``: an alert is raised once the clock runs out without a stop event, and
+  resolved when the stop event arrives, late or not (the resolution says which);
+- ``window``: a right rather than a duty (ask for reconsideration within 3 days): only a
+  stop event that comes after the window closed is flagged, raised and resolved at once;
+- ``same_event_lag``: two timestamps of one event (entered more than 3 working days after
+  the decision): a late one is recorded as raised-and-resolved, nothing is left to do.
+
+Everything is deterministic: alert ids are UUIDv5 of case, rule and starting event, so
+two evaluations never produce two alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from hub.calendar import CHINA_TZ, WorkingDayCalendar, china_date, default_calendar
+from hub.models import Alert, AlertKind, AlertStatus, CaseEvent
+from hub.rules import DeadlineRule, DeadlineRules, ThresholdTable, ViolationOffenceTable
+from hub.rules.deadlines import EventMatcher, field_text
+from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
+from streams._facts import (
+    offence_category,
+    ordered,
+    owning_unit,
+    receiving_police,
+    referring_agency,
+)
+
+__all__ = [
+    "PROCESSOR",
+    "CaseDeadlines",
+    "OpenClock",
+    "alert_changes",
+    "evaluate_case",
+    "is_entered_late",
+]
+
+PROCESSOR = "deadlines"
+
+_SEVERITY_RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
+
+
+@dataclass(frozen=True)
+class OpenClock:
+    """A clock that is running (or ran out) with nothing yet to stop it."""
+
+    rule_id: str
+    alert_id: str
+    case_id: str
+    trigger_event_id: str
+    started_at: datetime
+    due_date: date
+    due_at: datetime
+    responsible_unit_code: str
+    overdue: bool
+    severity: str
+
+
+@dataclass(frozen=True)
+class CaseDeadlines:
+    """The result of one evaluation of a case."""
+
+    case_id: str
+    open_clocks: tuple[OpenClock, ...]
+    alerts: tuple[AlertState, ...]
+    next_check_at: datetime | None
+
+    def changes(self, previous: Mapping[str, str]) -> list[Alert]:
+        """Alerts to emit given what was emitted before (alert id → ``snapshot_of``)."""
+        return alert_changes(previous, self.alerts)
+
+
+def is_entered_late(
+    occurred_at: datetime,
+    recorded_at: datetime,
+    *,
+    working_days: int = 3,
+    calendar: WorkingDayCalendar | None = None,
+) -> bool:
+    """True when a decision reached the hub more than ``working_days`` after it was made.
+
+    Counted in China dates on the PRC calendar: a Friday decision entered the following
+    Wednesday is on time, Thursday is late (local implementing opinion, item 8).
+    """
+    cal = calendar or default_calendar()
+    due = cal.add_working_days(china_date(occurred_at), working_days)
+    return china_date(recorded_at) > due
+
+
+def _is_date_only(moment: datetime) -> bool:
+    local = moment.astimezone(CHINA_TZ)
+    return local.time() == time(0)
+
+
+def _deadline(
+    rule: DeadlineRule, start_event: object, started_at: datetime, cal: WorkingDayCalendar
+) -> tuple[date, datetime]:
+    """Due date and first overdue instant of one clock."""
+    declared = rule.declared_due_date(start_event)
+    if declared is not None:
+        return declared, datetime.combine(declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
+    start = started_at
+    if rule.clock.unit == "hours" and _is_date_only(started_at):
+        # A date-only decision (midnight): count hours from the end of that day rather
+        # than accuse a unit of lateness for hours it could not have known about.
+        start = started_at + timedelta(days=1)
+    due_at = cal.deadline_instant(start, rule.clock.amount, rule.clock.unit)
+    if rule.clock.unit == "hours":
+        return china_date(due_at), due_at
+    return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
+
+
+def _escalation(
+    rule: DeadlineRule, started_at: datetime, now: datetime, cal: WorkingDayCalendar
+) -> tuple[str, str, datetime | None]:
+    """Severity in force at ``now``, its note, and the next escalation instant."""
+    severity, note = rule.severity, ""
+    upcoming: datetime | None = None
+    for step in rule.escalations:
+        at = cal.deadline_instant(started_at, step.after.amount, step.after.unit)
+        if at <= now:
+            if _SEVERITY_RANK[step.severity] >= _SEVERITY_RANK[severity]:
+                severity = step.severity
+            note = step.note
+        elif upcoming is None or at < upcoming:
+            upcoming = at
+    return severity, note, upcoming
+
+
+def _correlated(rule: DeadlineRule, start: object, stop: object) -> bool:
+    comparable = False
+    for pair in rule.correlate:
+        start_value = field_text(getattr(start, pair.start, None))
+        stop_value = field_text(getattr(stop, pair.stop, None))
+        if start_value is None or stop_value is None:
+            continue
+        if start_value == stop_value:
+            return True
+        comparable = True
+    return not comparable
+
+
+def _find_stop(
+    rule: DeadlineRule, start: CaseEvent, started_at: datetime, events: Sequence[CaseEvent]
+) -> CaseEvent | None:
+    start_day = china_date(started_at)
+    for event in events:
+        if event.event_id == start.event_id or not rule.is_stop(event):
+            continue
+        if china_date(event.occurred_at) < start_day:
+            continue
+        if _correlated(rule, start, event):
+            return event
+    return None
+
+
+def _responsible(
+    rule: DeadlineRule, start: CaseEvent, events: Sequence[CaseEvent], fallback: str
+) -> str:
+    spec = rule.responsible
+    code: str | None
+    if spec.party == "start_event_source":
+        code = start.source_unit
+    elif spec.party == "start_event_field":
+        code = field_text(getattr(start, spec.field or "", None))
+    elif spec.party == "referring_agency":
+        code = referring_agency(events)
+    else:
+        code = receiving_police(events)
+    return code or fallback
+
+
+def _message(rule: DeadlineRule, due: date, late: bool | None, resolved: bool) -> str:
+    if resolved:
+        state = "已完成（超期）/ done late" if late else "已完成（未超期）/ done in time"
+    else:
+        state = "已超期 / overdue"
+    return f"{rule.title_zh} / {rule.title_en}: {state}; 期限 due {due.isoformat()}"
+
+
+def _details(
+    rule: DeadlineRule,
+    started_at: datetime,
+    due_at: datetime,
+    *,
+    late: bool | None = None,
+    note: str = "",
+    done_at: datetime | None = None,
+    cal: WorkingDayCalendar,
+) -> dict[str, str]:
+    details = {
+        "title_zh": rule.title_zh,
+        "evaluation": rule.evaluation,
+        "started_at": started_at.isoformat(),
+        "due_at": due_at.isoformat(),
+        "clock": f"{rule.clock.amount} {rule.clock.unit}",
+        "verified": "true" if rule.verified else "false",
+        "operator_set": "true" if rule.operator_set else "false",
+    }
+    if late is not None:
+        details["late"] = "true" if late else "false"
+    if done_at is not None:
+        details["done_at"] = done_at.isoformat()
+        if late:
+            details["working_days_late"] = str(
+                cal.working_days_between(
+                    (due_at - timedelta(microseconds=1)).astimezone(CHINA_TZ).date(),
+                    china_date(done_at),
+                )
+            )
+    if note:
+        details["escalation"] = note
+    return details
+
+
+def evaluate_case(
+    events: Iterable[CaseEvent],
+    now: datetime,
+    *,
+    rules: DeadlineRules,
+    thresholds: ThresholdTable,
+    hub_unit_code: str,
+    violation_offences: ViolationOffenceTable | None = None,
+    calendar: WorkingDayCalendar | None = None,
+) -> CaseDeadlines:
+    """Open clocks and alert states of one case at ``now`` (aware; legal or wall time).
+
+    Pure and idempotent: the same events and ``now`` give the same result, whatever the
+    order the events are passed in.
+    """
+    cal = calendar or default_calendar()
+    case_events = ordered(events)
+    if not case_events:
+        raise ValueError("evaluate_case needs at least one event of the case")
+    case_id = case_events[0].case_id
+    fallback_unit = owning_unit(case_events) or hub_unit_code
+    category = offence_category(case_events, thresholds, violation_offences)
+    clocks: list[OpenClock] = []
+    states: list[AlertState] = []
+    next_check: datetime | None = None
+
+    def remember(at: datetime | None) -> None:
+        nonlocal next_check
+        if at is not None and at > now and (next_check is None or at < next_check):
+            next_check = at
+
+    for rule in rules.monitored():
+        if not rule.applies_to_category(category):
+            continue
+        for start in case_events:
+            matcher = rule.start_matcher(start)
+            if matcher is None:
+                continue
+            started_at = matcher.start_instant(start)
+            if started_at is None:
+                continue
+            outcome = _evaluate_clock(
+                rule, matcher, start, started_at, case_events, now, cal,
+                hub_unit_code=hub_unit_code, fallback_unit=fallback_unit,
+            )
+            if outcome.clock is not None:
+                clocks.append(outcome.clock)
+            if outcome.alert is not None:
+                states.append(outcome.alert)
+            remember(outcome.check_at)
+    return CaseDeadlines(case_id, tuple(clocks), tuple(states), next_check)
+
+
+@dataclass(frozen=True)
+class _ClockOutcome:
+    clock: OpenClock | None
+    alert: AlertState | None
+    check_at: datetime | None
+
+
+def _evaluate_clock(
+    rule: DeadlineRule,
+    matcher: EventMatcher,
+    start: CaseEvent,
+    started_at: datetime,
+    events: Sequence[CaseEvent],
+    now: datetime,
+    cal: WorkingDayCalendar,
+    *,
+    hub_unit_code: str,
+    fallback_unit: str,
+) -> _ClockOutcome:
+    due_date, due_at = _deadline(rule, start, started_at, cal)
+    alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
+    responsible = _responsible(rule, start, events, fallback_unit)
+    kind = AlertKind[rule.alert_kind]
+
+    def alert(status: AlertStatus, severity: str, occurred_at: datetime, *,
+              late: bool | None, resolved_by: str | None, note: str = "",
+              done_at: datetime | None = None) -> Alert:
+        return build_alert(
+            alert_id=alert_id, case_id=start.case_id, kind=kind, severity=severity,
+            status=status, hub_unit_code=hub_unit_code, responsible_unit_code=responsible,
+            rule_id=rule.id, legal_source=rule.source, occurred_at=occurred_at,
+            recorded_at=now, processor=PROCESSOR,
+            message=_message(rule, due_date, late, status is AlertStatus.RESOLVED),
+            due_date=due_date, trigger_event_id=start.event_id, resolved_by_event_id=resolved_by,
+            details=_details(rule, started_at, due_at, late=late, note=note, done_at=done_at,
+                             cal=cal),
+        )
+
+    if rule.evaluation == "same_event_lag":
+        done_at = getattr(start, rule.lag_until or "", None)
+        if not isinstance(done_at, datetime) or done_at < due_at:
+            return _ClockOutcome(None, None, None)
+        return _ClockOutcome(None, AlertState(alert(
+            AlertStatus.RESOLVED, rule.severity, done_at, late=True,
+            resolved_by=start.event_id, done_at=done_at)), None)
+
+    stop = _find_stop(rule, start, started_at, events)
+    if stop is not None:
+        late = stop.occurred_at >= due_at and not rule.lateness_exempt(stop)
+        if late:
+            severity, note, _ = _escalation(rule, started_at, stop.occurred_at, cal)
+            return _ClockOutcome(None, AlertState(alert(
+                AlertStatus.RESOLVED, severity, stop.occurred_at, late=True,
+                resolved_by=stop.event_id, note=note, done_at=stop.occurred_at)), None)
+        if rule.evaluation == "deadline" and stop.recorded_at >= due_at:
+            # Done in time but known only after the due instant: a timer may have raised
+            # the alert meanwhile; resolve it if so.
+            return _ClockOutcome(None, AlertState(alert(
+                AlertStatus.RESOLVED, rule.severity, stop.recorded_at, late=False,
+                resolved_by=stop.event_id, done_at=stop.occurred_at), emit_if_new=False), None)
+        return _ClockOutcome(None, None, None)
+
+    overdue = now >= due_at
+    if rule.evaluation == "window":
+        if overdue:
+            return _ClockOutcome(None, None, None)
+        clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at,
+                          due_date, due_at, responsible, False, rule.severity)
+        return _ClockOutcome(clock, None, due_at)
+
+    severity, note, upcoming = _escalation(rule, started_at, now, cal)
+    clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at, due_date,
+                      due_at, responsible, overdue, severity)
+    if not overdue:
+        return _ClockOutcome(clock, None, due_at)
+    raised = alert(AlertStatus.RAISED, severity, due_at, late=None, resolved_by=None, note=note)
+    return _ClockOutcome(clock, AlertState(raised), upcoming)

@@ -1,0 +1,503 @@
+"""Deadline monitor decisions: clocks, alerts raised and resolved, on the PRC calendar."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+
+import pytest
+
+from hub.calendar import WorkingDayCalendar
+from hub.models import AlertStatus, CaseEvent
+from hub.rules import load_deadlines, load_thresholds, load_violation_offences
+from streams._alerts import alert_id_for, snapshot_of
+from streams.deadline_logic import CaseDeadlines, evaluate_case, is_entered_late
+from tests.unit.data.case_events import (
+    CASE,
+    COUNTY_PSB,
+    FOREST_POLICE,
+    HUB_UNIT,
+    MARKET,
+    PROCURATORATE,
+    at,
+    attended,
+    consultation,
+    consultation_answer,
+    decided,
+    forwarded,
+    handed_over,
+    invitation,
+    judgment,
+    penalty,
+    prosecutorial,
+    received,
+    reconsideration_decided,
+    reconsideration_requested,
+    referred,
+    replied,
+    supervision_requested,
+)
+
+ENVIRONMENT_OFFENCE = {"offence": "污染环境罪", "article": "338", "domain": "environment"}
+
+
+def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:
+    return evaluate_case(
+        events, now, rules=load_deadlines(), thresholds=load_thresholds(),
+        violation_offences=load_violation_offences(), hub_unit_code=HUB_UNIT,
+        calendar=WorkingDayCalendar(),
+    )
+
+
+def summary(result: CaseDeadlines) -> list[tuple[str, str, str | None]]:
+    """(rule id, status, late) of every alert state, sorted."""
+    return sorted(
+        (s.alert.rule_id, s.alert.status.value, s.alert.details.get("late"))
+        for s in result.alerts
+    )
+
+
+def only(result: CaseDeadlines, rule_id: str):
+    found = [s for s in result.alerts if s.alert.rule_id == rule_id]
+    assert len(found) == 1, summary(result)
+    return found[0]
+
+
+# --- filing decision (Decree 310 Art. 8) ------------------------------------------------
+
+NON_ECONOMIC = [
+    referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE),
+    received(at(2025, 1, 6, 14)),
+]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (at(2025, 1, 9, 23, 59), []),
+        (at(2025, 1, 10), [("filing-decision-overdue", "RAISED", None)]),
+    ],
+)
+def test_filing_decision_clock(now: datetime, expected: list) -> None:
+    result = evaluate(NON_ECONOMIC, now)
+    assert summary(result) == expected
+    clock = next(c for c in result.open_clocks if c.rule_id == "filing-decision-overdue")
+    assert clock.due_date == date(2025, 1, 9)
+    assert clock.responsible_unit_code == COUNTY_PSB
+    assert clock.overdue is bool(expected)
+
+
+def test_raised_filing_alert_names_rule_source_and_responsible_unit() -> None:
+    state = only(evaluate(NON_ECONOMIC, at(2025, 1, 10)), "filing-decision-overdue")
+    alert = state.alert
+    assert alert.kind.value == "FILING_DECISION_OVERDUE"
+    assert alert.severity.value == "WARNING"
+    assert alert.responsible_unit_code == COUNTY_PSB
+    assert alert.legal_source == "State Council Decree 310 (rev. 2020) Art. 8"
+    assert alert.due_date == date(2025, 1, 9)
+    assert alert.trigger_event_id == NON_ECONOMIC[1].event_id
+    assert alert.alert_id == alert_id_for(CASE, "filing-decision-overdue",
+                                          NON_ECONOMIC[1].event_id)
+    assert alert.source_unit == HUB_UNIT
+    assert alert.occurred_at == at(2025, 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("now", "severity", "note"),
+    [
+        (at(2025, 1, 9, 12), None, None),
+        (at(2025, 1, 10), "INFO", None),
+        (at(2025, 1, 17), "WARNING", "10 days"),
+        (at(2025, 2, 6), "CRITICAL", "30 days"),
+        (at(2025, 3, 8), "CRITICAL", "30 + 30"),
+    ],
+)
+def test_economic_referral_clock_escalates(now: datetime, severity: str | None,
+                                           note: str | None) -> None:
+    events = [referred(at(2025, 1, 6, 10)), received(at(2025, 1, 6, 14))]  # Art. 140: economic
+    result = evaluate(events, now)
+    assert not [s for s in result.alerts if s.alert.rule_id == "filing-decision-overdue"]
+    states = [s for s in result.alerts if s.alert.rule_id == "filing-decision-overdue-economic"]
+    if severity is None:
+        assert states == []
+        return
+    assert [s.alert.severity.value for s in states] == [severity]
+    if note:
+        assert note in states[0].alert.details["escalation"]
+
+
+@pytest.mark.parametrize(
+    ("decided_at", "recorded_at", "expected"),
+    [
+        # decided late: resolved, late
+        (at(2025, 1, 12, 9), None, [("filing-decision-overdue", "RESOLVED", "true")]),
+        # decided in time, entered in time: nothing to say
+        (at(2025, 1, 8, 9), None, []),
+        # decided in time but entered after the due date: resolves a raised alert, if any
+        (at(2025, 1, 8, 9), at(2025, 1, 14, 9), [
+            ("entry-late", "RESOLVED", "true"),
+            ("filing-decision-overdue", "RESOLVED", "false"),
+        ]),
+    ],
+)
+def test_filing_decision_resolution(decided_at: datetime, recorded_at: datetime | None,
+                                    expected: list) -> None:
+    events = [*NON_ECONOMIC, decided(decided_at, "NOT_FILED", recorded=recorded_at)]
+    result = evaluate(events, at(2025, 1, 20))
+    assert summary(result) == expected
+    assert [c.rule_id for c in result.open_clocks if c.rule_id.startswith("filing")] == []
+
+
+def test_a_resolution_of_an_alert_never_raised_is_not_emitted() -> None:
+    events = [*NON_ECONOMIC,
+              decided(at(2025, 1, 8, 9), "NOT_FILED", recorded=at(2025, 1, 14, 9))]
+    result = evaluate(events, at(2025, 1, 14, 10))
+    filing = only(result, "filing-decision-overdue")
+    assert filing.emit_if_new is False
+    assert [a.rule_id for a in result.changes({})] == ["entry-late"]
+    raised = evaluate(NON_ECONOMIC, at(2025, 1, 10)).alerts[0].alert
+    previous = {raised.alert_id: snapshot_of(raised)}
+    changes = result.changes(previous)
+    resolved = next(a for a in changes if a.rule_id == "filing-decision-overdue")
+    assert resolved.status is AlertStatus.RESOLVED
+    assert resolved.alert_id == raised.alert_id
+    assert resolved.details["late"] == "false"
+
+
+def test_late_resolution_keeps_the_alert_id_and_names_the_resolving_event() -> None:
+    raised = only(evaluate(NON_ECONOMIC, at(2025, 1, 10)), "filing-decision-overdue").alert
+    decision = decided(at(2025, 1, 12, 9), "NOT_FILED")
+    resolved = only(evaluate([*NON_ECONOMIC, decision], at(2025, 1, 12, 10)),
+                    "filing-decision-overdue").alert
+    assert resolved.alert_id == raised.alert_id
+    assert resolved.event_id != raised.event_id
+    assert resolved.resolved_by_event_id == decision.event_id
+    assert resolved.details["working_days_late"] == "1"  # due Thu 9th; Fri 10th, Sun 12th
+
+
+def test_a_forward_stops_the_first_units_clock_and_the_new_receipt_starts_one() -> None:
+    events = [
+        *NON_ECONOMIC,
+        forwarded(at(2025, 1, 6, 18)),
+        received(at(2025, 1, 7, 9), police=FOREST_POLICE),
+    ]
+    result = evaluate(events, at(2025, 1, 11))
+    raised = only(result, "filing-decision-overdue").alert
+    assert raised.responsible_unit_code == FOREST_POLICE
+    assert raised.due_date == date(2025, 1, 10)
+
+
+# --- idempotence and event time ---------------------------------------------------------
+
+
+def test_evaluation_is_idempotent_and_order_independent() -> None:
+    events = [
+        *NON_ECONOMIC,
+        decided(at(2025, 1, 12, 9), "NOT_FILED"),
+        reconsideration_requested(at(2025, 1, 17, 9)),
+        invitation(at(2025, 1, 6, 9)),
+    ]
+    first = evaluate(events, at(2025, 2, 1))
+    shuffled = events[:]
+    random.Random(7).shuffle(shuffled)
+    second = evaluate(shuffled + events[:2], at(2025, 2, 1))  # duplicates too
+    assert first == second
+    emitted = first.changes({})
+    previous = {a.alert_id: snapshot_of(a) for a in emitted}
+    assert second.changes(previous) == []
+    assert len({a.alert_id for a in emitted}) == len(emitted)
+
+
+def test_backfill_of_last_year_yields_last_years_lateness() -> None:
+    events = [
+        referred(at(2024, 3, 4, 10), **ENVIRONMENT_OFFENCE, recorded=at(2025, 6, 1)),
+        received(at(2024, 3, 4, 15), recorded=at(2025, 6, 1)),
+        decided(at(2024, 3, 20, 10), recorded=at(2025, 6, 1)),
+    ]
+    result = evaluate(events, at(2024, 3, 20, 10))  # now = latest legal time known
+    filing = only(result, "filing-decision-overdue").alert
+    assert filing.status is AlertStatus.RESOLVED
+    assert filing.due_date == date(2024, 3, 7)
+    assert filing.details["late"] == "true"
+    # every decision of the backfill was entered over a year late
+    assert len([s for s in result.alerts if s.alert.rule_id == "entry-late"]) == 3
+
+
+def test_next_check_is_the_earliest_due_instant() -> None:
+    result = evaluate(NON_ECONOMIC, at(2025, 1, 7))
+    assert result.next_check_at == at(2025, 1, 7, 14)  # the 24-hour forward window
+    result = evaluate(NON_ECONOMIC, at(2025, 1, 8))
+    assert result.next_check_at == at(2025, 1, 10)  # the filing decision
+
+
+def test_no_events_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one event"):
+        evaluate([], at(2025, 1, 1))
+
+
+# --- entry within 3 working days (seed 002 item 8) --------------------------------------
+
+ENTRY_TABLE = [
+    # decision, entered, late?
+    (at(2025, 1, 6, 10), at(2025, 1, 9, 18), False),  # Mon → Thu: 3 working days
+    (at(2025, 1, 6, 10), at(2025, 1, 10, 8), True),  # Mon → Fri
+    (at(2025, 1, 24, 10), at(2025, 2, 5, 18), False),  # Fri → Sun 26th, Mon 27th, Wed 5 Feb
+    (at(2025, 1, 24, 10), at(2025, 2, 6, 8), True),
+    (at(2026, 2, 12, 10), at(2026, 2, 24, 18), False),  # Thu → Fri 13, Sat 14 (works), Tue 24
+    (at(2026, 2, 12, 10), at(2026, 2, 25, 8), True),
+    (at(2025, 1, 6, 23, 30), at(2025, 1, 9, 23, 59), False),
+]
+
+
+@pytest.mark.parametrize(("occurred", "recorded", "late"), ENTRY_TABLE)
+def test_entry_late(occurred: datetime, recorded: datetime, late: bool) -> None:
+    assert is_entered_late(occurred, recorded, calendar=WorkingDayCalendar()) is late
+    result = evaluate([penalty(occurred, recorded=recorded)], recorded)
+    expected = [("entry-late", "RESOLVED", "true")] if late else []
+    assert summary(result) == expected
+    if late:
+        alert = result.alerts[0].alert
+        assert alert.kind.value == "LATE_ENTRY"
+        assert alert.responsible_unit_code == MARKET
+        assert alert.occurred_at == recorded
+
+
+def test_summary_procedure_penalties_are_not_timed() -> None:
+    event = penalty(at(2025, 1, 6, 10), recorded=at(2025, 3, 1), procedure="SUMMARY")
+    assert summary(evaluate([event], at(2025, 3, 1))) == []
+
+
+# --- the other clocks, table-driven -----------------------------------------------------
+
+CLOCK_TABLE = [
+    # id, events, now, expected summary, responsible of the first alert (or None)
+    (
+        "receipt missing after 24 hours",
+        [referred(at(2025, 1, 6, 10))],
+        at(2025, 1, 7, 10),
+        [("receipt-missing", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "receipt: a date-only referral counts from the end of its day",
+        [referred(at(2025, 1, 6))],
+        at(2025, 1, 7, 12),
+        [],
+        None,
+    ),
+    (
+        "receipt of another referral does not stop the clock",
+        [referred(at(2025, 1, 6, 10)), received(at(2025, 1, 6, 12), number="其他〔2025〕9号")],
+        at(2025, 1, 7, 10),
+        [("receipt-missing", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "forward after 24 hours is late",
+        [received(at(2025, 1, 6, 10)), forwarded(at(2025, 1, 7, 11))],
+        at(2025, 1, 7, 12),
+        [("forward-late", "RESOLVED", "true")],
+        COUNTY_PSB,
+    ),
+    (
+        "forward within 24 hours",
+        [received(at(2025, 1, 6, 10)), forwarded(at(2025, 1, 6, 20))],
+        at(2025, 1, 7, 12),
+        [],
+        None,
+    ),
+    (
+        "reconsideration asked on day 4 is out of time",
+        [decided(at(2025, 1, 10, 9), "NOT_FILED"), reconsideration_requested(at(2025, 1, 14, 9))],
+        at(2025, 1, 14, 10),
+        [("reconsideration-request-window", "RESOLVED", "true")],
+        MARKET,
+    ),
+    (
+        "reconsideration asked on day 3 is in time",
+        [decided(at(2025, 1, 10, 9), "NOT_FILED"), reconsideration_requested(at(2025, 1, 13, 9))],
+        at(2025, 1, 14, 10),
+        [],
+        None,
+    ),
+    (
+        "no reconsideration: the window closes quietly",
+        [decided(at(2025, 1, 10, 9), "NOT_FILED")],
+        at(2025, 2, 14),
+        [],
+        None,
+    ),
+    (
+        "reconsideration decision overdue",
+        [reconsideration_requested(at(2025, 1, 13, 9))],
+        at(2025, 1, 17),
+        [("reconsideration-decision-overdue", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "supervision suggested after the 3-day window",
+        [reconsideration_decided(at(2025, 1, 15, 9), "UPHELD"),
+         supervision_requested(at(2025, 1, 20, 9))],
+        at(2025, 1, 20, 10),
+        [("supervision-request-window", "RESOLVED", "true")],
+        MARKET,
+    ),
+    (
+        "a reversed reconsideration starts the hand-over clock, not the supervision window",
+        [reconsideration_decided(at(2025, 1, 15, 9), "REVERSED")],
+        at(2025, 1, 19),
+        [("handover-overdue", "RAISED", None)],
+        MARKET,
+    ),
+    (
+        "non-filing reasons overdue after 7 days",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS")],
+        at(2025, 1, 18),
+        [("non-filing-reasons-overdue", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "the procuratorate's own reply date wins",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       reply_due=date(2025, 1, 20))],
+        at(2025, 1, 18),
+        [],
+        None,
+    ),
+    (
+        "filing 20 days after the order to file",
+        [prosecutorial(at(2025, 1, 10, 9), "ORDER_FILING"), decided(at(2025, 1, 30, 9))],
+        at(2025, 1, 30, 10),
+        [("ordered-filing-overdue", "RESOLVED", "true")],
+        COUNTY_PSB,
+    ),
+    (
+        "hand-over overdue 3 days after filing",
+        [decided(at(2025, 1, 10, 9))],
+        at(2025, 1, 14),
+        [("handover-overdue", "RAISED", None)],
+        MARKET,
+    ),
+    (
+        "hand-over in time",
+        [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 13, 9))],
+        at(2025, 1, 14),
+        [],
+        None,
+    ),
+    (
+        "consultation: 3 working days across the Spring Festival",
+        [consultation(at(2025, 1, 24, 9))],
+        at(2025, 2, 5, 23),
+        [],
+        None,
+    ),
+    (
+        "consultation unanswered",
+        [consultation(at(2025, 1, 24, 9))],
+        at(2025, 2, 6),
+        [("consultation-unanswered", "RAISED", None)],
+        PROCURATORATE,
+    ),
+    (
+        "an answer to another consultation does not count",
+        [consultation(at(2025, 1, 24, 9)), consultation_answer(at(2025, 1, 27, 9), "Q-2")],
+        at(2025, 2, 6),
+        [("consultation-unanswered", "RAISED", None)],
+        PROCURATORATE,
+    ),
+    (
+        "a late answer in a complex case is not late",
+        [consultation(at(2025, 1, 24, 9)),
+         consultation_answer(at(2025, 2, 10, 9), complex_case=True)],
+        at(2025, 2, 10, 10),
+        [("consultation-unanswered", "RESOLVED", "false")],
+        PROCURATORATE,
+    ),
+    (
+        "early intervention unattended",
+        [invitation(at(2025, 1, 6, 9))],
+        at(2025, 1, 10),
+        [("early-intervention-unattended", "RAISED", None)],
+        PROCURATORATE,
+    ),
+    (
+        "early intervention attended",
+        [invitation(at(2025, 1, 6, 9)), attended(at(2025, 1, 8, 9))],
+        at(2025, 1, 10),
+        [],
+        None,
+    ),
+    (
+        "filed case not concluded after a year",
+        [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9))],
+        at(2026, 1, 11),
+        [("filed-case-not-concluded-1-year", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "a judgment concludes the case",
+        [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9)),
+         judgment(at(2025, 11, 1))],
+        at(2026, 1, 11),
+        [],
+        None,
+    ),
+    (
+        "recommendation reply after the 2-month period is late",
+        [prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET,
+                       document_number="青检建〔2025〕3号"),
+         replied(at(2025, 5, 20, 9), in_reply_to_document="青检建〔2025〕3号")],
+        at(2025, 5, 20, 10),
+        [("recommendation-unanswered", "RESOLVED", "true")],
+        MARKET,
+    ),
+    (
+        "a reply to another recommendation does not count",
+        [prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET,
+                       document_number="青检建〔2025〕3号"),
+         replied(at(2025, 4, 20, 9), in_reply_to_document="青检建〔2025〕4号")],
+        at(2025, 5, 11),
+        [("recommendation-unanswered", "RAISED", None)],
+        MARKET,
+    ),
+    (
+        "referral delivered more than 24 hours after approval",
+        [referred(at(2025, 1, 7, 10), approved=at(2025, 1, 6, 9)),
+         received(at(2025, 1, 7, 11))],
+        at(2025, 1, 7, 12),
+        [("referral-delivery", "RESOLVED", "true")],
+        MARKET,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "events", "now", "expected", "responsible"), CLOCK_TABLE,
+                         ids=[row[0] for row in CLOCK_TABLE])
+def test_clock(case: str, events: list[CaseEvent], now: datetime, expected: list,
+               responsible: str | None) -> None:
+    result = evaluate(events, now)
+    assert summary(result) == expected, case
+    if responsible is not None:
+        assert result.alerts[0].alert.responsible_unit_code == responsible
+
+
+def test_referral_without_filing_for_six_months() -> None:
+    events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), received(at(2025, 1, 6, 14))]
+    result = evaluate(events, at(2025, 7, 7))
+    long = only(result, "referral-not-filed-6-months").alert
+    assert long.kind.value == "REFERRAL_NOT_FILED_LONG"
+    assert long.severity.value == "CRITICAL"
+    assert long.responsible_unit_code == COUNTY_PSB
+    assert long.due_date == date(2025, 7, 6)
+    assert long.details["operator_set"] == "true"
+    assert summary(evaluate(events, at(2025, 7, 6, 23))) == [
+        ("filing-decision-overdue", "RAISED", None)
+    ]
+
+
+def test_unverified_rules_say_so_in_the_alert() -> None:
+    events = [prosecutorial(at(2025, 3, 10, 9), "OPINION", target=MARKET)]
+    alert = only(evaluate(events, at(2025, 5, 11)), "recommendation-unanswered").alert
+    assert alert.details["verified"] == "false"
+    assert alert.due_date == date(2025, 5, 10)
