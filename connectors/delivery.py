@@ -27,9 +27,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from connectors.metrics import ConnectorMetrics
+from hub.config import KafkaSecurity
 from hub.errors import RetriableError
 from hub.identity import event_id_for
-from hub.kafka import make_consumer
+from hub.kafka import admin_client, make_consumer
 
 __all__ = ["DeadLetter", "Delivery", "dead_letter_id", "read_written_ids", "topic_end_offsets"]
 
@@ -174,19 +175,26 @@ class Delivery:
                 return
 
 
-async def _partitions(consumer: Any, topics: list[str]) -> list[TopicPartition]:
-    await consumer.topics()  # refreshes metadata; partitions_for_topic reads the cache
-    return [TopicPartition(t, p) for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or ())]
+async def _partitions(bootstrap: str, topics: list[str],
+                      security: KafkaSecurity | None) -> list[TopicPartition]:
+    """Partitions of ``topics`` from the broker (the consumer's cache knows only assigned ones)."""
+    admin = admin_client(bootstrap, security=security)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [TopicPartition(d["topic"], p["partition"]) for d in described
+            for p in sorted(d.get("partitions") or (), key=lambda p: p["partition"])]
 
 
 async def topic_end_offsets(bootstrap: str, topics: list[str],
-                            **client: Any) -> dict[str, int]:
+                            security: KafkaSecurity | None = None) -> dict[str, int]:
     """``topic:partition`` → end offset, for the first checkpoint of a new connector."""
-    consumer = make_consumer(bootstrap, group_id=None, **client)
+    consumer = make_consumer(bootstrap, group_id=None, security=security)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topics)
+        partitions = await _partitions(bootstrap, topics, security)
         ends = await consumer.end_offsets(partitions)
         return {f"{tp.topic}:{tp.partition}": int(offset) for tp, offset in ends.items()}
     finally:
@@ -194,17 +202,18 @@ async def topic_end_offsets(bootstrap: str, topics: list[str],
 
 
 async def read_written_ids(bootstrap: str, topics: list[str], since: dict[str, int],
-                           **client: Any) -> tuple[set[str], dict[str, int]]:
+                           security: KafkaSecurity | None = None,
+                           ) -> tuple[set[str], dict[str, int]]:
     """Ids of records written after ``since`` (``ce_id`` / ``dlq.id`` headers) and the ends.
 
     Read with ``read_uncommitted`` is not needed: the producer is not transactional.
     """
     consumer = make_consumer(bootstrap, group_id=None, isolation_level="read_uncommitted",
-                             **client)
+                             security=security)
     await consumer.start()
     found: set[str] = set()
     try:
-        partitions = await _partitions(consumer, topics)
+        partitions = await _partitions(bootstrap, topics, security)
         if not partitions:
             return found, {}
         ends = await consumer.end_offsets(partitions)

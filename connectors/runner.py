@@ -32,7 +32,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.source import Source, SourceRecord
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import FatalError, HubError, MappingError, RecordRejected, RetriableError
-from hub.kafka import client_options, make_producer
+from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
@@ -160,15 +160,14 @@ class ConnectorRunner:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
 
     async def _resume_state(self) -> tuple[Checkpoint, set[str]]:
-        options = client_options(self.security)
         checkpoint = self.store.load()
         topics = [self.topic, self.dlq]
         if checkpoint is None:
-            ends = await topic_end_offsets(self.bootstrap, topics, **options)
+            ends = await topic_end_offsets(self.bootstrap, topics, self.security)
             checkpoint = self.store.save(Checkpoint({}, ends))
             return checkpoint, set()
         written, _ = await read_written_ids(self.bootstrap, topics, checkpoint.topic_offsets,
-                                            **options)
+                                            self.security)
         return checkpoint, written
 
     async def _session(self, *, once: bool) -> bool:

@@ -81,3 +81,30 @@ def write_penalty_csv(path: Path, count: int, *, encoding: str = "gbk", start: i
         for row in extra_rows or []:
             writer.writerow(row)
     return path
+
+
+def write_court_xml(path: Path, count: int, *, start: int = 1, bad_date: bool = False) -> Path:
+    """A fictional court judgment XML export (UTF-8), streamed to disk."""
+    from xml.sax.saxutils import escape
+
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write('<?xml version="1.0" encoding="UTF-8"?>\n<judgments>\n')
+        for number in range(start, start + count):
+            handle.write(
+                "<judgment>"
+                f"<court_case_number>（2024）鄂9901刑初{number}号</court_case_number>"
+                f"<judgment_number>（2024）鄂9901刑初{number}号判决书</judgment_number>"
+                "<verdict>有罪判决</verdict><offence>销售伪劣产品罪</offence>"
+                "<sentence>有期徒刑一年，缓刑一年</sentence>"
+                f"<fine_yuan>{number % 9 + 1}0000.50</fine_yuan>"
+                f"<defendant><name>{escape(f'吴某{number % 1000}')}</name>"
+                "<category>自然人</category></defendant>"
+                f"<procuratorate_case_number>演检刑诉〔2024〕{number}号"
+                "</procuratorate_case_number>"
+                "<effective>是</effective><judgment_date>2024-06-01</judgment_date>"
+                "</judgment>\n")
+        if bad_date:
+            handle.write("<judgment><court_case_number>（2024）鄂9901刑初0号</court_case_number>"
+                         "<judgment_date>六月一日</judgment_date></judgment>\n")
+        handle.write("</judgments>\n")
+    return path
