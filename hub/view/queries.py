@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hub.view.schemas import (
     AlertOut,
@@ -105,10 +105,9 @@ def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
         )
         for other in units[1:]:
             if other != units[0]:
+                also = aliased(CaseUnitRow)
                 query = query.where(
-                    exists().where(
-                        CaseUnitRow.case_id == CaseRow.case_id, CaseUnitRow.unit_code == other
-                    )
+                    exists().where(also.case_id == CaseRow.case_id, also.unit_code == other)
                 )
         order_date = driver.decided_on
         order_id = driver.case_id

@@ -87,13 +87,14 @@ def build_monthly_report(
         row.unit_code: row
         for row in session.scalars(select(UnitStatsRow).where(UnitStatsRow.month == month))
     }
-    open_overdue = dict(
-        session.execute(
+    open_overdue: dict[str, int] = {
+        str(code): int(count)
+        for code, count in session.execute(
             select(AlertRow.unit_code, func.count())
             .where(AlertRow.status.in_(("open", "assigned")), AlertRow.is_overdue.is_(True))
             .group_by(AlertRow.unit_code)
-        ).tuples()
-    )
+        )
+    }
     codes = [unit.code for unit in units.all()]
     codes += sorted(code for code in stats if code not in set(codes))
     rows: list[ReportRow] = []
