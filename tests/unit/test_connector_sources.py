@@ -31,7 +31,8 @@ def _read_all(source: FileSource | XmlSource, since: Checkpoint | None = None
 ])
 def test_encoding_is_detected_from_bom_then_strict_utf8_then_gb18030(
         encoding: str, expected: str) -> None:
-    sample = "行政相对人名称,处罚机关\n演示县虚构商贸有限公司,演示县市场监督管理局\n".encode(encoding)
+    text = "行政相对人名称,处罚机关\n演示县虚构商贸有限公司,演示县市场监督管理局\n"
+    sample = text.encode(encoding)
     assert detect_encoding(sample) == expected
 
 
