@@ -9,9 +9,15 @@ Failures are split the hub's way at this boundary (callers never see httpx):
 
 - connection errors, timeouts and 5xx/429 answers are retried with exponential backoff,
   then raised as :class:`~hub.errors.RetriableError`;
+- a TLS failure retrying cannot fix (untrusted certificate, refused client certificate)
+  is :class:`~hub.errors.ConfigError` at once;
 - 404 is :class:`SchemaNotFoundError`, 409 on registration
   :class:`~hub.errors.SchemaCompatibilityError`, any other 4xx :class:`RegistryRequestError`
   (a request that will never succeed as sent).
+
+Schemas are sent as compact JSON of the ``.avsc`` exactly as written (key order kept):
+Apicurio compares schema *text*, so a differently formatted copy of the same schema
+would become a new version; every hub process sends the same bytes and gets the same id.
 
 Both an async client (connectors, processors) and a sync one (CLI, faust codecs, which
 are called synchronously) share the request and answer handling.
@@ -33,7 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from hub.config import RegistryAuth
-from hub.errors import FatalError, RetriableError, SchemaCompatibilityError
+from hub.errors import ConfigError, FatalError, RetriableError, SchemaCompatibilityError
 
 __all__ = [
     "COMPATIBILITY_LEVELS",
@@ -333,6 +339,21 @@ def _retriable_failure(request: _Request, cause: str) -> RetriableError:
     return RetriableError(f"{request.what}: schema registry unavailable ({cause})")
 
 
+def _tls_misconfiguration(request: _Request, exc: BaseException) -> ConfigError | None:
+    """A TLS failure that retrying cannot fix (untrusted server, refused client
+    certificate): reported at once as a configuration error instead of retried."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return ConfigError(f"{request.what}: the registry's TLS certificate is not "
+                               f"trusted (check the CA file): {cause}")
+        if isinstance(cause, ssl.SSLError) and "CERTIFICATE" in str(cause.reason or "").upper():
+            return ConfigError(f"{request.what}: the registry refused the TLS client "
+                               f"certificate (check cert_file/key_file): {cause}")
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class _Caches:
     """Ids and schemas that never change once the registry has answered."""
 
@@ -387,6 +408,9 @@ class SchemaRegistryClient:
                     headers={"Content-Type": CONTENT_TYPE} if request.body is not None else None,
                 )
             except (httpx.TransportError, OSError) as exc:
+                misconfigured = _tls_misconfiguration(request, exc)
+                if misconfigured is not None:
+                    raise misconfigured from exc
                 if attempt >= len(delays):
                     raise _retriable_failure(request, repr(exc)) from exc
                 log.warning("registry call %s failed (%r); retry %s/%s in %.1fs",
@@ -523,6 +547,9 @@ class SyncSchemaRegistryClient:
                     headers={"Content-Type": CONTENT_TYPE} if request.body is not None else None,
                 )
             except (httpx.TransportError, OSError) as exc:
+                misconfigured = _tls_misconfiguration(request, exc)
+                if misconfigured is not None:
+                    raise misconfigured from exc
                 if attempt >= len(delays):
                     raise _retriable_failure(request, repr(exc)) from exc
                 log.warning("registry call %s failed (%r); retry %s/%s in %.1fs",
