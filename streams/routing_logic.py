@@ -1,0 +1,206 @@
+"""Router, pure part: an event → the unit inboxes it must reach, or an explicit "unroutable".
+
+Most events name their addressee (the police unit a referral goes to, the unit asked for
+advice); the router delivers there once the registry confirms the unit exists and is of
+the expected kind. Referrals and leads also have role-based rules (``routing.yaml``):
+they pick the destination when the named addressee is unknown, and flag a referral sent
+to another police unit than the rules would choose (forestry case, county bureau, while a
+forest police exists). Copies go to the procuratorate's management centre. An event that
+should reach someone but cannot is never dropped silently: it yields an ``unroutable``
+result that the agent turns into an alert with :func:`unroutable_alert`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hub.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    CaseEvent,
+    CaseReferred,
+    LeadTransferred,
+)
+from hub.rules import RoutingRules, ThresholdTable
+from hub.rules.deadlines import field_text
+from hub.units import Unit, UnitRegistry, inbox_topic
+from streams._alerts import alert_id_for, build_alert
+from streams._facts import event_type_name
+
+__all__ = [
+    "PROCESSOR",
+    "UNROUTABLE_RULE_ID",
+    "Route",
+    "route_event",
+    "unroutable_alert",
+]
+
+PROCESSOR = "routing"
+UNROUTABLE_RULE_ID = "routing-unroutable"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one event goes.
+
+    ``addressees`` are the units that must act; ``copies`` are informed. ``unroutable``
+    holds the reason when an addressed event reached no one; ``notes`` explain choices
+    (a referral whose addressee differs from the rules' choice).
+    """
+
+    event_id: str
+    case_id: str
+    event_type: str
+    addressees: tuple[str, ...] = ()
+    copies: tuple[str, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    unroutable: str | None = None
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Every unit code the event is delivered to, addressees first, no repeats."""
+        seen: dict[str, None] = {}
+        for code in (*self.addressees, *self.copies):
+            seen.setdefault(code, None)
+        return tuple(seen)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The inbox topics to produce to."""
+        return tuple(inbox_topic(code) for code in self.destinations)
+
+
+def _division(event: CaseEvent, sender: Unit | None) -> str | None:
+    division = getattr(event, "division_code", None)
+    if isinstance(division, str) and division:
+        return division
+    return sender.division if sender else None
+
+
+def _referral_destination(
+    event: CaseReferred,
+    sender: Unit | None,
+    registry: UnitRegistry,
+    rules: RoutingRules,
+    thresholds: ThresholdTable,
+) -> tuple[Unit | None, str, str]:
+    """The police unit the rules pick for a referral, the rule id, and the role chain."""
+    division = _division(event, sender)
+    category = thresholds.category_of(event.criminal_law_article, event.suspected_offence)
+    domains: tuple[str | None, ...] = (
+        (event.enforcement_domain,) if event.enforcement_domain
+        else (sender.domains if sender and sender.domains else (None,))
+    )
+    route = next(
+        (r for r in rules.referral_routes if any(r.when.matches(d, category) for d in domains)),
+        rules.referral_routes[-1],
+    )
+    if division is None:
+        return None, route.id, " → ".join(route.police_roles)
+    return (registry.first_for_roles(route.police_roles, division), route.id,
+            " → ".join(route.police_roles))
+
+
+def route_event(
+    event: CaseEvent,
+    registry: UnitRegistry,
+    rules: RoutingRules,
+    thresholds: ThresholdTable,
+) -> Route:
+    """Destinations of one event (pure: the same event and data give the same route)."""
+    type_name = event_type_name(event)
+    addressed = rules.addressed(type_name)
+    if addressed is None:
+        return Route(event.event_id, event.case_id, type_name,
+                     notes=(f"{type_name} is not delivered to inboxes",))
+    sender = registry.get(event.source_unit)
+    addressees: list[str] = []
+    rule_ids: list[str] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    for field_name in addressed.fields:
+        code = field_text(getattr(event, field_name, None))
+        if code is None:
+            continue
+        unit = registry.get(code)
+        if unit is None:
+            problems.append(f"{field_name} {code} is not in the unit registry")
+        elif unit.kind not in addressed.expected_kinds:
+            problems.append(
+                f"{field_name} {code} ({unit.name}) is a {unit.kind} unit; "
+                f"{type_name} goes to {' or '.join(addressed.expected_kinds)}"
+            )
+        else:
+            addressees.append(unit.code)
+
+    if isinstance(event, CaseReferred):
+        chosen, route_id, roles = _referral_destination(event, sender, registry, rules,
+                                                        thresholds)
+        rule_ids.append(route_id)
+        if addressees:
+            if chosen is not None and chosen.code not in addressees:
+                notes.append(
+                    f"rule {route_id} ({roles}) would route this referral to {chosen.name} "
+                    f"({chosen.code})"
+                )
+        elif chosen is not None:
+            addressees.append(chosen.code)
+            notes.append(f"addressee unusable ({'; '.join(problems)}); routed by rule {route_id}")
+            problems = []
+    elif isinstance(event, LeadTransferred) and not addressees:
+        lead_route = rules.lead_route(event.destination.value)
+        division = _division(event, sender)
+        if lead_route is not None and division is not None:
+            chosen_lead = registry.first_for_roles(lead_route.roles, division)
+            rule_ids.append(lead_route.id)
+            if chosen_lead is not None:
+                addressees.append(chosen_lead.code)
+                notes.append(f"addressee unusable ({'; '.join(problems)}); routed by rule "
+                             f"{lead_route.id}")
+                problems = []
+
+    copies: list[str] = []
+    division = _division(event, sender)
+    for copy in rules.copies_for(type_name):
+        if division is None:
+            break
+        unit = registry.first_for_roles(copy.roles, division)
+        if unit is not None and unit.code != event.source_unit and unit.code not in addressees:
+            copies.append(unit.code)
+            rule_ids.append(copy.id)
+
+    if problems or not addressees:
+        reason = "; ".join(problems) or f"{type_name} names no addressee"
+        if addressees:
+            notes.append(f"partly delivered: {reason}")
+        else:
+            return Route(event.event_id, event.case_id, type_name, copies=tuple(copies),
+                         rule_ids=tuple(rule_ids), notes=tuple(notes), unroutable=reason)
+    return Route(event.event_id, event.case_id, type_name, addressees=tuple(addressees),
+                 copies=tuple(copies), rule_ids=tuple(rule_ids), notes=tuple(notes))
+
+
+def unroutable_alert(route: Route, event: CaseEvent, *, hub_unit_code: str,
+                     now: datetime) -> Alert:
+    """The alert that makes an unroutable event visible (the sender must correct it).
+
+    The event contract has no dedicated kind yet; ``UNROUTABLE`` is used once it exists.
+    """
+    if route.unroutable is None:
+        raise ValueError("the route reached its addressees: nothing to alert")
+    kind = AlertKind.__members__.get("UNROUTABLE", AlertKind.UNKNOWN)
+    return build_alert(
+        alert_id=alert_id_for(event.case_id, UNROUTABLE_RULE_ID, event.event_id),
+        case_id=event.case_id, kind=kind, severity="WARNING", status=AlertStatus.RAISED,
+        hub_unit_code=hub_unit_code, responsible_unit_code=event.source_unit,
+        rule_id=UNROUTABLE_RULE_ID,
+        legal_source="routing.yaml (addressed events must reach a registered unit)",
+        occurred_at=event.occurred_at, recorded_at=now, processor=PROCESSOR,
+        message=f"无法投递 / unroutable {route.event_type}: {route.unroutable}",
+        trigger_event_id=event.event_id,
+        details={"event_type": route.event_type, "reason": route.unroutable,
+                 "copies": ",".join(route.copies)},
+    )
