@@ -1,0 +1,177 @@
+"""The demo manifest: what the generator wrote and which gaps it planted on purpose.
+
+A person (or a test) checks the hub against it: every planted gap names the alert the hub
+should raise, the ``case_id`` the hub derives for it (``hub.identity.case_id_for``), the
+source file and row, and when the alert falls due. ``manifest.json`` is this model dumped
+as JSON; load it back with ``DemoManifest.model_validate_json``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ALERT_KINDS",
+    "AlertName",
+    "DemoManifest",
+    "ExportFile",
+    "FeedbackExpectation",
+    "Gap",
+    "PendingClock",
+    "SourceRef",
+]
+
+AlertName = Literal[
+    "entry_late",
+    "receipt_missing",
+    "filing_decision_overdue",
+    "referral_not_filed_6_months",
+    "filed_not_concluded_1_year",
+    "recommendation_unanswered",
+    "suspected_non_referral",
+    "early_intervention_candidate",
+    "feedback_unmatched",
+    "dead_letter",
+]
+
+#: The hub's ``hub.models.AlertKind`` symbol of each alert name (dead letters are not
+#: alerts: the record goes to ``lf.dlq.<connector>``).
+ALERT_KINDS: dict[str, str | None] = {
+    "entry_late": "LATE_ENTRY",
+    "receipt_missing": "ACKNOWLEDGEMENT_OVERDUE",
+    "filing_decision_overdue": "FILING_DECISION_OVERDUE",
+    "referral_not_filed_6_months": "REFERRAL_NOT_FILED_LONG",
+    "filed_not_concluded_1_year": "FILED_NOT_CONCLUDED",
+    "recommendation_unanswered": "REPLY_OVERDUE",
+    "suspected_non_referral": "SUSPECTED_NON_REFERRAL",
+    "early_intervention_candidate": "EARLY_INTERVENTION_CANDIDATE",
+    "feedback_unmatched": "UNMATCHED_FEEDBACK",
+    "dead_letter": None,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceRef(_Model):
+    """Where a record is: a file path relative to the output directory and its position.
+
+    ``row`` counts data records from 1 (the header is not a record); ``line`` is the
+    physical CSV line or XLSX sheet row (the header is line 1); ``cursor`` is a police
+    feedback record's cursor, ``outbox_id`` a procuratorate outbox row id.
+    """
+
+    path: str
+    row: int | None = None
+    line: int | None = None
+    cursor: int | None = None
+    outbox_id: int | None = None
+
+
+class Gap(_Model):
+    """One planted gap and the alert (or dead letter) the hub must produce for it."""
+
+    id: str = Field(description="Stable id within one manifest, e.g. gap-0042.")
+    kind: str = Field(description="What was planted, e.g. late_decision_30_days, bad_row.")
+    alert: AlertName
+    alert_kind: str | None = Field(description="hub.models.AlertKind symbol, None for DLQ.")
+    unit_code: str = Field(description="The unit whose record carries the gap.")
+    responsible_unit_code: str | None = Field(
+        default=None, description="The unit that must act (e.g. the police unit that owes a "
+        "receipt); None when it is the same unit.")
+    case_id: str | None = Field(
+        default=None, description="case_id the hub derives: case_id_for(agency code, "
+        "decision number, else agency case number).")
+    source: SourceRef
+    due: date | None = Field(default=None, description="When the alert falls due.")
+    resolved_on: date | None = Field(
+        default=None, description="When the awaited record arrives in the exports (the alert "
+        "resolves then, late); None: still open at ``as_of``.")
+    field: str | None = Field(default=None, description="Bad rows: the offending field.")
+    error: str | None = Field(default=None, description="Bad rows: what is wrong.")
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+class PendingClock(_Model):
+    """A clock that is open but not yet due at ``as_of`` (no alert expected yet).
+
+    A hub whose clock runs past ``due`` before the awaited record arrives raises the alert;
+    listed so a check run on a later "now" can expect it.
+    """
+
+    alert: AlertName
+    alert_kind: str | None
+    case_id: str
+    unit_code: str
+    due: date
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+class FeedbackExpectation(_Model):
+    """What the feedback matcher should do with one police feedback record."""
+
+    police_unit_code: str
+    cursor: int
+    record_type: str
+    expected_case_id: str | None = Field(
+        description="case_id it must be matched to; None when it must end unmatched.")
+    basis: Literal[
+        "referral_number",
+        "police_case_number",
+        "party_offence_dates",
+        "ambiguous",
+        "unknown_referral",
+        "bad_record",
+    ] = Field(description="The strongest key the record offers for the match.")
+
+
+class ExportFile(_Model):
+    """One file written, with the facts a connector config needs."""
+
+    path: str
+    unit_code: str
+    kind: Literal[
+        "penalties", "referrals", "handovers", "reconsiderations", "replies",
+        "police_feedback", "procuratorate_outbox", "court_judgment",
+    ]
+    format: Literal["csv", "xlsx", "json", "sqlite", "xml"]
+    encoding: str | None = None
+    date_format: str | None = None
+    header_variant: str | None = None
+    records: int
+    bad_records: int
+    sha256: str
+
+
+class DemoManifest(_Model):
+    """Everything a check of the hub's output against the demo exports needs."""
+
+    generator: str = "deploy.demo.generate"
+    manifest_version: int = 1
+    seed: int
+    penalty_cases: int
+    start: date
+    end: date
+    as_of: date = Field(description="The exports are taken at the end of this day.")
+    county: dict[str, str]
+    violation_types_source: str
+    calendar_warnings: list[str]
+    case_id_rule: str
+    files: list[ExportFile]
+    counts: dict[str, dict[str, int]] = Field(
+        description="Per unit code: records written per kind (bad rows included).")
+    totals: dict[str, int]
+    gaps: list[Gap]
+    pending_clocks: list[PendingClock]
+    feedback: list[FeedbackExpectation]
+    not_planted: list[str] = Field(
+        default_factory=list,
+        description="Gap kinds that did not fit the chosen date window or size.")
+
+    def gaps_for(self, alert: str) -> list[Gap]:
+        """The planted gaps that must raise ``alert``."""
+        return [gap for gap in self.gaps if gap.alert == alert]
