@@ -1,0 +1,407 @@
+"""Feedback matcher, pure part: police feedback keyed by the police's own case number → its case.
+
+Police systems know their own case number, not the hub's ``case_id``. Their feedback
+(receipt, filing decision, reconsideration…) usually quotes the referral letter number
+(Decree 310 Art. 7–8 make the police answer the referral), sometimes only the agency's
+decision number, sometimes only the parties. :class:`FeedbackMatcher` tries, in order:
+
+1. the case id, when the feedback already carries the hub's, or a police case number
+   linked to a case by an earlier match;
+2. the referral letter number (移送书文号), O(1) by index;
+3. the agency's penalty decision number (处罚决定书文号), then the agency case number,
+   O(1) by index;
+4. party identifiers (credit code, ID number) of referrals in the date window, scored up
+   for the same referring/receiving unit and the same offence, and capped below the
+   confident threshold so that a person confirms every identifier-only match.
+
+A confident match (score ≥ ``matching.yaml`` threshold, and no other candidate as good)
+re-keys the feedback; otherwise the candidates go to a person (FeedbackUnmatched).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hub.calendar import china_date
+from hub.models import (
+    CaseEvent,
+    CaseReferred,
+    FeedbackMatched,
+    FeedbackUnmatched,
+    MatchCandidate,
+    MatchMethod,
+    Party,
+    PenaltyCaseRecorded,
+)
+from hub.rules import MatchingParameters
+from streams._alerts import SOURCE_SYSTEM, uuid_for
+
+__all__ = [
+    "PROCESSOR",
+    "Candidate",
+    "FeedbackMatcher",
+    "MatchResult",
+    "ReferralRecord",
+    "matched_event",
+    "normalise_document_number",
+    "unmatched_event",
+]
+
+PROCESSOR = "matching"
+
+_BRACKETS = str.maketrans({"〔": "[", "〕": "]", "［": "[", "］": "]", "【": "[", "】": "]",
+                           "（": "[", "）": "]", "(": "[", ")": "]", "﹝": "[", "﹞": "]"})
+_SPACE = re.compile(r"\s+")
+_OFFENCE_NOISE = re.compile(r"[\s、，,（）()罪]")
+
+
+def normalise_document_number(number: str | None) -> str | None:
+    """A document number as compared: full-width folded, brackets unified, no spaces.
+
+    Agencies type 〔2025〕, [2025] or (2025) for the same 文号; one spelling per number.
+    """
+    if not number:
+        return None
+    text = unicodedata.normalize("NFKC", number).translate(_BRACKETS)
+    text = _SPACE.sub("", text).upper()
+    return text or None
+
+
+def _normalise_offence(name: str | None) -> str | None:
+    if not name:
+        return None
+    return _OFFENCE_NOISE.sub("", unicodedata.normalize("NFKC", name)) or None
+
+
+def _identifiers(parties: Iterable[Party]) -> frozenset[str]:
+    found: set[str] = set()
+    for party in parties:
+        for value in party.identifiers():
+            normalised = _SPACE.sub("", value).upper()
+            if normalised and set(normalised) != {"0", "X"}:  # not the sole-trader placeholder
+                found.add(normalised)
+        if party.legal_representative_id_number:
+            found.add(party.legal_representative_id_number.strip().upper())
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class ReferralRecord:
+    """What the matcher remembers of a referral (or of a penalty decision of a case)."""
+
+    case_id: str
+    referring_unit_code: str
+    referred_on: date
+    referral_number: str | None = None
+    receiving_unit_code: str | None = None
+    decision_number: str | None = None
+    agency_case_number: str | None = None
+    offence: str | None = None
+    identifiers: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_referral(cls, event: CaseReferred) -> ReferralRecord:
+        """The record of a referral event."""
+        return cls(
+            case_id=event.case_id, referring_unit_code=event.source_unit,
+            referred_on=china_date(event.occurred_at), referral_number=event.referral_number,
+            receiving_unit_code=event.receiving_unit_code,
+            decision_number=event.decision_number, agency_case_number=event.agency_case_number,
+            offence=event.suspected_offence, identifiers=_identifiers(event.parties),
+        )
+
+    @classmethod
+    def from_penalty(cls, event: PenaltyCaseRecorded) -> ReferralRecord:
+        """The record of a penalty decision: feedback may quote its decision number."""
+        return cls(
+            case_id=event.case_id, referring_unit_code=event.source_unit,
+            referred_on=china_date(event.occurred_at), decision_number=event.decision_number,
+            agency_case_number=event.agency_case_number, identifiers=_identifiers(event.parties),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, for a processor's state table."""
+        return {
+            "case_id": self.case_id, "referring_unit_code": self.referring_unit_code,
+            "referred_on": self.referred_on.isoformat(), "referral_number": self.referral_number,
+            "receiving_unit_code": self.receiving_unit_code,
+            "decision_number": self.decision_number,
+            "agency_case_number": self.agency_case_number, "offence": self.offence,
+            "identifiers": sorted(self.identifiers),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReferralRecord:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            case_id=data["case_id"], referring_unit_code=data["referring_unit_code"],
+            referred_on=date.fromisoformat(data["referred_on"]),
+            referral_number=data.get("referral_number"),
+            receiving_unit_code=data.get("receiving_unit_code"),
+            decision_number=data.get("decision_number"),
+            agency_case_number=data.get("agency_case_number"), offence=data.get("offence"),
+            identifiers=frozenset(data.get("identifiers", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A case the feedback may belong to, with the score and why."""
+
+    case_id: str
+    score: Decimal
+    method: MatchMethod
+    reason: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The matcher's answer: a confident case, or the candidates for a person."""
+
+    feedback_event_id: str
+    case_id: str | None
+    method: MatchMethod | None
+    confidence: Decimal
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def confident(self) -> bool:
+        """True when the feedback can be re-keyed without a person."""
+        return self.case_id is not None
+
+
+def _text(event: object, name: str) -> str | None:
+    value = getattr(event, name, None)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _feedback_parties(event: object) -> list[Party]:
+    parties: list[Party] = []
+    for name in ("parties", "defendants", "persons_concerned"):
+        value = getattr(event, name, None)
+        if isinstance(value, list):
+            parties.extend(p for p in value if isinstance(p, Party))
+    return parties
+
+
+class FeedbackMatcher:
+    """Indexes of referrals and penalty decisions; matches feedback against them.
+
+    The indexes are dictionaries keyed by normalised document numbers, so the first
+    methods are O(1) per feedback. Adding the same referral twice changes nothing.
+    """
+
+    def __init__(self, parameters: MatchingParameters) -> None:
+        self.parameters = parameters
+        self._records: dict[tuple[str, str, str], ReferralRecord] = {}
+        self._case_ids: set[str] = set()
+        self._by_referral_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self._by_decision_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self._by_agency_case_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self._by_identifier: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self._by_police_case: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, record: ReferralRecord) -> None:
+        """Index a referral or penalty record (idempotent)."""
+        key = (record.case_id, record.referral_number or "",
+               normalise_document_number(record.decision_number) or "")
+        if key in self._records:
+            return
+        self._records[key] = record
+        self._case_ids.add(record.case_id)
+        for index, number in (
+            (self._by_referral_number, record.referral_number),
+            (self._by_decision_number, record.decision_number),
+            (self._by_agency_case_number, record.agency_case_number),
+        ):
+            normalised = normalise_document_number(number)
+            if normalised:
+                index[normalised].add(key)
+        for identifier in record.identifiers:
+            self._by_identifier[identifier].add(key)
+
+    def add_event(self, event: CaseEvent) -> bool:
+        """Index a CaseReferred or PenaltyCaseRecorded; False for other event types."""
+        if isinstance(event, CaseReferred):
+            self.add(ReferralRecord.from_referral(event))
+            return True
+        if isinstance(event, PenaltyCaseRecorded):
+            self.add(ReferralRecord.from_penalty(event))
+            return True
+        return False
+
+    def link_police_case(self, police_unit_code: str, police_case_number: str,
+                         case_id: str) -> None:
+        """Remember a police case number's case (after a confident or manual match)."""
+        key = self._police_key(police_unit_code, police_case_number)
+        if key:
+            self._by_police_case[key] = case_id
+
+    @staticmethod
+    def _police_key(unit: str, number: str | None) -> str | None:
+        normalised = normalise_document_number(number)
+        return f"{unit.strip().upper()}|{normalised}" if normalised else None
+
+    def _unique_case(self, keys: Iterable[tuple[str, str, str]]) -> set[str]:
+        return {self._records[key].case_id for key in keys}
+
+    def _lookup(self, index: dict[str, set[tuple[str, str, str]]], number: str | None,
+                referring_unit: str | None) -> set[str]:
+        normalised = normalise_document_number(number)
+        if not normalised:
+            return set()
+        keys = index.get(normalised, set())
+        if referring_unit:
+            narrowed = {k for k in keys
+                        if self._records[k].referring_unit_code == referring_unit}
+            if narrowed:
+                keys = narrowed
+        return self._unique_case(keys)
+
+    def match(self, feedback: CaseEvent) -> MatchResult:
+        """The case of one feedback event, or the candidates."""
+        scores = self.parameters.scores
+        threshold = self.parameters.confident_threshold
+        referring_unit = _text(feedback, "referring_unit_code")
+
+        def confident(case_id: str, method: MatchMethod, score: Decimal,
+                      reason: str) -> MatchResult:
+            candidate = Candidate(case_id, score, method, reason)
+            if score >= threshold:
+                return MatchResult(feedback.event_id, case_id, method, score, (candidate,))
+            return MatchResult(feedback.event_id, None, None, score, (candidate,))
+
+        if feedback.case_id in self._case_ids:
+            return confident(feedback.case_id, MatchMethod.CASE_ID, Decimal(1),
+                             "the feedback carries the hub's case id")
+        police_key = self._police_key(feedback.source_unit, _text(feedback, "police_case_number"))
+        if police_key and police_key in self._by_police_case:
+            return confident(self._by_police_case[police_key], MatchMethod.CASE_ID, Decimal(1),
+                             "police case number linked to the case by an earlier match")
+
+        ambiguous: list[Candidate] = []
+        for method, index, number, score, label in (
+            (MatchMethod.REFERRAL_NUMBER, self._by_referral_number,
+             _text(feedback, "referral_number"), scores.referral_number, "referral number"),
+            (MatchMethod.AGENCY_DECISION_NUMBER, self._by_decision_number,
+             _text(feedback, "agency_decision_number") or _text(feedback, "decision_number"),
+             scores.agency_decision_number, "agency decision number"),
+            (MatchMethod.AGENCY_CASE_NUMBER, self._by_agency_case_number,
+             _text(feedback, "agency_case_number"), scores.agency_case_number,
+             "agency case number"),
+        ):
+            cases = self._lookup(index, number, referring_unit)
+            if len(cases) == 1:
+                return confident(cases.pop(), method, score, f"same {label} {number}")
+            ambiguous.extend(
+                Candidate(case_id, score / len(cases), method,
+                          f"{label} {number} is shared by {len(cases)} cases")
+                for case_id in sorted(cases)
+            )
+        candidates = self._identifier_candidates(feedback, referring_unit) + ambiguous
+        best: dict[str, Candidate] = {}
+        for candidate in candidates:
+            kept = best.get(candidate.case_id)
+            if kept is None or candidate.score > kept.score:
+                best[candidate.case_id] = candidate
+        ranked = sorted(best.values(), key=lambda c: (-c.score, c.case_id))
+        ranked = ranked[: self.parameters.max_candidates]
+        top = ranked[0].score if ranked else Decimal(0)
+        return MatchResult(feedback.event_id, None, None, top, tuple(ranked))
+
+    def _identifier_candidates(self, feedback: CaseEvent,
+                               referring_unit: str | None) -> list[Candidate]:
+        identifiers = _identifiers(_feedback_parties(feedback))
+        if not identifiers:
+            return []
+        params = self.parameters
+        bonus = params.party_identifier_bonus
+        feedback_day = china_date(feedback.occurred_at)
+        window = timedelta(days=params.date_window_days)
+        offence = _normalise_offence(_text(feedback, "offence"))
+        candidates: list[Candidate] = []
+        keys = set().union(*(self._by_identifier.get(i, set()) for i in identifiers))
+        for key in sorted(keys):
+            record = self._records[key]
+            if not record.referred_on <= feedback_day <= record.referred_on + window:
+                continue
+            shared = sorted(identifiers & record.identifiers)
+            score = params.scores.party_identifier
+            reasons = [f"same party identifier {shared[0]}"]
+            if feedback.source_unit == record.receiving_unit_code or (
+                referring_unit and referring_unit == record.referring_unit_code
+            ):
+                score += bonus.same_referring_unit
+                reasons.append("same unit")
+            if offence and offence == _normalise_offence(record.offence):
+                score += bonus.same_offence
+                reasons.append("same offence")
+            score = min(score, bonus.identifier_max)
+            reasons.append(f"referred {record.referred_on.isoformat()}")
+            candidates.append(Candidate(record.case_id, score, MatchMethod.PARTY_IDENTIFIER,
+                                        ", ".join(reasons)))
+        return candidates
+
+
+def _header(kind: str, feedback: CaseEvent, result: MatchResult, case_id: str,
+            hub_unit_code: str, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": uuid_for(kind, feedback.event_id, case_id,
+                             result.method.value if result.method else ""),
+        "case_id": case_id,
+        "source_unit": hub_unit_code,
+        "occurred_at": feedback.occurred_at,
+        "recorded_at": now,
+        "source_system": SOURCE_SYSTEM,
+        "source_record": f"{PROCESSOR}:{feedback.event_id}",
+        "connector_id": f"streams.{PROCESSOR}",
+    }
+
+
+def matched_event(result: MatchResult, feedback: CaseEvent, *, hub_unit_code: str,
+                  now: datetime) -> FeedbackMatched:
+    """The FeedbackMatched event of a confident result (keyed by the matched case)."""
+    if result.case_id is None or result.method is None:
+        raise ValueError("not a confident match: emit unmatched_event instead")
+    return FeedbackMatched(
+        **_header("feedback-matched", feedback, result, result.case_id, hub_unit_code, now),
+        feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
+        original_case_id=feedback.case_id, method=result.method,
+        confidence=float(result.confidence),
+        police_case_number=_text(feedback, "police_case_number"),
+    )
+
+
+def unmatched_event(result: MatchResult, feedback: CaseEvent, *, hub_unit_code: str,
+                    now: datetime) -> FeedbackUnmatched:
+    """The FeedbackUnmatched event that parks the feedback with its candidates."""
+    if result.case_id is not None:
+        raise ValueError("a confident match: emit matched_event instead")
+    return FeedbackUnmatched(
+        **_header("feedback-unmatched", feedback, result, feedback.case_id, hub_unit_code,
+                  now),
+        feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
+        feedback_unit_code=feedback.source_unit,
+        police_case_number=_text(feedback, "police_case_number"),
+        referral_number=_text(feedback, "referral_number"),
+        agency_decision_number=_text(feedback, "agency_decision_number"),
+        feedback_json=json.dumps(feedback.model_dump(mode="json"), ensure_ascii=False,
+                                 sort_keys=True),
+        candidates=[
+            MatchCandidate(case_id=c.case_id, score=float(c.score), method=c.method,
+                           reason=c.reason)
+            for c in result.candidates
+        ],
+    )
+

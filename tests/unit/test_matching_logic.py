@@ -1,0 +1,246 @@
+"""Feedback matching: referral number, decision number, party identifiers, confidence."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from hub.identity import case_id_for, resident_id_check_char
+from hub.models import CaseEvent, MatchMethod
+from hub.rules import load_matching
+from streams.matching_logic import (
+    FeedbackMatcher,
+    ReferralRecord,
+    matched_event,
+    normalise_document_number,
+    unmatched_event,
+)
+from tests.unit.data.case_events import (
+    CASE,
+    COUNTY_PSB,
+    ECONOMIC_CRIME_UNIT,
+    FORESTRY,
+    HUB_UNIT,
+    MARKET,
+    TOBACCO,
+    at,
+    decided,
+    party,
+    penalty,
+    reconsideration_decided,
+    referred,
+)
+
+ZHANG_ID = "42099919900101123" + resident_id_check_char("42099919900101123")
+ZHANG = party("张某", credit_code=None, category="NATURAL_PERSON", id_number=ZHANG_ID)
+COMPANY = party()
+
+CASE2 = case_id_for(MARKET, "青市监罚〔2025〕2号")
+CASE3 = case_id_for(TOBACCO, "青烟罚〔2025〕1号")
+CASE4 = case_id_for(FORESTRY, "青林罚〔2025〕1号")
+CASE5 = case_id_for(MARKET, "青市监罚〔2025〕5号")
+POLICE_CASE_ID = case_id_for(COUNTY_PSB, "青公刑立〔2025〕9号")
+
+REFERRALS = [
+    referred(at(2025, 1, 6, 10), decision_number="青市监罚〔2025〕1号", parties=[COMPANY]),
+    referred(at(2025, 2, 10, 10), case_id=CASE2, number="青市监移〔2025〕2号",
+             offence="非法经营罪", article="225", parties=[ZHANG],
+             decision_number="青市监罚〔2025〕2号").model_copy(
+        update={"agency_case_number": "青市监案〔2025〕22号"}),
+    referred(at(2025, 3, 1, 10), case_id=CASE3, unit=TOBACCO, number="移〔2025〕1号",
+             to=ECONOMIC_CRIME_UNIT, parties=[party("李某", credit_code=None,
+                                                   category="NATURAL_PERSON")]),
+    referred(at(2025, 3, 2, 10), case_id=CASE4, unit=FORESTRY, number="移〔2025〕1号",
+             parties=[party("王某", credit_code=None, category="NATURAL_PERSON")]),
+]
+PENALTY_ONLY = penalty(at(2025, 4, 1, 10), case_id=CASE5, decision_number="青市监罚〔2025〕5号")
+
+
+@pytest.fixture
+def matcher() -> FeedbackMatcher:
+    matcher = FeedbackMatcher(load_matching())
+    for event in [*REFERRALS, PENALTY_ONLY]:
+        assert matcher.add_event(event)
+    return matcher
+
+
+def feedback(occurred=None, **kwargs) -> CaseEvent:
+    """Police feedback keyed by the police's own case id."""
+    kwargs.setdefault("referral_number", None)
+    kwargs.setdefault("agency", None)
+    return decided(occurred or at(2025, 5, 6, 10), case_id=POLICE_CASE_ID, **kwargs)
+
+
+MATCH_TABLE = [
+    # id, feedback, expected case, method, confidence
+    ("referral number", feedback(referral_number="青市监移〔2025〕1号"), CASE,
+     MatchMethod.REFERRAL_NUMBER, Decimal(1)),
+    ("referral number typed with square brackets", feedback(referral_number="青市监移[2025]1号"),
+     CASE, MatchMethod.REFERRAL_NUMBER, Decimal(1)),
+    ("referral number with full-width parentheses and spaces",
+     feedback(referral_number=" 青市监移（2025）2号 "), CASE2, MatchMethod.REFERRAL_NUMBER,
+     Decimal(1)),
+    ("decision number of a penalty without referral",
+     feedback(decision_number="青市监罚〔2025〕5号"), CASE5, MatchMethod.AGENCY_DECISION_NUMBER,
+     Decimal("0.95")),
+    ("decision number quoted on a referral", feedback(decision_number="青市监罚〔2025〕1号"),
+     CASE, MatchMethod.AGENCY_DECISION_NUMBER, Decimal("0.95")),
+    ("a shared referral number narrowed by the referring unit",
+     feedback(referral_number="移〔2025〕1号", agency=TOBACCO), CASE3,
+     MatchMethod.REFERRAL_NUMBER, Decimal(1)),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "case_id", "method", "confidence"), MATCH_TABLE,
+                         ids=[row[0] for row in MATCH_TABLE])
+def test_confident_matches(matcher: FeedbackMatcher, case: str, event: CaseEvent,
+                           case_id: str, method: MatchMethod, confidence: Decimal) -> None:
+    result = matcher.match(event)
+    assert result.confident, result
+    assert (result.case_id, result.method, result.confidence) == (case_id, method, confidence)
+
+
+def test_agency_case_number(matcher: FeedbackMatcher) -> None:
+    event = feedback().model_copy(update={"agency_case_number": "青市监案〔2025〕22号"})
+    result = matcher.match(event)
+    assert (result.case_id, result.method) == (CASE2, MatchMethod.AGENCY_CASE_NUMBER)
+
+
+def test_a_shared_referral_number_gives_candidates(matcher: FeedbackMatcher) -> None:
+    result = matcher.match(feedback(referral_number="移〔2025〕1号"))
+    assert not result.confident
+    assert [(c.case_id, c.score) for c in result.candidates] == sorted(
+        [(CASE3, Decimal("0.5")), (CASE4, Decimal("0.5"))]
+    )
+    assert "shared by 2 cases" in result.candidates[0].reason
+
+
+@pytest.mark.parametrize(
+    ("case", "event", "score", "reason"),
+    [
+        ("identifier, same unit, same offence",
+         feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"),
+         Decimal("0.85"), "same unit, same offence"),
+        ("identifier and same unit", feedback(at(2025, 2, 20, 10), parties=[ZHANG]),
+         Decimal("0.75"), "same unit"),
+        ("identifier only, another police unit",
+         decided(at(2025, 2, 20, 10), case_id=POLICE_CASE_ID, police=ECONOMIC_CRIME_UNIT,
+                 referral_number=None, agency=None, parties=[ZHANG]),
+         Decimal("0.6"), "same party identifier"),
+    ],
+)
+def test_identifier_matches_need_a_person(matcher: FeedbackMatcher, case: str,
+                                          event: CaseEvent, score: Decimal,
+                                          reason: str) -> None:
+    result = matcher.match(event)
+    assert not result.confident, case
+    [candidate] = result.candidates
+    assert candidate.case_id == CASE2
+    assert candidate.method is MatchMethod.PARTY_IDENTIFIER
+    assert candidate.score == score
+    assert reason in candidate.reason
+    assert result.confidence == score
+
+
+def test_identifier_scores_are_capped_below_the_threshold(matcher: FeedbackMatcher) -> None:
+    params = load_matching()
+    rich = params.model_copy(update={"scores": params.scores.model_copy(
+        update={"party_identifier": Decimal("0.85")})})
+    generous = FeedbackMatcher(rich)
+    generous.add_event(REFERRALS[1])
+    result = generous.match(feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"))
+    assert result.candidates[0].score == Decimal("0.89")
+    assert not result.confident
+
+
+@pytest.mark.parametrize(
+    "occurred",
+    [at(2025, 2, 9, 10), at(2026, 2, 11, 10)],  # before the referral; after the window
+    ids=["before the referral", "after the date window"],
+)
+def test_identifier_matches_respect_the_date_window(matcher: FeedbackMatcher,
+                                                    occurred) -> None:
+    assert matcher.match(feedback(occurred, parties=[ZHANG])).candidates == ()
+
+
+def test_nothing_to_match(matcher: FeedbackMatcher) -> None:
+    result = matcher.match(feedback(referral_number="无此文号"))
+    assert not result.confident
+    assert result.candidates == ()
+    assert result.confidence == Decimal(0)
+
+
+def test_feedback_carrying_the_hub_case_id(matcher: FeedbackMatcher) -> None:
+    result = matcher.match(decided(at(2025, 5, 6, 10), referral_number=None))
+    assert (result.case_id, result.method) == (CASE, MatchMethod.CASE_ID)
+
+
+def test_a_linked_police_case_number_matches_later_feedback(matcher: FeedbackMatcher) -> None:
+    later = reconsideration_decided(at(2025, 5, 20, 10), case_id=POLICE_CASE_ID)
+    later = later.model_copy(update={"referral_number": None,
+                                     "police_case_number": "青公刑立〔2025〕9号"})
+    assert not matcher.match(later).confident
+    matcher.link_police_case(COUNTY_PSB, "青公刑立[2025]9号", CASE)
+    result = matcher.match(later)
+    assert (result.case_id, result.method) == (CASE, MatchMethod.CASE_ID)
+
+
+def test_indexing_is_idempotent(matcher: FeedbackMatcher) -> None:
+    size = len(matcher)
+    for event in REFERRALS:
+        matcher.add_event(event)
+    assert len(matcher) == size == 5
+    assert matcher.add_event(feedback()) is False
+
+
+def test_records_survive_a_state_table() -> None:
+    record = ReferralRecord.from_referral(REFERRALS[1])
+    assert ReferralRecord.from_dict(record.to_dict()) == record
+    assert ZHANG_ID in record.identifiers
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("青市监移〔2025〕1号", "青市监移[2025]1号"),
+        ("青市监移［2025］1号", "青市监移[2025]1号"),
+        (" 青市监移 (2025) 1号", "青市监移[2025]1号"),
+        ("ｑｓ-２０２５-１", "QS-2025-1"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_document_numbers_are_normalised(raw: str | None, normalised: str | None) -> None:
+    assert normalise_document_number(raw) == normalised
+
+
+def test_matched_and_unmatched_events(matcher: FeedbackMatcher) -> None:
+    now = at(2025, 5, 6, 11)
+    event = feedback(referral_number="青市监移〔2025〕1号",
+                     police_case_number="青公刑立〔2025〕9号")
+    result = matcher.match(event)
+    matched = matched_event(result, event, hub_unit_code=HUB_UNIT, now=now)
+    assert matched.case_id == CASE
+    assert matched.original_case_id == POLICE_CASE_ID
+    assert matched.feedback_event_id == event.event_id
+    assert matched.feedback_type == "cn.liangfa.events.FilingDecided"
+    assert matched.method is MatchMethod.REFERRAL_NUMBER
+    assert matched.confidence == 1.0
+    assert matched.police_case_number == "青公刑立〔2025〕9号"
+    assert matched_event(result, event, hub_unit_code=HUB_UNIT, now=at(2025, 5, 7)).event_id \
+        == matched.event_id
+    with pytest.raises(ValueError, match="confident"):
+        unmatched_event(result, event, hub_unit_code=HUB_UNIT, now=now)
+
+    vague = feedback(at(2025, 2, 20, 10), parties=[ZHANG])
+    vague_result = matcher.match(vague)
+    parked = unmatched_event(vague_result, vague, hub_unit_code=HUB_UNIT, now=now)
+    assert parked.case_id == POLICE_CASE_ID
+    assert parked.feedback_unit_code == COUNTY_PSB
+    assert [(c.case_id, c.score, c.method) for c in parked.candidates] == [
+        (CASE2, 0.75, MatchMethod.PARTY_IDENTIFIER)
+    ]
+    assert '"decision":"FILED"' in parked.feedback_json.replace(" ", "")
+    with pytest.raises(ValueError, match="not a confident match"):
+        matched_event(vague_result, vague, hub_unit_code=HUB_UNIT, now=now)
