@@ -8,19 +8,25 @@ checks, the way a new kind gets the whole suite by adding one harness here.
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, create_engine
 
 from connectors.samples import (
     DEMO_MARKET_UNIT,
     PENALTY_HEADER,
     penalty_row,
+    penalty_rows,
     write_court_xml,
     write_penalty_csv,
 )
+from hub.models import CHINA_TZ
 
-__all__ = ["KINDS", "CsvFileHarness", "KindHarness", "XmlFileHarness"]
+__all__ = ["KINDS", "CsvFileHarness", "KindHarness", "SqlHarness", "XmlFileHarness"]
 
 DEMO_COURT_UNIT = "11429901030089405N"
 
@@ -32,9 +38,10 @@ class KindHarness:
     large: ClassVar[int] = 12_000
     bad_reasons: ClassVar[set[str]] = set()
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **resources: Any) -> None:
         self.root = root
         self.batches = 0
+        self.resources = resources
 
     @property
     def bad_rows(self) -> int:
@@ -62,8 +69,8 @@ class CsvFileHarness(KindHarness):
     bad_reasons: ClassVar[set[str]] = {"not_a_number", "column_count", "validation",
                                        "bad_encoding"}
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, **resources: Any) -> None:
+        super().__init__(root, **resources)
         self.drop = root / "drop"
         self.drop.mkdir()
         self.staging = root / "staging"
@@ -101,8 +108,8 @@ class XmlFileHarness(KindHarness):
     name = "xml"
     bad_reasons: ClassVar[set[str]] = {"unsafe_xml", "bad_date"}
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, **resources: Any) -> None:
+        super().__init__(root, **resources)
         self.drop = root / "drop"
         self.drop.mkdir()
         self.staging = root / "staging"
@@ -135,7 +142,76 @@ class XmlFileHarness(KindHarness):
             shutil.copy(staged, self.drop / f"again-{staged.name}")
 
 
+class SqlHarness(KindHarness):
+    """An agency database table of 双公示 rows read by a high-water mark (SQLite file)."""
+
+    name = "sql-sqlite"
+    bad_reasons: ClassVar[set[str]] = {"not_a_number", "validation"}
+    timestamp_watermark: ClassVar[bool] = False
+
+    def __init__(self, root: Path, **resources: Any) -> None:
+        super().__init__(root, **resources)
+        self.url = str(resources.get("database_url") or f"sqlite:///{root / 'agency.db'}")
+        self.engine = create_engine(self.url)
+        metadata = MetaData()
+        watermark = DateTime(timezone=True) if self.timestamp_watermark else BigInteger
+        self.table = Table("penalty_export", metadata,
+                           Column("id", Integer, primary_key=True, autoincrement=False),
+                           Column("updated_at", watermark, nullable=False),
+                           *(Column(name, Text) for name in PENALTY_HEADER))
+        metadata.create_all(self.engine)
+        self.next_id = 1
+
+    def config(self, connector_id: str) -> dict[str, Any]:
+        return {"id": connector_id, "unit": DEMO_MARKET_UNIT, "kind": "sql",
+                "source": {"url": self.url, "table": "penalty_export",
+                           "watermark_column": "updated_at", "tie_breaker_column": "id",
+                           "batch_size": 500},
+                "preset": "penalty-disclosure"}
+
+    def _watermark(self, row_id: int) -> Any:
+        if self.timestamp_watermark:  # seven rows share each timestamp: ties are common
+            return datetime(2024, 3, 1, tzinfo=CHINA_TZ) + timedelta(seconds=row_id // 7)
+        return row_id // 7
+
+    def write_batch(self, count: int, *, bad: bool) -> list[Path]:
+        self.batches += 1
+        rows = list(penalty_rows(count, start=self.batches * 10**6))
+        if bad:
+            not_a_number = penalty_row(10**6 + 1)
+            not_a_number[PENALTY_HEADER.index("罚款金额（万元）")] = "一万"
+            wrong_code = penalty_row(10**6 + 2)
+            wrong_code[PENALTY_HEADER.index("处罚机关统一社会信用代码")] = "11429901030089405A"
+            rows += [not_a_number, wrong_code]
+        records = []
+        for row in rows:
+            records.append({"id": self.next_id, "updated_at": self._watermark(self.next_id),
+                            **dict(zip(PENALTY_HEADER, row, strict=True))})
+            self.next_id += 1
+        with self.engine.begin() as connection:
+            connection.execute(self.table.insert(), records)
+        sample = self.root / f"sample-{self.batches}.json"
+        sample.write_text(json.dumps([dict(zip(PENALTY_HEADER, row, strict=True))
+                                      for row in rows], ensure_ascii=False), encoding="utf-8")
+        return [sample]
+
+    def replay(self) -> None:
+        """Nothing new in the table: a second run must add nothing."""
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class PostgresHarness(SqlHarness):
+    """The same table on real PostgreSQL, with a timestamp watermark full of ties."""
+
+    name = "sql-postgres"
+    timestamp_watermark = True
+
+
 KINDS: dict[str, type[KindHarness]] = {
     CsvFileHarness.name: CsvFileHarness,
     XmlFileHarness.name: XmlFileHarness,
+    SqlHarness.name: SqlHarness,
+    PostgresHarness.name: PostgresHarness,
 }

@@ -38,6 +38,7 @@ from hub.kafka import admin_client, make_consumer
 from hub.local.processes import find_stack_processes
 from hub.topics import ingest_topic
 from tests.conftest import run_sync, start_private_stack
+from tests.support.postgres import fresh_database, postgres_url  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,10 @@ def expected_ids(config: ConnectorConfig, samples: list[Path]) -> set[str]:
 
 @pytest.fixture(params=sorted(KINDS))
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KindHarness]:
-    kind = KINDS[request.param](tmp_path)
+    resources: dict[str, Any] = {}
+    if request.param == "sql-postgres":
+        resources["database_url"] = fresh_database(request.getfixturevalue("postgres_url"))
+    kind = KINDS[request.param](tmp_path, **resources)
     yield kind
     kind.close()
 
