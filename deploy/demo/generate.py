@@ -58,6 +58,7 @@ from hub.rules.thresholds import load_thresholds
 from hub.rules.violations import load_violation_offences
 
 __all__ = [
+    "COUNTY_FILE",
     "DEFAULT_END",
     "DEFAULT_START",
     "PENALTY_COLUMNS",
@@ -74,6 +75,7 @@ logger = logging.getLogger(__name__)
 
 CHINA = ZoneInfo("Asia/Shanghai")
 UNITS_FILE = Path(__file__).with_name("units.yaml")
+COUNTY_FILE = Path(__file__).with_name("county.yaml")
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_END = date(2025, 12, 31)
 _TEN_THOUSAND = Decimal(10000)
@@ -83,16 +85,44 @@ _CENT = Decimal("0.01")
 #: The national 双公示 penalty columns as DOMAIN.md words them, then the agencies' own
 #: additions (violation code, procedure, figures for screening, entry date).
 PENALTY_COLUMNS: tuple[str, ...] = (
-    "行政相对人名称", "行政相对人类别",
-    "行政相对人代码_1", "行政相对人代码_2", "行政相对人代码_3",
-    "行政相对人代码_4", "行政相对人代码_5", "行政相对人代码_6",
-    "法定代表人", "法定代表人证件类型", "法定代表人证件号码", "证件类型", "证件号码",
-    "行政处罚决定书文号", "违法行为类型", "违法事实", "处罚依据", "处罚类别", "处罚内容",
-    "罚款金额（万元）", "没收违法所得、没收非法财物的金额（万元）", "暂扣或吊销证照名称及编号",
-    "处罚决定日期", "处罚有效期", "公示截止期", "处罚机关", "处罚机关统一社会信用代码",
-    "数据来源单位", "数据来源单位统一社会信用代码", "备注",
-    "违法行为类型代码", "程序类型", "涉案金额（万元）", "违法所得（万元）",
-    "涉案物品", "涉案数量", "数量单位", "录入日期",
+    "行政相对人名称",
+    "行政相对人类别",
+    "行政相对人代码_1",
+    "行政相对人代码_2",
+    "行政相对人代码_3",
+    "行政相对人代码_4",
+    "行政相对人代码_5",
+    "行政相对人代码_6",
+    "法定代表人",
+    "法定代表人证件类型",
+    "法定代表人证件号码",
+    "证件类型",
+    "证件号码",
+    "行政处罚决定书文号",
+    "违法行为类型",
+    "违法事实",
+    "处罚依据",
+    "处罚类别",
+    "处罚内容",
+    "罚款金额（万元）",
+    "没收违法所得、没收非法财物的金额（万元）",
+    "暂扣或吊销证照名称及编号",
+    "处罚决定日期",
+    "处罚有效期",
+    "公示截止期",
+    "处罚机关",
+    "处罚机关统一社会信用代码",
+    "数据来源单位",
+    "数据来源单位统一社会信用代码",
+    "备注",
+    "违法行为类型代码",
+    "程序类型",
+    "涉案金额（万元）",
+    "违法所得（万元）",
+    "涉案物品",
+    "涉案数量",
+    "数量单位",
+    "录入日期",
 )
 #: The same columns as the 2021 national template spells them (ASCII parentheses, the
 #: code columns' meaning in the header): one agency's system exports this variant.
@@ -112,26 +142,78 @@ PENALTY_COLUMNS_TEMPLATE_2021: tuple[str, ...] = tuple(
     for name in PENALTY_COLUMNS
 )
 REFERRAL_COLUMNS: tuple[str, ...] = (
-    "移送书文号", "案件编号", "行政处罚决定书文号", "案件名称", "移送单位",
-    "移送单位统一社会信用代码", "接收单位", "接收单位代码", "当事人名称", "当事人类别",
-    "当事人统一社会信用代码", "当事人证件类型", "当事人证件号码", "法定代表人",
-    "违法行为类型代码", "涉嫌罪名", "涉案金额（万元）", "涉案物品", "涉案数量", "数量单位",
-    "审批日期", "移送日期", "移送材料", "录入日期", "备注",
+    "移送书文号",
+    "案件编号",
+    "行政处罚决定书文号",
+    "案件名称",
+    "移送单位",
+    "移送单位统一社会信用代码",
+    "接收单位",
+    "接收单位代码",
+    "当事人名称",
+    "当事人类别",
+    "当事人统一社会信用代码",
+    "当事人证件类型",
+    "当事人证件号码",
+    "法定代表人",
+    "违法行为类型代码",
+    "涉嫌罪名",
+    "涉案金额（万元）",
+    "涉案物品",
+    "涉案数量",
+    "数量单位",
+    "审批日期",
+    "移送日期",
+    "移送材料",
+    "录入日期",
+    "备注",
 )
 HANDOVER_COLUMNS: tuple[str, ...] = (
-    "移交清单编号", "移送书文号", "行政处罚决定书文号", "案件编号", "接收单位", "接收单位代码",
-    "公安案件编号", "移交日期", "移交物品", "录入日期",
+    "移交清单编号",
+    "移送书文号",
+    "行政处罚决定书文号",
+    "案件编号",
+    "接收单位",
+    "接收单位代码",
+    "公安案件编号",
+    "移交日期",
+    "移交物品",
+    "录入日期",
 )
 RECONSIDERATION_COLUMNS: tuple[str, ...] = (
-    "复议申请书文号", "移送书文号", "行政处罚决定书文号", "案件编号", "公安机关", "公安机关代码",
-    "公安案件编号", "不予立案通知书文号", "申请日期", "复议理由", "录入日期",
+    "复议申请书文号",
+    "移送书文号",
+    "行政处罚决定书文号",
+    "案件编号",
+    "公安机关",
+    "公安机关代码",
+    "公安案件编号",
+    "不予立案通知书文号",
+    "申请日期",
+    "复议理由",
+    "录入日期",
 )
 REPLY_COLUMNS: tuple[str, ...] = (
-    "回复文号", "来文类型", "来文文号", "来文单位", "来文单位代码", "行政处罚决定书文号",
-    "案件编号", "采纳情况", "整改落实日期", "回复内容", "回复日期", "录入日期",
+    "回复文号",
+    "来文类型",
+    "来文文号",
+    "来文单位",
+    "来文单位代码",
+    "行政处罚决定书文号",
+    "案件编号",
+    "采纳情况",
+    "整改落实日期",
+    "回复内容",
+    "回复日期",
+    "录入日期",
 )
-PACKAGE_ITEMS = ("涉嫌犯罪案件移送书", "涉嫌犯罪案件调查报告", "涉案物品清单",
-                 "检验报告或者鉴定意见", "其他有关材料")
+PACKAGE_ITEMS = (
+    "涉嫌犯罪案件移送书",
+    "涉嫌犯罪案件调查报告",
+    "涉案物品清单",
+    "检验报告或者鉴定意见",
+    "其他有关材料",
+)
 FEEDBACK_TYPES: dict[str, str] = {
     "receipt": "回执",
     "filing_decision": "立案决定",
@@ -179,19 +261,24 @@ class Unit:
     kind: str
     role: str
     domains: tuple[str, ...]
-    jurisdiction: str
+    division: str
     parent: str | None
 
 
-def load_units(path: Path = UNITS_FILE) -> tuple[County, list[Unit]]:
-    """The county and its units, read from ``units.yaml`` (plain YAML, no hub model).
+def load_units(
+    path: Path = UNITS_FILE, county_path: Path = COUNTY_FILE
+) -> tuple[County, list[Unit]]:
+    """The county (``county.yaml``) and its units (``units.yaml``), read as plain YAML.
 
-    The hub's own registry model (``hub/units.py``) validates the same file for the hub;
-    the generator only needs the fields, and must keep working while that model evolves.
+    The hub validates the same units file with its registry model (``hub/units.py``); the
+    generator only needs the fields, so it reads them directly and keeps working while
+    that model evolves (it accepts ``jurisdiction`` for ``division``).
     """
+    with county_path.open(encoding="utf-8") as handle:
+        county_data = yaml.safe_load(handle)["county"]
+    county = County(**{key: str(value) for key, value in county_data.items()})
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
-    county = County(**{key: str(value) for key, value in data["county"].items()})
     units = [
         Unit(
             code=str(entry["code"]),
@@ -199,9 +286,9 @@ def load_units(path: Path = UNITS_FILE) -> tuple[County, list[Unit]]:
             name_en=entry["name_en"],
             kind=entry["kind"],
             role=entry["role"],
-            domains=tuple(entry["domains"]),
-            jurisdiction=str(entry["jurisdiction"]),
-            parent=None if entry["parent"] is None else str(entry["parent"]),
+            domains=tuple(entry.get("domains") or ()),
+            division=str(entry.get("division") or entry["jurisdiction"]),
+            parent=None if entry.get("parent") is None else str(entry["parent"]),
         )
         for entry in data["units"]
     ]
@@ -225,32 +312,50 @@ class AgencyStyle:
 
 #: Keyed by unit name (agencies share the role ``enforcement_agency``).
 AGENCY_STYLES: dict[str, AgencyStyle] = {
-    "演示县市场监督管理局": AgencyStyle("市监", 0.16, "csv", "gbk", "%Y-%m-%d", "trim",
-                                      referral_propensity=3.0),
+    "演示县市场监督管理局": AgencyStyle(
+        "市监", 0.16, "csv", "gbk", "%Y-%m-%d", "trim", referral_propensity=3.0
+    ),
     "演示县市场监督管理局城关市场监督管理所": AgencyStyle(
-        "市监城关", 0.08, "csv", "utf-8-sig", "%Y-%m-%d", "trim", referral_propensity=1.5),
-    "演示县烟草专卖局": AgencyStyle("烟", 0.05, "csv", "gbk", "%Y/%m/%d", "fixed",
-                                  referral_propensity=2.5),
-    "演示县生态环境分局": AgencyStyle("环", 0.07, "csv", "gb18030", "%Y-%m-%d", "trim",
-                                    referral_propensity=1.5),
-    "演示县林业局": AgencyStyle("林", 0.04, "csv", "gbk", "%Y/%m/%d", "trim",
-                              referral_propensity=2.5),
-    "演示县自然资源和规划局": AgencyStyle("自然资", 0.04, "csv", "gbk", "%Y-%m-%d", "fixed",
-                                       referral_propensity=1.5),
+        "市监城关", 0.08, "csv", "utf-8-sig", "%Y-%m-%d", "trim", referral_propensity=1.5
+    ),
+    "演示县烟草专卖局": AgencyStyle(
+        "烟", 0.05, "csv", "gbk", "%Y/%m/%d", "fixed", referral_propensity=2.5
+    ),
+    "演示县生态环境分局": AgencyStyle(
+        "环", 0.07, "csv", "gb18030", "%Y-%m-%d", "trim", referral_propensity=1.5
+    ),
+    "演示县林业局": AgencyStyle(
+        "林", 0.04, "csv", "gbk", "%Y/%m/%d", "trim", referral_propensity=2.5
+    ),
+    "演示县自然资源和规划局": AgencyStyle(
+        "自然资", 0.04, "csv", "gbk", "%Y-%m-%d", "fixed", referral_propensity=1.5
+    ),
     "国家税务总局演示县税务局": AgencyStyle("税稽", 0.09, "xlsx", "gb18030", "%Y-%m-%d", "trim"),
     "演示县应急管理局": AgencyStyle("应急", 0.05, "xlsx", "gb18030", "%Y/%m/%d", "trim"),
-    "演示县农业农村局": AgencyStyle("农", 0.035, "csv", "gbk", "%Y/%m/%d", "trim",
-                                  referral_propensity=1.5),
-    "演示县卫生健康局": AgencyStyle("卫", 0.05, "csv", "utf-8", "%Y-%m-%d", "trim",
-                                  line_terminator="\n", referral_propensity=0.5),
-    "演示县人力资源和社会保障局": AgencyStyle("人社", 0.03, "csv", "gb18030", "%Y-%m-%d",
-                                           "fixed", referral_propensity=0.6),
+    "演示县农业农村局": AgencyStyle(
+        "农", 0.035, "csv", "gbk", "%Y/%m/%d", "trim", referral_propensity=1.5
+    ),
+    "演示县卫生健康局": AgencyStyle(
+        "卫",
+        0.05,
+        "csv",
+        "utf-8",
+        "%Y-%m-%d",
+        "trim",
+        line_terminator="\n",
+        referral_propensity=0.5,
+    ),
+    "演示县人力资源和社会保障局": AgencyStyle(
+        "人社", 0.03, "csv", "gb18030", "%Y-%m-%d", "fixed", referral_propensity=0.6
+    ),
     "演示县文化和旅游局": AgencyStyle("文旅", 0.03, "csv", "gb18030", "%Y/%m/%d", "trim"),
-    "演示县交通运输局": AgencyStyle("交", 0.14, "csv", "gbk", "%Y-%m-%d", "trim",
-                                  header_variant="template-2021"),
+    "演示县交通运输局": AgencyStyle(
+        "交", 0.14, "csv", "gbk", "%Y-%m-%d", "trim", header_variant="template-2021"
+    ),
     "演示县住房和城乡建设局": AgencyStyle("建", 0.045, "xlsx", "gb18030", "%Y-%m-%d", "fixed"),
-    "演示县水利和湖泊局": AgencyStyle("水", 0.025, "csv", "gbk", "%Y/%m/%d", "trim",
-                                    referral_propensity=0.8),
+    "演示县水利和湖泊局": AgencyStyle(
+        "水", 0.025, "csv", "gbk", "%Y/%m/%d", "trim", referral_propensity=0.8
+    ),
 }
 #: Police units: document-number infix and the 2-digit unit part of police case numbers.
 POLICE_STYLES: dict[str, tuple[str, str]] = {
@@ -428,7 +533,7 @@ def _yuan(value: float) -> Decimal:
 
 def _round_fine(value: float) -> Decimal:
     step = 50 if value < 1000 else 100
-    return Decimal(max(step, int(round(value / step)) * step))
+    return Decimal(max(step, round(value / step) * step))
 
 
 def _add_days(day: date, days: int) -> date:
@@ -489,8 +594,9 @@ def _identifiers(party: Party) -> tuple[str, ...]:
 class _Generator:
     """Builds the county's year(s) of cases, then writes every export and the manifest."""
 
-    def __init__(self, out_dir: Path, seed: int, penalty_cases: int, start: date,
-                 end: date) -> None:
+    def __init__(
+        self, out_dir: Path, seed: int, penalty_cases: int, start: date, end: date
+    ) -> None:
         if end <= start:
             raise ValueError(f"end {end} must be after start {start}")
         if penalty_cases < 200:
@@ -557,8 +663,15 @@ class _Generator:
 
     def _office_time(self, day: date) -> datetime:
         minutes = self.rng.randrange(9 * 60, 17 * 60 + 30)
-        return datetime(day.year, day.month, day.day, minutes // 60, minutes % 60,
-                        self.rng.randrange(60), tzinfo=CHINA)
+        return datetime(
+            day.year,
+            day.month,
+            day.day,
+            minutes // 60,
+            minutes % 60,
+            self.rng.randrange(60),
+            tzinfo=CHINA,
+        )
 
     def _entry_after(self, day: date, *, late: bool = False) -> date:
         """An entry date within 2 working days (on time) or clearly late, never after end."""
@@ -566,8 +679,9 @@ class _Generator:
             deadline = self.calendar.add_working_days(day, 3)
             entry = self.calendar.add_working_days(deadline, self.rng.randint(2, 40))
         else:
-            entry = self.calendar.add_working_days(day, self.rng.choices((0, 1, 2),
-                                                                         (55, 30, 15))[0])
+            entry = self.calendar.add_working_days(
+                day, self.rng.choices((0, 1, 2), (55, 30, 15))[0]
+            )
         return min(entry, self.end)
 
     def _recorded(self, occurred: datetime) -> datetime:
@@ -576,8 +690,7 @@ class _Generator:
         end_of_day = occurred.replace(hour=23, minute=59, second=0)
         return max(min(later, end_of_day), occurred)
 
-    def _fresh_party(self, unit: Unit, vtype: ViolationType, category: str | None = None
-                     ) -> Party:
+    def _fresh_party(self, unit: Unit, vtype: ViolationType, category: str | None = None) -> Party:
         style = self._style(unit)
         rare_ok = style.file_format == "xlsx" or style.encoding != "gbk"
         if category is None:
@@ -612,15 +725,21 @@ class _Generator:
             else:
                 value = {"支": 4000.0, "立方米": 0.4}.get(vtype.quantity_unit or "", 1.0)
                 value *= math.exp(rng.gauss(0, 0.7))
-            case.quantity = Decimal(_quantity_text(Decimal(str(value)), vtype.quantity_unit
-                                                   or ""))
+            case.quantity = Decimal(_quantity_text(Decimal(str(value)), vtype.quantity_unit or ""))
             if case.quantity <= 0:
                 case.quantity = Decimal(1)
             case.quantity_item = vtype.quantity_item
             case.quantity_unit = vtype.quantity_unit
 
-    def _scaled_figures(self, case: PenaltyCase | Referral, vtype: ViolationType,
-                        low: float, high: float, *, above: bool) -> tuple[str, Decimal]:
+    def _scaled_figures(
+        self,
+        case: PenaltyCase | Referral,
+        vtype: ViolationType,
+        low: float,
+        high: float,
+        *,
+        above: bool,
+    ) -> tuple[str, Decimal]:
         """Put the planting basis at ``low``–``high`` × threshold; returns (basis, value).
 
         Above-threshold cases are scaled on the top of a province-set range, so they are
@@ -631,19 +750,22 @@ class _Generator:
         basis = vtype.plant or ("amount" if vtype.amount_threshold else "quantity")
         factor = rng.uniform(low, high)
         if basis == "amount" and vtype.amount_threshold is not None:
-            reference = vtype.amount_upper if above and vtype.amount_upper else \
-                vtype.amount_threshold
+            reference = (
+                vtype.amount_upper if above and vtype.amount_upper else vtype.amount_threshold
+            )
             value = _yuan(float(reference) * factor)
             case.involved = value
             return "amount", value
         if basis in {"quantity", "repeat"} and vtype.quantity_threshold is not None:
-            reference = vtype.quantity_upper if above and vtype.quantity_upper else \
-                vtype.quantity_threshold
+            reference = (
+                vtype.quantity_upper if above and vtype.quantity_upper else vtype.quantity_threshold
+            )
             if vtype.quantity_unit == "次":
                 value = Decimal(int(reference) + (rng.randrange(2) if above else 0))
             else:
-                value = Decimal(_quantity_text(reference * Decimal(str(factor)),
-                                               vtype.quantity_unit or ""))
+                value = Decimal(
+                    _quantity_text(reference * Decimal(str(factor)), vtype.quantity_unit or "")
+                )
             case.quantity = value
             if isinstance(case, PenaltyCase):
                 case.quantity_item = vtype.quantity_item
@@ -701,19 +823,23 @@ class _Generator:
         total = sum(weights)
         shares = [self.size * w / total for w in weights]
         counts = [int(s) for s in shares]
-        for index in sorted(range(len(shares)), key=lambda i: shares[i] - counts[i],
-                            reverse=True)[: self.size - sum(counts)]:
+        for index in sorted(range(len(shares)), key=lambda i: shares[i] - counts[i], reverse=True)[
+            : self.size - sum(counts)
+        ]:
             counts[index] += 1
         for unit, count in zip(self.agencies, counts, strict=True):
-            types = [v for v in self.catalogue if v.domain == unit.domains[0] and v.plain
-                     and v.weight > 0]
+            types = [
+                v
+                for v in self.catalogue
+                if v.domain == unit.domains[0] and v.plain and v.weight > 0
+            ]
             type_weights = [v.weight for v in types]
             days = sorted(rng.choice(self.workdays) for _ in range(count))
             for day in days:
                 vtype = rng.choices(types, type_weights)[0]
                 category = rng.choices(vtype.party_categories, vtype.party_mix)[0]
                 pool = self.party_pool[(unit.code, category)]
-                if (pool and vtype.key != "HLT-UNLICENSED-PRACTICE" and rng.random() < 0.08):
+                if pool and vtype.key != "HLT-UNLICENSED-PRACTICE" and rng.random() < 0.08:
                     party = rng.choice(pool)
                 else:
                     party = self._fresh_party(unit, vtype, category)
@@ -725,21 +851,29 @@ class _Generator:
                 self.cases.append(case)
                 self.cases_by_unit[unit.code].append(case)
 
-    def _plain_cases(self, predicate: Callable[[PenaltyCase], bool], *,
-                     unit: Unit | None = None, domain: str | None = None
-                     ) -> list[PenaltyCase]:
+    def _plain_cases(
+        self,
+        predicate: Callable[[PenaltyCase], bool],
+        *,
+        unit: Unit | None = None,
+        domain: str | None = None,
+    ) -> list[PenaltyCase]:
         """Ordinary general-procedure cases (of one unit or domain) ``predicate`` accepts."""
         pool = self.cases
         if unit is not None:
             pool = self.cases_by_unit[unit.code]
         elif domain is not None:
-            pool = [c for u in self.agencies if u.domains[0] == domain
-                    for c in self.cases_by_unit[u.code]]
-        return [c for c in pool if c.role == "plain" and c.procedure == "普通"
-                and predicate(c)]
+            pool = [
+                c
+                for u in self.agencies
+                if u.domains[0] == domain
+                for c in self.cases_by_unit[u.code]
+            ]
+        return [c for c in pool if c.role == "plain" and c.procedure == "普通" and predicate(c)]
 
-    def _convert(self, case: PenaltyCase, vtype: ViolationType, role: str,
-                 category: str | None = None) -> None:
+    def _convert(
+        self, case: PenaltyCase, vtype: ViolationType, role: str, category: str | None = None
+    ) -> None:
         """Turn an ordinary case into a planted one of ``vtype`` with a fresh party."""
         case.vtype = vtype
         case.role = role
@@ -755,10 +889,12 @@ class _Generator:
         n_early = max(3, round(self.size * 0.006))
         for role, count in (("suspected", n_suspected), ("early", n_early)):
             for index in range(count):
-                vtype = plantable[index % len(plantable)] if index < len(plantable) else \
-                    rng.choice(plantable)
-                pool = self._plain_cases(lambda c: c.decision_date <= latest,
-                                         domain=vtype.domain)
+                vtype = (
+                    plantable[index % len(plantable)]
+                    if index < len(plantable)
+                    else rng.choice(plantable)
+                )
+                pool = self._plain_cases(lambda c: c.decision_date <= latest, domain=vtype.domain)
                 if not pool:
                     self.not_planted.append(f"{role}:{vtype.key}")
                     continue
@@ -772,16 +908,16 @@ class _Generator:
         # A qualifying violation (the code alone meets the threshold), never referred.
         qualifying = [v for v in self.catalogue if v.plant == "qualifying"]
         for vtype in qualifying:
-            pool = self._plain_cases(lambda c: c.decision_date <= latest,
-                                     domain=vtype.domain)
+            pool = self._plain_cases(lambda c: c.decision_date <= latest, domain=vtype.domain)
             if pool:
                 self._convert(rng.choice(pool), vtype, "suspected")
         # Repeat offender: a third penalty for illegal medical practice (prior ≥ 2).
         repeat = next((v for v in self.catalogue if v.plant == "repeat"), None)
         if repeat is not None:
-            pool = sorted(self._plain_cases(lambda c: c.decision_date <= latest,
-                                            domain=repeat.domain),
-                          key=lambda c: c.decision_date)
+            pool = sorted(
+                self._plain_cases(lambda c: c.decision_date <= latest, domain=repeat.domain),
+                key=lambda c: c.decision_date,
+            )
             if len(pool) >= 3:
                 picks = sorted(rng.sample(pool, 3), key=lambda c: c.decision_date)
                 person = self._fresh_party(picks[0].unit, repeat, "自然人")
@@ -807,8 +943,10 @@ class _Generator:
             return self.police["forest_police"]
         if domain in {"tax", "finance"} or category == "economic":
             return self.police["economic_crime_unit"]
-        if domain in {"food_drug", "environment"} or category in {"food_drug",
-                                                                  "environment_resources"}:
+        if domain in {"food_drug", "environment"} or category in {
+            "food_drug",
+            "environment_resources",
+        }:
             return self.police["food_drug_environment_unit"]
         return self.police["county_psb"]
 
@@ -847,8 +985,9 @@ class _Generator:
             else:
                 day = self._pick_workday(self.start + timedelta(days=10), latest)
                 party = self._fresh_party(unit, vtype, party_category)
-            referral = Referral(unit, self._receiving_police(vtype, unit), vtype, party,
-                                penalty, min(day, self.end))
+            referral = Referral(
+                unit, self._receiving_police(vtype, unit), vtype, party, penalty, min(day, self.end)
+            )
             target: PenaltyCase | Referral = penalty if penalty is not None else referral
             if vtype.plant in {"amount", "quantity", "repeat"} or vtype.amount_threshold:
                 self._scaled_figures(target, vtype, 1.1, 3.0, above=True)
@@ -864,13 +1003,21 @@ class _Generator:
         fake = next(v for v in self.catalogue if v.key == "MKT-FAKE-PRODUCT")
         pairs = max(1, round(n_referrals / 100))
         for _ in range(pairs):
-            day = self._pick_workday(self.start + timedelta(days=10),
-                                     self.end - timedelta(days=200))
+            day = self._pick_workday(
+                self.start + timedelta(days=10), self.end - timedelta(days=200)
+            )
             party = self._fresh_party(market[0], fake, "个体工商户")
             for unit in market[:2]:
-                referral = Referral(unit, self._receiving_police(fake, unit), fake, party,
-                                    None, day, scenario="ambiguous",
-                                    link="police_number_only")
+                referral = Referral(
+                    unit,
+                    self._receiving_police(fake, unit),
+                    fake,
+                    party,
+                    None,
+                    day,
+                    scenario="ambiguous",
+                    link="police_number_only",
+                )
                 self._scaled_figures(referral, fake, 1.1, 3.0, above=True)
                 self.referrals.append(referral)
         self.referrals.sort(key=lambda r: (r.referral_date, r.agency.code))
@@ -882,8 +1029,9 @@ class _Generator:
         free = [r for r in self.referrals if r.scenario == "normal_filed"]
         rng.shuffle(free)
 
-        def take(count: int, max_date: date, scenario: str, *, only_referral_only: bool = False
-                 ) -> list[Referral]:
+        def take(
+            count: int, max_date: date, scenario: str, *, only_referral_only: bool = False
+        ) -> list[Referral]:
             chosen: list[Referral] = []
             for referral in list(free):
                 if len(chosen) == count:
@@ -924,9 +1072,17 @@ class _Generator:
             elif draw < 0.5:
                 referral.link = "receipt_then_police_number"
         for referral in self.referrals:
-            if referral.scenario in {"late_3_days", "late_30_days", "late_6_months",
-                                     "never_decided", "filed_not_concluded"} \
-                    and rng.random() < 0.3:
+            if (
+                referral.scenario
+                in {
+                    "late_3_days",
+                    "late_30_days",
+                    "late_6_months",
+                    "never_decided",
+                    "filed_not_concluded",
+                }
+                and rng.random() < 0.3
+            ):
                 referral.link = "receipt_then_police_number"
 
     # ----------------------------------------------------------------- police chains
@@ -941,40 +1097,63 @@ class _Generator:
         serial = self._next("police-case", police.code, day.strftime("%Y%m"))
         return f"A{self.county.division_code}{unit_part}0000{day:%Y%m}{serial:04d}"
 
-    def _record(self, referral: Referral, record_type: str, day: date, *,
-                decision: str | None = None, reasons: str | None = None,
-                in_reply_to: str | None = None, word: str) -> FeedbackRecord | None:
+    def _record(
+        self,
+        referral: Referral,
+        record_type: str,
+        day: date,
+        *,
+        decision: str | None = None,
+        reasons: str | None = None,
+        in_reply_to: str | None = None,
+        word: str,
+    ) -> FeedbackRecord | None:
         """A police feedback record, or None when it would fall after the export date."""
         if day > self.end:
             return None
         occurred = self._office_time(day)
         if referral.records and occurred <= referral.records[-1].updated:
-            occurred = referral.records[-1].updated + timedelta(
-                minutes=self.rng.randrange(5, 60))
+            occurred = referral.records[-1].updated + timedelta(minutes=self.rng.randrange(5, 60))
             if occurred.date() != day:
                 occurred = datetime(day.year, day.month, day.day, 23, 50, tzinfo=CHINA)
         if not referral.police_case_number:
             referral.police_case_number = self._police_case_number(referral.police, day)
         first = not referral.records
         carries = referral.link == "full" or (
-            referral.link == "receipt_then_police_number" and first
-            and record_type == "receipt")
+            referral.link == "receipt_then_police_number" and first and record_type == "receipt"
+        )
         record = FeedbackRecord(
-            police=referral.police, record_type=record_type, occurred=occurred,
-            updated=self._recorded(occurred), referral=referral,
+            police=referral.police,
+            record_type=record_type,
+            occurred=occurred,
+            updated=self._recorded(occurred),
+            referral=referral,
             police_case_number=referral.police_case_number,
             document_number=self._police_document(referral.police, word, day),
-            carries_referral=carries, decision=decision, reasons=reasons,
-            in_reply_to=in_reply_to)
+            carries_referral=carries,
+            decision=decision,
+            reasons=reasons,
+            in_reply_to=in_reply_to,
+        )
         referral.records.append(record)
         self.feedback.append(record)
         return record
 
-    def _action(self, type_: str, day: date, referral: Referral | None, target: Unit,
-                content: str, *, case: PenaltyCase | None = None,
-                reply_due: date | None = None, outcome: str | None = None,
-                word: str, aggregate_type: str = "supervision_case",
-                aggregate_id: str | None = None) -> OutboxAction | None:
+    def _action(
+        self,
+        type_: str,
+        day: date,
+        referral: Referral | None,
+        target: Unit,
+        content: str,
+        *,
+        case: PenaltyCase | None = None,
+        reply_due: date | None = None,
+        outcome: str | None = None,
+        word: str,
+        aggregate_type: str = "supervision_case",
+        aggregate_id: str | None = None,
+    ) -> OutboxAction | None:
         """A procuratorate outbox row (None after the export date)."""
         if day > self.end:
             return None
@@ -982,8 +1161,9 @@ class _Generator:
         document = f"演检{word}〔{day.year}〕{serial}号"
         if aggregate_id is None:
             aggregate_id = f"演检两法监〔{day.year}〕{self._next('supervision', str(day.year))}号"
-        created_day = min(self.calendar.add_working_days(day, self.rng.choice((0, 0, 1, 2))),
-                          self.end)
+        created_day = min(
+            self.calendar.add_working_days(day, self.rng.choice((0, 0, 1, 2))), self.end
+        )
         created = self._office_time(created_day)
         name, _ = OUTBOX_TYPES[type_]
         if referral is not None:
@@ -1018,25 +1198,39 @@ class _Generator:
             "outcome": outcome,
             "content": content,
         }
-        action = OutboxAction(type_, day, created, aggregate_type, aggregate_id, payload,
-                              case_id, target)
+        action = OutboxAction(
+            type_, day, created, aggregate_type, aggregate_id, payload, case_id, target
+        )
         self.outbox.append(action)
         return action
 
-    def _agency_row(self, kind: str, unit: Unit, day: date, values: dict[str, str | date],
-                    case_id: str, answers: str | None = None) -> AgencyRow | None:
+    def _agency_row(
+        self,
+        kind: str,
+        unit: Unit,
+        day: date,
+        values: dict[str, str | date],
+        case_id: str,
+        answers: str | None = None,
+    ) -> AgencyRow | None:
         if day > self.end:
             return None
         row = AgencyRow(kind, unit, day, self._entry_after(day), values, case_id, answers)
         self.agency_rows.append(row)
         return row
 
-    def _pending(self, alert_kind: str, case_id: str, unit: Unit, due: date, **detail: str
-                 ) -> None:
+    def _pending(self, alert_kind: str, case_id: str, unit: Unit, due: date, **detail: str) -> None:
         if due > self.end:
-            self.pending.append(PendingClock(alert=_alert_name(alert_kind),
-                                             alert_kind=alert_kind, case_id=case_id,
-                                             unit_code=unit.code, due=due, detail=detail))
+            self.pending.append(
+                PendingClock(
+                    alert=_alert_name(alert_kind),
+                    alert_kind=alert_kind,
+                    case_id=case_id,
+                    unit_code=unit.code,
+                    due=due,
+                    detail=detail,
+                )
+            )
 
     def _handover(self, referral: Referral, filed_on: date) -> None:
         day = _add_days(filed_on, self.rng.choice((0, 1, 1, 2)))
@@ -1048,17 +1242,23 @@ class _Generator:
             items = f"{referral.vtype.quantity_item}{_quantity_text(referral.quantity, unit)}{unit}"
         serial = self._next("handover", referral.agency.code, str(day.year))
         abbreviation = self._style(referral.agency).abbreviation
-        self._agency_row("handovers", referral.agency, day, {
-            "移交清单编号": f"演{abbreviation}移交〔{day.year}〕{serial}号",
-            "移送书文号": referral.number,
-            "行政处罚决定书文号": referral.decision_number,
-            "案件编号": referral.case_number,
-            "接收单位": referral.police.name,
-            "接收单位代码": referral.police.code,
-            "公安案件编号": referral.police_case_number,
-            "移交日期": day,
-            "移交物品": items,
-        }, referral.case_id)
+        self._agency_row(
+            "handovers",
+            referral.agency,
+            day,
+            {
+                "移交清单编号": f"演{abbreviation}移交〔{day.year}〕{serial}号",
+                "移送书文号": referral.number,
+                "行政处罚决定书文号": referral.decision_number,
+                "案件编号": referral.case_number,
+                "接收单位": referral.police.name,
+                "接收单位代码": referral.police.code,
+                "公安案件编号": referral.police_case_number,
+                "移交日期": day,
+                "移交物品": items,
+            },
+            referral.case_id,
+        )
         referral.handovers.append(day)
 
     def _after_filing(self, referral: Referral, filed_on: date, *, conclude: bool) -> None:
@@ -1070,12 +1270,17 @@ class _Generator:
             record = self._record(referral, "arrest_request", day, word="提捕")
             if record is not None:
                 approved = rng.random() < 0.8
-                self._action("ArrestDecided", _add_days(day, rng.randint(3, 7)), referral,
-                             referral.police,
-                             "经审查，" + ("决定批准逮捕。" if approved else "决定不批准逮捕。"),
-                             outcome="ARREST_APPROVED" if approved else "ARREST_NOT_APPROVED",
-                             word="批捕" if approved else "不捕", aggregate_type="arrest_review",
-                             aggregate_id=f"演检捕受〔{day.year}〕{self._next('arrest', str(day.year))}号")
+                self._action(
+                    "ArrestDecided",
+                    _add_days(day, rng.randint(3, 7)),
+                    referral,
+                    referral.police,
+                    "经审查，" + ("决定批准逮捕。" if approved else "决定不批准逮捕。"),
+                    outcome="ARREST_APPROVED" if approved else "ARREST_NOT_APPROVED",
+                    word="批捕" if approved else "不捕",
+                    aggregate_type="arrest_review",
+                    aggregate_id=f"演检捕受〔{day.year}〕{self._next('arrest', str(day.year))}号",
+                )
         if not conclude:
             return
         transfer = _add_days(filed_on, rng.randint(60, 240))
@@ -1086,56 +1291,93 @@ class _Generator:
         prosecuted = rng.random() < 0.9
         review_number = f"演检刑诉受〔{transfer.year}〕{self._next('review', str(transfer.year))}号"
         action = self._action(
-            "ProsecutionDecided", decided, referral, referral.police,
-            "经审查，" + ("犯罪事实清楚，证据确实、充分，决定提起公诉。" if prosecuted
-                       else "犯罪情节轻微，决定不起诉。"),
+            "ProsecutionDecided",
+            decided,
+            referral,
+            referral.police,
+            "经审查，"
+            + (
+                "犯罪事实清楚，证据确实、充分，决定提起公诉。"
+                if prosecuted
+                else "犯罪情节轻微，决定不起诉。"
+            ),
             outcome="PROSECUTED" if prosecuted else "NOT_PROSECUTED",
-            word="刑诉" if prosecuted else "不诉", aggregate_type="prosecution_review",
-            aggregate_id=review_number)
+            word="刑诉" if prosecuted else "不诉",
+            aggregate_type="prosecution_review",
+            aggregate_id=review_number,
+        )
         if action is None:
             return
         referral.prosecuted_on = decided
         if not prosecuted:
             due = add_months(decided + timedelta(days=3), 2)
             opinion = self._action(
-                "OpinionIssued", _add_days(decided, 3), referral, referral.agency,
-                "对不起诉人依法给予行政处罚，并将处理结果书面告知本院。", reply_due=due,
-                word="行意")
+                "OpinionIssued",
+                _add_days(decided, 3),
+                referral,
+                referral.agency,
+                "对不起诉人依法给予行政处罚，并将处理结果书面告知本院。",
+                reply_due=due,
+                word="行意",
+            )
             if opinion is not None:
-                self._reply(referral.agency, referral.case_id, referral, "检察意见",
-                            opinion.payload["document_number"], self.procuratorate,
-                            opinion.acted_on, due)
+                self._reply(
+                    referral.agency,
+                    referral.case_id,
+                    referral,
+                    "检察意见",
+                    opinion.payload["document_number"],
+                    self.procuratorate,
+                    opinion.acted_on,
+                    due,
+                )
             return
         if rng.random() < 0.8:
             judged = _add_days(decided, rng.randint(30, 120))
             if judged <= self.end:
-                self._judgment(referral, judged, action.payload["document_number"],
-                               review_number)
+                self._judgment(referral, judged, action.payload["document_number"], review_number)
 
-    def _reply(self, agency: Unit, case_id: str, referral: Referral | None, kind: str,
-               document: str, sender: Unit, issued: date, due: date) -> None:
+    def _reply(
+        self,
+        agency: Unit,
+        case_id: str,
+        referral: Referral | None,
+        kind: str,
+        document: str,
+        sender: Unit,
+        issued: date,
+        due: date,
+    ) -> None:
         day = _add_days(issued, self.rng.randint(10, 50))
         if day > self.end:
             self._pending("REPLY_OVERDUE", case_id, agency, due, in_reply_to=document)
             return
         serial = self._next("reply", agency.code, str(day.year))
         abbreviation = self._style(agency).abbreviation
-        self._agency_row("replies", agency, day, {
-            "回复文号": f"演{abbreviation}复〔{day.year}〕{serial}号",
-            "来文类型": kind,
-            "来文文号": document,
-            "来文单位": sender.name,
-            "来文单位代码": sender.code,
-            "行政处罚决定书文号": referral.decision_number if referral else "",
-            "案件编号": referral.case_number if referral else "",
-            "采纳情况": self.rng.choices(("采纳", "部分采纳"), (85, 15))[0],
-            "整改落实日期": _add_days(day, -self.rng.randint(0, 5)),
-            "回复内容": "已按来文要求完成整改，并建立长效机制。",
-            "回复日期": day,
-        }, case_id, answers=document)
+        self._agency_row(
+            "replies",
+            agency,
+            day,
+            {
+                "回复文号": f"演{abbreviation}复〔{day.year}〕{serial}号",
+                "来文类型": kind,
+                "来文文号": document,
+                "来文单位": sender.name,
+                "来文单位代码": sender.code,
+                "行政处罚决定书文号": referral.decision_number if referral else "",
+                "案件编号": referral.case_number if referral else "",
+                "采纳情况": self.rng.choices(("采纳", "部分采纳"), (85, 15))[0],
+                "整改落实日期": _add_days(day, -self.rng.randint(0, 5)),
+                "回复内容": "已按来文要求完成整改，并建立长效机制。",
+                "回复日期": day,
+            },
+            case_id,
+            answers=document,
+        )
 
-    def _judgment(self, referral: Referral, judged: date, indictment: str,
-                  review_number: str) -> None:
+    def _judgment(
+        self, referral: Referral, judged: date, indictment: str, review_number: str
+    ) -> None:
         rng = self.rng
         serial = self._next("court", str(judged.year))
         number = f"（{judged.year}）演刑初{serial}号"
@@ -1145,7 +1387,7 @@ class _Generator:
             months = rng.choice((6, 8, 10, 12, 18, 24, 36))
             fine = Decimal(rng.choice((5000, 10000, 20000, 30000, 50000)))
             probation = "，缓刑一年" if months <= 12 and rng.random() < 0.6 else ""
-            sentence = f"有期徒刑{months}个月{probation}，并处罚金人民币{fine}元"
+            sentence = f"有期徒刑{_term_text(months)}{probation}，并处罚金人民币{fine}元"
         elif verdict == "EXEMPTED":
             sentence = "免予刑事处罚"
         else:
@@ -1155,14 +1397,38 @@ class _Generator:
             issued = _add_days(judged, rng.randint(3, 10))
             if issued <= self.end:
                 due = add_months(issued, 2)
-                rec_number = f"（{issued.year}）演法司建{self._next('judicial', str(issued.year))}号"
-                recommendation = (rec_number, issued, due,
-                                  "建议对被告人的违法行为依法给予行政处罚，并加强日常监管。")
-                self._reply(referral.agency, referral.case_id, referral, "司法建议",
-                            rec_number, self.court, issued, due)
+                rec_number = (
+                    f"（{issued.year}）演法司建{self._next('judicial', str(issued.year))}号"
+                )
+                recommendation = (
+                    rec_number,
+                    issued,
+                    due,
+                    "建议对被告人的违法行为依法给予行政处罚，并加强日常监管。",
+                )
+                self._reply(
+                    referral.agency,
+                    referral.case_id,
+                    referral,
+                    "司法建议",
+                    rec_number,
+                    self.court,
+                    issued,
+                    due,
+                )
         entered_day = min(self.calendar.add_working_days(judged, rng.choice((0, 1, 2))), self.end)
-        judgment = Judgment(referral, number, judged, self._office_time(entered_day), verdict,
-                            sentence, fine, indictment, review_number, recommendation)
+        judgment = Judgment(
+            referral,
+            number,
+            judged,
+            self._office_time(entered_day),
+            verdict,
+            sentence,
+            fine,
+            indictment,
+            review_number,
+            recommendation,
+        )
         referral.judged_on = judged
         self.judgments.append(judgment)
 
@@ -1180,7 +1446,9 @@ class _Generator:
             if scenario == "never_decided":
                 continue
             delays = {
-                "late_3_days": (5, 9), "late_30_days": (31, 90), "late_6_months": (190, 260),
+                "late_3_days": (5, 9),
+                "late_30_days": (31, 90),
+                "late_6_months": (190, 260),
             }
             low, high = delays.get(scenario, (0, 2))
             decided = _add_days(receipt_day, rng.randint(low, high))
@@ -1188,8 +1456,13 @@ class _Generator:
                 continue
             if scenario in {"not_filed", "bad_row"}:
                 not_filed = self._record(
-                    referral, "not_filed", decided, decision="NOT_FILED", word="不立",
-                    reasons="认为没有犯罪事实，或者犯罪事实显著轻微，不需要追究刑事责任。")
+                    referral,
+                    "not_filed",
+                    decided,
+                    decision="NOT_FILED",
+                    word="不立",
+                    reasons="认为没有犯罪事实，或者犯罪事实显著轻微，不需要追究刑事责任。",
+                )
                 if referral.reconsider and not_filed is not None:
                     self._reconsideration(referral, not_filed)
                 continue
@@ -1197,9 +1470,14 @@ class _Generator:
             if scenario == "ambiguous":
                 continue
             if rng.random() < 0.05:
-                self._action("EarlyInterventionAttended", _add_days(day, rng.randint(1, 5)),
-                             referral, referral.police,
-                             "应邀提前介入，就证据收集、案件定性提出意见。", word="介")
+                self._action(
+                    "EarlyInterventionAttended",
+                    _add_days(day, rng.randint(1, 5)),
+                    referral,
+                    referral.police,
+                    "应邀提前介入，就证据收集、案件定性提出意见。",
+                    word="介",
+                )
             self._after_filing(referral, decided, conclude=scenario != "filed_not_concluded")
 
     def _reconsideration(self, referral: Referral, not_filed: FeedbackRecord) -> None:
@@ -1209,25 +1487,36 @@ class _Generator:
             return
         serial = self._next("reconsideration", referral.agency.code, str(requested.year))
         abbreviation = self._style(referral.agency).abbreviation
-        self._agency_row("reconsiderations", referral.agency, requested, {
-            "复议申请书文号": f"演{abbreviation}复议〔{requested.year}〕{serial}号",
-            "移送书文号": referral.number,
-            "行政处罚决定书文号": referral.decision_number,
-            "案件编号": referral.case_number,
-            "公安机关": referral.police.name,
-            "公安机关代码": referral.police.code,
-            "公安案件编号": referral.police_case_number,
-            "不予立案通知书文号": not_filed.document_number,
-            "申请日期": requested,
-            "复议理由": "当事人涉案数额已达立案追诉标准，应当立案侦查。",
-        }, referral.case_id)
+        self._agency_row(
+            "reconsiderations",
+            referral.agency,
+            requested,
+            {
+                "复议申请书文号": f"演{abbreviation}复议〔{requested.year}〕{serial}号",
+                "移送书文号": referral.number,
+                "行政处罚决定书文号": referral.decision_number,
+                "案件编号": referral.case_number,
+                "公安机关": referral.police.name,
+                "公安机关代码": referral.police.code,
+                "公安案件编号": referral.police_case_number,
+                "不予立案通知书文号": not_filed.document_number,
+                "申请日期": requested,
+                "复议理由": "当事人涉案数额已达立案追诉标准，应当立案侦查。",
+            },
+            referral.case_id,
+        )
         decided = _add_days(requested, rng.randint(1, 3))
         if decided > self.end:
             return
         reversed_ = rng.random() < 0.25
-        self._record(referral, "reconsideration_decision", decided,
-                     decision="REVERSED" if reversed_ else "UPHELD", word="复决",
-                     reasons="撤销原不予立案决定。" if reversed_ else "维持原不予立案决定。")
+        self._record(
+            referral,
+            "reconsideration_decision",
+            decided,
+            decision="REVERSED" if reversed_ else "UPHELD",
+            word="复决",
+            reasons="撤销原不予立案决定。" if reversed_ else "维持原不予立案决定。",
+        )
         if reversed_:
             self._record(referral, "filing_decision", decided, decision="FILED", word="立")
             self._after_filing(referral, decided, conclude=True)
@@ -1235,61 +1524,110 @@ class _Generator:
         if rng.random() < 0.5:
             asked = _add_days(decided, rng.randint(3, 10))
             due = _add_days(asked, 7)
-            action = self._action("NonFilingReasonsRequested", asked, referral,
-                                  referral.police, "请在七日内书面说明不立案的理由。",
-                                  reply_due=due, word="要说")
+            action = self._action(
+                "NonFilingReasonsRequested",
+                asked,
+                referral,
+                referral.police,
+                "请在七日内书面说明不立案的理由。",
+                reply_due=due,
+                word="要说",
+            )
             if action is None:
                 return
             document = action.payload["document_number"]
             answered = _add_days(asked, rng.randint(2, 6))
-            if self._record(referral, "non_filing_reasons", answered, in_reply_to=document,
-                            word="说", reasons="经审查，认为不符合立案条件。") is None:
-                self._pending("NON_FILING_REASONS_OVERDUE", referral.case_id, referral.police,
-                              due)
+            if (
+                self._record(
+                    referral,
+                    "non_filing_reasons",
+                    answered,
+                    in_reply_to=document,
+                    word="说",
+                    reasons="经审查，认为不符合立案条件。",
+                )
+                is None
+            ):
+                self._pending("NON_FILING_REASONS_OVERDUE", referral.case_id, referral.police, due)
                 return
             if rng.random() < 0.3:
                 ordered = _add_days(answered, rng.randint(5, 15))
                 due = _add_days(ordered, 15)
-                order = self._action("FilingOrdered", ordered, referral, referral.police,
-                                     "不立案理由不能成立，请在十五日内立案。", reply_due=due,
-                                     word="通立")
+                order = self._action(
+                    "FilingOrdered",
+                    ordered,
+                    referral,
+                    referral.police,
+                    "不立案理由不能成立，请在十五日内立案。",
+                    reply_due=due,
+                    word="通立",
+                )
                 if order is None:
                     return
                 filed = _add_days(ordered, rng.randint(3, 12))
-                record = self._record(referral, "filing_decision", filed, decision="FILED",
-                                      in_reply_to=order.payload["document_number"], word="立")
+                record = self._record(
+                    referral,
+                    "filing_decision",
+                    filed,
+                    decision="FILED",
+                    in_reply_to=order.payload["document_number"],
+                    word="立",
+                )
                 if record is None:
-                    self._pending("ORDERED_FILING_OVERDUE", referral.case_id, referral.police,
-                                  due)
+                    self._pending("ORDERED_FILING_OVERDUE", referral.case_id, referral.police, due)
                     return
                 self._after_filing(referral, filed, conclude=True)
 
     def build_prosecutorial_leads(self) -> None:
         """Suggestions to refer, and recommendations (some never answered)."""
         rng = self.rng
-        suspected = [c for c in self.cases if c.role == "suspected" and c.vtype.plant
-                     in {"amount", "quantity"}]
+        suspected = [
+            c
+            for c in self.cases
+            if c.role == "suspected" and c.vtype.plant in {"amount", "quantity"}
+        ]
         for case in suspected[: max(1, len(suspected) // 4)]:
-            self._action("ReferralSuggested", _add_days(case.decision_date, rng.randint(20, 60)),
-                         None, case.unit, "该案涉嫌犯罪，建议依法移送公安机关。", case=case,
-                         word="建移")
+            self._action(
+                "ReferralSuggested",
+                _add_days(case.decision_date, rng.randint(20, 60)),
+                None,
+                case.unit,
+                "该案涉嫌犯罪，建议依法移送公安机关。",
+                case=case,
+                word="建移",
+            )
         n_recommendations = max(3, round(len(self.referrals) * 0.08))
         unanswered = max(1, n_recommendations // 3)
-        candidates = [c for c in self.cases if c.role in {"suspected", "plain"}
-                      and c.procedure == "普通" and c.decision_date <= self.end - timedelta(
-                          days=140)]
+        candidates = [
+            c
+            for c in self.cases
+            if c.role in {"suspected", "plain"}
+            and c.procedure == "普通"
+            and c.decision_date <= self.end - timedelta(days=140)
+        ]
         picks = rng.sample(candidates, min(n_recommendations, len(candidates)))
         for index, case in enumerate(picks):
-            issued = self._pick_workday(_add_days(case.decision_date, 20),
-                                        self.end - timedelta(days=70))
+            issued = self._pick_workday(
+                _add_days(case.decision_date, 20), self.end - timedelta(days=70)
+            )
             if issued < case.decision_date:
                 continue
             due = add_months(issued, 2)
-            content = ("针对该案存在的以罚代刑问题，建议依法移送涉嫌犯罪案件并健全移送机制。"
-                       if case.role == "suspected"
-                       else "针对该案执法中证据收集不规范问题，建议规范执法程序。")
-            action = self._action("RecommendationIssued", issued, None, case.unit, content,
-                                  case=case, reply_due=due, word="行建")
+            content = (
+                "针对该案存在的以罚代刑问题，建议依法移送涉嫌犯罪案件并健全移送机制。"
+                if case.role == "suspected"
+                else "针对该案执法中证据收集不规范问题，建议规范执法程序。"
+            )
+            action = self._action(
+                "RecommendationIssued",
+                issued,
+                None,
+                case.unit,
+                content,
+                case=case,
+                reply_due=due,
+                word="行建",
+            )
             if action is None:
                 continue
             if case.role == "plain":
@@ -1297,8 +1635,16 @@ class _Generator:
             if index < unanswered:
                 action.payload["demo_unanswered"] = None
                 continue
-            self._reply(case.unit, case.case_id, None, "检察建议",
-                        action.payload["document_number"], self.procuratorate, issued, due)
+            self._reply(
+                case.unit,
+                case.case_id,
+                None,
+                "检察建议",
+                action.payload["document_number"],
+                self.procuratorate,
+                issued,
+                due,
+            )
 
     # ----------------------------------------------------------------- numbering
 
@@ -1315,7 +1661,9 @@ class _Generator:
             unit = item.unit if isinstance(item, PenaltyCase) else item.agency
             abbreviation = self._style(unit).abbreviation
             year = str(day.year)
-            item.case_number = f"演{abbreviation}立〔{year}〕{self._next('case', unit.code, year)}号"
+            item.case_number = (
+                f"演{abbreviation}立〔{year}〕{self._next('case', unit.code, year)}号"
+            )
             if isinstance(item, PenaltyCase):
                 word = "简罚" if item.procedure == "简易" else "罚"
                 serial = self._next("decision", unit.code, word, year)
@@ -1347,8 +1695,15 @@ class _Generator:
     def plant_bad_rows(self) -> None:
         """About 0.5 % bad rows in each format, each of a known kind."""
         rng = self.rng
-        kinds = ("encoding", "invalid_resident_id", "invalid_credit_code", "impossible_date",
-                 "future_date", "negative_amount", "unknown_violation_code")
+        kinds = (
+            "encoding",
+            "invalid_resident_id",
+            "invalid_credit_code",
+            "impossible_date",
+            "future_date",
+            "negative_amount",
+            "unknown_violation_code",
+        )
         pool = self._plain_cases(lambda c: True)
         rng.shuffle(pool)
         count = max(len(kinds), round(self.size * 0.005))
@@ -1362,8 +1717,10 @@ class _Generator:
                 continue
             if kind == "invalid_credit_code" and case.party.category == "自然人":
                 continue
-            if kind == "invalid_credit_code" and case.party.credit_code == \
-                    sole_trader_placeholder():
+            if (
+                kind == "invalid_credit_code"
+                and case.party.credit_code == sole_trader_placeholder()
+            ):
                 continue
             if kind == "negative_amount" and case.fine <= 0:
                 continue
@@ -1378,18 +1735,35 @@ class _Generator:
             record.bad_kind = ("invalid_resident_id", "impossible_date")[index % 2]
         police = self.police["county_psb"]
         occurred = self._office_time(self._pick_workday(self.end - timedelta(days=60), self.end))
-        self.feedback_extra_bad.append(FeedbackRecord(
-            police=police, record_type="status_sync", occurred=occurred,
-            updated=self._recorded(occurred), referral=None, police_case_number="",
-            document_number="", carries_referral=False, bad_kind="unknown_record_type"))
+        self.feedback_extra_bad.append(
+            FeedbackRecord(
+                police=police,
+                record_type="status_sync",
+                occurred=occurred,
+                updated=self._recorded(occurred),
+                referral=None,
+                police_case_number="",
+                document_number="",
+                carries_referral=False,
+                bad_kind="unknown_record_type",
+            )
+        )
         # Procuratorate outbox: a truncated payload and an unknown type.
         for kind in ("malformed_payload", "unknown_type"):
             day = self._pick_workday(self.end - timedelta(days=120), self.end - timedelta(days=5))
-            self.outbox_extra_bad.append(OutboxAction(
-                "LegacyMigrationNote" if kind == "unknown_type" else "RecommendationIssued",
-                day, self._office_time(day), "supervision_case",
-                f"演检两法监〔{day.year}〕{self._next('supervision', str(day.year))}号",
-                {}, None, None, bad_kind=kind))
+            self.outbox_extra_bad.append(
+                OutboxAction(
+                    "LegacyMigrationNote" if kind == "unknown_type" else "RecommendationIssued",
+                    day,
+                    self._office_time(day),
+                    "supervision_case",
+                    f"演检两法监〔{day.year}〕{self._next('supervision', str(day.year))}号",
+                    {},
+                    None,
+                    None,
+                    bad_kind=kind,
+                )
+            )
 
     # ----------------------------------------------------------------- rendering rows
 
@@ -1427,9 +1801,11 @@ class _Generator:
             content_parts.append(case.licence)
         severe = case.fine >= 100000 or "吊销许可证件" in case.categories
         disclosure_years = 3 if severe else 1
-        disclosure = case.decision_date.replace(year=case.decision_date.year + disclosure_years) \
-            if not (case.decision_date.month == 2 and case.decision_date.day == 29) else \
-            date(case.decision_date.year + disclosure_years, 2, 28)
+        disclosure = (
+            case.decision_date.replace(year=case.decision_date.year + disclosure_years)
+            if not (case.decision_date.month == 2 and case.decision_date.day == 29)
+            else date(case.decision_date.year + disclosure_years, 2, 28)
+        )
         if case.procedure == "简易":
             disclosure = min(disclosure, _add_days(case.decision_date, 90))
         validity = _add_days(case.decision_date, 365)
@@ -1445,8 +1821,11 @@ class _Generator:
             "行政相对人名称": party.name,
             "行政相对人类别": party.category,
             "行政相对人代码_1": party.credit_code if legal_like else "",
-            "行政相对人代码_2": "", "行政相对人代码_3": "", "行政相对人代码_4": "",
-            "行政相对人代码_5": "", "行政相对人代码_6": "",
+            "行政相对人代码_2": "",
+            "行政相对人代码_3": "",
+            "行政相对人代码_4": "",
+            "行政相对人代码_5": "",
+            "行政相对人代码_6": "",
             "法定代表人": party.person_name if legal_like else "",
             "法定代表人证件类型": "身份证" if legal_like else "",
             "法定代表人证件号码": party.person_id if legal_like else "",
@@ -1481,8 +1860,9 @@ class _Generator:
         self._spoil_penalty(case, values, xlsx, style)
         return [values[name] for name in PENALTY_COLUMNS]
 
-    def _spoil_penalty(self, case: PenaltyCase, values: dict[str, Any], xlsx: bool,
-                       style: AgencyStyle) -> None:
+    def _spoil_penalty(
+        self, case: PenaltyCase, values: dict[str, Any], xlsx: bool, style: AgencyStyle
+    ) -> None:
         kind = case.bad_kind
         if kind is None:
             return
@@ -1493,18 +1873,24 @@ class _Generator:
             key = "证件号码" if case.party.category == "自然人" else "法定代表人证件号码"
             values[key] = _spoil_check_char(values[key], "0123456789X")
         elif kind == "invalid_credit_code":
-            values["行政相对人代码_1"] = _spoil_check_char(values["行政相对人代码_1"],
-                                                      "0123456789ABCDEFGHJKLMNPQRTUWXY")
+            values["行政相对人代码_1"] = _spoil_check_char(
+                values["行政相对人代码_1"], "0123456789ABCDEFGHJKLMNPQRTUWXY"
+            )
         elif kind == "impossible_date":
-            values["处罚决定日期"] = style.date_format.replace("%Y", str(year)).replace(
-                "%m", "02").replace("%d", "30")
+            values["处罚决定日期"] = (
+                style.date_format.replace("%Y", str(year)).replace("%m", "02").replace("%d", "30")
+            )
         elif kind == "future_date":
-            typo = case.decision_date.replace(year=int(f"2{str(year)[2]}{str(year)[1]}"
-                                                       f"{str(year)[3]}"))
+            typo = case.decision_date.replace(
+                year=int(f"2{str(year)[2]}{str(year)[1]}{str(year)[3]}")
+            )
             values["处罚决定日期"] = typo if xlsx else typo.strftime(style.date_format)
         elif kind == "negative_amount":
-            values["罚款金额（万元）"] = (-float(case.fine / _TEN_THOUSAND) if xlsx
-                                      else "-" + _wan(case.fine, style.amount_style))
+            values["罚款金额（万元）"] = (
+                -float(case.fine / _TEN_THOUSAND)
+                if xlsx
+                else "-" + _wan(case.fine, style.amount_style)
+            )
         elif kind == "unknown_violation_code":
             values["违法行为类型代码"] = "ZZ-RETIRED-0421"
 
@@ -1526,8 +1912,11 @@ class _Generator:
             unit = self.by_code[unit_code]
             style = self._style(unit)
             cases.sort(key=lambda c: (c.entry_date or c.decision_date, c.decision_number))
-            header = PENALTY_COLUMNS if style.header_variant == "domain" else \
-                PENALTY_COLUMNS_TEMPLATE_2021
+            header = (
+                PENALTY_COLUMNS
+                if style.header_variant == "domain"
+                else PENALTY_COLUMNS_TEMPLATE_2021
+            )
             rows = [self._penalty_row(case) for case in cases]
             extension = style.file_format
             relative = f"exports/{unit_code}/penalties/penalties_{month}.{extension}"
@@ -1535,20 +1924,31 @@ class _Generator:
                 data = writers.write_xlsx(header, rows, "行政处罚", style.date_format)
                 encoding = None
             else:
-                bad_text = {i: c.party.name for i, c in enumerate(cases)
-                            if c.bad_kind == "encoding"}
-                data = writers.encode_csv(header, rows, writers.CsvStyle(
-                    style.encoding, style.line_terminator), bad_text)
+                bad_text = {
+                    i: c.party.name for i, c in enumerate(cases) if c.bad_kind == "encoding"
+                }
+                data = writers.encode_csv(
+                    header, rows, writers.CsvStyle(style.encoding, style.line_terminator), bad_text
+                )
                 encoding = style.encoding
             for index, case in enumerate(cases):
                 case.source = SourceRef(path=relative, row=index + 1, line=index + 2)
             digest = self._write(relative, data)
             bad = sum(1 for c in cases if c.bad_kind)
-            self.files.append(ExportFile(
-                path=relative, unit_code=unit_code, kind="penalties", format=extension,  # type: ignore[arg-type]
-                encoding=encoding, date_format=style.date_format,
-                header_variant=style.header_variant, records=len(cases), bad_records=bad,
-                sha256=digest))
+            self.files.append(
+                ExportFile(
+                    path=relative,
+                    unit_code=unit_code,
+                    kind="penalties",
+                    format=extension,
+                    encoding=encoding,
+                    date_format=style.date_format,
+                    header_variant=style.header_variant,
+                    records=len(cases),
+                    bad_records=bad,
+                    sha256=digest,
+                )
+            )
             self.counts[unit_code]["penalties"] += len(cases)
             self.counts[unit_code]["penalties_bad"] += bad
 
@@ -1560,8 +1960,7 @@ class _Generator:
         items = list(PACKAGE_ITEMS[:2])
         if referral.quantity is not None:
             items.append(PACKAGE_ITEMS[2])
-        if referral.vtype.domain in {"market_regulation", "environment", "forestry",
-                                     "agriculture"}:
+        if referral.vtype.domain in {"market_regulation", "environment", "forestry", "agriculture"}:
             items.append(PACKAGE_ITEMS[3])
         if self.rng.random() < 0.3:
             items.append(PACKAGE_ITEMS[4])
@@ -1571,8 +1970,11 @@ class _Generator:
         if referral.bad_kind == "invalid_receiving_unit_code":
             receiving_code = _spoil_check_char(receiving_code, "0123456789ABCDEFGHJKLMNPQRTUWXY")
         if referral.bad_kind == "impossible_date":
-            referral_day = fmt.replace("%Y", str(referral.referral_date.year)).replace(
-                "%m", "04").replace("%d", "31")
+            referral_day = (
+                fmt.replace("%Y", str(referral.referral_date.year))
+                .replace("%m", "04")
+                .replace("%d", "31")
+            )
         values = {
             "移送书文号": referral.number,
             "案件编号": referral.case_number,
@@ -1591,7 +1993,8 @@ class _Generator:
             "违法行为类型代码": referral.vtype.code or "",
             "涉嫌罪名": referral.vtype.offence_name or "",
             "涉案金额（万元）": _wan(referral.involved, style.amount_style)
-            if referral.involved is not None else "",
+            if referral.involved is not None
+            else "",
             "涉案物品": referral.vtype.quantity_item or "" if referral.quantity else "",
             "涉案数量": _quantity_text(referral.quantity, unit) if referral.quantity else "",
             "数量单位": unit if referral.quantity else "",
@@ -1624,14 +2027,26 @@ class _Generator:
             for index, referral in enumerate(referrals):
                 referral.source = SourceRef(path=relative, row=index + 1, line=index + 2)
             bad = sum(1 for r in referrals if r.bad_kind)
-            self.files.append(ExportFile(
-                path=relative, unit_code=unit_code, kind="referrals", format="csv",
-                encoding=csv_style.encoding, date_format=style.date_format,
-                records=len(rows), bad_records=bad, sha256=self._write(relative, data)))
+            self.files.append(
+                ExportFile(
+                    path=relative,
+                    unit_code=unit_code,
+                    kind="referrals",
+                    format="csv",
+                    encoding=csv_style.encoding,
+                    date_format=style.date_format,
+                    records=len(rows),
+                    bad_records=bad,
+                    sha256=self._write(relative, data),
+                )
+            )
             self.counts[unit_code]["referrals"] += len(rows)
             self.counts[unit_code]["referrals_bad"] += bad
-        columns = {"handovers": HANDOVER_COLUMNS, "reconsiderations": RECONSIDERATION_COLUMNS,
-                   "replies": REPLY_COLUMNS}
+        columns = {
+            "handovers": HANDOVER_COLUMNS,
+            "reconsiderations": RECONSIDERATION_COLUMNS,
+            "replies": REPLY_COLUMNS,
+        }
         grouped: dict[tuple[str, str, str], list[AgencyRow]] = defaultdict(list)
         for row in self.agency_rows:
             grouped[(row.kind, row.unit.code, str(row.day.year))].append(row)
@@ -1644,17 +2059,28 @@ class _Generator:
             for row in rows_:
                 values = dict(row.values)
                 values["录入日期"] = row.entry_date
-                rendered.append([
-                    v.strftime(style.date_format) if isinstance(v, date) else str(v)
-                    for v in (values.get(name, "") for name in header)
-                ])
+                rendered.append(
+                    [
+                        v.strftime(style.date_format) if isinstance(v, date) else str(v)
+                        for v in (values.get(name, "") for name in header)
+                    ]
+                )
             relative = f"exports/{unit_code}/{kind}/{kind}_{year}.csv"
             csv_style = self._side_csv_style(unit)
             data = writers.encode_csv(header, rendered, csv_style)
-            self.files.append(ExportFile(
-                path=relative, unit_code=unit_code, kind=kind, format="csv",  # type: ignore[arg-type]
-                encoding=csv_style.encoding, date_format=style.date_format,
-                records=len(rendered), bad_records=0, sha256=self._write(relative, data)))
+            self.files.append(
+                ExportFile(
+                    path=relative,
+                    unit_code=unit_code,
+                    kind=kind,
+                    format="csv",
+                    encoding=csv_style.encoding,
+                    date_format=style.date_format,
+                    records=len(rendered),
+                    bad_records=0,
+                    sha256=self._write(relative, data),
+                )
+            )
             self.counts[unit_code][kind] += len(rendered)
 
     def _feedback_json(self, record: FeedbackRecord) -> dict[str, Any]:
@@ -1677,8 +2103,9 @@ class _Generator:
         party_json: dict[str, Any] = {
             "name": party.name,
             "category": party.category,
-            "credit_code": party.credit_code if legal_like and party.credit_code !=
-            sole_trader_placeholder() else None,
+            "credit_code": party.credit_code
+            if legal_like and party.credit_code != sole_trader_placeholder()
+            else None,
             "id_type": "身份证",
             "id_number": party.person_id,
             "person_name": party.person_name,
@@ -1720,17 +2147,26 @@ class _Generator:
         for record in self.feedback + self.feedback_extra_bad:
             per_unit[record.police.code].append(record)
         for police in self.police.values():
-            records = sorted(per_unit.get(police.code, []),
-                             key=lambda r: (r.updated, r.document_number))
+            records = sorted(
+                per_unit.get(police.code, []), key=lambda r: (r.updated, r.document_number)
+            )
             for cursor, record in enumerate(records, start=1):
                 record.cursor = cursor
             relative = f"exports/police/{police.code}/feedback.json"
             payload = [self._feedback_json(r) for r in records]
             bad = sum(1 for r in records if r.bad_kind)
-            self.files.append(ExportFile(
-                path=relative, unit_code=police.code, kind="police_feedback", format="json",
-                encoding="utf-8", records=len(records), bad_records=bad,
-                sha256=self._write(relative, writers.write_json(payload))))
+            self.files.append(
+                ExportFile(
+                    path=relative,
+                    unit_code=police.code,
+                    kind="police_feedback",
+                    format="json",
+                    encoding="utf-8",
+                    records=len(records),
+                    bad_records=bad,
+                    sha256=self._write(relative, writers.write_json(payload)),
+                )
+            )
             self.counts[police.code]["feedback"] += len(records)
             self.counts[police.code]["feedback_bad"] += bad
             for record in records:
@@ -1738,8 +2174,9 @@ class _Generator:
 
     def write_outbox(self) -> None:
         """The procuratorate's outbox table in a SQLite file."""
-        actions = sorted(self.outbox + self.outbox_extra_bad,
-                         key=lambda a: (a.created, a.aggregate_id))
+        actions = sorted(
+            self.outbox + self.outbox_extra_bad, key=lambda a: (a.created, a.aggregate_id)
+        )
         rows: list[tuple[int, str, str, str, str, str]] = []
         for row_id, action in enumerate(actions, start=1):
             action.row_id = row_id
@@ -1748,43 +2185,82 @@ class _Generator:
                 payload = '{"action_name": "检察建议", "document_number": "演检行建〔'
             elif action.bad_kind == "unknown_type":
                 payload = json.dumps({"note": "数据迁移备注"}, ensure_ascii=False)
-            rows.append((row_id, action.aggregate_type, action.aggregate_id, action.type,
-                         payload, action.created.isoformat()))
+            rows.append(
+                (
+                    row_id,
+                    action.aggregate_type,
+                    action.aggregate_id,
+                    action.type,
+                    payload,
+                    action.created.isoformat(),
+                )
+            )
         relative = "exports/procuratorate/actions.sqlite"
         path = self.out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         writers.write_outbox_sqlite(path, rows)
         bad = sum(1 for a in actions if a.bad_kind)
-        self.files.append(ExportFile(
-            path=relative, unit_code=self.procuratorate.code, kind="procuratorate_outbox",
-            format="sqlite", records=len(rows), bad_records=bad,
-            sha256=writers.sha256_of(path.read_bytes())))
+        self.files.append(
+            ExportFile(
+                path=relative,
+                unit_code=self.procuratorate.code,
+                kind="procuratorate_outbox",
+                format="sqlite",
+                records=len(rows),
+                bad_records=bad,
+                sha256=writers.sha256_of(path.read_bytes()),
+            )
+        )
         self.counts[self.procuratorate.code]["outbox"] += len(rows)
         self.counts[self.procuratorate.code]["outbox_bad"] += bad
         for action in actions:
             self.counts[self.procuratorate.code][f"outbox_{action.type}"] += 1
 
     def _judgment_xml(self, judgment: Judgment) -> writers.XmlElement:
-        X = writers.XmlElement  # noqa: N806 - a local alias keeps the tree readable
+        X = writers.XmlElement
         referral = judgment.referral
         party = referral.party
         defendants: list[writers.XmlElement] = []
         verdict_zh = {"CONVICTED": "有罪", "EXEMPTED": "免予刑事处罚", "ACQUITTED": "无罪"}
         offence = referral.vtype.offence_name or ""
         if party.category == "法人及非法人组织":
-            defendants.append(X("defendant", children=(
-                X("name", party.name), X("category", "单位"), X("idType", "统一社会信用代码"),
-                X("idNumber", party.credit_code), X("offence", offence),
-                X("verdict", verdict_zh[judgment.verdict]),
-                X("verdictCode", judgment.verdict),
-                X("sentence", f"判处罚金人民币{judgment.fine_yuan * 2}元"
-                  if judgment.verdict == "CONVICTED" else judgment.sentence),
-                X("fineYuan", f"{judgment.fine_yuan * 2:.2f}"))))
-        defendants.append(X("defendant", children=(
-            X("name", party.person_name), X("category", "自然人"), X("idType", "居民身份证"),
-            X("idNumber", party.person_id), X("offence", offence),
-            X("verdict", verdict_zh[judgment.verdict]), X("verdictCode", judgment.verdict),
-            X("sentence", judgment.sentence), X("fineYuan", f"{judgment.fine_yuan:.2f}"))))
+            defendants.append(
+                X(
+                    "defendant",
+                    children=(
+                        X("name", party.name),
+                        X("category", "单位"),
+                        X("idType", "统一社会信用代码"),
+                        X("idNumber", party.credit_code),
+                        X("offence", offence),
+                        X("verdict", verdict_zh[judgment.verdict]),
+                        X("verdictCode", judgment.verdict),
+                        X(
+                            "sentence",
+                            f"判处罚金人民币{judgment.fine_yuan * 2}元"
+                            if judgment.verdict == "CONVICTED"
+                            else judgment.sentence,
+                        ),
+                        X("fineYuan", f"{judgment.fine_yuan * 2:.2f}"),
+                    ),
+                )
+            )
+        defendants.append(
+            X(
+                "defendant",
+                children=(
+                    X("name", party.person_name),
+                    X("category", "自然人"),
+                    X("idType", "居民身份证"),
+                    X("idNumber", party.person_id),
+                    X("offence", offence),
+                    X("verdict", verdict_zh[judgment.verdict]),
+                    X("verdictCode", judgment.verdict),
+                    X("sentence", judgment.sentence),
+                    X("fineYuan", f"{judgment.fine_yuan:.2f}"),
+                ),
+            )
+        )
         origin: list[tuple[str, str]] = [
             ("policeUnitCode", referral.police.code),
             ("policeCaseNumber", referral.police_case_number),
@@ -1795,30 +2271,50 @@ class _Generator:
         children: list[writers.XmlElement] = [
             X("courtCaseNumber", judgment.number),
             X("judgmentNumber", judgment.number),
-            X("caseName", f"{party.person_name}{offence}一案"),
+            X("caseName", f"被告人{party.person_name}{offence.removesuffix('罪')}一案"),
             X("procedure", "普通程序"),
             X("judgmentDate", judgment.judged_on.isoformat()),
             X("effectiveDate", _add_days(judgment.judged_on, 12).isoformat())
-            if _add_days(judgment.judged_on, 12) <= self.end else X("effectiveDate"),
+            if _add_days(judgment.judged_on, 12) <= self.end
+            else X("effectiveDate"),
             X("enteredAt", judgment.entered.isoformat()),
-            X("publicProsecution", attributes=(
-                ("procuratorateCode", self.procuratorate.code),
-                ("procuratorate", self.procuratorate.name),
-                ("indictmentNumber", judgment.indictment_number),
-                ("procuratorateCaseNumber", judgment.procuratorate_case_number))),
+            X(
+                "publicProsecution",
+                attributes=(
+                    ("procuratorateCode", self.procuratorate.code),
+                    ("procuratorate", self.procuratorate.name),
+                    ("indictmentNumber", judgment.indictment_number),
+                    ("procuratorateCaseNumber", judgment.procuratorate_case_number),
+                ),
+            ),
             X("caseOrigin", attributes=tuple(origin)),
             X("defendants", children=tuple(defendants)),
         ]
         if judgment.recommendation is not None:
             number, issued, due, content = judgment.recommendation
-            children.append(X("judicialRecommendation", content, attributes=(
-                ("number", number), ("targetUnitCode", referral.agency.code),
-                ("targetUnit", referral.agency.name), ("issuedOn", issued.isoformat()),
-                ("replyDueDate", due.isoformat()))))
-        return X("courtExport", attributes=(
-            ("version", "1.0"), ("court", self.court.name), ("courtCode", self.court.code),
-            ("exportedAt", judgment.entered.isoformat())), children=(
-            X("judgment", children=tuple(children)),))
+            children.append(
+                X(
+                    "judicialRecommendation",
+                    content,
+                    attributes=(
+                        ("number", number),
+                        ("targetUnitCode", referral.agency.code),
+                        ("targetUnit", referral.agency.name),
+                        ("issuedOn", issued.isoformat()),
+                        ("replyDueDate", due.isoformat()),
+                    ),
+                )
+            )
+        return X(
+            "courtExport",
+            attributes=(
+                ("version", "1.0"),
+                ("court", self.court.name),
+                ("courtCode", self.court.code),
+                ("exportedAt", judgment.entered.isoformat()),
+            ),
+            children=(X("judgment", children=tuple(children)),),
+        )
 
     def write_judgments(self) -> None:
         """One XML file per judgment, plus two bad files (a DOCTYPE, a truncated file)."""
@@ -1827,40 +2323,81 @@ class _Generator:
             serial = judgment.number.split("刑初")[1].rstrip("号")
             judgment.path = f"{directory}/judgment_{judgment.judged_on.year}_{int(serial):04d}.xml"
             data = writers.render_xml(self._judgment_xml(judgment))
-            self.files.append(ExportFile(
-                path=judgment.path, unit_code=self.court.code, kind="court_judgment",
-                format="xml", encoding="utf-8", records=1, bad_records=0,
-                sha256=self._write(judgment.path, data)))
+            self.files.append(
+                ExportFile(
+                    path=judgment.path,
+                    unit_code=self.court.code,
+                    kind="court_judgment",
+                    format="xml",
+                    encoding="utf-8",
+                    records=1,
+                    bad_records=0,
+                    sha256=self._write(judgment.path, data),
+                )
+            )
         year = self.end.year
-        doctype = ('<!DOCTYPE courtExport [\n'
-                   '  <!ENTITY lol "lol">\n'
-                   '  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n'
-                   '  <!ENTITY xxe SYSTEM "file:///etc/passwd">\n'
-                   ']>')
-        X = writers.XmlElement  # noqa: N806
-        entity_root = X("courtExport", attributes=(("version", "1.0"),
-                                                   ("court", self.court.name),
-                                                   ("courtCode", self.court.code)),
-                        children=(X("judgment", children=(
-                            X("courtCaseNumber", f"（{year}）演刑初9001号"),
-                            X("caseName", "ENTITY_PLACEHOLDER"),
-                            X("judgmentDate", f"{year}-11-03"))),))
+        doctype = (
+            "<!DOCTYPE courtExport [\n"
+            '  <!ENTITY lol "lol">\n'
+            '  <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n'
+            '  <!ENTITY xxe SYSTEM "file:///etc/passwd">\n'
+            "]>"
+        )
+        X = writers.XmlElement
+        entity_root = X(
+            "courtExport",
+            attributes=(
+                ("version", "1.0"),
+                ("court", self.court.name),
+                ("courtCode", self.court.code),
+            ),
+            children=(
+                X(
+                    "judgment",
+                    children=(
+                        X("courtCaseNumber", f"（{year}）演刑初9001号"),
+                        X("caseName", "ENTITY_PLACEHOLDER"),
+                        X("judgmentDate", f"{year}-11-03"),
+                    ),
+                ),
+            ),
+        )
         entity_data = writers.render_xml(entity_root, doctype=doctype).replace(
-            b"ENTITY_PLACEHOLDER", b"&lol2;&xxe;")
-        truncated = writers.render_xml(entity_root).replace(
-            b"ENTITY_PLACEHOLDER", "张某某非法经营一案".encode())
+            b"ENTITY_PLACEHOLDER", b"&lol2;&xxe;"
+        )
+        truncated = (
+            writers.render_xml(entity_root)
+            .replace(b"ENTITY_PLACEHOLDER", "被告人张某某非法经营一案".encode())
+            .replace("演刑初9001号".encode(), "演刑初9002号".encode())
+        )
         truncated = truncated[: truncated.index(b"</judgmentDate>") + 8]
         for name, data, kind, error in (
-            (f"judgment_{year}_9001_doctype.xml", entity_data, "xml_entity_expansion",
-             "DOCTYPE with internal and external entities: must be refused, never expanded"),
-            (f"judgment_{year}_9002_truncated.xml", truncated, "xml_malformed",
-             "file ends inside an element: not well-formed XML"),
+            (
+                f"judgment_{year}_9001_doctype.xml",
+                entity_data,
+                "xml_entity_expansion",
+                "DOCTYPE with internal and external entities: must be refused, never expanded",
+            ),
+            (
+                f"judgment_{year}_9002_truncated.xml",
+                truncated,
+                "xml_malformed",
+                "file ends inside an element: not well-formed XML",
+            ),
         ):
             relative = f"{directory}/{name}"
-            self.files.append(ExportFile(
-                path=relative, unit_code=self.court.code, kind="court_judgment", format="xml",
-                encoding="utf-8", records=1, bad_records=1,
-                sha256=self._write(relative, data)))
+            self.files.append(
+                ExportFile(
+                    path=relative,
+                    unit_code=self.court.code,
+                    kind="court_judgment",
+                    format="xml",
+                    encoding="utf-8",
+                    records=1,
+                    bad_records=1,
+                    sha256=self._write(relative, data),
+                )
+            )
             self.judgment_bad.append((relative, kind, error))
         self.counts[self.court.code]["judgments"] = len(self.judgments) + 2
         self.counts[self.court.code]["judgments_bad"] = 2
@@ -1875,17 +2412,20 @@ class _Generator:
         Returns (ratio, offence id, alternative id); infinity for qualifying codes.
         """
         code = case.vtype.code
-        if not code or case.procedure == "简易" and not self.screening.screen_summary_procedure:
+        if not code or (case.procedure == "简易" and not self.screening.screen_summary_procedure):
             return Decimal(0), "", ""
         mapping = self.offence_map.for_code(code)
         if mapping is None:
             return Decimal(0), "", ""
         if mapping.qualifying:
-            return Decimal("Infinity"), mapping.offences[0] if mapping.offences else "", \
-                "qualifying"
-        amounts = dict(self.screening.default_amounts)
+            return (
+                Decimal("Infinity"),
+                mapping.offences[0] if mapping.offences else "",
+                "qualifying",
+            )
+        amounts: dict[str, str] = dict(self.screening.default_amounts)
         if mapping.amounts is not None:
-            amounts = dict(mapping.amounts)
+            amounts = {str(key): value for key, value in mapping.amounts.items()}
         values: dict[str, Decimal] = {}
         fen = Decimal(100)
         if case.involved is not None and "illegal_turnover_fen" in amounts:
@@ -1897,8 +2437,11 @@ class _Generator:
                 if source.accepts(case.quantity_item):
                     basis = self.thresholds.basis(source.basis)
                     unit = self.screening.canonical_unit(case.quantity_unit)
-                    converted = case.quantity if unit == basis.unit else \
-                        self.screening.convert(case.quantity, unit, basis.unit or "")
+                    converted = (
+                        case.quantity
+                        if unit == basis.unit
+                        else self.screening.convert(case.quantity, unit, basis.unit or "")
+                    )
                     if converted is not None:
                         values[source.basis] = converted
         individual = case.party.category in {"自然人", "个体工商户"}
@@ -1914,8 +2457,7 @@ class _Generator:
                     continue
                 if any(mapping.context.get(k) != v for k, v in alternative.context.items()):
                     continue
-                ratio = min(values.get(c.basis, Decimal(0)) / c.minimum
-                            for c in alternative.all_of)
+                ratio = min(values.get(c.basis, Decimal(0)) / c.minimum for c in alternative.all_of)
                 if ratio > best[0]:
                     best = (ratio, offence_id, alternative.id)
         return best
@@ -1935,61 +2477,109 @@ class _Generator:
             ratio, offence_id, alternative = self._screen(case)
             if ratio < early:
                 if case.role in {"suspected", "early"}:
-                    raise AssertionError(f"planted {case.role} case {case.decision_number} "
-                                         f"screens at {ratio}")
+                    raise AssertionError(
+                        f"planted {case.role} case {case.decision_number} screens at {ratio}"
+                    )
                 continue
             referral_day = referred.get(case.case_id)
             if referral_day is not None and (referral_day - case.decision_date).days <= window:
                 continue
             alert = "suspected_non_referral" if ratio >= lead else "early_intervention_candidate"
-            planted = {"suspected": "suspected_non_referral",
-                       "early": "early_intervention_candidate"}.get(case.role)
+            planted = {
+                "suspected": "suspected_non_referral",
+                "early": "early_intervention_candidate",
+            }.get(case.role)
             if planted != alert:
                 raise AssertionError(
                     f"unplanned {alert} on {case.decision_number} ({case.vtype.key}, "
-                    f"role {case.role}, ratio {ratio})")
+                    f"role {case.role}, ratio {ratio})"
+                )
             kind = {"qualifying": "qualifying_violation_not_referred"}.get(
-                alternative, "near_threshold" if alert == "early_intervention_candidate"
-                else "above_threshold_not_referred")
+                alternative,
+                "near_threshold"
+                if alert == "early_intervention_candidate"
+                else "above_threshold_not_referred",
+            )
             if case.vtype.plant == "repeat":
                 kind = "repeat_offence_not_referred"
             assert case.source is not None
-            self._gap(kind, alert, case.unit, case.source, case_id=case.case_id,
-                      due=_add_days(case.decision_date, window),
-                      detail={"violation_type_code": case.vtype.code or "",
-                              "offence": offence_id, "alternative": alternative,
-                              "ratio": "qualifying" if ratio.is_infinite()
-                              else f"{ratio:.3f}",
-                              "decision_date": case.decision_date.isoformat()})
+            self._gap(
+                kind,
+                alert,
+                case.unit,
+                case.source,
+                case_id=case.case_id,
+                due=_add_days(case.decision_date, window),
+                detail={
+                    "violation_type_code": case.vtype.code or "",
+                    "offence": offence_id,
+                    "alternative": alternative,
+                    "ratio": "qualifying" if ratio.is_infinite() else f"{ratio:.3f}",
+                    "decision_date": case.decision_date.isoformat(),
+                },
+            )
 
-    def _gap(self, kind: str, alert: str, unit: Unit, source: SourceRef, *,
-             case_id: str | None = None, due: date | None = None,
-             resolved_on: date | None = None, field_name: str | None = None,
-             error: str | None = None, responsible: Unit | None = None,
-             detail: dict[str, str] | None = None) -> None:
-        self.gaps.append(Gap(
-            id=f"gap-{len(self.gaps) + 1:04d}", kind=kind, alert=alert,  # type: ignore[arg-type]
-            alert_kind=ALERT_KINDS[alert], unit_code=unit.code,
-            responsible_unit_code=responsible.code if responsible else None, case_id=case_id,
-            source=source, due=due, resolved_on=resolved_on, field=field_name, error=error,
-            detail=detail or {}))
+    def _gap(
+        self,
+        kind: str,
+        alert: str,
+        unit: Unit,
+        source: SourceRef,
+        *,
+        case_id: str | None = None,
+        due: date | None = None,
+        resolved_on: date | None = None,
+        field_name: str | None = None,
+        error: str | None = None,
+        responsible: Unit | None = None,
+        detail: dict[str, str] | None = None,
+    ) -> None:
+        self.gaps.append(
+            Gap(
+                id=f"gap-{len(self.gaps) + 1:04d}",
+                kind=kind,
+                alert=alert,
+                alert_kind=ALERT_KINDS[alert],
+                unit_code=unit.code,
+                responsible_unit_code=responsible.code if responsible else None,
+                case_id=case_id,
+                source=source,
+                due=due,
+                resolved_on=resolved_on,
+                field=field_name,
+                error=error,
+                detail=detail or {},
+            )
+        )
 
     def expect_penalty_gaps(self) -> None:
         """Late entries and bad penalty rows."""
         for case in self.cases:
             assert case.source is not None
             deadline = self.calendar.add_working_days(case.decision_date, 3)
-            if case.entry_date is not None and case.entry_date > deadline \
-                    and case.procedure == "普通":
+            if (
+                case.entry_date is not None
+                and case.entry_date > deadline
+                and case.procedure == "普通"
+            ):
                 if case.role != "late":
                     raise AssertionError(f"unplanned late entry {case.decision_number}")
-                self._gap("late_entry", "entry_late", case.unit, case.source,
-                          case_id=case.case_id, due=deadline, resolved_on=case.entry_date,
-                          detail={"decision_date": case.decision_date.isoformat(),
-                                  "entry_date": case.entry_date.isoformat(),
-                                  "working_days_after_decision": str(
-                                      self.calendar.working_days_between(
-                                          case.decision_date, case.entry_date))})
+                self._gap(
+                    "late_entry",
+                    "entry_late",
+                    case.unit,
+                    case.source,
+                    case_id=case.case_id,
+                    due=deadline,
+                    resolved_on=case.entry_date,
+                    detail={
+                        "decision_date": case.decision_date.isoformat(),
+                        "entry_date": case.entry_date.isoformat(),
+                        "working_days_after_decision": str(
+                            self.calendar.working_days_between(case.decision_date, case.entry_date)
+                        ),
+                    },
+                )
             if case.bad_kind is not None:
                 field_name, error = _BAD_PENALTY_ERRORS[case.bad_kind]
                 style = self._style(case.unit)
@@ -1997,8 +2587,15 @@ class _Generator:
                     field_name = PENALTY_COLUMNS_TEMPLATE_2021[PENALTY_COLUMNS.index(field_name)]
                 if case.bad_kind == "encoding":
                     error = error.format(encoding=style.encoding)
-                self._gap(f"bad_row.{case.bad_kind}", "dead_letter", case.unit, case.source,
-                          case_id=case.case_id, field_name=field_name, error=error)
+                self._gap(
+                    f"bad_row.{case.bad_kind}",
+                    "dead_letter",
+                    case.unit,
+                    case.source,
+                    case_id=case.case_id,
+                    field_name=field_name,
+                    error=error,
+                )
 
     def _simulate_matching(self) -> dict[FeedbackRecord, tuple[str | None, str]]:
         """What the hub's matcher does with each feedback record, in cursor order.
@@ -2029,8 +2626,7 @@ class _Generator:
                     outcome[record] = (match.case_id, "referral_number")
                 continue
             if record.police_case_number in learned:
-                outcome[record] = (learned[record.police_case_number].case_id,
-                                   "police_case_number")
+                outcome[record] = (learned[record.police_case_number].case_id, "police_case_number")
                 continue
             identifiers = set(_identifiers(referral.party))
             scored: list[tuple[Decimal, Referral]] = []
@@ -2061,48 +2657,87 @@ class _Generator:
         outcome = self._simulate_matching()
         expectations: list[FeedbackExpectation] = []
         matched: dict[Referral, list[FeedbackRecord]] = defaultdict(list)
-        feedback_path = {p.code: f"exports/police/{p.code}/feedback.json"
-                         for p in self.police.values()}
+        feedback_path = {
+            p.code: f"exports/police/{p.code}/feedback.json" for p in self.police.values()
+        }
         for record in sorted(self.feedback, key=lambda r: (r.police.code, r.cursor)):
             case_id, basis = outcome[record]
             referral = record.referral
             assert referral is not None
-            expectations.append(FeedbackExpectation(
-                police_unit_code=record.police.code, cursor=record.cursor,
-                record_type=record.record_type, expected_case_id=case_id,
-                basis=basis))  # type: ignore[arg-type]
+            expectations.append(
+                FeedbackExpectation(
+                    police_unit_code=record.police.code,
+                    cursor=record.cursor,
+                    record_type=record.record_type,
+                    expected_case_id=case_id,
+                    basis=basis,
+                )
+            )
             source = SourceRef(path=feedback_path[record.police.code], cursor=record.cursor)
             if record.bad_kind is not None:
                 field_name, error = _BAD_FEEDBACK_ERRORS[record.bad_kind]
-                self._gap(f"bad_record.{record.bad_kind}", "dead_letter", record.police, source,
-                          case_id=referral.case_id, field_name=field_name, error=error)
+                self._gap(
+                    f"bad_record.{record.bad_kind}",
+                    "dead_letter",
+                    record.police,
+                    source,
+                    case_id=referral.case_id,
+                    field_name=field_name,
+                    error=error,
+                )
                 continue
             if case_id is None:
-                kind = {"ambiguous": "ambiguous_feedback",
-                        "unknown_referral": "feedback_for_dead_lettered_referral",
-                        "party_offence_dates": "identifier_only_feedback"}[basis]
-                self._gap(kind, "feedback_unmatched", record.police, source,
-                          detail={"true_case_id": referral.case_id,
-                                  "police_case_number": record.police_case_number,
-                                  "record_type": record.record_type,
-                                  "why": _UNMATCHED_WHY[kind]})
+                kind = {
+                    "ambiguous": "ambiguous_feedback",
+                    "unknown_referral": "feedback_for_dead_lettered_referral",
+                    "party_offence_dates": "identifier_only_feedback",
+                }[basis]
+                self._gap(
+                    kind,
+                    "feedback_unmatched",
+                    record.police,
+                    source,
+                    detail={
+                        "true_case_id": referral.case_id,
+                        "police_case_number": record.police_case_number,
+                        "record_type": record.record_type,
+                        "why": _UNMATCHED_WHY[kind],
+                    },
+                )
                 continue
             matched[referral].append(record)
         for record in self.feedback_extra_bad:
-            expectations.append(FeedbackExpectation(
-                police_unit_code=record.police.code, cursor=record.cursor,
-                record_type=record.record_type, expected_case_id=None, basis="bad_record"))
+            expectations.append(
+                FeedbackExpectation(
+                    police_unit_code=record.police.code,
+                    cursor=record.cursor,
+                    record_type=record.record_type,
+                    expected_case_id=None,
+                    basis="bad_record",
+                )
+            )
             field_name, error = _BAD_FEEDBACK_ERRORS[record.bad_kind or ""]
-            self._gap(f"bad_record.{record.bad_kind}", "dead_letter", record.police,
-                      SourceRef(path=feedback_path[record.police.code], cursor=record.cursor),
-                      field_name=field_name, error=error)
+            self._gap(
+                f"bad_record.{record.bad_kind}",
+                "dead_letter",
+                record.police,
+                SourceRef(path=feedback_path[record.police.code], cursor=record.cursor),
+                field_name=field_name,
+                error=error,
+            )
         for referral in self.referrals:
             assert referral.source is not None
             if referral.bad_kind is not None:
                 field_name, error = _BAD_REFERRAL_ERRORS[referral.bad_kind]
-                self._gap(f"bad_row.{referral.bad_kind}", "dead_letter", referral.agency,
-                          referral.source, case_id=referral.case_id, field_name=field_name,
-                          error=error)
+                self._gap(
+                    f"bad_row.{referral.bad_kind}",
+                    "dead_letter",
+                    referral.agency,
+                    referral.source,
+                    case_id=referral.case_id,
+                    field_name=field_name,
+                    error=error,
+                )
                 continue
             self._referral_clocks(referral, matched.get(referral, []))
         return expectations
@@ -2116,16 +2751,31 @@ class _Generator:
         planted_cause = referral.scenario
         receipts = [r for r in seen if r.record_type == "receipt"]
         decisions = [r for r in seen if r.record_type in {"filing_decision", "not_filed"}]
-        detail = {"referral_number": referral.number,
-                  "referral_date": referral.referral_date.isoformat(),
-                  "scenario": planted_cause, "feedback_link": referral.link}
+        detail = {
+            "referral_number": referral.number,
+            "referral_date": referral.referral_date.isoformat(),
+            "scenario": planted_cause,
+            "feedback_link": referral.link,
+        }
         receipt_due = _add_days(referral.referral_date, 1)
         if not receipts and receipt_due <= end:
-            kind = "receipt_missing" if planted_cause in {"receipt_missing", "no_feedback"} \
-                else ("ambiguous_feedback" if planted_cause == "ambiguous"
-                      else "receipt_not_matched")
-            self._gap(kind, "receipt_missing", referral.agency, source, case_id=case_id,
-                      due=receipt_due, responsible=referral.police, detail=detail)
+            kind = (
+                "receipt_missing"
+                if planted_cause in {"receipt_missing", "no_feedback"}
+                else (
+                    "ambiguous_feedback" if planted_cause == "ambiguous" else "receipt_not_matched"
+                )
+            )
+            self._gap(
+                kind,
+                "receipt_missing",
+                referral.agency,
+                source,
+                case_id=case_id,
+                due=receipt_due,
+                responsible=referral.police,
+                detail=detail,
+            )
         elif not receipts:
             self._pending("ACKNOWLEDGEMENT_OVERDUE", case_id, referral.police, receipt_due)
         first_decision = min((r.day for r in decisions), default=None)
@@ -2133,43 +2783,72 @@ class _Generator:
             due = _add_days(receipts[0].day, 3)
             if first_decision is None and due > end:
                 self._pending("FILING_DECISION_OVERDUE", case_id, referral.police, due)
-            elif first_decision is None or first_decision > due:
-                if due <= end:
-                    kind = {"late_3_days": "late_decision_3_days",
-                            "late_30_days": "late_decision_30_days",
-                            "late_6_months": "late_decision_6_months",
-                            "never_decided": "decision_missing"}.get(planted_cause,
-                                                                     "decision_not_matched")
-                    economic = referral.vtype.offence_category == "economic"
-                    self._gap(kind, "filing_decision_overdue", referral.agency, source,
-                              case_id=case_id, due=due, resolved_on=first_decision,
-                              responsible=referral.police,
-                              detail={**detail, "economic_crime_clock": str(economic).lower()})
+            elif (first_decision is None or first_decision > due) and due <= end:
+                kind = {
+                    "late_3_days": "late_decision_3_days",
+                    "late_30_days": "late_decision_30_days",
+                    "late_6_months": "late_decision_6_months",
+                    "never_decided": "decision_missing",
+                }.get(planted_cause, "decision_not_matched")
+                economic = referral.vtype.offence_category == "economic"
+                self._gap(
+                    kind,
+                    "filing_decision_overdue",
+                    referral.agency,
+                    source,
+                    case_id=case_id,
+                    due=due,
+                    resolved_on=first_decision,
+                    responsible=referral.police,
+                    detail={**detail, "economic_crime_clock": str(economic).lower()},
+                )
         due_6 = add_months(referral.referral_date, 6)
         if first_decision is None or first_decision > due_6:
             if due_6 <= end:
-                kind = {"late_6_months": "late_decision_6_months",
-                        "never_decided": "decision_missing",
-                        "no_feedback": "no_feedback",
-                        "ambiguous": "ambiguous_feedback"}.get(planted_cause,
-                                                               "decision_not_matched")
-                self._gap(kind, "referral_not_filed_6_months", referral.agency, source,
-                          case_id=case_id, due=due_6, resolved_on=first_decision,
-                          responsible=referral.police, detail=detail)
+                kind = {
+                    "late_6_months": "late_decision_6_months",
+                    "never_decided": "decision_missing",
+                    "no_feedback": "no_feedback",
+                    "ambiguous": "ambiguous_feedback",
+                }.get(planted_cause, "decision_not_matched")
+                self._gap(
+                    kind,
+                    "referral_not_filed_6_months",
+                    referral.agency,
+                    source,
+                    case_id=case_id,
+                    due=due_6,
+                    resolved_on=first_decision,
+                    responsible=referral.police,
+                    detail=detail,
+                )
             else:
                 self._pending("REFERRAL_NOT_FILED_LONG", case_id, referral.police, due_6)
         filed = [r for r in seen if r.record_type == "filing_decision"]
         if filed:
             filed_on = filed[0].day
-            concluded = min((d for d in (referral.prosecuted_on, referral.judged_on)
-                             if d is not None), default=None)
+            concluded = min(
+                (d for d in (referral.prosecuted_on, referral.judged_on) if d is not None),
+                default=None,
+            )
             due_12 = add_months(filed_on, 12)
             if (concluded is None or concluded > due_12) and due_12 <= end:
-                kind = "filed_not_concluded" if planted_cause == "filed_not_concluded" else \
-                    "conclusion_late"
-                self._gap(kind, "filed_not_concluded_1_year", referral.agency, source,
-                          case_id=case_id, due=due_12, resolved_on=concluded,
-                          responsible=referral.police, detail=detail)
+                kind = (
+                    "filed_not_concluded"
+                    if planted_cause == "filed_not_concluded"
+                    else "conclusion_late"
+                )
+                self._gap(
+                    kind,
+                    "filed_not_concluded_1_year",
+                    referral.agency,
+                    source,
+                    case_id=case_id,
+                    due=due_12,
+                    resolved_on=concluded,
+                    responsible=referral.police,
+                    detail=detail,
+                )
             elif concluded is None:
                 self._pending("FILED_NOT_CONCLUDED", case_id, referral.police, due_12)
             handover_due = _add_days(filed_on, 3)
@@ -2185,11 +2864,19 @@ class _Generator:
                 due = date.fromisoformat(action.payload["reply_due_date"])
                 assert action.target is not None
                 if due <= self.end:
-                    self._gap("recommendation_unanswered", "recommendation_unanswered",
-                              self.procuratorate, SourceRef(path=path), case_id=action.case_id,
-                              due=due, responsible=action.target,
-                              detail={"document_number": action.payload["document_number"],
-                                      "_action": str(id(action))})
+                    self._gap(
+                        "recommendation_unanswered",
+                        "recommendation_unanswered",
+                        self.procuratorate,
+                        SourceRef(path=path),
+                        case_id=action.case_id,
+                        due=due,
+                        responsible=action.target,
+                        detail={
+                            "document_number": action.payload["document_number"],
+                            "_action": str(id(action)),
+                        },
+                    )
                 else:
                     self._pending("REPLY_OVERDUE", action.case_id or "", action.target, due)
 
@@ -2202,15 +2889,24 @@ class _Generator:
             if "_action" in gap.detail:
                 action = by_identity[gap.detail["_action"]]
                 detail = {k: v for k, v in gap.detail.items() if k != "_action"}
-                gap = gap.model_copy(update={
-                    "source": SourceRef(path=path, outbox_id=action.row_id), "detail": detail})
+                gap = gap.model_copy(
+                    update={
+                        "source": SourceRef(path=path, outbox_id=action.row_id),
+                        "detail": detail,
+                    }
+                )
             fixed.append(gap)
         self.gaps = fixed
         for action in self.outbox_extra_bad:
             field_name, error = _BAD_OUTBOX_ERRORS[action.bad_kind or ""]
-            self._gap(f"bad_row.{action.bad_kind}", "dead_letter", self.procuratorate,
-                      SourceRef(path=path, outbox_id=action.row_id), field_name=field_name,
-                      error=error)
+            self._gap(
+                f"bad_row.{action.bad_kind}",
+                "dead_letter",
+                self.procuratorate,
+                SourceRef(path=path, outbox_id=action.row_id),
+                field_name=field_name,
+                error=error,
+            )
 
     # ----------------------------------------------------------------- run
 
@@ -2224,7 +2920,8 @@ class _Generator:
         for referral in self.referrals:
             if referral.scenario == "bad_row":
                 referral.bad_kind = ("invalid_receiving_unit_code", "impossible_date")[
-                    sum(1 for r in self.referrals if r.bad_kind)]
+                    sum(1 for r in self.referrals if r.bad_kind)
+                ]
         self.build_chains()
         self.build_prosecutorial_leads()
         self.plant_late_entries_and_terms()
@@ -2247,20 +2944,28 @@ class _Generator:
         for gap in self.gaps:
             totals[f"gaps_{gap.alert}"] += 1
         manifest = DemoManifest(
-            seed=self.seed, penalty_cases=self.size, start=self.start, end=self.end,
+            seed=self.seed,
+            penalty_cases=self.size,
+            start=self.start,
+            end=self.end,
             as_of=self.end,
-            county={"name": self.county.name, "name_en": self.county.name_en,
-                    "division_code": self.county.division_code},
+            county={
+                "name": self.county.name,
+                "name_en": self.county.name_en,
+                "division_code": self.county.division_code,
+            },
             violation_types_source="hub/rules/violation_types.yaml",
             calendar_warnings=sorted(set(self.calendar.warnings)),
             case_id_rule=CASE_ID_RULE,
             files=sorted(self.files, key=lambda f: f.path),
-            counts={code: dict(sorted(values.items()))
-                    for code, values in sorted(self.counts.items())},
+            counts={
+                code: dict(sorted(values.items())) for code, values in sorted(self.counts.items())
+            },
             totals=dict(sorted(totals.items())),
             gaps=self.gaps,
-            pending_clocks=sorted(self.pending, key=lambda p: (p.due, p.case_id,
-                                                               p.alert_kind or "")),
+            pending_clocks=sorted(
+                self.pending, key=lambda p: (p.due, p.case_id, p.alert_kind or "")
+            ),
             feedback=feedback,
             not_planted=self.not_planted,
         )
@@ -2271,29 +2976,38 @@ class _Generator:
     def finish_outbox_gaps_for_judgments(self) -> None:
         """Judgment bad files are written last; their gaps follow the outbox ones."""
         for relative, kind, error in self.judgment_bad:
-            self._gap(f"bad_file.{kind}", "dead_letter", self.court, SourceRef(path=relative),
-                      error=error)
+            self._gap(
+                f"bad_file.{kind}", "dead_letter", self.court, SourceRef(path=relative), error=error
+            )
 
 
 _BAD_PENALTY_ERRORS: dict[str, tuple[str, str]] = {
     "encoding": ("行政相对人名称", "bytes not valid in the file's encoding ({encoding})"),
-    "invalid_resident_id": ("证件号码", "resident ID check character does not match "
-                                      "(GB 11643-1999)"),
-    "invalid_credit_code": ("行政相对人代码_1", "统一社会信用代码 check character does not match "
-                                           "(GB 32100-2015)"),
+    "invalid_resident_id": (
+        "证件号码",
+        "resident ID check character does not match (GB 11643-1999)",
+    ),
+    "invalid_credit_code": (
+        "行政相对人代码_1",
+        "统一社会信用代码 check character does not match (GB 32100-2015)",
+    ),
     "impossible_date": ("处罚决定日期", "no such calendar date (February 30)"),
     "future_date": ("处罚决定日期", "decision date in the future (year typo)"),
     "negative_amount": ("罚款金额（万元）", "negative fine amount"),
     "unknown_violation_code": ("违法行为类型代码", "code not in hub/rules/violation_types.yaml"),
 }
 _BAD_REFERRAL_ERRORS: dict[str, tuple[str, str]] = {
-    "invalid_receiving_unit_code": ("接收单位代码", "统一社会信用代码 check character does not "
-                                               "match (GB 32100-2015)"),
+    "invalid_receiving_unit_code": (
+        "接收单位代码",
+        "统一社会信用代码 check character does not match (GB 32100-2015)",
+    ),
     "impossible_date": ("移送日期", "no such calendar date (April 31)"),
 }
 _BAD_FEEDBACK_ERRORS: dict[str, tuple[str, str]] = {
-    "invalid_resident_id": ("parties[0].id_number", "resident ID check character does not "
-                                                    "match (GB 11643-1999)"),
+    "invalid_resident_id": (
+        "parties[0].id_number",
+        "resident ID check character does not match (GB 11643-1999)",
+    ),
     "impossible_date": ("decision_date", "no such calendar date (February 30)"),
     "unknown_record_type": ("record_type", "unknown record type 'status_sync'"),
 }
@@ -2302,14 +3016,25 @@ _BAD_OUTBOX_ERRORS: dict[str, tuple[str, str]] = {
     "unknown_type": ("type", "unknown outbox event type 'LegacyMigrationNote'"),
 }
 _UNMATCHED_WHY: dict[str, str] = {
-    "ambiguous_feedback": "two referrals share the party, offence and date: a person must "
-                          "choose",
+    "ambiguous_feedback": "two referrals share the party, offence and date: a person must choose",
     "feedback_for_dead_lettered_referral": "quotes a referral whose export row was "
-                                           "dead-lettered, so the hub never saw it",
+    "dead-lettered, so the hub never saw it",
     "identifier_only_feedback": "only party identifiers link it to its referral; "
-                                "hub/rules/matching.yaml caps that confidence below the "
-                                "confident threshold, so a person confirms the candidate",
+    "hub/rules/matching.yaml caps that confidence below the "
+    "confident threshold, so a person confirms the candidate",
 }
+
+
+_CHINESE_NUMBERS = "零一二三四五六七八九十"
+
+
+def _term_text(months: int) -> str:
+    """A prison term as a judgment words it: 18 → 一年六个月, 8 → 八个月."""
+    years, rest = divmod(months, 12)
+    text = f"{_CHINESE_NUMBERS[years]}年" if years else ""
+    if rest:
+        text += f"{_CHINESE_NUMBERS[rest]}个月"
+    return text
 
 
 def _alert_name(alert_kind: str) -> str:
@@ -2322,13 +3047,20 @@ def _alert_name(alert_kind: str) -> str:
 def _spoil_check_char(value: str, alphabet: str) -> str:
     """The same identifier with a different (hence wrong) last character."""
     last = value[-1]
-    replacement = alphabet[(alphabet.index(last) + 1) % len(alphabet)] if last in alphabet \
-        else alphabet[0]
+    replacement = (
+        alphabet[(alphabet.index(last) + 1) % len(alphabet)] if last in alphabet else alphabet[0]
+    )
     return value[:-1] + replacement
 
 
-def generate(out_dir: Path, *, seed: int = 2026, penalty_cases: int = 10_000,
-             start: date = DEFAULT_START, end: date = DEFAULT_END) -> DemoManifest:
+def generate(
+    out_dir: Path,
+    *,
+    seed: int = 2026,
+    penalty_cases: int = 10_000,
+    start: date = DEFAULT_START,
+    end: date = DEFAULT_END,
+) -> DemoManifest:
     """Write Demo County's exports into ``out_dir`` and return the manifest.
 
     ``out_dir`` is created; existing files of a previous run with the same layout are
@@ -2342,7 +3074,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m deploy.demo.generate OUT_DIR [--seed] [--cases]``."""
     parser = argparse.ArgumentParser(
         prog="python -m deploy.demo.generate",
-        description="Generate Demo County's fictional source-system exports and manifest.")
+        description="Generate Demo County's fictional source-system exports and manifest.",
+    )
     parser.add_argument("out_dir", type=Path, help="directory to write exports/ and manifest.json")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--cases", type=int, default=10_000, help="penalty cases (>= 200)")
@@ -2351,8 +3084,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     began = time.perf_counter()
-    manifest = generate(args.out_dir, seed=args.seed, penalty_cases=args.cases,
-                        start=args.start, end=args.end)
+    manifest = generate(
+        args.out_dir, seed=args.seed, penalty_cases=args.cases, start=args.start, end=args.end
+    )
     elapsed = time.perf_counter() - began
     by_alert: dict[str, int] = defaultdict(int)
     for gap in manifest.gaps:

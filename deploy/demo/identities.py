@@ -44,16 +44,70 @@ COUNTY_NAME = "演示县"
 FICTIONAL_DIVISIONS = ("429901", "429902", "429903")
 
 SURNAMES = (
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
-    "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高",
+    "王",
+    "李",
+    "张",
+    "刘",
+    "陈",
+    "杨",
+    "黄",
+    "赵",
+    "吴",
+    "周",
+    "徐",
+    "孙",
+    "马",
+    "朱",
+    "胡",
+    "郭",
+    "何",
+    "林",
+    "罗",
+    "高",
 )
 GIVEN_FIRST_CHARACTERS = (
-    "建", "志", "文", "春", "秋", "晓", "海", "玉", "明", "丽",
-    "国", "永", "德", "雪", "佳", "子", "宇", "静", "慧", "云",
+    "建",
+    "志",
+    "文",
+    "春",
+    "秋",
+    "晓",
+    "海",
+    "玉",
+    "明",
+    "丽",
+    "国",
+    "永",
+    "德",
+    "雪",
+    "佳",
+    "子",
+    "宇",
+    "静",
+    "慧",
+    "云",
 )
 GIVEN_SECOND_CHARACTERS = (
-    "华", "强", "芳", "军", "平", "红", "林", "敏", "杰", "涛",
-    "霞", "峰", "梅", "琳", "波", "娟", "辉", "洁", "刚", "燕",
+    "华",
+    "强",
+    "芳",
+    "军",
+    "平",
+    "红",
+    "林",
+    "敏",
+    "杰",
+    "涛",
+    "霞",
+    "峰",
+    "梅",
+    "琳",
+    "波",
+    "娟",
+    "辉",
+    "洁",
+    "刚",
+    "燕",
 )
 #: Rare name characters outside GBK (CJK Extension A): only agencies that export GB18030 or
 #: UTF-8 have people with these, which proves a connector detects GB18030 instead of
@@ -62,8 +116,26 @@ GB18030_ONLY_GIVEN_CHARACTERS = ("㛃", "䶮")
 
 #: Trade names 字号 are two characters from these (each pair is an invented combination).
 BUSINESS_WORDS = (
-    "鑫", "达", "恒", "通", "瑞", "丰", "宏", "远", "金", "源",
-    "盛", "兴", "顺", "富", "嘉", "禾", "润", "泽", "佳", "诚",
+    "鑫",
+    "达",
+    "恒",
+    "通",
+    "瑞",
+    "丰",
+    "宏",
+    "远",
+    "金",
+    "源",
+    "盛",
+    "兴",
+    "顺",
+    "富",
+    "嘉",
+    "禾",
+    "润",
+    "泽",
+    "佳",
+    "诚",
 )
 #: Industry words per enforcement domain, so a forestry case concerns a timber company.
 INDUSTRY_WORDS: dict[str, tuple[str, ...]] = {
@@ -173,15 +245,17 @@ class IdentityFactory:
             second_pool = GB18030_ONLY_GIVEN_CHARACTERS
         return rng.choice(SURNAMES) + rng.choice(GIVEN_FIRST_CHARACTERS) + rng.choice(second_pool)
 
-    def resident_id(self, *, born_from: date = date(1958, 1, 1),
-                    born_until: date = date(2003, 12, 31)) -> str:
+    def resident_id(
+        self, *, born_from: date = date(1958, 1, 1), born_until: date = date(2003, 12, 31)
+    ) -> str:
         """A valid-checksum resident ID on a fictional division code, unique in this run."""
         rng = self._rng
         span = (born_until - born_from).days
         while True:
             birth = born_from + timedelta(days=rng.randrange(span))
             first17 = (
-                rng.choice(FICTIONAL_DIVISIONS) + birth.strftime("%Y%m%d")
+                rng.choice(FICTIONAL_DIVISIONS)
+                + birth.strftime("%Y%m%d")
                 + f"{rng.randrange(1000):03d}"
             )
             value = first17 + resident_id_check_char(first17)
@@ -193,8 +267,9 @@ class IdentityFactory:
         """A valid-checksum 统一社会信用代码: ``prefix`` 91 company, 92 sole trader, 11 organ."""
         rng = self._rng
         while True:
-            body = "MA" + "".join(rng.choice(_ORGANISATION_ALPHABET[:10] + "ABCDEFGHJKLMN")
-                                  for _ in range(6))
+            body = "MA" + "".join(
+                rng.choice(_ORGANISATION_ALPHABET[:10] + "ABCDEFGHJKLMN") for _ in range(6)
+            )
             organisation = body + organisation_code_check_char(body)
             first17 = prefix + FICTIONAL_DIVISIONS[0] + organisation
             if any(c not in CREDIT_CODE_ALPHABET for c in first17):
@@ -231,8 +306,14 @@ class IdentityFactory:
         person = self.person_name(allow_gb18030_only=allow_gb18030_only)
         person_id = self.resident_id()
         if category == "法人及非法人组织":
-            return Party(self.company_name(domain), category, self.credit_code("91"),
-                         person, person_id, self.address())
+            return Party(
+                self.company_name(domain),
+                category,
+                self.credit_code("91"),
+                person,
+                person_id,
+                self.address(),
+            )
         if category == "个体工商户":
             town = rng.choice(TOWNS)
             shop = f"{COUNTY_NAME}{town}{person[0]}记{rng.choice(SHOP_KINDS[domain])}"

@@ -81,16 +81,22 @@ class Gap(_Model):
     alert_kind: str | None = Field(description="hub.models.AlertKind symbol, None for DLQ.")
     unit_code: str = Field(description="The unit whose record carries the gap.")
     responsible_unit_code: str | None = Field(
-        default=None, description="The unit that must act (e.g. the police unit that owes a "
-        "receipt); None when it is the same unit.")
+        default=None,
+        description="The unit that must act (e.g. the police unit that owes a "
+        "receipt); None when it is the same unit.",
+    )
     case_id: str | None = Field(
-        default=None, description="case_id the hub derives: case_id_for(agency code, "
-        "decision number, else agency case number).")
+        default=None,
+        description="case_id the hub derives: case_id_for(agency code, "
+        "decision number, else agency case number).",
+    )
     source: SourceRef
     due: date | None = Field(default=None, description="When the alert falls due.")
     resolved_on: date | None = Field(
-        default=None, description="When the awaited record arrives in the exports (the alert "
-        "resolves then, late); None: still open at ``as_of``.")
+        default=None,
+        description="When the awaited record arrives in the exports (the alert "
+        "resolves then, late); None: still open at ``as_of``.",
+    )
     field: str | None = Field(default=None, description="Bad rows: the offending field.")
     error: str | None = Field(default=None, description="Bad rows: what is wrong.")
     detail: dict[str, str] = Field(default_factory=dict)
@@ -118,7 +124,8 @@ class FeedbackExpectation(_Model):
     cursor: int
     record_type: str
     expected_case_id: str | None = Field(
-        description="case_id it must be matched to; None when it must end unmatched.")
+        description="case_id it must be matched to; None when it must end unmatched."
+    )
     basis: Literal[
         "referral_number",
         "police_case_number",
@@ -135,8 +142,14 @@ class ExportFile(_Model):
     path: str
     unit_code: str
     kind: Literal[
-        "penalties", "referrals", "handovers", "reconsiderations", "replies",
-        "police_feedback", "procuratorate_outbox", "court_judgment",
+        "penalties",
+        "referrals",
+        "handovers",
+        "reconsiderations",
+        "replies",
+        "police_feedback",
+        "procuratorate_outbox",
+        "court_judgment",
     ]
     format: Literal["csv", "xlsx", "json", "sqlite", "xml"]
     encoding: str | None = None
@@ -163,14 +176,16 @@ class DemoManifest(_Model):
     case_id_rule: str
     files: list[ExportFile]
     counts: dict[str, dict[str, int]] = Field(
-        description="Per unit code: records written per kind (bad rows included).")
+        description="Per unit code: records written per kind (bad rows included)."
+    )
     totals: dict[str, int]
     gaps: list[Gap]
     pending_clocks: list[PendingClock]
     feedback: list[FeedbackExpectation]
     not_planted: list[str] = Field(
         default_factory=list,
-        description="Gap kinds that did not fit the chosen date window or size.")
+        description="Gap kinds that did not fit the chosen date window or size.",
+    )
 
     def gaps_for(self, alert: str) -> list[Gap]:
         """The planted gaps that must raise ``alert``."""

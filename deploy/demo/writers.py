@@ -68,8 +68,12 @@ def _bad_bytes_for(encoding: str, text: str) -> bytes:
     return text[:1].encode(encoding) + b"\xff" + text[1:].encode(encoding)
 
 
-def encode_csv(header: Sequence[str], rows: Iterable[Sequence[str]], style: CsvStyle,
-               bad_text: dict[int, str] | None = None) -> bytes:
+def encode_csv(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    style: CsvStyle,
+    bad_text: dict[int, str] | None = None,
+) -> bytes:
     """One CSV file as bytes; ``bad_text[row_index]`` is the text the marker replaces.
 
     Rows are encoded one by one so that a single row can carry invalid bytes while the rest
@@ -92,8 +96,11 @@ def encode_csv(header: Sequence[str], rows: Iterable[Sequence[str]], style: CsvS
         line = buffer.getvalue()
         if index in bad_text:
             before, after = line.split(BAD_BYTES_MARKER, 1)
-            chunks.append(before.encode(encoding) + _bad_bytes_for(encoding, bad_text[index])
-                          + after.encode(encoding))
+            chunks.append(
+                before.encode(encoding)
+                + _bad_bytes_for(encoding, bad_text[index])
+                + after.encode(encoding)
+            )
         else:
             chunks.append(line.encode(encoding))
     return b"".join(chunks)
@@ -107,8 +114,11 @@ def _fixed_zip(data: bytes) -> bytes:
         for info in source.infolist():
             content = source.read(info.filename)
             if info.filename == "docProps/core.xml":
-                content = re.sub(rb"<dcterms:(created|modified)([^>]*)>[^<]*<",
-                                 rb"<dcterms:\1\2>2026-01-01T00:00:00Z<", content)
+                content = re.sub(
+                    rb"<dcterms:(created|modified)([^>]*)>[^<]*<",
+                    rb"<dcterms:\1\2>2026-01-01T00:00:00Z<",
+                    content,
+                )
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
@@ -116,8 +126,9 @@ def _fixed_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], sheet_title: str,
-               date_format: str) -> bytes:
+def write_xlsx(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], sheet_title: str, date_format: str
+) -> bytes:
     """An XLSX workbook (one sheet) as deterministic bytes.
 
     ``date`` values become real date cells with ``date_format`` as the number format (as
