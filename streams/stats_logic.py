@@ -1,0 +1,291 @@
+"""Statistics, pure part: per unit and month, the figures of the 通报 and the annual 考核.
+
+Counted per unit (统一社会信用代码) and China month of the legal decision:
+
+- penalty cases entered, and entered late (more than 3 working days after the decision);
+- referrals made (agencies) and receipts signed (police);
+- filing decisions (police), with the median days from referral to decision;
+- alerts raised against the unit;
+- feedback rate: the share of the month's referrals (agency) or receipts (police) that
+  have a filing decision so far.
+
+Idempotent: an event id is counted once, and a corrected record of the same case (a new
+event id, same case) does not count the case twice. The accumulator's state is a plain
+dict so the faust agent can keep it in a table and rebuild it after a restart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.calendar import CHINA_TZ, WorkingDayCalendar, default_calendar
+from hub.identity import case_id_for, content_hash
+from hub.models import (
+    Alert,
+    AlertStatus,
+    CaseEvent,
+    CaseReferred,
+    FilingDecided,
+    PenaltyCaseRecorded,
+    PenaltyProcedure,
+    ReferralReceived,
+    UnitMonthlyStats,
+)
+from streams._alerts import SOURCE_SYSTEM, uuid_for
+from streams.deadline_logic import is_entered_late
+
+__all__ = ["PROCESSOR", "StatsAccumulator", "month_of"]
+
+PROCESSOR = "stats"
+
+Key = tuple[str, str]
+
+
+def month_of(moment: datetime) -> str:
+    """The China month (YYYY-MM) a legal time falls in."""
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m")
+
+
+@dataclass
+class _Bucket:
+    """One unit's month: distinct items per figure (key → detail)."""
+
+    penalties: dict[str, bool] = field(default_factory=dict)  # case id → entered late
+    referrals: dict[str, bool] = field(default_factory=dict)  # item → decided
+    receipts: dict[str, bool] = field(default_factory=dict)  # item → decided
+    decisions: dict[str, float | None] = field(default_factory=dict)  # item → days
+    alerts: set[str] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"penalties": self.penalties, "referrals": self.referrals,
+                "receipts": self.receipts, "decisions": self.decisions,
+                "alerts": sorted(self.alerts)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Bucket:
+        return cls(dict(data["penalties"]), dict(data["referrals"]), dict(data["receipts"]),
+                   dict(data["decisions"]), set(data["alerts"]))
+
+
+class StatsAccumulator:
+    """Monthly figures per unit, fed one event at a time."""
+
+    def __init__(self, *, calendar: WorkingDayCalendar | None = None,
+                 entry_working_days: int = 3) -> None:
+        self._calendar = calendar
+        self._entry_working_days = entry_working_days
+        self._buckets: dict[Key, _Bucket] = {}
+        self._seen: set[str] = set()
+        # per case: where its referral/receipt items are counted, when it was referred,
+        # and its decisions (for days-to-decision once the referral is known)
+        self._items: dict[str, list[tuple[str, str, str, str]]] = {}
+        self._penalty_first: dict[str, tuple[str, str, datetime]] = {}
+        self._referral_times: dict[str, datetime] = {}
+        self._receipt_times: dict[str, datetime] = {}
+        self._decided: set[str] = set()
+        self._decisions: dict[str, list[tuple[str, str, str, datetime]]] = {}
+
+    def _bucket(self, unit: str, month: str) -> _Bucket:
+        return self._buckets.setdefault((unit, month), _Bucket())
+
+    def add(self, event: CaseEvent) -> frozenset[Key]:
+        """Count one event; returns the (unit, month) keys whose figures changed."""
+        if event.event_id in self._seen:
+            return frozenset()
+        self._seen.add(event.event_id)
+        changed: set[Key] = set()
+        month = month_of(event.occurred_at)
+        key = (event.source_unit, month)
+        if isinstance(event, PenaltyCaseRecorded):
+            changed |= self._add_penalty(event, key)
+        elif isinstance(event, CaseReferred):
+            item = f"{event.case_id}|{event.referral_number}"
+            changed |= self._add_item(event, "referrals", item)
+            changed |= self._referred(event.case_id, event.occurred_at)
+        elif isinstance(event, ReferralReceived):
+            changed |= self._add_item(event, "receipts", f"{event.case_id}|{event.source_unit}")
+            changed |= self._referred(event.case_id, event.occurred_at, receipt=True)
+        elif isinstance(event, FilingDecided):
+            changed |= self._add_decision(event, month)
+        elif isinstance(event, Alert) and event.status is AlertStatus.RAISED:
+            bucket = self._bucket(event.responsible_unit_code, month)
+            if event.alert_id not in bucket.alerts:
+                bucket.alerts.add(event.alert_id)
+                changed.add((event.responsible_unit_code, month))
+        return frozenset(changed)
+
+    def add_all(self, events: Iterable[CaseEvent]) -> frozenset[Key]:
+        """Count several events; the union of changed keys."""
+        changed: set[Key] = set()
+        for event in events:
+            changed |= self.add(event)
+        return frozenset(changed)
+
+    def _add_penalty(self, event: PenaltyCaseRecorded, key: Key) -> set[Key]:
+        """Count a penalty case once; its first entry (earliest recorded) decides lateness.
+
+        A corrected record is a new event of the same case: it neither counts the case
+        again nor makes a timely entry late.
+        """
+        first = self._penalty_first.get(event.case_id)
+        if first is not None and first[2] <= event.recorded_at:
+            return set()
+        late = event.procedure is not PenaltyProcedure.SUMMARY and is_entered_late(
+            event.occurred_at, event.recorded_at, working_days=self._entry_working_days,
+            calendar=self._calendar or default_calendar(),
+        )
+        changed = {key}
+        if first is not None:
+            old_key = (first[0], first[1])
+            self._bucket(*old_key).penalties.pop(event.case_id, None)
+            changed.add(old_key)
+        self._bucket(*key).penalties[event.case_id] = late
+        self._penalty_first[event.case_id] = (*key, event.recorded_at)
+        return changed
+
+    def _add_item(self, event: CaseEvent, figure: str, item: str) -> set[Key]:
+        key = (event.source_unit, month_of(event.occurred_at))
+        items: dict[str, bool] = getattr(self._bucket(*key), figure)
+        if item in items:
+            return set()
+        items[item] = event.case_id in self._decided
+        self._items.setdefault(event.case_id, []).append((*key, figure, item))
+        return {key}
+
+    def _referred(self, case_id: str, at: datetime, *, receipt: bool = False) -> set[Key]:
+        """Note when a case was referred: its earliest referral, a receipt only if none.
+
+        Days to decision are recomputed when the start changes, so a referral that
+        reaches the hub after the police decision still yields the right figure.
+        """
+        times = self._receipt_times if receipt else self._referral_times
+        known = times.get(case_id)
+        if known is not None and known <= at:
+            return set()
+        before = self._start_of(case_id)
+        times[case_id] = at
+        start = self._start_of(case_id)
+        if start is None or start == before:
+            return set()
+        changed: set[Key] = set()
+        for unit, month, item, decided_at in self._decisions.get(case_id, []):
+            self._bucket(unit, month).decisions[item] = _days(start, decided_at)
+            changed.add((unit, month))
+        return changed
+
+    def _start_of(self, case_id: str) -> datetime | None:
+        return self._referral_times.get(case_id) or self._receipt_times.get(case_id)
+
+    def _add_decision(self, event: FilingDecided, month: str) -> set[Key]:
+        key = (event.source_unit, month)
+        item = f"{event.case_id}|{event.decision.value}|{event.police_case_number or ''}"
+        bucket = self._bucket(*key)
+        changed: set[Key] = set()
+        if item not in bucket.decisions:
+            start = self._start_of(event.case_id)
+            bucket.decisions[item] = _days(start, event.occurred_at) if start else None
+            self._decisions.setdefault(event.case_id, []).append(
+                (*key, item, event.occurred_at)
+            )
+            changed.add(key)
+        if event.case_id not in self._decided:
+            self._decided.add(event.case_id)
+            for unit, item_month, figure, case_item in self._items.get(event.case_id, []):
+                items: dict[str, bool] = getattr(self._bucket(unit, item_month), figure)
+                items[case_item] = True
+                changed.add((unit, item_month))
+        return changed
+
+    def keys(self) -> list[Key]:
+        """Every (unit, month) with figures, sorted."""
+        return sorted(self._buckets)
+
+    def stats(self, unit_code: str, month: str, *, hub_unit_code: str,
+              now: datetime) -> UnitMonthlyStats:
+        """The UnitMonthlyStats event of a unit's month (deterministic event id)."""
+        bucket = self._buckets.get((unit_code, month), _Bucket())
+        tracked = [*bucket.referrals.values(), *bucket.receipts.values()]
+        days = [d for d in bucket.decisions.values() if d is not None]
+        figures: dict[str, Any] = {
+            "penalty_cases_entered": len(bucket.penalties),
+            "penalty_cases_entered_late": sum(bucket.penalties.values()),
+            "referrals": len(bucket.referrals),
+            "receipts": len(bucket.receipts),
+            "filing_decisions": len(bucket.decisions),
+            "alerts_raised": len(bucket.alerts),
+            "feedback_rate": round(sum(tracked) / len(tracked), 4) if tracked else None,
+            "median_days_to_decision": float(statistics.median(days)) if days else None,
+        }
+        subject = case_id_for(unit_code, f"stats:{month}")
+        return UnitMonthlyStats(
+            event_id=uuid_for("stats", unit_code, month, content_hash(figures)),
+            case_id=subject,
+            source_unit=hub_unit_code,
+            occurred_at=_month_end_or_now(month, now),
+            recorded_at=now,
+            source_system=SOURCE_SYSTEM,
+            source_record=f"{PROCESSOR}:{unit_code}:{month}",
+            connector_id=f"streams.{PROCESSOR}",
+            unit_code=unit_code,
+            month=month,
+            **figures,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as JSON-able data (for a faust table)."""
+        return {
+            "buckets": [[unit, month, bucket.to_dict()]
+                        for (unit, month), bucket in sorted(self._buckets.items())],
+            "seen": sorted(self._seen),
+            "items": {case: [list(i) for i in items] for case, items in self._items.items()},
+            "referral_times": {case: at.isoformat()
+                               for case, at in self._referral_times.items()},
+            "receipt_times": {case: at.isoformat() for case, at in self._receipt_times.items()},
+            "decided": sorted(self._decided),
+            "penalty_first": {case: [unit, month, at.isoformat()]
+                              for case, (unit, month, at) in self._penalty_first.items()},
+            "decisions": {case: [[u, m, i, at.isoformat()] for u, m, i, at in items]
+                          for case, items in self._decisions.items()},
+            "entry_working_days": self._entry_working_days,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *,
+                  calendar: WorkingDayCalendar | None = None) -> StatsAccumulator:
+        """Inverse of :meth:`to_dict`."""
+        accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"])
+        accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
+                                for unit, month, bucket in data["buckets"]}
+        accumulator._seen = set(data["seen"])
+        accumulator._items = {case: [(i[0], i[1], i[2], i[3]) for i in items]
+                              for case, items in data["items"].items()}
+        accumulator._referral_times = {case: datetime.fromisoformat(at)
+                                       for case, at in data["referral_times"].items()}
+        accumulator._receipt_times = {case: datetime.fromisoformat(at)
+                                      for case, at in data["receipt_times"].items()}
+        accumulator._decided = set(data["decided"])
+        accumulator._penalty_first = {
+            case: (unit, month, datetime.fromisoformat(at))
+            for case, (unit, month, at) in data["penalty_first"].items()
+        }
+        accumulator._decisions = {
+            case: [(u, m, i, datetime.fromisoformat(at)) for u, m, i, at in items]
+            for case, items in data["decisions"].items()
+        }
+        return accumulator
+
+
+def _days(start: datetime, end: datetime) -> float:
+    """Natural days between two instants, to the hundredth (never negative)."""
+    return max(round((end - start).total_seconds() / 86400, 2), 0.0)
+
+
+def _month_end_or_now(month: str, now: datetime) -> datetime:
+    """The figures' legal time: the month's last instant, or now while the month runs."""
+    year, number = (int(part) for part in month.split("-"))
+    first_next = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=CHINA_TZ)
+    return min(first_next, now)

@@ -1,0 +1,158 @@
+"""Monthly figures per unit: counted once, late entries, feedback rate, days to decision."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.calendar import WorkingDayCalendar
+from hub.identity import case_id_for
+from hub.models import CaseEvent
+from streams.stats_logic import StatsAccumulator, month_of
+from tests.unit.data.case_events import (
+    COUNTY_PSB,
+    HUB_UNIT,
+    MARKET,
+    alert_event,
+    at,
+    decided,
+    penalty,
+    received,
+    referred,
+)
+
+CASE_A = case_id_for(MARKET, "青市监罚〔2025〕11号")
+CASE_B = case_id_for(MARKET, "青市监罚〔2025〕12号")
+CASE_C = case_id_for(MARKET, "青市监罚〔2025〕13号")
+NOW = at(2025, 3, 1, 12)
+
+PENALTY_A = penalty(at(2025, 1, 6, 10), case_id=CASE_A, recorded=at(2025, 1, 7, 9))
+PENALTY_B_LATE = penalty(at(2025, 1, 6, 10), case_id=CASE_B, recorded=at(2025, 1, 10, 9))
+PENALTY_C_SUMMARY_LATE = penalty(at(2025, 1, 6, 10), case_id=CASE_C, procedure="SUMMARY",
+                                 recorded=at(2025, 2, 10, 9))
+PENALTY_A_CORRECTED = penalty(at(2025, 1, 6, 10), case_id=CASE_A, recorded=at(2025, 1, 20),
+                              turnover_fen=1, event_id="3a5e1d8c-0c55-5b6b-8f5e-6c1a9d2f0e11")
+REFERRAL_A = referred(at(2025, 1, 6, 10), case_id=CASE_A, number="移A")
+REFERRAL_B = referred(at(2025, 1, 10, 10), case_id=CASE_B, number="移B")
+RECEIPT_A = received(at(2025, 1, 6, 15), case_id=CASE_A, number="移A")
+RECEIPT_B = received(at(2025, 1, 10, 15), case_id=CASE_B, number="移B")
+DECISION_A = decided(at(2025, 1, 9, 10), case_id=CASE_A, police_case_number="立A")
+DECISION_B = decided(at(2025, 2, 3, 10), case_id=CASE_B, police_case_number="立B")
+
+ALL = [PENALTY_A, PENALTY_B_LATE, PENALTY_C_SUMMARY_LATE, PENALTY_A_CORRECTED, REFERRAL_A,
+       REFERRAL_B, RECEIPT_A, RECEIPT_B, DECISION_A, DECISION_B]
+
+
+def figures(accumulator: StatsAccumulator, unit: str, month: str) -> dict:
+    stats = accumulator.stats(unit, month, hub_unit_code=HUB_UNIT, now=NOW)
+    return {
+        "entered": stats.penalty_cases_entered,
+        "late": stats.penalty_cases_entered_late,
+        "referrals": stats.referrals,
+        "receipts": stats.receipts,
+        "decisions": stats.filing_decisions,
+        "alerts": stats.alerts_raised,
+        "feedback": stats.feedback_rate,
+        "median": stats.median_days_to_decision,
+    }
+
+
+def fed(events: list[CaseEvent]) -> StatsAccumulator:
+    accumulator = StatsAccumulator(calendar=WorkingDayCalendar())
+    accumulator.add_all(events)
+    return accumulator
+
+
+EXPECTED = [
+    (MARKET, "2025-01", {"entered": 3, "late": 1, "referrals": 2, "receipts": 0,
+                         "decisions": 0, "alerts": 0, "feedback": 1.0, "median": None}),
+    (COUNTY_PSB, "2025-01", {"entered": 0, "late": 0, "referrals": 0, "receipts": 2,
+                             "decisions": 1, "alerts": 0, "feedback": 1.0, "median": 3.0}),
+    (COUNTY_PSB, "2025-02", {"entered": 0, "late": 0, "referrals": 0, "receipts": 0,
+                             "decisions": 1, "alerts": 0, "feedback": None, "median": 24.0}),
+    (MARKET, "2025-02", {"entered": 0, "late": 0, "referrals": 0, "receipts": 0,
+                         "decisions": 0, "alerts": 0, "feedback": None, "median": None}),
+]
+
+
+@pytest.mark.parametrize(("unit", "month", "expected"), EXPECTED)
+def test_monthly_figures(unit: str, month: str, expected: dict) -> None:
+    assert figures(fed(ALL), unit, month) == expected
+
+
+def test_every_event_counts_once() -> None:
+    accumulator = fed(ALL)
+    assert accumulator.add_all(ALL) == frozenset()
+    assert figures(accumulator, MARKET, "2025-01") == EXPECTED[0][2]
+
+
+def test_order_does_not_matter() -> None:
+    backwards = fed(list(reversed(ALL)))
+    for unit, month, expected in EXPECTED:
+        assert figures(backwards, unit, month) == expected
+
+
+def test_feedback_rate_grows_with_decisions() -> None:
+    accumulator = fed([REFERRAL_A, REFERRAL_B])
+    assert figures(accumulator, MARKET, "2025-01")["feedback"] == 0.0
+    assert accumulator.add(DECISION_A) == frozenset({(COUNTY_PSB, "2025-01"),
+                                                     (MARKET, "2025-01")})
+    assert figures(accumulator, MARKET, "2025-01")["feedback"] == 0.5
+
+
+def test_days_to_decision_when_the_referral_arrives_after_the_decision() -> None:
+    accumulator = fed([DECISION_A])
+    assert figures(accumulator, COUNTY_PSB, "2025-01")["median"] is None
+    accumulator.add(RECEIPT_A)  # only the receipt: counted from it
+    assert figures(accumulator, COUNTY_PSB, "2025-01")["median"] == 2.79
+    accumulator.add(REFERRAL_A)  # the referral wins
+    assert figures(accumulator, COUNTY_PSB, "2025-01")["median"] == 3.0
+
+
+def test_alerts_count_once_per_alert_and_only_when_raised() -> None:
+    events = [
+        alert_event(at(2025, 1, 10), "alert-1"),
+        alert_event(at(2025, 1, 17), "alert-1"),  # escalated: new event, same alert
+        alert_event(at(2025, 1, 20), "alert-1", "RESOLVED"),
+        alert_event(at(2025, 1, 21), "alert-2"),
+    ]
+    assert figures(fed(events), COUNTY_PSB, "2025-01")["alerts"] == 2
+
+
+def test_state_survives_a_table() -> None:
+    accumulator = fed(ALL[:6])
+    restored = StatsAccumulator.from_dict(json.loads(json.dumps(accumulator.to_dict())),
+                                          calendar=WorkingDayCalendar())
+    assert restored.add_all(ALL[:6]) == frozenset()
+    restored.add_all(ALL[6:])
+    for unit, month, expected in EXPECTED:
+        assert figures(restored, unit, month) == expected
+    assert restored.keys() == fed(ALL).keys()
+
+
+def test_stats_event() -> None:
+    accumulator = fed(ALL)
+    event = accumulator.stats(MARKET, "2025-01", hub_unit_code=HUB_UNIT, now=NOW)
+    assert event.unit_code == MARKET
+    assert event.month == "2025-01"
+    assert event.case_id == case_id_for(MARKET, "stats:2025-01")
+    assert event.source_unit == HUB_UNIT
+    assert event.occurred_at == at(2025, 2, 1)
+    again = accumulator.stats(MARKET, "2025-01", hub_unit_code=HUB_UNIT, now=at(2025, 3, 2))
+    assert again.event_id == event.event_id
+    accumulator.add(penalty(at(2025, 1, 31, 10), case_id=case_id_for(MARKET, "新")))
+    changed = accumulator.stats(MARKET, "2025-01", hub_unit_code=HUB_UNIT, now=NOW)
+    assert changed.event_id != event.event_id
+    running = accumulator.stats(MARKET, "2025-03", hub_unit_code=HUB_UNIT, now=NOW)
+    assert running.occurred_at == NOW
+
+
+@pytest.mark.parametrize(
+    ("moment", "month"),
+    [(at(2025, 1, 31, 23, 30), "2025-01"), (at(2025, 2, 1), "2025-02")],
+)
+def test_month_of_counts_china_time(moment: datetime, month: str) -> None:
+    assert month_of(moment) == month
+    assert month_of(moment.astimezone(UTC)) == month
