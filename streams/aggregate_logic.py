@@ -1,0 +1,403 @@
+"""Case aggregate, pure part: a case's events folded into its state (lf.case-state).
+
+Stage machine (CaseStage): recorded → referred → received (→ forwarded) → filed / not
+filed / returned → reconsideration → filing supervision → arrest review → prosecution →
+judged (closed when not prosecuted). The stage is that of the *latest* stage-setting
+event in legal time (ties broken by lifecycle order), so events that arrive late or out of
+order still give the right stage; a penalty decided after the referral does not send the
+case back to "recorded".
+
+The aggregate also keeps the timeline, the units involved, the identifying numbers the
+view searches by, the parties, and the open alerts. Its state is plain data
+(:meth:`CaseAggregate.to_dict`) for the agent's table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.identity import content_hash
+from hub.models import (
+    AgencyReplied,
+    Alert,
+    AlertStatus,
+    CaseEvent,
+    CaseForwarded,
+    CaseReferred,
+    CaseStage,
+    CaseState,
+    ConsultationAnswered,
+    ConsultationRequested,
+    CourtJudgment,
+    EarlyInterventionAttended,
+    EarlyInterventionInvited,
+    FeedbackMatched,
+    FilingDecided,
+    FilingDecision,
+    FilingSupervisionRequested,
+    JudicialRecommendation,
+    LeadTransferred,
+    MaterialsHandedOver,
+    Party,
+    PenaltyCaseRecorded,
+    ProsecutorialAction,
+    ProsecutorialActionKind,
+    ProsecutorialOutcome,
+    ReconsiderationDecided,
+    ReconsiderationDecision,
+    ReconsiderationRequested,
+    ReferralReceived,
+    TimelineEntry,
+    ViewAction,
+    ViewActionKind,
+)
+from streams._alerts import SOURCE_SYSTEM, uuid_for
+from streams._facts import event_type_name
+
+__all__ = ["PROCESSOR", "CaseAggregate", "fold", "stage_of", "summarise"]
+
+PROCESSOR = "aggregate"
+
+#: Lifecycle order, used to break ties between stage events at the same legal time.
+_RANK = {
+    CaseStage.RECORDED: 0,
+    CaseStage.REFERRED: 1,
+    CaseStage.RECEIVED: 2,
+    CaseStage.FORWARDED: 3,
+    CaseStage.FILED: 4,
+    CaseStage.NOT_FILED: 4,
+    CaseStage.RETURNED: 4,
+    CaseStage.RECONSIDERATION: 5,
+    CaseStage.FILING_SUPERVISION: 7,
+    CaseStage.ARREST_REVIEW: 8,
+    CaseStage.PROSECUTION: 9,
+    CaseStage.JUDGED: 10,
+    CaseStage.CLOSED: 11,
+}
+
+_ADDRESS_FIELDS = (
+    "receiving_unit_code", "addressed_to_unit_code", "target_unit_code",
+    "forwarded_to_unit_code", "invited_unit_code", "procuratorate_unit_code",
+    "police_unit_code", "referring_unit_code", "requested_by_unit_code",
+    "invited_by_unit_code", "deciding_authority_code",
+)
+_DERIVED = ("Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched", "FeedbackUnmatched",
+            "ViewAction", "AuditRecorded")
+_ALERT_RANK = {AlertStatus.RAISED: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.RESOLVED: 2}
+
+
+def stage_of(event: CaseEvent) -> tuple[CaseStage, int] | None:
+    """The stage an event moves the case to, with its tie-break rank (None: no change)."""
+    stage: CaseStage | None = None
+    rank_bonus = 0
+    if isinstance(event, PenaltyCaseRecorded):
+        stage = CaseStage.RECORDED
+    elif isinstance(event, CaseReferred):
+        stage = CaseStage.REFERRED
+    elif isinstance(event, ReferralReceived):
+        stage = CaseStage.RECEIVED
+    elif isinstance(event, CaseForwarded):
+        stage = CaseStage.FORWARDED
+    elif isinstance(event, FilingDecided):
+        stage = {
+            FilingDecision.FILED: CaseStage.FILED,
+            FilingDecision.NOT_FILED: CaseStage.NOT_FILED,
+            FilingDecision.RETURNED: CaseStage.RETURNED,
+        }.get(event.decision)
+    elif isinstance(event, ReconsiderationRequested):
+        stage = CaseStage.RECONSIDERATION
+    elif isinstance(event, ReconsiderationDecided):
+        stage = {
+            ReconsiderationDecision.REVERSED: CaseStage.FILED,
+            ReconsiderationDecision.UPHELD: CaseStage.NOT_FILED,
+        }.get(event.decision)
+        rank_bonus = 2  # after the reconsideration request of the same day
+    elif isinstance(event, FilingSupervisionRequested):
+        stage = CaseStage.FILING_SUPERVISION
+    elif isinstance(event, ProsecutorialAction):
+        stage = _prosecutorial_stage(event)
+    elif isinstance(event, CourtJudgment):
+        stage = CaseStage.JUDGED
+    if stage is None:
+        return None
+    return stage, _RANK[stage] + rank_bonus
+
+
+def _prosecutorial_stage(event: ProsecutorialAction) -> CaseStage | None:
+    if event.action in (ProsecutorialActionKind.REQUIRE_NON_FILING_REASONS,
+                        ProsecutorialActionKind.ORDER_FILING):
+        return CaseStage.FILING_SUPERVISION
+    if event.action is ProsecutorialActionKind.ARREST_DECISION:
+        return CaseStage.ARREST_REVIEW
+    if event.action is ProsecutorialActionKind.PROSECUTION_DECISION:
+        if event.outcome is ProsecutorialOutcome.NOT_PROSECUTED:
+            return CaseStage.CLOSED
+        return CaseStage.PROSECUTION
+    return None
+
+
+def summarise(event: CaseEvent) -> str:
+    """A one-line bilingual summary of an event for the timeline."""
+    if isinstance(event, PenaltyCaseRecorded):
+        return f"行政处罚决定 penalty decision {event.decision_number}: {event.violation_type}"
+    if isinstance(event, CaseReferred):
+        return (f"移送涉嫌犯罪案件 referred {event.referral_number} → "
+                f"{event.receiving_unit_name or event.receiving_unit_code}: "
+                f"{event.suspected_offence}")
+    if isinstance(event, ReferralReceived):
+        return f"签收回执 receipt signed for {event.referral_number}"
+    if isinstance(event, CaseForwarded):
+        target = event.forwarded_to_unit_name or event.forwarded_to_unit_code
+        return f"移送管辖 forwarded to {target}"
+    if isinstance(event, FilingDecided):
+        labels = {FilingDecision.FILED: "立案 filed",
+                  FilingDecision.NOT_FILED: "不予立案 not filed",
+                  FilingDecision.RETURNED: "退回 returned for a penalty"}
+        label = labels.get(event.decision, "立案决定 filing decision")
+        return f"{label} {event.police_case_number or ''}".strip()
+    if isinstance(event, ReconsiderationRequested):
+        return "提请复议 reconsideration requested"
+    if isinstance(event, ReconsiderationDecided):
+        return f"复议决定 reconsideration decided: {event.decision.value}"
+    if isinstance(event, FilingSupervisionRequested):
+        return "建议立案监督 filing supervision suggested"
+    if isinstance(event, MaterialsHandedOver):
+        return f"移交涉案物品 seized items handed over ({len(event.items)})"
+    if isinstance(event, ProsecutorialAction):
+        outcome = ("" if event.outcome is ProsecutorialOutcome.NOT_APPLICABLE
+                   else f": {event.outcome.value}")
+        return f"检察监督 procuratorate {event.action.value}{outcome}"
+    if isinstance(event, AgencyReplied):
+        return f"回复 reply: {event.outcome.value}"
+    if isinstance(event, CourtJudgment):
+        return f"判决 judgment {event.court_case_number}: {event.verdict.value}"
+    if isinstance(event, JudicialRecommendation):
+        return "司法建议 judicial recommendation"
+    if isinstance(event, LeadTransferred):
+        return f"线索移送 lead transferred: {event.destination.value}"
+    if isinstance(event, ConsultationRequested):
+        return f"案件咨询 consultation {event.consultation_id}"
+    if isinstance(event, ConsultationAnswered):
+        return f"咨询答复 consultation answered {event.consultation_id}"
+    if isinstance(event, EarlyInterventionInvited):
+        return f"邀请提前介入 early intervention invited {event.invitation_id}"
+    if isinstance(event, EarlyInterventionAttended):
+        return f"提前介入 early intervention attended {event.invitation_id}"
+    if isinstance(event, FeedbackMatched):
+        return f"反馈匹配 feedback matched ({event.method.value})"
+    return event_type_name(event)
+
+
+@dataclass(frozen=True)
+class _StageMark:
+    occurred_at: datetime
+    rank: int
+    event_id: str
+    stage: CaseStage
+
+
+def _party_key(party: Party) -> str:
+    return "|".join([party.name.strip(), *sorted(party.identifiers())])
+
+
+class CaseAggregate:
+    """One case's state, built by applying its events in any order."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        self._seen: set[str] = set()
+        self._marks: list[_StageMark] = []
+        self._timeline: dict[str, TimelineEntry] = {}
+        self._owner: tuple[datetime, int, str] | None = None
+        self._numbers: dict[str, str] = {}
+        self._parties: dict[str, Party] = {}
+        self._units: dict[str, datetime] = {}
+        self._alerts: dict[str, AlertStatus] = {}
+        self._last_event_at: datetime | None = None
+
+    def apply(self, event: CaseEvent) -> bool:
+        """Fold one event in; False when it was already applied (same event id)."""
+        if event.event_id in self._seen:
+            return False
+        if event.case_id != self.case_id:
+            raise ValueError(f"event {event.event_id} belongs to case {event.case_id}, "
+                             f"not {self.case_id}")
+        self._seen.add(event.event_id)
+        if isinstance(event, Alert):
+            self._apply_alert(event.alert_id, event.status)
+            return True
+        if isinstance(event, ViewAction):
+            if event.action_kind is ViewActionKind.RESOLVE_ALERT:
+                self._apply_alert(event.target, AlertStatus.RESOLVED)
+            elif event.action_kind is ViewActionKind.ACKNOWLEDGE_ALERT:
+                self._apply_alert(event.target, AlertStatus.ACKNOWLEDGED)
+            return True
+        if isinstance(event, FeedbackMatched) and event.police_case_number:
+            self._numbers.setdefault("police_case_number", event.police_case_number)
+        if event_type_name(event) in _DERIVED and not isinstance(event, FeedbackMatched):
+            return True
+        self._apply_case_event(event)
+        return True
+
+    def _apply_alert(self, alert_id: str, status: AlertStatus) -> None:
+        known = self._alerts.get(alert_id)
+        if known is None or _ALERT_RANK.get(status, -1) > _ALERT_RANK.get(known, -1):
+            self._alerts[alert_id] = status
+
+    def _apply_case_event(self, event: CaseEvent) -> None:
+        mark = stage_of(event)
+        if mark is not None:
+            self._marks.append(_StageMark(event.occurred_at, mark[1], event.event_id, mark[0]))
+        self._timeline[event.event_id] = TimelineEntry(
+            event_id=event.event_id, event_type=event.avro_name, occurred_at=event.occurred_at,
+            unit_code=event.source_unit, summary=summarise(event),
+        )
+        if not isinstance(event, FeedbackMatched):
+            priority = 0 if isinstance(event, PenaltyCaseRecorded | CaseReferred) else 1
+            candidate = (event.occurred_at, priority, event.source_unit)
+            if self._owner is None or (candidate[1], candidate[0]) < (self._owner[1],
+                                                                      self._owner[0]):
+                self._owner = candidate
+            self._note_unit(event.source_unit, event.occurred_at)
+            for field in _ADDRESS_FIELDS:
+                value = getattr(event, field, None)
+                if isinstance(value, str) and value:
+                    self._note_unit(value, event.occurred_at)
+        if self._last_event_at is None or event.occurred_at > self._last_event_at:
+            self._last_event_at = event.occurred_at
+        self._note_numbers(event)
+        for name in ("parties", "defendants", "persons_concerned"):
+            value = getattr(event, name, None)
+            if isinstance(value, list):
+                for party in value:
+                    if isinstance(party, Party):
+                        self._parties.setdefault(_party_key(party), party)
+
+    def _note_unit(self, code: str, at: datetime) -> None:
+        known = self._units.get(code)
+        if known is None or at < known:
+            self._units[code] = at
+
+    def _note_numbers(self, event: CaseEvent) -> None:
+        pairs: list[tuple[str, str | None]] = []
+        if isinstance(event, PenaltyCaseRecorded):
+            pairs += [("decision_number", event.decision_number),
+                      ("agency_case_number", event.agency_case_number)]
+        if isinstance(event, CaseReferred):
+            pairs += [("referral_number", event.referral_number),
+                      ("decision_number", event.decision_number),
+                      ("agency_case_number", event.agency_case_number)]
+        pairs.append(("police_case_number", getattr(event, "police_case_number", None)))
+        for name, value in pairs:
+            if isinstance(value, str) and value.strip():
+                self._numbers.setdefault(name, value)
+
+    @property
+    def stage(self) -> CaseStage:
+        """The current stage: the latest stage-setting event (recorded only if alone)."""
+        marks = [m for m in self._marks if m.stage is not CaseStage.RECORDED]
+        if not marks:
+            return CaseStage.RECORDED if self._marks else CaseStage.UNKNOWN
+        return max(marks, key=lambda m: (m.occurred_at, m.rank, m.event_id)).stage
+
+    @property
+    def open_alerts(self) -> list[str]:
+        """Alert ids raised or acknowledged and not resolved."""
+        return sorted(a for a, status in self._alerts.items()
+                      if status is not AlertStatus.RESOLVED)
+
+    def timeline(self) -> list[TimelineEntry]:
+        """The timeline in legal order."""
+        return sorted(self._timeline.values(), key=lambda e: (e.occurred_at, e.event_id))
+
+    def to_case_state(self, *, hub_unit_code: str, now: datetime) -> CaseState:
+        """The CaseState event (deterministic event id: same state, same id)."""
+        body: dict[str, Any] = {
+            "stage": self.stage,
+            "owning_unit_code": self._owner[2] if self._owner else hub_unit_code,
+            "decision_number": self._numbers.get("decision_number"),
+            "agency_case_number": self._numbers.get("agency_case_number"),
+            "referral_number": self._numbers.get("referral_number"),
+            "police_case_number": self._numbers.get("police_case_number"),
+            "parties": [self._parties[k] for k in sorted(self._parties)],
+            "timeline": self.timeline(),
+            "units_involved": [code for code, _ in sorted(self._units.items(),
+                                                          key=lambda kv: (kv[1], kv[0]))],
+            "open_alerts": self.open_alerts,
+            "last_event_at": self._last_event_at,
+        }
+        digest = content_hash({k: _jsonable(v) for k, v in body.items()})
+        return CaseState(
+            event_id=uuid_for("case-state", self.case_id, digest),
+            case_id=self.case_id,
+            source_unit=hub_unit_code,
+            occurred_at=self._last_event_at or now,
+            recorded_at=now,
+            source_system=SOURCE_SYSTEM,
+            source_record=f"{PROCESSOR}:{self.case_id}",
+            connector_id=f"streams.{PROCESSOR}",
+            **body,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able state for the agent's table."""
+        return {
+            "case_id": self.case_id,
+            "seen": sorted(self._seen),
+            "marks": [[m.occurred_at.isoformat(), m.rank, m.event_id, m.stage.value]
+                      for m in self._marks],
+            "timeline": [e.model_dump(mode="json") for e in self.timeline()],
+            "owner": ([self._owner[0].isoformat(), self._owner[1], self._owner[2]]
+                      if self._owner else None),
+            "numbers": dict(self._numbers),
+            "parties": {k: p.model_dump(mode="json") for k, p in self._parties.items()},
+            "units": {code: at.isoformat() for code, at in self._units.items()},
+            "alerts": {a: s.value for a, s in self._alerts.items()},
+            "last_event_at": self._last_event_at.isoformat() if self._last_event_at else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseAggregate:
+        """Inverse of :meth:`to_dict`."""
+        aggregate = cls(data["case_id"])
+        aggregate._seen = set(data["seen"])
+        aggregate._marks = [_StageMark(datetime.fromisoformat(at), rank, event_id,
+                                       CaseStage(stage))
+                            for at, rank, event_id, stage in data["marks"]]
+        aggregate._timeline = {e["event_id"]: TimelineEntry.model_validate(e)
+                               for e in data["timeline"]}
+        owner = data["owner"]
+        aggregate._owner = ((datetime.fromisoformat(owner[0]), owner[1], owner[2])
+                            if owner else None)
+        aggregate._numbers = dict(data["numbers"])
+        aggregate._parties = {k: Party.model_validate(p) for k, p in data["parties"].items()}
+        aggregate._units = {c: datetime.fromisoformat(at) for c, at in data["units"].items()}
+        aggregate._alerts = {a: AlertStatus(s) for a, s in data["alerts"].items()}
+        last = data["last_event_at"]
+        aggregate._last_event_at = datetime.fromisoformat(last) if last else None
+        return aggregate
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return getattr(value, "value", value)
+
+
+def fold(events: Iterable[CaseEvent]) -> CaseAggregate:
+    """The aggregate of a case's events (all must share one case id)."""
+    aggregate: CaseAggregate | None = None
+    for event in events:
+        if aggregate is None:
+            aggregate = CaseAggregate(event.case_id)
+        aggregate.apply(event)
+    if aggregate is None:
+        raise ValueError("fold needs at least one event")
+    return aggregate

@@ -1,0 +1,189 @@
+"""Case aggregate: the stage machine, timeline, units, numbers, open alerts; any order."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from hub.models import CaseEvent, CaseStage, ViewAction
+from streams.aggregate_logic import CaseAggregate, fold
+from tests.unit.data.case_events import (
+    CASE,
+    COUNTY_PSB,
+    COURT,
+    FOREST_POLICE,
+    HUB_UNIT,
+    MARKET,
+    PROCURATORATE,
+    alert_event,
+    at,
+    consultation,
+    decided,
+    forwarded,
+    judgment,
+    penalty,
+    prosecutorial,
+    received,
+    reconsideration_decided,
+    reconsideration_requested,
+    referred,
+    supervision_requested,
+)
+
+NOW = at(2026, 1, 1)
+PENALTY = penalty(at(2025, 1, 5))
+REFERRAL = referred(at(2025, 1, 6, 10), decision_number="青市监罚〔2025〕1号")
+RECEIPT = received(at(2025, 1, 6, 15))
+NOT_FILED = decided(at(2025, 1, 8, 10), "NOT_FILED", police_case_number=None)
+RECONSIDER = reconsideration_requested(at(2025, 1, 10, 10))
+UPHELD = reconsideration_decided(at(2025, 1, 12, 10), "UPHELD")
+SUPERVISION = supervision_requested(at(2025, 1, 14, 10))
+ORDER = prosecutorial(at(2025, 1, 20, 10), "ORDER_FILING")
+FILED = decided(at(2025, 1, 25, 10), "FILED")
+ARREST = prosecutorial(at(2025, 3, 1, 10), "ARREST_DECISION", outcome="ARREST_APPROVED")
+PROSECUTION = prosecutorial(at(2025, 5, 1, 10), "PROSECUTION_DECISION", outcome="PROSECUTED")
+JUDGMENT = judgment(at(2025, 9, 1, 10))
+
+LIFE = [PENALTY, REFERRAL, RECEIPT, NOT_FILED, RECONSIDER, UPHELD, SUPERVISION, ORDER, FILED,
+        ARREST, PROSECUTION, JUDGMENT]
+LIFE_STAGES = [CaseStage.RECORDED, CaseStage.REFERRED, CaseStage.RECEIVED, CaseStage.NOT_FILED,
+               CaseStage.RECONSIDERATION, CaseStage.NOT_FILED, CaseStage.FILING_SUPERVISION,
+               CaseStage.FILING_SUPERVISION, CaseStage.FILED, CaseStage.ARREST_REVIEW,
+               CaseStage.PROSECUTION, CaseStage.JUDGED]
+
+
+@pytest.mark.parametrize("length", range(1, len(LIFE) + 1))
+def test_stage_along_a_case_life(length: int) -> None:
+    assert fold(LIFE[:length]).stage is LIFE_STAGES[length - 1]
+
+
+STAGE_TABLE = [
+    ("forwarded", [REFERRAL, RECEIPT, forwarded(at(2025, 1, 6, 18))], CaseStage.FORWARDED),
+    ("returned for a penalty", [REFERRAL, decided(at(2025, 1, 8), "RETURNED")],
+     CaseStage.RETURNED),
+    ("reversed on reconsideration", [REFERRAL, NOT_FILED, RECONSIDER,
+                                     reconsideration_decided(at(2025, 1, 12), "REVERSED")],
+     CaseStage.FILED),
+    ("not prosecuted: closed", [REFERRAL, FILED, prosecutorial(
+        at(2025, 5, 1), "PROSECUTION_DECISION", outcome="NOT_PROSECUTED")], CaseStage.CLOSED),
+    ("a penalty after the referral does not go back", [REFERRAL, penalty(at(2025, 2, 1))],
+     CaseStage.REFERRED),
+    ("same-day date-only referral and receipt: lifecycle order decides",
+     [received(at(2025, 1, 6)), referred(at(2025, 1, 6))], CaseStage.RECEIVED),
+    ("a recommendation does not move the stage", [REFERRAL, FILED, prosecutorial(
+        at(2025, 6, 1), "RECOMMENDATION", target=MARKET)], CaseStage.FILED),
+    ("a consultation alone has no stage", [consultation(at(2025, 1, 6))], CaseStage.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("case", "events", "stage"), STAGE_TABLE,
+                         ids=[row[0] for row in STAGE_TABLE])
+def test_stage(case: str, events: list[CaseEvent], stage: CaseStage) -> None:
+    assert fold(events).stage is stage
+
+
+def test_any_order_gives_the_same_state() -> None:
+    expected = fold(LIFE).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    for seed in range(5):
+        shuffled = LIFE[:]
+        random.Random(seed).shuffle(shuffled)
+        state = fold(shuffled + LIFE[:3]).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+        assert state == expected
+
+
+def test_case_state_contents() -> None:
+    state = fold(LIFE).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert state.case_id == CASE
+    assert state.stage is CaseStage.JUDGED
+    assert state.owning_unit_code == MARKET
+    assert state.decision_number == "青市监罚〔2025〕1号"
+    assert state.referral_number == "青市监移〔2025〕1号"
+    assert state.police_case_number == "青公刑立〔2025〕9号"
+    assert [e.event_id for e in state.timeline] == [e.event_id for e in LIFE]
+    assert state.timeline[1].summary.startswith("移送涉嫌犯罪案件 referred 青市监移〔2025〕1号")
+    assert state.timeline[3].summary == "不予立案 not filed"
+    assert state.units_involved == [MARKET, COUNTY_PSB, PROCURATORATE, COURT]
+    assert [p.name for p in state.parties] == ["青山县某某商贸有限公司"]
+    assert state.last_event_at == JUDGMENT.occurred_at
+    assert state.occurred_at == JUDGMENT.occurred_at
+    assert state.source_unit == HUB_UNIT
+
+
+def test_owner_is_the_agency_even_when_police_feedback_comes_first() -> None:
+    state = fold([received(at(2025, 1, 5)), REFERRAL]).to_case_state(hub_unit_code=HUB_UNIT,
+                                                                      now=NOW)
+    assert state.owning_unit_code == MARKET
+
+
+def test_forward_adds_the_new_unit() -> None:
+    state = fold([REFERRAL, RECEIPT, forwarded(at(2025, 1, 6, 18))]).to_case_state(
+        hub_unit_code=HUB_UNIT, now=NOW)
+    assert FOREST_POLICE in state.units_involved
+
+
+def _view_action(alert_id: str, kind: str) -> ViewAction:
+    return ViewAction(
+        event_id=f"view-{alert_id}-{kind}", case_id=CASE, source_unit=PROCURATORATE,
+        occurred_at=at(2025, 2, 1), recorded_at=at(2025, 2, 1), source_system="view",
+        source_record="ui", connector_id="view", action_id=f"a-{alert_id}", actor="检察官甲",
+        actor_unit_code=PROCURATORATE, action_kind=kind, target=alert_id,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "open_alerts"),
+    [
+        ([alert_event(at(2025, 1, 10), "a1")], ["a1"]),
+        ([alert_event(at(2025, 1, 10), "a1"), alert_event(at(2025, 1, 12), "a1", "RESOLVED")],
+         []),
+        ([alert_event(at(2025, 1, 12), "a1", "RESOLVED"), alert_event(at(2025, 1, 10), "a1")],
+         []),  # out of order: a resolved alert stays resolved
+        ([alert_event(at(2025, 1, 10), "a1"), alert_event(at(2025, 1, 11), "a2"),
+          _view_action("a1", "ACKNOWLEDGE_ALERT")], ["a1", "a2"]),
+        ([alert_event(at(2025, 1, 10), "a1"), _view_action("a1", "RESOLVE_ALERT")], []),
+    ],
+)
+def test_open_alerts(events: list[CaseEvent], open_alerts: list[str]) -> None:
+    aggregate = fold([REFERRAL, *events])
+    assert aggregate.open_alerts == open_alerts
+    state = aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert state.open_alerts == open_alerts
+    assert [e.event_id for e in state.timeline] == [REFERRAL.event_id]  # alerts not on it
+
+
+def test_applying_twice_changes_nothing() -> None:
+    aggregate = fold(LIFE)
+    before = aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert all(aggregate.apply(event) is False for event in LIFE)
+    assert aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == before
+
+
+def test_state_event_id_follows_the_state() -> None:
+    first = fold(LIFE[:3]).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    later_clock = fold(LIFE[:3]).to_case_state(hub_unit_code=HUB_UNIT, now=at(2026, 2, 1))
+    assert later_clock.event_id == first.event_id
+    grown = fold(LIFE[:4]).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert grown.event_id != first.event_id
+
+
+def test_state_survives_a_table() -> None:
+    aggregate = fold([*LIFE[:6], alert_event(at(2025, 1, 10), "a1")])
+    restored = CaseAggregate.from_dict(json.loads(json.dumps(aggregate.to_dict())))
+    assert restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == \
+        aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert restored.apply(LIFE[0]) is False
+    for event in LIFE[6:]:
+        restored.apply(event)
+        aggregate.apply(event)
+    assert restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == \
+        aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+
+
+def test_events_of_another_case_are_refused() -> None:
+    aggregate = fold([REFERRAL])
+    with pytest.raises(ValueError, match="belongs to case"):
+        aggregate.apply(penalty(at(2025, 1, 5), case_id="another-case"))
+    with pytest.raises(ValueError, match="at least one event"):
+        fold([])
