@@ -20,7 +20,7 @@ import typer
 from pydantic import ValidationError
 
 from connectors.config import ConnectorConfig, load_config
-from connectors.mapping import Mapper
+from connectors.mapping import MappingSpec, build_mapper
 from connectors.runner import dead_letter_for, run_config
 from connectors.source import SourceRecord
 from hub.errors import ConfigError, MappingError, RecordRejected
@@ -42,12 +42,19 @@ def _load(config_path: Path) -> ConnectorConfig:
         raise typer.Exit(2) from exc
 
 
+def _event_types(config: ConnectorConfig) -> str:
+    mapping = config.mapping
+    if isinstance(mapping, MappingSpec):
+        return mapping.event_type
+    return ", ".join(sorted({route.event_type for route in mapping.routes.values()}))
+
+
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Connector YAML")]) -> None:
     """Check a connector config; every problem is listed with its YAML path."""
     loaded = _load(config)
     typer.echo(f"{config}: valid ({loaded.kind} connector {loaded.id}, "
-               f"{loaded.mapping.event_type} → lf.ingest.{loaded.unit}.{loaded.stream})")
+               f"{_event_types(loaded)} → lf.ingest.{loaded.unit}.{loaded.stream})")
 
 
 def sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceRecord]:
@@ -60,12 +67,13 @@ def sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceReco
     if config.kind in ("http", "sql") or sample.suffix.lower() == ".json":
         data: Any = json.loads(sample.read_text(encoding="utf-8"))
         path = getattr(config.source, "records_path", "")
-        from connectors.kinds.http import dotted
+        from connectors.kinds.http import dotted, flatten_record
 
         records = dotted(data, path) if path and isinstance(data, dict) else data
         for index, row in enumerate(records or [], start=1):
             raw = json.dumps(row, ensure_ascii=False).encode()
-            yield SourceRecord(row, raw, {}, f"{sample.name}#{index}")
+            flat = flatten_record(row) if config.kind == "http" else row
+            yield SourceRecord(flat, raw, {}, f"{sample.name}#{index}")
         return
     from connectors.config import FileSourceConfig
     from connectors.kinds.file import FileSource
@@ -83,7 +91,7 @@ def test(config: Annotated[Path, typer.Argument(help="Connector YAML")],
          limit: Annotated[int, typer.Option(help="Events to print")] = 5) -> None:
     """Dry run: map a sample export, print events and rejections; nothing is produced."""
     loaded = _load(config)
-    mapper = Mapper(loaded.mapping, unit=loaded.unit, connector_id=loaded.id)
+    mapper = build_mapper(loaded.mapping, unit=loaded.unit, connector_id=loaded.id)
     now = datetime.now(CHINA_TZ)
     mapped = rejected = 0
     for record in sample_records(loaded, sample):

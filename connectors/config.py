@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from connectors.mapping import MappingSpec, merge_mappings
+from connectors.mapping import DispatchSpec, MappingSpec, merge_mappings
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
 
@@ -143,7 +143,7 @@ class ConnectorConfig(_Frozen):
     kind: Literal["file", "http", "sql", "xml"]
     source: FileSourceConfig | HttpSourceConfig | SqlSourceConfig | XmlSourceConfig
     preset: str | None = None
-    mapping: MappingSpec
+    mapping: MappingSpec | DispatchSpec
     state_dir: Path = Path("state")
     poll_interval_seconds: float = Field(10.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
@@ -217,8 +217,8 @@ def parse_config(raw: Any, *, origin: str = "config") -> ConnectorConfig:
             problems.append(f"preset: {exc.args[0]}")
             preset_mapping = None
         if preset_mapping is not None:
-            if isinstance(mapping_raw, dict) and mapping_raw.pop("replace", False):
-                pass
+            if isinstance(mapping_raw, dict) and mapping_raw.get("replace"):
+                mapping_raw = {k: v for k, v in mapping_raw.items() if k != "replace"}
             else:
                 mapping_raw = merge_mappings(
                     preset_mapping, mapping_raw if isinstance(mapping_raw, dict) else {})
@@ -227,7 +227,10 @@ def parse_config(raw: Any, *, origin: str = "config") -> ConnectorConfig:
     mapping: Any = None
     if mapping_raw is not None:
         try:
-            mapping = MappingSpec.model_validate(mapping_raw)
+            if isinstance(mapping_raw, dict) and "routes" in mapping_raw:
+                mapping = DispatchSpec.model_validate(mapping_raw)
+            else:
+                mapping = MappingSpec.model_validate(mapping_raw)
         except ValidationError as exc:
             problems.extend(_problems(exc, "mapping"))
     data["source"] = source

@@ -22,19 +22,23 @@ from hub.identity import case_id_for, content_hash, event_id_for
 from hub.models import CHINA_TZ, EVENT_TYPES, CaseEvent
 
 __all__ = [
+    "AnyMapper",
     "CaseKey",
     "Conversion",
+    "DispatchMapper",
+    "DispatchSpec",
     "FieldRule",
     "MappedEvent",
     "Mapper",
     "MappingSpec",
+    "build_mapper",
     "convert_value",
     "merge_mappings",
 ]
 
 Conversion = Literal[
     "text", "integer", "decimal", "wan_yuan_to_fen", "yuan_to_fen", "date", "datetime",
-    "date_start", "boolean", "list",
+    "date_start", "boolean", "list", "present",
 ]
 
 _DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
@@ -69,6 +73,7 @@ class FieldRule(BaseModel):
     split: str | None = None
     default: Any = None
     required: bool = False
+    known_codes: Literal["violation_types"] | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> FieldRule:
@@ -84,18 +89,27 @@ class FieldRule(BaseModel):
 class CaseKey(BaseModel):
     """Which mapped fields make the case id: the owning unit's code and its case number.
 
-    ``unit_field`` names a target field holding the owning unit's code; without it the
-    connector's own unit owns the case.
+    The case number is the first non-empty of ``number_fields`` (e.g. the decision number,
+    else the agency's case number: the hub's case-id rule). ``unit_field`` names a target
+    field holding the owning unit's code; without it (or when it is empty) the connector's
+    own unit owns the case. When every number field is empty, the first non-empty of
+    ``fallback_number_fields`` is used under the connector's own unit (police feedback
+    quoting only the police's own case number: the matcher re-keys it later).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     unit_field: str | None = None
     number_fields: tuple[str, ...] = Field(min_length=1)
+    fallback_number_fields: tuple[str, ...] = ()
 
 
 class MappingSpec(BaseModel):
-    """A whole mapping: event type, stream, case and natural keys, and field rules."""
+    """A whole mapping: event type, stream, case and natural keys, and field rules.
+
+    A field whose name starts with ``_`` is a helper: it feeds the case or natural key but
+    is not part of the event (a source record id, say).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -114,10 +128,13 @@ class MappingSpec(BaseModel):
             problems.append(f"event_type: unknown event type {self.event_type!r}")
         else:
             for name in self.fields:
+                if name.startswith("_"):
+                    continue  # a helper: used for keys, not part of the event
                 top = name.split(".", 1)[0]
                 if top not in model.model_fields:
                     problems.append(f"fields.{name}: {model.__name__} has no field {top!r}")
-        for name in (*self.natural_key, *self.case_key.number_fields):
+        for name in (*self.natural_key, *self.case_key.number_fields,
+                     *self.case_key.fallback_number_fields):
             if name not in self.fields:
                 problems.append(f"{name!r} is a key but has no rule in fields")
         if self.case_key.unit_field and self.case_key.unit_field not in self.fields:
@@ -131,6 +148,37 @@ class MappingSpec(BaseModel):
         if model is None:
             raise MappingError(f"unknown event type {self.event_type!r}")
         return model
+
+
+class DispatchSpec(BaseModel):
+    """Several event types in one feed, told apart by a column (``record_type``, ``type``).
+
+    ``common`` is merged under every route (routes override it field by field, as an
+    inline mapping overrides a preset). A record whose discriminator has no route is
+    rejected to the DLQ (``unknown_record_type``): nothing is dropped silently.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stream: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    discriminator: str
+    routes: dict[str, MappingSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_common(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        common = data.pop("common", None) or {}
+        stream = data.get("stream")
+        routes = data.get("routes")
+        if isinstance(routes, dict):
+            data["routes"] = {
+                str(key): merge_mappings({**common, "stream": stream}, route)
+                if isinstance(route, dict) else route
+                for key, route in routes.items()}
+        return data
 
 
 def _resolve_event_type(name: str) -> type[CaseEvent] | None:
@@ -193,6 +241,11 @@ def _parse_date(text: str, field: str, formats: tuple[str, ...]) -> date:
             return datetime.strptime(text, pattern).date()  # noqa: DTZ007 - a date only
         except ValueError:
             continue
+    if len(text) > 10 and text[10] in " T":  # a spreadsheet date cell with a midnight time
+        try:
+            return datetime.fromisoformat(text).date()
+        except ValueError:
+            pass
     raise RecordRejected(f"{field}: {text!r} is not a date in a known format", field=field,
                          value=text, error_type="bad_date")
 
@@ -239,10 +292,11 @@ def convert_value(text: str, conversion: Conversion, field: str,
     if conversion == "date":
         return _parse_date(text, field, formats)
     if conversion == "date_start":
-        return datetime.combine(_parse_date(text[:10] if len(text) > 10 and "年" not in text
-                                            else text, field, formats), time(), CHINA_TZ)
+        return datetime.combine(_parse_date(text, field, formats), time(), CHINA_TZ)
     if conversion == "datetime":
         return _parse_datetime(text, field, formats)
+    if conversion == "present":  # a non-empty cell means yes (e.g. an effective date)
+        return True
     if conversion == "boolean":
         lowered = text.lower()
         if lowered in _TRUE:
@@ -268,13 +322,26 @@ class MappedEvent:
 _Getter = Callable[[Mapping[str, Any]], Any]
 
 
+def _known_codes(list_name: str) -> frozenset[str]:
+    from hub.rules import load_violation_types
+
+    if list_name == "violation_types":
+        return load_violation_types().codes()
+    raise MappingError(f"unknown code list {list_name!r}")
+
+
 def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Getter:
     columns = rule.source_columns()
     constant = rule.value.format(**context) if isinstance(rule.value, str) else rule.value
     codes = rule.codes
     default = rule.default.format(**context) if isinstance(rule.default, str) else rule.default
 
+    known = _known_codes(rule.known_codes) if rule.known_codes else None
+
     def convert_one(text: str) -> Any:
+        if known is not None and text not in known:
+            raise RecordRejected(f"{name}: {text!r} is not a code of {rule.known_codes}.yaml",
+                                 field=name, value=text, error_type="unknown_code")
         if codes:
             if text in codes:
                 return codes[text]
@@ -368,6 +435,9 @@ class Mapper:
     def stream(self) -> str:
         return self.spec.stream
 
+    def avro_names(self) -> list[str]:
+        return [self.model.avro_name]
+
     def map(self, row: Mapping[str, Any], reference: str,
             recorded_at: datetime | None = None) -> MappedEvent:
         """Map and validate one row; raises RecordRejected / ValidationError on bad rows."""
@@ -376,17 +446,22 @@ class Mapper:
         for name, path, getter in self._rules:
             value = getter(row)
             flat[name] = value
-            if value is not None:
+            if value is not None and not name.startswith("_"):
                 _assign(payload, path, value)
+        case_key = self.spec.case_key
         case_unit = self.unit
-        if self.spec.case_key.unit_field:
-            case_unit = str(flat.get(self.spec.case_key.unit_field) or self.unit)
-        case_number = "|".join(str(flat.get(n) or "") for n in self.spec.case_key.number_fields)
-        natural_key = "|".join(str(flat.get(n) or "") for n in self.spec.natural_key)
-        if not case_number.strip("|"):
+        case_number = next((str(flat[n]) for n in case_key.number_fields if flat.get(n)), "")
+        if case_number:
+            if case_key.unit_field and flat.get(case_key.unit_field):
+                case_unit = str(flat[case_key.unit_field])
+        else:
+            case_number = next((str(flat[n]) for n in case_key.fallback_number_fields
+                                if flat.get(n)), "")
+        if not case_number:
             raise RecordRejected("no case number: the case key fields are empty",
-                                 field=self.spec.case_key.number_fields[0], value="",
+                                 field=case_key.number_fields[0], value="",
                                  error_type="missing_value")
+        natural_key = "|".join(str(flat.get(n) or "") for n in self.spec.natural_key)
         case_id = case_id_for(case_unit, case_number)
         event_id = event_id_for(self._source, natural_key, content_hash(payload))
         payload.update(
@@ -399,6 +474,47 @@ class Mapper:
         else:
             event = self.model.from_avro(payload)
         return MappedEvent(event, case_id.encode("utf-8"))
+
+
+class DispatchMapper:
+    """Maps each record with the route its discriminator column names."""
+
+    def __init__(self, spec: DispatchSpec, *, unit: str, connector_id: str,
+                 validate: bool = True) -> None:
+        self.spec = spec
+        self.discriminator = spec.discriminator
+        self.routes = {key: Mapper(route, unit=unit, connector_id=connector_id,
+                                   validate=validate) for key, route in spec.routes.items()}
+
+    @property
+    def stream(self) -> str:
+        return self.spec.stream
+
+    def avro_names(self) -> list[str]:
+        return sorted({m.model.avro_name for m in self.routes.values()})
+
+    def map(self, row: Mapping[str, Any], reference: str,
+            recorded_at: datetime | None = None) -> MappedEvent:
+        value = row.get(self.discriminator)
+        key = str(value).strip() if value is not None else ""
+        mapper = self.routes.get(key)
+        if mapper is None:
+            raise RecordRejected(
+                f"{self.discriminator}: {key!r} is not a known record type "
+                f"({', '.join(sorted(self.routes))})", field=self.discriminator, value=key,
+                error_type="unknown_record_type")
+        return mapper.map(row, reference, recorded_at)
+
+
+AnyMapper = Mapper | DispatchMapper
+
+
+def build_mapper(spec: MappingSpec | DispatchSpec, *, unit: str, connector_id: str,
+                 validate: bool = True) -> AnyMapper:
+    """The compiled mapper of a plain or dispatching mapping."""
+    if isinstance(spec, DispatchSpec):
+        return DispatchMapper(spec, unit=unit, connector_id=connector_id, validate=validate)
+    return Mapper(spec, unit=unit, connector_id=connector_id, validate=validate)
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str, str]:

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from connectors.checkpoint import Checkpoint, CheckpointStore
 from connectors.config import ConnectorConfig
 from connectors.delivery import DeadLetter, Delivery, read_written_ids, topic_end_offsets
-from connectors.mapping import Mapper, describe_validation_error
+from connectors.mapping import build_mapper, describe_validation_error
 from connectors.metrics import ConnectorMetrics
 from connectors.source import Source, SourceRecord
 from hub.config import HubSettings, KafkaSecurity
@@ -104,7 +104,7 @@ class ConnectorRunner:
         self.security: KafkaSecurity = settings.kafka_security
         self.registry_auth = settings.registry_auth
         self.metrics = metrics or ConnectorMetrics(config.id)
-        self.mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id,
+        self.mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id,
                              validate=config.validate_events)
         self.topic = ingest_topic(config.unit, config.stream)
         self.dlq = dlq_topic(config.id)
@@ -178,7 +178,7 @@ class ConnectorRunner:
         source = self.source_factory(self.config)
         try:
             serde = AvroSerde(registry)
-            await serde.prepare([self.mapper.model.avro_name])
+            await serde.prepare(self.mapper.avro_names())
             await producer.start()
             delivery = Delivery(producer, self.topic, self.dlq, self.config.id,
                                 self.config.unit, self.metrics, already_written=written,

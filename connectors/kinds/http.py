@@ -30,7 +30,7 @@ from connectors.config import HttpSourceConfig
 from connectors.source import Source, SourceRecord
 from hub.errors import FatalError, RetriableError
 
-__all__ = ["HttpSource", "dotted"]
+__all__ = ["HttpSource", "dotted", "flatten_record"]
 
 log = logging.getLogger(__name__)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -180,7 +180,8 @@ class HttpSource(Source):
                                    "newest": newest, "count": count}
                 location = {"source.url": self.config.url, "source.cursor": f"{page}#{index}"}
                 if isinstance(item, dict):
-                    yield SourceRecord(_flat(item), raw, record_position, reference, location)
+                    yield SourceRecord(flatten_record(item), raw, record_position, reference,
+                                       location)
                 else:
                     from hub.errors import RecordRejected
 
@@ -222,15 +223,16 @@ class HttpSource(Source):
             self._client = None
 
 
-def _flat(item: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_record(item: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested JSON as dotted columns (``parties.0.name``); lists of scalars join with ``;``."""
     row: dict[str, Any] = {}
     for key, value in item.items():
         if isinstance(value, dict):
-            row.update(_flat(value, f"{prefix}{key}."))
+            row.update(flatten_record(value, f"{prefix}{key}."))
         elif isinstance(value, list):
             if value and all(isinstance(v, dict) for v in value):
                 for index, entry in enumerate(value):
-                    row.update(_flat(entry, f"{prefix}{key}.{index}."))
+                    row.update(flatten_record(entry, f"{prefix}{key}.{index}."))
             else:
                 row[f"{prefix}{key}"] = ";".join(str(v) for v in value)
         else:

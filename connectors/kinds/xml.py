@@ -36,20 +36,36 @@ def _local(tag: str) -> str:
 
 
 def element_row(element: ElementTree.Element, prefix: str = "") -> dict[str, str]:
-    """Flatten one record element into column → text."""
+    """Flatten one record element into column → text.
+
+    Nested elements become ``parent.child``; attributes ``parent.@name``; a nested element
+    that repeats among its siblings is numbered (``defendants.defendant.0.name``,
+    ``defendants.defendant.1.name``); repeated leaf elements join with ``;``.
+    """
     row: dict[str, str] = {}
     for name, value in element.attrib.items():
         row[f"{prefix}@{_local(name)}"] = value
-    for child in element:
-        name = f"{prefix}{_local(child.tag)}"
-        if len(child) or child.attrib:
+    tags = [_local(child.tag) for child in element]
+    seen: dict[str, int] = {}
+    for child, tag in zip(element, tags, strict=True):
+        complex_child = bool(len(child) or child.attrib)
+        if complex_child:
+            name = f"{prefix}{tag}"
+            if tags.count(tag) > 1:
+                index = seen.get(tag, 0)
+                seen[tag] = index + 1
+                name = f"{name}.{index}"
             row.update(element_row(child, name + "."))
-        if not len(child):
             text = (child.text or "").strip()
-            if name in row and text:
-                row[name] = f"{row[name]};{text}"  # repeated element: a list cell
-            elif text or name not in row:
+            if text:
                 row[name] = text
+            continue
+        name = f"{prefix}{tag}"
+        text = (child.text or "").strip()
+        if name in row and text:
+            row[name] = f"{row[name]};{text}"
+        elif text or name not in row:
+            row[name] = text
     return row
 
 

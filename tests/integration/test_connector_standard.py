@@ -30,7 +30,7 @@ from aiokafka import TopicPartition
 
 from connectors.cli import sample_records
 from connectors.config import ConnectorConfig, load_config
-from connectors.mapping import Mapper
+from connectors.mapping import build_mapper
 from connectors.runner import ConnectorRunner, dlq_topic
 from connectors.testing import KINDS, KindHarness
 from hub.config import HubSettings
@@ -83,7 +83,7 @@ def event_ids(records: list[Any]) -> list[str]:
 
 
 def expected_ids(config: ConnectorConfig, samples: list[Path]) -> set[str]:
-    mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
     ids = set()
     for sample in samples:
         for record in sample_records(config, sample):
