@@ -72,8 +72,11 @@ CALENDAR_OVERRIDES_ENV = "LIANGFA_CALENDAR_OVERRIDES"
 
 ClockUnit = Literal["working_days", "days", "hours", "months"]
 
-_LIBRARY_MIN_YEAR = min(chinese_calendar.holidays).year
-_LIBRARY_MAX_YEAR = max(chinese_calendar.holidays).year
+_LIBRARY_HOLIDAYS: dict[date, str] = dict(chinese_calendar.holidays)
+_LIBRARY_WORKDAYS: dict[date, str] = dict(chinese_calendar.workdays)
+_LIBRARY_MIN_YEAR = min(_LIBRARY_HOLIDAYS).year
+_LIBRARY_MAX_YEAR = max(_LIBRARY_HOLIDAYS).year
+_LIBRARY_SOURCE = f"chinese_calendar {chinese_calendar.__version__} (State Council schedules)"
 
 
 class UnknownCalendarYearWarning(UserWarning):
@@ -236,11 +239,13 @@ class WorkingDayCalendar:
         if override is not None:
             return DayInfo(day, override.kind == "workday", "override", override.name,
                            override.source)
-        if day.year in self.library_years():
-            working = bool(chinese_calendar.is_workday(day))
-            _, name = chinese_calendar.get_holiday_detail(day)
-            return DayInfo(day, working, "library", name or "",
-                           f"chinese_calendar {chinese_calendar.__version__}")
+        if _LIBRARY_MIN_YEAR <= day.year <= _LIBRARY_MAX_YEAR:
+            # The library's own is_workday() re-derives its year range on every call;
+            # its tables answer the same question in a dictionary lookup.
+            adjusted = _LIBRARY_WORKDAYS.get(day)
+            holiday = _LIBRARY_HOLIDAYS.get(day)
+            working = adjusted is not None or (day.weekday() < 5 and holiday is None)
+            return DayInfo(day, working, "library", holiday or adjusted or "", _LIBRARY_SOURCE)
         declaration = self._declared_years.get(day.year)
         if declaration is not None:
             return DayInfo(day, day.weekday() < 5, "declared_year", "", declaration.source)

@@ -328,3 +328,21 @@ def test_process_wide_functions_use_the_installed_calendar() -> None:
         assert cal.unknown_years_seen() == ()
     finally:
         cal.reset_default_calendar()
+
+
+def test_agrees_with_the_library_on_every_day_it_covers(calendar: WorkingDayCalendar) -> None:
+    import chinese_calendar
+
+    day = date(WorkingDayCalendar.library_years().start, 1, 1)
+    while day.year in WorkingDayCalendar.library_years():
+        assert calendar.is_working_day(day) is chinese_calendar.is_workday(day), day
+        day += timedelta(days=1)
+    assert calendar.unknown_years_seen() == ()
+
+
+def test_day_info_names_the_holiday(calendar: WorkingDayCalendar) -> None:
+    info = calendar.day_info(date(2025, 1, 29))
+    assert (info.working, info.basis, info.name) == (False, "library", "Spring Festival")
+    assert info.source.startswith("chinese_calendar 1.11")
+    with pytest.raises(TypeError, match="pass a date"):
+        calendar.day_info(datetime(2025, 1, 29, tzinfo=CHINA_TZ))
