@@ -1,0 +1,756 @@
+"""The demo county generator: deterministic, fictional, and honest about what it planted.
+
+One full-size county (10,000 penalty cases, the default) is generated per module and read
+back the way a connector would read it: CSV in the declared encoding line by line, XLSX
+with openpyxl, JSON, SQLite, XML through defusedxml. The manifest must describe exactly
+what is in the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as SafeET
+import openpyxl
+import pytest
+from defusedxml import DTDForbidden, EntitiesForbidden
+
+from deploy.demo import generate as demo
+from deploy.demo.identities import (
+    BUSINESS_WORDS,
+    COUNTY_NAME,
+    GB18030_ONLY_GIVEN_CHARACTERS,
+    GIVEN_FIRST_CHARACTERS,
+    GIVEN_SECOND_CHARACTERS,
+    SHOP_KINDS,
+    SURNAMES,
+    TOWNS,
+)
+from deploy.demo.manifest import DemoManifest, ExportFile
+from deploy.demo.violations import load_catalogue
+from hub.calendar import WorkingDayCalendar, load_calendar_overrides
+from hub.identity import (
+    case_id_for,
+    is_valid_credit_code,
+    is_valid_division_code,
+    is_valid_resident_id,
+)
+from hub.rules.thresholds import load_thresholds
+from hub.rules.violations import classify_violation, load_violation_types
+from hub.units import load_unit_registry
+
+TEMPLATE_TO_DOMAIN = dict(
+    zip(demo.PENALTY_COLUMNS_TEMPLATE_2021, demo.PENALTY_COLUMNS, strict=True)
+)
+
+
+@dataclass
+class Row:
+    """One data record of an export file, as a connector would see it."""
+
+    path: str
+    row: int
+    values: dict[str, Any]
+    decodes: bool
+
+
+@dataclass
+class County:
+    root: Path
+    manifest: DemoManifest
+
+    def file(self, path: str) -> Path:
+        return self.root / path
+
+    def files(self, kind: str) -> list[ExportFile]:
+        return [f for f in self.manifest.files if f.kind == kind]
+
+
+def _csv_rows(path: Path, export: ExportFile) -> list[Row]:
+    """Decode line by line, as a tolerant connector does: one bad row, not a bad file."""
+    data = path.read_bytes()
+    encoding = export.encoding or "utf-8"
+    if encoding == "utf-8-sig":
+        assert data.startswith(b"\xef\xbb\xbf")
+        data = data[3:]
+        encoding = "utf-8"
+    lines = data.split(b"\n")
+    assert lines[-1] == b""
+    header = next(csv.reader([lines[0].decode(encoding).rstrip("\r")]))
+    header = [TEMPLATE_TO_DOMAIN.get(name, name) for name in header]
+    rows = []
+    for index, raw in enumerate(lines[1:-1], start=1):
+        try:
+            text = raw.decode(encoding)
+            decodes = True
+        except UnicodeDecodeError:
+            text = raw.decode(encoding, errors="replace")
+            decodes = False
+        values = next(csv.reader([text.rstrip("\r")]))
+        assert len(values) == len(header), (export.path, index)
+        rows.append(Row(export.path, index, dict(zip(header, values, strict=True)), decodes))
+    return rows
+
+
+def _xlsx_rows(path: Path, export: ExportFile) -> list[Row]:
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        sheet = workbook.active
+        assert sheet is not None
+        raw_rows = list(sheet.iter_rows(values_only=True))
+    finally:
+        workbook.close()
+    header = [TEMPLATE_TO_DOMAIN.get(str(name), str(name)) for name in raw_rows[0]]
+    return [
+        Row(export.path, index, dict(zip(header, values, strict=True)), True)
+        for index, values in enumerate(raw_rows[1:], start=1)
+    ]
+
+
+def _rows(county: County, export: ExportFile) -> list[Row]:
+    path = county.file(export.path)
+    return _xlsx_rows(path, export) if export.format == "xlsx" else _csv_rows(path, export)
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> County:
+    root = tmp_path_factory.mktemp("demo-county")
+    return County(root, demo.generate(root))
+
+
+@pytest.fixture(scope="module")
+def penalty_rows(county: County) -> dict[tuple[str, int], Row]:
+    rows: dict[tuple[str, int], Row] = {}
+    for export in county.files("penalties"):
+        for row in _rows(county, export):
+            rows[(row.path, row.row)] = row
+    return rows
+
+
+@pytest.fixture(scope="module")
+def referral_rows(county: County) -> dict[tuple[str, int], Row]:
+    return {
+        (row.path, row.row): row
+        for export in county.files("referrals")
+        for row in _rows(county, export)
+    }
+
+
+@pytest.fixture(scope="module")
+def feedback(county: County) -> dict[tuple[str, int], dict[str, Any]]:
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for export in county.files("police_feedback"):
+        for record in json.loads(county.file(export.path).read_text(encoding="utf-8")):
+            records[(export.unit_code, record["cursor"])] = record
+    return records
+
+
+@pytest.fixture(scope="module")
+def outbox(county: County) -> list[sqlite3.Row]:
+    connection = sqlite3.connect(county.file("exports/procuratorate/actions.sqlite"))
+    connection.row_factory = sqlite3.Row
+    try:
+        return list(connection.execute("SELECT * FROM outbox ORDER BY id"))
+    finally:
+        connection.close()
+
+
+def _bad(county: County, prefix: str) -> dict[tuple[str, int | None], str]:
+    """Planted bad records: (path, row or cursor) → kind."""
+    found = {}
+    for gap in county.manifest.gaps:
+        if gap.alert == "dead_letter" and gap.kind.startswith(prefix):
+            position = gap.source.row if gap.source.row is not None else gap.source.cursor
+            found[(gap.source.path, position)] = gap.kind.split(".", 1)[1]
+    return found
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).replace("/", "-"))
+
+
+# ------------------------------------------------------------------------- units
+
+
+def test_units_file_is_a_valid_hub_registry_of_a_fictional_county() -> None:
+    registry = load_unit_registry(demo.UNITS_FILE)
+    county, units = demo.load_units()
+    assert len(registry) == len(units) >= 24
+    assert county.name == COUNTY_NAME
+    assert is_valid_division_code(county.division_code)
+    assert all(u.division == county.division_code for u in units)
+    assert all(is_valid_credit_code(u.code) and u.code.startswith("11") for u in units)
+    kinds = Counter(u.kind for u in units)
+    assert kinds["agency"] >= 14
+    assert {"police", "procuratorate", "court", "supervision", "justice", "political_legal"} <= set(
+        kinds
+    )
+    roles = {u.role for u in units}
+    assert {"county_psb", "economic_crime_unit", "forest_police", "county_procuratorate"} <= roles
+    domains = {d for u in units if u.kind == "agency" for d in u.domains}
+    assert {
+        "market_regulation",
+        "tobacco",
+        "environment",
+        "forestry",
+        "natural_resources",
+        "tax",
+        "emergency_safety",
+        "agriculture",
+        "health",
+        "human_resources",
+        "culture",
+        "transport",
+        "housing",
+        "water",
+    } <= domains
+    codes = {u.code for u in units}
+    assert all(u.parent is None or u.parent in codes for u in units)
+
+
+# ------------------------------------------------------------------------- determinism
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
+    first = demo.generate(tmp_path / "a", seed=7, penalty_cases=400)
+    second = demo.generate(tmp_path / "b", seed=7, penalty_cases=400)
+    assert first == second
+    tree_a, tree_b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert tree_a.keys() == tree_b.keys()
+    assert [name for name in tree_a if tree_a[name] != tree_b[name]] == []
+    demo.generate(tmp_path / "c", seed=8, penalty_cases=400)
+    tree_c = _tree(tmp_path / "c")
+    assert tree_c["manifest.json"] != tree_a["manifest.json"]
+
+
+def test_command_line_writes_the_county(tmp_path: Path) -> None:
+    assert demo.main([str(tmp_path), "--cases", "250", "--seed", "11"]) == 0
+    manifest = DemoManifest.model_validate_json((tmp_path / "manifest.json").read_text())
+    assert manifest.seed == 11
+    assert manifest.totals["penalties"] == 250
+    assert manifest.not_planted == []
+
+
+# ------------------------------------------------------------------------- counts
+
+
+def test_counts_reach_the_required_minimums(county: County) -> None:
+    manifest = county.manifest
+    totals = manifest.totals
+    assert totals["penalties"] == 10_000
+    assert 200 <= totals["referrals"] <= 500
+    assert totals["feedback"] >= 500
+    assert totals["outbox"] >= 100
+    assert totals["judgments"] >= 20
+    assert 40 <= totals["penalties_bad"] <= 70
+    assert manifest.not_planted == []
+    agencies = [u for u in demo.load_units()[1] if u.kind == "agency"]
+    assert all(manifest.counts[u.code]["penalties"] > 0 for u in agencies)
+    minimums = {
+        "entry_late": 100,
+        "suspected_non_referral": 20,
+        "early_intervention_candidate": 20,
+        "receipt_missing": 10,
+        "filing_decision_overdue": 10,
+        "referral_not_filed_6_months": 5,
+        "filed_not_concluded_1_year": 3,
+        "recommendation_unanswered": 3,
+        "feedback_unmatched": 5,
+        "dead_letter": 50,
+    }
+    planted = Counter(gap.alert for gap in manifest.gaps)
+    for alert, minimum in minimums.items():
+        assert planted[alert] >= minimum, alert
+    formats = {(f.format, f.encoding) for f in manifest.files if f.kind == "penalties"}
+    assert {
+        ("csv", "gbk"),
+        ("csv", "gb18030"),
+        ("csv", "utf-8"),
+        ("csv", "utf-8-sig"),
+        ("xlsx", None),
+    } <= formats
+
+
+def test_manifest_lists_every_file_with_its_digest_and_record_count(
+    county: County,
+    penalty_rows: dict[tuple[str, int], Row],
+    referral_rows: dict[tuple[str, int], Row],
+) -> None:
+    import hashlib
+
+    listed = {f.path for f in county.manifest.files}
+    on_disk = {
+        str(p.relative_to(county.root))
+        for p in county.root.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+    assert listed == on_disk
+    per_file = Counter(path for path, _ in [*penalty_rows, *referral_rows])
+    for export in county.manifest.files:
+        data = county.file(export.path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == export.sha256, export.path
+        if export.kind in {"penalties", "referrals"}:
+            assert per_file[export.path] == export.records, export.path
+
+
+# ------------------------------------------------------------------------- identifiers
+
+
+def _party_ids_ok(values: dict[str, Any]) -> dict[str, bool]:
+    checks: dict[str, bool] = {}
+    code = str(values.get("行政相对人代码_1") or "")
+    if code:
+        checks["行政相对人代码_1"] = is_valid_credit_code(code, allow_placeholder=True)
+    for field in ("法定代表人证件号码", "证件号码"):
+        number = str(values.get(field) or "")
+        if number:
+            checks[field] = is_valid_resident_id(number)
+    return checks
+
+
+def test_good_identifiers_pass_and_planted_bad_ones_fail(
+    county: County,
+    penalty_rows: dict[tuple[str, int], Row],
+    referral_rows: dict[tuple[str, int], Row],
+    feedback: dict[tuple[str, int], dict[str, Any]],
+) -> None:
+    bad = _bad(county, "bad_row.")
+    for key, row in penalty_rows.items():
+        checks = _party_ids_ok(row.values)
+        assert is_valid_credit_code(str(row.values["处罚机关统一社会信用代码"]))
+        kind = bad.get(key)
+        if kind == "invalid_resident_id":
+            assert False in checks.values(), key
+            assert checks.get("行政相对人代码_1", True)
+        elif kind == "invalid_credit_code":
+            assert checks["行政相对人代码_1"] is False, key
+        else:
+            assert all(checks.values()), (key, checks)
+    for key, row in referral_rows.items():
+        assert is_valid_resident_id(row.values["当事人证件号码"])
+        receiving_ok = is_valid_credit_code(row.values["接收单位代码"])
+        assert receiving_ok == (bad.get(key) != "invalid_receiving_unit_code"), key
+    bad_feedback = _bad(county, "bad_record.")
+    paths = {f.unit_code: f.path for f in county.files("police_feedback")}
+    for (unit, cursor), record in feedback.items():
+        for party in record.get("parties", []):
+            valid = is_valid_resident_id(party["id_number"])
+            assert valid == (bad_feedback.get((paths[unit], cursor)) != "invalid_resident_id")
+            if party["credit_code"]:
+                assert is_valid_credit_code(party["credit_code"])
+    for export in county.files("court_judgment"):
+        if export.bad_records:
+            continue
+        root = SafeET.parse(county.file(export.path)).getroot()
+        for defendant in root.iter("defendant"):
+            number = defendant.findtext("idNumber") or ""
+            if defendant.findtext("idType") == "居民身份证":
+                assert is_valid_resident_id(number)
+            else:
+                assert is_valid_credit_code(number)
+
+
+# ------------------------------------------------------------------------- gaps vs files
+
+
+def test_penalty_gaps_match_their_rows(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    calendar = WorkingDayCalendar(load_calendar_overrides())
+    hub_codes = load_violation_types().codes()
+    for gap in county.manifest.gaps:
+        key = (gap.source.path, gap.source.row or 0)
+        if key not in penalty_rows:
+            continue
+        row = penalty_rows[key]
+        values = row.values
+        assert gap.case_id == case_id_for(
+            str(values["处罚机关统一社会信用代码"]), str(values["行政处罚决定书文号"])
+        )
+        assert gap.source.line == gap.source.row + 1  # type: ignore[operator]
+        if gap.alert == "entry_late":
+            decided, entered = _as_date(values["处罚决定日期"]), _as_date(values["录入日期"])
+            assert entered > calendar.add_working_days(decided, 3)
+            assert values["程序类型"] == "普通"
+        elif gap.alert in {"suspected_non_referral", "early_intervention_candidate"}:
+            assert values["违法行为类型代码"] in hub_codes
+            assert values["备注"] != "已移送公安机关"
+        elif gap.alert == "dead_letter":
+            kind = gap.kind.split(".", 1)[1]
+            value = values[TEMPLATE_TO_DOMAIN.get(gap.field or "", gap.field or "")]
+            assert row.decodes == (kind != "encoding"), key
+            if kind == "impossible_date":
+                with pytest.raises(ValueError):
+                    _as_date(value)
+            elif kind == "future_date":
+                assert _as_date(value).year >= 2200
+            elif kind == "negative_amount":
+                assert float(value) < 0
+            elif kind == "unknown_violation_code":
+                assert value not in hub_codes
+    late = [g for g in county.manifest.gaps if g.alert == "entry_late"]
+    assert all((g.source.path, g.source.row) in penalty_rows for g in late)
+
+
+def test_no_unplanned_late_entries(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    calendar = WorkingDayCalendar(load_calendar_overrides())
+    planted = {
+        (g.source.path, g.source.row) for g in county.manifest.gaps if g.alert == "entry_late"
+    }
+    bad = _bad(county, "bad_row.")
+    for key, row in penalty_rows.items():
+        if key in bad or row.values["程序类型"] != "普通":
+            continue
+        decided = _as_date(row.values["处罚决定日期"])
+        late = _as_date(row.values["录入日期"]) > calendar.add_working_days(decided, 3)
+        assert late == (key in planted), key
+
+
+def test_referral_and_feedback_gaps_point_at_real_records(
+    county: County,
+    referral_rows: dict[tuple[str, int], Row],
+    feedback: dict[tuple[str, int], dict[str, Any]],
+    outbox: list[sqlite3.Row],
+) -> None:
+    paths = {f.path: f.unit_code for f in county.files("police_feedback")}
+    outbox_by_id = {row["id"]: row for row in outbox}
+    replies: set[str] = set()
+    for export in county.files("replies"):
+        replies |= {row.values["来文文号"] for row in _rows(county, export)}
+    for gap in county.manifest.gaps:
+        if "/penalties/" in gap.source.path:
+            continue  # test_penalty_gaps_match_their_rows
+        if gap.source.path in paths:
+            record = feedback[(paths[gap.source.path], gap.source.cursor or 0)]
+            if gap.alert == "feedback_unmatched":
+                assert (
+                    record["referral_number"] is None
+                    or gap.kind == "feedback_for_dead_lettered_referral"
+                )
+                assert record["police_case_number"] == gap.detail["police_case_number"]
+        elif (gap.source.path, gap.source.row or 0) in referral_rows:
+            values = referral_rows[(gap.source.path, gap.source.row or 0)].values
+            expected = case_id_for(
+                values["移送单位统一社会信用代码"],
+                values["行政处罚决定书文号"] or values["案件编号"],
+            )
+            assert gap.case_id == expected
+            if gap.alert != "dead_letter":
+                assert values["移送书文号"] == gap.detail["referral_number"]
+                assert gap.responsible_unit_code == values["接收单位代码"]
+        elif gap.source.outbox_id is not None:
+            row = outbox_by_id[gap.source.outbox_id]
+            if gap.alert == "recommendation_unanswered":
+                payload = json.loads(row["payload"])
+                assert row["type"] == "RecommendationIssued"
+                assert payload["document_number"] == gap.detail["document_number"]
+                assert payload["document_number"] not in replies
+                assert date.fromisoformat(payload["reply_due_date"]) == gap.due
+            else:
+                assert gap.alert == "dead_letter"
+        else:
+            assert gap.source.path.startswith("exports/court/judgments/"), gap
+
+
+def test_feedback_expectations_cover_every_record(
+    county: County, feedback: dict[tuple[str, int], dict[str, Any]]
+) -> None:
+    expected = {(e.police_unit_code, e.cursor): e for e in county.manifest.feedback}
+    assert expected.keys() == feedback.keys()
+    for key, record in feedback.items():
+        expectation = expected[key]
+        assert expectation.record_type == record["record_type"]
+        if record.get("referral_number") and expectation.basis == "referral_number":
+            assert expectation.expected_case_id is not None
+    bases = Counter(e.basis for e in county.manifest.feedback)
+    assert bases["referral_number"] > bases["police_case_number"] > 0
+    assert bases["ambiguous"] >= 4
+    assert bases["unknown_referral"] >= 2
+
+
+def test_about_fifteen_percent_of_referrals_are_answered_only_by_police_case_number(
+    feedback: dict[tuple[str, int], dict[str, Any]],
+) -> None:
+    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in feedback.values():
+        if record["record_type"] in demo.FEEDBACK_TYPES:
+            by_case[record["police_case_number"]].append(record)
+    only_own = [
+        n for n, records in by_case.items() if all(r["referral_number"] is None for r in records)
+    ]
+    assert 0.10 <= len(only_own) / len(by_case) <= 0.25
+    for number in only_own:
+        record = by_case[number][0]
+        assert record["parties"][0]["id_number"]
+        assert record["suspected_offence"]
+
+
+def test_ambiguous_feedback_has_two_indistinguishable_referrals(
+    county: County,
+    referral_rows: dict[tuple[str, int], Row],
+    feedback: dict[tuple[str, int], dict[str, Any]],
+) -> None:
+    ambiguous = [e for e in county.manifest.feedback if e.basis == "ambiguous"]
+    assert ambiguous
+    for expectation in ambiguous:
+        assert expectation.expected_case_id is None
+        record = feedback[(expectation.police_unit_code, expectation.cursor)]
+        day = date.fromisoformat(record["decision_date"])
+        candidates = [
+            r
+            for r in referral_rows.values()
+            if r.values["当事人证件号码"] == record["parties"][0]["id_number"]
+            and r.values["涉嫌罪名"] == record["suspected_offence"]
+            and _as_date(r.values["移送日期"]) <= day
+        ]
+        assert len(candidates) == 2
+
+
+# ------------------------------------------------------------------------- encodings
+
+
+def test_declared_encodings_hold_except_for_planted_rows(county: County) -> None:
+    bad_lines = {
+        (g.source.path, g.source.row) for g in county.manifest.gaps if g.kind == "bad_row.encoding"
+    }
+    assert bad_lines
+    beyond_gbk = False
+    for export in county.manifest.files:
+        if export.format != "csv":
+            continue
+        rows = _csv_rows(county.file(export.path), export)
+        for row in rows:
+            assert row.decodes == ((export.path, row.row) not in bad_lines), (export.path, row.row)
+            if export.encoding == "gb18030" and row.decodes:
+                text = "".join(str(v) for v in row.values.values())
+                try:
+                    text.encode("gbk")
+                except UnicodeEncodeError:
+                    beyond_gbk = True
+        if export.encoding == "gbk":
+            body = county.file(export.path).read_bytes()
+            good = [
+                line
+                for index, line in enumerate(body.split(b"\n")[:-1])
+                if (export.path, index) not in bad_lines
+            ]
+            for line in good:
+                line.decode("gbk")
+    assert beyond_gbk, "no GB18030 file needs more than GBK: detection would go untested"
+
+
+def test_xlsx_exports_use_real_date_and_number_cells(county: County) -> None:
+    export = county.files("penalties")[0]
+    xlsx = [f for f in county.files("penalties") if f.format == "xlsx"]
+    assert xlsx
+    rows = _xlsx_rows(county.file(xlsx[0].path), xlsx[0])
+    good = [r for r in rows if isinstance(r.values["处罚决定日期"], datetime)]
+    assert len(good) >= len(rows) - 1
+    assert all(isinstance(r.values["罚款金额（万元）"], (int, float)) for r in good)
+    assert export.date_format in {"%Y-%m-%d", "%Y/%m/%d"}
+
+
+def test_csv_amounts_are_wan_yuan_with_at_most_six_decimals(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    bad = _bad(county, "bad_row.")
+    for key, row in penalty_rows.items():
+        for field in (
+            "罚款金额（万元）",
+            "没收违法所得、没收非法财物的金额（万元）",
+            "涉案金额（万元）",
+            "违法所得（万元）",
+        ):
+            value = row.values[field]
+            if value in ("", None) or isinstance(value, float):
+                continue
+            amount = Decimal(str(value))
+            assert -amount.as_tuple().exponent <= 6  # type: ignore[operator]
+            assert amount >= 0 or bad.get(key) == "negative_amount"
+
+
+# ------------------------------------------------------------------------- fictional names
+
+
+def _is_fictional_person(name: str) -> bool:
+    return (
+        len(name) == 3
+        and name[0] in SURNAMES
+        and name[1] in GIVEN_FIRST_CHARACTERS
+        and name[2] in GIVEN_SECOND_CHARACTERS + GB18030_ONLY_GIVEN_CHARACTERS
+    )
+
+
+def _is_fictional_party(name: str, category: str) -> bool:
+    if category == "自然人":
+        return _is_fictional_person(name)
+    if not name.startswith(COUNTY_NAME):
+        return False
+    rest = name.removeprefix(COUNTY_NAME)
+    if category == "法人及非法人组织":
+        return rest.endswith("有限公司") and rest[0] in BUSINESS_WORDS
+    town = next((t for t in TOWNS if rest.startswith(t)), None)
+    if town is None:
+        return False
+    shop = rest.removeprefix(town)
+    kinds = {kind for kinds in SHOP_KINDS.values() for kind in kinds}
+    return shop[0] in SURNAMES and shop[1] == "记" and shop[2:] in kinds
+
+
+def test_every_name_is_built_from_the_fictional_lists(
+    county: County,
+    penalty_rows: dict[tuple[str, int], Row],
+    feedback: dict[tuple[str, int], dict[str, Any]],
+) -> None:
+    bad = _bad(county, "bad_row.")
+    for key, row in penalty_rows.items():
+        if bad.get(key) == "encoding":
+            continue
+        values = row.values
+        assert _is_fictional_party(values["行政相对人名称"], values["行政相对人类别"]), key
+        if values["法定代表人"]:
+            assert _is_fictional_person(values["法定代表人"]), key
+    for record in feedback.values():
+        for party in record.get("parties", []):
+            assert _is_fictional_party(party["name"], party["category"])
+            assert _is_fictional_person(party["person_name"])
+    for export in county.files("court_judgment"):
+        if export.bad_records:
+            continue
+        root = SafeET.parse(county.file(export.path)).getroot()
+        for defendant in root.iter("defendant"):
+            name = defendant.findtext("name") or ""
+            category = (
+                "自然人" if defendant.findtext("category") == "自然人" else "法人及非法人组织"
+            )
+            assert _is_fictional_party(name, category), name
+
+
+# ------------------------------------------------------------------------- codes and thresholds
+
+
+def test_violation_codes_are_the_hubs_and_free_text_labels_do_not_mislead(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    types = load_violation_types()
+    bad = _bad(county, "bad_row.")
+    used = {
+        row.values["违法行为类型代码"] or ""
+        for key, row in penalty_rows.items()
+        if bad.get(key) != "unknown_violation_code"
+    }
+    assert used - {""} <= types.codes()
+    assert len(used - {""}) >= 15
+    for entry in load_catalogue():
+        found = classify_violation(entry.label, types)
+        assert found is None or found.code == entry.code, entry.key
+
+
+def test_catalogue_thresholds_agree_with_the_hubs_threshold_file() -> None:
+    thresholds = load_thresholds()
+    for entry in load_catalogue():
+        if entry.offence_id is None:
+            continue
+        offence = thresholds.offence(entry.offence_id)
+        minimums = {c.minimum for a in offence.alternatives for c in a.all_of}
+        if entry.amount_threshold is not None and entry.key != "TAX-EVASION":
+            assert entry.amount_threshold * 100 in minimums, entry.key
+        if entry.quantity_threshold is not None:
+            assert entry.quantity_threshold in minimums, entry.key
+
+
+def test_screening_gaps_sit_where_they_should(county: County) -> None:
+    for gap in county.manifest.gaps:
+        if gap.alert == "early_intervention_candidate":
+            assert Decimal("0.8") <= Decimal(gap.detail["ratio"]) < 1
+        elif gap.alert == "suspected_non_referral" and gap.detail["ratio"] != "qualifying":
+            assert Decimal(gap.detail["ratio"]) >= 1
+    kinds = {g.kind for g in county.manifest.gaps if g.alert == "suspected_non_referral"}
+    assert {
+        "above_threshold_not_referred",
+        "qualifying_violation_not_referred",
+        "repeat_offence_not_referred",
+    } <= kinds
+
+
+# ------------------------------------------------------------------------- other formats
+
+
+def test_outbox_table_shape_and_bad_rows(county: County, outbox: list[sqlite3.Row]) -> None:
+    connection = sqlite3.connect(county.file("exports/procuratorate/actions.sqlite"))
+    try:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(outbox)")]
+    finally:
+        connection.close()
+    assert columns == ["id", "aggregate_type", "aggregate_id", "type", "payload", "created_at"]
+    bad = {
+        g.source.outbox_id: g.kind
+        for g in county.manifest.gaps
+        if g.alert == "dead_letter" and g.source.outbox_id is not None
+    }
+    assert sorted(bad.values()) == ["bad_row.malformed_payload", "bad_row.unknown_type"]
+    created = [datetime.fromisoformat(row["created_at"]) for row in outbox]
+    assert created == sorted(created)
+    assert all(moment.utcoffset() is not None for moment in created)
+    for row in outbox:
+        if bad.get(row["id"]) == "bad_row.malformed_payload":
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(row["payload"])
+            continue
+        payload = json.loads(row["payload"])
+        if bad.get(row["id"]) == "bad_row.unknown_type":
+            assert row["type"] not in demo.OUTBOX_TYPES
+            continue
+        assert row["type"] in demo.OUTBOX_TYPES
+        assert is_valid_credit_code(payload["target_unit_code"])
+    types = Counter(row["type"] for row in outbox)
+    assert {
+        "ReferralSuggested",
+        "NonFilingReasonsRequested",
+        "RecommendationIssued",
+        "EarlyInterventionAttended",
+        "ProsecutionDecided",
+    } <= set(types)
+
+
+def test_court_xml_parses_safely_and_the_entity_file_is_refused(county: County) -> None:
+    bad = {g.source.path: g.kind for g in county.manifest.gaps if g.kind.startswith("bad_file")}
+    assert sorted(bad.values()) == ["bad_file.xml_entity_expansion", "bad_file.xml_malformed"]
+    for export in county.files("court_judgment"):
+        path = county.file(export.path)
+        assert path.read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+        kind = bad.get(export.path)
+        if kind == "bad_file.xml_entity_expansion":
+            with pytest.raises((DTDForbidden, EntitiesForbidden)):
+                SafeET.parse(path, forbid_dtd=True)
+            with pytest.raises(EntitiesForbidden):
+                SafeET.parse(path)
+        elif kind == "bad_file.xml_malformed":
+            with pytest.raises(ParseError):
+                SafeET.parse(path)
+        else:
+            judgment = SafeET.parse(path).getroot().find("judgment")
+            assert judgment is not None
+            assert judgment.findtext("courtCaseNumber")
+            assert judgment.find("caseOrigin").get("policeCaseNumber")  # type: ignore[union-attr]
