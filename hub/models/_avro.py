@@ -12,6 +12,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -20,7 +21,13 @@ from pydantic import AwareDatetime
 
 from hub.models.header import AVRO_NAMESPACE, AvroRecord, EventEnum
 
-__all__ = ["avro_type_for", "construct", "draft_schema", "enum_default_symbol"]
+__all__ = [
+    "avro_type_for",
+    "construct",
+    "deconstruct",
+    "draft_schema",
+    "enum_default_symbol",
+]
 
 _Record = TypeVar("_Record", bound=AvroRecord)
 _Converter = Callable[[Any], Any]
@@ -34,7 +41,8 @@ _PRIMITIVES: dict[type, Any] = {
 }
 _TIMESTAMP = {"type": "long", "logicalType": "timestamp-micros"}
 _DATE = {"type": "int", "logicalType": "date"}
-_plans: dict[type[AvroRecord], tuple[tuple[str, _Converter | None], ...]] = {}
+_plans: dict[type[AvroRecord], _Plan] = {}
+_dump_plans: dict[type[AvroRecord], tuple[tuple[str, _Converter], ...]] = {}
 
 
 def enum_default_symbol() -> str:
@@ -180,11 +188,25 @@ def _base_converter(inner: Any) -> _Converter | None:
     return None
 
 
-def _plan(model: type[AvroRecord]) -> tuple[tuple[str, _Converter | None], ...]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to turn a decoded record into a model: which fields need converting."""
+
+    fields: tuple[tuple[str, _Converter | None], ...]
+    names: frozenset[str]
+    conversions: tuple[tuple[str, _Converter], ...]
+
+
+def _plan(model: type[AvroRecord]) -> _Plan:
     plan = _plans.get(model)
     if plan is None:
-        plan = tuple(
+        fields = tuple(
             (name, _converter(info.annotation)) for name, info in model.model_fields.items()
+        )
+        plan = _Plan(
+            fields=fields,
+            names=frozenset(name for name, _ in fields),
+            conversions=tuple((name, c) for name, c in fields if c is not None),
         )
         _plans[model] = plan
     return plan
@@ -195,22 +217,80 @@ def construct(model: type[_Record], data: dict[str, Any]) -> _Record:
 
     Enums become enum members and nested records models, so the result behaves exactly
     like a validated instance. A complete record (what a decoder with the current schema
-    yields) is assembled the way ``model_construct`` does it, minus its per-field default
-    handling, which dominates decoding time; an incomplete one goes through
-    ``model_construct`` so missing fields take their model defaults.
+    yields) is assembled the way ``model_construct`` does it, converting only the fields
+    that need it: ``model_construct``'s per-field default handling would dominate decoding
+    time. An incomplete record goes through ``model_construct`` so missing fields take
+    their model defaults.
     """
     plan = _plan(model)
-    values: dict[str, Any] = {}
-    for name, convert in plan:
-        if name in data:
-            value = data[name]
-            values[name] = value if convert is None else convert(value)
-    if len(values) != len(plan):
+    if data.keys() != plan.names:
+        values: dict[str, Any] = {}
+        for name, convert in plan.fields:
+            if name in data:
+                value = data[name]
+                values[name] = value if convert is None else convert(value)
         return typing.cast(_Record, model.model_construct(**values))
+    values = dict(data)
+    for name, convert in plan.conversions:
+        values[name] = convert(values[name])
     instance = model.__new__(model)
     _set = object.__setattr__
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_fields_set__", set(plan.names))
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
+
+
+def _dump_converter(annotation: Any) -> _Converter | None:
+    """How to turn a field value into what fastavro writes (only nested records need it)."""
+    inner, optional = _unwrap(annotation)
+    base: _Converter | None = None
+    origin = typing.get_origin(inner)
+    if origin is list:
+        item = _dump_converter(typing.get_args(inner)[0])
+        if item is not None:
+            def each(values: list[Any], convert: _Converter = item) -> list[Any]:
+                return [convert(v) for v in values]
+
+            base = each
+    elif origin is dict:
+        value_converter = _dump_converter(typing.get_args(inner)[1])
+        if value_converter is not None:
+            def each_value(
+                mapping: dict[str, Any], convert: _Converter = value_converter
+            ) -> dict[str, Any]:
+                return {k: convert(v) for k, v in mapping.items()}
+
+            base = each_value
+    elif isinstance(inner, type) and issubclass(inner, AvroRecord):
+        base = deconstruct
+    if base is None or not optional:
+        return base
+
+    def maybe(value: Any, convert: _Converter = base) -> Any:
+        return None if value is None else convert(value)
+
+    return maybe
+
+
+def deconstruct(instance: AvroRecord) -> dict[str, Any]:
+    """The record as fastavro writes it, straight from the model's field values.
+
+    Field values are already what fastavro takes (enum members are ``str``, instants
+    aware datetimes), so only nested records need turning into dicts; this skips
+    ``model_dump``'s general machinery on the encoder's hot path.
+    """
+    model = type(instance)
+    plan = _dump_plans.get(model)
+    if plan is None:
+        plan = tuple(
+            (name, converter)
+            for name, info in model.model_fields.items()
+            if (converter := _dump_converter(info.annotation)) is not None
+        )
+        _dump_plans[model] = plan
+    values = dict(instance.__dict__)
+    for name, convert in plan:
+        values[name] = convert(values[name])
+    return values

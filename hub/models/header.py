@@ -171,7 +171,7 @@ class AvroRecord(BaseModel):
 
     def to_avro(self) -> dict[str, Any]:
         """The record as fastavro's writer takes it."""
-        return self.model_dump()
+        return _deconstruct(self)
 
     @classmethod
     def from_avro(cls, data: dict[str, Any], *, validate: bool = False) -> Self:
@@ -181,9 +181,7 @@ class AvroRecord(BaseModel):
         """
         if validate:
             return cls.model_validate(data)
-        from hub.models._avro import construct
-
-        return construct(cls, data)
+        return _construct(cls, data)
 
 
 class CaseEvent(AvroRecord):
@@ -230,3 +228,9 @@ class CaseEvent(AvroRecord):
     def occurred_on(self) -> date:
         """The China date of ``occurred_at``: legal deadlines count in China dates."""
         return self.occurred_at.astimezone(CHINA_TZ).date()
+
+
+# The Avro bridge needs AvroRecord defined first; imported here, once, rather than inside
+# to_avro/from_avro, where an import statement would cost on every record.
+from hub.models._avro import construct as _construct  # noqa: E402
+from hub.models._avro import deconstruct as _deconstruct  # noqa: E402
