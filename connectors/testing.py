@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, create_engine
 
@@ -26,7 +29,17 @@ from connectors.samples import (
 )
 from hub.models import CHINA_TZ
 
-__all__ = ["KINDS", "CsvFileHarness", "KindHarness", "SqlHarness", "XmlFileHarness"]
+__all__ = [
+    "KINDS",
+    "CsvFileHarness",
+    "FeedbackServer",
+    "HttpHarness",
+    "KindHarness",
+    "SqlHarness",
+    "XmlFileHarness",
+]
+
+DEMO_POLICE_UNIT = "114299010313564485"
 
 DEMO_COURT_UNIT = "11429901030089405N"
 
@@ -209,7 +222,139 @@ class PostgresHarness(SqlHarness):
     timestamp_watermark = True
 
 
+class FeedbackServer:
+    """A real HTTP server (stdlib, in a thread) serving police feedback like the demo's API.
+
+    ``GET /feedback?page=N&size=M&since=T`` with a bearer token; records newer than
+    ``since`` (by ``updated_at``), wrapped as ``{"data": {"items": [...]}}``. The first
+    request of every ``fail_every`` answers 503 with ``Retry-After: 0`` so that every run
+    goes through the retry path.
+    """
+
+    def __init__(self, token: str = "test-token", fail_every: int = 7) -> None:  # noqa: S107
+        self.records: list[dict[str, Any]] = []
+        self.token = token
+        self.requests = 0
+        self.fail_every = fail_every
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                if self.headers.get("Authorization") != f"Bearer {server.token}":
+                    self._send(401, {"error": "unauthorised"})
+                    return
+                if server.fail_every and server.requests % server.fail_every == 1:
+                    self._send(503, {"error": "busy"}, {"Retry-After": "0"})
+                    return
+                query = parse_qs(urlparse(self.path).query)
+                page = int(query.get("page", ["1"])[0])
+                size = int(query.get("size", ["100"])[0])
+                since = query.get("since", [""])[0]
+                chosen = [r for r in list(server.records) if not since or r["updated_at"] > since]
+                items = chosen[(page - 1) * size: page * size]
+                self._send(200, {"data": {"items": items, "page": page}})
+
+            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None
+                      ) -> None:
+                data = json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/feedback"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def feedback_record(number: int, *, record_type: str = "filing_decision") -> dict[str, Any]:
+    """One fictional police feedback record in the demo API's shape."""
+    updated = datetime(2024, 5, 1, tzinfo=CHINA_TZ) + timedelta(seconds=number)
+    return {
+        "cursor": number,
+        "updated_at": updated.isoformat(),
+        "record_id": f"FB313564{number:09d}",
+        "record_type": record_type,
+        "police_unit_code": DEMO_POLICE_UNIT,
+        "police_case_number": f"A42990102000020241{number:08d}",
+        "document_number": f"演公立字〔2024〕{number}号",
+        "occurred_at": (updated - timedelta(days=1)).isoformat(),
+        "decision_date": (updated - timedelta(days=1)).date().isoformat(),
+        "referral_number": f"演市监移〔2024〕{number}号",
+        "referring_unit_code": DEMO_MARKET_UNIT,
+        "agency_decision_number": f"演示县市监处罚〔2024〕{number}号",
+        "agency_case_number": None,
+        "suspected_offence": "销售伪劣产品罪",
+        "parties": [{"name": f"演示县虚构商贸有限公司{number}", "category": "法人及非法人组织",
+                     "credit_code": None, "id_type": "身份证", "id_number": None,
+                     "person_name": "钱某"}],
+        "decision": "FILED",
+        "reasons": None,
+        "in_reply_to": None,
+    }
+
+
+class HttpHarness(KindHarness):
+    """A police case system's feedback API, paged, with since-timestamps and bearer auth."""
+
+    name = "http"
+    bad_reasons: ClassVar[set[str]] = {"unknown_record_type", "bad_datetime"}
+
+    def __init__(self, root: Path, **resources: Any) -> None:
+        super().__init__(root, **resources)
+        self.server = FeedbackServer()
+        self.next_number = 1
+
+    def config(self, connector_id: str) -> dict[str, Any]:
+        return {"id": connector_id, "unit": DEMO_POLICE_UNIT, "kind": "http",
+                "source": {"url": self.server.url, "records_path": "data.items",
+                           "pagination": {"kind": "page", "page_size": 500},
+                           "since_param": "since", "since_field": "updated_at",
+                           "auth": {"bearer_token": self.server.token}},
+                "preset": "police-feedback"}
+
+    def write_batch(self, count: int, *, bad: bool) -> list[Path]:
+        self.batches += 1
+        records = []
+        for _ in range(count):
+            records.append(feedback_record(self.next_number))
+            self.next_number += 1
+        if bad:
+            records.append(feedback_record(self.next_number, record_type="status_sync"))
+            self.next_number += 1
+            broken = feedback_record(self.next_number)
+            broken["occurred_at"] = "2024-02-30T10:00:00+08:00"
+            records.append(broken)
+            self.next_number += 1
+        self.server.records.extend(records)
+        sample = self.root / f"feedback-{self.batches}.json"
+        sample.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        return [sample]
+
+    def replay(self) -> None:
+        """The API serves the same records again: a second run must add nothing."""
+
+    def close(self) -> None:
+        self.server.close()
+
+
 KINDS: dict[str, type[KindHarness]] = {
+    HttpHarness.name: HttpHarness,
     CsvFileHarness.name: CsvFileHarness,
     XmlFileHarness.name: XmlFileHarness,
     SqlHarness.name: SqlHarness,
