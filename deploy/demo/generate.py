@@ -1550,7 +1550,9 @@ class _Generator:
             ):
                 self._pending("NON_FILING_REASONS_OVERDUE", referral.case_id, referral.police, due)
                 return
-            if rng.random() < 0.3:
+            # Every demo shows at least one order to file (通知立案), whatever the draw.
+            if rng.random() < 0.3 or not self.counters[("procuratorate", "通立", "any")]:
+                self._next("procuratorate", "通立", "any")
                 ordered = _add_days(answered, rng.randint(5, 15))
                 due = _add_days(ordered, 15)
                 order = self._action(
@@ -2670,6 +2672,7 @@ class _Generator:
                     cursor=record.cursor,
                     record_type=record.record_type,
                     expected_case_id=case_id,
+                    true_case_id=referral.case_id,
                     basis=basis,
                 )
             )
@@ -2713,6 +2716,7 @@ class _Generator:
                     cursor=record.cursor,
                     record_type=record.record_type,
                     expected_case_id=None,
+                    true_case_id=None,
                     basis="bad_record",
                 )
             )
@@ -3037,11 +3041,11 @@ def _term_text(months: int) -> str:
     return text
 
 
-def _alert_name(alert_kind: str) -> str:
+def _alert_name(alert_kind: str) -> str | None:
     for name, kind in ALERT_KINDS.items():
         if kind == alert_kind:
             return name
-    return alert_kind
+    return None
 
 
 def _spoil_check_char(value: str, alphabet: str) -> str:

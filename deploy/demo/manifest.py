@@ -109,8 +109,10 @@ class PendingClock(_Model):
     listed so a check run on a later "now" can expect it.
     """
 
-    alert: AlertName
-    alert_kind: str | None
+    alert: AlertName | None = Field(
+        description="Alert name when it is one of the demo's named alerts, else None."
+    )
+    alert_kind: str = Field(description="hub.models.AlertKind symbol, e.g. HANDOVER_OVERDUE.")
     case_id: str
     unit_code: str
     due: date
@@ -124,7 +126,12 @@ class FeedbackExpectation(_Model):
     cursor: int
     record_type: str
     expected_case_id: str | None = Field(
-        description="case_id it must be matched to; None when it must end unmatched."
+        description="case_id the hub must match it to by itself (hub/rules/matching.yaml in "
+        "force); None when it must end unmatched (parked for a person)."
+    )
+    true_case_id: str | None = Field(
+        description="The case it really belongs to (what a person resolving it should pick); "
+        "None for records that belong to no case."
     )
     basis: Literal[
         "referral_number",

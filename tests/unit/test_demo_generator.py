@@ -483,6 +483,10 @@ def test_feedback_expectations_cover_every_record(
         assert expectation.record_type == record["record_type"]
         if record.get("referral_number") and expectation.basis == "referral_number":
             assert expectation.expected_case_id is not None
+        if expectation.expected_case_id is not None:
+            assert expectation.expected_case_id == expectation.true_case_id
+        elif expectation.basis in {"party_offence_dates", "ambiguous"}:
+            assert expectation.true_case_id is not None
     bases = Counter(e.basis for e in county.manifest.feedback)
     assert bases["referral_number"] > bases["police_case_number"] > 0
     assert bases["ambiguous"] >= 4
