@@ -62,6 +62,7 @@ __all__ = [
     "local_schemas",
     "offline_check",
     "ordered_schemas",
+    "register_all",
     "registry_check",
     "render_catalogue",
     "resolution_form",
@@ -727,3 +728,25 @@ def _unique(problems: list[Incompatibility]) -> list[Incompatibility]:
             seen.add(key)
             unique.append(problem)
     return unique
+
+
+def register_all(
+    registry_url: str,
+    *,
+    auth: Any = None,
+    directory: Path | None = None,
+) -> dict[str, int]:
+    """Register every shipped schema under its RecordNameStrategy subject; full name → id.
+
+    Synchronous, for ``liangfa up`` and scripts. Idempotent: an unchanged schema keeps its
+    id. An incompatible change raises :class:`~hub.errors.SchemaCompatibilityError`;
+    ``auth`` is a :class:`hub.config.RegistryAuth`.
+    """
+    from hub.registry import SyncSchemaRegistryClient
+
+    registered: dict[str, int] = {}
+    with SyncSchemaRegistryClient(registry_url, auth=auth) as registry:
+        for name, schema in ordered_schemas(local_schemas(directory)).items():
+            registered[name] = registry.register(name, schema)
+    log.info("registered %s schemas at %s", len(registered), registry_url)
+    return registered

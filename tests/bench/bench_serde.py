@@ -38,16 +38,17 @@ from hub.registry import SchemaRegistryClient
 from hub.schemas import local_schemas
 from hub.serde import AvroSerde, LocalSerde
 
-REPEATS = 5
+DEFAULT_REPEATS = 5
 
 Loop = Callable[[], Awaitable[None] | None]
 
 
-async def _interleaved_rates(loops: dict[str, Loop], count: int) -> dict[str, float]:
-    """Records per second of each loop: the fastest of REPEATS rounds, the loops taking
+async def _interleaved_rates(loops: dict[str, Loop], count: int,
+                             repeats: int) -> dict[str, float]:
+    """Records per second of each loop: the fastest of ``repeats`` rounds, the loops taking
     turns within a round so that a busy neighbour on the machine slows all of them alike."""
     best = dict.fromkeys(loops, float("inf"))
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         for label, loop in loops.items():
             start = time.perf_counter()
             result = loop()
@@ -126,7 +127,8 @@ async def _hub_loops(serde: AvroSerde | LocalSerde, avro_name: str, event: Any,
             "hub_decode_raw": a_decode_raw, "hub_decode_model": a_decode_model}
 
 
-async def run(count: int, registry_url: str | None) -> dict[str, Any]:
+async def run(count: int, registry_url: str | None,
+              repeats: int = DEFAULT_REPEATS) -> dict[str, Any]:
     events = example_events()
     schemas = local_schemas()
     client: SchemaRegistryClient | None = None
@@ -143,7 +145,7 @@ async def run(count: int, registry_url: str | None) -> dict[str, Any]:
         for avro_name, event in events.items():
             loops = _fastavro_loops(schemas[avro_name], event.to_avro(), count)
             loops.update(await _hub_loops(serde, avro_name, event, count))
-            rates = await _interleaved_rates(loops, count)
+            rates = await _interleaved_rates(loops, count, repeats)
             for kind in ("encode", "decode"):
                 base = rates[f"fastavro_{kind}"]
                 rates[f"ratio_{kind}_raw"] = rates[f"hub_{kind}_raw"] / base
@@ -161,6 +163,7 @@ async def run(count: int, registry_url: str | None) -> dict[str, Any]:
     summary["min_ratio_decode_raw"] = min(r["ratio_decode_raw"] for r in results.values())
     return {
         "records_per_type": count,
+        "repeats": repeats,
         "mode": "AvroSerde (async, registry)" if registry_url else "LocalSerde (no registry)",
         "python": sys.version.split()[0],
         "per_type": results,
@@ -191,12 +194,14 @@ def _print_table(report: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=5000, help="records per event type")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help="rounds per measurement; the fastest counts")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--registry-url", default=os.environ.get("LIANGFA_REGISTRY_URL"),
                         help="use the async registry-backed serde (default: "
                              "$LIANGFA_REGISTRY_URL; none: local ids)")
     args = parser.parse_args()
-    report = asyncio.run(run(args.records, args.registry_url))
+    report = asyncio.run(run(args.records, args.registry_url, args.repeats))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -88,3 +88,16 @@ def test_cli_register_then_check_against_the_registry(registry_url, record_name,
 def test_cli_check_passes_for_the_shipped_schemas(registry_url):
     result = CliRunner().invoke(app, ["check", "--registry-url", registry_url])
     assert result.exit_code == 0, result.output
+
+
+def test_register_all_is_idempotent_and_matches_the_serde(registry_url, tmp_path, record_name):
+    from hub.schemas import register_all
+
+    schemas = tmp_path / "schemas"
+    _write(schemas, _schema(record_name, ID, AMOUNT))
+    first = register_all(registry_url, directory=schemas)
+    again = register_all(registry_url, directory=schemas)
+    assert first == again
+    assert list(first) == [f"cn.liangfa.tests.{record_name}"]
+    shipped = register_all(registry_url)
+    assert len(shipped) == 25
