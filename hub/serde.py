@@ -288,7 +288,7 @@ class LocalSerde:
             )
         # construct() is what from_avro() does, minus a classmethod call that costs a
         # noticeable share of decoding a small record.
-        return construct(entry.model, record)
+        return construct(entry.model, record, owned=True)
 
 
 class AvroSerde:

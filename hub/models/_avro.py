@@ -212,7 +212,7 @@ def _plan(model: type[AvroRecord]) -> _Plan:
     return plan
 
 
-def construct(model: type[_Record], data: dict[str, Any]) -> _Record:
+def construct(model: type[_Record], data: dict[str, Any], *, owned: bool = False) -> _Record:
     """Build ``model`` from schema-checked Avro data without running validators.
 
     Enums become enum members and nested records models, so the result behaves exactly
@@ -220,9 +220,10 @@ def construct(model: type[_Record], data: dict[str, Any]) -> _Record:
     yields) is assembled the way ``model_construct`` does it, converting only the fields
     that need it: ``model_construct``'s per-field default handling would dominate decoding
     time. An incomplete record goes through ``model_construct`` so missing fields take
-    their model defaults.
+    their model defaults. ``owned=True`` lets the model keep ``data`` itself (a decoder's
+    fresh dict) instead of a copy.
     """
-    plan = _plan(model)
+    plan = _plans.get(model) or _plan(model)
     if data.keys() != plan.names:
         values: dict[str, Any] = {}
         for name, convert in plan.fields:
@@ -230,7 +231,7 @@ def construct(model: type[_Record], data: dict[str, Any]) -> _Record:
                 value = data[name]
                 values[name] = value if convert is None else convert(value)
         return typing.cast(_Record, model.model_construct(**values))
-    values = dict(data)
+    values = data if owned else dict(data)
     for name, convert in plan.conversions:
         values[name] = convert(values[name])
     instance = model.__new__(model)

@@ -332,3 +332,16 @@ def test_header_helpers_give_the_key_and_the_china_date():
     assert event.occurred_on() == date(2024, 3, 5)
     utc_event = event.model_copy(update={"occurred_at": datetime(2024, 3, 4, 16, tzinfo=UTC)})
     assert utc_event.occurred_on() == date(2024, 3, 5)
+
+
+def test_from_avro_neither_mutates_nor_keeps_the_callers_dict():
+    record = example_events()[PenaltyCaseRecorded.avro_name].to_avro()
+    record["parties"] = [dict(p, category="LEGAL_PERSON") for p in record["parties"]]
+    snapshot = json.loads(json.dumps(record, default=str))
+    rebuilt = PenaltyCaseRecorded.from_avro(record)
+    assert json.loads(json.dumps(record, default=str)) == snapshot
+    assert type(record["parties"][0]["category"]) is str
+    record["remarks"] = "changed afterwards"
+    record["parties"][0]["name"] = "changed afterwards"
+    assert rebuilt.remarks is None
+    assert rebuilt.parties[0].name == "示例商贸有限公司"
