@@ -117,7 +117,7 @@ PENALTY_COLUMNS: tuple[str, ...] = (
     "备注",
     "违法行为类型代码",
     "程序类型",
-    "涉案金额（万元）",
+    "违法经营额（万元）",
     "违法所得（万元）",
     "涉案物品",
     "涉案数量",
@@ -136,8 +136,6 @@ PENALTY_COLUMNS_TEMPLATE_2021: tuple[str, ...] = tuple(
         "行政相对人代码_6": "行政相对人代码_6(社会组织登记证号)",
         "罚款金额（万元）": "罚款金额(万元)",
         "没收违法所得、没收非法财物的金额（万元）": "没收违法所得、没收非法财物的金额(万元)",
-        "涉案金额（万元）": "涉案金额(万元)",
-        "违法所得（万元）": "违法所得(万元)",
     }.get(name, name)
     for name in PENALTY_COLUMNS
 )
@@ -1119,16 +1117,21 @@ class _Generator:
         if not referral.police_case_number:
             referral.police_case_number = self._police_case_number(referral.police, day)
         first = not referral.records
-        carries = referral.link == "full" or (
-            referral.link == "receipt_then_police_number" and first and record_type == "receipt"
-        )
+        receipt = first and record_type == "receipt"
+        # A receipt answers the referral letter, so it always quotes it (ReferralReceived
+        # requires the number); a police system that opens its case after the receipt
+        # quotes no case number on it, and later only its own.
+        carries = referral.link == "full" or receipt
+        police_case_number = referral.police_case_number
+        if receipt and referral.link == "police_number_only":
+            police_case_number = ""
         record = FeedbackRecord(
             police=referral.police,
             record_type=record_type,
             occurred=occurred,
             updated=self._recorded(occurred),
             referral=referral,
-            police_case_number=referral.police_case_number,
+            police_case_number=police_case_number,
             document_number=self._police_document(referral.police, word, day),
             carries_referral=carries,
             decision=decision,
@@ -1852,7 +1855,7 @@ class _Generator:
             "备注": remarks,
             "违法行为类型代码": case.vtype.code or "",
             "程序类型": case.procedure,
-            "涉案金额（万元）": money(case.involved),
+            "违法经营额（万元）": money(case.involved),
             "违法所得（万元）": money(case.gains),
             "涉案物品": case.quantity_item if quantity_text else "",
             "涉案数量": quantity_text,
@@ -2128,7 +2131,7 @@ class _Generator:
             "record_type_name": FEEDBACK_TYPES[record.record_type],
             "police_unit_code": record.police.code,
             "police_unit_name": record.police.name,
-            "police_case_number": record.police_case_number,
+            "police_case_number": record.police_case_number or None,
             "document_number": record.document_number,
             "occurred_at": occurred,
             "decision_date": decision_date,
@@ -2608,9 +2611,31 @@ class _Generator:
         and only a unique candidate at or above the confident threshold is matched.
         """
         matching = self.matching
+        bonus = matching.party_identifier_bonus
         known = [r for r in self.referrals if r.bad_kind is None]
         by_number = {r.number: r for r in known}
-        learned: dict[str, Referral] = {}
+        # The hub indexes referrals and penalty decisions alike for identifier matching:
+        # (case id, identifiers, day, offence, receiving police unit code).
+        indexed: list[tuple[str, set[str], date, str | None, str | None]] = [
+            (
+                r.case_id,
+                set(_identifiers(r.party)),
+                r.referral_date,
+                r.vtype.offence_name,
+                r.police.code,
+            )
+            for r in known
+        ]
+        indexed += [
+            (c.case_id, set(_identifiers(c.party)), c.decision_date, None, None)
+            for c in self.cases
+            if c.bad_kind is None
+        ]
+        by_identifier: dict[str, list[int]] = defaultdict(list)
+        for position, entry in enumerate(indexed):
+            for identifier in sorted(entry[1]):
+                by_identifier[identifier].append(position)
+        learned: dict[str, str] = {}
         outcome: dict[FeedbackRecord, tuple[str | None, str]] = {}
         records = sorted(self.feedback, key=lambda r: (r.police.code, r.cursor))
         for record in records:
@@ -2619,36 +2644,40 @@ class _Generator:
                 continue
             referral = record.referral
             assert referral is not None
+            police_key = f"{record.police.code}|{record.police_case_number}"
+            if record.police_case_number and police_key in learned:
+                outcome[record] = (learned[police_key], "police_case_number")
+                continue
             if record.carries_referral:
                 match = by_number.get(referral.number)
                 if match is None:
                     outcome[record] = (None, "unknown_referral")
                 else:
-                    learned[record.police_case_number] = match
+                    if record.police_case_number:
+                        learned[police_key] = match.case_id
                     outcome[record] = (match.case_id, "referral_number")
                 continue
-            if record.police_case_number in learned:
-                outcome[record] = (learned[record.police_case_number].case_id, "police_case_number")
-                continue
             identifiers = set(_identifiers(referral.party))
-            scored: list[tuple[Decimal, Referral]] = []
-            for candidate in known:
-                if not identifiers & set(_identifiers(candidate.party)):
-                    continue
-                age = (record.day - candidate.referral_date).days
+            best: dict[str, Decimal] = {}
+            positions = sorted({p for i in identifiers for p in by_identifier.get(i, [])})
+            for position in positions:
+                case_id, _, day, offence, receiving = indexed[position]
+                age = (record.day - day).days
                 if age < 0 or age > matching.date_window_days:
                     continue
                 score = matching.scores.party_identifier
-                if candidate.vtype.offence_name == referral.vtype.offence_name:
-                    score += matching.party_identifier_bonus.same_offence
-                score = min(score, matching.party_identifier_bonus.identifier_max)
-                scored.append((score, candidate))
-            top = max((s for s, _ in scored), default=Decimal(0))
-            best = [c for s, c in scored if s == top]
-            if len(best) == 1 and top >= matching.confident_threshold:
-                learned[record.police_case_number] = best[0]
-                outcome[record] = (best[0].case_id, "party_offence_dates")
-            elif len(best) > 1:
+                if receiving == record.police.code:
+                    score += bonus.same_referring_unit
+                if offence is not None and offence == referral.vtype.offence_name:
+                    score += bonus.same_offence
+                score = min(score, bonus.identifier_max)
+                best[case_id] = max(score, best.get(case_id, Decimal(0)))
+            top = max(best.values(), default=Decimal(0))
+            leaders = [case_id for case_id, score in best.items() if score == top]
+            if len(leaders) == 1 and top >= matching.confident_threshold:
+                learned[police_key] = leaders[0]
+                outcome[record] = (leaders[0], "party_offence_dates")
+            elif len(leaders) > 1:
                 outcome[record] = (None, "ambiguous")
             else:
                 outcome[record] = (None, "party_offence_dates")
@@ -2793,6 +2822,7 @@ class _Generator:
                     "late_30_days": "late_decision_30_days",
                     "late_6_months": "late_decision_6_months",
                     "never_decided": "decision_missing",
+                    "ambiguous": "ambiguous_feedback",
                 }.get(planted_cause, "decision_not_matched")
                 economic = referral.vtype.offence_category == "economic"
                 self._gap(

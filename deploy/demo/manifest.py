@@ -140,7 +140,11 @@ class FeedbackExpectation(_Model):
         "ambiguous",
         "unknown_referral",
         "bad_record",
-    ] = Field(description="The strongest key the record offers for the match.")
+    ] = Field(
+        description="How the hub (hub/rules/matching.yaml, the matcher's order) gets to its "
+        "case: a police case number linked by an earlier match, the referral number, party "
+        "identifiers; or why it cannot."
+    )
 
 
 class ExportFile(_Model):
