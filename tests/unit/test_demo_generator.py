@@ -770,3 +770,46 @@ def test_court_xml_parses_safely_and_the_entity_file_is_refused(county: County) 
             assert judgment is not None
             assert judgment.findtext("courtCaseNumber")
             assert judgment.find("caseOrigin").get("policeCaseNumber")  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------- through the preset
+
+
+def test_good_penalty_rows_map_through_the_shipped_preset_and_bad_rows_are_rejected(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    """The exports are what the hub's own penalty-disclosure preset expects."""
+    from pydantic import ValidationError
+
+    from connectors.config import load_preset
+    from connectors.mapping import MappingSpec, build_mapper
+    from hub.errors import RecordRejected
+
+    spec = MappingSpec.model_validate(load_preset("penalty-disclosure"))
+    units = {f.path: f.unit_code for f in county.files("penalties")}
+    variants = {f.path: f.header_variant for f in county.files("penalties")}
+    mappers = {
+        unit: build_mapper(spec, unit=unit, connector_id="demo-test")
+        for unit in set(units.values())
+    }
+    bad = _bad(county, "bad_row.")
+    mapped = 0
+    for key, row in penalty_rows.items():
+        kind = bad.get(key)
+        if not row.decodes:
+            assert kind == "encoding"
+            continue
+        values = row.values
+        if variants[key[0]] == "template-2021":  # the file's own header spelling
+            values = dict(zip(demo.PENALTY_COLUMNS_TEMPLATE_2021, values.values(), strict=True))
+        mapper = mappers[units[key[0]]]
+        if kind is None:
+            event = mapper.map(values, f"{key[0]}#{key[1]}")
+            assert event.event.case_id == case_id_for(
+                str(row.values["处罚机关统一社会信用代码"]), str(row.values["行政处罚决定书文号"])
+            )
+            mapped += 1
+        else:
+            with pytest.raises((RecordRejected, ValidationError)):
+                mapper.map(values, f"{key[0]}#{key[1]}")
+    assert mapped == county.manifest.totals["penalties"] - county.manifest.totals["penalties_bad"]
