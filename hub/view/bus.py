@@ -1,12 +1,14 @@
 """The view's two connections to Kafka: the store's consumer and the outbox relay.
 
-**Consumer.** Every partition of the view's topics is assigned to this instance (each
-view instance keeps its own store, so partitions are not shared with other instances).
-Offsets live in the SQL store: a batch's rows and the next offsets are committed in one
-transaction, so after a crash the view resumes exactly after the last applied record,
-neither losing nor applying one twice. Offsets are also committed to the consumer group
-(best effort) so that operations see the view's lag with the usual Kafka tools. A replay
-drops the bus tables, offsets included, and starts from the beginning of every topic.
+**Consumer.** The view joins its own consumer group. Offsets live in the SQL store: a
+batch's rows and the next offsets are committed in one transaction, and every partition
+the group assigns is positioned from the store, so after a crash or a rebalance the view
+resumes exactly after the last applied record, neither losing nor applying one twice.
+Instances that share one store (PostgreSQL) share the group and split the partitions;
+an instance with a store of its own (SQLite) needs a group of its own. Offsets are also
+committed to the group (best effort) so that operations see the view's lag with the
+usual Kafka tools. A replay drops the bus tables, offsets included, and starts from the
+beginning of every topic.
 
 **Relay.** Produces outbox rows (view actions, audit records) in order with the hub's
 idempotent, acks=all producer and marks them sent only once the broker acknowledged
@@ -20,12 +22,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from prometheus_client import Counter, Gauge
 from sqlalchemy import delete, select, update
 
@@ -149,6 +157,25 @@ def apply_batch(context: Any, records: list[DecodedRecord]) -> int:
     return applied
 
 
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Offsets live in the store: each newly assigned partition starts where it says.
+
+    Revocation waits for the batch being applied, so a partition handed to another
+    instance sharing the store is not applied by both at once.
+    """
+
+    def __init__(self, runner: BusRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.runner.batch_lock:
+            self.runner.assignment_epoch += 1
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.runner.assignment_epoch += 1
+        await self.runner.seek_to_stored(assigned)
+
+
 @dataclass
 class BusRunner:
     """Runs the consumer and the relay as tasks of the web server's event loop."""
@@ -167,6 +194,9 @@ class BusRunner:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Changes on every rebalance: a batch fetched across one is not applied (see below).
+    assignment_epoch: int = 0
 
     async def start(self) -> None:
         """Connect and start both loops; returns once they run."""
@@ -213,7 +243,8 @@ class BusRunner:
 
     # -- consumer -----------------------------------------------------------------------
 
-    async def _assign(self) -> None:
+    async def _subscribe(self) -> None:
+        """Join the group; partitions are positioned from the store on every assignment."""
         assert self.consumer is not None
         topics = self.context.settings.topics.consumed()
         while not self._stopping.is_set():
@@ -223,22 +254,23 @@ class BusRunner:
                 break
             logger.warning("view waits for topics to exist: %s", ", ".join(missing))
             await asyncio.sleep(2.0)
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
-        ]
-        self.consumer.assign(partitions)
+        self.consumer.subscribe(topics, listener=_SeekToStoredOffsets(self))
+
+    async def seek_to_stored(self, partitions: Iterable[TopicPartition]) -> None:
+        """Position partitions after the last record the store holds (start if none)."""
+        assert self.consumer is not None
         stored = await asyncio.to_thread(self._stored_offsets)
+        resumed = 0
         for partition in partitions:
             offset = stored.get((partition.topic, partition.partition))
             if offset is None:
                 await self.consumer.seek_to_beginning(partition)
             else:
                 self.consumer.seek(partition, offset)
-        self.assigned = partitions
-        logger.info("view consumer assigned %s partitions (%s resumed from the store)",
-                    len(partitions), len(stored))
+                resumed += 1
+        self.assigned = sorted(self.consumer.assignment())
+        logger.info("view consumer has %s partitions (%s resumed from the store)",
+                    len(self.assigned), resumed)
 
     def _stored_offsets(self) -> dict[tuple[str, int], int]:
         with self.context.store.session() as session:
@@ -271,10 +303,11 @@ class BusRunner:
 
     async def _consume_forever(self) -> None:
         assert self.consumer is not None
-        await self._assign()
+        await self._subscribe()
         batch_size = self.context.settings.batch_size
         while not self._stopping.is_set():
             try:
+                epoch = self.assignment_epoch
                 fetched = await self.consumer.getmany(timeout_ms=500, max_records=batch_size)
                 records: list[DecodedRecord] = []
                 for messages in fetched.values():
@@ -283,7 +316,15 @@ class BusRunner:
                         if decoded is not None:
                             records.append(decoded)
                 if records:
-                    applied = await asyncio.to_thread(apply_batch, self.context, records)
+                    async with self.batch_lock:
+                        if epoch != self.assignment_epoch:
+                            # A rebalance happened while this batch was fetched or decoded:
+                            # its records may predate the positions just taken from the
+                            # store, or follow them. Drop it and re-read from the store's
+                            # offsets, so that nothing is applied twice or skipped.
+                            await self.seek_to_stored(self.consumer.assignment())
+                            continue
+                        applied = await asyncio.to_thread(apply_batch, self.context, records)
                     self.records_applied += applied
                     self.last_applied_at = utc_now()
                     for record in records:
@@ -299,7 +340,7 @@ class BusRunner:
             except Exception:
                 logger.exception("view consumer failed on a batch; retrying from the store")
                 await asyncio.sleep(2.0)
-                await self._assign()
+                await self.seek_to_stored(self.consumer.assignment())
 
     async def _commit_to_group(self, records: list[DecodedRecord]) -> None:
         """Tell the group how far the view got (for lag tools); the store stays the truth."""

@@ -24,6 +24,7 @@ __all__ = [
     "Dashboard",
     "LoginRequest",
     "PartyOut",
+    "ProsecutorAction",
     "ProsecutorActionRequest",
     "ResolveRequest",
     "Scorecard",
@@ -272,10 +273,24 @@ class ResolveRequest(BaseModel):
     note: str = Field(default="", max_length=1000)
 
 
+#: The procuratorial actions a prosecutor records from the view (ProsecutorialActionKind).
+ProsecutorAction = Literal[
+    "SUGGEST_REFERRAL",
+    "REQUIRE_NON_FILING_REASONS",
+    "ORDER_FILING",
+    "ARREST_DECISION",
+    "PROSECUTION_DECISION",
+    "RECOMMENDATION",
+    "OPINION",
+    "EARLY_INTERVENTION",
+    "REVERSE_REFERRAL",
+]
+
+
 class ProsecutorActionRequest(BaseModel):
     """A prosecutor's action on a case (recommendation, filing supervision, …)."""
 
-    action: str = Field(min_length=1, max_length=80)
+    action: ProsecutorAction
     note: str = Field(default="", max_length=2000)
 
 

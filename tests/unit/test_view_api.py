@@ -295,7 +295,7 @@ def test_resolve_unmatched_feedback_by_manual_match(view: View) -> None:
     assert timeline[-1]["event_type"] == "ViewAction.MANUAL_MATCH"
     unknown = view.client.post(f"/api/unmatched/{queue['items'][1]['unmatched_id']}/resolve",
                                headers=headers, json={"case_id": "no-such-case"})
-    assert unknown.status_code == 422
+    assert unknown.status_code == 404
 
 
 def test_prosecutor_action_is_recorded_on_the_timeline_once(view: View) -> None:

@@ -196,11 +196,6 @@ def record_prosecutor_action(
     body: ProsecutorActionRequest,
 ) -> ActionAccepted:
     """Record a prosecutor's action on a case (recommendation, opinion, …) on the bus."""
-    allowed = {kind.value for kind in ProsecutorialActionKind} - {"UNKNOWN"}
-    if body.action not in allowed:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"action must be one of {sorted(allowed)}"
-        )
     context = context_of(request)
     with context.store.session() as session:
         if session.get(CaseRow, case_id) is None:
@@ -368,7 +363,7 @@ def resolve_unmatched(
         if feedback.status != "open":
             raise HTTPException(status.HTTP_409_CONFLICT, "this feedback is already resolved")
         if session.get(CaseRow, body.case_id) is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such case")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case to match with")
     action = context.outbox.action(
         actor_of(request, principal),
         ViewActionKind.MANUAL_MATCH,
