@@ -86,7 +86,7 @@ def test_store_fills_from_the_bus_and_actions_round_trip_through_it(
         detail = client.get(f"/api/cases/{spec.case_id}", headers=headers).json()
         assert detail["case"]["violation_type"] == spec.violation_type
         assert detail["case"]["amount_fen"] == spec.amount_fen
-        assert [e["event_type"] for e in detail["timeline"]][0] == "PenaltyCaseRecorded"
+        assert detail["timeline"][0]["event_type"] == "PenaltyCaseRecorded"
 
         alert = client.get("/api/alerts", headers=headers).json()["items"][0]
         accepted = client.post(f"/api/alerts/{alert['alert_id']}/acknowledge", headers=headers)
