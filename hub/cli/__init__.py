@@ -30,16 +30,27 @@ app.command("status")(stack.status)
 app.add_typer(topics.app, name="topics", help="Apply the topic manifest.")
 
 
-def _optional_groups() -> None:
-    """Attach the sub-command groups of the other packages."""
+def _attach_groups() -> None:
+    """Attach the sub-commands of the other packages (imported late: faust is heavy)."""
     import importlib
 
     groups: list[tuple[str, str, str]] = [
-        # ("hub.cli.schemas", "schemas", "List, register and check Avro schemas."),
+        ("hub.cli.schemas", "schemas", "List, register and check the Avro schemas."),
+        ("connectors.cli", "connector", "Validate, test and run a connector."),
+        ("hub.view.cli", "view", "The prosecutor view: web UI, REST API, reports."),
     ]
     for module_name, name, help_text in groups:
         module = importlib.import_module(module_name)
         app.add_typer(module.app, name=name, help=help_text)
+    from streams import cli as streams_cli
+
+    app.command("worker", help="Run a stream-processing worker.")(streams_cli.run)
+    bench = typer.Typer(no_args_is_help=True, help="Benchmarks against a side-by-side baseline.")
+    for module_name in ("connectors.bench_cli", "streams.bench_cli"):
+        module = importlib.import_module(module_name)
+        for command in module.app.registered_commands:
+            bench.registered_commands.append(command)
+    app.add_typer(bench, name="bench")
 
 
 def main() -> None:
@@ -50,5 +61,5 @@ def main() -> None:
     )
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _optional_groups()
+    _attach_groups()
     app()

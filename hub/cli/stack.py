@@ -19,6 +19,7 @@ import typer
 from hub.cli.options import HomeOption, JsonOption
 from hub.errors import HubError
 from hub.local import LocalStack
+from hub.local.hub_services import HubServices
 from hub.local.stack import ComponentStatus, StackPorts
 from hub.topics import apply_topics, load_manifest
 
@@ -43,22 +44,40 @@ def up(
     = None,
     controller_port: Annotated[int | None, typer.Option(help="KRaft controller port.")] = None,
     registry_port: Annotated[int | None, typer.Option(help="Registry port.")] = None,
+    view_port: Annotated[int, typer.Option(help="Port of the prosecutor view.")] = 8600,
+    workers: Annotated[int, typer.Option(min=0, help="Stream workers to run.")] = 1,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo",
+                                       help="Run the demo county's connectors.")] = True,
+    demo_cases: Annotated[int, typer.Option(help="Penalty cases in the demo county.")]
+    = 10_000,
 ) -> None:
-    """Start the local broker and registry, apply topics, register schemas."""
+    """Start the broker and registry, apply topics, register schemas, then the workers,
+    the view and (by default) the demo county's connectors. Safe to run twice."""
     stack = _stack(home, kafka_port, registry_port, controller_port)
     started = time.monotonic()
     try:
-        state = stack.up()
+        stack.up()
         typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s")
-        report = asyncio.run(apply_topics(stack.bootstrap, load_manifest().expand()))
-        typer.echo(f"topics: {len(report.created)} created, {len(report.existing)} present")
         _register_schemas(stack.registry_url)
+        services = HubServices(stack, view_port=view_port)
+        demo_configs = services.prepare_demo(demo_cases) if demo else []
+        manifest = load_manifest()
+        specs = manifest.expand(units=services.unit_codes(),
+                                connectors=services.connector_ids(demo_configs))
+        specs += [manifest.spec_for(t) for t in services.ingest_topics(demo_configs)]
+        report = asyncio.run(apply_topics(stack.bootstrap, specs))
+        typer.echo(f"topics: {len(report.created)} created, {len(report.existing)} present")
+        for line in services.start(workers=workers, connector_configs=demo_configs):
+            typer.echo(line)
+        services.wait_healthy(timeout_s=120)
     except HubError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
-    _print_status(state.components, as_json=False)
+    _print_status(stack.status().components, as_json=False)
     typer.echo(f"\nexport LIANGFA_BOOTSTRAP={stack.bootstrap}")
     typer.echo(f"export LIANGFA_REGISTRY_URL={stack.registry_url}")
+    typer.echo(f"prosecutor view: http://127.0.0.1:{view_port}/  (see README: Logging in)")
+    typer.echo(f"up in {time.monotonic() - started:.1f}s")
 
 
 def _register_schemas(registry_url: str) -> None:
@@ -91,5 +110,5 @@ def _print_status(components: list[ComponentStatus], *, as_json: bool) -> None:
         return
     for row in rows:
         health = "healthy" if row["healthy"] else ("running" if row["running"] else "stopped")
-        typer.echo(f"{row['name']:<10} {health:<8} {row['address']:<45} "
-                   f"rss {row['rss_mib']:.0f} MiB  pids {row['pids']}")
+        typer.echo(f"{row['name']:<38} {health:<8} rss {row['rss_mib']:>4.0f} MiB  "
+                   f"{row['address']}")

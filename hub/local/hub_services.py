@@ -1,0 +1,123 @@
+"""Which of the hub's own processes ``liangfa up`` runs on the embedded default, and how.
+
+The stream workers, the prosecutor view, the demo police API and one process per demo
+connector configuration, each a separate OS process marked with the home (see
+``hub.local.services``), so ``liangfa down`` stops them all and ``liangfa status`` lists them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from hub.errors import StackError
+from hub.local.demo import DemoLayout, connector_configs, prepare_demo
+from hub.local.processes import find_stack_processes
+from hub.local.services import ServiceSpec, ensure_service, service_healthy
+from hub.local.stack import LocalStack
+
+__all__ = ["HubServices"]
+
+_POLICE_API_PORT = 8610
+_WORKER_WEB_PORT = 6066
+
+
+def _units_file() -> Path:
+    from deploy.demo import generate as demo
+
+    return Path(demo.__file__).with_name("units.yaml")
+
+
+class HubServices:
+    """The Python services of one home."""
+
+    def __init__(self, stack: LocalStack, *, view_port: int = 8600) -> None:
+        self.stack = stack
+        self.home = stack.home
+        self.view_port = view_port
+        self._specs: list[ServiceSpec] = []
+        self._demo: DemoLayout | None = None
+
+    def unit_codes(self) -> list[str]:
+        """Every unit of the registry: each gets its inbox topic."""
+        data = yaml.safe_load(_units_file().read_text(encoding="utf-8"))
+        return [str(u["code"]) for u in data["units"]]
+
+    @staticmethod
+    def connector_ids(configs: list[Path]) -> list[str]:
+        return [str(yaml.safe_load(p.read_text(encoding="utf-8"))["id"]) for p in configs]
+
+    @staticmethod
+    def ingest_topics(configs: list[Path]) -> list[str]:
+        """The ingest topic of every connector: created before the workers subscribe."""
+        from connectors.config import load_config
+        from hub.topics import ingest_topic
+
+        loaded = [load_config(path) for path in configs]
+        return sorted({ingest_topic(c.unit, c.stream) for c in loaded})
+
+    def prepare_demo(self, penalty_cases: int) -> list[Path]:
+        """Generate the demo exports once and write their connector configurations."""
+        self._demo = prepare_demo(self.home, penalty_cases=penalty_cases)
+        from deploy.demo.police_api import DEMO_POLICE_TOKEN
+
+        return connector_configs(self._demo, police_api=f"http://127.0.0.1:{_POLICE_API_PORT}",
+                                 police_token=DEMO_POLICE_TOKEN)
+
+    def _common(self) -> list[str]:
+        return ["--bootstrap", self.stack.bootstrap, "--registry-url", self.stack.registry_url]
+
+    def start(self, *, workers: int, connector_configs: list[Path]) -> list[str]:
+        """Start whatever is not running; returns one line per service for the operator."""
+        env = {"LIANGFA_BOOTSTRAP": self.stack.bootstrap,
+               "LIANGFA_REGISTRY_URL": self.stack.registry_url,
+               "LIANGFA_HOME": str(self.home)}
+        for index in range(1, workers + 1):
+            port = _WORKER_WEB_PORT + index - 1
+            self._specs.append(ServiceSpec(
+                component=f"worker-{index}", module="streams",
+                args=["run", "--worker-id", f"w{index}",
+                      "--data-dir", str(self.home / "workers" / f"w{index}"),
+                      "--web-port", str(port), "--units", str(_units_file()), *self._common()],
+                address=f"http://127.0.0.1:{port}/metrics", env=env))
+        self._specs.append(ServiceSpec(
+            component="view", module="hub",
+            args=["view", "serve", "--port", str(self.view_port), "--database-url",
+                  f"sqlite:///{self.home / 'view' / 'view.sqlite3'}", *self._common()],
+            health_url=f"http://127.0.0.1:{self.view_port}/healthz",
+            address=f"http://127.0.0.1:{self.view_port}/", env=env))
+        if self._demo is not None:
+            self._specs.append(ServiceSpec(
+                component="demo-police-api", module="deploy.demo.police_api",
+                args=[str(self._demo.root), "--port", str(_POLICE_API_PORT)],
+                health_url=f"http://127.0.0.1:{_POLICE_API_PORT}/health",
+                address=f"http://127.0.0.1:{_POLICE_API_PORT}/", env=env))
+        for config in connector_configs:
+            connector_id = self.connector_ids([config])[0]
+            self._specs.append(ServiceSpec(
+                component=f"connector-{connector_id}", module="connectors",
+                args=["run", str(config)], address=str(config), env=env))
+        (self.home / "view").mkdir(parents=True, exist_ok=True)
+        lines = []
+        for spec in self._specs:
+            pid, started = ensure_service(self.home, spec)
+            lines.append(f"{spec.component}: {'started' if started else 'already running'} "
+                         f"(pid {pid})")
+        return lines
+
+    def wait_healthy(self, *, timeout_s: float) -> None:
+        """Wait until every service runs and answers its health check."""
+        deadline = time.monotonic() + timeout_s
+        pending = list(self._specs)
+        while pending and time.monotonic() < deadline:
+            pending = [s for s in pending if not (
+                find_stack_processes(self.home, s.component)
+                and service_healthy({"health_url": s.health_url}))]
+            if pending:
+                time.sleep(1.0)
+        if pending:
+            names = ", ".join(s.component for s in pending)
+            raise StackError(f"not healthy after {timeout_s:.0f}s: {names}; see "
+                             f"{self.home / 'logs'}")
