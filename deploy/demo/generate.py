@@ -117,6 +117,8 @@ PENALTY_COLUMNS: tuple[str, ...] = (
     "备注",
     "违法行为类型代码",
     "程序类型",
+    "执法领域",
+    "行政区划代码",
     "违法经营额（万元）",
     "违法所得（万元）",
     "涉案物品",
@@ -146,14 +148,18 @@ REFERRAL_COLUMNS: tuple[str, ...] = (
     "案件名称",
     "移送单位",
     "移送单位统一社会信用代码",
+    "行政区划代码",
+    "执法领域",
     "接收单位",
     "接收单位代码",
     "当事人名称",
     "当事人类别",
     "当事人统一社会信用代码",
+    "法定代表人",
+    "法定代表人证件类型",
+    "法定代表人证件号码",
     "当事人证件类型",
     "当事人证件号码",
-    "法定代表人",
     "违法行为类型代码",
     "涉嫌罪名",
     "涉案金额（万元）",
@@ -163,6 +169,7 @@ REFERRAL_COLUMNS: tuple[str, ...] = (
     "审批日期",
     "移送日期",
     "移送材料",
+    "是否抄送检察院",
     "录入日期",
     "备注",
 )
@@ -176,7 +183,10 @@ HANDOVER_COLUMNS: tuple[str, ...] = (
     "公安案件编号",
     "移交日期",
     "移交物品",
+    "物品数量",
+    "计量单位",
     "录入日期",
+    "备注",
 )
 RECONSIDERATION_COLUMNS: tuple[str, ...] = (
     "复议申请书文号",
@@ -1239,10 +1249,11 @@ class _Generator:
         day = _add_days(filed_on, self.rng.choice((0, 1, 1, 2)))
         if day > self.end:
             return
-        items = "无涉案物品"
-        if referral.quantity is not None and referral.vtype.quantity_item:
+        item, amount, unit = "", "", ""
+        seized = referral.vtype.quantity_unit not in {None, "亩", "次"}
+        if referral.quantity is not None and referral.vtype.quantity_item and seized:
             unit = referral.vtype.quantity_unit or ""
-            items = f"{referral.vtype.quantity_item}{_quantity_text(referral.quantity, unit)}{unit}"
+            item, amount = referral.vtype.quantity_item, _quantity_text(referral.quantity, unit)
         serial = self._next("handover", referral.agency.code, str(day.year))
         abbreviation = self._style(referral.agency).abbreviation
         self._agency_row(
@@ -1258,7 +1269,10 @@ class _Generator:
                 "接收单位代码": referral.police.code,
                 "公安案件编号": referral.police_case_number,
                 "移交日期": day,
-                "移交物品": items,
+                "移交物品": item,
+                "物品数量": amount,
+                "计量单位": unit,
+                "备注": "" if item else "无涉案物品",
             },
             referral.case_id,
         )
@@ -1327,7 +1341,7 @@ class _Generator:
                 self._reply(
                     referral.agency,
                     referral.case_id,
-                    referral,
+                    (referral.decision_number, referral.case_number),
                     "检察意见",
                     opinion.payload["document_number"],
                     self.procuratorate,
@@ -1344,7 +1358,7 @@ class _Generator:
         self,
         agency: Unit,
         case_id: str,
-        referral: Referral | None,
+        numbers: tuple[str, str],
         kind: str,
         document: str,
         sender: Unit,
@@ -1367,8 +1381,8 @@ class _Generator:
                 "来文文号": document,
                 "来文单位": sender.name,
                 "来文单位代码": sender.code,
-                "行政处罚决定书文号": referral.decision_number if referral else "",
-                "案件编号": referral.case_number if referral else "",
+                "行政处罚决定书文号": numbers[0],
+                "案件编号": numbers[1],
                 "采纳情况": self.rng.choices(("采纳", "部分采纳"), (85, 15))[0],
                 "整改落实日期": _add_days(day, -self.rng.randint(0, 5)),
                 "回复内容": "已按来文要求完成整改，并建立长效机制。",
@@ -1412,7 +1426,7 @@ class _Generator:
                 self._reply(
                     referral.agency,
                     referral.case_id,
-                    referral,
+                    (referral.decision_number, referral.case_number),
                     "司法建议",
                     rec_number,
                     self.court,
@@ -1643,7 +1657,7 @@ class _Generator:
             self._reply(
                 case.unit,
                 case.case_id,
-                None,
+                (case.decision_number, case.case_number),
                 "检察建议",
                 action.payload["document_number"],
                 self.procuratorate,
@@ -1855,6 +1869,8 @@ class _Generator:
             "备注": remarks,
             "违法行为类型代码": case.vtype.code or "",
             "程序类型": case.procedure,
+            "执法领域": case.unit.domains[0],
+            "行政区划代码": case.unit.division,
             "违法经营额（万元）": money(case.involved),
             "违法所得（万元）": money(case.gains),
             "涉案物品": case.quantity_item if quantity_text else "",
@@ -1987,27 +2003,32 @@ class _Generator:
             "案件名称": f"{party.name}涉嫌{referral.vtype.offence_name or '犯罪'}案",
             "移送单位": referral.agency.name,
             "移送单位统一社会信用代码": referral.agency.code,
+            "行政区划代码": referral.agency.division,
+            "执法领域": referral.agency.domains[0],
             "接收单位": referral.police.name,
             "接收单位代码": receiving_code,
             "当事人名称": party.name,
             "当事人类别": party.category,
             "当事人统一社会信用代码": party.credit_code if legal_like else "",
-            "当事人证件类型": "身份证",
-            "当事人证件号码": party.person_id,
             "法定代表人": party.person_name if legal_like else "",
+            "法定代表人证件类型": "身份证" if legal_like else "",
+            "法定代表人证件号码": party.person_id if legal_like else "",
+            "当事人证件类型": "" if legal_like else "身份证",
+            "当事人证件号码": "" if legal_like else party.person_id,
             "违法行为类型代码": referral.vtype.code or "",
             "涉嫌罪名": referral.vtype.offence_name or "",
             "涉案金额（万元）": _wan(referral.involved, style.amount_style)
             if referral.involved is not None
             else "",
-            "涉案物品": referral.vtype.quantity_item or "" if referral.quantity else "",
+            "涉案物品": (referral.vtype.quantity_item or "") if referral.quantity else "",
             "涉案数量": _quantity_text(referral.quantity, unit) if referral.quantity else "",
             "数量单位": unit if referral.quantity else "",
             "审批日期": referral.referral_date.strftime(fmt),
             "移送日期": referral_day,
             "移送材料": "；".join(items),
+            "是否抄送检察院": "是",
             "录入日期": (referral.entry_date or referral.referral_date).strftime(fmt),
-            "备注": "抄送演示县人民检察院",
+            "备注": "",
         }
         return [values[name] for name in REFERRAL_COLUMNS]
 

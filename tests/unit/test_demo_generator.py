@@ -346,7 +346,9 @@ def test_good_identifiers_pass_and_planted_bad_ones_fail(
         else:
             assert all(checks.values()), (key, checks)
     for key, row in referral_rows.items():
-        assert is_valid_resident_id(row.values["当事人证件号码"])
+        assert is_valid_resident_id(
+            row.values["当事人证件号码"] or row.values["法定代表人证件号码"]
+        )
         receiving_ok = is_valid_credit_code(row.values["接收单位代码"])
         assert receiving_ok == (bad.get(key) != "invalid_receiving_unit_code"), key
     bad_feedback = _bad(county, "bad_record.")
@@ -536,7 +538,8 @@ def test_ambiguous_feedback_has_two_indistinguishable_referrals(
         candidates = [
             r
             for r in referral_rows.values()
-            if r.values["当事人证件号码"] == record["parties"][0]["id_number"]
+            if (r.values["当事人证件号码"] or r.values["法定代表人证件号码"])
+            == record["parties"][0]["id_number"]
             and r.values["涉嫌罪名"] == record["suspected_offence"]
             and _as_date(r.values["移送日期"]) <= day
         ]
@@ -813,3 +816,72 @@ def test_good_penalty_rows_map_through_the_shipped_preset_and_bad_rows_are_rejec
             with pytest.raises((RecordRejected, ValidationError)):
                 mapper.map(values, f"{key[0]}#{key[1]}")
     assert mapped == county.manifest.totals["penalties"] - county.manifest.totals["penalties_bad"]
+
+
+def _demo_mapping(name: str) -> dict[str, Any]:
+    import yaml
+
+    path = Path(demo.__file__).with_name("mappings") / f"{name}.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("kind", ["referrals", "handovers", "reconsiderations", "replies"])
+def test_agency_side_exports_map_through_the_demo_mappings(county: County, kind: str) -> None:
+    """Referral-system exports become CaseReferred, MaterialsHandedOver, … with the case id
+    the manifest names; the planted bad referral rows are rejected."""
+    from pydantic import ValidationError
+
+    from connectors.mapping import MappingSpec, build_mapper
+    from hub.errors import RecordRejected
+
+    spec = MappingSpec.model_validate(_demo_mapping(kind))
+    bad = _bad(county, "bad_row.")
+    exports = county.files(kind)
+    assert exports
+    mapped = 0
+    for export in exports:
+        mapper = build_mapper(spec, unit=export.unit_code, connector_id="demo-test")
+        for row in _rows(county, export):
+            reference = f"{export.path}#{row.row}"
+            if (export.path, row.row) in bad:
+                with pytest.raises((RecordRejected, ValidationError)):
+                    mapper.map(row.values, reference)
+                continue
+            event = mapper.map(row.values, reference).event
+            number = row.values["行政处罚决定书文号"] or row.values["案件编号"]
+            assert event.case_id == case_id_for(export.unit_code, number)
+            mapped += 1
+    assert mapped == sum(f.records - f.bad_records for f in exports)
+
+
+def test_penalty_extras_overlay_carries_procedure_quantities_and_domain(
+    county: County, penalty_rows: dict[tuple[str, int], Row]
+) -> None:
+    from connectors.config import load_preset
+    from connectors.mapping import MappingSpec, build_mapper, merge_mappings
+
+    spec = MappingSpec.model_validate(
+        merge_mappings(load_preset("penalty-disclosure"), _demo_mapping("penalty-extras"))
+    )
+    units = {f.path: f.unit_code for f in county.files("penalties")}
+    variants = {f.path: f.header_variant for f in county.files("penalties")}
+    bad = _bad(county, "bad_row.")
+    seen: Counter[str] = Counter()
+    for key, row in penalty_rows.items():
+        if key in bad or variants[key[0]] != "domain":
+            continue
+        mapper = build_mapper(spec, unit=units[key[0]], connector_id="demo-test")
+        event = mapper.map(row.values, f"{key[0]}#{key[1]}").event
+        summary = row.values["程序类型"] == "简易"
+        assert event.procedure.value == ("SUMMARY" if summary else "GENERAL")
+        assert event.enforcement_domain == row.values["执法领域"]
+        assert event.division_code == row.values["行政区划代码"]
+        if row.values["涉案数量"] not in ("", None):
+            quantity = event.quantities[0]
+            assert quantity.name == row.values["涉案物品"]
+            assert quantity.unit == row.values["数量单位"]
+            assert Decimal(quantity.value) == Decimal(str(row.values["涉案数量"]))
+            seen["quantity"] += 1
+        seen["summary" if summary else "general"] += 1
+    assert seen["quantity"] > 500
+    assert seen["summary"] > 500
