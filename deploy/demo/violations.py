@@ -7,7 +7,8 @@ typical case is, which party categories commit it, and which criminal filing thr
 80–100 % of a threshold or above it, and an ordinary case stays clearly below every one.
 
 Threshold figures are copied from ``hub/rules/thresholds.yaml`` (lower bound of a
-province-set range, which is what the hub screens against); a test checks they agree.
+province-set range, which is what the hub screens against); a test checks they agree, and
+the generator screens every case with the hub's own rule data before it writes a gap.
 """
 
 from __future__ import annotations
@@ -101,8 +102,11 @@ def _vt(**kwargs: Any) -> ViolationType:
 
 
 #: ``plant``: "amount" or "quantity" — the basis a planted near/above-threshold case uses;
-#: None means the type is never planted (indicator-only offences, or bases the penalty
-#: format cannot carry, such as the tax-evasion share of tax due).
+#: "qualifying" — the code alone meets the threshold (planted once, never in ordinary
+#: cases: ``plain=False``); "repeat" — the threshold counts earlier penalties (a third
+#: penalty of one person). None: never planted (bases the penalty format cannot carry,
+#: such as the tax-evasion share of tax due). ``code`` None: an administrative-only type
+#: the hub's code list has no code for (the export leaves 违法行为类型代码 empty).
 VIOLATION_TYPES: tuple[ViolationType, ...] = (
     # market 市场监管
     _vt(
