@@ -36,15 +36,32 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import RecordRejected
 from hub.kafka import admin_client
-from hub.models import CaseEvent
+from hub.models import (
+    EVENT_TYPES,
+    CaseEvent,
+    CaseForwarded,
+    FilingDecided,
+    ReconsiderationDecided,
+    ReferralReceived,
+)
 from hub.registry import SchemaRegistryClient
+from hub.rules import load_rule_set
 from hub.serde import AvroSerde, cloudevent_headers
-from hub.topics import apply_topics
+from hub.topics import TopicSpec, apply_topics
+from hub.units import UnitRegistry, load_unit_registry
 from streams.metrics import ALERTS, CONSUMER_LAG
 from streams.safety import Guard, RawRecord
 from streams.topics import TopicNames, internal_topic_specs
 
-__all__ = ["DEFAULT_APP_ID", "Runtime", "StreamSettings", "create_app", "prepare_topics"]
+__all__ = [
+    "DEFAULT_APP_ID",
+    "FEEDBACK_TYPES",
+    "MATCHED_HEADER",
+    "Runtime",
+    "StreamSettings",
+    "create_app",
+    "prepare_topics",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +70,10 @@ DEFAULT_APP_ID = "liangfa-streams"
 DEFAULT_HUB_UNIT = "11421181MB00000039"
 T = TypeVar("T")
 _DECODE_CACHE_SIZE = 512
+#: Header the matcher puts on feedback it re-keyed to the matched case.
+MATCHED_HEADER = "lf_matched"
+#: Police feedback: keyed by the police's own case number until matched.
+FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided)
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,11 @@ async def prepare_topics(settings: StreamSettings) -> list[str]:
     topics = settings.topics
     specs = topics.output_specs(settings.partitions)
     specs += internal_topic_specs(settings.app_id, settings.partitions)
+    unit_codes = {settings.hub_unit_code}
+    if settings.units_file:
+        unit_codes |= {unit.code for unit in load_unit_registry(settings.units_file)}
+    specs += [TopicSpec(name=topics.inbox(code), partitions=settings.partitions)
+              for code in sorted(unit_codes)]
     await apply_topics(settings.bootstrap, specs)
     admin = admin_client(settings.bootstrap, security=settings.hub.kafka_security)
     try:
@@ -137,6 +163,10 @@ class Runtime:
                                              auth=settings.hub.registry_auth)
         self.serde = AvroSerde(self.registry)
         self.worker_id = "worker"
+        self.rules = load_rule_set()
+        self.units = (load_unit_registry(settings.units_file, roles=self.rules.unit_roles,
+                                         violation_types=self.rules.violation_types)
+                      if settings.units_file else UnitRegistry([]))
         self._decoded: OrderedDict[tuple[str, int, int], CaseEvent] = OrderedDict()
 
     def source_topic(self, *names: str) -> faust.TopicT:
@@ -147,16 +177,15 @@ class Runtime:
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=self.settings.partitions,
         )
 
-    def table(self, name: str) -> Any:
-        """A RocksDB-backed table with JSON values, co-partitioned with the case topics."""
+    def table(self, name: str, *, partitions: int | None = None) -> Any:
+        """A RocksDB-backed table with JSON values, co-partitioned with its source topics."""
         return self.app.Table(
             name,
             default=None,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
-            partitions=self.settings.partitions,
+            partitions=partitions or self.settings.partitions,
         )
 
     def guard(self, processor: str) -> Guard:
@@ -223,6 +252,22 @@ class Runtime:
         await self.produce(topic, event.kafka_key(), record.value,
                            cloudevent_headers(event.avro_name, header))
 
+    @staticmethod
+    def is_rekeyed(record: RawRecord) -> bool:
+        """True for feedback the matcher re-keyed to its case (header ``lf_matched``)."""
+        return record.header(MATCHED_HEADER) is not None
+
+    def accepts(self, record: RawRecord, event: CaseEvent, case_known: bool) -> bool:
+        """Whether a case processor should fold ``event`` into its case.
+
+        Police feedback arrives keyed by whatever case id the police system quoted; until
+        the matcher ties it to a case it must not open a phantom case. It counts when the
+        case is already known under that id or when it is the matcher's re-keyed copy.
+        """
+        if not isinstance(event, FEEDBACK_TYPES):
+            return True
+        return case_known or self.is_rekeyed(record)
+
     def derived_header(self, *, case_id: str, event_id: str, occurred_at: datetime,
                        processor: str, source_record: str) -> dict[str, Any]:
         """The common header of an event a processor derives (source = the hub's unit)."""
@@ -236,6 +281,16 @@ class Runtime:
             "source_record": source_record,
             "connector_id": f"streams.{processor}",
         }
+
+
+def decode_stored(items: list[list[Any]]) -> list[CaseEvent]:
+    """Events a table keeps as ``[event_id, avro name, JSON dict]`` back as models."""
+    return [EVENT_TYPES[name].model_validate(data) for _, name, data in items]
+
+
+def stored_form(event: CaseEvent) -> list[Any]:
+    """The JSON-able form of an event kept in a table (see :func:`decode_stored`)."""
+    return [event.event_id, event.avro_name, event.model_dump(mode="json")]
 
 
 def _register_lag_timer(runtime: Runtime) -> None:

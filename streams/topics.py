@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from hub.topics import TopicSpec, load_manifest
 
-__all__ = ["CHANGELOG_TABLES", "TopicNames", "changelog_topic", "internal_topic_specs"]
+__all__ = [
+    "CHANGELOG_TABLES",
+    "SINGLE_PARTITION_TABLES",
+    "TopicNames",
+    "changelog_topic",
+    "internal_topic_specs",
+]
 
 #: Every faust table of the app; each needs a pre-created changelog topic.
 CHANGELOG_TABLES: tuple[str, ...] = (
@@ -25,6 +31,8 @@ CHANGELOG_TABLES: tuple[str, ...] = (
     "aggregate-cases",
     "stats-units",
 )
+#: Tables fed by a single-partition topic (their changelog has one partition too).
+SINGLE_PARTITION_TABLES: frozenset[str] = frozenset({"stats-units"})
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -77,6 +85,11 @@ class TopicNames:
         return self._name("lf.dlq.streams")
 
     @property
+    def stats_feed(self) -> str:
+        """Internal: the events statistics count, on one partition (the figures are global)."""
+        return self._name("lf.streams.stats-feed")
+
+    @property
     def deadline_ticks(self) -> str:
         """Internal: timer ticks, keyed by case, so clock state is only written by its owner."""
         return self._name("lf.streams.deadline-ticks")
@@ -112,13 +125,15 @@ class TopicNames:
         ]
         specs.append(TopicSpec(name=self.deadline_ticks, partitions=partitions,
                                retention_ms=7 * 24 * 3600 * 1000))
+        specs.append(TopicSpec(name=self.stats_feed, partitions=1))
         return specs
 
 
 def internal_topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
     """Compacted changelog topics of every table, co-partitioned with the case topics."""
     return [
-        TopicSpec(name=changelog_topic(app_id, table), partitions=partitions,
+        TopicSpec(name=changelog_topic(app_id, table),
+                  partitions=1 if table in SINGLE_PARTITION_TABLES else partitions,
                   cleanup_policy="compact")
         for table in CHANGELOG_TABLES
     ]

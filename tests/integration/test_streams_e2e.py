@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hub.identity import case_id_for
 from hub.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
     CaseEvent,
     CaseReferred,
+    CaseStage,
+    CaseState,
     ConsultationRequested,
+    FeedbackMatched,
+    FeedbackUnmatched,
     FilingDecided,
+    MatchMethod,
     PenaltyCaseRecorded,
+    ReferralReceived,
+    UnitMonthlyStats,
 )
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE, example_events
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_POLICE,
+    EXAMPLE_PROCURATORATE,
+    example_events,
+)
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     decode_all,
     headers_of,
     produce_events,
+    read_events_until,
     read_until,
+    write_example_units,
 )
 
 pytestmark = pytest.mark.integration
@@ -93,3 +113,111 @@ async def test_normalize_forwards_once_and_dead_letters_poison_and_impostors(
     impostor = headers_of(by_type["source-mismatch"])
     assert EXAMPLE_POLICE.encode() in impostor["error.reason"]
     assert impostor["ce_id"] == police_decision.event_id.encode()
+
+
+async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
+    deployment: StreamsDeployment, tmp_path: Path,
+) -> None:
+    examples = _examples()
+    deployment.units_file = write_example_units(tmp_path)
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    await deployment.create_topics([agency_topic, police_topic])
+    deployment.start_worker("w1")
+
+    penalty = examples[PenaltyCaseRecorded.__name__]
+    referral = examples[CaseReferred.__name__]
+    consultation = examples[ConsultationRequested.__name__]
+    receipt = examples[ReferralReceived.__name__]
+    case_id = penalty.case_id
+    # The police system quotes its own case id and the referral letter number only.
+    police_case_id = case_id_for(EXAMPLE_POLICE, "A4211810000002024030001")
+    filing = examples[FilingDecided.__name__].model_copy(update={"case_id": police_case_id})
+    # Feedback quoting nothing the hub knows: a person must match it.
+    stray = examples[FilingDecided.__name__].model_copy(update={
+        "case_id": case_id_for(EXAMPLE_POLICE, "A4211810000002024039999"),
+        "event_id": str(uuid.uuid4()), "referral_number": "示例市监移〔2024〕999号",
+        "agency_decision_number": None, "referring_unit_code": None,
+        "police_case_number": "A4211810000002024039999", "parties": []})
+
+    await produce_events(bootstrap, registry, agency_topic, [penalty, referral, consultation])
+    await produce_events(bootstrap, registry, police_topic, [receipt, filing, stray])
+
+    # Case events: the inputs once each, plus the match and the re-keyed feedback.
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found)
+        and len(found) >= 8)
+    matched = [e for _, e in found if isinstance(e, FeedbackMatched)]
+    assert len(matched) == 1, deployment.log_of("w1")
+    assert matched[0].case_id == case_id
+    assert matched[0].original_case_id == police_case_id
+    # Which number matches first depends on whether the referral was indexed yet.
+    assert matched[0].method in {MatchMethod.REFERRAL_NUMBER,
+                                 MatchMethod.AGENCY_DECISION_NUMBER}
+    rekeyed = [r for r, e in found if isinstance(e, FilingDecided) and e.case_id == case_id]
+    assert len(rekeyed) == 1
+    assert rekeyed[0].key == case_id.encode()
+    assert headers_of(rekeyed[0])["lf_matched"] == b"1"
+    ids = [e.event_id for _, e in found if not isinstance(e, FilingDecided)]
+    assert len(ids) == len(set(ids))
+
+    # Inboxes: the referral and the consultation reach the police.
+    police_inbox = await read_until(bootstrap, topics.inbox(EXAMPLE_POLICE),
+                                    lambda records: len(records) >= 2)
+    police_types = sorted(headers_of(r)["ce_type"].decode() for r in police_inbox)
+    assert police_types == [CaseReferred.avro_name, ConsultationRequested.avro_name]
+    procuratorate_inbox = await read_until(
+        bootstrap, topics.inbox(EXAMPLE_PROCURATORATE), lambda records: len(records) >= 1)
+    assert CaseReferred.avro_name.encode() in {
+        headers_of(r)["ce_type"] for r in procuratorate_inbox}
+
+    # Alerts: an overdue consultation answer (timer, wall time) and unmatched feedback.
+    wanted = {(AlertKind.CONSULTATION_OVERDUE, AlertStatus.RAISED),
+              (AlertKind.UNMATCHED_FEEDBACK, AlertStatus.RAISED)}
+    alerts = await read_events_until(
+        bootstrap, registry, topics.alerts,
+        lambda found: wanted <= {(a.kind, a.status) for _, a in found
+                                 if isinstance(a, Alert)}, timeout_s=180)
+    assert wanted <= {(a.kind, a.status) for _, a in alerts if isinstance(a, Alert)}
+    for record, alert in alerts:
+        assert record.key == alert.case_id.encode()
+    transitions = [(a.alert_id, a.status) for _, a in alerts if isinstance(a, Alert)]
+    assert len(transitions) == len(set(transitions)), "an alert state was emitted twice"
+
+    unmatched = await read_events_until(bootstrap, registry, topics.unmatched,
+                                        lambda found: len(found) >= 1)
+    [(_, parked)] = unmatched
+    assert isinstance(parked, FeedbackUnmatched)
+    assert parked.feedback_event_id == stray.event_id
+
+    # Case state: the latest record of the case has the police's filing folded in.
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: _latest_state(found, case_id) is not None
+        and _latest_state(found, case_id).stage is CaseStage.FILED)
+    latest = _latest_state(states, case_id)
+    assert latest is not None
+    assert latest.stage is CaseStage.FILED
+    assert latest.police_case_number == "A4211810000002024030001"
+    assert {entry.event_id for entry in latest.timeline} >= {
+        penalty.event_id, referral.event_id, receipt.event_id, filing.event_id}
+    assert _latest_state(states, police_case_id) is None, "feedback opened a phantom case"
+
+    # Statistics of the agency's month, keyed <unit>|<month>.
+    stats_key = f"{EXAMPLE_AGENCY}|2024-03".encode()
+    stats = await read_events_until(
+        bootstrap, registry, topics.stats,
+        lambda found: any(r.key == stats_key for r, _ in found))
+    figures = [e for r, e in stats if r.key == stats_key][-1]
+    assert isinstance(figures, UnitMonthlyStats)
+    assert figures.penalty_cases_entered == 1
+    assert figures.referrals == 1
+
+
+def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
+    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
+    return mine[-1] if mine else None

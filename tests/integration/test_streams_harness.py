@@ -41,6 +41,8 @@ class StreamsDeployment:
     tmp: Path
     app_id: str = field(default_factory=lambda: f"lf-test-{uuid.uuid4().hex[:10]}")
     tick_interval_s: float = 1.0
+    units_file: Path | None = None
+    hub_unit: str | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -50,9 +52,12 @@ class StreamsDeployment:
     def settings(self) -> StreamSettings:
         from hub.config import HubSettings
 
+        extra: dict[str, Any] = {"units_file": self.units_file}
+        if self.hub_unit:
+            extra["hub_unit_code"] = self.hub_unit
         return StreamSettings(
             hub=HubSettings(bootstrap=self.bootstrap, registry_url=self.registry_url),
-            topics=self.topics, app_id=self.app_id,
+            topics=self.topics, app_id=self.app_id, **extra,
         )
 
     async def create_topics(self, ingest: Iterable[str]) -> None:
@@ -75,6 +80,10 @@ class StreamsDeployment:
             "--deadline-tick-interval", str(self.tick_interval_s),
             "--loglevel", "warning",
         ]
+        if self.units_file:
+            command += ["--units", str(self.units_file)]
+        if self.hub_unit:
+            command += ["--hub-unit", self.hub_unit]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log_path.open("ab") as log:
             process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
@@ -140,6 +149,31 @@ async def read_until(bootstrap: str, topic: str,
     return records
 
 
+async def read_events_until(
+    bootstrap: str, registry_url: str, topic: str,
+    done: Callable[[list[tuple[ConsumerRecord[bytes, bytes], CaseEvent]]], bool],
+    *, timeout_s: float = 120.0,
+) -> list[tuple[ConsumerRecord[bytes, bytes], CaseEvent]]:
+    """Like :func:`read_until`, with every record decoded (the predicate sees events)."""
+    consumer = make_consumer(bootstrap, topic, group_id=None)
+    found: list[tuple[ConsumerRecord[bytes, bytes], CaseEvent]] = []
+    async with SchemaRegistryClient(registry_url) as registry:
+        serde = AvroSerde(registry)
+        await consumer.start()
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for batch in batches.values():
+                    for record in batch:
+                        found.append((record, await serde.decode(record.value)))
+                if done(found):
+                    break
+        finally:
+            await consumer.stop()
+    return found
+
+
 async def decode_all(registry_url: str, records: Iterable[ConsumerRecord[bytes, bytes]]
                      ) -> list[CaseEvent]:
     async with SchemaRegistryClient(registry_url) as registry:
@@ -162,3 +196,24 @@ def header_value(record: ConsumerRecord[bytes, bytes], name: str) -> str:
 
 def events_of_type(events: Iterable[CaseEvent], model: type[Any]) -> list[Any]:
     return [event for event in events if isinstance(event, model)]
+
+
+EXAMPLE_UNITS_YAML = """
+version: 1
+units:
+  - {code: "11421181MB00000013", name: 示例县市场监督管理局, name_en: Example market regulation,
+     kind: agency, role: enforcement_agency, domains: [market_regulation], division: "421181"}
+  - {code: "11421181MB00000026", name: 示例县公安局, name_en: Example county police,
+     kind: police, role: county_psb, domains: [market_regulation], division: "421181"}
+  - {code: "11421181MB00000039", name: 示例县人民检察院, name_en: Example procuratorate,
+     kind: procuratorate, role: county_procuratorate, division: "421181"}
+  - {code: "11421181MB0000004C", name: 示例县人民法院, name_en: Example court,
+     kind: court, role: county_court, division: "421181"}
+"""
+
+
+def write_example_units(directory: Path) -> Path:
+    """The fictional units of ``hub.models.examples`` as a unit registry file."""
+    path = directory / "units.yaml"
+    path.write_text(EXAMPLE_UNITS_YAML, encoding="utf-8")
+    return path

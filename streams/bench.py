@@ -1,0 +1,272 @@
+"""Throughput of the whole stream topology on one worker, against a bare passthrough.
+
+The same N events go (a) through a real worker subprocess (normalize and every processor
+behind it) and (b) through a plain aiokafka consume → produce loop, on the same broker in
+the same run, so the ratio says what the processors cost rather than how fast this
+machine is. The worker's peak RSS is sampled while it works, and ``recovery_s`` is how
+long a restarted worker with an empty data dir takes to rebuild its tables from the
+changelogs and process a probe event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from hub.config import HubSettings
+from hub.identity import case_id_for, content_hash, event_id_for
+from hub.kafka import admin_client, make_consumer, make_producer
+from hub.local.processes import free_port
+from hub.models import (
+    CaseEvent,
+    CaseReferred,
+    FilingDecided,
+    PenaltyCaseRecorded,
+    ReferralReceived,
+)
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE, example_events
+from hub.registry import SchemaRegistryClient
+from hub.serde import AvroSerde, SerializedEvent
+from hub.topics import TopicSpec, apply_topics
+from streams.app import StreamSettings, prepare_topics
+from streams.topics import TopicNames
+
+__all__ = ["BenchResult", "bench_events", "run_bench"]
+
+log = logging.getLogger(__name__)
+
+_PER_CASE = (PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What ``liangfa bench streams --json`` prints."""
+
+    events: int
+    events_per_s: float
+    baseline_events_per_s: float
+    ratio: float
+    peak_rss_mib: float
+    recovery_s: float
+
+
+def bench_events(count: int) -> Iterator[CaseEvent]:
+    """``count`` distinct events: cases of penalty → referral → receipt → filing decision."""
+    templates = {type(event): event for event in example_events().values()}
+    for number in range(count):
+        case_number = number // len(_PER_CASE)
+        model = _PER_CASE[number % len(_PER_CASE)]
+        decision_number = f"基准市监罚〔2024〕{case_number}号"
+        case_id = case_id_for(EXAMPLE_AGENCY, decision_number)
+        template = templates[model]
+        update: dict[str, Any] = {
+            "case_id": case_id,
+            "event_id": event_id_for("bench", f"{model.__name__}|{case_number}",
+                                     content_hash({"n": number})),
+            "source_record": f"bench#{number}",
+        }
+        if model is PenaltyCaseRecorded:
+            update["decision_number"] = decision_number
+        if model is not PenaltyCaseRecorded:
+            update["referral_number"] = f"基准市监移〔2024〕{case_number}号"
+        yield template.model_copy(update=update)
+
+
+def _ingest_unit(event: CaseEvent) -> str:
+    return EXAMPLE_POLICE if event.source_unit == EXAMPLE_POLICE else EXAMPLE_AGENCY
+
+
+async def _serialize(registry_url: str, events: list[CaseEvent]) -> list[SerializedEvent]:
+    async with SchemaRegistryClient(registry_url) as registry:
+        serde = AvroSerde(registry)
+        return [await serde.serialize(event) for event in events]
+
+
+async def _produce(bootstrap: str, records: list[tuple[str, SerializedEvent]]) -> None:
+    producer = make_producer(bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, item.value, key=item.key, headers=item.headers)
+                   for topic, item in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _end_offsets(bootstrap: str, topics: list[str], partitions: int = 4
+                       ) -> dict[Any, int]:
+    from aiokafka.structs import TopicPartition
+
+    wanted = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
+    consumer = make_consumer(bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(wanted)
+        return dict(await consumer.end_offsets(wanted))
+    finally:
+        await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str) -> dict[Any, int]:
+    admin = admin_client(bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {tp: meta.offset for tp, meta in offsets.items()}
+    finally:
+        await admin.close()
+
+
+async def _wait_caught_up(bootstrap: str, group: str, ends: dict[Any, int],
+                          process: psutil.Process, peak: list[int],
+                          timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            rss = process.memory_info().rss + sum(
+                child.memory_info().rss for child in process.children(recursive=True))
+            peak[0] = max(peak[0], rss)
+        committed = await _committed(bootstrap, group)
+        if all(end == 0 or committed.get(tp, -1) >= end for tp, end in ends.items()):
+            return
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"worker did not catch up within {timeout_s} s")
+
+
+def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path
+                  ) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "streams", "run", "--worker-id", "bench",
+        "--data-dir", str(data_dir), "--web-port", str(free_port()),
+        "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
+        "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
+        "--deadline-tick-interval", "3600", "--loglevel", "warning",
+    ]
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+async def _baseline(bootstrap: str, source: str, target: str, count: int) -> float:
+    """Events per second of a bare consume → produce → commit loop over ``source``."""
+    group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    consumer = make_consumer(bootstrap, source, group_id=group, max_poll_records=1000)
+    producer = make_producer(bootstrap)
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    try:
+        started = time.perf_counter()
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500)
+            futures = []
+            for records in batches.values():
+                for record in records:
+                    futures.append(await producer.send(
+                        target, record.value, key=record.key, headers=record.headers))
+                seen += len(records)
+            await asyncio.gather(*futures)
+            if batches:
+                await consumer.commit()
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def run_bench(count: int, *, settings: HubSettings | None = None,
+                    work_dir: Path | None = None) -> BenchResult:
+    """Run both measurements and the recovery probe; topics get a fresh prefix."""
+    hub = settings or HubSettings()
+    app_id = f"lf-bench-{uuid.uuid4().hex[:8]}"
+    stream_settings = StreamSettings(hub=hub, topics=TopicNames(prefix=f"{app_id}."),
+                                     app_id=app_id)
+    topics = stream_settings.topics
+    ingest = {unit: topics.ingest(unit, "bench") for unit in (EXAMPLE_AGENCY, EXAMPLE_POLICE)}
+    baseline_source = f"{app_id}.baseline.in"
+    baseline_target = f"{app_id}.baseline.out"
+    await apply_topics(hub.bootstrap, [
+        TopicSpec(name=name, partitions=stream_settings.partitions)
+        for name in [*ingest.values(), baseline_source, baseline_target]])
+    await prepare_topics(stream_settings)
+
+    events = list(bench_events(count))
+    serialized = await _serialize(hub.registry_url, events)
+    records = [(ingest[_ingest_unit(event)], item)
+               for event, item in zip(events, serialized, strict=True)]
+
+    directory = work_dir or Path(tempfile.mkdtemp(prefix="liangfa-bench-"))
+    data_dir = directory / "worker"
+    log_path = directory / "worker.log"
+    process = _start_worker(stream_settings, data_dir, log_path)
+    try:
+        peak = [0]
+        watched = psutil.Process(process.pid)
+        await _produce(hub.bootstrap, records)
+        started = time.perf_counter()
+        ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
+        await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak, timeout_s=900)
+        ends_events = await _end_offsets(hub.bootstrap, [topics.case_events])
+        await _wait_caught_up(hub.bootstrap, app_id, ends_events, watched, peak,
+                              timeout_s=900)
+        elapsed = time.perf_counter() - started
+        _stop(process)
+
+        # Recovery: an empty data dir forces a rebuild of every table from its changelog.
+        shutil.rmtree(data_dir, ignore_errors=True)
+        probe = next(bench_events(1)).model_copy(update={
+            "event_id": str(uuid.uuid4()),
+            "case_id": case_id_for(EXAMPLE_AGENCY, f"probe-{uuid.uuid4()}")})
+        probe_record = (await _serialize(hub.registry_url, [probe]))[0]
+        await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
+        restarted = time.perf_counter()
+        process = _start_worker(stream_settings, data_dir, log_path)
+        ends = await _end_offsets(hub.bootstrap, [*ingest.values(), topics.case_events])
+        ends_probe = {tp: end for tp, end in ends.items() if tp.topic != topics.case_events}
+        await _wait_caught_up(hub.bootstrap, app_id, ends_probe, psutil.Process(process.pid),
+                              peak, timeout_s=900)
+        recovery = time.perf_counter() - restarted
+    finally:
+        _stop(process)
+
+    await _produce(hub.bootstrap, [(baseline_source, item) for item in serialized])
+    baseline = await _baseline(hub.bootstrap, baseline_source, baseline_target, count)
+    rate = count / elapsed
+    return BenchResult(
+        events=count,
+        events_per_s=round(rate, 1),
+        baseline_events_per_s=round(baseline, 1),
+        ratio=round(rate / baseline, 3),
+        peak_rss_mib=round(peak[0] / 2**20, 1),
+        recovery_s=round(recovery, 2),
+    )
+
+
+def result_dict(result: BenchResult) -> dict[str, Any]:
+    """The result as a plain dict (for JSON)."""
+    return asdict(result)
