@@ -49,6 +49,8 @@ _FALSE = frozenset({"0", "false", "no", "n", "否", "未生效", "f"})
 _FEN_PER_WAN_YUAN = Decimal(1_000_000)
 _FEN_PER_YUAN = Decimal(100)
 _INDEX_RE = re.compile(r"^\d+$")
+_CACHED_CONVERSIONS = frozenset({"date", "date_start", "datetime"})
+_CACHE_LIMIT = 4096
 
 
 class FieldRule(BaseModel):
@@ -337,6 +339,8 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Ge
     default = rule.default.format(**context) if isinstance(rule.default, str) else rule.default
 
     known = _known_codes(rule.known_codes) if rule.known_codes else None
+    # Dates repeat across an export and strptime is slow: remember parsed values (immutable).
+    cache: dict[str, Any] | None = {} if rule.convert in _CACHED_CONVERSIONS else None
 
     def convert_one(text: str) -> Any:
         if known is not None and text not in known:
@@ -353,6 +357,13 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Ge
                     f"({', '.join(sorted(codes))})", field=name, value=text,
                     error_type="unknown_code")
             return default
+        if cache is not None:
+            cached = cache.get(text)
+            if cached is None:
+                cached = convert_value(text, rule.convert, name, rule.formats)
+                if len(cache) < _CACHE_LIMIT:
+                    cache[text] = cached
+            return cached
         return convert_value(text, rule.convert, name, rule.formats)
 
     def get(row: Mapping[str, Any]) -> Any:
