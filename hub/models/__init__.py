@@ -33,12 +33,15 @@ from hub.models.derived import (
 from hub.models.header import AVRO_NAMESPACE, CHINA_TZ, AvroRecord, CaseEvent, EventEnum
 from hub.models.penalty import PenaltyCaseRecorded, PenaltyCategory, PenaltyProcedure
 from hub.models.police import (
+    ArrestRequested,
     CaseForwarded,
     FilingDecided,
     FilingDecision,
+    NonFilingReasonsExplained,
     ReconsiderationDecided,
     ReconsiderationDecision,
     ReferralReceived,
+    TransferredForProsecution,
 )
 from hub.models.prosecution import (
     LeadDestination,
@@ -68,6 +71,7 @@ __all__ = [
     "AlertKind",
     "AlertSeverity",
     "AlertStatus",
+    "ArrestRequested",
     "AuditOperation",
     "AuditRecorded",
     "AvroRecord",
@@ -94,6 +98,7 @@ __all__ = [
     "MatchCandidate",
     "MatchMethod",
     "MaterialsHandedOver",
+    "NonFilingReasonsExplained",
     "PackageItem",
     "PackageItemKind",
     "Party",
@@ -111,6 +116,7 @@ __all__ = [
     "ReferralReceived",
     "ReplyOutcome",
     "TimelineEntry",
+    "TransferredForProsecution",
     "UnitMonthlyStats",
     "Verdict",
     "ViewAction",
@@ -130,7 +136,10 @@ _ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     FilingSupervisionRequested,
     MaterialsHandedOver,
     ProsecutorialAction,
+    NonFilingReasonsExplained,
     AgencyReplied,
+    ArrestRequested,
+    TransferredForProsecution,
     CourtJudgment,
     JudicialRecommendation,
     LeadTransferred,

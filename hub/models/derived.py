@@ -42,7 +42,8 @@ class AlertKind(EventEnum):
     REPLY_OVERDUE 回复超期, CONSULTATION_OVERDUE 咨询答复超期,
     EARLY_INTERVENTION_OVERDUE 提前介入超期, REFERRAL_NOT_FILED_LONG 移送后长期未立案,
     FILED_NOT_CONCLUDED 立案后长期未结, SUSPECTED_NON_REFERRAL 疑似有案不移/以罚代刑,
-    EARLY_INTERVENTION_CANDIDATE 建议提前介入, UNMATCHED_FEEDBACK 反馈未匹配, UNKNOWN 未知."""
+    EARLY_INTERVENTION_CANDIDATE 建议提前介入, UNMATCHED_FEEDBACK 反馈未匹配,
+    SUPERVISION_REQUEST_OVERDUE 建议立案监督超期, UNROUTABLE 无法投递, UNKNOWN 未知."""
 
     LATE_ENTRY = "LATE_ENTRY"
     MISSING_ENTRY = "MISSING_ENTRY"
@@ -64,6 +65,8 @@ class AlertKind(EventEnum):
     SUSPECTED_NON_REFERRAL = "SUSPECTED_NON_REFERRAL"
     EARLY_INTERVENTION_CANDIDATE = "EARLY_INTERVENTION_CANDIDATE"
     UNMATCHED_FEEDBACK = "UNMATCHED_FEEDBACK"
+    SUPERVISION_REQUEST_OVERDUE = "SUPERVISION_REQUEST_OVERDUE"
+    UNROUTABLE = "UNROUTABLE"
     UNKNOWN = "UNKNOWN"
 
 
@@ -213,6 +216,15 @@ class UnitMonthlyStats(CaseEvent):
         default=None,
         ge=0.0,
         description="Median days from referral to filing decision 立案决定中位天数.",
+    )
+    arrest_requests: int = Field(
+        default=0, ge=0, description="Arrest approval requests 提请批准逮捕数 (police)."
+    )
+    transfers_for_prosecution: int = Field(
+        default=0, ge=0, description="Cases transferred for prosecution 移送审查起诉数 (police)."
+    )
+    non_filing_explanations: int = Field(
+        default=0, ge=0, description="Non-filing reasons explained 说明不立案理由数 (police)."
     )
 
     @field_validator("month")

@@ -1,9 +1,15 @@
-"""What the police send back on a referral (Decree 310 Art. 7–9).
+"""What the police send back on a referral (Decree 310 Art. 7–9) and how their case goes on.
 
 Police feedback arrives keyed by the police's own case number, not by the hub's
 ``case_id``: the matcher finds the referral from the optional matching fields
 (referral letter number, agency decision and case numbers, party identifiers), so every
 one of them is optional and every one helps.
+
+After filing, the police case moves on without the agency: the request for arrest
+approval 提请批准逮捕 and the transfer for prosecution 移送审查起诉 go to the
+procuratorate, which also asks the police to explain a non-filing 说明不立案理由. Those
+events carry the same optional matching fields as the filing decision, because the
+police system quotes its own case number first and the referral only sometimes.
 """
 
 from __future__ import annotations
@@ -11,15 +17,18 @@ from __future__ import annotations
 from pydantic import Field
 
 from hub.models.common import Party
-from hub.models.header import CaseEvent, EventEnum, UnitCode
+from hub.models.header import CaseEvent, EventEnum, PastDate, UnitCode
 
 __all__ = [
+    "ArrestRequested",
     "CaseForwarded",
     "FilingDecided",
     "FilingDecision",
+    "NonFilingReasonsExplained",
     "ReconsiderationDecided",
     "ReconsiderationDecision",
     "ReferralReceived",
+    "TransferredForProsecution",
 ]
 
 
@@ -127,3 +136,124 @@ class ReconsiderationDecided(CaseEvent):
         default=None, description="Police case number 公安案件编号."
     )
     reasons: str | None = Field(default=None, description="Reasons 理由.")
+
+
+class ArrestRequested(CaseEvent):
+    """The police asked the procuratorate to approve an arrest 提请批准逮捕 (Criminal
+    Procedure Law Art. 87): the case is past filing and under arrest review."""
+
+    police_unit_code: UnitCode = Field(
+        description="Police unit that asked 提请批准逮捕的公安机关统一社会信用代码."
+    )
+    police_case_number: str = Field(description="Police case number 公安案件编号.")
+    procuratorate_unit_code: UnitCode | None = Field(
+        default=None,
+        description="Procuratorate asked to approve 受理审查逮捕的人民检察院统一社会信用代码, "
+        "when the police system names it.",
+    )
+    request_date: PastDate = Field(description="Request date 提请批准逮捕日期.")
+    document_number: str | None = Field(
+        default=None, description="Request document number 提请批准逮捕书文号."
+    )
+    offence: str | None = Field(default=None, description="Suspected offence 涉嫌罪名.")
+    parties: list[Party] = Field(
+        default_factory=list,
+        description="Suspects 犯罪嫌疑人 whose arrest is requested, with identifiers "
+        "(also used for matching).",
+    )
+    referral_number: str | None = Field(
+        default=None, description="Matching: referral letter number 移送书文号 quoted."
+    )
+    agency_decision_number: str | None = Field(
+        default=None, description="Matching: agency penalty decision number 行政处罚决定书文号."
+    )
+    agency_case_number: str | None = Field(
+        default=None, description="Matching: agency case number 行政机关案件编号."
+    )
+    referring_unit_code: UnitCode | None = Field(
+        default=None, description="Matching: referring agency's code 移送机关统一社会信用代码."
+    )
+
+
+class TransferredForProsecution(CaseEvent):
+    """The police closed their investigation and transferred the case for prosecution
+    移送审查起诉 (Criminal Procedure Law Art. 162): the police part of the case is done."""
+
+    police_unit_code: UnitCode = Field(
+        description="Police unit that transferred 移送审查起诉的公安机关统一社会信用代码."
+    )
+    police_case_number: str = Field(description="Police case number 公安案件编号.")
+    procuratorate_unit_code: UnitCode | None = Field(
+        default=None,
+        description="Receiving procuratorate 受理审查起诉的人民检察院统一社会信用代码, when the "
+        "police system names it.",
+    )
+    transfer_date: PastDate = Field(description="Transfer date 移送审查起诉日期.")
+    document_number: str | None = Field(
+        default=None, description="Prosecution opinion document number 起诉意见书文号."
+    )
+    offence: str | None = Field(
+        default=None, description="Offence transferred for prosecution 移送起诉罪名."
+    )
+    parties: list[Party] = Field(
+        default_factory=list,
+        description="Suspects 犯罪嫌疑人 transferred, with identifiers (also used for matching).",
+    )
+    referral_number: str | None = Field(
+        default=None, description="Matching: referral letter number 移送书文号 quoted."
+    )
+    agency_decision_number: str | None = Field(
+        default=None, description="Matching: agency penalty decision number 行政处罚决定书文号."
+    )
+    agency_case_number: str | None = Field(
+        default=None, description="Matching: agency case number 行政机关案件编号."
+    )
+    referring_unit_code: UnitCode | None = Field(
+        default=None, description="Matching: referring agency's code 移送机关统一社会信用代码."
+    )
+
+
+class NonFilingReasonsExplained(CaseEvent):
+    """The police explained a non-filing to the procuratorate that asked 说明不立案理由
+    (SPP rules on referred cases, 2001, §10: within 7 days of the request); it stops the
+    non-filing-reasons clock."""
+
+    police_unit_code: UnitCode = Field(
+        description="Police unit that explains 说明理由的公安机关统一社会信用代码."
+    )
+    police_case_number: str | None = Field(
+        default=None,
+        description="Police case number 公安案件编号 (or acceptance number 受案编号) of the "
+        "case not filed.",
+    )
+    procuratorate_unit_code: UnitCode | None = Field(
+        default=None,
+        description="Procuratorate that asked 要求说明理由的人民检察院统一社会信用代码, when "
+        "the police system names it.",
+    )
+    explanation: str = Field(description="Explanation 不立案理由 given by the police.")
+    document_number: str | None = Field(
+        default=None, description="Explanation document number 不立案理由说明书文号."
+    )
+    explained_date: PastDate = Field(description="Explained date 说明理由日期.")
+    in_reply_to_document_number: str | None = Field(
+        default=None,
+        description="Document number 文书文号 of the procuratorate's request answered "
+        "(要求说明不立案理由通知书); ties the explanation to its request's clock.",
+    )
+    parties: list[Party] = Field(
+        default_factory=list,
+        description="Suspects 犯罪嫌疑人 of the case not filed, with identifiers (matching).",
+    )
+    referral_number: str | None = Field(
+        default=None, description="Matching: referral letter number 移送书文号 quoted."
+    )
+    agency_decision_number: str | None = Field(
+        default=None, description="Matching: agency penalty decision number 行政处罚决定书文号."
+    )
+    agency_case_number: str | None = Field(
+        default=None, description="Matching: agency case number 行政机关案件编号."
+    )
+    referring_unit_code: UnitCode | None = Field(
+        default=None, description="Matching: referring agency's code 移送机关统一社会信用代码."
+    )
