@@ -84,7 +84,8 @@ class HubServices:
                 address=f"http://127.0.0.1:{port}/metrics", env=env))
         self._specs.append(ServiceSpec(
             component="view", module="hub",
-            args=["view", "serve", "--port", str(self.view_port), "--database-url",
+            args=["view", "serve", "--demo-users", "--port", str(self.view_port),
+                  "--database-url",
                   f"sqlite:///{self.home / 'view' / 'view.sqlite3'}", *self._common()],
             health_url=f"http://127.0.0.1:{self.view_port}/healthz",
             address=f"http://127.0.0.1:{self.view_port}/", env=env))
