@@ -187,14 +187,14 @@ def unroutable_alert(route: Route, event: CaseEvent, *, hub_unit_code: str,
                      now: datetime) -> Alert:
     """The alert that makes an unroutable event visible (the sender must correct it).
 
-    The event contract has no dedicated kind yet; ``UNROUTABLE`` is used once it exists.
+    Its own kind (``UNROUTABLE``) keeps delivery failures apart from legal deadlines in
+    the view and the statistics: they are fixed in the unit registry, not by an agency.
     """
     if route.unroutable is None:
         raise ValueError("the route reached its addressees: nothing to alert")
-    kind = AlertKind.__members__.get("UNROUTABLE", AlertKind.UNKNOWN)
     return build_alert(
         alert_id=alert_id_for(event.case_id, UNROUTABLE_RULE_ID, event.event_id),
-        case_id=event.case_id, kind=kind, severity="WARNING", status=AlertStatus.RAISED,
+        case_id=event.case_id, kind=AlertKind.UNROUTABLE, severity="WARNING", status=AlertStatus.RAISED,
         hub_unit_code=hub_unit_code, responsible_unit_code=event.source_unit,
         rule_id=UNROUTABLE_RULE_ID,
         legal_source="routing.yaml (addressed events must reach a registered unit)",

@@ -33,9 +33,12 @@ from tests.unit.data.case_events import (
     received,
     reconsideration_decided,
     reconsideration_requested,
+    arrest_requested,
+    reasons_explained,
     referred,
     replied,
     supervision_requested,
+    transferred,
 )
 
 ENVIRONMENT_OFFENCE = {"offence": "污染环境罪", "article": "338", "domain": "environment"}
@@ -365,6 +368,59 @@ CLOCK_TABLE = [
         None,
     ),
     (
+        "non-filing reasons explained in time stop the clock",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       document_number="青检要〔2025〕1号"),
+         reasons_explained(at(2025, 1, 15, 9), in_reply_to_document="青检要〔2025〕1号")],
+        at(2025, 1, 18),
+        [],
+        None,
+    ),
+    (
+        "non-filing reasons explained on day 9 are late",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       document_number="青检要〔2025〕1号"),
+         reasons_explained(at(2025, 1, 19, 9), in_reply_to_document="青检要〔2025〕1号")],
+        at(2025, 1, 19, 10),
+        [("non-filing-reasons-overdue", "RESOLVED", "true")],
+        COUNTY_PSB,
+    ),
+    (
+        "an explanation quoting no request is matched by case",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       document_number="青检要〔2025〕1号"),
+         reasons_explained(at(2025, 1, 15, 9))],
+        at(2025, 1, 18),
+        [],
+        None,
+    ),
+    (
+        "an explanation answering another request does not count",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       document_number="青检要〔2025〕1号"),
+         reasons_explained(at(2025, 1, 15, 9), in_reply_to_document="青检要〔2025〕2号")],
+        at(2025, 1, 18),
+        [("non-filing-reasons-overdue", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "an agency's reply is not the police's explanation",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                       document_number="青检要〔2025〕1号"),
+         replied(at(2025, 1, 15, 9), in_reply_to_document="青检要〔2025〕1号")],
+        at(2025, 1, 18),
+        [("non-filing-reasons-overdue", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "filing the case instead of explaining also ends the duty",
+        [prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS"),
+         decided(at(2025, 1, 14, 9))],
+        at(2025, 1, 18),
+        [("handover-overdue", "RAISED", None)],
+        MARKET,
+    ),
+    (
         "filing 20 days after the order to file",
         [prosecutorial(at(2025, 1, 10, 9), "ORDER_FILING"), decided(at(2025, 1, 30, 9))],
         at(2025, 1, 30, 10),
@@ -444,6 +500,29 @@ CLOCK_TABLE = [
         None,
     ),
     (
+        "the transfer for prosecution concludes the police part of the case",
+        [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9)),
+         arrest_requested(at(2025, 2, 1, 9)), transferred(at(2025, 6, 3, 9))],
+        at(2026, 1, 11),
+        [],
+        None,
+    ),
+    (
+        "an arrest request alone does not conclude the case",
+        [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9)),
+         arrest_requested(at(2025, 2, 1, 9))],
+        at(2026, 1, 11),
+        [("filed-case-not-concluded-1-year", "RAISED", None)],
+        COUNTY_PSB,
+    ),
+    (
+        "a transfer for prosecution entered 5 working days late",
+        [transferred(at(2025, 6, 3, 9), recorded=at(2025, 6, 10, 9))],
+        at(2025, 6, 10, 10),
+        [("entry-late", "RESOLVED", "true")],
+        COUNTY_PSB,
+    ),
+    (
         "recommendation reply after the 2-month period is late",
         [prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET,
                        document_number="青检建〔2025〕3号"),
@@ -501,3 +580,27 @@ def test_unverified_rules_say_so_in_the_alert() -> None:
     alert = only(evaluate(events, at(2025, 5, 11)), "recommendation-unanswered").alert
     assert alert.details["verified"] == "false"
     assert alert.due_date == date(2025, 5, 10)
+
+
+def test_late_supervision_request_has_its_own_kind() -> None:
+    events = [reconsideration_decided(at(2025, 1, 15, 9), "UPHELD"),
+              supervision_requested(at(2025, 1, 20, 9))]
+    alert = only(evaluate(events, at(2025, 1, 20, 10)), "supervision-request-window").alert
+    assert alert.kind.value == "SUPERVISION_REQUEST_OVERDUE"
+    assert alert.legal_source == "State Council Decree 310 (rev. 2020) Art. 9"
+    assert alert.responsible_unit_code == MARKET
+
+
+def test_non_filing_explanation_resolves_the_raised_alert() -> None:
+    request = prosecutorial(at(2025, 1, 10, 9), "REQUIRE_NON_FILING_REASONS",
+                            document_number="青检要〔2025〕1号")
+    raised = only(evaluate([request], at(2025, 1, 18)), "non-filing-reasons-overdue").alert
+    assert raised.kind.value == "NON_FILING_REASONS_OVERDUE"
+    assert raised.due_date == date(2025, 1, 17)
+    explanation = reasons_explained(at(2025, 1, 20, 9), in_reply_to_document="青检要〔2025〕1号")
+    resolved = only(evaluate([request, explanation], at(2025, 1, 20, 10)),
+                    "non-filing-reasons-overdue").alert
+    assert resolved.alert_id == raised.alert_id
+    assert resolved.status is AlertStatus.RESOLVED
+    assert resolved.resolved_by_event_id == explanation.event_id
+    assert resolved.details["late"] == "true"

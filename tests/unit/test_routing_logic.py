@@ -133,7 +133,7 @@ def test_unroutable_event_becomes_an_alert(registry: UnitRegistry) -> None:
     result = route(event, registry)
     alert = unroutable_alert(result, event, hub_unit_code=HUB_UNIT, now=at(2025, 3, 3, 11))
     assert alert.status is AlertStatus.RAISED
-    assert alert.kind is AlertKind.__members__.get("UNROUTABLE", AlertKind.UNKNOWN)
+    assert alert.kind is AlertKind.UNROUTABLE
     assert alert.responsible_unit_code == MARKET
     assert alert.alert_id == alert_id_for(event.case_id, UNROUTABLE_RULE_ID, event.event_id)
     assert UNREGISTERED in alert.message

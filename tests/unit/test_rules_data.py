@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hub.errors import ConfigError
-from hub.models import AlertKind
+from hub.models import EVENT_TYPES, AlertKind
 from hub.paths import rules_dir
 from hub.rules import (
     RULES_DIR_ENV,
@@ -93,7 +93,7 @@ DEADLINE_TABLE = [
      True),
     ("reconsideration-decision-overdue", "RECONSIDERATION_DECISION_OVERDUE", 3, "days",
      "deadline", True),
-    ("supervision-request-window", "RECONSIDERATION_REQUEST_OVERDUE", 3, "days", "window",
+    ("supervision-request-window", "SUPERVISION_REQUEST_OVERDUE", 3, "days", "window",
      True),
     ("non-filing-reasons-overdue", "NON_FILING_REASONS_OVERDUE", 7, "days", "deadline", True),
     ("ordered-filing-overdue", "ORDERED_FILING_OVERDUE", 15, "days", "deadline", True),
@@ -123,6 +123,22 @@ def test_deadline_rule(rule_id: str, kind: str, amount: int, unit: str, evaluati
     assert (rule.clock.amount, rule.clock.unit) == (amount, unit)
     assert rule.evaluation == evaluation
     assert rule.verified is verified
+
+
+def test_entry_timeliness_covers_every_source_event_type() -> None:
+    derived = {"Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched", "FeedbackUnmatched",
+               "ViewAction", "AuditRecorded"}
+    sources = {name.rsplit(".", 1)[1] for name in EVENT_TYPES} - derived
+    timed = {m.event_type for m in load_deadlines().by_id("entry-late").starts_on}
+    assert timed == sources
+
+
+def test_police_explanation_not_an_agency_reply_stops_the_non_filing_reasons_clock() -> None:
+    rule = load_deadlines().by_id("non-filing-reasons-overdue")
+    assert [m.event_type for m in rule.stops_on] == ["NonFilingReasonsExplained",
+                                                      "FilingDecided"]
+    assert [(c.start, c.stop) for c in rule.correlate] == [
+        ("document_number", "in_reply_to_document_number")]
 
 
 def test_economic_filing_clock_escalates_to_10_30_and_60_days() -> None:

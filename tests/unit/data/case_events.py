@@ -16,6 +16,7 @@ from hub.models import (
     Alert,
     AlertKind,
     AlertStatus,
+    ArrestRequested,
     CaseEvent,
     CaseForwarded,
     CaseReferred,
@@ -29,6 +30,7 @@ from hub.models import (
     JudicialRecommendation,
     LeadTransferred,
     MaterialsHandedOver,
+    NonFilingReasonsExplained,
     Party,
     PenaltyCaseRecorded,
     ProsecutorialAction,
@@ -36,6 +38,7 @@ from hub.models import (
     ReconsiderationDecided,
     ReconsiderationRequested,
     ReferralReceived,
+    TransferredForProsecution,
 )
 from hub.models.header import CHINA_TZ
 
@@ -287,6 +290,50 @@ def attended(occurred: datetime, invitation_id: str = "I-1", *, case_id: str = C
     return EarlyInterventionAttended(
         **_header(f"attend-{invitation_id}", unit, occurred, None, case_id, None),
         invitation_id=invitation_id, invited_by_unit_code=inviter,
+    )
+
+
+POLICE_CASE_NUMBER = "青公刑立〔2025〕9号"
+
+
+def arrest_requested(occurred: datetime, *, recorded: datetime | None = None,
+                     case_id: str = CASE, police: str = COUNTY_PSB,
+                     document_number: str | None = "青公提捕〔2025〕2号",
+                     parties: list[Party] | None = None) -> ArrestRequested:
+    return ArrestRequested(
+        **_header("arrest-requested", police, occurred, recorded, case_id, None),
+        police_unit_code=police, police_case_number=POLICE_CASE_NUMBER,
+        procuratorate_unit_code=PROCURATORATE,
+        request_date=occurred.astimezone(CHINA_TZ).date(), document_number=document_number,
+        offence="生产、销售伪劣产品罪", parties=parties or [party()],
+        referral_number=REFERRAL_NUMBER, referring_unit_code=MARKET,
+    )
+
+
+def transferred(occurred: datetime, *, recorded: datetime | None = None, case_id: str = CASE,
+                police: str = COUNTY_PSB, document_number: str | None = "青公诉〔2025〕3号",
+                ) -> TransferredForProsecution:
+    return TransferredForProsecution(
+        **_header("transferred", police, occurred, recorded, case_id, None),
+        police_unit_code=police, police_case_number=POLICE_CASE_NUMBER,
+        procuratorate_unit_code=PROCURATORATE,
+        transfer_date=occurred.astimezone(CHINA_TZ).date(), document_number=document_number,
+        offence="生产、销售伪劣产品罪", parties=[party()], referral_number=REFERRAL_NUMBER,
+        referring_unit_code=MARKET,
+    )
+
+
+def reasons_explained(occurred: datetime, *, case_id: str = CASE, police: str = COUNTY_PSB,
+                      in_reply_to_document: str | None = None,
+                      document_number: str | None = "青公说〔2025〕1号",
+                      ) -> NonFilingReasonsExplained:
+    return NonFilingReasonsExplained(
+        **_header(f"reasons-explained-{in_reply_to_document}", police, occurred, None, case_id,
+                  None),
+        police_unit_code=police, police_case_number=POLICE_CASE_NUMBER,
+        procuratorate_unit_code=PROCURATORATE, explanation="不符合立案条件。",
+        document_number=document_number, explained_date=occurred.astimezone(CHINA_TZ).date(),
+        in_reply_to_document_number=in_reply_to_document, referral_number=REFERRAL_NUMBER,
     )
 
 
