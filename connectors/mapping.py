@@ -475,9 +475,12 @@ class Mapper:
         natural_key = "|".join(str(flat.get(n) or "") for n in self.spec.natural_key)
         case_id = case_id_for(case_unit, case_number)
         event_id = event_id_for(self._source, natural_key, content_hash(payload))
+        # A mapped recorded_at (the agency system's entry time, what the entry-deadline
+        # rule measures) is part of the content; otherwise the read time stands in for it.
+        if payload.get("recorded_at") is None:
+            payload["recorded_at"] = recorded_at or datetime.now(CHINA_TZ)
         payload.update(
             event_id=event_id, case_id=case_id, source_unit=self.unit,
-            recorded_at=recorded_at or datetime.now(CHINA_TZ),
             source_system=self.spec.source_system, source_record=reference,
             connector_id=self.connector_id)
         if self.validate:

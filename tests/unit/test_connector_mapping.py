@@ -121,3 +121,17 @@ def test_a_wrong_check_digit_is_a_validation_error() -> None:
 def test_mapping_never_crashes_on_arbitrary_rows(row: dict[str, str]) -> None:
     with contextlib.suppress(RecordRejected, ValidationError):
         _mapper().map(row, "fuzz")
+
+
+def test_a_mapped_recorded_at_is_the_agency_entry_time_else_the_read_time() -> None:
+    config = parse_config({
+        "id": "m-test", "unit": DEMO_MARKET_UNIT, "kind": "file", "source": {"path": "/tmp"},
+        "preset": "penalty-disclosure",
+        "mapping": {"fields": {"recorded_at": {"column": "录入日期", "convert": "date_start"}}}})
+    mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    read_time = datetime(2024, 3, 20, 10, 0, tzinfo=CHINA_TZ)
+    entered = mapper.map(_row(7, 录入日期="2024-03-18"), "r", read_time).event
+    assert entered.recorded_at == datetime(2024, 3, 18, tzinfo=CHINA_TZ)
+    not_entered = mapper.map(_row(7, 录入日期=""), "r", read_time).event
+    assert not_entered.recorded_at == read_time
+    assert _mapper().map(_row(7), "r", read_time).event.recorded_at == read_time
