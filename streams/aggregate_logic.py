@@ -1,8 +1,11 @@
 """Case aggregate, pure part: a case's events folded into its state (lf.case-state).
 
 Stage machine (CaseStage): recorded → referred → received (→ forwarded) → filed / not
-filed / returned → reconsideration → filing supervision → arrest review → prosecution →
-judged (closed when not prosecuted). The stage is that of the *latest* stage-setting
+filed / returned → reconsideration → filing supervision → arrest review (the police's
+request for arrest approval, or the procuratorate's decision) → prosecution (the police's
+transfer for prosecution, or the prosecution decision) → judged (closed when not
+prosecuted). The police's explanation of a non-filing keeps the case under filing
+supervision: the procuratorate has yet to weigh it. The stage is that of the *latest* stage-setting
 event in legal time (ties broken by lifecycle order), so events that arrive late or out of
 order still give the right stage; a penalty decided after the referral does not send the
 case back to "recorded".
@@ -24,6 +27,7 @@ from hub.models import (
     AgencyReplied,
     Alert,
     AlertStatus,
+    ArrestRequested,
     CaseEvent,
     CaseForwarded,
     CaseReferred,
@@ -41,6 +45,7 @@ from hub.models import (
     JudicialRecommendation,
     LeadTransferred,
     MaterialsHandedOver,
+    NonFilingReasonsExplained,
     Party,
     PenaltyCaseRecorded,
     ProsecutorialAction,
@@ -51,6 +56,7 @@ from hub.models import (
     ReconsiderationRequested,
     ReferralReceived,
     TimelineEntry,
+    TransferredForProsecution,
     ViewAction,
     ViewActionKind,
 )
@@ -115,8 +121,12 @@ def stage_of(event: CaseEvent) -> tuple[CaseStage, int] | None:
             ReconsiderationDecision.UPHELD: CaseStage.NOT_FILED,
         }.get(event.decision)
         rank_bonus = 2  # after the reconsideration request of the same day
-    elif isinstance(event, FilingSupervisionRequested):
+    elif isinstance(event, FilingSupervisionRequested | NonFilingReasonsExplained):
         stage = CaseStage.FILING_SUPERVISION
+    elif isinstance(event, ArrestRequested):
+        stage = CaseStage.ARREST_REVIEW
+    elif isinstance(event, TransferredForProsecution):
+        stage = CaseStage.PROSECUTION
     elif isinstance(event, ProsecutorialAction):
         stage = _prosecutorial_stage(event)
     elif isinstance(event, CourtJudgment):
@@ -170,6 +180,15 @@ def summarise(event: CaseEvent) -> str:
         outcome = ("" if event.outcome is ProsecutorialOutcome.NOT_APPLICABLE
                    else f": {event.outcome.value}")
         return f"检察监督 procuratorate {event.action.value}{outcome}"
+    if isinstance(event, NonFilingReasonsExplained):
+        return f"说明不立案理由 non-filing reasons explained {event.document_number or ''}".strip()
+    if isinstance(event, ArrestRequested):
+        return (f"提请批准逮捕 arrest approval requested {event.police_case_number} "
+                f"(suspects 犯罪嫌疑人: {len(event.parties)})")
+    if isinstance(event, TransferredForProsecution):
+        offence = f": {event.offence}" if event.offence else ""
+        return (f"移送审查起诉 transferred for prosecution {event.police_case_number}"
+                f"{offence}")
     if isinstance(event, AgencyReplied):
         return f"回复 reply: {event.outcome.value}"
     if isinstance(event, CourtJudgment):

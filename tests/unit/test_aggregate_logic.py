@@ -18,6 +18,7 @@ from tests.unit.data.case_events import (
     MARKET,
     PROCURATORATE,
     alert_event,
+    arrest_requested,
     at,
     consultation,
     decided,
@@ -25,11 +26,13 @@ from tests.unit.data.case_events import (
     judgment,
     penalty,
     prosecutorial,
+    reasons_explained,
     received,
     reconsideration_decided,
     reconsideration_requested,
     referred,
     supervision_requested,
+    transferred,
 )
 
 NOW = at(2026, 1, 1)
@@ -75,6 +78,30 @@ STAGE_TABLE = [
     ("a recommendation does not move the stage", [REFERRAL, FILED, prosecutorial(
         at(2025, 6, 1), "RECOMMENDATION", target=MARKET)], CaseStage.FILED),
     ("a consultation alone has no stage", [consultation(at(2025, 1, 6))], CaseStage.UNKNOWN),
+    ("arrest approval requested after filing", [REFERRAL, FILED,
+                                                arrest_requested(at(2025, 2, 20, 10))],
+     CaseStage.ARREST_REVIEW),
+    ("transferred for prosecution after the arrest decision",
+     [REFERRAL, FILED, arrest_requested(at(2025, 2, 20, 10)), ARREST,
+      transferred(at(2025, 4, 1, 10))], CaseStage.PROSECUTION),
+    ("transferred without an arrest request", [REFERRAL, FILED, transferred(at(2025, 4, 1))],
+     CaseStage.PROSECUTION),
+    ("a transfer that arrives before the filing decision still wins (legal time)",
+     [transferred(at(2025, 4, 1)), REFERRAL, FILED], CaseStage.PROSECUTION),
+    ("same-instant arrest request and transfer: lifecycle order decides",
+     [transferred(at(2025, 4, 1)), arrest_requested(at(2025, 4, 1))], CaseStage.PROSECUTION),
+    ("the procuratorate's prosecution decision follows the transfer",
+     [REFERRAL, FILED, transferred(at(2025, 4, 1)), PROSECUTION], CaseStage.PROSECUTION),
+    ("judged after the transfer", [REFERRAL, FILED, transferred(at(2025, 4, 1)), JUDGMENT],
+     CaseStage.JUDGED),
+    ("non-filing explained: still under filing supervision",
+     [REFERRAL, NOT_FILED, prosecutorial(at(2025, 1, 10), "REQUIRE_NON_FILING_REASONS"),
+      reasons_explained(at(2025, 1, 15))], CaseStage.FILING_SUPERVISION),
+    ("an explanation alone shows filing supervision", [REFERRAL, NOT_FILED,
+                                                       reasons_explained(at(2025, 1, 15))],
+     CaseStage.FILING_SUPERVISION),
+    ("filing after the explanation", [REFERRAL, NOT_FILED, reasons_explained(at(2025, 1, 15)),
+                                      ORDER, FILED], CaseStage.FILED),
 ]
 
 
@@ -187,3 +214,33 @@ def test_events_of_another_case_are_refused() -> None:
         aggregate.apply(penalty(at(2025, 1, 5), case_id="another-case"))
     with pytest.raises(ValueError, match="at least one event"):
         fold([])
+
+
+def test_police_steps_after_filing_are_on_the_timeline() -> None:
+    explanation = reasons_explained(at(2025, 1, 15, 10), in_reply_to_document="青检要〔2025〕1号")
+    request = arrest_requested(at(2025, 2, 20, 10))
+    transfer = transferred(at(2025, 4, 1, 10))
+    state = fold([REFERRAL, NOT_FILED, explanation, FILED, request, transfer]).to_case_state(
+        hub_unit_code=HUB_UNIT, now=NOW)
+    steps = {entry.event_id: entry for entry in state.timeline}
+    assert steps[explanation.event_id].summary == \
+        "说明不立案理由 non-filing reasons explained 青公说〔2025〕1号"
+    assert steps[explanation.event_id].event_type == "cn.liangfa.events.NonFilingReasonsExplained"
+    assert steps[request.event_id].summary == \
+        "提请批准逮捕 arrest approval requested 青公刑立〔2025〕9号 (suspects 犯罪嫌疑人: 1)"
+    assert steps[request.event_id].unit_code == COUNTY_PSB
+    assert steps[transfer.event_id].summary == \
+        "移送审查起诉 transferred for prosecution 青公刑立〔2025〕9号: 生产、销售伪劣产品罪"
+    assert steps[transfer.event_id].event_type == "cn.liangfa.events.TransferredForProsecution"
+    assert [e.event_id for e in state.timeline][-2:] == [request.event_id, transfer.event_id]
+    assert state.stage is CaseStage.PROSECUTION
+    assert PROCURATORATE in state.units_involved  # the procuratorate the police addressed
+    assert state.police_case_number == "青公刑立〔2025〕9号"
+
+
+def test_police_steps_survive_a_table_in_any_order() -> None:
+    events = [REFERRAL, FILED, arrest_requested(at(2025, 2, 20, 10)),
+              transferred(at(2025, 4, 1, 10))]
+    expected = fold(events).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    restored = CaseAggregate.from_dict(json.loads(json.dumps(fold(events[::-1]).to_dict())))
+    assert restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == expected
