@@ -194,7 +194,8 @@ def unroutable_alert(route: Route, event: CaseEvent, *, hub_unit_code: str,
         raise ValueError("the route reached its addressees: nothing to alert")
     return build_alert(
         alert_id=alert_id_for(event.case_id, UNROUTABLE_RULE_ID, event.event_id),
-        case_id=event.case_id, kind=AlertKind.UNROUTABLE, severity="WARNING", status=AlertStatus.RAISED,
+        case_id=event.case_id, kind=AlertKind.UNROUTABLE, severity="WARNING",
+        status=AlertStatus.RAISED,
         hub_unit_code=hub_unit_code, responsible_unit_code=event.source_unit,
         rule_id=UNROUTABLE_RULE_ID,
         legal_source="routing.yaml (addressed events must reach a registered unit)",

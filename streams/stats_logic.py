@@ -6,8 +6,12 @@ Counted per unit (统一社会信用代码) and China month of the legal decisio
 - referrals made (agencies) and receipts signed (police);
 - filing decisions (police), with the median days from referral to decision;
 - alerts raised against the unit;
+- the police's later steps: arrest approval requests, transfers for prosecution, and
+  non-filing reasons explained to the procuratorate;
 - feedback rate: the share of the month's referrals (agency) or receipts (police) that
-  have a filing decision so far.
+  have a filing decision so far. A later police step (arrest request, transfer, an
+  explained non-filing) proves a decision was made even when the decision itself never
+  reached the hub, so it counts as feedback too (but adds no days-to-decision figure).
 
 Idempotent: an event id is counted once, and a corrected record of the same case (a new
 event id, same case) does not count the case twice. The accumulator's state is a plain
@@ -27,12 +31,15 @@ from hub.identity import case_id_for, content_hash
 from hub.models import (
     Alert,
     AlertStatus,
+    ArrestRequested,
     CaseEvent,
     CaseReferred,
     FilingDecided,
+    NonFilingReasonsExplained,
     PenaltyCaseRecorded,
     PenaltyProcedure,
     ReferralReceived,
+    TransferredForProsecution,
     UnitMonthlyStats,
 )
 from streams._alerts import SOURCE_SYSTEM, uuid_for
@@ -43,6 +50,13 @@ __all__ = ["PROCESSOR", "StatsAccumulator", "month_of"]
 PROCESSOR = "stats"
 
 Key = tuple[str, str]
+
+#: Police steps after the filing decision → the bucket figure that counts them.
+_POLICE_STEPS: dict[type[CaseEvent], str] = {
+    ArrestRequested: "arrest_requests",
+    TransferredForProsecution: "transfers",
+    NonFilingReasonsExplained: "explanations",
+}
 
 
 def month_of(moment: datetime) -> str:
@@ -59,16 +73,23 @@ class _Bucket:
     receipts: dict[str, bool] = field(default_factory=dict)  # item → decided
     decisions: dict[str, float | None] = field(default_factory=dict)  # item → days
     alerts: set[str] = field(default_factory=set)
+    arrest_requests: set[str] = field(default_factory=set)  # case|document
+    transfers: set[str] = field(default_factory=set)  # case|document
+    explanations: set[str] = field(default_factory=set)  # case|document
 
     def to_dict(self) -> dict[str, Any]:
         return {"penalties": self.penalties, "referrals": self.referrals,
                 "receipts": self.receipts, "decisions": self.decisions,
-                "alerts": sorted(self.alerts)}
+                "alerts": sorted(self.alerts), "arrest_requests": sorted(self.arrest_requests),
+                "transfers": sorted(self.transfers), "explanations": sorted(self.explanations)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Bucket:
+        # Snapshots written before the police steps were counted lack their keys.
         return cls(dict(data["penalties"]), dict(data["referrals"]), dict(data["receipts"]),
-                   dict(data["decisions"]), set(data["alerts"]))
+                   dict(data["decisions"]), set(data["alerts"]),
+                   set(data.get("arrest_requests", ())), set(data.get("transfers", ())),
+                   set(data.get("explanations", ())))
 
 
 class StatsAccumulator:
@@ -111,6 +132,9 @@ class StatsAccumulator:
             changed |= self._referred(event.case_id, event.occurred_at, receipt=True)
         elif isinstance(event, FilingDecided):
             changed |= self._add_decision(event, month)
+        elif isinstance(event, ArrestRequested | TransferredForProsecution
+                        | NonFilingReasonsExplained):
+            changed |= self._add_police_step(event, key)
         elif isinstance(event, Alert) and event.status is AlertStatus.RAISED:
             bucket = self._bucket(event.responsible_unit_code, month)
             if event.alert_id not in bucket.alerts:
@@ -192,12 +216,32 @@ class StatsAccumulator:
                 (*key, item, event.occurred_at)
             )
             changed.add(key)
-        if event.case_id not in self._decided:
-            self._decided.add(event.case_id)
-            for unit, item_month, figure, case_item in self._items.get(event.case_id, []):
-                items: dict[str, bool] = getattr(self._bucket(unit, item_month), figure)
-                items[case_item] = True
-                changed.add((unit, item_month))
+        return changed | self._mark_decided(event.case_id)
+
+    def _add_police_step(
+        self, event: ArrestRequested | TransferredForProsecution | NonFilingReasonsExplained,
+        key: Key,
+    ) -> set[Key]:
+        """Count a police step once per case and document; a corrected record (new event
+        id, same document) is not a second step."""
+        steps: set[str] = getattr(self._bucket(*key), _POLICE_STEPS[type(event)])
+        item = f"{event.case_id}|{event.document_number or ''}"
+        changed: set[Key] = set()
+        if item not in steps:
+            steps.add(item)
+            changed.add(key)
+        return changed | self._mark_decided(event.case_id)
+
+    def _mark_decided(self, case_id: str) -> set[Key]:
+        """The case has feedback: its referral and receipt items count as decided."""
+        if case_id in self._decided:
+            return set()
+        self._decided.add(case_id)
+        changed: set[Key] = set()
+        for unit, item_month, figure, case_item in self._items.get(case_id, []):
+            items: dict[str, bool] = getattr(self._bucket(unit, item_month), figure)
+            items[case_item] = True
+            changed.add((unit, item_month))
         return changed
 
     def keys(self) -> list[Key]:
@@ -219,6 +263,9 @@ class StatsAccumulator:
             "alerts_raised": len(bucket.alerts),
             "feedback_rate": round(sum(tracked) / len(tracked), 4) if tracked else None,
             "median_days_to_decision": float(statistics.median(days)) if days else None,
+            "arrest_requests": len(bucket.arrest_requests),
+            "transfers_for_prosecution": len(bucket.transfers),
+            "non_filing_explanations": len(bucket.explanations),
         }
         subject = case_id_for(unit_code, f"stats:{month}")
         return UnitMonthlyStats(

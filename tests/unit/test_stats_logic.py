@@ -15,12 +15,16 @@ from tests.unit.data.case_events import (
     COUNTY_PSB,
     HUB_UNIT,
     MARKET,
+    PROCURATORATE,
     alert_event,
+    arrest_requested,
     at,
     decided,
     penalty,
+    reasons_explained,
     received,
     referred,
+    transferred,
 )
 
 CASE_A = case_id_for(MARKET, "青市监罚〔2025〕11号")
@@ -156,3 +160,88 @@ def test_stats_event() -> None:
 def test_month_of_counts_china_time(moment: datetime, month: str) -> None:
     assert month_of(moment) == month
     assert month_of(moment.astimezone(UTC)) == month
+
+
+# --- police steps after the filing decision ---------------------------------------------
+
+ARREST_A = arrest_requested(at(2025, 2, 10, 10), case_id=CASE_A)
+# A corrected record: the police fixed the request time; new event id, same document.
+ARREST_A_CORRECTED = arrest_requested(at(2025, 2, 10, 11), case_id=CASE_A,
+                                      recorded=at(2025, 2, 12, 9))
+ARREST_A_SECOND = arrest_requested(at(2025, 2, 20, 10), case_id=CASE_A,
+                                   document_number="青公提捕〔2025〕5号")
+TRANSFER_A = transferred(at(2025, 3, 3, 10), case_id=CASE_A)
+EXPLAINED_B = reasons_explained(at(2025, 2, 14, 10), case_id=CASE_B,
+                                in_reply_to_document="青检要〔2025〕1号")
+
+
+def police_steps(accumulator: StatsAccumulator, unit: str, month: str) -> tuple[int, int, int]:
+    stats = accumulator.stats(unit, month, hub_unit_code=HUB_UNIT, now=NOW)
+    return (stats.arrest_requests, stats.transfers_for_prosecution,
+            stats.non_filing_explanations)
+
+
+POLICE_STEP_TABLE = [
+    ("one arrest request", [ARREST_A], COUNTY_PSB, "2025-02", (1, 0, 0)),
+    ("a corrected record of the same request counts once", [ARREST_A, ARREST_A_CORRECTED],
+     COUNTY_PSB, "2025-02", (1, 0, 0)),
+    ("a second request with its own document counts", [ARREST_A, ARREST_A_SECOND],
+     COUNTY_PSB, "2025-02", (2, 0, 0)),
+    ("the transfer counts in its own month", [ARREST_A, TRANSFER_A], COUNTY_PSB, "2025-03",
+     (0, 1, 0)),
+    ("an explained non-filing", [EXPLAINED_B], COUNTY_PSB, "2025-02", (0, 0, 1)),
+    ("police steps are not counted for the procuratorate they address",
+     [ARREST_A, TRANSFER_A, EXPLAINED_B], PROCURATORATE, "2025-02", (0, 0, 0)),
+    ("nor for the agency", [ARREST_A, TRANSFER_A, EXPLAINED_B], MARKET, "2025-02", (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("case", "events", "unit", "month", "expected"), POLICE_STEP_TABLE,
+                         ids=[row[0] for row in POLICE_STEP_TABLE])
+def test_police_steps(case: str, events: list[CaseEvent], unit: str, month: str,
+                      expected: tuple[int, int, int]) -> None:
+    assert len({e.event_id for e in events}) == len(events)
+    assert police_steps(fed(events), unit, month) == expected, case
+    assert police_steps(fed(events[::-1]), unit, month) == expected, case
+
+
+def test_police_steps_do_not_change_the_earlier_figures() -> None:
+    accumulator = fed([*ALL, ARREST_A, TRANSFER_A, EXPLAINED_B])
+    for unit, month, expected in EXPECTED:
+        assert figures(accumulator, unit, month) == expected
+
+
+def test_a_later_police_step_is_feedback_even_without_the_decision() -> None:
+    accumulator = fed([REFERRAL_A, REFERRAL_B, RECEIPT_A])
+    assert figures(accumulator, MARKET, "2025-01")["feedback"] == 0.0
+    assert accumulator.add(TRANSFER_A) == frozenset({(COUNTY_PSB, "2025-03"),
+                                                     (MARKET, "2025-01"),
+                                                     (COUNTY_PSB, "2025-01")})
+    assert figures(accumulator, MARKET, "2025-01")["feedback"] == 0.5
+    assert figures(accumulator, COUNTY_PSB, "2025-01")["feedback"] == 1.0
+    assert figures(accumulator, COUNTY_PSB, "2025-03")["decisions"] == 0
+    assert figures(accumulator, COUNTY_PSB, "2025-01")["median"] is None
+    accumulator.add(EXPLAINED_B)  # a non-filing explained: the police did decide
+    assert figures(accumulator, MARKET, "2025-01")["feedback"] == 1.0
+
+
+def test_police_steps_survive_a_table() -> None:
+    accumulator = fed([ARREST_A, EXPLAINED_B])
+    restored = StatsAccumulator.from_dict(json.loads(json.dumps(accumulator.to_dict())),
+                                          calendar=WorkingDayCalendar())
+    assert restored.add_all([ARREST_A, ARREST_A_CORRECTED]) == frozenset()
+    restored.add(TRANSFER_A)
+    assert police_steps(restored, COUNTY_PSB, "2025-02") == (1, 0, 1)
+    assert police_steps(restored, COUNTY_PSB, "2025-03") == (0, 1, 0)
+
+
+def test_a_snapshot_from_before_the_police_steps_still_loads() -> None:
+    state = fed(ALL).to_dict()
+    for _unit, _month, bucket in state["buckets"]:
+        for figure in ("arrest_requests", "transfers", "explanations"):
+            del bucket[figure]
+    restored = StatsAccumulator.from_dict(state, calendar=WorkingDayCalendar())
+    for unit, month, expected in EXPECTED:
+        assert figures(restored, unit, month) == expected
+    restored.add(ARREST_A)
+    assert police_steps(restored, COUNTY_PSB, "2025-02") == (1, 0, 0)
