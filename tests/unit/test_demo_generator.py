@@ -818,23 +818,20 @@ def test_good_penalty_rows_map_through_the_shipped_preset_and_bad_rows_are_rejec
     assert mapped == county.manifest.totals["penalties"] - county.manifest.totals["penalties_bad"]
 
 
-def _demo_mapping(name: str) -> dict[str, Any]:
-    import yaml
-
-    path = Path(demo.__file__).with_name("mappings") / f"{name}.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 @pytest.mark.parametrize("kind", ["referrals", "handovers", "reconsiderations", "replies"])
-def test_agency_side_exports_map_through_the_demo_mappings(county: County, kind: str) -> None:
-    """Referral-system exports become CaseReferred, MaterialsHandedOver, … with the case id
-    the manifest names; the planted bad referral rows are rejected."""
+def test_agency_side_exports_map_through_the_shipped_agency_presets(
+    county: County, kind: str
+) -> None:
+    """Referral-system exports become CaseReferred, MaterialsHandedOver, … through the
+    shipped ``agency-*`` presets with the case id the manifest names; the planted bad
+    referral rows are rejected."""
     from pydantic import ValidationError
 
+    from connectors.config import load_preset
     from connectors.mapping import MappingSpec, build_mapper
     from hub.errors import RecordRejected
 
-    spec = MappingSpec.model_validate(_demo_mapping(kind))
+    spec = MappingSpec.model_validate(load_preset(f"agency-{kind}"))
     bad = _bad(county, "bad_row.")
     exports = county.files(kind)
     assert exports
@@ -850,19 +847,19 @@ def test_agency_side_exports_map_through_the_demo_mappings(county: County, kind:
             event = mapper.map(row.values, reference).event
             number = row.values["行政处罚决定书文号"] or row.values["案件编号"]
             assert event.case_id == case_id_for(export.unit_code, number)
+            assert event.recorded_at.date() == _as_date(row.values["录入日期"])
             mapped += 1
     assert mapped == sum(f.records - f.bad_records for f in exports)
 
 
-def test_penalty_extras_overlay_carries_procedure_quantities_and_domain(
+def test_penalty_preset_carries_procedure_quantities_domain_and_entry_date(
     county: County, penalty_rows: dict[tuple[str, int], Row]
 ) -> None:
+    """The agency systems' common additions to 双公示 need no overlay on the national preset."""
     from connectors.config import load_preset
-    from connectors.mapping import MappingSpec, build_mapper, merge_mappings
+    from connectors.mapping import MappingSpec, build_mapper
 
-    spec = MappingSpec.model_validate(
-        merge_mappings(load_preset("penalty-disclosure"), _demo_mapping("penalty-extras"))
-    )
+    spec = MappingSpec.model_validate(load_preset("penalty-disclosure"))
     units = {f.path: f.unit_code for f in county.files("penalties")}
     variants = {f.path: f.header_variant for f in county.files("penalties")}
     bad = _bad(county, "bad_row.")
@@ -876,6 +873,7 @@ def test_penalty_extras_overlay_carries_procedure_quantities_and_domain(
         assert event.procedure.value == ("SUMMARY" if summary else "GENERAL")
         assert event.enforcement_domain == row.values["执法领域"]
         assert event.division_code == row.values["行政区划代码"]
+        assert event.recorded_at.date() == _as_date(row.values["录入日期"])
         if row.values["涉案数量"] not in ("", None):
             quantity = event.quantities[0]
             assert quantity.name == row.values["涉案物品"]
