@@ -4,7 +4,10 @@ Parsing uses defusedxml with DTDs forbidden: a file with a DOCTYPE or entity
 declarations is never expanded (no billion laughs, no external entities); the whole file
 goes to the dead-letter topic with the reason, and the connector carries on. Records are
 the elements named ``record_tag``; each becomes a flat row (child tags, nested children as
-``parent.child``, attributes as ``@name``) and is cleared after use, so memory stays flat.
+``parent.child``, attributes as ``@name``, the enclosing elements' context as
+``ancestor.child``: see :func:`record_row`) and is cleared after use, so memory stays flat.
+A record may sit inside another record-like element: a second connector with
+``record_tag: judicialRecommendation`` reads the recommendations inside the judgments.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from connectors.kinds.dropfolder import DropFolder, fingerprint
 from connectors.source import Source, SourceRecord
 from hub.errors import RecordRejected
 
-__all__ = ["XmlSource", "element_row", "iter_xml_records"]
+__all__ = ["XmlSource", "element_row", "iter_xml_records", "record_row"]
 
 log = logging.getLogger(__name__)
 _RAW_LIMIT = 1 << 20
@@ -69,20 +72,57 @@ def element_row(element: ElementTree.Element, prefix: str = "") -> dict[str, str
     return row
 
 
+def record_row(element: ElementTree.Element,
+               ancestors: list[ElementTree.Element]) -> dict[str, str]:
+    """The row of one record: its own columns, its own text, and its ancestors' context.
+
+    A record nested in a larger element (a ``<judicialRecommendation>`` inside a
+    ``<judgment>``) is meaningless without what surrounds it (the court case number), so
+    the row also carries, prefixed with the ancestor's tag, the attributes of every
+    ancestor and the children an ancestor below the root has so far
+    (``judgment.courtCaseNumber``, ``courtExport.@courtCode``). The root's children are
+    the other records: they are never copied. The record's own text, when it has any, is
+    the column named after its tag (``judicialRecommendation``).
+    """
+    row: dict[str, str] = {}
+    open_path = {id(node) for node in ancestors}
+    open_path.add(id(element))
+    for depth, ancestor in enumerate(ancestors):
+        prefix = f"{_local(ancestor.tag)}."
+        for attribute, value in ancestor.attrib.items():
+            row[f"{prefix}@{_local(attribute)}"] = value
+        if depth == 0:
+            continue
+        context = ElementTree.Element(ancestor.tag)
+        context.extend(child for child in ancestor if id(child) not in open_path)
+        row.update(element_row(context, prefix))
+    row.update(element_row(element))
+    text = (element.text or "").strip()
+    tag = _local(element.tag)
+    if text and tag not in row:
+        row[tag] = text
+    return row
+
+
 def iter_xml_records(path: Path, record_tag: str, digest: str,
                      skip: int = 0) -> Iterator[SourceRecord]:
     """Records of one XML file after the first ``skip``; unsafe or broken XML is rejected."""
     name = path.name
     index = 0
+    ancestors: list[ElementTree.Element] = []
     try:
-        for _event, element in iterparse(str(path), events=("end",), forbid_dtd=True,
-                                         forbid_entities=True, forbid_external=True):
+        for event, element in iterparse(str(path), events=("start", "end"), forbid_dtd=True,
+                                        forbid_entities=True, forbid_external=True):
+            if event == "start":
+                ancestors.append(element)
+                continue
+            ancestors.pop()
             if _local(element.tag) != record_tag:
                 continue
             index += 1
             if index > skip:
                 raw = ElementTree.tostring(element, encoding="utf-8")
-                yield SourceRecord(element_row(element), raw,
+                yield SourceRecord(record_row(element, ancestors), raw,
                                    {"fingerprint": digest, "file": name, "row": index},
                                    f"{name}#record {index}",
                                    {"source.file": name, "source.row": str(index)})

@@ -1,5 +1,6 @@
 """The demo county on the embedded default: exports generated once per home, one connector
-configuration per source system, and the demo police API that serves police feedback.
+configuration per source system (each through a shipped preset), and the demo police API
+that serves police feedback.
 
 Everything here is what an agency IT team would do by hand for a real county — write a
 short YAML per source — done by ``liangfa up`` so the whole flow can be seen end to end.
@@ -15,11 +16,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DemoLayout", "connector_configs", "prepare_demo"]
+__all__ = ["AGENCY_EXPORTS", "DemoLayout", "configs_by_unit", "connector_configs", "prepare_demo"]
 
 log = logging.getLogger(__name__)
 
-#: Penalty exports of these agencies are XLSX (see deploy/demo/README.md); the rest CSV.
 _SEED = 2026
 
 
@@ -62,24 +62,43 @@ def _agency_codes(layout: DemoLayout) -> list[str]:
                   if p.is_dir() and p.name not in ("police", "procuratorate", "court"))
 
 
+#: Agency export folders and the shipped preset that maps each (deploy/demo/README.md).
+AGENCY_EXPORTS: dict[str, str] = {
+    "penalties": "penalty-disclosure",
+    "referrals": "agency-referrals",
+    "handovers": "agency-handovers",
+    "reconsiderations": "agency-reconsiderations",
+    "replies": "agency-replies",
+}
+
+
+def _drop_folder(connector_id: str, unit: str, folder: Path, preset: str) -> dict[str, Any]:
+    pattern = "*.xlsx" if any(folder.glob("*.xlsx")) else "*.csv"
+    return {"id": connector_id, "unit": unit, "kind": "file",
+            "source": {"path": str(folder), "pattern": pattern, "settle_seconds": 0},
+            "preset": preset}
+
+
 def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
                       ) -> list[Path]:
-    """Write one connector YAML per demo source; returns their paths."""
+    """Write one connector YAML per demo source; returns their paths.
+
+    Every agency gets a connector per export folder it has (penalties, referrals,
+    hand-overs, reconsiderations, replies); each police unit its feedback API; the
+    procuratorate its outbox; the court two xml connectors: judgments from the drop
+    folder, then judicial recommendations from the files the first has archived (each
+    file read once by each, neither moving a file the other has not finished).
+    """
     layout.connectors.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = json.loads(layout.manifest.read_text(encoding="utf-8"))
     units = {u["code"]: u for u in _units(manifest)}
     configs: list[dict[str, Any]] = []
     for code in _agency_codes(layout):
-        folder = layout.exports / code / "penalties"
-        if folder.is_dir():
-            pattern = "*.xlsx" if any(folder.glob("*.xlsx")) else "*.csv"
-            configs.append({
-                "id": f"demo-{code[-6:].lower()}-penalties",
-                "unit": code,
-                "kind": "file",
-                "source": {"path": str(folder), "pattern": pattern, "settle_seconds": 0},
-                "preset": "penalty-disclosure",
-            })
+        for export, preset in AGENCY_EXPORTS.items():
+            folder = layout.exports / code / export
+            if folder.is_dir():
+                configs.append(_drop_folder(f"demo-{code[-6:].lower()}-{export}", code,
+                                            folder, preset))
     for police_dir in sorted((layout.exports / "police").glob("*")):
         code = police_dir.name
         configs.append({
@@ -110,13 +129,25 @@ def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
         })
     judgments = layout.exports / "court" / "judgments"
     if judgments.is_dir():
+        court = _unit_of_kind(units, "court")
+        read_judgments = judgments / "archive"
+        read_judgments.mkdir(exist_ok=True)
         configs.append({
             "id": "demo-court-judgments",
-            "unit": _unit_of_kind(units, "court"),
+            "unit": court,
             "kind": "xml",
             "source": {"path": str(judgments), "pattern": "*.xml", "settle_seconds": 0,
-                       "record_tag": "judgment"},
+                       "record_tag": "judgment", "archive": str(read_judgments)},
             "preset": "court-judgment",
+        })
+        configs.append({
+            "id": "demo-court-recommendations",
+            "unit": court,
+            "kind": "xml",
+            "source": {"path": str(read_judgments), "pattern": "*.xml", "settle_seconds": 0,
+                       "record_tag": "judicialRecommendation",
+                       "archive": str(read_judgments / "recommendations-read")},
+            "preset": "court-recommendations",
         })
     paths = []
     for config in configs:
@@ -127,6 +158,15 @@ def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
                         encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def configs_by_unit(configs: list[Path]) -> dict[str, list[Path]]:
+    """Connector configs grouped by their unit: ``liangfa up`` runs one process per unit."""
+    grouped: dict[str, list[Path]] = {}
+    for path in configs:
+        unit = str(yaml.safe_load(path.read_text(encoding="utf-8"))["unit"]).upper()
+        grouped.setdefault(unit, []).append(path)
+    return grouped
 
 
 def _units(manifest: dict[str, Any]) -> list[dict[str, Any]]:

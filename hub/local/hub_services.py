@@ -1,8 +1,14 @@
 """Which of the hub's own processes ``liangfa up`` runs on the embedded default, and how.
 
-The stream workers, the prosecutor view, the demo police API and one process per demo
-connector configuration, each a separate OS process marked with the home (see
-``hub.local.services``), so ``liangfa down`` stops them all and ``liangfa status`` lists them.
+The stream workers, the prosecutor view, the demo police API and one connector process
+per demo unit (``python -m connectors run cfg1 cfg2 …`` with all that unit's configs, as
+a small unit would run them; the recommended deployment elsewhere is one process per
+config), each a separate OS process marked with the home (see ``hub.local.services``), so
+``liangfa down`` stops them all and ``liangfa status`` lists them.
+
+Ports follow the view's so that two homes run side by side: the demo police API listens
+on ``view_port + 10`` and the stream workers' web ports start at ``view_port + 100``
+(8610 and 8700.. for the default view port 8600), unless given explicitly.
 """
 
 from __future__ import annotations
@@ -13,15 +19,16 @@ from pathlib import Path
 import yaml
 
 from hub.errors import StackError
-from hub.local.demo import DemoLayout, connector_configs, prepare_demo
+from hub.local.demo import DemoLayout, configs_by_unit, connector_configs, prepare_demo
 from hub.local.processes import find_stack_processes
 from hub.local.services import ServiceSpec, ensure_service, service_healthy
 from hub.local.stack import LocalStack
 
 __all__ = ["HubServices"]
 
-_POLICE_API_PORT = 8610
-_WORKER_WEB_PORT = 6066
+#: Offsets from the view port of the demo police API and the first worker's web port.
+POLICE_API_PORT_OFFSET = 10
+WORKER_WEB_PORT_OFFSET = 100
 
 
 def _units_file() -> Path:
@@ -33,10 +40,14 @@ def _units_file() -> Path:
 class HubServices:
     """The Python services of one home."""
 
-    def __init__(self, stack: LocalStack, *, view_port: int = 8600) -> None:
+    def __init__(self, stack: LocalStack, *, view_port: int = 8600,
+                 police_api_port: int | None = None,
+                 worker_web_port: int | None = None) -> None:
         self.stack = stack
         self.home = stack.home
         self.view_port = view_port
+        self.police_api_port = police_api_port or view_port + POLICE_API_PORT_OFFSET
+        self.worker_web_port = worker_web_port or view_port + WORKER_WEB_PORT_OFFSET
         self._specs: list[ServiceSpec] = []
         self._demo: DemoLayout | None = None
 
@@ -63,7 +74,8 @@ class HubServices:
         self._demo = prepare_demo(self.home, penalty_cases=penalty_cases)
         from deploy.demo.police_api import DEMO_POLICE_TOKEN
 
-        return connector_configs(self._demo, police_api=f"http://127.0.0.1:{_POLICE_API_PORT}",
+        return connector_configs(self._demo,
+                                 police_api=f"http://127.0.0.1:{self.police_api_port}",
                                  police_token=DEMO_POLICE_TOKEN)
 
     def _common(self) -> list[str]:
@@ -75,7 +87,7 @@ class HubServices:
                "LIANGFA_REGISTRY_URL": self.stack.registry_url,
                "LIANGFA_HOME": str(self.home)}
         for index in range(1, workers + 1):
-            port = _WORKER_WEB_PORT + index - 1
+            port = self.worker_web_port + index - 1
             self._specs.append(ServiceSpec(
                 component=f"worker-{index}", module="streams",
                 args=["run", "--worker-id", f"w{index}",
@@ -92,14 +104,15 @@ class HubServices:
         if self._demo is not None:
             self._specs.append(ServiceSpec(
                 component="demo-police-api", module="deploy.demo.police_api",
-                args=[str(self._demo.root), "--port", str(_POLICE_API_PORT)],
-                health_url=f"http://127.0.0.1:{_POLICE_API_PORT}/health",
-                address=f"http://127.0.0.1:{_POLICE_API_PORT}/", env=env))
-        for config in connector_configs:
-            connector_id = self.connector_ids([config])[0]
+                args=[str(self._demo.root), "--port", str(self.police_api_port)],
+                health_url=f"http://127.0.0.1:{self.police_api_port}/health",
+                address=f"http://127.0.0.1:{self.police_api_port}/", env=env))
+        for unit, configs in configs_by_unit(connector_configs).items():
+            # One process per unit with all its configs (each its own pipeline).
             self._specs.append(ServiceSpec(
-                component=f"connector-{connector_id}", module="connectors",
-                args=["run", str(config)], address=str(config), env=env))
+                component=f"connector-{unit}", module="connectors",
+                args=["run", *(str(config) for config in configs)],
+                address=", ".join(config.stem for config in configs), env=env))
         (self.home / "view").mkdir(parents=True, exist_ok=True)
         lines = []
         for spec in self._specs:
