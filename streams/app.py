@@ -343,6 +343,7 @@ def create_app(settings: StreamSettings, worker_id: str, data_dir: Path, web_por
         value_serializer="raw",
         autodiscover=False,
         producer_acks=-1,
+        producer_linger=0.005,
     )
     setup_prometheus_sensors(app, name_prefix="liangfa_streams_faust")
     runtime = Runtime(app, settings, ingest_topics)

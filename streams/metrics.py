@@ -7,13 +7,14 @@ finding an operator must act on.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "ALERTS",
     "CONSUMER_LAG",
     "DEAD_LETTERED",
     "DUPLICATES",
+    "HANDLE_SECONDS",
     "PROCESSED",
     "SOURCE_MISMATCH",
 ]
@@ -48,4 +49,9 @@ CONSUMER_LAG = Gauge(
     "liangfa_streams_consumer_lag",
     "End offset minus the worker's committed offset, per assigned partition.",
     ["topic", "partition"],
+)
+HANDLE_SECONDS = Histogram(
+    "liangfa_streams_handle_seconds",
+    "Time a processor spent on one record (decode, decide, produce), retries included.",
+    ["processor"],
 )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.errors import HubError, RecordRejected, RetriableError
-from streams.metrics import DEAD_LETTERED, PROCESSED
+from streams.metrics import DEAD_LETTERED, HANDLE_SECONDS, PROCESSED
 
 __all__ = [
     "ERROR_HEADERS",
@@ -158,6 +158,10 @@ class Guard:
         Retriable errors are retried (handlers are idempotent, so a repeat is harmless);
         ``CancelledError`` is never caught: a stopping worker must stop.
         """
+        with HANDLE_SECONDS.labels(self.processor).time():
+            return await self._run(record, handler)
+
+    async def _run(self, record: RawRecord, handler: Callable[[], Awaitable[None]]) -> bool:
         attempt = 0
         while True:
             try:
