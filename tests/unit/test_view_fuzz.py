@@ -7,6 +7,7 @@ error, and every response conforms to the documented schema and status codes.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from hub.view.settings import ViewSettings
 from hub.view.store import Store, UserRow
 from tests.support.view_data import MARKET, apply_events, demo_events
 
-_BASE = Path(__import__("tempfile").mkdtemp(prefix="liangfa-view-fuzz-"))
+# schemathesis parametrizes at collection time, so the app exists at import (its
+# fixture-based loader does not work with this pytest); a temporary SQLite file.
+_BASE = Path(tempfile.mkdtemp(prefix="liangfa-view-fuzz-"))
 _SETTINGS = ViewSettings(
     database_url=f"sqlite:///{_BASE / 'view.sqlite3'}",
     seed_demo_users=True,
