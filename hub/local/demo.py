@@ -72,11 +72,26 @@ AGENCY_EXPORTS: dict[str, str] = {
 }
 
 
-def _drop_folder(connector_id: str, unit: str, folder: Path, preset: str) -> dict[str, Any]:
+def _drop_folder(connector_id: str, unit: str, folder: Path, preset: str,
+                 encoding: str | None) -> dict[str, Any]:
     pattern = "*.xlsx" if any(folder.glob("*.xlsx")) else "*.csv"
-    return {"id": connector_id, "unit": unit, "kind": "file",
-            "source": {"path": str(folder), "pattern": pattern, "settle_seconds": 0},
+    source: dict[str, Any] = {"path": str(folder), "pattern": pattern, "settle_seconds": 0}
+    if encoding and pattern == "*.csv":
+        # Declared, as an agency's IT team knows its system's encoding: guessing from a
+        # sample misreads a UTF-8 export holding one row of stray GBK bytes.
+        source["encoding"] = encoding
+    return {"id": connector_id, "unit": unit, "kind": "file", "source": source,
             "preset": preset}
+
+
+def _folder_encodings(manifest: dict[str, Any]) -> dict[str, str]:
+    """The encoding of each export folder (``exports/<unit>/<kind>``) when its files agree."""
+    seen: dict[str, set[str]] = {}
+    for export in manifest.get("files", []):
+        if export.get("format") == "csv" and export.get("encoding"):
+            folder = export["path"].rsplit("/", 1)[0]
+            seen.setdefault(folder, set()).add(str(export["encoding"]))
+    return {folder: next(iter(names)) for folder, names in seen.items() if len(names) == 1}
 
 
 def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
@@ -92,13 +107,15 @@ def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
     layout.connectors.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = json.loads(layout.manifest.read_text(encoding="utf-8"))
     units = {u["code"]: u for u in _units(manifest)}
+    encodings = _folder_encodings(manifest)
     configs: list[dict[str, Any]] = []
     for code in _agency_codes(layout):
         for export, preset in AGENCY_EXPORTS.items():
             folder = layout.exports / code / export
             if folder.is_dir():
-                configs.append(_drop_folder(f"demo-{code[-6:].lower()}-{export}", code,
-                                            folder, preset))
+                configs.append(_drop_folder(
+                    f"demo-{code[-6:].lower()}-{export}", code, folder, preset,
+                    encodings.get(f"exports/{code}/{export}")))
     for police_dir in sorted((layout.exports / "police").glob("*")):
         code = police_dir.name
         configs.append({

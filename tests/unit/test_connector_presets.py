@@ -168,6 +168,15 @@ def test_each_agency_has_a_connector_per_export_folder_and_one_process_per_unit(
     configured = {(o.config.unit, Path(str(getattr(o.config.source, "path", ""))).name)
                   for o in demo_run.outcomes.values() if o.config.kind == "file"}
     assert configured == folders
+    for outcome in demo_run.outcomes.values():  # CSV encodings declared, not guessed
+        if outcome.config.kind != "file":
+            continue
+        source_path = Path(str(getattr(outcome.config.source, "path", "")))
+        folder = source_path.relative_to(demo_run.layout.root)
+        declared = {f.encoding for f in demo_run.manifest.files
+                    if f.format == "csv" and Path(f.path).parent == folder}
+        if declared:
+            assert {getattr(outcome.config.source, "encoding", None)} == declared
     grouped = configs_by_unit(demo_run.configs)
     assert sorted(grouped) == sorted({o.config.unit for o in demo_run.outcomes.values()})
     assert sum(len(paths) for paths in grouped.values()) == len(demo_run.configs)
