@@ -11,8 +11,9 @@ decision number, sometimes only the parties. :class:`FeedbackMatcher` tries, in 
 3. the agency's penalty decision number (处罚决定书文号), then the agency case number,
    O(1) by index;
 4. party identifiers (credit code, ID number) of referrals in the date window, scored up
-   for the same referring/receiving unit and the same offence, and capped below the
-   confident threshold so that a person confirms every identifier-only match.
+   for the same referring/receiving unit and the same offence; only when that referral
+   is the party's sole one in the window can the score reach the confident threshold —
+   two referrals of one party always go to a person.
 
 A confident match (score ≥ ``matching.yaml`` threshold, and no other candidate as good)
 re-keys the feedback; otherwise the candidates go to a person (FeedbackUnmatched).
@@ -318,6 +319,10 @@ class FeedbackMatcher:
         ranked = sorted(best.values(), key=lambda c: (-c.score, c.case_id))
         ranked = ranked[: self.parameters.max_candidates]
         top = ranked[0].score if ranked else Decimal(0)
+        runner_up = ranked[1].score if len(ranked) > 1 else Decimal(0)
+        if ranked and top >= threshold and top > runner_up:
+            return MatchResult(feedback.event_id, ranked[0].case_id, ranked[0].method, top,
+                               tuple(ranked))
         return MatchResult(feedback.event_id, None, None, top, tuple(ranked))
 
     def _identifier_candidates(self, feedback: CaseEvent,
@@ -347,11 +352,15 @@ class FeedbackMatcher:
             if offence and offence == _normalise_offence(record.offence):
                 score += bonus.same_offence
                 reasons.append("same offence")
-            score = min(score, bonus.identifier_max)
             reasons.append(f"referred {record.referred_on.isoformat()}")
             candidates.append(Candidate(record.case_id, score, MatchMethod.PARTY_IDENTIFIER,
                                         ", ".join(reasons)))
-        return candidates
+        if len({c.case_id for c in candidates}) == 1 and bonus.sole_candidate:
+            candidates = [Candidate(c.case_id, c.score + bonus.sole_candidate, c.method,
+                                    c.reason + ", only referral of this party in the window")
+                          for c in candidates]
+        return [Candidate(c.case_id, min(c.score, bonus.identifier_max), c.method, c.reason)
+                for c in candidates]
 
 
 def _header(kind: str, feedback: CaseEvent, result: MatchResult, case_id: str,

@@ -87,10 +87,11 @@ class MatchingScores(RuleModel):
 
 
 class PartyIdentifierBonus(RuleModel):
-    """Additions to an identifier match, capped below the confident threshold."""
+    """Additions to an identifier match; only a sole candidate can reach the threshold."""
 
     same_referring_unit: Decimal = Field(ge=0, le=1)
     same_offence: Decimal = Field(ge=0, le=1)
+    sole_candidate: Decimal = Field(Decimal(0), ge=0, le=1)
     identifier_max: Decimal = Field(ge=0, le=1)
 
 

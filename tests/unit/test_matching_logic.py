@@ -116,23 +116,29 @@ def test_a_shared_referral_number_gives_candidates(matcher: FeedbackMatcher) -> 
     assert "shared by 2 cases" in result.candidates[0].reason
 
 
+def test_sole_identifier_match_with_same_unit_and_offence_is_confident(
+        matcher: FeedbackMatcher) -> None:
+    result = matcher.match(feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"))
+    assert result.confident
+    assert (result.case_id, result.method) == (CASE2, MatchMethod.PARTY_IDENTIFIER)
+    assert result.confidence == Decimal("0.95")
+    assert "only referral of this party" in result.candidates[0].reason
+
+
 @pytest.mark.parametrize(
     ("case", "event", "score", "reason"),
     [
-        ("identifier, same unit, same offence",
-         feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"),
-         Decimal("0.85"), "same unit, same offence"),
         ("identifier and same unit", feedback(at(2025, 2, 20, 10), parties=[ZHANG]),
-         Decimal("0.75"), "same unit"),
+         Decimal("0.85"), "same unit"),
         ("identifier only, another police unit",
          decided(at(2025, 2, 20, 10), case_id=POLICE_CASE_ID, police=ECONOMIC_CRIME_UNIT,
                  referral_number=None, agency=None, parties=[ZHANG]),
-         Decimal("0.6"), "same party identifier"),
+         Decimal("0.7"), "same party identifier"),
     ],
 )
-def test_identifier_matches_need_a_person(matcher: FeedbackMatcher, case: str,
-                                          event: CaseEvent, score: Decimal,
-                                          reason: str) -> None:
+def test_weaker_identifier_matches_need_a_person(matcher: FeedbackMatcher, case: str,
+                                                 event: CaseEvent, score: Decimal,
+                                                 reason: str) -> None:
     result = matcher.match(event)
     assert not result.confident, case
     [candidate] = result.candidates
@@ -143,15 +149,29 @@ def test_identifier_matches_need_a_person(matcher: FeedbackMatcher, case: str,
     assert result.confidence == score
 
 
-def test_identifier_scores_are_capped_below_the_threshold(matcher: FeedbackMatcher) -> None:
+def test_two_referrals_of_one_party_always_go_to_a_person() -> None:
+    second = REFERRALS[1].model_copy(update={
+        "event_id": "0f0e0d0c-0b0a-4908-8706-050403020100",
+        "case_id": "0f0e0d0c-0b0a-4908-8706-0504030201ff",
+        "referral_number": "另一移送书〔2025〕9号",
+    })
+    ambiguous = FeedbackMatcher(load_matching())
+    ambiguous.add_event(REFERRALS[1])
+    ambiguous.add_event(second)
+    result = ambiguous.match(feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"))
+    assert not result.confident
+    assert {c.case_id for c in result.candidates} == {REFERRALS[1].case_id, second.case_id}
+    assert {c.score for c in result.candidates} == {Decimal("0.85")}
+
+
+def test_identifier_scores_are_capped(matcher: FeedbackMatcher) -> None:
     params = load_matching()
     rich = params.model_copy(update={"scores": params.scores.model_copy(
         update={"party_identifier": Decimal("0.85")})})
     generous = FeedbackMatcher(rich)
     generous.add_event(REFERRALS[1])
     result = generous.match(feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪"))
-    assert result.candidates[0].score == Decimal("0.89")
-    assert not result.confident
+    assert result.candidates[0].score == params.party_identifier_bonus.identifier_max
 
 
 @pytest.mark.parametrize(
@@ -239,7 +259,7 @@ def test_matched_and_unmatched_events(matcher: FeedbackMatcher) -> None:
     assert parked.case_id == POLICE_CASE_ID
     assert parked.feedback_unit_code == COUNTY_PSB
     assert [(c.case_id, c.score, c.method) for c in parked.candidates] == [
-        (CASE2, 0.75, MatchMethod.PARTY_IDENTIFIER)
+        (CASE2, 0.85, MatchMethod.PARTY_IDENTIFIER)
     ]
     assert '"decision":"FILED"' in parked.feedback_json.replace(" ", "")
     with pytest.raises(ValueError, match="not a confident match"):

@@ -384,7 +384,12 @@ def test_screening_parameters() -> None:
 def test_matching_parameters() -> None:
     matching = load_matching()
     assert matching.scores.referral_number == Decimal(1)
-    assert matching.party_identifier_bonus.identifier_max < matching.confident_threshold
+    bonus = matching.party_identifier_bonus
+    best_shared = matching.scores.party_identifier + bonus.same_referring_unit + bonus.same_offence
+    # an identifier match is automatic only as the party's sole referral in the window
+    assert best_shared < matching.confident_threshold
+    assert min(best_shared + bonus.sole_candidate, bonus.identifier_max) >= (
+        matching.confident_threshold)
 
 
 # --- operators' replacement files -------------------------------------------------------
