@@ -6,10 +6,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from hub.errors import StackError
 from hub.local.processes import JavaRuntime, start_jvm
 
-__all__ = ["BrokerConfig", "format_storage", "start_broker"]
+__all__ = ["BrokerConfig", "BrokerSecurity", "format_storage", "start_broker"]
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -31,6 +33,51 @@ _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @dataclass(frozen=True)
+class BrokerSecurity:
+    """The secured mode: clients authenticate with SCRAM-SHA-512 and ACLs decide.
+
+    The client listener is ``SASL_PLAINTEXT`` (loopback only; production adds TLS, see
+    ``docs/security.md``). The controller listener stays PLAINTEXT on loopback because a
+    KRaft controller cannot authenticate with SCRAM (the credentials live in the metadata
+    log it serves), so the broker reaches its own controller as ``User:ANONYMOUS``, which
+    therefore is a super user next to ``admin``. The admin user is written into the
+    metadata at format time (``--add-scram``): there is no unauthenticated way to add it
+    later, and every other user is created through it.
+    """
+
+    admin_password: SecretStr
+    admin_user: str = "admin"
+    mechanism: str = "SCRAM-SHA-512"
+
+    def properties(self, port: int, controller_port: int) -> dict[str, str]:
+        """server.properties entries that replace or extend the PLAINTEXT ones."""
+        password = self.admin_password.get_secret_value()
+        jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{self.admin_user}" password="{password}";')
+        return {
+            "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},"
+                         f"CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "listener.security.protocol.map":
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.sasl_plaintext.{self.mechanism.lower()}.sasl.jaas.config": jaas,
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{self.admin_user};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
+    def format_arguments(self) -> list[str]:
+        """``--add-scram`` for the StorageTool: the admin user exists from the first start."""
+        password = self.admin_password.get_secret_value()
+        return ["--add-scram",
+                f"{self.mechanism}=[name={self.admin_user},password={password}]"]
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
     """What the broker needs to know; everything binds to loopback."""
 
@@ -38,6 +85,8 @@ class BrokerConfig:
     port: int
     controller_port: int
     heap_mib: int = 512
+    #: None keeps the PLAINTEXT broker with no authorizer (the default dev stack).
+    security: BrokerSecurity | None = None
 
     @property
     def folder(self) -> Path:
@@ -77,6 +126,8 @@ class BrokerConfig:
             "log.segment.bytes": str(256 * 1024 * 1024),
             "message.max.bytes": str(8 * 1024 * 1024),
         }
+        if self.security is not None:
+            lines.update(self.security.properties(self.port, self.controller_port))
         return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
@@ -84,6 +135,8 @@ def _write_config(config: BrokerConfig) -> tuple[Path, Path]:
     config.folder.mkdir(parents=True, exist_ok=True)
     props = config.folder / "server.properties"
     props.write_text(config.properties(), encoding="utf-8")
+    if config.security is not None:
+        props.chmod(0o600)  # holds the admin password of the secured broker
     log4j = config.folder / "log4j2.xml"
     log4j.write_text(_LOG4J2.format(log_dir=config.folder / "logs"), encoding="utf-8")
     return props, log4j
@@ -116,7 +169,8 @@ def format_storage(config: BrokerConfig, java: JavaRuntime, lib: Path) -> bool:
     out = subprocess.run(
         [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
          "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-         "--ignore-formatted"],
+         "--ignore-formatted",
+         *(config.security.format_arguments() if config.security is not None else [])],
         capture_output=True, text=True, check=False, timeout=120,
     )
     if out.returncode != 0:

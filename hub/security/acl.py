@@ -1,0 +1,213 @@
+"""Kafka ACLs generated from the unit registry (DESIGN.md, "Topics and security model").
+
+The ACLs are a function of the registry, never a file someone edits: adding a unit to
+``units.yaml`` and re-running ``liangfa acl apply`` is the only way a principal gains
+access, so what a unit may do is always what the registry says it is.
+
+Principals. A unit's principal is ``User:unit-<统一社会信用代码>``: the SCRAM user name on
+the embedded stack, and what ``ssl.principal.mapping.rules`` turns a client certificate
+``CN=<code>,…`` into in production (``docs/security.md``), so one set of ACLs serves both.
+
+What each principal gets:
+
+- every unit: Write and Read on the prefix ``lf.ingest.<code>.`` (its connectors re-read
+  what they wrote after a restart to skip duplicates), Read on ``lf.inbox.<code>``, Read
+  on consumer groups whose id starts with its code, and Write/Read on the literal
+  ``lf.dlq.<connector>`` of each of *its own* connectors. Per-connector rather than a
+  shared ``lf.dlq.`` prefix: a dead letter carries the raw source row, so one agency
+  must not read, or fill, another agency's DLQ.
+- a procuratorate (检察院): additionally Read on every ``lf.`` topic (法律监督 sees all).
+- the streams workers: Read on ``lf.ingest.``, Read/Write on the derived topics, Write
+  (and Create, the worker creates inboxes of new units) on ``lf.inbox.``, Write on
+  ``lf.public.``, everything on their own ``<app id>-`` changelog topics and group.
+- the view: Read on what builds its store, Write on ``lf.view-actions`` and ``lf.audit``.
+- a downstream subscriber: Read on ``lf.public.`` (PII-masked) and its own groups only.
+
+Idempotent producers need no IdempotentWrite on the cluster: since Kafka 3.0 (KIP-679)
+Write on any topic implies it, which the integration test checks with the hub's
+idempotent producers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hub.units import UnitRegistry, inbox_topic
+
+__all__ = [
+    "AclBinding",
+    "Operation",
+    "PatternType",
+    "ResourceType",
+    "ServicePrincipals",
+    "acl_bindings",
+    "format_table",
+    "scram_users",
+    "unit_principal",
+    "unit_user",
+]
+
+log = logging.getLogger(__name__)
+
+ResourceType = Literal["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"]
+PatternType = Literal["LITERAL", "PREFIXED"]
+Operation = Literal[
+    "READ", "WRITE", "CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER", "DELETE",
+    "IDEMPOTENT_WRITE", "ALL",
+]
+Permission = Literal["ALLOW", "DENY"]
+
+#: Topics the streams workers write (and read back: faust sources and sinks them).
+_STREAMS_OUTPUTS = (
+    "lf.case-events", "lf.alerts", "lf.case-state", "lf.stats", "lf.unmatched",
+    "lf.dlq.streams",
+)
+#: Topics the view consumes to build its store (``hub/view/settings.py``, ``Topics``).
+_VIEW_INPUTS = (
+    "lf.case-state", "lf.case-events", "lf.alerts", "lf.stats", "lf.unmatched",
+    "lf.view-actions",
+)
+#: Topics the view's outbox writes.
+_VIEW_OUTPUTS = ("lf.view-actions", "lf.audit")
+
+
+@dataclass(frozen=True, order=True)
+class AclBinding:
+    """One ACL entry, in Kafka's own terms (principal, resource pattern, operation)."""
+
+    principal: str
+    resource_type: ResourceType
+    pattern_type: PatternType
+    name: str
+    operation: Operation
+    permission: Permission = "ALLOW"
+    host: str = "*"
+
+    def describe(self) -> str:
+        """One line for logs and drift reports."""
+        pattern = "prefix" if self.pattern_type == "PREFIXED" else "literal"
+        return (f"{self.permission} {self.principal} {self.operation} on "
+                f"{self.resource_type} {pattern} {self.name!r} from {self.host}")
+
+
+@dataclass(frozen=True)
+class ServicePrincipals:
+    """The hub's own principals and the names their clients use.
+
+    ``streams_app_id`` is the faust app id: faust names its consumer group and its
+    changelog topics after it. Subscribers are downstream systems reading ``lf.public.``,
+    keyed by a short name (their SCRAM user is ``sub-<name>``).
+    """
+
+    streams: str = "User:liangfa-streams"
+    streams_app_id: str = "liangfa-streams"
+    view: str = "User:liangfa-view"
+    view_group: str = "liangfa-view"
+    subscribers: tuple[str, ...] = field(default_factory=tuple)
+
+    def subscriber_principal(self, name: str) -> str:
+        """``User:sub-<name>``."""
+        return f"User:sub-{name}"
+
+    def users(self) -> list[str]:
+        """SCRAM user names of the service principals (the part after ``User:``)."""
+        principals = [self.streams, self.view,
+                      *(self.subscriber_principal(name) for name in self.subscribers)]
+        return [principal.removeprefix("User:") for principal in principals]
+
+
+def unit_user(unit_code: str) -> str:
+    """The SCRAM user name of a unit: ``unit-<code>``."""
+    return f"unit-{unit_code}"
+
+
+def unit_principal(unit_code: str) -> str:
+    """The Kafka principal of a unit: ``User:unit-<code>`` (SCRAM, or mapped from mTLS)."""
+    return f"User:{unit_user(unit_code)}"
+
+
+def _topic(principal: str, pattern: PatternType, name: str,
+           *operations: Operation) -> list[AclBinding]:
+    return [AclBinding(principal, "TOPIC", pattern, name, op) for op in operations]
+
+
+def _group(principal: str, prefix: str) -> AclBinding:
+    return AclBinding(principal, "GROUP", "PREFIXED", prefix, "READ")
+
+
+def _unit_bindings(registry: UnitRegistry,
+                   connectors: Mapping[str, str]) -> list[AclBinding]:
+    bindings: list[AclBinding] = []
+    for unit in registry:
+        principal = unit_principal(unit.code)
+        bindings += _topic(principal, "PREFIXED", f"lf.ingest.{unit.code}.", "WRITE", "READ")
+        bindings += _topic(principal, "LITERAL", inbox_topic(unit.code), "READ")
+        bindings.append(_group(principal, unit.code))
+        if unit.kind == "procuratorate":
+            bindings += _topic(principal, "PREFIXED", "lf.", "READ")
+    for connector_id, unit_code in sorted(connectors.items()):
+        owner = registry.get(unit_code)
+        if owner is None:
+            raise KeyError(f"connector {connector_id!r} belongs to unit {unit_code!r}, which "
+                           "is not in the unit registry")
+        bindings += _topic(unit_principal(owner.code), "LITERAL", f"lf.dlq.{connector_id}",
+                           "WRITE", "READ")
+    return bindings
+
+
+def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
+    streams, view = services.streams, services.view
+    app_prefix = f"{services.streams_app_id}-"
+    bindings = _topic(streams, "PREFIXED", "lf.ingest.", "READ")
+    for name in _STREAMS_OUTPUTS:
+        bindings += _topic(streams, "LITERAL", name, "READ", "WRITE", "CREATE")
+    bindings += _topic(streams, "LITERAL", "lf.view-actions", "READ")
+    bindings += _topic(streams, "PREFIXED", "lf.inbox.", "WRITE", "CREATE")
+    bindings += _topic(streams, "PREFIXED", "lf.public.", "WRITE", "CREATE")
+    bindings += _topic(streams, "PREFIXED", app_prefix, "READ", "WRITE", "CREATE",
+                       "DESCRIBE_CONFIGS")
+    bindings.append(_group(streams, services.streams_app_id))
+    for name in _VIEW_INPUTS:
+        bindings += _topic(view, "LITERAL", name, "READ")
+    for name in _VIEW_OUTPUTS:
+        bindings += _topic(view, "LITERAL", name, "WRITE")
+    bindings.append(_group(view, services.view_group))
+    for name in services.subscribers:
+        principal = services.subscriber_principal(name)
+        bindings += _topic(principal, "PREFIXED", "lf.public.", "READ")
+        bindings.append(_group(principal, f"sub-{name}"))
+    return bindings
+
+
+def acl_bindings(registry: UnitRegistry,
+                 service_principals: ServicePrincipals | None = None,
+                 *, connectors: Mapping[str, str] | None = None) -> list[AclBinding]:
+    """Every ACL the hub wants, sorted and without duplicates.
+
+    ``connectors`` maps a connector id to the code of the unit that runs it (the ``id``
+    and ``unit`` of each connector config); each gets its own DLQ topic's Write. A
+    connector of a unit missing from the registry is a KeyError: an ACL for a principal
+    the registry does not know would be access nobody approved.
+    """
+    services = service_principals or ServicePrincipals()
+    wanted = {*_unit_bindings(registry, connectors or {}), *_service_bindings(services)}
+    return sorted(wanted)
+
+
+def scram_users(registry: UnitRegistry,
+                service_principals: ServicePrincipals | None = None) -> list[str]:
+    """SCRAM user names to create: one per unit, then the hub's service principals."""
+    services = service_principals or ServicePrincipals()
+    return [unit_user(unit.code) for unit in registry] + services.users()
+
+
+def format_table(bindings: Iterable[AclBinding]) -> str:
+    """A Markdown table of the bindings (``liangfa acl plan`` and ``docs/security.md``)."""
+    lines = ["| principal | resource | pattern | name | operation | permission |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{b.principal}` | {b.resource_type} | {b.pattern_type} | `{b.name}` | "
+              f"{b.operation} | {b.permission} |" for b in bindings]
+    return "\n".join(lines)
