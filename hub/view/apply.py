@@ -167,15 +167,13 @@ def _replace_children(
 
 
 def _units(
-    case_id: str, owner: str, involved: Iterable[str], decided_on: date
+    case_id: str, owner: str, involved: Iterable[str], decided_on: date, stage: str
 ) -> list[dict[str, Any]]:
-    rows = [{"case_id": case_id, "unit_code": owner, "role": "owner", "decided_on": decided_on}]
+    common = {"case_id": case_id, "decided_on": decided_on, "stage": stage}
+    rows = [{**common, "unit_code": owner, "role": "owner"}]
     for code in involved:
         if code and code != owner and all(r["unit_code"] != code for r in rows):
-            rows.append(
-                {"case_id": case_id, "unit_code": code, "role": "involved",
-                 "decided_on": decided_on}
-            )
+            rows.append({**common, "unit_code": code, "role": "involved"})
     return rows
 
 
@@ -227,7 +225,8 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
         session,
         state.case_id,
         parties if parties or existing is None else None,
-        _units(state.case_id, state.owning_unit_code, state.units_involved, decided_on),
+        _units(state.case_id, state.owning_unit_code, state.units_involved, decided_on,
+               str(state.stage)),
         _number_rows(
             state.case_id,
             {
@@ -305,7 +304,7 @@ def apply_penalty_case(session: Session, event: PenaltyCaseRecorded, units: Unit
             session,
             event.case_id,
             _party_rows(event.case_id, event.parties),
-            _units(event.case_id, owner, [event.source_unit], event.decision_date),
+            _units(event.case_id, owner, [event.source_unit], event.decision_date, "RECORDED"),
             _number_rows(
                 event.case_id,
                 {

@@ -116,7 +116,7 @@ def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
         order_date = CaseRow.decided_on
         order_id = CaseRow.case_id
     if filters.stage:
-        query = query.where(CaseRow.stage == filters.stage)
+        query = query.where((CaseUnitRow.stage if units else CaseRow.stage) == filters.stage)
     if filters.violation_type:
         query = query.where(CaseRow.violation_type == filters.violation_type)
     if filters.decided_from:
@@ -514,10 +514,9 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
         by_stage_query = select(CaseRow.stage, func.count()).group_by(CaseRow.stage)
     else:
         by_stage_query = (
-            select(CaseRow.stage, func.count())
-            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
+            select(CaseUnitRow.stage, func.count())
             .where(CaseUnitRow.unit_code == scope.unit_code)
-            .group_by(CaseRow.stage)
+            .group_by(CaseUnitRow.stage)
         )
     by_stage = {str(stage): int(count) for stage, count in session.execute(by_stage_query)}
     active = _alert_query(scope, "active", None, False).subquery()

@@ -134,11 +134,14 @@ class CaseRow(BusBase):
     is_lead: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
+    # Each filter has an index in result order (decision date, newest first) that also
+    # carries the amount, so "type X, at least ¥N" is answered, and counted, from the
+    # index alone. Unit filters use view_case_units (a case involves several units).
     __table_args__ = (
-        Index("ix_view_cases_decided", "decided_on", "case_id"),
-        Index("ix_view_cases_unit_decided", "unit_code", "decided_on", "case_id"),
-        Index("ix_view_cases_stage_decided", "stage", "decided_on", "case_id"),
-        Index("ix_view_cases_violation_decided", "violation_type", "decided_on", "case_id"),
+        Index("ix_view_cases_decided", "decided_on", "case_id", "amount_fen"),
+        Index("ix_view_cases_stage_decided", "stage", "decided_on", "case_id", "amount_fen"),
+        Index("ix_view_cases_violation_decided", "violation_type", "decided_on", "case_id",
+              "amount_fen"),
         Index("ix_view_cases_amount", "amount_fen", "decided_on"),
     )
 
@@ -146,8 +149,9 @@ class CaseRow(BusBase):
 class CaseUnitRow(BusBase):
     """A unit involved in a case (owner, police, procuratorate, court) and its role.
 
-    Unit users see exactly the cases their unit is involved in; the decision date is
-    copied here so that "my unit's cases, newest first" is one index range.
+    Unit users see exactly the cases their unit is involved in; the decision date and
+    the stage are copied here so that "my unit's cases (at this stage), newest first" is
+    one index range.
     """
 
     __tablename__ = "view_case_units"
@@ -156,8 +160,12 @@ class CaseUnitRow(BusBase):
     unit_code: Mapped[str] = mapped_column(String(18), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), default="owner")
     decided_on: Mapped[date] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(40), default="")
 
-    __table_args__ = (Index("ix_view_case_units_unit", "unit_code", "decided_on", "case_id"),)
+    __table_args__ = (
+        Index("ix_view_case_units_unit", "unit_code", "decided_on", "case_id"),
+        Index("ix_view_case_units_unit_stage", "unit_code", "stage", "decided_on", "case_id"),
+    )
 
 
 class CasePartyRow(BusBase):

@@ -86,10 +86,11 @@ def rows_for(index: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     identifier = company_code(index % 9_999_999) if company else resident_id(index)
     police = POLICE_UNITS[index % len(POLICE_UNITS)] if stage != "RECORDED" else None
     number = f"演罚〔{decided.year}〕{index}号"
-    units = [{"case_id": case_id, "unit_code": owner, "role": "owner", "decided_on": decided}]
+    units = [{"case_id": case_id, "unit_code": owner, "role": "owner", "decided_on": decided,
+              "stage": stage}]
     if police:
         units.append({"case_id": case_id, "unit_code": police, "role": "involved",
-                      "decided_on": decided})
+                      "decided_on": decided, "stage": stage})
     parties = [{"case_id": case_id, "name": name, "identifier": identifier,
                 "kind": "LEGAL_PERSON" if company else "NATURAL_PERSON"}]
     numbers = [{"number": number, "case_id": case_id, "kind": "decision_number"},
