@@ -88,51 +88,32 @@ class CaseFilters:
     case_number: str | None = None
 
 
-def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
-    """The search as one SELECT whose order an index can provide.
+def _conditions(filters: CaseFilters, units: list[str]) -> tuple[list[Any], bool]:
+    """WHERE conditions of a search, and whether any needs a column of ``view_cases``.
 
-    A unit filter (the caller's own unit, or one a prosecutor picked) drives the query
-    from ``view_case_units`` ordered by its own copy of the decision date; every other
-    search reads ``view_cases`` in decision-date order.
+    With a unit filter the search is driven from ``view_case_units`` (decision date and
+    stage are copied there), otherwise from ``view_cases``.
     """
-    units = [code for code in (scope.unit_code, filters.unit_code) if code]
+    driver: Any = CaseUnitRow if units else CaseRow
+    conditions: list[Any] = []
     if units:
-        driver = CaseUnitRow
-        query = (
-            select(CaseRow)
-            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
-            .where(CaseUnitRow.unit_code == units[0])
-        )
+        conditions.append(CaseUnitRow.unit_code == units[0])
         for other in units[1:]:
             if other != units[0]:
                 also = aliased(CaseUnitRow)
-                query = query.where(
-                    exists().where(also.case_id == CaseRow.case_id, also.unit_code == other)
+                conditions.append(
+                    exists().where(also.case_id == CaseUnitRow.case_id, also.unit_code == other)
                 )
-        order_date = driver.decided_on
-        order_id = driver.case_id
-    else:
-        query = select(CaseRow)
-        order_date = CaseRow.decided_on
-        order_id = CaseRow.case_id
     if filters.stage:
-        query = query.where((CaseUnitRow.stage if units else CaseRow.stage) == filters.stage)
-    if filters.violation_type:
-        query = query.where(CaseRow.violation_type == filters.violation_type)
+        conditions.append(driver.stage == filters.stage)
     if filters.decided_from:
-        query = query.where(order_date >= filters.decided_from)
+        conditions.append(driver.decided_on >= filters.decided_from)
     if filters.decided_to:
-        query = query.where(order_date <= filters.decided_to)
-    if filters.amount_min_fen is not None:
-        query = query.where(CaseRow.amount_fen >= filters.amount_min_fen)
-    if filters.amount_max_fen is not None:
-        query = query.where(CaseRow.amount_fen <= filters.amount_max_fen)
+        conditions.append(driver.decided_on <= filters.decided_to)
     if filters.case_number:
         number = filters.case_number.strip()
-        query = query.where(
-            CaseRow.case_id.in_(
-                select(CaseNumberRow.case_id).where(CaseNumberRow.number == number)
-            )
+        conditions.append(
+            driver.case_id.in_(select(CaseNumberRow.case_id).where(CaseNumberRow.number == number))
         )
     if filters.party:
         party = filters.party.strip()
@@ -140,8 +121,49 @@ def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
             select(CasePartyRow.case_id).where(CasePartyRow.name == party),
             select(CasePartyRow.case_id).where(CasePartyRow.identifier == party.upper()),
         ).subquery()
-        query = query.where(CaseRow.case_id.in_(select(by_party.c.case_id)))
-    return query.order_by(order_date.desc(), order_id.desc())
+        conditions.append(driver.case_id.in_(select(by_party.c.case_id)))
+    needs_cases = False
+    if filters.violation_type:
+        conditions.append(CaseRow.violation_type == filters.violation_type)
+        needs_cases = True
+    if filters.amount_min_fen is not None:
+        conditions.append(CaseRow.amount_fen >= filters.amount_min_fen)
+        needs_cases = True
+    if filters.amount_max_fen is not None:
+        conditions.append(CaseRow.amount_fen <= filters.amount_max_fen)
+        needs_cases = True
+    return conditions, needs_cases
+
+
+def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
+    """The page query: one SELECT whose order (newest decision first) an index provides."""
+    units = [code for code in (scope.unit_code, filters.unit_code) if code]
+    conditions, _ = _conditions(filters, units)
+    if units:
+        return (
+            select(CaseRow)
+            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
+            .where(*conditions)
+            .order_by(CaseUnitRow.decided_on.desc(), CaseUnitRow.case_id.desc())
+        )
+    return (
+        select(CaseRow)
+        .where(*conditions)
+        .order_by(CaseRow.decided_on.desc(), CaseRow.case_id.desc())
+    )
+
+
+def _count_query(filters: CaseFilters, scope: Scope, limit: int) -> Select[int]:
+    """Matches counted up to ``limit``, from the driving table's index when it suffices."""
+    units = [code for code in (scope.unit_code, filters.unit_code) if code]
+    conditions, needs_cases = _conditions(filters, units)
+    if units:
+        matches = select(CaseUnitRow.case_id)
+        if needs_cases:
+            matches = matches.join(CaseRow, CaseRow.case_id == CaseUnitRow.case_id)
+    else:
+        matches = select(CaseRow.case_id)
+    return select(func.count()).select_from(matches.where(*conditions).limit(limit).subquery())
 
 
 def search_cases(
@@ -156,10 +178,7 @@ def search_cases(
     """One page of matching cases, newest decision first, and a bounded count."""
     query = _case_query(filters, scope)
     rows = session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
-    counted = select(func.count()).select_from(
-        query.order_by(None).with_only_columns(CaseRow.case_id).limit(count_limit + 1).subquery()
-    )
-    total = int(session.scalar(counted) or 0)
+    total = int(session.scalar(_count_query(filters, scope, count_limit + 1)) or 0)
     return CasePage(
         items=[CaseSummary.model_validate(row) for row in rows],
         page=page,
