@@ -17,6 +17,7 @@ import yaml
 from aiokafka.admin import NewTopic
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.config import KafkaSecurity
 from hub.errors import ConfigError, RetriableError
 from hub.kafka import admin_client
 
@@ -122,10 +123,11 @@ class ApplyReport:
     drift: list[str] = field(default_factory=list)
 
 
-async def apply_topics(bootstrap: str, specs: list[TopicSpec]) -> ApplyReport:
+async def apply_topics(bootstrap: str, specs: list[TopicSpec], *,
+                       security: KafkaSecurity | None = None) -> ApplyReport:
     """Create missing topics; report existing ones whose partition count differs."""
     report = ApplyReport()
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, security=security)
     try:
         await admin.start()
         existing = set(await admin.list_topics())

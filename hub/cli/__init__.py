@@ -38,6 +38,7 @@ def _attach_groups() -> None:
         ("hub.cli.schemas", "schemas", "List, register and check the Avro schemas."),
         ("connectors.cli", "connector", "Validate, test and run a connector."),
         ("hub.view.cli", "view", "The prosecutor view: web UI, REST API, reports."),
+        ("hub.cli.acl", "acl", "Generate and apply Kafka ACLs and SCRAM users."),
     ]
     for module_name, name, help_text in groups:
         module = importlib.import_module(module_name)

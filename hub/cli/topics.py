@@ -29,7 +29,8 @@ def apply(
     """Create missing topics from the manifest and report drift; never deletes."""
     settings = HubSettings()
     specs = load_manifest(manifest).expand(units=units or [], connectors=connectors or [])
-    report = asyncio.run(apply_topics(bootstrap or settings.bootstrap, specs))
+    report = asyncio.run(apply_topics(bootstrap or settings.bootstrap, specs,
+                                      security=settings.kafka_security))
     typer.echo(f"created {len(report.created)}, already present {len(report.existing)}, "
                f"drift {len(report.drift)}")
     for line in report.drift:
