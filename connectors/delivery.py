@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from connectors.metrics import ConnectorMetrics
 from hub.config import KafkaSecurity
@@ -53,11 +55,27 @@ def dead_letter_id(connector_id: str, reference: str, raw: bytes) -> str:
 
 
 @dataclass(slots=True)
+class _Batch:
+    """Events for one partition, appended to one record batch and sent as one request.
+
+    aiokafka's per-message ``send()`` costs a coroutine, a partitioner call and a future
+    per record; a batch costs them once. ``future`` is set once the batch is submitted.
+    """
+
+    builder: Any
+    partition: int
+    count: int = 0
+    future: asyncio.Future[Any] | None = None
+
+
+@dataclass(slots=True)
 class _Pending:
     future: asyncio.Future[Any] | None
     position: dict[str, Any]
     topic: str
     reason: str | None  # None for an event, the error type for a dead letter
+    batch: _Batch | None = None
+    index: int = 0  # the record's place in its batch: offset = batch base offset + index
 
 
 @dataclass
@@ -75,19 +93,84 @@ class Delivery:
     _pending: deque[_Pending] = field(default_factory=deque)
     acked_position: dict[str, Any] | None = None
     handled_since_checkpoint: int = 0
+    #: Open batches are submitted once this many events wait or the oldest waited this
+    #: long: the producer's linger, applied to batches the connector builds itself.
+    submit_every_records: int = 2048
+    linger_seconds: float = 0.02
+    _partitions: list[int] = field(default_factory=list)
+    _open: dict[int, _Batch] = field(default_factory=dict)
+    _unsubmitted: int = 0
+    _opened_at: float = 0.0
+    _partitioner: DefaultPartitioner = field(default_factory=DefaultPartitioner)
+
+    async def start(self) -> None:
+        """Learn the event topic's partitions (events are batched per partition)."""
+        try:
+            partitions = await self.producer.partitions_for(self.topic)
+        except KafkaError as exc:
+            raise RetriableError(f"no metadata for {self.topic}: {exc!r}") from exc
+        self._partitions = sorted(partitions)
 
     async def send_event(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
                          event_id: str, position: dict[str, Any]) -> None:
-        """Send one event (skipped when a previous run already wrote it)."""
+        """Queue one event (skipped when a previous run already wrote it).
+
+        The event goes to the partition the producer's default partitioner gives its key
+        (murmur2, as every other hub producer), in a batch submitted when it is full or by
+        :meth:`submit`; it counts as handled once that batch is acknowledged.
+        """
         if event_id in self.already_written:
             self.already_written.discard(event_id)
             self._pending.append(_Pending(None, position, self.topic, None))
             return
+        if not self._partitions:
+            await self.start()
+        partition = self._partitioner(key, self._partitions, self._partitions)
+        batch = self._open.get(partition)
+        if batch is None:
+            batch = self._new_batch(partition)
+        if batch.builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            await self._submit_batch(batch)
+            batch = self._new_batch(partition)
+            if batch.builder.append(key=key, value=value, timestamp=None,
+                                    headers=headers) is None:
+                # Larger than a batch may be: send it on its own; the broker decides.
+                self._open.pop(partition, None)
+                try:
+                    future = await self.producer.send(self.topic, value, key=key,
+                                                      headers=headers, partition=partition)
+                except KafkaError as exc:
+                    raise RetriableError(f"send to {self.topic} failed: {exc!r}") from exc
+                self._pending.append(_Pending(future, position, self.topic, None))
+                return
+        self._pending.append(_Pending(None, position, self.topic, None, batch, batch.count))
+        batch.count += 1
+        self._unsubmitted += 1
+        if self._unsubmitted >= self.submit_every_records or \
+                time.monotonic() - self._opened_at >= self.linger_seconds:
+            await self.submit()
+
+    def _new_batch(self, partition: int) -> _Batch:
+        if not self._open:
+            self._opened_at = time.monotonic()
+        batch = self._open[partition] = _Batch(self.producer.create_batch(), partition)
+        return batch
+
+    async def _submit_batch(self, batch: _Batch) -> None:
+        self._open.pop(batch.partition, None)
+        self._unsubmitted -= batch.count
+        if batch.count == 0:
+            return
         try:
-            future = await self.producer.send(self.topic, value, key=key, headers=headers)
+            batch.future = await self.producer.send_batch(batch.builder, self.topic,
+                                                          partition=batch.partition)
         except KafkaError as exc:
             raise RetriableError(f"send to {self.topic} failed: {exc!r}") from exc
-        self._pending.append(_Pending(future, position, self.topic, None))
+
+    async def submit(self) -> None:
+        """Submit every open batch."""
+        for batch in list(self._open.values()):
+            await self._submit_batch(batch)
 
     async def send_dead_letter(self, raw: bytes, problem: DeadLetter, reference: str,
                                location: dict[str, str], position: dict[str, Any]) -> None:
@@ -130,6 +213,10 @@ class Delivery:
         while pending:
             head = pending[0]
             future = head.future
+            if head.batch is not None:
+                future = head.batch.future
+                if future is None:
+                    break  # its batch is not submitted yet
             if future is not None:
                 if not future.done():
                     break
@@ -138,8 +225,9 @@ class Delivery:
                     raise RetriableError(f"delivery to {head.topic} failed: {exc!r}") from exc
                 metadata = future.result()
                 offset_key = f"{metadata.topic}:{metadata.partition}"
-                if metadata.offset + 1 > self.topic_offsets.get(offset_key, 0):
-                    self.topic_offsets[offset_key] = metadata.offset + 1
+                end = metadata.offset + head.index + 1
+                if end > self.topic_offsets.get(offset_key, 0):
+                    self.topic_offsets[offset_key] = end
                 if head.reason is None:
                     produced += 1
                 else:
@@ -160,18 +248,23 @@ class Delivery:
         return handled
 
     async def drain(self) -> None:
-        """Wait for every in-flight record, then collect."""
+        """Submit the open batches, wait for every in-flight record, then collect."""
+        await self.submit()
         await self.producer.flush()
-        futures = [p.future for p in self._pending if p.future is not None]
+        futures = {id(f): f for p in self._pending
+                   if (f := p.batch.future if p.batch is not None else p.future) is not None}
         if futures:
-            await asyncio.wait(futures)
+            await asyncio.wait(futures.values())
         self.collect()
 
     async def wait_for_head(self) -> None:
         """Block until the oldest in-flight send settles (bounds memory of the queue)."""
         for pending in self._pending:
-            if pending.future is not None and not pending.future.done():
-                await asyncio.wait([pending.future])
+            if pending.batch is not None and pending.batch.future is None:
+                await self.submit()
+            future = pending.batch.future if pending.batch is not None else pending.future
+            if future is not None and not future.done():
+                await asyncio.wait([future])
                 return
 
 

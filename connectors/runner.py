@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,16 +35,49 @@ from hub.errors import FatalError, HubError, MappingError, RecordRejected, Retri
 from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
-from hub.serde import AvroSerde
+from hub.serde import AvroSerde, cloudevent_headers
 from hub.topics import apply_topics, ingest_topic, load_manifest
 
-__all__ = ["ConnectorRunner", "RunSummary", "dead_letter_for", "dlq_topic", "make_source"]
+__all__ = ["ConnectorRunner", "EventHeaders", "RunSummary", "dead_letter_for", "dlq_topic",
+           "make_source"]
 
 log = logging.getLogger(__name__)
 
 _MAX_IN_FLIGHT = 20_000
 _BACKOFF_START = 0.5
 _BACKOFF_MAX = 30.0
+
+
+class EventHeaders:
+    """CloudEvents headers exactly as :func:`hub.serde.cloudevent_headers` makes them,
+    with the parts that repeat across an export (source, type, the decision date's
+    ``ce_time``) encoded once instead of on every record."""
+
+    _LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._constant: dict[tuple[str, str, str], tuple[tuple[str, bytes], ...]] = {}
+        self._times: dict[tuple[Any, Any], tuple[str, bytes]] = {}
+
+    def of(self, avro_name: str, record: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+        """The headers of one encoded event record."""
+        unit, connector = record["source_unit"], record["connector_id"]
+        constant = self._constant.get((avro_name, unit, connector))
+        if constant is None:
+            sample = cloudevent_headers(avro_name, record)
+            constant = self._constant[(avro_name, unit, connector)] = (
+                sample[0], sample[2], sample[3], sample[6])
+        occurred = record["occurred_at"]
+        # Equal instants in different zones print differently: the zone is part of the key.
+        time_key = (occurred, getattr(occurred, "tzinfo", None))
+        time_header = self._times.get(time_key)
+        if time_header is None:
+            time_header = ("ce_time", cloudevent_headers(avro_name, record)[4][1])
+            if len(self._times) < self._LIMIT:
+                self._times[time_key] = time_header
+        return [constant[0], ("ce_id", str(record["event_id"]).encode()), constant[1],
+                constant[2], time_header, ("ce_subject", str(record["case_id"]).encode()),
+                constant[3]]
 
 
 def dlq_topic(connector_id: str) -> str:
@@ -183,6 +216,7 @@ class ConnectorRunner:
             delivery = Delivery(producer, self.topic, self.dlq, self.config.id,
                                 self.config.unit, self.metrics, already_written=written,
                                 topic_offsets=dict(checkpoint.topic_offsets))
+            await delivery.start()
             delivery.acked_position = dict(checkpoint.position)
             last = checkpoint
             while True:
@@ -209,6 +243,7 @@ class ConnectorRunner:
         """Read everything available now; return the last durable checkpoint."""
         local = serde.local
         mapper = self.mapper
+        headers = EventHeaders()
         read_counter = self.metrics.read
         every_records = self.config.checkpoint_every_records
         every_seconds = self.config.checkpoint_every_seconds
@@ -226,13 +261,13 @@ class ConnectorRunner:
             else:
                 try:
                     mapped = mapper.map(record.row, record.reference, recorded_at)
-                    serialized = local.serialize(mapped.event)
+                    value = local.encode_dict(mapped.avro_name, mapped.record)
                 except (RecordRejected, MappingError, ValidationError) as exc:
                     await self._dead_letter(delivery, record, exc)
                 else:
-                    await delivery.send_event(serialized.key, serialized.value,
-                                              serialized.headers, mapped.event.event_id,
-                                              record.position)
+                    await delivery.send_event(mapped.key, value,
+                                              headers.of(mapped.avro_name, mapped.record),
+                                              mapped.event_id, record.position)
             if read % 512 == 0:
                 read_counter.inc(512)
                 delivery.collect()

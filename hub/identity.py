@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import uuid
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -39,14 +40,20 @@ _RESIDENT_RE = re.compile(r"^\d{17}[\dX]$")
 HUB_NAMESPACE = uuid.UUID("6f1c2a54-3b7e-5d2a-9c41-7a0e2b9d5f13")
 
 
+@lru_cache(maxsize=65_536)
 def resident_id_check_char(first17: str) -> str:
-    """Check character of an 18-digit resident ID from its first 17 digits."""
+    """Check character of an 18-digit resident ID from its first 17 digits.
+
+    Cached: an export repeats the same people and units on many rows, and connectors
+    check every identifier of every row (pure function of its argument, so caching is safe).
+    """
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError(f"expected 17 digits, got {first17!r}")
     total = sum(int(d) * w for d, w in zip(first17, _RESIDENT_WEIGHTS, strict=True))
     return _RESIDENT_CHECK[total % 11]
 
 
+@lru_cache(maxsize=16_384)
 def is_valid_resident_id(value: str) -> bool:
     """True for an 18-character resident ID whose check character matches."""
     value = value.upper()
@@ -55,8 +62,9 @@ def is_valid_resident_id(value: str) -> bool:
     return resident_id_check_char(value[:17]) == value[17]
 
 
+@lru_cache(maxsize=65_536)
 def credit_code_check_char(first17: str) -> str:
-    """Check character of a 统一社会信用代码 from its first 17 characters."""
+    """Check character of a 统一社会信用代码 from its first 17 characters (cached, as above)."""
     if len(first17) != 17 or any(c not in CREDIT_CODE_ALPHABET for c in first17):
         raise ValueError(f"expected 17 characters of the credit-code alphabet, got {first17!r}")
     total = sum(
@@ -70,6 +78,7 @@ def sole_trader_placeholder() -> str:
     return "0" * 17 + "X"
 
 
+@lru_cache(maxsize=16_384)
 def is_valid_credit_code(value: str, *, allow_placeholder: bool = False) -> bool:
     """True for a 统一社会信用代码 with a matching check character.
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from hub.errors import RecordRejected
 from hub.models import CHINA_TZ, IdDocumentType, PartyCategory, PenaltyCaseRecorded
 
 
+@functools.cache
 def _mapper() -> Mapper:
     config = parse_config({"id": "m-test", "unit": DEMO_MARKET_UNIT, "kind": "file",
                            "source": {"path": "/tmp"}, "preset": "penalty-disclosure"})
@@ -117,6 +119,7 @@ def test_a_wrong_check_digit_is_a_validation_error() -> None:
     assert "deciding_authority_code" in str(caught.value)
 
 
+@settings(deadline=None)  # no wall-clock limits in tests: the machine is shared
 @given(st.dictionaries(st.sampled_from(PENALTY_HEADER), st.text(max_size=20)))
 def test_mapping_never_crashes_on_arbitrary_rows(row: dict[str, str]) -> None:
     with contextlib.suppress(RecordRejected, ValidationError):
