@@ -1,0 +1,86 @@
+"""The connector's hot path gives exactly what the general path gives.
+
+Headers: :class:`connectors.runner.EventHeaders` caches the parts of the CloudEvents
+headers that repeat across an export; they must equal ``hub.serde.cloudevent_headers``
+byte for byte, whatever the instant and its zone. Mapping: the record a mapper hands the
+serde is the validated model's own Avro form, and ids do not depend on the caches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.config import parse_config
+from connectors.mapping import Mapper
+from connectors.runner import EventHeaders
+from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
+from hub.identity import (
+    credit_code_check_char,
+    is_valid_credit_code,
+    is_valid_resident_id,
+    resident_id_check_char,
+)
+from hub.models import CHINA_TZ, PenaltyCaseRecorded
+from hub.serde import cloudevent_headers
+
+_ZONES = st.sampled_from([CHINA_TZ, UTC, ZoneInfo("Europe/Berlin"),
+                          timezone(timedelta(hours=-5))])
+_INSTANTS = st.builds(lambda moment, zone: moment.replace(tzinfo=UTC).astimezone(zone),
+                      st.datetimes(min_value=datetime(2000, 1, 1),
+                                   max_value=datetime(2030, 1, 1)), _ZONES)
+_HEADERS = EventHeaders()
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(_INSTANTS, st.uuids(), st.uuids()), min_size=1, max_size=5))
+def test_cached_headers_equal_the_serde_headers(events: list[tuple[datetime, object,
+                                                                  object]]) -> None:
+    for occurred_at, event_id, case_id in events:
+        for same_instant in (occurred_at, occurred_at.astimezone(CHINA_TZ)):
+            record = {"event_id": str(event_id), "case_id": str(case_id),
+                      "source_unit": DEMO_MARKET_UNIT, "connector_id": "c-1",
+                      "occurred_at": same_instant}
+            assert _HEADERS.of(PenaltyCaseRecorded.avro_name, record) == \
+                cloudevent_headers(PenaltyCaseRecorded.avro_name, record)
+
+
+def _mapper() -> Mapper:
+    config = parse_config({"id": "m-fast", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/tmp"}, "preset": "penalty-disclosure"})
+    return Mapper(config.mapping, unit=config.unit, connector_id=config.id)
+
+
+_MAPPER = _mapper()
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.integers(min_value=1, max_value=10**9), st.booleans())
+def test_the_mapped_record_is_the_validated_models_avro_form(number: int,
+                                                             natural: bool) -> None:
+    row = dict(zip(PENALTY_HEADER, penalty_row(number, natural_person=natural), strict=True))
+    read_time = datetime(2024, 3, 20, tzinfo=CHINA_TZ)
+    mapped = _MAPPER.map(row, "f.csv#row 2", read_time)
+    validated = PenaltyCaseRecorded.model_validate(mapped.event.model_dump())
+    assert mapped.record == validated.to_avro()
+    assert mapped.key == validated.case_id.encode()
+    # A fresh mapper (empty conversion caches) gives the same ids.
+    fresh = _mapper().map(row, "f.csv#row 2", read_time)
+    assert (fresh.event_id, fresh.key) == (mapped.event_id, mapped.key)
+
+
+@given(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17))
+def test_cached_check_characters_match_the_formula(first17: str) -> None:
+    # Called twice: the second answer comes from the cache and must be the same.
+    check = credit_code_check_char(first17)
+    assert credit_code_check_char(first17) == check
+    assert is_valid_credit_code(first17 + check)
+    assert is_valid_credit_code(first17 + check) is True
+    digits = "".join(str(ord(c) % 10) for c in first17)
+    resident_check = resident_id_check_char(digits)
+    assert is_valid_resident_id(digits + resident_check)
+    wrong = "0" if resident_check != "0" else "1"
+    assert not is_valid_resident_id(digits + wrong)
