@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import (
@@ -83,6 +83,8 @@ CONSUMER_LAG = Gauge(
 )
 
 _PENALTY_TYPE = PenaltyCaseRecorded.avro_name.encode()
+#: How long produced outbox rows are kept (to answer "was it sent?"), then deleted.
+_OUTBOX_KEEP = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +398,12 @@ class BusRunner:
             return rows
 
     def _mark_sent(self, ids: list[int]) -> None:
+        """Mark rows sent; forget rows sent a week ago (the bus holds them now)."""
+        now = utc_now()
         with self.context.store.session() as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=now))
             session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=utc_now())
+                delete(OutboxRow).where(OutboxRow.sent_at < now - _OUTBOX_KEEP)
             )
 
     async def relay_once(self) -> int:

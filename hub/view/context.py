@@ -30,6 +30,7 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "CasePrincipal",
+    "LoggedIn",
     "LoginRequired",
     "ProsecutorPrincipal",
     "StatusPrincipal",
