@@ -38,11 +38,14 @@ from hub.errors import RecordRejected
 from hub.kafka import admin_client
 from hub.models import (
     EVENT_TYPES,
+    ArrestRequested,
     CaseEvent,
     CaseForwarded,
     FilingDecided,
+    NonFilingReasonsExplained,
     ReconsiderationDecided,
     ReferralReceived,
+    TransferredForProsecution,
 )
 from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
@@ -73,7 +76,8 @@ _DECODE_CACHE_SIZE = 512
 #: Header the matcher puts on feedback it re-keyed to the matched case.
 MATCHED_HEADER = "lf_matched"
 #: Police feedback: keyed by the police's own case number until matched.
-FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided)
+FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided,
+                  ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
 
 
 @dataclass(frozen=True)

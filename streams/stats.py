@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 from aiokafka.structs import TopicPartition
 
 from hub.kafka import make_consumer
-from hub.models import Alert, CaseReferred, FilingDecided, PenaltyCaseRecorded, ReferralReceived
+from hub.models import (
+    Alert,
+    ArrestRequested,
+    CaseReferred,
+    FilingDecided,
+    NonFilingReasonsExplained,
+    PenaltyCaseRecorded,
+    ReferralReceived,
+    TransferredForProsecution,
+)
 from streams.safety import RawRecord
 from streams.stats_logic import PROCESSOR, StatsAccumulator
 
@@ -32,7 +41,8 @@ __all__ = ["PROCESSOR", "register"]
 
 log = logging.getLogger(__name__)
 
-_COUNTED = (PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided, Alert)
+_COUNTED = (PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided, Alert,
+            ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
 _SNAPSHOT_EVERY_EVENTS = 500
 _SNAPSHOT_EVERY_S = 5.0
 _SNAPSHOT_KEY = "accumulator"

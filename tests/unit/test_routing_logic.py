@@ -26,14 +26,17 @@ from tests.unit.data.case_events import (
     PROCURATORATE,
     SUPERVISION,
     UNREGISTERED,
+    arrest_requested,
     at,
     consultation,
     decided,
     invitation,
     lead,
     penalty,
+    reasons_explained,
     referred,
     supervision_requested,
+    transferred,
 )
 
 UNITS = Path(__file__).parent / "data" / "units.yaml"
@@ -146,3 +149,14 @@ def test_a_routable_event_has_no_unroutable_alert(registry: UnitRegistry) -> Non
     event = consultation(T, to=PROCURATORATE)
     with pytest.raises(ValueError, match="nothing to alert"):
         unroutable_alert(route(event, registry), event, hub_unit_code=HUB_UNIT, now=T)
+
+
+@pytest.mark.parametrize("event", [arrest_requested(T), transferred(T), reasons_explained(T)],
+                         ids=["arrest requested", "transferred for prosecution",
+                              "non-filing reasons explained"])
+def test_police_steps_reach_the_procuratorate_they_address(registry: UnitRegistry,
+                                                           event: CaseEvent) -> None:
+    """提请批准逮捕 / 移送审查起诉 / 说明不立案理由 go to the procuratorate's inbox."""
+    result = route(event, registry)
+    assert result.addressees == (PROCURATORATE,), result
+    assert result.unroutable is None
