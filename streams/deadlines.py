@@ -58,8 +58,10 @@ def register(runtime: Runtime) -> None:
     rules = runtime.rules
     clocks = runtime.table("deadlines-clocks")
 
-    async def evaluate(case_id: str, stored: dict[str, Any], now: datetime) -> None:
-        events = decode_stored(stored["events"])
+    async def evaluate(case_id: str, stored: dict[str, Any], now: datetime,
+                       events: list[CaseEvent] | None = None) -> None:
+        if events is None:
+            events = decode_stored(stored["events"])
         result = evaluate_case(
             events, now, rules=rules.deadlines, thresholds=rules.thresholds,
             hub_unit_code=runtime.settings.hub_unit_code,
@@ -102,8 +104,9 @@ def register(runtime: Runtime) -> None:
             DUPLICATES.labels(PROCESSOR).inc()
             return
         stored["events"].append(stored_form(event))
-        events = decode_stored(stored["events"])
-        await evaluate(event.case_id, stored, _latest_legal_time(events))
+        events = decode_stored(stored["events"][:-1])
+        events.append(event)
+        await evaluate(event.case_id, stored, _latest_legal_time(events), events)
 
     async def sweep() -> None:
         """Tick every local case whose next check is due (active partitions only)."""

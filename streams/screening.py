@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.models import AlertStatus, CaseReferred, PenaltyCaseRecorded
+from hub.models import AlertStatus, CaseEvent, CaseReferred, PenaltyCaseRecorded
 from streams._alerts import snapshot_of
 from streams.metrics import DUPLICATES
 from streams.safety import RawRecord
@@ -43,8 +43,11 @@ def register(runtime: Runtime) -> None:
     cases = runtime.table("screening-seen")
     procuratorate_inbox = topics.inbox(runtime.settings.hub_unit_code)
 
-    async def evaluate(case_id: str, stored: dict[str, Any], now: datetime) -> None:
-        result = screen_case(decode_stored(stored["events"]), now, rules=screening_rules,
+    async def evaluate(case_id: str, stored: dict[str, Any], now: datetime,
+                       events: list[CaseEvent] | None = None) -> None:
+        if events is None:
+            events = decode_stored(stored["events"])
+        result = screen_case(events, now, rules=screening_rules,
                              hub_unit_code=runtime.settings.hub_unit_code)
         emitted: dict[str, str] = stored["emitted"]
         for alert in result.changes(emitted):
@@ -75,9 +78,9 @@ def register(runtime: Runtime) -> None:
             DUPLICATES.labels(PROCESSOR).inc()
             return
         stored["events"].append(stored_form(event))
-        latest = max(max(e.occurred_at, e.recorded_at)
-                     for e in decode_stored(stored["events"]))
-        await evaluate(event.case_id, stored, latest)
+        events = [*decode_stored(stored["events"][:-1]), event]
+        latest = max(max(e.occurred_at, e.recorded_at) for e in events)
+        await evaluate(event.case_id, stored, latest, events)
 
     async def sweep() -> None:
         now = datetime.now(UTC)
