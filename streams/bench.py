@@ -63,6 +63,9 @@ class BenchResult:
     ratio: float
     peak_rss_mib: float
     recovery_s: float
+    #: Worker CPU per event (user + system, whole process tree) during the timed run:
+    #: unlike events_per_s it barely moves with the load other jobs put on the machine.
+    worker_cpu_ms_per_event: float = 0.0
 
 
 def bench_events(count: int) -> Iterator[CaseEvent]:
@@ -146,6 +149,11 @@ async def _wait_caught_up(bootstrap: str, group: str, ends: dict[Any, int],
             return
         await asyncio.sleep(0.25)
     raise TimeoutError(f"worker did not catch up within {timeout_s} s")
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path
@@ -237,12 +245,14 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak, timeout_s=300)
         await _produce(hub.bootstrap, records)
         started = time.perf_counter()
+        cpu_started = _cpu_seconds(watched)
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak, timeout_s=900)
         ends_events = await _end_offsets(hub.bootstrap, [topics.case_events])
         await _wait_caught_up(hub.bootstrap, app_id, ends_events, watched, peak,
                               timeout_s=900)
         elapsed = time.perf_counter() - started
+        cpu_used = _cpu_seconds(watched) - cpu_started
         _stop(process)
 
         # Recovery: an empty data dir forces a rebuild of every table from its changelog.
@@ -272,6 +282,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         ratio=round(rate / baseline, 3),
         peak_rss_mib=round(peak[0] / 2**20, 1),
         recovery_s=round(recovery, 2),
+        worker_cpu_ms_per_event=round(cpu_used * 1000 / count, 3),
     )
 
 

@@ -89,4 +89,7 @@ def run(
     directory = data_dir or default_home() / "streams" / worker_id
     faust_app = create_app(settings, worker_id, directory, web_port)
     worker = faust.Worker(faust_app, loglevel=loglevel, redirect_stdouts=False)
+    # faust's terminal spinner sets the root logger to DEBUG (its handler filters), so
+    # every debug call in aiokafka and faust built a log record: ~4% of the worker's CPU.
+    worker.spinner = None
     worker.execute_from_commandline()
