@@ -13,6 +13,7 @@ on ``view_port + 10`` and the stream workers' web ports start at ``view_port + 1
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,7 +25,11 @@ from hub.local.processes import find_stack_processes
 from hub.local.services import ServiceSpec, ensure_service, service_healthy
 from hub.local.stack import LocalStack
 
-__all__ = ["HubServices"]
+__all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
+
+#: The demo county's market regulation bureau: its unit user (``unit-<code>``) shows what
+#: an agency sees in the view (its own cases and inbox only).
+DEMO_UNIT_USER_CODE = "11429901030089405N"
 
 #: Offsets from the view port of the demo police API and the first worker's web port.
 POLICE_API_PORT_OFFSET = 10
@@ -100,7 +105,8 @@ class HubServices:
                   "--database-url",
                   f"sqlite:///{self.home / 'view' / 'view.sqlite3'}", *self._common()],
             health_url=f"http://127.0.0.1:{self.view_port}/healthz",
-            address=f"http://127.0.0.1:{self.view_port}/", env=env))
+            address=f"http://127.0.0.1:{self.view_port}/",
+            env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps([DEMO_UNIT_USER_CODE])}))
         if self._demo is not None:
             self._specs.append(ServiceSpec(
                 component="demo-police-api", module="deploy.demo.police_api",
