@@ -49,6 +49,7 @@ __all__ = [
     "OVERDUE_KINDS",
     "apply_alert",
     "apply_case_state",
+    "apply_case_states",
     "apply_penalty_case",
     "apply_stats",
     "apply_unmatched",
@@ -190,44 +191,80 @@ def _case_flags(session: Session, case_id: str) -> tuple[bool, bool]:
     return overdue, lead
 
 
-def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -> None:
-    """The case aggregate's latest word on a case (``lf.case-state``, latest wins).
+def _flags_for(session: Session, case_ids: list[str]) -> dict[str, tuple[bool, bool]]:
+    """(is_overdue, is_lead) of each case from its open alerts, in one query."""
+    flags: dict[str, tuple[bool, bool]] = {}
+    for case_id, kind, is_lead in session.execute(
+        select(AlertRow.case_id, AlertRow.kind, AlertRow.is_lead).where(
+            AlertRow.case_id.in_(case_ids), AlertRow.status.in_(("open", "assigned"))
+        )
+    ):
+        overdue, lead = flags.get(case_id, (False, False))
+        flags[case_id] = (overdue or kind in OVERDUE_KINDS, lead or bool(is_lead))
+    return flags
+
+
+def apply_case_states(session: Session, states: list[CaseState], units: UnitDirectory) -> None:
+    """The case aggregate's latest word on cases (``lf.case-state``, latest wins).
 
     Penalty details (violation type, amounts) come from the PenaltyCaseRecorded event and
-    are kept; the stage, numbers, parties, units and timeline are replaced.
+    are kept; the stage, numbers, parties, units and timeline are replaced. A batch is
+    written with a handful of multi-row statements, not a dozen per case: replaying a
+    million cases is dominated by statement count.
     """
-    first = min((entry.occurred_at for entry in state.timeline), default=state.occurred_at)
-    decided_on = _china_date(first)
-    last_event_at = state.last_event_at or state.occurred_at
-    parties = _party_rows(state.case_id, state.parties)
-    summary = "、".join(dict.fromkeys(p["name"] for p in parties if p["kind"] !=
-                                      "LEGAL_REPRESENTATIVE"))[:500]
-    document = state.model_dump(mode="json", exclude={"timeline"})
-    overdue, lead = _case_flags(session, state.case_id)
-    values: dict[str, Any] = {
-        "case_id": state.case_id,
-        "unit_code": state.owning_unit_code,
-        "unit_name": units.name(state.owning_unit_code),
-        "case_number": state.agency_case_number or state.decision_number or "",
-        "stage": str(state.stage),
-        "decided_on": decided_on,
-        "last_event_at": last_event_at,
-        "party_summary": summary,
-        "is_overdue": overdue,
-        "is_lead": lead,
-        "state": document,
+    latest = {state.case_id: state for state in states}
+    if not latest:
+        return
+    ids = list(latest)
+    existing = {
+        row[0]: row[1]
+        for row in session.execute(
+            select(CaseRow.case_id, CaseRow.unit_name).where(CaseRow.case_id.in_(ids))
+        )
     }
-    existing = session.get(CaseRow, state.case_id)
-    if existing is not None and existing.unit_name and not units.get(state.owning_unit_code):
-        values["unit_name"] = existing.unit_name
-    _upsert(session, CaseRow, values, ["case_id"], values.keys() - {"case_id"})
-    _replace_children(
-        session,
-        state.case_id,
-        parties if parties or existing is None else None,
-        _units(state.case_id, state.owning_unit_code, state.units_involved, decided_on,
-               str(state.stage)),
-        _number_rows(
+    flags = _flags_for(session, ids)
+    cases: list[dict[str, Any]] = []
+    parties: list[dict[str, Any]] = []
+    replace_parties: list[str] = []
+    unit_rows: list[dict[str, Any]] = []
+    numbers: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    for state in latest.values():
+        first = min((entry.occurred_at for entry in state.timeline), default=state.occurred_at)
+        decided_on = _china_date(first)
+        case_parties = _party_rows(state.case_id, state.parties)
+        summary = "、".join(
+            dict.fromkeys(p["name"] for p in case_parties if p["kind"] != "LEGAL_REPRESENTATIVE")
+        )[:500]
+        unit_name = units.name(state.owning_unit_code)
+        if existing.get(state.case_id) and units.get(state.owning_unit_code) is None:
+            unit_name = existing[state.case_id]
+        overdue, lead = flags.get(state.case_id, (False, False))
+        cases.append(
+            {
+                "case_id": state.case_id,
+                "unit_code": state.owning_unit_code,
+                "unit_name": unit_name,
+                "case_number": state.agency_case_number or state.decision_number or "",
+                "stage": str(state.stage),
+                "violation_type": "",
+                "domain": "",
+                "title": "",
+                "amount_fen": 0,
+                "decided_on": decided_on,
+                "last_event_at": state.last_event_at or state.occurred_at,
+                "party_summary": summary,
+                "is_overdue": overdue,
+                "is_lead": lead,
+                "state": state.model_dump(mode="json", exclude={"timeline"}),
+            }
+        )
+        if case_parties or state.case_id not in existing:
+            replace_parties.append(state.case_id)
+            parties += case_parties
+        unit_rows += _units(state.case_id, state.owning_unit_code, state.units_involved,
+                            decided_on, str(state.stage))
+        numbers += _number_rows(
             state.case_id,
             {
                 "decision_number": state.decision_number,
@@ -235,12 +272,8 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
                 "referral_number": state.referral_number,
                 "police_case_number": state.police_case_number,
             },
-        ),
-    )
-    _insert_ignore(
-        session,
-        TimelineRow,
-        [
+        )
+        timeline += [
             {
                 "case_id": state.case_id,
                 "event_id": entry.event_id,
@@ -252,8 +285,30 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
                 "detail": {},
             }
             for entry in state.timeline
-        ],
+        ]
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = dialect_insert(CaseRow)
+    kept = {"case_id", "violation_type", "domain", "title", "amount_fen"}
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={name: upsert.excluded[name] for name in cases[0] if name not in kept},
     )
+    session.execute(upsert, cases)
+    if replace_parties:
+        session.execute(delete(CasePartyRow).where(CasePartyRow.case_id.in_(replace_parties)))
+    if parties:
+        session.execute(insert(CasePartyRow), parties)
+    session.execute(delete(CaseUnitRow).where(CaseUnitRow.case_id.in_(ids)))
+    session.execute(insert(CaseUnitRow), unit_rows)
+    _insert_ignore(session, CaseNumberRow, numbers)
+    _insert_ignore(session, TimelineRow, timeline)
+    _restore_action_timeline(session, [case_id for case_id in ids if case_id not in existing])
+
+
+def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -> None:
+    """One case state (see ``apply_case_states``)."""
+    apply_case_states(session, [state], units)
 
 
 def _penalty_amount(event: PenaltyCaseRecorded) -> int:
@@ -313,6 +368,7 @@ def apply_penalty_case(session: Session, event: PenaltyCaseRecorded, units: Unit
                 },
             ),
         )
+        _restore_action_timeline(session, [event.case_id])
 
 
 def derive_alert_status(row: AlertRow) -> str:
@@ -385,6 +441,9 @@ def apply_stats(session: Session, stats: UnitMonthlyStats) -> None:
         "alerts_raised": stats.alerts_raised,
         "feedback_rate": stats.feedback_rate,
         "median_days_to_decision": stats.median_days_to_decision,
+        "arrest_requests": stats.arrest_requests,
+        "transfers_for_prosecution": stats.transfers_for_prosecution,
+        "non_filing_explanations": stats.non_filing_explanations,
         "updated_at": stats.recorded_at,
     }
     _upsert(session, UnitStatsRow, values, ["unit_code", "month"],
@@ -476,6 +535,35 @@ def _apply_to_unmatched(row: UnmatchedRow, action: AppliedActionRow) -> None:
         row.candidates = [c for c in row.candidates if str(c.get("case_id")) not in rejected]
 
 
+def _timeline_row(action: AppliedActionRow) -> dict[str, Any]:
+    note = action.payload.get("note", "")
+    label = action.payload.get("action", action.action_type)
+    return {
+        "case_id": str(action.payload.get("case_id") or action.case_id),
+        "event_id": action.event_id,
+        "event_type": f"ViewAction.{action.action_type}",
+        "occurred_at": action.occurred_at,
+        "recorded_at": action.recorded_at,
+        "source_unit": action.actor_unit_code,
+        "summary": f"{label}: {note}"[:1000] if note else str(label),
+        "detail": {"actor": action.actor, **action.payload},
+    }
+
+
+def _restore_action_timeline(session: Session, case_ids: Iterable[str]) -> None:
+    """Timeline steps of actions that came back before their case existed in the store."""
+    wanted = list(case_ids)
+    if not wanted:
+        return
+    actions = session.scalars(
+        select(AppliedActionRow).where(
+            AppliedActionRow.case_id.in_(wanted),
+            AppliedActionRow.action_type.in_(_TIMELINE_ACTIONS),
+        )
+    ).all()
+    _insert_ignore(session, TimelineRow, [_timeline_row(action) for action in actions])
+
+
 def apply_view_action(session: Session, action: ViewAction) -> None:
     """An action taken in the view, now that it came back through ``lf.view-actions``.
 
@@ -486,11 +574,14 @@ def apply_view_action(session: Session, action: ViewAction) -> None:
     kind = str(action.action_kind)
     row = AppliedActionRow(
         action_id=action.action_id,
+        event_id=action.event_id,
         action_type=kind,
         target_id=action.target,
-        case_id=action.case_id,
+        case_id=str(action.payload.get("case_id") or action.case_id),
         actor=action.actor,
+        actor_unit_code=action.actor_unit_code,
         occurred_at=action.occurred_at.astimezone(UTC),
+        recorded_at=action.recorded_at.astimezone(UTC),
         payload=dict(action.payload),
     )
     session.add(row)
@@ -501,24 +592,5 @@ def apply_view_action(session: Session, action: ViewAction) -> None:
     unmatched = session.get(UnmatchedRow, action.target)
     if unmatched is not None:
         _apply_to_unmatched(unmatched, row)
-    if kind in _TIMELINE_ACTIONS:
-        case_id = str(action.payload.get("case_id") or action.case_id)
-        if session.get(CaseRow, case_id) is not None:
-            note = action.payload.get("note", "")
-            label = action.payload.get("action", kind)
-            _insert_ignore(
-                session,
-                TimelineRow,
-                [
-                    {
-                        "case_id": case_id,
-                        "event_id": action.event_id,
-                        "event_type": f"ViewAction.{kind}",
-                        "occurred_at": action.occurred_at,
-                        "recorded_at": action.recorded_at,
-                        "source_unit": action.actor_unit_code,
-                        "summary": f"{label}: {note}"[:1000] if note else str(label),
-                        "detail": {"actor": action.actor, **dict(action.payload)},
-                    }
-                ],
-            )
+    if kind in _TIMELINE_ACTIONS and session.get(CaseRow, row.case_id or "") is not None:
+        _insert_ignore(session, TimelineRow, [_timeline_row(row)])

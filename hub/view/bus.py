@@ -107,8 +107,6 @@ def _delete_case(session: Any, case_id: str) -> None:
 def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
     event = record.event
     if event is None:
-        if record.topic == context.settings.topics.case_state and record.key:
-            _delete_case(session, record.key)
         return
     if isinstance(event, CaseState):
         apply.apply_case_state(session, event, context.units)
@@ -127,27 +125,34 @@ def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
 def apply_batch(context: Any, records: list[DecodedRecord]) -> int:
     """Apply decoded records and store the next offsets, all in one transaction.
 
-    Of several case states of one case in the batch only the last is applied (the
-    topic is compacted: latest wins), which makes a replay several times faster.
-    Returns the number of records applied.
+    Case states are applied together after the batch's other records (alerts first, so
+    the cases' overdue and lead flags see them), and of several states of one case only
+    the last counts (the topic is compacted: latest wins). Returns the number of records
+    applied.
     """
     if not records:
         return 0
     state_topic = context.settings.topics.case_state
-    last_state: dict[str, int] = {}
-    for index, record in enumerate(records):
-        if record.topic == state_topic:
-            last_state[record.key] = index
+    last_state: dict[str, DecodedRecord] = {}
     next_offsets: dict[tuple[str, int], int] = {}
     applied = 0
     now = utc_now()
     with context.store.session() as session:
-        for index, record in enumerate(records):
+        for record in records:
             next_offsets[(record.topic, record.partition)] = record.offset + 1
-            if record.topic == state_topic and last_state.get(record.key) != index:
+            if record.topic == state_topic:
+                last_state[record.key] = record
                 continue
             _apply_one(session, record, context)
             applied += 1
+        states: list[CaseState] = []
+        for record in last_state.values():
+            if isinstance(record.event, CaseState):
+                states.append(record.event)
+            elif record.event is None and record.key:
+                _delete_case(session, record.key)
+        apply.apply_case_states(session, states, context.units)
+        applied += len(last_state)
         for (topic, partition), offset in next_offsets.items():
             row = session.get(ConsumerOffsetRow, (topic, partition))
             if row is None:

@@ -417,6 +417,9 @@ def _empty_month(month: str) -> ScorecardMonth:
         alerts_raised=0,
         feedback_rate=None,
         median_days_to_decision=None,
+        arrest_requests=0,
+        transfers_for_prosecution=0,
+        non_filing_explanations=0,
         timeliness_rate=None,
     )
 

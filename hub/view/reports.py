@@ -35,6 +35,9 @@ _COLUMNS = (
     "filing_decisions",
     "feedback_rate",
     "median_days_to_decision",
+    "arrest_requests",
+    "transfers_for_prosecution",
+    "non_filing_explanations",
     "alerts_raised",
     "open_overdue_alerts",
 )
@@ -54,6 +57,9 @@ class ReportRow:
     filing_decisions: int
     feedback_rate: float | None
     median_days_to_decision: float | None
+    arrest_requests: int
+    transfers_for_prosecution: int
+    non_filing_explanations: int
     alerts_raised: int
     open_overdue_alerts: int
 
@@ -114,6 +120,9 @@ def build_monthly_report(
                 filing_decisions=row.filing_decisions if row else 0,
                 feedback_rate=row.feedback_rate if row else None,
                 median_days_to_decision=row.median_days_to_decision if row else None,
+                arrest_requests=row.arrest_requests if row else 0,
+                transfers_for_prosecution=row.transfers_for_prosecution if row else 0,
+                non_filing_explanations=row.non_filing_explanations if row else 0,
                 alerts_raised=row.alerts_raised if row else 0,
                 open_overdue_alerts=int(open_overdue.get(code, 0)),
             )

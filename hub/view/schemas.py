@@ -212,6 +212,9 @@ class ScorecardMonth(_Out):
     alerts_raised: int
     feedback_rate: float | None
     median_days_to_decision: float | None
+    arrest_requests: int
+    transfers_for_prosecution: int
+    non_filing_explanations: int
     timeliness_rate: float | None = Field(
         description="Share of penalty cases entered within 3 working days; None if none."
     )

@@ -276,6 +276,9 @@ class UnitStatsRow(BusBase):
     alerts_raised: Mapped[int] = mapped_column(Integer, default=0)
     feedback_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     median_days_to_decision: Mapped[float | None] = mapped_column(Float, nullable=True)
+    arrest_requests: Mapped[int] = mapped_column(Integer, default=0)
+    transfers_for_prosecution: Mapped[int] = mapped_column(Integer, default=0)
+    non_filing_explanations: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
     __table_args__ = (Index("ix_view_unit_stats_month", "month", "unit_code"),)
@@ -309,21 +312,28 @@ class UnmatchedRow(BusBase):
 class AppliedActionRow(BusBase):
     """A ViewAction as it came back through ``lf.view-actions``.
 
-    Kept so that an action that arrives before its alert (topics are read in parallel)
-    is applied when the alert arrives, and so that a replay reaches the same state.
+    Kept so that an action that arrives before its alert, feedback or case (topics are
+    read in parallel) is applied when that arrives, and so that a replay reaches the
+    same state.
     """
 
     __tablename__ = "view_applied_actions"
 
     action_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
     action_type: Mapped[str] = mapped_column(String(60))
     target_id: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     actor: Mapped[str] = mapped_column(String(100))
+    actor_unit_code: Mapped[str] = mapped_column(String(18), default="")
     occurred_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime())
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
-    __table_args__ = (Index("ix_view_applied_actions_target", "target_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_view_applied_actions_target", "target_id", "occurred_at"),
+        Index("ix_view_applied_actions_case", "case_id"),
+    )
 
 
 class ConsumerOffsetRow(BusBase):

@@ -275,6 +275,8 @@ def stats_for(unit: str, month: str, entered: int, late: int, referrals: int) ->
         alerts_raised=late,
         feedback_rate=0.5 if referrals else None,
         median_days_to_decision=4.0 if referrals else None,
+        arrest_requests=1,
+        transfers_for_prosecution=max(referrals - 2, 0),
     )
 
 

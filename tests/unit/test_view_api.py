@@ -437,6 +437,7 @@ def test_scorecard_and_dashboard_figures(view: View) -> None:
     expected = (last["penalty_cases_entered"] - last["penalty_cases_entered_late"]) / last[
         "penalty_cases_entered"]
     assert last["timeliness_rate"] == pytest.approx(expected, abs=1e-4)
+    assert last["arrest_requests"] == 1 and last["non_filing_explanations"] == 0
     board = view.client.get("/api/dashboard", headers=headers).json()
     assert board["total_cases"] == CASES
     assert sum(board["cases_by_stage"].values()) == CASES
@@ -500,3 +501,23 @@ def _now():
     from hub.view.store import utc_now
 
     return utc_now()
+
+
+def test_action_arriving_before_its_case_joins_the_timeline_when_the_case_arrives(
+    view: View,
+) -> None:
+    headers = view.token("prosecutor")
+    spec = case_spec(CASES + 5)  # not in the store yet
+    note = ViewAction(
+        event_id="early-note", case_id=spec.case_id, source_unit=spec.owner,
+        occurred_at=spec.state().occurred_at, recorded_at=spec.state().recorded_at,
+        source_system="test", source_record="test", connector_id="test",
+        action_id="early-note", actor="李检察官", actor_unit_code=spec.owner,
+        action_kind=ViewActionKind.ADD_NOTE, target=spec.case_id,
+        payload={"action": "OPINION", "note": "先于案件到达"},
+    )
+    view.apply(note)
+    view.apply(spec.state(), spec.penalty())
+    timeline = view.client.get(f"/api/cases/{spec.case_id}", headers=headers).json()["timeline"]
+    assert [e["event_type"] for e in timeline].count("ViewAction.ADD_NOTE") == 1
+    assert any(e["summary"] == "OPINION: 先于案件到达" for e in timeline)
