@@ -423,7 +423,7 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Ge
         cell = row.get(first_column)  # type: ignore[arg-type]
         if cell is None:
             return missing()
-        if cell.__class__ is str:
+        if isinstance(cell, str):
             cell = cell.strip()
             if not cell:
                 return missing()
