@@ -142,8 +142,16 @@ def _cmdline(pid: int) -> list[str]:
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
 
 
+def _reap_finished_children() -> None:
+    """Collect children that ended (e.g. killed with SIGKILL) so none lingers as a zombie."""
+    for pid, child in list(_CHILDREN.items()):
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+
+
 def find_stack_processes(home: Path, component: str | None = None) -> list[int]:
     """Pids of live processes started for ``home`` (and ``component``, when given)."""
+    _reap_finished_children()
     home_marker = f"liangfa.home={home.resolve()}"
     component_marker = f"liangfa.component={component}" if component else None
     found: list[int] = []
@@ -160,6 +168,7 @@ def find_stack_processes(home: Path, component: str | None = None) -> list[int]:
 
 def stack_components(home: Path) -> dict[str, list[int]]:
     """Every live process of ``home`` grouped by its component marker."""
+    _reap_finished_children()
     home_marker = f"liangfa.home={home.resolve()}"
     components: dict[str, list[int]] = {}
     for entry in Path("/proc").iterdir():
