@@ -21,6 +21,8 @@ from hub.local import LocalStack
 from hub.local.processes import free_port
 from hub.local.stack import StackPorts
 from hub.topics import TopicSpec, apply_topics
+from tests.support.browser import browser_page  # noqa: F401 - session fixture, shared
+from tests.support.postgres import postgres_url  # noqa: F401 - session fixture, shared
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ from playwright.async_api import Page, expect
 
 from hub.models import ViewAction, ViewActionKind
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
-from tests.support.browser import browser_page  # noqa: F401 - fixture
 from tests.support.kafka_io import read_events
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import MARKET, TOBACCO, case_spec, demo_events
@@ -56,7 +55,7 @@ def _actions(view: LiveView, bootstrap: str, registry_url: str, expect_count: in
 
 
 async def test_search_timeline_and_acknowledge_an_alert(
-    live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str  # noqa: F811
+    live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
 ) -> None:
     page = browser_page
     await _login(page, live_view.url, "prosecutor")
@@ -93,7 +92,7 @@ async def test_search_timeline_and_acknowledge_an_alert(
 
 
 async def test_resolve_an_unmatched_feedback(
-    live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str  # noqa: F811
+    live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
 ) -> None:
     page = browser_page
     await _login(page, live_view.url, "prosecutor")
@@ -126,7 +125,7 @@ async def test_resolve_an_unmatched_feedback(
 
 
 async def test_unit_user_cannot_open_another_units_case(
-    live_view: LiveView, browser_page: Page  # noqa: F811
+    live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
     await _login(page, live_view.url, f"unit-{MARKET.lower()}")
@@ -142,7 +141,7 @@ async def test_unit_user_cannot_open_another_units_case(
 
 
 async def test_language_switch_and_login_required(
-    live_view: LiveView, browser_page: Page  # noqa: F811
+    live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
     await page.goto(f"{live_view.url}/cases")

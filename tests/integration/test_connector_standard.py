@@ -38,7 +38,7 @@ from hub.kafka import admin_client, make_consumer
 from hub.local.processes import find_stack_processes
 from hub.topics import ingest_topic
 from tests.conftest import run_sync, start_private_stack
-from tests.support.postgres import fresh_database, postgres_url  # noqa: F401
+from tests.support.postgres import fresh_database
 
 pytestmark = pytest.mark.integration
 

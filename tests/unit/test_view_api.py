@@ -25,7 +25,7 @@ from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import OutboxRow, TimelineRow
-from tests.support.postgres import fresh_database, postgres_url  # noqa: F401 - fixture
+from tests.support.postgres import fresh_database
 from tests.support.view_data import (
     ECONOMIC_POLICE,
     MARKET,
