@@ -36,6 +36,16 @@ def test_encoding_is_detected_from_bom_then_strict_utf8_then_gb18030(
     assert detect_encoding(sample) == expected
 
 
+def test_a_utf8_file_with_one_gbk_row_stays_utf8_and_only_that_row_is_refused(
+        tmp_path: Path) -> None:
+    header = "行政相对人名称,处罚机关\n".encode()
+    good = "演示县虚构商贸有限公司,演示县市场监督管理局\n".encode()
+    stray = "演示县另一商行,演示县市场监督管理局\n".encode("gbk")
+    sample = header + good + stray + good
+    assert detect_encoding(sample) == "utf-8"
+    assert detect_encoding(header.decode().encode("gbk") + stray + good) == "gb18030"
+
+
 def test_a_utf8_character_cut_at_the_sample_end_is_still_utf8() -> None:
     sample = "处罚机关".encode()[:-1]
     assert detect_encoding(sample) == "utf-8"
