@@ -57,6 +57,7 @@ __all__ = [
     "dashboard",
     "months_back",
     "search_cases",
+    "trend_end_month",
     "unit_scorecard",
     "unmatched_detail",
     "unmatched_page",
@@ -498,6 +499,18 @@ def unit_scorecard(
     )
 
 
+def trend_end_month(session: Session, unit_code: str | None = None, *,
+                    now: datetime | None = None) -> str:
+    """The last month a trend shows: this month, or the latest month with figures if the
+    bus holds only older ones (a backfill of last year's exports shows last year)."""
+    current = china_month(now)
+    query = select(func.max(UnitStatsRow.month))
+    if unit_code is not None:
+        query = query.where(UnitStatsRow.unit_code == unit_code)
+    latest = session.scalar(query)
+    return latest if latest and latest < current else current
+
+
 def _trend(session: Session, until_month: str, months: int) -> list[TrendPoint]:
     window = months_back(until_month, months)
     sums = {
@@ -574,6 +587,6 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
         overdue_alerts=int(overdue),
         open_leads=int(leads),
         open_unmatched=int(unmatched),
-        trend=_trend(session, china_month(now), 12),
+        trend=_trend(session, trend_end_month(session, now=now), 12),
         recent_alerts=[AlertOut.model_validate(r) for r in recent],
     )

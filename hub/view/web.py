@@ -500,9 +500,10 @@ def scorecard_page(request: Request, principal: CasePrincipal, code: str,
     if not principal.sees_all_cases and code != principal.unit_code:
         return _render(request, "not_found.html", principal, status_code=404)
     context = context_of(request)
-    until = month if len(month) == 7 and month[4] == "-" and month[:4].isdigit() and \
-        month[5:].isdigit() and 1 <= int(month[5:]) <= 12 else queries.china_month()
+    chosen = month if len(month) == 7 and month[4] == "-" and month[:4].isdigit() and \
+        month[5:].isdigit() and 1 <= int(month[5:]) <= 12 else None
     with context.store.session() as session:
+        until = chosen or queries.trend_end_month(session, code)
         card = queries.unit_scorecard(session, code, until_month=until,
                                       unit_name=context.units.name(code, _language(request)))
     if card is None:
@@ -523,8 +524,11 @@ def scorecard_page(request: Request, principal: CasePrincipal, code: str,
 @router.get("/reports", response_class=HTMLResponse)
 def reports_page(request: Request, principal: ProsecutorPrincipal, month: str = "") -> Response:
     """Pick a month; download the 通报 as XLSX or CSV."""
-    months = queries.months_back(queries.china_month(), 13)
-    chosen = month if month in months else months[-2]
+    with context_of(request).store.session() as session:
+        latest = queries.trend_end_month(session)
+    months = queries.months_back(latest, 13)
+    default = months[-1] if latest < queries.china_month() else months[-2]
+    chosen = month if month in months else default
     return _render(request, "reports.html", principal, months=list(reversed(months)),
                    chosen=chosen)
 

@@ -400,7 +400,7 @@ def unit_scorecard(
         card = queries.unit_scorecard(
             session,
             code,
-            until_month=month or queries.china_month(),
+            until_month=month or queries.trend_end_month(session, code),
             months=months,
             unit_name=context.units.name(code),
         )
