@@ -16,6 +16,7 @@ test: bootstrap-test
 lint: bootstrap
 	.venv/bin/ruff check hub connectors streams tests deploy
 	.venv/bin/mypy
+	.venv/bin/liangfa schemas check --offline
 
 bootstrap:
 	scripts/bootstrap.sh

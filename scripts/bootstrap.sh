@@ -27,20 +27,20 @@ fi
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
-if [ "$want_test_deps" = 1 ]; then
-  [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)
-  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-fi
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    "${need_apt[@]}" >/dev/null
+fi
+if [ "$want_test_deps" = 1 ]; then
+  scripts/ensure-postgres.sh >/dev/null   # PostgreSQL 15 binaries for the store tests
+  scripts/ensure-chromium.sh >/dev/null   # Debian's Chromium for the browser tests
 fi
 
 # Kafka broker classpath and Apicurio Registry from Maven Central (first time only).
 .venv/bin/python -c 'from hub.local.artifacts import ensure_artifacts; ensure_artifacts()'
 
 # The view's chart library, installed from npm into the package's static folder.
-if [ -x scripts/vendor-assets.sh ]; then
-  scripts/vendor-assets.sh
-fi
+scripts/vendor-assets.sh >/dev/null
