@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -548,47 +548,43 @@ def _add_days(day: date, days: int) -> date:
     return day + timedelta(days=days)
 
 
+_T = TypeVar("_T")
+
+
 class _Calendar:
-    """The hub's working-day calendar with a cache (the generator asks a lot)."""
+    """The hub's working-day calendar, recording its unknown-year warnings for the manifest.
+
+    Every date computation is the hub's own (``hub.calendar.WorkingDayCalendar``), so the
+    demo plants lateness by exactly the rules the hub will apply.
+    """
 
     def __init__(self) -> None:
         self._calendar = WorkingDayCalendar(load_calendar_overrides())
-        self._cache: dict[date, bool] = {}
+        self._known: dict[date, bool] = {}
         self.warnings: list[str] = []
 
+    def _recording(self, compute: Callable[[], _T]) -> _T:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = compute()
+        self.warnings.extend(str(w.message) for w in caught)
+        return result
+
     def is_working_day(self, day: date) -> bool:
-        known = self._cache.get(day)
+        known = self._known.get(day)
         if known is None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                known = self._calendar.is_working_day(day)
-            self.warnings.extend(str(w.message) for w in caught)
-            self._cache[day] = known
+            known = self._known[day] = self._recording(
+                lambda: self._calendar.is_working_day(day))
         return known
 
     def add_working_days(self, day: date, days: int) -> date:
-        current = day
-        remaining = days
-        while remaining:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                remaining -= 1
-        return current
+        return self._recording(lambda: self._calendar.add_working_days(day, days))
 
     def next_working_day(self, day: date) -> date:
-        current = day
-        while not self.is_working_day(current):
-            current += timedelta(days=1)
-        return current
+        return day if self.is_working_day(day) else self.add_working_days(day, 1)
 
     def working_days_between(self, start: date, end: date) -> int:
-        count = 0
-        current = start
-        while current < end:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                count += 1
-        return count
+        return self._recording(lambda: self._calendar.working_days_between(start, end))
 
 
 def _identifiers(party: Party) -> tuple[str, ...]:
