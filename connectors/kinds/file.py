@@ -11,26 +11,23 @@ as strict UTF-8 is UTF-8; anything else is read as GB18030 (a superset of GBK).
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import csv
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connectors.checkpoint import Checkpoint
 from connectors.config import FileSourceConfig
-from connectors.kinds.dropfolder import DropFolder, fingerprint
-from connectors.source import Source, SourceRecord
+from connectors.kinds.dropfolder import DropFolderSource
+from connectors.source import SourceRecord
 from hub.errors import RecordRejected
 
 __all__ = ["FileSource", "detect_encoding", "iter_csv_records"]
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
-_YIELD_EVERY = 256
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -83,46 +80,19 @@ def iter_csv_records(handle: Any, start_offset: int) -> Iterator[tuple[bytes, in
         yield pending, offset
 
 
-class FileSource(Source):
+class FileSource(DropFolderSource):
     """Reads settled CSV/XLSX files in mtime order, archives them once checkpointed."""
 
     def __init__(self, config: FileSourceConfig) -> None:
         self.config = config
-        self.folder = DropFolder(config.path, config.pattern, config.archive_dir(),
-                                 config.settle_seconds)
+        self._open_folder(config.path, config.pattern, config.archive_dir(),
+                          config.settle_seconds)
 
-    async def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
-        position = since.position if since else {}
-        done = DropFolder.done_set(position)
-        done_lookup = set(done)
-        for path in await asyncio.to_thread(self.folder.settled_files):
-            digest = await asyncio.to_thread(fingerprint, path)
-            self.folder.remember(digest, path)
-            if digest in done_lookup:
-                log.info("%s was already ingested (same content); archiving it", path.name)
-                await asyncio.to_thread(self.folder.move_to_archive, path, digest)
-                continue
-            resume = position if position.get("fingerprint") == digest else {}
-            if path.suffix.lower() in (".xlsx", ".xlsm"):
-                records = self._xlsx(path, digest, resume)
-            else:
-                records = self._csv(path, digest, resume)
-            for count, record in enumerate(records, start=1):
-                yield record
-                if count % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-            done = DropFolder.with_done(done, digest)
-            done_lookup.add(digest)
-            yield SourceRecord(None, b"", {"fingerprint": None, "file": None, "offset": 0,
-                                           "row": 0, "done": done},
-                               f"{path.name}#end", marker=True)
-
-    async def committed(self, position: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.folder.archive_done, position)
-
-    async def lag(self, position: dict[str, Any] | None) -> float:
-        """Files waiting in the drop folder."""
-        return float(sum(1 for p in self.config.path.glob(self.config.pattern) if p.is_file()))
+    def records(self, path: Path, digest: str, resume: dict[str, Any]
+                ) -> Iterator[SourceRecord]:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return self._xlsx(path, digest, resume)
+        return self._csv(path, digest, resume)
 
     def _encoding(self, path: Path) -> str:
         if self.config.encoding != "auto":

@@ -12,20 +12,18 @@ A record may sit inside another record-like element: a second connector with
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from connectors.checkpoint import Checkpoint
 from connectors.config import XmlSourceConfig
-from connectors.kinds.dropfolder import DropFolder, fingerprint
-from connectors.source import Source, SourceRecord
+from connectors.kinds.dropfolder import DropFolderSource
+from connectors.source import SourceRecord
 from hub.errors import RecordRejected
 
 __all__ = ["XmlSource", "element_row", "iter_xml_records", "record_row"]
@@ -137,35 +135,15 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
                                           error_type=kind))
 
 
-class XmlSource(Source):
+class XmlSource(DropFolderSource):
     """Reads settled XML files in mtime order, archives them once checkpointed."""
 
     def __init__(self, config: XmlSourceConfig) -> None:
         self.config = config
-        self.folder = DropFolder(config.path, config.pattern, config.archive_dir(),
-                                 config.settle_seconds)
+        self._open_folder(config.path, config.pattern, config.archive_dir(),
+                          config.settle_seconds)
 
-    async def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
-        position = since.position if since else {}
-        done = DropFolder.done_set(position)
-        for path in await asyncio.to_thread(self.folder.settled_files):
-            digest = await asyncio.to_thread(fingerprint, path)
-            self.folder.remember(digest, path)
-            if digest in done:
-                await asyncio.to_thread(self.folder.move_to_archive, path, digest)
-                continue
-            skip = int(position.get("row") or 0) if position.get("fingerprint") == digest else 0
-            for count, record in enumerate(
-                    iter_xml_records(path, self.config.record_tag, digest, skip), start=1):
-                yield record
-                if count % 256 == 0:
-                    await asyncio.sleep(0)
-            done = DropFolder.with_done(done, digest)
-            yield SourceRecord(None, b"", {"fingerprint": None, "file": None, "row": 0,
-                                           "done": done}, f"{path.name}#end", marker=True)
-
-    async def committed(self, position: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.folder.archive_done, position)
-
-    async def lag(self, position: dict[str, Any] | None) -> float:
-        return float(sum(1 for p in self.config.path.glob(self.config.pattern) if p.is_file()))
+    def records(self, path: Path, digest: str, resume: dict[str, Any]
+                ) -> Iterator[SourceRecord]:
+        return iter_xml_records(path, self.config.record_tag, digest,
+                                int(resume.get("row") or 0))
