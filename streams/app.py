@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import json
 import logging
 import ssl
 from collections import OrderedDict
@@ -36,22 +35,19 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import RecordRejected
 from hub.kafka import admin_client
-from hub.models import (
-    EVENT_TYPES,
-    ArrestRequested,
-    CaseEvent,
-    CaseForwarded,
-    FilingDecided,
-    NonFilingReasonsExplained,
-    ReconsiderationDecided,
-    ReferralReceived,
-    TransferredForProsecution,
-)
+from hub.models import CaseEvent
 from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde, cloudevent_headers
 from hub.topics import TopicSpec, apply_topics
 from hub.units import UnitRegistry, load_unit_registry
+from streams._events import (
+    FEEDBACK_TYPES,
+    MATCHED_HEADER,
+    decode_stored,
+    dumps_json,
+    stored_form,
+)
 from streams.metrics import ALERTS, CONSUMER_LAG
 from streams.safety import Guard, RawRecord
 from streams.topics import TopicNames, internal_topic_specs
@@ -63,7 +59,10 @@ __all__ = [
     "Runtime",
     "StreamSettings",
     "create_app",
+    "decode_stored",
+    "dumps_json",
     "prepare_topics",
+    "stored_form",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,11 +82,6 @@ PRODUCER_LINGER_S = 0.01
 #: a commit interval's worth.
 PRODUCER_BUFFER_MAX_MESSAGES = 20_000
 _DECODE_CACHE_SIZE = 512
-#: Header the matcher puts on feedback it re-keyed to the matched case.
-MATCHED_HEADER = "lf_matched"
-#: Police feedback: keyed by the police's own case number until matched.
-FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided,
-                  ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
 
 
 @dataclass(frozen=True)
@@ -336,16 +330,6 @@ class Runtime:
         }
 
 
-def decode_stored(items: list[list[Any]]) -> list[CaseEvent]:
-    """Events a table keeps as ``[event_id, avro name, JSON dict]`` back as models."""
-    return [EVENT_TYPES[name].model_validate(data) for _, name, data in items]
-
-
-def stored_form(event: CaseEvent) -> list[Any]:
-    """The JSON-able form of an event kept in a table (see :func:`decode_stored`)."""
-    return [event.event_id, event.avro_name, event.model_dump(mode="json")]
-
-
 def _register_lag_timer(runtime: Runtime) -> None:
     app = runtime.app
 
@@ -413,8 +397,3 @@ def create_app(settings: StreamSettings, worker_id: str, data_dir: Path, web_por
     _register_lag_timer(runtime)
     app.runtime = runtime  # type: ignore[attr-defined]
     return app
-
-
-def dumps_json(value: Any) -> bytes:
-    """Compact JSON for internal topics (ticks)."""
-    return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")

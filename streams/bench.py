@@ -58,6 +58,7 @@ class BenchResult:
     """What ``liangfa bench streams --json`` prints."""
 
     events: int
+    engine: str
     events_per_s: float
     baseline_events_per_s: float
     ratio: float
@@ -156,14 +157,15 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path
-                  ) -> subprocess.Popen[bytes]:
+def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
+                  engine: str = "faust") -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "streams", "run", "--worker-id", "bench",
         "--data-dir", str(data_dir), "--web-port", str(free_port()),
         "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
         "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
         "--deadline-tick-interval", "3600", "--loglevel", "warning",
+        "--engine", engine,
     ]
     with log_path.open("ab") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
@@ -208,7 +210,7 @@ async def _baseline(bootstrap: str, source: str, target: str, count: int) -> flo
 
 
 async def run_bench(count: int, *, settings: HubSettings | None = None,
-                    work_dir: Path | None = None) -> BenchResult:
+                    work_dir: Path | None = None, engine: str = "faust") -> BenchResult:
     """Run both measurements and the recovery probe; topics get a fresh prefix."""
     hub = settings or HubSettings()
     app_id = f"lf-bench-{uuid.uuid4().hex[:8]}"
@@ -231,7 +233,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     directory = work_dir or Path(tempfile.mkdtemp(prefix="liangfa-bench-"))
     data_dir = directory / "worker"
     log_path = directory / "worker.log"
-    process = _start_worker(stream_settings, data_dir, log_path)
+    process = _start_worker(stream_settings, data_dir, log_path, engine)
     try:
         peak = [0]
         watched = psutil.Process(process.pid)
@@ -263,7 +265,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         probe_record = (await _serialize(hub.registry_url, [probe]))[0]
         await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
         restarted = time.perf_counter()
-        process = _start_worker(stream_settings, data_dir, log_path)
+        process = _start_worker(stream_settings, data_dir, log_path, engine)
         ends = await _end_offsets(hub.bootstrap, [*ingest.values(), topics.case_events])
         ends_probe = {tp: end for tp, end in ends.items() if tp.topic != topics.case_events}
         await _wait_caught_up(hub.bootstrap, app_id, ends_probe, psutil.Process(process.pid),
@@ -277,6 +279,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     rate = count / elapsed
     return BenchResult(
         events=count,
+        engine=engine,
         events_per_s=round(rate, 1),
         baseline_events_per_s=round(baseline, 1),
         ratio=round(rate / baseline, 3),

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.models import (
+    Alert,
     AlertKind,
     AlertStatus,
     CaseEvent,
@@ -49,7 +50,8 @@ from streams.safety import RawRecord
 if TYPE_CHECKING:
     from streams.app import Runtime
 
-__all__ = ["PROCESSOR", "UNMATCHED_RULE_ID", "register"]
+__all__ = ["PROCESSOR", "UNMATCHED_RULE_ID", "indexed_entries", "police_index_key",
+           "register", "unmatched_feedback_alert"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class _Index:
 
 def register(runtime: Runtime) -> None:
     """Add the matching agent and its two global tables."""
-    from streams.app import FEEDBACK_TYPES, MATCHED_HEADER, decode_stored, stored_form
+    from streams._events import FEEDBACK_TYPES, MATCHED_HEADER, decode_stored, stored_form
 
     topics = runtime.topics
     hub_unit = runtime.settings.hub_unit_code
@@ -136,16 +138,8 @@ def register(runtime: Runtime) -> None:
 
     def unmatched_alert(feedback: CaseEvent, status: AlertStatus, now: datetime,
                         resolved_by: str | None = None, candidates: int = 0) -> Any:
-        return build_alert(
-            alert_id=alert_id_for(feedback.case_id, UNMATCHED_RULE_ID, feedback.event_id),
-            case_id=feedback.case_id, kind=AlertKind.UNMATCHED_FEEDBACK, severity="WARNING",
-            status=status, hub_unit_code=hub_unit, responsible_unit_code=hub_unit,
-            rule_id=UNMATCHED_RULE_ID, legal_source=_LEGAL_SOURCE,
-            occurred_at=feedback.occurred_at, recorded_at=now, processor=PROCESSOR,
-            message=("反馈未匹配 / feedback matched by hand" if resolved_by else
-                     f"反馈未匹配 / feedback not matched ({candidates} candidates)"),
-            trigger_event_id=feedback.event_id, resolved_by_event_id=resolved_by,
-        )
+        return unmatched_feedback_alert(feedback, status, now, hub_unit_code=hub_unit,
+                                        resolved_by=resolved_by, candidates=candidates)
 
     async def on_feedback(feedback: CaseEvent) -> None:
         if pending.get(feedback.event_id) is not None:
@@ -223,6 +217,27 @@ def indexed_entries(event: CaseEvent) -> list[tuple[str, dict[str, Any]]]:
     else:
         return []
     return [(_record_key(record), record.to_dict())]
+
+
+def unmatched_feedback_alert(feedback: CaseEvent, status: AlertStatus, now: datetime, *,
+                             hub_unit_code: str, resolved_by: str | None = None,
+                             candidates: int = 0) -> Alert:
+    """The UNMATCHED_FEEDBACK alert of parked feedback (raised, or resolved by a person)."""
+    return build_alert(
+        alert_id=alert_id_for(feedback.case_id, UNMATCHED_RULE_ID, feedback.event_id),
+        case_id=feedback.case_id, kind=AlertKind.UNMATCHED_FEEDBACK, severity="WARNING",
+        status=status, hub_unit_code=hub_unit_code, responsible_unit_code=hub_unit_code,
+        rule_id=UNMATCHED_RULE_ID, legal_source=_LEGAL_SOURCE,
+        occurred_at=feedback.occurred_at, recorded_at=now, processor=PROCESSOR,
+        message=("反馈未匹配 / feedback matched by hand" if resolved_by else
+                 f"反馈未匹配 / feedback not matched ({candidates} candidates)"),
+        trigger_event_id=feedback.event_id, resolved_by_event_id=resolved_by,
+    )
+
+
+def police_index_key(unit: str, number: str | None) -> str | None:
+    """Index key linking a police unit's case number to a case (None without a number)."""
+    return _police_key(unit, number)
 
 
 def _json_schema() -> Any:

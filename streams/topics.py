@@ -14,6 +14,7 @@ from hub.topics import TopicSpec, load_manifest
 
 __all__ = [
     "CHANGELOG_TABLES",
+    "ENGINE_STORES",
     "SINGLE_PARTITION_TABLES",
     "TopicNames",
     "changelog_topic",
@@ -31,8 +32,17 @@ CHANGELOG_TABLES: tuple[str, ...] = (
     "aggregate-cases",
     "stats-units",
 )
+#: The native engine's stores (see ``streams/engine``): per-case state (with normalize's
+#: seen ids) per partition, the statistics snapshot, and the two matching indexes every
+#: worker replicates in full.
+ENGINE_STORES: tuple[str, ...] = (
+    "engine-cases",
+    "engine-stats",
+    "engine-referrals",
+    "engine-pending",
+)
 #: Tables fed by a single-partition topic (their changelog has one partition too).
-SINGLE_PARTITION_TABLES: frozenset[str] = frozenset({"stats-units"})
+SINGLE_PARTITION_TABLES: frozenset[str] = frozenset({"stats-units", "engine-stats"})
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -135,5 +145,5 @@ def internal_topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
         TopicSpec(name=changelog_topic(app_id, table),
                   partitions=1 if table in SINGLE_PARTITION_TABLES else partitions,
                   cleanup_policy="compact")
-        for table in CHANGELOG_TABLES
+        for table in (*CHANGELOG_TABLES, *ENGINE_STORES)
     ]

@@ -34,6 +34,7 @@ from hub.models.examples import (
     example_events,
 )
 from tests.integration.test_streams_harness import (
+    ENGINES,
     StreamsDeployment,
     decode_all,
     headers_of,
@@ -46,10 +47,10 @@ from tests.integration.test_streams_harness import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def deployment(bootstrap: str, registry_url: str, tmp_path: Path
-               ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+@pytest.fixture(params=ENGINES)
+def deployment(request: pytest.FixtureRequest, bootstrap: str, registry_url: str,
+               tmp_path: Path) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine=request.param)
     try:
         yield deployment
     finally:

@@ -30,6 +30,8 @@ from streams.app import StreamSettings, prepare_topics
 from streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
+#: Both stream engines; integration fixtures are parametrized over them.
+ENGINES = ("faust", "native")
 
 
 @dataclass
@@ -43,6 +45,8 @@ class StreamsDeployment:
     tick_interval_s: float = 1.0
     units_file: Path | None = None
     hub_unit: str | None = None
+    #: ``--engine`` of the workers: the same tests run against both engines.
+    engine: str = "faust"
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -79,6 +83,7 @@ class StreamsDeployment:
             "--topic-prefix", self.topics.prefix,
             "--deadline-tick-interval", str(self.tick_interval_s),
             "--loglevel", "warning",
+            "--engine", self.engine,
         ]
         if self.units_file:
             command += ["--units", str(self.units_file)]

@@ -1,0 +1,45 @@
+"""Event helpers shared by the faust worker and the native engine (no faust import here).
+
+Kept apart from :mod:`streams.app` so the native engine runs the same processors' rules
+without loading faust.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hub.models import (
+    EVENT_TYPES,
+    ArrestRequested,
+    CaseEvent,
+    CaseForwarded,
+    FilingDecided,
+    NonFilingReasonsExplained,
+    ReconsiderationDecided,
+    ReferralReceived,
+    TransferredForProsecution,
+)
+
+__all__ = ["FEEDBACK_TYPES", "MATCHED_HEADER", "decode_stored", "dumps_json", "stored_form"]
+
+#: Header the matcher puts on feedback it re-keyed to the matched case.
+MATCHED_HEADER = "lf_matched"
+#: Police feedback: keyed by the police's own case number until matched.
+FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided,
+                  ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
+
+
+def decode_stored(items: list[list[Any]]) -> list[CaseEvent]:
+    """Events a table keeps as ``[event_id, avro name, JSON dict]`` back as models."""
+    return [EVENT_TYPES[name].model_validate(data) for _, name, data in items]
+
+
+def stored_form(event: CaseEvent) -> list[Any]:
+    """The JSON-able form of an event kept in a table (see :func:`decode_stored`)."""
+    return [event.event_id, event.avro_name, event.model_dump(mode="json")]
+
+
+def dumps_json(value: Any) -> bytes:
+    """Compact JSON for internal topics (ticks)."""
+    return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")

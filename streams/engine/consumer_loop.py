@@ -1,0 +1,300 @@
+"""The native engine's main loop: fetch a batch, fold it, await every ack, then commit.
+
+Order per batch (why nothing is lost on SIGKILL and nothing is emitted twice):
+
+1. ``getmany`` across every assigned partition; each record decoded once;
+2. normalize (ingest topics), the referral index (before any feedback of the batch is
+   matched), then the case processors record by record, then the statistics feed;
+3. each touched case evaluated once, its document staged once;
+4. await the acknowledgements of all outputs (idempotent producer, pipelined ``send``);
+5. only then send the staged state to the changelogs and await those acks (a state that
+   says "seen" is never durable before the outputs it stands for);
+6. apply the state to RocksDB, then commit the batch's offsets.
+
+A crash anywhere before 6 replays the batch; the seen ids (in the state, written only at
+5) and deterministic event and alert ids make the replay harmless.
+
+Consumer-group rebalances run while the loop may be mid-batch, so a lock serialises
+batches, sweeps and (re)assignment: a revoked partition's batch finishes and commits
+before its store closes, and a newly assigned partition's store replays its changelog
+before its first record is processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from hub.kafka import make_consumer, make_producer
+from hub.registry import SchemaRegistryClient
+from hub.rules import load_rule_set
+from hub.serde import AvroSerde
+from hub.units import UnitRegistry, load_unit_registry
+from streams.engine.global_index import GlobalIndex
+from streams.engine.processors import Batch, Outputs, Processors
+from streams.engine.state import PartitionStore
+from streams.metrics import CONSUMER_LAG
+from streams.safety import RawRecord
+from streams.topics import changelog_topic
+
+__all__ = ["NativeWorker"]
+
+log = logging.getLogger(__name__)
+
+_FETCH_TIMEOUT_MS = 200
+_MAX_POLL_RECORDS = 5000
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: NativeWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.worker.lock:
+            self.worker.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self.worker.lock:
+            await self.worker.acquire(assigned)
+
+
+class NativeWorker:
+    """One worker process of the native engine (see the module docstring)."""
+
+    def __init__(self, settings: Any, worker_id: str, data_dir: Path,
+                 ingest_topics: list[str]) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.data_dir = data_dir
+        self.ingest_topics = ingest_topics
+        self.topics = settings.topics
+        self.lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.security = settings.hub.kafka_security
+        self.processors: Processors | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self._next_sweep = 0.0
+
+    def _store(self, name: str, partition: int) -> PartitionStore:
+        return PartitionStore(self.data_dir / f"{name}-{partition}",
+                              changelog_topic(self.settings.app_id, name), partition)
+
+    @property
+    def _case_topics(self) -> list[str]:
+        topics = self.topics
+        return [*self.ingest_topics, topics.case_events, topics.alerts, topics.view_actions]
+
+    def release(self, revoked: list[TopicPartition]) -> None:
+        """Close the stores of partitions that moved away (their last batch committed)."""
+        processors = self.processors
+        if processors is None:
+            return
+        kept = {tp.partition for tp in self._assignment() if tp not in set(revoked)
+                and tp.topic in self._case_topics}
+        for tp in revoked:
+            if tp.topic == self.topics.stats_feed and processors.stats_store is not None:
+                processors.stats_store.close()
+                processors.stats_store = None
+                processors.stats = None
+            elif tp.partition in processors.case_stores and tp.partition not in kept:
+                processors.case_stores.pop(tp.partition).close()
+                processors.due.drop_partition(tp.partition)
+                processors.held.drop_partition(tp.partition)
+
+    def _assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
+
+    async def acquire(self, assigned: list[TopicPartition]) -> None:
+        """Open and recover the stores of newly assigned partitions (changelog replay)."""
+        processors = self.processors
+        if processors is None or self.consumer is None:
+            return
+        started = time.monotonic()
+        for tp in sorted(assigned):
+            if tp.topic == self.topics.stats_feed:
+                if processors.stats_store is None:
+                    store = self._store("engine-stats", 0)
+                    await store.recover(self.settings.bootstrap, self.security)
+                    processors.stats_store = store
+                    resume = processors.load_stats()
+                    self.consumer.seek(tp, resume)
+                continue
+            if tp.partition not in processors.case_stores:
+                store = self._store("engine-cases", tp.partition)
+                await store.recover(self.settings.bootstrap, self.security)
+                processors.case_stores[tp.partition] = store
+                processors.index_due_times(tp.partition)
+        log.info("%s: assigned %d partitions, stores ready in %.1f s", self.worker_id,
+                 len(assigned), time.monotonic() - started)
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT; state and offsets are flushed on the way out."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        settings = self.settings
+        rules = load_rule_set()
+        units = (load_unit_registry(settings.units_file, roles=rules.unit_roles,
+                                    violation_types=rules.violation_types)
+                 if settings.units_file else UnitRegistry([]))
+        producer: AIOKafkaProducer = make_producer(
+            settings.bootstrap, security=self.security, client_id=f"{self.worker_id}",
+            linger_ms=10, max_request_size=4 * 1024 * 1024)
+        index = GlobalIndex(changelog_topic(settings.app_id, "engine-referrals"),
+                            changelog_topic(settings.app_id, "engine-pending"),
+                            rules.matching)
+        async with SchemaRegistryClient(settings.hub.registry_url,
+                                        auth=settings.hub.registry_auth) as registry:
+            serde = AvroSerde(registry)
+            await producer.start()
+            try:
+                await index.start(settings.bootstrap, self.security)
+                self.processors = Processors(
+                    topics=self.topics, rules=rules, units=units,
+                    hub_unit_code=settings.hub_unit_code, registry=registry, serde=serde,
+                    outputs=Outputs(producer, serde), index=index)
+                await self._consume(producer)
+            finally:
+                await index.stop()
+                await producer.stop()
+                for store in self.processors.case_stores.values() if self.processors else ():
+                    store.close()
+
+    async def _consume(self, producer: AIOKafkaProducer) -> None:
+        settings = self.settings
+        consumer = make_consumer(
+            settings.bootstrap, group_id=settings.app_id, security=self.security,
+            client_id=self.worker_id, max_poll_records=_MAX_POLL_RECORDS,
+            # Range assignment gives one worker the same partition number of every
+            # co-partitioned topic (the state of partition p is one store).
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(max(settings.session_timeout_s / 5, 1.0) * 1000),
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self.consumer = consumer
+        await consumer.start()
+        consumer.subscribe([*self._case_topics, self.topics.stats_feed],
+                           listener=_Rebalance(self))
+        lag_at = 0.0
+        try:
+            while not self.stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+                async with self.lock:
+                    if batches:
+                        await self._process(producer, batches)
+                    if time.monotonic() >= self._next_sweep:
+                        await self._sweep(producer)
+                    await self._retry_held(producer)
+                if time.monotonic() - lag_at > 15:
+                    lag_at = time.monotonic()
+                    await self._report_lag()
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _process(self, producer: AIOKafkaProducer,
+                       batches: dict[TopicPartition, list[Any]]) -> None:
+        processors = self.processors
+        consumer = self.consumer
+        assert processors is not None and consumer is not None
+        assigned = self._assignment()
+        topics = self.topics
+        ingest = set(self.ingest_topics)
+        batch = Batch()
+        offsets: dict[TopicPartition, int] = {}
+        decoded: list[tuple[RawRecord, Any]] = []
+        feed: list[RawRecord] = []
+        for tp, records in batches.items():
+            if tp not in assigned or not records:
+                continue
+            offsets[tp] = records[-1].offset + 1
+            for message in records:
+                record = RawRecord(tp.topic, tp.partition, message.offset, message.key,
+                                   message.value, tuple(
+                                       (str(name), bytes(value or b""))
+                                       for name, value in message.headers or ()))
+                if tp.topic in ingest:
+                    await processors.normalize(record)
+                elif tp.topic == topics.stats_feed:
+                    feed.append(record)
+                else:
+                    event = await processors.decode(record, "case-processors")
+                    if event is not None:
+                        decoded.append((record, event))
+        # Referrals first: feedback later in the same batch must find them.
+        for record, event in decoded:
+            if record.topic == topics.case_events:
+                await processors.guards["matching"].run(
+                    record, functools.partial(processors.index_referral, event))
+        for record, event in decoded:
+            await processors.case_record(batch, record, event)
+        for record in feed:
+            await processors.count(batch, record)
+        await processors.finish_cases(batch)
+        await processors.finish_stats(batch)
+        await self._flush(producer)
+        if offsets:
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:
+                log.warning("%s: commit failed (%s); the batch will be replayed, "
+                            "deduplicated", self.worker_id, exc)
+
+    async def _flush(self, producer: AIOKafkaProducer) -> None:
+        """Outputs acked, then the changelogs acked, then RocksDB written."""
+        processors = self.processors
+        assert processors is not None
+        await processors.outputs.wait()
+        stores = [*processors.case_stores.values()]
+        if processors.stats_store is not None:
+            stores.append(processors.stats_store)
+        pending = [(store, await store.send_changelog(producer)) for store in stores
+                   if store.staged]
+        for store, futures in pending:
+            metadata = await asyncio.gather(*futures)
+            store.commit_local(max((item.offset for item in metadata), default=None))
+
+    async def _sweep(self, producer: AIOKafkaProducer) -> None:
+        processors = self.processors
+        assert processors is not None
+        self._next_sweep = time.monotonic() + self.settings.deadline_tick_interval_s
+        batch = Batch()
+        count = await processors.sweep(batch, datetime.now(UTC))
+        if count:
+            await self._flush(producer)
+            log.info("%s: deadline sweep evaluated %d cases", self.worker_id, count)
+
+    async def _retry_held(self, producer: AIOKafkaProducer) -> None:
+        processors = self.processors
+        assert processors is not None
+        now = datetime.now(UTC)
+        if not processors.held.has_due(now):
+            return
+        if await processors.retry_held(Batch(), now):
+            await self._flush(producer)
+
+    async def _report_lag(self) -> None:
+        consumer = self.consumer
+        if consumer is None:
+            return
+        for tp in self._assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):
+                committed = await consumer.committed(tp) or 0
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(highwater - committed, 0))

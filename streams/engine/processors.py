@@ -1,0 +1,592 @@
+"""The processors' pure logic bound to batches: normalize, route, match, clocks, aggregate, stats.
+
+A batch is folded in memory: each record is decoded once (a poison record goes to
+``lf.dlq.streams`` through :class:`streams.safety.Guard`, with the same headers as the
+faust worker), each case's state document is read once, changed by every record of the
+case in offset order, evaluated once (deadline clocks, screening, CaseState) and staged
+for writing once. Outputs are queued on the producer without waiting; the consumer loop
+awaits them all, then the state changelog, then commits (see ``consumer_loop``).
+
+One state document per case replaces the faust worker's four per-case tables::
+
+    {"seen": [event ids],            # every record the case processors handled
+     "events": [stored events],      # the case's legal history (deadlines, screening)
+     "aggregate": {...} | null,      # streams.aggregate_logic.CaseAggregate.to_dict()
+     "deadlines": {"emitted": {alert id: snapshot}, "next_check": iso | null},
+     "screening": {"emitted": {...}, "next_check": iso | null}}
+
+``seen`` keeps the last :data:`MAX_SEEN_IDS` ids: a replay after a crash repeats at most
+the uncommitted batches, which are recent; older re-sent events are caught by normalize's
+seen ids (one RocksDB key per event, unbounded) and by the aggregate's own event ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from hub.errors import RecordRejected
+from hub.models import (
+    Alert,
+    AlertStatus,
+    AuditRecorded,
+    CaseEvent,
+    CaseReferred,
+    CaseState,
+    FeedbackMatched,
+    FeedbackUnmatched,
+    MatchMethod,
+    PenaltyCaseRecorded,
+    UnitMonthlyStats,
+    ViewAction,
+    ViewActionKind,
+)
+from hub.registry import SchemaRegistryClient
+from hub.rules import RuleSet
+from hub.serde import AvroSerde, cloudevent_headers
+from hub.units import UnitRegistry
+from streams._alerts import snapshot_of, uuid_for
+from streams._events import FEEDBACK_TYPES, MATCHED_HEADER, decode_stored, stored_form
+from streams.aggregate_logic import CaseAggregate
+from streams.deadline_logic import evaluate_case
+from streams.engine.global_index import GlobalIndex
+from streams.engine.state import PartitionStore, decode_value, encode_value
+from streams.engine.timers import DueIndex
+from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
+from streams.matching_logic import matched_event, unmatched_event
+from streams.metrics import ALERTS, DUPLICATES, SOURCE_MISMATCH
+from streams.routing_logic import route_event, unroutable_alert
+from streams.safety import Guard, RawRecord
+from streams.screening_logic import ScreeningRules, screen_case
+from streams.stats import _COUNTED
+from streams.stats_logic import StatsAccumulator
+from streams.topics import TopicNames
+
+__all__ = ["MAX_SEEN_IDS", "Batch", "CaseDocument", "Outputs", "Processors"]
+
+log = logging.getLogger(__name__)
+
+MAX_SEEN_IDS = 2000
+CASE_PROCESSORS = "case-processors"
+_NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
+                    AuditRecorded)
+_SCREENED = (PenaltyCaseRecorded, CaseReferred)
+_STATS_SNAPSHOT_EVERY_S = 5.0
+#: How long feedback that matches nothing waits for its referral before a person is asked.
+#: The referral and the feedback reach ``lf.case-events`` through different ingest topics
+#: and partitions, so the feedback may be read first; it is held in its case's state
+#: (durable, replayed after a crash) and matched again when the grace ends.
+MATCH_GRACE_S = 5.0
+_STATS_KEY = b"accumulator"
+
+
+class Outputs:
+    """Records a batch produces: queued with pipelined ``send()``, awaited together."""
+
+    def __init__(self, producer: AIOKafkaProducer, serde: AvroSerde) -> None:
+        self.producer = producer
+        self.serde = serde
+        self.futures: list[asyncio.Future[Any]] = []
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
+                   headers: list[tuple[str, bytes]]) -> None:
+        """Queue one record (the :data:`streams.safety.Produce` signature, for guards)."""
+        self.futures.append(await self.producer.send(topic, value, key=key,
+                                                     headers=headers))
+
+    async def event(self, topic: str, event: CaseEvent, *, key: bytes | None = None
+                    ) -> None:
+        """Encode ``event`` with the hub serde and queue it with CloudEvents headers."""
+        serialized = await self.serde.serialize(event)
+        await self.send(topic, key if key is not None else serialized.key, serialized.value,
+                        serialized.headers)
+        if isinstance(event, Alert):
+            ALERTS.labels(event.kind.value, event.status.value).inc()
+
+    async def forward(self, topic: str, record: RawRecord, event: CaseEvent) -> None:
+        """Queue a decoded event's original bytes, with CloudEvents headers rebuilt."""
+        header = {"event_id": event.event_id, "case_id": event.case_id,
+                  "source_unit": event.source_unit, "connector_id": event.connector_id,
+                  "occurred_at": event.occurred_at}
+        await self.send(topic, event.kafka_key(), record.value,
+                        cloudevent_headers(event.avro_name, header))
+
+    async def wait(self) -> None:
+        """Wait for every queued record's acknowledgement (raises if one failed)."""
+        futures, self.futures = self.futures, []
+        if futures:
+            await asyncio.gather(*futures)
+
+
+class CaseDocument:
+    """One case's state document (see the module docstring) while a batch works on it."""
+
+    def __init__(self, partition: int, case_id: str, data: dict[str, Any] | None) -> None:
+        self.partition = partition
+        self.case_id = case_id
+        self.data: dict[str, Any] = data or {
+            "seen": [], "events": [], "aggregate": None,
+            "deadlines": {"emitted": {}, "next_check": None},
+            "screening": {"emitted": {}, "next_check": None},
+        }
+        self.seen = set(self.data["seen"])
+        self._events: list[CaseEvent] | None = None
+        self._aggregate: CaseAggregate | None = None
+        self.deadlines_due = False
+        self.screening_due = False
+        self.aggregate_changed = False
+        self.changed = False
+        self.last_record: RawRecord | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The store key of the case."""
+        return b"c|" + self.case_id.encode("utf-8")
+
+    def mark_seen(self, event_id: str) -> None:
+        """Remember a handled record's event id (bounded, oldest dropped)."""
+        self.seen.add(event_id)
+        seen: list[str] = self.data["seen"]
+        seen.append(event_id)
+        if len(seen) > MAX_SEEN_IDS:
+            del seen[: len(seen) - MAX_SEEN_IDS]
+            self.seen = set(seen)
+        self.changed = True
+
+    @property
+    def has_history(self) -> bool:
+        """Whether deadlines already know the case (feedback may then join it)."""
+        return bool(self.data["events"])
+
+    def events(self) -> list[CaseEvent]:
+        """The case's legal history as models (decoded once per batch)."""
+        if self._events is None:
+            self._events = decode_stored(self.data["events"])
+        return self._events
+
+    def add_event(self, event: CaseEvent) -> None:
+        """Append an event to the legal history; deadlines (and screening) look again."""
+        self.events().append(event)
+        self.data["events"].append(stored_form(event))
+        self.deadlines_due = True
+        self.screening_due = self.screening_due or isinstance(event, _SCREENED)
+
+    def aggregate(self) -> CaseAggregate | None:
+        """The case's aggregate (None when no event of the case was accepted yet)."""
+        if self._aggregate is None and self.data["aggregate"] is not None:
+            self._aggregate = CaseAggregate.from_dict(self.data["aggregate"])
+        return self._aggregate
+
+    def new_aggregate(self) -> CaseAggregate:
+        """The aggregate, created when the case is new."""
+        aggregate = self.aggregate()
+        if aggregate is None:
+            aggregate = self._aggregate = CaseAggregate(self.case_id)
+        return aggregate
+
+    def next_due(self) -> datetime | None:
+        """The earliest time a clock or screening window needs a look."""
+        times = [datetime.fromisoformat(section["next_check"])
+                 for section in (self.data["deadlines"], self.data["screening"])
+                 if section.get("next_check")]
+        return min(times) if times else None
+
+    def hold(self, feedback: CaseEvent, until: datetime) -> None:
+        """Keep feedback that matched nothing yet, to be matched again at ``until``."""
+        self.data.setdefault("held", []).append([stored_form(feedback), until.isoformat()])
+        self.changed = True
+
+    def held_until(self) -> datetime | None:
+        """When the earliest held feedback's grace ends."""
+        times = [datetime.fromisoformat(until) for _, until in self.data.get("held", [])]
+        return min(times) if times else None
+
+    def take_held(self) -> list[CaseEvent]:
+        """Remove and return the held feedback."""
+        held = self.data.pop("held", [])
+        if held:
+            self.changed = True
+        return decode_stored([item for item, _ in held])
+
+    def encoded(self) -> bytes:
+        """The document as stored (aggregate folded back in)."""
+        if self._aggregate is not None:
+            self.data["aggregate"] = self._aggregate.to_dict()
+        return encode_value(self.data)
+
+
+@dataclass
+class Batch:
+    """What one batch touched: case documents, stats keys, normalize's seen ids."""
+
+    documents: dict[tuple[int, str], CaseDocument] = field(default_factory=dict)
+    stats_changed: set[tuple[str, str]] = field(default_factory=set)
+    stats_offset: int | None = None
+
+
+class Processors:
+    """Every processor's logic for the native engine, over the stores this worker owns."""
+
+    def __init__(self, *, topics: TopicNames, rules: RuleSet, units: UnitRegistry,
+                 hub_unit_code: str, registry: SchemaRegistryClient, serde: AvroSerde,
+                 outputs: Outputs, index: GlobalIndex) -> None:
+        self.topics = topics
+        self.rules = rules
+        self.units = units
+        self.hub_unit_code = hub_unit_code
+        self.registry = registry
+        self.serde = serde
+        self.outputs = outputs
+        self.index = index
+        self.screening_rules = ScreeningRules(
+            thresholds=rules.thresholds, violation_types=rules.violation_types,
+            violation_offences=rules.violation_offences, screening=rules.screening)
+        self.case_stores: dict[int, PartitionStore] = {}
+        self.stats_store: PartitionStore | None = None
+        self.stats: StatsAccumulator | None = None
+        self.stats_saved_at = 0.0
+        self.due = DueIndex()
+        #: Held feedback (see :data:`MATCH_GRACE_S`) by partition and case.
+        self.held = DueIndex()
+        self.guards = {name: Guard(name, topics.dead_letters, outputs.send)
+                       for name in ("normalize", "routing", "matching", "deadlines",
+                                    "screening", "aggregate", "stats", CASE_PROCESSORS)}
+        self.procuratorate_inbox = topics.inbox(hub_unit_code)
+
+    # -- state -------------------------------------------------------------------------
+
+    def document(self, batch: Batch, partition: int, case_id: str) -> CaseDocument:
+        """The case's document, read from the store once per batch."""
+        found = batch.documents.get((partition, case_id))
+        if found is None:
+            store = self.case_stores[partition]
+            stored = store.get(b"c|" + case_id.encode("utf-8"))
+            found = CaseDocument(partition, case_id,
+                                 decode_value(stored) if stored is not None else None)
+            batch.documents[(partition, case_id)] = found
+        return found
+
+    def index_due_times(self, partition: int) -> None:
+        """Fill the due index from a freshly assigned partition's store (one scan)."""
+        store = self.case_stores[partition]
+        for key, value in store.items():
+            if not key.startswith(b"c|"):
+                continue
+            data = decode_value(value)
+            document = CaseDocument(partition, key[2:].decode("utf-8"), data)
+            self.due.set(partition, document.case_id, document.next_due())
+            self.held.set(partition, document.case_id, document.held_until())
+
+    # -- decoding ----------------------------------------------------------------------
+
+    async def decode(self, record: RawRecord, processor: str) -> CaseEvent | None:
+        """The record's event, or None after dead-lettering it (poison never stops us)."""
+        try:
+            return await self.serde.decode(_value_of(record))
+        except Exception as exc:  # noqa: BLE001 - every decode failure is dead-lettered
+            await self.guards[processor].dead_letter(record, exc)
+            return None
+
+    # -- normalize ---------------------------------------------------------------------
+
+    async def normalize(self, record: RawRecord) -> None:
+        """Check the source unit, drop a seen event id, forward to ``lf.case-events``."""
+        event = await self.decode(record, "normalize")
+        if event is None:
+            return
+        topic_unit = self.topics.ingest_unit(record.topic)
+        if topic_unit is not None and event.source_unit != topic_unit:
+            SOURCE_MISMATCH.labels(topic_unit).inc()
+            await self.guards["normalize"].dead_letter(record, RecordRejected(
+                f"event declares source unit {event.source_unit} but arrived on "
+                f"{record.topic}, the ingest topic of unit {topic_unit}",
+                field="source_unit", value=event.source_unit, error_type="source-mismatch"))
+            return
+        store = self.case_stores[record.partition]
+        key = b"n|" + event.event_id.encode("utf-8")
+        if store.get(key) is not None:
+            DUPLICATES.labels("normalize").inc()
+            return
+        await self.outputs.forward(self.topics.case_events, record, event)
+        store.put(key, str(record.offset).encode("ascii"))
+
+    # -- matching ----------------------------------------------------------------------
+
+    async def _write_index(self, topic: str, key: str, value: dict[str, Any]) -> None:
+        self.index.apply(topic, key, value)
+        await self.outputs.send(topic, key.encode("utf-8"), encode_value(value), [])
+
+    async def index_referral(self, event: CaseEvent) -> None:
+        """Index a referral or penalty decision for matching (global, idempotent)."""
+        for key, value in indexed_entries(event):
+            if not self.index.knows(key, value):
+                await self._write_index(self.index.referrals_topic, key, value)
+
+    async def _link(self, feedback: CaseEvent, case_id: str) -> None:
+        number = getattr(feedback, "police_case_number", None)
+        key = police_index_key(feedback.source_unit, number)
+        value = {"unit": feedback.source_unit, "number": number, "case_id": case_id}
+        if key and not self.index.knows(key, value):
+            await self._write_index(self.index.referrals_topic, key, value)
+
+    async def _rekey(self, feedback: CaseEvent, matched: FeedbackMatched) -> None:
+        await self.outputs.event(self.topics.case_events, matched)
+        copy = feedback.model_copy(update={"case_id": matched.case_id})
+        serialized = await self.serde.serialize(copy)
+        await self.outputs.send(self.topics.case_events, serialized.key, serialized.value,
+                                [*serialized.headers, (MATCHED_HEADER, b"1")])
+        await self._link(feedback, matched.case_id)
+
+    async def match_feedback(self, feedback: CaseEvent,
+                             document: CaseDocument | None = None) -> None:
+        """Tie police feedback to its case, or park it for a person.
+
+        With ``document`` (first sight) feedback that matches nothing is held for
+        :data:`MATCH_GRACE_S` instead; :meth:`retry_held` matches it again, finally.
+        """
+        if feedback.event_id in self.index.pending:
+            DUPLICATES.labels("matching").inc()
+            return
+        result = self.index.matcher.match(feedback)
+        now = datetime.now(UTC)
+        if not result.confident and document is not None:
+            until = now + timedelta(seconds=MATCH_GRACE_S)
+            document.hold(feedback, until)
+            self.held.set(document.partition, document.case_id, document.held_until())
+            return
+        if result.confident and result.case_id == feedback.case_id:
+            await self._link(feedback, feedback.case_id)
+            return
+        if result.confident:
+            await self._rekey(feedback, matched_event(result, feedback,
+                                                      hub_unit_code=self.hub_unit_code,
+                                                      now=now))
+            return
+        unmatched = unmatched_event(result, feedback, hub_unit_code=self.hub_unit_code,
+                                    now=now)
+        await self.outputs.event(self.topics.unmatched, unmatched)
+        await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
+            feedback, AlertStatus.RAISED, now, hub_unit_code=self.hub_unit_code,
+            candidates=len(result.candidates)))
+        entry = {"feedback": stored_form(feedback), "resolved": None}
+        await self._write_index(self.index.pending_topic, feedback.event_id, entry)
+        await self._write_index(self.index.pending_topic, unmatched.event_id, entry)
+
+    async def manual_match(self, action: ViewAction) -> None:
+        """A person's MANUAL_MATCH: re-key the parked feedback to the chosen case."""
+        entry = self.index.pending.get(action.target)
+        if entry is None or entry.get("resolved"):
+            return
+        [feedback] = decode_stored([entry["feedback"]])
+        case_id = str(action.payload.get("case_id") or action.case_id)
+        now = datetime.now(UTC)
+        matched = FeedbackMatched(
+            event_id=uuid_for("feedback-matched", feedback.event_id, case_id, "MANUAL"),
+            case_id=case_id, source_unit=self.hub_unit_code,
+            occurred_at=action.occurred_at, recorded_at=now, source_system="liangfa-hub",
+            source_record=f"matching:{action.action_id}", connector_id="streams.matching",
+            feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
+            original_case_id=feedback.case_id, method=MatchMethod.MANUAL, confidence=1.0,
+            police_case_number=getattr(feedback, "police_case_number", None),
+            matched_by=action.actor,
+        )
+        await self._rekey(feedback, matched)
+        await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
+            feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,
+            resolved_by=action.event_id))
+        resolved = {**entry, "resolved": case_id}
+        for key in {action.target, feedback.event_id}:
+            await self._write_index(self.index.pending_topic, key, resolved)
+
+    # -- the case processors -----------------------------------------------------------
+
+    @staticmethod
+    def accepts(record: RawRecord, event: CaseEvent, case_known: bool) -> bool:
+        """Feedback joins a case only when the case is known or the matcher re-keyed it."""
+        if not isinstance(event, FEEDBACK_TYPES):
+            return True
+        return case_known or record.header(MATCHED_HEADER) is not None
+
+    async def route(self, record: RawRecord, event: CaseEvent) -> None:
+        """Deliver to the inboxes that must act; an unroutable event becomes an alert."""
+        route = route_event(event, self.units, self.rules.routing, self.rules.thresholds)
+        for unit_code in route.destinations:
+            await self.outputs.forward(self.topics.inbox(unit_code), record, event)
+        if route.unroutable is not None:
+            await self.outputs.event(self.topics.alerts, unroutable_alert(
+                route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent) -> None:
+        """Run every case processor that reads ``record``'s topic on it, each guarded."""
+        topics = self.topics
+        document = self.document(batch, record.partition, event.case_id)
+        if event.event_id in document.seen:
+            DUPLICATES.labels(CASE_PROCESSORS).inc()
+            return
+        document.last_record = record
+        if record.topic == topics.case_events:
+            await self.guards["routing"].run(record, lambda: self.route(record, event))
+            if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
+                await self.guards["matching"].run(
+                    record, lambda: self.match_feedback(event, document))
+            if (not isinstance(event, _NOT_CASE_EVENTS)
+                    and self.accepts(record, event, document.has_history)):
+                document.add_event(event)
+        elif (record.topic == topics.view_actions and isinstance(event, ViewAction)
+              and event.action_kind is ViewActionKind.MANUAL_MATCH):
+            await self.guards["matching"].run(record, lambda: self.manual_match(event))
+        if self.accepts(record, event, document.aggregate() is not None):
+            try:
+                if document.new_aggregate().apply(event):
+                    document.aggregate_changed = True
+            except Exception as exc:  # noqa: BLE001 - dead-lettered, the batch goes on
+                await self.guards["aggregate"].dead_letter(record, exc)
+        if record.topic != topics.view_actions and isinstance(event, _COUNTED):
+            await self.outputs.forward(topics.stats_feed, record, event)
+        document.mark_seen(event.event_id)
+
+    async def evaluate(self, document: CaseDocument, *, wall_time: datetime | None = None
+                       ) -> None:
+        """Deadlines, screening and the CaseState of a case, once per batch or sweep.
+
+        A batch evaluates at the latest legal time the case knows (a backfill of last year
+        yields last year's lateness); a sweep at wall time. Only changes are emitted.
+        """
+        rules = self.rules
+        deadlines, screening = document.data["deadlines"], document.data["screening"]
+        if wall_time is not None:
+            document.deadlines_due = _is_due(deadlines, wall_time)
+            document.screening_due = _is_due(screening, wall_time)
+        if document.deadlines_due and document.has_history:
+            events = document.events()
+            now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in events)
+            result = evaluate_case(events, now, rules=rules.deadlines,
+                                   thresholds=rules.thresholds,
+                                   hub_unit_code=self.hub_unit_code,
+                                   violation_offences=rules.violation_offences)
+            for alert in result.changes(deadlines["emitted"]):
+                await self.outputs.event(self.topics.alerts, alert)
+                deadlines["emitted"][alert.alert_id] = snapshot_of(alert)
+            deadlines["next_check"] = (result.next_check_at.isoformat()
+                                       if result.next_check_at else None)
+            document.changed = True
+        screened = ([e for e in document.events() if isinstance(e, _SCREENED)]
+                    if document.screening_due else [])
+        if screened:
+            now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in screened)
+            outcome = screen_case(screened, now, rules=self.screening_rules,
+                                  hub_unit_code=self.hub_unit_code)
+            for alert in outcome.changes(screening["emitted"]):
+                await self.outputs.event(self.topics.alerts, alert)
+                if alert.status is AlertStatus.RAISED:
+                    await self.outputs.event(self.procuratorate_inbox, alert)
+                screening["emitted"][alert.alert_id] = snapshot_of(alert)
+            screening["next_check"] = (outcome.next_check_at.isoformat()
+                                       if outcome.next_check_at else None)
+            document.changed = True
+        aggregate = document.aggregate()
+        if document.aggregate_changed and aggregate is not None:
+            await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
+                hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def finish_cases(self, batch: Batch, *, wall_time: datetime | None = None) -> None:
+        """Evaluate every touched case once and stage its document for writing."""
+        for document in batch.documents.values():
+            try:
+                await self.evaluate(document, wall_time=wall_time)
+            except Exception as exc:
+                if document.last_record is None:
+                    log.exception("evaluating case %s failed", document.case_id)
+                    continue
+                await self.guards["deadlines"].dead_letter(document.last_record, exc)
+            if document.changed or document.aggregate_changed:
+                self.case_stores[document.partition].put(document.key, document.encoded())
+            self.due.set(document.partition, document.case_id, document.next_due())
+
+    async def sweep(self, batch: Batch, now: datetime) -> int:
+        """Evaluate the owned cases whose clocks are due at wall time ``now``."""
+        due = [(partition, case_id) for partition, case_id in self.due.pop_due(now)
+               if partition in self.case_stores]
+        for partition, case_id in due:
+            self.document(batch, partition, case_id)
+        await self.finish_cases(batch, wall_time=now)
+        return len(due)
+
+    async def retry_held(self, batch: Batch, now: datetime) -> int:
+        """Match held feedback whose grace ended; what still matches nothing is parked."""
+        due = [(partition, case_id) for partition, case_id in self.held.pop_due(now)
+               if partition in self.case_stores]
+        for partition, case_id in due:
+            document = self.document(batch, partition, case_id)
+            for feedback in document.take_held():
+                try:
+                    await self.match_feedback(feedback)
+                except Exception:
+                    log.exception("matching held feedback %s failed; parked for a person "
+                                  "at the next try", feedback.event_id)
+                    document.hold(feedback, now + timedelta(seconds=MATCH_GRACE_S))
+            self.held.set(partition, case_id, document.held_until())
+        await self.finish_cases(batch)
+        return len(due)
+
+    # -- statistics --------------------------------------------------------------------
+
+    def load_stats(self) -> int:
+        """The statistics snapshot; returns the feed offset to resume from."""
+        store = self.stats_store
+        stored = store.get(_STATS_KEY) if store is not None else None
+        if stored is None:
+            self.stats = StatsAccumulator()
+            return 0
+        data = decode_value(stored)
+        self.stats = StatsAccumulator.from_dict(data["state"])
+        return int(data["offset"]) + 1
+
+    async def count(self, batch: Batch, record: RawRecord) -> None:
+        """Fold one stats-feed record into the accumulator."""
+        event = await self.decode(record, "stats")
+        batch.stats_offset = record.offset
+        if event is None or self.stats is None:
+            return
+        batch.stats_changed |= self.stats.add(event)
+
+    async def finish_stats(self, batch: Batch) -> None:
+        """Emit the figures of every unit-month the batch changed; snapshot now and then.
+
+        The snapshot is the whole accumulator, so it is written every few seconds, not per
+        batch; after a move the new owner resumes the feed from the snapshot's offset and
+        re-counts the rest (an event id counts once, so re-reading changes nothing).
+        """
+        if self.stats is None or batch.stats_offset is None:
+            return
+        now = datetime.now(UTC)
+        for unit_code, month in sorted(batch.stats_changed):
+            figures = self.stats.stats(unit_code, month, hub_unit_code=self.hub_unit_code,
+                                       now=now)
+            await self.outputs.event(self.topics.stats, figures,
+                                     key=f"{unit_code}|{month}".encode())
+        if (self.stats_store is not None
+                and time.monotonic() - self.stats_saved_at >= _STATS_SNAPSHOT_EVERY_S):
+            self.stats_store.put(_STATS_KEY, json.dumps(
+                {"offset": batch.stats_offset, "state": self.stats.to_dict()},
+                separators=(",", ":"), default=str).encode("utf-8"))
+            self.stats_saved_at = time.monotonic()
+
+
+def _value_of(record: RawRecord) -> bytes:
+    if record.value is None:
+        raise RecordRejected("record has no value (tombstone)", field="value",
+                             error_type="tombstone")
+    return record.value
+
+
+def _is_due(section: dict[str, Any], now: datetime) -> bool:
+    check = section.get("next_check")
+    return isinstance(check, str) and datetime.fromisoformat(check) <= now

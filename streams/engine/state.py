@@ -1,0 +1,149 @@
+"""Per-partition state of the native engine: a RocksDB store backed by a changelog topic.
+
+One store per (store name, partition) lives in ``<data dir>/<store>-<partition>``; every
+write of a batch goes to the compacted topic ``<app id>-<store>-changelog`` (same
+partition) first and to RocksDB only after the broker acknowledged it, in one atomic
+``WriteBatch`` together with the changelog offset it covers. Recovery on assignment
+therefore replays the changelog from that offset to its end: whatever another worker
+wrote while it owned the partition is applied, and a fresh data dir rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+from rocksdict import Options, Rdict, WriteBatch
+
+from hub.config import KafkaSecurity
+from hub.kafka import make_consumer
+
+__all__ = ["OFFSET_KEY", "PartitionStore", "decode_value", "encode_value"]
+
+log = logging.getLogger(__name__)
+
+#: Key of the changelog offset the local store covers (never in the changelog itself).
+OFFSET_KEY = b"\x00changelog-offset"
+
+
+def encode_value(value: Any) -> bytes:
+    """Compact JSON: state values are plain dicts and lists."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode_value(data: bytes) -> Any:
+    """The inverse of :func:`encode_value`."""
+    return json.loads(data)
+
+
+class PartitionStore:
+    """RocksDB for one partition plus its changelog partition; writes staged per batch."""
+
+    def __init__(self, directory: Path, changelog: str, partition: int) -> None:
+        self.directory = directory
+        self.topic_partition = TopicPartition(changelog, partition)
+        self._options = Options(raw_mode=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open()
+        #: Writes of the batch in progress: key → value (None deletes).
+        self.staged: dict[bytes, bytes | None] = {}
+
+    def _open(self) -> Rdict:
+        try:
+            return Rdict(str(self.directory), self._options)
+        except Exception:  # noqa: BLE001 - a corrupt local store is rebuilt from the changelog
+            log.warning("store %s unreadable; rebuilding from the changelog", self.directory)
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return Rdict(str(self.directory), self._options)
+
+    def get(self, key: bytes) -> bytes | None:
+        """The staged value if this batch wrote one, else the stored one."""
+        if key in self.staged:
+            return self.staged[key]
+        value = self._db.get(key)
+        return value if isinstance(value, bytes) else None
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Stage a write (sent to the changelog and RocksDB by :meth:`flush`)."""
+        self.staged[key] = value
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored key and value (recovery-time scans; staged writes not included)."""
+        for key, value in self._db.items():
+            if isinstance(key, bytes) and key != OFFSET_KEY:
+                yield key, value
+
+    @property
+    def offset(self) -> int:
+        """The last changelog offset applied locally (-1 when none)."""
+        value = self._db.get(OFFSET_KEY)
+        return int(value) if isinstance(value, bytes) else -1
+
+    async def send_changelog(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
+        """Queue this batch's writes on the changelog; the futures resolve on acks."""
+        futures = []
+        for key, value in self.staged.items():
+            futures.append(await producer.send(
+                self.topic_partition.topic, value, key=key,
+                partition=self.topic_partition.partition))
+        return futures
+
+    def commit_local(self, last_offset: int | None) -> None:
+        """Apply the staged writes to RocksDB (after the changelog acknowledged them)."""
+        if not self.staged:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self.staged.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        if last_offset is not None:
+            batch.put(OFFSET_KEY, str(last_offset).encode("ascii"))
+        self._db.write(batch)
+        self.staged = {}
+
+    async def recover(self, bootstrap: str, security: KafkaSecurity | None) -> int:
+        """Replay the changelog from the local offset to its end; returns records applied."""
+        consumer: AIOKafkaConsumer = make_consumer(
+            bootstrap, group_id=None, security=security, isolation_level="read_uncommitted")
+        await consumer.start()
+        applied = 0
+        try:
+            partition = self.topic_partition
+            consumer.assign([partition])
+            end = (await consumer.end_offsets([partition]))[partition]
+            start = self.offset + 1
+            if start >= end:
+                return 0
+            consumer.seek(partition, start)
+            last = start - 1
+            while last < end - 1:
+                batches = await consumer.getmany(partition, timeout_ms=1000, max_records=5000)
+                batch = WriteBatch(raw_mode=True)
+                for record in batches.get(partition, []):
+                    last = record.offset
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        batch.delete(record.key)
+                    else:
+                        batch.put(record.key, record.value)
+                    applied += 1
+                batch.put(OFFSET_KEY, str(last).encode("ascii"))
+                self._db.write(batch)
+        finally:
+            await consumer.stop()
+        log.info("store %s: %d changelog records replayed", self.directory.name, applied)
+        return applied
+
+    def close(self) -> None:
+        """Close the RocksDB handle (the partition moved away or the worker stops)."""
+        self._db.close()

@@ -1,0 +1,38 @@
+"""The native engine's due index: the sweep sees only due cases, each once, latest time wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streams.engine.timers import DueIndex
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_only_due_cases_are_popped_and_each_once() -> None:
+    index = DueIndex()
+    index.set(0, "case-a", NOW - timedelta(minutes=1))
+    index.set(1, "case-b", NOW + timedelta(hours=1))
+    index.set(2, "case-c", NOW)
+    assert sorted(index.pop_due(NOW)) == [(0, "case-a"), (2, "case-c")]
+    assert index.pop_due(NOW) == []
+    assert len(index) == 1
+
+
+def test_a_moved_due_time_replaces_the_old_one() -> None:
+    index = DueIndex()
+    index.set(0, "case-a", NOW - timedelta(minutes=5))
+    index.set(0, "case-a", NOW + timedelta(days=1))
+    assert index.pop_due(NOW) == []
+    assert index.pop_due(NOW + timedelta(days=1)) == [(0, "case-a")]
+
+
+def test_cleared_and_revoked_cases_are_not_swept() -> None:
+    index = DueIndex()
+    index.set(0, "case-a", NOW)
+    index.set(0, "case-a", None)
+    index.set(3, "case-d", NOW)
+    index.drop_partition(3)
+    assert index.has_due(NOW)  # stale heap entries are dropped lazily, when popped
+    assert not index.pop_due(NOW)
+    assert not index.has_due(NOW)
