@@ -85,6 +85,8 @@ _STATS_SNAPSHOT_EVERY_S = 5.0
 #: (durable, replayed after a crash) and matched again when the grace ends.
 MATCH_GRACE_S = 5.0
 _STATS_KEY = b"accumulator"
+#: The snapshot is split into records well under the broker's 1 MiB message limit.
+_STATS_CHUNK_BYTES = 256 * 1024
 
 
 class Outputs:
@@ -252,6 +254,7 @@ class Processors:
         self.stats_store: PartitionStore | None = None
         self.stats: StatsAccumulator | None = None
         self.stats_saved_at = 0.0
+        self.stats_header: dict[str, Any] | None = None
         self.due = DueIndex()
         #: Held feedback (see :data:`MATCH_GRACE_S`) by partition and case.
         self.held = DueIndex()
@@ -345,30 +348,32 @@ class Processors:
         await self._link(feedback, matched.case_id)
 
     async def match_feedback(self, feedback: CaseEvent,
-                             document: CaseDocument | None = None) -> None:
+                             document: CaseDocument | None = None) -> bool:
         """Tie police feedback to its case, or park it for a person.
 
         With ``document`` (first sight) feedback that matches nothing is held for
         :data:`MATCH_GRACE_S` instead; :meth:`retry_held` matches it again, finally.
+        True when the feedback belongs to the case it is keyed by: the case then takes
+        it even if the case's own first events are read after it.
         """
         if feedback.event_id in self.index.pending:
             DUPLICATES.labels("matching").inc()
-            return
+            return False
         result = self.index.matcher.match(feedback)
         now = datetime.now(UTC)
         if not result.confident and document is not None:
             until = now + timedelta(seconds=MATCH_GRACE_S)
             document.hold(feedback, until)
             self.held.set(document.partition, document.case_id, document.held_until())
-            return
+            return False
         if result.confident and result.case_id == feedback.case_id:
             await self._link(feedback, feedback.case_id)
-            return
+            return True
         if result.confident:
             await self._rekey(feedback, matched_event(result, feedback,
                                                       hub_unit_code=self.hub_unit_code,
                                                       now=now))
-            return
+            return False
         unmatched = unmatched_event(result, feedback, hub_unit_code=self.hub_unit_code,
                                     now=now)
         await self.outputs.event(self.topics.unmatched, unmatched)
@@ -378,6 +383,7 @@ class Processors:
         entry = {"feedback": stored_form(feedback), "resolved": None}
         await self._write_index(self.index.pending_topic, feedback.event_id, entry)
         await self._write_index(self.index.pending_topic, unmatched.event_id, entry)
+        return False
 
     async def manual_match(self, action: ViewAction) -> None:
         """A person's MANUAL_MATCH: re-key the parked feedback to the chosen case."""
@@ -431,18 +437,21 @@ class Processors:
             DUPLICATES.labels(CASE_PROCESSORS).inc()
             return
         document.last_record = record
+        joined = [False]
         if record.topic == topics.case_events:
             await self.guards["routing"].run(record, lambda: self.route(record, event))
             if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
-                await self.guards["matching"].run(
-                    record, lambda: self.match_feedback(event, document))
+                async def match() -> None:
+                    joined[0] = await self.match_feedback(event, document)
+
+                await self.guards["matching"].run(record, match)
             if (not isinstance(event, _NOT_CASE_EVENTS)
-                    and self.accepts(record, event, document.has_history)):
+                    and self.accepts(record, event, document.has_history or joined[0])):
                 document.add_event(event)
         elif (record.topic == topics.view_actions and isinstance(event, ViewAction)
               and event.action_kind is ViewActionKind.MANUAL_MATCH):
             await self.guards["matching"].run(record, lambda: self.manual_match(event))
-        if self.accepts(record, event, document.aggregate() is not None):
+        if self.accepts(record, event, document.aggregate() is not None or joined[0]):
             try:
                 if document.new_aggregate().apply(event):
                     document.aggregate_changed = True
@@ -527,7 +536,8 @@ class Processors:
             document = self.document(batch, partition, case_id)
             for feedback in document.take_held():
                 try:
-                    await self.match_feedback(feedback)
+                    if await self.match_feedback(feedback):
+                        self._join(document, feedback)
                 except Exception:
                     log.exception("matching held feedback %s failed; parked for a person "
                                   "at the next try", feedback.event_id)
@@ -536,18 +546,36 @@ class Processors:
         await self.finish_cases(batch)
         return len(due)
 
+    @staticmethod
+    def _join(document: CaseDocument, feedback: CaseEvent) -> None:
+        """Fold held feedback into its own case once the matcher confirmed the case."""
+        if all(item[0] != feedback.event_id for item in document.data["events"]):
+            document.add_event(feedback)
+        if document.new_aggregate().apply(feedback):
+            document.aggregate_changed = True
+
     # -- statistics --------------------------------------------------------------------
 
     def load_stats(self) -> int:
         """The statistics snapshot; returns the feed offset to resume from."""
         store = self.stats_store
         stored = store.get(_STATS_KEY) if store is not None else None
+        self.stats_header = None
         if stored is None:
             self.stats = StatsAccumulator()
             return 0
-        data = decode_value(stored)
-        self.stats = StatsAccumulator.from_dict(data["state"])
-        return int(data["offset"]) + 1
+        header = decode_value(stored)
+        assert store is not None
+        try:
+            parts = [store.get(_chunk_key(header["offset"], number)) or b""
+                     for number in range(int(header["chunks"]))]
+            self.stats = StatsAccumulator.from_dict(decode_value(b"".join(parts)))
+        except Exception:
+            log.exception("statistics snapshot unreadable: counting the feed again")
+            self.stats = StatsAccumulator()
+            return 0
+        self.stats_header = header
+        return int(header["offset"]) + 1
 
     async def count(self, batch: Batch, record: RawRecord) -> None:
         """Fold one stats-feed record into the accumulator."""
@@ -574,10 +602,27 @@ class Processors:
                                      key=f"{unit_code}|{month}".encode())
         if (self.stats_store is not None
                 and time.monotonic() - self.stats_saved_at >= _STATS_SNAPSHOT_EVERY_S):
-            self.stats_store.put(_STATS_KEY, json.dumps(
-                {"offset": batch.stats_offset, "state": self.stats.to_dict()},
-                separators=(",", ":"), default=str).encode("utf-8"))
+            state = json.dumps(self.stats.to_dict(), separators=(",", ":"),
+                               default=str).encode("utf-8")
+            chunks = [state[start:start + _STATS_CHUNK_BYTES]
+                      for start in range(0, len(state), _STATS_CHUNK_BYTES)] or [b""]
+            for number, chunk in enumerate(chunks):
+                self.stats_store.put(_chunk_key(batch.stats_offset, number), chunk)
+            # Chunk keys carry the snapshot's offset and the header goes last, then the
+            # previous chunks are deleted: a crash part-way through the changelog writes
+            # leaves the previous header pointing at intact previous chunks.
+            header = {"offset": batch.stats_offset, "chunks": len(chunks)}
+            self.stats_store.put(_STATS_KEY, encode_value(header))
+            previous = self.stats_header
+            if previous is not None and previous["offset"] != batch.stats_offset:
+                for number in range(int(previous["chunks"])):
+                    self.stats_store.put(_chunk_key(previous["offset"], number), None)
+            self.stats_header = header
             self.stats_saved_at = time.monotonic()
+
+
+def _chunk_key(offset: int, number: int) -> bytes:
+    return _STATS_KEY + f"|{offset}|{number}".encode("ascii")
 
 
 def _value_of(record: RawRecord) -> bytes:
