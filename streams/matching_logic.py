@@ -232,6 +232,13 @@ class FeedbackMatcher:
         for identifier in record.identifiers:
             self._by_identifier[identifier].add(key)
 
+    def referring_unit_of(self, case_id: str) -> str | None:
+        """The agency that referred ``case_id``: who a re-keyed police decision must reach."""
+        for record in self._records.values():
+            if record.case_id == case_id and record.referring_unit_code:
+                return record.referring_unit_code
+        return None
+
     def add_event(self, event: CaseEvent) -> bool:
         """Index a CaseReferred or PenaltyCaseRecorded; False for other event types."""
         if isinstance(event, CaseReferred):

@@ -162,8 +162,15 @@ def route_event(
                              f"{lead_route.id}")
                 problems = []
 
-    copies: list[str] = []
     division = _division(event, sender)
+    if not addressees and not problems and addressed.fallback_roles and division is not None:
+        fallback = registry.first_for_roles(addressed.fallback_roles, division)
+        if fallback is not None:
+            addressees.append(fallback.code)
+            notes.append(f"{type_name} names no addressee; routed to the "
+                         f"{fallback.role} of the jurisdiction")
+
+    copies: list[str] = []
     for copy in rules.copies_for(type_name):
         if division is None:
             break

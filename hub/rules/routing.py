@@ -75,6 +75,8 @@ class AddressedEvent(Sourced):
     event_type: NonEmptyText
     fields: tuple[str, ...] = Field(min_length=1)
     expected_kinds: tuple[UnitKind, ...] = Field(min_length=1)
+    #: Roles tried in the sender's jurisdiction (walking up) when no field names a unit.
+    fallback_roles: tuple[str, ...] = ()
 
 
 class RoutingRules(RuleModel):

@@ -341,7 +341,12 @@ class Processors:
 
     async def _rekey(self, feedback: CaseEvent, matched: FeedbackMatched) -> None:
         await self.outputs.event(self.topics.case_events, matched)
-        copy = feedback.model_copy(update={"case_id": matched.case_id})
+        update: dict[str, object] = {"case_id": matched.case_id}
+        referring_unit = self.index.matcher.referring_unit_of(matched.case_id)
+        if referring_unit and "referring_unit_code" in type(feedback).model_fields and \
+                not getattr(feedback, "referring_unit_code", None):
+            update["referring_unit_code"] = referring_unit  # so routing can tell the agency
+        copy = feedback.model_copy(update=update)
         serialized = await self.serde.serialize(copy)
         await self.outputs.send(self.topics.case_events, serialized.key, serialized.value,
                                 [*serialized.headers, (MATCHED_HEADER, b"1")])
@@ -420,6 +425,15 @@ class Processors:
             return True
         return case_known or record.header(MATCHED_HEADER) is not None
 
+    def awaits_match(self, record: RawRecord, event: CaseEvent,
+                     document: CaseDocument) -> bool:
+        """Police feedback keyed by the police's own case number, not yet tied to a case:
+        the matcher re-keys it (and fills the agency to notify) or parks it for a person,
+        so routing it now would only raise a false "unroutable" alert."""
+        return (isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None
+                and not document.has_history
+                and not getattr(event, "referring_unit_code", None))
+
     async def route(self, record: RawRecord, event: CaseEvent) -> None:
         """Deliver to the inboxes that must act; an unroutable event becomes an alert."""
         route = route_event(event, self.units, self.rules.routing, self.rules.thresholds)
@@ -439,7 +453,10 @@ class Processors:
         document.last_record = record
         joined = [False]
         if record.topic == topics.case_events:
-            await self.guards["routing"].run(record, lambda: self.route(record, event))
+            if self.awaits_match(record, event, document):
+                pass  # routed as the matcher's re-keyed copy (or parked for a person)
+            else:
+                await self.guards["routing"].run(record, lambda: self.route(record, event))
             if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
                 async def match() -> None:
                     joined[0] = await self.match_feedback(event, document)

@@ -160,3 +160,16 @@ def test_police_steps_reach_the_procuratorate_they_address(registry: UnitRegistr
     result = route(event, registry)
     assert result.addressees == (PROCURATORATE,), result
     assert result.unroutable is None
+
+
+@pytest.mark.parametrize("event", [arrest_requested(T), transferred(T), reasons_explained(T)],
+                         ids=["arrest requested", "transferred for prosecution",
+                              "non-filing reasons explained"])
+def test_police_steps_naming_no_procuratorate_reach_the_same_level_one(
+        registry: UnitRegistry, event: CaseEvent) -> None:
+    """Police feeds rarely name the procuratorate: the jurisdiction's one by role."""
+    anonymous = event.model_copy(update={"procuratorate_unit_code": None})
+    result = route(anonymous, registry)
+    assert result.addressees == (PROCURATORATE,), result
+    assert result.unroutable is None
+    assert any("jurisdiction" in note for note in result.notes)
