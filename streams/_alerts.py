@@ -103,6 +103,9 @@ class AlertState:
 
     alert: Alert
     emit_if_new: bool = True
+    #: A resolution that exists only to undo a sweep that ran ahead of an act made and
+    #: recorded in time (a backfill read after the sweep): never news on its own.
+    undoes_early_sweep: bool = False
 
     @property
     def alert_id(self) -> str:

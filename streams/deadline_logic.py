@@ -330,12 +330,14 @@ def _evaluate_clock(
             return _ClockOutcome(None, AlertState(alert(
                 AlertStatus.RESOLVED, severity, stop.occurred_at, late=True,
                 resolved_by=stop.event_id, note=note, done_at=stop.occurred_at)), None)
-        if rule.evaluation == "deadline" and stop.recorded_at >= due_at:
-            # Done in time but known only after the due instant: a timer may have raised
-            # the alert meanwhile; resolve it if so.
-            return _ClockOutcome(None, AlertState(alert(
-                AlertStatus.RESOLVED, rule.severity, stop.recorded_at, late=False,
-                resolved_by=stop.event_id, done_at=stop.occurred_at), emit_if_new=False), None)
+        if rule.evaluation == "deadline":
+            # Done in time. A sweep may still have raised the alert before the hub read the
+            # act: the act was recorded late, or a backfill's sweep (on wall time) ran
+            # before its next batch. Resolve it if so; emit nothing if it never was.
+            return _ClockOutcome(None, AlertState(
+                alert(AlertStatus.RESOLVED, rule.severity, stop.recorded_at, late=False,
+                      resolved_by=stop.event_id, done_at=stop.occurred_at),
+                emit_if_new=False, undoes_early_sweep=stop.recorded_at < due_at), None)
         return _ClockOutcome(None, None, None)
 
     overdue = now >= due_at

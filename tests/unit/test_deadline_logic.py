@@ -56,12 +56,12 @@ def summary(result: CaseDeadlines) -> list[tuple[str, str, str | None]]:
     """(rule id, status, late) of every alert state, sorted."""
     return sorted(
         (s.alert.rule_id, s.alert.status.value, s.alert.details.get("late"))
-        for s in result.alerts
+        for s in result.alerts if not s.undoes_early_sweep
     )
 
 
 def only(result: CaseDeadlines, rule_id: str):
-    found = [s for s in result.alerts if s.alert.rule_id == rule_id]
+    found = [s for s in result.alerts if s.alert.rule_id == rule_id and not s.undoes_early_sweep]
     assert len(found) == 1, summary(result)
     return found[0]
 
@@ -158,7 +158,7 @@ def test_a_resolution_of_an_alert_never_raised_is_not_emitted() -> None:
     filing = only(result, "filing-decision-overdue")
     assert filing.emit_if_new is False
     assert [a.rule_id for a in result.changes({})] == ["entry-late"]
-    raised = evaluate(NON_ECONOMIC, at(2025, 1, 10)).alerts[0].alert
+    raised = only(evaluate(NON_ECONOMIC, at(2025, 1, 10)), "filing-decision-overdue").alert
     previous = {raised.alert_id: snapshot_of(raised)}
     changes = result.changes(previous)
     resolved = next(a for a in changes if a.rule_id == "filing-decision-overdue")
@@ -558,7 +558,8 @@ def test_clock(case: str, events: list[CaseEvent], now: datetime, expected: list
     result = evaluate(events, now)
     assert summary(result) == expected, case
     if responsible is not None:
-        assert result.alerts[0].alert.responsible_unit_code == responsible
+        first = next(s for s in result.alerts if not s.undoes_early_sweep)
+        assert first.alert.responsible_unit_code == responsible
 
 
 def test_referral_without_filing_for_six_months() -> None:
@@ -604,3 +605,18 @@ def test_non_filing_explanation_resolves_the_raised_alert() -> None:
     assert resolved.status is AlertStatus.RESOLVED
     assert resolved.resolved_by_event_id == explanation.event_id
     assert resolved.details["late"] == "true"
+
+
+def test_a_sweep_ahead_of_a_backfill_is_undone_by_the_timely_act() -> None:
+    """A backfill: the wall-clock sweep raised the alert before the hub read a decision that
+    was made and recorded in time; the decision resolves it (not late), nothing else."""
+    raised = only(evaluate(NON_ECONOMIC, at(2026, 11, 21)), "filing-decision-overdue").alert
+    assert raised.status is AlertStatus.RAISED
+    timely = decided(at(2025, 1, 8, 9), "NOT_FILED", recorded=at(2025, 1, 8, 10))
+    result = evaluate([*NON_ECONOMIC, timely], at(2026, 11, 21))
+    assert "filing-decision-overdue" not in [a.rule_id for a in result.changes({})]
+    changes = result.changes({raised.alert_id: snapshot_of(raised)})
+    resolved = next(a for a in changes if a.rule_id == "filing-decision-overdue")
+    assert resolved.status is AlertStatus.RESOLVED
+    assert resolved.alert_id == raised.alert_id
+    assert resolved.details["late"] == "false"
