@@ -24,6 +24,7 @@ from hub.models import (
     Alert,
     AlertKind,
     CaseState,
+    FeedbackMatched,
     FeedbackUnmatched,
     Party,
     PenaltyCaseRecorded,
@@ -522,6 +523,19 @@ def _apply_to_alert(row: AlertRow, action: AppliedActionRow) -> None:
     elif action.action_type == ViewActionKind.RESOLVE_ALERT.value:
         row.details = {**row.details, "_closed_by": action.actor}
     row.status = derive_alert_status(row)
+
+
+def apply_feedback_matched(session: Session, matched: FeedbackMatched) -> None:
+    """The matcher tied parked feedback to its case by itself (its referral arrived after
+    it): the queue item is closed, naming the matcher. Matches of feedback that was never
+    parked have no queue item and change nothing."""
+    row = session.get(UnmatchedRow, matched.feedback_event_id)
+    if row is None or row.status == "resolved":
+        return
+    row.status = "resolved"
+    row.resolved_case_id = matched.case_id
+    row.resolved_by = f"matcher ({matched.method.value})"
+    row.resolved_at = matched.recorded_at
 
 
 def _apply_to_unmatched(row: UnmatchedRow, action: AppliedActionRow) -> None:

@@ -44,6 +44,7 @@ from hub.models import (
     Alert,
     CaseEvent,
     CaseState,
+    FeedbackMatched,
     FeedbackUnmatched,
     PenaltyCaseRecorded,
     UnitMonthlyStats,
@@ -83,6 +84,9 @@ CONSUMER_LAG = Gauge(
 )
 
 _PENALTY_TYPE = PenaltyCaseRecorded.avro_name.encode()
+#: From lf.case-events the view needs penalty details and the matcher's matches (which
+#: close parked feedback it resolved by itself once the referral arrived); nothing else.
+_CASE_EVENT_TYPES = {_PENALTY_TYPE, FeedbackMatched.avro_name.encode()}
 #: How long produced outbox rows are kept (to answer "was it sent?"), then deleted.
 _OUTBOX_KEEP = timedelta(days=7)
 
@@ -118,6 +122,8 @@ def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
         apply.apply_stats(session, event)
     elif isinstance(event, FeedbackUnmatched):
         apply.apply_unmatched(session, event)
+    elif isinstance(event, FeedbackMatched):
+        apply.apply_feedback_matched(session, event)
     elif isinstance(event, ViewAction):
         apply.apply_view_action(session, event)
 
@@ -293,7 +299,7 @@ class BusRunner:
             return DecodedRecord(message.topic, message.partition, message.offset, key, None)
         if message.topic == self.context.settings.topics.case_events:
             ce_type = dict(message.headers or ()).get("ce_type")
-            if ce_type is not None and ce_type != _PENALTY_TYPE:
+            if ce_type is not None and ce_type not in _CASE_EVENT_TYPES:
                 return DecodedRecord(message.topic, message.partition, message.offset, key, None)
         try:
             event: CaseEvent | None = await self.serde.decode(message.value)
@@ -303,7 +309,7 @@ class BusRunner:
                            message.partition, message.offset, exc)
             return DecodedRecord(message.topic, message.partition, message.offset, key, None)
         if message.topic == self.context.settings.topics.case_events and not isinstance(
-            event, PenaltyCaseRecorded
+            event, PenaltyCaseRecorded | FeedbackMatched
         ):
             event = None
         return DecodedRecord(message.topic, message.partition, message.offset, key, event)

@@ -239,6 +239,10 @@ class NativeWorker:
             if record.topic == topics.case_events:
                 await processors.guards["matching"].run(
                     record, functools.partial(processors.index_referral, event))
+        rematched = await processors.rematch_parked()
+        if rematched:
+            log.info("%s: %d parked feedback matched after their referral arrived",
+                     self.worker_id, rematched)
         for record, event in decoded:
             await processors.case_record(batch, record, event)
         for record in feed:

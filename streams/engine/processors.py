@@ -258,6 +258,9 @@ class Processors:
         self.due = DueIndex()
         #: Held feedback (see :data:`MATCH_GRACE_S`) by partition and case.
         self.held = DueIndex()
+        #: Set when a batch indexed a referral the matcher did not know: parked feedback
+        #: may match now (see :meth:`rematch_parked`).
+        self.index_grew = False
         self.guards = {name: Guard(name, topics.dead_letters, outputs.send)
                        for name in ("normalize", "routing", "matching", "deadlines",
                                     "screening", "aggregate", "stats", CASE_PROCESSORS)}
@@ -331,6 +334,44 @@ class Processors:
         for key, value in indexed_entries(event):
             if not self.index.knows(key, value):
                 await self._write_index(self.index.referrals_topic, key, value)
+                self.index_grew = True
+
+    async def rematch_parked(self) -> int:
+        """Match parked feedback again once new referrals are known; returns how many.
+
+        Police systems often report before the agency's referral export lands: feedback
+        parked for a person is re-keyed, and its alert resolved, as soon as the referral
+        makes the match confident — only what stays unsure waits for a person.
+        """
+        if not self.index_grew:
+            return 0
+        self.index_grew = False
+        keys_by_feedback: dict[str, list[str]] = {}
+        open_entries: dict[str, dict[str, Any]] = {}
+        for key, entry in self.index.pending.items():
+            if entry.get("resolved"):
+                continue
+            feedback_id = str(entry["feedback"][0]) if entry.get("feedback") else key
+            keys_by_feedback.setdefault(feedback_id, []).append(key)
+            open_entries[feedback_id] = entry
+        matched_count = 0
+        for feedback_id, entry in open_entries.items():
+            [feedback] = decode_stored([entry["feedback"]])
+            result = self.index.matcher.match(feedback)
+            if not result.confident or result.case_id is None:
+                continue
+            now = datetime.now(UTC)
+            matched = matched_event(result, feedback, hub_unit_code=self.hub_unit_code,
+                                    now=now)
+            await self._rekey(feedback, matched)
+            await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
+                feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,
+                resolved_by=matched.event_id))
+            resolved = {**entry, "resolved": result.case_id}
+            for key in keys_by_feedback[feedback_id]:
+                await self._write_index(self.index.pending_topic, key, resolved)
+            matched_count += 1
+        return matched_count
 
     async def _link(self, feedback: CaseEvent, case_id: str) -> None:
         number = getattr(feedback, "police_case_number", None)

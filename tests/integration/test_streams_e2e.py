@@ -222,3 +222,70 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
 def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
     mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
     return mine[-1] if mine else None
+
+
+@pytest.fixture
+def native_deployment(bootstrap: str, registry_url: str,
+                      tmp_path: Path) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine="native")
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+async def test_parked_feedback_matches_itself_when_its_referral_arrives_later(
+    native_deployment: StreamsDeployment, tmp_path: Path,
+) -> None:
+    """Police systems often report before the agency's referral export lands: the parked
+    feedback is re-keyed, its alert resolved and the agency told once the referral is read."""
+    deployment = native_deployment
+    examples = _examples()
+    deployment.units_file = write_example_units(tmp_path)
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    await deployment.create_topics([agency_topic, police_topic])
+    deployment.start_worker("w1")
+
+    referral = examples[CaseReferred.__name__]
+    early = examples[FilingDecided.__name__].model_copy(update={
+        "case_id": case_id_for(EXAMPLE_POLICE, "A4211810000002024038888"),
+        "event_id": str(uuid.uuid4()), "referral_number": referral.referral_number,
+        "agency_decision_number": None, "referring_unit_code": None,
+        "police_case_number": "A4211810000002024038888", "parties": []})
+    await produce_events(bootstrap, registry, police_topic, [early])
+    [(_, parked)] = await read_events_until(bootstrap, registry, topics.unmatched,
+                                            lambda found: len(found) >= 1)
+    assert isinstance(parked, FeedbackUnmatched)
+    assert parked.feedback_event_id == early.event_id
+
+    await produce_events(bootstrap, registry, agency_topic,
+                         [examples[PenaltyCaseRecorded.__name__], referral])
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found))
+    [matched] = [e for _, e in found if isinstance(e, FeedbackMatched)]
+    assert matched.feedback_event_id == early.event_id
+    assert matched.case_id == referral.case_id
+    assert matched.method is MatchMethod.REFERRAL_NUMBER
+
+    resolved = await read_events_until(
+        bootstrap, registry, topics.alerts,
+        lambda found: any(isinstance(a, Alert) and a.kind is AlertKind.UNMATCHED_FEEDBACK
+                          and a.status is AlertStatus.RESOLVED for _, a in found))
+    assert any(isinstance(a, Alert) and a.resolved_by_event_id == matched.event_id
+               for _, a in resolved)
+    # the re-keyed decision names the referring agency, so it reaches the agency's inbox
+    agency_inbox = await read_until(
+        bootstrap, topics.inbox(EXAMPLE_AGENCY),
+        lambda records: any(headers_of(r)["ce_type"] == FilingDecided.avro_name.encode()
+                            for r in records))
+    decisions = [r for r in agency_inbox
+                 if headers_of(r)["ce_type"] == FilingDecided.avro_name.encode()]
+    [delivered] = [e for e in await decode_all(registry, decisions)
+                   if isinstance(e, FilingDecided)]
+    assert delivered.case_id == referral.case_id
+    assert delivered.referring_unit_code == EXAMPLE_AGENCY

@@ -1,0 +1,59 @@
+"""Parked feedback that the matcher ties to its case by itself (its referral arrived after
+it) leaves the unmatched queue; a match of feedback never parked changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.models import FeedbackMatched, FeedbackUnmatched, MatchMethod
+from hub.models.examples import example_events
+from hub.view.apply import apply_feedback_matched, apply_unmatched
+from hub.view.store import Store, UnmatchedRow
+from tests.support.postgres import fresh_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'view.sqlite3'}"
+    else:
+        url = fresh_database(request.getfixturevalue("postgres_url"))
+    store = Store(url)
+    store.create_all()
+    yield store
+    store.dispose()
+
+
+def _pair() -> tuple[FeedbackUnmatched, FeedbackMatched]:
+    examples = example_events()
+    parked = examples["cn.liangfa.events.FeedbackUnmatched"]
+    assert isinstance(parked, FeedbackUnmatched)
+    matched = examples["cn.liangfa.events.FeedbackMatched"]
+    assert isinstance(matched, FeedbackMatched)
+    matched = matched.model_copy(update={"feedback_event_id": parked.feedback_event_id,
+                                         "method": MatchMethod.PARTY_IDENTIFIER})
+    return parked, matched
+
+
+def test_a_later_automatic_match_closes_the_parked_item(store: Store) -> None:
+    parked, matched = _pair()
+    with store.session() as session:
+        apply_unmatched(session, parked)
+    with store.session() as session:
+        assert session.get(UnmatchedRow, parked.feedback_event_id).status == "open"
+        apply_feedback_matched(session, matched)
+    with store.session() as session:
+        row = session.get(UnmatchedRow, parked.feedback_event_id)
+        assert row.status == "resolved"
+        assert row.resolved_case_id == matched.case_id
+        assert row.resolved_by == "matcher (PARTY_IDENTIFIER)"
+
+
+def test_a_match_of_feedback_never_parked_adds_no_queue_item(store: Store) -> None:
+    _, matched = _pair()
+    with store.session() as session:
+        apply_feedback_matched(session, matched)
+    with store.session() as session:
+        assert session.query(UnmatchedRow).count() == 0
