@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from hub.models import (
     Alert,
     AlertKind,
+    CaseEvent,
     CaseState,
     FeedbackMatched,
     FeedbackUnmatched,
@@ -523,6 +524,30 @@ def _apply_to_alert(row: AlertRow, action: AppliedActionRow) -> None:
     elif action.action_type == ViewActionKind.RESOLVE_ALERT.value:
         row.details = {**row.details, "_closed_by": action.actor}
     row.status = derive_alert_status(row)
+
+
+def apply_event(session: Session, event: CaseEvent, units: UnitDirectory) -> bool:
+    """Apply one event the view consumes to the store; False for a type it does not keep.
+
+    The one dispatch the bus consumer and the tests share, so they cannot drift apart.
+    """
+    if isinstance(event, CaseState):
+        apply_case_state(session, event, units)
+    elif isinstance(event, PenaltyCaseRecorded):
+        apply_penalty_case(session, event, units)
+    elif isinstance(event, Alert):
+        apply_alert(session, event)
+    elif isinstance(event, UnitMonthlyStats):
+        apply_stats(session, event)
+    elif isinstance(event, FeedbackUnmatched):
+        apply_unmatched(session, event)
+    elif isinstance(event, FeedbackMatched):
+        apply_feedback_matched(session, event)
+    elif isinstance(event, ViewAction):
+        apply_view_action(session, event)
+    else:
+        return False
+    return True
 
 
 def apply_feedback_matched(session: Session, matched: FeedbackMatched) -> None:

@@ -41,14 +41,10 @@ from hub.errors import RecordRejected, RetriableError
 from hub.kafka import make_consumer, make_producer
 from hub.models import (
     EVENT_TYPES,
-    Alert,
     CaseEvent,
     CaseState,
     FeedbackMatched,
-    FeedbackUnmatched,
     PenaltyCaseRecorded,
-    UnitMonthlyStats,
-    ViewAction,
 )
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
@@ -109,23 +105,8 @@ def _delete_case(session: Any, case_id: str) -> None:
 
 
 def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
-    event = record.event
-    if event is None:
-        return
-    if isinstance(event, CaseState):
-        apply.apply_case_state(session, event, context.units)
-    elif isinstance(event, PenaltyCaseRecorded):
-        apply.apply_penalty_case(session, event, context.units)
-    elif isinstance(event, Alert):
-        apply.apply_alert(session, event)
-    elif isinstance(event, UnitMonthlyStats):
-        apply.apply_stats(session, event)
-    elif isinstance(event, FeedbackUnmatched):
-        apply.apply_unmatched(session, event)
-    elif isinstance(event, FeedbackMatched):
-        apply.apply_feedback_matched(session, event)
-    elif isinstance(event, ViewAction):
-        apply.apply_view_action(session, event)
+    if record.event is not None:
+        apply.apply_event(session, record.event, context.units)
 
 
 def apply_batch(context: Any, records: list[DecodedRecord]) -> int:

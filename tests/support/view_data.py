@@ -42,7 +42,6 @@ from hub.models import (
     PenaltyProcedure,
     TimelineEntry,
     UnitMonthlyStats,
-    ViewAction,
 )
 from hub.view import apply
 from hub.view.units import UnitDirectory
@@ -309,19 +308,7 @@ def unmatched_for(spec: CaseSpec, index: int) -> FeedbackUnmatched:
 def apply_events(session: Session, events: Iterable[CaseEvent], units: UnitDirectory) -> None:
     """Apply events to the store the way the consumer does, without Kafka."""
     for event in events:
-        if isinstance(event, CaseState):
-            apply.apply_case_state(session, event, units)
-        elif isinstance(event, PenaltyCaseRecorded):
-            apply.apply_penalty_case(session, event, units)
-        elif isinstance(event, Alert):
-            apply.apply_alert(session, event)
-        elif isinstance(event, UnitMonthlyStats):
-            apply.apply_stats(session, event)
-        elif isinstance(event, FeedbackUnmatched):
-            apply.apply_unmatched(session, event)
-        elif isinstance(event, ViewAction):
-            apply.apply_view_action(session, event)
-        else:
+        if not apply.apply_event(session, event, units):
             raise TypeError(f"the view does not consume {type(event).__name__}")
 
 
