@@ -41,6 +41,7 @@ from tests.integration.test_streams_harness import (
     produce_events,
     read_events_until,
     read_until,
+    settle,
     write_example_units,
 )
 
@@ -144,7 +145,15 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
         "agency_decision_number": None, "referring_unit_code": None,
         "police_case_number": "A4211810000002024039999", "parties": []})
 
+    # The history in its legal order: the agency's events, then — once the referral has
+    # reached the police (and so the matcher) — the police's feedback. faust's matcher
+    # reads referrals from a global table that lags its own writes, so feedback racing
+    # its referral would be parked there; the native engine holds and re-matches it
+    # (test_parked_feedback_matches_itself_when_its_referral_arrives_later).
     await produce_events(bootstrap, registry, agency_topic, [penalty, referral, consultation])
+    await read_until(bootstrap, topics.inbox(EXAMPLE_POLICE), lambda records: any(
+        headers_of(r).get("ce_type") == CaseReferred.avro_name.encode() for r in records))
+    await settle(3.0)
     await produce_events(bootstrap, registry, police_topic, [receipt, filing, stray])
 
     # Case events: the inputs once each, plus the match and the re-keyed feedback.
