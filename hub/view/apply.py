@@ -40,6 +40,7 @@ from hub.view.store import (
     CasePartyRow,
     CaseRow,
     CaseUnitRow,
+    MatcherResolutionRow,
     TimelineRow,
     UnitStatsRow,
     UnmatchedRow,
@@ -498,6 +499,8 @@ def apply_unmatched(session: Session, item: FeedbackUnmatched) -> None:
         session.flush()
         for action in _pending_actions(session, item.feedback_event_id):
             _apply_to_unmatched(row, action)
+        # The matcher's own resolution may have been read before the parked item.
+        _resolve_by_matcher(row, session.get(MatcherResolutionRow, item.feedback_event_id))
 
 
 def _pending_actions(session: Session, target: str) -> list[AppliedActionRow]:
@@ -552,15 +555,28 @@ def apply_event(session: Session, event: CaseEvent, units: UnitDirectory) -> boo
 
 def apply_feedback_matched(session: Session, matched: FeedbackMatched) -> None:
     """The matcher tied parked feedback to its case by itself (its referral arrived after
-    it): the queue item is closed, naming the matcher. Matches of feedback that was never
-    parked have no queue item and change nothing."""
+    it): the queue item is closed, naming the matcher. Every match is remembered, so a
+    parked item read after its match arrives closed; matches of feedback never parked
+    add no queue item."""
+    resolution = session.get(MatcherResolutionRow, matched.feedback_event_id)
+    if resolution is None:
+        resolution = MatcherResolutionRow(
+            feedback_event_id=matched.feedback_event_id, case_id=matched.case_id,
+            method=matched.method.value, recorded_at=matched.recorded_at)
+        session.add(resolution)
     row = session.get(UnmatchedRow, matched.feedback_event_id)
-    if row is None or row.status == "resolved":
+    if row is not None:
+        _resolve_by_matcher(row, resolution)
+
+
+def _resolve_by_matcher(row: UnmatchedRow, resolution: MatcherResolutionRow | None) -> None:
+    """Close a queue item the matcher resolved (a person's earlier resolution stands)."""
+    if resolution is None or row.status == "resolved":
         return
     row.status = "resolved"
-    row.resolved_case_id = matched.case_id
-    row.resolved_by = f"matcher ({matched.method.value})"
-    row.resolved_at = matched.recorded_at
+    row.resolved_case_id = resolution.case_id
+    row.resolved_by = f"matcher ({resolution.method})"
+    row.resolved_at = resolution.recorded_at
 
 
 def _apply_to_unmatched(row: UnmatchedRow, action: AppliedActionRow) -> None:

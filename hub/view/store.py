@@ -56,6 +56,7 @@ __all__ = [
     "CaseUnitRow",
     "ConsumerOffsetRow",
     "LocalBase",
+    "MatcherResolutionRow",
     "OutboxRow",
     "Store",
     "TimelineRow",
@@ -334,6 +335,22 @@ class AppliedActionRow(BusBase):
         Index("ix_view_applied_actions_target", "target_id", "occurred_at"),
         Index("ix_view_applied_actions_case", "case_id"),
     )
+
+
+class MatcherResolutionRow(BusBase):
+    """A FeedbackMatched as the view read it: the matcher tied feedback to its case.
+
+    Kept because ``lf.unmatched`` and the matcher's ``FeedbackMatched`` are read in
+    parallel: when the match is read first, the parked item that arrives after it must
+    come in already resolved rather than reopen the queue.
+    """
+
+    __tablename__ = "view_matcher_resolutions"
+
+    feedback_event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36))
+    method: Mapped[str] = mapped_column(String(40))
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
 
 class ConsumerOffsetRow(BusBase):

@@ -57,3 +57,21 @@ def test_a_match_of_feedback_never_parked_adds_no_queue_item(store: Store) -> No
         apply_feedback_matched(session, matched)
     with store.session() as session:
         assert session.query(UnmatchedRow).count() == 0
+
+
+def test_a_match_read_before_its_parked_item_leaves_the_item_closed(store: Store) -> None:
+    """``lf.unmatched`` and the matcher's output are read in parallel: order must not
+    reopen a queue item the matcher already resolved."""
+    parked, matched = _pair()
+    with store.session() as session:
+        apply_feedback_matched(session, matched)
+    with store.session() as session:
+        apply_unmatched(session, parked)
+    with store.session() as session:
+        row = session.get(UnmatchedRow, parked.feedback_event_id)
+        assert row.status == "resolved"
+        assert row.resolved_case_id == matched.case_id
+        assert row.resolved_by == "matcher (PARTY_IDENTIFIER)"
+        apply_feedback_matched(session, matched)  # a replay changes nothing
+    with store.session() as session:
+        assert session.query(UnmatchedRow).filter_by(status="open").count() == 0
