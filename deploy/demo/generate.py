@@ -2312,8 +2312,13 @@ class _Generator:
             X("caseOrigin", attributes=tuple(origin)),
             X("defendants", children=tuple(defendants)),
         ]
+        exported = judgment.entered
         if judgment.recommendation is not None:
             number, issued, due, content = judgment.recommendation
+            # The file cannot predate what it carries: a recommendation issued days after
+            # the judgment is exported with it on the day it was issued.
+            exported = max(exported, exported.replace(
+                year=issued.year, month=issued.month, day=issued.day))
             children.append(
                 X(
                     "judicialRecommendation",
@@ -2333,7 +2338,7 @@ class _Generator:
                 ("version", "1.0"),
                 ("court", self.court.name),
                 ("courtCode", self.court.code),
-                ("exportedAt", judgment.entered.isoformat()),
+                ("exportedAt", exported.isoformat()),
             ),
             children=(X("judgment", children=tuple(children)),),
         )

@@ -769,10 +769,17 @@ def test_court_xml_parses_safely_and_the_entity_file_is_refused(county: County) 
             with pytest.raises(ParseError):
                 SafeET.parse(path)
         else:
-            judgment = SafeET.parse(path).getroot().find("judgment")
+            root = SafeET.parse(path).getroot()
+            judgment = root.find("judgment")
             assert judgment is not None
             assert judgment.findtext("courtCaseNumber")
             assert judgment.find("caseOrigin").get("policeCaseNumber")  # type: ignore[union-attr]
+            # A file cannot predate what it carries (the recommendations preset takes
+            # its entry time from the export time).
+            exported = date.fromisoformat(root.get("exportedAt", "")[:10])
+            recommendation = judgment.find("judicialRecommendation")
+            if recommendation is not None:
+                assert date.fromisoformat(recommendation.get("issuedOn", "")) <= exported
 
 
 # ------------------------------------------------------------------------- through the preset
