@@ -39,6 +39,7 @@ def _attach_groups() -> None:
         ("connectors.cli", "connector", "Validate, test and run a connector."),
         ("hub.view.cli", "view", "The prosecutor view: web UI, REST API, reports."),
         ("hub.cli.acl", "acl", "Generate and apply Kafka ACLs and SCRAM users."),
+        ("streams.public_cli", "public", "Publish the PII-masked public feeds (lf.public.*)."),
     ]
     for module_name, name, help_text in groups:
         module = importlib.import_module(module_name)

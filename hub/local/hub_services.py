@@ -31,8 +31,10 @@ __all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
 #: an agency sees in the view (its own cases and inbox only).
 DEMO_UNIT_USER_CODE = "11429901030089405N"
 
-#: Offsets from the view port of the demo police API and the first worker's web port.
+#: Offsets from the view port of the demo police API, the public feeds' metrics and the
+#: first worker's web port.
 POLICE_API_PORT_OFFSET = 10
+PUBLIC_FEEDS_PORT_OFFSET = 20
 WORKER_WEB_PORT_OFFSET = 100
 
 
@@ -99,6 +101,12 @@ class HubServices:
                       "--data-dir", str(self.home / "workers" / f"w{index}"),
                       "--web-port", str(port), "--units", str(_units_file()), *self._common()],
                 address=f"http://127.0.0.1:{port}/metrics", env=env))
+        public_port = self.view_port + PUBLIC_FEEDS_PORT_OFFSET
+        self._specs.append(ServiceSpec(
+            component="public-feeds", module="streams.public_cli",
+            args=["run", "--metrics-port", str(public_port), *self._common()],
+            health_url=f"http://127.0.0.1:{public_port}/metrics",
+            address=f"http://127.0.0.1:{public_port}/metrics", env=env))
         self._specs.append(ServiceSpec(
             component="view", module="hub",
             args=["view", "serve", "--demo-users", "--port", str(self.view_port),

@@ -16,6 +16,7 @@ from pathlib import Path
 from hub.errors import ConfigError
 from hub.rules._loader import RULES_DIR_ENV, clear_rule_caches, registered_rule_files
 from hub.rules.deadlines import DEADLINES_ENV, DeadlineRule, DeadlineRules, load_deadlines
+from hub.rules.masking import MASKING_ENV, MaskingRules, load_masking
 from hub.rules.roles import UNIT_ROLES_ENV, UnitRole, UnitRoleList, load_unit_roles
 from hub.rules.routing import ROUTING_ENV, RoutingRules, load_routing
 from hub.rules.screening import (
@@ -46,6 +47,7 @@ from hub.rules.violations import (
 
 __all__ = [
     "DEADLINES_ENV",
+    "MASKING_ENV",
     "MATCHING_ENV",
     "ROUTING_ENV",
     "RULES_DIR_ENV",
@@ -56,6 +58,7 @@ __all__ = [
     "VIOLATION_TYPES_ENV",
     "DeadlineRule",
     "DeadlineRules",
+    "MaskingRules",
     "MatchingParameters",
     "Offence",
     "RoutingRules",
@@ -72,6 +75,7 @@ __all__ = [
     "clear_rule_caches",
     "cross_file_problems",
     "load_deadlines",
+    "load_masking",
     "load_matching",
     "load_routing",
     "load_rule_set",
@@ -96,6 +100,7 @@ class RuleSet:
     unit_roles: UnitRoleList
     screening: ScreeningParameters
     matching: MatchingParameters
+    masking: MaskingRules
 
 
 def cross_file_problems(rules: RuleSet) -> list[str]:
@@ -192,6 +197,7 @@ def load_rule_set(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         unit_roles=load_unit_roles(pick("unit_roles.yaml")),
         screening=load_screening(pick("screening.yaml")),
         matching=load_matching(pick("matching.yaml")),
+        masking=load_masking(pick("masking.yaml")),
     )
     problems = cross_file_problems(rules)
     if problems:

@@ -42,9 +42,10 @@ RULE_COLLECTIONS: dict[str, list[str]] = {
     "unit_roles.yaml": [],
     "screening.yaml": [],
     "matching.yaml": [],
+    "masking.yaml": [],
 }
 FILE_LEVEL_SOURCE = {"violation_types.yaml", "unit_roles.yaml", "screening.yaml",
-                     "matching.yaml"}
+                     "matching.yaml", "masking.yaml"}
 
 
 def _raw(name: str) -> dict:
