@@ -38,8 +38,10 @@ __all__ = ["PUBLIC_GROUP", "PublicFeedPublisher", "PublishedCounts", "run_publis
 
 log = logging.getLogger(__name__)
 
-#: Consumer group of the publisher (its committed offsets say what was published).
-PUBLIC_GROUP = "liangfa-public"
+#: Consumer group of the publisher (its committed offsets say what was published). It
+#: runs as the stream workers' principal, whose group ACL covers the ``liangfa-streams``
+#: prefix and whose topic ACLs already allow writing ``lf.public.*`` (hub/security/acl.py).
+PUBLIC_GROUP = "liangfa-streams-public"
 _PROCESSOR = "public"
 
 PUBLISHED = Counter(
