@@ -12,8 +12,13 @@ import hashlib
 import json
 import re
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
@@ -97,20 +102,78 @@ def is_valid_division_code(value: str) -> bool:
     return len(value) == 6 and value.isdigit() and value[:2] != "00"
 
 
+def _uuid5(prefix: Any, name: str) -> str:
+    """``str(uuid.uuid5(HUB_NAMESPACE, prefix_text + name))``, the same text, 3-4 times
+    cheaper: ``prefix`` is a SHA-1 already fed the namespace and the prefix (copied, not
+    recomputed) and the UUID is formatted from the digest without a ``UUID`` object."""
+    digest = prefix.copy()
+    digest.update(name.encode("utf-8"))
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_CASE_PREFIX = hashlib.sha1(HUB_NAMESPACE.bytes + b"case:", usedforsecurity=False)
+_EVENT_PREFIX = hashlib.sha1(HUB_NAMESPACE.bytes + b"event:", usedforsecurity=False)
+
+
 def case_id_for(unit_code: str, case_number: str) -> str:
     """Deterministic case id: UUIDv5 of the owning unit code and its case/decision number.
 
     Whitespace is normalised so that an export that pads a column does not fork a case.
     """
-    key = f"{unit_code.strip().upper()}|{' '.join(case_number.split())}"
-    return str(uuid.uuid5(HUB_NAMESPACE, "case:" + key))
+    return _uuid5(_CASE_PREFIX, f"{unit_code.strip().upper()}|{' '.join(case_number.split())}")
+
+
+#: Types whose orjson form is byte for byte the form ``json.dumps`` gives them below
+#: (dates and Decimals go through ``default=str`` in both). Floats are not among them:
+#: the two print exponents and non-finite values differently.
+_ORJSON_SAFE = frozenset({str, int, bool, type(None), date, datetime, Decimal})
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _orjson_safe(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind not in _ORJSON_SAFE and not (isinstance(item, Enum)
+                                               and isinstance(item, str)):
+            return False
+    return True
+
+
+def _json_text(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")
 
 
 def content_hash(payload: dict[str, Any]) -> str:
-    """Stable SHA-256 of a record's content (sorted keys, compact JSON, str() for others)."""
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    """Stable SHA-256 of a record's content (sorted keys, compact JSON, str() for others).
+
+    The JSON text is the one ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, default=str)`` writes, so hashes (and the event ids made from
+    them) do not change between versions. orjson writes it about 5 times faster for the
+    types it renders identically (checked first); anything else takes the json module.
+    """
+    blob: bytes | None = None
+    if _orjson_safe(payload):
+        try:
+            blob = orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
+        except TypeError:  # an integer beyond 64 bits, a lone surrogate
+            blob = None
+    if blob is None:
+        blob = _json_text(payload)
+    return hashlib.sha256(blob).hexdigest()
 
 
 def event_id_for(source: str, natural_key: str, payload_hash: str) -> str:
@@ -119,4 +182,4 @@ def event_id_for(source: str, natural_key: str, payload_hash: str) -> str:
     The same row read twice gives the same id (deduplicated downstream); a corrected row
     (different content) gives a new id, so corrections are never mistaken for repeats.
     """
-    return str(uuid.uuid5(HUB_NAMESPACE, f"event:{source}|{natural_key}|{payload_hash}"))
+    return _uuid5(_EVENT_PREFIX, f"{source}|{natural_key}|{payload_hash}")

@@ -8,6 +8,9 @@ serde is the validated model's own Avro form, and ids do not depend on the cache
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,12 +22,16 @@ from connectors.mapping import Mapper
 from connectors.runner import EventHeaders
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
 from hub.identity import (
+    HUB_NAMESPACE,
+    case_id_for,
+    content_hash,
     credit_code_check_char,
+    event_id_for,
     is_valid_credit_code,
     is_valid_resident_id,
     resident_id_check_char,
 )
-from hub.models import CHINA_TZ, PenaltyCaseRecorded
+from hub.models import CHINA_TZ, PenaltyCaseRecorded, PenaltyCategory
 from hub.serde import cloudevent_headers
 
 _ZONES = st.sampled_from([CHINA_TZ, UTC, ZoneInfo("Europe/Berlin"),
@@ -84,3 +91,34 @@ def test_cached_check_characters_match_the_formula(first17: str) -> None:
     assert is_valid_resident_id(digits + resident_check)
     wrong = "0" if resident_check != "0" else "1"
     assert not is_valid_resident_id(digits + wrong)
+
+
+def _reference_hash(payload: dict[str, object]) -> str:
+    """content_hash as it was first written: the json module's text, SHA-256."""
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+_SCALARS = (st.text() | st.integers(min_value=-(2**70), max_value=2**70) | st.booleans()
+            | st.none() | st.dates() | st.datetimes(timezones=st.just(CHINA_TZ))
+            | st.floats() | st.decimals(allow_nan=False)
+            | st.sampled_from(list(PenaltyCategory)))
+_PAYLOADS = st.dictionaries(st.text(), st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(), inner, max_size=3), max_leaves=12), max_size=8)
+
+
+@settings(deadline=None, max_examples=300)
+@given(_PAYLOADS)
+def test_content_hash_is_the_json_modules_hash(payload: dict[str, object]) -> None:
+    """The orjson fast path writes the same text: ids stay what earlier versions made."""
+    assert content_hash(payload) == _reference_hash(payload)
+
+
+@given(st.text(), st.text())
+def test_fast_uuid5_ids_are_the_standard_uuid5(unit: str, text: str) -> None:
+    assert event_id_for(unit, text, "h") == str(
+        uuid.uuid5(HUB_NAMESPACE, f"event:{unit}|{text}|h"))
+    assert case_id_for(unit, text) == str(uuid.uuid5(
+        HUB_NAMESPACE, f"case:{unit.strip().upper()}|{' '.join(text.split())}"))
