@@ -40,6 +40,7 @@ def _attach_groups() -> None:
         ("hub.view.cli", "view", "The prosecutor view: web UI, REST API, reports."),
         ("hub.cli.acl", "acl", "Generate and apply Kafka ACLs and SCRAM users."),
         ("streams.public_cli", "public", "Publish the PII-masked public feeds (lf.public.*)."),
+        ("deploy.demo.check", "demo", "Check the demo county against its planted gaps."),
     ]
     for module_name, name, help_text in groups:
         module = importlib.import_module(module_name)

@@ -1,0 +1,163 @@
+"""``liangfa demo check``: the hub's alerts and dead letters against the planted gaps.
+
+The generator writes what it planted into ``manifest.json``: gaps that were due by the
+export date (``gaps[]``) and clocks still running then (``pending_clocks[]``). The hub's
+deadline sweep runs on today's date, so every pending clock whose due date has passed
+since the export is expected too. The comparison is per alert kind and per case, so a
+person sees not only whether the counts agree but which cases the hub found that nobody
+planted, and which planted cases it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["KindComparison", "app", "compare_alerts", "read_alerts"]
+
+app = typer.Typer(help="Check the demo county's results against its planted gaps.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@dataclass
+class KindComparison:
+    """One alert kind: what the hub raised against what the generator expects."""
+
+    kind: str
+    hub_cases: int = 0
+    hub_open: int = 0
+    planted: int = 0
+    pending_now_due: int = 0
+    found: int = 0
+    missed: int = 0
+    extra_open: int = 0
+    extra_resolved: int = 0
+    missed_cases: list[str] = field(default_factory=list)
+    extra_cases: list[str] = field(default_factory=list)
+
+
+def compare_alerts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any],
+                   today: date, *, examples: int = 5) -> list[KindComparison]:
+    """Compare the latest state of each alert with the manifest's gaps and due clocks."""
+    expected: dict[str, set[str]] = defaultdict(set)
+    planted: dict[str, set[str]] = defaultdict(set)
+    planted_gaps: dict[str, int] = defaultdict(int)  # gaps without a case id count too
+    pending: dict[str, set[str]] = defaultdict(set)
+    for gap in manifest.get("gaps", []):
+        if gap.get("alert_kind"):
+            planted_gaps[gap["alert_kind"]] += 1
+            if gap.get("case_id"):
+                planted[gap["alert_kind"]].add(gap["case_id"])
+    for clock in manifest.get("pending_clocks", []):
+        if date.fromisoformat(str(clock["due"])) <= today:
+            pending[clock["alert_kind"]].add(clock["case_id"])
+    for kind in set(planted) | set(pending):
+        expected[kind] = planted[kind] | pending[kind]
+    raised: dict[str, set[str]] = defaultdict(set)
+    still_open: dict[str, set[str]] = defaultdict(set)
+    for alert in alerts:
+        kind, case = str(alert["kind"]), str(alert["case_id"])
+        raised[kind].add(case)
+        if str(alert["status"]) != "RESOLVED":
+            still_open[kind].add(case)
+    rows = []
+    for kind in sorted(set(raised) | set(expected)):
+        hub, wanted = raised[kind], expected[kind]
+        extra = hub - wanted
+        rows.append(KindComparison(
+            kind=kind, hub_cases=len(hub), hub_open=len(still_open[kind]),
+            planted=max(len(planted[kind]), planted_gaps[kind]),
+            pending_now_due=len(pending[kind] - planted[kind]),
+            found=len(hub & wanted), missed=len(wanted - hub),
+            extra_open=len(extra & still_open[kind]),
+            extra_resolved=len(extra - still_open[kind]),
+            missed_cases=sorted(wanted - hub)[:examples],
+            extra_cases=sorted(extra)[:examples]))
+    return rows
+
+
+async def read_alerts(bootstrap: str, registry_url: str,
+                      topic: str = "lf.alerts") -> list[dict[str, Any]]:
+    """The latest record of every alert id on ``topic`` (read to its end, no group)."""
+    from hub.kafka import make_consumer
+    from hub.registry import SchemaRegistryClient
+    from hub.serde import AvroSerde
+
+    latest: dict[str, dict[str, Any]] = {}
+    async with SchemaRegistryClient(registry_url) as registry:
+        serde = AvroSerde(registry)
+        consumer = make_consumer(bootstrap, topic, group_id=None)
+        await consumer.start()
+        try:
+            partitions = consumer.assignment() or set()
+            while not partitions:
+                await asyncio.sleep(0.1)
+                partitions = consumer.assignment()
+            ends = await consumer.end_offsets(list(partitions))
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for record in records:
+                        if record.value is None:
+                            continue
+                        _, alert = await serde.decode_raw(record.value)
+                        latest[str(alert["alert_id"])] = alert
+        finally:
+            await consumer.stop()
+    return list(latest.values())
+
+
+def _table(rows: list[KindComparison]) -> str:
+    header = (f"{'alert kind':34} {'hub':>5} {'open':>5} {'planted':>8} {'+due':>5} "
+              f"{'found':>6} {'missed':>7} {'extra open':>11} {'extra resolved':>15}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row.kind:34} {row.hub_cases:>5} {row.hub_open:>5} {row.planted:>8} "
+                     f"{row.pending_now_due:>5} {row.found:>6} {row.missed:>7} "
+                     f"{row.extra_open:>11} {row.extra_resolved:>15}")
+    return "\n".join(lines)
+
+
+@app.command()
+def check(
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", help="The demo's manifest.json (default: <home>/demo/manifest.json).")]
+    = None,
+    bootstrap: Annotated[str | None, typer.Option("--bootstrap")] = None,
+    registry_url: Annotated[str | None, typer.Option("--registry-url")] = None,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date the hub's sweep ran on (default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compare lf.alerts with the planted gaps and the clocks due since the export."""
+    from hub.config import HubSettings
+
+    overrides = {k: v for k, v in (("bootstrap", bootstrap),
+                                   ("registry_url", registry_url)) if v}
+    settings = HubSettings(**overrides)  # type: ignore[arg-type]
+    path = manifest or settings.home / "demo" / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    alerts = asyncio.run(read_alerts(settings.bootstrap, settings.registry_url))
+    from hub.models import CHINA_TZ
+
+    now = date.fromisoformat(today) if today else datetime.now(CHINA_TZ).date()
+    rows = compare_alerts(alerts, data, now)
+    if as_json:
+        typer.echo(json.dumps([asdict(row) for row in rows], ensure_ascii=False, indent=2))
+        return
+    typer.echo(_table(rows))
+    typer.echo("\nplanted: gaps due by the export date; +due: clocks still running at the "
+               "export whose due date has passed since; extra: cases the hub alerted that "
+               "the generator did not plant (resolved ones were late but done).")
+
+
+if __name__ == "__main__":
+    app()

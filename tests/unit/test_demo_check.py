@@ -1,0 +1,48 @@
+"""``liangfa demo check``: alerts compared with planted gaps and clocks due since export."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from deploy.demo.check import compare_alerts
+
+MANIFEST = {
+    "gaps": [
+        {"alert_kind": "LATE_ENTRY", "case_id": "a"},
+        {"alert_kind": "LATE_ENTRY", "case_id": "b"},
+        {"alert_kind": "UNMATCHED_FEEDBACK", "case_id": None},
+        {"alert_kind": None, "case_id": None},  # a dead letter: no alert
+    ],
+    "pending_clocks": [
+        {"alert_kind": "FILED_NOT_CONCLUDED", "case_id": "c", "due": "2026-01-10"},
+        {"alert_kind": "FILED_NOT_CONCLUDED", "case_id": "d", "due": "2027-01-10"},
+    ],
+}
+
+
+def _alert(kind: str, case: str, status: str = "RAISED") -> dict[str, str]:
+    return {"kind": kind, "case_id": case, "status": status}
+
+
+def test_found_missed_and_extra_per_kind() -> None:
+    alerts = [_alert("LATE_ENTRY", "a", "RESOLVED"), _alert("LATE_ENTRY", "x", "RESOLVED"),
+              _alert("LATE_ENTRY", "y"), _alert("FILED_NOT_CONCLUDED", "c"),
+              _alert("UNMATCHED_FEEDBACK", "f")]
+    rows = {row.kind: row for row in compare_alerts(alerts, MANIFEST, date(2026, 11, 21))}
+    late = rows["LATE_ENTRY"]
+    assert (late.hub_cases, late.hub_open, late.planted, late.found, late.missed) == (
+        3, 1, 2, 1, 1)
+    assert (late.extra_open, late.extra_resolved) == (1, 1)
+    assert late.missed_cases == ["b"]
+    assert late.extra_cases == ["x", "y"]
+    concluded = rows["FILED_NOT_CONCLUDED"]
+    # Only the clock due by "today" is expected; the later one is not yet.
+    assert (concluded.planted, concluded.pending_now_due, concluded.found,
+            concluded.missed) == (0, 1, 1, 0)
+    assert rows["UNMATCHED_FEEDBACK"].planted == 1
+
+
+def test_a_later_today_expects_more_clocks() -> None:
+    rows = {row.kind: row for row in compare_alerts([], MANIFEST, date(2027, 2, 1))}
+    assert rows["FILED_NOT_CONCLUDED"].pending_now_due == 2
+    assert rows["FILED_NOT_CONCLUDED"].missed == 2
