@@ -2629,8 +2629,12 @@ class _Generator:
 
         Mirrors hub/rules/matching.yaml: a referral number (of a referral the hub has)
         matches outright and teaches the police case number; a known police case number
-        matches; otherwise party identifiers, offence and date window score candidates,
+        matches; otherwise party identifiers, offence and date window score candidates
+        (with the ``sole_candidate`` bonus when only one case of the party is in the
+        window, then capped at ``identifier_max``, as streams/matching_logic.py does),
         and only a unique candidate at or above the confident threshold is matched.
+        The hub knows every referral here: it reads them all before the feedback (a hub
+        that reads feedback first may decide differently, see README "Known differences").
         """
         matching = self.matching
         bonus = matching.party_identifier_bonus
@@ -2692,8 +2696,11 @@ class _Generator:
                     score += bonus.same_referring_unit
                 if offence is not None and offence == referral.vtype.offence_name:
                     score += bonus.same_offence
-                score = min(score, bonus.identifier_max)
                 best[case_id] = max(score, best.get(case_id, Decimal(0)))
+            if len(best) == 1 and bonus.sole_candidate:
+                # The only case of this party in the window: the hub applies the match.
+                best = {case_id: score + bonus.sole_candidate for case_id, score in best.items()}
+            best = {case_id: min(score, bonus.identifier_max) for case_id, score in best.items()}
             top = max(best.values(), default=Decimal(0))
             leaders = [case_id for case_id, score in best.items() if score == top]
             if len(leaders) == 1 and top >= matching.confident_threshold:
@@ -2746,11 +2753,19 @@ class _Generator:
                     "unknown_referral": "feedback_for_dead_lettered_referral",
                     "party_offence_dates": "identifier_only_feedback",
                 }[basis]
+                # The hub's alert is keyed by the case the record arrives under: the
+                # quoted referral's case, or the police case number under the police unit.
+                arrived = (
+                    referral.case_id
+                    if record.carries_referral
+                    else case_id_for(record.police.code, record.police_case_number)
+                )
                 self._gap(
                     kind,
                     "feedback_unmatched",
                     record.police,
                     source,
+                    case_id=arrived,
                     detail={
                         "true_case_id": referral.case_id,
                         "police_case_number": record.police_case_number,
@@ -2883,8 +2898,14 @@ class _Generator:
         filed = [r for r in seen if r.record_type == "filing_decision"]
         if filed:
             filed_on = filed[0].day
+            # Stops of filed-case-not-concluded-1-year on the referral's case: the matched
+            # transfer for prosecution, the prosecution decision (the judgment is keyed by
+            # the court's case number, so it never reaches this case; it always follows
+            # the prosecution decision anyway).
+            transfers = [r.day for r in seen if r.record_type == "transfer_for_prosecution"]
             concluded = min(
-                (d for d in (referral.prosecuted_on, referral.judged_on) if d is not None),
+                (d for d in (*transfers, referral.prosecuted_on, referral.judged_on)
+                 if d is not None),
                 default=None,
             )
             due_12 = add_months(filed_on, 12)
@@ -3075,9 +3096,9 @@ _UNMATCHED_WHY: dict[str, str] = {
     "ambiguous_feedback": "two referrals share the party, offence and date: a person must choose",
     "feedback_for_dead_lettered_referral": "quotes a referral whose export row was "
     "dead-lettered, so the hub never saw it",
-    "identifier_only_feedback": "only party identifiers link it to its referral; "
-    "hub/rules/matching.yaml caps that confidence below the "
-    "confident threshold, so a person confirms the candidate",
+    "identifier_only_feedback": "only party identifiers link it to its referral and the "
+    "party has another case in the date window, so hub/rules/matching.yaml gives no "
+    "sole-candidate bonus and a person confirms the candidate",
 }
 
 

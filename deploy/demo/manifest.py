@@ -88,7 +88,9 @@ class Gap(_Model):
     case_id: str | None = Field(
         default=None,
         description="case_id the hub derives: case_id_for(agency code, "
-        "decision number, else agency case number).",
+        "decision number, else agency case number); for unmatched feedback the case the "
+        "record arrives under (the quoted referral's, else case_id_for(police unit code, "
+        "police case number)), which the hub's UNMATCHED_FEEDBACK alert carries.",
     )
     source: SourceRef
     due: date | None = Field(default=None, description="When the alert falls due.")

@@ -44,6 +44,7 @@ from hub.identity import (
     is_valid_division_code,
     is_valid_resident_id,
 )
+from hub.rules.screening import load_matching
 from hub.rules.thresholds import load_thresholds
 from hub.rules.violations import classify_violation, load_violation_types
 from hub.units import load_unit_registry
@@ -451,6 +452,17 @@ def test_referral_and_feedback_gaps_point_at_real_records(
                     or gap.kind == "feedback_for_dead_lettered_referral"
                 )
                 assert record["police_case_number"] == gap.detail["police_case_number"]
+                # The hub's UNMATCHED_FEEDBACK alert carries the case the record arrives
+                # under: the quoted referral's, else the police case number's.
+                arrived = (
+                    case_id_for(
+                        record["referring_unit_code"],
+                        record["agency_decision_number"] or record["agency_case_number"],
+                    )
+                    if record["referral_number"]
+                    else case_id_for(paths[gap.source.path], record["police_case_number"])
+                )
+                assert gap.case_id == arrived
         elif (gap.source.path, gap.source.row or 0) in referral_rows:
             values = referral_rows[(gap.source.path, gap.source.row or 0)].values
             expected = case_id_for(
@@ -495,6 +507,43 @@ def test_feedback_expectations_cover_every_record(
     assert bases["party_offence_dates"] > 0
     assert bases["ambiguous"] >= 4
     assert bases["unknown_referral"] >= 2
+
+
+def test_identifier_only_feedback_of_the_party_sole_case_is_matched_automatically(
+    county: County,
+) -> None:
+    """matching.yaml's sole-candidate bonus lifts a party's only case in the window to the
+    confident threshold: the hub matches it by itself, so its referral's clocks stop and
+    no decision_not_matched gap or parked record is expected for it."""
+    bonus = load_matching().party_identifier_bonus
+    assert bonus.sole_candidate > 0
+    identifier_only = [e for e in county.manifest.feedback if e.basis == "party_offence_dates"]
+    matched = {e.true_case_id for e in identifier_only if e.expected_case_id is not None}
+    assert len(matched) >= 10
+    assert all(
+        e.expected_case_id == e.true_case_id for e in identifier_only if e.expected_case_id
+    )
+    assert not any(
+        g.kind in {"decision_not_matched", "identifier_only_feedback"} and g.case_id in matched
+        for g in county.manifest.gaps
+    )
+
+
+def test_a_matched_transfer_for_prosecution_stops_the_one_year_clock(county: County) -> None:
+    """filed-case-not-concluded-1-year stops on TransferredForProsecution too (deadlines.yaml):
+    a case transferred in the export neither owes a gap nor has a clock pending."""
+    transferred = {
+        e.expected_case_id
+        for e in county.manifest.feedback
+        if e.record_type == "transfer_for_prosecution" and e.expected_case_id
+    }
+    assert transferred
+    pending = {c.case_id for c in county.manifest.pending_clocks
+               if c.alert_kind == "FILED_NOT_CONCLUDED"}
+    open_gaps = {g.case_id for g in county.manifest.gaps
+                 if g.alert == "filed_not_concluded_1_year" and g.resolved_on is None}
+    assert pending
+    assert not transferred & (pending | open_gaps)
 
 
 def test_about_fifteen_percent_of_referrals_are_answered_only_by_police_case_number(
