@@ -46,3 +46,27 @@ def test_a_later_today_expects_more_clocks() -> None:
     rows = {row.kind: row for row in compare_alerts([], MANIFEST, date(2027, 2, 1))}
     assert rows["FILED_NOT_CONCLUDED"].pending_now_due == 2
     assert rows["FILED_NOT_CONCLUDED"].missed == 2
+
+
+def test_a_clock_due_today_is_not_expected_until_the_day_is_over() -> None:
+    manifest = {"gaps": [], "pending_clocks": [
+        {"alert_kind": "FILED_NOT_CONCLUDED", "case_id": "c", "due": "2026-01-10"}]}
+    assert compare_alerts([], manifest, date(2026, 1, 10)) == []
+    [row] = compare_alerts([], manifest, date(2026, 1, 11))
+    assert (row.pending_now_due, row.missed) == (1, 1)
+
+
+def test_an_alert_resolved_in_time_is_neither_found_nor_extra() -> None:
+    """The hub raised it only because it read the act after the due time (backfill order)."""
+    in_time = {"kind": "LATE_ENTRY", "case_id": "a", "status": "RESOLVED",
+               "details": {"late": "false"}}
+    also = {"kind": "LATE_ENTRY", "case_id": "z", "status": "RESOLVED",
+            "details": {"late": "false"}}
+    late = {"kind": "LATE_ENTRY", "case_id": "b", "status": "RESOLVED",
+            "details": {"late": "true"}}
+    rows = {row.kind: row for row in compare_alerts([in_time, also, late], MANIFEST,
+                                                    date(2026, 11, 21))}
+    row = rows["LATE_ENTRY"]
+    assert (row.hub_cases, row.found, row.missed, row.extra_resolved, row.in_time) == (
+        1, 1, 1, 0, 2)
+    assert row.missed_cases == ["a"]
