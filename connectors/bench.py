@@ -49,6 +49,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds(who: int) -> float:
+    """User + system CPU of this process (``RUSAGE_SELF``) or of its reaped children
+    (``RUSAGE_CHILDREN``: the mapping processes, reaped when the connector stops)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _encoded_sample(registry_url: str, sample: Path, config: Any) -> list[SerializedEvent]:
     """The first rows of the export, mapped and encoded exactly as the connector does."""
     mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
@@ -138,7 +145,8 @@ async def _baseline_send(bootstrap: str, encoded: list[SerializedEvent], records
         await producer.stop()
 
 
-async def _run(records: int, bootstrap: str, registry_url: str, root: Path) -> dict[str, Any]:
+async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
+               workers: int | None) -> dict[str, Any]:
     drop = root / "drop"
     drop.mkdir()
     staged = write_penalty_csv(root / "penalties.csv", records, encoding="gbk")
@@ -147,14 +155,18 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path) -> d
         "id": f"bench-{suffix}", "unit": DEMO_MARKET_UNIT, "kind": "file",
         "source": {"path": str(drop), "settle_seconds": 0}, "preset": "penalty-disclosure",
         "mapping": {"stream": f"bench-{suffix}"}, "state_dir": str(root / "state"),
-        "bootstrap": bootstrap, "registry_url": registry_url})
+        "bootstrap": bootstrap, "registry_url": registry_url, "workers": workers})
     runner = ConnectorRunner(config, settings=HubSettings(bootstrap=bootstrap,
                                                           registry_url=registry_url))
     target = drop / staged.name
     staged.rename(target)
     started = time.perf_counter()
+    main_started = _cpu_seconds(resource.RUSAGE_SELF)
+    children_started = _cpu_seconds(resource.RUSAGE_CHILDREN)
     await runner.run(once=True)
     elapsed = time.perf_counter() - started
+    main_cpu = _cpu_seconds(resource.RUSAGE_SELF) - main_started
+    workers_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_started
     peak = _peak_rss_mib()
     produced = int(runner.metrics.produced._value.get())
     sample = root / "sample.csv"
@@ -168,6 +180,7 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path) -> d
     return {
         "records": records,
         "produced": produced,
+        "workers": runner.workers,
         "seconds": round(elapsed, 3),
         "records_per_s": round(rate, 1),
         # The ratio is against the stronger of the two bare producers: the batch API the
@@ -176,11 +189,23 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path) -> d
         "baseline_send_records_per_s": round(send_rate, 1),
         "ratio": round(rate / baseline_rate, 3) if baseline_rate else 0.0,
         "peak_rss_mib": round(peak, 1),
+        # The largest mapping process (children are reaped when the connector stops).
+        "worker_peak_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        # CPU of the connector phase (this process and its worker processes) per record:
+        # comparable across runs where wall-clock rates are not (2 shared cores).
+        "cpu_us_per_record": round((main_cpu + workers_cpu) / records * 1e6, 1)
+        if records else 0.0,
+        "main_cpu_us_per_record": round(main_cpu / records * 1e6, 1) if records else 0.0,
         "load_average": os.getloadavg()[0],
     }
 
 
-def run_ingest_benchmark(records: int, bootstrap: str, registry_url: str) -> dict[str, Any]:
-    """Run the benchmark once (blocking); returns the numbers as a JSON-ready dict."""
+def run_ingest_benchmark(records: int, bootstrap: str, registry_url: str,
+                         workers: int | None = None) -> dict[str, Any]:
+    """Run the benchmark once (blocking); returns the numbers as a JSON-ready dict.
+
+    ``workers`` is the connector's mapping processes (None: the connector's default).
+    """
     with tempfile.TemporaryDirectory(prefix="liangfa-bench-") as directory:
-        return asyncio.run(_run(records, bootstrap, registry_url, Path(directory)))
+        return asyncio.run(_run(records, bootstrap, registry_url, Path(directory), workers))

@@ -18,10 +18,14 @@ app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 @app.command()
 def ingest(records: Annotated[int, typer.Option(help="Rows in the generated CSV")] = 100_000,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")]
-           = False) -> None:
+           = False,
+           workers: Annotated[int | None, typer.Option(
+               min=1, help="Mapping processes of the connector (default: its own default)")]
+           = None) -> None:
     """Ingest N generated 双公示 rows through the file connector; compare with bare aiokafka."""
     settings = HubSettings()
-    result = run_ingest_benchmark(records, settings.bootstrap, settings.registry_url)
+    result = run_ingest_benchmark(records, settings.bootstrap, settings.registry_url,
+                                  workers)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -150,6 +150,11 @@ class ConnectorConfig(_Frozen):
     checkpoint_every_records: int = Field(5000, ge=1)
     checkpoint_every_seconds: float = Field(2.0, gt=0)
     validate_events: bool = True
+    #: Processes that map, validate and encode rows (``connectors.parallel``); unset: up
+    #: to 4 for file exports (``default_workers``), 1 for other kinds. 1 maps in-process.
+    workers: int | None = Field(None, ge=1, le=64)
+    #: Rows per chunk handed to a mapping process (only when ``workers`` > 1).
+    worker_chunk_rows: int = Field(2000, ge=1, le=100_000)
     bootstrap: str | None = None
     registry_url: str | None = None
 

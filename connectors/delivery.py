@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from connectors.metrics import ConnectorMetrics
 from hub.config import KafkaSecurity
@@ -37,9 +37,47 @@ from hub.errors import RetriableError
 from hub.identity import event_id_for
 from hub.kafka import admin_client, make_consumer
 
-__all__ = ["DeadLetter", "Delivery", "dead_letter_id", "read_written_ids", "topic_end_offsets"]
+__all__ = ["DeadLetter", "Delivery", "dead_letter_id", "key_hash", "read_written_ids",
+           "topic_end_offsets"]
 
 log = logging.getLogger(__name__)
+
+
+_M = 0x5BD1E995
+_WORDS: dict[int, struct.Struct] = {}
+
+
+def key_hash(key: bytes) -> int:
+    """Kafka's murmur2 of a record key, masked positive: ``partitions[hash % count]`` is
+    the partition the Java client and aiokafka's ``DefaultPartitioner`` choose.
+
+    The same arithmetic as aiokafka's pure-Python ``murmur2`` with the key read as
+    little-endian words in one ``struct`` call instead of byte by byte: about 3 times
+    cheaper, and it runs once per event. Mapping processes compute it beside the key.
+    """
+    length = len(key)
+    count = length >> 2
+    words = _WORDS.get(count)
+    if words is None:
+        words = _WORDS[count] = struct.Struct(f"<{count}I")
+    h = 0x9747B28C ^ length
+    for k in words.unpack_from(key):
+        k = (k * _M) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+    extra = length & 3
+    if extra:
+        tail = length - extra
+        if extra == 3:
+            h ^= key[tail + 2] << 16
+        if extra >= 2:
+            h ^= key[tail + 1] << 8
+        h ^= key[tail]
+        h = (h * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h & 0x7FFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +142,6 @@ class Delivery:
     _open: dict[int, _Batch] = field(default_factory=dict)
     _unsubmitted: int = 0
     _opened_at: float = 0.0
-    _partitioner: DefaultPartitioner = field(default_factory=DefaultPartitioner)
 
     async def start(self) -> None:
         """Learn the event topic's partitions (events are batched per partition)."""
@@ -115,11 +152,13 @@ class Delivery:
         self._partitions = sorted(partitions)
 
     async def send_event(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
-                         event_id: str, position: dict[str, Any]) -> None:
+                         event_id: str, position: dict[str, Any],
+                         hashed: int | None = None) -> None:
         """Queue one event (skipped when a previous run already wrote it).
 
         The event goes to the partition the producer's default partitioner gives its key
-        (murmur2, as every other hub producer), in a batch submitted when it is full or by
+        (murmur2, as every other hub producer; ``hashed`` is :func:`key_hash` of the key
+        when the caller has it already), in a batch submitted when it is full or by
         :meth:`submit`; it counts as handled once that batch is acknowledged.
         """
         if event_id in self.already_written:
@@ -128,7 +167,9 @@ class Delivery:
             return
         if not self._partitions:
             await self.start()
-        partition = self._partitioner(key, self._partitions, self._partitions)
+        partitions = self._partitions
+        partition = partitions[(key_hash(key) if hashed is None else hashed)
+                               % len(partitions)]
         batch = self._open.get(partition)
         if batch is None:
             batch = self._new_batch(partition)

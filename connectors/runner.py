@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,20 +28,27 @@ from pydantic import ValidationError
 
 from connectors.checkpoint import Checkpoint, CheckpointStore
 from connectors.config import ConnectorConfig
-from connectors.delivery import DeadLetter, Delivery, read_written_ids, topic_end_offsets
-from connectors.mapping import build_mapper, describe_validation_error
+from connectors.delivery import (
+    DeadLetter,
+    Delivery,
+    key_hash,
+    read_written_ids,
+    topic_end_offsets,
+)
+from connectors.mapping import AnyMapper, build_mapper, describe_validation_error
 from connectors.metrics import ConnectorMetrics
+from connectors.parallel import MappingPool, default_workers, outcomes_of
 from connectors.source import Source, SourceRecord
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import FatalError, HubError, MappingError, RecordRejected, RetriableError
 from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
-from hub.serde import AvroSerde, cloudevent_headers
+from hub.serde import AvroSerde, LocalSerde, cloudevent_headers
 from hub.topics import apply_topics, ingest_topic, load_manifest
 
 __all__ = ["ConnectorRunner", "EventHeaders", "RunSummary", "dead_letter_for", "dlq_topic",
-           "make_source"]
+           "make_source", "map_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +123,45 @@ def dead_letter_for(exc: Exception) -> DeadLetter:
                       str(exc), "", "")
 
 
+#: One mapped row as a worker hands it back: Kafka key, Confluent value, headers, event
+#: id and the key's partitioning hash (computed where the CPU is spare).
+MappedRow = tuple[bytes, bytes, list[tuple[str, bytes]], str, int]
+
+
+def map_rows(mapper: AnyMapper, local: LocalSerde, headers: EventHeaders,
+             rows: list[tuple[dict[str, Any], str]], recorded_at: datetime,
+             ) -> list[MappedRow | DeadLetter]:
+    """Map, validate and encode a chunk of rows: what a mapping process runs.
+
+    A refused row becomes its :class:`DeadLetter` (field, value, reason), exactly what the
+    in-process path puts in the DLQ headers; other exceptions propagate as they would there.
+    """
+    outcomes: list[MappedRow | DeadLetter] = []
+    append = outcomes.append
+    encode = local.encode_dict
+    for row, reference in rows:
+        try:
+            mapped = mapper.map(row, reference, recorded_at)
+            value = encode(mapped.avro_name, mapped.record)
+        except (RecordRejected, MappingError, ValidationError) as exc:
+            append(dead_letter_for(exc))
+        else:
+            key = mapped.key
+            append((key, value, headers.of(mapped.avro_name, mapped.record),
+                    mapped.event_id, key_hash(key)))
+    return outcomes
+
+
+@dataclass
+class _PassState:
+    """What the housekeeping between records of a pass carries along."""
+
+    checkpoint: Checkpoint
+    last_checkpoint_time: float
+    recorded_at: datetime
+    read: int = 0
+
+
 @dataclass
 class RunSummary:
     """What a run did (the CLI prints it; tests assert on it)."""
@@ -143,6 +191,8 @@ class ConnectorRunner:
         self.dlq = dlq_topic(config.id)
         self.store = CheckpointStore(config.state_dir, config.id)
         self.source_factory = source_factory
+        self.workers = config.workers or default_workers(config.kind)
+        self.chunk_rows = config.worker_chunk_rows
         self.stopping = asyncio.Event()
         self.summary = RunSummary()
 
@@ -209,9 +259,13 @@ class ConnectorRunner:
         producer = make_producer(self.bootstrap, security=self.security,
                                  client_id=f"connector-{self.config.id}", linger_ms=20)
         source = self.source_factory(self.config)
+        pool: MappingPool | None = None
         try:
             serde = AvroSerde(registry)
             await serde.prepare(self.mapper.avro_names())
+            if self.workers > 1:
+                pool = MappingPool(functools.partial(map_rows, self.mapper, serde.local,
+                                                     EventHeaders()), self.workers)
             await producer.start()
             delivery = Delivery(producer, self.topic, self.dlq, self.config.id,
                                 self.config.unit, self.metrics, already_written=written,
@@ -220,7 +274,10 @@ class ConnectorRunner:
             delivery.acked_position = dict(checkpoint.position)
             last = checkpoint
             while True:
-                last = await self._pass(source, serde, delivery, last)
+                if pool is None:
+                    last = await self._pass(source, serde, delivery, last)
+                else:
+                    last = await self._pass_parallel(source, serde, delivery, last, pool)
                 self.metrics.last_success.set(time.time())
                 if once or self.stopping.is_set():
                     return True
@@ -233,6 +290,8 @@ class ConnectorRunner:
                 if self.stopping.is_set():
                     return True
         finally:
+            if pool is not None:
+                pool.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 10)
             await registry.aclose()
@@ -244,23 +303,18 @@ class ConnectorRunner:
         local = serde.local
         mapper = self.mapper
         headers = EventHeaders()
-        read_counter = self.metrics.read
-        every_records = self.config.checkpoint_every_records
-        every_seconds = self.config.checkpoint_every_seconds
-        last_checkpoint_time = time.monotonic()
-        recorded_at = datetime.now(CHINA_TZ)
-        read = 0
+        state = _PassState(checkpoint, time.monotonic(), datetime.now(CHINA_TZ))
         async for record in source.read(checkpoint):
             if record.marker:
                 delivery.mark(record.position)
                 continue
-            read += 1
+            state.read += 1
             if record.problem is not None or record.row is None:
                 await self._dead_letter(delivery, record, record.problem
                                         or RecordRejected("unparseable record"))
             else:
                 try:
-                    mapped = mapper.map(record.row, record.reference, recorded_at)
+                    mapped = mapper.map(record.row, record.reference, state.recorded_at)
                     value = local.encode_dict(mapped.avro_name, mapped.record)
                 except (RecordRejected, MappingError, ValidationError) as exc:
                     await self._dead_letter(delivery, record, exc)
@@ -268,28 +322,105 @@ class ConnectorRunner:
                     await delivery.send_event(mapped.key, value,
                                               headers.of(mapped.avro_name, mapped.record),
                                               mapped.event_id, record.position)
-            if read % 512 == 0:
-                read_counter.inc(512)
-                delivery.collect()
-                while delivery.in_flight > _MAX_IN_FLIGHT:
-                    await delivery.wait_for_head()
-                    delivery.collect()
-                now = time.monotonic()
-                if (delivery.handled_since_checkpoint >= every_records
-                        or now - last_checkpoint_time >= every_seconds):
-                    checkpoint = await self._checkpoint(source, delivery, checkpoint)
-                    last_checkpoint_time = now
-                    recorded_at = datetime.now(CHINA_TZ)
+            if state.read % 512 == 0:
+                await self._housekeeping(source, delivery, state)
                 if self.stopping.is_set():
                     break
-        read_counter.inc(read % 512)
-        self.summary.read += read
+        return await self._end_pass(source, delivery, state)
+
+    async def _housekeeping(self, source: Source, delivery: Delivery,
+                            state: _PassState) -> None:
+        """Every 512 records: count, collect acks, bound what is in flight, checkpoint."""
+        self.metrics.read.inc(512)
+        delivery.collect()
+        while delivery.in_flight > _MAX_IN_FLIGHT:
+            await delivery.wait_for_head()
+            delivery.collect()
+        now = time.monotonic()
+        if (delivery.handled_since_checkpoint >= self.config.checkpoint_every_records
+                or now - state.last_checkpoint_time >= self.config.checkpoint_every_seconds):
+            state.checkpoint = await self._checkpoint(source, delivery, state.checkpoint)
+            state.last_checkpoint_time = now
+            state.recorded_at = datetime.now(CHINA_TZ)
+
+    async def _end_pass(self, source: Source, delivery: Delivery,
+                        state: _PassState) -> Checkpoint:
+        self.metrics.read.inc(state.read % 512)
+        self.summary.read += state.read
         await delivery.drain()
-        return await self._checkpoint(source, delivery, checkpoint)
+        return await self._checkpoint(source, delivery, state.checkpoint)
+
+    async def _pass_parallel(self, source: Source, serde: AvroSerde, delivery: Delivery,
+                             checkpoint: Checkpoint, pool: MappingPool) -> Checkpoint:
+        """:meth:`_pass` with mapping in worker processes (``connectors.parallel``).
+
+        Records are read here and grouped in chunks; each chunk's rows are mapped by a
+        worker while the next chunks are read; chunks are delivered strictly in read
+        order, record by record exactly as :meth:`_pass` delivers them (events, dead
+        letters, end-of-file markers), so positions, acks and checkpoints are unchanged.
+        A pass too small to fill one chunk is mapped here (no process is started for it).
+        """
+        state = _PassState(checkpoint, time.monotonic(), datetime.now(CHINA_TZ))
+        limit = 2 * pool.processes + 1
+        queue: deque[tuple[list[SourceRecord], asyncio.Future[list[Any]] | None]] = deque()
+        records: list[SourceRecord] = []
+        rows: list[tuple[dict[str, Any], str]] = []
+        async for record in source.read(checkpoint):
+            records.append(record)
+            if not record.marker and record.problem is None and record.row is not None:
+                rows.append((record.row, record.reference))
+            if len(records) < self.chunk_rows:
+                continue
+            queue.append((records, pool.submit(rows, datetime.now(CHINA_TZ))
+                          if rows else None))
+            records, rows = [], []
+            while queue and (len(queue) >= limit or queue[0][1] is None
+                             or queue[0][1].done()):
+                await self._deliver_chunk(source, delivery, state, *queue.popleft())
+            if self.stopping.is_set():
+                break
+        if records:
+            if rows and not queue and not pool.started:
+                done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+                done.set_result(map_rows(self.mapper, serde.local, EventHeaders(), rows,
+                                         state.recorded_at))
+                queue.append((records, done))
+            else:
+                queue.append((records, pool.submit(rows, datetime.now(CHINA_TZ))
+                              if rows else None))
+        while queue:  # chunks already read and mapped are delivered, even when stopping
+            await self._deliver_chunk(source, delivery, state, *queue.popleft())
+        return await self._end_pass(source, delivery, state)
+
+    async def _deliver_chunk(self, source: Source, delivery: Delivery, state: _PassState,
+                             records: list[SourceRecord],
+                             future: asyncio.Future[list[Any]] | None) -> None:
+        outcomes = iter(await outcomes_of(future) if future is not None else ())
+        for record in records:
+            if record.marker:
+                delivery.mark(record.position)
+                continue
+            state.read += 1
+            if record.problem is not None or record.row is None:
+                await self._dead_letter(delivery, record, record.problem
+                                        or RecordRejected("unparseable record"))
+            else:
+                outcome = next(outcomes)
+                if isinstance(outcome, DeadLetter):
+                    await self._send_letter(delivery, record, outcome)
+                else:
+                    key, value, headers, event_id, hashed = outcome
+                    await delivery.send_event(key, value, headers, event_id, record.position,
+                                              hashed)
+            if state.read % 512 == 0:
+                await self._housekeeping(source, delivery, state)
 
     async def _dead_letter(self, delivery: Delivery, record: SourceRecord,
                            exc: Exception) -> None:
-        letter = dead_letter_for(exc)
+        await self._send_letter(delivery, record, dead_letter_for(exc))
+
+    async def _send_letter(self, delivery: Delivery, record: SourceRecord,
+                           letter: DeadLetter) -> None:
         log.info("connector %s: %s refused (%s: %s)", self.config.id, record.reference,
                  letter.error_type, letter.reason)
         await delivery.send_dead_letter(record.raw, letter, record.reference, record.location,

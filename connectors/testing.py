@@ -32,6 +32,7 @@ from hub.models import CHINA_TZ
 __all__ = [
     "KINDS",
     "CsvFileHarness",
+    "CsvFileWorkersHarness",
     "FeedbackServer",
     "HttpHarness",
     "KindHarness",
@@ -113,6 +114,16 @@ class CsvFileHarness(KindHarness):
     def replay(self) -> None:
         for staged in self.staging.glob("*.csv"):
             shutil.copy(staged, self.drop / f"again-{staged.name}")
+
+
+class CsvFileWorkersHarness(CsvFileHarness):
+    """The CSV drop folder mapped by two worker processes (``connectors.parallel``), in
+    chunks small enough that even the small batches go through the pool."""
+
+    name = "file-csv-workers"
+
+    def config(self, connector_id: str) -> dict[str, Any]:
+        return {**super().config(connector_id), "workers": 2, "worker_chunk_rows": 16}
 
 
 class XmlFileHarness(KindHarness):
@@ -356,6 +367,7 @@ class HttpHarness(KindHarness):
 KINDS: dict[str, type[KindHarness]] = {
     HttpHarness.name: HttpHarness,
     CsvFileHarness.name: CsvFileHarness,
+    CsvFileWorkersHarness.name: CsvFileWorkersHarness,
     XmlFileHarness.name: XmlFileHarness,
     SqlHarness.name: SqlHarness,
     PostgresHarness.name: PostgresHarness,

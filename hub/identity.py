@@ -135,21 +135,28 @@ _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _orjson_safe(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
+    """True when orjson writes ``value`` exactly as the json module does (see above)."""
+    if type(value) is dict:
+        if not set(map(type, value)) <= _STR_ONLY:
+            return False
+        items = value.values()
+    else:
+        items = value
+    if set(map(type, items)) <= _ORJSON_SAFE:  # the common case, scanned in C
+        return True
+    for item in items:
         kind = type(item)
-        if kind is dict:
-            for key in item:
-                if type(key) is not str:
-                    return False
-            stack.extend(item.values())
-        elif kind is list or kind is tuple:
-            stack.extend(item)
-        elif kind not in _ORJSON_SAFE and not (isinstance(item, Enum)
-                                               and isinstance(item, str)):
+        if kind in _ORJSON_SAFE:
+            continue
+        if kind is dict or kind is list or kind is tuple:
+            if not _orjson_safe(item):
+                return False
+        elif not (isinstance(item, Enum) and isinstance(item, str)):
             return False
     return True
+
+
+_STR_ONLY = frozenset({str})
 
 
 def _json_text(value: Any) -> bytes:

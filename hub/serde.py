@@ -162,7 +162,7 @@ def _zigzag(value: int) -> bytes:
     if not _LONG_MIN <= value <= _LONG_MAX:
         raise _GiveUp
     number = (value << 1) ^ (value >> 63)
-    out = bytearray()
+    out = []
     while number > 0x7F:
         out.append((number & 0x7F) | 0x80)
         number >>= 7

@@ -14,10 +14,12 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.config import parse_config
+from connectors.delivery import key_hash
 from connectors.mapping import Mapper
 from connectors.runner import EventHeaders
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
@@ -122,3 +124,11 @@ def test_fast_uuid5_ids_are_the_standard_uuid5(unit: str, text: str) -> None:
         uuid.uuid5(HUB_NAMESPACE, f"event:{unit}|{text}|h"))
     assert case_id_for(unit, text) == str(uuid.uuid5(
         HUB_NAMESPACE, f"case:{unit.strip().upper()}|{' '.join(text.split())}"))
+
+
+@given(st.binary(max_size=80))
+def test_key_hash_is_kafkas_murmur2(key: bytes) -> None:
+    """Events land on the partition aiokafka's (and Java's) default partitioner picks."""
+    assert key_hash(key) == murmur2(key) & 0x7FFFFFFF
+    partitions = list(range(7))
+    assert partitions[key_hash(key) % 7] == DefaultPartitioner()(key, partitions, partitions)

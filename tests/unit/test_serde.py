@@ -271,7 +271,7 @@ def test_what_the_compiled_writer_does_not_handle_is_written_by_fastavro(serde):
         {**record, "decision_number": PenaltyProcedure.GENERAL},
         {k: v for k, v in record.items() if k != "remarks"},
         {**record, "decision_date": record["decision_date"].isoformat()},
-        {**record, "occurred_at": datetime(2024, 3, 1, 8, 30)},  # noqa: DTZ001 - on purpose
+        {**record, "occurred_at": datetime(2024, 3, 1, 8, 30)},  # naive, on purpose
     ]
     for variant in odd:
         assert serde.encode_dict(PenaltyCaseRecorded.avro_name, variant) == \
