@@ -140,11 +140,12 @@ def cloudevent_headers(avro_name: str, header: Mapping[str, Any]) -> list[tuple[
 #
 # fastavro's writer spends most of its time choosing union branches (it validates the
 # datum against each branch) and dispatching on schema types; an event record with 40
-# optional fields costs it about 30 µs. The writer below is compiled once per schema
-# into one closure per schema node and handles only the exact Python types the hub's
-# records use (str, int, bool, float, None, date, aware datetime, list, dict); for
-# anything else it gives up and fastavro writes the record, so the bytes are always
-# the ones fastavro would write (tests compare them) and errors are fastavro's own.
+# optional fields costs it about 30 µs. The writer below is generated once per schema as
+# straight-line Python (one function per named record, no per-field dispatch) and
+# handles only the exact Python types the hub's records use (str, int, bool, float,
+# None, date, aware datetime, list, dict); for anything else it gives up and fastavro
+# writes the record, so the bytes are always the ones fastavro would write (tests
+# compare them) and errors are fastavro's own.
 
 
 class _GiveUp(Exception):
@@ -153,9 +154,8 @@ class _GiveUp(Exception):
 
 _Encode = Callable[[Any, bytearray], None]
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _DAYS_SHIFT = date(1970, 1, 1).toordinal()
-_DOUBLE = struct.Struct("<d")
-_FLOAT = struct.Struct("<f")
 
 
 def _zigzag(value: int) -> bytes:
@@ -177,204 +177,156 @@ def _long_bytes(value: int) -> bytes:
     return _SMALL[value] if 0 <= value < 4096 else _zigzag(value)
 
 
-def _write_string(value: Any, out: bytearray) -> None:
-    if type(value) is not str:
-        raise _GiveUp
-    data = value.encode()
-    size = len(data)
-    out += _SMALL[size] if size < 4096 else _zigzag(size)
-    out += data
-
-
-def _write_bytes(value: Any, out: bytearray) -> None:
-    if type(value) is not bytes:
-        raise _GiveUp
-    out += _long_bytes(len(value))
-    out += value
-
-
-def _write_long(value: Any, out: bytearray) -> None:
-    if type(value) is not int:
-        raise _GiveUp
-    out += _long_bytes(value)
-
-
-def _write_boolean(value: Any, out: bytearray) -> None:
-    if value is True:
-        out.append(1)
-    elif value is False:
-        out.append(0)
-    else:
-        raise _GiveUp
-
-
-def _write_double(value: Any, out: bytearray) -> None:
-    if type(value) is not float:
-        raise _GiveUp
-    out += _DOUBLE.pack(value)
-
-
-def _write_float(value: Any, out: bytearray) -> None:
-    if type(value) is not float:
-        raise _GiveUp
-    out += _FLOAT.pack(value)
-
-
-def _write_null(value: Any, out: bytearray) -> None:
-    if value is not None:
-        raise _GiveUp
-
-
-def _write_date(value: Any, out: bytearray) -> None:
-    if type(value) is not date:
-        raise _GiveUp
-    out += _long_bytes(value.toordinal() - _DAYS_SHIFT)
-
-
-def _write_timestamp_micros(value: Any, out: bytearray) -> None:
-    if type(value) is not datetime or value.tzinfo is None:
-        raise _GiveUp
-    delta = value - _EPOCH
-    out += _long_bytes((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
-
-
-_PRIMITIVE_WRITERS: dict[str, _Encode] = {
-    "string": _write_string, "bytes": _write_bytes, "long": _write_long, "int": _write_long,
-    "boolean": _write_boolean, "double": _write_double, "float": _write_float,
-    "null": _write_null,
-}
-
-
-class _Compiler:
-    """Compiles an Avro schema (the ``.avsc`` form) into a writer closure."""
+class _Generator:
+    """Writes the Python source of a schema's writer; ``names`` holds its constants."""
 
     def __init__(self) -> None:
-        self.named: dict[str, list[_Encode]] = {}  # full name → [writer], filled when compiled
+        self.names: dict[str, Any] = {
+            "GiveUp": _GiveUp, "SMALL": _SMALL, "zigzag": _zigzag, "date": date,
+            "datetime": datetime, "EPOCH": _EPOCH, "SHIFT": _DAYS_SHIFT,
+            "DOUBLE": struct.Struct("<d").pack, "FLOAT": struct.Struct("<f").pack,
+        }
+        self.functions: list[str] = []
+        self.records: dict[str, str] = {}  # full name → generated function name
+        self.enums: dict[str, str] = {}  # full name → constant holding its codes
+        self.depth = 0
 
-    def compile(self, schema: Any, namespace: str) -> _Encode:
-        if isinstance(schema, str):
-            primitive = _PRIMITIVE_WRITERS.get(schema)
-            if primitive is not None:
-                return primitive
-            name = schema if "." in schema else f"{namespace}.{schema}"
-            cell = self.named.get(name)
-            if cell is None:
-                raise _GiveUp  # not a type this compiler knows
-            return lambda value, out: cell[0](value, out)
-        if isinstance(schema, list):
-            return self._union(schema, namespace)
-        if not isinstance(schema, dict):
-            raise _GiveUp
-        kind = schema.get("type")
-        logical = schema.get("logicalType")
-        if kind == "int" and logical == "date":
-            return _write_date
-        if kind == "long" and logical == "timestamp-micros":
-            return _write_timestamp_micros
-        if logical is not None:
-            raise _GiveUp
-        if kind == "record":
-            return self._record(schema, namespace)
-        if kind == "enum":
-            return self._enum(schema, namespace)
-        if kind == "array":
-            return self._array(self.compile(schema["items"], namespace))
-        if kind == "map":
-            return self._map(self.compile(schema["values"], namespace))
-        return self.compile(kind, namespace)
+    def _constant(self, value: Any) -> str:
+        name = f"C{len(self.names)}"
+        self.names[name] = value
+        return name
 
-    def _full_name(self, schema: dict[str, Any], namespace: str) -> tuple[str, str]:
+    @staticmethod
+    def _full_name(schema: dict[str, Any], namespace: str) -> tuple[str, str]:
         name = str(schema["name"])
         if "." in name:
             return name, name.rsplit(".", 1)[0]
         space = str(schema.get("namespace", namespace))
         return (f"{space}.{name}" if space else name), space
 
-    def _record(self, schema: dict[str, Any], namespace: str) -> _Encode:
+    def record(self, schema: dict[str, Any], namespace: str) -> str:
         full, space = self._full_name(schema, namespace)
-        cell: list[_Encode] = []
-        self.named[full] = cell
-        fields = tuple((str(field["name"]), self.compile(field["type"], space))
-                       for field in schema["fields"])
+        function = f"write_{len(self.records)}"
+        self.records[full] = function
+        body = ["if type(d) is not dict:", "    raise GiveUp"]
+        for field in schema["fields"]:
+            body.append(f"v = d[{str(field['name'])!r}]")
+            body.extend(self.value(field["type"], "v", space))
+        lines = [f"def {function}(d, out):", *("    " + line for line in body)]
+        self.functions.append("\n".join(lines))
+        return function
 
-        def write_record(value: Any, out: bytearray) -> None:
-            if type(value) is not dict:
+    def value(self, schema: Any, var: str, namespace: str) -> list[str]:
+        """Statements appending the encoding of ``var`` (of type ``schema``) to ``out``."""
+        if isinstance(schema, list):
+            return self._union(schema, var, namespace)
+        if isinstance(schema, dict):
+            kind = schema.get("type")
+            logical = schema.get("logicalType")
+            if kind == "int" and logical == "date":
+                return [f"if type({var}) is not date:", "    raise GiveUp",
+                        f"x = {var}.toordinal() - SHIFT",
+                        "out += SMALL[x] if 0 <= x < 4096 else zigzag(x)"]
+            if kind == "long" and logical == "timestamp-micros":
+                return [f"if type({var}) is not datetime or {var}.tzinfo is None:",
+                        "    raise GiveUp",
+                        f"t = {var} - EPOCH",
+                        "x = (t.days * 86400 + t.seconds) * 1000000 + t.microseconds",
+                        "out += SMALL[x] if 0 <= x < 4096 else zigzag(x)"]
+            if logical is not None:
                 raise _GiveUp
-            try:
-                for name, write in fields:
-                    write(value[name], out)
-            except KeyError:  # a missing field takes its default: fastavro's business
-                raise _GiveUp from None
+            if kind == "record":
+                return [f"{self.record(schema, namespace)}({var}, out)"]
+            if kind == "enum":
+                full, _ = self._full_name(schema, namespace)
+                self.enums[full] = self._constant(
+                    {str(symbol): _long_bytes(index)
+                     for index, symbol in enumerate(schema["symbols"])})
+                return self._enum(self.enums[full], var)
+            if kind == "array":
+                return self._array(schema["items"], var, namespace)
+            if kind == "map":
+                return self._map(schema["values"], var, namespace)
+            return self.value(kind, var, namespace)
+        return self._named(str(schema), var, namespace)
 
-        cell.append(write_record)
-        return write_record
-
-    def _enum(self, schema: dict[str, Any], namespace: str) -> _Encode:
-        full, _ = self._full_name(schema, namespace)
-        codes = {str(symbol): _long_bytes(index)
-                 for index, symbol in enumerate(schema["symbols"])}
-
-        def write_enum(value: Any, out: bytearray) -> None:
-            if not isinstance(value, str):
-                raise _GiveUp
-            code = codes.get(value)
-            if code is None:
-                raise _GiveUp
-            out += code
-
-        self.named[full] = [write_enum]
-        return write_enum
+    def _named(self, name: str, var: str, namespace: str) -> list[str]:
+        if name == "string" or name == "bytes":
+            kind = "str" if name == "string" else "bytes"
+            encoded = f"{var}.encode()" if name == "string" else var
+            return [f"if type({var}) is not {kind}:", "    raise GiveUp",
+                    f"b = {encoded}", "n = len(b)",
+                    "out += SMALL[n] if n < 4096 else zigzag(n)", "out += b"]
+        if name == "long" or name == "int":
+            lines = [f"if type({var}) is not int:", "    raise GiveUp"]
+            if name == "int":
+                lines += [f"if not {_INT_MIN} <= {var} <= {_INT_MAX}:", "    raise GiveUp"]
+            return [*lines, f"out += SMALL[{var}] if 0 <= {var} < 4096 else zigzag({var})"]
+        if name == "boolean":
+            return [f"if {var} is True:", "    out.append(1)", f"elif {var} is False:",
+                    "    out.append(0)", "else:", "    raise GiveUp"]
+        if name == "double" or name == "float":
+            pack = "DOUBLE" if name == "double" else "FLOAT"
+            return [f"if type({var}) is not float:", "    raise GiveUp",
+                    f"out += {pack}({var})"]
+        if name == "null":
+            return [f"if {var} is not None:", "    raise GiveUp"]
+        full = name if "." in name else f"{namespace}.{name}"
+        if full in self.records:
+            return [f"{self.records[full]}({var}, out)"]
+        if full in self.enums:
+            return self._enum(self.enums[full], var)
+        raise _GiveUp  # a type this generator does not know
 
     @staticmethod
-    def _array(item: _Encode) -> _Encode:
-        def write_array(value: Any, out: bytearray) -> None:
-            if type(value) is not list:
-                raise _GiveUp
-            if value:
-                out += _long_bytes(len(value))
-                for element in value:
-                    item(element, out)
-            out.append(0)
-        return write_array
+    def _enum(codes: str, var: str) -> list[str]:
+        return [f"c = {codes}.get({var}) if isinstance({var}, str) else None",
+                "if c is None:", "    raise GiveUp", "out += c"]
 
-    @staticmethod
-    def _map(item: _Encode) -> _Encode:
-        def write_map(value: Any, out: bytearray) -> None:
-            if type(value) is not dict:
-                raise _GiveUp
-            if value:
-                out += _long_bytes(len(value))
-                for key, element in value.items():
-                    _write_string(key, out)
-                    item(element, out)
-            out.append(0)
-        return write_map
+    def _array(self, items: Any, var: str, namespace: str) -> list[str]:
+        self.depth += 1
+        item = f"i{self.depth}"
+        inner = self.value(items, item, namespace)
+        self.depth -= 1
+        return [f"if type({var}) is not list:", "    raise GiveUp",
+                f"if {var}:", f"    n = len({var})",
+                "    out += SMALL[n] if n < 4096 else zigzag(n)",
+                f"    for {item} in {var}:", *("        " + line for line in inner),
+                "out.append(0)"]
 
-    def _union(self, branches: list[Any], namespace: str) -> _Encode:
+    def _map(self, values: Any, var: str, namespace: str) -> list[str]:
+        self.depth += 1
+        key, item = f"k{self.depth}", f"i{self.depth}"
+        inner = self._named("string", key, namespace) + self.value(values, item, namespace)
+        self.depth -= 1
+        return [f"if type({var}) is not dict:", "    raise GiveUp",
+                f"if {var}:", f"    n = len({var})",
+                "    out += SMALL[n] if n < 4096 else zigzag(n)",
+                f"    for {key}, {item} in {var}.items():",
+                *("        " + line for line in inner), "out.append(0)"]
+
+    def _union(self, branches: list[Any], var: str, namespace: str) -> list[str]:
         # The hub's unions are [null, X] (optional fields): None is the null branch, any
         # other datum X's. A wider union is left to fastavro's branch matching.
         if len(branches) != 2 or "null" not in branches:
             raise _GiveUp
         null_index = branches.index("null")
-        other = self.compile(branches[1 - null_index], namespace)
-        null_code = _SMALL[null_index]
-        other_code = _SMALL[1 - null_index]
-
-        def write_optional(value: Any, out: bytearray) -> None:
-            if value is None:
-                out += null_code
-            else:
-                out += other_code
-                other(value, out)
-        return write_optional
+        inner = self.value(branches[1 - null_index], var, namespace)
+        return [f"if {var} is None:", f"    out += {_SMALL[null_index]!r}", "else:",
+                f"    out += {_SMALL[1 - null_index]!r}", *("    " + line for line in inner)]
 
 
 def _compile_writer(schema: Mapping[str, Any]) -> _Encode | None:
-    """The compiled writer of a record schema, or None when it uses what is not handled."""
+    """The generated writer of a record schema, or None when it uses what is not handled."""
+    generator = _Generator()
     try:
-        return _Compiler().compile(dict(schema), "")
+        top = generator.record(dict(schema), "")
     except (_GiveUp, KeyError, TypeError):
         return None
+    names = dict(generator.names)
+    exec("\n\n".join(generator.functions), names)  # noqa: S102 - source generated above
+    writer: _Encode = names[top]
+    return writer
 
 
 @dataclass(frozen=True, slots=True)
