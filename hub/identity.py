@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 import uuid
 from datetime import date, datetime
@@ -38,6 +39,7 @@ _RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _RESIDENT_CHECK = "10X98765432"
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_CREDIT_VALUES = {c: i for i, c in enumerate(CREDIT_CODE_ALPHABET)}
 _CREDIT_RE = re.compile(rf"^[{CREDIT_CODE_ALPHABET}]{{18}}$")
 _RESIDENT_RE = re.compile(r"^\d{17}[\dX]$")
 
@@ -54,7 +56,7 @@ def resident_id_check_char(first17: str) -> str:
     """
     if len(first17) != 17 or not first17.isdigit():
         raise ValueError(f"expected 17 digits, got {first17!r}")
-    total = sum(int(d) * w for d, w in zip(first17, _RESIDENT_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, first17), _RESIDENT_WEIGHTS))
     return _RESIDENT_CHECK[total % 11]
 
 
@@ -70,11 +72,9 @@ def is_valid_resident_id(value: str) -> bool:
 @lru_cache(maxsize=65_536)
 def credit_code_check_char(first17: str) -> str:
     """Check character of a 统一社会信用代码 from its first 17 characters (cached, as above)."""
-    if len(first17) != 17 or any(c not in CREDIT_CODE_ALPHABET for c in first17):
+    if len(first17) != 17 or not _CREDIT_VALUES.keys() >= set(first17):
         raise ValueError(f"expected 17 characters of the credit-code alphabet, got {first17!r}")
-    total = sum(
-        CREDIT_CODE_ALPHABET.index(c) * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True)
-    )
+    total = sum(map(operator.mul, map(_CREDIT_VALUES.__getitem__, first17), _CREDIT_WEIGHTS))
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
 
 
