@@ -35,9 +35,9 @@ from hub.errors import RetriableError
 
 __all__ = ["ChunkMapper", "MappingPool", "default_workers"]
 
-#: What a pool runs on a chunk: (row, reference) pairs and the chunk's read time in,
-#: one outcome per row out (picklable).
-ChunkMapper = Callable[[list[tuple[dict[str, Any], str]], datetime], list[Any]]
+#: What a pool runs on a chunk: (row or raw bytes, reference, parser or None) items and
+#: the chunk's read time in, one outcome per row out (picklable).
+ChunkMapper = Callable[[list[tuple[Any, str, Any]], datetime], list[Any]]
 
 _PR_SET_PDEATHSIG = 1
 _chunk_mapper: ChunkMapper | None = None
@@ -69,7 +69,7 @@ def _init_worker(mapper: ChunkMapper, parent: int) -> None:
         os._exit(1)
 
 
-def _run_chunk(rows: list[tuple[dict[str, Any], str]], recorded_at: datetime) -> list[Any]:
+def _run_chunk(rows: list[tuple[Any, str, Any]], recorded_at: datetime) -> list[Any]:
     assert _chunk_mapper is not None, "worker not initialised"
     return _chunk_mapper(rows, recorded_at)
 
@@ -86,7 +86,7 @@ class MappingPool:
     def started(self) -> bool:
         return self._executor is not None
 
-    def submit(self, rows: list[tuple[dict[str, Any], str]],
+    def submit(self, rows: list[tuple[Any, str, Any]],
                recorded_at: datetime) -> asyncio.Future[list[Any]]:
         """Map a chunk in a worker; the future resolves to one outcome per row, in order."""
         if self._executor is None:

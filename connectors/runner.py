@@ -38,7 +38,7 @@ from connectors.delivery import (
 from connectors.mapping import AnyMapper, build_mapper, describe_validation_error
 from connectors.metrics import ConnectorMetrics
 from connectors.parallel import MappingPool, default_workers, outcomes_of
-from connectors.source import Source, SourceRecord
+from connectors.source import RowParser, Source, SourceRecord
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import FatalError, HubError, MappingError, RecordRejected, RetriableError
 from hub.kafka import make_producer
@@ -128,10 +128,15 @@ def dead_letter_for(exc: Exception) -> DeadLetter:
 MappedRow = tuple[bytes, bytes, list[tuple[str, bytes]], str, int]
 
 
+#: A row handed to a mapping process: (row, reference, None), or (raw bytes, reference,
+#: parser) when the source deferred parsing to the mapping process.
+RowItem = tuple[Any, str, RowParser | None]
+
+
 def map_rows(mapper: AnyMapper, local: LocalSerde, headers: EventHeaders,
-             rows: list[tuple[dict[str, Any], str]], recorded_at: datetime,
-             ) -> list[MappedRow | DeadLetter]:
-    """Map, validate and encode a chunk of rows: what a mapping process runs.
+             rows: list[RowItem], recorded_at: datetime) -> list[MappedRow | DeadLetter]:
+    """Parse (when deferred), map, validate and encode a chunk of rows: what a mapping
+    process runs.
 
     A refused row becomes its :class:`DeadLetter` (field, value, reason), exactly what the
     in-process path puts in the DLQ headers; other exceptions propagate as they would there.
@@ -139,8 +144,10 @@ def map_rows(mapper: AnyMapper, local: LocalSerde, headers: EventHeaders,
     outcomes: list[MappedRow | DeadLetter] = []
     append = outcomes.append
     encode = local.encode_dict
-    for row, reference in rows:
+    for row, reference, parser in rows:
         try:
+            if parser is not None:
+                row = parser.parse(row)
             mapped = mapper.map(row, reference, recorded_at)
             value = encode(mapped.avro_name, mapped.record)
         except (RecordRejected, MappingError, ValidationError) as exc:
@@ -266,6 +273,7 @@ class ConnectorRunner:
             if self.workers > 1:
                 pool = MappingPool(functools.partial(map_rows, self.mapper, serde.local,
                                                      EventHeaders()), self.workers)
+                source.defer_rows = True  # the CSV kind: workers parse the rows too
             await producer.start()
             delivery = Delivery(producer, self.topic, self.dlq, self.config.id,
                                 self.config.unit, self.metrics, already_written=written,
@@ -364,11 +372,14 @@ class ConnectorRunner:
         limit = 2 * pool.processes + 1
         queue: deque[tuple[list[SourceRecord], asyncio.Future[list[Any]] | None]] = deque()
         records: list[SourceRecord] = []
-        rows: list[tuple[dict[str, Any], str]] = []
+        rows: list[RowItem] = []
         async for record in source.read(checkpoint):
             records.append(record)
-            if not record.marker and record.problem is None and record.row is not None:
-                rows.append((record.row, record.reference))
+            if not record.marker and record.problem is None:
+                if record.row is not None:
+                    rows.append((record.row, record.reference, None))
+                elif record.parser is not None:
+                    rows.append((record.raw, record.reference, record.parser))
             if len(records) < self.chunk_rows:
                 continue
             queue.append((records, pool.submit(rows, datetime.now(CHINA_TZ))
@@ -401,7 +412,7 @@ class ConnectorRunner:
                 delivery.mark(record.position)
                 continue
             state.read += 1
-            if record.problem is not None or record.row is None:
+            if record.problem is not None or (record.row is None and record.parser is None):
                 await self._dead_letter(delivery, record, record.problem
                                         or RecordRejected("unparseable record"))
             else:

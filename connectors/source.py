@@ -19,11 +19,20 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.checkpoint import Checkpoint
 
-__all__ = ["Source", "SourceRecord"]
+__all__ = ["RowParser", "Source", "SourceRecord"]
+
+
+class RowParser(Protocol):
+    """Turns a record's raw bytes into its row (a kind's per-file parser, picklable).
+
+    Raises :class:`~hub.errors.RecordRejected` for a record that cannot be parsed.
+    """
+
+    def parse(self, raw: bytes) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,10 @@ class SourceRecord:
     original bytes, which the dead-letter record carries so nothing is lost. ``position`` is
     the checkpoint position after this record. ``marker`` records carry only a position
     (end of a file) and produce nothing.
+
+    ``parser`` is set, and ``row`` left ``None``, only when the runner asked the source to
+    defer parsing (:attr:`Source.defer_rows`): the mapping process then parses ``raw``
+    itself, so the process that reads and produces does not.
     """
 
     row: dict[str, Any] | None
@@ -44,10 +57,16 @@ class SourceRecord:
     location: dict[str, str] = field(default_factory=dict)
     problem: Exception | None = None
     marker: bool = False
+    parser: RowParser | None = None
 
 
 class Source(abc.ABC):
     """A source kind. Subclasses implement :meth:`read`; the rest has sensible defaults."""
+
+    #: Set by the runner when rows are mapped in worker processes: a kind that can
+    #: (the CSV file kind) then yields raw records with a :class:`RowParser` instead of
+    #: parsed rows. Kinds that cannot ignore it.
+    defer_rows: bool = False
 
     @abc.abstractmethod
     def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:

@@ -16,6 +16,7 @@ import csv
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from connectors.kinds.dropfolder import DropFolderSource
 from connectors.source import SourceRecord
 from hub.errors import RecordRejected
 
-__all__ = ["FileSource", "detect_encoding", "iter_csv_records"]
+__all__ = ["CsvRowParser", "FileSource", "detect_encoding", "iter_csv_records"]
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
@@ -80,6 +81,32 @@ def iter_csv_records(handle: Any, start_offset: int) -> Iterator[tuple[bytes, in
         yield pending, offset
 
 
+@dataclass(frozen=True, slots=True)
+class CsvRowParser:
+    """One CSV record's bytes → its row (column → cell), for the rows of one file.
+
+    Picklable: mapping processes receive it with the raw records (once per chunk) and
+    parse there, when the runner defers parsing.
+    """
+
+    header: tuple[str, ...]
+    encoding: str
+    delimiter: str
+
+    def parse(self, raw: bytes) -> dict[str, Any]:
+        try:
+            text = raw.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            raise RecordRejected(f"row is not valid {self.encoding}: {exc}",
+                                 error_type="bad_encoding") from None
+        values = next(csv.reader([text], delimiter=self.delimiter), [])
+        if len(values) != len(self.header):
+            raise RecordRejected(
+                f"row has {len(values)} cells, the header has {len(self.header)}",
+                field="row", value=str(len(values)), error_type="column_count")
+        return dict(zip(self.header, values, strict=True))
+
+
 class FileSource(DropFolderSource):
     """Reads settled CSV/XLSX files in mtime order, archives them once checkpointed."""
 
@@ -119,7 +146,8 @@ class FileSource(DropFolderSource):
             header = [h.strip() for h in next(csv.reader([header_text], delimiter=delimiter))]
             if encoding == "utf-8-sig":
                 encoding = "utf-8"  # the BOM was in the header line only
-            width = len(header)
+            parser = CsvRowParser(tuple(header), encoding, delimiter)
+            defer = self.defer_rows
             offset = int(resume.get("offset") or handle.tell())
             row_number = int(resume.get("row") or 1)
             handle.seek(offset)
@@ -131,23 +159,16 @@ class FileSource(DropFolderSource):
                             "row": row_number}
                 reference = f"{name}#row {row_number}"
                 location = {"source.file": name, "source.row": str(row_number)}
+                if defer:
+                    yield SourceRecord(None, raw, position, reference, location,
+                                       parser=parser)
+                    continue
                 try:
-                    text = raw.decode(encoding)
-                except UnicodeDecodeError as exc:
-                    yield SourceRecord(None, raw, position, reference, location,
-                                       RecordRejected(f"row is not valid {encoding}: {exc}",
-                                                      error_type="bad_encoding"))
+                    row = parser.parse(raw)
+                except RecordRejected as exc:
+                    yield SourceRecord(None, raw, position, reference, location, exc)
                     continue
-                values = next(csv.reader([text], delimiter=delimiter), [])
-                if len(values) != width:
-                    yield SourceRecord(None, raw, position, reference, location,
-                                       RecordRejected(
-                                           f"row has {len(values)} cells, the header has "
-                                           f"{width}", field="row", value=str(len(values)),
-                                           error_type="column_count"))
-                    continue
-                yield SourceRecord(dict(zip(header, values, strict=True)), raw, position,
-                                   reference, location)
+                yield SourceRecord(row, raw, position, reference, location)
 
     def _xlsx(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
         from openpyxl import load_workbook
