@@ -170,11 +170,12 @@ def _zigzag(value: int) -> bytes:
     return bytes(out)
 
 
-_SMALL = tuple(_zigzag(n) for n in range(4096))  # lengths and small non-negative longs
+# Lengths, small longs and dates (days since 1970: 32768 reaches 2059), encoded once.
+_SMALL = tuple(_zigzag(n) for n in range(32768))
 
 
 def _long_bytes(value: int) -> bytes:
-    return _SMALL[value] if 0 <= value < 4096 else _zigzag(value)
+    return _SMALL[value] if 0 <= value < 32768 else _zigzag(value)
 
 
 class _Generator:
@@ -226,13 +227,13 @@ class _Generator:
             if kind == "int" and logical == "date":
                 return [f"if type({var}) is not date:", "    raise GiveUp",
                         f"x = {var}.toordinal() - SHIFT",
-                        "out += SMALL[x] if 0 <= x < 4096 else zigzag(x)"]
+                        "out += SMALL[x] if 0 <= x < 32768 else zigzag(x)"]
             if kind == "long" and logical == "timestamp-micros":
                 return [f"if type({var}) is not datetime or {var}.tzinfo is None:",
                         "    raise GiveUp",
                         f"t = {var} - EPOCH",
                         "x = (t.days * 86400 + t.seconds) * 1000000 + t.microseconds",
-                        "out += SMALL[x] if 0 <= x < 4096 else zigzag(x)"]
+                        "out += SMALL[x] if 0 <= x < 32768 else zigzag(x)"]
             if logical is not None:
                 raise _GiveUp
             if kind == "record":
@@ -256,12 +257,12 @@ class _Generator:
             encoded = f"{var}.encode()" if name == "string" else var
             return [f"if type({var}) is not {kind}:", "    raise GiveUp",
                     f"b = {encoded}", "n = len(b)",
-                    "out += SMALL[n] if n < 4096 else zigzag(n)", "out += b"]
+                    "out += SMALL[n] if n < 32768 else zigzag(n)", "out += b"]
         if name == "long" or name == "int":
             lines = [f"if type({var}) is not int:", "    raise GiveUp"]
             if name == "int":
                 lines += [f"if not {_INT_MIN} <= {var} <= {_INT_MAX}:", "    raise GiveUp"]
-            return [*lines, f"out += SMALL[{var}] if 0 <= {var} < 4096 else zigzag({var})"]
+            return [*lines, f"out += SMALL[{var}] if 0 <= {var} < 32768 else zigzag({var})"]
         if name == "boolean":
             return [f"if {var} is True:", "    out.append(1)", f"elif {var} is False:",
                     "    out.append(0)", "else:", "    raise GiveUp"]
@@ -290,7 +291,7 @@ class _Generator:
         self.depth -= 1
         return [f"if type({var}) is not list:", "    raise GiveUp",
                 f"if {var}:", f"    n = len({var})",
-                "    out += SMALL[n] if n < 4096 else zigzag(n)",
+                "    out += SMALL[n] if n < 32768 else zigzag(n)",
                 f"    for {item} in {var}:", *("        " + line for line in inner),
                 "out.append(0)"]
 
@@ -301,7 +302,7 @@ class _Generator:
         self.depth -= 1
         return [f"if type({var}) is not dict:", "    raise GiveUp",
                 f"if {var}:", f"    n = len({var})",
-                "    out += SMALL[n] if n < 4096 else zigzag(n)",
+                "    out += SMALL[n] if n < 32768 else zigzag(n)",
                 f"    for {key}, {item} in {var}.items():",
                 *("        " + line for line in inner), "out.append(0)"]
 
