@@ -506,6 +506,50 @@ def _compile_path(path: list[str]) -> _Setter:
     return lambda target, value: _assign(target, path, value)
 
 
+_Apply = Callable[[Mapping[str, Any], dict[str, Any], dict[str, Any]], None]
+
+
+def _is_plain(rule: FieldRule) -> bool:
+    """One column of text taken as it is (trimmed): the rule most fields of an export have."""
+    return (len(rule.source_columns()) == 1 and rule.convert in ("text", "list")
+            and not rule.codes and rule.known_codes is None and rule.split is None)
+
+
+def _compile_rules(spec: MappingSpec, rules: list[tuple[str, _Setter, _Getter, bool]],
+                   keys: set[str]) -> _Apply:
+    """All field rules of a mapping as one generated function ``apply(row, payload, flat)``.
+
+    Same rules, same order (the first refusing rule names the field), same results as
+    calling each compiled getter and setter in a loop, minus the loop: the per-rule
+    tuple unpacking, a setter call for every top-level field and a getter call for every
+    non-empty plain text cell (about 40 % of mapping a 双公示 row). ``flat`` receives only
+    the values the case and natural keys read.
+    """
+    names: dict[str, Any] = {}
+    lines = ["def apply(row, payload, flat):"]
+    for index, (name, setter, getter, in_event) in enumerate(rules):
+        names[f"G{index}"] = getter
+        names[f"S{index}"] = setter
+        rule = spec.fields[name]
+        if _is_plain(rule):
+            column = rule.source_columns()[0]
+            lines += [f"    v = row.get({column!r})",
+                      "    v = v.strip() if type(v) is str else None",
+                      "    if not v:", f"        v = G{index}(row)"]
+        else:
+            lines.append(f"    v = G{index}(row)")
+        if name in keys:
+            lines.append(f"    flat[{name!r}] = v")
+        if in_event:
+            assign = (f"payload[{name!r}] = v" if "." not in name
+                      else f"S{index}(payload, v)")
+            lines += ["    if v is not None:", f"        {assign}"]
+    lines.append("    return None")
+    exec("\n".join(lines), names)  # noqa: S102 - source generated above from the rules
+    apply: _Apply = names["apply"]
+    return apply
+
+
 class Mapper:
     """A compiled mapping for one connector: ``map(row, reference)`` → :class:`MappedEvent`.
 
@@ -527,8 +571,12 @@ class Mapper:
         self._rules = [(name, _compile_path(name.split(".")), _compile_rule(name, rule, context),
                         not name.startswith("_"))
                        for name, rule in spec.fields.items()]
-        self._source = f"{unit}:{self.model.avro_name}"
         case_key = spec.case_key
+        keys = {*case_key.number_fields, *case_key.fallback_number_fields, *spec.natural_key}
+        if case_key.unit_field:
+            keys.add(case_key.unit_field)
+        self._apply = _compile_rules(spec, self._rules, keys)
+        self._source = f"{unit}:{self.model.avro_name}"
         self._number_fields = case_key.number_fields
         self._fallback_fields = case_key.fallback_number_fields
         self._unit_field = case_key.unit_field
@@ -547,11 +595,7 @@ class Mapper:
         """Map and validate one row; raises RecordRejected / ValidationError on bad rows."""
         payload: dict[str, Any] = {}
         flat: dict[str, Any] = {}
-        for name, assign, getter, in_event in self._rules:
-            value = getter(row)
-            flat[name] = value
-            if value is not None and in_event:
-                assign(payload, value)
+        self._apply(row, payload, flat)
         case_unit = self.unit
         case_number = next((str(flat[n]) for n in self._number_fields if flat.get(n)), "")
         if case_number:
