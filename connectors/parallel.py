@@ -48,7 +48,11 @@ def default_workers(kind: str) -> int:
     read as fast as the disk allows), 1 for the other kinds (their sources are the limit)."""
     if kind != "file":
         return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    try:
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
 
 
 def _die_with_parent() -> None:

@@ -75,3 +75,29 @@ def test_every_shipped_preset_is_a_valid_mapping() -> None:
     for preset in available_presets():
         parse_config({"id": "p-check", "unit": UNIT, "kind": "file",
                       "source": {"path": "/tmp"}, "preset": preset})
+
+
+def test_mapping_processes_default_to_the_cpus_for_files_and_one_otherwise(
+        tmp_path: Path) -> None:
+    """``workers`` unset: file exports get up to 4 mapping processes, other kinds 1."""
+    from connectors.parallel import default_workers
+    from connectors.runner import ConnectorRunner
+
+    file_config = parse_config({"id": "w-file", "unit": UNIT, "kind": "file",
+                                "source": {"path": str(tmp_path)},
+                                "preset": "penalty-disclosure",
+                                "state_dir": str(tmp_path / "state")})
+    assert file_config.workers is None
+    assert ConnectorRunner(file_config).workers == default_workers("file")
+    assert 1 <= default_workers("file") <= 4
+    assert default_workers("http") == default_workers("sql") == 1
+    pinned = parse_config({"id": "w-one", "unit": UNIT, "kind": "file",
+                           "source": {"path": str(tmp_path)}, "preset": "penalty-disclosure",
+                           "state_dir": str(tmp_path / "state"), "workers": 1})
+    assert ConnectorRunner(pinned).workers == 1
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"id": "w-bad", "unit": UNIT, "kind": "file",
+                      "source": {"path": str(tmp_path)}, "preset": "penalty-disclosure",
+                      "workers": 0, "worker_chunk_rows": 0})
+    assert sorted(p.split(":")[0] for p in caught.value.problems) == \
+        ["worker_chunk_rows", "workers"]
