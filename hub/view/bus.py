@@ -348,6 +348,13 @@ class BusRunner:
             logger.debug("view: group offset commit skipped: %s", exc)
 
     async def _at_end(self) -> bool:
+        """True when the store holds everything on the assigned partitions.
+
+        Before the group assigned anything there is nothing to compare with: that is not
+        "caught up" (a slow join used to set ``caught_up`` on an empty store).
+        """
+        if not self.assigned:
+            return False
         lag = await self.lag()
         return all(value <= 0 for value in lag.values())
 
@@ -369,7 +376,7 @@ class BusRunner:
         """Wait until the store holds everything on the bus at the time of asking."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.assigned and await self._at_end():
+            if await self._at_end():
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"view did not catch up with the bus within {timeout} s")

@@ -169,3 +169,16 @@ def test_restart_resumes_from_stored_offsets_and_replay_rebuilds(
         timeline = client.get(f"/api/cases/{case_spec(2).case_id}", headers=headers).json()
     assert after_replay == before_replay
     assert timeline["timeline"][-1]["event_type"] == "ViewAction.ADD_NOTE"
+
+
+async def test_not_caught_up_before_the_group_assigns_partitions(
+        bootstrap: str, registry_url: str) -> None:
+    """Nothing assigned yet is not "caught up": a slow group join once let the view report
+    an empty store as complete (and a replay test read a half-built dashboard)."""
+    from hub.view.bus import BusRunner
+
+    runner = BusRunner(context=None, bootstrap=bootstrap, registry_url=registry_url)
+    assert runner.assigned == []
+    assert await runner._at_end() is False
+    with pytest.raises(TimeoutError):
+        await runner.wait_caught_up(timeout=0.3)
