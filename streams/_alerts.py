@@ -8,7 +8,8 @@ the same events, which downstream deduplication drops.
 
 from __future__ import annotations
 
-import uuid
+import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +31,26 @@ SOURCE_SYSTEM = "liangfa-hub"
 
 def uuid_for(*parts: str) -> str:
     """A deterministic UUIDv5 in the hub's namespace from the given parts."""
-    return str(uuid.uuid5(HUB_NAMESPACE, "|".join(parts)))
+    return _uuid5("|".join(parts))
+
+
+_NAMESPACE_BYTES = HUB_NAMESPACE.bytes
+
+
+@functools.lru_cache(maxsize=65_536)
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(HUB_NAMESPACE, name))`` without building UUID objects.
+
+    Memoised: a case is evaluated again at every batch that touches it and each
+    evaluation derives the same alert and alert-event ids (SHA-1 each) again. The
+    version and variant bits are set exactly as :func:`uuid.uuid5` sets them.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"),
+                                    usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def alert_id_for(case_id: str, rule_id: str, trigger_event_id: str) -> str:

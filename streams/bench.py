@@ -23,19 +23,27 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from hub.config import HubSettings
-from hub.identity import case_id_for, content_hash, event_id_for
+from hub.identity import (
+    case_id_for,
+    content_hash,
+    credit_code_check_char,
+    event_id_for,
+    resident_id_check_char,
+)
 from hub.kafka import admin_client, make_consumer, make_producer
 from hub.local.processes import free_port
 from hub.models import (
     CaseEvent,
     CaseReferred,
     FilingDecided,
+    Party,
     PenaltyCaseRecorded,
     ReferralReceived,
 )
@@ -84,11 +92,45 @@ def bench_events(count: int) -> Iterator[CaseEvent]:
                                      content_hash({"n": number})),
             "source_record": f"bench#{number}",
         }
-        if model is PenaltyCaseRecorded:
+        # Every document number is the case's own, as in real exports. With the
+        # template's shared police case number and agency case number, the first
+        # matched filing decision linked that police number to one case, and every
+        # later decision read before its own referral was re-keyed to that case: one
+        # case collected thousands of events (quadratic re-evaluation, and its state
+        # document outgrew the broker's request limit and stopped the worker).
+        if model in (PenaltyCaseRecorded, CaseReferred):
             update["decision_number"] = decision_number
+            update["agency_case_number"] = f"基准市监立〔2024〕{case_number}号"
         if model is not PenaltyCaseRecorded:
             update["referral_number"] = f"基准市监移〔2024〕{case_number}号"
+        if model is FilingDecided:
+            update["police_case_number"] = f"A421181000000{case_number:010d}"
+            update["agency_decision_number"] = decision_number
+            update["notice_number"] = f"基准公立〔2024〕{case_number}号"
+        # Each case's own parties too: with one company and one person in every case,
+        # a decision read before its referral was scored against every case by party
+        # identifier (O(cases) per decision, most of the worker's time).
+        for name in ("parties", "defendants", "persons_concerned"):
+            parties = getattr(template, name, None)
+            if parties:
+                update[name] = [_own_party(party, case_number) for party in parties]
         yield template.model_copy(update=update)
+
+
+def _own_party(party: Party, case_number: int) -> Party:
+    """The template's party with valid identifiers unique to bench case ``case_number``."""
+    update: dict[str, Any] = {}
+    if party.credit_code:
+        first17 = f"91421181MA{case_number:07d}"
+        update["credit_code"] = first17 + credit_code_check_char(first17)
+    born = (date(1950, 1, 1) + timedelta(days=case_number // 1000)).strftime("%Y%m%d")
+    if party.id_number:
+        first17 = f"421181{born}{case_number % 1000:03d}"
+        update["id_number"] = first17 + resident_id_check_char(first17)
+    if party.legal_representative_id_number:
+        first17 = f"421182{born}{case_number % 1000:03d}"
+        update["legal_representative_id_number"] = first17 + resident_id_check_char(first17)
+    return party.model_copy(update=update)
 
 
 def _ingest_unit(event: CaseEvent) -> str:

@@ -209,6 +209,9 @@ class FeedbackMatcher:
         self._by_agency_case_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._by_identifier: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._by_police_case: dict[str, str] = {}
+        #: The referring unit of each case's first record that names one (see
+        #: :meth:`referring_unit_of`; records are never removed, so the first stays first).
+        self._referring_unit: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._records)
@@ -221,6 +224,8 @@ class FeedbackMatcher:
             return
         self._records[key] = record
         self._case_ids.add(record.case_id)
+        if record.referring_unit_code:
+            self._referring_unit.setdefault(record.case_id, record.referring_unit_code)
         for index, number in (
             (self._by_referral_number, record.referral_number),
             (self._by_decision_number, record.decision_number),
@@ -234,10 +239,9 @@ class FeedbackMatcher:
 
     def referring_unit_of(self, case_id: str) -> str | None:
         """The agency that referred ``case_id``: who a re-keyed police decision must reach."""
-        for record in self._records.values():
-            if record.case_id == case_id and record.referring_unit_code:
-                return record.referring_unit_code
-        return None
+        # A dictionary, not a scan of every record: the scan made each matched feedback
+        # cost O(referrals indexed), so the worker slowed down as the index grew.
+        return self._referring_unit.get(case_id)
 
     def add_event(self, event: CaseEvent) -> bool:
         """Index a CaseReferred or PenaltyCaseRecorded; False for other event types."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -161,8 +162,11 @@ class Guard:
         Retriable errors are retried (handlers are idempotent, so a repeat is harmless);
         ``CancelledError`` is never caught: a stopping worker must stop.
         """
-        with self._handle_seconds.time():
+        started = time.perf_counter()  # not ``.time()``: its context manager per record
+        try:
             return await self._run(record, handler)
+        finally:
+            self._handle_seconds.observe(time.perf_counter() - started)
 
     async def _run(self, record: RawRecord, handler: Callable[[], Awaitable[None]]) -> bool:
         attempt = 0

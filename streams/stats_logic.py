@@ -13,7 +13,8 @@ Counted per unit (统一社会信用代码) and China month of the legal decisio
   explained non-filing) proves a decision was made even when the decision itself never
   reached the hub, so it counts as feedback too (but adds no days-to-decision figure).
 
-Idempotent: an event id is counted once, and a corrected record of the same case (a new
+Idempotent: each figure counts distinct items (a case, a document, an alert id), so an
+event counted again changes nothing, and a corrected record of the same case (a new
 event id, same case) does not count the case twice. The accumulator's state is a plain
 dict so the faust agent can keep it in a table and rebuild it after a restart.
 """
@@ -100,7 +101,6 @@ class StatsAccumulator:
         self._calendar = calendar
         self._entry_working_days = entry_working_days
         self._buckets: dict[Key, _Bucket] = {}
-        self._seen: set[str] = set()
         # per case: where its referral/receipt items are counted, when it was referred,
         # and its decisions (for days-to-decision once the referral is known)
         self._items: dict[str, list[tuple[str, str, str, str]]] = {}
@@ -111,13 +111,18 @@ class StatsAccumulator:
         self._decisions: dict[str, list[tuple[str, str, str, datetime]]] = {}
 
     def _bucket(self, unit: str, month: str) -> _Bucket:
-        return self._buckets.setdefault((unit, month), _Bucket())
+        # Not ``setdefault(key, _Bucket())``: that builds eight empty collections on
+        # every call, the accumulator's largest cost.
+        bucket = self._buckets.get((unit, month))
+        if bucket is None:
+            bucket = self._buckets[(unit, month)] = _Bucket()
+        return bucket
 
     def add(self, event: CaseEvent) -> frozenset[Key]:
         """Count one event; returns the (unit, month) keys whose figures changed."""
-        if event.event_id in self._seen:
-            return frozenset()
-        self._seen.add(event.event_id)
+        # Every figure is keyed by what it counts (case, document, alert id), so counting
+        # an event again changes nothing; no set of every event id seen is kept (it grew
+        # with the events, not the cases, and was most of the accumulator's memory).
         changed: set[Key] = set()
         month = month_of(event.occurred_at)
         key = (event.source_unit, month)
@@ -287,7 +292,6 @@ class StatsAccumulator:
         return {
             "buckets": [[unit, month, bucket.to_dict()]
                         for (unit, month), bucket in sorted(self._buckets.items())],
-            "seen": sorted(self._seen),
             "items": {case: [list(i) for i in items] for case, items in self._items.items()},
             "referral_times": {case: at.isoformat()
                                for case, at in self._referral_times.items()},
@@ -307,7 +311,6 @@ class StatsAccumulator:
         accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"])
         accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
-        accumulator._seen = set(data["seen"])
         accumulator._items = {case: [(i[0], i[1], i[2], i[3]) for i in items]
                               for case, items in data["items"].items()}
         accumulator._referral_times = {case: datetime.fromisoformat(at)

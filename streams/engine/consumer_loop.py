@@ -57,6 +57,17 @@ _FETCH_TIMEOUT_MS = 200
 _MAX_POLL_RECORDS = 5000
 
 
+def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """A record's headers as ``(str, bytes)`` pairs (aiokafka gives those already,
+    except a null header value, which becomes ``b""``)."""
+    if not headers:
+        return ()
+    for _, value in headers:  # a plain loop: all() over a generator showed in profiles
+        if value is None:
+            return tuple((str(name), bytes(value or b"")) for name, value in headers)
+    return tuple(headers)
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: NativeWorker) -> None:
         self.worker = worker
@@ -110,6 +121,7 @@ class NativeWorker:
                 processors.stats = None
             elif tp.partition in processors.case_stores and tp.partition not in kept:
                 processors.case_stores.pop(tp.partition).close()
+                processors.forget_partition(tp.partition)
                 processors.due.drop_partition(tp.partition)
                 processors.held.drop_partition(tp.partition)
 
@@ -135,6 +147,7 @@ class NativeWorker:
                 store = self._store("engine-cases", tp.partition)
                 await store.recover(self.settings.bootstrap, self.security)
                 processors.case_stores[tp.partition] = store
+                processors.forget_partition(tp.partition)
                 processors.index_due_times(tp.partition)
         log.info("%s: assigned %d partitions, stores ready in %.1f s", self.worker_id,
                  len(assigned), time.monotonic() - started)
@@ -223,9 +236,7 @@ class NativeWorker:
             offsets[tp] = records[-1].offset + 1
             for message in records:
                 record = RawRecord(tp.topic, tp.partition, message.offset, message.key,
-                                   message.value, tuple(
-                                       (str(name), bytes(value or b""))
-                                       for name, value in message.headers or ()))
+                                   message.value, _headers(message.headers))
                 if tp.topic in ingest:
                     await processors.normalize(record)
                 elif tp.topic == topics.stats_feed:

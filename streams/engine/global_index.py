@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hashlib
 import logging
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
@@ -42,7 +43,10 @@ class GlobalIndex:
         self.pending_topic = pending_topic
         self.matcher = FeedbackMatcher(parameters)
         self.pending: dict[str, dict[str, Any]] = {}
-        self._referral_keys: dict[str, dict[str, Any]] = {}
+        #: A digest of each referral entry applied (what :meth:`knows` compares): the
+        #: matcher holds the records themselves, so keeping every entry's JSON dict too
+        #: doubled the index's memory, which grows with the cases the hub has seen.
+        self._referral_keys: dict[str, bytes] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -53,9 +57,10 @@ class GlobalIndex:
         if topic == self.pending_topic:
             self.pending[key] = value
             return
-        if self._referral_keys.get(key) == value:
+        digest = _digest(value)
+        if self._referral_keys.get(key) == digest:
             return
-        self._referral_keys[key] = value
+        self._referral_keys[key] = digest
         if key.startswith("r|"):
             self.matcher.add(ReferralRecord.from_dict(value))
         elif key.startswith("p|"):
@@ -63,7 +68,7 @@ class GlobalIndex:
 
     def knows(self, key: str, value: dict[str, Any]) -> bool:
         """True when the referral index already holds exactly this entry."""
-        return self._referral_keys.get(key) == value
+        return self._referral_keys.get(key) == _digest(value)
 
     async def start(self, bootstrap: str, security: KafkaSecurity | None) -> None:
         """Read both topics to their current end, then keep tailing them in the background."""
@@ -94,7 +99,7 @@ class GlobalIndex:
         for record in records:
             if record.key is None or record.value is None:
                 continue
-            self.apply(tp.topic, record.key.decode("utf-8"), json.loads(record.value))
+            self.apply(tp.topic, record.key.decode("utf-8"), orjson.loads(record.value))
 
     async def _tail(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -110,3 +115,9 @@ class GlobalIndex:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+def _digest(value: dict[str, Any]) -> bytes:
+    """16 bytes that differ when the entries differ (canonical JSON, sorted keys)."""
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS),
+                           digest_size=16).digest()

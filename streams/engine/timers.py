@@ -35,6 +35,11 @@ class DueIndex:
             return
         self._due[key] = due
         heapq.heappush(self._heap, (due, partition, case_id))
+        if len(self._heap) > 2 * len(self._due) + 1024:
+            # Superseded entries are only dropped when popped; a case re-evaluated at
+            # every batch would otherwise grow the heap with the events, not the cases.
+            self._heap = [(at, p, c) for (p, c), at in self._due.items()]
+            heapq.heapify(self._heap)
 
     def drop_partition(self, partition: int) -> None:
         """Forget a partition that moved to another worker (its heap entries go lazily)."""

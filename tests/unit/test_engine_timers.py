@@ -36,3 +36,13 @@ def test_cleared_and_revoked_cases_are_not_swept() -> None:
     assert index.has_due(NOW)  # stale heap entries are dropped lazily, when popped
     assert not index.pop_due(NOW)
     assert not index.has_due(NOW)
+
+
+def test_superseded_due_times_do_not_pile_up() -> None:
+    index = DueIndex()
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for step in range(10_000):
+        index.set(0, "case", start + timedelta(minutes=step))
+    assert len(index) == 1
+    assert len(index._heap) <= 2 + 1024
+    assert index.pop_due(start + timedelta(days=30)) == [(0, "case")]
