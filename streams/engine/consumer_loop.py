@@ -211,6 +211,7 @@ class NativeWorker:
                     if time.monotonic() >= self._next_sweep:
                         await self._sweep(producer)
                     await self._retry_held(producer)
+                    await self._rematch_pending(producer)
                 if time.monotonic() - lag_at > 15:
                     lag_at = time.monotonic()
                     await self._report_lag()
@@ -299,6 +300,13 @@ class NativeWorker:
         if not processors.held.has_due(now):
             return
         if await processors.retry_held(Batch(), now):
+            await self._flush(producer)
+
+    async def _rematch_pending(self, producer: AIOKafkaProducer) -> None:
+        """A re-match pass the batches skipped (throttled) runs once the stream is idle."""
+        processors = self.processors
+        assert processors is not None
+        if processors.index_grew and await processors.rematch_parked():
             await self._flush(producer)
 
     async def _report_lag(self) -> None:

@@ -345,6 +345,7 @@ class Processors:
                        for name in ("normalize", "routing", "matching", "deadlines",
                                     "screening", "aggregate", "stats", CASE_PROCESSORS)}
         self.procuratorate_inbox = topics.inbox(hub_unit_code)
+        self._rematch_after = 0.0
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}
         #: Recently decoded record values (see :meth:`decode`), oldest first.
@@ -470,9 +471,20 @@ class Processors:
         parked for a person is re-keyed, and its alert resolved, as soon as the referral
         makes the match confident — only what stays unsure waits for a person.
         """
-        if not self.index_grew:
+        if not self.index_grew or time.monotonic() < self._rematch_after:
             return 0
         self.index_grew = False
+        started = time.monotonic()
+        try:
+            return await self._rematch_parked()
+        finally:
+            # Every open entry is tried again, so a pass costs O(parked feedback); after
+            # a pass the next waits 20× as long as it took (at most ~5% of the worker),
+            # instead of running at every batch that indexed a referral. With little
+            # parked, passes still run at (nearly) every batch.
+            self._rematch_after = time.monotonic() + 20 * (time.monotonic() - started)
+
+    async def _rematch_parked(self) -> int:
         keys_by_feedback: dict[str, list[str]] = {}
         open_entries: dict[str, dict[str, Any]] = {}
         for key, entry in self.index.pending.items():
