@@ -91,10 +91,10 @@ _STATS_KEY = b"accumulator"
 #: Queued output records handed to the producer in batches this often (see ``Outputs``).
 _DISPATCH_EVERY = 2000
 #: Case documents kept in memory between batches (see ``Processors.keep_document``).
-_DOCUMENT_CACHE = 4096
+_DOCUMENT_CACHE = 1024
 #: Decoded events kept for reuse by value bytes: a record's bytes come back on
 #: ``lf.case-events`` and the statistics feed one or a few batches later.
-_DECODED_CACHE = 8192
+_DECODED_CACHE = 4096
 #: The snapshot is split into records well under the broker's 1 MiB message limit.
 _STATS_CHUNK_BYTES = 256 * 1024
 
