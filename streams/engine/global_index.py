@@ -55,7 +55,10 @@ class GlobalIndex:
         if value is None:
             return
         if topic == self.pending_topic:
-            self.pending[key] = value
+            # Read back from the topic, an entry this worker wrote (one dict under the
+            # feedback's and the unmatched event's ids) stays one object, not two copies.
+            if self.pending.get(key) != value:
+                self.pending[key] = value
             return
         digest = _digest(value)
         if self._referral_keys.get(key) == digest:

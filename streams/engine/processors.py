@@ -506,7 +506,7 @@ class Processors:
             await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
                 feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,
                 resolved_by=matched.event_id))
-            resolved = {**entry, "resolved": result.case_id}
+            resolved = _resolved_entry(result.case_id)
             for key in keys_by_feedback[feedback_id]:
                 await self._write_index(self.index.pending_topic, key, resolved)
             matched_count += 1
@@ -592,7 +592,7 @@ class Processors:
         await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
             feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,
             resolved_by=action.event_id))
-        resolved = {**entry, "resolved": case_id}
+        resolved = _resolved_entry(case_id)
         for key in {action.target, feedback.event_id}:
             await self._write_index(self.index.pending_topic, key, resolved)
 
@@ -823,6 +823,16 @@ class Processors:
             took = time.monotonic() - started
             self.stats_save_after = time.monotonic() + max(_STATS_SNAPSHOT_EVERY_S,
                                                            20 * took)
+
+
+def _resolved_entry(case_id: str) -> dict[str, Any]:
+    """A parked-feedback entry once resolved: only that it was, and to which case.
+
+    Readers of a resolved entry never look at its feedback (re-matching and manual
+    matching skip it, matching only asks whether the id is known), and every worker
+    keeps every entry in memory, so the stored event is not carried on.
+    """
+    return {"feedback": None, "resolved": case_id}
 
 
 def remember(cache: dict[bytes, CaseEvent], value: bytes, event: CaseEvent) -> None:
