@@ -17,6 +17,7 @@ __all__ = [
     "HANDLE_SECONDS",
     "PROCESSED",
     "SOURCE_MISMATCH",
+    "STATE_DROPPED",
 ]
 
 PROCESSED = Counter(
@@ -54,4 +55,12 @@ HANDLE_SECONDS = Histogram(
     "liangfa_streams_handle_seconds",
     "Time a processor spent on one record (decode, decide, produce), retries included.",
     ["processor"],
+)
+STATE_DROPPED = Counter(
+    "liangfa_streams_state_dropped_total",
+    "Parts of a case state document the native engine dropped to keep the worker going: "
+    "stored events or timeline entries beyond the per-case bound (trimmed), stored "
+    "events that no longer validate (unreadable), documents too large to write (the "
+    "triggering records went to lf.dlq.streams).",
+    ["what"],
 )

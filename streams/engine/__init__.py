@@ -38,8 +38,8 @@ def run_native(settings: StreamSettings, worker_id: str, data_dir: Path, web_por
     async def main() -> None:
         ingest_topics = await prepare_topics(settings)
         if not ingest_topics:
-            log.warning("no ingest topic matches %s yet: normalize waits for a restart",
-                        settings.topics.ingest_pattern.pattern)
+            log.warning("no ingest topic matches %s yet: it is subscribed when created "
+                        "(metadata refresh)", settings.topics.ingest_pattern.pattern)
         data_dir.mkdir(parents=True, exist_ok=True)
         await NativeWorker(settings, worker_id, data_dir, ingest_topics).run()
 

@@ -18,6 +18,14 @@ Consumer-group rebalances run while the loop may be mid-batch, so a lock seriali
 batches, sweeps and (re)assignment: a revoked partition's batch finishes and commits
 before its store closes, and a newly assigned partition's store replays its changelog
 before its first record is processed.
+
+Subscription is by pattern (every ``lf.ingest.*`` topic plus the fixed topics), with
+metadata refreshed every :data:`METADATA_MAX_AGE_MS`: an ingest topic created after the
+worker started (a new unit or connector) is found within that time, the group rebalances
+and range assignment hands partition *p* of the new topic to the owner of partition *p*
+of the others (ingest topics have the engine's partition count, like every
+co-partitioned topic). The normalize source-unit check reads the unit from the topic's
+name, so it covers a new topic as it does the others.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import re
 import signal
 import time
 from datetime import UTC, datetime
@@ -43,18 +53,38 @@ from hub.rules import load_rule_set
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
 from streams.engine.global_index import GlobalIndex
-from streams.engine.processors import Batch, Outputs, Processors
+from streams.engine.processors import MAX_DOCUMENT_BYTES, Batch, Outputs, Processors
 from streams.engine.state import PartitionStore
 from streams.metrics import CONSUMER_LAG
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
 
-__all__ = ["NativeWorker"]
+__all__ = ["METADATA_MAX_AGE_MS", "NativeWorker", "subscription_pattern"]
 
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_MS = 200
 _MAX_POLL_RECORDS = 5000
+#: How often the consumer refreshes topic metadata, i.e. how soon a new ingest topic is
+#: subscribed (Kafka's default is 5 minutes). ``LIANGFA_ENGINE_METADATA_MAX_AGE_MS``
+#: overrides it (tests use a few seconds).
+METADATA_MAX_AGE_MS = 30_000
+#: The producer's request limit; state documents stay under :data:`MAX_DOCUMENT_BYTES`.
+#: ``LIANGFA_ENGINE_MAX_DOCUMENT_BYTES`` lowers the document limit (tests).
+_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def subscription_pattern(topics: Any) -> re.Pattern[str]:
+    """Every ingest topic (now or later) and the engine's fixed input topics."""
+    ingest = topics.ingest_pattern.pattern.removeprefix("^").removesuffix("$")
+    fixed = [re.escape(name) for name in (topics.case_events, topics.alerts,
+                                          topics.view_actions, topics.stats_feed)]
+    return re.compile(rf"^(?:{ingest}|{'|'.join(fixed)})$")
 
 
 def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
@@ -102,10 +132,11 @@ class NativeWorker:
         return PartitionStore(self.data_dir / f"{name}-{partition}",
                               changelog_topic(self.settings.app_id, name), partition)
 
-    @property
-    def _case_topics(self) -> list[str]:
+    def _is_case_topic(self, topic: str) -> bool:
+        """Co-partitioned with the case stores: an ingest topic or a fixed case topic."""
         topics = self.topics
-        return [*self.ingest_topics, topics.case_events, topics.alerts, topics.view_actions]
+        return (topic in (topics.case_events, topics.alerts, topics.view_actions)
+                or topics.ingest_unit(topic) is not None)
 
     def release(self, revoked: list[TopicPartition]) -> None:
         """Close the stores of partitions that moved away (their last batch committed)."""
@@ -113,7 +144,7 @@ class NativeWorker:
         if processors is None:
             return
         kept = {tp.partition for tp in self._assignment() if tp not in set(revoked)
-                and tp.topic in self._case_topics}
+                and self._is_case_topic(tp.topic)}
         for tp in revoked:
             if tp.topic == self.topics.stats_feed and processors.stats_store is not None:
                 processors.stats_store.close()
@@ -164,7 +195,7 @@ class NativeWorker:
                  if settings.units_file else UnitRegistry([]))
         producer: AIOKafkaProducer = make_producer(
             settings.bootstrap, security=self.security, client_id=f"{self.worker_id}",
-            linger_ms=10, max_request_size=4 * 1024 * 1024)
+            linger_ms=10, max_request_size=_MAX_REQUEST_BYTES)
         index = GlobalIndex(changelog_topic(settings.app_id, "engine-referrals"),
                             changelog_topic(settings.app_id, "engine-pending"),
                             rules.matching)
@@ -177,7 +208,9 @@ class NativeWorker:
                 self.processors = Processors(
                     topics=self.topics, rules=rules, units=units,
                     hub_unit_code=settings.hub_unit_code, registry=registry, serde=serde,
-                    outputs=Outputs(producer, serde), index=index)
+                    outputs=Outputs(producer, serde), index=index,
+                    max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
+                                                MAX_DOCUMENT_BYTES))
                 await self._consume(producer)
             finally:
                 await index.stop()
@@ -196,10 +229,12 @@ class NativeWorker:
             session_timeout_ms=int(settings.session_timeout_s * 1000),
             heartbeat_interval_ms=int(max(settings.session_timeout_s / 5, 1.0) * 1000),
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            metadata_max_age_ms=_env_int("LIANGFA_ENGINE_METADATA_MAX_AGE_MS",
+                                         METADATA_MAX_AGE_MS),
         )
         self.consumer = consumer
         await consumer.start()
-        consumer.subscribe([*self._case_topics, self.topics.stats_feed],
+        consumer.subscribe(pattern=subscription_pattern(self.topics).pattern,
                            listener=_Rebalance(self))
         lag_at = 0.0
         try:
@@ -226,7 +261,6 @@ class NativeWorker:
         assert processors is not None and consumer is not None
         assigned = self._assignment()
         topics = self.topics
-        ingest = set(self.ingest_topics)
         batch = Batch()
         offsets: dict[TopicPartition, int] = {}
         decoded: list[tuple[RawRecord, Any]] = []
@@ -235,10 +269,11 @@ class NativeWorker:
             if tp not in assigned or not records:
                 continue
             offsets[tp] = records[-1].offset + 1
+            is_ingest = topics.ingest_unit(tp.topic) is not None
             for message in records:
                 record = RawRecord(tp.topic, tp.partition, message.offset, message.key,
                                    message.value, _headers(message.headers))
-                if tp.topic in ingest:
+                if is_ingest:
                     await processors.normalize(record)
                 elif tp.topic == topics.stats_feed:
                     feed.append(record)

@@ -18,6 +18,15 @@ One state document per case replaces the faust worker's four per-case tables::
 ``seen`` keeps the last :data:`MAX_SEEN_IDS` ids: a replay after a crash repeats at most
 the uncommitted batches, which are recent; older re-sent events are caught by normalize's
 seen ids (one RocksDB key per event, unbounded) and by the aggregate's own event ids.
+
+A document must stay writable: it goes to the changelog as one record, and a record over
+the producer's request limit fails the batch on every restart (a poison case). So
+``events`` keeps at most :data:`MAX_STORED_EVENTS` (see :meth:`CaseDocument.add_event` for
+which go), a document still over the size limit is shrunk further
+(:meth:`CaseDocument.shrink`), and one that still does not fit is not written: the records
+that changed it go to ``lf.dlq.streams`` and the batch completes. A stored event that no
+longer validates is skipped with a warning, not fatal. Each of these counts in
+``liangfa_streams_state_dropped_total``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from pydantic import ValidationError
 
 from hub.errors import RecordRejected
 from hub.models import (
@@ -64,7 +74,7 @@ from streams.engine.state import PartitionStore, decode_value, encode_value
 from streams.engine.timers import DueIndex
 from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
 from streams.matching_logic import matched_event, unmatched_event
-from streams.metrics import ALERTS, DUPLICATES, SOURCE_MISMATCH
+from streams.metrics import ALERTS, DUPLICATES, SOURCE_MISMATCH, STATE_DROPPED
 from streams.routing_logic import route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
 from streams.screening_logic import ScreeningRules, screen_case
@@ -72,11 +82,21 @@ from streams.stats import _COUNTED
 from streams.stats_logic import StatsAccumulator
 from streams.topics import TopicNames
 
-__all__ = ["MAX_SEEN_IDS", "Batch", "CaseDocument", "Outputs", "Processors"]
+__all__ = ["MAX_DOCUMENT_BYTES", "MAX_SEEN_IDS", "MAX_STORED_EVENTS", "Batch",
+           "CaseDocument", "Outputs", "Processors", "decode_tolerant"]
 
 log = logging.getLogger(__name__)
 
 MAX_SEEN_IDS = 2000
+#: Stored events a case document keeps (see :meth:`CaseDocument.add_event`). A real
+#: case's legal history is tens of events; thousands mean a matching error or a loop.
+MAX_STORED_EVENTS = 1000
+#: The earliest stored events always kept when the history is trimmed: they start the
+#: case's clocks (referral, acceptance, penalty) and name its owner and offence.
+STORED_EVENTS_HEAD = 100
+#: Default largest encoded case document: under the producer's 4 MiB request limit with
+#: room for the record's key, headers and batch overhead.
+MAX_DOCUMENT_BYTES = 3 * 1024 * 1024 + 512 * 1024
 CASE_PROCESSORS = "case-processors"
 _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
                     AuditRecorded)
@@ -217,7 +237,9 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
-        self.last_record: RawRecord | None = None
+        #: The records that touched the document in this batch (dead-lettered together
+        #: if the document cannot be written, see :meth:`Processors.stage_document`).
+        self.records: list[RawRecord] = []
 
     def begin_batch(self) -> None:
         """Reset the per-batch flags of a document kept in memory from an earlier batch."""
@@ -225,7 +247,19 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
-        self.last_record = None
+        self.records = []
+
+    @property
+    def last_record(self) -> RawRecord | None:
+        """The last record of this batch that touched the case (error reports name it)."""
+        return self.records[-1] if self.records else None
+
+    @last_record.setter
+    def last_record(self, record: RawRecord | None) -> None:
+        if record is None:
+            self.records = []
+        else:
+            self.records.append(record)
 
     @property
     def key(self) -> bytes:
@@ -248,17 +282,105 @@ class CaseDocument:
         return bool(self.data["events"])
 
     def events(self) -> list[CaseEvent]:
-        """The case's legal history as models (decoded once per batch)."""
+        """The case's legal history as models (decoded once per batch).
+
+        A stored event that no longer validates (a model changed under stored state, a
+        damaged document) is dropped from the document with a warning and a metric:
+        one unreadable event must not stop the worker on every batch of the case.
+        """
         if self._events is None:
-            self._events = decode_stored(self.data["events"])
+            stored: list[list[Any]] = self.data["events"]
+            events, kept = decode_tolerant(stored, self.case_id)
+            if len(kept) != len(stored):
+                self.data["events"] = kept
+                self.changed = True
+            self._events = events
         return self._events
 
     def add_event(self, event: CaseEvent) -> None:
-        """Append an event to the legal history; deadlines (and screening) look again."""
-        self.events().append(event)
-        self.data["events"].append(stored_form(event))
+        """Append an event to the legal history; deadlines (and screening) look again.
+
+        Bounded at :data:`MAX_STORED_EVENTS`: past it the oldest event after the first
+        :data:`STORED_EVENTS_HEAD` is dropped. Deadline clocks start at early events
+        (the referral, acceptance or penalty kept in the head) or at recent ones (kept in
+        the tail) and stop at the first qualifying event after their start; screening
+        compares penalties and referrals. What goes is the middle of an abnormally long
+        history, whose clocks have long been decided and whose alerts were already
+        emitted (their snapshots stay in ``deadlines.emitted``). The aggregate (timeline,
+        CaseState) is not affected by this bound; ``dropped_events`` counts what went.
+        """
+        events = self.events()
+        events.append(event)
+        stored: list[list[Any]] = self.data["events"]
+        stored.append(stored_form(event))
+        if len(stored) > MAX_STORED_EVENTS:
+            del stored[STORED_EVENTS_HEAD]
+            del events[STORED_EVENTS_HEAD]
+            self._count_dropped("events", 1)
         self.deadlines_due = True
         self.screening_due = self.screening_due or isinstance(event, _SCREENED)
+
+    def _count_dropped(self, what: str, count: int) -> None:
+        dropped: dict[str, int] = self.data.setdefault("dropped", {})
+        before = dropped.get(what, 0)
+        dropped[what] = before + count
+        STATE_DROPPED.labels(f"{what}-trimmed").inc(count)
+        if before == 0 or (before + count) // 1000 > before // 1000:
+            log.warning("case %s: %d %s dropped from its state document (bounded, "
+                        "an abnormally long history)", self.case_id, before + count, what)
+
+    def shrink(self, limit: int) -> bytes | None:
+        """The document re-encoded under ``limit`` bytes by trimming history, or None.
+
+        Used when the bounded document is still too large (large events): the middle of
+        the stored events goes first (as in :meth:`add_event`), then the middle of the
+        aggregate's timeline (the view keeps the first and the latest entries; the
+        aggregate's own event ids and stage marks stay, so nothing is applied twice).
+        Seen ids are cut to the last few hundred last (replays only repeat recent ones).
+        """
+        encoded = self.encoded()
+        for part in ("events", "timeline", "seen"):
+            while len(encoded) > limit:
+                if not self._trim(part):
+                    break
+                encoded = self.encoded()
+            if len(encoded) <= limit:
+                return encoded
+        return None
+
+    def _trim(self, part: str) -> bool:
+        """Drop half of the droppable middle of ``part``; False when nothing is left."""
+        if part == "seen":
+            seen: list[str] = self.data["seen"]
+            if len(seen) <= 200:
+                return False
+            cut = len(seen) // 2
+            del seen[:cut]
+            self.seen = set(seen)
+            self._count_dropped("seen", cut)
+            return True
+        if part == "events":
+            items: list[Any] = self.data["events"]
+            head = min(STORED_EVENTS_HEAD, len(items) // 4)
+        else:
+            if self._aggregate is not None:  # fold the live aggregate into the data first
+                self.data["aggregate"] = self._aggregate.to_dict()
+            aggregate = self.data.get("aggregate")
+            if aggregate is None:
+                return False
+            items = aggregate["timeline"]
+            head = min(STORED_EVENTS_HEAD, len(items) // 4)
+        middle = len(items) - head - 1  # the newest entry always stays
+        if middle <= 0:
+            return False
+        cut = max(middle // 2, 1)
+        del items[head:head + cut]
+        if part == "events":
+            self._events = None
+        else:
+            self._aggregate = None  # re-read from the trimmed dict
+        self._count_dropped(part, cut)
+        return True
 
     def aggregate(self) -> CaseAggregate | None:
         """The case's aggregate (None when no event of the case was accepted yet)."""
@@ -295,7 +417,7 @@ class CaseDocument:
         held = self.data.pop("held", [])
         if held:
             self.changed = True
-        return decode_stored([item for item, _ in held])
+        return decode_tolerant([item for item, _ in held], self.case_id)[0]
 
     def encoded(self) -> bytes:
         """The document as stored (aggregate folded back in)."""
@@ -318,8 +440,11 @@ class Processors:
 
     def __init__(self, *, topics: TopicNames, rules: RuleSet, units: UnitRegistry,
                  hub_unit_code: str, registry: SchemaRegistryClient, serde: AvroSerde,
-                 outputs: Outputs, index: GlobalIndex) -> None:
+                 outputs: Outputs, index: GlobalIndex,
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES) -> None:
         self.topics = topics
+        #: Largest case document written (see :meth:`stage_document`).
+        self.max_document_bytes = max_document_bytes
         self.rules = rules
         self.units = units
         self.hub_unit_code = hub_unit_code
@@ -712,11 +837,53 @@ class Processors:
                     log.exception("evaluating case %s failed", document.case_id)
                     continue
                 await self.guards["deadlines"].dead_letter(document.last_record, exc)
+                evaluated = False
             else:
+                evaluated = True
+            if ((document.changed or document.aggregate_changed)
+                    and not await self.stage_document(document)):
+                continue
+            if evaluated:
                 self.keep_document(document)
-            if document.changed or document.aggregate_changed:
-                self.case_stores[document.partition].put(document.key, document.encoded())
             self.due.set(document.partition, document.case_id, document.next_due())
+
+    async def stage_document(self, document: CaseDocument) -> bool:
+        """Stage the document for writing if it fits; else dead-letter what changed it.
+
+        A changelog record over the producer's request limit would fail the batch on
+        every restart. An oversized document is shrunk (:meth:`CaseDocument.shrink`);
+        if it still does not fit, the store keeps the case's previous document and every
+        record that touched the case in this batch goes to ``lf.dlq.streams``
+        (``state-too-large``), so nothing is lost silently and the batch completes.
+        """
+        limit = self.max_document_bytes
+        encoded = document.encoded()
+        if len(encoded) > limit:
+            log.warning("case %s: state document of %d bytes over the %d-byte limit; "
+                        "trimming its history", document.case_id, len(encoded), limit)
+            shrunk = document.shrink(limit)
+            if shrunk is None:
+                await self._reject_document(document, len(encoded))
+                return False
+            encoded = shrunk
+        self.case_stores[document.partition].put(document.key, encoded)
+        return True
+
+    async def _reject_document(self, document: CaseDocument, size: int) -> None:
+        STATE_DROPPED.labels("document-too-large").inc()
+        # The document in memory holds what was not written: drop it, the next batch
+        # reads the case's last written document from the store.
+        self._documents.pop((document.partition, document.case_id), None)
+        error = RecordRejected(
+            f"the state document of case {document.case_id} ({size} bytes) stays over "
+            f"the {self.max_document_bytes}-byte limit after trimming; the case keeps its "
+            "previous state and this record is not part of it",
+            field="case_id", value=document.case_id, error_type="state-too-large")
+        if not document.records:
+            log.error("%s (no record to dead-letter: a deadline sweep or held feedback)",
+                      error.reason)
+        for record in document.records:
+            await self.guards[CASE_PROCESSORS].dead_letter(record, error)
 
     async def sweep(self, batch: Batch, now: datetime) -> int:
         """Evaluate the owned cases whose clocks are due at wall time ``now``."""
@@ -833,6 +1000,34 @@ def _resolved_entry(case_id: str) -> dict[str, Any]:
     keeps every entry in memory, so the stored event is not carried on.
     """
     return {"feedback": None, "resolved": case_id}
+
+
+def decode_tolerant(items: list[list[Any]], case_id: str
+                    ) -> tuple[list[CaseEvent], list[list[Any]]]:
+    """Stored events back as models, skipping any that no longer validate.
+
+    Returns the models and the stored items that produced them (the readable ones, in
+    order). A skipped item is logged (its id and type) and counted; it was written by an
+    earlier version or damaged, and failing on it would fail every batch of the case.
+    """
+    try:
+        return decode_stored(items), items
+    except (ValidationError, KeyError, ValueError, TypeError):
+        pass
+    events: list[CaseEvent] = []
+    kept: list[list[Any]] = []
+    for item in items:
+        try:
+            [event] = decode_stored([item])
+        except (ValidationError, KeyError, ValueError, TypeError) as exc:
+            STATE_DROPPED.labels("unreadable-event").inc()
+            described = item[:2] if isinstance(item, list) else type(item).__name__
+            log.warning("case %s: stored event %s no longer validates, skipped: %s",
+                        case_id, described, str(exc).splitlines()[0] if str(exc) else exc)
+            continue
+        events.append(event)
+        kept.append(item)
+    return events, kept
 
 
 def remember(cache: dict[bytes, CaseEvent], value: bytes, event: CaseEvent) -> None:
