@@ -44,6 +44,11 @@ class CourtJudgment(CaseEvent):
     police_case_number: str | None = Field(
         default=None, description="Police case number 公安案件编号."
     )
+    referral_number: str | None = Field(
+        default=None,
+        description="Referral letter number 移送书文号 when the case came from a referral: "
+        "how the feedback matcher finds the hub's case.",
+    )
     effective: bool = Field(default=False, description="Judgment in force 判决已生效.")
 
 
@@ -58,6 +63,14 @@ class JudicialRecommendation(CaseEvent):
     )
     court_case_number: str | None = Field(
         default=None, description="Court case number 法院案号 it follows."
+    )
+    referral_number: str | None = Field(
+        default=None,
+        description="Referral letter number 移送书文号 of the judged case, when it came from "
+        "a referral: how the feedback matcher finds the hub's case.",
+    )
+    police_case_number: str | None = Field(
+        default=None, description="Police case number 公安案件编号 of the judged case."
     )
     content: str = Field(description="Content 建议内容.")
     reply_due_date: date | None = Field(
