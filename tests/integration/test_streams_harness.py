@@ -47,6 +47,8 @@ class StreamsDeployment:
     hub_unit: str | None = None
     #: ``--engine`` of the workers: the same tests run against both engines.
     engine: str = "faust"
+    #: Extra environment of the worker processes (e.g. the native engine's lowered limits).
+    env: dict[str, str] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -89,7 +91,7 @@ class StreamsDeployment:
             command += ["--units", str(self.units_file)]
         if self.hub_unit:
             command += ["--hub-unit", self.hub_unit]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with log_path.open("ab") as log:
             process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
                                        stderr=subprocess.STDOUT)
