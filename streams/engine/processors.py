@@ -66,7 +66,13 @@ from hub.rules import RuleSet
 from hub.serde import AvroSerde, cloudevent_headers
 from hub.units import UnitRegistry
 from streams._alerts import snapshot_of, uuid_for
-from streams._events import FEEDBACK_TYPES, MATCHED_HEADER, decode_stored, stored_form
+from streams._events import (
+    COURT_FEEDBACK_TYPES,
+    FEEDBACK_TYPES,
+    MATCHED_HEADER,
+    decode_stored,
+    stored_form,
+)
 from streams.aggregate_logic import CaseAggregate
 from streams.deadline_logic import evaluate_case
 from streams.engine.global_index import GlobalIndex
@@ -98,6 +104,15 @@ STORED_EVENTS_HEAD = 100
 #: room for the record's key, headers and batch overhead.
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024 + 512 * 1024
 CASE_PROCESSORS = "case-processors"
+#: Seen-id prefixes that let the matcher's re-keyed copy of feedback through exactly once
+#: when it comes back to the very case that refused the original (the feedback quoted the
+#: hub's case id, but arrived before its referral and was parked): the copy has the same
+#: key and event id, so the plain seen id alone would drop it. ``_UNROUTED``: the original
+#: was refused and not routed (the copy is); ``_REFUSED``: refused but already routed;
+#: ``_MATCHED``: the copy was handled (a replay of it is a duplicate).
+_UNROUTED = "unrouted|"
+_REFUSED = "refused|"
+_MATCHED = "matched|"
 _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
                     AuditRecorded)
 _SCREENED = (PenaltyCaseRecorded, CaseReferred)
@@ -734,10 +749,23 @@ class Processors:
                      document: CaseDocument) -> bool:
         """Police feedback keyed by the police's own case number, not yet tied to a case:
         the matcher re-keys it (and fills the agency to notify) or parks it for a person,
-        so routing it now would only raise a false "unroutable" alert."""
+        so routing it now would only raise a false "unroutable" alert.
+
+        Court events name their addressee themselves: they are routed on first sight, and
+        their re-keyed copy is not routed again."""
+        if isinstance(event, COURT_FEEDBACK_TYPES):
+            return record.header(MATCHED_HEADER) is not None
         return (isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None
                 and not document.has_history
                 and not getattr(event, "referring_unit_code", None))
+
+    @staticmethod
+    def rematched_copy(record: RawRecord, event: CaseEvent, document: CaseDocument) -> bool:
+        """The matcher's re-keyed copy of feedback this case refused, not handled yet."""
+        if record.header(MATCHED_HEADER) is None or _MATCHED + event.event_id in document.seen:
+            return False
+        return (_UNROUTED + event.event_id in document.seen
+                or _REFUSED + event.event_id in document.seen)
 
     async def route(self, record: RawRecord, event: CaseEvent) -> None:
         """Deliver to the inboxes that must act; an unroutable event becomes an alert."""
@@ -752,14 +780,22 @@ class Processors:
         """Run every case processor that reads ``record``'s topic on it, each guarded."""
         topics = self.topics
         document = self.document(batch, record.partition, event.case_id)
-        if event.event_id in document.seen:
+        # A re-keyed copy coming back to the case that refused the original (same event
+        # id) is handled once, not dropped as a duplicate: see ``_UNROUTED``.
+        rematched = (event.event_id in document.seen
+                     and self.rematched_copy(record, event, document))
+        if event.event_id in document.seen and not rematched:
             DUPLICATES.labels(CASE_PROCESSORS).inc()
             return
         document.last_record = record
         joined = [False]
+        awaited = False
+        refused = False
         if record.topic == topics.case_events:
             if self.awaits_match(record, event, document):
-                pass  # routed as the matcher's re-keyed copy (or parked for a person)
+                awaited = True  # routed as the matcher's re-keyed copy (or parked)
+            elif rematched and _UNROUTED + event.event_id not in document.seen:
+                pass  # the original was routed already
             else:
                 await self.guards["routing"].run(record, lambda: self.route(record, event))
             if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
@@ -767,9 +803,11 @@ class Processors:
                     joined[0] = await self.match_feedback(event, document)
 
                 await self.guards["matching"].run(record, match)
-            if (not isinstance(event, _NOT_CASE_EVENTS)
-                    and self.accepts(record, event, document.has_history or joined[0])):
-                document.add_event(event)
+            if not isinstance(event, _NOT_CASE_EVENTS):
+                if self.accepts(record, event, document.has_history or joined[0]):
+                    document.add_event(event)
+                else:
+                    refused = True
         elif (record.topic == topics.view_actions and isinstance(event, ViewAction)
               and event.action_kind is ViewActionKind.MANUAL_MATCH):
             await self.guards["matching"].run(record, lambda: self.manual_match(event))
@@ -779,9 +817,15 @@ class Processors:
                     document.aggregate_changed = True
             except Exception as exc:  # noqa: BLE001 - dead-lettered, the batch goes on
                 await self.guards["aggregate"].dead_letter(record, exc)
-        if record.topic != topics.view_actions and isinstance(event, _COUNTED):
+        if (record.topic != topics.view_actions and isinstance(event, _COUNTED)
+                and not rematched):  # the original was counted
             await self.outputs.forward(topics.stats_feed, record, event)
+        if rematched:
+            document.mark_seen(_MATCHED + event.event_id)
+            return
         document.mark_seen(event.event_id)
+        if refused:
+            document.mark_seen((_UNROUTED if awaited else _REFUSED) + event.event_id)
 
     async def evaluate(self, document: CaseDocument, *, wall_time: datetime | None = None
                        ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hub.identity import case_id_for
+from hub.kafka import make_producer
 from hub.models import (
     Alert,
     AlertKind,
@@ -298,3 +299,105 @@ async def test_parked_feedback_matches_itself_when_its_referral_arrives_later(
                    if isinstance(e, FilingDecided)]
     assert delivered.case_id == referral.case_id
     assert delivered.referring_unit_code == EXAMPLE_AGENCY
+
+
+def _open_alerts(found: list[tuple[Any, CaseEvent]], case_id: str, rule_id: str
+                 ) -> set[str]:
+    """Alert ids of ``rule_id`` on ``case_id`` whose latest state is RAISED."""
+    latest: dict[str, AlertStatus] = {}
+    for _, alert in found:
+        if isinstance(alert, Alert) and alert.case_id == case_id and alert.rule_id == rule_id:
+            latest[alert.alert_id] = alert.status
+    return {alert_id for alert_id, status in latest.items() if status is AlertStatus.RAISED}
+
+
+async def test_parked_feedback_quoting_its_own_case_id_joins_the_case_once(
+    native_deployment: StreamsDeployment, tmp_path: Path,
+) -> None:
+    """A police receipt that already quotes the hub's case id, read before its referral
+    (sources are read in parallel), is held, then parked. When the referral arrives the
+    matcher's copy has the same key and event id as the refused original: it must join the
+    case once (the receipt clock stops, the agency hears of it once), and a replay of both
+    records changes nothing."""
+    deployment = native_deployment
+    examples = _examples()
+    deployment.units_file = write_example_units(tmp_path)
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    await deployment.create_topics([agency_topic, police_topic])
+    deployment.start_worker("w1")
+
+    referral = examples[CaseReferred.__name__]
+    case_id = referral.case_id
+    receipt = examples[ReferralReceived.__name__].model_copy(update={
+        "event_id": str(uuid.uuid4())})
+    assert receipt.case_id == case_id and receipt.referral_number == referral.referral_number
+    await produce_events(bootstrap, registry, police_topic, [receipt])
+    unmatched = await read_events_until(
+        bootstrap, registry, topics.unmatched,
+        lambda found: any(e.feedback_event_id == receipt.event_id for _, e in found
+                          if isinstance(e, FeedbackUnmatched)))
+    assert any(isinstance(e, FeedbackUnmatched) and e.feedback_event_id == receipt.event_id
+               for _, e in unmatched), deployment.log_of("w1")
+
+    await produce_events(bootstrap, registry, agency_topic,
+                         [examples[PenaltyCaseRecorded.__name__], referral])
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found)
+        and sum(isinstance(e, ReferralReceived) for _, e in found) >= 2)
+    [matched] = [e for _, e in found if isinstance(e, FeedbackMatched)]
+    assert (matched.feedback_event_id, matched.case_id, matched.original_case_id,
+            matched.method) == (receipt.event_id, case_id, case_id, MatchMethod.CASE_ID)
+    receipts = [r for r, e in found if isinstance(e, ReferralReceived)]
+    assert [headers_of(r).get("lf_matched") for r in receipts] == [None, b"1"]
+    assert {r.key for r in receipts} == {case_id.encode()}
+
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: (state := _latest_state(found, case_id)) is not None
+        and receipt.event_id in {entry.event_id for entry in state.timeline},
+        timeout_s=60)
+    state = _latest_state(states, case_id)
+    assert state is not None and receipt.event_id in {e.event_id for e in state.timeline}, \
+        deployment.log_of("w1")
+
+    # At-least-once: the original and the copy are delivered again, then a new event of
+    # the case shows the worker got past them.
+    consultation = examples[ConsultationRequested.__name__]
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for record in receipts:
+            await producer.send_and_wait(topics.case_events, record.value, key=record.key,
+                                         headers=list(record.headers))
+    finally:
+        await producer.stop()
+    await produce_events(bootstrap, registry, agency_topic, [consultation])
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: (state := _latest_state(found, case_id)) is not None
+        and consultation.event_id in {entry.event_id for entry in state.timeline})
+    state = _latest_state(states, case_id)
+    assert state is not None
+    timeline = [entry.event_id for entry in state.timeline]
+    assert timeline.count(receipt.event_id) == 1
+    await settle(2.0)
+    found = await read_events_until(bootstrap, registry, topics.case_events,
+                                    lambda found: len(found) >= 8)
+    assert sum(isinstance(e, FeedbackMatched) for _, e in found) == 1
+    # the receipt reached the referring agency once (it names the agency: on first sight)
+    agency_inbox = await read_until(
+        bootstrap, topics.inbox(EXAMPLE_AGENCY),
+        lambda records: any(headers_of(r)["ce_type"] == ReferralReceived.avro_name.encode()
+                            for r in records))
+    delivered = [r for r in agency_inbox
+                 if headers_of(r)["ce_type"] == ReferralReceived.avro_name.encode()]
+    assert len(delivered) == 1
+    # its clock stopped: no receipt-missing alert of the case is left raised
+    alerts = await read_events_until(bootstrap, registry, topics.alerts,
+                                     lambda found: False, timeout_s=5)
+    assert not _open_alerts(alerts, case_id, "receipt-missing"), alerts
