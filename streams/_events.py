@@ -14,20 +14,31 @@ from hub.models import (
     ArrestRequested,
     CaseEvent,
     CaseForwarded,
+    CourtJudgment,
     FilingDecided,
+    JudicialRecommendation,
     NonFilingReasonsExplained,
     ReconsiderationDecided,
     ReferralReceived,
     TransferredForProsecution,
 )
 
-__all__ = ["FEEDBACK_TYPES", "MATCHED_HEADER", "decode_stored", "dumps_json", "stored_form"]
+__all__ = ["COURT_FEEDBACK_TYPES", "FEEDBACK_TYPES", "MATCHED_HEADER", "POLICE_FEEDBACK_TYPES",
+           "decode_stored", "dumps_json", "stored_form"]
 
 #: Header the matcher puts on feedback it re-keyed to the matched case.
 MATCHED_HEADER = "lf_matched"
 #: Police feedback: keyed by the police's own case number until matched.
-FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided, ReconsiderationDecided,
-                  ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
+POLICE_FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided,
+                         ReconsiderationDecided, ArrestRequested, TransferredForProsecution,
+                         NonFilingReasonsExplained)
+#: Court outcomes: keyed by the court case number under the court's code until matched
+#: (the court export knows the referral and police case numbers, not the hub's case id).
+#: Unlike police feedback they name their addressee themselves (a recommendation's
+#: ``target_unit_code``), so they are routed on first sight, not as the re-keyed copy.
+COURT_FEEDBACK_TYPES = (CourtJudgment, JudicialRecommendation)
+#: Everything the matcher re-keys to the hub's case.
+FEEDBACK_TYPES = POLICE_FEEDBACK_TYPES + COURT_FEEDBACK_TYPES
 
 
 def decode_stored(items: list[list[Any]]) -> list[CaseEvent]:

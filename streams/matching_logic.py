@@ -17,6 +17,12 @@ decision number, sometimes only the parties. :class:`FeedbackMatcher` tries, in 
 
 A confident match (score ≥ ``matching.yaml`` threshold, and no other candidate as good)
 re-keys the feedback; otherwise the candidates go to a person (FeedbackUnmatched).
+
+Court outcomes (judgment, judicial recommendation) are matched the same way: they are keyed
+by the court case number under the court's code and quote the referral letter number (when
+the case came from a referral) and the police case number; for them the referral number is
+tried first, and a police case number linked by an earlier match counts whatever the police
+unit (the court event's own unit is the court).
 """
 
 from __future__ import annotations
@@ -35,8 +41,10 @@ from hub.calendar import china_date
 from hub.models import (
     CaseEvent,
     CaseReferred,
+    CourtJudgment,
     FeedbackMatched,
     FeedbackUnmatched,
+    JudicialRecommendation,
     MatchCandidate,
     MatchMethod,
     Party,
@@ -209,6 +217,9 @@ class FeedbackMatcher:
         self._by_agency_case_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._by_identifier: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self._by_police_case: dict[str, str] = {}
+        #: Cases of each linked police case number, whatever the police unit: court
+        #: events quote the police case number but are sent under the court's code.
+        self._by_police_number: dict[str, set[str]] = defaultdict(set)
         #: The referring unit of each case's first record that names one (see
         #: :meth:`referring_unit_of`; records are never removed, so the first stays first).
         self._referring_unit: dict[str, str] = {}
@@ -259,6 +270,9 @@ class FeedbackMatcher:
         key = self._police_key(police_unit_code, police_case_number)
         if key:
             self._by_police_case[key] = case_id
+            normalised = normalise_document_number(police_case_number)
+            if normalised:
+                self._by_police_number[normalised].add(case_id)
 
     @staticmethod
     def _police_key(unit: str, number: str | None) -> str | None:
@@ -297,10 +311,28 @@ class FeedbackMatcher:
         if feedback.case_id in self._case_ids:
             return confident(feedback.case_id, MatchMethod.CASE_ID, Decimal(1),
                              "the feedback carries the hub's case id")
-        police_key = self._police_key(feedback.source_unit, _text(feedback, "police_case_number"))
+        court = isinstance(feedback, CourtJudgment | JudicialRecommendation)
+        if court:
+            # A court quotes the referral letter number only when the case came from a
+            # referral: the surest link, tried before the police case number.
+            number = _text(feedback, "referral_number")
+            cases = self._lookup(self._by_referral_number, number, referring_unit)
+            if len(cases) == 1:
+                return confident(cases.pop(), MatchMethod.REFERRAL_NUMBER,
+                                 scores.referral_number, f"same referral number {number}")
+        police_number = _text(feedback, "police_case_number")
+        police_key = self._police_key(feedback.source_unit, police_number)
         if police_key and police_key in self._by_police_case:
             return confident(self._by_police_case[police_key], MatchMethod.CASE_ID, Decimal(1),
                              "police case number linked to the case by an earlier match")
+        if court:
+            # The police key is per police unit, and a court event comes under the court's
+            # code: a police case number linked to exactly one case, by any unit, is it.
+            linked = self._by_police_number.get(normalise_document_number(police_number) or "")
+            if linked and len(linked) == 1:
+                return confident(next(iter(linked)), MatchMethod.CASE_ID, Decimal(1),
+                                 f"police case number {police_number} linked to the case "
+                                 "by an earlier match of the police's feedback")
 
         ambiguous: list[Candidate] = []
         for method, index, number, score, label in (

@@ -19,6 +19,7 @@ from streams.matching_logic import (
 from tests.unit.data.case_events import (
     CASE,
     COUNTY_PSB,
+    COURT,
     ECONOMIC_CRIME_UNIT,
     FORESTRY,
     HUB_UNIT,
@@ -26,6 +27,8 @@ from tests.unit.data.case_events import (
     TOBACCO,
     at,
     decided,
+    judgment,
+    judicial_recommendation,
     party,
     penalty,
     reconsideration_decided,
@@ -204,6 +207,59 @@ def test_a_linked_police_case_number_matches_later_feedback(matcher: FeedbackMat
     matcher.link_police_case(COUNTY_PSB, "青公刑立[2025]9号", CASE)
     result = matcher.match(later)
     assert (result.case_id, result.method) == (CASE, MatchMethod.CASE_ID)
+
+
+COURT_CASE_ID = case_id_for(COURT, "(2025)鄂0999刑初1号")
+POLICE_NUMBER = "青公刑立〔2025〕9号"
+
+
+def court(kind: str, **fields: str | None) -> CaseEvent:
+    """A court event keyed by the court case number under the court's code."""
+    event = (judgment(at(2025, 9, 1, 10), case_id=COURT_CASE_ID) if kind == "judgment"
+             else judicial_recommendation(at(2025, 9, 8, 10), case_id=COURT_CASE_ID))
+    return event.model_copy(update=fields)
+
+
+COURT_TABLE = [
+    # id, court event, police number linked to CASE2 first?, expected case, method
+    ("judgment quoting the referral number",
+     court("judgment", referral_number="青市监移〔2025〕1号"), False, CASE,
+     MatchMethod.REFERRAL_NUMBER),
+    ("recommendation quoting the referral number",
+     court("recommendation", referral_number="青市监移[2025]2号"), False, CASE2,
+     MatchMethod.REFERRAL_NUMBER),
+    ("the referral number wins over a police number linked to another case",
+     court("recommendation", referral_number="青市监移〔2025〕1号",
+           police_case_number=POLICE_NUMBER), True, CASE, MatchMethod.REFERRAL_NUMBER),
+    ("judgment with only a police case number linked by the police's feedback",
+     court("judgment", police_case_number=POLICE_NUMBER), True, CASE2, MatchMethod.CASE_ID),
+    ("recommendation with only a police case number linked by the police's feedback",
+     court("recommendation", police_case_number="青公刑立[2025]9号"), True, CASE2,
+     MatchMethod.CASE_ID),
+    ("a police case number nobody linked", court("judgment", police_case_number=POLICE_NUMBER),
+     False, None, None),
+    ("nothing quoted", court("recommendation"), True, None, None),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "linked", "case_id", "method"), COURT_TABLE,
+                         ids=[row[0] for row in COURT_TABLE])
+def test_court_events_match_like_police_feedback(
+        matcher: FeedbackMatcher, case: str, event: CaseEvent, linked: bool,
+        case_id: str | None, method: MatchMethod | None) -> None:
+    if linked:  # the police unit's own feedback was matched earlier
+        matcher.link_police_case(COUNTY_PSB, POLICE_NUMBER, CASE2)
+    result = matcher.match(event)
+    assert (result.case_id, result.method) == (case_id, method)
+    assert result.confident is (case_id is not None)
+
+
+def test_a_police_number_linked_to_two_cases_does_not_match_a_court_event(
+        matcher: FeedbackMatcher) -> None:
+    """Without the police unit a number two units both used is not proof of the case."""
+    matcher.link_police_case(COUNTY_PSB, POLICE_NUMBER, CASE2)
+    matcher.link_police_case(ECONOMIC_CRIME_UNIT, POLICE_NUMBER, CASE3)
+    assert not matcher.match(court("judgment", police_case_number=POLICE_NUMBER)).confident
 
 
 def test_indexing_is_idempotent(matcher: FeedbackMatcher) -> None:
