@@ -126,6 +126,9 @@ class AlertState:
     #: A resolution that exists only to undo a sweep that ran ahead of an act made and
     #: recorded in time (a backfill read after the sweep): never news on its own.
     undoes_early_sweep: bool = False
+    #: A resolution that withdraws an alert of a rule that no longer applies to the case
+    #: (its offence category became known later): never news on its own.
+    withdraws_inapplicable: bool = False
 
     @property
     def alert_id(self) -> str:

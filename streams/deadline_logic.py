@@ -301,8 +301,10 @@ def evaluate_case(
 
     for plan in _plans(rules):
         rule = plan.rule
-        if not rule.applies_to_category(category):
-            continue
+        # A rule for another offence category may have raised an alert before the case's
+        # category was known (a police receipt read before the referral naming an
+        # economic crime): such alerts are withdrawn, never left open for ever.
+        withdrawn = not rule.applies_to_category(category)
         stops: list[CaseEvent] | None = None
         for start in case_events:
             if type(start).__name__ not in plan.start_types:
@@ -313,11 +315,12 @@ def evaluate_case(
             started_at = matcher.start_instant(start)
             if started_at is None:
                 continue
-            if stops is None:
+            if stops is None and not withdrawn:
                 stops = _stop_events(plan, case_events)
             outcome = _evaluate_clock(
                 rule, matcher, start, started_at, case_events, now, cal,
                 hub_unit_code=hub_unit_code, fallback_unit=fallback_unit, stops=stops,
+                withdrawn=withdrawn,
             )
             if outcome.clock is not None:
                 clocks.append(outcome.clock)
@@ -346,6 +349,7 @@ def _evaluate_clock(
     hub_unit_code: str,
     fallback_unit: str,
     stops: Sequence[CaseEvent] | None = None,
+    withdrawn: bool = False,
 ) -> _ClockOutcome:
     due_date, due_at = _deadline(rule, start, started_at, cal)
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
@@ -365,6 +369,16 @@ def _evaluate_clock(
             details=_details(rule, started_at, due_at, late=late, note=note, done_at=done_at,
                              cal=cal),
         )
+
+    if withdrawn:
+        # Only emitted when an alert of this id was raised before (emit_if_new=False).
+        resolved = alert(AlertStatus.RESOLVED, rule.severity, now, late=None, resolved_by=None)
+        resolved = resolved.model_copy(update={
+            "message": f"{rule.title_zh} / {rule.title_en}: 已撤回 / withdrawn (本案罪名类别不适用"
+                       " / the rule does not apply to the case's offence category)",
+            "details": {**resolved.details, "withdrawn": "offence_category"}})
+        return _ClockOutcome(None, AlertState(resolved, emit_if_new=False,
+                                              withdraws_inapplicable=True), None)
 
     if rule.evaluation == "same_event_lag":
         done_at = getattr(start, rule.lag_until or "", None)

@@ -98,8 +98,11 @@ def compare_alerts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, A
 
 
 def _done_in_time(alert: Mapping[str, Any]) -> bool:
+    """Resolved as done in time, or withdrawn because its rule stopped applying (the
+    case's offence category became known after the alert was raised)."""
     details = alert.get("details") or {}
-    return str(alert["status"]) == "RESOLVED" and str(details.get("late")) == "false"
+    return str(alert["status"]) == "RESOLVED" and (
+        str(details.get("late")) == "false" or "withdrawn" in details)
 
 
 async def read_alerts(bootstrap: str, registry_url: str,

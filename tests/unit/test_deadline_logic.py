@@ -10,7 +10,7 @@ import pytest
 from hub.calendar import WorkingDayCalendar
 from hub.models import AlertStatus, CaseEvent
 from hub.rules import load_deadlines, load_thresholds, load_violation_offences
-from streams._alerts import alert_id_for, snapshot_of
+from streams._alerts import alert_changes, alert_id_for, snapshot_of
 from streams.deadline_logic import CaseDeadlines, evaluate_case, is_entered_late
 from tests.unit.data.case_events import (
     CASE,
@@ -56,12 +56,13 @@ def summary(result: CaseDeadlines) -> list[tuple[str, str, str | None]]:
     """(rule id, status, late) of every alert state, sorted."""
     return sorted(
         (s.alert.rule_id, s.alert.status.value, s.alert.details.get("late"))
-        for s in result.alerts if not s.undoes_early_sweep
+        for s in result.alerts if not s.undoes_early_sweep and not s.withdraws_inapplicable
     )
 
 
 def only(result: CaseDeadlines, rule_id: str):
-    found = [s for s in result.alerts if s.alert.rule_id == rule_id and not s.undoes_early_sweep]
+    found = [s for s in result.alerts if s.alert.rule_id == rule_id
+             and not s.undoes_early_sweep and not s.withdraws_inapplicable]
     assert len(found) == 1, summary(result)
     return found[0]
 
@@ -119,7 +120,8 @@ def test_economic_referral_clock_escalates(now: datetime, severity: str | None,
                                            note: str | None) -> None:
     events = [referred(at(2025, 1, 6, 10)), received(at(2025, 1, 6, 14))]  # Art. 140: economic
     result = evaluate(events, now)
-    assert not [s for s in result.alerts if s.alert.rule_id == "filing-decision-overdue"]
+    assert not [s for s in result.alerts if s.alert.rule_id == "filing-decision-overdue"
+                and not s.withdraws_inapplicable]
     states = [s for s in result.alerts if s.alert.rule_id == "filing-decision-overdue-economic"]
     if severity is None:
         assert states == []
@@ -620,3 +622,27 @@ def test_a_sweep_ahead_of_a_backfill_is_undone_by_the_timely_act() -> None:
     assert resolved.status is AlertStatus.RESOLVED
     assert resolved.alert_id == raised.alert_id
     assert resolved.details["late"] == "false"
+
+
+def test_an_alert_of_a_rule_that_stops_applying_is_withdrawn() -> None:
+    """The police receipt is read before the referral naming an economic crime: the general
+    3-day rule raises first; once the referral is read the economic rule applies instead
+    and the general alert is withdrawn, not left open for ever."""
+    receipt = received(at(2025, 1, 6, 14))
+    now = at(2025, 1, 10)
+    first = evaluate([receipt], now)
+    general = only(first, "filing-decision-overdue")
+    assert general.alert.status is AlertStatus.RAISED
+    emitted = {general.alert_id: snapshot_of(general.alert)}
+
+    later = evaluate([referred(at(2025, 1, 6, 10)), receipt], now)
+    changes = alert_changes(emitted, later.alerts)
+    withdrawn = [a for a in changes if a.rule_id == "filing-decision-overdue"]
+    assert len(withdrawn) == 1
+    assert withdrawn[0].alert_id == general.alert_id
+    assert withdrawn[0].status is AlertStatus.RESOLVED
+    assert withdrawn[0].details["withdrawn"] == "offence_category"
+    assert "withdrawn" in withdrawn[0].message
+    # Never emitted for a case where the general rule never raised anything.
+    assert not [a for a in alert_changes({}, later.alerts)
+                if a.rule_id == "filing-decision-overdue"]
