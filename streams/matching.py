@@ -30,16 +30,16 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
     FeedbackMatched,
-    MatchMethod,
     ViewAction,
     ViewActionKind,
 )
-from streams._alerts import alert_id_for, build_alert, uuid_for
+from streams._alerts import alert_id_for, build_alert
 from streams.matching_logic import (
     PROCESSOR,
     FeedbackMatcher,
     MatchResult,
     ReferralRecord,
+    manual_match_event,
     matched_event,
     normalise_document_number,
     unmatched_event,
@@ -167,19 +167,9 @@ def register(runtime: Runtime) -> None:
         if entry is None or entry.get("resolved"):
             return
         [feedback] = decode_stored([entry["feedback"]])
-        case_id = str(action.payload.get("case_id") or action.case_id)
         now = datetime.now(UTC)
-        matched = FeedbackMatched(
-            event_id=uuid_for("feedback-matched", feedback.event_id, case_id, "MANUAL"),
-            case_id=case_id, source_unit=hub_unit, occurred_at=action.occurred_at,
-            recorded_at=now, source_system="liangfa-hub",
-            source_record=f"{PROCESSOR}:{action.action_id}",
-            connector_id=f"streams.{PROCESSOR}", feedback_event_id=feedback.event_id,
-            feedback_type=feedback.avro_name, original_case_id=feedback.case_id,
-            method=MatchMethod.MANUAL, confidence=1.0,
-            police_case_number=getattr(feedback, "police_case_number", None),
-            matched_by=action.actor,
-        )
+        matched = manual_match_event(feedback, action, hub_unit_code=hub_unit, now=now)
+        case_id = matched.case_id
         await rekey(feedback, matched)
         await runtime.send_event(topics.alerts, unmatched_alert(
             feedback, AlertStatus.RESOLVED, now, resolved_by=action.event_id))

@@ -49,6 +49,7 @@ from hub.models import (
     MatchMethod,
     Party,
     PenaltyCaseRecorded,
+    ViewAction,
 )
 from hub.rules import MatchingParameters
 from streams._alerts import SOURCE_SYSTEM, uuid_for
@@ -59,6 +60,7 @@ __all__ = [
     "FeedbackMatcher",
     "MatchResult",
     "ReferralRecord",
+    "manual_match_event",
     "matched_event",
     "normalise_document_number",
     "unmatched_event",
@@ -432,6 +434,22 @@ def matched_event(result: MatchResult, feedback: CaseEvent, *, hub_unit_code: st
         original_case_id=feedback.case_id, method=result.method,
         confidence=float(result.confidence),
         police_case_number=_text(feedback, "police_case_number"),
+    )
+
+
+def manual_match_event(feedback: CaseEvent, action: ViewAction, *, hub_unit_code: str,
+                       now: datetime) -> FeedbackMatched:
+    """The FeedbackMatched of a person's MANUAL_MATCH in the view (both engines emit it)."""
+    case_id = str(action.payload.get("case_id") or action.case_id)
+    return FeedbackMatched(
+        event_id=uuid_for("feedback-matched", feedback.event_id, case_id, "MANUAL"),
+        case_id=case_id, source_unit=hub_unit_code, occurred_at=action.occurred_at,
+        recorded_at=now, source_system=SOURCE_SYSTEM,
+        source_record=f"{PROCESSOR}:{action.action_id}", connector_id=f"streams.{PROCESSOR}",
+        feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
+        original_case_id=feedback.case_id, method=MatchMethod.MANUAL, confidence=1.0,
+        police_case_number=getattr(feedback, "police_case_number", None),
+        matched_by=action.actor,
     )
 
 

@@ -55,7 +55,6 @@ from hub.models import (
     CaseState,
     FeedbackMatched,
     FeedbackUnmatched,
-    MatchMethod,
     PenaltyCaseRecorded,
     UnitMonthlyStats,
     ViewAction,
@@ -65,7 +64,7 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import RuleSet
 from hub.serde import AvroSerde, cloudevent_headers
 from hub.units import UnitRegistry
-from streams._alerts import snapshot_of, uuid_for
+from streams._alerts import snapshot_of
 from streams._events import (
     COURT_FEEDBACK_TYPES,
     FEEDBACK_TYPES,
@@ -79,7 +78,7 @@ from streams.engine.global_index import GlobalIndex
 from streams.engine.state import PartitionStore, decode_value, encode_value
 from streams.engine.timers import DueIndex
 from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
-from streams.matching_logic import matched_event, unmatched_event
+from streams.matching_logic import manual_match_event, matched_event, unmatched_event
 from streams.metrics import ALERTS, DUPLICATES, SOURCE_MISMATCH, STATE_DROPPED
 from streams.routing_logic import route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
@@ -716,18 +715,10 @@ class Processors:
         if entry is None or entry.get("resolved"):
             return
         [feedback] = decode_stored([entry["feedback"]])
-        case_id = str(action.payload.get("case_id") or action.case_id)
         now = datetime.now(UTC)
-        matched = FeedbackMatched(
-            event_id=uuid_for("feedback-matched", feedback.event_id, case_id, "MANUAL"),
-            case_id=case_id, source_unit=self.hub_unit_code,
-            occurred_at=action.occurred_at, recorded_at=now, source_system="liangfa-hub",
-            source_record=f"matching:{action.action_id}", connector_id="streams.matching",
-            feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
-            original_case_id=feedback.case_id, method=MatchMethod.MANUAL, confidence=1.0,
-            police_case_number=getattr(feedback, "police_case_number", None),
-            matched_by=action.actor,
-        )
+        matched = manual_match_event(feedback, action, hub_unit_code=self.hub_unit_code,
+                                     now=now)
+        case_id = matched.case_id
         await self._rekey(feedback, matched)
         await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
             feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,

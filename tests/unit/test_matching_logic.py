@@ -320,3 +320,28 @@ def test_matched_and_unmatched_events(matcher: FeedbackMatcher) -> None:
     assert '"decision":"FILED"' in parked.feedback_json.replace(" ", "")
     with pytest.raises(ValueError, match="not a confident match"):
         matched_event(vague_result, vague, hub_unit_code=HUB_UNIT, now=now)
+
+
+def test_a_manual_match_names_the_chosen_case_and_the_person() -> None:
+    """Both engines emit this event for a MANUAL_MATCH taken in the view."""
+    from hub.models import ViewActionKind
+    from hub.models.examples import example_events
+    from streams.matching_logic import manual_match_event
+
+    examples = example_events()
+    feedback = examples["cn.liangfa.events.FilingDecided"]
+    action = examples["cn.liangfa.events.ViewAction"].model_copy(update={
+        "action_kind": ViewActionKind.MANUAL_MATCH, "target": feedback.event_id,
+        "payload": {"case_id": "11111111-2222-5333-8444-555555555555"}})
+    now = action.recorded_at
+    matched = manual_match_event(feedback, action, hub_unit_code="11429901031594016T",
+                                 now=now)
+    assert matched.case_id == "11111111-2222-5333-8444-555555555555"
+    assert matched.method is MatchMethod.MANUAL
+    assert matched.matched_by == action.actor
+    assert matched.feedback_event_id == feedback.event_id
+    assert matched.original_case_id == feedback.case_id
+    assert matched.occurred_at == action.occurred_at
+    # Deterministic: a replayed action yields the same event id.
+    again = manual_match_event(feedback, action, hub_unit_code="11429901031594016T", now=now)
+    assert again.event_id == matched.event_id
