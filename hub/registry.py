@@ -19,8 +19,8 @@ Schemas are sent as compact JSON of the ``.avsc`` exactly as written (key order 
 Apicurio compares schema *text*, so a differently formatted copy of the same schema
 would become a new version; every hub process sends the same bytes and gets the same id.
 
-Both an async client (connectors, processors) and a sync one (CLI, faust codecs, which
-are called synchronously) share the request and answer handling.
+Both an async client (connectors, processors) and a sync one (the CLI, which calls
+synchronously) share the request and answer handling.
 """
 
 from __future__ import annotations

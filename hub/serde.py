@@ -15,7 +15,7 @@ Layers:
 
 - :class:`LocalSerde` does the work with what it already knows (no I/O, synchronous):
   the hot path, usable on its own with fixed schema ids in tests or tools;
-- :class:`AvroSerde` (async) and :class:`SyncAvroSerde` (sync, for faust codecs and the
+- :class:`AvroSerde` (async) and :class:`SyncAvroSerde` (sync, for the
   CLI) wrap it and ask the registry only on a cache miss.
 
 Errors: a record that cannot be encoded or decoded is :class:`~hub.errors.RecordRejected`
@@ -594,7 +594,7 @@ class AvroSerde:
 
 
 class SyncAvroSerde:
-    """Blocking twin of :class:`AvroSerde` (faust codecs and the CLI call synchronously)."""
+    """Blocking twin of :class:`AvroSerde` (the CLI calls synchronously)."""
 
     def __init__(
         self,

@@ -1,8 +1,4 @@
-"""Event helpers shared by the faust worker and the native engine (no faust import here).
-
-Kept apart from :mod:`streams.app` so the native engine runs the same processors' rules
-without loading faust.
-"""
+"""Event helpers the engine's processors share: feedback types, stored forms of events."""
 
 from __future__ import annotations
 

@@ -40,9 +40,13 @@ from hub.identity import (
 from hub.kafka import admin_client, make_consumer, make_producer
 from hub.local.processes import free_port
 from hub.models import (
+    AgencyReplied,
     CaseEvent,
     CaseReferred,
+    ConsultationRequested,
     FilingDecided,
+    FilingSupervisionRequested,
+    MaterialsHandedOver,
     Party,
     PenaltyCaseRecorded,
     ReferralReceived,
@@ -51,7 +55,7 @@ from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE, example_events
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, SerializedEvent
 from hub.topics import TopicSpec, apply_topics
-from streams.app import StreamSettings, prepare_topics
+from streams.settings import StreamSettings, prepare_topics
 from streams.topics import TopicNames
 
 __all__ = ["BenchResult", "bench_events", "run_bench"]
@@ -59,6 +63,10 @@ __all__ = ["BenchResult", "bench_events", "run_bench"]
 log = logging.getLogger(__name__)
 
 _PER_CASE = (PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided)
+#: Further events of a longer case history (``--events-per-case`` over 4): the agency's
+#: later acts, each a new event of the same case.
+_LATER = (ConsultationRequested, MaterialsHandedOver, FilingSupervisionRequested,
+          AgencyReplied)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ class BenchResult:
     """What ``liangfa bench streams --json`` prints."""
 
     events: int
-    engine: str
+    events_per_case: int
     events_per_s: float
     baseline_events_per_s: float
     ratio: float
@@ -77,18 +85,23 @@ class BenchResult:
     worker_cpu_ms_per_event: float = 0.0
 
 
-def bench_events(count: int) -> Iterator[CaseEvent]:
-    """``count`` distinct events: cases of penalty → referral → receipt → filing decision."""
+def bench_events(count: int, events_per_case: int = 4) -> Iterator[CaseEvent]:
+    """``count`` distinct events: cases of penalty → referral → receipt → filing decision,
+    then (``events_per_case`` over 4) the agency's later acts on the same case, so the
+    cost of a long case history can be compared with a short one's."""
+    if events_per_case < len(_PER_CASE):
+        raise ValueError(f"events_per_case must be at least {len(_PER_CASE)}")
     templates = {type(event): event for event in example_events().values()}
     for number in range(count):
-        case_number = number // len(_PER_CASE)
-        model = _PER_CASE[number % len(_PER_CASE)]
+        case_number, position = divmod(number, events_per_case)
+        model = (_PER_CASE[position] if position < len(_PER_CASE)
+                 else _LATER[(position - len(_PER_CASE)) % len(_LATER)])
         decision_number = f"基准市监罚〔2024〕{case_number}号"
         case_id = case_id_for(EXAMPLE_AGENCY, decision_number)
         template = templates[model]
         update: dict[str, Any] = {
             "case_id": case_id,
-            "event_id": event_id_for("bench", f"{model.__name__}|{case_number}",
+            "event_id": event_id_for("bench", f"{model.__name__}|{case_number}|{position}",
                                      content_hash({"n": number})),
             "source_record": f"bench#{number}",
         }
@@ -199,15 +212,14 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
-                  engine: str = "faust") -> subprocess.Popen[bytes]:
+def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path
+                  ) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "streams", "run", "--worker-id", "bench",
         "--data-dir", str(data_dir), "--web-port", str(free_port()),
         "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
         "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
         "--deadline-tick-interval", "3600", "--loglevel", "warning",
-        "--engine", engine,
     ]
     with log_path.open("ab") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
@@ -252,7 +264,7 @@ async def _baseline(bootstrap: str, source: str, target: str, count: int) -> flo
 
 
 async def run_bench(count: int, *, settings: HubSettings | None = None,
-                    work_dir: Path | None = None, engine: str = "faust") -> BenchResult:
+                    work_dir: Path | None = None, events_per_case: int = 4) -> BenchResult:
     """Run both measurements and the recovery probe; topics get a fresh prefix."""
     hub = settings or HubSettings()
     app_id = f"lf-bench-{uuid.uuid4().hex[:8]}"
@@ -267,7 +279,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         for name in [*ingest.values(), baseline_source, baseline_target]])
     await prepare_topics(stream_settings)
 
-    events = list(bench_events(count))
+    events = list(bench_events(count, events_per_case))
     serialized = await _serialize(hub.registry_url, events)
     records = [(ingest[_ingest_unit(event)], item)
                for event, item in zip(events, serialized, strict=True)]
@@ -275,7 +287,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     directory = work_dir or Path(tempfile.mkdtemp(prefix="liangfa-bench-"))
     data_dir = directory / "worker"
     log_path = directory / "worker.log"
-    process = _start_worker(stream_settings, data_dir, log_path, engine)
+    process = _start_worker(stream_settings, data_dir, log_path)
     # A fixed 900 s failed any run slower than N / 900 events/s (1,000,000 events at the
     # ~700/s measured at 100,000): allow 200 events/s, at least 900 s.
     catch_up_s = max(900.0, count / 200)
@@ -311,7 +323,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         probe_record = (await _serialize(hub.registry_url, [probe]))[0]
         await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
         restarted = time.perf_counter()
-        process = _start_worker(stream_settings, data_dir, log_path, engine)
+        process = _start_worker(stream_settings, data_dir, log_path)
         ends = await _end_offsets(hub.bootstrap, [*ingest.values(), topics.case_events])
         ends_probe = {tp: end for tp, end in ends.items() if tp.topic != topics.case_events}
         await _wait_caught_up(hub.bootstrap, app_id, ends_probe, psutil.Process(process.pid),
@@ -325,7 +337,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     rate = count / elapsed
     return BenchResult(
         events=count,
-        engine=engine,
+        events_per_case=events_per_case,
         events_per_s=round(rate, 1),
         baseline_events_per_s=round(baseline, 1),
         ratio=round(rate / baseline, 3),

@@ -23,16 +23,15 @@ def _group() -> None:
 def streams(
     events: Annotated[int, typer.Option("--events", help="Number of case events.")] = 20_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    engine: Annotated[str | None, typer.Option(
-        "--engine", help="Worker engine: native or faust (default: the worker's).")] = None,
+    events_per_case: Annotated[int, typer.Option(
+        "--events-per-case", help="Events of each case's history (at least 4).")] = 4,
 ) -> None:
     """Push N events through one worker and through a bare passthrough; compare."""
     from hub.config import HubSettings
     from streams.bench import result_dict, run_bench
-    from streams.cli import DEFAULT_ENGINE
 
     result = result_dict(asyncio.run(run_bench(events, settings=HubSettings(),
-                                               engine=engine or DEFAULT_ENGINE)))
+                                               events_per_case=events_per_case)))
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -12,13 +12,9 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DEFAULT_ENGINE", "ENGINES", "app", "run"]
+__all__ = ["app", "run"]
 
 log = logging.getLogger(__name__)
-
-#: Stream engines a worker can run (see streams/PERFORMANCE.md for why two exist).
-ENGINES = ("native", "faust")
-DEFAULT_ENGINE = "native"
 
 app = typer.Typer(
     help="Stream processors: normalize, route, match, deadlines, screen, aggregate, stats.",
@@ -41,7 +37,7 @@ def run(
         typer.Option("--data-dir", help="Worker's own state directory (RocksDB tables)."),
     ] = None,
     web_port: Annotated[
-        int, typer.Option("--web-port", help="Port of /metrics and faust's web views.")
+        int, typer.Option("--web-port", help="Port of the worker's /metrics.")
     ] = 6066,
     bootstrap: Annotated[
         str | None, typer.Option("--bootstrap", help="Kafka bootstrap servers.")
@@ -67,15 +63,12 @@ def run(
         typer.Option("--deadline-tick-interval", help="Seconds between deadline sweeps."),
     ] = 30.0,
     loglevel: Annotated[str, typer.Option("--loglevel", help="Log level.")] = "info",
-    engine: Annotated[
-        str,
-        typer.Option("--engine", help="native (batch engine on aiokafka) or faust."),
-    ] = DEFAULT_ENGINE,
 ) -> None:
     """Run one worker until SIGTERM/SIGINT."""
     from hub.config import HubSettings
     from hub.paths import default_home
-    from streams.app import DEFAULT_HUB_UNIT, StreamSettings, create_app
+    from streams.engine import run_worker
+    from streams.settings import DEFAULT_HUB_UNIT, StreamSettings
     from streams.topics import TopicNames
 
     overrides: dict[str, str] = {}
@@ -93,20 +86,6 @@ def run(
         deadline_tick_interval_s=tick_interval,
     )
     directory = data_dir or default_home() / "streams" / worker_id
-    if engine not in ENGINES:
-        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}")
-    if engine == "native":
-        from streams.engine import run_native
-
-        logging.basicConfig(level=loglevel.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_native(settings, worker_id, directory, web_port)
-        return
-    import faust
-
-    faust_app = create_app(settings, worker_id, directory, web_port)
-    worker = faust.Worker(faust_app, loglevel=loglevel, redirect_stdouts=False)
-    # faust's terminal spinner sets the root logger to DEBUG (its handler filters), so
-    # every debug call in aiokafka and faust built a log record: ~4% of the worker's CPU.
-    worker.spinner = None
-    worker.execute_from_commandline()
+    logging.basicConfig(level=loglevel.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(settings, worker_id, directory, web_port)

@@ -1,6 +1,6 @@
 """Deadline monitor, pure part: a case's events and "now" → open clocks and alert states.
 
-The faust agent keeps each case's events, calls :func:`evaluate_case` when an event
+The engine keeps each case's events, calls :func:`evaluate_case` when an event
 arrives (``now`` = the latest legal time known, so a backfill of last year yields last
 year's lateness) and on a timer (``now`` = wall time), and emits :func:`alert_changes`.
 

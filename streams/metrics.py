@@ -1,4 +1,4 @@
-"""The stream worker's own Prometheus metrics (faust's come from its sensors).
+"""The stream worker's own Prometheus metrics.
 
 Labels are low-cardinality on purpose: processor names, error types and alert kinds are
 closed sets; unit codes appear only on the security counter, where the unit *is* the

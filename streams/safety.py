@@ -1,8 +1,8 @@
-"""Keep every agent loop alive: a record that fails goes to the dead-letter topic instead.
+"""Keep the engine's loop alive: a record that fails goes to the dead-letter topic instead.
 
-faust commits past an event whose exception escapes the agent loop (and restarts the
-agent), so an exception there silently loses the record. Every agent therefore runs its
-per-record work through one :class:`Guard`: transient failures (:class:`RetriableError`)
+An exception that escaped the loop would either stop the worker on the same record at
+every restart (a poison message) or, if skipped, lose the record silently. Every
+processor therefore runs its per-record work through one :class:`Guard`: transient failures (:class:`RetriableError`)
 are retried a few times, anything else, and retries that ran out, are written to
 ``lf.dlq.streams`` with the original key, value and headers plus error headers that say
 what failed where, and the loop carries on with the next record.
@@ -66,22 +66,6 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
-
-    @classmethod
-    def from_event(cls, event: Any) -> RawRecord:
-        """Build from a faust ``EventT`` (its message holds the raw bytes)."""
-        message = event.message
-        headers = message.headers or ()
-        if isinstance(headers, dict):
-            headers = tuple(headers.items())
-        return cls(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=message.value,
-            headers=tuple((str(name), bytes(value or b"")) for name, value in headers),
-        )
 
     def header(self, name: str) -> bytes | None:
         """The first header called ``name``, if any."""

@@ -16,7 +16,7 @@ Counted per unit (统一社会信用代码) and China month of the legal decisio
 Idempotent: each figure counts distinct items (a case, a document, an alert id), so an
 event counted again changes nothing, and a corrected record of the same case (a new
 event id, same case) does not count the case twice. The accumulator's state is a plain
-dict so the faust agent can keep it in a table and rebuild it after a restart.
+dict so the engine can snapshot it in its store and rebuild it after a restart.
 """
 
 from __future__ import annotations
@@ -46,9 +46,13 @@ from hub.models import (
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
 
-__all__ = ["PROCESSOR", "StatsAccumulator", "month_of"]
+__all__ = ["COUNTED_TYPES", "PROCESSOR", "StatsAccumulator", "month_of"]
 
 PROCESSOR = "stats"
+#: The event types the statistics count: only these go onto the statistics feed.
+COUNTED_TYPES: tuple[type[CaseEvent], ...] = (
+    PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided, Alert,
+    ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
 
 Key = tuple[str, str]
 
@@ -288,7 +292,7 @@ class StatsAccumulator:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole state as JSON-able data (for a faust table)."""
+        """The whole state as JSON-able data (for the engine's snapshot)."""
         return {
             "buckets": [[unit, month, bucket.to_dict()]
                         for (unit, month), bucket in sorted(self._buckets.items())],

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from hub.topics import TopicSpec, load_manifest
 
 __all__ = [
-    "CHANGELOG_TABLES",
     "ENGINE_STORES",
     "SINGLE_PARTITION_TABLES",
     "TopicNames",
@@ -21,18 +20,7 @@ __all__ = [
     "internal_topic_specs",
 ]
 
-#: Every faust table of the app; each needs a pre-created changelog topic.
-CHANGELOG_TABLES: tuple[str, ...] = (
-    "normalize-seen",
-    "routing-seen",
-    "matching-referrals",
-    "matching-pending",
-    "deadlines-clocks",
-    "screening-seen",
-    "aggregate-cases",
-    "stats-units",
-)
-#: The native engine's stores (see ``streams/engine``): per-case state (with normalize's
+#: The engine's stores (see ``streams/engine``): per-case state (with normalize's
 #: seen ids) per partition, the statistics snapshot, and the two matching indexes every
 #: worker replicates in full.
 ENGINE_STORES: tuple[str, ...] = (
@@ -42,11 +30,11 @@ ENGINE_STORES: tuple[str, ...] = (
     "engine-pending",
 )
 #: Tables fed by a single-partition topic (their changelog has one partition too).
-SINGLE_PARTITION_TABLES: frozenset[str] = frozenset({"stats-units", "engine-stats"})
+SINGLE_PARTITION_TABLES: frozenset[str] = frozenset({"engine-stats"})
 
 
 def changelog_topic(app_id: str, table: str) -> str:
-    """faust's changelog topic name of a table (``<app id>-<table>-changelog``)."""
+    """The changelog topic of a store (``<app id>-<store>-changelog``, Kafka Streams' form)."""
     return f"{app_id}-{table}-changelog"
 
 
@@ -99,11 +87,6 @@ class TopicNames:
         """Internal: the events statistics count, on one partition (the figures are global)."""
         return self._name("lf.streams.stats-feed")
 
-    @property
-    def deadline_ticks(self) -> str:
-        """Internal: timer ticks, keyed by case, so clock state is only written by its owner."""
-        return self._name("lf.streams.deadline-ticks")
-
     def inbox(self, unit_code: str) -> str:
         """What ``unit_code`` must act on."""
         return self._name(f"lf.inbox.{unit_code}")
@@ -133,17 +116,15 @@ class TopicNames:
             spec.model_copy(update={"name": self._name(spec.name), "partitions": partitions})
             for spec in manifest.expand() if spec.name in wanted
         ]
-        specs.append(TopicSpec(name=self.deadline_ticks, partitions=partitions,
-                               retention_ms=7 * 24 * 3600 * 1000))
         specs.append(TopicSpec(name=self.stats_feed, partitions=1))
         return specs
 
 
 def internal_topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
-    """Compacted changelog topics of every table, co-partitioned with the case topics."""
+    """Compacted changelog topics of every store, co-partitioned with the case topics."""
     return [
         TopicSpec(name=changelog_topic(app_id, table),
                   partitions=1 if table in SINGLE_PARTITION_TABLES else partitions,
                   cleanup_policy="compact")
-        for table in (*CHANGELOG_TABLES, *ENGINE_STORES)
+        for table in ENGINE_STORES
     ]

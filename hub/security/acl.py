@@ -60,7 +60,7 @@ Operation = Literal[
 ]
 Permission = Literal["ALLOW", "DENY"]
 
-#: Topics the streams workers write (and read back: faust sources and sinks them).
+#: Topics the streams workers write (and read back: the engine sources and sinks them).
 _STREAMS_OUTPUTS = (
     "lf.case-events", "lf.alerts", "lf.case-state", "lf.stats", "lf.unmatched",
     "lf.dlq.streams",
@@ -97,7 +97,7 @@ class AclBinding:
 class ServicePrincipals:
     """The hub's own principals and the names their clients use.
 
-    ``streams_app_id`` is the faust app id: faust names its consumer group and its
+    ``streams_app_id`` is the engine's app id: it names its consumer group and its
     changelog topics after it. Subscribers are downstream systems reading ``lf.public.``,
     keyed by a short name (their SCRAM user is ``sub-<name>``).
     """

@@ -1,12 +1,19 @@
-"""The native batch engine: the processors' pure logic on aiokafka, without faust.
+"""The hub's one stream engine: the processors' pure logic run per batch on Kafka.
 
-faust's per-record costs (iteration, per-write changelog records, per-send bookkeeping)
-exceeded the whole per-event budget (see ``streams/PERFORMANCE.md``). This engine runs the
-same rules per batch: decode once, fold in memory, write each touched case once, produce
-with a pipelined idempotent producer, commit after every ack. Modules, one job each:
+Built the way Kafka Streams is built, on Kafka's own primitives: partition *p* of every
+co-partitioned topic belongs to one worker (range assignment in one consumer group), its
+state lives in a RocksDB store backed by a compacted changelog, timers are driven by a
+due-time index, and a batch is checkpointed in a fixed order (outputs acknowledged →
+changelog acknowledged → local write → offsets committed). Why not faust-streaming or
+Quix Streams: ``docs/decisions.md``. Modules, one job each:
 
-- :mod:`~streams.engine.consumer_loop`: the loop, rebalances, flush order, commits;
-- :mod:`~streams.engine.processors`: the processors' logic bound to a batch;
+- :mod:`~streams.engine.worker`: the loop, rebalances, the checkpoint order, commits;
+- :mod:`~streams.engine.processors`: the case processors (normalize, routing, clocks,
+  screening, aggregate) bound to a batch;
+- :mod:`~streams.engine.matching`: feedback matching, held and parked feedback;
+- :mod:`~streams.engine.statistics`: the per unit-month figures;
+- :mod:`~streams.engine.case_document`: one case's state document;
+- :mod:`~streams.engine.outputs`: what a batch produces, handed over as record batches;
 - :mod:`~streams.engine.state`: RocksDB per partition plus its changelog (recovery);
 - :mod:`~streams.engine.global_index`: the matching indexes replicated to every worker;
 - :mod:`~streams.engine.timers`: when each owned case's clocks are next due.
@@ -20,20 +27,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streams.app import StreamSettings
+    from streams.settings import StreamSettings
 
-__all__ = ["run_native"]
+__all__ = ["run_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def run_native(settings: StreamSettings, worker_id: str, data_dir: Path, web_port: int
+def run_worker(settings: StreamSettings, worker_id: str, data_dir: Path, web_port: int
                ) -> None:
-    """Run one native worker until SIGTERM/SIGINT (topics created first, idempotently)."""
+    """Run one worker until SIGTERM/SIGINT (topics created first, idempotently)."""
     from prometheus_client import start_http_server
 
-    from streams.app import prepare_topics
-    from streams.engine.consumer_loop import NativeWorker
+    from streams.engine.worker import StreamWorker
+    from streams.settings import prepare_topics
 
     async def main() -> None:
         ingest_topics = await prepare_topics(settings)
@@ -41,7 +48,7 @@ def run_native(settings: StreamSettings, worker_id: str, data_dir: Path, web_por
             log.warning("no ingest topic matches %s yet: it is subscribed when created "
                         "(metadata refresh)", settings.topics.ingest_pattern.pattern)
         data_dir.mkdir(parents=True, exist_ok=True)
-        await NativeWorker(settings, worker_id, data_dir, ingest_topics).run()
+        await StreamWorker(settings, worker_id, data_dir, ingest_topics).run()
 
     start_http_server(web_port, addr="127.0.0.1")
     asyncio.run(main())

@@ -8,7 +8,7 @@ id) are therefore global: whoever indexes a referral writes it to the topic (awa
 before its offsets are committed) and applies it locally at once; every worker tails
 both topics from the beginning into memory. A worker waits until it has read both to
 their end before it processes anything, so a restart never matches against a partial
-index. As with faust's global tables, a feedback handled on one worker a moment after
+index. As with Kafka Streams' global tables, a feedback handled on one worker a moment after
 its referral was indexed on another may not see it yet and goes to a person instead.
 """
 

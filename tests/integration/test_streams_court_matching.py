@@ -55,7 +55,7 @@ RULE = "judicial-recommendation-unanswered"
 @pytest.fixture
 def native_deployment(bootstrap: str, registry_url: str,
                       tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine="native")
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:

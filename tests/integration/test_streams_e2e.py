@@ -35,7 +35,6 @@ from hub.models.examples import (
     example_events,
 )
 from tests.integration.test_streams_harness import (
-    ENGINES,
     StreamsDeployment,
     decode_all,
     headers_of,
@@ -49,10 +48,10 @@ from tests.integration.test_streams_harness import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=ENGINES)
-def deployment(request: pytest.FixtureRequest, bootstrap: str, registry_url: str,
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str,
                tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine=request.param)
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:
@@ -147,9 +146,8 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
         "police_case_number": "A4211810000002024039999", "parties": []})
 
     # The history in its legal order: the agency's events, then — once the referral has
-    # reached the police (and so the matcher) — the police's feedback. faust's matcher
-    # reads referrals from a global table that lags its own writes, so feedback racing
-    # its referral would be parked there; the native engine holds and re-matches it
+    # reached the police (and so the matcher) — the police's feedback. Feedback racing
+    # its referral is held and re-matched
     # (test_parked_feedback_matches_itself_when_its_referral_arrives_later).
     await produce_events(bootstrap, registry, agency_topic, [penalty, referral, consultation])
     await read_until(bootstrap, topics.inbox(EXAMPLE_POLICE), lambda records: any(
@@ -237,7 +235,7 @@ def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState
 @pytest.fixture
 def native_deployment(bootstrap: str, registry_url: str,
                       tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine="native")
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:

@@ -33,7 +33,7 @@ _POISON_EVENTS = 1200
 @pytest.fixture
 def deployment(bootstrap: str, registry_url: str, tmp_path: Path
                ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine="native")
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     deployment.units_file = write_example_units(tmp_path)
     deployment.hub_unit = EXAMPLE_PROCURATORATE
     deployment.env = {"LIANGFA_ENGINE_MAX_DOCUMENT_BYTES": str(_DOCUMENT_LIMIT),

@@ -26,12 +26,10 @@ from hub.models import CaseEvent
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from hub.topics import TopicSpec, apply_topics
-from streams.app import StreamSettings, prepare_topics
+from streams.settings import StreamSettings, prepare_topics
 from streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
-#: Both stream engines; integration fixtures are parametrized over them.
-ENGINES = ("faust", "native")
 
 
 @dataclass
@@ -45,9 +43,7 @@ class StreamsDeployment:
     tick_interval_s: float = 1.0
     units_file: Path | None = None
     hub_unit: str | None = None
-    #: ``--engine`` of the workers: the same tests run against both engines.
-    engine: str = "faust"
-    #: Extra environment of the worker processes (e.g. the native engine's lowered limits).
+    #: Extra environment of the worker processes (e.g. the engine's lowered limits).
     env: dict[str, str] = field(default_factory=dict)
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -85,7 +81,6 @@ class StreamsDeployment:
             "--topic-prefix", self.topics.prefix,
             "--deadline-tick-interval", str(self.tick_interval_s),
             "--loglevel", "warning",
-            "--engine", self.engine,
         ]
         if self.units_file:
             command += ["--units", str(self.units_file)]

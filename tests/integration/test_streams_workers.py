@@ -21,7 +21,6 @@ from hub.models import (
 )
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
 from tests.integration.test_streams_harness import (
-    ENGINES,
     StreamsDeployment,
     produce_events,
     read_events_until,
@@ -32,10 +31,10 @@ from tests.integration.test_streams_harness import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=ENGINES)
-def deployment(request: pytest.FixtureRequest, bootstrap: str, registry_url: str,
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str,
                tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path, engine=request.param)
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     deployment.units_file = write_example_units(tmp_path)
     deployment.hub_unit = EXAMPLE_PROCURATORATE
     try:

@@ -14,9 +14,10 @@ from hub.identity import HUB_NAMESPACE
 from hub.models import CaseEvent
 from hub.models.examples import example_events
 from streams._alerts import alert_id_for, uuid_for
-from streams.engine.consumer_loop import _headers
-from streams.engine.processors import _DECODED_CACHE, CaseDocument, remember
+from streams.engine.case_document import CaseDocument
+from streams.engine.outputs import DECODED_CACHE, remember
 from streams.engine.state import decode_value, encode_value
+from streams.engine.worker import _headers
 
 
 def test_uuid_for_matches_uuid5_in_the_hub_namespace() -> None:
@@ -38,11 +39,11 @@ def test_state_values_are_compact_json_readable_both_ways() -> None:
 def test_decoded_cache_is_bounded_and_drops_the_oldest() -> None:
     event: CaseEvent = next(iter(example_events().values()))
     cache: dict[bytes, CaseEvent] = {}
-    for number in range(_DECODED_CACHE + 1):
+    for number in range(DECODED_CACHE + 1):
         remember(cache, f"value-{number}".encode(), event)
-    assert len(cache) <= _DECODED_CACHE
+    assert len(cache) <= DECODED_CACHE
     assert b"value-0" not in cache
-    assert f"value-{_DECODED_CACHE}".encode() in cache
+    assert f"value-{DECODED_CACHE}".encode() in cache
 
 
 def test_a_kept_document_starts_each_batch_with_clean_flags() -> None:

@@ -9,14 +9,14 @@ from prometheus_client import REGISTRY
 from hub.models import CaseEvent, FilingDecided
 from hub.models.examples import example_events
 from streams._events import stored_form
-from streams.engine.consumer_loop import subscription_pattern
-from streams.engine.processors import (
+from streams.engine.case_document import (
     MAX_STORED_EVENTS,
     STORED_EVENTS_HEAD,
     CaseDocument,
     decode_tolerant,
 )
 from streams.engine.state import decode_value
+from streams.engine.worker import subscription_pattern
 from streams.topics import TopicNames
 
 

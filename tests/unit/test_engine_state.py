@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hub.models import FilingDecided
 from hub.models.examples import example_events
-from streams.engine.processors import MAX_SEEN_IDS, CaseDocument
+from streams.engine.case_document import MAX_SEEN_IDS, CaseDocument
 from streams.engine.state import decode_value
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The native engine's main loop: fetch a batch, fold it, await every ack, then commit.
+"""The engine's main loop: fetch a batch, fold it, await every ack, then commit.
 
 Order per batch (why nothing is lost on SIGKILL and nothing is emitted twice):
 
@@ -52,14 +52,17 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
+from streams.engine.batch import Batch
+from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.global_index import GlobalIndex
-from streams.engine.processors import MAX_DOCUMENT_BYTES, Batch, Outputs, Processors
+from streams.engine.outputs import Outputs
+from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
 from streams.metrics import CONSUMER_LAG
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
 
-__all__ = ["METADATA_MAX_AGE_MS", "NativeWorker", "subscription_pattern"]
+__all__ = ["METADATA_MAX_AGE_MS", "StreamWorker", "subscription_pattern"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: NativeWorker) -> None:
+    def __init__(self, worker: StreamWorker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -111,8 +114,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.worker.acquire(assigned)
 
 
-class NativeWorker:
-    """One worker process of the native engine (see the module docstring)."""
+class StreamWorker:
+    """One worker process of the engine (see the module docstring)."""
 
     def __init__(self, settings: Any, worker_id: str, data_dir: Path,
                  ingest_topics: list[str]) -> None:
@@ -146,10 +149,11 @@ class NativeWorker:
         kept = {tp.partition for tp in self._assignment() if tp not in set(revoked)
                 and self._is_case_topic(tp.topic)}
         for tp in revoked:
-            if tp.topic == self.topics.stats_feed and processors.stats_store is not None:
-                processors.stats_store.close()
-                processors.stats_store = None
-                processors.stats = None
+            statistics = processors.statistics
+            if tp.topic == self.topics.stats_feed and statistics.store is not None:
+                statistics.store.close()
+                statistics.store = None
+                statistics.stats = None
             elif tp.partition in processors.case_stores and tp.partition not in kept:
                 processors.case_stores.pop(tp.partition).close()
                 processors.forget_partition(tp.partition)
@@ -167,11 +171,11 @@ class NativeWorker:
         started = time.monotonic()
         for tp in sorted(assigned):
             if tp.topic == self.topics.stats_feed:
-                if processors.stats_store is None:
+                if processors.statistics.store is None:
                     store = self._store("engine-stats", 0)
                     await store.recover(self.settings.bootstrap, self.security)
-                    processors.stats_store = store
-                    resume = processors.load_stats()
+                    processors.statistics.store = store
+                    resume = processors.statistics.load()
                     self.consumer.seek(tp, resume)
                 continue
             if tp.partition not in processors.case_stores:
@@ -285,17 +289,17 @@ class NativeWorker:
         for record, event in decoded:
             if record.topic == topics.case_events:
                 await processors.guards["matching"].run(
-                    record, functools.partial(processors.index_referral, event))
-        rematched = await processors.rematch_parked()
+                    record, functools.partial(processors.matching.index_referral, event))
+        rematched = await processors.matching.rematch_parked()
         if rematched:
             log.info("%s: %d parked feedback matched after their referral arrived",
                      self.worker_id, rematched)
         for record, event in decoded:
             await processors.case_record(batch, record, event)
         for record in feed:
-            await processors.count(batch, record)
+            await processors.statistics.count(batch, record)
         await processors.finish_cases(batch)
-        await processors.finish_stats(batch)
+        await processors.statistics.finish(batch)
         await self._flush(producer)
         if offsets:
             try:
@@ -310,8 +314,8 @@ class NativeWorker:
         assert processors is not None
         await processors.outputs.wait()
         stores = [*processors.case_stores.values()]
-        if processors.stats_store is not None:
-            stores.append(processors.stats_store)
+        if processors.statistics.store is not None:
+            stores.append(processors.statistics.store)
         pending = [(store, await store.send_changelog(producer)) for store in stores
                    if store.staged]
         for store, futures in pending:
@@ -341,7 +345,7 @@ class NativeWorker:
         """A re-match pass the batches skipped (throttled) runs once the stream is idle."""
         processors = self.processors
         assert processors is not None
-        if processors.index_grew and await processors.rematch_parked():
+        if processors.matching.index_grew and await processors.matching.rematch_parked():
             await self._flush(producer)
 
     async def _report_lag(self) -> None:

@@ -1,0 +1,127 @@
+"""Statistics in the engine: the counted events folded into per unit-month figures.
+
+The figures are global (a referral counts for the agency, its receipt for the police, the
+days between them need both), so the case processors forward counted events, unchanged,
+to a single-partition internal feed; the worker that owns it folds the feed into a
+:class:`~streams.stats_logic.StatsAccumulator` and snapshots it every few seconds with
+the feed offset it covers. After a move the new owner loads the snapshot and re-reads
+the rest of the feed (an event id counts once, so re-reading changes nothing).
+"""
+
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from hub.models import (
+    CaseEvent,
+)
+from streams.engine.batch import Batch
+from streams.engine.outputs import Outputs
+from streams.engine.state import PartitionStore, decode_value, encode_value
+from streams.safety import RawRecord
+from streams.stats_logic import StatsAccumulator
+from streams.topics import TopicNames
+
+__all__ = ["StatisticsProcessor"]
+
+log = logging.getLogger(__name__)
+
+_STATS_SNAPSHOT_EVERY_S = 5.0
+_STATS_KEY = b"accumulator"
+#: The snapshot is split into records well under the broker's 1 MiB message limit.
+_STATS_CHUNK_BYTES = 256 * 1024
+
+class StatisticsProcessor:
+    """Folds the statistics feed; emits the figures of every unit-month a batch changed."""
+
+    def __init__(self, *, topics: TopicNames, hub_unit_code: str, outputs: Outputs,
+                 decode: Callable[[RawRecord, str], Awaitable[CaseEvent | None]]) -> None:
+        self.topics = topics
+        self.hub_unit_code = hub_unit_code
+        self.outputs = outputs
+        self.decode = decode
+        self.store: PartitionStore | None = None
+        self.stats: StatsAccumulator | None = None
+        self.save_after = 0.0
+        self.header: dict[str, Any] | None = None
+
+    def load(self) -> int:
+        """The statistics snapshot; returns the feed offset to resume from."""
+        store = self.store
+        stored = store.get(_STATS_KEY) if store is not None else None
+        self.header = None
+        if stored is None:
+            self.stats = StatsAccumulator()
+            return 0
+        header = decode_value(stored)
+        assert store is not None
+        try:
+            parts = [store.get(_chunk_key(header["offset"], number)) or b""
+                     for number in range(int(header["chunks"]))]
+            self.stats = StatsAccumulator.from_dict(decode_value(b"".join(parts)))
+        except Exception:
+            log.exception("statistics snapshot unreadable: counting the feed again")
+            self.stats = StatsAccumulator()
+            return 0
+        self.header = header
+        return int(header["offset"]) + 1
+
+    async def count(self, batch: Batch, record: RawRecord) -> None:
+        """Fold one stats-feed record into the accumulator."""
+        event = await self.decode(record, "stats")
+        batch.stats_offset = record.offset
+        if event is None or self.stats is None:
+            return
+        batch.stats_changed |= self.stats.add(event)
+
+    async def finish(self, batch: Batch) -> None:
+        """Emit the figures of every unit-month the batch changed; snapshot now and then.
+
+        The snapshot is the whole accumulator, so it is written every few seconds, not per
+        batch; after a move the new owner resumes the feed from the snapshot's offset and
+        re-counts the rest (an event id counts once, so re-reading changes nothing).
+        """
+        if self.stats is None or batch.stats_offset is None:
+            return
+        now = datetime.now(UTC)
+        for unit_code, month in sorted(batch.stats_changed):
+            figures = self.stats.stats(unit_code, month, hub_unit_code=self.hub_unit_code,
+                                       now=now)
+            await self.outputs.event(self.topics.stats, figures,
+                                     key=f"{unit_code}|{month}".encode())
+        if self.store is not None and time.monotonic() >= self.save_after:
+            started = time.monotonic()
+            state = orjson.dumps(self.stats.to_dict(), default=str)
+            chunks = [state[start:start + _STATS_CHUNK_BYTES]
+                      for start in range(0, len(state), _STATS_CHUNK_BYTES)] or [b""]
+            for number, chunk in enumerate(chunks):
+                self.store.put(_chunk_key(batch.stats_offset, number), chunk)
+            # Chunk keys carry the snapshot's offset and the header goes last, then the
+            # previous chunks are deleted: a crash part-way through the changelog writes
+            # leaves the previous header pointing at intact previous chunks.
+            header = {"offset": batch.stats_offset, "chunks": len(chunks)}
+            self.store.put(_STATS_KEY, encode_value(header))
+            previous = self.header
+            if previous is not None and previous["offset"] != batch.stats_offset:
+                for number in range(int(previous["chunks"])):
+                    self.store.put(_chunk_key(previous["offset"], number), None)
+            self.header = header
+            # The snapshot is the whole accumulator, which grows with the events counted:
+            # at a fixed 5 s period its serialisation (and the changelog bytes) would take
+            # an ever larger share of the worker. Waiting 20× as long as the snapshot took
+            # keeps that share under 5%; a new owner re-counts a little more of the feed.
+            took = time.monotonic() - started
+            self.save_after = time.monotonic() + max(_STATS_SNAPSHOT_EVERY_S,
+                                                           20 * took)
+
+
+def _chunk_key(offset: int, number: int) -> bytes:
+    return _STATS_KEY + f"|{offset}|{number}".encode("ascii")
+
