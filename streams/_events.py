@@ -20,10 +20,13 @@ from hub.models import (
 )
 
 __all__ = ["COURT_FEEDBACK_TYPES", "FEEDBACK_TYPES", "MATCHED_HEADER", "POLICE_FEEDBACK_TYPES",
-           "decode_stored", "dumps_json", "stored_form"]
+           "PROCESSED_HEADER", "decode_stored", "dumps_json", "stored_form"]
 
 #: Header the matcher puts on feedback it re-keyed to the matched case.
 MATCHED_HEADER = "lf_matched"
+#: Header on an ``lf.case-events`` record whose event the engine already processed in the
+#: task that normalized it (one hop): the engine skips it when reading the topic back.
+PROCESSED_HEADER = "lf_processed"
 #: Police feedback: keyed by the police's own case number until matched.
 POLICE_FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided,
                          ReconsiderationDecided, ArrestRequested, TransferredForProsecution,

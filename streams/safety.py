@@ -2,8 +2,9 @@
 
 An exception that escaped the loop would either stop the worker on the same record at
 every restart (a poison message) or, if skipped, lose the record silently. Every
-processor therefore runs its per-record work through one :class:`Guard`: transient failures (:class:`RetriableError`)
-are retried a few times, anything else, and retries that ran out, are written to
+processor therefore runs its per-record work through one :class:`Guard`: transient
+failures (:class:`RetriableError`) are retried a few times, anything else, and retries
+that ran out, are written to
 ``lf.dlq.streams`` with the original key, value and headers plus error headers that say
 what failed where, and the loop carries on with the next record.
 

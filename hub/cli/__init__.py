@@ -31,7 +31,8 @@ app.add_typer(topics.app, name="topics", help="Apply the topic manifest.")
 
 
 def _attach_groups() -> None:
-    """Attach the sub-commands of the other packages (imported late: a command loads only what it runs)."""
+    """Attach the sub-commands of the other packages (imported late: a command loads only
+    what it runs)."""
     import importlib
 
     groups: list[tuple[str, str, str]] = [

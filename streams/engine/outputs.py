@@ -22,6 +22,7 @@ from hub.models import (
     CaseEvent,
 )
 from hub.serde import AvroSerde, cloudevent_headers
+from streams._events import PROCESSED_HEADER
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
 
@@ -120,13 +121,20 @@ class Outputs:
             if self.decoded is not None:
                 remember(self.decoded, serialized.value, event)
 
-    async def forward(self, topic: str, record: RawRecord, event: CaseEvent) -> None:
-        """Queue a decoded event's original bytes, with CloudEvents headers rebuilt."""
+    async def forward(self, topic: str, record: RawRecord, event: CaseEvent, *,
+                      processed: bool = False) -> None:
+        """Queue a decoded event's original bytes, with CloudEvents headers rebuilt.
+
+        ``processed``: the case processors of the task that forwards it handle the event
+        now (one hop); its copy on ``lf.case-events`` is marked so it is not handled again.
+        """
         header = {"event_id": event.event_id, "case_id": event.case_id,
                   "source_unit": event.source_unit, "connector_id": event.connector_id,
                   "occurred_at": event.occurred_at}
-        await self.send(topic, event.kafka_key(), record.value,
-                        cloudevent_headers(event.avro_name, header))
+        headers = cloudevent_headers(event.avro_name, header)
+        if processed:
+            headers.append((PROCESSED_HEADER, b"1"))
+        await self.send(topic, event.kafka_key(), record.value, headers)
 
     async def wait(self) -> None:
         """Wait for every queued record's acknowledgement (raises if one failed)."""

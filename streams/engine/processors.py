@@ -21,6 +21,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from hub.errors import RecordRejected
 from hub.models import (
     Alert,
@@ -113,6 +115,9 @@ class Processors:
                        for name in ("normalize", "routing", "matching", "deadlines",
                                     "screening", "aggregate", "stats", CASE_PROCESSORS)}
         self.procuratorate_inbox = topics.inbox(hub_unit_code)
+        #: Partitions of ``lf.case-events`` (set by the worker from the broker's metadata;
+        #: 0 until then, which sends every event the two-hop way).
+        self.case_partitions = 0
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}
         #: Recently decoded record values (see :meth:`decode`), oldest first.
@@ -197,11 +202,22 @@ class Processors:
 
     # -- normalize ---------------------------------------------------------------------
 
-    async def normalize(self, record: RawRecord) -> None:
-        """Check the source unit, drop a seen event id, forward to ``lf.case-events``."""
+    async def normalize(self, record: RawRecord) -> tuple[RawRecord, CaseEvent] | None:
+        """Check the source unit, drop a seen event id, publish to ``lf.case-events``.
+
+        Returns the record and event for the case processors of this same task (one hop)
+        when the event's case belongs to this partition, i.e. the ingest topic is
+        co-partitioned with ``lf.case-events`` (same key, same partition count, as the
+        connectors produce it). Its copy on ``lf.case-events`` then carries
+        :data:`~streams._events.PROCESSED_HEADER` and is skipped when read back. An ingest
+        topic that is not co-partitioned gets the two-hop path: its copy is processed by
+        the task that owns the case when read from ``lf.case-events`` (a repartition).
+        The record handed on keeps the ingest position (dead letters name it) but none
+        of the ingest headers: a unit cannot smuggle the matcher's header in.
+        """
         event = await self.decode(record, "normalize")
         if event is None:
-            return
+            return None
         topic_unit = self.topics.ingest_unit(record.topic)
         if topic_unit is not None and event.source_unit != topic_unit:
             SOURCE_MISMATCH.labels(topic_unit).inc()
@@ -209,14 +225,28 @@ class Processors:
                 f"event declares source unit {event.source_unit} but arrived on "
                 f"{record.topic}, the ingest topic of unit {topic_unit}",
                 field="source_unit", value=event.source_unit, error_type="source-mismatch"))
-            return
+            return None
         store = self.case_stores[record.partition]
         key = b"n|" + event.event_id.encode("utf-8")
         if store.get(key) is not None:
             DUPLICATES.labels("normalize").inc()
-            return
-        await self.outputs.forward(self.topics.case_events, record, event)
+            return None
+        one_hop = (self.case_partitions > 0
+                   and case_partition(event.kafka_key(), self.case_partitions)
+                   == record.partition)
+        await self.outputs.forward(self.topics.case_events, record, event,
+                                   processed=one_hop)
         store.put(key, str(record.offset).encode("ascii"))
+        if not one_hop:
+            return None
+        return RawRecord(record.topic, record.partition, record.offset, record.key,
+                         record.value), event
+
+    def is_case_event(self, record: RawRecord) -> bool:
+        """A record the case processors route, match and add to the case's history: read
+        from ``lf.case-events``, or handed on by normalize in the same task."""
+        return (record.topic == self.topics.case_events
+                or self.topics.ingest_unit(record.topic) is not None)
 
     # -- matching ----------------------------------------------------------------------
 
@@ -273,7 +303,7 @@ class Processors:
         joined = [False]
         awaited = False
         refused = False
-        if record.topic == topics.case_events:
+        if self.is_case_event(record):
             if self.awaits_match(record, event, document):
                 awaited = True  # routed as the matcher's re-keyed copy (or parked)
             elif rematched and UNROUTED + event.event_id not in document.seen:
@@ -447,6 +477,11 @@ class Processors:
             document.aggregate_changed = True
 
     # -- statistics --------------------------------------------------------------------
+
+def case_partition(key: bytes, partitions: int) -> int:
+    """The partition of ``lf.case-events`` a key goes to (the producers' murmur2)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
 
 def _value_of(record: RawRecord) -> bytes:
     if record.value is None:

@@ -52,6 +52,7 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
+from streams._events import PROCESSED_HEADER
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.global_index import GlobalIndex
@@ -99,6 +100,15 @@ def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
         if value is None:
             return tuple((str(name), bytes(value or b"")) for name, value in headers)
     return tuple(headers)
+
+
+def _processed(headers: Any) -> bool:
+    """Whether a record carries :data:`PROCESSED_HEADER` (checked before decoding)."""
+    if headers:
+        for name, _ in headers:
+            if name == PROCESSED_HEADER:
+                return True
+    return False
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -215,6 +225,8 @@ class StreamWorker:
                     outputs=Outputs(producer, serde), index=index,
                     max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
                                                 MAX_DOCUMENT_BYTES))
+                self.processors.case_partitions = len(
+                    await producer.partitions_for(self.topics.case_events))
                 await self._consume(producer)
             finally:
                 await index.stop()
@@ -274,11 +286,16 @@ class StreamWorker:
                 continue
             offsets[tp] = records[-1].offset + 1
             is_ingest = topics.ingest_unit(tp.topic) is not None
+            is_case_events = tp.topic == topics.case_events
             for message in records:
+                if is_case_events and _processed(message.headers):
+                    continue  # handled in one hop by the task that normalized it
                 record = RawRecord(tp.topic, tp.partition, message.offset, message.key,
                                    message.value, _headers(message.headers))
                 if is_ingest:
-                    await processors.normalize(record)
+                    handed_on = await processors.normalize(record)
+                    if handed_on is not None:
+                        decoded.append(handed_on)
                 elif tp.topic == topics.stats_feed:
                     feed.append(record)
                 else:
@@ -287,7 +304,7 @@ class StreamWorker:
                         decoded.append((record, event))
         # Referrals first: feedback later in the same batch must find them.
         for record, event in decoded:
-            if record.topic == topics.case_events:
+            if processors.is_case_event(record):
                 await processors.guards["matching"].run(
                     record, functools.partial(processors.matching.index_referral, event))
         rematched = await processors.matching.rematch_parked()
