@@ -64,3 +64,9 @@ STATE_DROPPED = Counter(
     "triggering records went to lf.dlq.streams).",
     ["what"],
 )
+
+NOT_ENTITLED = Counter(
+    "liangfa_streams_not_entitled_total",
+    "Events refused because their unit may not add them to the case (entitlements.yaml)",
+    ["unit", "event_type"],
+)

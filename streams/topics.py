@@ -83,6 +83,11 @@ class TopicNames:
         return self._name("lf.dlq.streams")
 
     @property
+    def audit(self) -> str:
+        """Audit records (the engine's: events a unit was not entitled to send)."""
+        return self._name("lf.audit")
+
+    @property
     def stats_feed(self) -> str:
         """Internal: the events statistics count, on one partition (the figures are global)."""
         return self._name("lf.streams.stats-feed")
@@ -110,7 +115,7 @@ class TopicNames:
         manifest = load_manifest()
         wanted = {
             "lf.case-events", "lf.alerts", "lf.case-state", "lf.stats", "lf.unmatched",
-            "lf.view-actions", "lf.dlq.streams",
+            "lf.view-actions", "lf.dlq.streams", "lf.audit",
         }
         specs = [
             spec.model_copy(update={"name": self._name(spec.name), "partitions": partitions})

@@ -44,13 +44,15 @@ class ViewAction(CaseEvent):
 
 class AuditOperation(EventEnum):
     """Audited operation 审计操作: SEARCH 查询, VIEW 查看, EXPORT 导出, LOGIN 登录,
-    LOGIN_FAILED 登录失败, UNKNOWN 未知."""
+    LOGIN_FAILED 登录失败, WRITE_REFUSED 拒绝写入 (an event a unit was not entitled to add to a
+    case), UNKNOWN 未知."""
 
     SEARCH = "SEARCH"
     VIEW = "VIEW"
     EXPORT = "EXPORT"
     LOGIN = "LOGIN"
     LOGIN_FAILED = "LOGIN_FAILED"
+    WRITE_REFUSED = "WRITE_REFUSED"
     UNKNOWN = "UNKNOWN"
 
 

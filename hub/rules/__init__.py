@@ -16,6 +16,7 @@ from pathlib import Path
 from hub.errors import ConfigError
 from hub.rules._loader import RULES_DIR_ENV, clear_rule_caches, registered_rule_files
 from hub.rules.deadlines import DEADLINES_ENV, DeadlineRule, DeadlineRules, load_deadlines
+from hub.rules.entitlements import ENTITLEMENTS_ENV, Entitlements, load_entitlements
 from hub.rules.masking import MASKING_ENV, MaskingRules, load_masking
 from hub.rules.roles import UNIT_ROLES_ENV, UnitRole, UnitRoleList, load_unit_roles
 from hub.rules.routing import ROUTING_ENV, RoutingRules, load_routing
@@ -47,6 +48,7 @@ from hub.rules.violations import (
 
 __all__ = [
     "DEADLINES_ENV",
+    "ENTITLEMENTS_ENV",
     "MASKING_ENV",
     "MATCHING_ENV",
     "ROUTING_ENV",
@@ -58,6 +60,7 @@ __all__ = [
     "VIOLATION_TYPES_ENV",
     "DeadlineRule",
     "DeadlineRules",
+    "Entitlements",
     "MaskingRules",
     "MatchingParameters",
     "Offence",
@@ -75,6 +78,7 @@ __all__ = [
     "clear_rule_caches",
     "cross_file_problems",
     "load_deadlines",
+    "load_entitlements",
     "load_masking",
     "load_matching",
     "load_routing",
@@ -101,6 +105,7 @@ class RuleSet:
     screening: ScreeningParameters
     matching: MatchingParameters
     masking: MaskingRules
+    entitlements: Entitlements
 
 
 def cross_file_problems(rules: RuleSet) -> list[str]:
@@ -198,6 +203,7 @@ def load_rule_set(directory: str | os.PathLike[str] | None = None) -> RuleSet:
         screening=load_screening(pick("screening.yaml")),
         matching=load_matching(pick("matching.yaml")),
         masking=load_masking(pick("masking.yaml")),
+        entitlements=load_entitlements(pick("entitlements.yaml")),
     )
     problems = cross_file_problems(rules)
     if problems:

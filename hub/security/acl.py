@@ -165,6 +165,8 @@ def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
     for name in _STREAMS_OUTPUTS:
         bindings += _topic(streams, "LITERAL", name, "READ", "WRITE", "CREATE")
     bindings += _topic(streams, "LITERAL", "lf.view-actions", "READ")
+    # The engine audits events it refuses (a unit not entitled to add them to a case).
+    bindings += _topic(streams, "LITERAL", "lf.audit", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", "lf.inbox.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", "lf.public.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", app_prefix, "READ", "WRITE", "CREATE",

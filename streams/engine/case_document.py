@@ -40,6 +40,7 @@ from streams._events import (
 )
 from streams.aggregate_logic import CaseAggregate
 from streams.engine.state import encode_value
+from streams.entitlement_logic import CaseRelations
 from streams.metrics import STATE_DROPPED
 from streams.safety import RawRecord
 
@@ -93,6 +94,7 @@ class CaseDocument:
         self.seen = set(self.data["seen"])
         self._events: list[CaseEvent] | None = None
         self._aggregate: CaseAggregate | None = None
+        self._relations: CaseRelations | None = None
         self.deadlines_due = False
         self.screening_due = False
         self.aggregate_changed = False
@@ -279,10 +281,18 @@ class CaseDocument:
             self.changed = True
         return decode_tolerant([item for item, _ in held], self.case_id)[0]
 
+    def relations(self) -> CaseRelations:
+        """Who stands in which relation to the case (entitlement checks)."""
+        if self._relations is None:
+            self._relations = CaseRelations.from_dict(self.data.get("relations"))
+        return self._relations
+
     def encoded(self) -> bytes:
-        """The document as stored (aggregate folded back in)."""
+        """The document as stored (aggregate and relations folded back in)."""
         if self._aggregate is not None:
             self.data["aggregate"] = self._aggregate.to_dict()
+        if self._relations is not None:
+            self.data["relations"] = self._relations.to_dict()
         return encode_value(self.data)
 
 

@@ -27,6 +27,7 @@ from hub.errors import RecordRejected
 from hub.models import (
     Alert,
     AlertStatus,
+    AuditOperation,
     AuditRecorded,
     CaseEvent,
     CaseReferred,
@@ -41,7 +42,7 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import RuleSet
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry
-from streams._alerts import snapshot_of
+from streams._alerts import SOURCE_SYSTEM, snapshot_of, uuid_for
 from streams._events import (
     COURT_FEEDBACK_TYPES,
     FEEDBACK_TYPES,
@@ -62,7 +63,8 @@ from streams.engine.outputs import Outputs, remember
 from streams.engine.state import PartitionStore, decode_value
 from streams.engine.statistics import StatisticsProcessor
 from streams.engine.timers import DueIndex
-from streams.metrics import DUPLICATES, SOURCE_MISMATCH, STATE_DROPPED
+from streams.entitlement_logic import check_entitlement, record_acceptance
+from streams.metrics import DUPLICATES, NOT_ENTITLED, SOURCE_MISMATCH, STATE_DROPPED
 from streams.routing_logic import route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
 from streams.screening_logic import ScreeningRules, screen_case
@@ -112,7 +114,8 @@ class Processors:
         self.statistics = StatisticsProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                               outputs=outputs, decode=self.decode)
         self.guards = {name: Guard(name, topics.dead_letters, outputs.send)
-                       for name in ("normalize", "routing", "matching", "deadlines",
+                       for name in ("normalize", "entitlement", "routing", "matching",
+                                    "deadlines",
                                     "screening", "aggregate", "stats", CASE_PROCESSORS)}
         self.procuratorate_inbox = topics.inbox(hub_unit_code)
         #: Partitions of ``lf.case-events`` (set by the worker from the broker's metadata;
@@ -209,7 +212,9 @@ class Processors:
         when the event's case belongs to this partition, i.e. the ingest topic is
         co-partitioned with ``lf.case-events`` (same key, same partition count, as the
         connectors produce it). Its copy on ``lf.case-events`` then carries
-        :data:`~streams._events.PROCESSED_HEADER` and is skipped when read back. An ingest
+        :data:`~streams._events.PROCESSED_HEADER` and is skipped when read back; it is
+        published only once the event is entitled to its case (:meth:`entitled`), so a
+        refused event never reaches ``lf.case-events`` or its subscribers. An ingest
         topic that is not co-partitioned gets the two-hop path: its copy is processed by
         the task that owns the case when read from ``lf.case-events`` (a repartition).
         The record handed on keeps the ingest position (dead letters name it) but none
@@ -234,11 +239,11 @@ class Processors:
         one_hop = (self.case_partitions > 0
                    and case_partition(event.kafka_key(), self.case_partitions)
                    == record.partition)
-        await self.outputs.forward(self.topics.case_events, record, event,
-                                   processed=one_hop)
         store.put(key, str(record.offset).encode("ascii"))
         if not one_hop:
+            await self.outputs.forward(self.topics.case_events, record, event)
             return None
+        # Published by the case processors once the event is entitled to its case.
         return RawRecord(record.topic, record.partition, record.offset, record.key,
                          record.value), event
 
@@ -279,14 +284,65 @@ class Processors:
         return (UNROUTED + event.event_id in document.seen
                 or REFUSED + event.event_id in document.seen)
 
-    async def route(self, record: RawRecord, event: CaseEvent) -> None:
-        """Deliver to the inboxes that must act; an unroutable event becomes an alert."""
+    async def route(self, record: RawRecord, event: CaseEvent,
+                    document: CaseDocument | None = None) -> None:
+        """Deliver to the inboxes that must act; an unroutable event becomes an alert.
+
+        Each destination becomes an addressee of the case: the unit that must answer may
+        then add its answer to the case (``entitlements.yaml``)."""
         route = route_event(event, self.units, self.rules.routing, self.rules.thresholds)
         for unit_code in route.destinations:
             await self.outputs.forward(self.topics.inbox(unit_code), record, event)
+        if document is not None and route.destinations:
+            addressees = document.relations().addressees
+            if not addressees.issuperset(route.destinations):
+                addressees.update(route.destinations)
+                document.changed = True
         if route.unroutable is not None:
             await self.outputs.event(self.topics.alerts, unroutable_alert(
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def entitled(self, record: RawRecord, event: CaseEvent,
+                       document: CaseDocument) -> bool:
+        """Whether the event's unit may add it to its case; if not, refuse it.
+
+        A refused event goes to ``lf.dlq.streams`` (error type ``not-entitled``), counts
+        in ``liangfa_streams_not_entitled_total`` and is audited on ``lf.audit``; it is
+        not routed, matched, stored or counted, so its sender gains no sight of the case.
+        """
+        relations = document.relations()
+        matched = (record.topic == self.topics.case_events
+                   and record.header(MATCHED_HEADER) is not None)
+        entitlement = check_entitlement(
+            event, relations, rules=self.rules.entitlements, units=self.units,
+            hub_unit_code=self.hub_unit_code, matched=matched)
+        if not entitlement.entitled:
+            await self.refuse(record, event, entitlement.reason or "not entitled")
+            return False
+        changed = record_acceptance(event, relations, entitlement)
+        if matched and event.source_unit not in relations.matched:
+            relations.matched.add(event.source_unit)
+            changed = True
+        if changed:
+            document.changed = True
+        return True
+
+    async def refuse(self, record: RawRecord, event: CaseEvent, reason: str) -> None:
+        """Dead-letter, count and audit an event its unit was not entitled to send."""
+        event_type = type(event).__name__
+        NOT_ENTITLED.labels(event.source_unit, event_type).inc()
+        log.warning("refused %s %s: %s", event_type, event.event_id, reason)
+        await self.guards["entitlement"].dead_letter(record, RecordRejected(
+            reason, field="case_id", value=event.case_id, error_type="not-entitled"))
+        now = datetime.now(UTC)
+        await self.outputs.event(self.topics.audit, AuditRecorded(
+            event_id=uuid_for("entitlement-refused", event.event_id),
+            case_id=event.case_id, source_unit=self.hub_unit_code, occurred_at=now,
+            recorded_at=now, source_system=SOURCE_SYSTEM,
+            source_record=f"{record.topic}:{record.partition}:{record.offset}",
+            connector_id="streams.entitlement", actor=f"unit:{event.source_unit}",
+            actor_unit_code=event.source_unit, operation=AuditOperation.WRITE_REFUSED,
+            target=event.case_id, query=reason[:2000]))
 
     async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent) -> None:
         """Run every case processor that reads ``record``'s topic on it, each guarded."""
@@ -300,6 +356,11 @@ class Processors:
             DUPLICATES.labels(CASE_PROCESSORS).inc()
             return
         document.last_record = record
+        if self.is_case_event(record) and not await self.entitled(record, event, document):
+            document.mark_seen(event.event_id)  # a replay is refused once, not again
+            return
+        if self.topics.ingest_unit(record.topic) is not None:  # handed on by normalize
+            await self.outputs.forward(topics.case_events, record, event, processed=True)
         joined = [False]
         awaited = False
         refused = False
@@ -309,7 +370,8 @@ class Processors:
             elif rematched and UNROUTED + event.event_id not in document.seen:
                 pass  # the original was routed already
             else:
-                await self.guards["routing"].run(record, lambda: self.route(record, event))
+                await self.guards["routing"].run(
+                    record, lambda: self.route(record, event, document))
             if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
                 async def match() -> None:
                     joined[0] = await self.matching.match_feedback(event, document)

@@ -43,9 +43,10 @@ RULE_COLLECTIONS: dict[str, list[str]] = {
     "screening.yaml": [],
     "matching.yaml": [],
     "masking.yaml": [],
+    "entitlements.yaml": [],
 }
 FILE_LEVEL_SOURCE = {"violation_types.yaml", "unit_roles.yaml", "screening.yaml",
-                     "matching.yaml", "masking.yaml"}
+                     "matching.yaml", "masking.yaml", "entitlements.yaml"}
 
 
 def _raw(name: str) -> dict:

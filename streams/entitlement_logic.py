@@ -1,0 +1,138 @@
+"""Entitlement, pure part: may this unit add this event to this case?
+
+A case id is predictable (UUIDv5 of the owning unit's credit code and its decision
+number, both published in 双公示 data), so a unit could put another unit's case id on an
+event of its own ingest topic: normalize only checks that the event's ``source_unit`` is
+the topic's unit. Joined to the case, the event would add the sender to the case's units
+and so open the case to it in the view. The engine therefore checks, before an event
+joins a case, that its sender stands in a relation to the case that
+``hub/rules/entitlements.yaml`` allows for the event type.
+
+The relations are kept in the case's state (:class:`CaseRelations`): the owner, the units
+the hub routed the case's events to, the units whose feedback the matcher tied to it.
+Ownership is proven by the case id itself when the event carries the number the id was
+made from (:func:`owns_by_case_id`); an agency event that carries no such number (a
+consultation, a handover) may claim a case nobody owns yet, and a later event that proves
+ownership replaces the claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.identity import case_id_for
+from hub.models import CaseEvent
+from hub.rules import Entitlements
+from hub.units import UnitRegistry
+
+__all__ = ["CaseRelations", "Entitlement", "check_entitlement", "owns_by_case_id",
+           "record_acceptance"]
+
+#: Fields whose value may be the number a case id was made from, with the sender's code.
+_OWNER_NUMBER_FIELDS = ("decision_number", "agency_case_number")
+
+
+@dataclass
+class CaseRelations:
+    """Who stands in which relation to a case (stored with the case's state)."""
+
+    owner: str | None = None
+    #: True when the owner was proven by the case id, False for a claim.
+    owner_proven: bool = False
+    addressees: set[str] = field(default_factory=set)
+    matched: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CaseRelations:
+        """From the stored form (absent in state written before entitlements existed)."""
+        if not data:
+            return cls()
+        return cls(owner=data.get("owner"), owner_proven=bool(data.get("owner_proven")),
+                   addressees=set(data.get("addressees", ())),
+                   matched=set(data.get("matched", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (sorted lists, so equal relations encode equally)."""
+        return {"owner": self.owner, "owner_proven": self.owner_proven,
+                "addressees": sorted(self.addressees), "matched": sorted(self.matched)}
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """The outcome of a check: the relation that entitles the sender, or why none does."""
+
+    relation: str | None
+    reason: str | None = None
+
+    @property
+    def entitled(self) -> bool:
+        """Whether the event may join the case."""
+        return self.relation is not None
+
+
+def owns_by_case_id(event: CaseEvent) -> bool:
+    """Whether the event's own number, with its sender's code, gives the event's case id."""
+    for name in _OWNER_NUMBER_FIELDS:
+        number = getattr(event, name, None)
+        if number and case_id_for(event.source_unit, str(number)) == event.case_id:
+            return True
+    return False
+
+
+def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Entitlements,
+                      units: UnitRegistry, hub_unit_code: str, matched: bool
+                      ) -> Entitlement:
+    """Whether ``event``'s sender may add it to the case ``relations`` describe.
+
+    ``matched``: the event is the matcher's re-keyed copy of feedback (the matcher tied
+    it to this case). With an empty unit registry, ``kind:`` relations cannot be decided
+    and are granted (the worker warns at start); every other relation is still checked.
+    """
+    event_type = type(event).__name__
+    unit = event.source_unit
+    allowed = rules.relations_for(event_type)
+    registered = units.get(unit)
+    for relation in allowed:
+        if relation == "hub" and unit == hub_unit_code:
+            return Entitlement("hub")
+        if relation == "owner" and _is_owner(event, relations, registered is not None
+                                             and registered.kind != "agency"):
+            return Entitlement("owner")
+        if relation == "addressee" and unit in relations.addressees:
+            return Entitlement("addressee")
+        if relation == "matched" and (matched or unit in relations.matched):
+            return Entitlement("matched")
+        if relation.startswith("kind:"):
+            kind = relation.removeprefix("kind:")
+            if len(units) == 0 or (registered is not None and registered.kind == kind):
+                return Entitlement(relation)
+    who = (f"unit {unit}" if registered is not None or len(units) == 0
+           else f"unit {unit}, which is not in the unit registry,")
+    return Entitlement(None, (
+        f"{who} may not add {event_type} to case {event.case_id}: "
+        f"{'only ' + ', '.join(allowed) + ' may' if allowed else 'no unit may send it'} "
+        f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"))
+
+
+def _is_owner(event: CaseEvent, relations: CaseRelations, not_an_agency: bool) -> bool:
+    if owns_by_case_id(event):
+        return True
+    if relations.owner is not None:
+        return relations.owner == event.source_unit
+    return not not_an_agency  # a claim on a case nobody owns yet, by an agency
+
+
+def record_acceptance(event: CaseEvent, relations: CaseRelations,
+                      entitlement: Entitlement) -> bool:
+    """Update the relations with an accepted event; True when they changed."""
+    if entitlement.relation != "owner":
+        return False
+    proven = owns_by_case_id(event)
+    if relations.owner == event.source_unit and (relations.owner_proven or not proven):
+        return False
+    if relations.owner is not None and relations.owner_proven and not proven:
+        return False
+    relations.owner = event.source_unit
+    relations.owner_proven = proven
+    return True

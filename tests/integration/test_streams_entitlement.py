@@ -1,0 +1,129 @@
+"""A rogue unit cannot write into, and so cannot see, another unit's case (real broker).
+
+The attack: a case id is UUIDv5 of the owning agency's code and its decision number, both
+public, so agency A puts agency B's case id on a penalty event on A's *own* ingest topic
+(normalize's source-unit check passes). The engine must refuse it: dead letter with the
+reason, an audit record, and B's case state never lists A among its units.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.identity import case_id_for
+from hub.models import (
+    AuditOperation,
+    AuditRecorded,
+    CaseEvent,
+    CaseState,
+    PenaltyCaseRecorded,
+)
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
+from tests.integration.test_streams_harness import (
+    EXAMPLE_UNITS_YAML,
+    StreamsDeployment,
+    decode_all,
+    headers_of,
+    produce_events,
+    read_events_until,
+    read_until,
+)
+
+pytestmark = pytest.mark.integration
+
+ROGUE_AGENCY = "11421181MB0000007M"
+_UNITS_YAML = EXAMPLE_UNITS_YAML + (
+    f'  - {{code: "{ROGUE_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
+    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+
+
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str, tmp_path: Path
+               ) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+    units = tmp_path / "units.yaml"
+    units.write_text(_UNITS_YAML, encoding="utf-8")
+    deployment.units_file = units
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+def _penalty(unit: str, decision: str, case_id: str) -> PenaltyCaseRecorded:
+    template = next(e for e in example_events().values()
+                    if isinstance(e, PenaltyCaseRecorded))
+    return template.model_copy(update={
+        "source_unit": unit, "decision_number": decision, "agency_case_number": None,
+        "case_id": case_id, "event_id": str(uuid.uuid4())})
+
+
+async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
+        deployment: StreamsDeployment) -> None:
+    topics = deployment.topics
+    owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    rogue_topic = topics.ingest(ROGUE_AGENCY, "cases")
+    await deployment.create_topics([owner_topic, rogue_topic])
+    deployment.start_worker("w1")
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    owners = _penalty(EXAMPLE_AGENCY, decision, case_id)
+    await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic, [owners])
+    await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_state,
+        lambda found: any(e.case_id == case_id for _, e in found))
+
+    forged = _penalty(ROGUE_AGENCY, decision, case_id)
+    # The rogue unit's own case, sent after the forgery: proof the worker went on.
+    own_decision = f"示例烟罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    own = _penalty(ROGUE_AGENCY, own_decision, case_id_for(ROGUE_AGENCY, own_decision))
+    await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic,
+                         [forged, own])
+
+    def refused(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+    dead = refused(await read_until(deployment.bootstrap, topics.dead_letters,
+                                    lambda records: bool(refused(records))))
+    assert len(dead) == 1, deployment.log_of("w1")
+    headers = headers_of(dead[0])
+    assert headers["processor"] == b"entitlement"
+    assert headers["source.topic"] == rogue_topic.encode()
+    assert ROGUE_AGENCY.encode() in headers["error.reason"]
+    [dead_event] = await decode_all(deployment.registry_url, dead)
+    assert dead_event.event_id == forged.event_id
+
+    audits = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.audit,
+        lambda found: any(isinstance(e, AuditRecorded) for _, e in found))
+    [audit] = [e for _, e in audits if isinstance(e, AuditRecorded)]
+    assert audit.operation is AuditOperation.WRITE_REFUSED
+    assert (audit.actor_unit_code, audit.target) == (ROGUE_AGENCY, case_id)
+
+    states = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_state,
+        lambda found: any(e.case_id == own.case_id for _, e in found))
+    owner_states: list[CaseEvent] = [e for _, e in states
+                                     if isinstance(e, CaseState) and e.case_id == case_id]
+    assert owner_states
+    for state in owner_states:
+        assert isinstance(state, CaseState)
+        assert ROGUE_AGENCY not in state.units_involved
+        assert state.owning_unit_code == EXAMPLE_AGENCY
+    case_events = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_events,
+        lambda found: any(e.event_id == own.event_id for _, e in found))
+    # Never published to lf.case-events (its subscribers, the view among them, never see
+    # it), and no case took it.
+    assert forged.event_id not in {e.event_id for _, e in case_events}
+    timeline_ids = {entry.event_id for state in owner_states
+                    if isinstance(state, CaseState) for entry in state.timeline}
+    assert forged.event_id not in timeline_ids
+    assert any(e.event_id == own.event_id for _, e in case_events)
+    assert deployment.workers["w1"].poll() is None

@@ -1,0 +1,170 @@
+"""Entitlement: which unit may add which event to a case (a rogue unit's event is refused)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub.identity import case_id_for
+from hub.models import (
+    EVENT_TYPES,
+    Alert,
+    CaseEvent,
+    ConsultationRequested,
+    FilingDecided,
+    PenaltyCaseRecorded,
+)
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_COURT,
+    EXAMPLE_HUB_UNIT,
+    EXAMPLE_POLICE,
+    example_events,
+)
+from hub.rules import load_entitlements, load_rule_set
+from hub.units import UnitRegistry, load_unit_registry
+from streams.entitlement_logic import (
+    CaseRelations,
+    check_entitlement,
+    owns_by_case_id,
+    record_acceptance,
+)
+from tests.integration.test_streams_harness import EXAMPLE_UNITS_YAML
+
+#: A second, fictional agency of the example county (the rogue one in these tests).
+OTHER_AGENCY = "11421181MB0000007M"
+_UNITS_YAML = EXAMPLE_UNITS_YAML + (
+    f'  - {{code: "{OTHER_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
+    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+
+
+@pytest.fixture(scope="module")
+def units(tmp_path_factory: pytest.TempPathFactory) -> UnitRegistry:
+    path = tmp_path_factory.mktemp("units") / "units.yaml"
+    path.write_text(_UNITS_YAML, encoding="utf-8")
+    rules = load_rule_set()
+    return load_unit_registry(path, roles=rules.unit_roles,
+                              violation_types=rules.violation_types)
+
+
+def _example(model: type[CaseEvent]) -> CaseEvent:
+    return next(e for e in example_events().values() if type(e) is model)
+
+
+def _penalty(unit: str, decision: str, case_id: str | None = None) -> PenaltyCaseRecorded:
+    event = _example(PenaltyCaseRecorded)
+    assert isinstance(event, PenaltyCaseRecorded)
+    return event.model_copy(update={
+        "source_unit": unit, "decision_number": decision, "agency_case_number": None,
+        "case_id": case_id or case_id_for(unit, decision), "event_id": str(uuid.uuid4())})
+
+
+def _check(event: CaseEvent, relations: CaseRelations, units: UnitRegistry, *,
+           matched: bool = False):
+    return check_entitlement(event, relations, rules=load_entitlements(), units=units,
+                             hub_unit_code=EXAMPLE_HUB_UNIT, matched=matched)
+
+
+def test_every_event_type_of_the_contract_has_an_entitlement_rule() -> None:
+    named = {model.__name__ for model in EVENT_TYPES.values()}
+    assert set(load_entitlements().event_types) == named
+
+
+def test_a_unit_cannot_write_into_another_units_case(units: UnitRegistry) -> None:
+    owners_penalty = _penalty(EXAMPLE_AGENCY, "示例市监罚〔2025〕7号")
+    relations = CaseRelations()
+    accepted = _check(owners_penalty, relations, units)
+    assert accepted.relation == "owner"
+    assert record_acceptance(owners_penalty, relations, accepted)
+    assert (relations.owner, relations.owner_proven) == (EXAMPLE_AGENCY, True)
+
+    # The rogue agency puts the owner's (predictable) case id on an event of its own.
+    forged = _penalty(OTHER_AGENCY, "示例市监罚〔2025〕7号", case_id=owners_penalty.case_id)
+    assert not owns_by_case_id(forged)
+    refused = _check(forged, relations, units)
+    assert not refused.entitled
+    assert refused.reason is not None
+    assert OTHER_AGENCY in refused.reason and "PenaltyCaseRecorded" in refused.reason
+    assert owners_penalty.case_id in refused.reason
+    # Its consultation request (no number to prove anything) is refused as well.
+    consultation = _example(ConsultationRequested).model_copy(update={
+        "source_unit": OTHER_AGENCY, "case_id": owners_penalty.case_id})
+    assert not _check(consultation, relations, units).entitled
+
+
+def test_police_feedback_comes_from_police_units_only(units: UnitRegistry) -> None:
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
+    decision = _example(FilingDecided)
+    assert decision.source_unit == EXAMPLE_POLICE
+    assert _check(decision, relations, units).relation == "kind:police"
+    from_agency = decision.model_copy(update={"source_unit": OTHER_AGENCY})
+    assert not _check(from_agency, relations, units).entitled
+    # The matcher's re-keyed copy is entitled by the match itself.
+    assert _check(decision, CaseRelations(), units, matched=True).entitled
+
+
+def test_only_the_hub_derives_alerts(units: UnitRegistry) -> None:
+    alert = _example(Alert)
+    assert alert.source_unit == EXAMPLE_HUB_UNIT
+    assert _check(alert, CaseRelations(), units).relation == "hub"
+    forged = alert.model_copy(update={"source_unit": EXAMPLE_AGENCY})
+    outcome = _check(forged, CaseRelations(owner=EXAMPLE_AGENCY), units)
+    assert not outcome.entitled
+
+
+def test_a_unit_missing_from_the_registry_is_named(units: UnitRegistry) -> None:
+    stranger = "11421181MB00000080"
+    decision = _example(FilingDecided).model_copy(update={"source_unit": stranger})
+    outcome = _check(decision, CaseRelations(owner=EXAMPLE_AGENCY), units)
+    assert not outcome.entitled
+    assert outcome.reason is not None and "not in the unit registry" in outcome.reason
+
+
+def test_a_claim_gives_way_to_the_proven_owner(units: UnitRegistry) -> None:
+    case_id = case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
+    relations = CaseRelations()
+    claim = _example(ConsultationRequested).model_copy(update={
+        "source_unit": OTHER_AGENCY, "case_id": case_id})
+    claimed = _check(claim, relations, units)
+    assert claimed.relation == "owner"
+    assert record_acceptance(claim, relations, claimed)
+    assert (relations.owner, relations.owner_proven) == (OTHER_AGENCY, False)
+
+    proven = _penalty(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
+    outcome = _check(proven, relations, units)
+    assert outcome.relation == "owner"
+    assert record_acceptance(proven, relations, outcome)
+    assert (relations.owner, relations.owner_proven) == (EXAMPLE_AGENCY, True)
+    assert not _check(claim.model_copy(update={"event_id": str(uuid.uuid4())}),
+                      relations, units).entitled
+
+
+def test_a_police_unit_cannot_claim_an_agency_case(units: UnitRegistry) -> None:
+    claim = _example(ConsultationRequested).model_copy(update={"source_unit": EXAMPLE_POLICE})
+    assert not _check(claim, CaseRelations(), units).entitled
+
+
+def test_an_addressee_may_answer(units: UnitRegistry) -> None:
+    reply = next(e for e in example_events().values() if type(e).__name__ == "AgencyReplied")
+    relations = CaseRelations(owner=EXAMPLE_COURT, owner_proven=True)
+    rogue = reply.model_copy(update={"source_unit": OTHER_AGENCY})
+    assert not _check(rogue, relations, units).entitled
+    relations.addressees.add(OTHER_AGENCY)
+    assert _check(rogue, relations, units).relation == "addressee"
+
+
+def test_without_a_unit_registry_kinds_are_not_checked_but_owners_are() -> None:
+    empty = UnitRegistry([])
+    decision = _example(FilingDecided)
+    assert _check(decision, CaseRelations(owner=EXAMPLE_AGENCY), empty).entitled
+    forged = _penalty(OTHER_AGENCY, "x", case_id=case_id_for(EXAMPLE_AGENCY, "x"))
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
+    assert not _check(forged, relations, empty).entitled
+
+
+def test_relations_round_trip_through_their_stored_form() -> None:
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                              addressees={EXAMPLE_POLICE}, matched={EXAMPLE_COURT})
+    assert CaseRelations.from_dict(relations.to_dict()) == relations
+    assert CaseRelations.from_dict(None) == CaseRelations()
