@@ -21,8 +21,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from hub.errors import RecordRejected
 from hub.models import (
     Alert,
@@ -59,7 +57,7 @@ from streams.engine.case_document import (
 )
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S, MatchingProcessor
-from streams.engine.outputs import Outputs, remember
+from streams.engine.outputs import Outputs, partition_of, remember
 from streams.engine.state import PartitionStore, decode_value
 from streams.engine.statistics import StatisticsProcessor
 from streams.engine.timers import DueIndex
@@ -119,8 +117,8 @@ class Processors:
                                     "screening", "aggregate", "stats", CASE_PROCESSORS)}
         self.procuratorate_inbox = topics.inbox(hub_unit_code)
         #: Partitions of ``lf.case-events`` (set by the worker from the broker's metadata;
-        #: 0 until then, which sends every event the two-hop way).
-        self.case_partitions = 0
+        #: empty until then, which sends every event the two-hop way).
+        self.case_partitions: list[int] = []
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}
         #: Recently decoded record values (see :meth:`decode`), oldest first.
@@ -236,8 +234,8 @@ class Processors:
         if store.get(key) is not None:
             DUPLICATES.labels("normalize").inc()
             return None
-        one_hop = (self.case_partitions > 0
-                   and case_partition(event.kafka_key(), self.case_partitions)
+        one_hop = (bool(self.case_partitions)
+                   and partition_of(event.kafka_key(), self.case_partitions)
                    == record.partition)
         store.put(key, str(record.offset).encode("ascii"))
         if not one_hop:
@@ -539,11 +537,6 @@ class Processors:
             document.aggregate_changed = True
 
     # -- statistics --------------------------------------------------------------------
-
-def case_partition(key: bytes, partitions: int) -> int:
-    """The partition of ``lf.case-events`` a key goes to (the producers' murmur2)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
 
 def _value_of(record: RawRecord) -> bytes:
     if record.value is None:

@@ -225,7 +225,7 @@ class StreamWorker:
                     outputs=Outputs(producer, serde), index=index,
                     max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
                                                 MAX_DOCUMENT_BYTES))
-                self.processors.case_partitions = len(
+                self.processors.case_partitions = sorted(
                     await producer.partitions_for(self.topics.case_events))
                 await self._consume(producer)
             finally:

@@ -67,3 +67,18 @@ def test_headers_pass_through_and_null_values_become_empty() -> None:
     assert _headers([("ce_id", b"1"), ("ce_type", b"t")]) == (("ce_id", b"1"),
                                                                ("ce_type", b"t"))
     assert _headers([("ce_id", None)]) == (("ce_id", b""),)
+
+
+def test_partition_of_is_the_default_partitioners_choice() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from streams.engine.outputs import partition_of
+
+    partitioner = DefaultPartitioner()
+    for count in (1, 4, 12):
+        partitions = list(range(count))
+        for number in range(500):
+            key = f"case-{number}".encode()
+            expected = partitioner(key, partitions, partitions)
+            assert partition_of(key, partitions) == expected
+            assert partition_of(key, partitions) == expected  # from the cache
