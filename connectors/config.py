@@ -19,6 +19,7 @@ from hub.identity import is_valid_credit_code
 
 __all__ = [
     "ConnectorConfig",
+    "FileLimits",
     "FileSourceConfig",
     "HttpAuth",
     "HttpPagination",
@@ -38,32 +39,69 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class FileSourceConfig(_Frozen):
-    """A drop folder of CSV / XLSX exports."""
+class FileLimits(_Frozen):
+    """What one dropped file may cost, so that no file can stop the connector.
 
+    The defaults fit a 2-core agency host: a file beyond them is refused as a whole
+    (moved to the quarantine folder with its reason, one dead-letter record) before it
+    can take the host's memory or CPU. A single cell over ``max_field_chars`` refuses
+    only its row.
+    """
+
+    #: Bytes of one file on disk (a 5 million-row 双公示 CSV is about 3 GB).
+    max_file_bytes: int = Field(4 << 30, ge=1)
+    #: Data rows of one file (every ``<row>`` of an XLSX sheet counts, empty or not).
+    max_rows: int = Field(5_000_000, ge=1)
+    #: Characters of one cell; a longer cell refuses its row (csv's own default limit).
+    max_field_chars: int = Field(131_072, ge=1)
+    #: Bytes of one CSV record (a quote left open swallows the rest of the file).
+    max_record_bytes: int = Field(4 << 20, ge=1)
+    #: XLSX: consecutive empty rows (each costs a parse; 2 million of them fit in 281 KB).
+    max_empty_rows: int = Field(10_000, ge=1)
+    #: XLSX: bytes of all its parts once decompressed.
+    max_uncompressed_bytes: int = Field(512 << 20, ge=1)
+    #: XLSX: decompressed / compressed size of one part over 1 MiB (Apache POI refuses
+    #: above 100 too: real sheets compress 5-20 times, zip bombs thousands of times).
+    max_compression_ratio: float = Field(100.0, gt=1)
+
+
+class _DropFolderConfig(_Frozen):
     path: Path
-    pattern: str = "*.csv"
     archive: Path | None = None
+    #: Where refused files go, each with a ``.reason.txt`` beside it; by default a folder
+    #: beside the drop folder (``<drop>-quarantine``), so nothing in it is read again.
+    quarantine: Path | None = None
     settle_seconds: float = Field(5.0, ge=0)
+    limits: FileLimits = Field(default_factory=FileLimits)
+
+    def archive_dir(self) -> Path:
+        return self.archive or self.path / "archive"
+
+    def quarantine_dir(self) -> Path:
+        if self.quarantine is not None:
+            return self.quarantine
+        folder = self.path.absolute()
+        return folder.with_name(f"{folder.name}-quarantine")
+
+
+class FileSourceConfig(_DropFolderConfig):
+    """A drop folder of CSV / XLSX exports.
+
+    ``gbk`` is read as GB18030, its superset: names with characters outside GBK (𠮷)
+    are common, and a GBK export cannot hold them only because the exporter replaced them.
+    """
+
+    pattern: str = "*.csv"
     encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
     sheet: str | None = None
     delimiter: str = Field(",", min_length=1, max_length=1)
 
-    def archive_dir(self) -> Path:
-        return self.archive or self.path / "archive"
 
-
-class XmlSourceConfig(_Frozen):
+class XmlSourceConfig(_DropFolderConfig):
     """A drop folder of XML exports; ``record_tag`` is the element of one record."""
 
-    path: Path
     pattern: str = "*.xml"
     record_tag: str
-    archive: Path | None = None
-    settle_seconds: float = Field(5.0, ge=0)
-
-    def archive_dir(self) -> Path:
-        return self.archive or self.path / "archive"
 
 
 class HttpAuth(_Frozen):
@@ -269,7 +307,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     source = data.get("source")
     if isinstance(source, dict):
         source = dict(source)
-        for key in ("path", "archive"):
+        for key in ("path", "archive", "quarantine"):
             if isinstance(source.get(key), str) and not Path(source[key]).is_absolute():
                 source[key] = str(base / source[key])
         data["source"] = source

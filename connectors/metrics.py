@@ -37,12 +37,27 @@ class ConnectorMetrics:
         self.last_success = Gauge("liangfa_connector_last_success_timestamp",
                                   "Unix time of the last successful poll", labels,
                                   registry=self.registry).labels(connector_id)
+        self._quarantined = Counter("liangfa_connector_files_quarantined_total",
+                                    "Files refused as a whole and moved to quarantine",
+                                    [*labels, "reason"], registry=self.registry)
+        self.files_without_rows = Counter(
+            "liangfa_connector_files_without_rows_total",
+            "Files read to the end without a single data row (empty, header only)", labels,
+            registry=self.registry).labels(connector_id)
         self.connector_id = connector_id
         self._checkpoint_at = time.time()
         self.checkpoint_age.set_function(lambda: time.time() - self._checkpoint_at)
 
     def rejected(self, reason: str, count: int = 1) -> None:
         self._rejected.labels(self.connector_id, reason).inc(count)
+
+    def quarantined(self, reason: str) -> None:
+        self._quarantined.labels(self.connector_id, reason).inc()
+
+    def quarantined_total(self) -> float:
+        """Files quarantined, summed over reasons (for reports and tests)."""
+        return sum(sample.value for metric in self._quarantined.collect()
+                   for sample in metric.samples if sample.name.endswith("_total"))
 
     def rejected_total(self) -> float:
         """Sum over reasons (for reports and tests)."""

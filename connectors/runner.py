@@ -35,6 +35,7 @@ from connectors.delivery import (
     read_written_ids,
     topic_end_offsets,
 )
+from connectors.kinds.dropfolder import FileRejected
 from connectors.mapping import AnyMapper, build_mapper, describe_validation_error
 from connectors.metrics import ConnectorMetrics
 from connectors.parallel import MappingPool, default_workers, outcomes_of
@@ -314,7 +315,7 @@ class ConnectorRunner:
         state = _PassState(checkpoint, time.monotonic(), datetime.now(CHINA_TZ))
         async for record in source.read(checkpoint):
             if record.marker:
-                delivery.mark(record.position)
+                self._marker(delivery, record)
                 continue
             state.read += 1
             if record.problem is not None or record.row is None:
@@ -409,7 +410,7 @@ class ConnectorRunner:
         outcomes = iter(await outcomes_of(future) if future is not None else ())
         for record in records:
             if record.marker:
-                delivery.mark(record.position)
+                self._marker(delivery, record)
                 continue
             state.read += 1
             if record.problem is not None or (record.row is None and record.parser is None):
@@ -428,7 +429,18 @@ class ConnectorRunner:
 
     async def _dead_letter(self, delivery: Delivery, record: SourceRecord,
                            exc: Exception) -> None:
+        if isinstance(exc, FileRejected):
+            self.metrics.quarantined(exc.error_type)
+            log.warning("connector %s: file %s refused (%s: %s); it goes to quarantine",
+                        self.config.id, record.location.get("source.file", "?"),
+                        exc.error_type, exc.reason)
         await self._send_letter(delivery, record, dead_letter_for(exc))
+
+    def _marker(self, delivery: Delivery, record: SourceRecord) -> None:
+        """End of a file: its position, and a count when it held no data row."""
+        if record.location.get("source.rows") == "0":
+            self.metrics.files_without_rows.inc()
+        delivery.mark(record.position)
 
     async def _send_letter(self, delivery: Delivery, record: SourceRecord,
                            letter: DeadLetter) -> None:

@@ -1,9 +1,16 @@
-"""What the file and XML kinds share: settled files, fingerprints, archiving.
+"""What the file and XML kinds share: settled files, fingerprints, archiving, quarantine.
 
 A file still being written must not be read: it is taken only when its size and mtime
 did not change between two polls, or when it is older than the settle time. A file is
 identified by the SHA-256 of its content, so the same export dropped twice (or renamed)
 is recognised and archived without producing anything.
+
+A file that cannot be read as a whole (not a zip, truncated, over a configured limit, a
+parser failing on it) is an event, never a crash: the kind's reader stops, one
+dead-letter record names the connector, the file and the reason, and once that record
+is checkpointed the file is moved to the quarantine folder with a ``.reason.txt`` beside
+it. The connector goes on with the next file. Left in the drop folder, such a file would
+stop the unit's whole feed at every restart.
 """
 
 from __future__ import annotations
@@ -16,16 +23,33 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.checkpoint import Checkpoint
 from connectors.source import Source, SourceRecord
+from hub.errors import RecordRejected
 
-__all__ = ["DropFolder", "DropFolderSource", "fingerprint"]
+__all__ = ["DropFolder", "DropFolderSource", "FileRejected", "fingerprint"]
 
 log = logging.getLogger(__name__)
 _DONE_REMEMBERED = 10_000
+_QUARANTINE_REMEMBERED = 1_000
+#: Bytes of a refused file the dead-letter record carries (the file is in quarantine;
+#: the record must stay under the broker's message size).
+_LETTER_BYTES = 64 * 1024
+
+
+class FileRejected(RecordRejected):
+    """A whole file is refused: it goes to quarantine, its rows are not read further.
+
+    ``error_type`` says why in a word operations can count (``not_a_zip``,
+    ``file_too_large``, ``too_many_rows``, ``zip_bomb``, ``unreadable_file``...).
+    """
+
+    def __init__(self, reason: str, *, error_type: str, value: object = None) -> None:
+        super().__init__(reason, field="file", value=value, error_type=error_type)
 
 
 def fingerprint(path: Path) -> str:
@@ -45,6 +69,7 @@ class DropFolder:
     pattern: str
     archive: Path
     settle_seconds: float
+    quarantine: Path | None = None
     _seen: dict[Path, tuple[int, int]] = field(default_factory=dict)
     _paths: dict[str, Path] = field(default_factory=dict)
 
@@ -76,12 +101,47 @@ class DropFolder:
     def with_done(done: list[str], digest: str) -> list[str]:
         return [*done, digest][-_DONE_REMEMBERED:]
 
+    @staticmethod
+    def quarantined(position: dict[str, Any] | None) -> dict[str, str]:
+        """Fingerprint → reason of the files refused so far (the latest ones)."""
+        return dict((position or {}).get("quarantined") or {})
+
+    @staticmethod
+    def with_quarantined(quarantined: dict[str, str], digest: str,
+                         reason: str) -> dict[str, str]:
+        items = [*((d, r) for d, r in quarantined.items() if d != digest), (digest, reason)]
+        return dict(items[-_QUARANTINE_REMEMBERED:])
+
     def archive_done(self, position: dict[str, Any]) -> None:
-        """Move every file whose fingerprint is checkpointed as done into the archive."""
+        """Move every file checkpointed as done into the archive, or, when it was refused,
+        into the quarantine folder."""
+        refused = self.quarantined(position)
         for digest in self.done_set(position):
             path = self._paths.pop(digest, None)
-            if path is not None and path.exists():
+            if path is None or not path.exists():
+                continue
+            if digest in refused:
+                self.move_to_quarantine(path, digest, refused[digest])
+            else:
                 self.move_to_archive(path, digest)
+
+    def move_to_quarantine(self, path: Path, digest: str, reason: str) -> Path:
+        """Move a refused file out of the drop folder and write why beside it."""
+        folder = self.quarantine or self.folder.with_name(f"{self.folder.name}-quarantine")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        if target.exists():
+            target = folder / f"{path.stem}.{digest[:12]}{path.suffix}"
+        shutil.move(str(path), str(target))
+        note = target.with_name(f"{target.name}.reason.txt")
+        note.write_text(
+            f"file: {path.name}\nfrom: {path.parent}\nsha256: {digest}\n"
+            f"quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+            f"reason: {reason}\n"
+            "Nothing of this file after the reason's row was read. Fix the export and drop "
+            "the corrected file in the drop folder again.\n", encoding="utf-8")
+        log.warning("quarantined %s to %s: %s", path.name, target, reason)
+        return target
 
     def move_to_archive(self, path: Path, digest: str) -> None:
         self.archive.mkdir(parents=True, exist_ok=True)
@@ -90,6 +150,27 @@ class DropFolder:
             target = self.archive / f"{path.stem}.{digest[:12]}{path.suffix}"
         shutil.move(str(path), str(target))
         log.info("archived %s to %s", path.name, target)
+
+
+def _unreadable(path: Path, exc: Exception) -> FileRejected:
+    """A parser's own exception on a file, as the file's refusal.
+
+    A kind's parser is third-party code (csv, openpyxl, zipfile, defusedxml) fed whatever
+    an exporter dropped: any exception it raises belongs to that file, and must stop that
+    file only, never the connector.
+    """
+    kind = type(exc).__name__
+    return FileRejected(f"{path.name} cannot be read: {kind}: {exc}",
+                        error_type="unreadable_file", value=path.name)
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a refused file, for its dead-letter record."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_LETTER_BYTES)
+    except OSError:
+        return b""
 
 
 #: Records handed out between two yields to the event loop, so a large file does not
@@ -106,10 +187,13 @@ class DropFolderSource(Source):
     path: Path
     pattern: str
 
-    def _open_folder(self, path: Path, pattern: str, archive: Path, settle_seconds: float
-                     ) -> None:
+    #: Largest file read at all (kinds set it from their limits).
+    max_file_bytes: int | None = None
+
+    def _open_folder(self, path: Path, pattern: str, archive: Path, settle_seconds: float,
+                     quarantine: Path | None = None) -> None:
         self.path, self.pattern = path, pattern
-        self.folder = DropFolder(path, pattern, archive, settle_seconds)
+        self.folder = DropFolder(path, pattern, archive, settle_seconds, quarantine)
 
     @abstractmethod
     def records(self, path: Path, digest: str, resume: dict[str, Any]
@@ -120,23 +204,65 @@ class DropFolderSource(Source):
         position = since.position if since else {}
         done = DropFolder.done_set(position)
         done_lookup = set(done)
+        refused = DropFolder.quarantined(position)
         for path in await asyncio.to_thread(self.folder.settled_files):
             digest = await asyncio.to_thread(fingerprint, path)
             self.folder.remember(digest, path)
             if digest in done_lookup:
+                if digest in refused:
+                    log.info("%s was refused before (same content); quarantining it",
+                             path.name)
+                    await asyncio.to_thread(self.folder.move_to_quarantine, path, digest,
+                                            refused[digest])
+                    continue
                 log.info("%s was already ingested (same content); archiving it", path.name)
                 await asyncio.to_thread(self.folder.move_to_archive, path, digest)
                 continue
             resume = position if position.get("fingerprint") == digest else {}
-            for count, record in enumerate(self.records(path, digest, resume), start=1):
+            rows = 0
+            problem: FileRejected | None = None
+            records = self._file_records(path, digest, resume)
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    break
+                except FileRejected as exc:
+                    problem = exc
+                    break
+                except Exception as exc:  # noqa: BLE001 - see _unreadable
+                    problem = _unreadable(path, exc)
+                    break
+                rows += 1
                 yield record
-                if count % _YIELD_EVERY == 0:
+                if rows % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             done = DropFolder.with_done(done, digest)
             done_lookup.add(digest)
-            yield SourceRecord(None, b"", {"fingerprint": None, "file": None, "offset": 0,
-                                           "row": 0, "done": done},
-                               f"{path.name}#end", marker=True)
+            end = {"fingerprint": None, "file": None, "offset": 0, "row": 0, "done": done}
+            if problem is not None:
+                reason = f"{problem.error_type}: {problem.reason}"
+                refused = DropFolder.with_quarantined(refused, digest, reason)
+                yield SourceRecord(None, _head(path), {**end, "quarantined": refused},
+                                   f"{path.name}#file",
+                                   {"source.file": path.name, "source.row": "file"}, problem)
+                continue
+            if rows == 0 and not resume:
+                log.warning("%s has no data rows (empty, header only or only empty rows)",
+                            path.name)
+            yield SourceRecord(None, b"", end, f"{path.name}#end",
+                               {"source.file": path.name, "source.rows": str(rows)},
+                               marker=True)
+
+    def _file_records(self, path: Path, digest: str, resume: dict[str, Any]
+                      ) -> Iterator[SourceRecord]:
+        """The kind's records of one file, after the checks every kind shares."""
+        size = path.stat().st_size
+        if self.max_file_bytes is not None and size > self.max_file_bytes:
+            raise FileRejected(f"{path.name} is {size:,} bytes, over max_file_bytes "
+                               f"({self.max_file_bytes:,})", error_type="file_too_large",
+                               value=path.name)
+        yield from self.records(path, digest, resume)
 
     async def committed(self, position: dict[str, Any]) -> None:
         await asyncio.to_thread(self.folder.archive_done, position)

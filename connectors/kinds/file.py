@@ -6,7 +6,15 @@ restart seeks straight to the next row. Memory does not grow with the file. XLSX
 streamed with openpyxl's read-only mode; its checkpoint is the row number.
 
 Encoding is detected once per file: a BOM says UTF-8; otherwise a sample that decodes
-as strict UTF-8 is UTF-8; anything else is read as GB18030 (a superset of GBK).
+as strict UTF-8 is UTF-8; anything else is read as GB18030 (a superset of GBK). A
+declared ``gbk`` is read as GB18030 too: every GBK byte sequence means the same there,
+and names with characters outside GBK (𠮷) then pass instead of being refused.
+
+Limits (:class:`~connectors.config.FileLimits`) bound what one file may cost: a file
+over them is refused as a whole (:class:`~connectors.kinds.dropfolder.FileRejected`,
+quarantined), a cell over ``max_field_chars`` refuses its row. An XLSX is checked as a
+zip before openpyxl opens it: not a zip or truncated, more decompressed bytes than
+allowed, or a part that inflates like a zip bomb, and it is refused unread.
 """
 
 from __future__ import annotations
@@ -15,20 +23,26 @@ import codecs
 import csv
 import json
 import logging
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.config import FileSourceConfig
-from connectors.kinds.dropfolder import DropFolderSource
+from connectors.config import FileLimits, FileSourceConfig
+from connectors.kinds.dropfolder import DropFolderSource, FileRejected
 from connectors.source import SourceRecord
 from hub.errors import RecordRejected
 
-__all__ = ["CsvRowParser", "FileSource", "detect_encoding", "iter_csv_records"]
+__all__ = ["CsvRowParser", "FileSource", "check_xlsx_zip", "detect_encoding",
+           "iter_csv_records"]
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
+#: Rows an XLSX sheet can have at all (Excel's own limit).
+_XLSX_MAX_ROWS = 1_048_576
+#: Parts smaller than this are not judged by their compression ratio.
+_RATIO_FLOOR_BYTES = 1 << 20
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -58,16 +72,26 @@ def detect_encoding(sample: bytes) -> str:
     return "gb18030" if gb_votes > utf8_votes else "utf-8"
 
 
-def iter_csv_records(handle: Any, start_offset: int) -> Iterator[tuple[bytes, int]]:
+def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | None = None,
+                     ) -> Iterator[tuple[bytes, int]]:
     """Raw CSV records (bytes, offset after) from a binary file positioned at ``start_offset``.
 
     A line with an odd number of quotes opens a quoted cell that continues on the next
-    line. Splitting on b"\\n" is safe for GBK/GB18030 (no trail byte is 0x0A).
+    line. Splitting on b"\\n" is safe for GBK/GB18030 (no trail byte is 0x0A). A record
+    longer than ``max_record_bytes`` (a quote left open swallows the rest of the file; a
+    300 MB line) raises :class:`FileRejected` before it is held in memory.
     """
+    limit = max_record_bytes if max_record_bytes is not None else -1
     offset = start_offset
     pending = b""
-    for line in handle:
+    while line := handle.readline(limit + 1 - len(pending) if limit >= 0 else -1):
         offset += len(line)
+        if limit >= 0 and len(pending) + len(line) > limit:
+            start = offset - len(line) - len(pending)
+            raise FileRejected(
+                f"the record starting at byte {start:,} is over max_record_bytes ({limit:,}): "
+                "a quoted cell that never closes, or a line that never ends",
+                error_type="record_too_large", value=f"byte {start:,}")
         if pending:
             pending += line
             if pending.count(b'"') % 2:
@@ -92,6 +116,7 @@ class CsvRowParser:
     header: tuple[str, ...]
     encoding: str
     delimiter: str
+    max_field_chars: int = 131_072
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -99,7 +124,18 @@ class CsvRowParser:
         except UnicodeDecodeError as exc:
             raise RecordRejected(f"row is not valid {self.encoding}: {exc}",
                                  error_type="bad_encoding") from None
-        values = next(csv.reader([text], delimiter=self.delimiter), [])
+        try:
+            values = next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error as exc:
+            raise RecordRejected(f"row is not valid CSV: {exc}", field="row",
+                                 error_type="bad_csv") from None
+        if len(text) > self.max_field_chars:  # only then can a cell be too long
+            for column, value in zip(self.header, values, strict=False):
+                if len(value) > self.max_field_chars:
+                    raise RecordRejected(
+                        f"{column}: {len(value):,} characters, over max_field_chars "
+                        f"({self.max_field_chars:,})", field=column,
+                        value=value[:200] + "…", error_type="field_too_long")
         if len(values) != len(self.header):
             raise RecordRejected(
                 f"row has {len(values)} cells, the header has {len(self.header)}",
@@ -112,8 +148,14 @@ class FileSource(DropFolderSource):
 
     def __init__(self, config: FileSourceConfig) -> None:
         self.config = config
+        self.limits = config.limits
         self._open_folder(config.path, config.pattern, config.archive_dir(),
-                          config.settle_seconds)
+                          config.settle_seconds, config.quarantine_dir())
+        self.max_file_bytes = config.limits.max_file_bytes
+        # csv's own limit would raise before ours can name the column; a record is bounded
+        # by max_record_bytes already.
+        if csv.field_size_limit() < config.limits.max_record_bytes:
+            csv.field_size_limit(config.limits.max_record_bytes)
 
     def records(self, path: Path, digest: str, resume: dict[str, Any]
                 ) -> Iterator[SourceRecord]:
@@ -122,6 +164,8 @@ class FileSource(DropFolderSource):
         return self._csv(path, digest, resume)
 
     def _encoding(self, path: Path) -> str:
+        if self.config.encoding == "gbk":
+            return "gb18030"
         if self.config.encoding != "auto":
             return self.config.encoding
         with path.open("rb") as handle:
@@ -130,9 +174,14 @@ class FileSource(DropFolderSource):
     def _csv(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
         encoding = self._encoding(path)
         delimiter = self.config.delimiter
+        limits = self.limits
         name = path.name
         with path.open("rb") as handle:
-            header_line = handle.readline()
+            header_line = handle.readline(limits.max_record_bytes + 1)
+            if len(header_line) > limits.max_record_bytes:
+                raise FileRejected(f"{name}: the header line is over max_record_bytes "
+                                   f"({limits.max_record_bytes:,})",
+                                   error_type="record_too_large", value=name)
             try:
                 header_text = header_line.decode(encoding)
             except UnicodeDecodeError as exc:
@@ -143,16 +192,25 @@ class FileSource(DropFolderSource):
                                    f"{name}#row 1", {"source.file": name, "source.row": "1"},
                                    problem)
                 return
-            header = [h.strip() for h in next(csv.reader([header_text], delimiter=delimiter))]
+            try:
+                header = [h.strip() for h in next(csv.reader([header_text],
+                                                             delimiter=delimiter), [])]
+            except csv.Error as exc:
+                raise FileRejected(f"{name}: the header line is not valid CSV: {exc}",
+                                   error_type="bad_header", value=name) from exc
             if encoding == "utf-8-sig":
                 encoding = "utf-8"  # the BOM was in the header line only
-            parser = CsvRowParser(tuple(header), encoding, delimiter)
+            parser = CsvRowParser(tuple(header), encoding, delimiter, limits.max_field_chars)
             defer = self.defer_rows
             offset = int(resume.get("offset") or handle.tell())
             row_number = int(resume.get("row") or 1)
+            max_row = limits.max_rows + 1
             handle.seek(offset)
-            for raw, end in iter_csv_records(handle, offset):
+            for raw, end in iter_csv_records(handle, offset, limits.max_record_bytes):
                 row_number += 1
+                if row_number > max_row:
+                    raise FileRejected(f"{name} has more than max_rows ({limits.max_rows:,}) "
+                                       "data rows", error_type="too_many_rows", value=name)
                 if not raw.strip():
                     continue
                 position = {"fingerprint": digest, "file": name, "offset": end,
@@ -173,8 +231,16 @@ class FileSource(DropFolderSource):
     def _xlsx(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
         from openpyxl import load_workbook
 
+        check_xlsx_zip(path, self.limits)
+        limits = self.limits
+        max_rows = min(limits.max_rows, _XLSX_MAX_ROWS)
         workbook = load_workbook(path, read_only=True, data_only=True)
+        rows: Any = None
         try:
+            if self.config.sheet and self.config.sheet not in workbook.sheetnames:
+                raise FileRejected(f"{path.name} has no sheet {self.config.sheet!r} (sheets: "
+                                   f"{', '.join(workbook.sheetnames)})",
+                                   error_type="no_such_sheet", value=self.config.sheet)
             sheet = workbook[self.config.sheet] if self.config.sheet else workbook.active
             rows = sheet.iter_rows(values_only=True)
             header_cells = next(rows, None)
@@ -183,17 +249,80 @@ class FileSource(DropFolderSource):
             header = [str(h).strip() if h is not None else "" for h in header_cells]
             start = int(resume.get("row") or 1)
             name = path.name
+            empty = 0
             for row_number, cells in enumerate(rows, start=2):
-                if row_number <= start:
-                    continue
+                if row_number > max_rows + 1:
+                    raise FileRejected(f"{name} has more than {max_rows:,} rows "
+                                       "(empty rows count: each is parsed)",
+                                       error_type="too_many_rows", value=name)
                 if all(c is None or c == "" for c in cells):
+                    empty += 1
+                    if empty > limits.max_empty_rows:
+                        raise FileRejected(
+                            f"{name}: more than max_empty_rows ({limits.max_empty_rows:,}) "
+                            f"empty rows in a row from row {row_number - empty + 1:,}: "
+                            "delete the empty rows and drop the file again",
+                            error_type="too_many_empty_rows", value=name)
+                    continue
+                empty = 0
+                if row_number <= start:
                     continue
                 row = {h: c for h, c in zip(header, cells, strict=False) if h}
                 raw = json.dumps(dict(zip(header, cells, strict=False)), ensure_ascii=False,
                                  default=str).encode("utf-8")
-                yield SourceRecord(row, raw, {"fingerprint": digest, "file": name,
-                                              "offset": 0, "row": row_number},
-                                   f"{name}#row {row_number}",
-                                   {"source.file": name, "source.row": str(row_number)})
+                position = {"fingerprint": digest, "file": name, "offset": 0,
+                            "row": row_number}
+                reference = f"{name}#row {row_number}"
+                location = {"source.file": name, "source.row": str(row_number)}
+                problem = _long_cell(row, limits.max_field_chars)
+                if problem is not None:
+                    yield SourceRecord(None, raw[:_SAMPLE_BYTES], position, reference,
+                                       location, problem)
+                    continue
+                yield SourceRecord(row, raw, position, reference, location)
         finally:
+            if rows is not None:
+                rows.close()  # the sheet's open part, when a refusal left it mid-way
             workbook.close()
+
+
+def _long_cell(row: dict[str, Any], limit: int) -> RecordRejected | None:
+    for column, value in row.items():
+        if isinstance(value, str) and len(value) > limit:
+            return RecordRejected(f"{column}: {len(value):,} characters, over max_field_chars "
+                                  f"({limit:,})", field=column, value=value[:200] + "…",
+                                  error_type="field_too_long")
+    return None
+
+
+def check_xlsx_zip(path: Path, limits: FileLimits) -> None:
+    """Refuse an XLSX that is not a zip, is truncated, or would inflate beyond the limits.
+
+    openpyxl reads the sheets as streams but keeps the shared strings in memory, and
+    parses every ``<row>`` even when empty: a 307 KB file holding one 300 MB string, or
+    2 million empty rows in 281 KB, must be refused before openpyxl sees it. Python's
+    zipfile never inflates a part beyond the size its header declares (it fails the CRC
+    instead), so the declared sizes are a bound that holds.
+    """
+    name = path.name
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise FileRejected(f"{name} is not an XLSX file (not a zip, or truncated): {exc}",
+                           error_type="not_a_zip", value=name) from exc
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_uncompressed_bytes:
+        raise FileRejected(f"{name} inflates to {total:,} bytes, over max_uncompressed_bytes "
+                           f"({limits.max_uncompressed_bytes:,})", error_type="zip_bomb",
+                           value=name)
+    for part in parts:
+        if part.file_size < _RATIO_FLOOR_BYTES:
+            continue
+        ratio = part.file_size / max(part.compress_size, 1)
+        if ratio > limits.max_compression_ratio:
+            raise FileRejected(
+                f"{name}: part {part.filename} inflates {ratio:,.0f} times "
+                f"({part.compress_size:,} → {part.file_size:,} bytes), over "
+                f"max_compression_ratio ({limits.max_compression_ratio:g})",
+                error_type="zip_bomb", value=part.filename)

@@ -2,7 +2,8 @@
 
 Parsing uses defusedxml with DTDs forbidden: a file with a DOCTYPE or entity
 declarations is never expanded (no billion laughs, no external entities); the whole file
-goes to the dead-letter topic with the reason, and the connector carries on. Records are
+is refused (:class:`~connectors.kinds.dropfolder.FileRejected`: quarantine, one
+dead-letter record with the reason), and the connector carries on. Records are
 the elements named ``record_tag``; each becomes a flat row (child tags, nested children as
 ``parent.child``, attributes as ``@name``, the enclosing elements' context as
 ``ancestor.child``: see :func:`record_row`) and is cleared after use, so memory stays flat.
@@ -22,14 +23,12 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from connectors.config import XmlSourceConfig
-from connectors.kinds.dropfolder import DropFolderSource
+from connectors.kinds.dropfolder import DropFolderSource, FileRejected
 from connectors.source import SourceRecord
-from hub.errors import RecordRejected
 
 __all__ = ["XmlSource", "element_row", "iter_xml_records", "record_row"]
 
 log = logging.getLogger(__name__)
-_RAW_LIMIT = 1 << 20
 
 
 def _local(tag: str) -> str:
@@ -127,12 +126,8 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
             element.clear()
     except (DefusedXmlException, ElementTree.ParseError) as exc:
         kind = "unsafe_xml" if isinstance(exc, DefusedXmlException) else "malformed_xml"
-        with path.open("rb") as handle:
-            raw = handle.read(_RAW_LIMIT)
-        yield SourceRecord(None, raw, {"fingerprint": digest, "file": name, "row": index + 1},
-                           f"{name}#file", {"source.file": name, "source.row": "file"},
-                           RecordRejected(f"{name}: {exc}", field="file", value=name,
-                                          error_type=kind))
+        raise FileRejected(f"{name} after record {index}: {exc}", error_type=kind,
+                           value=name) from exc
 
 
 class XmlSource(DropFolderSource):
@@ -141,7 +136,8 @@ class XmlSource(DropFolderSource):
     def __init__(self, config: XmlSourceConfig) -> None:
         self.config = config
         self._open_folder(config.path, config.pattern, config.archive_dir(),
-                          config.settle_seconds)
+                          config.settle_seconds, config.quarantine_dir())
+        self.max_file_bytes = config.limits.max_file_bytes
 
     def records(self, path: Path, digest: str, resume: dict[str, Any]
                 ) -> Iterator[SourceRecord]:
