@@ -14,21 +14,29 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from connectors.config import ConnectorConfig, load_config
-from connectors.mapping import MappingSpec, build_mapper
-from connectors.runner import ConnectorRunner, dead_letter_for, summary_counts
+from connectors.delivery import DeadLetter
+from connectors.kinds.dropfolder import FileRejected
+from connectors.mapping import AnyMapper, DispatchMapper, Mapper, MappingSpec, build_mapper
+from connectors.runner import (
+    ConnectorRunner,
+    EventHeaders,
+    dead_letter_for,
+    map_rows,
+    summary_counts,
+)
 from connectors.source import SourceRecord
 from hub.config import HubSettings
-from hub.errors import ConfigError, HubError, MappingError, RecordRejected
+from hub.errors import ConfigError, HubError, RecordRejected
 from hub.models import CHINA_TZ
+from hub.serde import LocalSerde
 
 __all__ = ["app", "main", "run_configs", "sample_records"]
 
@@ -54,8 +62,10 @@ def _event_types(config: ConnectorConfig) -> str:
 
 
 @app.command()
-def validate(configs: Annotated[list[Path], typer.Argument(help="Connector YAML file(s)")]
-             ) -> None:
+def validate(configs: Annotated[list[Path], typer.Argument(help="Connector YAML file(s)")],
+             sample: Annotated[Path | None, typer.Option(
+                 help="A sample export: list its columns no rule reads and the mapped "
+                      "fields it leaves empty")] = None) -> None:
     """Check connector configs; every problem is listed with its YAML path."""
     failed = False
     for config in configs:
@@ -69,12 +79,49 @@ def validate(configs: Annotated[list[Path], typer.Argument(help="Connector YAML 
             continue
         typer.echo(f"{config}: valid ({loaded.kind} connector {loaded.id}, "
                    f"{_event_types(loaded)} → lf.ingest.{loaded.unit}.{loaded.stream})")
+        if sample is not None:
+            mapper = build_mapper(loaded.mapping, unit=loaded.unit, connector_id=loaded.id)
+            records = list(sample_records(loaded, sample))
+            for record in records:
+                if isinstance(record.problem, FileRejected):
+                    failed = True
+                    typer.echo(f"  - {sample}: {record.problem.reason}", err=True)
+            rows = [r.row for r in records if r.row is not None]
+            for line in column_report(mapper, rows):
+                typer.echo(f"  - WARNING {line}")
     if failed:
         raise typer.Exit(2)
 
 
 def sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceRecord]:
-    """Records of a sample file, read the way the config's kind reads its source."""
+    """Records of a sample file, read the way the config's kind reads its source.
+
+    A sample that cannot be read as a whole (malformed JSON, not a zip, an XML entity
+    bomb...) ends with one record carrying the refusal, exactly what the running
+    connector would dead-letter and quarantine: never a traceback.
+    """
+    try:
+        yield from _sample_records(config, sample)
+    except FileRejected as exc:
+        yield _refused(sample, exc)
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        yield _refused(sample, FileRejected(f"{sample.name} is not valid JSON: {exc}",
+                                            error_type="malformed_json", value=sample.name))
+    except OSError as exc:
+        yield _refused(sample, FileRejected(f"{sample.name} cannot be read: {exc}",
+                                            error_type="unreadable_file", value=sample.name))
+    except Exception as exc:  # noqa: BLE001 - a parser failing on a file refuses that file
+        yield _refused(sample, FileRejected(
+            f"{sample.name} cannot be read: {type(exc).__name__}: {exc}",
+            error_type="unreadable_file", value=sample.name))
+
+
+def _refused(sample: Path, problem: FileRejected) -> SourceRecord:
+    return SourceRecord(None, b"", {}, f"{sample.name}#file",
+                        {"source.file": sample.name, "source.row": "file"}, problem)
+
+
+def _sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceRecord]:
     if config.kind == "xml":
         from connectors.kinds.xml import iter_xml_records
 
@@ -86,8 +133,18 @@ def sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceReco
         from connectors.kinds.http import dotted, flatten_record
 
         records = dotted(data, path) if path and isinstance(data, dict) else data
-        for index, row in enumerate(records or [], start=1):
+        if not isinstance(records, list):
+            raise FileRejected(f"{sample.name}: expected a list of records"
+                               f"{f' at {path!r}' if path else ''}, found "
+                               f"{type(records).__name__}", error_type="malformed_json",
+                               value=sample.name)
+        for index, row in enumerate(records, start=1):
             raw = json.dumps(row, ensure_ascii=False).encode()
+            if not isinstance(row, dict):
+                yield SourceRecord(None, raw, {}, f"{sample.name}#{index}", {},
+                                   RecordRejected(f"record {index} is not an object",
+                                                  field="record", error_type="malformed_json"))
+                continue
             flat = flatten_record(row) if config.kind == "http" else row
             yield SourceRecord(flat, raw, {}, f"{sample.name}#{index}")
         return
@@ -101,31 +158,96 @@ def sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceReco
     yield from reader(sample, "sample", {})
 
 
+def column_report(mapper: AnyMapper, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What a sample says about the mapping: every column it does not use, and every
+    mapped field that stays empty in every row. A column lost without a word is how a
+    whole export maps with the party's credit code empty."""
+    lines: list[str] = []
+    wanted = mapper.columns()
+    routes = mapper.routes if isinstance(mapper, DispatchMapper) else {"": mapper}
+    headers: dict[str, None] = {}
+    for row in rows:
+        headers.update(dict.fromkeys(row))
+    resolved_headers = set()
+    for header in headers:
+        target = _resolved_name(routes, header, tuple(headers))
+        resolved_headers.add(target)
+        if target not in wanted:
+            lines.append(f"unused column {header!r}: no rule of the mapping reads it")
+        elif target != header:
+            lines.append(f"column {header!r} read as {target!r}")
+    for key, route in routes.items():
+        chosen = [route.matcher.resolve(row) for row in rows
+                  if not key or str(row.get(mapper.discriminator, "")).strip() == key]  # type: ignore[union-attr]
+        if not chosen:
+            continue
+        for name, rule in route.spec.fields.items():
+            columns = rule.source_columns()
+            if not columns or any(_filled(row.get(c)) for row in chosen for c in columns):
+                continue
+            where = f" (record type {key})" if key else ""
+            state = "absent from" if not resolved_headers.intersection(columns) \
+                else "empty in every row of"
+            lines.append(f"field {name}{where} stays empty: column(s) "
+                         f"{' / '.join(columns)} {state} the sample")
+    return lines
+
+
+def _resolved_name(routes: Mapping[str, Mapper], header: str, headers: tuple[str, ...]
+                   ) -> str:
+    for route in routes.values():
+        renamed = route.matcher.renames(headers).get(header)
+        if renamed is not None:
+            return renamed
+    return header
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
 @app.command()
 def test(config: Annotated[Path, typer.Argument(help="Connector YAML")],
          sample: Annotated[Path, typer.Option(help="A sample export to map")],
          limit: Annotated[int, typer.Option(help="Events to print")] = 5) -> None:
-    """Dry run: map a sample export, print events and rejections; nothing is produced."""
+    """Dry run: the pipeline of ``run`` (parse, map, validate, Avro-encode) on a sample
+    export; prints events, rejections, unused columns and fields left empty. Nothing is
+    produced."""
     loaded = _load(config)
-    mapper = build_mapper(loaded.mapping, unit=loaded.unit, connector_id=loaded.id)
+    mapper = build_mapper(loaded.mapping, unit=loaded.unit, connector_id=loaded.id,
+                          validate=loaded.validate_events)
+    local = LocalSerde()
+    for avro_name in mapper.avro_names():
+        local.bind_writer(avro_name, 0)  # no registry: the bytes are only checked
+    headers = EventHeaders()
     now = datetime.now(CHINA_TZ)
     mapped = rejected = 0
+    rows: list[Mapping[str, Any]] = []
     for record in sample_records(loaded, sample):
         if record.marker:
             continue
-        try:
-            if record.problem is not None or record.row is None:
-                raise record.problem or RecordRejected("unparseable record")
-            event = mapper.map(record.row, record.reference, now).event
-        except (RecordRejected, MappingError, ValidationError) as exc:
+        letter: DeadLetter | None = None
+        if record.problem is not None or (record.row is None and record.parser is None):
+            letter = dead_letter_for(record.problem or RecordRejected("unparseable record"))
+        else:
+            item = record.row if record.row is not None else record.raw
+            outcome = map_rows(mapper, local, headers, [(item, record.reference,
+                                                         record.parser)], now)[0]
+            if isinstance(outcome, DeadLetter):
+                letter = outcome
+            if record.row is not None:
+                rows.append(record.row)
+        if letter is not None:
             rejected += 1
-            letter = dead_letter_for(exc)
             typer.echo(f"REJECTED {record.reference}: {letter.error_type}: {letter.reason}"
-                       f" (field {letter.field or '-'}, value {letter.value!r})")
+                       f" (field {letter.field or '-'}, value {letter.value[:200]!r})")
             continue
         mapped += 1
-        if mapped <= limit:
+        if mapped <= limit and record.row is not None:
+            event = mapper.map(record.row, record.reference, now).event
             typer.echo(json.dumps(event.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    for line in column_report(mapper, rows):
+        typer.echo(f"WARNING {line}")
     typer.echo(f"{mapped} event(s) mapped, {rejected} rejected")
 
 

@@ -9,6 +9,7 @@ integer fen exactly or the row is rejected, never rounded through a float.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -25,6 +26,7 @@ from hub.models._avro import construct
 __all__ = [
     "AnyMapper",
     "CaseKey",
+    "ColumnMatcher",
     "Conversion",
     "DispatchMapper",
     "DispatchSpec",
@@ -35,6 +37,7 @@ __all__ = [
     "build_mapper",
     "convert_value",
     "merge_mappings",
+    "normalize_header",
 ]
 
 Conversion = Literal[
@@ -313,6 +316,82 @@ def convert_value(text: str, conversion: Conversion, field: str,
     raise MappingError(f"unknown conversion {conversion!r}")
 
 
+# --------------------------------------------------------------------------- header matching
+
+_BRACKETED = re.compile(r"\(([^()]*)\)$")
+_SPACE = re.compile(r"\s+")
+_MISSING: Any = object()
+_MATCH_CACHE_LIMIT = 1024
+
+
+def normalize_header(header: str) -> str:
+    """A header as people write it, reduced to one spelling: NFKC (full-width brackets,
+    letters, digits and spaces become half-width), whitespace removed, lower case."""
+    return _SPACE.sub("", unicodedata.normalize("NFKC", header)).casefold()
+
+
+def _without_description(normalized: str) -> str | None:
+    """``行政相对人代码_1(统一社会信用代码)`` → ``行政相对人代码_1``; ``None`` when there is no
+    bracketed tail, or when the bracket holds a unit of money (``罚款金额(元)`` must never
+    match ``罚款金额`` read in 万元: a factor of 10,000)."""
+    match = _BRACKETED.search(normalized)
+    if match is None or "元" in match.group(1):
+        return None
+    return normalized[:match.start()] or None
+
+
+class ColumnMatcher:
+    """Finds the mapping's columns in a source's headers as people write them.
+
+    An export's header may differ from the preset's spelling by full- or half-width
+    brackets, spaces, or a description in brackets (``行政相对人代码_1（统一社会信用代码）``
+    for ``行政相对人代码_1``). A header that is not one of the wanted columns is renamed to
+    the one wanted column it matches after :func:`normalize_header`, or, failing that,
+    without its bracketed description; a header matching none or several is left as it
+    is (and listed as unused by the dry run). Synonyms are data: more ``columns`` in the
+    preset. Decided once per distinct header set, so a row costs one dictionary look-up.
+    """
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = frozenset(wanted)
+        self._by_form: dict[str, set[str]] = {}
+        for column in wanted:
+            normalized = normalize_header(column)
+            for form in (normalized, _without_description(normalized)):
+                if form:
+                    self._by_form.setdefault(form, set()).add(column)
+        self._rows: dict[tuple[str, ...], dict[str, str] | None] = {}
+
+    def renames(self, headers: tuple[str, ...]) -> dict[str, str]:
+        """Header → wanted column, for the headers that need renaming."""
+        present = {h for h in headers if h in self.wanted}
+        renames: dict[str, str] = {}
+        for header in headers:
+            if header in self.wanted or not isinstance(header, str):
+                continue
+            normalized = normalize_header(header)
+            for form in (normalized, _without_description(normalized)):
+                candidates = self._by_form.get(form or "", set()) - present
+                if len(candidates) == 1:
+                    target = next(iter(candidates))
+                    if target not in renames.values():
+                        renames[header] = target
+                    break
+        return renames
+
+    def resolve(self, row: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The row under the mapping's column names (the same row when nothing differs)."""
+        headers = tuple(row)
+        renames = self._rows.get(headers, _MISSING)
+        if renames is _MISSING:
+            renames = self.renames(headers) or None
+            if len(self._rows) < _MATCH_CACHE_LIMIT:
+                self._rows[headers] = renames
+        if renames is None:
+            return row
+        return {renames.get(key, key): value for key, value in row.items()}
+
+
 # --------------------------------------------------------------------------- compiled mapper
 
 
@@ -582,6 +661,12 @@ class Mapper:
         self._unit_field = case_key.unit_field
         self._natural_key = spec.natural_key
         self._source_system = spec.source_system
+        self.matcher = ColumnMatcher(self.columns())
+
+    def columns(self) -> set[str]:
+        """Every source column a rule of this mapping reads."""
+        return {column for rule in self.spec.fields.values()
+                for column in rule.source_columns()}
 
     @property
     def stream(self) -> str:
@@ -595,7 +680,7 @@ class Mapper:
         """Map and validate one row; raises RecordRejected / ValidationError on bad rows."""
         payload: dict[str, Any] = {}
         flat: dict[str, Any] = {}
-        self._apply(row, payload, flat)
+        self._apply(self.matcher.resolve(row), payload, flat)
         case_unit = self.unit
         case_number = next((str(flat[n]) for n in self._number_fields if flat.get(n)), "")
         if case_number:
@@ -642,6 +727,10 @@ class DispatchMapper:
 
     def avro_names(self) -> list[str]:
         return sorted({m.model.avro_name for m in self.routes.values()})
+
+    def columns(self) -> set[str]:
+        """Every source column a route reads, and the discriminator."""
+        return {self.discriminator}.union(*(m.columns() for m in self.routes.values()))
 
     def map(self, row: Mapping[str, Any], reference: str,
             recorded_at: datetime | None = None) -> MappedEvent:
