@@ -75,6 +75,7 @@ class BenchResult:
 
     events: int
     events_per_case: int
+    workers: int
     events_per_s: float
     baseline_events_per_s: float
     ratio: float
@@ -192,14 +193,11 @@ async def _committed(bootstrap: str, group: str) -> dict[Any, int]:
 
 
 async def _wait_caught_up(bootstrap: str, group: str, ends: dict[Any, int],
-                          process: psutil.Process, peak: list[int],
+                          watched: _Watched, peak: list[int],
                           timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(psutil.Error):
-            rss = process.memory_info().rss + sum(
-                child.memory_info().rss for child in process.children(recursive=True))
-            peak[0] = max(peak[0], rss)
+        peak[0] = max(peak[0], watched.rss())
         committed = await _committed(bootstrap, group)
         if all(end == 0 or committed.get(tp, -1) >= end for tp, end in ends.items()):
             return
@@ -207,15 +205,33 @@ async def _wait_caught_up(bootstrap: str, group: str, ends: dict[Any, int],
     raise TimeoutError(f"worker did not catch up within {timeout_s} s")
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+class _Watched:
+    """The worker processes whose CPU and memory the benchmark reads (summed)."""
+
+    def __init__(self, processes: list[psutil.Process]) -> None:
+        self.processes = processes
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += float(times.user + times.system)
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss + sum(
+                    child.memory_info().rss for child in process.children(recursive=True))
+        return total
 
 
-def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path
-                  ) -> subprocess.Popen[bytes]:
+def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
+                  worker_id: str = "bench") -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "streams", "run", "--worker-id", "bench",
+        sys.executable, "-m", "streams", "run", "--worker-id", worker_id,
         "--data-dir", str(data_dir), "--web-port", str(free_port()),
         "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
         "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
@@ -264,7 +280,8 @@ async def _baseline(bootstrap: str, source: str, target: str, count: int) -> flo
 
 
 async def run_bench(count: int, *, settings: HubSettings | None = None,
-                    work_dir: Path | None = None, events_per_case: int = 4) -> BenchResult:
+                    work_dir: Path | None = None, events_per_case: int = 4,
+                    workers: int = 1) -> BenchResult:
     """Run both measurements and the recovery probe; topics get a fresh prefix."""
     hub = settings or HubSettings()
     app_id = f"lf-bench-{uuid.uuid4().hex[:8]}"
@@ -285,16 +302,16 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
                for event, item in zip(events, serialized, strict=True)]
 
     directory = work_dir or Path(tempfile.mkdtemp(prefix="liangfa-bench-"))
-    data_dir = directory / "worker"
-    log_path = directory / "worker.log"
-    process = _start_worker(stream_settings, data_dir, log_path)
+    names = [f"bench-{number}" for number in range(1, workers + 1)]
+    processes = [_start_worker(stream_settings, directory / name, directory / f"{name}.log",
+                               name) for name in names]
     # A fixed 900 s failed any run slower than N / 900 events/s (1,000,000 events at the
     # ~700/s measured at 100,000): allow 200 events/s, at least 900 s.
     catch_up_s = max(900.0, count / 200)
     try:
         peak = [0]
-        watched = psutil.Process(process.pid)
-        # Warm up: the worker has joined, recovered and processed one case before timing.
+        watched = _Watched([psutil.Process(process.pid) for process in processes])
+        # Warm up: the workers have joined, recovered and processed one case before timing.
         warm_up = next(bench_events(1)).model_copy(update={
             "event_id": str(uuid.uuid4()),
             "case_id": case_id_for(EXAMPLE_AGENCY, f"warm-up-{uuid.uuid4()}")})
@@ -304,7 +321,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak, timeout_s=300)
         await _produce(hub.bootstrap, records)
         started = time.perf_counter()
-        cpu_started = _cpu_seconds(watched)
+        cpu_started = watched.cpu_seconds()
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak,
                               timeout_s=catch_up_s)
@@ -312,25 +329,30 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         await _wait_caught_up(hub.bootstrap, app_id, ends_events, watched, peak,
                               timeout_s=catch_up_s)
         elapsed = time.perf_counter() - started
-        cpu_used = _cpu_seconds(watched) - cpu_started
-        _stop(process)
+        cpu_used = watched.cpu_seconds() - cpu_started
+        for process in processes:
+            _stop(process)
 
-        # Recovery: an empty data dir forces a rebuild of every table from its changelog.
-        shutil.rmtree(data_dir, ignore_errors=True)
+        # Recovery: empty data dirs force a rebuild of every store from its changelog.
+        for name in names:
+            shutil.rmtree(directory / name, ignore_errors=True)
         probe = next(bench_events(1)).model_copy(update={
             "event_id": str(uuid.uuid4()),
             "case_id": case_id_for(EXAMPLE_AGENCY, f"probe-{uuid.uuid4()}")})
         probe_record = (await _serialize(hub.registry_url, [probe]))[0]
         await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
         restarted = time.perf_counter()
-        process = _start_worker(stream_settings, data_dir, log_path)
+        processes = [_start_worker(stream_settings, directory / name,
+                                   directory / f"{name}.log", name) for name in names]
         ends = await _end_offsets(hub.bootstrap, [*ingest.values(), topics.case_events])
         ends_probe = {tp: end for tp, end in ends.items() if tp.topic != topics.case_events}
-        await _wait_caught_up(hub.bootstrap, app_id, ends_probe, psutil.Process(process.pid),
+        await _wait_caught_up(hub.bootstrap, app_id, ends_probe,
+                              _Watched([psutil.Process(p.pid) for p in processes]),
                               peak, timeout_s=900)
         recovery = time.perf_counter() - restarted
     finally:
-        _stop(process)
+        for process in processes:
+            _stop(process)
 
     await _produce(hub.bootstrap, [(baseline_source, item) for item in serialized])
     baseline = await _baseline(hub.bootstrap, baseline_source, baseline_target, count)
@@ -338,6 +360,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     return BenchResult(
         events=count,
         events_per_case=events_per_case,
+        workers=workers,
         events_per_s=round(rate, 1),
         baseline_events_per_s=round(baseline, 1),
         ratio=round(rate / baseline, 3),

@@ -25,13 +25,16 @@ def streams(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     events_per_case: Annotated[int, typer.Option(
         "--events-per-case", help="Events of each case's history (at least 4).")] = 4,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Worker processes sharing the partitions.")] = 1,
 ) -> None:
     """Push N events through one worker and through a bare passthrough; compare."""
     from hub.config import HubSettings
     from streams.bench import result_dict, run_bench
 
     result = result_dict(asyncio.run(run_bench(events, settings=HubSettings(),
-                                               events_per_case=events_per_case)))
+                                               events_per_case=events_per_case,
+                                               workers=workers)))
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -135,6 +135,9 @@ class MatchingProcessor:
         value = {"unit": feedback.source_unit, "number": number, "case_id": case_id}
         if key and not self.index.knows(key, value):
             await self._write_index(self.index.referrals_topic, key, value)
+            # Parked feedback quoting only this police case number (a court judgment read
+            # before the police's decision was matched) can match now.
+            self.index_grew = True
 
     async def _rekey(self, feedback: CaseEvent, matched: FeedbackMatched) -> None:
         await self.outputs.event(self.topics.case_events, matched)

@@ -101,13 +101,16 @@ class Outputs:
                     self.futures.append(await producer.send_batch(builder, topic,
                                                                   partition=number))
 
-    async def event(self, topic: str, event: CaseEvent, *, key: bytes | None = None
-                    ) -> None:
-        """Encode ``event`` with the hub serde and queue it with CloudEvents headers."""
+    async def event(self, topic: str, event: CaseEvent, *, key: bytes | None = None,
+                    counted: bool = True) -> None:
+        """Encode ``event`` with the hub serde and queue it with CloudEvents headers.
+
+        ``counted=False`` for a copy of an alert (the procuratorate's inbox): an alert
+        counts once in ``liangfa_streams_alerts_total``."""
         serialized = await self.serde.serialize(event)
         await self.send(topic, key if key is not None else serialized.key, serialized.value,
                         serialized.headers)
-        if isinstance(event, Alert):
+        if counted and isinstance(event, Alert):
             counter = self._alert_counters.get((event.kind, event.status))
             if counter is None:  # labels() per alert showed in profiles (a lock, checks)
                 counter = self._alert_counters[(event.kind, event.status)] = ALERTS.labels(

@@ -325,6 +325,22 @@ class Processors:
             document.changed = True
         return True
 
+    async def index_referral(self, batch: Batch, record: RawRecord, event: CaseEvent
+                             ) -> None:
+        """Index a referral or penalty for matching, if its unit may add it to its case.
+
+        Runs before the batch's case processors (feedback later in the batch must find
+        its referral); an event the entitlement check will refuse is not indexed, so a
+        forged referral cannot lure feedback into the forger's case.
+        """
+        if not isinstance(event, _SCREENED):  # only referrals and penalties are indexed
+            return
+        document = self.document(batch, record.partition, event.case_id)
+        if check_entitlement(event, document.relations(), rules=self.rules.entitlements,
+                             units=self.units, hub_unit_code=self.hub_unit_code,
+                             matched=False).entitled:
+            await self.matching.index_referral(event)
+
     async def refuse(self, record: RawRecord, event: CaseEvent, reason: str) -> None:
         """Dead-letter, count and audit an event its unit was not entitled to send."""
         event_type = type(event).__name__
@@ -433,7 +449,8 @@ class Processors:
             for alert in outcome.changes(screening["emitted"]):
                 await self.outputs.event(self.topics.alerts, alert)
                 if alert.status is AlertStatus.RAISED:
-                    await self.outputs.event(self.procuratorate_inbox, alert)
+                    await self.outputs.event(self.procuratorate_inbox, alert,
+                                             counted=False)
                 screening["emitted"][alert.alert_id] = snapshot_of(alert)
             screening["next_check"] = (outcome.next_check_at.isoformat()
                                        if outcome.next_check_at else None)
