@@ -8,14 +8,17 @@ integer fen exactly or the row is rejected, never rounded through a float.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.errors import MappingError, RecordRejected
@@ -34,6 +37,8 @@ __all__ = [
     "MappedEvent",
     "Mapper",
     "MappingSpec",
+    "OrderRule",
+    "Plausibility",
     "build_mapper",
     "convert_value",
     "merge_mappings",
@@ -112,6 +117,52 @@ class CaseKey(BaseModel):
     fallback_number_fields: tuple[str, ...] = ()
 
 
+class OrderRule(BaseModel):
+    """Field ``later`` may not fall on a day before field ``earlier`` (China time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    later: str
+    earlier: str
+    reason: str
+
+
+_PLAUSIBILITY_FILE = Path(__file__).with_name("plausibility.yaml")
+
+
+class Plausibility(BaseModel):
+    """Values no real export holds, refused with their reason (``plausibility.yaml``).
+
+    ``earliest_date`` bounds every date and date-time conversion, ``amount_ceiling_fen``
+    every amount conversion; ``order`` rules compare two mapped top-level fields by
+    calendar day. Defaults come from ``connectors/plausibility.yaml``; a mapping's
+    ``plausibility:`` block replaces them key by key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    earliest_date: date
+    earliest_date_reason: str
+    amount_ceiling_fen: int = Field(gt=0)
+    amount_ceiling_reason: str
+    order: tuple[OrderRule, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**_plausibility_defaults(), **data}
+        return data
+
+
+@functools.cache
+def _plausibility_defaults() -> dict[str, Any]:
+    loaded = yaml.safe_load(_PLAUSIBILITY_FILE.read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict):
+        raise MappingError(f"{_PLAUSIBILITY_FILE} is not a mapping")
+    return loaded
+
+
 class MappingSpec(BaseModel):
     """A whole mapping: event type, stream, case and natural keys, and field rules.
 
@@ -127,6 +178,7 @@ class MappingSpec(BaseModel):
     case_key: CaseKey
     natural_key: tuple[str, ...] = Field(min_length=1)
     fields: dict[str, FieldRule] = Field(min_length=1)
+    plausibility: Plausibility = Field(default_factory=lambda: Plausibility.model_validate({}))
 
     @model_validator(mode="after")
     def _names_are_known(self) -> MappingSpec:
@@ -439,7 +491,47 @@ def _known_codes(list_name: str) -> frozenset[str]:
     raise MappingError(f"unknown code list {list_name!r}")
 
 
-def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Getter:
+_DATE_CONVERSIONS = frozenset({"date", "date_start", "datetime"})
+_AMOUNT_CONVERSIONS = frozenset({"wan_yuan_to_fen", "yuan_to_fen"})
+
+
+def _plausible(name: str, rule: FieldRule, plausibility: Plausibility
+               ) -> Callable[[str], Any]:
+    """``convert_value`` for one rule, refusing what :class:`Plausibility` says no export
+    holds (a check on a value just converted: cached values were checked once)."""
+    conversion, formats = rule.convert, rule.formats
+    column = " / ".join(rule.source_columns()) or name
+    if conversion in _DATE_CONVERSIONS:
+        earliest = plausibility.earliest_date
+
+        def dated(text: str) -> Any:
+            value = convert_value(text, conversion, name, formats)
+            day = value.astimezone(CHINA_TZ).date() if isinstance(value, datetime) else value
+            if day < earliest:
+                raise RecordRejected(
+                    f"{name} (column {column}): {text!r} is before {earliest}: "
+                    f"{plausibility.earliest_date_reason}", field=name, value=text,
+                    error_type="implausible_date")
+            return value
+        return dated
+    if conversion in _AMOUNT_CONVERSIONS:
+        ceiling = plausibility.amount_ceiling_fen
+
+        def amount(text: str) -> Any:
+            value = convert_value(text, conversion, name, formats)
+            if abs(value) > ceiling:
+                raise RecordRejected(
+                    f"{name} (column {column}): {text!r} is over {ceiling:,} fen: "
+                    f"{plausibility.amount_ceiling_reason}", field=name, value=text,
+                    error_type="implausible_amount")
+            return value
+        return amount
+    return lambda text: convert_value(text, conversion, name, formats)
+
+
+def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
+                  plausibility: Plausibility | None = None) -> _Getter:
+    checked = _plausible(name, rule, plausibility or Plausibility.model_validate({}))
     columns = rule.source_columns()
     constant = rule.value.format(**context) if isinstance(rule.value, str) else rule.value
     codes = rule.codes
@@ -467,11 +559,11 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str]) -> _Ge
         if cache is not None:
             cached = cache.get(text)
             if cached is None:
-                cached = convert_value(text, rule.convert, name, rule.formats)
+                cached = checked(text)
                 if len(cache) < _CACHE_LIMIT:
                     cache[text] = cached
             return cached
-        return convert_value(text, rule.convert, name, rule.formats)
+        return checked(text)
 
     plain = (known is None and not codes and cache is None
              and rule.convert in ("text", "list"))
@@ -647,9 +739,12 @@ class Mapper:
         self.model = spec.model_class()
         self.validate = validate
         context = {"unit": unit, "connector_id": connector_id}
-        self._rules = [(name, _compile_path(name.split(".")), _compile_rule(name, rule, context),
+        self._rules = [(name, _compile_path(name.split(".")),
+                        _compile_rule(name, rule, context, spec.plausibility),
                         not name.startswith("_"))
                        for name, rule in spec.fields.items()]
+        self._order = tuple(rule for rule in spec.plausibility.order
+                            if rule.later in spec.fields and rule.earlier in spec.fields)
         case_key = spec.case_key
         keys = {*case_key.number_fields, *case_key.fallback_number_fields, *spec.natural_key}
         if case_key.unit_field:
@@ -693,6 +788,8 @@ class Mapper:
             raise RecordRejected("no case number: the case key fields are empty",
                                  field=self._number_fields[0], value="",
                                  error_type="missing_value")
+        for order in self._order:
+            _check_order(order, payload, reference)
         natural_key = "|".join(str(flat.get(n) or "") for n in self._natural_key)
         case_id = case_id_for(case_unit, case_number)
         event_id = event_id_for(self._source, natural_key, content_hash(payload))
@@ -709,6 +806,21 @@ class Mapper:
         if not self.validate:
             return MappedEvent.of(self.model.from_avro(payload))
         return MappedEvent.of(self.model.model_validate(payload))
+
+
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.astimezone(CHINA_TZ).date()
+    return value if isinstance(value, date) else None
+
+
+def _check_order(order: OrderRule, payload: Mapping[str, Any], reference: str) -> None:
+    later, earlier = _day(payload.get(order.later)), _day(payload.get(order.earlier))
+    if later is not None and earlier is not None and later < earlier:
+        raise RecordRejected(
+            f"{reference}: {order.later} {later} is before {order.earlier} {earlier}: "
+            f"{order.reason}", field=order.later, value=later.isoformat(),
+            error_type="implausible_order")
 
 
 class DispatchMapper:
