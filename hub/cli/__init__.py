@@ -44,7 +44,14 @@ def _attach_groups() -> None:
         ("deploy.demo.check", "demo", "Check the demo county against its planted gaps."),
     ]
     for module_name, name, help_text in groups:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not _optional(module_name, exc):
+                raise
+            app.add_typer(_missing(module_name, name), name=name,
+                          help=f"{help_text} (not installed)")
+            continue
         app.add_typer(module.app, name=name, help=help_text)
     from streams import cli as streams_cli
 
@@ -55,6 +62,31 @@ def _attach_groups() -> None:
         for command in module.app.registered_commands:
             bench.registered_commands.append(command)
     app.add_typer(bench, name="bench")
+
+
+#: Top-level packages that ship in the source checkout but not in the wheel: an agency
+#: host runs ``liangfa`` from the wheel and has neither the demo nor the local stack's
+#: demo data. Their commands are then absent with a word, never an import error.
+_OPTIONAL_PACKAGES = ("deploy",)
+
+
+def _optional(module_name: str, exc: ModuleNotFoundError) -> bool:
+    missing = (exc.name or "").split(".", 1)[0]
+    return missing in _OPTIONAL_PACKAGES and module_name.split(".", 1)[0] == missing
+
+
+def _missing(module_name: str, name: str) -> typer.Typer:
+    """A command group that says it is not installed (instead of failing ``liangfa``)."""
+    group = typer.Typer(no_args_is_help=False, invoke_without_command=True)
+
+    @group.callback()
+    def not_installed() -> None:
+        typer.echo(f"liangfa {name}: {module_name} is not installed here; it ships with "
+                   "the source checkout (git clone, then pip install -e .), not the wheel",
+                   err=True)
+        raise typer.Exit(2)
+
+    return group
 
 
 def main() -> None:
