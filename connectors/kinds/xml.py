@@ -102,8 +102,9 @@ def record_row(element: ElementTree.Element,
 
 
 def iter_xml_records(path: Path, record_tag: str, digest: str,
-                     skip: int = 0) -> Iterator[SourceRecord]:
-    """Records of one XML file after the first ``skip``; unsafe or broken XML is rejected."""
+                     skip: int = 0, max_rows: int | None = None) -> Iterator[SourceRecord]:
+    """Records of one XML file after the first ``skip``; unsafe or broken XML, or more
+    than ``max_rows`` records, refuses the file (:class:`FileRejected`)."""
     name = path.name
     index = 0
     ancestors: list[ElementTree.Element] = []
@@ -117,6 +118,9 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
             if _local(element.tag) != record_tag:
                 continue
             index += 1
+            if max_rows is not None and index > max_rows:
+                raise FileRejected(f"{name} has more than max_rows ({max_rows:,}) records",
+                                   error_type="too_many_rows", value=name)
             if index > skip:
                 raw = ElementTree.tostring(element, encoding="utf-8")
                 yield SourceRecord(record_row(element, ancestors), raw,
@@ -142,4 +146,4 @@ class XmlSource(DropFolderSource):
     def records(self, path: Path, digest: str, resume: dict[str, Any]
                 ) -> Iterator[SourceRecord]:
         return iter_xml_records(path, self.config.record_tag, digest,
-                                int(resume.get("row") or 0))
+                                int(resume.get("row") or 0), self.config.limits.max_rows)

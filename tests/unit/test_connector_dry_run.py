@@ -120,3 +120,17 @@ def test_a_malformed_json_sample_is_a_rejection_not_a_traceback(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "REJECTED feedback.json#file: malformed_json" in result.output
     assert "0 event(s) mapped, 1 rejected" in result.output
+
+
+def test_common_synonyms_of_the_penalty_headers_map(tmp_path: Path) -> None:
+    config = parse_config({"id": "dry-run", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": str(tmp_path)},
+                           "preset": "penalty-disclosure"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    renamed = {"行政相对人名称": "当事人名称", "行政处罚决定书文号": "处罚决定书文号",
+               "处罚决定日期": "作出处罚决定日期"}
+    row = {renamed.get(h, h): v for h, v in zip(PENALTY_HEADER, penalty_row(4), strict=True)}
+    event = mapper.map(row, "a.csv#row 2").event
+    assert event.parties[0].name == "演示县虚构商贸有限公司4"  # type: ignore[attr-defined]
+    assert event.decision_number == "演示县市监处罚〔2024〕4号"  # type: ignore[attr-defined]
+    assert str(event.decision_date) == "2024-03-15"  # type: ignore[attr-defined]

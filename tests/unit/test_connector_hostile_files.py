@@ -318,3 +318,12 @@ def test_declared_gbk_reads_gb18030_characters(tmp_path: Path) -> None:
     records = [r for r in _read(source) if not r.marker]
     assert records[0].problem is None
     assert records[0].row is not None and records[0].row["行政相对人名称"] == "𠮷野家虚构餐饮店"
+
+
+def test_an_xml_file_over_max_rows_is_refused(tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    (drop / "many.xml").write_text("<r>" + "<judgment><n>1</n></judgment>" * 30 + "</r>",
+                                   encoding="utf-8")
+    source = XmlSource(XmlSourceConfig(path=drop, record_tag="judgment", settle_seconds=0,
+                                       limits=FileLimits(max_rows=20)))
+    assert [r.error_type for r in _refusals(_read(source))] == ["too_many_rows"]
