@@ -7,22 +7,32 @@ bus consumer and the outbox relay on the server's event loop.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.view.api.routes import router as api_router
 from hub.view.auth import seed_users
 from hub.view.context import LoginRequired, ViewContext
 from hub.view.settings import ViewSettings
 from hub.view.store import Store
+from hub.view.web import docs_page, error_page
 from hub.view.web import router as web_router
 
 __all__ = ["create_app"]
@@ -41,6 +51,35 @@ _SECURITY_HEADERS = {
         "frame-ancestors 'none'; form-action 'self'"
     ),
 }
+
+
+#: The Swagger UI files /docs needs, and nothing else of the package's directory.
+_SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+}
+
+
+@cache
+def _swagger_ui_dir() -> Path | None:
+    """Where swagger-ui-bundle keeps Swagger UI, if installed (an optional dependency:
+    without it /docs explains itself and /openapi.json still works)."""
+    try:
+        bundle = importlib.import_module("swagger_ui_bundle")
+    except ImportError:
+        return None
+    directory = Path(str(getattr(bundle, "swagger_ui_path", "")))
+    if not all((directory / name).is_file() for name in _SWAGGER_ASSETS):
+        return None
+    return directory
+
+
+def _wants_json(request: Request) -> bool:
+    """API routes and machine endpoints keep FastAPI's JSON errors; pages get HTML."""
+    path = request.url.path
+    return path.startswith(("/api/", "/static/", "/docs/")) or path in (
+        "/openapi.json", "/metrics", "/healthz"
+    )
 
 
 def create_app(settings: ViewSettings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -79,11 +118,27 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
             "with POST /api/auth/token and send `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
+        # FastAPI's own /docs loads Swagger UI from a CDN with an inline script: the
+        # view's CSP blocks both. /docs below serves it from the view itself.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.view = context
     app.include_router(api_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return await http_exception_handler(request, exc)
+        return await run_in_threadpool(error_page, request, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, exc)
+        return await run_in_threadpool(error_page, request, 422)
 
     @app.exception_handler(LoginRequired)
     async def redirect_to_login(request: Request, exc: LoginRequired) -> Response:
@@ -97,6 +152,20 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
         if request.url.path.startswith(("/api/", "/cases", "/alerts", "/unmatched")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        """Swagger UI from the installed swagger-ui-bundle package, or a page saying how
+        to get it and where the OpenAPI document is."""
+        return docs_page(request, app.title, _swagger_ui_dir() is not None)
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Response:
+        directory = _swagger_ui_dir()
+        if directory is None or name not in _SWAGGER_ASSETS:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(directory / name, media_type=_SWAGGER_ASSETS[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -7,10 +7,19 @@ Roles (角色):
   (its inbox); may acknowledge and assign its own alerts.
 * ``operations`` (运维): status and metrics, never case data.
 
-Sessions are stateless signed tokens (HMAC-SHA256 over user, role, unit and expiry),
-carried in an HttpOnly SameSite=Lax cookie for the browser or as a bearer token for the
-REST API. Forms and cookie-authenticated API writes must carry a CSRF token derived from
-the session token, so another site cannot make a logged-in browser act.
+Sessions are signed tokens (HMAC-SHA256 over user, session id and expiry) backed by a
+session row in the store: the signature rejects forgeries without a database read, and
+the row (one primary-key read joined with the user, per request) makes logout, a disabled
+user and a changed role or unit take effect at once. Role and unit are read from the user
+row, never trusted from the token. Tokens are carried in an HttpOnly SameSite=Lax cookie
+for the browser or as a bearer token for the REST API. Forms and cookie-authenticated API
+writes must carry a CSRF token derived from the session token, so another site cannot make
+a logged-in browser act.
+
+User names are matched case-insensitively (the README writes ``unit-11429901030089405N``,
+the demo user is stored in lower case). Failed logins are counted per user name and per
+client address (``LoginThrottle``); past the limit both the web form and the token
+endpoint refuse for a while, even the right password.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -28,18 +39,22 @@ from typing import Literal
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from hub.errors import ConfigError
 from hub.view.settings import ViewSettings
-from hub.view.store import Store, UserRow, utc_now
+from hub.view.store import LoginThrottleRow, SessionRow, Store, UserRow, utc_now
 
 __all__ = [
     "ROLES",
+    "LoginThrottle",
     "Principal",
     "Role",
     "SessionSigner",
+    "Sessions",
     "authenticate",
+    "find_user",
     "hash_password",
     "seed_users",
 ]
@@ -70,6 +85,7 @@ class Principal:
     display_name: str
     token: str
     via: Literal["cookie", "bearer"]
+    session_id: str = ""
 
     @property
     def sees_all_cases(self) -> bool:
@@ -82,10 +98,35 @@ class Principal:
         return self.role in ("prosecutor", "unit")
 
 
-def authenticate(store: Store, username: str, password: str) -> UserRow | None:
-    """The active user with these credentials, or None (never says which part was wrong)."""
+def _find(session: Session, username: str) -> UserRow | None:
+    user = session.get(UserRow, username)
+    if user is None and username:
+        matches = session.scalars(
+            select(UserRow).where(func.lower(UserRow.username) == username.lower()).limit(2)
+        ).all()
+        # Two stored names differing only in case are ambiguous: neither logs in by a
+        # third spelling (the users file refuses such pairs; this guards older stores).
+        user = matches[0] if len(matches) == 1 else None
+    return user
+
+
+def find_user(store: Store, username: str) -> UserRow | None:
+    """The user of a name as people write it (exact spelling first, then any case)."""
     with store.session() as session:
-        user = session.get(UserRow, username)
+        user = _find(session, username.strip())
+        if user is not None:
+            session.expunge(user)
+        return user
+
+
+def authenticate(store: Store, username: str, password: str) -> UserRow | None:
+    """The active user with these credentials, or None (never says which part was wrong).
+
+    The name matches whatever its case: people type the README's
+    ``unit-11429901030089405N`` while the store holds it in lower case.
+    """
+    with store.session() as session:
+        user = _find(session, username.strip())
         stored = user.password_hash if user is not None and user.active else _DUMMY_HASH
         try:
             _hasher.verify(stored, password)
@@ -118,8 +159,10 @@ class SessionSigner:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, user: UserRow, *, now: datetime | None = None) -> tuple[str, datetime]:
-        """A token for the user and when it expires."""
+    def issue(
+        self, user: UserRow, *, now: datetime | None = None, session_id: str | None = None
+    ) -> tuple[str, datetime]:
+        """A token for the user and when it expires (``Sessions.open`` records it)."""
         expires = (now or utc_now()) + self.lifetime
         claims = {
             "u": user.username,
@@ -127,6 +170,7 @@ class SessionSigner:
             "c": user.unit_code,
             "n": user.display_name,
             "e": int(expires.timestamp()),
+            "s": session_id or secrets.token_urlsafe(18),
         }
         body = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
         return f"{body}.{self._sign(body)}", expires
@@ -153,6 +197,7 @@ class SessionSigner:
             display_name=str(claims.get("n") or claims["u"]),
             token=token,
             via=via,
+            session_id=str(claims.get("s") or ""),
         )
 
     def csrf_token(self, session_token: str) -> str:
@@ -164,6 +209,168 @@ class SessionSigner:
         return bool(candidate) and hmac.compare_digest(
             self.csrf_token(session_token), candidate or ""
         )
+
+
+class Sessions:
+    """Server-side session records: opened at login, checked on every request, revoked
+    at logout; a disabled user's sessions stop working at their next request."""
+
+    def __init__(self, store: Store, signer: SessionSigner) -> None:
+        self.store = store
+        self.signer = signer
+
+    def open(
+        self, user: UserRow, *, client_address: str | None = None, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """Record a new session for the user; its token and expiry."""
+        now = now or utc_now()
+        session_id = secrets.token_urlsafe(18)
+        token, expires = self.signer.issue(user, now=now, session_id=session_id)
+        with self.store.session() as session:
+            session.add(
+                SessionRow(
+                    session_id=session_id,
+                    username=user.username,
+                    created_at=now,
+                    expires_at=expires,
+                    client_address=(client_address or "")[:100] or None,
+                )
+            )
+        return token, expires
+
+    def principal(
+        self, token: str, via: Literal["cookie", "bearer"], *, now: datetime | None = None
+    ) -> Principal | None:
+        """The principal of a valid token whose session is open and whose user is active,
+        with the user's role and unit as they are now (not as they were at login)."""
+        now = now or utc_now()
+        claimed = self.signer.verify(token, via, now=now)
+        if claimed is None or not claimed.session_id:
+            return None
+        with self.store.session() as session:
+            row = session.execute(
+                select(SessionRow, UserRow)
+                .join(UserRow, UserRow.username == SessionRow.username)
+                .where(SessionRow.session_id == claimed.session_id)
+            ).first()
+            if row is None:
+                return None
+            record, user = row
+            if record.revoked_at is not None or record.expires_at <= now or not user.active:
+                return None
+            if user.role not in ROLES:
+                return None
+            return replace(
+                claimed,
+                username=user.username,
+                role=user.role,
+                unit_code=user.unit_code,
+                display_name=user.display_name or user.username,
+            )
+
+    def revoke(self, principal: Principal, *, now: datetime | None = None) -> None:
+        """End one session (logout); its token is refused from now on."""
+        with self.store.session() as session:
+            session.execute(
+                update(SessionRow)
+                .where(SessionRow.session_id == principal.session_id)
+                .where(SessionRow.revoked_at.is_(None))
+                .values(revoked_at=now or utc_now())
+            )
+
+    def revoke_user(self, username: str, *, now: datetime | None = None) -> int:
+        """End every open session of a user (a stolen password changed, a user removed)."""
+        with self.store.session() as session:
+            result = session.execute(
+                update(SessionRow)
+                .where(SessionRow.username == username)
+                .where(SessionRow.revoked_at.is_(None))
+                .values(revoked_at=now or utc_now())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    """How many failed logins, within which window, lock a user name or an address."""
+
+    per_user: int
+    per_address: int
+    window: timedelta
+    lockout: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: ViewSettings) -> ThrottlePolicy:
+        """The policy a view's settings give."""
+        return cls(
+            per_user=settings.login_max_failures_per_user,
+            per_address=settings.login_max_failures_per_address,
+            window=timedelta(minutes=settings.login_window_minutes),
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+
+
+class LoginThrottle:
+    """Counts failed logins per user name and per client address in the store and locks
+    either for a while past its limit, so guessing a password online takes years instead
+    of minutes. The clock is injectable so tests move time instead of sleeping."""
+
+    def __init__(
+        self, store: Store, policy: ThrottlePolicy,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+
+    @staticmethod
+    def _keys(username: str, address: str | None) -> list[tuple[str, str]]:
+        keys = [("user", "user:" + username.strip().lower()[:150])]
+        if address:
+            keys.append(("address", "addr:" + address[:150]))
+        return keys
+
+    def locked_until(self, username: str, address: str | None) -> datetime | None:
+        """When the later of the user name's and the address's lock ends; None if open."""
+        now = self.clock()
+        with self.store.session() as session:
+            ends = [
+                row.locked_until
+                for _, key in self._keys(username, address)
+                if (row := session.get(LoginThrottleRow, key)) is not None
+                and row.locked_until is not None
+                and row.locked_until > now
+            ]
+        return max(ends) if ends else None
+
+    def failed(self, username: str, address: str | None) -> datetime | None:
+        """Count a failure; when this one locks the name or the address, until when."""
+        now = self.clock()
+        locked: datetime | None = None
+        with self.store.session() as session:
+            for kind, key in self._keys(username, address):
+                limit = self.policy.per_user if kind == "user" else self.policy.per_address
+                row = session.get(LoginThrottleRow, key)
+                if row is None:
+                    row = LoginThrottleRow(key=key, failures=0, window_started_at=now)
+                    session.add(row)
+                if row.window_started_at + self.policy.window <= now or (
+                    row.locked_until is not None and row.locked_until <= now
+                ):
+                    row.failures, row.window_started_at, row.locked_until = 0, now, None
+                row.failures += 1
+                if row.failures >= limit and row.locked_until is None:
+                    row.locked_until = now + self.policy.lockout
+                if row.locked_until is not None:
+                    locked = max(locked or row.locked_until, row.locked_until)
+        return locked
+
+    def succeeded(self, username: str) -> None:
+        """A correct password clears the user name's count (the address keeps its own)."""
+        with self.store.session() as session:
+            row = session.get(LoginThrottleRow, self._keys(username, None)[0][1])
+            if row is not None:
+                session.delete(row)
 
 
 def _upsert_user(
@@ -203,6 +410,7 @@ def _load_users_file(path: Path) -> list[dict[str, str | None]]:
     entries = document.get("users", []) if isinstance(document, dict) else document
     problems: list[str] = []
     users: list[dict[str, str | None]] = []
+    seen: dict[str, int] = {}
     for index, entry in enumerate(entries or []):
         if not isinstance(entry, dict):
             problems.append(f"users[{index}]: expected a mapping")
@@ -215,6 +423,13 @@ def _load_users_file(path: Path) -> list[dict[str, str | None]]:
             problems.append(f"users[{index}].role: {role!r} is not one of {', '.join(ROLES)}")
         if role == "unit" and not entry.get("unit_code"):
             problems.append(f"users[{index}].unit_code: required for a unit user")
+        folded = str(entry.get("username") or "").lower()
+        if folded and folded in seen:
+            problems.append(
+                f"users[{index}].username: same as users[{seen[folded]}] but for case "
+                "(user names are matched case-insensitively)"
+            )
+        seen.setdefault(folded, index)
         if not str(entry.get("password_hash", "")).startswith("$argon2"):
             problems.append(f"users[{index}].password_hash: not an argon2 hash")
         users.append({k: (str(v) if v is not None else None) for k, v in entry.items()})

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,9 @@ from aiokafka import (
     TopicPartition,
 )
 from prometheus_client import Counter, Gauge
+from pydantic import BaseModel
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from hub.errors import RecordRejected, RetriableError
 from hub.kafka import make_consumer, make_producer
@@ -55,12 +57,13 @@ from hub.view.store import (
     CaseRow,
     CaseUnitRow,
     ConsumerOffsetRow,
+    DeadLetterRow,
     OutboxRow,
     TimelineRow,
     utc_now,
 )
 
-__all__ = ["BusRunner", "DecodedRecord", "apply_batch"]
+__all__ = ["BusRunner", "DecodedRecord", "apply_batch", "sanitise"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,11 @@ RECORDS_APPLIED = Counter(
 RECORDS_REJECTED = Counter(
     "liangfa_view_records_rejected_total",
     "Bus records the view could not decode or apply (skipped, logged)",
+    ["topic"],
+)
+RECORDS_SANITISED = Counter(
+    "liangfa_view_records_sanitised_total",
+    "Bus records whose text the view had to alter for its store (NUL replaced)",
     ["topic"],
 )
 OUTBOX_SENT = Counter(
@@ -109,6 +117,58 @@ def _apply_one(session: Any, record: DecodedRecord, context: Any) -> None:
         apply.apply_event(session, record.event, context.units)
 
 
+def _clean(value: Any) -> Any:
+    """The value with every NUL in its text replaced by U+FFFD; the same object if none.
+
+    PostgreSQL refuses NUL in text and in jsonb; SQLite would keep it. Replacing (rather
+    than dropping) it keeps the store the same on both and shows that the text was altered.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            current = getattr(value, name)
+            cleaned = _clean(current)
+            if cleaned is not current:
+                changes[name] = cleaned
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, list | tuple):
+        items = [_clean(item) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return type(value)(items)
+        return value
+    if isinstance(value, dict):
+        pairs = {_clean(k): _clean(v) for k, v in value.items()}
+        if any(k not in value or value[k] is not v for k, v in pairs.items()):
+            return pairs
+        return value
+    return value
+
+
+def sanitise(record: DecodedRecord) -> tuple[DecodedRecord, bool]:
+    """The record with text any supported store accepts, and whether anything changed."""
+    if record.event is None:
+        return record, False
+    cleaned = _clean(record.event)
+    if cleaned is record.event:
+        return record, False
+    return replace(record, event=cleaned), True
+
+
+def _letter(record: DecodedRecord, outcome: str, reason: str, now: datetime) -> DeadLetterRow:
+    return DeadLetterRow(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key[:200],
+        event_type=type(record.event).__name__ if record.event is not None else "",
+        outcome=outcome,
+        reason=reason[:1000],
+        recorded_at=now,
+    )
+
+
 def apply_batch(context: Any, records: list[DecodedRecord]) -> int:
     """Apply decoded records and store the next offsets, all in one transaction.
 
@@ -116,30 +176,100 @@ def apply_batch(context: Any, records: list[DecodedRecord]) -> int:
     the cases' overdue and lead flags see them), and of several states of one case only
     the last counts (the topic is compacted: latest wins). Returns the number of records
     applied.
+
+    Text the store cannot hold (NUL) is replaced first and the record noted in
+    ``view_dead_letters`` as sanitised. If the store still refuses the batch (a value it
+    rejects for any other reason), the batch is applied again record by record, each in
+    a savepoint, and a refused record is dead-lettered there with the store's reason:
+    one bad record must not stop the view, which used to retry the same batch forever.
     """
     if not records:
         return 0
+    cleaned: list[DecodedRecord] = []
+    notes: list[DecodedRecord] = []
+    for record in records:
+        record, changed = sanitise(record)
+        cleaned.append(record)
+        if changed:
+            RECORDS_SANITISED.labels(record.topic).inc()
+            logger.warning("view replaced NUL characters in %s[%s]@%s", record.topic,
+                           record.partition, record.offset)
+            notes.append(record)
+    try:
+        return _apply(context, cleaned, notes, isolate=False)
+    except _REFUSED as exc:
+        logger.warning("view store refused a batch of %s records (%s); applying them one "
+                       "by one", len(cleaned), _reason(exc))
+        return _apply(context, cleaned, notes, isolate=True)
+
+
+#: What a store raises for a value it will not hold; anything else (a lost connection)
+#: is transient and the batch is retried as a whole.
+_REFUSED = (DataError, IntegrityError)
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {original}".strip().replace("\n", " ")
+
+
+def _apply(
+    context: Any, records: list[DecodedRecord], sanitised: list[DecodedRecord], *,
+    isolate: bool,
+) -> int:
     state_topic = context.settings.topics.case_state
     last_state: dict[str, DecodedRecord] = {}
     next_offsets: dict[tuple[str, int], int] = {}
     applied = 0
     now = utc_now()
     with context.store.session() as session:
+
+        def attempt(record: DecodedRecord, work: Any) -> bool:
+            if not isolate:
+                work()
+                return True
+            try:
+                with session.begin_nested():
+                    work()
+                return True
+            except _REFUSED as exc:
+                RECORDS_REJECTED.labels(record.topic).inc()
+                reason = _reason(exc)
+                logger.warning("view dead-letters %s[%s]@%s: the store refused it: %s",
+                               record.topic, record.partition, record.offset, reason)
+                session.add(_letter(record, "dead-lettered", reason, now))
+                return False
+
         for record in records:
             next_offsets[(record.topic, record.partition)] = record.offset + 1
             if record.topic == state_topic:
                 last_state[record.key] = record
                 continue
-            _apply_one(session, record, context)
-            applied += 1
-        states: list[CaseState] = []
+            applied += attempt(record, lambda r=record: _apply_one(session, r, context))
+        states: list[DecodedRecord] = []
         for record in last_state.values():
             if isinstance(record.event, CaseState):
-                states.append(record.event)
+                states.append(record)
             elif record.event is None and record.key:
                 _delete_case(session, record.key)
-        apply.apply_case_states(session, states, context.units)
-        applied += len(last_state)
+        if isolate:
+            for record in states:
+                event = record.event
+                applied += attempt(
+                    record,
+                    lambda e=event: apply.apply_case_states(session, [e], context.units),
+                )
+            applied += len(last_state) - len(states)
+        else:
+            apply.apply_case_states(
+                session, [r.event for r in states if isinstance(r.event, CaseState)],
+                context.units,
+            )
+            applied += len(last_state)
+        session.add_all(
+            _letter(record, "sanitised", "text contained NUL (U+0000), replaced by U+FFFD", now)
+            for record in sanitised
+        )
         for (topic, partition), offset in next_offsets.items():
             row = session.get(ConsumerOffsetRow, (topic, partition))
             if row is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 
 from hub.errors import ConfigError
-from hub.view.auth import Principal, SessionSigner
+from hub.view.auth import LoginThrottle, Principal, Sessions, SessionSigner, ThrottlePolicy
 from hub.view.outbox import Actor, Outbox
 from hub.view.queries import Scope
 from hub.view.settings import ViewSettings
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 SESSION_COOKIE = "lf_session"
 CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UNSET = object()
 
 
 @dataclass
@@ -56,6 +57,8 @@ class ViewContext:
     store: Store
     units: UnitDirectory
     signer: SessionSigner
+    sessions: Sessions
+    throttle: LoginThrottle
     outbox: Outbox
     operator_unit_code: str
     bus: BusRunner | None = None
@@ -78,14 +81,17 @@ class ViewContext:
                 )
             operator = procuratorate.code
         store = store or Store(settings.database_url)
+        signer = SessionSigner(
+            settings.session_secret.get_secret_value(),
+            timedelta(hours=settings.session_hours),
+        )
         return cls(
             settings=settings,
             store=store,
             units=units,
-            signer=SessionSigner(
-                settings.session_secret.get_secret_value(),
-                timedelta(hours=settings.session_hours),
-            ),
+            signer=signer,
+            sessions=Sessions(store, signer),
+            throttle=LoginThrottle(store, ThrottlePolicy.from_settings(settings)),
             outbox=Outbox(
                 store=store,
                 operator_unit_code=operator,
@@ -115,15 +121,20 @@ def _is_api(request: Request) -> bool:
 
 
 def optional_principal(request: Request) -> Principal | None:
-    """The principal from a bearer token or the session cookie, if valid."""
+    """The principal from a bearer token or the session cookie, if valid and its session
+    open; computed once per request (a page's dependencies and handler share it)."""
+    cached = request.scope.get("lf_principal", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[no-any-return]
     context = context_of(request)
     header = request.headers.get("authorization", "")
+    principal: Principal | None = None
     if header.lower().startswith("bearer "):
-        return context.signer.verify(header[7:].strip(), "bearer")
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        return context.signer.verify(cookie, "cookie")
-    return None
+        principal = context.sessions.principal(header[7:].strip()[:4096], "bearer")
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal = context.sessions.principal(cookie[:4096], "cookie")
+    request.scope["lf_principal"] = principal
+    return principal
 
 
 def _require_principal(request: Request) -> Principal:

@@ -511,22 +511,26 @@ def trend_end_month(session: Session, unit_code: str | None = None, *,
     return latest if latest and latest < current else current
 
 
-def _trend(session: Session, until_month: str, months: int) -> list[TrendPoint]:
+def _trend(
+    session: Session, until_month: str, months: int, unit_code: str | None = None
+) -> list[TrendPoint]:
+    """Monthly sums over every unit, or over one unit's figures only: a unit user must
+    not read the county's totals (or another unit's) off its dashboard."""
     window = months_back(until_month, months)
-    sums = {
-        row.month: row
-        for row in session.execute(
-            select(
-                UnitStatsRow.month,
-                func.sum(UnitStatsRow.penalty_cases_entered).label("entered"),
-                func.sum(UnitStatsRow.penalty_cases_entered_late).label("late"),
-                func.sum(UnitStatsRow.referrals).label("referrals"),
-                func.sum(UnitStatsRow.alerts_raised).label("alerts"),
-            )
-            .where(UnitStatsRow.month.in_(window))
-            .group_by(UnitStatsRow.month)
-        ).all()
-    }
+    query = (
+        select(
+            UnitStatsRow.month,
+            func.sum(UnitStatsRow.penalty_cases_entered).label("entered"),
+            func.sum(UnitStatsRow.penalty_cases_entered_late).label("late"),
+            func.sum(UnitStatsRow.referrals).label("referrals"),
+            func.sum(UnitStatsRow.alerts_raised).label("alerts"),
+        )
+        .where(UnitStatsRow.month.in_(window))
+        .group_by(UnitStatsRow.month)
+    )
+    if unit_code is not None:
+        query = query.where(UnitStatsRow.unit_code == unit_code)
+    sums = {row.month: row for row in session.execute(query).all()}
     points: list[TrendPoint] = []
     for month in window:
         row: Any = sums.get(month)
@@ -587,6 +591,11 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
         overdue_alerts=int(overdue),
         open_leads=int(leads),
         open_unmatched=int(unmatched),
-        trend=_trend(session, trend_end_month(session, now=now), 12),
+        trend=_trend(
+            session,
+            trend_end_month(session, scope.unit_code, now=now),
+            12,
+            scope.unit_code,
+        ),
         recent_alerts=[AlertOut.model_validate(r) for r in recent],
     )

@@ -87,6 +87,17 @@ class ViewSettings(BaseSettings):
         "so that sessions survive a restart and are shared by replicas.",
     )
     session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, le=1000,
+        description="Failed logins of one user name within the window before it is locked.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=100_000,
+        description="Failed logins from one client address within the window before the "
+        "address is locked (guessing across many user names).",
+    )
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     secure_cookies: bool = Field(
         default=False, description="Mark cookies Secure (set it when served over TLS)."
     )

@@ -55,9 +55,12 @@ __all__ = [
     "CaseRow",
     "CaseUnitRow",
     "ConsumerOffsetRow",
+    "DeadLetterRow",
     "LocalBase",
+    "LoginThrottleRow",
     "MatcherResolutionRow",
     "OutboxRow",
+    "SessionRow",
     "Store",
     "TimelineRow",
     "UnitStatsRow",
@@ -364,6 +367,23 @@ class ConsumerOffsetRow(BusBase):
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
 
+class DeadLetterRow(BusBase):
+    """A bus record the store refused (or had to alter to accept): where it was, why, and
+    what became of it. The consumer moves on instead of retrying it forever."""
+
+    __tablename__ = "view_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(200), default="")
+    event_type: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(1000))
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
 class UserRow(LocalBase):
     """A person who may log in to the view."""
 
@@ -375,6 +395,32 @@ class UserRow(LocalBase):
     unit_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SessionRow(LocalBase):
+    """A login session (登录会话): the token carries only its id, so logging out, disabling
+    the user or changing their role or unit ends or changes the session at once."""
+
+    __tablename__ = "view_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    expires_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class LoginThrottleRow(LocalBase):
+    """Failed logins of one user name or one client address within the current window,
+    and until when further attempts are refused (shared by replicas on one store)."""
+
+    __tablename__ = "view_login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
 
 
 class OutboxRow(LocalBase):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
 from hub.view import queries
 from hub.view.api.routes import CaseSearchParams, search_params_text
-from hub.view.auth import Principal, authenticate
+from hub.view.auth import Principal
 from hub.view.context import (
     SESSION_COOKIE,
     CasePrincipal,
@@ -37,11 +37,12 @@ from hub.view.context import (
     scope_of,
 )
 from hub.view.i18n import LANGUAGES, Translator
-from hub.view.outbox import Actor
+from hub.view.login import attempt_login
+from hub.view.login import logout as logout_session
 from hub.view.status import view_status
 from hub.view.store import AlertRow, CaseRow, UnmatchedRow
 
-__all__ = ["router"]
+__all__ = ["docs_page", "error_page", "router", "yuan_to_fen"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,30 @@ def _render(
     return response
 
 
+_ERROR_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
+                409: "conflict", 422: "invalid"}
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse:
+    """An error as a page in the user's language (the browser got raw JSON before).
+
+    The page never echoes the exception's text: it is English and meant for API clients.
+    """
+    kind = _ERROR_KINDS.get(status_code, "error")
+    return _render(request, "error.html", optional_principal(request), status_code=status_code,
+                   kind=kind, status=status_code, detail=None)
+
+
+def docs_page(request: Request, title: str, available: bool) -> HTMLResponse:
+    """The API documentation page (Swagger UI when its assets are installed)."""
+    language = _language(request)
+    return templates.TemplateResponse(
+        request, "docs.html",
+        {"t": Translator(language), "lang": language, "title": title, "available": available},
+        status_code=200 if available else 503,
+    )
+
+
 def _check_csrf(request: Request, principal: Principal, token: str) -> None:
     if not context_of(request).signer.csrf_valid(principal.token, token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid CSRF token")
@@ -147,8 +172,10 @@ def switch_language(request: Request, language: str, next: str = "/") -> Respons
 def login_form(request: Request, next: str = "/", error: str = "") -> Response:
     """The login page; sets the pre-session CSRF cookie the form must echo."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    error = error if error in ("credentials", "csrf", "locked") else ""
+    minutes = context_of(request).settings.login_lockout_minutes
     response = _render(request, "login.html", None, next=_safe_next(next), error=error,
-                       login_csrf=token)
+                       login_csrf=token, lockout_minutes=minutes)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                         secure=context_of(request).settings.secure_cookies)
     return response
@@ -167,24 +194,12 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         return RedirectResponse("/login?error=csrf", status_code=303)
-    user = authenticate(context.store, username, password)
     client = request.client.host if request.client else None
-    if user is None:
-        context.outbox.audit(
-            Actor(username=username[:100], unit_code=context.operator_unit_code,
-                  client_address=client),
-            AuditOperation.LOGIN_FAILED,
-            target="view",
-        )
-        query = urlencode({"error": "credentials", "next": _safe_next(next)})
+    result = attempt_login(context, username, password, client, "view")
+    if result.user is None:
+        query = urlencode({"error": result.outcome, "next": _safe_next(next)})
         return RedirectResponse(f"/login?{query}", status_code=303)
-    token, _expires = context.signer.issue(user)
-    context.outbox.audit(
-        Actor(username=user.username, unit_code=user.unit_code or context.operator_unit_code,
-              client_address=client),
-        AuditOperation.LOGIN,
-        target="view",
-    )
+    user, token = result.user, result.token
     landing = _safe_next(next)
     if user.role == "operations" and landing == "/":
         landing = "/status"
@@ -205,8 +220,9 @@ def login(
 def logout(
     request: Request, principal: LoggedIn, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    """End the browser session (the cookie is removed)."""
+    """End the browser session: the session is revoked and the cookie removed."""
     _check_csrf(request, principal, csrf_token)
+    logout_session(context_of(request), principal)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -236,21 +252,41 @@ def dashboard_page(request: Request) -> Response:
                    trend_json=json.dumps(trend))
 
 
+#: Yuan as people type them: digits, optional thousands separators, at most two decimals;
+#: no exponent, so no input can make the server build a huge number.
+_YUAN = re.compile(r"^\s*(\d{1,3}(?:,\d{3})+|\d{1,16})(?:\.(\d{1,2}))?\s*$")
+
+
+def yuan_to_fen(text: str) -> int | None:
+    """An amount in yuan as whole fen, or None if it is not a plain amount.
+
+    ``Decimal("1e999990") * 100`` turned into an int took the view's only worker thread
+    ~26 s under the GIL; parsing stays bounded by refusing exponents and long input before
+    any arithmetic.
+    """
+    if len(text) > 30:
+        return None
+    match = _YUAN.match(text)
+    if match is None:
+        return None
+    whole = int(match.group(1).replace(",", ""))
+    cents = int((match.group(2) or "0").ljust(2, "0"))
+    return whole * 100 + cents
+
+
 def _search_params(request: Request) -> tuple[CaseSearchParams, list[str]]:
     raw = {key: value for key, value in request.query_params.items() if value != ""}
     raw.pop("notice", None)
     raw.pop("lang", None)
     for field in ("amount_min", "amount_max"):
         if field in raw:
-            try:
-                yuan = Decimal(raw.pop(field))
-                raw[f"{field}_fen"] = str(int((yuan * 100).to_integral_value()))
-            except (InvalidOperation, ValueError, OverflowError):
-                raw[f"{field}_fen"] = "invalid"
+            fen = yuan_to_fen(raw.pop(field))
+            raw[f"{field}_fen"] = "invalid" if fen is None else str(fen)
     try:
         return CaseSearchParams.model_validate(raw), []
     except ValidationError as exc:
-        return CaseSearchParams(), [str(error["loc"][0]) for error in exc.errors()]
+        fields = (str(error["loc"][0]).removesuffix("_fen") for error in exc.errors())
+        return CaseSearchParams(), list(dict.fromkeys(fields))
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -276,7 +312,9 @@ def cases_page(request: Request, principal: CasePrincipal) -> Response:
         )
     query = {k: v for k, v in request.query_params.items() if k not in ("page", "notice")}
     return _render(
-        request, "cases.html", principal, page=page, params=params, invalid=invalid,
+        request, "cases.html", principal,
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if invalid else 200,
+        page=page, params=params, invalid=invalid,
         form=dict(request.query_params), base_query=urlencode(query),
         stages=list(_STAGES), units=context.units.all(),
     )

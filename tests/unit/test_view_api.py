@@ -123,7 +123,9 @@ def test_wrong_password_gets_no_token_and_is_audited(view: View) -> None:
                                               "csrf_token": csrf.group(1)},
                               follow_redirects=False)
     assert "error=credentials" in posted.headers["location"]
-    assert [a.operation for a in view.audits()] == [AuditOperation.LOGIN_FAILED]
+    audits = view.audits()
+    assert [a.operation for a in audits] == [AuditOperation.LOGIN_FAILED] * 2
+    assert [a.target for a in audits] == ["api", "view"]
 
 
 def test_search_filters_each_narrow_to_matching_cases(view: View) -> None:
@@ -386,8 +388,10 @@ def test_searches_views_and_exports_are_audited(view: View) -> None:
     view.client.get(f"/api/cases/{spec.case_id}", headers=headers)
     view.client.get("/api/reports/monthly?month=2026-01&format=csv", headers=headers)
     audits = view.audits()
-    assert [a.operation for a in audits] == [AuditOperation.SEARCH, AuditOperation.VIEW,
-                                             AuditOperation.EXPORT]
+    assert [a.operation for a in audits] == [AuditOperation.LOGIN, AuditOperation.SEARCH,
+                                             AuditOperation.VIEW, AuditOperation.EXPORT]
+    assert audits[0].target == "api"
+    audits = audits[1:]
     assert all(a.actor == "prosecutor" for a in audits)
     assert audits[0].query == f"party={spec.party.name}" and audits[0].result_count >= 1
     assert audits[1].case_id == spec.case_id and audits[1].target == spec.case_id
@@ -490,7 +494,7 @@ def test_session_expires(view: View) -> None:
     with view.context.store.session() as session:
         user = session.get(UserRow, "prosecutor")
         assert user is not None
-        token, expires = view.context.signer.issue(
+        token, expires = view.context.sessions.open(
             user, now=_now() - timedelta(hours=view.context.settings.session_hours + 1))
     assert expires < _now()
     answer = view.client.get("/api/cases", headers={"Authorization": f"Bearer {token}"})

@@ -42,7 +42,7 @@ def _bearer(username: str) -> dict[str, str]:
     with _STORE.session() as session:
         user = session.get(UserRow, username)
         assert user is not None
-        token, _ = _APP.state.view.signer.issue(user)
+        token, _ = _APP.state.view.sessions.open(user)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
 from hub.view import queries
-from hub.view.auth import authenticate
 from hub.view.context import (
     CasePrincipal,
     LoggedIn,
@@ -26,6 +25,8 @@ from hub.view.context import (
     scope_of,
 )
 from hub.view.i18n import Translator
+from hub.view.login import attempt_login, locked_message
+from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report, to_csv, to_xlsx
 from hub.view.schemas import (
     ActionAccepted,
@@ -126,13 +127,34 @@ class UnitOut(BaseModel):
 
 @router.post("/auth/token", response_model=TokenOut, tags=["auth"])
 def issue_token(request: Request, credentials: LoginRequest) -> TokenOut:
-    """Exchange a username and password for a bearer token (REST clients)."""
+    """Exchange a username and password for a bearer token (REST clients).
+
+    Shares the web form's throttle: past the limit of failed logins for the user name or
+    the client address the answer is 429 with ``Retry-After``, even for the right password.
+    Every attempt is audited.
+    """
     context = context_of(request)
-    user = authenticate(context.store, credentials.username, credentials.password)
-    if user is None:
+    client = request.client.host if request.client else None
+    result = attempt_login(context, credentials.username, credentials.password, client, "api")
+    if result.outcome == "locked":
+        retry = result.retry_after_seconds(context.throttle.clock())
+        minutes = max(1, -(-retry // 60))
+        message = " ".join(locked_message(Translator(lang), minutes) for lang in ("zh", "en"))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            message,
+            headers={"Retry-After": str(retry)},
+        )
+    if result.user is None or result.expires_at is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid username or password")
-    token, expires = context.signer.issue(user)
-    return TokenOut(access_token=token, expires_at=expires)
+    return TokenOut(access_token=result.token, expires_at=result.expires_at)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+def revoke_token(principal: LoggedIn, request: Request) -> Response:
+    """Revoke the token (or cookie session) of this request: it is refused from now on."""
+    logout_session(context_of(request), principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=WhoAmI, tags=["auth"])
