@@ -62,13 +62,17 @@ _SWAGGER_ASSETS = {
 
 @cache
 def _swagger_ui_dir() -> Path | None:
-    """Where swagger-ui-bundle keeps Swagger UI, if installed (an optional dependency:
-    without it /docs explains itself and /openapi.json still works)."""
+    """Where the installed ``fastapi-offline`` package keeps Swagger UI 5 (an optional
+    dependency: without it /docs explains itself and /openapi.json still works).
+
+    ``swagger-ui-bundle`` was tried and refused: it ships Swagger UI 4, which cannot read
+    the OpenAPI 3.1 document FastAPI writes ("does not specify a valid version field").
+    """
     try:
-        bundle = importlib.import_module("swagger_ui_bundle")
+        package = importlib.import_module("fastapi_offline")
     except ImportError:
         return None
-    directory = Path(str(getattr(bundle, "swagger_ui_path", "")))
+    directory = Path(str(getattr(package, "__file__", ""))).parent / "static"
     if not all((directory / name).is_file() for name in _SWAGGER_ASSETS):
         return None
     return directory
@@ -155,7 +159,7 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:
-        """Swagger UI from the installed swagger-ui-bundle package, or a page saying how
+        """Swagger UI from the installed fastapi-offline package, or a page saying how
         to get it and where the OpenAPI document is."""
         return docs_page(request, app.title, _swagger_ui_dir() is not None)
 

@@ -310,7 +310,7 @@ def test_dashboard_trend_shows_a_unit_user_only_its_own_figures(view: View) -> N
 
 def test_docs_serve_swagger_ui_from_the_view_itself(view: View) -> None:
     if view_app._swagger_ui_dir() is None:
-        pytest.skip("swagger-ui-bundle is not installed (see the next test)")
+        pytest.skip("fastapi-offline is not installed (see the next test)")
     page = view.client.get("/docs")
     assert page.status_code == 200
     csp = page.headers["content-security-policy"]
@@ -333,7 +333,7 @@ def test_docs_without_swagger_ui_say_where_the_spec_is(
     page = view.client.get("/docs")
     assert page.status_code == 503
     assert 'href="/openapi.json"' in page.text
-    assert "swagger-ui-bundle" in page.text
+    assert "fastapi-offline" in page.text
     assert view.client.get("/docs/assets/swagger-ui-bundle.js").status_code == 404
 
 
