@@ -54,9 +54,11 @@ __all__ = [
     "SessionSigner",
     "Sessions",
     "authenticate",
+    "clear_lockout",
     "find_user",
     "hash_password",
     "seed_users",
+    "set_active",
 ]
 
 logger = logging.getLogger(__name__)
@@ -373,6 +375,22 @@ class LoginThrottle:
                 session.delete(row)
 
 
+def clear_lockout(store: Store, *, username: str | None = None,
+                  address: str | None = None) -> int:
+    """Forget the failed logins of a user name and/or a client address; how many."""
+    keys = [key for _, key in LoginThrottle._keys(username or "", address)]
+    if not username:
+        keys = keys[1:]
+    with store.session() as session:
+        removed = 0
+        for key in keys:
+            row = session.get(LoginThrottleRow, key)
+            if row is not None:
+                session.delete(row)
+                removed += 1
+        return removed
+
+
 def _upsert_user(
     store: Store,
     username: str,
@@ -380,7 +398,10 @@ def _upsert_user(
     role: str,
     unit_code: str | None,
     display_name: str,
+    active: bool | None = True,
 ) -> None:
+    """Create or update a user; ``active=None`` keeps an existing user's flag (a demo user
+    disabled with ``liangfa view disable-user`` stays disabled across restarts)."""
     with store.session() as session:
         user = session.get(UserRow, username)
         if user is None:
@@ -391,7 +412,7 @@ def _upsert_user(
                     role=role,
                     unit_code=unit_code,
                     display_name=display_name,
-                    active=True,
+                    active=True if active is None else active,
                 )
             )
         else:
@@ -399,7 +420,8 @@ def _upsert_user(
             user.role = role
             user.unit_code = unit_code
             user.display_name = display_name
-            user.active = True
+            if active is not None:
+                user.active = active
 
 
 def _load_users_file(path: Path) -> list[dict[str, str | None]]:
@@ -438,6 +460,26 @@ def _load_users_file(path: Path) -> list[dict[str, str | None]]:
     return users
 
 
+def set_active(store: Store, username: str, active: bool) -> UserRow | None:
+    """Enable or disable a user (any case of the name); disabling also ends their
+    sessions, though a disabled user's session is refused at its next request anyway."""
+    with store.session() as session:
+        user = _find(session, username.strip())
+        if user is None:
+            return None
+        user.active = active
+        if not active:
+            session.execute(
+                update(SessionRow)
+                .where(SessionRow.username == user.username)
+                .where(SessionRow.revoked_at.is_(None))
+                .values(revoked_at=utc_now())
+            )
+        session.flush()
+        session.expunge(user)
+        return user
+
+
 def seed_users(store: Store, settings: ViewSettings) -> list[str]:
     """Create the configured users (users file, then demo users if asked); their names.
 
@@ -454,6 +496,7 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
                 str(entry["role"]),
                 entry.get("unit_code"),
                 str(entry.get("display_name") or entry["username"]),
+                active=str(entry.get("active", "true")).lower() not in ("false", "0", "no"),
             )
             created.append(str(entry["username"]))
     if settings.seed_demo_users:
@@ -467,7 +510,7 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
             for code in settings.demo_unit_codes
         ]
         for username, role, unit_code, display in demo:
-            _upsert_user(store, username, password_hash, role, unit_code, display)
+            _upsert_user(store, username, password_hash, role, unit_code, display, active=None)
             created.append(username)
     with store.session() as session:
         count = len(session.scalars(select(UserRow.username)).all())

@@ -118,3 +118,63 @@ def hash_password_command(
     from hub.view.auth import hash_password
 
     typer.echo(hash_password(password))
+
+
+UsernameArgument = Annotated[str, typer.Argument(help="User name (any case).")]
+
+
+def _set_active(database_url: str | None, username: str, active: bool) -> None:
+    from hub.view.auth import set_active
+    from hub.view.store import Store
+
+    store = Store(_settings(database_url, None, None).database_url)
+    try:
+        store.create_all()
+        user = set_active(store, username, active)
+    finally:
+        store.dispose()
+    if user is None:
+        typer.echo(f"no such user: {username}", err=True)
+        raise typer.Exit(1)
+    state = "enabled" if active else "disabled; open sessions revoked"
+    typer.echo(f"{user.username}: {state}")
+
+
+@app.command("disable-user")
+def disable_user(username: UsernameArgument, database_url: DatabaseOption = None) -> None:
+    """Disable a user at once: their open sessions stop working at the next request.
+
+    A user from the users file is enabled again at the next start unless the file says
+    ``active: false``.
+    """
+    _set_active(database_url, username, False)
+
+
+@app.command("enable-user")
+def enable_user(username: UsernameArgument, database_url: DatabaseOption = None) -> None:
+    """Enable a disabled user again."""
+    _set_active(database_url, username, True)
+
+
+@app.command()
+def unlock(
+    username: Annotated[str | None, typer.Option(help="Clear this user name's lockout.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Clear this client address's lockout.")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Lift a login lockout before it ends by itself (after checking who was guessing)."""
+    from hub.view.auth import clear_lockout
+    from hub.view.store import Store
+
+    if not username and not address:
+        typer.echo("give --username or --address", err=True)
+        raise typer.Exit(2)
+    store = Store(_settings(database_url, None, None).database_url)
+    try:
+        store.create_all()
+        cleared = clear_lockout(store, username=username, address=address)
+    finally:
+        store.dispose()
+    typer.echo(f"cleared {cleared} lockout record(s)")

@@ -121,7 +121,7 @@ class ViewSettings(BaseSettings):
     )
     users_file: Path | None = Field(
         default=None,
-        description="YAML list of users {username, role, unit_code, password_hash} "
+        description="YAML list of users {username, role, unit_code, password_hash, active} "
         "(argon2 hashes made with `liangfa view hash-password`).",
     )
     default_language: Literal["zh", "en"] = "zh"

@@ -416,3 +416,65 @@ def test_a_record_postgres_refuses_is_dead_lettered_and_the_rest_applies(
         assert "out of range" in letters[0].reason
         assert offset is not None and offset.next_offset == 13
         assert kept == {(MARKET, "2025-08"), (POLICE, "2025-09")}
+
+
+# -- administration: disable a user, lift a lockout -------------------------------------
+
+
+def test_disable_user_and_unlock_from_the_command_line(view: View) -> None:
+    from typer.testing import CliRunner
+
+    from hub.view.cli import app as view_cli
+
+    runner = CliRunner()
+    url = view.context.settings.database_url
+    headers = {"Authorization": f"Bearer {view.token(README_UNIT_USER)}"}
+    result = runner.invoke(view_cli, ["disable-user", README_UNIT_USER.upper(),
+                                      "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert "disabled" in result.output
+    assert view.client.get("/api/me", headers=headers).status_code == 401
+    assert _wrong(view, README_UNIT_USER) == 401  # a disabled user cannot log in either
+    answer = view.client.post("/api/auth/token",
+                              json={"username": README_UNIT_USER,
+                                    "password": DEFAULT_DEMO_PASSWORD})
+    assert answer.status_code == 401
+    # The demo seeding at the next start keeps the user disabled.
+    from hub.view.auth import seed_users
+
+    seed_users(view.context.store, view.context.settings)
+    with view.context.store.session() as session:
+        user = session.get(UserRow, README_UNIT_USER.lower())
+        assert user is not None and user.active is False
+    assert runner.invoke(view_cli, ["enable-user", README_UNIT_USER,
+                                    "--database-url", url]).exit_code == 0
+    # Two failures above plus this one lock the name (limit 3); unlock lifts it.
+    assert _wrong(view, README_UNIT_USER) == 429
+    result = runner.invoke(view_cli, ["unlock", "--username", README_UNIT_USER,
+                                      "--database-url", url])
+    assert result.exit_code == 0 and "cleared 1" in result.output, result.output
+    assert view.token(README_UNIT_USER)
+    missing = runner.invoke(view_cli, ["disable-user", "nobody", "--database-url", url])
+    assert missing.exit_code == 1
+
+
+def test_users_file_refuses_two_names_that_differ_only_in_case(tmp_path: Path) -> None:
+    from hub.errors import ConfigError
+    from hub.view.auth import hash_password, seed_users
+    from hub.view.store import Store
+
+    digest = hash_password("pw-123456")
+    users = tmp_path / "users.yaml"
+    users.write_text(
+        f"- {{username: Zhang, role: prosecutor, password_hash: '{digest}'}}\n"
+        f"- {{username: zhang, role: prosecutor, password_hash: '{digest}'}}\n",
+        encoding="utf-8",
+    )
+    store = Store(f"sqlite:///{tmp_path / 'v.sqlite3'}")
+    store.create_all()
+    try:
+        with pytest.raises(ConfigError) as refused:
+            seed_users(store, ViewSettings(database_url=store.url, users_file=users))
+        assert "users[1].username" in " ".join(refused.value.problems)
+    finally:
+        store.dispose()
