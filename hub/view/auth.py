@@ -39,7 +39,8 @@ from typing import Literal
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.errors import ConfigError
@@ -67,6 +68,8 @@ Role = Literal["prosecutor", "unit", "operations"]
 ROLES: tuple[Role, ...] = ("prosecutor", "unit", "operations")
 
 _hasher = PasswordHasher()
+#: How long ended sessions and stale failure counts are kept before they are deleted.
+_KEEP = timedelta(days=1)
 #: Verified against when the user does not exist, so that timing does not tell
 #: "no such user" from "wrong password".
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -229,6 +232,9 @@ class Sessions:
         session_id = secrets.token_urlsafe(18)
         token, expires = self.signer.issue(user, now=now, session_id=session_id)
         with self.store.session() as session:
+            # Forget sessions that ended over a day ago (kept a day to answer "who was
+            # logged in"); done at login, so the table stays the size of its users' use.
+            session.execute(delete(SessionRow).where(SessionRow.expires_at < now - _KEEP))
             session.add(
                 SessionRow(
                     session_id=session_id,
@@ -346,10 +352,29 @@ class LoginThrottle:
         return max(ends) if ends else None
 
     def failed(self, username: str, address: str | None) -> datetime | None:
-        """Count a failure; when this one locks the name or the address, until when."""
+        """Count a failure; when this one locks the name or the address, until when.
+
+        Two replicas counting the first failure of a name at once both insert its row;
+        the loser counts again on the winner's row.
+        """
+        try:
+            return self._failed(username, address)
+        except IntegrityError:
+            return self._failed(username, address)
+
+    def _failed(self, username: str, address: str | None) -> datetime | None:
         now = self.clock()
         locked: datetime | None = None
         with self.store.session() as session:
+            # Counts of names guessed once and never again would pile up: drop stale ones.
+            session.execute(
+                delete(LoginThrottleRow)
+                .where(LoginThrottleRow.window_started_at < now - _KEEP)
+                .where(
+                    (LoginThrottleRow.locked_until.is_(None))
+                    | (LoginThrottleRow.locked_until < now)
+                )
+            )
             for kind, key in self._keys(username, address):
                 limit = self.policy.per_user if kind == "user" else self.policy.per_address
                 row = session.get(LoginThrottleRow, key)

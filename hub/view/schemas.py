@@ -331,3 +331,8 @@ class StatusOut(BaseModel):
     outbox_pending: int
     records_applied: int
     last_applied_at: datetime | None
+    dead_letters: dict[str, int] = Field(
+        default_factory=dict,
+        description="Bus records the store refused (dead-lettered) or whose text had to be "
+        "altered (sanitised), by outcome; details in the view_dead_letters table and the log.",
+    )

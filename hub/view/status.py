@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.view.schemas import StatusOut
-from hub.view.store import ConsumerOffsetRow
+from hub.view.store import ConsumerOffsetRow, DeadLetterRow
 
 if TYPE_CHECKING:
     from hub.view.context import ViewContext
@@ -22,6 +22,12 @@ async def view_status(context: ViewContext) -> StatusOut:
             f"{row.topic}:{row.partition}": row.next_offset
             for row in session.scalars(select(ConsumerOffsetRow))
         }
+        dead_letters = {
+            str(outcome): int(count)
+            for outcome, count in session.execute(
+                select(DeadLetterRow.outcome, func.count()).group_by(DeadLetterRow.outcome)
+            )
+        }
     bus = context.bus
     lag = await bus.lag() if bus is not None and bus.running else {}
     return StatusOut(
@@ -32,4 +38,5 @@ async def view_status(context: ViewContext) -> StatusOut:
         outbox_pending=context.outbox.pending(),
         records_applied=bus.records_applied if bus is not None else 0,
         last_applied_at=bus.last_applied_at if bus is not None else None,
+        dead_letters=dead_letters,
     )

@@ -174,6 +174,18 @@ def test_failures_outside_the_window_do_not_add_up(view: View) -> None:
     assert _wrong(view) == 401  # a success cleared the name's count
 
 
+def test_stale_failure_counts_are_forgotten(view: View) -> None:
+    from hub.view.store import LoginThrottleRow
+
+    for name in ("typo-1", "typo-2"):
+        assert _wrong(view, name) == 401
+    view.tick(timedelta(days=2))
+    assert _wrong(view, "typo-3") == 401
+    with view.context.store.session() as session:
+        keys = set(session.scalars(select(LoginThrottleRow.key)))
+    assert keys == {"user:typo-3", "addr:testclient"}
+
+
 # -- 2. sessions revoked at once --------------------------------------------------------
 
 
@@ -389,6 +401,9 @@ def test_nul_in_an_event_is_replaced_and_noted_and_the_batch_applies(view: View)
     assert all("NUL" in letter.reason for letter in letters)
     assert offsets[(topics.case_events, 0)] == 1 and offsets[(topics.stats, 0)] == 1
     assert stats is not None and stats.penalty_cases_entered == 4
+    status = view.client.get("/api/status",
+                             headers={"Authorization": f"Bearer {view.token('operations')}"})
+    assert status.json()["dead_letters"] == {"sanitised": 2}
 
 
 @pytest.mark.postgres
