@@ -56,7 +56,8 @@ def run(
     ] = "",
     hub_unit: Annotated[
         str | None,
-        typer.Option("--hub-unit", help="Credit code of the unit operating the hub."),
+        typer.Option("--hub-unit", help="Credit code of the unit operating the hub (default: "
+                     "the unit registry's first procuratorate)."),
     ] = None,
     tick_interval: Annotated[
         float,
@@ -82,10 +83,22 @@ def run(
         topics=TopicNames(prefix=topic_prefix),
         app_id=app_id,
         units_file=units,
-        hub_unit_code=hub_unit or DEFAULT_HUB_UNIT,
+        hub_unit_code=hub_unit or _procuratorate_of(units) or DEFAULT_HUB_UNIT,
         deadline_tick_interval_s=tick_interval,
     )
     directory = data_dir or default_home() / "streams" / worker_id
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(settings, worker_id, directory, web_port)
+
+
+def _procuratorate_of(units: Path | None) -> str | None:
+    """The unit operating the hub by default: the registry's first procuratorate (its
+    两法衔接 management centre), as the view chooses its operator unit."""
+    if units is None:
+        return None
+    from hub.units import load_unit_registry
+
+    return next((unit.code for unit in load_unit_registry(units)
+                 if unit.kind == "procuratorate"), None)
+

@@ -399,7 +399,13 @@ class Processors:
         elif (record.topic == topics.view_actions and isinstance(event, ViewAction)
               and event.action_kind is ViewActionKind.MANUAL_MATCH):
             await self.guards["matching"].run(record, lambda: self.matching.manual_match(event))
-        if self.accepts(record, event, document.aggregate() is not None or joined[0]):
+        # A derived event (an alert, a case state) never opens a case: an alert about
+        # feedback nobody matched is keyed by a case id no case event has (a phantom case
+        # of the hub's own unit in the view, with no stage and no number).
+        opens = not isinstance(event, _NOT_CASE_EVENTS)
+        if ((opens or document.aggregate() is not None)
+                and self.accepts(record, event, document.aggregate() is not None
+                                 or joined[0])):
             try:
                 if document.new_aggregate().apply(event):
                     document.aggregate_changed = True

@@ -215,6 +215,9 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
     assert {entry.event_id for entry in latest.timeline} >= {
         penalty.event_id, referral.event_id, receipt.event_id, filing.event_id}
     assert _latest_state(states, police_case_id) is None, "feedback opened a phantom case"
+    # Nor does the UNMATCHED_FEEDBACK alert about the stray feedback, keyed by the case id
+    # the police quoted: no case state of the hub's own unit with no stage and no number.
+    assert _latest_state(states, stray.case_id) is None, "an alert opened a phantom case"
 
     # Statistics of the agency's month, keyed <unit>|<month>.
     stats_key = f"{EXAMPLE_AGENCY}|2024-03".encode()
