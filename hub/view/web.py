@@ -41,6 +41,7 @@ from hub.view.login import attempt_login
 from hub.view.login import logout as logout_session
 from hub.view.status import view_status
 from hub.view.store import AlertRow, CaseRow, UnmatchedRow
+from hub.view.texts import cite, localize, localize_summary
 
 __all__ = ["docs_page", "error_page", "router", "yuan_to_fen"]
 
@@ -103,6 +104,9 @@ def _render(
             "china_time": _china_time,
             "percent": _percent,
             "unit_name": lambda code: context.units.name(code, language),
+            "local": lambda text: localize(text, language),
+            "local_summary": lambda text: localize_summary(text, language),
+            "cite": cite,
             "charts_available": _CHART_ASSET.is_file(),
             "path_with_query": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
