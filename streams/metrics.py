@@ -70,3 +70,13 @@ NOT_ENTITLED = Counter(
     "Events refused because their unit may not add them to the case (entitlements.yaml)",
     ["unit", "event_type"],
 )
+
+RESTORE_SECONDS = Gauge(
+    "liangfa_streams_restore_seconds",
+    "How long the last assignment took to restore its stores from their changelogs",
+)
+CALENDAR_UNKNOWN_YEARS = Gauge(
+    "liangfa_calendar_unknown_years",
+    "Years whose holidays the working-day calendar does not know (counted Monday-Friday: "
+    "working-day deadlines in them may be off until an override file covers them)",
+)

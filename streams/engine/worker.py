@@ -48,6 +48,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
+from hub.calendar import unknown_years_seen
 from hub.kafka import make_consumer, make_producer
 from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
@@ -60,7 +61,7 @@ from streams.engine.global_index import GlobalIndex
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
-from streams.metrics import CONSUMER_LAG
+from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
 
@@ -167,6 +168,9 @@ class StreamWorker:
 
     def release(self, revoked: list[TopicPartition]) -> None:
         """Close the stores of partitions that moved away (their last batch committed)."""
+        for tp in revoked:  # an owner's lag, not a stale figure of a partition moved away
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(tp.topic, str(tp.partition))
         processors = self.processors
         if processors is None:
             return
@@ -213,6 +217,7 @@ class StreamWorker:
         # it again and again (they took 30-40% of the CPU with a large index).
         gc.collect()
         gc.freeze()
+        RESTORE_SECONDS.set(time.monotonic() - started)
         log.info("%s: assigned %d partitions, stores ready in %.1f s", self.worker_id,
                  len(assigned), time.monotonic() - started)
 
@@ -389,6 +394,7 @@ class StreamWorker:
             await self._flush(producer)
 
     async def _report_lag(self) -> None:
+        CALENDAR_UNKNOWN_YEARS.set(len(unknown_years_seen()))
         consumer = self.consumer
         if consumer is None:
             return
