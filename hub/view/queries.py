@@ -49,12 +49,16 @@ from hub.view.store import (
 
 __all__ = [
     "CaseFilters",
+    "CaseLabel",
     "Scope",
     "alert_page",
     "case_detail",
+    "case_labels",
     "case_visible",
+    "cases_per_unit",
     "china_month",
     "dashboard",
+    "find_cases",
     "months_back",
     "search_cases",
     "trend_end_month",
@@ -227,6 +231,50 @@ def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | No
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CaseLabel:
+    """How a person names a case: its document number, party and unit (never its UUID)."""
+
+    case_id: str
+    number: str
+    party: str
+    unit_code: str
+    unit_name: str
+
+
+#: Which number names a case, best first: the documents people quote (决定书文号, 移送书文号),
+#: then the police case number, then the agency's internal case number.
+_LABEL_NUMBERS = ("decision_number", "referral_number", "police_case_number",
+                  "agency_case_number")
+
+
+def case_labels(session: Session, case_ids: Sequence[str]) -> dict[str, CaseLabel]:
+    """Labels of the given cases (absent ids are left out), in two indexed queries."""
+    wanted = sorted({case_id for case_id in case_ids if case_id})
+    if not wanted:
+        return {}
+    numbers: dict[str, dict[str, str]] = {}
+    for row in session.execute(
+        select(CaseNumberRow.case_id, CaseNumberRow.kind, CaseNumberRow.number).where(
+            CaseNumberRow.case_id.in_(wanted)
+        )
+    ):
+        numbers.setdefault(str(row.case_id), {}).setdefault(str(row.kind), str(row.number))
+    labels: dict[str, CaseLabel] = {}
+    for case in session.execute(
+        select(CaseRow.case_id, CaseRow.case_number, CaseRow.party_summary, CaseRow.unit_code,
+               CaseRow.unit_name).where(CaseRow.case_id.in_(wanted))
+    ):
+        known = numbers.get(str(case.case_id), {})
+        number = next((known[kind] for kind in _LABEL_NUMBERS if known.get(kind)),
+                      str(case.case_number or ""))
+        labels[str(case.case_id)] = CaseLabel(
+            case_id=str(case.case_id), number=number, party=str(case.party_summary or ""),
+            unit_code=str(case.unit_code), unit_name=str(case.unit_name or ""),
+        )
+    return labels
+
+
 def _alert_query(
     scope: Scope, status: str | None, kind: str | None, leads_only: bool
 ) -> Select[AlertRow]:
@@ -369,6 +417,39 @@ def _candidates(session: Session, feedback: UnmatchedRow, limit: int) -> list[Ca
     ]
 
 
+def find_cases(
+    session: Session, text: str, *, unit_code: str | None = None, limit: int = 20
+) -> list[CaseSummary]:
+    """Cases a person may mean by ``text``: a document or case number, a party's name or
+    identifier (whole or part), optionally within one unit; newest decision first.
+
+    Matching feedback by hand used to need the case's UUID, which nobody quoting a
+    referral letter has; people search by what the paper says.
+    """
+    text = text.strip()[:100]
+    if not text and not unit_code:
+        return []
+    query = select(CaseRow)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        by_text = union(
+            select(CaseNumberRow.case_id).where(CaseNumberRow.number.like(pattern, escape="\\")),
+            select(CasePartyRow.case_id).where(CasePartyRow.name.like(pattern, escape="\\")),
+            select(CasePartyRow.case_id).where(CasePartyRow.identifier == text.upper()),
+        ).subquery()
+        query = query.where(CaseRow.case_id.in_(select(by_text.c.case_id)))
+    if unit_code:
+        query = query.where(
+            CaseRow.case_id.in_(
+                select(CaseUnitRow.case_id).where(CaseUnitRow.unit_code == unit_code)
+            )
+        )
+    rows = session.scalars(
+        query.order_by(CaseRow.decided_on.desc(), CaseRow.case_id.desc()).limit(limit)
+    ).all()
+    return [CaseSummary.model_validate(row) for row in rows]
+
+
 def unmatched_detail(
     session: Session, unmatched_id: str, *, candidate_limit: int = 10
 ) -> UnmatchedDetail | None:
@@ -501,14 +582,37 @@ def unit_scorecard(
 
 def trend_end_month(session: Session, unit_code: str | None = None, *,
                     now: datetime | None = None) -> str:
-    """The last month a trend shows: this month, or the latest month with figures if the
-    bus holds only older ones (a backfill of last year's exports shows last year)."""
+    """The last month a trend shows: the latest month with case figures, else this month.
+
+    Only months in which cases were entered, referred, received or decided count: the
+    engine also counts alerts in the month it raises them, so a demo county whose exports
+    end in 2025-12 has 2026 rows holding nothing but alert counts, and a trend ending
+    there showed twelve empty months. A backfill of last year's exports shows last year.
+    """
     current = china_month(now)
-    query = select(func.max(UnitStatsRow.month))
+    activity = (
+        UnitStatsRow.penalty_cases_entered
+        + UnitStatsRow.referrals
+        + UnitStatsRow.receipts
+        + UnitStatsRow.filing_decisions
+    )
+    query = select(func.max(UnitStatsRow.month)).where(
+        activity > 0, UnitStatsRow.month <= current
+    )
     if unit_code is not None:
         query = query.where(UnitStatsRow.unit_code == unit_code)
     latest = session.scalar(query)
-    return latest if latest and latest < current else current
+    return str(latest) if latest else current
+
+
+def cases_per_unit(session: Session) -> dict[str, int]:
+    """How many cases each unit is involved in (the unit list's first figure)."""
+    return {
+        str(code): int(count)
+        for code, count in session.execute(
+            select(CaseUnitRow.unit_code, func.count()).group_by(CaseUnitRow.unit_code)
+        )
+    }
 
 
 def _trend(

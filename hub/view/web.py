@@ -20,6 +20,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
 from hub.view import queries
@@ -39,6 +40,7 @@ from hub.view.context import (
 from hub.view.i18n import LANGUAGES, Translator
 from hub.view.login import attempt_login
 from hub.view.login import logout as logout_session
+from hub.view.reports import build_monthly_report
 from hub.view.status import view_status
 from hub.view.store import AlertRow, CaseRow, UnmatchedRow
 from hub.view.texts import cite, localize, localize_summary
@@ -92,6 +94,12 @@ def _render(
     language = _language(request)
     translate = Translator(language)
     csrf = context.signer.csrf_token(principal.token) if principal else ""
+    labels: dict[str, queries.CaseLabel] = values.pop("case_labels", {})
+
+    def case_label(case_id: str | None) -> str:
+        return _case_label(labels.get(case_id or ""), case_id or "", translate,
+                           lambda code: context.units.name(code, language))
+
     response = templates.TemplateResponse(
         request,
         template,
@@ -107,6 +115,8 @@ def _render(
             "local": lambda text: localize(text, language),
             "local_summary": lambda text: localize_summary(text, language),
             "cite": cite,
+            "case_label": case_label,
+            "labels": labels,
             "charts_available": _CHART_ASSET.is_file(),
             "path_with_query": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
@@ -116,6 +126,19 @@ def _render(
     )
     response.headers["Content-Language"] = "zh-CN" if language == "zh" else "en"
     return response
+
+
+def _case_label(label: queries.CaseLabel | None, case_id: str, translate: Translator,
+                unit_name: Any) -> str:
+    """"演市监罚〔2025〕3号 · 张三 · 演示县市场监督管理局": a case as people name it.
+
+    A UUID names nothing to a reader; it stays in the link and on the case page.
+    """
+    if label is None:
+        return translate("case.unknown", short=case_id[:8]) if case_id else ""
+    parts = [label.number or translate("case.no_number"), label.party,
+             label.unit_name or unit_name(label.unit_code)]
+    return " · ".join(part for part in parts if part)
 
 
 _ERROR_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
@@ -140,6 +163,12 @@ def docs_page(request: Request, title: str, available: bool) -> HTMLResponse:
         {"t": Translator(language), "lang": language, "title": title, "available": available},
         status_code=200 if available else 503,
     )
+
+
+def _labels(request: Request, case_ids: list[str]) -> dict[str, queries.CaseLabel]:
+    """Labels of the cases a page shows, for ``case_label`` in its template."""
+    with context_of(request).store.session() as session:
+        return queries.case_labels(session, case_ids)
 
 
 def _check_csrf(request: Request, principal: Principal, token: str) -> None:
@@ -253,7 +282,8 @@ def dashboard_page(request: Request) -> Response:
         "referrals": [point.referrals for point in board.trend],
     }
     return _render(request, "dashboard.html", principal, board=board,
-                   trend_json=json.dumps(trend))
+                   trend_json=json.dumps(trend),
+                   case_labels=_labels(request, [a.case_id for a in board.recent_alerts]))
 
 
 #: Yuan as people type them: digits, optional thousands separators, at most two decimals;
@@ -321,7 +351,15 @@ def cases_page(request: Request, principal: CasePrincipal) -> Response:
         page=page, params=params, invalid=invalid,
         form=dict(request.query_params), base_query=urlencode(query),
         stages=list(_STAGES), units=context.units.all(),
+        case_labels=_labels(request, [case.case_id for case in page.items] if page else []),
+        any_cases=_any_cases(request),
     )
+
+
+def _any_cases(request: Request) -> bool:
+    """Whether the store holds any case: an empty search then says how data comes in."""
+    with context_of(request).store.session() as session:
+        return session.scalars(select(CaseRow.case_id).limit(1)).first() is not None
 
 
 _STAGES = (
@@ -344,7 +382,8 @@ def case_page(request: Request, principal: CasePrincipal, case_id: str,
         actor_of(request, principal), AuditOperation.VIEW, target=case_id, case_id=case_id
     )
     return _render(request, "case.html", principal, detail=detail, notice=notice,
-                   prosecutor_actions=_PROSECUTOR_ACTIONS)
+                   prosecutor_actions=_PROSECUTOR_ACTIONS,
+                   case_labels=_labels(request, [detail.case.case_id]))
 
 
 @router.post("/cases/{case_id}/actions")
@@ -392,7 +431,8 @@ def alerts_page(
         )
     query = urlencode({"status": status_filter, "kind": kind, "leads": "1" if leads else ""})
     return _render(request, "alerts.html", principal, alerts=alerts, status_filter=status_filter,
-                   kind=kind, leads=leads, notice=notice, base_query=query)
+                   kind=kind, leads=leads, notice=notice, base_query=query,
+                   case_labels=_labels(request, [a.case_id for a in alerts.items]))
 
 
 def _alert_for(request: Request, principal: Principal, alert_id: str) -> AlertRow:
@@ -478,26 +518,52 @@ def unmatched_page(
     status_filter = status_filter if status_filter in ("open", "resolved") else "open"
     with context_of(request).store.session() as session:
         items = queries.unmatched_page(session, status=status_filter, page=page)
+    resolved = [item.resolved_case_id for item in items.items if item.resolved_case_id]
     return _render(request, "unmatched.html", principal, items=items,
-                   status_filter=status_filter, notice=notice)
+                   status_filter=status_filter, notice=notice,
+                   case_labels=_labels(request, resolved))
 
 
 @router.get("/unmatched/{unmatched_id}", response_class=HTMLResponse)
 def unmatched_detail_page(
-    request: Request, principal: ProsecutorPrincipal, unmatched_id: str, notice: str = ""
+    request: Request,
+    principal: ProsecutorPrincipal,
+    unmatched_id: str,
+    notice: str = "",
+    q: Annotated[str, Query(max_length=100)] = "",
+    unit: Annotated[str, Query(max_length=18)] = "",
 ) -> Response:
-    """A feedback beside its candidate cases, to match by hand."""
+    """A feedback beside its candidate cases, to match by hand; when the matcher found
+    none (or the wrong ones), the prosecutor searches cases by number, party or unit."""
     context = context_of(request)
+    searched = "q" in request.query_params or "unit" in request.query_params
     with context.store.session() as session:
         detail = queries.unmatched_detail(session, unmatched_id[:64])
+        found = (queries.find_cases(session, q, unit_code=unit.upper() or None)
+                 if detail is not None and searched else [])
     if detail is None:
         return _render(request, "not_found.html", principal, status_code=404)
     context.outbox.audit(
         actor_of(request, principal), AuditOperation.VIEW,
         target=f"unmatched:{unmatched_id}", result_count=len(detail.candidates),
     )
+    if searched:
+        context.outbox.audit(
+            actor_of(request, principal), AuditOperation.SEARCH, target="cases",
+            query=f"unmatched:{unmatched_id} q={q} unit={unit}", result_count=len(found),
+        )
+    feedback = detail.feedback
+    suggestion = (q if searched else feedback.referral_number or feedback.agency_decision_number
+                  or feedback.party_name or "")
+    shown = [candidate.case.case_id for candidate in detail.candidates]
+    shown += [case.case_id for case in found]
+    if feedback.resolved_case_id:
+        shown.append(feedback.resolved_case_id)
     return _render(request, "unmatched_detail.html", principal, detail=detail, notice=notice,
-                   content_json=json.dumps(detail.content, ensure_ascii=False, indent=2))
+                   content_json=json.dumps(detail.content, ensure_ascii=False, indent=2),
+                   searched=searched, found=found, query_text=suggestion,
+                   query_unit=unit.upper(), units=context.units.all(),
+                   case_labels=_labels(request, shown))
 
 
 @router.post("/unmatched/{unmatched_id}/resolve")
@@ -527,11 +593,20 @@ def resolve_form(
 
 @router.get("/units", response_class=HTMLResponse)
 def units_page(request: Request, principal: CasePrincipal) -> Response:
-    """Member units, each linking to its scorecard (a unit user sees its own)."""
-    units = context_of(request).units.all()
+    """Member units with their figures of the latest month with data, each linking to its
+    scorecard (a unit user sees its own): a list of names alone told nobody anything."""
+    context = context_of(request)
+    language = _language(request)
+    units = context.units.all()
     if not principal.sees_all_cases:
         units = [unit for unit in units if unit.code == principal.unit_code]
-    return _render(request, "units.html", principal, units=units)
+    with context.store.session() as session:
+        month = queries.trend_end_month(session)
+        report = build_monthly_report(session, month, context.units, language)
+        cases = queries.cases_per_unit(session)
+    figures = {row.unit_code: row for row in report.rows}
+    return _render(request, "units.html", principal, units=units, figures=figures,
+                   cases=cases, month=month)
 
 
 @router.get("/units/{code}", response_class=HTMLResponse)
@@ -565,14 +640,29 @@ def scorecard_page(request: Request, principal: CasePrincipal, code: str,
 
 @router.get("/reports", response_class=HTMLResponse)
 def reports_page(request: Request, principal: ProsecutorPrincipal, month: str = "") -> Response:
-    """Pick a month; download the 通报 as XLSX or CSV."""
-    with context_of(request).store.session() as session:
+    """The 通报 of a month on screen, with XLSX and CSV downloads.
+
+    It opens on the latest month with data, not the calendar's month: an empty page is
+    what a prosecutor saw when the exports ended last year.
+    """
+    context = context_of(request)
+    language = _language(request)
+    with context.store.session() as session:
         latest = queries.trend_end_month(session)
-    months = queries.months_back(latest, 13)
-    default = months[-1] if latest < queries.china_month() else months[-2]
-    chosen = month if month in months else default
+        months = queries.months_back(latest, 24)
+        chosen = month if month in months else latest
+        report = build_monthly_report(session, chosen, context.units, language)
+    ranked = sorted(report.rows, key=lambda row: (-row.penalty_cases_entered, row.unit_name))
     return _render(request, "reports.html", principal, months=list(reversed(months)),
-                   chosen=chosen)
+                   chosen=chosen, report=report, rows=ranked,
+                   overdue=report.overdue[:_OVERDUE_ON_SCREEN],
+                   overdue_total=len(report.overdue),
+                   case_labels=_labels(request, [item.case_id for item in
+                                                 report.overdue[:_OVERDUE_ON_SCREEN]]))
+
+
+#: Overdue items listed on the report page; the XLSX has all of them.
+_OVERDUE_ON_SCREEN = 100
 
 
 @router.get("/status", response_class=HTMLResponse)

@@ -122,3 +122,131 @@ def test_alert_pages_show_the_ui_language_and_the_api_keeps_the_raw_text(view: V
     assert "立案后一年未结" not in english
     raw = view.client.get(f"/api/cases/{spec.case_id}").json()["alerts"]
     assert [a["message"] for a in raw if a["alert_id"] == alert.alert_id] == [OVERDUE]
+
+
+# -- 2. the data's own months; reports and scorecards with figures ------------------------
+
+
+def _stats_rows(view: View, *rows: tuple[str, str, int, int]) -> None:
+    """Monthly rows as the engine leaves them: (unit, month, entered, alerts raised)."""
+    from datetime import UTC, datetime
+
+    from hub.view.store import UnitStatsRow
+
+    with view.context.store.session() as session:
+        for unit, month, entered, alerts in rows:
+            session.merge(UnitStatsRow(unit_code=unit, month=month, penalty_cases_entered=entered,
+                                       alerts_raised=alerts, updated_at=datetime.now(UTC)))
+        session.commit()
+
+
+def test_trend_report_and_units_follow_the_last_month_with_case_figures(
+    empty_view: View,
+) -> None:
+    view = empty_view
+    # Exports end in 2025-12; later months hold only alerts the engine raised since.
+    _stats_rows(view, (MARKET, "2025-11", 30, 2), (MARKET, "2025-12", 41, 1),
+                (POLICE, "2025-12", 0, 0), (MARKET, "2026-02", 0, 3), (POLICE, "2026-06", 0, 5))
+    view.login()
+    board = view.client.get("/api/dashboard").json()
+    assert board["trend"][-1]["month"] == "2025-12"
+    assert board["trend"][0]["month"] == "2025-01"
+    assert board["trend"][-1]["penalty_cases_entered"] == 41
+    dashboard = view.client.get("/").text
+    assert "2025-01 – 2025-12" in dashboard and 'id="empty-trend"' not in dashboard
+
+    report = view.client.get("/reports").text
+    assert 'id="report-month">2025-12<' in report
+    table = report[report.index('id="report-table"'):report.index('id="report-overdue"')]
+    first = table.index("report-row")
+    assert "演示县市场监督管理局" in table[first:first + 400]  # ranked first, 41 entries
+    assert ">41<" in table and "download-xlsx" in report
+    november = view.client.get("/reports?month=2025-11").text
+    assert 'id="report-month">2025-11<' in november and ">30<" in november
+
+    units = view.client.get("/units").text
+    market = units[units.index(f'data-unit="{MARKET}"'):]
+    market = market[:market.index("</tr>")]
+    assert ">41<" in market and "2025-12" in units
+    card = view.client.get(f"/units/{MARKET}").text
+    assert "2025-12" in card and ">41<" in card and 'id="empty-scorecard"' not in card
+
+
+# -- 3. cases named by number, party and unit --------------------------------------------
+
+
+def test_cases_are_named_by_document_number_party_and_unit(view: View) -> None:
+    view.login()
+    spec = case_spec(0)  # index 0 was referred: its referral number and decision number
+    page = view.client.get("/alerts").text
+    rows = re.findall(r'<a href="/cases/([0-9a-f-]{36})" class="case-name"[^>]*>([^<]*)</a>',
+                      page)
+    assert rows, "no alert rows"
+    for case_id, label in rows:
+        assert case_id[:8] not in label
+        assert "〔" in label and " · " in label  # a document number, then party and unit
+    named = dict(rows)
+    if spec.case_id in named:
+        assert named[spec.case_id].startswith(spec.decision_number)
+    found = view.client.get(f"/cases?party={spec.party.name}").text
+    assert spec.decision_number in found
+    detail = view.client.get(f"/cases/{spec.case_id}").text
+    heading = re.search(r'id="case-name">([^<]*)<', detail)
+    assert heading is not None
+    assert heading.group(1) == f"{spec.decision_number} · {spec.party.name} · 演示县市场监督管理局"
+    assert spec.case_id in detail  # still on the page, in the detail line
+
+
+# -- 4. unmatched feedback resolved by searching -----------------------------------------
+
+
+def test_unmatched_feedback_is_resolved_by_searching_candidates(view: View) -> None:
+    view.login()
+    queue = view.client.get("/api/unmatched").json()["items"]
+    item = queue[0]
+    page = view.client.get(f"/unmatched/{item['unmatched_id']}").text
+    assert 'id="candidate-search"' in page and 'name="case_id" required' not in page
+    # The search box starts with the number the feedback quotes.
+    assert f'value="{item["referral_number"]}"' in page
+    spec = case_spec(5)
+    by_party = view.client.get(f"/unmatched/{item['unmatched_id']}",
+                               params={"q": spec.party.name[:4]}).text
+    results = by_party[by_party.index('id="search-results"'):]
+    assert f'data-case-id="{spec.case_id}"' in results
+    by_number = view.client.get(f"/unmatched/{item['unmatched_id']}",
+                                params={"q": spec.decision_number}).text
+    found = re.findall(r'class="candidate found" data-case-id="([^"]+)"', by_number)
+    assert found == [spec.case_id]
+    by_unit = view.client.get(f"/unmatched/{item['unmatched_id']}",
+                              params={"q": spec.decision_number, "unit": POLICE}).text
+    assert 'id="no-search-results"' in by_unit
+    token = re.search(r'name="csrf_token" value="([^"]+)"', by_number)
+    assert token is not None
+    answer = view.client.post(f"/unmatched/{item['unmatched_id']}/resolve",
+                              data={"case_id": spec.case_id, "csrf_token": token.group(1)},
+                              follow_redirects=False)
+    assert answer.status_code == 303
+    with view.context.store.session() as session:
+        from sqlalchemy import select
+
+        from hub.view.store import OutboxRow
+        payloads = [row.payload for row in session.scalars(select(OutboxRow))]
+    assert any(p.get("action_kind") == "MANUAL_MATCH" and p.get("case_id") == spec.case_id
+               for p in payloads)
+
+
+# -- 5. empty states that say what to do --------------------------------------------------
+
+
+def test_empty_pages_say_which_command_brings_data(empty_view: View) -> None:
+    view = empty_view
+    view.login()
+    dashboard = view.client.get("/").text
+    assert 'id="empty-cases"' in dashboard and "liangfa connector run" in dashboard
+    assert 'id="empty-trend"' in dashboard and 'id="empty-alerts"' in dashboard
+    cases = view.client.get("/cases?party=张三").text
+    assert 'id="empty-search"' in cases and "liangfa up" in cases
+    assert "liangfa status" in view.client.get("/alerts").text
+    assert "自动对应" in view.client.get("/unmatched").text
+    english = view.client.get("/?lang=en").text
+    assert "No cases yet" in english and "liangfa connector run" in english
