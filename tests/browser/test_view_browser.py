@@ -151,3 +151,34 @@ async def test_language_switch_and_login_required(
     await expect(page.locator("a[data-nav=cases]")).to_have_text("Cases")
     await page.click("#lang-switch")
     await expect(page.locator("a[data-nav=cases]")).to_have_text("案件查询")
+
+
+async def test_daily_pages_in_one_language_named_cases_and_search_to_match(
+    live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
+) -> None:
+    """Issue #14 item 5 in the browser: the alert queue names cases by document number,
+    the report shows its table on screen, and a feedback is matched by searching."""
+    page = browser_page
+    await _login(page, live_view.url, "prosecutor")
+    await page.goto(f"{live_view.url}/alerts")
+    first = page.locator("#alert-queue a.case-name").first
+    await expect(first).to_contain_text("〔")
+    await expect(first).to_contain_text(" · ")
+    await page.goto(f"{live_view.url}/reports")
+    await expect(page.locator("#report-table tr.report-row").first).to_be_visible()
+
+    spec = case_spec(5)
+    await page.goto(f"{live_view.url}/unmatched")
+    await page.locator("#unmatched-queue a.match-link").first.click()
+    feedback_url = page.url
+    await page.fill("#candidate-q", spec.decision_number)
+    await page.click("#candidate-search-submit")
+    found = page.locator("#search-results .candidate.found")
+    await expect(found).to_have_count(1)
+    assert await found.get_attribute("data-case-id") == spec.case_id
+    await found.locator("button.resolve-button").click()
+    await expect(page.locator("#notice")).to_be_visible()
+    actions = _actions(live_view, bootstrap, registry_url, 1)
+    assert [(a.action_kind, a.case_id) for a in actions] == [
+        (ViewActionKind.MANUAL_MATCH, spec.case_id)]
+    assert feedback_url.split("?")[0].endswith(actions[0].target)
