@@ -31,7 +31,8 @@ from hub.local.processes import free_port
 from hub.models import PenaltyCaseRecorded
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
 from tests.integration.test_streams_harness import (
-    EXAMPLE_UNITS_YAML,
+    ROGUE_AGENCY,
+    UNITS_WITH_ROGUE_YAML,
     StreamsDeployment,
     produce_events,
     read_events_until,
@@ -48,10 +49,6 @@ from tests.unit.test_monitoring import (
 
 pytestmark = pytest.mark.integration
 
-ROGUE_AGENCY = "11421181MB0000007M"
-_UNITS_YAML = EXAMPLE_UNITS_YAML + (
-    f'  - {{code: "{ROGUE_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
-    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
 #: How long a condition may take to show (scrape and evaluation every second): a bound on
 #: waiting, not a performance threshold.
 _WAIT_S = 180.0
@@ -62,7 +59,7 @@ def deployment(bootstrap: str, registry_url: str, tmp_path: Path
                ) -> Iterator[StreamsDeployment]:
     deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     units = tmp_path / "units.yaml"
-    units.write_text(_UNITS_YAML, encoding="utf-8")
+    units.write_text(UNITS_WITH_ROGUE_YAML, encoding="utf-8")
     deployment.units_file = units
     deployment.hub_unit = EXAMPLE_PROCURATORATE
     try:

@@ -214,6 +214,14 @@ units:
 """
 
 
+#: A second, fictional agency of the example county: the rogue unit of entitlement tests.
+ROGUE_AGENCY = "11421181MB0000007M"
+#: The example units plus the rogue agency.
+UNITS_WITH_ROGUE_YAML = EXAMPLE_UNITS_YAML + (
+    f'  - {{code: "{ROGUE_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
+    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+
+
 def write_example_units(directory: Path) -> Path:
     """The fictional units of ``hub.models.examples`` as a unit registry file."""
     path = directory / "units.yaml"

@@ -30,19 +30,14 @@ from streams.entitlement_logic import (
     owns_by_case_id,
     record_acceptance,
 )
-from tests.integration.test_streams_harness import EXAMPLE_UNITS_YAML
-
-#: A second, fictional agency of the example county (the rogue one in these tests).
-OTHER_AGENCY = "11421181MB0000007M"
-_UNITS_YAML = EXAMPLE_UNITS_YAML + (
-    f'  - {{code: "{OTHER_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
-    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+from tests.integration.test_streams_harness import ROGUE_AGENCY as OTHER_AGENCY
+from tests.integration.test_streams_harness import UNITS_WITH_ROGUE_YAML
 
 
 @pytest.fixture(scope="module")
 def units(tmp_path_factory: pytest.TempPathFactory) -> UnitRegistry:
     path = tmp_path_factory.mktemp("units") / "units.yaml"
-    path.write_text(_UNITS_YAML, encoding="utf-8")
+    path.write_text(UNITS_WITH_ROGUE_YAML, encoding="utf-8")
     rules = load_rule_set()
     return load_unit_registry(path, roles=rules.unit_roles,
                               violation_types=rules.violation_types)
