@@ -156,8 +156,11 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
         "source": {"path": str(drop), "settle_seconds": 0}, "preset": "penalty-disclosure",
         "mapping": {"stream": f"bench-{suffix}"}, "state_dir": str(root / "state"),
         "bootstrap": bootstrap, "registry_url": registry_url, "workers": workers})
+    # Its own namespace: never under a running hub's `lf.ingest.<unit>.` prefix, where the
+    # workers would read the rows as the demo market-regulation unit's cases.
     runner = ConnectorRunner(config, settings=HubSettings(bootstrap=bootstrap,
-                                                          registry_url=registry_url))
+                                                          registry_url=registry_url),
+                             topic_prefix=f"lf-bench-{suffix}.")
     target = drop / staged.name
     staged.rename(target)
     started = time.perf_counter()

@@ -185,7 +185,10 @@ class ConnectorRunner:
 
     def __init__(self, config: ConnectorConfig, *, settings: HubSettings | None = None,
                  metrics: ConnectorMetrics | None = None,
-                 source_factory: Callable[[ConnectorConfig], Source] = make_source) -> None:
+                 source_factory: Callable[[ConnectorConfig], Source] = make_source,
+                 topic_prefix: str = "") -> None:
+        """``topic_prefix`` namespaces the ingest and dead-letter topics (a benchmark's own
+        topics: a running hub's workers subscribe to ``lf.ingest.*`` and never see them)."""
         settings = settings or HubSettings()
         self.config = config
         self.bootstrap = config.bootstrap or settings.bootstrap
@@ -195,8 +198,8 @@ class ConnectorRunner:
         self.metrics = metrics or ConnectorMetrics(config.id)
         self.mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id,
                              validate=config.validate_events)
-        self.topic = ingest_topic(config.unit, config.stream)
-        self.dlq = dlq_topic(config.id)
+        self.topic = topic_prefix + ingest_topic(config.unit, config.stream)
+        self.dlq = topic_prefix + dlq_topic(config.id)
         self.store = CheckpointStore(config.state_dir, config.id)
         self.source_factory = source_factory
         self.workers = config.workers or default_workers(config.kind)
