@@ -74,7 +74,7 @@ def test_court_judgments_and_recommendations_arrive_once_each_from_one_folder(
     try:
         deadline = time.monotonic() + 180
         while (count(recommendation_topic) < expected_recommendations
-               or count(dlq_topic(recommendations_config.id)) < bad
+               or count(dlq_topic(judgments_config.id)) < bad
                or any(folder.glob("*.xml"))):
             assert process.poll() is None, log.read_text(encoding="utf-8")[-3000:]
             assert time.monotonic() < deadline, log.read_text(encoding="utf-8")[-3000:]
@@ -85,17 +85,25 @@ def test_court_judgments_and_recommendations_arrive_once_each_from_one_folder(
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
     assert process.returncode == 0, log.read_text(encoding="utf-8")[-3000:]
 
     judgment_ids = event_ids(read_topic(bootstrap, judgment_topic))
     assert len(judgment_ids) == len(set(judgment_ids)) == len(good)
     recommendation_ids = event_ids(read_topic(bootstrap, recommendation_topic))
     assert len(recommendation_ids) == len(set(recommendation_ids)) == expected_recommendations
+    # A file that cannot be read as a whole (the planted DOCTYPE and truncated exports) is
+    # refused once, by the first connector of the chain: one dead letter, then quarantine.
     assert count(dlq_topic(judgments_config.id)) == bad
-    assert count(dlq_topic(recommendations_config.id)) == bad
-    # Every file went through both connectors and ended in the second one's archive.
+    assert count(dlq_topic(recommendations_config.id)) == 0
+    bad_names = sorted(Path(f.path).name for f in files if f.bad_records)
+    quarantine = folder.with_name(f"{folder.name}-quarantine")
+    assert sorted(p.name for p in quarantine.glob("*.xml")) == bad_names
+    assert all((quarantine / f"{name}.reason.txt").is_file() for name in bad_names)
+    # Every good file went through both connectors and ended in the second one's archive.
     archived = folder / "archive" / "recommendations-read"
     assert sorted(p.name for p in archived.glob("*.xml")) == sorted(
-        Path(f.path).name for f in files)
+        Path(f.path).name for f in files if not f.bad_records)
     results = [json.loads(line) for line in output.decode().splitlines()]
     assert all("error" not in result for result in results)
