@@ -229,15 +229,19 @@ class Processors:
                 f"{record.topic}, the ingest topic of unit {topic_unit}",
                 field="source_unit", value=event.source_unit, error_type="source-mismatch"))
             return None
-        store = self.case_stores[record.partition]
+        # An ingest topic with more partitions than the case topics has partitions no
+        # case store matches: their events take the two-hop path, deduplicated by the
+        # case's own seen ids when they come back on ``lf.case-events``.
+        store = self.case_stores.get(record.partition)
         key = b"n|" + event.event_id.encode("utf-8")
-        if store.get(key) is not None:
+        if store is not None and store.get(key) is not None:
             DUPLICATES.labels("normalize").inc()
             return None
-        one_hop = (bool(self.case_partitions)
+        one_hop = (store is not None and bool(self.case_partitions)
                    and partition_of(event.kafka_key(), self.case_partitions)
                    == record.partition)
-        store.put(key, str(record.offset).encode("ascii"))
+        if store is not None:
+            store.put(key, str(record.offset).encode("ascii"))
         if not one_hop:
             await self.outputs.forward(self.topics.case_events, record, event)
             return None

@@ -206,7 +206,10 @@ class StreamWorker:
                     resume = processors.statistics.load()
                     self.consumer.seek(tp, resume)
                 continue
-            if tp.partition not in processors.case_stores:
+            # An ingest topic with more partitions than the case topics: its extra
+            # partitions have no case store (their events take the two-hop path).
+            if (tp.partition not in processors.case_stores
+                    and tp.partition in processors.case_partitions):
                 store = self._store("engine-cases", tp.partition)
                 await store.recover(self.settings.bootstrap, self.security)
                 processors.case_stores[tp.partition] = store
