@@ -59,8 +59,13 @@ def test_a_nul_byte_does_not_stop_a_postgres_backed_view(
         context: ViewContext = app.state.view
 
         def applied() -> bool:
+            # Both repaired records read (the events and the state topic are consumed at
+            # their own pace) and the record after them applied.
             with context.store.session() as session:
-                return session.get(CaseRow, after.case_id) is not None
+                lettered = {letter.topic for letter in
+                            session.scalars(select(DeadLetterRow)).all()}
+                return (session.get(CaseRow, after.case_id) is not None
+                        and lettered >= {topics.case_events, topics.case_state})
 
         wait_for(applied, timeout=120)
         assert context.bus is not None and context.bus.running
