@@ -28,14 +28,14 @@ import yaml
 
 from hub.identity import case_id_for
 from hub.local.processes import free_port
-from hub.models import PenaltyCaseRecorded
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
+from hub.models.examples import EXAMPLE_AGENCY
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
-    UNITS_WITH_ROGUE_YAML,
     StreamsDeployment,
+    penalty_of,
     produce_events,
     read_events_until,
+    rogue_county_deployment,
 )
 from tests.unit.test_monitoring import (
     DASHBOARDS,
@@ -57,11 +57,7 @@ _WAIT_S = 180.0
 @pytest.fixture
 def deployment(bootstrap: str, registry_url: str, tmp_path: Path
                ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    units = tmp_path / "units.yaml"
-    units.write_text(UNITS_WITH_ROGUE_YAML, encoding="utf-8")
-    deployment.units_file = units
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:
@@ -132,14 +128,6 @@ async def _eventually(what: str, check: Callable[[], Any], prometheus: Prometheu
     pytest.fail(f"{what}: not seen within {_WAIT_S:.0f} s; prometheus log:\n{log}")
 
 
-def _penalty(unit: str, decision: str, case_id: str) -> PenaltyCaseRecorded:
-    template = next(e for e in example_events().values()
-                    if isinstance(e, PenaltyCaseRecorded))
-    return template.model_copy(update={
-        "source_unit": unit, "decision_number": decision, "agency_case_number": None,
-        "case_id": case_id, "event_id": str(uuid.uuid4())})
-
-
 def _live_names(metrics_url: str) -> set[str]:
     """Series names a live /metrics declares (its TYPE lines, with the suffixes they get)."""
     with urllib.request.urlopen(metrics_url, timeout=10) as response:
@@ -179,13 +167,13 @@ async def test_prometheus_scrapes_a_worker_and_a_rule_fires(
         decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
         case_id = case_id_for(EXAMPLE_AGENCY, decision)
         await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic,
-                             [_penalty(EXAMPLE_AGENCY, decision, case_id)])
+                             [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
         await read_events_until(
             deployment.bootstrap, deployment.registry_url, topics.case_state,
             lambda found: any(e.case_id == case_id for _, e in found))
         # A forged event (the rogue unit writes on the owner's case): refused, counted.
         await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic,
-                             [_penalty(ROGUE_AGENCY, decision, case_id)])
+                             [penalty_of(ROGUE_AGENCY, decision, case_id)])
         refused = f'liangfa_streams_not_entitled_total{{unit="{ROGUE_AGENCY}"}}'
         await _eventually("the first refusal stored", lambda: prometheus.query(
             f"{refused} == 1"), prometheus)
@@ -193,7 +181,7 @@ async def test_prometheus_scrapes_a_worker_and_a_rule_fires(
 
         # A second forgery: the counter increases, and the rule fires (no `for`).
         await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic,
-                             [_penalty(ROGUE_AGENCY, decision, case_id)])
+                             [penalty_of(ROGUE_AGENCY, decision, case_id)])
         [labels] = await _eventually("LiangfaNotEntitled firing",
                                      lambda: prometheus.firing("LiangfaNotEntitled"),
                                      prometheus)

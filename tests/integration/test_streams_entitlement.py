@@ -20,18 +20,18 @@ from hub.models import (
     AuditRecorded,
     CaseEvent,
     CaseState,
-    PenaltyCaseRecorded,
 )
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
+from hub.models.examples import EXAMPLE_AGENCY
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
-    UNITS_WITH_ROGUE_YAML,
     StreamsDeployment,
     decode_all,
     headers_of,
+    penalty_of,
     produce_events,
     read_events_until,
     read_until,
+    rogue_county_deployment,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,23 +41,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def deployment(bootstrap: str, registry_url: str, tmp_path: Path
                ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    units = tmp_path / "units.yaml"
-    units.write_text(UNITS_WITH_ROGUE_YAML, encoding="utf-8")
-    deployment.units_file = units
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:
         deployment.stop_all()
-
-
-def _penalty(unit: str, decision: str, case_id: str) -> PenaltyCaseRecorded:
-    template = next(e for e in example_events().values()
-                    if isinstance(e, PenaltyCaseRecorded))
-    return template.model_copy(update={
-        "source_unit": unit, "decision_number": decision, "agency_case_number": None,
-        "case_id": case_id, "event_id": str(uuid.uuid4())})
 
 
 async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
@@ -70,16 +58,16 @@ async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
 
     decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
     case_id = case_id_for(EXAMPLE_AGENCY, decision)
-    owners = _penalty(EXAMPLE_AGENCY, decision, case_id)
+    owners = penalty_of(EXAMPLE_AGENCY, decision, case_id)
     await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic, [owners])
     await read_events_until(
         deployment.bootstrap, deployment.registry_url, topics.case_state,
         lambda found: any(e.case_id == case_id for _, e in found))
 
-    forged = _penalty(ROGUE_AGENCY, decision, case_id)
+    forged = penalty_of(ROGUE_AGENCY, decision, case_id)
     # The rogue unit's own case, sent after the forgery: proof the worker went on.
     own_decision = f"示例烟罚〔2025〕{uuid.uuid4().hex[:6]}号"
-    own = _penalty(ROGUE_AGENCY, own_decision, case_id_for(ROGUE_AGENCY, own_decision))
+    own = penalty_of(ROGUE_AGENCY, own_decision, case_id_for(ROGUE_AGENCY, own_decision))
     await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic,
                          [forged, own])
 

@@ -22,7 +22,8 @@ from aiokafka.structs import ConsumerRecord
 
 from hub.kafka import make_consumer, make_producer
 from hub.local.processes import free_port
-from hub.models import CaseEvent
+from hub.models import CaseEvent, PenaltyCaseRecorded
+from hub.models.examples import EXAMPLE_PROCURATORATE, example_events
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from hub.topics import TopicSpec, apply_topics
@@ -220,6 +221,28 @@ ROGUE_AGENCY = "11421181MB0000007M"
 UNITS_WITH_ROGUE_YAML = EXAMPLE_UNITS_YAML + (
     f'  - {{code: "{ROGUE_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
     '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+
+
+def rogue_county_deployment(bootstrap: str, registry_url: str, tmp: Path
+                            ) -> StreamsDeployment:
+    """A deployment whose unit registry holds the example units and the rogue agency, run
+    by the example procuratorate (entitlement tests)."""
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp)
+    units = tmp / "units.yaml"
+    units.write_text(UNITS_WITH_ROGUE_YAML, encoding="utf-8")
+    deployment.units_file = units
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    return deployment
+
+
+def penalty_of(unit: str, decision: str, case_id: str) -> PenaltyCaseRecorded:
+    """The example penalty as ``unit``'s decision ``decision``, put on ``case_id`` (a
+    unit's own case, or a forged one)."""
+    template = next(e for e in example_events().values()
+                    if isinstance(e, PenaltyCaseRecorded))
+    return template.model_copy(update={
+        "source_unit": unit, "decision_number": decision, "agency_case_number": None,
+        "case_id": case_id, "event_id": str(uuid.uuid4())})
 
 
 def write_example_units(directory: Path) -> Path:
