@@ -28,7 +28,9 @@ class ProsecutorialActionKind(EventEnum):
     REQUIRE_NON_FILING_REASONS 要求说明不立案理由, ORDER_FILING 通知立案,
     ARREST_DECISION 审查逮捕决定, PROSECUTION_DECISION 审查起诉决定, RECOMMENDATION 检察建议,
     OPINION 检察意见, EARLY_INTERVENTION 提前介入, REVERSE_REFERRAL 反向衔接 (non-prosecuted
-    case sent back for an administrative penalty), UNKNOWN 未知."""
+    case sent back for an administrative penalty), CORRECTION_NOTICE 纠正违法通知书 (notice to
+    correct a violation), URGE_PROSECUTION 督促起诉意见书 (opinion urging a unit to sue or
+    prosecute), UNKNOWN 未知."""
 
     SUGGEST_REFERRAL = "SUGGEST_REFERRAL"
     REQUIRE_NON_FILING_REASONS = "REQUIRE_NON_FILING_REASONS"
@@ -39,6 +41,8 @@ class ProsecutorialActionKind(EventEnum):
     OPINION = "OPINION"
     EARLY_INTERVENTION = "EARLY_INTERVENTION"
     REVERSE_REFERRAL = "REVERSE_REFERRAL"
+    CORRECTION_NOTICE = "CORRECTION_NOTICE"
+    URGE_PROSECUTION = "URGE_PROSECUTION"
     UNKNOWN = "UNKNOWN"
 
 
