@@ -45,7 +45,8 @@ class ViewAction(CaseEvent):
 class AuditOperation(EventEnum):
     """Audited operation 审计操作: SEARCH 查询, VIEW 查看, EXPORT 导出, LOGIN 登录,
     LOGIN_FAILED 登录失败, WRITE_REFUSED 拒绝写入 (an event a unit was not entitled to add to a
-    case), UNKNOWN 未知."""
+    case), LOGOUT 退出登录, ACTION 平台操作 (a view action), ADMIN_CHANGE 管理变更 (ACLs,
+    credentials, topics or users changed by an operator), UNKNOWN 未知."""
 
     SEARCH = "SEARCH"
     VIEW = "VIEW"
@@ -53,6 +54,9 @@ class AuditOperation(EventEnum):
     LOGIN = "LOGIN"
     LOGIN_FAILED = "LOGIN_FAILED"
     WRITE_REFUSED = "WRITE_REFUSED"
+    LOGOUT = "LOGOUT"
+    ACTION = "ACTION"
+    ADMIN_CHANGE = "ADMIN_CHANGE"
     UNKNOWN = "UNKNOWN"
 
 
@@ -60,7 +64,9 @@ class AuditRecorded(CaseEvent):
     """Someone searched, viewed or exported case data 审计记录 (topic lf.audit).
 
     ``case_id`` is the case viewed, or ``case_id_for(actor_unit_code, "audit:" + actor)``
-    when the operation concerns no single case.
+    when the operation concerns no single case. Writers leave the ``chain_*`` fields empty
+    and produce to ``lf.audit-intake``; the audit sealer (``hub.audit.sealer``) fills them
+    and appends the record to ``lf.audit``, where ``liangfa audit verify`` checks them.
     """
 
     actor: str = Field(description="Actor 操作人 (user id).")
@@ -75,4 +81,20 @@ class AuditRecorded(CaseEvent):
     )
     client_address: str | None = Field(
         default=None, description="Client address 客户端地址 (IP) of the request."
+    )
+    chain_sequence: int | None = Field(
+        default=None, ge=0,
+        description="Chain sequence 链序号: position of the record in its lf.audit partition's "
+        "hash chain (0, 1, 2, …); set by the audit sealer, empty on the intake topic.",
+    )
+    chain_previous_hash: str | None = Field(
+        default=None,
+        description="Previous hash 前一记录哈希: chain_hash of the record before this one in "
+        "the same lf.audit partition (64 zeros for the first); set by the audit sealer.",
+    )
+    chain_hash: str | None = Field(
+        default=None,
+        description="Record hash 本记录哈希: SHA-256 (hex) over the canonical encoding of "
+        "this record's other fields and its partition (hub.audit.chain); set by the audit "
+        "sealer.",
     )
