@@ -1,8 +1,10 @@
 """Message catalogues of the web UI: Simplified Chinese by default, English on request.
 
 Strings live in ``i18n/<language>.yaml`` (nested keys, read as ``section.key``), never in
-templates. A key missing from a catalogue falls back to Chinese, then to the key itself,
-so a forgotten translation shows up as a visible key rather than an error page.
+templates; a page family may keep its own ``i18n/<family>.<language>.yaml`` (merged in, so
+engineers working on different pages do not edit one file). A key missing from a catalogue
+falls back to Chinese, then to the key itself, so a forgotten translation shows up as a
+visible key rather than an error page.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ def catalogue(language: str) -> dict[str, str]:
     """The flattened catalogue of a language (``{"nav.cases": "案件查询", …}``)."""
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}; choose one of {LANGUAGES}")
-    document = yaml.safe_load((_DIR / f"{language}.yaml").read_text(encoding="utf-8")) or {}
     flat: dict[str, str] = {}
-    _flatten("", document, flat)
+    for path in [_DIR / f"{language}.yaml", *sorted(_DIR.glob(f"*.{language}.yaml"))]:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        _flatten("", document, flat)
     return flat
 
 
