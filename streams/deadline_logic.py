@@ -37,6 +37,7 @@ from streams._facts import (
 )
 
 __all__ = [
+    "COPY_ROLES_DETAIL",
     "PROCESSOR",
     "CaseDeadlines",
     "OpenClock",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 PROCESSOR = "deadlines"
+#: Alert detail naming the unit roles that get a copy of an overdue alert
+#: (``copy_when_overdue`` in ``deadlines.yaml``; delivered by ``routing_logic.alert_copies``).
+COPY_ROLES_DETAIL = "copy_to_roles"
 
 _SEVERITY_RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
 
@@ -265,6 +269,13 @@ def _details(
             )
     if note:
         details["escalation"] = note
+    copy = rule.copy_when_overdue
+    if copy is not None and (late or (late is None and done_at is None)):
+        # Overdue (raised, or answered late): the copy the rule asks for is due or went out.
+        details[COPY_ROLES_DETAIL] = ",".join(copy.roles)
+        details["copy_purpose_zh"] = copy.purpose_zh
+        details["copy_purpose_en"] = copy.purpose_en
+        details["copy_source"] = copy.source
     return details
 
 

@@ -26,7 +26,7 @@ from hub.models import CaseEvent
 from hub.rules import Entitlements
 from hub.units import UnitRegistry
 
-__all__ = ["CaseRelations", "Entitlement", "check_entitlement", "owns_by_case_id",
+__all__ = ["CaseRelations", "Entitlement", "act_name", "check_entitlement", "owns_by_case_id",
            "record_acceptance"]
 
 #: Fields whose value may be the number a case id was made from, with the sender's code.
@@ -88,31 +88,75 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
     ``matched``: the event is the matcher's re-keyed copy of feedback (the matcher tied
     it to this case). With an empty unit registry, ``kind:`` relations cannot be decided
     and are granted (the worker warns at start); every other relation is still checked.
+    An act (``acts`` in the file: a ProsecutorialAction's ``action``) must also come
+    from one of the act's senders and name a target of one of its unit kinds: an order
+    to file sent to an agency is refused rather than started as a clock nobody owes.
     """
     event_type = type(event).__name__
     unit = event.source_unit
     allowed = rules.relations_for(event_type)
     registered = units.get(unit)
+    relation = _relation(event, relations, allowed, units=units,
+                         hub_unit_code=hub_unit_code, matched=matched)
+    if relation is None:
+        who = (f"unit {unit}" if registered is not None or len(units) == 0
+               else f"unit {unit}, which is not in the unit registry,")
+        return Entitlement(None, (
+            f"{who} may not add {event_type} to case {event.case_id}: "
+            f"{'only ' + ', '.join(allowed) + ' may' if allowed else 'no unit may send it'} "
+            f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"))
+    table = rules.acts.get(event_type)
+    if table is None:
+        return Entitlement(relation)
+    act = act_name(getattr(event, table.field, None))
+    rule = table.kinds.get(act) if act is not None else None
+    if rule is None:
+        return Entitlement(relation)
+    act_relation = _relation(event, relations, rule.senders, units=units,
+                             hub_unit_code=hub_unit_code, matched=matched)
+    if act_relation is None:
+        return Entitlement(None, (
+            f"unit {unit} may not send {event_type} {table.field}={act} "
+            f"({rule.title_en}) on case {event.case_id}: only {', '.join(rule.senders)} may "
+            "(hub/rules/entitlements.yaml, acts)"))
+    target_code = getattr(event, table.target_field, None)
+    target = units.get(str(target_code)) if target_code else None
+    if target is not None and target.kind not in rule.targets:
+        return Entitlement(None, (
+            f"unit {unit} may not send {event_type} {table.field}={act} "
+            f"({rule.title_en}) to {target.name} ({target.code}), a {target.kind} unit: "
+            f"it goes to {' or '.join(rule.targets)} (hub/rules/entitlements.yaml, acts)"))
+    return Entitlement(act_relation)
+
+
+def act_name(value: object) -> str | None:
+    """The symbol of an act field (an enum member or its text), or None when empty."""
+    if value is None:
+        return None
+    symbol = getattr(value, "value", value)
+    return str(symbol) if symbol else None
+
+
+def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ...], *,
+              units: UnitRegistry, hub_unit_code: str, matched: bool) -> str | None:
+    """The first of ``allowed`` the event's sender stands in to the case, or None."""
+    unit = event.source_unit
+    registered = units.get(unit)
     for relation in allowed:
         if relation == "hub" and unit == hub_unit_code:
-            return Entitlement("hub")
+            return "hub"
         if relation == "owner" and _is_owner(event, relations, registered is not None
                                              and registered.kind != "agency"):
-            return Entitlement("owner")
+            return "owner"
         if relation == "addressee" and unit in relations.addressees:
-            return Entitlement("addressee")
+            return "addressee"
         if relation == "matched" and (matched or unit in relations.matched):
-            return Entitlement("matched")
+            return "matched"
         if relation.startswith("kind:"):
             kind = relation.removeprefix("kind:")
             if len(units) == 0 or (registered is not None and registered.kind == kind):
-                return Entitlement(relation)
-    who = (f"unit {unit}" if registered is not None or len(units) == 0
-           else f"unit {unit}, which is not in the unit registry,")
-    return Entitlement(None, (
-        f"{who} may not add {event_type} to case {event.case_id}: "
-        f"{'only ' + ', '.join(allowed) + ' may' if allowed else 'no unit may send it'} "
-        f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"))
+                return relation
+    return None
 
 
 def _is_owner(event: CaseEvent, relations: CaseRelations, not_an_agency: bool) -> bool:

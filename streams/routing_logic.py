@@ -30,14 +30,18 @@ from streams._alerts import alert_id_for, build_alert
 from streams._facts import event_type_name
 
 __all__ = [
+    "COPY_ROLES_DETAIL",
     "PROCESSOR",
     "UNROUTABLE_RULE_ID",
     "Route",
+    "alert_copies",
     "route_event",
     "unroutable_alert",
 ]
 
 PROCESSOR = "routing"
+#: The alert detail a deadline rule's ``copy_when_overdue`` fills (roles, comma-separated).
+COPY_ROLES_DETAIL = "copy_to_roles"
 UNROUTABLE_RULE_ID = "routing-unroutable"
 
 
@@ -212,3 +216,34 @@ def unroutable_alert(route: Route, event: CaseEvent, *, hub_unit_code: str,
         details={"event_type": route.event_type, "reason": route.unroutable,
                  "copies": ",".join(route.copies)},
     )
+
+
+def alert_copies(alert: Alert, registry: UnitRegistry) -> Route:
+    """The inboxes an overdue alert is copied to (an escalation to a third body).
+
+    A deadline rule with ``copy_when_overdue`` (``deadlines.yaml``) names unit roles in
+    the alert's :data:`COPY_ROLES_DETAIL`; the copy goes to the first unit holding one of
+    them in the responsible unit's jurisdiction (then its city and province), as routing
+    does for events. Only a raised alert is copied: the copy asks the third body to act
+    (Jiashan: the justice bureau's 行政执法监督通知书), a resolution asks nothing. Roles
+    nobody holds there yield an ``unroutable`` route, so the escalation is never lost
+    silently. Pure: the engine produces the alert to each of ``route.topics``.
+    """
+    roles = tuple(role for role in alert.details.get(COPY_ROLES_DETAIL, "").split(",")
+                  if role)
+    type_name = event_type_name(alert)
+    if not roles or alert.status is not AlertStatus.RAISED:
+        return Route(alert.event_id, alert.case_id, type_name)
+    responsible = registry.get(alert.responsible_unit_code)
+    if responsible is None or not responsible.division:
+        return Route(alert.event_id, alert.case_id, type_name, unroutable=(
+            f"the responsible unit {alert.responsible_unit_code} is not in the unit "
+            f"registry: no jurisdiction to find the {' or '.join(roles)} in"))
+    unit = registry.first_for_roles(roles, responsible.division)
+    if unit is None:
+        return Route(alert.event_id, alert.case_id, type_name, unroutable=(
+            f"no {' or '.join(roles)} in the jurisdiction {responsible.division} of "
+            f"{responsible.name} ({responsible.code})"))
+    return Route(alert.event_id, alert.case_id, type_name, copies=(unit.code,),
+                 rule_ids=(alert.rule_id,),
+                 notes=(f"overdue {alert.rule_id}: copy to the {unit.role} {unit.name}",))

@@ -33,6 +33,7 @@ __all__ = [
     "DeadlineRules",
     "Escalation",
     "EventMatcher",
+    "OverdueCopy",
     "ResponsibleSpec",
     "field_text",
     "load_deadlines",
@@ -125,6 +126,19 @@ class Escalation(RuleModel):
     note: NonEmptyText
 
 
+class OverdueCopy(Sourced):
+    """Who gets a copy of the alert once the clock ran out (an escalation to a third body).
+
+    ``roles`` are unit roles (``unit_roles.yaml``) looked up in the responsible unit's
+    jurisdiction, as routing does; ``purpose`` says what the copy asks of them (Jiashan:
+    the justice bureau issues an 行政执法监督通知书 to the agency that did not answer).
+    """
+
+    roles: tuple[NonEmptyText, ...] = Field(min_length=1)
+    purpose_zh: NonEmptyText
+    purpose_en: NonEmptyText
+
+
 class ResponsibleSpec(RuleModel):
     """Who must act when the clock runs out.
 
@@ -157,6 +171,7 @@ class DeadlineRule(Sourced):
     lateness_exempt_when: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     clock: ClockSpec
     escalations: tuple[Escalation, ...] = ()
+    copy_when_overdue: OverdueCopy | None = None
     applies_to_offence_categories: tuple[str, ...] = ()
     excludes_offence_categories: tuple[str, ...] = ()
     responsible: ResponsibleSpec
@@ -211,6 +226,9 @@ class DeadlineRule(Sourced):
             found.extend(matcher.problems(f"{path}.starts_on[{index}]"))
         for index, matcher in enumerate(self.stops_on):
             found.extend(matcher.problems(f"{path}.stops_on[{index}]"))
+        if self.copy_when_overdue is not None and self.evaluation != "deadline":
+            found.append(f"{path}.copy_when_overdue: only a deadline rule leaves an overdue "
+                         "alert open to copy")
         if self.evaluation == "same_event_lag":
             if not self.lag_until:
                 found.append(f"{path}.lag_until: required when evaluation is same_event_lag")

@@ -163,3 +163,62 @@ def test_relations_round_trip_through_their_stored_form() -> None:
                               addressees={EXAMPLE_POLICE}, matched={EXAMPLE_COURT})
     assert CaseRelations.from_dict(relations.to_dict()) == relations
     assert CaseRelations.from_dict(None) == CaseRelations()
+
+
+def _act(action: str, *, sender: str, target: str) -> CaseEvent:
+    from hub.models import ProsecutorialAction, ProsecutorialActionKind
+
+    template = _example(ProsecutorialAction)
+    return template.model_copy(update={
+        "action": ProsecutorialActionKind(action), "source_unit": sender,
+        "target_unit_code": target, "event_id": str(uuid.uuid4())})
+
+
+def test_an_act_goes_only_to_the_unit_kinds_its_rule_names(units: UnitRegistry) -> None:
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
+    order = _act("ORDER_FILING", sender=EXAMPLE_HUB_UNIT, target=EXAMPLE_POLICE)
+    assert _check(order, relations, units).relation == "hub"
+    misdirected = _act("ORDER_FILING", sender=EXAMPLE_HUB_UNIT, target=EXAMPLE_AGENCY)
+    refused = _check(misdirected, relations, units)
+    assert not refused.entitled
+    assert refused.reason is not None
+    assert "action=ORDER_FILING" in refused.reason and "agency unit" in refused.reason
+    # A recommendation may go to either; an urge-prosecution opinion to an agency only.
+    assert _check(_act("RECOMMENDATION", sender=EXAMPLE_HUB_UNIT, target=EXAMPLE_POLICE),
+                  relations, units).entitled
+    assert not _check(_act("URGE_PROSECUTION", sender=EXAMPLE_HUB_UNIT,
+                           target=EXAMPLE_POLICE), relations, units).entitled
+
+
+def test_an_agency_may_not_send_a_procuratorial_act(units: UnitRegistry) -> None:
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
+    forged = _act("CORRECTION_NOTICE", sender=EXAMPLE_AGENCY, target=EXAMPLE_POLICE)
+    outcome = _check(forged, relations, units)
+    assert not outcome.entitled
+    assert outcome.reason is not None and "ProsecutorialAction" in outcome.reason
+
+
+def test_the_view_offers_the_acts_a_unit_kind_may_send() -> None:
+    rules = load_entitlements()
+    offered = rules.acts_for_kind("ProsecutorialAction", "procuratorate", is_hub=False)
+    assert {"SUGGEST_REFERRAL", "ORDER_FILING", "CORRECTION_NOTICE",
+            "URGE_PROSECUTION"} <= set(offered)
+    assert offered["ORDER_FILING"].targets == ("police",)
+    assert not offered["ARREST_DECISION"].in_view
+    assert rules.acts_for_kind("ProsecutorialAction", "agency", is_hub=False) == {}
+
+
+def test_an_act_rule_wider_than_its_event_type_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from hub.rules import Entitlements
+
+    data = load_entitlements().model_dump(mode="json")
+    data["acts"]["ProsecutorialAction"]["kinds"]["ORDER_FILING"]["senders"] = ["kind:agency"]
+    data["acts"]["ProsecutorialAction"]["kinds"]["NOT_AN_ACT"] = dict(
+        data["acts"]["ProsecutorialAction"]["kinds"]["OPINION"])
+    with pytest.raises(ValidationError) as caught:
+        Entitlements.model_validate(data)
+    text = str(caught.value)
+    assert "acts.ProsecutorialAction.kinds.ORDER_FILING.senders" in text
+    assert "no symbol 'NOT_AN_ACT'" in text

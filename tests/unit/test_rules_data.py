@@ -107,6 +107,9 @@ DEADLINE_TABLE = [
     ("filed-case-not-concluded-1-year", "FILED_NOT_CONCLUDED", 12, "months", "deadline", True),
     ("recommendation-unanswered", "REPLY_OVERDUE", 2, "months", "deadline", False),
     ("judicial-recommendation-unanswered", "REPLY_OVERDUE", 2, "months", "deadline", False),
+    ("urge-prosecution-unanswered", "REPLY_OVERDUE", 2, "months", "deadline", False),
+    ("correction-notice-unanswered", "REPLY_OVERDUE", 15, "days", "deadline", False),
+    ("suggested-referral-not-acted-on", "REPLY_OVERDUE", 3, "days", "deadline", False),
 ]
 
 

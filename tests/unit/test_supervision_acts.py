@@ -1,0 +1,149 @@
+"""Supervision acts (issue #13, item 1): each act's reply clock, its answer, and the copy
+of an unanswered recommendation to the justice bureau (Jiashan's three-party mechanism)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.calendar import WorkingDayCalendar
+from hub.models import Alert, AlertStatus, CaseEvent
+from hub.rules import load_deadlines, load_thresholds, load_violation_offences
+from hub.units import UnitRegistry, load_unit_registry
+from streams.deadline_logic import COPY_ROLES_DETAIL, CaseDeadlines, evaluate_case
+from streams.routing_logic import alert_copies
+from tests.unit.data.case_events import (
+    BAISHUI_MARKET,
+    COUNTY_PSB,
+    HUB_UNIT,
+    MARKET,
+    at,
+    decided,
+    prosecutorial,
+    referred,
+    replied,
+)
+
+#: The fictional county justice bureau (司法局) of the unit-test registry (青山县).
+JUSTICE = "11420999MB00001257"
+UNITS = Path(__file__).parent / "data" / "units.yaml"
+
+
+@pytest.fixture(scope="module")
+def registry() -> UnitRegistry:
+    return load_unit_registry(UNITS)
+
+
+def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:
+    return evaluate_case(events, now, rules=load_deadlines(), thresholds=load_thresholds(),
+                         violation_offences=load_violation_offences(),
+                         hub_unit_code=HUB_UNIT, calendar=WorkingDayCalendar())
+
+
+def states(result: CaseDeadlines) -> dict[str, Alert]:
+    """The alert of each rule (one clock per rule in these cases)."""
+    return {s.alert.rule_id: s.alert for s in result.alerts if not s.undoes_early_sweep}
+
+
+ACT_TABLE = [
+    # act, addressee, rule id, due date (sent 2025-03-10, 09:00 China time)
+    ("SUGGEST_REFERRAL", MARKET, "suggested-referral-not-acted-on", date(2025, 3, 13)),
+    ("REQUIRE_NON_FILING_REASONS", COUNTY_PSB, "non-filing-reasons-overdue", date(2025, 3, 17)),
+    ("ORDER_FILING", COUNTY_PSB, "ordered-filing-overdue", date(2025, 3, 25)),
+    ("RECOMMENDATION", MARKET, "recommendation-unanswered", date(2025, 5, 10)),
+    ("OPINION", MARKET, "recommendation-unanswered", date(2025, 5, 10)),
+    ("CORRECTION_NOTICE", COUNTY_PSB, "correction-notice-unanswered", date(2025, 3, 25)),
+    ("URGE_PROSECUTION", MARKET, "urge-prosecution-unanswered", date(2025, 5, 10)),
+]
+
+
+@pytest.mark.parametrize(("act", "target", "rule_id", "due"), ACT_TABLE,
+                         ids=[row[0] for row in ACT_TABLE])
+def test_each_act_raises_its_clock_on_the_unit_that_must_answer(
+        act: str, target: str, rule_id: str, due: date) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), act, target=target, document_number="青检〔2025〕1号")
+    last_minute = at(due.year, due.month, due.day, 23) + timedelta(minutes=59)
+    assert rule_id not in states(evaluate([sent], last_minute))
+    next_day = due + timedelta(days=1)
+    raised = states(evaluate([sent], at(next_day.year, next_day.month, next_day.day)))[rule_id]
+    assert raised.status is AlertStatus.RAISED
+    assert raised.responsible_unit_code == target
+    assert raised.due_date == due
+    assert raised.trigger_event_id == sent.event_id
+
+
+ANSWERS = [
+    ("RECOMMENDATION", MARKET, "recommendation-unanswered"),
+    ("CORRECTION_NOTICE", COUNTY_PSB, "correction-notice-unanswered"),
+    ("URGE_PROSECUTION", MARKET, "urge-prosecution-unanswered"),
+    ("SUGGEST_REFERRAL", MARKET, "suggested-referral-not-acted-on"),
+]
+
+
+@pytest.mark.parametrize(("act", "target", "rule_id"), ANSWERS, ids=[a[0] for a in ANSWERS])
+def test_the_answer_stops_the_clock(act: str, target: str, rule_id: str) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), act, target=target, document_number="青检〔2025〕2号")
+    answer = replied(at(2025, 3, 11, 9), unit=target, in_reply_to_event=sent.event_id)
+    result = evaluate([sent, answer], at(2025, 12, 31))
+    assert rule_id not in states(result)  # answered in time: nothing was ever raised
+    assert not [c for c in result.open_clocks if c.rule_id == rule_id]
+    late = replied(at(2025, 6, 1, 9), unit=target, in_reply_to_document="青检〔2025〕2号")
+    resolved = states(evaluate([sent, late], at(2025, 12, 31)))[rule_id]
+    assert (resolved.status, resolved.details["late"]) == (AlertStatus.RESOLVED, "true")
+    assert resolved.resolved_by_event_id == late.event_id
+
+
+def test_a_suggestion_to_refer_is_answered_by_the_referral_itself() -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), "SUGGEST_REFERRAL", target=MARKET)
+    result = evaluate([sent, referred(at(2025, 3, 12, 9))], at(2025, 12, 31))
+    assert "suggested-referral-not-acted-on" not in states(result)
+
+
+def test_the_letters_own_reply_date_wins() -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), "CORRECTION_NOTICE", target=COUNTY_PSB,
+                         reply_due=date(2025, 4, 30))
+    assert "correction-notice-unanswered" not in states(evaluate([sent], at(2025, 4, 30, 23)))
+    assert states(evaluate([sent], at(2025, 5, 1, 1)))[
+        "correction-notice-unanswered"].due_date == date(2025, 4, 30)
+
+
+def test_an_unanswered_recommendation_is_copied_to_the_justice_bureau(
+        registry: UnitRegistry) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET)
+    raised = states(evaluate([sent], at(2025, 5, 11)))["recommendation-unanswered"]
+    assert raised.details[COPY_ROLES_DETAIL] == "justice_bureau"
+    assert "行政执法监督通知书" in raised.details["copy_purpose_zh"]
+    assert "嘉善县司法局" in raised.details["copy_source"]
+    route = alert_copies(raised, registry)
+    assert route.copies == (JUSTICE,)
+    assert route.topics == (f"lf.inbox.{JUSTICE}",)
+    assert route.unroutable is None
+
+
+def test_only_a_raised_alert_is_copied_and_only_where_the_rule_asks(
+        registry: UnitRegistry) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET)
+    late = replied(at(2025, 6, 1, 9), in_reply_to_event=sent.event_id)
+    resolved = states(evaluate([sent, late], at(2025, 6, 2)))["recommendation-unanswered"]
+    assert resolved.details[COPY_ROLES_DETAIL] == "justice_bureau"  # it was escalated
+    assert alert_copies(resolved, registry).destinations == ()
+    # An order to file is the police's duty: no copy to the justice bureau.
+    order = prosecutorial(at(2025, 3, 10, 9), "ORDER_FILING", target=COUNTY_PSB)
+    overdue = states(evaluate([order], at(2025, 4, 1)))["ordered-filing-overdue"]
+    assert COPY_ROLES_DETAIL not in overdue.details
+    assert alert_copies(overdue, registry).destinations == ()
+    # A filing decision stops the order's clock.
+    filed = decided(at(2025, 3, 20, 9))
+    assert "ordered-filing-overdue" not in states(evaluate([order, filed], at(2025, 4, 1)))
+
+
+def test_no_justice_bureau_in_the_jurisdiction_is_unroutable_not_lost(
+        registry: UnitRegistry) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=BAISHUI_MARKET)
+    raised = states(evaluate([sent], at(2025, 5, 11)))["recommendation-unanswered"]
+    route = alert_copies(raised, registry)
+    assert route.destinations == ()
+    assert route.unroutable is not None
+    assert "justice_bureau" in route.unroutable and "420998" in route.unroutable
