@@ -13,6 +13,12 @@ Counted per unit (统一社会信用代码) and China month of the legal decisio
   explained non-filing) proves a decision was made even when the decision itself never
   reached the hub, so it counts as feedback too (but adds no days-to-decision figure).
 
+The same feed also feeds the missing-entry tracker
+(:class:`~streams.missing_entry_logic.MissingEntryTracker`): a unit's decision dates and
+numbers, referrals entered and the feedback quoting them; it lives inside the accumulator
+so the one snapshot carries both. Counted for it alone: court judgments (they quote the
+referral letter a judged case came from).
+
 Idempotent: each figure counts distinct items (a case, a document, an alert id), so an
 event counted again changes nothing, and a corrected record of the same case (a new
 event id, same case) does not count the case twice. The accumulator's state is a plain
@@ -35,6 +41,7 @@ from hub.models import (
     ArrestRequested,
     CaseEvent,
     CaseReferred,
+    CourtJudgment,
     FilingDecided,
     NonFilingReasonsExplained,
     PenaltyCaseRecorded,
@@ -43,8 +50,10 @@ from hub.models import (
     TransferredForProsecution,
     UnitMonthlyStats,
 )
+from hub.rules.missing_entry import MissingEntryParameters, load_missing_entry
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
+from streams.missing_entry_logic import MissingEntryTracker
 
 __all__ = ["COUNTED_TYPES", "PROCESSOR", "StatsAccumulator", "month_of"]
 
@@ -52,7 +61,7 @@ PROCESSOR = "stats"
 #: The event types the statistics count: only these go onto the statistics feed.
 COUNTED_TYPES: tuple[type[CaseEvent], ...] = (
     PenaltyCaseRecorded, CaseReferred, ReferralReceived, FilingDecided, Alert,
-    ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained)
+    ArrestRequested, TransferredForProsecution, NonFilingReasonsExplained, CourtJudgment)
 
 Key = tuple[str, str]
 
@@ -101,8 +110,12 @@ class StatsAccumulator:
     """Monthly figures per unit, fed one event at a time."""
 
     def __init__(self, *, calendar: WorkingDayCalendar | None = None,
-                 entry_working_days: int = 3) -> None:
+                 entry_working_days: int = 3,
+                 missing_entry: MissingEntryParameters | None = None) -> None:
         self._calendar = calendar
+        #: Missing entries 应录未录, fed the same events (see the module doc).
+        self.missing = MissingEntryTracker(missing_entry or load_missing_entry(),
+                                           calendar=calendar)
         self._entry_working_days = entry_working_days
         self._buckets: dict[Key, _Bucket] = {}
         # per case: where its referral/receipt items are counted, when it was referred,
@@ -128,6 +141,7 @@ class StatsAccumulator:
         # an event again changes nothing; no set of every event id seen is kept (it grew
         # with the events, not the cases, and was most of the accumulator's memory).
         changed: set[Key] = set()
+        self.missing.observe(event)
         month = month_of(event.occurred_at)
         key = (event.source_unit, month)
         if isinstance(event, PenaltyCaseRecorded):
@@ -306,6 +320,7 @@ class StatsAccumulator:
             "decisions": {case: [[u, m, i, at.isoformat()] for u, m, i, at in items]
                           for case, items in self._decisions.items()},
             "entry_working_days": self._entry_working_days,
+            "missing_entry": self.missing.to_dict(),
         }
 
     @classmethod
@@ -313,6 +328,9 @@ class StatsAccumulator:
                   calendar: WorkingDayCalendar | None = None) -> StatsAccumulator:
         """Inverse of :meth:`to_dict`."""
         accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"])
+        if "missing_entry" in data:  # snapshots before missing entries were tracked lack it
+            accumulator.missing = MissingEntryTracker.from_dict(
+                data["missing_entry"], accumulator.missing.parameters, calendar=calendar)
         accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
         accumulator._items = {case: [(i[0], i[1], i[2], i[3]) for i in items]

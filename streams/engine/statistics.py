@@ -6,6 +6,12 @@ to a single-partition internal feed; the worker that owns it folds the feed into
 :class:`~streams.stats_logic.StatsAccumulator` and snapshots it every few seconds with
 the feed offset it covers. After a move the new owner loads the snapshot and re-reads
 the rest of the feed (an event id counts once, so re-reading changes nothing).
+
+The same fold keeps the missing-entry tracker (:mod:`streams.missing_entry_logic`): this
+processor alone sees every counted event of every unit, so after each batch it judges
+the units the batch touched (and all of them when the county's clock moved) and emits
+the ``MISSING_ENTRY`` alerts raised or resolved. Its clocks are event time, so nothing
+new can fall due while the feed is idle: no timer is needed.
 """
 
 
@@ -19,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from hub.calendar import china_date
 from hub.models import (
     CaseEvent,
 )
@@ -91,6 +98,7 @@ class StatisticsProcessor:
         if self.stats is None or batch.stats_offset is None:
             return
         now = datetime.now(UTC)
+        await self.missing_entries(now)
         for unit_code, month in sorted(batch.stats_changed):
             figures = self.stats.stats(unit_code, month, hub_unit_code=self.hub_unit_code,
                                        now=now)
@@ -120,6 +128,21 @@ class StatisticsProcessor:
             took = time.monotonic() - started
             self.save_after = time.monotonic() + max(_STATS_SNAPSHOT_EVERY_S,
                                                            20 * took)
+
+
+    async def missing_entries(self, now: datetime) -> int:
+        """Emit the MISSING_ENTRY alerts the feed read so far raises or resolves.
+
+        Emitted on ``lf.alerts`` like every alert; read back, they count in the
+        responsible unit's ``alerts_raised`` (and so in its scorecard) through this feed.
+        """
+        if self.stats is None:
+            return 0
+        alerts = self.stats.missing.evaluate(today=china_date(now),
+                                             hub_unit_code=self.hub_unit_code, now=now)
+        for alert in alerts:
+            await self.outputs.event(self.topics.alerts, alert)
+        return len(alerts)
 
 
 def _chunk_key(offset: int, number: int) -> bytes:

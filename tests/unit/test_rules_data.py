@@ -44,6 +44,7 @@ RULE_COLLECTIONS: dict[str, list[str]] = {
     "matching.yaml": [],
     "masking.yaml": [],
     "entitlements.yaml": [],
+    "missing_entry.yaml": [],  # one source per section: tests/unit/test_missing_entry_logic.py
 }
 FILE_LEVEL_SOURCE = {"violation_types.yaml", "unit_roles.yaml", "screening.yaml",
                      "matching.yaml", "masking.yaml", "entitlements.yaml"}
