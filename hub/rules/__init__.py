@@ -18,6 +18,7 @@ from hub.rules._loader import RULES_DIR_ENV, clear_rule_caches, registered_rule_
 from hub.rules.deadlines import DEADLINES_ENV, DeadlineRule, DeadlineRules, load_deadlines
 from hub.rules.entitlements import ENTITLEMENTS_ENV, Entitlements, load_entitlements
 from hub.rules.masking import MASKING_ENV, MaskingRules, load_masking
+from hub.rules.missing_entry import MISSING_ENTRY_ENV, MissingEntryParameters, load_missing_entry
 from hub.rules.roles import UNIT_ROLES_ENV, UnitRole, UnitRoleList, load_unit_roles
 from hub.rules.routing import ROUTING_ENV, RoutingRules, load_routing
 from hub.rules.screening import (
@@ -51,6 +52,7 @@ __all__ = [
     "ENTITLEMENTS_ENV",
     "MASKING_ENV",
     "MATCHING_ENV",
+    "MISSING_ENTRY_ENV",
     "ROUTING_ENV",
     "RULES_DIR_ENV",
     "SCREENING_ENV",
@@ -63,6 +65,7 @@ __all__ = [
     "Entitlements",
     "MaskingRules",
     "MatchingParameters",
+    "MissingEntryParameters",
     "Offence",
     "RoutingRules",
     "RuleSet",
@@ -78,6 +81,7 @@ __all__ = [
     "clear_rule_caches",
     "cross_file_problems",
     "load_deadlines",
+    "load_missing_entry",
     "load_entitlements",
     "load_masking",
     "load_matching",
