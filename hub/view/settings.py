@@ -40,7 +40,9 @@ class Topics(BaseSettings):
     stats: str = "lf.stats"
     unmatched: str = "lf.unmatched"
     view_actions: str = "lf.view-actions"
-    audit: str = "lf.audit"
+    #: Where the view's audit records go: the intake, unchained; the audit sealer appends
+    #: them to the hash-chained ``lf.audit`` (hub/audit).
+    audit: str = "lf.audit-intake"
 
     def consumed(self) -> list[str]:
         """Every topic whose records build the store, in no particular order.

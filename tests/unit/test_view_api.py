@@ -396,7 +396,7 @@ def test_searches_views_and_exports_are_audited(view: View) -> None:
     assert audits[0].query == f"party={spec.party.name}" and audits[0].result_count >= 1
     assert audits[1].case_id == spec.case_id and audits[1].target == spec.case_id
     assert audits[2].target == "report:monthly:2026-01.csv"
-    assert {row.topic for row in view.outbox()} == {"lf.audit"}
+    assert {row.topic for row in view.outbox()} == {"lf.audit-intake"}
 
 
 def test_monthly_report_lists_every_unit_in_csv_and_xlsx(view: View) -> None:
