@@ -40,6 +40,7 @@ def _attach_groups() -> None:
         ("connectors.cli", "connector", "Validate, test and run a connector."),
         ("hub.view.cli", "view", "The prosecutor view: web UI, REST API, reports."),
         ("hub.cli.acl", "acl", "Generate and apply Kafka ACLs and SCRAM users."),
+        ("hub.cli.dlq", "dlq", "List, show and replay dead letters (lf.dlq.*)."),
         ("hub.audit.cli", "audit", "Verify the hash-chained audit log; run its sealer."),
         ("streams.public_cli", "public", "Publish the PII-masked public feeds (lf.public.*)."),
         ("deploy.demo.check", "demo", "Check the demo county against its planted gaps."),
