@@ -85,7 +85,9 @@ class Period:
             return translate("assessment.label_month", year=self.year,
                              month=int(self.months[0][5:]))
         number = int(self.key[-1])
-        return translate(f"assessment.label_{self.kind}", year=self.year, number=number)
+        chinese = ("一二三四" if self.kind == "quarter" else "上下")[number - 1]
+        return translate(f"assessment.label_{self.kind}", year=self.year, number=number,
+                         cn=chinese)
 
 
 def _months(year: int, first: int, count: int) -> tuple[str, ...]:
