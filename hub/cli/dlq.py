@@ -1,0 +1,198 @@
+"""``liangfa dlq list | show | replay``: dead letters a person can fix (``hub/dlq``)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from typing import Annotated, Any
+
+import typer
+
+from hub.config import HubSettings
+from hub.dlq.records import (
+    DeadLetterRecord,
+    Selection,
+    dead_letter_topics,
+    read_dead_letters,
+    render_record,
+    render_text,
+    summarize,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True)
+
+_Bootstrap = Annotated[str | None, typer.Option(help="Broker address (default: settings).")]
+_Partition = Annotated[int | None, typer.Option(help="Only this partition.")]
+_From = Annotated[int | None, typer.Option("--from", help="First offset (inclusive).")]
+_To = Annotated[int | None, typer.Option("--to", help="Last offset (inclusive).")]
+_Reason = Annotated[str | None, typer.Option(
+    "--reason", help="Only this error type (error.type header, e.g. not-entitled).")]
+_Source = Annotated[str | None, typer.Option(
+    help="Only records from this topic (source.topic) or this file (source.file).")]
+
+
+def _selection(partition: int | None, from_offset: int | None, to_offset: int | None,
+               reason: str | None, source: str | None) -> Selection:
+    return Selection(partition, from_offset, to_offset, reason, source)
+
+
+def _read(settings: HubSettings, bootstrap: str | None, topic: str,
+          selection: Selection) -> list[DeadLetterRecord]:
+    try:
+        return asyncio.run(read_dead_letters(bootstrap or settings.bootstrap, topic,
+                                             security=settings.kafka_security,
+                                             selection=selection))
+    except LookupError as exc:
+        typer.echo(f"liangfa dlq: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command("list")
+def list_(
+    topic: Annotated[str | None, typer.Argument(help="One dead-letter topic (default: all "
+                                                "lf.dlq.* topics).")] = None,
+    bootstrap: _Bootstrap = None,
+    top: Annotated[int, typer.Option(help="Sources listed per topic.")] = 5,
+) -> None:
+    """Dead-letter topics with their records counted by error type and by source."""
+    settings = HubSettings()
+    address = bootstrap or settings.bootstrap
+    topics = [topic] if topic else asyncio.run(
+        dead_letter_topics(address, security=settings.kafka_security))
+    if not topics:
+        typer.echo("no dead-letter topics (lf.dlq.*) on the broker")
+        return
+    for name in topics:
+        summary = summarize(name, _read(settings, bootstrap, name, Selection()))
+        if not summary.records:
+            typer.echo(f"{name}: empty")
+            continue
+        assert summary.first is not None and summary.last is not None
+        typer.echo(f"{name}: {summary.records} records ({summary.replayable} replayable), "
+                   f"{summary.first.isoformat(timespec='seconds')} .. "
+                   f"{summary.last.isoformat(timespec='seconds')}")
+        for error_type, count in summary.by_error.most_common():
+            typer.echo(f"  reason {render_text(error_type)}: {count}")
+        for source, count in summary.by_source.most_common(top):
+            typer.echo(f"  source {render_text(source)}: {count}")
+
+
+@app.command("show")
+def show(
+    topic: Annotated[str, typer.Argument(help="The dead-letter topic.")],
+    offset: Annotated[int | None, typer.Option(help="Only the record at this offset.")]
+    = None,
+    partition: _Partition = None,
+    from_offset: _From = None,
+    to_offset: _To = None,
+    reason: _Reason = None,
+    source: _Source = None,
+    limit: Annotated[int, typer.Option(help="Records shown at most.")] = 20,
+    unmasked: Annotated[bool, typer.Option(
+        "--unmasked", help="Show ID numbers and names as they are (audit your reason).")]
+    = False,
+    bootstrap: _Bootstrap = None,
+) -> None:
+    """Records with their headers, reason and payload (ID numbers masked by default)."""
+    settings = HubSettings()
+    if offset is not None:
+        from_offset = to_offset = offset
+    records = _read(settings, bootstrap, topic,
+                    _selection(partition, from_offset, to_offset, reason, source))
+    if not records:
+        typer.echo(f"{topic}: no record matches")
+        raise typer.Exit(1)
+    decoded = asyncio.run(_decode_all(settings, records[:limit]))
+    for record, body in zip(records[:limit], decoded, strict=True):
+        typer.echo(render_record(record, decoded=body, masked=not unmasked))
+        typer.echo("")
+    if len(records) > limit:
+        typer.echo(f"… {len(records) - limit} more (--limit, --from/--to to page)")
+
+
+async def _decode_all(settings: HubSettings,
+                      records: list[DeadLetterRecord]) -> list[tuple[str, dict[str, Any]] | None]:
+    """Decode Avro payloads (Confluent wire format) with the registry; None otherwise."""
+    from hub.registry import SchemaRegistryClient
+    from hub.serde import AvroSerde
+
+    if not any(r.value and r.value[:1] == b"\x00" and len(r.value) > 5 for r in records):
+        return [None] * len(records)
+    out: list[tuple[str, dict[str, Any]] | None] = []
+    async with SchemaRegistryClient(settings.registry_url,
+                                    auth=settings.registry_auth) as registry:
+        serde = AvroSerde(registry, register=False)
+        for record in records:
+            value = record.value
+            if not value or value[:1] != b"\x00" or len(value) <= 5:
+                out.append(None)
+                continue
+            try:
+                out.append(await serde.decode_raw(value))
+            except Exception:  # noqa: BLE001 - undecodable bytes are shown as text instead
+                out.append(None)
+    return out
+
+
+@app.command("replay")
+def replay(
+    topic: Annotated[str, typer.Argument(help="The dead-letter topic.")],
+    partition: _Partition = None,
+    from_offset: _From = None,
+    to_offset: _To = None,
+    reason: _Reason = None,
+    source: _Source = None,
+    unit: Annotated[str | None, typer.Option(
+        help="统一社会信用代码 of the operator's unit, for the audit record "
+             "(default: $LIANGFA_OPERATOR_UNIT).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who replays (default: login name).")]
+    = None,
+    note: Annotated[str, typer.Option(help="Why: the fix that makes the replay work.")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be replayed.")]
+    = False,
+    bootstrap: _Bootstrap = None,
+) -> None:
+    """Send the selected dead letters back to their original topic, once each, audited."""
+    from hub.dlq.replay import replay as run_replay
+    from hub.registry import SchemaRegistryClient
+    from hub.serde import AvroSerde
+
+    settings = HubSettings()
+    if from_offset is None and to_offset is None and reason is None and source is None:
+        typer.echo("liangfa dlq replay: select the records (--from/--to, --reason or "
+                   "--source); replaying a whole topic is never a default", err=True)
+        raise typer.Exit(2)
+    actor_unit = unit or os.environ.get("LIANGFA_OPERATOR_UNIT", "")
+    if not actor_unit and not dry_run:
+        typer.echo("liangfa dlq replay: --unit (or LIANGFA_OPERATOR_UNIT) names the "
+                   "operator's unit in the audit record", err=True)
+        raise typer.Exit(2)
+    records = _read(settings, bootstrap, topic,
+                    _selection(partition, from_offset, to_offset, reason, source))
+    address = bootstrap or settings.bootstrap
+
+    async def go() -> Any:
+        if dry_run:
+            return await run_replay(address, records, serde=None, actor="", actor_unit="",
+                                    security=settings.kafka_security, dry_run=True)
+        async with SchemaRegistryClient(settings.registry_url,
+                                        auth=settings.registry_auth) as registry:
+            return await run_replay(address, records, serde=AvroSerde(registry),
+                                    actor=actor or getpass.getuser(), actor_unit=actor_unit,
+                                    note=note, security=settings.kafka_security)
+
+    report = asyncio.run(go())
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(f"{verb} {len(report.replayed)}, already replayed {len(report.already)}, "
+               f"refused {len(report.refused)} (of {len(records)} selected)")
+    for target, count in sorted(report.targets.items()):
+        typer.echo(f"  → {target}: {count}")
+    for letter_id, why in report.refused:
+        typer.echo(f"  refused {letter_id}: {why}")
+    if report.audit_event_id:
+        typer.echo(f"audited: event {report.audit_event_id} on lf.audit-intake")
+    if report.refused:
+        raise typer.Exit(1)
