@@ -80,10 +80,13 @@ def attempt_login(
 def logout(context: ViewContext, principal: Principal) -> None:
     """Revoke the session: its token stops working now, not when it would expire.
 
-    Not audited: ``AuditOperation`` has no logout value yet, and recording it as a login
-    would mislead whoever reads ``lf.audit``.
+    Audited as ``LOGOUT`` (target ``view`` for the browser's cookie, ``api`` for a bearer
+    token), so the log shows when each session ended, not only when it began.
     """
     context.sessions.revoke(principal)
+    channel: Channel = "view" if principal.via == "cookie" else "api"
+    _audit(context, principal.username, principal.unit_code, None, AuditOperation.LOGOUT,
+           channel, None)
 
 
 def _audit(

@@ -196,6 +196,8 @@ def test_logout_revokes_the_bearer_token(view: View) -> None:
     assert view.client.post("/api/auth/logout", headers=headers).status_code == 204
     assert view.client.get("/api/me", headers=headers).status_code == 401
     assert view.client.get("/api/cases", headers=headers).status_code == 401
+    logouts = [a for a in view.audits() if a.operation is AuditOperation.LOGOUT]
+    assert [(a.actor, a.target) for a in logouts] == [("prosecutor", "api")]
 
 
 def test_web_logout_revokes_the_cookie_even_if_replayed(view: View) -> None:
@@ -212,6 +214,8 @@ def test_web_logout_revokes_the_cookie_even_if_replayed(view: View) -> None:
     replay = view.client.get("/cases", follow_redirects=False)
     assert replay.status_code == 303
     assert replay.headers["location"].startswith("/login")
+    logouts = [a for a in view.audits() if a.operation is AuditOperation.LOGOUT]
+    assert [(a.actor, a.target) for a in logouts] == [("prosecutor", "view")]
 
 
 def test_disabling_a_user_or_changing_the_role_takes_effect_at_once(view: View) -> None:
