@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
+from hub.config import KafkaSecurity
 from hub.errors import RecordRejected, RetriableError
 from hub.kafka import make_consumer, make_producer
 from hub.models import (
@@ -50,6 +51,7 @@ from hub.models import (
 )
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
+from hub.topics import apply_topics, load_manifest
 from hub.view import apply
 from hub.view.store import (
     CaseNumberRow,
@@ -321,13 +323,19 @@ class BusRunner:
     batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Changes on every rebalance: a batch fetched across one is not applied (see below).
     assignment_epoch: int = 0
+    #: The view's own principal; None reads ``LIANGFA_KAFKA_*`` (what ``liangfa up`` sets).
+    security: KafkaSecurity | None = None
+    #: Ingest topics the relay made sure exist (see :meth:`_ensure_topics`).
+    _ensured: set[str] = field(default_factory=set)
 
     async def start(self) -> None:
         """Connect and start both loops; returns once they run."""
         settings = self.context.settings
         self.registry = SchemaRegistryClient(self.registry_url)
         self.serde = AvroSerde(self.registry)
-        self.producer = make_producer(self.bootstrap, client_id="liangfa-view")
+        security = self.security or KafkaSecurity()
+        self.producer = make_producer(self.bootstrap, client_id="liangfa-view",
+                                      security=security)
         await self.producer.start()
         loop = asyncio.get_running_loop()
         self.context.outbox.waker = lambda: loop.call_soon_threadsafe(self._wake.set)
@@ -335,6 +343,7 @@ class BusRunner:
             self.bootstrap,
             group_id=settings.group_id,
             client_id="liangfa-view",
+            security=security,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self.consumer.start()
@@ -541,6 +550,7 @@ class BusRunner:
         rows = await asyncio.to_thread(self._pending)
         if not rows:
             return 0
+        await self._ensure_topics({row.topic for row in rows})
         acknowledgements: list[Awaitable[Any]] = []
         for row in rows:
             model = EVENT_TYPES[row.record_type].model_validate(row.payload)
@@ -558,6 +568,22 @@ class BusRunner:
         for row in rows:
             OUTBOX_SENT.labels(row.topic).inc()
         return len(rows)
+
+    async def _ensure_topics(self, topics: set[str]) -> None:
+        """Create the operator's ingest topic before its first act is produced.
+
+        Supervision acts created in the view go to ``lf.ingest.<operator>.<stream>``
+        (``hub.view.acts``), which the topic manifest does not list (brokers here do not
+        auto-create topics); the manifest's and the view's own topics exist already.
+        """
+        missing = {topic for topic in topics
+                   if topic.startswith("lf.ingest.") and topic not in self._ensured}
+        if not missing:
+            return
+        manifest = load_manifest()
+        await apply_topics(self.bootstrap, [manifest.spec_for(name) for name in sorted(missing)],
+                           security=self.security or KafkaSecurity())
+        self._ensured.update(missing)
 
     async def _relay_forever(self) -> None:
         delay = 0.5

@@ -107,6 +107,19 @@ class Outbox:
         self._enqueue(self.action_topic, event)
         logger.info("queued view action %s %s on %s by %s", kind.value, action_id, target,
                     actor.username)
+        # Audited too: lf.view-actions is the bus's working copy (replayed, superseded);
+        # the chained lf.audit is the record of who did what.
+        details = [f"action_id={action_id}",
+                   *(f"{key}={value}" for key, value in sorted((payload or {}).items()))]
+        self.audit(actor, AuditOperation.ACTION, target=f"{kind.value}:{target}",
+                   case_id=case_id, query=";".join(details))
+        return event
+
+    def event(self, topic: str, event: CaseEvent) -> CaseEvent:
+        """Queue an event the view built itself (a supervision act, ``hub.view.acts``)
+        for ``topic``; the relay produces it like any outbox row."""
+        self._enqueue(topic, event)
+        logger.info("queued %s %s on %s", event.avro_name, event.event_id, topic)
         return event
 
     def audit(
@@ -119,7 +132,7 @@ class Outbox:
         query: str | None = None,
         result_count: int | None = None,
     ) -> AuditRecorded:
-        """Queue an audit record of a search, a view, an export or a login."""
+        """Queue an audit record of a search, a view, an export, a login or an action."""
         now = utc_now()
         audit_id = str(uuid.uuid4())
         subject = case_id or case_id_for(actor.unit_code, "audit:" + actor.username)

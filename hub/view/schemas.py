@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ActAccepted",
+    "ActRequest",
     "ActionAccepted",
     "AlertOut",
     "AlertPage",
@@ -287,6 +289,8 @@ ProsecutorAction = Literal[
     "OPINION",
     "EARLY_INTERVENTION",
     "REVERSE_REFERRAL",
+    "CORRECTION_NOTICE",
+    "URGE_PROSECUTION",
 ]
 
 
@@ -295,6 +299,25 @@ class ProsecutorActionRequest(BaseModel):
 
     action: ProsecutorAction
     note: str = Field(default="", max_length=2000)
+
+
+class ActRequest(BaseModel):
+    """A supervision act (检察监督文书) on a case, sent to the unit that must answer it."""
+
+    action: ProsecutorAction
+    target_unit_code: str = Field(min_length=18, max_length=18)
+    content: str = Field(min_length=1, max_length=2000)
+    document_number: str = Field(default="", max_length=200)
+    reply_due_date: date | None = None
+
+
+class ActAccepted(BaseModel):
+    """An act queued for the bus: its event id, and the topic it goes to."""
+
+    event_id: str
+    action: str
+    target_unit_code: str
+    topic: str
 
 
 class LoginRequest(BaseModel):

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -22,8 +22,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
+from hub.models import AuditOperation, ViewActionKind
+from hub.rules import load_entitlements
 from hub.view import queries
+from hub.view.acts import ActRefused, offered_acts, submit_act
 from hub.view.api.routes import CaseSearchParams, search_params_text
 from hub.view.auth import Principal
 from hub.view.context import (
@@ -366,7 +368,6 @@ _STAGES = (
     "RECORDED", "REFERRED", "RECEIVED", "FORWARDED", "FILED", "NOT_FILED", "RETURNED",
     "RECONSIDERATION", "FILING_SUPERVISION", "ARREST_REVIEW", "PROSECUTION", "JUDGED", "CLOSED",
 )
-_PROSECUTOR_ACTIONS = [kind.value for kind in ProsecutorialActionKind if kind.value != "UNKNOWN"]
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -381,33 +382,46 @@ def case_page(request: Request, principal: CasePrincipal, case_id: str,
     context.outbox.audit(
         actor_of(request, principal), AuditOperation.VIEW, target=case_id, case_id=case_id
     )
+    acts = offered_acts(load_entitlements(), context.units,
+                        unit_code=actor_of(request, principal).unit_code,
+                        operator_unit_code=context.operator_unit_code)
     return _render(request, "case.html", principal, detail=detail, notice=notice,
-                   prosecutor_actions=_PROSECUTOR_ACTIONS,
-                   case_labels=_labels(request, [detail.case.case_id]))
+                   acts=acts, case_labels=_labels(request, [detail.case.case_id]))
 
 
-@router.post("/cases/{case_id}/actions")
-def case_action(
+@router.post("/cases/{case_id}/acts")
+def case_act(
     request: Request,
-    principal: ProsecutorPrincipal,
+    principal: CasePrincipal,
     case_id: str,
     action: Annotated[str, Form(max_length=80)],
-    note: Annotated[str, Form(max_length=2000)] = "",
+    target_unit_code: Annotated[str, Form(max_length=18)],
+    content: Annotated[str, Form(max_length=2000)] = "",
+    document_number: Annotated[str, Form(max_length=200)] = "",
+    reply_due_date: Annotated[str, Form(max_length=10)] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    """Record a prosecutor's action from the case page."""
+    """Send a supervision act from the case page to the unit that must answer it
+    (``hub.view.acts``: a ProsecutorialAction on the bus, not a note)."""
     _check_csrf(request, principal, csrf_token)
     context = context_of(request)
-    if action not in _PROSECUTOR_ACTIONS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown action")
     with context.store.session() as session:
-        if session.get(CaseRow, case_id) is None:
+        if queries.case_detail(session, case_id[:64], scope_of(principal)) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    kind = (ViewActionKind.ISSUE_RECOMMENDATION if action == "RECOMMENDATION"
-            else ViewActionKind.ADD_NOTE)
-    context.outbox.action(actor_of(request, principal), kind, target=case_id, case_id=case_id,
-                          payload={"action": action, "note": note.replace("\x00", "")})
-    return _back(f"/cases/{case_id}", "submitted")
+    try:
+        due = date.fromisoformat(reply_due_date) if reply_due_date else None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"reply_due_date: {reply_due_date!r} is not a date") from exc
+    try:
+        submit_act(context, actor_of(request, principal), case_id=case_id, action=action,
+                   target_unit_code=target_unit_code, content=content,
+                   document_number=document_number, reply_due_date=due)
+    except ActRefused as refused:
+        if refused.field == "action":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(refused)) from refused
+        return _back(f"/cases/{case_id}", f"act_refused_{refused.field}")
+    return _back(f"/cases/{case_id}", "act_sent")
 
 
 @router.get("/alerts", response_class=HTMLResponse)

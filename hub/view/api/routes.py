@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
 from hub.view import queries
+from hub.view.acts import ActRefused, submit_act
 from hub.view.context import (
     CasePrincipal,
     LoggedIn,
@@ -29,7 +30,9 @@ from hub.view.login import attempt_login, locked_message
 from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report, to_csv, to_xlsx
 from hub.view.schemas import (
+    ActAccepted,
     ActionAccepted,
+    ActRequest,
     AlertPage,
     AssignRequest,
     CaseDetail,
@@ -210,14 +213,15 @@ def get_case(request: Request, principal: CasePrincipal, case_id: IdPath) -> Cas
 
 
 @router.post("/cases/{case_id}/actions", response_model=ActionAccepted,
-             status_code=status.HTTP_202_ACCEPTED)
+             status_code=status.HTTP_202_ACCEPTED, deprecated=True)
 def record_prosecutor_action(
     request: Request,
     principal: ProsecutorPrincipal,
     case_id: IdPath,
     body: ProsecutorActionRequest,
 ) -> ActionAccepted:
-    """Record a prosecutor's action on a case (recommendation, opinion, …) on the bus."""
+    """Record a note about a prosecutor's action on a case (a ViewAction that reaches no
+    unit and starts no clock); send the act itself with ``POST /cases/{case_id}/acts``."""
     context = context_of(request)
     with context.store.session() as session:
         if session.get(CaseRow, case_id) is None:
@@ -235,6 +239,38 @@ def record_prosecutor_action(
         payload={"action": body.action, "note": body.note},
     )
     return ActionAccepted(action_id=action.action_id, topic=context.settings.topics.view_actions)
+
+
+@router.post("/cases/{case_id}/acts", response_model=ActAccepted,
+             status_code=status.HTTP_202_ACCEPTED)
+def create_act(
+    request: Request,
+    principal: CasePrincipal,
+    case_id: IdPath,
+    body: ActRequest,
+) -> ActAccepted:
+    """Send a supervision act (建议移送, 通知立案, 检察建议书 …) to the unit that must answer.
+
+    The act becomes a ProsecutorialAction on the operator's ingest topic: the engine
+    routes it to ``lf.inbox.<target>`` and starts its reply clock. 403 when the user's
+    unit may not send it (``hub/rules/entitlements.yaml``), 422 for a target of another
+    kind, an empty content or a past reply date.
+    """
+    context = context_of(request)
+    with context.store.session() as session:
+        if queries.case_detail(session, case_id, scope_of(principal)) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    try:
+        event, topic = submit_act(
+            context, actor_of(request, principal), case_id=case_id, action=body.action,
+            target_unit_code=body.target_unit_code, content=body.content,
+            document_number=body.document_number, reply_due_date=body.reply_due_date)
+    except ActRefused as refused:
+        code = (status.HTTP_403_FORBIDDEN if refused.field == "action"
+                else status.HTTP_422_UNPROCESSABLE_CONTENT)
+        raise HTTPException(code, str(refused)) from refused
+    return ActAccepted(event_id=event.event_id, action=body.action,
+                       target_unit_code=body.target_unit_code, topic=topic)
 
 
 @router.get("/alerts", response_model=AlertPage)

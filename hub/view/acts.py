@@ -1,0 +1,153 @@
+"""Supervision acts created in the view (检察监督文书): real events, not notes.
+
+An act a prosecutor records on a case (建议移送, 通知立案, 检察建议书 …) must reach the
+unit that has to answer it and start its reply clock, exactly as the same act coming
+from the procuratorate's own case system through its connector does. So the view does
+not describe the act in a :class:`~hub.models.ViewAction`; it builds the
+:class:`~hub.models.ProsecutorialAction` itself and puts it, through the outbox, on the
+operator's ingest topic ``lf.ingest.<operator>.view-acts``: the stream engine then
+checks the entitlement, routes it to ``lf.inbox.<target>``, starts the clock of
+``deadlines.yaml`` and puts it on the case's timeline.
+
+Which acts a user may create, and to which kinds of unit, is the data of
+``hub/rules/entitlements.yaml`` (``acts``), the same the engine enforces: the view offers
+nothing the engine would refuse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from hub.identity import content_hash, event_id_for
+from hub.models import ProsecutorialAction, ProsecutorialActionKind
+from hub.rules import Entitlements, load_entitlements
+from hub.topics import ingest_topic
+from hub.view.outbox import Actor
+from hub.view.store import utc_now
+from hub.view.units import Unit, UnitDirectory
+
+if TYPE_CHECKING:
+    from hub.view.context import ViewContext
+
+__all__ = [
+    "ACT_EVENT_TYPE",
+    "ACT_STREAM",
+    "ActOption",
+    "ActRefused",
+    "act_topic",
+    "build_act",
+    "offered_acts",
+    "submit_act",
+]
+
+#: The stream name of the operator's ingest topic that carries acts made in the view.
+ACT_STREAM = "view-acts"
+#: The event type of procuratorial acts (its ``action`` field tells the act).
+ACT_EVENT_TYPE = "ProsecutorialAction"
+_SOURCE_SYSTEM = "liangfa-view"
+_CONNECTOR_ID = "view"
+
+
+class ActRefused(ValueError):
+    """The act may not be created: the reason names the field and the value."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ActOption:
+    """An act a user may create, with the units it may be addressed to."""
+
+    action: str
+    title_zh: str
+    title_en: str
+    targets: tuple[Unit, ...]
+
+
+def act_topic(operator_unit_code: str) -> str:
+    """The ingest topic the view's acts go to (the operator unit's own stream)."""
+    return ingest_topic(operator_unit_code, ACT_STREAM)
+
+
+def offered_acts(entitlements: Entitlements, units: UnitDirectory, *, unit_code: str,
+                 operator_unit_code: str) -> list[ActOption]:
+    """The acts a user of ``unit_code`` may create in the view, in the file's order.
+
+    The operator unit (the procuratorate running the hub) is the ``hub`` relation;
+    other units count by their kind. Acts marked ``in_view: false`` (decided in the
+    procuratorate's case system) are not offered; an act no registered unit could
+    receive is not offered either.
+    """
+    unit = units.get(unit_code)
+    kind = unit.kind if unit is not None else ""
+    offered: list[ActOption] = []
+    for action, rule in entitlements.acts_for_kind(
+            ACT_EVENT_TYPE, kind, is_hub=unit_code == operator_unit_code).items():
+        if not rule.in_view:
+            continue
+        targets = tuple(u for u in units.all() if u.kind in rule.targets)
+        if targets:
+            offered.append(ActOption(action, rule.title_zh, rule.title_en, targets))
+    return offered
+
+
+def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: str,
+              target_unit_code: str, content: str, document_number: str = "",
+              reply_due_date: date | None = None, now: datetime) -> ProsecutorialAction:
+    """The act as the event the engine processes (refused with :class:`ActRefused`).
+
+    The event id is random per submission (a new document is a new act) and stays
+    with the outbox row, so a relay retry produces the same event and the engine's
+    de-duplication keeps it once.
+    """
+    if target_unit_code not in {unit.code for unit in option.targets}:
+        raise ActRefused("target_unit_code", (
+            f"{target_unit_code!r} is not a unit {option.title_en} may be addressed to"))
+    text = content.replace("\x00", "").strip()
+    if not text:
+        raise ActRefused("content", "the act needs its content (内容)")
+    if reply_due_date is not None and reply_due_date < now.date():
+        raise ActRefused("reply_due_date", f"{reply_due_date.isoformat()} is in the past")
+    act_id = str(uuid.uuid4())
+    body = {"act_id": act_id, "action": option.action, "target": target_unit_code}
+    number = document_number.replace("\x00", "").strip() or None
+    return ProsecutorialAction(
+        event_id=event_id_for(_SOURCE_SYSTEM, f"view-act:{act_id}", content_hash(body)),
+        case_id=case_id, source_unit=sender_unit_code, occurred_at=now, recorded_at=now,
+        source_system=_SOURCE_SYSTEM, source_record=f"view-act:{act_id} by {actor}",
+        connector_id=_CONNECTOR_ID, action=ProsecutorialActionKind(option.action),
+        target_unit_code=target_unit_code, document_number=number, content=text[:2000],
+        reply_due_date=reply_due_date,
+    )
+
+
+def submit_act(context: ViewContext, actor: Actor, *, case_id: str, action: str,
+               target_unit_code: str, content: str, document_number: str = "",
+               reply_due_date: date | None = None) -> tuple[ProsecutorialAction, str]:
+    """Check, build and queue an act for the bus; the event and its topic.
+
+    Raises :class:`ActRefused` with field ``action`` when the user's unit may not send
+    this act (entitlements.yaml) and for every problem :func:`build_act` finds. The
+    caller has checked that the user may see the case.
+    """
+    options = {option.action: option for option in offered_acts(
+        load_entitlements(), context.units, unit_code=actor.unit_code,
+        operator_unit_code=context.operator_unit_code)}
+    option = options.get(action)
+    if option is None:
+        raise ActRefused("action", (
+            f"unit {actor.unit_code} may not create {action} in the view "
+            "(hub/rules/entitlements.yaml, acts)"))
+    event = build_act(option, case_id=case_id, sender_unit_code=context.operator_unit_code,
+                      actor=actor.username, target_unit_code=target_unit_code,
+                      content=content, document_number=document_number,
+                      reply_due_date=reply_due_date, now=utc_now())
+    topic = act_topic(context.operator_unit_code)
+    context.outbox.event(topic, event)
+    return event, topic

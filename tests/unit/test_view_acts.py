@@ -1,0 +1,156 @@
+"""Supervision acts created in the view (issue #13): a ProsecutorialAction on the
+operator's ingest topic, never a note; only what entitlements.yaml lets the user's unit
+send, to a unit of the act's target kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hub.models import ProsecutorialAction, ProsecutorialActionKind, ViewAction
+from hub.view.acts import ACT_STREAM, act_topic, offered_acts
+from hub.view.app import create_app
+from hub.view.context import ViewContext
+from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
+from hub.view.store import OutboxRow
+from tests.support.view_data import (
+    MARKET,
+    POLICE,
+    PROCURATORATE,
+    apply_events,
+    case_spec,
+    demo_events,
+)
+
+
+@pytest.fixture
+def view(tmp_path: Path) -> Iterator[tuple[TestClient, ViewContext]]:
+    settings = ViewSettings(database_url=f"sqlite:///{tmp_path / 'view.sqlite3'}",
+                            seed_demo_users=True, demo_unit_codes=[MARKET, POLICE],
+                            bootstrap=None)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        context: ViewContext = app.state.view
+        with context.store.session() as session:
+            apply_events(session, demo_events(12), context.units)
+        yield client, context
+
+
+def _token(client: TestClient, username: str) -> dict[str, str]:
+    answer = client.post("/api/auth/token",
+                         json={"username": username, "password": DEFAULT_DEMO_PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _outbox(context: ViewContext) -> list[OutboxRow]:
+    with context.store.session() as session:
+        rows = list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+        session.expunge_all()
+        return rows
+
+
+def test_an_act_is_a_prosecutorial_action_on_the_operators_ingest_topic(
+        view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    spec = case_spec(3)
+    due = date.today() + timedelta(days=30)
+    answer = client.post(f"/api/cases/{spec.case_id}/acts", headers=_token(client, "prosecutor"),
+                         json={"action": "RECOMMENDATION", "target_unit_code": MARKET,
+                               "content": "建议依法移送涉嫌犯罪案件", "document_number": "演检建〔2026〕1号",
+                               "reply_due_date": due.isoformat()})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["topic"] == f"lf.ingest.{PROCURATORATE}.{ACT_STREAM}"
+    rows = [row for row in _outbox(context) if row.record_type == ProsecutorialAction.avro_name]
+    assert len(rows) == 1
+    assert rows[0].topic == act_topic(context.operator_unit_code)
+    act = ProsecutorialAction.model_validate(rows[0].payload)
+    assert (act.action, act.target_unit_code, act.case_id, act.source_unit) == (
+        ProsecutorialActionKind.RECOMMENDATION, MARKET, spec.case_id, PROCURATORATE)
+    assert (act.document_number, act.reply_due_date) == ("演检建〔2026〕1号", due)
+    assert act.event_id == answer.json()["event_id"]
+    assert not [row for row in _outbox(context) if row.record_type == ViewAction.avro_name]
+
+
+def test_a_target_of_the_wrong_kind_a_missing_content_and_a_past_date_are_refused(
+        view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    headers = _token(client, "prosecutor")
+    url = f"/api/cases/{case_spec(3).case_id}/acts"
+    base = {"action": "ORDER_FILING", "target_unit_code": POLICE, "content": "通知立案"}
+    wrong = client.post(url, headers=headers, json={**base, "target_unit_code": MARKET})
+    assert wrong.status_code == 422 and "target_unit_code" in wrong.json()["detail"]
+    empty = client.post(url, headers=headers, json={**base, "content": "  "})
+    assert empty.status_code == 422 and "content" in empty.json()["detail"]
+    past = client.post(url, headers=headers, json={**base, "reply_due_date": "2020-01-01"})
+    assert past.status_code == 422 and "reply_due_date" in past.json()["detail"]
+    assert not [row for row in _outbox(context)
+                if row.record_type == ProsecutorialAction.avro_name]
+    assert client.post(url, headers=headers, json=base).status_code == 202
+
+
+def test_an_agency_user_may_not_send_a_procuratorial_act(
+        view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    spec = next(case_spec(i) for i in range(12) if case_spec(i).owner == MARKET)
+    answer = client.post(f"/api/cases/{spec.case_id}/acts",
+                         headers=_token(client, f"unit-{MARKET.lower()}"),
+                         json={"action": "RECOMMENDATION", "target_unit_code": MARKET,
+                               "content": "自己给自己发检察建议"})
+    assert answer.status_code == 403
+    assert "entitlements.yaml" in answer.json()["detail"]
+    assert offered_acts_for(context, MARKET) == []
+
+
+def offered_acts_for(context: ViewContext, unit_code: str) -> list[str]:
+    from hub.rules import load_entitlements
+
+    return [option.action for option in offered_acts(
+        load_entitlements(), context.units, unit_code=unit_code,
+        operator_unit_code=context.operator_unit_code)]
+
+
+def test_the_view_offers_the_acts_the_rules_allow_with_their_addressees(
+        view: tuple[TestClient, ViewContext]) -> None:
+    _, context = view
+    from hub.rules import load_entitlements
+
+    options = {option.action: option for option in offered_acts(
+        load_entitlements(), context.units, unit_code=PROCURATORATE,
+        operator_unit_code=PROCURATORATE)}
+    assert {"SUGGEST_REFERRAL", "REQUIRE_NON_FILING_REASONS", "ORDER_FILING",
+            "RECOMMENDATION", "OPINION", "CORRECTION_NOTICE", "URGE_PROSECUTION"} <= set(options)
+    assert "ARREST_DECISION" not in options  # decided in the procuratorate's own system
+    assert {unit.kind for unit in options["ORDER_FILING"].targets} == {"police"}
+    assert {unit.kind for unit in options["SUGGEST_REFERRAL"].targets} == {"agency"}
+
+
+def test_the_case_page_form_sends_the_act(view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    login = client.get("/login")
+    assert login.status_code == 200
+    import re
+
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert csrf is not None
+    client.post("/login", data={"username": "prosecutor", "password": DEFAULT_DEMO_PASSWORD,
+                                "csrf_token": csrf.group(1)})
+    spec = case_spec(4)
+    page = client.get(f"/cases/{spec.case_id}")
+    assert page.status_code == 200 and 'id="act-form"' in page.text
+    assert "纠正违法通知书" in page.text and "督促起诉意见书" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    sent = client.post(f"/cases/{spec.case_id}/acts", follow_redirects=False, data={
+        "csrf_token": token.group(1), "action": "CORRECTION_NOTICE",
+        "target_unit_code": POLICE, "content": "立案监督发现违法情形，请予纠正"})
+    assert sent.status_code == 303 and "notice=act_sent" in sent.headers["location"]
+    acts = [ProsecutorialAction.model_validate(row.payload) for row in _outbox(context)
+            if row.record_type == ProsecutorialAction.avro_name]
+    assert [(a.action.value, a.target_unit_code) for a in acts] == [
+        ("CORRECTION_NOTICE", POLICE)]
