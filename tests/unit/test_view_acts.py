@@ -62,7 +62,8 @@ def test_an_act_is_a_prosecutorial_action_on_the_operators_ingest_topic(
     due = date.today() + timedelta(days=30)
     answer = client.post(f"/api/cases/{spec.case_id}/acts", headers=_token(client, "prosecutor"),
                          json={"action": "RECOMMENDATION", "target_unit_code": MARKET,
-                               "content": "建议依法移送涉嫌犯罪案件", "document_number": "演检建〔2026〕1号",
+                               "content": "建议依法移送涉嫌犯罪案件",
+                               "document_number": "演检建〔2026〕1号",
                                "reply_due_date": due.isoformat()})
     assert answer.status_code == 202, answer.text
     assert answer.json()["topic"] == f"lf.ingest.{PROCURATORATE}.{ACT_STREAM}"
