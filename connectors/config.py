@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.mapping import DispatchSpec, MappingSpec, merge_mappings
 from hub.errors import ConfigError
@@ -140,8 +148,40 @@ class HttpSourceConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
     rate_limit_per_second: float | None = Field(None, gt=0)
+    #: Seconds a connect or a read may wait (httpx's timeout, per operation).
     timeout_seconds: float = Field(30.0, gt=0)
+    #: Seconds one request may take in all, body included: a server trickling a byte at
+    #: a time never trips the per-operation timeout, this bound it.
+    deadline_seconds: float = Field(120.0, gt=0)
+    #: Tries after the first for a transient answer (connection, timeout, 5xx, 429, an HTML
+    #: page, non-JSON, an error envelope) within one poll, waiting ``retry_backoff_seconds``
+    #: doubled each time (at most 30 s) or the server's ``Retry-After``.
     max_retries: int = Field(5, ge=0)
+    retry_backoff_seconds: float = Field(0.5, ge=0)
+    #: Cap on a ``Retry-After`` the connector honours (a server asking for a day waits
+    #: for the next poll instead).
+    max_retry_after_seconds: float = Field(120.0, ge=0)
+    #: A body (after content decoding: a gzip bomb counts inflated) over this is refused.
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    #: Redirects followed per request; more (a loop) is a refused answer.
+    max_redirects: int = Field(5, ge=0)
+    #: An error envelope in a 200 answer: the value at ``error_path`` must be one of
+    #: ``ok_values`` (``{"code": "0000", "msg": ...}`` → ``error_path: code``,
+    #: ``ok_values: ["0000"]``). Without it, a truthy ``error``/``errors`` or
+    #: ``"success": false`` at the top level marks one.
+    error_path: str | None = None
+    ok_values: tuple[str, ...] = ()
+    #: After a poll that ended on a refused answer, polls are skipped for this long,
+    #: doubling with each failed poll up to ``max_failed_poll_backoff_seconds`` (0: never
+    #: skip): a dead endpoint costs a dead letter per backoff, not one per poll.
+    failed_poll_backoff_seconds: float = Field(30.0, ge=0)
+    max_failed_poll_backoff_seconds: float = Field(600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _envelope_has_ok_values(self) -> HttpSourceConfig:
+        if self.error_path and not self.ok_values:
+            raise ValueError("error_path needs ok_values: the codes of a good answer")
+        return self
 
 
 class SqlSourceConfig(_Frozen):

@@ -244,7 +244,8 @@ class ConnectorRunner:
         while True:
             try:
                 await apply_topics(self.bootstrap, [manifest.spec_for(self.topic),
-                                                    manifest.spec_for(self.dlq)])
+                                                    manifest.spec_for(self.dlq)],
+                                   security=self.security)
                 return
             except (RetriableError, KafkaError, OSError) as exc:
                 if self.stopping.is_set():
@@ -290,7 +291,8 @@ class ConnectorRunner:
                     last = await self._pass(source, serde, delivery, last)
                 else:
                     last = await self._pass_parallel(source, serde, delivery, last, pool)
-                self.metrics.last_success.set(time.time())
+                if not source.failed_poll:
+                    self.metrics.last_success.set(time.time())
                 if once or self.stopping.is_set():
                     return True
                 lag = await source.lag(last.position)

@@ -68,6 +68,11 @@ class Source(abc.ABC):
     #: parsed rows. Kinds that cannot ignore it.
     defer_rows: bool = False
 
+    #: Set by a kind whose last :meth:`read` ended on a failure it dead-lettered instead of
+    #: raising (an HTTP API's hostile answer): the runner then leaves the last-success
+    #: gauge where it was, so "polls failing" alerts still fire while the connector runs on.
+    failed_poll: bool = False
+
     @abc.abstractmethod
     def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
         """Yield every record after ``since`` that is available now, in order, then stop.

@@ -1,8 +1,9 @@
 """Several connector configs in one process (``python -m connectors run a.yaml b.yaml``).
 
 Each config is its own pipeline: its own topic, DLQ, checkpoint and metrics label; a config
-that fails (here: an API answering 404, a :class:`~hub.errors.FatalError`) is reported and
-the others go on; SIGTERM stops every pipeline cleanly with its checkpoint written.
+that fails (here: a corrupt checkpoint, a :class:`~hub.errors.FatalError`) is reported and
+the others go on, and so does an API answering 404 (one dead letter, no error); SIGTERM
+stops every pipeline cleanly with its checkpoint written.
 """
 
 from __future__ import annotations
@@ -74,14 +75,19 @@ def _file_config(tmp_path: Path, name: str, bootstrap: str, registry_url: str,
     return path
 
 
-def _http_config(tmp_path: Path, url: str, bootstrap: str, registry_url: str) -> Path:
+def _http_config(tmp_path: Path, url: str, bootstrap: str, registry_url: str,
+                 name: str = "missing", *, corrupt_checkpoint: bool = False) -> Path:
     suffix = uuid.uuid4().hex[:8]
-    raw = {"id": f"multi-missing-{suffix}", "unit": "114299010313564485", "kind": "http",
+    raw = {"id": f"multi-{name}-{suffix}", "unit": "114299010313564485", "kind": "http",
            "source": {"url": url, "max_retries": 0}, "preset": "police-feedback",
            "mapping": {"stream": f"multi-{suffix}"}, "bootstrap": bootstrap,
-           "registry_url": registry_url, "state_dir": str(tmp_path / "missing" / "state")}
-    path = tmp_path / "missing.yaml"
+           "registry_url": registry_url, "state_dir": str(tmp_path / name / "state")}
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    if corrupt_checkpoint:
+        store = CheckpointStore(Path(raw["state_dir"]), raw["id"])
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+        store.path.write_text("{not json", encoding="utf-8")
     return path
 
 
@@ -102,16 +108,21 @@ def test_two_configs_run_as_separate_pipelines_and_a_failing_one_does_not_stop_t
     first = _file_config(tmp_path, "first", bootstrap, registry_url, 300, bad=True)
     second = _file_config(tmp_path, "second", bootstrap, registry_url, 200)
     missing = _http_config(tmp_path, missing_api, bootstrap, registry_url)
+    broken = _http_config(tmp_path, missing_api, bootstrap, registry_url, "broken",
+                          corrupt_checkpoint=True)
     log = tmp_path / "run.log"
 
-    process = _start(str(first), str(missing), str(second), "--once", log=log)
+    process = _start(str(first), str(missing), str(broken), str(second), "--once", log=log)
     output, _ = process.communicate(timeout=300)
 
     assert process.returncode == 1, log.read_text(encoding="utf-8")[-3000:]
     results = _results(output)
-    configs = {path: load_config(path) for path in (first, second, missing)}
-    assert results[configs[missing].id]["error"].startswith("FatalError")
-    assert results[configs[missing].id]["produced"] == 0
+    configs = {path: load_config(path) for path in (first, second, missing, broken)}
+    assert results[configs[broken].id]["error"].startswith("FatalError")
+    assert "corrupt" in results[configs[broken].id]["error"]
+    assert "error" not in results[configs[missing].id], "a 404 is a dead letter, not a stop"
+    assert (results[configs[missing].id]["produced"],
+            results[configs[missing].id]["rejected"]) == (0, 1)
     for path, good, bad in ((first, 300, len(CsvFileHarness.bad_reasons)),
                             (second, 200, 0)):
         config = configs[path]
