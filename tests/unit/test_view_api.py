@@ -242,6 +242,10 @@ def test_acknowledge_goes_to_the_bus_and_shows_only_when_it_comes_back(view: Vie
     assert action.action_kind == ViewActionKind.ACKNOWLEDGE_ALERT
     assert action.target == alert["alert_id"] and action.case_id == alert["case_id"]
     assert action.actor == "prosecutor" and action.payload == {"note": "已电话督促"}
+    [audited] = [a for a in view.audits() if a.operation is AuditOperation.ACTION]
+    assert audited.target == f"ACKNOWLEDGE_ALERT:{alert['alert_id']}"
+    assert audited.case_id == alert["case_id"] and audited.actor == "prosecutor"
+    assert audited.query == f"action_id={action.action_id};note=已电话督促"
     still = view.client.get(f"/api/cases/{alert['case_id']}", headers=headers).json()
     assert {a["alert_id"]: a["status"] for a in still["alerts"]}[alert["alert_id"]] == "open"
     view.apply(action)
