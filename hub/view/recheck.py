@@ -142,9 +142,11 @@ def recheck_items(session: Session, sample: RecheckSampleRow) -> list[RecheckIte
     ):
         if (applied.payload or {}).get(SAMPLE_KEY) == sample.sample_id and applied.case_id:
             latest[applied.case_id] = applied
-    decided = dict(session.execute(
+    decided: dict[str, date] = {}
+    for case_id, decided_on in session.execute(
         select(CaseRow.case_id, CaseRow.decided_on).where(CaseRow.case_id.in_(case_ids))
-    ).tuples().all())
+    ):
+        decided[case_id] = decided_on
     items: list[RecheckItem] = []
     for item in sample.items:
         case_id = str(item["case_id"])
