@@ -27,6 +27,7 @@ from hub.rules import (
     load_violation_types,
 )
 from hub.rules._loader import registered_rule_files
+from hub.rules.assessment import load_assessment
 
 RULE_FILES = sorted(p.name for p in rules_dir().glob("*.yaml"))
 
@@ -45,6 +46,7 @@ RULE_COLLECTIONS: dict[str, list[str]] = {
     "masking.yaml": [],
     "entitlements.yaml": [],
     "missing_entry.yaml": [],  # one source per section: tests/unit/test_missing_entry_logic.py
+    "assessment.yaml": ["indicators", "vetoes"],  # and recheck: tests/unit/test_view_assessment.py
 }
 FILE_LEVEL_SOURCE = {"violation_types.yaml", "unit_roles.yaml", "screening.yaml",
                      "matching.yaml", "masking.yaml", "entitlements.yaml"}
@@ -74,6 +76,7 @@ def test_every_rule_names_a_source(name: str) -> None:
 
 def test_every_rule_file_loads_and_the_files_agree() -> None:
     rules = load_rule_set()
+    assert load_assessment().recheck.source.strip()
     assert cross_file_problems(rules) == []
     assert {f.file_name for f in registered_rule_files()} == set(RULE_FILES) - {
         "calendar_overrides.yaml"
