@@ -20,7 +20,11 @@ What each principal gets:
 - the streams workers: Read on ``lf.ingest.``, Read/Write on the derived topics, Write
   (and Create, the worker creates inboxes of new units) on ``lf.inbox.``, Write on
   ``lf.public.``, everything on their own ``<app id>-`` changelog topics and group.
-- the view: Read on what builds its store, Write on ``lf.view-actions`` and ``lf.audit``.
+- the view: Read on what builds its store, Write on ``lf.view-actions`` and
+  ``lf.audit-intake`` (its audit records, unchained).
+- the audit sealer (``hub/audit``): Read on ``lf.audit-intake``, Read and Write on
+  ``lf.audit`` (its only writer: nobody else may append to the chain), Write on
+  ``lf.dlq.audit``, its own group.
 - a downstream subscriber: Read on ``lf.public.`` (PII-masked) and its own groups only.
 
 Idempotent producers need no IdempotentWrite on the cluster: since Kafka 3.0 (KIP-679)
@@ -71,7 +75,7 @@ _VIEW_INPUTS = (
     "lf.view-actions",
 )
 #: Topics the view's outbox writes.
-_VIEW_OUTPUTS = ("lf.view-actions", "lf.audit")
+_VIEW_OUTPUTS = ("lf.view-actions", "lf.audit-intake")
 
 
 @dataclass(frozen=True, order=True)
@@ -106,6 +110,8 @@ class ServicePrincipals:
     streams_app_id: str = "liangfa-streams"
     view: str = "User:liangfa-view"
     view_group: str = "liangfa-view"
+    audit_sealer: str = "User:liangfa-audit"
+    audit_sealer_group: str = "liangfa-audit-sealer"
     subscribers: tuple[str, ...] = field(default_factory=tuple)
 
     def subscriber_principal(self, name: str) -> str:
@@ -115,6 +121,7 @@ class ServicePrincipals:
     def users(self) -> list[str]:
         """SCRAM user names of the service principals (the part after ``User:``)."""
         principals = [self.streams, self.view,
+                      self.audit_sealer,
                       *(self.subscriber_principal(name) for name in self.subscribers)]
         return [principal.removeprefix("User:") for principal in principals]
 
@@ -166,12 +173,17 @@ def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
         bindings += _topic(streams, "LITERAL", name, "READ", "WRITE", "CREATE")
     bindings += _topic(streams, "LITERAL", "lf.view-actions", "READ")
     # The engine audits events it refuses (a unit not entitled to add them to a case).
-    bindings += _topic(streams, "LITERAL", "lf.audit", "WRITE", "CREATE")
+    bindings += _topic(streams, "LITERAL", "lf.audit-intake", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", "lf.inbox.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", "lf.public.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", app_prefix, "READ", "WRITE", "CREATE",
                        "DESCRIBE_CONFIGS")
     bindings.append(_group(streams, services.streams_app_id))
+    sealer = services.audit_sealer
+    bindings += _topic(sealer, "LITERAL", "lf.audit-intake", "READ")
+    bindings += _topic(sealer, "LITERAL", "lf.audit", "READ", "WRITE")
+    bindings += _topic(sealer, "LITERAL", "lf.dlq.audit", "WRITE")
+    bindings.append(_group(sealer, services.audit_sealer_group))
     for name in _VIEW_INPUTS:
         bindings += _topic(view, "LITERAL", name, "READ")
     for name in _VIEW_OUTPUTS:

@@ -96,7 +96,15 @@ def test_each_unit_gets_exactly_its_grants(bindings, unit, expected):
     ("User:liangfa-streams", "liangfa-streams-aggregate-cases-changelog", "WRITE", True),
     ("User:liangfa-view", "lf.case-state", "READ", True),
     ("User:liangfa-view", "lf.view-actions", "WRITE", True),
-    ("User:liangfa-view", "lf.audit", "WRITE", True),
+    ("User:liangfa-view", "lf.audit", "WRITE", False),
+    ("User:liangfa-view", "lf.audit-intake", "WRITE", True),
+    ("User:liangfa-streams", "lf.audit", "WRITE", False),
+    ("User:liangfa-streams", "lf.audit-intake", "WRITE", True),
+    ("User:liangfa-audit", "lf.audit-intake", "READ", True),
+    ("User:liangfa-audit", "lf.audit", "WRITE", True),
+    ("User:liangfa-audit", "lf.dlq.audit", "WRITE", True),
+    ("User:liangfa-audit", "lf.audit-intake", "WRITE", False),
+    ("User:liangfa-audit", "lf.case-events", "READ", False),
     ("User:liangfa-view", "lf.case-events", "WRITE", False),
     ("User:sub-press", "lf.public.case-summaries", "READ", True),
     ("User:sub-press", "lf.case-events", "READ", False),
@@ -130,7 +138,8 @@ def test_connector_of_an_unknown_unit_is_refused(registry):
 def test_scram_users_are_units_then_services(registry):
     users = scram_users(registry, ServicePrincipals(subscribers=("press",)))
     assert users[: len(registry)] == [f"unit-{unit.code}" for unit in registry]
-    assert users[len(registry):] == ["liangfa-streams", "liangfa-view", "sub-press"]
+    assert users[len(registry):] == ["liangfa-streams", "liangfa-view", "liangfa-audit",
+                                     "sub-press"]
 
 
 def test_generated_passwords_are_private_and_kept(tmp_path):
