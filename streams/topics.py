@@ -84,8 +84,14 @@ class TopicNames:
 
     @property
     def audit(self) -> str:
-        """Audit records (the engine's: events a unit was not entitled to send)."""
+        """The hash-chained audit log (written by the audit sealer only, hub/audit)."""
         return self._name("lf.audit")
+
+    @property
+    def audit_intake(self) -> str:
+        """Where the engine writes its audit records (events a unit was not entitled to
+        send), unchained: the audit sealer appends them to :attr:`audit`."""
+        return self._name("lf.audit-intake")
 
     @property
     def stats_feed(self) -> str:
@@ -115,7 +121,7 @@ class TopicNames:
         manifest = load_manifest()
         wanted = {
             "lf.case-events", "lf.alerts", "lf.case-state", "lf.stats", "lf.unmatched",
-            "lf.view-actions", "lf.dlq.streams", "lf.audit",
+            "lf.view-actions", "lf.dlq.streams", "lf.audit-intake",
         }
         specs = [
             spec.model_copy(update={"name": self._name(spec.name), "partitions": partitions})

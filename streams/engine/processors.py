@@ -346,14 +346,15 @@ class Processors:
             await self.matching.index_referral(event)
 
     async def refuse(self, record: RawRecord, event: CaseEvent, reason: str) -> None:
-        """Dead-letter, count and audit an event its unit was not entitled to send."""
+        """Dead-letter, count and audit an event its unit was not entitled to send (on
+        the audit intake: the sealer chains it into ``lf.audit``)."""
         event_type = type(event).__name__
         NOT_ENTITLED.labels(event.source_unit, event_type).inc()
         log.warning("refused %s %s: %s", event_type, event.event_id, reason)
         await self.guards["entitlement"].dead_letter(record, RecordRejected(
             reason, field="case_id", value=event.case_id, error_type="not-entitled"))
         now = datetime.now(UTC)
-        await self.outputs.event(self.topics.audit, AuditRecorded(
+        await self.outputs.event(self.topics.audit_intake, AuditRecorded(
             event_id=uuid_for("entitlement-refused", event.event_id),
             case_id=event.case_id, source_unit=self.hub_unit_code, occurred_at=now,
             recorded_at=now, source_system=SOURCE_SYSTEM,

@@ -85,7 +85,7 @@ async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
     assert dead_event.event_id == forged.event_id
 
     audits = await read_events_until(
-        deployment.bootstrap, deployment.registry_url, topics.audit,
+        deployment.bootstrap, deployment.registry_url, topics.audit_intake,
         lambda found: any(isinstance(e, AuditRecorded) for _, e in found))
     [audit] = [e for _, e in audits if isinstance(e, AuditRecorded)]
     assert audit.operation is AuditOperation.WRITE_REFUSED
