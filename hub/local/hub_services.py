@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from hub.audit.service import AUDIT_SEALER_PORT_OFFSET, audit_sealer_service
 from hub.errors import StackError
 from hub.local.demo import DemoLayout, configs_by_unit, connector_configs, prepare_demo
 from hub.local.processes import find_stack_processes
@@ -107,6 +108,8 @@ class HubServices:
             args=["run", "--metrics-port", str(public_port), *self._common()],
             health_url=f"http://127.0.0.1:{public_port}/metrics",
             address=f"http://127.0.0.1:{public_port}/metrics", env=env))
+        self._specs.append(audit_sealer_service(
+            self._common(), env, metrics_port=self.view_port + AUDIT_SEALER_PORT_OFFSET))
         self._specs.append(ServiceSpec(
             component="view", module="hub",
             args=["view", "serve", "--demo-users", "--port", str(self.view_port),
