@@ -149,6 +149,23 @@ def _prosecutorial_stage(event: ProsecutorialAction) -> CaseStage | None:
     return None
 
 
+#: Timeline titles of procuratorial acts ("中文 english": the view shows one language).
+_ACT_TITLES = {
+    ProsecutorialActionKind.SUGGEST_REFERRAL: ("建议移送", "suggestion to refer"),
+    ProsecutorialActionKind.REQUIRE_NON_FILING_REASONS: (
+        "要求说明不立案理由", "request for the reasons for not filing"),
+    ProsecutorialActionKind.ORDER_FILING: ("通知立案", "order to file"),
+    ProsecutorialActionKind.ARREST_DECISION: ("审查逮捕决定", "arrest decision"),
+    ProsecutorialActionKind.PROSECUTION_DECISION: ("审查起诉决定", "prosecution decision"),
+    ProsecutorialActionKind.RECOMMENDATION: ("检察建议书", "procuratorial recommendation"),
+    ProsecutorialActionKind.OPINION: ("检察意见书", "procuratorial opinion"),
+    ProsecutorialActionKind.EARLY_INTERVENTION: ("提前介入", "early intervention"),
+    ProsecutorialActionKind.REVERSE_REFERRAL: ("反向衔接", "reverse referral"),
+    ProsecutorialActionKind.CORRECTION_NOTICE: ("纠正违法通知书", "notice to correct a violation"),
+    ProsecutorialActionKind.URGE_PROSECUTION: ("督促起诉意见书", "opinion urging prosecution"),
+}
+
+
 def summarise(event: CaseEvent) -> str:
     """A one-line bilingual summary of an event for the timeline."""
     if isinstance(event, PenaltyCaseRecorded):
@@ -179,7 +196,9 @@ def summarise(event: CaseEvent) -> str:
     if isinstance(event, ProsecutorialAction):
         outcome = ("" if event.outcome is ProsecutorialOutcome.NOT_APPLICABLE
                    else f": {event.outcome.value}")
-        return f"检察监督 procuratorate {event.action.value}{outcome}"
+        zh, en = _ACT_TITLES.get(event.action, ("检察监督", "procuratorate"))
+        number = f" {event.document_number}" if event.document_number else ""
+        return f"{zh} {en}{number} → {event.target_unit_code}{outcome}"
     if isinstance(event, NonFilingReasonsExplained):
         return f"说明不立案理由 non-filing reasons explained {event.document_number or ''}".strip()
     if isinstance(event, ArrestRequested):
@@ -190,7 +209,9 @@ def summarise(event: CaseEvent) -> str:
         return (f"移送审查起诉 transferred for prosecution {event.police_case_number}"
                 f"{offence}")
     if isinstance(event, AgencyReplied):
-        return f"回复 reply: {event.outcome.value}"
+        quoted = event.in_reply_to_document_number or ""
+        to = f" {quoted}" if quoted else ""
+        return f"回复 reply{to}: {event.outcome.value}"
     if isinstance(event, CourtJudgment):
         return f"判决 judgment {event.court_case_number}: {event.verdict.value}"
     if isinstance(event, JudicialRecommendation):

@@ -147,3 +147,22 @@ def test_no_justice_bureau_in_the_jurisdiction_is_unroutable_not_lost(
     assert route.destinations == ()
     assert route.unroutable is not None
     assert "justice_bureau" in route.unroutable and "420998" in route.unroutable
+
+
+def test_the_timeline_names_the_act_its_number_and_its_addressee() -> None:
+    from hub.models import ProsecutorialActionKind
+    from hub.view.texts import localize_summary
+    from streams.aggregate_logic import summarise
+
+    for kind in ProsecutorialActionKind:
+        if kind is ProsecutorialActionKind.UNKNOWN:
+            continue
+        line = summarise(prosecutorial(at(2025, 3, 10, 9), kind.value, target=MARKET,
+                                       document_number="青检建〔2025〕3号"))
+        assert line.endswith(f"青检建〔2025〕3号 → {MARKET}"), line
+        # One language at a time in the view: the other's words are left out.
+        assert localize_summary(line, "zh").split(" ")[0] == line.split(" ")[0]
+        assert not any("\u4e00" <= c <= "\u9fff"
+                       for c in localize_summary(line, "en").split(" → ")[0].split(" 青")[0])
+    reply = summarise(replied(at(2025, 4, 1), in_reply_to_document="青检建〔2025〕3号"))
+    assert "青检建〔2025〕3号" in reply

@@ -1,0 +1,191 @@
+"""Supervision acts through the real engine (issue #13, item 1), on the real broker.
+
+A procuratorial recommendation sent on the procuratorate's ingest topic (where the view
+and the procuratorate-outbox connector put acts) reaches the addressed agency's inbox,
+raises its reply clock once overdue with the justice-bureau copy named on the alert,
+and the agency's answer stops it. A correction notice goes to the police inbox and the
+police's answer reaches the procuratorate's inbox. An order to file addressed to an
+agency is refused as not entitled (entitlements.yaml, acts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.calendar import CHINA_TZ
+from hub.identity import case_id_for
+from hub.models import (
+    AgencyReplied,
+    Alert,
+    AlertStatus,
+    CaseEvent,
+    CaseState,
+    ProsecutorialAction,
+    ProsecutorialActionKind,
+)
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_POLICE,
+    EXAMPLE_PROCURATORATE,
+    example_events,
+)
+from hub.units import load_unit_registry
+from streams.routing_logic import alert_copies
+from tests.integration.test_streams_harness import (
+    EXAMPLE_UNITS_YAML,
+    StreamsDeployment,
+    headers_of,
+    penalty_of,
+    produce_events,
+    read_events_until,
+    read_until,
+)
+
+pytestmark = pytest.mark.integration
+
+#: A fictional justice bureau (司法局) of the example county, for the escalation copy.
+JUSTICE = "11421181MB0000008Q"
+UNITS_WITH_JUSTICE_YAML = EXAMPLE_UNITS_YAML + (
+    f'  - {{code: "{JUSTICE}", name: 示例县司法局, name_en: Example justice bureau,\n'
+    '     kind: justice, role: justice_bureau, division: "421181"}\n')
+
+
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str, tmp_path: Path
+               ) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+    units = tmp_path / "units.yaml"
+    units.write_text(UNITS_WITH_JUSTICE_YAML, encoding="utf-8")
+    deployment.units_file = units
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+def _template(name: str) -> CaseEvent:
+    return next(e for e in example_events().values() if type(e).__name__ == name)
+
+
+def act(case_id: str, action: str, target: str, number: str, occurred: datetime
+        ) -> ProsecutorialAction:
+    template = _template("ProsecutorialAction")
+    assert isinstance(template, ProsecutorialAction)
+    return template.model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "occurred_at": occurred,
+        "recorded_at": datetime.now(CHINA_TZ), "action": ProsecutorialActionKind(action),
+        "target_unit_code": target, "document_number": number, "reply_due_date": None,
+        "referral_number": None, "content": f"{action} 内容"})
+
+
+def reply(case_id: str, unit: str, to_event: str, occurred: datetime) -> AgencyReplied:
+    template = _template("AgencyReplied")
+    assert isinstance(template, AgencyReplied)
+    return template.model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "source_unit": unit,
+        "occurred_at": occurred, "recorded_at": datetime.now(CHINA_TZ),
+        "addressed_to_unit_code": EXAMPLE_PROCURATORATE, "in_reply_to_event_id": to_event,
+        "in_reply_to_document_number": None})
+
+
+async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
+        deployment: StreamsDeployment) -> None:
+    topics = deployment.topics
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    acts_topic = topics.ingest(EXAMPLE_PROCURATORATE, "view-acts")
+    await deployment.create_topics([agency_topic, police_topic, acts_topic])
+    deployment.start_worker("w1")
+    bootstrap, registry_url = deployment.bootstrap, deployment.registry_url
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    await produce_events(bootstrap, registry_url, agency_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    sent_on = datetime(2025, 3, 10, 9, tzinfo=CHINA_TZ)
+    recommendation = act(case_id, "RECOMMENDATION", EXAMPLE_AGENCY, "示检建〔2025〕1号", sent_on)
+    misdirected = act(case_id, "ORDER_FILING", EXAMPLE_AGENCY, "示检立〔2025〕2号", sent_on)
+    yesterday = datetime.now(CHINA_TZ) - timedelta(days=1)
+    notice = act(case_id, "CORRECTION_NOTICE", EXAMPLE_POLICE, "示检纠〔2025〕3号", yesterday)
+    await produce_events(bootstrap, registry_url, acts_topic,
+                         [recommendation, misdirected, notice])
+
+    # Routed: the recommendation to the agency's inbox, the notice to the police's.
+    agency_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_AGENCY),
+        lambda found: any(e.event_id == recommendation.event_id for _, e in found))
+    assert recommendation.event_id in {e.event_id for _, e in agency_inbox}, \
+        deployment.log_of("w1")
+    assert misdirected.event_id not in {e.event_id for _, e in agency_inbox}
+    police_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_POLICE),
+        lambda found: any(e.event_id == notice.event_id for _, e in found))
+    assert notice.event_id in {e.event_id for _, e in police_inbox}
+
+    # The order to file addressed to an agency is refused, with the reason.
+    def refused(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+    dead = refused(await read_until(bootstrap, topics.dead_letters,
+                                    lambda records: bool(refused(records))))
+    assert len(dead) == 1
+    assert b"ORDER_FILING" in headers_of(dead[0])["error.reason"]
+
+    # Two months later and unanswered (the batch evaluates at the recording time, today):
+    # raised on the agency, naming the justice bureau copy.
+    def alerts_of(found: list, rule_id: str, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
+        return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
+                and e.rule_id == rule_id and e.status is status]
+
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: bool(alerts_of(found, "recommendation-unanswered", AlertStatus.RAISED)))
+    [raised] = alerts_of(alerts, "recommendation-unanswered", AlertStatus.RAISED)
+    assert raised.responsible_unit_code == EXAMPLE_AGENCY
+    assert raised.trigger_event_id == recommendation.event_id
+    assert raised.details["copy_to_roles"] == "justice_bureau"
+    registry = load_unit_registry(deployment.units_file)
+    assert alert_copies(raised, registry).topics == (f"lf.inbox.{JUSTICE}",)
+
+    # The agency answers (late): the clock stops, the alert resolves as done late; the
+    # police answer the notice in time, and their answer reaches the procuratorate.
+    answer = reply(case_id, EXAMPLE_AGENCY, recommendation.event_id,
+                   sent_on + timedelta(days=75))
+    police_answer = reply(case_id, EXAMPLE_POLICE, notice.event_id, datetime.now(CHINA_TZ))
+    await produce_events(bootstrap, registry_url, agency_topic, [answer])
+    await produce_events(bootstrap, registry_url, police_topic, [police_answer])
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: bool(alerts_of(found, "recommendation-unanswered",
+                                     AlertStatus.RESOLVED)))
+    [resolved] = alerts_of(alerts, "recommendation-unanswered", AlertStatus.RESOLVED)
+    assert resolved.resolved_by_event_id == answer.event_id
+    assert resolved.details["late"] == "true"
+    procuratorate_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == police_answer.event_id for _, e in found))
+    assert police_answer.event_id in {e.event_id for _, e in procuratorate_inbox}
+
+    # On the case timeline: the acts with their numbers and the answers, not the refused one.
+    states = await read_events_until(
+        bootstrap, registry_url, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and police_answer.event_id in {t.event_id for t in e.timeline}
+                          and answer.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id][-1:]
+    assert isinstance(state, CaseState)
+    summaries = {entry.event_id: entry.summary for entry in state.timeline}
+    assert "示检建〔2025〕1号" in summaries[recommendation.event_id]
+    assert summaries[recommendation.event_id].startswith("检察建议书 procuratorial recommendation")
+    assert "示检纠〔2025〕3号" in summaries[notice.event_id]
+    assert misdirected.event_id not in summaries
+    # The notice was answered in time: its clock never raised anything.
+    assert not alerts_of(alerts, "correction-notice-unanswered", AlertStatus.RAISED)
+    assert deployment.workers["w1"].poll() is None
