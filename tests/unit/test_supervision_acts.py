@@ -166,3 +166,42 @@ def test_the_timeline_names_the_act_its_number_and_its_addressee() -> None:
                        for c in localize_summary(line, "en").split(" → ")[0].split(" 青")[0])
     reply = summarise(replied(at(2025, 4, 1), in_reply_to_document="青检建〔2025〕3号"))
     assert "青检建〔2025〕3号" in reply
+
+
+PRESET_TYPES = [("RecommendationIssued", "RECOMMENDATION"), ("OpinionIssued", "OPINION"),
+                ("CorrectionNoticeIssued", "CORRECTION_NOTICE"),
+                ("ProsecutionUrged", "URGE_PROSECUTION"),
+                ("ReverseReferralSent", "REVERSE_REFERRAL"),
+                ("ReferralSuggested", "SUGGEST_REFERRAL"),
+                ("FilingOrdered", "ORDER_FILING"),
+                ("NonFilingReasonsRequested", "REQUIRE_NON_FILING_REASONS")]
+
+
+@pytest.mark.parametrize(("outbox_type", "action"), PRESET_TYPES,
+                         ids=[t for t, _ in PRESET_TYPES])
+def test_the_procuratorate_outbox_preset_maps_every_act(outbox_type: str, action: str) -> None:
+    """From the procuratorate's own system (sql kind, outbox table): the same event the
+    view makes, with the document's reply date and the agency's case."""
+    from connectors.config import parse_config
+    from connectors.mapping import build_mapper
+    from hub.identity import case_id_for
+
+    config = parse_config({"id": "outbox", "unit": HUB_UNIT, "kind": "sql",
+                           "source": {"url": "sqlite:///unused.sqlite", "table": "outbox",
+                                      "watermark_column": "id", "tie_breaker_column": "id",
+                                      "payload_column": "payload"},
+                           "preset": "procuratorate-outbox"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    row = {"id": 7, "type": outbox_type, "aggregate_type": "supervision_case",
+           "aggregate_id": "青检两法监〔2025〕1号", "created_at": "2025-03-10 15:00:00",
+           "payload.decided_on": "2025-03-10", "payload.target_unit_code": MARKET,
+           "payload.document_number": "青检〔2025〕7号", "payload.content": "内容",
+           "payload.reply_due_date": "2025-04-10",
+           "payload.case_ref.agency_unit_code": MARKET,
+           "payload.case_ref.decision_number": "青市监罚〔2025〕1号"}
+    event = mapper.map(row, "actions.sqlite#7").event
+    assert type(event).__name__ == "ProsecutorialAction"
+    assert event.action.value == action  # type: ignore[attr-defined]
+    assert event.target_unit_code == MARKET  # type: ignore[attr-defined]
+    assert event.reply_due_date == date(2025, 4, 10)  # type: ignore[attr-defined]
+    assert event.case_id == case_id_for(MARKET, "青市监罚〔2025〕1号")
