@@ -18,13 +18,17 @@ What each principal gets:
   must not read, or fill, another agency's DLQ.
 - a procuratorate (检察院): additionally Read on every ``lf.`` topic (法律监督 sees all).
 - the streams workers: Read on ``lf.ingest.``, Read/Write on the derived topics, Write
-  (and Create, the worker creates inboxes of new units) on ``lf.inbox.``, Write on
-  ``lf.public.``, everything on their own ``<app id>-`` changelog topics and group.
+  (and Create, the worker creates inboxes of new units) on ``lf.inbox.``, everything on
+  their own ``<app id>-`` changelog topics, their internal ``lf.streams.`` topics and group.
+- the public-feed publisher: Read on the internal topics it masks, Write on ``lf.public.``
+  and ``lf.dlq.streams``, its own group.
 - the view: Read on what builds its store, Write on ``lf.view-actions`` and
   ``lf.audit-intake`` (its audit records, unchained).
 - the audit sealer (``hub/audit``): Read on ``lf.audit-intake``, Read and Write on
   ``lf.audit`` (its only writer: nobody else may append to the chain), Write on
   ``lf.dlq.audit``, its own group.
+- the schema registry (Apicurio's kafkasql storage): its journal and snapshot topics and
+  its own groups, nothing of the hub's.
 - a downstream subscriber: Read on ``lf.public.`` (PII-masked) and its own groups only.
 
 Idempotent producers need no IdempotentWrite on the cluster: since Kafka 3.0 (KIP-679)
@@ -76,6 +80,10 @@ _VIEW_INPUTS = (
 )
 #: Topics the view's outbox writes.
 _VIEW_OUTPUTS = ("lf.view-actions", "lf.audit-intake")
+#: Internal topics the public-feed publisher masks (``hub/rules/masking.yaml``).
+_PUBLIC_INPUTS = ("lf.case-events", "lf.case-state", "lf.stats")
+#: Topics of Apicurio's kafkasql storage (``hub/local/registry.py``).
+_REGISTRY_TOPICS = ("kafkasql-journal", "kafkasql-snapshots", "registry-events")
 
 
 @dataclass(frozen=True, order=True)
@@ -112,6 +120,11 @@ class ServicePrincipals:
     view_group: str = "liangfa-view"
     audit_sealer: str = "User:liangfa-audit"
     audit_sealer_group: str = "liangfa-audit-sealer"
+    public: str = "User:liangfa-public"
+    public_group: str = "liangfa-streams-public"
+    registry: str = "User:liangfa-registry"
+    #: Prefix of Apicurio's consumer groups (``<prefix>-<uuid>``, ``hub/local/registry.py``).
+    registry_group: str = "liangfa-registry"
     subscribers: tuple[str, ...] = field(default_factory=tuple)
 
     def subscriber_principal(self, name: str) -> str:
@@ -120,8 +133,7 @@ class ServicePrincipals:
 
     def users(self) -> list[str]:
         """SCRAM user names of the service principals (the part after ``User:``)."""
-        principals = [self.streams, self.view,
-                      self.audit_sealer,
+        principals = [self.streams, self.view, self.audit_sealer, self.public, self.registry,
                       *(self.subscriber_principal(name) for name in self.subscribers)]
         return [principal.removeprefix("User:") for principal in principals]
 
@@ -172,13 +184,28 @@ def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
     for name in _STREAMS_OUTPUTS:
         bindings += _topic(streams, "LITERAL", name, "READ", "WRITE", "CREATE")
     bindings += _topic(streams, "LITERAL", "lf.view-actions", "READ")
-    # The engine audits events it refuses (a unit not entitled to add them to a case).
+    # The engine audits events it refuses (a unit not entitled to add them to a case)
+    # through the sealer's intake. Create only on lf.audit: the worker creates its output
+    # topics when missing, and cannot see (Describe) the chain it must not write.
     bindings += _topic(streams, "LITERAL", "lf.audit-intake", "WRITE", "CREATE")
+    bindings += _topic(streams, "LITERAL", "lf.audit", "CREATE")
     bindings += _topic(streams, "PREFIXED", "lf.inbox.", "WRITE", "CREATE")
-    bindings += _topic(streams, "PREFIXED", "lf.public.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", app_prefix, "READ", "WRITE", "CREATE",
                        "DESCRIBE_CONFIGS")
+    # Internal topics of the engine (the statistics feed on one partition).
+    bindings += _topic(streams, "PREFIXED", "lf.streams.", "READ", "WRITE", "CREATE")
     bindings.append(_group(streams, services.streams_app_id))
+    public = services.public
+    for name in _PUBLIC_INPUTS:
+        bindings += _topic(public, "LITERAL", name, "READ")
+    bindings += _topic(public, "PREFIXED", "lf.public.", "WRITE")
+    bindings += _topic(public, "LITERAL", "lf.dlq.streams", "WRITE")
+    bindings.append(_group(public, services.public_group))
+    registry = services.registry
+    for name in _REGISTRY_TOPICS:
+        bindings += _topic(registry, "LITERAL", name, "READ", "WRITE", "CREATE",
+                           "DESCRIBE_CONFIGS")
+    bindings.append(_group(registry, services.registry_group))
     sealer = services.audit_sealer
     bindings += _topic(sealer, "LITERAL", "lf.audit-intake", "READ")
     bindings += _topic(sealer, "LITERAL", "lf.audit", "READ", "WRITE")

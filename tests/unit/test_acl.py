@@ -106,6 +106,17 @@ def test_each_unit_gets_exactly_its_grants(bindings, unit, expected):
     ("User:liangfa-audit", "lf.audit-intake", "WRITE", False),
     ("User:liangfa-audit", "lf.case-events", "READ", False),
     ("User:liangfa-view", "lf.case-events", "WRITE", False),
+    ("User:liangfa-streams", "lf.public.case-events", "WRITE", False),
+    ("User:liangfa-streams", "lf.streams.stats-feed", "WRITE", True),
+    ("User:liangfa-public", "lf.case-state", "READ", True),
+    ("User:liangfa-public", "lf.public.case-state", "WRITE", True),
+    ("User:liangfa-public", "lf.dlq.streams", "WRITE", True),
+    ("User:liangfa-public", "lf.case-events", "WRITE", False),
+    ("User:liangfa-public", "lf.audit", "READ", False),
+    ("User:liangfa-public", f"lf.ingest.{MARKET}.penalties", "READ", False),
+    ("User:liangfa-registry", "kafkasql-journal", "WRITE", True),
+    ("User:liangfa-registry", "lf.case-events", "READ", False),
+    ("User:liangfa-registry", f"lf.ingest.{MARKET}.penalties", "WRITE", False),
     ("User:sub-press", "lf.public.case-summaries", "READ", True),
     ("User:sub-press", "lf.case-events", "READ", False),
 ])
@@ -139,7 +150,7 @@ def test_scram_users_are_units_then_services(registry):
     users = scram_users(registry, ServicePrincipals(subscribers=("press",)))
     assert users[: len(registry)] == [f"unit-{unit.code}" for unit in registry]
     assert users[len(registry):] == ["liangfa-streams", "liangfa-view", "liangfa-audit",
-                                     "sub-press"]
+                                     "liangfa-public", "liangfa-registry", "sub-press"]
 
 
 def test_generated_passwords_are_private_and_kept(tmp_path):
