@@ -71,6 +71,8 @@ class Indicator(Sourced):
     group: Literal["feed", "entry", "referral", "receipt_filing", "replies"]
     name_zh: NonEmptyText
     name_en: NonEmptyText
+    short_zh: NonEmptyText = Field(max_length=8)
+    short_en: NonEmptyText = Field(max_length=16)
     method: Literal["continuity", "freshness", "completeness", "timeliness", "deduction"]
     weight: float = Field(gt=0)
     deduction: float = Field(default=0, ge=0)

@@ -399,7 +399,7 @@ def ranking_table(assessment: Assessment, translate: Translator) -> list[list[ob
                             translate("assessment.columns.total"),
                             translate("assessment.columns.grade"),
                             translate("assessment.columns.vetoes")]
-    header += [_indicator_name(i, language) for i in assessment.indicators()]
+    header += [i.short_en if language == "en" else i.short_zh for i in assessment.indicators()]
     rows: list[list[object]] = [header]
     for row in assessment.rows:
         cells: list[object] = [row.rank, row.unit_name, row.total, row.grade_name,
