@@ -23,7 +23,10 @@ What each principal gets:
 - the public-feed publisher: Read on the internal topics it masks, Write on ``lf.public.``
   and ``lf.dlq.streams``, its own group.
 - the view: Read on what builds its store, Write on ``lf.view-actions`` and
-  ``lf.audit-intake`` (its audit records, unchained).
+  ``lf.audit-intake`` (its audit records, unchained), Write and Create on the operator's
+  ``lf.ingest.<operator>.view-acts`` (supervision acts recorded in the view; the operator is
+  ``ServicePrincipals.view_operator``, by default the registry's first procuratorate, as
+  the view chooses it).
 - the audit sealer (``hub/audit``): Read on ``lf.audit-intake``, Read and Write on
   ``lf.audit`` (its only writer: nobody else may append to the chain), Write on
   ``lf.dlq.audit``, its own group.
@@ -118,6 +121,9 @@ class ServicePrincipals:
     streams_app_id: str = "liangfa-streams"
     view: str = "User:liangfa-view"
     view_group: str = "liangfa-view"
+    #: The procuratorate operating the view (its acts' ingest topic); None: the registry's
+    #: first procuratorate, the view's own default.
+    view_operator: str | None = None
     audit_sealer: str = "User:liangfa-audit"
     audit_sealer_group: str = "liangfa-audit-sealer"
     public: str = "User:liangfa-public"
@@ -235,6 +241,11 @@ def acl_bindings(registry: UnitRegistry,
     """
     services = service_principals or ServicePrincipals()
     wanted = {*_unit_bindings(registry, connectors or {}), *_service_bindings(services)}
+    procuratorates = registry.find(kind="procuratorate")
+    operator = services.view_operator or (procuratorates[0].code if procuratorates else None)
+    if operator is not None:
+        wanted.update(_topic(services.view, "LITERAL", f"lf.ingest.{operator}.view-acts",
+                             "WRITE", "CREATE"))
     return sorted(wanted)
 
 
