@@ -154,7 +154,7 @@ class AuditSealer:
                 async with SchemaRegistryClient(settings.registry_url,
                                                 auth=settings.registry_auth) as registry:
                     serde = AvroSerde(registry)
-                    await self._check_partitions(consumer)
+                    await self._check_partitions()
                     consumer.subscribe([self.intake], listener=_Revoked(self._chains))
                     while not self.stopping.is_set():
                         batch = await consumer.getmany(timeout_ms=500)
@@ -165,15 +165,18 @@ class AuditSealer:
         finally:
             await consumer.stop()
 
-    async def _check_partitions(self, consumer: AIOKafkaConsumer) -> None:
+    async def _check_partitions(self) -> None:
         """Intake partition p is sealed into audit partition p: the counts must agree."""
+        from hub.dlq.records import partitions_of
+
         counts: dict[str, int] = {}
         for topic in (self.intake, self.audit):
-            await consumer.topics()  # a metadata request: the topics' partitions are known
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise FatalError(f"topic {topic!r} does not exist: run `liangfa topics apply`")
-            counts[topic] = len(partitions)
+            try:
+                found = await partitions_of(self.settings.bootstrap, [topic],
+                                            self.settings.kafka_security)
+            except LookupError as exc:
+                raise FatalError(f"{exc}: run `liangfa topics apply`") from exc
+            counts[topic] = len(found)
         if counts[self.intake] != counts[self.audit]:
             raise FatalError(
                 f"{self.intake} has {counts[self.intake]} partitions and {self.audit} "

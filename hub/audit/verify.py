@@ -13,8 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import TopicPartition
-
 from hub.audit.chain import (
     Anchor,
     ChainEntry,
@@ -60,16 +58,16 @@ async def read_entries(bootstrap: str, registry_url: str, topic: str, *,
                        registry_auth: RegistryAuth | None = None,
                        ) -> dict[int, list[ChainEntry]]:
     """Every record of ``topic`` up to its current end, decoded, per partition."""
+    from hub.dlq.records import partitions_of
+
+    try:
+        assigned = await partitions_of(bootstrap, [topic], security)
+    except LookupError as exc:
+        raise ConfigError(str(exc), ["check --topic and --bootstrap"]) from exc
     consumer = make_consumer(bootstrap, group_id=None, security=security,
                              enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # a metadata request: the topic's partitions are known
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise ConfigError(f"topic {topic!r} does not exist on {bootstrap}",
-                              ["check --topic and --bootstrap"])
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
