@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from hub.identity import content_hash, event_id_for
 from hub.models import ProsecutorialAction, ProsecutorialActionKind
-from hub.rules import Entitlements, load_entitlements
+from hub.rules import Entitlements, load_deadlines, load_entitlements
 from hub.topics import ingest_topic
 from hub.view.outbox import Actor
 from hub.view.store import utc_now
@@ -37,6 +37,7 @@ __all__ = [
     "ACT_STREAM",
     "ActOption",
     "ActRefused",
+    "act_rule_titles",
     "act_topic",
     "build_act",
     "offered_acts",
@@ -68,6 +69,18 @@ class ActOption:
     title_zh: str
     title_en: str
     targets: tuple[Unit, ...]
+
+
+#: Event types whose clocks are a unit's duty to answer a supervision act.
+_ACT_START_TYPES = frozenset({ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited"})
+
+
+def act_rule_titles() -> dict[str, tuple[str, str]]:
+    """Deadline rules (id → Chinese and English titles) started by a supervision act,
+    from deadlines.yaml: the scorecard's "replies to supervision acts" rows."""
+    return {rule.id: (rule.title_zh, rule.title_en) for rule in load_deadlines().rules
+            if rule.evaluation == "deadline"
+            and any(m.event_type in _ACT_START_TYPES for m in rule.starts_on)}
 
 
 def act_topic(operator_unit_code: str) -> str:

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, func, select, union
 from sqlalchemy.orm import Session, aliased
 
+from hub.view.acts import act_rule_titles
 from hub.view.schemas import (
+    ActReplyFigures,
     AlertOut,
     AlertPage,
     CandidateOut,
@@ -51,6 +53,7 @@ __all__ = [
     "CaseFilters",
     "CaseLabel",
     "Scope",
+    "act_reply_figures",
     "alert_page",
     "case_detail",
     "case_labels",
@@ -577,7 +580,35 @@ def unit_scorecard(
         total_cases=int(total_cases or 0),
         open_alerts=int(open_alerts or 0),
         overdue_alerts=int(overdue_alerts or 0),
+        act_replies=act_reply_figures(session, unit_code),
     )
+
+
+def act_reply_figures(session: Session, unit_code: str) -> list[ActReplyFigures]:
+    """Per supervision-act clock (``hub.view.acts.act_rule_titles``): the unit's replies
+    still overdue, made late, and copied to a third body; rules with nothing to show are
+    left out. Counted from the alerts the view holds (an act answered in time raises
+    none, so it adds nothing here)."""
+    titles = act_rule_titles()
+    rows = session.execute(
+        select(AlertRow.rule_id, AlertRow.bus_status, AlertRow.details).where(
+            AlertRow.unit_code == unit_code, AlertRow.rule_id.in_(list(titles)))
+    ).all()
+    figures: dict[str, list[int]] = {}
+    for rule_id, bus_status, details in rows:
+        counts = figures.setdefault(str(rule_id), [0, 0, 0])
+        data = details or {}
+        if bus_status == "RESOLVED":
+            if data.get("late") == "true":
+                counts[1] += 1
+        else:
+            counts[0] += 1
+        if data.get("copy_to_roles") and (bus_status != "RESOLVED" or data.get("late") == "true"):
+            counts[2] += 1
+    return [ActReplyFigures(rule_id=rule_id, title_zh=titles[rule_id][0],
+                            title_en=titles[rule_id][1], overdue_open=c[0],
+                            answered_late=c[1], copied=c[2])
+            for rule_id, c in sorted(figures.items()) if any(c)]
 
 
 def trend_end_month(session: Session, unit_code: str | None = None, *,

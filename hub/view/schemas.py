@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ActAccepted",
+    "ActReplyFigures",
     "ActRequest",
     "ActionAccepted",
     "AlertOut",
@@ -222,6 +223,19 @@ class ScorecardMonth(_Out):
     )
 
 
+class ActReplyFigures(BaseModel):
+    """How a unit answers one kind of supervision act (回复检察监督文书), from its clock's
+    alerts: replies still overdue, replies made late, and how many of those the rule
+    copied to a third body (the justice bureau, for recommendations)."""
+
+    rule_id: str
+    title_zh: str
+    title_en: str
+    overdue_open: int
+    answered_late: int
+    copied: int
+
+
 class Scorecard(BaseModel):
     """A unit's scorecard (考核): its months, totals and open items."""
 
@@ -231,6 +245,7 @@ class Scorecard(BaseModel):
     total_cases: int
     open_alerts: int
     overdue_alerts: int
+    act_replies: list[ActReplyFigures] = Field(default_factory=list)
 
 
 class TrendPoint(BaseModel):

@@ -4,6 +4,7 @@ send, to a unit of the act's target kinds."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -131,16 +132,18 @@ def test_the_view_offers_the_acts_the_rules_allow_with_their_addressees(
     assert {unit.kind for unit in options["SUGGEST_REFERRAL"].targets} == {"agency"}
 
 
-def test_the_case_page_form_sends_the_act(view: tuple[TestClient, ViewContext]) -> None:
-    client, context = view
+def _web_login(client: TestClient) -> None:
     login = client.get("/login")
     assert login.status_code == 200
-    import re
-
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
     assert csrf is not None
     client.post("/login", data={"username": "prosecutor", "password": DEFAULT_DEMO_PASSWORD,
                                 "csrf_token": csrf.group(1)})
+
+
+def test_the_case_page_form_sends_the_act(view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    _web_login(client)
     spec = case_spec(4)
     page = client.get(f"/cases/{spec.case_id}")
     assert page.status_code == 200 and 'id="act-form"' in page.text
@@ -155,3 +158,43 @@ def test_the_case_page_form_sends_the_act(view: tuple[TestClient, ViewContext]) 
             if row.record_type == ProsecutorialAction.avro_name]
     assert [(a.action.value, a.target_unit_code) for a in acts] == [
         ("CORRECTION_NOTICE", POLICE)]
+
+
+def test_the_scorecard_counts_the_units_replies_to_acts(
+        view: tuple[TestClient, ViewContext]) -> None:
+    import uuid
+
+    from hub.models import AlertKind, AlertStatus
+    from tests.support.view_data import alert_for
+
+    client, context = view
+    spec = case_spec(2)
+
+    def act_alert(rule_id: str, status: AlertStatus, details: dict[str, str]):
+        base = alert_for(spec, AlertKind.REPLY_OVERDUE, responsible=MARKET, status=status)
+        return base.model_copy(update={
+            "event_id": str(uuid.uuid4()), "alert_id": f"{rule_id}:{spec.case_id}",
+            "rule_id": rule_id, "details": details})
+
+    copy = {"copy_to_roles": "justice_bureau"}
+    apply_events_to = [
+        act_alert("recommendation-unanswered", AlertStatus.RAISED, copy),
+        act_alert("urge-prosecution-unanswered", AlertStatus.RESOLVED, {**copy, "late": "true"}),
+        act_alert("suggested-referral-not-acted-on", AlertStatus.RESOLVED, {"late": "false"}),
+    ]
+    with context.store.session() as session:
+        apply_events(session, apply_events_to, context.units)
+    card = client.get(f"/api/units/{MARKET}/scorecard",
+                      headers=_token(client, "prosecutor")).json()
+    rows = {row["rule_id"]: row for row in card["act_replies"]}
+    assert set(rows) == {"recommendation-unanswered", "urge-prosecution-unanswered"}
+    assert (rows["recommendation-unanswered"]["overdue_open"],
+            rows["recommendation-unanswered"]["copied"]) == (1, 1)
+    assert (rows["urge-prosecution-unanswered"]["answered_late"],
+            rows["urge-prosecution-unanswered"]["overdue_open"]) == (1, 0)
+    assert rows["recommendation-unanswered"]["title_zh"] == "检察建议/检察意见回复超期"
+    _web_login(client)
+    page = client.get(f"/units/{MARKET}")
+    assert page.status_code == 200
+    assert 'data-rule-id="recommendation-unanswered"' in page.text
+    assert "已抄送司法行政机关" in page.text
