@@ -17,8 +17,10 @@ from hub.dlq.records import (
     read_dead_letters,
     render_record,
     render_text,
+    settled_letters,
     summarize,
 )
+from hub.dlq.replay import AUDIT_INTAKE_TOPIC
 
 __all__ = ["app"]
 
@@ -30,6 +32,8 @@ _From = Annotated[int | None, typer.Option("--from", help="First offset (inclusi
 _To = Annotated[int | None, typer.Option("--to", help="Last offset (inclusive).")]
 _Reason = Annotated[str | None, typer.Option(
     "--reason", help="Only this error type (error.type header, e.g. not-entitled).")]
+_AuditTopic = Annotated[str, typer.Option(
+    help="Where the audit record goes (the audit sealer's intake).")]
 _Source = Annotated[str | None, typer.Option(
     help="Only records from this topic (source.topic) or this file (source.file).")]
 
@@ -40,11 +44,11 @@ def _selection(partition: int | None, from_offset: int | None, to_offset: int | 
 
 
 def _read(settings: HubSettings, bootstrap: str | None, topic: str,
-          selection: Selection) -> list[DeadLetterRecord]:
+          selection: Selection, *, markers: bool = False) -> list[DeadLetterRecord]:
     try:
         return asyncio.run(read_dead_letters(bootstrap or settings.bootstrap, topic,
                                              security=settings.kafka_security,
-                                             selection=selection))
+                                             selection=selection, markers=markers))
     except LookupError as exc:
         typer.echo(f"liangfa dlq: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -57,7 +61,8 @@ def list_(
     bootstrap: _Bootstrap = None,
     top: Annotated[int, typer.Option(help="Sources listed per topic.")] = 5,
 ) -> None:
-    """Dead-letter topics with their records counted by error type and by source."""
+    """Dead-letter topics with their pending records counted by error type and by source
+    (settled ones, replayed or resolved, are counted apart)."""
     settings = HubSettings()
     address = bootstrap or settings.bootstrap
     topics = [topic] if topic else asyncio.run(
@@ -66,12 +71,14 @@ def list_(
         typer.echo("no dead-letter topics (lf.dlq.*) on the broker")
         return
     for name in topics:
-        summary = summarize(name, _read(settings, bootstrap, name, Selection()))
+        every = _read(settings, bootstrap, name, Selection(), markers=True)
+        summary = summarize(name, every, settled_letters(every))
         if not summary.records:
-            typer.echo(f"{name}: empty")
+            typer.echo(f"{name}: nothing pending ({summary.settled} settled)")
             continue
         assert summary.first is not None and summary.last is not None
-        typer.echo(f"{name}: {summary.records} records ({summary.replayable} replayable), "
+        typer.echo(f"{name}: {summary.records} pending ({summary.replayable} replayable, "
+                   f"{summary.settled} settled), "
                    f"{summary.first.isoformat(timespec='seconds')} .. "
                    f"{summary.last.isoformat(timespec='seconds')}")
         for error_type, count in summary.by_error.most_common():
@@ -105,9 +112,11 @@ def show(
     if not records:
         typer.echo(f"{topic}: no record matches")
         raise typer.Exit(1)
+    settled = settled_letters(_read(settings, bootstrap, topic, Selection(), markers=True))
     decoded = asyncio.run(_decode_all(settings, records[:limit]))
     for record, body in zip(records[:limit], decoded, strict=True):
-        typer.echo(render_record(record, decoded=body, masked=not unmasked))
+        typer.echo(render_record(record, decoded=body, masked=not unmasked,
+                                 settled=settled.get(record.letter_id, "")))
         typer.echo("")
     if len(records) > limit:
         typer.echo(f"… {len(records) - limit} more (--limit, --from/--to to page)")
@@ -153,6 +162,7 @@ def replay(
     note: Annotated[str, typer.Option(help="Why: the fix that makes the replay work.")] = "",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be replayed.")]
     = False,
+    audit_topic: _AuditTopic = AUDIT_INTAKE_TOPIC,
     bootstrap: _Bootstrap = None,
 ) -> None:
     """Send the selected dead letters back to their original topic, once each, audited."""
@@ -161,15 +171,8 @@ def replay(
     from hub.serde import AvroSerde
 
     settings = HubSettings()
-    if from_offset is None and to_offset is None and reason is None and source is None:
-        typer.echo("liangfa dlq replay: select the records (--from/--to, --reason or "
-                   "--source); replaying a whole topic is never a default", err=True)
-        raise typer.Exit(2)
-    actor_unit = unit or os.environ.get("LIANGFA_OPERATOR_UNIT", "")
-    if not actor_unit and not dry_run:
-        typer.echo("liangfa dlq replay: --unit (or LIANGFA_OPERATOR_UNIT) names the "
-                   "operator's unit in the audit record", err=True)
-        raise typer.Exit(2)
+    actor_unit = _check_selected("replay", unit, dry_run, from_offset, to_offset, reason,
+                                 source)
     records = _read(settings, bootstrap, topic,
                     _selection(partition, from_offset, to_offset, reason, source))
     address = bootstrap or settings.bootstrap
@@ -182,7 +185,8 @@ def replay(
                                         auth=settings.registry_auth) as registry:
             return await run_replay(address, records, serde=AvroSerde(registry),
                                     actor=actor or getpass.getuser(), actor_unit=actor_unit,
-                                    note=note, security=settings.kafka_security)
+                                    note=note, security=settings.kafka_security,
+                                    audit_topic=audit_topic)
 
     report = asyncio.run(go())
     verb = "would replay" if dry_run else "replayed"
@@ -193,6 +197,67 @@ def replay(
     for letter_id, why in report.refused:
         typer.echo(f"  refused {letter_id}: {why}")
     if report.audit_event_id:
-        typer.echo(f"audited: event {report.audit_event_id} on lf.audit-intake")
+        typer.echo(f"audited: event {report.audit_event_id} on {audit_topic}")
     if report.refused:
         raise typer.Exit(1)
+
+
+def _check_selected(command: str, unit: str | None, dry_run: bool, *criteria: object) -> str:
+    """The operator's unit; exit 2 when no record is selected or no unit is given."""
+    if all(criterion is None for criterion in criteria):
+        typer.echo(f"liangfa dlq {command}: select the records (--from/--to, --reason or "
+                   f"--source); a whole topic is never a default", err=True)
+        raise typer.Exit(2)
+    actor_unit = unit or os.environ.get("LIANGFA_OPERATOR_UNIT", "")
+    if not actor_unit and not dry_run:
+        typer.echo(f"liangfa dlq {command}: --unit (or LIANGFA_OPERATOR_UNIT) names the "
+                   "operator's unit in the audit record", err=True)
+        raise typer.Exit(2)
+    return actor_unit
+
+
+@app.command("resolve")
+def resolve(
+    topic: Annotated[str, typer.Argument(help="The dead-letter topic.")],
+    note: Annotated[str, typer.Option(help="How they were fixed (required, audited).")],
+    partition: _Partition = None,
+    from_offset: _From = None,
+    to_offset: _To = None,
+    reason: _Reason = None,
+    source: _Source = None,
+    unit: Annotated[str | None, typer.Option(
+        help="统一社会信用代码 of the operator's unit (default: $LIANGFA_OPERATOR_UNIT).")]
+    = None,
+    actor: Annotated[str | None, typer.Option(help="Who resolves (default: login name).")]
+    = None,
+    audit_topic: _AuditTopic = AUDIT_INTAKE_TOPIC,
+    bootstrap: _Bootstrap = None,
+) -> None:
+    """Mark dead letters settled without replaying them (a connector's rows after the
+    corrected export was dropped again, or records dropped on purpose), audited."""
+    from hub.dlq.replay import settle
+    from hub.registry import SchemaRegistryClient
+    from hub.serde import AvroSerde
+
+    settings = HubSettings()
+    actor_unit = _check_selected("resolve", unit, False, from_offset, to_offset, reason,
+                                 source)
+    if not note.strip():
+        typer.echo("liangfa dlq resolve: --note says how the records were fixed", err=True)
+        raise typer.Exit(2)
+    records = _read(settings, bootstrap, topic,
+                    _selection(partition, from_offset, to_offset, reason, source))
+
+    async def go() -> Any:
+        async with SchemaRegistryClient(settings.registry_url,
+                                        auth=settings.registry_auth) as registry:
+            return await settle(bootstrap or settings.bootstrap, records,
+                                serde=AvroSerde(registry), actor=actor or getpass.getuser(),
+                                actor_unit=actor_unit, note=note,
+                                security=settings.kafka_security, audit_topic=audit_topic)
+
+    report = asyncio.run(go())
+    typer.echo(f"resolved {len(report.replayed)}, already settled {len(report.already)} "
+               f"(of {len(records)} selected)")
+    if report.audit_event_id:
+        typer.echo(f"audited: event {report.audit_event_id} on {audit_topic}")

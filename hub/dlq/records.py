@@ -29,6 +29,8 @@ from hub.kafka import admin_client, make_consumer
 __all__ = [
     "DLQ_PREFIX",
     "REPLAY_HEADER",
+    "SETTLED_HEADER",
+    "SETTLED_HOW_HEADER",
     "DeadLetterRecord",
     "Selection",
     "TopicSummary",
@@ -38,6 +40,7 @@ __all__ = [
     "read_dead_letters",
     "render_record",
     "render_text",
+    "settled_letters",
     "summarize",
 ]
 
@@ -47,6 +50,14 @@ DLQ_PREFIX = "lf.dlq."
 #: Header a replayed record carries: ``<dlq topic>/<partition>/<offset>`` of the dead letter
 #: it was replayed from (:mod:`hub.dlq.replay`).
 REPLAY_HEADER = "dlq.replay-of"
+
+#: Header of a settlement marker: a record the replay (or ``liangfa dlq resolve``) appends
+#: to the dead-letter topic itself, naming the dead letter it settles. Markers let
+#: ``list`` and the depth exporter count what is still pending by reading the dead-letter
+#: topics alone; they carry no payload and are never shown or replayed as dead letters.
+SETTLED_HEADER = "dlq.settled"
+#: How a marker settled its dead letter: ``replayed`` or ``resolved`` (fixed at the source).
+SETTLED_HOW_HEADER = "dlq.settled-how"
 
 #: A resident ID number standing alone in text (not inside a longer code).
 _RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -75,6 +86,11 @@ class DeadLetterRecord:
             if header_name == name:
                 return value.decode("utf-8", errors="replace")
         return ""
+
+    @property
+    def settles(self) -> str:
+        """The dead letter this record is a settlement marker for ("" for a dead letter)."""
+        return self.header(SETTLED_HEADER)
 
     @property
     def error_type(self) -> str:
@@ -145,16 +161,25 @@ class TopicSummary:
     topic: str
     records: int = 0
     replayable: int = 0
+    settled: int = 0
     first: datetime | None = None
     last: datetime | None = None
     by_error: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
 
 
-def summarize(topic: str, records: Iterable[DeadLetterRecord]) -> TopicSummary:
-    """Counts by error type and by source, and the time range, of ``records``."""
+def summarize(topic: str, records: Iterable[DeadLetterRecord],
+              settled: Mapping[str, str] | None = None) -> TopicSummary:
+    """Counts by error type and by source, and the time range, of the dead letters of
+    ``records`` not in ``settled`` (``settled`` counts the others)."""
     summary = TopicSummary(topic)
+    settled = settled or {}
     for record in records:
+        if record.settles:
+            continue
+        if record.letter_id in settled:
+            summary.settled += 1
+            continue
         summary.records += 1
         summary.replayable += record.replayable
         summary.by_error[record.error_type] += 1
@@ -196,13 +221,20 @@ async def partitions_of(bootstrap: str, topics: list[str],
     return found
 
 
+def settled_letters(records: Iterable[DeadLetterRecord]) -> dict[str, str]:
+    """Dead-letter id → how it was settled, from the markers among ``records``."""
+    return {record.settles: record.header(SETTLED_HOW_HEADER) or "settled"
+            for record in records if record.settles}
+
+
 async def read_dead_letters(bootstrap: str, topic: str, *,
                             security: KafkaSecurity | None = None,
-                            selection: Selection | None = None) -> list[DeadLetterRecord]:
-    """Every record of ``topic`` now on the broker that ``selection`` matches, in
+                            selection: Selection | None = None,
+                            markers: bool = False) -> list[DeadLetterRecord]:
+    """Every dead letter of ``topic`` now on the broker that ``selection`` matches, in
     partition and offset order (committed records only: an aborted dead letter was
-    never one)."""
-    selection = selection or Selection()
+    never one); with ``markers``, every record (selection ignored), markers included."""
+    selection = Selection() if markers or selection is None else selection
     partitions = [tp for tp in await partitions_of(bootstrap, [topic], security)
                   if selection.partition is None or tp.partition == selection.partition]
     if not partitions:
@@ -235,7 +267,7 @@ async def read_dead_letters(bootstrap: str, topic: str, *,
                     record = DeadLetterRecord(
                         message.topic, message.partition, message.offset, message.timestamp,
                         message.key, message.value, tuple(message.headers or ()))
-                    if selection.matches(record):
+                    if markers or (not record.settles and selection.matches(record)):
                         found.append(record)
             for tp in list(todo):
                 if await consumer.position(tp) >= todo[tp]:
@@ -290,14 +322,15 @@ def _mask_strings(value: Any) -> Any:
 
 
 def render_record(record: DeadLetterRecord, *, decoded: tuple[str, dict[str, Any]] | None,
-                  masked: bool = True, limit: int = 4000) -> str:
+                  masked: bool = True, limit: int = 4000, settled: str = "") -> str:
     """The record as an operator reads it: where, when, why, headers, then the payload.
 
     ``decoded`` is the Avro payload decoded (by the caller, who has the registry), masked
     here with the public feeds' rules; ``None`` renders the bytes as text.
     """
     lines = [
-        f"{record.letter_id}  {record.time.isoformat(timespec='seconds')}",
+        f"{record.letter_id}  {record.time.isoformat(timespec='seconds')}"
+        + (f"  (settled: {render_text(settled)})" if settled else "  (pending)"),
         f"error:  {record.error_type}: {render_text(record.reason, masked=masked)}",
         f"source: {render_text(record.source or '?', masked=masked)}"
         + ("" if record.replayable else "  (a connector's source row: not replayable as is)"),

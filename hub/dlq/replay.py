@@ -15,6 +15,17 @@ How replaying twice does not double a record:
    before either wrote) give two copies with one event id, which the workers drop as a
    duplicate (``liangfa_streams_duplicates_total``): nothing is doubled downstream.
 
+4. After the copies are acknowledged, a settlement marker per dead letter goes to the
+   dead-letter topic itself (:data:`~hub.dlq.records.SETTLED_HEADER`, no payload): ``list``
+   and the depth exporter (:mod:`hub.dlq.exporter`) count pending dead letters from the
+   dead-letter topics alone, and a later replay skips a settled dead letter without
+   reading the target. A crash between the copies and the markers loses nothing: the
+   next replay finds the copies (step 2) and writes the missing markers.
+
+``resolve`` (:func:`settle` with ``how="resolved"``) marks dead letters fixed another way
+(a connector's rows, after the corrected export was dropped again) or deliberately
+dropped, with the operator's note; it is audited the same way.
+
 A copy that fails again is dead-lettered again with its ``dlq.replay-of`` header kept
 (:func:`streams.safety.dead_letter_headers` keeps every non-error header), so the new
 dead letter says it is a second failure.
@@ -33,7 +44,15 @@ from datetime import UTC, datetime
 from aiokafka import TopicPartition
 
 from hub.config import KafkaSecurity
-from hub.dlq.records import REPLAY_HEADER, DeadLetterRecord, partitions_of
+from hub.dlq.records import (
+    REPLAY_HEADER,
+    SETTLED_HEADER,
+    SETTLED_HOW_HEADER,
+    DeadLetterRecord,
+    partitions_of,
+    read_dead_letters,
+    settled_letters,
+)
 from hub.identity import case_id_for, content_hash, event_id_for
 from hub.kafka import make_consumer, make_producer
 from hub.models import AuditOperation, AuditRecorded
@@ -41,7 +60,7 @@ from hub.serde import AvroSerde
 from streams.safety import ERROR_HEADERS
 
 __all__ = ["AUDIT_INTAKE_TOPIC", "CLOCK_MARGIN_MS", "ReplayReport", "audit_record",
-           "replay", "replay_headers", "replayed_letter_ids"]
+           "replay", "replay_headers", "replayed_letter_ids", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +133,15 @@ async def replayed_letter_ids(bootstrap: str, since_ms: dict[str, int], *,
 
 
 def audit_record(*, actor: str, actor_unit: str, replayed: Sequence[DeadLetterRecord],
-                 targets: dict[str, int], note: str) -> AuditRecorded:
-    """The audit record of one replay (deterministic id: the same replay is one event)."""
+                 targets: dict[str, int], note: str, verb: str = "replay") -> AuditRecorded:
+    """The audit record of one replay or resolve (deterministic id: the same operation
+    on the same dead letters is one event)."""
     now = datetime.now(UTC)
     ids = [record.letter_id for record in replayed]
-    target = "dlq replay → " + ", ".join(f"{t} ({n})" for t, n in sorted(targets.items()))
-    body: dict[str, object] = {"actor": actor, "letters": ids, "targets": targets}
-    natural_key = f"dlq-replay:{actor}:{ids[0] if ids else ''}:{len(ids)}"
+    target = f"dlq {verb} → " + ", ".join(f"{t} ({n})" for t, n in sorted(targets.items()))
+    body: dict[str, object] = {"actor": actor, "letters": ids, "targets": targets,
+                               "verb": verb}
+    natural_key = f"dlq-{verb}:{actor}:{ids[0] if ids else ''}:{len(ids)}"
     return AuditRecorded(
         event_id=event_id_for(_SOURCE_SYSTEM, natural_key, content_hash(body)),
         case_id=case_id_for(actor_unit, "audit:" + actor),
@@ -139,21 +160,39 @@ def audit_record(*, actor: str, actor_unit: str, replayed: Sequence[DeadLetterRe
     )
 
 
+async def _settled(bootstrap: str, records: Sequence[DeadLetterRecord],
+                   security: KafkaSecurity | None) -> dict[str, str]:
+    settled: dict[str, str] = {}
+    for topic in sorted({record.topic for record in records}):
+        settled.update(settled_letters(await read_dead_letters(
+            bootstrap, topic, security=security, markers=True)))
+    return settled
+
+
+def _marker_headers(record: DeadLetterRecord, how: str, actor: str) -> list[tuple[str, bytes]]:
+    return [(SETTLED_HEADER, record.letter_id.encode()), (SETTLED_HOW_HEADER, how.encode()),
+            ("dlq.settled-by", actor.encode())]
+
+
 async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
                  serde: AvroSerde | None, actor: str, actor_unit: str, note: str = "",
                  security: KafkaSecurity | None = None, dry_run: bool = False,
                  audit_topic: str = AUDIT_INTAKE_TOPIC) -> ReplayReport:
-    """Send each replayable record of ``records`` back to its origin topic unless a copy
-    is already there; audit the replay (``serde`` encodes the audit record; ``None``
-    only with ``dry_run``)."""
+    """Send each replayable record of ``records`` back to its origin topic unless it is
+    settled or a copy is already there; mark them settled; audit the replay (``serde``
+    encodes the audit record; ``None`` only with ``dry_run``)."""
     report = ReplayReport()
+    settled = await _settled(bootstrap, records, security)
     todo: list[DeadLetterRecord] = []
     for record in records:
-        if record.value is None:
+        if record.letter_id in settled:
+            report.already.append(record.letter_id)
+        elif record.value is None:
             report.refused.append((record.letter_id, "no payload"))
         elif not record.origin_topic:
             report.refused.append((record.letter_id, "a connector's source row, not an event: "
-                                   "fix the mapping and drop the corrected export again"))
+                                   "fix the mapping, drop the corrected export again, then "
+                                   "`liangfa dlq resolve`"))
         elif record.origin_topic.startswith("lf.dlq."):
             report.refused.append((record.letter_id, f"origin {record.origin_topic} is a "
                                    "dead-letter topic"))
@@ -165,14 +204,18 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
                                          record.timestamp_ms)
     done = await replayed_letter_ids(bootstrap, since, security=security)
     fresh: list[DeadLetterRecord] = []
+    unmarked: list[DeadLetterRecord] = []
     for record in todo:
         if record.letter_id in done:
             report.already.append(record.letter_id)
+            unmarked.append(record)
         else:
             fresh.append(record)
             report.targets[record.origin_topic] = report.targets.get(record.origin_topic, 0) + 1
-    if dry_run or not fresh:
-        report.replayed = [record.letter_id for record in fresh] if dry_run else []
+    if dry_run:
+        report.replayed = [record.letter_id for record in fresh]
+        return report
+    if not fresh and not unmarked:
         return report
     if serde is None:
         raise ValueError("replay needs a serde for its audit record")
@@ -185,15 +228,56 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
         for record, future in zip(fresh, futures, strict=True):
             await future
             report.replayed.append(record.letter_id)
+        markers = [await producer.send(record.topic, None, key=record.letter_id.encode(),
+                                       headers=_marker_headers(record, "replayed", actor))
+                   for record in [*fresh, *unmarked]]
+        for future in markers:
+            await future
+        if fresh:
+            event = audit_record(actor=actor, actor_unit=actor_unit, replayed=fresh,
+                                 targets=report.targets, note=note)
+            serialized = await serde.serialize(event)
+            await (await producer.send(audit_topic, serialized.value, key=serialized.key,
+                                       headers=serialized.headers))
+            report.audit_event_id = event.event_id
+    finally:
+        await producer.stop()
+    log.info("replayed %d dead letters to %s (%d already replayed, %d refused)",
+             len(report.replayed), ", ".join(sorted(report.targets)), len(report.already),
+             len(report.refused))
+    return report
+
+
+async def settle(bootstrap: str, records: Sequence[DeadLetterRecord], *, serde: AvroSerde,
+                 actor: str, actor_unit: str, note: str, how: str = "resolved",
+                 security: KafkaSecurity | None = None,
+                 audit_topic: str = AUDIT_INTAKE_TOPIC) -> ReplayReport:
+    """Mark dead letters settled without replaying them (``liangfa dlq resolve``):
+    fixed at the source, or deliberately dropped; audited with ``note``."""
+    if not note.strip():
+        raise ValueError("resolving dead letters needs a note saying how they were fixed")
+    report = ReplayReport()
+    settled = await _settled(bootstrap, records, security)
+    fresh = [record for record in records if record.letter_id not in settled]
+    report.already = [record.letter_id for record in records if record.letter_id in settled]
+    if not fresh:
+        return report
+    for record in fresh:
+        report.targets[record.topic] = report.targets.get(record.topic, 0) + 1
+    producer = make_producer(bootstrap, security=security, client_id="liangfa-dlq-resolve")
+    await producer.start()
+    try:
+        for future in [await producer.send(record.topic, None, key=record.letter_id.encode(),
+                                           headers=_marker_headers(record, how, actor))
+                       for record in fresh]:
+            await future
+        report.replayed = [record.letter_id for record in fresh]
         event = audit_record(actor=actor, actor_unit=actor_unit, replayed=fresh,
-                             targets=report.targets, note=note)
+                             targets=report.targets, note=note, verb=how)
         serialized = await serde.serialize(event)
         await (await producer.send(audit_topic, serialized.value, key=serialized.key,
                                    headers=serialized.headers))
         report.audit_event_id = event.event_id
     finally:
         await producer.stop()
-    log.info("replayed %d dead letters to %s (%d already replayed, %d refused)",
-             len(report.replayed), ", ".join(sorted(report.targets)), len(report.already),
-             len(report.refused))
     return report

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hub.cli.dlq import app
 from hub.dlq.records import REPLAY_HEADER, DeadLetterRecord, Selection, read_dead_letters
-from hub.dlq.replay import replay
+from hub.dlq.replay import replay, replay_headers
 from hub.kafka import make_producer
 from hub.models import AuditOperation, AuditRecorded, CaseEvent
 from hub.models.examples import EXAMPLE_PROCURATORATE, example_events
@@ -97,7 +97,7 @@ async def test_list_counts_by_reason_and_show_masks_id_numbers(
 
     listed = await asyncio.to_thread(_cli, bootstrap, registry_url, "list", streams_dlq)
     assert listed.exit_code == 0, listed.output
-    assert f"{streams_dlq}: 3 records (3 replayable)" in listed.output
+    assert f"{streams_dlq}: 3 pending (3 replayable, 0 settled)" in listed.output
     assert "reason not-entitled: 2" in listed.output
     assert "reason bad-magic: 1" in listed.output
     assert f"source {origin}: 3" in listed.output
@@ -169,7 +169,30 @@ async def test_replay_sends_back_once_and_audits(
         decoded = [await serde.decode(m.value) for m in copies]
         assert sorted(e.event_id for e in decoded) == sorted(ids)
 
-        audits = [await serde.decode(m.value) for m in await _read_all(bootstrap, audit)]
+        audits = [await serde.decode(m.value) for m in await _read_all(bootstrap, audit)
+                  if m.value is not None]
+        # A replay that crashed between the copy and the marker: the next replay finds
+        # the copy on the target, writes the marker, and sends nothing again.
+        await _write_streams_dead_letters(bootstrap, registry_url, origin, dlq, 1)
+        crashed = (await read_dead_letters(bootstrap, dlq, selection=Selection(from_offset=4)))
+        assert len(crashed) == 1  # the markers after offset 3 are not dead letters
+        producer = make_producer(bootstrap, client_id="dlq-tests")
+        await producer.start()
+        try:
+            await producer.send_and_wait(origin, crashed[0].value, key=crashed[0].key,
+                                         headers=replay_headers(crashed[0]))
+        finally:
+            await producer.stop()
+        found_on_target = await replay(bootstrap, crashed, serde=serde, actor="ops-zhang",
+                                       actor_unit=OPERATOR_UNIT, audit_topic=audit)
+        assert found_on_target.replayed == [] and found_on_target.already == [crashed[0].letter_id]
+        assert len(await _read_all(bootstrap, origin)) == 5
+
+    listed = await asyncio.to_thread(_cli, bootstrap, registry_url, "list", dlq)
+    assert f"{dlq}: nothing pending (5 settled)" in listed.output, listed.output
+    shown = await asyncio.to_thread(_cli, bootstrap, registry_url, "show", dlq)
+    assert shown.output.count("(settled: replayed)") == 5  # markers are not shown themselves
+    assert "(pending)" not in shown.output
     assert len(audits) == 2  # the third replay did nothing, so audited nothing
     assert all(isinstance(a, AuditRecorded) for a in audits)
     record = audits[0]
@@ -184,6 +207,7 @@ async def test_replay_sends_back_once_and_audits(
 async def test_replay_refuses_connector_rows_and_unselected_topics(
         bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
     dlq = topic_factory("lf.dlq.c")
+    audit = topic_factory("t.audit")
     await _write_connector_dead_letter(bootstrap, dlq)
 
     whole = await asyncio.to_thread(_cli, bootstrap, registry_url, "replay", dlq,
@@ -196,6 +220,21 @@ async def test_replay_refuses_connector_rows_and_unselected_topics(
     assert row.exit_code == 1, row.output
     assert "refused 1" in row.output
     assert "drop the corrected export again" in row.output
+
+    resolved = await asyncio.to_thread(_cli, bootstrap, registry_url, "resolve", dlq,
+                                       "--source", "export.csv", "--unit", OPERATOR_UNIT,
+                                       "--note", "corrected export re-dropped 2025-03-02",
+                                       "--audit-topic", audit)
+    assert resolved.exit_code == 0, resolved.output
+    assert "resolved 1, already settled 0 (of 1 selected)" in resolved.output
+    again = await asyncio.to_thread(_cli, bootstrap, registry_url, "resolve", dlq,
+                                    "--source", "export.csv", "--unit", OPERATOR_UNIT,
+                                    "--note", "twice", "--audit-topic", audit)
+    assert "resolved 0, already settled 1" in again.output
+    listed = await asyncio.to_thread(_cli, bootstrap, registry_url, "list", dlq)
+    assert f"{dlq}: nothing pending (1 settled)" in listed.output
+    audits = await _read_all(bootstrap, audit)
+    assert len(audits) == 1  # the second resolve settled nothing, so audited nothing
 
     missing = await asyncio.to_thread(_cli, bootstrap, registry_url, "show",
                                       "lf.dlq.no-such-topic-here")
