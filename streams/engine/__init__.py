@@ -13,7 +13,8 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 - :mod:`~streams.engine.matching`: feedback matching, held and parked feedback;
 - :mod:`~streams.engine.statistics`: the per unit-month figures;
 - :mod:`~streams.engine.case_document`: one case's state document;
-- :mod:`~streams.engine.outputs`: what a batch produces, handed over as record batches;
+- :mod:`~streams.engine.outputs`: what a batch produces, handed to the producer;
+- :mod:`~streams.engine.delivery`: the producer's delivery reports, checked before commits;
 - :mod:`~streams.engine.state`: RocksDB per partition plus its changelog (recovery);
 - :mod:`~streams.engine.global_index`: the matching indexes replicated to every worker;
 - :mod:`~streams.engine.timers`: when each owned case's clocks are next due.

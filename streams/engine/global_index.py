@@ -6,32 +6,33 @@ indexes of referrals (``engine-referrals``: ``r|…`` referral records, ``p|…`
 numbers already linked) and of feedback parked for a person (``engine-pending``, by event
 id) are therefore global: whoever indexes a referral writes it to the topic (awaited
 before its offsets are committed) and applies it locally at once; every worker tails
-both topics from the beginning into memory. A worker waits until it has read both to
-their end before it processes anything, so a restart never matches against a partial
-index. As with Kafka Streams' global tables, a feedback handled on one worker a moment after
-its referral was indexed on another may not see it yet and goes to a person instead.
+both topics from the beginning into memory (the worker's loop reads what is new before
+each batch, see :meth:`GlobalIndex.poll`). A worker waits until it has read both to their
+end before it processes anything, so a restart never matches against a partial index.
+As with Kafka Streams' global tables, a feedback handled on one worker a moment after its
+referral was indexed on another may not see it yet and goes to a person instead.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from hub.config import KafkaSecurity
-from hub.kafka import make_consumer
+from hub.kafka import make_engine_consumer
 from hub.rules import MatchingParameters
 from streams.matching_logic import FeedbackMatcher, ReferralRecord
 
 __all__ = ["GlobalIndex"]
 
 log = logging.getLogger(__name__)
+
+#: Index records applied per read (recovery reads until the topics' ends).
+_READ_AT_ONCE = 10_000
 
 
 class GlobalIndex:
@@ -47,8 +48,7 @@ class GlobalIndex:
         #: matcher holds the records themselves, so keeping every entry's JSON dict too
         #: doubled the index's memory, which grows with the cases the hub has seen.
         self._referral_keys: dict[str, bytes] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._consumer: Consumer | None = None
 
     def apply(self, topic: str, key: str, value: dict[str, Any] | None) -> None:
         """Apply one index entry (from the topic, or written locally a moment ago)."""
@@ -73,51 +73,62 @@ class GlobalIndex:
         """True when the referral index already holds exactly this entry."""
         return self._referral_keys.get(key) == _digest(value)
 
-    async def start(self, bootstrap: str, security: KafkaSecurity | None) -> None:
-        """Read both topics to their current end, then keep tailing them in the background."""
-        consumer = make_consumer(bootstrap, group_id=None, security=security,
-                                 isolation_level="read_uncommitted")
-        await consumer.start()
+    def start(self, bootstrap: str, security: KafkaSecurity | None,
+              client_id: str = "liangfa") -> None:
+        """Read both topics to their current end; :meth:`poll` then keeps up with them."""
+        consumer = make_engine_consumer(bootstrap, group_id=None, security=security,
+                                        client_id=f"{client_id}-index",
+                                        **{"isolation.level": "read_uncommitted"})
         self._consumer = consumer
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in (self.referrals_topic, self.pending_topic)
-            for number in sorted(consumer.partitions_for_topic(topic) or {0})
-        ]
+        metadata = consumer.list_topics(timeout=30)
+        partitions: list[TopicPartition] = []
+        for topic in (self.referrals_topic, self.pending_topic):
+            known = metadata.topics.get(topic)
+            numbers = sorted(known.partitions) if known is not None and known.partitions else [0]
+            partitions += [TopicPartition(topic, number, OFFSET_BEGINNING)
+                           for number in numbers]
+        remaining: dict[tuple[str, int], int] = {}
+        for tp in partitions:
+            _, end = consumer.get_watermark_offsets(tp, timeout=30)
+            if end > 0:
+                remaining[(tp.topic, tp.partition)] = end
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
         while remaining:
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp, records in batches.items():
-                self._apply_records(tp, records)
-                if records and records[-1].offset >= ends[tp] - 1:
-                    remaining.discard(tp)
+            for record in self._read(consumer, timeout_s=0.5):
+                name, number, offset = record.topic(), record.partition(), record.offset()
+                if name is None or number is None or offset is None:
+                    continue
+                last = remaining.get((name, number))
+                if last is not None and offset >= last - 1:
+                    del remaining[(name, number)]
         log.info("matching index loaded: %d referrals, %d parked feedback",
                  len(self.matcher), len(self.pending))
-        self._task = asyncio.create_task(self._tail(consumer), name="global-index")
 
-    def _apply_records(self, tp: TopicPartition, records: list[Any]) -> None:
-        for record in records:
-            if record.key is None or record.value is None:
-                continue
-            self.apply(tp.topic, record.key.decode("utf-8"), orjson.loads(record.value))
-
-    async def _tail(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for tp, records in batches.items():
-                self._apply_records(tp, records)
-
-    async def stop(self) -> None:
-        """Stop tailing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def poll(self) -> None:
+        """Apply what other workers (and this one) wrote since the last call; no waiting."""
         if self._consumer is not None:
-            await self._consumer.stop()
+            while len(self._read(self._consumer, timeout_s=0.0)) >= _READ_AT_ONCE:
+                pass
+
+    def _read(self, consumer: Consumer, timeout_s: float) -> list[Message]:
+        records = consumer.consume(num_messages=_READ_AT_ONCE, timeout=timeout_s)
+        for record in records:
+            if record.error() is not None:
+                log.warning("matching index: %s", record.error())
+                continue
+            key, value = record.key(), record.value()
+            if key is None or value is None:
+                continue
+            topic = record.topic()
+            if topic is not None:
+                self.apply(topic, key.decode("utf-8"), orjson.loads(value))
+        return records
+
+    def stop(self) -> None:
+        """Stop reading the topics."""
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
 
 def _digest(value: dict[str, Any]) -> bytes:

@@ -7,13 +7,12 @@ the changelogs and before the offsets (see :mod:`streams.engine.worker`).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from confluent_kafka import Producer
 
 from hub.models import (
     Alert,
@@ -23,6 +22,7 @@ from hub.models import (
 )
 from hub.serde import AvroSerde, cloudevent_headers
 from streams._events import PROCESSED_HEADER
+from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
 
@@ -30,30 +30,24 @@ __all__ = ["DECODED_CACHE", "Outputs", "partition_of", "remember"]
 
 log = logging.getLogger(__name__)
 
-#: Queued output records handed to the producer in batches this often (see ``Outputs``).
-_DISPATCH_EVERY = 2000
 #: Decoded events kept for reuse by value bytes: a record's bytes come back on
 #: ``lf.case-events`` and the statistics feed one or a few batches later.
 DECODED_CACHE = 4096
 
 
 class Outputs:
-    """Records a batch produces: gathered per partition into record batches, awaited together.
+    """Records a batch produces, handed to librdkafka at once and acknowledged together.
 
-    ``producer.send()`` per record cost a future, a done-callback and a gather slot per
-    record (~15% of the worker's CPU at ~8 records per input event). Records are kept per
-    topic and partition (chosen by the producer's own default partitioner, so keys land
-    where ``send()`` would have put them) and handed over as whole batches with
-    ``send_batch``, one future each; order within a partition is kept.
+    ``send`` returns as soon as librdkafka queued the record (it batches per partition in
+    C and places a keyed record with Java's murmur2, see
+    :func:`hub.kafka.make_engine_producer`); :meth:`wait` flushes and checks every
+    delivery report before the worker sends its changelogs or commits an offset.
     """
 
-    def __init__(self, producer: AIOKafkaProducer, serde: AvroSerde) -> None:
+    def __init__(self, producer: Producer, serde: AvroSerde) -> None:
         self.producer = producer
         self.serde = serde
-        self.futures: list[asyncio.Future[Any]] = []
-        self._pending: dict[str, list[tuple[bytes | None, bytes | None,
-                                            list[tuple[str, bytes]]]]] = {}
-        self._queued = 0
+        self.acknowledgements = Acknowledgements()
         self._alert_counters: dict[tuple[AlertKind, AlertStatus], Any] = {}
         #: The processors' decoded-value cache (see ``Processors.decode``): alerts are
         #: read back from ``lf.alerts`` and the statistics feed by this worker.
@@ -62,44 +56,7 @@ class Outputs:
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    headers: list[tuple[str, bytes]]) -> None:
         """Queue one record (the :data:`streams.safety.Produce` signature, for guards)."""
-        self._pending.setdefault(topic, []).append((key, value, headers))
-        self._queued += 1
-        if self._queued >= _DISPATCH_EVERY:
-            await self.dispatch()
-
-    async def dispatch(self) -> None:
-        """Hand the queued records to the producer as record batches (not yet acked)."""
-        pending, self._pending, self._queued = self._pending, {}, 0
-        producer = self.producer
-        for topic, records in pending.items():
-            partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[tuple[bytes | None, bytes | None,
-                                               list[tuple[str, bytes]]]]] = {}
-            for record in records:
-                number = partition_of(record[0], partitions)
-                by_partition.setdefault(number, []).append(record)
-            for number, items in by_partition.items():
-                builder = producer.create_batch()
-                count = 0
-                for key, value, headers in items:
-                    if builder.append(timestamp=None, key=key, value=value,
-                                      headers=headers) is not None:
-                        count += 1
-                        continue
-                    if count:
-                        self.futures.append(await producer.send_batch(
-                            builder, topic, partition=number))
-                    builder, count = producer.create_batch(), 0
-                    if builder.append(timestamp=None, key=key, value=value,
-                                      headers=headers) is not None:
-                        count = 1
-                    else:  # larger than a whole batch: the producer splits nothing, send it
-                        self.futures.append(await producer.send(
-                            topic, value, key=key, partition=number, headers=headers))
-                        builder = producer.create_batch()
-                if count:
-                    self.futures.append(await producer.send_batch(builder, topic,
-                                                                  partition=number))
+        produce(self.producer, topic, key, value, self.acknowledgements, headers=headers)
 
     async def event(self, topic: str, event: CaseEvent, *, key: bytes | None = None,
                     counted: bool = True) -> None:
@@ -138,12 +95,10 @@ class Outputs:
             headers.append((PROCESSED_HEADER, b"1"))
         await self.send(topic, event.kafka_key(), record.value, headers)
 
-    async def wait(self) -> None:
+    def wait(self) -> None:
         """Wait for every queued record's acknowledgement (raises if one failed)."""
-        await self.dispatch()
-        futures, self.futures = self.futures, []
-        if futures:
-            await asyncio.gather(*futures)
+        acknowledgements, self.acknowledgements = self.acknowledgements, Acknowledgements()
+        flush(self.producer, acknowledgements)
 
 
 def remember(cache: dict[bytes, CaseEvent], value: bytes, event: CaseEvent) -> None:

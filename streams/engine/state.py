@@ -10,7 +10,6 @@ wrote while it owned the partition is applied, and a fresh data dir rebuilds eve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 from collections.abc import Iterator
@@ -18,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from rocksdict import Options, Rdict, WriteBatch
 
 from hub.config import KafkaSecurity
-from hub.kafka import make_consumer
+from hub.kafka import make_engine_consumer
+from streams.engine.delivery import Acknowledgements, produce
 
 __all__ = ["OFFSET_KEY", "PartitionStore", "decode_value", "encode_value"]
 
@@ -32,6 +31,8 @@ log = logging.getLogger(__name__)
 #: Key of the changelog offset the local store covers (never in the changelog itself).
 OFFSET_KEY = b"\x00changelog-offset"
 _WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+#: Empty fetches in a row after which a restore takes the changelog as read to its end.
+_IDLE_FETCHES = 5
 
 
 def encode_value(value: Any) -> bytes:
@@ -55,7 +56,8 @@ class PartitionStore:
 
     def __init__(self, directory: Path, changelog: str, partition: int) -> None:
         self.directory = directory
-        self.topic_partition = TopicPartition(changelog, partition)
+        self.changelog = changelog
+        self.partition = partition
         self._options = Options(raw_mode=True)
         # RocksDB's default memtable (64 MiB, two of them) per store made the worker's
         # RSS grow with the events written until ~128 MiB per partition store; state is
@@ -98,14 +100,13 @@ class PartitionStore:
         value = self._db.get(OFFSET_KEY)
         return int(value) if isinstance(value, bytes) else -1
 
-    async def send_changelog(self, producer: AIOKafkaProducer) -> list[asyncio.Future[Any]]:
-        """Queue this batch's writes on the changelog; the futures resolve on acks."""
-        futures = []
+    def send_changelog(self, producer: Producer) -> Acknowledgements:
+        """Hand this batch's writes to the producer; their acks arrive on ``flush``."""
+        acknowledgements = Acknowledgements()
+        topic, partition = self.changelog, self.partition
         for key, value in self.staged.items():
-            futures.append(await producer.send(
-                self.topic_partition.topic, value, key=key,
-                partition=self.topic_partition.partition))
-        return futures
+            produce(producer, topic, key, value, acknowledgements, partition=partition)
+        return acknowledgements
 
     def commit_local(self, last_offset: int | None) -> None:
         """Apply the staged writes to RocksDB (after the changelog acknowledged them)."""
@@ -122,40 +123,62 @@ class PartitionStore:
         self._db.write(batch)
         self.staged = {}
 
-    async def recover(self, bootstrap: str, security: KafkaSecurity | None) -> int:
-        """Replay the changelog from the local offset to its end; returns records applied."""
-        consumer: AIOKafkaConsumer = make_consumer(
-            bootstrap, group_id=None, security=security, isolation_level="read_uncommitted")
-        await consumer.start()
+    def recover(self, bootstrap: str, security: KafkaSecurity | None) -> int:
+        """Replay the changelog from the local offset to its end; returns records applied.
+
+        Synchronous: it runs inside the consumer's rebalance callback, and no record of
+        the partition may be processed before its store holds the changelog's end.
+        """
+        consumer = make_engine_consumer(bootstrap, group_id=None, security=security,
+                                        client_id=f"restore-{self.directory.name}",
+                                        **{"isolation.level": "read_uncommitted"})
         applied = 0
         try:
-            partition = self.topic_partition
-            consumer.assign([partition])
-            end = (await consumer.end_offsets([partition]))[partition]
+            _, end = consumer.get_watermark_offsets(
+                TopicPartition(self.changelog, self.partition), timeout=30)
             start = self.offset + 1
             if start >= end:
                 return 0
-            consumer.seek(partition, start)
+            consumer.assign([TopicPartition(self.changelog, self.partition, start)])
             last = start - 1
+            idle = 0
             while last < end - 1:
-                batches = await consumer.getmany(partition, timeout_ms=1000, max_records=5000)
+                records = consumer.consume(num_messages=10_000, timeout=1.0)
+                if not records:
+                    # Compaction may have removed the tail (an expired tombstone): after
+                    # a few empty fetches the store holds whatever the log still has.
+                    idle += 1
+                    if idle >= _IDLE_FETCHES:
+                        log.warning("restore of %s stopped at %d of %d (nothing more to "
+                                    "read)", self.directory.name, last, end - 1)
+                        break
+                    continue
+                idle = 0
                 batch = WriteBatch(raw_mode=True)
-                for record in batches.get(partition, []):
-                    last = record.offset
-                    if record.key is None:
+                for record in records:
+                    if record.error() is not None:
+                        log.warning("restore of %s: %s", self.directory.name, record.error())
                         continue
-                    if record.value is None:
-                        batch.delete(record.key)
+                    offset = record.offset()
+                    if offset is not None:
+                        last = offset
+                    key = record.key()
+                    if key is None:
+                        continue
+                    value = record.value()
+                    if value is None:
+                        batch.delete(key)
                     else:
-                        batch.put(record.key, record.value)
+                        batch.put(key, value)
                     applied += 1
                 batch.put(OFFSET_KEY, str(last).encode("ascii"))
                 self._db.write(batch)
         finally:
-            await consumer.stop()
+            consumer.close()
         log.info("store %s: %d changelog records replayed", self.directory.name, applied)
         return applied
 
     def close(self) -> None:
         """Close the RocksDB handle (the partition moved away or the worker stops)."""
         self._db.close()
+
