@@ -443,12 +443,12 @@ def rules_table(assessment: Assessment, translate: Translator) -> list[list[obje
     yes, no = translate("assessment.yes_word"), translate("assessment.no_word")
     for indicator in assessment.indicators():
         rows.append([_indicator_name(indicator, language), indicator.weight,
-                     indicator.deduction or "", source_text(indicator.source),
+                     indicator.deduction or "", source_text(indicator.source, language),
                      yes if indicator.operator_set else no])
     for veto in assessment.rules.vetoes:
         rows.append([translate("assessment.veto_prefix")
                      + (veto.name_en if language == "en" else veto.name_zh), "", "",
-                     source_text(veto.source), yes if veto.operator_set else no])
+                     source_text(veto.source, language), yes if veto.operator_set else no])
     return rows
 
 

@@ -14,7 +14,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 
+import yaml
+
+from hub.errors import ConfigError
 from hub.rules.assessment import AssessmentRules, load_assessment
 from hub.rules.deadlines import DeadlineRule, load_deadlines
 from hub.rules.roles import load_unit_roles
@@ -52,10 +57,62 @@ class LibraryEntry:
 _FOLDED_SPACE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s+(?=[\u3000-\u9fff\uff00-\uffef])")
 
 
-def source_text(source: str) -> str:
-    """A rule's source as a reader sees it: documents named (``cite``), and no space where
-    the rule file broke a Chinese line."""
-    return _FOLDED_SPACE.sub("", cite(source))
+_TERMS_FILE = Path(__file__).with_name("library_terms.yaml")
+
+
+@cache
+def _chinese_terms() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The replacements that turn the rule files' English shorthand into Chinese."""
+    try:
+        document = yaml.safe_load(_TERMS_FILE.read_text(encoding="utf-8")) or {}
+        return tuple((re.compile(pattern), replacement)
+                     for pattern, replacement in document.get("replacements", []))
+    except (OSError, yaml.YAMLError, re.error, ValueError) as exc:
+        raise ConfigError(f"cannot read {_TERMS_FILE}", [f"{_TERMS_FILE}: {exc}"]) from exc
+
+
+#: English prose after the last Chinese character or closing bracket of a clause.
+_ENGLISH_TAIL = re.compile(
+    r"^(.*[\u3000-\u9fff\uff00-\uffef)）])[\s:,]+[A-Za-z][^\u3000-\u9fff]*$")
+_HAS_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _clauses(text: str) -> list[str]:
+    """``text`` split on "; " outside brackets."""
+    parts: list[str] = []
+    depth = start = 0
+    for index, char in enumerate(text):
+        if char in "(（":
+            depth += 1
+        elif char in ")）":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and text.startswith("; ", index):
+            parts.append(text[start:index])
+            start = index + 2
+    parts.append(text[start:])
+    return parts
+
+
+def chinese(text: str) -> str:
+    """``text`` for the Chinese page: the rule files' English shorthand in Chinese (data in
+    ``library_terms.yaml``), English glosses and explanations dropped, clauses with no
+    Chinese left out (the English page shows the rule file's full text)."""
+    for pattern, replacement in _chinese_terms():
+        text = pattern.sub(replacement, text)
+    kept: list[str] = []
+    for clause in _clauses(text):
+        tail = _ENGLISH_TAIL.match(clause.strip())
+        clause = (tail.group(1) if tail else clause).strip()
+        if _HAS_CHINESE.search(clause):
+            kept.append(clause)
+    return "；".join(kept) if kept else text.strip()
+
+
+def source_text(source: str, language: str = "zh") -> str:
+    """A rule's source as a reader sees it: documents named (``cite``), no space where the
+    rule file broke a Chinese line, and in Chinese on the Chinese page."""
+    text = _FOLDED_SPACE.sub("", cite(source))
+    return chinese(text) if language == "zh" else text
 
 
 def _yuan(fen: int) -> str:
@@ -93,8 +150,8 @@ def _deadlines(t: Translator) -> list[LibraryEntry]:
             parts.append(t("library.not_monitored"))
         entries.append(LibraryEntry(
             "deadlines", rule.id, rule.title_zh if zh else rule.title_en,
-            t("library.sentence_sep").join(parts), source_text(rule.source), rule.verified,
-            rule.operator_set))
+            t("library.sentence_sep").join(parts), source_text(rule.source, t.language),
+            rule.verified, rule.operator_set))
     return entries
 
 
@@ -143,7 +200,8 @@ def _offence_rule(offence: Offence, table: ThresholdTable, t: Translator) -> str
     if offence.also_requires:
         parts.append(t("library.also_requires",
                        items=t("library.list_sep").join(offence.also_requires)))
-    return t("library.sentence_sep").join(parts)
+    text = t("library.sentence_sep").join(parts)
+    return chinese(text) if t.language == "zh" else text
 
 
 def _thresholds(t: Translator) -> list[LibraryEntry]:
@@ -151,7 +209,7 @@ def _thresholds(t: Translator) -> list[LibraryEntry]:
     return [
         LibraryEntry("thresholds", offence.id,
                      offence.name_zh if t.language == "zh" else offence.name_en,
-                     _offence_rule(offence, table, t), source_text(offence.source),
+                     _offence_rule(offence, table, t), source_text(offence.source, t.language),
                      offence.verified,
                      any(c.province_set for a in offence.alternatives for c in a.all_of))
         for offence in table.offences
@@ -176,7 +234,8 @@ def _offences(t: Translator) -> list[LibraryEntry]:
         else:
             rule = t("library.administrative_only")
         entries.append(LibraryEntry("offences", mapping.violation_type, title, rule,
-                                    source_text(mapping.source), mapping.verified, False))
+                                    source_text(mapping.source, t.language),
+                                    mapping.verified, False))
     return entries
 
 
@@ -200,18 +259,20 @@ def _routing(t: Translator) -> list[LibraryEntry]:
         title = t("library.route_title", scope=sep.join(scope) if scope else t("library.any"))
         entries.append(LibraryEntry("routing", route.id, title,
                                     t("library.route_rule", roles=role_list(route.police_roles)),
-                                    source_text(route.source), route.verified, False))
+                                    source_text(route.source, t.language),
+                                    route.verified, False))
     for copy in routing.copies:
         entries.append(LibraryEntry(
             "routing", copy.id, t("library.copy_title"),
             t("library.copy_rule", events=_events(copy.event_types, t),
-              roles=role_list(copy.roles)), source_text(copy.source), copy.verified, False))
+              roles=role_list(copy.roles)), source_text(copy.source, t.language),
+            copy.verified, False))
     for lead in routing.lead_routes:
         entries.append(LibraryEntry(
             "routing", lead.id, t("library.lead_title", destination=t.label(
                 "library.destination", lead.destination)),
-            t("library.route_rule", roles=role_list(lead.roles)), source_text(lead.source),
-            lead.verified, False))
+            t("library.route_rule", roles=role_list(lead.roles)),
+            source_text(lead.source, t.language), lead.verified, False))
     return entries
 
 
@@ -223,7 +284,7 @@ def _screening(t: Translator) -> list[LibraryEntry]:
         "screening", "screening", t("library.screening_title"),
         t("library.screening_rule", lead=lead, ratio=ratio,
           window=screening.no_referral_window_days),
-        source_text(screening.source), screening.verified, True)]
+        source_text(screening.source, t.language), screening.verified, True)]
 
 
 def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
@@ -239,7 +300,7 @@ def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
             "library.list_sep").join(t.label("unit_kind", k) for k in indicator.applies_to))
         entries.append(LibraryEntry("assessment", indicator.id,
                                     indicator.name_zh if zh else indicator.name_en, rule,
-                                    source_text(indicator.source), indicator.verified,
+                                    source_text(indicator.source, t.language), indicator.verified,
                                     indicator.operator_set))
     for veto in rules.vetoes:
         entries.append(LibraryEntry(
@@ -249,12 +310,12 @@ def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
               op=veto.op, value=veto.value,
               periods=t("library.list_sep").join(t(f"assessment.kind.{p}")
                                                  for p in veto.periods)),
-            source_text(veto.source), veto.verified, veto.operator_set))
+            source_text(veto.source, t.language), veto.verified, veto.operator_set))
     recheck = rules.recheck
     entries.append(LibraryEntry(
         "assessment", "recheck", t("library.recheck_title"),
         t("library.recheck_rule", count=recheck.cases_per_unit),
-        source_text(recheck.source), recheck.verified, recheck.operator_set))
+        source_text(recheck.source, t.language), recheck.verified, recheck.operator_set))
     return entries
 
 

@@ -98,8 +98,10 @@ def assessment_page(
                    period_label=chosen.label(translate), kinds=PERIOD_KINDS,
                    choices=[(p.key, p.label(translate)) for p in choices],
                    chart=chart, veto_names=veto_names, veto_periods=veto_periods,
-                   sources={**{item.id: source_text(item.source) for item in rules.indicators},
-                            **{veto.id: source_text(veto.source) for veto in rules.vetoes}},
+                   sources={**{item.id: source_text(item.source, language)
+                               for item in rules.indicators},
+                            **{veto.id: source_text(veto.source, language)
+                               for veto in rules.vetoes}},
                    indicators=rules.indicators, any_figures=any_figures)
 
 
