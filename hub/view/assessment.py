@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +24,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from hub.errors import ConfigError
@@ -67,6 +67,12 @@ class Period:
     def first_day(self) -> date:
         """The period's first day."""
         return date(self.year, int(self.months[0][5:]), 1)
+
+    @property
+    def day_after(self) -> date:
+        """The first day after the period."""
+        year, month = int(self.months[-1][:4]), int(self.months[-1][5:])
+        return date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
 
     @property
     def last_month(self) -> str:
@@ -282,9 +288,18 @@ def _figures(session: Session, period: Period, rules: AssessmentRules
         if month > last_active.get(code, ""):
             last_active[code] = month
     alerts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    first, after = period.first_day, period.day_after
+    # Raised (UTC) a day either side of the period: the China date decides below.
+    around = (datetime.combine(first - timedelta(days=1), time(), UTC),
+              datetime.combine(after + timedelta(days=1), time(), UTC))
     for unit_code, kind, due, raised, details in session.execute(
         select(AlertRow.unit_code, AlertRow.kind, AlertRow.due_date, AlertRow.raised_at,
-               AlertRow.details).where(AlertRow.kind.in_(_counted_kinds(rules)))
+               AlertRow.details).where(
+            AlertRow.kind.in_(_counted_kinds(rules)),
+            or_(and_(AlertRow.due_date >= first, AlertRow.due_date < after),
+                and_(AlertRow.due_date.is_(None), AlertRow.raised_at >= around[0],
+                     AlertRow.raised_at < around[1])),
+        )
     ):
         if (details or {}).get("late") == "false":
             continue

@@ -5,8 +5,9 @@ The county, 2025 Q3 (July–September), rules as shipped (hub/rules/assessment.y
 
 甲局 (agency): July 10 entered (2 late) and 1 referral, August 10 entered, September
 nothing; one MISSING_ENTRY and one REFERRAL_DELIVERY_OVERDUE due in the quarter; a
-REPLY_OVERDUE due 2025-10-02 (next quarter) and a HANDOVER_OVERDUE done in time (the
-sweep raised it before the act was read) do not count.
+REPLY_OVERDUE due 2025-10-02 (next quarter), one without a due date raised on
+2025-10-01 China time, and a HANDOVER_OVERDUE done in time (the sweep raised it before
+the act was read) do not count.
   continuity 10×2/3 = 6.67 · freshness 10−5×1 = 5 · completeness 20×20/21 = 19.05 ·
   timeliness 20×18/20 = 18 · referral 20−4×1 = 16 · replies 20 → 84.71 → 84.7 良好
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,10 +92,13 @@ def _stats(unit: str, month: str, *, entered: int = 0, late: int = 0, referrals:
 _COUNTER = iter(range(10_000))
 
 
-def _alert(unit: str, kind: AlertKind, due: date, *, in_time: bool = False) -> Alert:
+def _alert(unit: str, kind: AlertKind, due: date | None, *, in_time: bool = False,
+           raised: datetime | None = None) -> Alert:
     number = next(_COUNTER)
     key = f"alert:{number}"
-    raised = datetime.combine(due + timedelta(days=1), time(9), tzinfo=CHINA)
+    if raised is None:
+        assert due is not None
+        raised = datetime.combine(due + timedelta(days=1), time(9), tzinfo=CHINA)
     details = {"late": "false"} if in_time else {}
     return Alert(
         event_id=event_id_for("test", key, key), case_id=case_id_for(unit, f"case-{number}"),
@@ -117,6 +121,9 @@ def county() -> list[object]:
         _alert(A1, AlertKind.REFERRAL_DELIVERY_OVERDUE, date(2025, 7, 20)),
         _alert(A1, AlertKind.REPLY_OVERDUE, date(2025, 10, 2)),
         _alert(A1, AlertKind.HANDOVER_OVERDUE, date(2025, 8, 1), in_time=True),
+        # No due date: dated by when it was raised, in China (2025-10-01 04:00): Q4.
+        _alert(A1, AlertKind.REPLY_OVERDUE, None,
+               raised=datetime(2025, 9, 30, 20, tzinfo=UTC)),
         *[_stats(A2, f"2025-0{m}", entered=5) for m in (7, 8, 9)],
         *[_alert(A2, AlertKind.MISSING_ENTRY, date(2025, m, 3)) for m in (7, 8, 9)],
         _stats(A3, "2025-05", entered=4),
@@ -256,8 +263,8 @@ def test_every_period_kind_computes_from_its_months(view: View) -> None:
     assert by_unit[A3].vetoes == ()
     halves = {row.unit_code: row for row in half.rows}
     assert halves[A1].figures.months == 6 and halves[A1].figures.active_months == 2
-    # The reply due 2025-10-02 falls in H2.
-    assert halves[A1].figures.alerts_by_kind["REPLY_OVERDUE"] == 1
+    # The reply due 2025-10-02 and the one raised on 2025-10-01 fall in H2.
+    assert halves[A1].figures.alerts_by_kind["REPLY_OVERDUE"] == 2
     years = {row.unit_code: row for row in year.rows}
     assert years[A3].figures.active_months == 1 and years[A3].figures.entered == 4
     assert years[A3].vetoes == ()
