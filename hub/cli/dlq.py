@@ -261,3 +261,34 @@ def resolve(
                f"(of {len(records)} selected)")
     if report.audit_event_id:
         typer.echo(f"audited: event {report.audit_event_id} on {audit_topic}")
+
+
+@app.command("exporter")
+def exporter(
+    port: Annotated[int, typer.Option(help="Serve /metrics on this port (the view port + 40 "
+                                      "by convention).")] = 8640,
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 60.0,
+    bootstrap: _Bootstrap = None,
+) -> None:
+    """Serve the DLQ depth (pending dead letters by topic and reason, the oldest pending
+    one's age) as liangfa_dlq_* series for Prometheus, until SIGTERM/SIGINT."""
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from hub.dlq.exporter import DlqExporter
+
+    settings = HubSettings()
+    start_http_server(port, addr=host)
+    typer.echo(f"liangfa dlq exporter: /metrics on {host}:{port}, refresh every {interval:g}s")
+
+    async def go() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await DlqExporter(bootstrap or settings.bootstrap,
+                          settings.kafka_security).run(interval, stopping)
+
+    asyncio.run(go())

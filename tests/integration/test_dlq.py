@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from hub.cli.dlq import app
+from hub.dlq.exporter import DlqExporter
 from hub.dlq.records import REPLAY_HEADER, DeadLetterRecord, Selection, read_dead_letters
 from hub.dlq.replay import replay, replay_headers
 from hub.kafka import make_producer
@@ -240,3 +242,48 @@ async def test_replay_refuses_connector_rows_and_unselected_topics(
                                       "lf.dlq.no-such-topic-here")
     assert missing.exit_code == 2
     assert "does not exist" in missing.output
+
+
+async def test_exporter_counts_pending_dead_letters_until_replayed(
+        bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
+    origin = topic_factory("t.origin")
+    streams_dlq = topic_factory("lf.dlq.e")
+    connector_dlq = topic_factory("lf.dlq.e")
+    audit = topic_factory("t.audit")
+    await _write_streams_dead_letters(bootstrap, registry_url, origin, streams_dlq, 3)
+    await _write_connector_dead_letter(bootstrap, connector_dlq)
+    prefix = streams_dlq.rsplit(".", 1)[0] + "."
+    exporter = DlqExporter(bootstrap, prefix=prefix)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    try:
+        await exporter.refresh()
+        assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="not-entitled") == 2
+        assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="bad-magic") == 1
+        assert sample("liangfa_dlq_pending", topic=connector_dlq, reason="validation") == 1
+        letters = await read_dead_letters(bootstrap, streams_dlq)
+        assert sample("liangfa_dlq_oldest_pending_timestamp_seconds",
+                      topic=streams_dlq) == letters[0].timestamp_ms / 1000
+
+        async with SchemaRegistryClient(registry_url) as registry:
+            await replay(bootstrap, letters[:2], serde=AvroSerde(registry), actor="ops-li",
+                         actor_unit=OPERATOR_UNIT, audit_topic=audit)
+        await exporter.refresh()
+        assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="not-entitled") is None
+        assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="bad-magic") == 1
+        assert sample("liangfa_dlq_settled", topic=streams_dlq) == 2
+        assert sample("liangfa_dlq_oldest_pending_timestamp_seconds",
+                      topic=streams_dlq) == letters[2].timestamp_ms / 1000
+    finally:
+        await exporter.close()
+
+    errors = sample("liangfa_dlq_refresh_errors_total") or 0.0
+    unreachable = DlqExporter("127.0.0.1:9", prefix=prefix)
+    try:
+        await unreachable.refresh()
+    finally:
+        await unreachable.close()
+    assert sample("liangfa_dlq_refresh_errors_total") == errors + 1
+    assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="bad-magic") == 1  # kept
