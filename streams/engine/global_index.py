@@ -93,13 +93,20 @@ class GlobalIndex:
             if end > 0:
                 remaining[(tp.topic, tp.partition)] = end
         consumer.assign(partitions)
+        position = dict.fromkeys(remaining, 0)
         while remaining:
-            for record in self._read(consumer, timeout_s=0.5):
+            # No more than what is left (librdkafka waits for the whole count).
+            wanted = sum(remaining[place] - position[place] for place in remaining)
+            for record in self._read(consumer, timeout_s=0.5,
+                                     count=max(1, min(wanted, _READ_AT_ONCE))):
                 name, number, offset = record.topic(), record.partition(), record.offset()
                 if name is None or number is None or offset is None:
                     continue
                 last = remaining.get((name, number))
-                if last is not None and offset >= last - 1:
+                if last is None:
+                    continue
+                position[(name, number)] = offset + 1
+                if offset >= last - 1:
                     del remaining[(name, number)]
         log.info("matching index loaded: %d referrals, %d parked feedback",
                  len(self.matcher), len(self.pending))
@@ -110,8 +117,9 @@ class GlobalIndex:
             while len(self._read(self._consumer, timeout_s=0.0)) >= _READ_AT_ONCE:
                 pass
 
-    def _read(self, consumer: Consumer, timeout_s: float) -> list[Message]:
-        records = consumer.consume(num_messages=_READ_AT_ONCE, timeout=timeout_s)
+    def _read(self, consumer: Consumer, timeout_s: float,
+              count: int = _READ_AT_ONCE) -> list[Message]:
+        records = consumer.consume(num_messages=count, timeout=timeout_s)
         for record in records:
             if record.error() is not None:
                 log.warning("matching index: %s", record.error())

@@ -143,7 +143,11 @@ class PartitionStore:
             last = start - 1
             idle = 0
             while last < end - 1:
-                records = consumer.consume(num_messages=10_000, timeout=1.0)
+                # Ask for no more than what is left: librdkafka waits for the whole
+                # count (or the timeout), so asking 10,000 of a 3,000-record tail cost
+                # the full timeout on every restore.
+                records = consumer.consume(num_messages=min(10_000, end - 1 - last),
+                                           timeout=1.0)
                 if not records:
                     # Compaction may have removed the tail (an expired tombstone): after
                     # a few empty fetches the store holds whatever the log still has.
