@@ -39,7 +39,12 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hub.errors import RecordRejected
 from hub.models import EVENT_TYPES, CaseEvent
 from hub.models._avro import construct
-from hub.registry import SchemaNotFoundError, SchemaRegistryClient, SyncSchemaRegistryClient
+from hub.registry import (
+    RegistryRequestError,
+    SchemaNotFoundError,
+    SchemaRegistryClient,
+    SyncSchemaRegistryClient,
+)
 from hub.schemas import full_name, local_schemas, resolution_form
 
 __all__ = [
@@ -83,6 +88,20 @@ class SerializedEvent:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+
+
+#: Statuses of a registry that lets this client read but not register: the secured embedded
+#: registry (``hub/local/registry.py``) registers every schema as the hub's admin at
+#: ``liangfa up`` and answers a component's registration with 401. The serde then looks
+#: the schema up instead, and keeps doing so.
+_REGISTRATION_REFUSED = frozenset({401, 403})
+
+
+def _not_registered(avro_name: str, subject: str) -> SchemaNotFoundError:
+    return SchemaNotFoundError(
+        f"schema of {avro_name} is not registered under subject {subject!r}",
+        status_code=404, error_code=40403,
+    )
 
 
 def subject_for(avro_name: str) -> str:
@@ -525,15 +544,20 @@ class AvroSerde:
         self.local.parsed(avro_name)  # unknown type: rejected before any I/O
         schema = self.local.schemas[avro_name]
         subject = subject_for(avro_name)
+        schema_id: int | None = None
         if self.register:
-            schema_id = await self.registry.register(subject, schema)
-        else:
+            try:
+                schema_id = await self.registry.register(subject, schema)
+            except RegistryRequestError as exc:
+                if exc.status_code not in _REGISTRATION_REFUSED:
+                    raise
+                log.info("the registry refuses registrations from this client (%s): "
+                         "looking schemas up instead", exc.status_code)
+                self.register = False
+        if schema_id is None:
             found = await self.registry.lookup(subject, schema)
             if found is None:
-                raise SchemaNotFoundError(
-                    f"schema of {avro_name} is not registered under subject {subject!r}",
-                    status_code=404, error_code=40403,
-                )
+                raise _not_registered(avro_name, subject)
             schema_id = found.schema_id
         log.info("schema %s has registry id %s", avro_name, schema_id)
         self.local.bind_writer(avro_name, schema_id)
@@ -619,15 +643,20 @@ class SyncAvroSerde:
         self.local.parsed(avro_name)
         schema = self.local.schemas[avro_name]
         subject = subject_for(avro_name)
+        schema_id: int | None = None
         if self.register:
-            schema_id = self.registry.register(subject, schema)
-        else:
+            try:
+                schema_id = self.registry.register(subject, schema)
+            except RegistryRequestError as exc:
+                if exc.status_code not in _REGISTRATION_REFUSED:
+                    raise
+                log.info("the registry refuses registrations from this client (%s): "
+                         "looking schemas up instead", exc.status_code)
+                self.register = False
+        if schema_id is None:
             found = self.registry.lookup(subject, schema)
             if found is None:
-                raise SchemaNotFoundError(
-                    f"schema of {avro_name} is not registered under subject {subject!r}",
-                    status_code=404, error_code=40403,
-                )
+                raise _not_registered(avro_name, subject)
             schema_id = found.schema_id
         log.info("schema %s has registry id %s", avro_name, schema_id)
         self.local.bind_writer(avro_name, schema_id)

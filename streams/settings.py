@@ -57,7 +57,7 @@ async def prepare_topics(settings: StreamSettings) -> list[str]:
         unit_codes |= {unit.code for unit in load_unit_registry(settings.units_file)}
     specs += [TopicSpec(name=topics.inbox(code), partitions=settings.partitions)
               for code in sorted(unit_codes)]
-    await apply_topics(settings.bootstrap, specs)
+    await apply_topics(settings.bootstrap, specs, security=settings.hub.kafka_security)
     admin = admin_client(settings.bootstrap, security=settings.hub.kafka_security)
     try:
         await admin.start()

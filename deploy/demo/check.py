@@ -26,6 +26,8 @@ from typing import Annotated, Any
 
 import typer
 
+from hub.config import KafkaSecurity
+
 __all__ = ["KindComparison", "app", "compare_alerts", "read_alerts"]
 
 app = typer.Typer(help="Check the demo county's results against its planted gaps.",
@@ -106,8 +108,13 @@ def _done_in_time(alert: Mapping[str, Any]) -> bool:
 
 
 async def read_alerts(bootstrap: str, registry_url: str,
-                      topic: str = "lf.alerts") -> list[dict[str, Any]]:
-    """The latest record of every alert id on ``topic`` (read to its end, no group)."""
+                      topic: str = "lf.alerts", *,
+                      security: KafkaSecurity | None = None) -> list[dict[str, Any]]:
+    """The latest record of every alert id on ``topic`` (read to its end, no group).
+
+    ``security``: on the secured embedded stack, a principal that may read ``lf.alerts``
+    (the admin of ``<home>/secrets/operator.env``, or a procuratorate).
+    """
     from hub.kafka import make_consumer
     from hub.registry import SchemaRegistryClient
     from hub.serde import AvroSerde
@@ -115,7 +122,7 @@ async def read_alerts(bootstrap: str, registry_url: str,
     latest: dict[str, dict[str, Any]] = {}
     async with SchemaRegistryClient(registry_url) as registry:
         serde = AvroSerde(registry)
-        consumer = make_consumer(bootstrap, topic, group_id=None)
+        consumer = make_consumer(bootstrap, topic, group_id=None, security=security)
         await consumer.start()
         try:
             partitions = consumer.assignment() or set()
@@ -167,7 +174,8 @@ def check(
     settings = HubSettings(**overrides)  # type: ignore[arg-type]
     path = manifest or settings.home / "demo" / "manifest.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    alerts = asyncio.run(read_alerts(settings.bootstrap, settings.registry_url))
+    alerts = asyncio.run(read_alerts(settings.bootstrap, settings.registry_url,
+                                     security=settings.kafka_security))
     from hub.models import CHINA_TZ
 
     now = date.fromisoformat(today) if today else datetime.now(CHINA_TZ).date()

@@ -2,7 +2,9 @@
 
 ``up`` is the one command an evaluator or a new engineer runs: it starts the broker and the
 registry, applies the topic manifest and registers the schemas; each step is idempotent, so
-running it twice changes nothing.
+running it twice changes nothing. A new home is secured unless ``--insecure`` is given
+(``docs/security.md``): every listener authenticates, ACLs generated from the unit registry
+decide, and every process runs on its own principal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Annotated
 import typer
 
 from hub.cli.options import HomeOption, JsonOption
+from hub.config import RegistryAuth
 from hub.errors import HubError
 from hub.local import LocalStack
 from hub.local.hub_services import HubServices
@@ -27,8 +30,8 @@ __all__ = ["down", "status", "up"]
 
 
 def _stack(home_value: Path, kafka_port: int | None = None, registry_port: int | None = None,
-           controller_port: int | None = None) -> LocalStack:
-    stack = LocalStack(home_value)
+           controller_port: int | None = None, *, secured: bool | None = None) -> LocalStack:
+    stack = LocalStack(home_value, secured=secured)
     if kafka_port or registry_port or controller_port:
         stack.ports = StackPorts(
             kafka=kafka_port or stack.ports.kafka,
@@ -50,22 +53,29 @@ def up(
                                        help="Run the demo county's connectors.")] = True,
     demo_cases: Annotated[int, typer.Option(help="Penalty cases in the demo county.")]
     = 10_000,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="PLAINTEXT broker without authorizer and an open registry "
+        "(first start of a home only; anyone on the machine can then read and write "
+        "everything).")] = False,
 ) -> None:
     """Start the broker and registry, apply topics, register schemas, then the workers,
     the view and (by default) the demo county's connectors. Safe to run twice."""
-    stack = _stack(home, kafka_port, registry_port, controller_port)
     started = time.monotonic()
     try:
-        stack.up()
-        typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s")
-        _register_schemas(stack.registry_url)
+        stack = _stack(home, kafka_port, registry_port, controller_port,
+                       secured=not insecure)
         services = HubServices(stack, view_port=view_port)
         demo_configs = services.prepare_demo(demo_cases) if demo else []
+        stack.up(access=services.access(demo_configs))
+        typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s "
+                   f"({'secured' if stack.secured else 'PLAINTEXT, --insecure'})")
+        _register_schemas(stack.registry_url, stack.registry_auth)
         manifest = load_manifest()
         specs = manifest.expand(units=services.unit_codes(),
                                 connectors=services.connector_ids(demo_configs))
         specs += [manifest.spec_for(t) for t in services.ingest_topics(demo_configs)]
-        report = asyncio.run(apply_topics(stack.bootstrap, specs))
+        report = asyncio.run(apply_topics(stack.bootstrap, specs,
+                                          security=stack.admin_security))
         typer.echo(f"topics: {len(report.created)} created, {len(report.existing)} present")
         for line in services.start(workers=workers, connector_configs=demo_configs):
             typer.echo(line)
@@ -76,17 +86,35 @@ def up(
     _print_status(stack.status().components, as_json=False)
     typer.echo(f"\nexport LIANGFA_BOOTSTRAP={stack.bootstrap}")
     typer.echo(f"export LIANGFA_REGISTRY_URL={stack.registry_url}")
+    if stack.secured:
+        operator = _operator_env(stack)
+        typer.echo(f"set -a; . {operator}; set +a   # the admin's credentials (mode 0600)")
     typer.echo(f"prosecutor view: http://127.0.0.1:{view_port}/  (see README: Logging in)")
     typer.echo(f"up in {time.monotonic() - started:.1f}s")
 
 
-def _register_schemas(registry_url: str) -> None:
-    try:
-        from hub.schemas import register_all
-    except ImportError:
-        return
-    registered = register_all(registry_url)
+def _register_schemas(registry_url: str, auth: RegistryAuth | None) -> None:
+    """Register every shipped schema; on the secured stack only the admin may."""
+    from hub.schemas import register_all
+
+    registered = register_all(registry_url, auth=auth)
     typer.echo(f"schemas: {len(registered)} registered")
+
+
+def _operator_env(stack: LocalStack) -> Path:
+    """``<home>/secrets/operator.env`` (0600): the admin's Kafka and registry credentials
+    as ``LIANGFA_*`` variables, for ``liangfa demo check``, ``acl apply`` and the like."""
+    from hub.local.access import security_env, write_env_file
+
+    env = {"LIANGFA_HOME": str(stack.home), "LIANGFA_BOOTSTRAP": stack.bootstrap,
+           "LIANGFA_REGISTRY_URL": stack.registry_url}
+    if stack.admin_security is not None:
+        env.update(security_env(stack.admin_security))
+    auth = stack.registry_auth
+    if auth is not None and auth.username and auth.password:
+        env["LIANGFA_REGISTRY_USERNAME"] = auth.username
+        env["LIANGFA_REGISTRY_PASSWORD"] = auth.password.get_secret_value()
+    return write_env_file(stack.home / "secrets" / "operator.env", env)
 
 
 def down(home: HomeOption) -> None:

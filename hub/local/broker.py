@@ -34,39 +34,57 @@ _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 
 @dataclass(frozen=True)
 class BrokerSecurity:
-    """The secured mode: clients authenticate with SCRAM-SHA-512 and ACLs decide.
+    """The secured mode: every listener authenticates, ACLs decide, nobody is anonymous.
 
-    The client listener is ``SASL_PLAINTEXT`` (loopback only; production adds TLS, see
-    ``docs/security.md``). The controller listener stays PLAINTEXT on loopback because a
-    KRaft controller cannot authenticate with SCRAM (the credentials live in the metadata
-    log it serves), so the broker reaches its own controller as ``User:ANONYMOUS``, which
-    therefore is a super user next to ``admin``. The admin user is written into the
-    metadata at format time (``--add-scram``): there is no unauthenticated way to add it
-    later, and every other user is created through it.
+    The client listener is ``SASL_PLAINTEXT`` with SCRAM-SHA-512 (loopback only; production
+    adds TLS, see ``docs/security.md``). The KRaft controller listener cannot use SCRAM (the
+    credentials live in the metadata log the controller itself serves), so it speaks
+    SASL/PLAIN with one static user, ``controller``, declared in its JAAS entry: the broker
+    half of this combined node logs in to its own controller with it, and any other client
+    of that port needs that password too. There is no ``User:ANONYMOUS`` anywhere, and the
+    only super users are ``admin`` (SCRAM, written into the metadata at format time with
+    ``--add-scram``: there is no unauthenticated way to add it later, and every other user
+    is created through it) and ``controller``.
     """
 
     admin_password: SecretStr
+    controller_password: SecretStr
     admin_user: str = "admin"
+    controller_user: str = "controller"
     mechanism: str = "SCRAM-SHA-512"
+
+    @property
+    def super_users(self) -> list[str]:
+        """The principals the authorizer lets do anything (``super.users``)."""
+        return [f"User:{self.admin_user}", f"User:{self.controller_user}"]
 
     def properties(self, port: int, controller_port: int) -> dict[str, str]:
         """server.properties entries that replace or extend the PLAINTEXT ones."""
         password = self.admin_password.get_secret_value()
+        controller = self.controller_password.get_secret_value()
         jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
                 f'username="{self.admin_user}" password="{password}";')
+        # username/password: what this node logs in to its controller with;
+        # user_<name>: the only account the controller listener accepts.
+        controller_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                           f'username="{self.controller_user}" password="{controller}" '
+                           f'user_{self.controller_user}="{controller}";')
         return {
             "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},"
                          f"CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "listener.security.protocol.map":
-                "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
             "sasl.enabled.mechanisms": self.mechanism,
             "sasl.mechanism.inter.broker.protocol": self.mechanism,
             f"listener.name.sasl_plaintext.{self.mechanism.lower()}.sasl.jaas.config": jaas,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": controller_jaas,
             "authorizer.class.name":
                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": f"User:{self.admin_user};User:ANONYMOUS",
+            "super.users": ";".join(self.super_users),
             "allow.everyone.if.no.acl.found": "false",
         }
 

@@ -21,10 +21,12 @@ import yaml
 
 from hub.audit.service import AUDIT_SEALER_PORT_OFFSET, audit_sealer_service
 from hub.errors import StackError
+from hub.local.access import HubAccess, security_env, write_env_file
 from hub.local.demo import DemoLayout, configs_by_unit, connector_configs, prepare_demo
 from hub.local.processes import find_stack_processes
 from hub.local.services import ServiceSpec, ensure_service, service_healthy
 from hub.local.stack import LocalStack
+from hub.security.acl import unit_user
 
 __all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
 
@@ -37,6 +39,11 @@ DEMO_UNIT_USER_CODE = "11429901030089405N"
 POLICE_API_PORT_OFFSET = 10
 PUBLIC_FEEDS_PORT_OFFSET = 20
 WORKER_WEB_PORT_OFFSET = 100
+
+
+def _user(principal: str) -> str:
+    """The SCRAM user of a ``User:<name>`` principal."""
+    return principal.removeprefix("User:")
 
 
 def _units_file() -> Path:
@@ -68,6 +75,25 @@ class HubServices:
     def connector_ids(configs: list[Path]) -> list[str]:
         return [str(yaml.safe_load(p.read_text(encoding="utf-8"))["id"]) for p in configs]
 
+    def access(self, configs: list[Path]) -> HubAccess:
+        """The principals and ACLs of this hub: the unit registry the workers run with,
+        and each connector of ``configs`` granted its own dead-letter topic."""
+        from hub.units import load_unit_registry
+
+        connectors = {str(raw["id"]): str(raw["unit"]).upper() for raw in (
+            yaml.safe_load(path.read_text(encoding="utf-8")) for path in configs)}
+        return HubAccess(load_unit_registry(_units_file()), connectors,
+                         self.stack.services)
+
+    def _credentials(self, component: str, user: str) -> str:
+        """The 0600 environment file of ``component`` running as ``user`` ("" when the
+        stack is PLAINTEXT)."""
+        security = self.stack.client_security(user)
+        if security is None:
+            return ""
+        path = self.home / "secrets" / f"{component}.env"
+        return str(write_env_file(path, security_env(security)))
+
     @staticmethod
     def ingest_topics(configs: list[Path]) -> list[str]:
         """The ingest topic of every connector: created before the workers subscribe."""
@@ -94,22 +120,28 @@ class HubServices:
         env = {"LIANGFA_BOOTSTRAP": self.stack.bootstrap,
                "LIANGFA_REGISTRY_URL": self.stack.registry_url,
                "LIANGFA_HOME": str(self.home)}
+        principals = self.stack.services
         for index in range(1, workers + 1):
             port = self.worker_web_port + index - 1
             self._specs.append(ServiceSpec(
                 component=f"worker-{index}", module="streams",
-                args=["run", "--worker-id", f"w{index}",
+                # The worker id names its assign-only consumers' groups: under the app id,
+                # the only group prefix the streams principal may use.
+                args=["run", "--worker-id", f"{principals.streams_app_id}-w{index}",
                       "--data-dir", str(self.home / "workers" / f"w{index}"),
                       "--web-port", str(port), "--units", str(_units_file()), *self._common()],
-                address=f"http://127.0.0.1:{port}/metrics", env=env))
+                address=f"http://127.0.0.1:{port}/metrics", env=env,
+                env_file=self._credentials(f"worker-{index}", _user(principals.streams))))
         public_port = self.view_port + PUBLIC_FEEDS_PORT_OFFSET
         self._specs.append(ServiceSpec(
             component="public-feeds", module="streams.public_cli",
             args=["run", "--metrics-port", str(public_port), *self._common()],
             health_url=f"http://127.0.0.1:{public_port}/metrics",
-            address=f"http://127.0.0.1:{public_port}/metrics", env=env))
+            address=f"http://127.0.0.1:{public_port}/metrics", env=env,
+            env_file=self._credentials("public-feeds", _user(principals.public))))
         self._specs.append(audit_sealer_service(
-            self._common(), env, metrics_port=self.view_port + AUDIT_SEALER_PORT_OFFSET))
+            self._common(), env, metrics_port=self.view_port + AUDIT_SEALER_PORT_OFFSET,
+            env_file=self._credentials("audit-sealer", _user(principals.audit_sealer))))
         self._specs.append(ServiceSpec(
             component="view", module="hub",
             args=["view", "serve", "--demo-users", "--port", str(self.view_port),
@@ -117,7 +149,8 @@ class HubServices:
                   f"sqlite:///{self.home / 'view' / 'view.sqlite3'}", *self._common()],
             health_url=f"http://127.0.0.1:{self.view_port}/healthz",
             address=f"http://127.0.0.1:{self.view_port}/",
-            env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps([DEMO_UNIT_USER_CODE])}))
+            env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps([DEMO_UNIT_USER_CODE])},
+            env_file=self._credentials("view", _user(principals.view))))
         if self._demo is not None:
             self._specs.append(ServiceSpec(
                 component="demo-police-api", module="deploy.demo.police_api",
@@ -129,7 +162,8 @@ class HubServices:
             self._specs.append(ServiceSpec(
                 component=f"connector-{unit}", module="connectors",
                 args=["run", *(str(config) for config in configs)],
-                address=", ".join(config.stem for config in configs), env=env))
+                address=", ".join(config.stem for config in configs), env=env,
+                env_file=self._credentials(f"connector-{unit}", unit_user(unit))))
         (self.home / "view").mkdir(parents=True, exist_ok=True)
         lines = []
         for spec in self._specs:

@@ -102,16 +102,23 @@ def start_jvm(
 
 
 def start_python_service(*, home: Path, component: str, module: str, args: list[str],
-                         log_file: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``python -m module args`` detached, marked as part of ``home``."""
+                         log_file: Path, env: dict[str, str] | None = None,
+                         unset: tuple[str, ...] = ()) -> int:
+    """Start ``python -m module args`` detached, marked as part of ``home``.
+
+    ``unset`` names variables of this process's environment the service must not inherit
+    (another principal's credentials, when the operator's shell holds the admin's).
+    """
     markers = ["-X", f"liangfa.home={home.resolve()}", "-X", f"liangfa.component={component}"]
     return _start([sys.executable, *markers, "-m", module, *args], home=home,
-                  log_file=log_file, env=env)
+                  log_file=log_file, env=env, unset=unset)
 
 
-def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] | None) -> int:
+def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] | None,
+           unset: tuple[str, ...] = ()) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
+    inherited = {key: value for key, value in os.environ.items() if key not in unset}
     with log_file.open("ab") as out:
         proc = subprocess.Popen(
             argv,
@@ -119,7 +126,7 @@ def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] |
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={**inherited, **(env or {})},
             cwd=str(home),
         )
     _CHILDREN[proc.pid] = proc

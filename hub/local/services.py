@@ -20,9 +20,19 @@ from hub.local.processes import find_stack_processes, rss_mib, start_python_serv
 if TYPE_CHECKING:
     from hub.local.stack import ComponentStatus
 
-__all__ = ["ServiceSpec", "ensure_service", "service_statuses"]
+__all__ = ["CREDENTIAL_VARIABLES", "ServiceSpec", "ensure_service", "service_statuses"]
 
 log = logging.getLogger(__name__)
+
+#: Credentials a service never inherits from the shell that runs ``liangfa up`` (which may
+#: have sourced the admin's ``operator.env``): each service gets its own, or none.
+CREDENTIAL_VARIABLES = (
+    "LIANGFA_KAFKA_SECURITY_PROTOCOL", "LIANGFA_KAFKA_SASL_MECHANISM",
+    "LIANGFA_KAFKA_SASL_USERNAME", "LIANGFA_KAFKA_SASL_PASSWORD",
+    "LIANGFA_KAFKA_SSL_CAFILE", "LIANGFA_KAFKA_SSL_CERTFILE", "LIANGFA_KAFKA_SSL_KEYFILE",
+    "LIANGFA_REGISTRY_USERNAME", "LIANGFA_REGISTRY_PASSWORD", "LIANGFA_REGISTRY_BEARER_TOKEN",
+    "LIANGFA_SCRAM_SECRETS",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class ServiceSpec:
     health_url: str | None = None
     address: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    #: A 0600 environment file with the service's credentials (``hub.local.access``),
+    #: read at start so that no password is written to ``services.json``.
+    env_file: str = ""
 
 
 def _registry_file(home: Path) -> Path:
@@ -58,9 +71,14 @@ def ensure_service(home: Path, spec: ServiceSpec) -> tuple[int, bool]:
                                     encoding="utf-8")
     if running:
         return running[0], False
+    env = dict(spec.env)
+    if spec.env_file:
+        from hub.local.access import read_env_file
+
+        env.update(read_env_file(Path(spec.env_file)))
     pid = start_python_service(home=home, component=spec.component, module=spec.module,
                                args=spec.args, log_file=home / "logs" / f"{spec.component}.log",
-                               env=spec.env)
+                               env=env, unset=CREDENTIAL_VARIABLES)
     log.info("started %s (pid %s)", spec.component, pid)
     return pid, True
 

@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
-from hub.config import KafkaSecurity
+from hub.config import KafkaSecurity, RegistryAuth
 from hub.errors import StackError
+from hub.local.access import HubAccess, client_security
 from hub.local.artifacts import ensure_artifacts
 from hub.local.broker import BrokerConfig, BrokerSecurity, format_storage, start_broker
 from hub.local.processes import (
@@ -28,11 +30,16 @@ from hub.local.processes import (
     stack_components,
     stop_processes,
 )
-from hub.local.registry import RegistryConfig, start_registry
+from hub.local.registry import RegistryConfig, RegistrySecurity, start_registry
+from hub.security.acl import ServicePrincipals
 
 __all__ = ["ComponentStatus", "LocalStack", "StackPorts", "StackStatus"]
 
 log = logging.getLogger(__name__)
+
+#: The secured stack's super users: the SCRAM admin and the controller listener's user.
+_ADMIN = "admin"
+_CONTROLLER = "controller"
 
 
 @dataclass
@@ -71,10 +78,13 @@ class StackStatus:
 class LocalStack:
     """A broker and a registry living under ``home``.
 
-    ``secured=True`` starts the broker with SCRAM-SHA-512 and the ACL authorizer
-    (``BrokerSecurity``); its admin password is generated once into
-    ``<home>/secrets/scram.json`` (mode 0600) and the choice is remembered in
-    ``stack.json``, so a later ``LocalStack(home)`` talks to it the same way.
+    ``secured=True`` (what ``liangfa up`` starts unless ``--insecure``) runs the broker with
+    SCRAM-SHA-512 on its client listener, SASL/PLAIN on its controller listener and the
+    StandardAuthorizer (``BrokerSecurity``), and the registry on its own principal with
+    writes reserved to the admin (``RegistrySecurity``). Passwords are generated once into
+    ``<home>/secrets/scram.json`` (mode 0600); the choice is remembered in ``stack.json``,
+    so a later ``LocalStack(home)`` talks to the stack the same way. A home keeps the mode
+    it was created with: ``secured`` contradicting ``stack.json`` is a StackError.
     """
 
     def __init__(self, home: Path, ports: StackPorts | None = None, *,
@@ -82,13 +92,44 @@ class LocalStack:
         self.home = home.expanduser().resolve()
         self._state_file = self.home / "stack.json"
         self.ports = ports or self._load_ports()
-        self.secured = self._load_secured() if secured is None else secured
+        remembered = self._load_secured()
+        if secured is not None and remembered is not None and secured != remembered:
+            raise StackError(
+                f"{self.home} holds a {'secured' if remembered else 'PLAINTEXT (--insecure)'} "
+                f"stack; it keeps that mode (run `liangfa up` {'without' if remembered else 'with'}"
+                f" --insecure, or choose another --home)")
+        self.secured = bool(remembered if secured is None else secured)
+        self.services = ServicePrincipals()
         self._broker_security: BrokerSecurity | None = None
+        self._registry_security: RegistrySecurity | None = None
         if self.secured:
-            from hub.security.secrets import ensure_passwords
+            passwords = self.passwords([_ADMIN, _CONTROLLER, self.registry_user])
+            self._broker_security = BrokerSecurity(admin_password=passwords[_ADMIN],
+                                                   controller_password=passwords[_CONTROLLER],
+                                                   admin_user=_ADMIN,
+                                                   controller_user=_CONTROLLER)
+            self._registry_security = RegistrySecurity(
+                kafka_user=self.registry_user, kafka_password=passwords[self.registry_user],
+                admin_user=_ADMIN, admin_password=passwords[_ADMIN])
 
-            password = ensure_passwords(self.secrets_file, ["admin"])["admin"]
-            self._broker_security = BrokerSecurity(admin_password=password)
+    @property
+    def registry_user(self) -> str:
+        """The SCRAM user of the registry's kafkasql storage."""
+        return self.services.registry.removeprefix("User:")
+
+    def passwords(self, users: list[str]) -> dict[str, SecretStr]:
+        """The passwords of ``users``, generated into the secrets file when missing."""
+        from hub.security.secrets import ensure_passwords
+
+        self.secrets_file.parent.mkdir(parents=True, exist_ok=True)
+        self.secrets_file.parent.chmod(0o700)
+        return ensure_passwords(self.secrets_file, users)
+
+    def client_security(self, user: str) -> KafkaSecurity | None:
+        """Client settings of ``user`` on this stack; None on the PLAINTEXT stack."""
+        if not self.secured:
+            return None
+        return client_security(user, self.passwords([user])[user])
 
     def _load_ports(self) -> StackPorts:
         if self._state_file.exists():
@@ -96,11 +137,12 @@ class LocalStack:
             return StackPorts(**data.get("ports", {}))
         return StackPorts()
 
-    def _load_secured(self) -> bool:
+    def _load_secured(self) -> bool | None:
+        """The mode ``stack.json`` remembers; None for a home never started."""
         if self._state_file.exists():
             data = json.loads(self._state_file.read_text(encoding="utf-8"))
             return bool(data.get("security") == "sasl-scram")
-        return False
+        return None
 
     def _save_state(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -111,7 +153,7 @@ class LocalStack:
 
     @property
     def secrets_file(self) -> Path:
-        """SCRAM passwords of the secured stack (admin, and demo users), mode 0600."""
+        """Passwords of the secured stack (admin, controller, every principal), mode 0600."""
         return self.home / "secrets" / "scram.json"
 
     @property
@@ -119,10 +161,16 @@ class LocalStack:
         """Client settings of the secured broker's super user; None for PLAINTEXT."""
         if self._broker_security is None:
             return None
-        return KafkaSecurity(security_protocol="SASL_PLAINTEXT",
-                             sasl_mechanism="SCRAM-SHA-512",
-                             sasl_username=self._broker_security.admin_user,
-                             sasl_password=self._broker_security.admin_password)
+        return client_security(self._broker_security.admin_user,
+                               self._broker_security.admin_password)
+
+    @property
+    def registry_auth(self) -> RegistryAuth | None:
+        """The registry's admin (the only one who may register schemas); None for PLAINTEXT."""
+        if self._registry_security is None:
+            return None
+        return RegistryAuth(username=self._registry_security.admin_user,
+                            password=self._registry_security.admin_password)
 
     @property
     def broker_config(self) -> BrokerConfig:
@@ -131,7 +179,8 @@ class LocalStack:
 
     @property
     def registry_config(self) -> RegistryConfig:
-        return RegistryConfig(self.home, self.ports.registry, self.broker_config.bootstrap)
+        return RegistryConfig(self.home, self.ports.registry, self.broker_config.bootstrap,
+                              security=self._registry_security)
 
     @property
     def bootstrap(self) -> str:
@@ -142,16 +191,15 @@ class LocalStack:
         return self.registry_config.ccompat_url
 
     # -- up -------------------------------------------------------------------------------
-    def up(self, *, timeout_s: float = 180.0, broker_only: bool = False) -> StackStatus:
+    def up(self, *, timeout_s: float = 180.0, broker_only: bool = False,
+           access: HubAccess | None = None) -> StackStatus:
         """Start whatever is not running yet and wait until both answer; safe to repeat.
 
-        ``broker_only`` starts no registry (tests of the broker alone, and the secured
-        broker, whose registry storage would need SCRAM settings not written yet).
+        ``broker_only`` starts no registry (tests of the broker alone). On the secured
+        stack, before the registry starts, every principal of ``access`` (default: the
+        registry and the hub's services, no unit) gets its SCRAM credentials and the ACLs
+        generated for it; ``broker_only`` skips that too.
         """
-        if self.secured and not broker_only:
-            raise StackError("the secured stack starts the broker only for now: the "
-                             "registry's kafkasql storage has no SCRAM settings yet "
-                             "(pass broker_only=True)")
         artifacts = ensure_artifacts()
         java = find_java(17)
         self._save_state()
@@ -165,6 +213,8 @@ class LocalStack:
                    self.broker_config.folder / "logs" / "server.log")
         if broker_only:
             return self.status()
+        if self.secured:
+            self.provision(access)
         registry_pids = find_stack_processes(self.home, "registry")
         if not registry_pids:
             self._check_port_free(self.ports.registry, "schema registry")
@@ -218,10 +268,36 @@ class LocalStack:
             return False
         return subjects.status_code == 200
 
+    def provision(self, access: HubAccess | None = None) -> None:
+        """SCRAM credentials for every principal that has none, then the generated ACLs.
+
+        Idempotent: existing passwords are kept, existing ACLs left alone, and bindings
+        present but no longer generated are reported as drift (``apply_acls``), never
+        deleted. Waits until the authorizer serves the new ACLs, so the processes started
+        next are not refused by a grant still on its way through the metadata log.
+        """
+        from hub.security.admin import apply_acls, apply_scram_credentials, current_acls
+        from hub.units import UnitRegistry
+
+        access = access or HubAccess(UnitRegistry([]), services=self.services)
+        admin = self.admin_security
+        users = access.users()
+        apply_scram_credentials(self.bootstrap, admin, self.passwords(users))
+        wanted = access.bindings()
+        apply_acls(self.bootstrap, admin, wanted)
+        deadline = time.monotonic() + 30.0
+        while not set(wanted) <= set(current_acls(self.bootstrap, admin)):
+            if time.monotonic() > deadline:
+                raise StackError("the broker did not show the generated ACLs within 30s")
+            time.sleep(0.2)
+
     def _set_registry_compatibility(self) -> None:
         """Apicurio's global default is NONE; the hub's contract is BACKWARD_TRANSITIVE."""
+        auth = self.registry_auth
+        basic = (None if auth is None or auth.username is None or auth.password is None
+                 else httpx.BasicAuth(auth.username, auth.password.get_secret_value()))
         try:
-            response = httpx.put(f"{self.registry_url}/config",
+            response = httpx.put(f"{self.registry_url}/config", auth=basic,
                                  json={"compatibility": "BACKWARD_TRANSITIVE"}, timeout=10.0)
         except httpx.HTTPError as exc:
             raise StackError(f"could not set registry compatibility: {exc}") from exc
