@@ -1,7 +1,9 @@
 """``liangfa acl plan | apply | users``: the registry's ACLs and SCRAM users on the cluster.
 
 ``apply`` and ``users`` authenticate with the hub's Kafka settings (``LIANGFA_KAFKA_*``),
-which must be a super user's (``admin`` on the embedded secured stack).
+which must be a super user's (``admin`` on the embedded secured stack). Both leave an
+``ADMIN_CHANGE`` audit record (who ran them, what they changed) for the chained
+``lf.audit`` (``hub.audit``).
 """
 
 from __future__ import annotations
@@ -68,15 +70,24 @@ def plan(units: UnitsOption, connector: ConnectorOption = None,
 def apply(units: UnitsOption, bootstrap: BootstrapOption = None,
           connector: ConnectorOption = None, subscriber: SubscriberOption = None) -> None:
     """Create the missing ACLs; list unwanted ones as drift (exit 1), never delete them."""
+    from hub.audit.cli import audit_admin_change
     from hub.security.admin import apply_acls
 
     settings = HubSettings()
-    report = apply_acls(bootstrap or settings.bootstrap, settings.kafka_security,
-                        _bindings(units, connector, subscriber))
-    typer.echo(f"created {len(report.created)}, already present {len(report.present)}, "
+    if bootstrap:
+        settings = settings.model_copy(update={"bootstrap": bootstrap})
+    bindings = _bindings(units, connector, subscriber)
+    report = apply_acls(settings.bootstrap, settings.kafka_security, bindings)
+    summary = (f"created {len(report.created)}, already present {len(report.present)}, "
                f"drift {len(report.drift)}")
+    typer.echo(summary)
     for binding in report.drift:
         typer.echo(f"  drift: {binding.describe()}")
+    created = "; ".join(binding.describe() for binding in report.created)
+    audit_admin_change(settings, units=units, command="acl apply",
+                       target=f"{len(bindings)} ACL bindings of {units.name}",
+                       detail=f"{summary}{'; ' + created if created else ''}",
+                       count=len(report.created))
     if report.drift:
         raise typer.Exit(1)
 
@@ -92,11 +103,14 @@ def users(
     subscriber: SubscriberOption = None,
 ) -> None:
     """Create SCRAM-SHA-512 credentials for every unit and service user that has none."""
+    from hub.audit.cli import audit_admin_change
     from hub.security.acl import scram_users
     from hub.security.admin import apply_scram_credentials
     from hub.security.secrets import ensure_passwords, load_passwords, secrets_path
 
     settings = HubSettings()
+    if bootstrap:
+        settings = settings.model_copy(update={"bootstrap": bootstrap})
     wanted = scram_users(load_unit_registry(units),
                          ServicePrincipals(subscribers=tuple(subscriber or ())))
     path = secrets_path(secrets)
@@ -105,7 +119,10 @@ def users(
     if missing:
         typer.echo(f"no password in {path} for: {', '.join(missing)}", err=True)
         raise typer.Exit(2)
-    written = apply_scram_credentials(bootstrap or settings.bootstrap,
-                                      settings.kafka_security,
+    written = apply_scram_credentials(settings.bootstrap, settings.kafka_security,
                                       {user: passwords[user] for user in wanted})
     typer.echo(f"SCRAM credentials created for {len(written)} of {len(wanted)} users")
+    audit_admin_change(settings, units=units, command="acl users",
+                       target=f"SCRAM credentials of {len(wanted)} users",
+                       detail="created for: " + (", ".join(written) or "nobody"),
+                       count=len(written))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
@@ -289,3 +290,33 @@ async def test_a_restarted_sealer_continues_the_chain_and_seals_nothing_twice(
     dead = await _read_raw(settings.bootstrap, topics.dead_letters, 1)
     assert [r.value for r in dead] == [b"not avro"]
     assert dict(dead[0].headers)["error.type"] in {b"bad-magic", b"truncated"}
+
+
+async def test_topics_apply_leaves_an_admin_change_record_naming_what_it_created(
+    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hub.audit.chain import INTAKE_TOPIC
+    from hub.cli import app as liangfa
+
+    created = f"audit-admin.{uuid.uuid4().hex[:8]}"
+    manifest = tmp_path / "topics.yaml"
+    manifest.write_text(f"topics:\n  - name: {INTAKE_TOPIC}\n    partitions: {PARTITIONS}\n"
+                        f"  - name: {created}\n    partitions: 1\n", encoding="utf-8")
+    monkeypatch.setenv("LIANGFA_REGISTRY_URL", settings.registry_url)
+
+    def invoke() -> tuple[int, str]:
+        result = CliRunner().invoke(liangfa, ["topics", "apply", "--bootstrap",
+                                              settings.bootstrap, "--manifest", str(manifest)])
+        return result.exit_code, result.output
+
+    code, output = await asyncio.to_thread(invoke)
+    assert code == 0, output
+    entries = await read_entries(settings.bootstrap, settings.registry_url, INTAKE_TOPIC)
+    records = [e.record for p in entries.values() for e in p if e.record is not None]
+    [record] = [r for r in records if created in (r.query or "")]
+    assert record.operation is AuditOperation.ADMIN_CHANGE
+    assert record.target.startswith("topics apply: 2 topics of ")
+    names = (record.query or "").split("; created: ")[1].split(", ")
+    assert created in names and record.result_count == len(names)
+    assert record.actor.startswith("os:")
+    assert record.chain_hash is None  # the sealer, not the writer, chains it
