@@ -1,13 +1,20 @@
 """The stream worker's own Prometheus metrics.
 
 Labels are low-cardinality on purpose: processor names, error types and alert kinds are
-closed sets; unit codes appear only on the security counter, where the unit *is* the
-finding an operator must act on.
+closed sets; unit codes appear on the security counters, where the unit *is* the
+finding an operator must act on, and on the feed-freshness gauges, one series per unit
+(a province's ~3,000 units are 3,000 series per worker: small for Prometheus).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from hub.calendar import CHINA_TZ, is_working_day
 
 __all__ = [
     "ALERTS",
@@ -18,6 +25,10 @@ __all__ = [
     "PROCESSED",
     "SOURCE_MISMATCH",
     "STATE_DROPPED",
+    "UNIT_LAST_EVENT",
+    "UNIT_SILENT_WORKING_HOURS",
+    "unit_event_seen",
+    "working_hours_between",
 ]
 
 PROCESSED = Counter(
@@ -80,3 +91,70 @@ CALENDAR_UNKNOWN_YEARS = Gauge(
     "Years whose holidays the working-day calendar does not know (counted Monday-Friday: "
     "working-day deadlines in them may be off until an override file covers them)",
 )
+
+
+UNIT_LAST_EVENT = Gauge(
+    "liangfa_streams_unit_last_event_timestamp_seconds",
+    "Unix time this worker last received an ingest event from a unit (feed freshness).",
+    ["unit"],
+)
+UNIT_SILENT_WORKING_HOURS = Gauge(
+    "liangfa_streams_unit_silent_working_hours",
+    "Working hours since this worker last received an ingest event from a unit: hours "
+    "that fall on PRC working days (China time, holidays and adjusted workdays from the "
+    "working-day calendar), computed when scraped.",
+    ["unit"],
+)
+
+#: Beyond this many days of silence the count stops growing (it is an alert already).
+_SILENCE_HORIZON = timedelta(days=400)
+_last_seen: dict[str, float] = {}
+_last_seen_lock = threading.Lock()
+
+
+def working_hours_between(start: datetime, end: datetime) -> float:
+    """Hours of ``[start, end)`` that fall on working days in China time.
+
+    A unit that exports on Friday evening and again on Monday morning was silent for a
+    few working hours, not for 60 clock hours; a unit silent over the National Day week
+    is not late. Whole working days count 24 hours: units export at any hour.
+    """
+    if end <= start:
+        return 0.0
+    start = max(start, end - _SILENCE_HORIZON).astimezone(CHINA_TZ)
+    end = end.astimezone(CHINA_TZ)
+    total = 0.0
+    day = start.date()
+    while day <= end.date():
+        if is_working_day(day):
+            day_start = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
+            overlap = min(end, day_start + timedelta(days=1)) - max(start, day_start)
+            total += max(overlap.total_seconds(), 0.0) / 3600
+        day += timedelta(days=1)
+    return total
+
+
+def unit_event_seen(unit: str, at: float | None = None) -> None:
+    """Note that an ingest event from ``unit`` arrived at Unix time ``at`` (now).
+
+    The engine's normalize step calls this once per ingest event it accepts; the working
+    hours since are computed only when Prometheus scrapes. Cheap per record: one dict
+    write, and a gauge child created at a unit's first event.
+    """
+    when = time.time() if at is None else at
+    with _last_seen_lock:
+        previous = _last_seen.get(unit)
+        if previous is not None and previous >= when:
+            return
+        _last_seen[unit] = when
+    if previous is None:
+        UNIT_SILENT_WORKING_HOURS.labels(unit).set_function(lambda: _silent_hours(unit))
+    UNIT_LAST_EVENT.labels(unit).set(when)
+
+
+def _silent_hours(unit: str) -> float:
+    with _last_seen_lock:
+        last = _last_seen.get(unit)
+    if last is None:
+        return 0.0
+    return working_hours_between(datetime.fromtimestamp(last, tz=UTC), datetime.now(UTC))
