@@ -195,7 +195,7 @@ class ConnectorRunner:
         self.registry_url = config.registry_url or settings.registry_url
         self.security: KafkaSecurity = settings.kafka_security
         self.registry_auth = settings.registry_auth
-        self.metrics = metrics or ConnectorMetrics(config.id)
+        self.metrics = metrics or ConnectorMetrics(config.id, unit=config.unit)
         self.mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id,
                              validate=config.validate_events)
         self.topic = topic_prefix + ingest_topic(config.unit, config.stream)
