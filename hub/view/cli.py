@@ -7,12 +7,15 @@ the options here override the common ones.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
+
+if TYPE_CHECKING:
+    from hub.view.store import Store
 
 __all__ = ["app", "run_view"]
 
@@ -123,14 +126,44 @@ def hash_password_command(
 UsernameArgument = Annotated[str, typer.Argument(help="User name (any case).")]
 
 
+def _audit_admin(settings: ViewSettings, store: Store, command: str, target: str,
+                 detail: str) -> None:
+    """Queue an ``ADMIN_CHANGE`` audit record in the store's outbox: the view's relay
+    produces it (within a second if the view runs, at its next start if not), like the
+    view's own records, under the OS user who ran the command."""
+    from hub.audit.record import operator_name
+    from hub.models import AuditOperation
+    from hub.view.outbox import Actor, Outbox
+    from hub.view.units import UnitDirectory
+
+    operator = settings.operator_unit_code
+    if operator is None:
+        procuratorate = UnitDirectory.load(settings.units_file).first_of_kind("procuratorate")
+        operator = procuratorate.code if procuratorate is not None else None
+    if operator is None:
+        typer.echo(f"error: {command} is done but not audited: no operator unit (set "
+                   "LIANGFA_VIEW_OPERATOR_UNIT_CODE)", err=True)
+        raise typer.Exit(3)
+    outbox = Outbox(store=store, operator_unit_code=operator,
+                    action_topic=settings.topics.view_actions,
+                    audit_topic=settings.topics.audit)
+    outbox.audit(Actor(username=operator_name(), unit_code=operator),
+                 AuditOperation.ADMIN_CHANGE, target=f"{command}: {target}", query=detail)
+
+
 def _set_active(database_url: str | None, username: str, active: bool) -> None:
     from hub.view.auth import set_active
     from hub.view.store import Store
 
-    store = Store(_settings(database_url, None, None).database_url)
+    settings = _settings(database_url, None, None)
+    store = Store(settings.database_url)
     try:
         store.create_all()
         user = set_active(store, username, active)
+        if user is not None:
+            _audit_admin(settings, store, "view enable-user" if active
+                         else "view disable-user", f"user {user.username}",
+                         "active" if active else "disabled; sessions revoked")
     finally:
         store.dispose()
     if user is None:
@@ -171,10 +204,14 @@ def unlock(
     if not username and not address:
         typer.echo("give --username or --address", err=True)
         raise typer.Exit(2)
-    store = Store(_settings(database_url, None, None).database_url)
+    settings = _settings(database_url, None, None)
+    store = Store(settings.database_url)
     try:
         store.create_all()
         cleared = clear_lockout(store, username=username, address=address)
+        _audit_admin(settings, store, "view unlock",
+                     f"user {username}" if username else f"address {address}",
+                     f"cleared {cleared} lockout record(s)")
     finally:
         store.dispose()
     typer.echo(f"cleared {cleared} lockout record(s)")

@@ -475,6 +475,16 @@ def test_disable_user_and_unlock_from_the_command_line(view: View) -> None:
     assert view.token(README_UNIT_USER)
     missing = runner.invoke(view_cli, ["disable-user", "nobody", "--database-url", url])
     assert missing.exit_code == 1
+    # Each change is audited (ADMIN_CHANGE, by the OS user), for the view's relay to send.
+    changes = [(a.target, a.query) for a in view.audits()
+               if a.operation is AuditOperation.ADMIN_CHANGE]
+    assert changes == [
+        (f"view disable-user: user {README_UNIT_USER.lower()}",
+         "disabled; sessions revoked"),
+        (f"view enable-user: user {README_UNIT_USER.lower()}", "active"),
+        (f"view unlock: user {README_UNIT_USER}", "cleared 1 lockout record(s)")]
+    assert all(a.actor.startswith("os:") for a in view.audits()
+               if a.operation is AuditOperation.ADMIN_CHANGE)
 
 
 def test_users_file_refuses_two_names_that_differ_only_in_case(tmp_path: Path) -> None:
