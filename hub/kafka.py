@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 
 from hub.config import KafkaSecurity
 
@@ -26,6 +26,7 @@ __all__ = [
     "admin_client",
     "broker_answers",
     "client_options",
+    "consume_available",
     "librdkafka_config",
     "make_consumer",
     "make_engine_consumer",
@@ -121,6 +122,22 @@ def make_engine_consumer(bootstrap: str, *, group_id: str | None,
     }
     config.update(overrides)
     return Consumer(config)
+
+
+def consume_available(consumer: Consumer, most: int, timeout_s: float) -> list[Message]:
+    """What the consumer has fetched, up to ``most`` records, waiting only while it has none.
+
+    librdkafka's ``consume(n, timeout)`` returns after ``n`` records or the timeout, so a
+    trickle of records waited the whole timeout per call (a 200 ms delay per batch at low
+    rates); this returns as soon as anything is there, as aiokafka's ``getmany`` does.
+    """
+    records = consumer.consume(num_messages=most, timeout=0)
+    if records:
+        return records
+    records = consumer.consume(num_messages=1, timeout=timeout_s)
+    if records and most > 1:
+        records += consumer.consume(num_messages=most - 1, timeout=0)
+    return records
 
 
 def make_producer(bootstrap: str, *, security: KafkaSecurity | None = None,

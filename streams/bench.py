@@ -37,7 +37,14 @@ from hub.identity import (
     event_id_for,
     resident_id_check_char,
 )
-from hub.kafka import admin_client, make_consumer, make_producer
+from hub.kafka import (
+    admin_client,
+    consume_available,
+    make_consumer,
+    make_engine_consumer,
+    make_engine_producer,
+    make_producer,
+)
 from hub.local.processes import free_port
 from hub.models import (
     AgencyReplied,
@@ -77,6 +84,8 @@ class BenchResult:
     events_per_case: int
     workers: int
     events_per_s: float
+    #: A bare consume → produce → commit passthrough on the engine's own client
+    #: (confluent-kafka): what the worker could do if its logic cost nothing.
     baseline_events_per_s: float
     ratio: float
     peak_rss_mib: float
@@ -84,6 +93,12 @@ class BenchResult:
     #: Worker CPU per event (user + system, whole process tree) during the timed run:
     #: unlike events_per_s it barely moves with the load other jobs put on the machine.
     worker_cpu_ms_per_event: float = 0.0
+    #: The same passthrough on aiokafka (the engine's client until issue #10), for
+    #: comparison with earlier figures.
+    baseline_aiokafka_events_per_s: float = 0.0
+    #: The 1-minute load average before and after the timed run (other jobs' share).
+    load_before: float = 0.0
+    load_after: float = 0.0
 
 
 def bench_events(count: int, events_per_case: int = 4) -> Iterator[CaseEvent]:
@@ -252,6 +267,46 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=30)
 
 
+def _baseline_librdkafka(bootstrap: str, source: str, target: str, count: int) -> float:
+    """Events per second of a bare consume → produce → commit loop on confluent-kafka,
+    with the engine's own client settings (idempotent, acks=all)."""
+    from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+    group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    consumer = make_engine_consumer(bootstrap, group_id=group, client_id=group)
+    producer = make_engine_producer(bootstrap, client_id=group)
+    # Assigned, not subscribed: the timer must not include a group join (the broker
+    # delays the first join of a new group by 3 s).
+    metadata = consumer.list_topics(source, timeout=30)
+    consumer.assign([TopicPartition(source, number, OFFSET_BEGINNING)
+                     for number in metadata.topics[source].partitions])
+    seen = 0
+    try:
+        started = time.perf_counter()
+        while seen < count:
+            records = consume_available(consumer, 5000, 0.5)
+            offsets: dict[int, int] = {}
+            for record in records:
+                offsets[record.partition() or 0] = (record.offset() or 0) + 1
+                while True:
+                    try:
+                        producer.produce(target, record.value(), record.key(),
+                                         headers=record.headers())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            seen += len(records)
+            if records:
+                if producer.flush(60) > 0:
+                    raise KafkaException("baseline: records not acknowledged")
+                consumer.commit(offsets=[TopicPartition(source, number, offset)
+                                         for number, offset in offsets.items()],
+                                asynchronous=False)
+        return count / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
 async def _baseline(bootstrap: str, source: str, target: str, count: int) -> float:
     """Events per second of a bare consume → produce → commit loop over ``source``."""
     group = f"bench-baseline-{uuid.uuid4().hex[:8]}"
@@ -293,7 +348,8 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
     baseline_target = f"{app_id}.baseline.out"
     await apply_topics(hub.bootstrap, [
         TopicSpec(name=name, partitions=stream_settings.partitions)
-        for name in [*ingest.values(), baseline_source, baseline_target]])
+        for name in [*ingest.values(), baseline_source, baseline_target,
+                     f"{baseline_target}.aiokafka"]])
     await prepare_topics(stream_settings)
 
     events = list(bench_events(count, events_per_case))
@@ -320,6 +376,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak, timeout_s=300)
         await _produce(hub.bootstrap, records)
+        load_before = round(os.getloadavg()[0], 2)
         started = time.perf_counter()
         cpu_started = watched.cpu_seconds()
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
@@ -330,6 +387,7 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
                               timeout_s=catch_up_s)
         elapsed = time.perf_counter() - started
         cpu_used = watched.cpu_seconds() - cpu_started
+        load_after = round(os.getloadavg()[0], 2)
         for process in processes:
             _stop(process)
 
@@ -355,7 +413,10 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
             _stop(process)
 
     await _produce(hub.bootstrap, [(baseline_source, item) for item in serialized])
-    baseline = await _baseline(hub.bootstrap, baseline_source, baseline_target, count)
+    baseline = await asyncio.to_thread(_baseline_librdkafka, hub.bootstrap, baseline_source,
+                                       baseline_target, count)
+    baseline_aiokafka = await _baseline(hub.bootstrap, baseline_source,
+                                        f"{baseline_target}.aiokafka", count)
     rate = count / elapsed
     return BenchResult(
         events=count,
@@ -367,6 +428,9 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         peak_rss_mib=round(peak[0] / 2**20, 1),
         recovery_s=round(recovery, 2),
         worker_cpu_ms_per_event=round(cpu_used * 1000 / count, 3),
+        baseline_aiokafka_events_per_s=round(baseline_aiokafka, 1),
+        load_before=load_before,
+        load_after=load_after,
     )
 
 

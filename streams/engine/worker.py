@@ -47,7 +47,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from hub.calendar import unknown_years_seen
-from hub.kafka import make_engine_consumer, make_engine_producer
+from hub.kafka import consume_available, make_engine_consumer, make_engine_producer
 from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
@@ -303,8 +303,7 @@ class StreamWorker:
         lag_at = 0.0
         try:
             while not self.stopping.is_set():
-                records = consumer.consume(num_messages=_MAX_POLL_RECORDS,
-                                           timeout=_FETCH_TIMEOUT_S)
+                records = consume_available(consumer, _MAX_POLL_RECORDS, _FETCH_TIMEOUT_S)
                 if self.index is not None:
                     self.index.poll()
                 if records:
