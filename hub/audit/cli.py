@@ -51,6 +51,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Check every record of the audit log's hash chain; exit 1 naming each broken one."""
+    from aiokafka.errors import KafkaError
+
     from hub.audit.verify import load_anchors, verify_topic
     from hub.audit.verify import write_anchors as save_anchors
     from hub.errors import HubError
@@ -62,8 +64,8 @@ def verify(
             settings.bootstrap, settings.registry_url, topic,
             security=settings.kafka_security, registry_auth=settings.registry_auth,
             anchors=wanted))
-    except HubError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (HubError, KafkaError, OSError) as exc:
+        typer.echo(f"error: cannot read {topic}: {exc}", err=True)
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(json.dumps({
