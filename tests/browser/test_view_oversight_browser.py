@@ -51,7 +51,7 @@ async def _login(page: Page, base: str, username: str = "prosecutor") -> None:
 async def _screenshot(page: Page, name: str) -> None:
     directory = os.environ.get("LIANGFA_SCREENSHOT_DIR")
     if directory:
-        await page.screenshot(path=str(Path(directory) / name), full_page=True)
+        await page.screenshot(path=str(Path(directory) / name), full_page=False)
 
 
 async def test_the_legal_library_is_searched_in_chinese(
