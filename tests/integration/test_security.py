@@ -1,25 +1,35 @@
-"""The security model on a real secured broker: SCRAM users, generated ACLs, refusals.
+"""The security model on the real secured stack: SCRAM users, generated ACLs, refusals.
 
-A private broker (SASL_PLAINTEXT + SCRAM-SHA-512 + StandardAuthorizer) starts under its
-own home on free ports; the session's PLAINTEXT stack is not touched.
+A private secured stack (``LocalStack(secured=True)``, what ``liangfa up`` starts by
+default: SASL/SCRAM-SHA-512 client listener, SASL/PLAIN controller listener,
+StandardAuthorizer, the registry on its own principal with writes reserved to the admin)
+starts under its own home on free ports, provisioned from a unit registry at ``up``; the
+session's PLAINTEXT stack is not touched.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+import stat
+import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
-from hub.config import KafkaSecurity
+from hub.config import KafkaSecurity, RegistryAuth
 from hub.kafka import admin_client, make_consumer, make_producer
-from hub.local.processes import find_stack_processes, free_port
+from hub.local.access import HubAccess
+from hub.local.processes import free_port
 from hub.local.stack import LocalStack, StackPorts
+from hub.registry import SchemaRegistryClient, SyncSchemaRegistryClient
 from hub.security import (
     AclBinding,
     ServicePrincipals,
@@ -31,6 +41,7 @@ from hub.security import (
     unit_user,
 )
 from hub.security.admin import AclReport
+from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
 from tests.conftest import run_sync
 
@@ -41,6 +52,7 @@ UNIT_A = "11420999MB00000114"  # 青山县市场监督管理局 (fictional)
 UNIT_B = "11420999MB0000029X"  # 青山县烟草专卖局 (fictional)
 PROCURATORATE = "11420999MB0000096U"  # 青山县人民检察院 (fictional)
 CONNECTOR_A = "qingshan-amr-penalties"
+CONNECTOR_B = "qingshan-tobacco-penalties"
 
 
 @dataclass
@@ -66,7 +78,8 @@ def _ingest(unit: str) -> str:
 
 
 TOPICS = [_ingest(UNIT_A), _ingest(UNIT_B), f"lf.inbox.{UNIT_A}", f"lf.inbox.{UNIT_B}",
-          "lf.case-events", f"lf.dlq.{CONNECTOR_A}"]
+          "lf.case-events", f"lf.dlq.{CONNECTOR_A}", f"lf.dlq.{CONNECTOR_B}", "lf.audit",
+          "lf.audit-intake", "lf.public.case-events", "lf.case-state"]
 
 
 async def _create_topics(bootstrap: str, security: KafkaSecurity) -> None:
@@ -108,24 +121,20 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
     home = tmp_path_factory.mktemp("secured")
     stack = LocalStack(home, StackPorts(kafka=free_port(), controller=free_port(),
                                         registry=free_port()), secured=True)
+    access = HubAccess(_registry(), {CONNECTOR_A: UNIT_A, CONNECTOR_B: UNIT_B})
     try:
-        stack.up(broker_only=True)
+        stack.up(access=access)
         admin = stack.admin_security
         assert admin is not None
-        users = [unit_user(UNIT_A), unit_user(UNIT_B), unit_user(PROCURATORATE),
-                 "liangfa-streams"]
-        passwords = ensure_passwords(stack.secrets_file, users)
-        written = apply_scram_credentials(stack.bootstrap, admin,
-                                          {user: passwords[user] for user in users})
-        assert sorted(written) == sorted(users)
+        passwords = ensure_passwords(stack.secrets_file, access.users())
         run_sync(_create_topics(stack.bootstrap, admin))
         wanted = acl_bindings(_registry(), ServicePrincipals(),
-                              connectors={CONNECTOR_A: UNIT_A})
+                              connectors={CONNECTOR_A: UNIT_A, CONNECTOR_B: UNIT_B})
+        assert wanted == access.bindings()
+        # `up` applied them: a second apply finds every one present and nothing else.
         first = apply_acls(stack.bootstrap, admin, wanted)
-        # The authorizer answers DescribeAcls from the same metadata it authorizes with.
-        while not set(wanted) <= set(current_acls(stack.bootstrap, admin)):
-            pass
         run_sync(_produce(stack.bootstrap, admin, f"lf.inbox.{UNIT_A}", b"for A"))
+        run_sync(_produce(stack.bootstrap, admin, f"lf.dlq.{CONNECTOR_B}", b"B's raw row"))
         run_sync(_produce(stack.bootstrap, admin, f"lf.inbox.{UNIT_B}", b"for B"))
         run_sync(_produce(stack.bootstrap, admin, "lf.case-events", b"event"))
         yield SecuredBroker(stack, admin, passwords, wanted, first)
@@ -133,12 +142,114 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
         stack.down()
 
 
+def test_up_provisioned_every_generated_acl_and_nothing_else(secured: SecuredBroker):
+    assert secured.first_apply.created == []
+    assert secured.first_apply.present == secured.wanted
+    assert secured.first_apply.drift == []
+
+
 def test_secured_broker_refuses_unauthenticated_clients(secured: SecuredBroker):
     plaintext = KafkaSecurity(security_protocol="PLAINTEXT")
     with pytest.raises(Exception):  # noqa: B017 - any failure: the SASL listener drops it
         run_sync(_produce(secured.bootstrap, plaintext, _ingest(UNIT_A), b"x"))
-    assert secured.first_apply.created == secured.wanted
-    assert secured.first_apply.drift == []
+
+
+# -- every listener, at the protocol level -------------------------------------------------
+# A client that has not authenticated may only ask ApiVersions and start a SASL handshake;
+# any other request closes the connection. Raw requests show it for the controller's port
+# too, which no Kafka client library addresses directly.
+
+def _request(sock: socket.socket, api_key: int, version: int, body: bytes) -> bytes | None:
+    """Send one request (header v1) and return the response body, or None when closed."""
+    header = struct.pack(">hhih", api_key, version, 7, 4) + b"test"
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    size = sock.recv(4)
+    if len(size) < 4:
+        return None
+    (length,) = struct.unpack(">i", size)
+    data = b""
+    while len(data) < length:
+        chunk = sock.recv(length - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data[4:]  # without the correlation id
+
+
+def _string(value: str) -> bytes:
+    return struct.pack(">h", len(value)) + value.encode()
+
+
+def _sasl(port: int, mechanism: str, auth: bytes) -> tuple[int, int]:
+    """SaslHandshake v1 then SaslAuthenticate v0; (handshake error, authenticate error)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        handshake = _request(sock, 17, 1, _string(mechanism))
+        assert handshake is not None
+        (handshake_error,) = struct.unpack(">h", handshake[:2])
+        if handshake_error:
+            return handshake_error, -1
+        answer = _request(sock, 36, 0, struct.pack(">i", len(auth)) + auth)
+        assert answer is not None
+        (auth_error,) = struct.unpack(">h", answer[:2])
+        return handshake_error, auth_error
+
+
+def _plain(user: str, password: str) -> bytes:
+    return b"\0" + user.encode() + b"\0" + password.encode()
+
+
+def _metadata_unauthenticated(port: int) -> bytes | None:
+    """A Metadata v0 request (all topics) on a fresh connection, without authenticating."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        return _request(sock, 3, 0, struct.pack(">i", 0))
+
+
+SASL_AUTHENTICATION_FAILED = 58
+UNSUPPORTED_SASL_MECHANISM = 33
+
+
+@pytest.mark.parametrize("listener", ["client", "controller"])
+def test_no_listener_serves_an_anonymous_request(secured: SecuredBroker, listener: str):
+    ports = secured.stack.ports
+    port = ports.kafka if listener == "client" else ports.controller
+    assert _metadata_unauthenticated(port) is None
+
+
+def test_controller_listener_accepts_only_its_own_plain_user(secured: SecuredBroker):
+    controller = ensure_passwords(secured.stack.secrets_file, ["controller"])["controller"]
+    port = secured.stack.ports.controller
+    assert _sasl(port, "PLAIN", _plain("controller", controller.get_secret_value())) == (0, 0)
+    assert _sasl(port, "PLAIN", _plain("controller", "wrong")) == (
+        0, SASL_AUTHENTICATION_FAILED)
+    admin = secured.passwords.get("admin") or ensure_passwords(
+        secured.stack.secrets_file, ["admin"])["admin"]
+    # The admin's password is a SCRAM credential: it does not open the controller port.
+    assert _sasl(port, "PLAIN", _plain("admin", admin.get_secret_value())) == (
+        0, SASL_AUTHENTICATION_FAILED)
+    assert _sasl(port, "SCRAM-SHA-512", b"n,,n=admin,r=abc")[0] == UNSUPPORTED_SASL_MECHANISM
+
+
+def test_client_listener_refuses_a_wrong_password_and_plain(secured: SecuredBroker):
+    wrong = KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                          sasl_username=unit_user(UNIT_A),
+                          sasl_password=SecretStr("not-the-password"))
+    with pytest.raises(Exception):  # noqa: B017 - aiokafka raises its SASL failure
+        run_sync(_produce(secured.bootstrap, wrong, _ingest(UNIT_A), b"x"))
+    assert _sasl(secured.stack.ports.kafka, "PLAIN",
+                 _plain("controller", "anything"))[0] == UNSUPPORTED_SASL_MECHANISM
+
+
+def test_secrets_are_readable_by_their_owner_only(secured: SecuredBroker):
+    home = secured.stack.home
+    files = [secured.stack.secrets_file, home / "secrets" / "registry.properties",
+             home / "kafka" / "server.properties"]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((home / "secrets").stat().st_mode) == 0o700
+    stored = json.loads(secured.stack.secrets_file.read_text(encoding="utf-8"))
+    assert {"admin", "controller", "liangfa-registry", unit_user(UNIT_A)} <= set(stored)
+    assert stored["admin"] not in (home / "stack.json").read_text(encoding="utf-8")
 
 
 async def test_unit_writes_its_own_ingest_prefix_with_an_idempotent_producer(
@@ -162,6 +273,59 @@ async def test_unit_reads_its_inbox_only(secured: SecuredBroker):
     assert await _consume_one(secured.bootstrap, unit_a, f"lf.inbox.{UNIT_A}", group) == b"for A"
     with pytest.raises(TopicAuthorizationFailedError):
         await _consume_one(secured.bootstrap, unit_a, f"lf.inbox.{UNIT_B}", group)
+
+
+async def test_unit_neither_reads_nor_fills_another_units_dead_letters(
+        secured: SecuredBroker):
+    unit_a = secured.as_user(unit_user(UNIT_A))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _consume_one(secured.bootstrap, unit_a, f"lf.dlq.{CONNECTOR_B}",
+                           f"{UNIT_A}.dlq.{uuid.uuid4().hex[:6]}")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(secured.bootstrap, unit_a, f"lf.dlq.{CONNECTOR_B}", b"forged")
+    unit_b = secured.as_user(unit_user(UNIT_B))
+    assert await _consume_one(secured.bootstrap, unit_b, f"lf.dlq.{CONNECTOR_B}",
+                              f"{UNIT_B}.dlq.{uuid.uuid4().hex[:6]}") == b"B's raw row"
+
+
+@pytest.mark.parametrize(("user", "topic"), [
+    ("liangfa-public", "lf.case-events"),      # reads it, must not write it
+    ("liangfa-public", _ingest(UNIT_A)),
+    ("liangfa-view", _ingest(UNIT_A)),
+    ("liangfa-view", "lf.audit"),              # the sealer alone appends to the chain
+    ("liangfa-streams", "lf.audit"),
+    ("liangfa-streams", "lf.public.case-events"),  # the publisher's job, masked
+    ("liangfa-registry", "lf.case-events"),
+    ("liangfa-audit", "lf.case-events"),
+])
+async def test_component_cannot_write_what_it_does_not_need(secured: SecuredBroker,
+                                                            user: str, topic: str):
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _produce(secured.bootstrap, secured.as_user(user), topic, b"forged")
+
+
+@pytest.mark.parametrize(("user", "topic", "group"), [
+    ("liangfa-public", _ingest(UNIT_A), "liangfa-streams-public"),  # raw rows, unmasked
+    ("liangfa-view", _ingest(UNIT_A), "liangfa-view"),
+    ("liangfa-registry", f"lf.inbox.{UNIT_A}", "liangfa-registry-x"),
+    ("liangfa-streams", f"lf.dlq.{CONNECTOR_B}", "liangfa-streams"),
+])
+async def test_component_cannot_read_what_it_does_not_need(secured: SecuredBroker,
+                                                           user: str, topic: str, group: str):
+    with pytest.raises(TopicAuthorizationFailedError):
+        await _consume_one(secured.bootstrap, secured.as_user(user), topic,
+                           f"{group}.{uuid.uuid4().hex[:6]}")
+
+
+async def test_public_publisher_writes_public_feeds_and_view_its_audit_intake(
+        secured: SecuredBroker):
+    await _produce(secured.bootstrap, secured.as_user("liangfa-public"),
+                   "lf.public.case-events", b"masked")
+    await _produce(secured.bootstrap, secured.as_user("liangfa-view"), "lf.audit-intake",
+                   b"login")
+    assert await _consume_one(secured.bootstrap, secured.as_user("liangfa-audit"),
+                              "lf.audit-intake",
+                              f"liangfa-audit-sealer.{uuid.uuid4().hex[:6]}") == b"login"
 
 
 async def test_unit_consumer_group_must_carry_its_code(secured: SecuredBroker):
@@ -207,4 +371,70 @@ def test_scram_credentials_are_not_rotated_by_a_rerun(secured: SecuredBroker):
     written = apply_scram_credentials(secured.bootstrap, secured.admin,
                                       {user: SecretStr("a-different-password")})
     assert written == []
-    assert find_stack_processes(secured.stack.home, "registry") == []
+
+
+# -- the registry: reads for everyone, writes for the admin ---------------------------------
+SCHEMA = {"type": "record", "name": "Probe", "namespace": "cn.liangfa.tests.secured",
+          "fields": [{"name": "case_id", "type": "string"}]}
+SUBJECT = "cn.liangfa.tests.secured.Probe"
+
+
+def _registry_admin(secured: SecuredBroker) -> RegistryAuth:
+    auth = secured.stack.registry_auth
+    assert auth is not None
+    return auth
+
+
+@pytest.fixture(scope="module")
+def registered_id(secured: SecuredBroker) -> int:
+    with SyncSchemaRegistryClient(secured.stack.registry_url,
+                                  auth=_registry_admin(secured)) as registry:
+        return registry.register(SUBJECT, SCHEMA)
+
+
+@pytest.mark.parametrize("auth", [None, ("admin", "wrong"), ("liangfa-view", "x")])
+def test_registry_refuses_changes_without_the_admins_password(
+        secured: SecuredBroker, registered_id: int, auth: tuple[str, str] | None):
+    url = secured.stack.registry_url
+    other = {**SCHEMA, "fields": [*SCHEMA["fields"],  # type: ignore[list-item]
+                                  {"name": "x", "type": ["null", "string"], "default": None}]}
+    attempts = [
+        httpx.post(f"{url}/subjects/{SUBJECT}/versions", auth=auth, timeout=10,
+                   json={"schema": json.dumps(other)}),
+        httpx.post(f"{url}/subjects/cn.liangfa.tests.secured.New/versions", auth=auth,
+                   timeout=10, json={"schema": json.dumps(SCHEMA)}),
+        httpx.delete(f"{url}/subjects/{SUBJECT}", auth=auth, timeout=10),
+        httpx.put(f"{url}/config", auth=auth, timeout=10, json={"compatibility": "NONE"}),
+        httpx.put(f"{url}/config/{SUBJECT}", auth=auth, timeout=10,
+                  json={"compatibility": "NONE"}),
+        httpx.post(f"{secured.stack.registry_config.base_url}/apis/registry/v3/groups/"
+                   "default/artifacts", auth=auth, timeout=10, json={"artifactId": "x"}),
+    ]
+    assert [response.status_code for response in attempts] == [401] * len(attempts)
+    versions = httpx.get(f"{url}/subjects/{SUBJECT}/versions", timeout=10)
+    assert versions.status_code == 200 and versions.json() == [1]
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    assert config["compatibilityLevel"] == "BACKWARD_TRANSITIVE"
+
+
+def test_registry_serves_reads_and_lookups_to_anyone(secured: SecuredBroker,
+                                                     registered_id: int):
+    url = secured.stack.registry_url
+    by_id = httpx.get(f"{url}/schemas/ids/{registered_id}", timeout=10)
+    assert by_id.status_code == 200 and json.loads(by_id.json()["schema"]) == SCHEMA
+    with SyncSchemaRegistryClient(url) as anonymous:  # POST /subjects/<subject>
+        found = anonymous.lookup(SUBJECT, SCHEMA)
+    assert found is not None and found.schema_id == registered_id
+
+
+async def test_component_serde_looks_up_what_it_may_not_register(secured: SecuredBroker,
+                                                                 registered_id: int):
+    """A component holds no registry password: its registration is refused (401) and the
+    serde uses the admin's registration instead; a schema nobody registered stays
+    unknown."""
+    async with SchemaRegistryClient(secured.stack.registry_url) as registry:
+        serde = AvroSerde(registry, schemas={SUBJECT: SCHEMA})
+        assert await serde.schema_id(SUBJECT) == registered_id
+        assert serde.register is False
+        record = await serde.encode_dict(SUBJECT, {"case_id": "c-1"})
+        assert struct.unpack(">bI", record[:5]) == (0, registered_id)
