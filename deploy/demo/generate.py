@@ -240,6 +240,17 @@ OUTBOX_TYPES: dict[str, tuple[str, str]] = {
     "RecommendationIssued": ("检察建议", "RECOMMENDATION"),
     "OpinionIssued": ("检察意见", "OPINION"),
     "EarlyInterventionAttended": ("提前介入", "EARLY_INTERVENTION"),
+    "CorrectionNoticeIssued": ("纠正违法通知书", "CORRECTION_NOTICE"),
+    "ProsecutionUrged": ("督促起诉意见书", "URGE_PROSECUTION"),
+}
+#: Outbox types whose letter the addressee must answer (a reply clock, deadlines.yaml),
+#: with the 来文类型 its reply names.
+ANSWERED_OUTBOX_TYPES: dict[str, str] = {
+    "ReferralSuggested": "建议移送",
+    "RecommendationIssued": "检察建议",
+    "OpinionIssued": "检察意见",
+    "CorrectionNoticeIssued": "纠正违法通知书",
+    "ProsecutionUrged": "督促起诉意见书",
 }
 CASE_ID_RULE = (
     "case_id = hub.identity.case_id_for(<referring/deciding agency code>, "
@@ -1360,8 +1371,9 @@ class _Generator:
         sender: Unit,
         issued: date,
         due: date,
+        day: date | None = None,
     ) -> None:
-        day = _add_days(issued, self.rng.randint(10, 50))
+        day = day or _add_days(issued, self.rng.randint(10, 50))
         if day > self.end:
             self._pending("REPLY_OVERDUE", case_id, agency, due, in_reply_to=document)
             return
@@ -1660,6 +1672,67 @@ class _Generator:
                 issued,
                 due,
             )
+
+    def build_supervision_acts(self) -> None:
+        """Answers to suggestions to refer, and the other letters a unit must answer
+        (纠正违法通知书, 督促起诉意见书, issue #13), one of each left unanswered.
+
+        Every letter states its reply date (the hub's clock takes it over the rule's
+        period). Drawn from a random stream of its own, after every other gap is planted,
+        so the rest of the county (its planted gaps, the README's figures) stays what the
+        seed made it before; the silent unit (应录未录) writes no reply that would end
+        its silence, so its letters stay unanswered.
+        """
+        saved, self.rng = self.rng, random.Random(self.seed * 31 + 13)
+        silent = getattr(self, "silent_unit", None)  # planted by plant_missing_entries
+        try:
+            suggestions = [a for a in self.outbox if a.type == "ReferralSuggested"]
+            for index, action in enumerate(suggestions):
+                due = add_months(action.acted_on, 2)
+                action.payload["reply_due_date"] = due.isoformat()
+                if index == 0 or action.target is silent:
+                    action.payload["demo_unanswered"] = None
+                    continue
+                self._answer(action, due)
+            plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
+                     and c.unit is not silent and c.bad_kind is None
+                     and c.decision_date <= self.end - timedelta(days=140)]
+            letters = (
+                ("CorrectionNoticeIssued", "纠违", timedelta(days=15),
+                 "该案调查取证程序违法，请依法纠正，并于十五日内书面回复纠正情况。"),
+                ("ProsecutionUrged", "督诉", None,
+                 "该案造成国有财产损失，督促你单位依法提起民事诉讼追偿，并书面回复。"),
+            )
+            picks = self.rng.sample(plain, min(len(plain), 4 * len(letters)))
+            for number, (type_, word, period, content) in enumerate(letters):
+                for index, case in enumerate(picks[number * 4:(number + 1) * 4]):
+                    issued = self._pick_workday(_add_days(case.decision_date, 30),
+                                                self.end - timedelta(days=70))
+                    due = issued + period if period else add_months(issued, 2)
+                    action = self._action(type_, issued, None, case.unit, content, case=case,
+                                          reply_due=due, word=word)
+                    if action is None:
+                        continue
+                    case.role = "recommended"
+                    if index == 0:
+                        action.payload["demo_unanswered"] = None
+                        continue
+                    self._answer(action, due, within_days=(2, 12) if period else None)
+        finally:
+            self.rng = saved
+
+    def _answer(self, action: OutboxAction, due: date,
+                within_days: tuple[int, int] | None = None) -> None:
+        """The addressed agency's reply to an outbox letter, from its replies export."""
+        agency = action.target
+        assert agency is not None and action.case_id is not None
+        ref = action.payload["case_ref"]
+        day = (_add_days(action.acted_on, self.rng.randint(*within_days))
+               if within_days is not None else None)  # a short period: answered within it
+        self._reply(agency, action.case_id,
+                    (ref["decision_number"] or "", ref["agency_case_number"] or ""),
+                    ANSWERED_OUTBOX_TYPES[action.type], action.payload["document_number"],
+                    self.procuratorate, action.acted_on, due, day=day)
 
     # ----------------------------------------------------------------- numbering
 
@@ -2951,6 +3024,7 @@ class _Generator:
                         responsible=action.target,
                         detail={
                             "document_number": action.payload["document_number"],
+                            "act": OUTBOX_TYPES[action.type][1],
                             "_action": str(id(action)),
                         },
                     )
@@ -3003,6 +3077,7 @@ class _Generator:
         self.build_prosecutorial_leads()
         self.plant_late_entries_and_terms()
         self.plant_bad_rows()
+        self.build_supervision_acts()
         self.write_penalties()
         self.write_referral_exports()
         self.write_feedback()

@@ -477,7 +477,8 @@ def test_referral_and_feedback_gaps_point_at_real_records(
             row = outbox_by_id[gap.source.outbox_id]
             if gap.alert == "recommendation_unanswered":
                 payload = json.loads(row["payload"])
-                assert row["type"] == "RecommendationIssued"
+                assert row["type"] in demo.ANSWERED_OUTBOX_TYPES
+                assert gap.detail["act"] == demo.OUTBOX_TYPES[row["type"]][1]
                 assert payload["document_number"] == gap.detail["document_number"]
                 assert payload["document_number"] not in replies
                 assert date.fromisoformat(payload["reply_due_date"]) == gap.due
