@@ -28,7 +28,8 @@ import typer
 
 from hub.config import KafkaSecurity
 
-__all__ = ["KindComparison", "app", "compare_alerts", "read_alerts"]
+__all__ = ["ActComparison", "KindComparison", "act_rules", "app", "compare_acts",
+           "compare_alerts", "read_alerts"]
 
 app = typer.Typer(help="Check the demo county's results against its planted gaps.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -96,6 +97,56 @@ def compare_alerts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, A
             in_time=len(in_time[kind] - hub),
             missed_cases=sorted(wanted - hub)[:examples],
             extra_cases=sorted(extra)[:examples]))
+    return rows
+
+
+@dataclass
+class ActComparison:
+    """One kind of supervision act: its unanswered letters against the hub's clock."""
+
+    act: str
+    rule_id: str
+    planted: int = 0
+    found: int = 0
+    missed: int = 0
+    missed_cases: list[str] = field(default_factory=list)
+
+
+def act_rules() -> dict[str, str]:
+    """Act (ProsecutorialAction.action) → the deadlines.yaml rule whose clock it starts."""
+    from hub.rules import load_deadlines
+
+    rules: dict[str, str] = {}
+    for rule in load_deadlines().rules:
+        for matcher in rule.starts_on:
+            if matcher.event_type == "ProsecutorialAction":
+                for act in matcher.where.get("action", ()):
+                    rules.setdefault(act, rule.id)
+    return rules
+
+
+def compare_acts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any],
+                 *, examples: int = 5) -> list[ActComparison]:
+    """Per act the generator left unanswered (gap ``detail.act``): whether the hub raised
+    that act's reply clock on the case (its rule id), so each act is counted, not only
+    the REPLY_OVERDUE kind they share."""
+    rules = act_rules()
+    planted: dict[str, set[str]] = defaultdict(set)
+    for gap in manifest.get("gaps", []):
+        act = (gap.get("detail") or {}).get("act")
+        if act and gap.get("case_id"):
+            planted[str(act)].add(str(gap["case_id"]))
+    raised: dict[str, set[str]] = defaultdict(set)
+    for alert in alerts:
+        if not _done_in_time(alert):
+            raised[str(alert.get("rule_id", ""))].add(str(alert["case_id"]))
+    rows = []
+    for act in sorted(planted):
+        rule_id = rules.get(act, "")
+        wanted, hub = planted[act], raised[rule_id]
+        rows.append(ActComparison(act=act, rule_id=rule_id, planted=len(wanted),
+                                  found=len(wanted & hub), missed=len(wanted - hub),
+                                  missed_cases=sorted(wanted - hub)[:examples]))
     return rows
 
 
@@ -180,10 +231,19 @@ def check(
 
     now = date.fromisoformat(today) if today else datetime.now(CHINA_TZ).date()
     rows = compare_alerts(alerts, data, now)
+    acts = compare_acts(alerts, data)
     if as_json:
-        typer.echo(json.dumps([asdict(row) for row in rows], ensure_ascii=False, indent=2))
+        # One list: the kinds, then one row per act (kind "act:<ACT>"), same counters.
+        typer.echo(json.dumps([asdict(row) for row in rows]
+                              + [{"kind": f"act:{a.act}", **asdict(a)} for a in acts],
+                              ensure_ascii=False, indent=2))
         return
     typer.echo(_table(rows))
+    if acts:
+        typer.echo("\nunanswered supervision acts (planted per act, the hub's reply clock):")
+        for act_row in acts:
+            typer.echo(f"  {act_row.act:28} {act_row.rule_id:34} planted {act_row.planted:>3}"
+                       f"  found {act_row.found:>3}  missed {act_row.missed:>3}")
     typer.echo("\nplanted: gaps due by the export date; +due: clocks still running at the "
                "export whose due date has passed since; extra: cases the hub alerted that "
                "the generator did not plant (resolved ones were late but done); in time: cases "

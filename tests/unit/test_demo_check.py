@@ -70,3 +70,27 @@ def test_an_alert_resolved_in_time_is_neither_found_nor_extra() -> None:
     assert (row.hub_cases, row.found, row.missed, row.extra_resolved, row.in_time) == (
         1, 1, 1, 0, 2)
     assert row.missed_cases == ["a"]
+
+
+def test_each_unanswered_act_is_counted_against_its_own_reply_clock() -> None:
+    from deploy.demo.check import act_rules, compare_acts
+
+    rules = act_rules()
+    assert rules["CORRECTION_NOTICE"] == "correction-notice-unanswered"
+    assert rules["URGE_PROSECUTION"] == "urge-prosecution-unanswered"
+    assert rules["SUGGEST_REFERRAL"] == "suggested-referral-not-acted-on"
+    manifest = {"gaps": [
+        {"alert_kind": "REPLY_OVERDUE", "case_id": "c1", "detail": {"act": "CORRECTION_NOTICE"}},
+        {"alert_kind": "REPLY_OVERDUE", "case_id": "c2", "detail": {"act": "URGE_PROSECUTION"}},
+    ]}
+    alerts = [
+        {"kind": "REPLY_OVERDUE", "case_id": "c1", "status": "RAISED", "details": {},
+         "rule_id": "correction-notice-unanswered"},
+        # the right case, another act's clock: not a finding for this act
+        {"kind": "REPLY_OVERDUE", "case_id": "c2", "status": "RAISED", "details": {},
+         "rule_id": "recommendation-unanswered"},
+    ]
+    rows = {row.act: row for row in compare_acts(alerts, manifest)}
+    assert (rows["CORRECTION_NOTICE"].found, rows["CORRECTION_NOTICE"].missed) == (1, 0)
+    assert (rows["URGE_PROSECUTION"].found, rows["URGE_PROSECUTION"].missed) == (0, 1)
+    assert rows["URGE_PROSECUTION"].missed_cases == ["c2"]
