@@ -205,3 +205,21 @@ def test_the_procuratorate_outbox_preset_maps_every_act(outbox_type: str, action
     assert event.target_unit_code == MARKET  # type: ignore[attr-defined]
     assert event.reply_due_date == date(2025, 4, 10)  # type: ignore[attr-defined]
     assert event.case_id == case_id_for(MARKET, "青市监罚〔2025〕1号")
+
+
+def test_attendance_recorded_in_the_procuratorates_system_stops_the_invitation_clock() -> None:
+    """Item 3: the procuratorate-outbox preset records attendance as a procuratorial act
+    (EARLY_INTERVENTION), which now ends the 3-day invitation clock."""
+    from tests.unit.data.case_events import invitation
+
+    invited = invitation(at(2025, 3, 10, 9))
+    overdue = states(evaluate([invited], at(2025, 3, 14)))["early-intervention-unattended"]
+    assert overdue.status is AlertStatus.RAISED
+    recorded = prosecutorial(at(2025, 3, 12, 9), "EARLY_INTERVENTION", target=MARKET)
+    result = evaluate([invited, recorded], at(2025, 3, 14))
+    assert "early-intervention-unattended" not in states(result)
+    assert not [c for c in result.open_clocks if c.rule_id == "early-intervention-unattended"]
+    late = prosecutorial(at(2025, 3, 20, 9), "EARLY_INTERVENTION", target=MARKET)
+    resolved = states(evaluate([invited, late], at(2025, 3, 21)))["early-intervention-unattended"]
+    assert (resolved.status, resolved.resolved_by_event_id) == (AlertStatus.RESOLVED,
+                                                                late.event_id)
