@@ -303,7 +303,10 @@ class AuditSealer:
                     log.error("%s[%d] offset %d: the tail record does not match its hash; "
                               "chaining on to the hash it carries (`liangfa audit verify` "
                               "names it)", tp.topic, tp.partition, message.offset)
-                chain.sequence, chain.hash = event.chain_sequence, event.chain_hash
+                # The highest sequence, not the last offset: a replayed copy of an old
+                # record appended to the topic (verify names it) does not rewind the chain.
+                if event.chain_sequence >= chain.sequence:
+                    chain.sequence, chain.hash = event.chain_sequence, event.chain_hash
         return chain
 
 

@@ -89,8 +89,8 @@ def _admin_record(index: int) -> AuditRecorded:
 
 
 async def _produce(settings: HubSettings, topic: str, records: list[AuditRecorded],
-                   client_id: str) -> None:
-    """One writer: its own idempotent producer."""
+                   client_id: str, partition: int | None = None) -> None:
+    """One writer: its own idempotent producer (to ``partition``, else by key)."""
     async with SchemaRegistryClient(settings.registry_url) as registry:
         serde = AvroSerde(registry)
         producer = make_producer(settings.bootstrap, client_id=client_id)
@@ -99,7 +99,7 @@ async def _produce(settings: HubSettings, topic: str, records: list[AuditRecorde
             for record in records:
                 serialized = await serde.serialize(record)
                 await producer.send(topic, value=serialized.value, key=serialized.key,
-                                    headers=serialized.headers)
+                                    headers=serialized.headers, partition=partition)
             await producer.flush()
         finally:
             await producer.stop()
@@ -240,6 +240,17 @@ async def test_two_writers_chain_verifies_and_every_tampering_is_named(
                               ("inserted", partition, appended, ids[0])]
     code, output = await _verify_cli(settings.bootstrap, settings.registry_url, topics.audit)
     assert code == 1 and f"INSERTED: partition {partition} offset {appended}" in output
+
+    # The sealer, started again after that replayed copy, continues from the true head
+    # (the highest sequence), so the chain after it holds: still only those two findings.
+    more = [_view_record(100 + i) for i in range(3)]
+    await _produce(settings, topics.intake, more, "audit-writer-view", partition=partition)
+    await _seal_until(AuditSealer(settings, intake=topics.intake, audit=topics.audit,
+                                  dead_letters=topics.dead_letters, group_id=group_id), 3)
+    report = await verify_topic(settings.bootstrap, settings.registry_url, topics.audit)
+    assert _names(report) == [("altered", partition, appended, ids[0]),
+                              ("inserted", partition, appended, ids[0])]
+    assert report.partitions[partition].head_sequence == len(chain) + 2
 
 
 async def test_a_restarted_sealer_continues_the_chain_and_seals_nothing_twice(
