@@ -26,7 +26,7 @@ from hub.models import CaseEvent
 from hub.rules import Entitlements
 from hub.units import UnitRegistry
 
-__all__ = ["CaseRelations", "Entitlement", "act_name", "check_entitlement", "owns_by_case_id",
+__all__ = ["CaseRelations", "Entitlement", "check_entitlement", "owns_by_case_id",
            "record_acceptance"]
 
 #: Fields whose value may be the number a case id was made from, with the sender's code.
@@ -108,7 +108,7 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
     table = rules.acts.get(event_type)
     if table is None:
         return Entitlement(relation)
-    act = act_name(getattr(event, table.field, None))
+    act = table.act_of(event)
     rule = table.kinds.get(act) if act is not None else None
     if rule is None:
         return Entitlement(relation)
@@ -116,25 +116,17 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
                              hub_unit_code=hub_unit_code, matched=matched)
     if act_relation is None:
         return Entitlement(None, (
-            f"unit {unit} may not send {event_type} {table.field}={act} "
+            f"unit {unit} may not send {event_type} {table.field or 'act'}={act} "
             f"({rule.title_en}) on case {event.case_id}: only {', '.join(rule.senders)} may "
             "(hub/rules/entitlements.yaml, acts)"))
     target_code = getattr(event, table.target_field, None)
     target = units.get(str(target_code)) if target_code else None
     if target is not None and target.kind not in rule.targets:
         return Entitlement(None, (
-            f"unit {unit} may not send {event_type} {table.field}={act} "
+            f"unit {unit} may not send {event_type} {table.field or 'act'}={act} "
             f"({rule.title_en}) to {target.name} ({target.code}), a {target.kind} unit: "
             f"it goes to {' or '.join(rule.targets)} (hub/rules/entitlements.yaml, acts)"))
     return Entitlement(act_relation)
-
-
-def act_name(value: object) -> str | None:
-    """The symbol of an act field (an enum member or its text), or None when empty."""
-    if value is None:
-        return None
-    symbol = getattr(value, "value", value)
-    return str(symbol) if symbol else None
 
 
 def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ...], *,

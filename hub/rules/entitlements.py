@@ -53,11 +53,20 @@ class ActKind(Sourced):
 
 
 class ActTable(RuleModel):
-    """The acts of one event type, told apart by one of its enum fields."""
+    """The acts of one event type, told apart by one of its enum fields; an event type
+    that is one act (a consultation) has no ``field`` and one kind named as the type."""
 
-    field: NonEmptyText
+    field: NonEmptyText | None = None
     target_field: NonEmptyText
     kinds: dict[str, ActKind] = Field(min_length=1)
+
+    def act_of(self, event: object) -> str | None:
+        """The act an event is (its field's symbol, or the type's single act)."""
+        if self.field is None:
+            return type(event).__name__
+        value = getattr(event, self.field, None)
+        symbol = getattr(value, "value", value)
+        return str(symbol) if symbol else None
 
 
 class Entitlements(Sourced):
@@ -88,10 +97,12 @@ class Entitlements(Sourced):
                 problems.append(f"acts.{name}: no event type of that name")
                 continue
             for field_name in (table.field, table.target_field):
-                if field_name not in model.model_fields:
+                if field_name is not None and field_name not in model.model_fields:
                     problems.append(f"acts.{name}: {name} has no field {field_name!r}")
+            if table.field is None and set(table.kinds) != {name}:
+                problems.append(f"acts.{name}: without a field the one act is named {name}")
             annotation = model.model_fields[table.field].annotation \
-                if table.field in model.model_fields else None
+                if table.field is not None and table.field in model.model_fields else None
             symbols = ({member.value for member in annotation}
                        if isinstance(annotation, type) and issubclass(annotation, Enum)
                        else None)
@@ -116,15 +127,16 @@ class Entitlements(Sourced):
         table = self.acts.get(event_type)
         return table.kinds.get(act) if table is not None else None
 
-    def acts_for_kind(self, event_type: str, unit_kind: str, *, is_hub: bool
-                      ) -> dict[str, ActKind]:
-        """The acts of ``event_type`` a unit of ``unit_kind`` may send whatever the case
-        (by its kind, or as the hub's unit): what the view offers a user to create."""
+    def acts_for_kind(self, event_type: str, unit_kind: str, *, is_hub: bool,
+                      is_owner: bool = False) -> dict[str, ActKind]:
+        """The acts of ``event_type`` a unit of ``unit_kind`` may send on a case (by its
+        kind, as the hub's unit, or as the case's owner): what the view offers a user."""
         table = self.acts.get(event_type)
         if table is None:
             return {}
         return {act: kind for act, kind in table.kinds.items()
-                if f"kind:{unit_kind}" in kind.senders or (is_hub and "hub" in kind.senders)}
+                if f"kind:{unit_kind}" in kind.senders or (is_hub and "hub" in kind.senders)
+                or (is_owner and "owner" in kind.senders)}
 
 
 _FILE = RuleFile("entitlements.yaml", ENTITLEMENTS_ENV, Entitlements)

@@ -19,10 +19,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.identity import content_hash, event_id_for
-from hub.models import ProsecutorialAction, ProsecutorialActionKind
+from hub.models import (
+    CaseEvent,
+    ConsultationRequested,
+    EarlyInterventionInvited,
+    ProsecutorialAction,
+    ProsecutorialActionKind,
+)
 from hub.rules import Entitlements, load_deadlines, load_entitlements
 from hub.topics import ingest_topic
 from hub.view.outbox import Actor
@@ -63,8 +69,13 @@ class ActRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ActOption:
-    """An act a user may create, with the units it may be addressed to."""
+    """An act a user may create, with the units it may be addressed to.
 
+    ``action`` is the act's name in ``entitlements.yaml`` (a ProsecutorialAction symbol,
+    or the event type of a one-act type such as ``ConsultationRequested``).
+    """
+
+    event_type: str
     action: str
     title_zh: str
     title_en: str
@@ -83,41 +94,47 @@ def act_rule_titles() -> dict[str, tuple[str, str]]:
             and any(m.event_type in _ACT_START_TYPES for m in rule.starts_on)}
 
 
-def act_topic(operator_unit_code: str) -> str:
-    """The ingest topic the view's acts go to (the operator unit's own stream)."""
-    return ingest_topic(operator_unit_code, ACT_STREAM)
+def act_topic(unit_code: str) -> str:
+    """The ingest topic of the acts the view creates for ``unit_code`` (the operator for
+    procuratorial acts, the agency for its own requests): the engine checks that an
+    event's source unit is its ingest topic's unit."""
+    return ingest_topic(unit_code, ACT_STREAM)
 
 
 def offered_acts(entitlements: Entitlements, units: UnitDirectory, *, unit_code: str,
-                 operator_unit_code: str) -> list[ActOption]:
-    """The acts a user of ``unit_code`` may create in the view, in the file's order.
+                 operator_unit_code: str, case_owner: str | None = None) -> list[ActOption]:
+    """The acts a user of ``unit_code`` may create on a case, in the file's order.
 
-    The operator unit (the procuratorate running the hub) is the ``hub`` relation;
-    other units count by their kind. Acts marked ``in_view: false`` (decided in the
-    procuratorate's case system) are not offered; an act no registered unit could
-    receive is not offered either.
+    The operator unit (the procuratorate running the hub) is the ``hub`` relation; the
+    case's owning agency (``case_owner``) the ``owner`` relation; other units count by
+    their kind. Acts marked ``in_view: false`` (decided in the procuratorate's case
+    system) are not offered; an act no registered unit could receive is not offered.
     """
     unit = units.get(unit_code)
     kind = unit.kind if unit is not None else ""
     offered: list[ActOption] = []
-    for action, rule in entitlements.acts_for_kind(
-            ACT_EVENT_TYPE, kind, is_hub=unit_code == operator_unit_code).items():
-        if not rule.in_view:
-            continue
-        targets = tuple(u for u in units.all() if u.kind in rule.targets)
-        if targets:
-            offered.append(ActOption(action, rule.title_zh, rule.title_en, targets))
+    for event_type in entitlements.acts:
+        for action, rule in entitlements.acts_for_kind(
+                event_type, kind, is_hub=unit_code == operator_unit_code,
+                is_owner=case_owner is not None and unit_code == case_owner).items():
+            if not rule.in_view:
+                continue
+            targets = tuple(u for u in units.all() if u.kind in rule.targets)
+            if targets:
+                offered.append(ActOption(event_type, action, rule.title_zh, rule.title_en,
+                                         targets))
     return offered
 
 
 def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: str,
               target_unit_code: str, content: str, document_number: str = "",
-              reply_due_date: date | None = None, now: datetime) -> ProsecutorialAction:
+              reply_due_date: date | None = None, now: datetime) -> CaseEvent:
     """The act as the event the engine processes (refused with :class:`ActRefused`).
 
     The event id is random per submission (a new document is a new act) and stays
     with the outbox row, so a relay retry produces the same event and the engine's
-    de-duplication keeps it once.
+    de-duplication keeps it once. A consultation or an invitation gets its id (the
+    answer quotes it) from the same act id.
     """
     if target_unit_code not in {unit.code for unit in option.targets}:
         raise ActRefused("target_unit_code", (
@@ -129,38 +146,54 @@ def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: 
         raise ActRefused("reply_due_date", f"{reply_due_date.isoformat()} is in the past")
     act_id = str(uuid.uuid4())
     body = {"act_id": act_id, "action": option.action, "target": target_unit_code}
+    header: dict[str, Any] = {
+        "event_id": event_id_for(_SOURCE_SYSTEM, f"view-act:{act_id}", content_hash(body)),
+        "case_id": case_id, "source_unit": sender_unit_code, "occurred_at": now,
+        "recorded_at": now, "source_system": _SOURCE_SYSTEM,
+        "source_record": f"view-act:{act_id} by {actor}", "connector_id": _CONNECTOR_ID}
     number = document_number.replace("\x00", "").strip() or None
+    short_id = act_id.replace("-", "")[:12].upper()
+    if option.event_type == "ConsultationRequested":
+        return ConsultationRequested(
+            **header, consultation_id=number or f"ZX-{short_id}",
+            addressed_to_unit_code=target_unit_code, question=text[:2000],
+            answer_due_date=reply_due_date)
+    if option.event_type == "EarlyInterventionInvited":
+        return EarlyInterventionInvited(
+            **header, invitation_id=number or f"JR-{short_id}",
+            invited_unit_code=target_unit_code, reason=text[:2000],
+            attend_due_date=reply_due_date)
     return ProsecutorialAction(
-        event_id=event_id_for(_SOURCE_SYSTEM, f"view-act:{act_id}", content_hash(body)),
-        case_id=case_id, source_unit=sender_unit_code, occurred_at=now, recorded_at=now,
-        source_system=_SOURCE_SYSTEM, source_record=f"view-act:{act_id} by {actor}",
-        connector_id=_CONNECTOR_ID, action=ProsecutorialActionKind(option.action),
+        **header, action=ProsecutorialActionKind(option.action),
         target_unit_code=target_unit_code, document_number=number, content=text[:2000],
         reply_due_date=reply_due_date,
     )
 
 
-def submit_act(context: ViewContext, actor: Actor, *, case_id: str, action: str,
-               target_unit_code: str, content: str, document_number: str = "",
-               reply_due_date: date | None = None) -> tuple[ProsecutorialAction, str]:
+def submit_act(context: ViewContext, actor: Actor, *, case_id: str, case_owner: str | None,
+               action: str, target_unit_code: str, content: str, document_number: str = "",
+               reply_due_date: date | None = None) -> tuple[CaseEvent, str]:
     """Check, build and queue an act for the bus; the event and its topic.
 
     Raises :class:`ActRefused` with field ``action`` when the user's unit may not send
     this act (entitlements.yaml) and for every problem :func:`build_act` finds. The
-    caller has checked that the user may see the case.
+    caller has checked that the user may see the case. A procuratorial act is sent as
+    the operator unit (the hub); an agency's request as the agency itself.
     """
     options = {option.action: option for option in offered_acts(
         load_entitlements(), context.units, unit_code=actor.unit_code,
-        operator_unit_code=context.operator_unit_code)}
+        operator_unit_code=context.operator_unit_code, case_owner=case_owner)}
     option = options.get(action)
     if option is None:
         raise ActRefused("action", (
             f"unit {actor.unit_code} may not create {action} in the view "
             "(hub/rules/entitlements.yaml, acts)"))
-    event = build_act(option, case_id=case_id, sender_unit_code=context.operator_unit_code,
+    sender = (context.operator_unit_code if option.event_type == ACT_EVENT_TYPE
+              else actor.unit_code)
+    event = build_act(option, case_id=case_id, sender_unit_code=sender,
                       actor=actor.username, target_unit_code=target_unit_code,
                       content=content, document_number=document_number,
                       reply_due_date=reply_due_date, now=utc_now())
-    topic = act_topic(context.operator_unit_code)
+    topic = act_topic(sender)
     context.outbox.event(topic, event)
     return event, topic

@@ -317,9 +317,12 @@ class ProsecutorActionRequest(BaseModel):
 
 
 class ActRequest(BaseModel):
-    """A supervision act (检察监督文书) on a case, sent to the unit that must answer it."""
+    """A supervision act (检察监督文书) on a case, sent to the unit that must answer it:
+    a ProsecutorialAction symbol, or ``ConsultationRequested`` / ``EarlyInterventionInvited``
+    (an agency on its own case; ``document_number`` then is the consultation or invitation
+    id, made up when empty)."""
 
-    action: ProsecutorAction
+    action: str = Field(min_length=1, max_length=80)
     target_unit_code: str = Field(min_length=18, max_length=18)
     content: str = Field(min_length=1, max_length=2000)
     document_number: str = Field(default="", max_length=200)

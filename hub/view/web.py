@@ -384,7 +384,8 @@ def case_page(request: Request, principal: CasePrincipal, case_id: str,
     )
     acts = offered_acts(load_entitlements(), context.units,
                         unit_code=actor_of(request, principal).unit_code,
-                        operator_unit_code=context.operator_unit_code)
+                        operator_unit_code=context.operator_unit_code,
+                        case_owner=detail.case.unit_code)
     return _render(request, "case.html", principal, detail=detail, notice=notice,
                    acts=acts, case_labels=_labels(request, [detail.case.case_id]))
 
@@ -406,15 +407,17 @@ def case_act(
     _check_csrf(request, principal, csrf_token)
     context = context_of(request)
     with context.store.session() as session:
-        if queries.case_detail(session, case_id[:64], scope_of(principal)) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+        detail = queries.case_detail(session, case_id[:64], scope_of(principal))
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
     try:
         due = date.fromisoformat(reply_due_date) if reply_due_date else None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"reply_due_date: {reply_due_date!r} is not a date") from exc
     try:
-        submit_act(context, actor_of(request, principal), case_id=case_id, action=action,
+        submit_act(context, actor_of(request, principal), case_id=case_id,
+                   case_owner=detail.case.unit_code, action=action,
                    target_unit_code=target_unit_code, content=content,
                    document_number=document_number, reply_due_date=due)
     except ActRefused as refused:

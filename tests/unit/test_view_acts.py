@@ -198,3 +198,46 @@ def test_the_scorecard_counts_the_units_replies_to_acts(
     assert page.status_code == 200
     assert 'data-rule-id="recommendation-unanswered"' in page.text
     assert "已抄送司法行政机关" in page.text
+
+
+def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_case(
+        view: tuple[TestClient, ViewContext]) -> None:
+    """Items 2 and 3: the case's owning agency (and only it) creates a consultation or an
+    invitation, on its own ingest topic, addressed to the police or the procuratorate."""
+    from hub.models import ConsultationRequested, EarlyInterventionInvited
+
+    client, context = view
+    own = next(case_spec(i) for i in range(12) if case_spec(i).owner == MARKET)
+    other = next(case_spec(i) for i in range(12) if case_spec(i).owner != MARKET)
+    headers = _token(client, f"unit-{MARKET.lower()}")
+    asked = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
+        "action": "ConsultationRequested", "target_unit_code": POLICE,
+        "content": "该案涉案金额是否达到立案追诉标准？"})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["topic"] == f"lf.ingest.{MARKET}.{ACT_STREAM}"
+    invited = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
+        "action": "EarlyInterventionInvited", "target_unit_code": PROCURATORATE,
+        "content": "涉案金额已达立案标准的八成，邀请提前介入",
+        "document_number": "演市监邀〔2026〕1号"})
+    assert invited.status_code == 202, invited.text
+    rows = [row for row in _outbox(context) if row.topic == act_topic(MARKET)]
+    consultation = ConsultationRequested.model_validate(
+        next(r.payload for r in rows if r.record_type == ConsultationRequested.avro_name))
+    assert (consultation.source_unit, consultation.addressed_to_unit_code) == (MARKET, POLICE)
+    assert consultation.consultation_id.startswith("ZX-")
+    invitation = EarlyInterventionInvited.model_validate(
+        next(r.payload for r in rows if r.record_type == EarlyInterventionInvited.avro_name))
+    assert (invitation.invitation_id, invitation.invited_unit_code) == (
+        "演市监邀〔2026〕1号", PROCURATORATE)
+    # Not to an agency, and not on another unit's case (the unit user cannot see it).
+    wrong = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
+        "action": "ConsultationRequested", "target_unit_code": MARKET, "content": "问"})
+    assert wrong.status_code == 422
+    foreign = client.post(f"/api/cases/{other.case_id}/acts", headers=headers, json={
+        "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
+    assert foreign.status_code == 404
+    # The prosecutor does not ask on the agency's behalf.
+    prosecutor = client.post(f"/api/cases/{own.case_id}/acts",
+                             headers=_token(client, "prosecutor"), json={
+        "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
+    assert prosecutor.status_code == 403

@@ -249,20 +249,24 @@ def create_act(
     case_id: IdPath,
     body: ActRequest,
 ) -> ActAccepted:
-    """Send a supervision act (建议移送, 通知立案, 检察建议书 …) to the unit that must answer.
+    """Send a supervision act (建议移送, 通知立案, 检察建议书 …; an agency's 案件咨询 or
+    邀请提前介入 on its own case) to the unit that must answer.
 
-    The act becomes a ProsecutorialAction on the operator's ingest topic: the engine
-    routes it to ``lf.inbox.<target>`` and starts its reply clock. 403 when the user's
+    The act becomes its event (ProsecutorialAction, ConsultationRequested,
+    EarlyInterventionInvited) on the sender's ingest topic: the engine routes it to
+    ``lf.inbox.<target>`` and starts its reply clock. 403 when the user's
     unit may not send it (``hub/rules/entitlements.yaml``), 422 for a target of another
     kind, an empty content or a past reply date.
     """
     context = context_of(request)
     with context.store.session() as session:
-        if queries.case_detail(session, case_id, scope_of(principal)) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+        detail = queries.case_detail(session, case_id, scope_of(principal))
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
     try:
         event, topic = submit_act(
-            context, actor_of(request, principal), case_id=case_id, action=body.action,
+            context, actor_of(request, principal), case_id=case_id,
+            case_owner=detail.case.unit_code, action=body.action,
             target_unit_code=body.target_unit_code, content=body.content,
             document_number=body.document_number, reply_due_date=body.reply_due_date)
     except ActRefused as refused:
