@@ -75,6 +75,7 @@ def _collector_series(registry: CollectorRegistry) -> dict[str, set[str]]:
 def exported() -> dict[str, set[str]]:
     """Every series the hub's processes can serve, with its labels (read-only imports)."""
     import hub.view.bus  # noqa: F401 - registers the view's metrics
+    import hub.dlq.exporter  # noqa: F401 - the DLQ depth exporter's metrics
     import streams.metrics  # the stream workers' metrics
     import streams.public  # noqa: F401 - the public-feed publisher's metrics
     from connectors.metrics import ConnectorMetrics
