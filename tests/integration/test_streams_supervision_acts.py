@@ -189,3 +189,80 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     # The notice was answered in time: its clock never raised anything.
     assert not alerts_of(alerts, "correction-notice-unanswered", AlertStatus.RAISED)
     assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_consultation_and_an_invitation_reach_their_inbox_and_their_answer_stops_them(
+        deployment: StreamsDeployment) -> None:
+    """Items 2 and 3: the agency asks the police (3 working days, a complex case exempt)
+    and invites the procuratorate (3 days); the procuratorate's attendance, recorded in its
+    own system as a procuratorial act, stops the invitation's clock."""
+    from hub.models import ConsultationAnswered, ConsultationRequested, EarlyInterventionInvited
+
+    topics = deployment.topics
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "view-acts")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    acts_topic = topics.ingest(EXAMPLE_PROCURATORATE, "actions")
+    await deployment.create_topics([agency_topic, police_topic, acts_topic])
+    deployment.start_worker("w1")
+    bootstrap, registry_url = deployment.bootstrap, deployment.registry_url
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    asked_on = datetime(2025, 3, 10, 9, tzinfo=CHINA_TZ)
+    header = {"case_id": case_id, "source_unit": EXAMPLE_AGENCY, "occurred_at": asked_on,
+              "recorded_at": datetime.now(CHINA_TZ), "source_system": "test",
+              "source_record": "test", "connector_id": "test"}
+    question = ConsultationRequested(
+        **header, event_id=str(uuid.uuid4()), consultation_id="ZX-1",
+        addressed_to_unit_code=EXAMPLE_POLICE, question="是否达到立案追诉标准？")
+    invitation = EarlyInterventionInvited(
+        **header, event_id=str(uuid.uuid4()), invitation_id="JR-1",
+        invited_unit_code=EXAMPLE_PROCURATORATE, reason="涉案金额已达立案标准的八成")
+    await produce_events(bootstrap, registry_url, agency_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id), question, invitation])
+
+    police_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_POLICE),
+        lambda found: any(e.event_id == question.event_id for _, e in found))
+    assert question.event_id in {e.event_id for _, e in police_inbox}, deployment.log_of("w1")
+    procuratorate_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == invitation.event_id for _, e in found))
+    assert invitation.event_id in {e.event_id for _, e in procuratorate_inbox}
+
+    def alerts_of(found: list, rule_id: str, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
+        return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
+                and e.rule_id == rule_id and e.status is status]
+
+    rules = ("consultation-unanswered", "early-intervention-unattended")
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: all(alerts_of(found, rule, AlertStatus.RAISED) for rule in rules))
+    [asked] = alerts_of(alerts, rules[0], AlertStatus.RAISED)
+    [invited] = alerts_of(alerts, rules[1], AlertStatus.RAISED)
+    assert (asked.responsible_unit_code, invited.responsible_unit_code) == (
+        EXAMPLE_POLICE, EXAMPLE_PROCURATORATE)
+
+    answer = ConsultationAnswered(
+        **{**header, "source_unit": EXAMPLE_POLICE,
+           "occurred_at": asked_on + timedelta(days=20)},
+        event_id=str(uuid.uuid4()), consultation_id="ZX-1",
+        requested_by_unit_code=EXAMPLE_AGENCY, answer="重大复杂案件，已会商", complex_case=True)
+    attended = act(case_id, "EARLY_INTERVENTION", EXAMPLE_AGENCY, "示检介〔2025〕1号",
+                   asked_on + timedelta(days=2))
+    await produce_events(bootstrap, registry_url, police_topic, [answer])
+    await produce_events(bootstrap, registry_url, acts_topic, [attended])
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: all(alerts_of(found, rule, AlertStatus.RESOLVED) for rule in rules))
+    [answered] = alerts_of(alerts, rules[0], AlertStatus.RESOLVED)
+    assert answered.resolved_by_event_id == answer.event_id
+    assert answered.details["late"] == "false"  # a complex case is exempt
+    [intervened] = alerts_of(alerts, rules[1], AlertStatus.RESOLVED)
+    assert intervened.resolved_by_event_id == attended.event_id
+    assert intervened.details["late"] == "false"
+    agency_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_AGENCY),
+        lambda found: any(e.event_id == answer.event_id for _, e in found))
+    assert answer.event_id in {e.event_id for _, e in agency_inbox}
+    assert deployment.workers["w1"].poll() is None
