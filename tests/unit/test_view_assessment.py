@@ -296,3 +296,17 @@ def test_a_bad_assessment_file_names_every_problem(tmp_path: Path) -> None:
     problems = "\n".join(caught.value.problems)
     assert "indicators[6].alert_kinds: 'REPLY_LATE' is not a hub.models.AlertKind" in problems
     assert "grades: list them from the highest min_score down" in problems
+
+
+def test_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
+    settings = ViewSettings(database_url=f"sqlite:///{tmp_path / 'view.sqlite3'}",
+                            seed_demo_users=True, bootstrap=None)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        view = View(client, app.state.view)
+        view.login()
+        page = client.get("/assessment")
+        assert page.status_code == 200
+        assert 'id="assessment-empty"' in page.text and "make up" in page.text
+        # Every registry unit is still listed: silence is what the assessment exposes.
+        assert page.text.count('class="assessment-row') > 0
