@@ -37,6 +37,7 @@ from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import httpx
+from prometheus_client import Counter
 
 from hub.config import RegistryAuth
 from hub.errors import ConfigError, FatalError, RetriableError, SchemaCompatibilityError
@@ -44,6 +45,7 @@ from hub.errors import ConfigError, FatalError, RetriableError, SchemaCompatibil
 __all__ = [
     "COMPATIBILITY_LEVELS",
     "CONTENT_TYPE",
+    "REGISTRY_ERRORS",
     "CompatibilityLevel",
     "CompatibilityResult",
     "RegisteredSchema",
@@ -335,6 +337,22 @@ class _Requests:
         )
 
 
+#: Failed tries of registry calls, in every process that talks to the registry (workers,
+#: view, public feeds, audit sealer serve it on /metrics): a retried call that then
+#: succeeds still counts, so a flapping registry shows before anything stops.
+REGISTRY_ERRORS = Counter(
+    "liangfa_registry_errors_total",
+    "Schema registry calls that failed (connection error or a retriable HTTP status), "
+    "each try counted.",
+    ["error"],
+)
+
+
+def _count_failure(response: httpx.Response | None) -> None:
+    REGISTRY_ERRORS.labels("connection" if response is None
+                           else f"http-{response.status_code}").inc()
+
+
 def _retriable_failure(request: _Request, cause: str) -> RetriableError:
     return RetriableError(f"{request.what}: schema registry unavailable ({cause})")
 
@@ -408,6 +426,7 @@ class SchemaRegistryClient:
                     headers={"Content-Type": CONTENT_TYPE} if request.body is not None else None,
                 )
             except (httpx.TransportError, OSError) as exc:
+                _count_failure(None)
                 misconfigured = _tls_misconfiguration(request, exc)
                 if misconfigured is not None:
                     raise misconfigured from exc
@@ -418,6 +437,7 @@ class SchemaRegistryClient:
             else:
                 if response.status_code not in _RETRIABLE_STATUS:
                     return _answer(request, response)
+                _count_failure(response)
                 if attempt >= len(delays):
                     raise _retriable_failure(request, f"HTTP {response.status_code}")
                 log.warning("registry call %s answered %s; retry %s/%s in %.1fs",
@@ -547,6 +567,7 @@ class SyncSchemaRegistryClient:
                     headers={"Content-Type": CONTENT_TYPE} if request.body is not None else None,
                 )
             except (httpx.TransportError, OSError) as exc:
+                _count_failure(None)
                 misconfigured = _tls_misconfiguration(request, exc)
                 if misconfigured is not None:
                     raise misconfigured from exc
@@ -557,6 +578,7 @@ class SyncSchemaRegistryClient:
             else:
                 if response.status_code not in _RETRIABLE_STATUS:
                     return _answer(request, response)
+                _count_failure(response)
                 if attempt >= len(delays):
                     raise _retriable_failure(request, f"HTTP {response.status_code}")
                 log.warning("registry call %s answered %s; retry %s/%s in %.1fs",
