@@ -105,6 +105,38 @@ def assessment_page(
                    indicators=rules.indicators, any_figures=any_figures)
 
 
+@router.get("/assessment/units/{code}", response_class=HTMLResponse)
+def assessment_unit_page(
+    request: Request,
+    principal: ProsecutorPrincipal,
+    code: str,
+    period: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    """One unit's scorecard of a period: each indicator's figure, points, method and source,
+    and the vetoes it hit (what a unit is told when the circular names it)."""
+    context = context_of(request)
+    language = _language(request)
+    rules = load_assessment()
+    with context.store.session() as session:
+        latest = queries.trend_end_month(session)
+        try:
+            chosen = parse_period(period) if period else period_containing(latest, "quarter")
+        except ValueError:
+            chosen = period_containing(latest, "quarter")
+        result = build_assessment(session, chosen, context.units, rules, language)
+    row = next((row for row in result.rows if row.unit_code == code.upper()[:18]), None)
+    if row is None:
+        return _render(request, "not_found.html", principal, status_code=404)
+    translate = Translator(language)
+    return _render(request, "assessment_unit.html", principal, row=row, period=chosen,
+                   period_label=chosen.label(translate), rules=rules,
+                   units_count=len(result.rows),
+                   sources={item.id: source_text(item.source, language)
+                            for item in rules.indicators},
+                   veto_names={veto.id: (veto.name_en if language == "en" else veto.name_zh)
+                               for veto in rules.vetoes})
+
+
 @router.get("/assessment/export")
 def assessment_export(
     request: Request,

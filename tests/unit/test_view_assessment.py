@@ -310,3 +310,19 @@ def test_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
         assert 'id="assessment-empty"' in page.text and "make up" in page.text
         # Every registry unit is still listed: silence is what the assessment exposes.
         assert page.text.count('class="assessment-row') > 0
+
+
+def test_a_units_scorecard_shows_each_indicator_with_its_source(view: View) -> None:
+    view.login()
+    page = view.client.get(f"/assessment/units/{A1}?period=2025-Q3")
+    assert page.status_code == 200
+    assert 'id="unit-total">84.7<' in page.text and 'id="unit-rank">1 / 4<' in page.text
+    scores = dict(re.findall(r'data-indicator="(\w+)">.*?<td class="num score">([^<]+)<',
+                             page.text, re.S))
+    assert scores == {"feed_continuity": "6.67", "feed_freshness": "5.00",
+                      "entry_completeness": "19.05", "entry_timeliness": "18.00",
+                      "referral_handling": "16.00", "document_replies": "20.00"}
+    assert "银兴党办发〔2018〕18号" in page.text and "应录未录" in page.text
+    vetoed = view.client.get(f"/assessment/units/{A3}?period=2025-Q3")
+    assert "整个考核期未报送任何数据（平台闲置）" in vetoed.text
+    assert view.client.get(f"/assessment/units/{PROCURATORATE}").status_code == 404
