@@ -74,8 +74,9 @@ def _collector_series(registry: CollectorRegistry) -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def exported() -> dict[str, set[str]]:
     """Every series the hub's processes can serve, with its labels (read-only imports)."""
+    import hub.audit.sealer  # the audit sealer's metrics
+    import hub.dlq.exporter  # the DLQ depth exporter's metrics
     import hub.view.bus  # noqa: F401 - registers the view's metrics
-    import hub.dlq.exporter  # noqa: F401 - the DLQ depth exporter's metrics
     import streams.metrics  # the stream workers' metrics
     import streams.public  # noqa: F401 - the public-feed publisher's metrics
     from connectors.metrics import ConnectorMetrics
@@ -246,6 +247,10 @@ def test_the_scrape_targets_are_the_ports_liangfa_up_uses() -> None:
     assert targets["liangfa-public-feeds"] == [
         f"127.0.0.1:{view_port + PUBLIC_FEEDS_PORT_OFFSET}"]
     assert targets["liangfa-view"] == [f"127.0.0.1:{view_port}"]
+    from hub.audit.service import AUDIT_SEALER_PORT_OFFSET
+
+    assert targets["liangfa-audit-sealer"] == [
+        f"127.0.0.1:{view_port + AUDIT_SEALER_PORT_OFFSET}"]
     assert targets["liangfa-connectors"] == []  # file_sd: targets/connectors*.yml
     assert all(name.startswith("liangfa-") for name in targets)
     connectors = yaml.safe_load((MONITORING / "targets" / "connectors.yml").read_text(
