@@ -121,6 +121,13 @@ class ViewSettings(BaseSettings):
         "unit of its ViewAction and AuditRecorded events. Default: the registry's first "
         "procuratorate.",
     )
+    agency_requests: bool = Field(
+        default=False,
+        description="Let an agency's unit users send 案件咨询 and 邀请提前介入 on their own "
+        "cases from the view (hub/view/acts.py). They go on lf.ingest.<agency>.view-acts as "
+        "the agency: with Kafka ACLs the view's principal needs WRITE and CREATE there, "
+        "which `liangfa acl` does not grant yet (operator setting).",
+    )
     users_file: Path | None = Field(
         default=None,
         description="YAML list of users {username, role, unit_code, password_hash, active} "

@@ -34,6 +34,7 @@ from hub.view.context import (
     LoggedIn,
     ProsecutorPrincipal,
     StatusPrincipal,
+    ViewContext,
     actor_of,
     context_of,
     optional_principal,
@@ -385,9 +386,14 @@ def case_page(request: Request, principal: CasePrincipal, case_id: str,
     acts = offered_acts(load_entitlements(), context.units,
                         unit_code=actor_of(request, principal).unit_code,
                         operator_unit_code=context.operator_unit_code,
-                        case_owner=detail.case.unit_code)
+                        case_owner=_requesting_owner(context, detail.case.unit_code))
     return _render(request, "case.html", principal, detail=detail, notice=notice,
                    acts=acts, case_labels=_labels(request, [detail.case.case_id]))
+
+
+def _requesting_owner(context: ViewContext, owner: str) -> str | None:
+    """The case owner, when agencies may send their own requests from the view."""
+    return owner if context.settings.agency_requests else None
 
 
 @router.post("/cases/{case_id}/acts")
@@ -417,7 +423,7 @@ def case_act(
                             f"reply_due_date: {reply_due_date!r} is not a date") from exc
     try:
         submit_act(context, actor_of(request, principal), case_id=case_id,
-                   case_owner=detail.case.unit_code, action=action,
+                   case_owner=_requesting_owner(context, detail.case.unit_code), action=action,
                    target_unit_code=target_unit_code, content=content,
                    document_number=document_number, reply_due_date=due)
     except ActRefused as refused:

@@ -29,11 +29,12 @@ from tests.support.view_data import (
 )
 
 
-@pytest.fixture
-def view(tmp_path: Path) -> Iterator[tuple[TestClient, ViewContext]]:
+@pytest.fixture(params=[False, True], ids=["default", "agency-requests"])
+def view(tmp_path: Path, request: pytest.FixtureRequest
+         ) -> Iterator[tuple[TestClient, ViewContext]]:
     settings = ViewSettings(database_url=f"sqlite:///{tmp_path / 'view.sqlite3'}",
                             seed_demo_users=True, demo_unit_codes=[MARKET, POLICE],
-                            bootstrap=None)
+                            bootstrap=None, agency_requests=request.param)
     app = create_app(settings)
     with TestClient(app) as client:
         context: ViewContext = app.state.view
@@ -213,6 +214,10 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
     asked = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
         "action": "ConsultationRequested", "target_unit_code": POLICE,
         "content": "该案涉案金额是否达到立案追诉标准？"})
+    if not context.settings.agency_requests:  # an operator setting, off by default
+        assert asked.status_code == 403
+        assert not [row for row in _outbox(context) if row.topic == act_topic(MARKET)]
+        return
     assert asked.status_code == 202, asked.text
     assert asked.json()["topic"] == f"lf.ingest.{MARKET}.{ACT_STREAM}"
     invited = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={

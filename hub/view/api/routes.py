@@ -266,7 +266,8 @@ def create_act(
     try:
         event, topic = submit_act(
             context, actor_of(request, principal), case_id=case_id,
-            case_owner=detail.case.unit_code, action=body.action,
+            case_owner=(detail.case.unit_code if context.settings.agency_requests else None),
+            action=body.action,
             target_unit_code=body.target_unit_code, content=body.content,
             document_number=body.document_number, reply_due_date=body.reply_due_date)
     except ActRefused as refused:
