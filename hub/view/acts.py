@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.identity import content_hash, event_id_for
 from hub.models import (
+    AuditOperation,
     CaseEvent,
     ConsultationRequested,
     EarlyInterventionInvited,
@@ -196,4 +197,9 @@ def submit_act(context: ViewContext, actor: Actor, *, case_id: str, case_owner: 
                       reply_due_date=reply_due_date, now=utc_now())
     topic = act_topic(sender)
     context.outbox.event(topic, event)
+    # Audited like every view action: who sent which act, to whom, on which case.
+    context.outbox.audit(actor, AuditOperation.ACTION, target=f"{action}:{case_id}",
+                         case_id=case_id, query=(f"event_id={event.event_id};"
+                                                 f"to={target_unit_code};"
+                                                 f"document_number={document_number}"))
     return event, topic

@@ -13,7 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.models import ProsecutorialAction, ProsecutorialActionKind, ViewAction
+from hub.models import (
+    AuditOperation,
+    AuditRecorded,
+    ProsecutorialAction,
+    ProsecutorialActionKind,
+    ViewAction,
+)
 from hub.view.acts import ACT_STREAM, act_topic, offered_acts
 from hub.view.app import create_app
 from hub.view.context import ViewContext
@@ -78,6 +84,13 @@ def test_an_act_is_a_prosecutorial_action_on_the_operators_ingest_topic(
     assert (act.document_number, act.reply_due_date) == ("演检建〔2026〕1号", due)
     assert act.event_id == answer.json()["event_id"]
     assert not [row for row in _outbox(context) if row.record_type == ViewAction.avro_name]
+    [audited] = [AuditRecorded.model_validate(row.payload) for row in _outbox(context)
+                 if row.record_type == AuditRecorded.avro_name
+                 and row.payload["operation"] == AuditOperation.ACTION.value]
+    assert (audited.actor, audited.target, audited.case_id) == (
+        "prosecutor", f"RECOMMENDATION:{spec.case_id}", spec.case_id)
+    assert audited.query == (f"event_id={act.event_id};to={MARKET};"
+                             "document_number=演检建〔2026〕1号")
 
 
 def test_a_target_of_the_wrong_kind_a_missing_content_and_a_past_date_are_refused(
