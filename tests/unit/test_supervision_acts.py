@@ -223,3 +223,38 @@ def test_attendance_recorded_in_the_procuratorates_system_stops_the_invitation_c
     resolved = states(evaluate([invited, late], at(2025, 3, 21)))["early-intervention-unattended"]
     assert (resolved.status, resolved.resolved_by_event_id) == (AlertStatus.RESOLVED,
                                                                 late.event_id)
+
+
+POLICE_ANSWERS = [
+    ("consultation_answer", "ConsultationAnswered", "consultation_id"),
+    ("early_intervention", "EarlyInterventionAttended", "invitation_id"),
+    ("letter_reply", "AgencyReplied", "in_reply_to_document_number"),
+]
+
+
+@pytest.mark.parametrize(("record_type", "event_type", "quoted"), POLICE_ANSWERS,
+                         ids=[r for r, _, _ in POLICE_ANSWERS])
+def test_the_police_feedback_preset_maps_the_answers_to_acts(
+        record_type: str, event_type: str, quoted: str) -> None:
+    """From the police's own system: the answer quotes the request (its id, or the
+    letter's document number), which is what stops the request's clock."""
+    from connectors.config import parse_config
+    from connectors.mapping import build_mapper
+    from hub.identity import case_id_for
+    from tests.unit.data.case_events import PROCURATORATE
+
+    config = parse_config({"id": "police", "unit": COUNTY_PSB, "kind": "http",
+                           "source": {"url": "http://127.0.0.1:9/feedback"},
+                           "preset": "police-feedback"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    row = {"record_id": "r-1", "record_type": record_type,
+           "occurred_at": "2025-03-12T10:00:00+08:00", "updated_at": "2025-03-12T11:00:00+08:00",
+           "referring_unit_code": MARKET, "agency_decision_number": "青市监罚〔2025〕1号",
+           "in_reply_to": "ZX-1", "reasons": "答复意见", "complex_case": "true",
+           "procuratorate_unit_code": PROCURATORATE, "document_number": "青公复〔2025〕1号"}
+    event = mapper.map(row, "feedback.json#1").event
+    assert type(event).__name__ == event_type
+    assert getattr(event, quoted) == "ZX-1"
+    assert event.case_id == case_id_for(MARKET, "青市监罚〔2025〕1号")
+    if event_type == "ConsultationAnswered":
+        assert event.complex_case is True  # type: ignore[attr-defined]
