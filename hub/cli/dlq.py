@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -292,3 +293,30 @@ def exporter(
                           settings.kafka_security).run(interval, stopping)
 
     asyncio.run(go())
+
+
+@app.command("quarantined")
+def quarantined(
+    configs: Annotated[list[Path], typer.Argument(help="Connector configuration files.")],
+) -> None:
+    """Files the connectors quarantined, with when and why (from their reason files)."""
+    from connectors.config import load_config
+    from hub.dlq.quarantine import quarantined_files
+
+    total = 0
+    for path in configs:
+        config = load_config(path)
+        quarantine = getattr(config.source, "quarantine_dir", None)
+        if quarantine is None:
+            typer.echo(f"{config.id}: a {config.kind} connector has no quarantine folder")
+            continue
+        folder = quarantine()
+        files = quarantined_files(folder)
+        total += len(files)
+        typer.echo(f"{config.id} ({folder}): {len(files)} quarantined")
+        for item in files:
+            typer.echo(f"  {render_text(item.name)}  {item.size:,} bytes  {item.quarantined_at}"
+                       f"  {render_text(item.reason)}")
+    if total:
+        typer.echo("Fix: drop a corrected export (the same bytes are skipped as already "
+                   "seen), then `liangfa dlq resolve lf.dlq.<connector> --source <file>`.")

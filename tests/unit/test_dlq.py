@@ -3,7 +3,16 @@ the depth census (``hub/dlq``); the broker-side behaviour is tests/integration/t
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from connectors.config import load_config
+from connectors.kinds.dropfolder import DropFolder
+from hub.cli.dlq import app
 from hub.dlq.exporter import DlqCensus
+from hub.dlq.quarantine import quarantined_files
 from hub.dlq.records import (
     REPLAY_HEADER,
     SETTLED_HEADER,
@@ -98,3 +107,32 @@ def test_a_connector_row_is_shown_as_not_replayable() -> None:
     shown = render_record(row, decoded=None)
     assert PERSON_ID not in shown and "not replayable as is" in shown
     assert "11421181MB00000013" in shown  # the unit's code is not personal data
+
+
+def test_quarantined_files_are_listed_with_their_reasons(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    export = drop / "export-2025-03.csv"
+    export.write_bytes(b"\x1b[2Jnot,a,valid\n")
+    config = tmp_path / "demo-csv.yaml"
+    config.write_text(yaml.safe_dump({
+        "id": "demo-csv", "unit": "11421181MB00000013", "kind": "file",
+        "source": {"path": str(drop), "pattern": "*.csv"}, "preset": "penalty-disclosure"}),
+        encoding="utf-8")
+    folder = DropFolder(drop, "*.csv", drop / "archive", 0,
+                        load_config(config).source.quarantine_dir())
+    folder.move_to_quarantine(export, "ab" * 32, "truncated: the file ends inside a record")
+    (folder.quarantine or drop).joinpath("orphan.csv").write_bytes(b"x")
+
+    listed = quarantined_files(tmp_path / "drop-quarantine")
+    assert len(listed) == 2
+    by_name = {f.name: f for f in listed}
+    assert by_name["export-2025-03.csv"].reason == "truncated: the file ends inside a record"
+    assert by_name["export-2025-03.csv"].sha256 == "ab" * 32
+    assert by_name["orphan.csv"].reason == "unknown (no reason file)"
+
+    result = CliRunner().invoke(app, ["quarantined", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "demo-csv (" in result.output and ": 2 quarantined" in result.output
+    assert "truncated: the file ends inside a record" in result.output
+    assert "liangfa dlq resolve" in result.output
