@@ -13,7 +13,9 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
+from hub.errors import StackError
 from hub.kafka import make_consumer, make_producer
+from hub.local import LocalStack
 from hub.local.processes import find_stack_processes
 from hub.topics import TopicSpec, apply_topics, load_manifest
 from tests.conftest import run_sync, start_private_stack
@@ -135,3 +137,19 @@ def test_manifest_topics_share_one_partition_count_for_case_keyed_topics():
     keyed = ["lf.case-events", "lf.alerts", "lf.case-state", "lf.inbox.U"]
     assert len({specs[name].partitions for name in keyed}) == 1
     assert specs["lf.case-state"].cleanup_policy == "compact"
+
+
+def test_a_home_keeps_the_security_mode_it_was_created_with(tmp_path: Path):
+    """`liangfa up` on a secured home never silently starts it PLAINTEXT, nor the reverse."""
+    secured_home, plain_home = tmp_path / "secured", tmp_path / "plain"
+    for home, security in ((secured_home, {"security": "sasl-scram"}), (plain_home, {})):
+        home.mkdir()
+        (home / "stack.json").write_text(json.dumps({"ports": {}, **security}),
+                                         encoding="utf-8")
+    assert LocalStack(secured_home).secured is True
+    assert LocalStack(plain_home).secured is False
+    with pytest.raises(StackError, match="without --insecure"):
+        LocalStack(secured_home, secured=False)
+    with pytest.raises(StackError, match="with --insecure"):
+        LocalStack(plain_home, secured=True)
+    assert LocalStack(tmp_path / "fresh", secured=True).secured is True
