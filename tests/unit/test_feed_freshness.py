@@ -40,6 +40,11 @@ def test_the_gauges_follow_the_newest_event_of_each_unit() -> None:
     unit_event_seen(unit, recent - 3600)  # an older event (a backlog) changes nothing
     assert REGISTRY.get_sample_value("liangfa_streams_unit_last_event_timestamp_seconds",
                                      {"unit": unit}) == recent
+    last = datetime.fromtimestamp(recent, tz=CHINA_TZ)
+    before = datetime.now(CHINA_TZ)
     silent = REGISTRY.get_sample_value("liangfa_streams_unit_silent_working_hours",
                                        {"unit": unit})
-    assert silent is not None and 0 <= silent <= 60 / 3600 + 1e-6
+    after = datetime.now(CHINA_TZ)
+    # Computed at scrape time: between the working hours up to just before and just after.
+    assert silent is not None
+    assert working_hours_between(last, before) <= silent <= working_hours_between(last, after)
