@@ -21,10 +21,12 @@ an operator tunes them.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
 import random
+import statistics
 import sys
 import time
 import warnings
@@ -53,6 +55,7 @@ from deploy.demo.manifest import (
 from deploy.demo.violations import ViolationType, load_catalogue
 from hub.calendar import WorkingDayCalendar, add_months, load_calendar_overrides
 from hub.identity import case_id_for, sole_trader_placeholder
+from hub.rules.missing_entry import load_missing_entry
 from hub.rules.screening import load_matching, load_screening
 from hub.rules.thresholds import load_thresholds
 from hub.rules.violations import load_violation_offences
@@ -635,6 +638,9 @@ class _Generator:
         self.offence_map = load_violation_offences()
         self.screening = load_screening()
         self.matching = load_matching()
+        self.missing_rules = load_missing_entry()
+        #: The agency planted as silent (it stops entering before the export date).
+        self.silent_unit: Unit | None = None
         self.workdays = [d for d in self._days(start, end) if self.calendar.is_working_day(d)]
         self.cases: list[PenaltyCase] = []
         self.cases_by_unit: dict[str, list[PenaltyCase]] = defaultdict(list)
@@ -1068,6 +1074,10 @@ class _Generator:
         end = self.end
         for referral in take(2, end - timedelta(days=30), "bad_row", only_referral_only=True):
             referral.link = "full"
+        # Missing entries 应录未录: referrals the police received (and answered) that the
+        # agency never entered; their rows are left out of the agency's export.
+        for referral in take(2, end - timedelta(days=30), "unentered", only_referral_only=True):
+            referral.link = "full"
         take(quota(0.04), end - timedelta(days=400), "filed_not_concluded")
         take(quota(0.03), end - timedelta(days=270), "late_6_months")
         take(quota(0.03), end - timedelta(days=200), "never_decided")
@@ -1479,7 +1489,7 @@ class _Generator:
             decided = _add_days(receipt_day, rng.randint(low, high))
             if decided > self.end:
                 continue
-            if scenario in {"not_filed", "bad_row"}:
+            if scenario in {"not_filed", "bad_row", "unentered"}:
                 not_filed = self._record(
                     referral,
                     "not_filed",
@@ -1853,6 +1863,43 @@ class _Generator:
                 )
             )
 
+    def plant_missing_entries(self) -> None:
+        """Missing entries 应录未录: decisions never entered, and an agency that stops.
+
+        Six ordinary decisions are left out of their agency's export (their numbers are
+        skipped in the series); one agency enters nothing decided in the last 75 days
+        (its later cases are all ordinary ones, so nothing else points at them; a county
+        too small for a rhythm plants none). A generator of its own (seeded from the
+        demo's seed) picks the decisions, so the rest of the county is drawn as before.
+        Referrals never entered are scenarios (``assign_scenarios``).
+        """
+        rng = random.Random(self.seed * 31 + 14)
+        cutoff = self.end - timedelta(days=75)
+        owing = {r.agency.code for r in self.referrals
+                 if r.scenario == "unentered" or r.bad_kind is not None}
+        minimum = 3 * self.missing_rules.silent_unit.min_history
+        # The busiest eligible agency: its rhythm makes 75 days a silence by the rule.
+        candidates = sorted((u for u in self.agencies if u.code not in owing
+                             and len(self.cases_by_unit[u.code]) >= minimum),
+                            key=lambda u: (-len(self.cases_by_unit[u.code]), u.code))
+        for unit in candidates:
+            after = [c for c in self.cases_by_unit[unit.code] if c.decision_date > cutoff]
+            if after and all(c.role == "plain" and c.referral is None for c in after):
+                for case in after:
+                    case.role = "silent"
+                self.silent_unit = unit
+                break
+        else:
+            self.not_planted.append("missing_entry: silent unit")
+        pool = [
+            c for c in self.cases
+            if c.role == "plain" and c.referral is None and c.unit is not self.silent_unit
+            and self.start + timedelta(days=30) <= c.decision_date <= self.end - timedelta(days=60)
+        ]
+        pool.sort(key=lambda c: c.decision_number)
+        for case in rng.sample(pool, min(6, len(pool))):
+            case.role = "unentered"
+
     # ----------------------------------------------------------------- rendering rows
 
     def _penalty_row(self, case: PenaltyCase) -> list[Any]:
@@ -1996,6 +2043,9 @@ class _Generator:
         """Monthly penalty files per agency, grouped by entry month (as exported)."""
         grouped: dict[tuple[str, str], list[PenaltyCase]] = defaultdict(list)
         for case in self.cases:
+            if case.role in _NEVER_ENTERED:
+                self.counts[case.unit.code]["penalties_never_entered"] += 1
+                continue
             entry = case.entry_date or case.decision_date
             grouped[(case.unit.code, f"{entry:%Y%m}")].append(case)
         for (unit_code, month), cases in sorted(grouped.items()):
@@ -2116,6 +2166,12 @@ class _Generator:
             style = self._style(unit)
             relative = f"exports/{unit_code}/referrals/referrals_{year}.csv"
             referrals.sort(key=lambda r: (r.referral_date, r.number))
+            for referral in referrals:
+                if referral.scenario == "unentered":  # where it should have been
+                    referral.source = SourceRef(path=relative)
+            referrals = [r for r in referrals if r.scenario != "unentered"]
+            if not referrals:
+                continue
             rows = [self._referral_row(r) for r in referrals]
             csv_style = self._side_csv_style(unit)
             data = writers.encode_csv(REFERRAL_COLUMNS, rows, csv_style)
@@ -2572,7 +2628,7 @@ class _Generator:
             if referral.bad_kind is None and referral.penalty is not None:
                 referred[referral.penalty.case_id] = referral.referral_date
         for case in self.cases:
-            if case.bad_kind is not None:
+            if case.bad_kind is not None or case.role in _NEVER_ENTERED:
                 continue
             ratio, offence_id, alternative = self._screen(case)
             if ratio < early:
@@ -2619,6 +2675,107 @@ class _Generator:
                 },
             )
 
+    def expect_missing_entries(self) -> None:
+        """The MISSING_ENTRY alerts due at the export date (hub/rules/missing_entry.yaml).
+
+        Worked out from what the exports hold, as the hub sees it: a number absent between
+        two present ones of a series (planted, or a dead-lettered row), a silent agency,
+        a referral the police answered that its agency never entered (planted, or a
+        dead-lettered row). A unit's clock is its latest decision or referral date.
+        """
+        rules = self.missing_rules
+        cal = self.calendar
+        written = [c for c in self.cases
+                   if c.role not in _NEVER_ENTERED and c.bad_kind is None]
+        clock: dict[str, date] = {}
+        for case in written:
+            clock[case.unit.code] = max(clock.get(case.unit.code, case.decision_date),
+                                        case.decision_date)
+        for referral in self.referrals:
+            if referral.scenario != "unentered" and referral.bad_kind is None:
+                code = referral.agency.code
+                clock[code] = max(clock.get(code, referral.referral_date), referral.referral_date)
+        by_case = {c.case_id: c for c in self.cases}
+        # numbers skipped: per unit, series and year
+        series: dict[tuple[str, str, str], dict[int, PenaltyCase]] = defaultdict(dict)
+        for case in written:
+            prefix, year, serial = _split_number(case.decision_number)
+            series[(case.unit.code, prefix, year)][serial] = case
+        for (unit_code, prefix, year), numbers in sorted(series.items()):
+            present = sorted(numbers)
+            for below, above in itertools.pairwise(present):
+                if above - below < 2 or above - below - 1 > rules.number_gaps.max_gap:
+                    continue
+                due = cal.add_working_days(numbers[above].decision_date,
+                                           rules.number_gaps.grace_working_days)
+                if due >= clock[unit_code]:
+                    continue
+                for serial in range(below + 1, above):
+                    number = f"{prefix}〔{year}〕{serial}号"
+                    missing = by_case.get(case_id_for(unit_code, number))
+                    kind = ("number_gap.never_entered"
+                            if missing is not None and missing.role == "unentered"
+                            else "number_gap.dead_lettered")
+                    source = (missing.source if missing is not None and missing.source
+                              else numbers[above].source)
+                    assert source is not None
+                    self._gap(kind, "missing_entry", self.by_code[unit_code], source,
+                              case_id=case_id_for(unit_code, number), due=due,
+                              detail={"missing_number": number})
+        # silent agencies, against the county's clock (the median unit's latest decision)
+        dates: dict[str, list[date]] = defaultdict(list)
+        for case in written:
+            dates[case.unit.code].append(case.decision_date)
+        history = {code: sorted(set(days))[-rules.silent_unit.history_size:]
+                   for code, days in dates.items()
+                   if len(set(days)) >= rules.silent_unit.min_history}
+        if history:
+            latest = sorted(days[-1] for days in history.values())
+            county = latest[(len(latest) - 1) // 2]
+            for code, days in sorted(history.items()):
+                median = statistics.median(cal.working_days_between(a, b)
+                                           for a, b in itertools.pairwise(days))
+                threshold = max(rules.silent_unit.min_working_days,
+                                math.ceil(rules.silent_unit.history_multiplier * median))
+                due = cal.add_working_days(days[-1], threshold)
+                if due >= county:
+                    continue
+                unit = self.by_code[code]
+                planted = unit is self.silent_unit
+                last = max((c for c in self.cases_by_unit[code]
+                            if c.role not in _NEVER_ENTERED and c.bad_kind is None),
+                           key=lambda c: c.decision_date)
+                assert last.source is not None
+                self._gap("silent_unit" if planted else "silent_unit.natural",
+                          "missing_entry", unit, last.source,
+                          case_id=case_id_for(code, _SILENT_SUBJECT), due=due,
+                          detail={"last_entry": days[-1].isoformat(),
+                                  "threshold_working_days": str(threshold),
+                                  "county_clock": county.isoformat()})
+        if self.silent_unit is not None and not any(
+                g.kind == "silent_unit" for g in self.gaps):
+            self.not_planted.append("missing_entry: silent unit (its rhythm is too sparse)")
+        # referrals the police answered that the hub never saw
+        for referral in self.referrals:
+            if referral.scenario != "unentered" and referral.bad_kind is None:
+                continue
+            quoted = sorted((r for r in referral.records
+                             if r.carries_referral and r.bad_kind is None),
+                            key=lambda r: r.day)
+            if not quoted:
+                continue
+            due = cal.add_working_days(quoted[0].day,
+                                       rules.unentered_referrals.grace_working_days)
+            if due >= clock.get(referral.agency.code, date.min):
+                continue
+            assert referral.source is not None
+            self._gap("unentered_referral" if referral.scenario == "unentered"
+                      else "unentered_referral.dead_lettered", "missing_entry",
+                      referral.agency, referral.source, case_id=referral.case_id, due=due,
+                      responsible=referral.agency,
+                      detail={"referral_number": referral.number,
+                              "police_unit_code": referral.police.code})
+
     def _gap(
         self,
         kind: str,
@@ -2655,6 +2812,8 @@ class _Generator:
     def expect_penalty_gaps(self) -> None:
         """Late entries and bad penalty rows."""
         for case in self.cases:
+            if case.role in _NEVER_ENTERED:
+                continue
             assert case.source is not None
             deadline = self.calendar.add_working_days(case.decision_date, 3)
             if (
@@ -2711,7 +2870,7 @@ class _Generator:
         """
         matching = self.matching
         bonus = matching.party_identifier_bonus
-        known = [r for r in self.referrals if r.bad_kind is None]
+        known = [r for r in self.referrals if r.bad_kind is None and r.scenario != "unentered"]
         by_number = {r.number: r for r in known}
         # The hub indexes referrals and penalty decisions alike for identifier matching:
         # (case id, identifiers, day, offence, receiving police unit code).
@@ -2728,7 +2887,7 @@ class _Generator:
         indexed += [
             (c.case_id, set(_identifiers(c.party)), c.decision_date, None, None)
             for c in self.cases
-            if c.bad_kind is None
+            if c.bad_kind is None and c.role not in _NEVER_ENTERED
         ]
         by_identifier: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(indexed):
@@ -2823,7 +2982,9 @@ class _Generator:
             if case_id is None:
                 kind = {
                     "ambiguous": "ambiguous_feedback",
-                    "unknown_referral": "feedback_for_dead_lettered_referral",
+                    "unknown_referral": "feedback_for_unentered_referral"
+                    if referral.scenario == "unentered"
+                    else "feedback_for_dead_lettered_referral",
                     "party_offence_dates": "identifier_only_feedback",
                 }[basis]
                 # The hub's alert is keyed by the case the record arrives under: the
@@ -2870,6 +3031,8 @@ class _Generator:
             )
         for referral in self.referrals:
             assert referral.source is not None
+            if referral.scenario == "unentered":
+                continue  # no clock runs on a referral the hub never saw (missing entry)
             if referral.bad_kind is not None:
                 field_name, error = _BAD_REFERRAL_ERRORS[referral.bad_kind]
                 self._gap(
@@ -3077,6 +3240,7 @@ class _Generator:
         self.build_prosecutorial_leads()
         self.plant_late_entries_and_terms()
         self.plant_bad_rows()
+        self.plant_missing_entries()
         self.build_supervision_acts()
         self.write_penalties()
         self.write_referral_exports()
@@ -3084,6 +3248,7 @@ class _Generator:
         self.expect_penalty_gaps()
         self.expect_screening()
         feedback = self.expect_feedback_and_clocks()
+        self.expect_missing_entries()
         self.expect_outbox_gaps()
         self.write_outbox()
         self.finish_outbox_gaps()
@@ -3167,10 +3332,25 @@ _BAD_OUTBOX_ERRORS: dict[str, tuple[str, str]] = {
     "malformed_payload": ("payload", "payload is not valid JSON (truncated)"),
     "unknown_type": ("type", "unknown outbox event type 'LegacyMigrationNote'"),
 }
+#: The subject the hub files a silent unit's alert under (streams/missing_entry_logic.py).
+_SILENT_SUBJECT = "应录未录:长期未录入"
+
+
+def _split_number(number: str) -> tuple[str, str, int]:
+    """``演市监罚〔2025〕13号`` → (``演市监罚``, ``2025``, 13): the generator's own spelling."""
+    prefix, rest = number.split("〔", 1)
+    year, serial = rest.split("〕", 1)
+    return prefix, year, int(serial.rstrip("号"))
+
+
+#: Penalty cases planted as never entered: left out of every export.
+_NEVER_ENTERED = frozenset({"unentered", "silent"})
+
 _UNMATCHED_WHY: dict[str, str] = {
     "ambiguous_feedback": "two referrals share the party, offence and date: a person must choose",
     "feedback_for_dead_lettered_referral": "quotes a referral whose export row was "
     "dead-lettered, so the hub never saw it",
+    "feedback_for_unentered_referral": "quotes a referral the agency never entered",
     "identifier_only_feedback": "only party identifiers link it to its referral and the "
     "party has another case in the date window, so hub/rules/matching.yaml gives no "
     "sole-candidate bonus and a person confirms the candidate",

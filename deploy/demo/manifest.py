@@ -34,6 +34,7 @@ AlertName = Literal[
     "suspected_non_referral",
     "early_intervention_candidate",
     "feedback_unmatched",
+    "missing_entry",
     "dead_letter",
 ]
 
@@ -49,6 +50,7 @@ ALERT_KINDS: dict[str, str | None] = {
     "suspected_non_referral": "SUSPECTED_NON_REFERRAL",
     "early_intervention_candidate": "EARLY_INTERVENTION_CANDIDATE",
     "feedback_unmatched": "UNMATCHED_FEEDBACK",
+    "missing_entry": "MISSING_ENTRY",
     "dead_letter": None,
 }
 

@@ -247,8 +247,11 @@ def test_command_line_writes_the_county(tmp_path: Path) -> None:
     assert demo.main([str(tmp_path), "--cases", "250", "--seed", "11"]) == 0
     manifest = DemoManifest.model_validate_json((tmp_path / "manifest.json").read_text())
     assert manifest.seed == 11
-    assert manifest.totals["penalties"] == 250
-    assert manifest.not_planted == []
+    # planted missing entries (应录未录) are decided but never exported
+    assert manifest.totals["penalties"] + manifest.totals["penalties_never_entered"] == 250
+    assert manifest.totals["penalties_never_entered"] >= 6
+    # 250 cases over two years give no agency a rhythm 75 silent days would break
+    assert manifest.not_planted == ["missing_entry: silent unit (its rhythm is too sparse)"]
 
 
 # ------------------------------------------------------------------------- counts
@@ -257,7 +260,7 @@ def test_command_line_writes_the_county(tmp_path: Path) -> None:
 def test_counts_reach_the_required_minimums(county: County) -> None:
     manifest = county.manifest
     totals = manifest.totals
-    assert totals["penalties"] == 10_000
+    assert totals["penalties"] + totals["penalties_never_entered"] == 10_000
     assert 200 <= totals["referrals"] <= 500
     assert totals["feedback"] >= 500
     assert totals["outbox"] >= 100
@@ -276,11 +279,20 @@ def test_counts_reach_the_required_minimums(county: County) -> None:
         "filed_not_concluded_1_year": 3,
         "recommendation_unanswered": 3,
         "feedback_unmatched": 5,
+        "missing_entry": 10,
         "dead_letter": 50,
     }
     planted = Counter(gap.alert for gap in manifest.gaps)
     for alert, minimum in minimums.items():
         assert planted[alert] >= minimum, alert
+    # missing entries 应录未录: six skipped numbers, one silent agency, two referrals never
+    # entered; the dead-lettered rows leave the same traces (as the hub sees them)
+    missing = Counter(gap.kind for gap in manifest.gaps if gap.alert == "missing_entry")
+    assert missing["number_gap.never_entered"] == 6
+    assert missing["silent_unit"] == 1
+    assert missing["silent_unit.natural"] == 0
+    assert missing["unentered_referral"] == 2
+    assert missing["number_gap.dead_lettered"] >= 30
     formats = {(f.format, f.encoding) for f in manifest.files if f.kind == "penalties"}
     assert {
         ("csv", "gbk"),
@@ -386,6 +398,8 @@ def test_penalty_gaps_match_their_rows(
             continue
         row = penalty_rows[key]
         values = row.values
+        if gap.alert == "missing_entry":
+            continue  # its row is a neighbour's or the unit's last (see the test below)
         assert gap.case_id == case_id_for(
             str(values["处罚机关统一社会信用代码"]), str(values["行政处罚决定书文号"])
         )
@@ -444,13 +458,13 @@ def test_referral_and_feedback_gaps_point_at_real_records(
     for gap in county.manifest.gaps:
         if "/penalties/" in gap.source.path:
             continue  # test_penalty_gaps_match_their_rows
+        if gap.alert == "missing_entry" and gap.source.row is None:
+            continue  # a referral row never written: test_missing_entries_are_absent…
         if gap.source.path in paths:
             record = feedback[(paths[gap.source.path], gap.source.cursor or 0)]
             if gap.alert == "feedback_unmatched":
-                assert (
-                    record["referral_number"] is None
-                    or gap.kind == "feedback_for_dead_lettered_referral"
-                )
+                assert record["referral_number"] is None or gap.kind in {
+                    "feedback_for_dead_lettered_referral", "feedback_for_unentered_referral"}
                 assert record["police_case_number"] == gap.detail["police_case_number"]
                 # The hub's UNMATCHED_FEEDBACK alert carries the case the record arrives
                 # under: the quoted referral's, else the police case number's.
@@ -470,7 +484,10 @@ def test_referral_and_feedback_gaps_point_at_real_records(
                 values["行政处罚决定书文号"] or values["案件编号"],
             )
             assert gap.case_id == expected
-            if gap.alert != "dead_letter":
+            if gap.alert == "missing_entry":  # a dead-lettered referral: the agency owes it
+                assert values["移送书文号"] == gap.detail["referral_number"]
+                assert gap.responsible_unit_code == values["移送单位统一社会信用代码"]
+            elif gap.alert != "dead_letter":
                 assert values["移送书文号"] == gap.detail["referral_number"]
                 assert gap.responsible_unit_code == values["接收单位代码"]
         elif gap.source.outbox_id is not None:
@@ -940,3 +957,47 @@ def test_penalty_preset_carries_procedure_quantities_domain_and_entry_date(
         seen["summary" if summary else "general"] += 1
     assert seen["quantity"] > 500
     assert seen["summary"] > 500
+
+
+def test_missing_entries_are_absent_from_the_exports_and_their_neighbours_present(
+    county: County, penalty_rows: dict[tuple[str, int], Row],
+    referral_rows: dict[tuple[str, int], Row],
+) -> None:
+    """A skipped number is in no export while the number after it is; a silent agency's
+    last exported decision is more than 20 working days before the county's clock; a
+    referral never entered is in no referral export."""
+    calendar = WorkingDayCalendar(load_calendar_overrides())
+    exported = {
+        (str(r.values["处罚机关统一社会信用代码"]), str(r.values["行政处罚决定书文号"])): r
+        for r in penalty_rows.values()
+    }
+    numbers = {str(r.values["移送书文号"]) for r in referral_rows.values()}
+    gaps = [g for g in county.manifest.gaps if g.alert == "missing_entry"]
+    assert gaps
+    for gap in gaps:
+        assert gap.alert_kind == "MISSING_ENTRY"
+        if gap.kind.startswith("number_gap"):
+            missing = gap.detail["missing_number"]
+            assert gap.case_id == case_id_for(gap.unit_code, missing)
+            row = exported.get((gap.unit_code, missing))
+            if gap.kind == "number_gap.never_entered":
+                assert row is None
+            else:  # the row is there, and dead-lettered
+                assert any(g.case_id == gap.case_id and g.alert == "dead_letter"
+                           for g in county.manifest.gaps)
+            prefix, rest = missing.split("〔", 1)
+            year, serial = rest.split("〕", 1)
+            following = [n for (unit, n) in exported if unit == gap.unit_code
+                         and n.startswith(f"{prefix}〔{year}〕")
+                         and int(n.split("〕", 1)[1].rstrip("号")) > int(serial.rstrip("号"))]
+            assert following, missing
+        elif gap.kind == "silent_unit":
+            bad = _bad(county, "bad_row.")
+            last = max(_as_date(r.values["处罚决定日期"]) for (unit, _), r in exported.items()
+                       if unit == gap.unit_code and (r.path, r.row) not in bad)
+            assert last.isoformat() == gap.detail["last_entry"]
+            county_clock = date.fromisoformat(gap.detail["county_clock"])
+            assert calendar.working_days_between(last, county_clock) > 20
+        elif gap.kind == "unentered_referral":
+            assert gap.detail["referral_number"] not in numbers
+            assert gap.responsible_unit_code == gap.unit_code
