@@ -374,6 +374,8 @@ _BRACKETED = re.compile(r"\(([^()]*)\)$")
 _SPACE = re.compile(r"\s+")
 _MISSING: Any = object()
 _MATCH_CACHE_LIMIT = 1024
+#: Header sets a mapper compiles its own rules for (CSV/XLSX exports have one per file).
+_PLAN_LIMIT = 64
 
 
 def normalize_header(header: str) -> str:
@@ -530,9 +532,14 @@ def _plausible(name: str, rule: FieldRule, plausibility: Plausibility
 
 
 def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
-                  plausibility: Plausibility | None = None) -> _Getter:
+                  plausibility: Plausibility | None = None,
+                  read_columns: tuple[str, ...] | None = None) -> _Getter:
+    """The getter of one rule. ``read_columns`` are the row keys it reads instead of the
+    rule's columns (a header plan: the columns of this export, as its headers spell
+    them); messages still name the rule's columns."""
     checked = _plausible(name, rule, plausibility or Plausibility.model_validate({}))
     columns = rule.source_columns()
+    read = columns if read_columns is None else read_columns
     constant = rule.value.format(**context) if isinstance(rule.value, str) else rule.value
     codes = rule.codes
     default = rule.default.format(**context) if isinstance(rule.default, str) else rule.default
@@ -570,7 +577,7 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
     convert = (lambda text: text) if plain else convert_one
     split = rule.split
     required = rule.required
-    first_column = columns[0] if len(columns) == 1 else None
+    first_column = read[0] if len(read) == 1 else None
 
     def missing() -> Any:
         if constant is not None:
@@ -606,7 +613,7 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
 
     def get(row: Mapping[str, Any]) -> Any:
         raw: Any = None
-        for column in columns:
+        for column in read:
             cell = row.get(column)
             if cell is not None:
                 cell = cell.strip() if isinstance(cell, str) else cell
@@ -682,12 +689,24 @@ _Apply = Callable[[Mapping[str, Any], dict[str, Any], dict[str, Any]], None]
 
 def _is_plain(rule: FieldRule) -> bool:
     """One column of text taken as it is (trimmed): the rule most fields of an export have."""
-    return (len(rule.source_columns()) == 1 and rule.convert in ("text", "list")
-            and not rule.codes and rule.known_codes is None and rule.split is None)
+    return len(rule.source_columns()) == 1 and _plain_text(rule)
 
 
-def _compile_rules(spec: MappingSpec, rules: list[tuple[str, _Setter, _Getter, bool]],
-                   keys: set[str]) -> _Apply:
+def _plain_text(rule: FieldRule) -> bool:
+    """A cell taken as it is (trimmed): no conversion, code table or split."""
+    return (rule.convert in ("text", "list") and not rule.codes
+            and rule.known_codes is None and rule.split is None)
+
+
+#: A compiled rule: target name, setter, getter, whether it goes in the event, and the
+#: row key the generated code reads inline (plain text of one column), or ``None``, or
+#: :data:`_ABSENT` when none of its columns is in the export (the value is then the
+#: getter's answer for an empty row, the same for every row: computed once).
+_Rule = tuple[str, _Setter, _Getter, bool, Any]
+_ABSENT: Any = object()
+
+
+def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
     """All field rules of a mapping as one generated function ``apply(row, payload, flat)``.
 
     Same rules, same order (the first refusing rule names the field), same results as
@@ -698,12 +717,13 @@ def _compile_rules(spec: MappingSpec, rules: list[tuple[str, _Setter, _Getter, b
     """
     names: dict[str, Any] = {}
     lines = ["def apply(row, payload, flat):"]
-    for index, (name, setter, getter, in_event) in enumerate(rules):
+    for index, (name, setter, getter, in_event, column) in enumerate(rules):
         names[f"G{index}"] = getter
         names[f"S{index}"] = setter
-        rule = spec.fields[name]
-        if _is_plain(rule):
-            column = rule.source_columns()[0]
+        if column is _ABSENT:
+            names[f"K{index}"] = getter({})
+            lines.append(f"    v = K{index}")
+        elif column is not None:
             lines += [f"    v = row.get({column!r})",
                       "    v = v.strip() if type(v) is str else None",
                       "    if not v:", f"        v = G{index}(row)"]
@@ -738,18 +758,22 @@ class Mapper:
         self.connector_id = connector_id
         self.model = spec.model_class()
         self.validate = validate
-        context = {"unit": unit, "connector_id": connector_id}
-        self._rules = [(name, _compile_path(name.split(".")),
-                        _compile_rule(name, rule, context, spec.plausibility),
-                        not name.startswith("_"))
-                       for name, rule in spec.fields.items()]
+        self._context = {"unit": unit, "connector_id": connector_id}
+        self._setters = {name: _compile_path(name.split(".")) for name in spec.fields}
+        self._rules: list[_Rule] = [
+            (name, self._setters[name],
+             _compile_rule(name, rule, self._context, spec.plausibility),
+             not name.startswith("_"), rule.source_columns()[0] if _is_plain(rule) else None)
+            for name, rule in spec.fields.items()]
         self._order = tuple(rule for rule in spec.plausibility.order
                             if rule.later in spec.fields and rule.earlier in spec.fields)
         case_key = spec.case_key
         keys = {*case_key.number_fields, *case_key.fallback_number_fields, *spec.natural_key}
         if case_key.unit_field:
             keys.add(case_key.unit_field)
-        self._apply = _compile_rules(spec, self._rules, keys)
+        self._keys = keys
+        self._apply = _compile_rules(self._rules, keys)
+        self._plans: dict[tuple[Any, ...], _Apply | None] = {}
         self._source = f"{unit}:{self.model.avro_name}"
         self._number_fields = case_key.number_fields
         self._fallback_fields = case_key.fallback_number_fields
@@ -757,6 +781,32 @@ class Mapper:
         self._natural_key = spec.natural_key
         self._source_system = spec.source_system
         self.matcher = ColumnMatcher(self.columns())
+
+    def _plan(self, headers: tuple[Any, ...]) -> _Apply | None:
+        """The rules compiled for one header set (an export's, decided once per file):
+        each rule reads the one column of its synonyms this export has, under the
+        header's own spelling, so a row is neither renamed nor searched synonym by
+        synonym. Same values as the general path (the first non-empty of the rule's
+        columns present, renamed as :class:`ColumnMatcher` does). ``None`` (the general
+        path) once many header sets were seen (JSON records of varying shape)."""
+        if len(self._plans) >= _PLAN_LIMIT:
+            return None
+        renames = self.matcher.renames(headers)
+        actual: dict[str, Any] = {}
+        for header in headers:
+            actual.setdefault(renames.get(header, header), header)
+        rules: list[_Rule] = []
+        for name, rule in self.spec.fields.items():
+            read = tuple(actual[c] for c in rule.source_columns() if c in actual)
+            inline = read[0] if len(read) == 1 and _plain_text(rule) else None
+            if not read and not rule.required:
+                inline = _ABSENT  # a constant, a default or None: the same for every row
+            rules.append((name, self._setters[name],
+                          _compile_rule(name, rule, self._context, self.spec.plausibility,
+                                        read),
+                          not name.startswith("_"), inline))
+        plan = self._plans[headers] = _compile_rules(rules, self._keys)
+        return plan
 
     def columns(self) -> set[str]:
         """Every source column a rule of this mapping reads."""
@@ -775,7 +825,14 @@ class Mapper:
         """Map and validate one row; raises RecordRejected / ValidationError on bad rows."""
         payload: dict[str, Any] = {}
         flat: dict[str, Any] = {}
-        self._apply(self.matcher.resolve(row), payload, flat)
+        headers = tuple(row)
+        plan = self._plans.get(headers, _MISSING)
+        if plan is _MISSING:
+            plan = self._plan(headers)
+        if plan is None:
+            self._apply(self.matcher.resolve(row), payload, flat)
+        else:
+            plan(row, payload, flat)
         case_unit = self.unit
         case_number = next((str(flat[n]) for n in self._number_fields if flat.get(n)), "")
         if case_number:

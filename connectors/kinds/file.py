@@ -35,7 +35,7 @@ from connectors.source import SourceRecord
 from hub.errors import RecordRejected
 
 __all__ = ["CsvRowParser", "FileSource", "check_xlsx_zip", "detect_encoding",
-           "iter_csv_records"]
+           "iter_csv_records", "split_record"]
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
@@ -105,6 +105,18 @@ def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | Non
         yield pending, offset
 
 
+def split_record(text: str, delimiter: str) -> list[str]:
+    """The cells of one CSV record: what ``next(csv.reader([text]))`` gives, without
+    building a reader for the plain record (no quote, no NUL, no line break inside; most
+    rows of an export), where it is one ``str.split`` at a fifth of the cost."""
+    line = text[:-2] if text.endswith("\r\n") else (
+        text[:-1] if text.endswith(("\n", "\r")) else text)
+    if line and '"' not in line and "\r" not in line and "\n" not in line \
+            and "\x00" not in line:
+        return line.split(delimiter)
+    return next(csv.reader([text], delimiter=delimiter), [])
+
+
 @dataclass(frozen=True, slots=True)
 class CsvRowParser:
     """One CSV record's bytes → its row (column → cell), for the rows of one file.
@@ -125,7 +137,7 @@ class CsvRowParser:
             raise RecordRejected(f"row is not valid {self.encoding}: {exc}",
                                  error_type="bad_encoding") from None
         try:
-            values = next(csv.reader([text], delimiter=self.delimiter), [])
+            values = split_record(text, self.delimiter)
         except csv.Error as exc:
             raise RecordRejected(f"row is not valid CSV: {exc}", field="row",
                                  error_type="bad_csv") from None
