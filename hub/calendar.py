@@ -40,6 +40,7 @@ from hub.rules._loader import RuleModel, load_yaml_model, resolve_rule_path
 __all__ = [
     "CALENDAR_OVERRIDES_ENV",
     "CHINA_TZ",
+    "OVERRIDE_TEMPLATE",
     "CalendarDateOverride",
     "CalendarOverrides",
     "CalendarYearDeclaration",
@@ -58,6 +59,7 @@ __all__ = [
     "load_calendar_overrides",
     "reset_default_calendar",
     "unknown_years_seen",
+    "unscheduled_years",
     "use_calendar",
     "working_days_between",
 ]
@@ -372,4 +374,23 @@ def deadline_instant(start: datetime, amount: int, unit: ClockUnit) -> datetime:
 def unknown_years_seen() -> tuple[int, ...]:
     """Years the process-wide calendar had to guess (Monday–Friday) so far."""
     return default_calendar().unknown_years_seen()
+
+
+#: Where the template of next year's override entries lives (relative to the repository).
+OVERRIDE_TEMPLATE = "deploy/calendar/calendar_overrides-2027.template.yaml"
+
+
+def unscheduled_years(today: date | None = None,
+                      calendar: WorkingDayCalendar | None = None) -> tuple[int, ...]:
+    """Years the hub counts working days in, or soon will, that no schedule covers.
+
+    This year and the next (a 3-working-day clock started in late December runs into
+    January), and every year the calendar already had to guess. Shown by ``liangfa
+    status`` and the view so an operator adds the State Council's notice *before* clocks
+    count Monday–Friday over the Spring Festival.
+    """
+    cal = calendar or default_calendar()
+    year = (today or datetime.now(CHINA_TZ).date()).year
+    years = {y for y in (year, year + 1) if not cal.is_known_year(y)}
+    return tuple(sorted(years | set(cal.unknown_years_seen())))
 

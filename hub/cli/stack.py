@@ -127,8 +127,22 @@ def status(home: HomeOption, as_json: JsonOption = False) -> None:
     """Each component: running, healthy, address, memory."""
     state = _stack(home).status()
     _print_status(state.components, as_json=as_json)
+    _warn_unscheduled_years()
     if not state.healthy:
         raise typer.Exit(1)
+
+
+def _warn_unscheduled_years() -> None:
+    """Years whose working days the calendar guesses (Monday–Friday): on stderr, so the
+    table and ``--json`` stay as they are; not a health failure."""
+    from hub.calendar import OVERRIDE_TEMPLATE, unscheduled_years
+
+    years = unscheduled_years()
+    if years:
+        typer.echo(f"warning: no public-holiday schedule for {', '.join(map(str, years))}: "
+                   f"working-day deadlines there count Monday-Friday; add the State "
+                   f"Council notice to calendar_overrides.yaml (template: "
+                   f"{OVERRIDE_TEMPLATE})", err=True)
 
 
 def _print_status(components: list[ComponentStatus], *, as_json: bool) -> None:

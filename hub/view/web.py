@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from hub.calendar import unscheduled_years
 from hub.models import AuditOperation, ViewActionKind
 from hub.rules import load_entitlements
 from hub.view import queries
@@ -121,6 +122,8 @@ def _render(
             "case_label": case_label,
             "labels": labels,
             "charts_available": _CHART_ASSET.is_file(),
+            # Years whose working days are guessed Monday–Friday (issue #14, item 4).
+            "calendar_unscheduled": unscheduled_years(),
             "path_with_query": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
             **values,
