@@ -373,7 +373,7 @@ class MissingEntryTracker:
                                                  rule.grace_working_days)
             if _iso(due) >= clock:
                 continue
-            alert_id = uuid_for("alert", seen["case_id"], RULE_UNENTERED_REFERRAL, key)
+            alert_id = uuid_for("alert", RULE_UNENTERED_REFERRAL, key)
             found[alert_id] = {
                 "check": "referral", "unit": unit, "case_id": seen["case_id"],
                 "due": _iso(due), "referral_number": seen["number"],
