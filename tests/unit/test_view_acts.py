@@ -146,12 +146,12 @@ def test_the_view_offers_the_acts_the_rules_allow_with_their_addressees(
     assert {unit.kind for unit in options["SUGGEST_REFERRAL"].targets} == {"agency"}
 
 
-def _web_login(client: TestClient) -> None:
+def _web_login(client: TestClient, username: str = "prosecutor") -> None:
     login = client.get("/login")
     assert login.status_code == 200
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
     assert csrf is not None
-    client.post("/login", data={"username": "prosecutor", "password": DEFAULT_DEMO_PASSWORD,
+    client.post("/login", data={"username": username, "password": DEFAULT_DEMO_PASSWORD,
                                 "csrf_token": csrf.group(1)})
 
 
@@ -255,6 +255,13 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
         "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
     assert foreign.status_code == 404
     # The prosecutor does not ask on the agency's behalf.
+    # The agency's case page offers its requests, never a procuratorial act.
+    _web_login(client, f"unit-{MARKET.lower()}")
+    page = client.get(f"/cases/{own.case_id}")
+    assert page.status_code == 200
+    assert 'option value="ConsultationRequested"' in page.text
+    assert 'option value="EarlyInterventionInvited"' in page.text
+    assert 'option value="ORDER_FILING"' not in page.text
     prosecutor = client.post(f"/api/cases/{own.case_id}/acts",
                              headers=_token(client, "prosecutor"), json={
         "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
