@@ -214,11 +214,14 @@ def _find_stop(
 
 
 def _responsible(
-    rule: DeadlineRule, start: CaseEvent, events: Sequence[CaseEvent], fallback: str
+    rule: DeadlineRule, start: CaseEvent, events: Sequence[CaseEvent], fallback: str,
+    hub_unit_code: str,
 ) -> str:
     spec = rule.responsible
     code: str | None
-    if spec.party == "start_event_source":
+    if spec.party == "procuratorate":
+        code = hub_unit_code
+    elif spec.party == "start_event_source":
         code = start.source_unit
     elif spec.party == "start_event_field":
         code = field_text(getattr(start, spec.field or "", None))
@@ -364,7 +367,7 @@ def _evaluate_clock(
 ) -> _ClockOutcome:
     due_date, due_at = _deadline(rule, start, started_at, cal)
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
-    responsible = _responsible(rule, start, events, fallback_unit)
+    responsible = _responsible(rule, start, events, fallback_unit, hub_unit_code)
     kind = AlertKind[rule.alert_kind]
 
     def alert(status: AlertStatus, severity: str, occurred_at: datetime, *,

@@ -145,11 +145,14 @@ class ResponsibleSpec(RuleModel):
     ``start_event_source``: the unit that produced the starting event;
     ``start_event_field``: the unit named in ``field`` of the starting event;
     ``referring_agency``: the agency that referred the case (its latest referral);
-    ``receiving_police``: the police unit that has the referral (receipt, else addressee).
+    ``receiving_police``: the police unit that has the referral (receipt, else addressee);
+    ``procuratorate``: the hub's own procuratorate (the platform management centre), which
+    enters what reaches it from outside the platform, such as a judgment (兴庆区 item 8).
     """
 
     party: Literal[
-        "start_event_source", "start_event_field", "referring_agency", "receiving_police"
+        "start_event_source", "start_event_field", "referring_agency", "receiving_police",
+        "procuratorate",
     ]
     field: str | None = None
     unit_kind: UnitKind | Literal["any"] = "any"

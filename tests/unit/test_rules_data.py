@@ -88,6 +88,7 @@ def test_every_rule_file_loads_and_the_files_agree() -> None:
 DEADLINE_TABLE = [
     # rule id, alert kind, amount, unit, evaluation, verified
     ("entry-late", "LATE_ENTRY", 3, "working_days", "same_event_lag", True),
+    ("entry-late-judgment", "LATE_ENTRY", 3, "working_days", "same_event_lag", True),
     ("referral-approval-decision", "REFERRAL_DECISION_OVERDUE", 3, "days", "deadline", True),
     ("referral-delivery", "REFERRAL_DELIVERY_OVERDUE", 24, "hours", "same_event_lag", True),
     ("receipt-missing", "ACKNOWLEDGEMENT_OVERDUE", 24, "hours", "deadline", True),
@@ -138,8 +139,13 @@ def test_entry_timeliness_covers_every_source_event_type() -> None:
     derived = {"Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched", "FeedbackUnmatched",
                "ViewAction", "AuditRecorded"}
     sources = {name.rsplit(".", 1)[1] for name in EVENT_TYPES} - derived
-    timed = {m.event_type for m in load_deadlines().by_id("entry-late").starts_on}
-    assert timed == sources
+    deadlines = load_deadlines()
+    timed = {m.event_type for m in deadlines.by_id("entry-late").starts_on}
+    judgment = {m.event_type for m in deadlines.by_id("entry-late-judgment").starts_on}
+    # a judgment is entered by the procuratorate (兴庆区 item 8), not the court
+    assert judgment == {"CourtJudgment"} and not timed & judgment
+    assert timed | judgment == sources
+    assert deadlines.by_id("entry-late-judgment").responsible.party == "procuratorate"
 
 
 def test_police_explanation_not_an_agency_reply_stops_the_non_filing_reasons_clock() -> None:
