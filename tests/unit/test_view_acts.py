@@ -266,3 +266,6 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
                              headers=_token(client, "prosecutor"), json={
         "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
     assert prosecutor.status_code == 403
+    alerts = client.get("/alerts?status=all")
+    assert alerts.status_code == 200
+    assert "badge copied" in alerts.text and "已抄送司法行政机关" in alerts.text
