@@ -13,6 +13,7 @@ withdrawn), deterministic like every alert of the hub.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -85,6 +86,9 @@ class OffenceAssessment:
     reason: str
     legal_source: str
     verified: bool
+    #: The best alternative's minimum per basis, in the basis' own terms (fen, canonical
+    #: unit, fraction): shown beside the case's figure on every lead.
+    thresholds: Mapping[str, Decimal] = dataclasses.field(default_factory=dict)
 
 
 Outcome = Literal["not_screened", "below", "early_intervention", "suspected_non_referral"]
@@ -178,9 +182,11 @@ def _assess_offence(
 ) -> OffenceAssessment:
     def result(ratio: Decimal | None, alternative: str | None, missing: tuple[str, ...],
                reason: str) -> OffenceAssessment:
+        chosen = next((a for a in offence.alternatives if a.id == alternative), None)
+        minima = {c.basis: c.minimum for c in chosen.all_of} if chosen is not None else {}
         return OffenceAssessment(
             offence.id, offence.name_zh, offence.article, ratio, alternative, dict(values),
-            missing, reason, offence.source, offence.verified,
+            missing, reason, offence.source, offence.verified, minima,
         )
 
     if offence.per_se:
@@ -312,6 +318,10 @@ def _lead_details(assessment: PenaltyAssessment, window_ends: datetime) -> dict[
         })
         for basis, value in best.basis_values.items():
             details[f"value.{basis}"] = str(value)
+        # The figure that triggered the lead beside its threshold (a hazardous-waste lead
+        # shows 2.634 t against 3 t, not the fine).
+        for basis, minimum in best.thresholds.items():
+            details[f"threshold.{basis}"] = str(minimum)
     return details
 
 

@@ -315,16 +315,17 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
 
 
 def _penalty_amount(event: PenaltyCaseRecorded) -> int:
-    """The case's amount (涉案金额) for searching: the largest money figure recorded.
+    """The case's amount (涉案金额): the largest money figure *of the conduct* recorded.
 
-    Turnover and illegal gains are what criminal thresholds compare; the fine and the
-    confiscation are what the agency imposed. Searching by "at least ¥50,000" should find
-    a case whichever of them reaches it.
+    Turnover and illegal gains are what criminal thresholds compare; confiscated gains and
+    goods are part of the conduct too. The fine is what the agency imposed, not what the
+    case involved (issue #14: a hazardous-waste case showed its ¥72,000 fine as its
+    amount), so it is left out; a case measured in quantities shows them on its leads,
+    beside their thresholds.
     """
     figures = (
         event.illegal_turnover_fen,
         event.illegal_gains_fen,
-        event.fine_amount_fen,
         event.confiscation_amount_fen,
     )
     return max((figure for figure in figures if figure is not None), default=0)

@@ -215,7 +215,20 @@ def test_suspected_non_referral_is_raised_with_rule_and_source(rules: ScreeningR
     assert alert.details["criminal_law_article"] == "140"
     assert alert.details["ratio"] == "1.2000"
     assert alert.details["value.sales_amount"] == "6000000"
+    assert alert.details["threshold.sales_amount"] == "5000000"  # beside its threshold
     assert "生产、销售伪劣产品罪" in alert.message
+
+
+def test_a_quantity_lead_shows_the_quantity_beside_its_threshold(rules: ScreeningRules) -> None:
+    """Issue #14, item 4: the hazardous-waste lead shows 2.634 t against 3 t (not the fine)."""
+    waste = penalty(at(2025, 1, 6, 10), code="ENV-HAZARDOUS-WASTE", domain="environment",
+                    quantities=[q("危险废物", "2.634", "吨")])
+    result = screen_case([waste], at(2025, 1, 21, 10), rules=rules, hub_unit_code=HUB_UNIT)
+    [state] = result.alerts
+    details = state.alert.details
+    [basis] = [key.removeprefix("threshold.") for key in details if key.startswith("threshold.")]
+    assert (details[f"value.{basis}"], details[f"threshold.{basis}"]) == ("2.634", "3")
+    assert not any("fine" in key for key in details)
 
 
 def test_a_later_referral_withdraws_the_lead(rules: ScreeningRules) -> None:
