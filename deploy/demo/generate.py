@@ -218,6 +218,17 @@ REPLY_COLUMNS: tuple[str, ...] = (
     "回复日期",
     "录入日期",
 )
+#: An agency's invitations to intervene early 邀请提前介入 (issue #13, item 3).
+INVITATION_COLUMNS: tuple[str, ...] = (
+    "邀请编号",
+    "受邀单位",
+    "受邀单位代码",
+    "行政处罚决定书文号",
+    "案件编号",
+    "邀请理由",
+    "邀请日期",
+    "录入日期",
+)
 PACKAGE_ITEMS = (
     "涉嫌犯罪案件移送书",
     "涉嫌犯罪案件调查报告",
@@ -1728,8 +1739,36 @@ class _Generator:
                         action.payload["demo_unanswered"] = None
                         continue
                     self._answer(action, due, within_days=(2, 12) if period else None)
+            self._invitations()
         finally:
             self.rng = saved
+
+    def _invitations(self) -> None:
+        """The agency's invitation before each early intervention the procuratorate
+        recorded (its outbox ``EarlyInterventionAttended``): a day before, so the 3-day
+        clock (item 12 of the 兴庆区 opinion) is met and stopped by the attendance."""
+        for action in [a for a in self.outbox if a.type == "EarlyInterventionAttended"]:
+            ref = action.payload["case_ref"]
+            agency = self.by_code[ref["agency_unit_code"]]
+            day = _add_days(action.acted_on, -1)
+            serial = self._next("invitation", agency.code, str(day.year))
+            abbreviation = self._style(agency).abbreviation
+            assert action.case_id is not None
+            self._agency_row(
+                "invitations",
+                agency,
+                day,
+                {
+                    "邀请编号": f"演{abbreviation}邀〔{day.year}〕{serial}号",
+                    "受邀单位": self.procuratorate.name,
+                    "受邀单位代码": self.procuratorate.code,
+                    "行政处罚决定书文号": ref["decision_number"] or "",
+                    "案件编号": ref["agency_case_number"] or "",
+                    "邀请理由": "案情重大复杂，涉案金额接近立案追诉标准，邀请提前介入引导取证。",
+                    "邀请日期": day,
+                },
+                action.case_id,
+            )
 
     def _answer(self, action: OutboxAction, due: date,
                 within_days: tuple[int, int] | None = None) -> None:
@@ -2197,6 +2236,7 @@ class _Generator:
             "handovers": HANDOVER_COLUMNS,
             "reconsiderations": RECONSIDERATION_COLUMNS,
             "replies": REPLY_COLUMNS,
+            "invitations": INVITATION_COLUMNS,
         }
         grouped: dict[tuple[str, str, str], list[AgencyRow]] = defaultdict(list)
         for row in self.agency_rows:

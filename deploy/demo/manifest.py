@@ -162,6 +162,7 @@ class ExportFile(_Model):
         "handovers",
         "reconsiderations",
         "replies",
+        "invitations",
         "police_feedback",
         "procuratorate_outbox",
         "court_judgment",

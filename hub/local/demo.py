@@ -69,6 +69,7 @@ AGENCY_EXPORTS: dict[str, str] = {
     "handovers": "agency-handovers",
     "reconsiderations": "agency-reconsiderations",
     "replies": "agency-replies",
+    "invitations": "agency-invitations",
 }
 
 
@@ -99,10 +100,11 @@ def connector_configs(layout: DemoLayout, *, police_api: str, police_token: str
     """Write one connector YAML per demo source; returns their paths.
 
     Every agency gets a connector per export folder it has (penalties, referrals,
-    hand-overs, reconsiderations, replies); each police unit its feedback API; the
-    procuratorate its outbox; the court two xml connectors: judgments from the drop
-    folder, then judicial recommendations from the files the first has archived (each
-    file read once by each, neither moving a file the other has not finished).
+    hand-overs, reconsiderations, replies, invitations to intervene early); each police
+    unit its feedback API; the procuratorate its outbox; the court two xml connectors:
+    judgments from the drop folder, then judicial recommendations from the files the
+    first has archived (each file read once by each, neither moving a file the other has
+    not finished).
     """
     layout.connectors.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = json.loads(layout.manifest.read_text(encoding="utf-8"))

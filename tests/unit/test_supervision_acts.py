@@ -258,3 +258,26 @@ def test_the_police_feedback_preset_maps_the_answers_to_acts(
     assert event.case_id == case_id_for(MARKET, "青市监罚〔2025〕1号")
     if event_type == "ConsultationAnswered":
         assert event.complex_case is True  # type: ignore[attr-defined]
+
+
+def test_the_agency_invitations_preset_maps_an_invitation_before_the_penalty() -> None:
+    """Item 3 from the agency's own system: an invitation during the investigation is
+    keyed by the agency's case number (no decision yet) and addressed to the invited unit."""
+    from connectors.config import parse_config
+    from connectors.mapping import build_mapper
+    from hub.identity import case_id_for
+    from hub.models import EarlyInterventionInvited
+    from tests.unit.data.case_events import PROCURATORATE
+
+    config = parse_config({"id": "invitations", "unit": MARKET, "kind": "file",
+                           "source": {"path": "/tmp"}, "preset": "agency-invitations"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    row = {"邀请编号": "青市监邀〔2025〕1号", "受邀单位": "青山县人民检察院",
+           "受邀单位代码": PROCURATORATE, "行政处罚决定书文号": "",
+           "案件编号": "青市监立〔2025〕8号", "邀请理由": "涉案金额接近立案追诉标准",
+           "涉案金额（元）": "45000", "邀请日期": "2025-03-10", "录入日期": "2025-03-10"}
+    event = mapper.map(row, "invitations_2025.csv#2").event
+    assert isinstance(event, EarlyInterventionInvited)
+    assert (event.invitation_id, event.invited_unit_code) == ("青市监邀〔2025〕1号", PROCURATORATE)
+    assert event.involved_amount_fen == 4_500_000
+    assert event.case_id == case_id_for(MARKET, "青市监立〔2025〕8号")
