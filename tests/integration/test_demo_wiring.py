@@ -4,6 +4,9 @@ The judgment connector reads ``judgments/`` and archives each file once its even
 acknowledged; the recommendations connector reads that archive. Run in one process (as
 ``liangfa up`` runs a unit), every judgment and every judicial recommendation arrives
 exactly once, the two refuse the same planted bad files, and no file is left behind.
+
+The whole demo county also runs under the secured default: ``liangfa up`` in a fresh home
+(every process on its own principal), then ``liangfa demo check`` as the admin.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -24,7 +28,14 @@ import yaml
 from connectors.config import load_config
 from connectors.runner import dlq_topic
 from deploy.demo import generate as demo
+from hub.local.access import read_env_file
 from hub.local.demo import DemoLayout, connector_configs
+from hub.local.hub_services import (
+    POLICE_API_PORT_OFFSET,
+    PUBLIC_FEEDS_PORT_OFFSET,
+    WORKER_WEB_PORT_OFFSET,
+)
+from hub.local.processes import find_stack_processes, free_port, port_is_open
 from hub.topics import ingest_topic
 from tests.integration.test_connector_standard import event_ids, read_topic
 
@@ -107,3 +118,83 @@ def test_court_judgments_and_recommendations_arrive_once_each_from_one_folder(
         Path(f.path).name for f in files if not f.bad_records)
     results = [json.loads(line) for line in output.decode().splitlines()]
     assert all("error" not in result for result in results)
+
+
+def _view_port() -> int:
+    """A free view port whose neighbours (police API, public feeds, worker) are free too."""
+    while True:
+        port = free_port()
+        offsets = (POLICE_API_PORT_OFFSET, PUBLIC_FEEDS_PORT_OFFSET, WORKER_WEB_PORT_OFFSET)
+        if port + WORKER_WEB_PORT_OFFSET < 65536 and not any(
+                port_is_open(port + offset) for offset in offsets):
+            return port
+
+
+def _hub(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _expected_user(component: str) -> str | None:
+    if component.startswith("connector-"):
+        return f"unit-{component.removeprefix('connector-')}"
+    if component.startswith("worker-"):
+        return "liangfa-streams"
+    return {"view": "liangfa-view", "public-feeds": "liangfa-public",
+            "audit-sealer": "liangfa-audit"}.get(component)
+
+
+@pytest.mark.timeout(2400)  # a whole hub starts, runs the county, stops
+def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("LIANGFA_")} | {"PYTHONPATH": str(REPO)}
+    ports = ["--kafka-port", str(free_port()), "--controller-port", str(free_port()),
+             "--registry-port", str(free_port()), "--view-port", str(_view_port())]
+    try:
+        up = _hub("up", "--home", str(home), "--demo-cases", "300", *ports, env=env,
+                  timeout=900)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert "(secured)" in up.stdout
+
+        # Each process runs on its own principal, with its own 0600 credentials file.
+        services = json.loads((home / "services.json").read_text(encoding="utf-8"))
+        passwords = json.loads((home / "secrets" / "scram.json").read_text(encoding="utf-8"))
+        assert not any(password in json.dumps(services) for password in passwords.values())
+        checked = 0
+        for component, spec in services.items():
+            user = _expected_user(component)
+            if user is None:
+                assert not spec["env_file"], component  # the police API has no Kafka client
+                continue
+            path = Path(spec["env_file"])
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            credentials = read_env_file(path)
+            assert credentials["LIANGFA_KAFKA_SASL_USERNAME"] == user
+            assert credentials["LIANGFA_KAFKA_SASL_PASSWORD"] == passwords[user]
+            checked += 1
+        assert checked >= 24  # 20 connector processes, a worker, the feeds, the view
+        operator = home / "secrets" / "operator.env"
+        assert stat.S_IMODE(operator.stat().st_mode) == 0o600
+
+        # The admin's check (operator.env) finds every planted gap.
+        admin_env = {**env, **read_env_file(operator)}
+        deadline = time.monotonic() + 900
+        rows: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            check = _hub("demo", "check", "--json", env=admin_env, timeout=180)
+            assert check.returncode == 0, check.stderr[-3000:]
+            rows = json.loads(check.stdout)
+            if rows and all(row["missed"] == 0 and row["found"] for row in rows
+                            if row["planted"]):
+                break
+            time.sleep(15)
+        assert rows and all(row["missed"] == 0 for row in rows), rows
+        assert sum(int(str(row["found"])) for row in rows) >= 30
+        # The components hold no registry password: their registrations were refused.
+        assert "refuses registrations" in (home / "logs" / "worker-1.log").read_text(
+            encoding="utf-8")
+    finally:
+        down = _hub("down", "--home", str(home), env=env, timeout=300)
+        assert down.returncode == 0, down.stderr[-2000:]
+    assert find_stack_processes(home) == []
