@@ -212,6 +212,9 @@ def test_the_scorecard_counts_the_units_replies_to_acts(
     assert page.status_code == 200
     assert 'data-rule-id="recommendation-unanswered"' in page.text
     assert "已抄送司法行政机关" in page.text
+    alerts = client.get("/alerts?status=all")
+    assert alerts.status_code == 200
+    assert "badge copied" in alerts.text and "已抄送司法行政机关" in alerts.text
 
 
 def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_case(
@@ -266,6 +269,3 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
                              headers=_token(client, "prosecutor"), json={
         "action": "ConsultationRequested", "target_unit_code": POLICE, "content": "问"})
     assert prosecutor.status_code == 403
-    alerts = client.get("/alerts?status=all")
-    assert alerts.status_code == 200
-    assert "badge copied" in alerts.text and "已抄送司法行政机关" in alerts.text
