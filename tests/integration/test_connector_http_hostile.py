@@ -288,7 +288,8 @@ def test_records_that_are_not_objects_are_refused_one_by_one_and_the_page_flows(
     run_sync(runner.run(once=True))
 
     assert len(read_topic(bootstrap, ingest_topic(config.unit, config.stream))) == 2
-    letters = _letter_headers(bootstrap, config)
+    # the DLQ has several partitions: letters are read back in no particular order
+    letters = sorted(_letter_headers(bootstrap, config), key=lambda h: h["source.cursor"])
     assert [(h["error.type"], h["source.cursor"]) for h in letters] == [
         ("not_an_object", "1#1"), ("not_an_object", "1#2"), ("not_an_object", "1#3"),
         ("not_an_object", "1#4")]
@@ -322,8 +323,8 @@ def test_a_running_connector_goes_on_with_the_next_poll_and_delivers_once_the_ap
     assert runner.summary.sessions == 1, "failed polls never ended the session"
     events = read_topic(bootstrap, ingest_topic(config.unit, config.stream))
     assert len(events) == len(records)
-    assert [h["error.type"] for h in _letter_headers(bootstrap, config)] == [
-        "http_server_error", "error_envelope"]
+    assert sorted(h["error.type"] for h in _letter_headers(bootstrap, config)) == [
+        "error_envelope", "http_server_error"]
     assert runner.metrics.last_success._value.get() > 0
     checkpoint = CheckpointStore(config.state_dir, config.id).load()
     assert checkpoint is not None
