@@ -14,11 +14,19 @@ import asyncio
 import concurrent.futures
 import logging
 import ssl
+import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from hub.config import KafkaSecurity
 
@@ -27,11 +35,13 @@ __all__ = [
     "broker_answers",
     "client_options",
     "consume_available",
+    "end_offset",
     "librdkafka_config",
     "make_consumer",
     "make_engine_consumer",
     "make_engine_producer",
     "make_producer",
+    "topic_partition_numbers",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,6 +148,50 @@ def consume_available(consumer: Consumer, most: int, timeout_s: float) -> list[M
     if records and most > 1:
         records += consumer.consume(num_messages=most - 1, timeout=0)
     return records
+
+
+#: How long a new topic's metadata may take to reach a client after it was created.
+_METADATA_WAIT_S = 60.0
+
+
+def topic_partition_numbers(client: Consumer | Producer, topic: str,
+                            wait_s: float = _METADATA_WAIT_S) -> list[int]:
+    """The partition numbers of ``topic``, waiting while its metadata is not known yet.
+
+    A topic created a moment ago (``prepare_topics``) is known to the controller before
+    every broker's metadata cache has it: asked at once, a client sees no partitions.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            known = client.list_topics(topic, timeout=10).topics.get(topic)
+            if known is not None and known.error is None and known.partitions:
+                return sorted(known.partitions)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("metadata of %s not available yet (%s)", topic, exc)
+        if time.monotonic() >= deadline:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                            f"{topic}: no partitions after {wait_s} s"))
+        time.sleep(0.5)
+
+
+def end_offset(consumer: Consumer, topic: str, partition: int,
+               wait_s: float = _METADATA_WAIT_S) -> int:
+    """The high watermark of one partition, waiting while the partition is not known yet
+    (see :func:`topic_partition_numbers`)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _, end = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                    timeout=10)
+            return int(end)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("end offset of %s[%d] not available yet (%s)", topic, partition, exc)
+            time.sleep(0.5)
 
 
 def make_producer(bootstrap: str, *, security: KafkaSecurity | None = None,

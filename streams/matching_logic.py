@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from hub.calendar import china_date
 from hub.models import (
@@ -58,7 +58,10 @@ __all__ = [
     "PROCESSOR",
     "Candidate",
     "FeedbackMatcher",
+    "InMemoryMatchStorage",
+    "MatchIndexStorage",
     "MatchResult",
+    "RecordKey",
     "ReferralRecord",
     "manual_match_event",
     "matched_event",
@@ -203,58 +206,148 @@ def _feedback_parties(event: object) -> list[Party]:
     return parties
 
 
-class FeedbackMatcher:
-    """Indexes of referrals and penalty decisions; matches feedback against them.
+#: A referral record's identity in the indexes: (case id, referral number, decision number).
+RecordKey = tuple[str, str, str]
 
-    The indexes are dictionaries keyed by normalised document numbers, so the first
-    methods are O(1) per feedback. Adding the same referral twice changes nothing.
+
+class MatchIndexStorage(Protocol):
+    """Where the matcher's indexes live: a dict on the heap, or a local RocksDB store.
+
+    The indexes grow with every referral the hub has seen; a worker keeps them in
+    RocksDB (:class:`streams.engine.match_store.RocksMatchStorage`) so its memory does not
+    grow with the province's history. Sets are small (the records sharing one document
+    number or one party), so they are read and written whole.
     """
 
-    def __init__(self, parameters: MatchingParameters) -> None:
-        self.parameters = parameters
-        self._records: dict[tuple[str, str, str], ReferralRecord] = {}
-        self._case_ids: set[str] = set()
-        self._by_referral_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        self._by_decision_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        self._by_agency_case_number: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        self._by_identifier: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    def record(self, key: RecordKey) -> ReferralRecord | None:
+        """The record stored under ``key``."""
+
+    def put_record(self, key: RecordKey, record: ReferralRecord) -> None:
+        """Store a new record (the caller checked it was absent)."""
+
+    def knows_case(self, case_id: str) -> bool:
+        """Whether any record of ``case_id`` is stored."""
+
+    def referring_unit(self, case_id: str) -> str | None:
+        """The referring unit of the case's first record that named one."""
+
+    def note_case(self, case_id: str, referring_unit: str | None) -> None:
+        """Remember the case (and its referring unit, unless one is known already)."""
+
+    def keys(self, index: str, value: str) -> set[RecordKey]:
+        """Record keys indexed under ``value`` in ``index``."""
+
+    def add_key(self, index: str, value: str, key: RecordKey) -> None:
+        """Add a record key under ``value`` in ``index``."""
+
+    def police_case(self, police_key: str) -> str | None:
+        """The case a police unit's case number is linked to."""
+
+    def police_number_cases(self, number: str) -> set[str]:
+        """Cases a police case number is linked to, whatever the police unit."""
+
+    def link_police(self, police_key: str, number: str, case_id: str) -> None:
+        """Link a police case number (per unit and across units) to a case."""
+
+    def __len__(self) -> int:
+        """Records stored."""
+
+
+class InMemoryMatchStorage:
+    """The indexes as dictionaries (unit tests, the offline harness, small tools)."""
+
+    def __init__(self) -> None:
+        self._records: dict[RecordKey, ReferralRecord] = {}
+        self._referring_unit: dict[str, str | None] = {}
+        self._indexes: dict[tuple[str, str], set[RecordKey]] = defaultdict(set)
         self._by_police_case: dict[str, str] = {}
-        #: Cases of each linked police case number, whatever the police unit: court
-        #: events quote the police case number but are sent under the court's code.
         self._by_police_number: dict[str, set[str]] = defaultdict(set)
-        #: The referring unit of each case's first record that names one (see
-        #: :meth:`referring_unit_of`; records are never removed, so the first stays first).
-        self._referring_unit: dict[str, str] = {}
+
+    def record(self, key: RecordKey) -> ReferralRecord | None:
+        return self._records.get(key)
+
+    def put_record(self, key: RecordKey, record: ReferralRecord) -> None:
+        self._records[key] = record
+
+    def knows_case(self, case_id: str) -> bool:
+        return case_id in self._referring_unit
+
+    def referring_unit(self, case_id: str) -> str | None:
+        return self._referring_unit.get(case_id)
+
+    def note_case(self, case_id: str, referring_unit: str | None) -> None:
+        if self._referring_unit.get(case_id) is None:
+            self._referring_unit[case_id] = referring_unit or None
+
+    def keys(self, index: str, value: str) -> set[RecordKey]:
+        return self._indexes.get((index, value), set())
+
+    def add_key(self, index: str, value: str, key: RecordKey) -> None:
+        self._indexes[(index, value)].add(key)
+
+    def police_case(self, police_key: str) -> str | None:
+        return self._by_police_case.get(police_key)
+
+    def police_number_cases(self, number: str) -> set[str]:
+        return self._by_police_number.get(number, set())
+
+    def link_police(self, police_key: str, number: str, case_id: str) -> None:
+        self._by_police_case[police_key] = case_id
+        self._by_police_number[number].add(case_id)
 
     def __len__(self) -> int:
         return len(self._records)
 
+
+#: Names of the document-number indexes (what :meth:`FeedbackMatcher.match` looks up).
+REFERRAL_NUMBER_INDEX = "referral"
+DECISION_NUMBER_INDEX = "decision"
+AGENCY_CASE_NUMBER_INDEX = "agency-case"
+IDENTIFIER_INDEX = "identifier"
+
+
+class FeedbackMatcher:
+    """Indexes of referrals and penalty decisions; matches feedback against them.
+
+    The indexes are keyed by normalised document numbers, so the first methods are O(1)
+    per feedback. Adding the same referral twice changes nothing. Where the indexes live
+    is the ``storage``'s business (the heap by default, RocksDB in a worker).
+    """
+
+    def __init__(self, parameters: MatchingParameters,
+                 storage: MatchIndexStorage | None = None) -> None:
+        self.parameters = parameters
+        self.storage: MatchIndexStorage = storage if storage is not None else (
+            InMemoryMatchStorage())
+
+    def __len__(self) -> int:
+        return len(self.storage)
+
     def add(self, record: ReferralRecord) -> None:
         """Index a referral or penalty record (idempotent)."""
+        storage = self.storage
         key = (record.case_id, record.referral_number or "",
                normalise_document_number(record.decision_number) or "")
-        if key in self._records:
+        if storage.record(key) is not None:
             return
-        self._records[key] = record
-        self._case_ids.add(record.case_id)
-        if record.referring_unit_code:
-            self._referring_unit.setdefault(record.case_id, record.referring_unit_code)
+        storage.put_record(key, record)
+        storage.note_case(record.case_id, record.referring_unit_code or None)
         for index, number in (
-            (self._by_referral_number, record.referral_number),
-            (self._by_decision_number, record.decision_number),
-            (self._by_agency_case_number, record.agency_case_number),
+            (REFERRAL_NUMBER_INDEX, record.referral_number),
+            (DECISION_NUMBER_INDEX, record.decision_number),
+            (AGENCY_CASE_NUMBER_INDEX, record.agency_case_number),
         ):
             normalised = normalise_document_number(number)
             if normalised:
-                index[normalised].add(key)
+                storage.add_key(index, normalised, key)
         for identifier in record.identifiers:
-            self._by_identifier[identifier].add(key)
+            storage.add_key(IDENTIFIER_INDEX, identifier, key)
 
     def referring_unit_of(self, case_id: str) -> str | None:
         """The agency that referred ``case_id``: who a re-keyed police decision must reach."""
-        # A dictionary, not a scan of every record: the scan made each matched feedback
-        # cost O(referrals indexed), so the worker slowed down as the index grew.
-        return self._referring_unit.get(case_id)
+        # A lookup, not a scan of every record: the scan made each matched feedback cost
+        # O(referrals indexed), so the worker slowed down as the index grew.
+        return self.storage.referring_unit(case_id)
 
     def add_event(self, event: CaseEvent) -> bool:
         """Index a CaseReferred or PenaltyCaseRecorded; False for other event types."""
@@ -268,34 +361,39 @@ class FeedbackMatcher:
 
     def link_police_case(self, police_unit_code: str, police_case_number: str,
                          case_id: str) -> None:
-        """Remember a police case number's case (after a confident or manual match)."""
+        """Remember a police case number's case (after a confident or manual match).
+
+        Linked per police unit, and by the number alone too: court events quote the
+        police case number but are sent under the court's code.
+        """
         key = self._police_key(police_unit_code, police_case_number)
-        if key:
-            self._by_police_case[key] = case_id
-            normalised = normalise_document_number(police_case_number)
-            if normalised:
-                self._by_police_number[normalised].add(case_id)
+        normalised = normalise_document_number(police_case_number)
+        if key and normalised:
+            self.storage.link_police(key, normalised, case_id)
 
     @staticmethod
     def _police_key(unit: str, number: str | None) -> str | None:
         normalised = normalise_document_number(number)
         return f"{unit.strip().upper()}|{normalised}" if normalised else None
 
-    def _unique_case(self, keys: Iterable[tuple[str, str, str]]) -> set[str]:
-        return {self._records[key].case_id for key in keys}
+    def _records(self, keys: Iterable[RecordKey]) -> list[ReferralRecord]:
+        found = []
+        for key in keys:
+            record = self.storage.record(key)
+            if record is not None:
+                found.append(record)
+        return found
 
-    def _lookup(self, index: dict[str, set[tuple[str, str, str]]], number: str | None,
-                referring_unit: str | None) -> set[str]:
+    def _lookup(self, index: str, number: str | None, referring_unit: str | None) -> set[str]:
         normalised = normalise_document_number(number)
         if not normalised:
             return set()
-        keys = index.get(normalised, set())
+        records = self._records(self.storage.keys(index, normalised))
         if referring_unit:
-            narrowed = {k for k in keys
-                        if self._records[k].referring_unit_code == referring_unit}
+            narrowed = [r for r in records if r.referring_unit_code == referring_unit]
             if narrowed:
-                keys = narrowed
-        return self._unique_case(keys)
+                records = narrowed
+        return {record.case_id for record in records}
 
     def match(self, feedback: CaseEvent) -> MatchResult:
         """The case of one feedback event, or the candidates."""
@@ -310,7 +408,7 @@ class FeedbackMatcher:
                 return MatchResult(feedback.event_id, case_id, method, score, (candidate,))
             return MatchResult(feedback.event_id, None, None, score, (candidate,))
 
-        if feedback.case_id in self._case_ids:
+        if self.storage.knows_case(feedback.case_id):
             return confident(feedback.case_id, MatchMethod.CASE_ID, Decimal(1),
                              "the feedback carries the hub's case id")
         court = isinstance(feedback, CourtJudgment | JudicialRecommendation)
@@ -318,19 +416,21 @@ class FeedbackMatcher:
             # A court quotes the referral letter number only when the case came from a
             # referral: the surest link, tried before the police case number.
             number = _text(feedback, "referral_number")
-            cases = self._lookup(self._by_referral_number, number, referring_unit)
+            cases = self._lookup(REFERRAL_NUMBER_INDEX, number, referring_unit)
             if len(cases) == 1:
                 return confident(cases.pop(), MatchMethod.REFERRAL_NUMBER,
                                  scores.referral_number, f"same referral number {number}")
         police_number = _text(feedback, "police_case_number")
         police_key = self._police_key(feedback.source_unit, police_number)
-        if police_key and police_key in self._by_police_case:
-            return confident(self._by_police_case[police_key], MatchMethod.CASE_ID, Decimal(1),
+        linked_case = self.storage.police_case(police_key) if police_key else None
+        if linked_case is not None:
+            return confident(linked_case, MatchMethod.CASE_ID, Decimal(1),
                              "police case number linked to the case by an earlier match")
         if court:
             # The police key is per police unit, and a court event comes under the court's
             # code: a police case number linked to exactly one case, by any unit, is it.
-            linked = self._by_police_number.get(normalise_document_number(police_number) or "")
+            linked = self.storage.police_number_cases(
+                normalise_document_number(police_number) or "")
             if linked and len(linked) == 1:
                 return confident(next(iter(linked)), MatchMethod.CASE_ID, Decimal(1),
                                  f"police case number {police_number} linked to the case "
@@ -338,12 +438,12 @@ class FeedbackMatcher:
 
         ambiguous: list[Candidate] = []
         for method, index, number, score, label in (
-            (MatchMethod.REFERRAL_NUMBER, self._by_referral_number,
+            (MatchMethod.REFERRAL_NUMBER, REFERRAL_NUMBER_INDEX,
              _text(feedback, "referral_number"), scores.referral_number, "referral number"),
-            (MatchMethod.AGENCY_DECISION_NUMBER, self._by_decision_number,
+            (MatchMethod.AGENCY_DECISION_NUMBER, DECISION_NUMBER_INDEX,
              _text(feedback, "agency_decision_number") or _text(feedback, "decision_number"),
              scores.agency_decision_number, "agency decision number"),
-            (MatchMethod.AGENCY_CASE_NUMBER, self._by_agency_case_number,
+            (MatchMethod.AGENCY_CASE_NUMBER, AGENCY_CASE_NUMBER_INDEX,
              _text(feedback, "agency_case_number"), scores.agency_case_number,
              "agency case number"),
         ):
@@ -381,9 +481,9 @@ class FeedbackMatcher:
         window = timedelta(days=params.date_window_days)
         offence = _normalise_offence(_text(feedback, "offence"))
         candidates: list[Candidate] = []
-        keys = set().union(*(self._by_identifier.get(i, set()) for i in identifiers))
-        for key in sorted(keys):
-            record = self._records[key]
+        keys: set[RecordKey] = set().union(
+            *(self.storage.keys(IDENTIFIER_INDEX, i) for i in identifiers))
+        for record in self._records(sorted(keys)):
             if not record.referred_on <= feedback_day <= record.referred_on + window:
                 continue
             shared = sorted(identifiers & record.identifiers)

@@ -77,6 +77,8 @@ MAX_DOCUMENT_BYTES = 3 * 1024 * 1024 + 512 * 1024
 UNROUTED = "unrouted|"
 REFUSED = "refused|"
 MATCHED = "matched|"
+#: An event the entitlement check refused (a redelivery is dropped, a replay checked again).
+REFUSED_ENTRY = "not-entitled|"
 _SCREENED = (PenaltyCaseRecorded, CaseReferred)
 
 

@@ -17,53 +17,101 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from rocksdict import Rdict
 
 from hub.config import KafkaSecurity
-from hub.kafka import make_engine_consumer
+from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
+from streams.engine.match_store import RocksMatchStorage, open_index_store
 from streams.matching_logic import FeedbackMatcher, ReferralRecord
 
 __all__ = ["GlobalIndex"]
 
 log = logging.getLogger(__name__)
 
+#: Store keys: the digest of each referral entry read from the topic, and the last offset
+#: read of each partition of the referrals topic (see :mod:`streams.engine.match_store`).
+_DIGEST = b"d"
+_OFFSET = b"\x00offset"
 #: Index records applied per read (recovery reads until the topics' ends).
 _READ_AT_ONCE = 10_000
 
 
 class GlobalIndex:
-    """The referral matcher and the parked-feedback entries, fed by their topics."""
+    """The referral matcher and the parked-feedback entries, fed by their topics.
+
+    With a ``directory`` the referral indexes live in a local RocksDB store
+    (:mod:`streams.engine.match_store`) that remembers how far it has read each partition
+    of the referrals topic; without one (tests, the offline harness) on the heap. Parked
+    feedback stays on the heap and is re-read from its topic on every start (it holds
+    only what waits for a person or a referral).
+    """
 
     def __init__(self, referrals_topic: str, pending_topic: str,
-                 parameters: MatchingParameters) -> None:
+                 parameters: MatchingParameters, directory: Path | None = None) -> None:
         self.referrals_topic = referrals_topic
         self.pending_topic = pending_topic
-        self.matcher = FeedbackMatcher(parameters)
+        self.directory = directory
+        self._db: Rdict | None = open_index_store(directory) if directory else None
+        self._storage = RocksMatchStorage(self._db) if self._db is not None else None
+        self.matcher = FeedbackMatcher(parameters, self._storage)
         self.pending: dict[str, dict[str, Any]] = {}
-        #: A digest of each referral entry applied (what :meth:`knows` compares): the
-        #: matcher holds the records themselves, so keeping every entry's JSON dict too
-        #: doubled the index's memory, which grows with the cases the hub has seen.
+        #: A digest of each referral entry read from the topic (what :meth:`knows`
+        #: compares), when there is no store: the matcher holds the records themselves.
         self._referral_keys: dict[str, bytes] = {}
+        #: Digests of entries this worker wrote and has not read back from the topic yet.
+        #: Not persisted: after a crash the entry counts as unknown and is written again
+        #: (its batch is replayed), so an entry never lives only in the local store.
+        self._sent: dict[str, bytes] = {}
         self._consumer: Consumer | None = None
 
+    def _stored_digest(self, key: str) -> bytes | None:
+        if self._storage is None:
+            return self._referral_keys.get(key)
+        return self._storage.get_raw(_DIGEST + key.encode("utf-8"))
+
+    def _store_digest(self, key: str, digest: bytes) -> None:
+        if self._storage is None:
+            self._referral_keys[key] = digest
+        else:
+            self._storage.put_raw(_DIGEST + key.encode("utf-8"), digest)
+
     def apply(self, topic: str, key: str, value: dict[str, Any] | None) -> None:
-        """Apply one index entry (from the topic, or written locally a moment ago)."""
+        """Apply one index entry read from its topic."""
         if value is None:
             return
         if topic == self.pending_topic:
-            # Read back from the topic, an entry this worker wrote (one dict under the
-            # feedback's and the unmatched event's ids) stays one object, not two copies.
-            if self.pending.get(key) != value:
-                self.pending[key] = value
+            self._apply_pending(key, value)
             return
         digest = _digest(value)
-        if self._referral_keys.get(key) == digest:
+        if self._sent.get(key) == digest:
+            del self._sent[key]
+        if self._stored_digest(key) == digest:
             return
-        self._referral_keys[key] = digest
+        self._store_digest(key, digest)
+        self._apply_referral(key, value)
+
+    def apply_local(self, topic: str, key: str, value: dict[str, Any]) -> None:
+        """Apply an entry this worker is writing to the topic now (visible at once)."""
+        if topic == self.pending_topic:
+            self._apply_pending(key, value)
+            return
+        self._sent[key] = _digest(value)
+        self._apply_referral(key, value)
+
+    def _apply_pending(self, key: str, value: dict[str, Any]) -> None:
+        # Read back from the topic, an entry this worker wrote (one dict under the
+        # feedback's and the unmatched event's ids) stays one object, not two copies.
+        if self.pending.get(key) != value:
+            self.pending[key] = value
+
+    def _apply_referral(self, key: str, value: dict[str, Any]) -> None:
         if key.startswith("r|"):
             self.matcher.add(ReferralRecord.from_dict(value))
         elif key.startswith("p|"):
@@ -71,29 +119,75 @@ class GlobalIndex:
 
     def knows(self, key: str, value: dict[str, Any]) -> bool:
         """True when the referral index already holds exactly this entry."""
-        return self._referral_keys.get(key) == _digest(value)
+        digest = _digest(value)
+        return self._sent.get(key) == digest or self._stored_digest(key) == digest
+
+    def _resume_offsets(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """Where each referral partition's reading resumes (the store's offsets + 1)."""
+        if self._db is None:
+            return {}
+        resume: dict[tuple[str, int], int] = {}
+        for key, value in self._db.items(from_key=_OFFSET):
+            if not isinstance(key, bytes) or not key.startswith(_OFFSET):
+                break
+            topic, number = orjson.loads(key[len(_OFFSET):])
+            resume[(topic, number)] = int(value) + 1
+        for (topic, number), offset in resume.items():
+            end = end_offset(consumer, topic, number)
+            if offset > end:  # the topic was recreated: the store describes another log
+                log.warning("index store ahead of %s[%d] (%d > %d): rebuilding", topic,
+                            number, offset, end)
+                self._rebuild()
+                return {}
+        return resume
+
+    def _rebuild(self) -> None:
+        assert self._db is not None and self.directory is not None
+        self._db.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self._db = open_index_store(self.directory)
+        self._storage = RocksMatchStorage(self._db)
+        self.matcher.storage = self._storage
+
+    def _remember_offsets(self, records: list[Message]) -> None:
+        """Stage the offsets read with the entries they brought, and write both at once."""
+        storage = self._storage
+        if storage is None:
+            return
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            topic, number, offset = record.topic(), record.partition(), record.offset()
+            if topic == self.referrals_topic and number is not None and offset is not None:
+                last[(topic, number)] = offset
+        for (topic, number), offset in last.items():
+            storage.put_raw(_OFFSET + orjson.dumps([topic, number]),
+                            str(offset).encode("ascii"))
+        storage.flush()
 
     def start(self, bootstrap: str, security: KafkaSecurity | None,
-              client_id: str = "liangfa") -> None:
-        """Read both topics to their current end; :meth:`poll` then keeps up with them."""
-        consumer = make_engine_consumer(bootstrap, group_id=None, security=security,
+              client_id: str = "liangfa", group_id: str | None = None) -> None:
+        """Read both topics to their current end; :meth:`poll` then keeps up with them.
+
+        ``group_id`` only names the consumer (it assigns, never joins or commits): under
+        the engine's application id, the one group prefix its principal may use.
+        """
+        consumer = make_engine_consumer(bootstrap, group_id=group_id, security=security,
                                         client_id=f"{client_id}-index",
                                         **{"isolation.level": "read_uncommitted"})
         self._consumer = consumer
-        metadata = consumer.list_topics(timeout=30)
         partitions: list[TopicPartition] = []
         for topic in (self.referrals_topic, self.pending_topic):
-            known = metadata.topics.get(topic)
-            numbers = sorted(known.partitions) if known is not None and known.partitions else [0]
             partitions += [TopicPartition(topic, number, OFFSET_BEGINNING)
-                           for number in numbers]
+                           for number in topic_partition_numbers(consumer, topic)]
+        resume = self._resume_offsets(consumer)
         remaining: dict[tuple[str, int], int] = {}
         for tp in partitions:
-            _, end = consumer.get_watermark_offsets(tp, timeout=30)
-            if end > 0:
+            tp.offset = resume.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            end = end_offset(consumer, tp.topic, tp.partition)
+            if end > max(tp.offset, 0):
                 remaining[(tp.topic, tp.partition)] = end
         consumer.assign(partitions)
-        position = dict.fromkeys(remaining, 0)
+        position = {place: max(resume.get(place, 0), 0) for place in remaining}
         while remaining:
             # No more than what is left (librdkafka waits for the whole count).
             wanted = sum(remaining[place] - position[place] for place in remaining)
@@ -130,13 +224,19 @@ class GlobalIndex:
             topic = record.topic()
             if topic is not None:
                 self.apply(topic, key.decode("utf-8"), orjson.loads(value))
+        self._remember_offsets(records)
         return records
 
     def stop(self) -> None:
-        """Stop reading the topics."""
+        """Stop reading the topics; close the store."""
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        if self._db is not None:
+            if self._storage is not None:
+                self._storage.flush()
+            self._db.close()
+            self._db = None
 
 
 def _digest(value: dict[str, Any]) -> bytes:

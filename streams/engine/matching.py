@@ -71,7 +71,7 @@ class MatchingProcessor:
         self._rematch_after = 0.0
 
     async def _write_index(self, topic: str, key: str, value: dict[str, Any]) -> None:
-        self.index.apply(topic, key, value)
+        self.index.apply_local(topic, key, value)
         await self.outputs.send(topic, key.encode("utf-8"), encode_value(value), [])
 
     async def index_referral(self, event: CaseEvent) -> None:

@@ -21,6 +21,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hub.dlq.records import REPLAY_HEADER
 from hub.errors import RecordRejected
 from hub.models import (
     Alert,
@@ -52,6 +53,7 @@ from streams.engine.case_document import (
     MATCHED,
     MAX_DOCUMENT_BYTES,
     REFUSED,
+    REFUSED_ENTRY,
     UNROUTED,
     CaseDocument,
 )
@@ -62,8 +64,14 @@ from streams.engine.state import PartitionStore, decode_value
 from streams.engine.statistics import StatisticsProcessor
 from streams.engine.timers import DueIndex
 from streams.entitlement_logic import check_entitlement, record_acceptance
-from streams.metrics import DUPLICATES, NOT_ENTITLED, SOURCE_MISMATCH, STATE_DROPPED
-from streams.routing_logic import route_event, unroutable_alert
+from streams.metrics import (
+    DUPLICATES,
+    NOT_ENTITLED,
+    SOURCE_MISMATCH,
+    STATE_DROPPED,
+    unit_event_seen,
+)
+from streams.routing_logic import alert_copies, route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
 from streams.screening_logic import ScreeningRules, screen_case
 from streams.stats_logic import COUNTED_TYPES
@@ -232,9 +240,14 @@ class Processors:
         # An ingest topic with more partitions than the case topics has partitions no
         # case store matches: their events take the two-hop path, deduplicated by the
         # case's own seen ids when they come back on ``lf.case-events``.
+        unit_event_seen(topic_unit or event.source_unit)
         store = self.case_stores.get(record.partition)
         key = b"n|" + event.event_id.encode("utf-8")
-        if store is not None and store.get(key) is not None:
+        # A dead letter replayed by ``liangfa dlq replay`` had its id noted here before a
+        # later step refused it: it passes on to that step (the case's own seen ids
+        # still drop it if it did join the case).
+        if (store is not None and store.get(key) is not None
+                and record.header(REPLAY_HEADER) is None):
             DUPLICATES.labels("normalize").inc()
             return None
         one_hop = (store is not None and bool(self.case_partitions)
@@ -245,9 +258,12 @@ class Processors:
         if not one_hop:
             await self.outputs.forward(self.topics.case_events, record, event)
             return None
-        # Published by the case processors once the event is entitled to its case.
+        # Published by the case processors once the event is entitled to its case. Of
+        # the ingest headers only a replay's mark goes on (see ``case_record``).
+        replay = record.header(REPLAY_HEADER)
         return RawRecord(record.topic, record.partition, record.offset, record.key,
-                         record.value), event
+                         record.value,
+                         ((REPLAY_HEADER, replay),) if replay is not None else ()), event
 
     def is_case_event(self, record: RawRecord) -> bool:
         """A record the case processors route, match and add to the case's history: read
@@ -374,9 +390,15 @@ class Processors:
         if event.event_id in document.seen and not rematched:
             DUPLICATES.labels(CASE_PROCESSORS).inc()
             return
+        refused_key = REFUSED_ENTRY + event.event_id
+        if refused_key in document.seen and record.header(REPLAY_HEADER) is None:
+            DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
+            return
         document.last_record = record
         if self.is_case_event(record) and not await self.entitled(record, event, document):
-            document.mark_seen(event.event_id)  # a replay is refused once, not again
+            # Remembered as refused, not as seen: a copy replayed from the dead letters
+            # (``liangfa dlq replay``, after its cause was fixed) is checked again.
+            document.mark_seen(refused_key)
             return
         if self.topics.ingest_unit(record.topic) is not None:  # handed on by normalize
             await self.outputs.forward(topics.case_events, record, event, processed=True)
@@ -447,6 +469,7 @@ class Processors:
                                    violation_offences=rules.violation_offences)
             for alert in result.changes(deadlines["emitted"]):
                 await self.outputs.event(self.topics.alerts, alert)
+                await self.escalate(alert)
                 deadlines["emitted"][alert.alert_id] = snapshot_of(alert)
             deadlines["next_check"] = (result.next_check_at.isoformat()
                                        if result.next_check_at else None)
@@ -470,6 +493,17 @@ class Processors:
         if document.aggregate_changed and aggregate is not None:
             await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
                 hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def escalate(self, alert: Alert) -> None:
+        """Copy an overdue alert to the third body its rule names (``copy_when_overdue``:
+        the justice bureau for an unanswered procuratorial recommendation, as Jiashan's
+        three-party mechanism does); a copy nobody can receive becomes an alert itself."""
+        copy = alert_copies(alert, self.units)
+        for code in copy.destinations:
+            await self.outputs.event(self.topics.inbox(code), alert, counted=False)
+        if copy.unroutable is not None:
+            await self.outputs.event(self.topics.alerts, unroutable_alert(
+                copy, alert, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
 
     async def finish_cases(self, batch: Batch, *, wall_time: datetime | None = None) -> None:
         """Evaluate every touched case once and stage its document for writing."""

@@ -21,7 +21,7 @@ from confluent_kafka import Producer, TopicPartition
 from rocksdict import Options, Rdict, WriteBatch
 
 from hub.config import KafkaSecurity
-from hub.kafka import make_engine_consumer
+from hub.kafka import end_offset, make_engine_consumer
 from streams.engine.delivery import Acknowledgements, produce
 
 __all__ = ["OFFSET_KEY", "PartitionStore", "decode_value", "encode_value"]
@@ -123,19 +123,19 @@ class PartitionStore:
         self._db.write(batch)
         self.staged = {}
 
-    def recover(self, bootstrap: str, security: KafkaSecurity | None) -> int:
+    def recover(self, bootstrap: str, security: KafkaSecurity | None,
+                group_id: str | None = None) -> int:
         """Replay the changelog from the local offset to its end; returns records applied.
 
         Synchronous: it runs inside the consumer's rebalance callback, and no record of
         the partition may be processed before its store holds the changelog's end.
         """
-        consumer = make_engine_consumer(bootstrap, group_id=None, security=security,
+        consumer = make_engine_consumer(bootstrap, group_id=group_id, security=security,
                                         client_id=f"restore-{self.directory.name}",
                                         **{"isolation.level": "read_uncommitted"})
         applied = 0
         try:
-            _, end = consumer.get_watermark_offsets(
-                TopicPartition(self.changelog, self.partition), timeout=30)
+            end = end_offset(consumer, self.changelog, self.partition)
             start = self.offset + 1
             if start >= end:
                 return 0

@@ -47,7 +47,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from hub.calendar import unknown_years_seen
-from hub.kafka import consume_available, make_engine_consumer, make_engine_producer
+from hub.kafka import (
+    consume_available,
+    make_engine_consumer,
+    make_engine_producer,
+    topic_partition_numbers,
+)
 from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
@@ -212,7 +217,8 @@ class StreamWorker:
             if topic == self.topics.stats_feed:
                 if processors.statistics.store is None:
                     store = self._store("engine-stats", 0)
-                    store.recover(self.settings.bootstrap, self.security)
+                    store.recover(self.settings.bootstrap, self.security,
+                                  group_id=f"{self.settings.app_id}-restore")
                     processors.statistics.store = store
                     resume[(topic, partition)] = processors.statistics.load()
                 continue
@@ -221,7 +227,8 @@ class StreamWorker:
             if (partition not in processors.case_stores
                     and partition in processors.case_partitions):
                 store = self._store("engine-cases", partition)
-                store.recover(self.settings.bootstrap, self.security)
+                store.recover(self.settings.bootstrap, self.security,
+                                  group_id=f"{self.settings.app_id}-restore")
                 processors.case_stores[partition] = store
                 processors.forget_partition(partition)
                 processors.index_due_times(partition)
@@ -253,12 +260,13 @@ class StreamWorker:
                                         client_id=self.worker_id)
         index = GlobalIndex(changelog_topic(settings.app_id, "engine-referrals"),
                             changelog_topic(settings.app_id, "engine-pending"),
-                            rules.matching)
+                            rules.matching, directory=self.data_dir / "engine-index")
         async with SchemaRegistryClient(settings.hub.registry_url,
                                         auth=settings.hub.registry_auth) as registry:
             serde = AvroSerde(registry)
             try:
-                index.start(settings.bootstrap, self.security, client_id=self.worker_id)
+                index.start(settings.bootstrap, self.security, client_id=self.worker_id,
+                            group_id=f"{settings.app_id}-index")
                 self.index = index
                 self.processors = Processors(
                     topics=self.topics, rules=rules, units=units,
@@ -266,9 +274,8 @@ class StreamWorker:
                     outputs=Outputs(producer, serde), index=index,
                     max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
                                                 MAX_DOCUMENT_BYTES))
-                metadata = producer.list_topics(self.topics.case_events, timeout=30)
-                self.processors.case_partitions = sorted(
-                    metadata.topics[self.topics.case_events].partitions)
+                self.processors.case_partitions = topic_partition_numbers(
+                    producer, self.topics.case_events)
                 await self._consume(producer)
             finally:
                 index.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.dlq.records import REPLAY_HEADER
 from hub.identity import case_id_for
 from hub.models import (
     AuditOperation,
@@ -112,3 +113,21 @@ async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
     assert forged.event_id not in timeline_ids
     assert any(e.event_id == own.event_id for _, e in case_events)
     assert deployment.workers["w1"].poll() is None
+
+    # The same record again is a duplicate (dropped at normalize, no second dead letter);
+    # a copy replayed from the dead letters (``liangfa dlq replay`` marks it) reaches the
+    # entitlement check again, and is refused again, not dropped as already seen.
+    replay_header = (REPLAY_HEADER, f"{topics.dead_letters}/0/{dead[0].offset}".encode())
+    later_decision = f"示例烟罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    later = penalty_of(ROGUE_AGENCY, later_decision, case_id_for(ROGUE_AGENCY, later_decision))
+    await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic, [forged])
+    await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic, [forged],
+                         extra_headers=[replay_header])
+    await produce_events(deployment.bootstrap, deployment.registry_url, rogue_topic, [later])
+    await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_state,
+        lambda found: any(e.case_id == later.case_id for _, e in found))
+    dead_again = refused(await read_until(deployment.bootstrap, topics.dead_letters,
+                                          lambda records: len(refused(records)) >= 2))
+    assert len(dead_again) == 2, deployment.log_of("w1")
+    assert headers_of(dead_again[1]).get(REPLAY_HEADER) == replay_header[1]

@@ -114,8 +114,10 @@ class StreamsDeployment:
 
 
 async def produce_events(bootstrap: str, registry_url: str, topic: str,
-                         events: Iterable[CaseEvent | bytes]) -> None:
-    """Produce events (serde-encoded, CloudEvents headers) or raw garbage bytes, in order."""
+                         events: Iterable[CaseEvent | bytes],
+                         extra_headers: list[tuple[str, bytes]] | None = None) -> None:
+    """Produce events (serde-encoded, CloudEvents headers, then ``extra_headers``) or raw
+    garbage bytes, in order."""
     async with SchemaRegistryClient(registry_url) as registry:
         serde = AvroSerde(registry)
         producer = make_producer(bootstrap)
@@ -126,8 +128,9 @@ async def produce_events(bootstrap: str, registry_url: str, topic: str,
                     await producer.send_and_wait(topic, item, key=b"garbage")
                 else:
                     serialized = await serde.serialize(item)
-                    await producer.send_and_wait(topic, serialized.value, key=serialized.key,
-                                                 headers=serialized.headers)
+                    await producer.send_and_wait(
+                        topic, serialized.value, key=serialized.key,
+                        headers=[*serialized.headers, *(extra_headers or [])])
         finally:
             await producer.stop()
 

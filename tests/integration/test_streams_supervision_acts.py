@@ -152,6 +152,13 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     assert raised.details["copy_to_roles"] == "justice_bureau"
     registry = load_unit_registry(deployment.units_file)
     assert alert_copies(raised, registry).topics == (f"lf.inbox.{JUSTICE}",)
+    # The engine delivers that copy: the justice bureau finds the alert in its inbox.
+    justice_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(JUSTICE),
+        lambda found: any(isinstance(e, Alert) and e.alert_id == raised.alert_id
+                          for _, e in found))
+    assert [e for _, e in justice_inbox
+            if isinstance(e, Alert) and e.alert_id == raised.alert_id], deployment.log_of("w1")
 
     # The agency answers (late): the clock stops, the alert resolves as done late; the
     # police answer the notice in time, and their answer reaches the procuratorate.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from hub.identity import case_id_for, resident_id_check_char
 from hub.models import CaseEvent, MatchMethod
 from hub.rules import load_matching
+from streams.engine.match_store import RocksMatchStorage, open_index_store
 from streams.matching_logic import (
     FeedbackMatcher,
     ReferralRecord,
@@ -60,12 +63,39 @@ REFERRALS = [
 PENALTY_ONLY = penalty(at(2025, 4, 1, 10), case_id=CASE5, decision_number="青市监罚〔2025〕5号")
 
 
-@pytest.fixture
-def matcher() -> FeedbackMatcher:
-    matcher = FeedbackMatcher(load_matching())
+@pytest.fixture(params=["heap", "rocksdb"])
+def matcher(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeedbackMatcher]:
+    """The same matcher over both index storages (a worker's is RocksDB, on disk)."""
+    db = open_index_store(tmp_path / "index") if request.param == "rocksdb" else None
+    matcher = FeedbackMatcher(load_matching(),
+                              RocksMatchStorage(db) if db is not None else None)
     for event in [*REFERRALS, PENALTY_ONLY]:
         assert matcher.add_event(event)
-    return matcher
+    yield matcher
+    if db is not None:
+        db.close()
+
+
+def test_the_rocksdb_index_survives_a_reopen(tmp_path: Path) -> None:
+    """What a worker indexed is still there after a restart with its data dir kept."""
+    db = open_index_store(tmp_path / "index")
+    storage = RocksMatchStorage(db)
+    first = FeedbackMatcher(load_matching(), storage)
+    for event in [*REFERRALS, PENALTY_ONLY]:
+        first.add_event(event)
+    first.add_event(REFERRALS[0])  # idempotent: counted once
+    first.link_police_case(COUNTY_PSB, "青公刑立〔2025〕9号", CASE2)
+    storage.flush()
+    db.close()
+    db = open_index_store(tmp_path / "index")
+    again = FeedbackMatcher(load_matching(), RocksMatchStorage(db))
+    assert len(again) == len(REFERRALS) + 1
+    result = again.match(feedback(referral_number="青市监移[2025]1号", police_case_number=None))
+    assert (result.case_id, result.method) == (CASE, MatchMethod.REFERRAL_NUMBER)
+    linked = again.match(feedback(police_case_number="青公刑立〔2025〕9号"))
+    assert linked.case_id == CASE2
+    assert again.referring_unit_of(CASE3) == TOBACCO
+    db.close()
 
 
 def feedback(occurred=None, **kwargs) -> CaseEvent:
