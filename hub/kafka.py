@@ -129,6 +129,11 @@ def make_engine_consumer(bootstrap: str, *, group_id: str | None,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
+        # librdkafka prefetches per partition (by default up to 64 MiB each): over the
+        # engine's dozens of partitions that alone made a worker's RSS grow by ~400 MiB
+        # during a backlog. 8 MiB per partition still holds several batches ahead.
+        "queued.max.messages.kbytes": 8192,
+        "queued.min.messages": 20_000,
     }
     config.update(overrides)
     return Consumer(config)

@@ -7,6 +7,7 @@ other's records; the names stay otherwise identical, so a prefix is the only dif
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -113,8 +114,8 @@ class TopicNames:
 
     def ingest_unit(self, topic: str) -> str | None:
         """The unit an ingest topic belongs to (its principal is the only one who may write)."""
-        match = self.ingest_pattern.match(topic)
-        return match.group(1) if match else None
+        # Asked several times per record by the engine: the answer per topic is cached.
+        return _ingest_unit(self.prefix, topic)
 
     def output_specs(self, partitions: int = 4) -> list[TopicSpec]:
         """Specs of the fixed topics, from the manifest, renamed with the prefix."""
@@ -139,3 +140,9 @@ def internal_topic_specs(app_id: str, partitions: int) -> list[TopicSpec]:
                   cleanup_policy="compact")
         for table in ENGINE_STORES
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _ingest_unit(prefix: str, topic: str) -> str | None:
+    match = TopicNames(prefix).ingest_pattern.match(topic)
+    return match.group(1) if match else None

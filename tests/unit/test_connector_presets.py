@@ -250,14 +250,18 @@ def test_police_feedback_routes_every_record_type_the_feed_sends(demo_run: DemoR
     for outcome in demo_run.outcomes.values():
         if outcome.config.kind == "http":
             events.update(outcome.events)
+    # A small county may draw no record of some type (its total is then absent, 0).
+    def total(record_type: str) -> int:
+        return int(totals.get(f"feedback_{record_type}", 0))
+
     # The planted bad records are arrest requests (and one status_sync record).
-    assert events["ArrestRequested"] == totals["feedback_arrest_request"] - 2
-    assert events["TransferredForProsecution"] == totals["feedback_transfer_for_prosecution"]
-    assert events["NonFilingReasonsExplained"] == totals["feedback_non_filing_reasons"]
-    assert events["ReconsiderationDecided"] == totals["feedback_reconsideration_decision"]
-    assert events["ReferralReceived"] == totals["feedback_receipt"]
-    assert events["FilingDecided"] == (totals["feedback_filing_decision"]
-                                       + totals["feedback_not_filed"])
+    assert events["ArrestRequested"] == total("arrest_request") - 2
+    assert events["TransferredForProsecution"] == total("transfer_for_prosecution")
+    assert events["NonFilingReasonsExplained"] == total("non_filing_reasons")
+    assert events["ReconsiderationDecided"] == total("reconsideration_decision")
+    assert events["ReferralReceived"] == total("receipt")
+    assert events["FilingDecided"] == total("filing_decision") + total("not_filed")
+    assert sum(events.values()) > 0
 
 
 async def test_not_filed_keeps_the_police_case_number_and_parties(
