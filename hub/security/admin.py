@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from hub.config import KafkaSecurity
 from hub.errors import FatalError, RetriableError
+from hub.kafka import librdkafka_config
 from hub.security.acl import AclBinding
 
 __all__ = ["AclReport", "admin_config", "apply_acls", "apply_scram_credentials", "current_acls"]
@@ -52,24 +53,7 @@ class AclReport:
 
 def admin_config(bootstrap: str, security: KafkaSecurity | None) -> dict[str, Any]:
     """librdkafka settings equivalent to ``hub.kafka.client_options`` for aiokafka."""
-    security = security or KafkaSecurity()
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "security.protocol": security.security_protocol,
-        "socket.timeout.ms": 15_000,
-    }
-    if security.ssl_cafile:
-        config["ssl.ca.location"] = str(security.ssl_cafile)
-    if security.ssl_certfile:
-        config["ssl.certificate.location"] = str(security.ssl_certfile)
-    if security.ssl_keyfile:
-        config["ssl.key.location"] = str(security.ssl_keyfile)
-    if security.sasl_mechanism:
-        config["sasl.mechanism"] = security.sasl_mechanism
-        config["sasl.username"] = security.sasl_username or ""
-        config["sasl.password"] = (security.sasl_password.get_secret_value()
-                                   if security.sasl_password else "")
-    return config
+    return librdkafka_config(bootstrap, security)
 
 
 def _admin(bootstrap: str, security: KafkaSecurity | None) -> AdminClient:
