@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from hub.errors import StackError
 from hub.local.processes import JavaRuntime, start_jvm
 
-__all__ = ["BrokerConfig", "BrokerSecurity", "format_storage", "start_broker"]
+__all__ = ["BrokerConfig", "BrokerSecurity", "BrokerTls", "format_storage", "start_broker"]
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -30,6 +30,53 @@ _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
   </Loggers>
 </Configuration>
 """
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """TLS on the client listener, certificates from the home's CA (``hub.security.certificates``).
+
+    ``SASL_SSL`` (the default of a secured home): SCRAM-SHA-512 as before, inside TLS.
+    ``mutual`` (``liangfa up --mtls``): an ``SSL`` listener with ``ssl.client.auth=required``
+    whose principal is the client certificate's CN mapped by
+    ``ssl.principal.mapping.rules`` to the names the generated ACLs use; the broker's own
+    certificate (``broker_user``) is then its inter-broker identity and a super user.
+    The controller listener is left as ``BrokerSecurity`` sets it (docs/security.md).
+    """
+
+    keystore: Path
+    ca_file: Path
+    mutual: bool = False
+    mapping_rules: str = "DEFAULT"
+    broker_user: str = "liangfa-broker"
+
+    def apply(self, entries: dict[str, str], port: int) -> dict[str, str]:
+        """``entries`` of ``BrokerSecurity.properties`` with the client listener on TLS."""
+        name = "SSL" if self.mutual else "SASL_SSL"
+        controller = entries["listeners"].split(",", 1)[1]
+        jaas = entries.pop("listener.name.sasl_plaintext."
+                           f"{entries['sasl.enabled.mechanisms'].lower()}.sasl.jaas.config")
+        updated = {
+            **entries,
+            "listeners": f"{name}://127.0.0.1:{port},{controller}",
+            "advertised.listeners": f"{name}://127.0.0.1:{port}",
+            "inter.broker.listener.name": name,
+            "listener.security.protocol.map": f"{name}:{name},CONTROLLER:SASL_PLAINTEXT",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca_file),
+            "ssl.endpoint.identification.algorithm": "https",
+            "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
+        }
+        if self.mutual:
+            updated["listener.name.ssl.ssl.client.auth"] = "required"
+            updated["ssl.principal.mapping.rules"] = self.mapping_rules
+            updated["super.users"] += f";User:{self.broker_user}"
+        else:
+            mechanism = entries["sasl.enabled.mechanisms"].lower()
+            updated[f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config"] = jaas
+        return updated
 
 
 @dataclass(frozen=True)
@@ -52,6 +99,8 @@ class BrokerSecurity:
     admin_user: str = "admin"
     controller_user: str = "controller"
     mechanism: str = "SCRAM-SHA-512"
+    #: TLS on the client listener (``BrokerTls``); None keeps it SASL_PLAINTEXT.
+    tls: BrokerTls | None = None
 
     @property
     def super_users(self) -> list[str]:
@@ -69,7 +118,7 @@ class BrokerSecurity:
         controller_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
                            f'username="{self.controller_user}" password="{controller}" '
                            f'user_{self.controller_user}="{controller}";')
-        return {
+        entries = {
             "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},"
                          f"CONTROLLER://127.0.0.1:{controller_port}",
             "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
@@ -87,6 +136,7 @@ class BrokerSecurity:
             "super.users": ";".join(self.super_users),
             "allow.everyone.if.no.acl.found": "false",
         }
+        return entries if self.tls is None else self.tls.apply(entries, port)
 
     def format_arguments(self) -> list[str]:
         """``--add-scram`` for the StorageTool: the admin user exists from the first start."""
