@@ -7,8 +7,10 @@ model"; ``docs/security.md``): each demo unit's connector process runs as
 ``liangfa-registry``. Their SCRAM passwords are generated once per home into
 ``<home>/secrets/scram.json``; each process gets only its own, through an environment file
 ``<home>/secrets/<component>.env`` read when the process is started (``hub.local.services``),
-so ``services.json`` and command lines never carry a password. Every file under
-``<home>/secrets`` is mode 0600 and the folder 0700.
+so ``services.json`` and command lines never carry a password. The client listener is
+TLS (``SASL_SSL``; the file names the home's CA), or under ``--mtls`` certificates
+replace the passwords and the file names the process's own certificate and key. Every
+file under ``<home>/secrets`` is mode 0600 and the folder 0700.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hub.units import UnitRegistry
 __all__ = [
     "SCRAM_MECHANISM",
     "HubAccess",
+    "certificate_security",
     "client_security",
     "read_env_file",
     "security_env",
@@ -55,16 +58,31 @@ class HubAccess:
         return acl_bindings(self.units, self.services, connectors=self.connectors)
 
 
-def client_security(user: str, password: SecretStr) -> KafkaSecurity:
-    """Client settings of one SCRAM principal on the embedded stack's SASL listener."""
-    return KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_mechanism=SCRAM_MECHANISM,
+def client_security(user: str, password: SecretStr, *,
+                    ca_file: Path | None = None) -> KafkaSecurity:
+    """Client settings of one SCRAM principal on the embedded stack's SASL listener:
+    SASL_SSL verified against ``ca_file`` (the home's CA), else SASL_PLAINTEXT (a home
+    secured before TLS)."""
+    return KafkaSecurity(security_protocol="SASL_SSL" if ca_file else "SASL_PLAINTEXT",
+                         ssl_cafile=ca_file, sasl_mechanism=SCRAM_MECHANISM,
                          sasl_username=user, sasl_password=password)
+
+
+def certificate_security(ca_file: Path, cert_file: Path, key_file: Path) -> KafkaSecurity:
+    """Client settings of one principal on the ``--mtls`` listener: its certificate is its
+    identity (``hub.security.certificates``), no password."""
+    return KafkaSecurity(security_protocol="SSL", ssl_cafile=ca_file,
+                         ssl_certfile=cert_file, ssl_keyfile=key_file)
 
 
 def security_env(security: KafkaSecurity) -> dict[str, str]:
     """``LIANGFA_KAFKA_*`` variables that make ``HubSettings().kafka_security`` equal
     ``security`` in a child process (every component reads its settings that way)."""
     env: dict[str, str] = {"LIANGFA_KAFKA_SECURITY_PROTOCOL": security.security_protocol}
+    for name, path in (("CAFILE", security.ssl_cafile), ("CERTFILE", security.ssl_certfile),
+                       ("KEYFILE", security.ssl_keyfile)):
+        if path is not None:
+            env[f"LIANGFA_KAFKA_SSL_{name}"] = str(path)
     if security.sasl_mechanism:
         env["LIANGFA_KAFKA_SASL_MECHANISM"] = security.sasl_mechanism
     if security.sasl_username:
