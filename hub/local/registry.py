@@ -47,6 +47,25 @@ class RegistrySecurity:
     admin_user: str
     admin_password: SecretStr
     mechanism: str = "SCRAM-SHA-512"
+    #: The home's CA: the registry reaches the broker over TLS (SASL_SSL).
+    ca_file: Path | None = None
+    #: Under ``--mtls``: the registry's key and certificate (PEM), its identity instead of
+    #: its SCRAM password.
+    keystore: Path | None = None
+
+    def kafka_tls(self) -> dict[str, str]:
+        """The Kafka client's TLS entries (``apicurio.kafka.common.*``), replacing SASL
+        under ``--mtls``; empty when the broker listener is SASL_PLAINTEXT."""
+        if self.ca_file is None:
+            return {}
+        common = "apicurio.kafka.common."
+        entries = {f"{common}security.protocol": "SSL" if self.keystore else "SASL_SSL",
+                   f"{common}ssl.truststore.type": "PEM",
+                   f"{common}ssl.truststore.location": str(self.ca_file)}
+        if self.keystore is not None:
+            entries[f"{common}ssl.keystore.type"] = "PEM"
+            entries[f"{common}ssl.keystore.location"] = str(self.keystore)
+        return entries
 
     def properties(self) -> dict[str, str]:
         """Quarkus/Apicurio configuration entries of the secured registry."""
@@ -72,6 +91,10 @@ class RegistrySecurity:
             "apicurio.auth.anonymous-read-access.enabled": "true",
             "quarkus.http.auth.policy.hub-admin.roles-allowed": "sr-admin",
         }
+        entries.update(self.kafka_tls())
+        if self.keystore is not None:
+            del entries["apicurio.kafka.common.sasl.mechanism"]
+            del entries["apicurio.kafka.common.sasl.jaas.config"]
         for name, (paths, methods, policy) in _HTTP_PERMISSIONS.items():
             entries[f"quarkus.http.auth.permission.{name}.paths"] = paths
             entries[f"quarkus.http.auth.permission.{name}.methods"] = methods
