@@ -12,15 +12,22 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 from pydantic import SecretStr
 
 from hub.config import KafkaSecurity, RegistryAuth
 from hub.errors import StackError
-from hub.local.access import HubAccess, client_security
+from hub.local.access import HubAccess, certificate_security, client_security
 from hub.local.artifacts import ensure_artifacts
-from hub.local.broker import BrokerConfig, BrokerSecurity, format_storage, start_broker
+from hub.local.broker import (
+    BrokerConfig,
+    BrokerSecurity,
+    BrokerTls,
+    format_storage,
+    start_broker,
+)
 from hub.local.processes import (
     find_java,
     find_stack_processes,
@@ -33,6 +40,9 @@ from hub.local.processes import (
 from hub.local.registry import RegistryConfig, RegistrySecurity, start_registry
 from hub.security.acl import ServicePrincipals
 
+if TYPE_CHECKING:
+    from hub.security.certificates import IssuedCertificate
+
 __all__ = ["ComponentStatus", "LocalStack", "StackPorts", "StackStatus"]
 
 log = logging.getLogger(__name__)
@@ -40,6 +50,10 @@ log = logging.getLogger(__name__)
 #: The secured stack's super users: the SCRAM admin and the controller listener's user.
 _ADMIN = "admin"
 _CONTROLLER = "controller"
+#: The broker's own certificate (its inter-broker identity, a super user under --mtls).
+_BROKER = "liangfa-broker"
+#: How the secured stack's client listener uses TLS (``stack.json`` key ``tls``).
+TlsMode = Literal["sasl-ssl", "mtls"]
 
 
 @dataclass
@@ -88,7 +102,7 @@ class LocalStack:
     """
 
     def __init__(self, home: Path, ports: StackPorts | None = None, *,
-                 secured: bool | None = None) -> None:
+                 secured: bool | None = None, mtls: bool | None = None) -> None:
         self.home = home.expanduser().resolve()
         self._state_file = self.home / "stack.json"
         self.ports = ports or self._load_ports()
@@ -102,20 +116,65 @@ class LocalStack:
         self.services = ServicePrincipals()
         self._broker_security: BrokerSecurity | None = None
         self._registry_security: RegistrySecurity | None = None
+        self.tls_mode = _tls_mode(self.home, self._state_file, self.secured, mtls)
         if self.secured:
             passwords = self.passwords([_ADMIN, _CONTROLLER, self.registry_user])
             self._broker_security = BrokerSecurity(admin_password=passwords[_ADMIN],
                                                    controller_password=passwords[_CONTROLLER],
                                                    admin_user=_ADMIN,
-                                                   controller_user=_CONTROLLER)
+                                                   controller_user=_CONTROLLER,
+                                                   tls=self._broker_tls())
             self._registry_security = RegistrySecurity(
                 kafka_user=self.registry_user, kafka_password=passwords[self.registry_user],
-                admin_user=_ADMIN, admin_password=passwords[_ADMIN])
+                admin_user=_ADMIN, admin_password=passwords[_ADMIN],
+                ca_file=self._ca_file(), keystore=self._registry_keystore())
 
     @property
     def registry_user(self) -> str:
         """The SCRAM user of the registry's kafkasql storage."""
         return self.services.registry.removeprefix("User:")
+
+    # -- TLS (hub.security.certificates) -----------------------------------------------------
+    @property
+    def tls_folder(self) -> Path:
+        """The home's CA and the certificates it signed, every file mode 0600."""
+        return self.home / "secrets" / "tls"
+
+    def _ca_file(self) -> Path | None:
+        """The home's CA certificate (created on first use); None without TLS."""
+        return None if self.tls_mode is None else self._ca_path()
+
+    def _ca_path(self) -> Path:
+        from hub.security.certificates import ensure_ca
+
+        return ensure_ca(self.tls_folder, str(self.home)).cert
+
+    def _issue(self, user: str, *, server: bool = False) -> IssuedCertificate:
+        from hub.security.certificates import certificate_subject, ensure_ca, ensure_certificate
+
+        ca = ensure_ca(self.tls_folder, str(self.home))
+        return ensure_certificate(ca, self.tls_folder, user, server=server,
+                                  common_name=certificate_subject(user))
+
+    def certificate_security(self, user: str) -> KafkaSecurity:
+        """``user``'s client certificate on the ``--mtls`` listener, issued when missing."""
+        issued = self._issue(user)
+        return certificate_security(self._ca_path(), issued.cert, issued.key)
+
+    def _broker_tls(self) -> BrokerTls | None:
+        if self.tls_mode is None:
+            return None
+        from hub.security.certificates import principal_mapping_rules
+
+        return BrokerTls(keystore=self._issue(_BROKER, server=True).keystore,
+                         ca_file=self._ca_path(),
+                         mutual=self.tls_mode == "mtls",
+                         mapping_rules=principal_mapping_rules(), broker_user=_BROKER)
+
+    def _registry_keystore(self) -> Path | None:
+        """The registry's certificate under --mtls (its broker identity), else None."""
+        return (self._issue(self.registry_user).keystore if self.tls_mode == "mtls"
+                else None)
 
     def passwords(self, users: list[str]) -> dict[str, SecretStr]:
         """The passwords of ``users``, generated into the secrets file when missing."""
@@ -129,7 +188,9 @@ class LocalStack:
         """Client settings of ``user`` on this stack; None on the PLAINTEXT stack."""
         if not self.secured:
             return None
-        return client_security(user, self.passwords([user])[user])
+        if self.tls_mode == "mtls":
+            return self.certificate_security(user)
+        return client_security(user, self.passwords([user])[user], ca_file=self._ca_file())
 
     def _load_ports(self) -> StackPorts:
         if self._state_file.exists():
@@ -149,6 +210,8 @@ class LocalStack:
         state: dict[str, object] = {"ports": asdict(self.ports)}
         if self.secured:
             state["security"] = "sasl-scram"
+        if self.tls_mode is not None:
+            state["tls"] = self.tls_mode
         self._state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     @property
@@ -161,8 +224,7 @@ class LocalStack:
         """Client settings of the secured broker's super user; None for PLAINTEXT."""
         if self._broker_security is None:
             return None
-        return client_security(self._broker_security.admin_user,
-                               self._broker_security.admin_password)
+        return self.client_security(self._broker_security.admin_user)
 
     @property
     def registry_auth(self) -> RegistryAuth | None:
@@ -351,6 +413,32 @@ def _secured_broker_answers(bootstrap: str, security: KafkaSecurity | None) -> b
     except KafkaException:
         return False
     return True
+
+
+def _tls_mode(home: Path, state_file: Path, secured: bool,
+              mtls: bool | None) -> TlsMode | None:
+    """The TLS mode of a home: what ``stack.json`` remembers, else what was asked.
+
+    A secured home is ``sasl-ssl`` unless ``--mtls`` was asked at its first start (a home
+    secured before TLS existed gets ``sasl-ssl`` at its next start: every certificate is
+    generated then and every component's credentials file rewritten). ``mtls=None`` keeps
+    the remembered mode; asking for the other one is a StackError, as for ``--insecure``.
+    """
+    remembered: str | None = None
+    if state_file.exists():
+        remembered = json.loads(state_file.read_text(encoding="utf-8")).get("tls")
+    if not secured:
+        if mtls:
+            raise StackError("--mtls needs the secured stack; it cannot go with --insecure")
+        return None
+    if mtls is not None and remembered is not None and mtls != (remembered == "mtls"):
+        raise StackError(
+            f"{home} holds a {'--mtls' if remembered == 'mtls' else 'SASL_SSL'} stack; it "
+            f"keeps that mode (run `liangfa up` {'with' if remembered == 'mtls' else 'without'}"
+            f" --mtls, or choose another --home)")
+    if remembered in ("sasl-ssl", "mtls"):
+        return "mtls" if remembered == "mtls" else "sasl-ssl"
+    return "mtls" if mtls else "sasl-ssl"
 
 
 def _tail(path: Path, lines: int = 30) -> str:
