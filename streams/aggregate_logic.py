@@ -39,6 +39,7 @@ from hub.models import (
     EarlyInterventionAttended,
     EarlyInterventionInvited,
     FeedbackMatched,
+    FeedbackMatchWithdrawn,
     FilingDecided,
     FilingDecision,
     FilingSupervisionRequested,
@@ -90,8 +91,8 @@ _ADDRESS_FIELDS = (
     "police_unit_code", "referring_unit_code", "requested_by_unit_code",
     "invited_by_unit_code", "deciding_authority_code",
 )
-_DERIVED = ("Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched", "FeedbackUnmatched",
-            "ViewAction", "AuditRecorded")
+_DERIVED = ("Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched",
+            "FeedbackMatchWithdrawn", "FeedbackUnmatched", "ViewAction", "AuditRecorded")
 _ALERT_RANK = {AlertStatus.RAISED: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.RESOLVED: 2}
 
 
@@ -228,6 +229,8 @@ def summarise(event: CaseEvent) -> str:
         return f"提前介入 early intervention attended {event.invitation_id}"
     if isinstance(event, FeedbackMatched):
         return f"反馈匹配 feedback matched ({event.method.value})"
+    if isinstance(event, FeedbackMatchWithdrawn):
+        return f"反馈匹配撤回 feedback match withdrawn: {event.reason}"
     return event_type_name(event)
 
 
@@ -275,12 +278,31 @@ class CaseAggregate:
             elif event.action_kind is ViewActionKind.ACKNOWLEDGE_ALERT:
                 self._apply_alert(event.target, AlertStatus.ACKNOWLEDGED)
             return True
+        if isinstance(event, FeedbackMatchWithdrawn):
+            self._withdraw(event)
+            return True
         if isinstance(event, FeedbackMatched) and event.police_case_number:
             self._numbers.setdefault("police_case_number", event.police_case_number)
         if event_type_name(event) in _DERIVED and not isinstance(event, FeedbackMatched):
             return True
         self._apply_case_event(event)
         return True
+
+    def _withdraw(self, event: FeedbackMatchWithdrawn) -> None:
+        """The feedback leaves the case: its stage mark and timeline entry go (so the
+        stage falls back), its police case number too; the withdrawal itself stays on
+        the timeline, so the prosecutor sees why the stage moved back."""
+        withdrawn = event.feedback_event_id
+        self._seen.discard(withdrawn)
+        self._marks = [mark for mark in self._marks if mark.event_id != withdrawn]
+        self._timeline.pop(withdrawn, None)
+        if (event.police_case_number
+                and self._numbers.get("police_case_number") == event.police_case_number):
+            del self._numbers["police_case_number"]
+        self._timeline[event.event_id] = TimelineEntry(
+            event_id=event.event_id, event_type=event.avro_name,
+            occurred_at=event.occurred_at, unit_code=event.source_unit,
+            summary=summarise(event))
 
     def _apply_alert(self, alert_id: str, status: AlertStatus) -> None:
         known = self._alerts.get(alert_id)

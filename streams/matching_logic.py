@@ -43,6 +43,7 @@ from hub.models import (
     CaseReferred,
     CourtJudgment,
     FeedbackMatched,
+    FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     JudicialRecommendation,
     MatchCandidate,
@@ -63,10 +64,12 @@ __all__ = [
     "MatchResult",
     "RecordKey",
     "ReferralRecord",
+    "feedback_identifiers",
     "manual_match_event",
     "matched_event",
     "normalise_document_number",
     "unmatched_event",
+    "withdrawn_event",
 ]
 
 PROCESSOR = "matching"
@@ -197,6 +200,11 @@ def _text(event: object, name: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def feedback_identifiers(feedback: CaseEvent) -> frozenset[str]:
+    """The party identifiers (credit codes, ID numbers) a feedback event names."""
+    return _identifiers(_feedback_parties(feedback))
+
+
 def _feedback_parties(event: object) -> list[Party]:
     parties: list[Party] = []
     for name in ("parties", "defendants", "persons_concerned"):
@@ -249,6 +257,9 @@ class MatchIndexStorage(Protocol):
     def link_police(self, police_key: str, number: str, case_id: str) -> None:
         """Link a police case number (per unit and across units) to a case."""
 
+    def unlink_police(self, police_key: str, number: str, case_id: str) -> None:
+        """Undo :meth:`link_police` for ``case_id`` (its match was withdrawn)."""
+
     def __len__(self) -> int:
         """Records stored."""
 
@@ -294,6 +305,11 @@ class InMemoryMatchStorage:
     def link_police(self, police_key: str, number: str, case_id: str) -> None:
         self._by_police_case[police_key] = case_id
         self._by_police_number[number].add(case_id)
+
+    def unlink_police(self, police_key: str, number: str, case_id: str) -> None:
+        if self._by_police_case.get(police_key) == case_id:
+            del self._by_police_case[police_key]
+        self._by_police_number.get(number, set()).discard(case_id)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -370,6 +386,14 @@ class FeedbackMatcher:
         normalised = normalise_document_number(police_case_number)
         if key and normalised:
             self.storage.link_police(key, normalised, case_id)
+
+    def unlink_police_case(self, police_unit_code: str, police_case_number: str,
+                           case_id: str) -> None:
+        """Forget a police case number's case (its match was withdrawn)."""
+        key = self._police_key(police_unit_code, police_case_number)
+        normalised = normalise_document_number(police_case_number)
+        if key and normalised:
+            self.storage.unlink_police(key, normalised, case_id)
 
     @staticmethod
     def _police_key(unit: str, number: str | None) -> str | None:
@@ -456,6 +480,22 @@ class FeedbackMatcher:
                 for case_id in sorted(cases)
             )
         candidates = self._identifier_candidates(feedback, referring_unit) + ambiguous
+        return self._ranked(feedback, candidates)
+
+    def reconsider(self, feedback: CaseEvent) -> MatchResult:
+        """A party-identifier match judged again on the referrals indexed now.
+
+        Such a match is confident only while the party has a single referral in the date
+        window (the sole-candidate bonus), so it depends on what was read before it: a
+        second referral of the party read later can make it ambiguous. Only the
+        identifier ranking is run again: the police case number the first match linked
+        points at the case under review and would confirm it by itself.
+        """
+        referring_unit = _text(feedback, "referring_unit_code")
+        return self._ranked(feedback, self._identifier_candidates(feedback, referring_unit))
+
+    def _ranked(self, feedback: CaseEvent, candidates: list[Candidate]) -> MatchResult:
+        threshold = self.parameters.confident_threshold
         best: dict[str, Candidate] = {}
         for candidate in candidates:
             kept = best.get(candidate.case_id)
@@ -550,6 +590,33 @@ def manual_match_event(feedback: CaseEvent, action: ViewAction, *, hub_unit_code
         original_case_id=feedback.case_id, method=MatchMethod.MANUAL, confidence=1.0,
         police_case_number=getattr(feedback, "police_case_number", None),
         matched_by=action.actor,
+    )
+
+
+def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,
+                    result: MatchResult, *, hub_unit_code: str,
+                    now: datetime) -> FeedbackMatchWithdrawn:
+    """The FeedbackMatchWithdrawn that takes ``feedback`` out of ``case_id`` (keyed by it).
+
+    Its id depends on the feedback and the case only: judged again by any worker, any
+    number of times, the same withdrawal is one event.
+    """
+    others = [c.case_id for c in result.candidates]
+    if result.case_id is not None:
+        reason = f"the party's referrals now point at another case ({result.case_id})"
+    elif len(others) > 1:
+        reason = (f"the party has {len(others)} referrals in the date window now: "
+                  "a person must choose")
+    else:
+        reason = "the match no longer reaches the confidence threshold"
+    return FeedbackMatchWithdrawn(
+        event_id=uuid_for("feedback-match-withdrawn", feedback.event_id, case_id),
+        case_id=case_id, source_unit=hub_unit_code, occurred_at=feedback.occurred_at,
+        recorded_at=now, source_system=SOURCE_SYSTEM,
+        source_record=f"{PROCESSOR}:{feedback.event_id}", connector_id=f"streams.{PROCESSOR}",
+        feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name, method=method,
+        police_case_number=_text(feedback, "police_case_number"), reason=reason,
+        candidate_case_ids=others,
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "AlertStatus",
     "CaseStage",
     "CaseState",
+    "FeedbackMatchWithdrawn",
     "FeedbackMatched",
     "FeedbackUnmatched",
     "MatchCandidate",
@@ -267,6 +268,29 @@ class FeedbackMatched(CaseEvent):
     )
     matched_by: str | None = Field(
         default=None, description="Person who matched it 匹配人, for a manual match."
+    )
+
+
+class FeedbackMatchWithdrawn(CaseEvent):
+    """An automatic match was withdrawn 反馈匹配撤回; ``case_id`` is the case it had joined.
+
+    A match by party identifier is confident only while the party has one referral in the
+    date window. When a second referral of the party is read later (a backfill, or an
+    export that lands after the police's), the match is judged again; if it no longer
+    holds, the feedback leaves the case (its clocks open again) and goes to a person
+    with the candidates (FeedbackUnmatched).
+    """
+
+    feedback_event_id: str = Field(description="Feedback event id 反馈事件编号 withdrawn.")
+    feedback_type: str = Field(description="Feedback event type 反馈事件类型 (full Avro name).")
+    method: MatchMethod = Field(default=MatchMethod.UNKNOWN,
+                                description="Method 匹配方式 of the match withdrawn.")
+    police_case_number: str | None = Field(
+        default=None, description="Police case number 公安案件编号 no longer linked to the case."
+    )
+    reason: str = Field(description="Why the match no longer holds 撤回理由.")
+    candidate_case_ids: list[str] = Field(
+        default_factory=list, description="Cases the feedback may belong to now 候选案件."
     )
 
 

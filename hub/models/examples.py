@@ -26,6 +26,7 @@ from hub.models.derived import (
     CaseStage,
     CaseState,
     FeedbackMatched,
+    FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     MatchCandidate,
     MatchMethod,
@@ -422,6 +423,15 @@ def example_events() -> dict[str, CaseEvent]:
             method=MatchMethod.REFERRAL_NUMBER,
             confidence=1.0,
             police_case_number=_POLICE_CASE_NUMBER,
+        ),
+        FeedbackMatchWithdrawn(
+            **_header(EXAMPLE_HUB_UNIT, "withdrawn", _at(date(2024, 3, 12), 9)),
+            feedback_event_id="00000000-0000-5000-8000-000000000002",
+            feedback_type=FilingDecided.avro_name,
+            method=MatchMethod.PARTY_IDENTIFIER,
+            police_case_number=_POLICE_CASE_NUMBER,
+            reason="a second referral of the same party in the date window",
+            candidate_case_ids=[case_id_for(EXAMPLE_AGENCY, _DECISION_NUMBER)],
         ),
         FeedbackUnmatched(
             **_header(EXAMPLE_HUB_UNIT, "unmatched", _at(date(2024, 3, 11), 11)),

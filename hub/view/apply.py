@@ -26,6 +26,7 @@ from hub.models import (
     CaseEvent,
     CaseState,
     FeedbackMatched,
+    FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     Party,
     PenaltyCaseRecorded,
@@ -547,6 +548,8 @@ def apply_event(session: Session, event: CaseEvent, units: UnitDirectory) -> boo
         apply_unmatched(session, event)
     elif isinstance(event, FeedbackMatched):
         apply_feedback_matched(session, event)
+    elif isinstance(event, FeedbackMatchWithdrawn):
+        apply_feedback_match_withdrawn(session, event)
     elif isinstance(event, ViewAction):
         apply_view_action(session, event)
     else:
@@ -568,6 +571,24 @@ def apply_feedback_matched(session: Session, matched: FeedbackMatched) -> None:
     row = session.get(UnmatchedRow, matched.feedback_event_id)
     if row is not None:
         _resolve_by_matcher(row, resolution)
+
+
+def apply_feedback_match_withdrawn(session: Session, withdrawn: FeedbackMatchWithdrawn) -> None:
+    """The matcher withdrew its own match (a later referral of the same party made it
+    ambiguous): its resolution is forgotten and a queue item it closed opens again, so
+    a person chooses among the candidates (the new FeedbackUnmatched brings them). A
+    person's resolution stands."""
+    resolution = session.get(MatcherResolutionRow, withdrawn.feedback_event_id)
+    if resolution is not None and resolution.case_id == withdrawn.case_id:
+        session.delete(resolution)
+    row = session.get(UnmatchedRow, withdrawn.feedback_event_id)
+    if (row is not None and row.status == "resolved"
+            and row.resolved_case_id == withdrawn.case_id
+            and str(row.resolved_by or "").startswith("matcher")):
+        row.status = "open"
+        row.resolved_case_id = None
+        row.resolved_by = None
+        row.resolved_at = None
 
 
 def _resolve_by_matcher(row: UnmatchedRow, resolution: MatcherResolutionRow | None) -> None:

@@ -47,6 +47,7 @@ from hub.models import (
     CaseEvent,
     CaseState,
     FeedbackMatched,
+    FeedbackMatchWithdrawn,
     PenaltyCaseRecorded,
 )
 from hub.registry import SchemaRegistryClient
@@ -92,7 +93,8 @@ CONSUMER_LAG = Gauge(
 _PENALTY_TYPE = PenaltyCaseRecorded.avro_name.encode()
 #: From lf.case-events the view needs penalty details and the matcher's matches (which
 #: close parked feedback it resolved by itself once the referral arrived); nothing else.
-_CASE_EVENT_TYPES = {_PENALTY_TYPE, FeedbackMatched.avro_name.encode()}
+_CASE_EVENT_TYPES = {_PENALTY_TYPE, FeedbackMatched.avro_name.encode(),
+                     FeedbackMatchWithdrawn.avro_name.encode()}
 #: How long produced outbox rows are kept (to answer "was it sent?"), then deleted.
 _OUTBOX_KEEP = timedelta(days=7)
 
@@ -429,7 +431,7 @@ class BusRunner:
                            message.partition, message.offset, exc)
             return DecodedRecord(message.topic, message.partition, message.offset, key, None)
         if message.topic == self.context.settings.topics.case_events and not isinstance(
-            event, PenaltyCaseRecorded | FeedbackMatched
+            event, PenaltyCaseRecorded | FeedbackMatched | FeedbackMatchWithdrawn
         ):
             event = None
         return DecodedRecord(message.topic, message.partition, message.offset, key, event)

@@ -184,6 +184,28 @@ class CaseDocument:
         self.deadlines_due = True
         self.screening_due = self.screening_due or isinstance(event, _SCREENED)
 
+    def withdraw(self, event_id: str) -> bool:
+        """Take a feedback event out of the history (its match was withdrawn).
+
+        Its seen ids go too, so the matcher's copy is taken again if a person (or a
+        later match) puts the feedback back in this case. The clocks it stopped open
+        again at the next evaluation. False when the case did not hold it.
+        """
+        stored: list[list[Any]] = self.data["events"]
+        events = self.events()
+        kept = [index for index, event in enumerate(events) if event.event_id != event_id]
+        held = len(kept) != len(events)
+        if held:
+            self.data["events"] = [stored[index] for index in kept]
+            self._events = [events[index] for index in kept]
+            self.deadlines_due = True
+        forgotten = {event_id, MATCHED + event_id, UNROUTED + event_id, REFUSED + event_id}
+        if self.seen & forgotten:
+            self.seen -= forgotten
+            self.data["seen"] = [seen for seen in self.data["seen"] if seen not in forgotten]
+        self.changed = True
+        return held
+
     def _count_dropped(self, what: str, count: int) -> None:
         dropped: dict[str, int] = self.data.setdefault("dropped", {})
         before = dropped.get(what, 0)

@@ -31,7 +31,7 @@ from hub.rules import MatchingParameters
 from streams.engine.match_store import RocksMatchStorage, open_index_store
 from streams.matching_logic import FeedbackMatcher, ReferralRecord
 
-__all__ = ["GlobalIndex"]
+__all__ = ["REVIEW_PREFIX", "GlobalIndex"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 #: read of each partition of the referrals topic (see :mod:`streams.engine.match_store`).
 _DIGEST = b"d"
 _OFFSET = b"\x00offset"
+#: Key prefix of the automatic matches kept for review (:attr:`GlobalIndex.reviews`).
+REVIEW_PREFIX = "review|"
 #: Index records applied per read (recovery reads until the topics' ends).
 _READ_AT_ONCE = 10_000
 
@@ -62,6 +64,11 @@ class GlobalIndex:
         self._storage = RocksMatchStorage(self._db) if self._db is not None else None
         self.matcher = FeedbackMatcher(parameters, self._storage)
         self.pending: dict[str, dict[str, Any]] = {}
+        #: Automatic matches that a later referral may overturn, by ``review|<feedback
+        #: id>`` (see :meth:`streams.engine.matching.MatchingProcessor.reconsider`). Read
+        #: from the same topic as ``pending``, kept apart so the parked-feedback passes
+        #: never see them.
+        self.reviews: dict[str, dict[str, Any]] = {}
         #: A digest of each referral entry read from the topic (what :meth:`knows`
         #: compares), when there is no store: the matcher holds the records themselves.
         self._referral_keys: dict[str, bytes] = {}
@@ -108,12 +115,15 @@ class GlobalIndex:
     def _apply_pending(self, key: str, value: dict[str, Any]) -> None:
         # Read back from the topic, an entry this worker wrote (one dict under the
         # feedback's and the unmatched event's ids) stays one object, not two copies.
-        if self.pending.get(key) != value:
-            self.pending[key] = value
+        entries = self.reviews if key.startswith(REVIEW_PREFIX) else self.pending
+        if entries.get(key) != value:
+            entries[key] = value
 
     def _apply_referral(self, key: str, value: dict[str, Any]) -> None:
         if key.startswith("r|"):
             self.matcher.add(ReferralRecord.from_dict(value))
+        elif key.startswith("p|") and value.get("unlinked"):
+            self.matcher.unlink_police_case(value["unit"], value["number"], value["case_id"])
         elif key.startswith("p|"):
             self.matcher.link_police_case(value["unit"], value["number"], value["case_id"])
 

@@ -144,7 +144,7 @@ class RocksMatchStorage:
 
     def police_case(self, police_key: str) -> str | None:
         value = self._get(_POLICE + police_key.encode("utf-8"))
-        return value.decode("utf-8") if value is not None else None
+        return value.decode("utf-8") if value else None
 
     def police_number_cases(self, number: str) -> set[str]:
         stored = self._get(_POLICE_NUMBER + number.encode("utf-8"))
@@ -158,6 +158,17 @@ class RocksMatchStorage:
         if case_id not in cases:
             cases.append(case_id)
             self._staged[key] = orjson.dumps(cases)
+
+    def unlink_police(self, police_key: str, number: str, case_id: str) -> None:
+        key = _POLICE + police_key.encode("utf-8")
+        if self._get(key) == case_id.encode("utf-8"):
+            self._staged[key] = b""  # an empty value reads as no link
+        number_key = _POLICE_NUMBER + number.encode("utf-8")
+        stored = self._get(number_key)
+        cases = orjson.loads(stored) if stored is not None else []
+        if case_id in cases:
+            cases.remove(case_id)
+            self._staged[number_key] = orjson.dumps(cases)
 
     def __len__(self) -> int:
         return self._count

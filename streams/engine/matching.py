@@ -11,6 +11,14 @@ live in :class:`~streams.engine.global_index.GlobalIndex`, which every worker re
 - still unsure: FeedbackUnmatched with its candidates to ``lf.unmatched``, an
   UNMATCHED_FEEDBACK alert, and a parked entry; a later referral (:meth:`rematch_parked`)
   or a person's MANUAL_MATCH (:meth:`manual_match`) completes it.
+
+A match by party identifier holds only while the party has one referral in the date
+window, and a referral read later can change that (a backfill reads exports in any
+order). Such matches, and those made later through the police case number they linked,
+are kept for review; when a new referral names the party, the match is judged again
+(:meth:`MatchingProcessor.reconsider`) and, if it no longer holds, withdrawn by an event
+(FeedbackMatchWithdrawn: the feedback leaves the case, whose clocks open again) and the
+feedback is matched afresh or goes to a person.
 """
 
 
@@ -25,21 +33,31 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
     FeedbackMatched,
+    MatchMethod,
     ViewAction,
 )
 from hub.serde import AvroSerde
+from streams._alerts import uuid_for
 from streams._events import (
     MATCHED_HEADER,
     decode_stored,
     stored_form,
 )
 from streams.engine.case_document import CaseDocument
-from streams.engine.global_index import GlobalIndex
+from streams.engine.global_index import REVIEW_PREFIX, GlobalIndex
 from streams.engine.outputs import Outputs
 from streams.engine.state import encode_value
 from streams.engine.timers import DueIndex
 from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
-from streams.matching_logic import manual_match_event, matched_event, unmatched_event
+from streams.matching_logic import (
+    MatchResult,
+    feedback_identifiers,
+    manual_match_event,
+    matched_event,
+    normalise_document_number,
+    unmatched_event,
+    withdrawn_event,
+)
 from streams.metrics import DUPLICATES
 from streams.topics import TopicNames
 
@@ -69,6 +87,8 @@ class MatchingProcessor:
         #: may match now (see :meth:`rematch_parked`).
         self.index_grew = False
         self._rematch_after = 0.0
+        #: Party identifiers of the referrals indexed since the last review pass.
+        self._new_identifiers: set[str] = set()
 
     async def _write_index(self, topic: str, key: str, value: dict[str, Any]) -> None:
         self.index.apply_local(topic, key, value)
@@ -80,6 +100,7 @@ class MatchingProcessor:
             if not self.index.knows(key, value):
                 await self._write_index(self.index.referrals_topic, key, value)
                 self.index_grew = True
+                self._new_identifiers.update(value.get("identifiers") or ())
 
     async def rematch_parked(self) -> int:
         """Match parked feedback again once new referrals are known; returns how many.
@@ -93,7 +114,7 @@ class MatchingProcessor:
         self.index_grew = False
         started = time.monotonic()
         try:
-            return await self._rematch_parked()
+            return await self._rematch_parked() + await self.reconsider()
         finally:
             # Every open entry is tried again, so a pass costs O(parked feedback); after
             # a pass the next waits 20× as long as it took (at most ~5% of the worker),
@@ -129,6 +150,81 @@ class MatchingProcessor:
             matched_count += 1
         return matched_count
 
+    async def reconsider(self) -> int:
+        """Judge again the identifier matches of parties a new referral names; returns
+        how many were withdrawn.
+
+        Runs with the parked-feedback pass (:meth:`rematch_parked`), on the worker that
+        indexed the referral; every review entry is replicated, so it sees them all.
+        """
+        identifiers, self._new_identifiers = self._new_identifiers, set()
+        if not identifiers:
+            return 0
+        withdrawn = 0
+        for key, entry in list(self.index.reviews.items()):
+            if (entry.get("review") != "identifier" or not entry.get("resolved")
+                    or not identifiers.intersection(entry.get("identifiers") or ())):
+                continue
+            [feedback] = decode_stored([entry["feedback"]])
+            case_id = str(entry["resolved"])
+            result = self.index.matcher.reconsider(feedback)
+            if result.confident and result.case_id == case_id:
+                continue
+            await self._withdraw(case_id, key, entry, result)
+            withdrawn += 1
+        return withdrawn
+
+    async def _withdraw(self, case_id: str, key: str, entry: dict[str, Any],
+                        result: MatchResult) -> None:
+        """Take the feedback of a match that no longer holds out of ``case_id``, with
+        every feedback matched since through the police case number it linked; then
+        match each afresh (or park it for a person)."""
+        number = entry.get("police_number")
+        chain = [(key, entry)] + [
+            (other_key, other) for other_key, other in self.index.reviews.items()
+            if number and other.get("review") == "link" and other.get("resolved") == case_id
+            and other.get("police_number") == number]
+        now = datetime.now(UTC)
+        withdrawn: list[CaseEvent] = []
+        for review_key, review in chain:
+            [feedback] = decode_stored([review["feedback"]])
+            method = (MatchMethod.PARTY_IDENTIFIER if review["review"] == "identifier"
+                      else MatchMethod.CASE_ID)
+            await self.outputs.event(self.topics.case_events, withdrawn_event(
+                feedback, case_id, method, result, hub_unit_code=self.hub_unit_code,
+                now=now))
+            await self._write_index(self.index.pending_topic, review_key,
+                                    {"feedback": None, "resolved": None,
+                                     "withdrawn": case_id})
+            withdrawn.append(feedback)
+        unit = entry.get("police_unit")
+        police_key = police_index_key(str(unit), number) if unit and number else None
+        if police_key is not None:
+            await self._write_index(self.index.referrals_topic, police_key, {
+                "unit": unit, "number": number, "case_id": case_id, "unlinked": True})
+        for feedback in withdrawn:
+            await self._decide(feedback, self.index.matcher.match(feedback), now,
+                               withdrawn_from=case_id)
+
+    async def _remember_for_review(self, feedback: CaseEvent,
+                                   matched: FeedbackMatched) -> None:
+        """Keep an automatic match a later referral may overturn (see the module doc)."""
+        number = normalise_document_number(getattr(feedback, "police_case_number", None))
+        if matched.method is MatchMethod.PARTY_IDENTIFIER:
+            kind = "identifier"
+        elif matched.method is MatchMethod.CASE_ID and number and any(
+                review.get("review") == "identifier"
+                and review.get("resolved") == matched.case_id
+                and review.get("police_number") == number
+                for review in self.index.reviews.values()):
+            kind = "link"
+        else:
+            return
+        await self._write_index(self.index.pending_topic, REVIEW_PREFIX + feedback.event_id, {
+            "feedback": stored_form(feedback), "resolved": matched.case_id, "review": kind,
+            "identifiers": sorted(feedback_identifiers(feedback)),
+            "police_unit": feedback.source_unit, "police_number": number})
+
     async def _link(self, feedback: CaseEvent, case_id: str) -> None:
         number = getattr(feedback, "police_case_number", None)
         key = police_index_key(feedback.source_unit, number)
@@ -151,6 +247,7 @@ class MatchingProcessor:
         await self.outputs.send(self.topics.case_events, serialized.key, serialized.value,
                                 [*serialized.headers, (MATCHED_HEADER, b"1")])
         await self._link(feedback, matched.case_id)
+        await self._remember_for_review(feedback, matched)
 
     async def match_feedback(self, feedback: CaseEvent,
                              document: CaseDocument | None = None) -> bool:
@@ -174,13 +271,26 @@ class MatchingProcessor:
         if result.confident and result.case_id == feedback.case_id:
             await self._link(feedback, feedback.case_id)
             return True
-        if result.confident:
+        await self._decide(feedback, result, now)
+        return False
+
+    async def _decide(self, feedback: CaseEvent, result: MatchResult, now: datetime, *,
+                      withdrawn_from: str | None = None) -> None:
+        """Re-key feedback to a confident match, or park it for a person.
+
+        Parked again after its match to ``withdrawn_from`` was withdrawn, it gets an id
+        of its own: the view must open a new item, not find the one it closed.
+        """
+        if result.confident and result.case_id is not None:
             await self._rekey(feedback, matched_event(result, feedback,
                                                       hub_unit_code=self.hub_unit_code,
                                                       now=now))
-            return False
+            return
         unmatched = unmatched_event(result, feedback, hub_unit_code=self.hub_unit_code,
                                     now=now)
+        if withdrawn_from is not None:
+            unmatched = unmatched.model_copy(update={"event_id": uuid_for(
+                "feedback-unmatched", feedback.event_id, withdrawn_from, "withdrawn")})
         await self.outputs.event(self.topics.unmatched, unmatched)
         await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
             feedback, AlertStatus.RAISED, now, hub_unit_code=self.hub_unit_code,
@@ -188,7 +298,6 @@ class MatchingProcessor:
         entry = {"feedback": stored_form(feedback), "resolved": None}
         await self._write_index(self.index.pending_topic, feedback.event_id, entry)
         await self._write_index(self.index.pending_topic, unmatched.event_id, entry)
-        return False
 
     async def manual_match(self, action: ViewAction) -> None:
         """A person's MANUAL_MATCH: re-key the parked feedback to the chosen case."""

@@ -31,6 +31,7 @@ from hub.models import (
     CaseEvent,
     CaseReferred,
     CaseState,
+    FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     PenaltyCaseRecorded,
     UnitMonthlyStats,
@@ -83,7 +84,7 @@ log = logging.getLogger(__name__)
 
 CASE_PROCESSORS = "case-processors"
 _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
-                    AuditRecorded)
+                    AuditRecorded, FeedbackMatchWithdrawn)
 _SCREENED = (PenaltyCaseRecorded, CaseReferred)
 #: Case documents kept in memory between batches (see ``Processors.keep_document``).
 _DOCUMENT_CACHE = 1024
@@ -418,6 +419,8 @@ class Processors:
                     joined[0] = await self.matching.match_feedback(event, document)
 
                 await self.guards["matching"].run(record, match)
+            if isinstance(event, FeedbackMatchWithdrawn):
+                document.withdraw(event.feedback_event_id)
             if not isinstance(event, _NOT_CASE_EVENTS):
                 if self.accepts(record, event, document.has_history or joined[0]):
                     document.add_event(event)

@@ -7,7 +7,13 @@ import random
 
 import pytest
 
-from hub.models import CaseEvent, CaseStage, ViewAction
+from hub.models import (
+    CaseEvent,
+    CaseStage,
+    FeedbackMatchWithdrawn,
+    MatchMethod,
+    ViewAction,
+)
 from streams.aggregate_logic import CaseAggregate, fold
 from tests.unit.data.case_events import (
     CASE,
@@ -244,3 +250,27 @@ def test_police_steps_survive_a_table_in_any_order() -> None:
     expected = fold(events).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
     restored = CaseAggregate.from_dict(json.loads(json.dumps(fold(events[::-1]).to_dict())))
     assert restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == expected
+
+
+def test_a_withdrawn_match_takes_the_feedback_out_of_the_case() -> None:
+    """The matcher withdrew its match (a second referral of the party): the stage falls
+    back, the police case number goes, the withdrawal stays on the timeline; the same
+    feedback matched back later is applied again."""
+    filed = decided(at(2025, 1, 9, 10), "FILED", police_case_number="青公刑立〔2025〕5号")
+    withdrawn = FeedbackMatchWithdrawn(
+        event_id="0f0e0d0c-0b0a-4908-8706-050403020177", case_id=CASE, source_unit=HUB_UNIT,
+        occurred_at=filed.occurred_at, recorded_at=at(2025, 2, 1, 10),
+        source_system="liangfa-hub", source_record="matching:x", connector_id="streams.matching",
+        feedback_event_id=filed.event_id, feedback_type=filed.avro_name,
+        method=MatchMethod.PARTY_IDENTIFIER, police_case_number="青公刑立〔2025〕5号",
+        reason="a second referral", candidate_case_ids=[CASE])
+    aggregate = fold([PENALTY, REFERRAL, RECEIPT, filed])
+    assert aggregate.stage is CaseStage.FILED
+    assert aggregate.apply(withdrawn)
+    state = aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert state.stage is CaseStage.RECEIVED
+    assert state.police_case_number is None
+    timeline = [entry.event_id for entry in state.timeline]
+    assert filed.event_id not in timeline and withdrawn.event_id in timeline
+    assert aggregate.apply(filed)  # a person put it back
+    assert aggregate.stage is CaseStage.FILED

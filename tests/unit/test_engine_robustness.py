@@ -114,3 +114,23 @@ def test_the_subscription_follows_every_ingest_topic_and_the_fixed_topics() -> N
                  topics.inbox("U"), topics.case_state, topics.dead_letters,
                  f"{topics.case_events}-x", "t1-engine-cases-changelog"):
         assert not subscribed(name), name
+
+
+def test_a_withdrawn_feedback_leaves_the_history_and_may_come_back() -> None:
+    events = _events(3)
+    document = CaseDocument(0, events[0].case_id, None)
+    for event in events:
+        document.add_event(event)
+        document.mark_seen(event.event_id)
+    document.mark_seen("matched|" + events[1].event_id)
+    document.deadlines_due = False
+    assert document.withdraw(events[1].event_id)
+    assert [e.event_id for e in document.events()] == [events[0].event_id,
+                                                         events[2].event_id]
+    assert document.deadlines_due  # its clocks open again
+    assert events[1].event_id not in document.seen
+    stored = decode_value(document.encoded())
+    assert [item[0] for item in stored["events"]] == [events[0].event_id,
+                                                      events[2].event_id]
+    assert not {events[1].event_id, "matched|" + events[1].event_id} & set(stored["seen"])
+    assert not document.withdraw(events[1].event_id)  # already gone

@@ -18,6 +18,7 @@ from streams.matching_logic import (
     matched_event,
     normalise_document_number,
     unmatched_event,
+    withdrawn_event,
 )
 from tests.unit.data.case_events import (
     CASE,
@@ -375,3 +376,46 @@ def test_a_manual_match_names_the_chosen_case_and_the_person() -> None:
     # Deterministic: a replayed action yields the same event id.
     again = manual_match_event(feedback, action, hub_unit_code="11429901031594016T", now=now)
     assert again.event_id == matched.event_id
+
+
+def test_a_later_referral_of_the_party_makes_an_identifier_match_doubtful(
+        matcher: FeedbackMatcher) -> None:
+    """The matching race: a sole-candidate match is judged again when the party's second
+    referral is read, on the identifiers only (the police link it made would confirm it)."""
+    decision = feedback(at(2025, 2, 20, 10), parties=[ZHANG], offence="非法经营罪",
+                        police_case_number="青公刑立〔2025〕77号")
+    assert matcher.match(decision).case_id == CASE2
+    matcher.link_police_case(COUNTY_PSB, "青公刑立〔2025〕77号", CASE2)
+    assert matcher.reconsider(decision).case_id == CASE2
+    second = REFERRALS[1].model_copy(update={
+        "event_id": "0f0e0d0c-0b0a-4908-8706-050403020101",
+        "case_id": "0f0e0d0c-0b0a-4908-8706-0504030201fe",
+        "referral_number": "另一移送书〔2025〕10号", "decision_number": "青市监罚〔2025〕10号",
+        "agency_case_number": None,
+    })
+    matcher.add_event(second)
+    # matched as before through the police link; judged again, ambiguous
+    assert matcher.match(decision).case_id == CASE2
+    again = matcher.reconsider(decision)
+    assert not again.confident
+    assert {c.case_id for c in again.candidates} == {CASE2, second.case_id}
+    withdrawn = withdrawn_event(decision, CASE2, MatchMethod.PARTY_IDENTIFIER, again,
+                                hub_unit_code=HUB_UNIT, now=at(2025, 3, 1, 10))
+    assert withdrawn.case_id == CASE2 and withdrawn.feedback_event_id == decision.event_id
+    assert set(withdrawn.candidate_case_ids) == {CASE2, second.case_id}
+    assert "2 referrals" in withdrawn.reason
+    assert withdrawn.event_id == withdrawn_event(
+        decision, CASE2, MatchMethod.PARTY_IDENTIFIER, again, hub_unit_code=HUB_UNIT,
+        now=at(2025, 4, 1, 10)).event_id  # one withdrawal, however often judged
+    # the link goes with the match: nothing points at CASE2 any more
+    matcher.unlink_police_case(COUNTY_PSB, "青公刑立〔2025〕77号", CASE2)
+    result = matcher.match(decision)
+    assert not result.confident
+    assert {c.case_id for c in result.candidates} == {CASE2, second.case_id}
+
+
+def test_unlinking_leaves_other_links_alone(matcher: FeedbackMatcher) -> None:
+    matcher.link_police_case(COUNTY_PSB, "青公刑立〔2025〕78号", CASE)
+    matcher.unlink_police_case(COUNTY_PSB, "青公刑立〔2025〕78号", CASE2)  # not its case
+    later = feedback(at(2025, 5, 20, 10), police_case_number="青公刑立〔2025〕78号")
+    assert matcher.match(later).case_id == CASE

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.models import FeedbackMatched, FeedbackUnmatched, MatchMethod
+from hub.models import FeedbackMatched, FeedbackMatchWithdrawn, FeedbackUnmatched, MatchMethod
 from hub.models.examples import example_events
-from hub.view.apply import apply_feedback_matched, apply_unmatched
+from hub.view.apply import (
+    apply_feedback_match_withdrawn,
+    apply_feedback_matched,
+    apply_unmatched,
+)
 from hub.view.store import Store, UnmatchedRow
 from tests.support.postgres import fresh_database
 
@@ -75,3 +79,45 @@ def test_a_match_read_before_its_parked_item_leaves_the_item_closed(store: Store
         apply_feedback_matched(session, matched)  # a replay changes nothing
     with store.session() as session:
         assert session.query(UnmatchedRow).filter_by(status="open").count() == 0
+
+
+def _withdrawal(matched: FeedbackMatched) -> FeedbackMatchWithdrawn:
+    withdrawn = example_events()["cn.liangfa.events.FeedbackMatchWithdrawn"]
+    assert isinstance(withdrawn, FeedbackMatchWithdrawn)
+    return withdrawn.model_copy(update={"case_id": matched.case_id,
+                                        "feedback_event_id": matched.feedback_event_id})
+
+
+@pytest.mark.parametrize("parked_first", [True, False])
+def test_a_withdrawn_match_reopens_the_item_in_either_order(store: Store,
+                                                            parked_first: bool) -> None:
+    """The matcher withdrew its own match (a second referral of the party was read): a
+    person must choose, whichever of ``lf.unmatched`` and the case events is read first."""
+    parked, matched = _pair()
+    withdrawn = _withdrawal(matched)
+    with store.session() as session:
+        apply_feedback_matched(session, matched)
+    steps = ([lambda s: apply_unmatched(s, parked),
+              lambda s: apply_feedback_match_withdrawn(s, withdrawn)] if parked_first
+             else [lambda s: apply_feedback_match_withdrawn(s, withdrawn),
+                   lambda s: apply_unmatched(s, parked)])
+    for step in steps:
+        with store.session() as session:
+            step(session)
+    with store.session() as session:
+        row = session.get(UnmatchedRow, parked.feedback_event_id)
+        assert row.status == "open"
+        assert row.resolved_case_id is None and row.resolved_by is None
+
+
+def test_a_withdrawal_leaves_a_persons_resolution_alone(store: Store) -> None:
+    parked, matched = _pair()
+    with store.session() as session:
+        apply_unmatched(session, parked)
+    with store.session() as session:
+        row = session.get(UnmatchedRow, parked.feedback_event_id)
+        row.status, row.resolved_case_id, row.resolved_by = "resolved", matched.case_id, "张检察官"
+    with store.session() as session:
+        apply_feedback_match_withdrawn(session, _withdrawal(matched))
+    with store.session() as session:
+        assert session.get(UnmatchedRow, parked.feedback_event_id).status == "resolved"

@@ -1,0 +1,154 @@
+"""The matching race closed: a later referral of the same party overturns an identifier match.
+
+A police decision that names only the party is matched automatically when that party has
+one referral in the date window. Exports are read in any order (a backfill, an agency that
+exports weekly), so a second referral of the party can be read after the decision was
+matched. The worker must then judge the match again: the decision (and what was matched
+since through the police case number it linked) leaves the first case by an event, and a
+person chooses among the candidates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.identity import case_id_for
+from hub.models import (
+    CaseEvent,
+    CaseReferred,
+    CaseState,
+    FeedbackMatched,
+    FeedbackMatchWithdrawn,
+    FeedbackUnmatched,
+    FilingDecided,
+    MatchMethod,
+)
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_POLICE,
+    EXAMPLE_PROCURATORATE,
+    example_events,
+)
+from tests.integration.test_streams_harness import (
+    StreamsDeployment,
+    produce_events,
+    read_events_until,
+    write_example_units,
+)
+
+pytestmark = pytest.mark.integration
+
+POLICE_NUMBER = "A4211810000002024037777"
+
+
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str,
+               tmp_path: Path) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+def _example(model: type[CaseEvent]) -> Any:
+    return next(e for e in example_events().values() if isinstance(e, model))
+
+
+def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
+    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
+    return mine[-1] if mine else None
+
+
+async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
+    deployment: StreamsDeployment, tmp_path: Path,
+) -> None:
+    deployment.units_file = write_example_units(tmp_path)
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    await deployment.create_topics([agency_topic, police_topic])
+    deployment.start_worker("w1")
+
+    first: CaseReferred = _example(CaseReferred)
+    police_case_id = case_id_for(EXAMPLE_POLICE, POLICE_NUMBER)
+    # The police quote neither the referral letter nor the decision: only the party.
+    decision: FilingDecided = _example(FilingDecided).model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": police_case_id,
+        "referral_number": None, "agency_decision_number": None,
+        "referring_unit_code": None, "police_case_number": POLICE_NUMBER,
+        "offence": first.suspected_offence})
+    await produce_events(bootstrap, registry, agency_topic, [first])
+    await produce_events(bootstrap, registry, police_topic, [decision])
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found))
+    [matched] = [e for _, e in found if isinstance(e, FeedbackMatched)]
+    assert (matched.case_id, matched.method) == (first.case_id, MatchMethod.PARTY_IDENTIFIER)
+
+    # A later police step quotes only the police case number: it follows the link.
+    later = decision.model_copy(update={"event_id": str(uuid.uuid4()), "parties": [],
+                                        "occurred_at": decision.occurred_at
+                                        + timedelta(days=3)})
+    await produce_events(bootstrap, registry, police_topic, [later])
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) and e.feedback_event_id
+                          == later.event_id for _, e in found))
+    [linked] = [e for _, e in found
+                if isinstance(e, FeedbackMatched) and e.feedback_event_id == later.event_id]
+    assert (linked.case_id, linked.method) == (first.case_id, MatchMethod.CASE_ID)
+
+    # The agency's second referral of the same party, read only now, dated before the
+    # police decision: the decision may belong to either case.
+    second = first.model_copy(update={
+        "event_id": str(uuid.uuid4()),
+        "case_id": case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2024〕99号"),
+        "referral_number": "示例市监移〔2024〕9号", "decision_number": "示例市监罚〔2024〕99号",
+        "agency_case_number": "示例市监立〔2024〕99号",
+        "occurred_at": first.occurred_at + timedelta(days=1)})
+    await produce_events(bootstrap, registry, agency_topic, [second])
+
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: sum(isinstance(e, FeedbackMatchWithdrawn) for _, e in found) >= 2,
+        timeout_s=60)
+    withdrawals = [e for _, e in found if isinstance(e, FeedbackMatchWithdrawn)]
+    assert {(w.feedback_event_id, w.case_id, w.method) for w in withdrawals} == {
+        (decision.event_id, first.case_id, MatchMethod.PARTY_IDENTIFIER),
+        (later.event_id, first.case_id, MatchMethod.CASE_ID),
+    }, deployment.log_of("w1")
+    assert all(set(w.candidate_case_ids) == {first.case_id, second.case_id}
+               for w in withdrawals)
+
+    # Both go to a person: the decision with the two referrals as candidates, the later
+    # step (no party, its link gone) with none.
+    parked = await read_events_until(
+        bootstrap, registry, topics.unmatched,
+        lambda found: {e.feedback_event_id for _, e in found
+                       if isinstance(e, FeedbackUnmatched)}
+        >= {decision.event_id, later.event_id})
+    by_feedback = {e.feedback_event_id: e for _, e in parked if isinstance(e, FeedbackUnmatched)}
+    assert {c.case_id for c in by_feedback[decision.event_id].candidates} == {
+        first.case_id, second.case_id}
+
+    # The first case no longer holds them: its timeline shows the withdrawal instead.
+    withdrawn_ids = {w.event_id for w in withdrawals}
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: (state := _latest_state(found, first.case_id)) is not None
+        and withdrawn_ids <= {entry.event_id for entry in state.timeline},
+        timeout_s=60)
+    state = _latest_state(states, first.case_id)
+    assert state is not None
+    timeline = {entry.event_id for entry in state.timeline}
+    assert decision.event_id not in timeline and later.event_id not in timeline
+    assert state.police_case_number is None
