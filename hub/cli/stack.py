@@ -30,8 +30,9 @@ __all__ = ["down", "status", "up"]
 
 
 def _stack(home_value: Path, kafka_port: int | None = None, registry_port: int | None = None,
-           controller_port: int | None = None, *, secured: bool | None = None) -> LocalStack:
-    stack = LocalStack(home_value, secured=secured)
+           controller_port: int | None = None, *, secured: bool | None = None,
+           mtls: bool | None = None) -> LocalStack:
+    stack = LocalStack(home_value, secured=secured, mtls=mtls)
     if kafka_port or registry_port or controller_port:
         stack.ports = StackPorts(
             kafka=kafka_port or stack.ports.kafka,
@@ -57,18 +58,23 @@ def up(
         "--insecure", help="PLAINTEXT broker without authorizer and an open registry "
         "(first start of a home only; anyone on the machine can then read and write "
         "everything).")] = False,
+    mtls: Annotated[bool, typer.Option(
+        "--mtls", help="Client listener with mutual TLS: every component authenticates "
+        "with its own certificate from the home's CA instead of a SCRAM password (first "
+        "start of a home only; later starts keep it).")] = False,
 ) -> None:
     """Start the broker and registry, apply topics, register schemas, then the workers,
     the view and (by default) the demo county's connectors. Safe to run twice."""
     started = time.monotonic()
     try:
         stack = _stack(home, kafka_port, registry_port, controller_port,
-                       secured=not insecure)
+                       secured=not insecure, mtls=True if mtls else None)
         services = HubServices(stack, view_port=view_port)
         demo_configs = services.prepare_demo(demo_cases) if demo else []
         stack.up(access=services.access(demo_configs))
         typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s "
-                   f"({'secured' if stack.secured else 'PLAINTEXT, --insecure'})")
+                   f"({'secured' if stack.secured else 'PLAINTEXT, --insecure'})"
+                   f"{_tls_note(stack)}")
         _register_schemas(stack.registry_url, stack.registry_auth)
         manifest = load_manifest()
         specs = manifest.expand(units=services.unit_codes(),
@@ -91,6 +97,14 @@ def up(
         typer.echo(f"set -a; . {operator}; set +a   # the admin's credentials (mode 0600)")
     typer.echo(f"prosecutor view: http://127.0.0.1:{view_port}/  (see README: Logging in)")
     typer.echo(f"up in {time.monotonic() - started:.1f}s")
+
+
+def _tls_note(stack: LocalStack) -> str:
+    """How the secured stack's client listener uses TLS, as ``up`` prints it."""
+    if stack.tls_mode is None:
+        return ""
+    listener = "SSL, client certificates" if stack.tls_mode == "mtls" else "SASL_SSL"
+    return f", client listener {listener} (CA {stack.tls_folder / 'ca.pem'})"
 
 
 def _register_schemas(registry_url: str, auth: RegistryAuth | None) -> None:
