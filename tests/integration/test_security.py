@@ -1,7 +1,8 @@
 """The security model on the real secured stack: SCRAM users, generated ACLs, refusals.
 
 A private secured stack (``LocalStack(secured=True)``, what ``liangfa up`` starts by
-default: SASL/SCRAM-SHA-512 client listener, SASL/PLAIN controller listener,
+default: SASL/SCRAM-SHA-512 over TLS on the client listener, verified against the home's
+own CA, SASL/PLAIN controller listener,
 StandardAuthorizer, the registry on its own principal with writes reserved to the admin)
 starts under its own home on free ports, provisioned from a unit registry at ``up``; the
 session's PLAINTEXT stack is not touched.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import stat
 import struct
 import uuid
@@ -22,10 +24,18 @@ import httpx
 import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from confluent_kafka import KafkaException, Producer
 from pydantic import SecretStr
 
 from hub.config import KafkaSecurity, RegistryAuth
-from hub.kafka import admin_client, make_consumer, make_producer
+from hub.kafka import (
+    admin_client,
+    librdkafka_config,
+    make_consumer,
+    make_engine_consumer,
+    make_engine_producer,
+    make_producer,
+)
 from hub.local.access import HubAccess
 from hub.local.processes import free_port
 from hub.local.stack import LocalStack, StackPorts
@@ -68,9 +78,16 @@ class SecuredBroker:
         return self.stack.bootstrap
 
     def as_user(self, user: str) -> KafkaSecurity:
-        return KafkaSecurity(security_protocol="SASL_PLAINTEXT",
-                             sasl_mechanism="SCRAM-SHA-512", sasl_username=user,
-                             sasl_password=self.passwords[user])
+        """What the stack hands ``user``'s process: SASL_SSL, the home's CA, its password."""
+        security = self.stack.client_security(user)
+        assert security is not None
+        assert security.security_protocol == "SASL_SSL"
+        assert security.sasl_password == self.passwords[user]
+        return security
+
+    @property
+    def ca_file(self) -> Path:
+        return self.stack.tls_folder / "ca.pem"
 
 
 def _ingest(unit: str) -> str:
@@ -181,9 +198,19 @@ def _string(value: str) -> bytes:
     return struct.pack(">h", len(value)) + value.encode()
 
 
-def _sasl(port: int, mechanism: str, auth: bytes) -> tuple[int, int]:
+def _connect(port: int, ca_file: Path | None) -> socket.socket:
+    """A connection to ``port``, inside TLS verified against ``ca_file`` when given."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if ca_file is None:
+        return sock
+    return ssl.create_default_context(cafile=str(ca_file)).wrap_socket(
+        sock, server_hostname="127.0.0.1")
+
+
+def _sasl(port: int, mechanism: str, auth: bytes,
+          ca_file: Path | None = None) -> tuple[int, int]:
     """SaslHandshake v1 then SaslAuthenticate v0; (handshake error, authenticate error)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with _connect(port, ca_file) as sock:
         handshake = _request(sock, 17, 1, _string(mechanism))
         assert handshake is not None
         (handshake_error,) = struct.unpack(">h", handshake[:2])
@@ -199,9 +226,9 @@ def _plain(user: str, password: str) -> bytes:
     return b"\0" + user.encode() + b"\0" + password.encode()
 
 
-def _metadata_unauthenticated(port: int) -> bytes | None:
+def _metadata_unauthenticated(port: int, ca_file: Path | None = None) -> bytes | None:
     """A Metadata v0 request (all topics) on a fresh connection, without authenticating."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with _connect(port, ca_file) as sock:
         return _request(sock, 3, 0, struct.pack(">i", 0))
 
 
@@ -212,8 +239,10 @@ UNSUPPORTED_SASL_MECHANISM = 33
 @pytest.mark.parametrize("listener", ["client", "controller"])
 def test_no_listener_serves_an_anonymous_request(secured: SecuredBroker, listener: str):
     ports = secured.stack.ports
-    port = ports.kafka if listener == "client" else ports.controller
-    assert _metadata_unauthenticated(port) is None
+    if listener == "client":  # TLS done right, then no SASL: still nothing served
+        assert _metadata_unauthenticated(ports.kafka, secured.ca_file) is None
+    else:
+        assert _metadata_unauthenticated(ports.controller) is None
 
 
 def test_controller_listener_accepts_only_its_own_plain_user(secured: SecuredBroker):
@@ -231,19 +260,95 @@ def test_controller_listener_accepts_only_its_own_plain_user(secured: SecuredBro
 
 
 def test_client_listener_refuses_a_wrong_password_and_plain(secured: SecuredBroker):
-    wrong = KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
-                          sasl_username=unit_user(UNIT_A),
+    wrong = KafkaSecurity(security_protocol="SASL_SSL", ssl_cafile=secured.ca_file,
+                          sasl_mechanism="SCRAM-SHA-512", sasl_username=unit_user(UNIT_A),
                           sasl_password=SecretStr("not-the-password"))
     with pytest.raises(Exception):  # noqa: B017 - aiokafka raises its SASL failure
         run_sync(_produce(secured.bootstrap, wrong, _ingest(UNIT_A), b"x"))
-    assert _sasl(secured.stack.ports.kafka, "PLAIN",
-                 _plain("controller", "anything"))[0] == UNSUPPORTED_SASL_MECHANISM
+    assert _sasl(secured.stack.ports.kafka, "PLAIN", _plain("controller", "anything"),
+                 secured.ca_file)[0] == UNSUPPORTED_SASL_MECHANISM
+
+
+# -- TLS on the client listener -------------------------------------------------------------
+
+def test_client_listener_speaks_tls_with_the_homes_broker_certificate(
+        secured: SecuredBroker):
+    """The port answers TLS with a certificate for 127.0.0.1 signed by the home's CA."""
+    with _connect(secured.stack.ports.kafka, secured.ca_file) as sock:
+        assert isinstance(sock, ssl.SSLSocket)
+        peer = sock.getpeercert()
+    assert peer is not None
+    assert ("IP Address", "127.0.0.1") in peer["subjectAltName"]
+    assert (("commonName", "liangfa-broker"),) in peer["subject"]
+
+
+def test_client_without_the_ca_is_refused_on_the_tls_listener(secured: SecuredBroker):
+    """Right password, but the client trusts only the system's CAs: the handshake fails,
+    so the password never leaves the client."""
+    system_only = ssl.create_default_context()
+    with socket.create_connection(("127.0.0.1", secured.stack.ports.kafka), timeout=10) as raw, \
+            pytest.raises(ssl.SSLCertVerificationError):
+        system_only.wrap_socket(raw, server_hostname="127.0.0.1")
+    user = secured.as_user(unit_user(UNIT_A))
+    no_ca = user.model_copy(update={"ssl_cafile": None})
+    with pytest.raises(Exception):  # noqa: B017 - aiokafka's connection error
+        run_sync(_produce(secured.bootstrap, no_ca, _ingest(UNIT_A), b"x"))
+    producer = Producer({**librdkafka_config(secured.bootstrap, no_ca),
+                         "message.timeout.ms": 3000})
+    outcome: list[object] = []
+    producer.produce(_ingest(UNIT_A), b"x", on_delivery=lambda err, _: outcome.append(err))
+    producer.flush(10)
+    assert len(outcome) == 1 and outcome[0] is not None  # never delivered
+    with pytest.raises(KafkaException):
+        producer.list_topics(timeout=3)
+
+
+def test_plaintext_sasl_client_to_the_tls_port_fails(secured: SecuredBroker):
+    """A SASL_PLAINTEXT client (a home's settings from before TLS) gets no answer."""
+    user = secured.as_user(unit_user(UNIT_A))
+    plain = user.model_copy(update={"security_protocol": "SASL_PLAINTEXT",
+                                    "ssl_cafile": None})
+    with pytest.raises(Exception):  # noqa: B017 - aiokafka's connection/SASL error
+        run_sync(_produce(secured.bootstrap, plain, _ingest(UNIT_A), b"x"))
+    assert _metadata_unauthenticated(secured.stack.ports.kafka) is None
+
+
+async def test_scram_over_tls_produces_and_consumes_end_to_end(secured: SecuredBroker):
+    """The unit writes its ingest topic and the streams principal reads the record back,
+    both through SASL_SSL: aiokafka on one side, librdkafka (the engine's client) on the
+    other."""
+    topic, value = _ingest(UNIT_A), f"over tls {uuid.uuid4()}".encode()
+    producer = make_engine_producer(secured.bootstrap,
+                                    security=secured.as_user(unit_user(UNIT_A)))
+    outcome: list[object] = []
+    producer.produce(topic, value, key=b"case", on_delivery=lambda err, _: outcome.append(err))
+    assert producer.flush(30) == 0
+    assert outcome == [None]  # delivered
+    consumer = make_engine_consumer(
+        secured.bootstrap, group_id=f"liangfa-streams-tls-{uuid.uuid4().hex[:6]}",
+        security=secured.as_user("liangfa-streams"))
+    try:
+        consumer.subscribe([topic])
+        seen: list[bytes] = []
+        for _ in range(60):
+            seen += [m.value() or b"" for m in consumer.consume(100, 1.0) if not m.error()]
+            if value in seen:
+                break
+        assert value in seen
+    finally:
+        consumer.close()
+    group = f"liangfa-streams-tls-{uuid.uuid4().hex[:6]}"
+    assert await _consume_one(secured.bootstrap, secured.as_user("liangfa-streams"), topic,
+                              group) is not None
 
 
 def test_secrets_are_readable_by_their_owner_only(secured: SecuredBroker):
     home = secured.stack.home
     files = [secured.stack.secrets_file, home / "secrets" / "registry.properties",
-             home / "kafka" / "server.properties"]
+             home / "kafka" / "server.properties",
+             *sorted((home / "secrets" / "tls").glob("*.pem"))]
+    assert {"ca.pem", "ca-key.pem", "liangfa-broker-keystore.pem"} <= {
+        path.name for path in files}
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((home / "secrets").stat().st_mode) == 0o700
