@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub.local.access import write_private_file
 
 __all__ = [
     "CA_VALIDITY",
@@ -119,14 +120,8 @@ def _now() -> dt.datetime:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """``data`` readable by the owner only (0600, folder 0700), replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    temporary.replace(path)
+    """PEM (ASCII) readable by the owner only, as every file under ``<home>/secrets``."""
+    write_private_file(path, data.decode("ascii"))
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka.admin import NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
 from hub.config import KafkaSecurity
-from hub.kafka import admin_client, make_consumer, make_producer
 from hub.local.access import HubAccess, read_env_file, security_env
 from hub.local.processes import free_port
 from hub.local.stack import LocalStack, StackPorts
@@ -31,17 +29,19 @@ from hub.security.acl import ServicePrincipals
 from hub.security.certificates import ensure_ca, ensure_certificate
 from hub.units import load_unit_registry
 from tests.conftest import run_sync
+from tests.integration.test_security import (
+    CONNECTOR_A,
+    UNIT_A,
+    UNIT_B,
+    UNITS_FILE,
+    _consume_one,
+    _create_topics,
+    _ingest,
+    _produce,
+)
 
 pytestmark = pytest.mark.integration
 
-UNITS_FILE = Path(__file__).parents[1] / "unit" / "data" / "units.yaml"
-UNIT_A = "11420999MB00000114"  # 青山县市场监督管理局 (fictional)
-UNIT_B = "11420999MB0000029X"  # 青山县烟草专卖局 (fictional)
-CONNECTOR_A = "qingshan-amr-penalties"
-
-
-def _ingest(unit: str) -> str:
-    return f"lf.ingest.{unit}.penalties"
 
 
 @dataclass
@@ -63,34 +63,6 @@ class MutualStack:
         return security
 
 
-async def _produce(bootstrap: str, security: KafkaSecurity, topic: str, value: bytes) -> None:
-    producer = make_producer(bootstrap, security=security, request_timeout_ms=10_000)
-    try:
-        await producer.start()
-        await producer.send_and_wait(topic, value, key=b"case")
-    finally:
-        await producer.stop()
-
-
-async def _consume_one(bootstrap: str, security: KafkaSecurity, topic: str,
-                       group: str) -> bytes | None:
-    consumer = make_consumer(bootstrap, topic, group_id=group, security=security)
-    try:
-        await consumer.start()
-        return (await consumer.getone()).value
-    finally:
-        await consumer.stop()
-
-
-async def _create_topics(bootstrap: str, security: KafkaSecurity, names: list[str]) -> None:
-    admin = admin_client(bootstrap, security=security)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 def mutual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MutualStack]:
     home = tmp_path_factory.mktemp("mtls")
@@ -101,8 +73,7 @@ def mutual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MutualStack]:
         stack.up(access=access)  # the registry too: its journal goes through mTLS
         admin = stack.admin_security
         assert admin is not None
-        run_sync(_create_topics(stack.bootstrap, admin,
-                                [_ingest(UNIT_A), _ingest(UNIT_B), "lf.case-events"]))
+        run_sync(_create_topics(stack.bootstrap, admin))
         yield MutualStack(stack, admin)
     finally:
         stack.down()
