@@ -19,6 +19,7 @@ from hub.models import (
     AuditRecorded,
     CaseEvent,
     CaseState,
+    FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     UnitMonthlyStats,
     ViewAction,
@@ -28,7 +29,11 @@ from hub.rules import load_rule_set
 from streams.aggregate_logic import CaseAggregate
 from streams.deadline_logic import evaluate_case
 
-_DERIVED = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction, AuditRecorded)
+#: What the hub derives is not part of a case's source history. A FeedbackMatchWithdrawn
+#: is issued by the matcher after the match it withdraws, on the case's partition, so it
+#: always follows the feedback it takes out (tested in test_aggregate_logic).
+_DERIVED = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction, AuditRecorded,
+            FeedbackMatchWithdrawn)
 _HISTORY: list[CaseEvent] = [
     event for event in example_events().values()
     if not isinstance(event, _DERIVED)
