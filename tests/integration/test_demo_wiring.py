@@ -172,6 +172,10 @@ def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> N
             credentials = read_env_file(path)
             assert credentials["LIANGFA_KAFKA_SASL_USERNAME"] == user
             assert credentials["LIANGFA_KAFKA_SASL_PASSWORD"] == passwords[user]
+            # SCRAM inside TLS, verified against the home's own CA.
+            assert credentials["LIANGFA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+            assert credentials["LIANGFA_KAFKA_SSL_CAFILE"] == str(
+                home.resolve() / "secrets" / "tls" / "ca.pem")
             checked += 1
         assert checked >= 24  # 20 connector processes, a worker, the feeds, the view
         operator = home / "secrets" / "operator.env"
