@@ -193,6 +193,12 @@ class WorkingDayCalendar:
         self._declared_years = {decl.year: decl for decl in self._overrides.complete_years}
         self._unknown_years: set[int] = set()
         self._lock = threading.Lock()
+        #: Answers already worked out. The calendar does not change after it is built, and
+        #: a stream worker asks the same questions for every clock of every case it
+        #: evaluates (counting 15 working days walks ~21 dates): without them the
+        #: calendar was half the cost of a deadline evaluation.
+        self._working: dict[date, bool] = {}
+        self._added: dict[tuple[date, int], date] = {}
         for declaration in self._overrides.complete_years:
             if not declaration.verified:
                 logger.warning(
@@ -256,7 +262,10 @@ class WorkingDayCalendar:
 
     def is_working_day(self, day: date) -> bool:
         """True when government offices work on ``day`` (adjusted weekend workdays included)."""
-        return self.day_info(day).working
+        working = self._working.get(day)
+        if working is None:
+            working = self._working[day] = self.day_info(day).working
+        return working
 
     def add_working_days(self, start: date, days: int) -> date:
         """The date by which something due ``days`` working days after ``start`` must happen.
@@ -265,12 +274,18 @@ class WorkingDayCalendar:
         """
         if days < 0:
             raise ValueError(f"working days must be >= 0, got {days}")
+        known = self._added.get((start, days))
+        if known is not None:
+            return known
         current = start
         remaining = days
         while remaining:
             current += timedelta(days=1)
             if self.is_working_day(current):
                 remaining -= 1
+        if len(self._added) >= _ANSWERS_KEPT:
+            self._added.clear()
+        self._added[(start, days)] = current
         return current
 
     def working_days_between(self, start: date, end: date) -> int:
@@ -318,6 +333,9 @@ class WorkingDayCalendar:
             return due
         return datetime.combine(due + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
 
+
+#: Working-day sums kept (a few years of start dates × the clocks' lengths fit many times).
+_ANSWERS_KEPT = 100_000
 
 _default_lock = threading.Lock()
 _default: WorkingDayCalendar | None = None
