@@ -26,7 +26,24 @@ _ALTERNATIVE = re.compile(r"^alternative (?P<name>[\w-]+): (?P<ratio>[\d.]+) of 
 _FIXED = {
     "the violation type itself is a circumstance the offence lists":
         "违法类型本身即为该罪列明的情形",
+    "any production or sale is an offence (per se)": "一经生产、销售即涉嫌犯罪",
+    "qualitative threshold: a person must judge": "定性标准，须由办案人员判断",
+    "the case carries none of the figures the threshold measures":
+        "案件中没有追诉标准所衡量的数额或数量",
+    "no threshold could be compared": "无可比对的追诉标准",
+    "context not established by the violation type": "违法类型未能确定适用情形",
+    "party category unknown": "当事人类别不明",
 }
+#: Screening's notes with a figure or a name in them (streams/screening_logic.py).
+_NOTES = (
+    (re.compile(r"^also needs (?P<what>.+) \(not in the penalty record\)$"),
+     "另需处罚记录中没有的数据，须由办案人员核实"),
+    (re.compile(r"^quantity (?P<what>.+) has no numeric value$"), "数量{what}不是数字"),
+    (re.compile(r"^quantity (?P<what>.+) in .+ cannot be expressed in .+$"),
+     "数量{what}的计量单位无法换算"),
+)
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
 
 def _pair(part: str, language: str) -> str:
@@ -44,12 +61,29 @@ def _clause(clause: str, language: str) -> str:
     alternative = _ALTERNATIVE.match(clause)
     if alternative:
         if language == "zh":
-            return (f"达到追诉标准的 {alternative.group('ratio')} 倍"
-                    f"（{alternative.group('name')}）")
+            # The alternative's id is the rule file's English key: the lead's explanation
+            # names the figure and its threshold instead.
+            return f"达到追诉标准的 {alternative.group('ratio')} 倍"
         return clause
     if clause in _FIXED:
         return _FIXED[clause] if language == "zh" else clause
-    parts = [_pair(part, language) for part in _split(clause, ": ")]
+    for pattern, chinese in _NOTES:
+        note = pattern.match(clause)
+        if note:
+            return chinese.format(**{k: f"“{v.strip(chr(39))}”"
+                                     for k, v in note.groupdict().items()}) \
+                if language == "zh" else clause
+    parts: list[str] = []
+    after_pair = False
+    for part in _split(clause, ": "):
+        if after_pair and _LATIN_WORD.search(part) and not _CJK.search(part):
+            # The English half went on past a ": " ("… / Missing entries: unit silent"):
+            # it belongs to the previous pair's English side.
+            if language != "zh":
+                parts.append(part)
+            continue
+        after_pair = _PAIR.match(part) is not None
+        parts.append(_pair(part, language))
     return ("：" if language == "zh" else ": ").join(parts)
 
 

@@ -25,10 +25,19 @@ from sqlalchemy import select
 from hub.calendar import unscheduled_years
 from hub.models import AuditOperation, ViewActionKind
 from hub.rules import load_entitlements
+from hub.rules.assessment import load_assessment
 from hub.view import queries
 from hub.view.acts import ActRefused, offered_acts, submit_act
 from hub.view.api.routes import CaseSearchParams, search_params_text
+from hub.view.assessment import build_assessment, period_containing
 from hub.view.auth import Principal
+from hub.view.board import (
+    lead_explanation,
+    missing_entries_by_unit,
+    open_leads,
+    other_units_penalising,
+    repeat_offenders,
+)
 from hub.view.context import (
     SESSION_COOKIE,
     CasePrincipal,
@@ -42,6 +51,7 @@ from hub.view.context import (
     scope_of,
 )
 from hub.view.i18n import LANGUAGES, Translator
+from hub.view.library import source_text
 from hub.view.login import attempt_login
 from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report
@@ -99,6 +109,7 @@ def _render(
     translate = Translator(language)
     csrf = context.signer.csrf_token(principal.token) if principal else ""
     labels: dict[str, queries.CaseLabel] = values.pop("case_labels", {})
+    repeats: dict[str, int] = values.pop("lead_repeats", {})
 
     def case_label(case_id: str | None) -> str:
         return _case_label(labels.get(case_id or ""), case_id or "", translate,
@@ -119,6 +130,11 @@ def _render(
             "local": lambda text: localize(text, language),
             "local_summary": lambda text: localize_summary(text, language),
             "cite": cite,
+            # A legal source as a reader looks it up, in the page's language.
+            "source": lambda text: source_text(text or "", language),
+            # Why a screening lead was raised: figure beside threshold, rule, source.
+            "lead_reason": lambda alert: lead_explanation(
+                alert.kind, alert.details or {}, language, repeats.get(alert.case_id, 0)),
             "case_label": case_label,
             "labels": labels,
             "charts_available": _CHART_ASSET.is_file(),
@@ -272,24 +288,42 @@ def logout(
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard_page(request: Request) -> Response:
-    """Dashboard: cases by stage, open work, twelve-month trend."""
+    """Dashboard: what a prosecutor must see on opening the view (issue #14): which units
+    are missing what, the quarter's ranking, why each open lead was raised, parties
+    penalised by several units; then cases by stage, open work and the trend."""
     principal = optional_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if not principal.may_see_cases:
         return RedirectResponse("/status", status_code=303)
     context = context_of(request)
+    language = _language(request)
+    scope = scope_of(principal)
+    ranking = None
+    offenders: list[Any] = []
     with context.store.session() as session:
-        board = queries.dashboard(session, scope_of(principal))
+        board = queries.dashboard(session, scope)
+        missing = missing_entries_by_unit(session, scope, language)
+        leads = open_leads(session, scope)
+        repeats = other_units_penalising(session, [lead.case_id for lead in leads])
+        if principal.sees_all_cases:
+            latest = queries.trend_end_month(session)
+            ranking = build_assessment(session, period_containing(latest, "quarter"),
+                                       context.units, load_assessment(), language)
+            offenders = repeat_offenders(session, scope)
     trend = {
         "labels": [point.month for point in board.trend],
         "entered": [point.penalty_cases_entered for point in board.trend],
         "late": [point.penalty_cases_entered_late for point in board.trend],
         "referrals": [point.referrals for point in board.trend],
     }
+    case_ids = [a.case_id for a in board.recent_alerts] + [lead.case_id for lead in leads]
+    case_ids += [case_id for offender in offenders for case_id in offender.case_ids]
     return _render(request, "dashboard.html", principal, board=board,
-                   trend_json=json.dumps(trend),
-                   case_labels=_labels(request, [a.case_id for a in board.recent_alerts]))
+                   trend_json=json.dumps(trend), missing=missing, leads=leads,
+                   ranking=ranking, offenders=offenders, lead_repeats=repeats,
+                   ranking_label=ranking.period.label(Translator(language)) if ranking else "",
+                   case_labels=_labels(request, case_ids))
 
 
 #: Yuan as people type them: digits, optional thousands separators, at most two decimals;

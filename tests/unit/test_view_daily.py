@@ -86,7 +86,7 @@ def test_engine_pairs_are_split_into_one_language() -> None:
     lead = ("建议提前介入 / early intervention suggested: 污染环境罪 (刑法第338条); "
             "alternative hazardous-waste: 0.84 of the threshold")
     assert localize(lead, "zh") == (
-        "建议提前介入：污染环境罪 (刑法第338条)；达到追诉标准的 0.84 倍（hazardous-waste）")
+        "建议提前介入：污染环境罪 (刑法第338条)；达到追诉标准的 0.84 倍")
     # A slash inside a Chinese name is not a pair; one-language text is left alone.
     named = "检察建议/检察意见回复超期 / Agency did not answer"
     assert localize(named, "zh") == "检察建议/检察意见回复超期"
