@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from connectors.validation import compile_validator
 from hub.errors import MappingError, RecordRejected
-from hub.identity import case_id_for, content_hash, event_id_for
+from hub.identity import case_id_for, content_hash, content_hash_safe, event_id_for
 from hub.models import CHINA_TZ, EVENT_TYPES, CaseEvent
 from hub.models._avro import construct
 
@@ -780,6 +780,11 @@ class Mapper:
         self._keys = keys
         self._apply = _compile_rules(self._rules, keys)
         self._plans: dict[tuple[Any, ...], _Apply | None] = {}
+        # Conversions give only types the content hash's orjson path writes as the json
+        # module does; configured constants and code tables could give others (a float).
+        self.hash_checked = content_hash_safe([
+            value for rule in spec.fields.values()
+            for value in (rule.value, rule.default, rule.otherwise, *rule.codes.values())])
         self._source = f"{unit}:{self.model.avro_name}"
         self._number_fields = case_key.number_fields
         self._fallback_fields = case_key.fallback_number_fields
@@ -855,7 +860,8 @@ class Mapper:
             _check_order(order, payload, reference)
         natural_key = "|".join(str(flat.get(n) or "") for n in self._natural_key)
         case_id = case_id_for(case_unit, case_number)
-        event_id = event_id_for(self._source, natural_key, content_hash(payload))
+        event_id = event_id_for(self._source, natural_key,
+                                content_hash(payload, checked=self.hash_checked))
         # A mapped recorded_at (the agency system's entry time, what the entry-deadline
         # rule measures) is part of the content; otherwise the read time stands in for it.
         if payload.get("recorded_at") is None:

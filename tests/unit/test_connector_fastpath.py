@@ -118,6 +118,35 @@ def test_content_hash_is_the_json_modules_hash(payload: dict[str, object]) -> No
     assert content_hash(payload) == _reference_hash(payload)
 
 
+_SAFE_SCALARS = (st.text() | st.integers(min_value=-(2**70), max_value=2**70)
+                 | st.booleans() | st.none() | st.dates() | _INSTANTS
+                 | st.datetimes(timezones=st.just(CHINA_TZ))
+                 | st.datetimes(timezones=st.just(ZoneInfo("America/New_York")))
+                 | st.decimals(allow_nan=False) | st.sampled_from(list(PenaltyCategory)))
+_SAFE_PAYLOADS = st.dictionaries(st.text(), st.recursive(
+    _SAFE_SCALARS, lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(), inner, max_size=3), max_leaves=12), max_size=8)
+
+
+@settings(deadline=None, max_examples=300)
+@given(_SAFE_PAYLOADS)
+def test_checked_content_hash_is_the_json_modules_hash(payload: dict[str, object]) -> None:
+    """``checked=True`` (no type scan; what a mapper whose conversions and constants give
+    only these types uses) and the remembered texts of dates and instants (zones, folds)
+    change no hash; asked twice, the second answer comes from the remembered texts."""
+    assert content_hash(payload, checked=True) == _reference_hash(payload)
+    assert content_hash(payload, checked=True) == _reference_hash(payload)
+
+
+def test_a_mapper_with_a_float_constant_hashes_with_the_type_scan() -> None:
+    assert _MAPPER.hash_checked
+    config = parse_config({"id": "m-float", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/tmp"}, "preset": "penalty-disclosure",
+                           "mapping": {"fields": {"remarks": {"value": 1e16}}}})
+    mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    assert not mapper.hash_checked
+
+
 @given(st.text(), st.text())
 def test_fast_uuid5_ids_are_the_standard_uuid5(unit: str, text: str) -> None:
     assert event_id_for(unit, text, "h") == str(
