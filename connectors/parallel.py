@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import os
 import signal
@@ -66,6 +67,10 @@ def _die_with_parent() -> None:
 def _init_worker(mapper: ChunkMapper, parent: int) -> None:
     global _chunk_mapper
     _chunk_mapper = mapper
+    # Everything inherited from the connector process stays alive for the worker's life:
+    # out of the collector's generations, its collections scan only the worker's own
+    # objects, and do not write to (copy) the pages it shares with its parent.
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()

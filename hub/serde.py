@@ -193,6 +193,19 @@ def _zigzag(value: int) -> bytes:
 _SMALL = tuple(_zigzag(n) for n in range(32768))
 
 
+#: Larger longs seen (instants in micros, amounts in fen): an export repeats a few dates
+#: and amounts on every row, and encoding one costs a Python loop of up to 10 steps.
+_BIG: dict[int, bytes] = {}
+_BIG_LIMIT = 16_384
+
+
+def _zigzag_remembered(value: int) -> bytes:
+    encoded = _zigzag(value)
+    if len(_BIG) < _BIG_LIMIT:
+        _BIG[value] = encoded
+    return encoded
+
+
 def _long_bytes(value: int) -> bytes:
     return _SMALL[value] if 0 <= value < 32768 else _zigzag(value)
 
@@ -202,7 +215,8 @@ class _Generator:
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {
-            "GiveUp": _GiveUp, "SMALL": _SMALL, "zigzag": _zigzag, "date": date,
+            "GiveUp": _GiveUp, "SMALL": _SMALL, "zigzag": _zigzag_remembered,
+            "BIG": _BIG, "date": date,
             "datetime": datetime, "EPOCH": _EPOCH, "SHIFT": _DAYS_SHIFT,
             "DOUBLE": struct.Struct("<d").pack, "FLOAT": struct.Struct("<f").pack,
         }
@@ -246,13 +260,13 @@ class _Generator:
             if kind == "int" and logical == "date":
                 return [f"if type({var}) is not date:", "    raise GiveUp",
                         f"x = {var}.toordinal() - SHIFT",
-                        "out += SMALL[x] if 0 <= x < 32768 else zigzag(x)"]
+                        "out += SMALL[x] if 0 <= x < 32768 else BIG.get(x) or zigzag(x)"]
             if kind == "long" and logical == "timestamp-micros":
                 return [f"if type({var}) is not datetime or {var}.tzinfo is None:",
                         "    raise GiveUp",
                         f"t = {var} - EPOCH",
                         "x = (t.days * 86400 + t.seconds) * 1000000 + t.microseconds",
-                        "out += SMALL[x] if 0 <= x < 32768 else zigzag(x)"]
+                        "out += SMALL[x] if 0 <= x < 32768 else BIG.get(x) or zigzag(x)"]
             if logical is not None:
                 raise _GiveUp
             if kind == "record":
@@ -281,7 +295,8 @@ class _Generator:
             lines = [f"if type({var}) is not int:", "    raise GiveUp"]
             if name == "int":
                 lines += [f"if not {_INT_MIN} <= {var} <= {_INT_MAX}:", "    raise GiveUp"]
-            return [*lines, f"out += SMALL[{var}] if 0 <= {var} < 32768 else zigzag({var})"]
+            return [*lines, f"out += SMALL[{var}] if 0 <= {var} < 32768 "
+                            f"else BIG.get({var}) or zigzag({var})"]
         if name == "boolean":
             return [f"if {var} is True:", "    out.append(1)", f"elif {var} is False:",
                     "    out.append(0)", "else:", "    raise GiveUp"]
