@@ -626,6 +626,10 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
         return finish(raw)
 
     if first_column is not None:
+        if split is None and known is None and (codes or cache is not None):
+            # The generated rules look a trimmed text cell up in this table (the code
+            # table, or the conversion's remembered values) before calling the getter.
+            setattr(get_one, "inline_table", (first_column, codes or cache))  # noqa: B010
         return get_one
     return get
 
@@ -716,7 +720,7 @@ def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
     non-empty plain text cell (about 40 % of mapping a 双公示 row). ``flat`` receives only
     the values the case and natural keys read.
     """
-    names: dict[str, Any] = {}
+    names: dict[str, Any] = {"MISS": _MISSING}
     lines = ["def apply(row, payload, flat):"]
     for index, (name, setter, getter, in_event, column) in enumerate(rules):
         names[f"G{index}"] = getter
@@ -728,6 +732,14 @@ def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
             lines += [f"    v = row.get({column!r})",
                       "    v = v.strip() if type(v) is str else None",
                       "    if not v:", f"        v = G{index}(row)"]
+        elif (table := getattr(getter, "inline_table", None)) is not None:
+            # A code table or a remembered conversion: a hit is what the getter returns
+            # for that cell; a miss (or an empty or typed cell) asks the getter.
+            names[f"T{index}"] = table[1]
+            lines += [f"    v = row.get({table[0]!r})",
+                      "    v = v.strip() if type(v) is str else None",
+                      f"    v = T{index}.get(v, MISS) if v else MISS",
+                      "    if v is MISS:", f"        v = G{index}(row)"]
         else:
             lines.append(f"    v = G{index}(row)")
         if name in keys:
