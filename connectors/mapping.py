@@ -626,6 +626,10 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
         return finish(raw)
 
     if first_column is not None:
+        if constant is not None or not required:
+            # What ``missing`` gives for an empty or absent cell, the same every row.
+            setattr(get_one, "empty_value",  # noqa: B010
+                    (constant if constant is not None else default,))
         if split is None and known is None and (codes or cache is not None):
             # The generated rules look a trimmed text cell up in this table (the code
             # table, or the conversion's remembered values) before calling the getter.
@@ -711,6 +715,30 @@ _Rule = tuple[str, _Setter, _Getter, bool, Any]
 _ABSENT: Any = object()
 
 
+def _inline_cell(index: int, getter: _Getter, column: str | None,
+                 names: dict[str, Any]) -> list[str]:
+    """Generated code reading one column's cell the way its getter would: a trimmed text
+    cell as it is (plain text, ``column`` given) or looked up in the getter's code table
+    or remembered conversions (a miss asks the getter); an empty or absent cell gives the
+    getter's constant empty value (a required cell asks the getter, which refuses the
+    row); a typed cell (XLSX, SQL, JSON) asks the getter."""
+    table = getattr(getter, "inline_table", None)
+    empty = getattr(getter, "empty_value", None)
+    if empty is not None:
+        names[f"E{index}"] = empty[0]
+    on_empty = f"v = E{index}" if empty is not None else f"v = G{index}(row)"
+    read = column
+    if read is None:
+        read, names[f"T{index}"] = table  # type: ignore[misc]
+    lines = [f"    v = row.get({read!r})", "    if type(v) is str:", "        v = v.strip()",
+             "        if not v:", f"            {on_empty}"]
+    if column is None:
+        lines += ["        else:", f"            v = T{index}.get(v, MISS)",
+                  "            if v is MISS:", f"                v = G{index}(row)"]
+    return [*lines, "    elif v is None:", f"        {on_empty}", "    else:",
+            f"        v = G{index}(row)"]
+
+
 def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
     """All field rules of a mapping as one generated function ``apply(row, payload, flat)``.
 
@@ -728,18 +756,8 @@ def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
         if column is _ABSENT:
             names[f"K{index}"] = getter({})
             lines.append(f"    v = K{index}")
-        elif column is not None:
-            lines += [f"    v = row.get({column!r})",
-                      "    v = v.strip() if type(v) is str else None",
-                      "    if not v:", f"        v = G{index}(row)"]
-        elif (table := getattr(getter, "inline_table", None)) is not None:
-            # A code table or a remembered conversion: a hit is what the getter returns
-            # for that cell; a miss (or an empty or typed cell) asks the getter.
-            names[f"T{index}"] = table[1]
-            lines += [f"    v = row.get({table[0]!r})",
-                      "    v = v.strip() if type(v) is str else None",
-                      f"    v = T{index}.get(v, MISS) if v else MISS",
-                      "    if v is MISS:", f"        v = G{index}(row)"]
+        elif column is not None or getattr(getter, "inline_table", None) is not None:
+            lines += _inline_cell(index, getter, column, names)
         else:
             lines.append(f"    v = G{index}(row)")
         if name in keys:
