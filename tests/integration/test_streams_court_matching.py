@@ -9,9 +9,7 @@ the judgment's ``caseOrigin`` quotes) can the reply stop the recommendation's cl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +22,6 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
     CaseReferred,
-    CaseState,
     CourtJudgment,
     FeedbackMatched,
     JudicialRecommendation,
@@ -35,40 +32,20 @@ from hub.models.examples import (
     EXAMPLE_AGENCY,
     EXAMPLE_COURT,
     EXAMPLE_POLICE,
-    EXAMPLE_PROCURATORATE,
-    example_events,
 )
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
+    example_of,
     headers_of,
+    latest_state,
     produce_events,
     read_events_until,
     read_until,
-    write_example_units,
 )
 
 pytestmark = pytest.mark.integration
 
 RULE = "judicial-recommendation-unanswered"
-
-
-@pytest.fixture
-def native_deployment(bootstrap: str, registry_url: str,
-                      tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
-
-
-def _example(model: type[Any]) -> Any:
-    return next(e for e in example_events().values() if isinstance(e, model))
-
-
-def _latest(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
-    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
-    return mine[-1] if mine else None
 
 
 def _reply_alerts(found: list[tuple[Any, CaseEvent]]) -> dict[str, Alert]:
@@ -81,11 +58,9 @@ def _reply_alerts(found: list[tuple[Any, CaseEvent]]) -> dict[str, Alert]:
 
 
 async def test_court_events_join_the_referral_case_and_the_reply_stops_the_clock(
-    native_deployment: StreamsDeployment, tmp_path: Path,
+    example_county: StreamsDeployment,
 ) -> None:
-    deployment = native_deployment
-    deployment.units_file = write_example_units(tmp_path)
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    deployment = example_county
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
@@ -94,10 +69,10 @@ async def test_court_events_join_the_referral_case_and_the_reply_stops_the_clock
     await deployment.create_topics([agency_topic, judgments_topic, recommendations_topic])
     deployment.start_worker("w1")
 
-    referral: CaseReferred = _example(CaseReferred)
+    referral: CaseReferred = example_of(CaseReferred)
     case_id = referral.case_id
     await produce_events(bootstrap, registry, agency_topic,
-                         [_example(PenaltyCaseRecorded), referral])
+                         [example_of(PenaltyCaseRecorded), referral])
     await read_until(bootstrap, topics.inbox(EXAMPLE_POLICE), lambda records: any(
         headers_of(r).get("ce_type") == CaseReferred.avro_name.encode() for r in records))
 
@@ -105,14 +80,14 @@ async def test_court_events_join_the_referral_case_and_the_reply_stops_the_clock
     court_case_id = case_id_for(EXAMPLE_COURT, "（2024）鄂示例刑初88号")
     origin = {"case_id": court_case_id, "referral_number": referral.referral_number,
               "police_case_number": "A4211810000002024030001"}
-    judgment = _example(CourtJudgment).model_copy(update={**origin, "verdict": "EXEMPTED"})
-    answered = _example(JudicialRecommendation).model_copy(update=origin)
+    judgment = example_of(CourtJudgment).model_copy(update={**origin, "verdict": "EXEMPTED"})
+    answered = example_of(JudicialRecommendation).model_copy(update=origin)
     unanswered = answered.model_copy(update={
         "event_id": str(uuid.uuid4()), "recommendation_number": "（2024）鄂示例司建4号"})
     await produce_events(bootstrap, registry, judgments_topic, [judgment])
     await produce_events(bootstrap, registry, recommendations_topic, [answered, unanswered])
     reply_at: datetime = answered.occurred_at + timedelta(days=15)
-    reply = _example(AgencyReplied).model_copy(update={
+    reply = example_of(AgencyReplied).model_copy(update={
         "event_id": str(uuid.uuid4()), "occurred_at": reply_at, "recorded_at": reply_at,
         "in_reply_to_document_number": answered.recommendation_number,
         "addressed_to_unit_code": EXAMPLE_COURT})
@@ -146,11 +121,11 @@ async def test_court_events_join_the_referral_case_and_the_reply_stops_the_clock
 
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
-        lambda found: (state := _latest(found, case_id)) is not None
+        lambda found: (state := latest_state(found, case_id)) is not None
         and court_ids <= {entry.event_id for entry in state.timeline})
-    state = _latest(states, case_id)
+    state = latest_state(states, case_id)
     assert state is not None and court_ids <= {e.event_id for e in state.timeline}
-    assert _latest(states, court_case_id) is None, "court events opened a phantom case"
+    assert latest_state(states, court_case_id) is None, "court events opened a phantom case"
 
     # The recommendations reach the agency once each (routed on first sight, not again
     # as the re-keyed copy).

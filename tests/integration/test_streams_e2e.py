@@ -18,7 +18,6 @@ from hub.models import (
     CaseEvent,
     CaseReferred,
     CaseStage,
-    CaseState,
     ConsultationRequested,
     FeedbackMatched,
     FeedbackUnmatched,
@@ -38,6 +37,7 @@ from tests.integration.test_streams_harness import (
     StreamsDeployment,
     decode_all,
     headers_of,
+    latest_state,
     produce_events,
     read_events_until,
     read_until,
@@ -206,18 +206,18 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
     # Case state: the latest record of the case has the police's filing folded in.
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
-        lambda found: _latest_state(found, case_id) is not None
-        and _latest_state(found, case_id).stage is CaseStage.FILED)
-    latest = _latest_state(states, case_id)
+        lambda found: latest_state(found, case_id) is not None
+        and latest_state(found, case_id).stage is CaseStage.FILED)
+    latest = latest_state(states, case_id)
     assert latest is not None
     assert latest.stage is CaseStage.FILED
     assert latest.police_case_number == "A4211810000002024030001"
     assert {entry.event_id for entry in latest.timeline} >= {
         penalty.event_id, referral.event_id, receipt.event_id, filing.event_id}
-    assert _latest_state(states, police_case_id) is None, "feedback opened a phantom case"
+    assert latest_state(states, police_case_id) is None, "feedback opened a phantom case"
     # Nor does the UNMATCHED_FEEDBACK alert about the stray feedback, keyed by the case id
     # the police quoted: no case state of the hub's own unit with no stage and no number.
-    assert _latest_state(states, stray.case_id) is None, "an alert opened a phantom case"
+    assert latest_state(states, stray.case_id) is None, "an alert opened a phantom case"
 
     # Statistics of the agency's month, keyed <unit>|<month>.
     stats_key = f"{EXAMPLE_AGENCY}|2024-03".encode()
@@ -230,30 +230,13 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
     assert figures.referrals == 1
 
 
-def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
-    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
-    return mine[-1] if mine else None
-
-
-@pytest.fixture
-def native_deployment(bootstrap: str, registry_url: str,
-                      tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
-
-
 async def test_parked_feedback_matches_itself_when_its_referral_arrives_later(
-    native_deployment: StreamsDeployment, tmp_path: Path,
+    example_county: StreamsDeployment,
 ) -> None:
     """Police systems often report before the agency's referral export lands: the parked
     feedback is re-keyed, its alert resolved and the agency told once the referral is read."""
-    deployment = native_deployment
+    deployment = example_county
     examples = _examples()
-    deployment.units_file = write_example_units(tmp_path)
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
@@ -313,17 +296,15 @@ def _open_alerts(found: list[tuple[Any, CaseEvent]], case_id: str, rule_id: str
 
 
 async def test_parked_feedback_quoting_its_own_case_id_joins_the_case_once(
-    native_deployment: StreamsDeployment, tmp_path: Path,
+    example_county: StreamsDeployment,
 ) -> None:
     """A police receipt that already quotes the hub's case id, read before its referral
     (sources are read in parallel), is held, then parked. When the referral arrives the
     matcher's copy has the same key and event id as the refused original: it must join the
     case once (the receipt clock stops, the agency hears of it once), and a replay of both
     records changes nothing."""
-    deployment = native_deployment
+    deployment = example_county
     examples = _examples()
-    deployment.units_file = write_example_units(tmp_path)
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
@@ -359,10 +340,10 @@ async def test_parked_feedback_quoting_its_own_case_id_joins_the_case_once(
 
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
-        lambda found: (state := _latest_state(found, case_id)) is not None
+        lambda found: (state := latest_state(found, case_id)) is not None
         and receipt.event_id in {entry.event_id for entry in state.timeline},
         timeout_s=60)
-    state = _latest_state(states, case_id)
+    state = latest_state(states, case_id)
     assert state is not None and receipt.event_id in {e.event_id for e in state.timeline}, \
         deployment.log_of("w1")
 
@@ -380,9 +361,9 @@ async def test_parked_feedback_quoting_its_own_case_id_joins_the_case_once(
     await produce_events(bootstrap, registry, agency_topic, [consultation])
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
-        lambda found: (state := _latest_state(found, case_id)) is not None
+        lambda found: (state := latest_state(found, case_id)) is not None
         and consultation.event_id in {entry.event_id for entry in state.timeline})
-    state = _latest_state(states, case_id)
+    state = latest_state(states, case_id)
     assert state is not None
     timeline = [entry.event_id for entry in state.timeline]
     assert timeline.count(receipt.event_id) == 1

@@ -22,7 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from hub.kafka import make_consumer, make_producer
 from hub.local.processes import free_port
-from hub.models import CaseEvent, PenaltyCaseRecorded
+from hub.models import CaseEvent, CaseState, PenaltyCaseRecorded
 from hub.models.examples import EXAMPLE_PROCURATORATE, example_events
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
@@ -202,6 +202,17 @@ def header_value(record: ConsumerRecord[bytes, bytes], name: str) -> str:
 
 def events_of_type(events: Iterable[CaseEvent], model: type[Any]) -> list[Any]:
     return [event for event in events if isinstance(event, model)]
+
+
+def example_of(model: type[Any]) -> Any:
+    """The example event of ``model`` (``hub.models.examples``)."""
+    return next(e for e in example_events().values() if isinstance(e, model))
+
+
+def latest_state(found: Iterable[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
+    """The last CaseState of ``case_id`` among decoded records."""
+    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
+    return mine[-1] if mine else None
 
 
 EXAMPLE_UNITS_YAML = """

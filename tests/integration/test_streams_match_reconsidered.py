@@ -11,35 +11,26 @@ person chooses among the candidates.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hub.identity import case_id_for
 from hub.models import (
-    CaseEvent,
     CaseReferred,
-    CaseState,
     FeedbackMatched,
     FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     FilingDecided,
     MatchMethod,
 )
-from hub.models.examples import (
-    EXAMPLE_AGENCY,
-    EXAMPLE_POLICE,
-    EXAMPLE_PROCURATORATE,
-    example_events,
-)
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
+    example_of,
+    latest_state,
     produce_events,
     read_events_until,
-    write_example_units,
 )
 
 pytestmark = pytest.mark.integration
@@ -47,30 +38,10 @@ pytestmark = pytest.mark.integration
 POLICE_NUMBER = "A4211810000002024037777"
 
 
-@pytest.fixture
-def deployment(bootstrap: str, registry_url: str,
-               tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
-
-
-def _example(model: type[CaseEvent]) -> Any:
-    return next(e for e in example_events().values() if isinstance(e, model))
-
-
-def _latest_state(found: list[tuple[Any, CaseEvent]], case_id: str) -> CaseState | None:
-    mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
-    return mine[-1] if mine else None
-
-
 async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
-    deployment: StreamsDeployment, tmp_path: Path,
+    example_county: StreamsDeployment,
 ) -> None:
-    deployment.units_file = write_example_units(tmp_path)
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    deployment = example_county
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
@@ -78,10 +49,10 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
     await deployment.create_topics([agency_topic, police_topic])
     deployment.start_worker("w1")
 
-    first: CaseReferred = _example(CaseReferred)
+    first: CaseReferred = example_of(CaseReferred)
     police_case_id = case_id_for(EXAMPLE_POLICE, POLICE_NUMBER)
     # The police quote neither the referral letter nor the decision: only the party.
-    decision: FilingDecided = _example(FilingDecided).model_copy(update={
+    decision: FilingDecided = example_of(FilingDecided).model_copy(update={
         "event_id": str(uuid.uuid4()), "case_id": police_case_id,
         "referral_number": None, "agency_decision_number": None,
         "referring_unit_code": None, "police_case_number": POLICE_NUMBER,
@@ -144,10 +115,10 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
     withdrawn_ids = {w.event_id for w in withdrawals}
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
-        lambda found: (state := _latest_state(found, first.case_id)) is not None
+        lambda found: (state := latest_state(found, first.case_id)) is not None
         and withdrawn_ids <= {entry.event_id for entry in state.timeline},
         timeout_s=60)
-    state = _latest_state(states, first.case_id)
+    state = latest_state(states, first.case_id)
     assert state is not None
     timeline = {entry.event_id for entry in state.timeline}
     assert decision.event_id not in timeline and later.event_id not in timeline

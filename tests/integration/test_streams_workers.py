@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,28 +17,20 @@ from hub.models import (
     ConsultationRequested,
     PenaltyCaseRecorded,
 )
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE, example_events
+from hub.models.examples import EXAMPLE_AGENCY, example_events
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     produce_events,
     read_events_until,
     settle,
-    write_example_units,
 )
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def deployment(bootstrap: str, registry_url: str,
-               tmp_path: Path) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    deployment.units_file = write_example_units(tmp_path)
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
+def deployment(example_county: StreamsDeployment) -> StreamsDeployment:
+    return example_county
 
 
 def _cases(count: int, tag: str) -> list[list[CaseEvent]]:

@@ -1,0 +1,25 @@
+"""Fixtures shared by the stream worker tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.models.examples import EXAMPLE_PROCURATORATE
+from tests.integration.test_streams_harness import StreamsDeployment, write_example_units
+
+
+@pytest.fixture
+def example_county(bootstrap: str, registry_url: str,
+                   tmp_path: Path) -> Iterator[StreamsDeployment]:
+    """Workers of the example county (``hub.models.examples`` units), run by its
+    procuratorate, on topics of their own; every worker is stopped afterwards."""
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+    deployment.units_file = write_example_units(tmp_path)
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
