@@ -39,6 +39,8 @@ __all__ = ["CompiledValidator", "compile_validator"]
 #: pydantic" (never for a row pydantic would accept differently).
 CompiledValidator = Callable[[dict[str, Any]], BaseModel | None]
 
+#: Key sets of one model given their own specialised validator.
+_SHAPE_LIMIT = 64
 #: Model settings that do not change how a field value is validated.
 _NEUTRAL_CONFIG = {"frozen", "title", "json_schema_extra", "protected_namespaces"}
 
@@ -82,6 +84,14 @@ class _Generator:
                                       "new": object.__new__, "setattr": object.__setattr__}
         self.functions: list[str] = []
         self.models: dict[type[BaseModel], str] = {}
+        #: Per model: (field name, checks, default expression or None, factory?) in
+        #: field order, the lines building the instance, and whether extras are refused.
+        self.plans: dict[type[BaseModel], tuple[list[tuple[str, list[str], str | None,
+                                                           bool]], list[str], bool]] = {}
+        self.dispatchers: dict[type[BaseModel], _Shapes] = {}
+        self.dispatch_names: dict[type[BaseModel], str] = {}
+        #: The namespace the generated functions run in (set once they are compiled).
+        self.namespace: dict[str, Any] = {}
         self.depth = 0
 
     def constant(self, value: Any) -> str:
@@ -112,6 +122,7 @@ class _Generator:
         else:
             lines.append(f"    d = {{k: x for k, x in d.items() if k in {names}}}")
         lines.append("    vals = {}")
+        plan: list[tuple[str, list[str], str | None, bool]] = []
         field_validators: dict[str, list[Any]] = {}
         for decorator in decorators.field_validators.values():
             if decorator.info.mode != "after":
@@ -126,14 +137,15 @@ class _Generator:
                 raise _Unsupported(f"{model.__name__}.{name}: alias, discriminator or "
                                    "validated default")
             lines.append(f"    v = d.get({name!r}, MISSING)")
+            default: str | None = None
             if info.is_required():
                 lines += ["    if v is MISSING:", "        raise Miss"]
             elif info.default_factory is not None:
-                lines += ["    if v is MISSING:",
-                          f"        v = {self.constant(info.default_factory)}()"]
+                default = f"{self.constant(info.default_factory)}()"
+                lines += ["    if v is MISSING:", f"        v = {default}"]
             else:
-                lines += ["    if v is MISSING:",
-                          f"        v = {self.constant(info.default)}"]
+                default = self.constant(info.default)
+                lines += ["    if v is MISSING:", f"        v = {default}"]
             body = self.value(info.annotation, "v", name)
             body += self.metadata(info.metadata, "v", name,
                                   optional=_is_optional(info.annotation))
@@ -143,19 +155,55 @@ class _Generator:
                 body.append(f"v = {call}(v{info_arg})")
             lines += ["    else:", *("        " + line for line in body)]
             lines.append(f"    vals[{name!r}] = v")
+            plan.append((name, body, default, info.default_factory is not None))
         cls = self.constant(model)
-        lines += [f"    m = new({cls})", "    setattr(m, '__dict__', vals)",
-                  "    setattr(m, '__pydantic_fields_set__', set(d))",
-                  "    setattr(m, '__pydantic_extra__', None)",
-                  "    setattr(m, '__pydantic_private__', None)"]
+        tail = [f"    m = new({cls})", "    setattr(m, '__dict__', vals)",
+                "    setattr(m, '__pydantic_fields_set__', set(d))",
+                "    setattr(m, '__pydantic_extra__', None)",
+                "    setattr(m, '__pydantic_private__', None)"]
         for after in decorators.model_validators.values():
             if after.info.mode != "after":
                 raise _Unsupported(f"{model.__name__}: {after.info.mode} model validator")
             call = self.constant(after.func)
             info_arg = f", {self.constant(_Info(None))}" if _takes_info(after.func) else ""
-            lines += [f"    if {call}(m{info_arg}) is not m:", "        raise Miss"]
-        lines.append("    return m")
-        self.functions.append("\n".join(lines))
+            tail += [f"    if {call}(m{info_arg}) is not m:", "        raise Miss"]
+        tail.append("    return m")
+        self.functions.append("\n".join([*lines, *tail]))
+        self.plans[model] = (plan, tail, extra == "forbid")
+        return function
+
+    def dispatch(self, model: type[BaseModel]) -> str:
+        """The constant naming ``model``'s :class:`_Shapes` (one per model)."""
+        shapes = self.dispatchers.get(model)
+        if shapes is None:
+            shapes = self.dispatchers[model] = _Shapes(self, model)
+            self.dispatch_names[model] = self.constant(shapes)
+        return self.dispatch_names[model]
+
+    def shaped(self, model: type[BaseModel], shape: tuple[Any, ...]) -> str | None:
+        """Source of a validator of ``model`` for payloads with exactly the keys
+        ``shape`` (a mapping's rows have a few shapes): only present fields are read and
+        checked, absent ones come from a copied template of defaults. ``None`` when the
+        shape is not worth it (unknown or missing required keys: the general validator
+        gives up on those anyway; ``extra="ignore"`` models)."""
+        plan, tail, forbid = self.plans[model]
+        present = set(shape)
+        known = {name for name, _, _, _ in plan}
+        if not forbid or not present <= known or len(present) != len(shape) or any(
+                default is None and name not in present for name, _, default, _ in plan):
+            return None
+        template = self.constant({name: (self.names[default] if default is not None
+                                         and not factory else None)
+                                  for name, _, default, factory in plan})
+        function = f"s{len(self.functions)}"
+        lines = [f"def {function}(d):", f"    vals = {template}.copy()"]
+        for name, body, default, factory in plan:
+            if name in present:
+                lines += [f"    v = d[{name!r}]", *("    " + line for line in body),
+                          f"    vals[{name!r}] = v"]
+            elif factory:
+                lines.append(f"    vals[{name!r}] = {default}")
+        self.functions.append("\n".join([*lines, *tail]))
         return function
 
     def metadata(self, metadata: list[Any], var: str, field: str,
@@ -232,8 +280,8 @@ class _Generator:
                     "else:", "    raise Miss",
                     f"if {var} is None:", "    raise Miss"]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            function = self.model(annotation)
-            return [f"{var} = {function}({var})"]
+            self.model(annotation)
+            return [f"{var} = {self.dispatch(annotation)}({var})"]
         raise _Unsupported(f"{field}: type {annotation!r}")
 
 
@@ -242,16 +290,58 @@ def _is_optional(annotation: Any) -> bool:
         and type(None) in typing.get_args(annotation)
 
 
+class _Shapes:
+    """Validates a model's payloads with a function specialised to their keys (generated
+    on first sight of a key set, up to :data:`_SHAPE_LIMIT` of them), else with the
+    model's general validator."""
+
+    def __init__(self, generator: _Generator, model: type[BaseModel]) -> None:
+        self.generator = generator
+        self.model = model
+        self.shapes: dict[tuple[Any, ...], Callable[[dict[str, Any]], BaseModel]] = {}
+
+    def general(self, payload: dict[str, Any]) -> BaseModel:
+        validate: Callable[[dict[str, Any]], BaseModel] = \
+            self.generator.namespace[self.generator.models[self.model]]
+        return validate(payload)
+
+    def __call__(self, payload: dict[str, Any]) -> BaseModel:
+        if type(payload) is not dict:
+            return self.general(payload)
+        shape = tuple(payload)
+        validate = self.shapes.get(shape)
+        if validate is None:
+            validate = self._specialise(shape)
+        return validate(payload)
+
+    def _specialise(self, shape: tuple[Any, ...]) -> Callable[[dict[str, Any]], BaseModel]:
+        if len(self.shapes) >= _SHAPE_LIMIT:
+            return self.general
+        generator = self.generator
+        written = len(generator.functions)
+        function = generator.shaped(self.model, shape)
+        if function is None:
+            self.shapes[shape] = self.general
+            return self.general
+        namespace = generator.namespace
+        namespace.update(generator.names)
+        exec(generator.functions[written], namespace)  # noqa: S102 - generated from a model
+        validate: Callable[[dict[str, Any]], BaseModel] = namespace[function]
+        self.shapes[shape] = validate
+        return validate
+
+
 def compile_validator(model: type[BaseModel]) -> CompiledValidator | None:
     """The compiled validator of ``model``, or ``None`` when pydantic must validate it."""
     generator = _Generator()
     try:
-        top = generator.model(model)
+        generator.model(model)
+        generator.dispatch(model)
     except _Unsupported:
         return None
-    names = dict(generator.names)
-    exec("\n\n".join(generator.functions), names)  # noqa: S102 - generated from the model
-    validate: Callable[[dict[str, Any]], BaseModel] = names[top]
+    generator.namespace.update(generator.names)
+    exec("\n\n".join(generator.functions), generator.namespace)  # noqa: S102 - generated
+    validate = generator.dispatchers[model]
 
     def checked(payload: dict[str, Any]) -> BaseModel | None:
         try:
