@@ -1,10 +1,12 @@
 """Validation of mapped rows without pydantic on the per-row path (issue #12).
 
-pydantic-core validates a mapped 双公示 row in about 15–20 µs, mostly in building a
-``ValidationInfo`` for each of the model's Python validators and in walking the union and
-nested-model machinery; a mapped row is made of the exact Python types the mapping's
-conversions produce (``str``, ``int``, ``date``, aware ``datetime``, dicts of nested
-records), for which the checks are a handful of ``type(v) is ...`` tests.
+A mapped row is made of the exact Python types the mapping's conversions produce
+(``str``, ``int``, ``date``, aware ``datetime``, dicts of nested records), for which
+pydantic's checks reduce to ``type(v) is ...`` tests and the model's own validator
+functions. Measured on a 双公示 row, generated checks cost 9.2 µs against pydantic-core's
+10.6 (interleaved in one process): a small gain, not the 14 µs the profile attributed
+to pydantic, because both walk the row's 35 fields and its party, build the same
+objects and call the same Python validator functions.
 
 :func:`compile_validator` reads a model's own pydantic definition (field annotations,
 ``Annotated`` validators and constraints, defaults, ``field_validator`` and
