@@ -283,7 +283,11 @@ class CaseAggregate:
             return True
         if isinstance(event, FeedbackMatched) and event.police_case_number:
             self._numbers.setdefault("police_case_number", event.police_case_number)
-        if event_type_name(event) in _DERIVED and not isinstance(event, FeedbackMatched):
+        if event_type_name(event) in _DERIVED and not (
+                isinstance(event, FeedbackMatched) and event.original_case_id != event.case_id):
+            # A match that only confirms the case id the feedback carried (it waited for
+            # its case's first events) says nothing about the case: read in another
+            # order, there is no such match at all, and the case must look the same.
             return True
         self._apply_case_event(event)
         return True

@@ -10,6 +10,7 @@ import pytest
 from hub.models import (
     CaseEvent,
     CaseStage,
+    FeedbackMatched,
     FeedbackMatchWithdrawn,
     MatchMethod,
     ViewAction,
@@ -274,3 +275,27 @@ def test_a_withdrawn_match_takes_the_feedback_out_of_the_case() -> None:
     assert filed.event_id not in timeline and withdrawn.event_id in timeline
     assert aggregate.apply(filed)  # a person put it back
     assert aggregate.stage is CaseStage.FILED
+
+
+def _matched(feedback: CaseEvent, original_case_id: str, method: MatchMethod) -> FeedbackMatched:
+    return FeedbackMatched(
+        event_id=f"0f0e0d0c-0b0a-4908-8706-0504030201{len(original_case_id) % 100:02d}",
+        case_id=CASE, source_unit=HUB_UNIT, occurred_at=feedback.occurred_at,
+        recorded_at=at(2025, 2, 1, 10), source_system="liangfa-hub",
+        source_record="matching:x", connector_id="streams.matching",
+        feedback_event_id=feedback.event_id, feedback_type=feedback.avro_name,
+        original_case_id=original_case_id, method=method, confidence=1.0)
+
+
+def test_a_match_confirming_the_feedbacks_own_case_id_leaves_no_trace() -> None:
+    """Read before its case's first events, a receipt quoting the hub's case id waits and
+    is then "matched" to that very case; read after them it simply joins. Both orders
+    must give the same case."""
+    waited = fold([PENALTY, REFERRAL, RECEIPT, _matched(RECEIPT, CASE, MatchMethod.CASE_ID)])
+    joined = fold([PENALTY, REFERRAL, RECEIPT])
+    assert (waited.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+            == joined.to_case_state(hub_unit_code=HUB_UNIT, now=NOW))
+    # a real match (the feedback came keyed by the police's own case) is on the timeline
+    rekeyed = _matched(RECEIPT, "police-side-case-id", MatchMethod.REFERRAL_NUMBER)
+    matched = fold([PENALTY, REFERRAL, RECEIPT, rekeyed])
+    assert rekeyed.event_id in {entry.event_id for entry in matched.timeline()}
