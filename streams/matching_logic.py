@@ -603,12 +603,14 @@ def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,
     """
     others = [c.case_id for c in result.candidates]
     if result.case_id is not None:
-        reason = f"the party's referrals now point at another case ({result.case_id})"
+        reason = (f"该当事人的移送现指向另一案件 / the party's referrals now point at "
+                  f"another case ({result.case_id})")
     elif len(others) > 1:
-        reason = (f"the party has {len(others)} referrals in the date window now: "
-                  "a person must choose")
+        reason = (f"该当事人在期限窗口内已有{len(others)}件移送，需人工确认 / the party has "
+                  f"{len(others)} referrals in the date window now: a person must choose")
     else:
-        reason = "the match no longer reaches the confidence threshold"
+        reason = ("匹配已不足置信阈值 / the match no longer reaches the confidence "
+                  "threshold")
     return FeedbackMatchWithdrawn(
         event_id=uuid_for("feedback-match-withdrawn", feedback.event_id, case_id),
         case_id=case_id, source_unit=hub_unit_code, occurred_at=feedback.occurred_at,
