@@ -218,7 +218,9 @@ def summarise(event: CaseEvent) -> str:
     if isinstance(event, JudicialRecommendation):
         return "司法建议 judicial recommendation"
     if isinstance(event, LeadTransferred):
-        return f"线索移送 lead transferred: {event.destination.value}"
+        number = f" {event.lead_number}" if event.lead_number else ""
+        return (f"线索移送 lead transferred{number} → {event.receiving_unit_code}: "
+                f"{event.destination.value}")
     if isinstance(event, ConsultationRequested):
         return f"案件咨询 consultation {event.consultation_id}"
     if isinstance(event, ConsultationAnswered):

@@ -94,16 +94,20 @@ class ProsecutorialAction(CaseEvent):
 
 class LeadDestination(EventEnum):
     """Lead destination 线索移送对象: SUPERVISION_COMMISSION 监察委员会 (officials' misconduct
-    职务犯罪), PUBLIC_INTEREST_LITIGATION 公益诉讼 (procuratorate), UNKNOWN 未知."""
+    职务犯罪), PUBLIC_INTEREST_LITIGATION 公益诉讼 (procuratorate), UNKNOWN 未知,
+    JUSTICE_BUREAU 司法行政机关 (enforcement supervision 行政执法监督; appended last so
+    old readers fall back to UNKNOWN)."""
 
     SUPERVISION_COMMISSION = "SUPERVISION_COMMISSION"
     PUBLIC_INTEREST_LITIGATION = "PUBLIC_INTEREST_LITIGATION"
     UNKNOWN = "UNKNOWN"
+    JUSTICE_BUREAU = "JUSTICE_BUREAU"
 
 
 class LeadTransferred(CaseEvent):
-    """A lead was passed to the supervision commission or for public-interest litigation
-    线索移送."""
+    """A lead was passed to the supervision commission, for public-interest litigation or
+    to the justice bureau 线索移送; the receiving unit owes feedback (线索接受反馈), answered
+    with AgencyReplied quoting the lead, so its clock stops without a phone call."""
 
     destination: LeadDestination = Field(
         default=LeadDestination.UNKNOWN, description="Destination 移送对象."
@@ -115,4 +119,9 @@ class LeadTransferred(CaseEvent):
     summary: str = Field(description="Summary of the lead 线索摘要.")
     persons_concerned: list[Party] = Field(
         default_factory=list, description="Persons concerned 涉及人员."
+    )
+    feedback_due_date: date | None = Field(
+        default=None,
+        description="Feedback due date 反馈期限: when the receiving unit must report what it "
+        "did with the lead (线索接受反馈); when empty the deadline rule's period applies.",
     )

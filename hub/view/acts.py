@@ -84,7 +84,9 @@ class ActOption:
 
 
 #: Event types whose clocks are a unit's duty to answer a supervision act.
-_ACT_START_TYPES = frozenset({ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited"})
+_ACT_START_TYPES = frozenset(
+    {ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited", "LeadTransferred"}
+)
 
 
 def act_rule_titles() -> dict[str, tuple[str, str]]:

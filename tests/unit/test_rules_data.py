@@ -114,6 +114,7 @@ DEADLINE_TABLE = [
     ("judicial-recommendation-unanswered", "REPLY_OVERDUE", 2, "months", "deadline", False),
     ("urge-prosecution-unanswered", "REPLY_OVERDUE", 2, "months", "deadline", False),
     ("correction-notice-unanswered", "REPLY_OVERDUE", 15, "days", "deadline", False),
+    ("lead-feedback-overdue", "REPLY_OVERDUE", 1, "months", "deadline", False),
     ("suggested-referral-not-acted-on", "REPLY_OVERDUE", 3, "days", "deadline", False),
 ]
 

@@ -249,11 +249,13 @@ def judicial_recommendation(occurred: datetime, *, case_id: str = CASE,
 
 
 def lead(occurred: datetime, destination: str, *, to: str, case_id: str = CASE,
-         unit: str = PROCURATORATE) -> LeadTransferred:
+         unit: str = PROCURATORATE, lead_number: str | None = None,
+         feedback_due: date | None = None) -> LeadTransferred:
     return LeadTransferred(
         **_header(f"lead-{destination}", unit, occurred, None, case_id, None),
         destination=destination,  # type: ignore[arg-type]
-        receiving_unit_code=to, summary="线索",
+        receiving_unit_code=to, summary="线索", lead_number=lead_number,
+        feedback_due_date=feedback_due,
     )
 
 
