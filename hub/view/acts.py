@@ -27,6 +27,8 @@ from hub.models import (
     CaseEvent,
     ConsultationRequested,
     EarlyInterventionInvited,
+    LeadDestination,
+    LeadTransferred,
     ProsecutorialAction,
     ProsecutorialActionKind,
 )
@@ -87,6 +89,10 @@ class ActOption:
 _ACT_START_TYPES = frozenset(
     {ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited", "LeadTransferred"}
 )
+
+
+#: Event types the view sends as the operator unit (the hub), not as the user's own unit.
+_HUB_SENT_TYPES = frozenset({ACT_EVENT_TYPE, "LeadTransferred"})
 
 
 def act_rule_titles() -> dict[str, tuple[str, str]]:
@@ -166,6 +172,11 @@ def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: 
             **header, invitation_id=number or f"JR-{short_id}",
             invited_unit_code=target_unit_code, reason=text[:2000],
             attend_due_date=reply_due_date)
+    if option.event_type == "LeadTransferred":
+        return LeadTransferred(
+            **header, destination=LeadDestination(option.action),
+            receiving_unit_code=target_unit_code, lead_number=number,
+            summary=text[:2000], feedback_due_date=reply_due_date)
     return ProsecutorialAction(
         **header, action=ProsecutorialActionKind(option.action),
         target_unit_code=target_unit_code, document_number=number, content=text[:2000],
@@ -191,7 +202,7 @@ def submit_act(context: ViewContext, actor: Actor, *, case_id: str, case_owner: 
         raise ActRefused("action", (
             f"unit {actor.unit_code} may not create {action} in the view "
             "(hub/rules/entitlements.yaml, acts)"))
-    sender = (context.operator_unit_code if option.event_type == ACT_EVENT_TYPE
+    sender = (context.operator_unit_code if option.event_type in _HUB_SENT_TYPES
               else actor.unit_code)
     event = build_act(option, case_id=case_id, sender_unit_code=sender,
                       actor=actor.username, target_unit_code=target_unit_code,
