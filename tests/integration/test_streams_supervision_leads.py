@@ -1,0 +1,137 @@
+"""Leads 线索移送 through the real engine (issue #13, item 4), on the real broker.
+
+A lead sent on the procuratorate's ingest topic (where the view puts it) reaches the
+justice bureau's or the supervision commission's inbox; unanswered past its feedback
+date it raises lead-feedback-overdue on the receiving unit; the justice bureau's feedback
+(AgencyReplied quoting the lead, from its own ingest topic) stops the clock and reaches
+the procuratorate's inbox; the timeline names the lead and its receiver.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.calendar import CHINA_TZ
+from hub.identity import case_id_for
+from hub.models import Alert, AlertStatus, CaseState, LeadDestination, LeadTransferred
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE
+from tests.integration.test_streams_harness import (
+    EXAMPLE_UNITS_YAML,
+    StreamsDeployment,
+    penalty_of,
+    produce_events,
+    read_events_until,
+)
+from tests.integration.test_streams_supervision_acts import JUSTICE, _template, reply
+
+pytestmark = pytest.mark.integration
+
+#: A fictional supervision commission (监察委员会) of the example county.
+COMMISSION = "11421181MB0000016K"
+UNITS_YAML = EXAMPLE_UNITS_YAML + (
+    f'  - {{code: "{JUSTICE}", name: 示例县司法局, name_en: Example justice bureau,\n'
+    '     kind: justice, role: justice_bureau, division: "421181"}\n'
+    f'  - {{code: "{COMMISSION}", name: 示例县监察委员会, name_en: Example commission,\n'
+    '     kind: supervision, role: supervision_commission, division: "421181"}\n')
+
+
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str, tmp_path: Path
+               ) -> Iterator[StreamsDeployment]:
+    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
+    units = tmp_path / "units.yaml"
+    units.write_text(UNITS_YAML, encoding="utf-8")
+    deployment.units_file = units
+    deployment.hub_unit = EXAMPLE_PROCURATORATE
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+def lead(case_id: str, destination: str, to: str, number: str, occurred: datetime
+         ) -> LeadTransferred:
+    template = _template("LeadTransferred")
+    assert isinstance(template, LeadTransferred)
+    return template.model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "occurred_at": occurred,
+        "recorded_at": datetime.now(CHINA_TZ), "source_unit": EXAMPLE_PROCURATORATE,
+        "destination": LeadDestination(destination), "receiving_unit_code": to,
+        "lead_number": number, "feedback_due_date": None, "summary": f"{destination} 线索"})
+
+
+async def test_leads_reach_their_receiver_their_feedback_clock_runs_and_feedback_stops_it(
+        deployment: StreamsDeployment) -> None:
+    topics = deployment.topics
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    acts_topic = topics.ingest(EXAMPLE_PROCURATORATE, "view-acts")
+    justice_topic = topics.ingest(JUSTICE, "replies")
+    await deployment.create_topics([agency_topic, acts_topic, justice_topic])
+    deployment.start_worker("w1")
+    bootstrap, registry_url = deployment.bootstrap, deployment.registry_url
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    await produce_events(bootstrap, registry_url, agency_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    sent_on = datetime(2025, 3, 10, 9, tzinfo=CHINA_TZ)
+    to_justice = lead(case_id, "JUSTICE_BUREAU", JUSTICE, "示检线〔2025〕1号", sent_on)
+    recent = datetime.now(CHINA_TZ) - timedelta(days=1)
+    to_commission = lead(case_id, "SUPERVISION_COMMISSION", COMMISSION, "示检线〔2025〕2号",
+                         recent)
+    await produce_events(bootstrap, registry_url, acts_topic, [to_justice, to_commission])
+
+    justice_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(JUSTICE),
+        lambda found: any(e.event_id == to_justice.event_id for _, e in found))
+    assert to_justice.event_id in {e.event_id for _, e in justice_inbox}, \
+        deployment.log_of("w1")
+    commission_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(COMMISSION),
+        lambda found: any(e.event_id == to_commission.event_id for _, e in found))
+    assert to_commission.event_id in {e.event_id for _, e in commission_inbox}
+    assert to_justice.event_id not in {e.event_id for _, e in commission_inbox}
+
+    def alerts_of(found: list, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
+        return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
+                and e.rule_id == "lead-feedback-overdue" and e.status is status]
+
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: bool(alerts_of(found, AlertStatus.RAISED)))
+    [raised] = alerts_of(alerts, AlertStatus.RAISED)
+    assert raised.responsible_unit_code == JUSTICE
+    assert raised.trigger_event_id == to_justice.event_id
+
+    feedback = reply(case_id, JUSTICE, to_justice.event_id, sent_on + timedelta(days=40))
+    await produce_events(bootstrap, registry_url, justice_topic, [feedback])
+    alerts = await read_events_until(
+        bootstrap, registry_url, topics.alerts,
+        lambda found: bool(alerts_of(found, AlertStatus.RESOLVED)))
+    [resolved] = alerts_of(alerts, AlertStatus.RESOLVED)
+    assert resolved.resolved_by_event_id == feedback.event_id, deployment.log_of("w1")
+    assert resolved.details["late"] == "true"
+    procuratorate_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == feedback.event_id for _, e in found))
+    assert feedback.event_id in {e.event_id for _, e in procuratorate_inbox}
+
+    states = await read_events_until(
+        bootstrap, registry_url, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and feedback.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id][-1:]
+    assert isinstance(state, CaseState)
+    summaries = {entry.event_id: entry.summary for entry in state.timeline}
+    assert summaries[to_justice.event_id].startswith(
+        f"线索移送 lead transferred 示检线〔2025〕1号 → {JUSTICE}")
+    # The commission's lead is a day old: its month has not run out, nothing raised on it.
+    assert not [a for a in alerts_of(alerts, AlertStatus.RAISED)
+                if a.responsible_unit_code == COMMISSION]
+    assert deployment.workers["w1"].poll() is None
