@@ -33,6 +33,9 @@ __all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
 #: The demo county's market regulation bureau: its unit user (``unit-<code>``) shows what
 #: an agency sees in the view (its own cases and inbox only).
 DEMO_UNIT_USER_CODE = "11429901030089405N"
+#: The demo county's justice bureau and supervision commission (issue #13): their unit
+#: users see the leads sent to them and the feedback clocks they owe.
+DEMO_OVERSIGHT_USER_CODES = ("114299010318315875", "11429901031752395Q")
 
 #: Offsets from the view port of the demo police API, the public feeds' metrics and the
 #: first worker's web port.
@@ -149,7 +152,8 @@ class HubServices:
                   f"sqlite:///{self.home / 'view' / 'view.sqlite3'}", *self._common()],
             health_url=f"http://127.0.0.1:{self.view_port}/healthz",
             address=f"http://127.0.0.1:{self.view_port}/",
-            env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps([DEMO_UNIT_USER_CODE])},
+            env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps(
+                [DEMO_UNIT_USER_CODE, *DEMO_OVERSIGHT_USER_CODES])},
             env_file=self._credentials("view", _user(principals.view))))
         if self._demo is not None:
             self._specs.append(ServiceSpec(
