@@ -44,6 +44,7 @@ def _attach_groups() -> None:
         ("hub.audit.cli", "audit", "Verify the hash-chained audit log; run its sealer."),
         ("streams.public_cli", "public", "Publish the PII-masked public feeds (lf.public.*)."),
         ("deploy.demo.check", "demo", "Check the demo county against its planted gaps."),
+        ("hub.deploy.cli", "deploy", "Render deployment manifests (Kubernetes, Strimzi)."),
     ]
     for module_name, name, help_text in groups:
         try:
