@@ -113,6 +113,8 @@ def stage_of(event: CaseEvent) -> tuple[CaseStage, int] | None:
             FilingDecision.FILED: CaseStage.FILED,
             FilingDecision.NOT_FILED: CaseStage.NOT_FILED,
             FilingDecision.RETURNED: CaseStage.RETURNED,
+            # 撤案 ends the criminal track of the case: closed, the timeline says why
+            FilingDecision.CANCELLED: CaseStage.CLOSED,
         }.get(event.decision)
     elif isinstance(event, ReconsiderationRequested):
         stage = CaseStage.RECONSIDERATION
@@ -183,7 +185,8 @@ def summarise(event: CaseEvent) -> str:
     if isinstance(event, FilingDecided):
         labels = {FilingDecision.FILED: "立案 filed",
                   FilingDecision.NOT_FILED: "不予立案 not filed",
-                  FilingDecision.RETURNED: "退回 returned for a penalty"}
+                  FilingDecision.RETURNED: "退回 returned for a penalty",
+                  FilingDecision.CANCELLED: "撤案 filed case cancelled"}
         label = labels.get(event.decision, "立案决定 filing decision")
         return f"{label} {event.police_case_number or ''}".strip()
     if isinstance(event, ReconsiderationRequested):

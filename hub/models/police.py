@@ -64,12 +64,16 @@ class CaseForwarded(CaseEvent):
 
 class FilingDecision(EventEnum):
     """Filing decision 立案决定: FILED 立案, NOT_FILED 不予立案, RETURNED 退回 (not criminal,
-    returned for an administrative penalty: Decree 310 Art. 13), UNKNOWN 未知."""
+    returned for an administrative penalty: Decree 310 Art. 13), UNKNOWN 未知, CANCELLED 撤案
+    (a filed case cancelled)."""
 
     FILED = "FILED"
     NOT_FILED = "NOT_FILED"
     RETURNED = "RETURNED"
     UNKNOWN = "UNKNOWN"
+    #: 撤案: the police cancel a case they had filed (兴庆区 opinion item 8 lists it among the
+    #: decisions entered); appended last so older readers fall back to UNKNOWN.
+    CANCELLED = "CANCELLED"
 
 
 class FilingDecided(CaseEvent):
@@ -80,7 +84,9 @@ class FilingDecided(CaseEvent):
     """
 
     decision: FilingDecision = Field(
-        default=FilingDecision.UNKNOWN, description="Decision 决定: filed 立案 or not 不予立案."
+        default=FilingDecision.UNKNOWN,
+        description="Decision 决定: filed 立案, not 不予立案, returned 退回, or a filed case "
+        "cancelled 撤案."
     )
     reasons: str | None = Field(default=None, description="Reasons 理由 (required in practice "
                                 "for a non-filing, which the agency may ask to reconsider).")
