@@ -159,3 +159,15 @@ def test_the_new_destination_and_due_date_round_trip_through_avro() -> None:
     assert (back.destination.value, back.feedback_due_date) == ("JUSTICE_BUREAU",
                                                                 date(2025, 3, 20))
     assert back == sent
+
+
+def test_a_lead_to_a_unit_of_another_kind_is_refused_by_the_engine(
+        registry: UnitRegistry) -> None:
+    misdirected = lead(at(2025, 3, 10), "SUPERVISION_COMMISSION", to=JUSTICE)
+    refused = check_entitlement(misdirected, CaseRelations(), rules=load_entitlements(),
+                                units=registry, hub_unit_code=HUB_UNIT, matched=False)
+    assert not refused.entitled
+    assert refused.reason is not None and "supervision" in refused.reason
+    fine = lead(at(2025, 3, 10), "JUSTICE_BUREAU", to=JUSTICE)
+    assert check_entitlement(fine, CaseRelations(), rules=load_entitlements(), units=registry,
+                             hub_unit_code=HUB_UNIT, matched=False).relation == "hub"
