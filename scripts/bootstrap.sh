@@ -38,6 +38,7 @@ if [ "$want_test_deps" = 1 ]; then
   scripts/ensure-postgres.sh >/dev/null   # PostgreSQL 15 binaries for the store tests
   scripts/ensure-chromium.sh >/dev/null   # Debian's Chromium for the browser tests
   scripts/ensure-prometheus.sh >/dev/null   # Prometheus and promtool for the rule tests
+  scripts/ensure-compose.sh >/dev/null   # docker-compose for `config` over deploy/compose/
 fi
 
 # Kafka broker classpath and Apicurio Registry from Maven Central (first time only).
