@@ -78,7 +78,7 @@ from streams.screening_logic import ScreeningRules, screen_case
 from streams.stats_logic import COUNTED_TYPES
 from streams.topics import TopicNames
 
-__all__ = ["CASE_PROCESSORS", "Processors"]
+__all__ = ["CASE_PROCESSORS", "SWEEP_CASES", "Processors"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,11 @@ CASE_PROCESSORS = "case-processors"
 _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
                     AuditRecorded, FeedbackMatchWithdrawn)
 _SCREENED = (PenaltyCaseRecorded, CaseReferred)
+#: Cases one sweep evaluates at most. After a restore every clock of a backfill is due at
+#: once (1,000,000 events: ~250,000 cases); evaluated as one batch, their documents took
+#: the worker past 12 GiB and held new records back for minutes. In slices, the worker
+#: consumes between them and its memory stays that of a batch.
+SWEEP_CASES = 500
 #: Case documents kept in memory between batches (see ``Processors.keep_document``).
 _DOCUMENT_CACHE = 1024
 
@@ -566,9 +571,10 @@ class Processors:
         for record in document.records:
             await self.guards[CASE_PROCESSORS].dead_letter(record, error)
 
-    async def sweep(self, batch: Batch, now: datetime) -> int:
-        """Evaluate the owned cases whose clocks are due at wall time ``now``."""
-        due = [(partition, case_id) for partition, case_id in self.due.pop_due(now)
+    async def sweep(self, batch: Batch, now: datetime, limit: int = SWEEP_CASES) -> int:
+        """Evaluate the owned cases whose clocks are due at wall time ``now``, at most
+        ``limit`` of them (the worker sweeps again at once while more are due)."""
+        due = [(partition, case_id) for partition, case_id in self.due.pop_due(now, limit)
                if partition in self.case_stores]
         for partition, case_id in due:
             self.document(batch, partition, case_id)
@@ -577,7 +583,8 @@ class Processors:
 
     async def retry_held(self, batch: Batch, now: datetime) -> int:
         """Match held feedback whose grace ended; what still matches nothing is parked."""
-        due = [(partition, case_id) for partition, case_id in self.held.pop_due(now)
+        due = [(partition, case_id)
+               for partition, case_id in self.held.pop_due(now, SWEEP_CASES)
                if partition in self.case_stores]
         for partition, case_id in due:
             document = self.document(batch, partition, case_id)

@@ -50,10 +50,12 @@ class DueIndex:
         """Whether anything may be due at ``now`` (cheap: looks at the heap's top only)."""
         return bool(self._heap) and self._heap[0][0] <= now
 
-    def pop_due(self, now: datetime) -> list[tuple[int, str]]:
-        """Cases due at ``now`` (removed: the caller re-sets them after evaluating)."""
+    def pop_due(self, now: datetime, limit: int | None = None) -> list[tuple[int, str]]:
+        """Cases due at ``now``, the earliest ``limit`` of them at most (removed: the
+        caller re-sets them after evaluating; the rest stay for the next call)."""
         found: list[tuple[int, str]] = []
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= now and (limit is None
+                                                          or len(found) < limit):
             due, partition, case_id = heapq.heappop(self._heap)
             key = (partition, case_id)
             if self._due.get(key) == due:

@@ -63,7 +63,7 @@ from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.delivery import flush
 from streams.engine.global_index import GlobalIndex
 from streams.engine.outputs import Outputs
-from streams.engine.processors import Processors
+from streams.engine.processors import SWEEP_CASES, Processors
 from streams.engine.state import PartitionStore
 from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
 from streams.safety import RawRecord
@@ -420,6 +420,8 @@ class StreamWorker:
         if count:
             self._flush(producer)
             log.info("%s: deadline sweep evaluated %d cases", self.worker_id, count)
+        if count >= SWEEP_CASES:
+            self._next_sweep = 0.0  # more are due: the next slice after the next batch
 
     async def _retry_held(self, producer: Producer) -> None:
         processors = self.processors

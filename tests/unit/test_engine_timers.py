@@ -46,3 +46,17 @@ def test_superseded_due_times_do_not_pile_up() -> None:
     assert len(index) == 1
     assert len(index._heap) <= 2 + 1024
     assert index.pop_due(start + timedelta(days=30)) == [(0, "case")]
+
+
+def test_a_limited_pop_takes_the_earliest_and_leaves_the_rest() -> None:
+    """After a restore every clock of a backfill may be due at once: a sweep takes them in
+    slices (earliest first) so the worker never holds them all in one batch."""
+    index = DueIndex()
+    for number in range(10):
+        index.set(number % 4, f"case-{number}", NOW - timedelta(days=10 - number))
+    first = index.pop_due(NOW, limit=4)
+    assert first == [(number % 4, f"case-{number}") for number in range(4)]
+    assert index.has_due(NOW)
+    rest = index.pop_due(NOW, limit=100)
+    assert sorted(rest) == sorted((number % 4, f"case-{number}") for number in range(4, 10))
+    assert not index.has_due(NOW)
