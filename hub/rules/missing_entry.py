@@ -57,6 +57,10 @@ class MissingEntryParameters(RuleModel):
     """The missing-entry file."""
 
     version: Literal[1] = 1
+    #: Wall-clock seconds a finding must persist before it is raised (operator setting):
+    #: a backlog is read partition by partition, so a unit's later decisions can be read
+    #: before its earlier ones and a number looks missing for the moment in between.
+    settle_seconds: float = Field(30.0, ge=0)
     silent_unit: SilentUnitRule
     number_gaps: NumberGapRule
     unentered_referrals: UnenteredReferralRule

@@ -11,7 +11,12 @@ The same fold keeps the missing-entry tracker (:mod:`streams.missing_entry_logic
 processor alone sees every counted event of every unit, so after each batch it judges
 the units the batch touched (and all of them when the county's clock moved) and emits
 the ``MISSING_ENTRY`` alerts raised or resolved. Its clocks are event time, so nothing
-new can fall due while the feed is idle: no timer is needed.
+new can fall due while the feed is idle. A raised finding is held for the file's
+``settle_seconds`` of wall time before it is emitted, and dropped if it heals meanwhile:
+a backlog is read partition by partition, so a unit's later decisions can be read before
+its earlier ones and a number looks missing for a moment (:meth:`emit_settled`, called
+by the worker between batches). The held alerts are kept with the snapshot, so a restart
+neither loses nor repeats them.
 """
 
 
@@ -27,6 +32,8 @@ import orjson
 
 from hub.calendar import china_date
 from hub.models import (
+    Alert,
+    AlertStatus,
     CaseEvent,
 )
 from streams.engine.batch import Batch
@@ -42,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _STATS_SNAPSHOT_EVERY_S = 5.0
 _STATS_KEY = b"accumulator"
+#: The raised findings held back to settle (see the module docstring), with the snapshot.
+_SETTLING_KEY = b"settling"
 #: The snapshot is split into records well under the broker's 1 MiB message limit.
 _STATS_CHUNK_BYTES = 256 * 1024
 
@@ -58,6 +67,8 @@ class StatisticsProcessor:
         self.stats: StatsAccumulator | None = None
         self.save_after = 0.0
         self.header: dict[str, Any] | None = None
+        #: Raised findings held back, by alert id: (monotonic time first found, alert).
+        self.settling: dict[str, tuple[float, Alert]] = {}
 
     def load(self) -> int:
         """The statistics snapshot; returns the feed offset to resume from."""
@@ -78,6 +89,11 @@ class StatisticsProcessor:
             self.stats = StatsAccumulator()
             return 0
         self.header = header
+        held = store.get(_SETTLING_KEY)
+        self.settling = {}
+        for data in (decode_value(held) if held else []):
+            alert = Alert.model_validate(data)
+            self.settling[alert.alert_id] = (time.monotonic(), alert)
         return int(header["offset"]) + 1
 
     async def count(self, batch: Batch, record: RawRecord) -> None:
@@ -115,6 +131,9 @@ class StatisticsProcessor:
             # previous chunks are deleted: a crash part-way through the changelog writes
             # leaves the previous header pointing at intact previous chunks.
             header = {"offset": batch.stats_offset, "chunks": len(chunks)}
+            # Before the header: the tracker in the snapshot counts these as raised.
+            self.store.put(_SETTLING_KEY, encode_value(
+                [alert.model_dump(mode="json") for _, alert in self.settling.values()]))
             self.store.put(_STATS_KEY, encode_value(header))
             previous = self.header
             if previous is not None and previous["offset"] != batch.stats_offset:
@@ -140,9 +159,35 @@ class StatisticsProcessor:
             return 0
         alerts = self.stats.missing.evaluate(today=china_date(now),
                                              hub_unit_code=self.hub_unit_code, now=now)
+        emitted = 0
         for alert in alerts:
+            if alert.status is AlertStatus.RAISED:
+                self.settling.setdefault(alert.alert_id, (time.monotonic(), alert))
+            elif self.settling.pop(alert.alert_id, None) is None:
+                await self.outputs.event(self.topics.alerts, alert)
+                emitted += 1
+            # else: healed before it was raised — never news
+        return emitted + await self.emit_settled()
+
+    def settled(self) -> bool:
+        """Whether a held finding has waited its ``settle_seconds``."""
+        if not self.settling or self.stats is None:
+            return False
+        cutoff = time.monotonic() - self.stats.missing.parameters.settle_seconds
+        return any(since <= cutoff for since, _ in self.settling.values())
+
+    async def emit_settled(self) -> int:
+        """Emit the held findings that have settled; returns how many."""
+        if not self.settled():
+            return 0
+        assert self.stats is not None
+        cutoff = time.monotonic() - self.stats.missing.parameters.settle_seconds
+        ready = sorted(alert_id for alert_id, (since, _) in self.settling.items()
+                       if since <= cutoff)
+        for alert_id in ready:
+            _, alert = self.settling.pop(alert_id)
             await self.outputs.event(self.topics.alerts, alert)
-        return len(alerts)
+        return len(ready)
 
 
 def _chunk_key(offset: int, number: int) -> bytes:

@@ -319,6 +319,7 @@ class StreamWorker:
                     await self._sweep(producer)
                 await self._retry_held(producer)
                 await self._rematch_pending(producer)
+                await self._emit_settled(producer)
                 if time.monotonic() - lag_at > 15:
                     lag_at = time.monotonic()
                     self._report_lag()
@@ -430,6 +431,13 @@ class StreamWorker:
         if not processors.held.has_due(now):
             return
         if await processors.retry_held(Batch(), now):
+            self._flush(producer)
+
+    async def _emit_settled(self, producer: Producer) -> None:
+        """Missing-entry findings that persisted their settle time, even when idle."""
+        processors = self.processors
+        assert processors is not None
+        if processors.statistics.settled() and await processors.statistics.emit_settled():
             self._flush(producer)
 
     async def _rematch_pending(self, producer: Producer) -> None:
