@@ -94,6 +94,21 @@ class TopicManifest(BaseModel):
                                          "name": template.template.format(connector=connector)}))
         return specs
 
+    def for_brokers(self, brokers: int) -> TopicManifest:
+        """The manifest sized for a cluster of ``brokers``.
+
+        Why: a topic cannot have more replicas than brokers, and with three replicas
+        ``min.insync.replicas`` 2 lets one broker die without losing an acknowledged
+        write or stopping producers (issue #15 item 4). RF = min(3, brokers);
+        min.insync = 2 when RF is 3, else 1.
+        """
+        if brokers < 1:
+            raise ConfigError(f"broker count must be at least 1, got {brokers}")
+        replication = min(3, brokers)
+        defaults = {**self.defaults, "replication_factor": replication,
+                    "min_insync_replicas": 2 if replication == 3 else 1}
+        return self.model_copy(update={"defaults": defaults})
+
     def spec_for(self, name: str) -> TopicSpec:
         """A spec for an ad-hoc topic (e.g. an ingest topic) with the manifest's defaults."""
         return self._spec({"name": name})
