@@ -28,6 +28,8 @@ __all__ = [
     "apply_topics",
     "ingest_topic",
     "load_manifest",
+    "replication_for_brokers",
+    "sized_for_cluster",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,16 +104,43 @@ class TopicManifest(BaseModel):
         write or stopping producers (issue #15 item 4). RF = min(3, brokers);
         min.insync = 2 when RF is 3, else 1.
         """
-        if brokers < 1:
-            raise ConfigError(f"broker count must be at least 1, got {brokers}")
-        replication = min(3, brokers)
+        replication, min_insync = replication_for_brokers(brokers)
         defaults = {**self.defaults, "replication_factor": replication,
-                    "min_insync_replicas": 2 if replication == 3 else 1}
+                    "min_insync_replicas": min_insync}
         return self.model_copy(update={"defaults": defaults})
 
     def spec_for(self, name: str) -> TopicSpec:
         """A spec for an ad-hoc topic (e.g. an ingest topic) with the manifest's defaults."""
         return self._spec({"name": name})
+
+
+def replication_for_brokers(brokers: int) -> tuple[int, int]:
+    """(replication factor, ``min.insync.replicas``) of a topic on ``brokers`` brokers.
+
+    The one rule behind ``TopicManifest.for_brokers``, the multi-broker stack's internal
+    topics (``hub.local.broker``) and ``apply_topics``: RF = min(3, brokers), min.insync
+    2 at RF 3 (one broker may die without losing an acknowledged write), else 1.
+    """
+    if brokers < 1:
+        raise ConfigError(f"broker count must be at least 1, got {brokers}")
+    replication = min(3, brokers)
+    return replication, 2 if replication == 3 else 1
+
+
+def sized_for_cluster(spec: TopicSpec, brokers: int) -> TopicSpec:
+    """``spec`` with at least the replication ``replication_for_brokers`` gives.
+
+    Why: workers (changelogs, inboxes), connectors and the view create their own topics
+    from the shipped single-broker manifest; on a cluster a replication factor of 1
+    would make such a topic unavailable whenever its one broker dies (issue #15 item 4).
+    A spec asking for more is left as it is.
+    """
+    replication, min_insync = replication_for_brokers(brokers)
+    if spec.replication_factor >= replication:
+        return spec
+    return spec.model_copy(update={"replication_factor": replication,
+                                   "min_insync_replicas": max(spec.min_insync_replicas,
+                                                              min_insync)})
 
 
 def load_manifest(path: Path | None = None) -> TopicManifest:
@@ -140,13 +169,19 @@ class ApplyReport:
 
 async def apply_topics(bootstrap: str, specs: list[TopicSpec], *,
                        security: KafkaSecurity | None = None) -> ApplyReport:
-    """Create missing topics; report existing ones whose partition count differs."""
+    """Create missing topics (replication sized for the cluster: ``sized_for_cluster``);
+    report existing ones whose partition count differs."""
     report = ApplyReport()
     admin = admin_client(bootstrap, security=security)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
+        if missing:
+            # Sized for the brokers that answer now: a topic of more replicas than live
+            # brokers cannot be created, and one of fewer would die with its broker.
+            brokers = len((await admin.describe_cluster()).get("brokers", [])) or 1
+            missing = [sized_for_cluster(s, brokers) for s in missing]
         if missing:
             response = await admin.create_topics([
                 NewTopic(s.name, s.partitions, s.replication_factor,
