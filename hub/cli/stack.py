@@ -31,13 +31,14 @@ __all__ = ["down", "status", "up"]
 
 def _stack(home_value: Path, kafka_port: int | None = None, registry_port: int | None = None,
            controller_port: int | None = None, *, secured: bool | None = None,
-           mtls: bool | None = None) -> LocalStack:
-    stack = LocalStack(home_value, secured=secured, mtls=mtls)
+           mtls: bool | None = None, brokers: int | None = None) -> LocalStack:
+    stack = LocalStack(home_value, secured=secured, mtls=mtls, brokers=brokers)
     if kafka_port or registry_port or controller_port:
         stack.ports = StackPorts(
             kafka=kafka_port or stack.ports.kafka,
             controller=controller_port or stack.ports.controller,
             registry=registry_port or stack.ports.registry,
+            extra_nodes=stack.ports.extra_nodes,
         )
     return stack
 
@@ -62,21 +63,26 @@ def up(
         "--mtls", help="Client listener with mutual TLS: every component authenticates "
         "with its own certificate from the home's CA instead of a SCRAM password (first "
         "start of a home only; later starts keep it).")] = False,
+    brokers: Annotated[int | None, typer.Option(
+        min=1, max=9, help="Kafka nodes (KRaft, each broker and controller): 3 gives "
+        "replication factor 3 and min.insync.replicas 2, so one node may die (first start "
+        "of a home only; later starts keep it; default 1).")] = None,
 ) -> None:
     """Start the broker and registry, apply topics, register schemas, then the workers,
     the view and (by default) the demo county's connectors. Safe to run twice."""
     started = time.monotonic()
     try:
         stack = _stack(home, kafka_port, registry_port, controller_port,
-                       secured=not insecure, mtls=True if mtls else None)
+                       secured=not insecure, mtls=True if mtls else None, brokers=brokers)
         services = HubServices(stack, view_port=view_port)
         demo_configs = services.prepare_demo(demo_cases) if demo else []
         stack.up(access=services.access(demo_configs))
         typer.echo(f"stack healthy in {time.monotonic() - started:.1f}s "
-                   f"({'secured' if stack.secured else 'PLAINTEXT, --insecure'})"
+                   f"({'secured' if stack.secured else 'PLAINTEXT, --insecure'}"
+                   f"{f', {stack.brokers} brokers' if stack.brokers > 1 else ''})"
                    f"{_tls_note(stack)}")
         _register_schemas(stack.registry_url, stack.registry_auth)
-        manifest = load_manifest()
+        manifest = load_manifest().for_brokers(stack.brokers)
         specs = manifest.expand(units=services.unit_codes(),
                                 connectors=services.connector_ids(demo_configs))
         specs += [manifest.spec_for(t) for t in services.ingest_topics(demo_configs)]

@@ -1,4 +1,9 @@
-"""The single-node Kafka 4.x broker in KRaft combined mode (broker and controller in one)."""
+"""Kafka 4.x brokers in KRaft combined mode (each node broker and controller in one).
+
+One node by default; ``liangfa up --brokers 3`` runs three such nodes, each its own JVM,
+node id, log directory and ports, all three voters of the controller quorum
+(``BrokerConfig.voters``).
+"""
 
 from __future__ import annotations
 
@@ -155,22 +160,46 @@ class BrokerConfig:
     heap_mib: int = 512
     #: None keeps the PLAINTEXT broker with no authorizer (the default dev stack).
     security: BrokerSecurity | None = None
+    #: This node's id; node 1 keeps the single broker's folder and component name.
+    node_id: int = 1
+    #: (node id, controller port) of every voter of the quorum; empty: this node alone.
+    voters: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def component(self) -> str:
+        """The process marker (``hub.local.processes``): ``kafka``, ``kafka-2``, …"""
+        return "kafka" if self.node_id == 1 else f"kafka-{self.node_id}"
 
     @property
     def folder(self) -> Path:
-        return self.home / "kafka"
+        return self.home / self.component
+
+    @property
+    def cluster_id_file(self) -> Path:
+        """One cluster id for every node, kept in node 1's folder."""
+        return self.home / "kafka" / "cluster.id"
+
+    @property
+    def brokers(self) -> int:
+        return max(1, len(self.voters))
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def properties(self) -> str:
-        """server.properties for single-node KRaft; replication 1, auto-creation off."""
+        """server.properties for KRaft; auto-creation off, internal topics replicated as the
+        topic manifest's (``replication_for_brokers``: 1 on one node, 3 / min ISR 2 on 3)."""
+        from hub.topics import replication_for_brokers
+
         data = self.folder / "data"
+        voters = self.voters or ((self.node_id, self.controller_port),)
+        replication, min_insync = (str(n) for n in replication_for_brokers(self.brokers))
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": ",".join(f"{node}@127.0.0.1:{port}"
+                                                 for node, port in voters),
             "controller.listener.names": "CONTROLLER",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
                          f"CONTROLLER://127.0.0.1:{self.controller_port}",
@@ -180,16 +209,16 @@ class BrokerConfig:
             "log.dirs": str(data),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": replication,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_insync,
             "transaction.state.log.num.partitions": "4",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_insync,
             "group.initial.rebalance.delay.ms": "0",
-            "min.insync.replicas": "1",
-            "default.replication.factor": "1",
+            "min.insync.replicas": min_insync,
+            "default.replication.factor": replication,
             "log.retention.hours": "-1",
             "log.segment.bytes": str(256 * 1024 * 1024),
             "message.max.bytes": str(8 * 1024 * 1024),
@@ -223,8 +252,9 @@ def format_storage(config: BrokerConfig, java: JavaRuntime, lib: Path) -> bool:
     props, log4j = _write_config(config)
     if (config.folder / "data" / "meta.properties").exists():
         return False
-    cluster_id_file = config.folder / "cluster.id"
+    cluster_id_file = config.cluster_id_file
     if not cluster_id_file.exists():
+        cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
         out = subprocess.run(
             [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
              "kafka.tools.StorageTool", "random-uuid"],
@@ -253,7 +283,7 @@ def start_broker(config: BrokerConfig, java: JavaRuntime, lib: Path) -> int:
     return start_jvm(
         java,
         home=config.home,
-        component="kafka",
+        component=config.component,
         jvm_args=[f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
                   "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
                   f"-Dkafka.logs.dir={config.folder / 'logs'}", "-cp", _classpath(lib)],

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -63,6 +63,29 @@ class StackPorts:
     kafka: int = 19092
     controller: int = 19093
     registry: int = 18081
+    #: [client, controller] port of nodes 2, 3, … of a multi-broker home (``--brokers``).
+    extra_nodes: list[list[int]] = field(default_factory=list)
+
+    def nodes(self, brokers: int) -> list[tuple[int, int, int]]:
+        """(node id, client port, controller port) of each of ``brokers`` nodes.
+
+        Nodes past those remembered get the next pair after node 1's (19094/19095,
+        19096/19097 by default) when both are free, else two free ports; ``stack.json``
+        keeps them from then on.
+        """
+        from hub.local.processes import free_port
+
+        while len(self.extra_nodes) < brokers - 1:
+            step = 2 * (len(self.extra_nodes) + 1)
+            pair = [self.kafka + step, self.controller + step]
+            taken = {port for node in self.extra_nodes for port in node} | {
+                self.kafka, self.controller, self.registry}
+            if any(port in taken or port > 65535 or port_is_open(port) for port in pair):
+                pair = [free_port(), free_port()]
+            self.extra_nodes.append(pair)
+        return [(1, self.kafka, self.controller)] + [
+            (index, node[0], node[1])
+            for index, node in enumerate(self.extra_nodes[:brokers - 1], start=2)]
 
 
 @dataclass
@@ -102,10 +125,12 @@ class LocalStack:
     """
 
     def __init__(self, home: Path, ports: StackPorts | None = None, *,
-                 secured: bool | None = None, mtls: bool | None = None) -> None:
+                 secured: bool | None = None, mtls: bool | None = None,
+                 brokers: int | None = None) -> None:
         self.home = home.expanduser().resolve()
         self._state_file = self.home / "stack.json"
         self.ports = ports or self._load_ports()
+        self.brokers = _broker_count(self.home, self._state_file, brokers)
         remembered = self._load_secured()
         if secured is not None and remembered is not None and secured != remembered:
             raise StackError(
@@ -171,6 +196,23 @@ class LocalStack:
                          mutual=self.tls_mode == "mtls",
                          mapping_rules=principal_mapping_rules(), broker_user=_BROKER)
 
+    def _node_security(self, node_id: int) -> BrokerSecurity | None:
+        """Node ``node_id``'s security: node 1's, with a key and certificate of its own.
+
+        Every node's certificate has the SAN 127.0.0.1/localhost (each node advertises
+        127.0.0.1) and the CN ``liangfa-broker``, so under ``--mtls`` each node is the
+        same super user to the others.
+        """
+        security = self._broker_security
+        if security is None or security.tls is None or node_id == 1:
+            return security
+        from hub.security.certificates import ensure_ca, ensure_certificate
+
+        issued = ensure_certificate(ensure_ca(self.tls_folder, str(self.home)),
+                                    self.tls_folder, f"{_BROKER}-{node_id}",
+                                    common_name=_BROKER, server=True)
+        return replace(security, tls=replace(security.tls, keystore=issued.keystore))
+
     def _registry_keystore(self) -> Path | None:
         """The registry's certificate under --mtls (its broker identity), else None."""
         return (self._issue(self.registry_user).keystore if self.tls_mode == "mtls"
@@ -207,7 +249,10 @@ class LocalStack:
 
     def _save_state(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self.ports.nodes(self.brokers)  # the extra nodes' ports, chosen once
         state: dict[str, object] = {"ports": asdict(self.ports)}
+        if self.brokers > 1:
+            state["brokers"] = self.brokers
         if self.secured:
             state["security"] = "sasl-scram"
         if self.tls_mode is not None:
@@ -236,17 +281,28 @@ class LocalStack:
 
     @property
     def broker_config(self) -> BrokerConfig:
-        return BrokerConfig(self.home, self.ports.kafka, self.ports.controller,
-                            security=self._broker_security)
+        """Node 1 (the only node of the default stack)."""
+        return self.broker_configs[0]
+
+    @property
+    def broker_configs(self) -> list[BrokerConfig]:
+        """Every node: its own id, ports, folder and certificate; all of them voters."""
+        nodes = self.ports.nodes(self.brokers)
+        voters = tuple((node, controller) for node, _, controller in nodes) \
+            if self.brokers > 1 else ()
+        return [BrokerConfig(self.home, port, controller, security=self._node_security(node),
+                             node_id=node, voters=voters)
+                for node, port, controller in nodes]
 
     @property
     def registry_config(self) -> RegistryConfig:
-        return RegistryConfig(self.home, self.ports.registry, self.broker_config.bootstrap,
+        return RegistryConfig(self.home, self.ports.registry, self.bootstrap,
                               security=self._registry_security)
 
     @property
     def bootstrap(self) -> str:
-        return self.broker_config.bootstrap
+        """Every node's client address: a client still connects with one of them down."""
+        return ",".join(f"127.0.0.1:{port}" for _, port, _ in self.ports.nodes(self.brokers))
 
     @property
     def registry_url(self) -> str:
@@ -265,13 +321,20 @@ class LocalStack:
         artifacts = ensure_artifacts()
         java = find_java(17)
         self._save_state()
-        broker_pids = find_stack_processes(self.home, "kafka")
-        if not broker_pids:
-            self._check_port_free(self.ports.kafka, "Kafka broker")
-            self._check_port_free(self.ports.controller, "Kafka controller")
-            format_storage(self.broker_config, java, artifacts.kafka_lib)
-            broker_pids = [start_broker(self.broker_config, java, artifacts.kafka_lib)]
-        self._wait(self._broker_healthy, broker_pids, timeout_s, "Kafka broker",
+        broker_pids: list[int] = []
+        # Every missing node is started before any is waited for: a quorum of three
+        # elects its leader only once two voters run.
+        for config in self.broker_configs:
+            pids = find_stack_processes(self.home, config.component)
+            if not pids:
+                what = "Kafka broker" if self.brokers == 1 else f"Kafka node {config.node_id}"
+                self._check_port_free(config.port, what)
+                self._check_port_free(config.controller_port, f"{what}'s controller")
+                format_storage(config, java, artifacts.kafka_lib)
+                pids = [start_broker(config, java, artifacts.kafka_lib)]
+            broker_pids += pids
+        self._wait(self._broker_healthy, broker_pids, timeout_s,
+                   "Kafka broker" if self.brokers == 1 else f"{self.brokers}-node Kafka cluster",
                    self.broker_config.folder / "logs" / "server.log")
         if broker_only:
             return self.status()
@@ -311,7 +374,10 @@ class LocalStack:
 
     # -- health ---------------------------------------------------------------------------
     def _broker_healthy(self) -> bool:
-        """The broker answers a metadata request (not merely an open port)."""
+        """The broker answers a metadata request (not merely an open port); on a cluster,
+        every node is registered with the quorum."""
+        if self.brokers > 1:
+            return len(self._registered_nodes()) == self.brokers
         if not port_is_open(self.ports.kafka):
             return False
         from hub.kafka import broker_answers
@@ -319,6 +385,12 @@ class LocalStack:
         if self.secured:
             return _secured_broker_answers(self.bootstrap, self.admin_security)
         return broker_answers(self.bootstrap, timeout_s=5.0)
+
+    def _registered_nodes(self) -> set[int]:
+        """Ids of the nodes the cluster's metadata lists as live brokers (empty: no answer)."""
+        if not any(port_is_open(port) for _, port, _ in self.ports.nodes(self.brokers)):
+            return set()
+        return _live_broker_ids(self.bootstrap, self.admin_security)
 
     def _registry_healthy(self) -> bool:
         try:
@@ -367,15 +439,28 @@ class LocalStack:
             raise StackError(f"registry refused compatibility setting: {response.text}")
 
     # -- status / down --------------------------------------------------------------------
+    def _broker_statuses(self) -> list[ComponentStatus]:
+        """One line per node; on a cluster a node is healthy when the metadata lists it."""
+        if self.brokers == 1:
+            pids = find_stack_processes(self.home, "kafka")
+            return [ComponentStatus("kafka", bool(pids), bool(pids) and self._broker_healthy(),
+                                    self.bootstrap, pids, sum(rss_mib(p) for p in pids))]
+        live = self._registered_nodes()
+        statuses = []
+        for config in self.broker_configs:
+            pids = find_stack_processes(self.home, config.component)
+            statuses.append(ComponentStatus(
+                config.component, bool(pids), bool(pids) and config.node_id in live,
+                config.bootstrap, pids, sum(rss_mib(p) for p in pids),
+                detail=f"node {config.node_id}, controller 127.0.0.1:{config.controller_port}"))
+        return statuses
+
     def status(self) -> StackStatus:
-        kafka_pids = find_stack_processes(self.home, "kafka")
         registry_pids = find_stack_processes(self.home, "registry")
         from hub.local.services import service_statuses
 
         return StackStatus([
-            ComponentStatus("kafka", bool(kafka_pids),
-                            bool(kafka_pids) and self._broker_healthy(), self.bootstrap,
-                            kafka_pids, sum(rss_mib(p) for p in kafka_pids)),
+            *self._broker_statuses(),
             ComponentStatus("registry", bool(registry_pids),
                             bool(registry_pids) and self._registry_healthy(),
                             self.registry_url, registry_pids,
@@ -386,14 +471,20 @@ class LocalStack:
     def down(self) -> list[int]:
         """Stop services first (they flush to the broker), then the registry, then Kafka."""
         stopped: list[int] = []
+        nodes = [config.component for config in self.broker_configs]
         services = [pid for name, pids in stack_components(self.home).items()
-                    if name not in ("registry", "kafka") for pid in pids]
+                    if name != "registry" and name not in nodes for pid in pids]
         stop_processes(services)
         stopped.extend(services)
-        for component in ("registry", "kafka"):
-            pids = find_stack_processes(self.home, component)
-            stop_processes(pids)
-            stopped.extend(pids)
+        registry = find_stack_processes(self.home, "registry")
+        stop_processes(registry)
+        stopped.extend(registry)
+        # Every node at once: stopped one by one, the last ones would wait in vain for a
+        # quorum to acknowledge their controlled shutdown.
+        brokers = [pid for component in nodes
+                   for pid in find_stack_processes(self.home, component)]
+        stop_processes(brokers)
+        stopped.extend(brokers)
         leftovers = find_stack_processes(self.home)
         if leftovers:
             stop_processes(leftovers, grace_s=5)
@@ -413,6 +504,39 @@ def _secured_broker_answers(bootstrap: str, security: KafkaSecurity | None) -> b
     except KafkaException:
         return False
     return True
+
+
+def _live_broker_ids(bootstrap: str, security: KafkaSecurity | None) -> set[int]:
+    """Broker ids in the cluster's metadata, asked of any node of ``bootstrap``."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from hub.security.admin import admin_config
+
+    try:
+        # log_level 2: a node not up yet is the expected answer here, not an error to log.
+        client = AdminClient({**admin_config(bootstrap, security), "log_level": 2})
+        metadata = client.list_topics(timeout=5.0)
+    except KafkaException:
+        return set()
+    return {int(node) for node in metadata.brokers}
+
+
+def _broker_count(home: Path, state_file: Path, asked: int | None) -> int:
+    """The home's broker count: what ``stack.json`` remembers, else what was asked, else 1.
+
+    A home keeps its count (its topics' replication and its nodes' data are made for
+    it): asking for another is a StackError, as for ``--insecure``.
+    """
+    if asked is not None and asked < 1:
+        raise StackError(f"--brokers must be at least 1, got {asked}")
+    remembered: int | None = None
+    if state_file.exists():
+        remembered = int(json.loads(state_file.read_text(encoding="utf-8")).get("brokers", 1))
+    if asked is not None and remembered is not None and asked != remembered:
+        raise StackError(f"{home} holds a {remembered}-broker stack; it keeps that count "
+                         f"(run `liangfa up --brokers {remembered}`, or choose another --home)")
+    return remembered or asked or 1
 
 
 def _tls_mode(home: Path, state_file: Path, secured: bool,
