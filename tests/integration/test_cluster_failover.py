@@ -366,6 +366,8 @@ def test_three_brokers_lose_and_double_nothing_when_a_broker_connector_and_worke
         for alert in alerts:
             per_rule.setdefault((alert.case_id, alert.rule_id), set()).add(alert.alert_id)
         assert all(len(ids) == 1 for ids in per_rule.values()), per_rule
+        transitions = Counter((a.alert_id, a.status) for a in alerts)
+        alert_copies = sum(transitions.values()) - len(transitions)
 
         # Every topic, the workers' changelogs and the registry's included, has three
         # replicas all in sync again, so the next broker to die loses nothing either.
@@ -382,7 +384,8 @@ def test_three_brokers_lose_and_double_nothing_when_a_broker_connector_and_worke
         skipped = re.findall(r"(\d+) records already written after the checkpoint",
                              hub.log("connector"))
         print(f"\nfailover: {len(expected)} penalties, {len(expected_late)} late-entry "
-              f"alerts, {copies} redelivered copies in lf.case-events, connector restarts "
+              f"alerts, {copies} redelivered copies in lf.case-events and {alert_copies} "
+              f"in lf.alerts, connector restarts "
               f"skipping {skipped} already written; flow {flowed:.1f}s, "
               f"test {time.monotonic() - began:.1f}s")
     finally:
