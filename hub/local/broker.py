@@ -92,8 +92,9 @@ class BrokerSecurity:
     adds TLS, see ``docs/security.md``). The KRaft controller listener cannot use SCRAM (the
     credentials live in the metadata log the controller itself serves), so it speaks
     SASL/PLAIN with one static user, ``controller``, declared in its JAAS entry: the broker
-    half of this combined node logs in to its own controller with it, and any other client
-    of that port needs that password too. There is no ``User:ANONYMOUS`` anywhere, and the
+    half of this combined node logs in to its own controller with it (on a cluster, each
+    node also to the other voters), and any other client of that port needs that password
+    too. There is no ``User:ANONYMOUS`` anywhere, and the
     only super users are ``admin`` (SCRAM, written into the metadata at format time with
     ``--add-scram``: there is no unauthenticated way to add it later, and every other user
     is created through it) and ``controller``.
