@@ -35,7 +35,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from connectors.cli import sample_records
@@ -43,7 +42,6 @@ from connectors.config import ConnectorConfig, load_config
 from connectors.mapping import build_mapper
 from deploy.demo import generate as demo
 from hub.config import KafkaSecurity, RegistryAuth
-from hub.kafka import admin_client, make_consumer
 from hub.local import LocalStack
 from hub.local.access import HubAccess, security_env
 from hub.local.demo import DemoLayout, connector_configs
@@ -57,6 +55,7 @@ from hub.serde import AvroSerde
 from hub.topics import ingest_topic, load_manifest
 from hub.units import load_unit_registry
 from streams._alerts import alert_id_for
+from tests.integration.test_connector_standard import _read_all as read_all
 
 pytestmark = pytest.mark.integration
 
@@ -73,35 +72,11 @@ async def _read_all(stack: LocalStack, topic: str) -> list[Any]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            return await _read_once(stack, topic)
+            return await read_all(stack.bootstrap, topic, security=stack.admin_security)
         except KafkaError:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(1.0)
-
-
-async def _read_once(stack: LocalStack, topic: str) -> list[Any]:
-    security = stack.admin_security
-    admin = admin_client(stack.bootstrap, security=security)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described[0]["partitions"]]
-    consumer = make_consumer(stack.bootstrap, group_id=None, security=security)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def _alerts(stack: LocalStack) -> list[Alert]:

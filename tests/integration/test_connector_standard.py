@@ -33,7 +33,7 @@ from connectors.config import ConnectorConfig, load_config
 from connectors.mapping import build_mapper
 from connectors.runner import ConnectorRunner, dlq_topic
 from connectors.testing import KINDS, KindHarness
-from hub.config import HubSettings
+from hub.config import HubSettings, KafkaSecurity
 from hub.kafka import admin_client, make_consumer
 from hub.local.processes import find_stack_processes
 from hub.topics import ingest_topic
@@ -45,11 +45,13 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = make_consumer(bootstrap, group_id=None)
+async def _read_all(bootstrap: str, topic: str, *,
+                    security: KafkaSecurity | None = None) -> list[Any]:
+    """Every record of ``topic`` up to its end now (as ``security``'s principal)."""
+    consumer = make_consumer(bootstrap, group_id=None, security=security)
     await consumer.start()
     try:
-        admin = admin_client(bootstrap)
+        admin = admin_client(bootstrap, security=security)
         await admin.start()
         try:
             described = await admin.describe_topics([topic])
