@@ -36,6 +36,8 @@ from typing import Any
 import pytest
 import yaml
 from aiokafka.errors import KafkaError
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._metadata import ClusterMetadata
 
 from connectors.cli import sample_records
 from connectors.config import ConnectorConfig, load_config
@@ -51,8 +53,9 @@ from hub.local.stack import StackPorts
 from hub.models import Alert, AlertKind
 from hub.registry import SchemaRegistryClient
 from hub.security.acl import unit_user
+from hub.security.admin import admin_config
 from hub.serde import AvroSerde
-from hub.topics import ingest_topic, load_manifest
+from hub.topics import apply_topics, ingest_topic, load_manifest
 from hub.units import load_unit_registry
 from streams._alerts import alert_id_for
 from tests.integration.test_connector_standard import _read_all as read_all
@@ -187,25 +190,19 @@ def _wait(what: str, check: Callable[[], bool], hub: _Hub, timeout_s: float,
         time.sleep(every_s)
 
 
+def _metadata(stack: LocalStack) -> ClusterMetadata:
+    return AdminClient(admin_config(stack.bootstrap, stack.admin_security)).list_topics(
+        timeout=10)
+
+
 def _controller(stack: LocalStack) -> int:
     """The node id of the active controller (what the metadata names)."""
-    from confluent_kafka.admin import AdminClient
-
-    from hub.security.admin import admin_config
-
-    metadata = AdminClient(admin_config(stack.bootstrap, stack.admin_security)).list_topics(
-        timeout=10)
-    return int(metadata.controller_id)
+    return int(_metadata(stack).controller_id)
 
 
 def _replication(stack: LocalStack) -> dict[str, tuple[int, int]]:
     """(fewest replicas, fewest in-sync replicas) over each topic's partitions."""
-    from confluent_kafka.admin import AdminClient
-
-    from hub.security.admin import admin_config
-
-    metadata = AdminClient(admin_config(stack.bootstrap, stack.admin_security)).list_topics(
-        timeout=10)
+    metadata = _metadata(stack)
     return {name: (min(len(p.replicas) for p in topic.partitions.values()),
                    min(len(p.isrs) for p in topic.partitions.values()))
             for name, topic in metadata.topics.items()}
@@ -227,8 +224,6 @@ def _prepare(stack: LocalStack, config_path: Path, unit: str) -> None:
     services = HubServices(stack)
     specs = manifest.expand(units=services.unit_codes(), connectors=[connector.id])
     specs.append(manifest.spec_for(ingest_topic(connector.unit, connector.stream)))
-    from hub.topics import apply_topics
-
     asyncio.run(apply_topics(stack.bootstrap, specs, security=stack.admin_security))
 
 
