@@ -327,9 +327,9 @@ class LocalStack:
         for config in self.broker_configs:
             pids = find_stack_processes(self.home, config.component)
             if not pids:
-                what = "Kafka broker" if self.brokers == 1 else f"Kafka node {config.node_id}"
-                self._check_port_free(config.port, what)
-                self._check_port_free(config.controller_port, f"{what}'s controller")
+                node = "" if self.brokers == 1 else f" (node {config.node_id})"
+                self._check_port_free(config.port, f"Kafka broker{node}")
+                self._check_port_free(config.controller_port, f"Kafka controller{node}")
                 format_storage(config, java, artifacts.kafka_lib)
                 pids = [start_broker(config, java, artifacts.kafka_lib)]
             broker_pids += pids
