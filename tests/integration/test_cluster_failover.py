@@ -353,10 +353,10 @@ def test_three_brokers_lose_and_double_nothing_when_a_broker_connector_and_worke
         assert all(rows[name]["healthy"] for name in ("kafka", "kafka-2", "kafka-3")), rows
         skipped = re.findall(r"(\d+) records already written after the checkpoint",
                              hub.log("connector"))
-        print(f"\nfailover: {len(expected)} penalties, {len(expected_late)} late-entry "
-              f"alerts, {copies} redelivered copies in lf.case-events and {alert_copies} "
-              f"in lf.alerts, connector restarts "
-              f"skipping {skipped} already written; flow {flowed:.1f}s, "
+        print(f"\nfailover: node {victim} (controller) killed; {len(expected)} penalties, "
+              f"{len(expected_late)} late-entry alerts; redelivered copies: {copies} in "
+              f"lf.case-events, {alert_copies} in lf.alerts; connector restarts skipping "
+              f"{skipped} already written; flow {flowed:.1f}s, "
               f"test {time.monotonic() - began:.1f}s")
     finally:
         hub.stop()
