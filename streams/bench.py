@@ -58,7 +58,13 @@ from hub.models import (
     PenaltyCaseRecorded,
     ReferralReceived,
 )
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE, example_events
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_POLICE,
+    EXAMPLE_PROCURATORATE,
+    EXAMPLE_UNITS_YAML,
+    example_events,
+)
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, SerializedEvent
 from hub.topics import TopicSpec, apply_topics
@@ -183,11 +189,13 @@ async def _produce(bootstrap: str, records: list[tuple[str, SerializedEvent]]) -
         await producer.stop()
 
 
-async def _end_offsets(bootstrap: str, topics: list[str], partitions: int = 4
-                       ) -> dict[Any, int]:
+async def _end_offsets(bootstrap: str, topics: list[str], partitions: int = 4,
+                       single: frozenset[str] = frozenset()) -> dict[Any, int]:
+    """End offsets of ``topics`` (``partitions`` each; one for those in ``single``)."""
     from aiokafka.structs import TopicPartition
 
-    wanted = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
+    wanted = [TopicPartition(topic, p) for topic in topics
+              for p in range(1 if topic in single else partitions)]
     consumer = make_consumer(bootstrap, group_id=None)
     await consumer.start()
     try:
@@ -245,11 +253,18 @@ class _Watched:
 
 def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
                   worker_id: str = "bench") -> subprocess.Popen[bytes]:
+    """A worker of the example county: its unit registry routes the bench's referrals and
+    feedback to their inboxes, as a county's does (without one, every addressed event
+    became an "unroutable" alert that was read back, counted and put on its case)."""
+    units = log_path.parent / "units.yaml"
+    if not units.exists():
+        units.write_text(EXAMPLE_UNITS_YAML, encoding="utf-8")
     command = [
         sys.executable, "-m", "streams", "run", "--worker-id", worker_id,
         "--data-dir", str(data_dir), "--web-port", str(free_port()),
         "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
         "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
+        "--units", str(units), "--hub-unit", EXAMPLE_PROCURATORATE,
         "--deadline-tick-interval", "3600", "--loglevel", "warning",
     ]
     with log_path.open("ab") as log_file:
@@ -382,9 +397,14 @@ async def run_bench(count: int, *, settings: HubSettings | None = None,
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
         await _wait_caught_up(hub.bootstrap, app_id, ends, watched, peak,
                               timeout_s=catch_up_s)
-        ends_events = await _end_offsets(hub.bootstrap, [topics.case_events])
-        await _wait_caught_up(hub.bootstrap, app_id, ends_events, watched, peak,
-                              timeout_s=catch_up_s)
+        # Then what the events caused: their copies, the alerts and the statistics feed
+        # the worker reads back (twice: reading back produces more of them).
+        for _ in range(2):
+            ends_events = await _end_offsets(
+                hub.bootstrap, [topics.case_events, topics.alerts, topics.stats_feed],
+                single=frozenset({topics.stats_feed}))
+            await _wait_caught_up(hub.bootstrap, app_id, ends_events, watched, peak,
+                                  timeout_s=catch_up_s)
         elapsed = time.perf_counter() - started
         cpu_used = watched.cpu_seconds() - cpu_started
         load_after = round(os.getloadavg()[0], 2)

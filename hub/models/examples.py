@@ -71,6 +71,7 @@ __all__ = [
     "EXAMPLE_OTHER_POLICE",
     "EXAMPLE_POLICE",
     "EXAMPLE_PROCURATORATE",
+    "EXAMPLE_UNITS_YAML",
     "example_events",
 ]
 
@@ -86,6 +87,22 @@ EXAMPLE_COURT = "11421181MB0000004C"
 EXAMPLE_OTHER_POLICE = "11421181MB0000005F"
 #: The unit operating the hub (source_unit of derived events).
 EXAMPLE_HUB_UNIT = EXAMPLE_PROCURATORATE
+
+#: The example county's unit registry (``units.yaml``): what the stream tests and the
+#: stream benchmark route by. A worker without its county's registry finds every
+#: addressed event unroutable, which no deployment runs.
+EXAMPLE_UNITS_YAML = """
+version: 1
+units:
+  - {code: "11421181MB00000013", name: 示例县市场监督管理局, name_en: Example market regulation,
+     kind: agency, role: enforcement_agency, domains: [market_regulation], division: "421181"}
+  - {code: "11421181MB00000026", name: 示例县公安局, name_en: Example county police,
+     kind: police, role: county_psb, domains: [market_regulation], division: "421181"}
+  - {code: "11421181MB00000039", name: 示例县人民检察院, name_en: Example procuratorate,
+     kind: procuratorate, role: county_procuratorate, division: "421181"}
+  - {code: "11421181MB0000004C", name: 示例县人民法院, name_en: Example court,
+     kind: court, role: county_court, division: "421181"}
+"""
 
 _COMPANY_CODE = "91421181MA0000001Q"
 _PERSON_ID = "421181198001011238"

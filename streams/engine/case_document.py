@@ -24,6 +24,7 @@ warning, not fatal. Each of these counts in ``liangfa_streams_state_dropped_tota
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -304,6 +305,28 @@ class CaseDocument:
         if held:
             self.changed = True
         return decode_tolerant([item for item, _ in held], self.case_id)[0]
+
+    def release_held(self, ready: Callable[[CaseEvent], bool]) -> list[CaseEvent]:
+        """Remove and return the held feedback ``ready`` accepts; the rest stays held
+        until its own grace ends."""
+        held = self.data.get("held", [])
+        if not held:
+            return []
+        released: list[CaseEvent] = []
+        kept: list[list[Any]] = []
+        for item in held:
+            events, _ = decode_tolerant([item[0]], self.case_id)
+            if events and ready(events[0]):
+                released.append(events[0])
+            elif events:
+                kept.append(item)
+        if len(kept) != len(held):
+            self.changed = True
+            if kept:
+                self.data["held"] = kept
+            else:
+                del self.data["held"]
+        return released
 
     def relations(self) -> CaseRelations:
         """Who stands in which relation to the case (entitlement checks)."""

@@ -20,7 +20,7 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
 )
-from hub.serde import AvroSerde, cloudevent_headers
+from hub.serde import AvroSerde, SerializedEvent, cloudevent_headers
 from streams._events import PROCESSED_HEADER
 from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
@@ -59,14 +59,18 @@ class Outputs:
         produce(self.producer, topic, key, value, self.acknowledgements, headers=headers)
 
     async def event(self, topic: str, event: CaseEvent, *, key: bytes | None = None,
-                    counted: bool = True) -> None:
+                    counted: bool = True, processed: bool = False) -> SerializedEvent:
         """Encode ``event`` with the hub serde and queue it with CloudEvents headers.
 
         ``counted=False`` for a copy of an alert (the procuratorate's inbox): an alert
-        counts once in ``liangfa_streams_alerts_total``."""
+        counts once in ``liangfa_streams_alerts_total``. ``processed``: the task that
+        raised the alert has put it on its case already; read back, it is skipped."""
         serialized = await self.serde.serialize(event)
+        headers = serialized.headers
+        if processed:
+            headers = [*headers, (PROCESSED_HEADER, b"1")]
         await self.send(topic, key if key is not None else serialized.key, serialized.value,
-                        serialized.headers)
+                        headers)
         if counted and isinstance(event, Alert):
             counter = self._alert_counters.get((event.kind, event.status))
             if counter is None:  # labels() per alert showed in profiles (a lock, checks)
@@ -79,6 +83,7 @@ class Outputs:
             # copy differs at most in the time zone its instants are written in).
             if self.decoded is not None:
                 remember(self.decoded, serialized.value, event)
+        return serialized
 
     async def forward(self, topic: str, record: RawRecord, event: CaseEvent, *,
                       processed: bool = False) -> None:

@@ -353,12 +353,14 @@ class StreamWorker:
             kind = kinds.get(topic)
             if kind is None:
                 kind = kinds[topic] = (topics.ingest_unit(topic) is not None,
-                                       topic == topics.case_events,
+                                       topic in (topics.case_events, topics.alerts),
                                        topic == topics.stats_feed)
-            is_ingest, is_case_events, is_feed = kind
+            is_ingest, may_be_processed, is_feed = kind
             headers = message.headers()
-            if is_case_events and _processed(headers):
-                continue  # handled in one hop by the task that normalized it
+            if may_be_processed and _processed(headers):
+                # Handled already by the task that owns the case: an event in one hop by
+                # the task that normalized it, an alert by the task that raised it.
+                continue
             record = RawRecord(topic, partition, offset, message.key(), message.value(),
                                _headers(headers))
             if is_ingest:
@@ -382,6 +384,7 @@ class StreamWorker:
                      self.worker_id, rematched)
         for record, event in decoded:
             await processors.case_record(batch, record, event)
+        await processors.join_held(batch)
         for record in feed:
             await processors.statistics.count(batch, record)
         await processors.finish_cases(batch)

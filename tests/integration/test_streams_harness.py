@@ -23,7 +23,7 @@ from aiokafka.structs import ConsumerRecord
 from hub.kafka import make_consumer, make_producer
 from hub.local.processes import free_port
 from hub.models import CaseEvent, CaseState, PenaltyCaseRecorded
-from hub.models.examples import EXAMPLE_PROCURATORATE, example_events
+from hub.models.examples import EXAMPLE_PROCURATORATE, EXAMPLE_UNITS_YAML, example_events
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from hub.topics import TopicSpec, apply_topics
@@ -213,20 +213,6 @@ def latest_state(found: Iterable[tuple[Any, CaseEvent]], case_id: str) -> CaseSt
     """The last CaseState of ``case_id`` among decoded records."""
     mine = [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id]
     return mine[-1] if mine else None
-
-
-EXAMPLE_UNITS_YAML = """
-version: 1
-units:
-  - {code: "11421181MB00000013", name: 示例县市场监督管理局, name_en: Example market regulation,
-     kind: agency, role: enforcement_agency, domains: [market_regulation], division: "421181"}
-  - {code: "11421181MB00000026", name: 示例县公安局, name_en: Example county police,
-     kind: police, role: county_psb, domains: [market_regulation], division: "421181"}
-  - {code: "11421181MB00000039", name: 示例县人民检察院, name_en: Example procuratorate,
-     kind: procuratorate, role: county_procuratorate, division: "421181"}
-  - {code: "11421181MB0000004C", name: 示例县人民法院, name_en: Example court,
-     kind: court, role: county_court, division: "421181"}
-"""
 
 
 #: A second, fictional agency of the example county: the rogue unit of entitlement tests.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 from hub.identity import HUB_NAMESPACE
-from hub.models import CaseEvent
+from hub.models import CaseEvent, FilingDecided, ReferralReceived
 from hub.models.examples import example_events
 from streams._alerts import alert_id_for, uuid_for
 from streams.engine.case_document import CaseDocument
@@ -82,3 +83,23 @@ def test_partition_of_is_the_default_partitioners_choice() -> None:
             expected = partitioner(key, partitions, partitions)
             assert partition_of(key, partitions) == expected
             assert partition_of(key, partitions) == expected  # from the cache
+
+
+def test_release_held_returns_what_is_ready_and_keeps_the_rest_with_its_grace() -> None:
+    """Feedback whose referral arrived is released at once; the other keeps its time."""
+    events = example_events()
+    receipt = next(e for e in events.values() if isinstance(e, ReferralReceived))
+    filing = next(e for e in events.values() if isinstance(e, FilingDecided))
+    document = CaseDocument(0, receipt.case_id, None)
+    until = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    document.hold(receipt, until)
+    document.hold(filing, until)
+    document.changed = False
+
+    released = document.release_held(lambda held: isinstance(held, ReferralReceived))
+
+    assert [event.event_id for event in released] == [receipt.event_id]
+    assert document.changed
+    assert document.held_until() == until
+    assert [event.event_id for event in document.take_held()] == [filing.event_id]
+    assert document.release_held(lambda held: True) == []
