@@ -12,6 +12,7 @@ result that the agent turns into an alert with :func:`unroutable_alert`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,13 +22,15 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
     CaseReferred,
+    CourtJudgment,
+    JudicialRecommendation,
     LeadTransferred,
 )
 from hub.rules import RoutingRules, ThresholdTable
 from hub.rules.deadlines import field_text
 from hub.units import Unit, UnitRegistry, inbox_topic
-from streams._alerts import alert_id_for, build_alert
-from streams._facts import event_type_name
+from streams._alerts import SOURCE_SYSTEM, alert_id_for, build_alert, uuid_for
+from streams._facts import event_type_name, referring_agency
 
 __all__ = [
     "COPY_ROLES_DETAIL",
@@ -35,6 +38,7 @@ __all__ = [
     "UNROUTABLE_RULE_ID",
     "Route",
     "alert_copies",
+    "raised_acts",
     "route_event",
     "unroutable_alert",
 ]
@@ -247,3 +251,52 @@ def alert_copies(alert: Alert, registry: UnitRegistry) -> Route:
     return Route(alert.event_id, alert.case_id, type_name, copies=(unit.code,),
                  rule_ids=(alert.rule_id,),
                  notes=(f"overdue {alert.rule_id}: copy to the {unit.role} {unit.name}",))
+
+
+def raised_acts(events: Sequence[CaseEvent], rules: RoutingRules, *,
+                hub_unit_code: str) -> list[CaseEvent]:
+    """The acts the hub raises on a case from what it holds (``routing.yaml``,
+    ``raised_acts``), not yet on the case.
+
+    A judgment of acquittal or exemption on a referred case whose agency has not
+    penalised raises a judicial recommendation (司法建议) to the referring agency: the
+    agency must then decide on an administrative penalty, and its reply clock
+    (``judicial-recommendation-unanswered``) runs from the moment the hub knew the
+    judgment. Nothing is raised when the case already holds a recommendation (the
+    court's own, or this one) or a penalty of the agency. Deterministic: the act's id
+    derives from the rule and the judgment, and its times are the judgment's entry
+    time, so a re-evaluation or a replay yields the same event, which the engine drops
+    as a duplicate. Pure: the engine produces each act to ``lf.case-events``, where it
+    is checked, routed and timed like an act its author sent.
+    """
+    acts: list[CaseEvent] = []
+    if any(isinstance(event, JudicialRecommendation) for event in events):
+        return acts
+    has_referral = any(isinstance(event, CaseReferred) for event in events)
+    agency = referring_agency(events)
+    for rule in rules.raised_acts:
+        if (rule.requires_referral and not has_referral) or agency is None:
+            continue
+        if any(type(event).__name__ in rule.unless_from_agency
+               and agency in (event.source_unit,
+                              getattr(event, "deciding_authority_code", None))
+               for event in events):
+            continue
+        for trigger in events:
+            if type(trigger).__name__ != rule.on_event or any(
+                    field_text(getattr(trigger, name, None)) not in allowed
+                    for name, allowed in rule.where.items()):
+                continue
+            acts.append(JudicialRecommendation(
+                event_id=uuid_for(rule.id, trigger.event_id), case_id=trigger.case_id,
+                source_unit=hub_unit_code, occurred_at=trigger.recorded_at,
+                recorded_at=trigger.recorded_at, source_system=SOURCE_SYSTEM,
+                source_record=f"{rule.id}:{trigger.event_id}",
+                connector_id=f"streams.{PROCESSOR}", target_unit_code=agency,
+                court_case_number=(trigger.court_case_number
+                                   if isinstance(trigger, CourtJudgment) else None),
+                referral_number=getattr(trigger, "referral_number", None),
+                police_case_number=getattr(trigger, "police_case_number", None),
+                content=rule.content))
+            break  # one act per rule and case
+    return acts

@@ -21,6 +21,7 @@ __all__ = [
     "AddressedEvent",
     "CopyRule",
     "LeadRoute",
+    "RaisedAct",
     "ReferralRoute",
     "RouteCondition",
     "RoutingRules",
@@ -79,6 +80,29 @@ class AddressedEvent(Sourced):
     fallback_roles: tuple[str, ...] = ()
 
 
+class RaisedAct(Sourced):
+    """An act the hub raises itself when a case reaches a state the rule names.
+
+    A judgment of acquittal or exemption on a referred case whose agency has not
+    penalised is such a state: the agency must consider an administrative penalty, and
+    the court's judicial recommendation (司法建议) says so. The hub raises the act to the
+    referring agency from what the case already holds, so its reply clock runs even when
+    the court's own recommendation never reaches the bus (``streams.routing_logic``).
+    """
+
+    id: NonEmptyText = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    #: The event that raises the act, with filters on its fields (all must hold).
+    on_event: NonEmptyText
+    where: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    #: Only on a case the hub holds a referral (CaseReferred) of.
+    requires_referral: bool = True
+    #: Not raised when the case holds any of these events from the referring agency
+    #: (its penalty: the act would ask for what was done), nor an act of the same type.
+    unless_from_agency: tuple[NonEmptyText, ...] = ()
+    act: Literal["JudicialRecommendation"]
+    content: NonEmptyText
+
+
 class RoutingRules(RuleModel):
     """The whole routing file."""
 
@@ -87,6 +111,7 @@ class RoutingRules(RuleModel):
     copies: tuple[CopyRule, ...] = ()
     lead_routes: tuple[LeadRoute, ...] = ()
     addressed_events: tuple[AddressedEvent, ...] = ()
+    raised_acts: tuple[RaisedAct, ...] = ()
 
     def cross_check(self) -> list[str]:
         """Unique ids, known event types and fields, a catch-all referral route last."""
@@ -115,6 +140,18 @@ class RoutingRules(RuleModel):
             for field in entry.fields:
                 if field not in model.model_fields:
                     problems.append(f"{path}.fields: {entry.event_type} has no field {field!r}")
+        problems += duplicate_ids("raised_acts", [a.id for a in self.raised_acts])
+        for index, act in enumerate(self.raised_acts):
+            model = event_model(act.on_event)
+            if model is None:
+                problems.append(f"raised_acts[{index}].on_event: no event type "
+                                f"{act.on_event!r}")
+            else:
+                problems += [f"raised_acts[{index}].where.{name}: {act.on_event} has no "
+                             f"field {name!r}" for name in act.where
+                             if name not in model.model_fields]
+            problems += [f"raised_acts[{index}].unless_from_agency: no event type {name!r}"
+                         for name in act.unless_from_agency if event_model(name) is None]
         for index, copy in enumerate(self.copies):
             for type_index, name in enumerate(copy.event_types):
                 if event_model(name) is None:
