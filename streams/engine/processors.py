@@ -72,7 +72,7 @@ from streams.metrics import (
     STATE_DROPPED,
     unit_event_seen,
 )
-from streams.routing_logic import alert_copies, route_event, unroutable_alert
+from streams.routing_logic import alert_copies, raised_acts, route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
 from streams.screening_logic import ScreeningRules, screen_case
 from streams.stats_logic import COUNTED_TYPES
@@ -470,6 +470,11 @@ class Processors:
             document.screening_due = _is_due(screening, wall_time)
         if document.deadlines_due and document.has_history:
             events = document.events()
+            # acts the case's state raises (routing.yaml raised_acts): read back like any
+            # case event, so they are checked, routed and timed; a repeat is a duplicate
+            for act in raised_acts(events, rules.routing, hub_unit_code=self.hub_unit_code):
+                if act.event_id not in document.seen:
+                    await self.outputs.event(self.topics.case_events, act)
             now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in events)
             result = evaluate_case(events, now, rules=rules.deadlines,
                                    thresholds=rules.thresholds,
