@@ -206,7 +206,7 @@ def _find_stop(
             continue
         if stops is None and not rule.is_stop(event):
             continue
-        if china_date(event.occurred_at) < start_day:
+        if china_date(rule.stop_instant(event, event.occurred_at)) < start_day:
             continue
         if _correlated(rule, start, event):
             return event
@@ -404,19 +404,20 @@ def _evaluate_clock(
 
     stop = _find_stop(rule, start, started_at, events, stops)
     if stop is not None:
-        late = stop.occurred_at >= due_at and not rule.lateness_exempt(stop)
+        stopped_at = rule.stop_instant(stop, stop.occurred_at)
+        late = stopped_at >= due_at and not rule.lateness_exempt(stop)
         if late:
-            severity, note, _ = _escalation(rule, started_at, stop.occurred_at, cal)
+            severity, note, _ = _escalation(rule, started_at, stopped_at, cal)
             return _ClockOutcome(None, AlertState(alert(
-                AlertStatus.RESOLVED, severity, stop.occurred_at, late=True,
-                resolved_by=stop.event_id, note=note, done_at=stop.occurred_at)), None)
+                AlertStatus.RESOLVED, severity, stopped_at, late=True,
+                resolved_by=stop.event_id, note=note, done_at=stopped_at)), None)
         if rule.evaluation == "deadline":
             # Done in time. A sweep may still have raised the alert before the hub read the
             # act: the act was recorded late, or a backfill's sweep (on wall time) ran
             # before its next batch. Resolve it if so; emit nothing if it never was.
             return _ClockOutcome(None, AlertState(
                 alert(AlertStatus.RESOLVED, rule.severity, stop.recorded_at, late=False,
-                      resolved_by=stop.event_id, done_at=stop.occurred_at),
+                      resolved_by=stop.event_id, done_at=stopped_at),
                 emit_if_new=False, undoes_early_sweep=stop.recorded_at < due_at), None)
         return _ClockOutcome(None, None, None)
 

@@ -32,7 +32,12 @@ from hub.models.derived import (
     UnitMonthlyStats,
 )
 from hub.models.header import AVRO_NAMESPACE, CHINA_TZ, AvroRecord, CaseEvent, EventEnum
-from hub.models.penalty import PenaltyCaseRecorded, PenaltyCategory, PenaltyProcedure
+from hub.models.penalty import (
+    EnforcementStatus,
+    PenaltyCaseRecorded,
+    PenaltyCategory,
+    PenaltyProcedure,
+)
 from hub.models.police import (
     ArrestRequested,
     CaseForwarded,
@@ -86,6 +91,7 @@ __all__ = [
     "CourtJudgment",
     "EarlyInterventionAttended",
     "EarlyInterventionInvited",
+    "EnforcementStatus",
     "EventEnum",
     "FeedbackMatchWithdrawn",
     "FeedbackMatched",

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from hub.models.common import Party, Quantity
 from hub.models.header import AmountFen, CaseEvent, DivisionCode, EventEnum, PastDate, UnitCode
 
-__all__ = ["PenaltyCaseRecorded", "PenaltyCategory", "PenaltyProcedure"]
+__all__ = ["EnforcementStatus", "PenaltyCaseRecorded", "PenaltyCategory", "PenaltyProcedure"]
 
 
 class PenaltyProcedure(EventEnum):
@@ -49,6 +49,16 @@ class PenaltyCategory(EventEnum):
     EMPLOYMENT_RESTRICTION = "EMPLOYMENT_RESTRICTION"
     ADMINISTRATIVE_DETENTION = "ADMINISTRATIVE_DETENTION"
     OTHER = "OTHER"
+    UNKNOWN = "UNKNOWN"
+
+
+class EnforcementStatus(EventEnum):
+    """Enforcement status 执行情况 of a penalty decision: ENFORCED 执行到位, PARTIALLY_ENFORCED
+    部分执行, NOT_ENFORCED 未执行, UNKNOWN 未知 (the export does not say)."""
+
+    ENFORCED = "ENFORCED"
+    PARTIALLY_ENFORCED = "PARTIALLY_ENFORCED"
+    NOT_ENFORCED = "NOT_ENFORCED"
     UNKNOWN = "UNKNOWN"
 
 
@@ -151,3 +161,11 @@ class PenaltyCaseRecorded(CaseEvent):
     def primary_party(self) -> Party:
         """The 双公示 record's party 行政相对人."""
         return self.parties[0]
+    enforcement_status: EnforcementStatus = Field(
+        default=EnforcementStatus.UNKNOWN,
+        description="Enforcement status 执行情况 (执行到位, 部分执行, 未执行) when the agency's "
+        "export states it; a later export of the same decision updates it.",
+    )
+    enforced_on: date | None = Field(
+        default=None, description="Enforcement date 执行到位日期 (fully enforced on).",
+    )

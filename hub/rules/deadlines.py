@@ -9,11 +9,12 @@ file fails at start-up with its YAML path instead of silently never firing.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Literal
 
 from pydantic import Field
 
+from hub.calendar import CHINA_TZ
 from hub.models import AlertKind
 from hub.rules._common import (
     NonEmptyText,
@@ -193,6 +194,27 @@ class DeadlineRule(Sourced):
     def is_stop(self, event: object) -> bool:
         """True when ``event`` is one of the events that satisfy this clock."""
         return any(matcher.matches(event) for matcher in self.stops_on)
+
+    def stop_instant(self, stop_event: object, default: datetime) -> datetime:
+        """When ``stop_event`` satisfied the clock: ``default`` (its occurred_at) unless
+        its ``stops_on`` entry names another ``timestamp``.
+
+        A re-export of a penalty that says it is now enforced carries the decision date
+        as occurred_at; its entry names ``enforced_on`` (a date: its start in China
+        time). An entry whose field the event left empty falls back to when the hub read
+        the event (recorded_at), never to an earlier time that would hide lateness.
+        """
+        for matcher in self.stops_on:
+            if not matcher.matches(stop_event) or matcher.timestamp == "occurred_at":
+                continue
+            value = getattr(stop_event, matcher.timestamp, None)
+            if isinstance(value, datetime):
+                return value
+            if isinstance(value, date):
+                return datetime.combine(value, time(), CHINA_TZ)
+            recorded = getattr(stop_event, "recorded_at", None)
+            return recorded if isinstance(recorded, datetime) else default
+        return default
 
     def lateness_exempt(self, stop_event: object) -> bool:
         """True when the stop event declares a circumstance that makes lateness excusable."""

@@ -116,6 +116,7 @@ DEADLINE_TABLE = [
     ("correction-notice-unanswered", "REPLY_OVERDUE", 15, "days", "deadline", False),
     ("lead-feedback-overdue", "REPLY_OVERDUE", 1, "months", "deadline", False),
     ("suggested-referral-not-acted-on", "REPLY_OVERDUE", 3, "days", "deadline", False),
+    ("penalty-not-enforced", "ENFORCEMENT_OVERDUE", 6, "months", "deadline", False),
 ]
 
 
