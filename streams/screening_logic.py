@@ -14,9 +14,10 @@ withdrawn), deterministic like every alert of the hub.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -39,6 +40,13 @@ from hub.rules import (
     ViolationTypeList,
     classify_violation,
 )
+from hub.rules.conduct import (
+    ConductCriteria,
+    ConductCriterion,
+    FishingCriteria,
+    RepeatPenaltyRule,
+    load_conduct_criteria,
+)
 from hub.rules.thresholds import Alternative, Offence
 from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
 from streams._facts import ordered
@@ -48,11 +56,18 @@ __all__ = [
     "NON_REFERRAL_RULE_ID",
     "PROCESSOR",
     "CaseScreening",
+    "FishingCircumstances",
     "OffenceAssessment",
     "PenaltyAssessment",
+    "PriorPenalty",
     "ScreeningRules",
     "alert_changes",
     "assess_penalty",
+    "conduct_date",
+    "count_prior_penalties",
+    "fishing_circumstances",
+    "party_identifier",
+    "prior_penalty_counts",
     "screen_case",
 ]
 
@@ -70,6 +85,9 @@ class ScreeningRules:
     violation_types: ViolationTypeList
     violation_offences: ViolationOffenceTable
     screening: ScreeningParameters
+    #: Closed seasons, banned methods, repeat penalties (``conduct_criteria.yaml``);
+    #: the file in force unless given, so every constructor of the rules gets them.
+    conduct: ConductCriteria = dataclasses.field(default_factory=load_conduct_criteria)
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,11 @@ class OffenceAssessment:
     #: The best alternative's minimum per basis, in the basis' own terms (fen, canonical
     #: unit, fraction): shown beside the case's figure on every lead.
     thresholds: Mapping[str, Decimal] = dataclasses.field(default_factory=dict)
+    #: A conduct criterion met (``conduct_criteria.yaml``): its id, Chinese wording and
+    #: the circumstances established (closed season → its name and dates, method → 电鱼).
+    criterion_id: str | None = None
+    criterion_zh: str = ""
+    circumstances: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 Outcome = Literal["not_screened", "below", "early_intervention", "suspected_non_referral"]
@@ -227,6 +250,167 @@ def _assess_offence(
     return result(ratio, alternative_id, missing, reason)
 
 
+_DATE = re.compile(r"(\d{4})\s*(?:年|-|/|\.)\s*(\d{1,2})\s*(?:月|-|/|\.)\s*(\d{1,2})")
+
+
+def conduct_date(penalty: PenaltyCaseRecorded) -> tuple[date, bool]:
+    """The day of the conduct: the first date in the facts not after the decision, else
+    the decision date (``False``: not stated, the decision date stands in).
+
+    A closed season is about when the party fished, which the facts state
+    ("2025年4月12日夜，当事人在…使用电鱼器具捕捞"); the decision comes weeks later.
+    """
+    for match in _DATE.finditer(penalty.violation_facts):
+        try:
+            found = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            continue
+        if found <= penalty.decision_date:
+            return found, True
+    return penalty.decision_date, False
+
+
+@dataclass(frozen=True)
+class FishingCircumstances:
+    """What a fishing penalty's record establishes: method, closed area, closed season."""
+
+    banned_method: str | None
+    closed_area: str | None
+    closed_season: str | None
+    conduct_day: date
+    day_stated: bool
+
+    def established(self) -> set[str]:
+        """Names of the circumstances established (``conduct_criteria.yaml`` spelling)."""
+        return {name for name, value in (("banned_method", self.banned_method),
+                                         ("closed_area", self.closed_area),
+                                         ("closed_season", self.closed_season)) if value}
+
+
+def fishing_circumstances(penalty: PenaltyCaseRecorded,
+                          criteria: FishingCriteria) -> FishingCircumstances:
+    """Banned method, closed area and closed season as the penalty's own text shows them.
+
+    The season is the named water body's (a keyword in the facts), else the default
+    season an operator set for the county's own waters; the day is :func:`conduct_date`.
+    """
+    text = " ".join(part for part in (penalty.violation_type, penalty.violation_facts,
+                                      penalty.penalty_content) if part)
+    method = next((m.name_zh for m in criteria.banned_methods
+                   if any(word in text for word in m.keywords)), None)
+    area = next((a.name_zh for a in criteria.closed_areas
+                 if any(word in text for word in a.keywords)), None)
+    day, stated = conduct_date(penalty)
+    named = [s for s in criteria.closed_seasons if any(word in text for word in s.keywords)]
+    seasons = named or [s for s in criteria.closed_seasons if s.default]
+    season = next((f"{s.name_zh}（{s.start}至{s.end}）" for s in seasons if s.covers(day)),
+                  None)
+    return FishingCircumstances(method, area, season, day, stated)
+
+
+_OUTCOME_RANK = {"suspected_non_referral": 2, "early_intervention": 1}
+
+
+def _fishing_assessment(penalty: PenaltyCaseRecorded, offence: Offence,
+                        criteria: FishingCriteria,
+                        screening: ScreeningParameters) -> OffenceAssessment | None:
+    """The strongest conduct criterion the penalty meets, as an offence assessment."""
+    found = fishing_circumstances(penalty, criteria)
+    established = found.established()
+    met: list[ConductCriterion] = [c for c in criteria.criteria
+                                   if set(c.all_of) <= established]
+    if not met:
+        return None
+    best = max(met, key=lambda c: (_OUTCOME_RANK[c.outcome], len(c.all_of)))
+    circumstances: dict[str, str] = {name: value for name, value in (
+        ("banned_method", found.banned_method), ("closed_area", found.closed_area),
+        ("closed_season", found.closed_season)) if value and name in best.all_of}
+    if "closed_season" in best.all_of:
+        circumstances["conduct_date"] = found.conduct_day.isoformat() + (
+            "" if found.day_stated else "（违法事实未载明行为日期，以处罚决定日期计）")
+    ratio = (screening.lead_ratio if best.outcome == "suspected_non_referral"
+             else screening.early_intervention_ratio)
+    stated = ", ".join(f"{name} {value}" for name, value in circumstances.items())
+    reason = f"criterion {best.id} ({best.name_zh}): {stated}"
+    if best.outcome == "early_intervention":
+        reason += "; the catch's quantity or a second circumstance decides"
+    source = best.source
+    if "banned_method" in best.all_of and criteria.banned_methods_source not in source:
+        source = f"{source}; {criteria.banned_methods_source}"
+    return OffenceAssessment(
+        offence.id, offence.name_zh, offence.article, ratio, None, {}, (), reason, source,
+        best.verified, {}, best.id, best.name_zh, circumstances)
+
+
+@dataclass(frozen=True)
+class PriorPenalty:
+    """One earlier penalty of a party, as the party history keeps it (any unit)."""
+
+    event_id: str
+    case_id: str
+    unit_code: str
+    violation_type_code: str | None
+    decided_on: date
+
+
+def party_identifier(penalty: PenaltyCaseRecorded) -> str | None:
+    """The key of the party's history: its credit code or ID number (a name is no key:
+    two 张伟 are two people)."""
+    identifiers = penalty.primary_party.identifiers()
+    return identifiers[0] if identifiers else None
+
+
+def count_prior_penalties(penalty: PenaltyCaseRecorded, history: Iterable[PriorPenalty],
+                          rule: RepeatPenaltyRule) -> int:
+    """Earlier penalties of the party for the same conduct, by any unit, that ``rule``
+    counts: decided before this one (same day: an earlier case id, so two decisions of
+    one day count once each way) and within ``within_years`` when the rule limits it.
+
+    The penalty itself and corrected copies of its own case are never counted.
+    """
+    since: date | None = None
+    if rule.within_years is not None:
+        decided = penalty.decision_date
+        try:
+            since = decided.replace(year=decided.year - rule.within_years)
+        except ValueError:  # 29 February
+            since = decided.replace(year=decided.year - rule.within_years, day=28)
+    counted: set[str] = set()
+    for prior in history:
+        if prior.case_id == penalty.case_id or prior.violation_type_code not in \
+                rule.violation_types:
+            continue
+        earlier = (prior.decided_on, prior.case_id) < (penalty.decision_date, penalty.case_id)
+        if earlier and (since is None or prior.decided_on >= since):
+            counted.add(prior.case_id)
+    return len(counted)
+
+
+def prior_penalty_counts(penalties: Iterable[PenaltyCaseRecorded],
+                         history: Mapping[str, Iterable[PriorPenalty]],
+                         rules: ScreeningRules) -> dict[str, int]:
+    """Per penalty event id, the party's earlier penalties a repeat rule counts.
+
+    ``history`` maps a party identifier to its penalties (the party history store);
+    penalties without an identifier, or of a conduct no rule counts, get no entry.
+    """
+    counts: dict[str, int] = {}
+    for penalty in penalties:
+        code = penalty.violation_type_code or _classified(penalty, rules)
+        rule = rules.conduct.repeat_rule(code)
+        key = party_identifier(penalty)
+        if rule is None or key is None:
+            continue
+        counts[penalty.event_id] = count_prior_penalties(penalty, history.get(key, ()), rule)
+    return counts
+
+
+def _classified(penalty: PenaltyCaseRecorded, rules: ScreeningRules) -> str | None:
+    guessed = classify_violation(penalty.violation_type, rules.violation_types,
+                                 penalty.enforcement_domain)
+    return guessed.code if guessed else None
+
+
 def assess_penalty(
     penalty: PenaltyCaseRecorded,
     rules: ScreeningRules,
@@ -244,11 +428,7 @@ def assess_penalty(
         return PenaltyAssessment(penalty.event_id, penalty.violation_type_code, "not_screened",
                                  "summary procedure (简易程序) penalties are not screened",
                                  None, ())
-    code = penalty.violation_type_code
-    if not code:
-        guessed = classify_violation(penalty.violation_type, rules.violation_types,
-                                     penalty.enforcement_domain)
-        code = guessed.code if guessed else None
+    code = penalty.violation_type_code or _classified(penalty, rules)
     if not code:
         return PenaltyAssessment(
             penalty.event_id, None, "not_screened",
@@ -269,6 +449,12 @@ def assess_penalty(
         _assess_offence(rules.thresholds.offence(offence_id), mapping, values, scope, lead_ratio)
         for offence_id in mapping.offences
     )
+    fishing = rules.conduct.fishing
+    if code in fishing.violation_types and fishing.offence in mapping.offences:
+        by_criterion = _fishing_assessment(penalty, rules.thresholds.offence(fishing.offence),
+                                           fishing, rules.screening)
+        if by_criterion is not None:
+            assessments = (*assessments, by_criterion)
     rated = [a for a in assessments if a.ratio is not None]
     best = max(rated, key=lambda a: a.ratio or Decimal(0)) if rated else None
     note = ("; " + "; ".join(notes)) if notes else ""
@@ -322,6 +508,13 @@ def _lead_details(assessment: PenaltyAssessment, window_ends: datetime) -> dict[
         # shows 2.634 t against 3 t, not the fine).
         for basis, minimum in best.thresholds.items():
             details[f"threshold.{basis}"] = str(minimum)
+        # A conduct criterion (closed season and 电鱼) is the lead's reason when no
+        # figure is: shown in the view as the criterion and what established it.
+        if best.criterion_id:
+            details["criterion"] = best.criterion_id
+            details["criterion_zh"] = best.criterion_zh
+            for name, established in best.circumstances.items():
+                details[f"circumstance.{name}"] = established
     return details
 
 

@@ -46,6 +46,7 @@ RULE_COLLECTIONS: dict[str, list[str]] = {
     "masking.yaml": [],
     "entitlements.yaml": [],
     "missing_entry.yaml": [],  # one source per section: tests/unit/test_missing_entry_logic.py
+    "conduct_criteria.yaml": [],  # nested sources: tests/unit/test_screening_conduct.py
     "assessment.yaml": ["indicators", "vetoes"],  # and recheck: tests/unit/test_view_assessment.py
 }
 FILE_LEVEL_SOURCE = {"violation_types.yaml", "unit_roles.yaml", "screening.yaml",
