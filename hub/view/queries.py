@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, func, select, union
 from sqlalchemy.orm import Session, aliased
 
+from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
 from hub.view.schemas import (
     ActReplyFigures,
@@ -33,6 +34,7 @@ from hub.view.schemas import (
     ScorecardMonth,
     TimelineEntry,
     TrendPoint,
+    UnenforcedPenalty,
     UnmatchedDetail,
     UnmatchedOut,
     UnmatchedPage,
@@ -65,6 +67,7 @@ __all__ = [
     "months_back",
     "search_cases",
     "trend_end_month",
+    "unenforced_penalties",
     "unit_scorecard",
     "unmatched_detail",
     "unmatched_page",
@@ -581,7 +584,28 @@ def unit_scorecard(
         open_alerts=int(open_alerts or 0),
         overdue_alerts=int(overdue_alerts or 0),
         act_replies=act_reply_figures(session, unit_code),
+        unenforced=unenforced_penalties(session, unit_code),
     )
+
+
+def unenforced_penalties(session: Session, unit_code: str) -> list[UnenforcedPenalty]:
+    """The unit's penalties still not enforced past their clock (执行到位): its open
+    ENFORCEMENT_OVERDUE alerts with their case's decision number, date, amount and
+    party, oldest due first. Only decisions whose export states the status are timed,
+    so an agency that does not export it lists none (the docs say so)."""
+    rows = session.execute(
+        select(AlertRow.case_id, AlertRow.due_date, CaseRow.case_number, CaseRow.decided_on,
+               CaseRow.amount_fen, CaseRow.party_summary)
+        .join(CaseRow, CaseRow.case_id == AlertRow.case_id, isouter=True)
+        .where(AlertRow.unit_code == unit_code,
+               AlertRow.kind == AlertKind.ENFORCEMENT_OVERDUE.value,
+               AlertRow.bus_status != "RESOLVED")
+        .order_by(AlertRow.due_date, AlertRow.case_id)
+    ).all()
+    return [UnenforcedPenalty(case_id=case_id, case_number=number or "", decided_on=decided,
+                              amount_fen=int(amount or 0), party_summary=parties or "",
+                              due_date=due)
+            for case_id, due, number, decided, amount, parties in rows]
 
 
 def act_reply_figures(session: Session, unit_code: str) -> list[ActReplyFigures]:

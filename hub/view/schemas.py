@@ -236,6 +236,18 @@ class ActReplyFigures(BaseModel):
     copied: int
 
 
+class UnenforcedPenalty(BaseModel):
+    """A penalty of the unit still not enforced past its clock (执行到位, rule
+    ``penalty-not-enforced``): Jiashan found 435 in one county, so the list is per unit."""
+
+    case_id: str
+    case_number: str
+    decided_on: date | None
+    amount_fen: int
+    party_summary: str
+    due_date: date | None
+
+
 class Scorecard(BaseModel):
     """A unit's scorecard (考核): its months, totals and open items."""
 
@@ -246,6 +258,7 @@ class Scorecard(BaseModel):
     open_alerts: int
     overdue_alerts: int
     act_replies: list[ActReplyFigures] = Field(default_factory=list)
+    unenforced: list[UnenforcedPenalty] = Field(default_factory=list)
 
 
 class TrendPoint(BaseModel):
