@@ -19,7 +19,7 @@ two evaluations never produce two alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -291,11 +291,17 @@ def evaluate_case(
     hub_unit_code: str,
     violation_offences: ViolationOffenceTable | None = None,
     calendar: WorkingDayCalendar | None = None,
+    emitted: Container[str] | None = None,
 ) -> CaseDeadlines:
     """Open clocks and alert states of one case at ``now`` (aware; legal or wall time).
 
     Pure and idempotent: the same events and ``now`` give the same result, whatever the
-    order the events are passed in.
+    order the events are passed in. ``emitted``: the ids of the alerts emitted for the
+    case so far, when the caller keeps them; a resolution that is only news for an alert
+    emitted before (a clock stopped in time, a rule withdrawn) is then left out when its
+    id is not among them, instead of being built to be dropped by
+    :meth:`CaseDeadlines.changes` (most clocks stop in time: building their alert was a
+    tenth of the engine's time).
     """
     cal = calendar or default_calendar()
     case_events = ordered(events)
@@ -334,7 +340,7 @@ def evaluate_case(
             outcome = _evaluate_clock(
                 rule, matcher, start, started_at, case_events, now, cal,
                 hub_unit_code=hub_unit_code, fallback_unit=fallback_unit, stops=stops,
-                withdrawn=withdrawn,
+                withdrawn=withdrawn, emitted=emitted,
             )
             if outcome.clock is not None:
                 clocks.append(outcome.clock)
@@ -364,9 +370,13 @@ def _evaluate_clock(
     fallback_unit: str,
     stops: Sequence[CaseEvent] | None = None,
     withdrawn: bool = False,
+    emitted: Container[str] | None = None,
 ) -> _ClockOutcome:
-    due_date, due_at = _deadline(rule, start, started_at, cal)
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
+    never_emitted = emitted is not None and alert_id not in emitted
+    if withdrawn and never_emitted:
+        return _ClockOutcome(None, None, None)  # nothing to withdraw
+    due_date, due_at = _deadline(rule, start, started_at, cal)
     responsible = _responsible(rule, start, events, fallback_unit, hub_unit_code)
     kind = AlertKind[rule.alert_kind]
 
@@ -412,6 +422,8 @@ def _evaluate_clock(
                 AlertStatus.RESOLVED, severity, stopped_at, late=True,
                 resolved_by=stop.event_id, note=note, done_at=stopped_at)), None)
         if rule.evaluation == "deadline":
+            if never_emitted:
+                return _ClockOutcome(None, None, None)  # done in time, nothing to undo
             # Done in time. A sweep may still have raised the alert before the hub read the
             # act: the act was recorded late, or a backfill's sweep (on wall time) ran
             # before its next batch. Resolve it if so; emit nothing if it never was.

@@ -479,7 +479,8 @@ class Processors:
             result = evaluate_case(events, now, rules=rules.deadlines,
                                    thresholds=rules.thresholds,
                                    hub_unit_code=self.hub_unit_code,
-                                   violation_offences=rules.violation_offences)
+                                   violation_offences=rules.violation_offences,
+                                   emitted=deadlines["emitted"])
             for alert in result.changes(deadlines["emitted"]):
                 await self.own_alert(document, alert)
                 await self.escalate(alert)

@@ -44,11 +44,12 @@ from tests.unit.data.case_events import (
 ENVIRONMENT_OFFENCE = {"offence": "污染环境罪", "article": "338", "domain": "environment"}
 
 
-def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:
+def evaluate(events: list[CaseEvent], now: datetime,
+             emitted: dict[str, str] | None = None) -> CaseDeadlines:
     return evaluate_case(
         events, now, rules=load_deadlines(), thresholds=load_thresholds(),
         violation_offences=load_violation_offences(), hub_unit_code=HUB_UNIT,
-        calendar=WorkingDayCalendar(),
+        calendar=WorkingDayCalendar(), emitted=emitted,
     )
 
 
@@ -646,3 +647,27 @@ def test_an_alert_of_a_rule_that_stops_applying_is_withdrawn() -> None:
     # Never emitted for a case where the general rule never raised anything.
     assert not [a for a in alert_changes({}, later.alerts)
                 if a.rule_id == "filing-decision-overdue"]
+
+
+def test_given_the_emitted_ids_only_news_is_built_and_the_changes_are_the_same() -> None:
+    """``emitted`` leaves out resolutions of alerts never emitted (a clock stopped in time,
+    a rule withdrawn) without changing what is emitted, with or without a raised alert."""
+    timely = decided(at(2025, 1, 8, 9), "NOT_FILED", recorded=at(2025, 1, 8, 10))
+    raised = only(evaluate(NON_ECONOMIC, at(2026, 11, 21)), "filing-decision-overdue").alert
+    receipt = received(at(2025, 1, 6, 14))
+    general = only(evaluate([receipt], at(2025, 1, 10)), "filing-decision-overdue").alert
+    cases = [
+        ([*NON_ECONOMIC, timely], at(2026, 11, 21), {}),
+        ([*NON_ECONOMIC, timely], at(2026, 11, 21), {raised.alert_id: snapshot_of(raised)}),
+        ([referred(at(2025, 1, 6, 10)), receipt], at(2025, 1, 10), {}),
+        ([referred(at(2025, 1, 6, 10)), receipt], at(2025, 1, 10),
+         {general.alert_id: snapshot_of(general)}),
+    ]
+    for events, now, previous in cases:
+        full = evaluate(events, now)
+        lean = evaluate(events, now, emitted=previous)
+        assert lean.changes(previous) == full.changes(previous)
+        assert lean.open_clocks == full.open_clocks
+        assert lean.next_check_at == full.next_check_at
+        if not previous:
+            assert len(lean.alerts) < len(full.alerts)  # the never-emitted ones not built
