@@ -169,3 +169,13 @@ class PenaltyCaseRecorded(CaseEvent):
     enforced_on: date | None = Field(
         default=None, description="Enforcement date 执行到位日期 (fully enforced on).",
     )
+    served_on: date | None = Field(
+        default=None,
+        description="Service date 送达日期 of the decision on the party, when the export has "
+        "it: the late-entry clock counts from it (rule entry-late, deadlines.yaml).",
+    )
+    effective_on: date | None = Field(
+        default=None,
+        description="Effective date 生效日期 of the decision, when the export has it: the "
+        "late-entry clock counts from it when no service date is given.",
+    )

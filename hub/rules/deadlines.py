@@ -68,6 +68,11 @@ class EventMatcher(RuleModel):
     where: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     unless: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     timestamp: NonEmptyText = "occurred_at"
+    #: Fields tried before ``timestamp`` for the start instant, the first the event fills
+    #: winning (a penalty's service date 送达日期, then its effective date 生效日期): an
+    #: export that has them starts the clock when the decision took effect, one that
+    #: does not falls back to ``timestamp``. A date starts at 00:00 China time.
+    start_fields: tuple[NonEmptyText, ...] = ()
 
     def matches(self, event: object) -> bool:
         """True when ``event`` is of this type and passes the filters."""
@@ -82,7 +87,14 @@ class EventMatcher(RuleModel):
         return True
 
     def start_instant(self, event: object) -> datetime | None:
-        """The instant the clock starts from (None when the event lacks it)."""
+        """The instant the clock starts from (None when the event lacks it): the first
+        of ``start_fields`` the event fills, else ``timestamp``."""
+        for field in self.start_fields:
+            value = getattr(event, field, None)
+            if isinstance(value, datetime):
+                return value
+            if isinstance(value, date):
+                return datetime.combine(value, time(), CHINA_TZ)
         value = getattr(event, self.timestamp, None)
         return value if isinstance(value, datetime) else None
 
@@ -98,6 +110,10 @@ class EventMatcher(RuleModel):
                     found.append(
                         f"{path}.{section}.{field}: {self.event_type} has no field {field!r}"
                     )
+        found.extend(
+            f"{path}.start_fields: {self.event_type} has no field {field!r}"
+            for field in self.start_fields if field not in model.model_fields
+        )
         if self.timestamp not in model.model_fields:
             found.append(
                 f"{path}.timestamp: {self.event_type} has no field {self.timestamp!r}"
