@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.view.api.routes import router as api_router
 from hub.view.auth import seed_users
 from hub.view.context import LoginRequired, ViewContext
+from hub.view.copies import router as copies_router
 from hub.view.oversight import router as oversight_router
 from hub.view.settings import ViewSettings
 from hub.view.store import Store
@@ -132,6 +133,7 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
     app.include_router(api_router)
     app.include_router(web_router)
     app.include_router(oversight_router)
+    app.include_router(copies_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
