@@ -16,6 +16,7 @@ from hub.models.coordination import (
     EarlyInterventionInvited,
 )
 from hub.models.court import CourtJudgment, JudicialRecommendation, Verdict
+from hub.models.delivery import DeliveryAcknowledged, DeliveryTargetKind
 from hub.models.derived import (
     Alert,
     AlertKind,
@@ -89,6 +90,8 @@ __all__ = [
     "ConsultationAnswered",
     "ConsultationRequested",
     "CourtJudgment",
+    "DeliveryAcknowledged",
+    "DeliveryTargetKind",
     "EarlyInterventionAttended",
     "EarlyInterventionInvited",
     "EnforcementStatus",
@@ -155,6 +158,7 @@ _ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     ConsultationAnswered,
     EarlyInterventionInvited,
     EarlyInterventionAttended,
+    DeliveryAcknowledged,
     Alert,
     CaseState,
     UnitMonthlyStats,

@@ -19,6 +19,7 @@ from hub.models.coordination import (
     EarlyInterventionInvited,
 )
 from hub.models.court import CourtJudgment, JudicialRecommendation, Verdict
+from hub.models.delivery import DeliveryAcknowledged, DeliveryTargetKind
 from hub.models.derived import (
     Alert,
     AlertKind,
@@ -381,6 +382,15 @@ def example_events() -> dict[str, CaseEvent]:
             invited_by_unit_code=EXAMPLE_AGENCY,
             attendees=["李示例", "王示例"],
             opinion="建议固定销售记录证据。",
+        ),
+        DeliveryAcknowledged(
+            **_header(EXAMPLE_POLICE, "delivered", _at(date(2024, 3, 7), 16)),
+            delivered_event_id="00000000-0000-5000-8000-000000000001",
+            delivered_event_type=CaseReferred.avro_name,
+            target_kind=DeliveryTargetKind.HTTP,
+            target="https://police-cms.example.gov.cn/api/inbox",
+            acknowledgement="HTTP 201",
+            receipt_number="示例公回〔2024〕3号",
         ),
         Alert(
             **_header(EXAMPLE_HUB_UNIT, "alert", _at(date(2024, 3, 12))),

@@ -140,7 +140,8 @@ def test_deadline_rule(rule_id: str, kind: str, amount: int, unit: str, evaluati
 
 def test_entry_timeliness_covers_every_source_event_type() -> None:
     derived = {"Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched",
-               "FeedbackMatchWithdrawn", "FeedbackUnmatched", "ViewAction", "AuditRecorded"}
+               "FeedbackMatchWithdrawn", "FeedbackUnmatched", "ViewAction", "AuditRecorded",
+               "DeliveryAcknowledged"}  # a sink's machine receipt: no entry delay
     sources = {name.rsplit(".", 1)[1] for name in EVENT_TYPES} - derived
     deadlines = load_deadlines()
     timed = {m.event_type for m in deadlines.by_id("entry-late").starts_on}
