@@ -50,6 +50,7 @@ from hub.models import (
     TransferredForProsecution,
     UnitMonthlyStats,
 )
+from hub.rules.deadlines import load_deadlines
 from hub.rules.missing_entry import MissingEntryParameters, load_missing_entry
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
@@ -181,8 +182,12 @@ class StatsAccumulator:
         first = self._penalty_first.get(event.case_id)
         if first is not None and first[2] <= event.recorded_at:
             return set()
+        # counted from when the decision took effect, as the entry-late alert counts it
+        # (deadlines.yaml start_fields: 送达日期, else 生效日期, else the decision)
+        matcher = load_deadlines().by_id("entry-late").start_matcher(event)
+        started = (matcher.start_instant(event) if matcher else None) or event.occurred_at
         late = event.procedure is not PenaltyProcedure.SUMMARY and is_entered_late(
-            event.occurred_at, event.recorded_at, working_days=self._entry_working_days,
+            started, event.recorded_at, working_days=self._entry_working_days,
             calendar=self._calendar or default_calendar(),
         )
         changed = {key}

@@ -106,3 +106,19 @@ def test_a_datetime_start_field_is_taken_as_it_is() -> None:
     event = _penalty()
     assert matcher.start_instant(event) == event.recorded_at
     assert isinstance(matcher.start_instant(event), datetime)
+
+
+def test_the_scorecard_counts_lateness_from_the_same_start() -> None:
+    """The statistics behind the unit scorecard agree with the alert."""
+    from streams.stats_logic import StatsAccumulator
+
+    month = "2025-03"
+    late = StatsAccumulator(calendar=WorkingDayCalendar())
+    late.add(_penalty())
+    served = StatsAccumulator(calendar=WorkingDayCalendar())
+    served.add(_penalty(served_on=date(2025, 3, 7)))
+    unit = _penalty().source_unit
+    now = at(2025, 12, 31)
+    assert late.stats(unit, month, hub_unit_code=HUB_UNIT, now=now).penalty_cases_entered_late == 1
+    assert served.stats(unit, month, hub_unit_code=HUB_UNIT,
+                        now=now).penalty_cases_entered_late == 0
