@@ -262,13 +262,22 @@ def run(configs: Annotated[list[Path], typer.Argument(help="Connector YAML file(
     demo: each runs as its own pipeline (own checkpoint, DLQ and metrics labels) and one
     that fails does not stop the others.
     """
-    loaded = [_load(path) for path in configs]
-    duplicates = sorted({c.id for c in loaded if [d.id for d in loaded].count(c.id) > 1})
+    from connectors.sinks.cli import is_sink_file, load_sink, run_sinks
+
+    sinks = [load_sink(path) for path in configs if is_sink_file(path)]
+    loaded = [_load(path) for path in configs if not is_sink_file(path)]
+    ids = [c.id for c in loaded] + [s.id for s in sinks]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         typer.echo(f"connector ids must be unique in one process: {', '.join(duplicates)}",
                    err=True)
         raise typer.Exit(2)
-    results = asyncio.run(run_configs(loaded, once=once))
+    if sinks and loaded:
+        typer.echo("run sink configs (direction: sink) in their own process: each kind "
+                   "installs its own SIGTERM handling", err=True)
+        raise typer.Exit(2)
+    results = asyncio.run(run_sinks(sinks, once=once) if sinks
+                          else run_configs(loaded, once=once))
     for result in results:
         typer.echo(json.dumps(result, ensure_ascii=False))
     if any(result.get("error") for result in results):

@@ -1,0 +1,156 @@
+"""Sink targets and configs without a broker: what lands in the unit's system, once."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from connectors.sinks.config import (
+    FileTargetConfig,
+    HttpTargetConfig,
+    SinkConfig,
+    SqlTargetConfig,
+    is_sink_config,
+    parse_sink_config,
+)
+from connectors.sinks.runner import receipt_for
+from connectors.sinks.targets import Ack, FileTarget, HttpTarget, InboxItem, Refused, SqlTarget
+from connectors.sinks.testing import ReceivingServer
+from hub.errors import ConfigError, RetriableError
+from hub.models import CHINA_TZ, DeliveryTargetKind
+from hub.models.examples import EXAMPLE_POLICE
+
+ITEM = InboxItem("00000000-0000-5000-8000-000000000007", "cn.liangfa.events.CaseReferred",
+                 {"event_id": "00000000-0000-5000-8000-000000000007", "case_id": "c-1",
+                  "occurred_at": "2024-03-01T10:00:00+08:00",
+                  "parties": [{"name": "𠮷祥示例商行"}], "referral_number": "示例移〔2024〕7号"})
+
+
+def test_a_sink_config_lists_every_problem_with_its_yaml_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_sink_config({"id": "x", "unit": "123", "direction": "sink", "kind": "http",
+                           "target": {"url": "ftp://nowhere"}})
+    problems = caught.value.problems
+    assert any(p.startswith("target.url:") for p in problems)
+    assert any(p.startswith("unit:") and "统一社会信用代码" in p for p in problems)
+    assert any(p.startswith("id:") for p in problems)
+
+
+def test_a_sink_config_is_told_from_a_source_config_and_names_its_group_by_the_unit() -> None:
+    raw = {"id": "police-inbox", "unit": EXAMPLE_POLICE, "direction": "sink", "kind": "file",
+           "target": {"path": "/tmp/drop", "format": "xlsx", "encoding": "gbk"}}
+    config = parse_sink_config(raw)
+    assert is_sink_config(raw) and not is_sink_config({"kind": "file", "source": {}})
+    assert isinstance(config.target, FileTargetConfig)
+    assert config.inbox == f"lf.inbox.{EXAMPLE_POLICE}"
+    assert config.group_id.startswith(EXAMPLE_POLICE)  # the unit's ACL: groups by its code
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_a_csv_drop_is_written_whole_in_the_unit_encoding_and_only_once(
+        tmp_path: Path, encoding: str) -> None:
+    target = FileTarget(FileTargetConfig(path=tmp_path, format="csv", encoding=encoding))  # type: ignore[arg-type]
+    first = asyncio.run(target.deliver(ITEM))
+    second = asyncio.run(target.deliver(ITEM))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [f"CaseReferred-{ITEM.event_id}.csv"]  # no temporary left, one file
+    assert (first.acknowledgement, second.acknowledgement) == (
+        "file renamed into place", "file already present")
+    data = (tmp_path / files[0]).read_bytes()
+    rows = list(csv.DictReader(io.StringIO(data.decode("gb18030" if encoding == "gbk"
+                                                       else "utf-8"))))
+    assert rows[0]["referral_number"] == "示例移〔2024〕7号"
+    assert json.loads(rows[0]["parties"]) == [{"name": "𠮷祥示例商行"}]  # beyond GBK: GB18030
+    if encoding == "gbk":
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")
+
+
+def test_an_archived_file_counts_as_delivered(tmp_path: Path) -> None:
+    archive = tmp_path / "done"
+    target = FileTarget(FileTargetConfig(path=tmp_path / "in", archive=archive, format="json"))
+    asyncio.run(target.deliver(ITEM))
+    archive.mkdir()
+    name = f"CaseReferred-{ITEM.event_id}.json"
+    (tmp_path / "in" / name).rename(archive / name)  # the unit's importer took it
+    ack = asyncio.run(target.deliver(ITEM))
+    assert ack.acknowledgement == "file already present"
+    assert list((tmp_path / "in").iterdir()) == []
+    assert json.loads((archive / name).read_text("utf-8"))["event_type"] == ITEM.event_type
+
+
+def test_an_xlsx_drop_has_a_header_row_and_the_event(tmp_path: Path) -> None:
+    target = FileTarget(FileTargetConfig(path=tmp_path, format="xlsx"))
+    asyncio.run(target.deliver(ITEM))
+    sheet = openpyxl.load_workbook(tmp_path / f"CaseReferred-{ITEM.event_id}.xlsx").active
+    assert sheet is not None
+    header, row = list(sheet.iter_rows(values_only=True))
+    assert dict(zip(header, row, strict=True))["event_id"] == ITEM.event_id
+
+
+def test_a_sql_row_per_event_the_event_id_its_primary_key(tmp_path: Path) -> None:
+    database = tmp_path / "unit.db"
+    target = SqlTarget(SqlTargetConfig(url=f"sqlite:///{database}", table="inbox"))  # type: ignore[arg-type]
+    acks = [asyncio.run(target.deliver(ITEM)) for _ in range(2)]
+    asyncio.run(target.aclose())
+    assert [a.acknowledgement for a in acks] == ["transaction committed", "row already present"]
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("select event_id, case_id, payload from inbox").fetchall()
+    assert len(rows) == 1 and rows[0][:2] == (ITEM.event_id, "c-1")
+    assert json.loads(rows[0][2])["referral_number"] == "示例移〔2024〕7号"
+
+
+def test_http_push_retries_a_restarting_system_and_reads_its_receipt_number() -> None:
+    server = ReceivingServer(fail_first=2)
+    try:
+        target = HttpTarget(HttpTargetConfig(url=server.url, retry_backoff_seconds=0,
+                                             receipt_path="receipt_number"))
+        ack = asyncio.run(target.deliver(ITEM))
+        asyncio.run(target.aclose())
+    finally:
+        server.close()
+    assert server.calls == [ITEM.event_id] * 3  # the idempotency key on every try
+    assert (ack.kind, ack.acknowledgement) == (DeliveryTargetKind.HTTP, "HTTP 201")
+    assert ack.receipt_number == f"R-{ITEM.event_id[:8]}"
+    assert list(server.stored) == [ITEM.event_id]
+
+
+def test_http_push_gives_up_on_a_down_system_and_refuses_nothing_for_it() -> None:
+    server = ReceivingServer(fail_first=10)
+    try:
+        target = HttpTarget(HttpTargetConfig(url=server.url, max_retries=1,
+                                             retry_backoff_seconds=0))
+        with pytest.raises(RetriableError, match="after 2 tries"):
+            asyncio.run(target.deliver(ITEM))
+    finally:
+        server.close()
+
+
+def test_http_push_refusal_carries_the_systems_reason() -> None:
+    server = ReceivingServer(refuse=frozenset({ITEM.event_id}))
+    try:
+        target = HttpTarget(HttpTargetConfig(url=server.url))
+        with pytest.raises(Refused) as caught:
+            asyncio.run(target.deliver(ITEM))
+    finally:
+        server.close()
+    assert caught.value.error_type == "http_422"
+    assert "当事人证件号码缺失" in caught.value.reason
+
+
+def test_a_receipt_is_the_same_event_for_the_same_delivery() -> None:
+    config = SinkConfig(id="police-inbox", unit=EXAMPLE_POLICE, kind="sql",
+                        target=SqlTargetConfig(url="sqlite://"))  # type: ignore[arg-type]
+    ack = Ack(DeliveryTargetKind.SQL, "inbox", "transaction committed")
+    one = receipt_for(config, ITEM, ack, "t:0:1", datetime(2024, 3, 2, tzinfo=CHINA_TZ))
+    two = receipt_for(config, ITEM, ack, "t:0:9", datetime(2024, 3, 3, tzinfo=CHINA_TZ))
+    assert one.event_id == two.event_id and one.case_id == "c-1"
+    assert one.delivered_event_id == ITEM.event_id and one.source_unit == EXAMPLE_POLICE
