@@ -69,6 +69,7 @@ __all__ = [
     "party_identifier",
     "prior_penalty_counts",
     "screen_case",
+    "violation_code",
 ]
 
 PROCESSOR = "screening"
@@ -396,7 +397,7 @@ def prior_penalty_counts(penalties: Iterable[PenaltyCaseRecorded],
     """
     counts: dict[str, int] = {}
     for penalty in penalties:
-        code = penalty.violation_type_code or _classified(penalty, rules)
+        code = penalty.violation_type_code or violation_code(penalty, rules)
         rule = rules.conduct.repeat_rule(code)
         key = party_identifier(penalty)
         if rule is None or key is None:
@@ -405,7 +406,8 @@ def prior_penalty_counts(penalties: Iterable[PenaltyCaseRecorded],
     return counts
 
 
-def _classified(penalty: PenaltyCaseRecorded, rules: ScreeningRules) -> str | None:
+def violation_code(penalty: PenaltyCaseRecorded, rules: ScreeningRules) -> str | None:
+    """The penalty's violation type code, else the one its wording classifies as."""
     guessed = classify_violation(penalty.violation_type, rules.violation_types,
                                  penalty.enforcement_domain)
     return guessed.code if guessed else None
@@ -428,7 +430,7 @@ def assess_penalty(
         return PenaltyAssessment(penalty.event_id, penalty.violation_type_code, "not_screened",
                                  "summary procedure (简易程序) penalties are not screened",
                                  None, ())
-    code = penalty.violation_type_code or _classified(penalty, rules)
+    code = penalty.violation_type_code or violation_code(penalty, rules)
     if not code:
         return PenaltyAssessment(
             penalty.event_id, None, "not_screened",

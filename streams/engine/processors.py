@@ -49,6 +49,7 @@ from streams._events import (
     MATCHED_HEADER,
 )
 from streams.deadline_logic import evaluate_case
+from streams.engine import party_history
 from streams.engine.batch import Batch
 from streams.engine.case_document import (
     MATCHED,
@@ -493,7 +494,10 @@ class Processors:
         if screened:
             now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in screened)
             outcome = screen_case(screened, now, rules=self.screening_rules,
-                                  hub_unit_code=self.hub_unit_code)
+                                  hub_unit_code=self.hub_unit_code,
+                                  prior_penalties=party_history.prior_counts(
+                                      self.case_stores, document.partition, screened,
+                                      self.screening_rules))
             for alert in outcome.changes(screening["emitted"]):
                 await self.own_alert(document, alert)
                 if alert.status is AlertStatus.RAISED:
