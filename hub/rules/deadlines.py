@@ -14,8 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hub.calendar import CHINA_TZ
-from hub.models import AlertKind
+from hub.models import CHINA_TZ, AlertKind
 from hub.rules._common import (
     NonEmptyText,
     Severity,
