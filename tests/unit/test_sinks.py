@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from connectors.runner import dlq_topic
 from connectors.sinks.config import (
     FileTargetConfig,
     HttpTargetConfig,
@@ -27,6 +28,9 @@ from connectors.sinks.testing import ReceivingServer
 from hub.errors import ConfigError, RetriableError
 from hub.models import CHINA_TZ, DeliveryTargetKind
 from hub.models.examples import EXAMPLE_POLICE
+from hub.security.acl import acl_bindings, unit_principal
+from hub.topics import ingest_topic
+from hub.units import load_unit_registry
 
 ITEM = InboxItem("00000000-0000-5000-8000-000000000007", "cn.liangfa.events.CaseReferred",
                  {"event_id": "00000000-0000-5000-8000-000000000007", "case_id": "c-1",
@@ -154,3 +158,27 @@ def test_a_receipt_is_the_same_event_for_the_same_delivery() -> None:
     two = receipt_for(config, ITEM, ack, "t:0:9", datetime(2024, 3, 3, tzinfo=CHINA_TZ))
     assert one.event_id == two.event_id and one.case_id == "c-1"
     assert one.delivered_event_id == ITEM.event_id and one.source_unit == EXAMPLE_POLICE
+
+
+def test_the_units_own_principal_may_do_all_a_sink_does_and_no_other_units_inbox() -> None:
+    """No new ACL: reading the inbox, its group, receipts on its ingest prefix and the
+    sink's DLQ (``liangfa acl apply --connector <sink id>=<unit>``) are what a unit has."""
+    police, market = "11420999MB000007X1", "11420999MB00000114"
+    registry = load_unit_registry(Path(__file__).parent / "data" / "units.yaml")
+    config = SinkConfig(id="forest-inbox", unit=police, kind="file",
+                        target=FileTargetConfig(path=Path("/tmp/x")))
+    bindings = acl_bindings(registry, connectors={config.id: police})
+    principal = unit_principal(police)
+
+    def allowed(kind: str, name: str, operation: str) -> bool:
+        return any(b.principal == principal and b.resource_type == kind
+                   and b.operation == operation
+                   and (b.name == name if b.pattern_type == "LITERAL"
+                        else name.startswith(b.name)) for b in bindings)
+
+    assert allowed("TOPIC", config.inbox, "READ")
+    assert allowed("GROUP", config.group_id, "READ")
+    assert allowed("TOPIC", ingest_topic(police, config.receipts_stream), "WRITE")
+    assert allowed("TOPIC", dlq_topic(config.id), "WRITE")
+    assert not allowed("TOPIC", f"lf.inbox.{market}", "READ")
+    assert not allowed("GROUP", f"{market}.sink.forest-inbox", "READ")
