@@ -67,8 +67,24 @@ def validate(configs: Annotated[list[Path], typer.Argument(help="Connector YAML 
                  help="A sample export: list its columns no rule reads and the mapped "
                       "fields it leaves empty")] = None) -> None:
     """Check connector configs; every problem is listed with its YAML path."""
+    from connectors.sinks.cli import is_sink_file
+    from connectors.sinks.config import load_sink_config
+
     failed = False
     for config in configs:
+        if is_sink_file(config):
+            try:
+                sink = load_sink_config(config)
+            except ConfigError as exc:
+                failed = True
+                typer.echo(f"{config}: invalid sink config", err=True)
+                for problem in exc.problems or [str(exc)]:
+                    typer.echo(f"  - {problem}", err=True)
+                continue
+            typer.echo(f"{config}: valid ({sink.kind} sink {sink.id}, {sink.inbox} → "
+                       f"{sink.kind} target, receipts → lf.ingest.{sink.unit}."
+                       f"{sink.receipts_stream})")
+            continue
         try:
             loaded = load_config(config)
         except ConfigError as exc:

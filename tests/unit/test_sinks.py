@@ -12,7 +12,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from typer.testing import CliRunner
 
+from connectors.cli import app
 from connectors.runner import dlq_topic
 from connectors.sinks.config import (
     FileTargetConfig,
@@ -182,3 +184,16 @@ def test_the_units_own_principal_may_do_all_a_sink_does_and_no_other_units_inbox
     assert allowed("TOPIC", dlq_topic(config.id), "WRITE")
     assert not allowed("TOPIC", f"lf.inbox.{market}", "READ")
     assert not allowed("GROUP", f"{market}.sink.forest-inbox", "READ")
+
+
+def test_connector_validate_reads_a_sink_config_and_lists_its_problems(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(f"id: police-inbox\nunit: {EXAMPLE_POLICE}\ndirection: sink\nkind: file\n"
+                    "target: {path: drop, format: csv, encoding: gbk}\n", encoding="utf-8")
+    bad.write_text(f"id: police-inbox\nunit: {EXAMPLE_POLICE}\ndirection: sink\nkind: sql\n"
+                   "target: {table: 'a b'}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert f"valid (file sink police-inbox, lf.inbox.{EXAMPLE_POLICE}" in result.output
+    assert "target.url: Field required" in result.output
+    assert "target.table:" in result.output
