@@ -208,7 +208,15 @@ def lead_explanation(kind: str, details: dict[str, Any], language: str,
         figures.append(LeadFigure(_basis_name(basis, language), found,
                                   _figure(basis, minimum, t), share))
     note = ""
-    if not figures:
+    criterion = str(details.get("criterion_zh") or "")
+    if not figures and criterion:
+        # a conduct criterion (closed season and 电鱼) and what established it
+        stated = [f"{t.label('board.circumstance', key.removeprefix('circumstance.'))} "
+                  f"{value}" for key, value in details.items()
+                  if key.startswith("circumstance.")]
+        note = t("board.criterion", criterion=criterion,
+                 circumstances=t("library.sentence_sep").join(stated))
+    elif not figures:
         reason = str(details.get("reason") or "")
         note = localize(reason, language) if language == "en" else t(
             "board.qualitative" if "per se" not in reason else "board.per_se")

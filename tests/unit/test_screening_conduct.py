@@ -201,3 +201,18 @@ def test_every_conduct_criterion_names_its_document() -> None:
     assert "《" in data.fishing.banned_methods_source
     assert all(season.operator_set for season in data.fishing.closed_seasons)
     assert {m.name_zh for m in data.fishing.banned_methods} == {"电鱼", "毒鱼", "炸鱼", "禁用渔具"}
+
+
+def test_the_view_explains_a_criterion_lead_in_one_language(rules: ScreeningRules) -> None:
+    from hub.view.board import lead_explanation
+
+    event = fishing("2025年4月12日夜，当事人在本县河道使用电鱼器具捕捞")
+    (state,) = screen_case([event], at(2025, 12, 31), rules=rules,
+                           hub_unit_code=HUB_UNIT).alerts
+    zh = lead_explanation("SUSPECTED_NON_REFERRAL", dict(state.alert.details), "zh")
+    assert zh is not None and zh.figures == ()
+    assert zh.note.startswith("在禁渔期内使用禁用的工具或者禁用的方法捕捞：禁用方法或渔具 电鱼；")
+    assert "行为日期 2025-04-12" in zh.note
+    assert "公通字〔2008〕36号" in zh.source
+    en = lead_explanation("SUSPECTED_NON_REFERRAL", dict(state.alert.details), "en")
+    assert en is not None and "banned method or gear 电鱼; " in en.note
