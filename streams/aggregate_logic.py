@@ -36,6 +36,7 @@ from hub.models import (
     ConsultationAnswered,
     ConsultationRequested,
     CourtJudgment,
+    DeliveryAcknowledged,
     EarlyInterventionAttended,
     EarlyInterventionInvited,
     FeedbackMatched,
@@ -236,6 +237,10 @@ def summarise(event: CaseEvent) -> str:
         return f"反馈匹配 feedback matched ({event.method.value})"
     if isinstance(event, FeedbackMatchWithdrawn):
         return f"反馈匹配撤回 feedback match withdrawn: {event.reason}"
+    if isinstance(event, DeliveryAcknowledged):
+        number = f", 回执编号 receipt {event.receipt_number}" if event.receipt_number else ""
+        return (f"送达回执 delivered into {event.source_unit}'s system "
+                f"({event.acknowledgement}){number}")
     return event_type_name(event)
 
 

@@ -28,11 +28,12 @@ from connectors.sinks.runner import receipt_for
 from connectors.sinks.targets import Ack, FileTarget, HttpTarget, InboxItem, Refused, SqlTarget
 from connectors.sinks.testing import ReceivingServer
 from hub.errors import ConfigError, RetriableError
-from hub.models import CHINA_TZ, DeliveryTargetKind
-from hub.models.examples import EXAMPLE_POLICE
+from hub.models import CHINA_TZ, DeliveryAcknowledged, DeliveryTargetKind
+from hub.models.examples import EXAMPLE_POLICE, example_events
 from hub.security.acl import acl_bindings, unit_principal
 from hub.topics import ingest_topic
 from hub.units import load_unit_registry
+from streams.aggregate_logic import summarise
 
 ITEM = InboxItem("00000000-0000-5000-8000-000000000007", "cn.liangfa.events.CaseReferred",
                  {"event_id": "00000000-0000-5000-8000-000000000007", "case_id": "c-1",
@@ -197,3 +198,10 @@ def test_connector_validate_reads_a_sink_config_and_lists_its_problems(tmp_path:
     assert f"valid (file sink police-inbox, lf.inbox.{EXAMPLE_POLICE}" in result.output
     assert "target.url: Field required" in result.output
     assert "target.table:" in result.output
+
+
+def test_the_receipt_reads_on_the_case_timeline_with_the_systems_receipt_number() -> None:
+    receipt = example_events()[DeliveryAcknowledged.avro_name]
+    line = summarise(receipt)
+    assert line.startswith("送达回执 delivered into")
+    assert "HTTP 201" in line and "示例公回〔2024〕3号" in line
