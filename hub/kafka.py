@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 import ssl
 import time
 from typing import Any
@@ -27,13 +28,16 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from prometheus_client import Counter
 
 from hub.config import KafkaSecurity
 
 __all__ = [
+    "BROKER_ERRORS",
     "admin_client",
     "broker_answers",
     "client_options",
+    "component_of",
     "consume_available",
     "end_offset",
     "librdkafka_config",
@@ -45,6 +49,40 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Errors the broker clients report, in every process built on these wrappers: a failed
+#: send of an aiokafka producer (connectors, sinks, the view's outbox, the DLQ tools, the
+#: audit sealer, the public feeds) and every error librdkafka reports to its error callback
+#: (the stream workers' consumers and producers: transport failures, all brokers down,
+#: authentication). ``component`` is the kind of process, never an instance or a unit, so
+#: the label set stays small and stable.
+BROKER_ERRORS = Counter(
+    "liangfa_broker_errors_total",
+    "Kafka client errors (failed sends, librdkafka error callbacks), by component and kind.",
+    ["component", "kind"],
+)
+
+
+def component_of(client_id: str) -> str:
+    """The process kind a client id names: ``connector-<id>`` is ``connector``,
+    ``liangfa-view`` is ``view``, ``liangfa-dlq-replay`` is ``dlq``."""
+    first = client_id.removeprefix("liangfa-").split("-", 1)[0]
+    return first or "liangfa"
+
+
+def _snake(name: str) -> str:
+    """``NotLeaderForPartitionError`` and ``_ALL_BROKERS_DOWN`` as ``not_leader_for_partition``
+    and ``all_brokers_down``: one spelling for both clients' error names."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.removesuffix("Error"))
+    return name.strip("_").lower() or "unknown"
+
+
+def _librdkafka_error_counter(component: str) -> Any:
+    """An ``error_cb`` for librdkafka that counts each reported error."""
+    def count(error: KafkaError) -> None:
+        BROKER_ERRORS.labels(component, _snake(error.name())).inc()
+        log.warning("%s: Kafka client error %s", component, error)
+    return count
 
 
 def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
@@ -91,7 +129,8 @@ def librdkafka_config(bootstrap: str, security: KafkaSecurity | None = None
 
 
 def make_engine_producer(bootstrap: str, *, security: KafkaSecurity | None = None,
-                         client_id: str = "liangfa", **overrides: Any) -> Producer:
+                         client_id: str = "liangfa", component: str = "streams",
+                         **overrides: Any) -> Producer:
     """The engine's librdkafka producer: idempotent, acks=all, Java's key partitioner.
 
     ``murmur2_random`` places a keyed record where the Java client and aiokafka would
@@ -110,6 +149,7 @@ def make_engine_producer(bootstrap: str, *, security: KafkaSecurity | None = Non
         "queue.buffering.max.messages": 500_000,
         "retry.backoff.ms": 200,
         "request.timeout.ms": 30_000,
+        "error_cb": _librdkafka_error_counter(component),
     }
     config.update(overrides)
     return Producer(config)
@@ -117,7 +157,7 @@ def make_engine_producer(bootstrap: str, *, security: KafkaSecurity | None = Non
 
 def make_engine_consumer(bootstrap: str, *, group_id: str | None,
                          security: KafkaSecurity | None = None, client_id: str = "liangfa",
-                         **overrides: Any) -> Consumer:
+                         component: str = "streams", **overrides: Any) -> Consumer:
     """The engine's librdkafka consumer: commits only when told to, reads committed data."""
     config: dict[str, Any] = {
         **librdkafka_config(bootstrap, security),
@@ -134,6 +174,7 @@ def make_engine_consumer(bootstrap: str, *, group_id: str | None,
         # during a backlog. 8 MiB per partition still holds several batches ahead.
         "queued.max.messages.kbytes": 8192,
         "queued.min.messages": 20_000,
+        "error_cb": _librdkafka_error_counter(component),
     }
     config.update(overrides)
     return Consumer(config)
@@ -199,6 +240,32 @@ def end_offset(consumer: Consumer, topic: str, partition: int,
             time.sleep(0.5)
 
 
+class _CountingProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """aiokafka's producer, counting each failed send in :data:`BROKER_ERRORS`
+    (``send_and_wait`` goes through ``send``)."""
+
+    def __init__(self, *, component: str, **options: Any) -> None:
+        super().__init__(**options)
+        self._component = component
+
+    def _count(self, exc: BaseException) -> None:
+        BROKER_ERRORS.labels(self._component, _snake(type(exc).__name__)).inc()
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            future = await super().send(*args, **kwargs)
+        except Exception as exc:
+            self._count(exc)
+            raise
+
+        def done(sent: asyncio.Future[Any]) -> None:
+            if not sent.cancelled() and sent.exception() is not None:
+                self._count(sent.exception())  # type: ignore[arg-type]
+
+        future.add_done_callback(done)
+        return future
+
+
 def make_producer(bootstrap: str, *, security: KafkaSecurity | None = None,
                   client_id: str = "liangfa", linger_ms: int = 5,
                   **overrides: Any) -> AIOKafkaProducer:
@@ -216,7 +283,7 @@ def make_producer(bootstrap: str, *, security: KafkaSecurity | None = None,
         **client_options(security),
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)
+    return _CountingProducer(component=component_of(client_id), **options)
 
 
 def make_consumer(bootstrap: str, *topics: str, group_id: str | None,
