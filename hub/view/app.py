@@ -182,6 +182,9 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics: counts and lag only, no case data (open to the scraper)."""
+        from hub.view.metrics import refresh_alert_gauges
+
+        refresh_alert_gauges(context.store)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
