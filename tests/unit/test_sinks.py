@@ -30,10 +30,12 @@ from connectors.sinks.testing import ReceivingServer
 from hub.errors import ConfigError, RetriableError
 from hub.models import CHINA_TZ, DeliveryAcknowledged, DeliveryTargetKind
 from hub.models.examples import EXAMPLE_POLICE, example_events
+from hub.rules import load_entitlements
 from hub.security.acl import acl_bindings, unit_principal
 from hub.topics import ingest_topic
-from hub.units import load_unit_registry
+from hub.units import UnitRegistry, load_unit_registry
 from streams.aggregate_logic import summarise
+from streams.entitlement_logic import CaseRelations, check_entitlement
 
 ITEM = InboxItem("00000000-0000-5000-8000-000000000007", "cn.liangfa.events.CaseReferred",
                  {"event_id": "00000000-0000-5000-8000-000000000007", "case_id": "c-1",
@@ -205,3 +207,17 @@ def test_the_receipt_reads_on_the_case_timeline_with_the_systems_receipt_number(
     line = summarise(receipt)
     assert line.startswith("送达回执 delivered into")
     assert "HTTP 201" in line and "示例公回〔2024〕3号" in line
+
+
+def test_only_a_unit_the_case_was_routed_to_may_put_a_receipt_on_it() -> None:
+    receipt = example_events()[DeliveryAcknowledged.avro_name]
+    relations = CaseRelations(owner="11421181MB00000013", owner_proven=True,
+                              addressees={receipt.source_unit})
+    units = UnitRegistry([])
+
+    def check(relations: CaseRelations) -> str | None:
+        return check_entitlement(receipt, relations, rules=load_entitlements(), units=units,
+                                 hub_unit_code="11421181MB00000039", matched=False).relation
+
+    assert check(relations) == "addressee"
+    assert check(CaseRelations(owner="11421181MB00000013", owner_proven=True)) is None
