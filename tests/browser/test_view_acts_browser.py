@@ -9,9 +9,7 @@ is written for it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -20,19 +18,15 @@ from hub.models import ProsecutorialAction, ProsecutorialActionKind
 from hub.view.acts import act_topic
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.support.kafka_io import read_events, wait_for
-from tests.support.live_view import LiveView, live_view_server, view_topics
-from tests.support.view_data import MARKET, case_spec, demo_events
+from tests.support.live_view import LiveView
+from tests.support.view_data import MARKET, case_spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 @pytest.fixture
-def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
-              topic_factory: Callable[..., str], group_id: str) -> Iterator[LiveView]:
-    with live_view_server(tmp_path, bootstrap=bootstrap, registry_url=registry_url,
-                          topics=view_topics(topic_factory), group_id=group_id,
-                          events=demo_events(12), demo_unit_codes=[MARKET]) as view:
-        yield view
+def live_view(supervision_view: LiveView) -> LiveView:
+    return supervision_view
 
 
 async def test_a_prosecutor_sends_a_recommendation_from_the_case_page(

@@ -5,9 +5,7 @@ operator's ingest topic with its destination, receiver, number and feedback date
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -16,22 +14,18 @@ from hub.models import LeadDestination, LeadTransferred
 from hub.view.acts import act_topic
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.support.kafka_io import read_events, wait_for
-from tests.support.live_view import LiveView, live_view_server, view_topics
-from tests.support.view_data import MARKET, case_spec, demo_events
+from tests.support.live_view import LiveView
+from tests.support.supervision_county import DEMO_JUSTICE
+from tests.support.view_data import case_spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-#: The demo county's justice bureau (deploy/demo/units.yaml).
-JUSTICE = "114299010318315875"
+JUSTICE = DEMO_JUSTICE
 
 
 @pytest.fixture
-def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
-              topic_factory: Callable[..., str], group_id: str) -> Iterator[LiveView]:
-    with live_view_server(tmp_path, bootstrap=bootstrap, registry_url=registry_url,
-                          topics=view_topics(topic_factory), group_id=group_id,
-                          events=demo_events(12), demo_unit_codes=[MARKET]) as view:
-        yield view
+def live_view(supervision_view: LiveView) -> LiveView:
+    return supervision_view
 
 
 async def test_a_prosecutor_sends_a_lead_to_the_justice_bureau_from_the_case_page(

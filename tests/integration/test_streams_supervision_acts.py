@@ -11,9 +11,7 @@ agency is refused as not entitled (entitlements.yaml, acts).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -37,7 +35,6 @@ from hub.models.examples import (
 from hub.units import load_unit_registry
 from streams.routing_logic import alert_copies
 from tests.integration.test_streams_harness import (
-    EXAMPLE_UNITS_YAML,
     StreamsDeployment,
     headers_of,
     penalty_of,
@@ -45,28 +42,17 @@ from tests.integration.test_streams_harness import (
     read_events_until,
     read_until,
 )
+from tests.support.supervision_county import EXAMPLE_JUSTICE
 
 pytestmark = pytest.mark.integration
 
-#: A fictional justice bureau (司法局) of the example county, for the escalation copy.
-JUSTICE = "11421181MB0000008Q"
-UNITS_WITH_JUSTICE_YAML = EXAMPLE_UNITS_YAML + (
-    f'  - {{code: "{JUSTICE}", name: 示例县司法局, name_en: Example justice bureau,\n'
-    '     kind: justice, role: justice_bureau, division: "421181"}\n')
+JUSTICE = EXAMPLE_JUSTICE
 
 
 @pytest.fixture
-def deployment(bootstrap: str, registry_url: str, tmp_path: Path
-               ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    units = tmp_path / "units.yaml"
-    units.write_text(UNITS_WITH_JUSTICE_YAML, encoding="utf-8")
-    deployment.units_file = units
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
+def deployment(supervision_county: StreamsDeployment) -> StreamsDeployment:
+    """The county with a justice bureau (the escalation copy's receiver)."""
+    return supervision_county
 
 
 def _template(name: str) -> CaseEvent:
@@ -150,6 +136,7 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     assert raised.responsible_unit_code == EXAMPLE_AGENCY
     assert raised.trigger_event_id == recommendation.event_id
     assert raised.details["copy_to_roles"] == "justice_bureau"
+    assert deployment.units_file is not None
     registry = load_unit_registry(deployment.units_file)
     assert alert_copies(raised, registry).topics == (f"lf.inbox.{JUSTICE}",)
     # The engine delivers that copy: the justice bureau finds the alert in its inbox.

@@ -10,9 +10,7 @@ the procuratorate's inbox; the timeline names the lead and its receiver.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,37 +19,23 @@ from hub.identity import case_id_for
 from hub.models import Alert, AlertStatus, CaseState, LeadDestination, LeadTransferred
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE
 from tests.integration.test_streams_harness import (
-    EXAMPLE_UNITS_YAML,
     StreamsDeployment,
     penalty_of,
     produce_events,
     read_events_until,
 )
 from tests.integration.test_streams_supervision_acts import JUSTICE, _template, reply
+from tests.support.supervision_county import EXAMPLE_COMMISSION
 
 pytestmark = pytest.mark.integration
 
-#: A fictional supervision commission (监察委员会) of the example county.
-COMMISSION = "11421181MB0000016K"
-UNITS_YAML = EXAMPLE_UNITS_YAML + (
-    f'  - {{code: "{JUSTICE}", name: 示例县司法局, name_en: Example justice bureau,\n'
-    '     kind: justice, role: justice_bureau, division: "421181"}\n'
-    f'  - {{code: "{COMMISSION}", name: 示例县监察委员会, name_en: Example commission,\n'
-    '     kind: supervision, role: supervision_commission, division: "421181"}\n')
+COMMISSION = EXAMPLE_COMMISSION
 
 
 @pytest.fixture
-def deployment(bootstrap: str, registry_url: str, tmp_path: Path
-               ) -> Iterator[StreamsDeployment]:
-    deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
-    units = tmp_path / "units.yaml"
-    units.write_text(UNITS_YAML, encoding="utf-8")
-    deployment.units_file = units
-    deployment.hub_unit = EXAMPLE_PROCURATORATE
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
+def deployment(supervision_county: StreamsDeployment) -> StreamsDeployment:
+    """The county with a justice bureau and a supervision commission (the receivers)."""
+    return supervision_county
 
 
 def lead(case_id: str, destination: str, to: str, number: str, occurred: datetime

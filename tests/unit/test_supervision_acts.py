@@ -3,17 +3,15 @@ of an unanswered recommendation to the justice bureau (Jiashan's three-party mec
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
 import pytest
 
-from hub.calendar import WorkingDayCalendar
-from hub.models import Alert, AlertStatus, CaseEvent
-from hub.rules import load_deadlines, load_thresholds, load_violation_offences
-from hub.units import UnitRegistry, load_unit_registry
-from streams.deadline_logic import COPY_ROLES_DETAIL, CaseDeadlines, evaluate_case
+from hub.models import AlertStatus
+from hub.units import UnitRegistry
+from streams.deadline_logic import COPY_ROLES_DETAIL
 from streams.routing_logic import alert_copies
+from tests.support.supervision_county import JUSTICE, evaluate, states
 from tests.unit.data.case_events import (
     BAISHUI_MARKET,
     COUNTY_PSB,
@@ -25,27 +23,6 @@ from tests.unit.data.case_events import (
     referred,
     replied,
 )
-
-#: The fictional county justice bureau (司法局) of the unit-test registry (青山县).
-JUSTICE = "11420999MB00001257"
-UNITS = Path(__file__).parent / "data" / "units.yaml"
-
-
-@pytest.fixture(scope="module")
-def registry() -> UnitRegistry:
-    return load_unit_registry(UNITS)
-
-
-def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:
-    return evaluate_case(events, now, rules=load_deadlines(), thresholds=load_thresholds(),
-                         violation_offences=load_violation_offences(),
-                         hub_unit_code=HUB_UNIT, calendar=WorkingDayCalendar())
-
-
-def states(result: CaseDeadlines) -> dict[str, Alert]:
-    """The alert of each rule (one clock per rule in these cases)."""
-    return {s.alert.rule_id: s.alert for s in result.alerts if not s.undoes_early_sweep}
-
 
 ACT_TABLE = [
     # act, addressee, rule id, due date (sent 2025-03-10, 09:00 China time)

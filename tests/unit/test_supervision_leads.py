@@ -4,27 +4,25 @@ procuratorate (public-interest litigation) or the justice bureau, and its feedba
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 
 import pytest
 
-from hub.calendar import WorkingDayCalendar
-from hub.models import Alert, AlertStatus, CaseEvent, LeadTransferred
+from hub.models import AlertStatus, LeadTransferred
 from hub.rules import (
     load_deadlines,
     load_entitlements,
     load_routing,
     load_thresholds,
-    load_violation_offences,
 )
 from hub.serde import LocalSerde
-from hub.units import UnitRegistry, load_unit_registry
+from hub.units import UnitRegistry
 from hub.view.acts import act_rule_titles
 from streams.aggregate_logic import summarise
-from streams.deadline_logic import COPY_ROLES_DETAIL, CaseDeadlines, evaluate_case
+from streams.deadline_logic import COPY_ROLES_DETAIL
 from streams.entitlement_logic import CaseRelations, check_entitlement
 from streams.routing_logic import route_event
+from tests.support.supervision_county import JUSTICE, evaluate, states
 from tests.unit.data.case_events import (
     HUB_UNIT,
     MARKET,
@@ -36,25 +34,7 @@ from tests.unit.data.case_events import (
     replied,
 )
 
-#: The fictional county justice bureau (司法局) of the unit-test registry (青山县).
-JUSTICE = "11420999MB00001257"
-UNITS = Path(__file__).parent / "data" / "units.yaml"
 RULE = "lead-feedback-overdue"
-
-
-@pytest.fixture(scope="module")
-def registry() -> UnitRegistry:
-    return load_unit_registry(UNITS)
-
-
-def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:
-    return evaluate_case(events, now, rules=load_deadlines(), thresholds=load_thresholds(),
-                         violation_offences=load_violation_offences(),
-                         hub_unit_code=HUB_UNIT, calendar=WorkingDayCalendar())
-
-
-def states(result: CaseDeadlines) -> dict[str, Alert]:
-    return {s.alert.rule_id: s.alert for s in result.alerts if not s.undoes_early_sweep}
 
 
 LEADS = [
