@@ -144,13 +144,24 @@ class SinkRunner:
         return self.summary
 
     async def _ensure_topics(self) -> None:
+        """The receipts and DLQ topics, retried while the broker is not up yet."""
         manifest = load_manifest()
-        try:
-            await apply_topics(self.bootstrap, [manifest.spec_for(self.receipts),
-                                                manifest.spec_for(self.dlq)],
-                               security=self.security)
-        except (RetriableError, KafkaError, OSError) as exc:
-            raise FatalError(f"sink {self.config.id}: cannot create its topics: {exc}") from exc
+        backoff = _BACKOFF_START
+        while True:
+            try:
+                await apply_topics(self.bootstrap, [manifest.spec_for(self.receipts),
+                                                    manifest.spec_for(self.dlq)],
+                                   security=self.security)
+                return
+            except (RetriableError, KafkaError, OSError) as exc:
+                if self.stopping.is_set():
+                    raise FatalError(f"sink {self.config.id}: stopped before its topics "
+                                     "could be created") from exc
+                log.warning("sink %s: cannot create topics yet (%s); retrying in %.1fs",
+                            self.config.id, exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
 
     async def _session(self, *, once: bool) -> None:
         registry = SchemaRegistryClient(self.registry_url, auth=self.registry_auth)

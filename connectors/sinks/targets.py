@@ -8,7 +8,9 @@ follows a crash between the acknowledgement and the offset commit adds nothing:
 
 A transient failure raises :class:`~hub.errors.RetriableError` (the runner retries from the
 last committed offset, never skipping); a refusal (HTTP 4xx other than 408/429) raises
-:class:`Refused`, which the runner dead-letters with the reason and moves past.
+:class:`Refused`, which the runner dead-letters with the reason and moves past. 401, 403
+and 407 are about the sink's credentials, not the record: retried like a target that is
+down, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_MAX = 30.0
 _RETRY_STATUSES = frozenset({408, 429})
+_CREDENTIAL_STATUSES = frozenset({401, 403, 407})
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ class HttpTarget:
             if status >= 500 or status in _RETRY_STATUSES:
                 problem = f"HTTP {status}: {response.text[:200]}"
                 continue
+            if status in _CREDENTIAL_STATUSES:
+                # Our credentials, not this record: refusing it would dead-letter the
+                # whole inbox while a token is renewed. The session backs off instead.
+                raise RetriableError(f"{self.config.url} answered HTTP {status} to the sink's "
+                                     f"credentials: {response.text[:200]}")
             raise Refused(f"{self.config.url} refused event {item.event_id} with HTTP "
                           f"{status}: {response.text[:500]}",
                           error_type=f"http_{status}", value=f"HTTP {status}")

@@ -2,9 +2,9 @@
 the sink's calls, in-process (``http.server`` on a thread).
 
 It keeps one copy per ``Idempotency-Key`` (a second POST of a key is answered 200 and
-stored nowhere), can answer 503 to the first calls (a system restarting), refuse chosen
-events with 422 (a record the system's validation rejects) and take its time per call
-(so a test can kill the sink mid-inbox).
+stored nowhere), can answer 503 (or ``fail_status``) to the first calls (a system
+restarting, a token expired), refuse chosen events with 422 (a record the system's
+validation rejects) and take its time per call (so a test can kill the sink mid-inbox).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ __all__ = ["ReceivingServer", "inbox_events"]
 class ReceivingServer:
     """``POST /inbox``; ``stored`` holds one document per idempotency key, in order."""
 
-    def __init__(self, *, fail_first: int = 0, refuse: frozenset[str] = frozenset(),
-                 delay_seconds: float = 0.0) -> None:
+    def __init__(self, *, fail_first: int = 0, fail_status: int = 503,
+                 refuse: frozenset[str] = frozenset(), delay_seconds: float = 0.0) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.fail_first = fail_first
+        self.fail_status = fail_status
         self.refuse = refuse
         self.delay_seconds = delay_seconds
         self._lock = threading.Lock()
@@ -42,7 +43,7 @@ class ReceivingServer:
                 with server._lock:
                     server.calls.append(key)
                     if len(server.calls) <= server.fail_first:
-                        return self._answer(503, {"error": "restarting"})
+                        return self._answer(server.fail_status, {"error": "restarting"})
                     if key in server.refuse:
                         return self._answer(422, {"error": "当事人证件号码缺失"})
                     if key in server.stored:

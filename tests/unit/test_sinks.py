@@ -143,6 +143,17 @@ def test_http_push_gives_up_on_a_down_system_and_refuses_nothing_for_it() -> Non
         server.close()
 
 
+def test_http_push_takes_a_credentials_answer_for_a_target_down_not_a_refusal() -> None:
+    server = ReceivingServer(fail_first=1, fail_status=401)
+    try:
+        target = HttpTarget(HttpTargetConfig(url=server.url))
+        with pytest.raises(RetriableError, match="HTTP 401"):
+            asyncio.run(target.deliver(ITEM))
+    finally:
+        server.close()
+    assert server.calls == [ITEM.event_id] and server.stored == {}
+
+
 def test_http_push_refusal_carries_the_systems_reason() -> None:
     server = ReceivingServer(refuse=frozenset({ITEM.event_id}))
     try:
