@@ -10,9 +10,11 @@ validation rejects) and take its time per call (so a test can kill the sink mid-
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from hub.models import CaseEvent, CaseReferred
@@ -25,7 +27,9 @@ class ReceivingServer:
     """``POST /inbox``; ``stored`` holds one document per idempotency key, in order."""
 
     def __init__(self, *, fail_first: int = 0, fail_status: int = 503,
-                 refuse: frozenset[str] = frozenset(), delay_seconds: float = 0.0) -> None:
+                 refuse: frozenset[str] = frozenset(), delay_seconds: float = 0.0,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) to answer over HTTPS, as a unit's system does."""
         self.stored: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.fail_first = fail_first
@@ -63,13 +67,19 @@ class ReceivingServer:
                 return None
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/inbox"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/inbox"
 
     def close(self) -> None:
         self.server.shutdown()

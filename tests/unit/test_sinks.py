@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.cli import app
+from connectors.config import HttpAuth
 from connectors.runner import dlq_topic
 from connectors.sinks.config import (
     FileTargetConfig,
@@ -32,6 +33,7 @@ from hub.models import CHINA_TZ, DeliveryAcknowledged, DeliveryTargetKind
 from hub.models.examples import EXAMPLE_POLICE, example_events
 from hub.rules import load_entitlements
 from hub.security.acl import acl_bindings, unit_principal
+from hub.security.certificates import ensure_ca, ensure_certificate
 from hub.topics import ingest_topic
 from hub.units import UnitRegistry, load_unit_registry
 from streams.aggregate_logic import summarise
@@ -232,3 +234,21 @@ def test_only_a_unit_the_case_was_routed_to_may_put_a_receipt_on_it() -> None:
 
     assert check(relations) == "addressee"
     assert check(CaseRelations(owner="11421181MB00000013", owner_proven=True)) is None
+
+
+def test_http_push_verifies_tls_against_the_configured_ca(tmp_path: Path) -> None:
+    ca = ensure_ca(tmp_path / "tls", "unit")
+    issued = ensure_certificate(ca, tmp_path / "tls", "cms", common_name="police-cms",
+                                server=True)
+    server = ReceivingServer(tls=(issued.cert, issued.key))
+    try:
+        trusting = HttpTarget(HttpTargetConfig(url=server.url,
+                                               auth=HttpAuth(ca_file=ca.cert)))
+        ack = asyncio.run(trusting.deliver(ITEM))
+        default_trust = HttpTarget(HttpTargetConfig(url=server.url, max_retries=0))
+        with pytest.raises(RetriableError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(default_trust.deliver(ITEM))
+    finally:
+        server.close()
+    assert server.url.startswith("https://") and ack.acknowledgement == "HTTP 201"
+    assert list(server.stored) == [ITEM.event_id]
