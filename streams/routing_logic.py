@@ -261,7 +261,8 @@ def raised_acts(events: Sequence[CaseEvent], rules: RoutingRules, *,
     A judgment of acquittal or exemption on a referred case whose agency has not
     penalised raises a judicial recommendation (司法建议) to the referring agency: the
     agency must then decide on an administrative penalty, and its reply clock
-    (``judicial-recommendation-unanswered``) runs from the moment the hub knew the
+    (``raised-judicial-recommendation-unanswered``, stopped
+    by the court's own recommendation when it comes) runs from the moment the hub knew the
     judgment. Nothing is raised when the case already holds a recommendation (the
     court's own, or this one) or a penalty of the agency. Deterministic: the act's id
     derives from the rule and the judgment, and its times are the judgment's entry

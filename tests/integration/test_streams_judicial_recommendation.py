@@ -31,7 +31,7 @@ from tests.integration.test_streams_harness import (
 
 pytestmark = pytest.mark.integration
 
-RULE = "judicial-recommendation-unanswered"
+RULE = "raised-judicial-recommendation-unanswered"
 
 
 def _clock(found: list[tuple[Any, CaseEvent]], trigger: str) -> AlertStatus | None:

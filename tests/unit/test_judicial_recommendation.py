@@ -29,7 +29,7 @@ from tests.unit.data.case_events import (
     replied,
 )
 
-RULE = "judicial-recommendation-unanswered"
+RULE = "raised-judicial-recommendation-unanswered"
 
 
 def judged(verdict: str) -> CourtJudgment:
@@ -120,3 +120,22 @@ def test_the_rule_file_is_checked() -> None:
     assert any("unless_from_agency: no event type 'Penalty'" in p for p in problems)
     assert any("raised_acts" in p and "judicial-recommendation-after-acquittal" in p
                for p in problems)  # the id used twice
+
+
+def test_the_courts_own_recommendation_takes_over_from_the_hubs() -> None:
+    """The court's recommendation, answered quoting its own number, leaves neither clock
+    open: the hub's act is stopped by it, the court's by the agency's reply."""
+    base: list[CaseEvent] = [referred(at(2025, 3, 1)), judged("ACQUITTED")]
+    act = raised(base)[0]
+    court = judicial_recommendation(act.occurred_at + timedelta(days=5))
+    answer = replied(act.occurred_at + timedelta(days=30), to=COURT,
+                     in_reply_to_document=court.recommendation_number)
+    late = act.occurred_at + timedelta(days=120)
+    assert clock([*base, act, court, answer], late) == {}
+    result = evaluate_case([*base, act, court], late, rules=load_deadlines(),
+                           thresholds=load_thresholds(),
+                           violation_offences=load_violation_offences(),
+                           hub_unit_code=HUB_UNIT, calendar=WorkingDayCalendar())
+    open_rules = {s.alert.rule_id for s in result.alerts if s.alert.status.value == "RAISED"
+                  and "judicial-recommendation" in s.alert.rule_id}
+    assert open_rules == {"judicial-recommendation-unanswered"}  # the court's, not the hub's

@@ -118,6 +118,8 @@ DEADLINE_TABLE = [
     ("lead-feedback-overdue", "REPLY_OVERDUE", 1, "months", "deadline", False),
     ("suggested-referral-not-acted-on", "REPLY_OVERDUE", 3, "days", "deadline", False),
     ("penalty-not-enforced", "ENFORCEMENT_OVERDUE", 6, "months", "deadline", False),
+    ("raised-judicial-recommendation-unanswered", "REPLY_OVERDUE", 2, "months", "deadline",
+     False),
 ]
 
 
