@@ -93,6 +93,7 @@ class SinkConfig(_Frozen):
     topic: str | None = None
     state_dir: Path = Path("state")
     poll_interval_seconds: float = Field(2.0, gt=0)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     bootstrap: str | None = None
     registry_url: str | None = None
 

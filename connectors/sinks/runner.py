@@ -27,7 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from connectors.delivery import dead_letter_id
 from connectors.runner import dlq_topic
@@ -63,10 +63,18 @@ class SinkMetrics:
         self._refused = Counter("liangfa_sink_refused_total",
                                 "Inbox events the unit's system refused (dead-lettered)",
                                 [*labels, "reason"], registry=self.registry)
+        #: Set on each acknowledgement: an inbox that stopped flowing shows here.
+        self.last_delivery = Gauge("liangfa_sink_last_delivery_timestamp",
+                                   "Unix time of the last acknowledged delivery", labels,
+                                   registry=self.registry).labels(sink_id, unit)
         self.sink_id, self.unit = sink_id, unit
 
     def refused(self, reason: str) -> None:
         self._refused.labels(self.sink_id, self.unit, reason).inc()
+
+    def serve(self, port: int) -> None:
+        """Expose ``/metrics`` on ``port`` in a daemon thread."""
+        start_http_server(port, registry=self.registry)
 
 
 @dataclass
@@ -128,6 +136,8 @@ class SinkRunner:
 
     async def run(self, *, once: bool = False) -> SinkSummary:
         """Sessions until stopped (or, with ``once``, until the inbox is read to its end)."""
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
         await self._ensure_topics()
         backoff = _BACKOFF_START
         while not self.stopping.is_set():
@@ -226,6 +236,7 @@ class SinkRunner:
                 await self._send(producer, self.receipts, serialized.value,
                                  serialized.key, serialized.headers)
                 self.metrics.delivered.inc()
+                self.metrics.last_delivery.set_to_current_time()
                 self.summary.delivered += 1
         # Only now: the target has it (or it is dead-lettered) and the broker has the receipt.
         partition = TopicPartition(record.topic, record.partition)

@@ -117,6 +117,11 @@ def test_each_target_kind_gets_the_inbox_once_with_receipts_and_a_refusal_dead_l
         server.close()
 
     assert [r.summary.delivered for r in runners] == [5, 6, 6]
+    metrics = runners[0].metrics.registry
+    assert metrics.get_sample_value("liangfa_sink_delivered_total",
+                                    {"sink": http.id, "unit": EXAMPLE_POLICE}) == 5
+    assert metrics.get_sample_value("liangfa_sink_refused_total", {
+        "sink": http.id, "unit": EXAMPLE_POLICE, "reason": "http_422"}) == 1
     assert again.summary.delivered == again.summary.refused == 0
     assert sorted(server.stored) == sorted(set(ids) - {refused})
     assert server.calls.count(refused) == 1  # a refusal is not retried
