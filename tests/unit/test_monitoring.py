@@ -76,7 +76,8 @@ def exported() -> dict[str, set[str]]:
     """Every series the hub's processes can serve, with its labels (read-only imports)."""
     import hub.audit.sealer  # the audit sealer's metrics
     import hub.dlq.exporter  # the DLQ depth exporter's metrics
-    import hub.view.bus  # noqa: F401 - registers the view's metrics
+    import hub.view.bus  # registers the view's metrics
+    import hub.view.metrics  # noqa: F401 - the view's open-alert gauges
     import streams.metrics  # the stream workers' metrics
     import streams.public  # noqa: F401 - the public-feed publisher's metrics
     from connectors.metrics import ConnectorMetrics
