@@ -335,11 +335,8 @@ def _fishing_assessment(penalty: PenaltyCaseRecorded, offence: Offence,
     reason = f"criterion {best.id} ({best.name_zh}): {stated}"
     if best.outcome == "early_intervention":
         reason += "; the catch's quantity or a second circumstance decides"
-    source = best.source
-    if "banned_method" in best.all_of and criteria.banned_methods_source not in source:
-        source = f"{source}; {criteria.banned_methods_source}"
     return OffenceAssessment(
-        offence.id, offence.name_zh, offence.article, ratio, None, {}, (), reason, source,
+        offence.id, offence.name_zh, offence.article, ratio, None, {}, (), reason, best.source,
         best.verified, {}, best.id, best.name_zh, circumstances)
 
 
