@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from connectors.config import HttpAuth
+from connectors.config import _problems as problems_of  # same YAML-path wording
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
 from hub.units import inbox_topic
@@ -132,12 +133,12 @@ def parse_sink_config(raw: Any, *, origin: str = "config") -> SinkConfig:
         try:
             data["target"] = model.model_validate(data.get("target") or {})
         except ValidationError as exc:
-            problems += _problems(exc, "target")
+            problems += problems_of(exc, "target")
             data.pop("target", None)
     try:
         config = SinkConfig.model_validate(data)
     except ValidationError as exc:
-        problems += [p for p in _problems(exc) if model is None or not p.startswith("target")]
+        problems += [p for p in problems_of(exc) if model is None or not p.startswith("target")]
         config = None
     if problems or config is None:
         raise ConfigError(f"{origin}: {len(problems)} problem(s)", problems)
@@ -163,12 +164,3 @@ def load_sink_config(path: Path) -> SinkConfig:
         if isinstance(state, str) and not Path(state).is_absolute():
             raw["state_dir"] = str(path.parent / state)
     return parse_sink_config(raw, origin=str(path))
-
-
-def _problems(error: ValidationError, prefix: str = "") -> list[str]:
-    lines = []
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"])
-        where = ".".join(p for p in (prefix, location) if p)
-        lines.append(f"{where or '(top)'}: {item['msg'].removeprefix('Value error, ')}")
-    return lines
