@@ -194,6 +194,9 @@ def lead_explanation(kind: str, details: dict[str, Any], language: str,
     rule = t(f"board.rule.{kind}" if kind in ("EARLY_INTERVENTION_CANDIDATE",
                                                "SUSPECTED_NON_REFERRAL") else "board.rule.other",
              share=_percent(ratio), window=screening.no_referral_window_days)
+    if details.get("criterion_zh"):
+        rule = t("board.rule_criterion_early" if kind == "EARLY_INTERVENTION_CANDIDATE"
+                 else "board.rule_criterion", window=screening.no_referral_window_days)
     figures: list[LeadFigure] = []
     for key, raw in sorted(details.items()):
         if not key.startswith("threshold."):

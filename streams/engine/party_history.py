@@ -89,7 +89,7 @@ def prior_counts(stores: Mapping[int, PartitionStore], partition: int,
     penalties of the party (:func:`streams.screening_logic.prior_penalty_counts`).
     """
     counted: list[PenaltyCaseRecorded] = []
-    own = stores[partition]
+    own = stores.get(partition)  # None: the partition just moved away; count, write nothing
     for event in penalties:
         if not isinstance(event, PenaltyCaseRecorded):
             continue
@@ -97,7 +97,8 @@ def prior_counts(stores: Mapping[int, PartitionStore], partition: int,
         code = event.violation_type_code or violation_code(event, rules)
         if identifier is None or rules.conduct.repeat_rule(code) is None:
             continue
-        record(own, event, identifier, code)
+        if own is not None:
+            record(own, event, identifier, code)
         counted.append(event)
     if not counted:
         return {}

@@ -213,6 +213,7 @@ def test_the_view_explains_a_criterion_lead_in_one_language(rules: ScreeningRule
     assert zh is not None and zh.figures == ()
     assert zh.note.startswith("在禁渔期内使用禁用的工具或者禁用的方法捕捞：禁用方法或渔具 电鱼；")
     assert "行为日期 2025-04-12" in zh.note
+    assert zh.rule.startswith("筛查规则：处罚案件的违法事实符合追诉标准列明的情形")
     assert "公通字〔2008〕36号" in zh.source
     en = lead_explanation("SUSPECTED_NON_REFERRAL", dict(state.alert.details), "en")
     assert en is not None and "banned method or gear 电鱼; " in en.note
