@@ -286,21 +286,21 @@ class StreamWorker:
 
     def _consumer(self) -> Consumer:
         settings = self.settings
+        overrides: dict[str, Any] = {
+            # Range assignment gives one worker the same partition number of every
+            # co-partitioned topic (the state of partition p is one store).
+            "partition.assignment.strategy": "range",
+            "session.timeout.ms": int(settings.session_timeout_s * 1000),
+            "heartbeat.interval.ms": int(max(settings.session_timeout_s / 5, 1.0) * 1000),
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "topic.metadata.refresh.interval.ms": _env_int(
+                "LIANGFA_ENGINE_METADATA_MAX_AGE_MS", METADATA_MAX_AGE_MS),
+            # A restore of a large store happens inside the assignment callback.
+            "max.poll.interval.ms": 600_000,
+        }
         return make_engine_consumer(
             settings.bootstrap, group_id=settings.app_id, security=self.security,
-            client_id=self.worker_id,
-            **{
-                # Range assignment gives one worker the same partition number of every
-                # co-partitioned topic (the state of partition p is one store).
-                "partition.assignment.strategy": "range",
-                "session.timeout.ms": int(settings.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(max(settings.session_timeout_s / 5, 1.0) * 1000),
-                "max.partition.fetch.bytes": 4 * 1024 * 1024,
-                "topic.metadata.refresh.interval.ms": _env_int(
-                    "LIANGFA_ENGINE_METADATA_MAX_AGE_MS", METADATA_MAX_AGE_MS),
-                # A restore of a large store happens inside the assignment callback.
-                "max.poll.interval.ms": 600_000,
-            })
+            client_id=self.worker_id, **overrides)
 
     async def _consume(self, producer: Producer) -> None:
         consumer = self._consumer()
