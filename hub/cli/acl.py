@@ -101,8 +101,12 @@ def users(
                                            "missing from the file (demo).")] = False,
     bootstrap: BootstrapOption = None,
     subscriber: SubscriberOption = None,
+    rotate: Annotated[list[str] | None, typer.Option(
+        "--rotate", help="A user (e.g. unit-<code>) whose credential is replaced by the "
+        "file's password even though it has one; repeatable.")] = None,
 ) -> None:
-    """Create SCRAM-SHA-512 credentials for every unit and service user that has none."""
+    """Create SCRAM-SHA-512 credentials for every unit and service user that has none;
+    ``--rotate USER`` replaces an existing one (the runbook's credential rotation)."""
     from hub.audit.cli import audit_admin_change
     from hub.security.acl import scram_users
     from hub.security.admin import apply_scram_credentials
@@ -119,8 +123,18 @@ def users(
     if missing:
         typer.echo(f"no password in {path} for: {', '.join(missing)}", err=True)
         raise typer.Exit(2)
+    rotated = sorted(set(rotate or ()))
+    unknown = [user for user in rotated if user not in wanted]
+    if unknown:
+        typer.echo(f"--rotate: not a user of this registry: {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
     written = apply_scram_credentials(settings.bootstrap, settings.kafka_security,
-                                      {user: passwords[user] for user in wanted})
+                                      {user: passwords[user] for user in wanted
+                                       if user not in rotated})
+    if rotated:
+        written += apply_scram_credentials(settings.bootstrap, settings.kafka_security,
+                                           {user: passwords[user] for user in rotated},
+                                           rotate=True)
     typer.echo(f"SCRAM credentials created for {len(written)} of {len(wanted)} users")
     audit_admin_change(settings, units=units, command="acl users",
                        target=f"SCRAM credentials of {len(wanted)} users",

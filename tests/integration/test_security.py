@@ -11,10 +11,12 @@ session's PLAINTEXT stack is not touched.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import ssl
 import stat
 import struct
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -476,6 +478,39 @@ def test_scram_credentials_are_not_rotated_by_a_rerun(secured: SecuredBroker):
     written = apply_scram_credentials(secured.bootstrap, secured.admin,
                                       {user: SecretStr("a-different-password")})
     assert written == []
+
+
+def test_a_units_credential_is_rotated_on_request(secured: SecuredBroker) -> None:
+    """docs/runbook.md, "Rotate a unit's credentials": the new password signs in, the old
+    one is refused; put back afterwards for the other tests of this module."""
+    user = unit_user(UNIT_A)
+    old, new = secured.passwords[user], SecretStr("rotated-" + secrets.token_hex(8))
+    written = apply_scram_credentials(secured.bootstrap, secured.admin, {user: new},
+                                      rotate=True)
+    try:
+        assert written == [user]
+        rotated = secured.as_user(user).model_copy(update={"sasl_password": new})
+        _produce_once_accepted(secured.bootstrap, rotated, _ingest(UNIT_A))
+        with pytest.raises(Exception):  # noqa: B017 - aiokafka raises its SASL failure
+            run_sync(_produce(secured.bootstrap, secured.as_user(user), _ingest(UNIT_A),
+                              b"old password"))
+    finally:
+        apply_scram_credentials(secured.bootstrap, secured.admin, {user: old}, rotate=True)
+    _produce_once_accepted(secured.bootstrap, secured.as_user(user), _ingest(UNIT_A))
+
+
+def _produce_once_accepted(bootstrap: str, security: KafkaSecurity, topic: str) -> None:
+    """Produce with a just-changed credential: the brokers apply it from the metadata log
+    a moment after the controller accepted it, so a refusal is retried a bounded number
+    of times (a bound on waiting, not a timing assertion)."""
+    for attempt in range(40):
+        try:
+            run_sync(_produce(bootstrap, security, topic, b"credential check"))
+            return
+        except Exception:  # SASL failure while the change propagates
+            if attempt == 39:
+                raise
+            time.sleep(0.5)
 
 
 # -- the registry: reads for everyone, writes for the admin ---------------------------------
