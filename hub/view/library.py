@@ -21,6 +21,7 @@ import yaml
 
 from hub.errors import ConfigError
 from hub.rules.assessment import AssessmentRules, load_assessment
+from hub.rules.conduct import load_conduct_criteria
 from hub.rules.deadlines import DeadlineRule, load_deadlines
 from hub.rules.roles import load_unit_roles
 from hub.rules.routing import load_routing
@@ -287,6 +288,51 @@ def _screening(t: Translator) -> list[LibraryEntry]:
         source_text(screening.source, t.language), screening.verified, True)]
 
 
+def _conduct(t: Translator) -> list[LibraryEntry]:
+    """Closed seasons, closed areas, banned methods, their criteria and repeat penalties."""
+    conduct = load_conduct_criteria()
+    fishing = conduct.fishing
+    items = t("library.list_sep")
+    entries = [LibraryEntry(
+        "screening", "fishing-methods", t("board.circumstance.banned_method"),
+        t("library.conduct_methods", methods=items.join(m.name_zh for m in fishing.banned_methods)),
+        source_text(fishing.banned_methods_source, t.language), fishing.banned_methods_verified,
+        False)]
+    for area in fishing.closed_areas:
+        entries.append(LibraryEntry(
+            "screening", f"fishing-area-{area.id}", area.name_zh,
+            t("library.conduct_area", names=items.join(area.keywords)),
+            source_text(area.source, t.language), area.verified, False))
+    for season in fishing.closed_seasons:
+        years = (t("library.conduct_season_years", first=season.years[0], last=season.years[1])
+                 if season.years else "")
+        where = (t("library.conduct_season_named", names=items.join(season.keywords))
+                 if season.keywords else t("library.conduct_season_default"))
+        entries.append(LibraryEntry(
+            "screening", f"fishing-season-{season.id}", season.name_zh,
+            t("library.conduct_season", start=season.start, end=season.end, years=years,
+              where=where),
+            source_text(season.source, t.language), season.verified, season.operator_set))
+    outcomes = {"suspected_non_referral": "SUSPECTED_NON_REFERRAL",
+                "early_intervention": "EARLY_INTERVENTION_CANDIDATE"}
+    for criterion in fishing.criteria:
+        entries.append(LibraryEntry(
+            "screening", f"fishing-{criterion.id}", criterion.name_zh,
+            t("library.conduct_rule", circumstances=items.join(
+                t.label("board.circumstance", c) for c in criterion.all_of),
+              then=t("library.then"), outcome=t.label("alert_kind", outcomes[criterion.outcome])),
+            source_text(criterion.source, t.language), criterion.verified, False))
+    for repeat in conduct.repeat_penalties:
+        period = (t("library.conduct_repeat_years", years=repeat.within_years)
+                  if repeat.within_years else t("library.conduct_repeat_any"))
+        offence = next((o for o in load_thresholds().offences if o.id == repeat.offence), None)
+        entries.append(LibraryEntry(
+            "screening", f"repeat-{repeat.id}", offence.name_zh if offence else repeat.offence,
+            t("library.conduct_repeat", period=period),
+            source_text(repeat.source, t.language), repeat.verified, False))
+    return entries
+
+
 def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
     zh = t.language == "zh"
     entries: list[LibraryEntry] = []
@@ -323,7 +369,7 @@ def library_entries(language: str = "zh") -> list[LibraryEntry]:
     """Every rule in force, section by section, in ``language``."""
     t = Translator(language)
     return [*_deadlines(t), *_thresholds(t), *_offences(t), *_routing(t), *_screening(t),
-            *_assessment(t, load_assessment())]
+            *_conduct(t), *_assessment(t, load_assessment())]
 
 
 def search_library(entries: list[LibraryEntry], query: str = "", section: str = ""

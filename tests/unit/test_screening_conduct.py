@@ -217,3 +217,19 @@ def test_the_view_explains_a_criterion_lead_in_one_language(rules: ScreeningRule
     assert "公通字〔2008〕36号" in zh.source
     en = lead_explanation("SUSPECTED_NON_REFERRAL", dict(state.alert.details), "en")
     assert en is not None and "banned method or gear 电鱼; " in en.note
+
+
+def test_the_legal_library_lists_every_conduct_criterion_with_its_source() -> None:
+    from hub.view.library import library_entries, search_library
+
+    entries = library_entries("zh")
+    found = search_library(entries, "电鱼")
+    assert any(entry.ref == "fishing-methods" for entry in found)
+    seasons = [entry for entry in entries if entry.ref.startswith("fishing-season-")]
+    assert len(seasons) == len(load_conduct_criteria().fishing.closed_seasons)
+    county = next(entry for entry in seasons if entry.ref == "fishing-season-county-waters")
+    assert county.operator_set and "03-01至06-30" in county.rule
+    assert "违法事实未载明水域时适用" in county.rule
+    repeat = next(entry for entry in entries if entry.ref.startswith("repeat-"))
+    assert repeat.title == "非法行医罪" and "不论作出处罚的单位" in repeat.rule
+    assert "公通字〔2008〕36号" in repeat.source
