@@ -26,16 +26,28 @@ def k8s(
         min=0, help="0: three combined controller+broker nodes; N: three controllers and N "
         "brokers.")] = 0,
     manifest: Annotated[Path | None, typer.Option(help="Another topic manifest.")] = None,
+    connector_config: Annotated[list[Path] | None, typer.Option(
+        "--connector-config", exists=True, dir_okay=False,
+        help="A connector's YAML: its Deployment, ConfigMap and drop-folder claim are "
+        "rendered, its DLQ topic and ACLs too; repeatable.")] = None,
 ) -> None:
-    """Write Strimzi Kafka, node pools, topics, users with their ACLs, and ServiceMonitors."""
+    """Write Strimzi Kafka, node pools, topics, users with their ACLs, the hub's workloads,
+    one Deployment per connector configuration, and ServiceMonitors."""
+    from connectors.config import load_config
     from hub.cli.acl import _connectors
     from hub.deploy.render import ClusterShape, render_k8s, write_k8s
+    from hub.errors import ConfigError
     from hub.topics import load_manifest
     from hub.units import load_unit_registry
 
     try:
+        configs = [(load_config(path), path.read_text(encoding="utf-8"))
+                   for path in connector_config or ()]
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--connector-config") from exc
+    try:
         rendered = render_k8s(load_unit_registry(units), load_manifest(manifest),
-                              connectors=_connectors(connector),
+                              connectors=_connectors(connector), connector_configs=configs,
                               shape=ClusterShape(brokers=brokers))
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="--connector") from exc

@@ -15,8 +15,15 @@ What is rendered (``kafka.strimzi.io/v1beta2``, ``monitoring.coreos.com/v1``):
 - a ``KafkaTopic`` per topic of the manifest (its partitions, cleanup and retention), with
   replicas 3 and ``min.insync.replicas`` 2 whatever the single-broker defaults say;
 - a ``KafkaUser`` per unit and per service principal, SCRAM-SHA-512, with its ACLs;
-- a metrics Service and a ``ServiceMonitor`` per workload of ``deploy/k8s`` whose pod
-  declares a ``prometheus.io/port``.
+- the hub's own workloads, read from ``deploy/k8s`` (the one definition of each, also used
+  by its kustomization): stream workers as a StatefulSet with their state stores on
+  ``volumeClaimTemplates``, the view with its PostgreSQL StatefulSet, the public-feed
+  publisher, the audit sealer and the DLQ exporter, with their Services;
+- per connector configuration given (``--connector-config``), a ConfigMap holding it, a
+  claim for its drop folder (file and XML sources) and a ``Recreate`` Deployment running it
+  under its unit's principal — rendered only, so there is no hand-kept copy per agency;
+- a metrics Service and a ``ServiceMonitor`` per rendered workload whose pod declares a
+  ``prometheus.io/port``.
 
 Kubernetes names are lowercase: a 统一社会信用代码 has capital letters, so a unit's
 ``KafkaUser`` is ``unit-<code>`` lowercased, and that lowercased name is the SCRAM user its
@@ -33,11 +40,12 @@ from typing import Any
 
 import yaml
 
+from connectors.config import ConnectorConfig
 from hub.security.acl import AclBinding, ServicePrincipals, acl_bindings, scram_users
 from hub.topics import TopicManifest, TopicSpec
 from hub.units import UnitRegistry
 
-__all__ = ["ClusterShape", "k8s_name", "render_k8s", "write_k8s"]
+__all__ = ["HUB_WORKLOADS", "ClusterShape", "k8s_name", "render_k8s", "write_k8s"]
 
 Resource = dict[str, Any]
 
@@ -47,6 +55,11 @@ CLUSTER = "liangfa"
 REPLICAS = 3
 MIN_INSYNC = 2
 _K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+#: The files of ``deploy/k8s`` holding the hub's own workloads (not the Kafka layer, which
+#: Strimzi replaces, nor the Secrets, which the User Operator and the operator provide).
+HUB_WORKLOADS = ("workers.yaml", "view.yaml", "services.yaml")
+#: The container image of the hub's processes in the shipped manifests.
+_IMAGE = "registry.example.org/liangfa-hub:0.1.0"
 _OPERATIONS = {
     "READ": "Read", "WRITE": "Write", "CREATE": "Create", "DESCRIBE": "Describe",
     "DESCRIBE_CONFIGS": "DescribeConfigs", "ALTER": "Alter", "DELETE": "Delete",
@@ -167,24 +180,87 @@ def _users(bindings: Iterable[AclBinding], users: Iterable[str],
     return resources
 
 
-def _metrics_endpoints(base: Path) -> list[tuple[str, str, Mapping[str, str]]]:
-    """(workload, metrics port, pod labels) of every pod in ``base`` that declares one."""
+def _hub_workloads(base: Path, namespace: str) -> list[Resource]:
+    """The resources of :data:`HUB_WORKLOADS`, placed in ``namespace``."""
+    resources = []
+    for name in HUB_WORKLOADS:
+        for doc in yaml.safe_load_all((base / name).read_text(encoding="utf-8")):
+            if doc:
+                doc["metadata"]["namespace"] = namespace
+                resources.append(doc)
+    return resources
+
+
+def _connector(config: ConnectorConfig, text: str, namespace: str) -> list[Resource]:
+    """ConfigMap, drop-folder claim and Deployment of one connector configuration.
+
+    One replica with ``Recreate``: two processes on one config would read the same files.
+    The claim is mounted at the drop folder's parent, so the archive and quarantine folders
+    beside it (``<drop>/archive``, ``<drop>-quarantine``) survive a restart too.
+    """
+    name = k8s_name(f"connector-{config.id}")
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "connector",
+              "app.kubernetes.io/part-of": "liangfa-hub"}
+    file_name = f"{config.id}.yaml"
+    resources: list[Resource] = [{
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace),
+        "data": {file_name: text},
+    }]
+    mounts: list[Resource] = [{"name": "config", "mountPath": "/etc/liangfa/connector"}]
+    volumes: list[Resource] = [{"name": "config", "configMap": {"name": name}}]
+    drop = getattr(config.source, "path", None)
+    if drop is not None:
+        claim = f"{name}-drop"
+        resources.append({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": _meta(claim, namespace),
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "10Gi"}}},
+        })
+        mounts.append({"name": "drop", "mountPath": str(Path(drop).parent)})
+        volumes.append({"name": "drop", "persistentVolumeClaim": {"claimName": claim}})
+    container: Resource = {
+        "name": "connector", "image": _IMAGE,
+        "args": ["python", "-m", "connectors", "run", f"/etc/liangfa/connector/{file_name}"],
+        "envFrom": [{"secretRef": {"name": f"{k8s_name(f'unit-{config.unit}')}-scram"}},
+                    {"configMapRef": {"name": "liangfa-hub-env"}}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                      "limits": {"memory": "1Gi"}},
+        "volumeMounts": mounts,
+    }
+    template_meta: Resource = {"labels": labels}
+    if config.metrics_port is not None:
+        container["ports"] = [{"name": "metrics", "containerPort": config.metrics_port}]
+        template_meta["annotations"] = {"prometheus.io/scrape": "true",
+                                        "prometheus.io/port": str(config.metrics_port)}
+    resources.append({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace),
+        "spec": {"replicas": 1, "strategy": {"type": "Recreate"},
+                 "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                 "template": {"metadata": template_meta,
+                              "spec": {"containers": [container], "volumes": volumes}}},
+    })
+    return resources
+
+
+def _metrics_endpoints(workloads: Iterable[Resource]
+                       ) -> list[tuple[str, str, Mapping[str, str]]]:
+    """(workload, metrics port, pod labels) of every pod that declares one."""
     found = []
-    for path in sorted(base.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not doc or doc.get("kind") not in {"Deployment", "StatefulSet"}:
-                continue
-            template = doc["spec"]["template"]
-            port = (template["metadata"].get("annotations") or {}).get("prometheus.io/port")
-            if port is not None:
-                found.append((doc["metadata"]["name"], str(port),
-                              doc["spec"]["selector"]["matchLabels"]))
+    for doc in workloads:
+        if doc.get("kind") not in {"Deployment", "StatefulSet"}:
+            continue
+        template = doc["spec"]["template"]
+        port = (template["metadata"].get("annotations") or {}).get("prometheus.io/port")
+        if port is not None:
+            found.append((doc["metadata"]["name"], str(port),
+                          doc["spec"]["selector"]["matchLabels"]))
     return found
 
 
-def _monitoring(base: Path, namespace: str) -> list[Resource]:
+def _monitoring(workloads: Iterable[Resource], namespace: str) -> list[Resource]:
     resources: list[Resource] = []
-    for workload, port, selector in _metrics_endpoints(base):
+    for workload, port, selector in _metrics_endpoints(workloads):
         name = f"{workload}-metrics"
         labels = {"app.kubernetes.io/part-of": "liangfa-hub", "liangfa.io/metrics": workload}
         resources.append({
@@ -205,27 +281,35 @@ def _monitoring(base: Path, namespace: str) -> list[Resource]:
 
 def render_k8s(registry: UnitRegistry, manifest: TopicManifest, *,
                connectors: Mapping[str, str] | None = None,
+               connector_configs: Iterable[tuple[ConnectorConfig, str]] = (),
                shape: ClusterShape | None = None,
                workloads: Path = _K8S_DIR) -> dict[str, list[Resource]]:
     """Every rendered resource, by the file it goes in.
 
-    ``connectors`` maps connector id to unit code (each gets its DLQ topic and its ACLs).
-    A connector of an unknown unit is a KeyError from ``acl_bindings``: the same refusal
-    ``liangfa acl apply`` makes.
+    ``connectors`` maps connector id to unit code (each gets its DLQ topic and its ACLs);
+    ``connector_configs`` (a parsed config and its YAML text) also get their workloads, and
+    join ``connectors``. A connector of an unknown unit is a KeyError from
+    ``acl_bindings``: the same refusal ``liangfa acl apply`` makes.
     """
     shape = shape or ClusterShape()
-    connectors = dict(connectors or {})
+    configs = list(connector_configs)
+    connectors = {**dict(connectors or {}), **{c.id: c.unit for c, _ in configs}}
     services = ServicePrincipals()
     bindings = acl_bindings(registry, services, connectors=connectors)
     topics = manifest.expand(units=[unit.code for unit in registry],
                              connectors=sorted(connectors))
     kafka = [_kafka(shape), *_node_pools(shape)]
+    hub = _hub_workloads(workloads, shape.namespace)
+    agencies = [r for config, text in configs
+                for r in _connector(config, text, shape.namespace)]
     return {
         "strimzi-kafka.yaml": kafka,
         "strimzi-topics.yaml": [_topic(spec, shape.namespace) for spec in topics],
         "strimzi-users.yaml": _users(bindings, scram_users(registry, services),
                                      shape.namespace),
-        "monitoring.yaml": _monitoring(workloads, shape.namespace),
+        "workloads.yaml": hub,
+        "connectors.yaml": agencies,
+        "monitoring.yaml": _monitoring([*hub, *agencies], shape.namespace),
     }
 
 

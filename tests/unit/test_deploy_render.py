@@ -18,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from connectors.config import load_config, parse_config
 from hub.deploy.render import ClusterShape, k8s_name, render_k8s
 from hub.security.acl import ServicePrincipals, acl_bindings, scram_users
 from hub.topics import load_manifest
@@ -32,10 +33,14 @@ K8S_VERSION = "1.37.0"
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
+CONNECTOR_CONFIG = K8S / "connectors" / f"{CONNECTOR}.yaml"
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict[str, Any]]]:
+    text = CONNECTOR_CONFIG.read_text(encoding="utf-8")
     return render_k8s(load_unit_registry(UNITS), load_manifest(),
-                      connectors={CONNECTOR: CONNECTOR_UNIT})
+                      connector_configs=[(load_config(CONNECTOR_CONFIG), text)])
 
 
 def _all(rendered: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -148,10 +153,39 @@ def test_users_carry_exactly_the_acls_of_hub_security_acl(
         render_k8s(registry, load_manifest(), connectors={"stray": "91000000000000000X"})
 
 
+def test_the_workloads_are_rendered_with_state_on_volumes(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    workloads = {(r["kind"], r["metadata"]["name"]): r
+                 for r in rendered["workloads.yaml"] + rendered["connectors.yaml"]}
+    assert {r["metadata"]["namespace"] for r in workloads.values()} == {"liangfa"}
+    workers = workloads[("StatefulSet", "liangfa-worker")]
+    [claim] = workers["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"] for c in workers["spec"]["template"]["spec"]["containers"]
+              for m in c.get("volumeMounts", [])}
+    assert claim["metadata"]["name"] in mounts
+    assert ("StatefulSet", "liangfa-postgres") in workloads
+    assert ("Deployment", "liangfa-view") in workloads
+    assert ("Deployment", "liangfa-public-feeds") in workloads
+    deployment = workloads[("Deployment", f"connector-{CONNECTOR}")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-1] == f"/etc/liangfa/connector/{CONNECTOR}.yaml"
+    assert {"secretRef": {"name": f"unit-{CONNECTOR_UNIT.lower()}-scram"}} in container[
+        "envFrom"]
+    [(_, text)] = workloads[("ConfigMap", f"connector-{CONNECTOR}")]["data"].items()
+    assert load_config(CONNECTOR_CONFIG).model_dump() == parse_config(
+        yaml.safe_load(text)).model_dump()
+    drop = str(load_config(CONNECTOR_CONFIG).source.path)  # type: ignore[union-attr]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "drop"]
+    assert drop.startswith(mount["mountPath"] + "/")
+    assert ("PersistentVolumeClaim", f"connector-{CONNECTOR}-drop") in workloads
+    # The hand-written set keeps no connector: the rendered one is the only definition.
+    assert not (K8S / "connectors.yaml").exists()
+
+
 def test_a_service_monitor_scrapes_every_metrics_endpoint(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
     pods = {}
-    for doc in _static_resources():
+    for doc in rendered["workloads.yaml"] + rendered["connectors.yaml"]:
         if doc["kind"] in {"Deployment", "StatefulSet"}:
             template = doc["spec"]["template"]
             port = (template["metadata"].get("annotations") or {}).get("prometheus.io/port")
@@ -166,7 +200,7 @@ def test_a_service_monitor_scrapes_every_metrics_endpoint(
     for monitor in monitors:
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
         [service] = [s for s in services.values() if monitor["spec"]["selector"][
-            "matchLabels"].items() <= s["metadata"]["labels"].items()]
+            "matchLabels"].items() <= s["metadata"].get("labels", {}).items()]
         [endpoint] = monitor["spec"]["endpoints"]
         assert endpoint["path"] == "/metrics"
         [port] = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
@@ -185,11 +219,18 @@ def test_the_cli_writes_the_files(tmp_path: Path) -> None:
     _attach_groups()
     result = CliRunner().invoke(app, [
         "deploy", "render", "k8s", "--out", str(tmp_path), "--units", str(UNITS),
-        "--connector", f"{CONNECTOR}={CONNECTOR_UNIT}", "--brokers", "4"])
+        "--connector-config", str(CONNECTOR_CONFIG), "--brokers", "4"])
     assert result.exit_code == 0, result.output
     kinds = [d["kind"] for p in sorted(tmp_path.glob("*.yaml"))
              for d in yaml.safe_load_all(p.read_text(encoding="utf-8"))]
     assert kinds.count("KafkaNodePool") == 2 and "KafkaUser" in kinds
+    assert kinds.count("StatefulSet") == 2 and "PersistentVolumeClaim" in kinds
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\n", encoding="utf-8")
+    refused = CliRunner().invoke(app, [
+        "deploy", "render", "k8s", "--out", str(tmp_path), "--units", str(UNITS),
+        "--connector-config", str(broken)])
+    assert refused.exit_code != 0 and "--connector-config" in refused.output
     bad = CliRunner().invoke(app, [
         "deploy", "render", "k8s", "--out", str(tmp_path), "--units", str(UNITS),
         "--connector", "stray=91000000000000000X"])

@@ -170,8 +170,10 @@ def test_every_principal_has_its_scram_secret_and_runs_under_it(
                 workloads[workload]["spec"]["containers"][0]["envFrom"] if "secretRef" in s}
         assert users[principal.removeprefix("User:")] in refs, workload
     passwords = yaml.safe_load(secrets["liangfa-scram-passwords"]["stringData"]["scram.json"])
-    config_maps = _named(resources, "ConfigMap")
-    connectors = [w for w in _named(resources, "Deployment").values()
+    # Connectors are rendered (`liangfa deploy render k8s --connector-config`), not listed.
+    rendered = _rendered_connectors()
+    config_maps = _named(rendered, "ConfigMap")
+    connectors = [w for w in _named(rendered, "Deployment").values()
                   if w["spec"]["template"]["metadata"]["labels"].get(
                       "app.kubernetes.io/component") == "connector"]
     assert connectors
@@ -189,6 +191,44 @@ def test_every_principal_has_its_scram_secret_and_runs_under_it(
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == str(config.metrics_port)
     assert set(principals.users()) - {"liangfa-registry"} <= set(passwords)
+
+
+def _rendered_connectors() -> list[dict[str, Any]]:
+    from connectors.config import load_config
+    from hub.deploy.render import render_k8s
+    from hub.topics import load_manifest
+    from hub.units import load_unit_registry
+
+    configs = [(load_config(path), path.read_text(encoding="utf-8"))
+               for path in sorted((K8S / "connectors").glob("*.yaml"))]
+    return render_k8s(load_unit_registry(ROOT / "deploy" / "demo" / "units.yaml"),
+                      load_manifest(), connector_configs=configs)["connectors.yaml"]
+
+
+def test_rendered_connectors_use_claims_secrets_and_the_env_of_the_manifests(
+        resources: list[dict[str, Any]]) -> None:
+    rendered = _rendered_connectors()
+    assert not any(r["kind"] == "Deployment" and r["metadata"]["name"].startswith(
+        "connector-") for r in resources), "a hand-kept connector beside the rendered ones"
+    claims = _named(rendered, "PersistentVolumeClaim")
+    config_maps = {**_named(resources, "ConfigMap"), **_named(rendered, "ConfigMap")}
+    secrets = _named(resources, "Secret")
+    deployments = _named(rendered, "Deployment")
+    assert deployments
+    for deployment in deployments.values():
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        assert deployment["spec"]["replicas"] == 1
+        spec = deployment["spec"]["template"]["spec"]
+        for volume in spec["volumes"]:
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps
+            else:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims
+        for source in spec["containers"][0]["envFrom"]:
+            if "secretRef" in source:
+                assert source["secretRef"]["name"] in secrets
+            else:
+                assert source["configMapRef"]["name"] in config_maps
 
 
 def test_clients_point_at_the_services(resources: list[dict[str, Any]]) -> None:
