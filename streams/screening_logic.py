@@ -293,19 +293,27 @@ def fishing_circumstances(penalty: PenaltyCaseRecorded,
     """Banned method, closed area and closed season as the penalty's own text shows them.
 
     The season is the named water body's (a keyword in the facts), else the default
-    season an operator set for the county's own waters; the day is :func:`conduct_date`.
+    season an operator set for the county's own waters, on the day the facts state
+    (:func:`conduct_date`); facts that state no day establish the season only in words
+    (禁渔期内, 休渔期间). The decision date is never taken for the day of the fishing.
     """
-    text = " ".join(part for part in (penalty.violation_type, penalty.violation_facts,
-                                      penalty.penalty_content) if part)
+    # The facts and the penalty content, not the violation type: a type is a category
+    # ("在内陆水域禁渔区、禁渔期或者使用禁用工具、方法捕捞") and names every circumstance.
+    text = " ".join(part for part in (penalty.violation_facts, penalty.penalty_content)
+                    if part)
     method = next((m.name_zh for m in criteria.banned_methods
                    if any(word in text for word in m.keywords)), None)
     area = next((a.name_zh for a in criteria.closed_areas
                  if any(word in text for word in a.keywords)), None)
     day, stated = conduct_date(penalty)
-    named = [s for s in criteria.closed_seasons if any(word in text for word in s.keywords)]
-    seasons = named or [s for s in criteria.closed_seasons if s.default]
-    season = next((f"{s.name_zh}（{s.start}至{s.end}）" for s in seasons if s.covers(day)),
-                  None)
+    season: str | None = None
+    if stated:
+        named = [s for s in criteria.closed_seasons if any(word in text for word in s.keywords)]
+        seasons = named or [s for s in criteria.closed_seasons if s.default]
+        season = next((f"{s.name_zh}（{s.start}至{s.end}）" for s in seasons if s.covers(day)),
+                      None)
+    if season is None and any(word in text for word in criteria.closed_season_words):
+        season = "违法事实载明在禁渔期内"
     return FishingCircumstances(method, area, season, day, stated)
 
 
@@ -326,9 +334,8 @@ def _fishing_assessment(penalty: PenaltyCaseRecorded, offence: Offence,
     circumstances: dict[str, str] = {name: value for name, value in (
         ("banned_method", found.banned_method), ("closed_area", found.closed_area),
         ("closed_season", found.closed_season)) if value and name in best.all_of}
-    if "closed_season" in best.all_of:
-        circumstances["conduct_date"] = found.conduct_day.isoformat() + (
-            "" if found.day_stated else "（违法事实未载明行为日期，以处罚决定日期计）")
+    if "closed_season" in best.all_of and found.day_stated:
+        circumstances["conduct_date"] = found.conduct_day.isoformat()
     ratio = (screening.lead_ratio if best.outcome == "suspected_non_referral"
              else screening.early_intervention_ratio)
     stated = ", ".join(f"{name} {value}" for name, value in circumstances.items())

@@ -557,8 +557,10 @@ VIOLATION_TYPES: tuple[ViolationType, ...] = (
         party_mix=(0.0, 0.1, 0.9),
         summary_share=0.1,
         referable=True,
-        legal_basis="《中华人民共和国渔业法》第三十八条",
-        fact="在禁渔期内使用电鱼等禁用方法在内陆水域捕捞水产品",
+        # Not 电鱼 in the closed season: that is itself the filing standard's circumstance
+        # (conduct_criteria.yaml), and every demo fishing case would be a lead.
+        legal_basis="《中华人民共和国渔业法》第四十一条",
+        fact="未依法取得捕捞许可证擅自在内陆水域捕捞水产品",
     ),
     _vt(
         key="AGR-FAKE-PESTICIDE",

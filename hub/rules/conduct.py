@@ -116,6 +116,8 @@ class FishingCriteria(RuleModel):
     banned_methods_verified: bool = True
     closed_areas: tuple[ClosedArea, ...] = ()
     closed_seasons: tuple[ClosedSeason, ...] = ()
+    #: Words by which facts that state no date say the fishing was in a closed season.
+    closed_season_words: tuple[NonEmptyText, ...] = ()
     criteria: tuple[ConductCriterion, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

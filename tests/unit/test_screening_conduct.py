@@ -233,3 +233,23 @@ def test_the_legal_library_lists_every_conduct_criterion_with_its_source() -> No
     repeat = next(entry for entry in entries if entry.ref.startswith("repeat-"))
     assert repeat.title == "非法行医罪" and "不论作出处罚的单位" in repeat.rule
     assert "公通字〔2008〕36号" in repeat.source
+
+
+def test_the_season_needs_a_stated_day_or_words_never_the_decision_date(
+        rules: ScreeningRules) -> None:
+    # decided in the county's season (05-20), the facts state no day: no season
+    undated = assess_penalty(fishing("当事人使用电鱼器具捕捞", decided=(2025, 5, 20)), rules)
+    assert undated.outcome == "early_intervention"
+    assert undated.best is not None and undated.best.criterion_id == "banned-method"
+    worded = assess_penalty(fishing("当事人在禁渔期内使用电鱼器具捕捞"), rules)
+    assert worded.outcome == "suspected_non_referral"
+    assert worded.best is not None
+    assert worded.best.circumstances["closed_season"] == "违法事实载明在禁渔期内"
+    assert "conduct_date" not in worded.best.circumstances
+
+
+def test_the_violation_type_category_name_establishes_nothing(rules: ScreeningRules) -> None:
+    """The code list's name of the type lists every circumstance; only facts count."""
+    event = fishing("2025年10月8日，当事人未依法取得捕捞许可证擅自捕捞",
+                    text="在内陆水域禁渔区、禁渔期或者使用禁用工具、方法捕捞")
+    assert assess_penalty(event, rules).outcome == "below"
