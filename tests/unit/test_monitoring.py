@@ -81,9 +81,11 @@ def exported() -> dict[str, set[str]]:
     import streams.metrics  # the stream workers' metrics
     import streams.public  # noqa: F401 - the public-feed publisher's metrics
     from connectors.metrics import ConnectorMetrics
+    from connectors.sinks.runner import SinkMetrics
 
     series = _collector_series(REGISTRY)
     series.update(_collector_series(ConnectorMetrics("probe", CollectorRegistry()).registry))
+    series.update(_collector_series(SinkMetrics("probe", "probe", CollectorRegistry()).registry))
     series.update(PROMETHEUS_SERIES)
     return series
 
