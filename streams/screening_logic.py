@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from hub.calendar import china_date
+from hub.identity import sole_trader_placeholder
 from hub.models import (
     Alert,
     AlertKind,
@@ -360,9 +361,19 @@ class PriorPenalty:
 
 def party_identifier(penalty: PenaltyCaseRecorded) -> str | None:
     """The key of the party's history: its credit code or ID number (a name is no key:
-    two 张伟 are two people)."""
-    identifiers = penalty.primary_party.identifiers()
-    return identifiers[0] if identifiers else None
+    two 张伟 are two people).
+
+    The sole-trader placeholder 00000000000000000X is no key either: every sole trader
+    without a credit code files it, and counted as one party they made every clinic of
+    the demo county a repeat offender of 非法行医. Such a trader is known by its
+    operator's ID number, the person the repeat criterion is about.
+    """
+    party = penalty.primary_party
+    placeholder = sole_trader_placeholder()
+    for value in party.identifiers():
+        if value.strip().upper() != placeholder:
+            return value
+    return party.legal_representative_id_number or None
 
 
 def count_prior_penalties(penalty: PenaltyCaseRecorded, history: Iterable[PriorPenalty],

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from hub.models import AlertKind, AlertStatus, PenaltyCaseRecorded
+from hub.identity import sole_trader_placeholder
+from hub.models import AlertKind, AlertStatus, Party, PenaltyCaseRecorded
 from hub.rules import (
     load_screening,
     load_thresholds,
@@ -22,6 +23,7 @@ from streams.screening_logic import (
     conduct_date,
     count_prior_penalties,
     fishing_circumstances,
+    party_identifier,
     prior_penalty_counts,
     screen_case,
 )
@@ -187,6 +189,27 @@ def test_a_party_without_an_identifier_has_no_history(rules: ScreeningRules) -> 
     anonymous = practice(MARKET, "卫罚〔2025〕9号", (2025, 2, 1)).model_copy(
         update={"parties": [party("王某", credit_code=None, category="NATURAL_PERSON")]})
     assert prior_penalty_counts([anonymous], {}, rules) == {}
+
+
+def test_sole_traders_without_a_credit_code_are_known_by_their_operator(
+        rules: ScreeningRules) -> None:
+    """Every sole trader without a credit code files 00000000000000000X: as a key it
+    made one party of every such clinic (the demo county's 12 false repeat offenders)."""
+    def clinic(operator_id: str, number: str, decided: tuple[int, int, int]
+               ) -> PenaltyCaseRecorded:
+        trader = Party(name="某某诊所", category="SOLE_TRADER",  # type: ignore[arg-type]
+                       credit_code=sole_trader_placeholder(),
+                       legal_representative_id_number=operator_id)
+        return practice(MARKET, number, decided).model_copy(update={"parties": [trader]})
+
+    first = clinic("11010519491231002X", "卫罚〔2023〕1号", (2023, 3, 1))
+    second = clinic("110105194912310037", "卫罚〔2024〕5号", (2024, 6, 1))
+    third = clinic("110105194912310053", "卫罚〔2025〕9号", (2025, 2, 1))
+    keys = [party_identifier(event) for event in (first, second, third)]
+    assert keys == ["11010519491231002X", "110105194912310037", "110105194912310053"]
+    history = {key: [prior(event)] for key, event in zip(keys, (first, second, third),
+                                                         strict=True) if key}
+    assert prior_penalty_counts([third], history, rules) == {third.event_id: 0}
 
 
 def test_every_conduct_criterion_names_its_document() -> None:
