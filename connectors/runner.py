@@ -40,13 +40,14 @@ from connectors.mapping import AnyMapper, build_mapper, describe_validation_erro
 from connectors.metrics import ConnectorMetrics
 from connectors.parallel import MappingPool, default_workers, outcomes_of
 from connectors.source import RowParser, Source, SourceRecord
+from connectors.topics import BACKOFF_MAX, BACKOFF_START, ensure_topics
 from hub.config import HubSettings, KafkaSecurity
 from hub.errors import FatalError, HubError, MappingError, RecordRejected, RetriableError
 from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, LocalSerde, cloudevent_headers
-from hub.topics import apply_topics, ingest_topic, load_manifest
+from hub.topics import ingest_topic
 
 __all__ = ["ConnectorRunner", "EventHeaders", "RunSummary", "dead_letter_for", "dlq_topic",
            "make_source", "map_rows"]
@@ -54,8 +55,6 @@ __all__ = ["ConnectorRunner", "EventHeaders", "RunSummary", "dead_letter_for", "
 log = logging.getLogger(__name__)
 
 _MAX_IN_FLIGHT = 20_000
-_BACKOFF_START = 0.5
-_BACKOFF_MAX = 30.0
 
 
 class EventHeaders:
@@ -222,12 +221,12 @@ class ConnectorRunner:
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port)
         await self._ensure_topics()
-        backoff = _BACKOFF_START
+        backoff = BACKOFF_START
         while not self.stopping.is_set():
             self.summary.sessions += 1
             try:
                 finished = await self._session(once=once)
-                backoff = _BACKOFF_START
+                backoff = BACKOFF_START
                 if finished:
                     break
             except (RetriableError, KafkaError, OSError) as exc:
@@ -235,24 +234,12 @@ class ConnectorRunner:
                             self.config.id, exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+                backoff = min(backoff * 2, BACKOFF_MAX)
         return self.summary
 
     async def _ensure_topics(self) -> None:
-        manifest = load_manifest()
-        backoff = _BACKOFF_START
-        while True:
-            try:
-                await apply_topics(self.bootstrap, [manifest.spec_for(self.topic),
-                                                    manifest.spec_for(self.dlq)],
-                                   security=self.security)
-                return
-            except (RetriableError, KafkaError, OSError) as exc:
-                if self.stopping.is_set():
-                    raise FatalError("stopped before the topics could be created") from exc
-                log.warning("cannot create topics yet (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+        await ensure_topics(self.bootstrap, [self.topic, self.dlq], security=self.security,
+                            stopping=self.stopping, who=f"connector {self.config.id}")
 
     async def _resume_state(self) -> tuple[Checkpoint, set[str]]:
         checkpoint = self.store.load()

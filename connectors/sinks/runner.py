@@ -33,21 +33,20 @@ from connectors.delivery import dead_letter_id
 from connectors.runner import dlq_topic
 from connectors.sinks.config import SinkConfig
 from connectors.sinks.targets import Ack, InboxItem, Refused, Target, json_ready, make_target
+from connectors.topics import BACKOFF_MAX, BACKOFF_START, ensure_topics
 from hub.config import HubSettings, KafkaSecurity
-from hub.errors import FatalError, RetriableError
+from hub.errors import RetriableError
 from hub.identity import event_id_for
 from hub.kafka import make_consumer, make_producer
 from hub.models import CHINA_TZ, DeliveryAcknowledged
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
-from hub.topics import apply_topics, ingest_topic, load_manifest
+from hub.topics import ingest_topic
 
 __all__ = ["SinkMetrics", "SinkRunner", "SinkSummary", "receipt_for"]
 
 log = logging.getLogger(__name__)
 
-_BACKOFF_START = 0.5
-_BACKOFF_MAX = 30.0
 
 
 class SinkMetrics:
@@ -139,7 +138,7 @@ class SinkRunner:
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port)
         await self._ensure_topics()
-        backoff = _BACKOFF_START
+        backoff = BACKOFF_START
         while not self.stopping.is_set():
             self.summary.sessions += 1
             try:
@@ -150,28 +149,13 @@ class SinkRunner:
                             self.config.id, exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+                backoff = min(backoff * 2, BACKOFF_MAX)
         return self.summary
 
     async def _ensure_topics(self) -> None:
         """The receipts and DLQ topics, retried while the broker is not up yet."""
-        manifest = load_manifest()
-        backoff = _BACKOFF_START
-        while True:
-            try:
-                await apply_topics(self.bootstrap, [manifest.spec_for(self.receipts),
-                                                    manifest.spec_for(self.dlq)],
-                                   security=self.security)
-                return
-            except (RetriableError, KafkaError, OSError) as exc:
-                if self.stopping.is_set():
-                    raise FatalError(f"sink {self.config.id}: stopped before its topics "
-                                     "could be created") from exc
-                log.warning("sink %s: cannot create topics yet (%s); retrying in %.1fs",
-                            self.config.id, exc, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+        await ensure_topics(self.bootstrap, [self.receipts, self.dlq], security=self.security,
+                            stopping=self.stopping, who=f"sink {self.config.id}")
 
     async def _session(self, *, once: bool) -> None:
         registry = SchemaRegistryClient(self.registry_url, auth=self.registry_auth)
