@@ -11,7 +11,7 @@ status:
 	.venv/bin/liangfa status
 
 test: bootstrap-test
-	.venv/bin/pytest
+	.venv/bin/pytest --durations=40
 
 lint: bootstrap
 	.venv/bin/ruff check hub connectors streams tests deploy
