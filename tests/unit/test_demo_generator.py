@@ -938,10 +938,14 @@ def test_penalty_preset_carries_procedure_quantities_domain_and_entry_date(
     variants = {f.path: f.header_variant for f in county.files("penalties")}
     bad = _bad(county, "bad_row.")
     seen: Counter[str] = Counter()
+    mappers: dict[str, Any] = {}
     for key, row in penalty_rows.items():
         if key in bad or variants[key[0]] != "domain":
             continue
-        mapper = build_mapper(spec, unit=units[key[0]], connector_id="demo-test")
+        mapper = mappers.get(units[key[0]])
+        if mapper is None:  # generated code per unit, not per row (it took minutes)
+            mapper = mappers[units[key[0]]] = build_mapper(spec, unit=units[key[0]],
+                                                           connector_id="demo-test")
         event = mapper.map(row.values, f"{key[0]}#{key[1]}").event
         summary = row.values["程序类型"] == "简易"
         assert event.procedure.value == ("SUMMARY" if summary else "GENERAL")
@@ -1021,6 +1025,7 @@ def test_the_hubs_missing_entry_logic_finds_exactly_the_manifests_gaps(
     tracker = MissingEntryTracker(load_missing_entry(),
                                   calendar=WorkingDayCalendar(load_calendar_overrides()))
     penalties = MappingSpec.model_validate(load_preset("penalty-disclosure"))
+    mappers: dict[str, Any] = {}
     variants = {f.path: f.header_variant for f in county.files("penalties")}
     units = {f.path: f.unit_code for f in county.files("penalties")}
     for key, row in penalty_rows.items():
@@ -1029,7 +1034,10 @@ def test_the_hubs_missing_entry_logic_finds_exactly_the_manifests_gaps(
         values = row.values
         if variants[key[0]] == "template-2021":
             values = dict(zip(demo.PENALTY_COLUMNS_TEMPLATE_2021, values.values(), strict=True))
-        mapper = build_mapper(penalties, unit=units[key[0]], connector_id="demo-test")
+        mapper = mappers.get(units[key[0]])
+        if mapper is None:  # generated code per unit, not per row (it took minutes)
+            mapper = mappers[units[key[0]]] = build_mapper(penalties, unit=units[key[0]],
+                                                           connector_id="demo-test")
         try:
             tracker.observe(mapper.map(values, f"{key[0]}#{key[1]}").event)
         except (RecordRejected, ValidationError):
@@ -1043,8 +1051,12 @@ def test_the_hubs_missing_entry_logic_finds_exactly_the_manifests_gaps(
             except (RecordRejected, ValidationError):
                 continue
     police = DispatchSpec.model_validate(load_preset("police-feedback"))
+    police_mappers: dict[str, Any] = {}
     for (unit, cursor), record in sorted(feedback.items()):
-        mapper = build_mapper(police, unit=unit, connector_id="demo-test")
+        mapper = police_mappers.get(unit)
+        if mapper is None:
+            mapper = police_mappers[unit] = build_mapper(police, unit=unit,
+                                                         connector_id="demo-test")
         try:
             tracker.observe(mapper.map(record, f"{unit}#{cursor}").event)
         except (RecordRejected, ValidationError):
