@@ -46,16 +46,15 @@ from hub.models import (
     AlertStatus,
     ArrestRequested,
     CaseEvent,
-    CaseReferred,
     CourtJudgment,
     FilingDecided,
     NonFilingReasonsExplained,
-    PenaltyCaseRecorded,
     ReferralReceived,
     TransferredForProsecution,
 )
 from hub.rules.missing_entry import MissingEntryParameters
 from streams._alerts import build_alert, uuid_for
+from streams.stats_facts import StatsFact, fact_of
 
 __all__ = [
     "FEEDBACK_TYPES",
@@ -83,6 +82,7 @@ _RULES: dict[str, str] = {"silent": RULE_SILENT_UNIT, "gap": RULE_NUMBER_GAP,
 FEEDBACK_TYPES: tuple[type[CaseEvent], ...] = (
     ReferralReceived, FilingDecided, ArrestRequested, TransferredForProsecution,
     NonFilingReasonsExplained, CourtJudgment)
+_FEEDBACK_KINDS = frozenset(kind.__name__ for kind in FEEDBACK_TYPES)
 
 #: 〔2025〕13号, [2025]13号, （2025）13号: series text, year, number, suffix.
 _NUMBER = re.compile(
@@ -190,16 +190,21 @@ class MissingEntryTracker:
 
     def observe(self, event: CaseEvent) -> None:
         """Note what an event proves was entered (or should have been)."""
+        self.observe_fact(fact_of(event))
+
+    def observe_fact(self, event: StatsFact) -> None:
+        """:meth:`observe` by the event's fact (what the engine's statistics feed carries)."""
         day = china_date(event.occurred_at)
-        if isinstance(event, PenaltyCaseRecorded):
+        kind = event.kind
+        if kind == "PenaltyCaseRecorded":
             self._penalty(event, day)
-        elif isinstance(event, CaseReferred):
+        elif kind == "CaseReferred":
             self._tick(event.source_unit, day)
-            key = unentered_referral_key(event.source_unit, event.referral_number)
+            key = unentered_referral_key(event.source_unit, event.referral_number or "")
             self._entered.add(key)
             self._entered_cases.add(event.case_id)
             self._dirty.add(event.source_unit)
-        elif isinstance(event, FEEDBACK_TYPES):
+        elif kind in _FEEDBACK_KINDS:
             self._feedback_seen(event, day)
 
     def observe_all(self, events: Iterable[CaseEvent]) -> None:
@@ -212,7 +217,7 @@ class MissingEntryTracker:
             self._clock[unit] = _iso(day)
             self._dirty.add(unit)
 
-    def _penalty(self, event: PenaltyCaseRecorded, day: date) -> None:
+    def _penalty(self, event: StatsFact, day: date) -> None:
         unit = event.source_unit
         self._tick(unit, day)
         dates = self._dates.setdefault(unit, [])
@@ -231,12 +236,12 @@ class MissingEntryTracker:
                 series[parsed.number] = [text, parsed.template]
                 self._dirty.add(unit)
 
-    def _feedback_seen(self, event: CaseEvent, day: date) -> None:
-        number = getattr(event, "referral_number", None)
+    def _feedback_seen(self, event: StatsFact, day: date) -> None:
+        number = event.referral_number
         normalised = _normalised(number)
         if normalised is None:
             return
-        agency = getattr(event, "referring_unit_code", None) or self._agency_of.get(normalised)
+        agency = event.referring_unit_code or self._agency_of.get(normalised)
         if agency is None:
             # A court judgment quoting a referral no police record named yet: kept under
             # the number until feedback names the agency.
@@ -248,7 +253,7 @@ class MissingEntryTracker:
                 self._remember(f"{agency}|{normalised}", orphan)
         self._remember(f"{agency}|{normalised}", {
             "date": _iso(day), "case_id": event.case_id, "event_id": event.event_id,
-            "number": number or "", "unit": event.source_unit, "type": type(event).__name__})
+            "number": number or "", "unit": event.source_unit, "type": event.kind})
         if agency:
             self._dirty.add(agency)
 

@@ -37,7 +37,6 @@ from hub.calendar import CHINA_TZ, WorkingDayCalendar, default_calendar
 from hub.identity import case_id_for, content_hash
 from hub.models import (
     Alert,
-    AlertStatus,
     ArrestRequested,
     CaseEvent,
     CaseReferred,
@@ -45,16 +44,15 @@ from hub.models import (
     FilingDecided,
     NonFilingReasonsExplained,
     PenaltyCaseRecorded,
-    PenaltyProcedure,
     ReferralReceived,
     TransferredForProsecution,
     UnitMonthlyStats,
 )
-from hub.rules.deadlines import load_deadlines
 from hub.rules.missing_entry import MissingEntryParameters, load_missing_entry
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
 from streams.missing_entry_logic import MissingEntryTracker
+from streams.stats_facts import StatsFact, fact_of
 
 __all__ = ["COUNTED_TYPES", "PROCESSOR", "StatsAccumulator", "month_of"]
 
@@ -67,10 +65,10 @@ COUNTED_TYPES: tuple[type[CaseEvent], ...] = (
 Key = tuple[str, str]
 
 #: Police steps after the filing decision → the bucket figure that counts them.
-_POLICE_STEPS: dict[type[CaseEvent], str] = {
-    ArrestRequested: "arrest_requests",
-    TransferredForProsecution: "transfers",
-    NonFilingReasonsExplained: "explanations",
+_POLICE_STEPS: dict[str, str] = {
+    ArrestRequested.__name__: "arrest_requests",
+    TransferredForProsecution.__name__: "transfers",
+    NonFilingReasonsExplained.__name__: "explanations",
 }
 
 
@@ -138,32 +136,36 @@ class StatsAccumulator:
 
     def add(self, event: CaseEvent) -> frozenset[Key]:
         """Count one event; returns the (unit, month) keys whose figures changed."""
+        return self.add_fact(fact_of(event))
+
+    def add_fact(self, fact: StatsFact) -> frozenset[Key]:
+        """Count one event by its fact (what the engine's statistics feed carries)."""
         # Every figure is keyed by what it counts (case, document, alert id), so counting
         # an event again changes nothing; no set of every event id seen is kept (it grew
         # with the events, not the cases, and was most of the accumulator's memory).
         changed: set[Key] = set()
-        self.missing.observe(event)
-        month = month_of(event.occurred_at)
-        key = (event.source_unit, month)
-        if isinstance(event, PenaltyCaseRecorded):
-            changed |= self._add_penalty(event, key)
-        elif isinstance(event, CaseReferred):
-            item = f"{event.case_id}|{event.referral_number}"
-            changed |= self._add_item(event, "referrals", item)
-            changed |= self._referred(event.case_id, event.occurred_at)
-        elif isinstance(event, ReferralReceived):
-            changed |= self._add_item(event, "receipts", f"{event.case_id}|{event.source_unit}")
-            changed |= self._referred(event.case_id, event.occurred_at, receipt=True)
-        elif isinstance(event, FilingDecided):
-            changed |= self._add_decision(event, month)
-        elif isinstance(event, ArrestRequested | TransferredForProsecution
-                        | NonFilingReasonsExplained):
-            changed |= self._add_police_step(event, key)
-        elif isinstance(event, Alert) and event.status is AlertStatus.RAISED:
-            bucket = self._bucket(event.responsible_unit_code, month)
-            if event.alert_id not in bucket.alerts:
-                bucket.alerts.add(event.alert_id)
-                changed.add((event.responsible_unit_code, month))
+        self.missing.observe_fact(fact)
+        month = month_of(fact.occurred_at)
+        key = (fact.source_unit, month)
+        kind = fact.kind
+        if kind == "PenaltyCaseRecorded":
+            changed |= self._add_penalty(fact, key)
+        elif kind == "CaseReferred":
+            item = f"{fact.case_id}|{fact.referral_number}"
+            changed |= self._add_item(fact, "referrals", item)
+            changed |= self._referred(fact.case_id, fact.occurred_at)
+        elif kind == "ReferralReceived":
+            changed |= self._add_item(fact, "receipts", f"{fact.case_id}|{fact.source_unit}")
+            changed |= self._referred(fact.case_id, fact.occurred_at, receipt=True)
+        elif kind == "FilingDecided":
+            changed |= self._add_decision(fact, month)
+        elif kind in _POLICE_STEPS:
+            changed |= self._add_police_step(fact, key)
+        elif kind == "Alert" and fact.raised and fact.alert_id and fact.responsible_unit_code:
+            bucket = self._bucket(fact.responsible_unit_code, month)
+            if fact.alert_id not in bucket.alerts:
+                bucket.alerts.add(fact.alert_id)
+                changed.add((fact.responsible_unit_code, month))
         return frozenset(changed)
 
     def add_all(self, events: Iterable[CaseEvent]) -> frozenset[Key]:
@@ -173,7 +175,7 @@ class StatsAccumulator:
             changed |= self.add(event)
         return frozenset(changed)
 
-    def _add_penalty(self, event: PenaltyCaseRecorded, key: Key) -> set[Key]:
+    def _add_penalty(self, event: StatsFact, key: Key) -> set[Key]:
         """Count a penalty case once; its first entry (earliest recorded) decides lateness.
 
         A corrected record is a new event of the same case: it neither counts the case
@@ -184,9 +186,8 @@ class StatsAccumulator:
             return set()
         # counted from when the decision took effect, as the entry-late alert counts it
         # (deadlines.yaml start_fields: 送达日期, else 生效日期, else the decision)
-        matcher = load_deadlines().by_id("entry-late").start_matcher(event)
-        started = (matcher.start_instant(event) if matcher else None) or event.occurred_at
-        late = event.procedure is not PenaltyProcedure.SUMMARY and is_entered_late(
+        started = event.entry_started_at or event.occurred_at
+        late = not event.summary and is_entered_late(
             started, event.recorded_at, working_days=self._entry_working_days,
             calendar=self._calendar or default_calendar(),
         )
@@ -199,7 +200,7 @@ class StatsAccumulator:
         self._penalty_first[event.case_id] = (*key, event.recorded_at)
         return changed
 
-    def _add_item(self, event: CaseEvent, figure: str, item: str) -> set[Key]:
+    def _add_item(self, event: StatsFact, figure: str, item: str) -> set[Key]:
         key = (event.source_unit, month_of(event.occurred_at))
         items: dict[str, bool] = getattr(self._bucket(*key), figure)
         if item in items:
@@ -232,9 +233,9 @@ class StatsAccumulator:
     def _start_of(self, case_id: str) -> datetime | None:
         return self._referral_times.get(case_id) or self._receipt_times.get(case_id)
 
-    def _add_decision(self, event: FilingDecided, month: str) -> set[Key]:
+    def _add_decision(self, event: StatsFact, month: str) -> set[Key]:
         key = (event.source_unit, month)
-        item = f"{event.case_id}|{event.decision.value}|{event.police_case_number or ''}"
+        item = f"{event.case_id}|{event.decision}|{event.police_case_number or ''}"
         bucket = self._bucket(*key)
         changed: set[Key] = set()
         if item not in bucket.decisions:
@@ -246,13 +247,10 @@ class StatsAccumulator:
             changed.add(key)
         return changed | self._mark_decided(event.case_id)
 
-    def _add_police_step(
-        self, event: ArrestRequested | TransferredForProsecution | NonFilingReasonsExplained,
-        key: Key,
-    ) -> set[Key]:
+    def _add_police_step(self, event: StatsFact, key: Key) -> set[Key]:
         """Count a police step once per case and document; a corrected record (new event
         id, same document) is not a second step."""
-        steps: set[str] = getattr(self._bucket(*key), _POLICE_STEPS[type(event)])
+        steps: set[str] = getattr(self._bucket(*key), _POLICE_STEPS[event.kind])
         item = f"{event.case_id}|{event.document_number or ''}"
         changed: set[Key] = set()
         if item not in steps:

@@ -25,14 +25,17 @@ from streams._events import PROCESSED_HEADER
 from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
+from streams.stats_facts import FACTS_HEADER, StatsFact, encode_facts, fact_of
 
 __all__ = ["DECODED_CACHE", "Outputs", "partition_of", "remember"]
 
 log = logging.getLogger(__name__)
 
 #: Decoded events kept for reuse by value bytes: a record's bytes come back on
-#: ``lf.case-events`` and the statistics feed one or a few batches later.
+#: ``lf.case-events`` or ``lf.alerts`` one or a few batches later.
 DECODED_CACHE = 4096
+#: Statistics facts per feed record: a fact is ~300 bytes of JSON, so ~300 KB a record.
+FACTS_PER_RECORD = 1000
 
 
 class Outputs:
@@ -44,13 +47,17 @@ class Outputs:
     delivery report before the worker sends its changelogs or commits an offset.
     """
 
-    def __init__(self, producer: Producer, serde: AvroSerde) -> None:
+    def __init__(self, producer: Producer, serde: AvroSerde, *,
+                 stats_feed: str | None = None) -> None:
         self.producer = producer
         self.serde = serde
+        #: The statistics feed the counted events' facts go to (see :meth:`count`).
+        self.stats_feed = stats_feed
+        self._facts: list[StatsFact] = []
         self.acknowledgements = Acknowledgements()
         self._alert_counters: dict[tuple[AlertKind, AlertStatus], Any] = {}
         #: The processors' decoded-value cache (see ``Processors.decode``): alerts are
-        #: read back from ``lf.alerts`` and the statistics feed by this worker.
+        #: read back from ``lf.alerts`` by this worker.
         self.decoded: dict[bytes, CaseEvent] | None = None
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
@@ -100,8 +107,29 @@ class Outputs:
             headers.append((PROCESSED_HEADER, b"1"))
         await self.send(topic, event.kafka_key(), record.value, headers)
 
+    def count(self, event: CaseEvent) -> None:
+        """Give a counted event to the statistics: its fact goes out with the batch.
+
+        One feed record per checkpoint carries the facts of every counted event the batch
+        saw (:mod:`streams.stats_facts`), where each event used to be forwarded as its
+        own record and decoded again by the statistics task.
+        """
+        self._facts.append(fact_of(event))
+
+    def send_facts(self) -> None:
+        """Queue the gathered facts as feed records (bounded well under 1 MiB each)."""
+        facts, self._facts = self._facts, []
+        if not facts or self.stats_feed is None:
+            return
+        for start in range(0, len(facts), FACTS_PER_RECORD):
+            produce(self.producer, self.stats_feed, None,
+                    encode_facts(facts[start:start + FACTS_PER_RECORD]),
+                    self.acknowledgements, partition=0, headers=[(FACTS_HEADER, b"1")])
+
     def wait(self) -> None:
-        """Wait for every queued record's acknowledgement (raises if one failed)."""
+        """Wait for every queued record's acknowledgement (raises if one failed); the
+        batch's statistics facts are queued first, so they are acknowledged with it."""
+        self.send_facts()
         acknowledgements, self.acknowledgements = self.acknowledgements, Acknowledgements()
         flush(self.producer, acknowledgements)
 

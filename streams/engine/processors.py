@@ -124,8 +124,9 @@ class Processors:
         self.matching = MatchingProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                           serde=serde, outputs=outputs, index=index,
                                           held=self.held)
-        self.statistics = StatisticsProcessor(topics=topics, hub_unit_code=hub_unit_code,
-                                              outputs=outputs, decode=self.decode)
+        self.statistics = StatisticsProcessor(
+            topics=topics, hub_unit_code=hub_unit_code, outputs=outputs, decode=self.decode,
+            dead_letter=lambda record, exc: self.guards["stats"].dead_letter(record, exc))
         self.guards = {name: Guard(name, topics.dead_letters, outputs.send)
                        for name in ("normalize", "entitlement", "routing", "matching",
                                     "deadlines",
@@ -196,9 +197,10 @@ class Processors:
     async def decode(self, record: RawRecord, processor: str) -> CaseEvent | None:
         """The record's event, or None after dead-lettering it (poison never stops us).
 
-        Most records this worker reads carry bytes it decoded a moment ago: normalize
-        forwards the ingest record's bytes to ``lf.case-events`` unchanged, and the case
-        processors forward them again to the statistics feed. Decoding is a pure function
+        Many records this worker reads carry bytes it decoded or encoded a moment ago:
+        normalize forwards the ingest record's bytes to ``lf.case-events`` unchanged (read
+        back by another task when the partitions differ), and alerts raised here come
+        back on ``lf.alerts``. Decoding is a pure function
         of the bytes (the schema id is in them; events are frozen models), so recently
         decoded values are reused instead of decoded two or three times.
         """
@@ -449,7 +451,7 @@ class Processors:
                 await self.guards["aggregate"].dead_letter(record, exc)
         if (record.topic != topics.view_actions and isinstance(event, COUNTED_TYPES)
                 and not rematched):  # the original was counted
-            await self.outputs.forward(topics.stats_feed, record, event)
+            self.outputs.count(event)
         if rematched:
             document.mark_seen(MATCHED + event.event_id)
             return
@@ -521,12 +523,11 @@ class Processors:
         alert is marked processed so the read-back skips it: one ``CaseState`` per
         evaluation instead of two, and no second pass of the alert through the case.
         """
-        serialized = await self.outputs.event(self.topics.alerts, alert, processed=True)
+        await self.outputs.event(self.topics.alerts, alert, processed=True)
         aggregate = document.aggregate()
         if aggregate is not None and document.new_aggregate().apply(alert):
             document.aggregate_changed = True
-        await self.outputs.send(self.topics.stats_feed, serialized.key, serialized.value,
-                                serialized.headers)
+        self.outputs.count(alert)
 
     async def escalate(self, alert: Alert) -> None:
         """Copy an overdue alert to the third body its rule names (``copy_when_overdue``:

@@ -1,8 +1,9 @@
 """Statistics in the engine: the counted events folded into per unit-month figures.
 
 The figures are global (a referral counts for the agency, its receipt for the police, the
-days between them need both), so the case processors forward counted events, unchanged,
-to a single-partition internal feed; the worker that owns it folds the feed into a
+days between them need both), so the case tasks send what the figures need of each counted
+event (its :class:`~streams.stats_facts.StatsFact`), a batch's facts in one record, to a
+single-partition internal feed; the worker that owns it folds the feed into a
 :class:`~streams.stats_logic.StatsAccumulator` and snapshots it every few seconds with
 the feed offset it covers. After a move the new owner loads the snapshot and re-reads
 the rest of the feed (an event id counts once, so re-reading changes nothing).
@@ -40,6 +41,7 @@ from streams.engine.batch import Batch
 from streams.engine.outputs import Outputs
 from streams.engine.state import PartitionStore, decode_value, encode_value
 from streams.safety import RawRecord
+from streams.stats_facts import FACTS_HEADER, decode_facts
 from streams.stats_logic import StatsAccumulator
 from streams.topics import TopicNames
 
@@ -58,8 +60,10 @@ class StatisticsProcessor:
     """Folds the statistics feed; emits the figures of every unit-month a batch changed."""
 
     def __init__(self, *, topics: TopicNames, hub_unit_code: str, outputs: Outputs,
-                 decode: Callable[[RawRecord, str], Awaitable[CaseEvent | None]]) -> None:
+                 decode: Callable[[RawRecord, str], Awaitable[CaseEvent | None]],
+                 dead_letter: Callable[[RawRecord, Exception], Awaitable[Any]]) -> None:
         self.topics = topics
+        self.dead_letter = dead_letter
         self.hub_unit_code = hub_unit_code
         self.outputs = outputs
         self.decode = decode
@@ -97,12 +101,24 @@ class StatisticsProcessor:
         return int(header["offset"]) + 1
 
     async def count(self, batch: Batch, record: RawRecord) -> None:
-        """Fold one stats-feed record into the accumulator."""
-        event = await self.decode(record, "stats")
+        """Fold one stats-feed record into the accumulator: a batch of facts
+        (:mod:`streams.stats_facts`), or one Avro event as an older worker sent it."""
         batch.stats_offset = record.offset
-        if event is None or self.stats is None:
+        if self.stats is None:
             return
-        batch.stats_changed |= self.stats.add(event)
+        if record.header(FACTS_HEADER) is not None:
+            try:
+                facts = decode_facts(record.value or b"")
+            except (ValueError, TypeError) as exc:
+                await self.dead_letter(record, exc)
+                return
+            add = self.stats.add_fact
+            for fact in facts:
+                batch.stats_changed |= add(fact)
+            return
+        event = await self.decode(record, "stats")
+        if event is not None:
+            batch.stats_changed |= self.stats.add(event)
 
     async def finish(self, batch: Batch) -> None:
         """Emit the figures of every unit-month the batch changed; snapshot now and then.

@@ -271,7 +271,8 @@ class StreamWorker:
                 self.processors = Processors(
                     topics=self.topics, rules=rules, units=units,
                     hub_unit_code=settings.hub_unit_code, registry=registry, serde=serde,
-                    outputs=Outputs(producer, serde), index=index,
+                    outputs=Outputs(producer, serde, stats_feed=self.topics.stats_feed),
+                    index=index,
                     max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
                                                 MAX_DOCUMENT_BYTES))
                 self.processors.case_partitions = topic_partition_numbers(

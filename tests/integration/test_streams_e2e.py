@@ -33,6 +33,7 @@ from hub.models.examples import (
     EXAMPLE_PROCURATORATE,
     example_events,
 )
+from streams.stats_facts import FACTS_HEADER
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     decode_all,
@@ -101,9 +102,23 @@ async def test_normalize_forwards_once_and_dead_letters_poison_and_impostors(
         assert headers["ce_id"] == event.event_id.encode()
         assert headers["ce_type"] == event.avro_name.encode()
 
+    # The statistics feed is internal, but a record on it that is not a batch of facts
+    # (a stray producer, a broken older worker) is dead-lettered too, and counting goes on.
+    producer = make_producer(deployment.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.stats_feed, b"[[\"not a fact\"]]",
+                                     headers=[(FACTS_HEADER, b"1")])
+    finally:
+        await producer.stop()
+
     dead = await read_until(deployment.bootstrap, topics.dead_letters,
-                            lambda found: len(found) >= 2)
-    assert len(dead) == 2
+                            lambda found: len(found) >= 3)
+    assert len(dead) == 3
+    (feed_poison,) = [r for r in dead if headers_of(r)["processor"] == b"stats"]
+    assert headers_of(feed_poison)["source.topic"] == topics.stats_feed.encode()
+    assert b"not a statistics fact" in headers_of(feed_poison)["error.reason"]
+    dead = [r for r in dead if r is not feed_poison]
     by_type = {headers_of(r)["error.type"].decode(): r for r in dead}
     assert set(by_type) == {"bad-magic", "source-mismatch"}
     poison = headers_of(by_type["bad-magic"])

@@ -10,6 +10,7 @@ import pytest
 from hub.calendar import WorkingDayCalendar
 from hub.identity import case_id_for
 from hub.models import CaseEvent
+from streams.stats_facts import decode_facts, encode_facts, fact_of
 from streams.stats_logic import StatsAccumulator, month_of
 from tests.unit.data.case_events import (
     COUNTY_PSB,
@@ -245,3 +246,46 @@ def test_a_snapshot_from_before_the_police_steps_still_loads() -> None:
         assert figures(restored, unit, month) == expected
     restored.add(ARREST_A)
     assert police_steps(restored, COUNTY_PSB, "2025-02") == (1, 0, 0)
+
+
+def _through_the_feed(events: list[CaseEvent]) -> StatsAccumulator:
+    """Fed as the engine feeds it: facts taken from the events, sent as one record."""
+    accumulator = StatsAccumulator(calendar=WorkingDayCalendar())
+    for fact in decode_facts(encode_facts([fact_of(event) for event in events])):
+        accumulator.add_fact(fact)
+    return accumulator
+
+
+STEPS = [arrest_requested(at(2025, 1, 12), case_id=CASE_A, document_number="捕A"),
+         transferred(at(2025, 1, 20), case_id=CASE_B, document_number="诉B"),
+         reasons_explained(at(2025, 2, 4), case_id=CASE_C, document_number="说C"),
+         alert_event(at(2025, 1, 10), "alert-1"),
+         alert_event(at(2025, 1, 20), "alert-1", "RESOLVED")]
+
+
+def test_the_feed_s_facts_count_as_the_events_do() -> None:
+    events = [*ALL, *STEPS]
+    direct, fed_facts = fed(events), _through_the_feed(events)
+    counted = direct.keys()
+    assert fed_facts.keys() == counted and counted
+    for unit, month in counted:
+        assert (fed_facts.stats(unit, month, hub_unit_code=HUB_UNIT, now=NOW)
+                == direct.stats(unit, month, hub_unit_code=HUB_UNIT, now=NOW))
+    assert fed_facts.to_dict() == direct.to_dict()
+
+
+def test_a_fact_keeps_its_instants_and_the_entry_start() -> None:
+    (fact,) = decode_facts(encode_facts([fact_of(PENALTY_B_LATE)]))
+    assert fact == fact_of(PENALTY_B_LATE)
+    assert fact.occurred_at == PENALTY_B_LATE.occurred_at
+    assert fact.entry_started_at == PENALTY_B_LATE.occurred_at  # no 送达/生效 date given
+    assert fact.occurred_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize("value", [b"{}", b"[1, 2]", b"[[\"Alert\"]]", b"not json",
+                                   b"[[\"Alert\",\"c\",\"e\",\"u\",\"2025-01-01T00:00:00\","
+                                   b"\"2025-01-01T00:00:00\",null,false,null,null,null,"
+                                   b"null,null,null,null,false,null]]"])
+def test_a_record_that_is_not_a_batch_of_facts_is_refused(value: bytes) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        decode_facts(value)
