@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from hub.models import Alert, AlertStatus, CaseEvent, PenaltyCaseRecorded, PenaltyProcedure
-from hub.rules.deadlines import load_deadlines
+from hub.rules.deadlines import DeadlineRules, load_deadlines
 
 __all__ = ["FACTS_HEADER", "StatsFact", "decode_facts", "encode_facts", "fact_of"]
 
@@ -62,28 +62,36 @@ class StatsFact(NamedTuple):
     responsible_unit_code: str | None = None
 
 
-def fact_of(event: CaseEvent) -> StatsFact:
-    """The fact of a counted event (any :data:`~streams.stats_logic.COUNTED_TYPES`)."""
+def fact_of(event: CaseEvent, *, deadlines: DeadlineRules | None = None) -> StatsFact:
+    """The fact of a counted event (any :data:`~streams.stats_logic.COUNTED_TYPES`).
+
+    ``deadlines``: the rules in force (default: :func:`~hub.rules.load_deadlines`); the
+    engine passes its own, already loaded. Fields are read from the model's ``__dict__``:
+    most types lack most of them, and a missing attribute through pydantic's
+    ``__getattr__`` cost more than the rest of the fact.
+    """
+    values = event.__dict__
     entry_started_at: datetime | None = None
     summary = False
     if isinstance(event, PenaltyCaseRecorded):
-        matcher = load_deadlines().by_id(_ENTRY_RULE).start_matcher(event)
+        matcher = (deadlines or load_deadlines()).by_id(_ENTRY_RULE).start_matcher(event)
         entry_started_at = (matcher.start_instant(event) if matcher else None) \
             or event.occurred_at
         summary = event.procedure is PenaltyProcedure.SUMMARY
-    alert_id = raised = responsible = None
+    alert_id = responsible = None
+    raised = False
     if isinstance(event, Alert):
         alert_id, responsible = event.alert_id, event.responsible_unit_code
         raised = event.status is AlertStatus.RAISED
-    decision = getattr(event, "decision", None)
+    decision = values.get("decision")
     return StatsFact(
         type(event).__name__, event.case_id, event.event_id, event.source_unit,
         event.occurred_at, event.recorded_at, entry_started_at, summary,
-        getattr(event, "decision_number", None), getattr(event, "referral_number", None),
-        getattr(event, "referring_unit_code", None),
+        values.get("decision_number"), values.get("referral_number"),
+        values.get("referring_unit_code"),
         None if decision is None else str(getattr(decision, "value", decision)),
-        getattr(event, "police_case_number", None), getattr(event, "document_number", None),
-        alert_id, bool(raised), responsible)
+        values.get("police_case_number"), values.get("document_number"),
+        alert_id, raised, responsible)
 
 
 def encode_facts(facts: Sequence[StatsFact]) -> bytes:

@@ -27,11 +27,12 @@ dict so the engine can snapshot it in its store and rebuild it after a restart.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from hub.calendar import CHINA_TZ, WorkingDayCalendar, default_calendar
 from hub.identity import case_id_for, content_hash
@@ -74,35 +75,111 @@ _POLICE_STEPS: dict[str, str] = {
 
 def month_of(moment: datetime) -> str:
     """The China month (YYYY-MM) a legal time falls in."""
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m")
+    local = moment.astimezone(CHINA_TZ)  # not strftime: three times as slow, per event
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+class CaseStatsStore(Protocol):
+    """Where the accumulator keeps what it counted of each case (a key-value store).
+
+    The engine gives its ``engine-stats`` RocksDB store (changelogged, written with the
+    batch); anything else gets a dict. Only the per-month counters live on the heap: the
+    per-case part grows with the cases, and at a province's million cases it was most of
+    the worker's memory and of its snapshot.
+    """
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes | None) -> None: ...
+
+
+class MemoryCaseStats:
+    """A :class:`CaseStatsStore` in a dict (tests, one-off figures)."""
+
+    def __init__(self, data: dict[bytes, bytes] | None = None) -> None:
+        self.data: dict[bytes, bytes] = data if data is not None else {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+
+
+#: Store key prefixes: a case's counted items, a unit-month's counters.
+CASE_PREFIX = b"c|"
+BUCKET_PREFIX = b"b|"
+_FIGURES = ("penalties", "late", "referrals", "referrals_decided", "receipts",
+            "receipts_decided", "decisions", "alerts", "arrest_requests", "transfers",
+            "explanations")
 
 
 @dataclass
 class _Bucket:
-    """One unit's month: distinct items per figure (key → detail)."""
+    """One unit's month: counts, and the days to each filing decision as a histogram.
 
-    penalties: dict[str, bool] = field(default_factory=dict)  # case id → entered late
-    referrals: dict[str, bool] = field(default_factory=dict)  # item → decided
-    receipts: dict[str, bool] = field(default_factory=dict)  # item → decided
-    decisions: dict[str, float | None] = field(default_factory=dict)  # item → days
-    alerts: set[str] = field(default_factory=set)
-    arrest_requests: set[str] = field(default_factory=set)  # case|document
-    transfers: set[str] = field(default_factory=set)  # case|document
-    explanations: set[str] = field(default_factory=set)  # case|document
+    Which items were counted lives with each case (:class:`_CaseStats`): a count changes
+    only when a case's items change, so counting an event again changes nothing.
+    """
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_FIGURES, 0))
+    #: days from referral to decision ("3.0") → decisions that took them
+    days: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"penalties": self.penalties, "referrals": self.referrals,
-                "receipts": self.receipts, "decisions": self.decisions,
-                "alerts": sorted(self.alerts), "arrest_requests": sorted(self.arrest_requests),
-                "transfers": sorted(self.transfers), "explanations": sorted(self.explanations)}
+        return {"counts": self.counts, "days": self.days}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Bucket:
-        # Snapshots written before the police steps were counted lack their keys.
-        return cls(dict(data["penalties"]), dict(data["referrals"]), dict(data["receipts"]),
-                   dict(data["decisions"]), set(data["alerts"]),
-                   set(data.get("arrest_requests", ())), set(data.get("transfers", ())),
-                   set(data.get("explanations", ())))
+        return cls({**dict.fromkeys(_FIGURES, 0), **data["counts"]}, dict(data["days"]))
+
+    def add_days(self, days: float | None, sign: int) -> None:
+        if days is None:
+            return
+        key = repr(days)
+        left = self.days.get(key, 0) + sign
+        if left:
+            self.days[key] = left
+        else:
+            self.days.pop(key, None)
+
+    def median_days(self) -> float | None:
+        """:func:`statistics.median` of the days, from the histogram."""
+        total = sum(self.days.values())
+        if not total:
+            return None
+        values = sorted((float(key), count) for key, count in self.days.items())
+        wanted = [total // 2] if total % 2 else [total // 2 - 1, total // 2]
+        found: list[float] = []
+        seen = 0
+        for value, count in values:
+            while wanted and wanted[0] < seen + count:
+                found.append(value)
+                wanted.pop(0)
+            seen += count
+        return found[0] if len(found) == 1 else (found[0] + found[1]) / 2
+
+
+class _CaseStats:
+    """What one case put in the figures (JSON in the store under ``c|<case id>``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        #: "p": [unit, month, first recorded at, late]; "i": referral/receipt items
+        #: [unit, month, figure, item]; "rt"/"ct": referred / first receipt at; "d": has
+        #: feedback; "x": decisions [unit, month, item, decided at, days]; "a": alerts
+        #: [unit, month, alert id]; "s": police steps [unit, month, figure, item]
+        self.data: dict[str, Any] = data if data is not None else {}
+
+    def has(self, section: str, item: str, position: int) -> bool:
+        return any(entry[position] == item for entry in self.data.get(section, ()))
+
+    def append(self, section: str, entry: list[Any]) -> None:
+        self.data.setdefault(section, []).append(entry)
 
 
 class StatsAccumulator:
@@ -110,29 +187,62 @@ class StatsAccumulator:
 
     def __init__(self, *, calendar: WorkingDayCalendar | None = None,
                  entry_working_days: int = 3,
-                 missing_entry: MissingEntryParameters | None = None) -> None:
+                 missing_entry: MissingEntryParameters | None = None,
+                 cases: CaseStatsStore | None = None) -> None:
         self._calendar = calendar
         #: Missing entries 应录未录, fed the same events (see the module doc).
         self.missing = MissingEntryTracker(missing_entry or load_missing_entry(),
                                            calendar=calendar)
         self._entry_working_days = entry_working_days
         self._buckets: dict[Key, _Bucket] = {}
-        # per case: where its referral/receipt items are counted, when it was referred,
-        # and its decisions (for days-to-decision once the referral is known)
-        self._items: dict[str, list[tuple[str, str, str, str]]] = {}
-        self._penalty_first: dict[str, tuple[str, str, datetime]] = {}
-        self._referral_times: dict[str, datetime] = {}
-        self._receipt_times: dict[str, datetime] = {}
-        self._decided: set[str] = set()
-        self._decisions: dict[str, list[tuple[str, str, str, datetime]]] = {}
+        self.cases: CaseStatsStore = cases if cases is not None else MemoryCaseStats()
+        #: cases read or changed since the last :meth:`write_cases`, decoded
+        self._open_cases: dict[str, _CaseStats] = {}
+        self._dirty_cases: set[str] = set()
 
     def _bucket(self, unit: str, month: str) -> _Bucket:
-        # Not ``setdefault(key, _Bucket())``: that builds eight empty collections on
-        # every call, the accumulator's largest cost.
         bucket = self._buckets.get((unit, month))
         if bucket is None:
             bucket = self._buckets[(unit, month)] = _Bucket()
         return bucket
+
+    def _count(self, key: Key, figure: str, sign: int = 1) -> None:
+        self._bucket(*key).counts[figure] += sign
+
+    def _case(self, case_id: str) -> _CaseStats:
+        case = self._open_cases.get(case_id)
+        if case is None:
+            stored = self.cases.get(CASE_PREFIX + case_id.encode("utf-8"))
+            case = _CaseStats(orjson.loads(stored) if stored else None)
+            self._open_cases[case_id] = case
+        return case
+
+    def _changed_case(self, case_id: str) -> None:
+        self._dirty_cases.add(case_id)
+
+    def write_cases(self) -> None:
+        """Write the cases changed since the last call to the store; forget the rest.
+
+        The engine calls it once per batch, with the counters (:meth:`bucket_records`),
+        so both reach the store in the same checkpoint.
+        """
+        for case_id in self._dirty_cases:
+            self.cases.put(CASE_PREFIX + case_id.encode("utf-8"),
+                           orjson.dumps(self._open_cases[case_id].data))
+        self._dirty_cases.clear()
+        self._open_cases.clear()
+
+    def bucket_records(self, keys: Iterable[Key]) -> list[tuple[bytes, bytes]]:
+        """The store records of the counters of ``keys`` (the engine writes them)."""
+        return [(BUCKET_PREFIX + f"{unit}|{month}".encode(),
+                 orjson.dumps(self._buckets[(unit, month)].to_dict()))
+                for unit, month in keys if (unit, month) in self._buckets]
+
+    def load_buckets(self, records: Iterable[tuple[bytes, bytes]]) -> None:
+        """Take the counters from their store records (newer than a snapshot's)."""
+        for key, value in records:
+            unit, month = key[len(BUCKET_PREFIX):].decode().rsplit("|", 1)
+            self._buckets[(unit, month)] = _Bucket.from_dict(orjson.loads(value))
 
     def add(self, event: CaseEvent) -> frozenset[Key]:
         """Count one event; returns the (unit, month) keys whose figures changed."""
@@ -140,9 +250,8 @@ class StatsAccumulator:
 
     def add_fact(self, fact: StatsFact) -> frozenset[Key]:
         """Count one event by its fact (what the engine's statistics feed carries)."""
-        # Every figure is keyed by what it counts (case, document, alert id), so counting
-        # an event again changes nothing; no set of every event id seen is kept (it grew
-        # with the events, not the cases, and was most of the accumulator's memory).
+        # Every figure is keyed by what it counts (case, document, alert id) in the case's
+        # record, so counting an event again changes nothing.
         changed: set[Key] = set()
         self.missing.observe_fact(fact)
         month = month_of(fact.occurred_at)
@@ -162,10 +271,13 @@ class StatsAccumulator:
         elif kind in _POLICE_STEPS:
             changed |= self._add_police_step(fact, key)
         elif kind == "Alert" and fact.raised and fact.alert_id and fact.responsible_unit_code:
-            bucket = self._bucket(fact.responsible_unit_code, month)
-            if fact.alert_id not in bucket.alerts:
-                bucket.alerts.add(fact.alert_id)
-                changed.add((fact.responsible_unit_code, month))
+            case = self._case(fact.case_id)
+            if not case.has("a", fact.alert_id, 2):
+                alert_key = (fact.responsible_unit_code, month)
+                case.append("a", [*alert_key, fact.alert_id])
+                self._changed_case(fact.case_id)
+                self._count(alert_key, "alerts")
+                changed.add(alert_key)
         return frozenset(changed)
 
     def add_all(self, events: Iterable[CaseEvent]) -> frozenset[Key]:
@@ -181,8 +293,10 @@ class StatsAccumulator:
         A corrected record is a new event of the same case: it neither counts the case
         again nor makes a timely entry late.
         """
-        first = self._penalty_first.get(event.case_id)
-        if first is not None and first[2] <= event.recorded_at:
+        case = self._case(event.case_id)
+        first = case.data.get("p")
+        recorded = event.recorded_at.isoformat()
+        if first is not None and datetime.fromisoformat(first[2]) <= event.recorded_at:
             return set()
         # counted from when the decision took effect, as the entry-late alert counts it
         # (deadlines.yaml start_fields: 送达日期, else 生效日期, else the decision)
@@ -194,19 +308,25 @@ class StatsAccumulator:
         changed = {key}
         if first is not None:
             old_key = (first[0], first[1])
-            self._bucket(*old_key).penalties.pop(event.case_id, None)
+            self._count(old_key, "penalties", -1)
+            self._count(old_key, "late", -int(first[3]))
             changed.add(old_key)
-        self._bucket(*key).penalties[event.case_id] = late
-        self._penalty_first[event.case_id] = (*key, event.recorded_at)
+        self._count(key, "penalties")
+        self._count(key, "late", int(late))
+        case.data["p"] = [*key, recorded, late]
+        self._changed_case(event.case_id)
         return changed
 
     def _add_item(self, event: StatsFact, figure: str, item: str) -> set[Key]:
-        key = (event.source_unit, month_of(event.occurred_at))
-        items: dict[str, bool] = getattr(self._bucket(*key), figure)
-        if item in items:
+        case = self._case(event.case_id)
+        if any(entry[2] == figure and entry[3] == item for entry in case.data.get("i", ())):
             return set()
-        items[item] = event.case_id in self._decided
-        self._items.setdefault(event.case_id, []).append((*key, figure, item))
+        key = (event.source_unit, month_of(event.occurred_at))
+        case.append("i", [*key, figure, item])
+        self._changed_case(event.case_id)
+        self._count(key, figure)
+        if case.data.get("d"):
+            self._count(key, f"{figure}_decided")
         return {key}
 
     def _referred(self, case_id: str, at: datetime, *, receipt: bool = False) -> set[Key]:
@@ -215,58 +335,67 @@ class StatsAccumulator:
         Days to decision are recomputed when the start changes, so a referral that
         reaches the hub after the police decision still yields the right figure.
         """
-        times = self._receipt_times if receipt else self._referral_times
-        known = times.get(case_id)
-        if known is not None and known <= at:
+        case = self._case(case_id)
+        field_name = "ct" if receipt else "rt"
+        known = case.data.get(field_name)
+        if known is not None and datetime.fromisoformat(known) <= at:
             return set()
-        before = self._start_of(case_id)
-        times[case_id] = at
-        start = self._start_of(case_id)
+        before = _start_of(case)
+        case.data[field_name] = at.isoformat()
+        self._changed_case(case_id)
+        start = _start_of(case)
         if start is None or start == before:
             return set()
         changed: set[Key] = set()
-        for unit, month, item, decided_at in self._decisions.get(case_id, []):
-            self._bucket(unit, month).decisions[item] = _days(start, decided_at)
+        for decision in case.data.get("x", ()):
+            unit, month, _, decided_at, old_days = decision
+            days = _days(start, datetime.fromisoformat(decided_at))
+            bucket = self._bucket(unit, month)
+            bucket.add_days(old_days, -1)
+            bucket.add_days(days, 1)
+            decision[4] = days
             changed.add((unit, month))
         return changed
-
-    def _start_of(self, case_id: str) -> datetime | None:
-        return self._referral_times.get(case_id) or self._receipt_times.get(case_id)
 
     def _add_decision(self, event: StatsFact, month: str) -> set[Key]:
         key = (event.source_unit, month)
         item = f"{event.case_id}|{event.decision}|{event.police_case_number or ''}"
-        bucket = self._bucket(*key)
+        case = self._case(event.case_id)
         changed: set[Key] = set()
-        if item not in bucket.decisions:
-            start = self._start_of(event.case_id)
-            bucket.decisions[item] = _days(start, event.occurred_at) if start else None
-            self._decisions.setdefault(event.case_id, []).append(
-                (*key, item, event.occurred_at)
-            )
+        if not case.has("x", item, 2):
+            start = _start_of(case)
+            days = _days(start, event.occurred_at) if start else None
+            case.append("x", [*key, item, event.occurred_at.isoformat(), days])
+            self._changed_case(event.case_id)
+            self._count(key, "decisions")
+            self._bucket(*key).add_days(days, 1)
             changed.add(key)
         return changed | self._mark_decided(event.case_id)
 
     def _add_police_step(self, event: StatsFact, key: Key) -> set[Key]:
         """Count a police step once per case and document; a corrected record (new event
         id, same document) is not a second step."""
-        steps: set[str] = getattr(self._bucket(*key), _POLICE_STEPS[event.kind])
+        figure = _POLICE_STEPS[event.kind]
         item = f"{event.case_id}|{event.document_number or ''}"
+        case = self._case(event.case_id)
         changed: set[Key] = set()
-        if item not in steps:
-            steps.add(item)
+        if not any(entry[2] == figure and entry[3] == item for entry in case.data.get("s", ())):
+            case.append("s", [*key, figure, item])
+            self._changed_case(event.case_id)
+            self._count(key, figure)
             changed.add(key)
         return changed | self._mark_decided(event.case_id)
 
     def _mark_decided(self, case_id: str) -> set[Key]:
         """The case has feedback: its referral and receipt items count as decided."""
-        if case_id in self._decided:
+        case = self._case(case_id)
+        if case.data.get("d"):
             return set()
-        self._decided.add(case_id)
+        case.data["d"] = 1
+        self._changed_case(case_id)
         changed: set[Key] = set()
-        for unit, item_month, figure, case_item in self._items.get(case_id, []):
-            items: dict[str, bool] = getattr(self._bucket(unit, item_month), figure)
-            items[case_item] = True
+        for unit, item_month, figure, _ in case.data.get("i", ()):
+            self._count((unit, item_month), f"{figure}_decided")
             changed.add((unit, item_month))
         return changed
 
@@ -277,21 +406,22 @@ class StatsAccumulator:
     def stats(self, unit_code: str, month: str, *, hub_unit_code: str,
               now: datetime) -> UnitMonthlyStats:
         """The UnitMonthlyStats event of a unit's month (deterministic event id)."""
-        bucket = self._buckets.get((unit_code, month), _Bucket())
-        tracked = [*bucket.referrals.values(), *bucket.receipts.values()]
-        days = [d for d in bucket.decisions.values() if d is not None]
+        bucket = self._buckets.get((unit_code, month)) or _Bucket()
+        counts = bucket.counts
+        tracked = counts["referrals"] + counts["receipts"]
+        decided = counts["referrals_decided"] + counts["receipts_decided"]
         figures: dict[str, Any] = {
-            "penalty_cases_entered": len(bucket.penalties),
-            "penalty_cases_entered_late": sum(bucket.penalties.values()),
-            "referrals": len(bucket.referrals),
-            "receipts": len(bucket.receipts),
-            "filing_decisions": len(bucket.decisions),
-            "alerts_raised": len(bucket.alerts),
-            "feedback_rate": round(sum(tracked) / len(tracked), 4) if tracked else None,
-            "median_days_to_decision": float(statistics.median(days)) if days else None,
-            "arrest_requests": len(bucket.arrest_requests),
-            "transfers_for_prosecution": len(bucket.transfers),
-            "non_filing_explanations": len(bucket.explanations),
+            "penalty_cases_entered": counts["penalties"],
+            "penalty_cases_entered_late": counts["late"],
+            "referrals": counts["referrals"],
+            "receipts": counts["receipts"],
+            "filing_decisions": counts["decisions"],
+            "alerts_raised": counts["alerts"],
+            "feedback_rate": round(decided / tracked, 4) if tracked else None,
+            "median_days_to_decision": bucket.median_days(),
+            "arrest_requests": counts["arrest_requests"],
+            "transfers_for_prosecution": counts["transfers"],
+            "non_filing_explanations": counts["explanations"],
         }
         subject = case_id_for(unit_code, f"stats:{month}")
         return UnitMonthlyStats(
@@ -309,49 +439,38 @@ class StatsAccumulator:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole state as JSON-able data (for the engine's snapshot)."""
+        """The heap part as JSON-able data: counters and the missing-entry tracker (the
+        cases are in :attr:`cases`; the engine writes the counters with them per batch)."""
         return {
+            "format": 2,
             "buckets": [[unit, month, bucket.to_dict()]
                         for (unit, month), bucket in sorted(self._buckets.items())],
-            "items": {case: [list(i) for i in items] for case, items in self._items.items()},
-            "referral_times": {case: at.isoformat()
-                               for case, at in self._referral_times.items()},
-            "receipt_times": {case: at.isoformat() for case, at in self._receipt_times.items()},
-            "decided": sorted(self._decided),
-            "penalty_first": {case: [unit, month, at.isoformat()]
-                              for case, (unit, month, at) in self._penalty_first.items()},
-            "decisions": {case: [[u, m, i, at.isoformat()] for u, m, i, at in items]
-                          for case, items in self._decisions.items()},
             "entry_working_days": self._entry_working_days,
             "missing_entry": self.missing.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *,
-                  calendar: WorkingDayCalendar | None = None) -> StatsAccumulator:
-        """Inverse of :meth:`to_dict`."""
-        accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"])
-        if "missing_entry" in data:  # snapshots before missing entries were tracked lack it
-            accumulator.missing = MissingEntryTracker.from_dict(
-                data["missing_entry"], accumulator.missing.parameters, calendar=calendar)
+    def from_dict(cls, data: dict[str, Any], *, calendar: WorkingDayCalendar | None = None,
+                  cases: CaseStatsStore | None = None) -> StatsAccumulator:
+        """Inverse of :meth:`to_dict`, over the store the cases were written to.
+
+        A snapshot of the first format (every case on the heap) is refused: the engine
+        then counts its feed again from the start.
+        """
+        if data.get("format") != 2:
+            raise ValueError("statistics snapshot of an older format (cases on the heap)")
+        accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"],
+                          cases=cases)
+        accumulator.missing = MissingEntryTracker.from_dict(
+            data["missing_entry"], accumulator.missing.parameters, calendar=calendar)
         accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
-        accumulator._items = {case: [(i[0], i[1], i[2], i[3]) for i in items]
-                              for case, items in data["items"].items()}
-        accumulator._referral_times = {case: datetime.fromisoformat(at)
-                                       for case, at in data["referral_times"].items()}
-        accumulator._receipt_times = {case: datetime.fromisoformat(at)
-                                      for case, at in data["receipt_times"].items()}
-        accumulator._decided = set(data["decided"])
-        accumulator._penalty_first = {
-            case: (unit, month, datetime.fromisoformat(at))
-            for case, (unit, month, at) in data["penalty_first"].items()
-        }
-        accumulator._decisions = {
-            case: [(u, m, i, datetime.fromisoformat(at)) for u, m, i, at in items]
-            for case, items in data["decisions"].items()
-        }
         return accumulator
+
+
+def _start_of(case: _CaseStats) -> datetime | None:
+    start = case.data.get("rt") or case.data.get("ct")
+    return datetime.fromisoformat(start) if start else None
 
 
 def _days(start: datetime, end: datetime) -> float:

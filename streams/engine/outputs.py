@@ -25,7 +25,7 @@ from streams._events import PROCESSED_HEADER
 from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
-from streams.stats_facts import FACTS_HEADER, StatsFact, encode_facts, fact_of
+from streams.stats_facts import FACTS_HEADER, StatsFact, encode_facts
 
 __all__ = ["DECODED_CACHE", "Outputs", "partition_of", "remember"]
 
@@ -107,14 +107,14 @@ class Outputs:
             headers.append((PROCESSED_HEADER, b"1"))
         await self.send(topic, event.kafka_key(), record.value, headers)
 
-    def count(self, event: CaseEvent) -> None:
-        """Give a counted event to the statistics: its fact goes out with the batch.
+    def count(self, fact: StatsFact) -> None:
+        """Give a counted event's fact to the statistics: it goes out with the batch.
 
         One feed record per checkpoint carries the facts of every counted event the batch
         saw (:mod:`streams.stats_facts`), where each event used to be forwarded as its
         own record and decoded again by the statistics task.
         """
-        self._facts.append(fact_of(event))
+        self._facts.append(fact)
 
     def send_facts(self) -> None:
         """Queue the gathered facts as feed records (bounded well under 1 MiB each)."""

@@ -76,6 +76,7 @@ from streams.metrics import (
 from streams.routing_logic import alert_copies, raised_acts, route_event, unroutable_alert
 from streams.safety import Guard, RawRecord
 from streams.screening_logic import ScreeningRules, screen_case
+from streams.stats_facts import fact_of
 from streams.stats_logic import COUNTED_TYPES
 from streams.topics import TopicNames
 
@@ -451,7 +452,7 @@ class Processors:
                 await self.guards["aggregate"].dead_letter(record, exc)
         if (record.topic != topics.view_actions and isinstance(event, COUNTED_TYPES)
                 and not rematched):  # the original was counted
-            self.outputs.count(event)
+            self.outputs.count(fact_of(event, deadlines=self.rules.deadlines))
         if rematched:
             document.mark_seen(MATCHED + event.event_id)
             return
@@ -527,7 +528,7 @@ class Processors:
         aggregate = document.aggregate()
         if aggregate is not None and document.new_aggregate().apply(alert):
             document.aggregate_changed = True
-        self.outputs.count(alert)
+        self.outputs.count(fact_of(alert))
 
     async def escalate(self, alert: Alert) -> None:
         """Copy an overdue alert to the third body its rule names (``copy_when_overdue``:

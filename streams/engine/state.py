@@ -94,6 +94,14 @@ class PartitionStore:
             if isinstance(key, bytes) and key != OFFSET_KEY:
                 yield key, value
 
+    def prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored key starting with ``prefix``, and its value (staged writes not
+        included): a seek, not a scan of the store."""
+        for key, value in self._db.items(from_key=prefix):
+            if not isinstance(key, bytes) or not key.startswith(prefix):
+                return
+            yield key, value
+
     @property
     def offset(self) -> int:
         """The last changelog offset applied locally (-1 when none)."""

@@ -42,7 +42,7 @@ from streams.engine.outputs import Outputs
 from streams.engine.state import PartitionStore, decode_value, encode_value
 from streams.safety import RawRecord
 from streams.stats_facts import FACTS_HEADER, decode_facts
-from streams.stats_logic import StatsAccumulator
+from streams.stats_logic import BUCKET_PREFIX, StatsAccumulator
 from streams.topics import TopicNames
 
 __all__ = ["StatisticsProcessor"]
@@ -75,30 +75,41 @@ class StatisticsProcessor:
         self.settling: dict[str, tuple[float, Alert]] = {}
 
     def load(self) -> int:
-        """The statistics snapshot; returns the feed offset to resume from."""
+        """The statistics state; returns the feed offset to resume from.
+
+        The cases and the counters are in the store as the last checkpoint left them;
+        the missing-entry tracker is in the snapshot, which may be older: the feed is
+        re-read from the snapshot's offset, and counting it again changes no case.
+        """
         store = self.store
-        stored = store.get(_STATS_KEY) if store is not None else None
-        self.header = None
-        if stored is None:
-            self.stats = StatsAccumulator()
-            return 0
-        header = decode_value(stored)
         assert store is not None
+        stored = store.get(_STATS_KEY)
+        self.header = None
+        self.stats, resume = self._snapshot(store, stored)
+        self.stats.load_buckets(store.prefixed(BUCKET_PREFIX))
+        return resume
+
+    def _snapshot(self, store: PartitionStore,
+                  stored: bytes | None) -> tuple[StatsAccumulator, int]:
+        if stored is None:
+            return StatsAccumulator(cases=store), 0
+        header = decode_value(stored)
         try:
             parts = [store.get(_chunk_key(header["offset"], number)) or b""
                      for number in range(int(header["chunks"]))]
-            self.stats = StatsAccumulator.from_dict(decode_value(b"".join(parts)))
+            stats = StatsAccumulator.from_dict(decode_value(b"".join(parts)), cases=store)
         except Exception:
-            log.exception("statistics snapshot unreadable: counting the feed again")
-            self.stats = StatsAccumulator()
-            return 0
+            log.exception("statistics snapshot unreadable or of an older format: "
+                          "counting the feed again")
+            self.header = header  # its chunks are deleted when the next one is written
+            return StatsAccumulator(cases=store), 0
         self.header = header
         held = store.get(_SETTLING_KEY)
         self.settling = {}
         for data in (decode_value(held) if held else []):
             alert = Alert.model_validate(data)
             self.settling[alert.alert_id] = (time.monotonic(), alert)
-        return int(header["offset"]) + 1
+        return stats, int(header["offset"]) + 1
 
     async def count(self, batch: Batch, record: RawRecord) -> None:
         """Fold one stats-feed record into the accumulator: a batch of facts
@@ -129,6 +140,11 @@ class StatisticsProcessor:
         """
         if self.stats is None or batch.stats_offset is None:
             return
+        # The cases and the counters they changed, in this checkpoint (see load()).
+        self.stats.write_cases()
+        if self.store is not None:
+            for key, value in self.stats.bucket_records(batch.stats_changed):
+                self.store.put(key, value)
         now = datetime.now(UTC)
         await self.missing_entries(now)
         for unit_code, month in sorted(batch.stats_changed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import uuid
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,10 @@ from hub.models import (
     CaseState,
     ConsultationRequested,
     PenaltyCaseRecorded,
+    UnitMonthlyStats,
 )
 from hub.models.examples import EXAMPLE_AGENCY, example_events
+from streams.stats_logic import month_of
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     produce_events,
@@ -125,4 +128,22 @@ async def test_nothing_is_lost_when_a_worker_is_killed(deployment: StreamsDeploy
         deployment.bootstrap, deployment.registry_url, topics.alerts,
         lambda found: set(_overdue_consultations(found)) >= set(every_case), timeout_s=240)
     assert set(_overdue_consultations(alerts)) == set(every_case)
+
+    # The month's figures count every penalty once, whichever worker held the statistics
+    # (its cases and counters restored from the store, the feed re-read past them).
+    month = month_of(first[0][0].occurred_at)
+    stats_key = f"{EXAMPLE_AGENCY}|{month}".encode()
+
+    def latest_figures(found: list[tuple[Any, CaseEvent]]) -> UnitMonthlyStats | None:
+        figures = [e for r, e in found
+                   if r.key == stats_key and isinstance(e, UnitMonthlyStats)]
+        return figures[-1] if figures else None
+
+    stats = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.stats,
+        lambda found: (latest := latest_figures(found)) is not None
+        and latest.penalty_cases_entered >= len(every_case), timeout_s=120)
+    latest = latest_figures(stats)
+    assert latest is not None, deployment.log_of("w1")
+    assert latest.penalty_cases_entered == len(every_case)
     assert deployment.workers["w1"].poll() is None

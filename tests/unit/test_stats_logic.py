@@ -11,7 +11,7 @@ from hub.calendar import WorkingDayCalendar
 from hub.identity import case_id_for
 from hub.models import CaseEvent
 from streams.stats_facts import decode_facts, encode_facts, fact_of
-from streams.stats_logic import StatsAccumulator, month_of
+from streams.stats_logic import MemoryCaseStats, StatsAccumulator, month_of
 from tests.unit.data.case_events import (
     COUNTY_PSB,
     HUB_UNIT,
@@ -126,10 +126,19 @@ def test_alerts_count_once_per_alert_and_only_when_raised() -> None:
     assert figures(fed(events), COUNTY_PSB, "2025-01")["alerts"] == 2
 
 
+def _restored(accumulator: StatsAccumulator) -> StatsAccumulator:
+    """As the engine restores it: the counters and tracker from the snapshot, over the
+    store the cases were written to (a copy, so the original cannot leak through)."""
+    accumulator.write_cases()
+    assert isinstance(accumulator.cases, MemoryCaseStats)
+    return StatsAccumulator.from_dict(json.loads(json.dumps(accumulator.to_dict())),
+                                      calendar=WorkingDayCalendar(),
+                                      cases=MemoryCaseStats(dict(accumulator.cases.data)))
+
+
 def test_state_survives_a_table() -> None:
     accumulator = fed(ALL[:6])
-    restored = StatsAccumulator.from_dict(json.loads(json.dumps(accumulator.to_dict())),
-                                          calendar=WorkingDayCalendar())
+    restored = _restored(accumulator)
     assert restored.add_all(ALL[:6]) == frozenset()
     restored.add_all(ALL[6:])
     for unit, month, expected in EXPECTED:
@@ -228,24 +237,43 @@ def test_a_later_police_step_is_feedback_even_without_the_decision() -> None:
 
 def test_police_steps_survive_a_table() -> None:
     accumulator = fed([ARREST_A, EXPLAINED_B])
-    restored = StatsAccumulator.from_dict(json.loads(json.dumps(accumulator.to_dict())),
-                                          calendar=WorkingDayCalendar())
+    restored = _restored(accumulator)
     assert restored.add_all([ARREST_A, ARREST_A_CORRECTED]) == frozenset()
     restored.add(TRANSFER_A)
     assert police_steps(restored, COUNTY_PSB, "2025-02") == (1, 0, 1)
     assert police_steps(restored, COUNTY_PSB, "2025-03") == (0, 1, 0)
 
 
-def test_a_snapshot_from_before_the_police_steps_still_loads() -> None:
-    state = fed(ALL).to_dict()
-    for _unit, _month, bucket in state["buckets"]:
-        for figure in ("arrest_requests", "transfers", "explanations"):
-            del bucket[figure]
-    restored = StatsAccumulator.from_dict(state, calendar=WorkingDayCalendar())
-    for unit, month, expected in EXPECTED:
-        assert figures(restored, unit, month) == expected
-    restored.add(ARREST_A)
-    assert police_steps(restored, COUNTY_PSB, "2025-02") == (1, 0, 0)
+def test_a_snapshot_of_the_first_format_is_refused() -> None:
+    """Every case on the heap: the engine counts its feed again instead of loading it."""
+    old = {"buckets": [], "items": {}, "referral_times": {}, "receipt_times": {},
+           "decided": [], "penalty_first": {}, "decisions": {}, "entry_working_days": 3}
+    with pytest.raises(ValueError, match="older format"):
+        StatsAccumulator.from_dict(old, calendar=WorkingDayCalendar())
+
+
+def test_the_cases_live_in_the_store_not_in_the_snapshot() -> None:
+    accumulator = fed(ALL)
+    accumulator.write_cases()
+    assert isinstance(accumulator.cases, MemoryCaseStats)
+    assert len(accumulator.cases.data) == 3  # the three cases
+    # (the missing-entry tracker still keeps referral numbers and case ids)
+    counters = json.dumps(accumulator.to_dict()["buckets"])
+    assert CASE_A not in counters and "移A" not in counters
+
+
+def test_the_median_from_the_histogram_is_statistics_median() -> None:
+    import random
+    import statistics
+    rng = random.Random(7)
+    for size in range(1, 40):
+        days = [round(rng.uniform(0, 60), 2) if rng.random() < 0.7 else float(rng.randint(0, 5))
+                for _ in range(size)]
+        accumulator = StatsAccumulator(calendar=WorkingDayCalendar())
+        bucket = accumulator._bucket(COUNTY_PSB, "2025-01")
+        for value in days:
+            bucket.add_days(value, 1)
+        assert bucket.median_days() == statistics.median(days), days
 
 
 def _through_the_feed(events: list[CaseEvent]) -> StatsAccumulator:
