@@ -21,19 +21,28 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from hub.calendar import CHINA_TZ, WorkingDayCalendar, china_date, default_calendar
 from hub.models import Alert, AlertKind, AlertStatus, CaseEvent
 from hub.rules import DeadlineRule, DeadlineRules, ThresholdTable, ViolationOffenceTable
-from hub.rules.deadlines import EventMatcher, field_text
+from hub.rules.deadlines import field_text
 from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
+from streams._deadline_plans import (
+    CaseFacts,
+    RulePlan,
+    Stop,
+    clock_instant,
+    clock_limits,
+    first_match,
+    in_order,
+    rule_index,
+    stop_events,
+)
 from streams._facts import (
     offence_category,
     ordered,
     owning_unit,
-    receiving_police,
-    referring_agency,
 )
 
 __all__ = [
@@ -101,27 +110,12 @@ def is_entered_late(
     return china_date(recorded_at) > due
 
 
-def _is_date_only(moment: datetime) -> bool:
-    local = moment.astimezone(CHINA_TZ)
-    return local.time() == time(0)
-
-
 def _deadline(
     rule: DeadlineRule, start_event: object, started_at: datetime, cal: WorkingDayCalendar
 ) -> tuple[date, datetime]:
-    """Due date and first overdue instant of one clock."""
-    declared = rule.declared_due_date(start_event)
-    if declared is not None:
-        return declared, datetime.combine(declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
-    start = started_at
-    if rule.clock.unit == "hours" and _is_date_only(started_at):
-        # A date-only decision (midnight): count hours from the end of that day rather
-        # than accuse a unit of lateness for hours it could not have known about.
-        start = started_at + timedelta(days=1)
-    due_at = cal.deadline_instant(start, rule.clock.amount, rule.clock.unit)
-    if rule.clock.unit == "hours":
-        return china_date(due_at), due_at
-    return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
+    """Due date and first overdue instant of one clock (memoised: :func:`clock_limits`)."""
+    return clock_limits(cal, started_at, started_at.tzinfo,
+                        rule.declared_due_date(start_event), rule.clock.amount, rule.clock.unit)
 
 
 def _escalation(
@@ -131,7 +125,8 @@ def _escalation(
     severity, note = rule.severity, ""
     upcoming: datetime | None = None
     for step in rule.escalations:
-        at = cal.deadline_instant(started_at, step.after.amount, step.after.unit)
+        at = clock_instant(cal, started_at, started_at.tzinfo, step.after.amount,
+                           step.after.unit)
         if at <= now:
             if _SEVERITY_RANK[step.severity] >= _SEVERITY_RANK[severity]:
                 severity = step.severity
@@ -154,67 +149,20 @@ def _correlated(rule: DeadlineRule, start: object, stop: object) -> bool:
     return not comparable
 
 
-@dataclass(frozen=True)
-class _RulePlan:
-    """A monitored rule with the event type names that can start or stop its clock.
-
-    Checking the type name first skips ``EventMatcher.matches`` (field filters, pydantic
-    attribute access) for every event that cannot match: per case and evaluation that was
-    rules × events × events matcher calls, the largest share of the worker's CPU.
-    """
-
-    rule: DeadlineRule
-    start_types: frozenset[str]
-    stop_types: frozenset[str]
-
-
-#: Plans per rule set (keyed by identity; the rule set is kept so the id stays valid).
-_PLANS: dict[int, tuple[DeadlineRules, tuple[_RulePlan, ...]]] = {}
-
-
-def _plans(rules: DeadlineRules) -> tuple[_RulePlan, ...]:
-    cached = _PLANS.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
-    plans = tuple(
-        _RulePlan(rule, frozenset(m.event_type for m in rule.starts_on),
-                  frozenset(m.event_type for m in rule.stops_on))
-        for rule in rules.monitored()
-    )
-    if len(_PLANS) > 64:  # tests build many rule sets; a worker has one
-        _PLANS.clear()
-    _PLANS[id(rules)] = (rules, plans)
-    return plans
-
-
-def _stop_events(plan: _RulePlan, events: Sequence[CaseEvent]) -> list[CaseEvent]:
-    """The events that satisfy the rule's clock, in the order given (once per rule)."""
-    rule, stop_types = plan.rule, plan.stop_types
-    return [event for event in events
-            if type(event).__name__ in stop_types and rule.is_stop(event)]
-
-
-def _find_stop(
-    rule: DeadlineRule, start: CaseEvent, started_at: datetime, events: Sequence[CaseEvent],
-    stops: Sequence[CaseEvent] | None = None,
-) -> CaseEvent | None:
-    """The first event that stops the clock ``start`` started (``stops``: the events
-    already known to satisfy the rule, see :func:`_stop_events`)."""
+def _find_stop(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
+               stops: Sequence[Stop]) -> Stop | None:
+    """The first event that stops the clock ``start`` started."""
     start_day = china_date(started_at)
-    for event in events if stops is None else stops:
-        if event.event_id == start.event_id:
+    for stop in stops:
+        if stop.event.event_id == start.event_id or stop.day < start_day:
             continue
-        if stops is None and not rule.is_stop(event):
-            continue
-        if china_date(rule.stop_instant(event, event.occurred_at)) < start_day:
-            continue
-        if _correlated(rule, start, event):
-            return event
+        if _correlated(rule, start, stop.event):
+            return stop
     return None
 
 
 def _responsible(
-    rule: DeadlineRule, start: CaseEvent, events: Sequence[CaseEvent], fallback: str,
+    rule: DeadlineRule, start: CaseEvent, facts: CaseFacts, fallback: str,
     hub_unit_code: str,
 ) -> str:
     spec = rule.responsible
@@ -226,9 +174,9 @@ def _responsible(
     elif spec.party == "start_event_field":
         code = field_text(getattr(start, spec.field or "", None))
     elif spec.party == "referring_agency":
-        code = referring_agency(events)
+        code = facts.referring_agency()
     else:
-        code = receiving_police(events)
+        code = facts.receiving_police()
     return code or fallback
 
 
@@ -302,6 +250,10 @@ def evaluate_case(
     id is not among them, instead of being built to be dropped by
     :meth:`CaseDeadlines.changes` (most clocks stop in time: building their alert was a
     tenth of the engine's time).
+
+    Only the rules an event type of the case can start are visited, each over the events
+    of its start types (``tests/unit/test_deadline_equivalence.py`` holds this to a plain
+    every-rule × every-event evaluation).
     """
     cal = calendar or default_calendar()
     case_events = ordered(events)
@@ -310,43 +262,47 @@ def evaluate_case(
     case_id = case_events[0].case_id
     fallback_unit = owning_unit(case_events) or hub_unit_code
     category = offence_category(case_events, thresholds, violation_offences)
+    index = rule_index(rules)
+    positions: dict[str, list[int]] = {}
+    for position, event in enumerate(case_events):
+        positions.setdefault(type(event).__name__, []).append(position)
+    started = sorted({plan for name in positions for plan in index.by_start_type.get(name, ())})
+    facts = CaseFacts(case_events)
     clocks: list[OpenClock] = []
     states: list[AlertState] = []
     next_check: datetime | None = None
 
-    def remember(at: datetime | None) -> None:
-        nonlocal next_check
-        if at is not None and at > now and (next_check is None or at < next_check):
-            next_check = at
-
-    for plan in _plans(rules):
+    for plan in (index.plans[number] for number in started):
         rule = plan.rule
         # A rule for another offence category may have raised an alert before the case's
         # category was known (a police receipt read before the referral naming an
         # economic crime): such alerts are withdrawn, never left open for ever.
         withdrawn = not rule.applies_to_category(category)
-        stops: list[CaseEvent] | None = None
-        for start in case_events:
-            if type(start).__name__ not in plan.start_types:
-                continue
-            matcher = rule.start_matcher(start)
+        stops: list[Stop] | None = None
+        for position in in_order(plan.start_matchers, positions):
+            start = case_events[position]
+            matcher = first_match(plan.start_matchers[type(start).__name__], start)
             if matcher is None:
                 continue
             started_at = matcher.start_instant(start)
             if started_at is None:
                 continue
             if stops is None and not withdrawn:
-                stops = _stop_events(plan, case_events)
+                stops = stop_events(plan, case_events, positions)
             outcome = _evaluate_clock(
-                rule, matcher, start, started_at, case_events, now, cal,
-                hub_unit_code=hub_unit_code, fallback_unit=fallback_unit, stops=stops,
-                withdrawn=withdrawn, emitted=emitted,
+                plan, start, started_at, now, cal, facts=facts, hub_unit_code=hub_unit_code,
+                fallback_unit=fallback_unit, stops=stops or [], withdrawn=withdrawn,
+                emitted=emitted,
             )
+            if outcome is None:
+                continue
             if outcome.clock is not None:
                 clocks.append(outcome.clock)
             if outcome.alert is not None:
                 states.append(outcome.alert)
-            remember(outcome.check_at)
+            at = outcome.check_at
+            if at is not None and at > now and (next_check is None or at < next_check):
+                next_check = at
     return CaseDeadlines(case_id, tuple(clocks), tuple(states), next_check)
 
 
@@ -357,46 +313,90 @@ class _ClockOutcome:
     check_at: datetime | None
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """What every alert of one clock says, whatever its state."""
+
+    rule: DeadlineRule
+    kind: AlertKind
+    alert_id: str
+    start: CaseEvent
+    started_at: datetime
+    due_date: date
+    due_at: datetime
+    responsible: str
+    now: datetime
+    hub_unit_code: str
+    cal: WorkingDayCalendar
+
+    def alert(self, status: AlertStatus, severity: str, occurred_at: datetime, *,
+              late: bool | None, resolved_by: str | None, note: str = "",
+              done_at: datetime | None = None) -> Alert:
+        rule = self.rule
+        return build_alert(
+            alert_id=self.alert_id, case_id=self.start.case_id, kind=self.kind,
+            severity=severity, status=status, hub_unit_code=self.hub_unit_code,
+            responsible_unit_code=self.responsible, rule_id=rule.id, legal_source=rule.source,
+            occurred_at=occurred_at, recorded_at=self.now, processor=PROCESSOR,
+            message=_message(rule, self.due_date, late, status is AlertStatus.RESOLVED),
+            due_date=self.due_date, trigger_event_id=self.start.event_id,
+            resolved_by_event_id=resolved_by,
+            details=_details(rule, self.started_at, self.due_at, late=late, note=note,
+                             done_at=done_at, cal=self.cal),
+        )
+
+
 def _evaluate_clock(
-    rule: DeadlineRule,
-    matcher: EventMatcher,
+    plan: RulePlan,
     start: CaseEvent,
     started_at: datetime,
-    events: Sequence[CaseEvent],
     now: datetime,
     cal: WorkingDayCalendar,
     *,
+    facts: CaseFacts,
     hub_unit_code: str,
     fallback_unit: str,
-    stops: Sequence[CaseEvent] | None = None,
-    withdrawn: bool = False,
-    emitted: Container[str] | None = None,
-) -> _ClockOutcome:
+    stops: Sequence[Stop],
+    withdrawn: bool,
+    emitted: Container[str] | None,
+) -> _ClockOutcome | None:
+    """One clock's state at ``now`` (None: nothing to report or keep).
+
+    What only a reported clock needs (its alert id, responsible unit, alert) is worked
+    out after the cheap exits: most clocks are an entry on time or a clock stopped in
+    time, and yield nothing.
+    """
+    rule = plan.rule
+    kind = plan.kind
+    due: tuple[date, datetime] | None = None
+    if not withdrawn:
+        if kind is None:
+            kind = AlertKind[rule.alert_kind]  # the KeyError names the kind
+        if rule.evaluation == "same_event_lag":
+            done_at = getattr(start, rule.lag_until or "", None)
+            if not isinstance(done_at, datetime):
+                return None
+            due = _deadline(rule, start, started_at, cal)
+            if done_at < due[1]:
+                return None
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
     never_emitted = emitted is not None and alert_id not in emitted
     if withdrawn and never_emitted:
-        return _ClockOutcome(None, None, None)  # nothing to withdraw
-    due_date, due_at = _deadline(rule, start, started_at, cal)
-    responsible = _responsible(rule, start, events, fallback_unit, hub_unit_code)
-    kind = AlertKind[rule.alert_kind]
+        return None  # nothing to withdraw
+    due_date, due_at = due or _deadline(rule, start, started_at, cal)
+    if kind is None:
+        kind = AlertKind[rule.alert_kind]
 
-    def alert(status: AlertStatus, severity: str, occurred_at: datetime, *,
-              late: bool | None, resolved_by: str | None, note: str = "",
-              done_at: datetime | None = None) -> Alert:
-        return build_alert(
-            alert_id=alert_id, case_id=start.case_id, kind=kind, severity=severity,
-            status=status, hub_unit_code=hub_unit_code, responsible_unit_code=responsible,
-            rule_id=rule.id, legal_source=rule.source, occurred_at=occurred_at,
-            recorded_at=now, processor=PROCESSOR,
-            message=_message(rule, due_date, late, status is AlertStatus.RESOLVED),
-            due_date=due_date, trigger_event_id=start.event_id, resolved_by_event_id=resolved_by,
-            details=_details(rule, started_at, due_at, late=late, note=note, done_at=done_at,
-                             cal=cal),
-        )
+    def clock() -> _Clock:
+        assert kind is not None  # narrowed above
+        return _Clock(rule, kind, alert_id, start, started_at, due_date, due_at,
+                      _responsible(rule, start, facts, fallback_unit, hub_unit_code), now,
+                      hub_unit_code, cal)
 
     if withdrawn:
         # Only emitted when an alert of this id was raised before (emit_if_new=False).
-        resolved = alert(AlertStatus.RESOLVED, rule.severity, now, late=None, resolved_by=None)
+        resolved = clock().alert(AlertStatus.RESOLVED, rule.severity, now, late=None,
+                                 resolved_by=None)
         resolved = resolved.model_copy(update={
             "message": f"{rule.title_zh} / {rule.title_en}: 已撤回 / withdrawn (本案罪名类别不适用"
                        " / the rule does not apply to the case's offence category)",
@@ -404,47 +404,47 @@ def _evaluate_clock(
         return _ClockOutcome(None, AlertState(resolved, emit_if_new=False,
                                               withdraws_inapplicable=True), None)
 
-    if rule.evaluation == "same_event_lag":
-        done_at = getattr(start, rule.lag_until or "", None)
-        if not isinstance(done_at, datetime) or done_at < due_at:
-            return _ClockOutcome(None, None, None)
-        return _ClockOutcome(None, AlertState(alert(
+    if rule.evaluation == "same_event_lag":  # entered late (see above)
+        done_at = getattr(start, rule.lag_until or "")
+        return _ClockOutcome(None, AlertState(clock().alert(
             AlertStatus.RESOLVED, rule.severity, done_at, late=True,
             resolved_by=start.event_id, done_at=done_at)), None)
 
-    stop = _find_stop(rule, start, started_at, events, stops)
-    if stop is not None:
-        stopped_at = rule.stop_instant(stop, stop.occurred_at)
+    found = _find_stop(rule, start, started_at, stops)
+    if found is not None:
+        stop, stopped_at = found.event, found.at
         late = stopped_at >= due_at and not rule.lateness_exempt(stop)
         if late:
             severity, note, _ = _escalation(rule, started_at, stopped_at, cal)
-            return _ClockOutcome(None, AlertState(alert(
+            return _ClockOutcome(None, AlertState(clock().alert(
                 AlertStatus.RESOLVED, severity, stopped_at, late=True,
                 resolved_by=stop.event_id, note=note, done_at=stopped_at)), None)
         if rule.evaluation == "deadline":
             if never_emitted:
-                return _ClockOutcome(None, None, None)  # done in time, nothing to undo
+                return None  # done in time, nothing to undo
             # Done in time. A sweep may still have raised the alert before the hub read the
             # act: the act was recorded late, or a backfill's sweep (on wall time) ran
             # before its next batch. Resolve it if so; emit nothing if it never was.
             return _ClockOutcome(None, AlertState(
-                alert(AlertStatus.RESOLVED, rule.severity, stop.recorded_at, late=False,
-                      resolved_by=stop.event_id, done_at=stopped_at),
+                clock().alert(AlertStatus.RESOLVED, rule.severity, stop.recorded_at,
+                              late=False, resolved_by=stop.event_id, done_at=stopped_at),
                 emit_if_new=False, undoes_early_sweep=stop.recorded_at < due_at), None)
-        return _ClockOutcome(None, None, None)
+        return None
 
     overdue = now >= due_at
+    responsible = _responsible(rule, start, facts, fallback_unit, hub_unit_code)
     if rule.evaluation == "window":
         if overdue:
-            return _ClockOutcome(None, None, None)
-        clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at,
-                          due_date, due_at, responsible, False, rule.severity)
-        return _ClockOutcome(clock, None, due_at)
+            return None
+        return _ClockOutcome(OpenClock(rule.id, alert_id, start.case_id, start.event_id,
+                                       started_at, due_date, due_at, responsible, False,
+                                       rule.severity), None, due_at)
 
     severity, note, upcoming = _escalation(rule, started_at, now, cal)
-    clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at, due_date,
-                      due_at, responsible, overdue, severity)
+    open_clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at,
+                           due_date, due_at, responsible, overdue, severity)
     if not overdue:
-        return _ClockOutcome(clock, None, due_at)
-    raised = alert(AlertStatus.RAISED, severity, due_at, late=None, resolved_by=None, note=note)
-    return _ClockOutcome(clock, AlertState(raised), upcoming)
+        return _ClockOutcome(open_clock, None, due_at)
+    raised = clock().alert(AlertStatus.RAISED, severity, due_at, late=None, resolved_by=None,
+                           note=note)
+    return _ClockOutcome(open_clock, AlertState(raised), upcoming)

@@ -1,0 +1,196 @@
+"""Indexes and memos that keep :func:`streams.deadline_logic.evaluate_case` cheap.
+
+The evaluation's rules are those of ``deadlines.yaml``; its cost was every rule × every
+event of the case, each clock's deadline counted again on the working-day calendar at
+every evaluation, and case-wide facts found again per clock. Here: the rules indexed by
+the event types that start and stop them, the deadline computations memoised (bounded,
+keyed by everything they read), and the case facts found once per evaluation. Nothing
+here grows with the number of cases.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from hub.calendar import CHINA_TZ, ClockUnit, WorkingDayCalendar, china_date
+from hub.models import AlertKind, CaseEvent
+from hub.rules import DeadlineRule, DeadlineRules
+from hub.rules.deadlines import EventMatcher
+from streams._facts import receiving_police, referring_agency
+
+__all__ = [
+    "MEMO_SIZE",
+    "CaseFacts",
+    "RuleIndex",
+    "RulePlan",
+    "Stop",
+    "clock_instant",
+    "clock_limits",
+    "first_match",
+    "in_order",
+    "rule_index",
+    "stop_events",
+]
+
+#: Deadline computations kept (a worker's recent clock starts; ~200 bytes each).
+MEMO_SIZE = 16_384
+
+
+def _is_date_only(moment: datetime) -> bool:
+    return moment.astimezone(CHINA_TZ).time() == time(0)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def clock_limits(
+    cal: WorkingDayCalendar, started_at: datetime, tzinfo: tzinfo | None,
+    declared: date | None, amount: int, unit: ClockUnit,
+) -> tuple[date, datetime]:
+    """Due date and first overdue instant from everything they depend on.
+
+    Every evaluation of a case computes the deadline of every clock again, from the same
+    start: memoised, bounded (a worker's recent starts, not its cases). ``tzinfo`` is part
+    of the key because equal instants in two zones compare equal, yet an hour clock's due
+    instant keeps its start's zone, which shows in the alert's ``due_at`` detail.
+    """
+    del tzinfo  # a key only
+    if declared is not None:
+        return declared, datetime.combine(declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
+    start = started_at
+    if unit == "hours" and _is_date_only(started_at):
+        # A date-only decision (midnight): count hours from the end of that day rather
+        # than accuse a unit of lateness for hours it could not have known about.
+        start = started_at + timedelta(days=1)
+    due_at = cal.deadline_instant(start, amount, unit)
+    if unit == "hours":
+        return china_date(due_at), due_at
+    return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def clock_instant(cal: WorkingDayCalendar, started_at: datetime, tzinfo: tzinfo | None,
+             amount: int, unit: ClockUnit) -> datetime:
+    """``cal.deadline_instant`` memoised (an escalation's limit); ``tzinfo`` as in
+    :func:`clock_limits`."""
+    del tzinfo
+    return cal.deadline_instant(started_at, amount, unit)
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """A monitored rule with its ``starts_on`` / ``stops_on`` entries by event type name.
+
+    Only an entry of the event's own type can match it (``EventMatcher.matches`` checks the
+    type first), so looking the entries up by type gives the same first match as trying
+    them all: the entry-late rule alone has twenty start entries, tried for every event.
+    """
+
+    rule: DeadlineRule
+    start_matchers: Mapping[str, tuple[EventMatcher, ...]]
+    stop_matchers: Mapping[str, tuple[EventMatcher, ...]]
+    #: The rule's alert kind (None when the file names no kind: raised on first use).
+    kind: AlertKind | None
+
+
+@dataclass(frozen=True)
+class RuleIndex:
+    """A rule set's plans, and which of them each event type can start.
+
+    An evaluation visits only the rules that some event of the case can start, instead of
+    every rule × every event.
+    """
+
+    plans: tuple[RulePlan, ...]
+    by_start_type: Mapping[str, tuple[int, ...]]
+
+
+def _by_type(matchers: Iterable[EventMatcher]) -> dict[str, tuple[EventMatcher, ...]]:
+    grouped: dict[str, list[EventMatcher]] = {}
+    for matcher in matchers:
+        grouped.setdefault(matcher.event_type, []).append(matcher)
+    return {name: tuple(entries) for name, entries in grouped.items()}
+
+
+#: Indexes per rule set (keyed by identity; the rule set is kept so the id stays valid).
+_PLANS: dict[int, tuple[DeadlineRules, RuleIndex]] = {}
+
+
+def rule_index(rules: DeadlineRules) -> RuleIndex:
+    cached = _PLANS.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    plans = tuple(
+        RulePlan(rule, _by_type(rule.starts_on), _by_type(rule.stops_on),
+                  AlertKind.__members__.get(rule.alert_kind))
+        for rule in rules.monitored()
+    )
+    starting: dict[str, list[int]] = {}
+    for position, plan in enumerate(plans):
+        for name in plan.start_matchers:
+            starting.setdefault(name, []).append(position)
+    index = RuleIndex(plans, {name: tuple(found) for name, found in starting.items()})
+    if len(_PLANS) > 64:  # tests build many rule sets; a worker has one
+        _PLANS.clear()
+    _PLANS[id(rules)] = (rules, index)
+    return index
+
+
+def first_match(matchers: Sequence[EventMatcher], event: object) -> EventMatcher | None:
+    for matcher in matchers:
+        if matcher.matches(event):
+            return matcher
+    return None
+
+
+def in_order(names: Iterable[str], positions: Mapping[str, list[int]]) -> list[int]:
+    """Positions in the case of the events of the given types, in case order."""
+    found = [positions[name] for name in names if name in positions]
+    if len(found) == 1:
+        return found[0]
+    return sorted(position for group in found for position in group)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """An event that satisfies a rule, with when it did (``DeadlineRule.stop_instant``)."""
+
+    event: CaseEvent
+    at: datetime
+    day: date
+
+
+def stop_events(plan: RulePlan, events: Sequence[CaseEvent],
+                 positions: Mapping[str, list[int]]) -> list[Stop]:
+    """The events that satisfy the rule's clock, in case order (once per rule)."""
+    rule, matchers = plan.rule, plan.stop_matchers
+    stops: list[Stop] = []
+    for position in in_order(matchers, positions):
+        event = events[position]
+        if first_match(matchers[type(event).__name__], event) is not None:
+            at = rule.stop_instant(event, event.occurred_at)
+            stops.append(Stop(event, at, china_date(at)))
+    return stops
+
+
+class CaseFacts:
+    """Facts of the whole case a clock's responsible unit may need, found once per
+    evaluation (each is a scan of the case: per clock, that was rules × events²)."""
+
+    __slots__ = ("_events", "_receiving", "_referring")
+
+    def __init__(self, events: Sequence[CaseEvent]) -> None:
+        self._events = events
+        self._referring: tuple[str | None] | None = None
+        self._receiving: tuple[str | None] | None = None
+
+    def referring_agency(self) -> str | None:
+        if self._referring is None:
+            self._referring = (referring_agency(self._events),)
+        return self._referring[0]
+
+    def receiving_police(self) -> str | None:
+        if self._receiving is None:
+            self._receiving = (receiving_police(self._events),)
+        return self._receiving[0]
