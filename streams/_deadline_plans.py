@@ -24,6 +24,7 @@ from streams._facts import receiving_police, referring_agency
 __all__ = [
     "MEMO_SIZE",
     "CaseFacts",
+    "Entries",
     "RuleIndex",
     "RulePlan",
     "Stop",
@@ -88,8 +89,8 @@ class RulePlan:
     """
 
     rule: DeadlineRule
-    start_matchers: Mapping[str, tuple[EventMatcher, ...]]
-    stop_matchers: Mapping[str, tuple[EventMatcher, ...]]
+    start_matchers: Mapping[str, Entries]
+    stop_matchers: Mapping[str, Entries]
     #: The rule's alert kind (None when the file names no kind: raised on first use).
     kind: AlertKind | None
 
@@ -106,10 +107,16 @@ class RuleIndex:
     by_start_type: Mapping[str, tuple[int, ...]]
 
 
-def _by_type(matchers: Iterable[EventMatcher]) -> dict[str, tuple[EventMatcher, ...]]:
-    grouped: dict[str, list[EventMatcher]] = {}
+#: A rule's entries for one event type, in file order, each with whether it has field
+#: filters (an entry without any matches every event of its type: no call needed).
+Entries = tuple[tuple[EventMatcher, bool], ...]
+
+
+def _by_type(matchers: Iterable[EventMatcher]) -> dict[str, Entries]:
+    grouped: dict[str, list[tuple[EventMatcher, bool]]] = {}
     for matcher in matchers:
-        grouped.setdefault(matcher.event_type, []).append(matcher)
+        filtered = bool(matcher.where or matcher.unless)
+        grouped.setdefault(matcher.event_type, []).append((matcher, filtered))
     return {name: tuple(entries) for name, entries in grouped.items()}
 
 
@@ -137,9 +144,10 @@ def rule_index(rules: DeadlineRules) -> RuleIndex:
     return index
 
 
-def first_match(matchers: Sequence[EventMatcher], event: object) -> EventMatcher | None:
-    for matcher in matchers:
-        if matcher.matches(event):
+def first_match(entries: Entries, event: object) -> EventMatcher | None:
+    """The first entry ``event`` satisfies (``entries``: those of its type)."""
+    for matcher, filtered in entries:
+        if not filtered or matcher.matches(event):
             return matcher
     return None
 
