@@ -11,18 +11,21 @@ here grows with the number of cases.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from hub.calendar import CHINA_TZ, ClockUnit, WorkingDayCalendar, china_date
-from hub.models import AlertKind, CaseEvent
+from hub.models import Alert, AlertKind, CaseEvent
 from hub.rules import DeadlineRule, DeadlineRules
 from hub.rules.deadlines import EventMatcher
 from streams._facts import receiving_police, referring_agency
 
 __all__ = [
+    "BUILT_ALERTS",
     "MEMO_SIZE",
+    "AlertMemo",
     "CaseFacts",
     "Entries",
     "RuleIndex",
@@ -180,6 +183,35 @@ def stop_events(plan: RulePlan, events: Sequence[CaseEvent],
             at = rule.stop_instant(event, event.occurred_at)
             stops.append(Stop(event, at, china_date(at)))
     return stops
+
+
+class AlertMemo:
+    """Alerts already built, by rule and everything else they say (a bounded LRU).
+
+    The rule is compared by identity (its text, titles and source are in the alert);
+    the entry holds it, so an id is never taken for another rule's.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._kept: OrderedDict[tuple[int, Hashable], tuple[DeadlineRule, Alert]] = (
+            OrderedDict())
+
+    def get(self, rule: DeadlineRule, key: Hashable) -> Alert | None:
+        found = self._kept.get((id(rule), key))
+        if found is None or found[0] is not rule:
+            return None
+        self._kept.move_to_end((id(rule), key))
+        return found[1]
+
+    def put(self, rule: DeadlineRule, key: Hashable, alert: Alert) -> None:
+        self._kept[(id(rule), key)] = (rule, alert)
+        if len(self._kept) > self._size:
+            self._kept.popitem(last=False)
+
+
+#: A worker's recently built alerts (a few KiB each).
+BUILT_ALERTS = AlertMemo(2_048)
 
 
 class CaseFacts:

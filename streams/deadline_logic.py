@@ -29,6 +29,7 @@ from hub.rules import DeadlineRule, DeadlineRules, ThresholdTable, ViolationOffe
 from hub.rules.deadlines import field_text
 from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
 from streams._deadline_plans import (
+    BUILT_ALERTS,
     CaseFacts,
     RulePlan,
     Stop,
@@ -332,18 +333,36 @@ class _Clock:
     def alert(self, status: AlertStatus, severity: str, occurred_at: datetime, *,
               late: bool | None, resolved_by: str | None, note: str = "",
               done_at: datetime | None = None) -> Alert:
-        rule = self.rule
-        return build_alert(
+        """The clock's alert in this state, recorded ``now``.
+
+        An overdue clock's alert is built again at every evaluation of its case, equal
+        but for ``recorded_at``: the alert is kept (bounded, keyed by all it says but
+        that) and copied with this evaluation's time, without validating it again.
+        """
+        rule, now = self.rule, self.now
+        key = (self.kind, self.alert_id, self.start.case_id, self.start.event_id, status,
+               severity, occurred_at, occurred_at.tzinfo, late, resolved_by, note, done_at,
+               None if done_at is None else done_at.tzinfo, self.responsible,
+               self.hub_unit_code, self.due_date, self.due_at, self.due_at.tzinfo,
+               self.started_at, self.started_at.tzinfo, self.cal)
+        if now.utcoffset() is not None:  # else validation refuses the naive time below
+            known = BUILT_ALERTS.get(rule, key)
+            if known is not None:
+                return known.model_copy(update={"recorded_at": now,
+                                                "details": dict(known.details)})
+        built = build_alert(
             alert_id=self.alert_id, case_id=self.start.case_id, kind=self.kind,
             severity=severity, status=status, hub_unit_code=self.hub_unit_code,
             responsible_unit_code=self.responsible, rule_id=rule.id, legal_source=rule.source,
-            occurred_at=occurred_at, recorded_at=self.now, processor=PROCESSOR,
+            occurred_at=occurred_at, recorded_at=now, processor=PROCESSOR,
             message=_message(rule, self.due_date, late, status is AlertStatus.RESOLVED),
             due_date=self.due_date, trigger_event_id=self.start.event_id,
             resolved_by_event_id=resolved_by,
             details=_details(rule, self.started_at, self.due_at, late=late, note=note,
                              done_at=done_at, cal=self.cal),
         )
+        BUILT_ALERTS.put(rule, key, built.model_copy(update={"details": dict(built.details)}))
+        return built
 
 
 def _evaluate_clock(

@@ -1,13 +1,13 @@
 """The indexed, memoised ``evaluate_case`` equals a plain evaluation of every rule × event.
 
 ``evaluate_case`` visits only the rules an event type of the case can start, looks start
-and stop entries up by event type, memoises deadlines across cases and finds case facts
-once per call (``streams/_deadline_plans.py``). Each shortcut must leave the result exactly
-as the straightforward evaluation below gives it (the code before issue #10's seventh
-pass): on generated histories of every event type the rules name, in shuffled orders,
-with time zones mixed (equal instants in two zones share a memo key), with and without
-the emitted alert ids, under the shipped rules and under a variant with hour clocks and
-escalations on every rule.
+and stop entries up by event type, memoises deadlines across cases, finds case facts once
+per call and reuses the alerts it built before (``streams/_deadline_plans.py``). Each
+shortcut must leave the result exactly as the straightforward evaluation below gives it
+(the code before issue #10's seventh pass): on generated histories of every event type
+the rules name, in shuffled orders, with time zones mixed (equal instants in two zones
+share a memo key), with and without the emitted alert ids, under the shipped rules and
+under a variant with hour clocks and escalations on every rule.
 """
 
 from __future__ import annotations
@@ -234,6 +234,8 @@ _OFFENCES = ({"offence": "生产、销售伪劣产品罪", "article": "140"},  #
 def _event(kind: int, when: datetime, rnd: random.Random) -> CaseEvent:
     """One event of a kind the rules start or stop, with the fields they read varied."""
     recorded = when + timedelta(hours=rnd.choice((1, 30, 100, 300)))
+    if rnd.random() < 0.3:
+        recorded = recorded.astimezone(UTC if recorded.tzinfo is CHINA_TZ else CHINA_TZ)
     due = rnd.choice((None, china_date(when) + timedelta(days=rnd.randint(0, 40))))
     doc = rnd.choice(("D-1", "D-2", None))
     makers: list[Callable[[], CaseEvent]] = [
@@ -309,11 +311,13 @@ def test_evaluate_case_equals_the_plain_evaluation(
                         violation_offences=load_violation_offences(),
                         hub_unit_code=ev.HUB_UNIT, calendar=cal, emitted=emitted)
     assert strict(got) == strict(expected)
-    # the memoised deadlines are shared with the next call: it must not change the answer
-    again = evaluate_case(events, now, rules=rules, thresholds=load_thresholds(),
-                          violation_offences=load_violation_offences(),
-                          hub_unit_code=ev.HUB_UNIT, calendar=cal, emitted=emitted)
-    assert strict(again) == strict(expected)
+    # what is memoised (deadlines, alerts built) serves the next calls: at the same time
+    # and at a later one (alerts equal but for when they were recorded)
+    for moment in (now, now + timedelta(hours=rnd.choice((1, 50, 2000)))):
+        again = evaluate_case(events, moment, rules=rules, thresholds=load_thresholds(),
+                              violation_offences=load_violation_offences(),
+                              hub_unit_code=ev.HUB_UNIT, calendar=cal, emitted=emitted)
+        assert strict(again) == strict(reference(events, moment, rules, cal, emitted))
 
 
 def test_the_generated_histories_reach_every_rule_kind_and_outcome() -> None:
