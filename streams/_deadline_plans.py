@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
@@ -197,17 +198,22 @@ class AlertMemo:
         self._kept: OrderedDict[tuple[int, Hashable], tuple[DeadlineRule, Alert]] = (
             OrderedDict())
 
+    def __len__(self) -> int:
+        return len(self._kept)
+
     def get(self, rule: DeadlineRule, key: Hashable) -> Alert | None:
         found = self._kept.get((id(rule), key))
         if found is None or found[0] is not rule:
             return None
-        self._kept.move_to_end((id(rule), key))
+        with suppress(KeyError):  # evicted meanwhile by another thread: still an answer
+            self._kept.move_to_end((id(rule), key))
         return found[1]
 
     def put(self, rule: DeadlineRule, key: Hashable, alert: Alert) -> None:
         self._kept[(id(rule), key)] = (rule, alert)
-        if len(self._kept) > self._size:
-            self._kept.popitem(last=False)
+        while len(self._kept) > self._size:
+            with suppress(KeyError):
+                self._kept.popitem(last=False)
 
 
 #: A worker's recently built alerts (a few KiB each).

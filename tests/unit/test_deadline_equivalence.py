@@ -31,6 +31,7 @@ from hub.rules import (
 )
 from hub.rules.deadlines import ClockSpec, Escalation, field_text
 from streams._alerts import AlertState, alert_id_for, build_alert
+from streams._deadline_plans import AlertMemo
 from streams._facts import (
     offence_category,
     ordered,
@@ -341,3 +342,17 @@ def test_the_generated_histories_reach_every_rule_kind_and_outcome() -> None:
                          else f"{state.alert.status.value}:{state.alert.details.get('late')}")
     assert {rule.id for rule in _SHIPPED.monitored()} <= rules_started
     assert {"open", "withdrawn", "RAISED:None", "RESOLVED:true", "RESOLVED:false"} <= outcomes
+
+
+def test_the_alert_memo_is_bounded_and_serves_only_the_rule_it_was_built_for() -> None:
+    """A worker evaluates a million cases: the memo keeps its size, and a rule set loaded
+    again (equal text, another object) never gets the alerts of the one it replaced."""
+    rule = _SHIPPED.monitored()[0]
+    alert = ev.alert_event(ev.at(2025, 1, 6), "a-1")
+    memo = AlertMemo(3)
+    for number in range(10):
+        memo.put(rule, ("key", number), alert)
+    assert len(memo) == 3
+    assert memo.get(rule, ("key", 9)) is alert
+    assert memo.get(rule, ("key", 0)) is None  # the oldest went first
+    assert memo.get(rule.model_copy(), ("key", 9)) is None
