@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import Rdict, WriteBatch, WriteOptions
 
+from streams.engine.state import store_options
 from streams.matching_logic import RecordKey, ReferralRecord
 
 __all__ = ["RocksMatchStorage", "open_index_store"]
@@ -35,14 +36,11 @@ _CASE = b"c"
 _INDEX = b"i"
 _POLICE = b"p"
 _POLICE_NUMBER = b"n"
-_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 
 
 def open_index_store(directory: Path) -> Rdict:
     """Open (or create) the index store; a store of another layout is wiped first."""
-    options = Options(raw_mode=True)
-    options.set_write_buffer_size(_WRITE_BUFFER_BYTES)
-    options.set_max_write_buffer_number(2)
+    options = store_options()
     directory.parent.mkdir(parents=True, exist_ok=True)
     try:
         db = Rdict(str(directory), options)
