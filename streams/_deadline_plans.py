@@ -40,8 +40,9 @@ __all__ = [
     "stop_events",
 ]
 
-#: Deadline computations kept (a worker's recent clock starts; ~200 bytes each).
-MEMO_SIZE = 16_384
+#: Deadline computations kept per memo (a worker's recent clock starts; ~400 B each, so
+#: ~3 MiB at most).
+MEMO_SIZE = 8_192
 
 
 def _is_date_only(moment: datetime) -> bool:
@@ -216,7 +217,7 @@ class AlertMemo:
                 self._kept.popitem(last=False)
 
 
-#: A worker's recently built alerts (a few KiB each).
+#: A worker's recently built alerts (~3.5 KiB each with their key: ~7 MiB at most).
 BUILT_ALERTS = AlertMemo(2_048)
 
 
