@@ -153,9 +153,19 @@ class SinkRunner:
         return self.summary
 
     async def _ensure_topics(self) -> None:
-        """The receipts and DLQ topics, retried while the broker is not up yet."""
-        await ensure_topics(self.bootstrap, [self.receipts, self.dlq], security=self.security,
-                            stopping=self.stopping, who=f"sink {self.config.id}")
+        """The inbox, receipts and DLQ topics, retried while the broker is not up yet.
+
+        The inbox too: a unit connected before the hub routed anything to it has no
+        ``lf.inbox.<unit>`` yet, and a consumer subscribed to a missing topic is never
+        assigned a partition, so ``--once`` waited for an end it could not reach (logging
+        "not found in cluster metadata" forever). Created here as the stream worker
+        creates it (the manifest's defaults); where the unit's principal may only read
+        its inbox (``liangfa acl``), the creation is refused and retried until the
+        worker has made it, as a source connector waits for its topics.
+        """
+        await ensure_topics(self.bootstrap, [self.config.inbox, self.receipts, self.dlq],
+                            security=self.security, stopping=self.stopping,
+                            who=f"sink {self.config.id}")
 
     async def _session(self, *, once: bool) -> None:
         registry = SchemaRegistryClient(self.registry_url, auth=self.registry_auth)

@@ -10,6 +10,7 @@ acknowledgement, the target deduplicates the one event in hand).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ from connectors.sinks.config import SinkConfig, load_sink_config
 from connectors.sinks.runner import SinkRunner
 from connectors.sinks.testing import ReceivingServer, inbox_events
 from hub.config import HubSettings
-from hub.kafka import make_producer
+from hub.kafka import admin_client, make_producer
 from hub.models import DeliveryAcknowledged
 from hub.models.examples import EXAMPLE_POLICE
 from hub.registry import SchemaRegistryClient
@@ -186,3 +187,42 @@ def test_resume_after_kill_9_of_the_sink_delivers_the_rest_and_nothing_twice(
     assert len(server.calls) <= len(ids) + 1
     receipts = {r.delivered_event_id for r in _receipts(bootstrap, registry_url, config)}
     assert receipts == set(ids)
+
+
+def test_once_on_an_inbox_not_created_yet_makes_it_and_ends_then_delivers_what_arrives(
+        tmp_path: Path, bootstrap: str, registry_url: str) -> None:
+    """A unit connected before the hub routed anything to it: its inbox topic does not
+    exist. ``--once`` used to wait forever for a partition of a missing topic; it now
+    creates the inbox (as the worker would) and ends with nothing delivered, and the
+    next run delivers what the worker put there meanwhile."""
+    topic = f"lf.inbox.{uuid.uuid4().hex[:18].upper()}"
+    server = ReceivingServer()
+    try:
+        config = SinkConfig.model_validate(_config(
+            tmp_path, topic, bootstrap, registry_url, "http", {"url": server.url}))
+
+        async def once() -> SinkRunner:
+            runner = SinkRunner(config, settings=HubSettings())
+            # a guard, not a measurement: a sink that hangs again fails here, not in CI's
+            # global timeout
+            await asyncio.wait_for(runner.run(once=True), 120)
+            return runner
+
+        empty = run_sync(once())
+        assert (empty.summary.delivered, empty.summary.refused) == (0, 0)
+        assert topic in run_sync(_topics(bootstrap))
+        ids = _fill_inbox(bootstrap, registry_url, topic, 2)
+        later = run_sync(once())
+    finally:
+        server.close()
+    assert later.summary.delivered == 2
+    assert sorted(server.stored) == sorted(ids)
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    admin = admin_client(bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
