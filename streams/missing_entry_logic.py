@@ -28,6 +28,7 @@ JSON-able data for the statistics processor's snapshot.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import statistics
@@ -181,6 +182,18 @@ class MissingEntryTracker:
         self._dirty: set[str] = set()
         self._county_clock: str | None = None
         self._gap_cache: dict[str, int] = {}
+        # Indexes of the above, rebuilt on restore (not in the snapshot). Judging a unit
+        # sorted every series of its numbers and scanned all feedback of every unit, at
+        # each batch that touched the unit: at a province's scale, cost per batch grew
+        # with all the penalties seen. Now it looks at the gaps and at the feedback not
+        # entered yet, which stay few.
+        #: unit → its series keys; series key → serials sorted; series key → below →
+        #: above for each pair of neighbours that is a gap to judge
+        self._series_of: dict[str, list[str]] = {}
+        self._sorted: dict[str, list[int]] = {}
+        self._gap_pairs: dict[str, dict[int, int]] = {}
+        #: agency → feedback keys that may quote a referral it never entered
+        self._maybe_unentered: dict[str, set[str]] = {}
 
     @property
     def calendar(self) -> WorkingDayCalendar:
@@ -231,10 +244,32 @@ class MissingEntryTracker:
             self._dirty.add(unit)
         parsed = parse_decision_number(event.decision_number)
         if parsed is not None:
-            series = self._numbers.setdefault(f"{unit}|{parsed.series}|{parsed.year}", {})
+            key = f"{unit}|{parsed.series}|{parsed.year}"
+            series = self._numbers.setdefault(key, {})
             if parsed.number not in series:
                 series[parsed.number] = [text, parsed.template]
+                self._insert_number(unit, key, parsed.number)
                 self._dirty.add(unit)
+
+    def _insert_number(self, unit: str, key: str, number: int) -> None:
+        """Keep the series sorted and its gaps known as a number arrives (only the pair
+        it falls between changes)."""
+        numbers = self._sorted.get(key)
+        if numbers is None:
+            numbers = self._sorted[key] = []
+            self._series_of.setdefault(unit, []).append(key)
+        at = bisect.bisect_left(numbers, number)
+        numbers.insert(at, number)
+        gaps = self._gap_pairs.setdefault(key, {})
+        if at > 0:
+            gaps.pop(numbers[at - 1], None)
+            self._note_gap(gaps, numbers[at - 1], number)
+        if at + 1 < len(numbers):
+            self._note_gap(gaps, number, numbers[at + 1])
+
+    def _note_gap(self, gaps: dict[int, int], below: int, above: int) -> None:
+        if above - below >= 2 and above - below - 1 <= self.parameters.number_gaps.max_gap:
+            gaps[below] = above
 
     def _feedback_seen(self, event: StatsFact, day: date) -> None:
         number = event.referral_number
@@ -261,6 +296,7 @@ class MissingEntryTracker:
         known = self._feedback.get(key)
         if known is None or seen["date"] < known["date"]:
             self._feedback[key] = seen
+            self._maybe_unentered.setdefault(key.split("|", 1)[0], set()).add(key)
 
     # -- evaluating -------------------------------------------------------------------
 
@@ -336,14 +372,9 @@ class MissingEntryTracker:
             return {}
         clock = min(clock, _iso(today))
         found: dict[str, dict[str, str]] = {}
-        prefix = f"{unit}|"
-        for key, numbers in self._numbers.items():
-            if not key.startswith(prefix):
-                continue
-            present = sorted(numbers)
-            for below, above in pairwise(present):
-                if above - below < 2 or above - below - 1 > rule.max_gap:
-                    continue
+        for key in self._series_of.get(unit, ()):
+            numbers = self._numbers[key]
+            for below, above in self._gap_pairs.get(key, {}).items():
                 seen_on, template = numbers[above]
                 due = self.calendar.add_working_days(_day(seen_on), rule.grace_working_days)
                 if _iso(due) >= clock:
@@ -368,11 +399,12 @@ class MissingEntryTracker:
             return {}
         clock = min(clock, _iso(today))
         found: dict[str, dict[str, str]] = {}
-        prefix = f"{unit}|"
-        for key, seen in self._feedback.items():
-            if not key.startswith(prefix) or key in self._entered:
-                continue
-            if seen["case_id"] in self._entered_cases:
+        candidates = self._maybe_unentered.get(unit, set())
+        for key in sorted(candidates):
+            seen = self._feedback.get(key)
+            # Entered stays entered: such feedback is never a finding again.
+            if seen is None or key in self._entered or seen["case_id"] in self._entered_cases:
+                candidates.discard(key)
                 continue
             due = self.calendar.add_working_days(_day(seen["date"]),
                                                  rule.grace_working_days)
@@ -451,6 +483,11 @@ class MissingEntryTracker:
         tracker._open = {key: dict(facts) for key, facts in data["open"].items()}
         tracker._county_clock = data.get("county_clock")
         tracker._dirty = {*tracker._clock, *(f["unit"] for f in tracker._open.values())}
+        for key, numbers in tracker._numbers.items():
+            for number in numbers:
+                tracker._insert_number(key.split("|", 1)[0], key, number)
+        for key in tracker._feedback:
+            tracker._maybe_unentered.setdefault(key.split("|", 1)[0], set()).add(key)
         return tracker
 
 

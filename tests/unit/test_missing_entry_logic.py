@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 
@@ -302,3 +303,62 @@ def test_every_section_names_its_documents(section: str) -> None:
     assert "银兴党办发〔2018〕18号" in rule.source
     assert rule.verified and rule.operator_set
     assert ".txt" not in rule.source and "DOMAIN.md" not in rule.source
+
+
+def _gaps_by_full_scan(t: MissingEntryTracker, unit: str, today: date) -> set[str]:
+    """The number gaps a unit has, found as the tracker found them before it indexed
+    them: every series of the unit sorted, every pair of neighbours judged."""
+    rule = t.parameters.number_gaps
+    clock = min(t._clock[unit], today.isoformat())
+    found: set[str] = set()
+    for key, numbers in t._numbers.items():
+        if not key.startswith(f"{unit}|"):
+            continue
+        present = sorted(numbers)
+        for below, above in itertools.pairwise(present):
+            if above - below < 2 or above - below - 1 > rule.max_gap:
+                continue
+            seen_on, template = numbers[above]
+            due = CAL.add_working_days(date.fromisoformat(seen_on), rule.grace_working_days)
+            if due.isoformat() < clock:
+                found |= {template.replace("{n}", str(n)) for n in range(below + 1, above)}
+    return found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_indexed_gaps_and_candidates_find_what_a_full_scan_finds(seed: int) -> None:
+    """Numbers arrive in random order, in two series and two years, with random holes;
+    after every few, the indexed gaps equal a full scan's — also after a restore."""
+    import random
+    rng = random.Random(seed)
+    t = tracker(params(number_gaps={"max_gap": 4}))
+    days = workdays(date(2025, 3, 3), 60)
+    serials = [n for n in range(1, 61) if rng.random() > 0.15]
+    events = penalties(MARKET, days, skip=set(range(1, 61)) - set(serials))
+    events += penalties(MARKET, days[:30], word="简罚", skip={3, 4, 9})
+    events += penalties(TOBACCO, days[:20], skip={rng.randrange(1, 21)})
+    rng.shuffle(events)
+    for start in range(0, len(events), 7):
+        t.observe_all(events[start:start + 7])
+        if rng.random() < 0.3:  # restored from its snapshot: the indexes are rebuilt
+            t = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
+                                              t.parameters, calendar=CAL)
+        for unit in (MARKET, TOBACCO):
+            if unit in t._clock:
+                indexed = {facts["missing_number"] for facts in t._gaps(unit, TODAY).values()}
+                assert indexed == _gaps_by_full_scan(t, unit, TODAY)
+    assert _gaps_by_full_scan(t, MARKET, TODAY)  # the holes were judged, not none
+
+
+def test_feedback_whose_referral_is_entered_later_stops_being_a_candidate() -> None:
+    t = tracker()
+    old = workdays(date(2025, 3, 3), 40)
+    base = penalties(MARKET, old)
+    feedback = received(at(2025, 3, 4, 10), case_id=case_id_for(COUNTY_PSB, "X1"),
+                        number="青市监移〔2025〕5号")
+    evaluate(t, [*base, feedback])
+    assert t._maybe_unentered[MARKET]
+    entered = referred(at(2025, 3, 4, 9), case_id=case_id_for(MARKET, "青市监罚〔2025〕5号"),
+                       number="青市监移〔2025〕5号")
+    evaluate(t, [entered])
+    assert not t._maybe_unentered[MARKET]
