@@ -27,11 +27,15 @@ from hub.rules import DeadlineRules, load_deadlines
 from hub.units import UnitRegistry, load_unit_registry
 from hub.view.context import CasePrincipal, actor_of, context_of
 from hub.view.store import AlertRow
-from hub.view.web import _render
+from hub.view.web import _labels, _render
 
 __all__ = ["CopiedAlert", "copied_alerts", "copy_sources", "registry_of", "router"]
 
 router = APIRouter(include_in_schema=False)
+
+#: The alert detail naming the roles an overdue alert is copied to (the engine's
+#: ``streams.deadline_logic.COPY_ROLES_DETAIL``; the view does not import the engine).
+_COPY_ROLES_DETAIL = "copy_to_roles"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class CopiedAlert:
     purpose_en: str
     due_date: date | None
     raised_at: datetime
+    #: Still unanswered (the copy's errand open); a late reply resolves the alert.
+    open: bool = True
 
 
 @functools.cache
@@ -79,23 +85,33 @@ def copy_sources(registry: UnitRegistry, rules: DeadlineRules, unit_code: str | 
 
 
 def copied_alerts(session: Session, registry: UnitRegistry, unit_code: str | None,
-                  rules: DeadlineRules | None = None) -> list[CopiedAlert]:
+                  rules: DeadlineRules | None = None, *, open_only: bool = True,
+                  case_id: str | None = None) -> list[CopiedAlert]:
     """The overdue, unanswered acts copied to ``unit_code``, oldest due first. A reply,
-    even a late one, resolves the alert and ends the copy's errand."""
+    even a late one, resolves the alert and ends the copy's errand; ``open_only=False``
+    keeps the answered ones too (the copy was sent all the same: file consultation,
+    ``hub.view.consult``, follows it). ``case_id`` restricts to one case."""
     rules = rules or load_deadlines()
     found: list[CopiedAlert] = []
     for rule_id, sources in copy_sources(registry, rules, unit_code).items():
         rule = rules.by_id(rule_id)
         copy = rule.copy_when_overdue
         assert copy is not None
-        rows = session.scalars(select(AlertRow).where(
-            AlertRow.rule_id == rule_id, AlertRow.unit_code.in_(sources),
-            AlertRow.bus_status == "RAISED"))
+        query = select(AlertRow).where(AlertRow.rule_id == rule_id,
+                                       AlertRow.unit_code.in_(sources))
+        if open_only:
+            query = query.where(AlertRow.bus_status == "RAISED")
+        if case_id is not None:
+            query = query.where(AlertRow.case_id == case_id)
         found.extend(CopiedAlert(
             alert_id=row.alert_id, case_id=row.case_id, unit_code=row.unit_code,
             rule_id=rule_id, title_zh=rule.title_zh, title_en=rule.title_en,
             purpose_zh=copy.purpose_zh, purpose_en=copy.purpose_en, due_date=row.due_date,
-            raised_at=row.raised_at) for row in rows)
+            raised_at=row.raised_at, open=row.bus_status == "RAISED")
+            for row in session.scalars(query)
+            # an answered alert was copied only if it was overdue first (the engine
+            # writes the copy's roles into the details of an overdue alert only)
+            if row.bus_status == "RAISED" or _COPY_ROLES_DETAIL in (row.details or {}))
     found.sort(key=lambda c: (c.due_date or date.max, c.alert_id))
     return found
 
@@ -109,4 +125,5 @@ def copies_page(request: Request, principal: CasePrincipal) -> Response:
         copies = copied_alerts(session, registry_of(context.settings.units_file), unit_code)
     context.outbox.audit(actor_of(request, principal), AuditOperation.VIEW,
                          target="copies", result_count=len(copies))
-    return _render(request, "copies.html", principal, copies=copies)
+    return _render(request, "copies.html", principal, copies=copies,
+                   case_labels=_labels(request, [copy.case_id for copy in copies]))
