@@ -1,6 +1,8 @@
 """The justice bureau's user opens the overdue acts copied to it (行政执法监督, Jiashan's
-three-party mechanism) in headless Chromium, the alerts fed from the real bus; the look
-is audited on the bus (issue #13, roles)."""
+three-party mechanism) in headless Chromium, the alerts fed from the real bus, then
+consults (调阅) the files it has a reason for — the copied case, the case whose lead was
+sent to it — and is refused another; every look, opening and refusal is audited on the
+bus (issue #13, roles)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import pytest
 from playwright.async_api import Page, expect
 
 from hub.local.hub_services import DEMO_OVERSIGHT_USER_CODES
-from hub.models import AlertKind, AuditOperation, AuditRecorded
+from hub.models import AlertKind, AuditOperation, AuditRecorded, LeadDestination
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.support.kafka_io import read_events, wait_for
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import MARKET, alert_for, case_spec, demo_events
+from tests.unit.test_view_consult import with_lead
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -32,12 +35,14 @@ def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
                                        "details": {"copy_to_roles": "justice_bureau"}})
     with live_view_server(tmp_path, bootstrap=bootstrap, registry_url=registry_url,
                           topics=view_topics(topic_factory), group_id=group_id,
-                          events=[*demo_events(12), overdue],
+                          events=[*demo_events(12), overdue,
+                                  with_lead(case_spec(5), JUSTICE,
+                                            LeadDestination.JUSTICE_BUREAU)],
                           demo_unit_codes=[JUSTICE]) as view:
         yield view
 
 
-async def test_the_justice_bureau_sees_the_copied_recommendation_and_is_audited(
+async def test_the_justice_bureau_sees_the_copies_consults_their_files_and_is_audited(
         live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str) -> None:
     page = browser_page
     await page.goto(f"{live_view.url}/login")
@@ -55,13 +60,40 @@ async def test_the_justice_bureau_sees_the_copied_recommendation_and_is_audited(
 
     looks: list[AuditRecorded] = []
 
+    # 调阅: the copied case's file from its row, then the lead's from the list
+    await row.locator("a.consult-link").click()
+    await expect(page.locator("h1")).to_contain_text("调阅案卷")
+    await expect(page.locator("#case-id")).to_have_text(case_spec(3).case_id)
+    await expect(page.locator(".consult-reason[data-kind=copy]")).to_contain_text(
+        "检察建议/检察意见回复超期")
+    await expect(page.locator("#consult-documents")).to_contain_text(
+        case_spec(3).decision_number)
+    await page.click("a[data-nav=consult]")
+    lead = page.locator(f"tr.consult-row[data-kind=lead][data-case-id='{case_spec(5).case_id}']")
+    await expect(lead).to_contain_text("线索移送")
+    await lead.locator("a").click()
+    await expect(page.locator(".consult-reason[data-kind=lead]")).to_be_visible()
+    await expect(page.locator("#timeline")).to_contain_text("线索移送")
+    # a case the mechanism gave the bureau no reason for
+    refused = await page.goto(f"{live_view.url}/consult/{case_spec(7).case_id}")
+    assert refused is not None and refused.status == 403
+    await expect(page.locator("#error-page")).to_have_attribute("data-status", "403")
+
+    consulted: list[AuditRecorded] = []
+
     def audited() -> bool:
         events = read_events(bootstrap, registry_url, live_view.settings.topics.audit,
                              expect=1_000_000, timeout=3)
-        looks[:] = [e for e in events if isinstance(e, AuditRecorded)
-                    and e.operation is AuditOperation.VIEW and e.target == "copies"]
-        return bool(looks)
+        audits = [e for e in events if isinstance(e, AuditRecorded)]
+        looks[:] = [e for e in audits
+                    if e.operation is AuditOperation.VIEW and e.target == "copies"]
+        consulted[:] = [e for e in audits if e.target.startswith("consult:")]
+        return bool(looks) and len(consulted) >= 3
 
     wait_for(audited, timeout=90)
     assert (looks[0].actor, looks[0].actor_unit_code, looks[0].result_count) == (
         USER, JUSTICE, 1)
+    assert sorted((e.case_id, (e.query or "").split(":")[0]) for e in consulted) == sorted([
+        (case_spec(3).case_id, "reasons"), (case_spec(5).case_id, "reasons"),
+        (case_spec(7).case_id, "refused")])
+    assert {(e.actor, e.actor_unit_code) for e in consulted} == {(USER, JUSTICE)}
