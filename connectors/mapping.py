@@ -866,6 +866,19 @@ class Mapper:
     def map(self, row: Mapping[str, Any], reference: str,
             recorded_at: datetime | None = None) -> MappedEvent:
         """Map and validate one row; raises RecordRejected / ValidationError on bad rows."""
+        return MappedEvent.of(self.event(row, reference, recorded_at))
+
+    def event(self, row: Mapping[str, Any], reference: str,
+              recorded_at: datetime | None = None) -> CaseEvent:
+        """:meth:`map` without the Avro record: the validated event model itself, which
+        a mapping process encodes directly (:meth:`hub.serde.LocalSerde.encode`)."""
+        return self.validated(self.payload(row, reference, recorded_at))
+
+    def payload(self, row: Mapping[str, Any], reference: str,
+                recorded_at: datetime | None = None) -> dict[str, Any]:
+        """The first half of :meth:`event`: field rules, keys, plausibility, ids and
+        content hash; the payload :meth:`validated` turns into the event. Apart so that a
+        chunk can run each half over all its rows (``connectors.runner.map_rows``)."""
         payload: dict[str, Any] = {}
         flat: dict[str, Any] = {}
         headers = tuple(row)
@@ -904,12 +917,16 @@ class Mapper:
         payload["source_system"] = self._source_system
         payload["source_record"] = reference
         payload["connector_id"] = self.connector_id
+        return payload
+
+    def validated(self, payload: dict[str, Any]) -> CaseEvent:
+        """The second half of :meth:`event`: the model's checks on a :meth:`payload`."""
         if not self.validate:
-            return MappedEvent.of(self.model.from_avro(payload))
+            return self.model.from_avro(payload)
         event = self._compiled(payload) if self._compiled is not None else None
         if event is None:
             event = self.model.model_validate(payload)
-        return MappedEvent.of(event)  # type: ignore[arg-type]
+        return event  # type: ignore[return-value]
 
 
 def _day(value: Any) -> date | None:
@@ -948,8 +965,8 @@ class DispatchMapper:
         """Every source column a route reads, and the discriminator."""
         return {self.discriminator}.union(*(m.columns() for m in self.routes.values()))
 
-    def map(self, row: Mapping[str, Any], reference: str,
-            recorded_at: datetime | None = None) -> MappedEvent:
+    def route(self, row: Mapping[str, Any]) -> Mapper:
+        """The route mapping this record (refused when its discriminator has none)."""
         value = row.get(self.discriminator)
         key = str(value).strip() if value is not None else ""
         mapper = self.routes.get(key)
@@ -958,7 +975,16 @@ class DispatchMapper:
                 f"{self.discriminator}: {key!r} is not a known record type "
                 f"({', '.join(sorted(self.routes))})", field=self.discriminator, value=key,
                 error_type="unknown_record_type")
-        return mapper.map(row, reference, recorded_at)
+        return mapper
+
+    def map(self, row: Mapping[str, Any], reference: str,
+            recorded_at: datetime | None = None) -> MappedEvent:
+        return self.route(row).map(row, reference, recorded_at)
+
+    def event(self, row: Mapping[str, Any], reference: str,
+              recorded_at: datetime | None = None) -> CaseEvent:
+        """:meth:`Mapper.event` of the record's route."""
+        return self.route(row).event(row, reference, recorded_at)
 
 
 AnyMapper = Mapper | DispatchMapper

@@ -36,7 +36,13 @@ from connectors.delivery import (
     topic_end_offsets,
 )
 from connectors.kinds.dropfolder import FileRejected
-from connectors.mapping import AnyMapper, build_mapper, describe_validation_error
+from connectors.mapping import (
+    AnyMapper,
+    DispatchMapper,
+    Mapper,
+    build_mapper,
+    describe_validation_error,
+)
 from connectors.metrics import ConnectorMetrics
 from connectors.parallel import MappingPool, default_workers, outcomes_of
 from connectors.source import RowParser, Source, SourceRecord
@@ -140,22 +146,63 @@ def map_rows(mapper: AnyMapper, local: LocalSerde, headers: EventHeaders,
 
     A refused row becomes its :class:`DeadLetter` (field, value, reason), exactly what the
     in-process path puts in the DLQ headers; other exceptions propagate as they would there.
+
+    The chunk goes through one step at a time (parse every row, then map and validate
+    every row, then encode every event) rather than row by row: each step's generated
+    code, inline caches and memo tables stay in the CPU caches for the whole chunk
+    instead of being evicted by the other steps' on every row. Same functions, same
+    calls per row, same results (``tests/unit/test_connector_chunk_stages.py``); measured
+    ~15 % less CPU per row in a mapping process (``connectors/PERFORMANCE.md``). The
+    validated model is encoded as it is (``LocalSerde.encode``: no Avro record dict).
     """
-    outcomes: list[MappedRow | DeadLetter] = []
-    append = outcomes.append
-    encode = local.encode_dict
-    for row, reference, parser in rows:
-        try:
-            if parser is not None:
+    outcomes: list[Any] = [None] * len(rows)
+    refused = (RecordRejected, MappingError, ValidationError)
+    parsed: list[tuple[int, Any, str]] = []
+    keep = parsed.append
+    for index, (row, reference, parser) in enumerate(rows):
+        if parser is not None:
+            try:
                 row = parser.parse(row)
-            mapped = mapper.map(row, reference, recorded_at)
-            value = encode(mapped.avro_name, mapped.record)
-        except (RecordRejected, MappingError, ValidationError) as exc:
-            append(dead_letter_for(exc))
-        else:
-            key = mapped.key
-            append((key, value, headers.of(mapped.avro_name, mapped.record),
-                    mapped.event_id, key_hash(key)))
+            except refused as exc:
+                outcomes[index] = dead_letter_for(exc)
+                continue
+        keep((index, row, reference))
+    # Field rules, keys, ids and content hash of every row, then the model's checks.
+    payloads: list[tuple[int, Mapper, dict[str, Any]]] = []
+    add = payloads.append
+    single = mapper if isinstance(mapper, Mapper) else None
+    route = mapper.route if isinstance(mapper, DispatchMapper) else None
+    for index, row, reference in parsed:
+        try:
+            target = route(row) if route is not None else single
+            assert target is not None  # a mapper is a Mapper or a DispatchMapper
+            add((index, target, target.payload(row, reference, recorded_at)))
+        except refused as exc:
+            outcomes[index] = dead_letter_for(exc)
+    del parsed
+    events: list[tuple[int, Any]] = []
+    add_event = events.append
+    for index, target, payload in payloads:
+        try:
+            add_event((index, target.validated(payload)))
+        except refused as exc:
+            outcomes[index] = dead_letter_for(exc)
+    del payloads
+    encode = local.encode
+    encoded: list[tuple[int, Any, bytes]] = []
+    add_encoded = encoded.append
+    for index, event in events:
+        try:
+            add_encoded((index, event, encode(event)))
+        except refused as exc:
+            outcomes[index] = dead_letter_for(exc)
+    del events
+    header_of = headers.of
+    for index, event, value in encoded:
+        fields = event.__dict__  # the header fields, as ``to_avro()`` would copy them
+        key = event.kafka_key()
+        outcomes[index] = (key, value, header_of(event.avro_name, fields),
+                           str(fields["event_id"]), key_hash(key))
     return outcomes
 
 

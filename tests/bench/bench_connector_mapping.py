@@ -1,7 +1,7 @@
 """CPU per row of one connector mapping process, without a broker or a registry.
 
 Run: ``.venv/bin/python tests/bench/bench_connector_mapping.py [--records N]
-[--repeat R] [--profile] [--json]``.
+[--repeat R] [--chunk C] [--profile] [--json]``.
 
 ``liangfa bench ingest`` needs a broker and measures everything at once; this measures
 what a mapping process does to a chunk (:func:`connectors.runner.map_rows` on the raw
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import pstats
@@ -89,21 +90,29 @@ def _cpu_us(step: Callable[[], object], rows: int, repeat: int) -> float:
     return round(statistics.median(runs), 2)
 
 
-def run(records: int, repeat: int, profile: bool) -> dict[str, Any]:
-    """The numbers as a JSON-ready dict (and the profile text under ``profile``)."""
+def run(records: int, repeat: int, profile: bool, chunk: int = 2000) -> dict[str, Any]:
+    """The numbers as a JSON-ready dict (and the profile text under ``profile``).
+
+    ``map_rows`` runs on chunks of ``chunk`` rows after ``gc.freeze()``, as a mapping
+    process does (``connectors.parallel``: ``worker_chunk_rows``, frozen inherited heap)."""
     with tempfile.TemporaryDirectory(prefix="bench-mapping-") as directory:
         mapper, local, items = _rows(Path(directory), records)
     headers = EventHeaders()
     rows = len(items)
+    chunks = [items[start:start + chunk] for start in range(0, rows, chunk)]
     parsed = [_parse(item) for item in items]
     mapped = [mapper.map(row, reference, _RECORDED_AT)
               for row, (_, reference, _) in zip(parsed, items, strict=True)]
     keys = [event.key for event in mapped]
+    gc.collect()
+    gc.freeze()
     result: dict[str, Any] = {
         "rows": rows,
         "repeat": repeat,
+        "chunk": chunk,
         "map_rows_cpu_us_per_row": _cpu_us(
-            lambda: map_rows(mapper, local, headers, items, _RECORDED_AT), rows, repeat),
+            lambda: [map_rows(mapper, local, headers, part, _RECORDED_AT)
+                     for part in chunks], rows, repeat),
         "parse_us": _cpu_us(lambda: [_parse(item) for item in items], rows, repeat),
         "map_validate_us": _cpu_us(
             lambda: [mapper.map(row, "r", _RECORDED_AT) for row in parsed], rows, repeat),
@@ -128,10 +137,12 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=2000,
+                        help="rows per map_rows call (a worker's worker_chunk_rows)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.records, args.repeat, args.profile)
+    result = run(args.records, args.repeat, args.profile, args.chunk)
     profile = result.pop("profile", "")
     if args.json:
         print(json.dumps(result))
