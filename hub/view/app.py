@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.view.api.routes import router as api_router
 from hub.view.auth import seed_users
+from hub.view.consult import api_router as consult_api_router
 from hub.view.consult import router as consult_router
 from hub.view.context import LoginRequired, ViewContext
 from hub.view.copies import router as copies_router
@@ -136,6 +137,7 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
     app.include_router(oversight_router)
     app.include_router(copies_router)
     app.include_router(consult_router)
+    app.include_router(consult_api_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)

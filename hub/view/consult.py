@@ -16,7 +16,8 @@ numbers, parties, units, alerts) read-only when a reason exists, and answers 403
 (whether the case exists or not, so that a refusal says nothing about other cases). Every
 opening and every refusal goes to the view's one audit trail (``Outbox.audit`` →
 ``lf.audit``): ``VIEW`` of ``consult:<case id>`` with the reasons in ``query``, or with
-``query`` beginning ``refused:`` and no result. Which cases a unit user sees otherwise is
+``query`` beginning ``refused:`` and no result. ``GET /api/consult/{case_id}`` answers the
+same under the same rule, as JSON. Which cases a unit user sees otherwise is
 unchanged (``queries.Scope``); a prosecutor already sees every file and is sent to the
 case page.
 """
@@ -27,8 +28,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,14 +38,19 @@ from hub.models import AuditOperation
 from hub.rules import DeadlineRules, load_deadlines
 from hub.units import UnitRegistry
 from hub.view import queries
+from hub.view.api.routes import IdPath
+from hub.view.auth import Principal
 from hub.view.context import CasePrincipal, actor_of, context_of
 from hub.view.copies import copied_alerts, registry_of
+from hub.view.schemas import CaseDetail
 from hub.view.store import CaseNumberRow, CaseUnitRow, TimelineRow
 from hub.view.web import _labels, _render
 
-__all__ = ["ConsultReason", "consult_reasons", "router"]
+__all__ = ["ConsultFile", "ConsultReason", "api_router", "consult_reasons", "router"]
 
 router = APIRouter(include_in_schema=False)
+#: The same file in the REST API (``/api/consult/{case_id}``).
+api_router = APIRouter(prefix="/api", tags=["view"])
 
 #: The timeline step of a lead, as the view stores its event type.
 _LEAD_STEP = "LeadTransferred"
@@ -127,38 +134,92 @@ def consult_list(request: Request, principal: CasePrincipal) -> Response:
                    case_labels=_labels(request, [r.case_id for r in reasons]))
 
 
-@router.get("/consult/{case_id}", response_class=HTMLResponse)
-def consult_case(request: Request, principal: CasePrincipal, case_id: str) -> Response:
-    """A case's file, read-only, for a unit the mechanism gave a reason; 403 otherwise.
-    Both are audited."""
-    if principal.sees_all_cases:
-        return RedirectResponse(f"/cases/{case_id}", status_code=303)
+@dataclass(frozen=True)
+class _Opened:
+    detail: CaseDetail
+    reasons: list[ConsultReason]
+    numbers: list[tuple[str, str]]
+
+
+def _open_file(request: Request, principal: Principal, case_id: str) -> _Opened | None:
+    """The file of ``case_id`` if the user's unit has a reason to read it, else None;
+    the opening or the refusal is audited either way (one rule for page and API)."""
     context = context_of(request)
-    case_id = case_id[:64]
     target = f"consult:{case_id}"
     actor = actor_of(request, principal)
-    detail = None
-    numbers: list[tuple[str, str]] = []
+    opened = None
+    reasons: list[ConsultReason] = []
     with context.store.session() as session:
-        reasons = (consult_reasons(session, registry_of(context.settings.units_file),
-                                   principal.unit_code, case_id)
-                   if principal.unit_code and _is_case_id(case_id) else [])
-        if reasons:
-            detail = queries.case_detail(session, case_id, queries.Scope())
-            numbers = [(row.kind, row.number) for row in session.scalars(
+        if principal.unit_code and _is_case_id(case_id):
+            reasons = consult_reasons(session, registry_of(context.settings.units_file),
+                                      principal.unit_code, case_id)
+        detail = queries.case_detail(session, case_id, queries.Scope()) if reasons else None
+        if detail is not None:
+            opened = _Opened(detail, reasons, [(row.kind, row.number) for row in session.scalars(
                 select(CaseNumberRow).where(CaseNumberRow.case_id == case_id)
-                .order_by(CaseNumberRow.kind, CaseNumberRow.number))]
-    if detail is None:
+                .order_by(CaseNumberRow.kind, CaseNumberRow.number))])
+    if opened is None:
         context.outbox.audit(
             actor, AuditOperation.VIEW, target=target,
             case_id=case_id if _is_case_id(case_id) else None,
             query=(f"refused: no lead sent to {principal.unit_code} and no act copied to it"
                    " on this case" if not reasons else "refused: no such case"),
             result_count=0)
-        return _render(request, "error.html", principal, status_code=403,
-                       kind="forbidden", status=403, detail=None)
+        return None
     context.outbox.audit(actor, AuditOperation.VIEW, target=target, case_id=case_id,
                          query="reasons: " + ", ".join(r.audit_text for r in reasons),
-                         result_count=len(detail.timeline))
-    return _render(request, "consult_case.html", principal, detail=detail, reasons=reasons,
-                   numbers=numbers, case_labels=_labels(request, [case_id]))
+                         result_count=len(opened.detail.timeline))
+    return opened
+
+
+@router.get("/consult/{case_id}", response_class=HTMLResponse)
+def consult_case(request: Request, principal: CasePrincipal, case_id: str) -> Response:
+    """A case's file, read-only, for a unit the mechanism gave a reason; 403 otherwise.
+    Both are audited."""
+    if principal.sees_all_cases:
+        return RedirectResponse(f"/cases/{case_id}", status_code=303)
+    opened = _open_file(request, principal, case_id[:64])
+    if opened is None:
+        return _render(request, "error.html", principal, status_code=403,
+                       kind="forbidden", status=403, detail=None)
+    return _render(request, "consult_case.html", principal, detail=opened.detail,
+                   reasons=opened.reasons, numbers=opened.numbers,
+                   case_labels=_labels(request, [opened.detail.case.case_id]))
+
+
+class ConsultReasonOut(BaseModel):
+    """Why the unit may read the file: ``lead`` (its event id) or ``copy`` (the alert)."""
+
+    kind: str
+    reference: str
+    at: datetime
+    summary: str
+    open: bool
+
+
+class ConsultFile(BaseModel):
+    """A consulted case file: the case as ``GET /api/cases/{id}`` gives it, the grounds
+    and the case's document numbers (kind → number)."""
+
+    file: CaseDetail
+    reasons: list[ConsultReasonOut]
+    documents: list[tuple[str, str]]
+
+
+@api_router.get("/consult/{case_id}", response_model=ConsultFile)
+def consult_case_api(request: Request, principal: CasePrincipal, case_id: IdPath
+                     ) -> ConsultFile:
+    """调阅: a case's file for the justice bureau or the supervision commission where a
+    lead was sent to it or an overdue act copied to it; 403 otherwise (whether the case
+    exists or not). Both audited on lf.audit. Prosecutors use ``/api/cases/{id}``."""
+    if principal.sees_all_cases:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "prosecutors see every case: GET /api/cases/{case_id}")
+    opened = _open_file(request, principal, case_id)
+    if opened is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "no lead sent to your unit and no act copied to it on this case")
+    return ConsultFile(
+        file=opened.detail, documents=opened.numbers,
+        reasons=[ConsultReasonOut(kind=r.kind, reference=r.reference, at=r.at,
+                                  summary=r.summary, open=r.open) for r in opened.reasons])

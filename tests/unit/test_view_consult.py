@@ -37,6 +37,7 @@ from tests.support.view_data import (
     case_spec,
     demo_events,
 )
+from tests.unit.test_view_acts import _token
 from tests.unit.test_view_copies import copied
 
 JUSTICE, COMMISSION = DEMO_OVERSIGHT_USER_CODES
@@ -187,3 +188,26 @@ def test_a_prosecutor_is_sent_to_the_case_page_a_stranger_to_the_login(
     answer = client.get(f"/consult/{COPIED_OPEN.case_id}", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/cases/{COPIED_OPEN.case_id}"
+
+
+def test_the_rest_api_consults_under_the_same_rule_and_audit(
+        view: tuple[TestClient, ViewContext]) -> None:
+    client, context = view
+    client.cookies.clear()
+    headers = _token(client, f"unit-{JUSTICE.lower()}")
+    answer = client.get(f"/api/consult/{COPIED_OPEN.case_id}", headers=headers)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["file"]["case"]["case_id"] == COPIED_OPEN.case_id
+    assert [(r["kind"], r["reference"], r["open"]) for r in body["reasons"]] == [
+        ("copy", f"recommendation-unanswered:{COPIED_OPEN.index}", True)]
+    assert ["decision_number", COPIED_OPEN.decision_number] in body["documents"]
+    refused = client.get(f"/api/consult/{UNRELATED.case_id}", headers=headers)
+    assert refused.status_code == 403 and "no lead" in refused.json()["detail"]
+    assert client.get(f"/api/consult/{COPIED_OPEN.case_id}").status_code == 401
+    prosecutor = _token(client, "prosecutor")
+    assert client.get(f"/api/consult/{COPIED_OPEN.case_id}",
+                      headers=prosecutor).status_code == 409
+    audits = _consultations(context)
+    assert [(a.case_id, (a.query or "").split(":")[0]) for a in audits] == [
+        (COPIED_OPEN.case_id, "reasons"), (UNRELATED.case_id, "refused")]
