@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from hub.identity import case_id_for
 from hub.kafka import make_producer
@@ -34,6 +35,7 @@ from hub.models.examples import (
     example_events,
 )
 from streams.stats_facts import FACTS_HEADER
+from streams.topics import CHANGELOG_CONFIGS, changelog_topic
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     decode_all,
@@ -127,6 +129,14 @@ async def test_normalize_forwards_once_and_dead_letters_poison_and_impostors(
     assert int(poison["source.offset"]) >= 0
     assert int(poison["source.partition"]) in range(4)
     assert by_type["bad-magic"].value == b"\x07 definitely not a Confluent Avro record"
+    # The worker's changelogs roll small segments, so the log cleaner can compact them
+    # while the worker runs (one 1 GiB default segment was never compacted).
+    admin = AdminClient({"bootstrap.servers": deployment.bootstrap})
+    changelog = ConfigResource(ConfigResource.Type.TOPIC,
+                               changelog_topic(deployment.app_id, "engine-cases"))
+    configs = admin.describe_configs([changelog])[changelog].result(timeout=30)
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["segment.bytes"].value == CHANGELOG_CONFIGS["segment.bytes"]
     impostor = headers_of(by_type["source-mismatch"])
     assert EXAMPLE_POLICE.encode() in impostor["error.reason"]
     assert impostor["ce_id"] == police_decision.event_id.encode()
