@@ -16,12 +16,14 @@ import csv
 import io
 from datetime import datetime
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from connectors import runner
 from connectors.config import parse_config
 from connectors.delivery import key_hash
 from connectors.kinds.file import CsvRowParser
@@ -123,6 +125,8 @@ def test_a_csv_chunk_maps_as_the_row_by_row_path(rows: list[tuple[int, bool, Any
             items.append((raw, reference, _PARSER))
     expected = _reference(mapper, local, EventHeaders(), items)
     assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == expected
+    with patch.object(runner, "_STAGE_ROWS", 4):  # chunks cut into several step groups
+        assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == expected
 
 
 _FEEDBACK_TYPES = st.sampled_from(["filing_decision", "receipt", "not_filed",
