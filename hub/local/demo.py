@@ -70,6 +70,7 @@ AGENCY_EXPORTS: dict[str, str] = {
     "reconsiderations": "agency-reconsiderations",
     "replies": "agency-replies",
     "invitations": "agency-invitations",
+    "consultations": "agency-consultations",
 }
 
 
