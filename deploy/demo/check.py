@@ -102,14 +102,34 @@ def compare_alerts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, A
 
 @dataclass
 class ActComparison:
-    """One kind of supervision act: its unanswered letters against the hub's clock."""
+    """One kind of act that must be answered: what the generator planted (manifest
+    ``acts``: sent, answered in time, late, never, pending at the export) against the
+    hub's clock for it (its deadlines.yaml rule): expected = answered late or never
+    (gaps with ``detail.act``) plus clocks pending at the export and due by ``today``."""
 
     act: str
     rule_id: str
     planted: int = 0
+    in_time: int = 0
+    late: int = 0
+    unanswered: int = 0
+    pending: int = 0
+    expected: int = 0
+    pending_now_due: int = 0
     found: int = 0
     missed: int = 0
+    #: Open alerts of the rule on a case no act of that rule expects.
+    extra_open: int = 0
     missed_cases: list[str] = field(default_factory=list)
+    extra_cases: list[str] = field(default_factory=list)
+
+
+#: Acts that are not ProsecutorialAction.action values: the rule timing their answer.
+OTHER_ACT_RULES: dict[str, str] = {
+    "CONSULTATION": "consultation-unanswered",
+    "JUDICIAL_RECOMMENDATION": "judicial-recommendation-unanswered",
+    "RAISED_JUDICIAL_RECOMMENDATION": "raised-judicial-recommendation-unanswered",
+}
 
 
 def act_rules() -> dict[str, str]:
@@ -122,31 +142,59 @@ def act_rules() -> dict[str, str]:
             if matcher.event_type == "ProsecutorialAction":
                 for act in matcher.where.get("action", ()):
                     rules.setdefault(act, rule.id)
-    return rules
+    return {**rules, **OTHER_ACT_RULES}
 
 
 def compare_acts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any],
-                 *, examples: int = 5) -> list[ActComparison]:
-    """Per act the generator left unanswered (gap ``detail.act``): whether the hub raised
-    that act's reply clock on the case (its rule id), so each act is counted, not only
-    the REPLY_OVERDUE kind they share."""
+                 *, today: date | None = None, examples: int = 5) -> list[ActComparison]:
+    """Per act: whether the hub raised that act's own reply clock (its rule id) on every
+    case the generator answered late or never (gap ``detail.act``) and on every clock
+    pending at the export that is due by ``today`` (pending clock ``detail.act``), and
+    which of the rule's open alerts nobody planted — so each act is counted, not only
+    the REPLY_OVERDUE kind most of them share."""
     rules = act_rules()
-    planted: dict[str, set[str]] = defaultdict(set)
+    tallies: Mapping[str, Mapping[str, Any]] = manifest.get("acts") or {}
+    for act, tally in tallies.items():
+        if tally.get("rule_id"):
+            rules[act] = str(tally["rule_id"])
+    gapped: dict[str, set[str]] = defaultdict(set)
     for gap in manifest.get("gaps", []):
-        act = (gap.get("detail") or {}).get("act")
-        if act and gap.get("case_id"):
-            planted[str(act)].add(str(gap["case_id"]))
+        gap_act = (gap.get("detail") or {}).get("act")
+        if gap_act and gap.get("case_id"):
+            gapped[str(gap_act)].add(str(gap["case_id"]))
+    due: dict[str, set[str]] = defaultdict(set)
+    for clock in manifest.get("pending_clocks", []):
+        clock_act = (clock.get("detail") or {}).get("act")
+        if clock_act and today is not None and date.fromisoformat(str(clock["due"])) < today:
+            due[str(clock_act)].add(str(clock["case_id"]))
     raised: dict[str, set[str]] = defaultdict(set)
+    still_open: dict[str, set[str]] = defaultdict(set)
     for alert in alerts:
         if not _done_in_time(alert):
-            raised[str(alert.get("rule_id", ""))].add(str(alert["case_id"]))
+            rule_id, case = str(alert.get("rule_id", "")), str(alert["case_id"])
+            raised[rule_id].add(case)
+            if str(alert["status"]) != "RESOLVED":
+                still_open[rule_id].add(case)
+    acts = sorted(set(gapped) | set(due) | set(tallies))
+    wanted_by_rule: dict[str, set[str]] = defaultdict(set)
+    for act in acts:
+        wanted_by_rule[rules.get(act, "")] |= gapped[act] | due[act]
     rows = []
-    for act in sorted(planted):
+    for act in acts:
         rule_id = rules.get(act, "")
-        wanted, hub = planted[act], raised[rule_id]
-        rows.append(ActComparison(act=act, rule_id=rule_id, planted=len(wanted),
-                                  found=len(wanted & hub), missed=len(wanted - hub),
-                                  missed_cases=sorted(wanted - hub)[:examples]))
+        wanted, hub = gapped[act] | due[act], raised[rule_id]
+        extra = still_open[rule_id] - wanted_by_rule[rule_id]
+        tally = tallies.get(act) or {}
+        rows.append(ActComparison(
+            act=act, rule_id=rule_id,
+            planted=int(tally.get("planted", len(gapped[act]))),
+            in_time=int(tally.get("in_time", 0)), late=int(tally.get("late", 0)),
+            unanswered=int(tally.get("unanswered", len(gapped[act]))),
+            pending=int(tally.get("pending", 0)), expected=len(wanted),
+            pending_now_due=len(due[act] - gapped[act]),
+            found=len(wanted & hub), missed=len(wanted - hub), extra_open=len(extra),
+            missed_cases=sorted(wanted - hub)[:examples],
+            extra_cases=sorted(extra)[:examples]))
     return rows
 
 
@@ -206,6 +254,19 @@ def _table(rows: list[KindComparison]) -> str:
     return "\n".join(lines)
 
 
+def _act_table(rows: list[ActComparison]) -> str:
+    header = (f"{'act':32} {'rule':42} {'planted':>7} {'in time':>7} {'late':>5} "
+              f"{'never':>5} {'pending':>7} {'+due':>5} {'found':>5} {'missed':>6} "
+              f"{'extra open':>10}")
+    lines = ["  " + header, "  " + "-" * len(header)]
+    for row in rows:
+        lines.append(f"  {row.act:32} {row.rule_id:42} {row.planted:>7} {row.in_time:>7} "
+                     f"{row.late:>5} {row.unanswered:>5} {row.pending:>7} "
+                     f"{row.pending_now_due:>5} {row.found:>5} {row.missed:>6} "
+                     f"{row.extra_open:>10}")
+    return "\n".join(lines)
+
+
 @app.command()
 def check(
     manifest: Annotated[Path | None, typer.Option(
@@ -231,7 +292,7 @@ def check(
 
     now = date.fromisoformat(today) if today else datetime.now(CHINA_TZ).date()
     rows = compare_alerts(alerts, data, now)
-    acts = compare_acts(alerts, data)
+    acts = compare_acts(alerts, data, today=now)
     if as_json:
         # One list: the kinds, then one row per act (kind "act:<ACT>"), same counters.
         typer.echo(json.dumps([asdict(row) for row in rows]
@@ -240,15 +301,15 @@ def check(
         return
     typer.echo(_table(rows))
     if acts:
-        typer.echo("\nunanswered supervision acts (planted per act, the hub's reply clock):")
-        for act_row in acts:
-            typer.echo(f"  {act_row.act:28} {act_row.rule_id:34} planted {act_row.planted:>3}"
-                       f"  found {act_row.found:>3}  missed {act_row.missed:>3}")
+        typer.echo("\nacts that must be answered (per act, against the hub's clock for it):")
+        typer.echo(_act_table(acts))
     typer.echo("\nplanted: gaps due by the export date; +due: clocks still running at the "
                "export whose due date has passed since; extra: cases the hub alerted that "
                "the generator did not plant (resolved ones were late but done); in time: cases "
                "whose alerts the hub raised before it read the act and resolved as done in "
-               "time (not counted as found or extra).")
+               "time (not counted as found or extra). Acts: late and never answered are "
+               "found when the hub raised the act's own rule on the case; pending: the "
+               "answer falls after the export (+due once its clock has run out).")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from deploy.demo import writers
 from deploy.demo.identities import IdentityFactory, Party
 from deploy.demo.manifest import (
     ALERT_KINDS,
+    ActTally,
     DemoManifest,
     ExportFile,
     FeedbackExpectation,
@@ -229,6 +230,16 @@ INVITATION_COLUMNS: tuple[str, ...] = (
     "邀请日期",
     "录入日期",
 )
+CONSULTATION_COLUMNS: tuple[str, ...] = (
+    "咨询编号",
+    "被咨询单位",
+    "被咨询单位代码",
+    "行政处罚决定书文号",
+    "案件编号",
+    "咨询事项",
+    "咨询日期",
+    "录入日期",
+)
 PACKAGE_ITEMS = (
     "涉嫌犯罪案件移送书",
     "涉嫌犯罪案件调查报告",
@@ -244,6 +255,7 @@ FEEDBACK_TYPES: dict[str, str] = {
     "non_filing_reasons": "不立案理由说明",
     "arrest_request": "提请逮捕",
     "transfer_for_prosecution": "移送起诉",
+    "consultation_answer": "咨询答复",
 }
 OUTBOX_TYPES: dict[str, tuple[str, str]] = {
     "ReferralSuggested": ("建议移送", "SUGGEST_REFERRAL"),
@@ -652,6 +664,11 @@ class _Generator:
         self.missing_rules = load_missing_entry()
         #: The agency planted as silent (it stops entering before the export date).
         self.silent_unit: Unit | None = None
+        #: Per act: outcome -> count (in_time, late, unanswered, pending), see ActTally.
+        self.act_outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        #: (outcome, agency, police, case id, day, 咨询编号, due, answered on)
+        self.consultation_gaps: list[
+            tuple[str, Unit, Unit, str, date, str, date, date | None]] = []
         self.workdays = [d for d in self._days(start, end) if self.calendar.is_working_day(d)]
         self.cases: list[PenaltyCase] = []
         self.cases_by_unit: dict[str, list[PenaltyCase]] = defaultdict(list)
@@ -1393,11 +1410,13 @@ class _Generator:
         issued: date,
         due: date,
         day: date | None = None,
-    ) -> None:
+    ) -> date | None:
+        """The agency's reply row; its day, or None when it falls after the export (the
+        clock is then pending)."""
         day = day or _add_days(issued, self.rng.randint(10, 50))
         if day > self.end:
             self._pending("REPLY_OVERDUE", case_id, agency, due, in_reply_to=document)
-            return
+            return None
         serial = self._next("reply", agency.code, str(day.year))
         abbreviation = self._style(agency).abbreviation
         self._agency_row(
@@ -1420,6 +1439,7 @@ class _Generator:
             case_id,
             answers=document,
         )
+        return day
 
     def _judgment(
         self, referral: Referral, judged: date, indictment: str, review_number: str
@@ -1452,7 +1472,7 @@ class _Generator:
                     due,
                     "建议对被告人的违法行为依法给予行政处罚，并加强日常监管。",
                 )
-                self._reply(
+                answered = self._reply(
                     referral.agency,
                     referral.case_id,
                     (referral.decision_number, referral.case_number),
@@ -1462,6 +1482,14 @@ class _Generator:
                     issued,
                     due,
                 )
+                self.act_outcomes["JUDICIAL_RECOMMENDATION"][
+                    "in_time" if answered else "pending"] += 1
+            elif referral.penalty is None:
+                # The court's own recommendation falls after the export: the hub raises
+                # its own (routing.yaml raised_acts) at the judgment, with a 2-month clock
+                # still running at the export; expected once due, like any pending clock.
+                self._pending("REPLY_OVERDUE", referral.case_id, referral.agency,
+                              add_months(judged, 2), act="RAISED_JUDICIAL_RECOMMENDATION")
         entered_day = min(self.calendar.add_working_days(judged, rng.choice((0, 1, 2))), self.end)
         judgment = Judgment(
             referral,
@@ -1683,6 +1711,7 @@ class _Generator:
             if index < unanswered:
                 action.payload["demo_unanswered"] = None
                 continue
+            action.payload["demo_answered"] = None
             self._reply(
                 case.unit,
                 case.case_id,
@@ -1714,7 +1743,7 @@ class _Generator:
                 if index == 0 or action.target is silent:
                     action.payload["demo_unanswered"] = None
                     continue
-                self._answer(action, due)
+                self._answer(action, due, late=index == 1)
             plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
                      and c.unit is not silent and c.bad_kind is None
                      and c.decision_date <= self.end - timedelta(days=140)]
@@ -1730,16 +1759,18 @@ class _Generator:
                     issued = self._pick_workday(_add_days(case.decision_date, 30),
                                                 self.end - timedelta(days=70))
                     due = issued + period if period else add_months(issued, 2)
-                    action = self._action(type_, issued, None, case.unit, content, case=case,
+                    letter = self._action(type_, issued, None, case.unit, content, case=case,
                                           reply_due=due, word=word)
-                    if action is None:
+                    if letter is None:
                         continue
                     case.role = "recommended"
                     if index == 0:
-                        action.payload["demo_unanswered"] = None
+                        letter.payload["demo_unanswered"] = None
                         continue
-                    self._answer(action, due, within_days=(2, 12) if period else None)
+                    self._answer(letter, due, within_days=(2, 12) if period else None,
+                                 late=index == 1)
             self._invitations()
+            self._consultations(silent)
         finally:
             self.rng = saved
 
@@ -1771,17 +1802,83 @@ class _Generator:
             )
 
     def _answer(self, action: OutboxAction, due: date,
-                within_days: tuple[int, int] | None = None) -> None:
-        """The addressed agency's reply to an outbox letter, from its replies export."""
+                within_days: tuple[int, int] | None = None, *, late: bool = False) -> None:
+        """The addressed agency's reply to an outbox letter, from its replies export.
+
+        ``late``: answered 3–20 days after its due date when that is still inside the
+        export (the hub raises the reply clock, then resolves it late); otherwise in time.
+        """
         agency = action.target
         assert agency is not None and action.case_id is not None
         ref = action.payload["case_ref"]
         day = (_add_days(action.acted_on, self.rng.randint(*within_days))
                if within_days is not None else None)  # a short period: answered within it
+        if late and _add_days(due, 20) <= self.end:
+            day = _add_days(due, self.rng.randint(3, 20))
+            action.payload["demo_late"] = day.isoformat()
+        else:
+            action.payload["demo_answered"] = None
         self._reply(agency, action.case_id,
                     (ref["decision_number"] or "", ref["agency_case_number"] or ""),
                     ANSWERED_OUTBOX_TYPES[action.type], action.payload["document_number"],
                     self.procuratorate, action.acted_on, due, day=day)
+
+    def _consultations(self, silent: Unit | None) -> None:
+        """Case consultations 案件咨询 (issue #13): an agency asks the police unit its
+        referral went to, from its consultations export; the police answer from their
+        feedback API (record type consultation_answer, quoting the 咨询编号). Six per
+        county: two answered within the 3 working days (兴庆区 opinion item 11), two late,
+        two never; on referrals the police quote in full (no matching in between), after
+        the referral's last feedback so the chain's order is untouched."""
+        latest = self.end - timedelta(days=20)
+        pool = [r for r in self.referrals
+                if r.link == "full" and r.bad_kind is None and r.scenario != "unentered"
+                and r.agency is not silent and r.records
+                and r.records[-1].updated.date() < latest - timedelta(days=10)]
+        picks = self.rng.sample(pool, min(len(pool), 6))
+        outcomes = ("in_time", "in_time", "late", "late", "unanswered", "unanswered")
+        for referral, outcome in zip(picks, outcomes, strict=False):
+            agency, police = referral.agency, referral.police
+            day = self._pick_workday(referral.records[-1].updated.date() + timedelta(days=1),
+                                     latest)
+            serial = self._next("consultation", agency.code, str(day.year))
+            number = f"演{self._style(agency).abbreviation}咨〔{day.year}〕{serial}号"
+            self._agency_row("consultations", agency, day, {
+                "咨询编号": number,
+                "被咨询单位": police.name,
+                "被咨询单位代码": police.code,
+                "行政处罚决定书文号": referral.decision_number or "",
+                "案件编号": referral.case_number,
+                "咨询事项": "该案涉案物品价值认定存在分歧，请就是否达到立案追诉标准提出意见。",
+                "咨询日期": day,
+            }, referral.case_id)
+            due = self.calendar.add_working_days(day, 3)
+            answered: date | None = None
+            if outcome != "unanswered":
+                span = (1, 3) if outcome == "in_time" else (5, 8)
+                answered = self.calendar.add_working_days(day, self.rng.randint(*span))
+                self._record(referral, "consultation_answer", answered,
+                             reasons="经研究，现有证据尚不足以认定达到立案追诉标准，建议补充价格认定。",
+                             in_reply_to=number, word="咨复")
+            self.act_outcomes["CONSULTATION"][outcome] += 1
+            if outcome != "in_time":
+                self.consultation_gaps.append((outcome, agency, police, referral.case_id, day,
+                                               number, due, answered))
+
+    def expect_consultation_gaps(self) -> None:
+        """The consultations answered late or never, each at its row of the agency's
+        consultations export (planted last, so every other gap keeps its id)."""
+        for outcome, agency, police, case_id, day, number, due, answered in (
+                self.consultation_gaps):
+            rows = sorted((r for r in self.agency_rows if r.kind == "consultations"
+                           and r.unit is agency and r.day.year == day.year),
+                          key=lambda r: (r.day, r.entry_date))
+            row = next(i for i, r in enumerate(rows, 1) if r.values["咨询编号"] == number)
+            self._gap(f"consultation_{outcome}", "consultation_unanswered", agency,
+                      SourceRef(path=f"exports/{agency.code}/consultations/"
+                                     f"consultations_{day.year}.csv", row=row, line=row + 1),
+                      case_id=case_id, due=due, resolved_on=answered, responsible=police,
+                      detail={"consultation_id": number, "act": "CONSULTATION"})
 
     # ----------------------------------------------------------------- numbering
 
@@ -2237,6 +2334,7 @@ class _Generator:
             "reconsiderations": RECONSIDERATION_COLUMNS,
             "replies": REPLY_COLUMNS,
             "invitations": INVITATION_COLUMNS,
+            "consultations": CONSULTATION_COLUMNS,
         }
         grouped: dict[tuple[str, str, str], list[AgencyRow]] = defaultdict(list)
         for row in self.agency_rows:
@@ -3212,10 +3310,28 @@ class _Generator:
         """Unanswered recommendations and the bad outbox rows."""
         path = "exports/procuratorate/actions.sqlite"
         for action in self.outbox:
+            act = OUTBOX_TYPES[action.type][1]
+            if "demo_answered" in action.payload:
+                del action.payload["demo_answered"]
+                answered = any(r.answers == action.payload["document_number"]
+                               for r in self.agency_rows if r.kind == "replies")
+                self.act_outcomes[act]["in_time" if answered else "pending"] += 1
+            if "demo_late" in action.payload:
+                answered_on = date.fromisoformat(action.payload.pop("demo_late"))
+                assert action.target is not None
+                self.act_outcomes[act]["late"] += 1
+                self._gap(
+                    "reply_late", "recommendation_unanswered", self.procuratorate,
+                    SourceRef(path=path), case_id=action.case_id,
+                    due=date.fromisoformat(action.payload["reply_due_date"]),
+                    resolved_on=answered_on, responsible=action.target,
+                    detail={"document_number": action.payload["document_number"],
+                            "act": act, "_action": str(id(action))})
             if "demo_unanswered" in action.payload:
                 del action.payload["demo_unanswered"]
                 due = date.fromisoformat(action.payload["reply_due_date"])
                 assert action.target is not None
+                self.act_outcomes[act]["unanswered" if due <= self.end else "pending"] += 1
                 if due <= self.end:
                     self._gap(
                         "recommendation_unanswered",
@@ -3227,7 +3343,7 @@ class _Generator:
                         responsible=action.target,
                         detail={
                             "document_number": action.payload["document_number"],
-                            "act": OUTBOX_TYPES[action.type][1],
+                            "act": act,
                             "_action": str(id(action)),
                         },
                     )
@@ -3294,6 +3410,7 @@ class _Generator:
         self.finish_outbox_gaps()
         self.write_judgments()
         self.finish_outbox_gaps_for_judgments()
+        self.expect_consultation_gaps()
         totals: dict[str, int] = defaultdict(int)
         for unit_counts in self.counts.values():
             for key, value in unit_counts.items():
@@ -3324,11 +3441,24 @@ class _Generator:
                 self.pending, key=lambda p: (p.due, p.case_id, p.alert_kind or "")
             ),
             feedback=feedback,
+            acts=self._act_tallies(),
             not_planted=self.not_planted,
         )
         data = manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
         (self.out_dir / "manifest.json").write_bytes(data)
         return manifest
+
+    def _act_tallies(self) -> dict[str, ActTally]:
+        """Per act, what was planted and how it ended (manifest ``acts``)."""
+        from deploy.demo.check import act_rules
+
+        rules = act_rules()
+        tallies: dict[str, ActTally] = {}
+        for act, outcomes in sorted(self.act_outcomes.items()):
+            kind = "CONSULTATION_OVERDUE" if act == "CONSULTATION" else "REPLY_OVERDUE"
+            tallies[act] = ActTally(rule_id=rules.get(act, ""), alert_kind=kind,
+                                    planted=sum(outcomes.values()), **outcomes)
+        return tallies
 
     def finish_outbox_gaps_for_judgments(self) -> None:
         """Judgment bad files are written last; their gaps follow the outbox ones."""

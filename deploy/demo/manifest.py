@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ALERT_KINDS",
+    "ActTally",
     "AlertName",
     "DemoManifest",
     "ExportFile",
@@ -31,6 +32,7 @@ AlertName = Literal[
     "referral_not_filed_6_months",
     "filed_not_concluded_1_year",
     "recommendation_unanswered",
+    "consultation_unanswered",
     "suspected_non_referral",
     "early_intervention_candidate",
     "feedback_unmatched",
@@ -47,6 +49,7 @@ ALERT_KINDS: dict[str, str | None] = {
     "referral_not_filed_6_months": "REFERRAL_NOT_FILED_LONG",
     "filed_not_concluded_1_year": "FILED_NOT_CONCLUDED",
     "recommendation_unanswered": "REPLY_OVERDUE",
+    "consultation_unanswered": "CONSULTATION_OVERDUE",
     "suspected_non_referral": "SUSPECTED_NON_REFERRAL",
     "early_intervention_candidate": "EARLY_INTERVENTION_CANDIDATE",
     "feedback_unmatched": "UNMATCHED_FEEDBACK",
@@ -163,6 +166,7 @@ class ExportFile(_Model):
         "reconsiderations",
         "replies",
         "invitations",
+        "consultations",
         "police_feedback",
         "procuratorate_outbox",
         "court_judgment",
@@ -174,6 +178,25 @@ class ExportFile(_Model):
     records: int
     bad_records: int
     sha256: str
+
+
+class ActTally(_Model):
+    """What the generator planted of one supervision act (or request) that must be
+    answered: how many were sent, and how each ended by ``as_of``.
+
+    ``planted = in_time + late + unanswered + pending``; ``late`` answers raise the
+    rule's alert and resolve it (gaps with ``resolved_on``), ``unanswered`` ones are gaps
+    due by ``as_of``, ``pending`` ones are clocks still running at ``as_of`` (their
+    answer falls after the export; ``pending_clocks`` lists them).
+    """
+
+    rule_id: str = Field(description="The hub/rules/deadlines.yaml rule timing the answer.")
+    alert_kind: str
+    planted: int = 0
+    in_time: int = 0
+    late: int = 0
+    unanswered: int = 0
+    pending: int = 0
 
 
 class DemoManifest(_Model):
@@ -198,6 +221,11 @@ class DemoManifest(_Model):
     gaps: list[Gap]
     pending_clocks: list[PendingClock]
     feedback: list[FeedbackExpectation]
+    acts: dict[str, ActTally] = Field(
+        default_factory=dict,
+        description="Per act (ProsecutorialAction.action, or the request's event type): "
+        "what was planted and how it was answered; issue #13.",
+    )
     not_planted: list[str] = Field(
         default_factory=list,
         description="Gap kinds that did not fit the chosen date window or size.",

@@ -94,3 +94,62 @@ def test_each_unanswered_act_is_counted_against_its_own_reply_clock() -> None:
     assert (rows["CORRECTION_NOTICE"].found, rows["CORRECTION_NOTICE"].missed) == (1, 0)
     assert (rows["URGE_PROSECUTION"].found, rows["URGE_PROSECUTION"].missed) == (0, 1)
     assert rows["URGE_PROSECUTION"].missed_cases == ["c2"]
+
+
+def test_acts_count_late_never_and_due_clocks_and_flag_extra_open_alerts() -> None:
+    """Per act (manifest ``acts``): the late and the never answered must raise the act's
+    own rule on their case, a clock pending at the export once it has run out (+due), and
+    an open alert of that rule on a case nobody planted is an extra."""
+    from deploy.demo.check import compare_acts
+
+    manifest = {
+        "acts": {
+            "CONSULTATION": {"rule_id": "consultation-unanswered", "planted": 6,
+                             "in_time": 2, "late": 2, "unanswered": 2, "pending": 0},
+            "RAISED_JUDICIAL_RECOMMENDATION": {"rule_id": "", "planted": 0},
+        },
+        "gaps": [
+            {"alert_kind": "CONSULTATION_OVERDUE", "case_id": c, "resolved_on": r,
+             "detail": {"act": "CONSULTATION"}}
+            for c, r in (("k1", "2025-11-06"), ("k2", "2025-11-07"), ("k3", None),
+                         ("k4", None))],
+        "pending_clocks": [
+            {"alert_kind": "REPLY_OVERDUE", "case_id": "j1", "due": "2026-02-28",
+             "detail": {"act": "RAISED_JUDICIAL_RECOMMENDATION"}},
+            {"alert_kind": "REPLY_OVERDUE", "case_id": "j2", "due": "2027-02-28",
+             "detail": {"act": "RAISED_JUDICIAL_RECOMMENDATION"}}],
+    }
+    resolved_late = {"status": "RESOLVED", "details": {"late": "true"}}
+    alerts = [
+        {"kind": "CONSULTATION_OVERDUE", "case_id": "k1", "rule_id": "consultation-unanswered",
+         **resolved_late},
+        {"kind": "CONSULTATION_OVERDUE", "case_id": "k3", "rule_id": "consultation-unanswered",
+         "status": "RAISED", "details": {}},
+        {"kind": "CONSULTATION_OVERDUE", "case_id": "zz", "rule_id": "consultation-unanswered",
+         "status": "RAISED", "details": {}},
+        {"kind": "REPLY_OVERDUE", "case_id": "j1", "status": "RAISED", "details": {},
+         "rule_id": "raised-judicial-recommendation-unanswered"},
+    ]
+    rows = {row.act: row for row in compare_acts(alerts, manifest, today=date(2026, 12, 4))}
+    consult = rows["CONSULTATION"]
+    assert (consult.planted, consult.in_time, consult.late, consult.unanswered) == (6, 2, 2, 2)
+    assert (consult.expected, consult.found, consult.missed, consult.extra_open) == (4, 2, 2, 1)
+    assert consult.missed_cases == ["k2", "k4"] and consult.extra_cases == ["zz"]
+    raised = rows["RAISED_JUDICIAL_RECOMMENDATION"]
+    # the tally names no rule: the check's own table does (routing.yaml raised_acts)
+    assert raised.rule_id == "raised-judicial-recommendation-unanswered"
+    assert (raised.pending_now_due, raised.found, raised.missed, raised.extra_open) == (
+        1, 1, 0, 0)
+    # before the clock has run out nothing is expected of it
+    early = {row.act: row for row in compare_acts(alerts, manifest, today=date(2026, 1, 1))}
+    assert early["RAISED_JUDICIAL_RECOMMENDATION"].expected == 0
+    assert early["RAISED_JUDICIAL_RECOMMENDATION"].extra_open == 1  # j1 raised, not due
+
+
+def test_the_check_table_prints_every_act_row() -> None:
+    from deploy.demo.check import ActComparison, _act_table
+
+    table = _act_table([ActComparison(act="CONSULTATION", rule_id="consultation-unanswered",
+                                      planted=6, in_time=2, late=2, unanswered=2, found=4)])
+    assert "CONSULTATION" in table and "consultation-unanswered" in table
+    assert table.splitlines()[-1].split()[2:7] == ["6", "2", "2", "2", "0"]

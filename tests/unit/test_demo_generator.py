@@ -460,6 +460,8 @@ def test_referral_and_feedback_gaps_point_at_real_records(
             continue  # test_penalty_gaps_match_their_rows
         if gap.alert == "missing_entry" and gap.source.row is None:
             continue  # a referral row never written: test_missing_entries_are_absent…
+        if gap.alert == "consultation_unanswered":
+            continue  # test_consultations_are_answered_as_the_manifest_says
         if gap.source.path in paths:
             record = feedback[(paths[gap.source.path], gap.source.cursor or 0)]
             if gap.alert == "feedback_unmatched":
@@ -497,7 +499,9 @@ def test_referral_and_feedback_gaps_point_at_real_records(
                 assert row["type"] in demo.ANSWERED_OUTBOX_TYPES
                 assert gap.detail["act"] == demo.OUTBOX_TYPES[row["type"]][1]
                 assert payload["document_number"] == gap.detail["document_number"]
-                assert payload["document_number"] not in replies
+                # answered late (issue #13): the reply is there, after the due date
+                assert (payload["document_number"] in replies) == (
+                    gap.resolved_on is not None), gap
                 assert date.fromisoformat(payload["reply_due_date"]) == gap.due
             else:
                 assert gap.alert == "dead_letter"
@@ -892,7 +896,8 @@ def test_good_penalty_rows_map_through_the_shipped_preset_and_bad_rows_are_rejec
     assert mapped == county.manifest.totals["penalties"] - county.manifest.totals["penalties_bad"]
 
 
-@pytest.mark.parametrize("kind", ["referrals", "handovers", "reconsiderations", "replies"])
+@pytest.mark.parametrize("kind", ["referrals", "handovers", "reconsiderations", "replies",
+                                  "consultations"])
 def test_agency_side_exports_map_through_the_shipped_agency_presets(
     county: County, kind: str
 ) -> None:
@@ -1068,3 +1073,106 @@ def test_the_hubs_missing_entry_logic_finds_exactly_the_manifests_gaps(
     expected = {(g.responsible_unit_code or g.unit_code, g.case_id)
                 for g in county.manifest.gaps if g.alert == "missing_entry"}
     assert found == expected
+
+
+# ------------------------------------------------------------------ acts (issue #13)
+
+
+def test_consultations_are_answered_as_the_manifest_says(
+    county: County, feedback: dict[tuple[str, int], dict[str, Any]]
+) -> None:
+    """Each consultation row, the police answer quoting its 咨询编号 (or none), and the
+    3-working-day clock: in time without a gap, late with a resolved gap, never with an
+    open one; the manifest's CONSULTATION tally says the same."""
+    answers = {r["in_reply_to"]: r for r in feedback.values()
+               if r["record_type"] == "consultation_answer"}
+    gaps = {g.detail["consultation_id"]: g for g in county.manifest.gaps
+            if g.alert == "consultation_unanswered"}
+    calendar = demo._Calendar()
+    seen: Counter[str] = Counter()
+    for export in county.files("consultations"):
+        for row in _rows(county, export):
+            number = row.values["咨询编号"]
+            asked = _as_date(row.values["咨询日期"])
+            due = calendar.add_working_days(asked, 3)
+            answer = answers.get(number)
+            gap = gaps.get(number)
+            if answer is not None:  # the police quote the agency's case in full
+                assert answer["referring_unit_code"] == export.unit_code
+                assert answer["police_unit_code"] == row.values["被咨询单位代码"]
+            answered = _as_date(answer["occurred_at"][:10]) if answer else None
+            if gap is None:
+                assert answered is not None and answered <= due, number
+                seen["in_time"] += 1
+            elif gap.resolved_on is not None:
+                assert answered == gap.resolved_on and answered > due == gap.due, number
+                seen["late"] += 1
+            else:
+                assert answered is None and gap.due == due <= county.manifest.as_of, number
+                seen["unanswered"] += 1
+            if gap is not None:
+                assert gap.source.path == export.path and gap.source.row == row.row
+    tally = county.manifest.acts["CONSULTATION"]
+    assert (tally.in_time, tally.late, tally.unanswered, tally.pending) == (
+        seen["in_time"], seen["late"], seen["unanswered"], 0)
+    assert min(seen.values()) >= 1 and tally.planted == sum(seen.values())
+    assert tally.rule_id == "consultation-unanswered"
+
+
+def test_every_act_tally_adds_up_to_its_gaps_and_names_a_real_rule(county: County) -> None:
+    """Per act: planted = in time + late + never + pending; the late and never answered
+    are exactly the gaps naming the act; the letters the demo sends (suggestion,
+    correction notice, urging prosecution, consultation) occur in all three outcomes."""
+    from hub.rules import load_deadlines
+
+    rule_ids = {rule.id for rule in load_deadlines().rules}
+    late: Counter[str] = Counter()
+    never: Counter[str] = Counter()
+    for gap in county.manifest.gaps:
+        if "act" in gap.detail:
+            (late if gap.resolved_on else never)[gap.detail["act"]] += 1
+    pending = Counter(c.detail["act"] for c in county.manifest.pending_clocks
+                      if "act" in c.detail)
+    for act, tally in county.manifest.acts.items():
+        assert tally.rule_id in rule_ids, act
+        assert tally.planted == tally.in_time + tally.late + tally.unanswered + tally.pending
+        assert (tally.late, tally.unanswered) == (late[act], never[act]), act
+    assert set(late) | set(never) <= set(county.manifest.acts)
+    assert set(pending) <= {"RAISED_JUDICIAL_RECOMMENDATION"}
+    for act in ("SUGGEST_REFERRAL", "CORRECTION_NOTICE", "URGE_PROSECUTION", "CONSULTATION"):
+        tally = county.manifest.acts[act]
+        assert min(tally.in_time, tally.late, tally.unanswered) >= 1, (act, tally)
+
+
+def test_a_judgment_whose_court_recommendation_falls_after_the_export_leaves_a_clock(
+    tmp_path: Path,
+) -> None:
+    """The hub raises its own judicial recommendation (routing.yaml raised_acts) at an
+    acquittal or exemption on an unpenalised referral; when the court's own would fall
+    after the export (a judgment in its last days), that clock is listed as pending —
+    ``+due`` in the check once it runs out — never an unplanned extra."""
+    import random
+
+    from hub.calendar import add_months
+
+    class Acquitting(random.Random):
+        def choices(self, population: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            if "ACQUITTED" in population:
+                return ["ACQUITTED"]
+            return super().choices(population, *args, **kwargs)
+
+    generator = demo._Generator(tmp_path, 2026, 400, demo.DEFAULT_START, demo.DEFAULT_END)
+    generator.run()
+    referral = next(r for r in generator.referrals if r.penalty is None)
+    generator.rng = Acquitting(1)
+    generator.pending.clear()
+    judged = generator.end  # the court's recommendation comes 3-10 days later
+    generator._judgment(referral, judged, "演检诉〔2025〕1号", "演检审〔2025〕1号")
+    [clock] = generator.pending
+    assert (clock.alert_kind, clock.case_id, clock.unit_code, clock.due) == (
+        "REPLY_OVERDUE", referral.case_id, referral.agency.code, add_months(judged, 2))
+    assert clock.detail["act"] == "RAISED_JUDICIAL_RECOMMENDATION"
+    # judged early enough, the court's own recommendation is answered: no raised clock
+    generator.pending.clear()
+    generator._judgment(referral, generator.end - demo.timedelta(days=200), "i", "r")
+    assert not [c for c in generator.pending if c.detail.get("act")]
