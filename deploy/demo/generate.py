@@ -1383,7 +1383,7 @@ class _Generator:
                 word="行意",
             )
             if opinion is not None:
-                self._reply(
+                answered = self._reply(
                     referral.agency,
                     referral.case_id,
                     (referral.decision_number, referral.case_number),
@@ -1392,7 +1392,9 @@ class _Generator:
                     self.procuratorate,
                     opinion.acted_on,
                     due,
+                    act="OPINION",
                 )
+                self.act_outcomes["OPINION"]["in_time" if answered else "pending"] += 1
             return
         if rng.random() < 0.8:
             judged = _add_days(decided, rng.randint(30, 120))
@@ -1410,12 +1412,14 @@ class _Generator:
         issued: date,
         due: date,
         day: date | None = None,
+        act: str = "",
     ) -> date | None:
         """The agency's reply row; its day, or None when it falls after the export (the
-        clock is then pending)."""
+        clock is then pending; ``act`` names it in the pending clock's detail)."""
         day = day or _add_days(issued, self.rng.randint(10, 50))
         if day > self.end:
-            self._pending("REPLY_OVERDUE", case_id, agency, due, in_reply_to=document)
+            detail = {"in_reply_to": document, **({"act": act} if act else {})}
+            self._pending("REPLY_OVERDUE", case_id, agency, due, **detail)
             return None
         serial = self._next("reply", agency.code, str(day.year))
         abbreviation = self._style(agency).abbreviation
@@ -1481,6 +1485,7 @@ class _Generator:
                     self.court,
                     issued,
                     due,
+                    act="JUDICIAL_RECOMMENDATION",
                 )
                 self.act_outcomes["JUDICIAL_RECOMMENDATION"][
                     "in_time" if answered else "pending"] += 1
@@ -1488,6 +1493,7 @@ class _Generator:
                 # The court's own recommendation falls after the export: the hub raises
                 # its own (routing.yaml raised_acts) at the judgment, with a 2-month clock
                 # still running at the export; expected once due, like any pending clock.
+                self.act_outcomes["RAISED_JUDICIAL_RECOMMENDATION"]["pending"] += 1
                 self._pending("REPLY_OVERDUE", referral.case_id, referral.agency,
                               add_months(judged, 2), act="RAISED_JUDICIAL_RECOMMENDATION")
         entered_day = min(self.calendar.add_working_days(judged, rng.choice((0, 1, 2))), self.end)
@@ -1622,8 +1628,11 @@ class _Generator:
                 )
                 is None
             ):
-                self._pending("NON_FILING_REASONS_OVERDUE", referral.case_id, referral.police, due)
+                self.act_outcomes["REQUIRE_NON_FILING_REASONS"]["pending"] += 1
+                self._pending("NON_FILING_REASONS_OVERDUE", referral.case_id, referral.police, due,
+                              act="REQUIRE_NON_FILING_REASONS")
                 return
+            self.act_outcomes["REQUIRE_NON_FILING_REASONS"]["in_time"] += 1  # within 2-6 days
             # Every demo shows at least one order to file (通知立案), whatever the draw.
             if rng.random() < 0.3 or not self.counters[("procuratorate", "通立", "any")]:
                 self._next("procuratorate", "通立", "any")
@@ -1650,8 +1659,11 @@ class _Generator:
                     word="立",
                 )
                 if record is None:
-                    self._pending("ORDERED_FILING_OVERDUE", referral.case_id, referral.police, due)
+                    self.act_outcomes["ORDER_FILING"]["pending"] += 1
+                    self._pending("ORDERED_FILING_OVERDUE", referral.case_id, referral.police,
+                                  due, act="ORDER_FILING")
                     return
+                self.act_outcomes["ORDER_FILING"]["in_time"] += 1  # filed within 3-12 days
                 self._after_filing(referral, filed, conclude=True)
 
     def build_prosecutorial_leads(self) -> None:
@@ -1721,6 +1733,7 @@ class _Generator:
                 self.procuratorate,
                 issued,
                 due,
+                act="RECOMMENDATION",
             )
 
     def build_supervision_acts(self) -> None:
@@ -1821,7 +1834,8 @@ class _Generator:
         self._reply(agency, action.case_id,
                     (ref["decision_number"] or "", ref["agency_case_number"] or ""),
                     ANSWERED_OUTBOX_TYPES[action.type], action.payload["document_number"],
-                    self.procuratorate, action.acted_on, due, day=day)
+                    self.procuratorate, action.acted_on, due, day=day,
+                    act=OUTBOX_TYPES[action.type][1])
 
     def _consultations(self, silent: Unit | None) -> None:
         """Case consultations 案件咨询 (issue #13): an agency asks the police unit its
@@ -3348,7 +3362,8 @@ class _Generator:
                         },
                     )
                 else:
-                    self._pending("REPLY_OVERDUE", action.case_id or "", action.target, due)
+                    self._pending("REPLY_OVERDUE", action.case_id or "", action.target, due,
+                                  act=act)
 
     def finish_outbox_gaps(self) -> None:
         """Fill in outbox row ids once the table is written."""
@@ -3451,12 +3466,14 @@ class _Generator:
     def _act_tallies(self) -> dict[str, ActTally]:
         """Per act, what was planted and how it ended (manifest ``acts``)."""
         from deploy.demo.check import act_rules
+        from hub.rules import load_deadlines
 
         rules = act_rules()
+        kinds = {rule.id: str(rule.alert_kind) for rule in load_deadlines().rules}
         tallies: dict[str, ActTally] = {}
         for act, outcomes in sorted(self.act_outcomes.items()):
-            kind = "CONSULTATION_OVERDUE" if act == "CONSULTATION" else "REPLY_OVERDUE"
-            tallies[act] = ActTally(rule_id=rules.get(act, ""), alert_kind=kind,
+            rule_id = rules.get(act, "")
+            tallies[act] = ActTally(rule_id=rule_id, alert_kind=kinds.get(rule_id, ""),
                                     planted=sum(outcomes.values()), **outcomes)
         return tallies
 
