@@ -127,6 +127,7 @@ class ActComparison:
 #: Acts that are not ProsecutorialAction.action values: the rule timing their answer.
 OTHER_ACT_RULES: dict[str, str] = {
     "CONSULTATION": "consultation-unanswered",
+    "EARLY_INTERVENTION_INVITATION": "early-intervention-unattended",
     "JUDICIAL_RECOMMENDATION": "judicial-recommendation-unanswered",
     "RAISED_JUDICIAL_RECOMMENDATION": "raised-judicial-recommendation-unanswered",
 }

@@ -1798,6 +1798,7 @@ class _Generator:
             serial = self._next("invitation", agency.code, str(day.year))
             abbreviation = self._style(agency).abbreviation
             assert action.case_id is not None
+            self.act_outcomes["EARLY_INTERVENTION_INVITATION"]["in_time"] += 1
             self._agency_row(
                 "invitations",
                 agency,
