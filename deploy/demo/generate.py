@@ -666,6 +666,8 @@ class _Generator:
         self.silent_unit: Unit | None = None
         #: Per act: outcome -> count (in_time, late, unanswered, pending), see ActTally.
         self.act_outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        #: (outcome, referral, 司法建议 number, due, answered on)
+        self.judicial_gaps: list[tuple[str, Referral, str, date, date | None]] = []
         #: (outcome, agency, police, case id, day, 咨询编号, due, answered on)
         self.consultation_gaps: list[
             tuple[str, Unit, Unit, str, date, str, date, date | None]] = []
@@ -1445,6 +1447,40 @@ class _Generator:
         )
         return day
 
+    def _spoil_judicial_reply(self, referral: Referral, rec_number: str, due: date,
+                              answered: date) -> str:
+        """Make the first reply to a court's recommendation that can be late, late (10
+        days past its due date), and the first whose clock runs out by the export, never
+        written. The reply row was drawn as usual and is only moved or dropped, so the
+        random stream, and every other gap, stays what the seed made it."""
+        tally = self.act_outcomes["JUDICIAL_RECOMMENDATION"]
+        row = self.agency_rows[-1]
+        assert row.kind == "replies" and row.answers == rec_number
+        late_day = _add_days(due, 10)
+        if not tally["late"] and late_day <= self.end:
+            shift = late_day - answered
+            row.day, row.entry_date = late_day, min(row.entry_date + shift, self.end)
+            fixed = row.values["整改落实日期"]
+            assert isinstance(fixed, date)
+            row.values.update({"回复日期": late_day, "整改落实日期": fixed + shift})
+            self.judicial_gaps.append(("late", referral, rec_number, due, late_day))
+            return "late"
+        if not tally["unanswered"] and due <= self.end:
+            self.agency_rows.pop()
+            self.judicial_gaps.append(("unanswered", referral, rec_number, due, None))
+            return "unanswered"
+        return "in_time"
+
+    def expect_judicial_recommendation_gaps(self) -> None:
+        """The court's recommendations answered late or never, at their judgment file
+        (paths are known once the judgments are written; planted last, ids kept)."""
+        for outcome, referral, rec_number, due, answered in self.judicial_gaps:
+            judgment = next(j for j in self.judgments if j.referral is referral)
+            self._gap(f"judicial_recommendation_{outcome}", "recommendation_unanswered",
+                      self.court, SourceRef(path=judgment.path), case_id=referral.case_id,
+                      due=due, resolved_on=answered, responsible=referral.agency,
+                      detail={"document_number": rec_number, "act": "JUDICIAL_RECOMMENDATION"})
+
     def _judgment(
         self, referral: Referral, judged: date, indictment: str, review_number: str
     ) -> None:
@@ -1487,8 +1523,10 @@ class _Generator:
                     due,
                     act="JUDICIAL_RECOMMENDATION",
                 )
-                self.act_outcomes["JUDICIAL_RECOMMENDATION"][
-                    "in_time" if answered else "pending"] += 1
+                outcome = "in_time" if answered else "pending"
+                if answered is not None:
+                    outcome = self._spoil_judicial_reply(referral, rec_number, due, answered)
+                self.act_outcomes["JUDICIAL_RECOMMENDATION"][outcome] += 1
             elif referral.penalty is None:
                 # The court's own recommendation falls after the export: the hub raises
                 # its own (routing.yaml raised_acts) at the judgment, with a 2-month clock
@@ -3427,6 +3465,7 @@ class _Generator:
         self.write_judgments()
         self.finish_outbox_gaps_for_judgments()
         self.expect_consultation_gaps()
+        self.expect_judicial_recommendation_gaps()
         totals: dict[str, int] = defaultdict(int)
         for unit_counts in self.counts.values():
             for key, value in unit_counts.items():
