@@ -169,7 +169,7 @@ class _CaseStats:
     __slots__ = ("data",)
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
-        #: "p": [unit, month, first recorded at, late]; "i": referral/receipt items
+        #: "p": [unit, month, first recorded at, late, its event id]; "i": referral/receipt items
         #: [unit, month, figure, item]; "rt"/"ct": referred / first receipt at; "d": has
         #: feedback; "x": decisions [unit, month, item, decided at, days]; "a": alerts
         #: [unit, month, alert id]; "s": police steps [unit, month, figure, item]
@@ -296,7 +296,7 @@ class StatsAccumulator:
         case = self._case(event.case_id)
         first = case.data.get("p")
         recorded = event.recorded_at.isoformat()
-        if first is not None and datetime.fromisoformat(first[2]) <= event.recorded_at:
+        if first is not None and not _earlier_entry(event, first):
             return set()
         # counted from when the decision took effect, as the entry-late alert counts it
         # (deadlines.yaml start_fields: 送达日期, else 生效日期, else the decision)
@@ -313,7 +313,7 @@ class StatsAccumulator:
             changed.add(old_key)
         self._count(key, "penalties")
         self._count(key, "late", int(late))
-        case.data["p"] = [*key, recorded, late]
+        case.data["p"] = [*key, recorded, late, event.event_id]
         self._changed_case(event.case_id)
         return changed
 
@@ -466,6 +466,19 @@ class StatsAccumulator:
         accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
         return accumulator
+
+
+def _earlier_entry(event: StatsFact, first: list[Any]) -> bool:
+    """Whether ``event`` is an earlier entry of the case's penalty than ``first``.
+
+    Entries recorded at the same instant (one export's rows share its time) are ordered by
+    event id, so the figures do not depend on which one the feed carried first. A record
+    stored before the event id was kept (four items) wins the tie, as it used to.
+    """
+    recorded = datetime.fromisoformat(first[2])
+    if event.recorded_at != recorded:
+        return event.recorded_at < recorded
+    return len(first) > 4 and event.event_id < first[4]
 
 
 def _start_of(case: _CaseStats) -> datetime | None:
