@@ -36,6 +36,8 @@ FACTS_HEADER = "lf-stats-facts"
 _ENTRY_RULE = "entry-late"
 #: The fields that hold instants, by position, for decoding.
 _INSTANTS = (4, 5, 6)
+#: The fields that hold flags, by position.
+_FLAGS = (7, 15)
 
 
 class StatsFact(NamedTuple):
@@ -115,6 +117,16 @@ def _fact(row: Any) -> StatsFact:
     for position in _INSTANTS:
         if values[position] is not None:
             values[position] = datetime.fromisoformat(values[position])
-    if values[4].tzinfo is None or values[5].tzinfo is None:
+    if any(values[position] is not None and values[position].tzinfo is None
+           for position in _INSTANTS) or values[4] is None or values[5] is None:
         raise ValueError("a statistics fact's instants carry their offset")
+    # A well-shaped row with a field of the wrong type would fail later, inside the
+    # accumulator, where it stops the statistics task instead of being dead-lettered.
+    for position, value in enumerate(values):
+        if position in _INSTANTS:
+            continue
+        wanted = bool if position in _FLAGS else str
+        if not isinstance(value, wanted) and (value is not None or position < 4):
+            raise TypeError(f"statistics fact field {StatsFact._fields[position]!r}: "
+                            f"{type(value).__name__}, not {wanted.__name__}")
     return StatsFact(*values)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -286,3 +287,13 @@ def test_entries_recorded_at_one_instant_count_the_same_in_either_order() -> Non
         stats.add_all(order)
         figures.append(figures_of(stats, set(stats.keys())))
     assert figures[0] == figures[1] == reference([early, fixed])
+
+
+def test_a_fact_of_the_right_shape_but_a_wrong_field_type_is_refused() -> None:
+    """Refused at decoding (the engine dead-letters it), not inside the accumulator."""
+    row = list(fact_of(referred(at(2025, 1, 3))))
+    for position, bad in ((1, None), (3, 7), (7, "yes"), (9, ["青移"]), (6, "2025-01-03")):
+        broken = [*row[:position], bad, *row[position + 1:]]
+        value = orjson.dumps([broken], default=str)
+        with pytest.raises((TypeError, ValueError), match="fact"):
+            decode_facts(value)
