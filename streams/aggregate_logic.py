@@ -338,15 +338,18 @@ class CaseAggregate:
                                                                       self._owner[0]):
                 self._owner = candidate
             self._note_unit(event.source_unit, event.occurred_at)
+            # Fields from the model's __dict__: most types lack most of these, and a
+            # missing attribute read through pydantic's __getattr__ raises inside.
+            fields = event.__dict__
             for field in _ADDRESS_FIELDS:
-                value = getattr(event, field, None)
+                value = fields.get(field)
                 if isinstance(value, str) and value:
                     self._note_unit(value, event.occurred_at)
         if self._last_event_at is None or event.occurred_at > self._last_event_at:
             self._last_event_at = event.occurred_at
         self._note_numbers(event)
         for name in ("parties", "defendants", "persons_concerned"):
-            value = getattr(event, name, None)
+            value = event.__dict__.get(name)
             if isinstance(value, list):
                 for party in value:
                     if isinstance(party, Party):

@@ -6,7 +6,8 @@ event (its :class:`~streams.stats_facts.StatsFact`), a batch's facts in one reco
 single-partition internal feed; the worker that owns it folds the feed into a
 :class:`~streams.stats_logic.StatsAccumulator` and snapshots it every few seconds with
 the feed offset it covers. After a move the new owner loads the snapshot and re-reads
-the rest of the feed (an event id counts once, so re-reading changes nothing).
+the rest of the feed (each figure counts an item of a case once, by its case, document or
+alert id, so re-reading changes nothing).
 
 The same fold keeps the missing-entry tracker (:mod:`streams.missing_entry_logic`): this
 processor alone sees every counted event of every unit, so after each batch it judges
@@ -134,9 +135,10 @@ class StatisticsProcessor:
     async def finish(self, batch: Batch) -> None:
         """Emit the figures of every unit-month the batch changed; snapshot now and then.
 
-        The snapshot is the whole accumulator, so it is written every few seconds, not per
-        batch; after a move the new owner resumes the feed from the snapshot's offset and
-        re-counts the rest (an event id counts once, so re-reading changes nothing).
+        The cases and the counters they changed are written with every checkpoint; the
+        snapshot (the missing-entry tracker, the counters) every few seconds. After a move
+        the new owner resumes the feed from the snapshot's offset and counts the rest again
+        (each figure counts an item of a case once, so re-reading changes nothing).
         """
         if self.stats is None or batch.stats_offset is None:
             return
