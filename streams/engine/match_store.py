@@ -40,7 +40,7 @@ _POLICE_NUMBER = b"n"
 
 def open_index_store(directory: Path) -> Rdict:
     """Open (or create) the index store; a store of another layout is wiped first."""
-    options = store_options()
+    options = store_options(index_blocks_cached=False)
     directory.parent.mkdir(parents=True, exist_ok=True)
     try:
         db = Rdict(str(directory), options)

@@ -40,7 +40,7 @@ _IDLE_FETCHES = 5
 _SHARED_CACHE: Cache | None = None
 
 
-def store_options() -> Options:
+def store_options(*, index_blocks_cached: bool = True) -> Options:
     """The options of every RocksDB store of the worker (partition stores, the index).
 
     RocksDB's default memtable (64 MiB, two of them) per store made the worker's RSS grow
@@ -48,10 +48,11 @@ def store_options() -> Options:
     RocksDB or the OS page cache, so small memtables cost little. Each store also had
     its own 32 MiB block cache: five stores written half a million times held 199 MB
     against 104 MB with one block cache for the process
-    (``LIANGFA_ENGINE_BLOCK_CACHE_MB``, default 64). Index and filter blocks stay
-    outside the cache, with each table: in the cache, with the matching index's many
-    lookups of absent keys, they were evicted and read again on every lookup (the
-    index's ``get`` took 76% of a 1,000,000-event run).
+    (``LIANGFA_ENGINE_BLOCK_CACHE_MB``, default 64). A partition store keeps its index
+    and filter blocks in that cache too (outside it they grow with the data: ~200 MiB
+    more ten minutes into a 1,000,000-event run); the matching index keeps them with each table
+    (``index_blocks_cached=False``): its many lookups of absent keys evicted them and
+    read them again on every lookup (its ``get`` took 76% of a 1,000,000-event run).
     """
     global _SHARED_CACHE
     if _SHARED_CACHE is None:
@@ -62,6 +63,7 @@ def store_options() -> Options:
     options.set_max_write_buffer_number(2)
     table = BlockBasedOptions()
     table.set_block_cache(_SHARED_CACHE)
+    table.set_cache_index_and_filter_blocks(index_blocks_cached)
     options.set_block_based_table_factory(table)
     return options
 
