@@ -162,6 +162,17 @@ def _sample_records(config: ConnectorConfig, sample: Path) -> Iterator[SourceRec
                                                   field="record", error_type="malformed_json"))
                 continue
             flat = flatten_record(row) if config.kind == "http" else row
+            payload_column = getattr(config.source, "payload_column", None)
+            if config.kind == "sql" and payload_column and payload_column in flat:
+                # an outbox row as the table holds it: its JSON payload becomes columns,
+                # as the sql kind reads it (a bad payload is refused, naming the column)
+                from connectors.kinds.sql import _with_payload
+
+                try:
+                    flat = _with_payload(flat, payload_column)
+                except RecordRejected as exc:
+                    yield SourceRecord(None, raw, {}, f"{sample.name}#{index}", {}, exc)
+                    continue
             yield SourceRecord(flat, raw, {}, f"{sample.name}#{index}")
         return
     from connectors.config import FileSourceConfig
