@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 from connectors.cli import app, sample_records
 from connectors.config import PRESETS_DIR, ConnectorConfig, parse_config
 from connectors.mapping import build_mapper
-from hub.models import AlertStatus, CaseEvent, ConsultationAnswered, ConsultationRequested
+from hub.models import (
+    AlertStatus,
+    CaseEvent,
+    ConsultationAnswered,
+    ConsultationRequested,
+    LeadTransferred,
+)
 from hub.rules import load_routing, load_thresholds
 from hub.units import load_unit_registry
 from streams.routing_logic import route_event
@@ -24,6 +30,8 @@ from tests.unit.data.case_events import at
 PROCURATORATE = "11429901031594016T"  # 演示县人民检察院 (deploy/demo/units.yaml)
 MARKET = "11429901030089405N"  # 演示县市场监督管理局
 COUNTY_PSB = "11429901031277256Q"  # 演示县公安局
+COMMISSION = "11429901031752395Q"  # 演示县监察委员会
+JUSTICE = "114299010318315875"  # 演示县司法局
 SAMPLES = PRESETS_DIR / "samples"
 SAMPLE = SAMPLES / "procuratorate-outbox.json"
 DEMO_UNITS = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "units.yaml"
@@ -69,7 +77,7 @@ def test_the_shipped_sample_passes_connector_test(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["test", str(config), "--sample", str(SAMPLE),
                                       "--limit", "20"])
     assert result.exit_code == 0, result.output
-    assert "12 event(s) mapped, 0 rejected" in result.output
+    assert "15 event(s) mapped, 0 rejected" in result.output
     assert '"action": "ORDER_FILING"' in result.output
     assert '"consultation_id": "演市监咨〔2025〕2号"' in result.output
 
@@ -80,6 +88,23 @@ def test_every_outbox_type_of_the_sample_maps_to_its_act_and_addressee() -> None
     found = {(e.action.value, e.target_unit_code) for e in acts.values()}  # type: ignore[attr-defined]
     assert found == set(ACTS.values())
     assert {e.source_unit for e in events} == {PROCURATORATE}
+
+
+def test_a_lead_from_the_outbox_reaches_its_receiver_and_starts_the_feedback_clock() -> None:
+    """Item 4 from the procuratorate's own system: each destination to its unit, the
+    lead's own feedback date or else the rule's month, owed by the receiver."""
+    leads = [e for e in _mapped(_outbox(), SAMPLE) if isinstance(e, LeadTransferred)]
+    assert {(e.destination.value, e.receiving_unit_code) for e in leads} == {
+        ("SUPERVISION_COMMISSION", COMMISSION), ("PUBLIC_INTEREST_LITIGATION", PROCURATORATE),
+        ("JUSTICE_BUREAU", JUSTICE)}
+    registry = load_unit_registry(DEMO_UNITS)
+    for lead in leads:
+        route = route_event(lead, registry, load_routing(), load_thresholds())
+        assert route.topics == (f"lf.inbox.{lead.receiving_unit_code}",), lead.destination
+        raised = states(evaluate([lead], at(2025, 12, 31)))["lead-feedback-overdue"]
+        assert raised.responsible_unit_code == lead.receiving_unit_code
+        if lead.feedback_due_date is not None:
+            assert raised.due_date == lead.feedback_due_date
 
 
 def test_the_procuratorates_consultation_answer_reaches_the_agency_and_stops_its_clock() -> None:
