@@ -11,10 +11,14 @@ agency is refused as not entitled (entitlements.yaml, acts).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
+from connectors.config import parse_config
+from connectors.mapping import build_mapper
 from hub.calendar import CHINA_TZ
 from hub.identity import case_id_for
 from hub.models import (
@@ -53,6 +57,21 @@ JUSTICE = EXAMPLE_JUSTICE
 def deployment(supervision_county: StreamsDeployment) -> StreamsDeployment:
     """The county with a justice bureau (the escalation copy's receiver)."""
     return supervision_county
+
+
+#: The acts sent besides the recommendation and the correction notice: addressee and clock.
+OTHER_ACTS = {"SUGGEST_REFERRAL": EXAMPLE_AGENCY, "REQUIRE_NON_FILING_REASONS": EXAMPLE_POLICE,
+              "ORDER_FILING": EXAMPLE_POLICE, "OPINION": EXAMPLE_AGENCY,
+              "URGE_PROSECUTION": EXAMPLE_AGENCY}
+OTHER_RULES = {"SUGGEST_REFERRAL": "suggested-referral-not-acted-on",
+               "REQUIRE_NON_FILING_REASONS": "non-filing-reasons-overdue",
+               "ORDER_FILING": "ordered-filing-overdue", "OPINION": "recommendation-unanswered",
+               "URGE_PROSECUTION": "urge-prosecution-unanswered"}
+
+
+def _holding(event_id: str) -> Callable[[list[tuple[Any, CaseEvent]]], bool]:
+    """Until the records read hold the event."""
+    return lambda found: any(e.event_id == event_id for _, e in found)
 
 
 def _template(name: str) -> CaseEvent:
@@ -99,8 +118,11 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     misdirected = act(case_id, "ORDER_FILING", EXAMPLE_AGENCY, "示检立〔2025〕2号", sent_on)
     yesterday = datetime.now(CHINA_TZ) - timedelta(days=1)
     notice = act(case_id, "CORRECTION_NOTICE", EXAMPLE_POLICE, "示检纠〔2025〕3号", yesterday)
+    # the other acts, sent long ago and never answered: each to its inbox, each clock raised
+    others = {kind: act(case_id, kind, target, f"示检{n}〔2025〕{n}号", sent_on)
+              for n, (kind, target) in enumerate(OTHER_ACTS.items(), start=4)}
     await produce_events(bootstrap, registry_url, acts_topic,
-                         [recommendation, misdirected, notice])
+                         [recommendation, misdirected, notice, *others.values()])
 
     # Routed: the recommendation to the agency's inbox, the notice to the police's.
     agency_inbox = await read_events_until(
@@ -113,6 +135,10 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
         bootstrap, registry_url, topics.inbox(EXAMPLE_POLICE),
         lambda found: any(e.event_id == notice.event_id for _, e in found))
     assert notice.event_id in {e.event_id for _, e in police_inbox}
+    for kind, sent in others.items():
+        inbox = await read_events_until(bootstrap, registry_url, topics.inbox(OTHER_ACTS[kind]),
+                                        _holding(sent.event_id))
+        assert sent.event_id in {e.event_id for _, e in inbox}, kind
 
     # The order to file addressed to an agency is refused, with the reason.
     def refused(records: list) -> list:  # type: ignore[type-arg]
@@ -125,13 +151,22 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
 
     # Two months later and unanswered (the batch evaluates at the recording time, today):
     # raised on the agency, naming the justice bureau copy.
-    def alerts_of(found: list, rule_id: str, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
+    def alerts_of(found: list, rule_id: str, status: AlertStatus,  # type: ignore[type-arg]
+                  trigger: ProsecutorialAction = recommendation) -> list[Alert]:
         return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
-                and e.rule_id == rule_id and e.status is status]
+                and e.rule_id == rule_id and e.status is status
+                and e.trigger_event_id == trigger.event_id]
 
-    alerts = await read_events_until(
-        bootstrap, registry_url, topics.alerts,
-        lambda found: bool(alerts_of(found, "recommendation-unanswered", AlertStatus.RAISED)))
+    def all_raised(found: list) -> bool:  # type: ignore[type-arg]
+        return bool(alerts_of(found, "recommendation-unanswered", AlertStatus.RAISED)) and all(
+            alerts_of(found, OTHER_RULES[kind], AlertStatus.RAISED, sent)
+            for kind, sent in others.items())
+
+    alerts = await read_events_until(bootstrap, registry_url, topics.alerts, all_raised)
+    for kind, sent in others.items():
+        [other] = alerts_of(alerts, OTHER_RULES[kind], AlertStatus.RAISED, sent)
+        assert other.responsible_unit_code == OTHER_ACTS[kind], kind
+        assert ("copy_to_roles" in other.details) == (kind in ("OPINION", "URGE_PROSECUTION"))
     [raised] = alerts_of(alerts, "recommendation-unanswered", AlertStatus.RAISED)
     assert raised.responsible_unit_code == EXAMPLE_AGENCY
     assert raised.trigger_event_id == recommendation.event_id
@@ -146,6 +181,14 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
                           for _, e in found))
     assert [e for _, e in justice_inbox
             if isinstance(e, Alert) and e.alert_id == raised.alert_id], deployment.log_of("w1")
+    # so is the unanswered opinion urging prosecution (督促起诉意见书)
+    [urged] = alerts_of(alerts, "urge-prosecution-unanswered", AlertStatus.RAISED,
+                        others["URGE_PROSECUTION"])
+    justice_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(JUSTICE),
+        lambda found: any(isinstance(e, Alert) and e.alert_id == urged.alert_id
+                          for _, e in found))
+    assert [e for _, e in justice_inbox if isinstance(e, Alert) and e.alert_id == urged.alert_id]
 
     # The agency answers (late): the clock stops, the alert resolves as done late; the
     # police answer the notice in time, and their answer reaches the procuratorate.
@@ -180,6 +223,8 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     assert summaries[recommendation.event_id].startswith("检察建议书 procuratorial recommendation")
     assert "示检纠〔2025〕3号" in summaries[notice.event_id]
     assert misdirected.event_id not in summaries
+    for kind, sent in others.items():
+        assert str(sent.document_number) in summaries[sent.event_id], kind
     # The notice was answered in time: its clock never raised anything.
     assert not alerts_of(alerts, "correction-notice-unanswered", AlertStatus.RAISED)
     assert deployment.workers["w1"].poll() is None
@@ -212,8 +257,13 @@ async def test_a_consultation_and_an_invitation_reach_their_inbox_and_their_answ
     invitation = EarlyInterventionInvited(
         **header, event_id=str(uuid.uuid4()), invitation_id="JR-1",
         invited_unit_code=EXAMPLE_PROCURATORATE, reason="涉案金额已达立案标准的八成")
+    # and asks the procuratorate, which answers from its own system (procuratorate-outbox)
+    asked_procuratorate = ConsultationRequested(
+        **header, event_id=str(uuid.uuid4()), consultation_id="ZX-2",
+        addressed_to_unit_code=EXAMPLE_PROCURATORATE, question="是否构成犯罪？")
     await produce_events(bootstrap, registry_url, agency_topic,
-                         [penalty_of(EXAMPLE_AGENCY, decision, case_id), question, invitation])
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id), question, invitation,
+                          asked_procuratorate])
 
     police_inbox = await read_events_until(
         bootstrap, registry_url, topics.inbox(EXAMPLE_POLICE),
@@ -224,15 +274,23 @@ async def test_a_consultation_and_an_invitation_reach_their_inbox_and_their_answ
         lambda found: any(e.event_id == invitation.event_id for _, e in found))
     assert invitation.event_id in {e.event_id for _, e in procuratorate_inbox}
 
-    def alerts_of(found: list, rule_id: str, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
+    def alerts_of(found: list, rule_id: str, status: AlertStatus,  # type: ignore[type-arg]
+                  trigger: CaseEvent | None = None) -> list[Alert]:
+        """The rule's alerts of that status: of ``trigger`` if given, else of the other
+        requests (the police's consultation, the invitation)."""
         return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
-                and e.rule_id == rule_id and e.status is status]
+                and e.rule_id == rule_id and e.status is status
+                and (e.trigger_event_id == trigger.event_id if trigger is not None
+                     else e.trigger_event_id != asked_procuratorate.event_id)]
 
     rules = ("consultation-unanswered", "early-intervention-unattended")
     alerts = await read_events_until(
         bootstrap, registry_url, topics.alerts,
-        lambda found: all(alerts_of(found, rule, AlertStatus.RAISED) for rule in rules))
+        lambda found: all(alerts_of(found, rule, AlertStatus.RAISED) for rule in rules)
+        and bool(alerts_of(found, rules[0], AlertStatus.RAISED, asked_procuratorate)))
     [asked] = alerts_of(alerts, rules[0], AlertStatus.RAISED)
+    [asked_of_us] = alerts_of(alerts, rules[0], AlertStatus.RAISED, asked_procuratorate)
+    assert asked_of_us.responsible_unit_code == EXAMPLE_PROCURATORATE
     [invited] = alerts_of(alerts, rules[1], AlertStatus.RAISED)
     assert (asked.responsible_unit_code, invited.responsible_unit_code) == (
         EXAMPLE_POLICE, EXAMPLE_PROCURATORATE)
@@ -244,11 +302,28 @@ async def test_a_consultation_and_an_invitation_reach_their_inbox_and_their_answ
         requested_by_unit_code=EXAMPLE_AGENCY, answer="重大复杂案件，已会商", complex_case=True)
     attended = act(case_id, "EARLY_INTERVENTION", EXAMPLE_AGENCY, "示检介〔2025〕1号",
                    asked_on + timedelta(days=2))
+    outbox = build_mapper(parse_config({
+        "id": "outbox", "unit": EXAMPLE_PROCURATORATE, "kind": "sql",
+        "preset": "procuratorate-outbox",
+        "source": {"url": "sqlite:///unused.sqlite", "table": "outbox", "watermark_column": "id",
+                   "tie_breaker_column": "id", "payload_column": "payload"}}).mapping,
+        unit=EXAMPLE_PROCURATORATE, connector_id="outbox")
+    our_answer = outbox.map({
+        "id": 12, "type": "ConsultationAnswered", "aggregate_id": "示检咨〔2025〕2号",
+        "created_at": datetime.now(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+        "payload.decided_on": "2025-03-12", "payload.consultation_id": "ZX-2",
+        "payload.answer": "已达立案追诉标准，建议移送",
+        "payload.case_ref.agency_unit_code": EXAMPLE_AGENCY,
+        "payload.case_ref.decision_number": decision}, "outbox#12").event
+    assert isinstance(our_answer, ConsultationAnswered) and our_answer.case_id == case_id
     await produce_events(bootstrap, registry_url, police_topic, [answer])
-    await produce_events(bootstrap, registry_url, acts_topic, [attended])
+    await produce_events(bootstrap, registry_url, acts_topic, [attended, our_answer])
     alerts = await read_events_until(
         bootstrap, registry_url, topics.alerts,
-        lambda found: all(alerts_of(found, rule, AlertStatus.RESOLVED) for rule in rules))
+        lambda found: all(alerts_of(found, rule, AlertStatus.RESOLVED) for rule in rules)
+        and bool(alerts_of(found, rules[0], AlertStatus.RESOLVED, asked_procuratorate)))
+    [ours] = alerts_of(alerts, rules[0], AlertStatus.RESOLVED, asked_procuratorate)
+    assert (ours.resolved_by_event_id, ours.details["late"]) == (our_answer.event_id, "false")
     [answered] = alerts_of(alerts, rules[0], AlertStatus.RESOLVED)
     assert answered.resolved_by_event_id == answer.event_id
     assert answered.details["late"] == "false"  # a complex case is exempt
@@ -259,4 +334,8 @@ async def test_a_consultation_and_an_invitation_reach_their_inbox_and_their_answ
         bootstrap, registry_url, topics.inbox(EXAMPLE_AGENCY),
         lambda found: any(e.event_id == answer.event_id for _, e in found))
     assert answer.event_id in {e.event_id for _, e in agency_inbox}
+    agency_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_AGENCY),
+        lambda found: any(e.event_id == our_answer.event_id for _, e in found))
+    assert our_answer.event_id in {e.event_id for _, e in agency_inbox}
     assert deployment.workers["w1"].poll() is None
