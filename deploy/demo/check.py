@@ -130,6 +130,10 @@ OTHER_ACT_RULES: dict[str, str] = {
     "EARLY_INTERVENTION_INVITATION": "early-intervention-unattended",
     "JUDICIAL_RECOMMENDATION": "judicial-recommendation-unanswered",
     "RAISED_JUDICIAL_RECOMMENDATION": "raised-judicial-recommendation-unanswered",
+    # the clock to enforcement 执行到位, started by a penalty exported 未执行
+    "PENALTY_ENFORCEMENT": "penalty-not-enforced",
+    # 撤案 stops the filed case's year: its row expects no alert of that rule on its cases
+    "POLICE_CANCELLATION": "filed-case-not-concluded-1-year",
 }
 
 
@@ -184,8 +188,11 @@ def compare_acts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any
     for act in acts:
         rule_id = rules.get(act, "")
         wanted, hub = gapped[act] | due[act], raised[rule_id]
-        extra = still_open[rule_id] - wanted_by_rule[rule_id]
         tally = tallies.get(act) or {}
+        scope = {str(case) for case in tally.get("case_ids") or ()}
+        # An act that stops another clock (case_ids): only its own cases are its business.
+        extra = (still_open[rule_id] & scope - wanted if scope
+                 else still_open[rule_id] - wanted_by_rule[rule_id])
         rows.append(ActComparison(
             act=act, rule_id=rule_id,
             planted=int(tally.get("planted", len(gapped[act]))),

@@ -128,6 +128,9 @@ PENALTY_COLUMNS: tuple[str, ...] = (
     "涉案物品",
     "涉案数量",
     "数量单位",
+    # 执行到位 (issue #13, item 7): empty unless the system states it
+    "执行情况",
+    "执行到位日期",
     "录入日期",
 )
 #: The same columns as the 2021 national template spells them (ASCII parentheses, the
@@ -671,6 +674,19 @@ class _Generator:
         #: (outcome, agency, police, case id, day, 咨询编号, due, answered on)
         self.consultation_gaps: list[
             tuple[str, Unit, Unit, str, date, str, date, date | None]] = []
+        #: Acts answered late or never (build_late_and_unanswered_acts): (outcome, act,
+        #: alert name, outbox row, due, answered on, unit that must answer)
+        self.late_acts: list[
+            tuple[str, str, str, OutboxAction, date, date | None, Unit]] = []
+        #: (outcome, agency, case id, day, 邀请编号, due, attended on)
+        self.late_invitations: list[
+            tuple[str, Unit, str, date, str, date, date | None]] = []
+        #: Case ids of the filed cases the police cancelled 撤案.
+        self.cancelled: list[str] = []
+        #: Penalties with an enforcement status, by id(case): (case, outcome, due,
+        #: 执行到位日期, the day the 执行到位 re-export was taken).
+        self.enforcement: dict[
+            int, tuple[PenaltyCase, str, date, date | None, date | None]] = {}
         self.workdays = [d for d in self._days(start, end) if self.calendar.is_working_day(d)]
         self.cases: list[PenaltyCase] = []
         self.cases_by_unit: dict[str, list[PenaltyCase]] = defaultdict(list)
@@ -1933,6 +1949,255 @@ class _Generator:
                       case_id=case_id, due=due, resolved_on=answered, responsible=police,
                       detail={"consultation_id": number, "act": "CONSULTATION"})
 
+    # ----------------------------------------------------------------- acts late or never
+
+    def build_late_and_unanswered_acts(self) -> None:
+        """The acts the county otherwise answers only in time, now also late and never
+        (issue #13): 要求说明不立案理由, 通知立案, 检察意见书 and invitations to intervene
+        early; the police's cancellations 撤案 of filed cases; penalty enforcement 执行到位.
+
+        Drawn from a random stream of its own after every other planting, so nothing
+        planted before moves (their exports gain the rows added here, no row changes).
+        Each pick is on a case nothing else depends on: a referral the police quote in
+        full (no matching in between), a plain penalty of an agency that is not silent.
+        """
+        saved, self.rng = self.rng, random.Random(self.seed * 31 + 15)
+        try:
+            self._reasons_and_orders()
+            self._opinions_late_and_never()
+            self._invitations_late_and_never()
+            self._cancellations()
+            self._enforcement()
+        finally:
+            self.rng = saved
+
+    def _clean_referrals(self, latest: date) -> list[Referral]:
+        silent = self.silent_unit
+        return [r for r in self.referrals
+                if r.link == "full" and r.bad_kind is None and r.agency is not silent
+                and r.scenario not in {"unentered", "bad_row", "ambiguous"} and r.records
+                and r.records[-1].updated.date() < latest]
+
+    def _not_planted(self, what: str) -> None:
+        self.not_planted.append(f"act late or never: {what}")
+
+    def _reasons_and_orders(self) -> None:
+        """On referrals the police did not file: reasons asked and given late then an
+        order to file never obeyed; reasons given in time then filing ordered and filed
+        late; reasons asked and never given."""
+        latest = self.end - timedelta(days=75)
+        asked_on = {a.case_id for a in self.outbox if a.type == "NonFilingReasonsRequested"}
+        pool = [r for r in self._clean_referrals(latest) if r.scenario == "not_filed"
+                and r.case_id not in asked_on
+                and not any(x.decision == "FILED" for x in r.records)]
+        picks = self.rng.sample(pool, min(3, len(pool)))
+        plans = (("late", "never"), ("in_time", "late"), ("never", None))
+        for referral, (reasons, order) in zip(picks, plans, strict=False):
+            asked = self._pick_workday(referral.records[-1].updated.date() + timedelta(days=3),
+                                       referral.records[-1].updated.date() + timedelta(days=20))
+            due = _add_days(asked, 7)
+            action = self._action("NonFilingReasonsRequested", asked, referral,
+                                  referral.police, "请在七日内书面说明不立案的理由。",
+                                  reply_due=due, word="要说")
+            assert action is not None
+            answered: date | None = None
+            if reasons != "never":
+                span = (2, 6) if reasons == "in_time" else (10, 20)
+                answered = _add_days(asked, self.rng.randint(*span))
+                self._record(referral, "non_filing_reasons", answered,
+                             in_reply_to=action.payload["document_number"], word="说",
+                             reasons="经审查，认为不符合立案条件。")
+            self._act_outcome("REQUIRE_NON_FILING_REASONS", reasons, action, due, answered,
+                              "non_filing_reasons_overdue", referral.police)
+            if order is None or answered is None:
+                continue
+            ordered = _add_days(answered, self.rng.randint(5, 10))
+            due = _add_days(ordered, 15)
+            filing = self._action("FilingOrdered", ordered, referral, referral.police,
+                                  "不立案理由不能成立，请在十五日内立案。", reply_due=due,
+                                  word="通立")
+            assert filing is not None
+            filed: date | None = None
+            if order == "late":
+                filed = _add_days(due, self.rng.randint(5, 20))
+                self._record(referral, "filing_decision", filed, decision="FILED",
+                             in_reply_to=filing.payload["document_number"], word="立")
+                self._after_filing(referral, filed, conclude=False)
+            self._act_outcome("ORDER_FILING", order, filing, due, filed,
+                              "ordered_filing_overdue", referral.police)
+        if len(picks) < 3:
+            self._not_planted("REQUIRE_NON_FILING_REASONS / ORDER_FILING (too few "
+                              "referrals not filed)")
+
+    def _act_outcome(self, act: str, outcome: str, action: OutboxAction, due: date,
+                     answered: date | None, alert: str, responsible: Unit) -> None:
+        """Tally one act; a late or never answered one becomes a gap at its outbox row
+        (planted once the outbox is written, ``expect_late_and_unanswered_acts``)."""
+        self.act_outcomes[act]["unanswered" if outcome == "never" else outcome] += 1
+        if outcome != "in_time":
+            assert action.case_id is not None
+            self.late_acts.append((outcome, act, alert, action, due, answered, responsible))
+
+    def _opinions_late_and_never(self) -> None:
+        """Two 检察意见书 to agencies on their penalty decisions (行政违法行为监督): one
+        answered 3–20 days past its two months, one never."""
+        silent = self.silent_unit
+        plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
+                 and c.unit is not silent and c.bad_kind is None and c.referral is None
+                 and c.decision_date <= self.end - timedelta(days=160)]
+        for outcome, case in zip(("late", "never"), self.rng.sample(plain, min(2, len(plain))),
+                                 strict=False):
+            issued = self._pick_workday(_add_days(case.decision_date, 30),
+                                        self.end - timedelta(days=100))
+            due = add_months(issued, 2)
+            opinion = self._action("OpinionIssued", issued, None, case.unit,
+                                   "该案处罚明显不当，请依法纠正，并将处理结果书面告知本院。",
+                                   case=case, reply_due=due, word="行意")
+            assert opinion is not None
+            case.role = "recommended"
+            answered: date | None = None
+            if outcome == "late":
+                answered = _add_days(due, self.rng.randint(3, 20))
+                self._reply(case.unit, case.case_id, (case.decision_number, case.case_number),
+                            "检察意见", opinion.payload["document_number"], self.procuratorate,
+                            issued, due, day=answered, act="OPINION")
+            self._act_outcome("OPINION", outcome, opinion, due, answered,
+                              "recommendation_unanswered", case.unit)
+
+    def _invitations_late_and_never(self) -> None:
+        """An agency's invitation the procuratorate attends 5–9 days later (its 3 days,
+        兴庆区 opinion item 12, run out), and one nobody attends."""
+        attended = {a.case_id for a in self.outbox if a.type == "EarlyInterventionAttended"}
+        invited = {r.case_id for r in self.agency_rows if r.kind == "invitations"}
+        pool = [r for r in self._clean_referrals(self.end - timedelta(days=30))
+                if r.case_id not in attended | invited]
+        for outcome, referral in zip(("late", "never"),
+                                     self.rng.sample(pool, min(2, len(pool))), strict=False):
+            agency = referral.agency
+            day = self._pick_workday(referral.referral_date,
+                                     min(_add_days(referral.referral_date, 60),
+                                         self.end - timedelta(days=20)))
+            serial = self._next("invitation", agency.code, str(day.year))
+            number = f"演{self._style(agency).abbreviation}邀〔{day.year}〕{serial}号"
+            self._agency_row("invitations", agency, day, {
+                "邀请编号": number,
+                "受邀单位": self.procuratorate.name,
+                "受邀单位代码": self.procuratorate.code,
+                "行政处罚决定书文号": referral.decision_number,
+                "案件编号": referral.case_number,
+                "邀请理由": "案情重大复杂，涉案金额接近立案追诉标准，邀请提前介入引导取证。",
+                "邀请日期": day,
+            }, referral.case_id)
+            due = _add_days(day, 3)
+            attended_on: date | None = None
+            if outcome == "late":
+                attended_on = _add_days(day, self.rng.randint(5, 9))
+                self._action("EarlyInterventionAttended", attended_on, referral,
+                             referral.police, "应邀提前介入，就证据收集、案件定性提出意见。",
+                             word="介")
+            self.act_outcomes["EARLY_INTERVENTION_INVITATION"][
+                "unanswered" if outcome == "never" else outcome] += 1
+            self.late_invitations.append((outcome, agency, referral.case_id, day, number, due,
+                                          attended_on))
+
+    def _cancellations(self) -> None:
+        """The police cancel filed cases 撤案 (FilingDecided CANCELLED from their feedback
+        API): two whose year to conclusion would have run out by the export (their
+        filed-not-concluded gaps are gone) and one still running at the export (its
+        pending clock is gone). The agency's objection is not planted: no preset or event
+        type carries it yet."""
+        acted = {action.case_id for _, _, _, action, _, _, _ in self.late_acts}
+        pool = [r for r in self._clean_referrals(self.end - timedelta(days=10))
+                if r.case_id not in acted and any(x.decision == "FILED" for x in r.records)
+                and not any(x.record_type == "transfer_for_prosecution" for x in r.records)
+                and r.prosecuted_on is None and r.judged_on is None]
+        def year_due(referral: Referral) -> date:
+            filed = next(x for x in referral.records if x.decision == "FILED")
+            return add_months(filed.day, 12)
+        fired = [r for r in pool if year_due(r) <= self.end]
+        running = [r for r in pool if year_due(r) > self.end]
+        picks = (self.rng.sample(fired, min(2, len(fired)))
+                 + self.rng.sample(running, min(1, len(running))))
+        for referral in picks:
+            last = referral.records[-1].updated.date()
+            latest = min(_add_days(year_due(referral), -10), self.end)
+            if latest <= last:
+                continue
+            day = self._pick_workday(_add_days(last, 1), latest)
+            if day <= last:
+                continue
+            self._record(referral, "filing_decision", day, decision="CANCELLED", word="撤",
+                         reasons="经侦查，发现不应对犯罪嫌疑人追究刑事责任，决定撤销案件。")
+            tally = self.act_outcomes["POLICE_CANCELLATION"]
+            tally["in_time"] += 1  # each stops its filed case's year before it runs out
+            self.cancelled.append(referral.case_id)
+        if not self.cancelled:
+            self._not_planted("POLICE_CANCELLATION (no filed case left open)")
+
+    def _enforcement(self) -> None:
+        """Penalties exported 未执行 with the clock to enforcement (6 months, an operator
+        setting) planted: two re-exported 执行到位 within it, one re-exported after it,
+        one never; the re-export keeps the record's 录入日期 (entered once, its status
+        updated since) and goes in the file of the month it was exported."""
+        silent = self.silent_unit
+        latest = add_months(self.end, -8)
+        pool = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
+                and c.unit is not silent and c.bad_kind is None and c.referral is None
+                and c.fine > 0 and c.entry_date is not None
+                and c.entry_date <= _add_days(c.decision_date, 2)
+                and c.decision_date <= latest]
+        outcomes = ("in_time", "in_time", "late", "never")
+        for outcome, case in zip(outcomes, self.rng.sample(pool, min(4, len(pool))),
+                                 strict=False):
+            due = add_months(case.decision_date, 6)
+            enforced: date | None = None
+            if outcome == "in_time":
+                enforced = _add_days(case.decision_date, self.rng.randint(30, 150))
+            elif outcome == "late":
+                enforced = _add_days(due, self.rng.randint(10, 60))
+            exported = None if enforced is None else min(
+                _add_days(enforced, self.rng.randint(0, 5)), self.end)
+            self.enforcement[id(case)] = (case, outcome, due, enforced, exported)
+            self.act_outcomes["PENALTY_ENFORCEMENT"][
+                "unanswered" if outcome == "never" else outcome] += 1
+        if len(self.enforcement) < len(outcomes):
+            self._not_planted("PENALTY_ENFORCEMENT (too few plain penalties)")
+
+    def expect_late_and_unanswered_acts(self) -> None:
+        """The gaps of ``build_late_and_unanswered_acts`` (planted last, so every other
+        gap keeps its id): at the outbox row of the act, the agency's invitations row,
+        the penalty row that exported 未执行."""
+        outbox = "exports/procuratorate/actions.sqlite"
+        for outcome, act, alert, action, due, answered, responsible in self.late_acts:
+            self._gap(f"{act.lower()}_{'late' if outcome == 'late' else 'unanswered'}",
+                      alert, self.procuratorate, SourceRef(path=outbox,
+                                                           outbox_id=action.row_id),
+                      case_id=action.case_id, due=due, resolved_on=answered,
+                      responsible=responsible,
+                      detail={"document_number": action.payload["document_number"],
+                              "act": act})
+        for outcome, agency, case_id, day, number, due, attended in self.late_invitations:
+            rows = sorted((r for r in self.agency_rows if r.kind == "invitations"
+                           and r.unit is agency and r.day.year == day.year),
+                          key=lambda r: (r.day, r.entry_date))
+            row = next(i for i, r in enumerate(rows, 1) if r.values["邀请编号"] == number)
+            self._gap(f"invitation_{'late' if outcome == 'late' else 'unattended'}",
+                      "early_intervention_unattended", agency,
+                      SourceRef(path=f"exports/{agency.code}/invitations/"
+                                     f"invitations_{day.year}.csv", row=row, line=row + 1),
+                      case_id=case_id, due=due, resolved_on=attended,
+                      responsible=self.procuratorate,
+                      detail={"invitation_id": number, "act": "EARLY_INTERVENTION_INVITATION"})
+        for case, outcome, due, enforced, _ in self.enforcement.values():
+            if outcome == "in_time" or due > self.end:
+                continue
+            assert case.source is not None
+            self._gap(f"enforcement_{'late' if outcome == 'late' else 'missing'}",
+                      "penalty_not_enforced", case.unit, case.source, case_id=case.case_id,
+                      due=due, resolved_on=enforced,
+                      detail={"decision_number": case.decision_number,
+                              "act": "PENALTY_ENFORCEMENT"})
+
     # ----------------------------------------------------------------- numbering
 
     def number_documents(self) -> None:
@@ -2091,8 +2356,12 @@ class _Generator:
 
     # ----------------------------------------------------------------- rendering rows
 
-    def _penalty_row(self, case: PenaltyCase) -> list[Any]:
-        """One 双公示 row; cells are ``str`` or, for XLSX, ``date``/``float`` values."""
+    def _penalty_row(self, case: PenaltyCase, *, reexport: bool = False) -> list[Any]:
+        """One 双公示 row; cells are ``str`` or, for XLSX, ``date``/``float`` values.
+
+        ``reexport``: the later export of a decision whose enforcement status changed to
+        执行到位 (same record, same 录入日期).
+        """
         style = self._style(case.unit)
         xlsx = style.file_format == "xlsx"
         party = case.party
@@ -2182,7 +2451,14 @@ class _Generator:
             "涉案数量": quantity_text,
             "数量单位": case.quantity_unit if quantity_text else "",
             "录入日期": day(case.entry_date or case.decision_date),
+            "执行情况": "",
+            "执行到位日期": None if xlsx else "",
         }
+        planted = self.enforcement.get(id(case))
+        if planted is not None:
+            values["执行情况"] = "执行到位" if reexport else "未执行"
+            if reexport and planted[3] is not None:
+                values["执行到位日期"] = day(planted[3])
         self._spoil_penalty(case, values, xlsx, style)
         return [values[name] for name in PENALTY_COLUMNS]
 
@@ -2231,12 +2507,19 @@ class _Generator:
     def write_penalties(self) -> None:
         """Monthly penalty files per agency, grouped by entry month (as exported)."""
         grouped: dict[tuple[str, str], list[PenaltyCase]] = defaultdict(list)
+        # Re-exports of a decision now enforced go in the file of the month they were
+        # exported, after that month's entries.
+        reexports: dict[tuple[str, str], list[PenaltyCase]] = defaultdict(list)
         for case in self.cases:
             if case.role in _NEVER_ENTERED:
                 self.counts[case.unit.code]["penalties_never_entered"] += 1
                 continue
             entry = case.entry_date or case.decision_date
             grouped[(case.unit.code, f"{entry:%Y%m}")].append(case)
+        for case, _, _, _, exported in self.enforcement.values():
+            if exported is not None:
+                reexports[(case.unit.code, f"{exported:%Y%m}")].append(case)
+                grouped.setdefault((case.unit.code, f"{exported:%Y%m}"), [])
         for (unit_code, month), cases in sorted(grouped.items()):
             unit = self.by_code[unit_code]
             style = self._style(unit)
@@ -2246,7 +2529,10 @@ class _Generator:
                 if style.header_variant == "domain"
                 else PENALTY_COLUMNS_TEMPLATE_2021
             )
-            rows = [self._penalty_row(case) for case in cases]
+            again = sorted(reexports.get((unit_code, month), []),
+                           key=lambda c: c.decision_number)
+            rows = [self._penalty_row(case) for case in cases] + [
+                self._penalty_row(case, reexport=True) for case in again]
             extension = style.file_format
             relative = f"exports/{unit_code}/penalties/penalties_{month}.{extension}"
             if extension == "xlsx":
@@ -2273,13 +2559,15 @@ class _Generator:
                     encoding=encoding,
                     date_format=style.date_format,
                     header_variant=style.header_variant,
-                    records=len(cases),
+                    records=len(rows),
                     bad_records=bad,
                     sha256=digest,
                 )
             )
             self.counts[unit_code]["penalties"] += len(cases)
             self.counts[unit_code]["penalties_bad"] += bad
+            if again:
+                self.counts[unit_code]["penalties_reexported"] += len(again)
 
     def _referral_row(self, referral: Referral) -> list[str]:
         style = self._style(referral.agency)
@@ -2465,7 +2753,8 @@ class _Generator:
             "updated_at": record.updated.isoformat(),
             "record_id": f"FB{record.police.code[-6:]}{record.cursor:07d}",
             "record_type": record.record_type,
-            "record_type_name": FEEDBACK_TYPES[record.record_type],
+            "record_type_name": "撤销案件决定" if record.decision == "CANCELLED"
+            else FEEDBACK_TYPES[record.record_type],
             "police_unit_code": record.police.code,
             "police_unit_name": record.police.name,
             "police_case_number": record.police_case_number or None,
@@ -3322,14 +3611,16 @@ class _Generator:
                 )
             else:
                 self._pending("REFERRAL_NOT_FILED_LONG", case_id, referral.police, due_6)
-        filed = [r for r in seen if r.record_type == "filing_decision"]
+        filed = [r for r in seen if r.record_type == "filing_decision"
+                 and r.decision != "CANCELLED"]
         if filed:
             filed_on = filed[0].day
             # Stops of filed-case-not-concluded-1-year on the referral's case: the matched
             # transfer for prosecution, the prosecution decision (the judgment is keyed by
             # the court's case number, so it never reaches this case; it always follows
-            # the prosecution decision anyway).
-            transfers = [r.day for r in seen if r.record_type == "transfer_for_prosecution"]
+            # the prosecution decision anyway), the police's cancellation 撤案.
+            transfers = [r.day for r in seen if r.record_type == "transfer_for_prosecution"
+                         or r.decision == "CANCELLED"]
             concluded = min(
                 (d for d in (*transfers, referral.prosecuted_on, referral.judged_on)
                  if d is not None),
@@ -3452,6 +3743,7 @@ class _Generator:
         self.plant_bad_rows()
         self.plant_missing_entries()
         self.build_supervision_acts()
+        self.build_late_and_unanswered_acts()
         self.write_penalties()
         self.write_referral_exports()
         self.write_feedback()
@@ -3466,6 +3758,7 @@ class _Generator:
         self.finish_outbox_gaps_for_judgments()
         self.expect_consultation_gaps()
         self.expect_judicial_recommendation_gaps()
+        self.expect_late_and_unanswered_acts()
         totals: dict[str, int] = defaultdict(int)
         for unit_counts in self.counts.values():
             for key, value in unit_counts.items():
@@ -3513,8 +3806,10 @@ class _Generator:
         tallies: dict[str, ActTally] = {}
         for act, outcomes in sorted(self.act_outcomes.items()):
             rule_id = rules.get(act, "")
+            case_ids = sorted(self.cancelled) if act == "POLICE_CANCELLATION" else []
             tallies[act] = ActTally(rule_id=rule_id, alert_kind=kinds.get(rule_id, ""),
-                                    planted=sum(outcomes.values()), **outcomes)
+                                    planted=sum(outcomes.values()), case_ids=case_ids,
+                                    **outcomes)
         return tallies
 
     def finish_outbox_gaps_for_judgments(self) -> None:

@@ -33,6 +33,10 @@ AlertName = Literal[
     "filed_not_concluded_1_year",
     "recommendation_unanswered",
     "consultation_unanswered",
+    "non_filing_reasons_overdue",
+    "ordered_filing_overdue",
+    "early_intervention_unattended",
+    "penalty_not_enforced",
     "suspected_non_referral",
     "early_intervention_candidate",
     "feedback_unmatched",
@@ -50,6 +54,10 @@ ALERT_KINDS: dict[str, str | None] = {
     "filed_not_concluded_1_year": "FILED_NOT_CONCLUDED",
     "recommendation_unanswered": "REPLY_OVERDUE",
     "consultation_unanswered": "CONSULTATION_OVERDUE",
+    "non_filing_reasons_overdue": "NON_FILING_REASONS_OVERDUE",
+    "ordered_filing_overdue": "ORDERED_FILING_OVERDUE",
+    "early_intervention_unattended": "EARLY_INTERVENTION_OVERDUE",
+    "penalty_not_enforced": "ENFORCEMENT_OVERDUE",
     "suspected_non_referral": "SUSPECTED_NON_REFERRAL",
     "early_intervention_candidate": "EARLY_INTERVENTION_CANDIDATE",
     "feedback_unmatched": "UNMATCHED_FEEDBACK",
@@ -197,6 +205,11 @@ class ActTally(_Model):
     late: int = 0
     unanswered: int = 0
     pending: int = 0
+    case_ids: list[str] = Field(
+        default_factory=list,
+        description="For an act that stops another clock rather than starting one (the "
+        "police's cancellation 撤案 stops filed-case-not-concluded-1-year): the cases it "
+        "was planted on; any open alert of the rule on them is extra.")
 
 
 class DemoManifest(_Model):

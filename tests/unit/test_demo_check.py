@@ -153,3 +153,27 @@ def test_the_check_table_prints_every_act_row() -> None:
                                       planted=6, in_time=2, late=2, unanswered=2, found=4)])
     assert "CONSULTATION" in table and "consultation-unanswered" in table
     assert table.splitlines()[-1].split()[2:7] == ["6", "2", "2", "2", "0"]
+
+
+def test_a_cancellation_row_expects_no_year_alert_on_its_own_cases_only() -> None:
+    """撤案 stops the filed case's year (issue #13): its row expects nothing, and an open
+    filed-not-concluded alert is extra on a cancelled case, not on the cases planted as
+    ordinary gaps of that kind (the per-kind table counts those)."""
+    from deploy.demo.check import act_rules, compare_acts
+
+    assert act_rules()["POLICE_CANCELLATION"] == "filed-case-not-concluded-1-year"
+    assert act_rules()["PENALTY_ENFORCEMENT"] == "penalty-not-enforced"
+    rule = "filed-case-not-concluded-1-year"
+    manifest = {
+        "acts": {"POLICE_CANCELLATION": {"rule_id": rule, "planted": 2, "in_time": 2,
+                                         "case_ids": ["x1", "x2"]}},
+        "gaps": [{"alert_kind": "FILED_NOT_CONCLUDED", "case_id": "g1", "detail": {}}],
+    }
+    open_alert = {"kind": "FILED_NOT_CONCLUDED", "status": "RAISED", "details": {},
+                  "rule_id": rule}
+    alerts = [{**open_alert, "case_id": "g1"}]
+    [row] = compare_acts(alerts, manifest)
+    assert (row.planted, row.in_time, row.expected, row.missed, row.extra_open) == (
+        2, 2, 0, 0, 0)
+    [row] = compare_acts([*alerts, {**open_alert, "case_id": "x2"}], manifest)
+    assert (row.extra_open, row.extra_cases) == (1, ["x2"])

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -251,7 +251,10 @@ def test_command_line_writes_the_county(tmp_path: Path) -> None:
     assert manifest.totals["penalties"] + manifest.totals["penalties_never_entered"] == 250
     assert manifest.totals["penalties_never_entered"] >= 6
     # 250 cases over two years give no agency a rhythm 75 silent days would break
-    assert manifest.not_planted == ["missing_entry: silent unit (its rhythm is too sparse)"]
+    # ... nor three referrals not filed for the reasons requests and orders to file
+    assert manifest.not_planted == [
+        "act late or never: REQUIRE_NON_FILING_REASONS / ORDER_FILING (too few referrals "
+        "not filed)", "missing_entry: silent unit (its rhythm is too sparse)"]
 
 
 # ------------------------------------------------------------------------- counts
@@ -462,6 +465,8 @@ def test_referral_and_feedback_gaps_point_at_real_records(
             continue  # a referral row never written: test_missing_entries_are_absent…
         if gap.alert == "consultation_unanswered":
             continue  # test_consultations_are_answered_as_the_manifest_says
+        if gap.alert in _LATE_ACT_ALERTS:
+            continue  # test_acts_answered_late_or_never_point_at_their_rows
         if gap.source.path in paths:
             record = feedback[(paths[gap.source.path], gap.source.cursor or 0)]
             if gap.alert == "feedback_unmatched":
@@ -893,7 +898,9 @@ def test_good_penalty_rows_map_through_the_shipped_preset_and_bad_rows_are_rejec
         else:
             with pytest.raises((RecordRejected, ValidationError)):
                 mapper.map(values, f"{key[0]}#{key[1]}")
-    assert mapped == county.manifest.totals["penalties"] - county.manifest.totals["penalties_bad"]
+    totals = county.manifest.totals
+    # + the later exports of decisions enforced since (执行到位, issue #13)
+    assert mapped == totals["penalties"] - totals["penalties_bad"] + totals["penalties_reexported"]
 
 
 @pytest.mark.parametrize("kind", ["referrals", "handovers", "reconsiderations", "replies",
@@ -1177,3 +1184,81 @@ def test_a_judgment_whose_court_recommendation_falls_after_the_export_leaves_a_c
     generator.pending.clear()
     generator._judgment(referral, generator.end - demo.timedelta(days=200), "i", "r")
     assert not [c for c in generator.pending if c.detail.get("act")]
+
+
+_LATE_ACT_ALERTS = {"non_filing_reasons_overdue", "ordered_filing_overdue",
+                    "early_intervention_unattended", "penalty_not_enforced"}
+
+
+def test_acts_answered_late_or_never_point_at_their_rows(
+    county: County,
+    feedback: dict[tuple[str, int], dict[str, Any]],
+    outbox: list[sqlite3.Row],
+    penalty_rows: dict[tuple[str, int], Row],
+) -> None:
+    """Issue #13: reasons requests, orders to file, opinions, invitations and penalty
+    enforcement each answered late once and never once, every gap at its own row, the
+    answer (when late) in the exports after the due date; cancellations 撤案 on cases
+    that then carry no year-to-conclusion gap or clock."""
+    manifest = county.manifest
+    outbox_by_id = {row["id"]: row for row in outbox}
+    answers = {r["in_reply_to"]: r for r in feedback.values() if r.get("in_reply_to")}
+    requested = {"non_filing_reasons_overdue": "NonFilingReasonsRequested",
+                 "ordered_filing_overdue": "FilingOrdered"}
+    seen: Counter[str] = Counter()
+    for gap in manifest.gaps:
+        if gap.alert in requested:
+            row = outbox_by_id[gap.source.outbox_id]
+            payload = json.loads(row["payload"])
+            assert row["type"] == requested[gap.alert]
+            assert payload["document_number"] == gap.detail["document_number"]
+            assert date.fromisoformat(payload["reply_due_date"]) == gap.due
+            answer = answers.get(payload["document_number"])
+            if gap.resolved_on is None:
+                assert answer is None, gap
+            else:
+                assert answer is not None and gap.due is not None
+                assert date.fromisoformat(answer["decision_date"]) == gap.resolved_on > gap.due
+        elif gap.alert == "early_intervention_unattended":
+            export = next(f for f in manifest.files if f.path == gap.source.path)
+            values = _rows(county, export)[(gap.source.row or 0) - 1].values
+            assert values["邀请编号"] == gap.detail["invitation_id"]
+            assert gap.due == _as_date(values["邀请日期"]) + timedelta(days=3)
+            assert values["受邀单位代码"] == gap.responsible_unit_code
+        elif gap.alert == "penalty_not_enforced":
+            values = penalty_rows[(gap.source.path, gap.source.row or 0)].values
+            number = values["行政处罚决定书文号"]
+            assert (values["执行情况"], number) == ("未执行", gap.detail["decision_number"])
+            again = [r.values for r in penalty_rows.values()
+                     if r.values["行政处罚决定书文号"] == number
+                     and r.values["执行情况"] == "执行到位"]
+            if gap.resolved_on is None:
+                assert again == []
+            else:
+                [enforced] = again
+                assert _as_date(enforced["执行到位日期"]) == gap.resolved_on
+                # the re-export keeps the record's entry date: no late entry
+                assert enforced["录入日期"] == values["录入日期"]
+        else:
+            continue
+        seen[gap.detail["act"]] += 1
+    for act in ("REQUIRE_NON_FILING_REASONS", "ORDER_FILING", "OPINION",
+                "EARLY_INTERVENTION_INVITATION", "PENALTY_ENFORCEMENT"):
+        tally = manifest.acts[act]
+        assert tally.late >= 1 and tally.unanswered >= 1, act
+        assert tally.planted == tally.in_time + tally.late + tally.unanswered + tally.pending
+        if act != "OPINION":  # opinions' gaps sit on the outbox branch above
+            assert seen[act] == tally.late + tally.unanswered, act
+    assert sum(1 for g in manifest.gaps if g.detail.get("act") == "OPINION") == (
+        manifest.acts["OPINION"].late + manifest.acts["OPINION"].unanswered)
+    cancelled = manifest.acts["POLICE_CANCELLATION"]
+    assert cancelled.planted == cancelled.in_time == len(cancelled.case_ids) >= 2
+    cancellations = [r for r in feedback.values() if r.get("decision") == "CANCELLED"]
+    assert {case_id_for(r["referring_unit_code"],
+                        r["agency_decision_number"] or r["agency_case_number"])
+            for r in cancellations} == set(cancelled.case_ids)
+    year = "FILED_NOT_CONCLUDED"
+    assert not [g for g in manifest.gaps if g.alert_kind == year
+                and g.case_id in cancelled.case_ids]
+    assert not [c for c in manifest.pending_clocks if c.alert_kind == year
+                and c.case_id in cancelled.case_ids]
