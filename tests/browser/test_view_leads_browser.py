@@ -1,6 +1,7 @@
-"""A prosecutor sends a lead 线索移送 to the justice bureau from a case page in headless
-Chromium (issue #13, item 4); checked where the engine reads it: a LeadTransferred on the
-operator's ingest topic with its destination, receiver, number and feedback date."""
+"""A prosecutor sends each lead 线索移送 — to the supervision commission, for public-interest
+litigation, to the justice bureau — from a case page in headless Chromium (issue #13, item
+4); checked where the engine reads it: a LeadTransferred on the operator's ingest topic
+with its destination, receiver, number and feedback date."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from datetime import date, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from hub.models import LeadDestination, LeadTransferred
+from hub.models import LeadTransferred
 from hub.view.acts import act_topic
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.support.kafka_io import read_events, wait_for
 from tests.support.live_view import LiveView
-from tests.support.supervision_county import DEMO_JUSTICE
-from tests.support.view_data import case_spec
+from tests.support.supervision_county import DEMO_COMMISSION, DEMO_JUSTICE
+from tests.support.view_data import PROCURATORATE, case_spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 JUSTICE = DEMO_JUSTICE
+#: Each lead destination (issue #13, item 4): its receiver in the demo county and label.
+LEADS = [("SUPERVISION_COMMISSION", DEMO_COMMISSION, "移送职务违法犯罪线索（监察委员会）"),
+         ("PUBLIC_INTEREST_LITIGATION", PROCURATORATE, "移送公益诉讼线索"),
+         ("JUSTICE_BUREAU", JUSTICE, "移送行政执法监督线索（司法行政机关）")]
 
 
 @pytest.fixture
@@ -28,7 +33,7 @@ def live_view(supervision_view: LiveView) -> LiveView:
     return supervision_view
 
 
-async def test_a_prosecutor_sends_a_lead_to_the_justice_bureau_from_the_case_page(
+async def test_a_prosecutor_sends_each_lead_from_the_case_page(
         live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str) -> None:
     page = browser_page
     await page.goto(f"{live_view.url}/login")
@@ -41,17 +46,20 @@ async def test_a_prosecutor_sends_a_lead_to_the_justice_bureau_from_the_case_pag
     await page.goto(f"{live_view.url}/cases/{spec.case_id}")
     form = page.locator("#act-form")
     await expect(form).to_be_visible()
-    await expect(page.locator("#act-action option[value=JUSTICE_BUREAU]")).to_have_text(
-        "移送行政执法监督线索（司法行政机关）")
-    number = f"演检线〔2026〕{uuid.uuid4().hex[:6]}号"
+    run = uuid.uuid4().hex[:6]
     due = date.today() + timedelta(days=30)
-    await page.select_option("#act-action", "JUSTICE_BUREAU")
-    await page.select_option("#act-target", JUSTICE)
-    await page.fill("#act-number", number)
-    await page.fill("#act-due", due.isoformat())
-    await page.fill("#act-content", "该局处罚案件多起未按期录入共享平台，建议开展执法监督")
-    await form.locator("button[type=submit]").click()
-    await expect(page.locator("#notice")).to_contain_text("受文单位的收件箱")
+    numbers = {dest: f"演检线〔2026〕{run}-{n}号" for n, (dest, _, _) in enumerate(LEADS)}
+    for destination, receiver, label in LEADS:
+        await expect(page.locator(f"#act-action option[value={destination}]")).to_have_text(
+            label)
+        await page.select_option("#act-action", destination)
+        await page.select_option("#act-target", receiver)
+        await page.fill("#act-number", numbers[destination])
+        await page.fill("#act-due", due.isoformat())
+        await page.fill("#act-content", f"{label}：该局处罚案件多起未按期录入共享平台（虚构）")
+        async with page.expect_navigation():
+            await form.locator("button[type=submit]").click()
+        await expect(page.locator("#notice")).to_contain_text("受文单位的收件箱")
 
     topic = act_topic(live_view.context.operator_unit_code)
     mine: list[LeadTransferred] = []
@@ -59,11 +67,12 @@ async def test_a_prosecutor_sends_a_lead_to_the_justice_bureau_from_the_case_pag
     def arrived() -> bool:
         events = read_events(bootstrap, registry_url, topic, expect=1_000_000, timeout=3)
         mine[:] = [e for e in events if isinstance(e, LeadTransferred)
-                   and e.case_id == spec.case_id and e.lead_number == number]
-        return bool(mine)
+                   and e.case_id == spec.case_id and run in (e.lead_number or "")]
+        return len(mine) >= len(LEADS)
 
     wait_for(arrived, timeout=90)
-    [sent] = mine
-    assert (sent.destination, sent.receiving_unit_code, sent.feedback_due_date) == (
-        LeadDestination.JUSTICE_BUREAU, JUSTICE, due)
-    assert sent.source_unit == live_view.context.operator_unit_code
+    assert sorted((e.destination.value, e.receiving_unit_code, e.lead_number,
+                   e.feedback_due_date) for e in mine) == sorted(
+        (destination, receiver, numbers[destination], due)
+        for destination, receiver, _ in LEADS)
+    assert {e.source_unit for e in mine} == {live_view.context.operator_unit_code}
