@@ -132,6 +132,9 @@ OTHER_ACT_RULES: dict[str, str] = {
     "RAISED_JUDICIAL_RECOMMENDATION": "raised-judicial-recommendation-unanswered",
     # the clock to enforcement 执行到位, started by a penalty exported 未执行
     "PENALTY_ENFORCEMENT": "penalty-not-enforced",
+    # leads 线索移送 per destination: the receiver's feedback clock
+    "LEAD_SUPERVISION_COMMISSION": "lead-feedback-overdue",
+    "LEAD_JUSTICE_BUREAU": "lead-feedback-overdue",
     # 撤案 stops the filed case's year: its row expects no alert of that rule on its cases
     "POLICE_CANCELLATION": "filed-case-not-concluded-1-year",
 }

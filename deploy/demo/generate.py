@@ -216,6 +216,8 @@ REPLY_COLUMNS: tuple[str, ...] = (
     "来文单位代码",
     "行政处罚决定书文号",
     "案件编号",
+    # the case's unit when it is not the exporting unit's own (feedback on a lead)
+    "案件所属单位代码",
     "采纳情况",
     "整改落实日期",
     "回复内容",
@@ -271,6 +273,17 @@ OUTBOX_TYPES: dict[str, tuple[str, str]] = {
     "EarlyInterventionAttended": ("提前介入", "EARLY_INTERVENTION"),
     "CorrectionNoticeIssued": ("纠正违法通知书", "CORRECTION_NOTICE"),
     "ProsecutionUrged": ("督促起诉意见书", "URGE_PROSECUTION"),
+    "LeadTransferred": ("线索移送", "LEAD_TRANSFER"),
+}
+#: Leads 线索移送 the demo plants (issue #13, item 4): destination -> (the receiving unit's
+#: role, the act's name in the manifest and ``demo check``, what the lead is about).
+LEAD_DESTINATIONS: dict[str, tuple[str, str, str]] = {
+    "SUPERVISION_COMMISSION": (
+        "supervision_commission", "LEAD_SUPERVISION_COMMISSION",
+        "办理该案中发现执法人员涉嫌滥用职权、以罚代刑的问题线索，移送你委依法处置，并请反馈处理结果。"),
+    "JUSTICE_BUREAU": (
+        "justice_bureau", "LEAD_JUSTICE_BUREAU",
+        "该案行政执法程序存在违法问题，移送行政执法监督线索，请依法监督并反馈处理结果。"),
 }
 #: Outbox types whose letter the addressee must answer (a reply clock, deadlines.yaml),
 #: with the 来文类型 its reply names.
@@ -404,6 +417,9 @@ AGENCY_STYLES: dict[str, AgencyStyle] = {
     "演示县水利和湖泊局": AgencyStyle(
         "水", 0.025, "csv", "gbk", "%Y/%m/%d", "trim", referral_propensity=0.8
     ),
+    # receivers of leads: only their feedback 线索接受反馈 (replies export), no penalties
+    "演示县监察委员会": AgencyStyle("监委", 0.0, "csv", "gbk", "%Y-%m-%d", "trim"),
+    "演示县司法局": AgencyStyle("司", 0.0, "csv", "utf-8-sig", "%Y/%m/%d", "trim"),
 }
 #: Police units: document-number infix and the 2-digit unit part of police case numbers.
 POLICE_STYLES: dict[str, tuple[str, str]] = {
@@ -1431,6 +1447,7 @@ class _Generator:
         due: date,
         day: date | None = None,
         act: str = "",
+        case_unit: Unit | None = None,
     ) -> date | None:
         """The agency's reply row; its day, or None when it falls after the export (the
         clock is then pending; ``act`` names it in the pending clock's detail)."""
@@ -1453,6 +1470,7 @@ class _Generator:
                 "来文单位代码": sender.code,
                 "行政处罚决定书文号": numbers[0],
                 "案件编号": numbers[1],
+                "案件所属单位代码": case_unit.code if case_unit else "",
                 "采纳情况": self.rng.choices(("采纳", "部分采纳"), (85, 15))[0],
                 "整改落实日期": _add_days(day, -self.rng.randint(0, 5)),
                 "回复内容": "已按来文要求完成整改，并建立长效机制。",
@@ -1968,6 +1986,7 @@ class _Generator:
             self._invitations_late_and_never()
             self._cancellations()
             self._enforcement()
+            self._leads()
         finally:
             self.rng = saved
 
@@ -2162,6 +2181,44 @@ class _Generator:
                 "unanswered" if outcome == "never" else outcome] += 1
         if len(self.enforcement) < len(outcomes):
             self._not_planted("PENALTY_ENFORCEMENT (too few plain penalties)")
+
+    def _leads(self) -> None:
+        """Leads 线索移送 from the procuratorate's outbox (type LeadTransferred) to the
+        supervision commission and the justice bureau, four each on agencies' penalty
+        cases: two fed back within the month, one 3–20 days after, one never. The feedback
+        comes from the receiver's own replies export (agency-replies preset, 来文文号 = the
+        lead number, 案件所属单位代码 = the case's agency). Public-interest litigation leads
+        go to the procuratorate itself, whose system has no feedback export: not planted."""
+        silent = self.silent_unit
+        plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
+                 and c.unit is not silent and c.bad_kind is None and c.referral is None
+                 and c.decision_date <= self.end - timedelta(days=120)]
+        outcomes = ("in_time", "in_time", "late", "never")
+        picks = self.rng.sample(plain, min(len(plain), len(outcomes) * len(LEAD_DESTINATIONS)))
+        for number, (destination, (role, act, content)) in enumerate(LEAD_DESTINATIONS.items()):
+            receiver = next(u for u in self.units if u.role == role)
+            chosen = picks[number * len(outcomes):(number + 1) * len(outcomes)]
+            for outcome, case in zip(outcomes, chosen, strict=False):
+                issued = self._pick_workday(_add_days(case.decision_date, 20),
+                                            self.end - timedelta(days=60))
+                due = add_months(issued, 1)
+                lead = self._action("LeadTransferred", issued, None, receiver, content,
+                                    case=case, reply_due=due, word="线")
+                assert lead is not None
+                lead.payload["destination"] = destination
+                case.role = "recommended"
+                answered: date | None = None
+                if outcome != "never":
+                    answered = (_add_days(issued, self.rng.randint(5, 25)) if outcome == "in_time"
+                                else _add_days(due, self.rng.randint(3, 20)))
+                    answered = min(answered, due) if outcome == "in_time" else answered
+                    self._reply(receiver, case.case_id, (case.decision_number, case.case_number),
+                                "线索移送", lead.payload["document_number"], self.procuratorate,
+                                issued, due, day=answered, act=act, case_unit=case.unit)
+                self._act_outcome(act, outcome, lead, due, answered, "lead_feedback_overdue",
+                                  receiver)
+            if len(chosen) < len(outcomes):
+                self._not_planted(f"{act} (too few plain penalties)")
 
     def expect_late_and_unanswered_acts(self) -> None:
         """The gaps of ``build_late_and_unanswered_acts`` (planted last, so every other

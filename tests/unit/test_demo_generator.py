@@ -932,7 +932,9 @@ def test_agency_side_exports_map_through_the_shipped_agency_presets(
                 continue
             event = mapper.map(row.values, reference).event
             number = row.values["行政处罚决定书文号"] or row.values["案件编号"]
-            assert event.case_id == case_id_for(export.unit_code, number)
+            # feedback on a lead names the case's agency (案件所属单位代码)
+            unit = row.values.get("案件所属单位代码") or export.unit_code
+            assert event.case_id == case_id_for(unit, number)
             assert event.recorded_at.date() == _as_date(row.values["录入日期"])
             mapped += 1
     assert mapped == sum(f.records - f.bad_records for f in exports)
@@ -1187,7 +1189,8 @@ def test_a_judgment_whose_court_recommendation_falls_after_the_export_leaves_a_c
 
 
 _LATE_ACT_ALERTS = {"non_filing_reasons_overdue", "ordered_filing_overdue",
-                    "early_intervention_unattended", "penalty_not_enforced"}
+                    "early_intervention_unattended", "penalty_not_enforced",
+                    "lead_feedback_overdue"}
 
 
 def test_acts_answered_late_or_never_point_at_their_rows(
@@ -1205,9 +1208,23 @@ def test_acts_answered_late_or_never_point_at_their_rows(
     answers = {r["in_reply_to"]: r for r in feedback.values() if r.get("in_reply_to")}
     requested = {"non_filing_reasons_overdue": "NonFilingReasonsRequested",
                  "ordered_filing_overdue": "FilingOrdered"}
+    feedback_on_leads = _lead_feedback(county)
     seen: Counter[str] = Counter()
     for gap in manifest.gaps:
-        if gap.alert in requested:
+        if gap.alert == "lead_feedback_overdue":
+            row = outbox_by_id[gap.source.outbox_id]
+            payload = json.loads(row["payload"])
+            assert row["type"] == "LeadTransferred"
+            assert payload["target_unit_code"] == gap.responsible_unit_code
+            assert date.fromisoformat(payload["reply_due_date"]) == gap.due
+            answer = feedback_on_leads.get(payload["document_number"])
+            if gap.resolved_on is None:
+                assert answer is None, gap
+            else:
+                assert answer is not None and gap.due is not None
+                assert answer.occurred_at.date() == gap.resolved_on > gap.due
+                assert answer.case_id == gap.case_id  # the agency's case, not the receiver's
+        elif gap.alert in requested:
             row = outbox_by_id[gap.source.outbox_id]
             payload = json.loads(row["payload"])
             assert row["type"] == requested[gap.alert]
@@ -1243,7 +1260,8 @@ def test_acts_answered_late_or_never_point_at_their_rows(
             continue
         seen[gap.detail["act"]] += 1
     for act in ("REQUIRE_NON_FILING_REASONS", "ORDER_FILING", "OPINION",
-                "EARLY_INTERVENTION_INVITATION", "PENALTY_ENFORCEMENT"):
+                "EARLY_INTERVENTION_INVITATION", "PENALTY_ENFORCEMENT",
+                "LEAD_SUPERVISION_COMMISSION", "LEAD_JUSTICE_BUREAU"):
         tally = manifest.acts[act]
         assert tally.late >= 1 and tally.unanswered >= 1, act
         assert tally.planted == tally.in_time + tally.late + tally.unanswered + tally.pending
@@ -1262,3 +1280,27 @@ def test_acts_answered_late_or_never_point_at_their_rows(
                 and g.case_id in cancelled.case_ids]
     assert not [c for c in manifest.pending_clocks if c.alert_kind == year
                 and c.case_id in cancelled.case_ids]
+
+
+def _lead_feedback(county: County) -> dict[str, Any]:
+    """The receivers' feedback on leads, read through the shipped agency-replies preset
+    as the demo's connectors read it: lead number → AgencyReplied."""
+    from connectors.config import parse_config
+    from connectors.mapping import build_mapper
+
+    receivers = {u.code for u in demo.load_units()[1]
+                 if u.kind in {"supervision", "justice"}}
+    found: dict[str, Any] = {}
+    for export in county.files("replies"):
+        if export.unit_code not in receivers:
+            continue
+        config = parse_config({"id": "lead-feedback", "unit": export.unit_code,
+                               "kind": "file", "source": {"path": "/tmp"},
+                               "preset": "agency-replies"})
+        mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+        for row in _rows(county, export):
+            event = mapper.map(row.values, f"{export.path}#{row.row}").event
+            assert event.source_unit == export.unit_code
+            found[row.values["来文文号"]] = event
+    assert found
+    return found
