@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.config import parse_config
-from connectors.delivery import key_hash
+from connectors.delivery import key_hash, key_hashes
 from connectors.mapping import Mapper
 from connectors.runner import EventHeaders
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
@@ -161,3 +161,17 @@ def test_key_hash_is_kafkas_murmur2(key: bytes) -> None:
     assert key_hash(key) == murmur2(key) & 0x7FFFFFFF
     partitions = list(range(7))
     assert partitions[key_hash(key) % 7] == DefaultPartitioner()(key, partitions, partitions)
+
+
+@given(st.integers(0, 12).flatmap(lambda words: st.lists(
+    st.binary(min_size=4 * words, max_size=4 * words), min_size=0, max_size=300)),
+       st.lists(st.binary(max_size=41), max_size=20))
+@settings(max_examples=150)
+def test_key_hashes_of_a_chunk_are_each_keys_hash(same_length: list[bytes],
+                                                   mixed: list[bytes]) -> None:
+    """All keys at once (one 64-bit lane per key) gives every key's own murmur2, in order:
+    keys of one length that is a multiple of 4 (the lane path, all-0xFF words included),
+    mixed lengths and short lists (key by key)."""
+    for keys in (same_length, mixed, same_length + mixed,
+                 [b"\xff" * 36] * 9 + [b"\x00" * 36] * 9):
+        assert key_hashes(keys) == [murmur2(key) & 0x7FFFFFFF for key in keys]
