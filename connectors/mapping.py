@@ -890,20 +890,27 @@ class Mapper:
         else:
             plan(row, payload, flat)
         case_unit = self.unit
-        case_number = next((str(flat[n]) for n in self._number_fields if flat.get(n)), "")
+        case_number = ""
+        # Plain loops, not next() over a generator: this runs for every row.
+        for name in self._number_fields:
+            if flat.get(name):
+                case_number = str(flat[name])
+                break
         if case_number:
             if self._unit_field and flat.get(self._unit_field):
                 case_unit = str(flat[self._unit_field])
         else:
-            case_number = next((str(flat[n]) for n in self._fallback_fields
-                                if flat.get(n)), "")
+            for name in self._fallback_fields:
+                if flat.get(name):
+                    case_number = str(flat[name])
+                    break
         if not case_number:
             raise RecordRejected("no case number: the case key fields are empty",
                                  field=self._number_fields[0], value="",
                                  error_type="missing_value")
         for order in self._order:
             _check_order(order, payload, reference)
-        natural_key = "|".join(str(flat.get(n) or "") for n in self._natural_key)
+        natural_key = "|".join([str(flat.get(n) or "") for n in self._natural_key])
         case_id = case_id_for(case_unit, case_number)
         event_id = event_id_for(self._source, natural_key,
                                 content_hash(payload, checked=self.hash_checked))
