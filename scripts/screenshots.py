@@ -6,7 +6,10 @@ Run against the demo county after ``make up`` (or ``liangfa up --home …``)::
 
 It drives the same Debian Chromium the browser tests use (``tests/support/browser.py``),
 logs in as the demo users (``LIANGFA_VIEW_DEMO_PASSWORD``, else the demo default) and
-saves one PNG per page, in Chinese, plus the front page in English. A page that answers
+saves one PNG per page, in Chinese, plus the front page in English, the operations user's
+status page and the justice bureau user's 调阅 pages (``consult.png``, ``consult-file.png``;
+also saved by ``tests/browser/test_view_copies_browser.py`` with
+``LIANGFA_SCREENSHOT_DIR=docs/img/pages``). A page that answers
 with an error stops the run: a screenshot of an error page is no documentation.
 """
 
@@ -22,6 +25,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hub.local.hub_services import DEMO_OVERSIGHT_USER_CODES
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -95,6 +99,19 @@ async def main(base: str, directory: Path) -> None:
                 await _login(page, base, user, password)
                 await _shoot(page, base, "/status", directory / name, False)
                 await context.close()
+            # 调阅: the justice bureau's user (a prosecutor sees every file on the case
+            # page and has no /consult list), its files and the first one it may open
+            context = await browser.new_context(locale="zh-CN",
+                                                viewport={"width": 1400, "height": 1000})
+            page = await context.new_page()
+            await _login(page, base, f"unit-{DEMO_OVERSIGHT_USER_CODES[0].lower()}", password)
+            await _shoot(page, base, "/consult", directory / "consult.png", False)
+            hrefs = await page.eval_on_selector_all(
+                "a[href]", "links => links.map(link => link.getAttribute('href'))")
+            opened = [h for h in hrefs if h and re.search(r"/consult/[0-9a-f-]{36}", h)]
+            if opened:  # a county without leads or copies to the bureau has none to open
+                await _shoot(page, base, opened[0], directory / "consult-file.png", False)
+            await context.close()
         finally:
             await browser.close()
 

@@ -2,10 +2,15 @@
 three-party mechanism) in headless Chromium, the alerts fed from the real bus, then
 consults (调阅) the files it has a reason for — the copied case, the case whose lead was
 sent to it — and is refused another; every look, opening and refusal is audited on the
-bus (issue #13, roles)."""
+bus (issue #13, roles).
+
+With ``LIANGFA_SCREENSHOT_DIR`` set (``docs/img/pages`` for docs/view-pages.md) the test
+saves the 调阅 list (``consult.png``) and a consulted file (``consult-file.png``), in
+Chinese."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +29,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 JUSTICE = DEMO_OVERSIGHT_USER_CODES[0]
 USER = f"unit-{JUSTICE.lower()}"
+
+
+async def _screenshot(page: Page, name: str) -> None:
+    directory = os.environ.get("LIANGFA_SCREENSHOT_DIR")
+    if directory:
+        await page.screenshot(path=str(Path(directory) / name), full_page=False)
 
 
 @pytest.fixture
@@ -68,9 +79,11 @@ async def test_the_justice_bureau_sees_the_copies_consults_their_files_and_is_au
         "检察建议/检察意见回复超期")
     await expect(page.locator("#consult-documents")).to_contain_text(
         case_spec(3).decision_number)
+    await _screenshot(page, "consult-file.png")
     await page.click("a[data-nav=consult]")
     lead = page.locator(f"tr.consult-row[data-kind=lead][data-case-id='{case_spec(5).case_id}']")
     await expect(lead).to_contain_text("线索移送")
+    await _screenshot(page, "consult.png")
     await lead.locator("a").click()
     await expect(page.locator(".consult-reason[data-kind=lead]")).to_be_visible()
     await expect(page.locator("#timeline")).to_contain_text("线索移送")
