@@ -39,6 +39,7 @@ from hub.models import (
     DeliveryAcknowledged,
     EarlyInterventionAttended,
     EarlyInterventionInvited,
+    EnforcementStatus,
     FeedbackMatched,
     FeedbackMatchWithdrawn,
     FilingDecided,
@@ -170,10 +171,19 @@ _ACT_TITLES = {
 }
 
 
+#: What a penalty's export says of its enforcement (执行到位, item 7), on its timeline line;
+#: nothing when the export does not say.
+_ENFORCEMENT = {EnforcementStatus.ENFORCED: " (执行到位 enforced)",
+                EnforcementStatus.PARTIALLY_ENFORCED: " (部分执行 partially enforced)",
+                EnforcementStatus.NOT_ENFORCED: " (未执行 not enforced)"}
+
+
 def summarise(event: CaseEvent) -> str:
     """A one-line bilingual summary of an event for the timeline."""
     if isinstance(event, PenaltyCaseRecorded):
-        return f"行政处罚决定 penalty decision {event.decision_number}: {event.violation_type}"
+        enforced = _ENFORCEMENT.get(event.enforcement_status, "")
+        return (f"行政处罚决定 penalty decision {event.decision_number}: {event.violation_type}"
+                f"{enforced}")
     if isinstance(event, CaseReferred):
         return (f"移送涉嫌犯罪案件 referred {event.referral_number} → "
                 f"{event.receiving_unit_name or event.receiving_unit_code}: "
@@ -220,17 +230,21 @@ def summarise(event: CaseEvent) -> str:
     if isinstance(event, CourtJudgment):
         return f"判决 judgment {event.court_case_number}: {event.verdict.value}"
     if isinstance(event, JudicialRecommendation):
-        return "司法建议 judicial recommendation"
+        number = f" {event.recommendation_number}" if event.recommendation_number else ""
+        return f"司法建议 judicial recommendation{number} → {event.target_unit_code}"
     if isinstance(event, LeadTransferred):
         number = f" {event.lead_number}" if event.lead_number else ""
         return (f"线索移送 lead transferred{number} → {event.receiving_unit_code}: "
                 f"{event.destination.value}")
     if isinstance(event, ConsultationRequested):
-        return f"案件咨询 consultation {event.consultation_id}"
+        return (f"案件咨询 consultation {event.consultation_id} → "
+                f"{event.addressed_to_unit_code}")
     if isinstance(event, ConsultationAnswered):
-        return f"咨询答复 consultation answered {event.consultation_id}"
+        complex_case = " (重大复杂案件 complex case)" if event.complex_case else ""
+        return f"咨询答复 consultation answered {event.consultation_id}{complex_case}"
     if isinstance(event, EarlyInterventionInvited):
-        return f"邀请提前介入 early intervention invited {event.invitation_id}"
+        return (f"邀请提前介入 early intervention invited {event.invitation_id} → "
+                f"{event.invited_unit_code}")
     if isinstance(event, EarlyInterventionAttended):
         return f"提前介入 early intervention attended {event.invitation_id}"
     if isinstance(event, FeedbackMatched):

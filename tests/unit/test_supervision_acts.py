@@ -53,6 +53,7 @@ def test_each_act_raises_its_clock_on_the_unit_that_must_answer(
 
 ANSWERS = [
     ("RECOMMENDATION", MARKET, "recommendation-unanswered"),
+    ("OPINION", MARKET, "recommendation-unanswered"),
     ("CORRECTION_NOTICE", COUNTY_PSB, "correction-notice-unanswered"),
     ("URGE_PROSECUTION", MARKET, "urge-prosecution-unanswered"),
     ("SUGGEST_REFERRAL", MARKET, "suggested-referral-not-acted-on"),
@@ -86,10 +87,16 @@ def test_the_letters_own_reply_date_wins() -> None:
         "correction-notice-unanswered"].due_date == date(2025, 4, 30)
 
 
+ESCALATED = [("RECOMMENDATION", "recommendation-unanswered"),
+             ("OPINION", "recommendation-unanswered"),
+             ("URGE_PROSECUTION", "urge-prosecution-unanswered")]
+
+
+@pytest.mark.parametrize(("act", "rule_id"), ESCALATED, ids=[a for a, _ in ESCALATED])
 def test_an_unanswered_recommendation_is_copied_to_the_justice_bureau(
-        registry: UnitRegistry) -> None:
-    sent = prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET)
-    raised = states(evaluate([sent], at(2025, 5, 11)))["recommendation-unanswered"]
+        registry: UnitRegistry, act: str, rule_id: str) -> None:
+    sent = prosecutorial(at(2025, 3, 10, 9), act, target=MARKET)
+    raised = states(evaluate([sent], at(2025, 5, 11)))[rule_id]
     assert raised.details[COPY_ROLES_DETAIL] == "justice_bureau"
     assert "行政执法监督通知书" in raised.details["copy_purpose_zh"]
     assert "嘉善县司法局" in raised.details["copy_source"]
@@ -258,3 +265,33 @@ def test_the_agency_invitations_preset_maps_an_invitation_before_the_penalty() -
     assert (event.invitation_id, event.invited_unit_code) == ("青市监邀〔2025〕1号", PROCURATORATE)
     assert event.involved_amount_fen == 4_500_000
     assert event.case_id == case_id_for(MARKET, "青市监立〔2025〕8号")
+
+
+def test_the_timeline_names_requests_answers_recommendations_and_enforcement() -> None:
+    """Items 2, 3, 6 and 7 on the case timeline: who was asked or invited, a complex-case
+    answer, the court's or hub's recommendation and its addressee, what the penalty
+    export says of enforcement (nothing when it does not say)."""
+    from hub.models import EnforcementStatus
+    from streams.aggregate_logic import summarise
+    from tests.unit.data.case_events import (
+        PROCURATORATE,
+        consultation,
+        consultation_answer,
+        invitation,
+        judicial_recommendation,
+        penalty,
+    )
+
+    asked = consultation(at(2025, 3, 10))
+    assert summarise(asked) == f"案件咨询 consultation Q-1 → {asked.addressed_to_unit_code}"
+    assert summarise(consultation_answer(at(2025, 3, 20), complex_case=True)).endswith(
+        "Q-1 (重大复杂案件 complex case)")
+    assert summarise(invitation(at(2025, 3, 10))).endswith(f"I-1 → {PROCURATORATE}")
+    assert summarise(judicial_recommendation(at(2025, 3, 10))) == (
+        f"司法建议 judicial recommendation (2025)鄂0999司建1号 → {MARKET}")
+    decision = penalty(at(2025, 3, 10))
+    assert summarise(decision).endswith("销售伪劣产品")
+    for status, words in ((EnforcementStatus.ENFORCED, "执行到位 enforced"),
+                          (EnforcementStatus.NOT_ENFORCED, "未执行 not enforced")):
+        told = decision.model_copy(update={"enforcement_status": status})
+        assert summarise(told).endswith(f"({words})")
