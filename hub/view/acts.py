@@ -85,9 +85,11 @@ class ActOption:
     targets: tuple[Unit, ...]
 
 
-#: Event types whose clocks are a unit's duty to answer a supervision act.
+#: Event types whose clocks are a unit's duty to answer a supervision act; a court's (or
+#: the hub's) judicial recommendation 司法建议书 is one the agency must answer too.
 _ACT_START_TYPES = frozenset(
-    {ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited", "LeadTransferred"}
+    {ACT_EVENT_TYPE, "ConsultationRequested", "EarlyInterventionInvited", "LeadTransferred",
+     "JudicialRecommendation"}
 )
 
 

@@ -20,11 +20,12 @@ from hub.models import (
     ProsecutorialActionKind,
     ViewAction,
 )
-from hub.view.acts import ACT_STREAM, act_topic, offered_acts
+from hub.view.acts import ACT_STREAM, act_rule_titles, act_topic, offered_acts
 from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import OutboxRow
+from tests.support.supervision_county import DEMO_JUSTICE
 from tests.support.view_data import (
     MARKET,
     POLICE,
@@ -184,8 +185,9 @@ def test_the_scorecard_counts_the_units_replies_to_acts(
     client, context = view
     spec = case_spec(2)
 
-    def act_alert(rule_id: str, status: AlertStatus, details: dict[str, str]):
-        base = alert_for(spec, AlertKind.REPLY_OVERDUE, responsible=MARKET, status=status)
+    def act_alert(rule_id: str, status: AlertStatus, details: dict[str, str],
+                  unit: str = MARKET):
+        base = alert_for(spec, AlertKind.REPLY_OVERDUE, responsible=unit, status=status)
         return base.model_copy(update={
             "event_id": str(uuid.uuid4()), "alert_id": f"{rule_id}:{spec.case_id}",
             "rule_id": rule_id, "details": details})
@@ -215,6 +217,27 @@ def test_the_scorecard_counts_the_units_replies_to_acts(
     alerts = client.get("/alerts?status=all")
     assert alerts.status_code == 200
     assert "badge copied" in alerts.text and "已抄送司法行政机关" in alerts.text
+
+    # Every act's clock counts on the card of the unit that owes the answer, the court's
+    # and the hub's judicial recommendations included.
+    owed = {MARKET: ["suggested-referral-not-acted-on", "judicial-recommendation-unanswered",
+                     "raised-judicial-recommendation-unanswered"],
+            POLICE: ["non-filing-reasons-overdue", "ordered-filing-overdue",
+                     "correction-notice-unanswered", "consultation-unanswered",
+                     "early-intervention-unattended"],
+            DEMO_JUSTICE: ["lead-feedback-overdue"]}
+    assert set(act_rule_titles()) == {"recommendation-unanswered",
+                                      "urge-prosecution-unanswered",
+                                      *(rule for rules in owed.values() for rule in rules)}
+    with context.store.session() as session:
+        apply_events(session, [act_alert(rule, AlertStatus.RAISED, {}, unit)
+                               for unit, rules in owed.items() for rule in rules],
+                     context.units)
+    for unit, rules in owed.items():
+        card = client.get(f"/api/units/{unit}/scorecard",
+                          headers=_token(client, "prosecutor")).json()
+        overdue = {row["rule_id"]: row["overdue_open"] for row in card["act_replies"]}
+        assert {rule: overdue.get(rule) for rule in rules} == dict.fromkeys(rules, 1), unit
 
 
 def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_case(
