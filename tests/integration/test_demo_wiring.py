@@ -197,6 +197,20 @@ def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> N
             time.sleep(15)
         assert rows and all(row["missed"] == 0 for row in rows), rows
         assert sum(int(str(row["found"])) for row in rows) >= 30
+        # Issue #13: each of these acts is planted answered late once and never once, and
+        # the hub raised its own clock on both; the police's cancellations 撤案 leave no
+        # open year-to-conclusion alert on their cases.
+        acts = {str(row["kind"]).removeprefix("act:"): row for row in rows
+                if str(row["kind"]).startswith("act:")}
+        for act in ("REQUIRE_NON_FILING_REASONS", "ORDER_FILING", "OPINION",
+                    "EARLY_INTERVENTION_INVITATION", "PENALTY_ENFORCEMENT",
+                    "LEAD_SUPERVISION_COMMISSION", "LEAD_JUSTICE_BUREAU"):
+            row = acts[act]
+            assert int(str(row["late"])) >= 1 and int(str(row["unanswered"])) >= 1, row
+            assert row["found"] == row["expected"], row
+        cancellations = acts["POLICE_CANCELLATION"]
+        assert int(str(cancellations["planted"])) >= 1
+        assert cancellations["extra_open"] == 0, cancellations
         # The components hold no registry password: their registrations were refused.
         assert "refuses registrations" in (home / "logs" / "worker-1.log").read_text(
             encoding="utf-8")
