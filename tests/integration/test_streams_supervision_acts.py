@@ -27,6 +27,8 @@ from hub.models import (
     AlertStatus,
     CaseEvent,
     CaseState,
+    FilingDecided,
+    FilingDecision,
     ProsecutorialAction,
     ProsecutorialActionKind,
 )
@@ -196,7 +198,17 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
                    sent_on + timedelta(days=75))
     police_answer = reply(case_id, EXAMPLE_POLICE, notice.event_id, datetime.now(CHINA_TZ))
     await produce_events(bootstrap, registry_url, agency_topic, [answer])
-    await produce_events(bootstrap, registry_url, police_topic, [police_answer])
+    # 撤案 (item 5): the police cancel the case; routed to the agency, copied to the
+    # procuratorate, and on the timeline
+    filing = _template("FilingDecided")
+    assert isinstance(filing, FilingDecided)
+    cancelled = filing.model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "source_unit": EXAMPLE_POLICE,
+        "occurred_at": datetime.now(CHINA_TZ), "recorded_at": datetime.now(CHINA_TZ),
+        "decision": FilingDecision.CANCELLED, "agency_decision_number": decision,
+        "referral_number": None, "referring_unit_code": EXAMPLE_AGENCY,
+        "police_case_number": "示例公刑立〔2025〕7号"})
+    await produce_events(bootstrap, registry_url, police_topic, [police_answer, cancelled])
     alerts = await read_events_until(
         bootstrap, registry_url, topics.alerts,
         lambda found: bool(alerts_of(found, "recommendation-unanswered",
@@ -208,12 +220,17 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
         bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
         lambda found: any(e.event_id == police_answer.event_id for _, e in found))
     assert police_answer.event_id in {e.event_id for _, e in procuratorate_inbox}
+    for unit in (EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE):
+        inbox = await read_events_until(bootstrap, registry_url, topics.inbox(unit),
+                                        _holding(cancelled.event_id))
+        assert cancelled.event_id in {e.event_id for _, e in inbox}, unit
 
     # On the case timeline: the acts with their numbers and the answers, not the refused one.
     states = await read_events_until(
         bootstrap, registry_url, topics.case_state,
         lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
                           and police_answer.event_id in {t.event_id for t in e.timeline}
+                          and cancelled.event_id in {t.event_id for t in e.timeline}
                           and answer.event_id in {t.event_id for t in e.timeline}
                           for _, e in found))
     [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id][-1:]
@@ -223,6 +240,7 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
     assert summaries[recommendation.event_id].startswith("检察建议书 procuratorial recommendation")
     assert "示检纠〔2025〕3号" in summaries[notice.event_id]
     assert misdirected.event_id not in summaries
+    assert summaries[cancelled.event_id] == "撤案 filed case cancelled 示例公刑立〔2025〕7号"
     for kind, sent in others.items():
         assert str(sent.document_number) in summaries[sent.event_id], kind
     # The notice was answered in time: its clock never raised anything.

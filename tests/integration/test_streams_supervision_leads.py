@@ -68,7 +68,11 @@ async def test_leads_reach_their_receiver_their_feedback_clock_runs_and_feedback
     recent = datetime.now(CHINA_TZ) - timedelta(days=1)
     to_commission = lead(case_id, "SUPERVISION_COMMISSION", COMMISSION, "示检线〔2025〕2号",
                          recent)
-    await produce_events(bootstrap, registry_url, acts_topic, [to_justice, to_commission])
+    # a public-interest litigation lead goes to the procuratorate (its 公益诉讼 department)
+    to_litigation = lead(case_id, "PUBLIC_INTEREST_LITIGATION", EXAMPLE_PROCURATORATE,
+                         "示检线〔2025〕3号", recent)
+    await produce_events(bootstrap, registry_url, acts_topic,
+                         [to_justice, to_commission, to_litigation])
 
     justice_inbox = await read_events_until(
         bootstrap, registry_url, topics.inbox(JUSTICE),
@@ -80,6 +84,11 @@ async def test_leads_reach_their_receiver_their_feedback_clock_runs_and_feedback
         lambda found: any(e.event_id == to_commission.event_id for _, e in found))
     assert to_commission.event_id in {e.event_id for _, e in commission_inbox}
     assert to_justice.event_id not in {e.event_id for _, e in commission_inbox}
+    litigation_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == to_litigation.event_id for _, e in found))
+    assert to_litigation.event_id in {e.event_id for _, e in litigation_inbox}
+    assert to_justice.event_id not in {e.event_id for _, e in litigation_inbox}
 
     def alerts_of(found: list, status: AlertStatus) -> list[Alert]:  # type: ignore[type-arg]
         return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
