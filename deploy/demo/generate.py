@@ -2172,8 +2172,8 @@ class _Generator:
             enforced: date | None = None
             if outcome == "in_time":
                 enforced = _add_days(case.decision_date, self.rng.randint(30, 150))
-            elif outcome == "late":
-                enforced = _add_days(due, self.rng.randint(10, 60))
+            elif outcome == "late":  # still after its due date: due <= end - 2 months
+                enforced = min(_add_days(due, self.rng.randint(10, 60)), self.end)
             exported = None if enforced is None else min(
                 _add_days(enforced, self.rng.randint(0, 5)), self.end)
             self.enforcement[id(case)] = (case, outcome, due, enforced, exported)
