@@ -7,8 +7,11 @@ Each sample passes ``connector test`` (parse, map, validate, Avro-encode) with n
 refused. Then the mapped events go through the shipped rules: without the answering
 samples every act's reply clock is raised on the unit that must answer; with them every
 clock is stopped in time (the leads' feedback, which no sample answers, stays raised),
-every answer routed back to the unit that asked; and the police's 撤案 stops the filed
-case's one-year clock. A new sample file must be added to :data:`SAMPLE_FILES`."""
+every answer routed back to the unit that asked; the police's 撤案 stops the filed
+case's one-year clock; the court's acquittal makes the hub raise a judicial
+recommendation, the agency's reply stops the court's own; the penalty export times
+enforcement (执行到位). A new sample file must be read by a connector of
+:data:`SAMPLE_CONFIGS`."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typer.testing import CliRunner
 from connectors.cli import app, sample_records
 from connectors.config import PRESETS_DIR, parse_config
 from connectors.mapping import build_mapper
+from hub.identity import case_id_for
 from hub.models import (
     AgencyReplied,
     AlertStatus,
@@ -31,36 +35,47 @@ from hub.models import (
     ConsultationAnswered,
     EarlyInterventionAttended,
     FilingDecided,
+    JudicialRecommendation,
     NonFilingReasonsExplained,
     ProsecutorialAction,
 )
 from hub.rules import load_routing, load_thresholds
 from hub.units import load_unit_registry
-from streams.routing_logic import route_event
+from streams.routing_logic import raised_acts, route_event
 from tests.support.supervision_county import evaluate, states
-from tests.unit.data.case_events import at
+from tests.unit.data.case_events import at, referred
 
 PROCURATORATE = "11429901031594016T"  # 演示县人民检察院 (deploy/demo/units.yaml)
 MARKET = "11429901030089405N"  # 演示县市场监督管理局
 COUNTY_PSB = "11429901031277256Q"  # 演示县公安局
 COMMISSION = "11429901031752395Q"  # 演示县监察委员会
+COURT = "114299010316732087"  # 演示县人民法院
 JUSTICE = "114299010318315875"  # 演示县司法局
 SAMPLES = PRESETS_DIR / "samples"
 DEMO_UNITS = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "units.yaml"
 
 _FILE = {"path": str(SAMPLES), "encoding": "gbk"}
-#: sample file → (preset, kind, unit, source, events mapped).
-SAMPLE_FILES: dict[str, tuple[str, str, str, dict[str, Any], int]] = {
-    "procuratorate-outbox.json": (
-        "procuratorate-outbox", "sql", PROCURATORATE,
-        {"url": "sqlite:///unused.sqlite", "table": "outbox", "watermark_column": "id",
-         "tie_breaker_column": "id", "payload_column": "payload"}, 15),
-    "agency-consultations.csv": ("agency-consultations", "file", MARKET, _FILE, 2),
-    "agency-invitations.csv": ("agency-invitations", "file", MARKET, _FILE, 2),
-    "agency-replies.csv": ("agency-replies", "file", MARKET, _FILE, 5),
-    "police-feedback.json": ("police-feedback", "http", COUNTY_PSB,
-                             {"url": "http://127.0.0.1:9/feedback"}, 7),
+#: Connector id → (sample file, preset, kind, unit, source, events mapped); the court's
+#: export is read by two connectors, as in the demo county.
+SAMPLE_CONFIGS: dict[str, tuple[str, str, str, str, dict[str, Any], int]] = {
+    "outbox": ("procuratorate-outbox.json", "procuratorate-outbox", "sql", PROCURATORATE,
+               {"url": "sqlite:///unused.sqlite", "table": "outbox", "watermark_column": "id",
+                "tie_breaker_column": "id", "payload_column": "payload"}, 15),
+    "consultations": ("agency-consultations.csv", "agency-consultations", "file", MARKET,
+                      _FILE, 2),
+    "invitations": ("agency-invitations.csv", "agency-invitations", "file", MARKET, _FILE, 2),
+    "replies": ("agency-replies.csv", "agency-replies", "file", MARKET, _FILE, 6),
+    "police": ("police-feedback.json", "police-feedback", "http", COUNTY_PSB,
+               {"url": "http://127.0.0.1:9/feedback"}, 7),
+    "judgments": ("court-judgments.xml", "court-judgment", "xml", COURT,
+                  {"path": str(SAMPLES), "record_tag": "judgment"}, 2),
+    "recommendations": ("court-judgments.xml", "court-recommendations", "xml", COURT,
+                        {"path": str(SAMPLES), "record_tag": "judicialRecommendation"}, 1),
+    "penalties": ("penalty-disclosure.csv", "penalty-disclosure", "file", MARKET,
+                  {"path": str(SAMPLES)}, 3),
 }
+#: The connectors of the supervision story (requests and their answers).
+STORY = ("outbox", "consultations", "invitations", "replies", "police")
 
 #: The clocks the story's requests start: rule id → the units that owe an answer.
 ACT_CLOCKS = {
@@ -78,16 +93,16 @@ _ANSWERS = (AgencyReplied, ConsultationAnswered, EarlyInterventionAttended,
             NonFilingReasonsExplained, FilingDecided)
 
 
-def _config(name: str) -> dict[str, Any]:
-    preset, kind, unit, source, _ = SAMPLE_FILES[name]
-    return {"id": preset, "unit": unit, "kind": kind, "source": source, "preset": preset}
+def _config(connector: str) -> dict[str, Any]:
+    _, preset, kind, unit, source, _ = SAMPLE_CONFIGS[connector]
+    return {"id": connector, "unit": unit, "kind": kind, "source": source, "preset": preset}
 
 
-def _events(name: str) -> list[CaseEvent]:
-    config = parse_config(_config(name))
+def _events(connector: str) -> list[CaseEvent]:
+    config = parse_config(_config(connector))
     mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
     events = []
-    for record in sample_records(config, SAMPLES / name):
+    for record in sample_records(config, SAMPLES / SAMPLE_CONFIGS[connector][0]):
         assert record.problem is None and record.row is not None, record.problem
         events.append(mapper.map(record.row, record.reference).event)
     return events
@@ -118,21 +133,23 @@ def _raised(events: Iterable[CaseEvent]) -> tuple[dict[str, set[str]], set[str]]
     return dict(raised), running
 
 
-def test_every_sample_file_is_listed() -> None:
-    assert {p.name for p in SAMPLES.iterdir() if p.is_file()} == set(SAMPLE_FILES)
+def test_every_sample_file_is_read_by_a_listed_connector() -> None:
+    assert {p.name for p in SAMPLES.iterdir() if p.is_file()} == {
+        file for file, *_ in SAMPLE_CONFIGS.values()}
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLE_FILES))
-def test_each_sample_passes_connector_test(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("connector", sorted(SAMPLE_CONFIGS))
+def test_each_sample_passes_connector_test(connector: str, tmp_path: Path) -> None:
     config = tmp_path / "connector.yaml"
-    config.write_text(yaml.safe_dump(_config(name), allow_unicode=True), encoding="utf-8")
-    result = CliRunner().invoke(app, ["test", str(config), "--sample", str(SAMPLES / name)])
+    config.write_text(yaml.safe_dump(_config(connector), allow_unicode=True), encoding="utf-8")
+    sample = SAMPLES / SAMPLE_CONFIGS[connector][0]
+    result = CliRunner().invoke(app, ["test", str(config), "--sample", str(sample)])
     assert result.exit_code == 0, result.output
-    assert f"{SAMPLE_FILES[name][4]} event(s) mapped, 0 rejected" in result.output
+    assert f"{SAMPLE_CONFIGS[connector][5]} event(s) mapped, 0 rejected" in result.output
 
 
 def test_unanswered_every_act_raises_its_clock_and_the_answers_stop_them() -> None:
-    story = [event for name in SAMPLE_FILES for event in _events(name)]
+    story = [event for connector in STORY for event in _events(connector)]
     requests = [e for e in story if not _is_answer(e)]
     raised, _ = _raised(requests)
     assert raised == ACT_CLOCKS
@@ -144,19 +161,18 @@ def test_unanswered_every_act_raises_its_clock_and_the_answers_stop_them() -> No
 
 def test_every_answer_goes_back_to_the_unit_that_asked() -> None:
     registry, rules, thresholds = load_unit_registry(DEMO_UNITS), load_routing(), load_thresholds()
-    answers = [e for name in ("agency-replies.csv", "police-feedback.json",
-                              "procuratorate-outbox.json")
-               for e in _events(name) if _is_answer(e) and not isinstance(e, FilingDecided)]
-    assert len(answers) == 11
+    answers = [e for connector in ("replies", "police", "outbox")
+               for e in _events(connector) if _is_answer(e) and not isinstance(e, FilingDecided)]
+    assert len(answers) == 12
     for answer in answers:
         route = route_event(answer, registry, rules, thresholds)
-        asked = {AgencyReplied: PROCURATORATE, NonFilingReasonsExplained: PROCURATORATE}.get(
-            type(answer), MARKET)
+        asked = {AgencyReplied: getattr(answer, "addressed_to_unit_code", ""),
+                 NonFilingReasonsExplained: PROCURATORATE}.get(type(answer), MARKET)
         assert asked in route.destinations and route.unroutable is None, answer
 
 
 def test_the_police_cancellation_stops_the_filed_case_clock() -> None:
-    police = _events("police-feedback.json")
+    police = _events("police")
     cancelled = [e for e in police if isinstance(e, FilingDecided)
                  and e.decision.value == "CANCELLED"]
     [case_id] = {e.case_id for e in cancelled}
@@ -167,3 +183,59 @@ def test_the_police_cancellation_stops_the_filed_case_clock() -> None:
     closed = evaluate([*filed, *cancelled], at(2026, 6, 30))
     assert rule not in states(closed)  # cancelled in time: never raised
     assert not [c for c in closed.open_clocks if c.rule_id == rule]
+
+
+def _court_case(agency_case_number: str, referral_number: str, court: list[CaseEvent]
+                ) -> list[CaseEvent]:
+    """The agency's referred case with the court's events that quote its referral,
+    re-keyed to it as the feedback matcher does (it matches by that referral number)."""
+    case_id = case_id_for(MARKET, agency_case_number)
+    referral = referred(at(2025, 4, 1, 9), case_id=case_id, unit=MARKET, to=COUNTY_PSB,
+                        number=referral_number)
+    quoting = [e for e in court if getattr(e, "referral_number", None) == referral_number]
+    assert quoting, referral_number
+    return [referral, *(e.model_copy(update={"case_id": case_id}) for e in quoting)]
+
+
+def test_the_court_samples_raise_judicial_recommendations_and_the_reply_stops_one() -> None:
+    """Item 6: the acquittal (court-judgment sample) on a referred, unpenalised case makes
+    the hub raise a recommendation to the agency; the court's own recommendation after
+    the exemption (court-recommendations sample) is answered by the agency's reply
+    (agency-replies sample, 来文文号 （2025）演法司建3号)."""
+    court = [*_events("judgments"), *_events("recommendations")]
+    acquitted = _court_case("演市监立〔2025〕10号", "演市监移〔2025〕4号", court)
+    [raised] = raised_acts(acquitted, load_routing(), hub_unit_code=PROCURATORATE)
+    assert isinstance(raised, JudicialRecommendation) and raised.target_unit_code == MARKET
+    hub_clock = states(evaluate([*acquitted, raised], at(2025, 12, 31)))
+    assert hub_clock["raised-judicial-recommendation-unanswered"].responsible_unit_code == MARKET
+
+    exempted = _court_case("演市监立〔2025〕11号", "演市监移〔2025〕5号", court)
+    assert not raised_acts(exempted, load_routing(), hub_unit_code=PROCURATORATE)  # the court's
+    rule = "judicial-recommendation-unanswered"
+    assert states(evaluate(exempted, at(2025, 12, 31)))[rule].status is AlertStatus.RAISED
+    [reply] = [e for e in _events("replies") if isinstance(e, AgencyReplied)
+               and e.in_reply_to_document_number == "（2025）演法司建3号"]
+    assert reply.case_id == exempted[0].case_id
+    assert rule not in states(evaluate([*exempted, reply], at(2025, 12, 31)))
+
+
+def test_the_penalty_sample_times_enforcement() -> None:
+    """Item 7: a decision exported 未执行 then 执行到位 within six months is stopped in
+    time; one exported 部分执行 is raised on the deciding agency."""
+    penalties = _events("penalties")
+    rule = "penalty-not-enforced"
+    by_case: dict[str, list[CaseEvent]] = defaultdict(list)
+    for event in penalties:
+        by_case[event.case_id].append(event)
+    found = {tuple(sorted(e.enforcement_status.value for e in events  # type: ignore[attr-defined]
+                          )): states(evaluate(events, at(2025, 1, 31))).get(rule)
+             for events in by_case.values()}
+    # stopped in time by the 执行到位 row (its 执行到位日期 2024-06-20 times it)
+    enforced = found[("ENFORCED", "NOT_ENFORCED")]
+    assert enforced is not None and enforced.status is AlertStatus.RESOLVED
+    assert enforced.details["late"] == "false"
+    assert enforced.resolved_by_event_id in {e.event_id for e in penalties
+                                             if e.enforcement_status.value == "ENFORCED"}  # type: ignore[attr-defined]
+    partly = found[("PARTIALLY_ENFORCED",)]
+    assert partly is not None and partly.status is AlertStatus.RAISED
+    assert partly.responsible_unit_code == MARKET
