@@ -22,7 +22,7 @@ from confluent_kafka import Producer, TopicPartition
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
 
 from hub.config import KafkaSecurity
-from hub.kafka import end_offset, make_engine_consumer
+from hub.kafka import consume_available, end_offset, make_engine_consumer
 from streams.engine.delivery import Acknowledgements, produce
 
 __all__ = ["OFFSET_KEY", "PartitionStore", "decode_value", "encode_value", "store_options"]
@@ -179,11 +179,9 @@ class PartitionStore:
             last = start - 1
             idle = 0
             while last < end - 1:
-                # Ask for no more than what is left: librdkafka waits for the whole
-                # count (or the timeout), so asking 10,000 of a 3,000-record tail cost
-                # the full timeout on every restore.
-                records = consumer.consume(num_messages=min(10_000, end - 1 - last),
-                                           timeout=1.0)
+                # What has arrived, waiting only while nothing has: librdkafka's
+                # ``consume(n)`` waits for the whole count (or the timeout).
+                records = consume_available(consumer, min(10_000, end - 1 - last), 1.0)
                 if not records:
                     # Compaction may have removed the tail (an expired tombstone): after
                     # a few empty fetches the store holds whatever the log still has.
