@@ -233,9 +233,9 @@ def test_the_scorecard_counts_the_units_replies_to_acts(
         apply_events(session, [act_alert(rule, AlertStatus.RAISED, {}, unit)
                                for unit, rules in owed.items() for rule in rules],
                      context.units)
+    prosecutor = _token(client, "prosecutor")
     for unit, rules in owed.items():
-        card = client.get(f"/api/units/{unit}/scorecard",
-                          headers=_token(client, "prosecutor")).json()
+        card = client.get(f"/api/units/{unit}/scorecard", headers=prosecutor).json()
         overdue = {row["rule_id"]: row["overdue_open"] for row in card["act_replies"]}
         assert {rule: overdue.get(rule) for rule in rules} == dict.fromkeys(rules, 1), unit
 
