@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from hub.identity import content_hash, event_id_for
 from hub.models import (
     AuditOperation,
     CaseEvent,
     ConsultationRequested,
     EarlyInterventionInvited,
+    FilingSupervisionRequested,
     LeadDestination,
     LeadTransferred,
     ProsecutorialAction,
@@ -35,7 +38,7 @@ from hub.models import (
 from hub.rules import Entitlements, load_deadlines, load_entitlements
 from hub.topics import ingest_topic
 from hub.view.outbox import Actor
-from hub.view.store import utc_now
+from hub.view.store import CaseUnitRow, utc_now
 from hub.view.units import Unit, UnitDirectory
 
 if TYPE_CHECKING:
@@ -139,7 +142,8 @@ def offered_acts(entitlements: Entitlements, units: UnitDirectory, *, unit_code:
 
 def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: str,
               target_unit_code: str, content: str, document_number: str = "",
-              reply_due_date: date | None = None, now: datetime) -> CaseEvent:
+              reply_due_date: date | None = None, now: datetime,
+              police_unit_code: str | None = None) -> CaseEvent:
     """The act as the event the engine processes (refused with :class:`ActRefused`).
 
     The event id is random per submission (a new document is a new act) and stays
@@ -174,6 +178,13 @@ def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: 
             **header, invitation_id=number or f"JR-{short_id}",
             invited_unit_code=target_unit_code, reason=text[:2000],
             attend_due_date=reply_due_date)
+    if option.event_type == "FilingSupervisionRequested":
+        if police_unit_code is None:
+            raise ActRefused("police_unit_code", (
+                "建议立案监督 objects to a police decision: no police unit is on this case"))
+        return FilingSupervisionRequested(
+            **header, procuratorate_unit_code=target_unit_code,
+            police_unit_code=police_unit_code, request_number=number, reasons=text[:2000])
     if option.event_type == "LeadTransferred":
         return LeadTransferred(
             **header, destination=LeadDestination(option.action),
@@ -184,6 +195,20 @@ def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: 
         target_unit_code=target_unit_code, document_number=number, content=text[:2000],
         reply_due_date=reply_due_date,
     )
+
+
+def _police_unit_of(context: ViewContext, case_id: str) -> str | None:
+    """The police unit recorded on the case (the one whose non-filing or 撤案 the agency
+    objects to), the first by code when several are; None before any police step."""
+    with context.store.session() as session:
+        codes = session.scalars(select(CaseUnitRow.unit_code)
+                                .where(CaseUnitRow.case_id == case_id)
+                                .order_by(CaseUnitRow.unit_code)).all()
+    for code in codes:
+        unit = context.units.get(code)
+        if unit is not None and unit.kind == "police":
+            return code
+    return None
 
 
 def submit_act(context: ViewContext, actor: Actor, *, case_id: str, case_owner: str | None,
@@ -206,10 +231,12 @@ def submit_act(context: ViewContext, actor: Actor, *, case_id: str, case_owner: 
             "(hub/rules/entitlements.yaml, acts)"))
     sender = (context.operator_unit_code if option.event_type in _HUB_SENT_TYPES
               else actor.unit_code)
+    police = (_police_unit_of(context, case_id)
+              if option.event_type == "FilingSupervisionRequested" else None)
     event = build_act(option, case_id=case_id, sender_unit_code=sender,
                       actor=actor.username, target_unit_code=target_unit_code,
                       content=content, document_number=document_number,
-                      reply_due_date=reply_due_date, now=utc_now())
+                      reply_due_date=reply_due_date, now=utc_now(), police_unit_code=police)
     topic = act_topic(sender)
     context.outbox.event(topic, event)
     # Audited like every view action: who sent which act, to whom, on which case.

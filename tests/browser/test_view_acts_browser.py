@@ -1,5 +1,6 @@
 """A prosecutor sends every supervision act from a case page in headless Chromium, and
-the case's agency its own requests (案件咨询, 邀请提前介入) (issue #13, items 1-3).
+the case's agency its own requests (案件咨询, 邀请提前介入, and its objection to a 撤案 as
+建议立案监督) (issue #13, items 1-3 and 5).
 
 Each act is checked where the engine reads it: a ProsecutorialAction on the operator's
 ingest topic (lf.ingest.<operator>.view-acts), produced by the view's relay, addressed to
@@ -19,6 +20,7 @@ from hub.models import (
     CaseEvent,
     ConsultationRequested,
     EarlyInterventionInvited,
+    FilingSupervisionRequested,
     ProsecutorialAction,
     ProsecutorialActionKind,
 )
@@ -125,14 +127,22 @@ async def test_a_prosecutor_sends_every_act_and_an_agency_its_requests_from_the_
     await _send(page, "EarlyInterventionInvited", PROCURATORATE, "涉案金额已达立案标准的八成",
                 f"演市监邀〔2026〕{run}号")
     await expect(page.locator("#notice")).to_contain_text("受文单位的收件箱")
+    # and objects to a 撤案 by suggesting filing supervision to the procuratorate
+    await expect(page.locator(
+        "#act-action option[value=FilingSupervisionRequested]")).to_have_text(
+        "建议立案监督（对不立案、撤案提出异议）")
+    await _send(page, "FilingSupervisionRequested", PROCURATORATE,
+                "公安机关撤销该案的理由不能成立，建议立案监督", f"演市监督〔2026〕{run}号")
+    await expect(page.locator("#notice")).to_contain_text("受文单位的收件箱")
     requests: list[CaseEvent] = []
 
     def asked() -> bool:
         events = read_events(bootstrap, registry_url, act_topic(MARKET), expect=1_000_000,
                              timeout=3)
         requests[:] = [e for e in events if e.case_id == own.case_id
-                       and isinstance(e, ConsultationRequested | EarlyInterventionInvited)]
-        return len(requests) >= 2
+                       and isinstance(e, ConsultationRequested | EarlyInterventionInvited
+                                      | FilingSupervisionRequested)]
+        return len(requests) >= 3
 
     wait_for(asked, timeout=90)
     [question] = [e for e in requests if isinstance(e, ConsultationRequested)]
@@ -140,3 +150,6 @@ async def test_a_prosecutor_sends_every_act_and_an_agency_its_requests_from_the_
     assert (question.source_unit, question.addressed_to_unit_code) == (MARKET, POLICE)
     assert (invitation.source_unit, invitation.invited_unit_code,
             invitation.invitation_id) == (MARKET, PROCURATORATE, f"演市监邀〔2026〕{run}号")
+    [objection] = [e for e in requests if isinstance(e, FilingSupervisionRequested)]
+    assert (objection.procuratorate_unit_code, objection.police_unit_code,
+            objection.request_number) == (PROCURATORATE, POLICE, f"演市监督〔2026〕{run}号")

@@ -29,6 +29,7 @@ from hub.models import (
     CaseState,
     FilingDecided,
     FilingDecision,
+    FilingSupervisionRequested,
     ProsecutorialAction,
     ProsecutorialActionKind,
 )
@@ -224,6 +225,18 @@ async def test_acts_reach_their_inbox_their_clock_runs_and_the_answer_stops_it(
         inbox = await read_events_until(bootstrap, registry_url, topics.inbox(unit),
                                         _holding(cancelled.event_id))
         assert cancelled.event_id in {e.event_id for _, e in inbox}, unit
+    # the agency objects (建议立案监督): to the procuratorate's inbox and the police's
+    objection = FilingSupervisionRequested(
+        event_id=str(uuid.uuid4()), case_id=case_id, source_unit=EXAMPLE_AGENCY,
+        occurred_at=datetime.now(CHINA_TZ), recorded_at=datetime.now(CHINA_TZ),
+        source_system="test", source_record="test", connector_id="test",
+        procuratorate_unit_code=EXAMPLE_PROCURATORATE, police_unit_code=EXAMPLE_POLICE,
+        request_number="示例市监督〔2025〕1号", reasons="撤案理由不能成立")
+    await produce_events(bootstrap, registry_url, agency_topic, [objection])
+    for unit in (EXAMPLE_PROCURATORATE, EXAMPLE_POLICE):
+        inbox = await read_events_until(bootstrap, registry_url, topics.inbox(unit),
+                                        _holding(objection.event_id))
+        assert objection.event_id in {e.event_id for _, e in inbox}, unit
 
     # On the case timeline: the acts with their numbers and the answers, not the refused one.
     states = await read_events_until(

@@ -89,3 +89,28 @@ def test_the_cancelled_decision_round_trips_through_avro() -> None:
     sent = decided(at(2025, 6, 1, 9), "CANCELLED")
     back = serde.decode(serde.encode(sent))
     assert isinstance(back, FilingDecided) and back.decision is FilingDecision.CANCELLED
+
+
+def test_the_agencys_objection_reaches_the_procuratorate_and_the_police() -> None:
+    """The agency objects to the 撤案 by suggesting filing supervision 建议立案监督
+    (entitlements.yaml acts: the case's owner, to a procuratorate only): routed to the
+    procuratorate and the police who cancelled, on the timeline; from anyone else, or
+    addressed to another kind of unit, refused."""
+    from hub.rules import load_entitlements
+    from streams.entitlement_logic import CaseRelations, check_entitlement
+    from tests.unit.data.case_events import supervision_requested
+
+    registry = load_unit_registry(UNITS)
+    objection = supervision_requested(at(2025, 6, 5, 9))
+    route = route_event(objection, registry, load_routing(), load_thresholds())
+    assert set(route.destinations) == {PROCURATORATE, COUNTY_PSB}
+    assert summarise(objection) == "建议立案监督 filing supervision suggested"
+    relations = CaseRelations(owner=MARKET, owner_proven=True, addressees={COUNTY_PSB})
+
+    def entitled(event: CaseEvent) -> bool:
+        return check_entitlement(event, relations, rules=load_entitlements(), units=registry,
+                                 hub_unit_code=HUB_UNIT, matched=False).entitled
+
+    assert entitled(objection)
+    assert not entitled(objection.model_copy(update={"source_unit": COUNTY_PSB}))
+    assert not entitled(objection.model_copy(update={"procuratorate_unit_code": COUNTY_PSB}))

@@ -244,7 +244,11 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
         view: tuple[TestClient, ViewContext]) -> None:
     """Items 2 and 3: the case's owning agency (and only it) creates a consultation or an
     invitation, on its own ingest topic, addressed to the police or the procuratorate."""
-    from hub.models import ConsultationRequested, EarlyInterventionInvited
+    from hub.models import (
+        ConsultationRequested,
+        EarlyInterventionInvited,
+        FilingSupervisionRequested,
+    )
 
     client, context = view
     own = next(case_spec(i) for i in range(12) if case_spec(i).owner == MARKET)
@@ -273,6 +277,29 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
         next(r.payload for r in rows if r.record_type == EarlyInterventionInvited.avro_name))
     assert (invitation.invitation_id, invitation.invited_unit_code) == (
         "演市监邀〔2026〕1号", PROCURATORATE)
+    # 撤案 or non-filing: the agency objects by suggesting filing supervision 建议立案监督
+    # to the procuratorate, naming the police unit on the case; no police unit, no
+    # objection, and never to the police themselves.
+    objected = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
+        "action": "FilingSupervisionRequested", "target_unit_code": PROCURATORATE,
+        "content": "公安机关撤销该案的理由不能成立，建议立案监督",
+        "document_number": "演市监督〔2026〕1号"})
+    assert objected.status_code == 202, objected.text
+    rows = [row for row in _outbox(context) if row.topic == act_topic(MARKET)]
+    objection = FilingSupervisionRequested.model_validate(
+        next(r.payload for r in rows if r.record_type == FilingSupervisionRequested.avro_name))
+    assert (objection.source_unit, objection.procuratorate_unit_code,
+            objection.police_unit_code, objection.request_number) == (
+        MARKET, PROCURATORATE, POLICE, "演市监督〔2026〕1号")
+    unpoliced = next(case_spec(i) for i in range(12)
+                     if case_spec(i).owner == MARKET and not case_spec(i).referral_number)
+    refused = client.post(f"/api/cases/{unpoliced.case_id}/acts", headers=headers, json={
+        "action": "FilingSupervisionRequested", "target_unit_code": PROCURATORATE,
+        "content": "异议"})
+    assert refused.status_code == 422 and "police" in refused.text
+    to_police = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
+        "action": "FilingSupervisionRequested", "target_unit_code": POLICE, "content": "异议"})
+    assert to_police.status_code == 422
     # Not to an agency, and not on another unit's case (the unit user cannot see it).
     wrong = client.post(f"/api/cases/{own.case_id}/acts", headers=headers, json={
         "action": "ConsultationRequested", "target_unit_code": MARKET, "content": "问"})
@@ -287,6 +314,7 @@ def test_an_agency_asks_for_advice_and_invites_early_intervention_on_its_own_cas
     assert page.status_code == 200
     assert 'option value="ConsultationRequested"' in page.text
     assert 'option value="EarlyInterventionInvited"' in page.text
+    assert 'option value="FilingSupervisionRequested"' in page.text
     assert 'option value="ORDER_FILING"' not in page.text
     prosecutor = client.post(f"/api/cases/{own.case_id}/acts",
                              headers=_token(client, "prosecutor"), json={
