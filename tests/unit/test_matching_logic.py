@@ -414,6 +414,29 @@ def test_a_later_referral_of_the_party_makes_an_identifier_match_doubtful(
     assert {c.case_id for c in result.candidates} == {CASE2, second.case_id}
 
 
+def test_a_link_withdrawn_in_rocksdb_stays_withdrawn_after_a_flush_and_reopen(
+        tmp_path: Path) -> None:
+    """Set members are keys of their own: an unlink is a staged delete of one key, seen
+    before the flush and kept after it, and the other members of the set stay."""
+    db = open_index_store(tmp_path / "index")
+    storage = RocksMatchStorage(db)
+    storage.link_police("psb|青公刑立〔2025〕5号", "青公刑立〔2025〕5号", CASE)
+    storage.link_police("court|青公刑立〔2025〕5号", "青公刑立〔2025〕5号", CASE2)
+    storage.flush()
+    storage.unlink_police("psb|青公刑立〔2025〕5号", "青公刑立〔2025〕5号", CASE)
+    assert storage.police_number_cases("青公刑立〔2025〕5号") == {CASE2}
+    assert storage.police_case("psb|青公刑立〔2025〕5号") is None
+    storage.link_police("psb|青公刑立〔2025〕6号", "青公刑立〔2025〕6号", CASE3)
+    storage.unlink_police("psb|青公刑立〔2025〕6号", "青公刑立〔2025〕6号", CASE3)
+    assert storage.police_number_cases("青公刑立〔2025〕6号") == set()
+    storage.flush()
+    db.close()
+    reopened = RocksMatchStorage(open_index_store(tmp_path / "index"))
+    assert reopened.police_number_cases("青公刑立〔2025〕5号") == {CASE2}
+    assert reopened.police_number_cases("青公刑立〔2025〕6号") == set()
+    assert reopened.police_case("court|青公刑立〔2025〕5号") == CASE2
+
+
 def test_unlinking_leaves_other_links_alone(matcher: FeedbackMatcher) -> None:
     matcher.link_police_case(COUNTY_PSB, "青公刑立〔2025〕78号", CASE)
     matcher.unlink_police_case(COUNTY_PSB, "青公刑立〔2025〕78号", CASE2)  # not its case
