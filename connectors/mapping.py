@@ -739,6 +739,21 @@ def _inline_cell(index: int, getter: _Getter, column: str | None,
             f"        v = G{index}(row)"]
 
 
+def _assignment(name: str, index: int) -> list[str]:
+    """Statements storing ``v`` at target path ``name`` of ``payload``: what the setter
+    ``S{index}`` does, written inline for ``name`` and ``list.N.name`` (a party's fields:
+    one call less per field and row), a call to the setter for any other path."""
+    if "." not in name:
+        return [f"payload[{name!r}] = v"]
+    path = name.split(".")
+    if len(path) == 3 and _INDEX_RE.match(path[1]) and not _INDEX_RE.match(path[2]):
+        top, item, sub = path[0], int(path[1]), path[2]
+        return [f"items = payload.get({top!r})", "if items is None:",
+                f"    items = payload[{top!r}] = []", f"while len(items) <= {item}:",
+                "    items.append({})", f"items[{item}][{sub!r}] = v"]
+    return [f"S{index}(payload, v)"]
+
+
 def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
     """All field rules of a mapping as one generated function ``apply(row, payload, flat)``.
 
@@ -763,9 +778,8 @@ def _compile_rules(rules: list[_Rule], keys: set[str]) -> _Apply:
         if name in keys:
             lines.append(f"    flat[{name!r}] = v")
         if in_event:
-            assign = (f"payload[{name!r}] = v" if "." not in name
-                      else f"S{index}(payload, v)")
-            lines += ["    if v is not None:", f"        {assign}"]
+            lines += ["    if v is not None:", *("        " + line
+                                                  for line in _assignment(name, index))]
     lines.append("    return None")
     exec("\n".join(lines), names)  # noqa: S102 - source generated above from the rules
     apply: _Apply = names["apply"]
