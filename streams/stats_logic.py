@@ -170,16 +170,14 @@ class _CaseStats:
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         #: "p": [unit, month, first recorded at, late, its event id]; "i": referral/receipt items
-        #: [unit, month, figure, item]; "rt"/"ct": referred / first receipt at; "d": has
-        #: feedback; "x": decisions [unit, month, item, decided at, days]; "a": alerts
-        #: [unit, month, alert id]; "s": police steps [unit, month, figure, item]
+        #: [unit, month, figure, item, occurred at, event id]; "rt"/"ct": referred / first
+        #: receipt at; "d": has feedback; "x": decisions [unit, month, item, decided at,
+        #: days, event id]; "a": alerts [unit, month, alert id, raised at, event id]; "s":
+        #: police steps [unit, month, figure, item, occurred at, event id]. Entries written
+        #: by older workers end at the item (or, a decision, at its days) and keep their
+        #: count whatever copy comes later.
         self.data: dict[str, Any] = data if data is not None else {}
 
-    def has(self, section: str, item: str, position: int) -> bool:
-        return any(entry[position] == item for entry in self.data.get(section, ()))
-
-    def append(self, section: str, entry: list[Any]) -> None:
-        self.data.setdefault(section, []).append(entry)
 
 
 class StatsAccumulator:
@@ -261,23 +259,22 @@ class StatsAccumulator:
             changed |= self._add_penalty(fact, key)
         elif kind == "CaseReferred":
             item = f"{fact.case_id}|{fact.referral_number}"
-            changed |= self._add_item(fact, "referrals", item)
+            changed |= self._add_item(fact, "i", key, "referrals", item)
             changed |= self._referred(fact.case_id, fact.occurred_at)
         elif kind == "ReferralReceived":
-            changed |= self._add_item(fact, "receipts", f"{fact.case_id}|{fact.source_unit}")
+            item = f"{fact.case_id}|{fact.source_unit}"
+            changed |= self._add_item(fact, "i", key, "receipts", item)
             changed |= self._referred(fact.case_id, fact.occurred_at, receipt=True)
         elif kind == "FilingDecided":
             changed |= self._add_decision(fact, month)
         elif kind in _POLICE_STEPS:
-            changed |= self._add_police_step(fact, key)
+            # A corrected record (new event id, same document) is not a second step.
+            item = f"{fact.case_id}|{fact.document_number or ''}"
+            changed |= self._add_item(fact, "s", key, _POLICE_STEPS[kind], item)
+            changed |= self._mark_decided(fact.case_id)
         elif kind == "Alert" and fact.raised and fact.alert_id and fact.responsible_unit_code:
-            case = self._case(fact.case_id)
-            if not case.has("a", fact.alert_id, 2):
-                alert_key = (fact.responsible_unit_code, month)
-                case.append("a", [*alert_key, fact.alert_id])
-                self._changed_case(fact.case_id)
-                self._count(alert_key, "alerts")
-                changed.add(alert_key)
+            changed |= self._add_item(fact, "a", (fact.responsible_unit_code, month),
+                                      "alerts", fact.alert_id)
         return frozenset(changed)
 
     def add_all(self, events: Iterable[CaseEvent]) -> frozenset[Key]:
@@ -317,17 +314,42 @@ class StatsAccumulator:
         self._changed_case(event.case_id)
         return changed
 
-    def _add_item(self, event: StatsFact, figure: str, item: str) -> set[Key]:
+    def _add_item(self, event: StatsFact, section: str, key: Key, figure: str,
+                  item: str) -> set[Key]:
+        """Count ``item`` once, in the month of its earliest copy.
+
+        A copy of the same item sent again with another date (a corrected export, a
+        re-raised alert) moves the count to the earlier of the two, ties going to the
+        lesser event id, so the figures do not depend on which copy the feed carried
+        first. A referral or receipt also counts as decided once the case has feedback.
+        """
         case = self._case(event.case_id)
-        if any(entry[2] == figure and entry[3] == item for entry in case.data.get("i", ())):
-            return set()
-        key = (event.source_unit, month_of(event.occurred_at))
-        case.append("i", [*key, figure, item])
+        entries: list[list[Any]] = case.data.setdefault(section, [])
+        entry = ([*key, item] if section == "a" else [*key, figure, item]) + [
+            event.occurred_at.isoformat(), event.event_id]
+        item_at = len(entry) - 3
+        decided_figure = f"{figure}_decided" if section == "i" and case.data.get("d") else None
+        changed = {key}
+        for position, counted in enumerate(entries):
+            if counted[item_at] != item or (section != "a" and counted[2] != figure):
+                continue
+            if len(counted) < len(entry) or not _earlier_copy(
+                    event, counted[item_at + 1], counted[item_at + 2]):
+                return set()
+            old_key = (counted[0], counted[1])
+            self._count(old_key, figure, -1)
+            if decided_figure:
+                self._count(old_key, decided_figure, -1)
+            changed.add(old_key)
+            entries[position] = entry
+            break
+        else:
+            entries.append(entry)
         self._changed_case(event.case_id)
         self._count(key, figure)
-        if case.data.get("d"):
-            self._count(key, f"{figure}_decided")
-        return {key}
+        if decided_figure:
+            self._count(key, decided_figure)
+        return changed
 
     def _referred(self, case_id: str, at: datetime, *, receipt: bool = False) -> set[Key]:
         """Note when a case was referred: its earliest referral, a receipt only if none.
@@ -348,7 +370,8 @@ class StatsAccumulator:
             return set()
         changed: set[Key] = set()
         for decision in case.data.get("x", ()):
-            unit, month, _, decided_at, old_days = decision
+            unit, month, decided_at, old_days = (decision[0], decision[1], decision[3],
+                                                 decision[4])
             days = _days(start, datetime.fromisoformat(decided_at))
             bucket = self._bucket(unit, month)
             bucket.add_days(old_days, -1)
@@ -358,32 +381,32 @@ class StatsAccumulator:
         return changed
 
     def _add_decision(self, event: StatsFact, month: str) -> set[Key]:
+        """Count a filing decision once, in the month of its earliest copy (as
+        :meth:`_add_item`), with its days from the referral."""
         key = (event.source_unit, month)
         item = f"{event.case_id}|{event.decision}|{event.police_case_number or ''}"
         case = self._case(event.case_id)
-        changed: set[Key] = set()
-        if not case.has("x", item, 2):
-            start = _start_of(case)
-            days = _days(start, event.occurred_at) if start else None
-            case.append("x", [*key, item, event.occurred_at.isoformat(), days])
-            self._changed_case(event.case_id)
-            self._count(key, "decisions")
-            self._bucket(*key).add_days(days, 1)
-            changed.add(key)
-        return changed | self._mark_decided(event.case_id)
-
-    def _add_police_step(self, event: StatsFact, key: Key) -> set[Key]:
-        """Count a police step once per case and document; a corrected record (new event
-        id, same document) is not a second step."""
-        figure = _POLICE_STEPS[event.kind]
-        item = f"{event.case_id}|{event.document_number or ''}"
-        case = self._case(event.case_id)
-        changed: set[Key] = set()
-        if not any(entry[2] == figure and entry[3] == item for entry in case.data.get("s", ())):
-            case.append("s", [*key, figure, item])
-            self._changed_case(event.case_id)
-            self._count(key, figure)
-            changed.add(key)
+        decisions: list[list[Any]] = case.data.setdefault("x", [])
+        start = _start_of(case)
+        days = _days(start, event.occurred_at) if start else None
+        entry = [*key, item, event.occurred_at.isoformat(), days, event.event_id]
+        changed = {key}
+        for position, counted in enumerate(decisions):
+            if counted[2] != item:
+                continue
+            if len(counted) < len(entry) or not _earlier_copy(event, counted[3], counted[5]):
+                return self._mark_decided(event.case_id)
+            old_key = (counted[0], counted[1])
+            self._count(old_key, "decisions", -1)
+            self._bucket(*old_key).add_days(counted[4], -1)
+            changed.add(old_key)
+            decisions[position] = entry
+            break
+        else:
+            decisions.append(entry)
+        self._changed_case(event.case_id)
+        self._count(key, "decisions")
+        self._bucket(*key).add_days(days, 1)
         return changed | self._mark_decided(event.case_id)
 
     def _mark_decided(self, case_id: str) -> set[Key]:
@@ -394,7 +417,8 @@ class StatsAccumulator:
         case.data["d"] = 1
         self._changed_case(case_id)
         changed: set[Key] = set()
-        for unit, item_month, figure, _ in case.data.get("i", ()):
+        for counted in case.data.get("i", ()):
+            unit, item_month, figure = counted[0], counted[1], counted[2]
             self._count((unit, item_month), f"{figure}_decided")
             changed.add((unit, item_month))
         return changed
@@ -479,6 +503,15 @@ def _earlier_entry(event: StatsFact, first: list[Any]) -> bool:
     if event.recorded_at != recorded:
         return event.recorded_at < recorded
     return len(first) > 4 and event.event_id < first[4]
+
+
+def _earlier_copy(event: StatsFact, counted_at: str, counted_event_id: str) -> bool:
+    """Whether ``event`` is an earlier copy of an item counted from another copy that
+    occurred at ``counted_at`` (the same instant: the lesser event id is earlier)."""
+    counted = datetime.fromisoformat(counted_at)
+    if event.occurred_at != counted:
+        return event.occurred_at < counted
+    return event.event_id < counted_event_id
 
 
 def _start_of(case: _CaseStats) -> datetime | None:

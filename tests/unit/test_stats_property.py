@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,16 @@ def _history(rng: random.Random, number: int) -> list[CaseEvent]:
             events.append(alert_event(raised_at + timedelta(days=3), alert_id, "RESOLVED",
                                       case_id=case, responsible=responsible))
     events += [rng.choice(events) for _ in range(rng.choice((0, 1, 2)))] if events else []
+    # The same item sent again with another date (a corrected export, an alert raised
+    # again after a restore): a new event id, the same referral, receipt, decision, step
+    # or alert. Its earliest copy decides the month.
+    again = [event for event in events if not isinstance(event, PenaltyCaseRecorded)]
+    for copy in range(rng.choice((0, 0, 1, 2)) if again else 0):
+        original = rng.choice(again)
+        moved = original.occurred_at + timedelta(days=rng.randrange(-40, 41))
+        events.append(original.model_copy(update={
+            "event_id": f"{original.event_id}-again-{copy}", "occurred_at": moved,
+            "recorded_at": moved + timedelta(hours=1)}))
     return events
 
 
@@ -122,6 +133,16 @@ def _events(rng: random.Random) -> list[CaseEvent]:
 
 def _days(start: datetime, end: datetime) -> float:
     return max(round((end - start).total_seconds() / 86400, 2), 0.0)
+
+
+def _earliest_by(events: list[CaseEvent], kinds: type[Any] | tuple[type[Any], ...],
+                 item: Callable[[Any], Any]) -> dict[Any, Any]:
+    """Per item, its earliest copy (occurred at, then event id)."""
+    chosen: dict[Any, Any] = {}
+    for event in sorted((e for e in events if isinstance(e, kinds)),
+                        key=lambda e: (e.occurred_at, e.event_id), reverse=True):
+        chosen[item(event)] = event
+    return chosen
 
 
 def reference(events: list[CaseEvent]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -143,12 +164,12 @@ def reference(events: list[CaseEvent]) -> dict[tuple[str, str], dict[str, Any]]:
                 first.procedure is not PenaltyProcedure.SUMMARY and is_entered_late(
                     first.occurred_at, first.recorded_at, working_days=3,
                     calendar=default_calendar()))
-        referrals = {(e.referral_number): e for e in case_events if isinstance(e, CaseReferred)}
-        receipts = {e.source_unit: e for e in case_events if isinstance(e, ReferralReceived)}
-        decisions = {(e.decision, e.police_case_number): e for e in case_events
-                     if isinstance(e, FilingDecided)}
-        steps = {(STEPS[type(e)], getattr(e, "document_number", None)): e for e in case_events
-                 if type(e) in STEPS}
+        referrals = _earliest_by(case_events, CaseReferred, lambda e: e.referral_number)
+        receipts = _earliest_by(case_events, ReferralReceived, lambda e: e.source_unit)
+        decisions = _earliest_by(case_events, FilingDecided,
+                                 lambda e: (e.decision, e.police_case_number))
+        steps = _earliest_by(case_events, tuple(STEPS),
+                             lambda e: (STEPS[type(e)], getattr(e, "document_number", None)))
         has_feedback = bool(decisions or steps)
         items: list[tuple[str, CaseEvent]] = [("referrals", e) for e in referrals.values()]
         items += [("receipts", e) for e in receipts.values()]
@@ -165,8 +186,9 @@ def reference(events: list[CaseEvent]) -> dict[tuple[str, str], dict[str, Any]]:
                 days[key].append(_days(min(starts), decision.occurred_at))
         for (figure, _), step in steps.items():
             counts[(step.source_unit, month_of(step.occurred_at))][figure] += 1
-        raised = {e.alert_id: e for e in case_events
-                  if isinstance(e, Alert) and e.status is AlertStatus.RAISED}
+        raised = _earliest_by([e for e in case_events if isinstance(e, Alert)
+                               and e.status is AlertStatus.RAISED], Alert,
+                              lambda e: e.alert_id)
         for alert in raised.values():
             unit = alert.responsible_unit_code or ""
             counts[(unit, month_of(alert.occurred_at))]["alerts_raised"] += 1
