@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hub.errors import ConfigError
 from hub.rules._loader import RULES_DIR_ENV, clear_rule_caches, registered_rule_files
+from hub.rules.conduct import CONDUCT_ENV, load_conduct_criteria
 from hub.rules.deadlines import DEADLINES_ENV, DeadlineRule, DeadlineRules, load_deadlines
 from hub.rules.entitlements import ENTITLEMENTS_ENV, Entitlements, load_entitlements
 from hub.rules.masking import MASKING_ENV, MaskingRules, load_masking
@@ -48,6 +49,7 @@ from hub.rules.violations import (
 )
 
 __all__ = [
+    "CONDUCT_ENV",
     "DEADLINES_ENV",
     "ENTITLEMENTS_ENV",
     "MASKING_ENV",
@@ -80,6 +82,7 @@ __all__ = [
     "classify_violation",
     "clear_rule_caches",
     "cross_file_problems",
+    "load_conduct_criteria",
     "load_deadlines",
     "load_entitlements",
     "load_masking",
