@@ -34,6 +34,7 @@ from hub.models.derived import (
 )
 from hub.models.header import AVRO_NAMESPACE, CHINA_TZ, AvroRecord, CaseEvent, EventEnum
 from hub.models.penalty import (
+    AgencyCaseOpened,
     EnforcementStatus,
     PenaltyCaseRecorded,
     PenaltyCategory,
@@ -73,6 +74,7 @@ __all__ = [
     "AVRO_NAMESPACE",
     "CHINA_TZ",
     "EVENT_TYPES",
+    "AgencyCaseOpened",
     "AgencyReplied",
     "Alert",
     "AlertKind",
@@ -138,6 +140,9 @@ __all__ = [
 #: Every event model, in lifecycle order (source events first, then derived ones).
 _ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     PenaltyCaseRecorded,
+    # the agency's open case (立案登记) precedes its penalty in law; listed second so the
+    # penalty, the event every agency must enter, stays first in the catalogue
+    AgencyCaseOpened,
     CaseReferred,
     ReferralReceived,
     CaseForwarded,

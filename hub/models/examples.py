@@ -35,7 +35,12 @@ from hub.models.derived import (
     UnitMonthlyStats,
 )
 from hub.models.header import CHINA_TZ, CaseEvent
-from hub.models.penalty import PenaltyCaseRecorded, PenaltyCategory, PenaltyProcedure
+from hub.models.penalty import (
+    AgencyCaseOpened,
+    PenaltyCaseRecorded,
+    PenaltyCategory,
+    PenaltyProcedure,
+)
 from hub.models.police import (
     ArrestRequested,
     CaseForwarded,
@@ -157,6 +162,21 @@ def example_events() -> dict[str, CaseEvent]:
     """One validated example event per type, keyed by full Avro name, in lifecycle order."""
     decided = date(2024, 3, 5)
     events: list[CaseEvent] = [
+        AgencyCaseOpened(
+            **_header(EXAMPLE_AGENCY, "opened", _at(date(2024, 2, 20), 0)),
+            agency_case_number="示例市监立〔2024〕7号",
+            opened_on=date(2024, 2, 20),
+            agency="示例县市场监督管理局",
+            parties=[_company()],
+            violation_type="销售伪劣产品",
+            violation_type_code="MR-140-01",
+            enforcement_domain="market_regulation",
+            case_summary="当事人涉嫌销售不合格电线，已查明货值金额四万二千元。",
+            illegal_turnover_fen=4_200_000,
+            quantities=[Quantity(name="电线", value="120", unit="卷")],
+            amounts_as_of=date(2024, 3, 1),
+            division_code="421181",
+        ),
         PenaltyCaseRecorded(
             **_header(EXAMPLE_AGENCY, "penalty", _at(decided, 0)),
             decision_number=_DECISION_NUMBER,

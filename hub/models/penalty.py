@@ -14,7 +14,13 @@ from pydantic import Field, field_validator
 from hub.models.common import Party, Quantity
 from hub.models.header import AmountFen, CaseEvent, DivisionCode, EventEnum, PastDate, UnitCode
 
-__all__ = ["EnforcementStatus", "PenaltyCaseRecorded", "PenaltyCategory", "PenaltyProcedure"]
+__all__ = [
+    "AgencyCaseOpened",
+    "EnforcementStatus",
+    "PenaltyCaseRecorded",
+    "PenaltyCategory",
+    "PenaltyProcedure",
+]
 
 
 class PenaltyProcedure(EventEnum):
@@ -179,3 +185,78 @@ class PenaltyCaseRecorded(CaseEvent):
         description="Effective date 生效日期 of the decision, when the export has it: the "
         "late-entry clock counts from it when no service date is given.",
     )
+
+
+class AgencyCaseOpened(CaseEvent):
+    """An agency opened a case 立案登记 that is still under investigation 在办案件.
+
+    What the agency has found so far, before any penalty decision: screening compares the
+    amounts and quantities with the criminal filing thresholds as it does a penalty's, so
+    the early-intervention share (提前介入, screening.yaml) can fire while the evidence is
+    still being gathered (the Macheng platform's practice), not only as a review lead
+    once the penalty is decided. Each export of the register sends the case again; the
+    latest copy carries the amounts found so far.
+    """
+
+    agency_case_number: str = Field(
+        description="Agency case number 立案编号 (案件编号) in the agency's own system; with the "
+        "agency's code it determines case_id (hub.identity.case_id_for)."
+    )
+    opened_on: PastDate = Field(description="Opening date 立案日期.")
+    agency: str | None = Field(default=None, description="Agency 办案机关 (name).")
+    parties: list[Party] = Field(
+        min_length=1,
+        description="Parties 当事人: the first is the main party; further entries are co-parties.",
+    )
+    violation_type: str = Field(
+        description="Violation type 案由 / 违法行为类型, as the agency words it."
+    )
+    violation_type_code: str | None = Field(
+        default=None,
+        description="Violation type code 违法行为类型代码 from the domain's code list; "
+        "screening maps it to an offence and its criminal filing threshold.",
+    )
+    enforcement_domain: str | None = Field(
+        default=None,
+        description="Enforcement domain 执法领域 (e.g. market_regulation 市场监管, tobacco 烟草).",
+    )
+    case_summary: str | None = Field(
+        default=None, description="Case summary 简要案情 as registered or found so far."
+    )
+    illegal_turnover_fen: AmountFen | None = Field(
+        default=None,
+        description="Illegal turnover, goods value or amount involved found so far "
+        "违法经营额/货值金额/涉案金额 in fen 分: what most criminal filing thresholds compare "
+        "against.",
+    )
+    illegal_gains_fen: AmountFen | None = Field(
+        default=None, description="Illegal gains found so far 违法所得 in fen 分."
+    )
+    quantities: list[Quantity] = Field(
+        default_factory=list,
+        description="Quantities found so far 涉案数量 with units, for quantity thresholds.",
+    )
+    amounts_as_of: date | None = Field(
+        default=None,
+        description="Date of the amounts 金额统计日期 (the register's update date), when the "
+        "export has it.",
+    )
+    division_code: DivisionCode | None = Field(
+        default=None,
+        description="Administrative division code 行政区划代码 (GB/T 2260) of the agency's "
+        "jurisdiction.",
+    )
+    remarks: str | None = Field(default=None, description="Remarks 备注.")
+
+    @field_validator("parties")
+    @classmethod
+    def _first_party_is_named(cls, parties: list[Party]) -> list[Party]:
+        """An open case concerns someone: the main party's name is required."""
+        if not parties[0].name.strip():
+            raise ValueError("parties[0].name: '' is empty; the 当事人名称 is required")
+        return parties
+
+    @property
+    def primary_party(self) -> Party:
+        """The main party 当事人."""
+        return self.parties[0]
