@@ -1,10 +1,18 @@
-"""Non-referral screening, pure part: penalty figures against criminal filing thresholds.
+"""Non-referral screening, pure part: case figures against criminal filing thresholds.
 
 线索筛查: a penalty case whose figures reach the filing threshold of the offence its
 violation type maps to, with no referral within the screening window, is a suspected
 non-referral (以罚代刑 / 有案不移, forbidden by State Council Decree 310 Art. 11). At 80%
 of the threshold (operator-set) it is a candidate for early intervention (提前介入). A
 later referral of the case withdraws the lead.
+
+An agency's open case (:class:`~hub.models.AgencyCaseOpened`, 立案登记 / 在办案件) is
+screened the same way on the amounts found so far: reaching the early-intervention share
+it raises the early-intervention candidate *during the investigation*, addressed to the
+agency, as the Macheng platform does; on a decided penalty the same share stays a review
+lead. There is no non-referral lead on an open case (以罚代刑 needs a penalty): at or
+above the threshold it is still an early-intervention candidate, of higher severity. Its
+penalty decision or a referral of the case resolves it.
 
 :func:`assess_penalty` says how close one penalty comes to each mapped offence;
 :func:`screen_case` turns a case's events into lead alerts (raised, or resolved when
@@ -24,6 +32,8 @@ from typing import Literal
 from hub.calendar import china_date
 from hub.identity import sole_trader_placeholder
 from hub.models import (
+    CHINA_TZ,
+    AgencyCaseOpened,
     Alert,
     AlertKind,
     AlertStatus,
@@ -61,6 +71,7 @@ __all__ = [
     "OffenceAssessment",
     "PenaltyAssessment",
     "PriorPenalty",
+    "Screened",
     "ScreeningRules",
     "alert_changes",
     "assess_penalty",
@@ -77,6 +88,9 @@ PROCESSOR = "screening"
 NON_REFERRAL_RULE_ID = "screening-non-referral"
 EARLY_INTERVENTION_RULE_ID = "screening-early-intervention"
 _NO_REFERRAL_SOURCE = "State Council Decree 310 (rev. 2020) Art. 11 (以罚代刑 forbidden)"
+
+#: What screening reads: a decided penalty, or an agency's open case (amounts so far).
+Screened = PenaltyCaseRecorded | AgencyCaseOpened
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ class PenaltyAssessment:
     assessments: tuple[OffenceAssessment, ...]
 
 
-def _party_scope(penalty: PenaltyCaseRecorded) -> Literal["individual", "unit", "any"]:
+def _party_scope(penalty: Screened) -> Literal["individual", "unit", "any"]:
     category = penalty.primary_party.category
     if category in (PartyCategory.NATURAL_PERSON, PartyCategory.SOLE_TRADER):
         return "individual"
@@ -141,7 +155,7 @@ def _party_scope(penalty: PenaltyCaseRecorded) -> Literal["individual", "unit", 
 
 
 def _basis_values(
-    penalty: PenaltyCaseRecorded,
+    penalty: Screened,
     mapping: ViolationMapping,
     rules: ScreeningRules,
     prior_penalties: int | None,
@@ -421,15 +435,15 @@ def prior_penalty_counts(penalties: Iterable[PenaltyCaseRecorded],
     return counts
 
 
-def violation_code(penalty: PenaltyCaseRecorded, rules: ScreeningRules) -> str | None:
-    """The penalty's violation type code, else the one its wording classifies as."""
+def violation_code(penalty: Screened, rules: ScreeningRules) -> str | None:
+    """The case's violation type code, else the one its wording classifies as."""
     guessed = classify_violation(penalty.violation_type, rules.violation_types,
                                  penalty.enforcement_domain)
     return guessed.code if guessed else None
 
 
 def assess_penalty(
-    penalty: PenaltyCaseRecorded,
+    penalty: Screened,
     rules: ScreeningRules,
     *,
     prior_penalties: int | None = None,
@@ -438,9 +452,12 @@ def assess_penalty(
 
     ``prior_penalties`` is the number of earlier penalties of the same party for the same
     conduct, which some offences count (illegal medical practice after two penalties);
-    the agent keeps that history.
+    the agent keeps that history. An open case (:class:`AgencyCaseOpened`) is assessed
+    on the amounts found so far; the conduct criteria (closed season, banned method)
+    read a decision's wording and apply to penalties only.
     """
-    summary = penalty.procedure is PenaltyProcedure.SUMMARY
+    summary = (isinstance(penalty, PenaltyCaseRecorded)
+               and penalty.procedure is PenaltyProcedure.SUMMARY)
     if summary and not rules.screening.screen_summary_procedure:
         return PenaltyAssessment(penalty.event_id, penalty.violation_type_code, "not_screened",
                                  "summary procedure (简易程序) penalties are not screened",
@@ -467,7 +484,8 @@ def assess_penalty(
         for offence_id in mapping.offences
     )
     fishing = rules.conduct.fishing
-    if code in fishing.violation_types and fishing.offence in mapping.offences:
+    if (isinstance(penalty, PenaltyCaseRecorded) and code in fishing.violation_types
+            and fishing.offence in mapping.offences):
         by_criterion = _fishing_assessment(penalty, rules.thresholds.offence(fishing.offence),
                                            fishing, rules.screening)
         if by_criterion is not None:
@@ -502,13 +520,15 @@ class CaseScreening:
         return alert_changes(previous, self.alerts)
 
 
-def _lead_details(assessment: PenaltyAssessment, window_ends: datetime) -> dict[str, str]:
+def _lead_details(assessment: PenaltyAssessment, window_ends: datetime | None
+                  ) -> dict[str, str]:
     best = assessment.best
     details = {
         "violation_type_code": assessment.violation_type_code or "",
         "reason": assessment.reason,
-        "no_referral_window_ends": window_ends.isoformat(),
     }
+    if window_ends is not None:  # an open case has no decision, so no no-referral window
+        details["no_referral_window_ends"] = window_ends.isoformat()
     if best is not None:
         details.update({
             "offence_id": best.offence_id,
@@ -537,15 +557,22 @@ def _lead_details(assessment: PenaltyAssessment, window_ends: datetime) -> dict[
 
 @dataclass(frozen=True)
 class _Lead:
-    """One lead of a penalty case, before it becomes an alert."""
+    """One lead of a penalty or open case, before it becomes an alert."""
 
     kind: AlertKind
     rule_id: str
     severity: str
     raise_at: datetime
-    window_ends: datetime
-    penalty: PenaltyCaseRecorded
+    window_ends: datetime | None
+    penalty: Screened
     assessment: PenaltyAssessment
+    #: What makes the alert unique beside case and rule: the penalty's event id; for an
+    #: open case its number, so each re-export with more amounts found updates one alert.
+    key: str = ""
+    #: The rule the lead applies, after the offence's threshold source.
+    rule_source: str = _NO_REFERRAL_SOURCE
+    #: Lead details beyond the assessment's (the open case's number and amounts date).
+    extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -562,19 +589,20 @@ class _Lead:
               resolved_by: str | None, message: str, hub_unit_code: str,
               now: datetime) -> Alert:
         best = self.assessment.best
-        legal_source = _NO_REFERRAL_SOURCE
+        legal_source = self.rule_source
         if best is not None:
-            legal_source = f"{best.legal_source}; {_NO_REFERRAL_SOURCE}"
+            legal_source = f"{best.legal_source}; {self.rule_source}"
         return build_alert(
-            alert_id=alert_id_for(case_id, self.rule_id, self.penalty.event_id),
+            alert_id=alert_id_for(case_id, self.rule_id, self.key or self.penalty.event_id),
             case_id=case_id, kind=self.kind, severity=self.severity, status=status,
             hub_unit_code=hub_unit_code, responsible_unit_code=self.penalty.source_unit,
             rule_id=self.rule_id, legal_source=legal_source, occurred_at=occurred_at,
             recorded_at=now, processor=PROCESSOR, message=message,
             due_date=(china_date(self.window_ends)
-                      if self.kind is AlertKind.SUSPECTED_NON_REFERRAL else None),
+                      if self.kind is AlertKind.SUSPECTED_NON_REFERRAL
+                      and self.window_ends is not None else None),
             trigger_event_id=self.penalty.event_id, resolved_by_event_id=resolved_by,
-            details=_lead_details(self.assessment, self.window_ends),
+            details={**_lead_details(self.assessment, self.window_ends), **self.extra},
         )
 
 
@@ -590,6 +618,71 @@ def _lead_for(event: PenaltyCaseRecorded, assessment: PenaltyAssessment,
     return None
 
 
+def _amounts_time(case: AgencyCaseOpened) -> datetime:
+    """When the open case's amounts were found: the register's update date (midnight,
+    China time), else the opening (``occurred_at``)."""
+    if case.amounts_as_of is None:
+        return case.occurred_at
+    found = datetime.combine(case.amounts_as_of, datetime.min.time(), tzinfo=CHINA_TZ)
+    return max(found, case.occurred_at)
+
+
+def _open_case_lead(case: AgencyCaseOpened, assessment: PenaltyAssessment,
+                    rules: ScreeningRules) -> _Lead:
+    """The early-intervention lead of an open case whose amounts reach the share (of
+    higher severity when they reach the threshold itself: the agency should refer)."""
+    severity = "WARNING" if assessment.outcome == "suspected_non_referral" else "INFO"
+    extra = {"stage": "investigation", "agency_case_number": case.agency_case_number}
+    if case.amounts_as_of is not None:
+        extra["amounts_as_of"] = case.amounts_as_of.isoformat()
+    return _Lead(AlertKind.EARLY_INTERVENTION_CANDIDATE, EARLY_INTERVENTION_RULE_ID, severity,
+                 _amounts_time(case), None, case, assessment,
+                 key=f"open-case|{' '.join(case.agency_case_number.split())}",
+                 rule_source=rules.screening.source, extra=extra)
+
+
+def _screen_open_case(
+    versions: list[AgencyCaseOpened],
+    closing: CaseEvent | None,
+    *,
+    case_id: str,
+    rules: ScreeningRules,
+    hub_unit_code: str,
+    now: datetime,
+) -> tuple[PenaltyAssessment, AlertState | None]:
+    """The open case's lead from its latest copy (the amounts found so far).
+
+    ``closing``: the case's penalty decision or referral, which ends the investigation
+    and resolves the lead (emitted only if it was raised). A later copy whose amounts
+    fall below the share (a correction) resolves it too.
+    """
+    latest = max(versions, key=lambda c: (c.amounts_as_of or date.min, c.recorded_at,
+                                          c.event_id))
+    assessment = assess_penalty(latest, rules)
+    lead = _open_case_lead(latest, assessment, rules)
+    title = "建议提前介入（在办案件） / early intervention suggested during the investigation"
+    if closing is not None:
+        how = ("已移送 / referred" if isinstance(closing, CaseReferred)
+               else "已作出处罚决定 / decided, screened as a penalty")
+        return assessment, AlertState(lead.alert(
+            case_id=case_id, status=AlertStatus.RESOLVED,
+            occurred_at=max(closing.occurred_at, lead.raise_at), resolved_by=closing.event_id,
+            hub_unit_code=hub_unit_code, now=now,
+            message=f"{title}: {lead.offence_text} — {how}"), emit_if_new=False)
+    if assessment.outcome in ("early_intervention", "suspected_non_referral"):
+        return assessment, AlertState(lead.alert(
+            case_id=case_id, status=AlertStatus.RAISED, occurred_at=lead.raise_at,
+            resolved_by=None, hub_unit_code=hub_unit_code, now=now,
+            message=f"{title}: {lead.offence_text}; {assessment.reason}"))
+    if len(versions) > 1:  # an earlier copy may have raised it
+        return assessment, AlertState(lead.alert(
+            case_id=case_id, status=AlertStatus.RESOLVED, occurred_at=lead.raise_at,
+            resolved_by=latest.event_id, hub_unit_code=hub_unit_code, now=now,
+            message=f"{title}: 金额更正后低于提前介入比例 / amounts now below the share; "
+            f"{assessment.reason}"), emit_if_new=False)
+    return assessment, None
+
+
 def screen_case(
     events: Iterable[CaseEvent],
     now: datetime,
@@ -602,7 +695,9 @@ def screen_case(
 
     Early-intervention candidates are raised at once; suspected non-referrals once the
     no-referral window has passed without a referral. A referral of the case (at any
-    time) withdraws both: their alerts resolve, naming the referral.
+    time) withdraws both: their alerts resolve, naming the referral. An open case
+    (AgencyCaseOpened) raises its early-intervention candidate during the investigation;
+    its penalty decision or referral resolves it.
     ``prior_penalties`` maps a penalty's event id to its party's earlier penalty count.
     """
     case_events = ordered(events)
@@ -614,6 +709,15 @@ def screen_case(
     assessments: list[PenaltyAssessment] = []
     states: list[AlertState] = []
     next_check: datetime | None = None
+    open_versions = [e for e in case_events if isinstance(e, AgencyCaseOpened)]
+    if open_versions:
+        decided = next((e for e in case_events if isinstance(e, PenaltyCaseRecorded)), None)
+        assessment, state = _screen_open_case(
+            open_versions, referral or decided, case_id=case_id, rules=rules,
+            hub_unit_code=hub_unit_code, now=now)
+        assessments.append(assessment)
+        if state is not None:
+            states.append(state)
     for event in case_events:
         if not isinstance(event, PenaltyCaseRecorded):
             continue

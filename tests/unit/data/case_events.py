@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.identity import case_id_for
 from hub.models import (
+    AgencyCaseOpened,
     AgencyReplied,
     Alert,
     AlertKind,
@@ -66,6 +67,10 @@ UNREGISTERED = "91110000600037341L"
 DECISION_NUMBER = "青市监罚〔2025〕1号"
 REFERRAL_NUMBER = "青市监移〔2025〕1号"
 CASE = case_id_for(MARKET, DECISION_NUMBER)
+#: The agency's own case number 立案编号 (penalties and referrals carry it too).
+AGENCY_CASE_NUMBER = "青市监案〔2025〕7号"
+#: The case as the agency's open-case register keys it (by its case number).
+OPEN_CASE = case_id_for(MARKET, AGENCY_CASE_NUMBER)
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -121,6 +126,25 @@ def penalty(occurred: datetime, *, recorded: datetime | None = None, case_id: st
         deciding_authority="青山县市场监督管理局",
         deciding_authority_code=unit, data_source_unit="青山县市场监督管理局",
         data_source_unit_code=unit, division_code="420999",
+    )
+
+
+def opened(occurred: datetime, *, recorded: datetime | None = None, case_id: str = OPEN_CASE,
+           unit: str = MARKET, event_id: str | None = None, code: str | None = "MR-FAKE-PRODUCT",
+           turnover_fen: int | None = None, gains_fen: int | None = None,
+           quantities: list[Quantity] | None = None, parties: list[Party] | None = None,
+           as_of: date | None = None, case_number: str = AGENCY_CASE_NUMBER,
+           ) -> AgencyCaseOpened:
+    """An open case 立案登记 of the agency's register, with the amounts found so far."""
+    name = f"opened|{as_of}|{turnover_fen}|{gains_fen}"
+    return AgencyCaseOpened(
+        **_header(name, unit, occurred, recorded, case_id, event_id),
+        agency_case_number=case_number, opened_on=occurred.astimezone(CHINA_TZ).date(),
+        agency="青山县市场监督管理局", parties=parties or [party()],
+        violation_type="销售伪劣产品", violation_type_code=code,
+        enforcement_domain="market_regulation", illegal_turnover_fen=turnover_fen,
+        illegal_gains_fen=gains_fen, quantities=quantities or [], amounts_as_of=as_of,
+        division_code="420999",
     )
 
 
