@@ -64,6 +64,7 @@ SAMPLE_CONFIGS: dict[str, tuple[str, str, str, str, dict[str, Any], int]] = {
     "consultations": ("agency-consultations.csv", "agency-consultations", "file", MARKET,
                       _FILE, 2),
     "invitations": ("agency-invitations.csv", "agency-invitations", "file", MARKET, _FILE, 2),
+    "open-cases": ("agency-open-cases.csv", "agency-open-cases", "file", MARKET, _FILE, 3),
     "replies": ("agency-replies.csv", "agency-replies", "file", MARKET, _FILE, 6),
     "police": ("police-feedback.json", "police-feedback", "http", COUNTY_PSB,
                {"url": "http://127.0.0.1:9/feedback"}, 7),
