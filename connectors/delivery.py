@@ -211,9 +211,9 @@ class Delivery:
         when the caller has it already), in a batch submitted when it is full or by
         :meth:`submit`; it counts as handled once that batch is acknowledged.
         """
-        if self.queue_event(key, value, headers, event_id, position, hashed):
-            if self.submit_due():
-                await self.submit()
+        if event_id in self.already_written:
+            self.already_written.discard(event_id)
+            self._pending.append(_Pending(None, position, self.topic, None))
             return
         if not self._partitions:
             await self.start()
@@ -240,42 +240,9 @@ class Delivery:
         self._pending.append(_Pending(None, position, self.topic, None, batch, batch.count))
         batch.count += 1
         self._unsubmitted += 1
-        if self.submit_due():
+        if self._unsubmitted >= self.submit_every_records or \
+                time.monotonic() - self._opened_at >= self.linger_seconds:
             await self.submit()
-
-    def queue_event(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]],
-                    event_id: str, position: dict[str, Any],
-                    hashed: int | None = None) -> bool:
-        """:meth:`send_event` without a coroutine, for the common case: the event is
-        skipped (already written) or appended to its partition's open batch. False when
-        it is neither (no partition metadata yet, a full batch to submit first): the
-        caller then awaits :meth:`send_event`. The caller awaits :meth:`submit` when
-        :meth:`submit_due` says so. A chunk of mapped rows costs one call per row
-        instead of one coroutine per row (``connectors/PERFORMANCE.md``, eighth pass).
-        """
-        if event_id in self.already_written:
-            self.already_written.discard(event_id)
-            self._pending.append(_Pending(None, position, self.topic, None))
-            return True
-        partitions = self._partitions
-        if not partitions:
-            return False
-        partition = partitions[(key_hash(key) if hashed is None else hashed)
-                               % len(partitions)]
-        batch = self._open.get(partition)
-        if batch is None:
-            batch = self._new_batch(partition)
-        if batch.builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            return False  # full: send_event submits it and opens the next one
-        self._pending.append(_Pending(None, position, self.topic, None, batch, batch.count))
-        batch.count += 1
-        self._unsubmitted += 1
-        return True
-
-    def submit_due(self) -> bool:
-        """Whether the open batches are due (enough events wait, or the oldest lingered)."""
-        return self._unsubmitted >= self.submit_every_records or \
-            time.monotonic() - self._opened_at >= self.linger_seconds
 
     def _new_batch(self, partition: int) -> _Batch:
         if not self._open:

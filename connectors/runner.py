@@ -341,7 +341,7 @@ class ConnectorRunner:
             # What exists now (modules, models, compiled mappers and writers: ~100 MiB)
             # lives as long as the session: kept out of the collector's generations, a
             # full collection scans only the objects made since. Each one scanned the
-            # whole heap: ~100 ms, 7 times in 100,000 rows, 40 % of this process's CPU
+            # whole heap: ~100 ms, 7 times in 100,000 rows, a third of this process's CPU
             # (connectors/PERFORMANCE.md, eighth pass). Unfrozen when the session ends,
             # so the garbage of a failed session is still collected.
             gc.freeze()
@@ -472,14 +472,7 @@ class ConnectorRunner:
     async def _deliver_chunk(self, source: Source, delivery: Delivery, state: _PassState,
                              records: list[SourceRecord],
                              future: asyncio.Future[list[Any]] | None) -> None:
-        """Deliver a mapped chunk record by record, in read order.
-
-        An event goes through :meth:`Delivery.queue_event` (a plain call) and only falls
-        back to awaiting :meth:`Delivery.send_event` when its batch is full; due batches
-        are submitted as :meth:`Delivery.send_event` would submit them."""
         outcomes = iter(await outcomes_of(future) if future is not None else ())
-        queue = delivery.queue_event
-        submit_due = delivery.submit_due
         for record in records:
             if record.marker:
                 self._marker(delivery, record)
@@ -494,11 +487,8 @@ class ConnectorRunner:
                     await self._send_letter(delivery, record, outcome)
                 else:
                     key, value, headers, event_id, hashed = outcome
-                    if not queue(key, value, headers, event_id, record.position, hashed):
-                        await delivery.send_event(key, value, headers, event_id,
-                                                  record.position, hashed)
-                    elif submit_due():
-                        await delivery.submit()
+                    await delivery.send_event(key, value, headers, event_id, record.position,
+                                              hashed)
             if state.read % 512 == 0:
                 await self._housekeeping(source, delivery, state)
 
