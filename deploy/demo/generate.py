@@ -245,6 +245,28 @@ CONSULTATION_COLUMNS: tuple[str, ...] = (
     "咨询日期",
     "录入日期",
 )
+#: An agency's open-case register 立案登记 / 在办案件 with the amounts found so far
+#: (issue #13, item 3; preset agency-open-cases). No 录入日期: the register is a snapshot.
+OPEN_CASE_COLUMNS: tuple[str, ...] = (
+    "立案编号",
+    "立案日期",
+    "办案机关",
+    "当事人名称",
+    "当事人类别",
+    "统一社会信用代码",
+    "证件类型",
+    "证件号码",
+    "法定代表人",
+    "案由",
+    "违法行为类型代码",
+    "执法领域",
+    "简要案情",
+    "涉案金额（元）",
+    "更新日期",
+)
+#: Shares of the sales threshold of the demo's open cases: the first is planted at the
+#: early-intervention share (its alert is a gap), the others stay below it.
+OPEN_CASE_SHARES = (Decimal("0.85"), Decimal("0.5"), Decimal("0.3"))
 PACKAGE_ITEMS = (
     "涉嫌犯罪案件移送书",
     "涉嫌犯罪案件调查报告",
@@ -690,6 +712,9 @@ class _Generator:
         #: (outcome, agency, police, case id, day, 咨询编号, due, answered on)
         self.consultation_gaps: list[
             tuple[str, Unit, Unit, str, date, str, date, date | None]] = []
+        #: Open cases planted at the early-intervention share: (agency, case id, 立案编号,
+        #: opened on, ratio, amounts as of)
+        self.open_case_gaps: list[tuple[Unit, str, str, date, Decimal, date]] = []
         #: Acts answered late or never (build_late_and_unanswered_acts): (outcome, act,
         #: alert name, outbox row, due, answered on, unit that must answer)
         self.late_acts: list[
@@ -1952,6 +1977,79 @@ class _Generator:
                 self.consultation_gaps.append((outcome, agency, police, referral.case_id, day,
                                                number, due, answered))
 
+    def build_open_cases(self) -> None:
+        """The market bureau's open-case register 立案登记 / 在办案件 (issue #13, item 3):
+        three cases of selling fake products still under investigation at the export
+        date, with the sales found so far at 85%, 50% and 30% of the 50,000-yuan filing
+        threshold. The first makes the hub raise the early-intervention candidate during
+        the investigation (the 80% share of screening.yaml, Macheng); no penalty is
+        decided on any of them. Own random stream and identities, so every other record
+        of the county stays as it was; case numbers continue the bureau's 立 series."""
+        saved, self.rng = self.rng, random.Random(self.seed * 37 + 5)
+        try:
+            agency = next((u for u in self.agencies if u.domains[0] == "market_regulation"),
+                          None)
+            vtype = next((v for v in self.catalogue if v.code == "MR-FAKE-PRODUCT"), None)
+            if agency is None or vtype is None or vtype.amount_threshold is None:
+                return
+            ids = IdentityFactory(self.rng)
+            abbreviation = self._style(agency).abbreviation
+            early = Decimal(self.screening.early_intervention_ratio)
+            # opened in date order, so the 立 numbers follow the register's order
+            days = sorted(self._pick_workday(self.end - timedelta(days=60),
+                                             self.end - timedelta(days=25))
+                          for _ in OPEN_CASE_SHARES)
+            categories = ("法人及非法人组织", "个体工商户", "自然人")
+            for share, opened, category in zip(OPEN_CASE_SHARES, days, categories,
+                                               strict=True):
+                as_of = self._pick_workday(opened + timedelta(days=7), self.end)
+                year = str(opened.year)
+                number = f"演{abbreviation}立〔{year}〕{self._next('case', agency.code, year)}号"
+                party = ids.party(vtype.domain, category)
+                person = category == "自然人"
+                amount = (vtype.amount_threshold * share).quantize(Decimal(1))
+                case_id = case_id_for(agency.code, number)
+                self._agency_row("open-cases", agency, opened, {
+                    "立案编号": number,
+                    "立案日期": opened,
+                    "办案机关": agency.name,
+                    "当事人名称": party.name,
+                    "当事人类别": category,
+                    "统一社会信用代码": "" if person else party.credit_code,
+                    "证件类型": "居民身份证" if person else "",
+                    "证件号码": party.person_id if person else "",
+                    "法定代表人": "" if person else party.person_name,
+                    "案由": vtype.label,
+                    "违法行为类型代码": vtype.code or "",
+                    "执法领域": vtype.domain,
+                    "简要案情": f"当事人涉嫌{vtype.fact or vtype.label}，已查明销售金额{amount}元，"
+                                "调查仍在进行（虚构）。",
+                    "涉案金额（元）": str(amount),
+                    "更新日期": as_of,
+                }, case_id)
+                if share >= early:
+                    self.open_case_gaps.append((agency, case_id, number, opened, share, as_of))
+        finally:
+            self.rng = saved
+
+    def expect_open_case_gaps(self) -> None:
+        """The open case at the early-intervention share, at its register row: the hub
+        raises EARLY_INTERVENTION_CANDIDATE on it before any decision (planted last, so
+        every other gap keeps its id)."""
+        for agency, case_id, number, opened, share, as_of in self.open_case_gaps:
+            rows = sorted((r for r in self.agency_rows if r.kind == "open-cases"
+                           and r.unit is agency and r.day.year == opened.year),
+                          key=lambda r: (r.day, r.entry_date))
+            row = next(i for i, r in enumerate(rows, 1) if r.values["立案编号"] == number)
+            self._gap("open_case_near_threshold", "early_intervention_candidate", agency,
+                      SourceRef(path=f"exports/{agency.code}/open-cases/"
+                                     f"open-cases_{opened.year}.csv", row=row, line=row + 1),
+                      case_id=case_id,
+                      detail={"violation_type_code": "MR-FAKE-PRODUCT",
+                              "offence": "fake-inferior-products", "ratio": f"{share:.3f}",
+                              "stage": "investigation", "agency_case_number": number,
+                              "amounts_as_of": as_of.isoformat()})
+
     def expect_consultation_gaps(self) -> None:
         """The consultations answered late or never, each at its row of the agency's
         consultations export (planted last, so every other gap keeps its id)."""
@@ -2733,6 +2831,7 @@ class _Generator:
             "replies": REPLY_COLUMNS,
             "invitations": INVITATION_COLUMNS,
             "consultations": CONSULTATION_COLUMNS,
+            "open-cases": OPEN_CASE_COLUMNS,
         }
         grouped: dict[tuple[str, str, str], list[AgencyRow]] = defaultdict(list)
         for row in self.agency_rows:
@@ -3801,6 +3900,7 @@ class _Generator:
         self.plant_missing_entries()
         self.build_supervision_acts()
         self.build_late_and_unanswered_acts()
+        self.build_open_cases()
         self.write_penalties()
         self.write_referral_exports()
         self.write_feedback()
@@ -3816,6 +3916,7 @@ class _Generator:
         self.expect_consultation_gaps()
         self.expect_judicial_recommendation_gaps()
         self.expect_late_and_unanswered_acts()
+        self.expect_open_case_gaps()
         totals: dict[str, int] = defaultdict(int)
         for unit_counts in self.counts.values():
             for key, value in unit_counts.items():

@@ -177,6 +177,7 @@ class ExportFile(_Model):
         "replies",
         "invitations",
         "consultations",
+        "open-cases",
         "police_feedback",
         "procuratorate_outbox",
         "court_judgment",

@@ -71,6 +71,7 @@ AGENCY_EXPORTS: dict[str, str] = {
     "replies": "agency-replies",
     "invitations": "agency-invitations",
     "consultations": "agency-consultations",
+    "open-cases": "agency-open-cases",
 }
 
 

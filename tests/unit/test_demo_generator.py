@@ -467,6 +467,8 @@ def test_referral_and_feedback_gaps_point_at_real_records(
             continue  # test_consultations_are_answered_as_the_manifest_says
         if gap.alert in _LATE_ACT_ALERTS:
             continue  # test_acts_answered_late_or_never_point_at_their_rows
+        if gap.kind == "open_case_near_threshold":
+            continue  # test_the_open_case_register_raises_early_intervention_before_…
         if gap.source.path in paths:
             record = feedback[(paths[gap.source.path], gap.source.cursor or 0)]
             if gap.alert == "feedback_unmatched":
@@ -938,6 +940,43 @@ def test_agency_side_exports_map_through_the_shipped_agency_presets(
             assert event.recorded_at.date() == _as_date(row.values["录入日期"])
             mapped += 1
     assert mapped == sum(f.records - f.bad_records for f in exports)
+
+
+def test_the_open_case_register_raises_early_intervention_before_any_decision(
+        county: County) -> None:
+    """Issue #13, item 3: the market bureau's open cases (立案登记 / 在办案件) map through
+    the agency-open-cases preset under the case id the 立案编号 gives; screened as the
+    engine screens a case, exactly the one planted at 85% of the sales threshold raises
+    EARLY_INTERVENTION_CANDIDATE, addressed to the bureau, and its gap names that case."""
+    from connectors.config import load_preset
+    from connectors.mapping import MappingSpec, build_mapper
+    from hub.models import AgencyCaseOpened, AlertKind, AlertStatus
+    from hub.rules import load_screening, load_violation_offences
+    from streams.screening_logic import ScreeningRules, screen_case
+
+    rules = ScreeningRules(load_thresholds(), load_violation_types(),
+                           load_violation_offences(), load_screening())
+    spec = MappingSpec.model_validate(load_preset("agency-open-cases"))
+    [export] = county.files("open-cases")
+    mapper = build_mapper(spec, unit=export.unit_code, connector_id="demo-test")
+    raised: dict[str, str] = {}
+    rows = _rows(county, export)
+    assert len(rows) == len(demo.OPEN_CASE_SHARES) == export.records
+    for row in rows:
+        event = mapper.map(row.values, f"{export.path}#{row.row}").event
+        assert isinstance(event, AgencyCaseOpened)
+        assert event.case_id == case_id_for(export.unit_code, row.values["立案编号"])
+        result = screen_case([event], datetime(2026, 1, 5, tzinfo=CHINA_TZ), rules=rules,
+                             hub_unit_code=export.unit_code)
+        for state in result.alerts:
+            assert state.alert.kind is AlertKind.EARLY_INTERVENTION_CANDIDATE
+            assert state.alert.status is AlertStatus.RAISED
+            assert state.alert.responsible_unit_code == export.unit_code
+            raised[event.case_id] = state.alert.details["ratio"]
+    [gap] = [g for g in county.manifest.gaps if g.kind == "open_case_near_threshold"]
+    assert gap.alert_kind == "EARLY_INTERVENTION_CANDIDATE"
+    assert raised == {gap.case_id: "0.8500"}
+    assert gap.source.path == export.path
 
 
 def test_penalty_preset_carries_procedure_quantities_domain_and_entry_date(
