@@ -24,6 +24,7 @@ from typing import Any
 
 from hub.identity import content_hash
 from hub.models import (
+    AgencyCaseOpened,
     AgencyReplied,
     Alert,
     AlertStatus,
@@ -242,6 +243,11 @@ def summarise(event: CaseEvent) -> str:
     if isinstance(event, ConsultationAnswered):
         complex_case = " (重大复杂案件 complex case)" if event.complex_case else ""
         return f"咨询答复 consultation answered {event.consultation_id}{complex_case}"
+    if isinstance(event, AgencyCaseOpened):
+        found = (f", 已查明金额 amount found {event.illegal_turnover_fen / 100:.2f} 元"
+                 if event.illegal_turnover_fen is not None else "")
+        return (f"立案（在办）case opened {event.agency_case_number}: "
+                f"{event.violation_type}{found}")
     if isinstance(event, EarlyInterventionInvited):
         return (f"邀请提前介入 early intervention invited {event.invitation_id} → "
                 f"{event.invited_unit_code}")
@@ -383,6 +389,8 @@ class CaseAggregate:
             pairs += [("referral_number", event.referral_number),
                       ("decision_number", event.decision_number),
                       ("agency_case_number", event.agency_case_number)]
+        if isinstance(event, AgencyCaseOpened):
+            pairs.append(("agency_case_number", event.agency_case_number))
         pairs.append(("police_case_number", getattr(event, "police_case_number", None)))
         for name, value in pairs:
             if isinstance(value, str) and value.strip():

@@ -20,6 +20,7 @@ from hub.rules import (
 )
 from hub.units import UnitRegistry
 from streams._alerts import alert_id_for, snapshot_of
+from streams.aggregate_logic import fold
 from streams.entitlement_logic import CaseRelations, check_entitlement, owns_by_case_id
 from streams.screening_logic import (
     EARLY_INTERVENTION_RULE_ID,
@@ -191,3 +192,12 @@ def test_only_the_agency_may_enter_its_open_case() -> None:
                                 matched=False)
     assert not refused.entitled
     assert "AgencyCaseOpened" in (refused.reason or "")
+
+
+def test_the_open_case_is_on_the_case_timeline_with_its_number() -> None:
+    case = opened(at(2025, 2, 3), turnover_fen=42_500 * YUAN)
+    state = fold([case]).to_case_state(hub_unit_code=HUB_UNIT, now=at(2025, 3, 1))
+    assert state.agency_case_number == AGENCY_CASE_NUMBER
+    [entry] = state.timeline
+    assert entry.summary == (f"立案（在办）case opened {AGENCY_CASE_NUMBER}: 销售伪劣产品, "
+                             "已查明金额 amount found 42500.00 元")
