@@ -82,6 +82,12 @@ NOT_ENTITLED = Counter(
     "Events refused because their unit may not add them to the case (entitlements.yaml)",
     ["unit", "event_type"],
 )
+AWAITING_CASE = Counter(
+    "liangfa_streams_awaiting_case_total",
+    "Events not entitled to a case the hub knows nothing of yet, kept until the case "
+    "arrives (then checked again) or their wait ends (then refused)",
+    ["unit", "event_type"],
+)
 
 RESTORE_SECONDS = Gauge(
     "liangfa_streams_restore_seconds",

@@ -23,6 +23,7 @@ warning, not fatal. Each of these counts in ``liangfa_streams_state_dropped_tota
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -31,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hub.models import (
+    AgencyCaseOpened,
     CaseEvent,
     CaseReferred,
     PenaltyCaseRecorded,
@@ -80,7 +82,7 @@ REFUSED = "refused|"
 MATCHED = "matched|"
 #: An event the entitlement check refused (a redelivery is dropped, a replay checked again).
 REFUSED_ENTRY = "not-entitled|"
-_SCREENED = (PenaltyCaseRecorded, CaseReferred)
+_SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
 
 
 class CaseDocument:
@@ -295,9 +297,63 @@ class CaseDocument:
         self.changed = True
 
     def held_until(self) -> datetime | None:
-        """When the earliest held feedback's grace ends."""
+        """When the earliest held feedback's grace or awaiting event's wait ends."""
         times = [datetime.fromisoformat(until) for _, until in self.data.get("held", [])]
+        times += [datetime.fromisoformat(item["until"])
+                  for item in self.data.get("awaiting", [])]
         return min(times) if times else None
+
+    def await_case(self, record: RawRecord, event: CaseEvent, until: datetime,
+                   limit: int) -> bool:
+        """Keep an event its unit may not add to this case *yet*: read when the hub knew
+        nothing of the case, it is checked again whenever the case changes until
+        ``until`` (in a backfill the event that makes its unit an addressee, a lead sent
+        to it or the agency's penalty, may come from another source minutes later). The
+        record is kept whole, so it is processed, or refused and dead-lettered, as read.
+        False when ``limit`` events wait already (the event is refused at once)."""
+        awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])
+        if any(item["event"][0] == event.event_id for item in awaiting):
+            return True  # a redelivered record, waiting already
+        if len(awaiting) >= limit:
+            if not awaiting:
+                del self.data["awaiting"]
+            return False
+        awaiting.append({
+            "event": stored_form(event), "until": until.isoformat(),
+            "record": [record.topic, record.partition, record.offset,
+                       _b64(record.key), _b64(record.value),
+                       [[name, _b64(value)] for name, value in record.headers]]})
+        self.changed = True
+        return True
+
+    def take_awaiting(self, now: datetime | None = None
+                      ) -> list[tuple[RawRecord, CaseEvent, datetime]]:
+        """Remove and return the awaiting events with the end of their wait (with
+        ``now``: those whose wait ended)."""
+        awaiting = self.data.get("awaiting", [])
+        taken = [item for item in awaiting
+                 if now is None or datetime.fromisoformat(item["until"]) <= now]
+        if not taken:
+            return []
+        kept = [item for item in awaiting if item not in taken]
+        if kept:
+            self.data["awaiting"] = kept
+        else:
+            del self.data["awaiting"]
+        self.changed = True
+        events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)
+        by_id = {event.event_id: event for event in events}
+        released: list[tuple[RawRecord, CaseEvent, datetime]] = []
+        for item in taken:
+            event = by_id.get(item["event"][0])
+            if event is None:
+                continue  # no longer valid against its model: dropped with a warning
+            topic, partition, offset, key, value, headers = item["record"]
+            released.append((RawRecord(
+                topic, partition, offset, _unb64(key), _unb64(value),
+                tuple((name, _unb64(header) or b"") for name, header in headers)), event,
+                datetime.fromisoformat(item["until"])))
+        return released
 
     def take_held(self) -> list[CaseEvent]:
         """Remove and return the held feedback."""
@@ -371,3 +427,10 @@ def decode_tolerant(items: list[list[Any]], case_id: str
         kept.append(item)
     return events, kept
 
+
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode("ascii") if data is not None else None
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return base64.b64decode(text) if text is not None else None

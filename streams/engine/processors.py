@@ -24,6 +24,7 @@ from typing import Any
 from hub.dlq.records import REPLAY_HEADER
 from hub.errors import RecordRejected
 from hub.models import (
+    AgencyCaseOpened,
     Alert,
     AlertStatus,
     AuditOperation,
@@ -67,6 +68,7 @@ from streams.engine.statistics import StatisticsProcessor
 from streams.engine.timers import DueIndex
 from streams.entitlement_logic import check_entitlement, record_acceptance
 from streams.metrics import (
+    AWAITING_CASE,
     DUPLICATES,
     NOT_ENTITLED,
     SOURCE_MISMATCH,
@@ -80,14 +82,18 @@ from streams.stats_facts import fact_of
 from streams.stats_logic import COUNTED_TYPES
 from streams.topics import TopicNames
 
-__all__ = ["CASE_PROCESSORS", "SWEEP_CASES", "Processors"]
+__all__ = ["AWAIT_CASE_LIMIT", "AWAIT_CASE_S", "CASE_PROCESSORS", "SWEEP_CASES", "Processors"]
 
 log = logging.getLogger(__name__)
 
 CASE_PROCESSORS = "case-processors"
 _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
                     AuditRecorded, FeedbackMatchWithdrawn)
-_SCREENED = (PenaltyCaseRecorded, CaseReferred)
+#: What the screening reads: penalties, referrals and an agency's open cases (立案登记,
+#: screened during the investigation for early intervention).
+_SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+#: What the matcher indexes (feedback quotes a referral's or a decision's number).
+_INDEXED = (PenaltyCaseRecorded, CaseReferred)
 #: Cases one sweep evaluates at most. After a restore every clock of a backfill is due at
 #: once (1,000,000 events: ~250,000 cases); evaluated as one batch, their documents took
 #: the worker past 12 GiB and held new records back for minutes. In slices, the worker
@@ -95,6 +101,13 @@ _SCREENED = (PenaltyCaseRecorded, CaseReferred)
 SWEEP_CASES = 500
 #: Case documents kept in memory between batches (see ``Processors.keep_document``).
 _DOCUMENT_CACHE = 1024
+#: How long an event not entitled to a case the hub knows nothing of waits for the case
+#: (see ``CaseDocument.await_case``): in a backfill, the folder of a lead's receiver may
+#: be read minutes before the outbox that sent the lead. Afterwards it is refused.
+AWAIT_CASE_S = 900
+#: Events that may wait on one unknown case; more are refused at once (a unit spraying
+#: events at made-up case ids cannot grow a document without bound).
+AWAIT_CASE_LIMIT = 32
 
 
 class Processors:
@@ -104,8 +117,11 @@ class Processors:
     def __init__(self, *, topics: TopicNames, rules: RuleSet, units: UnitRegistry,
                  hub_unit_code: str, registry: SchemaRegistryClient, serde: AvroSerde,
                  outputs: Outputs, index: GlobalIndex,
-                 max_document_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+                 max_document_bytes: int = MAX_DOCUMENT_BYTES,
+                 await_case_s: float = AWAIT_CASE_S) -> None:
         self.topics = topics
+        #: How long an event waits for a case the hub knows nothing of (``AWAIT_CASE_S``).
+        self.await_case_s = await_case_s
         #: Largest case document written (see :meth:`stage_document`).
         self.max_document_bytes = max_document_bytes
         self.rules = rules
@@ -120,7 +136,8 @@ class Processors:
             violation_offences=rules.violation_offences, screening=rules.screening)
         self.case_stores: dict[int, PartitionStore] = {}
         self.due = DueIndex()
-        #: Held feedback (see :data:`MATCH_GRACE_S`) by partition and case.
+        #: Held feedback (see :data:`MATCH_GRACE_S`) and events awaiting their case
+        #: (:data:`AWAIT_CASE_S`) by partition and case.
         self.held = DueIndex()
         self.matching = MatchingProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                           serde=serde, outputs=outputs, index=index,
@@ -331,12 +348,17 @@ class Processors:
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
 
     async def entitled(self, record: RawRecord, event: CaseEvent,
-                       document: CaseDocument) -> bool:
+                       document: CaseDocument, *, waits_until: datetime | None = None,
+                       final: bool = False) -> bool | None:
         """Whether the event's unit may add it to its case; if not, refuse it.
 
         A refused event goes to ``lf.dlq.streams`` (error type ``not-entitled``), counts
         in ``liangfa_streams_not_entitled_total`` and is audited on ``lf.audit``; it is
         not routed, matched, stored or counted, so its sender gains no sight of the case.
+        None: the event waits (:meth:`CaseDocument.await_case`), unseen: read when the
+        hub knew nothing of its case, it is checked again whenever the case changes,
+        for ``AWAIT_CASE_S`` (``waits_until``: an event waiting already; ``final``: its
+        wait ended, it is taken or refused now).
         """
         relations = document.relations()
         matched = (record.topic == self.topics.case_events
@@ -345,6 +367,18 @@ class Processors:
             event, relations, rules=self.rules.entitlements, units=self.units,
             hub_unit_code=self.hub_unit_code, matched=matched)
         if not entitlement.entitled:
+            now = datetime.now(UTC)
+            until = waits_until or (None if document.has_history
+                                    else now + timedelta(seconds=self.await_case_s))
+            if (not final and until is not None and until > now
+                    and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
+                if waits_until is None:
+                    AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()
+                    log.info("%s %s waits for case %s (not entitled yet: %s)",
+                             type(event).__name__, event.event_id, event.case_id,
+                             entitlement.reason)
+                self.held.set(document.partition, document.case_id, document.held_until())
+                return None
             await self.refuse(record, event, entitlement.reason or "not entitled")
             return False
         changed = record_acceptance(event, relations, entitlement)
@@ -363,7 +397,7 @@ class Processors:
         its referral); an event the entitlement check will refuse is not indexed, so a
         forged referral cannot lure feedback into the forger's case.
         """
-        if not isinstance(event, _SCREENED):  # only referrals and penalties are indexed
+        if not isinstance(event, _INDEXED):  # only referrals and penalties are indexed
             return
         document = self.document(batch, record.partition, event.case_id)
         if check_entitlement(event, document.relations(), rules=self.rules.entitlements,
@@ -389,8 +423,12 @@ class Processors:
             actor_unit_code=event.source_unit, operation=AuditOperation.WRITE_REFUSED,
             target=event.case_id, query=reason[:2000]))
 
-    async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent) -> None:
-        """Run every case processor that reads ``record``'s topic on it, each guarded."""
+    async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent, *,
+                          waits_until: datetime | None = None, final: bool = False) -> None:
+        """Run every case processor that reads ``record``'s topic on it, each guarded.
+
+        ``waits_until`` and ``final``: an event waiting for its case (see
+        :meth:`entitled`)."""
         topics = self.topics
         document = self.document(batch, record.partition, event.case_id)
         # A re-keyed copy coming back to the case that refused the original (same event
@@ -405,11 +443,17 @@ class Processors:
             DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
             return
         document.last_record = record
-        if self.is_case_event(record) and not await self.entitled(record, event, document):
-            # Remembered as refused, not as seen: a copy replayed from the dead letters
-            # (``liangfa dlq replay``, after its cause was fixed) is checked again.
-            document.mark_seen(refused_key)
-            return
+        if self.is_case_event(record):
+            verdict = await self.entitled(record, event, document, waits_until=waits_until,
+                                          final=final)
+            if verdict is None:
+                return  # waits for its case, neither seen nor refused
+            if not verdict:
+                # Remembered as refused, not as seen: a copy replayed from the dead
+                # letters (``liangfa dlq replay``, after its cause was fixed) is checked
+                # again.
+                document.mark_seen(refused_key)
+                return
         if self.topics.ingest_unit(record.topic) is not None:  # handed on by normalize
             await self.outputs.forward(topics.case_events, record, event, processed=True)
         joined = [False]
@@ -610,12 +654,16 @@ class Processors:
         return len(due)
 
     async def retry_held(self, batch: Batch, now: datetime) -> int:
-        """Match held feedback whose grace ended; what still matches nothing is parked."""
+        """Match held feedback whose grace ended; what still matches nothing is parked.
+        An event whose wait for its case ended is checked again: taken or refused."""
         due = [(partition, case_id)
                for partition, case_id in self.held.pop_due(now, SWEEP_CASES)
                if partition in self.case_stores]
         for partition, case_id in due:
             document = self.document(batch, partition, case_id)
+            for record, event, _ in document.take_awaiting(now):
+                await self.index_referral(batch, record, event)
+                await self.case_record(batch, record, event, final=True)
             for feedback in document.take_held():
                 try:
                     if await self.matching.match_feedback(feedback):
@@ -636,10 +684,17 @@ class Processors:
         feedback is matched in that batch instead of at the end of its grace: its case is
         evaluated, its state written and its ``CaseState`` sent once, not twice.
         Feedback that still matches nothing waits out its grace (:meth:`retry_held`).
+        Events waiting for their case (:meth:`entitled`) are checked again first.
         """
         matcher = self.index.matcher
         joined = 0
-        for document in batch.documents.values():
+        for document in list(batch.documents.values()):
+            if "awaiting" in document.data and document.has_history:
+                # The case changed: what waits for it is checked again, as it was read.
+                for record, event, until in document.take_awaiting():
+                    await self.index_referral(batch, record, event)
+                    await self.case_record(batch, record, event, waits_until=until)
+                self.held.set(document.partition, document.case_id, document.held_until())
             if "held" not in document.data or not document.has_history:
                 continue
             for feedback in document.release_held(lambda held: matcher.match(held).confident):

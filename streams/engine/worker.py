@@ -63,7 +63,7 @@ from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.delivery import flush
 from streams.engine.global_index import GlobalIndex
 from streams.engine.outputs import Outputs
-from streams.engine.processors import SWEEP_CASES, Processors
+from streams.engine.processors import AWAIT_CASE_S, SWEEP_CASES, Processors
 from streams.engine.state import PartitionStore
 from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
 from streams.safety import RawRecord
@@ -274,7 +274,8 @@ class StreamWorker:
                     outputs=Outputs(producer, serde, stats_feed=self.topics.stats_feed),
                     index=index,
                     max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
-                                                MAX_DOCUMENT_BYTES))
+                                                MAX_DOCUMENT_BYTES),
+                    await_case_s=_env_int("LIANGFA_ENGINE_AWAIT_CASE_S", AWAIT_CASE_S))
                 self.processors.case_partitions = topic_partition_numbers(
                     producer, self.topics.case_events)
                 await self._consume(producer)

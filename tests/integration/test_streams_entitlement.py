@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from hub.calendar import CHINA_TZ
 from hub.dlq.records import REPLAY_HEADER
 from hub.identity import case_id_for
 from hub.models import (
@@ -22,7 +24,7 @@ from hub.models import (
     CaseEvent,
     CaseState,
 )
-from hub.models.examples import EXAMPLE_AGENCY
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
     StreamsDeployment,
@@ -34,6 +36,7 @@ from tests.integration.test_streams_harness import (
     read_until,
     rogue_county_deployment,
 )
+from tests.integration.test_streams_supervision_acts import reply
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +134,38 @@ async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
                                           lambda records: len(refused(records)) >= 2))
     assert len(dead_again) == 2, deployment.log_of("w1")
     assert headers_of(dead_again[1]).get(REPLAY_HEADER) == replay_header[1]
+
+
+async def test_an_event_on_a_case_nobody_has_sent_waits_then_is_refused(
+        deployment: StreamsDeployment) -> None:
+    """An event not entitled to a case the hub knows nothing of waits for the case (a
+    backfill may read its addressee's folder first), but not for ever: at the end of its
+    wait (``LIANGFA_ENGINE_AWAIT_CASE_S``, here 2 s) it is refused like any other. Here a
+    police unit answers as if it were the agency's addressee, on an agency case no event
+    ever opens (an agency could claim such a case; a police unit cannot)."""
+    deployment.env["LIANGFA_ENGINE_AWAIT_CASE_S"] = "2"
+    topics = deployment.topics
+    police_topic = topics.ingest(EXAMPLE_POLICE, "replies")
+    await deployment.create_topics([police_topic])
+    deployment.start_worker("w1")
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    answer = reply(case_id_for(EXAMPLE_AGENCY, decision), EXAMPLE_POLICE,
+                   str(uuid.uuid4()), datetime.now(CHINA_TZ))
+    await produce_events(deployment.bootstrap, deployment.registry_url, police_topic,
+                         [answer])
+
+    def refused(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+    dead = refused(await read_until(deployment.bootstrap, topics.dead_letters,
+                                    lambda records: bool(refused(records))))
+    assert len(dead) == 1, deployment.log_of("w1")
+    assert EXAMPLE_POLICE.encode() in headers_of(dead[0])["error.reason"]
+    assert headers_of(dead[0])["source.topic"] == police_topic.encode()
+    [dead_event] = await decode_all(deployment.registry_url, dead)
+    assert dead_event.event_id == answer.event_id
+    case_events = await read_until(deployment.bootstrap, topics.case_events,
+                                   lambda _: False, timeout_s=2)
+    assert not [r for r in case_events if r.key == answer.case_id.encode()]
+    assert deployment.workers["w1"].poll() is None

@@ -81,7 +81,7 @@ class StreamsDeployment:
             "--app-id", self.app_id,
             "--topic-prefix", self.topics.prefix,
             "--deadline-tick-interval", str(self.tick_interval_s),
-            "--loglevel", "warning",
+            "--loglevel", os.environ.get("LF_TEST_WORKER_LOGLEVEL", "warning"),
         ]
         if self.units_file:
             command += ["--units", str(self.units_file)]
@@ -185,6 +185,33 @@ async def decode_all(registry_url: str, records: Iterable[ConsumerRecord[bytes, 
     async with SchemaRegistryClient(registry_url) as registry:
         serde = AvroSerde(registry)
         return [await serde.decode(record.value) for record in records]
+
+
+async def wait_until_read(deployment: StreamsDeployment, topic: str,
+                          *, timeout_s: float = 120.0) -> None:
+    """Until the workers' group has committed every record of ``topic`` produced so far:
+    proof a worker read them (the engine commits after each batch)."""
+    from confluent_kafka import TopicPartition
+
+    from hub.kafka import end_offset, make_engine_consumer
+
+    def committed_all() -> bool:
+        consumer = make_engine_consumer(deployment.bootstrap, group_id=deployment.app_id,
+                                        client_id="test-offsets")
+        try:
+            places = [TopicPartition(topic, number) for number in range(4)]
+            ends = [end_offset(consumer, topic, number) for number in range(4)]
+            committed = consumer.committed(places, timeout=10)
+            # A partition nothing was produced to has no committed offset (negative).
+            return all(place.offset >= end or end == 0
+                       for place, end in zip(committed, ends, strict=True))
+        finally:
+            consumer.close()
+
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(committed_all):
+        assert time.monotonic() < deadline, f"{topic} not read within {timeout_s} s"
+        await asyncio.sleep(0.5)
 
 
 def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:

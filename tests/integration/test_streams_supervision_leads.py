@@ -20,9 +20,12 @@ from hub.models import Alert, AlertStatus, CaseState, LeadDestination, LeadTrans
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
+    headers_of,
     penalty_of,
     produce_events,
     read_events_until,
+    read_until,
+    wait_until_read,
 )
 from tests.integration.test_streams_supervision_acts import JUSTICE, _template, reply
 from tests.support.supervision_county import EXAMPLE_COMMISSION
@@ -127,4 +130,48 @@ async def test_leads_reach_their_receiver_their_feedback_clock_runs_and_feedback
     # The commission's lead is a day old: its month has not run out, nothing raised on it.
     assert not [a for a in alerts_of(alerts, AlertStatus.RAISED)
                 if a.responsible_unit_code == COMMISSION]
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_feedback_read_before_its_case_and_lead_waits_for_them_then_counts(
+        deployment: StreamsDeployment) -> None:
+    """A backfill reads the justice bureau's folder before the agency's penalties and
+    the procuratorate's outbox: its feedback names a case the hub knows nothing of yet.
+    It waits (not refused), is checked again when the penalty arrives (still no lead to
+    the bureau: it waits on), and is taken once the lead makes the bureau its addressee."""
+    topics = deployment.topics
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    acts_topic = topics.ingest(EXAMPLE_PROCURATORATE, "view-acts")
+    justice_topic = topics.ingest(JUSTICE, "replies")
+    await deployment.create_topics([agency_topic, acts_topic, justice_topic])
+    deployment.start_worker("w1")
+    bootstrap, registry_url = deployment.bootstrap, deployment.registry_url
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    sent_on = datetime.now(CHINA_TZ) - timedelta(days=3)
+    to_justice = lead(case_id, "JUSTICE_BUREAU", JUSTICE, "示检线〔2025〕7号", sent_on)
+    feedback = reply(case_id, JUSTICE, to_justice.event_id, sent_on + timedelta(days=2))
+    await produce_events(bootstrap, registry_url, justice_topic, [feedback])
+    await wait_until_read(deployment, justice_topic)
+    await produce_events(bootstrap, registry_url, agency_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    await wait_until_read(deployment, agency_topic)
+    await produce_events(bootstrap, registry_url, acts_topic, [to_justice])
+
+    procuratorate_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == feedback.event_id for _, e in found))
+    assert feedback.event_id in {e.event_id for _, e in procuratorate_inbox}, \
+        deployment.log_of("w1")
+    states = await read_events_until(
+        bootstrap, registry_url, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and feedback.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    assert any(isinstance(e, CaseState) and feedback.event_id in
+               {t.event_id for t in e.timeline} for _, e in states)
+    dead = await read_until(bootstrap, topics.dead_letters, lambda records: False,
+                            timeout_s=3)
+    assert not [r for r in dead if headers_of(r).get("error.type") == b"not-entitled"]
     assert deployment.workers["w1"].poll() is None
