@@ -64,6 +64,10 @@ def store_options(*, index_blocks_cached: bool = True) -> Options:
     table = BlockBasedOptions()
     table.set_block_cache(_SHARED_CACHE)
     table.set_cache_index_and_filter_blocks(index_blocks_cached)
+    # Most lookups of the matching index (and a new case's first) are of absent keys:
+    # a whole-key bloom filter answers them without reading a table's blocks. Loading a
+    # 50,000-referral index took 3.4 s of CPU with it, 4.1 s without (alternated runs).
+    table.set_bloom_filter(10, False)
     options.set_block_based_table_factory(table)
     return options
 
