@@ -201,3 +201,21 @@ def test_the_open_case_is_on_the_case_timeline_with_its_number() -> None:
     [entry] = state.timeline
     assert entry.summary == (f"立案（在办）case opened {AGENCY_CASE_NUMBER}: 销售伪劣产品, "
                              "已查明金额 amount found 42500.00 元")
+
+
+def test_the_open_cases_candidate_counts_on_the_agencys_scorecard(
+        rules: ScreeningRules) -> None:
+    """The scorecard's alerts column (UnitMonthlyStats.alerts_raised) counts the
+    candidate against the agency, in the month its amounts were found."""
+    from streams.stats_logic import StatsAccumulator
+
+    case = opened(at(2025, 2, 3), turnover_fen=42_500 * YUAN, as_of=date(2025, 2, 20))
+    [state] = _screen([case], rules).alerts
+    statistics = StatsAccumulator()
+    statistics.add(case)
+    statistics.add(state.alert)
+    statistics.add(state.alert)  # sent again: one alert
+    figures = statistics.stats(MARKET, "2025-02", hub_unit_code=HUB_UNIT, now=at(2025, 3, 1))
+    assert figures.alerts_raised == 1
+    assert statistics.stats(MARKET, "2025-01", hub_unit_code=HUB_UNIT,
+                            now=at(2025, 3, 1)).alerts_raised == 0
