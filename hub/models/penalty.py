@@ -159,9 +159,7 @@ class PenaltyCaseRecorded(CaseEvent):
     @classmethod
     def _first_party_is_named(cls, parties: list[Party]) -> list[Party]:
         """The 双公示 record's party is mandatory: a penalty concerns someone."""
-        if not parties[0].name.strip():
-            raise ValueError("parties[0].name: '' is empty; the 行政相对人名称 is required")
-        return parties
+        return _first_party_named(parties, "行政相对人名称")
 
     @property
     def primary_party(self) -> Party:
@@ -252,11 +250,17 @@ class AgencyCaseOpened(CaseEvent):
     @classmethod
     def _first_party_is_named(cls, parties: list[Party]) -> list[Party]:
         """An open case concerns someone: the main party's name is required."""
-        if not parties[0].name.strip():
-            raise ValueError("parties[0].name: '' is empty; the 当事人名称 is required")
-        return parties
+        return _first_party_named(parties, "当事人名称")
 
     @property
     def primary_party(self) -> Party:
         """The main party 当事人."""
         return self.parties[0]
+
+
+def _first_party_named(parties: list[Party], column: str) -> list[Party]:
+    """``parties`` unless its first party has no name (``column``: what the export
+    calls it, named in the error)."""
+    if not parties[0].name.strip():
+        raise ValueError(f"parties[0].name: '' is empty; the {column} is required")
+    return parties
