@@ -224,6 +224,15 @@ class DispatchSpec(BaseModel):
     stream: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     discriminator: str
     routes: dict[str, MappingSpec] = Field(min_length=1)
+    #: The route of a record whose discriminator column is absent or empty, so that a
+    #: preset can gain a record type while exports written before it map as they did.
+    default_route: str | None = None
+
+    @model_validator(mode="after")
+    def _known_default(self) -> DispatchSpec:
+        if self.default_route is not None and self.default_route not in self.routes:
+            raise ValueError(f"default_route {self.default_route!r} is not a route")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -990,6 +999,8 @@ class DispatchMapper:
         """The route mapping this record (refused when its discriminator has none)."""
         value = row.get(self.discriminator)
         key = str(value).strip() if value is not None else ""
+        if not key and self.spec.default_route is not None:
+            key = self.spec.default_route
         mapper = self.routes.get(key)
         if mapper is None:
             raise RecordRejected(

@@ -35,9 +35,11 @@ from hub.models import (
     ConsultationAnswered,
     EarlyInterventionAttended,
     FilingDecided,
+    FilingSupervisionRequested,
     JudicialRecommendation,
     NonFilingReasonsExplained,
     ProsecutorialAction,
+    ReconsiderationRequested,
 )
 from hub.rules import load_routing, load_thresholds
 from hub.units import load_unit_registry
@@ -66,6 +68,8 @@ SAMPLE_CONFIGS: dict[str, tuple[str, str, str, str, dict[str, Any], int]] = {
     "invitations": ("agency-invitations.csv", "agency-invitations", "file", MARKET, _FILE, 2),
     "open-cases": ("agency-open-cases.csv", "agency-open-cases", "file", MARKET, _FILE, 3),
     "replies": ("agency-replies.csv", "agency-replies", "file", MARKET, _FILE, 6),
+    "reconsiderations": ("agency-reconsiderations.csv", "agency-reconsiderations", "file",
+                         MARKET, _FILE, 2),
     "police": ("police-feedback.json", "police-feedback", "http", COUNTY_PSB,
                {"url": "http://127.0.0.1:9/feedback"}, 7),
     "judgments": ("court-judgments.xml", "court-judgment", "xml", COURT,
@@ -240,3 +244,29 @@ def test_the_penalty_sample_times_enforcement() -> None:
     partly = found[("PARTIALLY_ENFORCED",)]
     assert partly is not None and partly.status is AlertStatus.RAISED
     assert partly.responsible_unit_code == MARKET
+
+
+def test_the_agency_objects_to_a_cancellation_from_its_own_export() -> None:
+    """Item 5: a 申请类型 建议立案监督 row is the agency's objection to the procuratorate
+    on its own case; a 提请复议 row stays a reconsideration request to the police."""
+    reconsideration, objection = _events("reconsiderations")
+    assert isinstance(reconsideration, ReconsiderationRequested)
+    assert reconsideration.addressed_to_unit_code == COUNTY_PSB
+    assert isinstance(objection, FilingSupervisionRequested)
+    assert objection.case_id == case_id_for(MARKET, "演市监立〔2025〕13号")
+    assert objection.procuratorate_unit_code == PROCURATORATE
+    assert objection.police_unit_code == COUNTY_PSB
+    assert objection.police_case_number == "演公刑〔2025〕21号"
+    route = route_event(objection, load_unit_registry(DEMO_UNITS), load_routing(),
+                        load_thresholds())
+    assert PROCURATORATE in route.destinations and route.unroutable is None
+
+
+def test_a_reconsideration_export_without_a_request_type_maps_as_before() -> None:
+    config = parse_config(_config("reconsiderations"))
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    row = {"复议申请书文号": "演市监复〔2025〕9号", "案件编号": "演市监立〔2025〕12号",
+           "公安机关代码": COUNTY_PSB, "申请日期": "2025-05-06", "复议理由": "已达追诉标准"}
+    event = mapper.map(row, "row 1").event
+    assert isinstance(event, ReconsiderationRequested)
+    assert event.case_id == case_id_for(MARKET, "演市监立〔2025〕12号")
