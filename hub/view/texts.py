@@ -15,6 +15,7 @@ in their place, because a file name means nothing to a reader looking the law up
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = ["cite", "localize", "localize_summary"]
 
@@ -121,15 +122,37 @@ def localize(text: str | None, language: str) -> str:
 _SUMMARY = re.compile(r"^(?P<zh>[\u4e00-\u9fff]+) (?P<en>[a-z]+(?: [a-z]+)*)(?P<rest>(?: |:|$).*)$")
 
 
-def localize_summary(text: str | None, language: str) -> str:
-    """A timeline summary with the other language's words left out."""
+#: The receiving unit the engine writes into a summary ("→ <code>" and, for a lead, its
+#: destination code "→ <code>: JUSTICE_BUREAU"); kept as stored (the consult page finds
+#: a unit's leads by it) and shown by name and in the page's language.
+_RECEIVER = re.compile(r"→ (?P<code>[0-9A-HJ-NP-RTUWXY]{18})"
+                       r"(?::\s(?P<destination>[A-Z][A-Z_]+[A-Z])\b)?")
+
+
+def localize_summary(text: str | None, language: str,
+                     unit_name: Callable[[str], str] | None = None,
+                     label: Callable[[str], str] | None = None) -> str:
+    """A timeline summary with the other language's words left out, the receiving unit's
+    code shown by ``unit_name`` and a lead's destination code by ``label``."""
     if not text:
         return ""
     match = _SUMMARY.match(text)
     if match is None:
-        return localize(text, language)
-    head = match.group("zh") if language == "zh" else match.group("en")
-    return head + match.group("rest")
+        shown = localize(text, language)
+    else:
+        head = match.group("zh") if language == "zh" else match.group("en")
+        shown = head + match.group("rest")
+    if unit_name is None and label is None:
+        return shown
+
+    def receiver(found: re.Match[str]) -> str:
+        code, destination = found.group("code"), found.group("destination")
+        name = unit_name(code) if unit_name is not None else code
+        if destination is None:
+            return f"→ {name}"
+        return f"→ {name}: {label(destination) if label is not None else destination}"
+
+    return _RECEIVER.sub(receiver, shown)
 
 
 #: Seed files of the rule data and the documents they are (DOMAIN.md lists each report by

@@ -128,7 +128,9 @@ def _render(
             "percent": _percent,
             "unit_name": lambda code: context.units.name(code, language),
             "local": lambda text: localize(text, language),
-            "local_summary": lambda text: localize_summary(text, language),
+            "local_summary": lambda text: localize_summary(
+                text, language, unit_name=lambda code: context.units.name(code, language),
+                label=lambda code: translate(f"prosecutor_action.{code}")),
             "cite": cite,
             # A legal source as a reader looks it up, in the page's language.
             "source": lambda text: source_text(text or "", language),

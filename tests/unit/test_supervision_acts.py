@@ -295,3 +295,30 @@ def test_the_timeline_names_requests_answers_recommendations_and_enforcement() -
                           (EnforcementStatus.NOT_ENFORCED, "未执行 not enforced")):
         told = decision.model_copy(update={"enforcement_status": status})
         assert summarise(told).endswith(f"({words})")
+
+
+def test_a_lead_on_the_timeline_names_its_receiver_and_destination_in_the_page_language(
+) -> None:
+    """The stored summary keeps the receiver's code and the destination code (the consult
+    page finds a unit's leads by "→ <code>:"); the page shows the unit's name and the
+    destination in its own language."""
+    from hub.view.i18n import Translator
+    from hub.view.texts import localize_summary
+    from streams.aggregate_logic import summarise
+    from tests.unit.data.case_events import lead
+
+    justice = "114299010318315875"
+    line = summarise(lead(at(2025, 5, 6, 9), "JUSTICE_BUREAU", to=justice))
+    assert f"→ {justice}: JUSTICE_BUREAU" in line
+    names = {justice: "演示县司法局"}
+
+    def shown(language: str) -> str:
+        translate = Translator(language)
+        return localize_summary(line, language, unit_name=lambda c: names.get(c, c),
+                                label=lambda c: translate(f"prosecutor_action.{c}"))
+
+    zh = shown("zh")
+    assert zh.startswith("线索移送")
+    assert "→ 演示县司法局: 移送行政执法监督线索（司法行政机关）" in zh
+    assert justice not in zh and "JUSTICE_BUREAU" not in zh
+    assert "→ 演示县司法局: Enforcement-supervision lead to the justice bureau" in shown("en")
