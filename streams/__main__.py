@@ -2,4 +2,5 @@
 
 from streams.cli import app
 
-app(prog_name="python -m streams")
+if __name__ == "__main__":  # not when a spawned child process imports it again
+    app(prog_name="python -m streams")

@@ -61,7 +61,7 @@ from streams._events import PROCESSED_HEADER
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.delivery import flush
-from streams.engine.global_index import GlobalIndex
+from streams.engine.global_index import GlobalIndex, IndexLoad
 from streams.engine.outputs import Outputs
 from streams.engine.processors import AWAIT_CASE_S, SWEEP_CASES, Processors
 from streams.engine.state import PartitionStore
@@ -264,9 +264,12 @@ class StreamWorker:
         async with SchemaRegistryClient(settings.hub.registry_url,
                                         auth=settings.hub.registry_auth) as registry:
             serde = AvroSerde(registry)
+            # The index loads while the group is joined and the case stores are replayed
+            # (see GlobalIndex.load_in_background); _consume awaits it before any work.
+            load = index.load_in_background(settings.bootstrap, self.security,
+                                            client_id=self.worker_id,
+                                            group_id=f"{settings.app_id}-index")
             try:
-                index.start(settings.bootstrap, self.security, client_id=self.worker_id,
-                            group_id=f"{settings.app_id}-index")
                 self.index = index
                 self.processors = Processors(
                     topics=self.topics, rules=rules, units=units,
@@ -278,8 +281,10 @@ class StreamWorker:
                     await_case_s=_env_int("LIANGFA_ENGINE_AWAIT_CASE_S", AWAIT_CASE_S))
                 self.processors.case_partitions = topic_partition_numbers(
                     producer, self.topics.case_events)
-                await self._consume(producer)
+                await self._consume(producer, load)
             finally:
+                with contextlib.suppress(Exception):
+                    load.wait()  # never close the index under its loading thread
                 index.stop()
                 with contextlib.suppress(Exception):
                     flush(producer)
@@ -304,7 +309,7 @@ class StreamWorker:
             settings.bootstrap, group_id=settings.app_id, security=self.security,
             client_id=self.worker_id, **overrides)
 
-    async def _consume(self, producer: Producer) -> None:
+    async def _consume(self, producer: Producer, load: IndexLoad | None = None) -> None:
         consumer = self._consumer()
         self.consumer = consumer
         consumer.subscribe(subscription(self.topics),
@@ -313,6 +318,16 @@ class StreamWorker:
         try:
             while not self.stopping.is_set():
                 records = consume_available(consumer, _MAX_POLL_RECORDS, _FETCH_TIMEOUT_S)
+                if load is not None:
+                    if not records and not self.assigned and not load.done():
+                        # Not assigned yet: keep joining the group while the index loads
+                        # (the assignment's store replay then overlaps the load).
+                        await asyncio.sleep(0)
+                        continue
+                    await load.ready()
+                    load = None
+                    gc.freeze()  # what the index load kept, as acquire() does for the stores
+                    log.info("%s: matching index ready", self.worker_id)
                 if self.index is not None:
                     self.index.poll()
                 if records:

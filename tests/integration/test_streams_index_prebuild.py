@@ -1,0 +1,93 @@
+"""A worker on an empty disk builds its matching index in a child process (issue #10,
+recovery): the index it then holds is the whole topic, whether the child built it or, when
+the child fails, the worker itself; and the worker's own reading resumes after the child's.
+
+Real broker (the session's stack), real RocksDB, a real child interpreter."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from hub.identity import case_id_for
+from hub.models import CaseReferred
+from hub.models.examples import EXAMPLE_AGENCY, example_events
+from hub.rules import load_rule_set
+from streams.engine import global_index
+from streams.engine.global_index import GlobalIndex
+from streams.matching import indexed_entries
+
+pytestmark = pytest.mark.integration
+
+_REFERRALS = 40
+
+
+def _referrals(run: str) -> list[CaseReferred]:
+    template = next(e for e in example_events().values() if isinstance(e, CaseReferred))
+    events = []
+    for number in range(_REFERRALS):
+        referral_number = f"预建移〔2026〕{run}-{number}号"
+        events.append(template.model_copy(update={
+            "event_id": str(uuid.uuid4()), "referral_number": referral_number,
+            "case_id": case_id_for(EXAMPLE_AGENCY, referral_number)}))
+    return events
+
+
+def _write(bootstrap: str, topic: str, events: list[CaseReferred]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for event in events:
+        for key, value in indexed_entries(event):
+            producer.produce(topic, key=key.encode("utf-8"), value=orjson.dumps(value))
+    assert producer.flush(30) == 0
+
+
+def _load(bootstrap: str, referrals: str, pending: str, directory: Path) -> GlobalIndex:
+    index = GlobalIndex(referrals, pending, load_rule_set().matching, directory=directory)
+    index.load_in_background(bootstrap, None, client_id="prebuild-test",
+                             group_id=f"prebuild-{uuid.uuid4().hex[:6]}").wait()
+    return index
+
+
+@pytest.mark.parametrize("child_fails", [False, True], ids=["child", "child-fails"])
+def test_an_empty_store_is_built_whole_and_the_worker_reads_on_from_there(
+        bootstrap: str, topic_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        child_fails: bool) -> None:
+    monkeypatch.setattr(global_index, "PREBUILD_MINIMUM", 1)
+    if child_fails:  # the child cannot even start: the worker builds the index itself
+        monkeypatch.setattr(sys, "executable", "/bin/false")
+    referrals = topic_factory("referrals", partitions=2, compacted=True)
+    pending = topic_factory("pending", compacted=True)
+    run = uuid.uuid4().hex[:6]
+    first = _referrals(run)
+    _write(bootstrap, referrals, first)
+
+    index = _load(bootstrap, referrals, pending, tmp_path / "index")
+    try:
+        assert index.prebuilt is not child_fails
+        assert len(index.matcher) == _REFERRALS
+        assert all(index.matcher.storage.knows_case(event.case_id) for event in first)
+        # What arrives later is read by the worker itself, after the child's offsets.
+        later = _referrals(f"{run}b")[:3]
+        _write(bootstrap, referrals, later)
+        for _ in range(50):
+            index.poll()
+            if len(index.matcher) == _REFERRALS + 3:
+                break
+            time.sleep(0.1)
+        assert len(index.matcher) == _REFERRALS + 3
+    finally:
+        index.stop()
+
+    # Restarted on the kept store: nothing is built again, nothing counted twice.
+    again = _load(bootstrap, referrals, pending, tmp_path / "index")
+    try:
+        assert again.prebuilt is False
+        assert len(again.matcher) == _REFERRALS + 3
+    finally:
+        again.stop()
