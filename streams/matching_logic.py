@@ -342,18 +342,17 @@ class FeedbackMatcher:
     def add(self, record: ReferralRecord) -> None:
         """Index a referral or penalty record (idempotent)."""
         storage = self.storage
-        key = (record.case_id, record.referral_number or "",
-               normalise_document_number(record.decision_number) or "")
+        decision = normalise_document_number(record.decision_number)
+        key = (record.case_id, record.referral_number or "", decision or "")
         if storage.record(key) is not None:
             return
         storage.put_record(key, record)
         storage.note_case(record.case_id, record.referring_unit_code or None)
-        for index, number in (
-            (REFERRAL_NUMBER_INDEX, record.referral_number),
-            (DECISION_NUMBER_INDEX, record.decision_number),
-            (AGENCY_CASE_NUMBER_INDEX, record.agency_case_number),
+        for index, normalised in (
+            (REFERRAL_NUMBER_INDEX, normalise_document_number(record.referral_number)),
+            (DECISION_NUMBER_INDEX, decision),
+            (AGENCY_CASE_NUMBER_INDEX, normalise_document_number(record.agency_case_number)),
         ):
-            normalised = normalise_document_number(number)
             if normalised:
                 storage.add_key(index, normalised, key)
         for identifier in record.identifiers:
