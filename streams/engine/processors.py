@@ -65,7 +65,7 @@ from streams.engine.matching import MATCH_GRACE_S, MatchingProcessor
 from streams.engine.outputs import Outputs, partition_of, remember
 from streams.engine.state import PartitionStore, decode_value
 from streams.engine.statistics import StatisticsProcessor
-from streams.engine.timers import DueIndex
+from streams.engine.timers import DueIndex, DueScan
 from streams.entitlement_logic import check_entitlement, record_acceptance
 from streams.metrics import (
     AWAITING_CASE,
@@ -99,6 +99,8 @@ _INDEXED = (PenaltyCaseRecorded, CaseReferred)
 #: the worker past 12 GiB and held new records back for minutes. In slices, the worker
 #: consumes between them and its memory stays that of a batch.
 SWEEP_CASES = 500
+#: Stored cases read per step of a due-time scan (~60 µs each: ~0.1 s between batches).
+DUE_SCAN_STEP = 2_000
 #: Case documents kept in memory between batches (see ``Processors.keep_document``).
 _DOCUMENT_CACHE = 1024
 #: How long an event not entitled to a case the hub knows nothing of waits for the case
@@ -153,6 +155,8 @@ class Processors:
         #: Partitions of ``lf.case-events`` (set by the worker from the broker's metadata;
         #: empty until then, which sends every event the two-hop way).
         self.case_partitions: list[int] = []
+        #: Due-time scans of freshly assigned partitions (see :meth:`index_due_times`).
+        self._due_scans: dict[int, DueScan] = {}
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}
         #: Recently decoded record values (see :meth:`decode`), oldest first.
@@ -195,20 +199,34 @@ class Processors:
                 del documents[key]
 
     def forget_partition(self, partition: int) -> None:
-        """Drop the kept documents of a partition this worker no longer owns."""
+        """Drop the kept documents and the due-time scan of a partition this worker no
+        longer owns (before its store closes: the scan reads the store)."""
+        self._due_scans.pop(partition, None)
         for key in [key for key in self._documents if key[0] == partition]:
             del self._documents[key]
 
     def index_due_times(self, partition: int) -> None:
-        """Fill the due index from a freshly assigned partition's store (one scan)."""
-        store = self.case_stores[partition]
-        for key, value in store.items():
-            if not key.startswith(b"c|"):
-                continue
-            data = decode_value(value)
-            document = CaseDocument(partition, key[2:].decode("utf-8"), data)
-            self.due.set(partition, document.case_id, document.next_due())
-            self.held.set(partition, document.case_id, document.held_until())
+        """Start filling the due indexes from a freshly assigned partition's store; the
+        worker advances the scan between batches (:meth:`advance_due_scans`)."""
+
+        def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:
+            document = CaseDocument(partition, key[2:].decode("utf-8"), decode_value(value))
+            return document.case_id, document.next_due(), document.held_until()
+
+        self._due_scans[partition] = DueScan(
+            partition, self.case_stores[partition].prefixed(b"c|"), times, self.due,
+            self.held)
+
+    @property
+    def scanning_due_times(self) -> bool:
+        """Whether a partition's due times are still being read (see :class:`DueScan`)."""
+        return bool(self._due_scans)
+
+    def advance_due_scans(self, budget: int = DUE_SCAN_STEP) -> None:
+        """Read the next ``budget`` stored cases of one partition's due-time scan."""
+        partition, scan = next(iter(self._due_scans.items()))
+        if scan.advance(budget):
+            del self._due_scans[partition]
 
     # -- decoding ----------------------------------------------------------------------
 

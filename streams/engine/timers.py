@@ -10,9 +10,13 @@ since (its due time moved) is dropped when popped (lazy deletion).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
-__all__ = ["DueIndex"]
+__all__ = ["DueIndex", "DueScan"]
+
+#: A stored case's (case id, next due time, held-until time), from its store key and value.
+CaseTimes = Callable[[bytes, bytes], tuple[str, datetime | None, datetime | None]]
 
 
 class DueIndex:
@@ -41,6 +45,11 @@ class DueIndex:
             self._heap = [(at, p, c) for (p, c), at in self._due.items()]
             heapq.heapify(self._heap)
 
+    def add_if_absent(self, partition: int, case_id: str, due: datetime | None) -> None:
+        """Record a due time the case has none of (see :class:`DueScan`)."""
+        if due is not None and (partition, case_id) not in self._due:
+            self.set(partition, case_id, due)
+
     def drop_partition(self, partition: int) -> None:
         """Forget a partition that moved to another worker (its heap entries go lazily)."""
         for key in [key for key in self._due if key[0] == partition]:
@@ -62,3 +71,36 @@ class DueIndex:
                 del self._due[key]
                 found.append(key)
         return found
+
+
+class DueScan:
+    """Fills the due indexes from a freshly assigned partition's store, a step at a time.
+
+    Why in steps: the due times are read from every stored case document (~60 µs each:
+    15 s for a 1,000,000-event county's 250,000 cases), and processing need not wait
+    for them. The worker advances the scan between batches. The store iterator reads a
+    snapshot taken when the scan began; a case a batch touched since then has its fresh
+    due time in the index already, so the scan only adds times for cases that have none
+    (an old time it adds for a case whose clocks have since stopped costs one more look
+    at the case, never a missed clock).
+    """
+
+    def __init__(self, partition: int, stored: Iterator[tuple[bytes, bytes]],
+                 times: CaseTimes, due: DueIndex, held: DueIndex) -> None:
+        self.partition = partition
+        self._stored = stored
+        self._times = times
+        self._due = due
+        self._held = held
+
+    def advance(self, budget: int) -> bool:
+        """Read up to ``budget`` stored cases; True once the whole store has been read."""
+        partition = self.partition
+        for _ in range(budget):
+            item = next(self._stored, None)
+            if item is None:
+                return True
+            case_id, due, held_until = self._times(*item)
+            self._due.add_if_absent(partition, case_id, due)
+            self._held.add_if_absent(partition, case_id, held_until)
+        return False

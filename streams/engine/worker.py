@@ -197,8 +197,9 @@ class StreamWorker:
                 statistics.store = None
                 statistics.stats = None
             elif partition in processors.case_stores and partition not in kept:
-                processors.case_stores.pop(partition).close()
+                store = processors.case_stores.pop(partition)
                 processors.forget_partition(partition)
+                store.close()
                 processors.due.drop_partition(partition)
                 processors.held.drop_partition(partition)
 
@@ -288,8 +289,10 @@ class StreamWorker:
                 index.stop()
                 with contextlib.suppress(Exception):
                     flush(producer)
-                for store in self.processors.case_stores.values() if self.processors else ():
-                    store.close()
+                if self.processors is not None:
+                    for partition, store in self.processors.case_stores.items():
+                        self.processors.forget_partition(partition)  # its scan reads it
+                        store.close()
 
     def _consumer(self) -> Consumer:
         settings = self.settings
@@ -332,6 +335,8 @@ class StreamWorker:
                     self.index.poll()
                 if records:
                     await self._process(producer, records)
+                if self.processors is not None and self.processors.scanning_due_times:
+                    self.processors.advance_due_scans()
                 if time.monotonic() >= self._next_sweep:
                     await self._sweep(producer)
                 await self._retry_held(producer)

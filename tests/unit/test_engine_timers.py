@@ -1,10 +1,13 @@
-"""The native engine's due index: the sweep sees only due cases, each once, latest time wins."""
+"""The native engine's due index: the sweep sees only due cases, each once, latest time
+wins; a freshly assigned partition's times are read from its store in steps."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from streams.engine.timers import DueIndex
+from streams.engine.state import PartitionStore
+from streams.engine.timers import DueIndex, DueScan
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -60,3 +63,38 @@ def test_a_limited_pop_takes_the_earliest_and_leaves_the_rest() -> None:
     rest = index.pop_due(NOW, limit=100)
     assert sorted(rest) == sorted((number % 4, f"case-{number}") for number in range(4, 10))
     assert not index.has_due(NOW)
+
+
+def _stored_times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:
+    due, held = value.decode("ascii").split("|")
+    return (key[2:].decode("utf-8"), datetime.fromisoformat(due) if due else None,
+            datetime.fromisoformat(held) if held else None)
+
+
+def test_the_due_scan_reads_a_real_store_in_steps_and_never_overrides_a_fresher_time(
+        tmp_path: Path) -> None:
+    """A freshly assigned partition's due times come from its RocksDB store a step at a
+    time while batches run; a time a batch set meanwhile stays (it is fresher)."""
+    store = PartitionStore(tmp_path / "engine-cases-0", "changelog", 0)
+    try:
+        for number in range(5):
+            due = (NOW + timedelta(minutes=number)).isoformat()
+            store.put(f"c|case-{number}".encode(), f"{due}|".encode())
+        store.put(b"c|case-held", f"|{(NOW - timedelta(minutes=1)).isoformat()}".encode())
+        store.put(b"d|not-a-case", b"ignored")
+        store.commit_local(last_offset=5)
+        due, held = DueIndex(), DueIndex()
+        scan = DueScan(0, store.prefixed(b"c|"), _stored_times, due, held)
+        assert scan.advance(2) is False
+        assert len(due) == 2
+        # A batch touched case-4 before the scan reached it: its clocks stopped early
+        # (the batch's time, one hour on) and that time is kept.
+        due.set(0, "case-4", NOW + timedelta(hours=1))
+        assert scan.advance(10) is True
+        assert len(due) == 5 and len(held) == 1
+        assert sorted(due.pop_due(NOW + timedelta(minutes=10))) == [
+            (0, f"case-{number}") for number in range(4)]
+        assert due.pop_due(NOW + timedelta(hours=1)) == [(0, "case-4")]
+        assert held.pop_due(NOW) == [(0, "case-held")]
+    finally:
+        store.close()
