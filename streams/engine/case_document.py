@@ -250,7 +250,9 @@ class CaseDocument:
             return True
         if part == "events":
             items: list[Any] = self.data["events"]
-            head = min(STORED_EVENTS_HEAD, len(items) // 4)
+            # The first entry always stays too (the case's opening act, which the
+            # deadlines count from), however few entries are left.
+            head = min(STORED_EVENTS_HEAD, max(len(items) // 4, 1))
         else:
             if self._aggregate is not None:  # fold the live aggregate into the data first
                 self.data["aggregate"] = self._aggregate.to_dict()
@@ -258,7 +260,7 @@ class CaseDocument:
             if aggregate is None:
                 return False
             items = aggregate["timeline"]
-            head = min(STORED_EVENTS_HEAD, len(items) // 4)
+            head = min(STORED_EVENTS_HEAD, max(len(items) // 4, 1))
         middle = len(items) - head - 1  # the newest entry always stays
         if middle <= 0:
             return False
