@@ -287,6 +287,22 @@ def test_the_state_survives_a_snapshot_and_resolves_what_was_raised_before() -> 
     assert resolved[0].event_id != gap.event_id
 
 
+def test_a_restored_tracker_knows_the_same_series_and_gaps_as_the_live_one() -> None:
+    """from_dict rebuilds each decision-number series at once; it must equal what the
+    live tracker built number by number (numbers out of order, gaps of every size)."""
+    days = workdays(date(2025, 3, 3), 60)
+    events = penalties(MARKET, days, skip={3, 7, 8, 20, 21, 22, 23, 24, 25, 26, 27, 40})
+    shuffled = events[::2] + events[1::2]  # later numbers before earlier ones
+    t = tracker()
+    evaluate(t, county() + shuffled)
+    restored = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
+                                             load_missing_entry(), calendar=CAL)
+    assert t._gap_pairs and any(t._gap_pairs.values())
+    assert restored._sorted == t._sorted
+    assert restored._gap_pairs == t._gap_pairs
+    assert restored._series_of == t._series_of
+
+
 def test_thresholds_are_operator_data() -> None:
     loose = params(number_gaps={"grace_working_days": 200})
     alerts = evaluate(tracker(loose), penalties(MARKET, workdays(date(2025, 3, 3), 40),
