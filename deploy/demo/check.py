@@ -154,12 +154,15 @@ def act_rules() -> dict[str, str]:
 
 
 def compare_acts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any],
-                 *, today: date | None = None, examples: int = 5) -> list[ActComparison]:
+                 *, today: date | None = None, examples: int = 5,
+                 delivered: Mapping[str, set[str]] | None = None) -> list[ActComparison]:
     """Per act: whether the hub raised that act's own reply clock (its rule id) on every
     case the generator answered late or never (gap ``detail.act``) and on every clock
     pending at the export that is due by ``today`` (pending clock ``detail.act``), and
     which of the rule's open alerts nobody planted — so each act is counted, not only
-    the REPLY_OVERDUE kind most of them share."""
+    the REPLY_OVERDUE kind most of them share. An act with no clock but an ``inbox``
+    (the agency's objection to a 撤案) is found where it reached that inbox
+    (``delivered``: act → case ids, see :func:`read_delivered`)."""
     rules = act_rules()
     tallies: Mapping[str, Mapping[str, Any]] = manifest.get("acts") or {}
     for act, tally in tallies.items():
@@ -193,6 +196,15 @@ def compare_acts(alerts: Iterable[Mapping[str, Any]], manifest: Mapping[str, Any
         wanted, hub = gapped[act] | due[act], raised[rule_id]
         tally = tallies.get(act) or {}
         scope = {str(case) for case in tally.get("case_ids") or ()}
+        if tally.get("inbox"):
+            reached = set((delivered or {}).get(act, ()))
+            rows.append(ActComparison(
+                act=act, rule_id=f"(no clock) lf.inbox.{tally['inbox']}",
+                planted=int(tally.get("planted", len(scope))),
+                in_time=int(tally.get("in_time", 0)), expected=len(scope),
+                found=len(scope & reached), missed=len(scope - reached),
+                missed_cases=sorted(scope - reached)[:examples]))
+            continue
         # An act that stops another clock (case_ids): only its own cases are its business.
         extra = (still_open[rule_id] & scope - wanted if scope
                  else still_open[rule_id] - wanted_by_rule[rule_id])
@@ -225,11 +237,35 @@ async def read_alerts(bootstrap: str, registry_url: str,
     ``security``: on the secured embedded stack, a principal that may read ``lf.alerts``
     (the admin of ``<home>/secrets/operator.env``, or a procuratorate).
     """
+    latest = await read_latest(bootstrap, registry_url, topic, "alert_id", security=security)
+    return [record for _, record in latest.values()]
+
+
+async def read_delivered(bootstrap: str, registry_url: str, manifest: Mapping[str, Any], *,
+                         security: KafkaSecurity | None = None) -> dict[str, set[str]]:
+    """Per act with no reply clock (manifest ``acts`` with an ``inbox``): the cases whose
+    act of its ``event_type`` reached that unit's inbox ``lf.inbox.<unit>``."""
+    delivered: dict[str, set[str]] = {}
+    for act, tally in (manifest.get("acts") or {}).items():
+        if not tally.get("inbox"):
+            continue
+        events = await read_latest(bootstrap, registry_url, f"lf.inbox.{tally['inbox']}",
+                                   "event_id", security=security)
+        delivered[act] = {str(record["case_id"]) for name, record in events.values()
+                          if name.rsplit(".", 1)[-1] == tally.get("event_type")}
+    return delivered
+
+
+async def read_latest(bootstrap: str, registry_url: str, topic: str, key_field: str, *,
+                      security: KafkaSecurity | None = None
+                      ) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The latest (Avro name, record) per ``key_field`` value on ``topic``, read to its
+    end without a group."""
     from hub.kafka import make_consumer
     from hub.registry import SchemaRegistryClient
     from hub.serde import AvroSerde
 
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, tuple[str, dict[str, Any]]] = {}
     async with SchemaRegistryClient(registry_url) as registry:
         serde = AvroSerde(registry)
         consumer = make_consumer(bootstrap, topic, group_id=None, security=security)
@@ -246,11 +282,11 @@ async def read_alerts(bootstrap: str, registry_url: str,
                     for record in records:
                         if record.value is None:
                             continue
-                        _, alert = await serde.decode_raw(record.value)
-                        latest[str(alert["alert_id"])] = alert
+                        name, value = await serde.decode_raw(record.value)
+                        latest[str(value[key_field])] = (name, value)
         finally:
             await consumer.stop()
-    return list(latest.values())
+    return latest
 
 
 def _table(rows: list[KindComparison]) -> str:
@@ -302,8 +338,10 @@ def check(
     from hub.models import CHINA_TZ
 
     now = date.fromisoformat(today) if today else datetime.now(CHINA_TZ).date()
+    delivered = asyncio.run(read_delivered(settings.bootstrap, settings.registry_url, data,
+                                           security=settings.kafka_security))
     rows = compare_alerts(alerts, data, now)
-    acts = compare_acts(alerts, data, today=now)
+    acts = compare_acts(alerts, data, today=now, delivered=delivered)
     if as_json:
         # One list: the kinds, then one row per act (kind "act:<ACT>"), same counters.
         typer.echo(json.dumps([asdict(row) for row in rows]

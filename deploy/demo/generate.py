@@ -196,6 +196,7 @@ HANDOVER_COLUMNS: tuple[str, ...] = (
     "备注",
 )
 RECONSIDERATION_COLUMNS: tuple[str, ...] = (
+    "申请类型",
     "复议申请书文号",
     "移送书文号",
     "行政处罚决定书文号",
@@ -203,6 +204,7 @@ RECONSIDERATION_COLUMNS: tuple[str, ...] = (
     "公安机关",
     "公安机关代码",
     "公安案件编号",
+    "检察院代码",
     "不予立案通知书文号",
     "申请日期",
     "复议理由",
@@ -724,6 +726,8 @@ class _Generator:
             tuple[str, Unit, str, date, str, date, date | None]] = []
         #: Case ids of the filed cases the police cancelled 撤案.
         self.cancelled: list[str] = []
+        #: Case ids of the cancellations the agency objected to (建议立案监督).
+        self.objected: list[str] = []
         #: Penalties with an enforcement status, by id(case): (case, outcome, due,
         #: 执行到位日期, the day the 执行到位 re-export was taken).
         self.enforcement: dict[
@@ -1669,6 +1673,7 @@ class _Generator:
             referral.agency,
             requested,
             {
+                "申请类型": "提请复议",
                 "复议申请书文号": f"演{abbreviation}复议〔{requested.year}〕{serial}号",
                 "移送书文号": referral.number,
                 "行政处罚决定书文号": referral.decision_number,
@@ -2221,8 +2226,9 @@ class _Generator:
         """The police cancel filed cases 撤案 (FilingDecided CANCELLED from their feedback
         API): two whose year to conclusion would have run out by the export (their
         filed-not-concluded gaps are gone) and one still running at the export (its
-        pending clock is gone). The agency's objection is not planted: no preset or event
-        type carries it yet."""
+        pending clock is gone). The agency objects to each five working days later, by
+        suggesting filing supervision 建议立案监督 to the procuratorate (a 申请类型
+        建议立案监督 row of its reconsiderations export, see :meth:`_objection`)."""
         acted = {action.case_id for _, _, _, action, _, _, _ in self.late_acts}
         pool = [r for r in self._clean_referrals(self.end - timedelta(days=10))
                 if r.case_id not in acted and any(x.decision == "FILED" for x in r.records)
@@ -2248,8 +2254,34 @@ class _Generator:
             tally = self.act_outcomes["POLICE_CANCELLATION"]
             tally["in_time"] += 1  # each stops its filed case's year before it runs out
             self.cancelled.append(referral.case_id)
+            self._objection(referral, day)
         if not self.cancelled:
             self._not_planted("POLICE_CANCELLATION (no filed case left open)")
+
+    def _objection(self, referral: Referral, cancelled_on: date) -> None:
+        """The agency's objection to the cancellation (兴庆区 opinion item 8): no random
+        draw (its entry date is its day), so every later pick of this stream stays put."""
+        day = self.calendar.add_working_days(cancelled_on, 5)
+        if day > self.end:
+            return
+        serial = self._next("objection", referral.agency.code, str(day.year))
+        abbreviation = self._style(referral.agency).abbreviation
+        self.agency_rows.append(AgencyRow("reconsiderations", referral.agency, day, day, {
+            "申请类型": "建议立案监督",
+            "复议申请书文号": f"演{abbreviation}监督〔{day.year}〕{serial}号",
+            "移送书文号": referral.number,
+            "行政处罚决定书文号": referral.decision_number,
+            "案件编号": referral.case_number,
+            "公安机关": referral.police.name,
+            "公安机关代码": referral.police.code,
+            "公安案件编号": referral.police_case_number,
+            "检察院代码": self.procuratorate.code,
+            "申请日期": day,
+            "复议理由": "公安机关撤销该案的理由不能成立，涉案数额已达立案追诉标准，建议检察机关"
+                        "依法开展立案监督。",
+        }, referral.case_id))
+        self.act_outcomes["CANCELLATION_OBJECTION"]["in_time"] += 1
+        self.objected.append(referral.case_id)
 
     def _enforcement(self) -> None:
         """Penalties exported 未执行 with the clock to enforcement (6 months, an operator
@@ -3964,10 +3996,14 @@ class _Generator:
         tallies: dict[str, ActTally] = {}
         for act, outcomes in sorted(self.act_outcomes.items()):
             rule_id = rules.get(act, "")
-            case_ids = sorted(self.cancelled) if act == "POLICE_CANCELLATION" else []
+            case_ids = {"POLICE_CANCELLATION": sorted(self.cancelled),
+                        "CANCELLATION_OBJECTION": sorted(self.objected)}.get(act, [])
+            delivery = ({"inbox": self.procuratorate.code,
+                         "event_type": "FilingSupervisionRequested"}
+                        if act == "CANCELLATION_OBJECTION" else {})
             tallies[act] = ActTally(rule_id=rule_id, alert_kind=kinds.get(rule_id, ""),
                                     planted=sum(outcomes.values()), case_ids=case_ids,
-                                    **outcomes)
+                                    **delivery, **outcomes)
         return tallies
 
     def finish_outbox_gaps_for_judgments(self) -> None:

@@ -213,6 +213,12 @@ class ActTally(_Model):
         description="For an act that stops another clock rather than starting one (the "
         "police's cancellation 撤案 stops filed-case-not-concluded-1-year): the cases it "
         "was planted on; any open alert of the rule on them is extra.")
+    inbox: str = Field(
+        default="",
+        description="For an act with no reply clock (the agency's objection to a 撤案): "
+        "the unit whose inbox (lf.inbox.<unit>) must carry it; `demo check` counts the "
+        "case_ids whose act of `event_type` reached it.")
+    event_type: str = Field(default="", description="The act's event type (with `inbox`).")
 
 
 class DemoManifest(_Model):

@@ -177,3 +177,20 @@ def test_a_cancellation_row_expects_no_year_alert_on_its_own_cases_only() -> Non
         2, 2, 0, 0, 0)
     [row] = compare_acts([*alerts, {**open_alert, "case_id": "x2"}], manifest)
     assert (row.extra_open, row.extra_cases) == (1, ["x2"])
+
+
+def test_an_act_without_a_clock_is_found_where_it_reached_its_inbox() -> None:
+    """The agency's objection to a 撤案 (建议立案监督) starts no clock: its row counts the
+    planted cases whose FilingSupervisionRequested reached the procuratorate's inbox."""
+    from deploy.demo.check import compare_acts
+
+    manifest = {"acts": {"CANCELLATION_OBJECTION": {
+        "rule_id": "", "planted": 3, "in_time": 3, "case_ids": ["x1", "x2", "x3"],
+        "inbox": "PROCURATORATE", "event_type": "FilingSupervisionRequested"}}}
+    [row] = compare_acts([], manifest, delivered={"CANCELLATION_OBJECTION": {"x1", "x3",
+                                                                            "other"}})
+    assert (row.planted, row.expected, row.found, row.missed, row.missed_cases) == (
+        3, 3, 2, 1, ["x2"])
+    assert "lf.inbox.PROCURATORATE" in row.rule_id
+    [row] = compare_acts([], manifest)  # nothing read: every objection missed
+    assert (row.found, row.missed) == (0, 3)

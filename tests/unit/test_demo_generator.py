@@ -921,7 +921,7 @@ def test_agency_side_exports_map_through_the_shipped_agency_presets(
 
     raw = load_preset(f"agency-{kind}")
     # a preset with routes (reconsiderations: 提请复议 or 建议立案监督 by 申请类型) is a
-    # dispatch; the demo's rows carry no 申请类型 and take its default route
+    # dispatch, each row taking the route its 申请类型 names
     spec: MappingSpec | DispatchSpec = (DispatchSpec.model_validate(raw) if "routes" in raw
                                         else MappingSpec.model_validate(raw))
     bad = _bad(county, "bad_row.")
@@ -1173,8 +1173,9 @@ def test_consultations_are_answered_as_the_manifest_says(
 
 def test_every_act_tally_adds_up_to_its_gaps_and_names_a_real_rule(county: County) -> None:
     """Per act: planted = in time + late + never + pending; the late and never answered
-    are exactly the gaps naming the act; the letters the demo sends (suggestion,
-    correction notice, urging prosecution, consultation) occur in all three outcomes."""
+    are exactly the gaps naming the act; an act without a clock names its inbox; the
+    letters the demo sends (suggestion, correction notice, urging prosecution,
+    consultation) occur in all three outcomes."""
     from hub.rules import load_deadlines
 
     rule_ids = {rule.id for rule in load_deadlines().rules}
@@ -1186,7 +1187,11 @@ def test_every_act_tally_adds_up_to_its_gaps_and_names_a_real_rule(county: Count
     pending = Counter(c.detail["act"] for c in county.manifest.pending_clocks
                       if "act" in c.detail)
     for act, tally in county.manifest.acts.items():
-        assert tally.rule_id in rule_ids and tally.alert_kind, act
+        if tally.inbox:  # an act with no reply clock: counted where it is delivered
+            assert (tally.rule_id, tally.alert_kind, tally.event_type) == (
+                "", "", "FilingSupervisionRequested"), act
+        else:
+            assert tally.rule_id in rule_ids and tally.alert_kind, act
         assert tally.planted == tally.in_time + tally.late + tally.unanswered + tally.pending
         assert (tally.late, tally.unanswered) == (late[act], never[act]), act
     assert set(late) | set(never) <= set(county.manifest.acts)
@@ -1318,11 +1323,43 @@ def test_acts_answered_late_or_never_point_at_their_rows(
     assert {case_id_for(r["referring_unit_code"],
                         r["agency_decision_number"] or r["agency_case_number"])
             for r in cancellations} == set(cancelled.case_ids)
+    # The agency objects to each cancellation (建议立案监督) in its reconsiderations export,
+    # read by the shipped preset into FilingSupervisionRequested to the procuratorate.
+    objected = manifest.acts["CANCELLATION_OBJECTION"]
+    objections = _objections(county)
+    assert objected.event_type == "FilingSupervisionRequested"
+    assert objected.planted == objected.in_time == len(objected.case_ids) >= 2
+    assert set(objected.case_ids) <= set(cancelled.case_ids)
+    assert {event.case_id for event in objections} == set(objected.case_ids)
+    assert {event.procuratorate_unit_code for event in objections} == {objected.inbox}
+    police_of = {case_id_for(r["referring_unit_code"],
+                             r["agency_decision_number"] or r["agency_case_number"]):
+                 r["police_unit_code"] for r in cancellations}
+    assert all(event.police_unit_code == police_of[event.case_id] for event in objections)
     year = "FILED_NOT_CONCLUDED"
     assert not [g for g in manifest.gaps if g.alert_kind == year
                 and g.case_id in cancelled.case_ids]
     assert not [c for c in manifest.pending_clocks if c.alert_kind == year
                 and c.case_id in cancelled.case_ids]
+
+
+def _objections(county: County) -> list[Any]:
+    """The agencies' objections to cancellations, read through the shipped
+    agency-reconsiderations preset as the demo's connectors read it."""
+    from connectors.config import load_preset
+    from connectors.mapping import DispatchSpec, build_mapper
+    from hub.models import FilingSupervisionRequested, ReconsiderationRequested
+
+    spec = DispatchSpec.model_validate(load_preset("agency-reconsiderations"))
+    found: list[Any] = []
+    for export in county.files("reconsiderations"):
+        mapper = build_mapper(spec, unit=export.unit_code, connector_id="demo-test")
+        for row in _rows(county, export):
+            event = mapper.map(row.values, f"{export.path}#{row.row}").event
+            assert isinstance(event, FilingSupervisionRequested | ReconsiderationRequested)
+            if isinstance(event, FilingSupervisionRequested):
+                found.append(event)
+    return found
 
 
 def _lead_feedback(county: County) -> dict[str, Any]:
