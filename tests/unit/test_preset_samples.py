@@ -62,7 +62,7 @@ _FILE = {"path": str(SAMPLES), "encoding": "gbk"}
 SAMPLE_CONFIGS: dict[str, tuple[str, str, str, str, dict[str, Any], int]] = {
     "outbox": ("procuratorate-outbox.json", "procuratorate-outbox", "sql", PROCURATORATE,
                {"url": "sqlite:///unused.sqlite", "table": "outbox", "watermark_column": "id",
-                "tie_breaker_column": "id", "payload_column": "payload"}, 15),
+                "tie_breaker_column": "id", "payload_column": "payload"}, 16),
     "consultations": ("agency-consultations.csv", "agency-consultations", "file", MARKET,
                       _FILE, 2),
     "invitations": ("agency-invitations.csv", "agency-invitations", "file", MARKET, _FILE, 2),
@@ -159,8 +159,9 @@ def test_unanswered_every_act_raises_its_clock_and_the_answers_stop_them() -> No
     raised, _ = _raised(requests)
     assert raised == ACT_CLOCKS
     raised, running = _raised(story)
-    # answered in time: no alert was ever raised, no clock left; only the leads wait
-    assert raised == {"lead-feedback-overdue": ACT_CLOCKS["lead-feedback-overdue"]}
+    # answered in time: no alert was ever raised, no clock left; only the leads to the
+    # commission and the justice bureau wait (the procuratorate fed its own lead back)
+    assert raised == {"lead-feedback-overdue": {COMMISSION, JUSTICE}}
     assert running == {"lead-feedback-overdue"}
 
 
@@ -168,7 +169,7 @@ def test_every_answer_goes_back_to_the_unit_that_asked() -> None:
     registry, rules, thresholds = load_unit_registry(DEMO_UNITS), load_routing(), load_thresholds()
     answers = [e for connector in ("replies", "police", "outbox")
                for e in _events(connector) if _is_answer(e) and not isinstance(e, FilingDecided)]
-    assert len(answers) == 12
+    assert len(answers) == 13
     for answer in answers:
         route = route_event(answer, registry, rules, thresholds)
         asked = {AgencyReplied: getattr(answer, "addressed_to_unit_code", ""),

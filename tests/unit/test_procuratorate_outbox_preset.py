@@ -15,11 +15,13 @@ from connectors.cli import app, sample_records
 from connectors.config import PRESETS_DIR, ConnectorConfig, parse_config
 from connectors.mapping import build_mapper
 from hub.models import (
+    AgencyReplied,
     AlertStatus,
     CaseEvent,
     ConsultationAnswered,
     ConsultationRequested,
     LeadTransferred,
+    ReplyOutcome,
 )
 from hub.rules import load_routing, load_thresholds
 from hub.units import load_unit_registry
@@ -77,7 +79,7 @@ def test_the_shipped_sample_passes_connector_test(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["test", str(config), "--sample", str(SAMPLE),
                                       "--limit", "20"])
     assert result.exit_code == 0, result.output
-    assert "15 event(s) mapped, 0 rejected" in result.output
+    assert "16 event(s) mapped, 0 rejected" in result.output
     assert '"action": "ORDER_FILING"' in result.output
     assert '"consultation_id": "演市监咨〔2025〕2号"' in result.output
 
@@ -138,3 +140,28 @@ def test_the_procuratorates_consultation_answer_reaches_the_agency_and_stops_its
     assert (resolved.status, resolved.resolved_by_event_id) == (AlertStatus.RESOLVED,
                                                                 late.event_id)
     assert resolved.details["late"] == "true"
+
+
+def test_the_procuratorates_feedback_on_its_public_interest_lead_stops_the_clock() -> None:
+    """Item 4: the public-interest litigation lead (outbox sample row 14, no feedback date
+    of its own: the rule's month, due 2025-04-20) is fed back in the procuratorate's own
+    system (row 16, LeadFeedbackGiven, 2025-04-10): an AgencyReplied on the lead's case,
+    quoting its number, addressed to the sender, which stops the clock in time."""
+    events = _mapped(_outbox(), SAMPLE)
+    [lead] = [e for e in events if isinstance(e, LeadTransferred)
+              and e.destination.value == "PUBLIC_INTEREST_LITIGATION"]
+    [feedback] = [e for e in events if isinstance(e, AgencyReplied)]
+    assert (feedback.case_id, feedback.in_reply_to_document_number) == (lead.case_id,
+                                                                        lead.lead_number)
+    assert (feedback.addressed_to_unit_code, feedback.outcome) == (PROCURATORATE,
+                                                                   ReplyOutcome.ADOPTED)
+    route = route_event(feedback, load_unit_registry(DEMO_UNITS), load_routing(),
+                        load_thresholds())
+    assert route.topics == (f"lf.inbox.{PROCURATORATE}",) and route.unroutable is None
+
+    unanswered = states(evaluate([lead], at(2025, 4, 21)))["lead-feedback-overdue"]
+    assert (unanswered.status, unanswered.responsible_unit_code) == (AlertStatus.RAISED,
+                                                                     PROCURATORATE)
+    answered = evaluate([lead, feedback], at(2025, 4, 21))
+    assert "lead-feedback-overdue" not in states(answered)
+    assert not [c for c in answered.open_clocks if c.rule_id == "lead-feedback-overdue"]
