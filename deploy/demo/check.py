@@ -135,6 +135,7 @@ OTHER_ACT_RULES: dict[str, str] = {
     # leads 线索移送 per destination: the receiver's feedback clock
     "LEAD_SUPERVISION_COMMISSION": "lead-feedback-overdue",
     "LEAD_JUSTICE_BUREAU": "lead-feedback-overdue",
+    "LEAD_PUBLIC_INTEREST_LITIGATION": "lead-feedback-overdue",
     # 撤案 stops the filed case's year: its row expects no alert of that rule on its cases
     "POLICE_CANCELLATION": "filed-case-not-concluded-1-year",
 }

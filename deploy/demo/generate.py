@@ -298,6 +298,9 @@ OUTBOX_TYPES: dict[str, tuple[str, str]] = {
     "CorrectionNoticeIssued": ("纠正违法通知书", "CORRECTION_NOTICE"),
     "ProsecutionUrged": ("督促起诉意见书", "URGE_PROSECUTION"),
     "LeadTransferred": ("线索移送", "LEAD_TRANSFER"),
+    # the procuratorate's own feedback 线索接受反馈 on a public-interest litigation lead:
+    # an AgencyReplied quoting the lead (procuratorate-outbox preset), not an act
+    "LeadFeedbackGiven": ("线索接受反馈", "LEAD_FEEDBACK"),
 }
 #: Leads 线索移送 the demo plants (issue #13, item 4): destination -> (the receiving unit's
 #: role, the act's name in the manifest and ``demo check``, what the lead is about).
@@ -309,6 +312,11 @@ LEAD_DESTINATIONS: dict[str, tuple[str, str, str]] = {
         "justice_bureau", "LEAD_JUSTICE_BUREAU",
         "该案行政执法程序存在违法问题，移送行政执法监督线索，请依法监督并反馈处理结果。"),
 }
+#: The public-interest litigation lead 公益诉讼线索 (destination PUBLIC_INTEREST_LITIGATION):
+#: the act's name in the manifest and ``demo check``, and what the lead is about.
+PUBLIC_INTEREST_LEAD: tuple[str, str] = (
+    "LEAD_PUBLIC_INTEREST_LITIGATION",
+    "该案违法行为损害社会公共利益（食品药品安全、生态环境），移送公益诉讼线索，请审查并反馈处理结果。")
 #: Outbox types whose letter the addressee must answer (a reply clock, deadlines.yaml),
 #: with the 来文类型 its reply names.
 ANSWERED_OUTBOX_TYPES: dict[str, str] = {
@@ -720,6 +728,10 @@ class _Generator:
         #: Acts answered late or never (build_late_and_unanswered_acts): (outcome, act,
         #: alert name, outbox row, due, answered on, unit that must answer)
         self.late_acts: list[
+            tuple[str, str, str, OutboxAction, date, date | None, Unit]] = []
+        #: The same for the public-interest litigation leads (planted after everything
+        #: else, so their gaps come last and every other gap keeps its id).
+        self.late_public_interest: list[
             tuple[str, str, str, OutboxAction, date, date | None, Unit]] = []
         #: (outcome, agency, case id, day, 邀请编号, due, attended on)
         self.late_invitations: list[
@@ -2152,13 +2164,17 @@ class _Generator:
                               "referrals not filed)")
 
     def _act_outcome(self, act: str, outcome: str, action: OutboxAction, due: date,
-                     answered: date | None, alert: str, responsible: Unit) -> None:
+                     answered: date | None, alert: str, responsible: Unit,
+                     late: list[tuple[str, str, str, OutboxAction, date, date | None, Unit]]
+                     | None = None) -> None:
         """Tally one act; a late or never answered one becomes a gap at its outbox row
-        (planted once the outbox is written, ``expect_late_and_unanswered_acts``)."""
+        (planted once the outbox is written, ``expect_late_and_unanswered_acts``; ``late``:
+        another list of them, whose gaps are planted elsewhere)."""
         self.act_outcomes[act]["unanswered" if outcome == "never" else outcome] += 1
         if outcome != "in_time":
             assert action.case_id is not None
-            self.late_acts.append((outcome, act, alert, action, due, answered, responsible))
+            (self.late_acts if late is None else late).append(
+                (outcome, act, alert, action, due, answered, responsible))
 
     def _opinions_late_and_never(self) -> None:
         """Two 检察意见书 to agencies on their penalty decisions (行政违法行为监督): one
@@ -2318,7 +2334,7 @@ class _Generator:
         cases: two fed back within the month, one 3–20 days after, one never. The feedback
         comes from the receiver's own replies export (agency-replies preset, 来文文号 = the
         lead number, 案件所属单位代码 = the case's agency). Public-interest litigation leads
-        go to the procuratorate itself, whose system has no feedback export: not planted."""
+        are planted apart (:meth:`build_public_interest_leads`)."""
         silent = self.silent_unit
         plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
                  and c.unit is not silent and c.bad_kind is None and c.referral is None
@@ -2350,19 +2366,56 @@ class _Generator:
             if len(chosen) < len(outcomes):
                 self._not_planted(f"{act} (too few plain penalties)")
 
+    def build_public_interest_leads(self) -> None:
+        """Public-interest litigation leads 公益诉讼线索 (LeadTransferred, destination
+        PUBLIC_INTEREST_LITIGATION) from the procuratorate's outbox on two agencies'
+        penalty cases: one fed back within the month, one never. The procuratorate
+        receives its own lead (its public-interest department), so the feedback is a
+        row of its own outbox (type LeadFeedbackGiven, quoting the lead's number).
+
+        Drawn from a random stream of its own after every other planting (the open cases
+        included), so nothing planted before moves: the outbox only gains rows."""
+        saved, self.rng = self.rng, random.Random(self.seed * 31 + 16)
+        try:
+            act, content = PUBLIC_INTEREST_LEAD
+            silent = self.silent_unit
+            plain = [c for c in self.cases if c.role == "plain" and c.procedure == "普通"
+                     and c.unit is not silent and c.bad_kind is None and c.referral is None
+                     and c.decision_date <= self.end - timedelta(days=120)]
+            outcomes = ("in_time", "never")
+            picks = self.rng.sample(plain, min(len(plain), len(outcomes)))
+            for outcome, case in zip(outcomes, picks, strict=False):
+                issued = self._pick_workday(_add_days(case.decision_date, 20),
+                                            self.end - timedelta(days=60))
+                due = add_months(issued, 1)
+                lead = self._action("LeadTransferred", issued, None, self.procuratorate,
+                                    content, case=case, reply_due=due, word="线")
+                assert lead is not None
+                lead.payload["destination"] = "PUBLIC_INTEREST_LITIGATION"
+                case.role = "recommended"
+                answered: date | None = None
+                if outcome == "in_time":
+                    answered = min(_add_days(issued, self.rng.randint(5, 25)), due)
+                    feedback = self._action(
+                        "LeadFeedbackGiven", answered, None, self.procuratorate,
+                        "公益诉讼线索已受理，经审查已立案并发出诉前检察建议。", case=case,
+                        word="线反", aggregate_id=lead.aggregate_id)
+                    assert feedback is not None
+                    feedback.payload["in_reply_to_document_number"] = (
+                        lead.payload["document_number"])
+                    feedback.payload["outcome"] = "ADOPTED"
+                self._act_outcome(act, outcome, lead, due, answered, "lead_feedback_overdue",
+                                  self.procuratorate, late=self.late_public_interest)
+            if len(picks) < len(outcomes):
+                self._not_planted(f"{act} (too few plain penalties)")
+        finally:
+            self.rng = saved
+
     def expect_late_and_unanswered_acts(self) -> None:
         """The gaps of ``build_late_and_unanswered_acts`` (planted last, so every other
         gap keeps its id): at the outbox row of the act, the agency's invitations row,
         the penalty row that exported 未执行."""
-        outbox = "exports/procuratorate/actions.sqlite"
-        for outcome, act, alert, action, due, answered, responsible in self.late_acts:
-            self._gap(f"{act.lower()}_{'late' if outcome == 'late' else 'unanswered'}",
-                      alert, self.procuratorate, SourceRef(path=outbox,
-                                                           outbox_id=action.row_id),
-                      case_id=action.case_id, due=due, resolved_on=answered,
-                      responsible=responsible,
-                      detail={"document_number": action.payload["document_number"],
-                              "act": act})
+        self._late_act_gaps(self.late_acts)
         for outcome, agency, case_id, day, number, due, attended in self.late_invitations:
             rows = sorted((r for r in self.agency_rows if r.kind == "invitations"
                            and r.unit is agency and r.day.year == day.year),
@@ -3933,6 +3986,7 @@ class _Generator:
         self.build_supervision_acts()
         self.build_late_and_unanswered_acts()
         self.build_open_cases()
+        self.build_public_interest_leads()
         self.write_penalties()
         self.write_referral_exports()
         self.write_feedback()
@@ -3949,6 +4003,7 @@ class _Generator:
         self.expect_judicial_recommendation_gaps()
         self.expect_late_and_unanswered_acts()
         self.expect_open_case_gaps()
+        self._late_act_gaps(self.late_public_interest)  # last: every other gap keeps its id
         totals: dict[str, int] = defaultdict(int)
         for unit_counts in self.counts.values():
             for key, value in unit_counts.items():
@@ -3985,6 +4040,20 @@ class _Generator:
         data = manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
         (self.out_dir / "manifest.json").write_bytes(data)
         return manifest
+
+    def _late_act_gaps(
+            self, late: list[tuple[str, str, str, OutboxAction, date, date | None, Unit]]
+    ) -> None:
+        """Each act answered late or never: a gap at its outbox row."""
+        outbox = "exports/procuratorate/actions.sqlite"
+        for outcome, act, alert, action, due, answered, responsible in late:
+            self._gap(f"{act.lower()}_{'late' if outcome == 'late' else 'unanswered'}",
+                      alert, self.procuratorate, SourceRef(path=outbox,
+                                                           outbox_id=action.row_id),
+                      case_id=action.case_id, due=due, resolved_on=answered,
+                      responsible=responsible,
+                      detail={"document_number": action.payload["document_number"],
+                              "act": act})
 
     def _act_tallies(self) -> dict[str, ActTally]:
         """Per act, what was planted and how it ended (manifest ``acts``)."""

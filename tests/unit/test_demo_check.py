@@ -194,3 +194,32 @@ def test_an_act_without_a_clock_is_found_where_it_reached_its_inbox() -> None:
     assert "lf.inbox.PROCURATORATE" in row.rule_id
     [row] = compare_acts([], manifest)  # nothing read: every objection missed
     assert (row.found, row.missed) == (0, 3)
+
+
+def test_each_lead_destination_is_counted_on_its_own_cases_of_the_shared_feedback_rule() -> None:
+    """The three leads 线索移送 share lead-feedback-overdue (issue #13, item 4): each
+    destination's row finds only its own planted cases; an alert on another
+    destination's case is that one's finding, not an extra."""
+    from deploy.demo.check import act_rules, compare_acts
+
+    rule = "lead-feedback-overdue"
+    assert {act_rules()[act] for act in ("LEAD_SUPERVISION_COMMISSION", "LEAD_JUSTICE_BUREAU",
+                                         "LEAD_PUBLIC_INTEREST_LITIGATION")} == {rule}
+    manifest = {
+        "acts": {"LEAD_PUBLIC_INTEREST_LITIGATION": {"rule_id": rule, "planted": 2,
+                                                     "in_time": 1, "unanswered": 1},
+                 "LEAD_JUSTICE_BUREAU": {"rule_id": rule, "planted": 1, "unanswered": 1}},
+        "gaps": [{"alert_kind": "REPLY_OVERDUE", "case_id": "p1",
+                  "detail": {"act": "LEAD_PUBLIC_INTEREST_LITIGATION"}},
+                 {"alert_kind": "REPLY_OVERDUE", "case_id": "j1",
+                  "detail": {"act": "LEAD_JUSTICE_BUREAU"}}],
+    }
+    alerts = [{"kind": "REPLY_OVERDUE", "case_id": "j1", "status": "RAISED", "details": {},
+               "rule_id": rule}]
+    rows = {row.act: row for row in compare_acts(alerts, manifest)}
+    public = rows["LEAD_PUBLIC_INTEREST_LITIGATION"]
+    assert (public.planted, public.in_time, public.unanswered) == (2, 1, 1)
+    assert (public.expected, public.found, public.missed, public.extra_open) == (1, 0, 1, 0)
+    assert public.missed_cases == ["p1"]
+    justice = rows["LEAD_JUSTICE_BUREAU"]
+    assert (justice.found, justice.missed, justice.extra_open) == (1, 0, 0)

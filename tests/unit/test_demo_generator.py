@@ -1343,6 +1343,54 @@ def test_acts_answered_late_or_never_point_at_their_rows(
                 and c.case_id in cancelled.case_ids]
 
 
+def test_public_interest_leads_are_fed_back_in_the_procuratorates_own_outbox(
+        county: County, outbox: list[sqlite3.Row], tmp_path: Path) -> None:
+    """Issue #13, item 4: two public-interest litigation leads to the procuratorate
+    itself; one fed back within its month by a LeadFeedbackGiven row of its own outbox,
+    read by the shipped procuratorate-outbox preset into an AgencyReplied that quotes the
+    lead on the lead's case; one never, its gap at the lead's row and the last gap."""
+    from connectors.cli import sample_records
+    from connectors.config import parse_config
+    from connectors.mapping import build_mapper
+    from hub.models import AgencyReplied
+
+    manifest = county.manifest
+    tally = manifest.acts["LEAD_PUBLIC_INTEREST_LITIGATION"]
+    assert tally.rule_id == "lead-feedback-overdue"
+    assert (tally.planted, tally.in_time, tally.unanswered, tally.late) == (2, 1, 1, 0)
+    procuratorate = next(u.code for u in demo.load_units()[1] if u.kind == "procuratorate")
+    rows = [dict(row) | {"payload": json.loads(row["payload"])} for row in outbox
+            if row["type"] in {"LeadTransferred", "LeadFeedbackGiven"}]
+    leads = {r["payload"]["document_number"]: r for r in rows if r["type"] == "LeadTransferred"
+             and r["payload"]["destination"] == "PUBLIC_INTEREST_LITIGATION"}
+    assert len(leads) == 2
+    assert {r["payload"]["target_unit_code"] for r in leads.values()} == {procuratorate}
+    sample = tmp_path / "outbox.json"
+    sample.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    config = parse_config({"id": "outbox", "unit": procuratorate, "kind": "sql",
+                           "source": {"url": "sqlite:///unused.sqlite", "table": "outbox",
+                                      "watermark_column": "id", "tie_breaker_column": "id",
+                                      "payload_column": "payload"},
+                           "preset": "procuratorate-outbox"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    events = [mapper.map(record.row, record.reference).event
+              for record in sample_records(config, sample) if record.row is not None]
+    assert len(events) == len(rows)
+    lead_events = {e.lead_number: e for e in events if type(e).__name__ == "LeadTransferred"}
+    [feedback] = [e for e in events if isinstance(e, AgencyReplied)]
+    answered = lead_events[feedback.in_reply_to_document_number or ""]
+    assert feedback.case_id == answered.case_id
+    assert feedback.addressed_to_unit_code == procuratorate
+    assert answered.feedback_due_date is not None
+    assert answered.occurred_at <= feedback.occurred_at
+    assert feedback.occurred_at.date() <= answered.feedback_due_date
+    [gap] = [g for g in manifest.gaps if g.detail.get("act") == "LEAD_PUBLIC_INTEREST_LITIGATION"]
+    assert gap == manifest.gaps[-1] and gap.resolved_on is None
+    assert gap.detail["document_number"] in leads.keys() - {answered.lead_number}
+    assert gap.responsible_unit_code == procuratorate
+    assert gap.case_id == lead_events[gap.detail["document_number"]].case_id
+
+
 def _objections(county: County) -> list[Any]:
     """The agencies' objections to cancellations, read through the shipped
     agency-reconsiderations preset as the demo's connectors read it."""
