@@ -208,6 +208,10 @@ def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> N
             row = acts[act]
             assert int(str(row["late"])) >= 1 and int(str(row["unanswered"])) >= 1, row
             assert row["found"] == row["expected"], row
+        # the public-interest litigation leads: one fed back in the procuratorate's own
+        # outbox (LeadFeedbackGiven), one never, whose clock the hub raised
+        public = acts["LEAD_PUBLIC_INTEREST_LITIGATION"]
+        assert int(str(public["unanswered"])) >= 1 and public["found"] == public["expected"]
         cancellations = acts["POLICE_CANCELLATION"]
         assert int(str(cancellations["planted"])) >= 1
         assert cancellations["extra_open"] == 0, cancellations
