@@ -23,8 +23,9 @@ from hub.models import (
     LeadTransferred,
     ReplyOutcome,
 )
-from hub.rules import load_routing, load_thresholds
+from hub.rules import load_entitlements, load_routing, load_thresholds
 from hub.units import load_unit_registry
+from streams.entitlement_logic import CaseRelations, check_entitlement
 from streams.routing_logic import route_event
 from tests.support.supervision_county import evaluate, states
 from tests.unit.data.case_events import at
@@ -155,9 +156,13 @@ def test_the_procuratorates_feedback_on_its_public_interest_lead_stops_the_clock
                                                                         lead.lead_number)
     assert (feedback.addressed_to_unit_code, feedback.outcome) == (PROCURATORATE,
                                                                    ReplyOutcome.ADOPTED)
-    route = route_event(feedback, load_unit_registry(DEMO_UNITS), load_routing(),
-                        load_thresholds())
+    registry = load_unit_registry(DEMO_UNITS)
+    route = route_event(feedback, registry, load_routing(), load_thresholds())
     assert route.topics == (f"lf.inbox.{PROCURATORATE}",) and route.unroutable is None
+    # the engine lets it join the agency's case: the procuratorate is the lead's addressee
+    relations = CaseRelations(owner=MARKET, owner_proven=True, addressees={PROCURATORATE})
+    assert check_entitlement(feedback, relations, rules=load_entitlements(), units=registry,
+                             hub_unit_code=PROCURATORATE, matched=False).relation == "addressee"
 
     unanswered = states(evaluate([lead], at(2025, 4, 21)))["lead-feedback-overdue"]
     assert (unanswered.status, unanswered.responsible_unit_code) == (AlertStatus.RAISED,
