@@ -31,6 +31,7 @@ from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
 from streams._deadline_plans import (
     BUILT_ALERTS,
     CaseFacts,
+    RuleIndex,
     RulePlan,
     Stop,
     clock_instant,
@@ -241,6 +242,7 @@ def evaluate_case(
     violation_offences: ViolationOffenceTable | None = None,
     calendar: WorkingDayCalendar | None = None,
     emitted: Container[str] | None = None,
+    withdrawn_events: Iterable[CaseEvent] = (),
 ) -> CaseDeadlines:
     """Open clocks and alert states of one case at ``now`` (aware; legal or wall time).
 
@@ -255,6 +257,12 @@ def evaluate_case(
     Only the rules an event type of the case can start are visited, each over the events
     of its start types (``tests/unit/test_deadline_equivalence.py`` holds this to a plain
     every-rule × every-event evaluation).
+
+    ``withdrawn_events``: feedback that has just left the case (its match was withdrawn,
+    FeedbackMatchWithdrawn). They are no longer among ``events``, so the clocks they
+    started are gone; an alert such a clock raised before is resolved as withdrawn
+    (emitted only when it was raised: ``emitted`` says so), never left open for a
+    decision the case no longer holds.
     """
     cal = calendar or default_calendar()
     case_events = ordered(events)
@@ -304,7 +312,40 @@ def evaluate_case(
             at = outcome.check_at
             if at is not None and at > now and (next_check is None or at < next_check):
                 next_check = at
+    states.extend(_withdrawn_clocks(withdrawn_events, index, now, cal, facts=facts,
+                                    hub_unit_code=hub_unit_code,
+                                    fallback_unit=fallback_unit, emitted=emitted))
     return CaseDeadlines(case_id, tuple(clocks), tuple(states), next_check)
+
+
+def _withdrawn_clocks(
+    withdrawn_events: Iterable[CaseEvent], index: RuleIndex, now: datetime,
+    cal: WorkingDayCalendar, *, facts: CaseFacts, hub_unit_code: str, fallback_unit: str,
+    emitted: Container[str] | None,
+) -> list[AlertState]:
+    """The withdrawals of the alerts raised by clocks that left events had started."""
+    states: list[AlertState] = []
+    for start in withdrawn_events:
+        for number in index.by_start_type.get(type(start).__name__, ()):
+            plan = index.plans[number]
+            matcher = first_match(plan.start_matchers[type(start).__name__], start)
+            started_at = matcher.start_instant(start) if matcher is not None else None
+            if started_at is None:
+                continue
+            outcome = _evaluate_clock(
+                plan, start, started_at, now, cal, facts=facts, hub_unit_code=hub_unit_code,
+                fallback_unit=fallback_unit, stops=[], withdrawn=True, emitted=emitted,
+                withdrawn_because=_MATCH_WITHDRAWN)
+            if outcome is not None and outcome.alert is not None:
+                states.append(outcome.alert)
+    return states
+
+
+#: Why a clock's alert is withdrawn: (detail value, Chinese reason, English reason).
+_OFFENCE_CATEGORY = ("offence_category", "本案罪名类别不适用",
+                     "the rule does not apply to the case's offence category")
+_MATCH_WITHDRAWN = ("feedback_match", "启动期限的反馈已撤出本案",
+                    "the feedback that started the clock was taken out of the case")
 
 
 @dataclass(frozen=True)
@@ -378,6 +419,7 @@ def _evaluate_clock(
     stops: Sequence[Stop],
     withdrawn: bool,
     emitted: Container[str] | None,
+    withdrawn_because: tuple[str, str, str] = _OFFENCE_CATEGORY,
 ) -> _ClockOutcome | None:
     """One clock's state at ``now`` (None: nothing to report or keep).
 
@@ -416,10 +458,11 @@ def _evaluate_clock(
         # Only emitted when an alert of this id was raised before (emit_if_new=False).
         resolved = clock().alert(AlertStatus.RESOLVED, rule.severity, now, late=None,
                                  resolved_by=None)
+        detail, reason_zh, reason_en = withdrawn_because
         resolved = resolved.model_copy(update={
-            "message": f"{rule.title_zh} / {rule.title_en}: 已撤回 / withdrawn (本案罪名类别不适用"
-                       " / the rule does not apply to the case's offence category)",
-            "details": {**resolved.details, "withdrawn": "offence_category"}})
+            "message": f"{rule.title_zh} / {rule.title_en}: 已撤回 / withdrawn ({reason_zh}"
+                       f" / {reason_en})",
+            "details": {**resolved.details, "withdrawn": detail}})
         return _ClockOutcome(None, AlertState(resolved, emit_if_new=False,
                                               withdraws_inapplicable=True), None)
 

@@ -104,6 +104,9 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
+        #: Feedback taken out of the case in this batch (:meth:`withdraw`): the alerts
+        #: its clocks raised are withdrawn at the batch's evaluation.
+        self.withdrawn_events: list[CaseEvent] = []
         #: The records that touched the document in this batch (dead-lettered together
         #: if the document cannot be written, see :meth:`Processors.stage_document`).
         self.records: list[RawRecord] = []
@@ -114,6 +117,7 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
+        self.withdrawn_events = []
         self.records = []
 
     @property
@@ -192,13 +196,16 @@ class CaseDocument:
 
         Its seen ids go too, so the matcher's copy is taken again if a person (or a
         later match) puts the feedback back in this case. The clocks it stopped open
-        again at the next evaluation. False when the case did not hold it.
+        again at the next evaluation, and the alerts of the clocks it started are
+        withdrawn then (``withdrawn_events``). False when the case did not hold it.
         """
         stored: list[list[Any]] = self.data["events"]
         events = self.events()
         kept = [index for index, event in enumerate(events) if event.event_id != event_id]
         held = len(kept) != len(events)
         if held:
+            self.withdrawn_events.extend(event for event in events
+                                         if event.event_id == event_id)
             self.data["events"] = [stored[index] for index in kept]
             self._events = [events[index] for index in kept]
             self.deadlines_due = True

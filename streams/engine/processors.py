@@ -546,7 +546,9 @@ class Processors:
                                    thresholds=rules.thresholds,
                                    hub_unit_code=self.hub_unit_code,
                                    violation_offences=rules.violation_offences,
-                                   emitted=deadlines["emitted"])
+                                   emitted=deadlines["emitted"],
+                                   withdrawn_events=document.withdrawn_events)
+            document.withdrawn_events = []
             for alert in result.changes(deadlines["emitted"]):
                 await self.own_alert(document, alert)
                 await self.escalate(alert)

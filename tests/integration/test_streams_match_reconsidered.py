@@ -17,6 +17,8 @@ import pytest
 
 from hub.identity import case_id_for
 from hub.models import (
+    Alert,
+    AlertStatus,
     CaseReferred,
     FeedbackMatched,
     FeedbackMatchWithdrawn,
@@ -99,6 +101,22 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
     }, deployment.log_of("w1")
     assert all(set(w.candidate_case_ids) == {first.case_id, second.case_id}
                for w in withdrawals)
+
+    # The alerts of the clocks the decision had started on the first case are withdrawn
+    # with it (hand-over of the seized items, the one-year investigation).
+    alerts = await read_events_until(
+        bootstrap, registry, topics.alerts,
+        lambda found: any(isinstance(e, Alert) and e.case_id == first.case_id
+                          and e.details.get("withdrawn") == "feedback_match"
+                          for _, e in found), timeout_s=60)
+    latest: dict[str, Alert] = {}
+    for _, alert in alerts:
+        if (isinstance(alert, Alert) and alert.case_id == first.case_id
+                and alert.trigger_event_id in {decision.event_id, later.event_id}):
+            latest[alert.alert_id] = alert
+    assert latest, deployment.log_of("w1")
+    assert {(a.rule_id, a.status, a.details.get("withdrawn")) for a in latest.values()} == {
+        (a.rule_id, AlertStatus.RESOLVED, "feedback_match") for a in latest.values()}
 
     # Both go to a person: the decision with the two referrals as candidates, the later
     # step (no party, its link gone) with none.

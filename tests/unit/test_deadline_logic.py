@@ -649,6 +649,43 @@ def test_an_alert_of_a_rule_that_stops_applying_is_withdrawn() -> None:
                 if a.rule_id == "filing-decision-overdue"]
 
 
+def test_the_alerts_of_a_filing_decision_taken_out_of_the_case_are_withdrawn() -> None:
+    """A filing decision matched by the party alone is taken out of the case when a later
+    referral of the same party is read (FeedbackMatchWithdrawn). The clocks it started
+    (hand-over 3 days, the one-year investigation) go with it; the alerts they raised are
+    resolved as withdrawn, not left open on a case the decision no longer belongs to."""
+    filing = decided(at(2025, 1, 8, 9))
+    case = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), received(at(2025, 1, 6, 14)),
+            filing]
+    now = at(2026, 3, 1)
+    before = evaluate(case, now)
+    raised = {a.rule_id: a for a in before.changes({}) if a.status is AlertStatus.RAISED}
+    assert {"handover-overdue", "filed-case-not-concluded-1-year"} <= set(raised), summary(before)
+    emitted = {a.alert_id: snapshot_of(a) for a in before.changes({})}
+
+    after = evaluate_case(
+        case[:2], now, rules=load_deadlines(), thresholds=load_thresholds(),
+        violation_offences=load_violation_offences(), hub_unit_code=HUB_UNIT,
+        calendar=WorkingDayCalendar(), emitted=emitted, withdrawn_events=[filing])
+    changes = {a.rule_id: a for a in after.changes(emitted)}
+    for rule_id in ("handover-overdue", "filed-case-not-concluded-1-year"):
+        withdrawn = changes[rule_id]
+        assert (withdrawn.alert_id, withdrawn.status) == (raised[rule_id].alert_id,
+                                                          AlertStatus.RESOLVED)
+        assert withdrawn.details["withdrawn"] == "feedback_match"
+        assert "withdrawn" in withdrawn.message
+    # The filing clock the decision had stopped runs again, and is overdue by now.
+    assert changes["filing-decision-overdue"].status is AlertStatus.RAISED
+    # Nothing is withdrawn that was never raised, and without the withdrawn decision the
+    # evaluation is the plain one.
+    assert not [a for a in after.changes({}) if a.details.get("withdrawn")]
+    plain = evaluate(case[:2], now, emitted=emitted)
+    assert {a.alert_id for a in plain.changes(emitted)} == {
+        a.alert_id for a in after.changes(emitted)} - {
+        raised["handover-overdue"].alert_id,
+        raised["filed-case-not-concluded-1-year"].alert_id}
+
+
 def test_given_the_emitted_ids_only_news_is_built_and_the_changes_are_the_same() -> None:
     """``emitted`` leaves out resolutions of alerts never emitted (a clock stopped in time,
     a rule withdrawn) without changing what is emitted, with or without a raised alert."""
