@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from connectors.config import ConnectorConfig, parse_config
+from connectors.mapping import Mapper, build_mapper
 from hub.calendar import WorkingDayCalendar
 from hub.local.hub_services import DEMO_OVERSIGHT_USER_CODES
 from hub.models import Alert, CaseEvent
@@ -33,6 +35,7 @@ __all__ = [
     "JUSTICE",
     "UNITS",
     "evaluate",
+    "outbox_connector",
     "states",
 ]
 
@@ -54,6 +57,17 @@ EXAMPLE_OVERSIGHT_UNITS_YAML = EXAMPLE_UNITS_YAML + (
 
 #: The demo county's justice bureau and supervision commission (browser tests).
 DEMO_JUSTICE, DEMO_COMMISSION = DEMO_OVERSIGHT_USER_CODES
+
+
+def outbox_connector(unit: str) -> tuple[ConnectorConfig, Mapper]:
+    """The procuratorate's outbox connector (sql kind, ``procuratorate-outbox`` preset) of
+    ``unit`` and its mapper: how the procuratorate's own system feeds its acts in."""
+    config = parse_config({"id": "outbox", "unit": unit, "kind": "sql",
+                           "source": {"url": "sqlite:///unused.sqlite", "table": "outbox",
+                                      "watermark_column": "id", "tie_breaker_column": "id",
+                                      "payload_column": "payload"},
+                           "preset": "procuratorate-outbox"})
+    return config, build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
 
 
 def evaluate(events: list[CaseEvent], now: datetime) -> CaseDeadlines:

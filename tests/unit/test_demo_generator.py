@@ -1350,9 +1350,8 @@ def test_public_interest_leads_are_fed_back_in_the_procuratorates_own_outbox(
     read by the shipped procuratorate-outbox preset into an AgencyReplied that quotes the
     lead on the lead's case; one never, its gap at the lead's row and the last gap."""
     from connectors.cli import sample_records
-    from connectors.config import parse_config
-    from connectors.mapping import build_mapper
     from hub.models import AgencyReplied
+    from tests.support.supervision_county import outbox_connector
 
     manifest = county.manifest
     tally = manifest.acts["LEAD_PUBLIC_INTEREST_LITIGATION"]
@@ -1367,12 +1366,7 @@ def test_public_interest_leads_are_fed_back_in_the_procuratorates_own_outbox(
     assert {r["payload"]["target_unit_code"] for r in leads.values()} == {procuratorate}
     sample = tmp_path / "outbox.json"
     sample.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    config = parse_config({"id": "outbox", "unit": procuratorate, "kind": "sql",
-                           "source": {"url": "sqlite:///unused.sqlite", "table": "outbox",
-                                      "watermark_column": "id", "tie_breaker_column": "id",
-                                      "payload_column": "payload"},
-                           "preset": "procuratorate-outbox"})
-    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    config, mapper = outbox_connector(procuratorate)
     events = [mapper.map(record.row, record.reference).event
               for record in sample_records(config, sample) if record.row is not None]
     assert len(events) == len(rows)

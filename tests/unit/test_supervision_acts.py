@@ -166,16 +166,10 @@ PRESET_TYPES = [("RecommendationIssued", "RECOMMENDATION"), ("OpinionIssued", "O
 def test_the_procuratorate_outbox_preset_maps_every_act(outbox_type: str, action: str) -> None:
     """From the procuratorate's own system (sql kind, outbox table): the same event the
     view makes, with the document's reply date and the agency's case."""
-    from connectors.config import parse_config
-    from connectors.mapping import build_mapper
     from hub.identity import case_id_for
+    from tests.support.supervision_county import outbox_connector
 
-    config = parse_config({"id": "outbox", "unit": HUB_UNIT, "kind": "sql",
-                           "source": {"url": "sqlite:///unused.sqlite", "table": "outbox",
-                                      "watermark_column": "id", "tie_breaker_column": "id",
-                                      "payload_column": "payload"},
-                           "preset": "procuratorate-outbox"})
-    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    _, mapper = outbox_connector(HUB_UNIT)
     row = {"id": 7, "type": outbox_type, "aggregate_type": "supervision_case",
            "aggregate_id": "青检两法监〔2025〕1号", "created_at": "2025-03-10 15:00:00",
            "payload.decided_on": "2025-03-10", "payload.target_unit_code": MARKET,
