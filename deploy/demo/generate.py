@@ -632,6 +632,19 @@ def _round_fine(value: float) -> Decimal:
     return Decimal(max(step, round(value / step) * step))
 
 
+def _referral_columns(referral: Referral) -> dict[str, str | date]:
+    """The columns of a reconsiderations-export row that name the referral and its police
+    case: what a request for reconsideration and an objection to a cancellation share."""
+    return {
+        "移送书文号": referral.number,
+        "行政处罚决定书文号": referral.decision_number,
+        "案件编号": referral.case_number,
+        "公安机关": referral.police.name,
+        "公安机关代码": referral.police.code,
+        "公安案件编号": referral.police_case_number,
+    }
+
+
 def _add_days(day: date, days: int) -> date:
     return day + timedelta(days=days)
 
@@ -1687,12 +1700,7 @@ class _Generator:
             {
                 "申请类型": "提请复议",
                 "复议申请书文号": f"演{abbreviation}复议〔{requested.year}〕{serial}号",
-                "移送书文号": referral.number,
-                "行政处罚决定书文号": referral.decision_number,
-                "案件编号": referral.case_number,
-                "公安机关": referral.police.name,
-                "公安机关代码": referral.police.code,
-                "公安案件编号": referral.police_case_number,
+                **_referral_columns(referral),
                 "不予立案通知书文号": not_filed.document_number,
                 "申请日期": requested,
                 "复议理由": "当事人涉案数额已达立案追诉标准，应当立案侦查。",
@@ -2285,12 +2293,7 @@ class _Generator:
         self.agency_rows.append(AgencyRow("reconsiderations", referral.agency, day, day, {
             "申请类型": "建议立案监督",
             "复议申请书文号": f"演{abbreviation}监督〔{day.year}〕{serial}号",
-            "移送书文号": referral.number,
-            "行政处罚决定书文号": referral.decision_number,
-            "案件编号": referral.case_number,
-            "公安机关": referral.police.name,
-            "公安机关代码": referral.police.code,
-            "公安案件编号": referral.police_case_number,
+            **_referral_columns(referral),
             "检察院代码": self.procuratorate.code,
             "申请日期": day,
             "复议理由": "公安机关撤销该案的理由不能成立，涉案数额已达立案追诉标准，建议检察机关"
