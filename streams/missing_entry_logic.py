@@ -217,6 +217,7 @@ class MissingEntryTracker:
             key = unentered_referral_key(event.source_unit, event.referral_number or "")
             self._entered.add(key)
             self._entered_cases.add(event.case_id)
+            self._feedback.pop(key, None)  # entered stays entered (see _remember)
             self._dirty.add(event.source_unit)
         elif kind in _FEEDBACK_KINDS:
             self._feedback_seen(event, day)
@@ -310,6 +311,15 @@ class MissingEntryTracker:
             self._dirty.add(agency)
 
     def _remember(self, key: str, seen: dict[str, str]) -> None:
+        """Keep the earliest feedback quoting a referral the agency has not entered.
+
+        Feedback on an entered referral is never a finding (entered stays entered), so
+        it is not kept: most feedback quotes an entered referral, and keeping each
+        (~1 KB on the heap, and in every statistics snapshot) made the tracker grow with
+        the county's cases.
+        """
+        if key in self._entered:
+            return
         known = self._feedback.get(key)
         if known is None or seen["date"] < known["date"]:
             self._feedback[key] = seen
@@ -422,6 +432,8 @@ class MissingEntryTracker:
             # Entered stays entered: such feedback is never a finding again.
             if seen is None or key in self._entered or seen["case_id"] in self._entered_cases:
                 candidates.discard(key)
+                if key in self._entered:
+                    self._feedback.pop(key, None)
                 continue
             due = self.calendar.add_working_days(_day(seen["date"]),
                                                  rule.grace_working_days)

@@ -19,6 +19,7 @@ from streams.missing_entry_logic import (
     MissingEntryTracker,
     parse_decision_number,
     silent_unit_case_id,
+    unentered_referral_key,
 )
 from tests.unit.data.case_events import (
     COUNTY_PSB,
@@ -378,3 +379,39 @@ def test_feedback_whose_referral_is_entered_later_stops_being_a_candidate() -> N
                        number="青市监移〔2025〕5号")
     evaluate(t, [entered])
     assert not t._maybe_unentered[MARKET]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_feedback_on_entered_referrals_is_not_kept_and_the_findings_do_not_change(
+        seed: int) -> None:
+    """Feedback quoting an entered referral is never a finding, so the tracker does not
+    keep it (it was most of a county's snapshot); in any arrival order, with snapshots
+    taken on the way, only the referrals never entered are found, and only their
+    feedback stays in the state."""
+    import random
+    rng = random.Random(seed)
+    events: list[CaseEvent] = [*penalties(MARKET, workdays(date(2025, 3, 3), 40))]
+    never = set(rng.sample(range(1, 21), 5))
+    for number in range(1, 21):
+        letter = f"青市监移〔2025〕{number}号"
+        case_id = case_id_for(MARKET, f"青市监罚〔2025〕{number}号")
+        events.append(received(at(2025, 3, 4, 10), case_id=case_id, number=letter))
+        if number not in never:
+            events.append(referred(at(2025, 3, 4, 9), case_id=case_id, number=letter))
+    rng.shuffle(events)
+    t = tracker()
+    raised: list[Alert] = []
+    for start in range(0, len(events), 9):
+        raised += evaluate(t, events[start:start + 9])
+        if rng.random() < 0.4:
+            t = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
+                                              t.parameters, calendar=CAL)
+    raised += evaluate(t, [])
+    open_findings = {a.alert_id: a for a in raised if a.rule_id == RULE_UNENTERED_REFERRAL}
+    for alert in raised:
+        if alert.rule_id == RULE_UNENTERED_REFERRAL and alert.status is AlertStatus.RESOLVED:
+            open_findings.pop(alert.alert_id, None)
+    found = {a.details["referral_number"] for a in open_findings.values()}
+    assert found == {f"青市监移〔2025〕{number}号" for number in never}
+    assert set(t.to_dict()["feedback"]) == {
+        unentered_referral_key(MARKET, f"青市监移〔2025〕{number}号") for number in never}
