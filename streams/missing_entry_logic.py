@@ -22,8 +22,11 @@ same ones. The thresholds are data (``hub/rules/missing_entry.yaml``, operator s
 :class:`MissingEntryTracker` is fed the statistics feed's events and returns, per
 evaluation, the alerts to raise and to resolve (a missing number that arrives, a silent
 unit that enters again, a referral entered late). Alert ids are deterministic, so an
-evaluation repeated after a restart emits byte-identical events. Its state is plain
-JSON-able data for the statistics processor's snapshot.
+evaluation repeated after a restart emits byte-identical events. What stays small (dates,
+numbers, feedback on referrals not entered, open findings) is plain JSON-able data for the
+statistics processor's snapshot; what grows with the county's referrals (the referrals
+entered, their cases, the agency each referral number belongs to) is kept in the
+statistics store (:mod:`streams.stats_store`), written with every checkpoint.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from hub.models import (
 from hub.rules.missing_entry import MissingEntryParameters
 from streams._alerts import build_alert, uuid_for
 from streams.stats_facts import StatsFact, fact_of
+from streams.stats_store import CaseStatsStore, MemoryCaseStats
 
 __all__ = [
     "FEEDBACK_TYPES",
@@ -93,6 +97,12 @@ _NUMBER = re.compile(
 _BRACKETS = str.maketrans({"［": "[", "］": "]", "（": "(", "）": ")", "〔": "[", "〕": "]",
                            "【": "[", "】": "]"})
 _SPACE = re.compile(r"\s+")
+#: Store key prefixes (beside the accumulator's ``c|`` and ``b|``): a referral entered
+#: (``agency|normalised number``), a case that entered one, a referral number's agency.
+_ENTERED = b"m|e|"
+_ENTERED_CASE = b"m|c|"
+_AGENCY_OF = b"m|a|"
+_PRESENT = b"1"
 
 
 @dataclass(frozen=True)
@@ -162,22 +172,23 @@ class MissingEntryTracker:
     """Per unit: decision dates, numbers per series-year, referrals and feedback seen."""
 
     def __init__(self, parameters: MissingEntryParameters, *,
-                 calendar: WorkingDayCalendar | None = None) -> None:
+                 calendar: WorkingDayCalendar | None = None,
+                 store: CaseStatsStore | None = None) -> None:
         self.parameters = parameters
         self._calendar = calendar
+        #: the referrals entered, their cases and each referral number's agency: they
+        #: grow with the county's referrals, so they live here rather than on the heap
+        #: (at a million events they were a third of the snapshot).
+        self.store: CaseStatsStore = store if store is not None else MemoryCaseStats()
         #: unit → its latest distinct penalty decision dates (ISO, sorted, capped)
         self._dates: dict[str, list[str]] = {}
         #: unit → its latest decision date of any entry (its own event-time clock)
         self._clock: dict[str, str] = {}
         #: "unit|series|year" → {serial: [decision date, spelled template]}
         self._numbers: dict[str, dict[int, list[str]]] = {}
-        #: referrals entered: "agency|normalised number", and their case ids
-        self._entered: set[str] = set()
-        self._entered_cases: set[str] = set()
-        #: "agency|normalised number" → the earliest feedback quoting it
+        #: "agency|normalised number" → the earliest feedback quoting it (only referrals
+        #: not entered: see _remember)
         self._feedback: dict[str, dict[str, str]] = {}
-        #: normalised referral number → the agency some feedback named for it
-        self._agency_of: dict[str, str] = {}
         #: alert id → what is needed to resolve it ("check", "unit", "case_id", …)
         self._open: dict[str, dict[str, str]] = {}
         self._dirty: set[str] = set()
@@ -215,8 +226,8 @@ class MissingEntryTracker:
         elif kind == "CaseReferred":
             self._tick(event.source_unit, day)
             key = unentered_referral_key(event.source_unit, event.referral_number or "")
-            self._entered.add(key)
-            self._entered_cases.add(event.case_id)
+            self._mark(_ENTERED + key.encode())
+            self._mark(_ENTERED_CASE + event.case_id.encode())
             self._feedback.pop(key, None)  # entered stays entered (see _remember)
             self._dirty.add(event.source_unit)
         elif kind in _FEEDBACK_KINDS:
@@ -225,6 +236,22 @@ class MissingEntryTracker:
     def observe_all(self, events: Iterable[CaseEvent]) -> None:
         for event in events:
             self.observe(event)
+
+    def _mark(self, key: bytes) -> None:
+        """Note a key as present (written once: a changelog record per write)."""
+        if self.store.get(key) is None:
+            self.store.put(key, _PRESENT)
+
+    def is_entered(self, key: str) -> bool:
+        """Whether the referral ``agency|normalised number`` was entered by its agency."""
+        return self.store.get(_ENTERED + key.encode()) is not None
+
+    def _case_entered(self, case_id: str) -> bool:
+        return self.store.get(_ENTERED_CASE + case_id.encode()) is not None
+
+    def _agency(self, normalised: str) -> str | None:
+        stored = self.store.get(_AGENCY_OF + normalised.encode())
+        return stored.decode() if stored is not None else None
 
     def _tick(self, unit: str, day: date) -> None:
         known = self._clock.get(unit)
@@ -294,13 +321,15 @@ class MissingEntryTracker:
         normalised = _normalised(number)
         if normalised is None:
             return
-        agency = event.referring_unit_code or self._agency_of.get(normalised)
+        known = self._agency(normalised)
+        agency = event.referring_unit_code or known
         if agency is None:
             # A court judgment quoting a referral no police record named yet: kept under
             # the number until feedback names the agency.
             agency = ""
         else:
-            self._agency_of.setdefault(normalised, agency)
+            if known is None:  # the first agency named for the number stays its agency
+                self.store.put(_AGENCY_OF + normalised.encode(), agency.encode())
             orphan = self._feedback.pop(f"|{normalised}", None)
             if orphan is not None:
                 self._remember(f"{agency}|{normalised}", orphan)
@@ -318,7 +347,7 @@ class MissingEntryTracker:
         (~1 KB on the heap, and in every statistics snapshot) made the tracker grow with
         the county's cases.
         """
-        if key in self._entered:
+        if self.is_entered(key):
             return
         known = self._feedback.get(key)
         if known is None or seen["date"] < known["date"]:
@@ -430,9 +459,10 @@ class MissingEntryTracker:
         for key in sorted(candidates):
             seen = self._feedback.get(key)
             # Entered stays entered: such feedback is never a finding again.
-            if seen is None or key in self._entered or seen["case_id"] in self._entered_cases:
+            entered = seen is not None and self.is_entered(key)
+            if seen is None or entered or self._case_entered(seen["case_id"]):
                 candidates.discard(key)
-                if key in self._entered:
+                if entered:
                     self._feedback.pop(key, None)
                 continue
             due = self.calendar.add_working_days(_day(seen["date"]),
@@ -488,27 +518,39 @@ class MissingEntryTracker:
     # -- snapshot ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The whole state as JSON-able data."""
+        """The heap part as JSON-able data (the rest is in :attr:`store`)."""
         return {"dates": self._dates, "clock": self._clock,
                 "numbers": {key: {str(n): v for n, v in numbers.items()}
                             for key, numbers in self._numbers.items()},
-                "entered": sorted(self._entered), "entered_cases": sorted(self._entered_cases),
-                "feedback": self._feedback, "agency_of": self._agency_of, "open": self._open,
+                "feedback": self._feedback, "open": self._open,
                 "county_clock": self._county_clock}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], parameters: MissingEntryParameters, *,
-                  calendar: WorkingDayCalendar | None = None) -> MissingEntryTracker:
-        """Inverse of :meth:`to_dict`; every unit is judged again at the next evaluation."""
-        tracker = cls(parameters, calendar=calendar)
+                  calendar: WorkingDayCalendar | None = None,
+                  store: CaseStatsStore | None = None) -> MissingEntryTracker:
+        """Inverse of :meth:`to_dict`, over the store the tracker wrote to; every unit is
+        judged again at the next evaluation.
+
+        The store may be newer than the snapshot (it is written with every checkpoint):
+        its referrals entered, their cases and the referral numbers' agencies only grow,
+        and the feed read again from the snapshot's offset adds the same ones, so the
+        findings are those of the feed read once. A snapshot of an older worker still
+        holds them (``entered``, ``entered_cases``, ``agency_of``): they move to the store.
+        """
+        tracker = cls(parameters, calendar=calendar, store=store)
+        for key in data.get("entered", ()):
+            tracker._mark(_ENTERED + key.encode())
+        for case_id in data.get("entered_cases", ()):
+            tracker._mark(_ENTERED_CASE + case_id.encode())
+        for normalised, agency in data.get("agency_of", {}).items():
+            if tracker._agency(normalised) is None:
+                tracker.store.put(_AGENCY_OF + normalised.encode(), agency.encode())
         tracker._dates = {unit: list(dates) for unit, dates in data["dates"].items()}
         tracker._clock = dict(data["clock"])
         tracker._numbers = {key: {int(n): list(v) for n, v in numbers.items()}
                             for key, numbers in data["numbers"].items()}
-        tracker._entered = set(data["entered"])
-        tracker._entered_cases = set(data["entered_cases"])
         tracker._feedback = {key: dict(seen) for key, seen in data["feedback"].items()}
-        tracker._agency_of = dict(data["agency_of"])
         tracker._open = {key: dict(facts) for key, facts in data["open"].items()}
         tracker._county_clock = data.get("county_clock")
         tracker._dirty = {*tracker._clock, *(f["unit"] for f in tracker._open.values())}

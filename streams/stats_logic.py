@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -54,6 +54,7 @@ from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
 from streams.missing_entry_logic import MissingEntryTracker
 from streams.stats_facts import StatsFact, fact_of
+from streams.stats_store import CaseStatsStore, MemoryCaseStats
 
 __all__ = ["COUNTED_TYPES", "PROCESSOR", "StatsAccumulator", "month_of"]
 
@@ -77,36 +78,6 @@ def month_of(moment: datetime) -> str:
     """The China month (YYYY-MM) a legal time falls in."""
     local = moment.astimezone(CHINA_TZ)  # not strftime: three times as slow, per event
     return f"{local.year:04d}-{local.month:02d}"
-
-
-class CaseStatsStore(Protocol):
-    """Where the accumulator keeps what it counted of each case (a key-value store).
-
-    The engine gives its ``engine-stats`` RocksDB store (changelogged, written with the
-    batch); anything else gets a dict. Only the per-month counters live on the heap: the
-    per-case part grows with the cases, and at a province's million cases it was most of
-    the worker's memory and of its snapshot.
-    """
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def put(self, key: bytes, value: bytes | None) -> None: ...
-
-
-class MemoryCaseStats:
-    """A :class:`CaseStatsStore` in a dict (tests, one-off figures)."""
-
-    def __init__(self, data: dict[bytes, bytes] | None = None) -> None:
-        self.data: dict[bytes, bytes] = data if data is not None else {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self.data.pop(key, None)
-        else:
-            self.data[key] = value
 
 
 #: Store key prefixes: a case's counted items, a unit-month's counters.
@@ -188,12 +159,12 @@ class StatsAccumulator:
                  missing_entry: MissingEntryParameters | None = None,
                  cases: CaseStatsStore | None = None) -> None:
         self._calendar = calendar
+        self.cases: CaseStatsStore = cases if cases is not None else MemoryCaseStats()
         #: Missing entries 应录未录, fed the same events (see the module doc).
         self.missing = MissingEntryTracker(missing_entry or load_missing_entry(),
-                                           calendar=calendar)
+                                           calendar=calendar, store=self.cases)
         self._entry_working_days = entry_working_days
         self._buckets: dict[Key, _Bucket] = {}
-        self.cases: CaseStatsStore = cases if cases is not None else MemoryCaseStats()
         #: cases read or changed since the last :meth:`write_cases`, decoded
         self._open_cases: dict[str, _CaseStats] = {}
         self._dirty_cases: set[str] = set()
@@ -486,7 +457,8 @@ class StatsAccumulator:
         accumulator = cls(calendar=calendar, entry_working_days=data["entry_working_days"],
                           cases=cases)
         accumulator.missing = MissingEntryTracker.from_dict(
-            data["missing_entry"], accumulator.missing.parameters, calendar=calendar)
+            data["missing_entry"], accumulator.missing.parameters, calendar=calendar,
+            store=accumulator.cases)
         accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
         return accumulator

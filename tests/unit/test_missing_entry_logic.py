@@ -278,7 +278,8 @@ def test_the_state_survives_a_snapshot_and_resolves_what_was_raised_before() -> 
     t = tracker()
     raised = evaluate(t, county() + [e for i, e in enumerate(events) if i != 12])
     data = json.loads(json.dumps(t.to_dict()))
-    restored = MissingEntryTracker.from_dict(data, load_missing_entry(), calendar=CAL)
+    restored = MissingEntryTracker.from_dict(data, load_missing_entry(), calendar=CAL,
+                                             store=t.store)
     assert restored.open_alerts() == t.open_alerts()
     again = restored.evaluate(today=TODAY, hub_unit_code=HUB_UNIT, now=NOW)
     assert again == []  # nothing new to say after a restart
@@ -297,7 +298,8 @@ def test_a_restored_tracker_knows_the_same_series_and_gaps_as_the_live_one() -> 
     t = tracker()
     evaluate(t, county() + shuffled)
     restored = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
-                                             load_missing_entry(), calendar=CAL)
+                                             load_missing_entry(), calendar=CAL,
+                                             store=t.store)
     assert t._gap_pairs and any(t._gap_pairs.values())
     assert restored._sorted == t._sorted
     assert restored._gap_pairs == t._gap_pairs
@@ -359,7 +361,7 @@ def test_indexed_gaps_and_candidates_find_what_a_full_scan_finds(seed: int) -> N
         t.observe_all(events[start:start + 7])
         if rng.random() < 0.3:  # restored from its snapshot: the indexes are rebuilt
             t = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
-                                              t.parameters, calendar=CAL)
+                                              t.parameters, calendar=CAL, store=t.store)
         for unit in (MARKET, TOBACCO):
             if unit in t._clock:
                 indexed = {facts["missing_number"] for facts in t._gaps(unit, TODAY).values()}
@@ -405,7 +407,7 @@ def test_feedback_on_entered_referrals_is_not_kept_and_the_findings_do_not_chang
         raised += evaluate(t, events[start:start + 9])
         if rng.random() < 0.4:
             t = MissingEntryTracker.from_dict(json.loads(json.dumps(t.to_dict())),
-                                              t.parameters, calendar=CAL)
+                                              t.parameters, calendar=CAL, store=t.store)
     raised += evaluate(t, [])
     open_findings = {a.alert_id: a for a in raised if a.rule_id == RULE_UNENTERED_REFERRAL}
     for alert in raised:
@@ -415,3 +417,26 @@ def test_feedback_on_entered_referrals_is_not_kept_and_the_findings_do_not_chang
     assert found == {f"青市监移〔2025〕{number}号" for number in never}
     assert set(t.to_dict()["feedback"]) == {
         unentered_referral_key(MARKET, f"青市监移〔2025〕{number}号") for number in never}
+
+
+def test_a_snapshot_of_an_older_worker_moves_its_entered_referrals_to_the_store() -> None:
+    """Older snapshots held the referrals entered, their cases and the numbers' agencies
+    on the heap; restored, they are in the store, and feedback on such a referral is
+    neither kept nor a finding, as before the restart."""
+    ghost = case_id_for(MARKET, "演市监立〔2025〕97号")
+    entered = referred(at(2025, 3, 9, 10), case_id=ghost, number="演市监移〔2025〕7号")
+    t = tracker()
+    evaluate(t, [entered, *penalties(MARKET, workdays(date(2025, 3, 3), 30))])
+    older = t.to_dict() | {
+        "entered": [unentered_referral_key(MARKET, "演市监移〔2025〕7号")],
+        "entered_cases": [ghost], "agency_of": {"演市监移[2025]7号": MARKET}}
+    restored = MissingEntryTracker.from_dict(json.loads(json.dumps(older)), t.parameters,
+                                             calendar=CAL)
+    assert restored.is_entered(unentered_referral_key(MARKET, "演市监移［2025］7号"))
+    court = judgment(at(2025, 3, 10, 10), case_id=ghost).model_copy(
+        update={"referral_number": "演市监移〔2025〕7号"})
+    alerts = evaluate(restored, [court, *penalties(MARKET, workdays(date(2025, 4, 14), 20))])
+    assert by_rule(alerts, RULE_UNENTERED_REFERRAL) == []
+    assert restored.to_dict()["feedback"] == {}
+    assert set(restored.to_dict()) == {"dates", "clock", "numbers", "feedback", "open",
+                                       "county_clock"}

@@ -38,7 +38,8 @@ from hub.models import (
 )
 from streams.deadline_logic import is_entered_late
 from streams.stats_facts import decode_facts, encode_facts, fact_of
-from streams.stats_logic import BUCKET_PREFIX, MemoryCaseStats, StatsAccumulator, month_of
+from streams.stats_logic import BUCKET_PREFIX, StatsAccumulator, month_of
+from streams.stats_store import MemoryCaseStats
 from tests.unit.data.case_events import (
     COUNTY_PSB,
     FOREST_POLICE,
