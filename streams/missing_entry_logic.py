@@ -31,7 +31,6 @@ statistics store (:mod:`streams.stats_store`), written with every checkpoint.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import re
@@ -59,6 +58,7 @@ from hub.models import (
 )
 from hub.rules.missing_entry import MissingEntryParameters
 from streams._alerts import build_alert, uuid_for
+from streams.decision_series import DecisionSeries
 from streams.stats_facts import StatsFact, fact_of
 from streams.stats_store import CaseStatsStore, MemoryCaseStats
 
@@ -184,8 +184,8 @@ class MissingEntryTracker:
         self._dates: dict[str, list[str]] = {}
         #: unit → its latest decision date of any entry (its own event-time clock)
         self._clock: dict[str, str] = {}
-        #: "unit|series|year" → {serial: [decision date, spelled template]}
-        self._numbers: dict[str, dict[int, list[str]]] = {}
+        #: "unit|series|year" → its serials with their decision dates and spellings
+        self._series: dict[str, DecisionSeries] = {}
         #: "agency|normalised number" → the earliest feedback quoting it (only referrals
         #: not entered: see _remember)
         self._feedback: dict[str, dict[str, str]] = {}
@@ -199,10 +199,9 @@ class MissingEntryTracker:
         # each batch that touched the unit: at a province's scale, cost per batch grew
         # with all the penalties seen. Now it looks at the gaps and at the feedback not
         # entered yet, which stay few.
-        #: unit → its series keys; series key → serials sorted; series key → below →
-        #: above for each pair of neighbours that is a gap to judge
+        #: unit → its series keys; series key → below → above for each pair of
+        #: neighbours that is a gap to judge
         self._series_of: dict[str, list[str]] = {}
-        self._sorted: dict[str, list[int]] = {}
         self._gap_pairs: dict[str, dict[int, int]] = {}
         #: agency → feedback keys that may quote a referral it never entered
         self._maybe_unentered: dict[str, set[str]] = {}
@@ -274,21 +273,20 @@ class MissingEntryTracker:
         parsed = parse_decision_number(event.decision_number)
         if parsed is not None:
             key = f"{unit}|{parsed.series}|{parsed.year}"
-            series = self._numbers.setdefault(key, {})
-            if parsed.number not in series:
-                series[parsed.number] = [text, parsed.template]
-                self._insert_number(unit, key, parsed.number)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = DecisionSeries(parsed.template)
+                self._series_of.setdefault(unit, []).append(key)
+            at = series.add(parsed.number, day, parsed.template)
+            if at is not None:
+                self._inserted(key, series, at)
                 self._dirty.add(unit)
 
-    def _insert_number(self, unit: str, key: str, number: int) -> None:
-        """Keep the series sorted and its gaps known as a number arrives (only the pair
-        it falls between changes)."""
-        numbers = self._sorted.get(key)
-        if numbers is None:
-            numbers = self._sorted[key] = []
-            self._series_of.setdefault(unit, []).append(key)
-        at = bisect.bisect_left(numbers, number)
-        numbers.insert(at, number)
+    def _inserted(self, key: str, series: DecisionSeries, at: int) -> None:
+        """Keep a series' gaps known as a number arrives (only the pair it falls between
+        changes)."""
+        numbers = series.serials
+        number = numbers[at]
         gaps = self._gap_pairs.setdefault(key, {})
         if at > 0:
             gaps.pop(numbers[at - 1], None)
@@ -296,20 +294,18 @@ class MissingEntryTracker:
         if at + 1 < len(numbers):
             self._note_gap(gaps, number, numbers[at + 1])
 
-    def _load_series(self, unit: str, key: str, numbers: Iterable[int]) -> None:
-        """A restored series at once: sorted, and its gaps from consecutive numbers.
+    def _load_series(self, unit: str, key: str, series: DecisionSeries) -> None:
+        """A restored series at once, its gaps from consecutive numbers.
 
-        The same series and gaps as :meth:`_insert_number` one number at a time (the
-        numbers are a dict's keys, so distinct); restoring a county's whole history
-        number by number took a quarter of a restart's seconds.
+        The same gaps as :meth:`_inserted` one number at a time; restoring a county's
+        whole history number by number took a quarter of a restart's seconds.
         """
-        ordered = sorted(numbers)
-        if not ordered:
+        if not len(series):
             return
-        self._sorted[key] = ordered
+        self._series[key] = series
         self._series_of.setdefault(unit, []).append(key)
         gaps = self._gap_pairs.setdefault(key, {})
-        for below, above in itertools.pairwise(ordered):
+        for below, above in itertools.pairwise(series.serials):
             self._note_gap(gaps, below, above)
 
     def _note_gap(self, gaps: dict[int, int], below: int, above: int) -> None:
@@ -429,9 +425,9 @@ class MissingEntryTracker:
         clock = min(clock, _iso(today))
         found: dict[str, dict[str, str]] = {}
         for key in self._series_of.get(unit, ()):
-            numbers = self._numbers[key]
+            series = self._series[key]
             for below, above in self._gap_pairs.get(key, {}).items():
-                seen_on, template = numbers[above]
+                seen_on, template = series.entry(above)
                 due = self.calendar.add_working_days(_day(seen_on), rule.grace_working_days)
                 if _iso(due) >= clock:
                     continue
@@ -520,8 +516,7 @@ class MissingEntryTracker:
     def to_dict(self) -> dict[str, Any]:
         """The heap part as JSON-able data (the rest is in :attr:`store`)."""
         return {"dates": self._dates, "clock": self._clock,
-                "numbers": {key: {str(n): v for n, v in numbers.items()}
-                            for key, numbers in self._numbers.items()},
+                "numbers": {key: series.to_dict() for key, series in self._series.items()},
                 "feedback": self._feedback, "open": self._open,
                 "county_clock": self._county_clock}
 
@@ -548,14 +543,12 @@ class MissingEntryTracker:
                 tracker.store.put(_AGENCY_OF + normalised.encode(), agency.encode())
         tracker._dates = {unit: list(dates) for unit, dates in data["dates"].items()}
         tracker._clock = dict(data["clock"])
-        tracker._numbers = {key: {int(n): list(v) for n, v in numbers.items()}
-                            for key, numbers in data["numbers"].items()}
         tracker._feedback = {key: dict(seen) for key, seen in data["feedback"].items()}
         tracker._open = {key: dict(facts) for key, facts in data["open"].items()}
         tracker._county_clock = data.get("county_clock")
         tracker._dirty = {*tracker._clock, *(f["unit"] for f in tracker._open.values())}
-        for key, numbers in tracker._numbers.items():
-            tracker._load_series(key.split("|", 1)[0], key, numbers)
+        for key, numbers in data["numbers"].items():
+            tracker._load_series(key.split("|", 1)[0], key, DecisionSeries.from_dict(numbers))
         for key in tracker._feedback:
             tracker._maybe_unentered.setdefault(key.split("|", 1)[0], set()).add(key)
         return tracker

@@ -3,7 +3,7 @@ wins; a freshly assigned partition's times are read from its store in steps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.engine.state import PartitionStore
@@ -98,3 +98,24 @@ def test_the_due_scan_reads_a_real_store_in_steps_and_never_overrides_a_fresher_
         assert held.pop_due(NOW) == [(0, "case-held")]
     finally:
         store.close()
+
+
+def test_the_count_follows_sets_clears_and_a_partition_moving_away() -> None:
+    """The index counts cases, not heap entries: a time set again, moved, cleared or
+    dropped with its partition changes the count as the cases do; times in another
+    zone compare as the instants they are."""
+    index = DueIndex()
+    china = timezone(timedelta(hours=8))
+    index.set(0, "case-a", NOW)
+    index.set(0, "case-a", NOW.astimezone(china))  # the same instant: no change
+    index.set(0, "case-b", NOW + timedelta(minutes=1))
+    index.set(1, "case-c", NOW - timedelta(minutes=1))
+    index.set(1, "case-d", NOW)
+    assert len(index) == 4
+    index.set(1, "case-d", None)
+    index.set(1, "case-d", None)
+    assert len(index) == 3
+    index.drop_partition(0)
+    assert len(index) == 1
+    assert index.pop_due((NOW + timedelta(hours=1)).astimezone(china)) == [(1, "case-c")]
+    assert len(index) == 0 and not index.has_due(NOW + timedelta(days=1))

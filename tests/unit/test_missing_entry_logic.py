@@ -301,7 +301,8 @@ def test_a_restored_tracker_knows_the_same_series_and_gaps_as_the_live_one() -> 
                                              load_missing_entry(), calendar=CAL,
                                              store=t.store)
     assert t._gap_pairs and any(t._gap_pairs.values())
-    assert restored._sorted == t._sorted
+    assert ({key: list(series.serials) for key, series in restored._series.items()}
+            == {key: list(series.serials) for key, series in t._series.items()})
     assert restored._gap_pairs == t._gap_pairs
     assert restored._series_of == t._series_of
 
@@ -330,14 +331,14 @@ def _gaps_by_full_scan(t: MissingEntryTracker, unit: str, today: date) -> set[st
     rule = t.parameters.number_gaps
     clock = min(t._clock[unit], today.isoformat())
     found: set[str] = set()
-    for key, numbers in t._numbers.items():
+    for key, series in t._series.items():
         if not key.startswith(f"{unit}|"):
             continue
-        present = sorted(numbers)
+        present = sorted(series.serials)
         for below, above in itertools.pairwise(present):
             if above - below < 2 or above - below - 1 > rule.max_gap:
                 continue
-            seen_on, template = numbers[above]
+            seen_on, template = series.entry(above)
             due = CAL.add_working_days(date.fromisoformat(seen_on), rule.grace_working_days)
             if due.isoformat() < clock:
                 found |= {template.replace("{n}", str(n)) for n in range(below + 1, above)}
