@@ -153,6 +153,8 @@ class StreamWorker:
         self.index: GlobalIndex | None = None
         #: Partitions this worker owns now (from the rebalance callbacks).
         self.assigned: set[Place] = set()
+        #: The idempotent producer of outputs and changelogs (set by :meth:`run`).
+        self.producer: Producer | None = None
         self._next_sweep = 0.0
 
     def _store(self, name: str, partition: int) -> PartitionStore:
@@ -193,6 +195,8 @@ class StreamWorker:
         for topic, partition in revoked:
             statistics = processors.statistics
             if topic == self.topics.stats_feed and statistics.store is not None:
+                if self.producer is not None and statistics.save_before_close():
+                    self._flush(self.producer)
                 statistics.store.close()
                 statistics.store = None
                 statistics.stats = None
@@ -259,6 +263,7 @@ class StreamWorker:
                  if settings.units_file else UnitRegistry([]))
         producer = make_engine_producer(settings.bootstrap, security=self.security,
                                         client_id=self.worker_id)
+        self.producer = producer
         index = GlobalIndex(changelog_topic(settings.app_id, "engine-referrals"),
                             changelog_topic(settings.app_id, "engine-pending"),
                             rules.matching, directory=self.data_dir / "engine-index")
@@ -315,6 +320,11 @@ class StreamWorker:
     async def _consume(self, producer: Producer, load: IndexLoad | None = None) -> None:
         consumer = self._consumer()
         self.consumer = consumer
+        # Metadata first: subscribed by pattern before its first broker connection was up,
+        # librdkafka postponed the group join to its next timer, two seconds later (half
+        # of a kept restart's 3.6 s at a million events; 1.6 s with this call).
+        with contextlib.suppress(KafkaException):
+            consumer.list_topics(timeout=10)
         consumer.subscribe(subscription(self.topics),
                            on_assign=self._on_assign, on_revoke=self._on_revoke)
         lag_at = 0.0

@@ -46,3 +46,26 @@ async def test_a_snapshot_just_loaded_is_not_written_again_at_the_first_batch(
         assert decode_value(store.get(b"accumulator") or b"") == {"offset": 41, "chunks": 1}
     finally:
         store.close()
+
+
+async def test_what_was_counted_since_the_last_snapshot_is_saved_when_the_feed_moves_away(
+        tmp_path: Path) -> None:
+    """A stop or a rebalance stages a snapshot of all that was counted, so the next owner
+    resumes where this one stopped instead of counting the feed again since the last
+    periodic snapshot; nothing is staged when the last snapshot is current."""
+    store = PartitionStore(tmp_path / "engine-stats-0", "changelog", 0)
+    try:
+        processor = _processor(store)
+        processor.load()
+        await processor.finish(Batch(stats_offset=9))  # the first snapshot, at once
+        store.commit_local(last_offset=1)
+        assert processor.save_before_close() is False  # current: nothing to add
+        await processor.finish(Batch(stats_offset=30))  # within the snapshot period
+        assert not store.staged
+        assert processor.save_before_close() is True
+        store.commit_local(last_offset=2)
+        assert decode_value(store.get(b"accumulator") or b"") == {"offset": 30, "chunks": 1}
+        assert not any(key.startswith(b"accumulator|9|") for key, _ in store.items())
+        assert _processor(store).load() == 31
+    finally:
+        store.close()
