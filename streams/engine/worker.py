@@ -322,9 +322,12 @@ class StreamWorker:
         self.consumer = consumer
         # Metadata first: subscribed by pattern before its first broker connection was up,
         # librdkafka postponed the group join to its next timer, two seconds later (half
-        # of a kept restart's 3.6 s at a million events; 1.6 s with this call).
+        # of a kept restart's 3.6 s at a million events; 1.6 s with this call). Waiting
+        # for the statistics feed, created last by ``prepare_topics``, also keeps a first
+        # start from joining on metadata without it (its partition was then assigned
+        # only at the next metadata refresh).
         with contextlib.suppress(KafkaException):
-            consumer.list_topics(timeout=10)
+            topic_partition_numbers(consumer, self.topics.stats_feed)
         consumer.subscribe(subscription(self.topics),
                            on_assign=self._on_assign, on_revoke=self._on_revoke)
         lag_at = 0.0
