@@ -130,8 +130,10 @@ class Outputs:
         """Wait for every queued record's acknowledgement (raises if one failed); the
         batch's statistics facts are queued first, so they are acknowledged with it."""
         self.send_facts()
-        acknowledgements, self.acknowledgements = self.acknowledgements, Acknowledgements()
-        flush(self.producer, acknowledgements)
+        # Replaced only once they all arrived: a failed report stays, so a later wait
+        # (a flush on the way out) raises it again instead of finding nothing to check.
+        flush(self.producer, self.acknowledgements)
+        self.acknowledgements = Acknowledgements()
 
 
 def remember(cache: dict[bytes, CaseEvent], value: bytes, event: CaseEvent) -> None:

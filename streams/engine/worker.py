@@ -74,6 +74,8 @@ __all__ = ["METADATA_MAX_AGE_MS", "StreamWorker", "subscription"]
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_S = 0.2
+#: How long the worker waits for the statistics feed's metadata before subscribing.
+_METADATA_WAIT_S = 5.0
 _REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
 #: A topic and partition number (confluent-kafka's TopicPartition also carries an offset).
 Place = tuple[str, int]
@@ -155,6 +157,10 @@ class StreamWorker:
         self.assigned: set[Place] = set()
         #: The idempotent producer of outputs and changelogs (set by :meth:`run`).
         self.producer: Producer | None = None
+        #: Set when the loop ends on an exception: what the processors hold in memory may
+        #: then be ahead of what the broker acknowledged (a batch failed half-way), so the
+        #: stores are closed on the way out without saving or flushing anything.
+        self.failed = False
         self._next_sweep = 0.0
 
     def _store(self, name: str, partition: int) -> PartitionStore:
@@ -170,6 +176,11 @@ class StreamWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.release([(tp.topic, tp.partition) for tp in partitions])
 
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost (session timeout, poll interval exceeded): another worker may own them
+        # already, so nothing more is written to their changelogs.
+        self.release([(tp.topic, tp.partition) for tp in partitions], lost=True)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         places = [(tp.topic, tp.partition) for tp in partitions]
         resume = self.acquire(places)
@@ -180,8 +191,16 @@ class StreamWorker:
         self.assigned = set(places)
         consumer.assign(partitions)
 
-    def release(self, revoked: list[Place]) -> None:
-        """Close the stores of partitions that moved away (their last batch committed)."""
+    def release(self, revoked: list[Place], *, lost: bool = False) -> None:
+        """Close the stores of partitions that moved away (their last batch committed).
+
+        The statistics snapshot is saved first on a clean hand-over only: not when the
+        partitions were ``lost`` (a new owner may be writing their changelogs) and not
+        when the loop failed (:attr:`failed`: a batch's state may be in memory whose
+        outputs were never acknowledged). Then the next owner re-counts the feed from
+        the last snapshot, as after a crash. A failure while saving is logged and the
+        stores are closed all the same: this runs inside the consumer's callback.
+        """
         for topic, partition in revoked:  # an owner's lag, not a figure moved away
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(topic, str(partition))
@@ -195,11 +214,18 @@ class StreamWorker:
         for topic, partition in revoked:
             statistics = processors.statistics
             if topic == self.topics.stats_feed and statistics.store is not None:
-                if self.producer is not None and statistics.save_before_close():
-                    self._flush(self.producer)
-                statistics.store.close()
-                statistics.store = None
-                statistics.stats = None
+                try:
+                    if (self.producer is not None and not lost and not self.failed
+                            and statistics.save_before_close()):
+                        self._flush(self.producer)
+                except Exception:
+                    log.exception("%s: the statistics snapshot could not be saved on "
+                                  "release; the next owner re-counts from the last one",
+                                  self.worker_id)
+                finally:
+                    statistics.store.close()
+                    statistics.store = None
+                    statistics.stats = None
             elif partition in processors.case_stores and partition not in kept:
                 store = processors.case_stores.pop(partition)
                 processors.forget_partition(partition)
@@ -326,10 +352,10 @@ class StreamWorker:
         # for the statistics feed, created last by ``prepare_topics``, also keeps a first
         # start from joining on metadata without it (its partition was then assigned
         # only at the next metadata refresh).
-        with contextlib.suppress(KafkaException):
-            topic_partition_numbers(consumer, self.topics.stats_feed)
-        consumer.subscribe(subscription(self.topics),
-                           on_assign=self._on_assign, on_revoke=self._on_revoke)
+        with contextlib.suppress(KafkaException):  # a few seconds at most: not a must
+            topic_partition_numbers(consumer, self.topics.stats_feed, wait_s=_METADATA_WAIT_S)
+        consumer.subscribe(subscription(self.topics), on_assign=self._on_assign,
+                           on_revoke=self._on_revoke, on_lost=self._on_lost)
         lag_at = 0.0
         try:
             while not self.stopping.is_set():
@@ -360,6 +386,9 @@ class StreamWorker:
                     self._report_lag()
                 # Signals (SIGTERM) are delivered by the event loop between iterations.
                 await asyncio.sleep(0)
+        except BaseException:
+            self.failed = True  # closing revokes the partitions: release() saves nothing
+            raise
         finally:
             with contextlib.suppress(Exception):
                 consumer.close()
