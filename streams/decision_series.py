@@ -11,12 +11,32 @@ otherwise (〔2025〕 against [2025]) kept apart.
 
 from __future__ import annotations
 
+import base64
 import bisect
+import sys
 from array import array
 from datetime import date
 from typing import Any
 
 __all__ = ["DecisionSeries"]
+
+#: How :meth:`DecisionSeries.to_dict` writes its arrays.
+_ENCODING = "int32le-base64"
+
+
+def _packed(numbers: array[int]) -> str:
+    if sys.byteorder == "big":
+        numbers = array("i", numbers)
+        numbers.byteswap()
+    return base64.b64encode(numbers.tobytes()).decode("ascii")
+
+
+def _unpacked(text: str) -> array[int]:
+    numbers = array("i")
+    numbers.frombytes(base64.b64decode(text, validate=True))
+    if sys.byteorder == "big":
+        numbers.byteswap()
+    return numbers
 
 
 class DecisionSeries:
@@ -55,21 +75,32 @@ class DecisionSeries:
                 self.spellings.get(number, self.template))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able (the statistics snapshot)."""
-        return {"template": self.template, "serials": self.serials.tolist(),
-                "days": self.days.tolist(),
+        """JSON-able (the statistics snapshot); the arrays as base64 of their 32-bit
+        little-endian bytes.
+
+        As lists (``tolist``) a snapshot at a million events briefly held every serial
+        and day as a Python int: 82 MiB for 3.4 MB of JSON, 0.17 s, at every snapshot,
+        which set the worker's peak resident size. The bytes are copied once instead."""
+        return {"template": self.template, "encoding": _ENCODING,
+                "serials": _packed(self.serials), "days": _packed(self.days),
                 "spellings": {str(number): text for number, text in self.spellings.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecisionSeries:
-        """Inverse of :meth:`to_dict`; also reads an older worker's snapshot, which kept
-        ``{serial: [ISO date, spelling]}``."""
+        """Inverse of :meth:`to_dict`; also reads the arrays as JSON lists (the eleventh
+        pass's snapshots) and an older worker's ``{serial: [ISO date, spelling]}``."""
         if "serials" not in data:
             return cls._from_entries({int(number): (str(seen[0]), str(seen[1]))
                                       for number, seen in data.items()})
         series = cls(str(data["template"]))
-        series.serials = array("i", data["serials"])
-        series.days = array("i", data["days"])
+        if data.get("encoding") == _ENCODING:
+            series.serials = _unpacked(data["serials"])
+            series.days = _unpacked(data["days"])
+            if len(series.serials) != len(series.days):
+                raise ValueError("a decision series with more serials than days")
+        else:
+            series.serials = array("i", data["serials"])
+            series.days = array("i", data["days"])
         series.spellings = {int(number): str(text)
                             for number, text in data.get("spellings", {}).items()}
         return series

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from datetime import date, timedelta
@@ -41,3 +42,32 @@ def test_the_snapshot_form_and_an_older_workers_form_give_the_same_series() -> N
         assert [restored.entry(n) for n in (12, 14, 15)] == [
             series.entry(n) for n in (12, 14, 15)]
         assert restored.entry(12) == ("2025-03-03", OTHER)
+
+
+def test_the_arrays_are_written_as_bytes_and_the_list_form_is_still_read() -> None:
+    series = DecisionSeries(SPELLING)
+    for number in (3, 1, 9_999_999, 2):
+        series.add(number, date(2025, 1, 1) + timedelta(days=number % 97), SPELLING)
+    written = series.to_dict()
+    assert isinstance(written["serials"], str) and isinstance(written["days"], str)
+    # 4 little-endian bytes a number: the first serial, 1, begins the serials' bytes
+    assert base64.b64decode(written["serials"])[:4] == (1).to_bytes(4, "little")
+    listed = {**written, "serials": list(series.serials), "days": list(series.days)}
+    del listed["encoding"]  # what the eleventh pass's workers wrote
+    for data in (json.loads(json.dumps(written)), listed):
+        restored = DecisionSeries.from_dict(data)
+        assert list(restored.serials) == [1, 2, 3, 9_999_999]
+        assert [restored.entry(n) for n in (1, 2, 3, 9_999_999)] == [
+            series.entry(n) for n in (1, 2, 3, 9_999_999)]
+
+
+def test_a_damaged_snapshot_series_is_refused() -> None:
+    series = DecisionSeries(SPELLING)
+    series.add(5, date(2025, 2, 1), SPELLING)
+    written = series.to_dict()
+    for damaged in ({**written, "days": ""}, {**written, "serials": "not base64!"}):
+        try:
+            DecisionSeries.from_dict(damaged)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {damaged}")
