@@ -93,6 +93,12 @@ RESTORE_SECONDS = Gauge(
     "liangfa_streams_restore_seconds",
     "How long the last assignment took to restore its stores from their changelogs",
 )
+HEAP_TRIM_SECONDS = Histogram(
+    "liangfa_streams_heap_trim_seconds",
+    "Time the worker spent handing its C heap's free pages back to the system "
+    "(malloc_trim, every few seconds between batches)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
 CALENDAR_UNKNOWN_YEARS = Gauge(
     "liangfa_calendar_unknown_years",
     "Years whose holidays the working-day calendar does not know (counted Monday-Friday: "

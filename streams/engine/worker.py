@@ -62,6 +62,7 @@ from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.delivery import flush
 from streams.engine.global_index import GlobalIndex, IndexLoad
+from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
 from streams.engine.outputs import Outputs
 from streams.engine.processors import AWAIT_CASE_S, SWEEP_CASES, Processors
 from streams.engine.state import PartitionStore
@@ -357,6 +358,7 @@ class StreamWorker:
         consumer.subscribe(subscription(self.topics), on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_lost)
         lag_at = 0.0
+        trimmer = HeapTrimmer(heap_trim_interval_s(), libc_malloc_trim())
         try:
             while not self.stopping.is_set():
                 records = consume_available(consumer, _MAX_POLL_RECORDS, _FETCH_TIMEOUT_S)
@@ -374,6 +376,7 @@ class StreamWorker:
                     self.index.poll()
                 if records:
                     await self._process(producer, records)
+                    trimmer.maybe_trim()
                 if self.processors is not None and self.processors.scanning_due_times:
                     self.processors.advance_due_scans()
                 if time.monotonic() >= self._next_sweep:
