@@ -97,7 +97,7 @@ class DecisionSeries:
             series.serials = _unpacked(data["serials"])
             series.days = _unpacked(data["days"])
             if len(series.serials) != len(series.days):
-                raise ValueError("a decision series with more serials than days")
+                raise ValueError("a decision series whose serials and days differ in number")
         else:
             series.serials = array("i", data["serials"])
             series.days = array("i", data["days"])
