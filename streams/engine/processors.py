@@ -65,7 +65,7 @@ from streams.engine.matching import MATCH_GRACE_S, MatchingProcessor
 from streams.engine.outputs import Outputs, partition_of, remember
 from streams.engine.state import PartitionStore, decode_value
 from streams.engine.statistics import StatisticsProcessor
-from streams.engine.timers import DueIndex, DueScan
+from streams.engine.timers import DUE_KEYS, HELD_KEYS, INDEX_BUILT, DueIndex, DueScan
 from streams.entitlement_logic import check_entitlement, record_acceptance
 from streams.metrics import (
     AWAITING_CASE,
@@ -137,10 +137,10 @@ class Processors:
             thresholds=rules.thresholds, violation_types=rules.violation_types,
             violation_offences=rules.violation_offences, screening=rules.screening)
         self.case_stores: dict[int, PartitionStore] = {}
-        self.due = DueIndex()
+        self.due = DueIndex(DUE_KEYS, self.case_stores)
         #: Held feedback (see :data:`MATCH_GRACE_S`) and events awaiting their case
         #: (:data:`AWAIT_CASE_S`) by partition and case.
-        self.held = DueIndex()
+        self.held = DueIndex(HELD_KEYS, self.case_stores)
         self.matching = MatchingProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                           serde=serde, outputs=outputs, index=index,
                                           held=self.held)
@@ -206,16 +206,19 @@ class Processors:
             del self._documents[key]
 
     def index_due_times(self, partition: int) -> None:
-        """Start filling the due indexes from a freshly assigned partition's store; the
-        worker advances the scan between batches (:meth:`advance_due_scans`)."""
+        """Start filling the due indexes of a freshly assigned partition whose store was
+        written before they were kept in it; the worker advances the scan between
+        batches (:meth:`advance_due_scans`)."""
+        store = self.case_stores[partition]
+        if store.get(INDEX_BUILT) is not None:
+            return
 
         def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:
             document = CaseDocument(partition, key[2:].decode("utf-8"), decode_value(value))
             return document.case_id, document.next_due(), document.held_until()
 
-        self._due_scans[partition] = DueScan(
-            partition, self.case_stores[partition].prefixed(b"c|"), times, self.due,
-            self.held)
+        self._due_scans[partition] = DueScan(partition, store, b"c|", times, self.due,
+                                             self.held)
 
     @property
     def scanning_due_times(self) -> bool:

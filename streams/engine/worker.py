@@ -379,6 +379,7 @@ class StreamWorker:
                     trimmer.maybe_trim()
                 if self.processors is not None and self.processors.scanning_due_times:
                     self.processors.advance_due_scans()
+                    self._flush(producer)  # the index entries it staged, as a batch's
                 if time.monotonic() >= self._next_sweep:
                     await self._sweep(producer)
                 await self._retry_held(producer)
