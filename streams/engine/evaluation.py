@@ -27,7 +27,8 @@ from streams.engine.case_document import CaseDocument
 from streams.engine.case_records import CaseRecords
 from streams.engine.timers import DueIndex
 from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
-from streams.screening_logic import ScreeningRules, screen_case
+from streams.screening_assessment import ScreeningRules
+from streams.screening_logic import screen_case
 from streams.stats_facts import fact_of
 
 __all__ = ["CaseEvaluation"]

@@ -37,7 +37,7 @@ from streams.engine.statistics import StatisticsProcessor
 from streams.engine.sweeps import Sweeps
 from streams.engine.timers import DueIndex, DueScan
 from streams.safety import Guard
-from streams.screening_logic import ScreeningRules
+from streams.screening_assessment import ScreeningRules
 from streams.topics import TopicNames
 
 __all__ = ["Processors"]
