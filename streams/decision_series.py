@@ -1,6 +1,6 @@
 """One unit's decision-number series for one year, kept as two compact arrays.
 
-The missing-entry tracker (:mod:`streams.missing_entry_logic`) must know every serial a
+The missing-entry tracker (:mod:`streams.missing_entry_ledger`) must know every serial a
 unit has used in a series (〔2025〕12号 and 14号 present, 13号 absent), with the date of
 each decision, to judge gaps. Kept as a dict of ``serial → [date, spelling]`` that was
 ~300 bytes per penalty on the heap: at a million events, 73 MiB, the largest thing the

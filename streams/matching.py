@@ -17,7 +17,8 @@ from typing import Any
 
 from hub.models import Alert, AlertKind, AlertStatus, CaseEvent, CaseReferred, PenaltyCaseRecorded
 from streams._alerts import alert_id_for, build_alert
-from streams.matching_logic import PROCESSOR, ReferralRecord, normalise_document_number
+from streams.match_index import ReferralRecord, normalise_document_number
+from streams.matching_logic import PROCESSOR
 
 __all__ = ["UNMATCHED_RULE_ID", "indexed_entries", "police_index_key",
            "unmatched_feedback_alert"]

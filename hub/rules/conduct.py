@@ -4,7 +4,8 @@ Some filing standards do not measure: illegal fishing is an offence when a banne
 (电鱼, 毒鱼, 炸鱼, 禁用渔具) is used in a closed season or area, and illegal medical
 practice when the party was penalised twice before. Closed seasons differ by water body
 and year and are set by the ministry or the province, so they are data an operator
-edits; the screening (``streams.screening_logic``) reads them from here.
+edits; the screening (``streams.screening_assessment``, ``streams.screening_priors``)
+reads them from here.
 """
 
 from __future__ import annotations

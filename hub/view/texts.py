@@ -35,7 +35,7 @@ _FIXED = {
     "context not established by the violation type": "违法类型未能确定适用情形",
     "party category unknown": "当事人类别不明",
 }
-#: Screening's notes with a figure or a name in them (streams/screening_logic.py).
+#: Screening's notes with a figure or a name in them (streams/screening_assessment.py).
 _NOTES = (
     (re.compile(r"^also needs (?P<what>.+) \(not in the penalty record\)$"),
      "另需处罚记录中没有的数据，须由办案人员核实"),

@@ -9,7 +9,12 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 
 - :mod:`~streams.engine.worker`: the loop, rebalances, the checkpoint order, commits;
 - :mod:`~streams.engine.processors`: the case processors (normalize, routing, clocks,
-  screening, aggregate) bound to a batch;
+  screening, aggregate) bound to a batch, in the modules of their steps:
+- :mod:`~streams.engine.intake`: decoding and normalize, a record's first step;
+- :mod:`~streams.engine.case_records`: entitlement, routing, matching, history per record;
+- :mod:`~streams.engine.evaluation`: deadline clocks, screening, CaseState per case;
+- :mod:`~streams.engine.sweeps`: due clocks, held feedback and waiting events on a timer;
+- :mod:`~streams.engine.document_store`: case documents read, kept and staged to write;
 - :mod:`~streams.engine.matching`: feedback matching, held and parked feedback;
 - :mod:`~streams.engine.statistics`: the per unit-month figures;
 - :mod:`~streams.engine.case_document`: one case's state document;

@@ -35,7 +35,8 @@ from hub.config import KafkaSecurity
 from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
 from streams.engine.match_store import RocksMatchStorage, open_index_store
-from streams.matching_logic import FeedbackMatcher, ReferralRecord
+from streams.match_index import ReferralRecord
+from streams.matching_logic import FeedbackMatcher
 
 __all__ = ["PREBUILD_MINIMUM", "REVIEW_PREFIX", "GlobalIndex", "IndexLoad", "build_index"]
 

@@ -21,7 +21,7 @@ import orjson
 from rocksdict import Rdict, WriteBatch, WriteOptions
 
 from streams.engine.state import store_options
-from streams.matching_logic import RecordKey, ReferralRecord
+from streams.match_index import RecordKey, ReferralRecord
 
 __all__ = ["RocksMatchStorage", "open_index_store"]
 
@@ -62,7 +62,7 @@ def _key(prefix: bytes, *parts: str) -> bytes:
 
 
 class RocksMatchStorage:
-    """:class:`~streams.matching_logic.MatchIndexStorage` over a RocksDB store.
+    """:class:`~streams.match_index.MatchIndexStorage` over a RocksDB store.
 
     Writes are staged in a dictionary (read through by every lookup) and written as one
     batch by :meth:`flush`, with the offsets they cover: one RocksDB write per read of

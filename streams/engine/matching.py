@@ -48,13 +48,13 @@ from streams.engine.global_index import REVIEW_PREFIX, GlobalIndex
 from streams.engine.outputs import Outputs
 from streams.engine.state import encode_value
 from streams.engine.timers import DueIndex
+from streams.match_index import normalise_document_number
 from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
 from streams.matching_logic import (
     MatchResult,
     feedback_identifiers,
     manual_match_event,
     matched_event,
-    normalise_document_number,
     unmatched_event,
     withdrawn_event,
 )

@@ -3,7 +3,7 @@
 非法行医 is an offence once the party was penalised twice before (立案追诉标准（一）
 Art. 57), and the earlier penalties may come from other units: other cases, keyed by
 other case ids. The screening therefore needs a history keyed by the party's identifier
-(credit code or ID number, :func:`streams.screening_logic.party_identifier`), not by
+(credit code or ID number, :func:`streams.screening_priors.party_identifier`), not by
 case. It lives in the case partition stores (:class:`streams.engine.state.PartitionStore`,
 RocksDB with a compacted changelog, so it is recovered with the partition): key
 ``h|<identifier>``, a JSON list of the party's penalties that a repeat rule counts
@@ -28,13 +28,8 @@ from datetime import date
 
 from hub.models import PenaltyCaseRecorded
 from streams.engine.state import PartitionStore, decode_value, encode_value
-from streams.screening_logic import (
-    PriorPenalty,
-    ScreeningRules,
-    party_identifier,
-    prior_penalty_counts,
-    violation_code,
-)
+from streams.screening_assessment import ScreeningRules, violation_code
+from streams.screening_priors import PriorPenalty, party_identifier, prior_penalty_counts
 
 __all__ = ["KEY_PREFIX", "MAX_ENTRIES", "history_of", "prior_counts", "record"]
 
@@ -86,7 +81,7 @@ def prior_counts(stores: Mapping[int, PartitionStore], partition: int,
     ``penalties`` are the case's screened events (referrals are skipped); only penalties
     whose conduct a repeat rule counts and whose party has an identifier are recorded,
     so the store costs nothing for every other case. Returns event id → earlier
-    penalties of the party (:func:`streams.screening_logic.prior_penalty_counts`).
+    penalties of the party (:func:`streams.screening_priors.prior_penalty_counts`).
     """
     counted: list[PenaltyCaseRecorded] = []
     own = stores.get(partition)  # None: the partition just moved away; count, write nothing

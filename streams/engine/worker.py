@@ -60,12 +60,14 @@ from hub.units import UnitRegistry, load_unit_registry
 from streams._events import PROCESSED_HEADER
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
+from streams.engine.case_records import AWAIT_CASE_S
 from streams.engine.delivery import flush
 from streams.engine.global_index import GlobalIndex, IndexLoad
 from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
 from streams.engine.outputs import Outputs
-from streams.engine.processors import AWAIT_CASE_S, SWEEP_CASES, Processors
+from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
+from streams.engine.sweeps import SWEEP_CASES
 from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
 from streams.safety import RawRecord
 from streams.topics import changelog_topic

@@ -22,7 +22,8 @@ from hub.models import CaseEvent, CaseStage
 from hub.rules import load_screening, load_thresholds, load_violation_offences, load_violation_types
 from hub.view.queries import CHINA_TZ
 from hub.view.settings import DEFAULT_DEMO_PASSWORD
-from streams.screening_logic import ScreeningRules, screen_case
+from streams.screening_assessment import ScreeningRules
+from streams.screening_logic import screen_case
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import PROCURATORATE, case_spec
 

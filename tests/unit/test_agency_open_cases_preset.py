@@ -19,7 +19,8 @@ from hub.errors import RecordRejected
 from hub.identity import case_id_for
 from hub.models import AgencyCaseOpened, AlertKind, AlertSeverity, AlertStatus
 from hub.rules import load_screening, load_thresholds, load_violation_offences, load_violation_types
-from streams.screening_logic import ScreeningRules, screen_case
+from streams.screening_assessment import ScreeningRules
+from streams.screening_logic import screen_case
 from tests.unit.data.case_events import at
 
 MARKET = "11429901030089405N"  # 演示县市场监督管理局 (deploy/demo/units.yaml)

@@ -956,7 +956,8 @@ def test_the_open_case_register_raises_early_intervention_before_any_decision(
     from connectors.mapping import MappingSpec, build_mapper
     from hub.models import AgencyCaseOpened, AlertKind, AlertStatus
     from hub.rules import load_screening, load_violation_offences
-    from streams.screening_logic import ScreeningRules, screen_case
+    from streams.screening_assessment import ScreeningRules
+    from streams.screening_logic import screen_case
 
     rules = ScreeningRules(load_thresholds(), load_violation_types(),
                            load_violation_offences(), load_screening())

@@ -12,11 +12,10 @@ from hub.identity import case_id_for, resident_id_check_char
 from hub.models import CaseEvent, MatchMethod
 from hub.rules import load_matching
 from streams.engine.match_store import RocksMatchStorage, open_index_store
+from streams.match_index import ReferralRecord, normalise_document_number
 from streams.matching_logic import (
     FeedbackMatcher,
-    ReferralRecord,
     matched_event,
-    normalise_document_number,
     unmatched_event,
     withdrawn_event,
 )

@@ -12,14 +12,13 @@ from hub.calendar import WorkingDayCalendar
 from hub.identity import case_id_for
 from hub.models import Alert, AlertKind, AlertStatus, CaseEvent
 from hub.rules.missing_entry import MissingEntryParameters, load_missing_entry
+from streams.missing_entry_ledger import parse_decision_number, unentered_referral_key
 from streams.missing_entry_logic import (
     RULE_NUMBER_GAP,
     RULE_SILENT_UNIT,
     RULE_UNENTERED_REFERRAL,
     MissingEntryTracker,
-    parse_decision_number,
     silent_unit_case_id,
-    unentered_referral_key,
 )
 from tests.unit.data.case_events import (
     COUNTY_PSB,

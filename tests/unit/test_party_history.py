@@ -17,7 +17,7 @@ from hub.rules import (
 )
 from streams.engine import party_history
 from streams.engine.state import PartitionStore
-from streams.screening_logic import ScreeningRules
+from streams.screening_assessment import ScreeningRules
 from tests.unit.data.case_events import MARKET, TAX, at, party, penalty
 
 DOCTOR = party("王某", credit_code=None, category="NATURAL_PERSON",

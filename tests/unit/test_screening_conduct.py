@@ -16,16 +16,14 @@ from hub.rules import (
     load_violation_types,
 )
 from hub.rules.conduct import ClosedSeason, RepeatPenaltyRule, load_conduct_criteria
-from streams.screening_logic import (
+from streams.screening_assessment import ScreeningRules, assess_penalty
+from streams.screening_conduct import conduct_date, fishing_circumstances
+from streams.screening_logic import screen_case
+from streams.screening_priors import (
     PriorPenalty,
-    ScreeningRules,
-    assess_penalty,
-    conduct_date,
     count_prior_penalties,
-    fishing_circumstances,
     party_identifier,
     prior_penalty_counts,
-    screen_case,
 )
 from tests.unit.data.case_events import HUB_UNIT, MARKET, TAX, at, party, penalty
 

@@ -14,12 +14,8 @@ from hub.rules import (
     load_violation_types,
 )
 from streams._alerts import alert_id_for, snapshot_of
-from streams.screening_logic import (
-    NON_REFERRAL_RULE_ID,
-    ScreeningRules,
-    assess_penalty,
-    screen_case,
-)
+from streams.screening_assessment import ScreeningRules, assess_penalty
+from streams.screening_logic import NON_REFERRAL_RULE_ID, screen_case
 from tests.unit.data.case_events import (
     CASE,
     HUB_UNIT,

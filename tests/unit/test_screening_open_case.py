@@ -22,13 +22,8 @@ from hub.units import UnitRegistry
 from streams._alerts import alert_id_for, snapshot_of
 from streams.aggregate_logic import fold
 from streams.entitlement_logic import CaseRelations, check_entitlement, owns_by_case_id
-from streams.screening_logic import (
-    EARLY_INTERVENTION_RULE_ID,
-    CaseScreening,
-    ScreeningRules,
-    assess_penalty,
-    screen_case,
-)
+from streams.screening_assessment import ScreeningRules, assess_penalty
+from streams.screening_logic import EARLY_INTERVENTION_RULE_ID, CaseScreening, screen_case
 from tests.unit.data.case_events import (
     AGENCY_CASE_NUMBER,
     HUB_UNIT,

@@ -36,7 +36,8 @@ from hub.rules import (
 )
 from hub.rules.missing_entry import load_missing_entry
 from streams.missing_entry_logic import MissingEntryTracker
-from streams.screening_logic import ScreeningRules, screen_case
+from streams.screening_assessment import ScreeningRules
+from streams.screening_logic import screen_case
 from tests.support.view_data import (
     ENVIRONMENT,
     MARKET,

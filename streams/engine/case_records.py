@@ -1,0 +1,303 @@
+"""What happens to one record of a case: entitlement, routing, matching, the case's history.
+
+Each record of a batch passes the same steps in offset order against its case's document,
+each step guarded so that a failing one dead-letters the record and the batch goes on:
+may its unit add it to the case (else it is refused, or waits for a case the hub does not
+know yet), where must it go, which case does feedback belong to, and what the case keeps.
+The case is evaluated afterwards, once per batch (:mod:`streams.engine.evaluation`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from hub.dlq.records import REPLAY_HEADER
+from hub.errors import RecordRejected
+from hub.models import (
+    Alert,
+    AuditOperation,
+    AuditRecorded,
+    CaseEvent,
+    CaseReferred,
+    CaseState,
+    FeedbackMatchWithdrawn,
+    FeedbackUnmatched,
+    PenaltyCaseRecorded,
+    UnitMonthlyStats,
+    ViewAction,
+    ViewActionKind,
+)
+from hub.rules import RuleSet
+from hub.units import UnitRegistry
+from streams._alerts import SOURCE_SYSTEM, uuid_for
+from streams._events import (
+    COURT_FEEDBACK_TYPES,
+    FEEDBACK_TYPES,
+    MATCHED_HEADER,
+)
+from streams.engine.batch import Batch
+from streams.engine.case_document import (
+    MATCHED,
+    REFUSED,
+    REFUSED_ENTRY,
+    UNROUTED,
+    CaseDocument,
+)
+from streams.engine.document_store import CASE_PROCESSORS, DocumentStore
+from streams.engine.matching import MatchingProcessor
+from streams.engine.outputs import Outputs
+from streams.engine.timers import DueIndex
+from streams.entitlement_logic import check_entitlement, record_acceptance
+from streams.metrics import (
+    AWAITING_CASE,
+    DUPLICATES,
+    NOT_ENTITLED,
+)
+from streams.routing_logic import route_event, unroutable_alert
+from streams.safety import RawRecord
+from streams.stats_facts import fact_of
+from streams.stats_logic import COUNTED_TYPES
+from streams.topics import TopicNames
+
+__all__ = ["AWAIT_CASE_LIMIT", "AWAIT_CASE_S", "CaseRecords"]
+
+log = logging.getLogger(__name__)
+
+_NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewAction,
+                    AuditRecorded, FeedbackMatchWithdrawn)
+#: What the matcher indexes (feedback quotes a referral's or a decision's number).
+_INDEXED = (PenaltyCaseRecorded, CaseReferred)
+#: How long an event not entitled to a case the hub knows nothing of waits for the case
+#: (see ``CaseDocument.await_case``): in a backfill, the folder of a lead's receiver may
+#: be read minutes before the outbox that sent the lead. Afterwards it is refused.
+AWAIT_CASE_S = 900
+#: Events that may wait on one unknown case; more are refused at once (a unit spraying
+#: events at made-up case ids cannot grow a document without bound).
+AWAIT_CASE_LIMIT = 32
+
+
+class CaseRecords(DocumentStore):
+    """The case processors run on each record (part of
+    :class:`~streams.engine.processors.Processors`)."""
+
+    topics: TopicNames
+    rules: RuleSet
+    units: UnitRegistry
+    hub_unit_code: str
+    outputs: Outputs
+    matching: MatchingProcessor
+    held: DueIndex
+    await_case_s: float
+
+    def is_case_event(self, record: RawRecord) -> bool:
+        """A record the case processors route, match and add to the case's history: read
+        from ``lf.case-events``, or handed on by normalize in the same task."""
+        return (record.topic == self.topics.case_events
+                or self.topics.ingest_unit(record.topic) is not None)
+
+    # -- matching ----------------------------------------------------------------------
+
+    @staticmethod
+    def accepts(record: RawRecord, event: CaseEvent, case_known: bool) -> bool:
+        """Feedback joins a case only when the case is known or the matcher re-keyed it."""
+        if not isinstance(event, FEEDBACK_TYPES):
+            return True
+        return case_known or record.header(MATCHED_HEADER) is not None
+
+    def awaits_match(self, record: RawRecord, event: CaseEvent,
+                     document: CaseDocument) -> bool:
+        """Police feedback keyed by the police's own case number, not yet tied to a case:
+        the matcher re-keys it (and fills the agency to notify) or parks it for a person,
+        so routing it now would only raise a false "unroutable" alert.
+
+        Court events name their addressee themselves: they are routed on first sight, and
+        their re-keyed copy is not routed again."""
+        if isinstance(event, COURT_FEEDBACK_TYPES):
+            return record.header(MATCHED_HEADER) is not None
+        return (isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None
+                and not document.has_history
+                and not getattr(event, "referring_unit_code", None))
+
+    @staticmethod
+    def rematched_copy(record: RawRecord, event: CaseEvent, document: CaseDocument) -> bool:
+        """The matcher's re-keyed copy of feedback this case refused, not handled yet."""
+        if record.header(MATCHED_HEADER) is None or MATCHED + event.event_id in document.seen:
+            return False
+        return (UNROUTED + event.event_id in document.seen
+                or REFUSED + event.event_id in document.seen)
+
+    async def route(self, record: RawRecord, event: CaseEvent,
+                    document: CaseDocument | None = None) -> None:
+        """Deliver to the inboxes that must act; an unroutable event becomes an alert.
+
+        Each destination becomes an addressee of the case: the unit that must answer may
+        then add its answer to the case (``entitlements.yaml``)."""
+        route = route_event(event, self.units, self.rules.routing, self.rules.thresholds)
+        for unit_code in route.destinations:
+            await self.outputs.forward(self.topics.inbox(unit_code), record, event)
+        if document is not None and route.destinations:
+            addressees = document.relations().addressees
+            if not addressees.issuperset(route.destinations):
+                addressees.update(route.destinations)
+                document.changed = True
+        if route.unroutable is not None:
+            await self.outputs.event(self.topics.alerts, unroutable_alert(
+                route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def entitled(self, record: RawRecord, event: CaseEvent,
+                       document: CaseDocument, *, waits_until: datetime | None = None,
+                       final: bool = False) -> bool | None:
+        """Whether the event's unit may add it to its case; if not, refuse it.
+
+        A refused event goes to ``lf.dlq.streams`` (error type ``not-entitled``), counts
+        in ``liangfa_streams_not_entitled_total`` and is audited on ``lf.audit``; it is
+        not routed, matched, stored or counted, so its sender gains no sight of the case.
+        None: the event waits (:meth:`CaseDocument.await_case`), unseen: read when the
+        hub knew nothing of its case, it is checked again whenever the case changes,
+        for ``AWAIT_CASE_S`` (``waits_until``: an event waiting already; ``final``: its
+        wait ended, it is taken or refused now).
+        """
+        relations = document.relations()
+        matched = (record.topic == self.topics.case_events
+                   and record.header(MATCHED_HEADER) is not None)
+        entitlement = check_entitlement(
+            event, relations, rules=self.rules.entitlements, units=self.units,
+            hub_unit_code=self.hub_unit_code, matched=matched)
+        if not entitlement.entitled:
+            now = datetime.now(UTC)
+            until = waits_until or (None if document.has_history
+                                    else now + timedelta(seconds=self.await_case_s))
+            if (not final and until is not None and until > now
+                    and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
+                if waits_until is None:
+                    AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()
+                    log.info("%s %s waits for case %s (not entitled yet: %s)",
+                             type(event).__name__, event.event_id, event.case_id,
+                             entitlement.reason)
+                self.held.set(document.partition, document.case_id, document.held_until())
+                return None
+            await self.refuse(record, event, entitlement.reason or "not entitled")
+            return False
+        changed = record_acceptance(event, relations, entitlement)
+        if matched and event.source_unit not in relations.matched:
+            relations.matched.add(event.source_unit)
+            changed = True
+        if changed:
+            document.changed = True
+        return True
+
+    async def index_referral(self, batch: Batch, record: RawRecord, event: CaseEvent
+                             ) -> None:
+        """Index a referral or penalty for matching, if its unit may add it to its case.
+
+        Runs before the batch's case processors (feedback later in the batch must find
+        its referral); an event the entitlement check will refuse is not indexed, so a
+        forged referral cannot lure feedback into the forger's case.
+        """
+        if not isinstance(event, _INDEXED):  # only referrals and penalties are indexed
+            return
+        document = self.document(batch, record.partition, event.case_id)
+        if check_entitlement(event, document.relations(), rules=self.rules.entitlements,
+                             units=self.units, hub_unit_code=self.hub_unit_code,
+                             matched=False).entitled:
+            await self.matching.index_referral(event)
+
+    async def refuse(self, record: RawRecord, event: CaseEvent, reason: str) -> None:
+        """Dead-letter, count and audit an event its unit was not entitled to send (on
+        the audit intake: the sealer chains it into ``lf.audit``)."""
+        event_type = type(event).__name__
+        NOT_ENTITLED.labels(event.source_unit, event_type).inc()
+        log.warning("refused %s %s: %s", event_type, event.event_id, reason)
+        await self.guards["entitlement"].dead_letter(record, RecordRejected(
+            reason, field="case_id", value=event.case_id, error_type="not-entitled"))
+        now = datetime.now(UTC)
+        await self.outputs.event(self.topics.audit_intake, AuditRecorded(
+            event_id=uuid_for("entitlement-refused", event.event_id),
+            case_id=event.case_id, source_unit=self.hub_unit_code, occurred_at=now,
+            recorded_at=now, source_system=SOURCE_SYSTEM,
+            source_record=f"{record.topic}:{record.partition}:{record.offset}",
+            connector_id="streams.entitlement", actor=f"unit:{event.source_unit}",
+            actor_unit_code=event.source_unit, operation=AuditOperation.WRITE_REFUSED,
+            target=event.case_id, query=reason[:2000]))
+
+    async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent, *,
+                          waits_until: datetime | None = None, final: bool = False) -> None:
+        """Run every case processor that reads ``record``'s topic on it, each guarded.
+
+        ``waits_until`` and ``final``: an event waiting for its case (see
+        :meth:`entitled`)."""
+        topics = self.topics
+        document = self.document(batch, record.partition, event.case_id)
+        # A re-keyed copy coming back to the case that refused the original (same event
+        # id) is handled once, not dropped as a duplicate: see ``UNROUTED``.
+        rematched = (event.event_id in document.seen
+                     and self.rematched_copy(record, event, document))
+        if event.event_id in document.seen and not rematched:
+            DUPLICATES.labels(CASE_PROCESSORS).inc()
+            return
+        refused_key = REFUSED_ENTRY + event.event_id
+        if refused_key in document.seen and record.header(REPLAY_HEADER) is None:
+            DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
+            return
+        document.last_record = record
+        if self.is_case_event(record):
+            verdict = await self.entitled(record, event, document, waits_until=waits_until,
+                                          final=final)
+            if verdict is None:
+                return  # waits for its case, neither seen nor refused
+            if not verdict:
+                # Remembered as refused, not as seen: a copy replayed from the dead
+                # letters (``liangfa dlq replay``, after its cause was fixed) is checked
+                # again.
+                document.mark_seen(refused_key)
+                return
+        if self.topics.ingest_unit(record.topic) is not None:  # handed on by normalize
+            await self.outputs.forward(topics.case_events, record, event, processed=True)
+        joined = [False]
+        awaited = False
+        refused = False
+        if self.is_case_event(record):
+            if self.awaits_match(record, event, document):
+                awaited = True  # routed as the matcher's re-keyed copy (or parked)
+            elif rematched and UNROUTED + event.event_id not in document.seen:
+                pass  # the original was routed already
+            else:
+                await self.guards["routing"].run(
+                    record, lambda: self.route(record, event, document))
+            if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
+                async def match() -> None:
+                    joined[0] = await self.matching.match_feedback(event, document)
+
+                await self.guards["matching"].run(record, match)
+            if isinstance(event, FeedbackMatchWithdrawn):
+                document.withdraw(event.feedback_event_id)
+            if not isinstance(event, _NOT_CASE_EVENTS):
+                if self.accepts(record, event, document.has_history or joined[0]):
+                    document.add_event(event)
+                else:
+                    refused = True
+        elif (record.topic == topics.view_actions and isinstance(event, ViewAction)
+              and event.action_kind is ViewActionKind.MANUAL_MATCH):
+            await self.guards["matching"].run(record, lambda: self.matching.manual_match(event))
+        # A derived event (an alert, a case state) never opens a case: an alert about
+        # feedback nobody matched is keyed by a case id no case event has (a phantom case
+        # of the hub's own unit in the view, with no stage and no number).
+        opens = not isinstance(event, _NOT_CASE_EVENTS)
+        if ((opens or document.aggregate() is not None)
+                and self.accepts(record, event, document.aggregate() is not None
+                                 or joined[0])):
+            try:
+                if document.new_aggregate().apply(event):
+                    document.aggregate_changed = True
+            except Exception as exc:  # noqa: BLE001 - dead-lettered, the batch goes on
+                await self.guards["aggregate"].dead_letter(record, exc)
+        if (record.topic != topics.view_actions and isinstance(event, COUNTED_TYPES)
+                and not rematched):  # the original was counted
+            self.outputs.count(fact_of(event, deadlines=self.rules.deadlines))
+        if rematched:
+            document.mark_seen(MATCHED + event.event_id)
+            return
+        document.mark_seen(event.event_id)
+        if refused:
+            document.mark_seen((UNROUTED if awaited else REFUSED) + event.event_id)

@@ -1,0 +1,158 @@
+"""A case evaluated once per batch or sweep: deadline clocks, screening, its CaseState.
+
+Evaluating is the costly part of a case (its whole history is read), and its outputs
+must not repeat: so it runs once per touched case after every record of the batch was
+folded in (:mod:`streams.engine.case_records`), emits only the changes since the last
+evaluation, and stages the case's document for writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.models import (
+    AgencyCaseOpened,
+    Alert,
+    AlertStatus,
+    CaseReferred,
+    PenaltyCaseRecorded,
+)
+from streams._alerts import snapshot_of
+from streams.deadline_logic import evaluate_case
+from streams.engine import party_history
+from streams.engine.batch import Batch
+from streams.engine.case_document import CaseDocument
+from streams.engine.case_records import CaseRecords
+from streams.engine.timers import DueIndex
+from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
+from streams.screening_assessment import ScreeningRules
+from streams.screening_logic import screen_case
+from streams.stats_facts import fact_of
+
+__all__ = ["CaseEvaluation"]
+
+log = logging.getLogger(__name__)
+
+#: What the screening reads: penalties, referrals and an agency's open cases (立案登记,
+#: screened during the investigation for early intervention).
+_SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+
+
+class CaseEvaluation(CaseRecords):
+    """The per-case evaluation at the end of a batch, after its records (part of
+    :class:`~streams.engine.processors.Processors`)."""
+
+    screening_rules: ScreeningRules
+    procuratorate_inbox: str
+    due: DueIndex
+
+    async def evaluate(self, document: CaseDocument, *, wall_time: datetime | None = None
+                       ) -> None:
+        """Deadlines, screening and the CaseState of a case, once per batch or sweep.
+
+        A batch evaluates at the latest legal time the case knows (a backfill of last year
+        yields last year's lateness); a sweep at wall time. Only changes are emitted.
+        """
+        rules = self.rules
+        deadlines, screening = document.data["deadlines"], document.data["screening"]
+        if wall_time is not None:
+            document.deadlines_due = _is_due(deadlines, wall_time)
+            document.screening_due = _is_due(screening, wall_time)
+        if document.deadlines_due and document.has_history:
+            events = document.events()
+            # acts the case's state raises (routing.yaml raised_acts): read back like any
+            # case event, so they are checked, routed and timed; a repeat is a duplicate
+            for act in raised_acts(events, rules.routing, hub_unit_code=self.hub_unit_code):
+                if act.event_id not in document.seen:
+                    await self.outputs.event(self.topics.case_events, act)
+            now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in events)
+            result = evaluate_case(events, now, rules=rules.deadlines,
+                                   thresholds=rules.thresholds,
+                                   hub_unit_code=self.hub_unit_code,
+                                   violation_offences=rules.violation_offences,
+                                   emitted=deadlines["emitted"],
+                                   withdrawn_events=document.withdrawn_events)
+            document.withdrawn_events = []
+            for alert in result.changes(deadlines["emitted"]):
+                await self.own_alert(document, alert)
+                await self.escalate(alert)
+                deadlines["emitted"][alert.alert_id] = snapshot_of(alert)
+            deadlines["next_check"] = (result.next_check_at.isoformat()
+                                       if result.next_check_at else None)
+            document.changed = True
+        screened = ([e for e in document.events() if isinstance(e, _SCREENED)]
+                    if document.screening_due else [])
+        if screened:
+            now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in screened)
+            outcome = screen_case(screened, now, rules=self.screening_rules,
+                                  hub_unit_code=self.hub_unit_code,
+                                  prior_penalties=party_history.prior_counts(
+                                      self.case_stores, document.partition, screened,
+                                      self.screening_rules))
+            for alert in outcome.changes(screening["emitted"]):
+                await self.own_alert(document, alert)
+                if alert.status is AlertStatus.RAISED:
+                    await self.outputs.event(self.procuratorate_inbox, alert,
+                                             counted=False)
+                screening["emitted"][alert.alert_id] = snapshot_of(alert)
+            screening["next_check"] = (outcome.next_check_at.isoformat()
+                                       if outcome.next_check_at else None)
+            document.changed = True
+        aggregate = document.aggregate()
+        if document.aggregate_changed and aggregate is not None:
+            await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
+                hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def own_alert(self, document: CaseDocument, alert: Alert) -> None:
+        """Send an alert about ``document``'s case and put it on the case at once.
+
+        Read back from ``lf.alerts``, such an alert did two things only: change the
+        case's open alerts (its aggregate, hence one more ``CaseState``) and go to the
+        statistics feed. Both are done here, in the task that owns the case, and the
+        alert is marked processed so the read-back skips it: one ``CaseState`` per
+        evaluation instead of two, and no second pass of the alert through the case.
+        """
+        await self.outputs.event(self.topics.alerts, alert, processed=True)
+        aggregate = document.aggregate()
+        if aggregate is not None and document.new_aggregate().apply(alert):
+            document.aggregate_changed = True
+        self.outputs.count(fact_of(alert))
+
+    async def escalate(self, alert: Alert) -> None:
+        """Copy an overdue alert to the third body its rule names (``copy_when_overdue``:
+        the justice bureau for an unanswered procuratorial recommendation, as Jiashan's
+        three-party mechanism does); a copy nobody can receive becomes an alert itself."""
+        copy = alert_copies(alert, self.units)
+        for code in copy.destinations:
+            await self.outputs.event(self.topics.inbox(code), alert, counted=False)
+        if copy.unroutable is not None:
+            await self.outputs.event(self.topics.alerts, unroutable_alert(
+                copy, alert, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def finish_cases(self, batch: Batch, *, wall_time: datetime | None = None) -> None:
+        """Evaluate every touched case once and stage its document for writing."""
+        for document in batch.documents.values():
+            try:
+                await self.evaluate(document, wall_time=wall_time)
+            except Exception as exc:
+                if document.last_record is None:
+                    log.exception("evaluating case %s failed", document.case_id)
+                    continue
+                await self.guards["deadlines"].dead_letter(document.last_record, exc)
+                evaluated = False
+            else:
+                evaluated = True
+            if ((document.changed or document.aggregate_changed)
+                    and not await self.stage_document(document)):
+                continue
+            if evaluated:
+                self.keep_document(document)
+            self.due.set(document.partition, document.case_id, document.next_due())
+
+
+def _is_due(section: dict[str, Any], now: datetime) -> bool:
+    check = section.get("next_check")
+    return isinstance(check, str) and datetime.fromisoformat(check) <= now
+

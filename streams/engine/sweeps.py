@@ -1,0 +1,143 @@
+"""Work on a timer, between batches: due clocks, held feedback, events waiting for a case.
+
+Some of a case's work is due at a time, not on a record: a deadline runs out while
+nothing arrives, feedback held for its referral ends its grace, an event waiting for a
+case the hub did not know stops waiting. The worker runs these between batches, in
+slices, from the due indexes (:mod:`streams.engine.timers`), which a freshly assigned
+partition's store fills step by step.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from hub.models import CaseEvent
+from streams.engine.batch import Batch
+from streams.engine.case_document import CaseDocument
+from streams.engine.evaluation import CaseEvaluation
+from streams.engine.global_index import GlobalIndex
+from streams.engine.matching import MATCH_GRACE_S
+from streams.engine.state import decode_value
+from streams.engine.timers import INDEX_BUILT, DueScan
+
+__all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
+
+log = logging.getLogger(__name__)
+
+#: Cases one sweep evaluates at most. After a restore every clock of a backfill is due at
+#: once (1,000,000 events: ~250,000 cases); evaluated as one batch, their documents took
+#: the worker past 12 GiB and held new records back for minutes. In slices, the worker
+#: consumes between them and its memory stays that of a batch.
+SWEEP_CASES = 500
+#: Stored cases read per step of a due-time scan (~60 µs each: ~0.1 s between batches).
+DUE_SCAN_STEP = 2_000
+
+
+class Sweeps(CaseEvaluation):
+    """The timed work on the owned cases (part of
+    :class:`~streams.engine.processors.Processors`)."""
+
+    index: GlobalIndex
+    _due_scans: dict[int, DueScan]
+
+    def index_due_times(self, partition: int) -> None:
+        """Start filling the due indexes of a freshly assigned partition whose store was
+        written before they were kept in it; the worker advances the scan between
+        batches (:meth:`advance_due_scans`)."""
+        store = self.case_stores[partition]
+        if store.get(INDEX_BUILT) is not None:
+            return
+
+        def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:
+            document = CaseDocument(partition, key[2:].decode("utf-8"), decode_value(value))
+            return document.case_id, document.next_due(), document.held_until()
+
+        self._due_scans[partition] = DueScan(partition, store, b"c|", times, self.due,
+                                             self.held)
+
+    @property
+    def scanning_due_times(self) -> bool:
+        """Whether a partition's due times are still being read (see :class:`DueScan`)."""
+        return bool(self._due_scans)
+
+    def advance_due_scans(self, budget: int = DUE_SCAN_STEP) -> None:
+        """Read the next ``budget`` stored cases of one partition's due-time scan."""
+        partition, scan = next(iter(self._due_scans.items()))
+        if scan.advance(budget):
+            del self._due_scans[partition]
+
+    async def sweep(self, batch: Batch, now: datetime, limit: int = SWEEP_CASES) -> int:
+        """Evaluate the owned cases whose clocks are due at wall time ``now``, at most
+        ``limit`` of them (the worker sweeps again at once while more are due)."""
+        due = [(partition, case_id) for partition, case_id in self.due.pop_due(now, limit)
+               if partition in self.case_stores]
+        for partition, case_id in due:
+            self.document(batch, partition, case_id)
+        await self.finish_cases(batch, wall_time=now)
+        return len(due)
+
+    async def retry_held(self, batch: Batch, now: datetime) -> int:
+        """Match held feedback whose grace ended; what still matches nothing is parked.
+        An event whose wait for its case ended is checked again: taken or refused."""
+        due = [(partition, case_id)
+               for partition, case_id in self.held.pop_due(now, SWEEP_CASES)
+               if partition in self.case_stores]
+        for partition, case_id in due:
+            document = self.document(batch, partition, case_id)
+            for record, event, _ in document.take_awaiting(now):
+                await self.index_referral(batch, record, event)
+                await self.case_record(batch, record, event, final=True)
+            for feedback in document.take_held():
+                try:
+                    if await self.matching.match_feedback(feedback):
+                        self._join(document, feedback)
+                except Exception:
+                    log.exception("matching held feedback %s failed; parked for a person "
+                                  "at the next try", feedback.event_id)
+                    document.hold(feedback, now + timedelta(seconds=MATCH_GRACE_S))
+            self.held.set(partition, case_id, document.held_until())
+        await self.finish_cases(batch)
+        return len(due)
+
+    async def join_held(self, batch: Batch) -> int:
+        """Match held feedback of this batch's cases that matches confidently now.
+
+        Feedback read before its referral (another ingest topic, another partition) is
+        held for :data:`MATCH_GRACE_S`. When the referral comes in a later batch, the
+        feedback is matched in that batch instead of at the end of its grace: its case is
+        evaluated, its state written and its ``CaseState`` sent once, not twice.
+        Feedback that still matches nothing waits out its grace (:meth:`retry_held`).
+        Events waiting for their case (:meth:`entitled`) are checked again first.
+        """
+        matcher = self.index.matcher
+        joined = 0
+        for document in list(batch.documents.values()):
+            if "awaiting" in document.data and document.has_history:
+                # The case changed: what waits for it is checked again, as it was read.
+                for record, event, until in document.take_awaiting():
+                    await self.index_referral(batch, record, event)
+                    await self.case_record(batch, record, event, waits_until=until)
+                self.held.set(document.partition, document.case_id, document.held_until())
+            if "held" not in document.data or not document.has_history:
+                continue
+            for feedback in document.release_held(lambda held: matcher.match(held).confident):
+                try:
+                    if await self.matching.match_feedback(feedback):
+                        self._join(document, feedback)
+                except Exception:
+                    log.exception("matching held feedback %s failed; held again",
+                                  feedback.event_id)
+                    document.hold(feedback, datetime.now(UTC)
+                                  + timedelta(seconds=MATCH_GRACE_S))
+                joined += 1
+            self.held.set(document.partition, document.case_id, document.held_until())
+        return joined
+
+    @staticmethod
+    def _join(document: CaseDocument, feedback: CaseEvent) -> None:
+        """Fold held feedback into its own case once the matcher confirmed the case."""
+        if all(item[0] != feedback.event_id for item in document.data["events"]):
+            document.add_event(feedback)
+        if document.new_aggregate().apply(feedback):
+            document.aggregate_changed = True
