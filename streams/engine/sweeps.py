@@ -3,8 +3,8 @@
 Some of a case's work is due at a time, not on a record: a deadline runs out while
 nothing arrives, feedback held for its referral ends its grace, an event waiting for a
 case the hub did not know stops waiting. The worker runs these between batches, in
-slices, from the due indexes (:mod:`streams.engine.timers`), which a freshly assigned
-partition's store fills step by step.
+slices, from the due indexes kept in the partition stores (:mod:`streams.engine.timers`);
+a store written before they were kept there is indexed once, step by step.
 """
 
 from __future__ import annotations
