@@ -9,7 +9,7 @@ evaluation, and stages the case's document for writing.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.models import (
@@ -25,6 +25,7 @@ from streams.engine import party_history
 from streams.engine.batch import Batch
 from streams.engine.case_document import CaseDocument
 from streams.engine.case_records import CaseRecords
+from streams.engine.state import decode_value
 from streams.engine.timers import DueIndex
 from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
 from streams.screening_assessment import ScreeningRules
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 #: What the screening reads: penalties, referrals and an agency's open cases (立案登记,
 #: screened during the investigation for early intervention).
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+#: When a sweep's evaluation of a case raises, its clocks are looked at again this much
+#: later (not at every tick while the fault lasts).
+RETRY_FAILED_SWEEP_S = 600
 
 
 class CaseEvaluation(CaseRecords):
@@ -138,7 +142,10 @@ class CaseEvaluation(CaseRecords):
                 await self.evaluate(document, wall_time=wall_time)
             except Exception as exc:
                 if document.last_record is None:
-                    log.exception("evaluating case %s failed", document.case_id)
+                    log.exception("evaluating case %s failed; its clocks are looked at "
+                                  "again in %d s", document.case_id, RETRY_FAILED_SWEEP_S)
+                    self._index_stored(document, not_before=datetime.now(UTC) + timedelta(
+                        seconds=RETRY_FAILED_SWEEP_S))
                     continue
                 await self.guards["deadlines"].dead_letter(document.last_record, exc)
                 evaluated = False
@@ -146,10 +153,31 @@ class CaseEvaluation(CaseRecords):
                 evaluated = True
             if ((document.changed or document.aggregate_changed)
                     and not await self.stage_document(document)):
+                self._index_stored(document)
                 continue
             if evaluated:
                 self.keep_document(document)
             self.due.set(document.partition, document.case_id, document.next_due())
+
+    def _index_stored(self, document: CaseDocument, *,
+                      not_before: datetime | None = None) -> None:
+        """Index the times of the case's document as the store keeps it.
+
+        A sweep or a retry of held feedback took the case's entries out of the due
+        indexes; when its document is then not written (its evaluation failed, or it
+        stays over the size limit), the stored one still has its clocks and held
+        feedback, and they must stay in the indexes. ``not_before`` puts off a case whose
+        evaluation failed, so a fault does not make it be evaluated at every tick.
+        """
+        partition, case_id = document.partition, document.case_id
+        value = self.case_stores[partition].get(document.key)
+        stored = (CaseDocument(partition, case_id, decode_value(value))
+                  if value is not None else None)
+        for index, due in ((self.due, stored.next_due() if stored else None),
+                           (self.held, stored.held_until() if stored else None)):
+            if due is not None and not_before is not None:
+                due = max(due, not_before)
+            index.set(partition, case_id, due)
 
 
 def _is_due(section: dict[str, Any], now: datetime) -> bool:

@@ -126,10 +126,10 @@ class PartitionStore:
             if isinstance(key, bytes) and key != OFFSET_KEY:
                 yield key, value
 
-    def prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Every stored key starting with ``prefix``, and its value (staged writes not
-        included): a seek, not a scan of the store."""
-        for key, value in self._db.items(from_key=prefix):
+    def prefixed(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Every stored key starting with ``prefix`` (from ``prefix + start`` on), and its
+        value (staged writes not included): a seek, not a scan of the store."""
+        for key, value in self._db.items(from_key=prefix + start):
             if not isinstance(key, bytes) or not key.startswith(prefix):
                 return
             yield key, value

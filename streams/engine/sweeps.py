@@ -10,6 +10,7 @@ a store written before they were kept there is indexed once, step by step.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 
 from hub.models import CaseEvent
@@ -19,7 +20,7 @@ from streams.engine.evaluation import CaseEvaluation
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.state import decode_value
-from streams.engine.timers import INDEX_BUILT, DueScan
+from streams.engine.timers import INDEX_BUILT, INDEX_VERSION, DueScan
 
 __all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
 
@@ -46,7 +47,8 @@ class Sweeps(CaseEvaluation):
         written before they were kept in it; the worker advances the scan between
         batches (:meth:`advance_due_scans`)."""
         store = self.case_stores[partition]
-        if store.get(INDEX_BUILT) is not None:
+        if (store.get(INDEX_BUILT) == INDEX_VERSION
+                and os.environ.get("LIANGFA_ENGINE_REINDEX_DUE_TIMES") != "1"):
             return
 
         def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:

@@ -19,6 +19,7 @@ one structure of the worker that grew with the number of cases.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,14 +27,18 @@ from datetime import datetime
 
 from streams.engine.state import PartitionStore
 
-__all__ = ["DUE_KEYS", "HELD_KEYS", "INDEX_BUILT", "DueIndex", "DueScan", "IndexKeys"]
+__all__ = ["DUE_KEYS", "HELD_KEYS", "INDEX_BUILT", "INDEX_VERSION", "DueIndex", "DueScan",
+           "IndexKeys"]
 
 #: A stored case's (case id, next due time, held-until time), from its store key and value.
 CaseTimes = Callable[[bytes, bytes], tuple[str, datetime | None, datetime | None]]
 
 #: Written once a store's indexes hold every stored case (see :class:`DueScan`): a store
-#: written by a worker from before the indexes were kept in it is indexed once.
+#: written by a worker from before the indexes were kept in it is indexed once. Its value
+#: is the index's format (:data:`INDEX_VERSION`); a store marked with another is indexed
+#: again.
 INDEX_BUILT = b"due-index-built"
+INDEX_VERSION = b"1"
 
 #: Milliseconds since the epoch, big-endian with the sign bit flipped: byte order is
 #: time order, for times before 1970 too (a backfill's clocks may be that old).
@@ -56,7 +61,13 @@ HELD_KEYS = IndexKeys(b"ht|", b"hc|")
 
 
 def _packed(moment: datetime) -> bytes:
-    return _TIME.pack(round(moment.timestamp() * 1000) + _SIGN)
+    """An entry's time, rounded up: an entry is never due before its time."""
+    return _TIME.pack(math.ceil(moment.timestamp() * 1000) + _SIGN)
+
+
+def _packed_now(moment: datetime) -> bytes:
+    """A sweep's time, rounded down (see :func:`_packed`)."""
+    return _TIME.pack(math.floor(moment.timestamp() * 1000) + _SIGN)
 
 
 class DueIndex:
@@ -86,22 +97,27 @@ class DueIndex:
         packed = None if due is None else _packed(due)
         if known == packed:
             return
+        # The time key before the case key: the changelog keeps a partition's records in
+        # order, so a case key that reached it has its time key there too.
         if known is not None:
             store.put(self._keys.by_time + known + case, None)
+        if packed is not None:
+            store.put(self._keys.by_time + packed + case, b"")
+            if partition in self._earliest:
+                earliest = self._earliest[partition]
+                if earliest is None or packed < earliest:
+                    self._earliest[partition] = packed
         store.put(by_case, packed)
-        if packed is None:
-            return
-        store.put(self._keys.by_time + packed + case, b"")
-        if partition in self._earliest:
-            earliest = self._earliest[partition]
-            if earliest is None or packed < earliest:
-                self._earliest[partition] = packed
 
-    def add_if_absent(self, partition: int, case_id: str, due: datetime | None) -> None:
-        """Record a due time the case has none of (see :class:`DueScan`)."""
+    def set_if_earlier(self, partition: int, case_id: str, due: datetime | None) -> None:
+        """Record a due time unless the case has an earlier one (see :class:`DueScan`):
+        an earlier time only costs one more look at the case, a later one could miss a
+        clock."""
         store = self._stores.get(partition)
-        if (due is not None and store is not None
-                and store.get(self._keys.by_case + case_id.encode("utf-8")) is None):
+        if due is None or store is None:
+            return
+        known = store.get(self._keys.by_case + case_id.encode("utf-8"))
+        if known is None or _packed(due) < known:
             self.set(partition, case_id, due)
 
     def drop_partition(self, partition: int) -> None:
@@ -110,7 +126,7 @@ class DueIndex:
 
     def has_due(self, now: datetime) -> bool:
         """Whether anything may be due at ``now`` (no seek while the bound says no)."""
-        moment = _packed(now)
+        moment = _packed_now(now)
         for partition, store in self._stores.items():
             if partition not in self._earliest:
                 self._earliest[partition] = self._first(store)
@@ -123,42 +139,68 @@ class DueIndex:
         """Cases due at ``now``, the earliest ``limit`` of them at most, removed from the
         index (the caller sets them again after evaluating; the rest stay for the next
         call)."""
-        moment = _packed(now)
+        moment = _packed_now(now)
         found: list[tuple[bytes, int, bytes]] = []
+        #: partition → the first time left after its entries due (None: none left)
+        left: dict[int, bytes | None] = {}
         for partition, store in self._stores.items():
-            for taken, (time, case) in enumerate(self._entries(store)):
+            if partition in self._earliest and self._earliest[partition] is None:
+                continue  # known to hold nothing: no seek
+            following: bytes | None = None
+            entries = self._entries(store, self._earliest.get(partition) or b"")
+            for taken, (time, case) in enumerate(entries):
                 if time > moment or (limit is not None and taken >= limit):
+                    following = time
                     break
                 found.append((time, partition, case))
+            left[partition] = following
         found.sort()
         if limit is not None:
+            for time, partition, _ in found[limit:]:  # cut off: still there, found again
+                following = left[partition]
+                if following is None or time < following:
+                    left[partition] = time
             del found[limit:]
         keys = self._keys
         for time, partition, case in found:
             store = self._stores[partition]
             store.put(keys.by_time + time + case, None)
             store.put(keys.by_case + case, None)
-            self._earliest.pop(partition, None)  # found again at the next look
+        # The bound is the first entry left (what a limit cut off is found again), so the
+        # next look seeks only when something is due and from where the entries begin.
+        for partition, following in left.items():
+            earliest = self._staged_first(self._stores[partition])
+            if following is not None and earliest is not None:
+                earliest = min(following, earliest)
+            self._earliest[partition] = following if earliest is None else earliest
         return [(partition, case.decode("utf-8")) for _, partition, case in found]
 
-    def _entries(self, store: PartitionStore) -> Iterator[tuple[bytes, bytes]]:
-        """(time, case) in time order: the stored entries the batch has not deleted."""
-        start = len(self._keys.by_time)
+    def _entries(self, store: PartitionStore,
+                 start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """(time, case) in time order from ``start``: the stored entries the batch has
+        not deleted."""
+        offset = len(self._keys.by_time)
         staged = store.staged
-        for key, _ in store.prefixed(self._keys.by_time):
+        for key, _ in store.prefixed(self._keys.by_time, start):
             if key in staged and staged[key] is None:
                 continue
-            yield key[start:start + _TIME.size], key[start + _TIME.size:]
+            yield key[offset:offset + _TIME.size], key[offset + _TIME.size:]
+
+    def _staged_first(self, store: PartitionStore) -> bytes | None:
+        """The earliest time staged and not yet written."""
+        prefix = self._keys.by_time
+        offset = len(prefix)
+        return min((key[offset:offset + _TIME.size] for key, value in store.staged.items()
+                    if value is not None and key.startswith(prefix)), default=None)
 
     def _first(self, store: PartitionStore) -> bytes | None:
         """The earliest time stored or staged (a lower bound: a staged time may be
         deleted again before it is written)."""
         stored = next((time for time, _ in self._entries(store)), None)
-        prefix = self._keys.by_time
-        start = len(prefix)
-        staged = [key[start:start + _TIME.size] for key, value in store.staged.items()
-                  if value is not None and key.startswith(prefix)]
-        return min([*staged, *([stored] if stored is not None else [])], default=None)
+        staged = self._staged_first(store)
+        if stored is None or staged is None:
+            return stored if staged is None else staged
+        return min(stored, staged)
 
 
 class DueScan:
@@ -169,8 +211,10 @@ class DueScan:
     for them. The worker advances the scan between batches and writes what it staged.
     The store iterator reads a snapshot taken when the scan began; a case a batch touched
     since then has its fresh due time in the index already, so the scan only adds times
-    for cases that have none (an old time it adds for a case whose clocks have since
-    stopped costs one more look at the case, never a missed clock). At the end it marks
+    for cases that have none or a later one (an old time it adds for a case whose clocks have since
+    stopped costs one more look at the case, never a missed clock). An entry the scan
+    finds later than the document's time is moved earlier (an index written by an older
+    format, or left behind while an older worker wrote the store). At the end it marks
     the store (:data:`INDEX_BUILT`), so the scan runs once per store, not per start.
     """
 
@@ -189,9 +233,9 @@ class DueScan:
         for _ in range(budget):
             item = next(self._stored, None)
             if item is None:
-                self._store.put(INDEX_BUILT, b"1")
+                self._store.put(INDEX_BUILT, INDEX_VERSION)
                 return True
             case_id, due, held_until = self._times(*item)
-            self._due.add_if_absent(partition, case_id, due)
-            self._held.add_if_absent(partition, case_id, held_until)
+            self._due.set_if_earlier(partition, case_id, due)
+            self._held.set_if_earlier(partition, case_id, held_until)
         return False

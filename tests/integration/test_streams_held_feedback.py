@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import signal
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from hub.identity import case_id_for
-from hub.models import FeedbackUnmatched, FilingDecided
+from hub.models import CaseEvent, FeedbackUnmatched, FilingDecided
 from hub.models.examples import EXAMPLE_POLICE
 from streams.engine.matching import MATCH_GRACE_S
-from streams.engine.timers import HELD_KEYS
+from streams.engine.timers import HELD_KEYS, INDEX_BUILT
 from streams.topics import changelog_topic
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
@@ -52,16 +54,22 @@ async def test_feedback_held_by_a_killed_worker_is_parked_by_its_successor(
         "referring_unit_code": None, "police_case_number": POLICE_NUMBER, "parties": []})
     await produce_events(bootstrap, registry, police_topic, [decision])
 
-    # The hold reached the changelog: the case's held-until key among its writes.
-    held_key = HELD_KEYS.by_case + decision.case_id.encode("utf-8")
+    # The hold reached the changelog: the case's held-until keys among its writes, and
+    # the mark that the store's index is complete (so no successor reads documents).
+    case = decision.case_id.encode("utf-8")
+    held_key = HELD_KEYS.by_case + case
     changelog = changelog_topic(deployment.app_id, "engine-cases")
     written = await read_until(bootstrap, changelog,
                                lambda records: any(r.key == held_key for r in records),
                                timeout_s=60)
-    assert any(r.key == held_key and r.value for r in written), deployment.log_of("w1")
     deployment.stop_worker("w1", signal.SIGKILL)
+    [time] = [r.value for r in written if r.key == held_key]
+    assert time, deployment.log_of("w1")
+    keys = {r.key for r in written}
+    assert HELD_KEYS.by_time + time + case in keys
+    assert INDEX_BUILT in keys
 
-    def parked(found: list[tuple[object, object]]) -> bool:
+    def parked(found: Sequence[tuple[Any, CaseEvent]]) -> bool:
         return any(isinstance(event, FeedbackUnmatched)
                    and event.feedback_event_id == decision.event_id for _, event in found)
 

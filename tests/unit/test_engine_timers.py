@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from streams.engine.case_document import CaseDocument
+from streams.engine.evaluation import CaseEvaluation
 from streams.engine.state import PartitionStore
-from streams.engine.timers import DUE_KEYS, HELD_KEYS, INDEX_BUILT, DueIndex, DueScan
+from streams.engine.timers import (
+    DUE_KEYS,
+    HELD_KEYS,
+    INDEX_BUILT,
+    INDEX_VERSION,
+    DueIndex,
+    DueScan,
+)
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -164,8 +173,9 @@ def _stored_times(key: bytes, value: bytes) -> tuple[str, datetime | None, datet
 
 def test_a_store_from_before_the_indexes_is_indexed_once_in_steps(tmp_path: Path) -> None:
     """A store written by an older worker has case documents and no index: its due times
-    are read a step at a time while batches run; a time a batch set meanwhile stays (it
-    is fresher); at the end the store is marked, so the next start reads nothing."""
+    are read a step at a time while batches run. An earlier time a batch set meanwhile
+    stays; a later one is moved to the document's time (one more look at the case, never
+    a missed clock). At the end the store is marked with the index's format."""
     store = PartitionStore(tmp_path / "engine-cases-0", "changelog", 0)
     try:
         for number in range(5):
@@ -180,16 +190,92 @@ def test_a_store_from_before_the_indexes_is_indexed_once_in_steps(tmp_path: Path
         assert scan.advance(2) is False
         store.commit_local(last_offset=6)
         assert len(list(store.prefixed(DUE_KEYS.by_case))) == 2
-        # A batch touched case-4 before the scan reached it: its clocks stopped early
-        # (the batch's time, one hour on) and that time is kept.
-        due.set(0, "case-4", NOW + timedelta(hours=1))
+        # Batches touched two cases the scan has not reached: case-4's clock now runs
+        # out sooner, case-3's entry is (say, left by an older worker) a day late.
+        due.set(0, "case-4", NOW + timedelta(seconds=30))
+        due.set(0, "case-3", NOW + timedelta(days=1))
         assert store.get(INDEX_BUILT) is None
         assert scan.advance(10) is True
-        assert store.get(INDEX_BUILT) is not None
+        assert store.get(INDEX_BUILT) == INDEX_VERSION
         store.commit_local(last_offset=7)
-        assert sorted(due.pop_due(NOW + timedelta(minutes=10))) == [
-            (0, f"case-{number}") for number in range(4)]
-        assert due.pop_due(NOW + timedelta(hours=1)) == [(0, "case-4")]
+        assert due.pop_due(NOW + timedelta(seconds=30)) == [(0, "case-0"), (0, "case-4")]
+        assert due.pop_due(NOW + timedelta(minutes=10)) == [
+            (0, f"case-{number}") for number in range(1, 4)]
         assert held.pop_due(NOW) == [(0, "case-held")]
     finally:
         store.close()
+
+
+def test_an_empty_partition_is_not_sought_until_a_time_is_set(
+        stores: dict[int, PartitionStore]) -> None:
+    """After a pop the index knows each partition's first time left (or that it has
+    none), so looks while nothing is due cost no seek, and a time set later is seen."""
+    index = DueIndex(HELD_KEYS, stores)
+    index.set(0, "case-a", NOW)
+    index.set(0, "case-b", NOW + timedelta(minutes=5))
+    _commit(stores)
+    assert index.pop_due(NOW) == [(0, "case-a")]
+    _commit(stores)
+    assert index._earliest == {0: index._earliest[0], 1: None, 2: None, 3: None}
+    assert not index.has_due(NOW + timedelta(minutes=4))
+    index.set(2, "case-c", NOW + timedelta(minutes=1))  # staged, not yet written
+    assert index.has_due(NOW + timedelta(minutes=1))
+    _commit(stores)
+    assert index.pop_due(NOW + timedelta(minutes=1)) == [(2, "case-c")]
+    _commit(stores)
+    assert not index.has_due(NOW + timedelta(minutes=4))
+    assert index.pop_due(NOW + timedelta(minutes=5)) == [(0, "case-b")]
+    _commit(stores)
+    assert index._earliest == {0: None, 1: None, 2: None, 3: None}
+
+
+def test_a_cut_off_pop_leaves_the_rest_findable(stores: dict[int, PartitionStore]) -> None:
+    """Entries a limited pop found but cut off stay in the bound, so the next look finds
+    them even though a later entry of their partition was read."""
+    index = DueIndex(DUE_KEYS, stores)
+    for minute in range(6):
+        index.set(minute % 2, f"case-{minute}", NOW + timedelta(minutes=minute))
+    _commit(stores)
+    assert index.pop_due(NOW + timedelta(hours=1), limit=2) == [(0, "case-0"), (1, "case-1")]
+    _commit(stores)
+    assert index.has_due(NOW + timedelta(minutes=2))
+    assert index.pop_due(NOW + timedelta(hours=1), limit=10) == [
+        (minute % 2, f"case-{minute}") for minute in range(2, 6)]
+
+
+def test_a_time_is_never_due_before_it_comes(stores: dict[int, PartitionStore]) -> None:
+    """Times are kept in milliseconds: an entry's rounded up, a sweep's rounded down, so
+    a clock is never swept a fraction early (its evaluation would find nothing due and
+    put it off to the next tick)."""
+    index = DueIndex(DUE_KEYS, stores)
+    index.set(0, "case", NOW + timedelta(microseconds=400))
+    _commit(stores)
+    assert index.pop_due(NOW + timedelta(microseconds=900)) == []
+    assert index.pop_due(NOW + timedelta(milliseconds=1)) == [(0, "case")]
+
+
+def test_a_swept_case_whose_document_is_not_written_keeps_its_clocks(
+        stores: dict[int, PartitionStore]) -> None:
+    """A sweep takes a case's entries out of the index; when its document is then not
+    written (it stays over the size limit, or its evaluation raised), the index gets the
+    times of the document the store keeps, and a raising case is put off, not lost."""
+    processors = object.__new__(CaseEvaluation)  # only what finish_cases' fallback uses
+    processors.case_stores = stores
+    processors.due = DueIndex(DUE_KEYS, stores)
+    processors.held = DueIndex(HELD_KEYS, stores)
+    document = CaseDocument(1, "case-a", None)
+    document.data["deadlines"]["next_check"] = NOW.isoformat()
+    stores[1].put(document.key, document.encoded())
+    processors.due.set(1, "case-a", NOW)
+    _commit(stores)
+
+    assert processors.due.pop_due(NOW) == [(1, "case-a")]
+    processors._index_stored(document)  # the sweep's document was not staged
+    _commit(stores)
+    assert processors.due.pop_due(NOW) == [(1, "case-a")]
+
+    later = NOW + timedelta(minutes=10)
+    processors._index_stored(document, not_before=later)  # its evaluation raised
+    _commit(stores)
+    assert processors.due.pop_due(NOW + timedelta(minutes=9)) == []
+    assert processors.due.pop_due(later) == [(1, "case-a")]
