@@ -22,6 +22,8 @@ __all__ = [
     "CONSUMER_LAG",
     "DEAD_LETTERED",
     "DUPLICATES",
+    "FRONTIER_LAG",
+    "FRONTIER_OVERRIDDEN",
     "HANDLE_SECONDS",
     "PROCESSED",
     "SOURCE_MISMATCH",
@@ -62,6 +64,17 @@ CONSUMER_LAG = Gauge(
     "liangfa_streams_consumer_lag",
     "End offset minus the worker's committed offset, per assigned partition.",
     ["topic", "partition"],
+)
+FRONTIER_LAG = Gauge(
+    "liangfa_streams_input_frontier_lag_seconds",
+    "How far the input frontier (the instant before which the group has processed every "
+    "input record) is behind the clock: the hub's lag in time, and how late timed "
+    "judgements (deadlines, feedback's grace) are made.",
+)
+FRONTIER_OVERRIDDEN = Counter(
+    "liangfa_streams_input_frontier_overridden_total",
+    "Times the input frontier fell further behind than its limit, so that timed "
+    "judgements went back to wall time (see LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S).",
 )
 HANDLE_SECONDS = Histogram(
     "liangfa_streams_handle_seconds",

@@ -9,8 +9,10 @@ before its offsets are committed) and applies it locally at once; every worker t
 both topics from the beginning into memory (the worker's loop reads what is new before
 each batch, see :meth:`GlobalIndex.poll`). A worker waits until it has read both to their
 end before it processes anything, so a restart never matches against a partial index.
-As with Kafka Streams' global tables, a feedback handled on one worker a moment after its
-referral was indexed on another may not see it yet and goes to a person instead.
+As with Kafka Streams' global tables, feedback handled on one worker a moment after its
+referral was indexed on another may not see it yet: it is held, and judged only once
+every worker's input up to the end of its grace has been processed and this index has
+read what they wrote (:mod:`streams.engine.frontier`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
 from rocksdict import Rdict
 
 from hub.config import KafkaSecurity
@@ -54,6 +64,13 @@ _READ_AT_ONCE = 10_000
 #: (:meth:`GlobalIndex._prebuild`): below it the new interpreter's start (~2 s) costs
 #: more than the derivation it moves off the worker's core.
 PREBUILD_MINIMUM = int(os.environ.get("LIANGFA_ENGINE_INDEX_PREBUILD_MINIMUM", "20000"))
+
+
+#: The index consumer reads uncommitted records (a worker's entries are acknowledged, not
+#: transactional) and is told where each partition ends, so an end past the last record
+#: (compacted away) still counts as read (:meth:`GlobalIndex.has_read`).
+_INDEX_CONSUMER: dict[str, Any] = {"isolation.level": "read_uncommitted",
+                                   "enable.partition.eof": True}
 
 
 class GlobalIndex:
@@ -88,6 +105,9 @@ class GlobalIndex:
         #: (its batch is replayed), so an entry never lives only in the local store.
         self._sent: dict[str, bytes] = {}
         self._consumer: Consumer | None = None
+        #: The next offset to apply of each partition read (what :meth:`has_read` asks;
+        #: librdkafka's position is unknown until a partition returns a record).
+        self._read_to: dict[tuple[str, int], int] = {}
         #: True when this start's store was built by a child process (see _prebuild).
         self.prebuilt = False
 
@@ -213,6 +233,8 @@ class GlobalIndex:
             return
         last: dict[tuple[str, int], int] = {}
         for record in records:
+            if record.error() is not None:  # the end of a partition is not a record
+                continue
             topic, number, offset = record.topic(), record.partition(), record.offset()
             if topic == self.referrals_topic and number is not None and offset is not None:
                 last[(topic, number)] = offset
@@ -233,7 +255,7 @@ class GlobalIndex:
         """
         consumer = make_engine_consumer(bootstrap, group_id=group_id, security=security,
                                         client_id=f"{client_id}-index",
-                                        **{"isolation.level": "read_uncommitted"})
+                                        **_INDEX_CONSUMER)
         self._consumer = consumer
         partitions: list[TopicPartition] = []
         for topic in (self.referrals_topic, self.pending_topic):
@@ -248,6 +270,7 @@ class GlobalIndex:
         remaining: dict[tuple[str, int], int] = {}
         for tp in partitions:
             tp.offset = resume.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            self._read_to[(tp.topic, tp.partition)] = max(tp.offset, 0)
             end = end_offset(consumer, tp.topic, tp.partition)
             if end > max(tp.offset, 0):
                 remaining[(tp.topic, tp.partition)] = end
@@ -289,19 +312,48 @@ class GlobalIndex:
             while len(self._read(self._consumer, timeout_s=0.0)) >= _READ_AT_ONCE:
                 pass
 
+    def end_offsets(self) -> list[TopicPartition]:
+        """The current end offset of every partition the index reads (one request)."""
+        consumer = self._consumer
+        if consumer is None:
+            return []
+        partitions = [TopicPartition(tp.topic, tp.partition, OFFSET_END)
+                      for tp in consumer.assignment()]
+        if not partitions:
+            return []
+        return list(consumer.offsets_for_times(partitions, timeout=5))
+
+    def has_read(self, ends: Sequence[TopicPartition]) -> bool:
+        """Whether every record below ``ends`` has been applied (see
+        :mod:`streams.engine.frontier`); reads what has come in first."""
+        if self._consumer is None:
+            return True
+        self.poll()
+        read_to = self._read_to
+        return all(read_to.get((end.topic, end.partition), 0) >= end.offset
+                   for end in ends if end.offset > 0)
+
     def _read(self, consumer: Consumer, timeout_s: float,
               count: int = _READ_AT_ONCE) -> list[Message]:
         records = consumer.consume(num_messages=count, timeout=timeout_s)
+        read_to = self._read_to
         for record in records:
-            if record.error() is not None:
-                log.warning("matching index: %s", record.error())
+            topic, number, offset = record.topic(), record.partition(), record.offset()
+            error = record.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("matching index: %s", error)
+                elif topic is not None and number is not None and offset is not None:
+                    read_to[(topic, number)] = max(read_to.get((topic, number), 0), offset)
                 continue
+            if topic is None:
+                continue
+            if number is not None and offset is not None:
+                read_to[(topic, number)] = offset + 1
             key, value = record.key(), record.value()
             if key is None or value is None:
                 continue
-            topic = record.topic()
-            if topic is not None:
-                self.apply(topic, key.decode("utf-8"), orjson.loads(value))
+            self.apply(topic, key.decode("utf-8"), orjson.loads(value))
         self._remember_offsets(records)
         return records
 

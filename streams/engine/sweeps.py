@@ -4,7 +4,9 @@ Some of a case's work is due at a time, not on a record: a deadline runs out whi
 nothing arrives, feedback held for its referral ends its grace, an event waiting for a
 case the hub did not know stops waiting. The worker runs these between batches, in
 slices, from the due indexes kept in the partition stores (:mod:`streams.engine.timers`);
-a store written before they were kept there is indexed once, step by step.
+a store written before they were kept there is indexed once, step by step. The time they
+are given is the clock bounded by the group's input frontier
+(:mod:`streams.engine.frontier`): nothing runs out while what would settle it is unread.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Sweeps(CaseEvaluation):
             del self._due_scans[partition]
 
     async def sweep(self, batch: Batch, now: datetime, limit: int = SWEEP_CASES) -> int:
-        """Evaluate the owned cases whose clocks are due at wall time ``now``, at most
+        """Evaluate the owned cases whose clocks are due at ``now``, at most
         ``limit`` of them (the worker sweeps again at once while more are due)."""
         due = [(partition, case_id) for partition, case_id in self.due.pop_due(now, limit)
                if partition in self.case_stores]

@@ -62,6 +62,12 @@ from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.case_records import AWAIT_CASE_S
 from streams.engine.delivery import flush
+from streams.engine.frontier import (
+    DEFAULT_MAX_WAIT_S,
+    InputFrontier,
+    report_consumer_lag,
+    subscribed,
+)
 from streams.engine.global_index import GlobalIndex, IndexLoad
 from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
 from streams.engine.outputs import Outputs
@@ -165,6 +171,8 @@ class StreamWorker:
         #: stores are closed on the way out without saving or flushing anything.
         self.failed = False
         self._next_sweep = 0.0
+        #: Up to when the group has read its input; timed judgements wait for it.
+        self.frontier: InputFrontier | None = None
 
     def _store(self, name: str, partition: int) -> PartitionStore:
         return PartitionStore(self.data_dir / f"{name}-{partition}",
@@ -359,6 +367,10 @@ class StreamWorker:
             topic_partition_numbers(consumer, self.topics.stats_feed, wait_s=_METADATA_WAIT_S)
         consumer.subscribe(subscription(self.topics), on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_lost)
+        frontier = InputFrontier(
+            consumer, subscribed(subscription(self.topics)), self.index,
+            max_wait_s=_env_int("LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S", DEFAULT_MAX_WAIT_S))
+        self.frontier = frontier
         lag_at = 0.0
         trimmer = HeapTrimmer(heap_trim_interval_s(), libc_malloc_trim())
         try:
@@ -376,6 +388,7 @@ class StreamWorker:
                     log.info("%s: matching index ready", self.worker_id)
                 if self.index is not None:
                     self.index.poll()
+                frontier.advance()  # the index is read: the frontier may ask how far
                 if records:
                     await self._process(producer, records)
                     trimmer.maybe_trim()
@@ -490,7 +503,7 @@ class StreamWorker:
         assert processors is not None
         self._next_sweep = time.monotonic() + self.settings.deadline_tick_interval_s
         batch = Batch()
-        count = await processors.sweep(batch, datetime.now(UTC))
+        count = await processors.sweep(batch, self._judging_time())
         if count:
             self._flush(producer)
             log.info("%s: deadline sweep evaluated %d cases", self.worker_id, count)
@@ -500,11 +513,17 @@ class StreamWorker:
     async def _retry_held(self, producer: Producer) -> None:
         processors = self.processors
         assert processors is not None
-        now = datetime.now(UTC)
+        now = self._judging_time()
         if not processors.held.has_due(now):
             return
         if await processors.retry_held(Batch(), now):
             self._flush(producer)
+
+    def _judging_time(self) -> datetime:
+        """The instant timed work is judged at: the clock, bounded by the input frontier
+        (:mod:`streams.engine.frontier`) so nothing is judged on input not yet read."""
+        now = datetime.now(UTC)
+        return now if self.frontier is None else self.frontier.judging_time(now)
 
     async def _emit_settled(self, producer: Producer) -> None:
         """Missing-entry findings that persisted their settle time, even when idle."""
@@ -522,15 +541,5 @@ class StreamWorker:
 
     def _report_lag(self) -> None:
         CALENDAR_UNKNOWN_YEARS.set(len(unknown_years_seen()))
-        consumer = self.consumer
-        if consumer is None or not self.assigned:
-            return
-        partitions = [TopicPartition(topic, partition) for topic, partition in self.assigned]
-        with contextlib.suppress(KafkaException):
-            committed = consumer.committed(partitions, timeout=5)
-            for tp in committed:
-                _, highwater = consumer.get_watermark_offsets(tp, cached=True)
-                if highwater is None or highwater < 0:
-                    continue
-                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                    max(highwater - max(tp.offset, 0), 0))
+        if self.consumer is not None and self.assigned:
+            report_consumer_lag(self.consumer, self.assigned)
