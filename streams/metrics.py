@@ -22,8 +22,8 @@ __all__ = [
     "CONSUMER_LAG",
     "DEAD_LETTERED",
     "DUPLICATES",
+    "FRONTIER_AT_WALL_TIME",
     "FRONTIER_LAG",
-    "FRONTIER_OVERRIDDEN",
     "HANDLE_SECONDS",
     "PROCESSED",
     "SOURCE_MISMATCH",
@@ -71,10 +71,10 @@ FRONTIER_LAG = Gauge(
     "input record) is behind the clock: the hub's lag in time, and how late timed "
     "judgements (deadlines, feedback's grace) are made.",
 )
-FRONTIER_OVERRIDDEN = Counter(
-    "liangfa_streams_input_frontier_overridden_total",
-    "Times the input frontier fell further behind than its limit, so that timed "
-    "judgements went back to wall time (see LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S).",
+FRONTIER_AT_WALL_TIME = Gauge(
+    "liangfa_streams_input_frontier_at_wall_time",
+    "1 while the input frontier is further behind the clock than its limit, so timed "
+    "judgements are made at wall time (LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S); else 0.",
 )
 HANDLE_SECONDS = Histogram(
     "liangfa_streams_handle_seconds",

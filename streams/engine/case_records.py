@@ -10,6 +10,7 @@ The case is evaluated afterwards, once per batch (:mod:`streams.engine.evaluatio
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hub.dlq.records import REPLAY_HEADER
@@ -89,6 +90,9 @@ class CaseRecords(DocumentStore):
     matching: MatchingProcessor
     held: DueIndex
     await_case_s: float
+    #: The instant timed work is judged at (the worker's clock bounded by its input
+    #: frontier, :mod:`streams.engine.frontier`); the clock without a worker.
+    judging_time: Callable[[], datetime]
 
     def is_case_event(self, record: RawRecord) -> bool:
         """A record the case processors route, match and add to the case's history: read
@@ -168,7 +172,8 @@ class CaseRecords(DocumentStore):
             now = datetime.now(UTC)
             until = waits_until or (None if document.has_history
                                     else now + timedelta(seconds=self.await_case_s))
-            if (not final and until is not None and until > now
+            # The wait ends on the input, not the clock: not while the case may be unread.
+            if (not final and until is not None and until > self.judging_time()
                     and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
                 if waits_until is None:
                     AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()

@@ -17,15 +17,21 @@ started every :data:`ROUND_INTERVAL_S`:
 2. wait until the group's committed offsets reach them: the engine commits a batch only
    after its outputs, the referral index entries among them, are acknowledged, so every
    worker's work on those records is done and written;
-3. then the end offsets of the matching index's topics, and wait until this worker's
+3. a record processed before ``T`` may have sent another on a second trip through the
+   engine's own topics (a record forwarded to its case's partition, police feedback
+   re-keyed to the referral's case, an alert for the case's owner): acknowledged before
+   the commit of step 2, it lies below their end offsets taken now; wait for the
+   committed offsets to reach those too;
+4. then the end offsets of the matching index's topics, and wait until this worker's
    index consumer has read that far (the index is how feedback finds referrals indexed
    by another worker);
-4. the frontier is ``T``.
+5. the frontier is ``T``.
 
 Idle, a round takes a few milliseconds and the frontier trails the clock by about
-:data:`ROUND_INTERVAL_S`. Behind a backlog it trails by the backlog. After
+:data:`ROUND_INTERVAL_S`. Behind a backlog it trails by the backlog. More than
 ``max_wait_s`` behind (a partition no member consumes, a stuck worker) the worker judges
-at wall time again and counts it: better a noisy alert than a silent clock.
+at wall time again and says so (a gauge and a log line): better a noisy alert than a
+silent clock. An alert a sweep raises carries the judged instant as its ``recorded_at``.
 """
 
 from __future__ import annotations
@@ -40,10 +46,10 @@ from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from streams.metrics import CONSUMER_LAG, FRONTIER_LAG, FRONTIER_OVERRIDDEN
+from streams.metrics import CONSUMER_LAG, FRONTIER_AT_WALL_TIME, FRONTIER_LAG
 
 __all__ = ["DEFAULT_MAX_WAIT_S", "ROUND_INTERVAL_S", "IndexProgress", "InputFrontier",
-           "report_consumer_lag", "subscribed"]
+           "checked_offsets", "report_consumer_lag", "subscribed"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,9 @@ _TOPICS_MAX_AGE_S = 30.0
 DEFAULT_MAX_WAIT_S = 900
 #: The earliest instant there is: what is judged before the first round ends.
 _NOTHING_YET = datetime.min.replace(tzinfo=UTC)
-_BROKER_TIMEOUT_S = 5.0
+#: A round's broker calls block the worker's loop: short, and a failed one starts the
+#: round again.
+_BROKER_TIMEOUT_S = 1.0
 
 
 class IndexProgress(Protocol):
@@ -86,7 +94,7 @@ def report_consumer_lag(consumer: Consumer, places: Iterable[tuple[str, int]]) -
     group's lag in time): end offset minus committed offset, per partition."""
     partitions = [TopicPartition(topic, partition) for topic, partition in places]
     with contextlib.suppress(KafkaException):
-        for tp in consumer.committed(partitions, timeout=_BROKER_TIMEOUT_S):
+        for tp in consumer.committed(partitions, timeout=5):
             _, highwater = consumer.get_watermark_offsets(tp, cached=True)
             if highwater is None or highwater < 0:
                 continue
@@ -95,11 +103,14 @@ def report_consumer_lag(consumer: Consumer, places: Iterable[tuple[str, int]]) -
 
 
 class _Round:
-    __slots__ = ("checked_at", "earliest", "ends", "index_ends", "started_at")
+    __slots__ = ("checked_at", "earliest", "ends", "index_ends", "relays_taken",
+                 "started_at")
 
     def __init__(self, started_at: float, ends: list[TopicPartition]) -> None:
         self.started_at = started_at
+        #: The end offsets the group's committed offsets must reach (steps 1 and 3).
         self.ends = ends
+        self.relays_taken = False
         self.earliest: dict[tuple[str, int], int] = {}
         self.index_ends: list[TopicPartition] | None = None
         self.checked_at = 0.0
@@ -110,14 +121,18 @@ class InputFrontier:
 
     Every step is at most one or two broker round trips (a millisecond on a local broker),
     so the loop calls :meth:`advance` between batches without a thread of its own.
+    ``is_input`` tells the topics whose records timed work may wait for, ``is_relay``
+    those of them the engine itself writes records to for a second trip.
     """
 
     def __init__(self, consumer: Consumer, is_input: Callable[[str], bool],
-                 index: IndexProgress | None, *, max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 is_relay: Callable[[str], bool], index: IndexProgress | None, *,
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S,
                  interval_s: float = ROUND_INTERVAL_S,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self._consumer = consumer
         self._is_input = is_input
+        self._is_relay = is_relay
         self._index = index
         self.max_wait_s = max_wait_s
         self._interval_s = interval_s
@@ -130,28 +145,31 @@ class InputFrontier:
         self._next_round = 0.0
         self._partitions: list[tuple[str, int]] = []
         self._partitions_read_at = -_TOPICS_MAX_AGE_S
-        self._overridden = False
-        self._overridden_logged_at = -60.0
+        self._logged_at = -60.0
+
+    def begin(self) -> None:
+        """Count the wait from now: the worker's start (its index load, its stores'
+        restore) is not time the frontier fell behind."""
+        self._started = self._wall_clock()
 
     def judging_time(self, now: datetime) -> datetime:
         """The instant to judge at: ``now`` bounded by the frontier, or ``now`` when the
-        frontier is more than ``max_wait_s`` behind (counted and logged)."""
+        frontier is more than ``max_wait_s`` behind (reported and logged)."""
+        if self.max_wait_s <= 0:
+            FRONTIER_LAG.set(0.0)
+            return now
         reached = self.frontier if self.frontier is not None else self._started
         lag = max(now.timestamp() - reached, 0.0)
         FRONTIER_LAG.set(lag)
-        if self.max_wait_s <= 0:
-            return now
         if lag > self.max_wait_s:
-            if not self._overridden:
-                self._overridden = True
-                FRONTIER_OVERRIDDEN.inc()
-            if time.monotonic() - self._overridden_logged_at >= 60:
-                self._overridden_logged_at = time.monotonic()
+            FRONTIER_AT_WALL_TIME.set(1)
+            if time.monotonic() - self._logged_at >= 60:
+                self._logged_at = time.monotonic()
                 log.warning("the input frontier is %.0f s behind the clock (limit %.0f s): "
                             "judging at wall time; is a partition without a consumer?",
                             lag, self.max_wait_s)
             return now
-        self._overridden = False
+        FRONTIER_AT_WALL_TIME.set(0)
         if self.frontier is None:
             return _NOTHING_YET
         return min(now, datetime.fromtimestamp(self.frontier, UTC))
@@ -162,9 +180,10 @@ class InputFrontier:
             return
         try:
             self._step()
-        except KafkaException as exc:  # a broker away: the round starts again later
+        except KafkaException as exc:  # a broker or a partition away: start again later
             log.info("input frontier: %s; the round starts again", exc)
             self._round = None
+            self._partitions_read_at = -_TOPICS_MAX_AGE_S  # a topic may have gone
             self._next_round = time.monotonic() + self._interval_s
 
     def _step(self) -> None:
@@ -182,6 +201,13 @@ class InputFrontier:
         if current.index_ends is None:
             if not self._committed_reach(current):
                 return
+            if not current.relays_taken:  # step 3: the second trips of what was read
+                current.relays_taken = True
+                current.ends = self._end_offsets(
+                    [(end.topic, end.partition) for end in current.ends
+                     if self._is_relay(end.topic)])
+                if not self._committed_reach(current):
+                    return
             current.index_ends = self._index.end_offsets() if self._index else []
         if self._index is not None and not self._index.has_read(current.index_ends):
             return
@@ -204,7 +230,7 @@ class InputFrontier:
                      which: int = OFFSET_END) -> list[TopicPartition]:
         if not partitions:
             return []
-        return list(self._consumer.offsets_for_times(
+        return checked_offsets(self._consumer.offsets_for_times(
             [TopicPartition(name, number, which) for name, number in partitions],
             timeout=_BROKER_TIMEOUT_S))
 
@@ -213,9 +239,10 @@ class InputFrontier:
         wanted = [end for end in current.ends if end.offset > 0]
         if not wanted:
             return True
-        committed = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(
-            [TopicPartition(end.topic, end.partition) for end in wanted],
-            timeout=_BROKER_TIMEOUT_S)}
+        committed = {(tp.topic, tp.partition): tp.offset for tp in checked_offsets(
+            self._consumer.committed(
+                [TopicPartition(end.topic, end.partition) for end in wanted],
+                timeout=_BROKER_TIMEOUT_S))}
         never = [(end.topic, end.partition) for end in wanted
                  if committed.get((end.topic, end.partition), -1) < 0
                  and (end.topic, end.partition) not in current.earliest]
@@ -230,3 +257,12 @@ class InputFrontier:
             if reached < end.offset:
                 return False
         return True
+
+
+def checked_offsets(partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
+    """The partitions of a reply, or the first partition's error raised: a partition
+    whose offset is unknown must not count as empty."""
+    for tp in partitions:
+        if tp.error is not None:
+            raise KafkaException(tp.error)
+    return list(partitions)

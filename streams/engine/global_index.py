@@ -44,6 +44,7 @@ from rocksdict import Rdict
 from hub.config import KafkaSecurity
 from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
+from streams.engine.frontier import checked_offsets
 from streams.engine.match_store import RocksMatchStorage, open_index_store
 from streams.match_index import ReferralRecord
 from streams.matching_logic import FeedbackMatcher
@@ -321,7 +322,7 @@ class GlobalIndex:
                       for tp in consumer.assignment()]
         if not partitions:
             return []
-        return list(consumer.offsets_for_times(partitions, timeout=5))
+        return checked_offsets(consumer.offsets_for_times(partitions, timeout=1))
 
     def has_read(self, ends: Sequence[TopicPartition]) -> bool:
         """Whether every record below ``ends`` has been applied (see

@@ -20,6 +20,9 @@ processors of one worker, is set up here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from hub.models import CaseEvent
 from hub.registry import SchemaRegistryClient
 from hub.rules import RuleSet
@@ -55,6 +58,7 @@ class Processors(Intake, Sweeps):
         self.topics = topics
         #: How long an event waits for a case the hub knows nothing of (``AWAIT_CASE_S``).
         self.await_case_s = await_case_s
+        self.judging_time: Callable[[], datetime] = lambda: datetime.now(UTC)
         #: Largest case document written (see :meth:`stage_document`).
         self.max_document_bytes = max_document_bytes
         self.rules = rules

@@ -61,6 +61,7 @@ from streams._events import PROCESSED_HEADER
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.case_records import AWAIT_CASE_S
+from streams.engine.commits import OffsetCommits
 from streams.engine.delivery import flush
 from streams.engine.frontier import (
     DEFAULT_MAX_WAIT_S,
@@ -161,6 +162,7 @@ class StreamWorker:
         self.security = settings.hub.kafka_security
         self.processors: Processors | None = None
         self.consumer: Consumer | None = None
+        self.commits: OffsetCommits | None = None
         self.index: GlobalIndex | None = None
         #: Partitions this worker owns now (from the rebalance callbacks).
         self.assigned: set[Place] = set()
@@ -357,6 +359,7 @@ class StreamWorker:
     async def _consume(self, producer: Producer, load: IndexLoad | None = None) -> None:
         consumer = self._consumer()
         self.consumer = consumer
+        commits = self.commits = OffsetCommits(consumer, self.worker_id)
         # Metadata first: subscribed by pattern before its first broker connection was up,
         # librdkafka postponed the group join to its next timer, two seconds later (half
         # of a kept restart's 3.6 s at a million events; 1.6 s with this call). Waiting
@@ -367,10 +370,18 @@ class StreamWorker:
             topic_partition_numbers(consumer, self.topics.stats_feed, wait_s=_METADATA_WAIT_S)
         consumer.subscribe(subscription(self.topics), on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_lost)
+        # Timed work waits for every input but the statistics feed (no clock depends on
+        # its one partition); the engine's own topics carry records on a second trip.
+        is_subscribed = subscribed(subscription(self.topics))
+        stats_feed, relays = self.topics.stats_feed, {self.topics.case_events,
+                                                      self.topics.alerts}
         frontier = InputFrontier(
-            consumer, subscribed(subscription(self.topics)), self.index,
+            consumer, lambda name: name != stats_feed and is_subscribed(name),
+            relays.__contains__, self.index,
             max_wait_s=_env_int("LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S", DEFAULT_MAX_WAIT_S))
         self.frontier = frontier
+        if self.processors is not None:
+            self.processors.judging_time = self._judging_time
         lag_at = 0.0
         trimmer = HeapTrimmer(heap_trim_interval_s(), libc_malloc_trim())
         try:
@@ -384,6 +395,7 @@ class StreamWorker:
                         continue
                     await load.ready()
                     load = None
+                    frontier.begin()
                     gc.freeze()  # what the index load kept, as acquire() does for the stores
                     log.info("%s: matching index ready", self.worker_id)
                 if self.index is not None:
@@ -392,6 +404,8 @@ class StreamWorker:
                 if records:
                     await self._process(producer, records)
                     trimmer.maybe_trim()
+                elif commits.retry_due:
+                    commits.commit({}, self.assigned)
                 if self.processors is not None and self.processors.scanning_due_times:
                     self.processors.advance_due_scans()
                     self._flush(producer)  # the index entries it staged, as a batch's
@@ -414,8 +428,8 @@ class StreamWorker:
 
     async def _process(self, producer: Producer, messages: list[Message]) -> None:
         processors = self.processors
-        consumer = self.consumer
-        assert processors is not None and consumer is not None
+        commits = self.commits
+        assert processors is not None and commits is not None
         assigned = self.assigned
         topics = self.topics
         batch = Batch()
@@ -473,14 +487,8 @@ class StreamWorker:
         await processors.finish_cases(batch)
         await processors.statistics.finish(batch)
         self._flush(producer)
-        if offsets:
-            try:
-                consumer.commit(offsets=[TopicPartition(topic, partition, offset)
-                                         for (topic, partition), offset in offsets.items()],
-                                asynchronous=False)
-            except KafkaException as exc:
-                log.warning("%s: commit failed (%s); the batch will be replayed, "
-                            "deduplicated", self.worker_id, exc)
+        if offsets or commits.retry_due:
+            commits.commit(offsets, assigned)
 
     def _flush(self, producer: Producer) -> None:
         """Outputs acked, then the changelogs acked, then RocksDB written."""

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import Consumer
 
 from streams.engine.frontier import InputFrontier, subscribed
-from streams.metrics import FRONTIER_LAG, FRONTIER_OVERRIDDEN
+from streams.metrics import FRONTIER_AT_WALL_TIME, FRONTIER_LAG
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _frontier(max_wait_s: float, started: datetime = NOW) -> InputFrontier:
     consumer = Consumer({"bootstrap.servers": "127.0.0.1:9", "group.id": "unused"})
-    return InputFrontier(consumer, lambda name: True, None, max_wait_s=max_wait_s,
-                         wall_clock=lambda: started.timestamp())
+    return InputFrontier(consumer, lambda name: True, lambda name: False, None,
+                         max_wait_s=max_wait_s, wall_clock=lambda: started.timestamp())
 
 
 def test_nothing_is_judged_before_the_first_round_ends() -> None:
@@ -39,18 +39,15 @@ def test_judged_at_the_frontier_while_it_is_behind_the_clock() -> None:
     assert frontier.judging_time(NOW) == NOW
 
 
-def test_too_far_behind_the_clock_is_judged_at_wall_time_and_counted_once() -> None:
+def test_too_far_behind_the_clock_is_judged_at_wall_time_and_reported() -> None:
     frontier = _frontier(60)
     frontier.frontier = (NOW - timedelta(seconds=61)).timestamp()
-    before = FRONTIER_OVERRIDDEN._value.get()
     assert frontier.judging_time(NOW) == NOW
-    assert frontier.judging_time(NOW + timedelta(seconds=1)) == NOW + timedelta(seconds=1)
-    assert FRONTIER_OVERRIDDEN._value.get() == before + 1
-    # Caught up, then behind again: a second time.
-    frontier.frontier = NOW.timestamp()
-    assert frontier.judging_time(NOW) == NOW
-    assert frontier.judging_time(NOW + timedelta(seconds=90)) == NOW + timedelta(seconds=90)
-    assert FRONTIER_OVERRIDDEN._value.get() == before + 2
+    assert FRONTIER_AT_WALL_TIME._value.get() == 1
+    # Caught up: judged at the frontier again, and reported so.
+    frontier.frontier = (NOW - timedelta(seconds=2)).timestamp()
+    assert frontier.judging_time(NOW) == NOW - timedelta(seconds=2)
+    assert FRONTIER_AT_WALL_TIME._value.get() == 0
 
 
 def test_no_first_round_for_longer_than_the_limit_is_judged_at_wall_time() -> None:
@@ -58,11 +55,23 @@ def test_no_first_round_for_longer_than_the_limit_is_judged_at_wall_time() -> No
     assert frontier.judging_time(NOW) == NOW
 
 
+def test_the_wait_is_counted_from_the_worker_being_ready() -> None:
+    """A start's index load and restores are not time the frontier fell behind."""
+    clock = [NOW - timedelta(seconds=120)]
+    consumer = Consumer({"bootstrap.servers": "127.0.0.1:9", "group.id": "unused"})
+    frontier = InputFrontier(consumer, lambda name: True, lambda name: False, None,
+                             max_wait_s=60, wall_clock=lambda: clock[0].timestamp())
+    clock[0] = NOW - timedelta(seconds=10)
+    frontier.begin()
+    assert frontier.judging_time(NOW) < NOW - timedelta(days=1)
+
+
 def test_a_zero_limit_judges_at_wall_time_and_asks_the_broker_nothing() -> None:
     frontier = _frontier(0)
     frontier.advance()  # would fail to reach 127.0.0.1:9 within its timeout otherwise
     assert frontier.frontier is None
-    assert frontier.judging_time(NOW) == NOW
+    assert frontier.judging_time(NOW + timedelta(hours=5)) == NOW + timedelta(hours=5)
+    assert FRONTIER_LAG._value.get() == 0.0
 
 
 def test_input_topics_are_told_by_the_workers_subscription() -> None:

@@ -1,0 +1,62 @@
+"""The consumer group's offsets, committed after each batch and again after a failure.
+
+A batch's offsets are committed once its outputs and state are acknowledged (the order in
+:mod:`streams.engine.worker`). A commit that fails leaves the batch to be replayed,
+deduplicated, but only if its partition moves to another worker: otherwise nothing reads
+those records again, and an idle partition left uncommitted would hold the input frontier
+(:mod:`streams.engine.frontier`) back until it fell past its limit. So the offsets are
+kept and committed with the next batch's, or on their own a second later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+__all__ = ["RETRY_AFTER_S", "OffsetCommits"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a failed commit is tried again on its own.
+RETRY_AFTER_S = 1.0
+
+Place = tuple[str, int]
+
+
+class OffsetCommits:
+    """Synchronous commits of a worker's batches, with the offsets of failed ones kept."""
+
+    def __init__(self, consumer: Consumer, worker_id: str) -> None:
+        self._consumer = consumer
+        self._worker_id = worker_id
+        self._uncommitted: dict[Place, int] = {}
+        self._retry_at = 0.0
+
+    @property
+    def retry_due(self) -> bool:
+        """Whether offsets of a failed commit wait and may be tried again now."""
+        return bool(self._uncommitted) and time.monotonic() >= self._retry_at
+
+    def commit(self, offsets: dict[Place, int], assigned: Collection[Place]) -> None:
+        """Commit ``offsets`` and those a failed commit left, of the partitions this
+        worker still owns (a moved partition's new owner replays from its last commit)."""
+        wanted = {place: offset for place, offset in self._uncommitted.items()
+                  if place in assigned}
+        for place, offset in offsets.items():
+            wanted[place] = max(offset, wanted.get(place, 0))
+        self._uncommitted = {}
+        if not wanted:
+            return
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(topic, partition, offset)
+                         for (topic, partition), offset in wanted.items()],
+                asynchronous=False)
+        except KafkaException as exc:
+            self._uncommitted = wanted
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
+            log.warning("%s: commit failed (%s); tried again with the next batch or in "
+                        "%.0f s", self._worker_id, exc, RETRY_AFTER_S)
