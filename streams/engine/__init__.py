@@ -7,7 +7,8 @@ due-time index, and a batch is checkpointed in a fixed order (outputs acknowledg
 changelog acknowledged → local write → offsets committed). Why not faust-streaming or
 Quix Streams: ``docs/decisions.md``. Modules, one job each:
 
-- :mod:`~streams.engine.worker`: the loop, rebalances, the checkpoint order, commits;
+- :mod:`~streams.engine.worker`: the loop, rebalances, the checkpoint order;
+- :mod:`~streams.engine.commits`: the group's offsets, committed after each batch;
 - :mod:`~streams.engine.processors`: the case processors (normalize, routing, clocks,
   screening, aggregate) bound to a batch, in the modules of their steps:
 - :mod:`~streams.engine.intake`: decoding and normalize, a record's first step;
@@ -22,7 +23,9 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 - :mod:`~streams.engine.delivery`: the producer's delivery reports, checked before commits;
 - :mod:`~streams.engine.state`: RocksDB per partition plus its changelog (recovery);
 - :mod:`~streams.engine.global_index`: the matching indexes replicated to every worker;
-- :mod:`~streams.engine.timers`: when each owned case's clocks are next due.
+- :mod:`~streams.engine.timers`: when each owned case's clocks are next due;
+- :mod:`~streams.engine.frontier`: up to when the group has read its input, the instant
+  timed work is judged at.
 """
 
 from __future__ import annotations
