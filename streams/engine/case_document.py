@@ -364,12 +364,21 @@ class CaseDocument:
                 datetime.fromisoformat(item["until"])))
         return released
 
-    def take_held(self) -> list[CaseEvent]:
-        """Remove and return the held feedback."""
-        held = self.data.pop("held", [])
-        if held:
-            self.changed = True
-        return decode_tolerant([item for item, _ in held], self.case_id)[0]
+    def take_held(self, now: datetime | None = None) -> list[CaseEvent]:
+        """Remove and return the held feedback (with ``now``: that whose grace ended;
+        feedback held later keeps the rest of its own grace)."""
+        held = self.data.get("held", [])
+        taken = [item for item in held
+                 if now is None or datetime.fromisoformat(item[1]) <= now]
+        if not taken:
+            return []
+        kept = [item for item in held if item not in taken]
+        if kept:
+            self.data["held"] = kept
+        else:
+            del self.data["held"]
+        self.changed = True
+        return decode_tolerant([item for item, _ in taken], self.case_id)[0]
 
     def release_held(self, ready: Callable[[CaseEvent], bool]) -> list[CaseEvent]:
         """Remove and return the held feedback ``ready`` accepts; the rest stays held

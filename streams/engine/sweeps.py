@@ -92,7 +92,7 @@ class Sweeps(CaseEvaluation):
             for record, event, _ in document.take_awaiting(now):
                 await self.index_referral(batch, record, event)
                 await self.case_record(batch, record, event, final=True)
-            for feedback in document.take_held():
+            for feedback in document.take_held(now):
                 try:
                     if await self.matching.match_feedback(feedback):
                         self._join(document, feedback)

@@ -34,6 +34,23 @@ def test_held_feedback_survives_the_store_and_is_taken_once() -> None:
     assert reread.held_until() is None
 
 
+def test_feedback_held_later_keeps_the_rest_of_its_grace() -> None:
+    """When the earliest grace ends, feedback held after it stays held until its own."""
+    first = next(event for event in example_events().values()
+                 if isinstance(event, FilingDecided))
+    later = first.model_copy(update={"event_id": "later-feedback"})
+    document = CaseDocument(1, first.case_id, None)
+    document.hold(first, NOW + timedelta(seconds=5))
+    document.hold(later, NOW + timedelta(seconds=9))
+    assert [e.event_id for e in document.take_held(NOW + timedelta(seconds=6))] == [
+        first.event_id]
+    assert document.held_until() == NOW + timedelta(seconds=9)
+    assert document.take_held(NOW + timedelta(seconds=8)) == []
+    assert [e.event_id for e in document.take_held(NOW + timedelta(seconds=9))] == [
+        "later-feedback"]
+    assert document.held_until() is None
+
+
 def test_next_due_is_the_earliest_of_clocks_and_screening() -> None:
     document = CaseDocument(0, "case", None)
     assert document.next_due() is None
