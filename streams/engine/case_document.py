@@ -339,17 +339,9 @@ class CaseDocument:
                       ) -> list[tuple[RawRecord, CaseEvent, datetime]]:
         """Remove and return the awaiting events with the end of their wait (with
         ``now``: those whose wait ended)."""
-        awaiting = self.data.get("awaiting", [])
-        taken = [item for item in awaiting
-                 if now is None or datetime.fromisoformat(item["until"]) <= now]
+        taken = self._take("awaiting", lambda item: item["until"], now)
         if not taken:
             return []
-        kept = [item for item in awaiting if item not in taken]
-        if kept:
-            self.data["awaiting"] = kept
-        else:
-            del self.data["awaiting"]
-        self.changed = True
         events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)
         by_id = {event.event_id: event for event in events}
         released: list[tuple[RawRecord, CaseEvent, datetime]] = []
@@ -367,18 +359,24 @@ class CaseDocument:
     def take_held(self, now: datetime | None = None) -> list[CaseEvent]:
         """Remove and return the held feedback (with ``now``: that whose grace ended;
         feedback held later keeps the rest of its own grace)."""
-        held = self.data.get("held", [])
-        taken = [item for item in held
-                 if now is None or datetime.fromisoformat(item[1]) <= now]
-        if not taken:
-            return []
-        kept = [item for item in held if item not in taken]
-        if kept:
-            self.data["held"] = kept
-        else:
-            del self.data["held"]
-        self.changed = True
-        return decode_tolerant([item for item, _ in taken], self.case_id)[0]
+        taken = self._take("held", lambda item: item[1], now)
+        return decode_tolerant([item for item, _ in taken], self.case_id)[0] if taken else []
+
+    def _take(self, key: str, until: Callable[[Any], str],
+              now: datetime | None) -> list[Any]:
+        """Remove and return the items under ``key`` whose time (``until``) ended by
+        ``now``, or all of them without ``now``."""
+        items = self.data.get(key, [])
+        taken = [item for item in items
+                 if now is None or datetime.fromisoformat(until(item)) <= now]
+        if taken:
+            kept = [item for item in items if item not in taken]
+            if kept:
+                self.data[key] = kept
+            else:
+                del self.data[key]
+            self.changed = True
+        return taken
 
     def release_held(self, ready: Callable[[CaseEvent], bool]) -> list[CaseEvent]:
         """Remove and return the held feedback ``ready`` accepts; the rest stays held

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -138,34 +138,47 @@ async def _held_by_the_worker(deployment: StreamsDeployment, decision: FilingDec
     assert any(r.key == held_key for r in written), deployment.log_of("w1")
 
 
-async def test_feedback_waits_for_a_referral_another_member_has_not_processed(
-    example_county: StreamsDeployment,
-) -> None:
-    deployment = example_county
+@asynccontextmanager
+async def _decision_held_during_a_stall(
+    deployment: StreamsDeployment,
+) -> AsyncIterator[tuple[CaseReferred, FilingDecided]]:
+    """The referral on the stalled member's partition, the police decision quoting it on
+    the worker's, and the worker holding the decision; the member leaves on exit."""
     topics = deployment.topics
-    bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
     police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
     await deployment.create_topics([agency_topic, police_topic])
     with stalled_member(deployment) as held:
         referral, decision = _events(deployment, held)
-        await produce_events(bootstrap, registry, agency_topic, [referral])
-        await produce_events(bootstrap, registry, police_topic, [decision])
+        await produce_events(deployment.bootstrap, deployment.registry_url, agency_topic,
+                             [referral])
+        await produce_events(deployment.bootstrap, deployment.registry_url, police_topic,
+                             [decision])
         await _held_by_the_worker(deployment, decision)
-        # Twice the grace and more: the referral is still unprocessed, so the decision
-        # is neither parked nor matched.
-        parked = await read_events_until(bootstrap, registry, topics.unmatched,
+        yield referral, decision
+
+
+async def test_feedback_waits_for_a_referral_another_member_has_not_processed(
+    example_county: StreamsDeployment,
+) -> None:
+    deployment = example_county
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    unmatched = deployment.topics.unmatched
+    async with _decision_held_during_a_stall(deployment) as (referral, decision):
+        # Three graces: the referral is still unprocessed, so the decision is neither
+        # parked nor matched.
+        parked = await read_events_until(bootstrap, registry, unmatched,
                                          _about(decision, FeedbackUnmatched),
                                          timeout_s=3 * MATCH_GRACE_S)
         assert not _about(decision, FeedbackUnmatched)(parked), deployment.log_of("w1")
     # The member leaves; the worker takes its partitions, reads the referral, and the
     # decision finds it.
-    matched = await read_events_until(bootstrap, registry, topics.case_events,
+    matched = await read_events_until(bootstrap, registry, deployment.topics.case_events,
                                       _about(decision, FeedbackMatched), timeout_s=90)
     [event] = [e for _, e in matched if isinstance(e, FeedbackMatched)
                and e.feedback_event_id == decision.event_id]
     assert event.case_id == referral.case_id
-    parked = await read_events_until(bootstrap, registry, topics.unmatched,
+    parked = await read_events_until(bootstrap, registry, unmatched,
                                      _about(decision, FeedbackUnmatched), timeout_s=2)
     assert not _about(decision, FeedbackUnmatched)(parked)
 
@@ -177,17 +190,9 @@ async def test_judged_at_wall_time_when_the_wait_is_switched_off(
     far behind falls back to): the grace ends on the clock and the decision is parked."""
     deployment = example_county
     deployment.env["LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S"] = "0"
-    topics = deployment.topics
-    bootstrap, registry = deployment.bootstrap, deployment.registry_url
-    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
-    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
-    await deployment.create_topics([agency_topic, police_topic])
-    with stalled_member(deployment) as held:
-        referral, decision = _events(deployment, held)
-        await produce_events(bootstrap, registry, agency_topic, [referral])
-        await produce_events(bootstrap, registry, police_topic, [decision])
-        await _held_by_the_worker(deployment, decision)
-        parked = await read_events_until(bootstrap, registry, topics.unmatched,
+    async with _decision_held_during_a_stall(deployment) as (_, decision):
+        parked = await read_events_until(deployment.bootstrap, deployment.registry_url,
+                                         deployment.topics.unmatched,
                                          _about(decision, FeedbackUnmatched), timeout_s=60)
         assert _about(decision, FeedbackUnmatched)(parked), deployment.log_of("w1")
 
