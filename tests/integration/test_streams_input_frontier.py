@@ -17,6 +17,7 @@ same group.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -24,11 +25,13 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from hub.identity import case_id_for
 from hub.models import CaseEvent, CaseReferred, FeedbackMatched, FeedbackUnmatched, FilingDecided
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
+from hub.topics import TopicSpec, apply_topics
+from streams.engine.frontier import InputFrontier
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.timers import HELD_KEYS
 from streams.engine.worker import subscription
@@ -121,6 +124,17 @@ def _events(deployment: StreamsDeployment, held: set[int]) -> tuple[CaseReferred
     return referral, decision
 
 
+def _turns(frontier: InputFrontier, turns: int) -> float | None:
+    """Advance ``frontier`` up to ``turns`` times, a quarter second apart, until a round
+    ends; its frontier (None while no round has ended)."""
+    for _ in range(turns):
+        frontier.advance()
+        if frontier.frontier is not None:
+            break
+        time.sleep(0.25)
+    return frontier.frontier
+
+
 def _about(decision: FilingDecided, kind: type[CaseEvent]) -> Any:
     def found(events: Sequence[tuple[Any, CaseEvent]]) -> bool:
         return any(isinstance(event, kind) and getattr(event, "feedback_event_id", None)
@@ -203,13 +217,6 @@ async def test_a_round_waits_for_every_partition_the_group_has_not_committed(
     """The frontier's own rule on a topic of its own: a partition with records the group
     never committed holds it back, an empty one does not; committing the end lets it
     pass, and only to the instant its round started."""
-    import time
-
-    from confluent_kafka import Producer
-
-    from hub.topics import TopicSpec, apply_topics
-    from streams.engine.frontier import InputFrontier
-
     topic, group = f"lf-test-frontier-{uuid.uuid4().hex[:8]}", f"lf-test-{uuid.uuid4().hex[:8]}"
     await apply_topics(bootstrap, [TopicSpec(name=topic, partitions=2)])
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -222,25 +229,15 @@ async def test_a_round_waits_for_every_partition_the_group_has_not_committed(
                              interval_s=0.0)
     try:
         before = time.time()
-        for _ in range(10):
-            frontier.advance()
-            time.sleep(0.25)
-        assert frontier.frontier is None  # partition 0's three records are unread
+        assert _turns(frontier, 10) is None  # partition 0's three records are unread
 
         consumer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
-        for _ in range(5):
-            frontier.advance()
-            time.sleep(0.25)
-        assert frontier.frontier is None  # one record short
+        assert _turns(frontier, 5) is None  # one record short
 
         consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
-        for _ in range(20):
-            frontier.advance()
-            if frontier.frontier is not None:
-                break
-            time.sleep(0.25)
-        assert frontier.frontier is not None
-        assert before <= frontier.frontier <= time.time()
+        reached = _turns(frontier, 20)
+        assert reached is not None
+        assert before <= reached <= time.time()
     finally:
         consumer.close()
 
@@ -250,13 +247,6 @@ async def test_a_round_waits_for_the_second_trip_of_what_it_read(bootstrap: str)
     topics (feedback re-keyed to its referral's case): written after the round took its
     end offsets, but before the first record's offset was committed. The round waits
     for that one too."""
-    import time
-
-    from confluent_kafka import Producer
-
-    from hub.topics import TopicSpec, apply_topics
-    from streams.engine.frontier import InputFrontier
-
     run = uuid.uuid4().hex[:8]
     source, relay, group = f"lf-test-in-{run}", f"lf-test-relay-{run}", f"lf-test-{run}"
     await apply_topics(bootstrap, [TopicSpec(name=source, partitions=1),
@@ -275,18 +265,11 @@ async def test_a_round_waits_for_the_second_trip_of_what_it_read(bootstrap: str)
         producer.produce(relay, b"feedback, re-keyed")
         assert producer.flush(10) == 0
         consumer.commit(offsets=[TopicPartition(source, 0, 1)], asynchronous=False)
-        for _ in range(10):
-            frontier.advance()
-            time.sleep(0.25)
-        assert frontier.frontier is None  # the re-keyed copy is unread
+        assert _turns(frontier, 10) is None  # the re-keyed copy is unread
 
         consumer.commit(offsets=[TopicPartition(relay, 0, 1)], asynchronous=False)
-        for _ in range(20):
-            frontier.advance()
-            if frontier.frontier is not None:
-                break
-            time.sleep(0.25)
-        assert frontier.frontier is not None
-        assert before <= frontier.frontier <= time.time()
+        reached = _turns(frontier, 20)
+        assert reached is not None
+        assert before <= reached <= time.time()
     finally:
         consumer.close()
