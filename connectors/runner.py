@@ -46,6 +46,7 @@ from connectors.mapping import (
 )
 from connectors.metrics import ConnectorMetrics
 from connectors.parallel import MappingPool, default_workers, outcomes_of
+from connectors.progress import ALIVE_EVERY_S, SourceProgress
 from connectors.source import RowParser, Source, SourceRecord
 from connectors.topics import BACKOFF_MAX, BACKOFF_START, ensure_topics
 from hub.config import HubSettings, KafkaSecurity
@@ -54,7 +55,7 @@ from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, LocalSerde, cloudevent_headers
-from hub.topics import ingest_topic
+from hub.topics import apply_topics, ingest_topic, load_manifest, source_progress_topic
 
 __all__ = ["ConnectorRunner", "EventHeaders", "RunSummary", "dead_letter_for", "dlq_topic",
            "make_source", "map_rows"]
@@ -264,6 +265,8 @@ class ConnectorRunner:
                              validate=config.validate_events)
         self.topic = topic_prefix + ingest_topic(config.unit, config.stream)
         self.dlq = topic_prefix + dlq_topic(config.id)
+        self.progress = SourceProgress(topic_prefix + source_progress_topic(config.unit),
+                                       config.id, config.unit, config.stream)
         self.store = CheckpointStore(config.state_dir, config.id)
         self.source_factory = source_factory
         self.workers = config.workers or default_workers(config.kind)
@@ -305,6 +308,14 @@ class ConnectorRunner:
     async def _ensure_topics(self) -> None:
         await ensure_topics(self.bootstrap, [self.topic, self.dlq], security=self.security,
                             stopping=self.stopping, who=f"connector {self.config.id}")
+        try:  # the marks are best-effort (connectors.progress): never a stopped feed
+            await apply_topics(self.bootstrap, [load_manifest().spec_for(self.progress.topic)],
+                               security=self.security)
+        except (HubError, KafkaError, OSError) as exc:
+            self.progress.enabled = False
+            log.warning("connector %s: no progress topic %s (%s); the workers judge "
+                        "deadlines without waiting for this connector", self.config.id,
+                        self.progress.topic, exc)
 
     async def _resume_state(self) -> tuple[Checkpoint, set[str]]:
         checkpoint = self.store.load()
@@ -338,6 +349,8 @@ class ConnectorRunner:
             await delivery.start()
             delivery.acked_position = dict(checkpoint.position)
             last = checkpoint
+            self.progress.attach(producer)
+            await self.progress.started()
             # What exists now (modules, models, compiled mappers and writers: ~100 MiB)
             # lives as long as the session: kept out of the collector's generations, a
             # full collection scans only the objects made since. Each one scanned the
@@ -346,23 +359,27 @@ class ConnectorRunner:
             # so the garbage of a failed session is still collected.
             gc.freeze()
             while True:
+                pass_started_at = time.time()
                 if pool is None:
                     last = await self._pass(source, serde, delivery, last)
                 else:
                     last = await self._pass_parallel(source, serde, delivery, last, pool)
                 if not source.failed_poll:
                     self.metrics.last_success.set(time.time())
+                    if not self.stopping.is_set():  # read to its end, every record acked
+                        await self.progress.read_to_end(pass_started_at)
                 if once or self.stopping.is_set():
+                    await self.progress.stopped()
                     return True
                 lag = await source.lag(last.position)
                 if lag is not None:
                     self.metrics.source_lag.set(lag)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(),
-                                           self.config.poll_interval_seconds)
+                await self._wait_for_next_poll()
                 if self.stopping.is_set():
+                    await self.progress.stopped()
                     return True
         finally:
+            self.progress.attach(None)
             gc.unfreeze()
             if pool is not None:
                 pool.close()
@@ -370,6 +387,14 @@ class ConnectorRunner:
                 await asyncio.wait_for(producer.stop(), 10)
             await registry.aclose()
             await source.aclose()
+
+    async def _wait_for_next_poll(self) -> None:
+        """The poll interval, saying every :data:`ALIVE_EVERY_S` that the connector lives."""
+        until = time.monotonic() + self.config.poll_interval_seconds
+        while not self.stopping.is_set() and (left := until - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), min(left, ALIVE_EVERY_S))
+            await self.progress.alive()
 
     async def _pass(self, source: Source, serde: AvroSerde, delivery: Delivery,
                     checkpoint: Checkpoint) -> Checkpoint:
@@ -416,6 +441,7 @@ class ConnectorRunner:
             state.checkpoint = await self._checkpoint(source, delivery, state.checkpoint)
             state.last_checkpoint_time = now
             state.recorded_at = datetime.now(CHINA_TZ)
+            await self.progress.alive()  # a long pass: still reading
 
     async def _end_pass(self, source: Source, delivery: Delivery,
                         state: _PassState) -> Checkpoint:

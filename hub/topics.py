@@ -30,6 +30,7 @@ __all__ = [
     "load_manifest",
     "replication_for_brokers",
     "sized_for_cluster",
+    "source_progress_topic",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,16 @@ class TopicManifest(BaseModel):
         return self.model_copy(update={"defaults": defaults})
 
     def spec_for(self, name: str) -> TopicSpec:
-        """A spec for an ad-hoc topic (e.g. an ingest topic) with the manifest's defaults."""
+        """A spec for one topic by name: a per-unit template's settings when the name is
+        one of its topics (a unit's progress topic is compacted), else the defaults (an
+        ingest topic)."""
+        for template in self.per_unit:
+            head, _, tail = template.template.partition("{unit}")
+            if name.startswith(head) and name.endswith(tail) and len(name) > len(head + tail):
+                unit = name[len(head):len(name) - len(tail)]
+                if "." not in unit:
+                    return self._spec({**template.model_dump(exclude={"template"}),
+                                       "name": name})
         return self._spec({"name": name})
 
 
@@ -156,6 +166,14 @@ def load_manifest(path: Path | None = None) -> TopicManifest:
 def ingest_topic(unit_code: str, stream: str) -> str:
     """The only topic a unit's connectors may write to for ``stream`` (DESIGN.md)."""
     return f"lf.ingest.{unit_code}.{stream}"
+
+
+def source_progress_topic(unit_code: str) -> str:
+    """Where a unit's connectors say how far they have read their sources (compacted, one
+    record per connector; ``connectors.progress``). Under the unit's ingest prefix, so only
+    the unit may write it; three names deep, so the workers' ingest subscription
+    (``lf.ingest.<unit>.<stream>``) does not take it for a stream of case events."""
+    return f"lf.ingest.{unit_code}.sources.progress"
 
 
 @dataclass

@@ -27,6 +27,7 @@ __all__ = [
     "HANDLE_SECONDS",
     "PROCESSED",
     "SOURCE_MISMATCH",
+    "SOURCE_PROGRESS_LAG",
     "STATE_DROPPED",
     "UNIT_LAST_EVENT",
     "UNIT_SILENT_WORKING_HOURS",
@@ -75,6 +76,13 @@ FRONTIER_AT_WALL_TIME = Gauge(
     "liangfa_streams_input_frontier_at_wall_time",
     "1 while the input frontier is further behind the clock than its limit, so timed "
     "judgements are made at wall time (LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S); else 0.",
+)
+SOURCE_PROGRESS_LAG = Gauge(
+    "liangfa_streams_source_progress_lag_seconds",
+    "How far behind the clock a live connector has confirmed reading its source to the "
+    "end (its progress mark): timed judgements wait for the slowest, up to the frontier's "
+    "limit. A connector stopped or silent for LIANGFA_ENGINE_SOURCE_STALE_S has no series.",
+    ["unit", "connector"],
 )
 HANDLE_SECONDS = Histogram(
     "liangfa_streams_handle_seconds",

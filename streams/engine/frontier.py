@@ -25,7 +25,10 @@ started every :data:`ROUND_INTERVAL_S`:
 4. then the end offsets of the matching index's topics, and wait until this worker's
    index consumer has read that far (the index is how feedback finds referrals indexed
    by another worker);
-5. the frontier is ``T``.
+5. the frontier is ``T``, bounded by what the connectors had confirmed reading when the
+   round began (:mod:`streams.engine.sources`: a record still in an export folder is on
+   no topic, and no end offset waits for it). Their marks are read before step 1's end
+   offsets are taken, so what a mark confirms lies below them.
 
 Idle, a round takes a few milliseconds and the frontier trails the clock by about
 :data:`ROUND_INTERVAL_S`. Behind a backlog it trails by the backlog. More than
@@ -49,7 +52,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 from streams.metrics import CONSUMER_LAG, FRONTIER_AT_WALL_TIME, FRONTIER_LAG
 
 __all__ = ["DEFAULT_MAX_WAIT_S", "ROUND_INTERVAL_S", "IndexProgress", "InputFrontier",
-           "checked_offsets", "report_consumer_lag", "subscribed"]
+           "SourceProgress", "checked_offsets", "report_consumer_lag", "subscribed"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,18 @@ class IndexProgress(Protocol):
         ...
 
 
+class SourceProgress(Protocol):
+    """What the frontier needs of the connectors' marks (:class:`SourceMarks`)."""
+
+    def refresh(self) -> None:
+        """Apply the marks that came in."""
+        ...
+
+    def bound(self, max_wait_s: float) -> float | None:
+        """The instant the sources let the worker judge at (None: no bound)."""
+        ...
+
+
 def subscribed(patterns: Sequence[str]) -> Callable[[str], bool]:
     """A test of topic names against a librdkafka subscription (``^`` marks a regex)."""
     names = {pattern for pattern in patterns if not pattern.startswith("^")}
@@ -104,10 +119,12 @@ def report_consumer_lag(consumer: Consumer, places: Iterable[tuple[str, int]]) -
 
 class _Round:
     __slots__ = ("checked_at", "earliest", "ends", "index_ends", "relays_taken",
-                 "started_at")
+                 "sources_bound", "started_at")
 
-    def __init__(self, started_at: float, ends: list[TopicPartition]) -> None:
+    def __init__(self, started_at: float, ends: list[TopicPartition],
+                 sources_bound: float | None) -> None:
         self.started_at = started_at
+        self.sources_bound = sources_bound
         #: The end offsets the group's committed offsets must reach (steps 1 and 3).
         self.ends = ends
         self.relays_taken = False
@@ -127,6 +144,7 @@ class InputFrontier:
 
     def __init__(self, consumer: Consumer, is_input: Callable[[str], bool],
                  is_relay: Callable[[str], bool], index: IndexProgress | None, *,
+                 sources: SourceProgress | None = None,
                  max_wait_s: float = DEFAULT_MAX_WAIT_S,
                  interval_s: float = ROUND_INTERVAL_S,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -134,6 +152,7 @@ class InputFrontier:
         self._is_input = is_input
         self._is_relay = is_relay
         self._index = index
+        self._sources = sources
         self.max_wait_s = max_wait_s
         self._interval_s = interval_s
         self._wall_clock = wall_clock
@@ -141,6 +160,9 @@ class InputFrontier:
         #: POSIX seconds before which every input record is processed; None until the
         #: first round ends.
         self.frontier: float | None = None
+        #: POSIX seconds the connectors had confirmed reading to when the last round
+        #: began (None: no live connector holds anything back).
+        self.sources_bound: float | None = None
         self._round: _Round | None = None
         self._next_round = 0.0
         self._partitions: list[tuple[str, int]] = []
@@ -172,7 +194,10 @@ class InputFrontier:
         FRONTIER_AT_WALL_TIME.set(0)
         if self.frontier is None:
             return _NOTHING_YET
-        return min(now, datetime.fromtimestamp(self.frontier, UTC))
+        reached = self.frontier
+        if self.sources_bound is not None:
+            reached = max(min(reached, self.sources_bound), 0.0)
+        return min(now, datetime.fromtimestamp(reached, UTC))
 
     def advance(self) -> None:
         """Take the current round one step further, or start one when it is time."""
@@ -192,8 +217,13 @@ class InputFrontier:
         if current is None:
             if clock < self._next_round:
                 return
+            bound = None
+            if self._sources is not None:  # the marks first: what they confirm is below
+                self._sources.refresh()    # the end offsets taken next
+                bound = self._sources.bound(self.max_wait_s)
             started_at = self._wall_clock()
-            self._round = _Round(started_at, self._end_offsets(self._input_partitions()))
+            self._round = _Round(started_at, self._end_offsets(self._input_partitions()),
+                                 bound)
             return
         if clock - current.checked_at < _CHECK_INTERVAL_S:
             return
@@ -212,6 +242,7 @@ class InputFrontier:
         if self._index is not None and not self._index.has_read(current.index_ends):
             return
         self.frontier = current.started_at
+        self.sources_bound = current.sources_bound
         FRONTIER_LAG.set(max(self._wall_clock() - current.started_at, 0.0))
         self._round = None
         self._next_round = clock + self._interval_s

@@ -57,20 +57,15 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
-from streams._events import PROCESSED_HEADER
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.case_records import AWAIT_CASE_S
 from streams.engine.commits import OffsetCommits
 from streams.engine.delivery import flush
-from streams.engine.frontier import (
-    DEFAULT_MAX_WAIT_S,
-    InputFrontier,
-    report_consumer_lag,
-    subscribed,
-)
+from streams.engine.frontier import InputFrontier, report_consumer_lag
 from streams.engine.global_index import GlobalIndex, IndexLoad
 from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
+from streams.engine.inputs import group_frontier, is_processed, record_headers, subscription
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
@@ -79,14 +74,13 @@ from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECOND
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
 
-__all__ = ["METADATA_MAX_AGE_MS", "StreamWorker", "subscription"]
+__all__ = ["METADATA_MAX_AGE_MS", "StreamWorker"]
 
 log = logging.getLogger(__name__)
 
 _FETCH_TIMEOUT_S = 0.2
 #: How long the worker waits for the statistics feed's metadata before subscribing.
 _METADATA_WAIT_S = 5.0
-_REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
 #: A topic and partition number (confluent-kafka's TopicPartition also carries an offset).
 Place = tuple[str, int]
 #: The collector's thresholds (CPython's default: 700, 10, 10): a batch allocates tens of
@@ -115,37 +109,6 @@ _MAX_REQUEST_BYTES = 4 * 1024 * 1024
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
-
-
-def subscription(topics: Any) -> list[str]:
-    """Every ingest topic (now or later) and the engine's fixed input topics.
-
-    In librdkafka's form: an entry starting with ``^`` is a regular expression (its own
-    engine: no ``(?:``, so the prefix is escaped by hand), the others are topic names.
-    """
-    prefix = "".join(f"\\{char}" if char in _REGEX_SPECIAL else char
-                     for char in topics.prefix)
-    return [rf"^{prefix}lf\.ingest\.[^.]+\.[^.]+$", topics.case_events, topics.alerts,
-            topics.view_actions, topics.stats_feed]
-
-
-def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
-    """A record's headers as ``(str, bytes)`` pairs (a null header value becomes ``b""``)."""
-    if not headers:
-        return ()
-    for _, value in headers:  # a plain loop: all() over a generator showed in profiles
-        if value is None:
-            return tuple((str(name), bytes(value or b"")) for name, value in headers)
-    return tuple(headers)
-
-
-def _processed(headers: Any) -> bool:
-    """Whether a record carries :data:`PROCESSED_HEADER` (checked before decoding)."""
-    if headers:
-        for name, _ in headers:
-            if name == PROCESSED_HEADER:
-                return True
-    return False
 
 
 class StreamWorker:
@@ -370,15 +333,9 @@ class StreamWorker:
             topic_partition_numbers(consumer, self.topics.stats_feed, wait_s=_METADATA_WAIT_S)
         consumer.subscribe(subscription(self.topics), on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_lost)
-        # Timed work waits for every input but the statistics feed (no clock depends on
-        # its one partition); the engine's own topics carry records on a second trip.
-        is_subscribed = subscribed(subscription(self.topics))
-        stats_feed, relays = self.topics.stats_feed, {self.topics.case_events,
-                                                      self.topics.alerts}
-        frontier = InputFrontier(
-            consumer, lambda name: name != stats_feed and is_subscribed(name),
-            relays.__contains__, self.index,
-            max_wait_s=_env_int("LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S", DEFAULT_MAX_WAIT_S))
+        frontier, marks = group_frontier(consumer, self.topics, self.index,
+                                         bootstrap=self.settings.bootstrap,
+                                         security=self.security, client_id=self.worker_id)
         self.frontier = frontier
         if self.processors is not None:
             self.processors.judging_time = self._judging_time
@@ -423,6 +380,7 @@ class StreamWorker:
             self.failed = True  # closing revokes the partitions: release() saves nothing
             raise
         finally:
+            marks.close()
             with contextlib.suppress(Exception):
                 consumer.close()
 
@@ -454,12 +412,12 @@ class StreamWorker:
                                        topic == topics.stats_feed)
             is_ingest, may_be_processed, is_feed = kind
             headers = message.headers()
-            if may_be_processed and _processed(headers):
+            if may_be_processed and is_processed(headers):
                 # Handled already by the task that owns the case: an event in one hop by
                 # the task that normalized it, an alert by the task that raised it.
                 continue
             record = RawRecord(topic, partition, offset, message.key(), message.value(),
-                               _headers(headers))
+                               record_headers(headers))
             if is_ingest:
                 handed_on = await processors.normalize(record)
                 if handed_on is not None:

@@ -32,9 +32,9 @@ from hub.models import CaseEvent, CaseReferred, FeedbackMatched, FeedbackUnmatch
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
 from hub.topics import TopicSpec, apply_topics
 from streams.engine.frontier import InputFrontier
+from streams.engine.inputs import subscription
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.timers import HELD_KEYS
-from streams.engine.worker import subscription
 from streams.topics import changelog_topic
 from tests.integration.test_streams_harness import (
     StreamsDeployment,

@@ -16,9 +16,9 @@ from hub.models import CaseEvent, FilingDecided, ReferralReceived
 from hub.models.examples import example_events
 from streams._alerts import alert_id_for, uuid_for
 from streams.engine.case_document import CaseDocument
+from streams.engine.inputs import record_headers
 from streams.engine.outputs import DECODED_CACHE, remember
 from streams.engine.state import decode_value, encode_value
-from streams.engine.worker import _headers
 
 
 def test_uuid_for_matches_uuid5_in_the_hub_namespace() -> None:
@@ -64,10 +64,10 @@ def test_a_kept_document_starts_each_batch_with_clean_flags() -> None:
 
 
 def test_headers_pass_through_and_null_values_become_empty() -> None:
-    assert _headers(None) == ()
-    assert _headers([("ce_id", b"1"), ("ce_type", b"t")]) == (("ce_id", b"1"),
+    assert record_headers(None) == ()
+    assert record_headers([("ce_id", b"1"), ("ce_type", b"t")]) == (("ce_id", b"1"),
                                                                ("ce_type", b"t"))
-    assert _headers([("ce_id", None)]) == (("ce_id", b""),)
+    assert record_headers([("ce_id", None)]) == (("ce_id", b""),)
 
 
 def test_partition_of_is_the_default_partitioners_choice() -> None:

@@ -16,8 +16,8 @@ from streams.engine.case_document import (
     CaseDocument,
     decode_tolerant,
 )
+from streams.engine.inputs import subscription
 from streams.engine.state import decode_value
-from streams.engine.worker import subscription
 from streams.topics import TopicNames
 
 
