@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 #: reads, or while it waits for its next poll). The workers count a connector silent for
 #: several of these as gone (``LIANGFA_ENGINE_SOURCE_STALE_S``).
 ALIVE_EVERY_S = 10.0
-#: How long one mark may wait for its acknowledgement before marks are given up for the
-#: session (the data itself goes on).
+#: How long the connector waits for a mark's acknowledgement before it goes on (the
+#: mark stays queued in its producer).
 _SEND_TIMEOUT_S = 10.0
 
 
@@ -118,7 +118,12 @@ class SourceProgress:
         try:
             await asyncio.wait_for(producer.send_and_wait(
                 self.topic, mark.encode(), key=self.connector.encode()), _SEND_TIMEOUT_S)
-        except (KafkaError, TimeoutError) as exc:
+        except TimeoutError:  # a broker slow to answer (a topic just created): the mark
+            # stays queued in the producer, in order; the next one says it again
+            log.info("connector %s: a progress mark was not acknowledged within %.0f s",
+                     self.connector, _SEND_TIMEOUT_S)
+            return
+        except KafkaError as exc:  # not allowed, no such topic: not for this session
             self.enabled = False
             log.warning("connector %s: progress marks to %s failed (%r); the workers "
                         "judge deadlines without waiting for this connector until it "
