@@ -24,8 +24,11 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 - :mod:`~streams.engine.state`: RocksDB per partition plus its changelog (recovery);
 - :mod:`~streams.engine.global_index`: the matching indexes replicated to every worker;
 - :mod:`~streams.engine.timers`: when each owned case's clocks are next due;
+- :mod:`~streams.engine.inputs`: the subscription, and the frontier put together;
 - :mod:`~streams.engine.frontier`: up to when the group has read its input, the instant
-  timed work is judged at.
+  timed work is judged at;
+- :mod:`~streams.engine.sources`: up to when the connectors have read their sources
+  (their progress marks), which bounds that instant too.
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ from streams.engine.case_document import (
     CaseDocument,
 )
 from streams.engine.document_store import CASE_PROCESSORS, DocumentStore
-from streams.engine.matching import MatchingProcessor
-from streams.engine.outputs import Outputs
+from streams.engine.matching import MatchingProcessor, Rekeyed
+from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
 from streams.entitlement_logic import check_entitlement, record_acceptance
 from streams.metrics import (
@@ -93,6 +93,10 @@ class CaseRecords(DocumentStore):
     #: The instant timed work is judged at (the worker's clock bounded by its input
     #: frontier, :mod:`streams.engine.frontier`); the clock without a worker.
     judging_time: Callable[[], datetime]
+    case_partitions: list[int]
+    #: Parked feedback re-keyed in this batch to a referral it indexed (see
+    #: :meth:`join_rekeyed`).
+    rekeyed: list[Rekeyed]
 
     def is_case_event(self, record: RawRecord) -> bool:
         """A record the case processors route, match and add to the case's history: read
@@ -207,6 +211,31 @@ class CaseRecords(DocumentStore):
                              units=self.units, hub_unit_code=self.hub_unit_code,
                              matched=False).entitled:
             await self.matching.index_referral(event)
+            await self.matching.rematch_quoting(event, self.rekeyed)
+
+    async def join_rekeyed(self, batch: Batch) -> int:
+        """Fold the feedback re-keyed in this batch into its case now, when this worker
+        owns the case, as its records will read on ``lf.case-events``; returns how many.
+
+        So the batch that brings a referral evaluates its case with the police's
+        decisions that were waiting for it. Read back later, the records are duplicates
+        of what the case has seen; after a crash before this batch's state was written,
+        they are what brings the decisions to the case.
+        """
+        rekeyed, self.rekeyed = self.rekeyed, []
+        joined = 0
+        topic = self.topics.case_events
+        for matched, matched_sent, copy, copy_sent in rekeyed:
+            partition = (partition_of(copy_sent.key, self.case_partitions)
+                         if self.case_partitions else None)
+            if partition is None or partition not in self.case_stores:
+                continue  # another worker's case: it reads them from the topic
+            for event, sent in ((matched, matched_sent), (copy, copy_sent)):
+                record = RawRecord(topic, partition, -1, sent.key, sent.value,
+                                   tuple(sent.headers))
+                await self.case_record(batch, record, event)
+            joined += 1
+        return joined
 
     async def refuse(self, record: RawRecord, event: CaseEvent, reason: str) -> None:
         """Dead-letter, count and audit an event its unit was not entitled to send (on

@@ -98,6 +98,10 @@ class GlobalIndex:
         #: from the same topic as ``pending``, kept apart so the parked-feedback passes
         #: never see them.
         self.reviews: dict[str, dict[str, Any]] = {}
+        #: Ids of the parked feedback still open, by the referral number it quotes: the
+        #: batch that indexes a referral matches them at once
+        #: (:meth:`~streams.engine.matching.MatchingProcessor.rematch_quoting`).
+        self.pending_by_referral: dict[str, set[str]] = {}
         #: A digest of each referral entry read from the topic (what :meth:`knows`
         #: compares), when there is no store: the matcher holds the records themselves.
         self._referral_keys: dict[str, bytes] = {}
@@ -149,9 +153,33 @@ class GlobalIndex:
     def _apply_pending(self, key: str, value: dict[str, Any]) -> None:
         # Read back from the topic, an entry this worker wrote (one dict under the
         # feedback's and the unmatched event's ids) stays one object, not two copies.
-        entries = self.reviews if key.startswith(REVIEW_PREFIX) else self.pending
-        if entries.get(key) != value:
-            entries[key] = value
+        if key.startswith(REVIEW_PREFIX):
+            self.reviews[key] = value
+            return
+        previous = self.pending.get(key)
+        if previous == value:
+            return
+        if previous is not None:
+            self._quoted(previous, add=False)
+        self.pending[key] = value
+        if not value.get("resolved"):
+            self._quoted(value, add=True)
+
+    def _quoted(self, entry: dict[str, Any], *, add: bool) -> None:
+        """Keep :attr:`pending_by_referral` in step with one parked-feedback entry."""
+        feedback = entry.get("feedback")
+        if not feedback:
+            return
+        number = feedback[2].get("referral_number")
+        if not number:
+            return
+        waiting = self.pending_by_referral.setdefault(number, set())
+        if add:
+            waiting.add(str(feedback[0]))
+            return
+        waiting.discard(str(feedback[0]))
+        if not waiting:
+            del self.pending_by_referral[number]
 
     def _apply_referral(self, key: str, value: dict[str, Any]) -> None:
         if key.startswith("r|"):

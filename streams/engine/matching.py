@@ -36,7 +36,7 @@ from hub.models import (
     MatchMethod,
     ViewAction,
 )
-from hub.serde import AvroSerde
+from hub.serde import AvroSerde, SerializedEvent
 from streams._alerts import uuid_for
 from streams._events import (
     MATCHED_HEADER,
@@ -61,7 +61,7 @@ from streams.matching_logic import (
 from streams.metrics import DUPLICATES
 from streams.topics import TopicNames
 
-__all__ = ["MATCH_GRACE_S", "MatchingProcessor"]
+__all__ = ["MATCH_GRACE_S", "MatchingProcessor", "Rekeyed"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ log = logging.getLogger(__name__)
 #: and partitions, so the feedback may be read first; it is held in its case's state
 #: (durable, replayed after a crash) and matched again when the grace ends.
 MATCH_GRACE_S = 5.0
+
+#: Feedback re-keyed to its case, as sent to ``lf.case-events``: the link event and the
+#: feedback's copy, each with the serialized record (key, value, headers) it went out as.
+Rekeyed = tuple[FeedbackMatched, SerializedEvent, CaseEvent, SerializedEvent]
 
 class MatchingProcessor:
     """Matches feedback against the replicated referral index; parks what stays unsure."""
@@ -122,13 +126,34 @@ class MatchingProcessor:
             # parked, passes still run at (nearly) every batch.
             self._rematch_after = time.monotonic() + 20 * (time.monotonic() - started)
 
-    async def _rematch_parked(self) -> int:
+    async def rematch_quoting(self, referral: CaseEvent, rekeyed: list[Rekeyed]) -> int:
+        """Match, now, the parked feedback that quotes ``referral``'s number; returns how
+        many matched, their re-keyed records appended to ``rekeyed``.
+
+        Feedback read before its referral waited out its grace and was parked; the
+        throttled pass (:meth:`rematch_parked`) found it only later, and the re-keyed
+        copy reached the case a batch or more after the referral. Meanwhile the batch
+        evaluated the case without the police's decision and raised "filing decision
+        overdue", to resolve it as done in time a moment later (~220 such alerts in a
+        demo run). The caller folds ``rekeyed`` into the referral's case in the same
+        batch (:meth:`~streams.engine.case_records.CaseRecords.join_rekeyed`).
+        """
+        number = getattr(referral, "referral_number", None)
+        waiting = self.index.pending_by_referral.get(number) if number else None
+        if not waiting:
+            return 0
+        return await self._rematch_parked(only=set(waiting), rekeyed=rekeyed)
+
+    async def _rematch_parked(self, *, only: set[str] | None = None,
+                              rekeyed: list[Rekeyed] | None = None) -> int:
         keys_by_feedback: dict[str, list[str]] = {}
         open_entries: dict[str, dict[str, Any]] = {}
         for key, entry in self.index.pending.items():
             if entry.get("resolved"):
                 continue
             feedback_id = str(entry["feedback"][0]) if entry.get("feedback") else key
+            if only is not None and feedback_id not in only:
+                continue
             keys_by_feedback.setdefault(feedback_id, []).append(key)
             open_entries[feedback_id] = entry
         matched_count = 0
@@ -140,7 +165,9 @@ class MatchingProcessor:
             now = datetime.now(UTC)
             matched = matched_event(result, feedback, hub_unit_code=self.hub_unit_code,
                                     now=now)
-            await self._rekey(feedback, matched)
+            sent = await self._rekey(feedback, matched)
+            if rekeyed is not None:
+                rekeyed.append(sent)
             await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
                 feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,
                 resolved_by=matched.event_id))
@@ -235,8 +262,8 @@ class MatchingProcessor:
             # before the police's decision was matched) can match now.
             self.index_grew = True
 
-    async def _rekey(self, feedback: CaseEvent, matched: FeedbackMatched) -> None:
-        await self.outputs.event(self.topics.case_events, matched)
+    async def _rekey(self, feedback: CaseEvent, matched: FeedbackMatched) -> Rekeyed:
+        matched_sent = await self.outputs.event(self.topics.case_events, matched)
         update: dict[str, object] = {"case_id": matched.case_id}
         referring_unit = self.index.matcher.referring_unit_of(matched.case_id)
         if referring_unit and "referring_unit_code" in type(feedback).model_fields and \
@@ -244,10 +271,13 @@ class MatchingProcessor:
             update["referring_unit_code"] = referring_unit  # so routing can tell the agency
         copy = feedback.model_copy(update=update)
         serialized = await self.serde.serialize(copy)
+        headers = [*serialized.headers, (MATCHED_HEADER, b"1")]
         await self.outputs.send(self.topics.case_events, serialized.key, serialized.value,
-                                [*serialized.headers, (MATCHED_HEADER, b"1")])
+                                headers)
         await self._link(feedback, matched.case_id)
         await self._remember_for_review(feedback, matched)
+        return (matched, matched_sent, copy,
+                SerializedEvent(serialized.key, serialized.value, headers))
 
     async def match_feedback(self, feedback: CaseEvent,
                              document: CaseDocument | None = None) -> bool:

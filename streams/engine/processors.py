@@ -33,7 +33,7 @@ from streams.engine.case_records import AWAIT_CASE_S
 from streams.engine.document_store import CASE_PROCESSORS
 from streams.engine.global_index import GlobalIndex
 from streams.engine.intake import Intake
-from streams.engine.matching import MatchingProcessor
+from streams.engine.matching import MatchingProcessor, Rekeyed
 from streams.engine.outputs import Outputs
 from streams.engine.state import PartitionStore
 from streams.engine.statistics import StatisticsProcessor
@@ -90,6 +90,7 @@ class Processors(Intake, Sweeps):
         #: Partitions of ``lf.case-events`` (set by the worker from the broker's metadata;
         #: empty until then, which sends every event the two-hop way).
         self.case_partitions: list[int] = []
+        self.rekeyed: list[Rekeyed] = []
         #: Due-time scans of freshly assigned partitions (see :meth:`index_due_times`).
         self._due_scans: dict[int, DueScan] = {}
         #: Documents of recently finished cases (see :meth:`keep_document`).

@@ -101,6 +101,7 @@ class Sweeps(CaseEvaluation):
                                   "at the next try", feedback.event_id)
                     document.hold(feedback, now + timedelta(seconds=MATCH_GRACE_S))
             self.held.set(partition, case_id, document.held_until())
+        await self.join_rekeyed(batch)  # a referral that waited for its case was indexed
         await self.finish_cases(batch)
         return len(due)
 

@@ -440,6 +440,8 @@ class StreamWorker:
         for record, event in decoded:
             await processors.case_record(batch, record, event)
         await processors.join_held(batch)
+        # Parked feedback the batch's referrals matched, in their cases before evaluation.
+        await processors.join_rekeyed(batch)
         for record in feed:
             await processors.statistics.count(batch, record)
         await processors.finish_cases(batch)

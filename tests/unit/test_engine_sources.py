@@ -123,21 +123,3 @@ def test_the_progress_topic_is_compacted_with_one_partition(unit: str) -> None:
     assert (ingest.partitions, ingest.cleanup_policy) == (4, "delete")
     assert progress_pattern().match(f"lf.ingest.{unit}.cases") is None
 
-
-def test_a_batch_judges_deadlines_no_later_than_the_judging_time() -> None:
-    """A referral read today (``recorded_at``) from an export of last year: its case is
-    judged as of the judging time, never before the case's own latest act."""
-    from hub.models import CaseReferred
-    from hub.models.examples import example_events
-    from streams.engine.evaluation import _batch_time
-
-    referral = next(e for e in example_events().values() if isinstance(e, CaseReferred))
-    acted = datetime(2025, 1, 10, 2, 0, tzinfo=UTC)
-    read = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-    event = referral.model_copy(update={"occurred_at": acted, "recorded_at": read})
-    assert _batch_time([event], None) == read  # no bound: the latest time known
-    assert _batch_time([event], read + timedelta(seconds=1)) == read
-    judged = read - timedelta(minutes=3)
-    assert _batch_time([event], judged) == judged
-    # A connector through no pass yet: the case's own latest act, not the epoch.
-    assert _batch_time([event], datetime.fromtimestamp(0, UTC)) == acted

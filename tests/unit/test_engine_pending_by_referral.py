@@ -1,0 +1,50 @@
+"""The parked-feedback entries by the referral number they quote (``GlobalIndex``): what
+lets the batch that indexes a referral match, at once, the feedback parked for it
+(``tests/integration/test_streams_parked_feedback_join.py`` runs it on a worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.models import FilingDecided
+from hub.models.examples import example_events
+from hub.rules import load_rule_set
+from streams._events import stored_form
+from streams.engine.global_index import REVIEW_PREFIX, GlobalIndex
+
+PENDING = "engine-pending"
+
+
+def _index() -> GlobalIndex:
+    return GlobalIndex("engine-referrals", PENDING, load_rule_set().matching)
+
+
+def _parked(number: str | None, event_id: str) -> dict[str, Any]:
+    decision = next(e for e in example_events().values() if isinstance(e, FilingDecided))
+    decision = decision.model_copy(update={"event_id": event_id, "referral_number": number})
+    return {"feedback": stored_form(decision), "resolved": None}
+
+
+def test_open_entries_are_found_by_the_number_they_quote_until_resolved() -> None:
+    index = _index()
+    entry = _parked("示例市监移〔2024〕7号", "f-1")
+    # Parked under the feedback's id and the unmatched event's id: one feedback.
+    index.apply(PENDING, "f-1", entry)
+    index.apply(PENDING, "u-1", entry)
+    index.apply(PENDING, "f-2", _parked("示例市监移〔2024〕7号", "f-2"))
+    index.apply(PENDING, "f-3", _parked("示例市监移〔2024〕8号", "f-3"))
+    assert index.pending_by_referral == {"示例市监移〔2024〕7号": {"f-1", "f-2"},
+                                         "示例市监移〔2024〕8号": {"f-3"}}
+    resolved = {"resolved": {"case_id": "c"}}
+    index.apply(PENDING, "f-1", resolved)
+    index.apply(PENDING, "u-1", resolved)
+    index.apply(PENDING, "f-3", resolved)
+    assert index.pending_by_referral == {"示例市监移〔2024〕7号": {"f-2"}}
+
+
+def test_feedback_quoting_no_number_and_reviews_are_not_listed() -> None:
+    index = _index()
+    index.apply(PENDING, "f-1", _parked(None, "f-1"))
+    index.apply(PENDING, f"{REVIEW_PREFIX}f-9", {"case_id": "c", "identifiers": ["x"]})
+    assert index.pending_by_referral == {}
+    assert f"{REVIEW_PREFIX}f-9" in index.reviews
