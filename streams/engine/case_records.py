@@ -211,7 +211,11 @@ class CaseRecords(DocumentStore):
                              units=self.units, hub_unit_code=self.hub_unit_code,
                              matched=False).entitled:
             await self.matching.index_referral(event)
-            await self.matching.rematch_quoting(event, self.rekeyed)
+            try:
+                await self.matching.rematch_quoting(event, self.rekeyed)
+            except Exception:  # the referral is fine: the throttled pass tries them again
+                log.exception("matching the feedback parked for referral %s failed",
+                              event.event_id)
 
     async def join_rekeyed(self, batch: Batch) -> int:
         """Fold the feedback re-keyed in this batch into its case now, when this worker

@@ -9,6 +9,7 @@ evaluation, and stages the case's document for writing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from hub.models import (
     AgencyCaseOpened,
     Alert,
     AlertStatus,
+    CaseEvent,
     CaseReferred,
     PenaltyCaseRecorded,
 )
@@ -52,12 +54,18 @@ class CaseEvaluation(CaseRecords):
     procuratorate_inbox: str
     due: DueIndex
 
-    async def evaluate(self, document: CaseDocument, *, wall_time: datetime | None = None
-                       ) -> None:
+    async def evaluate(self, document: CaseDocument, *, wall_time: datetime | None = None,
+                       judged: datetime | None = None) -> None:
         """Deadlines, screening and the CaseState of a case, once per batch or sweep.
 
-        A batch evaluates at the latest legal time the case knows (a backfill of last year
-        yields last year's lateness); a sweep at wall time. Only changes are emitted.
+        A batch evaluates at the latest time the case knows (a backfill of last year
+        yields last year's lateness), but its deadlines no later than ``judged``: the
+        worker's judging time, up to which every record of the bus is processed and
+        every live connector has read its source (:mod:`streams.engine.frontier`). A
+        clock is judged open or overdue only then: what stops it may be in another
+        unit's export not read yet. A clock it leaves open is due in the due index, and
+        a sweep judges it at the judging time. A sweep evaluates at ``wall_time`` (the
+        judging time). Only changes are emitted.
         """
         rules = self.rules
         deadlines, screening = document.data["deadlines"], document.data["screening"]
@@ -71,7 +79,7 @@ class CaseEvaluation(CaseRecords):
             for act in raised_acts(events, rules.routing, hub_unit_code=self.hub_unit_code):
                 if act.event_id not in document.seen:
                     await self.outputs.event(self.topics.case_events, act)
-            now = wall_time or max(max(e.occurred_at, e.recorded_at) for e in events)
+            now = wall_time or _batch_time(events, judged)
             result = evaluate_case(events, now, rules=rules.deadlines,
                                    thresholds=rules.thresholds,
                                    hub_unit_code=self.hub_unit_code,
@@ -137,9 +145,10 @@ class CaseEvaluation(CaseRecords):
 
     async def finish_cases(self, batch: Batch, *, wall_time: datetime | None = None) -> None:
         """Evaluate every touched case once and stage its document for writing."""
+        judged = self.judging_time() if wall_time is None and batch.documents else None
         for document in batch.documents.values():
             try:
-                await self.evaluate(document, wall_time=wall_time)
+                await self.evaluate(document, wall_time=wall_time, judged=judged)
             except Exception as exc:
                 if document.last_record is None:
                     log.exception("evaluating case %s failed; its clocks are looked at "
@@ -178,6 +187,20 @@ class CaseEvaluation(CaseRecords):
             if due is not None and not_before is not None:
                 due = max(due, not_before)
             index.set(partition, case_id, due)
+
+
+#: The earliest instant a batch judges at (the judging time before the first frontier
+#: round, or while a connector has confirmed nothing, is earlier still).
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _batch_time(events: Sequence[CaseEvent], judged: datetime | None) -> datetime:
+    """The instant a batch judges a case's deadlines at: its latest event's time, no later
+    than the judging time ``judged``."""
+    latest = max(max(e.occurred_at, e.recorded_at) for e in events)
+    if judged is None or latest <= judged:
+        return latest
+    return max(judged, _EARLIEST)
 
 
 def _is_due(section: dict[str, Any], now: datetime) -> bool:

@@ -123,3 +123,23 @@ def test_the_progress_topic_is_compacted_with_one_partition(unit: str) -> None:
     assert (ingest.partitions, ingest.cleanup_policy) == (4, "delete")
     assert progress_pattern().match(f"lf.ingest.{unit}.cases") is None
 
+
+
+def test_a_batch_judges_deadlines_no_later_than_the_judging_time() -> None:
+    """A referral read today from an export of last year: its case's deadlines are judged
+    at its latest time only once the bus and every live connector are read that far."""
+    from hub.models import CaseReferred
+    from hub.models.examples import example_events
+    from streams.engine.evaluation import _batch_time
+
+    referral = next(e for e in example_events().values() if isinstance(e, CaseReferred))
+    acted = datetime(2025, 1, 10, 2, 0, tzinfo=UTC)
+    entered = datetime(2025, 1, 12, 9, 0, tzinfo=UTC)
+    event = referral.model_copy(update={"occurred_at": acted, "recorded_at": entered})
+    assert _batch_time([event], None) == entered  # no worker: the latest time known
+    assert _batch_time([event], datetime(2026, 12, 5, tzinfo=UTC)) == entered
+    judged = entered - timedelta(hours=3)
+    assert _batch_time([event], judged) == judged
+    # Before the first round, or while a connector confirmed nothing: nothing is due.
+    assert _batch_time([event], datetime.min.replace(tzinfo=UTC)) == datetime(1970, 1, 1,
+                                                                             tzinfo=UTC)
