@@ -98,7 +98,8 @@ class GlobalIndex:
         #: from the same topic as ``pending``, kept apart so the parked-feedback passes
         #: never see them.
         self.reviews: dict[str, dict[str, Any]] = {}
-        #: Ids of the parked feedback still open, by the referral number it quotes: the
+        #: Keys of the parked-feedback entries still open, by the referral number their
+        #: feedback quotes: the
         #: batch that indexes a referral matches them at once
         #: (:meth:`~streams.engine.matching.MatchingProcessor.rematch_quoting`).
         self.pending_by_referral: dict[str, set[str]] = {}
@@ -160,12 +161,12 @@ class GlobalIndex:
         if previous == value:
             return
         if previous is not None:
-            self._quoted(previous, add=False)
+            self._quoted(key, previous, add=False)
         self.pending[key] = value
         if not value.get("resolved"):
-            self._quoted(value, add=True)
+            self._quoted(key, value, add=True)
 
-    def _quoted(self, entry: dict[str, Any], *, add: bool) -> None:
+    def _quoted(self, key: str, entry: dict[str, Any], *, add: bool) -> None:
         """Keep :attr:`pending_by_referral` in step with one parked-feedback entry."""
         feedback = entry.get("feedback")
         if not feedback:
@@ -175,9 +176,9 @@ class GlobalIndex:
             return
         waiting = self.pending_by_referral.setdefault(number, set())
         if add:
-            waiting.add(str(feedback[0]))
+            waiting.add(key)
             return
-        waiting.discard(str(feedback[0]))
+        waiting.discard(key)
         if not waiting:
             del self.pending_by_referral[number]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,18 +143,19 @@ class MatchingProcessor:
         waiting = self.index.pending_by_referral.get(number) if number else None
         if not waiting:
             return 0
-        return await self._rematch_parked(only=set(waiting), rekeyed=rekeyed)
+        pending = self.index.pending
+        return await self._rematch_parked([(key, pending[key]) for key in sorted(waiting)],
+                                          rekeyed=rekeyed)
 
-    async def _rematch_parked(self, *, only: set[str] | None = None,
-                              rekeyed: list[Rekeyed] | None = None) -> int:
+    async def _rematch_parked(self, entries: Iterable[tuple[str, dict[str, Any]]] | None = None,
+                              *, rekeyed: list[Rekeyed] | None = None) -> int:
+        """Match the open parked-feedback ``entries`` again (all of them by default)."""
         keys_by_feedback: dict[str, list[str]] = {}
         open_entries: dict[str, dict[str, Any]] = {}
-        for key, entry in self.index.pending.items():
+        for key, entry in (self.index.pending.items() if entries is None else entries):
             if entry.get("resolved"):
                 continue
             feedback_id = str(entry["feedback"][0]) if entry.get("feedback") else key
-            if only is not None and feedback_id not in only:
-                continue
             keys_by_feedback.setdefault(feedback_id, []).append(key)
             open_entries[feedback_id] = entry
         matched_count = 0

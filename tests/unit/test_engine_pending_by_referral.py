@@ -33,7 +33,7 @@ def test_open_entries_are_found_by_the_number_they_quote_until_resolved() -> Non
     index.apply(PENDING, "u-1", entry)
     index.apply(PENDING, "f-2", _parked("示例市监移〔2024〕7号", "f-2"))
     index.apply(PENDING, "f-3", _parked("示例市监移〔2024〕8号", "f-3"))
-    assert index.pending_by_referral == {"示例市监移〔2024〕7号": {"f-1", "f-2"},
+    assert index.pending_by_referral == {"示例市监移〔2024〕7号": {"f-1", "u-1", "f-2"},
                                          "示例市监移〔2024〕8号": {"f-3"}}
     resolved = {"resolved": {"case_id": "c"}}
     index.apply(PENDING, "f-1", resolved)
