@@ -105,8 +105,8 @@ NOT_ENTITLED = Counter(
 )
 AWAITING_CASE = Counter(
     "liangfa_streams_awaiting_case_total",
-    "Events not entitled to a case the hub knows nothing of yet, kept until the case "
-    "arrives (then checked again) or their wait ends (then refused)",
+    "Events not entitled to their case yet, kept (unseen) while the case may be unread: "
+    "checked again when the case changes, refused when their wait ends",
     ["unit", "event_type"],
 )
 

@@ -314,10 +314,10 @@ class CaseDocument:
 
     def await_case(self, record: RawRecord, event: CaseEvent, until: datetime,
                    limit: int) -> bool:
-        """Keep an event its unit may not add to this case *yet*: read when the hub knew
-        nothing of the case, it is checked again whenever the case changes until
-        ``until`` (in a backfill the event that makes its unit an addressee, a lead sent
-        to it or the agency's penalty, may come from another source minutes later). The
+        """Keep an event its unit may not add to this case *yet*: it is checked again
+        whenever the case changes until ``until`` (in a backfill the event that makes
+        its unit an addressee, a lead sent to it or the agency's penalty, may come from
+        another source minutes later; see ``CaseRecords.entitled`` for how long). The
         record is kept whole, so it is processed, or refused and dead-lettered, as read.
         False when ``limit`` events wait already (the event is refused at once)."""
         awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])

@@ -161,10 +161,17 @@ class CaseRecords(DocumentStore):
         A refused event goes to ``lf.dlq.streams`` (error type ``not-entitled``), counts
         in ``liangfa_streams_not_entitled_total`` and is audited on ``lf.audit``; it is
         not routed, matched, stored or counted, so its sender gains no sight of the case.
-        None: the event waits (:meth:`CaseDocument.await_case`), unseen: read when the
-        hub knew nothing of its case, it is checked again whenever the case changes,
-        for ``AWAIT_CASE_S`` (``waits_until``: an event waiting already; ``final``: its
-        wait ended, it is taken or refused now).
+        None: the event waits (:meth:`CaseDocument.await_case`), unseen, and is checked
+        again whenever the case changes (``waits_until``: an event waiting already;
+        ``final``: its wait ended, it is taken or refused now):
+
+        - read when the hub knew nothing of its case, for ``AWAIT_CASE_S``;
+        - on a known case, until the judging time passes the moment it was read, i.e.
+          until the input that stood unread then has been read (the input frontier and
+          the sources' progress marks, :mod:`streams.engine.frontier`): in a backfill
+          the lead that makes a bureau its addressee may sit in the procuratorate's
+          outbox, read a moment after the bureau's answer. When nothing stands unread
+          (judging time at the clock) a forged event is refused at once, as before.
         """
         relations = document.relations()
         matched = (record.topic == self.topics.case_events
@@ -174,10 +181,10 @@ class CaseRecords(DocumentStore):
             hub_unit_code=self.hub_unit_code, matched=matched)
         if not entitlement.entitled:
             now = datetime.now(UTC)
-            until = waits_until or (None if document.has_history
+            until = waits_until or (now if document.has_history
                                     else now + timedelta(seconds=self.await_case_s))
             # The wait ends on the input, not the clock: not while the case may be unread.
-            if (not final and until is not None and until > self.judging_time()
+            if (not final and until > self.judging_time()
                     and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
                 if waits_until is None:
                     AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()

@@ -63,18 +63,26 @@ def _pair() -> tuple[CaseReferred, FilingDecided]:
     return referral, decision
 
 
-async def _mark(deployment: StreamsDeployment, unit: str, *, running: bool,
-                read_to_end_at: float | None) -> None:
-    """A mark of the connector ``agency-cases`` of ``unit``, as the connector writes it."""
+async def write_mark(deployment: StreamsDeployment, unit: str, *, running: bool,
+                     read_to_end_at: float | None, connector: str = "agency-cases",
+                     stream: str = "cases") -> None:
+    """A progress mark of ``unit``'s ``connector``, as the connector writes it."""
     producer = make_producer(deployment.bootstrap)
     await producer.start()
     try:
-        mark = ProgressMark("agency-cases", unit, "cases", running, read_to_end_at,
+        mark = ProgressMark(connector, unit, stream, running, read_to_end_at,
                             time.time(), time.time() - 1)
         await producer.send_and_wait(deployment.topics.prefix + source_progress_topic(unit),
-                                     mark.encode(), key=b"agency-cases")
+                                     mark.encode(), key=connector.encode())
     finally:
         await producer.stop()
+
+
+async def create_progress_topic(deployment: StreamsDeployment, unit: str) -> None:
+    """``unit``'s progress topic, as ``liangfa topics apply`` makes it."""
+    await apply_topics(deployment.bootstrap, [TopicSpec(
+        name=deployment.topics.prefix + source_progress_topic(unit), partitions=1,
+        cleanup_policy="compact")])
 
 
 def _about(decision: FilingDecided, kind: type[CaseEvent]) -> Any:
@@ -89,13 +97,11 @@ async def _decision_while_the_agency_reads(deployment: StreamsDeployment
     """The agency's connector running, through no pass yet; the police decision on the
     bus, its referral not: the decision must not be parked for three graces."""
     topics = deployment.topics
-    progress = topics.prefix + source_progress_topic(EXAMPLE_AGENCY)
-    await apply_topics(deployment.bootstrap, [
-        TopicSpec(name=progress, partitions=1, cleanup_policy="compact")])
+    await create_progress_topic(deployment, EXAMPLE_AGENCY)
     await deployment.create_topics([topics.ingest(EXAMPLE_AGENCY, "cases"),
                                     topics.ingest(EXAMPLE_POLICE, "feedback")])
     deployment.env["LIANGFA_ENGINE_SOURCE_STALE_S"] = "600"
-    await _mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=None)
+    await write_mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=None)
     deployment.start_worker("w1")
     referral, decision = _pair()
     await produce_events(deployment.bootstrap, deployment.registry_url,
@@ -116,7 +122,7 @@ async def test_feedback_waits_for_the_agency_connector_to_read_its_export(
     # The agency's pass reaches the referral, then the end of its export.
     await produce_events(bootstrap, registry,
                          deployment.topics.ingest(EXAMPLE_AGENCY, "cases"), [referral])
-    await _mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=time.time())
+    await write_mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=time.time())
     matched = await read_events_until(bootstrap, registry, deployment.topics.case_events,
                                       _about(decision, FeedbackMatched), timeout_s=90)
     [event] = [e for _, e in matched if isinstance(e, FeedbackMatched)
@@ -133,7 +139,7 @@ async def test_a_connector_that_stopped_holds_nothing_back(
     deployment = example_county
     _, decision = await _decision_while_the_agency_reads(deployment)
     # The agency's connector stops without the referral: the decision is parked.
-    await _mark(deployment, EXAMPLE_AGENCY, running=False, read_to_end_at=None)
+    await write_mark(deployment, EXAMPLE_AGENCY, running=False, read_to_end_at=None)
     parked = await read_events_until(deployment.bootstrap, deployment.registry_url,
                                      deployment.topics.unmatched,
                                      _about(decision, FeedbackUnmatched), timeout_s=60)

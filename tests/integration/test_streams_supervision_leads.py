@@ -9,6 +9,7 @@ the procuratorate's inbox; the timeline names the lead and its receiver.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from hub.calendar import CHINA_TZ
 from hub.identity import case_id_for
 from hub.models import Alert, AlertStatus, CaseState, LeadDestination, LeadTransferred
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_PROCURATORATE
+from tests.integration.test_source_progress import create_progress_topic, write_mark
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     headers_of,
@@ -174,4 +176,69 @@ async def test_feedback_read_before_its_case_and_lead_waits_for_them_then_counts
     dead = await read_until(bootstrap, topics.dead_letters, lambda records: False,
                             timeout_s=3)
     assert not [r for r in dead if headers_of(r).get("error.type") == b"not-entitled"]
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_an_answer_read_a_moment_before_its_lead_waits_for_the_outbox_pass(
+        deployment: StreamsDeployment) -> None:
+    """The case is known (the agency's penalty was read) and the procuratorate's outbox
+    connector is in the middle of a pass. The justice bureau's answer to a lead that sits
+    further down that outbox is not refused: it waits, unseen, and is taken when the lead
+    comes. An answer from a unit no lead names (the commission's, forged) waits too, but
+    only until the outbox's pass is confirmed read to the end: then it is refused."""
+    topics = deployment.topics
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    acts_topic = topics.ingest(EXAMPLE_PROCURATORATE, "view-acts")
+    justice_topic = topics.ingest(JUSTICE, "replies")
+    commission_topic = topics.ingest(COMMISSION, "replies")
+    await create_progress_topic(deployment, EXAMPLE_PROCURATORATE)
+    await deployment.create_topics([agency_topic, acts_topic, justice_topic,
+                                    commission_topic])
+    deployment.env["LIANGFA_ENGINE_SOURCE_STALE_S"] = "600"
+    await write_mark(deployment, EXAMPLE_PROCURATORATE, running=True, read_to_end_at=None,
+                     connector="procuratorate-outbox", stream="view-acts")
+    deployment.start_worker("w1")
+    bootstrap, registry_url = deployment.bootstrap, deployment.registry_url
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    await produce_events(bootstrap, registry_url, agency_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    await read_events_until(bootstrap, registry_url, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+    sent_on = datetime.now(CHINA_TZ) - timedelta(days=3)
+    to_justice = lead(case_id, "JUSTICE_BUREAU", JUSTICE, "示检线〔2025〕8号", sent_on)
+    answer = reply(case_id, JUSTICE, to_justice.event_id, sent_on + timedelta(days=2))
+    forged = reply(case_id, COMMISSION, str(uuid.uuid4()), sent_on + timedelta(days=2))
+    await produce_events(bootstrap, registry_url, justice_topic, [answer])
+    await produce_events(bootstrap, registry_url, commission_topic, [forged])
+    await wait_until_read(deployment, justice_topic)
+    await wait_until_read(deployment, commission_topic)
+
+    def refused(records: list) -> list:  # type: ignore[type-arg]
+        return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+    dead = await read_until(bootstrap, topics.dead_letters, lambda records: False,
+                            timeout_s=3)
+    assert not refused(dead), deployment.log_of("w1")
+
+    await produce_events(bootstrap, registry_url, acts_topic, [to_justice])
+    procuratorate_inbox = await read_events_until(
+        bootstrap, registry_url, topics.inbox(EXAMPLE_PROCURATORATE),
+        lambda found: any(e.event_id == answer.event_id for _, e in found))
+    assert answer.event_id in {e.event_id for _, e in procuratorate_inbox}, \
+        deployment.log_of("w1")
+    assert not refused(await read_until(bootstrap, topics.dead_letters,
+                                        lambda records: False, timeout_s=2))
+
+    # The outbox's pass is read to the end: nothing can make the commission an
+    # addressee any more, and its answer is refused.
+    await write_mark(deployment, EXAMPLE_PROCURATORATE, running=True,
+                     read_to_end_at=time.time(), connector="procuratorate-outbox",
+                     stream="view-acts")
+    dead = refused(await read_until(bootstrap, topics.dead_letters,
+                                    lambda records: bool(refused(records)), timeout_s=90))
+    assert len(dead) == 1, deployment.log_of("w1")
+    assert headers_of(dead[0])["source.topic"] == commission_topic.encode()
+    assert COMMISSION.encode() in headers_of(dead[0])["error.reason"]
     assert deployment.workers["w1"].poll() is None
