@@ -69,9 +69,15 @@ def run(
     from hub.config import HubSettings
     from hub.paths import default_home
     from streams.engine import run_worker
+    from streams.engine.tuning import EngineTuning, TuningError
     from streams.settings import DEFAULT_HUB_UNIT, StreamSettings
     from streams.topics import TopicNames
 
+    try:
+        EngineTuning.from_environment()
+    except TuningError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     overrides: dict[str, str] = {}
     if bootstrap:
         overrides["bootstrap"] = bootstrap

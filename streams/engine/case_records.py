@@ -49,6 +49,7 @@ from streams.engine.document_store import CASE_PROCESSORS, DocumentStore
 from streams.engine.matching import MatchingProcessor, Rekeyed
 from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
+from streams.engine.tuning import EngineTuning
 from streams.entitlement_logic import check_entitlement, record_acceptance
 from streams.metrics import (
     AWAITING_CASE,
@@ -72,7 +73,7 @@ _INDEXED = (PenaltyCaseRecorded, CaseReferred)
 #: How long an event not entitled to a case the hub knows nothing of waits for the case
 #: (see ``CaseDocument.await_case``): in a backfill, the folder of a lead's receiver may
 #: be read minutes before the outbox that sent the lead. Afterwards it is refused.
-AWAIT_CASE_S = 900
+AWAIT_CASE_S = EngineTuning.await_case_s
 #: Events that may wait on one unknown case; more are refused at once (a unit spraying
 #: events at made-up case ids cannot grow a document without bound).
 AWAIT_CASE_LIMIT = 32

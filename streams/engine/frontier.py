@@ -49,6 +49,7 @@ from typing import Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
+from streams.engine.tuning import EngineTuning
 from streams.metrics import CONSUMER_LAG, FRONTIER_AT_WALL_TIME, FRONTIER_LAG
 
 __all__ = ["DEFAULT_MAX_WAIT_S", "ROUND_INTERVAL_S", "IndexProgress", "InputFrontier",
@@ -65,7 +66,7 @@ _CHECK_INTERVAL_S = 0.2
 _TOPICS_MAX_AGE_S = 30.0
 #: How far behind the clock the frontier may fall before judgements go back to wall time
 #: (``LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S``; 0 judges at wall time always).
-DEFAULT_MAX_WAIT_S = 900
+DEFAULT_MAX_WAIT_S = EngineTuning.frontier_max_wait_s
 #: The earliest instant there is: what is judged before the first round ends.
 _NOTHING_YET = datetime.min.replace(tzinfo=UTC)
 #: A round's broker calls block the worker's loop: short, and a failed one starts the

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import pickle
 import shutil
 import subprocess
@@ -46,10 +45,11 @@ from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
 from streams.engine.frontier import checked_offsets
 from streams.engine.match_store import RocksMatchStorage, open_index_store
+from streams.engine.tuning import EngineTuning
 from streams.match_index import ReferralRecord
 from streams.matching_logic import FeedbackMatcher
 
-__all__ = ["PREBUILD_MINIMUM", "REVIEW_PREFIX", "GlobalIndex", "IndexLoad", "build_index"]
+__all__ = ["REVIEW_PREFIX", "GlobalIndex", "IndexLoad", "build_index"]
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ _OFFSET = b"\x00offset"
 REVIEW_PREFIX = "review|"
 #: Index records applied per read (recovery reads until the topics' ends).
 _READ_AT_ONCE = 10_000
-#: Entries of the referrals topic from which an empty store is built in a child process
-#: (:meth:`GlobalIndex._prebuild`): below it the new interpreter's start (~2 s) costs
-#: more than the derivation it moves off the worker's core.
-PREBUILD_MINIMUM = int(os.environ.get("LIANGFA_ENGINE_INDEX_PREBUILD_MINIMUM", "20000"))
 
 
 #: The index consumer reads uncommitted records (a worker's entries are acknowledged, not
@@ -294,7 +290,8 @@ class GlobalIndex:
         resume = self._resume_offsets(consumer)
         if prebuild and self._db is not None and not resume and sum(
                 end_offset(consumer, tp.topic, tp.partition) for tp in partitions
-                if tp.topic == self.referrals_topic) >= PREBUILD_MINIMUM:
+                if tp.topic == self.referrals_topic
+        ) >= EngineTuning.from_environment().index_prebuild_minimum:
             self._prebuild(bootstrap, security, client_id, group_id)
             resume = self._resume_offsets(consumer)
         remaining: dict[tuple[str, int], int] = {}

@@ -18,25 +18,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
 import time
 from collections.abc import Callable
 
 from streams.metrics import HEAP_TRIM_SECONDS
 
-__all__ = ["HEAP_TRIM_INTERVAL_S", "HeapTrimmer", "heap_trim_interval_s", "libc_malloc_trim"]
+__all__ = ["HeapTrimmer", "libc_malloc_trim"]
 
 log = logging.getLogger(__name__)
-
-#: Seconds between two trims; ``LIANGFA_ENGINE_HEAP_TRIM_S`` overrides it (0 turns it off).
-HEAP_TRIM_INTERVAL_S = 2.0
-
-
-def heap_trim_interval_s() -> float:
-    """The configured interval: ``LIANGFA_ENGINE_HEAP_TRIM_S`` or the default."""
-    value = os.environ.get("LIANGFA_ENGINE_HEAP_TRIM_S", "").strip()
-    return float(value) if value else HEAP_TRIM_INTERVAL_S
-
 
 def libc_malloc_trim() -> Callable[[], object] | None:
     """glibc's ``malloc_trim(0)`` as a callable, or None where the C library has none."""

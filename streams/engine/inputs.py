@@ -9,7 +9,6 @@ folder is on no topic): :func:`group_frontier` puts those together.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from confluent_kafka import Consumer
@@ -17,8 +16,9 @@ from confluent_kafka import Consumer
 from hub.config import KafkaSecurity
 from hub.kafka import make_engine_consumer
 from streams._events import PROCESSED_HEADER
-from streams.engine.frontier import DEFAULT_MAX_WAIT_S, IndexProgress, InputFrontier, subscribed
-from streams.engine.sources import DEFAULT_STALE_S, SourceMarks, progress_pattern
+from streams.engine.frontier import IndexProgress, InputFrontier, subscribed
+from streams.engine.sources import SourceMarks, progress_pattern
+from streams.engine.tuning import EngineTuning
 
 __all__ = ["group_frontier", "is_processed", "record_headers", "subscription"]
 
@@ -37,31 +37,26 @@ def subscription(topics: Any) -> list[str]:
             topics.view_actions, topics.stats_feed]
 
 
-def _env_seconds(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default
-
-
 def group_frontier(consumer: Consumer, topics: Any, index: IndexProgress | None, *,
-                   bootstrap: str, security: KafkaSecurity | None,
-                   client_id: str) -> tuple[InputFrontier, SourceMarks]:
+                   bootstrap: str, security: KafkaSecurity | None, client_id: str,
+                   tuning: EngineTuning) -> tuple[InputFrontier, SourceMarks]:
     """The worker's input frontier over ``consumer``'s group, with the connectors' marks
     read by a consumer of their own (close the :class:`SourceMarks` when done).
 
-    ``LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S`` and ``LIANGFA_ENGINE_SOURCE_STALE_S`` override
-    how far behind the frontier may fall and how long a silent connector still counts.
+    ``tuning`` says how far behind the frontier may fall and how long a silent connector
+    still counts.
     """
     marks = SourceMarks(
         make_engine_consumer(bootstrap, group_id=None, security=security,
                              client_id=f"{client_id}-progress"),
         progress_pattern(topics.prefix),
-        stale_s=_env_seconds("LIANGFA_ENGINE_SOURCE_STALE_S", DEFAULT_STALE_S))
+        stale_s=tuning.source_stale_s)
     is_subscribed = subscribed(subscription(topics))
     stats_feed, relays = topics.stats_feed, {topics.case_events, topics.alerts}
     frontier = InputFrontier(
         consumer, lambda name: name != stats_feed and is_subscribed(name),
         relays.__contains__, index, sources=marks,
-        max_wait_s=_env_seconds("LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S", DEFAULT_MAX_WAIT_S))
+        max_wait_s=tuning.frontier_max_wait_s)
     return frontier, marks
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from streams.engine.tuning import EngineTuning
 from streams.metrics import SOURCE_PROGRESS_LAG
 
 __all__ = ["DEFAULT_STALE_S", "SourceMarks", "progress_pattern"]
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds without a mark after which a connector counts as gone (connectors write one at
 #: least every ``connectors.progress.ALIVE_EVERY_S``; ``LIANGFA_ENGINE_SOURCE_STALE_S``).
-DEFAULT_STALE_S = 60.0
+DEFAULT_STALE_S = EngineTuning.source_stale_s
 #: Seconds a list of the progress topics is used before it is read again.
 _TOPICS_MAX_AGE_S = 30.0
 _READ_AT_ONCE = 500

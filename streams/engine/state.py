@@ -11,7 +11,6 @@ wrote while it owned the partition is applied, and a fresh data dir rebuilds eve
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, Writ
 from hub.config import KafkaSecurity
 from hub.kafka import consume_available, end_offset, make_engine_consumer
 from streams.engine.delivery import Acknowledgements, produce
+from streams.engine.tuning import EngineTuning
 
 __all__ = ["OFFSET_KEY", "PartitionStore", "decode_value", "encode_value", "store_options"]
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 #: Key of the changelog offset the local store covers (never in the changelog itself).
 OFFSET_KEY = b"\x00changelog-offset"
 _WRITE_BUFFER_BYTES = 8 * 1024 * 1024
-_BLOCK_CACHE_MB = 64
 #: Empty fetches in a row after which a restore takes the changelog as read to its end.
 _IDLE_FETCHES = 5
 
@@ -56,8 +55,8 @@ def store_options(*, index_blocks_cached: bool = True) -> Options:
     """
     global _SHARED_CACHE
     if _SHARED_CACHE is None:
-        megabytes = os.environ.get("LIANGFA_ENGINE_BLOCK_CACHE_MB", "").strip()
-        _SHARED_CACHE = Cache((int(megabytes) if megabytes else _BLOCK_CACHE_MB) << 20)
+        megabytes = EngineTuning.from_environment().block_cache_mb
+        _SHARED_CACHE = Cache(megabytes << 20)
     options = Options(raw_mode=True)
     options.set_write_buffer_size(_WRITE_BUFFER_BYTES)
     options.set_max_write_buffer_number(2)

@@ -12,7 +12,6 @@ are given is the clock bounded by the group's input frontier
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 
 from hub.models import CaseEvent
@@ -23,6 +22,7 @@ from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.state import decode_value
 from streams.engine.timers import INDEX_BUILT, INDEX_VERSION, DueScan
+from streams.engine.tuning import EngineTuning
 
 __all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
 
@@ -50,7 +50,7 @@ class Sweeps(CaseEvaluation):
         batches (:meth:`advance_due_scans`)."""
         store = self.case_stores[partition]
         if (store.get(INDEX_BUILT) == INDEX_VERSION
-                and os.environ.get("LIANGFA_ENGINE_REINDEX_DUE_TIMES") != "1"):
+                and not EngineTuning.from_environment().reindex_due_times):
             return
 
         def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:

@@ -37,7 +37,6 @@ import contextlib
 import functools
 import gc
 import logging
-import os
 import signal
 import time
 from datetime import UTC, datetime
@@ -59,17 +58,17 @@ from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
-from streams.engine.case_records import AWAIT_CASE_S
 from streams.engine.commits import OffsetCommits
 from streams.engine.delivery import flush
 from streams.engine.frontier import InputFrontier, report_consumer_lag
 from streams.engine.global_index import GlobalIndex, IndexLoad
-from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
+from streams.engine.heap import HeapTrimmer, libc_malloc_trim
 from streams.engine.inputs import group_frontier, is_processed, record_headers, subscription
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
 from streams.engine.sweeps import SWEEP_CASES
+from streams.engine.tuning import EngineTuning
 from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
@@ -83,32 +82,13 @@ _FETCH_TIMEOUT_S = 0.2
 _METADATA_WAIT_S = 5.0
 #: A topic and partition number (confluent-kafka's TopicPartition also carries an offset).
 Place = tuple[str, int]
-#: The collector's thresholds (CPython's default: 700, 10, 10): a batch allocates tens of
-#: thousands of short-lived objects, so the youngest generation is collected less often;
-#: the older ones keep their default pace (cyclic garbage reaching them is freed as
-#: often as before). ``LIANGFA_ENGINE_GC_THRESHOLDS=a,b,c`` overrides them.
-_GC_THRESHOLDS = (20_000, 10, 10)
-
-
-def _gc_thresholds() -> tuple[int, int, int]:
-    value = os.environ.get("LIANGFA_ENGINE_GC_THRESHOLDS", "").strip()
-    if not value:
-        return _GC_THRESHOLDS
-    first, second, third = (int(part) for part in value.split(","))
-    return first, second, third
 _MAX_POLL_RECORDS = 5000
 #: How often the consumer refreshes topic metadata, i.e. how soon a new ingest topic is
-#: subscribed (Kafka's default is 5 minutes). ``LIANGFA_ENGINE_METADATA_MAX_AGE_MS``
-#: overrides it (tests use a few seconds).
-METADATA_MAX_AGE_MS = 30_000
+#: subscribed (``EngineTuning.metadata_max_age_ms``; tests use a few seconds).
+METADATA_MAX_AGE_MS = EngineTuning.metadata_max_age_ms
 #: The producer's request limit; state documents stay under :data:`MAX_DOCUMENT_BYTES`.
-#: ``LIANGFA_ENGINE_MAX_DOCUMENT_BYTES`` lowers the document limit (tests).
+#: ``EngineTuning.max_document_bytes`` lowers the document limit (tests).
 _MAX_REQUEST_BYTES = 4 * 1024 * 1024
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
 
 
 class StreamWorker:
@@ -117,6 +97,8 @@ class StreamWorker:
     def __init__(self, settings: Any, worker_id: str, data_dir: Path,
                  ingest_topics: list[str]) -> None:
         self.settings = settings
+        #: Read once, here: a knob set wrong stops the worker before it joins the group.
+        self.tuning = EngineTuning.from_environment()
         self.worker_id = worker_id
         self.data_dir = data_dir
         self.ingest_topics = ingest_topics
@@ -257,7 +239,7 @@ class StreamWorker:
         # A batch allocates tens of thousands of short-lived objects (decoded events,
         # outputs): collecting the youngest generation every 700 allocations (CPython's
         # default) ran the collector hundreds of times a batch.
-        gc.set_threshold(*_gc_thresholds())
+        gc.set_threshold(*self.tuning.gc_thresholds)
         settings = self.settings
         rules = load_rule_set()
         units = (load_unit_registry(settings.units_file, roles=rules.unit_roles,
@@ -284,9 +266,9 @@ class StreamWorker:
                     hub_unit_code=settings.hub_unit_code, registry=registry, serde=serde,
                     outputs=Outputs(producer, serde, stats_feed=self.topics.stats_feed),
                     index=index,
-                    max_document_bytes=_env_int("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES",
-                                                MAX_DOCUMENT_BYTES),
-                    await_case_s=_env_int("LIANGFA_ENGINE_AWAIT_CASE_S", AWAIT_CASE_S))
+                    max_document_bytes=(self.tuning.max_document_bytes
+                                        or MAX_DOCUMENT_BYTES),
+                    await_case_s=self.tuning.await_case_s)
                 self.processors.case_partitions = topic_partition_numbers(
                     producer, self.topics.case_events)
                 await self._consume(producer, load)
@@ -310,8 +292,7 @@ class StreamWorker:
             "session.timeout.ms": int(settings.session_timeout_s * 1000),
             "heartbeat.interval.ms": int(max(settings.session_timeout_s / 5, 1.0) * 1000),
             "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            "topic.metadata.refresh.interval.ms": _env_int(
-                "LIANGFA_ENGINE_METADATA_MAX_AGE_MS", METADATA_MAX_AGE_MS),
+            "topic.metadata.refresh.interval.ms": self.tuning.metadata_max_age_ms,
             # A restore of a large store happens inside the assignment callback.
             "max.poll.interval.ms": 600_000,
         }
@@ -335,12 +316,13 @@ class StreamWorker:
                            on_revoke=self._on_revoke, on_lost=self._on_lost)
         frontier, marks = group_frontier(consumer, self.topics, self.index,
                                          bootstrap=self.settings.bootstrap,
-                                         security=self.security, client_id=self.worker_id)
+                                         security=self.security, client_id=self.worker_id,
+                                         tuning=self.tuning)
         self.frontier = frontier
         if self.processors is not None:
             self.processors.judging_time = self._judging_time
         lag_at = 0.0
-        trimmer = HeapTrimmer(heap_trim_interval_s(), libc_malloc_trim())
+        trimmer = HeapTrimmer(self.tuning.heap_trim_s, libc_malloc_trim())
         try:
             while not self.stopping.is_set():
                 records = consume_available(consumer, _MAX_POLL_RECORDS, _FETCH_TIMEOUT_S)

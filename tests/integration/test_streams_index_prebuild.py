@@ -19,7 +19,6 @@ from hub.identity import case_id_for
 from hub.models import CaseReferred
 from hub.models.examples import EXAMPLE_AGENCY, example_events
 from hub.rules import load_rule_set
-from streams.engine import global_index
 from streams.engine.global_index import GlobalIndex
 from streams.matching import indexed_entries
 
@@ -58,7 +57,7 @@ def _load(bootstrap: str, referrals: str, pending: str, directory: Path) -> Glob
 def test_an_empty_store_is_built_whole_and_the_worker_reads_on_from_there(
         bootstrap: str, topic_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         child_fails: bool) -> None:
-    monkeypatch.setattr(global_index, "PREBUILD_MINIMUM", 1)
+    monkeypatch.setenv("LIANGFA_ENGINE_INDEX_PREBUILD_MINIMUM", "1")
     if child_fails:  # the child cannot even start: the worker builds the index itself
         monkeypatch.setattr(sys, "executable", "/bin/false")
     referrals = topic_factory("referrals", partitions=2, compacted=True)

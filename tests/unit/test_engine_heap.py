@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.engine.heap import HeapTrimmer, heap_trim_interval_s, libc_malloc_trim
+from streams.engine.heap import HeapTrimmer, libc_malloc_trim
+from streams.engine.tuning import EngineTuning
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +85,6 @@ def test_an_interval_of_zero_or_no_malloc_trim_turns_it_off(
     assert not missing.enabled and not missing.maybe_trim()
     assert calls == []
     monkeypatch.setenv("LIANGFA_ENGINE_HEAP_TRIM_S", "0")
-    assert heap_trim_interval_s() == 0.0
+    assert EngineTuning.from_environment().heap_trim_s == 0.0
     monkeypatch.delenv("LIANGFA_ENGINE_HEAP_TRIM_S")
-    assert heap_trim_interval_s() == 2.0
+    assert EngineTuning.from_environment().heap_trim_s == 2.0
