@@ -9,6 +9,8 @@ the demo's "raised, then done in time" column. Real broker, registry and worker.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,17 +22,21 @@ from hub.models import (
     AlertKind,
     CaseEvent,
     CaseReferred,
+    CourtJudgment,
     FeedbackMatched,
     FeedbackUnmatched,
     FilingDecided,
     ReferralReceived,
 )
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_COURT, EXAMPLE_POLICE
+from streams.engine.matching import MATCH_GRACE_S
+from tests.integration.test_source_progress import create_progress_topic, write_mark
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     example_of,
     produce_events,
     read_events_until,
+    wait_until_read,
 )
 
 pytestmark = pytest.mark.integration
@@ -118,3 +124,55 @@ async def test_a_referral_takes_its_parked_decision_before_its_clocks_are_judged
     for kind in (AlertKind.ACKNOWLEDGEMENT_OVERDUE, AlertKind.FILING_DECISION_OVERDUE):
         assert alerts_of(alerts, kind) == [], [(e.status, e.details)
                                                for e in alerts_of(alerts, kind)]
+
+
+async def test_a_judgment_released_with_the_police_decision_it_depends_on_is_not_parked(
+    example_county: StreamsDeployment,
+) -> None:
+    """A court's judgment quotes only the police case number; the index links that number
+    to the referral's case when the police's decision matches. Both were read before the
+    referral and held; the agency's connector had not finished its pass, so their graces
+    ended together when it had. The judgment, tried first, was parked for a person and
+    resolved by the next re-match pass a moment later (an "unmatched feedback" alert a
+    prosecutor read for nothing). Now the round matches the decision first."""
+    deployment = example_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, police = topics.ingest(EXAMPLE_AGENCY, "cases"), \
+        topics.ingest(EXAMPLE_POLICE, "feedback")
+    court = topics.ingest(EXAMPLE_COURT, "judgments")
+    await create_progress_topic(deployment, EXAMPLE_AGENCY)
+    await deployment.create_topics([agency, police, court])
+    deployment.env["LIANGFA_ENGINE_SOURCE_STALE_S"] = "600"
+    await write_mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=None)
+    deployment.start_worker("w1")
+    referral, _, decision = _case()
+    judgment = example_of(CourtJudgment).model_copy(update={
+        "event_id": str(uuid.uuid4()),
+        "case_id": case_id_for(EXAMPLE_COURT, f"（2025）鄂示例刑初{uuid.uuid4().int % 999}号"),
+        "referral_number": None, "police_case_number": decision.police_case_number,
+        "verdict": "EXEMPTED"})
+    # Each read in a batch of its own, so that no batch holds the decision's case and
+    # the referral together (that batch would match the decision at once).
+    for topic, event in ((court, judgment), (police, decision), (agency, referral)):
+        await produce_events(bootstrap, registry, topic, [event])
+        await wait_until_read(deployment, topic)
+    # Both graces are over by the clock; nothing is judged while the agency's
+    # connector has not finished its pass.
+    await asyncio.sleep(MATCH_GRACE_S + 1)
+    early = await read_events_until(bootstrap, registry, topics.unmatched,
+                                    lambda _: False, timeout_s=1)
+    assert not early
+    # The agency's pass is read to the end: the two graces end in one round.
+    await write_mark(deployment, EXAMPLE_AGENCY, running=True, read_to_end_at=time.time())
+    matched = await read_events_until(bootstrap, registry, topics.case_events,
+                                      _about(judgment.event_id, FeedbackMatched),
+                                      timeout_s=90)
+    links = {e.feedback_event_id: e.case_id for _, e in matched
+             if isinstance(e, FeedbackMatched)}
+    assert links.get(judgment.event_id) == referral.case_id, deployment.log_of("w1")
+    assert links.get(decision.event_id) == referral.case_id
+    parked = await read_events_until(bootstrap, registry, topics.unmatched,
+                                     lambda _: False, timeout_s=3)
+    assert not [e for _, e in parked if isinstance(e, FeedbackUnmatched)], \
+        [(type(e).__name__, getattr(e, "feedback_event_id", None)) for _, e in parked]
