@@ -116,12 +116,11 @@ class Sweeps(CaseEvaluation):
         "unmatched feedback" alerts raised and resolved in one demo run. Courts' events
         go last, and what was unsure is tried again while the round still matches.
         """
-        matcher = self.index.matcher
         waiting = sorted(released, key=lambda item: isinstance(item[1], COURT_FEEDBACK_TYPES))
         while waiting:
             unsure = []
             for document, feedback in waiting:
-                if matcher.match(feedback).confident:
+                if self._confident(feedback):
                     await self._match_held(document, feedback, now)
                 else:
                     unsure.append((document, feedback))
@@ -130,6 +129,15 @@ class Sweeps(CaseEvaluation):
             waiting = unsure
         for document, feedback in waiting:
             await self._match_held(document, feedback, now)  # parked for a person
+
+    def _confident(self, feedback: CaseEvent) -> bool:
+        """Whether the matcher ties ``feedback`` to a case now (False if it cannot say:
+        :meth:`_match_held` then meets the failure and holds the feedback again)."""
+        try:
+            return self.index.matcher.match(feedback).confident
+        except Exception:
+            log.debug("matching held feedback %s failed", feedback.event_id, exc_info=True)
+            return False
 
     async def _match_held(self, document: CaseDocument, feedback: CaseEvent,
                           now: datetime) -> None:
