@@ -64,6 +64,10 @@ class Entitlement:
 
     relation: str | None
     reason: str | None = None
+    #: Whether a later event of the case could entitle the sender (a lead that makes it
+    #: an addressee, the case's first events): False when the refusal does not depend
+    #: on the case at all (no unit may send the type; an act to the wrong kind of unit).
+    curable: bool = True
 
     @property
     def entitled(self) -> bool:
@@ -104,7 +108,8 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
         return Entitlement(None, (
             f"{who} may not add {event_type} to case {event.case_id}: "
             f"{'only ' + ', '.join(allowed) + ' may' if allowed else 'no unit may send it'} "
-            f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"))
+            f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"),
+            curable=bool(allowed))
     table = rules.acts.get(event_type)
     if table is None:
         return Entitlement(relation)
@@ -125,7 +130,8 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
         return Entitlement(None, (
             f"unit {unit} may not send {event_type} {table.field or 'act'}={act} "
             f"({rule.title_en}) to {target.name} ({target.code}), a {target.kind} unit: "
-            f"it goes to {' or '.join(rule.targets)} (hub/rules/entitlements.yaml, acts)"))
+            f"it goes to {' or '.join(rule.targets)} (hub/rules/entitlements.yaml, acts)"),
+            curable=False)
     return Entitlement(act_relation)
 
 

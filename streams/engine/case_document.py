@@ -48,6 +48,8 @@ from streams.metrics import STATE_DROPPED
 from streams.safety import RawRecord
 
 __all__ = [
+    "AWAIT_BYTES",
+    "AWAIT_PER_UNIT",
     "MATCHED",
     "MAX_DOCUMENT_BYTES",
     "MAX_SEEN_IDS",
@@ -71,6 +73,11 @@ STORED_EVENTS_HEAD = 100
 #: Default largest encoded case document: under the producer's 4 MiB request limit with
 #: room for the record's key, headers and batch overhead.
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024 + 512 * 1024
+#: Events of one unit that may wait on one case (:meth:`CaseDocument.await_case`).
+AWAIT_PER_UNIT = 8
+#: Bytes of waiting records (key, value, headers as read) one case may keep: each is
+#: stored about twice (the event and the record), so at most ~1/7 of the document.
+AWAIT_BYTES = 256 * 1024
 #: Seen-id prefixes that let the matcher's re-keyed copy of feedback through exactly once
 #: when it comes back to the very case that refused the original (the feedback quoted the
 #: hub's case id, but arrived before its referral and was parked): the copy has the same
@@ -319,16 +326,27 @@ class CaseDocument:
         its unit an addressee, a lead sent to it or the agency's penalty, may come from
         another source minutes later; see ``CaseRecords.entitled`` for how long). The
         record is kept whole, so it is processed, or refused and dead-lettered, as read.
-        False when ``limit`` events wait already (the event is refused at once)."""
+
+        False (the event is refused at once) when the waiting room is full: ``limit``
+        events wait already, :data:`AWAIT_PER_UNIT` of its own unit's (so one unit's
+        forged events cannot crowd out another's real ones), or the waiting records
+        would pass :data:`AWAIT_BYTES` (the case's own history must never be trimmed,
+        nor the document outgrow its limit, to keep what another unit sent)."""
         awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])
         if any(item["event"][0] == event.event_id for item in awaiting):
             return True  # a redelivered record, waiting already
-        if len(awaiting) >= limit:
+        size = (len(record.value or b"") + len(record.key or b"")
+                + sum(len(name) + len(value) for name, value in record.headers))
+        if (len(awaiting) >= limit
+                or sum(item.get("unit") == event.source_unit for item in awaiting)
+                >= AWAIT_PER_UNIT
+                or sum(item.get("bytes", 0) for item in awaiting) + size > AWAIT_BYTES):
             if not awaiting:
                 del self.data["awaiting"]
             return False
         awaiting.append({
             "event": stored_form(event), "until": until.isoformat(),
+            "unit": event.source_unit, "bytes": size,
             "record": [record.topic, record.partition, record.offset,
                        _b64(record.key), _b64(record.value),
                        [[name, _b64(value)] for name, value in record.headers]]})

@@ -2,8 +2,9 @@
 
 Each record of a batch passes the same steps in offset order against its case's document,
 each step guarded so that a failing one dead-letters the record and the batch goes on:
-may its unit add it to the case (else it is refused, or waits for a case the hub does not
-know yet), where must it go, which case does feedback belong to, and what the case keeps.
+may its unit add it to the case (else it is refused, or waits while what could entitle
+it may still be unread), where must it go, which case does feedback belong to, and what
+the case keeps.
 The case is evaluated afterwards, once per batch (:mod:`streams.engine.evaluation`).
 """
 
@@ -72,10 +73,12 @@ _NOT_CASE_EVENTS = (Alert, CaseState, UnitMonthlyStats, FeedbackUnmatched, ViewA
 _INDEXED = (PenaltyCaseRecorded, CaseReferred)
 #: How long an event not entitled to a case the hub knows nothing of waits for the case
 #: (see ``CaseDocument.await_case``): in a backfill, the folder of a lead's receiver may
-#: be read minutes before the outbox that sent the lead. Afterwards it is refused.
+#: be read minutes before the outbox that sent the lead. Afterwards it is refused. (On a
+#: known case it waits only while the input read at its arrival is unread.)
 AWAIT_CASE_S = EngineTuning.await_case_s
-#: Events that may wait on one unknown case; more are refused at once (a unit spraying
-#: events at made-up case ids cannot grow a document without bound).
+#: Events that may wait on one case; more are refused at once (a unit spraying events at
+#: case ids cannot grow a document without bound). See ``CaseDocument.await_case`` for
+#: the limits per unit and in bytes.
 AWAIT_CASE_LIMIT = 32
 
 
@@ -171,8 +174,14 @@ class CaseRecords(DocumentStore):
           until the input that stood unread then has been read (the input frontier and
           the sources' progress marks, :mod:`streams.engine.frontier`): in a backfill
           the lead that makes a bureau its addressee may sit in the procuratorate's
-          outbox, read a moment after the bureau's answer. When nothing stands unread
-          (judging time at the clock) a forged event is refused at once, as before.
+          outbox, read a moment after the bureau's answer. So a forged event is
+          refused a frontier round later (about a second), or once the slowest live
+          connector has finished the pass it was in; never later than the frontier's
+          limit, which bounds the judging time.
+
+        Refused at once: what no later event could entitle (a type no unit may send, an
+        act to the wrong kind of unit), and what finds the case's waiting room full
+        (:meth:`CaseDocument.await_case`: 32 events, 8 of one unit, 256 KiB).
         """
         relations = document.relations()
         matched = (record.topic == self.topics.case_events
@@ -185,7 +194,7 @@ class CaseRecords(DocumentStore):
             until = waits_until or (now if document.has_history
                                     else now + timedelta(seconds=self.await_case_s))
             # The wait ends on the input, not the clock: not while the case may be unread.
-            if (not final and until > self.judging_time()
+            if (not final and entitlement.curable and until > self.judging_time()
                     and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
                 if waits_until is None:
                     AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()

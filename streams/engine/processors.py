@@ -73,8 +73,8 @@ class Processors(Intake, Sweeps):
             violation_offences=rules.violation_offences, screening=rules.screening)
         self.case_stores: dict[int, PartitionStore] = {}
         self.due = DueIndex(DUE_KEYS, self.case_stores)
-        #: Held feedback (see :data:`MATCH_GRACE_S`) and events awaiting their case
-        #: (:data:`AWAIT_CASE_S`) by partition and case.
+        #: Held feedback (see :data:`MATCH_GRACE_S`) and events waiting for what would
+        #: entitle them to their case (``CaseRecords.entitled``) by partition and case.
         self.held = DueIndex(HELD_KEYS, self.case_stores)
         self.matching = MatchingProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                           serde=serde, outputs=outputs, index=index,

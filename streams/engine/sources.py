@@ -97,6 +97,12 @@ class SourceMarks:
         self.stale_s = stale_s
         self._wall_clock = wall_clock
         self._marks: dict[tuple[str, str], _Mark] = {}
+        #: Per connector that has confirmed nothing since: the earliest instant it was
+        #: seen so, by its marks' ``since`` or this worker's clock when it first read
+        #: one. A connector that writes "running, nothing confirmed, since now" over and
+        #: over would otherwise hold every judgement back for ever; measured from here,
+        #: it holds them for the frontier's limit at most.
+        self._unconfirmed_since: dict[tuple[str, str], float] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._topics_read_at = -_TOPICS_MAX_AGE_S
         self._shown: set[tuple[str, str]] = set()
@@ -141,6 +147,7 @@ class SourceMarks:
         place = (unit, key.decode("utf-8", "replace"))
         if value is None:
             self._marks.pop(place, None)
+            self._unconfirmed_since.pop(place, None)
             return
         mark = _mark(value, unit)
         if mark is None:
@@ -150,6 +157,12 @@ class SourceMarks:
                             "unit; ignored", place[1], topic)
             return
         self._marks[place] = mark
+        first = self._unconfirmed_since.get(place)
+        if mark.read_to_end_at is None:
+            seen = min(mark.since, self._wall_clock())
+            self._unconfirmed_since[place] = seen if first is None else min(first, seen)
+        elif first is not None and mark.read_to_end_at >= first:
+            del self._unconfirmed_since[place]  # a pass begun since has read to its end
 
     def bound(self, max_wait_s: float) -> float | None:
         """POSIX seconds the worker may judge at, as far as the sources go (None: no
@@ -160,7 +173,8 @@ class SourceMarks:
         for place, mark in self._marks.items():
             if not mark.running or now - mark.alive_at > self.stale_s:
                 continue
-            basis = mark.since if mark.read_to_end_at is None else mark.read_to_end_at
+            basis = (self._unconfirmed_since.get(place, mark.since)
+                     if mark.read_to_end_at is None else mark.read_to_end_at)
             lag = max(now - basis, 0.0)
             SOURCE_PROGRESS_LAG.labels(*place).set(lag)
             shown.add(place)

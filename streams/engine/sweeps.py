@@ -1,8 +1,8 @@
 """Work on a timer, between batches: due clocks, held feedback, events waiting for a case.
 
 Some of a case's work is due at a time, not on a record: a deadline runs out while
-nothing arrives, feedback held for its referral ends its grace, an event waiting for a
-case the hub did not know stops waiting. The worker runs these between batches, in
+nothing arrives, feedback held for its referral ends its grace, an event waiting for
+what would entitle it to its case stops waiting. The worker runs these between batches, in
 slices, from the due indexes kept in the partition stores (:mod:`streams.engine.timers`);
 a store written before they were kept there is indexed once, step by step. The time they
 are given is the clock bounded by the group's input frontier
@@ -159,7 +159,6 @@ class Sweeps(CaseEvaluation):
         Feedback that still matches nothing waits out its grace (:meth:`retry_held`).
         Events waiting for their case (:meth:`entitled`) are checked again first.
         """
-        matcher = self.index.matcher
         joined = 0
         for document in list(batch.documents.values()):
             if "awaiting" in document.data and document.has_history:
@@ -170,7 +169,7 @@ class Sweeps(CaseEvaluation):
                 self.held.set(document.partition, document.case_id, document.held_until())
             if "held" not in document.data or not document.has_history:
                 continue
-            for feedback in document.release_held(lambda held: matcher.match(held).confident):
+            for feedback in document.release_held(self._confident):
                 try:
                     if await self.matching.match_feedback(feedback):
                         self._join(document, feedback)

@@ -32,7 +32,7 @@ class EngineTuning:
     #: metadata, i.e. how soon a new unit's ingest topic is subscribed (Kafka: 5 min).
     metadata_max_age_ms: int = 30_000
     #: ``LIANGFA_ENGINE_MAX_DOCUMENT_BYTES``: lowers a case document's size limit (tests);
-    #: unset, the limit follows the producer's request size.
+    #: unset, the limit follows the producer's request size (it is never raised past it).
     max_document_bytes: int | None = None
     #: ``LIANGFA_ENGINE_AWAIT_CASE_S``: how long an event not entitled to a case the hub
     #: knows nothing of waits for the case (a backfill reads folders in no legal order).
@@ -64,49 +64,53 @@ class EngineTuning:
         def text(suffix: str) -> str:
             return variables.get(f"LIANGFA_ENGINE_{suffix}", "").strip()
 
-        def number(suffix: str, default: float, *, integer: bool) -> float:
+        def number(suffix: str, default: float | None, *, integer: bool,
+                   least: float = 0) -> float | None:
             value = text(suffix)
             if not value:
                 return default
+            shown = "unset" if default is None else default
             try:
                 parsed = int(value) if integer else float(value)
             except ValueError:
                 kind = "a whole number" if integer else "a number"
                 raise TuningError(f"LIANGFA_ENGINE_{suffix}={value!r}: expected {kind} "
-                                  f"(default {default})") from None
-            if parsed < 0 or parsed != parsed:  # negative, or NaN
+                                  f"(default {shown})") from None
+            if not least <= parsed < float("inf"):  # below the least, infinite, or NaN
                 raise TuningError(f"LIANGFA_ENGINE_{suffix}={value!r}: expected a "
-                                  f"number of 0 or more (default {default})")
+                                  f"number of {least:g} or more (default {shown})")
             return parsed
 
         def whole(suffix: str, default: int) -> int:
-            return int(number(suffix, default, integer=True))
+            return int(number(suffix, default, integer=True) or 0)
+
+        def seconds(suffix: str, default: float) -> float:
+            return float(number(suffix, default, integer=False) or 0.0)
 
         thresholds = text("GC_THRESHOLDS")
         gc_thresholds = defaults.gc_thresholds
         if thresholds:
             parts = [part.strip() for part in thresholds.split(",")]
-            if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            if len(parts) != 3 or not all(part.isascii() and part.isdecimal()
+                                          for part in parts):
                 raise TuningError(f"LIANGFA_ENGINE_GC_THRESHOLDS={thresholds!r}: expected "
                                   f"three whole numbers a,b,c (default 20000,10,10)")
             gc_thresholds = (int(parts[0]), int(parts[1]), int(parts[2]))
-        document_bytes = text("MAX_DOCUMENT_BYTES")
-        reindex = text("REINDEX_DUE_TIMES")
-        if reindex not in ("", "0", "1"):
+        document_bytes = number("MAX_DOCUMENT_BYTES", None, integer=True, least=1)
+        reindex = text("REINDEX_DUE_TIMES").lower()
+        if reindex not in ("", "0", "1", "false", "true", "no", "yes", "off", "on"):
             raise TuningError(f"LIANGFA_ENGINE_REINDEX_DUE_TIMES={reindex!r}: expected 1 "
                               f"(index again) or 0")
         return cls(
             gc_thresholds=gc_thresholds,
             metadata_max_age_ms=whole("METADATA_MAX_AGE_MS", defaults.metadata_max_age_ms),
-            max_document_bytes=(whole("MAX_DOCUMENT_BYTES", 0) if document_bytes
-                                else defaults.max_document_bytes),
+            max_document_bytes=None if document_bytes is None else int(document_bytes),
             await_case_s=whole("AWAIT_CASE_S", defaults.await_case_s),
-            heap_trim_s=number("HEAP_TRIM_S", defaults.heap_trim_s, integer=False),
+            heap_trim_s=seconds("HEAP_TRIM_S", defaults.heap_trim_s),
             block_cache_mb=whole("BLOCK_CACHE_MB", defaults.block_cache_mb),
-            reindex_due_times=reindex == "1",
+            reindex_due_times=reindex in ("1", "true", "yes", "on"),
             index_prebuild_minimum=whole("INDEX_PREBUILD_MINIMUM",
                                          defaults.index_prebuild_minimum),
-            frontier_max_wait_s=number("FRONTIER_MAX_WAIT_S", defaults.frontier_max_wait_s,
-                                       integer=False),
-            source_stale_s=number("SOURCE_STALE_S", defaults.source_stale_s, integer=False),
+            frontier_max_wait_s=seconds("FRONTIER_MAX_WAIT_S", defaults.frontier_max_wait_s),
+            source_stale_s=seconds("SOURCE_STALE_S", defaults.source_stale_s),
         )

@@ -266,8 +266,8 @@ class StreamWorker:
                     hub_unit_code=settings.hub_unit_code, registry=registry, serde=serde,
                     outputs=Outputs(producer, serde, stats_feed=self.topics.stats_feed),
                     index=index,
-                    max_document_bytes=(self.tuning.max_document_bytes
-                                        or MAX_DOCUMENT_BYTES),
+                    max_document_bytes=min(self.tuning.max_document_bytes
+                                           or MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES),
                     await_case_s=self.tuning.await_case_s)
                 self.processors.case_partitions = topic_partition_numbers(
                     producer, self.topics.case_events)

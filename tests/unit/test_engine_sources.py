@@ -58,6 +58,30 @@ def test_a_running_connector_that_confirmed_nothing_holds_everything() -> None:
     assert marks.bound(10) is None
 
 
+def test_a_connector_that_keeps_starting_over_holds_nothing_back_for_long() -> None:
+    """A hostile (or crash-looping) connector writes "running, nothing confirmed, since
+    now" again and again: its lag is counted from the first such mark the worker read,
+    so it holds judgements back for the frontier's limit at most, not for ever."""
+    clock = [NOW]
+    marks = SourceMarks(None, progress_pattern(), stale_s=60, wall_clock=lambda: clock[0])
+    for _ in range(20):  # a new session's mark every 30 s, for ten minutes
+        _apply(marks, POLICE, _value(POLICE, since=clock[0], alive_at=clock[0]))
+        clock[0] += 30
+    _apply(marks, POLICE, _value(POLICE, since=clock[0], alive_at=clock[0]))
+    assert marks.bound(900) == 0.0  # ten minutes: still within the limit
+    assert marks.bound(599) is None  # counted from the first mark, 600 s ago
+    # A pass begun since then, read to its end, starts the count afresh.
+    _apply(marks, POLICE, _value(POLICE, read_to_end_at=clock[0] - 1, alive_at=clock[0]))
+    assert marks.bound(599) == clock[0] - 1
+    _apply(marks, POLICE, _value(POLICE, since=clock[0], alive_at=clock[0]))
+    assert marks.bound(10) == 0.0
+    # An old "read to end" does not: it confirms nothing after the first unconfirmed mark.
+    clock[0] += 100
+    _apply(marks, POLICE, _value(POLICE, read_to_end_at=NOW, alive_at=clock[0]))
+    _apply(marks, POLICE, _value(POLICE, since=clock[0], alive_at=clock[0]))
+    assert marks.bound(99) is None
+
+
 def test_stopped_silent_or_too_late_connectors_hold_nothing_back() -> None:
     SOURCE_PROGRESS_LAG.clear()  # the gauge is the process's; other tests set it too
     marks = _marks(stale_s=60)

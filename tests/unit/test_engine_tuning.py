@@ -41,7 +41,10 @@ def test_set_knobs_are_read_with_their_types() -> None:
     ("LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S", "nan"),
     ("LIANGFA_ENGINE_GC_THRESHOLDS", "700,10"),
     ("LIANGFA_ENGINE_GC_THRESHOLDS", "a,b,c"),
-    ("LIANGFA_ENGINE_REINDEX_DUE_TIMES", "yes"),
+    ("LIANGFA_ENGINE_GC_THRESHOLDS", "\u00b9,2,3"),
+    ("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES", "0"),
+    ("LIANGFA_ENGINE_SOURCE_STALE_S", "inf"),
+    ("LIANGFA_ENGINE_REINDEX_DUE_TIMES", "always"),
 ])
 def test_a_knob_set_wrong_is_named_with_what_it_expects(name: str, value: str) -> None:
     with pytest.raises(TuningError) as raised:
@@ -56,3 +59,9 @@ def test_the_worker_refuses_to_start_on_a_knob_set_wrong() -> None:
                                 env={"LIANGFA_ENGINE_HEAP_TRIM_S": "often"})
     assert result.exit_code == 2
     assert "LIANGFA_ENGINE_HEAP_TRIM_S='often'" in result.output
+
+
+def test_a_switch_takes_the_usual_spellings() -> None:
+    for value, expected in (("true", True), ("YES", True), ("0", False), ("off", False)):
+        tuning = EngineTuning.from_environment({"LIANGFA_ENGINE_REINDEX_DUE_TIMES": value})
+        assert tuning.reindex_due_times is expected

@@ -144,7 +144,9 @@ def test_an_addressee_may_answer(units: UnitRegistry) -> None:
     reply = next(e for e in example_events().values() if type(e).__name__ == "AgencyReplied")
     relations = CaseRelations(owner=EXAMPLE_COURT, owner_proven=True)
     rogue = reply.model_copy(update={"source_unit": OTHER_AGENCY})
-    assert not _check(rogue, relations, units).entitled
+    refused = _check(rogue, relations, units)
+    assert not refused.entitled
+    assert refused.curable  # a later act of the case may make it an addressee
     relations.addressees.add(OTHER_AGENCY)
     assert _check(rogue, relations, units).relation == "addressee"
 
@@ -183,6 +185,9 @@ def test_an_act_goes_only_to_the_unit_kinds_its_rule_names(units: UnitRegistry) 
     assert not refused.entitled
     assert refused.reason is not None
     assert "action=ORDER_FILING" in refused.reason and "agency unit" in refused.reason
+    # No later event of the case can make an agency the target of an order to file:
+    # the worker refuses it at once instead of letting it wait.
+    assert not refused.curable
     # A recommendation may go to either; an urge-prosecution opinion to an agency only.
     assert _check(_act("RECOMMENDATION", sender=EXAMPLE_HUB_UNIT, target=EXAMPLE_POLICE),
                   relations, units).entitled
