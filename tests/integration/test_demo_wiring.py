@@ -194,7 +194,7 @@ def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> N
             if rows and all(row["missed"] == 0 and row["found"] for row in rows
                             if row.get("expected", row["planted"])):
                 break
-            time.sleep(15)
+            time.sleep(5)
         assert rows and all(row["missed"] == 0 for row in rows), rows
         assert sum(int(str(row["found"])) for row in rows) >= 30
         # Issue #13: each of these acts is planted answered late once and never once, and

@@ -40,6 +40,7 @@ from tests.integration.test_streams_harness import (
     example_of,
     produce_events,
     read_events_until,
+    wait_until_read,
 )
 
 pytestmark = pytest.mark.integration
@@ -106,9 +107,11 @@ async def _decision_while_the_agency_reads(deployment: StreamsDeployment
     referral, decision = _pair()
     await produce_events(deployment.bootstrap, deployment.registry_url,
                          topics.ingest(EXAMPLE_POLICE, "feedback"), [decision])
+    # Read (the group committed past it), then three graces and a frontier round more.
+    await wait_until_read(deployment, topics.ingest(EXAMPLE_POLICE, "feedback"))
     parked = await read_events_until(deployment.bootstrap, deployment.registry_url,
                                      topics.unmatched, _about(decision, FeedbackUnmatched),
-                                     timeout_s=30 + 3 * MATCH_GRACE_S)
+                                     timeout_s=3 * MATCH_GRACE_S + 3)
     assert not _about(decision, FeedbackUnmatched)(parked), deployment.log_of("w1")
     return referral, decision
 
