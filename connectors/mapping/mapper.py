@@ -128,7 +128,7 @@ class OrderRule(BaseModel):
     reason: str
 
 
-_PLAUSIBILITY_FILE = Path(__file__).with_name("plausibility.yaml")
+_PLAUSIBILITY_FILE = Path(__file__).parent.parent / "plausibility.yaml"
 
 
 class Plausibility(BaseModel):
