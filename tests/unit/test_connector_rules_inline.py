@@ -1,6 +1,6 @@
 """The generated field rules give what calling each rule's getter gives, cell by cell.
 
-``connectors.mapping._compile_rules`` reads plain text cells, code-table and remembered
+``connectors.mapping.rules._compile_rules`` reads plain text cells, code-table and remembered
 conversions, and empty or absent cells inline instead of calling the rule's getter
 (issue #12). Whatever the cell (text with spaces, empty, absent, a known or unknown code,
 a bad date, a typed XLSX/SQL cell), the payload, the key values and any refusal (type,
