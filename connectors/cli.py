@@ -21,17 +21,12 @@ from typing import Annotated, Any
 
 import typer
 
+from connectors.chunks import EventHeaders, dead_letter_for, map_rows
 from connectors.config import ConnectorConfig, load_config
 from connectors.delivery import DeadLetter
 from connectors.kinds.dropfolder import FileRejected
 from connectors.mapping import AnyMapper, DispatchMapper, Mapper, MappingSpec, build_mapper
-from connectors.runner import (
-    ConnectorRunner,
-    EventHeaders,
-    dead_letter_for,
-    map_rows,
-    summary_counts,
-)
+from connectors.runner import ConnectorRunner, summary_counts
 from connectors.source import SourceRecord
 from hub.config import HubSettings
 from hub.errors import ConfigError, HubError, RecordRejected

@@ -188,7 +188,7 @@ class Mapper:
                 recorded_at: datetime | None = None) -> dict[str, Any]:
         """The first half of :meth:`event`: field rules, keys, plausibility, ids and
         content hash; the payload :meth:`validated` turns into the event. Apart so that a
-        chunk can run each half over all its rows (``connectors.runner.map_rows``)."""
+        chunk can run each half over all its rows (``connectors.chunks.map_rows``)."""
         payload: dict[str, Any] = {}
         flat: dict[str, Any] = {}
         headers = tuple(row)

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python tests/bench/bench_connector_mapping.py [--records N]
 [--repeat R] [--chunk C] [--profile] [--json]``.
 
 ``liangfa bench ingest`` needs a broker and measures everything at once; this measures
-what a mapping process does to a chunk (:func:`connectors.runner.map_rows` on the raw
+what a mapping process does to a chunk (:func:`connectors.chunks.map_rows` on the raw
 GBK records of a generated 双公示 export, parsing deferred as the runner defers it) and
 splits it into steps, so a change to one step can be judged by its own CPU µs per row on a
 shared machine (process time, not wall clock). Schema ids are bound locally
@@ -30,10 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.chunks import EventHeaders, RowItem, map_rows
 from connectors.config import parse_config
 from connectors.delivery import key_hash
 from connectors.mapping import build_mapper
-from connectors.runner import EventHeaders, RowItem, make_source, map_rows
+from connectors.runner import make_source
 from connectors.samples import DEMO_MARKET_UNIT, write_penalty_csv
 from hub.models import CHINA_TZ
 from hub.serde import LocalSerde

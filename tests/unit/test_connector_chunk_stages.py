@@ -1,6 +1,6 @@
 """A mapping process's chunk path gives exactly what the row-by-row reference path gives.
 
-``connectors.runner.map_rows`` runs a chunk one step at a time (parse every row, then
+``connectors.chunks.map_rows`` runs a chunk one step at a time (parse every row, then
 rules/keys/ids, then validation, then encoding) and encodes the validated model itself
 (``LocalSerde.encode``, no ``to_avro()`` dict). The reference below is the row-by-row
 path it replaced: parse, ``Mapper.map``, ``encode_dict`` of the Avro record, headers of
@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from connectors import runner
+from connectors import chunks
+from connectors.chunks import EventHeaders, RowItem, dead_letter_for, map_rows
 from connectors.config import parse_config
 from connectors.delivery import key_hash
 from connectors.kinds.file import CsvRowParser
 from connectors.mapping import AnyMapper, build_mapper
-from connectors.runner import EventHeaders, RowItem, dead_letter_for, map_rows
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
 from connectors.testing import feedback_record
 from hub.errors import MappingError, RecordRejected
@@ -125,7 +125,7 @@ def test_a_csv_chunk_maps_as_the_row_by_row_path(rows: list[tuple[int, bool, Any
             items.append((raw, reference, _PARSER))
     expected = _reference(mapper, local, EventHeaders(), items)
     assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == expected
-    with patch.object(runner, "_STAGE_ROWS", 4):  # chunks cut into several step groups
+    with patch.object(chunks, "_STAGE_ROWS", 4):  # chunks cut into several step groups
         assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == expected
 
 

@@ -1,6 +1,6 @@
 """The connector's hot path gives exactly what the general path gives.
 
-Headers: :class:`connectors.runner.EventHeaders` caches the parts of the CloudEvents
+Headers: :class:`connectors.chunks.EventHeaders` caches the parts of the CloudEvents
 headers that repeat across an export; they must equal ``hub.serde.cloudevent_headers``
 byte for byte, whatever the instant and its zone. Mapping: the record a mapper hands the
 serde is the validated model's own Avro form, and ids do not depend on the caches.
@@ -18,10 +18,10 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.chunks import EventHeaders
 from connectors.config import parse_config
 from connectors.delivery import key_hash, key_hashes
 from connectors.mapping import Mapper
-from connectors.runner import EventHeaders
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
 from hub.identity import (
     HUB_NAMESPACE,

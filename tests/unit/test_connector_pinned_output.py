@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from connectors.chunks import EventHeaders, dead_letter_for, map_rows
 from connectors.config import parse_config
 from connectors.delivery import DeadLetter
 from connectors.mapping import build_mapper
-from connectors.runner import EventHeaders, dead_letter_for, make_source, map_rows
+from connectors.runner import make_source
 from connectors.testing import CsvFileHarness, HttpHarness, SqlHarness, XmlFileHarness
 from hub.models import CHINA_TZ
 from hub.serde import LocalSerde
