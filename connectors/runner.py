@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from connectors import rowpath
 from connectors.checkpoint import Checkpoint, CheckpointStore
 from connectors.chunks import EventHeaders, RowItem, dead_letter_for, map_rows
 from connectors.config import ConnectorConfig
@@ -193,9 +194,15 @@ class ConnectorRunner:
         try:
             serde = AvroSerde(registry)
             await serde.prepare(self.mapper.avro_names())
-            if self.workers > 1:
+            native = rowpath.enabled() and self.config.kind == "file"
+            if self.workers > 1 or native:
+                # Chunks the native core takes are mapped in this process, the rest by
+                # the workers (or here too, with one worker).
                 pool = MappingPool(functools.partial(map_rows, self.mapper, serde.local,
-                                                     EventHeaders()), self.workers)
+                                                     EventHeaders()),
+                                   self.workers if self.workers > 1 else 0,
+                                   functools.partial(rowpath.covers, self.mapper,
+                                                     serde.local) if native else None)
                 source.defer_rows = True  # the CSV kind: workers parse the rows too
             await producer.start()
             delivery = Delivery(producer, self.topic, self.dlq, self.config.id,

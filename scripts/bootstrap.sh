@@ -41,6 +41,9 @@ if [ "$want_test_deps" = 1 ]; then
   scripts/ensure-compose.sh >/dev/null   # docker-compose for `config` over deploy/compose/
 fi
 
+# The connector's native row path (Rust, when cargo is there; else rows map in Python).
+scripts/build-native.sh || echo "the native row path did not build: connectors map rows in Python" >&2
+
 # Kafka broker classpath and Apicurio Registry from Maven Central (first time only).
 .venv/bin/python -c 'from hub.local.artifacts import ensure_artifacts; ensure_artifacts()'
 

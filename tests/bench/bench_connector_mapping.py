@@ -10,6 +10,11 @@ splits it into steps, so a change to one step can be judged by its own CPU µs p
 shared machine (process time, not wall clock). Schema ids are bound locally
 (:class:`hub.serde.LocalSerde`), as the pinned-output test does. ``--profile`` adds a
 cProfile of one ``map_rows`` call sorted by own time.
+
+``map_rows`` goes through the native row path when it is built and on
+(``connectors.rowpath``; ``LIANGFA_CONNECTOR_NATIVE=0`` turns it off); the Python steps
+alone are measured beside it in the same run, and the native outcomes are compared with
+theirs, row by row.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.chunks import EventHeaders, RowItem, map_rows
+from connectors import rowpath
+from connectors.chunks import EventHeaders, RowItem, _map_python, map_rows
 from connectors.config import parse_config
 from connectors.delivery import key_hash
 from connectors.mapping import build_mapper
@@ -105,14 +111,26 @@ def run(records: int, repeat: int, profile: bool, chunk: int = 2000) -> dict[str
     mapped = [mapper.map(row, reference, _RECORDED_AT)
               for row, (_, reference, _) in zip(parsed, items, strict=True)]
     keys = [event.key for event in mapped]
+    native = [rowpath.map_native(mapper, local, part, _RECORDED_AT) for part in chunks]
+    doubted = sum(outcome is None for outcomes in native if outcomes is not None
+                  for outcome in outcomes)
+    identical = all(map_rows(mapper, local, headers, part, _RECORDED_AT)
+                    == _map_python(mapper, local, headers, part, _RECORDED_AT)
+                    for part in chunks)
     gc.collect()
     gc.freeze()
     result: dict[str, Any] = {
+        "native_doubted_rows": doubted,
+        "native_identical": identical,
         "rows": rows,
         "repeat": repeat,
         "chunk": chunk,
         "map_rows_cpu_us_per_row": _cpu_us(
             lambda: [map_rows(mapper, local, headers, part, _RECORDED_AT)
+                     for part in chunks], rows, repeat),
+        "native_core": rowpath.enabled(),
+        "python_map_rows_cpu_us_per_row": _cpu_us(
+            lambda: [_map_python(mapper, local, headers, part, _RECORDED_AT)
                      for part in chunks], rows, repeat),
         "parse_us": _cpu_us(lambda: [_parse(item) for item in items], rows, repeat),
         "map_validate_us": _cpu_us(

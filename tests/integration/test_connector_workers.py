@@ -1,7 +1,9 @@
 """Mapping in worker processes (``workers`` > 1) changes nothing a consumer can see.
 
 The same export, bad rows scattered through it, is ingested twice on the real broker:
-once in-process (``workers: 1``) and once by two mapping processes in chunks of 16 rows.
+once in-process (``workers: 1``) and once by two mapping processes in chunks of 16 rows;
+then both again with the native row path on, which maps the chunks it takes in the
+connector's own process (``connectors.rowpath``).
 Both runs give the same event ids and the same dead letters (type, field, value, reason,
 row); within each partition the events are in source row order; a re-run adds nothing.
 The standard suite (``file-csv-workers`` harness) adds the ``kill -9`` restarts.
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from connectors import rowpath
 from connectors.config import ConnectorConfig, parse_config
 from connectors.mapping import build_mapper
 from connectors.runner import ConnectorRunner, dlq_topic
@@ -94,8 +97,12 @@ def _row_of_event(config: ConnectorConfig, export: Path) -> dict[str, int]:
     return rows
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["python", "native-core"])
 def test_worker_processes_give_the_in_process_events_dead_letters_and_order(
-        tmp_path: Path, bootstrap: str, registry_url: str) -> None:
+        tmp_path: Path, bootstrap: str, registry_url: str, native: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert rowpath.available(), "the native row path is not built (scripts/build-native.sh)"
+    monkeypatch.setenv(rowpath.ENVIRONMENT_SWITCH, "1" if native else "0")
     single = _config(tmp_path, "single", 1, bootstrap, registry_url)
     pooled = _config(tmp_path, "pooled", 2, bootstrap, registry_url)
     single_runner = _run(single)
@@ -103,8 +110,12 @@ def test_worker_processes_give_the_in_process_events_dead_letters_and_order(
     pooled_runner = _run(pooled)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert single_runner.workers == 1 and pooled_runner.workers == 2
-    # The mapping ran in child processes, which were stopped (reaped) with the session.
-    assert children_after.ru_utime > children_before.ru_utime
+    if native:
+        # The core took every chunk: mapped in this process, no worker was started.
+        assert children_after.ru_utime == children_before.ru_utime
+    else:
+        # The mapping ran in child processes, stopped (reaped) with the session.
+        assert children_after.ru_utime > children_before.ru_utime
 
     # Event ids depend on the connector id (the source): compare through the row numbers.
     single_rows = _row_of_event(single, tmp_path / "single" / "archive" / "export.csv")

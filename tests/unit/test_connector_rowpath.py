@@ -1,0 +1,189 @@
+"""The native row path (``connectors.rowpath``) gives the Python path's bytes or doubts.
+
+``scripts/build-native.sh`` (run by the bootstrap) builds the core; these tests need it
+and say so when it is missing. Beside them, every test that runs ``map_rows`` on CSV
+rows runs the native path too: ``test_connector_chunk_stages.py`` holds it to the
+row-by-row reference on hypothesis-made chunks of hostile cells, and
+``test_connector_pinned_output.py`` to the pinned bytes of every connector kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from connectors import rowpath
+from connectors.chunks import EventHeaders, RowItem, _map_python, map_rows
+from connectors.config import parse_config
+from connectors.delivery import DeadLetter
+from connectors.kinds.file import CsvRowParser
+from connectors.mapping import Mapper, build_mapper
+from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
+from hub.identity import resident_id_check_char
+from hub.models import CHINA_TZ
+from hub.serde import LocalSerde
+
+_RECORDED_AT = datetime(2024, 7, 1, 9, 30, tzinfo=CHINA_TZ)
+_COLUMN = {name: index for index, name in enumerate(PENALTY_HEADER)}
+_FINE = "罚款金额（万元）"
+
+
+def _edit(number: int, natural: bool = False, **cells: str) -> list[str]:
+    row = penalty_row(number, natural_person=natural)
+    for name, value in cells.items():
+        row[_COLUMN[name]] = value
+    return row
+
+
+def _resident_id(first17: str) -> str:
+    return first17 + resident_id_check_char(first17)
+
+
+#: What exporters get wrong, cell by cell: the core may doubt each, never differ.
+_HOSTILE: list[tuple[str, list[str]]] = [
+    ("lower party credit code", _edit(9001, 行政相对人代码_1=penalty_row(9001)[2].lower())),
+    ("lower authority code", _edit(9002, 处罚机关统一社会信用代码=DEMO_MARKET_UNIT.lower())),
+    ("space padding", _edit(9003, 行政相对人名称="  某公司  ", 违法事实=" 事实 ")),
+    ("ideographic space padding", _edit(9004, 行政相对人名称="\u3000某公司\u3000")),
+    ("fine 1,000", _edit(9005, **{_FINE: "1,000"})),
+    ("fine 0.0000001", _edit(9006, **{_FINE: "0.0000001"})),
+    ("fine -1", _edit(9007, **{_FINE: "-1"})),
+    ("fine 1e2", _edit(9008, **{_FINE: "1e2"})),
+    ("fine 100", _edit(9009, **{_FINE: "100"})),
+    ("fine 0.000001", _edit(9010, **{_FINE: "0.000001"})),
+    ("fine 0.10000000", _edit(9011, **{_FINE: "0.10000000"})),
+    ("fine .5", _edit(9012, **{_FINE: ".5"})),
+    ("fine 5.", _edit(9013, **{_FINE: "5."})),
+    ("fine 0", _edit(9014, **{_FINE: "0"})),
+    ("fine 99999999", _edit(9015, **{_FINE: "99999999"})),
+    ("fine over the ceiling", _edit(9016, **{_FINE: "100000001"})),
+    ("fine padded", _edit(9017, **{_FINE: " 2.01 "})),
+    ("fine in full-width digits", _edit(9018, **{_FINE: "２"})),
+    ("date with slashes", _edit(9019, 处罚决定日期="2024/03/15")),
+    ("date with one digit", _edit(9020, 处罚决定日期="2024-3-5")),
+    ("date in 1991 (summer time)", _edit(9021, 处罚决定日期="1991-06-01")),
+    ("date in the future", _edit(9022, 处罚决定日期="2099-01-01")),
+    ("date before the earliest", _edit(9023, 处罚决定日期="1989-12-31")),
+    ("date that does not exist", _edit(9024, 处罚决定日期="2024-02-30")),
+    ("validity date with one digit", _edit(9025, 处罚有效期="2024-3-15")),
+    ("validity empty", _edit(9026, 处罚有效期="", 公示截止期="")),
+    ("category unknown", _edit(9027, 处罚类别="罚款;其它处罚")),
+    ("categories empty", _edit(9028, 处罚类别=";;")),
+    ("categories padded", _edit(9029, 处罚类别=" 罚款 ; 警告 ;")),
+    ("party kind unknown", _edit(9030, 行政相对人类别="其它")),
+    ("passport", _edit(9031, natural=True, 证件类型="护照", 证件号码="E1234567")),
+    ("other document", _edit(9032, natural=True, 证件类型="军官证", 证件号码="123")),
+    ("resident id with a bad check", _edit(9033, natural=True, 证件号码="429901198101010011")),
+    ("resident id with x", _edit(9034, natural=True,
+                                 证件号码=_resident_id("42990119810101001").lower())),
+    ("decision number with spaces", _edit(9035, 行政处罚决定书文号="演示 处罚 9035号")),
+    ("quote in a cell", _edit(9036, 备注='他说"好"')),
+    ("comma in a cell", _edit(9037, 备注="甲,乙")),
+    ("required cell empty", _edit(9038, 违法行为类型="")),
+    ("remarks empty", _edit(9039, 备注="")),
+    ("backslash", _edit(9040, 行政相对人名称="某\\公司")),
+    ("tab in a cell", _edit(9041, 违法事实="甲\t乙")),
+    ("outside GBK", _edit(9042, 行政相对人名称="𠮷野家")),
+    ("euro sign", _edit(9043, 备注="€")),
+    ("private use character", _edit(9044, 备注="\ue5e5")),
+    ("no-break space", _edit(9045, 行政相对人名称="\u00a0某公司")),
+    ("ideographic space alone", _edit(9046, 备注="\u3000")),
+    ("authority code padded", _edit(9047, 处罚机关统一社会信用代码=f" {DEMO_MARKET_UNIT} ")),
+    ("a cell too many", [*penalty_row(9048), "x"]),
+    ("a cell too few", penalty_row(9049)[:-1]),
+    ("representative's id bad", _edit(9050, 法定代表人证件号码="429901198101010011")),
+    ("representative's id without type", _edit(9051, 法定代表人证件类型="",
+                                                法定代表人证件号码="abc")),
+    ("name of spaces", _edit(9052, 行政相对人名称="   ")),
+    ("JSON in a cell", _edit(9053, 违法事实='{"a":1}')),
+    ("control character", _edit(9054, 备注="a\x01b")),
+    ("line break in a cell", _edit(9055, 备注="a\r\nb")),
+    ("case number padded", _edit(9056, 行政处罚决定书文号=" 号9056 ")),
+    ("authority code with a bad check", _edit(9057,
+                                               处罚机关统一社会信用代码="11429901030089405M")),
+    ("sole trader placeholder", _edit(9058, 行政相对人代码_1="00000000000000000X",
+                                      行政相对人类别="个体工商户")),
+]
+
+
+def _csv_bytes(cells: list[str]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerow(cells)
+    return text.getvalue().rstrip("\r\n").encode("gb18030")
+
+
+def _penalty_mapper() -> tuple[Mapper, LocalSerde]:
+    config = parse_config({"id": "rowpath-csv", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/nonexistent"}, "preset": "penalty-disclosure",
+                           "mapping": {"stream": "rowpath-csv"}})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    assert isinstance(mapper, Mapper)
+    local = LocalSerde()
+    for number, name in enumerate(sorted(mapper.avro_names()), start=101):
+        local.bind_writer(name, number)
+    return mapper, local
+
+
+def _items(rows: list[list[str]]) -> list[RowItem]:
+    parser = CsvRowParser(tuple(PENALTY_HEADER), "gb18030", ",", 131_072)
+    return [(_csv_bytes(row), f"penalties.csv:{line}", parser)
+            for line, row in enumerate(rows, start=2)]
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    assert rowpath.available(), (
+        "the native row path is not built: run scripts/build-native.sh (needs Rust's cargo)")
+
+
+def test_generated_rows_go_through_the_core_with_the_python_bytes() -> None:
+    mapper, local = _penalty_mapper()
+    items = _items([penalty_row(number, natural_person=number % 5 == 0)
+                    for number in range(1, 2001)])
+    native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+    assert native is not None
+    assert sum(outcome is None for outcome in native) == 0  # none doubted
+    python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    assert not any(isinstance(outcome, DeadLetter) for outcome in python)
+    assert [tuple(outcome) for outcome in native] == [tuple(outcome) for outcome in python]
+    assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == native
+
+
+def test_hostile_rows_are_doubted_or_the_same_and_map_rows_equals_python() -> None:
+    mapper, local = _penalty_mapper()
+    rows = [row for _, row in _HOSTILE]
+    items = _items(rows)
+    native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+    assert native is not None
+    python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    differing = [name for (name, _), mine, theirs in zip(_HOSTILE, native, python, strict=True)
+                 if mine is not None and (isinstance(theirs, DeadLetter)
+                                          or tuple(mine) != tuple(theirs))]
+    assert differing == []
+    doubted = [name for (name, _), mine in zip(_HOSTILE, native, strict=True) if mine is None]
+    # Both sides of the path run: rows the core is sure of, and rows it hands back.
+    assert 0 < len(doubted) < len(_HOSTILE), doubted
+    # Every row a clerk must see in the dead letters is doubted, never mapped.
+    refused = {name for (name, _), theirs in zip(_HOSTILE, python, strict=True)
+               if isinstance(theirs, DeadLetter)}
+    assert refused and refused <= set(doubted)
+    assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == python
+
+
+def test_switched_off_every_row_maps_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    mapper, local = _penalty_mapper()
+    items = _items([penalty_row(1)])
+    monkeypatch.setenv(rowpath.ENVIRONMENT_SWITCH, "off")
+    assert not rowpath.enabled()
+    assert rowpath.map_native(mapper, local, items, _RECORDED_AT) is None
+
+
+def test_rows_parsed_already_and_dispatching_mappers_map_in_python() -> None:
+    mapper, local = _penalty_mapper()
+    parsed: list[tuple[Any, str, Any]] = [
+        (dict(zip(PENALTY_HEADER, penalty_row(1), strict=True)), "row 1", None)]
+    assert rowpath.map_native(mapper, local, parsed, _RECORDED_AT) is None
