@@ -78,3 +78,20 @@ def test_the_installed_wheel_validates_and_dry_runs_a_connector(
     tested = _liangfa(installed, "connector", "test", str(config), "--sample", str(sample))
     assert tested.returncode == 0, tested.stderr[-3000:]
     assert "3 event(s) mapped, 0 rejected" in tested.stdout
+
+
+def test_the_wheel_carries_the_native_row_path_built_in_the_checkout(
+        installed: tuple[Path, dict[str, str]]) -> None:
+    """The bootstrap built the core (scripts/build-native.sh); the wheel ships it, and the
+    installed package loads it from its own files, not from the checkout."""
+    assert (REPO / "connectors" / "rowpath" / "_rowpath.so").is_file()
+    root, env = installed
+    probe = subprocess.run(
+        [str(root / "venv/bin/python"), "-c",
+         "from connectors import rowpath; import connectors; "
+         "print(rowpath.available(), connectors.__file__)"],
+        cwd=root, capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    available, location = probe.stdout.split()
+    assert available == "True"
+    assert str(root / "venv") in location
