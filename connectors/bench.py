@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from connectors import rowpath
 from connectors.config import parse_config
 from connectors.kinds.file import FileSource
 from connectors.mapping import build_mapper
@@ -184,6 +185,8 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
         "records": records,
         "produced": produced,
         "workers": runner.workers,
+        # Rows the native core takes map in the connector's own process (no workers).
+        "native_core": rowpath.enabled(),
         "seconds": round(elapsed, 3),
         "records_per_s": round(rate, 1),
         # The ratio is against the stronger of the two bare producers: the batch API the
