@@ -4,7 +4,7 @@
 ``connectors/rowpath/_rowpath.so`` (ignored by git, so hatch would leave it out). With
 it, the wheel carries the compiled core and is tagged for this interpreter and platform;
 without it, the wheel is pure Python and its connectors map every row in Python (same
-bytes, ~7 times the CPU).
+bytes, ~7 times the mapping's CPU).
 """
 
 from __future__ import annotations

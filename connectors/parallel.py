@@ -110,7 +110,10 @@ class MappingPool:
         in order."""
         if self.processes == 0 or (self.in_process is not None and self.in_process(rows)):
             done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-            done.set_result(self.mapper(rows, recorded_at))
+            try:
+                done.set_result(self.mapper(rows, recorded_at))
+            except Exception as exc:  # noqa: BLE001 - raised where a worker's would be
+                done.set_exception(exc)  # (when the chunk's turn comes, not before)
             return done
         if self._executor is None:
             # fork: the workers inherit the compiled mapper and the bound schema ids. With

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The connector's native row path (native/rowpath → connectors/rowpath/_rowpath.so),
 # built with Rust's cargo when it is there. Without it a connector maps every row in
-# Python: the same bytes, ~7 times the CPU (connectors/PERFORMANCE.md).
+# Python: the same bytes, ~7 times the mapping's CPU (connectors/PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

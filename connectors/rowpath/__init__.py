@@ -45,9 +45,17 @@ _PLAN_LIMIT = 64
 _module: Any = None
 _loaded = False
 _doubt_pairs: list[int] | None = None
-#: (mapper, serde, parser) ids -> those objects (kept alive, so the ids stay theirs) and
-#: the plan, or None when the export is not one the core knows.
-_plans: dict[tuple[int, int, int], tuple[Mapper, LocalSerde, Any, Any]] = {}
+#: (mapper id, serde id, parser) -> the mapper and serde (kept alive, so their ids stay
+#: theirs) and the plan, or None when the export is not one the core knows. The parser
+#: is a frozen dataclass, a key by value: a mapping process receives a new copy of it
+#: with every chunk.
+_plans: dict[tuple[int, int, Any], tuple[Mapper, LocalSerde, Any]] = {}
+#: Per export (same key): rows the core mapped and rows it doubted, in this process.
+_doubts: dict[tuple[int, int, Any], list[int]] = {}
+#: From this many rows of an export on, a doubt rate above :data:`_DOUBT_LIMIT` sends its
+#: chunks to the mapping processes (:func:`covers`): the doubted rows map in Python.
+_DOUBT_SAMPLE = 512
+_DOUBT_LIMIT = 0.1
 
 
 def _extension() -> Any:
@@ -57,7 +65,11 @@ def _extension() -> Any:
         _loaded = True
         try:
             _module = importlib.import_module("connectors.rowpath._rowpath")
-        except ImportError:
+        except ModuleNotFoundError:
+            _module = None
+        except (ImportError, OSError) as exc:  # built for another interpreter or host
+            log.warning("the native row path does not load here (%s): rows map in "
+                        "Python; run scripts/build-native.sh again", exc)
             _module = None
     return _module
 
@@ -76,10 +88,10 @@ def enabled() -> bool:
 def _plan_for(mapper: Mapper, local: LocalSerde, parser: Any) -> Any:
     """The core's plan for one export (None: it maps in Python), built once per file."""
     global _doubt_pairs
-    key = (id(mapper), id(local), id(parser))
+    key = (id(mapper), id(local), parser)
     cached = _plans.get(key)
     if cached is not None:
-        return cached[3]
+        return cached[2]
     module = _extension()
     plan = None
     try:
@@ -91,7 +103,8 @@ def _plan_for(mapper: Mapper, local: LocalSerde, parser: Any) -> Any:
                  mapper.connector_id, exc)
     if len(_plans) >= _PLAN_LIMIT:
         _plans.clear()
-    _plans[key] = (mapper, local, parser, plan)
+        _doubts.clear()
+    _plans[key] = (mapper, local, plan)
     return plan
 
 
@@ -108,6 +121,10 @@ def covers(mapper: AnyMapper, local: LocalSerde, rows: Sequence[tuple[Any, str, 
             parser = row_parser
             if _plan_for(mapper, local, parser) is None:
                 return False
+            seen = _doubts.get((id(mapper), id(local), parser))
+            if seen is not None and seen[0] >= _DOUBT_SAMPLE and \
+                    seen[1] > _DOUBT_LIMIT * seen[0]:
+                return False  # most of its rows would map in Python here: not worth it
     return True
 
 
@@ -133,9 +150,12 @@ def map_native(mapper: AnyMapper, local: LocalSerde, rows: Sequence[tuple[Any, s
         plan = _plan_for(mapper, local, parser) if parser is not None else None
         if plan is not None:
             part = rows[start:end]
-            outcomes[start:end] = plan.map_chunk([raw for raw, _, _ in part],
-                                                 [reference for _, reference, _ in part],
-                                                 recorded_us)
+            mapped = plan.map_chunk([raw for raw, _, _ in part],
+                                    [reference for _, reference, _ in part], recorded_us)
+            outcomes[start:end] = mapped
+            seen = _doubts.setdefault((id(mapper), id(local), parser), [0, 0])
+            seen[0] += len(mapped)
+            seen[1] += sum(outcome is None for outcome in mapped)
             used = True
         start = end
     return outcomes if used else None

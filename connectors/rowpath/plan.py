@@ -9,6 +9,7 @@ never meets a rule it would have to guess.
 
 from __future__ import annotations
 
+import codecs
 import json
 import typing
 from datetime import date
@@ -136,10 +137,34 @@ def _fields(schema: dict[str, Any], model: Any, named: dict[str, Any]
     return out
 
 
+def _check_targets(rules: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    """Every rule that writes into the event names a field of its schema: one that does
+    not is refused by the model in Python (a dead letter), while the core would leave
+    it out of the Avro value and keep it in the content hash."""
+    by_name = {field["name"]: field for field in fields}
+    for rule in rules:
+        if not rule["in_event"]:
+            continue
+        field = by_name.get(rule["top"])
+        if field is None:
+            raise Unsupported(f"{rule['name']}: no such field in the event")
+        sub = rule.get("sub")
+        if sub is None:
+            continue
+        kind = field["type"]
+        if kind.get("k") != "array_record" or sub not in {
+                item["name"] for item in kind["fields"]}:
+            raise Unsupported(f"{rule['name']}: no such field in the event")
+
+
 def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: list[int]
                ) -> str:
     """The plan of ``mapper`` for the export ``parser`` reads (JSON for ``Plan(...)``)."""
     header, delimiter = parser.header, parser.delimiter
+    if codecs.lookup(parser.encoding).name != "gb18030":
+        # The core decodes GB18030 only (what a declared GBK is read as); a UTF-8 row
+        # whose bytes happen to be valid GB18030 would map to other text.
+        raise Unsupported(f"encoding {parser.encoding}")
     spec = mapper.spec
     if len(set(header)) != len(header):
         raise Unsupported("duplicate headers")
@@ -182,6 +207,8 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
             target = {"top": path[0], "sub": path[2]}
         else:
             raise Unsupported(f"path {name}")
+        if rule.split == "":
+            raise Unsupported(f"{name}: empty split")  # Python refuses it (ValueError)
         rules.append({"name": name, **target, "cols": read, "kind": kind, "codes": codes,
                       "fallback": _plain(fallback) if codes else None, "split": rule.split,
                       "empty": _plain(empty), "required": required,
@@ -204,6 +231,8 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
     model = mapper.model
     schema = local.schemas[model.avro_name]
     writer = local._writers[model.avro_name]
+    fields = _fields(schema, model, {})
+    _check_targets(rules, fields)
     plan = {
         "ncols": len(header), "delimiter": delimiter,
         "max_field_chars": parser.max_field_chars,
@@ -216,7 +245,7 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         "natural_key": list(spec.natural_key),
         "earliest_days": spec.plausibility.earliest_date.toordinal() - EPOCH_ORD,
         "ceiling_fen": spec.plausibility.amount_ceiling_fen,
-        "rules": rules, "fields": _fields(schema, model, {}),
+        "rules": rules, "fields": fields,
         "ce_source": cloudevent_source(mapper.unit, mapper.connector_id),
         "content_type": CONTENT_TYPE,
         "gb_doubt_pairs": gb_doubt_pairs,

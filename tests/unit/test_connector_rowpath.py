@@ -187,3 +187,58 @@ def test_rows_parsed_already_and_dispatching_mappers_map_in_python() -> None:
     parsed: list[tuple[Any, str, Any]] = [
         (dict(zip(PENALTY_HEADER, penalty_row(1), strict=True)), "row 1", None)]
     assert rowpath.map_native(mapper, local, parsed, _RECORDED_AT) is None
+
+
+def test_a_utf8_export_maps_in_python() -> None:
+    """The core decodes GB18030 only: a UTF-8 row whose bytes happen to be valid GB18030
+    (found by a review: every non-ASCII run decoding) would have mapped to other text."""
+    mapper, local = _penalty_mapper()
+    row = penalty_row(7)
+    for index, text in ((0, "演示县虚构商贸有限公司甲"), (9, "身份证甲"), (13, "决定书号AB7"),
+                        (14, "违法经营"), (15, "违法事实"),
+                        (16, "中华人民共和国产品质量法第四十九条甲"), (17, "罚款"),
+                        (18, "罚款万元")):
+        row[index] = text
+    text = io.StringIO()
+    csv.writer(text).writerow(row)
+    raw = text.getvalue().rstrip("\r\n").encode("utf-8")
+    raw.decode("gb18030")  # the trap: the UTF-8 bytes are valid GB18030 too
+    items: list[RowItem] = [(raw, "export.csv:2",
+                             CsvRowParser(tuple(PENALTY_HEADER), "utf-8", ",", 131_072))]
+    assert rowpath.map_native(mapper, local, items, _RECORDED_AT) is None
+    assert not rowpath.covers(mapper, local, items)
+    assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == \
+        _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+
+
+def test_a_rule_on_a_field_the_event_lacks_maps_in_python() -> None:
+    """Python's model refuses the row (a dead letter naming the field); the core would
+    have dropped the field from the Avro value and kept it in the content hash."""
+    config = parse_config({"id": "rowpath-typo", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/nonexistent"}, "preset": "penalty-disclosure",
+                           "mapping": {"stream": "rowpath-typo",
+                                       "fields": {"parties.0.bogus": {"column": "备注"}}}})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    local = LocalSerde()
+    for number, name in enumerate(sorted(mapper.avro_names()), start=101):
+        local.bind_writer(name, number)
+    items = _items([penalty_row(1)])
+    assert rowpath.map_native(mapper, local, items, _RECORDED_AT) is None
+    [outcome] = map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.field == "parties.0.bogus"
+
+
+def test_an_export_the_core_mostly_doubts_goes_back_to_the_mapping_processes() -> None:
+    """Quoted cells are doubted: an export quoting every row would map all of it in
+    Python in the connector's own process, slower than in the mapping processes."""
+    mapper, local = _penalty_mapper()
+    parser = CsvRowParser(tuple(PENALTY_HEADER), "gb18030", ",", 131_072)
+    quoted = [(_csv_bytes(_edit(number, 备注='他说"好"')), f"e.csv:{number}", parser)
+              for number in range(1, 601)]
+    assert rowpath.covers(mapper, local, quoted)  # nothing known of it yet
+    native = rowpath.map_native(mapper, local, quoted, _RECORDED_AT)
+    assert native is not None and all(outcome is None for outcome in native)
+    assert not rowpath.covers(mapper, local, quoted)
+    assert map_rows(mapper, local, EventHeaders(), quoted, _RECORDED_AT) == \
+        _map_python(mapper, local, EventHeaders(), quoted, _RECORDED_AT)
