@@ -2,7 +2,7 @@
 writer, and the file's CSV parser (header, delimiter, field limit).
 
 Anything the core does not implement exactly as the Python stages do — a conversion, a
-validator, a union, a path, a date-order rule on columns the export has — raises
+validator, a union, a path, a date-order rule on a nested field — raises
 :class:`Unsupported` here, once per export, and the export maps in Python. So the core
 never meets a rule it would have to guess.
 """
@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 from connectors.mapping.mapper import Mapper
+from connectors.mapping.rules import _known_codes
 from hub.identity import HUB_NAMESPACE
 from hub.serde import CONTENT_TYPE, LocalSerde, cloudevent_source
 
@@ -176,8 +177,8 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
     rules = []
     for name, rule in spec.fields.items():
         read = [index[actual[c]] for c in rule.source_columns() if c in actual]
-        if rule.known_codes and read:
-            raise Unsupported(f"{name}: known_codes")
+        # the code list the cell must be in (else Python refuses the row: the core doubts)
+        known = sorted(_known_codes(rule.known_codes)) if rule.known_codes and read else None
         if rule.formats:
             raise Unsupported(f"{name}: formats")
         context = {"unit": mapper.unit, "connector_id": mapper.connector_id}
@@ -190,7 +191,8 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         kind = rule.convert
         if kind == "list":
             kind = "text"
-        if kind not in ("text", "wan_yuan_to_fen", "date", "date_start"):
+        if kind not in ("text", "wan_yuan_to_fen", "date", "date_start", "datetime",
+                        "decimal"):
             if read:
                 raise Unsupported(f"{name}: convert {kind}")
             kind = "text"  # no column: never converted
@@ -210,21 +212,19 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         if rule.split == "":
             raise Unsupported(f"{name}: empty split")  # Python refuses it (ValueError)
         rules.append({"name": name, **target, "cols": read, "kind": kind, "codes": codes,
+                      "known": known,
                       "fallback": _plain(fallback) if codes else None, "split": rule.split,
                       "empty": _plain(empty), "required": required,
                       "in_event": not name.startswith("_")})
-    if mapper._order:
-        names = {r.later for r in mapper._order} | {r.earlier for r in mapper._order}
-        # Checked only when both sides are set: the core takes exports where one side
-        # has no column at all (the check then never runs before recorded_at is filled
-        # in from the read time).
-        for order in mapper._order:
-            for side in (order.later, order.earlier):
-                planned = next(r for r in rules if r["name"] == side)
-                if not planned["cols"] and planned["empty"] is None:
-                    break
-            else:
-                raise Unsupported(f"order rule {order} on present columns ({names})")
+    # Date-order rules (``mapper._check_order``): compared by China calendar day when both
+    # sides have a date or an instant; a row that breaks one is doubted (Python refuses it).
+    order = []
+    positions = {rule["name"]: i for i, rule in enumerate(rules)}
+    for order_rule in mapper._order:
+        later, earlier = order_rule.later, order_rule.earlier
+        if "." in later or "." in earlier:
+            raise Unsupported(f"order rule {order_rule} on a nested field")
+        order.append([positions[later], positions[earlier]])
     case_key = spec.case_key
     if case_key.fallback_number_fields:
         raise Unsupported("fallback number fields")
@@ -245,7 +245,7 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         "natural_key": list(spec.natural_key),
         "earliest_days": spec.plausibility.earliest_date.toordinal() - EPOCH_ORD,
         "ceiling_fen": spec.plausibility.amount_ceiling_fen,
-        "rules": rules, "fields": fields,
+        "rules": rules, "fields": fields, "order": order,
         "ce_source": cloudevent_source(mapper.unit, mapper.connector_id),
         "content_type": CONTENT_TYPE,
         "gb_doubt_pairs": gb_doubt_pairs,

@@ -7,7 +7,7 @@
 //! (`connectors/rowpath/plan.py`) once per export; what this code does not know is
 //! refused there, never guessed here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -29,6 +29,9 @@ struct RuleJ {
     cols: Vec<usize>,
     kind: String,
     codes: HashMap<String, Value>,
+    /// the code list a cell must be in (known_codes); outside it Python refuses the row
+    #[serde(default)]
+    known: Option<Vec<String>>,
     fallback: Value,
     split: Option<String>,
     empty: Value,
@@ -74,6 +77,9 @@ struct PlanJ {
     ceiling_fen: i64,
     rules: Vec<RuleJ>,
     fields: Vec<FieldJ>,
+    /// date-order rules: (later, earlier) rule indexes, compared by China calendar day
+    #[serde(default)]
+    order: Vec<(usize, usize)>,
     ce_source: String,
     content_type: String,
     gb_doubt_pairs: Vec<u16>,
@@ -106,11 +112,14 @@ enum Conv {
     Fen,
     Date,
     DateStart,
+    DateTime,
+    Decimal,
 }
 
 struct Rule {
     cols: Vec<usize>,
     conv: Conv,
+    known: Option<HashSet<String>>,
     codes: Option<HashMap<String, String>>,
     fallback: Option<String>,
     split: Option<String>,
@@ -215,6 +224,7 @@ struct Plan {
     ceiling_fen: i64,
     rules: Vec<Rule>,
     fields: Vec<Field>,
+    order: Vec<(usize, usize)>,
     json: Vec<JsonEntry>,
     gb_doubt: Vec<bool>,
     case_prefix: Sha1,
@@ -326,6 +336,8 @@ impl Plan {
                 "wan_yuan_to_fen" => Conv::Fen,
                 "date" => Conv::Date,
                 "date_start" => Conv::DateStart,
+                "datetime" => Conv::DateTime,
+                "decimal" => Conv::Decimal,
                 k => return Err(err(format!("{}: kind {k}", r.name))),
             };
             let codes = if r.codes.is_empty() {
@@ -340,6 +352,7 @@ impl Plan {
             rules.push(Rule {
                 cols: r.cols.clone(),
                 conv,
+                known: r.known.as_ref().map(|k| k.iter().cloned().collect()),
                 codes,
                 fallback: r.fallback.as_str().map(str::to_string),
                 split: r.split.clone(),
@@ -354,6 +367,11 @@ impl Plan {
             Some(n) => Some(find(n).ok_or_else(|| err(format!("unit {n}")))?),
             None => None,
         };
+        for &(later, earlier) in &p.order {
+            if later >= p.rules.len() || earlier >= p.rules.len() {
+                return Err(err("order rule".into()));
+            }
+        }
         let mut fields = vec![];
         for f in &p.fields {
             fields.push(compile_field(f, &p.rules, None).map_err(err)?);
@@ -411,6 +429,7 @@ impl Plan {
             ceiling_fen: p.ceiling_fen,
             rules,
             fields,
+            order: p.order.clone(),
             json,
             gb_doubt,
             case_prefix: prefix_sha1(&ns, b"case:"),
@@ -618,6 +637,15 @@ impl Plan {
         for rule in &self.rules {
             vals.push(self.rule_value(rule, &cells, ctx)?);
         }
+        // plausibility order (mapper._check_order): a later day before an earlier one is
+        // refused by Python; checked only when both sides hold a date or an instant
+        for &(later, earlier) in &self.order {
+            if let (Some(l), Some(e)) = (china_day(&vals[later]), china_day(&vals[earlier])) {
+                if l < e {
+                    return None;
+                }
+            }
+        }
         // keys
         let mut case_number = "";
         for &r in &self.number_rules {
@@ -731,6 +759,11 @@ impl Plan {
     }
 
     fn convert<'a>(&'a self, rule: &'a Rule, text: &'a str) -> Option<V<'a>> {
+        if let Some(known) = &rule.known {
+            if !known.contains(text) {
+                return None; // not a code of the list: refused by Python
+            }
+        }
         if let Some(codes) = &rule.codes {
             return match codes.get(text) {
                 Some(v) => Some(V::Str(v)),
@@ -761,6 +794,15 @@ impl Plan {
                     Some(V::Date(d))
                 }
             }
+            Conv::DateTime => {
+                let (d, seconds) = parse_datetime(text)?;
+                // China had summer time until 1991: the offset is +08:00 from 1992 on
+                if d < self.earliest_days || d < days_from_civil(1992, 1, 1) {
+                    return None;
+                }
+                Some(V::Micros(day_micros(d) + seconds * 1_000_000))
+            }
+            Conv::Decimal => plain_decimal(text).map(V::Str),
         }
     }
 
@@ -886,6 +928,9 @@ fn write_field(f: &Field, v: V, ctx: &Ctx, out: &mut Vec<u8>) -> Option<()> {
             (Check::NonNegative, V::Int(i)) => *i >= 0,
             (Check::DivisionCode, V::Str(s)) => s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with("00"),
             (Check::ResidentId, V::Str(s)) => valid_resident_id(s) && !s.contains('x'),
+            // _check_decimal (^-?\d+(\.\d+)?$ on the stripped text, which it returns):
+            // held to ASCII digits, the text unchanged
+            (Check::Decimal, V::Str(s)) => is_plain_decimal(s),
             _ => false,
         };
         if !ok {
@@ -981,6 +1026,70 @@ fn parse_date(t: &str) -> Option<i32> {
         return None;
     }
     Some(days_from_civil(y, m, d))
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` in ASCII digits, a real day and time (what
+/// `datetime.fromisoformat` reads of such text): (day, seconds into it). Anything else
+/// (other formats, fractions of a second, a zone): doubt.
+fn parse_datetime(t: &str) -> Option<(i32, i64)> {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10 && b.len() != 19 {
+        return None;
+    }
+    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+        return None;
+    }
+    let d = parse_date(&t[..10])?;
+    if b.len() == 10 {
+        return Some((d, 0));
+    }
+    if !(b[10] == b' ' && digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19)) {
+        return None;
+    }
+    let (h, m, s): (i64, i64, i64) = (t[11..13].parse().ok()?, t[14..16].parse().ok()?, t[17..19].parse().ok()?);
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    Some((d, h * 3600 + m * 60 + s))
+}
+
+/// `format(Decimal(text).normalize(), "f")` for plain ASCII `digits[.digits]` text of at
+/// most 20 characters (within the context's 28 digits): leading zeros and trailing
+/// fraction zeros dropped, always a slice of the text. Anything else: doubt.
+fn plain_decimal(t: &str) -> Option<&str> {
+    if t.len() > 20 || !is_plain_decimal(t) {
+        return None;
+    }
+    let (int, frac) = match t.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (t, ""),
+    };
+    let lead = int.len() - int.trim_start_matches('0').len();
+    let start = lead.min(int.len() - 1); // keep one zero of an all-zero integer part
+    let frac = frac.trim_end_matches('0');
+    let end = if frac.is_empty() { int.len() } else { int.len() + 1 + frac.len() };
+    Some(&t[start..end])
+}
+
+/// ASCII `digits` or `digits.digits`.
+fn is_plain_decimal(t: &str) -> bool {
+    let (int, frac) = match t.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (t, None),
+    };
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.map_or(true, |f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Python's mapper._day: a date's day, an instant's day in China time; None otherwise.
+fn china_day(v: &V) -> Option<i32> {
+    match v {
+        V::Date(d) | V::Ts(d) => Some(*d),
+        V::Micros(m) => Some((m + 8 * 3600 * 1_000_000).div_euclid(86_400_000_000) as i32),
+        _ => None,
+    }
 }
 
 /// `Decimal(text) * 1_000_000` as an exact non-negative integer, for plain ASCII
@@ -1149,7 +1258,13 @@ fn json_val(js: &mut String, v: &V) {
             let (y, m, dd) = civil_from_days(*d);
             let _ = write!(js, "\"{y:04}-{m:02}-{dd:02} 00:00:00+08:00\"");
         }
-        V::Micros(_) => js.push_str("null"), // not in a content hash (set after it)
+        V::Micros(m) => {
+            // str() of an aware datetime in Asia/Shanghai (+08:00 from 1992 on), whole seconds
+            let local = m + 8 * 3600 * 1_000_000;
+            let (y, mo, dd) = civil_from_days(local.div_euclid(86_400_000_000) as i32);
+            let s = local.rem_euclid(86_400_000_000) / 1_000_000;
+            let _ = write!(js, "\"{y:04}-{mo:02}-{dd:02} {:02}:{:02}:{:02}+08:00\"", s / 3600, s / 60 % 60, s % 60);
+        }
         V::List(items) => {
             js.push('[');
             for (k, s) in items.iter().enumerate() {
