@@ -233,8 +233,8 @@ def test_a_rule_on_a_field_the_event_lacks_maps_in_python() -> None:
 
 
 def test_an_export_the_core_mostly_doubts_goes_back_to_the_mapping_processes() -> None:
-    """Quoted cells are doubted: an export quoting every row would map all of it in
-    Python in the connector's own process, slower than in the mapping processes."""
+    """Escaped quotes in a cell are doubted: an export with one on every row would map all
+    of it in Python in the connector's own process, slower than in the mapping processes."""
     mapper, local = _penalty_mapper()
     parser = CsvRowParser(tuple(PENALTY_HEADER), "gb18030", ",", 131_072)
     quoted = [(_csv_bytes(_edit(number, 备注='他说"好"')), f"e.csv:{number}", parser)
@@ -277,6 +277,8 @@ def _demo_row(number: int, **cells: str) -> dict[str, str]:
         "执行情况": status,
         "执行到位日期": "2024-04-20" if status == "执行到位" else "",
         "录入日期": entry,
+        # a thousands separator: the cell is quoted in the CSV
+        "处罚内容": f"罚款人民币{number % 90 + 10},{number % 10}00元" if number % 2 else "警告",
         **cells,
     })
     return values
@@ -296,7 +298,13 @@ _DEMO_ODD: list[dict[str, str]] = [
         "1989-12-31", "2024-02-30", "2024-03-18 10:15:00.5", "2024-03-18 10:15:00+08:00",
         "2024-03-14 23:59:59", "2024-03-15 00:00:00", "2024-03-15 07:59:59",
         "2099-12-31 23:59:59",
-        "2024年03月18日", " 2024-03-18 ")),
+        "2024年03月18日", " 2024-03-18 ", "2024/03/18", "2024/03/18 10:15:00", "2024/3/18",
+        "2024/03/14", "2024/02/30", "2024/03/18T10:15:00", "2024-03/18")),
+    # the tobacco and forestry bureaus' dates: 2024/03/15
+    {"处罚决定日期": "2024/03/15", "处罚有效期": "2025/03/15", "公示截止期": "2027/03/15"},
+    {"处罚决定日期": "2024/03/15", "录入日期": "2024/03/15"},
+    {"处罚决定日期": "2024/03/19", "录入日期": "2024/03/18"},
+    {"处罚决定日期": "2024/3/15"},
     *({"违法行为类型代码": value} for value in (
         "env-hazardous-waste", " ENV-HAZARDOUS-WASTE ", "MR", "ENV-HAZARDOUS-WASTE;")),
 ]
@@ -320,6 +328,18 @@ def test_the_demo_export_goes_through_the_core_with_the_python_bytes(variant: st
     items: list[RowItem] = [
         (_csv_bytes([row[name] for name in PENALTY_COLUMNS]), f"penalties_202403.csv:{line}",
          parser) for line, row in enumerate(rows, start=2)]
+    # quoting as exporters write it, well and badly (the remarks cell is 虚构数据)
+    plain = _csv_bytes([_demo_row(6000, 录入日期="2024-03-18")[name]
+                        for name in PENALTY_COLUMNS])
+    assert b",\xd0\xe9\xb9\xb9\xca\xfd\xbe\xdd," in plain
+    for number, quoted in enumerate(('"虚构,数据"', '"虚构""数据"', '"虚构"数据', ' "虚构"',
+                                     '虚构"数据', '""', '"虚构数据', '"', '"虚构数据" ',
+                                     '"a""', '"""'), start=2):
+        raw = plain.replace(",虚构数据,".encode("gb18030"),
+                            f",{quoted},".encode("gb18030"))
+        items.append((raw, f"penalties_202403.csv:quoted {number}", parser))
+    items.append((plain.replace(b",2024-03-18", b',"2024-03-18"'), "quoted last", parser))
+    items.append((plain.replace(b",2024-03-18", b',"2024-03-18"\r\n'), "quoted, CRLF", parser))
     native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
     assert native is not None  # the export is planned
     python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
@@ -345,7 +365,8 @@ _DEMO_HOSTILE = st.sampled_from([
     "2024-03-14 23:59:59", "2024-03-15T08:00:00", "2024-03-15 08:00", "1991-12-31 23:59:59",
     "1992-01-01 00:00:00", "2024-13-01", "2099-12-31", "ENV-HAZARDOUS-WASTE",
     "env-hazardous-waste", "TOB-UNLICENSED-RETAIL;", "执行到位", "部分执行", "简易", "429901",
-    "001234", "危险废物", "吨", "x" * 40,
+    "001234", "危险废物", "吨", "x" * 40, "甲,乙", "2024/03/16", "2024/03/14 08:00:00",
+    '他说"好"', '"', ",", '"甲,乙"',
 ])
 
 

@@ -576,8 +576,9 @@ fn pystrip(s: &str) -> &str {
 
 impl Plan {
     fn scan_raw(&self, raw: &[u8]) -> bool {
-        // false = doubt. Controls (apart from the line end), quotes (the csv module's
-        // path), 4-byte GB18030 sequences and 2-byte codes the decoders disagree on.
+        // false = doubt. Controls (apart from the line end), 4-byte GB18030 sequences and
+        // 2-byte codes the decoders disagree on. (A quote byte is always a quote: GB18030
+        // trail bytes are 0x30..0x39 and 0x40..0xFE.)
         let mut end = raw.len();
         if raw.ends_with(b"\r\n") {
             end -= 2;
@@ -588,7 +589,7 @@ impl Plan {
         while i < end {
             let b = raw[i];
             if b < 0x80 {
-                if b < 0x20 || b == b'"' || b == 0x7f {
+                if b < 0x20 || b == 0x7f {
                     return false;
                 }
                 i += 1;
@@ -619,16 +620,11 @@ impl Plan {
         if line.is_empty() {
             return None;
         }
-        let mut cells: [&str; 128] = [""; 128];
-        let mut count = 0;
-        for c in line.as_bytes().split(|b| *b == self.delim) {
-            if count >= 128 {
-                return None;
-            }
-            // SAFETY: split at an ASCII delimiter of valid UTF-8: each piece is UTF-8
-            cells[count] = unsafe { std::str::from_utf8_unchecked(c) };
-            count += 1;
+        if raw.len() > 65_536 && raw.contains(&b'"') {
+            return None; // the csv module's own field limit could refuse a quoted cell
         }
+        let mut cells: [&str; 128] = [""; 128];
+        let count = split_cells(line, self.delim, &mut cells)?;
         if count != self.ncols {
             return None;
         }
@@ -780,7 +776,7 @@ impl Plan {
                 Some(V::Int(fen))
             }
             Conv::Date | Conv::DateStart => {
-                let d = parse_date(text)?;
+                let d = parse_date(text).or_else(|| parse_slash_date(text))?;
                 if d < self.earliest_days {
                     return None;
                 }
@@ -1028,6 +1024,59 @@ fn parse_date(t: &str) -> Option<i32> {
     Some(days_from_civil(y, m, d))
 }
 
+/// The cells of one record, as `next(csv.reader([text]))` (the excel dialect) gives them,
+/// for records whose quotes are plain: a cell is unquoted and holds no quote, or is
+/// wholly quoted (`"a,b"`, the delimiter right after the closing quote) and holds no
+/// quote inside (an escaped `""` is doubted, as is a quote anywhere else). No control
+/// character reaches here (scan_raw), so no line break is inside a quoted cell.
+fn split_cells<'a>(line: &'a str, delim: u8, cells: &mut [&'a str; 128]) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut count = 0;
+    let mut i = 0;
+    loop {
+        if count >= cells.len() {
+            return None;
+        }
+        if i < b.len() && b[i] == b'"' {
+            let start = i + 1;
+            let close = start + b[start..].iter().position(|&c| c == b'"')?;
+            if close + 1 < b.len() && b[close + 1] != delim {
+                return None; // an escaped quote, or text after the closing quote
+            }
+            cells[count] = &line[start..close];
+            count += 1;
+            if close + 1 >= b.len() {
+                return Some(count);
+            }
+            i = close + 2;
+        } else {
+            let end = i + b[i..].iter().position(|&c| c == delim).unwrap_or(b.len() - i);
+            if b[i..end].contains(&b'"') {
+                return None;
+            }
+            cells[count] = &line[i..end];
+            count += 1;
+            if end >= b.len() {
+                return Some(count);
+            }
+            i = end + 1;
+        }
+    }
+}
+
+/// `YYYY/MM/DD` in ASCII digits, a real calendar day: what strptime's second default
+/// format (`%Y/%m/%d`) reads of such text once the first (`%Y-%m-%d`) failed.
+fn parse_slash_date(t: &str) -> Option<i32> {
+    let b = t.as_bytes();
+    if b.len() != 10 || b[4] != b'/' || b[7] != b'/' {
+        return None;
+    }
+    if ![0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&k| b[k].is_ascii_digit()) {
+        return None;
+    }
+    parse_date(&format!("{}-{}-{}", &t[..4], &t[5..7], &t[8..]))
+}
+
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` in ASCII digits, a real day and time (what
 /// `datetime.fromisoformat` reads of such text): (day, seconds into it). Anything else
 /// (other formats, fractions of a second, a zone): doubt.
@@ -1037,10 +1086,13 @@ fn parse_datetime(t: &str) -> Option<(i32, i64)> {
     if b.len() != 10 && b.len() != 19 {
         return None;
     }
-    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+    // `YYYY/MM/DD` (and with a time): no ISO form, the strptime fallbacks read the same
+    // day and time (`%Y/%m/%d %H:%M:%S`, or `%Y/%m/%d` at midnight)
+    let sep = b[4];
+    if !((sep == b'-' || sep == b'/') && b[7] == sep && digits(0..4) && digits(5..7) && digits(8..10)) {
         return None;
     }
-    let d = parse_date(&t[..10])?;
+    let d = if sep == b'-' { parse_date(&t[..10])? } else { parse_slash_date(&t[..10])? };
     if b.len() == 10 {
         return Some((d, 0));
     }
