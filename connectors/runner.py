@@ -243,12 +243,18 @@ class ConnectorRunner:
         finally:
             self.progress.attach(None)
             gc.unfreeze()
-            if pool is not None:
-                pool.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 10)
-            await registry.aclose()
-            await source.aclose()
+            # Nested, so that a cancellation arriving while the producer stops still
+            # closes the registry's and the source's connections (an unclosed socket).
+            try:
+                if pool is not None:
+                    pool.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 10)
+            finally:
+                try:
+                    await registry.aclose()
+                finally:
+                    await source.aclose()
 
     async def _wait_for_next_poll(self) -> None:
         """The poll interval, saying every :data:`ALIVE_EVERY_S` that the connector lives."""

@@ -456,6 +456,12 @@ class LocalSerde:
         writer = self._writers.get(avro_name)
         return None if writer is None else writer.schema_id
 
+    def writer_prefix(self, avro_name: str) -> bytes | None:
+        """The Confluent framing (magic byte, schema id) records of ``avro_name`` start
+        with, if bound: what a compiled encoder outside this class must write first."""
+        writer = self._writers.get(avro_name)
+        return None if writer is None else bytes(writer.prefix)
+
     def knows_reader(self, schema_id: int) -> bool:
         """True once records of this id can be decoded without the registry."""
         return schema_id in self._readers

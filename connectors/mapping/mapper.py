@@ -113,7 +113,8 @@ class Mapper:
              _compile_rule(name, rule, self._context, spec.plausibility),
              not name.startswith("_"), rule.source_columns()[0] if _is_plain(rule) else None)
             for name, rule in spec.fields.items()]
-        self._order = tuple(rule for rule in spec.plausibility.order
+        #: The plausibility rules' date orders this mapping can check (both fields mapped).
+        self.order_rules = tuple(rule for rule in spec.plausibility.order
                             if rule.later in spec.fields and rule.earlier in spec.fields)
         case_key = spec.case_key
         keys = {*case_key.number_fields, *case_key.fallback_number_fields, *spec.natural_key}
@@ -127,7 +128,8 @@ class Mapper:
         self.hash_checked = content_hash_safe([
             value for rule in spec.fields.values()
             for value in (rule.value, rule.default, rule.otherwise, *rule.codes.values())])
-        self._source = f"{unit}:{self.model.avro_name}"
+        #: What event ids are derived from with the natural key (``event_id_for``).
+        self.event_source = f"{unit}:{self.model.avro_name}"
         self._number_fields = case_key.number_fields
         self._fallback_fields = case_key.fallback_number_fields
         self._unit_field = case_key.unit_field
@@ -218,11 +220,11 @@ class Mapper:
             raise RecordRejected("no case number: the case key fields are empty",
                                  field=self._number_fields[0], value="",
                                  error_type="missing_value")
-        for order in self._order:
+        for order in self.order_rules:
             _check_order(order, payload, reference)
         natural_key = "|".join([str(flat.get(n) or "") for n in self._natural_key])
         case_id = case_id_for(case_unit, case_number)
-        event_id = event_id_for(self._source, natural_key,
+        event_id = event_id_for(self.event_source, natural_key,
                                 content_hash(payload, checked=self.hash_checked))
         # A mapped recorded_at (the agency system's entry time, what the entry-deadline
         # rule measures) is part of the content; otherwise the read time stands in for it.

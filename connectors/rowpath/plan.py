@@ -102,6 +102,11 @@ def _fields(schema: dict[str, Any], model: Any, named: dict[str, Any]
     for name in [*decorators.field_validators, *decorators.model_validators]:
         if name not in KNOWN_VALIDATORS:
             raise Unsupported(f"{model.__name__}.{name}")
+    # The core checks the first party's name on the top-level field named ``parties``
+    # (``is_first_named`` in the core): a model naming its list otherwise maps in Python.
+    first_named = decorators.field_validators.get("_first_party_is_named")
+    if first_named is not None and tuple(first_named.info.fields) != ("parties",):
+        raise Unsupported(f"{model.__name__}._first_party_is_named on {first_named.info.fields}")
     out = []
     for field in schema["fields"]:
         name = field["name"]
@@ -162,9 +167,11 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
                ) -> str:
     """The plan of ``mapper`` for the export ``parser`` reads (JSON for ``Plan(...)``)."""
     header, delimiter = parser.header, parser.delimiter
-    if codecs.lookup(parser.encoding).name != "gb18030":
-        # The core decodes GB18030 only (what a declared GBK is read as); a UTF-8 row
-        # whose bytes happen to be valid GB18030 would map to other text.
+    encoding = codecs.lookup(parser.encoding).name
+    if encoding not in ("gb18030", "utf-8"):
+        # The core decodes GB18030 (what a declared GBK is read as) and UTF-8 (a file's
+        # BOM is in its header line only), each by its own plan: a UTF-8 row whose bytes
+        # happen to be valid GB18030 would map to other text.
         raise Unsupported(f"encoding {parser.encoding}")
     spec = mapper.spec
     if len(set(header)) != len(header):
@@ -216,11 +223,11 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
                       "fallback": _plain(fallback) if codes else None, "split": rule.split,
                       "empty": _plain(empty), "required": required,
                       "in_event": not name.startswith("_")})
-    # Date-order rules (``mapper._check_order``): compared by China calendar day when both
+    # Date-order rules (``Mapper.order_rules``): compared by China calendar day when both
     # sides have a date or an instant; a row that breaks one is doubted (Python refuses it).
     order = []
     positions = {rule["name"]: i for i, rule in enumerate(rules)}
-    for order_rule in mapper._order:
+    for order_rule in mapper.order_rules:
         later, earlier = order_rule.later, order_rule.earlier
         if "." in later or "." in earlier:
             raise Unsupported(f"order rule {order_rule} on a nested field")
@@ -230,16 +237,18 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         raise Unsupported("fallback number fields")
     model = mapper.model
     schema = local.schemas[model.avro_name]
-    writer = local._writers[model.avro_name]
+    prefix = local.writer_prefix(model.avro_name)
+    if prefix is None:
+        raise Unsupported(f"{model.avro_name}: no writer schema bound")
     fields = _fields(schema, model, {})
     _check_targets(rules, fields)
     plan = {
         "ncols": len(header), "delimiter": delimiter,
         "max_field_chars": parser.max_field_chars,
         "namespace_hex": HUB_NAMESPACE.bytes.hex(),
-        "prefix": list(writer.prefix),
+        "prefix": list(prefix),
         "unit": mapper.unit, "connector_id": mapper.connector_id,
-        "source_system": spec.source_system, "source": mapper._source,
+        "source_system": spec.source_system, "source": mapper.event_source,
         "avro_name": model.avro_name,
         "number_fields": list(case_key.number_fields), "unit_field": case_key.unit_field,
         "natural_key": list(spec.natural_key),
@@ -248,7 +257,7 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
         "rules": rules, "fields": fields, "order": order,
         "ce_source": cloudevent_source(mapper.unit, mapper.connector_id),
         "content_type": CONTENT_TYPE,
-        "gb_doubt_pairs": gb_doubt_pairs,
+        "gb_doubt_pairs": gb_doubt_pairs, "utf8": encoding == "utf-8",
     }
     return json.dumps(plan, ensure_ascii=False)
 

@@ -113,10 +113,15 @@ _HOSTILE: list[tuple[str, list[str]]] = [
 ]
 
 
-def _csv_bytes(cells: list[str]) -> bytes:
+#: The exports' encodings the core plans (a declared GBK is read as GB18030; a UTF-8
+#: file's BOM is in its header line only).
+_ENCODINGS = ["gb18030", "utf-8"]
+
+
+def _csv_bytes(cells: list[str], encoding: str = "gb18030") -> bytes:
     text = io.StringIO()
     csv.writer(text).writerow(cells)
-    return text.getvalue().rstrip("\r\n").encode("gb18030")
+    return text.getvalue().rstrip("\r\n").encode(encoding)
 
 
 def _penalty_mapper() -> tuple[Mapper, LocalSerde]:
@@ -131,9 +136,9 @@ def _penalty_mapper() -> tuple[Mapper, LocalSerde]:
     return mapper, local
 
 
-def _items(rows: list[list[str]]) -> list[RowItem]:
-    parser = CsvRowParser(tuple(PENALTY_HEADER), "gb18030", ",", 131_072)
-    return [(_csv_bytes(row), f"penalties.csv:{line}", parser)
+def _items(rows: list[list[str]], encoding: str = "gb18030") -> list[RowItem]:
+    parser = CsvRowParser(tuple(PENALTY_HEADER), encoding, ",", 131_072)
+    return [(_csv_bytes(row, encoding), f"penalties.csv:{line}", parser)
             for line, row in enumerate(rows, start=2)]
 
 
@@ -143,10 +148,11 @@ def _built() -> None:
         "the native row path is not built: run scripts/build-native.sh (needs Rust's cargo)")
 
 
-def test_generated_rows_go_through_the_core_with_the_python_bytes() -> None:
+@pytest.mark.parametrize("encoding", _ENCODINGS)
+def test_generated_rows_go_through_the_core_with_the_python_bytes(encoding: str) -> None:
     mapper, local = _penalty_mapper()
     items = _items([penalty_row(number, natural_person=number % 5 == 0)
-                    for number in range(1, 2001)])
+                    for number in range(1, 2001)], encoding)
     native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
     assert native is not None
     assert sum(outcome is None for outcome in native) == 0  # none doubted
@@ -156,10 +162,12 @@ def test_generated_rows_go_through_the_core_with_the_python_bytes() -> None:
     assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == native
 
 
-def test_hostile_rows_are_doubted_or_the_same_and_map_rows_equals_python() -> None:
+@pytest.mark.parametrize("encoding", _ENCODINGS)
+def test_hostile_rows_are_doubted_or_the_same_and_map_rows_equals_python(encoding: str
+                                                                         ) -> None:
     mapper, local = _penalty_mapper()
     rows = [row for _, row in _HOSTILE]
-    items = _items(rows)
+    items = _items(rows, encoding)
     native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
     assert native is not None
     python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
@@ -192,9 +200,10 @@ def test_rows_parsed_already_and_dispatching_mappers_map_in_python() -> None:
     assert rowpath.map_native(mapper, local, parsed, _RECORDED_AT) is None
 
 
-def test_a_utf8_export_maps_in_python() -> None:
-    """The core decodes GB18030 only: a UTF-8 row whose bytes happen to be valid GB18030
-    (found by a review: every non-ASCII run decoding) would have mapped to other text."""
+def test_a_utf8_row_whose_bytes_are_valid_gb18030_maps_as_utf8() -> None:
+    """The trap a review found: every non-ASCII run of this UTF-8 row decodes as GB18030
+    too, to other text. The plan carries the file's encoding, so the core reads it as
+    Python does."""
     mapper, local = _penalty_mapper()
     row = penalty_row(7)
     for index, text in ((0, "演示县虚构商贸有限公司甲"), (9, "身份证甲"), (13, "决定书号AB7"),
@@ -202,16 +211,75 @@ def test_a_utf8_export_maps_in_python() -> None:
                         (16, "中华人民共和国产品质量法第四十九条甲"), (17, "罚款"),
                         (18, "罚款万元")):
         row[index] = text
-    text = io.StringIO()
-    csv.writer(text).writerow(row)
-    raw = text.getvalue().rstrip("\r\n").encode("utf-8")
+    raw = _csv_bytes(row, "utf-8")
     raw.decode("gb18030")  # the trap: the UTF-8 bytes are valid GB18030 too
     items: list[RowItem] = [(raw, "export.csv:2",
                              CsvRowParser(tuple(PENALTY_HEADER), "utf-8", ",", 131_072))]
-    assert rowpath.map_native(mapper, local, items, _RECORDED_AT) is None
-    assert not rowpath.covers(mapper, local, items)
-    assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == \
-        _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    assert rowpath.covers(mapper, local, items)
+    native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+    python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    assert native is not None and native[0] is not None
+    assert tuple(native[0]) == tuple(python[0])
+    assert "演示县虚构商贸有限公司甲".encode() in native[0][1]  # the Avro value's text
+
+
+#: What a UTF-8 file holds that a GB18030 one cannot: bytes that are not UTF-8, and
+#: characters outside the two-byte GB18030 set the core is held to. Doubted or the same.
+_UTF8_HOSTILE: list[tuple[str, bytes]] = [
+    ("invalid byte", b"\xff"),
+    ("truncated sequence", b"\xe6\xbc"),
+    ("overlong slash", b"\xc0\xaf"),
+    ("encoded surrogate", b"\xed\xa0\x80"),
+    ("byte order mark", "\ufeff".encode()),
+    ("next line", "\u0085".encode()),
+    ("line separator", "\u2028".encode()),
+    ("paragraph separator", "\u2029".encode()),
+    ("zero-width space", "\u200b".encode()),
+    ("Mongolian vowel separator", "\u180e".encode()),
+    ("en space", "\u2002".encode()),
+    ("Ogham space", "\u1680".encode()),
+    ("combining accent", "e\u0301".encode()),
+    ("emoji", "\U0001f600".encode()),
+    ("supplementary ideograph", "𠮷".encode()),
+    ("full-width digit", "２".encode()),
+    ("Arabic-Indic digit", "\u0663".encode()),
+    ("no-break space", "\u00a0".encode()),
+    ("ideographic space", "\u3000".encode()),
+    ("private use", "\ue5e5".encode()),
+    ("euro sign", "€".encode()),
+]
+
+
+def test_utf8_rows_the_core_cannot_be_sure_of_are_doubted_or_the_same() -> None:
+    mapper, local = _penalty_mapper()
+    parser = CsvRowParser(tuple(PENALTY_HEADER), "utf-8", ",", 131_072)
+    items: list[RowItem] = []
+    for number, (_, insert) in enumerate(_UTF8_HOSTILE, start=9100):
+        for column in ("行政相对人名称", _FINE, "处罚决定日期", "行政处罚决定书文号"):
+            cells = penalty_row(number)
+            marker = f"MARK{column}"
+            cells[_COLUMN[column]] = cells[_COLUMN[column]] + marker
+            raw = _csv_bytes(cells, "utf-8").replace(marker.encode(), insert)
+            items.append((raw, f"penalties.csv:{number}:{column}", parser))
+        # at the start of the row too (a BOM there is not the file's)
+        items.append((insert + _csv_bytes(penalty_row(number), "utf-8"),
+                      f"penalties.csv:{number}:start", parser))
+    native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+    assert native is not None
+    python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    differing = [reference for (_, reference, _), mine, theirs in zip(items, native, python,
+                                                                      strict=True)
+                 if mine is not None and (isinstance(theirs, DeadLetter)
+                                          or tuple(mine) != tuple(theirs))]
+    assert differing == []
+    refused = [reference for (_, reference, _), theirs in zip(items, python, strict=True)
+               if isinstance(theirs, DeadLetter)]
+    assert refused  # the invalid bytes at least
+    assert any(theirs.error_type == "bad_encoding" for theirs in python
+               if isinstance(theirs, DeadLetter))
+    mapped = [mine for mine in native if mine is not None]
+    assert mapped  # the no-break and ideographic spaces, the euro sign
+    assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == python
 
 
 def test_a_rule_on_a_field_the_event_lacks_maps_in_python() -> None:
@@ -310,8 +378,10 @@ _DEMO_ODD: list[dict[str, str]] = [
 ]
 
 
+@pytest.mark.parametrize("encoding", _ENCODINGS)
 @pytest.mark.parametrize("variant", ["domain", "template-2021"])
-def test_the_demo_export_goes_through_the_core_with_the_python_bytes(variant: str) -> None:
+def test_the_demo_export_goes_through_the_core_with_the_python_bytes(variant: str,
+                                                                     encoding: str) -> None:
     """The demo county's export shape: entry date (a date-time, held after the decision
     date), offence codes from the code list, quantities (a second list of records, an
     exact decimal) and the agencies' other columns are planned, not left to Python."""
@@ -324,19 +394,18 @@ def test_the_demo_export_goes_through_the_core_with_the_python_bytes(variant: st
                                          "违法行为类型代码": "ENV-HAZARDOUS-WASTE", **cells})
              for number, cells in enumerate(_DEMO_ODD)]
     header = PENALTY_COLUMNS if variant == "domain" else PENALTY_COLUMNS_TEMPLATE_2021
-    parser = CsvRowParser(tuple(header), "gb18030", ",", 131_072)
+    parser = CsvRowParser(tuple(header), encoding, ",", 131_072)
     items: list[RowItem] = [
-        (_csv_bytes([row[name] for name in PENALTY_COLUMNS]), f"penalties_202403.csv:{line}",
-         parser) for line, row in enumerate(rows, start=2)]
+        (_csv_bytes([row[name] for name in PENALTY_COLUMNS], encoding),
+         f"penalties_202403.csv:{line}", parser) for line, row in enumerate(rows, start=2)]
     # quoting as exporters write it, well and badly (the remarks cell is 虚构数据)
     plain = _csv_bytes([_demo_row(6000, 录入日期="2024-03-18")[name]
-                        for name in PENALTY_COLUMNS])
-    assert b",\xd0\xe9\xb9\xb9\xca\xfd\xbe\xdd," in plain
+                        for name in PENALTY_COLUMNS], encoding)
+    assert ",虚构数据,".encode(encoding) in plain
     for number, quoted in enumerate(('"虚构,数据"', '"虚构""数据"', '"虚构"数据', ' "虚构"',
                                      '虚构"数据', '""', '"虚构数据', '"', '"虚构数据" ',
                                      '"a""', '"""'), start=2):
-        raw = plain.replace(",虚构数据,".encode("gb18030"),
-                            f",{quoted},".encode("gb18030"))
+        raw = plain.replace(",虚构数据,".encode(encoding), f",{quoted},".encode(encoding))
         items.append((raw, f"penalties_202403.csv:quoted {number}", parser))
     items.append((plain.replace(b",2024-03-18", b',"2024-03-18"'), "quoted last", parser))
     items.append((plain.replace(b",2024-03-18", b',"2024-03-18"\r\n'), "quoted, CRLF", parser))
@@ -373,19 +442,19 @@ _DEMO_HOSTILE = st.sampled_from([
 @settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(1, 10**6),
                           st.lists(st.tuples(st.integers(0, 47), _DEMO_HOSTILE), max_size=3)),
-                min_size=1, max_size=12))
+                min_size=1, max_size=12), st.sampled_from(_ENCODINGS))
 def test_hostile_cells_of_the_demo_export_are_doubted_or_the_same(
-        rows: list[tuple[int, list[tuple[int, str]]]]) -> None:
+        rows: list[tuple[int, list[tuple[int, str]]]], encoding: str) -> None:
     from deploy.demo.generate import PENALTY_COLUMNS
 
     mapper, local = _penalty_mapper()
-    parser = CsvRowParser(tuple(PENALTY_COLUMNS), "gb18030", ",", 131_072)
+    parser = CsvRowParser(tuple(PENALTY_COLUMNS), encoding, ",", 131_072)
     items: list[RowItem] = []
     for line, (number, mutations) in enumerate(rows, start=2):
         cells = [_demo_row(number)[name] for name in PENALTY_COLUMNS]
         for column, value in mutations:
             cells[column % len(cells)] = value
-        items.append((_csv_bytes(cells), f"penalties.csv:{line}", parser))
+        items.append((_csv_bytes(cells, encoding), f"penalties.csv:{line}", parser))
     native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
     assert native is not None
     python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
@@ -394,3 +463,25 @@ def test_hostile_cells_of_the_demo_export_are_doubted_or_the_same(
             assert not isinstance(theirs, DeadLetter)
             assert tuple(mine) == tuple(theirs)
     assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == python
+
+
+def test_a_first_party_check_on_another_list_is_not_planned() -> None:
+    """The core checks the first party's name on the field named ``parties``: a model
+    whose check names another list maps in Python, never checked on the wrong field."""
+    from pydantic import BaseModel, field_validator
+
+    from connectors.rowpath.plan import Unsupported, _fields
+
+    class Listed(BaseModel):
+        parties: list[str] = []
+        witnesses: list[str] = []
+
+        @field_validator("witnesses")
+        @classmethod
+        def _first_party_is_named(cls, value: list[str]) -> list[str]:
+            return value
+
+    with pytest.raises(Unsupported, match="witnesses"):
+        _fields({"fields": []}, Listed, {})
+    mapper, _ = _penalty_mapper()
+    assert _fields({"fields": []}, mapper.model, {}) == []  # the real models: planned

@@ -1,5 +1,5 @@
-//! The connector's native row path (`connectors.rowpath`): a raw GB18030 CSV row of an
-//! export the plan describes -> field rules -> case key, content hash, uuid5 ids -> the
+//! The connector's native row path (`connectors.rowpath`): a raw GB18030 or UTF-8 CSV
+//! row of an export the plan describes -> field rules -> case key, content hash, uuid5 ids -> the
 //! model's checks -> Avro -> CloudEvents headers -> murmur2, giving exactly the outcome
 //! `connectors.chunks.map_rows` gives, or `None` ("doubt") for any row it is not sure
 //! of. A doubted row goes through the Python path, which also writes every dead letter:
@@ -84,6 +84,9 @@ struct PlanJ {
     content_type: String,
     gb_doubt_pairs: Vec<u16>,
     namespace_hex: String,
+    /// rows are UTF-8 (else GB18030)
+    #[serde(default)]
+    utf8: bool,
 }
 
 // ------------------------------------------------------------------------------ compiled
@@ -227,6 +230,9 @@ struct Plan {
     order: Vec<(usize, usize)>,
     json: Vec<JsonEntry>,
     gb_doubt: Vec<bool>,
+    /// UTF-8 rows: whether a BMP character may stand in a row the core maps (see
+    /// `utf8_characters`); empty for GB18030 rows
+    utf8_allowed: Vec<bool>,
     case_prefix: Sha1,
     event_prefix: Sha1,
     // Python objects reused across rows (as the Python path reuses its constant tuples)
@@ -431,6 +437,7 @@ impl Plan {
             fields,
             order: p.order.clone(),
             json,
+            utf8_allowed: if p.utf8 { utf8_characters(&gb_doubt) } else { Vec::new() },
             gb_doubt,
             case_prefix: prefix_sha1(&ns, b"case:"),
             event_prefix: prefix_sha1(&ns, b"event:"),
@@ -606,11 +613,41 @@ impl Plan {
         true
     }
 
+    /// The UTF-8 counterpart of `scan_raw`: false = doubt. Controls (apart from the line
+    /// end), and any character a GB18030 row the core maps could not hold, so that a UTF-8
+    /// row meets exactly the characters the GB18030 path is held to.
+    fn scan_utf8(&self, text: &str) -> bool {
+        let line = text.strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .or_else(|| text.strip_suffix('\r'))
+            .unwrap_or(text);
+        line.chars().all(|c| {
+            let code = c as usize;
+            if code < 0x80 {
+                code >= 0x20 && code != 0x7f
+            } else {
+                code <= 0xffff && self.utf8_allowed[code]
+            }
+        })
+    }
+
     fn row(&self, raw: &[u8], reference: &str, ctx: &Ctx, out: &mut Vec<u8>, js: &mut String) -> Option<Mapped> {
-        if !self.scan_raw(raw) || raw.len() > self.max_field_chars {
+        if raw.len() > self.max_field_chars {
             return None;
         }
-        let text = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(raw)?;
+        let text: std::borrow::Cow<str> = if self.utf8_allowed.is_empty() {
+            if !self.scan_raw(raw) {
+                return None;
+            }
+            encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(raw)?
+        } else {
+            // strict, as Python's utf-8 codec: no overlong forms, no surrogates
+            let text = std::str::from_utf8(raw).ok()?;
+            if !self.scan_utf8(text) {
+                return None;
+            }
+            std::borrow::Cow::Borrowed(text)
+        };
         let mut line: &str = &text;
         if let Some(s) = line.strip_suffix("\r\n") {
             line = s;
@@ -808,39 +845,23 @@ impl Plan {
         for e in &self.json {
             match e {
                 JsonEntry::One(name, r) => {
-                    if matches!(vals[*r], V::Null) {
-                        continue;
+                    if !matches!(vals[*r], V::Null) {
+                        json_member(js, &mut first, name);
+                        json_val(js, &vals[*r]);
                     }
-                    if !first {
-                        js.push(',');
-                    }
-                    first = false;
-                    json_str(js, name);
-                    js.push(':');
-                    json_val(js, &vals[*r]);
                 }
                 JsonEntry::Group(name, subs) => {
                     if subs.iter().all(|(_, r)| matches!(vals[*r], V::Null)) {
                         continue;
                     }
-                    if !first {
-                        js.push(',');
-                    }
-                    first = false;
-                    json_str(js, name);
-                    js.push_str(":[{");
-                    let mut f2 = true;
+                    json_member(js, &mut first, name);
+                    js.push_str("[{");
+                    let mut first_sub = true;
                     for (sub, r) in subs {
-                        if matches!(vals[*r], V::Null) {
-                            continue;
+                        if !matches!(vals[*r], V::Null) {
+                            json_member(js, &mut first_sub, sub);
+                            json_val(js, &vals[*r]);
                         }
-                        if !f2 {
-                            js.push(',');
-                        }
-                        f2 = false;
-                        json_str(js, sub);
-                        js.push(':');
-                        json_val(js, &vals[*r]);
                     }
                     js.push_str("}]");
                 }
@@ -1277,6 +1298,40 @@ fn murmur2(key: &[u8]) -> i64 {
     h = h.wrapping_mul(M);
     h ^= h >> 15;
     (h & 0x7fff_ffff) as i64
+}
+
+/// The BMP characters a UTF-8 row may hold: those a two-byte GB18030 code the decoders
+/// agree on reads as (what `scan_raw` lets through), so every character the core meets
+/// in a UTF-8 row is one the GB18030 tests hold it to.
+fn utf8_characters(gb_doubt: &[bool]) -> Vec<bool> {
+    let mut allowed = vec![false; 65536];
+    for lead in 0x81u8..=0xfe {
+        for trail in 0x40u8..=0xfe {
+            if trail == 0x7f || gb_doubt[((lead as usize) << 8) | trail as usize] {
+                continue;
+            }
+            let pair = [lead, trail];
+            if let Some(text) = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(&pair) {
+                let mut chars = text.chars();
+                if let (Some(c), None) = (chars.next(), chars.next()) {
+                    if (c as usize) < 0x10000 && (c as usize) >= 0x80 {
+                        allowed[c as usize] = true;
+                    }
+                }
+            }
+        }
+    }
+    allowed
+}
+
+/// An object member's key and colon, with the comma before every member but the first.
+fn json_member(js: &mut String, first: &mut bool, name: &str) {
+    if !*first {
+        js.push(',');
+    }
+    *first = false;
+    json_str(js, name);
+    js.push(':');
 }
 
 fn json_str(js: &mut String, s: &str) {
