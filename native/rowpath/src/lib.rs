@@ -871,7 +871,7 @@ impl Plan {
     }
 
     fn write_group(&self, f: &Field, vals: &[V], ctx: &Ctx, out: &mut Vec<u8>) -> Option<()> {
-        let present = f.sub.iter().any(|s| s.rule.map_or(false, |r| !matches!(vals[r], V::Null)));
+        let present = f.sub.iter().any(|s| s.rule.is_some_and(|r| !matches!(vals[r], V::Null)));
         if !present {
             // the list is absent from the payload: the model's default, if any
             if !f.has_default || !matches!(f.default, Cv::EmptyList) {
@@ -1153,7 +1153,7 @@ fn is_plain_decimal(t: &str) -> bool {
     };
     !int.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.map_or(true, |f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Python's mapper._day: a date's day, an instant's day in China time; None otherwise.
