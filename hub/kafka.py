@@ -34,6 +34,7 @@ from hub.config import KafkaSecurity
 
 __all__ = [
     "BROKER_ERRORS",
+    "ENGINE_MAX_MESSAGE_BYTES",
     "admin_client",
     "broker_answers",
     "client_options",
@@ -49,6 +50,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The largest record the stream engine's producer sends (a case document of up to
+#: 3.5 MiB, ``streams.engine.case_document.MAX_DOCUMENT_BYTES``, and its framing); the
+#: engine's changelog topics take records of this size.
+ENGINE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 
 #: Errors the broker clients report, in every process built on these wrappers: a failed
 #: send of an aiokafka producer (connectors, sinks, the view's outbox, the DLQ tools, the
@@ -145,7 +151,7 @@ def make_engine_producer(bootstrap: str, *, security: KafkaSecurity | None = Non
         "linger.ms": 10,
         "partitioner": "murmur2_random",
         "compression.type": "none",
-        "message.max.bytes": 4 * 1024 * 1024 + 64 * 1024,
+        "message.max.bytes": ENGINE_MAX_MESSAGE_BYTES,
         "queue.buffering.max.messages": 500_000,
         "retry.backoff.ms": 200,
         "request.timeout.ms": 30_000,

@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from hub.kafka import ENGINE_MAX_MESSAGE_BYTES
 from hub.topics import TopicSpec, load_manifest
 
 __all__ = [
@@ -140,6 +141,10 @@ class TopicNames:
 CHANGELOG_CONFIGS: dict[str, str] = {
     "segment.bytes": str(64 * 1024 * 1024),
     "segment.ms": str(60 * 60 * 1000),
+    # A case document may be 3.5 MiB (``MAX_DOCUMENT_BYTES``); the broker's default limit
+    # (~1 MiB) would refuse it on the changelog and stop the worker. The producer's own
+    # limit, so whatever it sends the topic takes.
+    "max.message.bytes": str(ENGINE_MAX_MESSAGE_BYTES),
 }
 
 

@@ -104,7 +104,9 @@ class Intake:
                    and partition_of(event.kafka_key(), self.case_partitions)
                    == record.partition)
         if store is not None:
-            store.put(key, str(record.offset).encode("ascii"))
+            # Late: on the changelog after the case's document, so a restore of part of
+            # the batch never holds the mark without what the event did to its case.
+            store.put(key, str(record.offset).encode("ascii"), late=True)
         if not one_hop:
             await self.outputs.forward(self.topics.case_events, record, event)
             return None

@@ -41,10 +41,9 @@ from hub.serde import AvroSerde, SerializedEvent
 from streams._alerts import uuid_for
 from streams._events import (
     MATCHED_HEADER,
-    decode_stored,
     stored_form,
 )
-from streams.engine.case_document import CaseDocument
+from streams.engine.case_document import CaseDocument, decode_tolerant
 from streams.engine.global_index import REVIEW_PREFIX, GlobalIndex
 from streams.engine.outputs import Outputs
 from streams.engine.state import encode_value
@@ -120,6 +119,9 @@ class MatchingProcessor:
         started = time.monotonic()
         try:
             return await self._rematch_parked() + await self.reconsider()
+        except Exception:
+            self.index_grew = True  # tried again at a later pass
+            raise
         finally:
             # Every open entry is tried again, so a pass costs O(parked feedback); after
             # a pass the next waits 20× as long as it took (at most ~5% of the worker),
@@ -160,7 +162,9 @@ class MatchingProcessor:
             open_entries[feedback_id] = entry
         matched_count = 0
         for feedback_id, entry in open_entries.items():
-            [feedback] = decode_stored([entry["feedback"]])
+            feedback = _stored_feedback(entry, feedback_id)
+            if feedback is None:
+                continue
             result = self.index.matcher.match(feedback)
             if not result.confident or result.case_id is None:
                 continue
@@ -194,7 +198,9 @@ class MatchingProcessor:
             if (entry.get("review") != "identifier" or not entry.get("resolved")
                     or not identifiers.intersection(entry.get("identifiers") or ())):
                 continue
-            [feedback] = decode_stored([entry["feedback"]])
+            feedback = _stored_feedback(entry, key)
+            if feedback is None:
+                continue
             case_id = str(entry["resolved"])
             result = self.index.matcher.reconsider(feedback)
             if result.confident and result.case_id == case_id:
@@ -216,7 +222,9 @@ class MatchingProcessor:
         now = datetime.now(UTC)
         withdrawn: list[CaseEvent] = []
         for review_key, review in chain:
-            [feedback] = decode_stored([review["feedback"]])
+            feedback = _stored_feedback(review, review_key)
+            if feedback is None:
+                continue
             method = (MatchMethod.PARTY_IDENTIFIER if review["review"] == "identifier"
                       else MatchMethod.CASE_ID)
             await self.outputs.event(self.topics.case_events, withdrawn_event(
@@ -336,7 +344,9 @@ class MatchingProcessor:
         entry = self.index.pending.get(action.target)
         if entry is None or entry.get("resolved"):
             return
-        [feedback] = decode_stored([entry["feedback"]])
+        feedback = _stored_feedback(entry, action.target)
+        if feedback is None:
+            return
         now = datetime.now(UTC)
         matched = manual_match_event(feedback, action, hub_unit_code=self.hub_unit_code,
                                      now=now)
@@ -361,3 +371,18 @@ def _resolved_entry(case_id: str) -> dict[str, Any]:
     keeps every entry in memory, so the stored event is not carried on.
     """
     return {"feedback": None, "resolved": case_id}
+
+
+def _stored_feedback(entry: dict[str, Any], key: str) -> CaseEvent | None:
+    """The feedback an index entry keeps, or None when it no longer validates.
+
+    The entries are replicated to every worker: one written by an earlier version (or
+    damaged) would otherwise fail every batch that indexes a referral, on every worker
+    and after every restart. Skipped entries are logged and counted
+    (:func:`~streams.engine.case_document.decode_tolerant`).
+    """
+    stored = entry.get("feedback")
+    if not isinstance(stored, list):
+        return None
+    events, _ = decode_tolerant([stored], f"index entry {key}")
+    return events[0] if events else None

@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 #: Key of the changelog offset the local store covers (never in the changelog itself).
 OFFSET_KEY = b"\x00changelog-offset"
 _WRITE_BUFFER_BYTES = 8 * 1024 * 1024
-#: Empty fetches in a row after which a restore takes the changelog as read to its end.
-_IDLE_FETCHES = 5
+#: Empty one-second fetches in a row after which a restore whose consumer has not reached
+#: the changelog's end takes it as read (records compacted away at the tail leave the
+#: position short of the end for good); long enough that a broker's failover or a slow
+#: fetch during a rebalance is waited out, not taken for the end.
+_IDLE_FETCHES = 30
 
 
 _SHARED_CACHE: Cache | None = None
@@ -97,8 +100,11 @@ class PartitionStore:
         self._options = store_options()
         directory.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._open()
-        #: Writes of the batch in progress: key → value (None deletes).
+        #: Writes of the batch in progress: key → value (None deletes), in the order
+        #: they were last staged (see :meth:`put`).
         self.staged: dict[bytes, bytes | None] = {}
+        #: The staged keys whose changelog records go after all others (see :meth:`put`).
+        self._late: set[bytes] = set()
 
     def _open(self) -> Rdict:
         try:
@@ -115,9 +121,24 @@ class PartitionStore:
         value = self._db.get(key)
         return value if isinstance(value, bytes) else None
 
-    def put(self, key: bytes, value: bytes | None) -> None:
-        """Stage a write (sent to the changelog and RocksDB by :meth:`flush`)."""
-        self.staged[key] = value
+    def put(self, key: bytes, value: bytes | None, *, late: bool = False) -> None:
+        """Stage a write (sent to the changelog and RocksDB by :meth:`flush`).
+
+        The changelog gets a batch's writes in the order they were last staged, ``late``
+        ones after all others. A batch's changelog records are several produce requests,
+        and a worker killed between two leaves only the first part for a restore: so a
+        write that says work is done (an event's normalize mark, the removal of a clock's
+        due time) is late, after the case documents and the due times that carry the
+        work on; a restore of a part then redoes work, never skips it.
+        """
+        staged = self.staged
+        if key in staged:
+            del staged[key]  # staged again: sent in its new place
+        staged[key] = value
+        if late:
+            self._late.add(key)
+        elif self._late:
+            self._late.discard(key)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every stored key and value (recovery-time scans; staged writes not included)."""
@@ -143,9 +164,22 @@ class PartitionStore:
         """Hand this batch's writes to the producer; their acks arrive on ``flush``."""
         acknowledgements = Acknowledgements()
         topic, partition = self.changelog, self.partition
-        for key, value in self.staged.items():
+        for key, value in self.changelog_records():
             produce(producer, topic, key, value, acknowledgements, partition=partition)
         return acknowledgements
+
+    def changelog_records(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """The batch's writes in the order the changelog gets them (see :meth:`put`)."""
+        late = self._late
+        if not late:
+            yield from self.staged.items()
+            return
+        for key, value in self.staged.items():
+            if key not in late:
+                yield key, value
+        for key, value in self.staged.items():
+            if key in late:
+                yield key, value
 
     def commit_local(self, last_offset: int | None) -> None:
         """Apply the staged writes to RocksDB (after the changelog acknowledged them)."""
@@ -161,6 +195,7 @@ class PartitionStore:
             batch.put(OFFSET_KEY, str(last_offset).encode("ascii"))
         self._db.write(batch)
         self.staged = {}
+        self._late = set()
 
     def recover(self, bootstrap: str, security: KafkaSecurity | None,
                 group_id: str | None = None) -> int:
@@ -192,8 +227,14 @@ class PartitionStore:
                 # ``consume(n)`` waits for the whole count (or the timeout).
                 records = consume_available(consumer, min(10_000, end - 1 - last), 1.0)
                 if not records:
-                    # Compaction may have removed the tail (an expired tombstone): after
-                    # a few empty fetches the store holds whatever the log still has.
+                    # Read to the end when the fetch position got there (past records
+                    # compacted away); compaction may also have removed the tail (an
+                    # expired tombstone): after many empty fetches the store holds
+                    # whatever the log still has.
+                    [position] = consumer.position(
+                        [TopicPartition(self.changelog, self.partition)])
+                    if position.offset >= end:
+                        break
                     idle += 1
                     if idle >= _IDLE_FETCHES:
                         log.warning("restore of %s stopped at %d of %d (nothing more to "

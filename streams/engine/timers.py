@@ -97,10 +97,12 @@ class DueIndex:
         packed = None if due is None else _packed(due)
         if known == packed:
             return
-        # The time key before the case key: the changelog keeps a partition's records in
-        # order, so a case key that reached it has its time key there too.
+        # The time key before the case key, the old time's removal last (late): the
+        # changelog keeps a partition's records in order, so a restore of part of a batch
+        # has a time entry for every case whose case key it has, and at worst an old entry
+        # too (one more look at the case, never a missed clock).
         if known is not None:
-            store.put(self._keys.by_time + known + case, None)
+            store.put(self._keys.by_time + known + case, None, late=True)
         if packed is not None:
             store.put(self._keys.by_time + packed + case, b"")
             if partition in self._earliest:
@@ -164,7 +166,9 @@ class DueIndex:
         keys = self._keys
         for time, partition, case in found:
             store = self._stores[partition]
-            store.put(keys.by_time + time + case, None)
+            # Late, as in :meth:`set`: the entry stays on the changelog until what the
+            # caller sets after evaluating the case (and the case's document) is there.
+            store.put(keys.by_time + time + case, None, late=True)
             store.put(keys.by_case + case, None)
         # The bound is the first entry left (what a limit cut off is found again), so the
         # next look seeks only when something is due and from where the entries begin.

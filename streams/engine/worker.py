@@ -415,7 +415,7 @@ class StreamWorker:
             if processors.is_case_event(record):
                 await processors.guards["matching"].run(
                     record, functools.partial(processors.index_referral, batch, record, event))
-        rematched = await processors.matching.rematch_parked()
+        rematched = await self._rematch_parked()
         if rematched:
             log.info("%s: %d parked feedback matched after their referral arrived",
                      self.worker_id, rematched)
@@ -486,8 +486,18 @@ class StreamWorker:
         """A re-match pass the batches skipped (throttled) runs once the stream is idle."""
         processors = self.processors
         assert processors is not None
-        if processors.matching.index_grew and await processors.matching.rematch_parked():
+        if processors.matching.index_grew and await self._rematch_parked():
             self._flush(producer)
+
+    async def _rematch_parked(self) -> int:
+        """The re-match pass of parked feedback; a fault in it is logged, never stops the
+        batches (the pass runs again later, see ``MatchingProcessor.rematch_parked``)."""
+        assert self.processors is not None
+        try:
+            return await self.processors.matching.rematch_parked()
+        except Exception:  # the point: the worker goes on
+            log.exception("%s: re-matching parked feedback failed", self.worker_id)
+            return 0
 
     def _report_lag(self) -> None:
         CALENDAR_UNKNOWN_YEARS.set(len(unknown_years_seen()))

@@ -48,3 +48,27 @@ def test_feedback_quoting_no_number_and_reviews_are_not_listed() -> None:
     index.apply(PENDING, f"{REVIEW_PREFIX}f-9", {"case_id": "c", "identifiers": ["x"]})
     assert index.pending_by_referral == {}
     assert f"{REVIEW_PREFIX}f-9" in index.reviews
+
+
+def test_an_entry_that_no_longer_validates_is_skipped_not_raised() -> None:
+    """Parked entries are replicated to every worker: one written by an earlier version
+    (or damaged) must not fail every batch that indexes a referral on every worker."""
+    import asyncio
+
+    from hub.models.examples import EXAMPLE_HUB_UNIT
+    from streams.engine.matching import MatchingProcessor
+    from streams.engine.timers import HELD_KEYS, DueIndex
+    from streams.topics import TopicNames
+
+    index = _index()
+    damaged = _parked("示例市监移〔2024〕7号", "f-old")
+    damaged["feedback"][2]["occurred_at"] = "not a date"
+    index.apply(PENDING, "f-old", damaged)
+    index.apply(PENDING, "f-new", _parked("示例市监移〔2024〕8号", "f-new"))
+    index.apply(PENDING, "f-gone", {"feedback": None, "resolved": None, "withdrawn": "c"})
+    matching = MatchingProcessor(topics=TopicNames("lf."), hub_unit_code=EXAMPLE_HUB_UNIT,
+                                 serde=None, outputs=None,  # type: ignore[arg-type]
+                                 index=index, held=DueIndex(HELD_KEYS, {}))
+    matching.index_grew = True
+    # No referral is indexed, so nothing matches: the pass reads every entry and ends.
+    assert asyncio.run(matching.rematch_parked()) == 0

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from hub.models import FilingDecided
+from hub.models import CaseEvent, FilingDecided, PenaltyCaseRecorded
 from hub.models.examples import example_events
 from streams.engine.case_document import MAX_SEEN_IDS, CaseDocument
-from streams.engine.state import decode_value
+from streams.engine.intake import Intake
+from streams.engine.state import PartitionStore, decode_value
+from streams.safety import RawRecord
+from streams.topics import TopicNames
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -57,3 +62,41 @@ def test_next_due_is_the_earliest_of_clocks_and_screening() -> None:
     document.data["deadlines"]["next_check"] = (NOW + timedelta(days=3)).isoformat()
     document.data["screening"]["next_check"] = (NOW + timedelta(days=1)).isoformat()
     assert document.next_due() == NOW + timedelta(days=1)
+
+
+def test_normalize_marks_an_event_after_what_the_batch_does_to_its_case(
+        tmp_path: Path) -> None:
+    """A batch's changelog may reach the broker only in part before its worker is killed.
+    The normalize mark (an event seen) goes after the case's document: a restore never
+    holds the mark without the event on its case, which would drop the event for good
+    when the batch is read again."""
+    event = next(event for event in example_events().values()
+                 if isinstance(event, PenaltyCaseRecorded))
+    store = PartitionStore(tmp_path / "engine-cases-0", "changelog", 0)
+    intake = object.__new__(_Normalize)  # what normalize reads, with real stores
+    intake.event = event
+    intake.topics = TopicNames("lf.")
+    intake.case_stores = {0: store}
+    intake.case_partitions = [0]  # one partition: every case is this task's (one hop)
+    record = RawRecord(intake.topics.ingest(event.source_unit, "penalties"), 0, 41, b"key", b"value")
+    try:
+        handed_on = asyncio.run(intake.normalize(record))
+        assert handed_on is not None and handed_on[1] is event
+        document = CaseDocument(0, event.case_id, None)  # what finish_cases stages later
+        document.add_event(event)
+        store.put(document.key, document.encoded())
+        keys = [key for key, _ in store.changelog_records()]
+        assert keys == [document.key, b"n|" + event.event_id.encode()]
+        store.commit_local(last_offset=1)
+        assert asyncio.run(intake.normalize(record)) is None  # seen: dropped once written
+    finally:
+        store.close()
+
+
+class _Normalize(Intake):
+    """Intake with a fixed decoded event (decoding is tested with the registry)."""
+
+    event: CaseEvent
+
+    async def decode(self, record: RawRecord, processor: str) -> CaseEvent | None:
+        return self.event

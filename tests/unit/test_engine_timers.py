@@ -6,6 +6,7 @@ indexed once, in steps."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -279,3 +280,69 @@ def test_a_swept_case_whose_document_is_not_written_keeps_its_clocks(
     _commit(stores)
     assert processors.due.pop_due(NOW + timedelta(minutes=9)) == []
     assert processors.due.pop_due(later) == [(1, "case-a")]
+
+
+def _restored_from_part(tmp_path: Path, before: list[tuple[bytes, bytes]],
+                        part: list[tuple[bytes, bytes | None]], name: str) -> PartitionStore:
+    """A store as a restore leaves it when a batch's changelog reached the broker only in
+    part (its first records: the producer is idempotent, the partition keeps order)."""
+    store = PartitionStore(tmp_path / name, "changelog", 0)
+    for key, value in [*before, *part]:
+        store.put(key, value)
+    store.commit_local(last_offset=1)
+    return store
+
+
+@pytest.mark.parametrize("keys", [DUE_KEYS, HELD_KEYS], ids=["due", "held"])
+def test_a_restore_of_part_of_a_sweep_finds_every_case_again(tmp_path: Path,
+                                                             keys: Any) -> None:
+    """A sweep takes due cases out of the index and sets what their evaluation leaves (a
+    later time, or none). Killed while that batch's changelog was on its way, a worker's
+    successor restores some first part of it: for every such part, each case whose
+    clocks were not yet written as moved is found again (at worst one more look)."""
+    store = PartitionStore(tmp_path / "live", "changelog", 0)
+    index = DueIndex(keys, {0: store})
+    for case in ("moved", "finished", "untouched"):
+        index.set(0, case, NOW - timedelta(minutes=1) if case != "untouched"
+                  else NOW + timedelta(days=2))
+    store.commit_local(last_offset=1)
+    before = list(store.items())
+    assert sorted(index.pop_due(NOW)) == [(0, "finished"), (0, "moved")]
+    index.set(0, "moved", NOW + timedelta(days=1))  # its next clock
+    index.set(0, "finished", None)  # no clock left
+    batch = list(store.changelog_records())
+    store.commit_local(last_offset=2)
+    store.close()
+    for cut in range(len(batch) + 1):
+        restored = _restored_from_part(tmp_path, before, batch[:cut], f"cut-{cut}")
+        try:
+            found = {case for _, case in DueIndex(keys, {0: restored}).pop_due(
+                NOW + timedelta(days=3))}
+            assert {"moved", "untouched"} <= found, (cut, batch[:cut])
+            if cut == len(batch):
+                assert "finished" not in found
+        finally:
+            restored.close()
+
+
+def test_late_writes_reach_the_changelog_after_the_others(tmp_path: Path) -> None:
+    """Marks of work done go last; a write staged again goes in its new place."""
+    store = PartitionStore(tmp_path / "order", "changelog", 0)
+    try:
+        store.put(b"n|event", b"1", late=True)
+        store.put(b"c|case", b"old")
+        store.put(b"dc|case", None)
+        store.put(b"dt|1|case", None, late=True)
+        store.put(b"dt|2|case", b"")
+        store.put(b"dc|case", b"2")  # staged again: after the new time
+        store.put(b"c|case", b"new")
+        store.put(b"x|was-late", b"", late=True)
+        store.put(b"x|was-late", b"now not")  # staged again, not late: in order
+        assert [key for key, _ in store.changelog_records()] == [
+            b"dt|2|case", b"dc|case", b"c|case", b"x|was-late", b"n|event", b"dt|1|case"]
+        assert store.get(b"c|case") == b"new"
+        store.commit_local(last_offset=3)
+        assert list(store.changelog_records()) == []
+        assert store.get(b"dt|1|case") is None and store.get(b"n|event") == b"1"
+    finally:
+        store.close()
