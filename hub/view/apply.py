@@ -78,6 +78,8 @@ OVERDUE_KINDS = frozenset(
     or kind in (AlertKind.LATE_ENTRY, AlertKind.REFERRAL_NOT_FILED_LONG,
                 AlertKind.FILED_NOT_CONCLUDED)
 )
+#: The event type prefix of a case's timeline steps a view action added.
+VIEW_ACTION_STEP = "ViewAction."
 #: View actions that add a step to a case's timeline.
 _TIMELINE_ACTIONS = frozenset(
     {
@@ -618,7 +620,7 @@ def _timeline_row(action: AppliedActionRow) -> dict[str, Any]:
     return {
         "case_id": str(action.payload.get("case_id") or action.case_id),
         "event_id": action.event_id,
-        "event_type": f"ViewAction.{action.action_type}",
+        "event_type": f"{VIEW_ACTION_STEP}{action.action_type}",
         "occurred_at": action.occurred_at,
         "recorded_at": action.recorded_at,
         "source_unit": action.actor_unit_code,

@@ -30,7 +30,9 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,6 +72,8 @@ ROLES: tuple[Role, ...] = ("prosecutor", "unit", "operations")
 _hasher = PasswordHasher()
 #: How long ended sessions and stale failure counts are kept before they are deleted.
 _KEEP = timedelta(days=1)
+#: Locks that serialize login attempts per user name and address (``serialized``).
+_THROTTLE_STRIPES = 64
 #: Verified against when the user does not exist, so that timing does not tell
 #: "no such user" from "wrong password".
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -286,17 +290,6 @@ class Sessions:
                 .values(revoked_at=now or utc_now())
             )
 
-    def revoke_user(self, username: str, *, now: datetime | None = None) -> int:
-        """End every open session of a user (a stolen password changed, a user removed)."""
-        with self.store.session() as session:
-            result = session.execute(
-                update(SessionRow)
-                .where(SessionRow.username == username)
-                .where(SessionRow.revoked_at.is_(None))
-                .values(revoked_at=now or utc_now())
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
-
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
@@ -330,6 +323,7 @@ class LoginThrottle:
         self.store = store
         self.policy = policy
         self.clock = clock
+        self._stripes = [threading.Lock() for _ in range(_THROTTLE_STRIPES)]
 
     @staticmethod
     def _keys(username: str, address: str | None) -> list[tuple[str, str]]:
@@ -337,6 +331,22 @@ class LoginThrottle:
         if address:
             keys.append(("address", "addr:" + address[:150]))
         return keys
+
+    @contextmanager
+    def serialized(self, username: str, address: str | None) -> Iterator[None]:
+        """Hold the locks of the user name's and the address's stripes (in one order, so two
+        attempts never wait on each other crosswise) for one check-verify-count.
+
+        Within this process only: replicas of the view each let one attempt through at
+        a time, so parallel guesses get at most one more check per replica. Striped, so
+        the locks do not grow with the names an attacker tries.
+        """
+        stripes = sorted({hash(key) % len(self._stripes)
+                          for _, key in self._keys(username, address)})
+        with ExitStack() as held:
+            for stripe in stripes:
+                held.enter_context(self._stripes[stripe])
+            yield
 
     def locked_until(self, username: str, address: str | None) -> datetime | None:
         """When the later of the user name's and the address's lock ends; None if open."""
@@ -441,12 +451,25 @@ def _upsert_user(
                 )
             )
         else:
+            if user.password_hash != password_hash:
+                # A changed password ends the user's sessions: the old one may be known
+                # to someone else, whose session must not outlive it.
+                _revoke_sessions(session, username)
             user.password_hash = password_hash
             user.role = role
             user.unit_code = unit_code
             user.display_name = display_name
             if active is not None:
                 user.active = active
+
+
+def _revoke_sessions(session: Session, username: str) -> None:
+    session.execute(
+        update(SessionRow)
+        .where(SessionRow.username == username)
+        .where(SessionRow.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
 
 
 def _load_users_file(path: Path) -> list[dict[str, str | None]]:
@@ -494,12 +517,7 @@ def set_active(store: Store, username: str, active: bool) -> UserRow | None:
             return None
         user.active = active
         if not active:
-            session.execute(
-                update(SessionRow)
-                .where(SessionRow.username == user.username)
-                .where(SessionRow.revoked_at.is_(None))
-                .values(revoked_at=utc_now())
-            )
+            _revoke_sessions(session, user.username)
         session.flush()
         session.expunge(user)
         return user
@@ -538,6 +556,16 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
             _upsert_user(store, username, password_hash, role, unit_code, display, active=None)
             created.append(username)
     with store.session() as session:
+        # The users file (and the demo users) say who may log in: a user no longer in
+        # it is removed, with their sessions, not left able to log in.
+        removed = session.scalars(
+            select(UserRow).where(UserRow.username.not_in(created))).all()
+        for user in removed:
+            _revoke_sessions(session, user.username)
+            session.delete(user)
         count = len(session.scalars(select(UserRow.username)).all())
+    if removed:
+        logger.warning("view users removed (no longer configured): %s",
+                       ", ".join(sorted(user.username for user in removed)))
     logger.info("view users ready: %s configured now, %s in the store", len(created), count)
     return created

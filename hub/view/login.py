@@ -59,19 +59,26 @@ def attempt_login(
     """
     throttle = context.throttle
     shown = _CONTROL.sub("", username.strip())[:100] or "?"
-    locked = throttle.locked_until(username, client)
+    locked_now: datetime | None = None
+    # One attempt at a time per name and address: parallel guesses would otherwise all
+    # pass the lock check while the first password is being hashed, and each be checked.
+    with throttle.serialized(username, client):
+        locked = throttle.locked_until(username, client)
+        if locked is not None:
+            user = None
+        elif (user := authenticate(context.store, username, password)) is None:
+            locked_now = throttle.failed(username, client)
+        else:
+            throttle.succeeded(username)
     if locked is not None:
         _audit(context, shown, None, client, AuditOperation.LOGIN_FAILED, channel, "locked")
         return LoginResult("locked", locked_until=locked)
-    user = authenticate(context.store, username, password)
     if user is None:
-        locked = throttle.failed(username, client)
-        reason = "credentials" if locked is None else "credentials;locked"
+        reason = "credentials" if locked_now is None else "credentials;locked"
         _audit(context, shown, None, client, AuditOperation.LOGIN_FAILED, channel, reason)
-        if locked is not None:
-            return LoginResult("locked", locked_until=locked)
+        if locked_now is not None:
+            return LoginResult("locked", locked_until=locked_now)
         return LoginResult("credentials")
-    throttle.succeeded(username)
     token, expires = context.sessions.open(user, client_address=client)
     _audit(context, user.username, user.unit_code, client, AuditOperation.LOGIN, channel, None)
     return LoginResult("ok", user=user, token=token, expires_at=expires)

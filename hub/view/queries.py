@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
+from hub.view.apply import VIEW_ACTION_STEP
 from hub.view.schemas import (
     ActReplyFigures,
     AlertOut,
@@ -56,6 +57,7 @@ __all__ = [
     "CaseLabel",
     "Scope",
     "act_reply_figures",
+    "alert_in_scope",
     "alert_page",
     "case_detail",
     "case_labels",
@@ -206,8 +208,26 @@ def case_visible(session: Session, case_id: str, scope: Scope) -> bool:
     return session.get(CaseUnitRow, (case_id, scope.unit_code)) is not None
 
 
+def alert_in_scope(session: Session, alert_id: str, scope: Scope) -> AlertRow | None:
+    """The alert, if it exists and the scope may act on it (acknowledge, assign).
+
+    A unit acts on its own alerts, not on the screening leads (线索) about its cases: it
+    reads them (a prompt to refer what it should have), but acknowledging one would take
+    it off the procuratorate's queue, whose work it is until it acts (docs/security.md,
+    "What a unit user sees")."""
+    alert = session.get(AlertRow, alert_id)
+    if alert is None or (scope.unit_code is not None and (
+            alert.unit_code != scope.unit_code or alert.is_lead)):
+        return None
+    return alert
+
+
 def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | None:
-    """A case with its timeline (oldest first), or None if absent or out of scope."""
+    """A case with its timeline (oldest first), or None if absent or out of scope.
+
+    A unit sees the case's events and alerts, not what another body did in the view (a
+    prosecutor's notes, matches and re-check findings are the procuratorate's own
+    record)."""
     if not case_visible(session, case_id, scope):
         return None
     case = session.get(CaseRow, case_id)
@@ -219,14 +239,14 @@ def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | No
     units = session.scalars(
         select(CaseUnitRow).where(CaseUnitRow.case_id == case_id).order_by(CaseUnitRow.role)
     ).all()
+    steps = select(TimelineRow).where(TimelineRow.case_id == case_id)
+    alerts_query = select(AlertRow).where(AlertRow.case_id == case_id)
+    if scope.unit_code is not None:
+        steps = steps.where(~TimelineRow.event_type.startswith(VIEW_ACTION_STEP)
+                            | (TimelineRow.source_unit == scope.unit_code))
     timeline = session.scalars(
-        select(TimelineRow)
-        .where(TimelineRow.case_id == case_id)
-        .order_by(TimelineRow.occurred_at, TimelineRow.id)
-    ).all()
-    alerts = session.scalars(
-        select(AlertRow).where(AlertRow.case_id == case_id).order_by(AlertRow.raised_at.desc())
-    ).all()
+        steps.order_by(TimelineRow.occurred_at, TimelineRow.id)).all()
+    alerts = session.scalars(alerts_query.order_by(AlertRow.raised_at.desc())).all()
     return CaseDetail(
         case=CaseSummary.model_validate(case),
         parties=[PartyOut.model_validate(p) for p in parties],

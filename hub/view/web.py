@@ -28,7 +28,7 @@ from hub.rules import load_entitlements
 from hub.rules.assessment import load_assessment
 from hub.view import queries
 from hub.view.acts import ActRefused, offered_acts, submit_act
-from hub.view.api.routes import CaseSearchParams, search_params_text
+from hub.view.api.routes import CaseSearchParams, alert_or_404, search_params_text
 from hub.view.assessment import build_assessment, period_containing
 from hub.view.auth import Principal
 from hub.view.board import (
@@ -56,7 +56,7 @@ from hub.view.login import attempt_login
 from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report
 from hub.view.status import view_status
-from hub.view.store import AlertRow, CaseRow, UnmatchedRow
+from hub.view.store import CaseRow, UnmatchedRow
 from hub.view.texts import cite, localize, localize_summary
 
 __all__ = ["docs_page", "error_page", "router", "yuan_to_fen"]
@@ -497,17 +497,6 @@ def alerts_page(
                    case_labels=_labels(request, [a.case_id for a in alerts.items]))
 
 
-def _alert_for(request: Request, principal: Principal, alert_id: str) -> AlertRow:
-    with context_of(request).store.session() as session:
-        alert = session.get(AlertRow, alert_id)
-        if alert is None or (
-            not principal.sees_all_cases and alert.unit_code != principal.unit_code
-        ):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
-        session.expunge(alert)
-        return alert
-
-
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_form(
     request: Request,
@@ -518,7 +507,7 @@ def acknowledge_form(
 ) -> Response:
     """Acknowledge an alert from the queue."""
     _check_csrf(request, principal, csrf_token)
-    alert = _alert_for(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     context_of(request).outbox.action(
         actor_of(request, principal), ViewActionKind.ACKNOWLEDGE_ALERT,
         target=alert.alert_id, case_id=alert.case_id,
@@ -537,7 +526,7 @@ def assign_form(
 ) -> Response:
     """Assign an alert to a person."""
     _check_csrf(request, principal, csrf_token)
-    alert = _alert_for(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     context_of(request).outbox.action(
         actor_of(request, principal), ViewActionKind.ASSIGN,
         target=alert.alert_id, case_id=alert.case_id,
@@ -557,7 +546,7 @@ def review_form(
 ) -> Response:
     """Mark a screening lead reviewed, with the prosecutor's conclusion."""
     _check_csrf(request, principal, csrf_token)
-    alert = _alert_for(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     if not alert.is_lead:
         raise HTTPException(status.HTTP_409_CONFLICT, "only screening leads are reviewed")
     context_of(request).outbox.action(

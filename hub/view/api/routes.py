@@ -305,13 +305,13 @@ def list_alerts(
         )
 
 
-def _alert_in_scope(request: Request, principal: CasePrincipal, alert_id: str) -> AlertRow:
+def alert_or_404(request: Request, principal: CasePrincipal, alert_id: str) -> AlertRow:
+    """The alert the principal may act on (``queries.alert_in_scope``), else 404: one
+    answer for absent and out-of-scope, so ids of other units' alerts are not probed."""
     context = context_of(request)
     with context.store.session() as session:
-        alert = session.get(AlertRow, alert_id)
-        if alert is None or (
-            not principal.sees_all_cases and alert.unit_code != principal.unit_code
-        ):
+        alert = queries.alert_in_scope(session, alert_id, scope_of(principal))
+        if alert is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         session.expunge(alert)
         return alert
@@ -326,7 +326,7 @@ def acknowledge_alert(
     body: Annotated[NoteRequest | None, Body()] = None,
 ) -> ActionAccepted:
     """Acknowledge an alert (知悉); produced to ``lf.view-actions``."""
-    alert = _alert_in_scope(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     context = context_of(request)
     action = context.outbox.action(
         actor_of(request, principal),
@@ -344,7 +344,7 @@ def assign_alert(
     request: Request, principal: CasePrincipal, alert_id: IdPath, body: AssignRequest
 ) -> ActionAccepted:
     """Assign an alert to a person (指派); produced to ``lf.view-actions``."""
-    alert = _alert_in_scope(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     context = context_of(request)
     action = context.outbox.action(
         actor_of(request, principal),
@@ -362,7 +362,7 @@ def review_lead(
     request: Request, principal: ProsecutorPrincipal, alert_id: IdPath, body: ReviewRequest
 ) -> ActionAccepted:
     """Mark a screening lead reviewed (线索已审查) with a conclusion."""
-    alert = _alert_in_scope(request, principal, alert_id)
+    alert = alert_or_404(request, principal, alert_id)
     if not alert.is_lead:
         raise HTTPException(status.HTTP_409_CONFLICT, "only screening leads are reviewed")
     context = context_of(request)
