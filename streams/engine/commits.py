@@ -40,6 +40,13 @@ class OffsetCommits:
         """Whether offsets of a failed commit wait and may be tried again now."""
         return bool(self._uncommitted) and time.monotonic() >= self._retry_at
 
+    def forget(self, places: Collection[Place]) -> None:
+        """Drop the kept offsets of partitions that moved away: their new owner commits
+        from where it resumed, and should one come back here, offsets kept from before
+        would move the group's position backwards."""
+        for place in places:
+            self._uncommitted.pop(place, None)
+
     def commit(self, offsets: dict[Place, int], assigned: Collection[Place]) -> None:
         """Commit ``offsets`` and those a failed commit left, of the partitions this
         worker still owns (a moved partition's new owner replays from its last commit)."""

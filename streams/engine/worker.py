@@ -164,6 +164,8 @@ class StreamWorker:
                 CONSUMER_LAG.remove(topic, str(partition))
         gone = set(revoked)
         self.assigned -= gone
+        if self.commits is not None:
+            self.commits.forget(gone)
         processors = self.processors
         if processors is None:
             return

@@ -55,3 +55,26 @@ async def test_offsets_of_a_failed_commit_are_committed_later(bootstrap: str) ->
         assert not commits.retry_due
     finally:
         consumer.close()
+
+
+async def test_offsets_kept_for_a_partition_that_moved_away_are_forgotten(
+        bootstrap: str) -> None:
+    """A partition revoked while its failed commit waited, and assigned back later: its
+    new owner committed further meanwhile, and the offsets kept from before must not
+    move the group's position back."""
+    run = uuid.uuid4().hex[:8]
+    topic = f"lf-test-back-{run}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lf-test-{run}",
+                         "enable.auto.commit": False})
+    commits = OffsetCommits(consumer, "test")
+    try:
+        commits.commit({(topic, 0): 5}, assigned={(topic, 0)})  # refused: no such topic
+        await apply_topics(bootstrap, [TopicSpec(name=topic, partitions=1)])
+        commits.forget({(topic, 0)})  # revoked
+        consumer.commit(offsets=[TopicPartition(topic, 0, 9)], asynchronous=False)  # owner
+        time.sleep(1.1)
+        assert not commits.retry_due
+        commits.commit({}, assigned={(topic, 0)})  # assigned back, idle
+        assert _committed(consumer, topic) == 9
+    finally:
+        consumer.close()
