@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from connectors.metrics import ConnectorMetrics
+from connectors.source import DEAD_LETTER_RAW_BYTES, letter_raw
 from hub.config import KafkaSecurity
-from hub.errors import RetriableError
+from hub.errors import RecordRejected, RetriableError
 from hub.identity import event_id_for
 from hub.kafka import admin_client, make_consumer
 
@@ -44,6 +45,9 @@ __all__ = ["DeadLetter", "Delivery", "dead_letter_id", "key_hash", "key_hashes",
 
 log = logging.getLogger(__name__)
 
+
+#: Characters of a reason or location a dead letter's headers carry.
+_LETTER_TEXT_CHARS = 4000
 
 _M = 0x5BD1E995
 _WORDS: dict[int, struct.Struct] = {}
@@ -140,6 +144,12 @@ class DeadLetter:
     value: str = ""
 
 
+def _header(text: str) -> bytes:
+    """A dead letter's header text: cut to a bound, and a lone surrogate (the very thing
+    some letters report) written as its escape instead of failing the letter."""
+    return text[:_LETTER_TEXT_CHARS].encode("utf-8", "backslashreplace")
+
+
 def dead_letter_id(connector_id: str, reference: str, raw: bytes) -> str:
     """Deterministic id of a dead letter: the same bad row gives the same id."""
     return event_id_for(f"dlq:{connector_id}", reference, hashlib.sha256(raw).hexdigest())
@@ -233,6 +243,12 @@ class Delivery:
                 try:
                     future = await self.producer.send(self.topic, value, key=key,
                                                       headers=headers, partition=partition)
+                except MessageSizeTooLargeError as exc:
+                    # Never sendable, so never retried: the caller dead-letters the record.
+                    raise RecordRejected(
+                        f"the event is {len(value):,} bytes, over what the producer may "
+                        f"send: {exc}", field="record", value=f"{len(value):,} bytes",
+                        error_type="record_too_large") from exc
                 except KafkaError as exc:
                     raise RetriableError(f"send to {self.topic} failed: {exc!r}") from exc
                 self._pending.append(_Pending(future, position, self.topic, None))
@@ -268,7 +284,13 @@ class Delivery:
 
     async def send_dead_letter(self, raw: bytes, problem: DeadLetter, reference: str,
                                location: dict[str, str], position: dict[str, Any]) -> None:
-        """Dead-letter the original bytes with headers a clerk can act on."""
+        """Dead-letter the original bytes with headers a clerk can act on.
+
+        The bytes are cut to :data:`DEAD_LETTER_RAW_BYTES` (``dlq.raw_bytes`` says how
+        many there were) and the texts too: a letter must always fit the producer's
+        limit. One that still does not is logged and counted, not retried: a retry would
+        fail the same way on every restart, and the connector would never move on.
+        """
         letter_id = dead_letter_id(self.connector_id, reference, raw)
         if letter_id in self.already_written:
             self.already_written.discard(letter_id)
@@ -276,17 +298,26 @@ class Delivery:
             return
         headers = [
             ("dlq.id", letter_id.encode()),
-            ("error.type", problem.error_type.encode()),
-            ("error.reason", problem.reason.encode()),
-            ("error.field", problem.field.encode()),
-            ("error.value", problem.value[:1000].encode()),
-            ("source.reference", reference.encode()),
+            ("error.type", _header(problem.error_type)),
+            ("error.reason", _header(problem.reason)),
+            ("error.field", _header(problem.field)),
+            ("error.value", _header(problem.value[:1000])),
+            ("source.reference", _header(reference)),
             ("connector.id", self.connector_id.encode()),
             ("unit", self.unit.encode()),
-            *((name, text.encode()) for name, text in location.items()),
+            *((name, _header(text)) for name, text in location.items()),
         ]
+        if len(raw) > DEAD_LETTER_RAW_BYTES:
+            headers.append(("dlq.raw_bytes", str(len(raw)).encode()))
         try:
-            future = await self.producer.send(self.dlq_topic, raw, key=None, headers=headers)
+            future = await self.producer.send(self.dlq_topic, letter_raw(raw), key=None,
+                                              headers=headers)
+        except MessageSizeTooLargeError as exc:
+            log.error(  # noqa: TRY400 - the reason says it all, a traceback would not
+                "connector %s: the dead letter of %s (%s) is too large to send, counted and "
+                "skipped: %s", self.connector_id, reference, problem.error_type, exc)
+            self._pending.append(_Pending(None, position, self.dlq_topic, problem.error_type))
+            return
         except KafkaError as exc:
             raise RetriableError(f"send to {self.dlq_topic} failed: {exc!r}") from exc
         self._pending.append(_Pending(future, position, self.dlq_topic, problem.error_type))
@@ -315,17 +346,25 @@ class Delivery:
                 if not future.done():
                     break
                 exc = future.exception()
-                if exc is not None:
+                if isinstance(exc, MessageSizeTooLargeError):
+                    # The broker's limit gives the same answer on every retry: logged and
+                    # counted, and the connector goes on.
+                    log.error("connector %s: the broker refused a record for %s as too "
+                              "large (position %s): %s", self.connector_id, head.topic,
+                              head.position, exc)
+                    self.metrics.rejected("record_too_large")
+                elif exc is not None:
                     raise RetriableError(f"delivery to {head.topic} failed: {exc!r}") from exc
-                metadata = future.result()
-                offset_key = f"{metadata.topic}:{metadata.partition}"
-                end = metadata.offset + head.index + 1
-                if end > self.topic_offsets.get(offset_key, 0):
-                    self.topic_offsets[offset_key] = end
-                if head.reason is None:
-                    produced += 1
                 else:
-                    self.metrics.rejected(head.reason)
+                    metadata = future.result()
+                    offset_key = f"{metadata.topic}:{metadata.partition}"
+                    end = metadata.offset + head.index + 1
+                    if end > self.topic_offsets.get(offset_key, 0):
+                        self.topic_offsets[offset_key] = end
+                    if head.reason is None:
+                        produced += 1
+                    else:
+                        self.metrics.rejected(head.reason)
             elif head.reason is not None:
                 self.metrics.rejected(head.reason)
             elif head.topic:

@@ -286,9 +286,12 @@ class ConnectorRunner:
                 except (RecordRejected, MappingError, ValidationError) as exc:
                     await self._dead_letter(delivery, record, exc)
                 else:
-                    await delivery.send_event(mapped.key, value,
-                                              headers.of(mapped.avro_name, mapped.record),
-                                              mapped.event_id, record.position)
+                    try:
+                        await delivery.send_event(mapped.key, value,
+                                                  headers.of(mapped.avro_name, mapped.record),
+                                                  mapped.event_id, record.position)
+                    except RecordRejected as exc:  # an event too large to send
+                        await self._dead_letter(delivery, record, exc)
             if state.read % 512 == 0:
                 await self._housekeeping(source, delivery, state)
                 if self.stopping.is_set():
@@ -381,8 +384,11 @@ class ConnectorRunner:
                     await self._send_letter(delivery, record, outcome)
                 else:
                     key, value, headers, event_id, hashed = outcome
-                    await delivery.send_event(key, value, headers, event_id, record.position,
-                                              hashed)
+                    try:
+                        await delivery.send_event(key, value, headers, event_id,
+                                                  record.position, hashed)
+                    except RecordRejected as exc:  # an event too large to send
+                        await self._dead_letter(delivery, record, exc)
             if state.read % 512 == 0:
                 await self._housekeeping(source, delivery, state)
 

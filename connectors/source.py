@@ -23,7 +23,37 @@ from typing import Any, Protocol
 
 from connectors.checkpoint import Checkpoint
 
-__all__ = ["RowParser", "Source", "SourceRecord"]
+__all__ = ["DEAD_LETTER_RAW_BYTES", "RowParser", "Source", "SourceRecord", "letter_raw",
+           "unencodable_path"]
+
+#: Bytes of a record's original a dead letter carries, whatever the kind: a record may be
+#: up to ``max_record_bytes`` (4 MiB) but a message over the producer's request limit
+#: (1 MiB) can never be sent, and retrying it would stall the connector on that record.
+DEAD_LETTER_RAW_BYTES = 256 * 1024
+
+
+def letter_raw(raw: bytes) -> bytes:
+    """``raw`` as a dead letter carries it: its first :data:`DEAD_LETTER_RAW_BYTES`."""
+    return raw[:DEAD_LETTER_RAW_BYTES]
+
+
+def unencodable_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first text in ``value`` (dicts and lists at any depth) that
+    UTF-8 cannot encode: a lone surrogate, which JSON's ``\\ud800`` escape can carry in
+    and no event or hash can take. Only called once encoding has failed."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "?"
+        return None
+    items: Any = (value.items() if isinstance(value, dict)
+                  else enumerate(value) if isinstance(value, list | tuple) else ())
+    for key, item in items:
+        found = unencodable_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 class RowParser(Protocol):

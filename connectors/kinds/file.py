@@ -31,7 +31,7 @@ from typing import Any
 
 from connectors.config import FileLimits, FileSourceConfig
 from connectors.kinds.dropfolder import DropFolderSource, FileRejected
-from connectors.source import SourceRecord
+from connectors.source import SourceRecord, letter_raw
 from hub.errors import RecordRejected
 
 __all__ = ["CsvRowParser", "FileSource", "check_xlsx_zip", "detect_encoding",
@@ -197,19 +197,22 @@ class FileSource(DropFolderSource):
             try:
                 header_text = header_line.decode(encoding)
             except UnicodeDecodeError as exc:
-                problem = RecordRejected(f"header row is not {encoding}: {exc}",
-                                         field="header", error_type="bad_encoding")
-                yield SourceRecord(None, header_line, {"fingerprint": digest, "file": name,
-                                                       "offset": len(header_line), "row": 1},
-                                   f"{name}#row 1", {"source.file": name, "source.row": "1"},
-                                   problem)
-                return
+                # Every row would be misread the same way: the file goes to quarantine, to
+                # be dropped again once the configured encoding is fixed.
+                raise FileRejected(
+                    f"{name}: the header line is not {encoding} ({exc}): the file is in "
+                    "another encoding; fix the connector's encoding and drop it again",
+                    error_type="bad_encoding", value=name) from None
+            # A BOM the codec keeps (UTF-8 read as declared utf-8; GB18030's own BOM)
+            # would stick to the first column's name.
+            header_text = header_text.removeprefix("\ufeff")
             try:
                 header = [h.strip() for h in next(csv.reader([header_text],
                                                              delimiter=delimiter), [])]
             except csv.Error as exc:
                 raise FileRejected(f"{name}: the header line is not valid CSV: {exc}",
                                    error_type="bad_header", value=name) from exc
+            _check_header(name, header)
             if encoding == "utf-8-sig":
                 encoding = "utf-8"  # the BOM was in the header line only
             parser = CsvRowParser(tuple(header), encoding, delimiter, limits.max_field_chars)
@@ -259,6 +262,7 @@ class FileSource(DropFolderSource):
             if header_cells is None:
                 return
             header = [str(h).strip() if h is not None else "" for h in header_cells]
+            _check_header(path.name, header)
             start = int(resume.get("row") or 1)
             name = path.name
             empty = 0
@@ -288,7 +292,7 @@ class FileSource(DropFolderSource):
                 location = {"source.file": name, "source.row": str(row_number)}
                 problem = _long_cell(row, limits.max_field_chars)
                 if problem is not None:
-                    yield SourceRecord(None, raw[:_SAMPLE_BYTES], position, reference,
+                    yield SourceRecord(None, letter_raw(raw), position, reference,
                                        location, problem)
                     continue
                 yield SourceRecord(row, raw, position, reference, location)
@@ -296,6 +300,18 @@ class FileSource(DropFolderSource):
             if rows is not None:
                 rows.close()  # the sheet's open part, when a refusal left it mid-way
             workbook.close()
+
+
+def _check_header(name: str, header: list[str]) -> None:
+    """Refuse a header naming a column twice: a row keeps one cell per name, so the
+    other column's values would be lost without a word."""
+    seen: set[str] = set()
+    for column in header:
+        if column and column in seen:
+            raise FileRejected(f"{name}: the header names column {column!r} twice: rename "
+                               "one and drop the file again", error_type="duplicate_header",
+                               value=column)
+        seen.add(column)
 
 
 def _long_cell(row: dict[str, Any], limit: int) -> RecordRejected | None:

@@ -44,7 +44,7 @@ import httpx
 
 from connectors.checkpoint import Checkpoint
 from connectors.config import HttpSourceConfig
-from connectors.source import Source, SourceRecord
+from connectors.source import Source, SourceRecord, unencodable_path
 from hub.errors import RecordRejected
 
 __all__ = ["HttpFailure", "HttpSource", "dotted", "flatten_record"]
@@ -464,7 +464,15 @@ def _record(item: Any, position: dict[str, Any], reference: str,
             location: dict[str, str]) -> SourceRecord:
     """One record of a page: its flattened row, or the reason it cannot be one."""
     try:
-        raw = json.dumps(item, ensure_ascii=False).encode()
+        text = json.dumps(item, ensure_ascii=False)
+        try:
+            raw = text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate (a "\ud800" escape)
+            field = unencodable_path(item) or "record"
+            return SourceRecord(None, json.dumps(item).encode(), position, reference,
+                                location, RecordRejected(
+                                    f"{field}: text that is not valid Unicode ({exc.reason})",
+                                    field=field, error_type="bad_encoding"))
         if not isinstance(item, dict):
             return SourceRecord(None, raw, position, reference, location, RecordRejected(
                 f"record is a JSON {type(item).__name__}, not an object",

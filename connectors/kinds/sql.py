@@ -128,17 +128,25 @@ class SqlSource(Source):
             for row in rows:
                 mark, tie = row[watermark_column], row[tie_column]
                 count += 1
-                raw = json.dumps(row, ensure_ascii=False, default=_json_default).encode()
                 reference = f"{self.config.table}#{tie_column}={tie}"
                 record_position = {"watermark": encode_mark(mark), "tie": encode_mark(tie),
                                    "count": count}
                 location = {"source.table": self.config.table, "source.cursor": str(tie)}
                 problem: Exception | None = None
-                if self.config.payload_column:
-                    try:
+                raw = b""
+                try:
+                    raw = json.dumps(row, ensure_ascii=False, default=_json_default
+                                     ).encode("utf-8", "backslashreplace")
+                    if self.config.payload_column:
                         row = _with_payload(row, self.config.payload_column)
-                    except RecordRejected as exc:
-                        problem = exc
+                except RecordRejected as exc:
+                    problem = exc
+                except RecursionError:  # a payload nested deeper than Python can follow
+                    raw = raw or _raw_cells(row)
+                    problem = RecordRejected(
+                        "record nested too deeply to flatten",
+                        field=self.config.payload_column or "record",
+                        error_type="too_deeply_nested")
                 yield SourceRecord(None if problem else row, raw, record_position, reference,
                                    location, problem)
             if len(rows) < self.config.batch_size:
@@ -161,6 +169,13 @@ class SqlSource(Source):
     async def aclose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _raw_cells(row: dict[str, Any]) -> bytes:
+    """A row that JSON cannot write (nested too deep) as its cells' texts, cut."""
+    return "\n".join(f"{key}={str(value)[:65536]}" if isinstance(value, str | bytes)
+                     else f"{key}=<{type(value).__name__}>"
+                     for key, value in row.items()).encode("utf-8", "backslashreplace")
 
 
 def _with_payload(row: dict[str, Any], column: str) -> dict[str, Any]:

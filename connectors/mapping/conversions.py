@@ -4,15 +4,16 @@ Apart from the rules that call them because each is a pure function of the text,
 conversion and the formats, which is what lets a compiled rule remember its results
 (:mod:`connectors.mapping.rules`). Money goes through :class:`~decimal.Decimal` only:
 an amount becomes integer fen exactly or the row is refused, never rounded through a
-float. A value that does not convert raises :class:`~hub.errors.RecordRejected` naming
-the field and the text, which the row's dead-letter record carries.
+float or the default context's 28 digits. A value that does not convert raises
+:class:`~hub.errors.RecordRejected` naming the field and the text, which the row's
+dead-letter record carries.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from datetime import UTC, date, datetime, time
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
+from typing import Any, Literal, cast
 
 from hub.errors import MappingError, RecordRejected
 from hub.models import CHINA_TZ
@@ -31,23 +32,39 @@ _TRUE = frozenset({"1", "true", "yes", "y", "是", "已生效", "t"})
 _FALSE = frozenset({"0", "false", "no", "n", "否", "未生效", "f"})
 _FEN_PER_WAN_YUAN = Decimal(1_000_000)
 _FEN_PER_YUAN = Decimal(100)
+#: No figure in an export has a digit beyond 10^40 or below 10^-40. Checked on the
+#: exponent before any arithmetic: ``1e999990`` takes seconds to multiply or make an int
+#: of, and ``1e9999999`` overflows the default context.
+_MAX_EXPONENT = 40
+#: Wide enough for every number within the bound above times a factor, so arithmetic is
+#: exact; the traps turn any rounding there would still be into an error, never a result.
+_EXACT = Context(prec=4 * _MAX_EXPONENT, Emax=4 * _MAX_EXPONENT, Emin=-4 * _MAX_EXPONENT,
+                 traps=[InvalidOperation, Inexact, Rounded, Overflow, Underflow])
 
 
-def _decimal(text: str, field: str) -> Decimal:
+def _decimal(text: str, field: str, too_large: str = "not_a_number") -> Decimal:
     cleaned = text.replace(",", "").replace("，", "").strip()
     try:
-        number = Decimal(cleaned)
+        number = Decimal(cleaned)  # the constructor is exact, whatever the context
     except InvalidOperation:
         raise RecordRejected(f"{field}: {text!r} is not a number", field=field, value=text,
                              error_type="not_a_number") from None
     if not number.is_finite():
         raise RecordRejected(f"{field}: {text!r} is not a finite number", field=field,
                              value=text, error_type="not_a_number")
+    exponent = cast(int, number.as_tuple().exponent)  # a finite number's is an int
+    if number.adjusted() > _MAX_EXPONENT:
+        raise RecordRejected(f"{field}: {text!r} is larger than any figure of an export "
+                             f"(over 10^{_MAX_EXPONENT})", field=field, value=text,
+                             error_type=too_large)
+    if exponent < -_MAX_EXPONENT:
+        raise RecordRejected(f"{field}: {text!r} has more than {_MAX_EXPONENT} decimal "
+                             "places", field=field, value=text, error_type="not_a_number")
     return number
 
 
 def _to_fen(text: str, field: str, factor: Decimal, unit: str) -> int:
-    fen = _decimal(text, field) * factor
+    fen = _EXACT.multiply(_decimal(text, field, "implausible_amount"), factor)
     if fen != fen.to_integral_value():
         raise RecordRejected(
             f"{field}: {text!r} {unit} is not a whole number of fen (分)", field=field,
@@ -89,7 +106,15 @@ def _parse_datetime(text: str, field: str, formats: tuple[str, ...]) -> datetime
             raise RecordRejected(f"{field}: {text!r} is not a date-time in a known format",
                                  field=field, value=text, error_type="bad_datetime") from None
     # Agency systems record China local time without a zone.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=CHINA_TZ)
+    try:  # every later step converts it (China day, UTC instant): it must have both
+        parsed.astimezone(CHINA_TZ)
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise RecordRejected(f"{field}: {text!r} is outside the range of dates",
+                             field=field, value=text, error_type="bad_datetime") from None
+    return parsed
 
 
 def convert_value(text: str, conversion: Conversion, field: str,
@@ -102,7 +127,7 @@ def convert_value(text: str, conversion: Conversion, field: str,
     if conversion == "yuan_to_fen":
         return _to_fen(text, field, _FEN_PER_YUAN, "元")
     if conversion == "decimal":
-        return format(_decimal(text, field).normalize(), "f")
+        return format(_decimal(text, field).normalize(_EXACT), "f")
     if conversion == "integer":
         number = _decimal(text, field)
         if number != number.to_integral_value():

@@ -29,6 +29,7 @@ from connectors.mapping.rules import (
     _Rule,
 )
 from connectors.mapping.spec import DispatchSpec, MappingSpec, OrderRule
+from connectors.source import unencodable_path
 from connectors.validation import compile_validator
 from hub.errors import RecordRejected
 from hub.identity import case_id_for, content_hash, content_hash_safe, event_id_for
@@ -223,9 +224,14 @@ class Mapper:
         for order in self.order_rules:
             _check_order(order, payload, reference)
         natural_key = "|".join([str(flat.get(n) or "") for n in self._natural_key])
-        case_id = case_id_for(case_unit, case_number)
-        event_id = event_id_for(self.event_source, natural_key,
-                                content_hash(payload, checked=self.hash_checked))
+        try:
+            case_id = case_id_for(case_unit, case_number)
+            event_id = event_id_for(self.event_source, natural_key,
+                                    content_hash(payload, checked=self.hash_checked))
+        except UnicodeEncodeError as exc:  # a lone surrogate from JSON (HTTP, SQL payload)
+            field = unencodable_path(payload) or unencodable_path(flat) or "record"
+            raise RecordRejected(f"{field}: text that is not valid Unicode ({exc.reason})",
+                                 field=field, error_type="bad_encoding") from None
         # A mapped recorded_at (the agency system's entry time, what the entry-deadline
         # rule measures) is part of the content; otherwise the read time stands in for it.
         if payload.get("recorded_at") is None:

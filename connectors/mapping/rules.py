@@ -9,6 +9,7 @@ private: :class:`~connectors.mapping.mapper.Mapper` is the one user.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -137,7 +138,7 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
 
     def finish(raw: Any) -> Any:
         if not isinstance(raw, str):
-            raw = _cell_text(raw)
+            raw = _cell_text(raw, name)
         if split is not None:
             return [convert_one(part.strip()) for part in raw.split(split) if part.strip()]
         return convert(raw)
@@ -183,13 +184,20 @@ def _compile_rule(name: str, rule: FieldRule, context: Mapping[str, str],
     return get
 
 
-def _cell_text(value: Any) -> str:
-    """XLSX and SQL cells arrive typed; the rules work on text (dates ISO, numbers exact)."""
+def _cell_text(value: Any, field: str) -> str:
+    """XLSX and SQL cells arrive typed; the rules work on text (dates ISO, numbers exact).
+
+    A float may be infinite or NaN (an XLSX ``<v>1e999</v>``, JSON ``NaN``), which no
+    text of a number stands for: the row is refused, naming the field.
+    """
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordRejected(f"{field}: {value!r} is not a finite number", field=field,
+                                 value=repr(value), error_type="not_a_number")
         return repr(value) if value != int(value) else str(int(value))
     return str(value)
 

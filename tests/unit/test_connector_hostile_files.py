@@ -10,17 +10,25 @@ import asyncio
 import logging
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from openpyxl import Workbook
 
 from connectors.checkpoint import Checkpoint
+from connectors.chunks import dead_letter_for
 from connectors.config import FileLimits, FileSourceConfig, XmlSourceConfig
+from connectors.delivery import DeadLetter, Delivery
 from connectors.kinds.dropfolder import FileRejected
 from connectors.kinds.file import FileSource
 from connectors.kinds.xml import XmlSource
-from connectors.samples import PENALTY_HEADER, penalty_row, write_penalty_csv
-from connectors.source import SourceRecord
+from connectors.metrics import ConnectorMetrics
+from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row, write_penalty_csv
+from connectors.source import DEAD_LETTER_RAW_BYTES, SourceRecord
+from hub.errors import RecordRejected
 
 
 def _read(source: FileSource | XmlSource, since: Checkpoint | None = None
@@ -327,3 +335,140 @@ def test_an_xml_file_over_max_rows_is_refused(tmp_path: Path) -> None:
     source = XmlSource(XmlSourceConfig(path=drop, record_tag="judgment", settle_seconds=0,
                                        limits=FileLimits(max_rows=20)))
     assert [r.error_type for r in _refusals(_read(source))] == ["too_many_rows"]
+
+
+def test_a_header_in_another_encoding_quarantines_the_file_unread(tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    write_penalty_csv(drop / "a.csv", 3)  # GBK, read as the declared UTF-8
+    write_penalty_csv(drop / "z-good.csv", 2, encoding="utf-8")
+    source = FileSource(FileSourceConfig(path=drop, pattern="*", settle_seconds=0,
+                                         encoding="utf-8"))
+    records = _read(source)
+    refusals = _refusals(records)
+    assert [(r.error_type, r.value) for r in refusals] == [("bad_encoding", "a.csv")]
+    assert "utf-8" in refusals[0].reason
+    assert sum(r.row is not None for r in records) == 2  # the next file's rows
+    _commit_all(source, records)
+    assert (tmp_path / "drop-quarantine" / "a.csv").is_file()
+    assert not (drop / "archive" / "a.csv").exists()
+
+
+@pytest.mark.parametrize(("declared", "codec"), [("auto", "gb18030"), ("utf-8", "utf-8"),
+                                                 ("auto", "utf-8"), ("gb18030", "gb18030")])
+def test_a_bom_the_codec_keeps_is_not_part_of_the_first_column(
+        tmp_path: Path, declared: str, codec: str) -> None:
+    drop = _drop(tmp_path)
+    text = "\r\n".join(",".join(r) for r in [PENALTY_HEADER, penalty_row(1), penalty_row(2)])
+    (drop / "a.csv").write_bytes(("\ufeff" + text + "\r\n").encode(codec))
+    source = FileSource(FileSourceConfig(path=drop, settle_seconds=0,
+                                         encoding=declared))  # type: ignore[arg-type]
+    records = [r for r in _read(source) if not r.marker]
+    assert len(records) == 2
+    for record in records:
+        assert record.row is not None and next(iter(record.row)) == PENALTY_HEADER[0]
+
+
+def test_a_header_naming_a_column_twice_quarantines_the_file(tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    header = [*PENALTY_HEADER[:-1], PENALTY_HEADER[0]]
+    (drop / "a.csv").write_bytes(("\n".join(",".join(r) for r in [header, penalty_row(1)])
+                                  + "\n").encode("gbk"))
+    _write_xlsx(drop / "b.xlsx", [header, penalty_row(1)])
+    _good_csv(drop)
+    records = _read(_source(drop))
+    assert [(r.error_type, r.value) for r in _refusals(records)] == [
+        ("duplicate_header", PENALTY_HEADER[0])] * 2
+    assert sum(r.row is not None for r in records) == 2  # the good file's rows
+
+
+class _Producer:
+    """Sends as aiokafka does as far as size goes: a message over ``max_request_size``
+    (1 MiB by default) raises ``MessageSizeTooLargeError`` before it leaves."""
+
+    max_request_size = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None,
+                   partition: int | None = None) -> asyncio.Future[Any]:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
+        if size > self.max_request_size:
+            raise MessageSizeTooLargeError(f"the message is {size} bytes")
+        self.sent.append((topic, value, headers or []))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(topic=topic, partition=0, offset=len(self.sent)))
+        return future
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> Any:
+        return SimpleNamespace(append=lambda **_: None)
+
+
+def _delivery(producer: _Producer) -> Delivery:
+    return Delivery(producer, "lf.ingest.u.penalties", "lf.dlq.c", "c",  # type: ignore[arg-type]
+                    DEMO_MARKET_UNIT, ConnectorMetrics("c"))
+
+
+def test_a_dead_letter_of_a_huge_row_is_cut_and_sent_and_the_run_goes_on(
+        tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    long_row = penalty_row(8)
+    long_row[PENALTY_HEADER.index("违法事实")] = "长" * 700_000  # 1.4 MB, under 4 MiB
+    write_penalty_csv(drop / "a.csv", 1, extra_rows=[long_row, penalty_row(9)])
+    records = [r for r in _read(_source(drop)) if not r.marker]
+    refused = records[1]
+    assert getattr(refused.problem, "error_type", None) == "field_too_long"
+    assert len(refused.raw) > _Producer.max_request_size
+    producer = _Producer()
+    delivery = _delivery(producer)
+
+    async def send() -> None:
+        assert refused.problem is not None
+        await delivery.send_dead_letter(refused.raw, dead_letter_for(refused.problem),
+                                        refused.reference, refused.location,
+                                        refused.position)
+        delivery.collect()
+
+    asyncio.run(send())
+    [(topic, value, headers)] = producer.sent
+    assert topic == "lf.dlq.c"
+    assert value == refused.raw[:DEAD_LETTER_RAW_BYTES]
+    assert dict(headers)["dlq.raw_bytes"] == str(len(refused.raw)).encode()
+    assert delivery.acked_position == refused.position
+
+
+def test_an_event_too_large_to_send_is_refused_not_retried() -> None:
+    producer = _Producer()
+    delivery = _delivery(producer)
+
+    async def send() -> None:
+        await delivery.send_event(b"k", b"v" * (2 * 1024 * 1024), [], "e1", {"row": 2})
+
+    with pytest.raises(RecordRejected) as caught:
+        asyncio.run(send())
+    assert caught.value.error_type == "record_too_large"
+    assert delivery.in_flight == 0
+
+
+def test_a_dead_letter_refused_as_too_large_by_the_broker_is_counted_not_retried() -> None:
+    producer = _Producer()
+    delivery = _delivery(producer)
+
+    async def refused() -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_exception(MessageSizeTooLargeError("broker says no"))
+        return future
+
+    async def send() -> None:
+        producer.send = lambda *args, **kwargs: refused()  # type: ignore[method-assign]
+        await delivery.send_dead_letter(b"row", DeadLetter("bad_csv", "x", "row", ""),
+                                        "a.csv#row 2", {}, {"row": 2})
+        delivery.collect()
+
+    asyncio.run(send())
+    assert delivery.acked_position == {"row": 2}
+    assert delivery.metrics.rejected_total() == 1

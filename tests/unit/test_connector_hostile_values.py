@@ -1,0 +1,208 @@
+"""Hostile values inside good records: each refuses its record with a reason naming the
+field (a dead letter), never an exception the runner does not catch, never a rounded
+figure, never seconds of CPU; the records after it still come through.
+
+Values go through the real mapper, the real HTTP source (a mocked transport) and the real
+SQL source (SQLite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
+from connectors.kinds.http import HttpSource
+from connectors.kinds.sql import SqlSource
+from connectors.mapping import Mapper, build_mapper, convert_value
+from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
+from connectors.source import Source, SourceRecord
+from hub.errors import RecordRejected
+from hub.models import CHINA_TZ
+
+_FINE = "罚款金额（万元）"
+_NOW = datetime(2026, 3, 2, 10, 0, tzinfo=CHINA_TZ)
+
+
+@functools.cache
+def _mapper() -> Mapper:
+    config = parse_config({"id": "m-test", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/tmp"}, "preset": "penalty-disclosure"})
+    return Mapper(config.mapping, unit=config.unit, connector_id=config.id)
+
+
+def _row(number: int = 7, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(PENALTY_HEADER, penalty_row(number), strict=True))
+    row.update(changes)
+    return row
+
+
+def _refusal(row: dict[str, Any]) -> RecordRejected:
+    with pytest.raises(RecordRejected) as caught:
+        _mapper().map(row, "a.csv#row 3", _NOW)
+    return caught.value
+
+
+@pytest.mark.parametrize(("text", "error_type"), [
+    ("1e999999", "implausible_amount"), ("-1e999999", "implausible_amount"),
+    ("1E+1000000", "implausible_amount"), ("1e999990", "implausible_amount"),
+    ("1e-999999999", "not_a_number"), ("NaN", "not_a_number"),
+])
+def test_an_absurd_amount_refuses_its_row_at_once(text: str, error_type: str) -> None:
+    started = time.monotonic()
+    refused = _refusal(_row(**{_FINE: text}))
+    assert time.monotonic() - started < 1.0
+    assert (refused.field, refused.error_type, refused.value) == (
+        "fine_amount_fen", error_type, text)
+    assert _mapper().map(_row(8), "a.csv#row 4", _NOW).record["fine_amount_fen"] > 0
+
+
+@pytest.mark.parametrize(("text", "conversion"), [
+    ("1e9999999", "decimal"), ("1e1000000", "integer"), ("-1e1000000", "integer"),
+    ("1e-9999999", "decimal"), ("0e-1000000", "decimal"), ("1e999990", "yuan_to_fen"),
+])
+def test_an_absurd_number_is_refused_before_any_costly_arithmetic(
+        text: str, conversion: Any) -> None:
+    started = time.monotonic()
+    with pytest.raises(RecordRejected) as caught:
+        convert_value(text, conversion, "quantity")
+    assert time.monotonic() - started < 1.0
+    assert caught.value.error_type in ("not_a_number", "implausible_amount")
+    assert caught.value.field == "quantity"
+
+
+def test_an_absurd_quantity_refuses_its_row() -> None:
+    refused = _refusal(_row(涉案数量="1e9999999", 涉案物品="食用油", 数量单位="桶"))
+    assert (refused.field, refused.error_type) == ("quantities.0.value", "not_a_number")
+
+
+@pytest.mark.parametrize(("text", "exact"), [
+    ("123456789012345678901234567890.5", "123456789012345678901234567890.5"),
+    ("1234567890123456789012345678901234567890", "1234567890123456789012345678901234567890"),
+    ("0.00000000000000000000000000012345", "0.00000000000000000000000000012345"),
+    ("12.50", "12.5"),
+])
+def test_a_quantity_is_never_rounded(text: str, exact: str) -> None:
+    assert convert_value(text, "decimal", "quantity") == exact
+    event = _mapper().map(_row(涉案数量=text, 涉案物品="食用油", 数量单位="桶"),
+                          "a.csv#row 3", _NOW)
+    assert event.record["quantities"][0]["value"] == exact
+
+
+def test_an_amount_is_exact_or_refused_never_rounded() -> None:
+    # 29 significant digits: the default context would round it to exactly 1 万元.
+    refused = _refusal(_row(**{_FINE: "1.0000000000000000000000000001"}))
+    assert (refused.field, refused.error_type) == ("fine_amount_fen", "fraction_of_fen")
+    assert convert_value("12345678901234567890123456789.01", "yuan_to_fen", "fine") == \
+        1234567890123456789012345678901
+    assert convert_value("1.000001", "wan_yuan_to_fen", "fine") == 1_000_001
+
+
+@pytest.mark.parametrize("cell", [float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize(("column", "field"), [
+    (_FINE, "fine_amount_fen"), ("行政相对人名称", "parties.0.name"),
+    ("处罚决定日期", "decision_date"),
+])
+def test_an_infinite_or_nan_typed_cell_refuses_its_row(cell: float, column: str,
+                                                        field: str) -> None:
+    refused = _refusal(_row(**{column: cell}))  # an XLSX <v>1e999</v>, JSON NaN
+    assert (refused.field, refused.error_type) == (field, "not_a_number")
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00",
+                                  "0001-01-01 05:00:00"])
+def test_a_date_time_out_of_range_in_some_zone_refuses_its_row(text: str) -> None:
+    refused = _refusal(_row(录入日期=text))
+    assert refused.field == "recorded_at"
+    assert refused.error_type in ("bad_datetime", "implausible_date")
+
+
+@pytest.mark.parametrize("column", ["行政相对人名称", "行政处罚决定书文号", "备注"])
+def test_a_lone_surrogate_in_a_typed_row_refuses_it_as_bad_encoding(column: str) -> None:
+    refused = _refusal(_row(**{column: "名\ud800称"}))
+    assert refused.error_type == "bad_encoding"
+    assert refused.field
+
+
+def _read(source: Source) -> list[SourceRecord]:
+    async def collect() -> list[SourceRecord]:
+        return [record async for record in source.read(None)]
+
+    return asyncio.run(collect())
+
+
+_FEEDBACK = {"record_type": "receipt", "occurred_at": "2024-03-01 10:00:00",
+             "referral_number": "R1", "referring_unit_code": "11429901030089405N",
+             "agency_decision_number": "D1"}
+
+
+def _http_source(body: bytes) -> HttpSource:
+    source = HttpSource(HttpSourceConfig.model_validate(
+        {"url": "http://agency.test/feed", "records_path": "data.items"}))
+    source._client = httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=body,
+                                       headers={"content-type": "application/json"})))
+    return source
+
+
+def test_a_lone_surrogate_in_an_http_record_dead_letters_that_record_only() -> None:
+    items = [json.dumps({**_FEEDBACK, "record_id": f"r{n}", "name": "张三"}, ensure_ascii=False)
+             for n in (1, 2, 3)]
+    items[1] = items[1].replace("张三", "\\ud800x")  # JSON may escape a lone surrogate
+    body = ('{"data":{"items":[' + ",".join(items) + "]}}").encode()
+    records = [r for r in _read(_http_source(body)) if not r.marker]
+    assert [r.problem is None for r in records] == [True, False, True]
+    problem = records[1].problem
+    assert isinstance(problem, RecordRejected)
+    assert (problem.field, problem.error_type) == ("name", "bad_encoding")
+    assert b"\\ud800x" in records[1].raw
+    assert records[2].row is not None and records[2].row["record_id"] == "r3"
+
+
+@pytest.mark.parametrize("literal", ["1e999", "NaN", "-Infinity",
+                                     '"9999-12-31T23:00:00-12:00"'])
+def test_a_non_finite_or_out_of_range_json_value_refuses_its_record(literal: str) -> None:
+    config = parse_config({"id": "h-test", "unit": "114299010313564485", "kind": "http",
+                           "source": {"url": "http://x/", "records_path": "data.items"},
+                           "preset": "police-feedback"})
+    mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
+    item = json.dumps({**_FEEDBACK, "record_id": "r1", "updated_at": "@"})
+    body = ('{"data":{"items":[' + item.replace('"@"', literal) + "]}}").encode()
+    record = next(r for r in _read(_http_source(body)) if not r.marker)
+    assert record.row is not None
+    with pytest.raises(RecordRejected) as caught:
+        mapper.map(record.row, record.reference, _NOW)
+    assert caught.value.field == "recorded_at"
+    assert caught.value.error_type in ("not_a_number", "bad_datetime")
+
+
+def test_a_sql_payload_nested_too_deep_dead_letters_that_row_only(tmp_path: Path) -> None:
+    database = tmp_path / "outbox.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table outbox (id integer, ts integer, payload text)")
+        connection.executemany("insert into outbox values (?, ?, ?)", [
+            (1, 1, json.dumps({"a": 1})),
+            (2, 2, '{"a":' * 100_000 + "1" + "}" * 100_000),
+            (3, 3, "[" * 100_000 + "]" * 100_000),
+            (4, 4, json.dumps({"a": 4})),
+        ])
+    source = SqlSource(SqlSourceConfig.model_validate({
+        "url": f"sqlite:///{database}", "table": "outbox", "watermark_column": "ts",
+        "tie_breaker_column": "id", "payload_column": "payload"}))
+    records = _read(source)
+    assert [r.reference for r in records] == [f"outbox#id={n}" for n in (1, 2, 3, 4)]
+    for record in records[1:3]:
+        assert isinstance(record.problem, RecordRejected)
+        assert (record.problem.field, record.problem.error_type) == (
+            "payload", "too_deeply_nested")
+        assert record.raw
+    assert records[3].row is not None and records[3].row["payload.a"] == 4
