@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 #: Characters of a reason or location a dead letter's headers carry.
 _LETTER_TEXT_CHARS = 4000
+#: The largest event value sent: under the producer's request limit and the broker's
+#: default record limit (1 MiB each) with room for the key, the headers and the batch's
+#: framing. A larger event is refused before it joins a batch, where the broker's refusal
+#: would take the batch's other events with it.
+MAX_EVENT_BYTES = 1_000_000
 
 _M = 0x5BD1E995
 _WORDS: dict[int, struct.Struct] = {}
@@ -225,6 +230,12 @@ class Delivery:
             self.already_written.discard(event_id)
             self._pending.append(_Pending(None, position, self.topic, None))
             return
+        if len(value) > MAX_EVENT_BYTES:
+            # Never sendable, so never retried: the caller dead-letters the record.
+            raise RecordRejected(
+                f"the event is {len(value):,} bytes, over the {MAX_EVENT_BYTES:,} an event "
+                "may be", field="record", value=f"{len(value):,} bytes",
+                error_type="record_too_large")
         if not self._partitions:
             await self.start()
         partitions = self._partitions

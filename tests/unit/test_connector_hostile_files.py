@@ -10,25 +10,17 @@ import asyncio
 import logging
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from openpyxl import Workbook
 
 from connectors.checkpoint import Checkpoint
-from connectors.chunks import dead_letter_for
 from connectors.config import FileLimits, FileSourceConfig, XmlSourceConfig
-from connectors.delivery import DeadLetter, Delivery
 from connectors.kinds.dropfolder import FileRejected
 from connectors.kinds.file import FileSource
 from connectors.kinds.xml import XmlSource
-from connectors.metrics import ConnectorMetrics
-from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row, write_penalty_csv
-from connectors.source import DEAD_LETTER_RAW_BYTES, SourceRecord
-from hub.errors import RecordRejected
+from connectors.samples import PENALTY_HEADER, penalty_row, write_penalty_csv
+from connectors.source import SourceRecord
 
 
 def _read(source: FileSource | XmlSource, since: Checkpoint | None = None
@@ -381,94 +373,3 @@ def test_a_header_naming_a_column_twice_quarantines_the_file(tmp_path: Path) -> 
     assert sum(r.row is not None for r in records) == 2  # the good file's rows
 
 
-class _Producer:
-    """Sends as aiokafka does as far as size goes: a message over ``max_request_size``
-    (1 MiB by default) raises ``MessageSizeTooLargeError`` before it leaves."""
-
-    max_request_size = 1024 * 1024
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None,
-                   headers: list[tuple[str, bytes]] | None = None,
-                   partition: int | None = None) -> asyncio.Future[Any]:
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
-        if size > self.max_request_size:
-            raise MessageSizeTooLargeError(f"the message is {size} bytes")
-        self.sent.append((topic, value, headers or []))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_result(SimpleNamespace(topic=topic, partition=0, offset=len(self.sent)))
-        return future
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return {0}
-
-    def create_batch(self) -> Any:
-        return SimpleNamespace(append=lambda **_: None)
-
-
-def _delivery(producer: _Producer) -> Delivery:
-    return Delivery(producer, "lf.ingest.u.penalties", "lf.dlq.c", "c",  # type: ignore[arg-type]
-                    DEMO_MARKET_UNIT, ConnectorMetrics("c"))
-
-
-def test_a_dead_letter_of_a_huge_row_is_cut_and_sent_and_the_run_goes_on(
-        tmp_path: Path) -> None:
-    drop = _drop(tmp_path)
-    long_row = penalty_row(8)
-    long_row[PENALTY_HEADER.index("违法事实")] = "长" * 700_000  # 1.4 MB, under 4 MiB
-    write_penalty_csv(drop / "a.csv", 1, extra_rows=[long_row, penalty_row(9)])
-    records = [r for r in _read(_source(drop)) if not r.marker]
-    refused = records[1]
-    assert getattr(refused.problem, "error_type", None) == "field_too_long"
-    assert len(refused.raw) > _Producer.max_request_size
-    producer = _Producer()
-    delivery = _delivery(producer)
-
-    async def send() -> None:
-        assert refused.problem is not None
-        await delivery.send_dead_letter(refused.raw, dead_letter_for(refused.problem),
-                                        refused.reference, refused.location,
-                                        refused.position)
-        delivery.collect()
-
-    asyncio.run(send())
-    [(topic, value, headers)] = producer.sent
-    assert topic == "lf.dlq.c"
-    assert value == refused.raw[:DEAD_LETTER_RAW_BYTES]
-    assert dict(headers)["dlq.raw_bytes"] == str(len(refused.raw)).encode()
-    assert delivery.acked_position == refused.position
-
-
-def test_an_event_too_large_to_send_is_refused_not_retried() -> None:
-    producer = _Producer()
-    delivery = _delivery(producer)
-
-    async def send() -> None:
-        await delivery.send_event(b"k", b"v" * (2 * 1024 * 1024), [], "e1", {"row": 2})
-
-    with pytest.raises(RecordRejected) as caught:
-        asyncio.run(send())
-    assert caught.value.error_type == "record_too_large"
-    assert delivery.in_flight == 0
-
-
-def test_a_dead_letter_refused_as_too_large_by_the_broker_is_counted_not_retried() -> None:
-    producer = _Producer()
-    delivery = _delivery(producer)
-
-    async def refused() -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_exception(MessageSizeTooLargeError("broker says no"))
-        return future
-
-    async def send() -> None:
-        producer.send = lambda *args, **kwargs: refused()  # type: ignore[method-assign]
-        await delivery.send_dead_letter(b"row", DeadLetter("bad_csv", "x", "row", ""),
-                                        "a.csv#row 2", {}, {"row": 2})
-        delivery.collect()
-
-    asyncio.run(send())
-    assert delivery.acked_position == {"row": 2}
-    assert delivery.metrics.rejected_total() == 1

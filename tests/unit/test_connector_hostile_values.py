@@ -2,8 +2,8 @@
 field (a dead letter), never an exception the runner does not catch, never a rounded
 figure, never seconds of CPU; the records after it still come through.
 
-Values go through the real mapper, the real HTTP source (a mocked transport) and the real
-SQL source (SQLite).
+Values go through the real mapper, the real HTTP source (from a local HTTP server) and the
+real SQL source (SQLite).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import asyncio
 import functools
 import json
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
@@ -145,13 +148,31 @@ _FEEDBACK = {"record_type": "receipt", "occurred_at": "2024-03-01 10:00:00",
              "agency_decision_number": "D1"}
 
 
-def _http_source(body: bytes) -> HttpSource:
-    source = HttpSource(HttpSourceConfig.model_validate(
-        {"url": "http://agency.test/feed", "records_path": "data.items"}))
-    source._client = httpx.AsyncClient(transport=httpx.MockTransport(
-        lambda request: httpx.Response(200, content=body,
-                                       headers={"content-type": "application/json"})))
-    return source
+@contextmanager
+def _http_source(body: bytes) -> Iterator[HttpSource]:
+    """An HTTP source reading ``body`` from an agency API on this host."""
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpSource(HttpSourceConfig.model_validate(
+            {"url": f"http://127.0.0.1:{server.server_port}/feed",
+             "records_path": "data.items"}))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_lone_surrogate_in_an_http_record_dead_letters_that_record_only() -> None:
@@ -159,7 +180,8 @@ def test_a_lone_surrogate_in_an_http_record_dead_letters_that_record_only() -> N
              for n in (1, 2, 3)]
     items[1] = items[1].replace("张三", "\\ud800x")  # JSON may escape a lone surrogate
     body = ('{"data":{"items":[' + ",".join(items) + "]}}").encode()
-    records = [r for r in _read(_http_source(body)) if not r.marker]
+    with _http_source(body) as source:
+        records = [r for r in _read(source) if not r.marker]
     assert [r.problem is None for r in records] == [True, False, True]
     problem = records[1].problem
     assert isinstance(problem, RecordRejected)
@@ -177,7 +199,8 @@ def test_a_non_finite_or_out_of_range_json_value_refuses_its_record(literal: str
     mapper = build_mapper(config.mapping, unit=config.unit, connector_id=config.id)
     item = json.dumps({**_FEEDBACK, "record_id": "r1", "updated_at": "@"})
     body = ('{"data":{"items":[' + item.replace('"@"', literal) + "]}}").encode()
-    record = next(r for r in _read(_http_source(body)) if not r.marker)
+    with _http_source(body) as source:
+        record = next(r for r in _read(source) if not r.marker)
     assert record.row is not None
     with pytest.raises(RecordRejected) as caught:
         mapper.map(record.row, record.reference, _NOW)

@@ -78,7 +78,8 @@ def test_normalize_marks_an_event_after_what_the_batch_does_to_its_case(
     intake.topics = TopicNames("lf.")
     intake.case_stores = {0: store}
     intake.case_partitions = [0]  # one partition: every case is this task's (one hop)
-    record = RawRecord(intake.topics.ingest(event.source_unit, "penalties"), 0, 41, b"key", b"value")
+    record = RawRecord(intake.topics.ingest(event.source_unit, "penalties"), 0, 41, b"key",
+                       b"value")
     try:
         handed_on = asyncio.run(intake.normalize(record))
         assert handed_on is not None and handed_on[1] is event
