@@ -34,7 +34,9 @@ def test_no_silence_backwards_and_within_one_day() -> None:
 
 
 def test_the_gauges_follow_the_newest_event_of_each_unit() -> None:
-    unit = "11421181MB00000013"
+    # A unit no other test's events name: the gauges are the process's, and an event
+    # normalized by another test would be newer than this one.
+    unit = "freshness-test-unit"
     recent = datetime.now(CHINA_TZ).timestamp() - 60
     unit_event_seen(unit, recent)
     unit_event_seen(unit, recent - 3600)  # an older event (a backlog) changes nothing
