@@ -9,7 +9,6 @@ real SQL source (SQLite).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sqlite3
 import threading
@@ -26,32 +25,19 @@ import pytest
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
 from connectors.kinds.http import HttpSource
 from connectors.kinds.sql import SqlSource
-from connectors.mapping import Mapper, build_mapper, convert_value
-from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
+from connectors.mapping import build_mapper, convert_value
 from connectors.source import Source, SourceRecord
 from hub.errors import RecordRejected
 from hub.models import CHINA_TZ
+from tests.support.penalty_mapping import penalty_cells, penalty_mapper
 
 _FINE = "罚款金额（万元）"
 _NOW = datetime(2026, 3, 2, 10, 0, tzinfo=CHINA_TZ)
 
 
-@functools.cache
-def _mapper() -> Mapper:
-    config = parse_config({"id": "m-test", "unit": DEMO_MARKET_UNIT, "kind": "file",
-                           "source": {"path": "/tmp"}, "preset": "penalty-disclosure"})
-    return Mapper(config.mapping, unit=config.unit, connector_id=config.id)
-
-
-def _row(number: int = 7, **changes: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(PENALTY_HEADER, penalty_row(number), strict=True))
-    row.update(changes)
-    return row
-
-
 def _refusal(row: dict[str, Any]) -> RecordRejected:
     with pytest.raises(RecordRejected) as caught:
-        _mapper().map(row, "a.csv#row 3", _NOW)
+        penalty_mapper().map(row, "a.csv#row 3", _NOW)
     return caught.value
 
 
@@ -62,11 +48,11 @@ def _refusal(row: dict[str, Any]) -> RecordRejected:
 ])
 def test_an_absurd_amount_refuses_its_row_at_once(text: str, error_type: str) -> None:
     started = time.monotonic()
-    refused = _refusal(_row(**{_FINE: text}))
+    refused = _refusal(penalty_cells(**{_FINE: text}))
     assert time.monotonic() - started < 1.0
     assert (refused.field, refused.error_type, refused.value) == (
         "fine_amount_fen", error_type, text)
-    assert _mapper().map(_row(8), "a.csv#row 4", _NOW).record["fine_amount_fen"] > 0
+    assert penalty_mapper().map(penalty_cells(8), "a.csv#row 4", _NOW).record["fine_amount_fen"] > 0
 
 
 @pytest.mark.parametrize(("text", "conversion"), [
@@ -84,7 +70,7 @@ def test_an_absurd_number_is_refused_before_any_costly_arithmetic(
 
 
 def test_an_absurd_quantity_refuses_its_row() -> None:
-    refused = _refusal(_row(涉案数量="1e9999999", 涉案物品="食用油", 数量单位="桶"))
+    refused = _refusal(penalty_cells(涉案数量="1e9999999", 涉案物品="食用油", 数量单位="桶"))
     assert (refused.field, refused.error_type) == ("quantities.0.value", "not_a_number")
 
 
@@ -96,14 +82,14 @@ def test_an_absurd_quantity_refuses_its_row() -> None:
 ])
 def test_a_quantity_is_never_rounded(text: str, exact: str) -> None:
     assert convert_value(text, "decimal", "quantity") == exact
-    event = _mapper().map(_row(涉案数量=text, 涉案物品="食用油", 数量单位="桶"),
+    event = penalty_mapper().map(penalty_cells(涉案数量=text, 涉案物品="食用油", 数量单位="桶"),
                           "a.csv#row 3", _NOW)
     assert event.record["quantities"][0]["value"] == exact
 
 
 def test_an_amount_is_exact_or_refused_never_rounded() -> None:
     # 29 significant digits: the default context would round it to exactly 1 万元.
-    refused = _refusal(_row(**{_FINE: "1.0000000000000000000000000001"}))
+    refused = _refusal(penalty_cells(**{_FINE: "1.0000000000000000000000000001"}))
     assert (refused.field, refused.error_type) == ("fine_amount_fen", "fraction_of_fen")
     assert convert_value("12345678901234567890123456789.01", "yuan_to_fen", "fine") == \
         1234567890123456789012345678901
@@ -117,21 +103,21 @@ def test_an_amount_is_exact_or_refused_never_rounded() -> None:
 ])
 def test_an_infinite_or_nan_typed_cell_refuses_its_row(cell: float, column: str,
                                                         field: str) -> None:
-    refused = _refusal(_row(**{column: cell}))  # an XLSX <v>1e999</v>, JSON NaN
+    refused = _refusal(penalty_cells(**{column: cell}))  # an XLSX <v>1e999</v>, JSON NaN
     assert (refused.field, refused.error_type) == (field, "not_a_number")
 
 
 @pytest.mark.parametrize("text", ["9999-12-31T23:00:00-12:00", "0001-01-01T00:00:00+14:00",
                                   "0001-01-01 05:00:00"])
 def test_a_date_time_out_of_range_in_some_zone_refuses_its_row(text: str) -> None:
-    refused = _refusal(_row(录入日期=text))
+    refused = _refusal(penalty_cells(录入日期=text))
     assert refused.field == "recorded_at"
     assert refused.error_type in ("bad_datetime", "implausible_date")
 
 
 @pytest.mark.parametrize("column", ["行政相对人名称", "行政处罚决定书文号", "备注"])
 def test_a_lone_surrogate_in_a_typed_row_refuses_it_as_bad_encoding(column: str) -> None:
-    refused = _refusal(_row(**{column: "名\ud800称"}))
+    refused = _refusal(penalty_cells(**{column: "名\ud800称"}))
     assert refused.error_type == "bad_encoding"
     assert refused.field
 

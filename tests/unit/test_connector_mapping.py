@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -17,19 +16,7 @@ from connectors.mapping import Mapper, convert_value
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
 from hub.errors import RecordRejected
 from hub.models import CHINA_TZ, IdDocumentType, PartyCategory, PenaltyCaseRecorded
-
-
-@functools.cache
-def _mapper() -> Mapper:
-    config = parse_config({"id": "m-test", "unit": DEMO_MARKET_UNIT, "kind": "file",
-                           "source": {"path": "/tmp"}, "preset": "penalty-disclosure"})
-    return Mapper(config.mapping, unit=config.unit, connector_id=config.id)
-
-
-def _row(number: int = 7, **changes: str) -> dict[str, str]:
-    row = dict(zip(PENALTY_HEADER, penalty_row(number), strict=True))
-    row.update(changes)
-    return row
+from tests.support.penalty_mapping import penalty_cells, penalty_mapper
 
 
 @pytest.mark.parametrize(("text", "fen"), [
@@ -72,7 +59,7 @@ def test_bad_date_names_the_field_and_value() -> None:
 
 
 def test_a_legal_person_row_maps_onto_the_event() -> None:
-    mapped = _mapper().map(_row(7), "a.csv#row 2")
+    mapped = penalty_mapper().map(penalty_cells(7), "a.csv#row 2")
     event = mapped.event
     assert isinstance(event, PenaltyCaseRecorded)
     assert event.fine_amount_fen == 8_070_000
@@ -87,7 +74,7 @@ def test_a_legal_person_row_maps_onto_the_event() -> None:
 
 def test_a_natural_person_row_maps_with_the_same_preset() -> None:
     row = dict(zip(PENALTY_HEADER, penalty_row(10, natural_person=True), strict=True))
-    event = _mapper().map(row, "r").event
+    event = penalty_mapper().map(row, "r").event
     party = event.parties[0]  # type: ignore[attr-defined]
     assert party.category is PartyCategory.NATURAL_PERSON
     assert party.id_type is IdDocumentType.RESIDENT_ID
@@ -95,27 +82,27 @@ def test_a_natural_person_row_maps_with_the_same_preset() -> None:
 
 
 def test_ids_are_deterministic_and_content_sensitive() -> None:
-    mapper = _mapper()
-    first = mapper.map(_row(7), "a.csv#row 2").event
-    again = mapper.map(_row(7), "renamed.csv#row 9").event
-    corrected = mapper.map(_row(7, 违法事实="更正后的事实"), "a.csv#row 2").event
+    mapper = penalty_mapper()
+    first = mapper.map(penalty_cells(7), "a.csv#row 2").event
+    again = mapper.map(penalty_cells(7), "renamed.csv#row 9").event
+    corrected = mapper.map(penalty_cells(7, 违法事实="更正后的事实"), "a.csv#row 2").event
     assert first.event_id == again.event_id
     assert first.case_id == corrected.case_id
     assert first.event_id != corrected.event_id
 
 
 def test_unknown_code_falls_back_and_missing_required_rejects() -> None:
-    mapper = _mapper()
-    event = mapper.map(_row(7, 行政相对人类别="外星人"), "r").event
+    mapper = penalty_mapper()
+    event = mapper.map(penalty_cells(7, 行政相对人类别="外星人"), "r").event
     assert event.parties[0].category is PartyCategory.UNKNOWN  # type: ignore[attr-defined]
     with pytest.raises(RecordRejected) as caught:
-        mapper.map(_row(7, 行政处罚决定书文号=" "), "r")
+        mapper.map(penalty_cells(7, 行政处罚决定书文号=" "), "r")
     assert caught.value.field == "行政处罚决定书文号"
 
 
 def test_a_wrong_check_digit_is_a_validation_error() -> None:
     with pytest.raises(ValidationError) as caught:
-        _mapper().map(_row(7, 处罚机关统一社会信用代码="11429901030089405A"), "r")
+        penalty_mapper().map(penalty_cells(7, 处罚机关统一社会信用代码="11429901030089405A"), "r")
     assert "deciding_authority_code" in str(caught.value)
 
 
@@ -123,7 +110,7 @@ def test_a_wrong_check_digit_is_a_validation_error() -> None:
 @given(st.dictionaries(st.sampled_from(PENALTY_HEADER), st.text(max_size=20)))
 def test_mapping_never_crashes_on_arbitrary_rows(row: dict[str, str]) -> None:
     with contextlib.suppress(RecordRejected, ValidationError):
-        _mapper().map(row, "fuzz")
+        penalty_mapper().map(row, "fuzz")
 
 
 def test_a_mapped_recorded_at_is_the_agency_entry_time_else_the_read_time() -> None:
@@ -133,8 +120,8 @@ def test_a_mapped_recorded_at_is_the_agency_entry_time_else_the_read_time() -> N
         "mapping": {"fields": {"recorded_at": {"column": "录入日期", "convert": "date_start"}}}})
     mapper = Mapper(config.mapping, unit=config.unit, connector_id=config.id)
     read_time = datetime(2024, 3, 20, 10, 0, tzinfo=CHINA_TZ)
-    entered = mapper.map(_row(7, 录入日期="2024-03-18"), "r", read_time).event
+    entered = mapper.map(penalty_cells(7, 录入日期="2024-03-18"), "r", read_time).event
     assert entered.recorded_at == datetime(2024, 3, 18, tzinfo=CHINA_TZ)
-    not_entered = mapper.map(_row(7, 录入日期=""), "r", read_time).event
+    not_entered = mapper.map(penalty_cells(7, 录入日期=""), "r", read_time).event
     assert not_entered.recorded_at == read_time
-    assert _mapper().map(_row(7), "r", read_time).event.recorded_at == read_time
+    assert penalty_mapper().map(penalty_cells(7), "r", read_time).event.recorded_at == read_time
