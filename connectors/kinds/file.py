@@ -39,6 +39,7 @@ __all__ = ["CsvRowParser", "FileSource", "check_xlsx_zip", "detect_encoding",
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
+_QUOTE = ord('"')
 #: Rows an XLSX sheet can have at all (Excel's own limit).
 _XLSX_MAX_ROWS = 1_048_576
 #: Parts smaller than this are not judged by their compression ratio.
@@ -73,15 +74,19 @@ def detect_encoding(sample: bytes) -> str:
 
 
 def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | None = None,
-                     ) -> Iterator[tuple[bytes, int]]:
+                     delimiter: bytes = b",") -> Iterator[tuple[bytes, int]]:
     """Raw CSV records (bytes, offset after) from a binary file positioned at ``start_offset``.
 
-    A line with an odd number of quotes opens a quoted cell that continues on the next
-    line. Splitting on b"\\n" is safe for GBK/GB18030 (no trail byte is 0x0A). A record
-    longer than ``max_record_bytes`` (a quote left open swallows the rest of the file; a
-    300 MB line) raises :class:`FileRejected` before it is held in memory.
+    A line that ends inside a quoted cell continues on the next line. A quote opens a
+    quoted cell only at a cell's start, as the csv module reads it: a quote inside an
+    unquoted cell (an inch mark, ``没收27"显示器一台``) is a character, and must not join
+    the rows after it into one. Splitting on b"\n" and looking for b'"' and the
+    delimiter byte is safe for GBK/GB18030 and UTF-8 (no trail byte is ASCII punctuation).
+    A record longer than ``max_record_bytes`` (a quote left open swallows the rest of the
+    file; a 300 MB line) raises :class:`FileRejected` before it is held in memory.
     """
     limit = max_record_bytes if max_record_bytes is not None else -1
+    opens = delimiter + b'"'  # a cell after the first that starts with a quote
     offset = start_offset
     pending = b""
     while line := handle.readline(limit + 1 - len(pending) if limit >= 0 else -1):
@@ -94,15 +99,39 @@ def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | Non
                 error_type="record_too_large", value=f"byte {start:,}")
         if pending:
             pending += line
-            if pending.count(b'"') % 2:
+            if _ends_in_quoted_cell(line, opens, quoted=True):
                 continue
             line, pending = pending, b""
-        elif line.count(b'"') % 2:
+        elif b'"' in line and _ends_in_quoted_cell(line, opens, quoted=False):
             pending = line
             continue
         yield line, offset
     if pending:
         yield pending, offset
+
+
+def _ends_in_quoted_cell(line: bytes, opens: bytes, *, quoted: bool) -> bool:
+    """Whether ``line`` ends inside a quoted cell; ``quoted``: it begins inside one (the
+    line before ended in it). A quoted cell opens at the line's start or after the
+    delimiter (``opens`` is the delimiter and a quote) and closes at a quote not doubled;
+    what follows a closing quote up to the next delimiter stays in the cell unquoted."""
+    size = len(line)
+    index = 0
+    if not quoted and line.startswith(b'"'):
+        quoted, index = True, 1
+    while True:
+        if quoted:
+            found = line.find(b'"', index)
+            if found < 0:
+                return True
+            if found + 1 < size and line[found + 1] == _QUOTE:
+                index = found + 2  # a doubled quote: a quote in the cell
+                continue
+            quoted, index = False, found + 1
+        found = line.find(opens, index)
+        if found < 0:
+            return False
+        quoted, index = True, found + len(opens)
 
 
 def split_record(text: str, delimiter: str) -> list[str]:
@@ -221,7 +250,8 @@ class FileSource(DropFolderSource):
             row_number = int(resume.get("row") or 1)
             max_row = limits.max_rows + 1
             handle.seek(offset)
-            for raw, end in iter_csv_records(handle, offset, limits.max_record_bytes):
+            for raw, end in iter_csv_records(handle, offset, limits.max_record_bytes,
+                                             delimiter.encode(encoding)):
                 row_number += 1
                 if row_number > max_row:
                     raise FileRejected(f"{name} has more than max_rows ({limits.max_rows:,}) "
