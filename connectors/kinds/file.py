@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from connectors.config import FileLimits, FileSourceConfig
 from connectors.kinds.dropfolder import DropFolderSource, FileRejected
@@ -39,7 +39,6 @@ __all__ = ["CsvRowParser", "FileSource", "check_xlsx_zip", "detect_encoding",
 
 log = logging.getLogger(__name__)
 _SAMPLE_BYTES = 256 * 1024
-_QUOTE = ord('"')
 #: Rows an XLSX sheet can have at all (Excel's own limit).
 _XLSX_MAX_ROWS = 1_048_576
 #: Parts smaller than this are not judged by their compression ratio.
@@ -74,19 +73,30 @@ def detect_encoding(sample: bytes) -> str:
 
 
 def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | None = None,
-                     delimiter: bytes = b",") -> Iterator[tuple[bytes, int]]:
+                     delimiter: bytes = b",", encoding: str = "utf-8",
+                     ) -> Iterator[tuple[bytes, int]]:
     """Raw CSV records (bytes, offset after) from a binary file positioned at ``start_offset``.
 
     A line that ends inside a quoted cell continues on the next line. A quote opens a
     quoted cell only at a cell's start, as the csv module reads it: a quote inside an
     unquoted cell (an inch mark, ``没收27"显示器一台``) is a character, and must not join
-    the rows after it into one. Splitting on b"\n" and looking for b'"' and the
-    delimiter byte is safe for GBK/GB18030 and UTF-8 (no trail byte is ASCII punctuation).
+    the rows after it into one. Splitting on b"\n" and looking for b'"' is safe for
+    GBK/GB18030 and UTF-8 (neither is ever a trail byte); so is looking for the delimiter
+    byte, except a GB18030 file's delimiter that a trail byte can be (``|``, ``@``: trail
+    bytes run 0x40-0x7E), whose lines with a quote are decoded to be read.
     A record longer than ``max_record_bytes`` (a quote left open swallows the rest of the
     file; a 300 MB line) raises :class:`FileRejected` before it is held in memory.
     """
     limit = max_record_bytes if max_record_bytes is not None else -1
     opens = delimiter + b'"'  # a cell after the first that starts with a quote
+    decoded = _trail_byte_delimiter(delimiter, encoding)
+
+    def ends_quoted(line: bytes, quoted: bool) -> bool:
+        if decoded:
+            return _ends_in_quoted_cell(line.decode(encoding, "replace"),
+                                        opens.decode(encoding), '"', quoted=quoted)
+        return _ends_in_quoted_cell(line, opens, b'"', quoted=quoted)
+
     offset = start_offset
     pending = b""
     while line := handle.readline(limit + 1 - len(pending) if limit >= 0 else -1):
@@ -99,10 +109,10 @@ def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | Non
                 error_type="record_too_large", value=f"byte {start:,}")
         if pending:
             pending += line
-            if _ends_in_quoted_cell(line, opens, quoted=True):
+            if ends_quoted(line, True):
                 continue
             line, pending = pending, b""
-        elif b'"' in line and _ends_in_quoted_cell(line, opens, quoted=False):
+        elif b'"' in line and ends_quoted(line, False):
             pending = line
             continue
         yield line, offset
@@ -110,21 +120,28 @@ def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | Non
         yield pending, offset
 
 
-def _ends_in_quoted_cell(line: bytes, opens: bytes, *, quoted: bool) -> bool:
+def _trail_byte_delimiter(delimiter: bytes, encoding: str) -> bool:
+    """Whether ``delimiter``'s byte can also be the second byte of a GB18030 character."""
+    return (codecs.lookup(encoding).name in ("gb18030", "gbk", "gb2312")
+            and len(delimiter) == 1 and (0x40 <= delimiter[0] <= 0x7E
+                                         or 0x30 <= delimiter[0] <= 0x39))
+
+
+def _ends_in_quoted_cell(line: AnyStr, opens: AnyStr, quote: AnyStr, *, quoted: bool
+                         ) -> bool:
     """Whether ``line`` ends inside a quoted cell; ``quoted``: it begins inside one (the
     line before ended in it). A quoted cell opens at the line's start or after the
     delimiter (``opens`` is the delimiter and a quote) and closes at a quote not doubled;
     what follows a closing quote up to the next delimiter stays in the cell unquoted."""
-    size = len(line)
     index = 0
-    if not quoted and line.startswith(b'"'):
+    if not quoted and line.startswith(quote):
         quoted, index = True, 1
     while True:
         if quoted:
-            found = line.find(b'"', index)
+            found = line.find(quote, index)
             if found < 0:
                 return True
-            if found + 1 < size and line[found + 1] == _QUOTE:
+            if line[found + 1:found + 2] == quote:
                 index = found + 2  # a doubled quote: a quote in the cell
                 continue
             quoted, index = False, found + 1
@@ -251,7 +268,7 @@ class FileSource(DropFolderSource):
             max_row = limits.max_rows + 1
             handle.seek(offset)
             for raw, end in iter_csv_records(handle, offset, limits.max_record_bytes,
-                                             delimiter.encode(encoding)):
+                                             delimiter.encode(encoding), encoding):
                 row_number += 1
                 if row_number > max_row:
                     raise FileRejected(f"{name} has more than max_rows ({limits.max_rows:,}) "

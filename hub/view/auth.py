@@ -463,6 +463,24 @@ def _upsert_user(
                 user.active = active
 
 
+def _demo_password_hash(store: Store, usernames: list[str], password: str) -> str:
+    """The demo users' stored hash while it is still the demo password's, else a new one.
+
+    Hashing again at every start (a new salt) would look like a changed password and end
+    every demo user's sessions at each restart of the view (see ``_upsert_user``).
+    """
+    with store.session() as session:
+        stored = session.scalars(select(UserRow.password_hash)
+                                 .where(UserRow.username.in_(usernames))).first()
+    if stored is not None:
+        try:
+            if _hasher.verify(stored, password):
+                return stored
+        except (VerificationError, InvalidHashError):
+            pass
+    return hash_password(password)
+
+
 def _revoke_sessions(session: Session, username: str) -> None:
     session.execute(
         update(SessionRow)
@@ -543,7 +561,6 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
             )
             created.append(str(entry["username"]))
     if settings.seed_demo_users:
-        password_hash = hash_password(settings.demo_password.get_secret_value())
         demo: list[tuple[str, str, str | None, str]] = [
             ("prosecutor", "prosecutor", None, "演示检察官"),
             ("operations", "operations", None, "演示运维"),
@@ -552,6 +569,8 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
             (f"unit-{code.lower()}", "unit", code.upper(), f"演示单位用户 {code.upper()}")
             for code in settings.demo_unit_codes
         ]
+        password_hash = _demo_password_hash(store, [name for name, *_ in demo],
+                                            settings.demo_password.get_secret_value())
         for username, role, unit_code, display in demo:
             _upsert_user(store, username, password_hash, role, unit_code, display, active=None)
             created.append(username)

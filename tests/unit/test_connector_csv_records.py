@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from connectors.kinds.file import iter_csv_records
 
 
-def _records(data: bytes, delimiter: bytes = b",") -> list[bytes]:
-    return [raw for raw, _ in iter_csv_records(io.BytesIO(data), 0, None, delimiter)]
+def _records(data: bytes, delimiter: bytes = b",", encoding: str = "utf-8") -> list[bytes]:
+    return [raw for raw, _ in iter_csv_records(io.BytesIO(data), 0, None, delimiter,
+                                               encoding)]
 
 
 def _rows(text: str, delimiter: str = ",") -> list[list[str]]:
@@ -47,6 +48,18 @@ def test_another_delimiter() -> None:
     text = 'a\t"b\nc"\td\r\ne\tf"g\th\r\n'
     records = _records(text.encode(), b"\t")
     assert [_rows(raw.decode(), "\t")[0] for raw in records] == _rows(text, "\t")
+
+
+def test_a_gbk_character_ending_in_the_delimiters_byte_opens_no_quoted_cell() -> None:
+    """亅 is 0x81 0x7C in GBK: its second byte is ``|``. Followed by an inch mark it is
+    not a delimiter and a quote."""
+    text = 'a|b\n1|型亅"27寸\n2|x\n3|y\n'
+    data = text.encode("gb18030")
+    assert b'|"' in data
+    records = _records(data, b"|", "gb18030")
+    assert [_rows(raw.decode("gb18030"), "|")[0] for raw in records] == _rows(text, "|")
+    quoted = 'a|"第一行\n第二行"|c\nd|e|f\n'  # a quoted cell still holds line breaks
+    assert len(_records(quoted.encode("gb18030"), b"|", "gb18030")) == 2
 
 
 _CELL = st.text(alphabet=['a', '中', ',', '"', '\n', ' ', '\r'], max_size=8)

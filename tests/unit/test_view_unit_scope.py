@@ -183,3 +183,19 @@ def test_parallel_guesses_are_checked_no_more_than_the_limit(view: TestClient) -
             select(OutboxRow).where(OutboxRow.record_type != ViewAction.avro_name)))
     checked = reasons["reason=credentials"] + reasons["reason=credentials;locked"]
     assert checked == limit
+
+
+def test_a_restart_with_the_same_demo_password_keeps_the_demo_sessions(
+        tmp_path: Path) -> None:
+    """The demo password is hashed with a new salt at each hashing: a restart must not
+    take that for a changed password and log every demo user out."""
+
+    def settings() -> ViewSettings:
+        return ViewSettings(database_url=f"sqlite:///{tmp_path / 'view.sqlite3'}",
+                            seed_demo_users=True, bootstrap=None,
+                            session_secret=SecretStr("a-fixed-secret-as-in-production"))
+
+    with TestClient(create_app(settings())) as client:
+        prosecutor = _bearer(client, "prosecutor")
+    with TestClient(create_app(settings())) as client:
+        assert client.get("/api/me", headers=prosecutor).status_code == 200
