@@ -16,6 +16,7 @@ connector phase alone (``ru_maxrss`` before the baseline starts).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import resource
 import tempfile
@@ -39,11 +40,18 @@ from hub.kafka import make_producer
 from hub.models import CHINA_TZ
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, SerializedEvent
-from hub.topics import apply_topics, load_manifest
+from hub.topics import apply_topics, delete_namespace, load_manifest
 
 __all__ = ["run_ingest_benchmark"]
 
+log = logging.getLogger(__name__)
+
 _BASELINE_DISTINCT = 10_000
+
+
+def _namespace(suffix: str) -> str:
+    """The run's own topic prefix: its ingest topics and both baselines' topics."""
+    return f"lf-bench-{suffix}."
 
 
 def _peak_rss_mib() -> float:
@@ -76,8 +84,8 @@ async def _encoded_sample(registry_url: str, sample: Path, config: Any) -> list[
     return encoded
 
 
-async def _baseline_producer(bootstrap: str) -> tuple[AIOKafkaProducer, str]:
-    topic = f"bench.baseline.{uuid.uuid4().hex[:8]}"
+async def _baseline_producer(bootstrap: str, suffix: str) -> tuple[AIOKafkaProducer, str]:
+    topic = f"{_namespace(suffix)}baseline.{uuid.uuid4().hex[:8]}"
     await apply_topics(bootstrap, [load_manifest().spec_for(topic)])
     producer = make_producer(bootstrap, client_id="bench-baseline", linger_ms=20)
     await producer.start()
@@ -85,11 +93,11 @@ async def _baseline_producer(bootstrap: str) -> tuple[AIOKafkaProducer, str]:
 
 
 async def _baseline_batches(bootstrap: str, encoded: list[SerializedEvent],
-                            records: int) -> float:
+                            records: int, suffix: str) -> float:
     """Bare aiokafka, the way the connector produces: per-partition record batches
     (default partitioner), submitted when full or every 2,048 records, acks awaited in
     windows of 20,000. Same producer settings (idempotent, acks=all, 512 KiB batches)."""
-    producer, topic = await _baseline_producer(bootstrap)
+    producer, topic = await _baseline_producer(bootstrap, suffix)
     try:
         partitions = sorted(await producer.partitions_for(topic))
         partitioner = DefaultPartitioner()
@@ -126,9 +134,10 @@ async def _baseline_batches(bootstrap: str, encoded: list[SerializedEvent],
         await producer.stop()
 
 
-async def _baseline_send(bootstrap: str, encoded: list[SerializedEvent], records: int) -> float:
+async def _baseline_send(bootstrap: str, encoded: list[SerializedEvent], records: int,
+                         suffix: str) -> float:
     """Bare aiokafka with pipelined per-message ``send()`` (the issue's original baseline)."""
-    producer, topic = await _baseline_producer(bootstrap)
+    producer, topic = await _baseline_producer(bootstrap, suffix)
     try:
         started = time.perf_counter()
         pending = []
@@ -147,11 +156,31 @@ async def _baseline_send(bootstrap: str, encoded: list[SerializedEvent], records
 
 
 async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
-               workers: int | None) -> dict[str, Any]:
+               workers: int | None, keep_topics: bool) -> dict[str, Any]:
+    """The run, then its topics deleted (unless ``keep_topics``): a 1,000,000-row run
+    writes ~300 MB to its ingest topic and as much again to each baseline's."""
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        return await _measure(records, bootstrap, registry_url, root, workers, suffix)
+    finally:
+        if not keep_topics:
+            await _delete_bench_topics(bootstrap, suffix)
+
+
+async def _delete_bench_topics(bootstrap: str, suffix: str) -> None:
+    """Best effort: a failure to clean up is logged, never hides the run's result."""
+    try:
+        await delete_namespace(bootstrap, [_namespace(suffix)])
+    except Exception:  # the measurement stands; the warning says what is left
+        log.warning("could not delete the run's topics under %s", _namespace(suffix),
+                    exc_info=True)
+
+
+async def _measure(records: int, bootstrap: str, registry_url: str, root: Path,
+                   workers: int | None, suffix: str) -> dict[str, Any]:
     drop = root / "drop"
     drop.mkdir()
     staged = write_penalty_csv(root / "penalties.csv", records, encoding="gbk")
-    suffix = uuid.uuid4().hex[:8]
     config = parse_config({
         "id": f"bench-{suffix}", "unit": DEMO_MARKET_UNIT, "kind": "file",
         "source": {"path": str(drop), "settle_seconds": 0}, "preset": "penalty-disclosure",
@@ -161,7 +190,7 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
     # workers would read the rows as the demo market-regulation unit's cases.
     runner = ConnectorRunner(config, settings=HubSettings(bootstrap=bootstrap,
                                                           registry_url=registry_url),
-                             topic_prefix=f"lf-bench-{suffix}.")
+                             topic_prefix=_namespace(suffix))
     target = drop / staged.name
     staged.rename(target)
     started = time.perf_counter()
@@ -176,8 +205,8 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
     sample = root / "sample.csv"
     write_penalty_csv(sample, min(records, _BASELINE_DISTINCT), encoding="gbk")
     encoded = await _encoded_sample(registry_url, sample, config)
-    baseline_elapsed = await _baseline_batches(bootstrap, encoded, records)
-    send_elapsed = await _baseline_send(bootstrap, encoded, records)
+    baseline_elapsed = await _baseline_batches(bootstrap, encoded, records, suffix)
+    send_elapsed = await _baseline_send(bootstrap, encoded, records, suffix)
     rate = produced / elapsed if elapsed else 0.0
     baseline_rate = records / baseline_elapsed if baseline_elapsed else 0.0
     send_rate = records / send_elapsed if send_elapsed else 0.0
@@ -208,10 +237,13 @@ async def _run(records: int, bootstrap: str, registry_url: str, root: Path,
 
 
 def run_ingest_benchmark(records: int, bootstrap: str, registry_url: str,
-                         workers: int | None = None) -> dict[str, Any]:
+                         workers: int | None = None, *,
+                         keep_topics: bool = False) -> dict[str, Any]:
     """Run the benchmark once (blocking); returns the numbers as a JSON-ready dict.
 
-    ``workers`` is the connector's mapping processes (None: the connector's default).
+    ``workers`` is the connector's mapping processes (None: the connector's default);
+    ``keep_topics`` leaves the run's private topics on the broker.
     """
     with tempfile.TemporaryDirectory(prefix="liangfa-bench-") as directory:
-        return asyncio.run(_run(records, bootstrap, registry_url, Path(directory), workers))
+        return asyncio.run(_run(records, bootstrap, registry_url, Path(directory), workers,
+                                keep_topics))

@@ -21,11 +21,14 @@ def ingest(records: Annotated[int, typer.Option(help="Rows in the generated CSV"
            = False,
            workers: Annotated[int | None, typer.Option(
                min=1, help="Mapping processes of the connector (default: its own default)")]
-           = None) -> None:
+           = None,
+           keep_topics: Annotated[bool, typer.Option(
+               "--keep-topics", help="Leave the run's private topics on the broker (to "
+               "inspect them); by default they are deleted at the end.")] = False) -> None:
     """Ingest N generated 双公示 rows through the file connector; compare with bare aiokafka."""
     settings = HubSettings()
     result = run_ingest_benchmark(records, settings.bootstrap, settings.registry_url,
-                                  workers)
+                                  workers, keep_topics=keep_topics)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -68,11 +68,11 @@ from hub.models.examples import (
 )
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde, SerializedEvent
-from hub.topics import TopicSpec, apply_topics
+from hub.topics import TopicSpec, apply_topics, delete_namespace
 from streams.settings import StreamSettings, prepare_topics
 from streams.topics import TopicNames
 
-__all__ = ["BenchResult", "bench_events", "run_bench"]
+__all__ = ["BenchResult", "bench_events", "bench_namespace", "run_bench"]
 
 log = logging.getLogger(__name__)
 
@@ -354,10 +354,41 @@ async def _baseline(bootstrap: str, source: str, target: str, count: int) -> flo
 
 async def run_bench(count: int, *, settings: HubSettings | None = None,
                     work_dir: Path | None = None, events_per_case: int = 4,
-                    workers: int = 1) -> BenchResult:
-    """Run both measurements and the recovery probe; topics get a fresh prefix."""
+                    workers: int = 1, keep_topics: bool = False) -> BenchResult:
+    """Run both measurements and the recovery probe; topics get a fresh prefix.
+
+    The prefix's topics (inputs, outputs, changelogs, the baselines') are deleted at the
+    end unless ``keep_topics``: a 1,000,000-event run writes ~1 GB to them.
+    """
     hub = settings or HubSettings()
     app_id = f"lf-bench-{uuid.uuid4().hex[:8]}"
+    try:
+        return await _measure(hub, app_id, count, work_dir=work_dir,
+                              events_per_case=events_per_case, workers=workers)
+    finally:
+        if not keep_topics:
+            await _delete_bench_topics(hub, app_id)
+
+
+def bench_namespace(app_id: str) -> list[str]:
+    """The prefixes of a run's topics: ``<app id>.`` (inputs, outputs, inboxes, the
+    baselines') and ``<app id>-`` (the engine's changelogs, Kafka Streams' form)."""
+    return [f"{app_id}.", f"{app_id}-"]
+
+
+async def _delete_bench_topics(hub: HubSettings, app_id: str) -> None:
+    """Best effort: a failure to clean up is logged, never hides the run's result."""
+    try:
+        deleted = await delete_namespace(hub.bootstrap, bench_namespace(app_id),
+                                         security=hub.kafka_security)
+        log.info("deleted the run's %d topics under %s", len(deleted), app_id)
+    except Exception:  # the measurement stands; the warning says what is left
+        log.warning("could not delete the run's topics under %s.* and %s-*", app_id,
+                    app_id, exc_info=True)
+
+
+async def _measure(hub: HubSettings, app_id: str, count: int, *, work_dir: Path | None,
+                   events_per_case: int, workers: int) -> BenchResult:
     stream_settings = StreamSettings(hub=hub, topics=TopicNames(prefix=f"{app_id}."),
                                      app_id=app_id)
     topics = stream_settings.topics

@@ -27,6 +27,9 @@ def streams(
         "--events-per-case", help="Events of each case's history (at least 4).")] = 4,
     workers: Annotated[int, typer.Option(
         "--workers", help="Worker processes sharing the partitions.")] = 1,
+    keep_topics: Annotated[bool, typer.Option(
+        "--keep-topics", help="Leave the run's private topics on the broker (to inspect "
+        "them); by default they are deleted at the end.")] = False,
 ) -> None:
     """Push N events through one worker and through a bare passthrough; compare."""
     from hub.config import HubSettings
@@ -34,7 +37,8 @@ def streams(
 
     result = result_dict(asyncio.run(run_bench(events, settings=HubSettings(),
                                                events_per_case=events_per_case,
-                                               workers=workers)))
+                                               workers=workers,
+                                               keep_topics=keep_topics)))
     if as_json:
         typer.echo(json.dumps(result))
         return
