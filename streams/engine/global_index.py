@@ -45,6 +45,7 @@ from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
 from streams.engine.frontier import checked_offsets
 from streams.engine.match_store import RocksMatchStorage, open_index_store
+from streams.engine.reviews import HeapRawStore, RawStore, ReviewEntries
 from streams.engine.tuning import EngineTuning
 from streams.match_index import ReferralRecord
 from streams.matching_logic import FeedbackMatcher
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 #: read of each partition of the referrals topic (see :mod:`streams.engine.match_store`).
 _DIGEST = b"d"
 _OFFSET = b"\x00offset"
+#: Store key prefix of parked-feedback entries once settled (:meth:`GlobalIndex.parked`).
+_SETTLED = b"q"
 #: Key prefix of the automatic matches kept for review (:attr:`GlobalIndex.reviews`).
 REVIEW_PREFIX = "review|"
 #: Index records applied per read (recovery reads until the topics' ends).
@@ -76,8 +79,9 @@ class GlobalIndex:
     With a ``directory`` the referral indexes live in a local RocksDB store
     (:mod:`streams.engine.match_store`) that remembers how far it has read each partition
     of the referrals topic; without one (tests, the offline harness) on the heap. Parked
-    feedback stays on the heap and is re-read from its topic on every start (it holds
-    only what waits for a person or a referral).
+    feedback is re-read from its topic on every start: what still waits for a person or a
+    referral onto the heap, what was settled (one entry per feedback ever parked) and the
+    matches kept for review (:mod:`streams.engine.reviews`) into the store.
     """
 
     def __init__(self, referrals_topic: str, pending_topic: str,
@@ -88,20 +92,22 @@ class GlobalIndex:
         self._db: Rdict | None = open_index_store(directory) if directory else None
         self._storage = RocksMatchStorage(self._db) if self._db is not None else None
         self.matcher = FeedbackMatcher(parameters, self._storage)
+        #: The parked-feedback entries still open (what the passes try again); settled
+        #: ones are in the store (:meth:`parked`).
         self.pending: dict[str, dict[str, Any]] = {}
+        #: What the index keeps besides the matcher's records (digests, offsets, reviews):
+        #: in the local store, or here when there is none.
+        self._heap_store = HeapRawStore()
         #: Automatic matches that a later referral may overturn, by ``review|<feedback
         #: id>`` (see :meth:`streams.engine.matching.MatchingProcessor.reconsider`). Read
-        #: from the same topic as ``pending``, kept apart so the parked-feedback passes
-        #: never see them.
-        self.reviews: dict[str, dict[str, Any]] = {}
+        #: from the same topic as ``pending``, kept apart (and off the heap, see
+        #: :mod:`streams.engine.reviews`) so the parked-feedback passes never see them.
+        self.reviews = ReviewEntries(self._raw_store)
         #: Keys of the parked-feedback entries still open, by the referral number their
         #: feedback quotes: the
         #: batch that indexes a referral matches them at once
         #: (:meth:`~streams.engine.matching.MatchingProcessor.rematch_quoting`).
         self.pending_by_referral: dict[str, set[str]] = {}
-        #: A digest of each referral entry read from the topic (what :meth:`knows`
-        #: compares), when there is no store: the matcher holds the records themselves.
-        self._referral_keys: dict[str, bytes] = {}
         #: Digests of entries this worker wrote and has not read back from the topic yet.
         #: Not persisted: after a crash the entry counts as unknown and is written again
         #: (its batch is replayed), so an entry never lives only in the local store.
@@ -113,16 +119,16 @@ class GlobalIndex:
         #: True when this start's store was built by a child process (see _prebuild).
         self.prebuilt = False
 
+    def _raw_store(self) -> RawStore:
+        return self._storage if self._storage is not None else self._heap_store
+
     def _stored_digest(self, key: str) -> bytes | None:
-        if self._storage is None:
-            return self._referral_keys.get(key)
-        return self._storage.get_raw(_DIGEST + key.encode("utf-8"))
+        """The digest of the referral entry read under ``key`` (what :meth:`knows`
+        compares; the matcher holds the records themselves)."""
+        return self._raw_store().get_raw(_DIGEST + key.encode("utf-8"))
 
     def _store_digest(self, key: str, digest: bytes) -> None:
-        if self._storage is None:
-            self._referral_keys[key] = digest
-        else:
-            self._storage.put_raw(_DIGEST + key.encode("utf-8"), digest)
+        self._raw_store().put_raw(_DIGEST + key.encode("utf-8"), digest)
 
     def apply(self, topic: str, key: str, value: dict[str, Any] | None) -> None:
         """Apply one index entry read from its topic."""
@@ -147,20 +153,33 @@ class GlobalIndex:
         self._sent[key] = _digest(value)
         self._apply_referral(key, value)
 
+    def parked(self, key: str) -> dict[str, Any] | None:
+        """The parked-feedback entry under ``key``, open or settled (None: never parked)."""
+        entry = self.pending.get(key)
+        if entry is not None:
+            return entry
+        stored = self._raw_store().get_raw(_SETTLED + key.encode("utf-8"))
+        return orjson.loads(stored) if stored is not None else None
+
     def _apply_pending(self, key: str, value: dict[str, Any]) -> None:
         # Read back from the topic, an entry this worker wrote (one dict under the
         # feedback's and the unmatched event's ids) stays one object, not two copies.
         if key.startswith(REVIEW_PREFIX):
-            self.reviews[key] = value
+            self.reviews.put(key, value)
             return
         previous = self.pending.get(key)
         if previous == value:
             return
         if previous is not None:
             self._quoted(key, previous, add=False)
+        if value.get("resolved") or not value.get("feedback"):
+            # Settled: only that it was, kept with the store (one per feedback ever
+            # parked), not on the heap. An entry parked again goes back on the heap.
+            self.pending.pop(key, None)
+            self._raw_store().put_raw(_SETTLED + key.encode("utf-8"), orjson.dumps(value))
+            return
         self.pending[key] = value
-        if not value.get("resolved"):
-            self._quoted(key, value, add=True)
+        self._quoted(key, value, add=True)
 
     def _quoted(self, key: str, entry: dict[str, Any], *, add: bool) -> None:
         """Keep :attr:`pending_by_referral` in step with one parked-feedback entry."""

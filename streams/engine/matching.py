@@ -101,10 +101,12 @@ class MatchingProcessor:
     async def index_referral(self, event: CaseEvent) -> None:
         """Index a referral or penalty decision for matching (global, idempotent)."""
         for key, value in indexed_entries(event):
+            # Every referral's parties, known or not: the batch that indexed a referral
+            # may have died before its reconsider ran, and read again it is known.
+            self._new_identifiers.update(value.get("identifiers") or ())
             if not self.index.knows(key, value):
                 await self._write_index(self.index.referrals_topic, key, value)
                 self.index_grew = True
-                self._new_identifiers.update(value.get("identifiers") or ())
 
     async def rematch_parked(self) -> int:
         """Match parked feedback again once new referrals are known; returns how many.
@@ -118,7 +120,7 @@ class MatchingProcessor:
         self.index_grew = False
         started = time.monotonic()
         try:
-            return await self._rematch_parked() + await self.reconsider()
+            return await self._rematch_parked()
         except Exception:
             self.index_grew = True  # tried again at a later pass
             raise
@@ -184,29 +186,36 @@ class MatchingProcessor:
         return matched_count
 
     async def reconsider(self) -> int:
-        """Judge again the identifier matches of parties a new referral names; returns
-        how many were withdrawn.
+        """Judge again the identifier matches of parties the batch's referrals name;
+        returns how many were withdrawn.
 
-        Runs with the parked-feedback pass (:meth:`rematch_parked`), on the worker that
-        indexed the referral; every review entry is replicated, so it sees them all.
+        Runs in every batch that indexed a referral, on the worker that owns it, before
+        the batch's offsets are committed: a worker that dies first leaves the batch to
+        be read again, and its reconsider with it. Finding the matches is a few lookups
+        (:class:`~streams.engine.reviews.ReviewEntries`); judging one again that still
+        holds changes nothing, and a withdrawal's event id depends on the feedback and
+        the case only, so a second judgement (a replay, another worker) adds nothing.
         """
         identifiers, self._new_identifiers = self._new_identifiers, set()
         if not identifiers:
             return 0
         withdrawn = 0
-        for key, entry in list(self.index.reviews.items()):
-            if (entry.get("review") != "identifier" or not entry.get("resolved")
-                    or not identifiers.intersection(entry.get("identifiers") or ())):
-                continue
-            feedback = _stored_feedback(entry, key)
-            if feedback is None:
-                continue
-            case_id = str(entry["resolved"])
-            result = self.index.matcher.reconsider(feedback)
-            if result.confident and result.case_id == case_id:
-                continue
-            await self._withdraw(case_id, key, entry, result)
-            withdrawn += 1
+        try:
+            for key, entry in self.index.reviews.identifier_matches(identifiers):
+                if self.index.reviews.get(key) != entry:
+                    continue  # withdrawn with an earlier one's chain in this pass
+                feedback = _stored_feedback(entry, key)
+                if feedback is None:
+                    continue
+                case_id = str(entry["resolved"])
+                result = self.index.matcher.reconsider(feedback)
+                if result.confident and result.case_id == case_id:
+                    continue
+                await self._withdraw(case_id, key, entry, result)
+                withdrawn += 1
+        except Exception:
+            self._new_identifiers |= identifiers  # judged again at the next batch
+            raise
         return withdrawn
 
     async def _withdraw(self, case_id: str, key: str, entry: dict[str, Any],
@@ -215,10 +224,8 @@ class MatchingProcessor:
         every feedback matched since through the police case number it linked; then
         match each afresh (or park it for a person)."""
         number = entry.get("police_number")
-        chain = [(key, entry)] + [
-            (other_key, other) for other_key, other in self.index.reviews.items()
-            if number and other.get("review") == "link" and other.get("resolved") == case_id
-            and other.get("police_number") == number]
+        chain = [(key, entry)] + (self.index.reviews.naming(number, case_id, "link")
+                                  if number else [])
         now = datetime.now(UTC)
         withdrawn: list[CaseEvent] = []
         for review_key, review in chain:
@@ -249,11 +256,8 @@ class MatchingProcessor:
         number = normalise_document_number(getattr(feedback, "police_case_number", None))
         if matched.method is MatchMethod.PARTY_IDENTIFIER:
             kind = "identifier"
-        elif matched.method is MatchMethod.CASE_ID and number and any(
-                review.get("review") == "identifier"
-                and review.get("resolved") == matched.case_id
-                and review.get("police_number") == number
-                for review in self.index.reviews.values()):
+        elif matched.method is MatchMethod.CASE_ID and number and \
+                self.index.reviews.naming(number, matched.case_id, "identifier"):
             kind = "link"
         else:
             return
@@ -298,7 +302,7 @@ class MatchingProcessor:
         True when the feedback belongs to the case it is keyed by: the case then takes
         it even if the case's own first events are read after it.
         """
-        if feedback.event_id in self.index.pending:
+        if self.index.parked(feedback.event_id) is not None:
             DUPLICATES.labels("matching").inc()
             return False
         result = self.index.matcher.match(feedback)
@@ -341,7 +345,7 @@ class MatchingProcessor:
 
     async def manual_match(self, action: ViewAction) -> None:
         """A person's MANUAL_MATCH: re-key the parked feedback to the chosen case."""
-        entry = self.index.pending.get(action.target)
+        entry = self.index.parked(action.target)
         if entry is None or entry.get("resolved"):
             return
         feedback = _stored_feedback(entry, action.target)
@@ -368,7 +372,7 @@ def _resolved_entry(case_id: str) -> dict[str, Any]:
 
     Readers of a resolved entry never look at its feedback (re-matching and manual
     matching skip it, matching only asks whether the id is known), and every worker
-    keeps every entry in memory, so the stored event is not carried on.
+    keeps every entry (in its index store), so the stored event is not carried on.
     """
     return {"feedback": None, "resolved": case_id}
 

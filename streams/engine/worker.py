@@ -426,6 +426,7 @@ class StreamWorker:
         await processors.join_held(batch)
         # Parked feedback the batch's referrals matched, in their cases before evaluation.
         await processors.join_rekeyed(batch)
+        await self._reconsider()
         for record in feed:
             await processors.statistics.count(batch, record)
         await processors.finish_cases(batch)
@@ -469,6 +470,7 @@ class StreamWorker:
         if not processors.held.has_due(now):
             return
         if await processors.retry_held(Batch(), now):
+            await self._reconsider()  # for the referrals that waited for their case
             self._flush(producer)
 
     def _judging_time(self) -> datetime:
@@ -500,6 +502,19 @@ class StreamWorker:
         except Exception:  # the point: the worker goes on
             log.exception("%s: re-matching parked feedback failed", self.worker_id)
             return 0
+
+    async def _reconsider(self) -> None:
+        """Identifier matches the batch's referrals may overturn, judged again; a fault
+        is logged and the same parties are judged at the next batch."""
+        assert self.processors is not None
+        try:
+            withdrawn = await self.processors.matching.reconsider()
+        except Exception:  # the point: the worker goes on
+            log.exception("%s: judging identifier matches again failed", self.worker_id)
+            return
+        if withdrawn:
+            log.info("%s: %d identifier matches withdrawn after a referral of the same "
+                     "party", self.worker_id, withdrawn)
 
     def _report_lag(self) -> None:
         CALENDAR_UNKNOWN_YEARS.set(len(unknown_years_seen()))

@@ -10,12 +10,14 @@ person chooses among the candidates.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 
 from hub.identity import case_id_for
+from hub.kafka import make_producer
 from hub.models import (
     Alert,
     AlertStatus,
@@ -27,6 +29,9 @@ from hub.models import (
     MatchMethod,
 )
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
+from streams.engine.state import encode_value
+from streams.matching import indexed_entries
+from streams.topics import changelog_topic
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     example_of,
@@ -141,3 +146,61 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
     timeline = {entry.event_id for entry in state.timeline}
     assert decision.event_id not in timeline and later.event_id not in timeline
     assert state.police_case_number is None
+
+
+async def test_a_referral_indexed_before_a_crash_is_still_judged_against_the_matches(
+    example_county: StreamsDeployment,
+) -> None:
+    """The window a crash leaves: the batch that read the second referral wrote its index
+    entry, then died before it judged the standing matches again. Read again, the
+    referral is known to the index; the match must be judged all the same.
+
+    The dead worker's write is made here, on the real referrals topic, before the
+    referral's event is read: what the replayed batch finds after such a crash.
+    """
+    deployment = example_county
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    await deployment.create_topics([agency_topic, police_topic])
+    deployment.start_worker("w1")
+
+    first: CaseReferred = example_of(CaseReferred)
+    decision: FilingDecided = example_of(FilingDecided).model_copy(update={
+        "event_id": str(uuid.uuid4()),
+        "case_id": case_id_for(EXAMPLE_POLICE, POLICE_NUMBER),
+        "referral_number": None, "agency_decision_number": None,
+        "referring_unit_code": None, "police_case_number": POLICE_NUMBER,
+        "offence": first.suspected_offence})
+    await produce_events(bootstrap, registry, agency_topic, [first])
+    await produce_events(bootstrap, registry, police_topic, [decision])
+    await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found))
+
+    second = first.model_copy(update={
+        "event_id": str(uuid.uuid4()),
+        "case_id": case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2024〕98号"),
+        "referral_number": "示例市监移〔2024〕8号", "decision_number": "示例市监罚〔2024〕98号",
+        "agency_case_number": "示例市监立〔2024〕98号",
+        "occurred_at": first.occurred_at + timedelta(days=1)})
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for key, value in indexed_entries(second):
+            await producer.send_and_wait(changelog_topic(deployment.app_id, "engine-referrals"),
+                                         encode_value(value), key=key.encode("utf-8"))
+    finally:
+        await producer.stop()
+    await asyncio.sleep(3)  # the worker's index reads the entries before the event
+    await produce_events(bootstrap, registry, agency_topic, [second])
+
+    found = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatchWithdrawn) for _, e in found),
+        timeout_s=60)
+    [withdrawal] = [e for _, e in found if isinstance(e, FeedbackMatchWithdrawn)]
+    assert (withdrawal.feedback_event_id, withdrawal.case_id) == (
+        decision.event_id, first.case_id), deployment.log_of("w1")
+    assert set(withdrawal.candidate_case_ids) == {first.case_id, second.case_id}

@@ -4,6 +4,7 @@ lets the batch that indexes a referral match, at once, the feedback parked for i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hub.models import FilingDecided
@@ -47,7 +48,7 @@ def test_feedback_quoting_no_number_and_reviews_are_not_listed() -> None:
     index.apply(PENDING, "f-1", _parked(None, "f-1"))
     index.apply(PENDING, f"{REVIEW_PREFIX}f-9", {"case_id": "c", "identifiers": ["x"]})
     assert index.pending_by_referral == {}
-    assert f"{REVIEW_PREFIX}f-9" in index.reviews
+    assert index.reviews.get(f"{REVIEW_PREFIX}f-9") == {"case_id": "c", "identifiers": ["x"]}
 
 
 def test_an_entry_that_no_longer_validates_is_skipped_not_raised() -> None:
@@ -72,3 +73,32 @@ def test_an_entry_that_no_longer_validates_is_skipped_not_raised() -> None:
     matching.index_grew = True
     # No referral is indexed, so nothing matches: the pass reads every entry and ends.
     assert asyncio.run(matching.rematch_parked()) == 0
+
+
+def test_settled_entries_leave_the_heap_but_stay_known(tmp_path: Path) -> None:
+    """One settled entry per feedback ever parked: in the index's RocksDB store, not on
+    the heap, and still known (matching drops a replayed feedback as a duplicate by it).
+    Parked again after a withdrawal, the entry is open on the heap once more."""
+    index = GlobalIndex("engine-referrals", PENDING, load_rule_set().matching,
+                        directory=tmp_path / "index")
+    try:
+        open_entry = _parked("示例市监移〔2024〕7号", "f-1")
+        index.apply(PENDING, "f-1", open_entry)
+        assert index.parked("f-1") == open_entry and "f-1" in index.pending
+        settled = {"feedback": None, "resolved": "case-1"}
+        index.apply(PENDING, "f-1", settled)
+        assert "f-1" not in index.pending and index.pending_by_referral == {}
+        assert index.parked("f-1") == settled
+        assert index.parked("f-never") is None
+        index.apply(PENDING, "f-1", open_entry)
+        assert index.parked("f-1") == open_entry
+        assert index.pending_by_referral == {"示例市监移〔2024〕7号": {"f-1"}}
+        index.apply(PENDING, "f-1", settled)
+    finally:
+        index.stop()
+    reopened = GlobalIndex("engine-referrals", PENDING, load_rule_set().matching,
+                           directory=tmp_path / "index")
+    try:
+        assert reopened.parked("f-1") == settled and reopened.pending == {}
+    finally:
+        reopened.stop()
