@@ -85,10 +85,16 @@ def owns_by_case_id(event: CaseEvent) -> bool:
 
 
 def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Entitlements,
-                      units: UnitRegistry, hub_unit_code: str, matched: bool
+                      units: UnitRegistry, hub_unit_code: str | None, matched: bool
                       ) -> Entitlement:
     """Whether ``event``'s sender may add it to the case ``relations`` describe.
 
+    ``hub_unit_code``: the unit operating the hub, for an event the engine itself wrote
+    (read from ``lf.case-events``, which only its principal may write); None for one read
+    from an ingest topic. The operator is a procuratorate with ingest topics of its own
+    like any unit: what its connector (or anyone holding its credentials) writes there
+    must not stand in the ``hub`` relation, which admits what only the hub derives
+    (withdrawals of matches, alerts, case states).
     ``matched``: the event is the matcher's re-keyed copy of feedback (the matcher tied
     it to this case). With an empty unit registry, ``kind:`` relations cannot be decided
     and are granted (the worker warns at start); every other relation is still checked.
@@ -136,24 +142,33 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
 
 
 def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ...], *,
-              units: UnitRegistry, hub_unit_code: str, matched: bool) -> str | None:
-    """The first of ``allowed`` the event's sender stands in to the case, or None."""
+              units: UnitRegistry, hub_unit_code: str | None, matched: bool) -> str | None:
+    """The first of ``allowed`` the event's sender stands in to the case, or None.
+
+    A relation joined by ``&`` (``addressee&kind:agency``) holds when each part does:
+    the relations are per unit, so without the kind an addressee of any kind (a police
+    unit a referral went to) could send what only an agency addressee may."""
     unit = event.source_unit
     registered = units.get(unit)
+
+    def holds(part: str) -> bool:
+        if part == "hub":
+            return hub_unit_code is not None and unit == hub_unit_code
+        if part == "owner":
+            return _is_owner(event, relations, registered is not None
+                             and registered.kind != "agency")
+        if part == "addressee":
+            return unit in relations.addressees
+        if part == "matched":
+            return matched or unit in relations.matched
+        if part.startswith("kind:"):
+            kind = part.removeprefix("kind:")
+            return len(units) == 0 or (registered is not None and registered.kind == kind)
+        return False
+
     for relation in allowed:
-        if relation == "hub" and unit == hub_unit_code:
-            return "hub"
-        if relation == "owner" and _is_owner(event, relations, registered is not None
-                                             and registered.kind != "agency"):
-            return "owner"
-        if relation == "addressee" and unit in relations.addressees:
-            return "addressee"
-        if relation == "matched" and (matched or unit in relations.matched):
-            return "matched"
-        if relation.startswith("kind:"):
-            kind = relation.removeprefix("kind:")
-            if len(units) == 0 or (registered is not None and registered.kind == kind):
-                return relation
+        if all(holds(part) for part in relation.split("&")):
+            return relation
     return None
 
 

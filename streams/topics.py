@@ -97,6 +97,14 @@ class TopicNames:
         return self._name("lf.audit-intake")
 
     @property
+    def case_intake(self) -> str:
+        """Internal: ingest events on their way to the task that owns their case, when
+        it is not the task that read them (a repartition). Only the engine writes it:
+        its records are checked for entitlement by that task before anything publishes
+        them on :attr:`case_events`."""
+        return self._name("lf.streams.case-intake")
+
+    @property
     def stats_feed(self) -> str:
         """Internal: the events statistics count, on one partition (the figures are global)."""
         return self._name("lf.streams.stats-feed")
@@ -131,6 +139,7 @@ class TopicNames:
             for spec in manifest.expand() if spec.name in wanted
         ]
         specs.append(TopicSpec(name=self.stats_feed, partitions=1))
+        specs.append(TopicSpec(name=self.case_intake, partitions=partitions))
         return specs
 
 

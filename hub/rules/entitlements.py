@@ -29,9 +29,10 @@ _KINDS = frozenset(get_args(UnitKind))
 def _relation_problems(path: str, relations: tuple[str, ...]) -> list[str]:
     problems = []
     for relation in relations:
-        kind = relation.removeprefix("kind:")
-        if relation not in RELATIONS and not (relation.startswith("kind:") and kind in _KINDS):
-            problems.append(f"{path}: unknown relation {relation!r}")
+        for part in relation.split("&"):  # ``addressee&kind:agency``: both must hold
+            kind = part.removeprefix("kind:")
+            if part not in RELATIONS and not (part.startswith("kind:") and kind in _KINDS):
+                problems.append(f"{path}: unknown relation {part!r} in {relation!r}")
     return problems
 
 

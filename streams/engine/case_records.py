@@ -104,9 +104,20 @@ class CaseRecords(DocumentStore):
 
     def is_case_event(self, record: RawRecord) -> bool:
         """A record the case processors route, match and add to the case's history: read
-        from ``lf.case-events``, or handed on by normalize in the same task."""
+        from ``lf.case-events``, or handed on by normalize (in the same task, or through
+        ``lf.streams.case-intake``)."""
         return (record.topic == self.topics.case_events
-                or self.topics.ingest_unit(record.topic) is not None)
+                or self.from_intake(record))
+
+    def _hub_for(self, record: RawRecord) -> str | None:
+        """The hub's unit for the entitlement check when the engine wrote ``record``
+        (``lf.case-events``); None for a unit's record (see ``check_entitlement``)."""
+        return self.hub_unit_code if record.topic == self.topics.case_events else None
+
+    def from_intake(self, record: RawRecord) -> bool:
+        """Handed on by normalize: an ingest event not published yet, checked here."""
+        return (self.topics.ingest_unit(record.topic) is not None
+                or record.topic == self.topics.case_intake)
 
     # -- matching ----------------------------------------------------------------------
 
@@ -188,7 +199,7 @@ class CaseRecords(DocumentStore):
                    and record.header(MATCHED_HEADER) is not None)
         entitlement = check_entitlement(
             event, relations, rules=self.rules.entitlements, units=self.units,
-            hub_unit_code=self.hub_unit_code, matched=matched)
+            hub_unit_code=self._hub_for(record), matched=matched)
         if not entitlement.entitled:
             now = datetime.now(UTC)
             until = waits_until or (now if document.has_history
@@ -225,7 +236,7 @@ class CaseRecords(DocumentStore):
             return
         document = self.document(batch, record.partition, event.case_id)
         if check_entitlement(event, document.relations(), rules=self.rules.entitlements,
-                             units=self.units, hub_unit_code=self.hub_unit_code,
+                             units=self.units, hub_unit_code=self._hub_for(record),
                              matched=False).entitled:
             await self.matching.index_referral(event)
             try:
@@ -307,7 +318,7 @@ class CaseRecords(DocumentStore):
                 # again.
                 document.mark_seen(refused_key)
                 return
-        if self.topics.ingest_unit(record.topic) is not None:  # handed on by normalize
+        if self.from_intake(record):  # published once entitled
             await self.outputs.forward(topics.case_events, record, event, processed=True)
         joined = [False]
         awaited = False

@@ -34,7 +34,7 @@ def subscription(topics: Any) -> list[str]:
     prefix = "".join(f"\\{char}" if char in _REGEX_SPECIAL else char
                      for char in topics.prefix)
     return [rf"^{prefix}lf\.ingest\.[^.]+\.[^.]+$", topics.case_events, topics.alerts,
-            topics.view_actions, topics.stats_feed]
+            topics.view_actions, topics.stats_feed, topics.case_intake]
 
 
 def group_frontier(consumer: Consumer, topics: Any, index: IndexProgress | None, *,
@@ -52,7 +52,8 @@ def group_frontier(consumer: Consumer, topics: Any, index: IndexProgress | None,
         progress_pattern(topics.prefix),
         stale_s=tuning.source_stale_s)
     is_subscribed = subscribed(subscription(topics))
-    stats_feed, relays = topics.stats_feed, {topics.case_events, topics.alerts}
+    stats_feed = topics.stats_feed
+    relays = {topics.case_events, topics.alerts, topics.case_intake}
     frontier = InputFrontier(
         consumer, lambda name: name != stats_feed and is_subscribed(name),
         relays.__contains__, index, sources=marks,

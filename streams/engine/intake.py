@@ -2,9 +2,11 @@
 
 What arrives on an ingest topic is not yet trusted (its unit may claim another's events)
 nor unique (connectors redeliver); both are settled here, before any case sees the
-record, and the record is handed on to the case processors of the same task or, when the
-ingest topic is not co-partitioned, to ``lf.case-events``. Decoding sits here too, with
-the cache of recently decoded values every later step reads through.
+record, and the record is handed on to the case processors of the same task or, when
+another task owns its case, to that task through the engine's own
+``lf.streams.case-intake`` (never straight to ``lf.case-events``: nothing is published
+there before it is entitled). Decoding sits here too, with the cache of recently decoded
+values every later step reads through.
 """
 
 from __future__ import annotations
@@ -70,9 +72,11 @@ class Intake:
         connectors produce it). Its copy on ``lf.case-events`` then carries
         :data:`~streams._events.PROCESSED_HEADER` and is skipped when read back; it is
         published only once the event is entitled to its case (:meth:`entitled`), so a
-        refused event never reaches ``lf.case-events`` or its subscribers. An ingest
-        topic that is not co-partitioned gets the two-hop path: its copy is processed by
-        the task that owns the case when read from ``lf.case-events`` (a repartition).
+        refused event never reaches ``lf.case-events`` or its subscribers. An event
+        whose case another task owns (an ingest topic that is not co-partitioned, or a
+        producer that chose its own partition) goes to that task through
+        ``lf.streams.case-intake`` (a repartition, written only by the engine), which
+        checks it like a record of its own ingest partition before publishing it.
         The record handed on keeps the ingest position (dead letters name it) but none
         of the ingest headers: a unit cannot smuggle the matcher's header in.
         """
@@ -108,7 +112,9 @@ class Intake:
             # the batch never holds the mark without what the event did to its case.
             store.put(key, str(record.offset).encode("ascii"), late=True)
         if not one_hop:
-            await self.outputs.forward(self.topics.case_events, record, event)
+            # A producer picks its partition: one that put an event where its case is not
+            # must not reach lf.case-events, which the view and the public feed trust.
+            await self.outputs.forward(self.topics.case_intake, record, event)
             return None
         # Published by the case processors once the event is entitled to its case. Of
         # the ingest headers only a replay's mark goes on (see ``case_record``).

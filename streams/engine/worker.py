@@ -128,7 +128,8 @@ class StreamWorker:
     def _is_case_topic(self, topic: str) -> bool:
         """Co-partitioned with the case stores: an ingest topic or a fixed case topic."""
         topics = self.topics
-        return (topic in (topics.case_events, topics.alerts, topics.view_actions)
+        return (topic in (topics.case_events, topics.alerts, topics.view_actions,
+                          topics.case_intake)
                 or topics.ingest_unit(topic) is not None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -84,15 +84,18 @@ async def test_court_events_join_the_referral_case_and_the_reply_stops_the_clock
     answered = example_of(JudicialRecommendation).model_copy(update=origin)
     unanswered = answered.model_copy(update={
         "event_id": str(uuid.uuid4()), "recommendation_number": "（2024）鄂示例司建4号"})
-    await produce_events(bootstrap, registry, judgments_topic, [judgment])
-    await produce_events(bootstrap, registry, recommendations_topic, [answered, unanswered])
     reply_at: datetime = answered.occurred_at + timedelta(days=15)
     reply = example_of(AgencyReplied).model_copy(update={
         "event_id": str(uuid.uuid4()), "occurred_at": reply_at, "recorded_at": reply_at,
         "in_reply_to_document_number": answered.recommendation_number,
         "addressed_to_unit_code": EXAMPLE_COURT})
     assert reply.case_id == case_id
+    # The reply is on the bus first: produced after the court's events, a busy machine
+    # let the worker match and judge the recommendation (due long ago) before the reply
+    # existed, and its clock was raised, then resolved a moment later.
     await produce_events(bootstrap, registry, agency_topic, [reply])
+    await produce_events(bootstrap, registry, judgments_topic, [judgment])
+    await produce_events(bootstrap, registry, recommendations_topic, [answered, unanswered])
 
     # The matcher re-keys the three court events to the referral's case.
     court_ids = {judgment.event_id, answered.event_id, unanswered.event_id}

@@ -14,6 +14,7 @@ from hub.models import (
     ConsultationRequested,
     FilingDecided,
     PenaltyCaseRecorded,
+    ProsecutorialAction,
 )
 from hub.models.examples import (
     EXAMPLE_AGENCY,
@@ -108,6 +109,23 @@ def test_only_the_hub_derives_alerts(units: UnitRegistry) -> None:
     assert not outcome.entitled
 
 
+def test_the_operators_own_ingest_records_do_not_stand_for_the_hub(
+        units: UnitRegistry) -> None:
+    """The hub's operator is a procuratorate with ingest topics like any unit: read from
+    them (``hub_unit_code=None``), its alerts and match withdrawals are refused, while
+    what a procuratorate may send is still taken."""
+    alert = _example(Alert)
+    assert alert.source_unit == EXAMPLE_HUB_UNIT
+    from_ingest = check_entitlement(alert, CaseRelations(owner=EXAMPLE_AGENCY),
+                                    rules=load_entitlements(), units=units,
+                                    hub_unit_code=None, matched=False)
+    assert not from_ingest.entitled
+    act = _example(ProsecutorialAction).model_copy(update={"source_unit": EXAMPLE_HUB_UNIT})
+    assert check_entitlement(act, CaseRelations(owner=EXAMPLE_AGENCY),
+                             rules=load_entitlements(), units=units, hub_unit_code=None,
+                             matched=False).entitled
+
+
 def test_a_unit_missing_from_the_registry_is_named(units: UnitRegistry) -> None:
     stranger = "11421181MB00000080"
     decision = _example(FilingDecided).model_copy(update={"source_unit": stranger})
@@ -148,7 +166,28 @@ def test_an_addressee_may_answer(units: UnitRegistry) -> None:
     assert not refused.entitled
     assert refused.curable  # a later act of the case may make it an addressee
     relations.addressees.add(OTHER_AGENCY)
-    assert _check(rogue, relations, units).relation == "addressee"
+    assert _check(rogue, relations, units).relation == "addressee&kind:agency"
+
+
+def test_a_relation_does_not_lend_a_unit_another_kinds_voice(units: UnitRegistry) -> None:
+    """The relations are per unit: the police unit a referral was routed to is an
+    addressee, a police unit whose feedback was matched is matched. Neither may answer
+    as the agency or judge as the court; an agency the hub routed the police's receipt
+    to may not record the police's decision."""
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                              addressees={EXAMPLE_POLICE, OTHER_AGENCY},
+                              matched={EXAMPLE_POLICE})
+    reply = next(e for e in example_events().values() if type(e).__name__ == "AgencyReplied")
+    assert not _check(reply.model_copy(update={"source_unit": EXAMPLE_POLICE}),
+                      relations, units).entitled
+    judgment = next(e for e in example_events().values()
+                    if type(e).__name__ == "CourtJudgment")
+    assert not _check(judgment.model_copy(update={"source_unit": EXAMPLE_POLICE}),
+                      relations, units, matched=True).entitled
+    assert _check(judgment, relations, units).entitled  # the court itself
+    decision = _example(FilingDecided).model_copy(update={"source_unit": OTHER_AGENCY})
+    assert not _check(decision, relations, units).entitled
+    assert not _check(decision, relations, units, matched=True).entitled
 
 
 def test_without_a_unit_registry_kinds_are_not_checked_but_owners_are() -> None:

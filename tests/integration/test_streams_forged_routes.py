@@ -1,0 +1,153 @@
+"""Two ways around the entitlement check, closed (real broker, registry and worker).
+
+- A producer picks its record's partition. An event put on a partition of its ingest
+  topic whose task does not own its case used to be forwarded to ``lf.case-events``
+  before any check (the two-hop path), where the view and the public feed read it. It now
+  goes to its case's task through the engine's own ``lf.streams.case-intake`` and is
+  checked there like any other.
+- The unit operating the hub (a procuratorate) has ingest topics like every unit. What
+  its connector writes there must not pass as what the hub derives: a forged
+  FeedbackMatchWithdrawn would take the police's decision out of any case.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.identity import case_id_for
+from hub.kafka import make_producer
+from hub.models import CaseEvent, CaseState, FeedbackMatchWithdrawn, MatchMethod
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_HUB_UNIT
+from hub.registry import SchemaRegistryClient
+from hub.serde import AvroSerde
+from streams.engine.outputs import partition_of
+from tests.integration.test_streams_harness import (
+    ROGUE_AGENCY,
+    StreamsDeployment,
+    headers_of,
+    penalty_of,
+    produce_events,
+    read_events_until,
+    read_until,
+    rogue_county_deployment,
+)
+
+pytestmark = pytest.mark.integration
+
+#: The partitions of the deployment's topics (``StreamsDeployment.create_topics``).
+PARTITIONS = 4
+
+
+@pytest.fixture
+def deployment(bootstrap: str, registry_url: str, tmp_path: Path
+               ) -> Iterator[StreamsDeployment]:
+    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+def _other_partition(event: CaseEvent) -> int:
+    """A partition whose task does not own ``event``'s case."""
+    return (partition_of(event.kafka_key(), list(range(PARTITIONS))) + 1) % PARTITIONS
+
+
+async def _produce_on(deployment: StreamsDeployment, topic: str, event: CaseEvent,
+                      partition: int) -> None:
+    async with SchemaRegistryClient(deployment.registry_url) as registry:
+        serialized = await AvroSerde(registry).serialize(event)
+    producer = make_producer(deployment.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, serialized.value, key=serialized.key,
+                                     headers=serialized.headers, partition=partition)
+    finally:
+        await producer.stop()
+
+
+def _refused(records: list) -> list:  # type: ignore[type-arg]
+    return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+
+async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_published(
+        deployment: StreamsDeployment) -> None:
+    topics = deployment.topics
+    owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    rogue_topic = topics.ingest(ROGUE_AGENCY, "cases")
+    await deployment.create_topics([owner_topic, rogue_topic])
+    deployment.start_worker("w1")
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    await read_events_until(deployment.bootstrap, deployment.registry_url, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+
+    forged = penalty_of(ROGUE_AGENCY, decision, case_id).model_copy(
+        update={"violation_type": "伪造的违法类型"})
+    own_decision = f"示例烟罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    own = penalty_of(ROGUE_AGENCY, own_decision, case_id_for(ROGUE_AGENCY, own_decision))
+    # Both on a partition their case's task does not read: the forgery must be refused,
+    # the unit's own event (a producer with another partitioner) still taken, once.
+    await _produce_on(deployment, rogue_topic, forged, _other_partition(forged))
+    await _produce_on(deployment, rogue_topic, own, _other_partition(own))
+
+    dead = _refused(await read_until(deployment.bootstrap, topics.dead_letters,
+                                     lambda records: bool(_refused(records))))
+    assert [headers_of(r)["error.reason"] for r in dead], deployment.log_of("w1")
+    assert ROGUE_AGENCY.encode() in headers_of(dead[0])["error.reason"]
+    published = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_events,
+        lambda found: any(e.event_id == own.event_id for _, e in found))
+    ids = [e.event_id for _, e in published]
+    assert forged.event_id not in ids, deployment.log_of("w1")
+    assert ids.count(own.event_id) == 1
+    states = await read_events_until(
+        deployment.bootstrap, deployment.registry_url, topics.case_state,
+        lambda found: any(e.case_id == own.case_id for _, e in found))
+    for _, state in states:
+        if isinstance(state, CaseState) and state.case_id == case_id:
+            assert ROGUE_AGENCY not in state.units_involved
+            assert state.owning_unit_code == EXAMPLE_AGENCY
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_the_hub_operators_ingest_topic_cannot_send_what_only_the_hub_derives(
+        deployment: StreamsDeployment) -> None:
+    topics = deployment.topics
+    owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    operator_topic = topics.ingest(EXAMPLE_HUB_UNIT, "cases")
+    await deployment.create_topics([owner_topic, operator_topic])
+    deployment.start_worker("w1")
+
+    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
+    case_id = case_id_for(EXAMPLE_AGENCY, decision)
+    await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic,
+                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
+    await read_events_until(deployment.bootstrap, deployment.registry_url, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+    now = datetime.now(UTC)
+    forged = FeedbackMatchWithdrawn(
+        event_id=str(uuid.uuid4()), case_id=case_id, source_unit=EXAMPLE_HUB_UNIT,
+        occurred_at=now, recorded_at=now, source_system="operator-cms",
+        source_record="forged", connector_id="operator-cms",
+        feedback_event_id=str(uuid.uuid4()), feedback_type="FilingDecided",
+        method=MatchMethod.PARTY_IDENTIFIER, reason="forged", candidate_case_ids=[])
+    await produce_events(deployment.bootstrap, deployment.registry_url, operator_topic,
+                         [forged])
+
+    dead = _refused(await read_until(deployment.bootstrap, topics.dead_letters,
+                                     lambda records: bool(_refused(records))))
+    assert len(dead) == 1, deployment.log_of("w1")
+    assert b"FeedbackMatchWithdrawn" in headers_of(dead[0])["error.reason"]
+    published = await read_until(deployment.bootstrap, topics.case_events,
+                                 lambda _: False, timeout_s=2)
+    assert forged.event_id.encode() not in {headers_of(r).get("ce_id") for r in published}
+    assert deployment.workers["w1"].poll() is None
