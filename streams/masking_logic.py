@@ -3,21 +3,26 @@
 The rules (``hub/rules/masking.yaml``) name fields by Avro record and field; a decoded
 record is a plain dict that no longer says which record type a nested dict is, so each
 event schema is compiled once into a walker that follows only the paths leading to a
-masked field (a penalty's ``parties[*]``, a case state's ``parties[*]``…). The masked
+masked field (a penalty's ``parties[*]``, a case state's ``parties[*]``…). It fails
+closed: a text field that no rule masks and no ``keep`` names is withheld, so a field a
+schema gains later reaches subscribers only once someone has judged it. The masked
 record keeps its schema: downstream subscribers decode it with the same registry schema
 and the same event id, so they deduplicate and evolve exactly as internal consumers do.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hub.rules.masking import FieldMask, MaskingRules
+from hub.rules.masking import FieldMask, MaskingRules, is_text
 from hub.schemas import local_schemas
 
-__all__ = ["PersonalDataMasker", "mask_id_number", "mask_name"]
+__all__ = ["PersonalDataMasker", "mask_id_number", "mask_name", "public_id"]
 
 _RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$")
 _GIVEN_NAME_MARK = "某"
@@ -27,12 +32,24 @@ _Walker = Callable[[dict[str, Any]], int]
 
 
 def mask_name(name: str, compound_surnames: frozenset[str] = frozenset()) -> str:
-    """张三 → 张某, 欧阳明 → 欧阳某: the surname stays, the given name becomes 某."""
+    """张三 → 张某, 欧阳明 → 欧阳某: the surname stays, the given name becomes 某.
+
+    A two-character name is one surname and one given name even when the two read as a
+    compound surname (欧阳 may be 欧 + 阳): kept whole, it would be the whole name."""
     name = name.strip()
     if not name:
         return name
-    surname = name[:2] if name[:2] in compound_surnames else name[:1]
+    compound = len(name) > 2 and name[:2] in compound_surnames
+    surname = name[:2] if compound else name[:1]
     return surname + _GIVEN_NAME_MARK
+
+
+def public_id(key: bytes, event_id: str) -> str:
+    """The pseudonym of an event id on the public feeds: a UUID from a keyed hash, the
+    same for the same id and key, and without the key no way back to the id (which is
+    a hash of the unmasked event, see ``masking.yaml``)."""
+    digest = hmac.new(key, event_id.encode("utf-8"), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def mask_id_number(number: str) -> str:
@@ -53,12 +70,21 @@ def _is_array(field_type: Any) -> bool:
     return any(isinstance(b, dict) and b.get("type") == "array" for b in branches)
 
 
+def _is_map(field_type: Any) -> bool:
+    branches = field_type if isinstance(field_type, list) else [field_type]
+    return any(isinstance(b, dict) and b.get("type") == "map" for b in branches)
+
+
 class PersonalDataMasker:
     """Masks the personal information of decoded events, one compiled walker per type."""
 
     def __init__(self, rules: MaskingRules,
-                 schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 schemas: Mapping[str, Mapping[str, Any]] | None = None, *,
+                 id_key: bytes | None = None) -> None:
+        """``id_key``: the key of the event ids' pseudonyms (the public feeds); without
+        one the ids stay (an operator reading a dead letter must find its event)."""
         self.rules = rules
+        self.id_key = id_key
         self._by_record: dict[str, list[FieldMask]] = {}
         for rule in rules.fields:
             self._by_record.setdefault(rule.record, []).append(rule)
@@ -94,6 +120,13 @@ class PersonalDataMasker:
             rule = rules.get(name)
             if rule is not None:
                 steps.append(self._leaf(name, field_type, rule))
+                continue
+            if name in self.rules.pseudonymise_everywhere:
+                if self.id_key is not None:
+                    steps.append(_pseudonymise(name, self.id_key))
+                continue
+            if is_text(field_type) and not self.rules.kept(short_name, name):
+                steps.append(_withhold(name, field_type))  # not judged yet: fail closed
                 continue
             nested = self._compile_type(field_type, named)
             if nested is not None:
@@ -143,14 +176,7 @@ class PersonalDataMasker:
         compound = self.rules.compound_surnames
         natural = self.rules.natural_person_categories
         if rule.mask == "withhold":
-            empty: Any = None if _nullable(field_type) else ([] if _is_array(field_type) else "")
-
-            def withhold(record: dict[str, Any]) -> int:
-                if record.get(name) in (None, "", []):
-                    return 0
-                record[name] = empty
-                return 1
-            return withhold
+            return _withhold(name, field_type)
         masker: Callable[[str], str] = (
             (lambda text: mask_name(text, compound)) if rule.mask == "surname"
             else mask_id_number)
@@ -160,7 +186,9 @@ class PersonalDataMasker:
             value = record.get(name)
             if not value:
                 return 0
-            if only_people and str(record.get("category")) not in natural:
+            # A party without a category is masked: only a known organisation is not.
+            category = record.get("category")
+            if only_people and category is not None and str(category) not in natural:
                 return 0
             if isinstance(value, list):
                 record[name] = [masker(item) if isinstance(item, str) else item
@@ -173,6 +201,34 @@ class PersonalDataMasker:
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes",
                          "string"})
+
+
+def _pseudonymise(name: str, key: bytes) -> _Walker:
+    """Replace the event id (or ids) in ``name`` by their :func:`public_id`."""
+    def pseudonymise(record: dict[str, Any]) -> int:
+        value = record.get(name)
+        if isinstance(value, str) and value:
+            record[name] = public_id(key, value)
+            return 1
+        if isinstance(value, list):
+            record[name] = [public_id(key, item) if isinstance(item, str) else item
+                            for item in value]
+            return len(value)
+        return 0
+    return pseudonymise
+
+
+def _withhold(name: str, field_type: Any) -> _Walker:
+    """Empty ``name``: null where the field allows it, else an empty list, map or text."""
+    empty: Any = (None if _nullable(field_type) else [] if _is_array(field_type)
+                  else {} if _is_map(field_type) else "")
+
+    def withhold(record: dict[str, Any]) -> int:
+        if record.get(name) in (None, "", [], {}):
+            return 0
+        record[name] = empty
+        return 1
+    return withhold
 
 
 def _descend(name: str, nested: Callable[[Any], int]) -> _Walker:

@@ -4,8 +4,10 @@ DESIGN.md lets a unit read only its own inbox and the procuratorate read everyth
 anyone else (statistics offices, a credit platform, researchers) reads ``lf.public.*``.
 This process reads the internal topics named in ``masking.yaml``, masks each record
 (``streams/masking_logic.py``) and writes it to its public topic with the same key,
-headers, schema and event id, so subscribers deduplicate a replay exactly as internal
-consumers do.
+headers and schema. Event ids (in the record and its ``ce_id`` header) are replaced by
+keyed pseudonyms (``masking.yaml``, ``pseudonymise_everywhere``): the same for the same
+event, so subscribers deduplicate a replay exactly as internal consumers do, but no
+oracle for a masked ID number.
 
 Delivery is at-least-once with idempotent output: a batch's offsets are committed only
 after the broker acknowledged every record written for it, so a crash replays the batch
@@ -27,14 +29,16 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 
 from hub.config import HubSettings
+from hub.errors import ConfigError
 from hub.kafka import make_consumer, make_producer
 from hub.registry import SchemaRegistryClient
 from hub.rules.masking import MaskingRules
 from hub.serde import AvroSerde
-from streams.masking_logic import PersonalDataMasker
+from streams.masking_logic import PersonalDataMasker, public_id
 from streams.safety import Guard, RawRecord
 
-__all__ = ["PUBLIC_GROUP", "PublicFeedPublisher", "PublishedCounts", "run_publisher"]
+__all__ = ["ID_KEY_ENV", "MINIMUM_ID_KEY_BYTES", "PUBLIC_GROUP", "PublicFeedPublisher",
+           "PublishedCounts", "run_publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ log = logging.getLogger(__name__)
 #: prefix and whose topic ACLs already allow writing ``lf.public.*`` (hub/security/acl.py).
 PUBLIC_GROUP = "liangfa-streams-public"
 _PROCESSOR = "public"
+#: The CloudEvents header that carries the event id.
+EVENT_ID_HEADER = "ce_id"
+#: Where the publisher reads the key of the event ids' pseudonyms (a secret: whoever
+#: holds it can tell which public record is which internal event).
+ID_KEY_ENV = "LIANGFA_PUBLIC_ID_KEY"
+MINIMUM_ID_KEY_BYTES = 16
 
 PUBLISHED = Counter(
     "liangfa_public_published_total",
@@ -68,7 +78,7 @@ class PublishedCounts:
 class PublicFeedPublisher:
     """Reads the internal topics, writes their masked copies; one consumer group."""
 
-    def __init__(self, settings: HubSettings, rules: MaskingRules, *,
+    def __init__(self, settings: HubSettings, rules: MaskingRules, *, id_key: bytes,
                  group_id: str = PUBLIC_GROUP, dead_letter_topic: str = "lf.dlq.streams",
                  topics: Mapping[str, str] | None = None,
                  schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
@@ -77,7 +87,11 @@ class PublicFeedPublisher:
         self.dead_letter_topic = dead_letter_topic
         #: internal topic → public topic (tests point it at their own topics).
         self.topics = dict(topics or {feed.internal: feed.public for feed in rules.feeds})
-        self.masker = PersonalDataMasker(rules, schemas)
+        if len(id_key) < MINIMUM_ID_KEY_BYTES:
+            raise ConfigError(f"the public feeds' id key is {len(id_key)} bytes; at least "
+                              f"{MINIMUM_ID_KEY_BYTES} are needed")
+        self.id_key = id_key
+        self.masker = PersonalDataMasker(rules, schemas, id_key=id_key)
         self.counts = PublishedCounts()
         self.stopping = asyncio.Event()
 
@@ -121,8 +135,11 @@ class PublicFeedPublisher:
                     await guard.dead_letter(raw, exc)
                     self.counts.dead_lettered += 1
                     continue
+                headers = [(name, public_id(self.id_key, data.decode("utf-8")).encode())
+                           if name == EVENT_ID_HEADER and data else (name, data)
+                           for name, data in raw.headers]
                 acks.append(await producer.send(public, value, key=record.key,
-                                                headers=list(raw.headers)))
+                                                headers=headers))
                 self.counts.published[public] = self.counts.published.get(public, 0) + 1
                 PUBLISHED.labels(public).inc()
         await asyncio.gather(*acks)
@@ -145,7 +162,7 @@ def _producing(producer: AIOKafkaProducer) -> Any:
     return produce
 
 
-def run_publisher(settings: HubSettings, rules: MaskingRules, *,
+def run_publisher(settings: HubSettings, rules: MaskingRules, *, id_key: bytes,
                   metrics_port: int | None = None) -> None:
     """Run a publisher until SIGTERM/SIGINT (the ``liangfa public run`` process)."""
     if metrics_port is not None:
@@ -154,7 +171,7 @@ def run_publisher(settings: HubSettings, rules: MaskingRules, *,
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def main() -> None:
-        publisher = PublicFeedPublisher(settings, rules)
+        publisher = PublicFeedPublisher(settings, rules, id_key=id_key)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, publisher.stopping.set)

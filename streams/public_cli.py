@@ -35,10 +35,22 @@ def run(
     ] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", help="Log level.")] = "info",
 ) -> None:
-    """Publish masked copies of the internal case topics until SIGTERM/SIGINT."""
+    """Publish masked copies of the internal case topics until SIGTERM/SIGINT.
+
+    The key of the event ids' pseudonyms comes from ``LIANGFA_PUBLIC_ID_KEY`` (at least
+    16 bytes; keep it, or subscribers see every event again under new ids).
+    """
+    import os
+
     from hub.config import HubSettings
     from hub.rules.masking import load_masking
-    from streams.public import run_publisher
+    from streams.public import ID_KEY_ENV, MINIMUM_ID_KEY_BYTES, run_publisher
+
+    id_key = os.environ.get(ID_KEY_ENV, "").encode("utf-8")
+    if len(id_key) < MINIMUM_ID_KEY_BYTES:
+        typer.echo(f"error: set {ID_KEY_ENV} to a secret of at least {MINIMUM_ID_KEY_BYTES} "
+                   "bytes (the key of the public event ids' pseudonyms)", err=True)
+        raise typer.Exit(2)
 
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,7 +60,7 @@ def run(
     if registry_url:
         overrides["registry_url"] = registry_url
     run_publisher(HubSettings(**overrides), load_masking(rules),  # type: ignore[arg-type]
-                  metrics_port=metrics_port)
+                  id_key=id_key, metrics_port=metrics_port)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ on ``view_port + 10`` and the stream workers' web ports start at ``view_port + 1
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -21,12 +22,13 @@ import yaml
 
 from hub.audit.service import AUDIT_SEALER_PORT_OFFSET, audit_sealer_service
 from hub.errors import StackError
-from hub.local.access import HubAccess, security_env, write_env_file
+from hub.local.access import HubAccess, read_env_file, security_env, write_env_file
 from hub.local.demo import DemoLayout, configs_by_unit, connector_configs, prepare_demo
 from hub.local.processes import find_stack_processes
 from hub.local.services import ServiceSpec, ensure_service, service_healthy
 from hub.local.stack import LocalStack
 from hub.security.acl import unit_user
+from streams.public import ID_KEY_ENV
 
 __all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
 
@@ -97,6 +99,17 @@ class HubServices:
         path = self.home / "secrets" / f"{component}.env"
         return str(write_env_file(path, security_env(security)))
 
+    def _public_feeds_env(self, user: str) -> str:
+        """The publisher's 0600 environment file: its credentials and the key of the
+        public event ids' pseudonyms, made once and kept (a new key would show every
+        event to subscribers again under a new id)."""
+        path = self.home / "secrets" / "public-feeds.env"
+        previous = read_env_file(path) if path.exists() else {}
+        key = previous.get(ID_KEY_ENV) or secrets.token_urlsafe(32)
+        security = self.stack.client_security(user)
+        env = {**(security_env(security) if security is not None else {}), ID_KEY_ENV: key}
+        return str(write_env_file(path, env))
+
     @staticmethod
     def ingest_topics(configs: list[Path]) -> list[str]:
         """The ingest topic of every connector: created before the workers subscribe."""
@@ -141,7 +154,7 @@ class HubServices:
             args=["run", "--metrics-port", str(public_port), *self._common()],
             health_url=f"http://127.0.0.1:{public_port}/metrics",
             address=f"http://127.0.0.1:{public_port}/metrics", env=env,
-            env_file=self._credentials("public-feeds", _user(principals.public))))
+            env_file=self._public_feeds_env(_user(principals.public))))
         self._specs.append(audit_sealer_service(
             self._common(), env, metrics_port=self.view_port + AUDIT_SEALER_PORT_OFFSET,
             env_file=self._credentials("audit-sealer", _user(principals.audit_sealer))))

@@ -23,6 +23,8 @@ __all__ = [
     "MaskingRules",
     "PublicFeed",
     "avro_record_fields",
+    "avro_text_fields",
+    "is_text",
     "load_masking",
 ]
 
@@ -55,7 +57,35 @@ class MaskingRules(Sourced):
     feeds: tuple[PublicFeed, ...] = Field(min_length=1)
     natural_person_categories: frozenset[str] = Field(min_length=1)
     fields: tuple[FieldMask, ...] = Field(min_length=1)
+    #: Text fields published as they are, in any record (ids, codes, document numbers,
+    #: the names of public bodies, categorical texts).
+    keep_everywhere: frozenset[str] = frozenset()
+    #: Text fields published as they are, by record (short name).
+    keep: dict[str, frozenset[str]] = Field(default_factory=dict)
+    #: Text fields withheld in any record (judged: they are what an unjudged field is).
+    withhold_everywhere: frozenset[str] = frozenset()
+    #: Event ids, in any record: replaced by a keyed pseudonym on the public feeds.
+    pseudonymise_everywhere: frozenset[str] = frozenset()
     compound_surnames: frozenset[str] = frozenset()
+
+    def kept(self, record: str, field: str) -> bool:
+        """Whether the text field ``record.field`` is published unchanged."""
+        return field in self.keep_everywhere or field in self.keep.get(record, ())
+
+    def unclassified_fields(self) -> list[str]:
+        """Text fields of the shipped schemas no rule masks and no ``keep`` names.
+
+        They are withheld (fail closed): a field a schema gains, or a new event type,
+        reaches subscribers only once someone has judged it. The shipped file classifies
+        every field (a test holds it to that); an operator's own file may lag behind a
+        release, which withholds rather than refuses to start.
+        """
+        masked = {(rule.record, rule.field) for rule in self.fields}
+        return sorted(f"{record}.{field}" for record, fields in avro_text_fields().items()
+                      for field in fields
+                      if (record, field) not in masked and not self.kept(record, field)
+                      and field not in self.withhold_everywhere
+                      and field not in self.pseudonymise_everywhere)
 
     def cross_check(self) -> list[str]:
         """Every masked field exists in the shipped schemas; no field is masked twice."""
@@ -73,6 +103,20 @@ class MaskingRules(Sourced):
             seen.add((rule.record, rule.field))
             if rule.natural_persons_only and rule.record != "Party":
                 problems.append(f"{where}: natural_persons_only applies to Party fields only")
+        known_text = avro_text_fields()
+        for record, fields in sorted(self.keep.items()):
+            for field in sorted(fields):
+                if field not in known_text.get(record, ()):
+                    problems.append(f"keep: {record}.{field} is not a text field of the "
+                                    "shipped schemas")
+        for rule in self.fields:
+            if self.kept(rule.record, rule.field):
+                problems.append(f"{rule.record}.{rule.field} is both masked and kept")
+        for field in sorted(self.withhold_everywhere & self.keep_everywhere):
+            problems.append(f"{field} is both withheld and kept everywhere")
+        for field in sorted(self.pseudonymise_everywhere
+                            & (self.keep_everywhere | self.withhold_everywhere)):
+            problems.append(f"{field} is pseudonymised and also kept or withheld")
         internal = [feed.internal for feed in self.feeds]
         if len(set(internal)) != len(internal):
             problems.append("feeds: an internal topic is published twice")
@@ -86,12 +130,30 @@ class MaskingRules(Sourced):
         return None
 
 
+def is_text(field_type: Any) -> bool:
+    """Whether an Avro field type holds text of its own: a string, or a union, array or
+    map of strings (a record's text is its own fields')."""
+    if field_type == "string":
+        return True
+    if isinstance(field_type, list):
+        return any(is_text(branch) for branch in field_type)
+    if isinstance(field_type, dict):
+        kind = field_type.get("type")
+        if kind == "array":
+            return is_text(field_type["items"])
+        if kind == "map":
+            return is_text(field_type["values"])
+        if kind == "string":
+            return True
+    return False
+
+
 @cache
-def avro_record_fields() -> dict[str, frozenset[str]]:
-    """Short record name → field names, over every record the shipped schemas define."""
+def _record_fields() -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Short record name → its fields' names and types, over the shipped schemas."""
     from hub.schemas import local_schemas
 
-    records: dict[str, frozenset[str]] = {}
+    records: dict[str, tuple[tuple[str, Any], ...]] = {}
 
     def walk(schema: Any) -> None:
         if isinstance(schema, list):
@@ -100,8 +162,8 @@ def avro_record_fields() -> dict[str, frozenset[str]]:
         elif isinstance(schema, dict):
             kind = schema.get("type")
             if kind == "record":
-                records[str(schema["name"]).rsplit(".", 1)[-1]] = frozenset(
-                    str(field["name"]) for field in schema["fields"])
+                records[str(schema["name"]).rsplit(".", 1)[-1]] = tuple(
+                    (str(field["name"]), field["type"]) for field in schema["fields"])
                 for field in schema["fields"]:
                     walk(field["type"])
             elif kind == "array":
@@ -114,6 +176,18 @@ def avro_record_fields() -> dict[str, frozenset[str]]:
     for schema in local_schemas().values():
         walk(schema)
     return records
+
+
+def avro_record_fields() -> dict[str, frozenset[str]]:
+    """Short record name → field names, over every record the shipped schemas define."""
+    return {record: frozenset(name for name, _ in fields)
+            for record, fields in _record_fields().items()}
+
+
+def avro_text_fields() -> dict[str, frozenset[str]]:
+    """Short record name → its text fields (:func:`is_text`), over the shipped schemas."""
+    return {record: frozenset(name for name, kind in fields if is_text(kind))
+            for record, fields in _record_fields().items()}
 
 
 _FILE = RuleFile("masking.yaml", MASKING_ENV, MaskingRules)

@@ -22,9 +22,12 @@ from hub.models.examples import example_events
 from hub.registry import SchemaRegistryClient
 from hub.rules.masking import load_masking
 from hub.serde import AvroSerde
+from streams.masking_logic import public_id
 from streams.public import PublicFeedPublisher
 from streams.safety import headers_dict
 
+#: A fictional key of the event ids' pseudonyms (the publisher's LIANGFA_PUBLIC_ID_KEY).
+ID_KEY = b"fictional-public-id-key-0123456789"
 pytestmark = pytest.mark.integration
 
 
@@ -101,8 +104,9 @@ async def test_public_copies_are_masked_and_a_restart_writes_nothing_twice(
 
     settings = HubSettings(bootstrap=bootstrap, registry_url=registry_url)
     topics = {internal_events: public_events, internal_state: public_state}
-    publisher = PublicFeedPublisher(settings, load_masking(), group_id=group_id,
-                                    dead_letter_topic=dead_letters, topics=topics)
+    publisher = PublicFeedPublisher(settings, load_masking(), id_key=ID_KEY,
+                                    group_id=group_id, dead_letter_topic=dead_letters,
+                                    topics=topics)
     await _publish_until(publisher, lambda: publisher.counts.dead_lettered == 1
                          and sum(publisher.counts.published.values()) == 3)
     assert publisher.counts.published == {public_events: 1, public_state: 2}
@@ -113,9 +117,13 @@ async def test_public_copies_are_masked_and_a_restart_writes_nothing_twice(
         (copy,) = await _read_all(bootstrap, public_events, expect=1)
         masked = await serde.decode(copy.value)
     assert isinstance(masked, CaseReferred)
-    assert masked.event_id == referral.event_id
+    # The event id is a hash of the unmasked event: published, it would confirm guesses
+    # of the masked ID number. Its keyed pseudonym is published instead, in the record
+    # and its header alike.
+    assert masked.event_id == public_id(ID_KEY, referral.event_id) != referral.event_id
     assert copy.key == referral.kafka_key()
-    assert headers_dict(copy.headers)["ce_id"] == referral.event_id.encode()
+    assert headers_dict(copy.headers)["ce_id"] == masked.event_id.encode()
+    assert referral.event_id.encode() not in copy.value
     parties = {p.category: p for p in masked.parties}
     masked_person = parties[PartyCategory.NATURAL_PERSON]
     assert masked_person.name == person.name[0] + "某"
@@ -140,7 +148,7 @@ async def test_public_copies_are_masked_and_a_restart_writes_nothing_twice(
     # Restart: the new publisher starts after what was committed and adds only the new.
     later = examples["cn.liangfa.events.FilingDecided"]
     await _produce(bootstrap, registry_url, internal_events, [later])
-    again = PublicFeedPublisher(settings, load_masking(), group_id=group_id,
+    again = PublicFeedPublisher(settings, load_masking(), id_key=ID_KEY, group_id=group_id,
                                 dead_letter_topic=dead_letters, topics=topics)
     await _publish_until(again, lambda: sum(again.counts.published.values()) >= 1)
     assert again.counts.published == {public_events: 1}
@@ -149,4 +157,4 @@ async def test_public_copies_are_masked_and_a_restart_writes_nothing_twice(
     async with SchemaRegistryClient(registry_url) as registry:
         serde = AvroSerde(registry)
         ids = [(await serde.decode(r.value)).event_id for r in copies]
-    assert sorted(ids) == sorted([referral.event_id, later.event_id])
+    assert sorted(ids) == sorted(public_id(ID_KEY, e.event_id) for e in (referral, later))

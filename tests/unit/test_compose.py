@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose"
 SECRETS = {"LIANGFA_KAFKA_CLUSTER_ID": "MkU3OEVBNTcwNTJENDM2Qk",
            "LIANGFA_POSTGRES_PASSWORD": "fictional-password",
-           "LIANGFA_GRAFANA_PASSWORD": "fictional-password"}
+           "LIANGFA_GRAFANA_PASSWORD": "fictional-password",
+           "LIANGFA_PUBLIC_ID_KEY": "fictional-public-id-key-0123"}
 
 
 def _config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
