@@ -177,7 +177,12 @@ def _is_owner(event: CaseEvent, relations: CaseRelations, not_an_agency: bool) -
         return True
     if relations.owner is not None:
         return relations.owner == event.source_unit
-    return not not_an_agency  # a claim on a case nobody owns yet, by an agency
+    # A claim on a case nobody owns yet, by an agency, with an event that carries no
+    # number of its own: one whose decision or case number does not give this case id
+    # names another case (a unit's next case id is predictable, so claiming it ahead of
+    # its owner would make the claimer the referring unit the matcher records).
+    return not not_an_agency and not any(getattr(event, name, None)
+                                         for name in _OWNER_NUMBER_FIELDS)
 
 
 def record_acceptance(event: CaseEvent, relations: CaseRelations,

@@ -226,9 +226,11 @@ class FeedbackMatcher:
             return set()
         records = self._records(self.storage.keys(index, normalised))
         if referring_unit:
-            narrowed = [r for r in records if r.referring_unit_code == referring_unit]
-            if narrowed:
-                records = narrowed
+            # Feedback that names the agency it answers matches only that agency's
+            # documents (or ones that name no agency): document numbers run in sequence
+            # and are published, so another agency may index the same number first.
+            records = [r for r in records
+                       if r.referring_unit_code in (referring_unit, None, "")]
         return {record.case_id for record in records}
 
     def match(self, feedback: CaseEvent) -> MatchResult:

@@ -153,6 +153,18 @@ def test_a_claim_gives_way_to_the_proven_owner(units: UnitRegistry) -> None:
                       relations, units).entitled
 
 
+def test_a_numbered_document_claims_only_the_case_its_number_names(
+        units: UnitRegistry) -> None:
+    """A unit's next case id is predictable (its next decision number): a referral of
+    another agency's, numbered by the other agency's own series, must not claim it ahead
+    of its owner (the claimer would become the case's referring unit)."""
+    victims_next = case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2025〕10号")
+    squat = _penalty(OTHER_AGENCY, "示例烟罚〔2025〕3号", case_id=victims_next)
+    refused = _check(squat, CaseRelations(), units)
+    assert not refused.entitled
+    assert refused.curable  # its own case's events may come: it waits, then is refused
+
+
 def test_a_police_unit_cannot_claim_an_agency_case(units: UnitRegistry) -> None:
     claim = _example(ConsultationRequested).model_copy(update={"source_unit": EXAMPLE_POLICE})
     assert not _check(claim, CaseRelations(), units).entitled

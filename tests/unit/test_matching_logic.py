@@ -134,6 +134,21 @@ def test_confident_matches(matcher: FeedbackMatcher, case: str, event: CaseEvent
     assert (result.case_id, result.method, result.confidence) == (case_id, method, confidence)
 
 
+def test_a_number_another_agency_indexed_is_not_matched_for_the_agency_named(
+        matcher: FeedbackMatcher) -> None:
+    """Referral numbers run in sequence and are published: an agency may index the next
+    number of another agency's series before that agency's own referral is read. Feedback
+    that names the agency it answers must not follow the number to the other's case."""
+    squatted = referred(at(2025, 5, 1, 10), case_id=CASE4, unit=FORESTRY,
+                        number="青市监移〔2025〕9号", parties=[COMPANY])
+    assert matcher.add_event(squatted)
+    answer = feedback(referral_number="青市监移〔2025〕9号", agency=MARKET)
+    assert matcher.match(answer).case_id != CASE4
+    # Without an agency named, the number alone still points at the one case.
+    assert matcher.match(feedback(referral_number="青市监移〔2025〕9号", agency=None)
+                         ).case_id == CASE4
+
+
 def test_agency_case_number(matcher: FeedbackMatcher) -> None:
     event = feedback().model_copy(update={"agency_case_number": "青市监案〔2025〕22号"})
     result = matcher.match(event)
