@@ -143,11 +143,7 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
 
 def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ...], *,
               units: UnitRegistry, hub_unit_code: str | None, matched: bool) -> str | None:
-    """The first of ``allowed`` the event's sender stands in to the case, or None.
-
-    A relation joined by ``&`` (``addressee&kind:agency``) holds when each part does:
-    the relations are per unit, so without the kind an addressee of any kind (a police
-    unit a referral went to) could send what only an agency addressee may."""
+    """The first of ``allowed`` the event's sender stands in to the case, or None."""
     unit = event.source_unit
     registered = units.get(unit)
 
@@ -167,7 +163,7 @@ def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ..
         return False
 
     for relation in allowed:
-        if all(holds(part) for part in relation.split("&")):
+        if holds(relation):
             return relation
     return None
 

@@ -29,10 +29,9 @@ _KINDS = frozenset(get_args(UnitKind))
 def _relation_problems(path: str, relations: tuple[str, ...]) -> list[str]:
     problems = []
     for relation in relations:
-        for part in relation.split("&"):  # ``addressee&kind:agency``: both must hold
-            kind = part.removeprefix("kind:")
-            if part not in RELATIONS and not (part.startswith("kind:") and kind in _KINDS):
-                problems.append(f"{path}: unknown relation {part!r} in {relation!r}")
+        kind = relation.removeprefix("kind:")
+        if relation not in RELATIONS and not (relation.startswith("kind:") and kind in _KINDS):
+            problems.append(f"{path}: unknown relation {relation!r}")
     return problems
 
 

@@ -178,20 +178,16 @@ def test_an_addressee_may_answer(units: UnitRegistry) -> None:
     assert not refused.entitled
     assert refused.curable  # a later act of the case may make it an addressee
     relations.addressees.add(OTHER_AGENCY)
-    assert _check(rogue, relations, units).relation == "addressee&kind:agency"
+    assert _check(rogue, relations, units).relation == "addressee"
 
 
 def test_a_relation_does_not_lend_a_unit_another_kinds_voice(units: UnitRegistry) -> None:
-    """The relations are per unit: the police unit a referral was routed to is an
-    addressee, a police unit whose feedback was matched is matched. Neither may answer
-    as the agency or judge as the court; an agency the hub routed the police's receipt
-    to may not record the police's decision."""
+    """The relations are per unit: a police unit whose feedback was matched is matched,
+    and may not judge as the court; an agency the hub routed the police's receipt to is
+    an addressee, and may not record the police's decision."""
     relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
                               addressees={EXAMPLE_POLICE, OTHER_AGENCY},
                               matched={EXAMPLE_POLICE})
-    reply = next(e for e in example_events().values() if type(e).__name__ == "AgencyReplied")
-    assert not _check(reply.model_copy(update={"source_unit": EXAMPLE_POLICE}),
-                      relations, units).entitled
     judgment = next(e for e in example_events().values()
                     if type(e).__name__ == "CourtJudgment")
     assert not _check(judgment.model_copy(update={"source_unit": EXAMPLE_POLICE}),
