@@ -19,14 +19,18 @@ from hub.models import (
     TransferredForProsecution,
 )
 
-__all__ = ["COURT_FEEDBACK_TYPES", "FEEDBACK_TYPES", "MATCHED_HEADER", "POLICE_FEEDBACK_TYPES",
-           "PROCESSED_HEADER", "decode_stored", "dumps_json", "stored_form"]
+__all__ = ["COURT_FEEDBACK_TYPES", "FEEDBACK_TYPES", "MATCHED_HEADER", "ORIGIN_HEADER",
+           "POLICE_FEEDBACK_TYPES", "PROCESSED_HEADER", "decode_stored", "dumps_json",
+           "stored_form"]
 
 #: Header the matcher puts on feedback it re-keyed to the matched case.
 MATCHED_HEADER = "lf_matched"
 #: Header on an ``lf.case-events`` record whose event the engine already processed in the
 #: task that normalized it (one hop): the engine skips it when reading the topic back.
 PROCESSED_HEADER = "lf_processed"
+#: Header on an ``lf.streams.case-intake`` record: ``[topic, partition, offset]`` of the
+#: ingest record it was read as (only the engine writes that topic).
+ORIGIN_HEADER = "lf_origin"
 #: Police feedback: keyed by the police's own case number until matched.
 POLICE_FEEDBACK_TYPES = (ReferralReceived, CaseForwarded, FilingDecided,
                          ReconsiderationDecided, ArrestRequested, TransferredForProsecution,

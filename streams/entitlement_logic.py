@@ -151,8 +151,7 @@ def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ..
         if part == "hub":
             return hub_unit_code is not None and unit == hub_unit_code
         if part == "owner":
-            return _is_owner(event, relations, registered is not None
-                             and registered.kind != "agency")
+            return _is_owner(event, relations, units)
         if part == "addressee":
             return unit in relations.addressees
         if part == "matched":
@@ -168,17 +167,27 @@ def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ..
     return None
 
 
-def _is_owner(event: CaseEvent, relations: CaseRelations, not_an_agency: bool) -> bool:
+def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -> bool:
     if owns_by_case_id(event):
         return True
     if relations.owner is not None:
         return relations.owner == event.source_unit
-    # A claim on a case nobody owns yet, by an agency, with an event that carries no
-    # number of its own: one whose decision or case number does not give this case id
-    # names another case (a unit's next case id is predictable, so claiming it ahead of
-    # its owner would make the claimer the referring unit the matcher records).
-    return not not_an_agency and not any(getattr(event, name, None)
-                                         for name in _OWNER_NUMBER_FIELDS)
+    registered = units.get(event.source_unit)
+    if registered is not None and registered.kind != "agency":
+        return False
+    # A claim on a case nobody owns yet, by an agency: with an event that carries no
+    # number of its own, or whose number gives this case id under one of the sender's
+    # registered stations (a county bureau exports its stations' decisions, each keyed
+    # by the deciding station). A decision or case number that gives this id under no
+    # unit of the sender names another unit's case: its next case id is predictable,
+    # and claiming it ahead of its owner made the claimer the referring unit the matcher
+    # records.
+    numbers = [str(number) for name in _OWNER_NUMBER_FIELDS
+               if (number := getattr(event, name, None))]
+    if not numbers:
+        return True
+    return any(case_id_for(child.code, number) == event.case_id
+               for child in units.children(event.source_unit) for number in numbers)
 
 
 def record_acceptance(event: CaseEvent, relations: CaseRelations,

@@ -131,13 +131,13 @@ class PublicFeedPublisher:
                                 record.value, tuple(record.headers or ()))
                 try:
                     value = await self._masked(raw, serde, public)
+                    headers = [(name, public_id(self.id_key, data.decode("utf-8")).encode())
+                               if name == EVENT_ID_HEADER and data else (name, data)
+                               for name, data in raw.headers]
                 except Exception as exc:  # noqa: BLE001 - a poison record must not stop the feed
                     await guard.dead_letter(raw, exc)
                     self.counts.dead_lettered += 1
                     continue
-                headers = [(name, public_id(self.id_key, data.decode("utf-8")).encode())
-                           if name == EVENT_ID_HEADER and data else (name, data)
-                           for name, data in raw.headers]
                 acks.append(await producer.send(public, value, key=record.key,
                                                 headers=headers))
                 self.counts.published[public] = self.counts.published.get(public, 0) + 1

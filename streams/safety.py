@@ -67,6 +67,10 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
+    #: Where a record the engine handed on between its own tasks was first read (its
+    #: ingest topic, partition, offset): what its dead letter names, so a replay goes
+    #: back through the ingest topic rather than to the engine's internal one.
+    origin: tuple[str, int, int] | None = None
 
     def header(self, name: str) -> bytes | None:
         """The first header called ``name``, if any."""
@@ -109,13 +113,15 @@ def dead_letter_headers(
     headers of an earlier dead-lettering are replaced, not repeated.
     """
     kept = [(name, value) for name, value in record.headers if name not in ERROR_HEADERS]
+    topic, partition, offset = record.origin or (record.topic, record.partition,
+                                                 record.offset)
     return [
         *kept,
         ("error.type", error_type.encode("utf-8")),
         ("error.reason", _truncate(reason)),
-        ("source.topic", record.topic.encode("utf-8")),
-        ("source.partition", str(record.partition).encode("ascii")),
-        ("source.offset", str(record.offset).encode("ascii")),
+        ("source.topic", topic.encode("utf-8")),
+        ("source.partition", str(partition).encode("ascii")),
+        ("source.offset", str(offset).encode("ascii")),
         ("processor", processor.encode("utf-8")),
     ]
 

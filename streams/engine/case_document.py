@@ -42,6 +42,7 @@ from streams._events import (
     stored_form,
 )
 from streams.aggregate_logic import CaseAggregate
+from streams.engine.inputs import intake_origin
 from streams.engine.state import encode_value
 from streams.entitlement_logic import CaseRelations
 from streams.metrics import STATE_DROPPED
@@ -368,10 +369,12 @@ class CaseDocument:
             if event is None:
                 continue  # no longer valid against its model: dropped with a warning
             topic, partition, offset, key, value, headers = item["record"]
+            kept = tuple((name, _unb64(header) or b"") for name, header in headers)
+            # Only a record read from lf.streams.case-intake keeps the origin header (one
+            # handed on within its task keeps a replay's mark only).
             released.append((RawRecord(
-                topic, partition, offset, _unb64(key), _unb64(value),
-                tuple((name, _unb64(header) or b"") for name, header in headers)), event,
-                datetime.fromisoformat(item["until"])))
+                topic, partition, offset, _unb64(key), _unb64(value), kept,
+                intake_origin(kept)), event, datetime.fromisoformat(item["until"])))
         return released
 
     def take_held(self, now: datetime | None = None) -> list[CaseEvent]:

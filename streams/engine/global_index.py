@@ -45,6 +45,7 @@ from hub.kafka import end_offset, make_engine_consumer, topic_partition_numbers
 from hub.rules import MatchingParameters
 from streams.engine.frontier import checked_offsets
 from streams.engine.match_store import RocksMatchStorage, open_index_store
+from streams.engine.reviews import KEY_RANGE as REVIEW_KEYS
 from streams.engine.reviews import HeapRawStore, RawStore, ReviewEntries
 from streams.engine.tuning import EngineTuning
 from streams.match_index import ReferralRecord
@@ -60,6 +61,7 @@ _DIGEST = b"d"
 _OFFSET = b"\x00offset"
 #: Store key prefix of parked-feedback entries once settled (:meth:`GlobalIndex.parked`).
 _SETTLED = b"q"
+_SETTLED_END = b"r"
 #: Key prefix of the automatic matches kept for review (:attr:`GlobalIndex.reviews`).
 REVIEW_PREFIX = "review|"
 #: Index records applied per read (recovery reads until the topics' ends).
@@ -263,6 +265,17 @@ class GlobalIndex:
         self._storage = RocksMatchStorage(self._db)
         self.matcher.storage = self._storage
 
+    def _forget_parked_cache(self) -> None:
+        """Drop the review and settled entries kept in the store: the parked-feedback
+        topic is read again from its beginning now, and an entry this worker wrote
+        before a failure may never have reached it (see :mod:`streams.engine.reviews`)."""
+        if self._db is None:
+            return
+        assert self._storage is not None
+        self._storage.flush()
+        for start, end in (REVIEW_KEYS, (_SETTLED, _SETTLED_END)):
+            self._db.delete_range(start, end)
+
     def _rebuild(self) -> None:
         assert self._db is not None and self.directory is not None
         self._db.close()
@@ -313,6 +326,7 @@ class GlobalIndex:
         ) >= EngineTuning.from_environment().index_prebuild_minimum:
             self._prebuild(bootstrap, security, client_id, group_id)
             resume = self._resume_offsets(consumer)
+        self._forget_parked_cache()
         remaining: dict[tuple[str, int], int] = {}
         for tp in partitions:
             tp.offset = resume.get((tp.topic, tp.partition), OFFSET_BEGINNING)

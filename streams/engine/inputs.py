@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from confluent_kafka import Consumer
 
 from hub.config import KafkaSecurity
 from hub.kafka import make_engine_consumer
-from streams._events import PROCESSED_HEADER
+from streams._events import ORIGIN_HEADER, PROCESSED_HEADER
 from streams.engine.frontier import IndexProgress, InputFrontier, subscribed
 from streams.engine.sources import SourceMarks, progress_pattern
 from streams.engine.tuning import EngineTuning
 
-__all__ = ["group_frontier", "is_processed", "record_headers", "subscription"]
+__all__ = ["group_frontier", "intake_origin", "is_processed", "record_headers",
+           "subscription"]
 
 _REGEX_SPECIAL = frozenset(".^$*+?()[]{}|\\")
 
@@ -69,6 +71,19 @@ def record_headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
         if value is None:
             return tuple((str(name), bytes(value or b"")) for name, value in headers)
     return tuple(headers)
+
+
+def intake_origin(headers: Any) -> tuple[str, int, int] | None:
+    """Where an ``lf.streams.case-intake`` record was read as an ingest record
+    (:data:`~streams._events.ORIGIN_HEADER`); None when the header is missing or bad."""
+    for name, value in headers or ():
+        if name == ORIGIN_HEADER and value:
+            try:
+                topic, partition, offset = orjson.loads(value)
+                return str(topic), int(partition), int(offset)
+            except (ValueError, TypeError):
+                return None
+    return None
 
 
 def is_processed(headers: Any) -> bool:

@@ -114,7 +114,8 @@ class Intake:
         if not one_hop:
             # A producer picks its partition: one that put an event where its case is not
             # must not reach lf.case-events, which the view and the public feed trust.
-            await self.outputs.forward(self.topics.case_intake, record, event)
+            await self.outputs.forward(self.topics.case_intake, record, event,
+                                       handed_on=True)
             return None
         # Published by the case processors once the event is entitled to its case. Of
         # the ingest headers only a replay's mark goes on (see ``case_record``).

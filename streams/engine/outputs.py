@@ -11,9 +11,11 @@ import itertools
 import logging
 from typing import Any
 
+import orjson
 from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 
+from hub.dlq.records import REPLAY_HEADER
 from hub.models import (
     Alert,
     AlertKind,
@@ -21,7 +23,7 @@ from hub.models import (
     CaseEvent,
 )
 from hub.serde import AvroSerde, SerializedEvent, cloudevent_headers
-from streams._events import PROCESSED_HEADER
+from streams._events import ORIGIN_HEADER, PROCESSED_HEADER
 from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
@@ -93,11 +95,14 @@ class Outputs:
         return serialized
 
     async def forward(self, topic: str, record: RawRecord, event: CaseEvent, *,
-                      processed: bool = False) -> None:
+                      processed: bool = False, handed_on: bool = False) -> None:
         """Queue a decoded event's original bytes, with CloudEvents headers rebuilt.
 
         ``processed``: the case processors of the task that forwards it handle the event
         now (one hop); its copy on ``lf.case-events`` is marked so it is not handled again.
+        ``handed_on``: to the task that owns its case (``lf.streams.case-intake``), with
+        where it was read (:data:`ORIGIN_HEADER`) and a replay's mark, as a record
+        handed on within a task keeps them.
         """
         header = {"event_id": event.event_id, "case_id": event.case_id,
                   "source_unit": event.source_unit, "connector_id": event.connector_id,
@@ -105,6 +110,12 @@ class Outputs:
         headers = cloudevent_headers(event.avro_name, header)
         if processed:
             headers.append((PROCESSED_HEADER, b"1"))
+        if handed_on:
+            headers.append((ORIGIN_HEADER, orjson.dumps(
+                list(record.origin or (record.topic, record.partition, record.offset)))))
+            replay = record.header(REPLAY_HEADER)
+            if replay is not None:
+                headers.append((REPLAY_HEADER, replay))
         await self.send(topic, event.kafka_key(), record.value, headers)
 
     def count(self, fact: StatsFact) -> None:

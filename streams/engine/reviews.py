@@ -14,9 +14,11 @@ found through two postings: the party identifiers an identifier match rests on, 
 reviews in a few lookups, which is what lets every batch judge them again
 (:meth:`streams.engine.matching.MatchingProcessor.reconsider`).
 
-Like the rest of the store, this is a cache of a topic: every worker re-reads the
-review entries from the parked-feedback topic at start, so a crash that loses unflushed
-writes loses nothing.
+Like the rest of the store, this is a cache of a topic, but one rebuilt at every start:
+the worker forgets these keys and re-reads the parked-feedback topic from its beginning
+(:meth:`~streams.engine.global_index.GlobalIndex.start`). A worker's own writes are
+staged here before the topic has acknowledged them; one whose write never reached the
+topic (the batch failed, and its replay may decide otherwise) must not outlive it.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from typing import Any, Protocol
 
 import orjson
 
-__all__ = ["HeapRawStore", "RawStore", "ReviewEntries"]
+__all__ = ["KEY_RANGE", "HeapRawStore", "RawStore", "ReviewEntries"]
 
 _ENTRY = b"v"
 _POSTING = b"w"
+#: The store keys of this module (entries and postings): ``[start, end)``.
+KEY_RANGE = (b"v", b"x")
 
 
 class RawStore(Protocol):

@@ -63,7 +63,13 @@ from streams.engine.delivery import flush
 from streams.engine.frontier import InputFrontier, report_consumer_lag
 from streams.engine.global_index import GlobalIndex, IndexLoad
 from streams.engine.heap import HeapTrimmer, libc_malloc_trim
-from streams.engine.inputs import group_frontier, is_processed, record_headers, subscription
+from streams.engine.inputs import (
+    group_frontier,
+    intake_origin,
+    is_processed,
+    record_headers,
+    subscription,
+)
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
 from streams.engine.state import PartitionStore
@@ -379,7 +385,7 @@ class StreamWorker:
         offsets: dict[Place, int] = {}
         decoded: list[tuple[RawRecord, Any]] = []
         feed: list[RawRecord] = []
-        kinds: dict[str, tuple[bool, bool, bool]] = {}
+        kinds: dict[str, tuple[bool, bool, bool, bool]] = {}
         for message in messages:
             if message.error() is not None:
                 log.warning("%s: %s", self.worker_id, message.error())
@@ -394,15 +400,17 @@ class StreamWorker:
             if kind is None:
                 kind = kinds[topic] = (topics.ingest_unit(topic) is not None,
                                        topic in (topics.case_events, topics.alerts),
-                                       topic == topics.stats_feed)
-            is_ingest, may_be_processed, is_feed = kind
+                                       topic == topics.stats_feed,
+                                       topic == topics.case_intake)
+            is_ingest, may_be_processed, is_feed, is_intake = kind
             headers = message.headers()
             if may_be_processed and is_processed(headers):
                 # Handled already by the task that owns the case: an event in one hop by
                 # the task that normalized it, an alert by the task that raised it.
                 continue
             record = RawRecord(topic, partition, offset, message.key(), message.value(),
-                               record_headers(headers))
+                               record_headers(headers),
+                               intake_origin(headers) if is_intake else None)
             if is_ingest:
                 handed_on = await processors.normalize(record)
                 if handed_on is not None:

@@ -102,7 +102,12 @@ async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_p
     dead = _refused(await read_until(deployment.bootstrap, topics.dead_letters,
                                      lambda records: bool(_refused(records))))
     assert [headers_of(r)["error.reason"] for r in dead], deployment.log_of("w1")
-    assert ROGUE_AGENCY.encode() in headers_of(dead[0])["error.reason"]
+    letter = headers_of(dead[0])
+    assert ROGUE_AGENCY.encode() in letter["error.reason"]
+    # The letter names where the unit wrote it, not the engine's internal topic: a
+    # replay (``liangfa dlq replay``) goes back through normalize.
+    assert (letter["source.topic"], letter["source.partition"]) == (
+        rogue_topic.encode(), str(_other_partition(forged)).encode())
     published = await read_events_until(
         deployment.bootstrap, deployment.registry_url, topics.case_events,
         lambda found: any(e.event_id == own.event_id for _, e in found))

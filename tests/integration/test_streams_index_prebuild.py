@@ -90,3 +90,41 @@ def test_an_empty_store_is_built_whole_and_the_worker_reads_on_from_there(
         assert len(again.matcher) == _REFERRALS + 3
     finally:
         again.stop()
+
+
+def test_a_review_this_worker_wrote_lives_only_as_long_as_the_topic_holds_it(
+        bootstrap: str, topic_factory, tmp_path: Path) -> None:
+    """The matches kept for review and the settled parked entries live in the index's
+    store. A worker's own entry is staged there before the topic acknowledges it; if the
+    write never reached the topic (its batch failed, and the replay may decide
+    otherwise), a restart must not find it: the store's copy of the parked-feedback
+    topic is rebuilt from the topic at every start."""
+    referrals = topic_factory("index-reviews-referrals", partitions=2, compacted=True)
+    pending = topic_factory("index-reviews-pending", partitions=1, compacted=True)
+    confirmed = {"feedback": None, "resolved": "case-a", "review": "identifier",
+                 "identifiers": ["id-a"], "police_unit": "P", "police_number": "A1"}
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer.produce(pending, key=b"review|f-confirmed", value=orjson.dumps(confirmed))
+    producer.produce(pending, key=b"f-settled", value=orjson.dumps(
+        {"feedback": None, "resolved": "case-a"}))
+    assert producer.flush(30) == 0
+
+    first = _load(bootstrap, referrals, pending, tmp_path / "index")
+    assert [key for key, _ in first.reviews.identifier_matches({"id-a"})] == [
+        "review|f-confirmed"]
+    assert first.parked("f-settled") == {"feedback": None, "resolved": "case-a"}
+    # Written by this worker, never acknowledged by the broker (not produced here).
+    first.apply_local(pending, "review|f-lost", {**confirmed, "resolved": "case-b"})
+    first.apply_local(pending, "f-lost", {"feedback": None, "resolved": "case-b"})
+    assert len(first.reviews.identifier_matches({"id-a"})) == 2
+    first.stop()  # flushes what was staged, the lost entries with it
+
+    again = _load(bootstrap, referrals, pending, tmp_path / "index")
+    try:
+        assert [key for key, _ in again.reviews.identifier_matches({"id-a"})] == [
+            "review|f-confirmed"]
+        assert again.reviews.get("review|f-lost") is None
+        assert again.parked("f-lost") is None
+        assert again.parked("f-settled") == {"feedback": None, "resolved": "case-a"}
+    finally:
+        again.stop()

@@ -165,6 +165,31 @@ def test_a_numbered_document_claims_only_the_case_its_number_names(
     assert refused.curable  # its own case's events may come: it waits, then is refused
 
 
+#: A fictional market-regulation station (市场监管所) of the example bureau.
+STATION = "11421181MB0000008Q"
+
+
+def test_a_bureau_may_claim_the_case_of_a_station_it_exports_for(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A county bureau's connector exports its stations' decisions, each case keyed by
+    the deciding station: the bureau may claim such a case (until the station proves
+    it), but not one its number gives under another agency."""
+    path = tmp_path_factory.mktemp("station") / "units.yaml"
+    path.write_text(UNITS_WITH_ROGUE_YAML + (
+        f'  - {{code: "{STATION}", name: 示例县市场监管所, name_en: Example station,\n'
+        f'     kind: agency, role: enforcement_agency, domains: [market_regulation],\n'
+        f'     division: "421181", parent: "{EXAMPLE_AGENCY}"}}\n'), encoding="utf-8")
+    rules = load_rule_set()
+    with_station = load_unit_registry(path, roles=rules.unit_roles,
+                                      violation_types=rules.violation_types)
+    decision = "示例市监所罚〔2025〕4号"
+    exported = _penalty(EXAMPLE_AGENCY, decision, case_id=case_id_for(STATION, decision))
+    claimed = _check(exported, CaseRelations(), with_station)
+    assert claimed.relation == "owner"
+    from_another = _penalty(OTHER_AGENCY, decision, case_id=case_id_for(STATION, decision))
+    assert not _check(from_another, CaseRelations(), with_station).entitled
+
+
 def test_a_police_unit_cannot_claim_an_agency_case(units: UnitRegistry) -> None:
     claim = _example(ConsultationRequested).model_copy(update={"source_unit": EXAMPLE_POLICE})
     assert not _check(claim, CaseRelations(), units).entitled
