@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from hub.models.examples import EXAMPLE_PROCURATORATE
-from tests.integration.test_streams_harness import StreamsDeployment, write_example_units
+from tests.integration.test_streams_harness import (
+    StreamsDeployment,
+    rogue_county_deployment,
+    write_example_units,
+)
 from tests.support.supervision_county import EXAMPLE_OVERSIGHT_UNITS_YAML
 
 
@@ -20,6 +24,18 @@ def example_county(bootstrap: str, registry_url: str,
     deployment = StreamsDeployment(bootstrap, registry_url, tmp_path)
     deployment.units_file = write_example_units(tmp_path)
     deployment.hub_unit = EXAMPLE_PROCURATORATE
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+
+
+@pytest.fixture
+def rogue_county(bootstrap: str, registry_url: str,
+                 tmp_path: Path) -> Iterator[StreamsDeployment]:
+    """The example county with a rogue agency of its own (entitlement tests); every
+    worker is stopped afterwards."""
+    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
     try:
         yield deployment
     finally:

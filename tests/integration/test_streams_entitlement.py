@@ -9,9 +9,7 @@ reason, an audit record, and B's case state never lists A among its units.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +32,6 @@ from tests.integration.test_streams_harness import (
     produce_events,
     read_events_until,
     read_until,
-    rogue_county_deployment,
 )
 from tests.integration.test_streams_supervision_acts import reply
 
@@ -42,18 +39,11 @@ pytestmark = pytest.mark.integration
 
 
 
-@pytest.fixture
-def deployment(bootstrap: str, registry_url: str, tmp_path: Path
-               ) -> Iterator[StreamsDeployment]:
-    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
 
 
 async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
-        deployment: StreamsDeployment) -> None:
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
     topics = deployment.topics
     owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
     rogue_topic = topics.ingest(ROGUE_AGENCY, "cases")
@@ -137,7 +127,8 @@ async def test_a_forged_event_on_the_rogue_units_own_topic_is_refused(
 
 
 async def test_an_event_on_a_case_nobody_has_sent_waits_then_is_refused(
-        deployment: StreamsDeployment) -> None:
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
     """An event not entitled to a case the hub knows nothing of waits for the case (a
     backfill may read its addressee's folder first), but not for ever: at the end of its
     wait (``LIANGFA_ENGINE_AWAIT_CASE_S``, here 2 s) it is refused like any other. Here a

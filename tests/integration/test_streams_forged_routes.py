@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +32,6 @@ from tests.integration.test_streams_harness import (
     produce_events,
     read_events_until,
     read_until,
-    rogue_county_deployment,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,14 +40,6 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 
 
-@pytest.fixture
-def deployment(bootstrap: str, registry_url: str, tmp_path: Path
-               ) -> Iterator[StreamsDeployment]:
-    deployment = rogue_county_deployment(bootstrap, registry_url, tmp_path)
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
 
 
 def _other_partition(event: CaseEvent) -> int:
@@ -71,24 +60,32 @@ async def _produce_on(deployment: StreamsDeployment, topic: str, event: CaseEven
         await producer.stop()
 
 
-def _refused(records: list) -> list:  # type: ignore[type-arg]
-    return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
-
-
-async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_published(
-        deployment: StreamsDeployment) -> None:
+async def _an_agency_case(deployment: StreamsDeployment, sender_topic: str
+                          ) -> tuple[str, str]:
+    """A worker running, the example agency's case on it; (decision number, case id)."""
     topics = deployment.topics
     owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
-    rogue_topic = topics.ingest(ROGUE_AGENCY, "cases")
-    await deployment.create_topics([owner_topic, rogue_topic])
+    await deployment.create_topics([owner_topic, sender_topic])
     deployment.start_worker("w1")
-
     decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
     case_id = case_id_for(EXAMPLE_AGENCY, decision)
     await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic,
                          [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
     await read_events_until(deployment.bootstrap, deployment.registry_url, topics.case_state,
                             lambda found: any(e.case_id == case_id for _, e in found))
+    return decision, case_id
+
+
+def _refused(records: list) -> list:  # type: ignore[type-arg]
+    return [r for r in records if headers_of(r).get("error.type") == b"not-entitled"]
+
+
+async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_published(
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
+    topics = deployment.topics
+    rogue_topic = topics.ingest(ROGUE_AGENCY, "cases")
+    decision, case_id = await _an_agency_case(deployment, rogue_topic)
 
     forged = penalty_of(ROGUE_AGENCY, decision, case_id).model_copy(
         update={"violation_type": "伪造的违法类型"})
@@ -125,19 +122,11 @@ async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_p
 
 
 async def test_the_hub_operators_ingest_topic_cannot_send_what_only_the_hub_derives(
-        deployment: StreamsDeployment) -> None:
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
     topics = deployment.topics
-    owner_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
     operator_topic = topics.ingest(EXAMPLE_HUB_UNIT, "cases")
-    await deployment.create_topics([owner_topic, operator_topic])
-    deployment.start_worker("w1")
-
-    decision = f"示例市监罚〔2025〕{uuid.uuid4().hex[:6]}号"
-    case_id = case_id_for(EXAMPLE_AGENCY, decision)
-    await produce_events(deployment.bootstrap, deployment.registry_url, owner_topic,
-                         [penalty_of(EXAMPLE_AGENCY, decision, case_id)])
-    await read_events_until(deployment.bootstrap, deployment.registry_url, topics.case_state,
-                            lambda found: any(e.case_id == case_id for _, e in found))
+    _, case_id = await _an_agency_case(deployment, operator_topic)
     now = datetime.now(UTC)
     forged = FeedbackMatchWithdrawn(
         event_id=str(uuid.uuid4()), case_id=case_id, source_unit=EXAMPLE_HUB_UNIT,

@@ -45,22 +45,20 @@ pytestmark = pytest.mark.integration
 POLICE_NUMBER = "A4211810000002024037777"
 
 
-async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
-    example_county: StreamsDeployment,
-) -> None:
-    deployment = example_county
+async def _matched_by_the_party(deployment: StreamsDeployment
+                                ) -> tuple[CaseReferred, FilingDecided]:
+    """A worker running; the agency's referral, and a police decision that quotes
+    neither the referral letter nor the decision, only the party: matched to the
+    referral by the party's identifier (its only referral so far)."""
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
     police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
     await deployment.create_topics([agency_topic, police_topic])
     deployment.start_worker("w1")
-
     first: CaseReferred = example_of(CaseReferred)
-    police_case_id = case_id_for(EXAMPLE_POLICE, POLICE_NUMBER)
-    # The police quote neither the referral letter nor the decision: only the party.
     decision: FilingDecided = example_of(FilingDecided).model_copy(update={
-        "event_id": str(uuid.uuid4()), "case_id": police_case_id,
+        "event_id": str(uuid.uuid4()), "case_id": case_id_for(EXAMPLE_POLICE, POLICE_NUMBER),
         "referral_number": None, "agency_decision_number": None,
         "referring_unit_code": None, "police_case_number": POLICE_NUMBER,
         "offence": first.suspected_offence})
@@ -71,6 +69,18 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
         lambda found: any(isinstance(e, FeedbackMatched) for _, e in found))
     [matched] = [e for _, e in found if isinstance(e, FeedbackMatched)]
     assert (matched.case_id, matched.method) == (first.case_id, MatchMethod.PARTY_IDENTIFIER)
+    return first, decision
+
+
+async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
+    example_county: StreamsDeployment,
+) -> None:
+    deployment = example_county
+    topics = deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
+    agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
+    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
+    first, decision = await _matched_by_the_party(deployment)
 
     # A later police step quotes only the police case number: it follows the link.
     later = decision.model_copy(update={"event_id": str(uuid.uuid4()), "parties": [],
@@ -162,22 +172,7 @@ async def test_a_referral_indexed_before_a_crash_is_still_judged_against_the_mat
     topics = deployment.topics
     bootstrap, registry = deployment.bootstrap, deployment.registry_url
     agency_topic = topics.ingest(EXAMPLE_AGENCY, "cases")
-    police_topic = topics.ingest(EXAMPLE_POLICE, "feedback")
-    await deployment.create_topics([agency_topic, police_topic])
-    deployment.start_worker("w1")
-
-    first: CaseReferred = example_of(CaseReferred)
-    decision: FilingDecided = example_of(FilingDecided).model_copy(update={
-        "event_id": str(uuid.uuid4()),
-        "case_id": case_id_for(EXAMPLE_POLICE, POLICE_NUMBER),
-        "referral_number": None, "agency_decision_number": None,
-        "referring_unit_code": None, "police_case_number": POLICE_NUMBER,
-        "offence": first.suspected_offence})
-    await produce_events(bootstrap, registry, agency_topic, [first])
-    await produce_events(bootstrap, registry, police_topic, [decision])
-    await read_events_until(
-        bootstrap, registry, topics.case_events,
-        lambda found: any(isinstance(e, FeedbackMatched) for _, e in found))
+    first, decision = await _matched_by_the_party(deployment)
 
     second = first.model_copy(update={
         "event_id": str(uuid.uuid4()),
