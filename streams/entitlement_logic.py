@@ -24,7 +24,7 @@ from typing import Any
 from hub.identity import case_id_for
 from hub.models import CaseEvent
 from hub.rules import Entitlements
-from hub.units import UnitRegistry
+from hub.units import Unit, UnitRegistry
 
 __all__ = ["CaseRelations", "Entitlement", "check_entitlement", "owns_by_case_id",
            "record_acceptance"]
@@ -114,7 +114,9 @@ def check_entitlement(event: CaseEvent, relations: CaseRelations, *, rules: Enti
         return Entitlement(None, (
             f"{who} may not add {event_type} to case {event.case_id}: "
             f"{'only ' + ', '.join(allowed) + ' may' if allowed else 'no unit may send it'} "
-            f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"),
+            f"(hub/rules/entitlements.yaml); the case's owner is {relations.owner or 'unknown'}"
+            + (f", its addressees {', '.join(sorted(relations.addressees))}"
+               if relations.addressees else "")),
             curable=bool(allowed))
     table = rules.acts.get(event_type)
     if table is None:
@@ -156,15 +158,47 @@ def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ..
             return unit in relations.addressees
         if part == "matched":
             return matched or unit in relations.matched
-        if part.startswith("kind:"):
-            kind = part.removeprefix("kind:")
-            return len(units) == 0 or (registered is not None and registered.kind == kind)
+        prefix, _, kind = part.partition(":")
+        if not kind:
+            return False
+        if len(units) == 0:  # kinds cannot be decided (the worker warns at start)
+            return True
+        if registered is None or registered.kind != kind:
+            return False
+        if prefix == "kind":
+            return True
+        if prefix == "addressee":
+            return any(_same_organ(registered, addressee, units)
+                       for addressee in _addressees_of_kind(relations, kind, units))
+        if prefix == "unaddressed":
+            return not _addressees_of_kind(relations, kind, units)
         return False
 
     for relation in allowed:
         if holds(relation):
             return relation
     return None
+
+
+def _addressees_of_kind(relations: CaseRelations, kind: str, units: UnitRegistry
+                        ) -> list[Unit]:
+    """The case's registered addressees of ``kind``."""
+    return [unit for code in relations.addressees
+            if (unit := units.get(code)) is not None and unit.kind == kind]
+
+
+def _same_organ(sender: Unit, addressee: Unit, units: UnitRegistry) -> bool:
+    """Whether ``sender`` answers for ``addressee``: the unit itself, the unit it is
+    registered under, one registered under it, or one registered under the same parent
+    in the same administrative division (a county bureau's brigades hand a case to one
+    another inside the bureau; a case forwarded to another bureau arrives as a
+    CaseForwarded, which makes the new bureau an addressee)."""
+    if sender.code == addressee.code:
+        return True
+    if sender.parent == addressee.code or addressee.parent == sender.code:
+        return True
+    return (sender.parent is not None and sender.parent == addressee.parent
+            and sender.division == addressee.division)
 
 
 def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -> bool:

@@ -17,20 +17,25 @@ from pydantic import Field, field_validator, model_validator
 from hub.rules._common import NonEmptyText, Sourced, UnitKind, event_model
 from hub.rules._loader import RuleFile, RuleModel
 
-__all__ = ["ENTITLEMENTS_ENV", "RELATIONS", "ActKind", "ActTable", "Entitlements",
-           "load_entitlements"]
+__all__ = ["ENTITLEMENTS_ENV", "KIND_RELATIONS", "RELATIONS", "ActKind", "ActTable",
+           "Entitlements", "load_entitlements"]
 
 ENTITLEMENTS_ENV = "LIANGFA_RULES_ENTITLEMENTS"
-#: Relations of a unit to a case (documented in the YAML file); ``kind:<kind>`` besides.
+#: Relations of a unit to a case (documented in the YAML file); besides these, the
+#: relations of a unit kind, ``<relation>:<kind>`` (:data:`KIND_RELATIONS`).
 RELATIONS = frozenset({"owner", "addressee", "matched", "hub"})
+#: ``kind:<k>`` any unit of kind k; ``addressee:<k>`` a unit of kind k of the same organ
+#: as an addressee of kind k; ``unaddressed:<k>`` a unit of kind k while no unit of kind
+#: k is an addressee.
+KIND_RELATIONS = frozenset({"kind", "addressee", "unaddressed"})
 _KINDS = frozenset(get_args(UnitKind))
 
 
 def _relation_problems(path: str, relations: tuple[str, ...]) -> list[str]:
     problems = []
     for relation in relations:
-        kind = relation.removeprefix("kind:")
-        if relation not in RELATIONS and not (relation.startswith("kind:") and kind in _KINDS):
+        prefix, _, kind = relation.partition(":")
+        if relation not in RELATIONS and not (prefix in KIND_RELATIONS and kind in _KINDS):
             problems.append(f"{path}: unknown relation {relation!r}")
     return problems
 

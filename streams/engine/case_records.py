@@ -114,6 +114,13 @@ class CaseRecords(DocumentStore):
         (``lf.case-events``); None for a unit's record (see ``check_entitlement``)."""
         return self.hub_unit_code if record.topic == self.topics.case_events else None
 
+    def matched_copy(self, record: RawRecord) -> bool:
+        """The matcher's re-keyed copy of feedback: on ``lf.streams.case-intake`` (on
+        ``lf.case-events`` from a worker before the copy was checked before publishing),
+        topics only the engine writes; normalize drops the header from a unit's record."""
+        return (record.header(MATCHED_HEADER) is not None
+                and record.topic in (self.topics.case_intake, self.topics.case_events))
+
     def from_intake(self, record: RawRecord) -> bool:
         """Handed on by normalize: an ingest event not published yet, checked here."""
         return (self.topics.ingest_unit(record.topic) is not None
@@ -195,8 +202,7 @@ class CaseRecords(DocumentStore):
         (:meth:`CaseDocument.await_case`: 32 events, 8 of one unit, 256 KiB).
         """
         relations = document.relations()
-        matched = (record.topic == self.topics.case_events
-                   and record.header(MATCHED_HEADER) is not None)
+        matched = self.matched_copy(record)
         entitlement = check_entitlement(
             event, relations, rules=self.rules.entitlements, units=self.units,
             hub_unit_code=self._hub_for(record), matched=matched)
@@ -256,13 +262,14 @@ class CaseRecords(DocumentStore):
         """
         rekeyed, self.rekeyed = self.rekeyed, []
         joined = 0
-        topic = self.topics.case_events
+        topics = self.topics
         for matched, matched_sent, copy, copy_sent in rekeyed:
             partition = (partition_of(copy_sent.key, self.case_partitions)
                          if self.case_partitions else None)
             if partition is None or partition not in self.case_stores:
                 continue  # another worker's case: it reads them from the topic
-            for event, sent in ((matched, matched_sent), (copy, copy_sent)):
+            for topic, event, sent in ((topics.case_events, matched, matched_sent),
+                                       (topics.case_intake, copy, copy_sent)):
                 record = RawRecord(topic, partition, -1, sent.key, sent.value,
                                    tuple(sent.headers))
                 await self.case_record(batch, record, event)
@@ -319,7 +326,8 @@ class CaseRecords(DocumentStore):
                 document.mark_seen(refused_key)
                 return
         if self.from_intake(record):  # published once entitled
-            await self.outputs.forward(topics.case_events, record, event, processed=True)
+            await self.outputs.forward(topics.case_events, record, event, processed=True,
+                                       matched=self.matched_copy(record))
         joined = [False]
         awaited = False
         refused = False

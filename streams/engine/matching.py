@@ -4,8 +4,9 @@ The decision is :class:`~streams.matching_logic.FeedbackMatcher`'s; this process
 inputs and effects. The matcher's indexes must see every case, not one partition's, so they
 live in :class:`~streams.engine.global_index.GlobalIndex`, which every worker replicates:
 
-- confident: a FeedbackMatched event and the feedback re-keyed to the case (header
-  ``lf_matched``) go to ``lf.case-events``;
+- confident: a FeedbackMatched event goes to ``lf.case-events`` and the feedback re-keyed
+  to the case (header ``lf_matched``) to the case's task (``lf.streams.case-intake``),
+  which checks that its sender may add it to the case before publishing it there;
 - not yet confident on first sight: held in its case's document for
   :data:`MATCH_GRACE_S` (the referral is often read a moment later), then matched again;
 - still unsure: FeedbackUnmatched with its candidates to ``lf.unmatched``, an
@@ -286,7 +287,9 @@ class MatchingProcessor:
         copy = feedback.model_copy(update=update)
         serialized = await self.serde.serialize(copy)
         headers = [*serialized.headers, (MATCHED_HEADER, b"1")]
-        await self.outputs.send(self.topics.case_events, serialized.key, serialized.value,
+        # To the case's task, which publishes it on lf.case-events once the sender may
+        # add it to the case: a number quoted on feedback proves nothing about its sender.
+        await self.outputs.send(self.topics.case_intake, serialized.key, serialized.value,
                                 headers)
         await self._link(feedback, matched.case_id)
         await self._remember_for_review(feedback, matched)

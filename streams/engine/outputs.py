@@ -23,7 +23,7 @@ from hub.models import (
     CaseEvent,
 )
 from hub.serde import AvroSerde, SerializedEvent, cloudevent_headers
-from streams._events import ORIGIN_HEADER, PROCESSED_HEADER
+from streams._events import MATCHED_HEADER, ORIGIN_HEADER, PROCESSED_HEADER
 from streams.engine.delivery import Acknowledgements, flush, produce
 from streams.metrics import ALERTS
 from streams.safety import RawRecord
@@ -95,7 +95,8 @@ class Outputs:
         return serialized
 
     async def forward(self, topic: str, record: RawRecord, event: CaseEvent, *,
-                      processed: bool = False, handed_on: bool = False) -> None:
+                      processed: bool = False, handed_on: bool = False,
+                      matched: bool = False) -> None:
         """Queue a decoded event's original bytes, with CloudEvents headers rebuilt.
 
         ``processed``: the case processors of the task that forwards it handle the event
@@ -103,6 +104,8 @@ class Outputs:
         ``handed_on``: to the task that owns its case (``lf.streams.case-intake``), with
         where it was read (:data:`ORIGIN_HEADER`) and a replay's mark, as a record
         handed on within a task keeps them.
+        ``matched``: the matcher's re-keyed copy of feedback (:data:`MATCHED_HEADER`), so
+        a subscriber tells it from the original, which has the same event id.
         """
         header = {"event_id": event.event_id, "case_id": event.case_id,
                   "source_unit": event.source_unit, "connector_id": event.connector_id,
@@ -110,6 +113,8 @@ class Outputs:
         headers = cloudevent_headers(event.avro_name, header)
         if processed:
             headers.append((PROCESSED_HEADER, b"1"))
+        if matched:
+            headers.append((MATCHED_HEADER, b"1"))
         if handed_on:
             headers.append((ORIGIN_HEADER, orjson.dumps(
                 list(record.origin or (record.topic, record.partition, record.offset)))))

@@ -1,4 +1,4 @@
-"""Two ways around the entitlement check, closed (real broker, registry and worker).
+"""Three ways around the entitlement check, closed (real broker, registry and worker).
 
 - A producer picks its record's partition. An event put on a partition of its ingest
   topic whose task does not own its case used to be forwarded to ``lf.case-events``
@@ -8,6 +8,9 @@
 - The unit operating the hub (a procuratorate) has ingest topics like every unit. What
   its connector writes there must not pass as what the hub derives: a forged
   FeedbackMatchWithdrawn would take the police's decision out of any case.
+- A referral number is printed on paper the agency keeps. Any police unit quoting it had
+  its decision matched to the referral's case and joined to it; now only the organ the
+  referral went to (or was forwarded to) reports on the case.
 """
 
 from __future__ import annotations
@@ -19,14 +22,24 @@ import pytest
 
 from hub.identity import case_id_for
 from hub.kafka import make_producer
-from hub.models import CaseEvent, CaseState, FeedbackMatchWithdrawn, MatchMethod
-from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_HUB_UNIT
+from hub.models import (
+    CaseEvent,
+    CaseReferred,
+    CaseState,
+    FeedbackMatchWithdrawn,
+    FilingDecided,
+    FilingDecision,
+    MatchMethod,
+)
+from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_HUB_UNIT, EXAMPLE_POLICE
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from streams.engine.outputs import partition_of
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
+    ROGUE_POLICE,
     StreamsDeployment,
+    example_of,
     headers_of,
     penalty_of,
     produce_events,
@@ -38,8 +51,6 @@ pytestmark = pytest.mark.integration
 
 #: The partitions of the deployment's topics (``StreamsDeployment.create_topics``).
 PARTITIONS = 4
-
-
 
 
 def _other_partition(event: CaseEvent) -> int:
@@ -144,4 +155,64 @@ async def test_the_hub_operators_ingest_topic_cannot_send_what_only_the_hub_deri
     published = await read_until(deployment.bootstrap, topics.case_events,
                                  lambda _: False, timeout_s=2)
     assert forged.event_id.encode() not in {headers_of(r).get("ce_id") for r in published}
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_case(
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, police, rogue = (topics.ingest(EXAMPLE_AGENCY, "cases"),
+                             topics.ingest(EXAMPLE_POLICE, "feedback"),
+                             topics.ingest(ROGUE_POLICE, "feedback"))
+    await deployment.create_topics([agency, police, rogue])
+    deployment.start_worker("w1")
+    number = uuid.uuid4().int % 90_000 + 10_000
+    case_id = case_id_for(EXAMPLE_AGENCY, f"示例市监罚〔2024〕{number}号")
+    referral = example_of(CaseReferred).model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id,
+        "referral_number": f"示例市监移〔2024〕{number}号",
+        "decision_number": f"示例市监罚〔2024〕{number}号",
+        "agency_case_number": f"示例市监立〔2024〕{number}号"})
+    assert referral.receiving_unit_code == EXAMPLE_POLICE
+    await produce_events(bootstrap, registry, agency, [referral])
+    await read_events_until(bootstrap, registry, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+
+    def decision_of(unit: str, decision: FilingDecision) -> FilingDecided:
+        police_number = f"A42118{'2' if unit == ROGUE_POLICE else '1'}00000020242{number:05d}"
+        return example_of(FilingDecided).model_copy(update={
+            "event_id": str(uuid.uuid4()), "source_unit": unit,
+            "case_id": case_id_for(unit, police_number), "decision": decision,
+            "referral_number": referral.referral_number,
+            "agency_decision_number": None, "referring_unit_code": EXAMPLE_AGENCY,
+            "police_case_number": police_number, "parties": []})
+
+    # The neighbouring county's police "decline to file" the referral, quoting its
+    # number; then the bureau it went to files it.
+    forged = decision_of(ROGUE_POLICE, FilingDecision.NOT_FILED)
+    real = decision_of(EXAMPLE_POLICE, FilingDecision.FILED)
+    await produce_events(bootstrap, registry, rogue, [forged])
+    await produce_events(bootstrap, registry, police, [real])
+
+    dead = _refused(await read_until(bootstrap, topics.dead_letters,
+                                     lambda records: bool(_refused(records)), timeout_s=90))
+    assert len(dead) == 1, deployment.log_of("w1")
+    reason = headers_of(dead[0])["error.reason"].decode()
+    assert ROGUE_POLICE in reason and EXAMPLE_POLICE in reason, reason
+    joined = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(e.event_id == real.event_id and e.case_id == case_id
+                          for _, e in found), timeout_s=90)
+    on_case = [e for _, e in joined if e.case_id == case_id]
+    assert real.event_id in {e.event_id for e in on_case}, deployment.log_of("w1")
+    assert forged.event_id not in {e.event_id for e in on_case}
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and EXAMPLE_POLICE in e.units_involved for _, e in found))
+    for _, state in states:
+        if isinstance(state, CaseState) and state.case_id == case_id:
+            assert ROGUE_POLICE not in state.units_involved
     assert deployment.workers["w1"].poll() is None

@@ -244,10 +244,15 @@ def latest_state(found: Iterable[tuple[Any, CaseEvent]], case_id: str) -> CaseSt
 
 #: A second, fictional agency of the example county: the rogue unit of entitlement tests.
 ROGUE_AGENCY = "11421181MB0000007M"
-#: The example units plus the rogue agency.
+#: A police bureau of the neighbouring county, which no referral of the example county
+#: goes to.
+ROGUE_POLICE = "11421182MB0000070M"
+#: The example units plus the rogue agency and the neighbouring county's police.
 UNITS_WITH_ROGUE_YAML = EXAMPLE_UNITS_YAML + (
     f'  - {{code: "{ROGUE_AGENCY}", name: 示例县烟草专卖局, name_en: Example tobacco,\n'
-    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n')
+    '     kind: agency, role: enforcement_agency, domains: [tobacco], division: "421181"}\n'
+    f'  - {{code: "{ROGUE_POLICE}", name: 邻县公安局, name_en: Neighbouring county police,\n'
+    '     kind: police, role: county_psb, domains: [market_regulation], division: "421182"}\n')
 
 
 def rogue_county_deployment(bootstrap: str, registry_url: str, tmp: Path

@@ -11,6 +11,7 @@ from hub.models import (
     EVENT_TYPES,
     Alert,
     CaseEvent,
+    CaseForwarded,
     ConsultationRequested,
     FilingDecided,
     PenaltyCaseRecorded,
@@ -31,8 +32,9 @@ from streams.entitlement_logic import (
     owns_by_case_id,
     record_acceptance,
 )
+from streams.routing_logic import route_event
 from tests.integration.test_streams_harness import ROGUE_AGENCY as OTHER_AGENCY
-from tests.integration.test_streams_harness import UNITS_WITH_ROGUE_YAML
+from tests.integration.test_streams_harness import ROGUE_POLICE, UNITS_WITH_ROGUE_YAML
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +95,81 @@ def test_police_feedback_comes_from_police_units_only(units: UnitRegistry) -> No
     relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
     decision = _example(FilingDecided)
     assert decision.source_unit == EXAMPLE_POLICE
-    assert _check(decision, relations, units).relation == "kind:police"
+    # No referral of the case went through the hub: any police unit's feedback joins.
+    assert _check(decision, relations, units).relation == "unaddressed:police"
+    assert _check(decision.model_copy(update={"source_unit": ROGUE_POLICE}), relations,
+                  units).entitled
     from_agency = decision.model_copy(update={"source_unit": OTHER_AGENCY})
     assert not _check(from_agency, relations, units).entitled
     # The matcher's re-keyed copy is entitled by the match itself.
     assert _check(decision, CaseRelations(), units, matched=True).entitled
+
+
+#: Two brigades registered under the example county's police bureau.
+BRIGADE = "11421181MB00000505"
+OTHER_BRIGADE = "11421181MB00000518"
+
+
+@pytest.fixture(scope="module")
+def bureau_units(tmp_path_factory: pytest.TempPathFactory) -> UnitRegistry:
+    path = tmp_path_factory.mktemp("bureau") / "units.yaml"
+    path.write_text(UNITS_WITH_ROGUE_YAML + "".join(
+        f'  - {{code: "{code}", name: 示例县公安局{name}, name_en: Brigade, kind: police,\n'
+        f'     role: {role}, division: "421181", parent: "{EXAMPLE_POLICE}"}}\n'
+        for code, name, role in ((BRIGADE, "经侦大队", "economic_crime_unit"),
+                                 (OTHER_BRIGADE, "森林警察大队", "forest_police"))),
+        encoding="utf-8")
+    rules = load_rule_set()
+    return load_unit_registry(path, roles=rules.unit_roles,
+                              violation_types=rules.violation_types)
+
+
+def test_on_a_referred_case_only_the_organ_it_went_to_reports(
+        bureau_units: UnitRegistry) -> None:
+    """A referral number is on paper the agency keeps: another police unit quoting it,
+    however the matcher tied its feedback, may not record a decision on the case."""
+    units = bureau_units
+    decision = _example(FilingDecided)
+    to_bureau = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                              addressees={EXAMPLE_POLICE, EXAMPLE_AGENCY})
+    assert _check(decision, to_bureau, units).relation == "addressee:police"
+    assert _check(decision.model_copy(update={"source_unit": BRIGADE}), to_bureau,
+                  units).entitled  # a brigade of the bureau
+    rogue = decision.model_copy(update={"source_unit": ROGUE_POLICE})
+    for matched in (False, True):
+        refused = _check(rogue, to_bureau, units, matched=matched)
+        assert not refused.entitled
+        assert refused.curable  # a forward to it would entitle it
+        assert refused.reason is not None
+        assert ROGUE_POLICE in refused.reason and EXAMPLE_POLICE in refused.reason
+    to_brigade = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                               addressees={BRIGADE})
+    for sender in (BRIGADE, EXAMPLE_POLICE, OTHER_BRIGADE):  # itself, its bureau, its
+        # bureau's other brigade in the same county
+        assert _check(decision.model_copy(update={"source_unit": sender}), to_brigade,
+                      units).relation == "addressee:police", sender
+    assert not _check(rogue, to_brigade, units).entitled
+
+
+def test_a_case_forwarded_to_another_organ_is_answered_by_that_organ(
+        bureau_units: UnitRegistry) -> None:
+    """移送管辖 (Decree 310 Art. 7): the forward routes the case to the new organ, which
+    makes it an addressee, so its decisions join the case."""
+    units = bureau_units
+    rules = load_rule_set()
+    relations = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                              addressees={EXAMPLE_POLICE})
+    forward = _example(CaseForwarded)
+    assert isinstance(forward, CaseForwarded)
+    forward = forward.model_copy(update={
+        "source_unit": EXAMPLE_POLICE, "forwarded_to_unit_code": ROGUE_POLICE,
+        "referring_unit_code": EXAMPLE_AGENCY})
+    assert _check(forward, relations, units).entitled
+    decision = _example(FilingDecided).model_copy(update={"source_unit": ROGUE_POLICE})
+    assert not _check(decision, relations, units).entitled
+    relations.addressees.update(route_event(forward, units, rules.routing,
+                                            rules.thresholds).destinations)
+    assert _check(decision, relations, units).relation == "addressee:police"
 
 
 def test_only_the_hub_derives_alerts(units: UnitRegistry) -> None:
