@@ -188,17 +188,31 @@ def _addressees_of_kind(relations: CaseRelations, kind: str, units: UnitRegistry
 
 
 def _same_organ(sender: Unit, addressee: Unit, units: UnitRegistry) -> bool:
-    """Whether ``sender`` answers for ``addressee``: the unit itself, the unit it is
-    registered under, one registered under it, or one registered under the same parent
-    in the same administrative division (a county bureau's brigades hand a case to one
-    another inside the bureau; a case forwarded to another bureau arrives as a
-    CaseForwarded, which makes the new bureau an addressee)."""
+    """Whether ``sender`` answers for ``addressee``: the unit itself, a unit it is
+    registered under (at any depth), one registered under it (a brigade, a brigade's
+    station), or one registered under the same parent in the same administrative
+    division (a county bureau's brigades hand a case to one another inside the bureau;
+    a case forwarded to another bureau arrives as a CaseForwarded, which makes the new
+    bureau an addressee)."""
     if sender.code == addressee.code:
         return True
-    if sender.parent == addressee.code or addressee.parent == sender.code:
+    if addressee.code in _ancestors(sender, units) or sender.code in _ancestors(
+            addressee, units):
         return True
     return (sender.parent is not None and sender.parent == addressee.parent
             and sender.division == addressee.division)
+
+
+def _ancestors(unit: Unit, units: UnitRegistry) -> list[str]:
+    """The codes of the units ``unit`` is registered under, nearest first (the registry
+    refuses a unit that is its own parent; a longer cycle ends at a code seen)."""
+    found: list[str] = []
+    parent = unit.parent
+    while parent is not None and parent not in found and parent != unit.code:
+        found.append(parent)
+        above = units.get(parent)
+        parent = above.parent if above is not None else None
+    return found
 
 
 def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -> bool:

@@ -79,7 +79,19 @@ class Entitlements(Sourced):
 
     version: Literal[1] = 1
     event_types: dict[str, tuple[str, ...]] = Field(min_length=1)
+    #: The relations whose events make the units they are routed to addressees of the
+    #: case (``addressee``, ``addressee:<kind>``); an event taken on any other relation
+    #: names no addressee, however it is routed.
+    naming_relations: tuple[str, ...] = Field(min_length=1)
     acts: dict[str, ActTable] = Field(default_factory=dict)
+
+    @field_validator("naming_relations")
+    @classmethod
+    def _known_naming(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        problems = _relation_problems("naming_relations", value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("event_types")
     @classmethod
@@ -122,6 +134,10 @@ class Entitlements(Sourced):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def names_addressees(self, relation: str | None) -> bool:
+        """Whether an event taken on ``relation`` makes its destinations addressees."""
+        return relation in self.naming_relations
 
     def relations_for(self, event_type: str) -> tuple[str, ...]:
         """The relations that entitle a unit to send ``event_type`` (none: nobody may)."""

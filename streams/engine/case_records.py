@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from hub.dlq.records import REPLAY_HEADER
 from hub.errors import RecordRejected
@@ -161,8 +162,8 @@ class CaseRecords(DocumentStore):
                     document: CaseDocument | None = None) -> None:
         """Deliver to the inboxes that must act; an unroutable event becomes an alert.
 
-        Each destination becomes an addressee of the case: the unit that must answer may
-        then add its answer to the case (``entitlements.yaml``)."""
+        With ``document``, each destination becomes an addressee of the case: the unit
+        that must answer may then add its answer to the case (``entitlements.yaml``)."""
         route = route_event(event, self.units, self.rules.routing, self.rules.thresholds)
         for unit_code in route.destinations:
             await self.outputs.forward(self.topics.inbox(unit_code), record, event)
@@ -177,8 +178,9 @@ class CaseRecords(DocumentStore):
 
     async def entitled(self, record: RawRecord, event: CaseEvent,
                        document: CaseDocument, *, waits_until: datetime | None = None,
-                       final: bool = False) -> bool | None:
-        """Whether the event's unit may add it to its case; if not, refuse it.
+                       final: bool = False) -> str | Literal[False] | None:
+        """The relation that entitles the event's unit to add it to its case; if none
+        does, refuse it (False).
 
         A refused event goes to ``lf.dlq.streams`` (error type ``not-entitled``), counts
         in ``liangfa_streams_not_entitled_total`` and is audited on ``lf.audit``; it is
@@ -228,7 +230,8 @@ class CaseRecords(DocumentStore):
             changed = True
         if changed:
             document.changed = True
-        return True
+        assert entitlement.relation is not None
+        return entitlement.relation
 
     async def index_referral(self, batch: Batch, record: RawRecord, event: CaseEvent
                              ) -> None:
@@ -314,12 +317,13 @@ class CaseRecords(DocumentStore):
             DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
             return
         document.last_record = record
+        verdict: str | Literal[False] | None = None
         if self.is_case_event(record):
             verdict = await self.entitled(record, event, document, waits_until=waits_until,
                                           final=final)
             if verdict is None:
                 return  # waits for its case, neither seen nor refused
-            if not verdict:
+            if verdict is False:
                 # Remembered as refused, not as seen: a copy replayed from the dead
                 # letters (``liangfa dlq replay``, after its cause was fixed) is checked
                 # again.
@@ -337,8 +341,12 @@ class CaseRecords(DocumentStore):
             elif rematched and UNROUTED + event.event_id not in document.seen:
                 pass  # the original was routed already
             else:
+                # Its destinations become addressees only when its sender stands in the
+                # case (``naming_relations``): a unit cannot make itself an addressee.
+                names = (isinstance(verdict, str)
+                         and self.rules.entitlements.names_addressees(verdict))
                 await self.guards["routing"].run(
-                    record, lambda: self.route(record, event, document))
+                    record, lambda: self.route(record, event, document if names else None))
             if isinstance(event, FEEDBACK_TYPES) and record.header(MATCHED_HEADER) is None:
                 async def match() -> None:
                     joined[0] = await self.matching.match_feedback(event, document)

@@ -26,6 +26,7 @@ from hub.models import (
     CaseEvent,
     CaseReferred,
     CaseState,
+    ConsultationAnswered,
     FeedbackMatchWithdrawn,
     FilingDecided,
     FilingDecision,
@@ -189,18 +190,26 @@ async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_cas
             "agency_decision_number": None, "referring_unit_code": EXAMPLE_AGENCY,
             "police_case_number": police_number, "parties": []})
 
-    # The neighbouring county's police "decline to file" the referral, quoting its
-    # number; then the bureau it went to files it.
+    # The neighbouring county's police first "answer a consultation" on the case naming
+    # itself as the unit that asked (routed to itself, it would have become the case's
+    # addressee), then "decline to file" the referral, quoting its number; then the
+    # bureau it went to files it.
+    answer = example_of(ConsultationAnswered).model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "source_unit": ROGUE_POLICE,
+        "requested_by_unit_code": ROGUE_POLICE})
     forged = decision_of(ROGUE_POLICE, FilingDecision.NOT_FILED)
     real = decision_of(EXAMPLE_POLICE, FilingDecision.FILED)
-    await produce_events(bootstrap, registry, rogue, [forged])
+    await produce_events(bootstrap, registry, rogue, [answer, forged])
     await produce_events(bootstrap, registry, police, [real])
 
     dead = _refused(await read_until(bootstrap, topics.dead_letters,
-                                     lambda records: bool(_refused(records)), timeout_s=90))
-    assert len(dead) == 1, deployment.log_of("w1")
-    reason = headers_of(dead[0])["error.reason"].decode()
-    assert ROGUE_POLICE in reason and EXAMPLE_POLICE in reason, reason
+                                     lambda records: len(_refused(records)) >= 2,
+                                     timeout_s=90))
+    reasons = sorted(headers_of(r)["error.reason"].decode() for r in dead)
+    assert len(reasons) == 2, deployment.log_of("w1")
+    assert ["ConsultationAnswered" in reasons[0], "FilingDecided" in reasons[1]] == [
+        True, True], reasons
+    assert all(ROGUE_POLICE in reason and EXAMPLE_POLICE in reason for reason in reasons)
     joined = await read_events_until(
         bootstrap, registry, topics.case_events,
         lambda found: any(e.event_id == real.event_id and e.case_id == case_id

@@ -12,6 +12,7 @@ from hub.models import (
     Alert,
     CaseEvent,
     CaseForwarded,
+    ConsultationAnswered,
     ConsultationRequested,
     FilingDecided,
     PenaltyCaseRecorded,
@@ -101,13 +102,15 @@ def test_police_feedback_comes_from_police_units_only(units: UnitRegistry) -> No
                   units).entitled
     from_agency = decision.model_copy(update={"source_unit": OTHER_AGENCY})
     assert not _check(from_agency, relations, units).entitled
-    # The matcher's re-keyed copy is entitled by the match itself.
+    # The matcher's re-keyed copy on a case with no police addressee: any police unit.
     assert _check(decision, CaseRelations(), units, matched=True).entitled
 
 
-#: Two brigades registered under the example county's police bureau.
+#: Two brigades registered under the example county's police bureau, and a station
+#: registered under the first.
 BRIGADE = "11421181MB00000505"
 OTHER_BRIGADE = "11421181MB00000518"
+STATION = "11421181MB0000052B"
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +118,11 @@ def bureau_units(tmp_path_factory: pytest.TempPathFactory) -> UnitRegistry:
     path = tmp_path_factory.mktemp("bureau") / "units.yaml"
     path.write_text(UNITS_WITH_ROGUE_YAML + "".join(
         f'  - {{code: "{code}", name: 示例县公安局{name}, name_en: Brigade, kind: police,\n'
-        f'     role: {role}, division: "421181", parent: "{EXAMPLE_POLICE}"}}\n'
-        for code, name, role in ((BRIGADE, "经侦大队", "economic_crime_unit"),
-                                 (OTHER_BRIGADE, "森林警察大队", "forest_police"))),
+        f'     role: {role}, division: "421181", parent: "{parent}"}}\n'
+        for code, name, role, parent in (
+            (BRIGADE, "经侦大队", "economic_crime_unit", EXAMPLE_POLICE),
+            (OTHER_BRIGADE, "森林警察大队", "forest_police", EXAMPLE_POLICE),
+            (STATION, "经侦大队中队", "police_station", BRIGADE))),
         encoding="utf-8")
     rules = load_rule_set()
     return load_unit_registry(path, roles=rules.unit_roles,
@@ -133,8 +138,9 @@ def test_on_a_referred_case_only_the_organ_it_went_to_reports(
     to_bureau = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
                               addressees={EXAMPLE_POLICE, EXAMPLE_AGENCY})
     assert _check(decision, to_bureau, units).relation == "addressee:police"
-    assert _check(decision.model_copy(update={"source_unit": BRIGADE}), to_bureau,
-                  units).entitled  # a brigade of the bureau
+    for sender in (BRIGADE, STATION):  # a brigade of the bureau, and the brigade's unit
+        assert _check(decision.model_copy(update={"source_unit": sender}), to_bureau,
+                      units).entitled, sender
     rogue = decision.model_copy(update={"source_unit": ROGUE_POLICE})
     for matched in (False, True):
         refused = _check(rogue, to_bureau, units, matched=matched)
@@ -144,8 +150,8 @@ def test_on_a_referred_case_only_the_organ_it_went_to_reports(
         assert ROGUE_POLICE in refused.reason and EXAMPLE_POLICE in refused.reason
     to_brigade = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
                                addressees={BRIGADE})
-    for sender in (BRIGADE, EXAMPLE_POLICE, OTHER_BRIGADE):  # itself, its bureau, its
-        # bureau's other brigade in the same county
+    for sender in (BRIGADE, EXAMPLE_POLICE, OTHER_BRIGADE, STATION):  # itself, its
+        # bureau, its bureau's other brigade in the same county, its own unit
         assert _check(decision.model_copy(update={"source_unit": sender}), to_brigade,
                       units).relation == "addressee:police", sender
     assert not _check(rogue, to_brigade, units).entitled
@@ -371,3 +377,25 @@ def test_an_act_rule_wider_than_its_event_type_is_refused() -> None:
     text = str(caught.value)
     assert "acts.ProsecutorialAction.kinds.ORDER_FILING.senders" in text
     assert "no symbol 'NOT_AN_ACT'" in text
+
+
+def test_a_unit_that_chose_the_case_itself_names_no_addressee(
+        units: UnitRegistry) -> None:
+    """Before a referral went through the hub, any police unit may answer a
+    consultation on the case, and the answer names the unit it answers: were that to
+    make the named unit an addressee, a police unit could name itself and then decide
+    on the case as the organ the referral went to."""
+    rules = load_entitlements()
+    answer = _example(ConsultationAnswered).model_copy(update={
+        "source_unit": ROGUE_POLICE, "requested_by_unit_code": ROGUE_POLICE})
+    relation = _check(answer, CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True),
+                      units).relation
+    assert relation == "unaddressed:police"
+    assert not rules.names_addressees(relation)
+    # Once the case went to the county's bureau, the neighbour may not answer at all.
+    assert not _check(answer, CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True,
+                                            addressees={EXAMPLE_POLICE}), units).entitled
+    for relation in ("kind:police", "matched"):
+        assert not rules.names_addressees(relation), relation
+    for relation in ("owner", "addressee", "addressee:police", "hub", "kind:procuratorate"):
+        assert rules.names_addressees(relation), relation
