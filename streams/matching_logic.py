@@ -408,15 +408,19 @@ def manual_match_event(feedback: CaseEvent, action: ViewAction, *, hub_unit_code
 
 
 def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,
-                    result: MatchResult, *, hub_unit_code: str,
+                    result: MatchResult | None, *, hub_unit_code: str,
                     now: datetime) -> FeedbackMatchWithdrawn:
     """The FeedbackMatchWithdrawn that takes ``feedback`` out of ``case_id`` (keyed by it).
 
     Its id depends on the feedback and the case only: judged again by any worker, any
-    number of times, the same withdrawal is one event.
+    number of times, the same withdrawal is one event. ``result`` None: the match
+    stands, but the case refused the feedback (its sender may not add it to the case).
     """
-    others = [c.case_id for c in result.candidates]
-    if result.case_id is not None:
+    others = [c.case_id for c in result.candidates] if result is not None else []
+    if result is None:
+        reason = (f"反馈单位无权向该案件添加反馈 / unit {feedback.source_unit}, which sent "
+                  "it, may not add it to this case (entitlements)")
+    elif result.case_id is not None:
         reason = (f"该当事人的移送现指向另一案件 / the party's referrals now point at "
                   f"another case ({result.case_id})")
     elif len(others) > 1:

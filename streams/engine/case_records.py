@@ -223,6 +223,8 @@ class CaseRecords(DocumentStore):
                 self.held.set(document.partition, document.case_id, document.held_until())
                 return None
             await self.refuse(record, event, entitlement.reason or "not entitled")
+            if matched:  # the matcher tied it to the case: the match is undone
+                await self.matching.refused(event, document.case_id)
             return False
         changed = record_acceptance(event, relations, entitlement)
         if matched and event.source_unit not in relations.matched:

@@ -251,6 +251,34 @@ class MatchingProcessor:
             await self._decide(feedback, self.index.matcher.match(feedback), now,
                                withdrawn_from=case_id)
 
+    async def refused(self, feedback: CaseEvent, case_id: str) -> None:
+        """Undo the match of feedback whose re-keyed copy ``case_id`` refused: the
+        matcher ties feedback by the numbers it quotes, and only the case's task knows
+        whether its sender may add it to the case (``entitlements.yaml``).
+
+        A FeedbackMatchWithdrawn takes the match out of the case (its police case
+        number and timeline entry; the withdrawal stays on the timeline), the police
+        case number the match linked to the case is unlinked, and a review entry is
+        closed. The feedback is not matched again (it would match the same case): it
+        stays in ``lf.dlq.streams``, from which a replay brings it back once its sender
+        is entitled.
+        """
+        now = datetime.now(UTC)
+        await self.outputs.event(self.topics.case_events, withdrawn_event(
+            feedback, case_id, MatchMethod.UNKNOWN, None, hub_unit_code=self.hub_unit_code,
+            now=now))
+        review_key = REVIEW_PREFIX + feedback.event_id
+        if self.index.reviews.get(review_key) is not None:
+            await self._write_index(self.index.pending_topic, review_key,
+                                    {"feedback": None, "resolved": None,
+                                     "withdrawn": case_id})
+        number = getattr(feedback, "police_case_number", None)
+        key = police_index_key(feedback.source_unit, number)
+        linked = {"unit": feedback.source_unit, "number": number, "case_id": case_id}
+        if key and self.index.knows(key, linked):
+            await self._write_index(self.index.referrals_topic, key,
+                                    {**linked, "unlinked": True})
+
     async def _remember_for_review(self, feedback: CaseEvent,
                                    matched: FeedbackMatched) -> None:
         """Keep an automatic match a later referral may overturn (see the module doc)."""

@@ -217,11 +217,25 @@ async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_cas
     on_case = [e for _, e in joined if e.case_id == case_id]
     assert real.event_id in {e.event_id for e in on_case}, deployment.log_of("w1")
     assert forged.event_id not in {e.event_id for e in on_case}
+    # The matcher had tied the forged decision to the case (by the referral number): the
+    # match is undone by an event the case's timeline shows.
+    withdrawals = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatchWithdrawn)
+                          and e.feedback_event_id == forged.event_id for _, e in found),
+        timeout_s=60)
+    [withdrawal] = [e for _, e in withdrawals if isinstance(e, FeedbackMatchWithdrawn)
+                    and e.feedback_event_id == forged.event_id]
+    assert withdrawal.case_id == case_id and ROGUE_POLICE in withdrawal.reason
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
         lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and EXAMPLE_POLICE in e.units_involved for _, e in found))
-    for _, state in states:
-        if isinstance(state, CaseState) and state.case_id == case_id:
-            assert ROGUE_POLICE not in state.units_involved
+                          and withdrawal.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    mine = [state for _, state in states
+            if isinstance(state, CaseState) and state.case_id == case_id]
+    assert mine, deployment.log_of("w1")
+    for state in mine:
+        assert ROGUE_POLICE not in state.units_involved
+    assert mine[-1].police_case_number != forged.police_case_number
     assert deployment.workers["w1"].poll() is None
