@@ -32,6 +32,7 @@ from hub.models import (
     ViewActionKind,
 )
 from hub.rules import RuleSet
+from hub.serde import AvroSerde
 from hub.units import UnitRegistry
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams._events import (
@@ -92,6 +93,7 @@ class CaseRecords(DocumentStore):
     units: UnitRegistry
     hub_unit_code: str
     outputs: Outputs
+    serde: AvroSerde
     matching: MatchingProcessor
     held: DueIndex
     await_case_s: float
@@ -234,6 +236,30 @@ class CaseRecords(DocumentStore):
             document.changed = True
         assert entitlement.relation is not None
         return entitlement.relation
+
+    async def still_entitled(self, document: CaseDocument, event: CaseEvent) -> bool:
+        """Whether held feedback may join its case now that the case's first events are
+        in; if not, refuse it.
+
+        Feedback read before anything of its case was checked against a case with no
+        relations (any police unit may report on a case no referral went through the
+        hub); the referral read since names the police organ that answers it. A refused
+        event is dead-lettered as a record of ``lf.streams.case-intake`` (from which
+        ``liangfa dlq replay`` brings it back to this check) and forgotten by the case,
+        so the replay is not taken for a duplicate.
+        """
+        entitlement = check_entitlement(
+            event, document.relations(), rules=self.rules.entitlements, units=self.units,
+            hub_unit_code=None, matched=False)
+        if entitlement.entitled:
+            return True
+        serialized = await self.serde.serialize(event)
+        record = RawRecord(self.topics.case_intake, document.partition, -1, serialized.key,
+                           serialized.value, tuple(serialized.headers))
+        await self.refuse(record, event, entitlement.reason or "not entitled")
+        document.withdraw(event.event_id)
+        document.mark_seen(REFUSED_ENTRY + event.event_id)
+        return False
 
     async def index_referral(self, batch: Batch, record: RawRecord, event: CaseEvent
                              ) -> None:

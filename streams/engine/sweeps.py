@@ -142,7 +142,8 @@ class Sweeps(CaseEvaluation):
     async def _match_held(self, document: CaseDocument, feedback: CaseEvent,
                           now: datetime) -> None:
         try:
-            if await self.matching.match_feedback(feedback):
+            if (await self.matching.match_feedback(feedback)
+                    and await self.still_entitled(document, feedback)):
                 self._join(document, feedback)
         except Exception:
             log.exception("matching held feedback %s failed; parked for a person "
@@ -171,7 +172,8 @@ class Sweeps(CaseEvaluation):
                 continue
             for feedback in document.release_held(self._confident):
                 try:
-                    if await self.matching.match_feedback(feedback):
+                    if (await self.matching.match_feedback(feedback)
+                            and await self.still_entitled(document, feedback)):
                         self._join(document, feedback)
                 except Exception:
                     log.exception("matching held feedback %s failed; held again",

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -46,6 +47,7 @@ from tests.integration.test_streams_harness import (
     produce_events,
     read_events_until,
     read_until,
+    wait_until_read,
 )
 
 pytestmark = pytest.mark.integration
@@ -159,16 +161,9 @@ async def test_the_hub_operators_ingest_topic_cannot_send_what_only_the_hub_deri
     assert deployment.workers["w1"].poll() is None
 
 
-async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_case(
-        rogue_county: StreamsDeployment) -> None:
-    deployment = rogue_county
-    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
-        deployment.topics
-    agency, police, rogue = (topics.ingest(EXAMPLE_AGENCY, "cases"),
-                             topics.ingest(EXAMPLE_POLICE, "feedback"),
-                             topics.ingest(ROGUE_POLICE, "feedback"))
-    await deployment.create_topics([agency, police, rogue])
-    deployment.start_worker("w1")
+def _a_referral() -> tuple[CaseReferred, Callable[[str, FilingDecision], FilingDecided]]:
+    """The example agency's referral to the county's bureau, and a police unit's filing
+    decision quoting its number (keyed by the police's own case number)."""
     number = uuid.uuid4().int % 90_000 + 10_000
     case_id = case_id_for(EXAMPLE_AGENCY, f"示例市监罚〔2024〕{number}号")
     referral = example_of(CaseReferred).model_copy(update={
@@ -177,18 +172,43 @@ async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_cas
         "decision_number": f"示例市监罚〔2024〕{number}号",
         "agency_case_number": f"示例市监立〔2024〕{number}号"})
     assert referral.receiving_unit_code == EXAMPLE_POLICE
-    await produce_events(bootstrap, registry, agency, [referral])
-    await read_events_until(bootstrap, registry, topics.case_state,
-                            lambda found: any(e.case_id == case_id for _, e in found))
 
     def decision_of(unit: str, decision: FilingDecision) -> FilingDecided:
         police_number = f"A42118{'2' if unit == ROGUE_POLICE else '1'}00000020242{number:05d}"
-        return example_of(FilingDecided).model_copy(update={
+        decided: FilingDecided = example_of(FilingDecided).model_copy(update={
             "event_id": str(uuid.uuid4()), "source_unit": unit,
             "case_id": case_id_for(unit, police_number), "decision": decision,
             "referral_number": referral.referral_number,
             "agency_decision_number": None, "referring_unit_code": EXAMPLE_AGENCY,
             "police_case_number": police_number, "parties": []})
+        return decided
+
+    return referral, decision_of
+
+
+async def _police_county(deployment: StreamsDeployment) -> tuple[str, str, str]:
+    """The agency's, the bureau's and the neighbouring county's ingest topics, and a
+    worker running."""
+    topics = deployment.topics
+    agency, police, rogue = (topics.ingest(EXAMPLE_AGENCY, "cases"),
+                             topics.ingest(EXAMPLE_POLICE, "feedback"),
+                             topics.ingest(ROGUE_POLICE, "feedback"))
+    await deployment.create_topics([agency, police, rogue])
+    deployment.start_worker("w1")
+    return agency, police, rogue
+
+
+async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_case(
+        rogue_county: StreamsDeployment) -> None:
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, police, rogue = await _police_county(deployment)
+    referral, decision_of = _a_referral()
+    case_id = referral.case_id
+    await produce_events(bootstrap, registry, agency, [referral])
+    await read_events_until(bootstrap, registry, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
 
     # The neighbouring county's police first "answer a consultation" on the case naming
     # itself as the unit that asked (routed to itself, it would have become the case's
@@ -238,4 +258,38 @@ async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_cas
     for state in mine:
         assert ROGUE_POLICE not in state.units_involved
     assert mine[-1].police_case_number != forged.police_case_number
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_police_decision_read_before_the_referral_is_checked_when_it_comes(
+        rogue_county: StreamsDeployment) -> None:
+    """The police feedback preset keys feedback by the referral it quotes, a case id
+    anyone can compute. Read before anything of its case, the neighbouring county's
+    decision passes (any police unit may report on a case no referral went through the
+    hub) and waits for its case; the referral read next names the organ that answers."""
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, _, rogue = await _police_county(deployment)
+    referral, decision_of = _a_referral()
+    forged = decision_of(ROGUE_POLICE, FilingDecision.NOT_FILED).model_copy(
+        update={"case_id": referral.case_id})
+    await produce_events(bootstrap, registry, rogue, [forged])
+    await wait_until_read(deployment, rogue)
+    await produce_events(bootstrap, registry, agency, [referral])
+
+    dead = _refused(await read_until(bootstrap, topics.dead_letters,
+                                     lambda records: bool(_refused(records)), timeout_s=90))
+    reason = headers_of(dead[0])["error.reason"].decode()
+    assert "FilingDecided" in reason and ROGUE_POLICE in reason, reason
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == referral.case_id
+                          and referral.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    mine = [state for _, state in states
+            if isinstance(state, CaseState) and state.case_id == referral.case_id]
+    assert mine, deployment.log_of("w1")
+    assert ROGUE_POLICE not in mine[-1].units_involved
+    assert forged.event_id not in {entry.event_id for entry in mine[-1].timeline}
     assert deployment.workers["w1"].poll() is None
