@@ -226,7 +226,8 @@ class CaseRecords(DocumentStore):
                 return None
             await self.refuse(record, event, entitlement.reason or "not entitled")
             if matched:  # the matcher tied it to the case: the match is undone
-                await self.matching.refused(event, document.case_id)
+                await self.matching.refused(event, document.case_id,
+                                            keep_link=self._number_in_case(document, event))
             return False
         changed = record_acceptance(event, relations, entitlement)
         if matched and event.source_unit not in relations.matched:
@@ -248,6 +249,8 @@ class CaseRecords(DocumentStore):
         ``liangfa dlq replay`` brings it back to this check) and forgotten by the case,
         so the replay is not taken for a duplicate.
         """
+        if any(item[0] == event.event_id for item in document.data["events"]):
+            return True  # joined at first sight, the case known: it stays (decisions.md)
         entitlement = check_entitlement(
             event, document.relations(), rules=self.rules.entitlements, units=self.units,
             hub_unit_code=None, matched=False)
@@ -257,9 +260,22 @@ class CaseRecords(DocumentStore):
         record = RawRecord(self.topics.case_intake, document.partition, -1, serialized.key,
                            serialized.value, tuple(serialized.headers))
         await self.refuse(record, event, entitlement.reason or "not entitled")
+        await self.matching.unlink(event, document.case_id,
+                                   keep_link=self._number_in_case(document, event))
         document.withdraw(event.event_id)
         document.mark_seen(REFUSED_ENTRY + event.event_id)
         return False
+
+    @staticmethod
+    def _number_in_case(document: CaseDocument, event: CaseEvent) -> bool:
+        """Whether another of the case's events from ``event``'s unit carries its police
+        case number (a match refused later must not unlink what an event taken stands
+        on)."""
+        number = getattr(event, "police_case_number", None)
+        return bool(number) and any(
+            other.event_id != event.event_id and other.source_unit == event.source_unit
+            and getattr(other, "police_case_number", None) == number
+            for other in document.events())
 
     async def index_referral(self, batch: Batch, record: RawRecord, event: CaseEvent
                              ) -> None:

@@ -158,8 +158,8 @@ class MatchingProcessor:
         keys_by_feedback: dict[str, list[str]] = {}
         open_entries: dict[str, dict[str, Any]] = {}
         for key, entry in (self.index.pending.items() if entries is None else entries):
-            if entry.get("resolved"):
-                continue
+            if entry.get("resolved") or entry.get("refused"):
+                continue  # settled, or refused by the case it matches (a person decides)
             feedback_id = str(entry["feedback"][0]) if entry.get("feedback") else key
             keys_by_feedback.setdefault(feedback_id, []).append(key)
             open_entries[feedback_id] = entry
@@ -251,27 +251,40 @@ class MatchingProcessor:
             await self._decide(feedback, self.index.matcher.match(feedback), now,
                                withdrawn_from=case_id)
 
-    async def refused(self, feedback: CaseEvent, case_id: str) -> None:
+    async def refused(self, feedback: CaseEvent, case_id: str, *, keep_link: bool) -> None:
         """Undo the match of feedback whose re-keyed copy ``case_id`` refused: the
         matcher ties feedback by the numbers it quotes, and only the case's task knows
         whether its sender may add it to the case (``entitlements.yaml``).
 
         A FeedbackMatchWithdrawn takes the match out of the case (its police case
-        number and timeline entry; the withdrawal stays on the timeline), the police
-        case number the match linked to the case is unlinked, and a review entry is
-        closed. The feedback is not matched again (it would match the same case): it
-        stays in ``lf.dlq.streams``, from which a replay brings it back once its sender
-        is entitled.
+        number and timeline entry; the withdrawal stays on the timeline), and the police
+        case number the match linked to the case is unlinked (:meth:`unlink`). The
+        feedback is not matched again by itself (it would match the same case): it waits
+        in ``lf.dlq.streams``, from which a replay brings it back once its sender is
+        entitled. Parked before, its entry opens again for a person (the view reopens
+        the item; the re-match passes leave it alone), who may match it by hand.
         """
         now = datetime.now(UTC)
         await self.outputs.event(self.topics.case_events, withdrawn_event(
             feedback, case_id, MatchMethod.UNKNOWN, None, hub_unit_code=self.hub_unit_code,
             now=now))
+        await self.unlink(feedback, case_id, keep_link=keep_link)
+        if self.index.parked(feedback.event_id) is not None:
+            await self._write_index(self.index.pending_topic, feedback.event_id, {
+                "feedback": stored_form(feedback), "resolved": None, "refused": case_id})
+
+    async def unlink(self, feedback: CaseEvent, case_id: str, *, keep_link: bool) -> None:
+        """Forget what matching ``feedback`` to ``case_id`` left in the index, the case
+        having refused it: its review entry, and the link of its police case number to
+        the case unless ``keep_link`` (another of the case's events carries the number).
+        """
         review_key = REVIEW_PREFIX + feedback.event_id
         if self.index.reviews.get(review_key) is not None:
             await self._write_index(self.index.pending_topic, review_key,
                                     {"feedback": None, "resolved": None,
                                      "withdrawn": case_id})
+        if keep_link:
+            return
         number = getattr(feedback, "police_case_number", None)
         key = police_index_key(feedback.source_unit, number)
         linked = {"unit": feedback.source_unit, "number": number, "case_id": case_id}

@@ -102,3 +102,34 @@ def test_settled_entries_leave_the_heap_but_stay_known(tmp_path: Path) -> None:
         assert reopened.parked("f-1") == settled and reopened.pending == {}
     finally:
         reopened.stop()
+
+
+def test_feedback_its_case_refused_waits_for_a_person_not_for_the_next_pass() -> None:
+    """A re-keyed copy the case refused (its sender may not add it to the case) opens
+    the parked entry again for a person; the re-match passes must not match it to the
+    same case again, to be refused again, at every referral indexed."""
+    import asyncio
+
+    from hub.models import CaseReferred
+    from hub.models.examples import EXAMPLE_HUB_UNIT
+    from streams.engine.matching import MatchingProcessor
+    from streams.engine.timers import HELD_KEYS, DueIndex
+    from streams.matching import indexed_entries
+    from streams.topics import TopicNames
+
+    index = _index()
+    referral = next(e for e in example_events().values() if isinstance(e, CaseReferred))
+    for key, value in indexed_entries(referral):
+        index.apply("engine-referrals", key, value)
+    entry = _parked(referral.referral_number, "f-1")
+    feedback = next(e for e in example_events().values() if isinstance(e, FilingDecided))
+    assert index.matcher.match(feedback).case_id == referral.case_id  # it would match
+    index.apply(PENDING, "f-1", {**entry, "refused": referral.case_id})
+    assert index.parked("f-1") is not None  # known: a redelivery is still a duplicate
+    # No outputs: a pass that tried to re-key it would fail on them.
+    matching = MatchingProcessor(topics=TopicNames("lf."), hub_unit_code=EXAMPLE_HUB_UNIT,
+                                 serde=None, outputs=None,  # type: ignore[arg-type]
+                                 index=index, held=DueIndex(HELD_KEYS, {}))
+    matching.index_grew = True
+    assert asyncio.run(matching.rematch_parked()) == 0
+    assert asyncio.run(matching.rematch_quoting(referral, [])) == 0
