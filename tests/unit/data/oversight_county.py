@@ -13,9 +13,10 @@ quarter whatever day the tests run.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from datetime import date, datetime, time, timedelta
 
-from hub.calendar import CHINA_TZ, WorkingDayCalendar
+from hub.calendar import CHINA_TZ, UnknownCalendarYearWarning, WorkingDayCalendar
 from hub.identity import case_id_for
 from hub.models import (
     Alert,
@@ -168,9 +169,15 @@ def oversight_county(today: date) -> OversightCounty:
                             case_id=case_id_for(POLICE, "演公立〔9〕"), police=POLICE,
                             referral_number=referral, agency=MARKET,
                             police_case_number="J4299000000909"))
-    missing = [alert for alert in tracker.evaluate(today=today, hub_unit_code=PROCURATORATE,
-                                                    now=now)
-               if alert.status is AlertStatus.RAISED]
+    # Built around today's date: late in a year a silent unit's deadline reaches the
+    # next one, whose holiday schedule the State Council may not have published yet. The
+    # hub then counts Monday-Friday and warns (test_calendar_warning.py holds it to
+    # that); these tests are about the board, not the calendar.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownCalendarYearWarning)
+        missing = [alert for alert in tracker.evaluate(today=today,
+                                                        hub_unit_code=PROCURATORATE, now=now)
+                   if alert.status is AlertStatus.RAISED]
     events = [*_events(specs), waste, waste_spec.state(), fake, fake_spec.state()]
     events += leads + missing
     return OversightCounty(
