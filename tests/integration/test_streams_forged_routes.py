@@ -42,6 +42,7 @@ from tests.integration.test_streams_harness import (
     ROGUE_POLICE,
     StreamsDeployment,
     example_of,
+    fresh_referral,
     headers_of,
     penalty_of,
     produce_events,
@@ -164,13 +165,7 @@ async def test_the_hub_operators_ingest_topic_cannot_send_what_only_the_hub_deri
 def _a_referral() -> tuple[CaseReferred, Callable[[str, FilingDecision], FilingDecided]]:
     """The example agency's referral to the county's bureau, and a police unit's filing
     decision quoting its number (keyed by the police's own case number)."""
-    number = uuid.uuid4().int % 90_000 + 10_000
-    case_id = case_id_for(EXAMPLE_AGENCY, f"示例市监罚〔2024〕{number}号")
-    referral = example_of(CaseReferred).model_copy(update={
-        "event_id": str(uuid.uuid4()), "case_id": case_id,
-        "referral_number": f"示例市监移〔2024〕{number}号",
-        "decision_number": f"示例市监罚〔2024〕{number}号",
-        "agency_case_number": f"示例市监立〔2024〕{number}号"})
+    referral, number = fresh_referral()
     assert referral.receiving_unit_code == EXAMPLE_POLICE
 
     def decision_of(unit: str, decision: FilingDecision) -> FilingDecided:

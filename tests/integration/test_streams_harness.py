@@ -20,10 +20,16 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
+from hub.identity import case_id_for
 from hub.kafka import make_consumer, make_producer
 from hub.local.processes import free_port
-from hub.models import CaseEvent, CaseState, PenaltyCaseRecorded
-from hub.models.examples import EXAMPLE_PROCURATORATE, EXAMPLE_UNITS_YAML, example_events
+from hub.models import CaseEvent, CaseReferred, CaseState, PenaltyCaseRecorded
+from hub.models.examples import (
+    EXAMPLE_AGENCY,
+    EXAMPLE_PROCURATORATE,
+    EXAMPLE_UNITS_YAML,
+    example_events,
+)
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from hub.topics import TopicSpec, apply_topics
@@ -275,6 +281,20 @@ def penalty_of(unit: str, decision: str, case_id: str) -> PenaltyCaseRecorded:
     return template.model_copy(update={
         "source_unit": unit, "decision_number": decision, "agency_case_number": None,
         "case_id": case_id, "event_id": str(uuid.uuid4())})
+
+
+def fresh_referral(**update: Any) -> tuple[CaseReferred, int]:
+    """The example agency's referral under numbers no other test used (its serial, as
+    returned, makes them), with ``update`` applied."""
+    number = uuid.uuid4().int % 90_000 + 10_000
+    template = next(e for e in example_events().values() if isinstance(e, CaseReferred))
+    referral = template.model_copy(update={
+        "event_id": str(uuid.uuid4()),
+        "case_id": case_id_for(EXAMPLE_AGENCY, f"示例市监罚〔2024〕{number}号"),
+        "referral_number": f"示例市监移〔2024〕{number}号",
+        "decision_number": f"示例市监罚〔2024〕{number}号",
+        "agency_case_number": f"示例市监立〔2024〕{number}号", **update})
+    return referral, number
 
 
 def write_example_units(directory: Path) -> Path:

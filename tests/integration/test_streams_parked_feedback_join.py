@@ -34,6 +34,7 @@ from tests.integration.test_source_progress import create_progress_topic, write_
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     example_of,
+    fresh_referral,
     produce_events,
     read_events_until,
     wait_until_read,
@@ -55,15 +56,9 @@ def _case() -> tuple[CaseReferred, ReferralReceived, FilingDecided]:
     """A referral entered in the agency's system weeks after it was sent (so its case is
     judged as of then, past every deadline of the referral), the police's receipt the
     next day, and the police's decision the day after: both in time."""
-    number = uuid.uuid4().int % 90_000 + 10_000
-    case_id = case_id_for(EXAMPLE_AGENCY, f"示例市监罚〔2024〕{number}号")
-    referral = example_of(CaseReferred).model_copy(update={
-        "event_id": str(uuid.uuid4()), "case_id": case_id,
-        "referral_number": f"示例市监移〔2024〕{number}号",
-        "decision_number": f"示例市监罚〔2024〕{number}号",
-        "agency_case_number": f"示例市监立〔2024〕{number}号",
-        "occurred_at": RECEIVED - timedelta(hours=12),
-        "recorded_at": RECEIVED + timedelta(days=40)})
+    referral, number = fresh_referral(occurred_at=RECEIVED - timedelta(hours=12),
+                                      recorded_at=RECEIVED + timedelta(days=40))
+    case_id = referral.case_id
     receipt = example_of(ReferralReceived).model_copy(update={
         "event_id": str(uuid.uuid4()), "case_id": case_id,
         "referral_number": referral.referral_number, "referring_unit_code": EXAMPLE_AGENCY,
