@@ -261,8 +261,8 @@ class MatchingProcessor:
         case number the match linked to the case is unlinked (:meth:`unlink`). The
         feedback is not matched again by itself (it would match the same case): it waits
         in ``lf.dlq.streams``, from which a replay brings it back once its sender is
-        entitled. Parked before, its entry opens again for a person (the view reopens
-        the item; the re-match passes leave it alone), who may match it by hand.
+        entitled. Parked before, its entry opens again for a person (the re-match passes
+        leave it alone), who may match it by hand to another case.
         """
         now = datetime.now(UTC)
         await self.outputs.event(self.topics.case_events, withdrawn_event(
@@ -399,6 +399,14 @@ class MatchingProcessor:
         matched = manual_match_event(feedback, action, hub_unit_code=self.hub_unit_code,
                                      now=now)
         case_id = matched.case_id
+        if entry.get("refused") == case_id:
+            # That case refused it (its sender may not add it there) and remembers the
+            # refusal: matched there again, the copy would be dropped while the match
+            # stood. Once the sender is entitled (a forward), its dead letter is replayed.
+            log.warning("manual match of %s to case %s ignored: the case refused it; "
+                        "replay its dead letter once its sender may add it there",
+                        feedback.event_id, case_id)
+            return
         await self._rekey(feedback, matched)
         await self.outputs.event(self.topics.alerts, unmatched_feedback_alert(
             feedback, AlertStatus.RESOLVED, now, hub_unit_code=self.hub_unit_code,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hub.models import FilingDecided
 from hub.models.examples import example_events
 from hub.rules import load_rule_set
@@ -133,3 +135,34 @@ def test_feedback_its_case_refused_waits_for_a_person_not_for_the_next_pass() ->
     matching.index_grew = True
     assert asyncio.run(matching.rematch_parked()) == 0
     assert asyncio.run(matching.rematch_quoting(referral, [])) == 0
+
+
+def test_a_manual_match_to_the_case_that_refused_the_feedback_is_not_made() -> None:
+    """The case remembers its refusal and would drop the copy while the match stood; a
+    person may match the feedback to another case (its dead letter is replayed once
+    its sender may add it to the refusing one)."""
+    import asyncio
+
+    from hub.models import ViewAction, ViewActionKind
+    from hub.models.examples import EXAMPLE_HUB_UNIT
+    from streams.engine.matching import MatchingProcessor
+    from streams.engine.timers import HELD_KEYS, DueIndex
+    from streams.topics import TopicNames
+
+    index = _index()
+    index.apply(PENDING, "f-1", {**_parked("示例市监移〔2024〕7号", "f-1"), "refused": "case-x"})
+    action = next(e for e in example_events().values() if isinstance(e, ViewAction))
+    action = action.model_copy(update={"action_kind": ViewActionKind.MANUAL_MATCH,
+                                       "target": "f-1", "case_id": "case-x",
+                                       "payload": {"case_id": "case-x"}})
+    # No outputs: a match that went ahead would fail on them.
+    matching = MatchingProcessor(topics=TopicNames("lf."), hub_unit_code=EXAMPLE_HUB_UNIT,
+                                 serde=None, outputs=None,  # type: ignore[arg-type]
+                                 index=index, held=DueIndex(HELD_KEYS, {}))
+    asyncio.run(matching.manual_match(action))
+    parked = index.parked("f-1")
+    assert parked is not None and parked.get("refused") == "case-x"
+    assert not parked.get("resolved")
+    other = action.model_copy(update={"case_id": "case-y", "payload": {"case_id": "case-y"}})
+    with pytest.raises(AttributeError):  # to another case it goes ahead (to the outputs)
+        asyncio.run(matching.manual_match(other))
