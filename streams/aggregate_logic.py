@@ -286,6 +286,11 @@ class CaseAggregate:
         self._timeline: dict[str, TimelineEntry] = {}
         self._owner: tuple[datetime, int, str] | None = None
         self._numbers: dict[str, str] = {}
+        #: Which event put which police case number on the case (a FeedbackMatched under
+        #: the id of the feedback it matched), in the order noted: when a withdrawal
+        #: takes the case's number away, the next one an event still stands on replaces
+        #: it. None for a case stored before it was kept (see :meth:`from_dict`).
+        self._police_numbers: dict[str, str] | None = {}
         self._parties: dict[str, Party] = {}
         self._units: dict[str, datetime] = {}
         self._alerts: dict[str, AlertStatus] = {}
@@ -312,7 +317,7 @@ class CaseAggregate:
             self._withdraw(event)
             return True
         if isinstance(event, FeedbackMatched) and event.police_case_number:
-            self._numbers.setdefault("police_case_number", event.police_case_number)
+            self._note_police_number(event.feedback_event_id, event.police_case_number)
         if event_type_name(event) in _DERIVED and not (
                 isinstance(event, FeedbackMatched) and event.original_case_id != event.case_id):
             # A match that only confirms the case id the feedback carried (it waited for
@@ -330,9 +335,17 @@ class CaseAggregate:
         self._seen.discard(withdrawn)
         self._marks = [mark for mark in self._marks if mark.event_id != withdrawn]
         self._timeline.pop(withdrawn, None)
-        if (event.police_case_number
-                and self._numbers.get("police_case_number") == event.police_case_number):
-            del self._numbers["police_case_number"]
+        numbers = self._police_numbers
+        if numbers is not None:
+            numbers.pop(withdrawn, None)
+        number = event.police_case_number
+        if number and self._numbers.get("police_case_number") == number \
+                and (numbers is None or number not in numbers.values()):
+            remaining = next(iter(numbers.values()), None) if numbers else None
+            if remaining is None:
+                del self._numbers["police_case_number"]
+            else:
+                self._numbers["police_case_number"] = remaining
         self._timeline[event.event_id] = TimelineEntry(
             event_id=event.event_id, event_type=event.avro_name,
             occurred_at=event.occurred_at, unit_code=event.source_unit,
@@ -391,10 +404,20 @@ class CaseAggregate:
                       ("agency_case_number", event.agency_case_number)]
         if isinstance(event, AgencyCaseOpened):
             pairs.append(("agency_case_number", event.agency_case_number))
-        pairs.append(("police_case_number", getattr(event, "police_case_number", None)))
+        police_number = getattr(event, "police_case_number", None)
+        if isinstance(police_number, str) and police_number.strip():
+            # a match's number stands on the feedback it matched: withdrawn with it
+            self._note_police_number(event.feedback_event_id
+                                     if isinstance(event, FeedbackMatched)
+                                     else event.event_id, police_number)
         for name, value in pairs:
             if isinstance(value, str) and value.strip():
                 self._numbers.setdefault(name, value)
+
+    def _note_police_number(self, event_id: str, number: str) -> None:
+        if self._police_numbers is not None:
+            self._police_numbers.setdefault(event_id, number)
+        self._numbers.setdefault("police_case_number", number)
 
     @property
     def stage(self) -> CaseStage:
@@ -454,6 +477,9 @@ class CaseAggregate:
             "owner": ([self._owner[0].isoformat(), self._owner[1], self._owner[2]]
                       if self._owner else None),
             "numbers": dict(self._numbers),
+            "police_numbers": (None if self._police_numbers is None else
+                               [[event_id, number]
+                                for event_id, number in self._police_numbers.items()]),
             "parties": {k: p.model_dump(mode="json") for k, p in self._parties.items()},
             "units": {code: at.isoformat() for code, at in self._units.items()},
             "alerts": {a: s.value for a, s in self._alerts.items()},
@@ -475,6 +501,13 @@ class CaseAggregate:
         aggregate._owner = ((datetime.fromisoformat(owner[0]), owner[1], owner[2])
                             if owner else None)
         aggregate._numbers = dict(data["numbers"])
+        # Absent from documents written before the twenty-first pass, and then not kept
+        # for the case (a record of only the later events would pick a later number over
+        # an earlier one still standing): a withdrawal there takes the number away, as
+        # before, until the case's events are folded again.
+        police_numbers = data.get("police_numbers")
+        aggregate._police_numbers = (None if police_numbers is None
+                                     else dict(police_numbers))
         aggregate._parties = {k: Party.model_validate(p) for k, p in data["parties"].items()}
         aggregate._units = {c: datetime.fromisoformat(at) for c, at in data["units"].items()}
         aggregate._alerts = {a: AlertStatus(s) for a, s in data["alerts"].items()}

@@ -70,6 +70,7 @@ __all__ = [
     "feedback_identifiers",
     "manual_match_event",
     "matched_event",
+    "rejoined_event",
     "unmatched_event",
     "withdrawn_event",
 ]
@@ -198,6 +199,12 @@ class FeedbackMatcher:
         normalised = normalise_document_number(police_case_number)
         if key and normalised:
             self.storage.link_police(key, normalised, case_id)
+
+    def linked_case(self, police_unit_code: str, police_case_number: str | None
+                    ) -> str | None:
+        """The case a police unit's case number is linked to, if any."""
+        key = self._police_key(police_unit_code, police_case_number)
+        return self.storage.police_case(key) if key else None
 
     def unlink_police_case(self, police_unit_code: str, police_case_number: str,
                            case_id: str) -> None:
@@ -405,6 +412,17 @@ def manual_match_event(feedback: CaseEvent, action: ViewAction, *, hub_unit_code
         police_case_number=getattr(feedback, "police_case_number", None),
         matched_by=action.actor,
     )
+
+
+def rejoined_event(matched: FeedbackMatched, *, now: datetime) -> FeedbackMatched:
+    """The FeedbackMatched that puts back the match ``matched`` recorded, the case having
+    taken the feedback after refusing it (a replay, its sender entitled since). Its own
+    id, so readers that dropped the first one as settled take it: the view closes the
+    queue item the withdrawal opened again."""
+    return matched.model_copy(update={
+        "event_id": uuid_for("feedback-rejoined", matched.feedback_event_id,
+                             matched.case_id),
+        "recorded_at": now})
 
 
 def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,

@@ -217,12 +217,17 @@ class CaseDocument:
             self.data["events"] = [stored[index] for index in kept]
             self._events = [events[index] for index in kept]
             self.deadlines_due = True
-        forgotten = {event_id, MATCHED + event_id, UNROUTED + event_id, REFUSED + event_id}
+        self.forget_seen({event_id, MATCHED + event_id, UNROUTED + event_id,
+                          REFUSED + event_id})
+        self.changed = True
+        return held
+
+    def forget_seen(self, forgotten: set[str]) -> None:
+        """Forget handled ids, so a record carrying one is taken again."""
         if self.seen & forgotten:
             self.seen -= forgotten
             self.data["seen"] = [seen for seen in self.data["seen"] if seen not in forgotten]
-        self.changed = True
-        return held
+            self.changed = True
 
     def _count_dropped(self, what: str, count: int) -> None:
         dropped: dict[str, int] = self.data.setdefault("dropped", {})

@@ -24,6 +24,7 @@ from hub.models import (
     CaseEvent,
     CaseReferred,
     CaseState,
+    FeedbackMatched,
     FeedbackMatchWithdrawn,
     FeedbackUnmatched,
     PenaltyCaseRecorded,
@@ -266,6 +267,23 @@ class CaseRecords(DocumentStore):
         document.mark_seen(REFUSED_ENTRY + event.event_id)
         return False
 
+    async def _rejoin(self, record: RawRecord, event: CaseEvent,
+                      document: CaseDocument) -> None:
+        """The case takes an event it refused before (a copy replayed from the dead
+        letters, its sender entitled since): for the matcher's copy, what the refusal
+        undid in the matcher is put back (:meth:`MatchingProcessor.rejoined`; the latest
+        record of the match on the case is the one published again)."""
+        document.forget_seen({REFUSED_ENTRY + event.event_id})
+        if not self.matched_copy(record):
+            # A unit's own record: its refusal undid no match (held feedback refused when
+            # its case came is matched again below, which links its number itself).
+            return
+        matched = next((other for other in reversed(document.events())
+                        if isinstance(other, FeedbackMatched)
+                        and other.feedback_event_id == event.event_id), None)
+        await self.guards["matching"].run(record, lambda: self.matching.rejoined(
+            event, document.case_id, matched))
+
     @staticmethod
     def _number_in_case(document: CaseDocument, event: CaseEvent) -> bool:
         """Whether another of the case's events from ``event``'s unit carries its police
@@ -373,6 +391,8 @@ class CaseRecords(DocumentStore):
                 # again.
                 document.mark_seen(refused_key)
                 return
+            if refused_key in document.seen:  # refused before, replayed, entitled now
+                await self._rejoin(record, event, document)
         if self.from_intake(record):  # published once entitled
             await self.outputs.forward(topics.case_events, record, event, processed=True,
                                        matched=self.matched_copy(record))

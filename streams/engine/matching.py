@@ -56,6 +56,7 @@ from streams.matching_logic import (
     feedback_identifiers,
     manual_match_event,
     matched_event,
+    rejoined_event,
     unmatched_event,
     withdrawn_event,
 )
@@ -238,15 +239,11 @@ class MatchingProcessor:
             await self.outputs.event(self.topics.case_events, withdrawn_event(
                 feedback, case_id, method, result, hub_unit_code=self.hub_unit_code,
                 now=now))
-            await self._write_index(self.index.pending_topic, review_key,
-                                    {"feedback": None, "resolved": None,
-                                     "withdrawn": case_id})
+            await self._close_review(review_key, case_id)
             withdrawn.append(feedback)
         unit = entry.get("police_unit")
-        police_key = police_index_key(str(unit), number) if unit and number else None
-        if police_key is not None:
-            await self._write_index(self.index.referrals_topic, police_key, {
-                "unit": unit, "number": number, "case_id": case_id, "unlinked": True})
+        if unit and number:
+            await self._unlink_number(str(unit), number, case_id)
         for feedback in withdrawn:
             await self._decide(feedback, self.index.matcher.match(feedback), now,
                                withdrawn_from=case_id)
@@ -280,17 +277,57 @@ class MatchingProcessor:
         """
         review_key = REVIEW_PREFIX + feedback.event_id
         if self.index.reviews.get(review_key) is not None:
-            await self._write_index(self.index.pending_topic, review_key,
-                                    {"feedback": None, "resolved": None,
-                                     "withdrawn": case_id})
+            await self._close_review(review_key, case_id)
         if keep_link:
             return
         number = getattr(feedback, "police_case_number", None)
         key = police_index_key(feedback.source_unit, number)
-        linked = {"unit": feedback.source_unit, "number": number, "case_id": case_id}
-        if key and self.index.knows(key, linked):
-            await self._write_index(self.index.referrals_topic, key,
-                                    {**linked, "unlinked": True})
+        if key and number and self.index.knows(key, {
+                "unit": feedback.source_unit, "number": number, "case_id": case_id}):
+            await self._unlink_number(feedback.source_unit, number, case_id)
+
+    async def rejoined(self, feedback: CaseEvent, case_id: str,
+                       matched: FeedbackMatched | None) -> None:
+        """Put back what refusing ``feedback`` undid, ``case_id`` having taken it since
+        (a copy replayed from the dead letters, its sender entitled by then): the link of
+        its police case number to the case; for the matcher's copy, the match
+        (``matched``, the case's record of it) again under its own id, so the view
+        closes the queue item the withdrawal opened; and a parked entry this case
+        refused is settled to it. Not kept for review again: a person replayed it.
+
+        Matched by hand to another case since (the refusal opened the item again for a
+        person), the feedback's match stands there: nothing is put back here, and its
+        police number keeps leading to that case.
+        """
+        parked = self.index.parked(feedback.event_id)
+        elsewhere = parked.get("resolved") if parked is not None else None
+        if elsewhere and elsewhere != case_id:
+            log.warning("feedback %s joined case %s on replay, but a person matched it to "
+                        "case %s: that match stands (the police number leads there)",
+                        feedback.event_id, case_id, elsewhere)
+            return
+        if matched is not None:
+            await self.outputs.event(self.topics.case_events,
+                                     rejoined_event(matched, now=datetime.now(UTC)))
+        linked = self.index.matcher.linked_case(
+            feedback.source_unit, getattr(feedback, "police_case_number", None))
+        if linked in (None, case_id):  # not taken from a case it leads to now
+            await self._link(feedback, case_id)
+        if parked is not None and parked.get("refused") == case_id:
+            await self._write_index(self.index.pending_topic, feedback.event_id,
+                                    _resolved_entry(case_id))
+
+    async def _close_review(self, review_key: str, case_id: str) -> None:
+        """A match kept for review no longer stands in ``case_id``."""
+        await self._write_index(self.index.pending_topic, review_key,
+                                {"feedback": None, "resolved": None, "withdrawn": case_id})
+
+    async def _unlink_number(self, unit: str, number: str, case_id: str) -> None:
+        """Unit ``unit``'s police case ``number`` no longer leads to ``case_id``."""
+        key = police_index_key(unit, number)
+        if key:
+            await self._write_index(self.index.referrals_topic, key, {
+                "unit": unit, "number": number, "case_id": case_id, "unlinked": True})
 
     async def _remember_for_review(self, feedback: CaseEvent,
                                    matched: FeedbackMatched) -> None:

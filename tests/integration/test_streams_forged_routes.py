@@ -21,13 +21,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hub.dlq.records import Selection, read_dead_letters
+from hub.dlq.replay import replay
 from hub.identity import case_id_for
 from hub.kafka import make_producer
 from hub.models import (
     CaseEvent,
+    CaseForwarded,
     CaseReferred,
     CaseState,
     ConsultationAnswered,
+    FeedbackMatched,
     FeedbackMatchWithdrawn,
     FilingDecided,
     FilingDecision,
@@ -36,6 +40,7 @@ from hub.models import (
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_HUB_UNIT, EXAMPLE_POLICE
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
+from streams._alerts import uuid_for
 from streams.engine.outputs import partition_of
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
@@ -245,14 +250,16 @@ async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_cas
     states = await read_events_until(
         bootstrap, registry, topics.case_state,
         lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and withdrawal.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
+                          and {withdrawal.event_id, real.event_id} <= {
+                              t.event_id for t in e.timeline} for _, e in found))
     mine = [state for _, state in states
             if isinstance(state, CaseState) and state.case_id == case_id]
     assert mine, deployment.log_of("w1")
     for state in mine:
         assert ROGUE_POLICE not in state.units_involved
-    assert mine[-1].police_case_number != forged.police_case_number
+    # whichever was read first, the case carries the bureau's number, not the forger's
+    # nor none
+    assert mine[-1].police_case_number == real.police_case_number
     assert deployment.workers["w1"].poll() is None
 
 
@@ -287,4 +294,68 @@ async def test_a_police_decision_read_before_the_referral_is_checked_when_it_com
     assert mine, deployment.log_of("w1")
     assert ROGUE_POLICE not in mine[-1].units_involved
     assert forged.event_id not in {entry.event_id for entry in mine[-1].timeline}
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its_case(
+        rogue_county: StreamsDeployment) -> None:
+    """The refusal undid the match (its withdrawal took the police case number away). The
+    bureau then forwards the case to the neighbouring county (移送管辖), which makes that
+    county's police an addressee, and an operator replays the dead letter: the decision
+    joins, the match is recorded again under its own id (the view closes the queue item
+    the withdrawal opened) and the case carries the decision's police case number."""
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, police, rogue = await _police_county(deployment)
+    referral, decision_of = _a_referral()
+    case_id = referral.case_id
+    await produce_events(bootstrap, registry, agency, [referral])
+    await read_events_until(bootstrap, registry, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+    decided = decision_of(ROGUE_POLICE, FilingDecision.FILED)
+    await produce_events(bootstrap, registry, rogue, [decided])
+    dead = _refused(await read_until(bootstrap, topics.dead_letters,
+                                     lambda records: bool(_refused(records)), timeout_s=90))
+    assert len(dead) == 1, deployment.log_of("w1")
+    await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(isinstance(e, FeedbackMatchWithdrawn)
+                          and e.feedback_event_id == decided.event_id for _, e in found))
+
+    forward = example_of(CaseForwarded).model_copy(update={
+        "event_id": str(uuid.uuid4()), "case_id": case_id, "source_unit": EXAMPLE_POLICE,
+        "referral_number": referral.referral_number, "referring_unit_code": EXAMPLE_AGENCY,
+        "forwarded_to_unit_code": ROGUE_POLICE, "forwarded_to_unit_name": None})
+    await produce_events(bootstrap, registry, police, [forward])
+    await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and forward.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    letters = await read_dead_letters(bootstrap, topics.dead_letters,
+                                      selection=Selection(error_type="not-entitled"))
+    assert [letter.origin_topic for letter in letters] == [topics.case_intake]
+    async with SchemaRegistryClient(registry) as client:
+        report = await replay(bootstrap, letters, serde=AvroSerde(client), actor="operator",
+                              actor_unit=EXAMPLE_HUB_UNIT, audit_topic=topics.audit_intake)
+    assert report.replayed == [letters[0].letter_id], report
+
+    rejoined_id = uuid_for("feedback-rejoined", decided.event_id, case_id)
+    matches = await read_events_until(
+        bootstrap, registry, topics.case_events,
+        lambda found: any(e.event_id == rejoined_id for _, e in found), timeout_s=90)
+    [rejoined] = [e for _, e in matches if e.event_id == rejoined_id]
+    assert isinstance(rejoined, FeedbackMatched), deployment.log_of("w1")
+    assert (rejoined.feedback_event_id, rejoined.case_id) == (decided.event_id, case_id)
+    assert rejoined.method is MatchMethod.REFERRAL_NUMBER
+    assert any(e.event_id == decided.event_id and e.case_id == case_id for _, e in matches)
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and decided.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id
+               and decided.event_id in {t.event_id for t in e.timeline}][-1:]
+    assert state.police_case_number == decided.police_case_number
     assert deployment.workers["w1"].poll() is None

@@ -277,6 +277,60 @@ def test_a_withdrawn_match_takes_the_feedback_out_of_the_case() -> None:
     assert aggregate.stage is CaseStage.FILED
 
 
+def _withdrawal(feedback: CaseEvent, number: str | None) -> FeedbackMatchWithdrawn:
+    return FeedbackMatchWithdrawn(
+        event_id="0f0e0d0c-0b0a-4908-8706-050403020178", case_id=CASE, source_unit=HUB_UNIT,
+        occurred_at=feedback.occurred_at, recorded_at=at(2025, 2, 1, 10),
+        source_system="liangfa-hub", source_record="matching:x",
+        connector_id="streams.matching", feedback_event_id=feedback.event_id,
+        feedback_type=feedback.avro_name, method=MatchMethod.UNKNOWN,
+        police_case_number=number, reason="refused", candidate_case_ids=[])
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["live", "read back"])
+def test_a_withdrawal_leaves_the_police_number_an_event_still_stands_on(stored: bool) -> None:
+    """The withdrawn feedback had put its police case number on the case; the bureau's own
+    decision, with another number, came after it. The case keeps the bureau's number, not
+    none; and a number another event of the case also carries is not taken away. (A case
+    stored before the record was kept: see the next test.)"""
+    forged = decided(at(2025, 1, 8, 10), "NOT_FILED", police_case_number="邻公刑立〔2025〕7号",
+                     event_id="0f0e0d0c-0b0a-4908-8706-050403020179")
+    real = decided(at(2025, 1, 9, 10), "FILED", police_case_number="青公刑立〔2025〕5号")
+    matched = _matched(forged, "x", MatchMethod.REFERRAL_NUMBER).model_copy(
+        update={"police_case_number": forged.police_case_number})
+    aggregate = fold([PENALTY, REFERRAL, RECEIPT, forged, matched, real])
+    assert aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW).police_case_number == \
+        forged.police_case_number
+    if stored:
+        aggregate = CaseAggregate.from_dict(json.loads(json.dumps(aggregate.to_dict())))
+    assert aggregate.apply(_withdrawal(forged, forged.police_case_number))
+    assert aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW).police_case_number == \
+        real.police_case_number
+
+    twin = decided(at(2025, 1, 10, 10), "FILED", police_case_number=real.police_case_number,
+                   event_id="0f0e0d0c-0b0a-4908-8706-050403020180")
+    assert aggregate.apply(twin)
+    assert aggregate.apply(_withdrawal(twin, twin.police_case_number).model_copy(
+        update={"event_id": "0f0e0d0c-0b0a-4908-8706-050403020181"}))
+    assert aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW).police_case_number == \
+        real.police_case_number
+
+
+def test_a_case_stored_before_the_police_numbers_were_recorded_keeps_the_old_rule() -> None:
+    """Without the record, a withdrawal takes the number away (none is better than a later
+    number picked over an earlier one still standing), and the case keeps no record."""
+    forged = decided(at(2025, 1, 8, 10), "NOT_FILED", police_case_number="邻公刑立〔2025〕7号",
+                     event_id="0f0e0d0c-0b0a-4908-8706-050403020179")
+    stored = fold([PENALTY, REFERRAL, RECEIPT, forged]).to_dict()
+    del stored["police_numbers"]
+    aggregate = CaseAggregate.from_dict(json.loads(json.dumps(stored)))
+    assert aggregate.apply(decided(at(2025, 1, 9, 10), "FILED",
+                                   police_case_number="青公刑立〔2025〕5号"))
+    assert aggregate.apply(_withdrawal(forged, forged.police_case_number))
+    assert aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW).police_case_number is None
+    assert aggregate.to_dict()["police_numbers"] is None
+
+
 def _matched(feedback: CaseEvent, original_case_id: str, method: MatchMethod) -> FeedbackMatched:
     return FeedbackMatched(
         event_id=f"0f0e0d0c-0b0a-4908-8706-0504030201{len(original_case_id) % 100:02d}",

@@ -166,3 +166,63 @@ def test_a_manual_match_to_the_case_that_refused_the_feedback_is_not_made() -> N
     other = action.model_copy(update={"case_id": "case-y", "payload": {"case_id": "case-y"}})
     with pytest.raises(AttributeError):  # to another case it goes ahead (to the outputs)
         asyncio.run(matching.manual_match(other))
+
+
+class _SentRecords:
+    """Stands in for the engine's outputs, which need a broker: records what was sent
+    (``tests/integration/test_streams_forged_routes.py`` runs the same on a worker)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes | None,
+                   headers: list[tuple[str, bytes]]) -> None:
+        self.sent.append((topic, key))
+
+
+def test_feedback_a_case_takes_after_refusing_it_is_settled_and_linked_again() -> None:
+    """Replayed once its sender is entitled, refused feedback joins the case: its parked
+    entry (marked refused by that case) is settled to it, and its police case number
+    leads to the case again. An entry another case refused is not that case's to settle;
+    a number that leads to another case now, and feedback a person matched to another
+    case since, are left as they are."""
+    import asyncio
+
+    from hub.models.examples import EXAMPLE_HUB_UNIT
+    from streams.engine.matching import MatchingProcessor
+    from streams.engine.timers import HELD_KEYS, DueIndex
+    from streams.topics import TopicNames
+
+    index = _index()
+    entry = _parked("示例市监移〔2024〕7号", "f-1")
+    index.apply(PENDING, "f-1", {**entry, "refused": "case-x"})
+    template = next(e for e in example_events().values() if isinstance(e, FilingDecided))
+
+    def feedback(event_id: str, number: str | None) -> FilingDecided:
+        return template.model_copy(update={"event_id": event_id,
+                                           "police_case_number": number})
+
+    outputs = _SentRecords()
+    matching = MatchingProcessor(topics=TopicNames("lf."), hub_unit_code=EXAMPLE_HUB_UNIT,
+                                 serde=None, outputs=outputs,  # type: ignore[arg-type]
+                                 index=index, held=DueIndex(HELD_KEYS, {}))
+    linked = index.matcher.linked_case
+    unit = template.source_unit
+
+    asyncio.run(matching.rejoined(feedback("f-1", None), "case-y", None))
+    assert index.parked("f-1") == {**entry, "refused": "case-x"}
+    assert outputs.sent == []
+    asyncio.run(matching.rejoined(feedback("f-1", "A1"), "case-x", None))
+    assert index.parked("f-1") == {"feedback": None, "resolved": "case-x"}
+    assert linked(unit, "A1") == "case-x"
+    assert (PENDING, b"f-1") in outputs.sent
+
+    index.matcher.link_police_case(unit, "A3", "case-w")
+    asyncio.run(matching.rejoined(feedback("f-3", "A3"), "case-x", None))
+    assert linked(unit, "A3") == "case-w"
+
+    index.apply(PENDING, "f-2", {"feedback": None, "resolved": "case-z"})
+    outputs.sent.clear()
+    asyncio.run(matching.rejoined(feedback("f-2", "A2"), "case-x", None))
+    assert outputs.sent == [] and linked(unit, "A2") is None
+    assert index.parked("f-2") == {"feedback": None, "resolved": "case-z"}
