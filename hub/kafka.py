@@ -28,6 +28,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter
 
 from hub.config import KafkaSecurity
@@ -43,6 +44,7 @@ __all__ = [
     "end_offset",
     "librdkafka_config",
     "make_consumer",
+    "make_engine_admin",
     "make_engine_consumer",
     "make_engine_producer",
     "make_producer",
@@ -159,6 +161,13 @@ def make_engine_producer(bootstrap: str, *, security: KafkaSecurity | None = Non
     }
     config.update(overrides)
     return Producer(config)
+
+
+def make_engine_admin(bootstrap: str, *, security: KafkaSecurity | None = None,
+                      client_id: str = "liangfa", component: str = "streams") -> AdminClient:
+    """The engine's librdkafka admin client, its errors counted like the producer's."""
+    return AdminClient({**librdkafka_config(bootstrap, security), "client.id": client_id,
+                        "error_cb": _librdkafka_error_counter(component)})
 
 
 def make_engine_consumer(bootstrap: str, *, group_id: str | None,

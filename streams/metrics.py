@@ -26,6 +26,8 @@ __all__ = [
     "FRONTIER_LAG",
     "HANDLE_SECONDS",
     "PROCESSED",
+    "REPARTITIONS_PURGED",
+    "REPARTITION_PURGE_FAILURES",
     "SOURCE_MISMATCH",
     "SOURCE_PROGRESS_LAG",
     "STATE_DROPPED",
@@ -108,6 +110,19 @@ AWAITING_CASE = Counter(
     "Events not entitled to their case yet, kept (unseen) while the case may be unread: "
     "checked again when the case changes, refused when their wait ends",
     ["unit", "event_type"],
+)
+
+REPARTITIONS_PURGED = Counter(
+    "liangfa_streams_repartition_purges_total",
+    "Partitions of the engine's repartition topics whose consumed records were deleted "
+    "(DeleteRecords below the group's committed offset)",
+    ["topic"],
+)
+REPARTITION_PURGE_FAILURES = Counter(
+    "liangfa_streams_repartition_purge_failures_total",
+    "DeleteRecords requests on the engine's repartition topics that failed (tried again "
+    "at the next interval; a missing Delete ACL shows here)",
+    ["topic"],
 )
 
 RESTORE_SECONDS = Gauge(

@@ -17,6 +17,7 @@ from hub.topics import TopicSpec, load_manifest
 __all__ = [
     "CHANGELOG_CONFIGS",
     "ENGINE_STORES",
+    "REPARTITION_CONFIGS",
     "SINGLE_PARTITION_TABLES",
     "TopicNames",
     "changelog_topic",
@@ -138,9 +139,23 @@ class TopicNames:
             spec.model_copy(update={"name": self._name(spec.name), "partitions": partitions})
             for spec in manifest.expand() if spec.name in wanted
         ]
-        specs.append(TopicSpec(name=self.stats_feed, partitions=1))
-        specs.append(TopicSpec(name=self.case_intake, partitions=partitions))
+        specs.append(TopicSpec(name=self.stats_feed, partitions=1,
+                               configs=REPARTITION_CONFIGS))
+        specs.append(TopicSpec(name=self.case_intake, partitions=partitions,
+                               configs=REPARTITION_CONFIGS))
         return specs
+
+
+#: The engine's repartition topics (:attr:`TopicNames.case_intake`,
+#: :attr:`TopicNames.stats_feed`): the workers delete what their group committed
+#: (:mod:`streams.engine.purge`), but the broker frees a segment's disk only once the
+#: whole segment lies below the deleted offset, and never the active one: with its
+#: defaults (1 GiB, 7 days) nothing would be freed for days. Kafka Streams gives its
+#: repartition topics 50 MB and 10 minutes for the same reason.
+REPARTITION_CONFIGS: dict[str, str] = {
+    "segment.bytes": str(64 * 1024 * 1024),
+    "segment.ms": str(10 * 60 * 1000),
+}
 
 
 #: Changelog segments: the log cleaner compacts only closed segments, and with the

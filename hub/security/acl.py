@@ -19,7 +19,8 @@ What each principal gets:
 - a procuratorate (检察院): additionally Read on every ``lf.`` topic (法律监督 sees all).
 - the streams workers: Read on ``lf.ingest.``, Read/Write on the derived topics, Write
   (and Create, the worker creates inboxes of new units) on ``lf.inbox.``, everything on
-  their own ``<app id>-`` changelog topics, their internal ``lf.streams.`` topics and group.
+  their own ``<app id>-`` changelog topics, their internal ``lf.streams.`` topics (Delete
+  too: they delete what the group consumed) and group.
 - the public-feed publisher: Read on the internal topics it masks, Write on ``lf.public.``
   and ``lf.dlq.streams``, its own group.
 - the view: Read on what builds its store, Write on ``lf.view-actions`` and
@@ -198,8 +199,10 @@ def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
     bindings += _topic(streams, "PREFIXED", "lf.inbox.", "WRITE", "CREATE")
     bindings += _topic(streams, "PREFIXED", app_prefix, "READ", "WRITE", "CREATE",
                        "DESCRIBE_CONFIGS")
-    # Internal topics of the engine (the statistics feed on one partition).
-    bindings += _topic(streams, "PREFIXED", "lf.streams.", "READ", "WRITE", "CREATE")
+    # Internal topics of the engine (the statistics feed on one partition, the intake),
+    # whose consumed records the workers delete (DeleteRecords: streams/engine/purge.py).
+    bindings += _topic(streams, "PREFIXED", "lf.streams.", "READ", "WRITE", "CREATE",
+                       "DELETE")
     bindings.append(_group(streams, services.streams_app_id))
     public = services.public
     for name in _PUBLIC_INPUTS:

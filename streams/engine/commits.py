@@ -16,6 +16,8 @@ from collections.abc import Collection
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streams.engine.purge import RepartitionPurge
+
 __all__ = ["RETRY_AFTER_S", "OffsetCommits"]
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,12 @@ Place = tuple[str, int]
 class OffsetCommits:
     """Synchronous commits of a worker's batches, with the offsets of failed ones kept."""
 
-    def __init__(self, consumer: Consumer, worker_id: str) -> None:
+    def __init__(self, consumer: Consumer, worker_id: str,
+                 purge: RepartitionPurge | None = None) -> None:
         self._consumer = consumer
         self._worker_id = worker_id
+        #: Told what was committed: the repartition topics' records below it can go.
+        self._purge = purge
         self._uncommitted: dict[Place, int] = {}
         self._retry_at = 0.0
 
@@ -46,17 +51,21 @@ class OffsetCommits:
         would move the group's position backwards."""
         for place in places:
             self._uncommitted.pop(place, None)
+        if self._purge is not None:
+            self._purge.forget(places)
 
-    def commit(self, offsets: dict[Place, int], assigned: Collection[Place]) -> None:
+    def commit(self, offsets: dict[Place, int], assigned: Collection[Place]
+               ) -> dict[Place, int]:
         """Commit ``offsets`` and those a failed commit left, of the partitions this
-        worker still owns (a moved partition's new owner replays from its last commit)."""
+        worker still owns (a moved partition's new owner replays from its last commit);
+        returns what the broker took (nothing when the commit failed)."""
         wanted = {place: offset for place, offset in self._uncommitted.items()
                   if place in assigned}
         for place, offset in offsets.items():
             wanted[place] = max(offset, wanted.get(place, 0))
         self._uncommitted = {}
         if not wanted:
-            return
+            return {}
         try:
             self._consumer.commit(
                 offsets=[TopicPartition(topic, partition, offset)
@@ -67,3 +76,7 @@ class OffsetCommits:
             self._retry_at = time.monotonic() + RETRY_AFTER_S
             log.warning("%s: commit failed (%s); tried again with the next batch or in "
                         "%.0f s", self._worker_id, exc, RETRY_AFTER_S)
+            return {}
+        if self._purge is not None:
+            self._purge.committed(wanted)
+        return wanted

@@ -76,6 +76,10 @@ class StatisticsProcessor:
         self.header: dict[str, Any] | None = None
         #: Raised findings held back, by alert id: (monotonic time first found, alert).
         self.settling: dict[str, tuple[float, Alert]] = {}
+        #: The feed offset the last readable snapshot covers, read or written (staged:
+        #: the worker's checkpoint writes it); None while there is none. Where the next
+        #: owner resumes, so the feed may be purged below it (:mod:`streams.engine.purge`).
+        self.covered: int | None = None
 
     def load(self) -> int:
         """The statistics state; returns the feed offset to resume from.
@@ -90,6 +94,7 @@ class StatisticsProcessor:
         stored = store.get(_STATS_KEY)
         self.header = None
         self.counted = None
+        self.covered = None
         self.stats, resume = self._snapshot(store, stored)
         self.stats.load_buckets(store.prefixed(BUCKET_PREFIX))
         if resume:
@@ -112,11 +117,15 @@ class StatisticsProcessor:
                      for number in range(int(header["chunks"]))]
             stats = StatsAccumulator.from_dict(decode_value(b"".join(parts)), cases=store)
         except Exception:
+            # The workers purge the feed below the last snapshot (streams/engine/purge.py):
+            # this re-count sees only what is left. A new snapshot format must read the
+            # older one (StatsAccumulator.from_dict), not rely on this fallback.
             log.exception("statistics snapshot unreadable or of an older format: "
-                          "counting the feed again")
+                          "counting the feed again from its first record left")
             self.header = header  # its chunks are deleted when the next one is written
             return StatsAccumulator(cases=store), 0
         self.header = header
+        self.covered = int(header["offset"])
         held = store.get(_SETTLING_KEY)
         self.settling = {}
         for data in (decode_value(held) if held else []):
@@ -192,6 +201,7 @@ class StatisticsProcessor:
             for number in range(int(previous["chunks"])):
                 self.store.put(_chunk_key(previous["offset"], number), None)
         self.header = header
+        self.covered = offset
         # The snapshot is the whole accumulator, which grows with the events counted:
         # at a fixed 5 s period its serialisation (and the changelog bytes) would take
         # an ever larger share of the worker. Waiting 20× as long as the snapshot took

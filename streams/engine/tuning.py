@@ -53,6 +53,9 @@ class EngineTuning:
     #: ``LIANGFA_ENGINE_SOURCE_STALE_S``: seconds without a progress mark after which a
     #: connector counts as gone and holds nothing back.
     source_stale_s: float = 60.0
+    #: ``LIANGFA_ENGINE_PURGE_INTERVAL_S``: seconds between two deletions of the consumed
+    #: records of the engine's repartition topics (Kafka Streams: 30 s); 0 keeps them.
+    purge_interval_s: float = 30.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> EngineTuning:
@@ -113,4 +116,5 @@ class EngineTuning:
                                          defaults.index_prebuild_minimum),
             frontier_max_wait_s=seconds("FRONTIER_MAX_WAIT_S", defaults.frontier_max_wait_s),
             source_stale_s=seconds("SOURCE_STALE_S", defaults.source_stale_s),
+            purge_interval_s=seconds("PURGE_INTERVAL_S", defaults.purge_interval_s),
         )

@@ -48,6 +48,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from hub.calendar import unknown_years_seen
 from hub.kafka import (
     consume_available,
+    make_engine_admin,
     make_engine_consumer,
     make_engine_producer,
     topic_partition_numbers,
@@ -72,6 +73,7 @@ from streams.engine.inputs import (
 )
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
+from streams.engine.purge import RepartitionPurge
 from streams.engine.state import PartitionStore
 from streams.engine.sweeps import SWEEP_CASES
 from streams.engine.tuning import EngineTuning
@@ -114,6 +116,7 @@ class StreamWorker:
         self.processors: Processors | None = None
         self.consumer: Consumer | None = None
         self.commits: OffsetCommits | None = None
+        self.purge: RepartitionPurge | None = None
         self.index: GlobalIndex | None = None
         #: Partitions this worker owns now (from the rebalance callbacks).
         self.assigned: set[Place] = set()
@@ -312,7 +315,14 @@ class StreamWorker:
     async def _consume(self, producer: Producer, load: IndexLoad | None = None) -> None:
         consumer = self._consumer()
         self.consumer = consumer
-        commits = self.commits = OffsetCommits(consumer, self.worker_id)
+        interval_s = self.tuning.purge_interval_s
+        purge = self.purge = RepartitionPurge(
+            make_engine_admin(self.settings.bootstrap, security=self.security,
+                              client_id=f"{self.worker_id}-purge")
+            if interval_s > 0 else None,
+            (self.topics.case_intake,), self.worker_id, interval_s=interval_s,
+            checkpointed_topics=(self.topics.stats_feed,))
+        commits = self.commits = OffsetCommits(consumer, self.worker_id, purge)
         # Metadata first: subscribed by pattern before its first broker connection was up,
         # librdkafka postponed the group join to its next timer, two seconds later (half
         # of a kept restart's 3.6 s at a million events; 1.6 s with this call). Waiting
@@ -354,6 +364,7 @@ class StreamWorker:
                     trimmer.maybe_trim()
                 elif commits.retry_due:
                     commits.commit({}, self.assigned)
+                purge.maybe_purge()
                 if self.processors is not None and self.processors.scanning_due_times:
                     self.processors.advance_due_scans()
                     self._flush(producer)  # the index entries it staged, as a batch's
@@ -443,6 +454,12 @@ class StreamWorker:
         self._flush(producer)
         if offsets or commits.retry_due:
             commits.commit(offsets, assigned)
+        statistics = processors.statistics
+        if statistics.store is not None and self.purge is not None:
+            # flushed with this checkpoint: a new owner resumes right after it
+            self.purge.checkpointed(
+                (self.topics.stats_feed, 0),
+                None if statistics.covered is None else statistics.covered + 1)
 
     def _flush(self, producer: Producer) -> None:
         """Outputs acked, then the changelogs acked, then RocksDB written."""

@@ -26,7 +26,9 @@ import httpx
 import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import NewTopic as ConfluentNewTopic
 from pydantic import SecretStr
 
 from hub.config import KafkaSecurity, RegistryAuth
@@ -458,6 +460,45 @@ async def test_streams_reads_ingest_and_writes_case_events(secured: SecuredBroke
     group = f"liangfa-streams.{uuid.uuid4().hex[:6]}"
     assert await _consume_one(secured.bootstrap, streams, _ingest(UNIT_B), group) == b"from B"
     await _produce(secured.bootstrap, streams, "lf.case-events", b"normalized")
+
+
+def test_streams_deletes_consumed_records_of_its_own_topics_and_nobody_else_may(
+        secured: SecuredBroker) -> None:
+    """The workers delete what the group consumed of their repartition topics
+    (``streams/engine/purge.py``): the Delete ACL is theirs, on ``lf.streams.`` only."""
+    topic = f"lf.streams.purge-probe-{uuid.uuid4().hex[:6]}"
+    streams = secured.as_user("liangfa-streams")
+    admin = AdminClient(librdkafka_config(secured.bootstrap, streams))
+    admin.create_topics([ConfluentNewTopic(topic, num_partitions=1,
+                                           replication_factor=1)])[topic].result(timeout=30)
+    for value in (b"one", b"two"):
+        run_sync(_produce(secured.bootstrap, streams, topic, value))
+
+    def delete_below(user: str, target: str, offset: int) -> None:
+        admin = AdminClient(librdkafka_config(secured.bootstrap, secured.as_user(user)))
+        futures = admin.delete_records([TopicPartition(target, 0, offset)],
+                                       request_timeout=30)
+        futures[TopicPartition(target, 0, offset)].result(timeout=30)
+
+    def offsets() -> tuple[int, int]:
+        consumer = make_engine_consumer(secured.bootstrap,
+                                        group_id=f"probe-{uuid.uuid4().hex}",
+                                        security=streams)
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+        finally:
+            consumer.close()
+        return low, high
+
+    # Refused: not authorised, or (no Describe) the topic's leader is not even shown.
+    for user in (unit_user(UNIT_A), "liangfa-view", "liangfa-public"):
+        with pytest.raises(KafkaException):
+            delete_below(user, topic, 2)
+    assert offsets() == (0, 2)
+    with pytest.raises(KafkaException, match=r"(?i)authoriz"):
+        delete_below("liangfa-streams", "lf.case-events", 0)
+    delete_below("liangfa-streams", topic, 1)
+    assert offsets() == (1, 2)
 
 
 def test_second_apply_is_a_no_op_and_drift_is_reported_not_deleted(secured: SecuredBroker):

@@ -24,9 +24,7 @@ import pytest
 from hub.dlq.records import Selection, read_dead_letters
 from hub.dlq.replay import replay
 from hub.identity import case_id_for
-from hub.kafka import make_producer
 from hub.models import (
-    CaseEvent,
     CaseForwarded,
     CaseReferred,
     CaseState,
@@ -41,7 +39,6 @@ from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_HUB_UNIT, EXAMPLE_POLICE
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from streams._alerts import uuid_for
-from streams.engine.outputs import partition_of
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
     ROGUE_POLICE,
@@ -49,35 +46,16 @@ from tests.integration.test_streams_harness import (
     example_of,
     fresh_referral,
     headers_of,
+    partition_not_owning,
     penalty_of,
     produce_events,
+    produce_on_partition,
     read_events_until,
     read_until,
     wait_until_read,
 )
 
 pytestmark = pytest.mark.integration
-
-#: The partitions of the deployment's topics (``StreamsDeployment.create_topics``).
-PARTITIONS = 4
-
-
-def _other_partition(event: CaseEvent) -> int:
-    """A partition whose task does not own ``event``'s case."""
-    return (partition_of(event.kafka_key(), list(range(PARTITIONS))) + 1) % PARTITIONS
-
-
-async def _produce_on(deployment: StreamsDeployment, topic: str, event: CaseEvent,
-                      partition: int) -> None:
-    async with SchemaRegistryClient(deployment.registry_url) as registry:
-        serialized = await AvroSerde(registry).serialize(event)
-    producer = make_producer(deployment.bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, serialized.value, key=serialized.key,
-                                     headers=serialized.headers, partition=partition)
-    finally:
-        await producer.stop()
 
 
 async def _an_agency_case(deployment: StreamsDeployment, sender_topic: str
@@ -113,8 +91,8 @@ async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_p
     own = penalty_of(ROGUE_AGENCY, own_decision, case_id_for(ROGUE_AGENCY, own_decision))
     # Both on a partition their case's task does not read: the forgery must be refused,
     # the unit's own event (a producer with another partitioner) still taken, once.
-    await _produce_on(deployment, rogue_topic, forged, _other_partition(forged))
-    await _produce_on(deployment, rogue_topic, own, _other_partition(own))
+    await produce_on_partition(deployment, rogue_topic, forged, partition_not_owning(forged))
+    await produce_on_partition(deployment, rogue_topic, own, partition_not_owning(own))
 
     dead = _refused(await read_until(deployment.bootstrap, topics.dead_letters,
                                      lambda records: bool(_refused(records))))
@@ -124,7 +102,7 @@ async def test_an_event_on_a_partition_of_its_choosing_is_checked_before_it_is_p
     # The letter names where the unit wrote it, not the engine's internal topic: a
     # replay (``liangfa dlq replay``) goes back through normalize.
     assert (letter["source.topic"], letter["source.partition"]) == (
-        rogue_topic.encode(), str(_other_partition(forged)).encode())
+        rogue_topic.encode(), str(partition_not_owning(forged)).encode())
     published = await read_events_until(
         deployment.bootstrap, deployment.registry_url, topics.case_events,
         lambda found: any(e.event_id == own.event_id for _, e in found))

@@ -33,6 +33,7 @@ from hub.models.examples import (
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
 from hub.topics import TopicSpec, apply_topics
+from streams.engine.outputs import partition_of
 from streams.settings import StreamSettings, prepare_topics
 from streams.topics import TopicNames
 
@@ -72,7 +73,7 @@ class StreamsDeployment:
     async def create_topics(self, ingest: Iterable[str]) -> None:
         """Outputs, changelogs and the given ingest topics (4 partitions, like production)."""
         await apply_topics(self.bootstrap,
-                           [TopicSpec(name=name, partitions=4) for name in ingest])
+                           [TopicSpec(name=name, partitions=PARTITIONS) for name in ingest])
         await prepare_topics(self.settings())
 
     def start_worker(self, worker_id: str) -> subprocess.Popen[bytes]:
@@ -117,6 +118,30 @@ class StreamsDeployment:
     def log_of(self, worker_id: str) -> str:
         path = self.tmp / f"{worker_id}.log"
         return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+
+#: The partitions of a deployment's topics (``StreamsDeployment.create_topics``).
+PARTITIONS = 4
+
+
+def partition_not_owning(event: CaseEvent) -> int:
+    """A partition whose task does not own ``event``'s case: what the worker reads there
+    goes to the case's task through ``lf.streams.case-intake``."""
+    return (partition_of(event.kafka_key(), list(range(PARTITIONS))) + 1) % PARTITIONS
+
+
+async def produce_on_partition(deployment: StreamsDeployment, topic: str, event: CaseEvent,
+                               partition: int) -> None:
+    """Produce ``event`` on a partition of the producer's choosing (any producer may)."""
+    async with SchemaRegistryClient(deployment.registry_url) as registry:
+        serialized = await AvroSerde(registry).serialize(event)
+    producer = make_producer(deployment.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, serialized.value, key=serialized.key,
+                                     headers=serialized.headers, partition=partition)
+    finally:
+        await producer.stop()
 
 
 async def produce_events(bootstrap: str, registry_url: str, topic: str,

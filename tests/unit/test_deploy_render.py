@@ -127,7 +127,7 @@ def test_topics_follow_the_manifest_at_replication_three(
 
 
 _OPERATIONS = {"READ": "Read", "WRITE": "Write", "CREATE": "Create",
-               "DESCRIBE_CONFIGS": "DescribeConfigs"}
+               "DESCRIBE_CONFIGS": "DescribeConfigs", "DELETE": "Delete"}
 
 
 def test_users_carry_exactly_the_acls_of_hub_security_acl(

@@ -27,11 +27,13 @@ def test_set_knobs_are_read_with_their_types() -> None:
         "LIANGFA_ENGINE_INDEX_PREBUILD_MINIMUM": "1",
         "LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S": "0.5",
         "LIANGFA_ENGINE_SOURCE_STALE_S": "600",
+        "LIANGFA_ENGINE_PURGE_INTERVAL_S": "0",
     })
     assert tuning == EngineTuning(
         gc_thresholds=(700, 10, 10), metadata_max_age_ms=2000, max_document_bytes=65536,
         await_case_s=2, heap_trim_s=0.0, block_cache_mb=16, reindex_due_times=True,
-        index_prebuild_minimum=1, frontier_max_wait_s=0.5, source_stale_s=600.0)
+        index_prebuild_minimum=1, frontier_max_wait_s=0.5, source_stale_s=600.0,
+        purge_interval_s=0.0)
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -44,6 +46,7 @@ def test_set_knobs_are_read_with_their_types() -> None:
     ("LIANGFA_ENGINE_GC_THRESHOLDS", "\u00b9,2,3"),
     ("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES", "0"),
     ("LIANGFA_ENGINE_SOURCE_STALE_S", "inf"),
+    ("LIANGFA_ENGINE_PURGE_INTERVAL_S", "-1"),
     ("LIANGFA_ENGINE_REINDEX_DUE_TIMES", "always"),
 ])
 def test_a_knob_set_wrong_is_named_with_what_it_expects(name: str, value: str) -> None:
