@@ -176,17 +176,28 @@ async def _police_county(deployment: StreamsDeployment) -> tuple[str, str, str]:
     return agency, police, rogue
 
 
+async def _a_referred_case(deployment: StreamsDeployment) -> tuple[
+        tuple[str, str, str], CaseReferred, Callable[[str, FilingDecision], FilingDecided]]:
+    """The county's topics with a worker running, and the agency's referral read (its
+    case's first state published); with the police decisions quoting it."""
+    topics = await _police_county(deployment)
+    referral, decision_of = _a_referral()
+    await produce_events(deployment.bootstrap, deployment.registry_url, topics[0],
+                         [referral])
+    await read_events_until(deployment.bootstrap, deployment.registry_url,
+                            deployment.topics.case_state,
+                            lambda found: any(e.case_id == referral.case_id
+                                              for _, e in found))
+    return topics, referral, decision_of
+
+
 async def test_a_police_unit_the_referral_did_not_go_to_cannot_decide_on_its_case(
         rogue_county: StreamsDeployment) -> None:
     deployment = rogue_county
     bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
         deployment.topics
-    agency, police, rogue = await _police_county(deployment)
-    referral, decision_of = _a_referral()
+    (_, police, rogue), referral, decision_of = await _a_referred_case(deployment)
     case_id = referral.case_id
-    await produce_events(bootstrap, registry, agency, [referral])
-    await read_events_until(bootstrap, registry, topics.case_state,
-                            lambda found: any(e.case_id == case_id for _, e in found))
 
     # The neighbouring county's police first "answer a consultation" on the case naming
     # itself as the unit that asked (routed to itself, it would have become the case's
@@ -285,12 +296,8 @@ async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its
     deployment = rogue_county
     bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
         deployment.topics
-    agency, police, rogue = await _police_county(deployment)
-    referral, decision_of = _a_referral()
+    (_, police, rogue), referral, decision_of = await _a_referred_case(deployment)
     case_id = referral.case_id
-    await produce_events(bootstrap, registry, agency, [referral])
-    await read_events_until(bootstrap, registry, topics.case_state,
-                            lambda found: any(e.case_id == case_id for _, e in found))
     decided = decision_of(ROGUE_POLICE, FilingDecision.FILED)
     await produce_events(bootstrap, registry, rogue, [decided])
     dead = _refused(await read_until(bootstrap, topics.dead_letters,
