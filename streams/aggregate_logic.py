@@ -316,7 +316,8 @@ class CaseAggregate:
         if isinstance(event, FeedbackMatchWithdrawn):
             self._withdraw(event)
             return True
-        if isinstance(event, FeedbackMatched) and event.police_case_number:
+        if isinstance(event, FeedbackMatched) and (event.police_case_number or "").strip():
+            assert event.police_case_number is not None
             self._note_police_number(event.feedback_event_id, event.police_case_number)
         if event_type_name(event) in _DERIVED and not (
                 isinstance(event, FeedbackMatched) and event.original_case_id != event.case_id):

@@ -422,6 +422,7 @@ def rejoined_event(matched: FeedbackMatched, *, now: datetime) -> FeedbackMatche
     return matched.model_copy(update={
         "event_id": uuid_for("feedback-rejoined", matched.feedback_event_id,
                              matched.case_id),
+        "source_record": f"{PROCESSOR}:replay:{matched.feedback_event_id}",
         "recorded_at": now})
 
 

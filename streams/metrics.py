@@ -115,7 +115,8 @@ AWAITING_CASE = Counter(
 REPARTITIONS_PURGED = Counter(
     "liangfa_streams_repartition_purges_total",
     "Partitions of the engine's repartition topics whose consumed records were deleted "
-    "(DeleteRecords below the group's committed offset)",
+    "(DeleteRecords below the group's committed offset; the statistics feed no further "
+    "than its last snapshot)",
     ["topic"],
 )
 REPARTITION_PURGE_FAILURES = Counter(

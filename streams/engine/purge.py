@@ -74,7 +74,8 @@ class RepartitionPurge:
 
     def checkpointed(self, place: Place, offset: int | None) -> None:
         """The offset a checkpointed topic's next owner resumes from, as written and
-        acknowledged; None: none it could resume from (nothing of it is purged)."""
+        acknowledged, told after a commit the broker took (a worker that lost the
+        group must not move it); None: none it could resume from (nothing is purged)."""
         if offset is None:
             self._checkpoints.pop(place, None)
         else:
@@ -103,7 +104,10 @@ class RepartitionPurge:
     def maybe_purge(self) -> int:
         """Ask the broker to delete what was committed since the last purge, if the
         interval has passed; returns how many partitions were asked for."""
-        if self._admin is None or self._interval_s <= 0 or time.monotonic() < self._due_at:
+        if self._admin is None or self._interval_s <= 0:
+            return 0
+        self._admin.poll(0)  # serves the client's error callback (errors counted)
+        if time.monotonic() < self._due_at:
             return 0
         self._due_at = time.monotonic() + self._interval_s
         todo = [TopicPartition(topic, partition, offset)
@@ -133,5 +137,5 @@ class RepartitionPurge:
                         self._interval_s)
             return
         REPARTITIONS_PURGED.labels(place[0]).inc()
-        if offset > self._purged.get(place, 0):
-            self._purged[place] = offset
+        if place in self._committed and offset > self._purged.get(place, 0):
+            self._purged[place] = offset  # not for a partition forgotten meanwhile

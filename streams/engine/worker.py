@@ -452,14 +452,15 @@ class StreamWorker:
         await processors.finish_cases(batch)
         await processors.statistics.finish(batch)
         self._flush(producer)
-        if offsets or commits.retry_due:
-            commits.commit(offsets, assigned)
+        taken = commits.commit(offsets, assigned) if offsets or commits.retry_due else {}
+        feed_place = (self.topics.stats_feed, 0)
         statistics = processors.statistics
-        if statistics.store is not None and self.purge is not None:
-            # flushed with this checkpoint: a new owner resumes right after it
+        if (feed_place in taken and statistics.store is not None
+                and self.purge is not None):
+            # The snapshot was flushed before this commit, which the broker took: this
+            # worker still owns the feed, and a new owner resumes right after it.
             self.purge.checkpointed(
-                (self.topics.stats_feed, 0),
-                None if statistics.covered is None else statistics.covered + 1)
+                feed_place, None if statistics.covered is None else statistics.covered + 1)
 
     def _flush(self, producer: Producer) -> None:
         """Outputs acked, then the changelogs acked, then RocksDB written."""

@@ -26,6 +26,9 @@ class _RecordedRequests:
     def __init__(self) -> None:
         self.requests: list[dict[tuple[str, int], tuple[Future[None], int]]] = []
 
+    def poll(self, timeout: float) -> int:
+        return 0
+
     def delete_records(self, partitions: list[TopicPartition], **_: Any
                        ) -> dict[TopicPartition, Future[None]]:
         futures: dict[TopicPartition, Future[None]] = {tp: Future() for tp in partitions}
@@ -46,7 +49,9 @@ def test_intake_below_the_commit_the_feed_below_its_snapshot_too() -> None:
     assert purge.purgeable() == {(INTAKE, 0): 40}
     purge.checkpointed((FEED, 0), 10)
     assert purge.purgeable() == {(INTAKE, 0): 40, (FEED, 0): 10}
-    purge.checkpointed((FEED, 0), 70)  # a snapshot never covers more than was committed
+    # A snapshot covering more than the group committed (a commit failed after it was
+    # flushed): the commit bounds it.
+    purge.checkpointed((FEED, 0), 70)
     assert purge.purgeable()[(FEED, 0)] == 50
     purge.checkpointed((FEED, 0), None)
     assert (FEED, 0) not in purge.purgeable()
@@ -64,8 +69,15 @@ def test_only_what_the_broker_confirmed_is_not_asked_again() -> None:
         KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     assert REPARTITION_PURGE_FAILURES.labels(INTAKE)._value.get() == failures + 1
     assert purge.purgeable() == {(INTAKE, 1): 5}
-    purge.committed({(INTAKE, 0): 30})  # an older commit never moves it back
+    purge.committed({(INTAKE, 1): 3})  # an older commit never moves it back
     assert purge.purgeable() == {(INTAKE, 1): 5}
+    # An answer for a partition forgotten meanwhile leaves nothing behind.
+    purge.committed({(INTAKE, 2): 8})
+    assert purge.maybe_purge() == 2  # the failed one is asked again
+    purge.forget([(INTAKE, 2)])
+    admin.requests[-1][(INTAKE, 2)][0].set_result(None)
+    purge.committed({(INTAKE, 2): 4})
+    assert purge.purgeable()[(INTAKE, 2)] == 4
 
 
 def test_a_partition_that_moved_away_is_left_to_its_new_owner() -> None:
