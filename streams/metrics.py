@@ -105,6 +105,12 @@ NOT_ENTITLED = Counter(
     "Events refused because their unit may not add them to the case (entitlements.yaml)",
     ["unit", "event_type"],
 )
+REFUSED_TAKEN = Counter(
+    "liangfa_streams_refused_taken_total",
+    "Refused events that joined their case when checked again (their unit entitled since, "
+    "a forward read later, say); their dead letters need no replay",
+    ["unit", "event_type"],
+)
 AWAITING_CASE = Counter(
     "liangfa_streams_awaiting_case_total",
     "Events not entitled to their case yet, kept (unseen) while the case may be unread: "

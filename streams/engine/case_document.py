@@ -27,7 +27,7 @@ import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -55,9 +55,13 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_SEEN_IDS",
     "MAX_STORED_EVENTS",
+    "RECHECK_BYTES",
+    "RECHECK_LIMIT",
+    "RECHECK_PER_UNIT",
     "REFUSED",
     "STORED_EVENTS_HEAD",
     "UNROUTED",
+    "Awaiting",
     "CaseDocument",
     "decode_tolerant",
 ]
@@ -79,6 +83,12 @@ AWAIT_PER_UNIT = 8
 #: Bytes of waiting records (key, value, headers as read) one case may keep: each is
 #: stored about twice (the event and the record), so at most ~1/7 of the document.
 AWAIT_BYTES = 256 * 1024
+#: Refused events one case keeps to check again when it changes (``refused=True`` in
+#: :meth:`CaseDocument.await_case`), of one unit, and their bytes: a share of the waiting
+#: room's, so what waits for the input frontier always finds room.
+RECHECK_LIMIT = 8
+RECHECK_PER_UNIT = 4
+RECHECK_BYTES = AWAIT_BYTES // 4
 #: Seen-id prefixes that let the matcher's re-keyed copy of feedback through exactly once
 #: when it comes back to the very case that refused the original (the feedback quoted the
 #: hub's case id, but arrived before its referral and was parked): the copy has the same
@@ -91,6 +101,16 @@ MATCHED = "matched|"
 #: An event the entitlement check refused (a redelivery is dropped, a replay checked again).
 REFUSED_ENTRY = "not-entitled|"
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+
+
+class Awaiting(NamedTuple):
+    """An event taken from a case's waiting room (:meth:`CaseDocument.take_awaiting`)."""
+
+    record: RawRecord
+    event: CaseEvent
+    until: datetime
+    #: Refused and dead-lettered already; kept to be checked again as the case changes.
+    refused: bool
 
 
 class CaseDocument:
@@ -326,7 +346,7 @@ class CaseDocument:
         return min(times) if times else None
 
     def await_case(self, record: RawRecord, event: CaseEvent, until: datetime,
-                   limit: int) -> bool:
+                   limit: int, *, refused: bool = False) -> bool:
         """Keep an event its unit may not add to this case *yet*: it is checked again
         whenever the case changes until ``until`` (in a backfill the event that makes
         its unit an addressee, a lead sent to it or the agency's penalty, may come from
@@ -337,30 +357,46 @@ class CaseDocument:
         events wait already, :data:`AWAIT_PER_UNIT` of its own unit's (so one unit's
         forged events cannot crowd out another's real ones), or the waiting records
         would pass :data:`AWAIT_BYTES` (the case's own history must never be trimmed,
-        nor the document outgrow its limit, to keep what another unit sent)."""
+        nor the document outgrow its limit, to keep what another unit sent).
+
+        ``refused``: the event was refused and dead-lettered already, and is kept to be
+        checked again as the case changes (a forward exported a day after the new organ's
+        answer); such events have a room of their own within the waiting room's bytes
+        (:data:`RECHECK_LIMIT`, :data:`RECHECK_PER_UNIT`, :data:`RECHECK_BYTES`)."""
         awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])
-        if any(item["event"][0] == event.event_id for item in awaiting):
+        same = [item for item in awaiting if item["event"][0] == event.event_id]
+        if same and (refused or any(not item.get("refused") for item in same)):
             return True  # a redelivered record, waiting already
+        if same:
+            # A copy of an event kept as refused (a replay from the dead letters): it is
+            # judged in its place, and dead-lettered again if still refused.
+            awaiting[:] = [item for item in awaiting if item["event"][0] != event.event_id]
         size = (len(record.value or b"") + len(record.key or b"")
                 + sum(len(name) + len(value) for name, value in record.headers))
-        if (len(awaiting) >= limit
-                or sum(item.get("unit") == event.source_unit for item in awaiting)
-                >= AWAIT_PER_UNIT
-                or sum(item.get("bytes", 0) for item in awaiting) + size > AWAIT_BYTES):
+        room = [item for item in awaiting if bool(item.get("refused")) == refused]
+        count, per_unit = ((RECHECK_LIMIT, RECHECK_PER_UNIT) if refused
+                           else (limit, AWAIT_PER_UNIT))
+        if (len(room) >= count
+                or sum(item.get("unit") == event.source_unit for item in room) >= per_unit
+                or sum(item.get("bytes", 0) for item in awaiting) + size > AWAIT_BYTES
+                or (refused and sum(item.get("bytes", 0) for item in room) + size
+                    > RECHECK_BYTES)):
             if not awaiting:
                 del self.data["awaiting"]
             return False
-        awaiting.append({
+        item: dict[str, Any] = {
             "event": stored_form(event), "until": until.isoformat(),
             "unit": event.source_unit, "bytes": size,
             "record": [record.topic, record.partition, record.offset,
                        _b64(record.key), _b64(record.value),
-                       [[name, _b64(value)] for name, value in record.headers]]})
+                       [[name, _b64(value)] for name, value in record.headers]]}
+        if refused:
+            item["refused"] = True
+        awaiting.append(item)
         self.changed = True
         return True
 
-    def take_awaiting(self, now: datetime | None = None
-                      ) -> list[tuple[RawRecord, CaseEvent, datetime]]:
+    def take_awaiting(self, now: datetime | None = None) -> list[Awaiting]:
         """Remove and return the awaiting events with the end of their wait (with
         ``now``: those whose wait ended)."""
         taken = self._take("awaiting", lambda item: item["until"], now)
@@ -368,7 +404,7 @@ class CaseDocument:
             return []
         events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)
         by_id = {event.event_id: event for event in events}
-        released: list[tuple[RawRecord, CaseEvent, datetime]] = []
+        released: list[Awaiting] = []
         for item in taken:
             event = by_id.get(item["event"][0])
             if event is None:
@@ -377,9 +413,10 @@ class CaseDocument:
             kept = tuple((name, _unb64(header) or b"") for name, header in headers)
             # Only a record read from lf.streams.case-intake keeps the origin header (one
             # handed on within its task keeps a replay's mark only).
-            released.append((RawRecord(
+            released.append(Awaiting(RawRecord(
                 topic, partition, offset, _unb64(key), _unb64(value), kept,
-                intake_origin(kept)), event, datetime.fromisoformat(item["until"])))
+                intake_origin(kept)), event, datetime.fromisoformat(item["until"]),
+                bool(item.get("refused"))))
         return released
 
     def take_held(self, now: datetime | None = None) -> list[CaseEvent]:

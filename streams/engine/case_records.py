@@ -59,6 +59,7 @@ from streams.metrics import (
     AWAITING_CASE,
     DUPLICATES,
     NOT_ENTITLED,
+    REFUSED_TAKEN,
 )
 from streams.routing_logic import route_event, unroutable_alert
 from streams.safety import RawRecord
@@ -98,6 +99,9 @@ class CaseRecords(DocumentStore):
     matching: MatchingProcessor
     held: DueIndex
     await_case_s: float
+    #: How long a refused event is kept to be checked again as its case changes
+    #: (``LIANGFA_ENGINE_RECHECK_REFUSED_S``; 0: never, its dead letter waits for a replay).
+    recheck_refused_s: float
     #: The instant timed work is judged at (the worker's clock bounded by its input
     #: frontier, :mod:`streams.engine.frontier`); the clock without a worker.
     judging_time: Callable[[], datetime]
@@ -181,7 +185,8 @@ class CaseRecords(DocumentStore):
 
     async def entitled(self, record: RawRecord, event: CaseEvent,
                        document: CaseDocument, *, waits_until: datetime | None = None,
-                       final: bool = False) -> str | Literal[False] | None:
+                       final: bool = False, refused_before: bool = False
+                       ) -> str | Literal[False] | None:
         """The relation that entitles the event's unit to add it to its case; if none
         does, refuse it (False).
 
@@ -205,6 +210,12 @@ class CaseRecords(DocumentStore):
         Refused at once: what no later event could entitle (a type no unit may send, an
         act to the wrong kind of unit), and what finds the case's waiting room full
         (:meth:`CaseDocument.await_case`: 32 events, 8 of one unit, 256 KiB).
+
+        A refusal a later event could cure, on a case the hub knows, is dead-lettered and
+        also kept (:meth:`_keep_to_recheck`): the event that entitles may come days
+        later from a unit that exports daily (bureau A's forward, 移送管辖, read after
+        bureau B's decision). Checked again as the case changes (``refused_before``), it
+        joins the case as a replay would, or is dropped silently when its time ends.
         """
         relations = document.relations()
         matched = self.matched_copy(record)
@@ -217,7 +228,8 @@ class CaseRecords(DocumentStore):
                                     else now + timedelta(seconds=self.await_case_s))
             # The wait ends on the input, not the clock: not while the case may be unread.
             if (not final and entitlement.curable and until > self.judging_time()
-                    and document.await_case(record, event, until, AWAIT_CASE_LIMIT)):
+                    and document.await_case(record, event, until, AWAIT_CASE_LIMIT,
+                                            refused=refused_before)):
                 if waits_until is None:
                     AWAITING_CASE.labels(event.source_unit, type(event).__name__).inc()
                     log.info("%s %s waits for case %s (not entitled yet: %s)",
@@ -225,10 +237,16 @@ class CaseRecords(DocumentStore):
                              entitlement.reason)
                 self.held.set(document.partition, document.case_id, document.held_until())
                 return None
+            if refused_before:  # checked again, its time over: its dead letter stays
+                log.info("%s %s, refused before, is no longer checked against case %s",
+                         type(event).__name__, event.event_id, event.case_id)
+                return False
             await self.refuse(record, event, entitlement.reason or "not entitled")
             if matched:  # the matcher tied it to the case: the match is undone
                 await self.matching.refused(event, document.case_id,
                                             keep_link=self._number_in_case(document, event))
+            if entitlement.curable:
+                self._keep_to_recheck(record, event, document)
             return False
         changed = record_acceptance(event, relations, entitlement)
         if matched and event.source_unit not in relations.matched:
@@ -239,6 +257,23 @@ class CaseRecords(DocumentStore):
         assert entitlement.relation is not None
         return entitlement.relation
 
+    def _keep_to_recheck(self, record: RawRecord, event: CaseEvent,
+                         document: CaseDocument) -> None:
+        """Keep a refused event in its case's waiting room for ``recheck_refused_s``
+        (only on a case the hub knows: on an unknown one it waited ``await_case_s``
+        already, and a forger must not make documents for case ids nobody uses).
+
+        Without room (:data:`~streams.engine.case_document.RECHECK_LIMIT` and its
+        siblings) it is not kept: its dead letter waits for ``liangfa dlq replay``."""
+        if self.recheck_refused_s <= 0 or not document.has_history:
+            return
+        until = datetime.now(UTC) + timedelta(seconds=self.recheck_refused_s)
+        if document.await_case(record, event, until, AWAIT_CASE_LIMIT, refused=True):
+            self.held.set(document.partition, document.case_id, document.held_until())
+            log.info("%s %s is kept to be checked again as case %s changes, until %s",
+                     type(event).__name__, event.event_id, event.case_id,
+                     until.isoformat(timespec="seconds"))
+
     async def still_entitled(self, document: CaseDocument, event: CaseEvent) -> bool:
         """Whether held feedback may join its case now that the case's first events are
         in; if not, refuse it.
@@ -248,7 +283,8 @@ class CaseRecords(DocumentStore):
         hub); the referral read since names the police organ that answers it. A refused
         event is dead-lettered as a record of ``lf.streams.case-intake`` (from which
         ``liangfa dlq replay`` brings it back to this check) and forgotten by the case,
-        so the replay is not taken for a duplicate.
+        so the replay is not taken for a duplicate; like a refusal in :meth:`entitled`,
+        the case keeps it to check again as it changes.
         """
         if any(item[0] == event.event_id for item in document.data["events"]):
             return True  # joined at first sight, the case known: it stays (decisions.md)
@@ -265,6 +301,8 @@ class CaseRecords(DocumentStore):
                                    keep_link=self._number_in_case(document, event))
         document.withdraw(event.event_id)
         document.mark_seen(REFUSED_ENTRY + event.event_id)
+        if entitlement.curable:
+            self._keep_to_recheck(record, event, document)
         return False
 
     async def _rejoin(self, record: RawRecord, event: CaseEvent,
@@ -360,11 +398,12 @@ class CaseRecords(DocumentStore):
             target=event.case_id, query=reason[:2000]))
 
     async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent, *,
-                          waits_until: datetime | None = None, final: bool = False) -> None:
+                          waits_until: datetime | None = None, final: bool = False,
+                          refused_before: bool = False) -> None:
         """Run every case processor that reads ``record``'s topic on it, each guarded.
 
-        ``waits_until`` and ``final``: an event waiting for its case (see
-        :meth:`entitled`)."""
+        ``waits_until`` and ``final``: an event waiting for its case; ``refused_before``:
+        one refused and kept to be checked again (see :meth:`entitled`)."""
         topics = self.topics
         document = self.document(batch, record.partition, event.case_id)
         # A re-keyed copy coming back to the case that refused the original (same event
@@ -375,14 +414,15 @@ class CaseRecords(DocumentStore):
             DUPLICATES.labels(CASE_PROCESSORS).inc()
             return
         refused_key = REFUSED_ENTRY + event.event_id
-        if refused_key in document.seen and record.header(REPLAY_HEADER) is None:
+        if (refused_key in document.seen and record.header(REPLAY_HEADER) is None
+                and not refused_before):
             DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
             return
         document.last_record = record
         verdict: str | Literal[False] | None = None
         if self.is_case_event(record):
             verdict = await self.entitled(record, event, document, waits_until=waits_until,
-                                          final=final)
+                                          final=final, refused_before=refused_before)
             if verdict is None:
                 return  # waits for its case, neither seen nor refused
             if verdict is False:
@@ -391,7 +431,12 @@ class CaseRecords(DocumentStore):
                 # again.
                 document.mark_seen(refused_key)
                 return
-            if refused_key in document.seen:  # refused before, replayed, entitled now
+            if refused_before:
+                REFUSED_TAKEN.labels(event.source_unit, type(event).__name__).inc()
+                log.info("%s %s, refused before, joins case %s: its unit is entitled now",
+                         type(event).__name__, event.event_id, event.case_id)
+            if refused_before or refused_key in document.seen:
+                # refused before, replayed or checked again, entitled now
                 await self._rejoin(record, event, document)
         if self.from_intake(record):  # published once entitled
             await self.outputs.forward(topics.case_events, record, event, processed=True,

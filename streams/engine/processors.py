@@ -39,6 +39,7 @@ from streams.engine.state import PartitionStore
 from streams.engine.statistics import StatisticsProcessor
 from streams.engine.sweeps import Sweeps
 from streams.engine.timers import DUE_KEYS, HELD_KEYS, DueIndex, DueScan
+from streams.engine.tuning import EngineTuning
 from streams.safety import Guard
 from streams.screening_assessment import ScreeningRules
 from streams.topics import TopicNames
@@ -54,10 +55,12 @@ class Processors(Intake, Sweeps):
                  hub_unit_code: str, registry: SchemaRegistryClient, serde: AvroSerde,
                  outputs: Outputs, index: GlobalIndex,
                  max_document_bytes: int = MAX_DOCUMENT_BYTES,
-                 await_case_s: float = AWAIT_CASE_S) -> None:
+                 await_case_s: float = AWAIT_CASE_S,
+                 recheck_refused_s: float = EngineTuning.recheck_refused_s) -> None:
         self.topics = topics
         #: How long an event waits for a case the hub knows nothing of (``AWAIT_CASE_S``).
         self.await_case_s = await_case_s
+        self.recheck_refused_s = recheck_refused_s
         self.judging_time: Callable[[], datetime] = lambda: datetime.now(UTC)
         #: Largest case document written (see :meth:`stage_document`).
         self.max_document_bytes = max_document_bytes

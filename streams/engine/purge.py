@@ -4,10 +4,10 @@
 ``lf.streams.stats-feed`` (the statistics' facts, on one partition) are the engine's
 repartition topics: only its workers read them, and a record is done with once the
 worker that would read it again after a crash is past it. They are created without a
-time limit (a worker
-stopped for a week must not lose what it was handed), so until this module they kept
-every record for good: one statistics record per batch and a copy of every event handed
-between tasks, forever, which a province's backfill turns into gigabytes nobody reads.
+time limit (a worker stopped for a week must not lose what it was handed), so until
+this module they kept every record for good: one statistics record per batch and a copy
+of every event handed between tasks, which a province's backfill turns into gigabytes
+nobody reads.
 
 Kafka Streams deletes its repartition topics' records below the committed offsets
 (``repartition.purge.interval.ms``, 30 s by default, through the admin client's

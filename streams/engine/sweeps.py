@@ -91,7 +91,11 @@ class Sweeps(CaseEvaluation):
         released: list[tuple[CaseDocument, CaseEvent]] = []
         for partition, case_id in due:
             document = self.document(batch, partition, case_id)
-            for record, event, _ in document.take_awaiting(now):
+            for record, event, _, refused in document.take_awaiting(now):
+                if refused:  # refused and dead-lettered when read: its time to rejoin ended
+                    log.info("%s %s, refused before, is no longer checked against case %s",
+                             type(event).__name__, event.event_id, case_id)
+                    continue
                 await self.index_referral(batch, record, event)
                 await self.case_record(batch, record, event, final=True)
             released += [(document, feedback) for feedback in document.take_held(now)]
@@ -163,10 +167,12 @@ class Sweeps(CaseEvaluation):
         joined = 0
         for document in list(batch.documents.values()):
             if "awaiting" in document.data and document.has_history:
-                # The case changed: what waits for it is checked again, as it was read.
-                for record, event, until in document.take_awaiting():
+                # The case changed: what waits for it is checked again, as it was read
+                # (and what it refused, in case the change entitles its sender now).
+                for record, event, until, refused in document.take_awaiting():
                     await self.index_referral(batch, record, event)
-                    await self.case_record(batch, record, event, waits_until=until)
+                    await self.case_record(batch, record, event, waits_until=until,
+                                           refused_before=refused)
                 self.held.set(document.partition, document.case_id, document.held_until())
             if "held" not in document.data or not document.has_history:
                 continue

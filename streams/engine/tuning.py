@@ -37,6 +37,10 @@ class EngineTuning:
     #: ``LIANGFA_ENGINE_AWAIT_CASE_S``: how long an event not entitled to a case the hub
     #: knows nothing of waits for the case (a backfill reads folders in no legal order).
     await_case_s: int = 900
+    #: ``LIANGFA_ENGINE_RECHECK_REFUSED_S``: how long an event refused on a known case is
+    #: kept to be checked again as the case changes (a forward exported days after the
+    #: new organ's answer: a week spans a weekend and most holidays); 0: never.
+    recheck_refused_s: int = 7 * 24 * 3600
     #: ``LIANGFA_ENGINE_HEAP_TRIM_S``: seconds between two ``malloc_trim`` calls; 0 off.
     heap_trim_s: float = 2.0
     #: ``LIANGFA_ENGINE_BLOCK_CACHE_MB``: the process's one RocksDB block cache.
@@ -109,6 +113,7 @@ class EngineTuning:
             metadata_max_age_ms=whole("METADATA_MAX_AGE_MS", defaults.metadata_max_age_ms),
             max_document_bytes=None if document_bytes is None else int(document_bytes),
             await_case_s=whole("AWAIT_CASE_S", defaults.await_case_s),
+            recheck_refused_s=whole("RECHECK_REFUSED_S", defaults.recheck_refused_s),
             heap_trim_s=seconds("HEAP_TRIM_S", defaults.heap_trim_s),
             block_cache_mb=whole("BLOCK_CACHE_MB", defaults.block_cache_mb),
             reindex_due_times=reindex in ("1", "true", "yes", "on"),

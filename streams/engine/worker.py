@@ -280,7 +280,8 @@ class StreamWorker:
                     index=index,
                     max_document_bytes=min(self.tuning.max_document_bytes
                                            or MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES),
-                    await_case_s=self.tuning.await_case_s)
+                    await_case_s=self.tuning.await_case_s,
+                    recheck_refused_s=self.tuning.recheck_refused_s)
                 self.processors.case_partitions = topic_partition_numbers(
                     producer, self.topics.case_events)
                 await self._consume(producer, load)

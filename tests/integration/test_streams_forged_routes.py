@@ -286,14 +286,12 @@ async def test_a_police_decision_read_before_the_referral_is_checked_when_it_com
     assert deployment.workers["w1"].poll() is None
 
 
-async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its_case(
-        rogue_county: StreamsDeployment) -> None:
-    """The refusal undid the match (its withdrawal took the police case number away). The
-    bureau then forwards the case to the neighbouring county (移送管辖), which makes that
-    county's police an addressee, and an operator replays the dead letter: the decision
-    joins, the match is recorded again under its own id (the view closes the queue item
-    the withdrawal opened) and the case carries the decision's police case number."""
-    deployment = rogue_county
+async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
+                                             ) -> tuple[FilingDecided, str]:
+    """The neighbouring county's decision on the bureau's referred case, refused (the
+    refusal undid the match: its withdrawal took the police case number away); then the
+    bureau's forward of the case to that county (移送管辖), which makes its police an
+    addressee, read. The decision and the case id."""
     bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
         deployment.topics
     (_, police, rogue), referral, decision_of = await _a_referred_case(deployment)
@@ -318,14 +316,16 @@ async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its
         lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
                           and forward.event_id in {t.event_id for t in e.timeline}
                           for _, e in found))
-    letters = await read_dead_letters(bootstrap, topics.dead_letters,
-                                      selection=Selection(error_type="not-entitled"))
-    assert [letter.origin_topic for letter in letters] == [topics.case_intake]
-    async with SchemaRegistryClient(registry) as client:
-        report = await replay(bootstrap, letters, serde=AvroSerde(client), actor="operator",
-                              actor_unit=EXAMPLE_HUB_UNIT, audit_topic=topics.audit_intake)
-    assert report.replayed == [letters[0].letter_id], report
+    return decided, case_id
 
+
+async def _rejoined(deployment: StreamsDeployment, decided: FilingDecided,
+                    case_id: str) -> None:
+    """The decision joined its case: the match recorded again under its own id (the view
+    closes the queue item the withdrawal opened), the case carrying the decision's police
+    case number; the worker still running."""
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
     rejoined_id = uuid_for("feedback-rejoined", decided.event_id, case_id)
     matches = await read_events_until(
         bootstrap, registry, topics.case_events,
@@ -344,3 +344,36 @@ async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its
                and decided.event_id in {t.event_id for t in e.timeline}][-1:]
     assert state.police_case_number == decided.police_case_number
     assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_refused_decision_replayed_once_its_unit_is_entitled_rejoins_its_case(
+        rogue_county: StreamsDeployment) -> None:
+    """With the hub's own second look switched off (or its week over), an operator
+    replays the dead letter once the forward is in: the decision joins its case."""
+    deployment = rogue_county
+    deployment.env["LIANGFA_ENGINE_RECHECK_REFUSED_S"] = "0"
+    decided, case_id = await _a_decision_refused_then_forwarded(deployment)
+    topics = deployment.topics
+    letters = await read_dead_letters(deployment.bootstrap, topics.dead_letters,
+                                      selection=Selection(error_type="not-entitled"))
+    assert [letter.origin_topic for letter in letters] == [topics.case_intake]
+    async with SchemaRegistryClient(deployment.registry_url) as client:
+        report = await replay(deployment.bootstrap, letters, serde=AvroSerde(client),
+                              actor="operator", actor_unit=EXAMPLE_HUB_UNIT,
+                              audit_topic=topics.audit_intake)
+    assert report.replayed == [letters[0].letter_id], report
+    await _rejoined(deployment, decided, case_id)
+
+
+async def test_a_decision_read_before_the_forward_that_entitles_it_joins_when_it_comes(
+        rogue_county: StreamsDeployment) -> None:
+    """Bureau A exports daily, bureau B hourly: B's decision on the case A forwarded to
+    it is read, refused and dead-lettered a day before A's CaseForwarded. The case keeps
+    the refused decision and checks it again as it changes: the forward brings it in,
+    with no replay and no second dead letter."""
+    deployment = rogue_county
+    decided, case_id = await _a_decision_refused_then_forwarded(deployment)
+    await _rejoined(deployment, decided, case_id)
+    letters = await read_dead_letters(deployment.bootstrap, deployment.topics.dead_letters,
+                                      selection=Selection(error_type="not-entitled"))
+    assert len(letters) == 1, deployment.log_of("w1")

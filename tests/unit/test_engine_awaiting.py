@@ -8,12 +8,20 @@ own history is trimmed to make room.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from hub.models import AgencyReplied
 from hub.models.examples import EXAMPLE_POLICE, example_events
-from streams.engine.case_document import AWAIT_BYTES, AWAIT_PER_UNIT, CaseDocument
+from streams.engine.case_document import (
+    AWAIT_BYTES,
+    AWAIT_PER_UNIT,
+    RECHECK_BYTES,
+    RECHECK_LIMIT,
+    RECHECK_PER_UNIT,
+    CaseDocument,
+)
 from streams.safety import RawRecord
 from tests.support.supervision_county import EXAMPLE_COMMISSION, EXAMPLE_JUSTICE
 
@@ -52,6 +60,57 @@ def test_the_room_holds_at_most_its_bytes_and_its_count() -> None:
     assert kept == [True, True, False]  # the room's count
     # What waits is taken back whole, as it was read.
     taken = small.take_awaiting()
-    assert [event.source_unit for _, event, _ in taken] == units[:2]
-    assert all(record.value == b"x" * 200 for record, _, _ in taken)
+    assert [item.event.source_unit for item in taken] == units[:2]
+    assert all(item.record.value == b"x" * 200 and not item.refused for item in taken)
     assert "awaiting" not in small.data
+
+
+def test_refused_events_kept_to_check_again_have_a_room_of_their_own() -> None:
+    """A refused event kept for a later forward must not take the place of one waiting
+    for the input frontier, nor let one unit fill the refused room."""
+    document = CaseDocument(0, str(uuid.uuid4()), None)
+    rogue = [_answer(EXAMPLE_COMMISSION) for _ in range(RECHECK_PER_UNIT + 2)]
+    kept = [document.await_case(record, event, UNTIL, 32, refused=True)
+            for record, event in rogue]
+    assert kept == [True] * RECHECK_PER_UNIT + [False] * 2
+    others = [_answer(unit) for unit in (EXAMPLE_JUSTICE, EXAMPLE_POLICE)
+              for _ in range(RECHECK_PER_UNIT)]
+    kept = [document.await_case(record, event, UNTIL, 32, refused=True)
+            for record, event in others]
+    assert kept.count(True) == RECHECK_LIMIT - RECHECK_PER_UNIT  # the room's count
+    # The commission's own events still wait for the frontier: the refused room is apart.
+    waiting = [document.await_case(record, event, UNTIL, 32)
+               for record, event in (_answer(EXAMPLE_COMMISSION)
+                                     for _ in range(AWAIT_PER_UNIT))]
+    assert waiting == [True] * AWAIT_PER_UNIT
+    taken = document.take_awaiting()
+    assert sum(item.refused for item in taken) == RECHECK_LIMIT
+    assert {item.event.event_id for item in taken if item.refused} == {
+        event.event_id for _, event in rogue[:RECHECK_PER_UNIT]} | {
+        event.event_id for _, event in others[:RECHECK_LIMIT - RECHECK_PER_UNIT]}
+
+
+def test_refused_events_take_at_most_their_share_of_the_rooms_bytes() -> None:
+    document = CaseDocument(0, str(uuid.uuid4()), None)
+    large = RECHECK_BYTES // 2
+    kept = [document.await_case(*_answer(unit, large), UNTIL, 32, refused=True)
+            for unit in (EXAMPLE_COMMISSION, EXAMPLE_JUSTICE, EXAMPLE_POLICE)]
+    assert kept == [True, False, False]  # two would pass RECHECK_BYTES with the headers
+    # what is waiting counts against the room's bytes as a whole
+    full = CaseDocument(0, str(uuid.uuid4()), None)
+    assert full.await_case(*_answer(EXAMPLE_JUSTICE, AWAIT_BYTES - 1000), UNTIL, 32)
+    assert not full.await_case(*_answer(EXAMPLE_COMMISSION, 2000), UNTIL, 32,
+                               refused=True)
+
+
+def test_a_replayed_copy_of_a_kept_refusal_waits_in_its_place() -> None:
+    """Replayed from the dead letters, an event the case keeps as refused is judged as
+    the replay (and dead-lettered again if still refused), not swallowed as waiting."""
+    document = CaseDocument(0, str(uuid.uuid4()), None)
+    record, event = _answer(EXAMPLE_COMMISSION)
+    assert document.await_case(record, event, UNTIL, 32, refused=True)
+    assert document.await_case(record, event, UNTIL, 32, refused=True)  # kept already
+    replayed = dataclasses.replace(record, offset=99)
+    assert document.await_case(replayed, event, UNTIL, 32)
+    [item] = document.take_awaiting()
+    assert (item.refused, item.record.offset) == (False, 99)

@@ -28,12 +28,13 @@ def test_set_knobs_are_read_with_their_types() -> None:
         "LIANGFA_ENGINE_FRONTIER_MAX_WAIT_S": "0.5",
         "LIANGFA_ENGINE_SOURCE_STALE_S": "600",
         "LIANGFA_ENGINE_PURGE_INTERVAL_S": "0",
+        "LIANGFA_ENGINE_RECHECK_REFUSED_S": "86400",
     })
     assert tuning == EngineTuning(
         gc_thresholds=(700, 10, 10), metadata_max_age_ms=2000, max_document_bytes=65536,
         await_case_s=2, heap_trim_s=0.0, block_cache_mb=16, reindex_due_times=True,
         index_prebuild_minimum=1, frontier_max_wait_s=0.5, source_stale_s=600.0,
-        purge_interval_s=0.0)
+        purge_interval_s=0.0, recheck_refused_s=86400)
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -47,6 +48,7 @@ def test_set_knobs_are_read_with_their_types() -> None:
     ("LIANGFA_ENGINE_MAX_DOCUMENT_BYTES", "0"),
     ("LIANGFA_ENGINE_SOURCE_STALE_S", "inf"),
     ("LIANGFA_ENGINE_PURGE_INTERVAL_S", "-1"),
+    ("LIANGFA_ENGINE_RECHECK_REFUSED_S", "7d"),
     ("LIANGFA_ENGINE_REINDEX_DUE_TIMES", "always"),
 ])
 def test_a_knob_set_wrong_is_named_with_what_it_expects(name: str, value: str) -> None:
