@@ -26,6 +26,8 @@ __all__ = ["PersonalDataMasker", "mask_id_number", "mask_name", "public_id"]
 
 _RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$")
 _GIVEN_NAME_MARK = "某"
+#: Every document number other than a resident ID is masked to this many stars.
+_MASKED_LENGTH = 18
 
 #: Masks a record in place; returns how many values it changed.
 _Walker = Callable[[dict[str, Any]], int]
@@ -54,11 +56,14 @@ def public_id(key: bytes, event_id: str) -> str:
 
 def mask_id_number(number: str) -> str:
     """A resident ID keeps its 6-digit division code (the birth date and serial go);
-    any other document number is masked entirely."""
+    any other document number is masked entirely, to a resident ID's length whatever its
+    own: a passport's 9 characters, a Hong Kong or Macao permit's 11 and a Taiwan
+    permit's 8 would otherwise tell which document a foreign or cross-border party
+    holds, a fact that, beside a masked name and the case, narrows who it is."""
     number = number.strip()
     if _RESIDENT_ID.match(number):
         return number[:6] + "*" * 12
-    return "*" * len(number)
+    return "*" * _MASKED_LENGTH if number else number
 
 
 def _nullable(field_type: Any) -> bool:

@@ -33,7 +33,9 @@ def test_names_keep_the_surname_only(name: str, masked: str) -> None:
 @pytest.mark.parametrize(("number", "masked"), [
     ("42118119900101001X", "421181************"),
     ("421181199001010012", "421181************"),
-    ("E12345678", "*********"),
+    ("E12345678", "*" * 18),  # a passport: its length does not show
+    ("H1234567890", "*" * 18),  # a Hong Kong or Macao permit: nor does this one's
+    ("", ""),
 ])
 def test_id_numbers_keep_at_most_the_division_code(number: str, masked: str) -> None:
     assert mask_id_number(number) == masked
