@@ -56,6 +56,7 @@ __all__ = [
     "MAX_SEEN_IDS",
     "MAX_STORED_EVENTS",
     "RECHECK_BYTES",
+    "RECHECK_BYTES_PER_UNIT",
     "RECHECK_LIMIT",
     "RECHECK_PER_UNIT",
     "REFUSED",
@@ -89,6 +90,9 @@ AWAIT_BYTES = 256 * 1024
 RECHECK_LIMIT = 8
 RECHECK_PER_UNIT = 4
 RECHECK_BYTES = AWAIT_BYTES // 4
+#: Bytes of one unit's kept refusals on one case: a quarter of the refused room, so one
+#: unit's large records cannot take it all (a police decision is ~1-2 KiB).
+RECHECK_BYTES_PER_UNIT = RECHECK_BYTES // 4
 #: Seen-id prefixes that let the matcher's re-keyed copy of feedback through exactly once
 #: when it comes back to the very case that refused the original (the feedback quoted the
 #: hub's case id, but arrived before its referral and was parked): the copy has the same
@@ -346,7 +350,8 @@ class CaseDocument:
         return min(times) if times else None
 
     def await_case(self, record: RawRecord, event: CaseEvent, until: datetime,
-                   limit: int, *, refused: bool = False) -> bool:
+                   limit: int, *, refused: bool = False,
+                   awaits_withdrawal: bool = False) -> bool:
         """Keep an event its unit may not add to this case *yet*: it is checked again
         whenever the case changes until ``until`` (in a backfill the event that makes
         its unit an addressee, a lead sent to it or the agency's penalty, may come from
@@ -362,7 +367,11 @@ class CaseDocument:
         ``refused``: the event was refused and dead-lettered already, and is kept to be
         checked again as the case changes (a forward exported a day after the new organ's
         answer); such events have a room of their own within the waiting room's bytes
-        (:data:`RECHECK_LIMIT`, :data:`RECHECK_PER_UNIT`, :data:`RECHECK_BYTES`)."""
+        (:data:`RECHECK_LIMIT`, :data:`RECHECK_PER_UNIT`, :data:`RECHECK_BYTES`,
+        :data:`RECHECK_BYTES_PER_UNIT`). ``awaits_withdrawal``: the matcher's copy whose
+        refusal published a FeedbackMatchWithdrawn; it is not checked again before the
+        case has read that withdrawal (:meth:`withdrawal_read`), which would otherwise
+        take the feedback out of the case again after it joined."""
         awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])
         same = [item for item in awaiting if item["event"][0] == event.event_id]
         if same and (refused or any(not item.get("refused") for item in same)):
@@ -380,7 +389,10 @@ class CaseDocument:
                 or sum(item.get("unit") == event.source_unit for item in room) >= per_unit
                 or sum(item.get("bytes", 0) for item in awaiting) + size > AWAIT_BYTES
                 or (refused and sum(item.get("bytes", 0) for item in room) + size
-                    > RECHECK_BYTES)):
+                    > RECHECK_BYTES)
+                or (refused and sum(item.get("bytes", 0) for item in room
+                                    if item.get("unit") == event.source_unit) + size
+                    > RECHECK_BYTES_PER_UNIT)):
             if not awaiting:
                 del self.data["awaiting"]
             return False
@@ -392,14 +404,24 @@ class CaseDocument:
                        [[name, _b64(value)] for name, value in record.headers]]}
         if refused:
             item["refused"] = True
+        if awaits_withdrawal:
+            item["withdrawal"] = True
         awaiting.append(item)
         self.changed = True
         return True
 
-    def take_awaiting(self, now: datetime | None = None) -> list[Awaiting]:
+    def take_awaiting(self, now: datetime | None = None, *,
+                      refused: bool | None = None) -> list[Awaiting]:
         """Remove and return the awaiting events with the end of their wait (with
-        ``now``: those whose wait ended)."""
-        taken = self._take("awaiting", lambda item: item["until"], now)
+        ``now``: those whose wait ended; with ``refused``: only the refused events kept
+        to be checked again, or only the others). Without ``now``, a kept refusal whose
+        withdrawal the case has not read yet stays."""
+        def wanted(item: dict[str, Any]) -> bool:
+            if refused is not None and bool(item.get("refused")) != refused:
+                return False
+            return now is not None or not item.get("withdrawal")
+
+        taken = self._take("awaiting", lambda item: item["until"], now, wanted)
         if not taken:
             return []
         events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)
@@ -425,13 +447,26 @@ class CaseDocument:
         taken = self._take("held", lambda item: item[1], now)
         return decode_tolerant([item for item, _ in taken], self.case_id)[0] if taken else []
 
-    def _take(self, key: str, until: Callable[[Any], str],
-              now: datetime | None) -> list[Any]:
-        """Remove and return the items under ``key`` whose time (``until``) ended by
-        ``now``, or all of them without ``now``."""
+    def withdrawal_read(self, feedback_event_id: str) -> None:
+        """The case read the withdrawal its refusal of ``feedback_event_id`` published:
+        the kept refusal may be checked again from now on."""
+        for item in self.data.get("awaiting", []):
+            if item.get("withdrawal") and item["event"][0] == feedback_event_id:
+                del item["withdrawal"]
+                self.changed = True
+
+    def has_refused_waiting(self) -> bool:
+        """Whether the case keeps refused events to check again."""
+        return any(item.get("refused") for item in self.data.get("awaiting", []))
+
+    def _take(self, key: str, until: Callable[[Any], str], now: datetime | None,
+              wanted: Callable[[Any], bool] | None = None) -> list[Any]:
+        """Remove and return the items under ``key`` (those ``wanted`` accepts) whose
+        time (``until``) ended by ``now``, or all of them without ``now``."""
         items = self.data.get(key, [])
         taken = [item for item in items
-                 if now is None or datetime.fromisoformat(until(item)) <= now]
+                 if (wanted is None or wanted(item))
+                 and (now is None or datetime.fromisoformat(until(item)) <= now)]
         if taken:
             kept = [item for item in items if item not in taken]
             if kept:

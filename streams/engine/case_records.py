@@ -246,7 +246,7 @@ class CaseRecords(DocumentStore):
                 await self.matching.refused(event, document.case_id,
                                             keep_link=self._number_in_case(document, event))
             if entitlement.curable:
-                self._keep_to_recheck(record, event, document)
+                self._keep_to_recheck(record, event, document, awaits_withdrawal=matched)
             return False
         changed = record_acceptance(event, relations, entitlement)
         if matched and event.source_unit not in relations.matched:
@@ -258,17 +258,19 @@ class CaseRecords(DocumentStore):
         return entitlement.relation
 
     def _keep_to_recheck(self, record: RawRecord, event: CaseEvent,
-                         document: CaseDocument) -> None:
+                         document: CaseDocument, *, awaits_withdrawal: bool = False) -> None:
         """Keep a refused event in its case's waiting room for ``recheck_refused_s``
         (only on a case the hub knows: on an unknown one it waited ``await_case_s``
         already, and a forger must not make documents for case ids nobody uses).
 
         Without room (:data:`~streams.engine.case_document.RECHECK_LIMIT` and its
-        siblings) it is not kept: its dead letter waits for ``liangfa dlq replay``."""
+        siblings) it is not kept: its dead letter waits for ``liangfa dlq replay``.
+        ``awaits_withdrawal``: see :meth:`CaseDocument.await_case`."""
         if self.recheck_refused_s <= 0 or not document.has_history:
             return
         until = datetime.now(UTC) + timedelta(seconds=self.recheck_refused_s)
-        if document.await_case(record, event, until, AWAIT_CASE_LIMIT, refused=True):
+        if document.await_case(record, event, until, AWAIT_CASE_LIMIT, refused=True,
+                               awaits_withdrawal=awaits_withdrawal):
             self.held.set(document.partition, document.case_id, document.held_until())
             log.info("%s %s is kept to be checked again as case %s changes, until %s",
                      type(event).__name__, event.event_id, event.case_id,
@@ -418,7 +420,15 @@ class CaseRecords(DocumentStore):
                 and not refused_before):
             DUPLICATES.labels(CASE_PROCESSORS).inc()  # a redelivery is refused once
             return
-        document.last_record = record
+        if refused_before and self.matched_copy(record):
+            elsewhere = self.matching.matched_elsewhere(event, document.case_id)
+            if elsewhere is not None:  # the refusal reopened it; a person decided since
+                log.info("%s %s, refused before, is no longer checked against case %s: "
+                         "a person matched it to case %s", type(event).__name__,
+                         event.event_id, event.case_id, elsewhere)
+                return
+        if not refused_before:  # a kept refusal is this batch's record only if it joins
+            document.last_record = record
         verdict: str | Literal[False] | None = None
         if self.is_case_event(record):
             verdict = await self.entitled(record, event, document, waits_until=waits_until,
@@ -432,6 +442,7 @@ class CaseRecords(DocumentStore):
                 document.mark_seen(refused_key)
                 return
             if refused_before:
+                document.last_record = record
                 REFUSED_TAKEN.labels(event.source_unit, type(event).__name__).inc()
                 log.info("%s %s, refused before, joins case %s: its unit is entitled now",
                          type(event).__name__, event.event_id, event.case_id)
@@ -463,6 +474,7 @@ class CaseRecords(DocumentStore):
                 await self.guards["matching"].run(record, match)
             if isinstance(event, FeedbackMatchWithdrawn):
                 document.withdraw(event.feedback_event_id)
+                document.withdrawal_read(event.feedback_event_id)
             if not isinstance(event, _NOT_CASE_EVENTS):
                 if self.accepts(record, event, document.has_history or joined[0]):
                     document.add_event(event)

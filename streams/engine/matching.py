@@ -300,8 +300,8 @@ class MatchingProcessor:
         police number keeps leading to that case.
         """
         parked = self.index.parked(feedback.event_id)
-        elsewhere = parked.get("resolved") if parked is not None else None
-        if elsewhere and elsewhere != case_id:
+        elsewhere = self.matched_elsewhere(feedback, case_id)
+        if elsewhere is not None:
             log.warning("feedback %s joined case %s on replay, but a person matched it to "
                         "case %s: that match stands (the police number leads there)",
                         feedback.event_id, case_id, elsewhere)
@@ -316,6 +316,13 @@ class MatchingProcessor:
         if parked is not None and parked.get("refused") == case_id:
             await self._write_index(self.index.pending_topic, feedback.event_id,
                                     _resolved_entry(case_id))
+
+    def matched_elsewhere(self, feedback: CaseEvent, case_id: str) -> str | None:
+        """The case a person matched ``feedback`` to, if not ``case_id`` (its refusal by
+        ``case_id`` opened its parked entry again for a person)."""
+        parked = self.index.parked(feedback.event_id)
+        resolved = parked.get("resolved") if parked is not None else None
+        return str(resolved) if resolved and resolved != case_id else None
 
     async def _close_review(self, review_key: str, case_id: str) -> None:
         """A match kept for review no longer stands in ``case_id``."""

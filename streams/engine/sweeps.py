@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from hub.models import CaseEvent
 from streams._events import COURT_FEEDBACK_TYPES
 from streams.engine.batch import Batch
-from streams.engine.case_document import CaseDocument
+from streams.engine.case_document import RECHECK_LIMIT, REFUSED_ENTRY, CaseDocument
 from streams.engine.evaluation import CaseEvaluation
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
@@ -104,8 +104,34 @@ class Sweeps(CaseEvaluation):
             self.held.set(partition, case_id,
                           self.document(batch, partition, case_id).held_until())
         await self.join_rekeyed(batch)  # a referral that waited for its case was indexed
+        await self.recheck_refused(batch)
         await self.finish_cases(batch)
         return len(due)
+
+    async def recheck_refused(self, batch: Batch) -> int:
+        """Check the refused events this batch's cases keep (``CaseRecords.entitled``)
+        against the cases as the batch left them, after everything else joined; again
+        while one joins (a forward taken this way may entitle the new organ's answer).
+        Returns how many joined."""
+        joined = 0
+        for _ in range(RECHECK_LIMIT + 1):
+            taken = 0
+            for document in list(batch.documents.values()):
+                if not document.has_history or not document.has_refused_waiting():
+                    continue
+                for record, event, until, _ in document.take_awaiting(refused=True):
+                    if self.recheck_refused_s <= 0:
+                        continue  # switched off since it was kept: its dead letter stays
+                    await self.index_referral(batch, record, event)
+                    await self.case_record(batch, record, event, waits_until=until,
+                                           refused_before=True)
+                    if REFUSED_ENTRY + event.event_id not in document.seen:
+                        taken += 1
+                self.held.set(document.partition, document.case_id, document.held_until())
+            joined += taken
+            if not taken:
+                break
+        return joined
 
     async def _match_released(self, released: list[tuple[CaseDocument, CaseEvent]],
                               now: datetime) -> None:
@@ -167,12 +193,10 @@ class Sweeps(CaseEvaluation):
         joined = 0
         for document in list(batch.documents.values()):
             if "awaiting" in document.data and document.has_history:
-                # The case changed: what waits for it is checked again, as it was read
-                # (and what it refused, in case the change entitles its sender now).
-                for record, event, until, refused in document.take_awaiting():
+                # The case changed: what waits for it is checked again, as it was read.
+                for record, event, until, _ in document.take_awaiting(refused=False):
                     await self.index_referral(batch, record, event)
-                    await self.case_record(batch, record, event, waits_until=until,
-                                           refused_before=refused)
+                    await self.case_record(batch, record, event, waits_until=until)
                 self.held.set(document.partition, document.case_id, document.held_until())
             if "held" not in document.data or not document.has_history:
                 continue

@@ -447,6 +447,8 @@ class StreamWorker:
         await processors.join_held(batch)
         # Parked feedback the batch's referrals matched, in their cases before evaluation.
         await processors.join_rekeyed(batch)
+        # Refusals the case keeps, checked against the case as the batch left it.
+        await processors.recheck_refused(batch)
         await self._reconsider()
         for record in feed:
             await processors.statistics.count(batch, record)

@@ -377,3 +377,47 @@ async def test_a_decision_read_before_the_forward_that_entitles_it_joins_when_it
     letters = await read_dead_letters(deployment.bootstrap, deployment.topics.dead_letters,
                                       selection=Selection(error_type="not-entitled"))
     assert len(letters) == 1, deployment.log_of("w1")
+
+
+async def test_a_decision_read_with_the_forward_that_entitles_it_stays_on_its_case(
+        rogue_county: StreamsDeployment) -> None:
+    """The decision and the forward sent together: whichever the case reads first, the
+    decision ends on it. (Refused first, the decision used to be able to join by the
+    forward before the case had read the withdrawal its refusal published, which then
+    took it out again.) A later event of the case shows the state after both."""
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    (_, police, rogue), referral, decision_of = await _a_referred_case(deployment)
+    case_id = referral.case_id
+    decided = decision_of(ROGUE_POLICE, FilingDecision.FILED)
+
+    def forward() -> CaseForwarded:
+        forwarded: CaseForwarded = example_of(CaseForwarded).model_copy(update={
+            "event_id": str(uuid.uuid4()), "case_id": case_id,
+            "source_unit": EXAMPLE_POLICE, "referral_number": referral.referral_number,
+            "referring_unit_code": EXAMPLE_AGENCY, "forwarded_to_unit_code": ROGUE_POLICE,
+            "forwarded_to_unit_name": None})
+        return forwarded
+
+    await produce_events(bootstrap, registry, rogue, [decided])
+    await produce_events(bootstrap, registry, police, [forward()])
+    await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and decided.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found), timeout_s=90)
+    await wait_until_read(deployment, rogue)
+    await wait_until_read(deployment, topics.case_events)
+    marker = forward()
+    await produce_events(bootstrap, registry, police, [marker])
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and marker.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found), timeout_s=90)
+    [last] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id
+              and marker.event_id in {t.event_id for t in e.timeline}][-1:]
+    assert decided.event_id in {t.event_id for t in last.timeline}, deployment.log_of("w1")
+    assert last.police_case_number == decided.police_case_number
+    assert deployment.workers["w1"].poll() is None

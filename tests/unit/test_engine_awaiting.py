@@ -17,7 +17,7 @@ from hub.models.examples import EXAMPLE_POLICE, example_events
 from streams.engine.case_document import (
     AWAIT_BYTES,
     AWAIT_PER_UNIT,
-    RECHECK_BYTES,
+    RECHECK_BYTES_PER_UNIT,
     RECHECK_LIMIT,
     RECHECK_PER_UNIT,
     CaseDocument,
@@ -92,15 +92,39 @@ def test_refused_events_kept_to_check_again_have_a_room_of_their_own() -> None:
 
 def test_refused_events_take_at_most_their_share_of_the_rooms_bytes() -> None:
     document = CaseDocument(0, str(uuid.uuid4()), None)
-    large = RECHECK_BYTES // 2
-    kept = [document.await_case(*_answer(unit, large), UNTIL, 32, refused=True)
-            for unit in (EXAMPLE_COMMISSION, EXAMPLE_JUSTICE, EXAMPLE_POLICE)]
-    assert kept == [True, False, False]  # two would pass RECHECK_BYTES with the headers
+    third = RECHECK_BYTES_PER_UNIT // 3
+    kept = [document.await_case(*_answer(EXAMPLE_COMMISSION, third), UNTIL, 32,
+                                refused=True) for _ in range(3)]
+    assert kept == [True, True, False]  # one unit's share, with the keys and headers
+    units = [f"9142118{index}MA0000000X" for index in range(5)]
+    room = CaseDocument(0, str(uuid.uuid4()), None)
+    kept = [room.await_case(*_answer(unit, RECHECK_BYTES_PER_UNIT - 1000), UNTIL, 32,
+                            refused=True) for unit in units]
+    assert kept == [True] * 4 + [False]  # the refused room's bytes
     # what is waiting counts against the room's bytes as a whole
     full = CaseDocument(0, str(uuid.uuid4()), None)
     assert full.await_case(*_answer(EXAMPLE_JUSTICE, AWAIT_BYTES - 1000), UNTIL, 32)
     assert not full.await_case(*_answer(EXAMPLE_COMMISSION, 2000), UNTIL, 32,
                                refused=True)
+
+
+def test_a_refusal_awaiting_its_withdrawal_is_not_taken_to_be_checked_before_it() -> None:
+    """The matcher's copy refused published a FeedbackMatchWithdrawn: checked (and
+    joined) before the case read it, the feedback would be taken out again by it."""
+    document = CaseDocument(0, str(uuid.uuid4()), None)
+    record, event = _answer(EXAMPLE_POLICE)
+    assert document.await_case(record, event, UNTIL, 32, refused=True,
+                               awaits_withdrawal=True)
+    assert document.take_awaiting(refused=True) == []
+    assert document.has_refused_waiting()
+    document.withdrawal_read(event.event_id)
+    [item] = document.take_awaiting(refused=True)
+    assert item.event.event_id == event.event_id and item.refused
+    # at the end of its time it is taken whatever it waits for
+    assert document.await_case(record, event, UNTIL, 32, refused=True,
+                               awaits_withdrawal=True)
+    assert [item.event.event_id for item in document.take_awaiting(UNTIL)] == [
+        event.event_id]
 
 
 def test_a_replayed_copy_of_a_kept_refusal_waits_in_its_place() -> None:
