@@ -426,6 +426,11 @@ def rejoined_event(matched: FeedbackMatched, *, now: datetime) -> FeedbackMatche
         "recorded_at": now})
 
 
+def withdrawal_id(feedback_event_id: str, case_id: str) -> str:
+    """The id of every withdrawal of ``feedback_event_id`` from ``case_id``."""
+    return uuid_for("feedback-match-withdrawn", feedback_event_id, case_id)
+
+
 def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,
                     result: MatchResult | None, *, hub_unit_code: str,
                     now: datetime) -> FeedbackMatchWithdrawn:
@@ -449,7 +454,7 @@ def withdrawn_event(feedback: CaseEvent, case_id: str, method: MatchMethod,
         reason = ("匹配已不足置信阈值 / the match no longer reaches the confidence "
                   "threshold")
     return FeedbackMatchWithdrawn(
-        event_id=uuid_for("feedback-match-withdrawn", feedback.event_id, case_id),
+        event_id=withdrawal_id(feedback.event_id, case_id),
         case_id=case_id, source_unit=hub_unit_code, occurred_at=feedback.occurred_at,
         recorded_at=now, source_system=SOURCE_SYSTEM,
         source_record=f"{PROCESSOR}:{feedback.event_id}", connector_id=f"streams.{PROCESSOR}",

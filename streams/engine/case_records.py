@@ -55,6 +55,7 @@ from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
 from streams.engine.tuning import EngineTuning
 from streams.entitlement_logic import check_entitlement, record_acceptance
+from streams.matching_logic import withdrawal_id
 from streams.metrics import (
     AWAITING_CASE,
     DUPLICATES,
@@ -246,7 +247,11 @@ class CaseRecords(DocumentStore):
                 await self.matching.refused(event, document.case_id,
                                             keep_link=self._number_in_case(document, event))
             if entitlement.curable:
-                self._keep_to_recheck(record, event, document, awaits_withdrawal=matched)
+                # The withdrawal just published is read later; one with its id read
+                # before is a duplicate the case will not apply again.
+                self._keep_to_recheck(record, event, document, awaits_withdrawal=(
+                    matched and withdrawal_id(event.event_id, document.case_id)
+                    not in document.seen))
             return False
         changed = record_acceptance(event, relations, entitlement)
         if matched and event.source_unit not in relations.matched:

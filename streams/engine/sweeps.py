@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from hub.models import CaseEvent
 from streams._events import COURT_FEEDBACK_TYPES
 from streams.engine.batch import Batch
-from streams.engine.case_document import RECHECK_LIMIT, REFUSED_ENTRY, CaseDocument
+from streams.engine.case_document import RECHECK_LIMIT, CaseDocument
 from streams.engine.evaluation import CaseEvaluation
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
@@ -104,7 +104,8 @@ class Sweeps(CaseEvaluation):
             self.held.set(partition, case_id,
                           self.document(batch, partition, case_id).held_until())
         await self.join_rekeyed(batch)  # a referral that waited for its case was indexed
-        await self.recheck_refused(batch)
+        if await self.recheck_refused(batch):
+            await self.join_rekeyed(batch)  # feedback a joined refusal re-keyed
         await self.finish_cases(batch)
         return len(due)
 
@@ -119,14 +120,16 @@ class Sweeps(CaseEvaluation):
             for document in list(batch.documents.values()):
                 if not document.has_history or not document.has_refused_waiting():
                     continue
-                for record, event, until, _ in document.take_awaiting(refused=True):
+                kept = document.take_awaiting(refused=True)
+                for record, event, until, _ in kept:
                     if self.recheck_refused_s <= 0:
                         continue  # switched off since it was kept: its dead letter stays
                     await self.index_referral(batch, record, event)
                     await self.case_record(batch, record, event, waits_until=until,
                                            refused_before=True)
-                    if REFUSED_ENTRY + event.event_id not in document.seen:
-                        taken += 1
+                # What is not kept again joined (or was dropped): check the rest again.
+                taken += len(kept) - sum(bool(item.get("refused"))
+                                         for item in document.data.get("awaiting", []))
                 self.held.set(document.partition, document.case_id, document.held_until())
             joined += taken
             if not taken:

@@ -448,7 +448,8 @@ class StreamWorker:
         # Parked feedback the batch's referrals matched, in their cases before evaluation.
         await processors.join_rekeyed(batch)
         # Refusals the case keeps, checked against the case as the batch left it.
-        await processors.recheck_refused(batch)
+        if await processors.recheck_refused(batch):
+            await processors.join_rekeyed(batch)
         await self._reconsider()
         for record in feed:
             await processors.statistics.count(batch, record)
