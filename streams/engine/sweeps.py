@@ -113,28 +113,31 @@ class Sweeps(CaseEvaluation):
         """Check the refused events this batch's cases keep (``CaseRecords.entitled``)
         against the cases as the batch left them, after everything else joined; again
         while one joins (a forward taken this way may entitle the new organ's answer).
-        Returns how many joined."""
-        joined = 0
+        Returns how many are no longer kept (joined, or dropped)."""
+        def kept_refusals(document: CaseDocument) -> int:
+            return sum(bool(item.get("refused"))
+                       for item in document.data.get("awaiting", []))
+
+        gone = 0
         for _ in range(RECHECK_LIMIT + 1):
-            taken = 0
+            this_pass = 0
             for document in list(batch.documents.values()):
                 if not document.has_history or not document.has_refused_waiting():
                     continue
-                kept = document.take_awaiting(refused=True)
-                for record, event, until, _ in kept:
+                before = kept_refusals(document)
+                for record, event, until, _ in document.take_awaiting(refused=True):
                     if self.recheck_refused_s <= 0:
                         continue  # switched off since it was kept: its dead letter stays
                     await self.index_referral(batch, record, event)
                     await self.case_record(batch, record, event, waits_until=until,
                                            refused_before=True)
                 # What is not kept again joined (or was dropped): check the rest again.
-                taken += len(kept) - sum(bool(item.get("refused"))
-                                         for item in document.data.get("awaiting", []))
+                this_pass += before - kept_refusals(document)
                 self.held.set(document.partition, document.case_id, document.held_until())
-            joined += taken
-            if not taken:
+            gone += this_pass
+            if this_pass <= 0:
                 break
-        return joined
+        return gone
 
     async def _match_released(self, released: list[tuple[CaseDocument, CaseEvent]],
                               now: datetime) -> None:
