@@ -46,7 +46,8 @@ class AuditOperation(EventEnum):
     """Audited operation 审计操作: SEARCH 查询, VIEW 查看, EXPORT 导出, LOGIN 登录,
     LOGIN_FAILED 登录失败, WRITE_REFUSED 拒绝写入 (an event a unit was not entitled to add to a
     case), LOGOUT 退出登录, ACTION 平台操作 (a view action), ADMIN_CHANGE 管理变更 (ACLs,
-    credentials, topics or users changed by an operator), UNKNOWN 未知."""
+    credentials, topics or users changed by an operator), WRITE_ADMITTED 准予写入 (an event
+    refused before, admitted to its case once its unit was entitled), UNKNOWN 未知."""
 
     SEARCH = "SEARCH"
     VIEW = "VIEW"
@@ -57,6 +58,7 @@ class AuditOperation(EventEnum):
     LOGOUT = "LOGOUT"
     ACTION = "ACTION"
     ADMIN_CHANGE = "ADMIN_CHANGE"
+    WRITE_ADMITTED = "WRITE_ADMITTED"
     UNKNOWN = "UNKNOWN"
 
 

@@ -313,12 +313,15 @@ class CaseRecords(DocumentStore):
         return False
 
     async def _rejoin(self, record: RawRecord, event: CaseEvent,
-                      document: CaseDocument) -> None:
+                      document: CaseDocument, relation: str) -> None:
         """The case takes an event it refused before (a copy replayed from the dead
-        letters, its sender entitled since): for the matcher's copy, what the refusal
-        undid in the matcher is put back (:meth:`MatchingProcessor.rejoined`; the latest
-        record of the match on the case is the one published again)."""
+        letters, or a kept refusal checked again, its sender entitled since): audited as
+        admitted beside the refusal's record, and for the matcher's copy, what the
+        refusal undid in the matcher is put back (:meth:`MatchingProcessor.rejoined`;
+        the latest record of the match on the case is the one published again)."""
         document.forget_seen({REFUSED_ENTRY + event.event_id})
+        await self._audit_entitlement(record, event, AuditOperation.WRITE_ADMITTED,
+                                      f"entitled now as {relation}")
         if not self.matched_copy(record):
             # A unit's own record: its refusal undid no match (held feedback refused when
             # its case came is matched again below, which links its number itself).
@@ -394,15 +397,25 @@ class CaseRecords(DocumentStore):
         log.warning("refused %s %s: %s", event_type, event.event_id, reason)
         await self.guards["entitlement"].dead_letter(record, RecordRejected(
             reason, field="case_id", value=event.case_id, error_type="not-entitled"))
+        await self._audit_entitlement(record, event, AuditOperation.WRITE_REFUSED, reason)
+
+    async def _audit_entitlement(self, record: RawRecord, event: CaseEvent,
+                                 operation: AuditOperation, detail: str) -> None:
+        """Record on the audit intake that ``event``'s unit was refused or admitted to
+        its case: a refusal the hub lifts by itself later (a kept refusal checked again)
+        must leave a record as plain as the refusal's, or the trail shows a write
+        refused that the case nevertheless holds. The id is the event's, so a
+        redelivery is sealed once."""
+        kind = "refused" if operation is AuditOperation.WRITE_REFUSED else "admitted"
         now = datetime.now(UTC)
         await self.outputs.event(self.topics.audit_intake, AuditRecorded(
-            event_id=uuid_for("entitlement-refused", event.event_id),
+            event_id=uuid_for(f"entitlement-{kind}", event.event_id),
             case_id=event.case_id, source_unit=self.hub_unit_code, occurred_at=now,
             recorded_at=now, source_system=SOURCE_SYSTEM,
             source_record=f"{record.topic}:{record.partition}:{record.offset}",
             connector_id="streams.entitlement", actor=f"unit:{event.source_unit}",
-            actor_unit_code=event.source_unit, operation=AuditOperation.WRITE_REFUSED,
-            target=event.case_id, query=reason[:2000]))
+            actor_unit_code=event.source_unit, operation=operation,
+            target=event.case_id, query=detail[:2000]))
 
     async def case_record(self, batch: Batch, record: RawRecord, event: CaseEvent, *,
                           waits_until: datetime | None = None, final: bool = False,
@@ -453,7 +466,7 @@ class CaseRecords(DocumentStore):
                          type(event).__name__, event.event_id, event.case_id)
             if refused_before or refused_key in document.seen:
                 # refused before, replayed or checked again, entitled now
-                await self._rejoin(record, event, document)
+                await self._rejoin(record, event, document, verdict)
         if self.from_intake(record):  # published once entitled
             await self.outputs.forward(topics.case_events, record, event, processed=True,
                                        matched=self.matched_copy(record))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,8 @@ from hub.dlq.records import Selection, read_dead_letters
 from hub.dlq.replay import replay
 from hub.identity import case_id_for
 from hub.models import (
+    AuditOperation,
+    AuditRecorded,
     CaseForwarded,
     CaseReferred,
     CaseState,
@@ -323,7 +326,7 @@ async def _rejoined(deployment: StreamsDeployment, decided: FilingDecided,
                     case_id: str) -> None:
     """The decision joined its case: the match recorded again under its own id (the view
     closes the queue item the withdrawal opened), the case carrying the decision's police
-    case number; the worker still running."""
+    case number, the admission audited beside the refusal; the worker still running."""
     bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
         deployment.topics
     rejoined_id = uuid_for("feedback-rejoined", decided.event_id, case_id)
@@ -343,6 +346,18 @@ async def _rejoined(deployment: StreamsDeployment, decided: FilingDecided,
     [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id
                and decided.event_id in {t.event_id for t in e.timeline}][-1:]
     assert state.police_case_number == decided.police_case_number
+
+    def of_the_decision(found: list[Any]) -> list[AuditRecorded]:
+        return [e for _, e in found if isinstance(e, AuditRecorded)
+                and e.actor_unit_code == ROGUE_POLICE and e.target == case_id]
+
+    audits = of_the_decision(await read_events_until(
+        bootstrap, registry, topics.audit_intake,
+        lambda found: any(e.operation is AuditOperation.WRITE_ADMITTED
+                          for e in of_the_decision(found))))
+    assert [e.operation for e in audits] == [AuditOperation.WRITE_REFUSED,
+                                             AuditOperation.WRITE_ADMITTED]
+    assert audits[1].query is not None and "addressee:police" in audits[1].query
     assert deployment.workers["w1"].poll() is None
 
 
