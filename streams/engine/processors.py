@@ -96,6 +96,7 @@ class Processors(Intake, Sweeps):
         self.rekeyed: list[Rekeyed] = []
         #: Due-time scans of freshly assigned partitions (see :meth:`index_due_times`).
         self._due_scans: dict[int, DueScan] = {}
+        self._refusal_scans = {}
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}
         #: Recently decoded record values (see :meth:`decode`), oldest first.
@@ -104,8 +105,9 @@ class Processors(Intake, Sweeps):
 
 
     def forget_partition(self, partition: int) -> None:
-        """Drop the kept documents and the due-time scan of a partition this worker no
-        longer owns (before its store closes: the scan reads the store)."""
+        """Drop the kept documents and the scans of a partition this worker no longer
+        owns (before its store closes: the scans read the store)."""
         self._due_scans.pop(partition, None)
+        self._refusal_scans.pop(partition, None)
         for key in [key for key in self._documents if key[0] == partition]:
             del self._documents[key]

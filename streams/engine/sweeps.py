@@ -12,6 +12,7 @@ are given is the clock bounded by the group's input frontier
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from hub.models import CaseEvent
@@ -22,7 +23,7 @@ from streams.engine.evaluation import CaseEvaluation
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.state import decode_value
-from streams.engine.timers import INDEX_BUILT, INDEX_VERSION, DueScan
+from streams.engine.timers import HELD_KEYS, INDEX_BUILT, INDEX_VERSION, DueScan
 from streams.engine.tuning import EngineTuning
 
 __all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
@@ -44,14 +45,19 @@ class Sweeps(CaseEvaluation):
 
     index: GlobalIndex
     _due_scans: dict[int, DueScan]
+    #: Partitions whose kept refusals are to be checked once after their assignment (see
+    #: :meth:`recheck_assigned`): the cases with held entries, read from the store.
+    _refusal_scans: dict[int, Iterator[tuple[bytes, bytes]]]
 
     def index_due_times(self, partition: int) -> None:
         """Start filling the due indexes of a freshly assigned partition whose store was
         written before they were kept in it; the worker advances the scan between
-        batches (:meth:`advance_due_scans`)."""
+        batches (:meth:`advance_due_scans`). Then (at once, or when that scan ends) its
+        kept refusals are checked once (:meth:`recheck_assigned`)."""
         store = self.case_stores[partition]
         if (store.get(INDEX_BUILT) == INDEX_VERSION
                 and not EngineTuning.from_environment().reindex_due_times):
+            self._refusal_scans[partition] = store.prefixed(HELD_KEYS.by_case)
             return
 
         def times(key: bytes, value: bytes) -> tuple[str, datetime | None, datetime | None]:
@@ -71,6 +77,53 @@ class Sweeps(CaseEvaluation):
         partition, scan = next(iter(self._due_scans.items()))
         if scan.advance(budget):
             del self._due_scans[partition]
+            self._refusal_scans[partition] = \
+                self.case_stores[partition].prefixed(HELD_KEYS.by_case)
+
+    @property
+    def rechecking_assigned(self) -> bool:
+        """Whether kept refusals of a freshly assigned partition are still to be checked."""
+        return bool(self._refusal_scans)
+
+    async def recheck_assigned(self, batch: Batch, budget: int = DUE_SCAN_STEP,
+                               limit: int = SWEEP_CASES) -> int:
+        """Check once the refusals kept by the cases of a freshly assigned partition.
+
+        Why: a kept refusal is otherwise checked again only when its case changes, but
+        the commonest cause of a wrongful refusal is the hub's own configuration (a
+        station registered without its bureau in the unit registry, an entitlement
+        rule), which an operator corrects and restarts the workers for. The refusals
+        then join at the start, not at each case's next event, which may come after
+        their week ended. Only cases with held entries are read (``hc|``: few), up to
+        ``budget`` index entries and ``limit`` cases per call, between batches.
+        Returns how many cases were checked (their documents are in ``batch``).
+        """
+        partition, entries = next(iter(self._refusal_scans.items()))
+        store = self.case_stores[partition]
+        offset = len(HELD_KEYS.by_case)
+        checked = 0
+        for _ in range(budget):
+            item = next(entries, None)
+            if item is None:
+                del self._refusal_scans[partition]
+                break
+            case_id = item[0][offset:].decode("utf-8")
+            kept = self._documents.get((partition, case_id))
+            if kept is None:
+                stored = store.get(b"c|" + item[0][offset:])
+                kept = (CaseDocument(partition, case_id, decode_value(stored))
+                        if stored is not None else None)
+            if kept is None or not kept.has_refused_waiting():
+                continue
+            self.document(batch, partition, case_id)
+            checked += 1
+            if checked >= limit:
+                break
+        if checked:
+            if await self.recheck_refused(batch):
+                await self.join_rekeyed(batch)  # feedback a joined refusal re-keyed
+            await self.finish_cases(batch)
+        return checked
 
     async def sweep(self, batch: Batch, now: datetime, limit: int = SWEEP_CASES) -> int:
         """Evaluate the owned cases whose clocks are due at ``now``, at most

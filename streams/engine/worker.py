@@ -369,6 +369,8 @@ class StreamWorker:
                 if self.processors is not None and self.processors.scanning_due_times:
                     self.processors.advance_due_scans()
                     self._flush(producer)  # the index entries it staged, as a batch's
+                elif self.processors is not None and self.processors.rechecking_assigned:
+                    await self._recheck_assigned(producer)
                 if time.monotonic() >= self._next_sweep:
                     await self._sweep(producer)
                 await self._retry_held(producer)
@@ -502,6 +504,13 @@ class StreamWorker:
             return
         if await processors.retry_held(Batch(), now):
             await self._reconsider()  # for the referrals that waited for their case
+            self._flush(producer)
+
+    async def _recheck_assigned(self, producer: Producer) -> None:
+        processors = self.processors
+        assert processors is not None
+        if await processors.recheck_assigned(Batch()):
+            await self._reconsider()  # for the referrals a joined refusal indexed
             self._flush(producer)
 
     def _judging_time(self) -> datetime:

@@ -45,6 +45,7 @@ from streams._alerts import uuid_for
 from tests.integration.test_streams_harness import (
     ROGUE_AGENCY,
     ROGUE_POLICE,
+    UNITS_WITH_ROGUE_YAML,
     StreamsDeployment,
     example_of,
     fresh_referral,
@@ -289,16 +290,14 @@ async def test_a_police_decision_read_before_the_referral_is_checked_when_it_com
     assert deployment.workers["w1"].poll() is None
 
 
-async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
-                                             ) -> tuple[FilingDecided, str]:
+async def _a_decision_refused(deployment: StreamsDeployment
+                              ) -> tuple[FilingDecided, CaseReferred, str]:
     """The neighbouring county's decision on the bureau's referred case, refused (the
-    refusal undid the match: its withdrawal took the police case number away); then the
-    bureau's forward of the case to that county (移送管辖), which makes its police an
-    addressee, read. The decision and the case id."""
+    refusal undid the match: its withdrawal took the police case number away). The
+    decision, the referral and the police ingest topic."""
     bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
         deployment.topics
     (_, police, rogue), referral, decision_of = await _a_referred_case(deployment)
-    case_id = referral.case_id
     decided = decision_of(ROGUE_POLICE, FilingDecision.FILED)
     await produce_events(bootstrap, registry, rogue, [decided])
     dead = _refused(await read_until(bootstrap, topics.dead_letters,
@@ -308,7 +307,18 @@ async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
         bootstrap, registry, topics.case_events,
         lambda found: any(isinstance(e, FeedbackMatchWithdrawn)
                           and e.feedback_event_id == decided.event_id for _, e in found))
+    return decided, referral, police
 
+
+async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
+                                             ) -> tuple[FilingDecided, str]:
+    """:func:`_a_decision_refused`; then the bureau's forward of the case to that county
+    (移送管辖), which makes its police an addressee, read. The decision and the case
+    id."""
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    decided, referral, police = await _a_decision_refused(deployment)
+    case_id = referral.case_id
     forward = example_of(CaseForwarded).model_copy(update={
         "event_id": str(uuid.uuid4()), "case_id": case_id, "source_unit": EXAMPLE_POLICE,
         "referral_number": referral.referral_number, "referring_unit_code": EXAMPLE_AGENCY,
@@ -392,6 +402,23 @@ async def test_a_decision_read_before_the_forward_that_entitles_it_joins_when_it
     letters = await read_dead_letters(deployment.bootstrap, deployment.topics.dead_letters,
                                       selection=Selection(error_type="not-entitled"))
     assert len(letters) == 1, deployment.log_of("w1")
+
+
+async def test_a_refusal_the_unit_registry_caused_joins_when_the_corrected_registry_starts(
+        rogue_county: StreamsDeployment) -> None:
+    """A unit registered without its bureau (the neighbouring police here) is refused on
+    the cases referred to the bureau. The operator corrects the unit registry (the unit
+    is registered under the bureau) and restarts the worker: the refusals the cases keep
+    are checked at the start and join, though nothing new comes on their cases."""
+    deployment = rogue_county
+    decided, referral, _ = await _a_decision_refused(deployment)
+    assert deployment.units_file is not None
+    deployment.stop_worker("w1")
+    deployment.units_file.write_text(UNITS_WITH_ROGUE_YAML.replace(
+        'division: "421182"}', f'division: "421182", parent: "{EXAMPLE_POLICE}"}}'),
+        encoding="utf-8")
+    deployment.start_worker("w1")
+    await _rejoined(deployment, decided, referral.case_id)
 
 
 async def test_a_decision_read_with_the_forward_that_entitles_it_stays_on_its_case(
