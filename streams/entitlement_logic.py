@@ -18,16 +18,24 @@ ownership replaces the claim.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hub.identity import case_id_for
-from hub.models import CaseEvent
+from hub.models import Alert, AlertKind, AlertStatus, CaseEvent
 from hub.rules import Entitlements
 from hub.units import Unit, UnitRegistry
+from streams._alerts import alert_id_for, build_alert
 
-__all__ = ["CaseRelations", "Entitlement", "check_entitlement", "owns_by_case_id",
-           "record_acceptance"]
+__all__ = ["ENTITLEMENT_REVIEW_RULE_ID", "CaseRelations", "Entitlement",
+           "check_entitlement", "entitlement_review_alert", "no_longer_entitled",
+           "owns_by_case_id", "record_acceptance"]
+
+#: The rule id of the alert that asks a person to look at an event the case took before
+#: its relations changed (:func:`entitlement_review_alert`).
+ENTITLEMENT_REVIEW_RULE_ID = "entitlement-review"
 
 #: Fields whose value may be the number a case id was made from, with the sender's code.
 _OWNER_NUMBER_FIELDS = ("decision_number", "agency_case_number")
@@ -251,3 +259,49 @@ def record_acceptance(event: CaseEvent, relations: CaseRelations,
     relations.owner = event.source_unit
     relations.owner_proven = proven
     return True
+
+
+def no_longer_entitled(events: Iterable[CaseEvent], relations: CaseRelations, *,
+                       rules: Entitlements, units: UnitRegistry, hub_unit_code: str
+                       ) -> list[tuple[CaseEvent, str]]:
+    """The events a case took whose senders the case's relations no longer entitle, each
+    with the reason a new event of theirs would be refused.
+
+    Why: an event is judged against the case as it stands when it is read. A police
+    unit's answer read before the referral went through the hub is taken as
+    ``unaddressed:police`` (how a referral the agency never entered shows), and an
+    agency's claim on a case nobody owned yet is taken as ``owner``; when the referral
+    then names another police organ, or the proven owner's first event comes, those
+    events stay in the case (withdrawing them would also withdraw a true answer read
+    early), but a person should look at them. The hub's own events are not judged here.
+    """
+    found: list[tuple[CaseEvent, str]] = []
+    for event in events:
+        if event.source_unit == hub_unit_code:
+            continue
+        entitlement = check_entitlement(event, relations, rules=rules, units=units,
+                                        hub_unit_code=None, matched=False)
+        if not entitlement.entitled:
+            found.append((event, entitlement.reason or "not entitled"))
+    return found
+
+
+def entitlement_review_alert(case_id: str, event: CaseEvent, reason: str, *,
+                             hub_unit_code: str, now: datetime) -> Alert:
+    """The alert that asks a person to review an event the case took before its relations
+    changed (:func:`no_longer_entitled`); responsible: the event's sender."""
+    event_type = type(event).__name__
+    return build_alert(
+        alert_id=alert_id_for(case_id, ENTITLEMENT_REVIEW_RULE_ID, event.event_id),
+        case_id=case_id, kind=AlertKind.ENTITLEMENT_REVIEW, severity="WARNING",
+        status=AlertStatus.RAISED, hub_unit_code=hub_unit_code,
+        responsible_unit_code=event.source_unit, rule_id=ENTITLEMENT_REVIEW_RULE_ID,
+        legal_source=("entitlements.yaml (国务院令第310号 Art. 3, 5-9: who may add which "
+                      "event to a case)"),
+        occurred_at=event.occurred_at, recorded_at=now, processor="entitlement",
+        message=(f"写入资格待复核 / to review: {event_type} of unit {event.source_unit}, "
+                 f"taken before the case's relations changed; {reason}"),
+        trigger_event_id=event.event_id,
+        details={"event_type": event_type, "unit": event.source_unit,
+                 "reason": reason[:500]},
+    )

@@ -111,6 +111,13 @@ REFUSED_TAKEN = Counter(
     "a forward read later, say); their dead letters need no replay",
     ["unit", "event_type"],
 )
+ENTITLEMENT_REVIEWS = Counter(
+    "liangfa_streams_entitlement_reviews_total",
+    "Events a case took whose senders its relations no longer entitle, once they changed "
+    "(a referral naming another police organ, the proven owner's first event): raised "
+    "for a person as ENTITLEMENT_REVIEW alerts; the events stay",
+    ["unit", "event_type"],
+)
 AWAITING_CASE = Counter(
     "liangfa_streams_awaiting_case_total",
     "Events not entitled to their case yet, kept (unseen) while the case may be unread: "

@@ -45,7 +45,9 @@ class AlertKind(EventEnum):
     FILED_NOT_CONCLUDED 立案后长期未结, SUSPECTED_NON_REFERRAL 疑似有案不移/以罚代刑,
     EARLY_INTERVENTION_CANDIDATE 建议提前介入, UNMATCHED_FEEDBACK 反馈未匹配,
     SUPERVISION_REQUEST_OVERDUE 建议立案监督超期, UNROUTABLE 无法投递, UNKNOWN 未知,
-    ENFORCEMENT_OVERDUE 处罚未执行到位 (appended: an old reader takes UNKNOWN)."""
+    ENFORCEMENT_OVERDUE 处罚未执行到位, ENTITLEMENT_REVIEW 写入资格待复核 (an event the case
+    took before its relations changed, whose sender they no longer entitle) (both appended:
+    an old reader takes UNKNOWN)."""
 
     LATE_ENTRY = "LATE_ENTRY"
     MISSING_ENTRY = "MISSING_ENTRY"
@@ -71,6 +73,7 @@ class AlertKind(EventEnum):
     UNROUTABLE = "UNROUTABLE"
     UNKNOWN = "UNKNOWN"
     ENFORCEMENT_OVERDUE = "ENFORCEMENT_OVERDUE"
+    ENTITLEMENT_REVIEW = "ENTITLEMENT_REVIEW"
 
 
 class AlertSeverity(EventEnum):

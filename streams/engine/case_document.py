@@ -136,6 +136,9 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
+        #: The case's relations (owner, addressees) changed in this batch: what it took
+        #: before is judged against them at the evaluation (``review_history``).
+        self.relations_changed = False
         #: Feedback taken out of the case in this batch (:meth:`withdraw`): the alerts
         #: its clocks raised are withdrawn at the batch's evaluation.
         self.withdrawn_events: list[CaseEvent] = []
@@ -149,6 +152,7 @@ class CaseDocument:
         self.screening_due = False
         self.aggregate_changed = False
         self.changed = False
+        self.relations_changed = False
         self.withdrawn_events = []
         self.records = []
 

@@ -179,7 +179,7 @@ class CaseRecords(DocumentStore):
             addressees = document.relations().addressees
             if not addressees.issuperset(route.destinations):
                 addressees.update(route.destinations)
-                document.changed = True
+                document.changed = document.relations_changed = True
         if route.unroutable is not None:
             await self.outputs.event(self.topics.alerts, unroutable_alert(
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
@@ -254,6 +254,8 @@ class CaseRecords(DocumentStore):
                     not in document.seen))
             return False
         changed = record_acceptance(event, relations, entitlement)
+        if changed:
+            document.relations_changed = True  # an owner, proven or claimed, took the case
         if matched and event.source_unit not in relations.matched:
             relations.matched.add(event.source_unit)
             changed = True

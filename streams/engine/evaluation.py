@@ -29,6 +29,8 @@ from streams.engine.case_document import CaseDocument
 from streams.engine.case_records import CaseRecords
 from streams.engine.state import decode_value
 from streams.engine.timers import DueIndex
+from streams.entitlement_logic import entitlement_review_alert, no_longer_entitled
+from streams.metrics import ENTITLEMENT_REVIEWS
 from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
 from streams.screening_assessment import ScreeningRules
 from streams.screening_logic import screen_case
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 #: What the screening reads: penalties, referrals and an agency's open cases (立案登记,
 #: screened during the investigation for early intervention).
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+#: A case's seen-id mark of an event raised for review (see ``review_history``).
+_REVIEWED = "reviewed|"
 #: When a sweep's evaluation of a case raises, its clocks are looked at again this much
 #: later (not at every tick while the fault lasts).
 RETRY_FAILED_SWEEP_S = 600
@@ -68,6 +72,8 @@ class CaseEvaluation(CaseRecords):
         judging time). Only changes are emitted.
         """
         rules = self.rules
+        if document.relations_changed and document.has_history:
+            await self.review_history(document)
         deadlines, screening = document.data["deadlines"], document.data["screening"]
         if wall_time is not None:
             document.deadlines_due = _is_due(deadlines, wall_time)
@@ -116,6 +122,30 @@ class CaseEvaluation(CaseRecords):
         if document.aggregate_changed and aggregate is not None:
             await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
                 hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    async def review_history(self, document: CaseDocument) -> None:
+        """Ask a person to review what the case took from senders its changed relations
+        no longer entitle (:func:`~streams.entitlement_logic.no_longer_entitled`): an
+        alert on the case, copied to the procuratorate's inbox, once per event (the
+        case's seen ids remember it). The events stay: see ``no_longer_entitled``."""
+        now = datetime.now(UTC)
+        for event, reason in no_longer_entitled(
+                document.events(), document.relations(), rules=self.rules.entitlements,
+                units=self.units, hub_unit_code=self.hub_unit_code):
+            mark = _REVIEWED + event.event_id
+            if mark in document.seen:
+                continue
+            document.mark_seen(mark)
+            ENTITLEMENT_REVIEWS.labels(event.source_unit, type(event).__name__).inc()
+            log.warning("case %s holds %s %s of unit %s, which its relations no longer "
+                        "entitle (taken before they changed): raised for review",
+                        document.case_id, type(event).__name__, event.event_id,
+                        event.source_unit)
+            alert = entitlement_review_alert(document.case_id, event, reason,
+                                             hub_unit_code=self.hub_unit_code, now=now)
+            await self.own_alert(document, alert)
+            await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
+            document.changed = True
 
     async def own_alert(self, document: CaseDocument, alert: Alert) -> None:
         """Send an alert about ``document``'s case and put it on the case at once.

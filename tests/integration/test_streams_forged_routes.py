@@ -26,6 +26,8 @@ from hub.dlq.records import Selection, read_dead_letters
 from hub.dlq.replay import replay
 from hub.identity import case_id_for
 from hub.models import (
+    Alert,
+    AlertKind,
     AuditOperation,
     AuditRecorded,
     CaseForwarded,
@@ -50,6 +52,7 @@ from tests.integration.test_streams_harness import (
     example_of,
     fresh_referral,
     headers_of,
+    latest_state,
     partition_not_owning,
     penalty_of,
     produce_events,
@@ -287,6 +290,68 @@ async def test_a_police_decision_read_before_the_referral_is_checked_when_it_com
     assert mine, deployment.log_of("w1")
     assert ROGUE_POLICE not in mine[-1].units_involved
     assert forged.event_id not in {entry.event_id for entry in mine[-1].timeline}
+    assert deployment.workers["w1"].poll() is None
+
+
+async def test_a_police_answer_taken_before_the_referral_named_another_organ_is_raised(
+        rogue_county: StreamsDeployment) -> None:
+    """The agency's penalty is known; the neighbouring police's decision on the case is
+    read before the referral (any police unit may report on a case no referral went
+    through, how an unentered referral shows) and taken. The referral then names the
+    county bureau: the decision stays on the case, and a person is asked to review it
+    (an ENTITLEMENT_REVIEW alert naming the unit), once."""
+    deployment = rogue_county
+    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
+        deployment.topics
+    agency, _, rogue = await _police_county(deployment)
+    referral, decision_of = _a_referral()
+    case_id = referral.case_id
+    assert referral.decision_number is not None
+    await produce_events(bootstrap, registry, agency,
+                         [penalty_of(EXAMPLE_AGENCY, referral.decision_number, case_id)])
+    await read_events_until(bootstrap, registry, topics.case_state,
+                            lambda found: any(e.case_id == case_id for _, e in found))
+    early = decision_of(ROGUE_POLICE, FilingDecision.FILED).model_copy(
+        update={"case_id": case_id})
+    await produce_events(bootstrap, registry, rogue, [early])
+    await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and early.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    await produce_events(bootstrap, registry, agency, [referral])
+
+    def reviews(found: list[Any]) -> list[Alert]:
+        return [e for _, e in found if isinstance(e, Alert) and e.case_id == case_id
+                and e.kind is AlertKind.ENTITLEMENT_REVIEW]
+
+    [alert] = reviews(await read_events_until(
+        bootstrap, registry, topics.alerts, lambda found: bool(reviews(found)),
+        timeout_s=90))
+    assert (alert.trigger_event_id, alert.responsible_unit_code) == (early.event_id,
+                                                                    ROGUE_POLICE)
+    assert EXAMPLE_POLICE in alert.message, alert.message
+    states = await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and referral.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found))
+    last = latest_state(states, case_id)
+    assert last is not None and early.event_id in {t.event_id for t in last.timeline}
+    assert alert.alert_id in last.open_alerts
+    # A later event of the case changes no relation: nothing is raised again.
+    marker = decision_of(EXAMPLE_POLICE, FilingDecision.FILED).model_copy(
+        update={"case_id": case_id})
+    await produce_events(bootstrap, registry, topics.ingest(EXAMPLE_POLICE, "feedback"),
+                         [marker])
+    await read_events_until(
+        bootstrap, registry, topics.case_state,
+        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
+                          and marker.event_id in {t.event_id for t in e.timeline}
+                          for _, e in found), timeout_s=90)
+    everything = await read_events_until(bootstrap, registry, topics.alerts,
+                                         lambda found: False, timeout_s=5)  # all there is
+    assert len(reviews(everything)) == 1
     assert deployment.workers["w1"].poll() is None
 
 

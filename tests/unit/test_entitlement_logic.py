@@ -28,8 +28,11 @@ from hub.models.examples import (
 from hub.rules import load_entitlements, load_rule_set
 from hub.units import UnitRegistry, load_unit_registry
 from streams.entitlement_logic import (
+    ENTITLEMENT_REVIEW_RULE_ID,
     CaseRelations,
     check_entitlement,
+    entitlement_review_alert,
+    no_longer_entitled,
     owns_by_case_id,
     record_acceptance,
 )
@@ -229,6 +232,50 @@ def test_a_claim_gives_way_to_the_proven_owner(units: UnitRegistry) -> None:
     assert (relations.owner, relations.owner_proven) == (EXAMPLE_AGENCY, True)
     assert not _check(claim.model_copy(update={"event_id": str(uuid.uuid4())}),
                       relations, units).entitled
+
+
+def test_what_a_case_took_before_its_relations_changed_is_found_for_review(
+        units: UnitRegistry) -> None:
+    """Taken as ``unaddressed:police`` before the referral named the bureau, the
+    neighbouring police's decision is found once the bureau is an addressee; so is an
+    agency's claim once the proven owner came. The bureau's own answer, the owner's
+    events and the hub's own events are not."""
+    case_id = case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
+    relations = CaseRelations()
+    claim = _example(ConsultationRequested).model_copy(update={
+        "source_unit": OTHER_AGENCY, "case_id": case_id, "event_id": str(uuid.uuid4())})
+    assert record_acceptance(claim, relations, _check(claim, relations, units))
+    rogue = _example(FilingDecided).model_copy(update={
+        "source_unit": ROGUE_POLICE, "case_id": case_id, "event_id": str(uuid.uuid4())})
+    assert _check(rogue, relations, units).relation == "unaddressed:police"
+    answer = rogue.model_copy(update={"source_unit": EXAMPLE_POLICE,
+                                      "event_id": str(uuid.uuid4())})
+    hubs = _example(Alert).model_copy(update={"case_id": case_id})
+    history = [claim, rogue, answer, hubs]
+
+    def found() -> list[tuple[str, str]]:
+        return [(event.event_id, reason) for event, reason in no_longer_entitled(
+            history, relations, rules=load_entitlements(), units=units,
+            hub_unit_code=EXAMPLE_HUB_UNIT)]
+
+    assert found() == []  # as taken
+    relations.addressees.add(EXAMPLE_POLICE)
+    [(event_id, reason)] = found()
+    assert event_id == rogue.event_id
+    assert ROGUE_POLICE in reason and EXAMPLE_POLICE in reason
+    proven = _penalty(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
+    assert record_acceptance(proven, relations, _check(proven, relations, units))
+    history.append(proven)
+    assert [event_id for event_id, _ in found()] == [claim.event_id, rogue.event_id]
+
+    alert = entitlement_review_alert(case_id, rogue, reason, hub_unit_code=EXAMPLE_HUB_UNIT,
+                                     now=rogue.recorded_at)
+    assert (alert.kind.value, alert.rule_id, alert.responsible_unit_code,
+            alert.trigger_event_id) == ("ENTITLEMENT_REVIEW", ENTITLEMENT_REVIEW_RULE_ID,
+                                        ROGUE_POLICE, rogue.event_id)
+    assert alert.alert_id == entitlement_review_alert(
+        case_id, rogue, "another wording", hub_unit_code=EXAMPLE_HUB_UNIT,
+        now=proven.recorded_at).alert_id  # one alert per event, however often found
 
 
 def test_a_numbered_document_claims_only_the_case_its_number_names(
