@@ -425,7 +425,17 @@ class CaseDocument:
                 return False
             return now is not None or not item.get("withdrawal")
 
-        taken = self._take("awaiting", lambda item: item["until"], now, wanted)
+        return self._awaiting_of(self._take("awaiting", lambda item: item["until"], now,
+                                            wanted))
+
+    def kept_refusals(self) -> list[Awaiting]:
+        """The refused events kept to be checked again (not those still waiting for their
+        withdrawal to be read), left in place."""
+        return self._awaiting_of([item for item in self.data.get("awaiting", [])
+                                  if item.get("refused") and not item.get("withdrawal")])
+
+    def _awaiting_of(self, taken: list[dict[str, Any]]) -> list[Awaiting]:
+        """Stored waiting-room items as records and events."""
         if not taken:
             return []
         events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)

@@ -406,12 +406,17 @@ class CaseRecords(DocumentStore):
         """Record on the audit intake that ``event``'s unit was refused or admitted to
         its case: a refusal the hub lifts by itself later (a kept refusal checked again)
         must leave a record as plain as the refusal's, or the trail shows a write
-        refused that the case nevertheless holds. The id is the event's, so a
+        refused that the case nevertheless holds. The id is deterministic, so a
         redelivery is sealed once."""
-        kind = "refused" if operation is AuditOperation.WRITE_REFUSED else "admitted"
+        # The admission's id names the case too: an event matched to a case, withdrawn
+        # and matched to another is admitted once in each (the sealer drops a repeated
+        # id). The refusal's id stays as records already sealed have it.
+        audit_id = (uuid_for("entitlement-refused", event.event_id)
+                    if operation is AuditOperation.WRITE_REFUSED
+                    else uuid_for("entitlement-admitted", event.event_id, event.case_id))
         now = datetime.now(UTC)
         await self.outputs.event(self.topics.audit_intake, AuditRecorded(
-            event_id=uuid_for(f"entitlement-{kind}", event.event_id),
+            event_id=audit_id,
             case_id=event.case_id, source_unit=self.hub_unit_code, occurred_at=now,
             recorded_at=now, source_system=SOURCE_SYSTEM,
             source_record=f"{record.topic}:{record.partition}:{record.offset}",

@@ -96,6 +96,7 @@ class Processors(Intake, Sweeps):
         self.rekeyed: list[Rekeyed] = []
         #: Due-time scans of freshly assigned partitions (see :meth:`index_due_times`).
         self._due_scans: dict[int, DueScan] = {}
+        #: Kept refusals of freshly assigned partitions (see :meth:`recheck_assigned`).
         self._refusal_scans = {}
         #: Documents of recently finished cases (see :meth:`keep_document`).
         self._documents: dict[tuple[int, str], CaseDocument] = {}

@@ -25,6 +25,7 @@ from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.state import decode_value
 from streams.engine.timers import HELD_KEYS, INDEX_BUILT, INDEX_VERSION, DueScan
 from streams.engine.tuning import EngineTuning
+from streams.entitlement_logic import check_entitlement
 
 __all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
 
@@ -94,8 +95,11 @@ class Sweeps(CaseEvaluation):
         station registered without its bureau in the unit registry, an entitlement
         rule), which an operator corrects and restarts the workers for. The refusals
         then join at the start, not at each case's next event, which may come after
-        their week ended. Only cases with held entries are read (``hc|``: few), up to
-        ``budget`` index entries and ``limit`` cases per call, between batches.
+        their week ended. Only cases with held entries are read (``hc|``), up to
+        ``budget`` index entries and ``limit`` cases per call, between batches; a case
+        goes through the batch's pass over kept refusals (and is written) only when one
+        of them is entitled now (:meth:`_may_join`), so a rebalance rewrites nothing.
+        A document that cannot be read is logged and left for its case's next event.
         Returns how many cases were checked (their documents are in ``batch``).
         """
         partition, entries = next(iter(self._refusal_scans.items()))
@@ -108,12 +112,17 @@ class Sweeps(CaseEvaluation):
                 del self._refusal_scans[partition]
                 break
             case_id = item[0][offset:].decode("utf-8")
-            kept = self._documents.get((partition, case_id))
-            if kept is None:
-                stored = store.get(b"c|" + item[0][offset:])
-                kept = (CaseDocument(partition, case_id, decode_value(stored))
-                        if stored is not None else None)
-            if kept is None or not kept.has_refused_waiting():
+            try:
+                kept = self._documents.get((partition, case_id))
+                if kept is None:
+                    stored = store.get(b"c|" + item[0][offset:])
+                    if stored is None or b'"refused":true' not in stored:
+                        continue
+                    kept = CaseDocument(partition, case_id, decode_value(stored))
+                if not self._may_join(kept):
+                    continue
+            except Exception:  # a poison document must not stop the worker
+                log.exception("case %s: its kept refusals could not be read", case_id)
                 continue
             self.document(batch, partition, case_id)
             checked += 1
@@ -124,6 +133,19 @@ class Sweeps(CaseEvaluation):
                 await self.join_rekeyed(batch)  # feedback a joined refusal re-keyed
             await self.finish_cases(batch)
         return checked
+
+    def _may_join(self, document: CaseDocument) -> bool:
+        """Whether a refusal ``document`` keeps is entitled to its case now (the check of
+        ``CaseRecords.entitled``, read-only), or is to be dropped (the recheck was
+        switched off since)."""
+        kept = document.kept_refusals()
+        if kept and self.recheck_refused_s <= 0:
+            return True
+        relations = document.relations()
+        return any(check_entitlement(
+            item.event, relations, rules=self.rules.entitlements, units=self.units,
+            hub_unit_code=self._hub_for(item.record),
+            matched=self.matched_copy(item.record)).entitled for item in kept)
 
     async def sweep(self, batch: Batch, now: datetime, limit: int = SWEEP_CASES) -> int:
         """Evaluate the owned cases whose clocks are due at ``now``, at most

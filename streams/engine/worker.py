@@ -509,6 +509,8 @@ class StreamWorker:
     async def _recheck_assigned(self, producer: Producer) -> None:
         processors = self.processors
         assert processors is not None
+        if self.frontier is not None and self.frontier.frontier is None:
+            return  # judged as of the first frontier round, like the timed work
         if await processors.recheck_assigned(Batch()):
             await self._reconsider()  # for the referrals a joined refusal indexed
             self._flush(producer)

@@ -138,3 +138,22 @@ def test_a_replayed_copy_of_a_kept_refusal_waits_in_its_place() -> None:
     assert document.await_case(replayed, event, UNTIL, 32)
     [item] = document.take_awaiting()
     assert (item.refused, item.record.offset) == (False, 99)
+
+
+def test_kept_refusals_are_read_in_place_and_found_in_the_stored_bytes() -> None:
+    """What a worker checks when it is assigned a partition (``Sweeps.recheck_assigned``):
+    the refusals a case keeps, read without taking them, and only in documents whose
+    stored bytes show one (the rest are not decoded)."""
+    document = CaseDocument(0, str(uuid.uuid4()), None)
+    waiting = _answer(EXAMPLE_JUSTICE)
+    document.await_case(*waiting, UNTIL, 32)
+    assert document.kept_refusals() == []
+    assert b'"refused":true' not in document.encoded()
+    refused, awaiting_withdrawal = _answer(EXAMPLE_COMMISSION), _answer(EXAMPLE_POLICE)
+    document.await_case(*refused, UNTIL, 32, refused=True)
+    document.await_case(*awaiting_withdrawal, UNTIL, 32, refused=True,
+                        awaits_withdrawal=True)
+    assert [kept.event.event_id for kept in document.kept_refusals()] == [
+        refused[1].event_id]  # not the one whose withdrawal the case has not read
+    assert len(document.data["awaiting"]) == 3  # nothing taken
+    assert b'"refused":true' in document.encoded()
