@@ -18,7 +18,7 @@ ownership replaces the claim.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,9 @@ from hub.units import Unit, UnitRegistry
 from streams._alerts import alert_id_for, build_alert
 
 __all__ = ["ENTITLEMENT_REVIEW_RULE_ID", "CaseRelations", "Entitlement",
-           "check_entitlement", "entitlement_review_alert", "no_longer_entitled",
+           "addressee_kinds", "check_entitlement", "entitlement_review_alert",
+           "name_addressees",
+           "no_longer_entitled",
            "owns_by_case_id", "record_acceptance"]
 
 #: The rule id of the alert that asks a person to look at an event the case took before
@@ -188,6 +190,14 @@ def _relation(event: CaseEvent, relations: CaseRelations, allowed: tuple[str, ..
     return None
 
 
+def addressee_kinds(addressees: Iterable[str], units: UnitRegistry) -> set[str | None]:
+    """The unit kinds among ``addressees`` (None for a code the registry does not know):
+    the first addressee of a kind is what can revoke an ``unaddressed:<kind>`` relation
+    and let an earlier event name addressees (:func:`name_addressees`)."""
+    return {unit.kind if (unit := units.get(code)) is not None else None
+            for code in addressees}
+
+
 def _addressees_of_kind(relations: CaseRelations, kind: str, units: UnitRegistry
                         ) -> list[Unit]:
     """The case's registered addressees of ``kind``."""
@@ -226,8 +236,15 @@ def _ancestors(unit: Unit, units: UnitRegistry) -> list[str]:
 def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -> bool:
     if owns_by_case_id(event):
         return True
+    numbers = [str(number) for name in _OWNER_NUMBER_FIELDS
+               if (number := getattr(event, name, None))]
     if relations.owner is not None:
-        return relations.owner == event.source_unit
+        # The owner itself, or the bureau it is registered under exporting its decision
+        # (the number gives this case id under the owner), as the claim below allows.
+        owner = units.get(relations.owner)
+        return relations.owner == event.source_unit or (
+            owner is not None and owner.parent == event.source_unit
+            and any(case_id_for(owner.code, number) == event.case_id for number in numbers))
     registered = units.get(event.source_unit)
     if registered is not None and registered.kind != "agency":
         return False
@@ -238,8 +255,6 @@ def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -
     # unit of the sender names another unit's case: its next case id is predictable,
     # and claiming it ahead of its owner made the claimer the referring unit the matcher
     # records.
-    numbers = [str(number) for name in _OWNER_NUMBER_FIELDS
-               if (number := getattr(event, name, None))]
     if not numbers:
         return True
     return any(case_id_for(child.code, number) == event.case_id
@@ -261,11 +276,41 @@ def record_acceptance(event: CaseEvent, relations: CaseRelations,
     return True
 
 
-def no_longer_entitled(events: Iterable[CaseEvent], relations: CaseRelations, *,
-                       rules: Entitlements, units: UnitRegistry, hub_unit_code: str
-                       ) -> list[tuple[CaseEvent, str]]:
-    """The events a case took whose senders the case's relations no longer entitle, each
-    with the reason a new event of theirs would be refused.
+def name_addressees(events: Iterable[CaseEvent], relations: CaseRelations, *,
+                    rules: Entitlements, units: UnitRegistry, hub_unit_code: str,
+                    destinations: Callable[[CaseEvent], Iterable[str]]) -> bool:
+    """Add to the case's addressees the destinations of its events whose senders now
+    stand in a naming relation (``naming_relations``) but did not when they were read;
+    True when that changed the relations.
+
+    Why: an event names addressees only when its sender stands in the case as it is
+    read. A bureau's forward (移送管辖) read before the referral that makes the bureau
+    an addressee is taken as ``unaddressed:police``, which names nobody, so the organ it
+    went to was never an addressee and its answers were refused once the referral was
+    read. Judged again when the relations change, in the order of the case's history,
+    until nothing more is named: the outcome no longer depends on the reading order.
+    """
+    stored = [event for event in events if event.source_unit != hub_unit_code]
+    changed = False
+    while True:
+        named: set[str] = set()
+        for event in stored:
+            relation = check_entitlement(event, relations, rules=rules, units=units,
+                                         hub_unit_code=None, matched=False).relation
+            if rules.names_addressees(relation):
+                named.update(destinations(event))
+        if named <= relations.addressees:
+            return changed
+        relations.addressees.update(named)
+        changed = True
+
+
+def no_longer_entitled(events: Iterable[CaseEvent], before: CaseRelations,
+                       after: CaseRelations, *, rules: Entitlements, units: UnitRegistry,
+                       hub_unit_code: str) -> list[tuple[CaseEvent, str]]:
+    """The events a case took whose senders the relations ``before`` a change entitled
+    and ``after`` it no longer do, each with the reason a new event of theirs would be
+    refused.
 
     Why: an event is judged against the case as it stands when it is read. A police
     unit's answer read before the referral went through the hub is taken as
@@ -273,32 +318,40 @@ def no_longer_entitled(events: Iterable[CaseEvent], relations: CaseRelations, *,
     agency's claim on a case nobody owned yet is taken as ``owner``; when the referral
     then names another police organ, or the proven owner's first event comes, those
     events stay in the case (withdrawing them would also withdraw a true answer read
-    early), but a person should look at them. The hub's own events are not judged here.
+    early), but a person should look at them. Only what the change revoked is found:
+    an event a changed rule file or unit registry would refuse was not taken "before
+    the relations changed". The hub's own events are not judged here.
     """
     found: list[tuple[CaseEvent, str]] = []
     for event in events:
         if event.source_unit == hub_unit_code:
             continue
-        entitlement = check_entitlement(event, relations, rules=rules, units=units,
-                                        hub_unit_code=None, matched=False)
-        if not entitlement.entitled:
-            found.append((event, entitlement.reason or "not entitled"))
+        now = check_entitlement(event, after, rules=rules, units=units, hub_unit_code=None,
+                                matched=False)
+        if now.entitled or not check_entitlement(
+                event, before, rules=rules, units=units, hub_unit_code=None,
+                matched=False).entitled:
+            continue
+        found.append((event, now.reason or "not entitled"))
     return found
 
 
 def entitlement_review_alert(case_id: str, event: CaseEvent, reason: str, *,
-                             hub_unit_code: str, now: datetime) -> Alert:
-    """The alert that asks a person to review an event the case took before its relations
-    changed (:func:`no_longer_entitled`); responsible: the event's sender."""
+                             hub_unit_code: str, now: datetime,
+                             status: AlertStatus = AlertStatus.RAISED) -> Alert:
+    """The alert that asks a person (the hub's unit: the procuratorate) to review an
+    event the case took before its relations changed (:func:`no_longer_entitled`), or
+    its resolution once the event left the case. The sender is named in the details,
+    not made responsible: a unit whose answer was read early has nothing to correct."""
     event_type = type(event).__name__
     return build_alert(
         alert_id=alert_id_for(case_id, ENTITLEMENT_REVIEW_RULE_ID, event.event_id),
         case_id=case_id, kind=AlertKind.ENTITLEMENT_REVIEW, severity="WARNING",
-        status=AlertStatus.RAISED, hub_unit_code=hub_unit_code,
-        responsible_unit_code=event.source_unit, rule_id=ENTITLEMENT_REVIEW_RULE_ID,
+        status=status, hub_unit_code=hub_unit_code,
+        responsible_unit_code=hub_unit_code, rule_id=ENTITLEMENT_REVIEW_RULE_ID,
         legal_source=("entitlements.yaml (国务院令第310号 Art. 3, 5-9: who may add which "
                       "event to a case)"),
-        occurred_at=event.occurred_at, recorded_at=now, processor="entitlement",
+        occurred_at=now, recorded_at=now, processor="entitlement",
         message=(f"写入资格待复核 / to review: {event_type} of unit {event.source_unit}, "
                  f"taken before the case's relations changed; {reason}"),
         trigger_event_id=event.event_id,

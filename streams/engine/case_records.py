@@ -54,7 +54,7 @@ from streams.engine.matching import MatchingProcessor, Rekeyed
 from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
 from streams.engine.tuning import EngineTuning
-from streams.entitlement_logic import check_entitlement, record_acceptance
+from streams.entitlement_logic import addressee_kinds, check_entitlement, record_acceptance
 from streams.matching_logic import withdrawal_id
 from streams.metrics import (
     AWAITING_CASE,
@@ -178,8 +178,11 @@ class CaseRecords(DocumentStore):
         if document is not None and route.destinations:
             addressees = document.relations().addressees
             if not addressees.issuperset(route.destinations):
+                kinds = addressee_kinds(addressees, self.units)
                 addressees.update(route.destinations)
-                document.changed = document.relations_changed = True
+                document.changed = True
+                if addressee_kinds(addressees, self.units) != kinds:
+                    document.relations_changed = True  # see ``review_history``
         if route.unroutable is not None:
             await self.outputs.event(self.topics.alerts, unroutable_alert(
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
@@ -253,9 +256,10 @@ class CaseRecords(DocumentStore):
                     matched and withdrawal_id(event.event_id, document.case_id)
                     not in document.seen))
             return False
+        owner = relations.owner
         changed = record_acceptance(event, relations, entitlement)
-        if changed:
-            document.relations_changed = True  # an owner, proven or claimed, took the case
+        if changed and relations.owner != owner:
+            document.relations_changed = True  # another unit took the case over
         if matched and event.source_unit not in relations.matched:
             relations.matched.add(event.source_unit)
             changed = True

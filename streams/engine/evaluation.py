@@ -29,9 +29,15 @@ from streams.engine.case_document import CaseDocument
 from streams.engine.case_records import CaseRecords
 from streams.engine.state import decode_value
 from streams.engine.timers import DueIndex
-from streams.entitlement_logic import entitlement_review_alert, no_longer_entitled
+from streams.entitlement_logic import (
+    CaseRelations,
+    check_entitlement,
+    entitlement_review_alert,
+    name_addressees,
+    no_longer_entitled,
+)
 from streams.metrics import ENTITLEMENT_REVIEWS
-from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
+from streams.routing_logic import alert_copies, raised_acts, route_event, unroutable_alert
 from streams.screening_assessment import ScreeningRules
 from streams.screening_logic import screen_case
 from streams.stats_facts import fact_of
@@ -43,8 +49,6 @@ log = logging.getLogger(__name__)
 #: What the screening reads: penalties, referrals and an agency's open cases (立案登记,
 #: screened during the investigation for early intervention).
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
-#: A case's seen-id mark of an event raised for review (see ``review_history``).
-_REVIEWED = "reviewed|"
 #: When a sweep's evaluation of a case raises, its clocks are looked at again this much
 #: later (not at every tick while the fault lasts).
 RETRY_FAILED_SWEEP_S = 600
@@ -72,8 +76,6 @@ class CaseEvaluation(CaseRecords):
         judging time). Only changes are emitted.
         """
         rules = self.rules
-        if document.relations_changed and document.has_history:
-            await self.review_history(document)
         deadlines, screening = document.data["deadlines"], document.data["screening"]
         if wall_time is not None:
             document.deadlines_due = _is_due(deadlines, wall_time)
@@ -124,28 +126,72 @@ class CaseEvaluation(CaseRecords):
                 hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
 
     async def review_history(self, document: CaseDocument) -> None:
-        """Ask a person to review what the case took from senders its changed relations
-        no longer entitle (:func:`~streams.entitlement_logic.no_longer_entitled`): an
-        alert on the case, copied to the procuratorate's inbox, once per event (the
-        case's seen ids remember it). The events stay: see ``no_longer_entitled``."""
+        """Judge what the case took against its changed relations (``relations_changed``:
+        another unit took the case, or its first addressee of a kind came).
+
+        First the events whose senders now stand in a naming relation name their
+        destinations (:func:`~streams.entitlement_logic.name_addressees`: a forward read
+        before the referral). Then each event the change revoked
+        (:func:`~streams.entitlement_logic.no_longer_entitled`) is raised for a person
+        as an ``ENTITLEMENT_REVIEW`` alert on the case, copied to the procuratorate's
+        inbox, once (the case keeps the reviewed ids); one reviewed before whose sender
+        is entitled again is resolved. The events stay: see ``no_longer_entitled``.
+        """
+        rules, units, hub = self.rules.entitlements, self.units, self.hub_unit_code
+        events = document.events()
+        relations = document.relations()
+        if name_addressees(events, relations, rules=rules, units=units, hub_unit_code=hub,
+                           destinations=self._destinations):
+            document.changed = True
+        before = CaseRelations.from_dict(document.data.get("relations"))
+        reviewed: list[str] = document.data.get("reviewed", [])
         now = datetime.now(UTC)
-        for event, reason in no_longer_entitled(
-                document.events(), document.relations(), rules=self.rules.entitlements,
-                units=self.units, hub_unit_code=self.hub_unit_code):
-            mark = _REVIEWED + event.event_id
-            if mark in document.seen:
+        by_id = {event.event_id: event for event in events}
+        for event_id in list(reviewed):
+            event = by_id.get(event_id)
+            if event is None or check_entitlement(
+                    event, relations, rules=rules, units=units, hub_unit_code=None,
+                    matched=False).entitled:
+                if event is not None:
+                    await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
+                reviewed.remove(event_id)
+        for event, reason in no_longer_entitled(events, before, relations, rules=rules,
+                                                units=units, hub_unit_code=hub):
+            if event.event_id in reviewed:
                 continue
-            document.mark_seen(mark)
             ENTITLEMENT_REVIEWS.labels(event.source_unit, type(event).__name__).inc()
             log.warning("case %s holds %s %s of unit %s, which its relations no longer "
                         "entitle (taken before they changed): raised for review",
                         document.case_id, type(event).__name__, event.event_id,
                         event.source_unit)
-            alert = entitlement_review_alert(document.case_id, event, reason,
-                                             hub_unit_code=self.hub_unit_code, now=now)
-            await self.own_alert(document, alert)
-            await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
+            await self._send_review(document, event, reason, now, AlertStatus.RAISED)
+            reviewed.append(event.event_id)
+        if reviewed or "reviewed" in document.data:
+            document.data["reviewed"] = reviewed
             document.changed = True
+
+    async def resolve_withdrawn_reviews(self, document: CaseDocument) -> None:
+        """Resolve the review alerts of events taken out of the case in this batch."""
+        reviewed: list[str] = document.data.get("reviewed", [])
+        now = datetime.now(UTC)
+        for event in document.withdrawn_events:
+            if event.event_id in reviewed:
+                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
+                reviewed.remove(event.event_id)
+                document.changed = True
+
+    async def _send_review(self, document: CaseDocument, event: CaseEvent, reason: str,
+                           now: datetime, status: AlertStatus) -> None:
+        alert = entitlement_review_alert(document.case_id, event, reason,
+                                         hub_unit_code=self.hub_unit_code, now=now,
+                                         status=status)
+        await self.own_alert(document, alert)
+        await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
+
+    def _destinations(self, event: CaseEvent) -> tuple[str, ...]:
+        """Where routing sends ``event`` (the units it names, for ``name_addressees``)."""
+        return tuple(route_event(event, self.units, self.rules.routing,
+                                 self.rules.thresholds).destinations)
 
     async def own_alert(self, document: CaseDocument, alert: Alert) -> None:
         """Send an alert about ``document``'s case and put it on the case at once.
@@ -177,6 +223,14 @@ class CaseEvaluation(CaseRecords):
         """Evaluate every touched case once and stage its document for writing."""
         judged = self.judging_time() if wall_time is None and batch.documents else None
         for document in batch.documents.values():
+            try:
+                if document.has_history and document.relations_changed:
+                    await self.review_history(document)
+                if document.withdrawn_events and document.data.get("reviewed"):
+                    await self.resolve_withdrawn_reviews(document)
+            except Exception:  # a review never costs the case its evaluation
+                log.exception("reviewing what case %s took before its relations changed "
+                              "failed", document.case_id)
             try:
                 await self.evaluate(document, wall_time=wall_time, judged=judged)
             except Exception as exc:

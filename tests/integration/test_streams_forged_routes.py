@@ -328,8 +328,8 @@ async def test_a_police_answer_taken_before_the_referral_named_another_organ_is_
     [alert] = reviews(await read_events_until(
         bootstrap, registry, topics.alerts, lambda found: bool(reviews(found)),
         timeout_s=90))
-    assert (alert.trigger_event_id, alert.responsible_unit_code) == (early.event_id,
-                                                                    ROGUE_POLICE)
+    assert (alert.trigger_event_id, alert.details["unit"]) == (early.event_id, ROGUE_POLICE)
+    assert alert.responsible_unit_code == deployment.hub_unit  # the procuratorate reviews
     assert EXAMPLE_POLICE in alert.message, alert.message
     states = await read_events_until(
         bootstrap, registry, topics.case_state,

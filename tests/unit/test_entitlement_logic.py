@@ -32,6 +32,7 @@ from streams.entitlement_logic import (
     CaseRelations,
     check_entitlement,
     entitlement_review_alert,
+    name_addressees,
     no_longer_entitled,
     owns_by_case_id,
     record_acceptance,
@@ -239,7 +240,7 @@ def test_what_a_case_took_before_its_relations_changed_is_found_for_review(
     """Taken as ``unaddressed:police`` before the referral named the bureau, the
     neighbouring police's decision is found once the bureau is an addressee; so is an
     agency's claim once the proven owner came. The bureau's own answer, the owner's
-    events and the hub's own events are not."""
+    events, the hub's own events and what the relations before refused already are not."""
     case_id = case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
     relations = CaseRelations()
     claim = _example(ConsultationRequested).model_copy(update={
@@ -253,29 +254,69 @@ def test_what_a_case_took_before_its_relations_changed_is_found_for_review(
     hubs = _example(Alert).model_copy(update={"case_id": case_id})
     history = [claim, rogue, answer, hubs]
 
-    def found() -> list[tuple[str, str]]:
+    def found(before: CaseRelations) -> list[tuple[str, str]]:
         return [(event.event_id, reason) for event, reason in no_longer_entitled(
-            history, relations, rules=load_entitlements(), units=units,
+            history, before, relations, rules=load_entitlements(), units=units,
             hub_unit_code=EXAMPLE_HUB_UNIT)]
 
-    assert found() == []  # as taken
+    unchanged = CaseRelations.from_dict(relations.to_dict())
+    assert found(unchanged) == []  # as taken
     relations.addressees.add(EXAMPLE_POLICE)
-    [(event_id, reason)] = found()
+    [(event_id, reason)] = found(unchanged)
     assert event_id == rogue.event_id
     assert ROGUE_POLICE in reason and EXAMPLE_POLICE in reason
+    # Judged against relations that refused it already (a changed rule file, say), an
+    # event was not taken "before the relations changed": not found.
+    assert found(CaseRelations.from_dict(relations.to_dict())) == []
     proven = _penalty(EXAMPLE_AGENCY, "示例市监罚〔2025〕9号")
     assert record_acceptance(proven, relations, _check(proven, relations, units))
     history.append(proven)
-    assert [event_id for event_id, _ in found()] == [claim.event_id, rogue.event_id]
+    assert [event_id for event_id, _ in found(unchanged)] == [claim.event_id,
+                                                              rogue.event_id]
 
     alert = entitlement_review_alert(case_id, rogue, reason, hub_unit_code=EXAMPLE_HUB_UNIT,
                                      now=rogue.recorded_at)
     assert (alert.kind.value, alert.rule_id, alert.responsible_unit_code,
-            alert.trigger_event_id) == ("ENTITLEMENT_REVIEW", ENTITLEMENT_REVIEW_RULE_ID,
-                                        ROGUE_POLICE, rogue.event_id)
+            alert.trigger_event_id, alert.details["unit"]) == (
+        "ENTITLEMENT_REVIEW", ENTITLEMENT_REVIEW_RULE_ID, EXAMPLE_HUB_UNIT, rogue.event_id,
+        ROGUE_POLICE)  # for the procuratorate to review, not the sender's to correct
     assert alert.alert_id == entitlement_review_alert(
         case_id, rogue, "another wording", hub_unit_code=EXAMPLE_HUB_UNIT,
         now=proven.recorded_at).alert_id  # one alert per event, however often found
+
+
+def test_a_forward_read_before_the_referral_names_its_organ_once_the_referral_comes(
+        units: UnitRegistry) -> None:
+    """The bureau forwards the case (移送管辖) to the neighbouring county's police before
+    the agency's referral is read: taken as ``unaddressed:police``, it named nobody.
+    Once the referral makes the bureau an addressee, the forward names the organ it went
+    to, whose decision is then the case's addressee's, not one to review."""
+    rules = load_rule_set()
+    case_id = case_id_for(EXAMPLE_AGENCY, "示例市监罚〔2025〕11号")
+    forward = _example(CaseForwarded).model_copy(update={
+        "case_id": case_id, "source_unit": EXAMPLE_POLICE, "event_id": str(uuid.uuid4()),
+        "forwarded_to_unit_code": ROGUE_POLICE, "forwarded_to_unit_name": None})
+    decision = _example(FilingDecided).model_copy(update={
+        "case_id": case_id, "source_unit": ROGUE_POLICE, "event_id": str(uuid.uuid4())})
+    before = CaseRelations(owner=EXAMPLE_AGENCY, owner_proven=True)
+    for event in (forward, decision):
+        assert _check(event, before, units).relation == "unaddressed:police"
+    relations = CaseRelations.from_dict(before.to_dict())
+    relations.addressees.add(EXAMPLE_POLICE)  # the referral, read last
+
+    def destinations(event: CaseEvent) -> list[str]:
+        return list(route_event(event, units, rules.routing, rules.thresholds).destinations)
+
+    assert name_addressees([forward, decision], relations, rules=load_entitlements(),
+                           units=units, hub_unit_code=EXAMPLE_HUB_UNIT,
+                           destinations=destinations)
+    assert ROGUE_POLICE in relations.addressees
+    assert no_longer_entitled([forward, decision], before, relations,
+                              rules=load_entitlements(), units=units,
+                              hub_unit_code=EXAMPLE_HUB_UNIT) == []
+    assert not name_addressees([forward, decision], relations, rules=load_entitlements(),
+                               units=units, hub_unit_code=EXAMPLE_HUB_UNIT,
+                               destinations=destinations)  # nothing more to name
 
 
 def test_a_numbered_document_claims_only_the_case_its_number_names(
@@ -313,6 +354,24 @@ def test_a_bureau_may_claim_the_case_of_a_station_it_exports_for(
     assert claimed.relation == "owner"
     from_another = _penalty(OTHER_AGENCY, decision, case_id=case_id_for(STATION, decision))
     assert not _check(from_another, CaseRelations(), with_station).entitled
+    # Once the station's own record proved the case its own, the bureau's export of
+    # the decision is still its station's (neither refused nor raised for review);
+    # another agency's is not, nor the bureau's of a number the case id is not made of.
+    relations = CaseRelations()
+    assert record_acceptance(exported, relations, claimed)
+    before = CaseRelations.from_dict(relations.to_dict())
+    own = _penalty(STATION, decision)
+    assert record_acceptance(own, relations, _check(own, relations, with_station))
+    assert (relations.owner, relations.owner_proven) == (STATION, True)
+    again = exported.model_copy(update={"event_id": str(uuid.uuid4())})
+    assert _check(again, relations, with_station).relation == "owner"
+    assert no_longer_entitled([exported, own], before, relations,
+                              rules=load_entitlements(), units=with_station,
+                              hub_unit_code=EXAMPLE_HUB_UNIT) == []
+    assert not _check(from_another, relations, with_station).entitled
+    other_number = _penalty(EXAMPLE_AGENCY, "示例市监所罚〔2025〕5号",
+                            case_id=case_id_for(STATION, decision))
+    assert not _check(other_number, relations, with_station).entitled
 
 
 def test_a_police_unit_cannot_claim_an_agency_case(units: UnitRegistry) -> None:
