@@ -241,9 +241,10 @@ def _is_owner(event: CaseEvent, relations: CaseRelations, units: UnitRegistry) -
     if relations.owner is not None:
         # The owner itself, or the bureau it is registered under exporting its decision
         # (the number gives this case id under the owner), as the claim below allows.
-        owner = units.get(relations.owner)
+        owner, sender = units.get(relations.owner), units.get(event.source_unit)
         return relations.owner == event.source_unit or (
             owner is not None and owner.parent == event.source_unit
+            and sender is not None and sender.kind == "agency"
             and any(case_id_for(owner.code, number) == event.case_id for number in numbers))
     registered = units.get(event.source_unit)
     if registered is not None and registered.kind != "agency":
@@ -269,8 +270,8 @@ def record_acceptance(event: CaseEvent, relations: CaseRelations,
     proven = owns_by_case_id(event)
     if relations.owner == event.source_unit and (relations.owner_proven or not proven):
         return False
-    if relations.owner is not None and relations.owner_proven and not proven:
-        return False
+    if relations.owner is not None and relations.owner != event.source_unit and not proven:
+        return False  # a claim never takes a case another unit holds
     relations.owner = event.source_unit
     relations.owner_proven = proven
     return True

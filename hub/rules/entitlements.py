@@ -139,6 +139,13 @@ class Entitlements(Sourced):
         """Whether an event taken on ``relation`` makes its destinations addressees."""
         return relation in self.naming_relations
 
+    def unaddressed_kinds(self) -> frozenset[str]:
+        """The unit kinds of the ``unaddressed:<kind>`` relations: a case's first
+        addressee of one of them revokes what that relation let in."""
+        return frozenset(relation.partition(":")[2]
+                         for relations in self.event_types.values()
+                         for relation in relations if relation.startswith("unaddressed:"))
+
     def relations_for(self, event_type: str) -> tuple[str, ...]:
         """The relations that entitle a unit to send ``event_type`` (none: nobody may)."""
         return self.event_types.get(event_type, ())

@@ -54,7 +54,12 @@ from streams.engine.matching import MatchingProcessor, Rekeyed
 from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
 from streams.engine.tuning import EngineTuning
-from streams.entitlement_logic import addressee_kinds, check_entitlement, record_acceptance
+from streams.entitlement_logic import (
+    addressee_kinds,
+    check_entitlement,
+    name_addressees,
+    record_acceptance,
+)
 from streams.matching_logic import withdrawal_id
 from streams.metrics import (
     AWAITING_CASE,
@@ -181,11 +186,32 @@ class CaseRecords(DocumentStore):
                 kinds = addressee_kinds(addressees, self.units)
                 addressees.update(route.destinations)
                 document.changed = True
-                if addressee_kinds(addressees, self.units) != kinds:
-                    document.relations_changed = True  # see ``review_history``
+                first = (addressee_kinds(addressees, self.units) - kinds) \
+                    & self.rules.entitlements.unaddressed_kinds()
+                if first or document.data.get("reviewed"):
+                    self._relations_moved(document)
         if route.unroutable is not None:
             await self.outputs.event(self.topics.alerts, unroutable_alert(
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+
+    def _relations_moved(self, document: CaseDocument) -> None:
+        """The case's relations changed in a way that can revoke what it took (another
+        unit took it; its first addressee of a kind an ``unaddressed:`` relation names
+        came; or one that may lift a review): the events whose senders now name
+        addressees name them at once (:func:`name_addressees`: a forward read before the
+        referral), so the rest of the batch and its kept refusals are judged against
+        them; what the change revoked is raised at the evaluation (``review_history``)."""
+        document.relations_changed = True
+        if document.has_history and name_addressees(
+                document.events(), document.relations(), rules=self.rules.entitlements,
+                units=self.units, hub_unit_code=self.hub_unit_code,
+                destinations=self._destinations):
+            document.changed = True
+
+    def _destinations(self, event: CaseEvent) -> tuple[str, ...]:
+        """Where routing sends ``event`` (the units it names, for ``name_addressees``)."""
+        return tuple(route_event(event, self.units, self.rules.routing,
+                                 self.rules.thresholds).destinations)
 
     async def entitled(self, record: RawRecord, event: CaseEvent,
                        document: CaseDocument, *, waits_until: datetime | None = None,
@@ -258,8 +284,8 @@ class CaseRecords(DocumentStore):
             return False
         owner = relations.owner
         changed = record_acceptance(event, relations, entitlement)
-        if changed and relations.owner != owner:
-            document.relations_changed = True  # another unit took the case over
+        if changed and owner is not None and relations.owner != owner:
+            self._relations_moved(document)  # another unit took the case over
         if matched and event.source_unit not in relations.matched:
             relations.matched.add(event.source_unit)
             changed = True

@@ -33,11 +33,10 @@ from streams.entitlement_logic import (
     CaseRelations,
     check_entitlement,
     entitlement_review_alert,
-    name_addressees,
     no_longer_entitled,
 )
 from streams.metrics import ENTITLEMENT_REVIEWS
-from streams.routing_logic import alert_copies, raised_acts, route_event, unroutable_alert
+from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
 from streams.screening_assessment import ScreeningRules
 from streams.screening_logic import screen_case
 from streams.stats_facts import fact_of
@@ -126,49 +125,46 @@ class CaseEvaluation(CaseRecords):
                 hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
 
     async def review_history(self, document: CaseDocument) -> None:
-        """Judge what the case took against its changed relations (``relations_changed``:
-        another unit took the case, or its first addressee of a kind came).
+        """Raise for review what the case's changed relations revoked (``relations_changed``,
+        see ``CaseRecords._relations_moved``, which named the late addressees already).
 
-        First the events whose senders now stand in a naming relation name their
-        destinations (:func:`~streams.entitlement_logic.name_addressees`: a forward read
-        before the referral). Then each event the change revoked
-        (:func:`~streams.entitlement_logic.no_longer_entitled`) is raised for a person
-        as an ``ENTITLEMENT_REVIEW`` alert on the case, copied to the procuratorate's
-        inbox, once (the case keeps the reviewed ids); one reviewed before whose sender
-        is entitled again is resolved. The events stay: see ``no_longer_entitled``.
+        Each event the relations as stored before the batch entitled and the present
+        ones do not (:func:`~streams.entitlement_logic.no_longer_entitled`) is raised for
+        a person as an ``ENTITLEMENT_REVIEW`` alert on the case, copied to the
+        procuratorate's inbox, once (the case keeps the reviewed ids, noted before the
+        alert goes: a failure costs an alert, never repeats one); one reviewed before
+        whose sender is entitled again is resolved. The events stay: see
+        ``no_longer_entitled``.
         """
         rules, units, hub = self.rules.entitlements, self.units, self.hub_unit_code
         events = document.events()
         relations = document.relations()
-        if name_addressees(events, relations, rules=rules, units=units, hub_unit_code=hub,
-                           destinations=self._destinations):
-            document.changed = True
         before = CaseRelations.from_dict(document.data.get("relations"))
-        reviewed: list[str] = document.data.get("reviewed", [])
+        reviewed: list[str] = document.data.setdefault("reviewed", [])
         now = datetime.now(UTC)
         by_id = {event.event_id: event for event in events}
         for event_id in list(reviewed):
-            event = by_id.get(event_id)
-            if event is None or check_entitlement(
+            event = by_id.get(event_id)  # one taken out is resolved by its withdrawal
+            if event is not None and check_entitlement(
                     event, relations, rules=rules, units=units, hub_unit_code=None,
                     matched=False).entitled:
-                if event is not None:
-                    await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
                 reviewed.remove(event_id)
+                document.changed = True
+                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
         for event, reason in no_longer_entitled(events, before, relations, rules=rules,
                                                 units=units, hub_unit_code=hub):
             if event.event_id in reviewed:
                 continue
+            reviewed.append(event.event_id)
+            document.changed = True
             ENTITLEMENT_REVIEWS.labels(event.source_unit, type(event).__name__).inc()
             log.warning("case %s holds %s %s of unit %s, which its relations no longer "
                         "entitle (taken before they changed): raised for review",
                         document.case_id, type(event).__name__, event.event_id,
                         event.source_unit)
             await self._send_review(document, event, reason, now, AlertStatus.RAISED)
-            reviewed.append(event.event_id)
-        if reviewed or "reviewed" in document.data:
-            document.data["reviewed"] = reviewed
-            document.changed = True
+        if not reviewed:
+            del document.data["reviewed"]
 
     async def resolve_withdrawn_reviews(self, document: CaseDocument) -> None:
         """Resolve the review alerts of events taken out of the case in this batch."""
@@ -176,9 +172,11 @@ class CaseEvaluation(CaseRecords):
         now = datetime.now(UTC)
         for event in document.withdrawn_events:
             if event.event_id in reviewed:
-                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
                 reviewed.remove(event.event_id)
                 document.changed = True
+                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
+        if not reviewed:
+            document.data.pop("reviewed", None)
 
     async def _send_review(self, document: CaseDocument, event: CaseEvent, reason: str,
                            now: datetime, status: AlertStatus) -> None:
@@ -187,11 +185,6 @@ class CaseEvaluation(CaseRecords):
                                          status=status)
         await self.own_alert(document, alert)
         await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
-
-    def _destinations(self, event: CaseEvent) -> tuple[str, ...]:
-        """Where routing sends ``event`` (the units it names, for ``name_addressees``)."""
-        return tuple(route_event(event, self.units, self.rules.routing,
-                                 self.rules.thresholds).destinations)
 
     async def own_alert(self, document: CaseDocument, alert: Alert) -> None:
         """Send an alert about ``document``'s case and put it on the case at once.
@@ -223,14 +216,18 @@ class CaseEvaluation(CaseRecords):
         """Evaluate every touched case once and stage its document for writing."""
         judged = self.judging_time() if wall_time is None and batch.documents else None
         for document in batch.documents.values():
-            try:
-                if document.has_history and document.relations_changed:
-                    await self.review_history(document)
-                if document.withdrawn_events and document.data.get("reviewed"):
-                    await self.resolve_withdrawn_reviews(document)
-            except Exception:  # a review never costs the case its evaluation
-                log.exception("reviewing what case %s took before its relations changed "
-                              "failed", document.case_id)
+            for review, wanted in (
+                    (self.resolve_withdrawn_reviews,
+                     bool(document.withdrawn_events and document.data.get("reviewed"))),
+                    (self.review_history,
+                     document.has_history and document.relations_changed)):
+                if not wanted:
+                    continue
+                try:
+                    await review(document)
+                except Exception:  # a review never costs the case its evaluation
+                    log.exception("reviewing what case %s took before its relations "
+                                  "changed failed", document.case_id)
             try:
                 await self.evaluate(document, wall_time=wall_time, judged=judged)
             except Exception as exc:

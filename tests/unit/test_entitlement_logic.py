@@ -372,6 +372,12 @@ def test_a_bureau_may_claim_the_case_of_a_station_it_exports_for(
     other_number = _penalty(EXAMPLE_AGENCY, "示例市监所罚〔2025〕5号",
                             case_id=case_id_for(STATION, decision))
     assert not _check(other_number, relations, with_station).entitled
+    # Its export never takes the case from the station, not even from a claim.
+    claimed_by_station = CaseRelations(owner=STATION, owner_proven=False)
+    taken = _check(again, claimed_by_station, with_station)
+    assert taken.relation == "owner"
+    assert not record_acceptance(again, claimed_by_station, taken)
+    assert claimed_by_station.owner == STATION
 
 
 def test_a_police_unit_cannot_claim_an_agency_case(units: UnitRegistry) -> None:
