@@ -29,11 +29,19 @@ from hub.rules import Entitlements
 from hub.units import Unit, UnitRegistry
 from streams._alerts import alert_id_for, build_alert
 
-__all__ = ["ENTITLEMENT_REVIEW_RULE_ID", "CaseRelations", "Entitlement",
-           "addressee_kinds", "check_entitlement", "entitlement_review_alert",
-           "name_addressees",
-           "no_longer_entitled",
-           "owns_by_case_id", "record_acceptance"]
+__all__ = [
+    "ENTITLEMENT_REVIEW_RULE_ID",
+    "CaseRelations",
+    "Entitlement",
+    "addressee_kinds",
+    "check_entitlement",
+    "entitlement_review_alert",
+    "name_addressees",
+    "no_longer_entitled",
+    "owns_by_case_id",
+    "record_acceptance",
+    "review_resolution",
+]
 
 #: The rule id of the alert that asks a person to look at an event the case took before
 #: its relations changed (:func:`entitlement_review_alert`).
@@ -359,3 +367,20 @@ def entitlement_review_alert(case_id: str, event: CaseEvent, reason: str, *,
         details={"event_type": event_type, "unit": event.source_unit,
                  "reason": reason[:500]},
     )
+
+
+def review_resolution(case_id: str, event_id: str, *, hub_unit_code: str,
+                      now: datetime) -> Alert:
+    """The resolution of the review alert of an event the case no longer holds (its
+    history trimmed, its record no longer valid against its model): only its id is
+    left to name it."""
+    return build_alert(
+        alert_id=alert_id_for(case_id, ENTITLEMENT_REVIEW_RULE_ID, event_id),
+        case_id=case_id, kind=AlertKind.ENTITLEMENT_REVIEW, severity="WARNING",
+        status=AlertStatus.RESOLVED, hub_unit_code=hub_unit_code,
+        responsible_unit_code=hub_unit_code, rule_id=ENTITLEMENT_REVIEW_RULE_ID,
+        legal_source=("entitlements.yaml (国务院令第310号 Art. 3, 5-9: who may add which "
+                      "event to a case)"),
+        occurred_at=now, recorded_at=now, processor="entitlement",
+        message=f"写入资格待复核 / to review: event {event_id} is no longer in the case",
+        trigger_event_id=event_id)

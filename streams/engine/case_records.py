@@ -50,16 +50,12 @@ from streams.engine.case_document import (
     CaseDocument,
 )
 from streams.engine.document_store import CASE_PROCESSORS, DocumentStore
+from streams.engine.late_addressees import LateAddressees
 from streams.engine.matching import MatchingProcessor, Rekeyed
 from streams.engine.outputs import Outputs, partition_of
 from streams.engine.timers import DueIndex
 from streams.engine.tuning import EngineTuning
-from streams.entitlement_logic import (
-    addressee_kinds,
-    check_entitlement,
-    name_addressees,
-    record_acceptance,
-)
+from streams.entitlement_logic import addressee_kinds, check_entitlement, record_acceptance
 from streams.matching_logic import withdrawal_id
 from streams.metrics import (
     AWAITING_CASE,
@@ -92,7 +88,7 @@ AWAIT_CASE_S = EngineTuning.await_case_s
 AWAIT_CASE_LIMIT = 32
 
 
-class CaseRecords(DocumentStore):
+class CaseRecords(LateAddressees, DocumentStore):
     """The case processors run on each record (part of
     :class:`~streams.engine.processors.Processors`)."""
 
@@ -188,30 +184,11 @@ class CaseRecords(DocumentStore):
                 document.changed = True
                 first = (addressee_kinds(addressees, self.units) - kinds) \
                     & self.rules.entitlements.unaddressed_kinds()
-                if first or document.data.get("reviewed"):
+                if first or document.relations_changed or document.data.get("reviewed"):
                     self._relations_moved(document)
         if route.unroutable is not None:
             await self.outputs.event(self.topics.alerts, unroutable_alert(
                 route, event, hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
-
-    def _relations_moved(self, document: CaseDocument) -> None:
-        """The case's relations changed in a way that can revoke what it took (another
-        unit took it; its first addressee of a kind an ``unaddressed:`` relation names
-        came; or one that may lift a review): the events whose senders now name
-        addressees name them at once (:func:`name_addressees`: a forward read before the
-        referral), so the rest of the batch and its kept refusals are judged against
-        them; what the change revoked is raised at the evaluation (``review_history``)."""
-        document.relations_changed = True
-        if document.has_history and name_addressees(
-                document.events(), document.relations(), rules=self.rules.entitlements,
-                units=self.units, hub_unit_code=self.hub_unit_code,
-                destinations=self._destinations):
-            document.changed = True
-
-    def _destinations(self, event: CaseEvent) -> tuple[str, ...]:
-        """Where routing sends ``event`` (the units it names, for ``name_addressees``)."""
-        return tuple(route_event(event, self.units, self.rules.routing,
-                                 self.rules.thresholds).destinations)
 
     async def entitled(self, record: RawRecord, event: CaseEvent,
                        document: CaseDocument, *, waits_until: datetime | None = None,

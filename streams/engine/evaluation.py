@@ -34,6 +34,7 @@ from streams.entitlement_logic import (
     check_entitlement,
     entitlement_review_alert,
     no_longer_entitled,
+    review_resolution,
 )
 from streams.metrics import ENTITLEMENT_REVIEWS
 from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
@@ -137,6 +138,7 @@ class CaseEvaluation(CaseRecords):
         ``no_longer_entitled``.
         """
         rules, units, hub = self.rules.entitlements, self.units, self.hub_unit_code
+        self.name_late_addressees(document)  # again: what the batch changed since counts
         events = document.events()
         relations = document.relations()
         before = CaseRelations.from_dict(document.data.get("relations"))
@@ -144,13 +146,15 @@ class CaseEvaluation(CaseRecords):
         now = datetime.now(UTC)
         by_id = {event.event_id: event for event in events}
         for event_id in list(reviewed):
-            event = by_id.get(event_id)  # one taken out is resolved by its withdrawal
-            if event is not None and check_entitlement(
+            event = by_id.get(event_id)
+            # Gone from the case otherwise than by a withdrawal (its history trimmed, its
+            # record no longer valid), or its sender entitled again: resolved.
+            if event is None or check_entitlement(
                     event, relations, rules=rules, units=units, hub_unit_code=None,
                     matched=False).entitled:
+                await self._resolve_review(document, event_id, event, now)
                 reviewed.remove(event_id)
                 document.changed = True
-                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
         for event, reason in no_longer_entitled(events, before, relations, rules=rules,
                                                 units=units, hub_unit_code=hub):
             if event.event_id in reviewed:
@@ -172,9 +176,9 @@ class CaseEvaluation(CaseRecords):
         now = datetime.now(UTC)
         for event in document.withdrawn_events:
             if event.event_id in reviewed:
+                await self._resolve_review(document, event.event_id, event, now)
                 reviewed.remove(event.event_id)
                 document.changed = True
-                await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
         if not reviewed:
             document.data.pop("reviewed", None)
 
@@ -183,6 +187,18 @@ class CaseEvaluation(CaseRecords):
         alert = entitlement_review_alert(document.case_id, event, reason,
                                          hub_unit_code=self.hub_unit_code, now=now,
                                          status=status)
+        await self.own_alert(document, alert)
+        await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
+
+    async def _resolve_review(self, document: CaseDocument, event_id: str,
+                             event: CaseEvent | None, now: datetime) -> None:
+        """Resolve the review alert of ``event_id`` (``event``: None when the case no
+        longer holds it)."""
+        if event is not None:
+            await self._send_review(document, event, "", now, AlertStatus.RESOLVED)
+            return
+        alert = review_resolution(document.case_id, event_id,
+                                  hub_unit_code=self.hub_unit_code, now=now)
         await self.own_alert(document, alert)
         await self.outputs.event(self.procuratorate_inbox, alert, counted=False)
 

@@ -36,6 +36,7 @@ from streams.entitlement_logic import (
     no_longer_entitled,
     owns_by_case_id,
     record_acceptance,
+    review_resolution,
 )
 from streams.routing_logic import route_event
 from tests.integration.test_streams_harness import ROGUE_AGENCY as OTHER_AGENCY
@@ -283,6 +284,9 @@ def test_what_a_case_took_before_its_relations_changed_is_found_for_review(
     assert alert.alert_id == entitlement_review_alert(
         case_id, rogue, "another wording", hub_unit_code=EXAMPLE_HUB_UNIT,
         now=proven.recorded_at).alert_id  # one alert per event, however often found
+    gone = review_resolution(case_id, rogue.event_id, hub_unit_code=EXAMPLE_HUB_UNIT,
+                             now=proven.recorded_at)  # the event no longer in the case
+    assert (gone.alert_id, gone.status.value) == (alert.alert_id, "RESOLVED")
 
 
 def test_a_forward_read_before_the_referral_names_its_organ_once_the_referral_comes(
