@@ -52,7 +52,6 @@ from tests.integration.test_streams_harness import (
     example_of,
     fresh_referral,
     headers_of,
-    latest_state,
     partition_not_owning,
     penalty_of,
     produce_events,
@@ -171,6 +170,21 @@ def _a_referral() -> tuple[CaseReferred, Callable[[str, FilingDecision], FilingD
     return referral, decision_of
 
 
+async def _state_holding(deployment: StreamsDeployment, case_id: str, event_id: str, *,
+                         timeout_s: float = 120.0) -> CaseState:
+    """The latest CaseState of ``case_id`` whose timeline holds ``event_id``, once the
+    worker published one."""
+    def holding(found: list[Any]) -> list[CaseState]:
+        return [e for _, e in found if isinstance(e, CaseState) and e.case_id == case_id
+                and event_id in {t.event_id for t in e.timeline}]
+
+    states = holding(await read_events_until(
+        deployment.bootstrap, deployment.registry_url, deployment.topics.case_state,
+        lambda found: bool(holding(found)), timeout_s=timeout_s))
+    assert states, deployment.log_of("w1")
+    return states[-1]
+
+
 async def _police_county(deployment: StreamsDeployment) -> tuple[str, str, str]:
     """The agency's, the bureau's and the neighbouring county's ingest topics, and a
     worker running."""
@@ -280,16 +294,9 @@ async def test_a_police_decision_read_before_the_referral_is_checked_when_it_com
                                      lambda records: bool(_refused(records)), timeout_s=90))
     reason = headers_of(dead[0])["error.reason"].decode()
     assert "FilingDecided" in reason and ROGUE_POLICE in reason, reason
-    states = await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == referral.case_id
-                          and referral.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
-    mine = [state for _, state in states
-            if isinstance(state, CaseState) and state.case_id == referral.case_id]
-    assert mine, deployment.log_of("w1")
-    assert ROGUE_POLICE not in mine[-1].units_involved
-    assert forged.event_id not in {entry.event_id for entry in mine[-1].timeline}
+    last = await _state_holding(deployment, referral.case_id, referral.event_id)
+    assert ROGUE_POLICE not in last.units_involved
+    assert forged.event_id not in {entry.event_id for entry in last.timeline}
     assert deployment.workers["w1"].poll() is None
 
 
@@ -314,11 +321,7 @@ async def test_a_police_answer_taken_before_the_referral_named_another_organ_is_
     early = decision_of(ROGUE_POLICE, FilingDecision.FILED).model_copy(
         update={"case_id": case_id})
     await produce_events(bootstrap, registry, rogue, [early])
-    await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and early.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
+    await _state_holding(deployment, case_id, early.event_id)
     await produce_events(bootstrap, registry, agency, [referral])
 
     def reviews(found: list[Any]) -> list[Alert]:
@@ -331,24 +334,15 @@ async def test_a_police_answer_taken_before_the_referral_named_another_organ_is_
     assert (alert.trigger_event_id, alert.details["unit"]) == (early.event_id, ROGUE_POLICE)
     assert alert.responsible_unit_code == deployment.hub_unit  # the procuratorate reviews
     assert EXAMPLE_POLICE in alert.message, alert.message
-    states = await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and referral.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
-    last = latest_state(states, case_id)
-    assert last is not None and early.event_id in {t.event_id for t in last.timeline}
+    last = await _state_holding(deployment, case_id, referral.event_id)
+    assert early.event_id in {t.event_id for t in last.timeline}
     assert alert.alert_id in last.open_alerts
     # A later event of the case changes no relation: nothing is raised again.
     marker = decision_of(EXAMPLE_POLICE, FilingDecision.FILED).model_copy(
         update={"case_id": case_id})
     await produce_events(bootstrap, registry, topics.ingest(EXAMPLE_POLICE, "feedback"),
                          [marker])
-    await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and marker.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found), timeout_s=90)
+    await _state_holding(deployment, case_id, marker.event_id, timeout_s=90)
     everything = await read_events_until(bootstrap, registry, topics.alerts,
                                          lambda found: False, timeout_s=5)  # all there is
     assert len(reviews(everything)) == 1
@@ -380,8 +374,7 @@ async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
     """:func:`_a_decision_refused`; then the bureau's forward of the case to that county
     (移送管辖), which makes its police an addressee, read. The decision and the case
     id."""
-    bootstrap, registry, topics = deployment.bootstrap, deployment.registry_url, \
-        deployment.topics
+    bootstrap, registry = deployment.bootstrap, deployment.registry_url
     decided, referral, police = await _a_decision_refused(deployment)
     case_id = referral.case_id
     forward = example_of(CaseForwarded).model_copy(update={
@@ -389,11 +382,7 @@ async def _a_decision_refused_then_forwarded(deployment: StreamsDeployment
         "referral_number": referral.referral_number, "referring_unit_code": EXAMPLE_AGENCY,
         "forwarded_to_unit_code": ROGUE_POLICE, "forwarded_to_unit_name": None})
     await produce_events(bootstrap, registry, police, [forward])
-    await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and forward.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
+    await _state_holding(deployment, case_id, forward.event_id)
     return decided, case_id
 
 
@@ -413,13 +402,7 @@ async def _rejoined(deployment: StreamsDeployment, decided: FilingDecided,
     assert (rejoined.feedback_event_id, rejoined.case_id) == (decided.event_id, case_id)
     assert rejoined.method is MatchMethod.REFERRAL_NUMBER
     assert any(e.event_id == decided.event_id and e.case_id == case_id for _, e in matches)
-    states = await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and decided.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found))
-    [state] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id
-               and decided.event_id in {t.event_id for t in e.timeline}][-1:]
+    state = await _state_holding(deployment, case_id, decided.event_id)
     assert state.police_case_number == decided.police_case_number
 
     def of_the_decision(found: list[Any]) -> list[AuditRecorded]:
@@ -509,22 +492,12 @@ async def test_a_decision_read_with_the_forward_that_entitles_it_stays_on_its_ca
 
     await produce_events(bootstrap, registry, rogue, [decided])
     await produce_events(bootstrap, registry, police, [forward()])
-    await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and decided.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found), timeout_s=90)
+    await _state_holding(deployment, case_id, decided.event_id, timeout_s=90)
     await wait_until_read(deployment, rogue)
     await wait_until_read(deployment, topics.case_events)
     marker = forward()
     await produce_events(bootstrap, registry, police, [marker])
-    states = await read_events_until(
-        bootstrap, registry, topics.case_state,
-        lambda found: any(isinstance(e, CaseState) and e.case_id == case_id
-                          and marker.event_id in {t.event_id for t in e.timeline}
-                          for _, e in found), timeout_s=90)
-    [last] = [e for _, e in states if isinstance(e, CaseState) and e.case_id == case_id
-              and marker.event_id in {t.event_id for t in e.timeline}][-1:]
+    last = await _state_holding(deployment, case_id, marker.event_id, timeout_s=90)
     assert decided.event_id in {t.event_id for t in last.timeline}, deployment.log_of("w1")
     assert last.police_case_number == decided.police_case_number
     assert deployment.workers["w1"].poll() is None
