@@ -17,6 +17,7 @@ lint: bootstrap
 	.venv/bin/ruff check hub connectors streams tests deploy
 	.venv/bin/mypy
 	.venv/bin/liangfa schemas check --offline
+	.venv/bin/python scripts/check-module-size.py
 
 bootstrap:
 	scripts/bootstrap.sh

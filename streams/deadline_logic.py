@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from hub.calendar import CHINA_TZ, WorkingDayCalendar, china_date, default_calendar
 from hub.models import Alert, AlertKind, AlertStatus, CaseEvent
 from hub.rules import DeadlineRule, DeadlineRules, ThresholdTable, ViolationOffenceTable
-from hub.rules.deadlines import field_text
 from streams._alerts import AlertState, alert_changes, alert_id_for, build_alert
 from streams._deadline_plans import (
     BUILT_ALERTS,
@@ -34,8 +33,6 @@ from streams._deadline_plans import (
     RuleIndex,
     RulePlan,
     Stop,
-    clock_instant,
-    clock_limits,
     first_match,
     in_order,
     rule_index,
@@ -45,6 +42,12 @@ from streams._facts import (
     offence_category,
     ordered,
     owning_unit,
+)
+from streams.deadline_rule_terms import (
+    clock_deadline,
+    escalation,
+    find_stop,
+    responsible_unit,
 )
 
 __all__ = [
@@ -61,8 +64,6 @@ PROCESSOR = "deadlines"
 #: Alert detail naming the unit roles that get a copy of an overdue alert
 #: (``copy_when_overdue`` in ``deadlines.yaml``; delivered by ``routing_logic.alert_copies``).
 COPY_ROLES_DETAIL = "copy_to_roles"
-
-_SEVERITY_RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
 
 
 @dataclass(frozen=True)
@@ -110,76 +111,6 @@ def is_entered_late(
     cal = calendar or default_calendar()
     due = cal.add_working_days(china_date(occurred_at), working_days)
     return china_date(recorded_at) > due
-
-
-def _deadline(
-    rule: DeadlineRule, start_event: object, started_at: datetime, cal: WorkingDayCalendar
-) -> tuple[date, datetime]:
-    """Due date and first overdue instant of one clock (memoised: :func:`clock_limits`)."""
-    return clock_limits(cal, started_at, started_at.tzinfo,
-                        rule.declared_due_date(start_event), rule.clock.amount, rule.clock.unit)
-
-
-def _escalation(
-    rule: DeadlineRule, started_at: datetime, now: datetime, cal: WorkingDayCalendar
-) -> tuple[str, str, datetime | None]:
-    """Severity in force at ``now``, its note, and the next escalation instant."""
-    severity, note = rule.severity, ""
-    upcoming: datetime | None = None
-    for step in rule.escalations:
-        at = clock_instant(cal, started_at, started_at.tzinfo, step.after.amount,
-                           step.after.unit)
-        if at <= now:
-            if _SEVERITY_RANK[step.severity] >= _SEVERITY_RANK[severity]:
-                severity = step.severity
-            note = step.note
-        elif upcoming is None or at < upcoming:
-            upcoming = at
-    return severity, note, upcoming
-
-
-def _correlated(rule: DeadlineRule, start: object, stop: object) -> bool:
-    comparable = False
-    for pair in rule.correlate:
-        start_value = field_text(getattr(start, pair.start, None))
-        stop_value = field_text(getattr(stop, pair.stop, None))
-        if start_value is None or stop_value is None:
-            continue
-        if start_value == stop_value:
-            return True
-        comparable = True
-    return not comparable
-
-
-def _find_stop(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
-               stops: Sequence[Stop]) -> Stop | None:
-    """The first event that stops the clock ``start`` started."""
-    start_day = china_date(started_at)
-    for stop in stops:
-        if stop.event.event_id == start.event_id or stop.day < start_day:
-            continue
-        if _correlated(rule, start, stop.event):
-            return stop
-    return None
-
-
-def _responsible(
-    rule: DeadlineRule, start: CaseEvent, facts: CaseFacts, fallback: str,
-    hub_unit_code: str,
-) -> str:
-    spec = rule.responsible
-    code: str | None
-    if spec.party == "procuratorate":
-        code = hub_unit_code
-    elif spec.party == "start_event_source":
-        code = start.source_unit
-    elif spec.party == "start_event_field":
-        code = field_text(getattr(start, spec.field or "", None))
-    elif spec.party == "referring_agency":
-        code = facts.referring_agency()
-    else:
-        code = facts.receiving_police()
-    return code or fallback
 
 
 def _message(rule: DeadlineRule, due: date, late: bool | None, resolved: bool) -> str:
@@ -437,21 +368,21 @@ def _evaluate_clock(
             done_at = getattr(start, rule.lag_until or "", None)
             if not isinstance(done_at, datetime):
                 return None
-            due = _deadline(rule, start, started_at, cal)
+            due = clock_deadline(rule, start, started_at, cal)
             if done_at < due[1]:
                 return None
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
     never_emitted = emitted is not None and alert_id not in emitted
     if withdrawn and never_emitted:
         return None  # nothing to withdraw
-    due_date, due_at = due or _deadline(rule, start, started_at, cal)
+    due_date, due_at = due or clock_deadline(rule, start, started_at, cal)
     if kind is None:
         kind = AlertKind[rule.alert_kind]
 
     def clock() -> _Clock:
         assert kind is not None  # narrowed above
         return _Clock(rule, kind, alert_id, start, started_at, due_date, due_at,
-                      _responsible(rule, start, facts, fallback_unit, hub_unit_code), now,
+                      responsible_unit(rule, start, facts, fallback_unit, hub_unit_code), now,
                       hub_unit_code, cal)
 
     if withdrawn:
@@ -472,12 +403,12 @@ def _evaluate_clock(
             AlertStatus.RESOLVED, rule.severity, done_at, late=True,
             resolved_by=start.event_id, done_at=done_at)), None)
 
-    found = _find_stop(rule, start, started_at, stops)
+    found = find_stop(rule, start, started_at, stops)
     if found is not None:
         stop, stopped_at = found.event, found.at
         late = stopped_at >= due_at and not rule.lateness_exempt(stop)
         if late:
-            severity, note, _ = _escalation(rule, started_at, stopped_at, cal)
+            severity, note, _ = escalation(rule, started_at, stopped_at, cal)
             return _ClockOutcome(None, AlertState(clock().alert(
                 AlertStatus.RESOLVED, severity, stopped_at, late=True,
                 resolved_by=stop.event_id, note=note, done_at=stopped_at)), None)
@@ -494,7 +425,7 @@ def _evaluate_clock(
         return None
 
     overdue = now >= due_at
-    responsible = _responsible(rule, start, facts, fallback_unit, hub_unit_code)
+    responsible = responsible_unit(rule, start, facts, fallback_unit, hub_unit_code)
     if rule.evaluation == "window":
         if overdue:
             return None
@@ -502,7 +433,7 @@ def _evaluate_clock(
                                        started_at, due_date, due_at, responsible, False,
                                        rule.severity), None, due_at)
 
-    severity, note, upcoming = _escalation(rule, started_at, now, cal)
+    severity, note, upcoming = escalation(rule, started_at, now, cal)
     open_clock = OpenClock(rule.id, alert_id, start.case_id, start.event_id, started_at,
                            due_date, due_at, responsible, overdue, severity)
     if not overdue:

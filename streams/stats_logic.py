@@ -28,7 +28,6 @@ dict so the engine can snapshot it in its store and rebuild it after a restart.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +53,7 @@ from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams.deadline_logic import is_entered_late
 from streams.missing_entry_logic import MissingEntryTracker
 from streams.stats_facts import StatsFact, fact_of
+from streams.stats_records import Bucket, CaseStats
 from streams.stats_store import CaseStatsStore, MemoryCaseStats
 
 __all__ = ["COUNTED_TYPES", "PROCESSOR", "StatsAccumulator", "month_of"]
@@ -83,72 +83,6 @@ def month_of(moment: datetime) -> str:
 #: Store key prefixes: a case's counted items, a unit-month's counters.
 CASE_PREFIX = b"c|"
 BUCKET_PREFIX = b"b|"
-_FIGURES = ("penalties", "late", "referrals", "referrals_decided", "receipts",
-            "receipts_decided", "decisions", "alerts", "arrest_requests", "transfers",
-            "explanations")
-
-
-@dataclass
-class _Bucket:
-    """One unit's month: counts, and the days to each filing decision as a histogram.
-
-    Which items were counted lives with each case (:class:`_CaseStats`): a count changes
-    only when a case's items change, so counting an event again changes nothing.
-    """
-
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_FIGURES, 0))
-    #: days from referral to decision ("3.0") → decisions that took them
-    days: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "days": self.days}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _Bucket:
-        return cls({**dict.fromkeys(_FIGURES, 0), **data["counts"]}, dict(data["days"]))
-
-    def add_days(self, days: float | None, sign: int) -> None:
-        if days is None:
-            return
-        key = repr(days)
-        left = self.days.get(key, 0) + sign
-        if left:
-            self.days[key] = left
-        else:
-            self.days.pop(key, None)
-
-    def median_days(self) -> float | None:
-        """:func:`statistics.median` of the days, from the histogram."""
-        total = sum(self.days.values())
-        if not total:
-            return None
-        values = sorted((float(key), count) for key, count in self.days.items())
-        wanted = [total // 2] if total % 2 else [total // 2 - 1, total // 2]
-        found: list[float] = []
-        seen = 0
-        for value, count in values:
-            while wanted and wanted[0] < seen + count:
-                found.append(value)
-                wanted.pop(0)
-            seen += count
-        return found[0] if len(found) == 1 else (found[0] + found[1]) / 2
-
-
-class _CaseStats:
-    """What one case put in the figures (JSON in the store under ``c|<case id>``)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: dict[str, Any] | None = None) -> None:
-        #: "p": [unit, month, first recorded at, late, its event id]; "i": referral/receipt items
-        #: [unit, month, figure, item, occurred at, event id]; "rt"/"ct": referred / first
-        #: receipt at; "d": has feedback; "x": decisions [unit, month, item, decided at,
-        #: days, event id]; "a": alerts [unit, month, alert id, raised at, event id]; "s":
-        #: police steps [unit, month, figure, item, occurred at, event id]. Entries written
-        #: by older workers end at the item (or, a decision, at its days) and keep their
-        #: count whatever copy comes later.
-        self.data: dict[str, Any] = data if data is not None else {}
-
 
 
 class StatsAccumulator:
@@ -164,25 +98,25 @@ class StatsAccumulator:
         self.missing = MissingEntryTracker(missing_entry or load_missing_entry(),
                                            calendar=calendar, store=self.cases)
         self._entry_working_days = entry_working_days
-        self._buckets: dict[Key, _Bucket] = {}
+        self._buckets: dict[Key, Bucket] = {}
         #: cases read or changed since the last :meth:`write_cases`, decoded
-        self._open_cases: dict[str, _CaseStats] = {}
+        self._open_cases: dict[str, CaseStats] = {}
         self._dirty_cases: set[str] = set()
 
-    def _bucket(self, unit: str, month: str) -> _Bucket:
+    def _bucket(self, unit: str, month: str) -> Bucket:
         bucket = self._buckets.get((unit, month))
         if bucket is None:
-            bucket = self._buckets[(unit, month)] = _Bucket()
+            bucket = self._buckets[(unit, month)] = Bucket()
         return bucket
 
     def _count(self, key: Key, figure: str, sign: int = 1) -> None:
         self._bucket(*key).counts[figure] += sign
 
-    def _case(self, case_id: str) -> _CaseStats:
+    def _case(self, case_id: str) -> CaseStats:
         case = self._open_cases.get(case_id)
         if case is None:
             stored = self.cases.get(CASE_PREFIX + case_id.encode("utf-8"))
-            case = _CaseStats(orjson.loads(stored) if stored else None)
+            case = CaseStats(orjson.loads(stored) if stored else None)
             self._open_cases[case_id] = case
         return case
 
@@ -211,7 +145,7 @@ class StatsAccumulator:
         """Take the counters from their store records (newer than a snapshot's)."""
         for key, value in records:
             unit, month = key[len(BUCKET_PREFIX):].decode().rsplit("|", 1)
-            self._buckets[(unit, month)] = _Bucket.from_dict(orjson.loads(value))
+            self._buckets[(unit, month)] = Bucket.from_dict(orjson.loads(value))
 
     def add(self, event: CaseEvent) -> frozenset[Key]:
         """Count one event; returns the (unit, month) keys whose figures changed."""
@@ -401,7 +335,7 @@ class StatsAccumulator:
     def stats(self, unit_code: str, month: str, *, hub_unit_code: str,
               now: datetime) -> UnitMonthlyStats:
         """The UnitMonthlyStats event of a unit's month (deterministic event id)."""
-        bucket = self._buckets.get((unit_code, month)) or _Bucket()
+        bucket = self._buckets.get((unit_code, month)) or Bucket()
         counts = bucket.counts
         tracked = counts["referrals"] + counts["receipts"]
         decided = counts["referrals_decided"] + counts["receipts_decided"]
@@ -459,7 +393,7 @@ class StatsAccumulator:
         accumulator.missing = MissingEntryTracker.from_dict(
             data["missing_entry"], accumulator.missing.parameters, calendar=calendar,
             store=accumulator.cases)
-        accumulator._buckets = {(unit, month): _Bucket.from_dict(bucket)
+        accumulator._buckets = {(unit, month): Bucket.from_dict(bucket)
                                 for unit, month, bucket in data["buckets"]}
         return accumulator
 
@@ -486,7 +420,7 @@ def _earlier_copy(event: StatsFact, counted_at: str, counted_event_id: str) -> b
     return event.event_id < counted_event_id
 
 
-def _start_of(case: _CaseStats) -> datetime | None:
+def _start_of(case: CaseStats) -> datetime | None:
     start = case.data.get("rt") or case.data.get("ct")
     return datetime.fromisoformat(start) if start else None
 

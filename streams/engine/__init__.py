@@ -7,7 +7,9 @@ due-time index, and a batch is checkpointed in a fixed order (outputs acknowledg
 changelog acknowledged → local write → offsets committed). Why not faust-streaming or
 Quix Streams: ``docs/decisions.md``. Modules, one job each:
 
-- :mod:`~streams.engine.worker`: the loop, rebalances, the checkpoint order;
+- :mod:`~streams.engine.worker`: the loop, the checkpoint order;
+- :mod:`~streams.engine.assignment`: rebalances, the assigned partitions' stores opened
+  and replayed, saved and closed;
 - :mod:`~streams.engine.commits`: the group's offsets, committed after each batch;
 - :mod:`~streams.engine.processors`: the case processors (normalize, routing, clocks,
   screening, aggregate) bound to a batch, in the modules of their steps:

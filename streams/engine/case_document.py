@@ -6,7 +6,11 @@ One document per case, in the partition's RocksDB store under ``c|<case id>``::
      "events": [stored events],      # the case's legal history (deadlines, screening)
      "aggregate": {...} | null,      # streams.aggregate_logic.CaseAggregate.to_dict()
      "deadlines": {"emitted": {alert id: snapshot}, "next_check": iso | null},
-     "screening": {"emitted": {...}, "next_check": iso | null}}
+     "screening": {"emitted": {...}, "next_check": iso | null},
+     "relations": {...},             # streams.entitlement_logic.CaseRelations.to_dict()
+     "held": [[stored event, iso]],  # feedback that matched nothing yet, until its grace ends
+     "awaiting": [{...}],            # the waiting room (streams.engine.waiting_room)
+     "reviewed": [event ids]}        # events raised for an entitlement review
 
 ``seen`` keeps the last :data:`MAX_SEEN_IDS` ids: a replay after a crash repeats at most
 the uncommitted batches, which are recent; older re-sent events are caught by normalize's
@@ -20,16 +24,12 @@ which go), and a document still over the size limit is shrunk further
 warning, not fatal. Each of these counts in ``liangfa_streams_state_dropped_total``.
 """
 
-
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
-
-from pydantic import ValidationError
+from typing import Any
 
 from hub.models import (
     AgencyCaseOpened,
@@ -37,34 +37,24 @@ from hub.models import (
     CaseReferred,
     PenaltyCaseRecorded,
 )
-from streams._events import (
-    decode_stored,
-    stored_form,
-)
+from streams._events import stored_form
 from streams.aggregate_logic import CaseAggregate
-from streams.engine.inputs import intake_origin
 from streams.engine.state import encode_value
+from streams.engine.stored_events import decode_tolerant
+from streams.engine.waiting_room import WaitingRoom
 from streams.entitlement_logic import CaseRelations
 from streams.metrics import STATE_DROPPED
 from streams.safety import RawRecord
 
 __all__ = [
-    "AWAIT_BYTES",
-    "AWAIT_PER_UNIT",
     "MATCHED",
     "MAX_DOCUMENT_BYTES",
     "MAX_SEEN_IDS",
     "MAX_STORED_EVENTS",
-    "RECHECK_BYTES",
-    "RECHECK_BYTES_PER_UNIT",
-    "RECHECK_LIMIT",
-    "RECHECK_PER_UNIT",
     "REFUSED",
     "STORED_EVENTS_HEAD",
     "UNROUTED",
-    "Awaiting",
     "CaseDocument",
-    "decode_tolerant",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,20 +69,6 @@ STORED_EVENTS_HEAD = 100
 #: Default largest encoded case document: under the producer's 4 MiB request limit with
 #: room for the record's key, headers and batch overhead.
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024 + 512 * 1024
-#: Events of one unit that may wait on one case (:meth:`CaseDocument.await_case`).
-AWAIT_PER_UNIT = 8
-#: Bytes of waiting records (key, value, headers as read) one case may keep: each is
-#: stored about twice (the event and the record), so at most ~1/7 of the document.
-AWAIT_BYTES = 256 * 1024
-#: Refused events one case keeps to check again when it changes (``refused=True`` in
-#: :meth:`CaseDocument.await_case`), of one unit, and their bytes: a share of the waiting
-#: room's, so what waits for the input frontier always finds room.
-RECHECK_LIMIT = 8
-RECHECK_PER_UNIT = 4
-RECHECK_BYTES = AWAIT_BYTES // 4
-#: Bytes of one unit's kept refusals on one case: a quarter of the refused room, so one
-#: unit's large records cannot take it all (a police decision is ~1-2 KiB).
-RECHECK_BYTES_PER_UNIT = RECHECK_BYTES // 4
 #: Seen-id prefixes that let the matcher's re-keyed copy of feedback through exactly once
 #: when it comes back to the very case that refused the original (the feedback quoted the
 #: hub's case id, but arrived before its referral and was parked): the copy has the same
@@ -107,17 +83,7 @@ REFUSED_ENTRY = "not-entitled|"
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
 
 
-class Awaiting(NamedTuple):
-    """An event taken from a case's waiting room (:meth:`CaseDocument.take_awaiting`)."""
-
-    record: RawRecord
-    event: CaseEvent
-    until: datetime
-    #: Refused and dead-lettered already; kept to be checked again as the case changes.
-    refused: bool
-
-
-class CaseDocument:
+class CaseDocument(WaitingRoom):
     """One case's state document (see the module docstring) while a batch works on it."""
 
     def __init__(self, partition: int, case_id: str, data: dict[str, Any] | None) -> None:
@@ -353,142 +319,11 @@ class CaseDocument:
                   for item in self.data.get("awaiting", [])]
         return min(times) if times else None
 
-    def await_case(self, record: RawRecord, event: CaseEvent, until: datetime,
-                   limit: int, *, refused: bool = False,
-                   awaits_withdrawal: bool = False) -> bool:
-        """Keep an event its unit may not add to this case *yet*: it is checked again
-        whenever the case changes until ``until`` (in a backfill the event that makes
-        its unit an addressee, a lead sent to it or the agency's penalty, may come from
-        another source minutes later; see ``CaseRecords.entitled`` for how long). The
-        record is kept whole, so it is processed, or refused and dead-lettered, as read.
-
-        False (the event is refused at once) when the waiting room is full: ``limit``
-        events wait already, :data:`AWAIT_PER_UNIT` of its own unit's (so one unit's
-        forged events cannot crowd out another's real ones), or the waiting records
-        would pass :data:`AWAIT_BYTES` (the case's own history must never be trimmed,
-        nor the document outgrow its limit, to keep what another unit sent).
-
-        ``refused``: the event was refused and dead-lettered already, and is kept to be
-        checked again as the case changes (a forward exported a day after the new organ's
-        answer); such events have a room of their own within the waiting room's bytes
-        (:data:`RECHECK_LIMIT`, :data:`RECHECK_PER_UNIT`, :data:`RECHECK_BYTES`,
-        :data:`RECHECK_BYTES_PER_UNIT`). ``awaits_withdrawal``: the matcher's copy whose
-        refusal published a FeedbackMatchWithdrawn; it is not checked again before the
-        case has read that withdrawal (:meth:`withdrawal_read`), which would otherwise
-        take the feedback out of the case again after it joined."""
-        awaiting: list[dict[str, Any]] = self.data.setdefault("awaiting", [])
-        same = [item for item in awaiting if item["event"][0] == event.event_id]
-        if same and (refused or any(not item.get("refused") for item in same)):
-            return True  # a redelivered record, waiting already
-        if same:
-            # A copy of an event kept as refused (a replay from the dead letters): it is
-            # judged in its place, and dead-lettered again if still refused.
-            awaiting[:] = [item for item in awaiting if item["event"][0] != event.event_id]
-        size = (len(record.value or b"") + len(record.key or b"")
-                + sum(len(name) + len(value) for name, value in record.headers))
-        room = [item for item in awaiting if bool(item.get("refused")) == refused]
-        count, per_unit = ((RECHECK_LIMIT, RECHECK_PER_UNIT) if refused
-                           else (limit, AWAIT_PER_UNIT))
-        if (len(room) >= count
-                or sum(item.get("unit") == event.source_unit for item in room) >= per_unit
-                or sum(item.get("bytes", 0) for item in awaiting) + size > AWAIT_BYTES
-                or (refused and sum(item.get("bytes", 0) for item in room) + size
-                    > RECHECK_BYTES)
-                or (refused and sum(item.get("bytes", 0) for item in room
-                                    if item.get("unit") == event.source_unit) + size
-                    > RECHECK_BYTES_PER_UNIT)):
-            if not awaiting:
-                del self.data["awaiting"]
-            return False
-        item: dict[str, Any] = {
-            "event": stored_form(event), "until": until.isoformat(),
-            "unit": event.source_unit, "bytes": size,
-            "record": [record.topic, record.partition, record.offset,
-                       _b64(record.key), _b64(record.value),
-                       [[name, _b64(value)] for name, value in record.headers]]}
-        if refused:
-            item["refused"] = True
-        if awaits_withdrawal:
-            item["withdrawal"] = True
-        awaiting.append(item)
-        self.changed = True
-        return True
-
-    def take_awaiting(self, now: datetime | None = None, *,
-                      refused: bool | None = None) -> list[Awaiting]:
-        """Remove and return the awaiting events with the end of their wait (with
-        ``now``: those whose wait ended; with ``refused``: only the refused events kept
-        to be checked again, or only the others). Without ``now``, a kept refusal whose
-        withdrawal the case has not read yet stays."""
-        def wanted(item: dict[str, Any]) -> bool:
-            if refused is not None and bool(item.get("refused")) != refused:
-                return False
-            return now is not None or not item.get("withdrawal")
-
-        return self._awaiting_of(self._take("awaiting", lambda item: item["until"], now,
-                                            wanted))
-
-    def kept_refusals(self) -> list[Awaiting]:
-        """The refused events kept to be checked again (not those still waiting for their
-        withdrawal to be read), left in place."""
-        return self._awaiting_of([item for item in self.data.get("awaiting", [])
-                                  if item.get("refused") and not item.get("withdrawal")])
-
-    def _awaiting_of(self, taken: list[dict[str, Any]]) -> list[Awaiting]:
-        """Stored waiting-room items as records and events."""
-        if not taken:
-            return []
-        events, _ = decode_tolerant([item["event"] for item in taken], self.case_id)
-        by_id = {event.event_id: event for event in events}
-        released: list[Awaiting] = []
-        for item in taken:
-            event = by_id.get(item["event"][0])
-            if event is None:
-                continue  # no longer valid against its model: dropped with a warning
-            topic, partition, offset, key, value, headers = item["record"]
-            kept = tuple((name, _unb64(header) or b"") for name, header in headers)
-            # Only a record read from lf.streams.case-intake keeps the origin header (one
-            # handed on within its task keeps a replay's mark only).
-            released.append(Awaiting(RawRecord(
-                topic, partition, offset, _unb64(key), _unb64(value), kept,
-                intake_origin(kept)), event, datetime.fromisoformat(item["until"]),
-                bool(item.get("refused"))))
-        return released
-
     def take_held(self, now: datetime | None = None) -> list[CaseEvent]:
         """Remove and return the held feedback (with ``now``: that whose grace ended;
         feedback held later keeps the rest of its own grace)."""
         taken = self._take("held", lambda item: item[1], now)
         return decode_tolerant([item for item, _ in taken], self.case_id)[0] if taken else []
-
-    def withdrawal_read(self, feedback_event_id: str) -> None:
-        """The case read the withdrawal its refusal of ``feedback_event_id`` published:
-        the kept refusal may be checked again from now on."""
-        for item in self.data.get("awaiting", []):
-            if item.get("withdrawal") and item["event"][0] == feedback_event_id:
-                del item["withdrawal"]
-                self.changed = True
-
-    def has_refused_waiting(self) -> bool:
-        """Whether the case keeps refused events to check again."""
-        return any(item.get("refused") for item in self.data.get("awaiting", []))
-
-    def _take(self, key: str, until: Callable[[Any], str], now: datetime | None,
-              wanted: Callable[[Any], bool] | None = None) -> list[Any]:
-        """Remove and return the items under ``key`` (those ``wanted`` accepts) whose
-        time (``until``) ended by ``now``, or all of them without ``now``."""
-        items = self.data.get(key, [])
-        taken = [item for item in items
-                 if (wanted is None or wanted(item))
-                 and (now is None or datetime.fromisoformat(until(item)) <= now)]
-        if taken:
-            kept = [item for item in items if item not in taken]
-            if kept:
-                self.data[key] = kept
-            else:
-                del self.data[key]
-            self.changed = True
-        return taken
 
     def release_held(self, ready: Callable[[CaseEvent], bool]) -> list[CaseEvent]:
         """Remove and return the held feedback ``ready`` accepts; the rest stays held
@@ -528,37 +363,3 @@ class CaseDocument:
 
 
 
-def decode_tolerant(items: list[list[Any]], case_id: str
-                    ) -> tuple[list[CaseEvent], list[list[Any]]]:
-    """Stored events back as models, skipping any that no longer validate.
-
-    Returns the models and the stored items that produced them (the readable ones, in
-    order). A skipped item is logged (its id and type) and counted; it was written by an
-    earlier version or damaged, and failing on it would fail every batch of the case.
-    """
-    try:
-        return decode_stored(items), items
-    except (ValidationError, KeyError, ValueError, TypeError):
-        pass
-    events: list[CaseEvent] = []
-    kept: list[list[Any]] = []
-    for item in items:
-        try:
-            [event] = decode_stored([item])
-        except (ValidationError, KeyError, ValueError, TypeError) as exc:
-            STATE_DROPPED.labels("unreadable-event").inc()
-            described = item[:2] if isinstance(item, list) else type(item).__name__
-            log.warning("case %s: stored event %s no longer validates, skipped: %s",
-                        case_id, described, str(exc).splitlines()[0] if str(exc) else exc)
-            continue
-        events.append(event)
-        kept.append(item)
-    return events, kept
-
-
-def _b64(data: bytes | None) -> str | None:
-    return base64.b64encode(data).decode("ascii") if data is not None else None
-
-
-def _unb64(text: str | None) -> bytes | None:
-    return base64.b64decode(text) if text is not None else None

@@ -44,10 +44,11 @@ from streams._events import (
     MATCHED_HEADER,
     stored_form,
 )
-from streams.engine.case_document import CaseDocument, decode_tolerant
+from streams.engine.case_document import CaseDocument
 from streams.engine.global_index import REVIEW_PREFIX, GlobalIndex
 from streams.engine.outputs import Outputs
 from streams.engine.state import encode_value
+from streams.engine.stored_events import decode_tolerant
 from streams.engine.timers import DueIndex
 from streams.match_index import normalise_document_number
 from streams.matching import indexed_entries, police_index_key, unmatched_feedback_alert
@@ -479,7 +480,7 @@ def _stored_feedback(entry: dict[str, Any], key: str) -> CaseEvent | None:
     The entries are replicated to every worker: one written by an earlier version (or
     damaged) would otherwise fail every batch that indexes a referral, on every worker
     and after every restart. Skipped entries are logged and counted
-    (:func:`~streams.engine.case_document.decode_tolerant`).
+    (:func:`~streams.engine.stored_events.decode_tolerant`).
     """
     stored = entry.get("feedback")
     if not isinstance(stored, list):

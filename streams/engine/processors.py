@@ -77,7 +77,7 @@ class Processors(Intake, Sweeps):
         self.case_stores: dict[int, PartitionStore] = {}
         self.due = DueIndex(DUE_KEYS, self.case_stores)
         #: Held feedback (see :data:`MATCH_GRACE_S`) and events waiting for what would
-        #: entitle them to their case (``CaseRecords.entitled``) by partition and case.
+        #: entitle them to their case (``CaseEntitlement.entitled``) by partition and case.
         self.held = DueIndex(HELD_KEYS, self.case_stores)
         self.matching = MatchingProcessor(topics=topics, hub_unit_code=hub_unit_code,
                                           serde=serde, outputs=outputs, index=index,

@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 from hub.models import CaseEvent
 from streams._events import COURT_FEEDBACK_TYPES
 from streams.engine.batch import Batch
-from streams.engine.case_document import RECHECK_LIMIT, CaseDocument
+from streams.engine.case_document import CaseDocument
 from streams.engine.evaluation import CaseEvaluation
 from streams.engine.global_index import GlobalIndex
 from streams.engine.matching import MATCH_GRACE_S
 from streams.engine.state import decode_value
 from streams.engine.timers import HELD_KEYS, INDEX_BUILT, INDEX_VERSION, DueScan
 from streams.engine.tuning import EngineTuning
+from streams.engine.waiting_room import RECHECK_LIMIT
 from streams.entitlement_logic import check_entitlement
 
 __all__ = ["DUE_SCAN_STEP", "SWEEP_CASES", "Sweeps"]
@@ -136,7 +137,7 @@ class Sweeps(CaseEvaluation):
 
     def _may_join(self, document: CaseDocument) -> bool:
         """Whether a refusal ``document`` keeps is entitled to its case now (the check of
-        ``CaseRecords.entitled``, read-only), or is to be dropped (the recheck was
+        ``CaseEntitlement.entitled``, read-only), or is to be dropped (the recheck was
         switched off since)."""
         kept = document.kept_refusals()
         if kept and self.recheck_refused_s <= 0:
@@ -185,7 +186,7 @@ class Sweeps(CaseEvaluation):
         return len(due)
 
     async def recheck_refused(self, batch: Batch) -> int:
-        """Check the refused events this batch's cases keep (``CaseRecords.entitled``)
+        """Check the refused events this batch's cases keep (``CaseEntitlement.entitled``)
         against the cases as the batch left them, after everything else joined; again
         while one joins (a forward taken this way may entitle the new organ's answer).
         Returns how many are no longer kept (joined, or dropped)."""

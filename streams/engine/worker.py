@@ -19,7 +19,7 @@ at a quarter of aiokafka's CPU per record (docs/decisions.md). Consumer-group re
 are reported inside ``consume``, which the loop calls only between batches: a revoked
 partition's last batch has committed before its store closes, and a newly assigned
 partition's store replays its changelog (synchronously, in the callback) before its first
-record is processed.
+record is processed (:mod:`streams.engine.assignment`).
 
 Subscription is by pattern (every ``lf.ingest.*`` topic plus the fixed topics), with
 metadata refreshed every :data:`METADATA_MAX_AGE_MS`: an ingest topic created after the
@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer
 
 from hub.calendar import unknown_years_seen
 from hub.kafka import (
@@ -57,6 +57,7 @@ from hub.registry import SchemaRegistryClient
 from hub.rules import load_rule_set
 from hub.serde import AvroSerde
 from hub.units import UnitRegistry, load_unit_registry
+from streams.engine.assignment import PartitionAssignment
 from streams.engine.batch import Batch
 from streams.engine.case_document import MAX_DOCUMENT_BYTES
 from streams.engine.commits import OffsetCommits
@@ -74,10 +75,9 @@ from streams.engine.inputs import (
 from streams.engine.outputs import Outputs
 from streams.engine.processors import Processors
 from streams.engine.purge import RepartitionPurge
-from streams.engine.state import PartitionStore
 from streams.engine.sweeps import SWEEP_CASES
 from streams.engine.tuning import EngineTuning
-from streams.metrics import CALENDAR_UNKNOWN_YEARS, CONSUMER_LAG, RESTORE_SECONDS
+from streams.metrics import CALENDAR_UNKNOWN_YEARS
 from streams.safety import RawRecord
 from streams.topics import changelog_topic
 
@@ -94,12 +94,9 @@ _MAX_POLL_RECORDS = 5000
 #: How often the consumer refreshes topic metadata, i.e. how soon a new ingest topic is
 #: subscribed (``EngineTuning.metadata_max_age_ms``; tests use a few seconds).
 METADATA_MAX_AGE_MS = EngineTuning.metadata_max_age_ms
-#: The producer's request limit; state documents stay under :data:`MAX_DOCUMENT_BYTES`.
-#: ``EngineTuning.max_document_bytes`` lowers the document limit (tests).
-_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
-class StreamWorker:
+class StreamWorker(PartitionAssignment):
     """One worker process of the engine (see the module docstring)."""
 
     def __init__(self, settings: Any, worker_id: str, data_dir: Path,
@@ -129,119 +126,6 @@ class StreamWorker:
         self._next_sweep = 0.0
         #: Up to when the group has read its input; timed judgements wait for it.
         self.frontier: InputFrontier | None = None
-
-    def _store(self, name: str, partition: int) -> PartitionStore:
-        return PartitionStore(self.data_dir / f"{name}-{partition}",
-                              changelog_topic(self.settings.app_id, name), partition)
-
-    def _is_case_topic(self, topic: str) -> bool:
-        """Co-partitioned with the case stores: an ingest topic or a fixed case topic."""
-        topics = self.topics
-        return (topic in (topics.case_events, topics.alerts, topics.view_actions,
-                          topics.case_intake)
-                or topics.ingest_unit(topic) is not None)
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.release([(tp.topic, tp.partition) for tp in partitions])
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Lost (session timeout, poll interval exceeded): another worker may own them
-        # already, so nothing more is written to their changelogs.
-        self.release([(tp.topic, tp.partition) for tp in partitions], lost=True)
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        places = [(tp.topic, tp.partition) for tp in partitions]
-        resume = self.acquire(places)
-        for tp in partitions:
-            offset = resume.get((tp.topic, tp.partition))
-            if offset is not None:
-                tp.offset = offset
-        self.assigned = set(places)
-        consumer.assign(partitions)
-
-    def release(self, revoked: list[Place], *, lost: bool = False) -> None:
-        """Close the stores of partitions that moved away (their last batch committed).
-
-        The statistics snapshot is saved first on a clean hand-over only: not when the
-        partitions were ``lost`` (a new owner may be writing their changelogs) and not
-        when the loop failed (:attr:`failed`: a batch's state may be in memory whose
-        outputs were never acknowledged). Then the next owner re-counts the feed from
-        the last snapshot, as after a crash. A failure while saving is logged and the
-        stores are closed all the same: this runs inside the consumer's callback.
-        """
-        for topic, partition in revoked:  # an owner's lag, not a figure moved away
-            with contextlib.suppress(KeyError):
-                CONSUMER_LAG.remove(topic, str(partition))
-        gone = set(revoked)
-        self.assigned -= gone
-        if self.commits is not None:
-            self.commits.forget(gone)
-        processors = self.processors
-        if processors is None:
-            return
-        kept = {partition for topic, partition in self.assigned
-                if self._is_case_topic(topic)}
-        for topic, partition in revoked:
-            statistics = processors.statistics
-            if topic == self.topics.stats_feed and statistics.store is not None:
-                try:
-                    if (self.producer is not None and not lost and not self.failed
-                            and statistics.save_before_close()):
-                        self._flush(self.producer)
-                except Exception:
-                    log.exception("%s: the statistics snapshot could not be saved on "
-                                  "release; the next owner re-counts from the last one",
-                                  self.worker_id)
-                finally:
-                    statistics.store.close()
-                    statistics.store = None
-                    statistics.stats = None
-            elif partition in processors.case_stores and partition not in kept:
-                store = processors.case_stores.pop(partition)
-                processors.forget_partition(partition)
-                store.close()
-                processors.due.drop_partition(partition)
-                processors.held.drop_partition(partition)
-
-    def acquire(self, assigned: list[Place]) -> dict[Place, int]:
-        """Open and recover the stores of newly assigned partitions (changelog replay).
-
-        Returns the offsets to resume from where the store, not the group, knows them
-        (the statistics feed's offset is kept with its state).
-        """
-        processors = self.processors
-        resume: dict[Place, int] = {}
-        if processors is None:
-            return resume
-        started = time.monotonic()
-        for topic, partition in sorted(assigned):
-            if topic == self.topics.stats_feed:
-                if processors.statistics.store is None:
-                    store = self._store("engine-stats", 0)
-                    store.recover(self.settings.bootstrap, self.security,
-                                  group_id=f"{self.settings.app_id}-restore")
-                    processors.statistics.store = store
-                    resume[(topic, partition)] = processors.statistics.load()
-                continue
-            # An ingest topic with more partitions than the case topics: its extra
-            # partitions have no case store (their events take the two-hop path).
-            if (partition not in processors.case_stores
-                    and partition in processors.case_partitions):
-                store = self._store("engine-cases", partition)
-                store.recover(self.settings.bootstrap, self.security,
-                                  group_id=f"{self.settings.app_id}-restore")
-                processors.case_stores[partition] = store
-                processors.forget_partition(partition)
-                processors.index_due_times(partition)
-        # What recovery loaded (the matching index, kept documents, rules) lives as long
-        # as the assignment: out of the collector's sight, full collections stop scanning
-        # it again and again (they took 30-40% of the CPU with a large index).
-        gc.collect()
-        gc.freeze()
-        RESTORE_SECONDS.set(time.monotonic() - started)
-        log.info("%s: assigned %d partitions, stores ready in %.1f s", self.worker_id,
-                 len(assigned), time.monotonic() - started)
-        return resume
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT; state and offsets are flushed on the way out."""

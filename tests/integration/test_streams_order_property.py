@@ -27,7 +27,7 @@ from hub.models import (
     ReferralReceived,
 )
 from hub.models.examples import EXAMPLE_AGENCY, EXAMPLE_POLICE
-from streams.bench import bench_events
+from streams.bench_load import bench_events
 from tests.integration.test_streams_harness import (
     StreamsDeployment,
     produce_events,

@@ -43,11 +43,11 @@ from streams.deadline_logic import (
     PROCESSOR,
     CaseDeadlines,
     OpenClock,
-    _correlated,
     _details,
     _message,
     evaluate_case,
 )
+from streams.deadline_rule_terms import correlated
 from tests.unit.data import case_events as ev
 
 _SEVERITY_RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
@@ -138,7 +138,7 @@ def _ref_clock(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
                  if event.event_id != start.event_id and rule.is_stop(event)
                  and china_date(rule.stop_instant(event, event.occurred_at))
                  >= china_date(started_at)
-                 and _correlated(rule, start, event)), None)
+                 and correlated(rule, start, event)), None)
     if stop is not None:
         stopped_at = rule.stop_instant(stop, stop.occurred_at)
         if stopped_at >= due_at and not rule.lateness_exempt(stop):

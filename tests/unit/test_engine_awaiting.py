@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from hub.models import AgencyReplied
 from hub.models.examples import EXAMPLE_POLICE, example_events
-from streams.engine.case_document import (
+from streams.engine.case_document import CaseDocument
+from streams.engine.waiting_room import (
     AWAIT_BYTES,
     AWAIT_PER_UNIT,
     RECHECK_BYTES_PER_UNIT,
     RECHECK_LIMIT,
     RECHECK_PER_UNIT,
-    CaseDocument,
 )
 from streams.safety import RawRecord
 from tests.support.supervision_county import EXAMPLE_COMMISSION, EXAMPLE_JUSTICE

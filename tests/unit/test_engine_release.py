@@ -150,7 +150,7 @@ async def test_a_failed_delivery_is_not_forgotten_by_a_later_flush(
     await setup.second_batch(delivered=False)
     # Even without the loop's flag, the release's flush finds the failed report again:
     # the snapshot is not saved and the stores are closed all the same.
-    with caplog.at_level(logging.ERROR, logger="streams.engine.worker"):
+    with caplog.at_level(logging.ERROR, logger="streams.engine.assignment"):
         setup.release_all()
     assert "could not be saved" in caplog.text
     assert setup.statistics.store is None

@@ -14,10 +14,10 @@ from streams.engine.case_document import (
     MAX_STORED_EVENTS,
     STORED_EVENTS_HEAD,
     CaseDocument,
-    decode_tolerant,
 )
 from streams.engine.inputs import subscription
 from streams.engine.state import decode_value
+from streams.engine.stored_events import decode_tolerant
 from streams.topics import TopicNames
 
 

@@ -12,7 +12,8 @@ from hub.models import CaseEvent, CaseStage, FilingDecided, FilingDecision
 from hub.rules import load_deadlines, load_routing, load_thresholds, load_violation_offences
 from hub.serde import LocalSerde
 from hub.units import load_unit_registry
-from streams.aggregate_logic import fold, summarise
+from streams.aggregate_logic import fold
+from streams.case_event_meaning import summarise
 from streams.deadline_logic import CaseDeadlines, evaluate_case
 from streams.routing_logic import route_event
 from tests.unit.data.case_events import (

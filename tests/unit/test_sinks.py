@@ -36,7 +36,7 @@ from hub.security.acl import acl_bindings, unit_principal
 from hub.security.certificates import ensure_ca, ensure_certificate
 from hub.topics import ingest_topic
 from hub.units import UnitRegistry, load_unit_registry
-from streams.aggregate_logic import summarise
+from streams.case_event_meaning import summarise
 from streams.entitlement_logic import CaseRelations, check_entitlement
 
 ITEM = InboxItem("00000000-0000-5000-8000-000000000007", "cn.liangfa.events.CaseReferred",

@@ -136,7 +136,7 @@ def test_no_justice_bureau_in_the_jurisdiction_is_unroutable_not_lost(
 def test_the_timeline_names_the_act_its_number_and_its_addressee() -> None:
     from hub.models import ProsecutorialActionKind
     from hub.view.texts import localize_summary
-    from streams.aggregate_logic import summarise
+    from streams.case_event_meaning import summarise
 
     for kind in ProsecutorialActionKind:
         if kind is ProsecutorialActionKind.UNKNOWN:
@@ -266,7 +266,7 @@ def test_the_timeline_names_requests_answers_recommendations_and_enforcement() -
     answer, the court's or hub's recommendation and its addressee, what the penalty
     export says of enforcement (nothing when it does not say)."""
     from hub.models import EnforcementStatus
-    from streams.aggregate_logic import summarise
+    from streams.case_event_meaning import summarise
     from tests.unit.data.case_events import (
         PROCURATORATE,
         consultation,
@@ -298,7 +298,7 @@ def test_a_lead_on_the_timeline_names_its_receiver_and_destination_in_the_page_l
     destination in its own language."""
     from hub.view.i18n import Translator
     from hub.view.texts import localize_summary
-    from streams.aggregate_logic import summarise
+    from streams.case_event_meaning import summarise
     from tests.unit.data.case_events import lead
 
     justice = "114299010318315875"

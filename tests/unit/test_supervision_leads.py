@@ -18,7 +18,7 @@ from hub.rules import (
 from hub.serde import LocalSerde
 from hub.units import UnitRegistry
 from hub.view.acts import act_rule_titles
-from streams.aggregate_logic import summarise
+from streams.case_event_meaning import summarise
 from streams.deadline_logic import COPY_ROLES_DETAIL
 from streams.entitlement_logic import CaseRelations, check_entitlement
 from streams.routing_logic import route_event

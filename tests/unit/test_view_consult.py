@@ -28,7 +28,7 @@ from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import OutboxRow
-from streams.aggregate_logic import summarise
+from streams.case_event_meaning import summarise
 from tests.support.view_data import (
     MARKET,
     PROCURATORATE,
