@@ -44,6 +44,8 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 _STATIC = Path(__file__).with_name("static")
+#: The only paths whose responses a browser may cache: files shipped with the view.
+_CACHEABLE = ("/static/", "/docs/assets/")
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -161,7 +163,10 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
         response: Response = await call_next(request)  # type: ignore[operator]
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        if request.url.path.startswith(("/api/", "/cases", "/alerts", "/unmatched")):
+        # Every page but the static assets may carry parties, ID numbers or leads: none is
+        # kept by the browser or a proxy, so the next user of a shared workstation finds
+        # nothing in the back button or the disk cache after a logout.
+        if not request.url.path.startswith(_CACHEABLE):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from hub.rules import load_screening, load_thresholds
 from hub.view.i18n import Translator
 from hub.view.library import source_text
-from hub.view.queries import Scope
+from hub.view.queries import OWED_ALERT_STATUSES, Scope
 from hub.view.store import AlertRow, CaseNumberRow, CasePartyRow, CaseRow
 from hub.view.texts import localize
 
@@ -91,7 +91,7 @@ def missing_entries_by_unit(session: Session, scope: Scope, language: str,
     cover all of them), a silent unit first, then referrals never entered, then numbers.
     """
     query = select(AlertRow).where(AlertRow.kind == "MISSING_ENTRY",
-                                   AlertRow.status.in_(_ACTIVE))
+                                   AlertRow.status.in_(OWED_ALERT_STATUSES))
     if scope.unit_code is not None:
         query = query.where(AlertRow.unit_code == scope.unit_code)
     grouped: dict[str, list[MissingEntryLine]] = {}

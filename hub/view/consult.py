@@ -153,7 +153,10 @@ def _open_file(request: Request, principal: Principal, case_id: str) -> _Opened 
         if principal.unit_code and _is_case_id(case_id):
             reasons = consult_reasons(session, registry_of(context.settings.units_file),
                                       principal.unit_code, case_id)
-        detail = queries.case_detail(session, case_id, queries.Scope()) if reasons else None
+        # The file is read across the scope, but as the consulting unit reads a case: not
+        # the procuratorate's notes, findings or review conclusions.
+        detail = queries.case_detail(session, case_id, queries.Scope(),
+                                     reader_unit=principal.unit_code) if reasons else None
         if detail is not None:
             opened = _Opened(detail, reasons, [(row.kind, row.number) for row in session.scalars(
                 select(CaseNumberRow).where(CaseNumberRow.case_id == case_id)

@@ -53,6 +53,7 @@ from hub.view.store import (
 )
 
 __all__ = [
+    "OWED_ALERT_STATUSES",
     "CaseFilters",
     "CaseLabel",
     "Scope",
@@ -76,6 +77,14 @@ __all__ = [
 ]
 
 _OPEN_ALERT_STATUSES = ("open", "assigned")
+#: Alerts still owed, whoever acknowledged them: what the oversight figures count (the
+#: monthly report's overdue items, a unit's scorecard, the missing-entry board 应录未录,
+#: the dashboard's overdue count). An acknowledgement says who saw an alert, it does not
+#: answer it: a unit acknowledging its own overdue items must not take them out of the
+#: figures the procuratorate reports on it. Only the engine's resolution (the act done)
+#: or a prosecutor's closing ends one. The work queue (``active``) is another matter:
+#: what someone acknowledged is handled there.
+OWED_ALERT_STATUSES = ("open", "assigned", "acknowledged")
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -222,12 +231,44 @@ def alert_in_scope(session: Session, alert_id: str, scope: Scope) -> AlertRow | 
     return alert
 
 
-def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | None:
+#: What people did with an alert in the view: who took it, acknowledged or reviewed it,
+#: and the review's conclusion (内部审查结论).
+_HANDLING_FIELDS = ("assigned_to", "acknowledged_by", "acknowledged_at", "reviewed_by",
+                    "reviewed_at", "review_conclusion")
+#: Of those, what a unit sees on the alerts it handles itself: its own taking and
+#: acknowledging, never a review (reviews are the procuratorate's).
+_UNIT_HANDLING_FIELDS = ("assigned_to", "acknowledged_by", "acknowledged_at")
+
+
+def alert_out(row: AlertRow, reader_unit: str | None) -> AlertOut:
+    """An alert as ``reader_unit`` may read it (None: the procuratorate, all of it).
+
+    A unit reads the alerts on its cases, but what the procuratorate did with them is the
+    procuratorate's own record: a prosecutor's conclusion on a lead about the unit's case
+    (拟监督移送) read by the body under supervision would warn it. So a unit sees who
+    handled an alert only on the alerts it acts on itself (:func:`alert_in_scope`: its
+    own, not a lead), never a review, and no handling note in the details."""
+    alert = AlertOut.model_validate(row)
+    if reader_unit is None:
+        return alert
+    shown = (_UNIT_HANDLING_FIELDS if row.unit_code == reader_unit and not row.is_lead
+             else ())
+    hidden: dict[str, Any] = {field: None for field in _HANDLING_FIELDS
+                              if field not in shown}
+    hidden["details"] = {key: value for key, value in alert.details.items()
+                         if not key.startswith("_")}
+    return alert.model_copy(update=hidden)
+
+
+def case_detail(session: Session, case_id: str, scope: Scope, *,
+                reader_unit: str | None = None) -> CaseDetail | None:
     """A case with its timeline (oldest first), or None if absent or out of scope.
 
     A unit sees the case's events and alerts, not what another body did in the view (a
     prosecutor's notes, matches and re-check findings are the procuratorate's own
-    record)."""
+    record; :func:`alert_out`). ``reader_unit``: the unit that reads when it is not the
+    scope's (a body consulting a case outside its scope reads it as a unit does)."""
+    reader_unit = reader_unit or scope.unit_code
     if not case_visible(session, case_id, scope):
         return None
     case = session.get(CaseRow, case_id)
@@ -241,9 +282,9 @@ def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | No
     ).all()
     steps = select(TimelineRow).where(TimelineRow.case_id == case_id)
     alerts_query = select(AlertRow).where(AlertRow.case_id == case_id)
-    if scope.unit_code is not None:
+    if reader_unit is not None:
         steps = steps.where(~TimelineRow.event_type.startswith(VIEW_ACTION_STEP)
-                            | (TimelineRow.source_unit == scope.unit_code))
+                            | (TimelineRow.source_unit == reader_unit))
     timeline = session.scalars(
         steps.order_by(TimelineRow.occurred_at, TimelineRow.id)).all()
     alerts = session.scalars(alerts_query.order_by(AlertRow.raised_at.desc())).all()
@@ -252,7 +293,7 @@ def case_detail(session: Session, case_id: str, scope: Scope) -> CaseDetail | No
         parties=[PartyOut.model_validate(p) for p in parties],
         units=[CaseUnitOut.model_validate(u) for u in units],
         timeline=[TimelineEntry.model_validate(t) for t in timeline],
-        alerts=[AlertOut.model_validate(a) for a in alerts],
+        alerts=[alert_out(a, reader_unit) for a in alerts],
         state=case.state,
     )
 
@@ -337,7 +378,7 @@ def alert_page(
     ).all()
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return AlertPage(
-        items=[AlertOut.model_validate(r) for r in rows],
+        items=[alert_out(r, scope.unit_code) for r in rows],
         page=page,
         page_size=page_size,
         total=int(total),
@@ -568,14 +609,14 @@ def unit_scorecard(
     open_alerts = session.scalar(
         select(func.count())
         .select_from(AlertRow)
-        .where(AlertRow.unit_code == unit_code, AlertRow.status.in_(_OPEN_ALERT_STATUSES))
+        .where(AlertRow.unit_code == unit_code, AlertRow.status.in_(OWED_ALERT_STATUSES))
     )
     overdue_alerts = session.scalar(
         select(func.count())
         .select_from(AlertRow)
         .where(
             AlertRow.unit_code == unit_code,
-            AlertRow.status.in_(_OPEN_ALERT_STATUSES),
+            AlertRow.status.in_(OWED_ALERT_STATUSES),
             AlertRow.is_overdue.is_(True),
         )
     )
@@ -741,8 +782,8 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
     open_alerts = session.scalar(select(func.count()).select_from(active)) or 0
     overdue = session.scalar(
         select(func.count()).select_from(
-            _alert_query(scope, "active", None, False)
-            .where(AlertRow.is_overdue.is_(True))
+            _alert_query(scope, None, None, False)
+            .where(AlertRow.status.in_(OWED_ALERT_STATUSES), AlertRow.is_overdue.is_(True))
             .subquery()
         )
     ) or 0
@@ -776,5 +817,5 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
             12,
             scope.unit_code,
         ),
-        recent_alerts=[AlertOut.model_validate(r) for r in recent],
+        recent_alerts=[alert_out(r, scope.unit_code) for r in recent],
     )

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.view.i18n import Translator
+from hub.view.queries import OWED_ALERT_STATUSES
 from hub.view.store import AlertRow, UnitStatsRow
 from hub.view.units import UnitDirectory
 
@@ -97,7 +98,7 @@ def build_monthly_report(
         str(code): int(count)
         for code, count in session.execute(
             select(AlertRow.unit_code, func.count())
-            .where(AlertRow.status.in_(("open", "assigned")), AlertRow.is_overdue.is_(True))
+            .where(AlertRow.status.in_(OWED_ALERT_STATUSES), AlertRow.is_overdue.is_(True))
             .group_by(AlertRow.unit_code)
         )
     }
@@ -138,7 +139,7 @@ def build_monthly_report(
         )
         for alert in session.scalars(
             select(AlertRow)
-            .where(AlertRow.status.in_(("open", "assigned")), AlertRow.is_overdue.is_(True))
+            .where(AlertRow.status.in_(OWED_ALERT_STATUSES), AlertRow.is_overdue.is_(True))
             .order_by(AlertRow.unit_code, AlertRow.raised_at)
             .limit(10_000)
         )

@@ -633,6 +633,8 @@ def resolve_form(
         feedback = session.get(UnmatchedRow, unmatched_id)
         if feedback is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such feedback")
+        if feedback.status != "open":  # as the API: a settled match is not overwritten
+            raise HTTPException(status.HTTP_409_CONFLICT, "this feedback is already resolved")
         if session.get(CaseRow, case_id) is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such case")
     context.outbox.action(

@@ -22,6 +22,7 @@ from hub.models import (
     LeadDestination,
     LeadTransferred,
     TimelineEntry,
+    ViewAction,
 )
 from hub.models.examples import example_events
 from hub.view.app import create_app
@@ -211,3 +212,31 @@ def test_the_rest_api_consults_under_the_same_rule_and_audit(
     audits = _consultations(context)
     assert [(a.case_id, (a.query or "").split(":")[0]) for a in audits] == [
         (COPIED_OPEN.case_id, "reasons"), (UNRELATED.case_id, "refused")]
+
+
+def test_a_consulting_unit_reads_the_file_without_the_procuratorates_own_record(
+        view: tuple[TestClient, ViewContext]) -> None:
+    """The file a body consults is the case's, not what prosecutors noted or concluded on
+    it in the view (docs/security.md: a unit does not see another body's notes)."""
+    client, context = view
+    client.cookies.clear()
+    prosecutor = _token(client, "prosecutor")
+    note = "内部意见：虚构的检察官备注（调阅）"
+    assert client.post(f"/api/cases/{COPIED_OPEN.case_id}/actions", headers=prosecutor,
+                       json={"action": "OPINION", "note": note}).status_code == 202
+    with context.store.session() as session:
+        actions = [ViewAction.model_validate(row.payload) for row in session.scalars(
+            select(OutboxRow).where(OutboxRow.record_type == ViewAction.avro_name))]
+    with context.store.session() as session:  # what the bus brings back
+        apply_events(session, actions, context.units)
+    own = client.get(f"/api/cases/{COPIED_OPEN.case_id}", headers=prosecutor).json()
+    assert any(note in step["summary"] for step in own["timeline"])
+    headers = _token(client, f"unit-{JUSTICE.lower()}")
+    answer = client.get(f"/api/consult/{COPIED_OPEN.case_id}", headers=headers)
+    assert answer.status_code == 200
+    timeline = answer.json()["file"]["timeline"]
+    assert timeline and not any(step["event_type"].startswith("ViewAction.")
+                                for step in timeline)
+    assert note not in answer.text
+    _login(client, JUSTICE)
+    assert note not in client.get(f"/consult/{COPIED_OPEN.case_id}").text

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.models import AlertKind
+from hub.models import AlertKind, ViewAction
 from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
@@ -233,6 +233,15 @@ def test_unmatched_feedback_is_resolved_by_searching_candidates(view: View) -> N
         payloads = [row.payload for row in session.scalars(select(OutboxRow))]
     assert any(p.get("action_kind") == "MANUAL_MATCH" and p.get("case_id") == spec.case_id
                for p in payloads)
+    # Once the match is back from the bus, the form cannot overwrite it (as the API).
+    match = next(ViewAction.model_validate(p) for p in payloads
+                 if p.get("action_kind") == "MANUAL_MATCH")
+    view.apply(match)
+    again = view.client.post(f"/unmatched/{item['unmatched_id']}/resolve",
+                             data={"case_id": case_spec(6).case_id,
+                                   "csrf_token": token.group(1)},
+                             follow_redirects=False)
+    assert again.status_code == 409
 
 
 # -- 5. empty states that say what to do --------------------------------------------------

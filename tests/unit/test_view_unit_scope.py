@@ -24,6 +24,7 @@ from hub.models import AlertKind, ViewAction
 from hub.view.app import create_app
 from hub.view.auth import hash_password
 from hub.view.login import attempt_login
+from hub.view.reports import build_monthly_report
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import OutboxRow
 from tests.support.view_data import (
@@ -199,3 +200,98 @@ def test_a_restart_with_the_same_demo_password_keeps_the_demo_sessions(
         prosecutor = _bearer(client, "prosecutor")
     with TestClient(create_app(settings())) as client:
         assert client.get("/api/me", headers=prosecutor).status_code == 200
+
+
+def test_a_unit_does_not_read_what_the_procuratorate_concluded_on_its_case(
+        view: TestClient) -> None:
+    """A prosecutor's conclusion on a lead about an agency's case (拟监督移送) and the names
+    of who took and reviewed it are the procuratorate's record: read by the body under
+    supervision, they would warn it. The unit still reads the lead and handles its own
+    alerts under its own name."""
+    context = view.app.state.view  # type: ignore[attr-defined]
+    spec = _market_case()
+    lead = alert_for(spec, AlertKind.SUSPECTED_NON_REFERRAL)
+    overdue = alert_for(spec, AlertKind.FILING_DECISION_OVERDUE, responsible=MARKET)
+    with context.store.session() as session:
+        apply_events(session, [*demo_events(40), lead, overdue], context.units)
+    unit, prosecutor = _bearer(view, f"unit-{MARKET.lower()}"), _bearer(view, "prosecutor")
+    conclusion = "内部审查结论：拟监督移送（虚构）"
+    assert view.post(f"/api/alerts/{lead.alert_id}/assign", headers=prosecutor,
+                     json={"assignee": "检察官甲"}).status_code == 202
+    assert view.post(f"/api/alerts/{lead.alert_id}/review", headers=prosecutor,
+                     json={"conclusion": conclusion}).status_code == 202
+    assert view.post(f"/api/alerts/{overdue.alert_id}/assign", headers=unit,
+                     json={"assignee": "办案员乙"}).status_code == 202
+    _bring_back_view_actions(view)
+
+    def alerts_read(headers: dict[str, str]) -> dict[str, dict[str, object]]:
+        on_case = view.get(f"/api/cases/{spec.case_id}", headers=headers).json()["alerts"]
+        queue = [alert for status in ("assigned", "acknowledged")
+                 for alert in view.get("/api/alerts", params={"status": status},
+                                       headers=headers).json()["items"]]
+        both = [alert for alert in on_case + queue
+                if alert["alert_id"] in (lead.alert_id, overdue.alert_id)]
+        assert len(both) == 4, both
+        return {f"{alert['alert_id']}|{n}": alert for n, alert in enumerate(both)}
+
+    for alert in alerts_read(prosecutor).values():
+        if alert["alert_id"] == lead.alert_id:
+            assert alert["review_conclusion"] == conclusion
+            assert alert["reviewed_by"] and alert["assigned_to"] == "检察官甲"
+    for alert in alerts_read(unit).values():
+        if alert["alert_id"] == lead.alert_id:
+            assert alert["status"] != "open"  # it reads that the lead is being handled
+            assert alert["review_conclusion"] is None and alert["reviewed_by"] is None
+            assert alert["assigned_to"] is None and alert["acknowledged_by"] is None
+        else:  # its own alert, under its own handling
+            assert alert["assigned_to"] == "办案员乙"
+    view.cookies.clear()
+    for page in (f"/cases/{spec.case_id}", "/alerts?status=acknowledged", "/"):
+        text = view.get(page, headers=unit).text
+        assert conclusion not in text and "检察官甲" not in text, page
+
+
+def test_no_page_but_the_shipped_files_may_be_cached(view: TestClient) -> None:
+    """Pages carry parties, ID numbers and leads: the next user of a shared workstation
+    must not find them in the browser's cache after a logout."""
+    prosecutor = _bearer(view, "prosecutor")
+    for path in ("/", "/reports", "/units", "/consult", "/copies", "/assessment",
+                 "/api/cases", "/login"):
+        answer = view.get(path, headers=prosecutor)
+        assert answer.headers.get("cache-control") == "no-store", path
+    stylesheet = next(path for path in ("/static/app.css", "/static/style.css")
+                      if view.get(path).status_code == 200)
+    assert "no-store" not in view.get(stylesheet).headers.get("cache-control", "")
+
+
+def test_a_unit_acknowledging_its_overdue_items_leaves_them_in_the_oversight_figures(
+        view: TestClient) -> None:
+    """An acknowledgement says who saw an alert, it does not answer it: an agency that
+    acknowledges its own overdue items must not take them out of what the procuratorate
+    reports on it (the dashboard's overdue count, the unit's scorecard, the monthly
+    report's overdue list). It leaves the prosecutors' work queue, as before."""
+    context = view.app.state.view  # type: ignore[attr-defined]
+    spec = _market_case()
+    overdue = alert_for(spec, AlertKind.FILING_DECISION_OVERDUE, responsible=MARKET)
+    with context.store.session() as session:
+        apply_events(session, [*demo_events(40), overdue], context.units)
+    unit, prosecutor = _bearer(view, f"unit-{MARKET.lower()}"), _bearer(view, "prosecutor")
+
+    def figures() -> tuple[int, int, bool]:
+        dashboard = view.get("/api/dashboard", headers=prosecutor).json()
+        scorecard = view.get(f"/api/units/{MARKET}/scorecard", headers=prosecutor).json()
+        with context.store.session() as session:
+            report = build_monthly_report(session, "2026-01", context.units)
+        listed = any(item.case_id == spec.case_id and item.kind == overdue.kind.value
+                     for item in report.overdue)
+        return dashboard["overdue_alerts"], scorecard["overdue_alerts"], listed
+
+    before = figures()
+    assert before[0] >= 1 and before[1] >= 1 and before[2]
+    assert view.post(f"/api/alerts/{overdue.alert_id}/acknowledge",
+                     headers=unit).status_code == 202
+    _bring_back_view_actions(view)
+    queue = {alert["alert_id"] for alert in view.get(
+        "/api/alerts", params={"status": "active"}, headers=prosecutor).json()["items"]}
+    assert overdue.alert_id not in queue
+    assert figures() == before
