@@ -14,13 +14,18 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 - :mod:`~streams.engine.processors`: the case processors (normalize, routing, clocks,
   screening, aggregate) bound to a batch, in the modules of their steps:
 - :mod:`~streams.engine.intake`: decoding and normalize, a record's first step;
-- :mod:`~streams.engine.case_records`: entitlement, routing, matching, history per record;
+- :mod:`~streams.engine.case_records`: routing, matching, history per record;
+- :mod:`~streams.engine.case_entitlement`: may a record's unit add it to its case
+  (refused, waiting, kept to be checked again, admitted);
 - :mod:`~streams.engine.evaluation`: deadline clocks, screening, CaseState per case;
 - :mod:`~streams.engine.sweeps`: due clocks, held feedback and waiting events on a timer;
 - :mod:`~streams.engine.document_store`: case documents read, kept and staged to write;
 - :mod:`~streams.engine.matching`: feedback matching, held and parked feedback;
 - :mod:`~streams.engine.statistics`: the per unit-month figures;
 - :mod:`~streams.engine.case_document`: one case's state document;
+- :mod:`~streams.engine.waiting_room`: the records a case keeps until their unit may
+  add them (or keeps to check again);
+- :mod:`~streams.engine.stored_events`: stored events read back, tolerating old ones;
 - :mod:`~streams.engine.outputs`: what a batch produces, handed to the producer;
 - :mod:`~streams.engine.delivery`: the producer's delivery reports, checked before commits;
 - :mod:`~streams.engine.state`: RocksDB per partition plus its changelog (recovery);
@@ -30,7 +35,17 @@ Quix Streams: ``docs/decisions.md``. Modules, one job each:
 - :mod:`~streams.engine.frontier`: up to when the group has read its input, the instant
   timed work is judged at;
 - :mod:`~streams.engine.sources`: up to when the connectors have read their sources
-  (their progress marks), which bounds that instant too.
+  (their progress marks), which bounds that instant too;
+- :mod:`~streams.engine.batch`: what one batch touched, between the loop and the steps;
+- :mod:`~streams.engine.late_addressees`: addressees earlier events name once a case's
+  relations change;
+- :mod:`~streams.engine.match_store`, :mod:`~streams.engine.reviews` and
+  :mod:`~streams.engine.index_build`: the matcher's indexes and kept reviews in RocksDB,
+  and an empty index store built ahead;
+- :mod:`~streams.engine.party_history`: a party's penalties across units (screening);
+- :mod:`~streams.engine.purge`: the repartition topics emptied of what was consumed;
+- :mod:`~streams.engine.heap`: the C heap's free pages handed back between batches;
+- :mod:`~streams.engine.tuning`: the ``LIANGFA_ENGINE_*`` knobs.
 """
 
 from __future__ import annotations
