@@ -8,6 +8,7 @@ A sink config has the source config's ``id``, ``unit``, ``kind``, ``state_dir``,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,9 @@ from connectors.config import _problems as problems_of  # same YAML-path wording
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
 from hub.units import inbox_topic
+
+#: Plain HTTP stays on this host: a local relay, or a test's receiving server.
+_LOOPBACK_HTTP = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/|$)")
 
 __all__ = ["FileTargetConfig", "HttpTargetConfig", "SinkConfig", "SqlTargetConfig",
            "is_sink_config", "load_sink_config", "parse_sink_config"]
@@ -34,9 +38,11 @@ class HttpTargetConfig(_Frozen):
     TLS is always verified: ``auth.ca_file`` is the CA the endpoint's certificate is
     checked against (a unit's system is often signed by a government CA no public bundle
     holds), ``auth.cert_file``/``key_file`` a client certificate when the unit asks for one.
+    Plain ``http://`` only to this host's own loopback (a local relay or a test): inbox
+    events carry names, ID numbers and case facts, and the request the credentials.
     """
 
-    url: str = Field(pattern=r"^https?://")
+    url: str
     auth: HttpAuth = Field(default_factory=HttpAuth)
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(30.0, gt=0)
@@ -48,6 +54,15 @@ class HttpTargetConfig(_Frozen):
     retry_backoff_seconds: float = Field(0.5, ge=0)
     #: Dotted path of the unit system's own receipt number in a JSON answer (``data.id``).
     receipt_path: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _encrypted(cls, url: str) -> str:
+        if url.startswith("https://") or _LOOPBACK_HTTP.match(url):
+            return url
+        raise ValueError("must be an https:// address (plain http:// only to 127.0.0.1, "
+                         "localhost or [::1]): inbox events carry names, ID numbers and "
+                         "case facts, and each request the unit's credentials")
 
 
 class FileTargetConfig(_Frozen):

@@ -32,6 +32,7 @@ from connectors.kinds.http import dotted
 from connectors.sinks.config import FileTargetConfig, HttpTargetConfig, SqlTargetConfig
 from hub.errors import RetriableError
 from hub.models import DeliveryTargetKind
+from hub.spreadsheet import inert_text, make_formulas_inert
 
 __all__ = ["Ack", "FileTarget", "HttpTarget", "InboxItem", "Refused", "SqlTarget", "Target",
            "flat_row", "json_ready", "make_target"]
@@ -219,8 +220,8 @@ class FileTarget:
         if self.config.format == "csv":
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\r\n")
-            writer.writerow(row.keys())
-            writer.writerow(row.values())
+            writer.writerow(inert_text(name) for name in row)
+            writer.writerow(inert_text(value) for value in row.values())
             return text.getvalue().encode(self.encoding)
         from openpyxl import Workbook
 
@@ -229,6 +230,7 @@ class FileTarget:
         assert sheet is not None  # a new workbook always has one sheet
         sheet.append(list(row))
         sheet.append(list(row.values()))
+        make_formulas_inert(cell for cells in sheet.iter_rows() for cell in cells)
         buffer = io.BytesIO()
         book.save(buffer)
         return buffer.getvalue()

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from hub.errors import ConfigError
 from hub.rules.assessment import AssessmentRules, Indicator
+from hub.spreadsheet import make_formulas_inert
 from hub.view.i18n import Translator
 from hub.view.library import source_text
 from hub.view.queries import CHINA_TZ
@@ -487,6 +488,7 @@ def _sheet(workbook: Workbook, title: str, heading: str, table: list[list[object
         longest = max(len(str(cell.value or "")) for cell in column[1:]) if column[1:] else 8
         sheet.column_dimensions[letter].width = min(max(longest * 1.6, 8), 60)
     sheet.freeze_panes = "C3"
+    make_formulas_inert(cell for cells in sheet.iter_rows() for cell in cells)
 
 
 def to_xlsx(assessment: Assessment, translate: Translator) -> bytes:

