@@ -6,8 +6,10 @@ event schema is compiled once into a walker that follows only the paths leading 
 masked field (a penalty's ``parties[*]``, a case state's ``parties[*]``…). It fails
 closed: a text field that no rule masks and no ``keep`` names is withheld, so a field a
 schema gains later reaches subscribers only once someone has judged it. The masked
-record keeps its schema: downstream subscribers decode it with the same registry schema
-and the same event id, so they deduplicate and evolve exactly as internal consumers do.
+record keeps its schema: downstream subscribers decode it with the same registry schema,
+and its event id becomes a keyed pseudonym (the same for the same event), so they
+deduplicate and evolve exactly as internal consumers do. Records that must not be
+published even masked are judged before masking (:mod:`streams.publication_logic`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from hub.schemas import local_schemas
 
 __all__ = ["PersonalDataMasker", "mask_id_number", "mask_name", "public_id"]
 
-_RESIDENT_ID = re.compile(r"^\d{17}[\dXx]$")
+#: A mainland resident ID (居民身份证): its division code (GB/T 2260) starts with a
+#: province's first digit, 1–6. Numbers of the same shape that start otherwise are other
+#: documents: 81/82/83 the residence permits of Hong Kong, Macao and Taiwan residents,
+#: 9 the foreign permanent resident ID card (2023), whose first digits say where the
+#: holder comes from.
+_RESIDENT_ID = re.compile(r"^[1-6]\d{16}[\dXx]$")
 _GIVEN_NAME_MARK = "某"
 #: Every document number other than a resident ID is masked to this many stars.
 _MASKED_LENGTH = 18
@@ -55,8 +62,9 @@ def public_id(key: bytes, event_id: str) -> str:
 
 
 def mask_id_number(number: str) -> str:
-    """A resident ID keeps its 6-digit division code (the birth date and serial go);
-    any other document number is masked entirely, to a resident ID's length whatever its
+    """A mainland resident ID keeps its 6-digit division code (the birth date and serial
+    go); any other document number (an 18-digit cross-border permit or foreign permanent
+    resident ID included) is masked entirely, to a resident ID's length whatever its
     own: a passport's 9 characters, a Hong Kong or Macao permit's 11 and a Taiwan
     permit's 8 would otherwise tell which document a foreign or cross-border party
     holds, a fact that, beside a masked name and the case, narrows who it is."""

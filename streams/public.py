@@ -23,11 +23,13 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 
+from hub.calendar import china_date
 from hub.config import HubSettings
 from hub.errors import ConfigError
 from hub.kafka import make_consumer, make_producer
@@ -35,6 +37,7 @@ from hub.registry import SchemaRegistryClient
 from hub.rules.masking import MaskingRules
 from hub.serde import AvroSerde
 from streams.masking_logic import PersonalDataMasker, public_id
+from streams.publication_logic import LATEST_WINS, withheld_reason
 from streams.safety import Guard, RawRecord
 
 __all__ = ["ID_KEY_ENV", "MINIMUM_ID_KEY_BYTES", "PUBLIC_GROUP", "PublicFeedPublisher",
@@ -43,8 +46,8 @@ __all__ = ["ID_KEY_ENV", "MINIMUM_ID_KEY_BYTES", "PUBLIC_GROUP", "PublicFeedPubl
 log = logging.getLogger(__name__)
 
 #: Consumer group of the publisher (its committed offsets say what was published). It
-#: runs as the stream workers' principal, whose group ACL covers the ``liangfa-streams``
-#: prefix and whose topic ACLs already allow writing ``lf.public.*`` (hub/security/acl.py).
+#: runs as its own principal, ``User:liangfa-public``, whose ACLs name this group and the
+#: topics it reads and writes (hub/security/acl.py, docs/security.md).
 PUBLIC_GROUP = "liangfa-streams-public"
 _PROCESSOR = "public"
 #: The CloudEvents header that carries the event id.
@@ -58,6 +61,12 @@ PUBLISHED = Counter(
     "liangfa_public_published_total",
     "Records written to a public feed, by public topic.",
     ["topic"],
+)
+WITHHELD = Counter(
+    "liangfa_public_withheld_total",
+    "Records withheld whole from a public feed (masking.yaml, withhold_records), by "
+    "public topic and reason (minor, disclosure-ended).",
+    ["topic", "reason"],
 )
 MASKED_VALUES = Counter(
     "liangfa_public_masked_values_total",
@@ -73,6 +82,8 @@ class PublishedCounts:
     published: dict[str, int] = field(default_factory=dict)
     masked_values: int = 0
     dead_lettered: int = 0
+    #: Records withheld whole, by reason (a withheld state is published as a tombstone).
+    withheld: dict[str, int] = field(default_factory=dict)
 
 
 class PublicFeedPublisher:
@@ -91,6 +102,7 @@ class PublicFeedPublisher:
             raise ConfigError(f"the public feeds' id key is {len(id_key)} bytes; at least "
                               f"{MINIMUM_ID_KEY_BYTES} are needed")
         self.id_key = id_key
+        self.rules = rules
         self.masker = PersonalDataMasker(rules, schemas, id_key=id_key)
         self.counts = PublishedCounts()
         self.stopping = asyncio.Event()
@@ -138,16 +150,28 @@ class PublicFeedPublisher:
                     await guard.dead_letter(raw, exc)
                     self.counts.dead_lettered += 1
                     continue
+                if value is False:  # withheld whole (masking.yaml, withhold_records)
+                    continue
                 acks.append(await producer.send(public, value, key=record.key,
                                                 headers=headers))
                 self.counts.published[public] = self.counts.published.get(public, 0) + 1
                 PUBLISHED.labels(public).inc()
         await asyncio.gather(*acks)
 
-    async def _masked(self, record: RawRecord, serde: AvroSerde, public: str) -> bytes | None:
+    async def _masked(self, record: RawRecord, serde: AvroSerde, public: str
+                      ) -> bytes | Literal[False] | None:
+        """The masked value to publish; None for a tombstone (a withheld state's too);
+        False when nothing is published."""
         if record.value is None:
             return None  # a compacted topic's tombstone stays a tombstone
         avro_name, decoded = await serde.decode_raw(record.value)
+        reason = withheld_reason(decoded, rules=self.rules,
+                                 today=china_date(datetime.now(UTC)))
+        if reason is not None:
+            self.counts.withheld[reason] = self.counts.withheld.get(reason, 0) + 1
+            WITHHELD.labels(public, reason).inc()
+            short_name = avro_name.rsplit(".", 1)[-1]
+            return None if short_name in LATEST_WINS else False
         masked = self.masker.mask(avro_name, decoded)
         if masked:
             self.counts.masked_values += masked

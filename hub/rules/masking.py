@@ -22,6 +22,7 @@ __all__ = [
     "FieldMask",
     "MaskingRules",
     "PublicFeed",
+    "WithheldRecords",
     "avro_record_fields",
     "avro_text_fields",
     "is_text",
@@ -50,6 +51,27 @@ class FieldMask(RuleModel):
     natural_persons_only: bool = False
 
 
+class MinorsWithheld(Sourced):
+    """A record naming a natural person younger than ``below_age`` at a date it carries
+    is not published at all: masking leaves the case, and the case identifies the child."""
+
+    below_age: int = Field(ge=1, le=30)
+
+
+class DisclosureEnded(Sourced):
+    """A record past its ``field`` date (公示截止期, the last day of public disclosure) is
+    not published, and a state published before is withdrawn when it is read again."""
+
+    field: NonEmptyText
+
+
+class WithheldRecords(RuleModel):
+    """Records that do not reach the public feeds at all (not masked: withheld whole)."""
+
+    minors: MinorsWithheld
+    disclosure_ended: DisclosureEnded
+
+
 class MaskingRules(Sourced):
     """The whole masking file."""
 
@@ -67,6 +89,7 @@ class MaskingRules(Sourced):
     #: Event ids, in any record: replaced by a keyed pseudonym on the public feeds.
     pseudonymise_everywhere: frozenset[str] = frozenset()
     compound_surnames: frozenset[str] = frozenset()
+    withhold_records: WithheldRecords
 
     def kept(self, record: str, field: str) -> bool:
         """Whether the text field ``record.field`` is published unchanged."""

@@ -11,13 +11,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from hub.calendar import china_date
 from hub.config import HubSettings
+from hub.identity import resident_id_check_char
 from hub.kafka import make_consumer, make_producer
-from hub.models import CaseEvent, CaseReferred, PartyCategory
+from hub.models import (
+    CaseEvent,
+    CaseReferred,
+    CaseState,
+    IdDocumentType,
+    Party,
+    PartyCategory,
+    PenaltyCaseRecorded,
+)
 from hub.models.examples import example_events
 from hub.registry import SchemaRegistryClient
 from hub.rules.masking import load_masking
@@ -158,3 +169,58 @@ async def test_public_copies_are_masked_and_a_restart_writes_nothing_twice(
         serde = AvroSerde(registry)
         ids = [(await serde.decode(r.value)).event_id for r in copies]
     assert sorted(ids) == sorted(public_id(ID_KEY, e.event_id) for e in (referral, later))
+
+
+async def test_a_childs_case_and_a_penalty_past_its_disclosure_are_withheld_whole(
+    bootstrap: str, registry_url: str, topic_factory: Callable[..., str], group_id: str
+) -> None:
+    """Masking a child's name leaves the case, its unit and dates, which identify the
+    child: such records are not published at all, and the child's case state published
+    before is removed (a tombstone on the compacted feed). A penalty past its 公示截止期
+    is not published again either. An adult's penalty in its period still is."""
+    internal_events = topic_factory("withheld.in.events")
+    internal_state = topic_factory("withheld.in.state", compacted=True)
+    public_events = topic_factory("withheld.out.events")
+    public_state = topic_factory("withheld.out.state", compacted=True)
+    dead_letters = topic_factory("withheld.dlq")
+    examples = example_events()
+    penalty = examples["cn.liangfa.events.PenaltyCaseRecorded"]
+    state = examples["cn.liangfa.events.CaseState"]
+    assert isinstance(penalty, PenaltyCaseRecorded) and isinstance(state, CaseState)
+    today = china_date(datetime.now(UTC))
+    # Sixteen on the decision day, and the penalty still in its disclosure period.
+    born = penalty.decision_date.replace(year=penalty.decision_date.year - 16)
+    first17 = "429901" + born.strftime("%Y%m%d") + "031"
+    child = Party(name="童示例", category=PartyCategory.NATURAL_PERSON,
+                  id_type=IdDocumentType.RESIDENT_ID,
+                  id_number=first17 + resident_id_check_char(first17))
+    in_period = today + timedelta(days=365)
+    adults = penalty.model_copy(update={"disclosure_deadline": in_period})
+    childs = penalty.model_copy(update={
+        "event_id": "withheld-child", "parties": [*penalty.parties, child],
+        "disclosure_deadline": in_period})
+    expired = penalty.model_copy(update={
+        "event_id": "withheld-expired", "disclosure_deadline": today - timedelta(days=30)})
+    childs_state = state.model_copy(update={"parties": [*state.parties, child]})
+    await _produce(bootstrap, registry_url, internal_events, [childs, expired, adults])
+    await _produce(bootstrap, registry_url, internal_state, [state, childs_state],
+                   key=state.kafka_key())
+
+    settings = HubSettings(bootstrap=bootstrap, registry_url=registry_url)
+    publisher = PublicFeedPublisher(
+        settings, load_masking(), id_key=ID_KEY, group_id=group_id,
+        dead_letter_topic=dead_letters,
+        topics={internal_events: public_events, internal_state: public_state})
+    await _publish_until(publisher, lambda: sum(publisher.counts.withheld.values()) == 3)
+    assert publisher.counts.withheld == {"minor": 2, "disclosure-ended": 1}
+    assert publisher.counts.dead_lettered == 0
+
+    (published,) = await _read_all(bootstrap, public_events, expect=1, settle_s=1.0)
+    async with SchemaRegistryClient(registry_url) as registry:
+        copy = await AvroSerde(registry).decode(published.value)
+    assert copy.event_id == public_id(ID_KEY, adults.event_id)
+    assert b"429901" + born.strftime("%Y%m%d").encode() not in published.value
+    # The adult's state was published, then removed when the child joined the case.
+    states = await _read_all(bootstrap, public_state, expect=2, settle_s=1.0)
+    assert [(r.key, r.value is None) for r in states] == [
+        (state.kafka_key(), False), (state.kafka_key(), True)]

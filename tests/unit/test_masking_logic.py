@@ -35,6 +35,9 @@ def test_names_keep_the_surname_only(name: str, masked: str) -> None:
     ("421181199001010012", "421181************"),
     ("E12345678", "*" * 18),  # a passport: its length does not show
     ("H1234567890", "*" * 18),  # a Hong Kong or Macao permit: nor does this one's
+    ("810000199001010019", "*" * 18),  # residence permits of Hong Kong, Macao, Taiwan
+    ("830000199001010015", "*" * 18),  # residents: their first digits say where from
+    ("911156199001010014", "*" * 18),  # a foreign permanent resident ID (2023)
     ("", ""),
 ])
 def test_id_numbers_keep_at_most_the_division_code(number: str, masked: str) -> None:
