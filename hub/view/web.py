@@ -261,13 +261,15 @@ def login(
     if user.role == "operations" and landing == "/":
         landing = "/status"
     response = RedirectResponse(landing, status_code=303)
+    # A browser-session cookie (no Max-Age): closing the browser on a shared county
+    # workstation ends the login for the next person; the server ends it after
+    # ``session_hours`` either way.
     response.set_cookie(
         SESSION_COOKIE,
         token,
         httponly=True,
         samesite="lax",
         secure=context.settings.secure_cookies,
-        max_age=int(context.signer.lifetime.total_seconds()),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response

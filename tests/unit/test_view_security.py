@@ -218,6 +218,23 @@ def test_web_logout_revokes_the_cookie_even_if_replayed(view: View) -> None:
     assert [(a.actor, a.target) for a in logouts] == [("prosecutor", "view")]
 
 
+def test_the_login_cookie_ends_with_the_browser(view: View) -> None:
+    """On a shared county workstation the next person opening the browser must not find
+    the last one logged in: the session cookie carries no lifetime of its own (the
+    server still ends the session after ``session_hours``), is HTTP-only and same-site."""
+    page = view.client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    posted = view.client.post("/login", data={
+        "username": "prosecutor", "password": DEFAULT_DEMO_PASSWORD,
+        "csrf_token": csrf.group(1)}, follow_redirects=False)
+    [cookie] = [value for name, value in posted.headers.multi_items()
+                if name == "set-cookie" and value.startswith("lf_session=")]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert "max-age" not in attributes and "expires" not in attributes
+    assert {"httponly", "samesite"} <= attributes
+
+
 def test_disabling_a_user_or_changing_the_role_takes_effect_at_once(view: View) -> None:
     unit = {"Authorization": f"Bearer {view.token(README_UNIT_USER)}"}
     prosecutor = {"Authorization": f"Bearer {view.token('prosecutor')}"}
