@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import signal
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from connectors.runner import ConnectorRunner, summary_counts
 from connectors.source import SourceRecord
 from hub.config import HubSettings
 from hub.errors import ConfigError, HubError, RecordRejected
+from hub.logs import configure_logging
 from hub.models import CHINA_TZ
 from hub.serde import LocalSerde
 
@@ -354,6 +354,5 @@ async def run_configs(configs: list[ConnectorConfig], *, once: bool,
 
 def main() -> None:
     """Entry point of ``python -m connectors``."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     app()

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from hub.logs import configure_logging
+
 __all__ = ["app", "run"]
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,7 @@ def run(
         deadline_tick_interval_s=tick_interval,
     )
     directory = data_dir or default_home() / "streams" / worker_id
-    logging.basicConfig(level=loglevel.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(loglevel)
     run_worker(settings, worker_id, directory, web_port)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from hub.logs import configure_logging
 
 __all__ = ["app", "run"]
 
@@ -52,8 +53,7 @@ def run(
                    "bytes (the key of the public event ids' pseudonyms)", err=True)
         raise typer.Exit(2)
 
-    logging.basicConfig(level=loglevel.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(loglevel)
     overrides: dict[str, str] = {}
     if bootstrap:
         overrides["bootstrap"] = bootstrap

@@ -18,20 +18,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import shutil
+import stat
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from connectors.checkpoint import Checkpoint
 from connectors.source import Source, SourceRecord
 from hub.errors import RecordRejected
 
-__all__ = ["DropFolder", "DropFolderSource", "FileRejected", "fingerprint"]
+__all__ = ["DropFolder", "DropFolderSource", "FileRejected", "fingerprint", "open_regular"]
 
 log = logging.getLogger(__name__)
 _DONE_REMEMBERED = 10_000
@@ -52,10 +54,25 @@ class FileRejected(RecordRejected):
         super().__init__(reason, field="file", value=value, error_type=error_type)
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open an export for reading, refusing anything but a regular file in its place.
+
+    The drop folder is the unit's to write: a symbolic link dropped there (or put in the
+    place of a file already seen) would make the connector read any file it can, its
+    own credentials included, and send the lines it cannot map to the dead-letter topic
+    the unit reads. ``O_NOFOLLOW`` refuses a link at the last step, ``O_NONBLOCK`` keeps
+    a FIFO from hanging the open, and the descriptor's own type is checked after."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if stat.S_ISREG(os.fstat(descriptor).st_mode):
+        return os.fdopen(descriptor, "rb")
+    os.close(descriptor)
+    raise OSError(f"{path.name} is not a regular file")
+
+
 def fingerprint(path: Path) -> str:
     """SHA-256 of a file's content, read in blocks (memory stays flat)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -72,6 +89,7 @@ class DropFolder:
     quarantine: Path | None = None
     _seen: dict[Path, tuple[int, int]] = field(default_factory=dict)
     _paths: dict[str, Path] = field(default_factory=dict)
+    _skipped: set[Path] = field(default_factory=set)
 
     def settled_files(self) -> list[Path]:
         """Files matching the pattern that are not being written any more (oldest first)."""
@@ -79,14 +97,28 @@ class DropFolder:
         ready: list[tuple[float, str, Path]] = []
         current: dict[Path, tuple[int, int]] = {}
         for path in self.folder.glob(self.pattern):
-            if not path.is_file() or path.name.startswith("."):
+            if path.name.startswith("."):
                 continue
-            stat = path.stat()
-            signature = (stat.st_size, stat.st_mtime_ns)
+            if not _nameable(path.name):
+                if path not in self._skipped:
+                    self._skipped.add(path)
+                    log.warning("%r in the drop folder has a name that is not UTF-8: not "
+                                "read; rename it (records, checkpoints and dead letters "
+                                "name the file)", path.name)
+                continue
+            status = path.lstat()
+            if not stat.S_ISREG(status.st_mode):
+                # A link, a FIFO or a folder is not an export (see ``open_regular``).
+                if path not in self._skipped:
+                    self._skipped.add(path)
+                    log.warning("%s in the drop folder is not a regular file (a link, a "
+                                "pipe or a folder): not read", path.name)
+                continue
+            signature = (status.st_size, status.st_mtime_ns)
             current[path] = signature
-            old_enough = now - stat.st_mtime >= self.settle_seconds
+            old_enough = now - status.st_mtime >= self.settle_seconds
             if old_enough or self._seen.get(path) == signature:
-                ready.append((stat.st_mtime, path.name, path))
+                ready.append((status.st_mtime, path.name, path))
         self._seen = current
         return [path for _, _, path in sorted(ready)]
 
@@ -125,10 +157,12 @@ class DropFolder:
             else:
                 self.move_to_archive(path, digest)
 
-    def move_to_quarantine(self, path: Path, digest: str, reason: str) -> Path:
-        """Move a refused file out of the drop folder and write why beside it."""
+    def move_to_quarantine(self, path: Path, digest: str, reason: str) -> Path | None:
+        """Move a refused file out of the drop folder and write why beside it (None when
+        the quarantine folder is not a plain folder: see :func:`_own_folder`)."""
         folder = self.quarantine or self.folder.with_name(f"{self.folder.name}-quarantine")
-        folder.mkdir(parents=True, exist_ok=True)
+        if not _own_folder(folder):
+            return None
         target = folder / path.name
         if target.exists():
             target = folder / f"{path.stem}.{digest[:12]}{path.suffix}"
@@ -144,12 +178,37 @@ class DropFolder:
         return target
 
     def move_to_archive(self, path: Path, digest: str) -> None:
-        self.archive.mkdir(parents=True, exist_ok=True)
+        if not _own_folder(self.archive):
+            return
         target = self.archive / path.name
         if target.exists():
             target = self.archive / f"{path.stem}.{digest[:12]}{path.suffix}"
         shutil.move(str(path), str(target))
         log.info("archived %s to %s", path.name, target)
+
+
+def _nameable(name: str) -> bool:
+    """Whether a file name is valid UTF-8 (Python keeps other bytes as lone surrogates,
+    which no checkpoint, header or log line can write)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _own_folder(folder: Path) -> bool:
+    """Create ``folder`` if needed; False (logged) when what stands at its place is a link
+    or not a folder. The archive folder lies inside the drop folder by default, which the
+    unit writes: a link put in its place would have the connector move files wherever it
+    may write. Such a file stays in the drop folder (read once, it is not read again)."""
+    if not folder.is_symlink():
+        folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_symlink() or not folder.is_dir():
+        log.error("%s is a link or not a folder: nothing is moved into it; replace it with "
+                  "a plain folder", folder)
+        return False
+    return True
 
 
 def _unreadable(path: Path, exc: Exception) -> FileRejected:
@@ -167,7 +226,7 @@ def _unreadable(path: Path, exc: Exception) -> FileRejected:
 def _head(path: Path) -> bytes:
     """The first bytes of a refused file, for its dead-letter record."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return handle.read(_LETTER_BYTES)
     except OSError:
         return b""

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, AnyStr
 
 from connectors.config import FileLimits, FileSourceConfig
-from connectors.kinds.dropfolder import DropFolderSource, FileRejected
+from connectors.kinds.dropfolder import DropFolderSource, FileRejected, open_regular
 from connectors.source import SourceRecord, letter_raw
 from hub.errors import RecordRejected
 
@@ -98,26 +98,31 @@ def iter_csv_records(handle: Any, start_offset: int, max_record_bytes: int | Non
         return _ends_in_quoted_cell(line, opens, b'"', quoted=quoted)
 
     offset = start_offset
-    pending = b""
-    while line := handle.readline(limit + 1 - len(pending) if limit >= 0 else -1):
+    # The lines of a record whose quoted cell spans lines, joined once it closes: adding
+    # each line to one bytes value would copy the record again at every line (a cell of
+    # 800,000 short lines took minutes).
+    pending: list[bytes] = []
+    pending_size = 0
+    while line := handle.readline(limit + 1 - pending_size if limit >= 0 else -1):
         offset += len(line)
-        if limit >= 0 and len(pending) + len(line) > limit:
-            start = offset - len(line) - len(pending)
+        if limit >= 0 and pending_size + len(line) > limit:
+            start = offset - len(line) - pending_size
             raise FileRejected(
                 f"the record starting at byte {start:,} is over max_record_bytes ({limit:,}): "
                 "a quoted cell that never closes, or a line that never ends",
                 error_type="record_too_large", value=f"byte {start:,}")
         if pending:
-            pending += line
+            pending.append(line)
+            pending_size += len(line)
             if ends_quoted(line, True):
                 continue
-            line, pending = pending, b""
+            line, pending, pending_size = b"".join(pending), [], 0
         elif b'"' in line and ends_quoted(line, False):
-            pending = line
+            pending, pending_size = [line], len(line)
             continue
         yield line, offset
     if pending:
-        yield pending, offset
+        yield b"".join(pending), offset
 
 
 def _trail_byte_delimiter(delimiter: bytes, encoding: str) -> bool:
@@ -226,7 +231,7 @@ class FileSource(DropFolderSource):
             return "gb18030"
         if self.config.encoding != "auto":
             return self.config.encoding
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return detect_encoding(handle.read(_SAMPLE_BYTES))
 
     def _csv(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
@@ -234,7 +239,7 @@ class FileSource(DropFolderSource):
         delimiter = self.config.delimiter
         limits = self.limits
         name = path.name
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             header_line = handle.readline(limits.max_record_bytes + 1)
             if len(header_line) > limits.max_record_bytes:
                 raise FileRejected(f"{name}: the header line is over max_record_bytes "
@@ -296,7 +301,12 @@ class FileSource(DropFolderSource):
         check_xlsx_zip(path, self.limits)
         limits = self.limits
         max_rows = min(limits.max_rows, _XLSX_MAX_ROWS)
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        handle = open_regular(path)
+        try:
+            workbook = load_workbook(handle, read_only=True, data_only=True)
+        except BaseException:
+            handle.close()
+            raise
         rows: Any = None
         try:
             if self.config.sheet and self.config.sheet not in workbook.sheetnames:
@@ -347,6 +357,7 @@ class FileSource(DropFolderSource):
             if rows is not None:
                 rows.close()  # the sheet's open part, when a refusal left it mid-way
             workbook.close()
+            handle.close()  # the workbook leaves a file object it was given open
 
 
 def _check_header(name: str, header: list[str]) -> None:
@@ -381,7 +392,7 @@ def check_xlsx_zip(path: Path, limits: FileLimits) -> None:
     """
     name = path.name
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
             parts = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise FileRejected(f"{name} is not an XLSX file (not a zip, or truncated): {exc}",

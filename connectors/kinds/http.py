@@ -38,7 +38,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -175,6 +175,18 @@ def _parse_json(body: bytes, content_type: str, status: int) -> Any:
     raise HttpFailure(f"body is not JSON ({problem})", error_type="not_json", **common)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as logs, dead-letter headers and source references show it: without a
+    user and password, and with each query value replaced by ``…`` (a unit's API often
+    takes its key as ``?appkey=``), so no credential leaves the connector's config."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    query = "&".join(f"{name}=…" for name, _ in parse_qsl(parts.query,
+                                                         keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 def _first_message(data: dict[str, Any]) -> str:
     for key in _MESSAGE_KEYS:
         if data.get(key):
@@ -187,6 +199,9 @@ class HttpSource(Source):
 
     def __init__(self, config: HttpSourceConfig) -> None:
         self.config = config
+        #: The endpoint as every log line and record names it (:func:`shown_url`).
+        self.url = shown_url(config.url)
+        self._host = urlsplit(config.url).hostname
         self._client: httpx.AsyncClient | None = None
         self._last_request = 0.0
         self._failed_polls = 0
@@ -212,10 +227,24 @@ class HttpSource(Source):
                                         str(auth_config.key_file) if auth_config.key_file
                                         else None)
             verify = context
-        # httpx drops the Authorization header when a redirect leaves the origin.
+        # httpx drops the Authorization header when a redirect leaves the origin; the
+        # hook refuses a redirect off the configured host altogether (see _same_host).
         return httpx.AsyncClient(headers=headers, auth=auth, verify=verify,
                                  timeout=self.config.timeout_seconds, follow_redirects=True,
-                                 max_redirects=self.config.max_redirects)
+                                 max_redirects=self.config.max_redirects,
+                                 event_hooks={"request": [self._same_host]})
+
+    async def _same_host(self, request: httpx.Request) -> None:
+        """Refuse a request (a redirect) to another host than the configured one.
+
+        The unit's server answers the connector: followed anywhere, a redirect would
+        send the configured headers (an API key) and the client certificate to another
+        host, or make the connector fetch an address inside the hub's network (the
+        registry, a cloud metadata service) and put the answer in a dead letter."""
+        if request.url.host != self._host:
+            raise HttpFailure(f"redirected to another host ({request.url.host}): not "
+                              "followed (set url to the address that answers)",
+                              error_type="http_redirect_elsewhere", transient=False)
 
     async def _throttle(self) -> None:
         rate = self.config.rate_limit_per_second
@@ -278,10 +307,22 @@ class HttpSource(Source):
         except httpx.RequestError as exc:
             raise HttpFailure(f"{type(exc).__name__}: {exc}", error_type="http_unreachable",
                               transient=True) from exc
+        except (UnicodeError, ValueError) as exc:
+            # A request that cannot be built from what an earlier answer gave (a cursor
+            # or stamp with a lone surrogate): this page's failure, not the connector's.
+            if isinstance(exc, HttpFailure):
+                raise
+            raise HttpFailure(f"the request cannot be sent: {type(exc).__name__}: {exc}",
+                              error_type="unusable_request", transient=False) from exc
         if not ok:
             raise _status_failure(status, content_type, body, _retry_after(response))
         data = _parse_json(body, content_type, status)
-        envelope = self._envelope_error(data)
+        try:
+            envelope = self._envelope_error(data)
+        except RecursionError as exc:  # nested past what can be written back as text
+            raise HttpFailure("the answer is nested too deeply to read", error_type="not_json",
+                              transient=False, status=status, content_type=content_type,
+                              body=body) from exc
         if envelope is not None:
             raise HttpFailure(f"error envelope in an HTTP {status} answer: {envelope}",
                               error_type="error_envelope", transient=True, status=status,
@@ -327,7 +368,7 @@ class HttpSource(Source):
                     failure.reason += (f" (asked to retry after {delay:g} s, over "
                                        f"max_retry_after_seconds: left to a later poll)")
                     raise
-                log.warning("%s: %s (%s); try %d of %d in %.1fs", config.url,
+                log.warning("%s: %s (%s); try %d of %d in %.1fs", self.url,
                             failure.error_type, failure.reason, attempt + 1, tries, delay)
                 await self.sleep(delay)
                 wait = min(wait * 2, _BACKOFF_MAX)
@@ -371,15 +412,16 @@ class HttpSource(Source):
             backoff = min(config.failed_poll_backoff_seconds * 2 ** (self._failed_polls - 1),
                           config.max_failed_poll_backoff_seconds)
             self._resume_at = time.monotonic() + backoff
-        query = urlencode(self._page_params(page, since))
-        request = f"{config.url}?{query}" if query else config.url
+        # A cursor the server sent may not be valid Unicode (the failure may be that).
+        query = urlencode(self._page_params(page, since), errors="backslashreplace")
+        request = f"{self.url}{'&' if '?' in self.url else '?'}{query}" if query else self.url
         log.warning("%s: poll failed after %d %s (%s: %s); dead-lettered, next poll in "
                     "%.0fs or more", request, failure.tries,
                     "try" if failure.tries == 1 else "tries", failure.error_type,
                     failure.reason, backoff)
         failure.reason = f"{failure.reason} (after {failure.tries} " \
                          f"{'try' if failure.tries == 1 else 'tries'})"
-        location = {"source.url": config.url, "source.request": request,
+        location = {"source.url": self.url, "source.request": request,
                     "source.page": "" if page is None else str(page),
                     "http.status": "" if failure.status is None else str(failure.status),
                     "http.content_type": failure.content_type,
@@ -390,7 +432,7 @@ class HttpSource(Source):
     async def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
         if time.monotonic() < self._resume_at:
             log.info("%s: poll skipped, %.0fs of backoff after %d failed polls left",
-                     self.config.url, self._resume_at - time.monotonic(), self._failed_polls)
+                     self.url, self._resume_at - time.monotonic(), self._failed_polls)
             return
         self.failed_poll = False
         position = since.position if since else {}
@@ -417,10 +459,10 @@ class HttpSource(Source):
                     stamp = dotted(item, self.config.since_field)
                     if stamp is not None and (newest is None or str(stamp) > str(newest)):
                         newest = str(stamp)
-                reference = f"{self.config.url}?page={page}#{index}"
+                reference = f"{self.url}?page={page}#{index}"
                 record_position = {"since": since_value, "page": page, "index": index + 1,
                                    "newest": newest, "count": count}
-                location = {"source.url": self.config.url, "source.cursor": f"{page}#{index}"}
+                location = {"source.url": self.url, "source.cursor": f"{page}#{index}"}
                 yield _record(item, record_position, reference, location)
             skip = 0
             next_page = self._next_page(page, body, len(records))
@@ -433,14 +475,14 @@ class HttpSource(Source):
                 else:
                     end = {"since": since_value, "page": page, "index": len(records),
                            "newest": newest, "count": count}
-                yield SourceRecord(None, b"", end, f"{self.config.url}#end", marker=True)
+                yield SourceRecord(None, b"", end, f"{self.url}#end", marker=True)
                 return
             page = next_page
             if pagination.kind != "none":
                 # handled pages are behind us: the position moves to the next page's start
                 yield SourceRecord(None, b"", {"since": since_value, "page": page, "index": 0,
                                                "newest": newest, "count": count},
-                                   f"{self.config.url}?page={page}", marker=True)
+                                   f"{self.url}?page={page}", marker=True)
 
     def _next_page(self, page: Any, body: Any, size: int) -> Any:
         pagination = self.config.pagination

@@ -13,6 +13,7 @@ A record may sit inside another record-like element: a second connector with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from connectors.config import XmlSourceConfig
-from connectors.kinds.dropfolder import DropFolderSource, FileRejected
+from connectors.kinds.dropfolder import DropFolderSource, FileRejected, open_regular
 from connectors.source import SourceRecord
 
 __all__ = ["XmlSource", "element_row", "iter_xml_records", "record_row"]
@@ -77,9 +78,10 @@ def record_row(element: ElementTree.Element,
     ``<judgment>``) is meaningless without what surrounds it (the court case number), so
     the row also carries, prefixed with the ancestor's tag, the attributes of every
     ancestor and the children an ancestor below the root has so far
-    (``judgment.courtCaseNumber``, ``courtExport.@courtCode``). The root's children are
-    the other records: they are never copied. The record's own text, when it has any, is
-    the column named after its tag (``judicialRecommendation``).
+    (``judgment.courtCaseNumber``, ``courtExport.@courtCode``). Other records (the
+    root's children, or a wrapper's of the record's tag) are never copied. The record's
+    own text, when it has any, is the column named after its tag
+    (``judicialRecommendation``).
     """
     row: dict[str, str] = {}
     open_path = {id(node) for node in ancestors}
@@ -91,7 +93,10 @@ def record_row(element: ElementTree.Element,
         if depth == 0:
             continue
         context = ElementTree.Element(ancestor.tag)
-        context.extend(child for child in ancestor if id(child) not in open_path)
+        # Other records under the same wrapper are never context: neither those read
+        # before (taken out as they are read) nor those the parser has read ahead.
+        context.extend(child for child in ancestor
+                       if id(child) not in open_path and child.tag != element.tag)
         row.update(element_row(context, prefix))
     row.update(element_row(element))
     text = (element.text or "").strip()
@@ -109,7 +114,12 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
     index = 0
     ancestors: list[ElementTree.Element] = []
     try:
-        for event, element in iterparse(str(path), events=("start", "end"), forbid_dtd=True,
+        handle = open_regular(path)
+    except OSError as exc:
+        raise FileRejected(f"{name} cannot be read: {exc}", error_type="unreadable_file",
+                           value=name) from exc
+    try:
+        for event, element in iterparse(handle, events=("start", "end"), forbid_dtd=True,
                                         forbid_entities=True, forbid_external=True):
             if event == "start":
                 ancestors.append(element)
@@ -128,10 +138,20 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
                                    f"{name}#record {index}",
                                    {"source.file": name, "source.row": str(index)})
             element.clear()
+            # Taken out of its parent too: a wrapper's earlier records would otherwise be
+            # walked again for every later one (``record_row`` copies a wrapper's
+            # children), quadratic in the records, and kept in memory to the file's end.
+            # The parser reads ahead, so later records may follow it already; the earlier
+            # ones are gone, so it is found at the front.
+            if ancestors:
+                with contextlib.suppress(ValueError):
+                    ancestors[-1].remove(element)
     except (DefusedXmlException, ElementTree.ParseError) as exc:
         kind = "unsafe_xml" if isinstance(exc, DefusedXmlException) else "malformed_xml"
         raise FileRejected(f"{name} after record {index}: {exc}", error_type=kind,
                            value=name) from exc
+    finally:
+        handle.close()
 
 
 class XmlSource(DropFolderSource):

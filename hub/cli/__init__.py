@@ -7,12 +7,12 @@ Sub-commands live next to what they drive (``hub/cli/stack.py`` for the local st
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
 
 from hub.cli import stack, topics
+from hub.logs import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -94,11 +94,6 @@ def _missing(module_name: str, name: str) -> typer.Typer:
 
 def main() -> None:
     """Console entry point."""
-    logging.basicConfig(
-        level=os.environ.get("LIANGFA_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiokafka", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(os.environ.get("LIANGFA_LOG_LEVEL", "INFO"))
     _attach_groups()
     app()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
-from connectors.checkpoint import Checkpoint
+from connectors.checkpoint import Checkpoint, CheckpointStore
 from connectors.config import FileLimits, FileSourceConfig, XmlSourceConfig
 from connectors.kinds.dropfolder import FileRejected
 from connectors.kinds.file import FileSource
@@ -373,3 +374,66 @@ def test_a_header_naming_a_column_twice_quarantines_the_file(tmp_path: Path) -> 
     assert sum(r.row is not None for r in records) == 2  # the good file's rows
 
 
+
+
+def test_a_link_dropped_in_the_folder_is_not_followed(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The drop folder is the unit's to write: a symbolic link there must not make the
+    connector read a file outside it (its own credentials, another unit's export) and
+    send the lines it cannot map to the dead letters the unit reads."""
+    drop = _drop(tmp_path)
+    secret = tmp_path / "connector.env"
+    secret.write_text("LIANGFA_SASL_PASSWORD=fictional-secret\n", encoding="utf-8")
+    (drop / "leak.csv").symlink_to(secret)
+    good = _good_csv(drop)
+    with caplog.at_level(logging.WARNING):
+        records = _read(_source(drop))
+    assert not any(b"fictional-secret" in r.raw for r in records)
+    assert {r.position.get("file") for r in records if not r.marker} == {good.name}
+    assert "leak.csv in the drop folder is not a regular file" in caplog.text
+    _commit_all(_source(drop), records)
+    assert (drop / "leak.csv").is_symlink() and secret.exists()
+
+
+def test_an_archive_folder_replaced_by_a_link_receives_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The default archive folder lies inside the drop folder: a link put in its place
+    would have the connector move files wherever it may write."""
+    drop = _drop(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (drop / "archive").symlink_to(elsewhere, target_is_directory=True)
+    good = _good_csv(drop)
+    source = _source(drop)
+    records = _read(source)
+    assert [r for r in records if not r.marker and r.problem is None]
+    with caplog.at_level(logging.ERROR):
+        _commit_all(source, records)
+    assert list(elsewhere.iterdir()) == []
+    assert good.exists()  # left where it was, read once: not read again
+    assert "is a link or not a folder" in caplog.text
+    again = _read(_source(drop), Checkpoint(position=_position(records)))
+    assert [r for r in again if not r.marker] == []
+
+
+def _position(records: list[SourceRecord]) -> dict[str, object]:
+    position: dict[str, object] = {}
+    for record in records:
+        position.update(record.position)
+    return position
+
+
+def test_a_file_whose_name_is_not_utf8_is_left_unread_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A name no checkpoint, header or log line can write must not stop the connector
+    at every restart: the file is skipped with a warning, the others are read."""
+    drop = _drop(tmp_path)
+    good = _good_csv(drop)
+    odd = write_penalty_csv(drop / "odd.csv", 1)
+    odd.rename(Path(os.fsdecode(bytes(drop) + b"/\xff\xfe.csv")))
+    with caplog.at_level(logging.WARNING):
+        records = _read(_source(drop))
+    assert {r.position.get("file") for r in records if not r.marker} == {good.name}
+    assert "not UTF-8" in caplog.text
+    store = CheckpointStore(tmp_path / "state", "test")
+    store.save(Checkpoint(position=_position(records)))  # writable

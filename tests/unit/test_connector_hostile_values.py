@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
-from connectors.kinds.http import HttpSource
+from connectors.kinds.http import HttpSource, shown_url
 from connectors.kinds.sql import SqlSource
 from connectors.mapping import build_mapper, convert_value
 from connectors.source import Source, SourceRecord
@@ -215,3 +215,99 @@ def test_a_sql_payload_nested_too_deep_dead_letters_that_row_only(tmp_path: Path
             "payload", "too_deeply_nested")
         assert record.raw
     assert records[3].row is not None and records[3].row["payload.a"] == 4
+
+
+@contextmanager
+def _answering(answer: Callable[[BaseHTTPRequestHandler], None],
+               **source: Any) -> Iterator[tuple[HttpSource, int]]:
+    """An HTTP source on this host whose server answers each GET with ``answer``."""
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answer(self)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpSource(HttpSourceConfig.model_validate(
+            {"url": f"http://127.0.0.1:{server.server_port}/feed", "records_path": "data",
+             "max_retries": 0, **source})), server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _json(handler: BaseHTTPRequestHandler, body: bytes, status: int = 200) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def test_a_redirect_to_another_host_is_not_followed() -> None:
+    """A unit's server must not steer the connector (its API key, its client
+    certificate) to another host, such as an address inside the hub's network."""
+    requests: list[str] = []
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        requests.append(handler.path)
+        if handler.path.startswith("/feed"):
+            port = handler.server.server_address[1]
+            handler.send_response(302)
+            handler.send_header("Location", f"http://localhost:{port}/internal")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        _json(handler, b'{"data": [{"secret": "internal"}]}')
+
+    with _answering(answer) as (source, _):
+        [record] = _read(source)
+    assert isinstance(record.problem, RecordRejected)
+    assert record.problem.error_type == "http_redirect_elsewhere"
+    assert [path for path in requests if path.startswith("/internal")] == []
+
+
+def test_answers_that_cannot_be_used_dead_letter_the_poll_not_the_connector() -> None:
+    """A cursor with a lone surrogate (the next request cannot be written) and an error
+    envelope nested deeper than Python can write back: each a dead-lettered poll."""
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        if "cursor=" in handler.path:
+            _json(handler, b'{"data": []}')
+            return
+        _json(handler, b'{"data": [{"record_id": "r1"}], "next": "\\ud800"}')
+
+    with _answering(answer, pagination={"kind": "cursor", "cursor_param": "cursor",
+                                        "next_cursor_path": "next"}) as (source, _):
+        records = [r for r in _read(source) if not r.marker]
+    assert [r.problem is None for r in records] == [True, False]
+    assert isinstance(records[1].problem, RecordRejected)
+    assert records[1].problem.error_type == "unusable_request"
+
+    nested = b'{"success": false, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with _answering(lambda handler: _json(handler, nested)) as (source, _):
+        [record] = _read(source)
+    assert isinstance(record.problem, RecordRejected)
+    assert record.problem.error_type == "not_json"
+
+
+def test_the_endpoint_is_named_without_its_credentials() -> None:
+    """Logs, dead-letter headers and source references name the endpoint, never the
+    user, password or API key the configured URL carries."""
+    assert shown_url("https://svc:pa55@api.example.gov.cn:8443/feed?appkey=SECRET&x=1") \
+        == "https://api.example.gov.cn:8443/feed?appkey=…&x=…"
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        _json(handler, b"not json", status=500)
+
+    with _answering(answer) as (source, port):
+        source = HttpSource(source.config.model_copy(update={
+            "url": f"http://user:pa55@127.0.0.1:{port}/feed?appkey=SECRET"}))
+        [record] = _read(source)
+    shown = " ".join([record.reference, *record.location.values()])
+    assert "SECRET" not in shown and "pa55" not in shown
+    assert f"127.0.0.1:{port}/feed" in shown

@@ -152,6 +152,21 @@ def test_xml_records_are_flattened(tmp_path: Path) -> None:
     assert record.reference == "j.xml#record 1"
 
 
+def test_a_record_under_a_wrapper_carries_its_context_not_other_records(
+        tmp_path: Path) -> None:
+    """A wrapper's own fields are a record's context; the other records under it are
+    not, whether read before it or already read ahead by the parser (the row would then
+    depend on where the parser's buffer happened to end)."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    records = "".join(f"<judgment><n>{n}</n></judgment>" for n in range(1, 4))
+    (drop / "w.xml").write_text(
+        f"<r><batch><court>示例县人民法院</court>{records}</batch></r>", encoding="utf-8")
+    source = XmlSource(XmlSourceConfig(path=drop, record_tag="judgment", settle_seconds=0))
+    rows = [record.row for record in _read_all(source) if not record.marker]
+    assert rows == [{"batch.court": "示例县人民法院", "n": str(n)} for n in range(1, 4)]
+
+
 def test_checkpoints_are_written_atomically_and_read_back(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "state", "c-1")
     assert store.load() is None
