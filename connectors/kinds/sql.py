@@ -86,6 +86,15 @@ class SqlSource(Source):
         watermark = _quote(config.watermark_column)
         tie = _quote(config.tie_breaker_column)
         where = f"({config.where})" if config.where else "1 = 1"
+        # A row without a watermark or tie-breaker has no place in the order the source
+        # is read in: taken, it would send the next query back to the start for ever (a
+        # NULL compares as nothing). Such rows are counted and named in a warning.
+        placed = f"{watermark} IS NOT NULL AND {tie} IS NOT NULL"
+        self._unplaced = text(
+            f"SELECT count(*) FROM {_quote(config.table)} WHERE {where} "  # noqa: S608
+            f"AND NOT ({placed})")
+        self._unplaced_seen = 0
+        where = f"{where} AND {placed}"
         base = f"SELECT {columns} FROM {_quote(config.table)} WHERE {where}"  # noqa: S608
         self._first = text(f"{base} ORDER BY {watermark}, {tie} LIMIT :limit")
         self._after = text(
@@ -101,9 +110,12 @@ class SqlSource(Source):
                                          pool_pre_ping=True)
         return self._engine
 
-    def _fetch(self, mark: Any, tie: Any) -> list[dict[str, Any]]:
+    def _fetch(self, mark: Any, tie: Any, *, poll_start: bool = False
+               ) -> list[dict[str, Any]]:
         try:
             with self._engine_or_new().connect() as connection:
+                if poll_start:
+                    self._warn_unplaced(connection)
                 if mark is None:
                     result = connection.execute(self._first, {"limit": self.config.batch_size})
                 else:
@@ -116,6 +128,16 @@ class SqlSource(Source):
                 raise
             raise RetriableError(f"database unavailable: {exc}") from exc
 
+    def _warn_unplaced(self, connection: Any) -> None:
+        """Warn (when their number changes) of rows no watermark places, never read."""
+        unplaced = int(connection.execute(self._unplaced).scalar_one())
+        if unplaced != self._unplaced_seen:
+            self._unplaced_seen = unplaced
+            if unplaced:
+                log.warning("%s: %d rows have no %s or %s and are not read: fill them in the "
+                            "source system", self.config.table, unplaced,
+                            self.config.watermark_column, self.config.tie_breaker_column)
+
     async def read(self, since: Checkpoint | None) -> AsyncIterator[SourceRecord]:
         position = since.position if since else {}
         mark = decode_mark(position.get("watermark"))
@@ -123,8 +145,10 @@ class SqlSource(Source):
         count = int(position.get("count") or 0)
         watermark_column = self.config.watermark_column
         tie_column = self.config.tie_breaker_column
+        poll_start = True
         while True:
-            rows = await asyncio.to_thread(self._fetch, mark, tie)
+            rows = await asyncio.to_thread(self._fetch, mark, tie, poll_start=poll_start)
+            poll_start = False
             for row in rows:
                 mark, tie = row[watermark_column], row[tie_column]
                 count += 1

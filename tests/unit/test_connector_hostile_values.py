@@ -217,6 +217,35 @@ def test_a_sql_payload_nested_too_deep_dead_letters_that_row_only(tmp_path: Path
     assert records[3].row is not None and records[3].row["payload.a"] == 4
 
 
+def test_sql_rows_without_a_watermark_are_named_not_read_in_a_loop(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A row whose watermark is NULL has no place in the order the table is read in:
+    taken, a full batch ending on it sent the next query back to the first rows for
+    ever. It is left unread and named in a warning; every other row is read once."""
+    database = tmp_path / "outbox.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table outbox (id integer, ts integer, payload text)")
+        connection.executemany("insert into outbox values (?, ?, ?)", [
+            (1, 1, "{}"), (2, None, "{}"), (3, 2, "{}"), (4, 3, "{}"), (5, None, "{}")])
+    source = SqlSource(SqlSourceConfig.model_validate({
+        "url": f"sqlite:///{database}", "table": "outbox", "watermark_column": "ts",
+        "tie_breaker_column": "id", "batch_size": 2}))
+
+    async def first(limit: int) -> list[SourceRecord]:
+        taken: list[SourceRecord] = []
+        async for record in source.read(None):
+            taken.append(record)
+            if len(taken) >= limit:
+                break
+        return taken
+
+    with caplog.at_level("WARNING"):
+        records = asyncio.run(first(20))
+    assert [r.reference for r in records if not r.marker] == [
+        f"outbox#id={n}" for n in (1, 3, 4)]
+    assert "2 rows have no ts or id and are not read" in caplog.text
+
+
 @contextmanager
 def _answering(answer: Callable[[BaseHTTPRequestHandler], None],
                **source: Any) -> Iterator[tuple[HttpSource, int]]:
