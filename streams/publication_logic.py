@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from hub.calendar import china_date
 from hub.rules.masking import MaskingRules
 
 __all__ = ["LATEST_WINS", "MINOR", "PAST_DISCLOSURE", "birth_date", "withheld_reason"]
@@ -65,7 +66,10 @@ def _age_on(born: date, day: date) -> int:
 
 
 def _earliest_day(record: Mapping[str, Any]) -> date | None:
-    days = [value.date() if isinstance(value, datetime) else value
+    # A decoded timestamp is in UTC: its day is the day in China, where ages are counted
+    # (a decision at 00:30 Beijing time is on the previous UTC day).
+    days = [(china_date(value) if value.tzinfo else value.date())
+            if isinstance(value, datetime) else value
             for value in _walk(record) if isinstance(value, date)]
     return min(days) if days else None
 

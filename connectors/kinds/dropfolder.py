@@ -16,6 +16,8 @@ stop the unit's whole feed at every restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -161,30 +163,47 @@ class DropFolder:
         """Move a refused file out of the drop folder and write why beside it (None when
         the quarantine folder is not a plain folder: see :func:`_own_folder`)."""
         folder = self.quarantine or self.folder.with_name(f"{self.folder.name}-quarantine")
-        if not _own_folder(folder):
+        if not self._own_folder(folder):
             return None
-        target = folder / path.name
-        if target.exists():
-            target = folder / f"{path.stem}.{digest[:12]}{path.suffix}"
-        shutil.move(str(path), str(target))
+        target = _move_into(path, folder, digest)
+        if target is None:
+            return None
         note = target.with_name(f"{target.name}.reason.txt")
-        note.write_text(
-            f"file: {path.name}\nfrom: {path.parent}\nsha256: {digest}\n"
-            f"quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
-            f"reason: {reason}\n"
-            "Nothing of this file after the reason's row was read. Fix the export and drop "
-            "the corrected file in the drop folder again.\n", encoding="utf-8")
+        text = (f"file: {path.name}\nfrom: {path.parent}\nsha256: {digest}\n"
+                f"quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+                f"reason: {reason}\n"
+                "Nothing of this file after the reason's row was read. Fix the export and "
+                "drop the corrected file in the drop folder again.\n")
+        with contextlib.suppress(FileExistsError):  # a link or file put there: not written
+            descriptor = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o644)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
         log.warning("quarantined %s to %s: %s", path.name, target, reason)
         return target
 
     def move_to_archive(self, path: Path, digest: str) -> None:
-        if not _own_folder(self.archive):
+        if not self._own_folder(self.archive):
             return
-        target = self.archive / path.name
-        if target.exists():
-            target = self.archive / f"{path.stem}.{digest[:12]}{path.suffix}"
-        shutil.move(str(path), str(target))
-        log.info("archived %s to %s", path.name, target)
+        target = _move_into(path, self.archive, digest)
+        if target is not None:
+            log.info("archived %s to %s", path.name, target)
+
+    def _own_folder(self, folder: Path) -> bool:
+        """Create ``folder`` if needed; False (logged) when it lies in the drop folder and
+        what stands at its place is a link or not a folder. The archive folder lies in the
+        drop folder by default, which the unit writes: a link put in its place would have
+        the connector move files wherever it may write. (An operator's own archive
+        elsewhere may be a link, to a larger volume say.) Such a file stays in the drop
+        folder; read once, it is not read again."""
+        inside = self.folder.absolute() in folder.absolute().parents
+        if not (inside and folder.is_symlink()):
+            folder.mkdir(parents=True, exist_ok=True)
+        if inside and (folder.is_symlink() or not folder.is_dir()):
+            log.error("%s is a link or not a folder: nothing is moved into it; replace it "
+                      "with a plain folder", folder)
+            return False
+        return True
 
 
 def _nameable(name: str) -> bool:
@@ -197,18 +216,25 @@ def _nameable(name: str) -> bool:
     return True
 
 
-def _own_folder(folder: Path) -> bool:
-    """Create ``folder`` if needed; False (logged) when what stands at its place is a link
-    or not a folder. The archive folder lies inside the drop folder by default, which the
-    unit writes: a link put in its place would have the connector move files wherever it
-    may write. Such a file stays in the drop folder (read once, it is not read again)."""
-    if not folder.is_symlink():
-        folder.mkdir(parents=True, exist_ok=True)
-    if folder.is_symlink() or not folder.is_dir():
-        log.error("%s is a link or not a folder: nothing is moved into it; replace it with "
-                  "a plain folder", folder)
-        return False
-    return True
+def _move_into(path: Path, folder: Path, digest: str) -> Path | None:
+    """Move ``path`` into ``folder`` under its name, or under its name and digest when
+    that is taken; None (logged) when both are. Whatever stands at a name (a link the unit
+    put in an archive folder inside its drop folder included) is never followed or
+    replaced: the file is renamed to a name nothing holds."""
+    for target in (folder / path.name, folder / f"{path.stem}.{digest[:12]}{path.suffix}"):
+        if os.path.lexists(target):
+            continue
+        try:
+            path.rename(target)  # os.rename: never follows a link at the target
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copy2(path, target, follow_symlinks=False)
+            path.unlink()
+        return target
+    log.error("%s: %s and its digest's name are taken in %s: left in the drop folder",
+              path.name, path.name, folder)
+    return None
 
 
 def _unreadable(path: Path, exc: Exception) -> FileRejected:

@@ -20,6 +20,7 @@ allowed, or a part that inflates like a zip bomb, and it is refused unread.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import logging
@@ -27,7 +28,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AnyStr
+from typing import Any, AnyStr, BinaryIO
 
 from connectors.config import FileLimits, FileSourceConfig
 from connectors.kinds.dropfolder import DropFolderSource, FileRejected, open_regular
@@ -298,11 +299,14 @@ class FileSource(DropFolderSource):
     def _xlsx(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
         from openpyxl import load_workbook
 
-        check_xlsx_zip(path, self.limits)
         limits = self.limits
         max_rows = min(limits.max_rows, _XLSX_MAX_ROWS)
+        # One handle for the zip check and the workbook: a file swapped in between
+        # would be read unchecked.
         handle = open_regular(path)
         try:
+            check_xlsx_zip(path, limits, handle)
+            handle.seek(0)
             workbook = load_workbook(handle, read_only=True, data_only=True)
         except BaseException:
             handle.close()
@@ -381,7 +385,7 @@ def _long_cell(row: dict[str, Any], limit: int) -> RecordRejected | None:
     return None
 
 
-def check_xlsx_zip(path: Path, limits: FileLimits) -> None:
+def check_xlsx_zip(path: Path, limits: FileLimits, handle: BinaryIO | None = None) -> None:
     """Refuse an XLSX that is not a zip, is truncated, or would inflate beyond the limits.
 
     openpyxl reads the sheets as streams but keeps the shared strings in memory, and
@@ -392,7 +396,9 @@ def check_xlsx_zip(path: Path, limits: FileLimits) -> None:
     """
     name = path.name
     try:
-        with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
+        with contextlib.ExitStack() as opened:
+            source = handle or opened.enter_context(open_regular(path))
+            archive = opened.enter_context(zipfile.ZipFile(source))
             parts = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise FileRejected(f"{name} is not an XLSX file (not a zip, or truncated): {exc}",

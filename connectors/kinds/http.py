@@ -175,6 +175,9 @@ def _parse_json(body: bytes, content_type: str, status: int) -> Any:
     raise HttpFailure(f"body is not JSON ({problem})", error_type="not_json", **common)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def shown_url(url: str) -> str:
     """``url`` as logs, dead-letter headers and source references show it: without a
     user and password, and with each query value replaced by ``…`` (a unit's API often
@@ -201,7 +204,11 @@ class HttpSource(Source):
         self.config = config
         #: The endpoint as every log line and record names it (:func:`shown_url`).
         self.url = shown_url(config.url)
-        self._host = urlsplit(config.url).hostname
+        #: Where the configured URL points, as httpx spells a request's URL (an IDN host
+        #: decoded, the scheme's default port filled in).
+        configured = httpx.URL(config.url)
+        self._origin = (configured.scheme, configured.host,
+                        configured.port or _DEFAULT_PORTS.get(configured.scheme))
         self._client: httpx.AsyncClient | None = None
         self._last_request = 0.0
         self._failed_polls = 0
@@ -228,23 +235,32 @@ class HttpSource(Source):
                                         else None)
             verify = context
         # httpx drops the Authorization header when a redirect leaves the origin; the
-        # hook refuses a redirect off the configured host altogether (see _same_host).
+        # hook refuses a redirect off the configured host altogether (see _same_origin).
         return httpx.AsyncClient(headers=headers, auth=auth, verify=verify,
                                  timeout=self.config.timeout_seconds, follow_redirects=True,
                                  max_redirects=self.config.max_redirects,
-                                 event_hooks={"request": [self._same_host]})
+                                 event_hooks={"request": [self._same_origin]})
 
-    async def _same_host(self, request: httpx.Request) -> None:
-        """Refuse a request (a redirect) to another host than the configured one.
+    async def _same_origin(self, request: httpx.Request) -> None:
+        """Refuse a request (a redirect) to another origin than the configured one.
 
         The unit's server answers the connector: followed anywhere, a redirect would
         send the configured headers (an API key) and the client certificate to another
         host, or make the connector fetch an address inside the hub's network (the
         registry, a cloud metadata service) and put the answer in a dead letter."""
-        if request.url.host != self._host:
-            raise HttpFailure(f"redirected to another host ({request.url.host}): not "
-                              "followed (set url to the address that answers)",
-                              error_type="http_redirect_elsewhere", transient=False)
+        scheme, host, port = self._origin
+        # A redirect to the same host over plain HTTP would resend the API key in clear;
+        # to another port it could reach another service on that host.
+        asked = request.url
+        asked_port = asked.port or _DEFAULT_PORTS.get(asked.scheme)
+        same = asked.host == host and (
+            (asked.scheme, asked_port) == (scheme, port)
+            or (scheme, asked.scheme) == ("http", "https"))  # an upgrade to TLS
+        if not same:
+            raise HttpFailure(f"redirected to {asked.scheme}://{asked.host}:{asked_port}, "
+                              "another origin: not followed (set url to the address that "
+                              "answers)", error_type="http_redirect_elsewhere",
+                              transient=False)
 
     async def _throttle(self) -> None:
         rate = self.config.rate_limit_per_second

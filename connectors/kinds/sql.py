@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,6 +36,8 @@ from hub.errors import RecordRejected, RetriableError
 __all__ = ["SqlSource", "decode_mark", "encode_mark"]
 
 log = logging.getLogger(__name__)
+#: How often the rows without a watermark are counted (a scan of the unit's table).
+_UNPLACED_EVERY_S = 600.0
 
 
 def encode_mark(value: Any) -> dict[str, Any] | None:
@@ -94,6 +97,7 @@ class SqlSource(Source):
             f"SELECT count(*) FROM {_quote(config.table)} WHERE {where} "  # noqa: S608
             f"AND NOT ({placed})")
         self._unplaced_seen = 0
+        self._unplaced_checked = -_UNPLACED_EVERY_S
         where = f"{where} AND {placed}"
         base = f"SELECT {columns} FROM {_quote(config.table)} WHERE {where}"  # noqa: S608
         self._first = text(f"{base} ORDER BY {watermark}, {tie} LIMIT :limit")
@@ -129,7 +133,11 @@ class SqlSource(Source):
             raise RetriableError(f"database unavailable: {exc}") from exc
 
     def _warn_unplaced(self, connection: Any) -> None:
-        """Warn (when their number changes) of rows no watermark places, never read."""
+        """Warn (when their number changes) of rows no watermark places, never read;
+        counted every :data:`_UNPLACED_EVERY_S` at most (no index serves the count)."""
+        if time.monotonic() - self._unplaced_checked < _UNPLACED_EVERY_S:
+            return
+        self._unplaced_checked = time.monotonic()
         unplaced = int(connection.execute(self._unplaced).scalar_one())
         if unplaced != self._unplaced_seen:
             self._unplaced_seen = unplaced

@@ -78,25 +78,30 @@ def record_row(element: ElementTree.Element,
     ``<judgment>``) is meaningless without what surrounds it (the court case number), so
     the row also carries, prefixed with the ancestor's tag, the attributes of every
     ancestor and the children an ancestor below the root has so far
-    (``judgment.courtCaseNumber``, ``courtExport.@courtCode``). Other records (the
-    root's children, or a wrapper's of the record's tag) are never copied. The record's
-    own text, when it has any, is the column named after its tag
+    (``judgment.courtCaseNumber``, ``courtExport.@courtCode``): the children before the
+    one on the record's path, so a row never depends on how far the parser read ahead.
+    Other records (the root's children, siblings of the path's own kind) are never
+    copied. The record's own text, when it has any, is the column named after its tag
     (``judicialRecommendation``).
     """
     row: dict[str, str] = {}
-    open_path = {id(node) for node in ancestors}
-    open_path.add(id(element))
     for depth, ancestor in enumerate(ancestors):
         prefix = f"{_local(ancestor.tag)}."
         for attribute, value in ancestor.attrib.items():
             row[f"{prefix}@{_local(attribute)}"] = value
         if depth == 0:
             continue
+        # The children the ancestor had before the one on the record's path: what the
+        # parser read after it (read ahead) would make the row depend on where its buffer
+        # ended. Siblings of the path's own kind (earlier records, earlier judgments
+        # holding records) are other records' business, not context.
+        on_path = ancestors[depth + 1] if depth + 1 < len(ancestors) else element
         context = ElementTree.Element(ancestor.tag)
-        # Other records under the same wrapper are never context: neither those read
-        # before (taken out as they are read) nor those the parser has read ahead.
-        context.extend(child for child in ancestor
-                       if id(child) not in open_path and child.tag != element.tag)
+        for child in ancestor:
+            if child is on_path:
+                break
+            if child.tag != on_path.tag:
+                context.append(child)
         row.update(element_row(context, prefix))
     row.update(element_row(element))
     text = (element.text or "").strip()
@@ -113,6 +118,10 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
     name = path.name
     index = 0
     ancestors: list[ElementTree.Element] = []
+    #: Elements below the root that hold records (a ``<judgment>`` of recommendations):
+    #: let go of when they end, as records are, so memory and each row's context stay
+    #: the size of one of them, not of the file read so far.
+    containers: set[int] = set()
     try:
         handle = open_regular(path)
     except OSError as exc:
@@ -126,6 +135,12 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
                 continue
             ancestors.pop()
             if _local(element.tag) != record_tag:
+                if id(element) in containers:  # it held records: done with, let go
+                    containers.discard(id(element))
+                    element.clear()
+                    if ancestors:
+                        with contextlib.suppress(ValueError):
+                            ancestors[-1].remove(element)
                 continue
             index += 1
             if max_rows is not None and index > max_rows:
@@ -146,6 +161,7 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
             if ancestors:
                 with contextlib.suppress(ValueError):
                     ancestors[-1].remove(element)
+                containers.update(id(node) for node in ancestors[1:])
     except (DefusedXmlException, ElementTree.ParseError) as exc:
         kind = "unsafe_xml" if isinstance(exc, DefusedXmlException) else "malformed_xml"
         raise FileRejected(f"{name} after record {index}: {exc}", error_type=kind,

@@ -79,6 +79,12 @@ class FileTargetConfig(_Frozen):
     #: Where the unit's importer moves files it has read; a file found there counts as
     #: delivered too (no second copy after the importer took the first).
     archive: Path | None = None
+    #: CSV only: a cell a spreadsheet program would run as a formula (starting with
+    #: ``=``, ``+``, ``-`` or ``@``, a signed number aside) gets a leading apostrophe, as
+    #: people open file drops in a spreadsheet too (``hub/spreadsheet.py``). Set false
+    #: when only the unit's system reads the files and must get the text unchanged.
+    #: XLSX cells are typed as text instead, their text unchanged.
+    formulas_as_text: bool = True
 
 
 class SqlTargetConfig(_Frozen):

@@ -220,8 +220,9 @@ class FileTarget:
         if self.config.format == "csv":
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\r\n")
-            writer.writerow(inert_text(name) for name in row)
-            writer.writerow(inert_text(value) for value in row.values())
+            cell = inert_text if self.config.formulas_as_text else _unchanged
+            writer.writerow(cell(name) for name in row)
+            writer.writerow(cell(value) for value in row.values())
             return text.getvalue().encode(self.encoding)
         from openpyxl import Workbook
 
@@ -237,6 +238,10 @@ class FileTarget:
 
     async def aclose(self) -> None:
         return None
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 class SqlTarget:

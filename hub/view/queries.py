@@ -78,8 +78,9 @@ __all__ = [
 
 _OPEN_ALERT_STATUSES = ("open", "assigned")
 #: Alerts still owed, whoever acknowledged them: what the oversight figures count (the
-#: monthly report's overdue items, a unit's scorecard, the missing-entry board 应录未录,
-#: the dashboard's overdue count). An acknowledgement says who saw an alert, it does not
+#: monthly report's overdue items, a unit's scorecard, the missing-entry board 应录未录).
+#: The dashboard's tiles are the work queue's and link to it. An acknowledgement says who
+#: saw an alert, it does not
 #: answer it: a unit acknowledging its own overdue items must not take them out of the
 #: figures the procuratorate reports on it. Only the engine's resolution (the act done)
 #: or a prosecutor's closing ends one. The work queue (``active``) is another matter:
@@ -782,8 +783,8 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
     open_alerts = session.scalar(select(func.count()).select_from(active)) or 0
     overdue = session.scalar(
         select(func.count()).select_from(
-            _alert_query(scope, None, None, False)
-            .where(AlertRow.status.in_(OWED_ALERT_STATUSES), AlertRow.is_overdue.is_(True))
+            _alert_query(scope, "active", None, False)
+            .where(AlertRow.is_overdue.is_(True))
             .subquery()
         )
     ) or 0

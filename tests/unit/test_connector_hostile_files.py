@@ -17,7 +17,7 @@ from openpyxl import Workbook
 
 from connectors.checkpoint import Checkpoint, CheckpointStore
 from connectors.config import FileLimits, FileSourceConfig, XmlSourceConfig
-from connectors.kinds.dropfolder import FileRejected
+from connectors.kinds.dropfolder import FileRejected, fingerprint
 from connectors.kinds.file import FileSource
 from connectors.kinds.xml import XmlSource
 from connectors.samples import PENALTY_HEADER, penalty_row, write_penalty_csv
@@ -414,6 +414,26 @@ def test_an_archive_folder_replaced_by_a_link_receives_nothing(
     assert "is a link or not a folder" in caplog.text
     again = _read(_source(drop), Checkpoint(position=_position(records)))
     assert [r for r in again if not r.marker] == []
+
+
+def test_links_placed_inside_the_archive_folder_are_never_followed(tmp_path: Path) -> None:
+    """The unit can write the default archive folder (it lies in its drop folder) and
+    knows the names the connector archives under (the file's, then with its digest):
+    links put at both names must not take the file elsewhere."""
+    drop = _drop(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    good = _good_csv(drop)
+    digest = fingerprint(good)
+    archive = drop / "archive"
+    archive.mkdir()
+    (archive / good.name).symlink_to(elsewhere, target_is_directory=True)
+    (archive / f"{good.stem}.{digest[:12]}{good.suffix}").symlink_to(
+        elsewhere, target_is_directory=True)
+    source = _source(drop)
+    _commit_all(source, _read(source))
+    assert list(elsewhere.iterdir()) == []
+    assert good.exists()
 
 
 def _position(records: list[SourceRecord]) -> dict[str, object]:

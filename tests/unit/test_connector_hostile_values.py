@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
@@ -299,6 +300,29 @@ def test_a_redirect_to_another_host_is_not_followed() -> None:
     assert isinstance(record.problem, RecordRejected)
     assert record.problem.error_type == "http_redirect_elsewhere"
     assert [path for path in requests if path.startswith("/internal")] == []
+
+
+@pytest.mark.parametrize(("configured", "asked", "followed"), [
+    ("https://xn--fiqs8s.xn--fiqs8s/api", "https://中国.中国/api?page=2", True),  # an IDN
+    ("https://api.example.gov.cn/feed", "https://API.example.gov.cn:443/v2", True),
+    ("http://api.example.gov.cn/feed", "https://api.example.gov.cn/feed", True),  # TLS
+    ("https://api.example.gov.cn/feed", "http://api.example.gov.cn/feed", False),
+    ("https://api.example.gov.cn/feed", "https://api.example.gov.cn:8443/", False),
+    ("https://api.example.gov.cn/feed", "https://169.254.169.254/latest", False),
+])
+def test_only_the_configured_origin_is_followed(configured: str, asked: str,
+                                                followed: bool) -> None:
+    """A redirect may go to another path of the configured origin, or from HTTP to HTTPS
+    on its host; never to plain HTTP (the API key in clear), another port or host."""
+    source = HttpSource(HttpSourceConfig.model_validate({"url": configured,
+                                                         "records_path": "data"}))
+    check = source._same_origin(httpx.Request("GET", asked))
+    if followed:
+        asyncio.run(check)
+        return
+    with pytest.raises(RecordRejected) as caught:
+        asyncio.run(check)
+    assert caught.value.error_type == "http_redirect_elsewhere"
 
 
 def test_answers_that_cannot_be_used_dead_letter_the_poll_not_the_connector() -> None:

@@ -167,6 +167,25 @@ def test_a_record_under_a_wrapper_carries_its_context_not_other_records(
     assert rows == [{"batch.court": "示例县人民法院", "n": str(n)} for n in range(1, 4)]
 
 
+def test_nested_records_carry_what_came_before_them_in_their_judgment_only(
+        tmp_path: Path) -> None:
+    """Under ``export > batch > judgment > recommendation`` a recommendation's context is
+    its own judgment's fields read before it, never an earlier judgment's (nor what the
+    parser read ahead after it), however many judgments the file holds."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    judgments = "".join(
+        f"<judgment><number>（2024）示{n}号</number><recommendation><n>{n}</n>"
+        f"</recommendation><closing>{n}</closing></judgment>" for n in range(1, 301))
+    (drop / "n.xml").write_text(f"<export><batch>{judgments}</batch></export>",
+                                encoding="utf-8")
+    source = XmlSource(XmlSourceConfig(path=drop, record_tag="recommendation",
+                                       settle_seconds=0))
+    rows = [record.row for record in _read_all(source) if not record.marker]
+    assert rows == [{"judgment.number": f"（2024）示{n}号", "n": str(n)}
+                    for n in range(1, 301)]
+
+
 def test_checkpoints_are_written_atomically_and_read_back(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "state", "c-1")
     assert store.load() is None

@@ -3,14 +3,16 @@ child's case, whatever masking leaves of it, and a penalty past its 公示截止
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from hub.calendar import CHINA_TZ
 from hub.identity import resident_id_check_char
 from hub.models import IdDocumentType, Party, PartyCategory, PenaltyCaseRecorded
 from hub.models.examples import example_events
 from hub.rules.masking import load_masking
+from hub.serde import LocalSerde
 from streams.publication_logic import MINOR, PAST_DISCLOSURE, birth_date, withheld_reason
 
 RULES = load_masking()
@@ -60,6 +62,31 @@ def test_a_child_at_the_decision_is_withheld_even_when_grown_up_since() -> None:
     earliest = min(decided.occurred_at.date(), decided.decision_date)
     adult = _penalty(born=earliest.replace(year=earliest.year - 18))
     assert withheld_reason(adult, rules=RULES, today=date(2026, 12, 7)) is None
+
+
+def test_ages_are_counted_on_the_china_day_of_the_record_as_the_publisher_decodes_it(
+        ) -> None:
+    """The publisher reads records back from Avro, their instants in UTC: an act at
+    00:30 Beijing time on someone's eighteenth birthday is on the day before in UTC,
+    and an adult's case must not be taken for a child's."""
+    example = example_events()["cn.liangfa.events.PenaltyCaseRecorded"]
+    assert isinstance(example, PenaltyCaseRecorded)
+    decided = example.decision_date
+    at = datetime.combine(decided, time(0, 30), tzinfo=CHINA_TZ)
+    born = decided.replace(year=decided.year - 18)
+    adult = Party(name="示例某", category=PartyCategory.NATURAL_PERSON,
+                  id_type=IdDocumentType.RESIDENT_ID, id_number=_resident_id(born))
+    event = example.model_copy(update={
+        "occurred_at": at, "recorded_at": at + timedelta(days=1),
+        "parties": [*example.parties, adult], "disclosure_deadline": date(2099, 1, 1)})
+    serde = LocalSerde()
+    serde.bind_writer(event.avro_name, 1)
+    _, decoded = serde.decode_raw(serde.encode(event))
+    assert withheld_reason(decoded, rules=RULES, today=date(2026, 12, 7)) is None
+    younger = adult.model_copy(update={"id_number": _resident_id(born + timedelta(days=1))})
+    _, decoded = serde.decode_raw(serde.encode(event.model_copy(
+        update={"parties": [*example.parties, younger]})))
+    assert withheld_reason(decoded, rules=RULES, today=date(2026, 12, 7)) == MINOR
 
 
 def test_an_organisation_is_never_taken_for_a_child() -> None:

@@ -148,6 +148,14 @@ def test_a_formula_in_case_text_reaches_the_unit_as_text(tmp_path: Path,
         [row] = list(csv.DictReader(io.StringIO(path.read_text("utf-8"))))
         assert row["violation_facts"] == "'" + hostile
         assert row["note"] == "'@SUM(A1:A9)" and row["fine"] == "-5"
+        # A unit whose system alone reads the files gets the text unchanged.
+        plain = tmp_path / "plain"
+        unchanged = FileTarget(FileTargetConfig(path=plain, format="csv",  # type: ignore[arg-type]
+                                                formulas_as_text=False))
+        asyncio.run(unchanged.deliver(item))
+        [row] = list(csv.DictReader(io.StringIO(
+            (plain / path.name).read_text("utf-8"))))
+        assert row["violation_facts"] == hostile
         return
     sheet = openpyxl.load_workbook(path).active
     assert sheet is not None
