@@ -28,9 +28,6 @@ from hub.models import (
     ViewAction,
     ViewActionKind,
 )
-from hub.rules import RuleSet
-from hub.serde import AvroSerde
-from hub.units import UnitRegistry
 from streams._events import (
     COURT_FEEDBACK_TYPES,
     FEEDBACK_TYPES,
@@ -46,9 +43,8 @@ from streams.engine.case_document import (
 )
 from streams.engine.case_entitlement import CaseEntitlement
 from streams.engine.document_store import CASE_PROCESSORS, DocumentStore
-from streams.engine.matching import MatchingProcessor, Rekeyed
-from streams.engine.outputs import Outputs, partition_of
-from streams.engine.timers import DueIndex
+from streams.engine.matching import Rekeyed
+from streams.engine.outputs import partition_of
 from streams.engine.tuning import EngineTuning
 from streams.entitlement_logic import addressee_kinds, check_entitlement
 from streams.metrics import (
@@ -59,7 +55,6 @@ from streams.routing_logic import route_event, unroutable_alert
 from streams.safety import RawRecord
 from streams.stats_facts import fact_of
 from streams.stats_logic import COUNTED_TYPES
-from streams.topics import TopicNames
 
 __all__ = ["AWAIT_CASE_S", "CaseRecords"]
 
@@ -78,16 +73,9 @@ AWAIT_CASE_S = EngineTuning.await_case_s
 
 class CaseRecords(CaseEntitlement, DocumentStore):
     """The case processors run on each record (part of
-    :class:`~streams.engine.processors.Processors`)."""
+    :class:`~streams.engine.processors.Processors`; the attributes the entitlement check
+    reads are declared on :class:`CaseEntitlement`)."""
 
-    topics: TopicNames
-    rules: RuleSet
-    units: UnitRegistry
-    hub_unit_code: str
-    outputs: Outputs
-    serde: AvroSerde
-    matching: MatchingProcessor
-    held: DueIndex
     case_partitions: list[int]
     #: Parked feedback re-keyed in this batch to a referral it indexed (see
     #: :meth:`join_rekeyed`).

@@ -138,28 +138,9 @@ _FEEDBACK = {"record_type": "receipt", "occurred_at": "2024-03-01 10:00:00",
 @contextmanager
 def _http_source(body: bytes) -> Iterator[HttpSource]:
     """An HTTP source reading ``body`` from an agency API on this host."""
-
-    class Feed(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield HttpSource(HttpSourceConfig.model_validate(
-            {"url": f"http://127.0.0.1:{server.server_port}/feed",
-             "records_path": "data.items"}))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _answering(lambda handler: _json(handler, body),
+                    records_path="data.items") as (source, _):
+        yield source
 
 
 def test_a_lone_surrogate_in_an_http_record_dead_letters_that_record_only() -> None:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from hub.models import AlertKind, ViewAction
+from hub.models import Alert, AlertKind, ViewAction
 from hub.view.app import create_app
 from hub.view.auth import hash_password
 from hub.view.login import attempt_login
@@ -69,17 +69,25 @@ def _bring_back_view_actions(client: TestClient) -> None:
         apply_events(session, actions, context.units)
 
 
-def test_a_unit_reads_the_leads_about_it_but_cannot_close_them(view: TestClient) -> None:
-    """A lead (线索) about an agency's case prompts it to refer what it should have; it is
-    the procuratorate's work until the procuratorate acts, so the agency cannot take it
-    off the prosecutor's queue by acknowledging it. Its own alerts it can."""
+def _lead_and_overdue(view: TestClient) -> tuple[CaseSpec, Alert, Alert,
+                                                  dict[str, str], dict[str, str]]:
+    """A market case with a lead about it and an overdue alert of the agency's own, and
+    the agency's and a prosecutor's bearer headers."""
     context = view.app.state.view  # type: ignore[attr-defined]
     spec = _market_case()
     lead = alert_for(spec, AlertKind.SUSPECTED_NON_REFERRAL)
     overdue = alert_for(spec, AlertKind.FILING_DECISION_OVERDUE, responsible=MARKET)
     with context.store.session() as session:
         apply_events(session, [*demo_events(40), lead, overdue], context.units)
-    unit, prosecutor = _bearer(view, f"unit-{MARKET.lower()}"), _bearer(view, "prosecutor")
+    return (spec, lead, overdue, _bearer(view, f"unit-{MARKET.lower()}"),
+            _bearer(view, "prosecutor"))
+
+
+def test_a_unit_reads_the_leads_about_it_but_cannot_close_them(view: TestClient) -> None:
+    """A lead (线索) about an agency's case prompts it to refer what it should have; it is
+    the procuratorate's work until the procuratorate acts, so the agency cannot take it
+    off the prosecutor's queue by acknowledging it. Its own alerts it can."""
+    _, lead, overdue, unit, prosecutor = _lead_and_overdue(view)
 
     seen = {alert["alert_id"] for alert in view.get("/api/alerts", params={"status": "active"},
                                                     headers=unit).json()["items"]}
@@ -208,13 +216,7 @@ def test_a_unit_does_not_read_what_the_procuratorate_concluded_on_its_case(
     of who took and reviewed it are the procuratorate's record: read by the body under
     supervision, they would warn it. The unit still reads the lead and handles its own
     alerts under its own name."""
-    context = view.app.state.view  # type: ignore[attr-defined]
-    spec = _market_case()
-    lead = alert_for(spec, AlertKind.SUSPECTED_NON_REFERRAL)
-    overdue = alert_for(spec, AlertKind.FILING_DECISION_OVERDUE, responsible=MARKET)
-    with context.store.session() as session:
-        apply_events(session, [*demo_events(40), lead, overdue], context.units)
-    unit, prosecutor = _bearer(view, f"unit-{MARKET.lower()}"), _bearer(view, "prosecutor")
+    spec, lead, overdue, unit, prosecutor = _lead_and_overdue(view)
     conclusion = "内部审查结论：拟监督移送（虚构）"
     assert view.post(f"/api/alerts/{lead.alert_id}/assign", headers=prosecutor,
                      json={"assignee": "检察官甲"}).status_code == 202
