@@ -12,7 +12,9 @@ case back to "recorded". The stage each event sets, and its line on the timeline
 :mod:`streams.case_event_meaning`.
 
 The aggregate also keeps the timeline, the units involved, the identifying numbers the
-view searches by, the parties, and the open alerts. Its state is plain data
+view searches by, the parties, the open alerts, and the 公示截止期 (last day of public
+disclosure) of the case's latest penalty decision, past which the public case-state feed
+withdraws the case (:mod:`streams.publication_logic`). Its state is plain data
 (:meth:`CaseAggregate.to_dict`) for the agent's table.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from hub.identity import content_hash
@@ -90,6 +92,10 @@ class CaseAggregate:
         self._units: dict[str, datetime] = {}
         self._alerts: dict[str, AlertStatus] = {}
         self._last_event_at: datetime | None = None
+        #: The latest penalty decision's (legal time, event id, 公示截止期): the latest by
+        #: legal time, so a correction decided later wins whatever the reading order.
+        self._disclosure: tuple[datetime, str, date | None] | None = None
+        self._disclosure_known = True
 
     def apply(self, event: CaseEvent) -> bool:
         """Fold one event in; False when it was already applied (same event id)."""
@@ -177,6 +183,8 @@ class CaseAggregate:
         if self._last_event_at is None or event.occurred_at > self._last_event_at:
             self._last_event_at = event.occurred_at
         self._note_numbers(event)
+        if isinstance(event, PenaltyCaseRecorded):
+            self.note_disclosure(event)
         for name in ("parties", "defendants", "persons_concerned"):
             value = event.__dict__.get(name)
             if isinstance(value, list):
@@ -209,6 +217,30 @@ class CaseAggregate:
         for name, value in pairs:
             if isinstance(value, str) and value.strip():
                 self._numbers.setdefault(name, value)
+
+    def note_disclosure(self, penalty: PenaltyCaseRecorded) -> None:
+        """Keep the penalty's 公示截止期 when it is the case's latest decision."""
+        candidate = (penalty.occurred_at, penalty.event_id, penalty.disclosure_deadline)
+        if self._disclosure is None or candidate[:2] > self._disclosure[:2]:
+            self._disclosure = candidate
+
+    def recall_disclosure(self, penalties: Iterable[PenaltyCaseRecorded]) -> None:
+        """Learn the 公示截止期 from the case's stored penalties: an aggregate stored
+        before it was kept (:attr:`knows_disclosure`) never saw it."""
+        for penalty in penalties:
+            self.note_disclosure(penalty)
+        self._disclosure_known = True
+
+    @property
+    def disclosure_deadline(self) -> date | None:
+        """The 公示截止期 of the case's latest penalty decision (None: none, or not set)."""
+        return self._disclosure[2] if self._disclosure else None
+
+    @property
+    def knows_disclosure(self) -> bool:
+        """False for an aggregate stored before it kept the 公示截止期 (and with a penalty
+        of its own it may have one: see ``CaseDocument.aggregate``)."""
+        return self._disclosure_known
 
     def _note_police_number(self, event_id: str, number: str) -> None:
         if self._police_numbers is not None:
@@ -249,7 +281,11 @@ class CaseAggregate:
             "open_alerts": self.open_alerts,
             "last_event_at": self._last_event_at,
         }
-        digest = content_hash({k: _jsonable(v) for k, v in body.items()})
+        # Hashed only when set: the state (and id) of a case without one stays what it
+        # was before the field existed.
+        digest = content_hash({k: _jsonable(v) for k, v in body.items()}
+                              | ({"disclosure_deadline": self.disclosure_deadline.isoformat()}
+                                 if self.disclosure_deadline else {}))
         return CaseState(
             event_id=uuid_for("case-state", self.case_id, digest),
             case_id=self.case_id,
@@ -259,6 +295,7 @@ class CaseAggregate:
             source_system=SOURCE_SYSTEM,
             source_record=f"{PROCESSOR}:{self.case_id}",
             connector_id=f"streams.{PROCESSOR}",
+            disclosure_deadline=self.disclosure_deadline,
             **body,
         )
 
@@ -280,6 +317,9 @@ class CaseAggregate:
             "units": {code: at.isoformat() for code, at in self._units.items()},
             "alerts": {a: s.value for a, s in self._alerts.items()},
             "last_event_at": self._last_event_at.isoformat() if self._last_event_at else None,
+            "disclosure": ([self._disclosure[0].isoformat(), self._disclosure[1],
+                            self._disclosure[2].isoformat() if self._disclosure[2] else None]
+                           if self._disclosure else None),
         }
 
     @classmethod
@@ -309,6 +349,12 @@ class CaseAggregate:
         aggregate._alerts = {a: AlertStatus(s) for a, s in data["alerts"].items()}
         last = data["last_event_at"]
         aggregate._last_event_at = datetime.fromisoformat(last) if last else None
+        # Absent from documents written before the twenty-fifth pass.
+        aggregate._disclosure_known = "disclosure" in data
+        disclosure = data.get("disclosure")
+        aggregate._disclosure = ((datetime.fromisoformat(disclosure[0]), disclosure[1],
+                                  date.fromisoformat(disclosure[2]) if disclosure[2] else None)
+                                 if disclosure else None)
         return aggregate
 
 

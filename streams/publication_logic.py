@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from hub.calendar import china_date
+from hub.calendar import CHINA_TZ, china_date
 from hub.rules.masking import MaskingRules
 
-__all__ = ["LATEST_WINS", "MINOR", "PAST_DISCLOSURE", "birth_date", "withheld_reason"]
+__all__ = ["LATEST_WINS", "MINOR", "PAST_DISCLOSURE", "birth_date", "disclosure_ends",
+           "withheld_reason"]
 
 #: Reasons (the ``reason`` label of ``liangfa_public_withheld_total``).
 MINOR = "minor"
@@ -48,6 +49,13 @@ def birth_date(id_number: str) -> date | None:
         return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         return None
+
+
+def disclosure_ends(deadline: date) -> datetime:
+    """The instant a record with this 公示截止期 stops being published: the start of the
+    next China day (the deadline is the last day of disclosure, :func:`withheld_reason`
+    withholds from the day after)."""
+    return datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
 
 
 def _walk(value: Any) -> Iterator[Any]:

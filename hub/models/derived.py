@@ -192,6 +192,11 @@ class CaseState(CaseEvent):
     last_event_at: Instant | None = Field(
         default=None, description="Last event at 最近事件时间 (occurred_at of the latest)."
     )
+    disclosure_deadline: date | None = Field(
+        default=None,
+        description="Disclosure deadline 公示截止期 of the case's latest penalty decision: "
+        "past it the public case-state feed withdraws the case.",
+    )
 
 
 class UnitMonthlyStats(CaseEvent):

@@ -60,7 +60,9 @@ class MinorsWithheld(Sourced):
 
 class DisclosureEnded(Sourced):
     """A record past its ``field`` date (公示截止期, the last day of public disclosure) is
-    not published, and a state published before is withdrawn when it is read again."""
+    not published, and a state published before is withdrawn when it is read again (the
+    engine emits a case's state again when its period ends:
+    ``streams.engine.evaluation.CaseEvaluation.publish_state``)."""
 
     field: NonEmptyText
 

@@ -7,6 +7,8 @@ One document per case, in the partition's RocksDB store under ``c|<case id>``::
      "aggregate": {...} | null,      # streams.aggregate_logic.CaseAggregate.to_dict()
      "deadlines": {"emitted": {alert id: snapshot}, "next_check": iso | null},
      "screening": {"emitted": {...}, "next_check": iso | null},
+     "publication": {"next_check": iso | null},  # when the public feed withdraws the
+                                     # case (its 公示截止期 ended); absent: never scheduled
      "relations": {...},             # streams.entitlement_logic.CaseRelations.to_dict()
      "held": [[stored event, iso]],  # feedback that matched nothing yet, until its grace ends
      "awaiting": [{...}],            # the waiting room (streams.engine.waiting_room)
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.models import (
@@ -81,6 +83,10 @@ MATCHED = "matched|"
 #: An event the entitlement check refused (a redelivery is dropped, a replay checked again).
 REFUSED_ENTRY = "not-entitled|"
 _SCREENED = (PenaltyCaseRecorded, CaseReferred, AgencyCaseOpened)
+_PENALTY_NAME = PenaltyCaseRecorded.avro_name
+#: The due time of a document whose public withdrawal was never scheduled (stored before
+#: the engine kept it) while it holds a penalty with a 公示截止期: the next sweep.
+_AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CaseDocument(WaitingRoom):
@@ -291,6 +297,9 @@ class CaseDocument(WaitingRoom):
         """The case's aggregate (None when no event of the case was accepted yet)."""
         if self._aggregate is None and self.data["aggregate"] is not None:
             self._aggregate = CaseAggregate.from_dict(self.data["aggregate"])
+            if not self._aggregate.knows_disclosure:
+                self._aggregate.recall_disclosure(
+                    event for event in self.events() if isinstance(event, PenaltyCaseRecorded))
         return self._aggregate
 
     def new_aggregate(self) -> CaseAggregate:
@@ -301,11 +310,23 @@ class CaseDocument(WaitingRoom):
         return aggregate
 
     def next_due(self) -> datetime | None:
-        """The earliest time a clock or screening window needs a look."""
+        """The earliest time a clock, a screening window or the public withdrawal of the
+        case's state needs a look."""
         times = [datetime.fromisoformat(section["next_check"])
-                 for section in (self.data["deadlines"], self.data["screening"])
+                 for section in (self.data["deadlines"], self.data["screening"],
+                                 self.data.get("publication") or {})
                  if section.get("next_check")]
+        if "publication" not in self.data and self._stored_disclosure():
+            times.append(_AT_ONCE)
         return min(times) if times else None
+
+    def _stored_disclosure(self) -> bool:
+        """Whether a document stored before the withdrawal was scheduled holds a penalty
+        with a 公示截止期 (read from the stored form: no event is decoded)."""
+        aggregate = self.data.get("aggregate")
+        return aggregate is not None and "disclosure" not in aggregate and any(
+            item[1] == _PENALTY_NAME and item[2].get("disclosure_deadline")
+            for item in self.data["events"])
 
     def hold(self, feedback: CaseEvent, until: datetime) -> None:
         """Keep feedback that matched nothing yet, to be matched again at ``until``."""

@@ -37,6 +37,7 @@ from streams.entitlement_logic import (
     review_resolution,
 )
 from streams.metrics import ENTITLEMENT_REVIEWS
+from streams.publication_logic import disclosure_ends
 from streams.routing_logic import alert_copies, raised_acts, unroutable_alert
 from streams.screening_assessment import ScreeningRules
 from streams.screening_logic import screen_case
@@ -120,10 +121,39 @@ class CaseEvaluation(CaseRecords):
             screening["next_check"] = (outcome.next_check_at.isoformat()
                                        if outcome.next_check_at else None)
             document.changed = True
+        await self.publish_state(document, wall_time)
+
+    async def publish_state(self, document: CaseDocument, wall_time: datetime | None) -> None:
+        """Emit the case's CaseState when it changed, and again when its 公示截止期 ended.
+
+        Why again: the public case-state feed is compacted, latest wins, and its
+        publisher withholds a state past the deadline (tombstoning the key) only when it
+        reads one; a case nothing happens to after its penalty would stay published for
+        good. So the end of disclosure is a timer like the clocks' (``publication`` in the
+        document, in the due index): the sweep at that time emits the state again (the
+        same state, the same event id: internal readers see a duplicate), and the
+        publisher withdraws the case. A document stored before this was scheduled is
+        due at once (:meth:`CaseDocument.next_due`) and scheduled at its first look.
+        """
         aggregate = document.aggregate()
-        if document.aggregate_changed and aggregate is not None:
-            await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
-                hub_unit_code=self.hub_unit_code, now=datetime.now(UTC)))
+        if aggregate is None:
+            return
+        publication = document.data.get("publication")
+        ended = (publication is not None and wall_time is not None
+                 and _is_due(publication, wall_time))
+        if not (document.aggregate_changed or ended or publication is None):
+            return
+        now = datetime.now(UTC)
+        await self.outputs.event(self.topics.case_state, aggregate.to_case_state(
+            hub_unit_code=self.hub_unit_code, now=now))
+        deadline = aggregate.disclosure_deadline
+        ends = disclosure_ends(deadline) if deadline else None
+        # a sweep's wall time is that of its timer even where the clock lags it
+        looked_at = max(now, wall_time) if wall_time else now
+        scheduled = {"next_check": ends.isoformat() if ends and ends > looked_at else None}
+        if publication != scheduled:
+            document.data["publication"] = scheduled
+            document.changed = True
 
     async def review_history(self, document: CaseDocument) -> None:
         """Raise for review what the case's changed relations revoked (``relations_changed``,

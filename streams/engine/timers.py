@@ -36,9 +36,11 @@ CaseTimes = Callable[[bytes, bytes], tuple[str, datetime | None, datetime | None
 #: Written once a store's indexes hold every stored case (see :class:`DueScan`): a store
 #: written by a worker from before the indexes were kept in it is indexed once. Its value
 #: is the index's format (:data:`INDEX_VERSION`); a store marked with another is indexed
-#: again.
+#: again. Version 2: a case's due time includes the end of its public disclosure (the
+#: twenty-fifth pass), so a store indexed before is read once more and its penalty cases
+#: are scheduled.
 INDEX_BUILT = b"due-index-built"
-INDEX_VERSION = b"1"
+INDEX_VERSION = b"2"
 
 #: Milliseconds since the epoch, big-endian with the sign bit flipped: byte order is
 #: time order, for times before 1970 too (a backfill's clocks may be that old).

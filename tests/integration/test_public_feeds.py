@@ -224,3 +224,36 @@ async def test_a_childs_case_and_a_penalty_past_its_disclosure_are_withheld_whol
     states = await _read_all(bootstrap, public_state, expect=2, settle_s=1.0)
     assert [(r.key, r.value is None) for r in states] == [
         (state.kafka_key(), False), (state.kafka_key(), True)]
+
+
+async def test_a_case_state_past_its_disclosure_deadline_is_withdrawn(
+    bootstrap: str, registry_url: str, topic_factory: Callable[..., str], group_id: str
+) -> None:
+    """The case state carries its latest penalty's 公示截止期. In the period it is
+    published; read again after it (the engine emits it again when the period ends) the
+    case is withdrawn: a tombstone on the compacted feed."""
+    internal_state = topic_factory("disclosure.in.state", compacted=True)
+    public_state = topic_factory("disclosure.out.state", compacted=True)
+    state = example_events()["cn.liangfa.events.CaseState"]
+    assert isinstance(state, CaseState)
+    today = china_date(datetime.now(UTC))
+    in_period = state.model_copy(update={"disclosure_deadline": today})
+    ended = state.model_copy(update={"disclosure_deadline": today - timedelta(days=1)})
+    await _produce(bootstrap, registry_url, internal_state, [in_period, ended],
+                   key=state.kafka_key())
+
+    settings = HubSettings(bootstrap=bootstrap, registry_url=registry_url)
+    publisher = PublicFeedPublisher(
+        settings, load_masking(), id_key=ID_KEY, group_id=group_id,
+        dead_letter_topic=topic_factory("disclosure.dlq"),
+        topics={internal_state: public_state})
+    await _publish_until(publisher, lambda: sum(publisher.counts.withheld.values()) == 1)
+    assert publisher.counts.withheld == {"disclosure-ended": 1}
+
+    states = await _read_all(bootstrap, public_state, expect=2, settle_s=1.0)
+    assert [(r.key, r.value is None) for r in states] == [
+        (state.kafka_key(), False), (state.kafka_key(), True)]
+    async with SchemaRegistryClient(registry_url) as registry:
+        published = await AvroSerde(registry).decode(states[0].value)
+    assert isinstance(published, CaseState)
+    assert published.disclosure_deadline == today

@@ -237,6 +237,9 @@ async def test_case_history_flows_to_events_inboxes_alerts_state_and_stats(
     assert latest is not None
     assert latest.stage is CaseStage.FILED
     assert latest.police_case_number == "A4211810000002024030001"
+    # the penalty's 公示截止期: the public feed withdraws the case after it
+    assert penalty.disclosure_deadline is not None
+    assert latest.disclosure_deadline == penalty.disclosure_deadline
     assert {entry.event_id for entry in latest.timeline} >= {
         penalty.event_id, referral.event_id, receipt.event_id, filing.event_id}
     assert latest_state(states, police_case_id) is None, "feedback opened a phantom case"

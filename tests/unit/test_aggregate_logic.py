@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import date
 
 import pytest
 
@@ -353,3 +354,50 @@ def test_a_match_confirming_the_feedbacks_own_case_id_leaves_no_trace() -> None:
     rekeyed = _matched(RECEIPT, "police-side-case-id", MatchMethod.REFERRAL_NUMBER)
     matched = fold([PENALTY, REFERRAL, RECEIPT, rekeyed])
     assert rekeyed.event_id in {entry.event_id for entry in matched.timeline()}
+
+
+# The 公示截止期 (last day of public disclosure) of the case's latest penalty decision.
+FIRST_DEADLINE = date(2028, 1, 5)
+CORRECTION = penalty(at(2025, 2, 10), event_id="penalty-corrected")
+CORRECTED_DEADLINE = date(2028, 2, 10)
+
+
+def test_the_latest_penalty_decision_gives_the_disclosure_deadline_in_any_order() -> None:
+    """A correction decided later wins whichever of the two is read first, and the
+    deadline is in the CaseState (the public feed withdraws the case after it)."""
+    first = PENALTY.model_copy(update={"disclosure_deadline": FIRST_DEADLINE})
+    corrected = CORRECTION.model_copy(update={"disclosure_deadline": CORRECTED_DEADLINE})
+    for events in ([first, REFERRAL, corrected], [corrected, REFERRAL, first]):
+        aggregate = fold(events)
+        assert aggregate.disclosure_deadline == CORRECTED_DEADLINE
+        state = aggregate.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+        assert state.disclosure_deadline == CORRECTED_DEADLINE
+        stored = CaseAggregate.from_dict(json.loads(json.dumps(aggregate.to_dict())))
+        assert stored.knows_disclosure
+        assert stored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == state
+    # a later decision without a deadline leaves the case without one (not the older one)
+    assert fold([first, CORRECTION]).disclosure_deadline is None
+
+
+def test_a_case_without_a_disclosure_deadline_keeps_its_state_id() -> None:
+    """The field is hashed into the state's id only when set: cases without one keep the
+    ids (and so the states) they had before the field existed (the id is pinned from the
+    code before it). One with a deadline has a state of its own."""
+    state = fold(LIFE).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert state.event_id == "9c0f09dc-e222-55e3-88b8-0e105dd95220"
+    dated = fold([PENALTY.model_copy(update={"disclosure_deadline": FIRST_DEADLINE}),
+                  *LIFE[1:]]).to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert dated.event_id != state.event_id
+
+
+def test_an_aggregate_stored_before_the_deadline_was_kept_learns_it_from_the_penalties(
+        ) -> None:
+    """A document written by an earlier engine has no ``disclosure`` in its aggregate:
+    it says so, and learns the deadline from the case's stored penalties."""
+    first = PENALTY.model_copy(update={"disclosure_deadline": FIRST_DEADLINE})
+    data = fold([first, REFERRAL]).to_dict()
+    del data["disclosure"]
+    stored = CaseAggregate.from_dict(data)
+    assert not stored.knows_disclosure and stored.disclosure_deadline is None
+    stored.recall_disclosure([first])
+    assert stored.knows_disclosure and stored.disclosure_deadline == FIRST_DEADLINE
