@@ -11,6 +11,12 @@ A row re-emitted with a newer watermark but the same content yields the same eve
 which downstream deduplication removes.
 
 ``payload_column`` (outbox tables) holds a JSON object whose keys become columns.
+
+A cell the database driver cannot decode as text (bytes that are not the encoding the
+column declares: SQLite stores what it is given) fails the whole batch's query. The
+batch is then read again row by row, and a row that fails is read cell by cell: it is
+dead-lettered naming its tie-breaker value and the column, and the reading goes on past
+it. Before, the failure was taken for an outage and the same query retried for ever.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -79,6 +86,25 @@ def _json_default(value: Any) -> str:
     return value.isoformat() if isinstance(value, date | datetime) else str(value)
 
 
+def _undecodable(exc: BaseException) -> bool:
+    """Whether a driver error is a cell it could not decode as text (not an outage):
+    sqlite3 says "Could not decode to UTF-8 column ..."; drivers that decode in Python
+    raise a UnicodeDecodeError, which SQLAlchemy wraps."""
+    original = getattr(exc, "orig", None)
+    return (isinstance(original, UnicodeDecodeError)
+            or isinstance(exc.__cause__, UnicodeDecodeError)
+            or "could not decode" in str(original if original is not None else exc).lower())
+
+
+@dataclass(frozen=True)
+class _UndecodableRow:
+    """A row with cells the driver cannot decode: its readable cells, and the columns
+    that are not."""
+
+    cells: dict[str, Any]
+    columns: tuple[str, ...]
+
+
 class SqlSource(Source):
     """Reads a table or view incrementally; blocking DB calls run in a worker thread."""
 
@@ -104,6 +130,16 @@ class SqlSource(Source):
         self._after = text(
             f"{base} AND ({watermark} > :mark OR ({watermark} = :mark AND {tie} > :tie)) "
             f"ORDER BY {watermark}, {tie} LIMIT :limit")
+        self._first_keys = text(
+            f"SELECT {watermark}, {tie} FROM {_quote(config.table)} "  # noqa: S608
+            f"WHERE {where} AND {placed} ORDER BY {watermark}, {tie} LIMIT :limit")
+        self._after_keys = text(
+            f"SELECT {watermark}, {tie} FROM {_quote(config.table)} "  # noqa: S608
+            f"WHERE {where} AND {placed} AND ({watermark} > :mark OR ({watermark} = :mark "
+            f"AND {tie} > :tie)) ORDER BY {watermark}, {tie} LIMIT :limit")
+        self._one_row = text(f"{base} AND {watermark} = :mark AND {tie} = :tie")
+        self._row_of = f"FROM {_quote(config.table)} WHERE {where} AND {placed} AND " \
+            f"{watermark} = :mark AND {tie} = :tie"
         self._count = text(
             f"SELECT count(*) FROM {_quote(config.table)} WHERE {where} AND "  # noqa: S608
             f"({watermark} > :mark OR ({watermark} = :mark AND {tie} > :tie))")
@@ -115,7 +151,7 @@ class SqlSource(Source):
         return self._engine
 
     def _fetch(self, mark: Any, tie: Any, *, poll_start: bool = False
-               ) -> list[dict[str, Any]]:
+               ) -> list[dict[str, Any] | _UndecodableRow]:
         try:
             with self._engine_or_new().connect() as connection:
                 if poll_start:
@@ -125,12 +161,64 @@ class SqlSource(Source):
                 else:
                     result = connection.execute(self._after, {"mark": mark, "tie": tie,
                                                               "limit": self.config.batch_size})
-                return [dict(row._mapping) for row in result]
+                try:
+                    return [dict(row._mapping) for row in result]
+                except (OperationalError, DBAPIError) as exc:
+                    if not _undecodable(exc):
+                        raise
+                    connection.rollback()
+                    log.warning("%s: a cell after %r could not be decoded; reading the "
+                                "batch row by row", self.config.table, tie)
+                    return self._fetch_row_by_row(connection, mark, tie)
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, DBAPIError) and not exc.connection_invalidated \
                     and not isinstance(exc, OperationalError):
                 raise
             raise RetriableError(f"database unavailable: {exc}") from exc
+
+    def _fetch_row_by_row(self, connection: Any, mark: Any, tie: Any
+                          ) -> list[dict[str, Any] | _UndecodableRow]:
+        """The batch after (``mark``, ``tie``) read one row at a time; a row the driver
+        cannot decode is read one cell at a time, to name its columns."""
+        params = ({"limit": self.config.batch_size} if mark is None else
+                  {"mark": mark, "tie": tie, "limit": self.config.batch_size})
+        keys = connection.execute(self._first_keys if mark is None else self._after_keys,
+                                  params).all()
+        rows: list[dict[str, Any] | _UndecodableRow] = []
+        for key_mark, key_tie in keys:
+            where = {"mark": key_mark, "tie": key_tie}
+            try:
+                # all (a tie-breaker that is not unique), or none (deleted meanwhile)
+                rows += [dict(row._mapping)
+                         for row in connection.execute(self._one_row, where).all()]
+                continue
+            except (OperationalError, DBAPIError) as exc:
+                if not _undecodable(exc):
+                    raise
+                connection.rollback()
+            cells: dict[str, Any] = {self.config.watermark_column: key_mark,
+                                     self.config.tie_breaker_column: key_tie}
+            bad: list[str] = []
+            for column in self._column_names(connection):
+                try:
+                    cells[column] = connection.execute(
+                        text(f"SELECT {_quote(column)} {self._row_of}"),
+                        where).scalar()
+                except (OperationalError, DBAPIError) as exc:
+                    if not _undecodable(exc):
+                        raise
+                    connection.rollback()
+                    bad.append(column)
+            rows.append(_UndecodableRow(cells, tuple(bad)))
+        return rows
+
+    def _column_names(self, connection: Any) -> list[str]:
+        """The columns a row is read with (the configured ones, or the table's)."""
+        if self.config.columns:
+            return list(self.config.columns)
+        result = connection.execute(text(
+            f"SELECT * FROM {_quote(self.config.table)} WHERE 1 = 0"))  # noqa: S608
+        return list(result.keys())
 
     def _warn_unplaced(self, connection: Any) -> None:
         """Warn (when their number changes) of rows no watermark places, never read;
@@ -158,12 +246,22 @@ class SqlSource(Source):
             rows = await asyncio.to_thread(self._fetch, mark, tie, poll_start=poll_start)
             poll_start = False
             for row in rows:
-                mark, tie = row[watermark_column], row[tie_column]
+                cells = row.cells if isinstance(row, _UndecodableRow) else row
+                mark, tie = cells[watermark_column], cells[tie_column]
                 count += 1
                 reference = f"{self.config.table}#{tie_column}={tie}"
                 record_position = {"watermark": encode_mark(mark), "tie": encode_mark(tie),
                                    "count": count}
                 location = {"source.table": self.config.table, "source.cursor": str(tie)}
+                if isinstance(row, _UndecodableRow):
+                    yield SourceRecord(None, _undecodable_raw(row), record_position,
+                                       reference, location, RecordRejected(
+                                           f"{', '.join(row.columns) or 'a cell'} could not "
+                                           "be decoded as text (bytes that are not the "
+                                           "column's encoding): fix the cell in the source",
+                                           field=row.columns[0] if row.columns else None,
+                                           error_type="undecodable"))
+                    continue
                 problem: Exception | None = None
                 raw = b""
                 try:
@@ -201,6 +299,15 @@ class SqlSource(Source):
     async def aclose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _undecodable_raw(row: _UndecodableRow) -> bytes:
+    """What the dead letter of an undecodable row carries: its readable cells, and the
+    columns that could not be read."""
+    return json.dumps({**row.cells, **dict.fromkeys(row.columns),
+                       "_undecodable_columns": list(row.columns)},
+                      ensure_ascii=False, default=_json_default
+                      ).encode("utf-8", "backslashreplace")
 
 
 def _raw_cells(row: dict[str, Any]) -> bytes:

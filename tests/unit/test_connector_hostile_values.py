@@ -228,6 +228,37 @@ def test_sql_rows_without_a_watermark_are_named_not_read_in_a_loop(
     assert "2 rows have no ts or id and are not read" in caplog.text
 
 
+@pytest.mark.parametrize("columns", [[], ["id", "ts", "name", "note"]],
+                         ids=["all-columns", "named-columns"])
+def test_a_sql_cell_that_is_not_text_dead_letters_its_row_and_the_reading_goes_on(
+        tmp_path: Path, columns: list[str]) -> None:
+    """SQLite keeps whatever bytes it is given in a TEXT column; the driver then fails the
+    whole batch's query on the cell. That was taken for an outage and the query retried
+    for ever. Now the row is refused naming its tie-breaker and the column, carries its
+    readable cells, and the rows after it are read (batches of 2: the bad row's batch
+    and the next)."""
+    database = tmp_path / "cases.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table cases (id integer, ts integer, name text, note text)")
+        connection.executemany("insert into cases values (?, ?, ?, ?)", [
+            (1, 1, "甲", "a"), (3, 3, "丙", "c"), (4, 4, "丁", "d")])
+        # bytes that are not UTF-8 in a TEXT cell (a legacy GBK client's write)
+        connection.execute("insert into cases values (2, 2, cast(x'b6a1' as text), 'b')")
+    source = SqlSource(SqlSourceConfig.model_validate({
+        "url": f"sqlite:///{database}", "table": "cases", "watermark_column": "ts",
+        "tie_breaker_column": "id", "batch_size": 2, "columns": columns}))
+    records = [r for r in _read(source) if not r.marker]
+    assert [r.reference for r in records] == [f"cases#id={n}" for n in (1, 2, 3, 4)]
+    refused = records[1]
+    assert refused.row is None and isinstance(refused.problem, RecordRejected)
+    assert (refused.problem.field, refused.problem.error_type) == ("name", "undecodable")
+    assert "name could not be decoded" in str(refused.problem)
+    assert json.loads(refused.raw) == {"id": 2, "ts": 2, "note": "b", "name": None,
+                                       "_undecodable_columns": ["name"]}
+    assert refused.position["tie"] == {"type": "int", "value": 2}
+    assert [r.row["name"] for r in records if r.row] == ["甲", "丙", "丁"]
+
+
 @contextmanager
 def _answering(answer: Callable[[BaseHTTPRequestHandler], None],
                **source: Any) -> Iterator[tuple[HttpSource, int]]:
