@@ -54,3 +54,8 @@ class HubSettings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     registry_auth: RegistryAuth = Field(default_factory=RegistryAuth)
+    #: Where the processes serve their Prometheus /metrics (worker, public feeds, audit
+    #: sealer): this host only by default (the embedded hub, a shared machine). A container
+    #: install sets ``0.0.0.0``: its Prometheus, and the kubelet's probes, reach the pod's
+    #: address, not its loopback. The metrics carry counts, never case data.
+    metrics_host: str = "127.0.0.1"

@@ -192,7 +192,7 @@ def run_publisher(settings: HubSettings, rules: MaskingRules, *, id_key: bytes,
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=settings.metrics_host)
 
     async def main() -> None:
         publisher = PublicFeedPublisher(settings, rules, id_key=id_key)

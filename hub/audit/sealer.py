@@ -329,7 +329,7 @@ def run_sealer(settings: HubSettings, *, intake: str = INTAKE_TOPIC,
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=settings.metrics_host)
 
     async def main() -> None:
         sealer = AuditSealer(settings, intake=intake, audit=audit,

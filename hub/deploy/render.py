@@ -243,24 +243,37 @@ def _connector(config: ConnectorConfig, text: str, namespace: str) -> list[Resou
     return resources
 
 
+#: The pod annotation naming the Secret whose token its /metrics wants as a bearer token
+#: (the view's: its port faces every unit's users); the key is :data:`METRICS_TOKEN_KEY`.
+METRICS_TOKEN_ANNOTATION = "liangfa.io/metrics-token-secret"  # noqa: S105 - a name
+METRICS_TOKEN_KEY = "LIANGFA_VIEW_METRICS_TOKEN"  # noqa: S105 - a name
+
+
 def _metrics_endpoints(workloads: Iterable[Resource]
-                       ) -> list[tuple[str, str, Mapping[str, str]]]:
-    """(workload, metrics port, pod labels) of every pod that declares one."""
+                       ) -> list[tuple[str, str, Mapping[str, str], str | None]]:
+    """(workload, metrics port, pod labels, token Secret) of every pod that declares one."""
     found = []
     for doc in workloads:
         if doc.get("kind") not in {"Deployment", "StatefulSet"}:
             continue
         template = doc["spec"]["template"]
-        port = (template["metadata"].get("annotations") or {}).get("prometheus.io/port")
+        annotations = template["metadata"].get("annotations") or {}
+        port = annotations.get("prometheus.io/port")
         if port is not None:
             found.append((doc["metadata"]["name"], str(port),
-                          doc["spec"]["selector"]["matchLabels"]))
+                          doc["spec"]["selector"]["matchLabels"],
+                          annotations.get(METRICS_TOKEN_ANNOTATION)))
     return found
 
 
 def _monitoring(workloads: Iterable[Resource], namespace: str) -> list[Resource]:
     resources: list[Resource] = []
-    for workload, port, selector in _metrics_endpoints(workloads):
+    for workload, port, selector, token_secret in _metrics_endpoints(workloads):
+        endpoint: Resource = {"port": "metrics", "path": "/metrics", "interval": "30s"}
+        if token_secret:
+            endpoint["authorization"] = {
+                "type": "Bearer",
+                "credentials": {"name": token_secret, "key": METRICS_TOKEN_KEY}}
         name = f"{workload}-metrics"
         labels = {"app.kubernetes.io/part-of": "liangfa-hub", "liangfa.io/metrics": workload}
         resources.append({
@@ -273,8 +286,7 @@ def _monitoring(workloads: Iterable[Resource], namespace: str) -> list[Resource]
             "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
             "metadata": _meta(name, namespace, **labels),
             "spec": {"selector": {"matchLabels": {"liangfa.io/metrics": workload}},
-                     "endpoints": [{"port": "metrics", "path": "/metrics",
-                                    "interval": "30s"}]},
+                     "endpoints": [endpoint]},
         })
     return resources
 

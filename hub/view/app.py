@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.view.api.routes import router as api_router
-from hub.view.auth import seed_users
+from hub.view.auth import scraper_allowed, seed_users
 from hub.view.consult import api_router as consult_api_router
 from hub.view.consult import router as consult_router
 from hub.view.context import LoginRequired, ViewContext
@@ -96,6 +96,7 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
     """The view application; ``store`` may be passed to share one with a test or a tool."""
     settings = settings or ViewSettings()
     context = ViewContext.build(settings, store)
+    scrape_token = settings.scrape_token()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -189,9 +190,15 @@ def create_app(settings: ViewSettings | None = None, *, store: Store | None = No
         return PlainTextResponse("ok")
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus metrics: counts and lag only, no case data (open to the scraper)."""
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics: counts and lag only, no case data; for the scraper on this
+        host or one with the metrics token (:func:`hub.view.auth.scraper_allowed`)."""
         from hub.view.metrics import refresh_alert_gauges
+
+        if not scraper_allowed(request, scrape_token):
+            raise StarletteHTTPException(
+                401, "metrics are read by this host's scraper or with the metrics token",
+                headers={"WWW-Authenticate": "Bearer"})
 
         refresh_alert_gauges(context.store)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

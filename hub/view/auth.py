@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -41,9 +42,11 @@ from typing import Literal
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import SecretStr
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from hub.errors import ConfigError
 from hub.view.settings import ViewSettings
@@ -60,6 +63,7 @@ __all__ = [
     "clear_lockout",
     "find_user",
     "hash_password",
+    "scraper_allowed",
     "seed_users",
     "set_active",
 ]
@@ -588,3 +592,30 @@ def seed_users(store: Store, settings: ViewSettings) -> list[str]:
                        ", ".join(sorted(user.username for user in removed)))
     logger.info("view users ready: %s configured now, %s in the store", len(created), count)
     return created
+
+
+#: Headers a reverse proxy adds for the client it relays: a request carrying one came
+#: from elsewhere, even when the proxy itself connects from this host.
+_RELAY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def scraper_allowed(request: Request, token: SecretStr | None) -> bool:
+    """Whether ``request`` may read the view's ``/metrics``.
+
+    Why not open: the view's port faces the users of every member unit, and the metrics
+    count each unit's open and overdue alerts, which is oversight data. The scraper on
+    this host (a loopback client no proxy relays) reads them as before; any other must
+    present ``LIANGFA_VIEW_METRICS_TOKEN`` as a bearer token. A wrong token is refused
+    even from this host.
+    """
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and presented.strip():
+        return token is not None and hmac.compare_digest(
+            presented.strip().encode("utf-8"), token.get_secret_value().encode("utf-8"))
+    if any(name in request.headers for name in _RELAY_HEADERS):
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

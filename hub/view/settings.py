@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.errors import ConfigError
 from hub.paths import default_home
 from hub.view.units import default_units_file
 
@@ -106,6 +107,16 @@ class ViewSettings(BaseSettings):
     seed_demo_users: bool = Field(
         default=False, description="Create the demo users (embedded stack only)."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus on another host presents to read /metrics "
+        "(the scraper on this host needs none; without a token nobody else reads them).",
+    )
+    metrics_token_file: Path | None = Field(
+        default=None,
+        description="A file holding the metrics token instead (the compose install: the "
+        "view and Prometheus read the same file).",
+    )
     demo_password: SecretStr = Field(default=SecretStr(DEFAULT_DEMO_PASSWORD))
     demo_unit_codes: list[str] = Field(
         default_factory=list,
@@ -142,3 +153,18 @@ class ViewSettings(BaseSettings):
         description="Searches count matches up to this many, then report 'more than': an "
         "exact count over a million cases costs more than the page itself.",
     )
+
+    def scrape_token(self) -> SecretStr | None:
+        """The metrics token, from ``metrics_token`` or ``metrics_token_file``."""
+        if self.metrics_token is not None:
+            return self.metrics_token
+        if self.metrics_token_file is None:
+            return None
+        try:
+            token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.metrics_token_file}: the metrics token file cannot "
+                              f"be read: {exc}") from exc
+        if not token:
+            raise ConfigError(f"{self.metrics_token_file}: the metrics token file is empty")
+        return SecretStr(token)

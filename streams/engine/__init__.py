@@ -79,5 +79,5 @@ def run_worker(settings: StreamSettings, worker_id: str, data_dir: Path, web_por
         data_dir.mkdir(parents=True, exist_ok=True)
         await StreamWorker(settings, worker_id, data_dir, ingest_topics).run()
 
-    start_http_server(web_port, addr="127.0.0.1")
+    start_http_server(web_port, addr=settings.hub.metrics_host)
     asyncio.run(main())

@@ -57,6 +57,23 @@ def test_compose_config_resolves_the_install() -> None:
     assert view_env["LIANGFA_BOOTSTRAP"].count(":9092") == 3
     for name in ("worker", "view", "public-feeds", "audit-sealer"):
         assert set(services[name]["depends_on"]) >= {"kafka-1", "registry"}, name
+        # /metrics on the container's address: Prometheus is another container
+        assert services[name]["environment"]["LIANGFA_METRICS_HOST"] == "0.0.0.0", name
+    # The view's /metrics wants a token from another container: the view and Prometheus
+    # read the same file, the one Prometheus's view job presents.
+    token_in_view = view_env["LIANGFA_VIEW_METRICS_TOKEN_FILE"]
+    prometheus = yaml.safe_load((COMPOSE / "prometheus.yml").read_text("utf-8"))
+    [view_job] = [j for j in prometheus["scrape_configs"] if j["job_name"] == "liangfa-view"]
+    token_in_prometheus = view_job["authorization"]["credentials_file"]
+
+    def source_of(service: str, target: str) -> str:
+        [source] = [v["source"] if isinstance(v, dict) else v.split(":")[0]
+                    for v in services[service]["volumes"]
+                    if (v["target"] if isinstance(v, dict) else v.split(":")[1]) == target]
+        return str(source)
+
+    assert source_of("view", token_in_view) == source_of("prometheus", token_in_prometheus)
+    assert source_of("view", token_in_view).endswith("view-metrics-token")
 
 
 def test_prometheus_of_the_install_uses_the_hub_rules_and_job_names() -> None:

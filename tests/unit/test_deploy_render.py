@@ -213,6 +213,47 @@ def test_a_service_monitor_scrapes_every_metrics_endpoint(
                             for p in c.get("ports", [])}
 
 
+def test_the_views_metrics_are_scraped_with_the_token_the_view_reads(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The view's port faces every unit's users, so its /metrics answers another pod only
+    with the metrics token: its ServiceMonitor presents the key of the Secret the view's
+    container reads its token from, and that Secret is in secrets.yaml."""
+    [view] = [d for d in rendered["workloads.yaml"]
+              if d["kind"] == "Deployment" and d["metadata"]["name"] == "liangfa-view"]
+    [monitor] = [m for m in _kind(rendered, "ServiceMonitor")
+                 if m["spec"]["selector"]["matchLabels"]["liangfa.io/metrics"]
+                 == "liangfa-view"]
+    [endpoint] = monitor["spec"]["endpoints"]
+    credentials = endpoint["authorization"]["credentials"]
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert credentials["key"] == "LIANGFA_VIEW_METRICS_TOKEN"
+    [container] = view["spec"]["template"]["spec"]["containers"]
+    assert {"secretRef": {"name": credentials["name"]}} in container["envFrom"]
+    [secret] = [d for d in _static_resources()
+                if d["kind"] == "Secret" and d["metadata"]["name"] == credentials["name"]]
+    assert "LIANGFA_VIEW_METRICS_TOKEN" in secret["stringData"]
+    others = [m for m in _kind(rendered, "ServiceMonitor") if m is not monitor]
+    assert others and all("authorization" not in m["spec"]["endpoints"][0] for m in others)
+
+
+def test_metrics_are_served_on_the_pods_address(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The hub's processes serve /metrics on this host only unless told otherwise
+    (``LIANGFA_METRICS_HOST``); in a pod, Prometheus and the readiness probes on the
+    metrics port reach the pod's address, so every process reading the hub's environment
+    is told 0.0.0.0."""
+    [environment] = [d for d in _static_resources()
+                     if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "liangfa-hub-env"]
+    assert environment["data"]["LIANGFA_METRICS_HOST"] == "0.0.0.0"
+    probed = [d for d in rendered["workloads.yaml"] if d["kind"] in {"Deployment", "StatefulSet"}
+              and any((c.get("readinessProbe") or {}).get("httpGet", {}).get("path")
+                      == "/metrics" for c in d["spec"]["template"]["spec"]["containers"])]
+    assert probed
+    for workload in probed:
+        [container] = workload["spec"]["template"]["spec"]["containers"]
+        assert {"configMapRef": {"name": "liangfa-hub-env"}} in container["envFrom"]
+
+
 def test_the_cli_writes_the_files(tmp_path: Path) -> None:
     from hub.cli import _attach_groups, app
 

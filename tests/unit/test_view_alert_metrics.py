@@ -27,7 +27,7 @@ def view(tmp_path: Path) -> Iterator[tuple[TestClient, ViewContext]]:
                             seed_demo_users=False, demo_unit_codes=[MARKET, POLICE],
                             bootstrap=None)
     app = create_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:  # this host's scraper
         yield client, app.state.view
 
 
