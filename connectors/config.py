@@ -79,7 +79,11 @@ class _DropFolderConfig(_Frozen):
     #: Where refused files go, each with a ``.reason.txt`` beside it; by default a folder
     #: beside the drop folder (``<drop>-quarantine``), so nothing in it is read again.
     quarantine: Path | None = None
-    settle_seconds: float = Field(5.0, ge=0)
+    settle_seconds: float = Field(
+        5.0, ge=0,
+        description="A file is read once unchanged (size, mtime, ctime) between two polls, "
+        "or at first sight when nothing about it changed for this long (a copy that keeps "
+        "the source's mtime still waits: its ctime is the copy's).")
     limits: FileLimits = Field(default_factory=FileLimits)
 
     def archive_dir(self) -> Path:

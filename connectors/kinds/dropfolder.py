@@ -1,7 +1,10 @@
 """What the file and XML kinds share: settled files, fingerprints, archiving, quarantine.
 
-A file still being written must not be read: it is taken only when its size and mtime
-did not change between two polls, or when it is older than the settle time. A file is
+A file still being written must not be read: it is taken only when its size and times
+did not change between two polls, or when it is older than the settle time. Its age is
+that of its last change of any kind (the later of mtime and ctime): a copy that keeps the
+source's modification time (``cp -p``, rsync, robocopy) looks years old while it is
+being written, but its ctime is the copy's. A file is
 identified by the SHA-256 of its content, so the same export dropped twice (or renamed)
 is recognised and archived without producing anything.
 
@@ -89,7 +92,7 @@ class DropFolder:
     archive: Path
     settle_seconds: float
     quarantine: Path | None = None
-    _seen: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    _seen: dict[Path, tuple[int, int, int]] = field(default_factory=dict)
     _paths: dict[str, Path] = field(default_factory=dict)
     _skipped: set[Path] = field(default_factory=set)
 
@@ -97,7 +100,7 @@ class DropFolder:
         """Files matching the pattern that are not being written any more (oldest first)."""
         now = time.time()
         ready: list[tuple[float, str, Path]] = []
-        current: dict[Path, tuple[int, int]] = {}
+        current: dict[Path, tuple[int, int, int]] = {}
         for path in self.folder.glob(self.pattern):
             if path.name.startswith("."):
                 continue
@@ -116,9 +119,10 @@ class DropFolder:
                     log.warning("%s in the drop folder is not a regular file (a link, a "
                                 "pipe or a folder): not read", path.name)
                 continue
-            signature = (status.st_size, status.st_mtime_ns)
+            signature = (status.st_size, status.st_mtime_ns, status.st_ctime_ns)
             current[path] = signature
-            old_enough = now - status.st_mtime >= self.settle_seconds
+            old_enough = (now - max(status.st_mtime, status.st_ctime)
+                          >= self.settle_seconds)
             if old_enough or self._seen.get(path) == signature:
                 ready.append((status.st_mtime, path.name, path))
         self._seen = current

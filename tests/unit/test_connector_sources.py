@@ -101,11 +101,27 @@ def test_a_file_still_being_written_is_not_read(tmp_path: Path) -> None:
 def test_an_old_enough_file_is_read_at_first_sight(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
-    path = write_penalty_csv(drop / "a.csv", 1)
-    old = time.time() - 120
-    os.utime(path, (old, old))
-    source = FileSource(FileSourceConfig(path=drop, settle_seconds=60))
+    write_penalty_csv(drop / "a.csv", 1)
+    time.sleep(1.2)  # no change of any kind for longer than the settle time
+    source = FileSource(FileSourceConfig(path=drop, settle_seconds=1))
     assert len([r for r in _read_all(source) if not r.marker]) == 1
+
+
+def test_a_copy_keeping_an_old_modification_time_waits_like_any_new_file(
+        tmp_path: Path) -> None:
+    """``cp -p``, rsync and robocopy give the copy the source's mtime: by mtime alone a
+    file still being copied looked long settled and was read half-written. Its ctime is
+    the copy's, so it is taken only once unchanged between two polls."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    path = write_penalty_csv(drop / "a.csv", 2)
+    old = time.time() - 30 * 24 * 3600
+    os.utime(path, (old, old))
+    source = FileSource(FileSourceConfig(path=drop, settle_seconds=3600))
+    assert _read_all(source) == []  # first sight: changed just now, whatever its mtime
+    os.utime(path, (old, old))  # the copier touches it again (its ctime moves)
+    assert _read_all(source) == []
+    assert len([r for r in _read_all(source) if not r.marker]) == 2  # unchanged since
 
 
 def test_done_files_are_archived_after_the_checkpoint_and_skipped_when_dropped_again(
