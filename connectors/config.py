@@ -146,8 +146,12 @@ class HttpSourceConfig(_Frozen):
     url: str = Field(pattern=r"^https?://")
     records_path: str = ""
     pagination: HttpPagination = Field(default_factory=HttpPagination)
-    since_param: str | None = None
-    since_field: str | None = None
+    since_param: str | None = Field(
+        None, description="Query parameter that asks for records after a stamp.")
+    since_field: str | None = Field(
+        None, description="Dotted path of each record's stamp; the newest one seen (numbers "
+        "as numbers, ISO 8601 times as instants, other text as text) is asked after in "
+        "the next pass.")
     auth: HttpAuth = Field(default_factory=HttpAuth)
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)

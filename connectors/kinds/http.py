@@ -4,7 +4,8 @@ A pass walks the pages from the checkpoint; every record's position is the page 
 from plus its index, so a restart refetches that page and skips what was handled. At the
 end of a pass, a ``since_field`` API restarts from page one asking only for records after
 the newest timestamp seen; an API without one resumes at its last page and index, which
-is how an append-only feed is followed.
+is how an append-only feed is followed. "Newest" is judged as the stamps are meant
+(:func:`later_stamp`): numbers as numbers, ISO 8601 times as instants, other text as text.
 
 No answer stops the connector and none is retried forever (docs/connector-files.md has
 the table). Each answer that is not a page of records is a :class:`HttpFailure` of a
@@ -36,6 +37,8 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -79,6 +82,36 @@ class HttpFailure(RecordRejected):
         self.body = body[:_LETTER_BYTES]
         self.retry_after = retry_after
         self.tries = 1
+
+
+def _stamp_order(stamp: Any) -> tuple[str, Any]:
+    """What a since-stamp is, for ordering: a number, an instant, or text."""
+    text = str(stamp).strip()
+    if not isinstance(stamp, bool):
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            pass
+        else:
+            if number.is_finite():
+                return "number", number
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return "text", text
+    # a stamp without an offset is the API's own clock: ordered among its kind
+    return ("instant", moment.astimezone(UTC)) if moment.tzinfo else ("local", moment)
+
+
+def later_stamp(stamp: Any, newest: Any) -> bool:
+    """Whether ``stamp`` is after ``newest``. As text, 9 came after 10, and
+    ``10:00+08:00`` after ``03:00Z`` an hour later: the next pass then asked for records
+    already read (each dead-lettered again if it was bad), every pass. Stamps of
+    different kinds are compared as text, as before."""
+    (kind, value), (newest_kind, newest_value) = _stamp_order(stamp), _stamp_order(newest)
+    if kind == newest_kind:
+        return bool(value > newest_value)
+    return str(stamp) > str(newest)
 
 
 def dotted(data: Any, path: str) -> Any:
@@ -473,7 +506,7 @@ class HttpSource(Source):
                 count += 1
                 if self.config.since_field and isinstance(item, dict):
                     stamp = dotted(item, self.config.since_field)
-                    if stamp is not None and (newest is None or str(stamp) > str(newest)):
+                    if stamp is not None and (newest is None or later_stamp(stamp, newest)):
                         newest = str(stamp)
                 reference = f"{self.url}?page={page}#{index}"
                 record_position = {"since": since_value, "page": page, "index": index + 1,

@@ -19,10 +19,12 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
+from connectors.checkpoint import Checkpoint
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
 from connectors.kinds.http import HttpSource, shown_url
 from connectors.kinds.sql import SqlSource
@@ -121,6 +123,10 @@ def test_a_lone_surrogate_in_a_typed_row_refuses_it_as_bad_encoding(column: str)
     refused = _refusal(penalty_cells(**{column: "名\ud800称"}))
     assert refused.error_type == "bad_encoding"
     assert refused.field
+
+
+async def _read_from(source: Source, position: dict[str, Any]) -> list[SourceRecord]:
+    return [record async for record in source.read(Checkpoint(position))]
 
 
 def _read(source: Source) -> list[SourceRecord]:
@@ -376,3 +382,39 @@ def test_the_endpoint_is_named_without_its_credentials() -> None:
     shown = " ".join([record.reference, *record.location.values()])
     assert "SECRET" not in shown and "pa55" not in shown
     assert f"127.0.0.1:{port}/feed" in shown
+
+
+@pytest.mark.parametrize(("stamps", "newest"), [
+    ([9, 10], "10"),
+    (["2026-03-01T10:00:00+08:00", "2026-03-01T03:00:00Z"], "2026-03-01T03:00:00Z"),
+    (["2026-03-01 09:00:00", "2026-03-01 10:00:00"], "2026-03-01 10:00:00"),
+], ids=["numbers", "offsets", "local-times"])
+def test_the_next_pass_asks_after_the_newest_stamp_as_the_api_means_it(
+        stamps: list[Any], newest: str) -> None:
+    """An API read by since-stamps: the next pass asks for what came after the newest
+    record seen. Compared as text, 9 was newer than 10 and 10:00+08:00 (02:00 UTC) newer
+    than 03:00Z, so every later pass read the newest records again (and dead-lettered a
+    bad one again)."""
+    asked: list[str | None] = []
+
+    def order(stamp: Any) -> Any:
+        return (stamp if isinstance(stamp, int)
+                else datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                if "T" in stamp else stamp)
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        since = dict(parse_qsl(urlsplit(handler.path).query)).get("since")
+        asked.append(since)
+        after = [s for s in stamps if since is None
+                 or order(s) > order(int(since) if isinstance(s, int) else since)]
+        _json(handler, json.dumps({"data": [{"updated": s, "n": stamps.index(s)}
+                                            for s in after]}).encode())
+
+    with _answering(answer, since_param="since", since_field="updated") as (source, _):
+        first = _read(source)
+        assert [r.row["n"] for r in first if r.row] == [0, 1]
+        end = first[-1]
+        assert end.marker and end.position["since"] == newest
+        again = asyncio.run(_read_from(source, end.position))
+    assert asked == [None, newest]
+    assert [r for r in again if not r.marker] == []
