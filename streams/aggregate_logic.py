@@ -92,9 +92,10 @@ class CaseAggregate:
         self._units: dict[str, datetime] = {}
         self._alerts: dict[str, AlertStatus] = {}
         self._last_event_at: datetime | None = None
-        #: The latest penalty decision's (legal time, event id, 公示截止期): the latest by
-        #: legal time, so a correction decided later wins whatever the reading order.
-        self._disclosure: tuple[datetime, str, date | None] | None = None
+        #: The latest penalty decision's (legal time, time recorded, event id, 公示截止期):
+        #: the latest by legal time, then by when it was recorded (a corrected export of the
+        #: same decision keeps its date), whatever the reading order.
+        self._disclosure: tuple[datetime, datetime, str, date | None] | None = None
         self._disclosure_known = True
 
     def apply(self, event: CaseEvent) -> bool:
@@ -220,8 +221,9 @@ class CaseAggregate:
 
     def note_disclosure(self, penalty: PenaltyCaseRecorded) -> None:
         """Keep the penalty's 公示截止期 when it is the case's latest decision."""
-        candidate = (penalty.occurred_at, penalty.event_id, penalty.disclosure_deadline)
-        if self._disclosure is None or candidate[:2] > self._disclosure[:2]:
+        candidate = (penalty.occurred_at, penalty.recorded_at, penalty.event_id,
+                     penalty.disclosure_deadline)
+        if self._disclosure is None or candidate[:3] > self._disclosure[:3]:
             self._disclosure = candidate
 
     def recall_disclosure(self, penalties: Iterable[PenaltyCaseRecorded]) -> None:
@@ -234,7 +236,7 @@ class CaseAggregate:
     @property
     def disclosure_deadline(self) -> date | None:
         """The 公示截止期 of the case's latest penalty decision (None: none, or not set)."""
-        return self._disclosure[2] if self._disclosure else None
+        return self._disclosure[3] if self._disclosure else None
 
     @property
     def knows_disclosure(self) -> bool:
@@ -317,8 +319,9 @@ class CaseAggregate:
             "units": {code: at.isoformat() for code, at in self._units.items()},
             "alerts": {a: s.value for a, s in self._alerts.items()},
             "last_event_at": self._last_event_at.isoformat() if self._last_event_at else None,
-            "disclosure": ([self._disclosure[0].isoformat(), self._disclosure[1],
-                            self._disclosure[2].isoformat() if self._disclosure[2] else None]
+            "disclosure": ([self._disclosure[0].isoformat(), self._disclosure[1].isoformat(),
+                            self._disclosure[2],
+                            self._disclosure[3].isoformat() if self._disclosure[3] else None]
                            if self._disclosure else None),
         }
 
@@ -352,8 +355,9 @@ class CaseAggregate:
         # Absent from documents written before the twenty-fifth pass.
         aggregate._disclosure_known = "disclosure" in data
         disclosure = data.get("disclosure")
-        aggregate._disclosure = ((datetime.fromisoformat(disclosure[0]), disclosure[1],
-                                  date.fromisoformat(disclosure[2]) if disclosure[2] else None)
+        aggregate._disclosure = ((datetime.fromisoformat(disclosure[0]),
+                                  datetime.fromisoformat(disclosure[1]), disclosure[2],
+                                  date.fromisoformat(disclosure[3]) if disclosure[3] else None)
                                  if disclosure else None)
         return aggregate
 

@@ -51,10 +51,13 @@ def birth_date(id_number: str) -> date | None:
         return None
 
 
-def disclosure_ends(deadline: date) -> datetime:
+def disclosure_ends(deadline: date) -> datetime | None:
     """The instant a record with this 公示截止期 stops being published: the start of the
     next China day (the deadline is the last day of disclosure, :func:`withheld_reason`
-    withholds from the day after)."""
+    withholds from the day after). None for 9999-12-31, which systems write for "no end"
+    (长期): there is no next day to wait for."""
+    if deadline >= date.max:
+        return None
     return datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
 
 

@@ -97,10 +97,10 @@ def _stamp_order(stamp: Any) -> tuple[str, Any]:
                 return "number", number
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        # a stamp without an offset is the API's own clock: ordered among its kind
+        return ("instant", moment.astimezone(UTC)) if moment.tzinfo else ("local", moment)
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+08:00 has no UTC instant
         return "text", text
-    # a stamp without an offset is the API's own clock: ordered among its kind
-    return ("instant", moment.astimezone(UTC)) if moment.tzinfo else ("local", moment)
 
 
 def later_stamp(stamp: Any, newest: Any) -> bool:

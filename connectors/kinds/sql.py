@@ -182,8 +182,9 @@ class SqlSource(Source):
         cannot decode is read one cell at a time, to name its columns."""
         params = ({"limit": self.config.batch_size} if mark is None else
                   {"mark": mark, "tie": tie, "limit": self.config.batch_size})
-        keys = connection.execute(self._first_keys if mark is None else self._after_keys,
-                                  params).all()
+        # a tie-breaker that is not unique repeats a key: its rows are read once
+        keys = list(dict.fromkeys(tuple(key) for key in connection.execute(
+            self._first_keys if mark is None else self._after_keys, params).all()))
         rows: list[dict[str, Any] | _UndecodableRow] = []
         for key_mark, key_tie in keys:
             where = {"mark": key_mark, "tie": key_tie}

@@ -603,16 +603,17 @@ def scraper_allowed(request: Request, token: SecretStr | None) -> bool:
     """Whether ``request`` may read the view's ``/metrics``.
 
     Why not open: the view's port faces the users of every member unit, and the metrics
-    count each unit's open and overdue alerts, which is oversight data. The scraper on
-    this host (a loopback client no proxy relays) reads them as before; any other must
-    present ``LIANGFA_VIEW_METRICS_TOKEN`` as a bearer token. A wrong token is refused
-    even from this host.
+    count each unit's open and overdue alerts, which is oversight data. With a token
+    configured (``LIANGFA_VIEW_METRICS_TOKEN``), every scraper presents it as a bearer
+    token: a reverse proxy on this host that adds no relay header, or a sidecar, makes
+    every client look local. Without one (the embedded hub), the scraper on this host (a
+    loopback client no proxy says it relays) reads them, and nobody else.
     """
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and presented.strip():
-        return token is not None and hmac.compare_digest(
+    if token is not None:
+        return scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode("utf-8"), token.get_secret_value().encode("utf-8"))
-    if any(name in request.headers for name in _RELAY_HEADERS):
+    if presented or any(name in request.headers for name in _RELAY_HEADERS):
         return False
     host = request.client.host if request.client else ""
     try:

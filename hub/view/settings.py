@@ -19,11 +19,15 @@ from hub.errors import ConfigError
 from hub.paths import default_home
 from hub.view.units import default_units_file
 
-__all__ = ["DEFAULT_DEMO_PASSWORD", "Topics", "ViewSettings"]
+__all__ = ["DEFAULT_DEMO_PASSWORD", "MINIMUM_METRICS_TOKEN", "Topics", "ViewSettings"]
 
 #: The documented password of the embedded demo's users (README, ``liangfa up`` prints it).
 #: Only used when ``seed_demo_users`` is on; override with ``LIANGFA_VIEW_DEMO_PASSWORD``.
 DEFAULT_DEMO_PASSWORD = "liangfa-demo-2024"  # noqa: S105 - documented demo credential
+
+
+#: Shortest metrics token taken (a guessable one would open the per-unit alert counts).
+MINIMUM_METRICS_TOKEN = 16
 
 
 def _default_database_url() -> str:
@@ -155,16 +159,22 @@ class ViewSettings(BaseSettings):
     )
 
     def scrape_token(self) -> SecretStr | None:
-        """The metrics token, from ``metrics_token`` or ``metrics_token_file``."""
+        """The metrics token, from ``metrics_token`` or ``metrics_token_file``; a token
+        shorter than :data:`MINIMUM_METRICS_TOKEN` characters or still the install's
+        placeholder is refused (it would be a working token anyone can guess)."""
         if self.metrics_token is not None:
-            return self.metrics_token
-        if self.metrics_token_file is None:
+            token, where = self.metrics_token.get_secret_value().strip(), "metrics_token"
+        elif self.metrics_token_file is None:
             return None
-        try:
-            token = self.metrics_token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{self.metrics_token_file}: the metrics token file cannot "
-                              f"be read: {exc}") from exc
-        if not token:
-            raise ConfigError(f"{self.metrics_token_file}: the metrics token file is empty")
+        else:
+            where = str(self.metrics_token_file)
+            try:
+                token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{where}: the metrics token file cannot be read: {exc}"
+                                  ) from exc
+        if len(token) < MINIMUM_METRICS_TOKEN or "REPLACE-ME" in token.upper():
+            raise ConfigError(f"{where}: the metrics token must be at least "
+                              f"{MINIMUM_METRICS_TOKEN} characters and not the placeholder "
+                              "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return SecretStr(token)

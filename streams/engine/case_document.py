@@ -321,12 +321,22 @@ class CaseDocument(WaitingRoom):
         return min(times) if times else None
 
     def _stored_disclosure(self) -> bool:
-        """Whether a document stored before the withdrawal was scheduled holds a penalty
-        with a 公示截止期 (read from the stored form: no event is decoded)."""
+        """Whether a document whose withdrawal was never scheduled has a 公示截止期: its
+        aggregate knows one, or (stored by an earlier engine) one of its stored penalties
+        carries one (read from the stored form: nothing is decoded). A damaged document
+        says no (its case's next event evaluates it); a due-time scan must not stop on it.
+        """
         aggregate = self.data.get("aggregate")
-        return aggregate is not None and "disclosure" not in aggregate and any(
-            item[1] == _PENALTY_NAME and item[2].get("disclosure_deadline")
-            for item in self.data["events"])
+        if not isinstance(aggregate, dict):
+            return False
+        try:
+            if "disclosure" in aggregate:
+                disclosure = aggregate["disclosure"]
+                return bool(disclosure and disclosure[3])
+            return any(item[1] == _PENALTY_NAME and item[2].get("disclosure_deadline")
+                       for item in self.data.get("events") or ())
+        except (TypeError, IndexError, KeyError, AttributeError):
+            return False
 
     def hold(self, feedback: CaseEvent, until: datetime) -> None:
         """Keep feedback that matched nothing yet, to be matched again at ``until``."""

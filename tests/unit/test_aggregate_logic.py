@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -377,6 +377,14 @@ def test_the_latest_penalty_decision_gives_the_disclosure_deadline_in_any_order(
         assert stored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW) == state
     # a later decision without a deadline leaves the case without one (not the older one)
     assert fold([first, CORRECTION]).disclosure_deadline is None
+    # a corrected export of the same decision keeps its date: the one recorded later wins,
+    # whichever event id sorts first
+    for event_id in ("0-sorts-first", "z-sorts-last"):
+        re_export = first.model_copy(update={
+            "event_id": event_id, "recorded_at": first.recorded_at + timedelta(days=3),
+            "disclosure_deadline": CORRECTED_DEADLINE})
+        for events in ([first, re_export], [re_export, first]):
+            assert fold(events).disclosure_deadline == CORRECTED_DEADLINE
 
 
 def test_a_case_without_a_disclosure_deadline_keeps_its_state_id() -> None:

@@ -26,7 +26,7 @@ import pytest
 
 from connectors.checkpoint import Checkpoint
 from connectors.config import HttpSourceConfig, SqlSourceConfig, parse_config
-from connectors.kinds.http import HttpSource, shown_url
+from connectors.kinds.http import HttpSource, later_stamp, shown_url
 from connectors.kinds.sql import SqlSource
 from connectors.mapping import build_mapper, convert_value
 from connectors.source import Source, SourceRecord
@@ -418,3 +418,11 @@ def test_the_next_pass_asks_after_the_newest_stamp_as_the_api_means_it(
         again = asyncio.run(_read_from(source, end.position))
     assert asked == [None, newest]
     assert [r for r in again if not r.marker] == []
+
+
+def test_a_stamp_at_the_edge_of_the_calendar_is_compared_as_text_not_fatal() -> None:
+    """.NET APIs write their minimum date as 0001-01-01T00:00:00+08:00, which has no UTC
+    instant: it is compared as text, and the page goes on."""
+    assert later_stamp("2026-03-01T10:00:00+08:00", "0001-01-01T00:00:00+08:00")
+    assert not later_stamp("0001-01-01T00:00:00+08:00", "2026-03-01T10:00:00+08:00")
+    assert later_stamp("9999-12-31T23:59:59-01:00", "2026-03-01T10:00:00Z")

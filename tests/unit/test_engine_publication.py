@@ -103,6 +103,35 @@ def test_no_timer_for_a_deadline_already_past_or_a_case_without_one() -> None:
         assert document.next_due() is None
 
 
+def test_a_deadline_that_never_ends_sets_no_timer() -> None:
+    """9999-12-31 is how many systems write "no end" (长期): there is no day after it."""
+    evaluation, kept = _evaluation()
+    document = _document(_penalty_until(date.max))
+    asyncio.run(evaluation.publish_state(document, None))
+    (state,) = _states(kept)
+    assert state.disclosure_deadline == date.max
+    assert document.data["publication"] == {"next_check": None}
+
+
+def test_a_document_written_without_its_schedule_is_due_and_a_damaged_one_is_not_fatal(
+        ) -> None:
+    """An evaluation that raised before the schedule was written leaves the aggregate's
+    deadline without ``publication``: the case is due at once. A damaged document gives
+    no due time rather than stopping the due-time scan."""
+    deadline = china_date(datetime.now(UTC)) + timedelta(days=30)
+    data = json.loads(_document(_penalty_until(deadline)).encoded())
+    assert "publication" not in data and data["aggregate"]["disclosure"][3]
+    assert CaseDocument(0, "case-a", data).next_due() == datetime(1970, 1, 1, tzinfo=UTC)
+    for damaged in ({"aggregate": {"disclosure": ["x"]}},
+                    {"events": [["id-only"], None, 5]},
+                    {"aggregate": "not a record"}):
+        broken = json.loads(json.dumps(data))
+        if "events" in damaged:
+            del broken["aggregate"]["disclosure"]
+        broken.update(damaged)
+        assert CaseDocument(0, "case-a", broken).next_due() is None
+
+
 def test_a_document_stored_by_an_earlier_engine_is_due_at_once_and_scheduled() -> None:
     """Stored before the withdrawal was scheduled (no ``publication``, an aggregate
     without ``disclosure``), a case holding a penalty with a deadline is due at the next
@@ -122,7 +151,7 @@ def test_a_document_stored_by_an_earlier_engine_is_due_at_once_and_scheduled() -
     assert state.disclosure_deadline == deadline
     assert old.next_due() == datetime(deadline.year, deadline.month, deadline.day,
                                       tzinfo=CHINA_TZ) + timedelta(days=1)
-    assert json.loads(old.encoded())["aggregate"]["disclosure"][2] == deadline.isoformat()
+    assert json.loads(old.encoded())["aggregate"]["disclosure"][3] == deadline.isoformat()
 
     plain = json.loads(_document(penalty(at(2025, 1, 5))).encoded())
     del plain["aggregate"]["disclosure"]

@@ -27,25 +27,32 @@ def _client(tmp_path: Path, host: str, token: str | None = TOKEN) -> TestClient:
 
 
 @pytest.mark.parametrize(("host", "headers", "token", "allowed"), [
-    ("127.0.0.1", {}, TOKEN, True),
+    # no token configured (the embedded hub): this host's scraper only
+    ("127.0.0.1", {}, None, True),
     ("::1", {}, None, True),
+    ("10.20.0.7", {}, None, False),
+    ("10.20.0.7", {"Authorization": f"Bearer {TOKEN}"}, None, False),
+    ("127.0.0.1", {"Authorization": f"Bearer {TOKEN}"}, None, False),
+    ("testclient", {}, None, False),
+    # a reverse proxy on this host relaying another client
+    ("127.0.0.1", {"X-Forwarded-For": "10.20.0.7"}, None, False),
+    ("127.0.0.1", {"X-Real-IP": "10.20.0.7"}, None, False),
+    ("127.0.0.1", {"Forwarded": "for=10.20.0.7"}, None, False),
+    # a token configured: every scraper presents it, this host's too (a proxy adding no
+    # relay header, or a sidecar, makes every client look local)
+    ("127.0.0.1", {}, TOKEN, False),
     ("10.20.0.7", {}, TOKEN, False),
     ("10.20.0.7", {"Authorization": f"Bearer {TOKEN}"}, TOKEN, True),
+    ("127.0.0.1", {"Authorization": f"Bearer {TOKEN}"}, TOKEN, True),
     ("10.20.0.7", {"Authorization": "Bearer not-the-token"}, TOKEN, False),
-    ("10.20.0.7", {"Authorization": f"Bearer {TOKEN}"}, None, False),
     ("10.20.0.7", {"Authorization": f"Basic {TOKEN}"}, TOKEN, False),
-    # a reverse proxy on this host relaying another client
-    ("127.0.0.1", {"X-Forwarded-For": "10.20.0.7"}, TOKEN, False),
-    ("127.0.0.1", {"X-Real-IP": "10.20.0.7"}, None, False),
-    ("127.0.0.1", {"Forwarded": "for=10.20.0.7"}, TOKEN, False),
     ("127.0.0.1", {"X-Forwarded-For": "10.20.0.7", "Authorization": f"Bearer {TOKEN}"},
      TOKEN, True),
-    # a wrong token is refused even from this host
-    ("127.0.0.1", {"Authorization": "Bearer not-the-token"}, TOKEN, False),
-    ("testclient", {}, TOKEN, False),
-], ids=["local", "local-ipv6-no-token-set", "remote", "remote-token", "remote-wrong-token",
-        "remote-no-token-set", "basic-scheme", "relayed-xff", "relayed-real-ip",
-        "relayed-forwarded", "relayed-token", "local-wrong-token", "not-an-address"])
+], ids=["local", "local-ipv6", "remote", "remote-with-a-token-nobody-set",
+        "local-with-a-token-nobody-set", "not-an-address", "relayed-xff", "relayed-real-ip",
+        "relayed-forwarded", "token-set-local-without", "token-set-remote-without",
+        "token-set-remote", "token-set-local", "wrong-token", "basic-scheme",
+        "token-set-relayed"])
 def test_metrics_are_read_locally_or_with_the_token(
         tmp_path: Path, host: str, headers: dict[str, str], token: str | None,
         allowed: bool) -> None:
@@ -77,8 +84,18 @@ def test_the_token_may_come_from_a_file_and_an_empty_one_stops_the_view(
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={
             "Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    token_file.write_text(" \n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="metrics token file is empty"):
-        create_app(settings)
+    for weak in (" \n", "REPLACE-ME\n", "short-token\n"):
+        token_file.write_text(weak, encoding="utf-8")
+        with pytest.raises(ConfigError, match="at least 16 characters and not the placeholder"):
+            create_app(settings)
+    with pytest.raises(ConfigError, match="at least 16"):
+        create_app(settings.model_copy(update={"metrics_token_file": None,
+                                               "metrics_token": SecretStr("REPLACE-ME")}))
+    # a token from the environment is stripped like one from a file
+    stripped = settings.model_copy(update={"metrics_token_file": None,
+                                           "metrics_token": SecretStr(TOKEN + "\n")})
+    with TestClient(create_app(stripped), client=("10.20.0.7", 50000)) as client:
+        assert client.get("/metrics", headers={
+            "Authorization": f"Bearer {TOKEN}"}).status_code == 200
     with pytest.raises(ConfigError, match="cannot be read"):
         create_app(settings.model_copy(update={"metrics_token_file": tmp_path / "absent"}))
