@@ -24,6 +24,7 @@ from pydantic import (
 from connectors.mapping import DispatchSpec, MappingSpec, merge_mappings
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
+from hub.security.acl import RESERVED_CONNECTOR_IDS
 
 __all__ = [
     "ConnectorConfig",
@@ -243,6 +244,14 @@ class ConnectorConfig(_Frozen):
     worker_chunk_rows: int = Field(2000, ge=1, le=100_000)
     bootstrap: str | None = None
     registry_url: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_CONNECTOR_IDS:
+            raise ValueError(f"{value!r} is reserved: lf.dlq.{value} is the hub's own "
+                             "dead-letter topic")
+        return value
 
     @field_validator("unit")
     @classmethod

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ from hub.errors import HubError, RecordRejected, RetriableError
 from streams.metrics import DEAD_LETTERED, HANDLE_SECONDS, PROCESSED
 
 __all__ = [
+    "DLQ_HEADER_PREFIX",
     "ERROR_HEADERS",
     "Guard",
     "Produce",
@@ -38,6 +39,7 @@ __all__ = [
     "describe_error",
     "guarded",
     "headers_dict",
+    "original_headers",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,15 +106,33 @@ def _truncate(text: str) -> bytes:
     return encoded[:_MAX_REASON_BYTES].decode("utf-8", errors="ignore").encode() + b"..."
 
 
+#: Headers of the dead-letter tooling's settlement markers (``hub.dlq``: ``dlq.settled``,
+#: ``dlq.settled-how``, ``dlq.settled-by``): a record arriving with one did not get it
+#: from the tooling.
+DLQ_HEADER_PREFIX = "dlq.settled"
+
+
+def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """A record's own headers as a dead letter keeps them: without the error headers of
+    an earlier dead-lettering and without settlement-marker headers. Why the latter: the
+    record's writer (a unit, on its own ingest topic) sets its headers freely, and a
+    planted ``dlq.settled`` made its dead letter a settlement marker that hid other
+    units' dead letters. A replay mark (``dlq.replay-of``) stays: a replayed copy that
+    fails again says so in its new dead letter."""
+    return [(name, value) for name, value in headers
+            if name not in ERROR_HEADERS and not name.startswith(DLQ_HEADER_PREFIX)]
+
+
 def dead_letter_headers(
     record: RawRecord, *, processor: str, error_type: str, reason: str
 ) -> list[tuple[str, bytes]]:
-    """The original headers, then the error headers (names in :data:`ERROR_HEADERS`).
+    """The original headers (:func:`original_headers`), then the error headers (names in
+    :data:`ERROR_HEADERS`).
 
     Original headers stay so a replay tool can send the record back unchanged; error
     headers of an earlier dead-lettering are replaced, not repeated.
     """
-    kept = [(name, value) for name, value in record.headers if name not in ERROR_HEADERS]
+    kept = original_headers(record.headers)
     topic, partition, offset = record.origin or (record.topic, record.partition,
                                                  record.offset)
     return [

@@ -19,6 +19,7 @@ from connectors.config import HttpAuth
 from connectors.config import _problems as problems_of  # same YAML-path wording
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
+from hub.security.acl import RESERVED_CONNECTOR_IDS
 from hub.units import inbox_topic
 
 #: Plain HTTP stays on this host: a local relay, or a test's receiving server.
@@ -118,6 +119,14 @@ class SinkConfig(_Frozen):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     bootstrap: str | None = None
     registry_url: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_CONNECTOR_IDS:
+            raise ValueError(f"{value!r} is reserved: lf.dlq.{value} is the hub's own "
+                             "dead-letter topic")
+        return value
 
     @field_validator("unit")
     @classmethod

@@ -43,6 +43,7 @@ from hub.kafka import make_consumer, make_producer
 from hub.models import AuditRecorded
 from hub.registry import SchemaRegistryClient
 from hub.serde import AvroSerde
+from streams.safety import original_headers
 
 __all__ = ["DEAD_LETTER_TOPIC", "GROUP_ID", "AuditSealer", "SealerCounts", "run_sealer"]
 
@@ -236,7 +237,9 @@ class AuditSealer:
                                     getattr(message, "offset", -1))
         log.warning("dead-lettered intake record %s[%s]@%s: %s", topic, partition, offset,
                     exc.reason)
-        kept = [(k, v) for k, v in (getattr(message, "headers", None) or [])]
+        # the intake record's writer sets its headers freely: its own error headers (a
+        # forged source.topic would steer a replay) and dlq.* marks are not kept
+        kept = original_headers(getattr(message, "headers", None) or [])
         headers = [*kept,
                    ("error.type", exc.error_type.encode()),
                    ("error.reason", exc.reason[:1000].encode()),

@@ -89,8 +89,18 @@ class DeadLetterRecord:
 
     @property
     def settles(self) -> str:
-        """The dead letter this record is a settlement marker for ("" for a dead letter)."""
-        return self.header(SETTLED_HEADER)
+        """The dead letter this record is a settlement marker for ("" for a dead letter).
+
+        A marker is what :mod:`hub.dlq.replay` writes: no value, no error headers, and it
+        names a dead letter of its own topic. Anything else carrying the header (a dead
+        letter whose original record had it planted, a record naming another topic's
+        letters) is not one: it would hide dead letters it does not settle.
+        """
+        marker = self.header(SETTLED_HEADER)
+        if (not marker or self.value is not None or self.header("error.type")
+                or marker.rsplit("/", 2)[0] != self.topic):
+            return ""
+        return marker
 
     @property
     def error_type(self) -> str:

@@ -27,16 +27,29 @@ How replaying twice does not double a record:
 dropped, with the operator's note; it is audited the same way.
 
 A copy that fails again is dead-lettered again with its ``dlq.replay-of`` header kept
-(:func:`streams.safety.dead_letter_headers` keeps every non-error header), so the new
-dead letter says it is a second failure.
+(:func:`streams.safety.original_headers` keeps it, and drops error and settlement-marker
+headers the record's writer may have planted), so the new dead letter says it is a
+second failure.
 
 Each replay (not a dry run) appends one ``AuditRecorded`` (operation ``ADMIN_CHANGE``)
-to ``lf.audit-intake``: who replayed which dead letters to which topics.
+to ``lf.audit-intake``: who replayed which dead letters to which topics. It is written
+before the copies: a replay that breaks half-way is audited (the next run, which finds
+the copies already there, audits the letters it marks too).
+
+What may be replayed (:func:`refusal`): a dead letter goes back only to a topic whose
+records the engine or the sealer checks again when it reads them (a unit's ingest topic,
+the engine's case intake, the view's actions, the audit intake), never to a topic the hub
+derives (case events, states, statistics, alerts, inboxes, the audit log, public feeds):
+a replayed case state would become the case's latest. And never from a connector's own
+dead-letter topic, which its unit writes: there ``source.topic`` is whatever the unit
+wrote, and a replay (by an operator's principal) would put its record on another unit's
+topic. A letter naming its origin twice is refused as forged.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,8 +72,9 @@ from hub.models import AuditOperation, AuditRecorded
 from hub.serde import AvroSerde
 from streams.safety import ERROR_HEADERS
 
-__all__ = ["AUDIT_INTAKE_TOPIC", "CLOCK_MARGIN_MS", "ReplayReport", "audit_record",
-           "replay", "replay_headers", "replayed_letter_ids", "settle"]
+__all__ = ["AUDIT_INTAKE_TOPIC", "CLOCK_MARGIN_MS", "HUB_DEAD_LETTER_NAMES", "ReplayReport",
+           "audit_record", "refusal", "replay", "replay_headers", "replayed_letter_ids",
+           "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +85,36 @@ AUDIT_INTAKE_TOPIC = "lf.audit-intake"
 CLOCK_MARGIN_MS = 3_600_000
 
 _SOURCE_SYSTEM = "liangfa-dlq"
+
+#: Topics a dead letter may go back to (after a namespace prefix without dots, as the
+#: engine's topic prefix gives): their readers check each record again.
+_REPLAY_TARGETS = re.compile(
+    r"^(?:[^.]+\.)?lf\.(?:ingest\..+|streams\.case-intake|view-actions|audit-intake)$")
+#: A connector's own dead-letter topic, ``lf.dlq.<connector id>`` (ids have no dots);
+#: ``streams`` and ``audit`` are the hub's (connector ids may not take them).
+_CONNECTOR_DEAD_LETTERS = re.compile(r"^(?:[^.]+\.)?lf\.dlq\.([a-z0-9][a-z0-9-]{1,62})$")
+HUB_DEAD_LETTER_NAMES = frozenset({"streams", "audit"})
+
+
+def refusal(record: DeadLetterRecord) -> str | None:
+    """Why ``record`` may not be replayed, or None (see the module docstring)."""
+    if record.value is None:
+        return "no payload"
+    connector = _CONNECTOR_DEAD_LETTERS.match(record.topic)
+    if connector and connector.group(1) not in HUB_DEAD_LETTER_NAMES:
+        return ("on a connector's dead-letter topic: a source row, not an event (and its "
+                "unit writes that topic): fix the mapping, drop the corrected export "
+                "again, then `liangfa dlq resolve`")
+    if not record.origin_topic:
+        return ("a connector's source row, not an event: fix the mapping, drop the "
+                "corrected export again, then `liangfa dlq resolve`")
+    if sum(name == "source.topic" for name, _ in record.headers) > 1:
+        return "names its origin twice (forged headers)"
+    if not _REPLAY_TARGETS.match(record.origin_topic):
+        return (f"origin {record.origin_topic} is not a topic whose reader checks records "
+                "again (a derived topic or a dead-letter topic): run the processor again "
+                "instead")
+    return None
 
 
 @dataclass(slots=True)
@@ -185,17 +229,11 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
     settled = await _settled(bootstrap, records, security)
     todo: list[DeadLetterRecord] = []
     for record in records:
+        why = refusal(record)
         if record.letter_id in settled:
             report.already.append(record.letter_id)
-        elif record.value is None:
-            report.refused.append((record.letter_id, "no payload"))
-        elif not record.origin_topic:
-            report.refused.append((record.letter_id, "a connector's source row, not an event: "
-                                   "fix the mapping, drop the corrected export again, then "
-                                   "`liangfa dlq resolve`"))
-        elif record.origin_topic.startswith("lf.dlq."):
-            report.refused.append((record.letter_id, f"origin {record.origin_topic} is a "
-                                   "dead-letter topic"))
+        elif why is not None:
+            report.refused.append((record.letter_id, why))
         else:
             todo.append(record)
     since: dict[str, int] = {}
@@ -222,6 +260,18 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
     producer = make_producer(bootstrap, security=security, client_id="liangfa-dlq-replay")
     await producer.start()
     try:
+        # Audited first: a replay that breaks half-way (a record too large, the broker
+        # gone, Ctrl-C) has its audit record; letters whose copies an earlier, broken run
+        # left on the target are audited with the ones sent now.
+        targets = dict(report.targets)
+        for record in unmarked:
+            targets[record.origin_topic] = targets.get(record.origin_topic, 0) + 1
+        event = audit_record(actor=actor, actor_unit=actor_unit, replayed=[*fresh, *unmarked],
+                             targets=targets, note=note)
+        serialized = await serde.serialize(event)
+        await (await producer.send(audit_topic, serialized.value, key=serialized.key,
+                                   headers=serialized.headers))
+        report.audit_event_id = event.event_id
         futures = [await producer.send(record.origin_topic, record.value, key=record.key,
                                        headers=replay_headers(record))
                    for record in fresh]
@@ -233,13 +283,6 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
                    for record in [*fresh, *unmarked]]
         for future in markers:
             await future
-        if fresh:
-            event = audit_record(actor=actor, actor_unit=actor_unit, replayed=fresh,
-                                 targets=report.targets, note=note)
-            serialized = await serde.serialize(event)
-            await (await producer.send(audit_topic, serialized.value, key=serialized.key,
-                                       headers=serialized.headers))
-            report.audit_event_id = event.event_id
     finally:
         await producer.stop()
     log.info("replayed %d dead letters to %s (%d already replayed, %d refused)",

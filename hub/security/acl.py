@@ -50,6 +50,7 @@ from typing import Literal
 from hub.units import UnitRegistry, inbox_topic
 
 __all__ = [
+    "RESERVED_CONNECTOR_IDS",
     "AclBinding",
     "Operation",
     "PatternType",
@@ -164,6 +165,10 @@ def _group(principal: str, prefix: str) -> AclBinding:
     return AclBinding(principal, "GROUP", "PREFIXED", prefix, "READ")
 
 
+#: Connector (and sink) ids that would name the hub's own dead-letter topics.
+RESERVED_CONNECTOR_IDS = frozenset({"streams", "audit"})
+
+
 def _unit_bindings(registry: UnitRegistry,
                    connectors: Mapping[str, str]) -> list[AclBinding]:
     bindings: list[AclBinding] = []
@@ -179,6 +184,11 @@ def _unit_bindings(registry: UnitRegistry,
         if owner is None:
             raise KeyError(f"connector {connector_id!r} belongs to unit {unit_code!r}, which "
                            "is not in the unit registry")
+        if connector_id in RESERVED_CONNECTOR_IDS:
+            # lf.dlq.streams and lf.dlq.audit are the hub's: a unit writing there could
+            # forge dead letters an operator then replays under the hub's name
+            raise ValueError(f"connector id {connector_id!r} is reserved (lf.dlq."
+                             f"{connector_id} is the hub's dead-letter topic)")
         bindings += _topic(unit_principal(owner.code), "LITERAL", f"lf.dlq.{connector_id}",
                            "WRITE", "READ")
     return bindings

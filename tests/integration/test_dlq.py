@@ -91,7 +91,7 @@ def _cli(bootstrap: str, registry_url: str, *args: str) -> Any:
 
 async def test_list_counts_by_reason_and_show_masks_id_numbers(
         bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
-    origin = topic_factory("t.origin")
+    origin = topic_factory("lf.ingest.t")
     streams_dlq = topic_factory("lf.dlq.t")
     connector_dlq = topic_factory("lf.dlq.c")
     await _write_streams_dead_letters(bootstrap, registry_url, origin, streams_dlq, 3)
@@ -130,7 +130,7 @@ async def test_list_counts_by_reason_and_show_masks_id_numbers(
 
 async def test_replay_sends_back_once_and_audits(
         bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
-    origin = topic_factory("t.origin")
+    origin = topic_factory("lf.ingest.t")
     dlq = topic_factory("lf.dlq.t")
     audit = topic_factory("t.audit")
     ids = await _write_streams_dead_letters(bootstrap, registry_url, origin, dlq, 4)
@@ -246,7 +246,7 @@ async def test_replay_refuses_connector_rows_and_unselected_topics(
 
 async def test_exporter_counts_pending_dead_letters_until_replayed(
         bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
-    origin = topic_factory("t.origin")
+    origin = topic_factory("lf.ingest.t")
     streams_dlq = topic_factory("lf.dlq.e")
     connector_dlq = topic_factory("lf.dlq.e")
     audit = topic_factory("t.audit")

@@ -113,6 +113,29 @@ def test_a_removed_record_is_named_by_its_gap() -> None:
     assert "sequence(s) 2 missing" in findings[0].detail
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first-record", "after-the-chain"])
+def test_a_forged_huge_sequence_is_named_without_counting_to_it(first: bool) -> None:
+    """A record sealed with sequence 2**62 (written to lf.audit by whoever could): verify
+    names the gap as ranges instead of listing 2**62 numbers (hours and all the memory,
+    blinding the very check meant to catch it)."""
+    chain = _chain(3)
+    forged = seal(_record(7), PARTITION, 2**62, chain[-1].chain_hash or "")
+    records: list[AuditRecorded | None] = [forged, *chain] if first else [*chain, forged]
+    _, findings = check_partition(PARTITION, _entries(records))
+    removed = [f for f in findings if f.kind == "removed"]
+    assert removed and removed[0].audit_id == forged.event_id
+    assert f"sequence(s) 3-{2**62 - 1} missing" in removed[0].detail
+
+
+def test_gaps_and_late_sequences_are_named_together() -> None:
+    chain = _chain(7)
+    records: list[AuditRecorded | None] = [chain[0], chain[5], chain[2], chain[6]]
+    _, findings = check_partition(PARTITION, _entries(records))
+    details = {f.detail for f in findings if f.offset == 1}
+    assert any("comes before sequence(s) 2, which follow later" in d for d in details)
+    assert any("sequence(s) 1, 3-4 missing" in d for d in details)
+
+
 def test_two_swapped_records_are_both_named_as_reordered() -> None:
     chain = _chain(5)
     records: list[AuditRecorded | None] = [chain[0], chain[1], chain[3], chain[2], chain[4]]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from connectors.config import load_config
 from connectors.kinds.dropfolder import DropFolder
+from connectors.sinks.config import SinkConfig
 from hub.cli.dlq import app
 from hub.dlq.exporter import DlqCensus
 from hub.dlq.quarantine import quarantined_files
@@ -25,9 +28,13 @@ from hub.dlq.records import (
     settled_letters,
     summarize,
 )
-from hub.dlq.replay import replay_headers
+from hub.dlq.replay import refusal, replay_headers
+from hub.security.acl import RESERVED_CONNECTOR_IDS, ServicePrincipals, acl_bindings
+from hub.units import load_unit_registry
+from streams.safety import RawRecord, dead_letter_headers
 
 PERSON_ID = "421181198001011238"
+UNITS = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "units.yaml"
 
 
 def _letter(offset: int, error: str = "not-entitled", *, origin: str = "lf.ingest.u.cases",
@@ -136,3 +143,75 @@ def test_quarantined_files_are_listed_with_their_reasons(tmp_path: Path) -> None
     assert "demo-csv (" in result.output and ": 2 quarantined" in result.output
     assert "truncated: the file ends inside a record" in result.output
     assert "liangfa dlq resolve" in result.output
+
+
+def test_headers_a_unit_planted_do_not_make_its_dead_letter_a_marker() -> None:
+    """A unit sets its ingest records' headers freely. One carrying ``dlq.settled`` naming
+    another unit's dead letter (and a forged ``source.topic``) is dead-lettered by the
+    engine without them; read back, a record with a payload or error headers, or naming
+    another topic's letter, is no settlement marker."""
+    planted = (("ce_id", b"e-9"), (SETTLED_HEADER, b"lf.dlq.streams/0/0"),
+               (SETTLED_HOW_HEADER, b"replayed"), ("source.topic", b"lf.case-state"),
+               (REPLAY_HEADER, b"lf.dlq.streams/0/7"))
+    raw = RawRecord("lf.ingest.u.cases", 0, 5, b"k", b"v", planted)
+    headers = dead_letter_headers(raw, processor="normalize", error_type="bad-magic",
+                                  reason="not Avro")
+    names = [name for name, _ in headers]
+    assert SETTLED_HEADER not in names and SETTLED_HOW_HEADER not in names
+    assert names.count("source.topic") == 1
+    assert dict(headers)["source.topic"] == b"lf.ingest.u.cases"
+    assert dict(headers)[REPLAY_HEADER] == b"lf.dlq.streams/0/7"  # a replayed copy says so
+
+    victim = _letter(0)
+    forged = DeadLetterRecord("lf.dlq.streams", 0, 1, 0, b"k", b"v", planted)
+    other_topic = DeadLetterRecord("lf.dlq.my-connector", 0, 0, 0, b"k", None,
+                                   ((SETTLED_HEADER, b"lf.dlq.streams/0/0"),))
+    assert forged.settles == "" and other_topic.settles == ""
+    assert settled_letters([victim, forged, other_topic]) == {}
+    census = DlqCensus()
+    for record in (victim, forged, other_topic):
+        census.add(record)
+    assert census.pending("lf.dlq.streams")[0]["not-entitled"] == 1
+    assert _marker(victim, 2).settles == victim.letter_id
+
+
+@pytest.mark.parametrize(("topic", "origin", "refused"), [
+    ("lf.dlq.streams", "lf.ingest.11429901030089405N.cases", None),
+    ("lf.dlq.streams", "lf-streams-app.lf.streams.case-intake", None),
+    ("lf.dlq.streams", "lf.view-actions", None),
+    ("lf.dlq.audit", "lf.audit-intake", None),
+    ("lf.dlq.streams", "lf.case-state", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.case-events", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.audit", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.public.case-state", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.dlq.streams", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.case-state.lf.ingest.x.y", "not a topic whose reader checks"),
+    ("lf.dlq.demo-csv", "lf.ingest.11429901030089405N.cases", "connector's dead-letter"),
+], ids=["ingest", "case-intake", "view-actions", "audit-intake", "case-state",
+        "case-events", "audit-log", "public", "dead-letters", "nested-name",
+        "connector-dead-letters"])
+def test_a_dead_letter_goes_back_only_where_its_reader_checks_it_again(
+        topic: str, origin: str, refused: str | None) -> None:
+    letter = _letter(0, origin=origin)
+    letter = DeadLetterRecord(topic, 0, 0, letter.timestamp_ms, b"k", b"v", letter.headers)
+    why = refusal(letter)
+    assert (why is None) if refused is None else (why is not None and refused in why)
+
+
+def test_a_letter_naming_its_origin_twice_is_refused_as_forged() -> None:
+    letter = _letter(0)
+    doubled = DeadLetterRecord(letter.topic, 0, 0, 0, b"k", b"v",
+                               (("source.topic", b"lf.ingest.x.cases"), *letter.headers))
+    assert refusal(doubled) == "names its origin twice (forged headers)"
+
+
+@pytest.mark.parametrize("reserved", sorted(RESERVED_CONNECTOR_IDS))
+def test_connector_ids_may_not_name_the_hubs_dead_letter_topics(reserved: str) -> None:
+    """A connector called ``streams`` would give its unit Write on ``lf.dlq.streams``."""
+    with pytest.raises(ValueError, match="reserved"):
+        acl_bindings(load_unit_registry(UNITS), ServicePrincipals(),
+                     connectors={reserved: "11429901030089405N"})
+    with pytest.raises(ValidationError, match="reserved"):
+        SinkConfig.model_validate({"id": reserved, "unit": "11429901030089405N",
+                                   "kind": "file", "target": {"kind": "file",
+                                                              "path": "/tmp/x"}})
