@@ -101,7 +101,9 @@ def up(
     if stack.secured:
         operator = _operator_env(stack)
         typer.echo(f"set -a; . {operator}; set +a   # the admin's credentials (mode 0600)")
-    typer.echo(f"prosecutor view: http://127.0.0.1:{view_port}/  (see README: Logging in)")
+    typer.echo(f"prosecutor view: http://127.0.0.1:{view_port}/  (see README: Logging in; "
+               f"the demo users' password is LIANGFA_VIEW_DEMO_PASSWORD in "
+               f"{services.view_env_file})")
     typer.echo(f"up in {time.monotonic() - started:.1f}s")
 
 

@@ -15,7 +15,6 @@ file under ``<home>/secrets`` is mode 0600 and the folder 0700.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import SecretStr
 
 from hub.config import KafkaSecurity
 from hub.security.acl import AclBinding, ServicePrincipals, acl_bindings, scram_users
+from hub.security.private_files import write_private_file
 from hub.units import UnitRegistry
 
 __all__ = [
@@ -90,18 +90,6 @@ def security_env(security: KafkaSecurity) -> dict[str, str]:
     if security.sasl_password:
         env["LIANGFA_KAFKA_SASL_PASSWORD"] = security.sasl_password.get_secret_value()
     return env
-
-
-def write_private_file(path: Path, text: str) -> Path:
-    """Write ``text`` readable by the owner only (0600, folder 0700), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    temporary.replace(path)
-    return path
 
 
 def write_env_file(path: Path, env: Mapping[str, str]) -> Path:

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from hub.errors import StackError
 from hub.local.processes import JavaRuntime, start_jvm
+from hub.security.private_files import write_private_file
 
 __all__ = ["BrokerConfig", "BrokerSecurity", "BrokerTls", "format_storage", "start_broker"]
 
@@ -230,11 +231,8 @@ class BrokerConfig:
 
 
 def _write_config(config: BrokerConfig) -> tuple[Path, Path]:
-    config.folder.mkdir(parents=True, exist_ok=True)
-    props = config.folder / "server.properties"
-    props.write_text(config.properties(), encoding="utf-8")
-    if config.security is not None:
-        props.chmod(0o600)  # holds the admin password of the secured broker
+    # written 0600 from the start: it holds the admin password of the secured broker
+    props = write_private_file(config.folder / "server.properties", config.properties())
     log4j = config.folder / "log4j2.xml"
     log4j.write_text(_LOG4J2.format(log_dir=config.folder / "logs"), encoding="utf-8")
     return props, log4j

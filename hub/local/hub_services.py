@@ -14,6 +14,7 @@ on ``view_port + 10`` and the stream workers' web ports start at ``view_port + 1
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from hub.local.processes import find_stack_processes
 from hub.local.services import ServiceSpec, ensure_service, service_healthy
 from hub.local.stack import LocalStack
 from hub.security.acl import unit_user
+from hub.view.settings import DEMO_PASSWORD_ENV
 from streams.public import ID_KEY_ENV
 
 __all__ = ["DEMO_UNIT_USER_CODE", "HubServices"]
@@ -99,6 +101,25 @@ class HubServices:
         path = self.home / "secrets" / f"{component}.env"
         return str(write_env_file(path, security_env(security)))
 
+    @property
+    def view_env_file(self) -> Path:
+        """The view's 0600 environment file: its credentials and the demo users' password."""
+        return self.home / "secrets" / "view.env"
+
+    def _view_env(self, user: str) -> str:
+        """The view's environment file. The demo users' password is made for the home
+        once (or taken from ``LIANGFA_VIEW_DEMO_PASSWORD`` in the shell), never the
+        published default: the view listens on this host, and any local user could log
+        in as the prosecutor with a password printed in the README."""
+        path = self.view_env_file
+        previous = read_env_file(path) if path.exists() else {}
+        password = (os.environ.get(DEMO_PASSWORD_ENV) or previous.get(DEMO_PASSWORD_ENV)
+                    or secrets.token_urlsafe(12))
+        security = self.stack.client_security(user)
+        env = {**(security_env(security) if security is not None else {}),
+               DEMO_PASSWORD_ENV: password}
+        return str(write_env_file(path, env))
+
     def _public_feeds_env(self, user: str) -> str:
         """The publisher's 0600 environment file: its credentials and the key of the
         public event ids' pseudonyms, made once and kept (a new key would show every
@@ -167,7 +188,7 @@ class HubServices:
             address=f"http://127.0.0.1:{self.view_port}/",
             env={**env, "LIANGFA_VIEW_DEMO_UNIT_CODES": json.dumps(
                 [DEMO_UNIT_USER_CODE, *DEMO_OVERSIGHT_USER_CODES])},
-            env_file=self._credentials("view", _user(principals.view))))
+            env_file=self._view_env(_user(principals.view))))
         if self._demo is not None:
             self._specs.append(ServiceSpec(
                 component="demo-police-api", module="deploy.demo.police_api",

@@ -23,8 +23,10 @@ from pathlib import Path
 
 from hub.errors import StackError
 from hub.local.artifacts import find_tool
+from hub.security.private_files import private_folder
 
 __all__ = [
+    "CREDENTIAL_VARIABLES",
     "JavaRuntime",
     "find_java",
     "find_stack_processes",
@@ -98,7 +100,19 @@ def start_jvm(
     """Start a detached JVM (own session, survives the CLI) and return its pid."""
     markers = [f"-Dliangfa.home={home.resolve()}", f"-Dliangfa.component={component}"]
     return _start([java.executable, *markers, *jvm_args, *main], home=home, log_file=log_file,
-                  env=env)
+                  env=env, unset=CREDENTIAL_VARIABLES)
+
+
+#: Credentials a process never inherits from the shell that runs ``liangfa up`` (which may
+#: have sourced the admin's ``operator.env``): each service gets its own, or none, and the
+#: broker and registry JVMs read theirs from their own 0600 files.
+CREDENTIAL_VARIABLES = (
+    "LIANGFA_KAFKA_SECURITY_PROTOCOL", "LIANGFA_KAFKA_SASL_MECHANISM",
+    "LIANGFA_KAFKA_SASL_USERNAME", "LIANGFA_KAFKA_SASL_PASSWORD",
+    "LIANGFA_KAFKA_SSL_CAFILE", "LIANGFA_KAFKA_SSL_CERTFILE", "LIANGFA_KAFKA_SSL_KEYFILE",
+    "LIANGFA_REGISTRY_USERNAME", "LIANGFA_REGISTRY_PASSWORD", "LIANGFA_REGISTRY_BEARER_TOKEN",
+    "LIANGFA_SCRAM_SECRETS",
+)
 
 
 def start_python_service(*, home: Path, component: str, module: str, args: list[str],
@@ -116,8 +130,8 @@ def start_python_service(*, home: Path, component: str, module: str, args: list[
 
 def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] | None,
            unset: tuple[str, ...] = ()) -> int:
+    private_folder(home)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    home.mkdir(parents=True, exist_ok=True)
     inherited = {key: value for key, value in os.environ.items() if key not in unset}
     with log_file.open("ab") as out:
         proc = subprocess.Popen(
@@ -128,6 +142,8 @@ def _start(argv: list[str], *, home: Path, log_file: Path, env: dict[str, str] |
             start_new_session=True,
             env={**inherited, **(env or {})},
             cwd=str(home),
+            # what the process writes (data, stores, the view's database) is its user's
+            umask=0o077,
         )
     _CHILDREN[proc.pid] = proc
     return proc.pid
@@ -167,7 +183,7 @@ def find_stack_processes(home: Path, component: str | None = None) -> list[int]:
             continue
         args = {a.removeprefix("-D") for a in _cmdline(int(entry.name))}
         if home_marker in args and (component_marker is None or component_marker in args):
-            if _is_zombie(int(entry.name)):
+            if _is_zombie(int(entry.name)) or not _ours(int(entry.name)):
                 continue
             found.append(int(entry.name))
     return sorted(found)
@@ -182,12 +198,22 @@ def stack_components(home: Path) -> dict[str, list[int]]:
         if not entry.name.isdigit():
             continue
         args = [a.removeprefix("-D") for a in _cmdline(int(entry.name))]
-        if home_marker not in args or _is_zombie(int(entry.name)):
+        if home_marker not in args or _is_zombie(int(entry.name)) or not _ours(int(entry.name)):
             continue
         for arg in args:
             if arg.startswith("liangfa.component="):
                 components.setdefault(arg.split("=", 1)[1], []).append(int(entry.name))
     return components
+
+
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` runs as this user. Why: the markers are only a command line, which
+    any local user can give a process of their own (listening on the registry's port, it
+    would be sent the admin's password)."""
+    try:
+        return Path(f"/proc/{pid}").stat().st_uid == os.getuid()
+    except OSError:
+        return False
 
 
 def _is_zombie(pid: int) -> bool:

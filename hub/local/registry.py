@@ -11,13 +11,13 @@ registry password at all. Both secrets go in ``<home>/secrets/registry.propertie
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from hub.local.processes import JavaRuntime, start_jvm
+from hub.security.private_files import write_private_file
 
 __all__ = ["REGISTRY_GROUP_PREFIX", "RegistryConfig", "RegistrySecurity", "start_registry"]
 
@@ -138,15 +138,8 @@ def _escape(value: str) -> str:
 
 
 def _write_secrets(config: RegistryConfig, security: RegistrySecurity) -> Path:
-    path = config.secrets_file
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{key}={_escape(value)}\n" for key, value in security.properties().items())
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    temporary.replace(path)
-    return path
+    return write_private_file(config.secrets_file, text)
 
 
 def start_registry(config: RegistryConfig, java: JavaRuntime, runner: Path) -> int:

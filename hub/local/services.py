@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from hub.local.processes import find_stack_processes, rss_mib, start_python_service
+from hub.local.processes import (
+    CREDENTIAL_VARIABLES,
+    find_stack_processes,
+    rss_mib,
+    start_python_service,
+)
 
 if TYPE_CHECKING:
     from hub.local.stack import ComponentStatus
@@ -24,15 +29,6 @@ __all__ = ["CREDENTIAL_VARIABLES", "ServiceSpec", "ensure_service", "service_sta
 
 log = logging.getLogger(__name__)
 
-#: Credentials a service never inherits from the shell that runs ``liangfa up`` (which may
-#: have sourced the admin's ``operator.env``): each service gets its own, or none.
-CREDENTIAL_VARIABLES = (
-    "LIANGFA_KAFKA_SECURITY_PROTOCOL", "LIANGFA_KAFKA_SASL_MECHANISM",
-    "LIANGFA_KAFKA_SASL_USERNAME", "LIANGFA_KAFKA_SASL_PASSWORD",
-    "LIANGFA_KAFKA_SSL_CAFILE", "LIANGFA_KAFKA_SSL_CERTFILE", "LIANGFA_KAFKA_SSL_KEYFILE",
-    "LIANGFA_REGISTRY_USERNAME", "LIANGFA_REGISTRY_PASSWORD", "LIANGFA_REGISTRY_BEARER_TOKEN",
-    "LIANGFA_SCRAM_SECRETS",
-)
 
 
 @dataclass(frozen=True)

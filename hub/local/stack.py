@@ -39,6 +39,7 @@ from hub.local.processes import (
 )
 from hub.local.registry import RegistryConfig, RegistrySecurity, start_registry
 from hub.security.acl import ServicePrincipals
+from hub.security.private_files import private_folder
 
 if TYPE_CHECKING:
     from hub.security.certificates import IssuedCertificate
@@ -248,7 +249,7 @@ class LocalStack:
         return None
 
     def _save_state(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_folder(self.home)  # the broker's data, stores, the view's database
         self.ports.nodes(self.brokers)  # the extra nodes' ports, chosen once
         state: dict[str, object] = {"ports": asdict(self.ports)}
         if self.brokers > 1:

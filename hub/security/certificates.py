@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hub.local.access import write_private_file
+from hub.security.private_files import write_private_file
 
 __all__ = [
     "CA_VALIDITY",

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from hub.errors import ConfigError
+from hub.security.private_files import refuse_foreign, write_private_file
 
 __all__ = ["ensure_passwords", "load_passwords", "secrets_path"]
 
@@ -39,12 +40,14 @@ def secrets_path(explicit: Path | None = None) -> Path:
 def load_passwords(path: Path) -> dict[str, SecretStr]:
     """The passwords in ``path``; refuses a file others can read or a malformed one."""
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
+        mode = status.st_mode
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read SCRAM secrets {path}", [str(exc)]) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"SCRAM secrets {path} is not JSON", [str(exc)]) from exc
+    refuse_foreign(path, status)  # another user could chmod its planted file to 0600
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"SCRAM secrets {path} is readable by others",
                           [f"mode is {stat.filemode(mode)}; run chmod 600 {path}"])
@@ -68,12 +71,7 @@ def ensure_passwords(path: Path, users: Iterable[str]) -> dict[str, SecretStr]:
         return known
     for user in added:
         known[user] = SecretStr(secrets.token_urlsafe(24))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({user: value.get_secret_value() for user, value in sorted(known.items())},
-                  handle, indent=2)
-    temporary.replace(path)
+    write_private_file(path, json.dumps(
+        {user: value.get_secret_value() for user, value in sorted(known.items())}, indent=2))
     log.info("SCRAM secrets %s: %d passwords generated", path, len(added))
     return known

@@ -19,11 +19,15 @@ from hub.errors import ConfigError
 from hub.paths import default_home
 from hub.view.units import default_units_file
 
-__all__ = ["DEFAULT_DEMO_PASSWORD", "MINIMUM_METRICS_TOKEN", "Topics", "ViewSettings"]
+__all__ = ["DEFAULT_DEMO_PASSWORD", "DEMO_PASSWORD_ENV", "MINIMUM_METRICS_TOKEN", "Topics",
+           "ViewSettings"]
 
-#: The documented password of the embedded demo's users (README, ``liangfa up`` prints it).
-#: Only used when ``seed_demo_users`` is on; override with ``LIANGFA_VIEW_DEMO_PASSWORD``.
+#: The password of demo users created by ``liangfa view serve --demo-users`` run by hand
+#: (tests, a laptop). ``liangfa up`` never uses it: it makes one per home
+#: (``hub.local.hub_services``), since any local user could otherwise log in as the
+#: prosecutor. Override with :data:`DEMO_PASSWORD_ENV`.
 DEFAULT_DEMO_PASSWORD = "liangfa-demo-2024"  # noqa: S105 - documented demo credential
+DEMO_PASSWORD_ENV = "LIANGFA_VIEW_DEMO_PASSWORD"  # noqa: S105 - a variable's name
 
 
 #: Shortest metrics token taken (a guessable one would open the per-unit alert counts).

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
+import httpx
 import pytest
 import yaml
 
@@ -37,6 +38,7 @@ from hub.local.hub_services import (
 )
 from hub.local.processes import find_stack_processes, free_port, port_is_open
 from hub.topics import ingest_topic
+from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from tests.integration.test_connector_standard import event_ids, read_topic
 
 pytestmark = pytest.mark.integration
@@ -149,13 +151,27 @@ def test_demo_county_runs_end_to_end_on_the_secured_default(tmp_path: Path) -> N
     home = tmp_path / "home"
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("LIANGFA_")} | {"PYTHONPATH": str(REPO)}
+    view_port = _view_port()
     ports = ["--kafka-port", str(free_port()), "--controller-port", str(free_port()),
-             "--registry-port", str(free_port()), "--view-port", str(_view_port())]
+             "--registry-port", str(free_port()), "--view-port", str(view_port)]
     try:
         up = _hub("up", "--home", str(home), "--demo-cases", "300", *ports, env=env,
                   timeout=900)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert "(secured)" in up.stdout
+
+        # Another user of the machine reads nothing of the home (the broker's data, the
+        # stores, the view's database), and cannot log in with the README's old password.
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        view_env = home / "secrets" / "view.env"
+        assert str(view_env) in up.stdout
+        demo_password = read_env_file(view_env)["LIANGFA_VIEW_DEMO_PASSWORD"]
+        assert demo_password != DEFAULT_DEMO_PASSWORD
+        token = f"http://127.0.0.1:{view_port}/api/auth/token"
+        assert httpx.post(token, json={"username": "prosecutor", "password":
+                                       DEFAULT_DEMO_PASSWORD}).status_code == 401
+        assert httpx.post(token, json={"username": "prosecutor", "password":
+                                       demo_password}).status_code == 200
 
         # Each process runs on its own principal, with its own 0600 credentials file.
         services = json.loads((home / "services.json").read_text(encoding="utf-8"))
