@@ -120,7 +120,8 @@ def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, by
     units' dead letters. A replay mark (``dlq.replay-of``) stays: a replayed copy that
     fails again says so in its new dead letter."""
     return [(name, value) for name, value in headers
-            if name not in ERROR_HEADERS and not name.startswith(DLQ_HEADER_PREFIX)]
+            if name not in ERROR_HEADERS and not name.startswith(DLQ_HEADER_PREFIX)
+            and value is not None]
 
 
 def dead_letter_headers(

@@ -53,7 +53,7 @@ def _bindings(units: Path, connectors: list[str] | None,
     services = ServicePrincipals(subscribers=tuple(subscribers or ()))
     try:
         return acl_bindings(registry, services, connectors=_connectors(connectors))
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="--connector") from exc
 
 

@@ -84,7 +84,7 @@ class DeadLetterRecord:
         """The first header called ``name`` as text ("" when absent)."""
         for header_name, value in self.headers:
             if header_name == name:
-                return value.decode("utf-8", errors="replace")
+                return (value or b"").decode("utf-8", errors="replace")
         return ""
 
     @property
@@ -347,7 +347,8 @@ def render_record(record: DeadLetterRecord, *, decoded: tuple[str, dict[str, Any
         "headers:",
     ]
     for name, value in record.headers:
-        shown = render_text(value, limit=1000, masked=masked and name in _FREE_TEXT_HEADERS)
+        shown = ("(no value)" if value is None else
+                 render_text(value, limit=1000, masked=masked and name in _FREE_TEXT_HEADERS))
         lines.append(f"  {render_text(name, masked=False)}: {shown}")
     if record.key is not None:
         lines.append(f"key: {render_text(record.key, limit=200, masked=masked)}")

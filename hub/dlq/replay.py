@@ -48,6 +48,7 @@ topic. A letter naming its origin twice is refused as forged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -87,9 +88,12 @@ CLOCK_MARGIN_MS = 3_600_000
 _SOURCE_SYSTEM = "liangfa-dlq"
 
 #: Topics a dead letter may go back to (after a namespace prefix without dots, as the
-#: engine's topic prefix gives): their readers check each record again.
+#: engine's topic prefix gives): their readers check each record again, and a record
+#: read twice is a duplicate there (event ids), not a step back. Not the compacted
+#: topics (a replayed case state or statistic becomes the latest), nor alerts (an old
+#: transition), the audit log, inboxes, public feeds or dead letters.
 _REPLAY_TARGETS = re.compile(
-    r"^(?:[^.]+\.)?lf\.(?:ingest\..+|streams\.case-intake|view-actions|audit-intake)$")
+    r"(?:[^.]+\.)?lf\.(?:ingest\..+|streams\.[^.]+|view-actions|audit-intake|case-events)")
 #: A connector's own dead-letter topic, ``lf.dlq.<connector id>`` (ids have no dots);
 #: ``streams`` and ``audit`` are the hub's (connector ids may not take them).
 _CONNECTOR_DEAD_LETTERS = re.compile(r"^(?:[^.]+\.)?lf\.dlq\.([a-z0-9][a-z0-9-]{1,62})$")
@@ -108,9 +112,9 @@ def refusal(record: DeadLetterRecord) -> str | None:
     if not record.origin_topic:
         return ("a connector's source row, not an event: fix the mapping, drop the "
                 "corrected export again, then `liangfa dlq resolve`")
-    if sum(name == "source.topic" for name, _ in record.headers) > 1:
+    if sum(name == "source.topic" for name, _ in record.headers) != 1:
         return "names its origin twice (forged headers)"
-    if not _REPLAY_TARGETS.match(record.origin_topic):
+    if not _REPLAY_TARGETS.fullmatch(record.origin_topic):
         return (f"origin {record.origin_topic} is not a topic whose reader checks records "
                 "again (a derived topic or a dead-letter topic): run the processor again "
                 "instead")
@@ -136,11 +140,21 @@ def replay_headers(record: DeadLetterRecord) -> list[tuple[str, bytes]]:
     return [*kept, (REPLAY_HEADER, record.letter_id.encode())]
 
 
+def _copy_of(topic: str, value: bytes | None) -> tuple[str, str]:
+    """What identifies a replayed copy: the topic it is on and a digest of its value."""
+    return topic, hashlib.sha256(value or b"").hexdigest()
+
+
 async def replayed_letter_ids(bootstrap: str, since_ms: dict[str, int], *,
-                              security: KafkaSecurity | None = None) -> set[str]:
-    """Dead-letter ids named by :data:`REPLAY_HEADER` on each topic of ``since_ms``,
-    in records written at or after its timestamp (milliseconds) minus the clock margin."""
-    found: set[str] = set()
+                              security: KafkaSecurity | None = None
+                              ) -> dict[str, set[tuple[str, str]]]:
+    """Dead-letter ids named by :data:`REPLAY_HEADER` on each topic of ``since_ms``, in
+    records written at or after its timestamp (milliseconds) minus the clock margin, each
+    with the copies that name it (:func:`_copy_of`). Why the copies: a unit writes its
+    own ingest records' headers, and a planted mark naming other units' dead letters made
+    them count as replayed (marked settled, never sent); a letter counts as replayed only
+    by a copy of its own value on its own origin topic."""
+    found: dict[str, set[tuple[str, str]]] = {}
     if not since_ms:
         return found
     partitions = await partitions_of(bootstrap, sorted(since_ms), security)
@@ -164,9 +178,11 @@ async def replayed_letter_ids(bootstrap: str, since_ms: dict[str, int], *,
             batches = await consumer.getmany(*todo, timeout_ms=500, max_records=5000)
             for messages in batches.values():
                 for message in messages:
-                    for name, value in message.headers or ():
-                        if name == REPLAY_HEADER:
-                            found.add(value.decode("utf-8", errors="replace"))
+                    marks = [value for name, value in message.headers or ()
+                             if name == REPLAY_HEADER and value is not None]
+                    if marks:
+                        found.setdefault(marks[0].decode("utf-8", errors="replace"),
+                                         set()).add(_copy_of(message.topic, message.value))
             for tp in list(todo):
                 if await consumer.position(tp) >= todo[tp]:
                     todo.pop(tp)
@@ -244,7 +260,7 @@ async def replay(bootstrap: str, records: Sequence[DeadLetterRecord], *,
     fresh: list[DeadLetterRecord] = []
     unmarked: list[DeadLetterRecord] = []
     for record in todo:
-        if record.letter_id in done:
+        if _copy_of(record.origin_topic, record.value) in done.get(record.letter_id, ()):
             report.already.append(record.letter_id)
             unmarked.append(record)
         else:

@@ -43,6 +43,7 @@ idempotent producers.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,6 +51,7 @@ from typing import Literal
 from hub.units import UnitRegistry, inbox_topic
 
 __all__ = [
+    "CONNECTOR_ID",
     "RESERVED_CONNECTOR_IDS",
     "AclBinding",
     "Operation",
@@ -167,6 +169,8 @@ def _group(principal: str, prefix: str) -> AclBinding:
 
 #: Connector (and sink) ids that would name the hub's own dead-letter topics.
 RESERVED_CONNECTOR_IDS = frozenset({"streams", "audit"})
+#: What a connector (or sink) id is: its dead-letter topic is ``lf.dlq.<id>``.
+CONNECTOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 def _unit_bindings(registry: UnitRegistry,
@@ -184,6 +188,10 @@ def _unit_bindings(registry: UnitRegistry,
         if owner is None:
             raise KeyError(f"connector {connector_id!r} belongs to unit {unit_code!r}, which "
                            "is not in the unit registry")
+        if not CONNECTOR_ID.fullmatch(connector_id):
+            # the dead-letter tooling tells a connector's topic by this form
+            raise ValueError(f"connector id {connector_id!r} is not lower-case letters, "
+                             "digits and hyphens (2-63 characters)")
         if connector_id in RESERVED_CONNECTOR_IDS:
             # lf.dlq.streams and lf.dlq.audit are the hub's: a unit writing there could
             # forge dead letters an operator then replays under the hub's name

@@ -28,12 +28,18 @@ def refuse_foreign(path: Path, status: os.stat_result) -> None:
 
 
 def private_folder(folder: Path) -> Path:
-    """``folder``, created 0700 when missing; an existing one must be ours and a folder
-    (not a link, which another user could have pointed anywhere), and is made 0700."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = folder.lstat()
-    if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode):
-        raise ConfigError(f"{folder} is not a folder (a link or a file)",
+    """``folder`` (the hub's home), created 0700 when missing; an existing one must be
+    ours, and is made 0700. A link is followed only when it is ours too (a home on a data
+    disk); one another user planted is refused."""
+    with contextlib.suppress(FileExistsError):  # a file there: refused below
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    link = folder.lstat()
+    if stat.S_ISLNK(link.st_mode):
+        refuse_foreign(folder, link)
+        folder = folder.resolve()
+    status = folder.stat()
+    if not stat.S_ISDIR(status.st_mode):
+        raise ConfigError(f"{folder} is not a folder",
                           ["remove it; the hub creates its folders itself"])
     refuse_foreign(folder, status)
     if stat.S_IMODE(status.st_mode) & 0o077:
@@ -42,10 +48,12 @@ def private_folder(folder: Path) -> Path:
 
 
 def write_private_file(path: Path, text: str) -> Path:
-    """Write ``text`` readable by the owner only (0600, folder 0700), atomically, through
-    a temporary file of a fresh random name created exclusively (a planted file or link
-    at a fixed name cannot take the secret)."""
-    private_folder(path.parent)
+    """Write ``text`` readable by the owner only (0600; its folder created 0700 when
+    missing), atomically, through a temporary file of a fresh random name created
+    exclusively (a planted file or link at a fixed name cannot take the secret). An
+    existing folder is left as it is: an operator's ``--secrets`` file may live anywhere;
+    the hub's own secrets live in its private home."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=".tmp")
     try:

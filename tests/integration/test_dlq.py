@@ -287,3 +287,30 @@ async def test_exporter_counts_pending_dead_letters_until_replayed(
         await unreachable.close()
     assert sample("liangfa_dlq_refresh_errors_total") == errors + 1
     assert sample("liangfa_dlq_pending", topic=streams_dlq, reason="bad-magic") == 1  # kept
+
+
+async def test_a_replay_mark_a_unit_planted_does_not_settle_other_letters(
+        bootstrap: str, registry_url: str, topic_factory: Callable[..., str]) -> None:
+    """A unit writes its own ingest records' headers: one carrying ``dlq.replay-of``
+    marks naming other dead letters made replay take them for replayed (marked settled,
+    never sent). Only a copy of the letter's own value on its origin counts."""
+    origin = topic_factory("lf.ingest.t")
+    dlq = topic_factory("lf.dlq.t")
+    audit = topic_factory("t.audit")
+    await _write_streams_dead_letters(bootstrap, registry_url, origin, dlq, 2)
+    letters = await read_dead_letters(bootstrap, dlq)
+    producer = make_producer(bootstrap, client_id="dlq-tests")
+    await producer.start()
+    try:
+        await producer.send_and_wait(origin, b"forged", key=b"k", headers=[
+            (REPLAY_HEADER, letter.letter_id.encode()) for letter in letters])
+    finally:
+        await producer.stop()
+    async with SchemaRegistryClient(registry_url) as registry:
+        report = await replay(bootstrap, letters, serde=AvroSerde(registry),
+                              actor="ops-zhang", actor_unit=OPERATOR_UNIT,
+                              audit_topic=audit)
+    assert report.already == []
+    assert report.replayed == [letter.letter_id for letter in letters]
+    copies = [m for m in await _read_all(bootstrap, origin) if m.value != b"forged"]
+    assert sorted(m.value for m in copies) == sorted(letter.value for letter in letters)

@@ -181,15 +181,20 @@ def test_headers_a_unit_planted_do_not_make_its_dead_letter_a_marker() -> None:
     ("lf.dlq.streams", "lf.view-actions", None),
     ("lf.dlq.audit", "lf.audit-intake", None),
     ("lf.dlq.streams", "lf.case-state", "not a topic whose reader checks"),
-    ("lf.dlq.streams", "lf.case-events", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.case-events", None),
+    ("lf.dlq.streams", "lf.streams.stats-feed", None),
+    ("lf.dlq.streams", "lf.alerts", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.stats", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.inbox.11429901030089405N", "not a topic whose reader checks"),
+    ("lf.dlq.streams", "lf.ingest.x.cases\n", "not a topic whose reader checks"),
     ("lf.dlq.streams", "lf.audit", "not a topic whose reader checks"),
     ("lf.dlq.streams", "lf.public.case-state", "not a topic whose reader checks"),
     ("lf.dlq.streams", "lf.dlq.streams", "not a topic whose reader checks"),
     ("lf.dlq.streams", "lf.case-state.lf.ingest.x.y", "not a topic whose reader checks"),
     ("lf.dlq.demo-csv", "lf.ingest.11429901030089405N.cases", "connector's dead-letter"),
 ], ids=["ingest", "case-intake", "view-actions", "audit-intake", "case-state",
-        "case-events", "audit-log", "public", "dead-letters", "nested-name",
-        "connector-dead-letters"])
+        "case-events", "stats-feed", "alerts", "stats", "inbox", "trailing-newline",
+        "audit-log", "public", "dead-letters", "nested-name", "connector-dead-letters"])
 def test_a_dead_letter_goes_back_only_where_its_reader_checks_it_again(
         topic: str, origin: str, refused: str | None) -> None:
     letter = _letter(0, origin=origin)
@@ -215,3 +220,24 @@ def test_connector_ids_may_not_name_the_hubs_dead_letter_topics(reserved: str) -
         SinkConfig.model_validate({"id": reserved, "unit": "11429901030089405N",
                                    "kind": "file", "target": {"kind": "file",
                                                               "path": "/tmp/x"}})
+
+
+def test_headers_without_a_value_do_not_break_the_tooling() -> None:
+    """Kafka headers may have no value (aiokafka reads None): such a header on a unit's
+    record made ``liangfa dlq show`` raise for everyone."""
+    raw = RawRecord("lf.ingest.u.cases", 0, 5, b"k", b"v",
+                    (("ce_id", b"e-1"), ("empty", None)))  # type: ignore[arg-type]
+    headers = dead_letter_headers(raw, processor="normalize", error_type="bad-magic",
+                                  reason="not Avro")
+    assert "empty" not in dict(headers)
+    letter = DeadLetterRecord("lf.dlq.streams", 0, 0, 0, b"k", b"v",
+                              (("error.reason", None), *_letter(0).headers[1:]))  # type: ignore[arg-type]
+    assert letter.header("error.reason") == ""
+    assert "error.reason: (no value)" in render_record(letter, decoded=None)
+
+
+@pytest.mark.parametrize("odd", ["Police", "a.b", "x"])
+def test_a_connector_id_the_tooling_would_not_recognise_is_refused(odd: str) -> None:
+    with pytest.raises(ValueError, match="lower-case letters"):
+        acl_bindings(load_unit_registry(UNITS), ServicePrincipals(),
+                     connectors={odd: "11429901030089405N"})

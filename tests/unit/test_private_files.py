@@ -56,7 +56,9 @@ def test_a_secret_goes_through_a_fresh_name_not_one_another_user_planted(
     (folder / "scram.json.tmp").symlink_to(captured)
     ensure_passwords(folder / "scram.json", ["admin"])
     assert not captured.exists()
-    assert _mode(folder / "scram.json") == 0o600 and _mode(folder) == 0o700
+    assert _mode(folder / "scram.json") == 0o600
+    assert _mode(folder) == 0o777  # an operator's folder is left as it is
+    assert _mode(write_private_file(tmp_path / "new" / "secret", "x").parent) == 0o700
     assert sorted(p.name for p in folder.iterdir()) == ["scram.json", "scram.json.tmp"]
 
 
@@ -70,15 +72,20 @@ def test_a_private_folder_is_made_the_owners_only_and_a_link_or_foreign_one_refu
     assert _mode(home) == 0o700
 
     elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (tmp_path / "linked").symlink_to(elsewhere)
+    elsewhere.mkdir(mode=0o755)
+    (tmp_path / "linked").symlink_to(elsewhere)  # our own home on a data disk
+    assert private_folder(tmp_path / "linked") == elsewhere.resolve()
+    assert _mode(elsewhere) == 0o700
+    (tmp_path / "a-file").write_text("x")
     with pytest.raises(ConfigError, match="not a folder"):
-        private_folder(tmp_path / "linked")
+        private_folder(tmp_path / "a-file")
 
     secret = write_private_file(home / "secrets" / "scram.json", '{"admin": "x"}')
     monkeypatch.setattr(os, "getuid", lambda: os.stat(home).st_uid + 4242)
     with pytest.raises(ConfigError, match="belongs to another user"):
         private_folder(home)
+    with pytest.raises(ConfigError, match="belongs to another user"):
+        private_folder(tmp_path / "linked")  # a link another user planted
     with pytest.raises(ConfigError, match="belongs to another user"):
         load_passwords(secret)  # a planted file chmod-ed 0600 by its owner
 
