@@ -8,10 +8,11 @@ one round instead of one error per run. Models are frozen; secrets are ``SecretS
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,7 +25,7 @@ from pydantic import (
 from connectors.mapping import DispatchSpec, MappingSpec, merge_mappings
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
-from hub.security.acl import RESERVED_CONNECTOR_IDS
+from hub.security.acl import usable_connector_id
 
 __all__ = [
     "ConnectorConfig",
@@ -225,7 +226,8 @@ _SOURCE_MODELS: dict[str, type[_Frozen]] = {
 class ConnectorConfig(_Frozen):
     """One connector instance: one process, one source, one mapping, one stream."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    id: Annotated[str, AfterValidator(usable_connector_id)] = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     unit: str
     kind: Literal["file", "http", "sql", "xml"]
     source: FileSourceConfig | HttpSourceConfig | SqlSourceConfig | XmlSourceConfig
@@ -244,14 +246,6 @@ class ConnectorConfig(_Frozen):
     worker_chunk_rows: int = Field(2000, ge=1, le=100_000)
     bootstrap: str | None = None
     registry_url: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_CONNECTOR_IDS:
-            raise ValueError(f"{value!r} is reserved: lf.dlq.{value} is the hub's own "
-                             "dead-letter topic")
-        return value
 
     @field_validator("unit")
     @classmethod

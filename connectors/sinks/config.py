@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from connectors.config import HttpAuth
 from connectors.config import _problems as problems_of  # same YAML-path wording
 from hub.errors import ConfigError
 from hub.identity import is_valid_credit_code
-from hub.security.acl import RESERVED_CONNECTOR_IDS
+from hub.security.acl import usable_connector_id
 from hub.units import inbox_topic
 
 #: Plain HTTP stays on this host: a local relay, or a test's receiving server.
@@ -105,7 +113,8 @@ _TARGET_MODELS: dict[str, type[_Frozen]] = {
 class SinkConfig(_Frozen):
     """One sink instance: the unit's inbox into one target, under the unit's principal."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    id: Annotated[str, AfterValidator(usable_connector_id)] = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     unit: str
     direction: Literal["sink"] = "sink"
     kind: Literal["http", "file", "sql"]
@@ -119,14 +128,6 @@ class SinkConfig(_Frozen):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     bootstrap: str | None = None
     registry_url: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_CONNECTOR_IDS:
-            raise ValueError(f"{value!r} is reserved: lf.dlq.{value} is the hub's own "
-                             "dead-letter topic")
-        return value
 
     @field_validator("unit")
     @classmethod

@@ -63,6 +63,7 @@ __all__ = [
     "scram_users",
     "unit_principal",
     "unit_user",
+    "usable_connector_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,14 @@ def _group(principal: str, prefix: str) -> AclBinding:
 RESERVED_CONNECTOR_IDS = frozenset({"streams", "audit"})
 #: What a connector (or sink) id is: its dead-letter topic is ``lf.dlq.<id>``.
 CONNECTOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+
+
+def usable_connector_id(value: str) -> str:
+    """``value`` when it may name a connector or sink (configurations validate with it)."""
+    if value in RESERVED_CONNECTOR_IDS:
+        raise ValueError(f"{value!r} is reserved: lf.dlq.{value} is the hub's own "
+                         "dead-letter topic")
+    return value
 
 
 def _unit_bindings(registry: UnitRegistry,
