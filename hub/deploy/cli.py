@@ -49,7 +49,7 @@ def k8s(
         rendered = render_k8s(load_unit_registry(units), load_manifest(manifest),
                               connectors=_connectors(connector), connector_configs=configs,
                               shape=ClusterShape(brokers=brokers))
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="--connector") from exc
     for path in write_k8s(rendered, out):
         typer.echo(f"{path}: {len(rendered[path.name])} resources")

@@ -37,13 +37,16 @@ before the copies: a replay that breaks half-way is audited (the next run, which
 the copies already there, audits the letters it marks too).
 
 What may be replayed (:func:`refusal`): a dead letter goes back only to a topic whose
-records the engine or the sealer checks again when it reads them (a unit's ingest topic,
-the engine's case intake, the view's actions, the audit intake), never to a topic the hub
-derives (case events, states, statistics, alerts, inboxes, the audit log, public feeds):
-a replayed case state would become the case's latest. And never from a connector's own
+records the engine or the sealer checks again when it reads them, and where a second
+reading is a duplicate (a unit's ingest topic, the engine's own ``lf.streams.*`` topics,
+case events, the view's actions, the audit intake); never to a compacted or transition
+topic (case states, statistics, alerts: a replayed case state would become the case's
+latest), the audit log, inboxes or public feeds. And never from a connector's own
 dead-letter topic, which its unit writes: there ``source.topic`` is whatever the unit
 wrote, and a replay (by an operator's principal) would put its record on another unit's
-topic. A letter naming its origin twice is refused as forged.
+topic. A letter naming its origin other than once is refused as forged. (A copy sent to
+an ``lf.streams.*`` topic is purged by the engine once read: a replay that crashed before
+its markers may then send it once more, a duplicate the engine drops.)
 """
 
 from __future__ import annotations

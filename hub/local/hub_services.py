@@ -116,8 +116,9 @@ class HubServices:
         password = (os.environ.get(DEMO_PASSWORD_ENV) or previous.get(DEMO_PASSWORD_ENV)
                     or secrets.token_urlsafe(12))
         if "'" in password or "\n" in password or len(password) < 8:
-            raise StackError(f"{DEMO_PASSWORD_ENV} must be 8 characters or more, without a "
-                             "quote or a newline (it goes in an environment file)")
+            raise StackError(f"{DEMO_PASSWORD_ENV} (from the shell, or kept in {path}) must be "
+                             "8 characters or more, without a quote or a newline (it goes "
+                             "in an environment file)")
         security = self.stack.client_security(user)
         env = {**(security_env(security) if security is not None else {}),
                DEMO_PASSWORD_ENV: password}

@@ -37,7 +37,11 @@ def private_folder(folder: Path) -> Path:
     if stat.S_ISLNK(link.st_mode):
         refuse_foreign(folder, link)
         folder = folder.resolve()
-    status = folder.stat()
+    try:
+        status = folder.stat()
+    except OSError as exc:  # a link to a disk not mounted
+        raise ConfigError(f"{folder} cannot be reached: {exc}",
+                          ["mount the disk the home's link points to"]) from exc
     if not stat.S_ISDIR(status.st_mode):
         raise ConfigError(f"{folder} is not a folder",
                           ["remove it; the hub creates its folders itself"])

@@ -76,6 +76,9 @@ def test_a_private_folder_is_made_the_owners_only_and_a_link_or_foreign_one_refu
     (tmp_path / "linked").symlink_to(elsewhere)  # our own home on a data disk
     assert private_folder(tmp_path / "linked") == elsewhere.resolve()
     assert _mode(elsewhere) == 0o700
+    (tmp_path / "unmounted").symlink_to(tmp_path / "no-such-disk" / "home")
+    with pytest.raises(ConfigError, match="cannot be reached"):
+        private_folder(tmp_path / "unmounted")
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ConfigError, match="not a folder"):
         private_folder(tmp_path / "a-file")
