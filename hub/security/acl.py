@@ -259,6 +259,29 @@ def _service_bindings(services: ServicePrincipals) -> list[AclBinding]:
     return bindings
 
 
+def _group_fences(bindings: Iterable[AclBinding]) -> list[AclBinding]:
+    """A DENY for each principal whose group prefix also covers another's groups.
+
+    Group names nest: the engine's prefix ``liangfa-streams`` covers the publisher's group
+    ``liangfa-streams-public``, a subscriber ``sub-a`` covers ``sub-ab``'s groups, a unit
+    code may begin another's. Without a fence the first principal could join the second's
+    group or move its committed offsets (the publisher would then skip the withdrawal of a
+    public record). Renaming groups would move their committed offsets; a DENY, which
+    Kafka puts before every ALLOW, keeps the names.
+    """
+    groups = [b for b in bindings if b.resource_type == "GROUP" and b.permission == "ALLOW"]
+    fences: list[AclBinding] = []
+    for outer in groups:
+        if outer.pattern_type != "PREFIXED":
+            continue
+        for inner in groups:
+            if (inner.principal != outer.principal and inner.name != outer.name
+                    and inner.name.startswith(outer.name)):
+                fences.append(AclBinding(outer.principal, "GROUP", inner.pattern_type,
+                                         inner.name, "ALL", "DENY"))
+    return fences
+
+
 def acl_bindings(registry: UnitRegistry,
                  service_principals: ServicePrincipals | None = None,
                  *, connectors: Mapping[str, str] | None = None) -> list[AclBinding]:
@@ -271,6 +294,7 @@ def acl_bindings(registry: UnitRegistry,
     """
     services = service_principals or ServicePrincipals()
     wanted = {*_unit_bindings(registry, connectors or {}), *_service_bindings(services)}
+    wanted.update(_group_fences(wanted))
     procuratorates = registry.find(kind="procuratorate")
     operator = services.view_operator or (procuratorates[0].code if procuratorates else None)
     if operator is not None:

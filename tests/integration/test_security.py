@@ -454,6 +454,18 @@ async def test_unit_consumer_group_must_carry_its_code(secured: SecuredBroker):
                            f"lf.inbox.{UNIT_A}", f"{UNIT_B}.borrowed")
 
 
+async def test_engine_cannot_take_the_publishers_group_its_prefix_covers(
+        secured: SecuredBroker):
+    """``liangfa-streams`` prefixes ``liangfa-streams-public``: fenced by a DENY, so the
+    engine's principal can neither join the publisher's group nor move its offsets."""
+    group = f"liangfa-streams-public.{uuid.uuid4().hex[:6]}"
+    with pytest.raises(GroupAuthorizationFailedError):
+        await _consume_one(secured.bootstrap, secured.as_user("liangfa-streams"),
+                           "lf.case-events", group)
+    assert await _consume_one(secured.bootstrap, secured.as_user("liangfa-public"),
+                              "lf.case-events", group) == b"event"
+
+
 async def test_procuratorate_reads_case_events_and_every_inbox(secured: SecuredBroker):
     procuratorate = secured.as_user(unit_user(PROCURATORATE))
     for topic, expected in [("lf.case-events", b"event"), (f"lf.inbox.{UNIT_A}", b"for A"),

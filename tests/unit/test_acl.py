@@ -130,10 +130,28 @@ def test_who_may_do_what(bindings, principal, topic, operation, allowed):
     assert _allowed(bindings, principal, topic, operation) is allowed
 
 
-def test_bindings_are_sorted_unique_and_allow_only(bindings):
+def test_bindings_are_sorted_unique_and_deny_only_nested_groups(bindings):
     assert bindings == sorted(set(bindings))
-    assert {b.permission for b in bindings} == {"ALLOW"}
     assert {b.host for b in bindings} == {"*"}
+    denied = {(b.principal, b.resource_type, b.pattern_type, b.name, b.operation)
+              for b in bindings if b.permission == "DENY"}
+    # the engine's group prefix covers the publisher's group, and nothing else nests
+    assert denied == {("User:liangfa-streams", "GROUP", "PREFIXED", "liangfa-streams-public",
+                       "ALL")}
+
+
+def test_nested_group_prefixes_are_fenced_both_ways_by_kind(registry):
+    bindings = acl_bindings(registry, ServicePrincipals(subscribers=("a", "ab", "b")))
+    denied = {(b.principal, b.pattern_type, b.name)
+              for b in bindings if b.permission == "DENY"}
+    assert ("User:sub-a", "PREFIXED", "sub-ab") in denied
+    # the longer prefix does not cover the shorter; unrelated subscribers are untouched
+    assert not any(principal in ("User:sub-ab", "User:sub-b") for principal, _, _ in denied)
+    # a fence never shuts a principal out of its own group
+    for b in bindings:
+        if b.permission == "DENY":
+            assert not any(a.principal == b.principal and a.name == b.name
+                           and a.permission == "ALLOW" for a in bindings)
 
 
 def test_every_unit_is_covered_and_nobody_else_is_a_unit(registry, bindings):

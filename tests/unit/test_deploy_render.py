@@ -127,7 +127,7 @@ def test_topics_follow_the_manifest_at_replication_three(
 
 
 _OPERATIONS = {"READ": "Read", "WRITE": "Write", "CREATE": "Create",
-               "DESCRIBE_CONFIGS": "DescribeConfigs", "DELETE": "Delete"}
+               "DESCRIBE_CONFIGS": "DescribeConfigs", "DELETE": "Delete", "ALL": "All"}
 
 
 def test_users_carry_exactly_the_acls_of_hub_security_acl(
@@ -136,11 +136,12 @@ def test_users_carry_exactly_the_acls_of_hub_security_acl(
     services = ServicePrincipals()
     users = {u["metadata"]["name"]: u["spec"] for u in _kind(rendered, "KafkaUser")}
     assert set(users) == {k8s_name(u) for u in scram_users(registry, services)}
-    granted = {(name, acl["resource"]["type"], acl["resource"]["name"],
+    granted = {(name, acl["type"], acl["resource"]["type"], acl["resource"]["name"],
                 acl["resource"]["patternType"], op)
                for name, spec in users.items() for acl in spec["authorization"]["acls"]
                for op in acl["operations"]}
-    wanted = {(k8s_name(b.principal.removeprefix("User:")), b.resource_type.lower(), b.name,
+    wanted = {(k8s_name(b.principal.removeprefix("User:")), b.permission.lower(),
+               b.resource_type.lower(), b.name,
                "prefix" if b.pattern_type == "PREFIXED" else "literal",
                _OPERATIONS[b.operation])
               for b in acl_bindings(registry, services, connectors={CONNECTOR: CONNECTOR_UNIT})}
