@@ -57,7 +57,7 @@ MIN_INSYNC = 2
 _K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 #: The files of ``deploy/k8s`` holding the hub's own workloads (not the Kafka layer, which
 #: Strimzi replaces, nor the Secrets, which the User Operator and the operator provide).
-HUB_WORKLOADS = ("workers.yaml", "view.yaml", "services.yaml")
+HUB_WORKLOADS = ("workers.yaml", "view.yaml", "services.yaml", "network-policies.yaml")
 #: The container image of the hub's processes in the shipped manifests.
 _IMAGE = "registry.example.org/liangfa-hub:0.1.0"
 _OPERATIONS = {
@@ -200,7 +200,9 @@ def _connector(config: ConnectorConfig, text: str, namespace: str) -> list[Resou
     """
     name = k8s_name(f"connector-{config.id}")
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "connector",
-              "app.kubernetes.io/part-of": "liangfa-hub"}
+              "app.kubernetes.io/part-of": "liangfa-hub",
+              # it serves nothing but its metrics (deploy/k8s/network-policies.yaml)
+              "liangfa.io/serves": "metrics-only"}
     file_name = f"{config.id}.yaml"
     resources: list[Resource] = [{
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace),

@@ -231,6 +231,44 @@ def test_rendered_connectors_use_claims_secrets_and_the_env_of_the_manifests(
                 assert source["configMapRef"]["name"] in config_maps
 
 
+def _selected_by(policy: dict[str, Any], template: dict[str, Any]) -> bool:
+    wanted = policy["spec"]["podSelector"].get("matchLabels") or {}
+    labels = template["metadata"].get("labels") or {}
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def _ports(template: dict[str, Any]) -> set[str]:
+    return {port.get("name", "") for container in template["spec"]["containers"]
+            for port in container.get("ports", [])}
+
+
+def test_pods_that_serve_only_metrics_take_connections_from_prometheus_alone(
+        resources: list[dict[str, Any]]) -> None:
+    """Workers, publisher, sealer, exporter and connectors listen on 0.0.0.0 for their
+    metrics alone: a NetworkPolicy admits the monitoring namespace to that port and
+    nothing else, and leaves the pods that serve clients (Kafka, registry, view,
+    PostgreSQL) to their own."""
+    policies = list(_named(resources, "NetworkPolicy").values())
+    assert policies
+    pods = [(r["metadata"]["name"], t) for r, t in _pod_specs(resources) if r["kind"] != "Job"]
+    pods += [(r["metadata"]["name"], r["spec"]["template"]) for r in _rendered_connectors()
+             if r["kind"] == "Deployment"]
+    selected = {name for name, template in pods
+                if any(_selected_by(policy, template) for policy in policies)}
+    metrics_only = {name for name, template in pods if _ports(template) <= {"metrics"}}
+    assert selected == metrics_only
+    assert {"liangfa-worker", "liangfa-public-feeds", "liangfa-audit-sealer",
+            "liangfa-dlq-exporter"} <= selected
+    assert any(name.startswith("connector-") for name in selected)
+    assert not selected & {"kafka", "liangfa-registry", "liangfa-view", "liangfa-postgres"}
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for rule in policy["spec"]["ingress"]:
+            assert [port["port"] for port in rule["ports"]] == ["metrics"]
+            assert rule["from"] and all(set(peer) == {"namespaceSelector"}
+                                        for peer in rule["from"])
+
+
 def test_clients_point_at_the_services(resources: list[dict[str, Any]]) -> None:
     env = _named(resources, "ConfigMap")["liangfa-hub-env"]["data"]
     services = _named(resources, "Service")
