@@ -32,6 +32,7 @@ from typing import Any, AnyStr, BinaryIO
 
 from connectors.config import FileLimits, FileSourceConfig
 from connectors.kinds.dropfolder import DropFolderSource, FileRejected, open_regular
+from connectors.kinds.xlsx_bounds import bound_openpyxl_rows
 from connectors.source import SourceRecord, letter_raw
 from hub.errors import RecordRejected
 
@@ -299,35 +300,50 @@ class FileSource(DropFolderSource):
     def _xlsx(self, path: Path, digest: str, resume: dict[str, Any]) -> Iterator[SourceRecord]:
         from openpyxl import load_workbook
 
-        limits = self.limits
-        max_rows = min(limits.max_rows, _XLSX_MAX_ROWS)
         # One handle for the zip check and the workbook: a file swapped in between
         # would be read unchecked.
+        bound_openpyxl_rows()
         handle = open_regular(path)
         try:
-            check_xlsx_zip(path, limits, handle)
+            check_xlsx_zip(path, self.limits, handle)
             handle.seek(0)
             workbook = load_workbook(handle, read_only=True, data_only=True)
+        except FileRejected as exc:  # openpyxl sizes a sheet with no <dimension> by a pass
+            handle.close()
+            raise _named(exc, path.name, None) from exc
         except BaseException:
             handle.close()
             raise
-        rows: Any = None
+        read = [0]  # the last row read, for a refusal from inside openpyxl's parser
         try:
-            if self.config.sheet and self.config.sheet not in workbook.sheetnames:
-                raise FileRejected(f"{path.name} has no sheet {self.config.sheet!r} (sheets: "
-                                   f"{', '.join(workbook.sheetnames)})",
-                                   error_type="no_such_sheet", value=self.config.sheet)
-            sheet = workbook[self.config.sheet] if self.config.sheet else workbook.active
-            rows = sheet.iter_rows(values_only=True)
+            yield from self._sheet_records(workbook, path.name, digest, resume, read)
+        except FileRejected as exc:
+            raise _named(exc, path.name, read[0]) from exc
+        finally:
+            workbook.close()
+            handle.close()  # the workbook leaves a file object it was given open
+
+    def _sheet_records(self, workbook: Any, name: str, digest: str, resume: dict[str, Any],
+                       read: list[int]) -> Iterator[SourceRecord]:
+        limits = self.limits
+        max_rows = min(limits.max_rows, _XLSX_MAX_ROWS)
+        if self.config.sheet and self.config.sheet not in workbook.sheetnames:
+            raise FileRejected(f"{name} has no sheet {self.config.sheet!r} (sheets: "
+                               f"{', '.join(workbook.sheetnames)})",
+                               error_type="no_such_sheet", value=self.config.sheet)
+        sheet = workbook[self.config.sheet] if self.config.sheet else workbook.active
+        rows = sheet.iter_rows(values_only=True)
+        try:
             header_cells = next(rows, None)
             if header_cells is None:
                 return
+            read[0] = 1
             header = [str(h).strip() if h is not None else "" for h in header_cells]
-            _check_header(path.name, header)
+            _check_header(name, header)
             start = int(resume.get("row") or 1)
-            name = path.name
             empty = 0
             for row_number, cells in enumerate(rows, start=2):
+                read[0] = row_number
                 if row_number > max_rows + 1:
                     raise FileRejected(f"{name} has more than {max_rows:,} rows "
                                        "(empty rows count: each is parsed)",
@@ -358,10 +374,16 @@ class FileSource(DropFolderSource):
                     continue
                 yield SourceRecord(row, raw, position, reference, location)
         finally:
-            if rows is not None:
-                rows.close()  # the sheet's open part, when a refusal left it mid-way
-            workbook.close()
-            handle.close()  # the workbook leaves a file object it was given open
+            rows.close()  # the sheet's open part, when a refusal left it mid-way
+
+
+def _named(exc: FileRejected, name: str, after_row: int | None) -> FileRejected:
+    """A refusal from inside openpyxl's parser (:mod:`connectors.kinds.xlsx_bounds`,
+    which knows no file) with the file and the last row read; others as they are."""
+    if exc.error_type != "row_too_wide":
+        return exc
+    where = f"{name} after row {after_row:,}" if after_row else name
+    return FileRejected(f"{where}: {exc.reason}", error_type=exc.error_type, value=name)
 
 
 def _check_header(name: str, header: list[str]) -> None:

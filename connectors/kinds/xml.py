@@ -30,6 +30,12 @@ from connectors.source import SourceRecord
 __all__ = ["XmlSource", "element_row", "iter_xml_records", "record_row"]
 
 log = logging.getLogger(__name__)
+#: Elements other than records the parser may hold at once: what records' context and
+#: the record being read need is a few dozen; a file of millions of them between two
+#: records (39 MB: 340 MB of memory, and a row of two million columns) is refused.
+MAX_HELD_ELEMENTS = 100_000
+#: Nesting deeper than any export has (every open element is held until it ends).
+MAX_DEPTH = 256
 
 
 def _local(tag: str) -> str:
@@ -111,12 +117,18 @@ def record_row(element: ElementTree.Element,
     return row
 
 
+def _descendants(element: ElementTree.Element) -> int:
+    """Elements below ``element``: each ended before it, so each was counted as held."""
+    return sum(1 for _ in element.iter()) - 1
+
+
 def iter_xml_records(path: Path, record_tag: str, digest: str,
                      skip: int = 0, max_rows: int | None = None) -> Iterator[SourceRecord]:
     """Records of one XML file after the first ``skip``; unsafe or broken XML, or more
     than ``max_rows`` records, refuses the file (:class:`FileRejected`)."""
     name = path.name
     index = 0
+    held = 0  # elements ended and still in the tree (records and containers let go)
     ancestors: list[ElementTree.Element] = []
     #: Elements below the root that hold records (a ``<judgment>`` of recommendations):
     #: let go of when they end, as records are, so memory and each row's context stay
@@ -132,16 +144,30 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
                                         forbid_entities=True, forbid_external=True):
             if event == "start":
                 ancestors.append(element)
+                if len(ancestors) > MAX_DEPTH:
+                    raise FileRejected(f"{name} after record {index}: elements nested more "
+                                       f"than {MAX_DEPTH} deep", error_type="too_deep",
+                                       value=name)
                 continue
             ancestors.pop()
             if _local(element.tag) != record_tag:
                 if id(element) in containers:  # it held records: done with, let go
                     containers.discard(id(element))
+                    held -= _descendants(element)
                     element.clear()
                     if ancestors:
                         with contextlib.suppress(ValueError):
                             ancestors[-1].remove(element)
+                    continue
+                held += 1
+                if held > MAX_HELD_ELEMENTS:
+                    raise FileRejected(
+                        f"{name} after record {index}: more than {MAX_HELD_ELEMENTS:,} "
+                        f"elements that are not <{record_tag}> records held at once (the "
+                        "context of every later record)", error_type="too_many_elements",
+                        value=name)
                 continue
+            held -= _descendants(element)  # its fields, counted as they ended
             index += 1
             if max_rows is not None and index > max_rows:
                 raise FileRejected(f"{name} has more than max_rows ({max_rows:,}) records",

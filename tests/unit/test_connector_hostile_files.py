@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import zipfile
 from pathlib import Path
 
@@ -146,11 +147,17 @@ def test_an_xlsx_part_that_is_not_a_workbook_is_quarantined_not_raised(
     assert len([r for r in records if r.row is not None]) == 2
 
 
-def _bomb_xlsx(path: Path, shared_string: str = "", empty_rows: int = 0) -> Path:
-    """A minimal valid XLSX written by hand: one huge shared string, or many empty rows."""
+def _bomb_xlsx(path: Path, shared_string: str = "", empty_rows: int = 0,
+               wide_row: str = "", dimension: str = "") -> Path:
+    """A minimal valid XLSX written by hand: one huge shared string, many empty rows, or
+    ``wide_row`` (the cells of a second row); ``dimension`` the sheet's declared range."""
     rows = "".join(f'<row r="{n}"/>' for n in range(2, empty_rows + 2))
+    if wide_row:
+        rows += (f'<row r="2">{wide_row}</row>'
+                 '<row r="3"><c t="inlineStr"><is><t>x</t></is></c></row>')
     sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openx'
-             'mlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s">'
+             f'mlformats.org/spreadsheetml/2006/main">{dimension}<sheetData><row r="1">'
+             '<c r="A1" t="s">'
              f'<v>0</v></c></row>{rows}</sheetData></worksheet>')
     strings = ('<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxml'
                'formats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>'
@@ -213,6 +220,35 @@ def test_an_xlsx_of_millions_of_empty_rows_is_refused(tmp_path: Path) -> None:
     refusals = _refusals(records)
     assert [r.error_type for r in refusals] == ["too_many_empty_rows"]
     assert "from row 2:" in refusals[0].reason
+
+
+@pytest.mark.parametrize(("dimension", "where"), [
+    ('<dimension ref="A1:XFD3"/>', "a-wide.xlsx after row 1:"),  # refused reading rows
+    ("", "a-wide.xlsx:"),  # no declared range: openpyxl sizes the sheet by a first pass
+])
+def test_an_xlsx_row_of_more_cells_than_a_sheet_can_hold_is_refused_while_parsed(
+        tmp_path: Path, dimension: str, where: str) -> None:
+    """openpyxl's parser builds a row whole: 200,000 cells of random numbers (so the zip
+    ratio passes) would take ~150 MB, a million 750 MB. Refused at 131,072 elements."""
+    drop = _drop(tmp_path)
+    digits = random.Random(7)
+    cells = "".join(f"<c><v>{digits.randrange(10**9)}</v></c>" for _ in range(200_000))
+    _bomb_xlsx(drop / "a-wide.xlsx", wide_row=cells, dimension=dimension)
+    _good_csv(drop)
+    records = _read(_source(drop))
+    refusals = _refusals(records)
+    assert [r.error_type for r in refusals] == ["row_too_wide"]
+    assert refusals[0].reason.startswith(f"{where} more than 131,072 XML elements")
+    assert len([r for r in records if r.row is not None]) == 2  # the next file is read
+
+
+def test_an_xlsx_row_as_wide_as_excel_allows_is_read(tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    cells = "".join(f'<c t="inlineStr"><is><t>{n}</t></is></c>' for n in range(16_384))
+    _bomb_xlsx(drop / "widest.xlsx", wide_row=cells)
+    records = _read(_source(drop))
+    assert _refusals(records) == []
+    assert records[-1].marker and records[-1].location["source.rows"] == "2"
 
 
 def test_an_xlsx_over_max_uncompressed_bytes_is_refused(tmp_path: Path) -> None:
@@ -328,6 +364,47 @@ def test_an_xml_file_over_max_rows_is_refused(tmp_path: Path) -> None:
     source = XmlSource(XmlSourceConfig(path=drop, record_tag="judgment", settle_seconds=0,
                                        limits=FileLimits(max_rows=20)))
     assert [r.error_type for r in _refusals(_read(source))] == ["too_many_rows"]
+
+
+def _xml_source(drop: Path) -> XmlSource:
+    return XmlSource(XmlSourceConfig(path=drop, record_tag="judgment", settle_seconds=0))
+
+
+def test_xml_of_millions_of_elements_that_are_not_records_is_refused(tmp_path: Path) -> None:
+    """Kept as the context of later records, they took 340 MB for 39 MB of file."""
+    drop = _drop(tmp_path)
+    junk = "".join(f"<junk>{n}</junk>" for n in range(150_000))
+    (drop / "a-junk.xml").write_text(
+        f"<r><judgment><n>1</n></judgment>{junk}<judgment><n>2</n></judgment></r>",
+        encoding="utf-8")
+    _good_csv(drop)
+    records = _read(_xml_source(drop))
+    refusals = _refusals(records)
+    assert [r.error_type for r in refusals] == ["too_many_elements"]
+    assert refusals[0].reason.startswith("a-junk.xml after record 1: more than 100,000")
+
+
+def test_xml_records_with_many_fields_and_wrappers_are_not_counted_against_the_bound(
+        tmp_path: Path) -> None:
+    """Records, their fields and the wrappers that held records are let go of: 3,000
+    records of 40 fields each (120,000 elements) in wrappers, with context, read whole."""
+    drop = _drop(tmp_path)
+    fields = "".join(f"<f{n}>{n}</f{n}>" for n in range(40))
+    wrappers = "".join(f"<court><name>C{c}</name>" + f"<judgment>{fields}</judgment>" * 100
+                       + "</court>" for c in range(30))
+    (drop / "big.xml").write_text(f"<r><batch>7</batch>{wrappers}</r>", encoding="utf-8")
+    records = _read(_xml_source(drop))
+    assert _refusals(records) == []
+    rows = [r.row for r in records if r.row is not None]
+    assert len(rows) == 3_000
+    assert rows[-1]["court.name"] == "C29" and rows[-1]["f39"] == "39"
+
+
+def test_xml_nested_deeper_than_any_export_is_refused(tmp_path: Path) -> None:
+    drop = _drop(tmp_path)
+    (drop / "deep.xml").write_text("<r>" + "<d>" * 300 + "</d>" * 300 + "</r>",
+                                   encoding="utf-8")
+    assert [r.error_type for r in _refusals(_read(_xml_source(drop)))] == ["too_deep"]
 
 
 def test_a_header_in_another_encoding_quarantines_the_file_unread(tmp_path: Path) -> None:
