@@ -222,6 +222,12 @@ class WorkingDayCalendar:
         """True when the library or a complete-year declaration covers ``year``."""
         return year in self.library_years() or year in self._declared_years
 
+    def unverified_years(self) -> tuple[int, ...]:
+        """Years the override file declares complete from a schedule not yet checked
+        (``verified: false``, as the shipped template is): still to be confirmed."""
+        return tuple(sorted(year for year, declaration in self._declared_years.items()
+                            if not declaration.verified))
+
     def unknown_years_seen(self) -> tuple[int, ...]:
         """Years looked up so far that fell back to Monday–Friday (for a metrics gauge)."""
         with self._lock:
@@ -299,13 +305,28 @@ class WorkingDayCalendar:
         return count
 
     def due_date(
-        self, start: date | datetime, amount: int, unit: ClockUnit
+        self, start: date | datetime, amount: int, unit: ClockUnit, *,
+        rest_day_extends: bool = False,
     ) -> date | datetime:
         """When a clock of ``amount`` ``unit`` started at ``start`` runs out.
 
         Day-based units return the last day (the deadline is the end of that China day);
         ``hours`` returns the exact instant and needs an aware datetime start.
+        ``rest_day_extends``: a last day of ``days`` or ``months`` that is a rest day
+        (节假日: weekend or public holiday) moves to the first working day after it, as
+        procedural law has it for a period's last day (the deadline file says which
+        clocks, and on what source); a working-day clock always ends on a working day.
         """
+        due = self._due_date(start, amount, unit)
+        if rest_day_extends and unit in ("days", "months") and isinstance(due, date) \
+                and not isinstance(due, datetime):
+            while not self.is_working_day(due):
+                due += timedelta(days=1)
+        return due
+
+    def _due_date(
+        self, start: date | datetime, amount: int, unit: ClockUnit
+    ) -> date | datetime:
         if amount < 0:
             raise ValueError(f"clock amount must be >= 0, got {amount}")
         if unit == "hours":
@@ -322,13 +343,14 @@ class WorkingDayCalendar:
             return add_months(day, amount)
         raise ValueError(f"unknown clock unit {unit!r}")
 
-    def deadline_instant(self, start: datetime, amount: int, unit: ClockUnit) -> datetime:
+    def deadline_instant(self, start: datetime, amount: int, unit: ClockUnit, *,
+                         rest_day_extends: bool = False) -> datetime:
         """The first instant at which the clock is overdue (aware, China time).
 
         For day-based units that is midnight China time after the last day, so an act
         at 23:59 on the last day is on time.
         """
-        due = self.due_date(start, amount, unit)
+        due = self.due_date(start, amount, unit, rest_day_extends=rest_day_extends)
         if isinstance(due, datetime):
             return due
         return datetime.combine(due + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
@@ -400,7 +422,10 @@ OVERRIDE_TEMPLATE = "deploy/calendar/calendar_overrides-2027.template.yaml"
 
 def unscheduled_years(today: date | None = None,
                       calendar: WorkingDayCalendar | None = None) -> tuple[int, ...]:
-    """Years the hub counts working days in, or soon will, that no schedule covers.
+    """Years the hub counts working days in, or soon will, that no checked schedule covers.
+
+    A year the override file declares from an unverified schedule (the template's
+    placeholders copied as they are) is one of them until ``verified: true``.
 
     This year and the next (a 3-working-day clock started in late December runs into
     January), and every year the calendar already had to guess. Shown by ``liangfa
@@ -409,6 +434,7 @@ def unscheduled_years(today: date | None = None,
     """
     cal = calendar or default_calendar()
     year = (today or datetime.now(CHINA_TZ).date()).year
-    years = {y for y in (year, year + 1) if not cal.is_known_year(y)}
+    unverified = set(cal.unverified_years())
+    years = {y for y in (year, year + 1) if not cal.is_known_year(y) or y in unverified}
     return tuple(sorted(years | set(cal.unknown_years_seen())))
 

@@ -36,6 +36,7 @@ __all__ = [
     "clock_limits",
     "first_match",
     "in_order",
+    "later_copies",
     "rule_index",
     "stop_events",
 ]
@@ -52,7 +53,7 @@ def _is_date_only(moment: datetime) -> bool:
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def clock_limits(
     cal: WorkingDayCalendar, started_at: datetime, tzinfo: tzinfo | None,
-    declared: date | None, amount: int, unit: ClockUnit,
+    declared: date | None, amount: int, unit: ClockUnit, rest_day_extends: bool = False,
 ) -> tuple[date, datetime]:
     """Due date and first overdue instant from everything they depend on.
 
@@ -69,7 +70,7 @@ def clock_limits(
         # A date-only decision (midnight): count hours from the end of that day rather
         # than accuse a unit of lateness for hours it could not have known about.
         start = started_at + timedelta(days=1)
-    due_at = cal.deadline_instant(start, amount, unit)
+    due_at = cal.deadline_instant(start, amount, unit, rest_day_extends=rest_day_extends)
     if unit == "hours":
         return china_date(due_at), due_at
     return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
@@ -77,11 +78,11 @@ def clock_limits(
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def clock_instant(cal: WorkingDayCalendar, started_at: datetime, tzinfo: tzinfo | None,
-             amount: int, unit: ClockUnit) -> datetime:
+                  amount: int, unit: ClockUnit, rest_day_extends: bool = False) -> datetime:
     """``cal.deadline_instant`` memoised (an escalation's limit); ``tzinfo`` as in
     :func:`clock_limits`."""
     del tzinfo
-    return cal.deadline_instant(started_at, amount, unit)
+    return cal.deadline_instant(started_at, amount, unit, rest_day_extends=rest_day_extends)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class RuleIndex:
 
     plans: tuple[RulePlan, ...]
     by_start_type: Mapping[str, tuple[int, ...]]
+    #: ``DeadlineRules.documents``: the field numbering the document of an event type.
+    documents: Mapping[str, str]
 
 
 #: A rule's entries for one event type, in file order, each with whether it has field
@@ -142,7 +145,8 @@ def rule_index(rules: DeadlineRules) -> RuleIndex:
     for position, plan in enumerate(plans):
         for name in plan.start_matchers:
             starting.setdefault(name, []).append(position)
-    index = RuleIndex(plans, {name: tuple(found) for name, found in starting.items()})
+    index = RuleIndex(plans, {name: tuple(found) for name, found in starting.items()},
+                      dict(rules.documents))
     if len(_PLANS) > 64:  # tests build many rule sets; a worker has one
         _PLANS.clear()
     _PLANS[id(rules)] = (rules, index)
@@ -155,6 +159,45 @@ def first_match(entries: Entries, event: object) -> EventMatcher | None:
         if not filtered or matcher.matches(event):
             return matcher
     return None
+
+
+def _numbers_a_document(value: object) -> bool:
+    """A document number has a digit (〔2025〕3号); a placeholder (无, /, -) has none."""
+    return isinstance(value, str) and any(character.isdigit() for character in value)
+
+
+def later_copies(plan: RulePlan, events: Sequence[CaseEvent], starts: Iterable[int],
+                 documents: Mapping[str, str]) -> frozenset[int]:
+    """Positions of start events that copy an earlier-entered start of the same document.
+
+    A corrected or re-read record (a new event id) of a penalty decision or a receipt
+    would start a second clock for one duty: its own late-entry alert at the time it was
+    read again, or a second overdue alert. The copy entered first (earliest recorded,
+    then event id) keeps the clock, as the statistics count the first entry.
+    """
+    if not documents:
+        return frozenset()
+    first: dict[tuple[str, str, str], tuple[datetime, str, int]] = {}
+    copies: set[int] = set()
+    for position in starts:
+        event = events[position]
+        name = type(event).__name__
+        field = documents.get(name)
+        number = event.__dict__.get(field) if field else None
+        if not _numbers_a_document(number) or first_match(plan.start_matchers[name],
+                                                          event) is None:
+            continue
+        key = (name, event.source_unit, str(number))
+        entry = (event.recorded_at, event.event_id, position)
+        kept = first.get(key)
+        if kept is None:
+            first[key] = entry
+        elif entry[:2] < kept[:2]:
+            first[key] = entry
+            copies.add(kept[2])
+        else:
+            copies.add(position)
+    return frozenset(copies)
 
 
 def in_order(names: Iterable[str], positions: Mapping[str, list[int]]) -> list[int]:

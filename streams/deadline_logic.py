@@ -35,6 +35,7 @@ from streams._deadline_plans import (
     Stop,
     first_match,
     in_order,
+    later_copies,
     rule_index,
     stop_events,
 )
@@ -219,7 +220,9 @@ def evaluate_case(
         # economic crime): such alerts are withdrawn, never left open for ever.
         withdrawn = not rule.applies_to_category(category)
         stops: list[Stop] | None = None
-        for position in in_order(plan.start_matchers, positions):
+        starts = in_order(plan.start_matchers, positions)
+        copies = later_copies(plan, case_events, starts, index.documents)
+        for position in starts:
             start = case_events[position]
             matcher = first_match(plan.start_matchers[type(start).__name__], start)
             if matcher is None:
@@ -229,10 +232,11 @@ def evaluate_case(
                 continue
             if stops is None and not withdrawn:
                 stops = stop_events(plan, case_events, positions)
+            copy = position in copies and not withdrawn
             outcome = _evaluate_clock(
                 plan, start, started_at, now, cal, facts=facts, hub_unit_code=hub_unit_code,
-                fallback_unit=fallback_unit, stops=stops or [], withdrawn=withdrawn,
-                emitted=emitted,
+                fallback_unit=fallback_unit, stops=stops or [], withdrawn=withdrawn or copy,
+                emitted=emitted, withdrawn_because=_SAME_DOCUMENT if copy else _OFFENCE_CATEGORY,
             )
             if outcome is None:
                 continue
@@ -277,6 +281,9 @@ _OFFENCE_CATEGORY = ("offence_category", "本案罪名类别不适用",
                      "the rule does not apply to the case's offence category")
 _MATCH_WITHDRAWN = ("feedback_match", "启动期限的反馈已撤出本案",
                     "the feedback that started the clock was taken out of the case")
+_SAME_DOCUMENT = ("same_document", "同一文书的更正或重复记录，以首次录入的为准",
+                  "a corrected or repeated record of the same document: the one entered "
+                  "first keeps the clock")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def clock_deadline(
 ) -> tuple[date, datetime]:
     """Due date and first overdue instant of one clock (memoised: :func:`clock_limits`)."""
     return clock_limits(cal, started_at, started_at.tzinfo,
-                        rule.declared_due_date(start_event), rule.clock.amount, rule.clock.unit)
+                        rule.declared_due_date(start_event), rule.clock.amount, rule.clock.unit,
+                        rule.rest_day_extends)
 
 
 def escalation(
@@ -43,7 +44,7 @@ def escalation(
     upcoming: datetime | None = None
     for step in rule.escalations:
         at = clock_instant(cal, started_at, started_at.tzinfo, step.after.amount,
-                           step.after.unit)
+                           step.after.unit, rule.rest_day_extends)
         if at <= now:
             if _SEVERITY_RANK[step.severity] >= _SEVERITY_RANK[severity]:
                 severity = step.severity
@@ -72,8 +73,10 @@ def find_stop(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
               stops: Sequence[Stop]) -> Stop | None:
     """The first event that stops the clock ``start`` started."""
     start_day = china_date(started_at)
+    earlier_counts = rule.earlier_stop_counts
     for stop in stops:
-        if stop.event.event_id == start.event_id or stop.day < start_day:
+        if stop.event.event_id == start.event_id or (stop.day < start_day
+                                                      and not earlier_counts):
             continue
         if correlated(rule, start, stop.event):
             return stop

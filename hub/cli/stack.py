@@ -161,10 +161,10 @@ def _warn_unscheduled_years() -> None:
 
     years = unscheduled_years()
     if years:
-        typer.echo(f"warning: no public-holiday schedule for {', '.join(map(str, years))}: "
-                   f"working-day deadlines there count Monday-Friday; add the State "
-                   f"Council notice to calendar_overrides.yaml (template: "
-                   f"{OVERRIDE_TEMPLATE})", err=True)
+        typer.echo(f"warning: no verified public-holiday schedule for "
+                   f"{', '.join(map(str, years))}: working-day deadlines there may be off; "
+                   f"add the State Council notice to calendar_overrides.yaml and mark it "
+                   f"verified: true (template: {OVERRIDE_TEMPLATE})", err=True)
 
 
 def _print_status(components: list[ComponentStatus], *, as_json: bool) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hub.models import CHINA_TZ, AlertKind
 from hub.rules._common import (
@@ -34,6 +34,7 @@ __all__ = [
     "Escalation",
     "EventMatcher",
     "OverdueCopy",
+    "PeriodEnd",
     "ResponsibleSpec",
     "field_text",
     "load_deadlines",
@@ -174,6 +175,15 @@ class ResponsibleSpec(RuleModel):
     unit_kind: UnitKind | Literal["any"] = "any"
 
 
+class PeriodEnd(Sourced):
+    """What a period does when its last day is a rest day (节假日: a weekend or public
+    holiday that is not an adjusted workday): ``extend`` to the first working day after
+    it, or ``keep`` that day. Natural-day and month clocks only; hour clocks and
+    working-day clocks are untouched."""
+
+    on_rest_day: Literal["extend", "keep"]
+
+
 class DeadlineRule(Sourced):
     """One clock of the lifecycle (a row of DOMAIN.md's table, or an operator threshold)."""
 
@@ -184,6 +194,9 @@ class DeadlineRule(Sourced):
     evaluation: Literal["deadline", "window", "same_event_lag"]
     starts_on: tuple[EventMatcher, ...] = Field(min_length=1)
     stops_on: tuple[EventMatcher, ...] = ()
+    #: A stop dated before the start's day satisfies the clock too (a hand-over made with
+    #: the referral, before the filing decision that starts the hand-over clock).
+    earlier_stop_counts: bool = False
     lag_until: str | None = None
     correlate: tuple[Correlation, ...] = ()
     due_field: str | None = None
@@ -197,7 +210,14 @@ class DeadlineRule(Sourced):
     severity: Severity
     monitored: bool = True
     operator_set: bool = False
+    #: The file's ``period_end`` unless the rule gives its own.
+    period_end: PeriodEnd | None = None
     notes: str = ""
+
+    @property
+    def rest_day_extends(self) -> bool:
+        """Whether a last day on a rest day moves to the next working day."""
+        return self.period_end is not None and self.period_end.on_rest_day == "extend"
 
     def start_matcher(self, event: object) -> EventMatcher | None:
         """The ``starts_on`` entry ``event`` satisfies, if any."""
@@ -331,7 +351,28 @@ class DeadlineRules(RuleModel):
     """The whole deadline file."""
 
     version: Literal[1] = 1
+    #: Every rule's ``period_end`` unless it gives its own (none: a period keeps its day).
+    period_end: PeriodEnd | None = None
+    #: The field numbering the document an event of a type records. Start events of one
+    #: type, from one unit, naming one document (a corrected or re-read record: a new
+    #: event id) start one clock, the one entered first.
+    documents: dict[str, NonEmptyText] = Field(default_factory=dict)
     rules: tuple[DeadlineRule, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rules_inherit_period_end(cls, data: Any) -> Any:
+        """The file-wide ``period_end`` into each rule that names none, before validation
+        (a rule is frozen once built)."""
+        if not isinstance(data, dict) or data.get("period_end") is None:
+            return data
+        rules = data.get("rules")
+        if not isinstance(rules, list | tuple):
+            return data
+        inherited = [{**rule, "period_end": data["period_end"]}
+                     if isinstance(rule, dict) and rule.get("period_end") is None else rule
+                     for rule in rules]
+        return {**data, "rules": inherited}
 
     def cross_check(self) -> list[str]:
         """Unique ids, and every rule consistent with the event contract."""
@@ -344,6 +385,12 @@ class DeadlineRules(RuleModel):
                 )
             seen.setdefault(rule.id, index)
             problems.extend(rule.problems(f"rules[{index}]"))
+        for event_type, field in self.documents.items():
+            model = event_model(event_type)
+            if model is None:
+                problems.append(f"documents.{event_type}: no event type {event_type!r}")
+            elif field not in model.model_fields:
+                problems.append(f"documents.{event_type}: {event_type} has no field {field!r}")
         return problems
 
     def by_id(self, rule_id: str) -> DeadlineRule:

@@ -1,6 +1,7 @@
 """Years without a holiday schedule are shown (issue #14, item 4): the view and ``liangfa
-status`` warn until an operator loads the State Council's notice; the shipped template
-for 2027 loads and silences the warning."""
+status`` warn until an operator loads the State Council's notice. The shipped template
+for 2027 loads, but its placeholder dates are unverified: copied as it is, the warning
+stays until the operator marks the checked schedule ``verified: true``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ def _with_template() -> WorkingDayCalendar:
     return WorkingDayCalendar(load_calendar_overrides(TEMPLATE))
 
 
+def _with_checked_schedule() -> WorkingDayCalendar:
+    """The template as an operator leaves it once every date is checked."""
+    overrides = load_calendar_overrides(TEMPLATE)
+    checked = overrides.model_copy(update={"complete_years": tuple(
+        year.model_copy(update={"verified": True}) for year in overrides.complete_years)})
+    return WorkingDayCalendar(checked)
+
+
 def test_this_year_and_the_next_are_checked_and_guessed_years_are_kept() -> None:
     shipped = WorkingDayCalendar()
     assert unscheduled_years(date(2026, 12, 4), shipped) == (2027,)
@@ -48,7 +57,9 @@ def test_this_year_and_the_next_are_checked_and_guessed_years_are_kept() -> None
     with pytest.warns(UnknownCalendarYearWarning):
         shipped.is_working_day(date(2030, 5, 6))  # a clock that ran into 2030
     assert unscheduled_years(date(2025, 6, 1), shipped) == (2030,)
-    assert unscheduled_years(date(2026, 12, 4), _with_template()) == ()
+    # the template's placeholders copied as they are: still a year to check
+    assert unscheduled_years(date(2026, 12, 4), _with_template()) == (2027,)
+    assert unscheduled_years(date(2026, 12, 4), _with_checked_schedule()) == ()
 
 
 def test_the_2027_template_declares_the_year_unverified_with_its_source() -> None:
@@ -70,7 +81,7 @@ def _login(client: TestClient) -> None:
 def test_the_view_warns_on_every_page_until_the_schedule_is_loaded(
     tmp_path: Path, loaded: bool) -> None:
     today = date.today()
-    use_calendar(_with_template() if loaded else WorkingDayCalendar())
+    use_calendar(_with_checked_schedule() if loaded else WorkingDayCalendar())
     expected = unscheduled_years(today)
     settings = ViewSettings(database_url=f"sqlite:///{tmp_path / 'view.sqlite3'}",
                             seed_demo_users=True, demo_unit_codes=[MARKET, POLICE],
@@ -81,11 +92,11 @@ def test_the_view_warns_on_every_page_until_the_schedule_is_loaded(
             page = client.get(path).text
             if expected:
                 assert 'id="calendar-warning"' in page, path
-                assert f"{expected[-1]}年的法定节假日安排尚未载入" in page
+                assert f"{expected[-1]}年的法定节假日安排尚未载入或尚未核实" in page
             else:
                 assert 'id="calendar-warning"' not in page, path
         english = client.get("/?lang=en").text
-        assert ("No public-holiday schedule loaded" in english) == bool(expected)
+        assert ("No verified public-holiday schedule loaded" in english) == bool(expected)
     if today.year == 2026 and not loaded:
         assert expected == (2027,)  # chinese-calendar 1.11 ends with 2026
 
@@ -98,6 +109,6 @@ def test_liangfa_status_warns_on_stderr(capsys: pytest.CaptureFixture[str]) -> N
     assert captured.out == ""
     if years:
         assert str(years[-1]) in captured.err and OVERRIDE_TEMPLATE in captured.err
-    use_calendar(WorkingDayCalendar(load_calendar_overrides(TEMPLATE)))
+    use_calendar(_with_checked_schedule())
     _warn_unscheduled_years()
     assert capsys.readouterr().err == "" or date.today().year >= 2027

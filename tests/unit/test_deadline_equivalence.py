@@ -64,17 +64,32 @@ def _ref_deadline(rule: DeadlineRule, start: object, started_at: datetime,
     begin = started_at
     if rule.clock.unit == "hours" and started_at.astimezone(CHINA_TZ).time() == time(0):
         begin = started_at + timedelta(days=1)
-    due_at = cal.deadline_instant(begin, rule.clock.amount, rule.clock.unit)
+    due_at = _ref_extended(rule, cal, cal.deadline_instant(begin, rule.clock.amount,
+                                                            rule.clock.unit),
+                           rule.clock.unit)
     if rule.clock.unit == "hours":
         return china_date(due_at), due_at
     return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
+
+
+def _ref_extended(rule: DeadlineRule, cal: WorkingDayCalendar, due_at: datetime,
+                  unit: str) -> datetime:
+    """A natural-day or month period whose last day is a rest day ends a day later, until
+    its last day is a working day (when the file's ``period_end`` says ``extend``)."""
+    if rule.period_end is None or rule.period_end.on_rest_day != "extend" or unit not in (
+            "days", "months"):
+        return due_at
+    while not cal.is_working_day((due_at - timedelta(days=1)).astimezone(CHINA_TZ).date()):
+        due_at += timedelta(days=1)
+    return due_at
 
 
 def _ref_escalation(rule: DeadlineRule, started_at: datetime, now: datetime,
                     cal: WorkingDayCalendar) -> tuple[str, str, datetime | None]:
     severity, note, upcoming = rule.severity, "", None
     for step in rule.escalations:
-        limit = cal.deadline_instant(started_at, step.after.amount, step.after.unit)
+        limit = _ref_extended(rule, cal, cal.deadline_instant(
+            started_at, step.after.amount, step.after.unit), step.after.unit)
         if limit <= now:
             if _SEVERITY_RANK[step.severity] >= _SEVERITY_RANK[severity]:
                 severity = step.severity
@@ -99,8 +114,9 @@ def _ref_responsible(rule: DeadlineRule, start: CaseEvent, events: Sequence[Case
 def _ref_clock(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
                events: Sequence[CaseEvent], now: datetime, cal: WorkingDayCalendar, *,
                hub_unit_code: str, fallback: str, withdrawn: bool,
-               emitted: Container[str] | None
+               emitted: Container[str] | None, copy: bool = False
                ) -> tuple[OpenClock | None, AlertState | None, datetime | None]:
+    withdrawn = withdrawn or copy
     alert_id = alert_id_for(start.case_id, rule.id, start.event_id)
     never_emitted = emitted is not None and alert_id not in emitted
     if withdrawn and never_emitted:
@@ -121,6 +137,14 @@ def _ref_clock(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
             details=_details(rule, started_at, due_at, late=late, note=note, done_at=done_at,
                              cal=cal))
 
+    if withdrawn and copy:
+        resolved = alert(AlertStatus.RESOLVED, rule.severity, now, late=None, resolved_by=None)
+        resolved = resolved.model_copy(update={
+            "message": f"{rule.title_zh} / {rule.title_en}: 已撤回 / withdrawn (同一文书的更正或"
+                       "重复记录，以首次录入的为准 / a corrected or repeated record of the same "
+                       "document: the one entered first keeps the clock)",
+            "details": {**resolved.details, "withdrawn": "same_document"}})
+        return None, AlertState(resolved, emit_if_new=False, withdraws_inapplicable=True), None
     if withdrawn:
         resolved = alert(AlertStatus.RESOLVED, rule.severity, now, late=None, resolved_by=None)
         resolved = resolved.model_copy(update={
@@ -136,8 +160,9 @@ def _ref_clock(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
                                       resolved_by=start.event_id, done_at=done_at)), None
     stop = next((event for event in events
                  if event.event_id != start.event_id and rule.is_stop(event)
-                 and china_date(rule.stop_instant(event, event.occurred_at))
-                 >= china_date(started_at)
+                 and (rule.earlier_stop_counts
+                      or china_date(rule.stop_instant(event, event.occurred_at))
+                      >= china_date(started_at))
                  and correlated(rule, start, event)), None)
     if stop is not None:
         stopped_at = rule.stop_instant(stop, stop.occurred_at)
@@ -167,6 +192,21 @@ def _ref_clock(rule: DeadlineRule, start: CaseEvent, started_at: datetime,
     return clock, AlertState(raised), upcoming
 
 
+def _ref_is_copy(rule: DeadlineRule, rules: DeadlineRules, start: CaseEvent,
+                 case: Sequence[CaseEvent]) -> bool:
+    """Another start of the rule, of the same type and unit, names the same document and
+    was entered first (earlier recorded, then lower event id)."""
+    field = rules.documents.get(type(start).__name__)
+    number = getattr(start, field, None) if field else None
+    if not isinstance(number, str) or not any(c.isdigit() for c in number):
+        return False
+    return any(type(other) is type(start) and other.source_unit == start.source_unit
+               and getattr(other, field or "", None) == number
+               and rule.start_matcher(other) is not None
+               and (other.recorded_at, other.event_id) < (start.recorded_at, start.event_id)
+               for other in case)
+
+
 def reference(events: Sequence[CaseEvent], now: datetime, rules: DeadlineRules,
               cal: WorkingDayCalendar, emitted: Container[str] | None) -> CaseDeadlines:
     case = ordered(events)
@@ -181,10 +221,11 @@ def reference(events: Sequence[CaseEvent], now: datetime, rules: DeadlineRules,
             started_at = matcher.start_instant(start) if matcher is not None else None
             if started_at is None:
                 continue
+            withdrawn = not rule.applies_to_category(category)
             clock, state, check = _ref_clock(
                 rule, start, started_at, case, now, cal, hub_unit_code=ev.HUB_UNIT,
-                fallback=fallback, withdrawn=not rule.applies_to_category(category),
-                emitted=emitted)
+                fallback=fallback, withdrawn=withdrawn, emitted=emitted,
+                copy=not withdrawn and _ref_is_copy(rule, rules, start, case))
             clocks.extend([clock] if clock is not None else [])
             states.extend([state] if state is not None else [])
             checks.extend([check] if check is not None and check > now else [])

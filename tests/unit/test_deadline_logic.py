@@ -10,6 +10,7 @@ import pytest
 from hub.calendar import WorkingDayCalendar
 from hub.models import AlertStatus, CaseEvent
 from hub.rules import load_deadlines, load_thresholds, load_violation_offences
+from hub.rules.deadlines import DeadlineRules
 from streams._alerts import alert_changes, alert_id_for, snapshot_of
 from streams.deadline_logic import CaseDeadlines, evaluate_case, is_entered_late
 from tests.unit.data.case_events import (
@@ -90,6 +91,107 @@ def test_filing_decision_clock(now: datetime, expected: list) -> None:
     assert clock.due_date == date(2025, 1, 9)
     assert clock.responsible_unit_code == COUNTY_PSB
     assert clock.overdue is bool(expected)
+
+
+HOLIDAY_EVE = [
+    referred(at(2025, 9, 30, 10), **ENVIRONMENT_OFFENCE),
+    received(at(2025, 9, 30, 14)),  # + 3 days ends 10-03, inside National Day (10-01..08)
+]
+
+
+def _rules_keeping_the_last_day() -> DeadlineRules:
+    shipped = load_deadlines()
+    data = shipped.model_dump()
+    data["period_end"] = {**data["period_end"], "on_rest_day": "keep"}
+    for rule in data["rules"]:
+        rule["period_end"] = None
+    return DeadlineRules.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (at(2025, 10, 9, 23, 59), []),
+        (at(2025, 10, 10), [("filing-decision-overdue", "RAISED", None)]),
+    ],
+)
+def test_a_period_ending_on_a_holiday_runs_to_the_first_working_day_after_it(
+        now: datetime, expected: list) -> None:
+    """刑事诉讼法 Art. 105: 期间的最后一日为节假日的，以节假日后的第一日为期满日期."""
+    result = evaluate(HOLIDAY_EVE, now)
+    assert summary(result) == expected
+    clock = next(c for c in result.open_clocks if c.rule_id == "filing-decision-overdue")
+    assert clock.due_date == date(2025, 10, 9)
+
+
+def test_a_rules_file_may_keep_the_last_day_of_a_period() -> None:
+    result = evaluate_case(
+        HOLIDAY_EVE, at(2025, 10, 4), rules=_rules_keeping_the_last_day(),
+        thresholds=load_thresholds(), violation_offences=load_violation_offences(),
+        hub_unit_code=HUB_UNIT, calendar=WorkingDayCalendar())
+    assert summary(result) == [("filing-decision-overdue", "RAISED", None)]
+    assert only(result, "filing-decision-overdue").alert.due_date == date(2025, 10, 3)
+
+
+def test_hour_and_working_day_clocks_are_not_extended() -> None:
+    """A 24-hour clock is not a period of days; a working-day clock ends on a working
+    day by itself."""
+    rules = load_deadlines()
+    assert rules.by_id("receipt-missing").rest_day_extends  # the file's default...
+    cal = WorkingDayCalendar()
+    start = at(2025, 9, 30, 14)
+    assert cal.deadline_instant(start, 24, "hours", rest_day_extends=True) == at(2025, 10, 1, 14)
+    assert cal.due_date(date(2025, 9, 29), 3, "working_days", rest_day_extends=True) == date(
+        2025, 10, 10) == cal.due_date(date(2025, 9, 29), 3, "working_days")
+
+
+def test_a_corrected_penalty_read_months_later_is_not_a_late_entry() -> None:
+    """The correction is a new event (new content) of the same decision: the first entry,
+    on time, decides lateness, as the statistics count it."""
+    first = penalty(at(2025, 3, 5), recorded=at(2025, 3, 6, 9), event_id="penalty-first")
+    corrected = penalty(at(2025, 3, 5), recorded=at(2025, 6, 10, 9),
+                        event_id="penalty-corrected", violation_text="销售伪劣产品（更正）")
+    assert summary(evaluate([first, corrected], at(2025, 6, 10, 10))) == []
+    # a later correction of a decision entered late leaves the first entry's alert alone
+    late = penalty(at(2025, 3, 5), recorded=at(2025, 3, 20, 9), event_id="penalty-late")
+    result = evaluate([late, corrected], at(2025, 6, 10, 10))
+    assert summary(result) == [("entry-late", "RESOLVED", "true")]
+    assert only(result, "entry-late").alert.trigger_event_id == "penalty-late"
+
+
+def test_a_corrected_receipt_raises_one_filing_alert_and_withdraws_the_duplicate() -> None:
+    first = received(at(2025, 1, 6, 14), event_id="receipt-first")
+    corrected = received(at(2025, 1, 6, 15), recorded=at(2025, 1, 7, 9),
+                         event_id="receipt-corrected")
+    events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), first, corrected]
+    result = evaluate(events, at(2025, 1, 10))
+    assert summary(result) == [("filing-decision-overdue", "RAISED", None)]
+    assert only(result, "filing-decision-overdue").alert.trigger_event_id == "receipt-first"
+    # an alert the copy raised before (an older version of the hub) is withdrawn
+    duplicate = alert_id_for(CASE, "filing-decision-overdue", "receipt-corrected")
+    withdrawn = [s.alert for s in evaluate(events, at(2025, 1, 10),
+                                           emitted={duplicate: "RAISED"}).alerts
+                 if s.alert.alert_id == duplicate]
+    assert [(a.status.value, a.details["withdrawn"]) for a in withdrawn] == [
+        ("RESOLVED", "same_document")]
+
+
+def test_a_placeholder_number_folds_no_receipts_together() -> None:
+    events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE),
+              received(at(2025, 1, 6, 14), number="无", event_id="receipt-a"),
+              received(at(2025, 1, 8, 14), number="无", event_id="receipt-b")]
+    raised = [s.alert.trigger_event_id for s in evaluate(events, at(2025, 1, 15)).alerts
+              if s.alert.rule_id == "filing-decision-overdue"]
+    assert sorted(raised) == ["receipt-a", "receipt-b"]
+
+
+def test_items_handed_over_before_the_filing_decision_satisfy_the_hand_over_clock() -> None:
+    """Decree 310 Art. 12 asks for the items within 3 days of the filing notice; handed
+    over with the referral the day before, they are handed over (the same day counted
+    already, the day before did not)."""
+    events = [handed_over(at(2025, 3, 10, 9)), decided(at(2025, 3, 11, 9))]
+    assert [s for s in summary(evaluate(events, at(2025, 3, 20)))
+            if s[0] == "handover-overdue"] == []
 
 
 def test_raised_filing_alert_names_rule_source_and_responsible_unit() -> None:
@@ -342,16 +444,17 @@ CLOCK_TABLE = [
     ),
     (
         "supervision suggested after the 3-day window",
+        # Wed 15th + 3 days ends Sat 18th, a rest day: the window runs to Mon 20th
         [reconsideration_decided(at(2025, 1, 15, 9), "UPHELD"),
-         supervision_requested(at(2025, 1, 20, 9))],
-        at(2025, 1, 20, 10),
+         supervision_requested(at(2025, 1, 21, 9))],
+        at(2025, 1, 21, 10),
         [("supervision-request-window", "RESOLVED", "true")],
         MARKET,
     ),
     (
         "a reversed reconsideration starts the hand-over clock, not the supervision window",
         [reconsideration_decided(at(2025, 1, 15, 9), "REVERSED")],
-        at(2025, 1, 19),
+        at(2025, 1, 21),
         [("handover-overdue", "RAISED", None)],
         MARKET,
     ),
@@ -489,8 +592,9 @@ CLOCK_TABLE = [
     ),
     (
         "filed case not concluded after a year",
+        # 2026-01-10 is a Saturday: the year ends on Monday the 12th
         [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9))],
-        at(2026, 1, 11),
+        at(2026, 1, 13),
         [("filed-case-not-concluded-1-year", "RAISED", None)],
         COUNTY_PSB,
     ),
@@ -514,7 +618,7 @@ CLOCK_TABLE = [
         "an arrest request alone does not conclude the case",
         [decided(at(2025, 1, 10, 9)), handed_over(at(2025, 1, 11, 9)),
          arrest_requested(at(2025, 2, 1, 9))],
-        at(2026, 1, 11),
+        at(2026, 1, 13),
         [("filed-case-not-concluded-1-year", "RAISED", None)],
         COUNTY_PSB,
     ),
@@ -539,7 +643,7 @@ CLOCK_TABLE = [
         [prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=MARKET,
                        document_number="青检建〔2025〕3号"),
          replied(at(2025, 4, 20, 9), in_reply_to_document="青检建〔2025〕4号")],
-        at(2025, 5, 11),
+        at(2025, 5, 13),
         [("recommendation-unanswered", "RAISED", None)],
         MARKET,
     ),
@@ -567,29 +671,29 @@ def test_clock(case: str, events: list[CaseEvent], now: datetime, expected: list
 
 def test_referral_without_filing_for_six_months() -> None:
     events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), received(at(2025, 1, 6, 14))]
-    result = evaluate(events, at(2025, 7, 7))
+    result = evaluate(events, at(2025, 7, 8))
     long = only(result, "referral-not-filed-6-months").alert
     assert long.kind.value == "REFERRAL_NOT_FILED_LONG"
     assert long.severity.value == "CRITICAL"
     assert long.responsible_unit_code == COUNTY_PSB
-    assert long.due_date == date(2025, 7, 6)
+    assert long.due_date == date(2025, 7, 7)  # six months end on Sunday the 6th
     assert long.details["operator_set"] == "true"
-    assert summary(evaluate(events, at(2025, 7, 6, 23))) == [
+    assert summary(evaluate(events, at(2025, 7, 7, 23))) == [
         ("filing-decision-overdue", "RAISED", None)
     ]
 
 
 def test_unverified_rules_say_so_in_the_alert() -> None:
     events = [prosecutorial(at(2025, 3, 10, 9), "OPINION", target=MARKET)]
-    alert = only(evaluate(events, at(2025, 5, 11)), "recommendation-unanswered").alert
+    alert = only(evaluate(events, at(2025, 5, 13)), "recommendation-unanswered").alert
     assert alert.details["verified"] == "false"
-    assert alert.due_date == date(2025, 5, 10)
+    assert alert.due_date == date(2025, 5, 12)  # two months end on Saturday the 10th
 
 
 def test_late_supervision_request_has_its_own_kind() -> None:
     events = [reconsideration_decided(at(2025, 1, 15, 9), "UPHELD"),
-              supervision_requested(at(2025, 1, 20, 9))]
-    alert = only(evaluate(events, at(2025, 1, 20, 10)), "supervision-request-window").alert
+              supervision_requested(at(2025, 1, 21, 9))]
+    alert = only(evaluate(events, at(2025, 1, 21, 10)), "supervision-request-window").alert
     assert alert.kind.value == "SUPERVISION_REQUEST_OVERDUE"
     assert alert.legal_source == "State Council Decree 310 (rev. 2020) Art. 9"
     assert alert.responsible_unit_code == MARKET

@@ -101,7 +101,8 @@ def test_its_reply_clock_raised_when_unanswered_and_stopped_by_the_answer_or_pen
     base: list[CaseEvent] = [referred(at(2025, 3, 1)), judged("EXEMPTED")]
     act = raised(base)[0]
     events = [*base, act]
-    due = act.occurred_at + timedelta(days=62)
+    # two months from 2025-06-02 end on Saturday 08-02, so on Monday 08-04 (period_end)
+    due = act.occurred_at + timedelta(days=64)
     assert clock(events, act.occurred_at + timedelta(days=30)) == {}
     assert clock(events, due) == {RULE: "RAISED"}
     answer = replied(act.occurred_at + timedelta(days=20), to=COURT,

@@ -164,9 +164,10 @@ def test_the_procuratorates_feedback_on_its_public_interest_lead_stops_the_clock
     assert check_entitlement(feedback, relations, rules=load_entitlements(), units=registry,
                              hub_unit_code=PROCURATORATE, matched=False).relation == "addressee"
 
-    unanswered = states(evaluate([lead], at(2025, 4, 21)))["lead-feedback-overdue"]
+    # due on a weekend, so on Monday the 21st (deadlines.yaml period_end): overdue after it
+    unanswered = states(evaluate([lead], at(2025, 4, 22)))["lead-feedback-overdue"]
     assert (unanswered.status, unanswered.responsible_unit_code) == (AlertStatus.RAISED,
                                                                      PROCURATORATE)
-    answered = evaluate([lead, feedback], at(2025, 4, 21))
+    answered = evaluate([lead, feedback], at(2025, 4, 22))
     assert "lead-feedback-overdue" not in states(answered)
     assert not [c for c in answered.open_clocks if c.rule_id == "lead-feedback-overdue"]

@@ -25,14 +25,15 @@ from tests.unit.data.case_events import (
 )
 
 ACT_TABLE = [
-    # act, addressee, rule id, due date (sent 2025-03-10, 09:00 China time)
+    # act, addressee, rule id, due date (sent 2025-03-10, 09:00 China time; two months end
+    # on Saturday 2025-05-10, so on Monday the 12th: deadlines.yaml period_end)
     ("SUGGEST_REFERRAL", MARKET, "suggested-referral-not-acted-on", date(2025, 3, 13)),
     ("REQUIRE_NON_FILING_REASONS", COUNTY_PSB, "non-filing-reasons-overdue", date(2025, 3, 17)),
     ("ORDER_FILING", COUNTY_PSB, "ordered-filing-overdue", date(2025, 3, 25)),
-    ("RECOMMENDATION", MARKET, "recommendation-unanswered", date(2025, 5, 10)),
-    ("OPINION", MARKET, "recommendation-unanswered", date(2025, 5, 10)),
+    ("RECOMMENDATION", MARKET, "recommendation-unanswered", date(2025, 5, 12)),
+    ("OPINION", MARKET, "recommendation-unanswered", date(2025, 5, 12)),
     ("CORRECTION_NOTICE", COUNTY_PSB, "correction-notice-unanswered", date(2025, 3, 25)),
-    ("URGE_PROSECUTION", MARKET, "urge-prosecution-unanswered", date(2025, 5, 10)),
+    ("URGE_PROSECUTION", MARKET, "urge-prosecution-unanswered", date(2025, 5, 12)),
 ]
 
 
@@ -96,7 +97,7 @@ ESCALATED = [("RECOMMENDATION", "recommendation-unanswered"),
 def test_an_unanswered_recommendation_is_copied_to_the_justice_bureau(
         registry: UnitRegistry, act: str, rule_id: str) -> None:
     sent = prosecutorial(at(2025, 3, 10, 9), act, target=MARKET)
-    raised = states(evaluate([sent], at(2025, 5, 11)))[rule_id]
+    raised = states(evaluate([sent], at(2025, 5, 13)))[rule_id]  # due Mon 12th
     assert raised.details[COPY_ROLES_DETAIL] == "justice_bureau"
     assert "行政执法监督通知书" in raised.details["copy_purpose_zh"]
     assert "嘉善县司法局" in raised.details["copy_source"]
@@ -126,7 +127,7 @@ def test_only_a_raised_alert_is_copied_and_only_where_the_rule_asks(
 def test_no_justice_bureau_in_the_jurisdiction_is_unroutable_not_lost(
         registry: UnitRegistry) -> None:
     sent = prosecutorial(at(2025, 3, 10, 9), "RECOMMENDATION", target=BAISHUI_MARKET)
-    raised = states(evaluate([sent], at(2025, 5, 11)))["recommendation-unanswered"]
+    raised = states(evaluate([sent], at(2025, 5, 13)))["recommendation-unanswered"]
     route = alert_copies(raised, registry)
     assert route.destinations == ()
     assert route.unroutable is not None
