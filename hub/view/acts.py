@@ -151,6 +151,8 @@ def build_act(option: ActOption, *, case_id: str, sender_unit_code: str, actor: 
     de-duplication keeps it once. A consultation or an invitation gets its id (the
     answer quotes it) from the same act id.
     """
+    if not target_unit_code:
+        raise ActRefused("target_unit_code", "choose the unit the act is addressed to")
     if target_unit_code not in {unit.code for unit in option.targets}:
         raise ActRefused("target_unit_code", (
             f"{target_unit_code!r} is not a unit {option.title_en} may be addressed to"))

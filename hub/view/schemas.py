@@ -7,11 +7,12 @@ are ISO 8601 with an offset; dates are China dates.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "FILLED",
     "ActAccepted",
     "ActReplyFigures",
     "ActRequest",
@@ -292,10 +293,15 @@ class ActionAccepted(BaseModel):
     topic: str
 
 
+#: Text a person must write (a lead's conclusion, an assignee): spaces alone are none. A
+#: lead was closed with a conclusion of three spaces, and showed "审查结论：" and nothing.
+FILLED = StringConstraints(strip_whitespace=True, min_length=1)
+
+
 class AssignRequest(BaseModel):
     """Assign an alert to a person."""
 
-    assignee: str = Field(min_length=1, max_length=100)
+    assignee: Annotated[str, FILLED] = Field(max_length=100)
     note: str = Field(default="", max_length=1000)
 
 

@@ -55,6 +55,7 @@ from hub.view.library import source_text
 from hub.view.login import attempt_login
 from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report
+from hub.view.schemas import FILLED
 from hub.view.status import view_status
 from hub.view.store import CaseRow, UnmatchedRow
 from hub.view.texts import cite, localize, localize_summary
@@ -522,7 +523,7 @@ def assign_form(
     request: Request,
     principal: CasePrincipal,
     alert_id: str,
-    assignee: Annotated[str, Form(min_length=1, max_length=100)],
+    assignee: Annotated[str, Form(max_length=100), FILLED],
     csrf_token: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/alerts",
 ) -> Response:
@@ -542,7 +543,7 @@ def review_form(
     request: Request,
     principal: ProsecutorPrincipal,
     alert_id: str,
-    conclusion: Annotated[str, Form(min_length=1, max_length=1000)],
+    conclusion: Annotated[str, Form(max_length=1000), FILLED],
     csrf_token: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/alerts?leads=1",
 ) -> Response:

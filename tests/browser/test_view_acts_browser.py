@@ -75,6 +75,27 @@ async def _send(page: Page, action: str, target: str, content: str, number: str 
         await form.locator("button[type=submit]").click()
 
 
+async def test_the_act_form_chooses_no_addressee_and_lists_the_cases_units_first(
+        live_view: LiveView, browser_page: Page) -> None:
+    """The first unit of the list used to be chosen: an act sent as the form opened went
+    to a unit outside the case, which could then open the case and its parties."""
+    page = browser_page
+    await _login(page, live_view.url, "prosecutor")
+    spec = case_spec(5)
+    await page.goto(f"{live_view.url}/cases/{spec.case_id}")
+    target = page.locator("#act-target")
+    await expect(target).to_have_value("")
+    owner = spec.owner
+    await expect(page.locator(f"#act-target-case option[value='{owner}']")).to_have_count(1)
+    await expect(page.locator(f"#act-target-other option[value='{owner}']")).to_have_count(0)
+    await expect(page.locator("#act-target-other option")).not_to_have_count(0)
+    await page.fill("#act-content", "未选受文单位")
+    url = page.url
+    await page.locator("#act-form button[type=submit]").click()
+    assert await target.evaluate("element => element.validity.valueMissing")
+    assert page.url == url  # the browser refused to send it
+
+
 async def test_a_prosecutor_sends_every_act_and_an_agency_its_requests_from_the_case_page(
         live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str) -> None:
     page = browser_page

@@ -277,6 +277,21 @@ def test_assign_and_review_lead(view: View) -> None:
                             json={"conclusion": "x"}).status_code == 409
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("review", {"conclusion": "   "}), ("review", {"conclusion": "\u3000\t"}),
+    ("assign", {"assignee": "  "}),
+])
+def test_a_blank_conclusion_or_assignee_is_refused(view: View, path: str,
+                                                   body: dict[str, str]) -> None:
+    """A lead closed with a conclusion of spaces showed "审查结论：" and nothing."""
+    headers = view.token("prosecutor")
+    lead = view.client.get("/api/alerts?leads=true", headers=headers).json()["items"][0]
+    refused = view.client.post(f"/api/alerts/{lead['alert_id']}/{path}", headers=headers,
+                               json=body)
+    assert refused.status_code == 422
+    assert view.actions() == []
+
+
 def test_resolve_unmatched_feedback_by_manual_match(view: View) -> None:
     headers = view.token("prosecutor")
     queue = view.client.get("/api/unmatched", headers=headers).json()

@@ -30,6 +30,7 @@ from hub.view.login import attempt_login, locked_message
 from hub.view.login import logout as logout_session
 from hub.view.reports import build_monthly_report, to_csv, to_xlsx
 from hub.view.schemas import (
+    FILLED,
     ActAccepted,
     ActionAccepted,
     ActRequest,
@@ -117,7 +118,7 @@ class NoteRequest(BaseModel):
 class ReviewRequest(BaseModel):
     """The conclusion of reviewing a screening lead (线索审查结论)."""
 
-    conclusion: str = Field(min_length=1, max_length=1000, pattern=TEXT_PATTERN)
+    conclusion: Annotated[str, FILLED] = Field(max_length=1000, pattern=TEXT_PATTERN)
 
 
 class UnitOut(BaseModel):
