@@ -69,11 +69,12 @@ def test_the_2027_template_declares_the_year_unverified_with_its_source() -> Non
     assert all("国务院办公厅关于2027年部分节假日安排的通知" in d.source for d in overrides.dates)
 
 
-def _login(client: TestClient) -> None:
+def _login(client: TestClient, username: str = "prosecutor") -> None:
+    client.cookies.clear()
     form = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token is not None
-    client.post("/login", data={"username": "prosecutor", "password": DEFAULT_DEMO_PASSWORD,
+    client.post("/login", data={"username": username, "password": DEFAULT_DEMO_PASSWORD,
                                 "csrf_token": token.group(1)})
 
 
@@ -95,8 +96,13 @@ def test_the_view_warns_on_every_page_until_the_schedule_is_loaded(
                 assert f"{expected[-1]}年的法定节假日安排尚未载入或尚未核实" in page
             else:
                 assert 'id="calendar-warning"' not in page, path
+            # what operations must do is theirs; a prosecutor reads what it means
+            assert "calendar_overrides.yaml" not in page, path
         english = client.get("/?lang=en").text
-        assert ("No verified public-holiday schedule loaded" in english) == bool(expected)
+        assert ("is not loaded or not yet checked" in english) == bool(expected)
+        _login(client, "operations")
+        status = client.get("/status?lang=zh").text
+        assert ("calendar_overrides.yaml" in status) == bool(expected)
     if today.year == 2026 and not loaded:
         assert expected == (2027,)  # chinese-calendar 1.11 ends with 2026
 
