@@ -34,6 +34,9 @@ _FIXED = {
     "no threshold could be compared": "无可比对的追诉标准",
     "context not established by the violation type": "违法类型未能确定适用情形",
     "party category unknown": "当事人类别不明",
+    # streams.screening_assessment.UNCHECKED_NOTE: a lead reached on the figures only
+    "conditions the record cannot establish: a person must check them":
+        "处罚记录无法确认全部追诉条件，须由办案人员核实",
 }
 #: Screening's notes with a figure or a name in them (streams/screening_assessment.py).
 _NOTES = (
@@ -129,11 +132,18 @@ _RECEIVER = re.compile(r"→ (?P<code>[0-9A-HJ-NP-RTUWXY]{18})"
                        r"(?::\s(?P<destination>[A-Z][A-Z_]+[A-Z])\b)?")
 
 
+#: A code value the engine writes into a summary (a verdict, an outcome, a match method):
+#: capitals and underscores, not part of a unit code or a document number.
+_CODE = re.compile(r"(?<![\w.-])[A-Z][A-Z_]*[A-Z](?![\w.-])")
+
+
 def localize_summary(text: str | None, language: str,
                      unit_name: Callable[[str], str] | None = None,
-                     label: Callable[[str], str] | None = None) -> str:
+                     label: Callable[[str], str] | None = None,
+                     code: Callable[[str], str] | None = None) -> str:
     """A timeline summary with the other language's words left out, the receiving unit's
-    code shown by ``unit_name`` and a lead's destination code by ``label``."""
+    code shown by ``unit_name``, a lead's destination code by ``label`` and any other code
+    value (判决 …: CONVICTED) by ``code`` (which returns a code it does not name as it is)."""
     if not text:
         return ""
     match = _SUMMARY.match(text)
@@ -142,7 +152,7 @@ def localize_summary(text: str | None, language: str,
     else:
         head = match.group("zh") if language == "zh" else match.group("en")
         shown = head + match.group("rest")
-    if unit_name is None and label is None:
+    if unit_name is None and label is None and code is None:
         return shown
 
     def receiver(found: re.Match[str]) -> str:
@@ -152,7 +162,8 @@ def localize_summary(text: str | None, language: str,
             return f"→ {name}"
         return f"→ {name}: {label(destination) if label is not None else destination}"
 
-    return _RECEIVER.sub(receiver, shown)
+    shown = _RECEIVER.sub(receiver, shown)
+    return _CODE.sub(lambda found: code(found.group(0)), shown) if code is not None else shown
 
 
 #: Seed files of the rule data and the documents they are (DOMAIN.md lists each report by

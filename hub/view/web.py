@@ -131,7 +131,8 @@ def _render(
             "local": lambda text: localize(text, language),
             "local_summary": lambda text: localize_summary(
                 text, language, unit_name=lambda code: context.units.name(code, language),
-                label=lambda code: translate(f"prosecutor_action.{code}")),
+                label=lambda code: translate(f"prosecutor_action.{code}"),
+                code=lambda code: translate.label("summary_code", code)),
             "cite": cite,
             # A legal source as a reader looks it up, in the page's language.
             "source": lambda text: source_text(text or "", language),

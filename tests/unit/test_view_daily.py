@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from hub.models import AlertKind, ViewAction
 from hub.view.app import create_app
 from hub.view.context import ViewContext
+from hub.view.i18n import Translator
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.texts import cite, localize, localize_summary
 from tests.support.view_data import MARKET, POLICE, alert_for, apply_events, case_spec, demo_events
@@ -94,6 +95,23 @@ def test_engine_pairs_are_split_into_one_language() -> None:
     assert localize_summary("立案 filed J4299", "zh") == "立案 J4299"
     assert localize_summary("行政处罚决定 penalty decision 演罚〔2025〕3号: 超限运输", "en") == (
         "penalty decision 演罚〔2025〕3号: 超限运输")
+
+
+@pytest.mark.parametrize(("language", "summary", "shown"), [
+    ("zh", "判决 judgment (2025)演刑初12号: CONVICTED", "判决 (2025)演刑初12号: 有罪判决"),
+    ("zh", "反馈匹配 feedback matched (PARTY_IDENTIFIER)", "反馈匹配 (当事人证件/代码一致)"),
+    ("en", "回复 reply 演检建〔2025〕3号: PARTIALLY_ADOPTED",
+     "reply 演检建〔2025〕3号: partly adopted"),
+    # a unit code and a code the texts do not name are left as they are
+    ("zh", "司法建议 judicial recommendation → 11429901030089405N", "司法建议 → 演示单位"),
+    ("zh", "回复 reply: NEW_CODE", "回复: NEW_CODE"),
+])
+def test_code_values_in_a_timeline_summary_are_named_in_the_pages_language(
+        language: str, summary: str, shown: str) -> None:
+    """The Chinese timeline showed 判决 …: CONVICTED and 反馈匹配 (PARTY_IDENTIFIER)."""
+    translate = Translator(language)
+    assert localize_summary(summary, language, unit_name=lambda code: "演示单位",
+                            code=lambda code: translate.label("summary_code", code)) == shown
 
 
 def test_sources_name_documents_not_files() -> None:
