@@ -44,3 +44,14 @@ def test_the_csv_report_marks_formula_like_text_as_text() -> None:
     [_header, row] = list(csv.reader(io.StringIO(text)))
     assert row[0] == "'+TESTUNIT" and row[1] == "'@示例市场监管局"
     assert row[2] == "3"
+
+
+def test_every_sheet_name_fits_a_workbook() -> None:
+    """A sheet title is at most 31 characters (Excel's limit; openpyxl warns and the
+    report failed): every ``sheet_*`` text of every language is a sheet name."""
+    from hub.view.i18n import LANGUAGES, catalogue
+
+    for language in LANGUAGES:
+        for key, text in catalogue(language).items():
+            if key.rsplit(".", 1)[-1].startswith("sheet_"):
+                assert len(text) <= 31, (language, key, text)
