@@ -12,27 +12,35 @@ import hashlib
 import json
 import operator
 import re
+import time
+import unicodedata
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
     "HUB_NAMESPACE",
+    "PROVINCE_CODES",
     "case_id_for",
     "content_hash",
     "content_hash_safe",
     "credit_code_check_char",
+    "credit_code_problem",
+    "division_code_problem",
     "event_id_for",
+    "identifier_key",
     "is_valid_credit_code",
     "is_valid_division_code",
     "is_valid_resident_id",
     "resident_id_check_char",
+    "resident_id_problem",
     "sole_trader_placeholder",
 ]
 
@@ -41,8 +49,39 @@ _RESIDENT_CHECK = "10X98765432"
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _CREDIT_VALUES = {c: i for i, c in enumerate(CREDIT_CODE_ALPHABET)}
-_CREDIT_RE = re.compile(rf"^[{CREDIT_CODE_ALPHABET}]{{18}}$")
-_RESIDENT_RE = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits spelled out and fullmatch: ``\d`` matches any Unicode digit (full-width,
+# Arabic-Indic), and ``$`` matches before a final newline.
+_CREDIT_RE = re.compile(rf"[{CREDIT_CODE_ALPHABET}]{{18}}")
+_DIGITS = frozenset("0123456789")
+_CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+#: Province-level codes (the first two digits) of GB/T 2260 《中华人民共和国行政区划代码》:
+#: 11-15 (Beijing … Inner Mongolia), 21-23 (Liaoning … Heilongjiang), 31-37 (Shanghai …
+#: Shandong), 41-46 (Henan … Hainan), 50-54 (Chongqing … Tibet), 61-65 (Shaanxi …
+#: Xinjiang), 71 Taiwan, 81 Hong Kong, 82 Macao. The shared domain notes do not list
+#: them; the standard is the source. A code outside them routes to no unit.
+PROVINCE_CODES = frozenset(
+    f"{code}" for first, last in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54),
+                                  (61, 65), (71, 71), (81, 82))
+    for code in range(first, last + 1))
+#: Address codes a resident-ID-shaped number may start with besides the provinces: 83,
+#: the residence permits of Taiwan residents (港澳台居民居住证, 国务院办公厅
+#: 《港澳台居民居住证申领发放办法》 2018), numbered like a resident ID (Hong Kong and
+#: Macao residents' permits use 81 and 82, already provinces). Agencies file them in the
+#: ID number column; refusing them would dead-letter real people.
+_ID_ADDRESS_PREFIXES = PROVINCE_CODES | {"83"}
+#: Earliest birth year accepted in a resident ID. The 18-digit number (GB 11643-1999) is
+#: issued to living residents; someone born before 1900 would be over 125 in 2025, older
+#: than anyone ever verified (122), so an earlier year is a typo (1799 for 1979), not a
+#: party. Not later than today (China date): nobody is penalised before being born.
+EARLIEST_BIRTH_YEAR = 1900
+#: GB 32100-2015 登记管理部门代码 (the first character): the standard's table assigns
+#: 1 机构编制, 5 民政, 9 工商, Y 其他 and, in later assignments, further digits and
+#: letters (3 司法行政 for law firms, N 农业 …). The shared domain notes do not list the
+#: table and the public lists disagree on the later assignments, so only what no list
+#: assigns is refused: 0 (the 双公示 sole-trader placeholder's 17 zeros are the one
+#: sanctioned use of a leading 0, see :func:`sole_trader_placeholder`).
+_UNASSIGNED_REGISTRATION_DEPARTMENTS = frozenset("0")
 
 #: Namespace of every UUIDv5 the hub derives. Changing it changes every id: never do.
 HUB_NAMESPACE = uuid.UUID("6f1c2a54-3b7e-5d2a-9c41-7a0e2b9d5f13")
@@ -61,13 +100,74 @@ def resident_id_check_char(first17: str) -> str:
     return _RESIDENT_CHECK[total % 11]
 
 
+def _ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also takes full-width and other scripts' digits."""
+    return bool(text) and _DIGITS.issuperset(text)
+
+
 @lru_cache(maxsize=16_384)
+def _resident_id_shape(value: str) -> tuple[str | None, date | None]:
+    """What is wrong with an ID number apart from the clock (problem, birth date).
+
+    Cached (rows repeat people); the comparison with today is not, so that a process
+    running past midnight does not keep yesterday's answer.
+    """
+    if len(value) != 18:
+        return f"{len(value)} characters, not 18", None
+    first17, check = value[:17], value[17].upper()
+    if not _ascii_digits(first17) or check not in _RESIDENT_CHECK:
+        if (value.isdigit() or first17.isdigit()) and not value.isascii():
+            return "digits other than ASCII 0-9 (full-width or another script's)", None
+        return "not 17 digits 0-9 and a check character 0-9 or X", None
+    if first17[:2] not in _ID_ADDRESS_PREFIXES:
+        return f"address code {first17[:6]} has no province {first17[:2]} (GB/T 2260)", None
+    text = first17[6:14]
+    try:
+        born = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return f"birth date {text} is not a date", None
+    if born.year < EARLIEST_BIRTH_YEAR:
+        return f"birth date {text} is before {EARLIEST_BIRTH_YEAR}", None
+    expected = resident_id_check_char(first17)
+    if check != expected:
+        return (f"check character {value[17]} does not match, GB 11643-1999 gives "
+                f"{expected}"), None
+    return None, born
+
+
+_today: tuple[float, date] = (0.0, date.min)
+
+
+def _china_today() -> date:
+    """Today in China, read from the clock at most once a minute: every resident ID of
+    every row and event asks, and reading the clock in a zone was most of the check."""
+    global _today
+    moment = time.monotonic()
+    if moment >= _today[0]:
+        _today = (moment + 60.0, datetime.now(_CHINA_TZ).date())
+    return _today[1]
+
+
+def resident_id_problem(value: str) -> str | None:
+    """What makes ``value`` no 居民身份证号码 (GB 11643-1999), or None when it is one.
+
+    The 18 characters are a 6-digit address code (GB/T 2260, a province that exists),
+    an 8-digit birth date YYYYMMDD (a real date, from 1900, not after today in China),
+    a 3-digit sequence and the check character (0-9 or X; a lower-case x is the same
+    character). ASCII digits only: a full-width number is how an agency's system typed
+    it, not another person, and is refused rather than stored as a second spelling.
+    """
+    problem, born = _resident_id_shape(value)
+    if problem is None and born is not None:
+        today = _china_today()
+        if born > today:
+            problem = f"birth date {born:%Y%m%d} is after today ({today:%Y%m%d})"
+    return problem
+
+
 def is_valid_resident_id(value: str) -> bool:
-    """True for an 18-character resident ID whose check character matches."""
-    value = value.upper()
-    if not _RESIDENT_RE.match(value):
-        return False
-    return resident_id_check_char(value[:17]) == value[17]
+    """True for a resident ID number :func:`resident_id_problem` finds nothing wrong with."""
+    return resident_id_problem(value) is None
 
 
 @lru_cache(maxsize=65_536)
@@ -85,22 +185,73 @@ def sole_trader_placeholder() -> str:
 
 
 @lru_cache(maxsize=16_384)
-def is_valid_credit_code(value: str, *, allow_placeholder: bool = False) -> bool:
-    """True for a 统一社会信用代码 with a matching check character.
+def credit_code_problem(value: str, *, allow_placeholder: bool = False) -> str | None:
+    """What makes ``value`` no 统一社会信用代码 (GB 32100-2015), or None when it is one.
 
-    The sole-trader placeholder is accepted only where the disclosure format allows it.
+    Layout: registration department (1), institution type (1), the registering
+    authority's GB/T 2260 division code (6 digits), organisation code (9), check (1).
+    Case is not significant (the models store the upper-case form). The sole-trader
+    placeholder is accepted only where the 双公示 format allows it (``allow_placeholder``).
     """
-    value = value.upper()
-    if allow_placeholder and value == sole_trader_placeholder():
-        return True
-    if not _CREDIT_RE.match(value):
-        return False
-    return credit_code_check_char(value[:17]) == value[17]
+    code = value.upper()
+    if allow_placeholder and code == sole_trader_placeholder():
+        return None
+    if len(code) != 18:
+        return f"{len(value)} characters, not 18"
+    if not _CREDIT_RE.fullmatch(code):
+        return f"a character outside {CREDIT_CODE_ALPHABET}"
+    if code[0] in _UNASSIGNED_REGISTRATION_DEPARTMENTS:
+        return f"registration department code {code[0]} is assigned to no registering body"
+    if not _ascii_digits(code[2:8]):
+        return f"division code part {code[2:8]} (characters 3-8) is not 6 digits"
+    expected = credit_code_check_char(code[:17])
+    if code[17] != expected:
+        return (f"check character {value[17]} does not match, GB 32100-2015 gives "
+                f"{expected}")
+    return None
+
+
+def is_valid_credit_code(value: str, *, allow_placeholder: bool = False) -> bool:
+    """True for a 统一社会信用代码 :func:`credit_code_problem` finds nothing wrong with."""
+    return credit_code_problem(value, allow_placeholder=allow_placeholder) is None
+
+
+def division_code_problem(value: str) -> str | None:
+    """What makes ``value`` no GB/T 2260 行政区划代码, or None when it is one: six ASCII
+    digits (a full-width code was stored as typed and routed to no unit) whose first two
+    are a province that exists (:data:`PROVINCE_CODES`)."""
+    if len(value) != 6 or not _ascii_digits(value):
+        return "not 6 ASCII digits 0-9"
+    if value[:2] not in PROVINCE_CODES:
+        return f"no province {value[:2]} in GB/T 2260"
+    return None
 
 
 def is_valid_division_code(value: str) -> bool:
-    """Six digits, GB/T 2260 administrative division code shape (province part non-zero)."""
-    return len(value) == 6 and value.isdigit() and value[:2] != "00"
+    """True for a division code :func:`division_code_problem` finds nothing wrong with."""
+    return division_code_problem(value) is None
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def identifier_key(value: str) -> str:
+    """A party identifier as the hub compares and keys it (penalty history, feedback
+    matching, the view's party search): full-width folded (NFKC), no whitespace, upper
+    case.
+
+    The same person must give the same key whichever spelling an export used: a
+    lower-case x check character, full-width digits or a padded column made two parties
+    of one, and a third 非法行医 penalty counted one prior instead of two. Stored events
+    keep the spelling they were validated with (their ids are hashes of it); only the
+    key is normalised, so events written before this rule still find their party. For a
+    well-formed identifier (ASCII, upper case, no spaces) the key is the value itself,
+    so keys already stored do not change.
+    """
+    if value.isascii() and value.isalnum():
+        return value.upper()  # nearly every identifier: no folding, no space to take out
+    text = value if value.isascii() else unicodedata.normalize("NFKC", value)
+    return _WHITESPACE.sub("", text).upper()
 
 
 #: The hex digit of a UUID's 17th nibble once the RFC 4122 variant bits (10xx) are set.

@@ -20,7 +20,12 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from hub.errors import ConfigError
-from hub.identity import CREDIT_CODE_ALPHABET, credit_code_check_char, is_valid_division_code
+from hub.identity import (
+    CREDIT_CODE_ALPHABET,
+    credit_code_check_char,
+    credit_code_problem,
+    is_valid_division_code,
+)
 from hub.rules import UnitRoleList, ViolationTypeList, load_unit_roles, load_violation_types
 from hub.rules._common import UnitKind
 from hub.rules._loader import format_location
@@ -50,6 +55,11 @@ def _check_code(value: str) -> str:
             f"check digit of {value!r} is {code[17]!r}, GB 32100-2015 gives {expected!r}: "
             "a character of the code is probably mistyped"
         )
+    # The rest of GB 32100-2015 as the events check a unit's code (a registry code they
+    # refuse would have every event of the unit dead-lettered, and the view's acts too).
+    problem = credit_code_problem(code)
+    if problem is not None:
+        raise ValueError(f"{value!r} is not a 统一社会信用代码: {problem}")
     return code
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.models import (
     EVENT_TYPES,
+    STORED_CONTEXT,
     ArrestRequested,
     CaseEvent,
     CaseForwarded,
@@ -45,8 +46,13 @@ FEEDBACK_TYPES = POLICE_FEEDBACK_TYPES + COURT_FEEDBACK_TYPES
 
 
 def decode_stored(items: list[list[Any]]) -> list[CaseEvent]:
-    """Events a table keeps as ``[event_id, avro name, JSON dict]`` back as models."""
-    return [EVENT_TYPES[name].model_validate(data) for _, name, data in items]
+    """Events a table keeps as ``[event_id, avro name, JSON dict]`` back as models.
+
+    Validated as stored data (:data:`~hub.models.STORED_CONTEXT`): identifiers are kept
+    as written, not judged again by rules added since the event was stored.
+    """
+    return [EVENT_TYPES[name].model_validate(data, context=STORED_CONTEXT)
+            for _, name, data in items]
 
 
 def stored_form(event: CaseEvent) -> list[Any]:

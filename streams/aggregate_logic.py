@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from hub.identity import content_hash
+from hub.identity import content_hash, identifier_key
 from hub.models import (
+    STORED_CONTEXT,
     AgencyCaseOpened,
     Alert,
     AlertStatus,
@@ -70,7 +71,26 @@ class _StageMark:
 
 
 def _party_key(party: Party) -> str:
-    return "|".join([party.name.strip(), *sorted(party.identifiers())])
+    """One party of a case once, whichever spelling of its identifiers an event used
+    (:func:`hub.identity.identifier_key`; a well-formed identifier is its own key, so
+    the keys of stored aggregates are unchanged)."""
+    return "|".join([party.name.strip(), *sorted(map(identifier_key, party.identifiers()))])
+
+
+def _stored_parties(stored: dict[str, Any]) -> dict[str, Party]:
+    """A stored aggregate's parties under today's keys: one stored before identifier keys
+    were folded holds ``…002x``, and the same person read again as ``…002X`` would be
+    listed twice. A key whose identifiers are already folded (ASCII, upper case, no
+    spaces: nearly all) is kept without recomputing it."""
+    parties: dict[str, Party] = {}
+    for key, raw in stored.items():
+        party = Party.model_validate(raw, context=STORED_CONTEXT)
+        _, _, identifiers = key.partition("|")
+        if identifiers and not (identifiers.isascii() and identifiers == identifiers.upper()
+                                and " " not in identifiers):
+            key = _party_key(party)
+        parties.setdefault(key, party)
+    return parties
 
 
 class CaseAggregate:
@@ -347,7 +367,9 @@ class CaseAggregate:
         police_numbers = data.get("police_numbers")
         aggregate._police_numbers = (None if police_numbers is None
                                      else dict(police_numbers))
-        aggregate._parties = {k: Party.model_validate(p) for k, p in data["parties"].items()}
+        # Validated as stored data: a party's identifiers are kept as written (a rule
+        # added since would make the whole case unreadable).
+        aggregate._parties = _stored_parties(data["parties"])
         aggregate._units = {c: datetime.fromisoformat(at) for c, at in data["units"].items()}
         aggregate._alerts = {a: AlertStatus(s) for a, s in data["alerts"].items()}
         last = data["last_event_at"]

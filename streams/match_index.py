@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from hub.calendar import china_date
+from hub.identity import identifier_key
 from hub.models import CaseReferred, Party, PenaltyCaseRecorded
 
 __all__ = [
@@ -49,15 +50,19 @@ def normalise_document_number(number: str | None) -> str | None:
 
 def identifiers_of(parties: Iterable[Party]) -> frozenset[str]:
     """The parties' identifiers as compared (credit codes, ID numbers, a legal
-    representative's ID number): no spaces, upper case, no sole-trader placeholder."""
+    representative's ID number): :func:`hub.identity.identifier_key` (full-width folded,
+    no spaces, upper case), no sole-trader placeholder. ASCII identifiers give the keys
+    indexes stored before full-width folding, so no stored index needs rebuilding."""
     found: set[str] = set()
     for party in parties:
         for value in party.identifiers():
-            normalised = _SPACE.sub("", value).upper()
+            normalised = identifier_key(value)
             if normalised and set(normalised) != {"0", "X"}:  # not the sole-trader placeholder
                 found.add(normalised)
         if party.legal_representative_id_number:
-            found.add(party.legal_representative_id_number.strip().upper())
+            representative = identifier_key(party.legal_representative_id_number)
+            if representative:
+                found.add(representative)
     return frozenset(found)
 
 

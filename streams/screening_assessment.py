@@ -40,6 +40,7 @@ from hub.rules.thresholds import Alternative, Offence
 from streams.screening_conduct import fishing_circumstances
 
 __all__ = [
+    "UNCHECKED_NOTE",
     "OffenceAssessment",
     "PenaltyAssessment",
     "Screened",
@@ -47,6 +48,10 @@ __all__ = [
     "assess_penalty",
     "violation_code",
 ]
+
+#: The reason's clause on a lead that reaches a threshold only on the figures the record
+#: has: the other conditions (``also needs …``) are for a person to check.
+UNCHECKED_NOTE = "conditions the record cannot establish: a person must check them"
 
 #: What screening reads: a decided penalty, or an agency's open case (amounts so far).
 Screened = PenaltyCaseRecorded | AgencyCaseOpened
@@ -87,6 +92,31 @@ class OffenceAssessment:
     criterion_id: str | None = None
     criterion_zh: str = ""
     circumstances: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The offence's conditions beyond any figure (``also_requires``: still unpaid after
+    #: the tax authority's demand…), which no penalty record states.
+    also_requires: tuple[str, ...] = ()
+    #: Bases of the compared alternative whose figure is a stand-in (``stand_ins``: the
+    #: goods value for the sales amount): a person must check it.
+    assumed: tuple[str, ...] = ()
+
+    @property
+    def checked(self) -> bool:
+        """True when the record establishes every condition of the threshold compared.
+
+        A threshold is conjunctive (逃税: ≥ ¥100,000 *and* ≥ 10% of the tax due, *and*
+        unpaid after the demand); a condition the record has no figure for, or that no
+        figure can show, is not met by default. Screening still raises the lead, since the
+        figures it has point to a crime, but as one a person must check, never as a
+        certainty (streams/screening_logic.py lowers its severity and names what is open).
+        """
+        return not self.missing_bases and not self.also_requires and not self.assumed
+
+    def unchecked_conditions(self) -> tuple[str, ...]:
+        """The compared alternative's conditions without a figure, as ``basis >= minimum``,
+        and those whose figure is a stand-in, as ``basis (stand-in)``."""
+        return tuple(f"{basis} >= {self.thresholds[basis]}" if basis in self.thresholds
+                     else basis for basis in self.missing_bases) + tuple(
+            f"{basis} (stand-in)" for basis in self.assumed)
 
 
 Outcome = Literal["not_screened", "below", "early_intervention", "suspected_non_referral"]
@@ -103,6 +133,11 @@ class PenaltyAssessment:
     best: OffenceAssessment | None
     assessments: tuple[OffenceAssessment, ...]
 
+    @property
+    def checked(self) -> bool:
+        """True when the best measure's every condition is established by the record."""
+        return self.best is None or self.best.checked
+
 
 def _party_scope(penalty: Screened) -> Literal["individual", "unit", "any"]:
     category = penalty.primary_party.category
@@ -118,15 +153,27 @@ def _basis_values(
     mapping: ViolationMapping,
     rules: ScreeningRules,
     prior_penalties: int | None,
-) -> tuple[dict[str, Decimal], list[str]]:
-    """The case's figures per threshold basis (fen, canonical unit), and notes."""
+) -> tuple[dict[str, Decimal], list[str], frozenset[str]]:
+    """The case's figures per threshold basis (fen, canonical unit), notes, and the bases
+    whose figure is a stand-in (``stand_ins``)."""
     values: dict[str, Decimal] = {}
     notes: list[str] = []
-    amounts = mapping.amounts if mapping.amounts is not None else rules.screening.default_amounts
-    for field, basis_id in amounts.items():
+    for field, basis_ids in mapping.amount_bases(rules.screening.default_amounts).items():
         amount = getattr(penalty, field, None)
         if isinstance(amount, int):
-            values[basis_id] = values.get(basis_id, Decimal(0)) + Decimal(amount)
+            for basis_id in basis_ids:
+                values[basis_id] = values.get(basis_id, Decimal(0)) + Decimal(amount)
+    assumed: set[str] = set()
+    for field, basis_ids in rules.screening.stand_ins.items():
+        amount = getattr(penalty, field, None)
+        if isinstance(amount, int):
+            measured = {condition.basis for offence_id in mapping.offences
+                        for alternative in rules.thresholds.offence(offence_id).alternatives
+                        for condition in alternative.all_of}
+            for basis_id in basis_ids:
+                if basis_id not in values and basis_id in measured:
+                    values[basis_id] = Decimal(amount)
+                    assumed.add(basis_id)
     for source in mapping.quantities:
         basis = rules.thresholds.basis(source.basis)
         for quantity in penalty.quantities:
@@ -150,7 +197,7 @@ def _basis_values(
     ):
         values["prior_penalties"] = max(values.get("prior_penalties", Decimal(0)),
                                         Decimal(prior_penalties))
-    return values, notes
+    return values, notes, frozenset(assumed)
 
 
 def _alternative_ratio(
@@ -177,6 +224,7 @@ def _assess_offence(
     values: Mapping[str, Decimal],
     scope: Literal["individual", "unit", "any"],
     lead_ratio: Decimal,
+    assumed: frozenset[str] = frozenset(),
 ) -> OffenceAssessment:
     def result(ratio: Decimal | None, alternative: str | None, missing: tuple[str, ...],
                reason: str) -> OffenceAssessment:
@@ -185,6 +233,8 @@ def _assess_offence(
         return OffenceAssessment(
             offence.id, offence.name_zh, offence.article, ratio, alternative, dict(values),
             missing, reason, offence.source, offence.verified, minima,
+            also_requires=offence.also_requires,
+            assumed=tuple(sorted(basis for basis in minima if basis in assumed)),
         )
 
     if offence.per_se:
@@ -192,7 +242,7 @@ def _assess_offence(
     if mapping.qualifying:
         return result(lead_ratio, None, (),
                       "the violation type itself is a circumstance the offence lists")
-    best: tuple[Decimal, str, tuple[str, ...]] | None = None
+    best: tuple[Decimal, str, tuple[str, ...], tuple[str, ...]] | None = None
     unknown_context = False
     all_missing: set[str] = set()
     for alternative in offence.alternatives:
@@ -207,22 +257,38 @@ def _assess_offence(
         if ratio is None:
             all_missing.update(missing)
             continue
-        if best is None or ratio > best[0]:
-            best = (ratio, alternative.id, missing)
+        # An alternative the record shows reached in full beats a higher share of one
+        # with a condition the record cannot show (that one is only a lead to check).
+        open_here = (*missing, *(c.basis for c in alternative.all_of if c.basis in assumed))
+        if best is None or _rank(ratio, open_here, lead_ratio) > _rank(best[0], best[3],
+                                                                        lead_ratio):
+            best = (ratio, alternative.id, missing, open_here)
     if best is None:
         if not offence.alternatives:
             return result(None, None, (), "qualitative threshold: a person must judge")
         return result(None, None, tuple(sorted(all_missing)),
                       "the case carries none of the figures the threshold measures")
-    ratio, alternative_id, missing = best
+    ratio, alternative_id, missing, _ = best
     reason = f"alternative {alternative_id}: {ratio:.2f} of the threshold"
     if missing:
         reason += f"; also needs {', '.join(missing)} (not in the penalty record)"
+    stood_in = sorted(c.basis for a in offence.alternatives if a.id == alternative_id
+                      for c in a.all_of if c.basis in assumed)
+    if stood_in:
+        reason += f"; {', '.join(stood_in)} from a stand-in figure (not in the record)"
+    if offence.also_requires:
+        reason += f"; also needs {' and '.join(offence.also_requires)} (not in the penalty record)"
     if unknown_context:
         reason += "; context not established by the violation type"
     if scope == "any":
         reason += "; party category unknown"
     return result(ratio, alternative_id, missing, reason)
+
+
+def _rank(ratio: Decimal, missing: tuple[str, ...], lead_ratio: Decimal
+          ) -> tuple[bool, Decimal]:
+    """Order of two measures: reached with every condition shown first, then the share."""
+    return (ratio >= lead_ratio and not missing, ratio)
 
 
 _OUTCOME_RANK = {"suspected_non_referral": 2, "early_intervention": 1}
@@ -252,7 +318,7 @@ def _fishing_assessment(penalty: PenaltyCaseRecorded, offence: Offence,
         reason += "; the catch's quantity or a second circumstance decides"
     return OffenceAssessment(
         offence.id, offence.name_zh, offence.article, ratio, None, {}, (), reason, best.source,
-        best.verified, {}, best.id, best.name_zh, circumstances)
+        best.verified, {}, best.id, best.name_zh, circumstances, offence.also_requires)
 
 
 def violation_code(penalty: Screened, rules: ScreeningRules) -> str | None:
@@ -296,11 +362,12 @@ def assess_penalty(
     if not mapping.offences:
         return PenaltyAssessment(penalty.event_id, code, "below",
                                  f"violation type {code} is not an offence by itself", None, ())
-    values, notes = _basis_values(penalty, mapping, rules, prior_penalties)
+    values, notes, assumed = _basis_values(penalty, mapping, rules, prior_penalties)
     scope = _party_scope(penalty)
     lead_ratio = rules.screening.lead_ratio
     assessments = tuple(
-        _assess_offence(rules.thresholds.offence(offence_id), mapping, values, scope, lead_ratio)
+        _assess_offence(rules.thresholds.offence(offence_id), mapping, values, scope, lead_ratio,
+                        assumed)
         for offence_id in mapping.offences
     )
     fishing = rules.conduct.fishing
@@ -311,7 +378,11 @@ def assess_penalty(
         if by_criterion is not None:
             assessments = (*assessments, by_criterion)
     rated = [a for a in assessments if a.ratio is not None]
-    best = max(rated, key=lambda a: a.ratio or Decimal(0)) if rated else None
+    # A threshold the record shows reached in full outranks a higher share of one with
+    # a condition the record cannot show: fake cigarettes' certain Art. 140 lead is not
+    # hidden behind an uncertain one.
+    best = max(rated, key=lambda a: (a.checked and (a.ratio or Decimal(0)) >= lead_ratio,
+                                     a.ratio or Decimal(0))) if rated else None
     note = ("; " + "; ".join(notes)) if notes else ""
     if best is None or best.ratio is None:
         return PenaltyAssessment(penalty.event_id, code, "below",
@@ -322,5 +393,7 @@ def assess_penalty(
         outcome = "early_intervention"
     else:
         outcome = "below"
+    if outcome == "suspected_non_referral" and not best.checked:
+        note = f"; {UNCHECKED_NOTE}{note}"
     return PenaltyAssessment(penalty.event_id, code, outcome, best.reason + note, best,
                              assessments)

@@ -100,6 +100,15 @@ def _lead_details(assessment: PenaltyAssessment, window_ends: datetime | None
         # shows 2.634 t against 3 t, not the fine).
         for basis, minimum in best.thresholds.items():
             details[f"threshold.{basis}"] = str(minimum)
+        # Conditions the record cannot establish (逃税's share of the tax due, unpaid
+        # after the demand): named so the person reviewing the lead knows what to check.
+        if not best.checked:
+            details["conditions_checked"] = "false"
+            unchecked = best.unchecked_conditions()
+            if unchecked:
+                details["unchecked_conditions"] = "; ".join(unchecked)
+            if best.also_requires:
+                details["also_requires"] = "; ".join(best.also_requires)
         # A conduct criterion (closed season and 电鱼) is the lead's reason when no
         # figure is: shown in the view as the criterion and what established it.
         if best.criterion_id:
@@ -133,6 +142,8 @@ class _Lead:
     def title(self) -> str:
         if self.kind is AlertKind.EARLY_INTERVENTION_CANDIDATE:
             return "建议提前介入 / early intervention suggested"
+        if not self.assessment.checked:
+            return "疑似以罚代刑、有案不移（待核实） / suspected non-referral, to be checked"
         return "疑似以罚代刑、有案不移 / suspected non-referral"
 
     @property
@@ -163,12 +174,20 @@ class _Lead:
 
 def _lead_for(event: PenaltyCaseRecorded, assessment: PenaltyAssessment,
               window: timedelta) -> _Lead | None:
+    """The penalty's lead, if any.
+
+    A suspected non-referral is CRITICAL only when the record establishes every
+    condition of the threshold; one reached on the figures the record has, with a
+    condition it cannot show (a share of the tax due, unpaid after a demand), is raised
+    as WARNING with the open conditions in its details: a lead to check, not a finding.
+    """
     window_ends = event.occurred_at + window
     if assessment.outcome == "early_intervention":
         return _Lead(AlertKind.EARLY_INTERVENTION_CANDIDATE, EARLY_INTERVENTION_RULE_ID, "INFO",
                      event.occurred_at, window_ends, event, assessment)
     if assessment.outcome == "suspected_non_referral":
-        return _Lead(AlertKind.SUSPECTED_NON_REFERRAL, NON_REFERRAL_RULE_ID, "CRITICAL",
+        severity = "CRITICAL" if assessment.checked else "WARNING"
+        return _Lead(AlertKind.SUSPECTED_NON_REFERRAL, NON_REFERRAL_RULE_ID, severity,
                      window_ends, window_ends, event, assessment)
     return None
 
@@ -185,8 +204,10 @@ def _amounts_time(case: AgencyCaseOpened) -> datetime:
 def _open_case_lead(case: AgencyCaseOpened, assessment: PenaltyAssessment,
                     rules: ScreeningRules) -> _Lead:
     """The early-intervention lead of an open case whose amounts reach the share (of
-    higher severity when they reach the threshold itself: the agency should refer)."""
-    severity = "WARNING" if assessment.outcome == "suspected_non_referral" else "INFO"
+    higher severity when they reach the threshold itself, every condition shown: the
+    agency should refer)."""
+    severity = ("WARNING" if assessment.outcome == "suspected_non_referral"
+                and assessment.checked else "INFO")
     extra = {"stage": "investigation", "agency_case_number": case.agency_case_number}
     if case.amounts_as_of is not None:
         extra["amounts_as_of"] = case.amounts_as_of.isoformat()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from hub.identity import sole_trader_placeholder
+from hub.identity import identifier_key, sole_trader_placeholder
 from hub.models import PenaltyCaseRecorded
 from hub.rules.conduct import RepeatPenaltyRule
 from streams.screening_assessment import ScreeningRules, violation_code
@@ -41,13 +41,21 @@ def party_identifier(penalty: PenaltyCaseRecorded) -> str | None:
     without a credit code files it, and counted as one party they made every clinic of
     the demo county a repeat offender of 非法行医. Such a trader is known by its
     operator's ID number, the person the repeat criterion is about.
+
+    The key is :func:`hub.identity.identifier_key` of the value: one person written
+    '…002X' by one export and '…002x' (or in full-width digits) by another is one
+    history, or the third penalty finds one prior instead of two and no lead is raised.
     """
     party = penalty.primary_party
     placeholder = sole_trader_placeholder()
     for value in party.identifiers():
-        if value.strip().upper() != placeholder:
-            return value
-    return party.legal_representative_id_number or None
+        key = identifier_key(value)
+        if key and key != placeholder:
+            return key
+    representative = party.legal_representative_id_number
+    if not representative:
+        return None
+    return identifier_key(representative) or None
 
 
 def count_prior_penalties(penalty: PenaltyCaseRecorded, history: Iterable[PriorPenalty],

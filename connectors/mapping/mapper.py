@@ -129,6 +129,9 @@ class Mapper:
         self.hash_checked = content_hash_safe([
             value for rule in spec.fields.values()
             for value in (rule.value, rule.default, rule.otherwise, *rule.codes.values())])
+        #: (field, field it is hashed as): ``FieldRule.hash_as``, top-level fields only.
+        self._hashed_as = tuple((name, rule.hash_as) for name, rule in spec.fields.items()
+                                if rule.hash_as is not None and "." not in name)
         #: What event ids are derived from with the natural key (``event_id_for``).
         self.event_source = f"{unit}:{self.model.avro_name}"
         self._number_fields = case_key.number_fields
@@ -227,7 +230,8 @@ class Mapper:
         try:
             case_id = case_id_for(case_unit, case_number)
             event_id = event_id_for(self.event_source, natural_key,
-                                    content_hash(payload, checked=self.hash_checked))
+                                    content_hash(self._hashed(payload),
+                                                 checked=self.hash_checked))
         except UnicodeEncodeError as exc:  # a lone surrogate from JSON (HTTP, SQL payload)
             field = unencodable_path(payload) or unencodable_path(flat) or "record"
             raise RecordRejected(f"{field}: text that is not valid Unicode ({exc.reason})",
@@ -243,6 +247,22 @@ class Mapper:
         payload["source_record"] = reference
         payload["connector_id"] = self.connector_id
         return payload
+
+    def _hashed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload as its content hash sees it: a ``hash_as`` field under the name of
+        the field it was split off, when that one is empty (event ids of rows read before
+        the split), and not at all when that one has a value."""
+        if not self._hashed_as:
+            return payload
+        hashed = payload
+        for name, target in self._hashed_as:
+            if name in hashed:
+                if hashed is payload:
+                    hashed = dict(payload)
+                value = hashed.pop(name)
+                if hashed.get(target) is None:
+                    hashed[target] = value
+        return hashed
 
     def validated(self, payload: dict[str, Any]) -> CaseEvent:
         """The second half of :meth:`event`: the model's checks on a :meth:`payload`."""

@@ -57,12 +57,19 @@ class FieldRule(BaseModel):
     default: Any = None
     required: bool = False
     known_codes: Literal["violation_types"] | None = None
+    #: The field this one's column used to fill, for event ids: the value is hashed under
+    #: that field's name when it is empty, and left out of the hash when it has a value.
+    #: A field split off another (货值金额 from 违法经营额) then keeps the ids of every row
+    #: read before the split: a cumulative export read again is no "correction".
+    hash_as: str | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> FieldRule:
         if self.column is None and not self.columns and self.value is None \
                 and self.default is None:
             raise ValueError("give column, columns, value or default")
+        if self.hash_as is not None and "." in self.hash_as:
+            raise ValueError("hash_as names a top-level field")
         return self
 
     def source_columns(self) -> tuple[str, ...]:

@@ -218,11 +218,13 @@ def build_plan(mapper: Mapper, local: LocalSerde, parser: Any, gb_doubt_pairs: l
             raise Unsupported(f"path {name}")
         if rule.split == "":
             raise Unsupported(f"{name}: empty split")  # Python refuses it (ValueError)
+        if rule.hash_as is not None and "sub" in target:
+            raise Unsupported(f"{name}: hash_as on a nested field")
         rules.append({"name": name, **target, "cols": read, "kind": kind, "codes": codes,
                       "known": known,
                       "fallback": _plain(fallback) if codes else None, "split": rule.split,
                       "empty": _plain(empty), "required": required,
-                      "in_event": not name.startswith("_")})
+                      "in_event": not name.startswith("_"), "hash_as": rule.hash_as})
     # Date-order rules (``Mapper.order_rules``): compared by China calendar day when both
     # sides have a date or an instant; a row that breaks one is doubted (Python refuses it).
     order = []

@@ -3303,15 +3303,15 @@ class _Generator:
                 mapping.offences[0] if mapping.offences else "",
                 "qualifying",
             )
-        amounts: dict[str, str] = dict(self.screening.default_amounts)
-        if mapping.amounts is not None:
-            amounts = {str(key): value for key, value in mapping.amounts.items()}
+        amounts = mapping.amount_bases(self.screening.default_amounts)
         values: dict[str, Decimal] = {}
         fen = Decimal(100)
-        if case.involved is not None and "illegal_turnover_fen" in amounts:
-            values[amounts["illegal_turnover_fen"]] = case.involved * fen
-        if case.gains is not None and "illegal_gains_fen" in amounts:
-            values[amounts["illegal_gains_fen"]] = case.gains * fen
+        if case.involved is not None:
+            for basis_id in amounts.get("illegal_turnover_fen", ()):
+                values[basis_id] = case.involved * fen
+        if case.gains is not None:
+            for basis_id in amounts.get("illegal_gains_fen", ()):
+                values[basis_id] = case.gains * fen
         if case.quantity is not None and case.quantity_item and case.quantity_unit:
             for source in mapping.quantities:
                 if source.accepts(case.quantity_item):

@@ -32,7 +32,14 @@ from hub.models.derived import (
     TimelineEntry,
     UnitMonthlyStats,
 )
-from hub.models.header import AVRO_NAMESPACE, CHINA_TZ, AvroRecord, CaseEvent, EventEnum
+from hub.models.header import (
+    AVRO_NAMESPACE,
+    CHINA_TZ,
+    STORED_CONTEXT,
+    AvroRecord,
+    CaseEvent,
+    EventEnum,
+)
 from hub.models.penalty import (
     AgencyCaseOpened,
     EnforcementStatus,
@@ -74,6 +81,7 @@ __all__ = [
     "AVRO_NAMESPACE",
     "CHINA_TZ",
     "EVENT_TYPES",
+    "STORED_CONTEXT",
     "AgencyCaseOpened",
     "AgencyReplied",
     "Alert",

@@ -8,10 +8,17 @@ lets the feedback matcher compare identifiers across agencies.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from hub.identity import is_valid_resident_id
-from hub.models.header import AvroRecord, DecimalString, EventEnum, PartyCreditCode
+from hub.models.header import (
+    AvroRecord,
+    DecimalString,
+    EventEnum,
+    PartyCreditCode,
+    canonical_resident_id,
+    read_back,
+    resident_id_error,
+)
 
 __all__ = ["IdDocumentType", "Party", "PartyCategory", "Quantity"]
 
@@ -97,8 +104,20 @@ class Party(AvroRecord):
     )
 
     @model_validator(mode="after")
-    def _resident_ids_have_valid_check_characters(self) -> Party:
-        """A resident ID with a wrong check character is a typo the agency must fix."""
+    def _resident_ids_have_valid_check_characters(self, info: ValidationInfo) -> Party:
+        """A resident ID that is no GB 11643-1999 number (wrong check character, a birth
+        date that is no date, full-width digits…) is a typo the agency must fix; the
+        message says which part is wrong.
+
+        A valid one is stored with an upper-case X, as credit codes are stored upper
+        case: the penalty history and the feedback matcher key a person on it. The
+        event id is unchanged by this (it is hashed from the mapped row, before the
+        model). Parties read back from the hub's own storage are kept as written
+        (:data:`hub.models.header.STORED_CONTEXT`). The name is the one the connectors'
+        native row path knows (``connectors.rowpath.plan.KNOWN_VALIDATORS``).
+        """
+        if read_back(info):
+            return self
         pairs = (
             ("id_number", self.id_type, self.id_number),
             (
@@ -108,15 +127,14 @@ class Party(AvroRecord):
             ),
         )
         for field_name, id_type, number in pairs:
-            if (
-                id_type is IdDocumentType.RESIDENT_ID
-                and number is not None
-                and not is_valid_resident_id(number)
-            ):
-                raise ValueError(
-                    f"{field_name}: {number!r} is not a valid 居民身份证号码 (resident "
-                    "ID: 18 characters, GB 11643-1999 check character)"
-                )
+            if id_type is not IdDocumentType.RESIDENT_ID or number is None:
+                continue
+            error = resident_id_error(field_name, number)
+            if error is not None:
+                raise ValueError(error)
+            canonical = canonical_resident_id(number)
+            if canonical != number:  # frozen model: set in place, as validation builds it
+                self.__dict__[field_name] = canonical
         return self
 
     def identifiers(self) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
@@ -21,11 +22,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
-from hub.identity import is_valid_credit_code, is_valid_division_code, is_valid_resident_id
+from hub.identity import credit_code_problem, division_code_problem, resident_id_problem
 
 __all__ = [
     "AVRO_NAMESPACE",
     "CHINA_TZ",
+    "STORED_CONTEXT",
     "AmountFen",
     "AvroRecord",
     "CaseEvent",
@@ -38,6 +40,9 @@ __all__ = [
     "PastInstant",
     "ResidentIdNumber",
     "UnitCode",
+    "canonical_resident_id",
+    "read_back",
+    "resident_id_error",
 ]
 
 #: Namespace of every record, enum and nested type of the event contract.
@@ -53,37 +58,80 @@ def _field(info: ValidationInfo) -> str:
     return info.field_name or "value"
 
 
+#: Validation context of events and parties the hub wrote itself and reads back (a case
+#: document's stored events, an aggregate's parties): ``model_validate(data,
+#: context=STORED_CONTEXT)``. Identifiers in them were judged by the rules in force when
+#: they were written and are kept as written: a rule added since (a birth date that must
+#: be a date, a province that must exist) would otherwise drop a case's legal history or
+#: make its document unreadable after an upgrade, and normalising them now would give an
+#: event read back other content than the event its id was made for.
+STORED_CONTEXT: Mapping[str, Any] = {"stored": True}
+
+
+def read_back(info: Any) -> bool:
+    """True when validating data under :data:`STORED_CONTEXT`. ``info`` may be the
+    connectors' compiled validator's stand-in, which has no context (a mapped row)."""
+    context = getattr(info, "context", None)
+    return isinstance(context, Mapping) and context.get("stored") is True
+
+
 def _check_unit_code(value: str, info: ValidationInfo) -> str:
-    if not is_valid_credit_code(value):
+    if read_back(info):
+        return value
+    problem = credit_code_problem(value)
+    if problem is not None:
         raise ValueError(
             f"{_field(info)}: {value!r} is not a valid 统一社会信用代码 (unified social credit "
-            "code: 18 characters, GB 32100-2015 check character)"
+            f"code, GB 32100-2015): {problem}"
         )
     return value.upper()
 
 
 def _check_party_credit_code(value: str, info: ValidationInfo) -> str:
-    if not is_valid_credit_code(value, allow_placeholder=True):
+    if read_back(info):
+        return value
+    problem = credit_code_problem(value, allow_placeholder=True)
+    if problem is not None:
         raise ValueError(
             f"{_field(info)}: {value!r} is not a valid 统一社会信用代码 (unified social credit "
-            "code) nor the sole-trader placeholder 00000000000000000X"
+            f"code, GB 32100-2015) nor the sole-trader placeholder 00000000000000000X: "
+            f"{problem}"
         )
     return value.upper()
+
+
+def resident_id_error(field: str, value: str) -> str | None:
+    """The message refusing ``value`` as a resident ID number in ``field``, or None."""
+    problem = resident_id_problem(value)
+    if problem is None:
+        return None
+    return (f"{field}: {value!r} is not a valid 居民身份证号码 (resident ID, GB 11643-1999: "
+            f"address code, birth date, sequence, check character): {problem}")
+
+
+def canonical_resident_id(value: str) -> str:
+    """A valid resident ID as stored: the check character x written X (the standard's
+    character; the mapped row, from which the event id is hashed, is unchanged)."""
+    return value[:17] + "X" if value[17] == "x" else value
 
 
 def _check_resident_id(value: str, info: ValidationInfo) -> str:
-    if not is_valid_resident_id(value):
-        raise ValueError(
-            f"{_field(info)}: {value!r} is not a valid 居民身份证号码 (resident ID: 18 "
-            "characters, GB 11643-1999 check character)"
-        )
-    return value.upper()
+    if read_back(info):
+        return value
+    error = resident_id_error(_field(info), value)
+    if error is not None:
+        raise ValueError(error)
+    return canonical_resident_id(value)
 
 
 def _check_division_code(value: str, info: ValidationInfo) -> str:
-    if not is_valid_division_code(value):
+    if read_back(info):
+        return value
+    problem = division_code_problem(value)
+    if problem is not None:
         raise ValueError(
-            f"{_field(info)}: {value!r} is not a 6-digit 行政区划代码 (GB/T 2260 division code)"
+            f"{_field(info)}: {value!r} is not a 6-digit 行政区划代码 (GB/T 2260 division "
+            f"code): {problem}"
         )
     return value
 

@@ -116,8 +116,9 @@ class PenaltyCaseRecorded(CaseEvent):
     )
     illegal_turnover_fen: AmountFen | None = Field(
         default=None,
-        description="Illegal turnover or goods value 违法经营额/货值金额 in fen 分: what most "
-        "criminal filing thresholds compare against.",
+        description="Illegal turnover 违法经营额 in fen 分 (sales, for fake or inferior products): "
+        "what most criminal filing thresholds compare against. Not the goods value 货值金额, "
+        "which counts unsold goods too (goods_value_fen).",
     )
     illegal_gains_fen: AmountFen | None = Field(
         default=None,
@@ -183,6 +184,12 @@ class PenaltyCaseRecorded(CaseEvent):
         description="Effective date 生效日期 of the decision, when the export has it: the "
         "late-entry clock counts from it when no service date is given.",
     )
+    goods_value_fen: AmountFen | None = Field(
+        default=None,
+        description="Goods value 货值金额 in fen 分 (the 双公示 column is in 万元): the value of "
+        "the goods involved, unsold ones included, which a fake-product threshold measures "
+        "apart from sales (unsold goods at three times the sales amount).",
+    )
 
 
 class AgencyCaseOpened(CaseEvent):
@@ -223,9 +230,9 @@ class AgencyCaseOpened(CaseEvent):
     )
     illegal_turnover_fen: AmountFen | None = Field(
         default=None,
-        description="Illegal turnover, goods value or amount involved found so far "
-        "违法经营额/货值金额/涉案金额 in fen 分: what most criminal filing thresholds compare "
-        "against.",
+        description="Illegal turnover or amount involved found so far 违法经营额/涉案金额 in fen "
+        "分: what most criminal filing thresholds compare against. Not the goods value 货值金额 "
+        "(goods_value_fen).",
     )
     illegal_gains_fen: AmountFen | None = Field(
         default=None, description="Illegal gains found so far 违法所得 in fen 分."
@@ -245,6 +252,12 @@ class AgencyCaseOpened(CaseEvent):
         "jurisdiction.",
     )
     remarks: str | None = Field(default=None, description="Remarks 备注.")
+    goods_value_fen: AmountFen | None = Field(
+        default=None,
+        description="Goods value found so far 货值金额 in fen 分: the value of the goods "
+        "involved, unsold ones included, which a fake-product threshold measures apart from "
+        "sales.",
+    )
 
     @field_validator("parties")
     @classmethod

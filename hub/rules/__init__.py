@@ -43,6 +43,7 @@ from hub.rules.violations import (
     ViolationOffenceTable,
     ViolationType,
     ViolationTypeList,
+    amount_bases,
     classify_violation,
     load_violation_offences,
     load_violation_types,
@@ -144,10 +145,13 @@ def cross_file_problems(rules: RuleSet) -> list[str]:
             for offence_id in mapping.offences
             if offence_id not in offence_ids
         )
-        for field, basis_id in (mapping.amounts or {}).items():
-            basis = bases.get(basis_id)
-            if basis is None or basis.kind != "money":
-                problems.append(f"{path}.amounts.{field}: {basis_id!r} is not a money basis")
+        for field, basis_ids in amount_bases({}, mapping.amounts).items():
+            for basis_id in basis_ids:
+                basis = bases.get(basis_id)
+                if basis is None or basis.kind != "money":
+                    problems.append(
+                        f"{path}.amounts.{field}: {basis_id!r} is not a money basis"
+                    )
         for q_index, source in enumerate(mapping.quantities):
             basis = bases.get(source.basis)
             if basis is None or basis.kind != "quantity":
@@ -155,12 +159,14 @@ def cross_file_problems(rules: RuleSet) -> list[str]:
                     f"{path}.quantities[{q_index}].basis: {source.basis!r} is not a quantity "
                     "basis"
                 )
-    for field, basis_id in rules.screening.default_amounts.items():
-        basis = bases.get(basis_id)
-        if basis is None or basis.kind != "money":
-            problems.append(
-                f"screening.yaml: default_amounts.{field}: {basis_id!r} is not a money basis"
-            )
+    for field, basis_ids in amount_bases(rules.screening.default_amounts, None).items():
+        for basis_id in basis_ids:
+            basis = bases.get(basis_id)
+            if basis is None or basis.kind != "money":
+                problems.append(
+                    f"screening.yaml: default_amounts.{field}: {basis_id!r} is not a money "
+                    "basis"
+                )
     domains = rules.violation_types.domain_ids()
     for index, route in enumerate(rules.routing.referral_routes):
         path = f"routing.yaml: referral_routes[{index}]"

@@ -48,7 +48,13 @@ class ScreeningParameters(Sourced):
     early_intervention_ratio: Decimal = Field(gt=0)
     lead_ratio: Decimal = Field(gt=0)
     screen_summary_procedure: bool = False
-    default_amounts: dict[str, str] = Field(default_factory=dict)
+    #: Which basis each money field feeds unless a violation type's mapping says
+    #: otherwise for that field (violation_offences.yaml ``amounts``).
+    default_amounts: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+    #: A money field that stands in for bases the record has no figure for, as a
+    #: condition a person must check (the lead is 待核实, never a finding): 货值 for the
+    #: sales or turnover of a record that states only the goods' value.
+    stand_ins: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     unit_aliases: dict[str, str] = Field(default_factory=dict)
     conversions: tuple[UnitConversion, ...] = ()
 

@@ -10,6 +10,7 @@ the prosecutors' legal judgement.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field
@@ -20,12 +21,14 @@ from hub.rules._loader import RuleFile, RuleModel
 __all__ = [
     "VIOLATION_OFFENCES_ENV",
     "VIOLATION_TYPES_ENV",
+    "AmountBases",
     "Domain",
     "QuantitySource",
     "ViolationMapping",
     "ViolationOffenceTable",
     "ViolationType",
     "ViolationTypeList",
+    "amount_bases",
     "classify_violation",
     "load_violation_offences",
     "load_violation_types",
@@ -36,9 +39,31 @@ VIOLATION_OFFENCES_ENV = "LIANGFA_RULES_VIOLATION_OFFENCES"
 
 _CODE_PATTERN = r"^[A-Z]{2,4}(-[A-Z0-9]+)+$"
 
-#: Money fields of PenaltyCaseRecorded that can feed a threshold basis.
-AmountField = Literal["illegal_turnover_fen", "illegal_gains_fen", "fine_amount_fen",
-                      "confiscation_amount_fen"]
+#: Money fields of PenaltyCaseRecorded (and AgencyCaseOpened) that can feed a threshold
+#: basis.
+AmountField = Literal["illegal_turnover_fen", "illegal_gains_fen", "goods_value_fen",
+                      "fine_amount_fen", "confiscation_amount_fen"]
+
+#: The basis (or bases) one money field feeds: one figure may be measured by several of
+#: a violation type's offences (the 违法经营额 of fake cigarettes is the sales amount of
+#: Art. 140 and the illegal turnover of Art. 213 and 225); an empty list feeds none.
+AmountBases = str | tuple[str, ...]
+
+
+def amount_bases(defaults: Mapping[str, AmountBases],
+                 overrides: Mapping[AmountField, AmountBases] | None,
+                 ) -> dict[str, tuple[str, ...]]:
+    """Which bases each money field feeds: a mapping's ``amounts`` over the defaults.
+
+    The mapping's entries replace the defaults field by field, never as a whole: a mapping
+    that says how its turnover reads must not silently drop the illegal gains the
+    defaults feed (fake cigarettes once lost the trademark and tobacco gains that way).
+    """
+    merged: dict[str, AmountBases] = dict(defaults)
+    for field, bases in (overrides or {}).items():
+        merged[field] = bases
+    return {field: (bases,) if isinstance(bases, str) else tuple(bases)
+            for field, bases in merged.items()}
 
 
 class Domain(RuleModel):
@@ -140,10 +165,17 @@ class ViolationMapping(Sourced):
 
     violation_type: NonEmptyText = Field(pattern=_CODE_PATTERN)
     offences: tuple[str, ...]
-    amounts: dict[AmountField, str] | None = None
+    #: Which basis each money field feeds, over screening.yaml's ``default_amounts``
+    #: field by field (:func:`amount_bases`). Empty (``{}``) is refused: it once removed
+    #: every default and now would change nothing; a field that feeds nothing says ``[]``.
+    amounts: dict[AmountField, AmountBases] | None = Field(default=None, min_length=1)
     quantities: tuple[QuantitySource, ...] = ()
     context: dict[str, str] = Field(default_factory=dict)
     qualifying: bool = False
+
+    def amount_bases(self, defaults: Mapping[str, AmountBases]) -> dict[str, tuple[str, ...]]:
+        """Which bases each money field of a case of this type feeds (defaults merged)."""
+        return amount_bases(defaults, self.amounts)
 
 
 class ViolationOffenceTable(RuleModel):

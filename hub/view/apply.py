@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from hub.identity import identifier_key, sole_trader_placeholder
 from hub.models import (
     Alert,
     AlertKind,
@@ -123,18 +124,32 @@ def _china_date(instant: datetime) -> date:
     return instant.astimezone(CHINA_TZ).date()
 
 
+def _party_key(party: Party) -> str:
+    """The party's credit code or ID number as a key; never the sole-trader placeholder
+    00000000000000000X, which every sole trader without a code files (counted as one
+    party, the demo county's clinics and shops were one repeat offender of 173
+    penalties from 15 units). Such a trader is found by its operator's row."""
+    placeholder = sole_trader_placeholder()
+    for value in (party.credit_code, party.id_number):
+        key = identifier_key(value or "")
+        if key and key != placeholder:
+            return key
+    return ""
+
+
 def _party_rows(case_id: str, parties: Iterable[Party]) -> list[dict[str, Any]]:
     """One row per searchable person or organisation: the party and its representative."""
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for party in parties:
-        identifier = (party.credit_code or party.id_number or "").upper()
-        entries = [(party.name, identifier, str(party.category))]
+        # Keyed as the engine keys parties (hub.identity.identifier_key): one person
+        # whichever spelling an export used, for search, the board and feedback triage.
+        entries = [(party.name, _party_key(party), str(party.category))]
         if party.legal_representative:
             entries.append(
                 (
                     party.legal_representative,
-                    (party.legal_representative_id_number or "").upper(),
+                    identifier_key(party.legal_representative_id_number or ""),
                     "LEGAL_REPRESENTATIVE",
                 )
             )
@@ -320,8 +335,9 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
 def _penalty_amount(event: PenaltyCaseRecorded) -> int:
     """The case's amount (涉案金额): the largest money figure *of the conduct* recorded.
 
-    Turnover and illegal gains are what criminal thresholds compare; confiscated gains and
-    goods are part of the conduct too. The fine is what the agency imposed, not what the
+    Turnover, illegal gains and the value of the goods (货值, unsold goods included) are
+    what criminal thresholds compare; confiscated gains and goods are part of the conduct
+    too. None recorded shows as "—", not as ¥0.00. The fine is what the agency imposed, not what the
     case involved (issue #14: a hazardous-waste case showed its ¥72,000 fine as its
     amount), so it is left out; a case measured in quantities shows them on its leads,
     beside their thresholds.
@@ -329,6 +345,7 @@ def _penalty_amount(event: PenaltyCaseRecorded) -> int:
     figures = (
         event.illegal_turnover_fen,
         event.illegal_gains_fen,
+        event.goods_value_fen,
         event.confiscation_amount_fen,
     )
     return max((figure for figure in figures if figure is not None), default=0)
@@ -464,7 +481,7 @@ def _feedback_party(content: dict[str, Any]) -> tuple[str, str]:
         if isinstance(parties, list) and parties and isinstance(parties[0], dict):
             first = parties[0]
             identifier = first.get("credit_code") or first.get("id_number") or ""
-            return str(first.get("name") or ""), str(identifier).upper()
+            return str(first.get("name") or ""), identifier_key(str(identifier))
     return "", ""
 
 

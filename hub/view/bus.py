@@ -44,6 +44,7 @@ from hub.errors import RecordRejected, RetriableError
 from hub.kafka import make_consumer, make_producer
 from hub.models import (
     EVENT_TYPES,
+    STORED_CONTEXT,
     CaseEvent,
     CaseState,
     FeedbackMatched,
@@ -555,7 +556,9 @@ class BusRunner:
         await self._ensure_topics({row.topic for row in rows})
         acknowledgements: list[Awaitable[Any]] = []
         for row in rows:
-            model = EVENT_TYPES[row.record_type].model_validate(row.payload)
+            # The view's own event, validated when queued: kept as written.
+            model = EVENT_TYPES[row.record_type].model_validate(row.payload,
+                                                                context=STORED_CONTEXT)
             serialized = await self.serde.serialize(model)
             acknowledgements.append(
                 await self.producer.send(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, func, select, union
 from sqlalchemy.orm import Session, aliased
 
+from hub.identity import identifier_key
 from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
 from hub.view.apply import VIEW_ACTION_STEP
@@ -142,7 +143,8 @@ def _conditions(filters: CaseFilters, units: list[str]) -> tuple[list[Any], bool
         party = filters.party.strip()
         by_party = union(
             select(CasePartyRow.case_id).where(CasePartyRow.name == party),
-            select(CasePartyRow.case_id).where(CasePartyRow.identifier == party.upper()),
+            select(CasePartyRow.case_id).where(
+                CasePartyRow.identifier == identifier_key(party)),
         ).subquery()
         conditions.append(driver.case_id.in_(select(by_party.c.case_id)))
     needs_cases = False
@@ -344,9 +346,12 @@ def case_labels(session: Session, case_ids: Sequence[str]) -> dict[str, CaseLabe
 
 
 def _alert_query(
-    scope: Scope, status: str | None, kind: str | None, leads_only: bool
+    scope: Scope, status: str | None, kind: str | None, leads_only: bool,
+    overdue_only: bool = False,
 ) -> Select[AlertRow]:
     query = select(AlertRow)
+    if overdue_only:
+        query = query.where(AlertRow.is_overdue.is_(True))
     if scope.unit_code is not None:
         query = query.where(AlertRow.unit_code == scope.unit_code)
     if status == "active":
@@ -367,11 +372,13 @@ def alert_page(
     status: str | None = None,
     kind: str | None = None,
     leads_only: bool = False,
+    overdue_only: bool = False,
     page: int = 1,
     page_size: int = 50,
 ) -> AlertPage:
-    """The alert queue: open alerts first by default, oldest raised first (work order)."""
-    query = _alert_query(scope, status, kind, leads_only)
+    """The alert queue: open alerts first by default, oldest raised first (work order).
+    ``overdue_only``: the items past their deadline, the dashboard's 超期事项 tile."""
+    query = _alert_query(scope, status, kind, leads_only, overdue_only)
     rows = session.scalars(
         query.order_by(AlertRow.raised_at, AlertRow.alert_id)
         .limit(page_size)
@@ -503,7 +510,7 @@ def find_cases(
         by_text = union(
             select(CaseNumberRow.case_id).where(CaseNumberRow.number.like(pattern, escape="\\")),
             select(CasePartyRow.case_id).where(CasePartyRow.name.like(pattern, escape="\\")),
-            select(CasePartyRow.case_id).where(CasePartyRow.identifier == text.upper()),
+            select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
         ).subquery()
         query = query.where(CaseRow.case_id.in_(select(by_text.c.case_id)))
     if unit_code:
@@ -783,9 +790,7 @@ def dashboard(session: Session, scope: Scope, *, now: datetime | None = None) ->
     open_alerts = session.scalar(select(func.count()).select_from(active)) or 0
     overdue = session.scalar(
         select(func.count()).select_from(
-            _alert_query(scope, "active", None, False)
-            .where(AlertRow.is_overdue.is_(True))
-            .subquery()
+            _alert_query(scope, "active", None, False, overdue_only=True).subquery()
         )
     ) or 0
     leads = session.scalar(

@@ -42,6 +42,8 @@ _FIXED = {
 _NOTES = (
     (re.compile(r"^also needs (?P<what>.+) \(not in the penalty record\)$"),
      "另需处罚记录中没有的数据，须由办案人员核实"),
+    (re.compile(r"^(?P<what>.+) from a stand-in figure \(not in the record\)$"),
+     "所用数额为替代数额（如以货值金额代替销售金额），须由办案人员核实"),
     (re.compile(r"^quantity (?P<what>.+) has no numeric value$"), "数量{what}不是数字"),
     (re.compile(r"^quantity (?P<what>.+) in .+ cannot be expressed in .+$"),
      "数量{what}的计量单位无法换算"),

@@ -483,21 +483,24 @@ def alerts_page(
     status_filter: Annotated[str, Query(alias="status")] = "active",
     kind: str = "",
     leads: bool = False,
+    overdue: bool = False,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     notice: str = "",
 ) -> Response:
-    """The alert queue; leads (线索) are a filter of it."""
+    """The alert queue; leads (线索) and overdue items (超期事项) are filters of it."""
     allowed = ("active", "open", "assigned", "acknowledged", "resolved", "all")
     status_filter = status_filter if status_filter in allowed else "active"
     with context_of(request).store.session() as session:
         alerts = queries.alert_page(
             session, scope_of(principal),
             status=None if status_filter == "all" else status_filter,
-            kind=kind[:60] or None, leads_only=leads, page=page, page_size=50,
+            kind=kind[:60] or None, leads_only=leads, overdue_only=overdue, page=page,
+            page_size=50,
         )
-    query = urlencode({"status": status_filter, "kind": kind, "leads": "1" if leads else ""})
+    query = urlencode({"status": status_filter, "kind": kind, "leads": "1" if leads else "",
+                       "overdue": "1" if overdue else ""})
     return _render(request, "alerts.html", principal, alerts=alerts, status_filter=status_filter,
-                   kind=kind, leads=leads, notice=notice, base_query=query,
+                   kind=kind, leads=leads, overdue=overdue, notice=notice, base_query=query,
                    case_labels=_labels(request, [a.case_id for a in alerts.items]))
 
 

@@ -42,14 +42,27 @@ def _key(identifier: str) -> bytes:
     return KEY_PREFIX + identifier.encode("utf-8")
 
 
+def _spellings(identifier: str) -> tuple[str, ...]:
+    """The keys a party's history may be stored under: its key and its lower-case
+    spelling. Before identifiers were keyed by :func:`hub.identity.identifier_key` the
+    history was keyed by the value as typed: an agency writing a resident ID's x, or a
+    passport or permit number in lower case, stored its penalties under that spelling;
+    they are read, and moved to the key when the party's next penalty is recorded. (A
+    value typed with spaces inside is not found; credit codes were upper case already.)"""
+    lower = identifier.lower()
+    return (identifier,) if lower == identifier else (identifier, lower)
+
+
 def _entries(store: PartitionStore, identifier: str) -> list[PriorPenalty]:
-    raw = store.get(_key(identifier))
-    if raw is None:
-        return []
-    return [PriorPenalty(item["event_id"], item["case_id"], item["unit_code"],
-                         item.get("violation_type_code"),
-                         date.fromisoformat(item["decided_on"]))
-            for item in decode_value(raw)]
+    entries: list[PriorPenalty] = []
+    for spelling in _spellings(identifier):
+        raw = store.get(_key(spelling))
+        if raw is not None:
+            entries += [PriorPenalty(item["event_id"], item["case_id"], item["unit_code"],
+                                     item.get("violation_type_code"),
+                                     date.fromisoformat(item["decided_on"]))
+                        for item in decode_value(raw)]
+    return entries
 
 
 def history_of(stores: Iterable[PartitionStore], identifier: str) -> list[PriorPenalty]:
@@ -63,11 +76,22 @@ def history_of(stores: Iterable[PartitionStore], identifier: str) -> list[PriorP
 
 def record(store: PartitionStore, penalty: PenaltyCaseRecorded, identifier: str,
            code: str | None) -> None:
-    """Stage the penalty in its party's history (a corrected copy replaces its case's)."""
-    entries = [e for e in _entries(store, identifier) if e.case_id != penalty.case_id]
-    entries.append(PriorPenalty(penalty.event_id, penalty.case_id, penalty.source_unit,
-                                code, penalty.decision_date))
+    """Stage the penalty in its party's history (a corrected copy replaces its case's).
+
+    Entries stored under an older spelling of the key (:func:`_spellings`) are moved to
+    the key, one entry per case (the key's own entry first).
+    """
+    by_case: dict[str, PriorPenalty] = {}
+    for entry in _entries(store, identifier):
+        if entry.case_id != penalty.case_id:
+            by_case.setdefault(entry.case_id, entry)
+    entries = [*by_case.values(), PriorPenalty(penalty.event_id, penalty.case_id,
+                                               penalty.source_unit, code,
+                                               penalty.decision_date)]
     entries.sort(key=lambda e: (e.decided_on, e.case_id))
+    for spelling in _spellings(identifier)[1:]:
+        if store.get(_key(spelling)) is not None:
+            store.put(_key(spelling), None)
     store.put(_key(identifier), encode_value([
         {"event_id": e.event_id, "case_id": e.case_id, "unit_code": e.unit_code,
          "violation_type_code": e.violation_type_code, "decided_on": e.decided_on.isoformat()}

@@ -32,6 +32,7 @@ from tests.unit.data.case_events import (
     decided,
     forwarded,
     judgment,
+    party,
     penalty,
     prosecutorial,
     reasons_explained,
@@ -409,3 +410,20 @@ def test_an_aggregate_stored_before_the_deadline_was_kept_learns_it_from_the_pen
     assert not stored.knows_disclosure and stored.disclosure_deadline is None
     stored.recall_disclosure([first])
     assert stored.knows_disclosure and stored.disclosure_deadline == FIRST_DEADLINE
+
+
+def test_a_stored_case_keyed_by_a_lower_case_x_lists_its_person_once() -> None:
+    """An aggregate stored before identifier keys were folded holds ``…002x``; the same
+    person read again as ``…002X`` was listed twice."""
+    person = party("王某", credit_code=None, category="NATURAL_PERSON",
+                   id_number="11010519491231002X")
+    first = penalty(at(2025, 1, 6), parties=[person], event_id="penalty-1")
+    stored = json.loads(json.dumps(fold([first]).to_dict()))
+    [(key, value)] = stored["parties"].items()
+    assert key.endswith("|11010519491231002X")
+    value["id_number"] = "11010519491231002x"  # as an earlier version wrote it
+    stored["parties"] = {key[:-1] + "x": value}
+    restored = CaseAggregate.from_dict(stored)
+    restored.apply(penalty(at(2025, 1, 7), parties=[person], event_id="penalty-2"))
+    state = restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
+    assert len(state.parties) == 1

@@ -86,9 +86,13 @@ def test_cached_check_characters_match_the_formula(first17: str) -> None:
     # Called twice: the second answer comes from the cache and must be the same.
     check = credit_code_check_char(first17)
     assert credit_code_check_char(first17) == check
-    assert is_valid_credit_code(first17 + check)
-    assert is_valid_credit_code(first17 + check) is True
-    digits = "".join(str(ord(c) % 10) for c in first17)
+    # GB 32100-2015 layout besides the check: a registration department (never 0) and
+    # a 6-digit division part (characters 3-8).
+    layout = first17[0] != "0" and first17[2:8].isdigit()
+    assert is_valid_credit_code(first17 + check) is layout
+    assert is_valid_credit_code(first17 + check) is layout
+    # A resident ID of a province, a real birth date and a sequence drawn from the text.
+    digits = "42990119800229" + "".join(str(ord(c) % 10) for c in first17[:3])
     resident_check = resident_id_check_char(digits)
     assert is_valid_resident_id(digits + resident_check)
     wrong = "0" if resident_check != "0" else "1"

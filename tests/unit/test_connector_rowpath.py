@@ -25,8 +25,9 @@ from connectors.delivery import DeadLetter
 from connectors.kinds.file import CsvRowParser
 from connectors.mapping import Mapper, build_mapper
 from connectors.mapping.rules import _known_codes
+from connectors.mapping.spec import FieldRule
 from connectors.samples import DEMO_MARKET_UNIT, PENALTY_HEADER, penalty_row
-from hub.identity import resident_id_check_char
+from hub.identity import credit_code_check_char, resident_id_check_char
 from hub.models import CHINA_TZ
 from hub.serde import LocalSerde
 
@@ -44,6 +45,34 @@ def _edit(number: int, natural: bool = False, **cells: str) -> list[str]:
 
 def _resident_id(first17: str) -> str:
     return first17 + resident_id_check_char(first17)
+
+
+def _credit_code(first17: str) -> str:
+    return first17 + credit_code_check_char(first17)
+
+
+#: First 17 digits of a resident ID whose check character is X.
+_REPRESENTATIVE_X = "42990119810100005"
+#: Identifiers with a right check character that are no identifier (GB 11643-1999,
+#: GB 32100-2015): Python refuses them, so the core must never write them.
+_IMPOSSIBLE: list[tuple[str, list[str]]] = [
+    ("resident id born on 29 February 1999", _edit(9060, natural=True, 证件号码=_resident_id(
+        "42990119990229001"))),
+    ("resident id born in 2099", _edit(9061, natural=True, 证件号码=_resident_id(
+        "42990120990101001"))),
+    ("resident id of month 13", _edit(9062, natural=True, 证件号码=_resident_id(
+        "42990119811301001"))),
+    ("resident id of no province", _edit(9063, natural=True, 证件号码=_resident_id(
+        "99990119810101001"))),
+    ("representative's id born in 1799", _edit(9064, 法定代表人证件号码=_resident_id(
+        "42990117990101001"))),
+    ("party credit code with letters for the division", _edit(
+        9065, 行政相对人代码_1=_credit_code("91ABCDEFMA4K00010"))),
+    ("party credit code of registration department 0", _edit(
+        9066, 行政相对人代码_1=_credit_code("01429900MA4K00010"))),
+    ("authority code with letters for the division", _edit(
+        9067, 处罚机关统一社会信用代码=_credit_code("1142ABCD030089405"))),
+]
 
 
 #: What exporters get wrong, cell by cell: the core may doubt each, never differ.
@@ -110,6 +139,9 @@ _HOSTILE: list[tuple[str, list[str]]] = [
                                                处罚机关统一社会信用代码="11429901030089405M")),
     ("sole trader placeholder", _edit(9058, 行政相对人代码_1="00000000000000000X",
                                       行政相对人类别="个体工商户")),
+    *_IMPOSSIBLE,
+    ("representative's id with x", _edit(9070, 法定代表人证件号码=_resident_id(
+        _REPRESENTATIVE_X).lower())),
 ]
 
 
@@ -183,6 +215,18 @@ def test_hostile_rows_are_doubted_or_the_same_and_map_rows_equals_python(encodin
                if isinstance(theirs, DeadLetter)}
     assert refused and refused <= set(doubted)
     assert map_rows(mapper, local, EventHeaders(), items, _RECORDED_AT) == python
+
+
+def test_identifiers_that_exist_in_no_standard_are_dead_letters_never_core_output() -> None:
+    mapper, local = _penalty_mapper()
+    items = _items([row for _, row in _IMPOSSIBLE])
+    native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+    assert native is not None
+    python = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+    accepted = [name for (name, _), theirs in zip(_IMPOSSIBLE, python, strict=True)
+                if not isinstance(theirs, DeadLetter)]
+    assert accepted == []
+    assert native == [None] * len(_IMPOSSIBLE)
 
 
 def test_switched_off_every_row_maps_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,6 +417,9 @@ _DEMO_ODD: list[dict[str, str]] = [
     {"处罚决定日期": "2024/03/15", "录入日期": "2024/03/15"},
     {"处罚决定日期": "2024/03/19", "录入日期": "2024/03/18"},
     {"处罚决定日期": "2024/3/15"},
+    # division codes of no province, or not in ASCII digits: refused by Python
+    {"行政区划代码": "990000"}, {"行政区划代码": "100000"}, {"行政区划代码": "４２１１８１"},
+    {"行政区划代码": "710000"},
     *({"违法行为类型代码": value} for value in (
         "env-hazardous-waste", " ENV-HAZARDOUS-WASTE ", "MR", "ENV-HAZARDOUS-WASTE;")),
 ]
@@ -485,3 +532,48 @@ def test_a_first_party_check_on_another_list_is_not_planned() -> None:
         _fields({"fields": []}, Listed, {})
     mapper, _ = _penalty_mapper()
     assert _fields({"fields": []}, mapper.model, {}) == []  # the real models: planned
+
+
+_AMOUNTS = ["违法经营额（万元）", "货值金额（万元）"]
+
+
+@pytest.mark.parametrize(("turnover", "goods"), [
+    ("", "14"), ("3.5", "14"), ("3.5", ""), ("", ""),
+])
+def test_rows_read_before_goods_value_had_its_own_field_keep_their_event_ids(
+        turnover: str, goods: str) -> None:
+    """货值金额 used to fill illegal_turnover_fen; split off into goods_value_fen, it is
+    hashed as before (``hash_as``): a cumulative export read again after the upgrade is
+    no correction of every row with a goods value. Both paths, same ids."""
+    config = parse_config({"id": "rowpath-csv", "unit": DEMO_MARKET_UNIT, "kind": "file",
+                           "source": {"path": "/nonexistent"}, "preset": "penalty-disclosure",
+                           "mapping": {"stream": "rowpath-csv"}})
+    spec = config.mapping
+    legacy_fields = {name: rule for name, rule in spec.fields.items()
+                     if name != "goods_value_fen"}
+    legacy_fields["illegal_turnover_fen"] = FieldRule(columns=tuple(_AMOUNTS),
+                                                      convert="wan_yuan_to_fen")
+    mappers = {version: build_mapper(mapping, unit=config.unit, connector_id=config.id)
+               for version, mapping in [("now", spec), ("before", spec.model_copy(
+                   update={"fields": legacy_fields}))]}
+    header = (*PENALTY_HEADER, *_AMOUNTS)
+    parser = CsvRowParser(header, "gb18030", ",", 131_072)
+    items: list[RowItem] = [(_csv_bytes([*penalty_row(7001), turnover, goods]),
+                             "penalties.csv:2", parser)]
+    ids = {}
+    for version, mapper in mappers.items():
+        assert isinstance(mapper, Mapper)
+        local = LocalSerde()
+        for number, name in enumerate(sorted(mapper.avro_names()), start=101):
+            local.bind_writer(name, number)
+        [python] = _map_python(mapper, local, EventHeaders(), items, _RECORDED_AT)
+        assert not isinstance(python, DeadLetter)
+        ids[version] = python[3]  # (key, value, headers, event id, partition hash)
+        if version == "now":
+            native = rowpath.map_native(mapper, local, items, _RECORDED_AT)
+            assert native is not None and native[0] is not None  # not doubted
+            assert tuple(native[0]) == tuple(python)
+            event = mapper.event(parser.parse(items[0][0]), "penalties.csv:2", _RECORDED_AT)
+            assert event.goods_value_fen == (14_000_000 if goods else None)  # 14 万元
+            assert event.illegal_turnover_fen == (3_500_000 if turnover else None)
+    assert ids["now"] == ids["before"]

@@ -456,3 +456,18 @@ def test_unlinking_leaves_other_links_alone(matcher: FeedbackMatcher) -> None:
     matcher.unlink_police_case(COUNTY_PSB, "青公刑立〔2025〕78号", CASE2)  # not its case
     later = feedback(at(2025, 5, 20, 10), police_case_number="青公刑立〔2025〕78号")
     assert matcher.match(later).case_id == CASE
+
+
+def test_identifiers_are_compared_whatever_the_spelling_of_a_stored_party() -> None:
+    from hub.models import Party
+    from streams.match_index import identifiers_of
+
+    # Parties of events stored before full-width digits were refused: kept as typed.
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "11010519491231002") + "X"
+    stored = [Party.from_avro({"name": "王某", "id_type": "RESIDENT_ID",
+                               "id_number": full_width}),
+              Party.from_avro({"name": "某诊所", "category": "SOLE_TRADER",
+                               "credit_code": "00000000000000000X",
+                               "legal_representative_id_type": "RESIDENT_ID",
+                               "legal_representative_id_number": "11010519491231002x "})]
+    assert identifiers_of(stored) == {"11010519491231002X"}

@@ -260,7 +260,8 @@ def test_passport_numbers_are_not_checked_as_resident_ids():
     assert party.id_number == "E12345678"
 
 
-@pytest.mark.parametrize("code", ["42118", "4211811", "00118a", "001181"])
+@pytest.mark.parametrize("code", ["42118", "4211811", "00118a", "001181", "991181",
+                                  "４２１１８１"])
 def test_division_code_must_be_six_digits_with_a_province(code):
     text = _error_text(_penalty(division_code=code))
     assert f"division_code: {code!r}" in text
@@ -345,3 +346,61 @@ def test_from_avro_neither_mutates_nor_keeps_the_callers_dict():
     record["parties"][0]["name"] = "changed afterwards"
     assert rebuilt.remarks is None
     assert rebuilt.parties[0].name == "示例商贸有限公司"
+
+
+@pytest.mark.parametrize(("number", "fault"), [
+    ("421181199902290016", "birth date 19990229 is not a date"),
+    ("１１０１０５１９４９１２３１００２X", "digits other than ASCII 0-9"),
+    ("000000198001010013", "address code 000000 has no province 00"),
+])
+def test_a_refused_resident_id_names_field_value_and_fault(number: str, fault: str) -> None:
+    text = _error_text(_penalty(parties=[{"name": "张示例", "id_type": "RESIDENT_ID",
+                                          "id_number": number}]))
+    assert f"id_number: {number!r}" in text
+    assert fault in text
+
+
+@pytest.mark.parametrize("field", ["id_number", "legal_representative_id_number"])
+def test_a_lower_case_x_check_character_is_stored_as_x(field: str) -> None:
+    # The penalty history and the feedback matcher key a person on this number.
+    type_field = "id_type" if field == "id_number" else "legal_representative_id_type"
+    party = Party(name="张示例", **{type_field: IdDocumentType.RESIDENT_ID,
+                                   field: "11010519491231002x"})
+    assert getattr(party, field) == "11010519491231002X"
+    passport = Party(name="John Example", id_type=IdDocumentType.PASSPORT, id_number="e1234x")
+    assert passport.id_number == "e1234x"
+
+
+def test_the_event_id_is_hashed_from_the_row_not_the_normalised_number() -> None:
+    from connectors.config import load_preset
+    from connectors.mapping import MappingSpec, build_mapper
+    from connectors.samples import PENALTY_HEADER, penalty_row
+
+    mapper = build_mapper(MappingSpec.model_validate(load_preset("penalty-disclosure")),
+                          unit=EXAMPLE_AGENCY, connector_id="test")
+    row = dict(zip(PENALTY_HEADER, penalty_row(5, natural_person=True), strict=True))
+    row["证件号码"] = "11010519491231002x"
+    payload = mapper.payload(row, "f.csv#2")
+    event = mapper.validated(dict(payload))
+    assert payload["parties"][0]["id_number"] == "11010519491231002x"
+    assert event.parties[0].id_number == "11010519491231002X"  # type: ignore[attr-defined]
+    assert event.event_id == payload["event_id"]  # what every earlier version gave the row
+
+
+def test_stored_parties_are_read_back_as_written() -> None:
+    from hub.models import STORED_CONTEXT
+
+    # Written before the birth date was checked (and before x was written X): a case
+    # document holding it must stay readable, and its content unchanged.
+    stored = {"name": "张示例", "id_type": "RESIDENT_ID", "id_number": "42118119990229001x",
+              "credit_code": "91ABCDEFMA01ABCD1L"}
+    with pytest.raises(ValidationError):
+        Party.model_validate(stored)
+    party = Party.model_validate(stored, context=STORED_CONTEXT)
+    assert party.id_number == "42118119990229001x"
+    assert party.credit_code == "91ABCDEFMA01ABCD1L"
+    event = _penalty(division_code="990000")
+    with pytest.raises(ValidationError):
+        PenaltyCaseRecorded.model_validate(event)
+    assert PenaltyCaseRecorded.model_validate(
+        event, context=STORED_CONTEXT).division_code == "990000"

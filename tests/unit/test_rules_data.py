@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,6 +74,89 @@ def test_every_rule_names_a_source(name: str) -> None:
             assert isinstance(entry.get("source"), str), f"{where} has no source"
             assert entry["source"].strip(), f"{where} has an empty source"
             assert isinstance(entry.get("verified", True), bool), where
+
+
+#: A filing-standards shorthand the data files once cited instead of the document:
+#: "(一) Art. 16", "(二)2010 Art. 79", "(二) (article number not established)". The
+#: parts' markers are part of a title only right after 规定 (…的规定（一）》).
+_ABBREVIATED = re.compile(r"(?<!规定)[(（][一二][)）]")
+#: Who issues the documents a threshold rests on.
+_ISSUER = re.compile(r"(最高人民法院|最高人民检察院|公安部|国务院|全国人民代表大会)[^《]{0,30}《")
+
+
+def _sources(node: object) -> list[str]:
+    """Every ``source`` string anywhere in a rule file's data."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k.endswith("source") and isinstance(v, str)]
+        return found + [s for v in node.values() for s in _sources(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _sources(v)]
+    return []
+
+
+def _names_its_document(source: str) -> list[str]:
+    """What keeps a threshold's source from being a citation a reader can look up."""
+    problems = []
+    if _ABBREVIATED.search(source):
+        problems.append("abbreviated filing standards")
+    if not _ISSUER.search(source) or "》" not in source:
+        problems.append("no issuer and 《title》")
+    if not re.search(r"第\d+条", source) and "条号未核" not in source:
+        problems.append("no article (第N条), nor 条号未核")
+    if not re.search(r"\d{4}", source) and "经修正" not in source and "日期" not in source:
+        problems.append("no date or year, nor a note that it is not known")
+    return problems
+
+
+@pytest.mark.parametrize("source", [
+    "(二)2010 Art. 79", "(一) Art. 16", "(二) (article number not established)",
+    "最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定（一）》第16条",
+])
+def test_the_citation_check_refuses_shorthand(source: str) -> None:
+    assert _names_its_document(source)
+
+
+@pytest.mark.parametrize("name", RULE_FILES)
+def test_no_rule_cites_the_filing_standards_by_shorthand(name: str) -> None:
+    for source in _sources(_raw(name)):
+        assert not _ABBREVIATED.search(source), (name, source)
+
+
+def test_every_threshold_cites_issuer_title_date_and_article() -> None:
+    """The threshold's source goes into every lead (legal_source, threshold_source)."""
+    for offence in load_thresholds().offences:
+        assert _names_its_document(offence.source) == [], (offence.id, offence.source)
+
+
+def test_the_filing_standards_part_one_is_cited_as_domain_and_conduct_criteria_do() -> None:
+    fake = load_thresholds().offence("fake-inferior-products")
+    assert fake.source == ("最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定"
+                           "（一）》（公通字〔2008〕36号，2008-06-25）第16条")
+    tax = load_thresholds().offence("tax-evasion")
+    # DOMAIN.md gives part two's 2022 revision no number: none is invented
+    assert "2022年修订；文号不详" in tax.source and "第52条" in tax.source
+
+
+def test_every_mapped_offence_can_be_measured_by_a_figure_the_mapping_feeds() -> None:
+    """A mapping whose fields feed none of an offence's bases hides that offence: fake
+    cigarettes' gains once reached neither the trademark nor the tobacco threshold."""
+    thresholds, screening = load_thresholds(), load_screening()
+    for mapping in load_violation_offences().mappings:
+        if mapping.qualifying:
+            continue
+        fed = {b for bases in mapping.amount_bases(screening.default_amounts).values()
+               for b in bases} | {q.basis for q in mapping.quantities}
+        for offence_id in mapping.offences:
+            offence = thresholds.offence(offence_id)
+            money = {c.basis for a in offence.alternatives for c in a.all_of
+                     if thresholds.basis(c.basis).kind == "money"}
+            if offence.per_se or not offence.alternatives:
+                continue
+            assert any(c.basis in fed for a in offence.alternatives for c in a.all_of), (
+                mapping.violation_type, offence_id)
+            # every amount basis the turnover or gains could mean is fed (loss is no field)
+            for basis in money & {"turnover", "illegal_gains", "sales_amount", "goods_value"}:
+                assert basis in fed, (mapping.violation_type, offence_id, basis)
 
 
 def test_every_rule_file_loads_and_the_files_agree() -> None:
@@ -362,6 +446,7 @@ def test_every_code_is_mapped() -> None:
         ("非法占用永久基本农田建房", None, "NR-OCCUPY-BASIC-FARMLAND"),
         ("非法占用耕地建房", None, "NR-OCCUPY-FARMLAND"),
         ("超标排放含重金属废水", "environment", "ENV-EXCESS-HEAVY-METALS"),
+        ("超标排放化学需氧量", "environment", None),
         ("禁渔期电鱼", None, "AGR-ILLEGAL-FISHING-INLAND"),
         ("乱停车", None, None),
         ("偷税", "environment", None),

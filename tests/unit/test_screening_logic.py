@@ -205,7 +205,9 @@ def test_suspected_non_referral_is_raised_with_rule_and_source(rules: ScreeningR
     assert alert.responsible_unit_code == MARKET
     assert alert.alert_id == alert_id_for(CASE, NON_REFERRAL_RULE_ID, ABOVE.event_id)
     assert alert.legal_source == (
-        "(一) Art. 16; State Council Decree 310 (rev. 2020) Art. 11 (以罚代刑 forbidden)"
+        "最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定（一）》"
+        "（公通字〔2008〕36号，2008-06-25）第16条; "
+        "State Council Decree 310 (rev. 2020) Art. 11 (以罚代刑 forbidden)"
     )
     assert alert.details["offence_id"] == "fake-inferior-products"
     assert alert.details["criminal_law_article"] == "140"

@@ -16,12 +16,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
+from hub.identity import sole_trader_placeholder
+from hub.models import Party, PartyCategory, PenaltyCaseRecorded
 from hub.view.app import create_app
-from hub.view.board import lead_explanation, repeat_offenders
+from hub.view.board import lead_explanation, other_units_penalising, repeat_offenders
 from hub.view.library import library_entries
 from hub.view.queries import CHINA_TZ, Scope
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
+from hub.view.store import CasePartyRow
 from hub.view.texts import localize
 from tests.support.view_data import ENVIRONMENT, MARKET, POLICE, TOBACCO, apply_events
 from tests.unit.data.oversight_county import (
@@ -143,6 +147,53 @@ def test_repeat_offenders_are_counted_across_units(board: Board) -> None:
         assert [(o.identifier, o.penalties, len(o.case_ids)) for o in own] == [
             (REPEAT_PARTY.credit_code, 4, 1)]  # its own case listed, the others counted
         assert repeat_offenders(session, Scope(unit_code=POLICE)) == []
+
+
+def test_sole_traders_filing_the_placeholder_code_are_not_one_party(board: Board) -> None:
+    """Every sole trader without a credit code files 00000000000000000X: counted as one
+    party, the demo county's clinics and shops were one repeat offender of 173 penalties
+    from 15 units. New cases key such a trader by nobody; rows an older view stored with
+    the placeholder are left out of the count too."""
+    placeholder = sole_trader_placeholder()
+    penalties = [e for e in demo_county_events(CASES, datetime.now(CHINA_TZ).date())[0]
+                 if isinstance(e, PenaltyCaseRecorded)]
+    by_unit = {e.source_unit: e for e in penalties}
+    traders = [event.model_copy(update={
+        "case_id": f"{event.case_id[:-4]}{n:04d}", "event_id": f"{event.event_id[:-4]}{n:04d}",
+        "decision_number": f"演罚〔2025〕{900 + n}号",
+        "parties": [Party(name=f"演示县某某诊所{n}", category=PartyCategory.SOLE_TRADER,
+                          credit_code=placeholder)]})
+        for n, event in enumerate(list(by_unit.values())[:3])]
+    assert len({t.source_unit for t in traders}) == 3
+    context = board.app.state.view  # type: ignore[attr-defined]
+    with context.store.session() as session:
+        apply_events(session, traders, context.units)
+        stored = session.scalars(select(CasePartyRow.identifier).where(
+            CasePartyRow.case_id.in_([t.case_id for t in traders]))).all()
+        assert set(stored) == {""}
+        # as an older view stored them
+        session.execute(update(CasePartyRow).where(
+            CasePartyRow.case_id.in_([t.case_id for t in traders])).values(
+            identifier=placeholder))
+        session.flush()
+        assert placeholder not in {o.identifier for o in repeat_offenders(session, Scope())}
+        assert set(other_units_penalising(session, [t.case_id for t in traders]).values()
+                   ) <= {0}
+
+
+def test_the_overdue_tile_leads_to_exactly_its_items(board: Board) -> None:
+    """The tile counted the overdue items and linked to the whole queue (33 against 80)."""
+    board.login()
+    page = board.client.get("/").text
+    tile = re.search(r'<a class="tile danger" href="([^"]+)" id="tile-overdue">'
+                     r'<span class="number">(\d+)</span>', page)
+    assert tile is not None
+    listed = board.client.get(html.unescape(tile.group(1))).text
+    count = re.search(r"共 (\d+) 条", listed)
+    assert count is not None and int(count.group(1)) == int(tile.group(2)) > 0
+    everything = re.search(r"共 (\d+) 条", board.client.get("/alerts").text)
+    assert everything is not None and int(everything.group(1)) > int(tile.group(2))
+    assert 'id="filter-overdue" checked' in listed
 
 
 def test_the_english_page_and_a_unit_user(board: Board) -> None:

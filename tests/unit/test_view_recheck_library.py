@@ -203,12 +203,13 @@ def test_the_library_lists_every_rule_with_its_source() -> None:
     assert fake.title == "生产、销售伪劣产品罪"
     assert fake.rule == ("刑法第140条（经济犯罪）；销售金额 ≥ ¥50,000；"
                          "或 货值金额（尚未销售） ≥ ¥150,000")
-    # Sources in Chinese on the Chinese page: the rule files' shorthand expanded
-    # (hub/view/library_terms.yaml), English explanations left to the English page.
-    assert fake.source == ("最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定"
-                           "（一）》（2008）第16条")
+    # The thresholds file cites its documents in full (issuer, title, number, date,
+    # article): the same on both pages, no shorthand for the library to expand.
+    full = ("最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定（一）》"
+            "（公通字〔2008〕36号，2008-06-25）第16条")
+    assert fake.source == full
     english = {e.ref: e for e in library_entries("en")}
-    assert english["fake-inferior-products"].source == "(一) Art. 16"
+    assert english["fake-inferior-products"].source == full
     receipt_rule = next(e for e in entries if e.ref == "receipt-missing")
     assert receipt_rule.source == ("国务院《行政执法机关移送涉嫌犯罪案件的规定》"
                                    "（国务院令第310号，2020年修订）第7条")

@@ -37,6 +37,9 @@ struct RuleJ {
     empty: Value,
     required: bool,
     in_event: bool,
+    /// hashed under this field's name when that one is empty, else left out of the hash
+    #[serde(default)]
+    hash_as: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -208,6 +211,8 @@ struct Field {
 enum JsonEntry {
     One(String, usize),
     Group(String, Vec<(String, usize)>),
+    /// a field and the one split off it (`hash_as`): the first with a value, under this name
+    Either(String, Option<usize>, usize),
 }
 
 #[pyclass]
@@ -383,13 +388,25 @@ impl Plan {
             fields.push(compile_field(f, &p.rules, None).map_err(err)?);
         }
         // content hash layout: payload keys sorted (code point order == UTF-8 byte order)
-        let mut tops: Vec<String> = p.rules.iter().filter(|r| r.in_event).map(|r| r.top.clone()).collect();
+        // a rule hashed as another field (`hash_as`) is hashed under that field's name
+        let hashed_top = |r: &RuleJ| r.hash_as.clone().unwrap_or_else(|| r.top.clone());
+        let mut tops: Vec<String> = p.rules.iter().filter(|r| r.in_event).map(hashed_top).collect();
         tops.sort();
         tops.dedup();
         let mut json = vec![];
         for t in tops {
-            let members: Vec<usize> = (0..p.rules.len()).filter(|&i| p.rules[i].in_event && p.rules[i].top == t).collect();
-            if members.iter().all(|&i| p.rules[i].sub.is_none()) {
+            let split_off: Vec<usize> = (0..p.rules.len())
+                .filter(|&i| p.rules[i].in_event && p.rules[i].hash_as.as_deref() == Some(t.as_str()))
+                .collect();
+            let members: Vec<usize> = (0..p.rules.len())
+                .filter(|&i| p.rules[i].in_event && p.rules[i].hash_as.is_none() && p.rules[i].top == t)
+                .collect();
+            if !split_off.is_empty() {
+                if split_off.len() != 1 || members.len() > 1 || members.iter().chain(&split_off).any(|&i| p.rules[i].sub.is_some()) {
+                    return Err(err(format!("{t}: hash_as")));
+                }
+                json.push(JsonEntry::Either(t, members.first().copied(), split_off[0]));
+            } else if members.iter().all(|&i| p.rules[i].sub.is_none()) {
                 if members.len() != 1 {
                     return Err(err(format!("{t}: several rules")));
                 }
@@ -850,6 +867,17 @@ impl Plan {
                         json_val(js, &vals[*r]);
                     }
                 }
+                JsonEntry::Either(name, primary, then) => {
+                    let chosen = match primary {
+                        Some(r) if !matches!(vals[*r], V::Null) => Some(*r),
+                        _ if !matches!(vals[*then], V::Null) => Some(*then),
+                        _ => None,
+                    };
+                    if let Some(r) = chosen {
+                        json_member(js, &mut first, name);
+                        json_val(js, &vals[r]);
+                    }
+                }
                 JsonEntry::Group(name, subs) => {
                     if subs.iter().all(|(_, r)| matches!(vals[*r], V::Null)) {
                         continue;
@@ -898,7 +926,8 @@ impl Plan {
                 v => v.clone(),
             };
             if let (V::Str("RESIDENT_ID"), V::Str(num)) = (&ty, &subvals[n]) {
-                if !valid_resident_id(num) {
+                // a lower-case x is written X by the validator: Python writes that row
+                if !valid_resident_id(num, ctx.today_china) || num.contains('x') {
                     return None;
                 }
             }
@@ -943,8 +972,8 @@ fn write_field(f: &Field, v: V, ctx: &Ctx, out: &mut Vec<u8>) -> Option<()> {
             (Check::PastDate, V::Date(d)) => *d < ctx.today_china - 1,
             (Check::PastInstant, V::Ts(d)) => day_micros(*d) < ctx.now_us - 86_400_000_000,
             (Check::NonNegative, V::Int(i)) => *i >= 0,
-            (Check::DivisionCode, V::Str(s)) => s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with("00"),
-            (Check::ResidentId, V::Str(s)) => valid_resident_id(s) && !s.contains('x'),
+            (Check::DivisionCode, V::Str(s)) => s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) && is_province(&s.as_bytes()[..2]),
+            (Check::ResidentId, V::Str(s)) => valid_resident_id(s, ctx.today_china) && !s.contains('x'),
             // _check_decimal (^-?\d+(\.\d+)?$ on the stripped text, which it returns):
             // held to ASCII digits, the text unchanged
             (Check::Decimal, V::Str(s)) => is_plain_decimal(s),
@@ -1203,10 +1232,19 @@ fn wan_yuan_to_fen(t: &str) -> Option<i64> {
 const CREDIT_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
-/// is_valid_credit_code for text that is already upper case (lower case: doubt).
+/// hub.identity.PROVINCE_CODES: the GB/T 2260 province-level codes (first two digits).
+fn is_province(p: &[u8]) -> bool {
+    if p.len() != 2 || !p.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    matches!((p[0] - b'0') * 10 + (p[1] - b'0'), 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
+}
+
+/// is_valid_credit_code for text that is already upper case (lower case: doubt): the
+/// alphabet, a registration department other than 0, a 6-digit division part, the check.
 fn valid_credit_code(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 18 {
+    if b.len() != 18 || b[0] == b'0' || !b[2..8].iter().all(u8::is_ascii_digit) {
         return false;
     }
     let mut total = 0u32;
@@ -1221,10 +1259,22 @@ fn valid_credit_code(s: &str) -> bool {
 
 const RESIDENT_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 
-/// is_valid_resident_id (which upper-cases first: a trailing x is accepted).
-fn valid_resident_id(s: &str) -> bool {
+/// is_valid_resident_id (which upper-cases first: a trailing x is accepted): ASCII
+/// digits, a province address code (or 83), a real birth date from 1900, the check.
+/// A birth date within a day of today (China) is doubted, as past dates are: Python
+/// judges it against its own clock.
+fn valid_resident_id(s: &str, today_china: i32) -> bool {
     let b = s.as_bytes();
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if !(is_province(&b[..2]) || &b[..2] == b"83") {
+        return false;
+    }
+    let Some(born) = parse_date(&format!("{}-{}-{}", &s[6..10], &s[10..12], &s[12..14])) else {
+        return false;
+    };
+    if born < days_from_civil(1900, 1, 1) || born >= today_china - 1 {
         return false;
     }
     let total: u32 = b[..17].iter().zip(RESIDENT_WEIGHTS).map(|(c, w)| (c - b'0') as u32 * w).sum();
