@@ -64,6 +64,9 @@ def clock_limits(
     """
     del tzinfo  # a key only
     if declared is not None:
+        # the letter's date is the last day of its period: a rest day moves it too
+        while rest_day_extends and not cal.is_working_day(declared):
+            declared += timedelta(days=1)
         return declared, datetime.combine(declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
     start = started_at
     if unit == "hours" and _is_date_only(started_at):
@@ -168,14 +171,15 @@ def _numbers_a_document(value: object) -> bool:
 
 def later_copies(plan: RulePlan, events: Sequence[CaseEvent], starts: Iterable[int],
                  documents: Mapping[str, str]) -> frozenset[int]:
-    """Positions of start events that copy an earlier-entered start of the same document.
+    """Positions of start events that copy an earlier-entered start of the same document,
+    for a rule kept ``per_document`` (the entry clocks).
 
-    A corrected or re-read record (a new event id) of a penalty decision or a receipt
-    would start a second clock for one duty: its own late-entry alert at the time it was
-    read again, or a second overdue alert. The copy entered first (earliest recorded,
-    then event id) keeps the clock, as the statistics count the first entry.
+    A corrected record (a new event id) of a penalty decision would start its own
+    late-entry clock when it is read again, months later. The copy entered first
+    (earliest recorded, then event id) keeps the clock, as the statistics count the
+    first entry. Only copies with the rule's start time count.
     """
-    if not documents:
+    if not documents or not plan.rule.per_document:
         return frozenset()
     first: dict[tuple[str, str, str], tuple[datetime, str, int]] = {}
     copies: set[int] = set()
@@ -184,9 +188,11 @@ def later_copies(plan: RulePlan, events: Sequence[CaseEvent], starts: Iterable[i
         name = type(event).__name__
         field = documents.get(name)
         number = event.__dict__.get(field) if field else None
-        if not _numbers_a_document(number) or first_match(plan.start_matchers[name],
-                                                          event) is None:
+        if not _numbers_a_document(number):
             continue
+        matcher = first_match(plan.start_matchers[name], event)
+        if matcher is None or matcher.start_instant(event) is None:
+            continue  # a copy without the start time starts no clock to keep
         key = (name, event.source_unit, str(number))
         entry = (event.recorded_at, event.event_id, position)
         kept = first.get(key)

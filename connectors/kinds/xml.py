@@ -159,6 +159,13 @@ def iter_xml_records(path: Path, record_tag: str, digest: str,
                         with contextlib.suppress(ValueError):
                             ancestors[-1].remove(element)
                     continue
+                if len(ancestors) == 1:
+                    # a child of the root: no record's context (record_row copies only
+                    # the root's attributes), so let go of it (a <签章/> after each record)
+                    element.clear()
+                    with contextlib.suppress(ValueError):
+                        ancestors[0].remove(element)
+                    continue
                 held += 1
                 if held > MAX_HELD_ELEMENTS:
                     raise FileRejected(

@@ -212,6 +212,9 @@ class DeadlineRule(Sourced):
     operator_set: bool = False
     #: The file's ``period_end`` unless the rule gives its own.
     period_end: PeriodEnd | None = None
+    #: One clock per document (the file's ``documents``): a corrected record of a
+    #: document entered already starts none (the entry clocks: its first entry decides).
+    per_document: bool = False
     notes: str = ""
 
     @property

@@ -199,6 +199,11 @@ def lead_explanation(kind: str, details: dict[str, Any], language: str,
         rule = t("board.rule_criterion_early" if kind == "EARLY_INTERVENTION_CANDIDATE"
                  else "board.rule_criterion", window=screening.no_referral_window_days)
     figures: list[LeadFigure] = []
+    # a figure the record does not give, taken from another (the goods value for the
+    # sales amount: screening.yaml stand_ins), is shown as such, never as the case's own
+    stood_in = {condition.removesuffix(" (stand-in)") for condition in str(
+        details.get("unchecked_conditions") or "").split("; ")
+        if condition.endswith(" (stand-in)")}
     for key, raw in sorted(details.items()):
         if not key.startswith("threshold."):
             continue
@@ -208,6 +213,8 @@ def lead_explanation(kind: str, details: dict[str, Any], language: str,
         if minimum is None:
             continue
         found = _figure(basis, value, t) if value is not None else t("board.not_recorded")
+        if value is not None and basis in stood_in:
+            found = t("board.stand_in", figure=found)
         share = _percent(value / minimum) if value is not None and minimum else ""
         figures.append(LeadFigure(_basis_name(basis, language), found,
                                   _figure(basis, minimum, t), share))
@@ -224,6 +231,9 @@ def lead_explanation(kind: str, details: dict[str, Any], language: str,
         reason = str(details.get("reason") or "")
         note = localize(reason, language) if language == "en" else t(
             "board.qualitative" if "per se" not in reason else "board.per_se")
+    if details.get("conditions_checked") == "false":
+        unchecked = t("board.unchecked")
+        note = f"{note}{t('library.sentence_sep')}{unchecked}" if note else unchecked
     if repeat_units:
         repeat = t("board.repeat_note", units=repeat_units)
         note = f"{note}{t('library.sentence_sep')}{repeat}" if note else repeat

@@ -497,8 +497,10 @@ def alerts_page(
             kind=kind[:60] or None, leads_only=leads, overdue_only=overdue, page=page,
             page_size=50,
         )
-    query = urlencode({"status": status_filter, "kind": kind, "leads": "1" if leads else "",
-                       "overdue": "1" if overdue else ""})
+    # an empty flag (leads=) is no boolean: the page links would answer 422
+    query = urlencode({key: value for key, value in (
+        ("status", status_filter), ("kind", kind), ("leads", "1" if leads else ""),
+        ("overdue", "1" if overdue else "")) if value})
     return _render(request, "alerts.html", principal, alerts=alerts, status_filter=status_filter,
                    kind=kind, leads=leads, overdue=overdue, notice=notice, base_query=query,
                    case_labels=_labels(request, [a.case_id for a in alerts.items]))

@@ -148,7 +148,7 @@ def test_an_xlsx_part_that_is_not_a_workbook_is_quarantined_not_raised(
 
 
 def _bomb_xlsx(path: Path, shared_string: str = "", empty_rows: int = 0,
-               wide_row: str = "", dimension: str = "") -> Path:
+               wide_row: str = "", dimension: str = "", after_data: str = "") -> Path:
     """A minimal valid XLSX written by hand: one huge shared string, many empty rows, or
     ``wide_row`` (the cells of a second row); ``dimension`` the sheet's declared range."""
     rows = "".join(f'<row r="{n}"/>' for n in range(2, empty_rows + 2))
@@ -158,7 +158,7 @@ def _bomb_xlsx(path: Path, shared_string: str = "", empty_rows: int = 0,
     sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openx'
              f'mlformats.org/spreadsheetml/2006/main">{dimension}<sheetData><row r="1">'
              '<c r="A1" t="s">'
-             f'<v>0</v></c></row>{rows}</sheetData></worksheet>')
+             f'<v>0</v></c></row>{rows}</sheetData>{after_data}</worksheet>')
     strings = ('<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxml'
                'formats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>'
                f'{shared_string or "h"}</t></si></sst>')
@@ -240,6 +240,52 @@ def test_an_xlsx_row_of_more_cells_than_a_sheet_can_hold_is_refused_while_parsed
     assert [r.error_type for r in refusals] == ["row_too_wide"]
     assert refusals[0].reason.startswith(f"{where} more than 131,072 XML elements")
     assert len([r for r in records if r.row is not None]) == 2  # the next file is read
+
+
+def test_an_xlsx_of_many_merged_ranges_after_its_rows_is_read(tmp_path: Path) -> None:
+    """150,000 merged ranges (three per row of a 50,000-row sheet) are a real sheet."""
+    drop = _drop(tmp_path)
+    merges = "".join(f'<mergeCell ref="A{n}:B{n}"/>' for n in range(2, 150_002))
+    rows = "".join(f'<row r="{n}"><c t="inlineStr"><is><t>{n}</t></is></c></row>'
+                   for n in range(2, 502))
+    _bomb_xlsx(drop / "merged.xlsx", wide_row="", dimension="",
+               after_data=f'<mergeCells count="150000">{merges}</mergeCells>',
+               empty_rows=0, shared_string="h")
+    path = drop / "merged.xlsx"
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace("</sheetData>",
+                                                      f"{rows}</sheetData>").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    records = _read(_source(drop, max_compression_ratio=1000))
+    assert _refusals(records) == []
+    assert records[-1].marker and records[-1].location["source.rows"] == "500"
+
+
+def test_an_xlsx_piling_elements_between_its_rows_is_refused(tmp_path: Path) -> None:
+    """Each row ended used to forgive what came before it: 130,000 elements before each
+    of many rows grew memory without end."""
+    drop = _drop(tmp_path)
+    junk = "<x/>" * 60_000
+    rows = "".join(f'{junk}<row r="{n}"><c t="inlineStr"><is><t>{n}</t></is></c></row>'
+                   for n in range(3, 6))
+    _bomb_xlsx(drop / "piled.xlsx", wide_row='<c t="inlineStr"><is><t>x</t></is></c>')
+    path = drop / "piled.xlsx"
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace("</sheetData>",
+                                                      f"{rows}</sheetData>").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    records = _read(_source(drop, max_compression_ratio=100_000))
+    refusals = _refusals(records)
+    assert [r.error_type for r in refusals] == ["row_too_wide"]
+    assert "outside the sheet's rows" in refusals[0].reason
 
 
 def test_an_xlsx_row_as_wide_as_excel_allows_is_read(tmp_path: Path) -> None:
@@ -375,13 +421,25 @@ def test_xml_of_millions_of_elements_that_are_not_records_is_refused(tmp_path: P
     drop = _drop(tmp_path)
     junk = "".join(f"<junk>{n}</junk>" for n in range(150_000))
     (drop / "a-junk.xml").write_text(
-        f"<r><judgment><n>1</n></judgment>{junk}<judgment><n>2</n></judgment></r>",
-        encoding="utf-8")
+        f"<r><court><judgment><n>1</n></judgment>{junk}<judgment><n>2</n></judgment>"
+        "</court></r>", encoding="utf-8")
     _good_csv(drop)
     records = _read(_xml_source(drop))
     refusals = _refusals(records)
     assert [r.error_type for r in refusals] == ["too_many_elements"]
     assert refusals[0].reason.startswith("a-junk.xml after record 1: more than 100,000")
+
+
+def test_xml_with_an_element_beside_every_record_under_the_root_is_read(
+        tmp_path: Path) -> None:
+    """A <签章/> after each of 120,000 records under the root is no record's context:
+    let go of as read, not counted against the bound (it refused such an export)."""
+    drop = _drop(tmp_path)
+    body = "".join(f"<judgment><n>{n}</n></judgment><seal/>" for n in range(120_000))
+    (drop / "sealed.xml").write_text(f"<r>{body}</r>", encoding="utf-8")
+    records = _read(_xml_source(drop))
+    assert _refusals(records) == []
+    assert len([r for r in records if r.row is not None]) == 120_000
 
 
 def test_xml_records_with_many_fields_and_wrappers_are_not_counted_against_the_bound(

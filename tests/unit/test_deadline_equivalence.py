@@ -60,7 +60,9 @@ def _ref_deadline(rule: DeadlineRule, start: object, started_at: datetime,
                   cal: WorkingDayCalendar) -> tuple[date, datetime]:
     declared = rule.declared_due_date(start)
     if declared is not None:
-        return declared, datetime.combine(declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ)
+        due_at = _ref_extended(rule, cal, datetime.combine(
+            declared + timedelta(days=1), time(0), tzinfo=CHINA_TZ), "days")
+        return (due_at - timedelta(days=1)).astimezone(CHINA_TZ).date(), due_at
     begin = started_at
     if rule.clock.unit == "hours" and started_at.astimezone(CHINA_TZ).time() == time(0):
         begin = started_at + timedelta(days=1)
@@ -198,11 +200,16 @@ def _ref_is_copy(rule: DeadlineRule, rules: DeadlineRules, start: CaseEvent,
     was entered first (earlier recorded, then lower event id)."""
     field = rules.documents.get(type(start).__name__)
     number = getattr(start, field, None) if field else None
-    if not isinstance(number, str) or not any(c.isdigit() for c in number):
+    if not rule.per_document or not isinstance(number, str) or not any(
+            c.isdigit() for c in number):
         return False
+
+    def starts_clock(event: CaseEvent) -> bool:
+        matcher = rule.start_matcher(event)
+        return matcher is not None and matcher.start_instant(event) is not None
+
     return any(type(other) is type(start) and other.source_unit == start.source_unit
-               and getattr(other, field or "", None) == number
-               and rule.start_matcher(other) is not None
+               and getattr(other, field or "", None) == number and starts_clock(other)
                and (other.recorded_at, other.event_id) < (start.recorded_at, start.event_id)
                for other in case)
 

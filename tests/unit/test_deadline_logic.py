@@ -124,6 +124,16 @@ def test_a_period_ending_on_a_holiday_runs_to_the_first_working_day_after_it(
     assert clock.due_date == date(2025, 10, 9)
 
 
+def test_a_reply_date_a_letter_states_on_a_holiday_moves_to_the_next_working_day() -> None:
+    """The letter's own date is the last day of its period, and ends like one."""
+    letter = prosecutorial(at(2025, 9, 1, 9), "RECOMMENDATION", target=MARKET,
+                           document_number="青检建〔2025〕9号").model_copy(
+        update={"reply_due_date": date(2025, 10, 3)})
+    assert summary(evaluate([letter], at(2025, 10, 9, 23))) == []
+    raised = only(evaluate([letter], at(2025, 10, 10)), "recommendation-unanswered").alert
+    assert raised.due_date == date(2025, 10, 9)
+
+
 def test_a_rules_file_may_keep_the_last_day_of_a_period() -> None:
     result = evaluate_case(
         HOLIDAY_EVE, at(2025, 10, 4), rules=_rules_keeping_the_last_day(),
@@ -159,18 +169,25 @@ def test_a_corrected_penalty_read_months_later_is_not_a_late_entry() -> None:
     assert only(result, "entry-late").alert.trigger_event_id == "penalty-late"
 
 
-def test_a_corrected_receipt_raises_one_filing_alert_and_withdraws_the_duplicate() -> None:
+def test_a_receipt_of_the_same_referral_again_keeps_its_own_filing_clock() -> None:
+    """Sent back after a forward and received again by the same unit under the same
+    number, a referral is a second duty: duty clocks do not fold copies of a document
+    (only the entry clocks do, ``per_document``)."""
     first = received(at(2025, 1, 6, 14), event_id="receipt-first")
-    corrected = received(at(2025, 1, 6, 15), recorded=at(2025, 1, 7, 9),
-                         event_id="receipt-corrected")
-    events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), first, corrected]
-    result = evaluate(events, at(2025, 1, 10))
-    assert summary(result) == [("filing-decision-overdue", "RAISED", None)]
-    assert only(result, "filing-decision-overdue").alert.trigger_event_id == "receipt-first"
-    # an alert the copy raised before (an older version of the hub) is withdrawn
-    duplicate = alert_id_for(CASE, "filing-decision-overdue", "receipt-corrected")
-    withdrawn = [s.alert for s in evaluate(events, at(2025, 1, 10),
-                                           emitted={duplicate: "RAISED"}).alerts
+    again = received(at(2025, 2, 3, 15), event_id="receipt-again")
+    events = [referred(at(2025, 1, 6, 10), **ENVIRONMENT_OFFENCE), first, again]
+    raised = sorted(s.alert.trigger_event_id for s in evaluate(events, at(2025, 2, 10)).alerts
+                    if s.alert.rule_id == "filing-decision-overdue")
+    assert raised == ["receipt-again", "receipt-first"]
+
+
+def test_an_entry_alert_a_corrected_copy_raised_before_is_withdrawn() -> None:
+    first = penalty(at(2025, 3, 5), recorded=at(2025, 3, 6, 9), event_id="penalty-first")
+    corrected = penalty(at(2025, 3, 5), recorded=at(2025, 6, 10, 9),
+                        event_id="penalty-corrected", violation_text="销售伪劣产品（更正）")
+    duplicate = alert_id_for(CASE, "entry-late", "penalty-corrected")
+    withdrawn = [s.alert for s in evaluate([first, corrected], at(2025, 6, 10, 10),
+                                           emitted={duplicate: "RESOLVED"}).alerts
                  if s.alert.alert_id == duplicate]
     assert [(a.status.value, a.details["withdrawn"]) for a in withdrawn] == [
         ("RESOLVED", "same_document")]

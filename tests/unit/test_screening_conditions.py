@@ -176,14 +176,19 @@ def _with_offence(rules: ScreeningRules, offence: dict[str, Any]) -> ScreeningRu
                           rules.screening)
 
 
+def _fake_products_measured_by(alternatives: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fake products' offence with other alternatives (the shape of thresholds.yaml)."""
+    return {"id": "fake-inferior-products", "article": "140", "name_zh": "x",
+            "name_en": "x", "category": "economic", "source": "s",
+            "alternatives": alternatives}
+
+
 def test_any_rule_with_an_unfed_condition_is_checked_by_a_person(
         rules: ScreeningRules) -> None:
     """Generic, not a tax special case: sales ≥ ¥50,000 *and* a loss nothing feeds."""
-    changed = _with_offence(rules, {
-        "id": "fake-inferior-products", "article": "140", "name_zh": "x", "name_en": "x",
-        "category": "economic", "source": "s", "alternatives": [
-            {"id": "sales-and-loss", "all_of": [{"basis": "sales_amount", "min_fen": 5000000},
-                                                {"basis": "loss", "min_fen": 100}]}]})
+    changed = _with_offence(rules, _fake_products_measured_by([
+        {"id": "sales-and-loss", "all_of": [{"basis": "sales_amount", "min_fen": 5000000},
+                                            {"basis": "loss", "min_fen": 100}]}]))
     event = penalty(at(2025, 1, 6), turnover_fen=60_000 * YUAN)
     [state] = screen_case([event], at(2025, 2, 1), rules=changed,
                           hub_unit_code=HUB_UNIT).alerts
@@ -193,12 +198,10 @@ def test_any_rule_with_an_unfed_condition_is_checked_by_a_person(
 
 def test_an_alternative_shown_in_full_beats_a_higher_share_of_one_that_is_not(
         rules: ScreeningRules) -> None:
-    changed = _with_offence(rules, {
-        "id": "fake-inferior-products", "article": "140", "name_zh": "x", "name_en": "x",
-        "category": "economic", "source": "s", "alternatives": [
-            {"id": "unchecked", "all_of": [{"basis": "sales_amount", "min_fen": 1000000},
-                                           {"basis": "loss", "min_fen": 100}]},
-            {"id": "checked", "all_of": [{"basis": "sales_amount", "min_fen": 5000000}]}]})
+    changed = _with_offence(rules, _fake_products_measured_by([
+        {"id": "unchecked", "all_of": [{"basis": "sales_amount", "min_fen": 1000000},
+                                       {"basis": "loss", "min_fen": 100}]},
+        {"id": "checked", "all_of": [{"basis": "sales_amount", "min_fen": 5000000}]}]))
     result = assess_penalty(penalty(at(2025, 1, 6), turnover_fen=60_000 * YUAN), changed)
     assert result.best is not None
     assert (result.best.alternative_id, result.best.ratio) == ("checked", Decimal("1.2"))

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from hub.identity import sole_trader_placeholder
-from hub.models import Party, PartyCategory, PenaltyCaseRecorded
+from hub.models import AlertKind, Party, PartyCategory, PenaltyCaseRecorded
 from hub.view.app import create_app
 from hub.view.board import lead_explanation, other_units_penalising, repeat_offenders
 from hub.view.library import library_entries
@@ -27,7 +27,15 @@ from hub.view.queries import CHINA_TZ, Scope
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import CasePartyRow
 from hub.view.texts import localize
-from tests.support.view_data import ENVIRONMENT, MARKET, POLICE, TOBACCO, apply_events
+from tests.support.view_data import (
+    ENVIRONMENT,
+    MARKET,
+    POLICE,
+    TOBACCO,
+    alert_for,
+    apply_events,
+    case_spec,
+)
 from tests.unit.data.oversight_county import (
     REPEAT_PARTY,
     OversightCounty,
@@ -196,6 +204,25 @@ def test_the_overdue_tile_leads_to_exactly_its_items(board: Board) -> None:
     assert 'id="filter-overdue" checked' in listed
 
 
+def test_the_queues_page_links_carry_no_empty_flag(board: Board) -> None:
+    """A link with ``overdue=`` (or ``leads=``) is no boolean: page 2 answered 422."""
+    context = board.app.state.view  # type: ignore[attr-defined]
+    with context.store.session() as session:  # enough alerts for a second page
+        apply_events(session, [alert_for(case_spec(n), kind) for n in range(30)
+                               for kind in (AlertKind.FILING_DECISION_OVERDUE,
+                                            AlertKind.SUSPECTED_NON_REFERRAL)],
+                     context.units)
+    board.login()
+    for path in ("/alerts?leads=1", "/alerts?overdue=1", "/alerts?status=all"):
+        page = board.client.get(path).text
+        for link in re.findall(r'href="/alerts\?([^"]*page=\d+)"', page):
+            query = html.unescape(link)
+            assert not re.search(r"(^|&)(leads|overdue|kind)=(&|$)", query), query
+            assert board.client.get(f"/alerts?{query}").status_code == 200, query
+    everything = board.client.get("/alerts?status=all").text
+    assert re.search(r'href="/alerts\?[^"]*page=2"', everything), "the county has one page"
+
+
 def test_the_english_page_and_a_unit_user(board: Board) -> None:
     board.login()
     english = board.client.get("/?lang=en").text
@@ -254,3 +281,22 @@ def test_every_library_source_names_its_documents_in_chinese() -> None:
     assert "无文号" in entries["food-drug-environment-unit"].source
     assert "（银兴党办发〔2018〕18号" not in entries["screening"].source
     assert "（2016-11-29，文号不详）" in entries["screening"].source
+
+
+def test_a_stand_in_figure_is_shown_as_one_and_the_lead_as_to_be_checked() -> None:
+    """The goods value standing in for the sales amount was shown as the case's sales,
+    280 % of the threshold, with nothing to say the lead is one to check."""
+    details = {"offence": "生产、销售伪劣产品罪", "criminal_law_article": "140",
+               "threshold.sales_amount": "5000000", "value.sales_amount": "14000000",
+               "unchecked_conditions": "sales_amount (stand-in)",
+               "conditions_checked": "false", "threshold_source": "(一) Art. 16"}
+    shown = lead_explanation("SUSPECTED_NON_REFERRAL", details, "zh")
+    assert shown is not None
+    [figure] = shown.figures
+    assert figure.found.startswith("¥140,000（以其他数额代替") and "待核实" in figure.found
+    assert "待核实" in shown.note
+    certain = lead_explanation("SUSPECTED_NON_REFERRAL", {
+        key: value for key, value in details.items()
+        if key not in ("unchecked_conditions", "conditions_checked")}, "zh")
+    assert certain is not None and certain.figures[0].found == "¥140,000"
+    assert "待核实" not in certain.note
