@@ -178,9 +178,11 @@ def _check_past_date(value: date, info: ValidationInfo) -> date:
 def _check_past_instant(value: datetime, info: ValidationInfo) -> datetime:
     now = _china_now()
     if value > now + _FUTURE_TOLERANCE:
+        # The day, not the second: the same row read twice gives the same reason (a row
+        # mapped by the native path and again in Python straddled a second and differed).
         raise ValueError(
-            f"{_field(info)}: {value.isoformat()} is in the future (now is "
-            f"{now.isoformat(timespec='seconds')}); a decision cannot happen after now"
+            f"{_field(info)}: {value.isoformat()} is in the future (today in China is "
+            f"{now.date().isoformat()}); a decision cannot happen after it is read"
         )
     return value
 
