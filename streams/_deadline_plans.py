@@ -11,6 +11,7 @@ here grows with the number of cases.
 from __future__ import annotations
 
 import functools
+import re
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -164,9 +165,12 @@ def first_match(entries: Entries, event: object) -> EventMatcher | None:
     return None
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _numbers_a_document(value: object) -> bool:
     """A document number has a digit (〔2025〕3号); a placeholder (无, /, -) has none."""
-    return isinstance(value, str) and any(character.isdigit() for character in value)
+    return isinstance(value, str) and _DIGIT.search(value) is not None
 
 
 def later_copies(plan: RulePlan, events: Sequence[CaseEvent], starts: Iterable[int],
@@ -181,28 +185,30 @@ def later_copies(plan: RulePlan, events: Sequence[CaseEvent], starts: Iterable[i
     """
     if not documents or not plan.rule.per_document:
         return frozenset()
-    first: dict[tuple[str, str, str], tuple[datetime, str, int]] = {}
-    copies: set[int] = set()
+    # First by document number alone (a dictionary entry per start); the filters and the
+    # start time are read only for the rare number given twice: the entry rule starts on
+    # nearly every event, which the evaluation matches once already.
+    by_document: dict[tuple[str, str, str], list[int]] = {}
     for position in starts:
         event = events[position]
         name = type(event).__name__
         field = documents.get(name)
         number = event.__dict__.get(field) if field else None
-        if not _numbers_a_document(number):
+        if _numbers_a_document(number):
+            by_document.setdefault((name, event.source_unit, str(number)), []).append(position)
+    copies: set[int] = set()
+    for positions in by_document.values():
+        if len(positions) < 2:
             continue
-        matcher = first_match(plan.start_matchers[name], event)
-        if matcher is None or matcher.start_instant(event) is None:
-            continue  # a copy without the start time starts no clock to keep
-        key = (name, event.source_unit, str(number))
-        entry = (event.recorded_at, event.event_id, position)
-        kept = first.get(key)
-        if kept is None:
-            first[key] = entry
-        elif entry[:2] < kept[:2]:
-            first[key] = entry
-            copies.add(kept[2])
-        else:
-            copies.add(position)
+        timed = []
+        for position in positions:
+            event = events[position]
+            matcher = first_match(plan.start_matchers[type(event).__name__], event)
+            if matcher is not None and matcher.start_instant(event) is not None:
+                timed.append(position)  # a copy without the start time keeps no clock
+        if len(timed) > 1:
+            kept = min(timed, key=lambda p: (events[p].recorded_at, events[p].event_id))
+            copies.update(position for position in timed if position != kept)
     return frozenset(copies)
 
 
