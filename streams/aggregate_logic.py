@@ -60,6 +60,9 @@ _ADDRESS_FIELDS = (
 _DERIVED = ("Alert", "CaseState", "UnitMonthlyStats", "FeedbackMatched",
             "FeedbackMatchWithdrawn", "FeedbackUnmatched", "ViewAction", "AuditRecorded")
 _ALERT_RANK = {AlertStatus.RAISED: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.RESOLVED: 2}
+#: The agency's own stages, latest first in precedence: the case's stage only while no
+#: event of its criminal track has come (see :attr:`CaseAggregate.stage`).
+_AGENCY_STAGES = (CaseStage.RECORDED, CaseStage.OPENED)
 
 
 @dataclass(frozen=True)
@@ -271,11 +274,21 @@ class CaseAggregate:
 
     @property
     def stage(self) -> CaseStage:
-        """The current stage: the latest stage-setting event (recorded only if alone)."""
-        marks = [m for m in self._marks if m.stage is not CaseStage.RECORDED]
-        if not marks:
-            return CaseStage.RECORDED if self._marks else CaseStage.UNKNOWN
-        return max(marks, key=lambda m: (m.occurred_at, m.rank, m.event_id)).stage
+        """The current stage: the latest stage-setting event of the case's way through
+        the police, the procuratorate and the court; else 已录入处罚 once a penalty is
+        recorded, else 行政立案在办 while the agency's case is only opened.
+
+        The agency's own stages are background: a penalty decided after the referral
+        (the agency may still fine what it referred) does not take the case back from
+        the police, and a register exported again after the penalty does not reopen it.
+        """
+        marks = [m for m in self._marks if m.stage not in _AGENCY_STAGES]
+        if marks:
+            return max(marks, key=lambda m: (m.occurred_at, m.rank, m.event_id)).stage
+        for stage in _AGENCY_STAGES:
+            if any(m.stage is stage for m in self._marks):
+                return stage
+        return CaseStage.UNKNOWN
 
     @property
     def open_alerts(self) -> list[str]:

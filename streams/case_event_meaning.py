@@ -51,6 +51,7 @@ __all__ = ["stage_of", "summarise"]
 
 #: Lifecycle order, used to break ties between stage events at the same legal time.
 _RANK = {
+    CaseStage.OPENED: -1,
     CaseStage.RECORDED: 0,
     CaseStage.REFERRED: 1,
     CaseStage.RECEIVED: 2,
@@ -71,7 +72,9 @@ def stage_of(event: CaseEvent) -> tuple[CaseStage, int] | None:
     """The stage an event moves the case to, with its tie-break rank (None: no change)."""
     stage: CaseStage | None = None
     rank_bonus = 0
-    if isinstance(event, PenaltyCaseRecorded):
+    if isinstance(event, AgencyCaseOpened):
+        stage = CaseStage.OPENED
+    elif isinstance(event, PenaltyCaseRecorded):
         stage = CaseStage.RECORDED
     elif isinstance(event, CaseReferred):
         stage = CaseStage.REFERRED

@@ -16,12 +16,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hub.identity import identifier_key, sole_trader_placeholder
 from hub.models import (
+    AgencyCaseOpened,
     Alert,
     AlertKind,
     CaseEvent,
@@ -55,6 +56,7 @@ __all__ = [
     "apply_alert",
     "apply_case_state",
     "apply_case_states",
+    "apply_open_case",
     "apply_penalty_case",
     "apply_stats",
     "apply_unmatched",
@@ -332,23 +334,55 @@ def apply_case_state(session: Session, state: CaseState, units: UnitDirectory) -
     apply_case_states(session, [state], units)
 
 
-def _penalty_amount(event: PenaltyCaseRecorded) -> int:
+def _conduct_amount(*figures: int | None) -> int:
     """The case's amount (涉案金额): the largest money figure *of the conduct* recorded.
 
     Turnover, illegal gains and the value of the goods (货值, unsold goods included) are
     what criminal thresholds compare; confiscated gains and goods are part of the conduct
-    too. None recorded shows as "—", not as ¥0.00. The fine is what the agency imposed, not what the
-    case involved (issue #14: a hazardous-waste case showed its ¥72,000 fine as its
-    amount), so it is left out; a case measured in quantities shows them on its leads,
+    too. None recorded shows as "—", not as ¥0.00. The fine is what the agency imposed, not
+    what the case involved (issue #14: a hazardous-waste case showed its ¥72,000 fine as
+    its amount), so it is left out; a case measured in quantities shows them on its leads,
     beside their thresholds.
     """
-    figures = (
-        event.illegal_turnover_fen,
-        event.illegal_gains_fen,
-        event.goods_value_fen,
-        event.confiscation_amount_fen,
-    )
     return max((figure for figure in figures if figure is not None), default=0)
+
+
+def _agency_case_row(event: PenaltyCaseRecorded | AgencyCaseOpened, owner: str,
+                     units: UnitDirectory) -> dict[str, Any]:
+    """The case row an agency's own record describes, before any case state arrives."""
+    if isinstance(event, PenaltyCaseRecorded):
+        stage, day, title = "RECORDED", event.decision_date, event.violation_facts
+        number = event.agency_case_number or event.decision_number
+        amount = _conduct_amount(event.illegal_turnover_fen, event.illegal_gains_fen,
+                                 event.goods_value_fen, event.confiscation_amount_fen)
+        authority: str | None = event.deciding_authority
+    else:
+        stage, day, title = "OPENED", event.opened_on, event.case_summary or ""
+        number = event.agency_case_number
+        amount = _conduct_amount(event.illegal_turnover_fen, event.illegal_gains_fen,
+                                 event.goods_value_fen)
+        authority = event.agency
+    return {
+        "case_id": event.case_id,
+        "unit_code": owner,
+        "unit_name": authority or units.name(owner),
+        "case_number": number,
+        "stage": stage,
+        "violation_type": event.violation_type[:200],
+        "domain": (event.enforcement_domain or "")[:60],
+        "title": title[:500],
+        "amount_fen": amount,
+        "decided_on": day,
+        "last_event_at": event.occurred_at,
+        "party_summary": "、".join(dict.fromkeys(p.name for p in event.parties))[:500],
+        "is_overdue": False,
+        "is_lead": False,
+        "state": {},
+    }
+
+
+#: The columns an agency's record fills and the case state does not carry.
+_AGENCY_DETAILS = ("violation_type", "domain", "title", "amount_fen", "unit_name")
 
 
 def apply_penalty_case(session: Session, event: PenaltyCaseRecorded, units: UnitDirectory) -> None:
@@ -358,39 +392,57 @@ def apply_penalty_case(session: Session, event: PenaltyCaseRecorded, units: Unit
     it is searchable at once; the case state then completes it.
     """
     owner = event.deciding_authority_code
-    values: dict[str, Any] = {
-        "case_id": event.case_id,
-        "unit_code": owner,
-        "unit_name": event.deciding_authority or units.name(owner),
-        "case_number": event.agency_case_number or event.decision_number,
-        "stage": "RECORDED",
-        "violation_type": event.violation_type[:200],
-        "domain": (event.enforcement_domain or "")[:60],
-        "title": event.violation_facts[:500],
-        "amount_fen": _penalty_amount(event),
-        "decided_on": event.decision_date,
-        "last_event_at": event.occurred_at,
-        "party_summary": "、".join(dict.fromkeys(p.name for p in event.parties))[:500],
-        "is_overdue": False,
-        "is_lead": False,
-        "state": {},
-    }
     existing = session.get(CaseRow, event.case_id)
-    enrichment = {"violation_type", "domain", "title", "amount_fen", "unit_name"}
-    _upsert(session, CaseRow, values, ["case_id"], enrichment)
+    _upsert(session, CaseRow, _agency_case_row(event, owner, units), ["case_id"],
+            _AGENCY_DETAILS)
+    # its numbers at once, also on a case the register created: the decision number is
+    # what keeps a later copy of the register from overwriting these details
+    numbers = _number_rows(event.case_id, {"decision_number": event.decision_number,
+                                           "agency_case_number": event.agency_case_number})
+    if existing is not None:
+        _insert_ignore(session, CaseNumberRow, numbers)
+        return
+    _replace_children(
+        session,
+        event.case_id,
+        _party_rows(event.case_id, event.parties),
+        _units(event.case_id, owner, [event.source_unit], event.decision_date, "RECORDED"),
+        numbers,
+    )
+    _restore_action_timeline(session, [event.case_id])
+
+
+def apply_open_case(session: Session, event: AgencyCaseOpened, units: UnitDirectory) -> None:
+    """What an agency's open case (立案登记, 在办) has found so far: its 案由, 简要案情 and
+    amounts, so a case under investigation is found by its type and amount, as early
+    intervention (提前介入) needs, and does not show "—" where the register has figures.
+
+    Each export of the register sends the case again, with the amounts found so far:
+    the latest copy read wins, until the case has a penalty decision. Then the penalty
+    record's details stand (it is the agency's final word, and a register exported again
+    after it must not take the amount back to an earlier figure); a case has one when a
+    decision number is on it.
+    """
+    owner = event.source_unit
+    existing = session.get(CaseRow, event.case_id)
+    values = _agency_case_row(event, owner, units)
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(CaseRow).values(**values)
+    decided = exists().where(CaseNumberRow.case_id == CaseRow.case_id,
+                             CaseNumberRow.kind == "decision_number").correlate(CaseRow)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={name: statement.excluded[name] for name in _AGENCY_DETAILS},
+        where=~decided,
+    ))
     if existing is None:
         _replace_children(
             session,
             event.case_id,
             _party_rows(event.case_id, event.parties),
-            _units(event.case_id, owner, [event.source_unit], event.decision_date, "RECORDED"),
-            _number_rows(
-                event.case_id,
-                {
-                    "decision_number": event.decision_number,
-                    "agency_case_number": event.agency_case_number,
-                },
-            ),
+            _units(event.case_id, owner, [owner], event.opened_on, "OPENED"),
+            _number_rows(event.case_id, {"agency_case_number": event.agency_case_number}),
         )
         _restore_action_timeline(session, [event.case_id])
 
@@ -559,6 +611,8 @@ def apply_event(session: Session, event: CaseEvent, units: UnitDirectory) -> boo
         apply_case_state(session, event, units)
     elif isinstance(event, PenaltyCaseRecorded):
         apply_penalty_case(session, event, units)
+    elif isinstance(event, AgencyCaseOpened):
+        apply_open_case(session, event, units)
     elif isinstance(event, Alert):
         apply_alert(session, event)
     elif isinstance(event, UnitMonthlyStats):

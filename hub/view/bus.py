@@ -45,6 +45,7 @@ from hub.kafka import make_consumer, make_producer
 from hub.models import (
     EVENT_TYPES,
     STORED_CONTEXT,
+    AgencyCaseOpened,
     CaseEvent,
     CaseState,
     FeedbackMatched,
@@ -91,11 +92,12 @@ CONSUMER_LAG = Gauge(
     "liangfa_view_consumer_lag", "Records on the bus not yet applied to the store", ["topic"]
 )
 
-_PENALTY_TYPE = PenaltyCaseRecorded.avro_name.encode()
-#: From lf.case-events the view needs penalty details and the matcher's matches (which
-#: close parked feedback it resolved by itself once the referral arrived); nothing else.
-_CASE_EVENT_TYPES = {_PENALTY_TYPE, FeedbackMatched.avro_name.encode(),
-                     FeedbackMatchWithdrawn.avro_name.encode()}
+#: From lf.case-events the view needs the details of the agencies' own records (a
+#: penalty's, an open case's) and the matcher's matches (which close parked feedback it
+#: resolved by itself once the referral arrived); nothing else.
+_CASE_EVENT_CLASSES = (PenaltyCaseRecorded, AgencyCaseOpened, FeedbackMatched,
+                       FeedbackMatchWithdrawn)
+_CASE_EVENT_TYPES = {kind.avro_name.encode() for kind in _CASE_EVENT_CLASSES}
 #: How long produced outbox rows are kept (to answer "was it sent?"), then deleted.
 _OUTBOX_KEEP = timedelta(days=7)
 
@@ -432,7 +434,7 @@ class BusRunner:
                            message.partition, message.offset, exc)
             return DecodedRecord(message.topic, message.partition, message.offset, key, None)
         if message.topic == self.context.settings.topics.case_events and not isinstance(
-            event, PenaltyCaseRecorded | FeedbackMatched | FeedbackMatchWithdrawn
+            event, _CASE_EVENT_CLASSES
         ):
             event = None
         return DecodedRecord(message.topic, message.partition, message.offset, key, event)

@@ -56,9 +56,10 @@ class Topics(BaseSettings):
     def consumed(self) -> list[str]:
         """Every topic whose records build the store, in no particular order.
 
-        ``lf.case-events`` is read for one event type only (PenaltyCaseRecorded: the
-        violation type and amounts the case state does not carry), chosen by its
-        ``ce_type`` header without decoding the others.
+        ``lf.case-events`` is read for a few event types only (PenaltyCaseRecorded and
+        AgencyCaseOpened: the violation type and amounts the case state does not carry;
+        the matcher's matches), chosen by their ``ce_type`` header without decoding the
+        others.
         """
         return [
             self.case_state,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,8 +24,10 @@ from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, Topics, ViewSettings
 from hub.view.store import AppliedActionRow, ConsumerOffsetRow, Store, TimelineRow
+from streams.aggregate_logic import fold
 from tests.support.kafka_io import produce, read_events, topic_for, wait_for
 from tests.support.view_data import MARKET, case_spec, demo_events
+from tests.unit.data.case_events import HUB_UNIT, OPEN_CASE, at, opened
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +86,16 @@ def test_store_fills_from_the_bus_and_actions_round_trip_through_it(
         headers = _token(client)
         wait_for(lambda: _total_cases(client, headers) == CASES)
         spec = case_spec(4)
-        detail = client.get(f"/api/cases/{spec.case_id}", headers=headers).json()
+
+        def case_detail() -> dict[str, Any]:
+            answer: dict[str, Any] = client.get(f"/api/cases/{spec.case_id}",
+                                                headers=headers).json()
+            return answer
+
+        # the case states (lf.case-state) may make every case before the penalty
+        # details (lf.case-events, another topic) reach it
+        wait_for(lambda: case_detail()["case"]["violation_type"] != "")
+        detail = case_detail()
         assert detail["case"]["violation_type"] == spec.violation_type
         assert detail["case"]["amount_fen"] == spec.amount_fen
         assert detail["timeline"][0]["event_type"] == "PenaltyCaseRecorded"
@@ -116,6 +128,27 @@ def test_store_fills_from_the_bus_and_actions_round_trip_through_it(
     audits = read_events(bootstrap, registry_url, topics.audit, expect=2)
     operations = [a.operation for a in audits if isinstance(a, AuditRecorded)]
     assert AuditOperation.VIEW in operations
+
+
+def test_an_open_case_comes_from_the_bus_with_its_stage_and_amount(
+    settings: ViewSettings, bootstrap: str, registry_url: str, topics: Topics
+) -> None:
+    """The open case's record (立案登记) is one of the few case events the view reads
+    from lf.case-events (chosen by its ce_type header)."""
+    register = opened(at(2025, 3, 3), turnover_fen=8_000_000)
+    state = fold([register]).to_case_state(hub_unit_code=HUB_UNIT, now=at(2026, 1, 1))
+    produce(bootstrap, registry_url, [register, state], topic_for(topics))
+    with running_view(settings) as (client, _context):
+        headers = _token(client)
+
+        def case() -> dict[str, Any]:
+            answer = client.get(f"/api/cases/{OPEN_CASE}", headers=headers)
+            found: dict[str, Any] = answer.json()["case"] if answer.status_code == 200 else {}
+            return found
+
+        wait_for(lambda: case().get("amount_fen") == 8_000_000)
+        assert case()["stage"] == "OPENED"
+        assert case()["violation_type"] == register.violation_type
 
 
 def test_restart_resumes_from_stored_offsets_and_replay_rebuilds(

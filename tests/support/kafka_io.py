@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from hub.kafka import make_consumer, make_producer
 from hub.models import (
+    AgencyCaseOpened,
     Alert,
     CaseEvent,
     CaseState,
@@ -41,7 +42,7 @@ def topic_for(topics: Topics) -> Callable[[CaseEvent], str]:
     def choose(event: CaseEvent) -> str:
         if isinstance(event, CaseState):
             return topics.case_state
-        if isinstance(event, PenaltyCaseRecorded):
+        if isinstance(event, PenaltyCaseRecorded | AgencyCaseOpened):
             return topics.case_events
         if isinstance(event, Alert):
             return topics.alerts
