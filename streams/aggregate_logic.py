@@ -45,7 +45,7 @@ from hub.models import (
 )
 from streams._alerts import SOURCE_SYSTEM, uuid_for
 from streams._facts import event_type_name
-from streams.case_event_meaning import stage_of, summarise
+from streams.case_event_meaning import stage_of, stage_rank, summarise
 
 __all__ = ["PROCESSOR", "CaseAggregate", "fold"]
 
@@ -63,6 +63,7 @@ _ALERT_RANK = {AlertStatus.RAISED: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.R
 #: The agency's own stages, latest first in precedence: the case's stage only while no
 #: event of its criminal track has come (see :attr:`CaseAggregate.stage`).
 _AGENCY_STAGES = (CaseStage.RECORDED, CaseStage.OPENED)
+_OPENED_RANK = stage_rank(CaseStage.OPENED)
 
 
 @dataclass(frozen=True)
@@ -369,6 +370,13 @@ class CaseAggregate:
         # Trusted: written by to_dict from validated entries, so constructed, not
         # validated again (validation was the largest cost of reading a case back).
         aggregate._timeline = {e["event_id"]: _timeline_entry(e) for e in data["timeline"]}
+        if not aggregate._marks:
+            # Stored before an open case (立案登记) had a stage: its register entries
+            # mark it now, so the case's next CaseState says 行政立案在办, not 未知.
+            aggregate._marks = [
+                _StageMark(entry.occurred_at, _OPENED_RANK, entry.event_id, CaseStage.OPENED)
+                for entry in aggregate._timeline.values()
+                if entry.event_type == AgencyCaseOpened.avro_name]
         owner = data["owner"]
         aggregate._owner = ((datetime.fromisoformat(owner[0]), owner[1], owner[2])
                             if owner else None)

@@ -47,7 +47,7 @@ from hub.models import (
 )
 from streams._facts import event_type_name
 
-__all__ = ["stage_of", "summarise"]
+__all__ = ["stage_of", "stage_rank", "summarise"]
 
 #: Lifecycle order, used to break ties between stage events at the same legal time.
 _RANK = {
@@ -66,6 +66,11 @@ _RANK = {
     CaseStage.JUDGED: 10,
     CaseStage.CLOSED: 11,
 }
+
+
+def stage_rank(stage: CaseStage) -> int:
+    """A stage's place in the lifecycle order (ties of the same legal time)."""
+    return _RANK[stage]
 
 
 def stage_of(event: CaseEvent) -> tuple[CaseStage, int] | None:

@@ -440,3 +440,13 @@ def test_a_stored_case_keyed_by_a_lower_case_x_lists_its_person_once() -> None:
     restored.apply(penalty(at(2025, 1, 7), parties=[person], event_id="penalty-2"))
     state = restored.to_case_state(hub_unit_code=HUB_UNIT, now=NOW)
     assert len(state.parties) == 1
+
+
+def test_an_open_case_stored_before_it_had_a_stage_has_one_when_read_back() -> None:
+    """An aggregate stored when AgencyCaseOpened set no stage has no marks: read back,
+    its register entries mark it, so its next CaseState says 行政立案在办."""
+    stored = fold([opened(at(2024, 12, 2), case_id=CASE)]).to_dict()
+    stored["marks"] = []
+    assert CaseAggregate.from_dict(stored).stage is CaseStage.OPENED
+    consulted = fold([consultation(at(2025, 1, 6))]).to_dict()
+    assert CaseAggregate.from_dict(consulted).stage is CaseStage.UNKNOWN
