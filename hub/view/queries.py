@@ -1,4 +1,5 @@
-"""Read side of the view: searches, timelines, queues, scorecards, dashboard figures.
+"""Read side of the view: timelines, queues, scorecards, dashboard figures (the case
+search is :mod:`hub.view.search`).
 
 Every function takes a ``Scope``: ``None`` unit means the whole province (prosecutors),
 a unit code restricts to the cases that unit is involved in (unit users). The API layer
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, func, select, union
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
-from hub.identity import identifier_key
 from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
 from hub.view.apply import VIEW_ACTION_STEP
@@ -27,7 +27,6 @@ from hub.view.schemas import (
     AlertPage,
     CandidateOut,
     CaseDetail,
-    CasePage,
     CaseSummary,
     CaseUnitOut,
     Dashboard,
@@ -55,7 +54,6 @@ from hub.view.store import (
 
 __all__ = [
     "OWED_ALERT_STATUSES",
-    "CaseFilters",
     "CaseLabel",
     "Scope",
     "act_reply_figures",
@@ -67,9 +65,7 @@ __all__ = [
     "cases_per_unit",
     "china_month",
     "dashboard",
-    "find_cases",
     "months_back",
-    "search_cases",
     "trend_end_month",
     "unenforced_penalties",
     "unit_scorecard",
@@ -95,122 +91,6 @@ class Scope:
     """Which cases the caller may see: all (``unit_code=None``) or one unit's."""
 
     unit_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CaseFilters:
-    """The filters of a case search (案件查询). Empty fields do not filter."""
-
-    unit_code: str | None = None
-    stage: str | None = None
-    decided_from: date | None = None
-    decided_to: date | None = None
-    violation_type: str | None = None
-    amount_min_fen: int | None = None
-    amount_max_fen: int | None = None
-    party: str | None = None
-    case_number: str | None = None
-
-
-def _conditions(filters: CaseFilters, units: list[str]) -> tuple[list[Any], bool]:
-    """WHERE conditions of a search, and whether any needs a column of ``view_cases``.
-
-    With a unit filter the search is driven from ``view_case_units`` (decision date and
-    stage are copied there), otherwise from ``view_cases``.
-    """
-    driver: Any = CaseUnitRow if units else CaseRow
-    conditions: list[Any] = []
-    if units:
-        conditions.append(CaseUnitRow.unit_code == units[0])
-        for other in units[1:]:
-            if other != units[0]:
-                also = aliased(CaseUnitRow)
-                conditions.append(
-                    exists().where(also.case_id == CaseUnitRow.case_id, also.unit_code == other)
-                )
-    if filters.stage:
-        conditions.append(driver.stage == filters.stage)
-    if filters.decided_from:
-        conditions.append(driver.decided_on >= filters.decided_from)
-    if filters.decided_to:
-        conditions.append(driver.decided_on <= filters.decided_to)
-    if filters.case_number:
-        number = filters.case_number.strip()
-        conditions.append(
-            driver.case_id.in_(select(CaseNumberRow.case_id).where(CaseNumberRow.number == number))
-        )
-    if filters.party:
-        party = filters.party.strip()
-        by_party = union(
-            select(CasePartyRow.case_id).where(CasePartyRow.name == party),
-            select(CasePartyRow.case_id).where(
-                CasePartyRow.identifier == identifier_key(party)),
-        ).subquery()
-        conditions.append(driver.case_id.in_(select(by_party.c.case_id)))
-    needs_cases = False
-    if filters.violation_type:
-        conditions.append(CaseRow.violation_type == filters.violation_type)
-        needs_cases = True
-    if filters.amount_min_fen is not None:
-        conditions.append(CaseRow.amount_fen >= filters.amount_min_fen)
-        needs_cases = True
-    if filters.amount_max_fen is not None:
-        conditions.append(CaseRow.amount_fen <= filters.amount_max_fen)
-        needs_cases = True
-    return conditions, needs_cases
-
-
-def _case_query(filters: CaseFilters, scope: Scope) -> Select[CaseRow]:
-    """The page query: one SELECT whose order (newest decision first) an index provides."""
-    units = [code for code in (scope.unit_code, filters.unit_code) if code]
-    conditions, _ = _conditions(filters, units)
-    if units:
-        return (
-            select(CaseRow)
-            .join(CaseUnitRow, CaseUnitRow.case_id == CaseRow.case_id)
-            .where(*conditions)
-            .order_by(CaseUnitRow.decided_on.desc(), CaseUnitRow.case_id.desc())
-        )
-    return (
-        select(CaseRow)
-        .where(*conditions)
-        .order_by(CaseRow.decided_on.desc(), CaseRow.case_id.desc())
-    )
-
-
-def _count_query(filters: CaseFilters, scope: Scope, limit: int) -> Select[int]:
-    """Matches counted up to ``limit``, from the driving table's index when it suffices."""
-    units = [code for code in (scope.unit_code, filters.unit_code) if code]
-    conditions, needs_cases = _conditions(filters, units)
-    if units:
-        matches = select(CaseUnitRow.case_id)
-        if needs_cases:
-            matches = matches.join(CaseRow, CaseRow.case_id == CaseUnitRow.case_id)
-    else:
-        matches = select(CaseRow.case_id)
-    return select(func.count()).select_from(matches.where(*conditions).limit(limit).subquery())
-
-
-def search_cases(
-    session: Session,
-    filters: CaseFilters,
-    scope: Scope,
-    *,
-    page: int = 1,
-    page_size: int = 50,
-    count_limit: int = 10_000,
-) -> CasePage:
-    """One page of matching cases, newest decision first, and a bounded count."""
-    query = _case_query(filters, scope)
-    rows = session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
-    total = int(session.scalar(_count_query(filters, scope, count_limit + 1)) or 0)
-    return CasePage(
-        items=[CaseSummary.model_validate(row) for row in rows],
-        page=page,
-        page_size=page_size,
-        total=min(total, count_limit),
-        total_is_lower_bound=total > count_limit,
-    )
 
 
 def case_visible(session: Session, case_id: str, scope: Scope) -> bool:
@@ -490,39 +370,6 @@ def _candidates(session: Session, feedback: UnmatchedRow, limit: int) -> list[Ca
         for case_id, (score, reasons) in best
         if case_id in cases
     ]
-
-
-def find_cases(
-    session: Session, text: str, *, unit_code: str | None = None, limit: int = 20
-) -> list[CaseSummary]:
-    """Cases a person may mean by ``text``: a document or case number, a party's name or
-    identifier (whole or part), optionally within one unit; newest decision first.
-
-    Matching feedback by hand used to need the case's UUID, which nobody quoting a
-    referral letter has; people search by what the paper says.
-    """
-    text = text.strip()[:100]
-    if not text and not unit_code:
-        return []
-    query = select(CaseRow)
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        by_text = union(
-            select(CaseNumberRow.case_id).where(CaseNumberRow.number.like(pattern, escape="\\")),
-            select(CasePartyRow.case_id).where(CasePartyRow.name.like(pattern, escape="\\")),
-            select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
-        ).subquery()
-        query = query.where(CaseRow.case_id.in_(select(by_text.c.case_id)))
-    if unit_code:
-        query = query.where(
-            CaseRow.case_id.in_(
-                select(CaseUnitRow.case_id).where(CaseUnitRow.unit_code == unit_code)
-            )
-        )
-    rows = session.scalars(
-        query.order_by(CaseRow.decided_on.desc(), CaseRow.case_id.desc()).limit(limit)
-    ).all()
-    return [CaseSummary.model_validate(row) for row in rows]
 
 
 def unmatched_detail(

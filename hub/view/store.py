@@ -46,6 +46,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from hub.view.keys import number_key
+
 __all__ = [
     "AlertRow",
     "AppliedActionRow",
@@ -173,7 +175,7 @@ class CaseUnitRow(BusBase):
 
 
 class CasePartyRow(BusBase):
-    """A party (当事人) of a case; searched by exact name or identifier."""
+    """A party (当事人) of a case; searched by part of its name or its whole identifier."""
 
     __tablename__ = "view_case_parties"
 
@@ -193,7 +195,8 @@ class CaseNumberRow(BusBase):
     """A document or case number a case is known by (决定书文号, 移送书文号, 公安案件编号…).
 
     Police feedback quotes whichever number the police have; one indexed table answers
-    "which case has this number" whatever kind the number is.
+    "which case has this number" whatever kind the number is. ``number_key``: the number
+    as searched (:func:`hub.view.keys.number_key`), set on every insert so none lacks it.
     """
 
     __tablename__ = "view_case_numbers"
@@ -201,8 +204,11 @@ class CaseNumberRow(BusBase):
     number: Mapped[str] = mapped_column(String(200), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    number_key: Mapped[str] = mapped_column(String(200), default=lambda context: number_key(
+        context.get_current_parameters()["number"]))
 
-    __table_args__ = (Index("ix_view_case_numbers_case", "case_id"),)
+    __table_args__ = (Index("ix_view_case_numbers_case", "case_id"),
+                      Index("ix_view_case_numbers_key", "number_key", "case_id"))
 
 
 class TimelineRow(BusBase):
@@ -473,9 +479,13 @@ class Store:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create every table and index that does not exist yet."""
+        """Create every table and index that does not exist yet, and add to a store made
+        by an older version the columns it lacks (:mod:`hub.view.upgrade`)."""
+        from hub.view.upgrade import upgrade_bus_tables
+
         BusBase.metadata.create_all(self.engine)
         LocalBase.metadata.create_all(self.engine)
+        upgrade_bus_tables(self.engine)
 
     def drop_bus_tables(self) -> None:
         """Forget everything learnt from the bus (users and the outbox stay)."""

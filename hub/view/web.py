@@ -26,7 +26,7 @@ from hub.calendar import unscheduled_years
 from hub.models import AuditOperation, ViewActionKind
 from hub.rules import load_entitlements
 from hub.rules.assessment import load_assessment
-from hub.view import queries
+from hub.view import queries, search
 from hub.view.acts import ActRefused, offered_acts, submit_act
 from hub.view.api.routes import CaseSearchParams, alert_or_404, search_params_text
 from hub.view.assessment import build_assessment, period_containing
@@ -382,7 +382,7 @@ def cases_page(request: Request, principal: CasePrincipal) -> Response:
     page = None
     if searched and not invalid:
         with context.store.session() as session:
-            page = queries.search_cases(
+            page = search.search_cases(
                 session, params.filters(), scope_of(principal), page=params.page,
                 page_size=params.page_size, count_limit=context.settings.search_count_limit,
             )
@@ -599,7 +599,7 @@ def unmatched_detail_page(
     searched = "q" in request.query_params or "unit" in request.query_params
     with context.store.session() as session:
         detail = queries.unmatched_detail(session, unmatched_id[:64])
-        found = (queries.find_cases(session, q, unit_code=unit.upper() or None)
+        found = (search.find_cases(session, q, unit_code=unit.upper() or None)
                  if detail is not None and searched else [])
     if detail is None:
         return _render(request, "not_found.html", principal, status_code=404)

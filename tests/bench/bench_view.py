@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import insert
 
 from hub.view import queries
+from hub.view.search import CaseFilters, search_cases
 from hub.view.store import (
     CaseNumberRow,
     CasePartyRow,
@@ -190,33 +191,33 @@ def measure(store: Store, total: int, repeat: int) -> dict[str, tuple[float, flo
     samples = [rows_for(i, sample_rng) for i in range(min(total, 5_000))]
     everyone = queries.Scope()
 
-    def search(filters: queries.CaseFilters, scope: queries.Scope = everyone) -> Callable[[], Any]:
-        return lambda: queries.search_cases(session, filters, scope, page=1, page_size=50)
+    def search(filters: CaseFilters, scope: queries.Scope = everyone) -> Callable[[], Any]:
+        return lambda: search_cases(session, filters, scope, page=1, page_size=50)
 
     def random_day() -> date:
         return START + timedelta(days=rng.randrange(0, 5 * 365 - 60))
 
     kinds: dict[str, Callable[[], Callable[[], Any]]] = {
-        "search: no filter (newest first)": lambda: search(queries.CaseFilters()),
-        "search: unit": lambda: search(queries.CaseFilters(unit_code=rng.choice(AGENCIES))),
-        "search: unit + stage + 90 days": lambda: search(queries.CaseFilters(
+        "search: no filter (newest first)": lambda: search(CaseFilters()),
+        "search: unit": lambda: search(CaseFilters(unit_code=rng.choice(AGENCIES))),
+        "search: unit + stage + 90 days": lambda: search(CaseFilters(
             unit_code=rng.choice(AGENCIES), stage=rng.choice(STAGES),
             decided_from=(d := random_day()), decided_to=d + timedelta(days=90))),
         "search: police unit (involved)": lambda: search(
-            queries.CaseFilters(), queries.Scope(unit_code=rng.choice(POLICE_UNITS))),
-        "search: 30-day range": lambda: search(queries.CaseFilters(
+            CaseFilters(), queries.Scope(unit_code=rng.choice(POLICE_UNITS))),
+        "search: 30-day range": lambda: search(CaseFilters(
             decided_from=(d := random_day()), decided_to=d + timedelta(days=30))),
-        "search: violation type + amount": lambda: search(queries.CaseFilters(
+        "search: violation type + amount": lambda: search(CaseFilters(
             violation_type=rng.choice(VIOLATIONS), amount_min_fen=5_000_000)),
-        "search: amount range only": lambda: search(queries.CaseFilters(
+        "search: amount range only": lambda: search(CaseFilters(
             amount_min_fen=(low := rng.randrange(100_000, 50_000_000)),
             amount_max_fen=low + 10_000)),
-        "search: stage only": lambda: search(queries.CaseFilters(stage=rng.choice(STAGES))),
-        "search: exact party name": lambda: search(queries.CaseFilters(
+        "search: stage only": lambda: search(CaseFilters(stage=rng.choice(STAGES))),
+        "search: exact party name": lambda: search(CaseFilters(
             party=rng.choice(samples)["parties"][0]["name"])),
-        "search: party ID / credit code": lambda: search(queries.CaseFilters(
+        "search: party ID / credit code": lambda: search(CaseFilters(
             party=rng.choice(samples)["parties"][0]["identifier"])),
-        "search: document number": lambda: search(queries.CaseFilters(
+        "search: document number": lambda: search(CaseFilters(
             case_number=rng.choice(samples)["numbers"][0]["number"])),
         "timeline (case detail)": lambda: (lambda cid: lambda: queries.case_detail(
             session, cid, everyone))(rng.choice(samples)["cases"][0]["case_id"]),

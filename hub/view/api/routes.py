@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 from pydantic import BaseModel, Field
 
 from hub.models import AuditOperation, ProsecutorialActionKind, ViewActionKind
-from hub.view import queries
+from hub.view import queries, search
 from hub.view.acts import ActRefused, submit_act
 from hub.view.context import (
     CasePrincipal,
@@ -82,15 +82,17 @@ class CaseSearchParams(BaseModel):
     amount_min_fen: int | None = Field(default=None, ge=0, le=_MAX_FEN)
     amount_max_fen: int | None = Field(default=None, ge=0, le=_MAX_FEN)
     party: str | None = Field(default=None, max_length=300, pattern=TEXT_PATTERN,
-                              description="Exact party name or identifier (credit code, ID).")
+                              description="Part of a party's name, or a whole identifier "
+                              "(credit code, resident ID).")
     case_number: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN,
-                                    description="Any document or case number of the case.")
+                                    description="Part of any document or case number of the "
+                                    "case, in any bracket style (〔〕 [] （） ()) and width.")
     page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=50, ge=1, le=200)
 
-    def filters(self) -> queries.CaseFilters:
+    def filters(self) -> search.CaseFilters:
         """The query layer's filters; blank strings do not filter."""
-        return queries.CaseFilters(
+        return search.CaseFilters(
             unit_code=(self.unit or "").upper() or None,
             stage=self.stage or None,
             decided_from=self.decided_from,
@@ -181,7 +183,7 @@ def search_cases(
     """Case search (案件查询), newest decision first; unit users see their unit's cases."""
     context = context_of(request)
     with context.store.session() as session:
-        page = queries.search_cases(
+        page = search.search_cases(
             session,
             params.filters(),
             scope_of(principal),

@@ -1,0 +1,37 @@
+"""How the view's case search compares what a person types with what the store holds.
+
+Kept apart from the store and the queries because both need it: the store keys every
+document number when the row is written (:class:`hub.view.store.CaseNumberRow`), the
+search keys what was typed the same way, and a key computed two ways would miss.
+"""
+
+from __future__ import annotations
+
+from streams.match_index import normalise_document_number
+
+__all__ = ["contains_pattern", "number_key"]
+
+#: ``normalise_document_number`` unifies every bracket to ``[`` ``]``; the search key
+#: drops them.
+_NO_BRACKETS = str.maketrans("", "", "[]")
+
+
+def number_key(number: str | None) -> str:
+    """A document or case number as searched: the matcher's normal form (full-width
+    folded, brackets unified, no spaces, upper case) without its brackets.
+
+    The matcher's form alone tells 〔2024〕, [2024] and (2024) apart from nothing, but a
+    prosecutor often types the year without brackets ("2024 第123号", the space then
+    dropped): only a key without brackets finds 青罚〔2024〕第123号 from that. One
+    normaliser for the whole hub (the matcher's), so the view and the matcher agree on
+    what the same number is.
+    """
+    return (normalise_document_number(number) or "").translate(_NO_BRACKETS)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching ``text`` anywhere, with the
+    ``%`` and ``_`` a person typed taken literally: 扣押_1 or "100%" are text, not
+    wildcards that would match other cases."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

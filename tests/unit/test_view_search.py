@@ -1,0 +1,147 @@
+"""Case search (案件查询) by part of a document number or of a party's name.
+
+A prosecutor types what the paper says, seldom all of it and seldom with the agency's
+brackets; a search that matched whole numbers and names only found nothing. A real
+SQLite store, the cases applied as the consumer applies them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from hub.models import Party, PartyCategory
+from hub.view.queries import Scope
+from hub.view.search import CaseFilters, find_cases, search_cases
+from hub.view.store import Store
+from hub.view.units import UnitDirectory
+from tests.support.view_data import MARKET, TOBACCO, CaseSpec, apply_events, case_spec
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'view.sqlite3'}")
+    store.create_all()
+    yield store
+    store.dispose()
+
+
+def _case(index: int, number: str, *, owner: str = MARKET, party: str | None = None) -> CaseSpec:
+    spec = dataclasses.replace(case_spec(index), owner=owner, decision_number=number)
+    if party is not None:
+        spec = dataclasses.replace(spec, party=Party(
+            name=party, category=PartyCategory.LEGAL_PERSON, credit_code=spec.party.credit_code))
+    return spec
+
+
+def _apply(store: Store, *specs: CaseSpec) -> None:
+    with store.session() as session:
+        apply_events(session, [event for spec in specs for event in (spec.penalty(), spec.state())],
+                     UnitDirectory())
+
+
+def _found(store: Store, scope: Scope | None = None, *, case_number: str | None = None,
+           party: str | None = None) -> set[str]:
+    with store.session() as session:
+        page = search_cases(session, CaseFilters(case_number=case_number, party=party),
+                            scope or Scope(), page_size=200)
+    return {case.case_id for case in page.items}
+
+
+def test_part_of_a_number_finds_it_in_any_bracket_style_and_width(store: Store) -> None:
+    wanted = _case(1, "青市监罚〔2024〕第123号")
+    other_year = _case(2, "青市监罚〔2023〕第123号")
+    other_serial = _case(3, "青市监罚〔2024〕第1123号")
+    _apply(store, wanted, other_year, other_serial)
+    for typed in ("青市监罚〔2024〕第123号", "2024 第123号", "2024第123号", "[2024]第123号",
+                  "（2024）第123号", "(2024) 第123号", "〔２０２４〕第１２３号",
+                  "２０２４　第123号"):
+        assert _found(store, case_number=typed) == {wanted.case_id}, typed
+    assert _found(store, case_number="第123号") == {wanted.case_id, other_year.case_id}
+    assert _found(store, case_number="青市监罚") == {
+        wanted.case_id, other_year.case_id, other_serial.case_id}
+    assert _found(store, case_number="〔2025〕第123号") == set()
+
+
+def test_part_of_a_party_name_finds_its_cases_and_an_identifier_only_whole(
+        store: Store) -> None:
+    wanted = _case(1, "甲罚〔2024〕1号", party="杭州市西湖区演示商贸有限公司")
+    other = _case(2, "甲罚〔2024〕2号", party="杭州市上城区示范贸易有限公司")
+    _apply(store, wanted, other)
+    assert _found(store, party="西湖区演示") == {wanted.case_id}
+    assert _found(store, party=" 演示商贸 ") == {wanted.case_id}
+    assert _found(store, party="有限公司") == {wanted.case_id, other.case_id}
+    code = wanted.party.credit_code
+    assert code is not None
+    assert _found(store, party=code) == {wanted.case_id}
+    assert _found(store, party=code.lower()) == {wanted.case_id}
+    assert _found(store, party=code[:10]) == set()
+
+
+def test_percent_and_underscore_typed_are_text_not_wildcards(store: Store) -> None:
+    percent = _case(1, "乙罚〔2024〕1号", party="利润100%商行")
+    zeros = _case(2, "乙罚〔2024〕2号", party="利润1000商行")
+    underscore = _case(3, "AJ_2024_7", party="甲_乙商行")
+    letter = _case(4, "AJX2024X7", party="甲丙乙商行")
+    _apply(store, percent, zeros, underscore, letter)
+    assert _found(store, party="100%") == {percent.case_id}
+    assert _found(store, party="甲_乙") == {underscore.case_id}
+    assert _found(store, party="%") == {percent.case_id}
+    assert _found(store, case_number="AJ_2024") == {underscore.case_id}
+    assert _found(store, case_number="_") == {underscore.case_id}
+    with store.session() as session:
+        assert {case.case_id for case in find_cases(session, "甲_乙")} == {underscore.case_id}
+
+
+def test_a_unit_finds_only_its_own_cases_by_part_of_a_number(store: Store) -> None:
+    market = _case(1, "演市监罚〔2024〕5号")
+    tobacco = _case(2, "演烟罚〔2024〕5号", owner=TOBACCO)
+    _apply(store, market, tobacco)
+    assert _found(store, case_number="(2024)5号") == {market.case_id, tobacco.case_id}
+    assert _found(store, Scope(MARKET), case_number="(2024)5号") == {market.case_id}
+    assert _found(store, Scope(TOBACCO), case_number="2024 5号") == {tobacco.case_id}
+    assert _found(store, Scope(MARKET), case_number="演烟罚") == set()
+    assert _found(store, Scope(MARKET), party=tobacco.party.name[1:]) == set()
+
+
+def test_a_part_found_in_more_cases_than_are_counted_pages_newest_first_in_scope(
+        store: Store) -> None:
+    specs = [_case(index, f"丙罚〔2024〕{index}号", owner=(MARKET, TOBACCO)[index % 2],
+                   party=f"第{index}号演示商店") for index in range(130)]
+    _apply(store, *specs)
+    with store.session() as session:
+        everyone = search_cases(session, CaseFilters(party="演示商店"), Scope(),
+                                page_size=40, count_limit=100)
+        market = search_cases(session, CaseFilters(case_number="丙罚"), Scope(MARKET),
+                              page=2, page_size=40, count_limit=100)
+        few = search_cases(session, CaseFilters(case_number="丙罚", party="第1"),
+                           Scope(MARKET), page_size=200, count_limit=100)
+    assert everyone.total == 100 and everyone.total_is_lower_bound
+    newest = sorted(specs, key=lambda spec: (spec.decided_on, spec.case_id), reverse=True)
+    assert [case.case_id for case in everyone.items] == [spec.case_id for spec in newest[:40]]
+    own = [spec for spec in newest if spec.owner == MARKET]
+    assert market.total == 65 and not market.total_is_lower_bound
+    assert [case.case_id for case in market.items] == [spec.case_id for spec in own[40:80]]
+    assert {case.case_id for case in few.items} == {
+        spec.case_id for spec in own if spec.party.name.startswith("第1")}
+
+
+def test_a_store_made_before_number_keys_is_keyed_on_start(store: Store) -> None:
+    spec = _case(1, "丁罚〔2024〕第77号")
+    _apply(store, spec)
+    with store.engine.begin() as connection:  # the table as the previous version made it
+        connection.execute(text("DROP INDEX ix_view_case_numbers_key"))
+        connection.execute(text("ALTER TABLE view_case_numbers DROP COLUMN number_key"))
+    store.create_all()
+    columns = {column["name"] for column in inspect(store.engine).get_columns(
+        "view_case_numbers")}
+    indexes = {index["name"] for index in inspect(store.engine).get_indexes(
+        "view_case_numbers")}
+    assert "number_key" in columns and "ix_view_case_numbers_key" in indexes
+    assert _found(store, case_number="2024 第77号") == {spec.case_id}
+    store.create_all()  # once upgraded, a start changes nothing
+    assert _found(store, case_number="丁罚(2024)") == {spec.case_id}
