@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub.models import CaseEvent
-from hub.view.queries import CaseFilters, Scope, search_cases
+from hub.view.queries import Scope
+from hub.view.search import CaseFilters, search_cases
 from hub.view.store import CaseRow, Store
 from hub.view.units import UnitDirectory
 from streams.aggregate_logic import fold
