@@ -30,7 +30,13 @@ from hub.view.assessment import (
 )
 from hub.view.context import LoggedIn, ProsecutorPrincipal, actor_of, context_of
 from hub.view.i18n import Translator
-from hub.view.library import SECTIONS, library_entries, search_library, source_text
+from hub.view.library import (
+    SECTIONS,
+    answers_rule,
+    library_entries,
+    search_library,
+    source_text,
+)
 from hub.view.recheck import (
     RESULT_KEY,
     RESULTS,
@@ -102,7 +108,8 @@ def assessment_page(
                                for item in rules.indicators},
                             **{veto.id: source_text(veto.source, language)
                                for veto in rules.vetoes}},
-                   indicators=rules.indicators, any_figures=any_figures)
+                   indicators=rules.indicators, any_figures=any_figures,
+                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators})
 
 
 @router.get("/assessment/units/{code}", response_class=HTMLResponse)
@@ -133,6 +140,7 @@ def assessment_unit_page(
                    units_count=len(result.rows),
                    sources={item.id: source_text(item.source, language)
                             for item in rules.indicators},
+                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators},
                    veto_names={veto.id: (veto.name_en if language == "en" else veto.name_zh)
                                for veto in rules.vetoes})
 

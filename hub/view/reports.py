@@ -148,8 +148,19 @@ def build_monthly_report(
     return MonthlyReport(month=month, rows=rows, overdue=overdue)
 
 
+#: A figure with nothing to compute it from (a rate whose denominator is 0: no referral to
+#: answer, nothing entered), as the page shows it.
+NOT_APPLICABLE = "—"
+
+
 def _cell(value: object) -> object:
-    return "" if value is None else value
+    """A figure as written to the files: "—" when not applicable, as on the page.
+
+    An empty cell read as "no figure sent" or, summed or averaged by a spreadsheet, as
+    nothing at all, and said nothing about why; "—" is what the page shows, so the circular
+    a prosecutor prints and the screen agree.
+    """
+    return NOT_APPLICABLE if value is None else value
 
 
 def _headers(translate: Translator) -> list[str]:
