@@ -92,7 +92,13 @@ class Indicator(Sourced):
 
 
 class Veto(Sourced):
-    """A one-vote veto 一票否决: the unit fails the period whatever its points."""
+    """A one-vote veto 一票否决: the unit fails the period whatever its points.
+
+    ``scope_zh``/``scope_en`` say why the veto applies to the unit kinds it names and not
+    to the others assessed: a veto that spares one kind looks arbitrary on a ranking
+    where a unit of that kind with the same figure is not vetoed, unless the page says
+    why (the view shows it beside the veto wherever the veto is shown or explained).
+    """
 
     id: NonEmptyText = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_zh: NonEmptyText
@@ -101,6 +107,8 @@ class Veto(Sourced):
     op: Literal[">=", "==", "<="]
     value: int = Field(ge=0)
     applies_to: tuple[UnitKind, ...] = Field(min_length=1)
+    scope_zh: str = ""
+    scope_en: str = ""
     periods: tuple[Literal["month", "quarter", "half", "year"], ...] = Field(min_length=1)
     operator_set: bool = True
 

@@ -31,7 +31,7 @@ from hub.errors import ConfigError
 from hub.rules.assessment import AssessmentRules, Indicator
 from hub.spreadsheet import make_formulas_inert
 from hub.view.i18n import Translator
-from hub.view.library import source_text
+from hub.view.library import source_text, veto_scope
 from hub.view.queries import CHINA_TZ
 from hub.view.store import AlertRow, UnitStatsRow
 from hub.view.units import UnitDirectory
@@ -467,7 +467,9 @@ def rules_table(assessment: Assessment, translate: Translator) -> list[list[obje
                      yes if indicator.operator_set else no])
     for veto in assessment.rules.vetoes:
         rows.append([translate("assessment.veto_prefix")
-                     + (veto.name_en if language == "en" else veto.name_zh), "", "",
+                     + (veto.name_en if language == "en" else veto.name_zh)
+                     + translate("library.sentence_sep")
+                     + veto_scope(translate, veto, assessment.rules), "", "",
                      source_text(veto.source, language), yes if veto.operator_set else no])
     return rows
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from hub.errors import ConfigError
-from hub.rules.assessment import AssessmentRules, Indicator, load_assessment
+from hub.rules.assessment import AssessmentRules, Indicator, Veto, load_assessment
 from hub.rules.conduct import load_conduct_criteria
 from hub.rules.deadlines import DeadlineRule, load_deadlines
 from hub.rules.roles import load_unit_roles
@@ -38,6 +38,7 @@ __all__ = [
     "library_entries",
     "search_library",
     "source_text",
+    "veto_scope",
 ]
 
 SECTIONS = ("deadlines", "thresholds", "offences", "routing", "screening", "assessment")
@@ -350,6 +351,26 @@ def answers_rule(t: Translator, indicator: Indicator) -> str:
         t(f"assessment.figures.{name}") for name in indicator.answers))
 
 
+def veto_scope(t: Translator, veto: Veto, rules: AssessmentRules) -> str:
+    """Which assessed unit kinds a veto applies to and, when it spares some, why.
+
+    A veto that spares a kind ("idle platform": agencies only) left a silent police bureau
+    unvetoed beside a vetoed agency on the ranking without a word; the reason is the rule
+    file's (``scope_zh``/``scope_en``), so the assessing body that changes the scope
+    changes the explanation with it.
+    """
+    assessed = list(dict.fromkeys(k for i in rules.indicators for k in i.applies_to))
+    spared = [kind for kind in assessed if kind not in veto.applies_to]
+    names = t("library.list_sep").join(t.label("unit_kind", k) for k in veto.applies_to)
+    if spared:
+        text = t("library.veto_only", kinds=names, others=t("library.list_sep").join(
+            t.label("unit_kind", k) for k in spared))
+    else:
+        text = t("library.applies_to", kinds=names)
+    reason = veto.scope_en if t.language == "en" else veto.scope_zh
+    return text + (t("library.sentence_sep") + reason if reason else "")
+
+
 def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
     zh = t.language == "zh"
     entries: list[LibraryEntry] = []
@@ -374,7 +395,8 @@ def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
             t("library.veto_rule", measure=t(f"assessment.figures.{veto.measure}"),
               op=veto.op, value=veto.value,
               periods=t("library.list_sep").join(t(f"assessment.kind.{p}")
-                                                 for p in veto.periods)),
+                                                 for p in veto.periods))
+            + t("library.sentence_sep") + veto_scope(t, veto, rules),
             source_text(veto.source, t.language), veto.verified, veto.operator_set))
     recheck = rules.recheck
     entries.append(LibraryEntry(

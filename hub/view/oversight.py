@@ -36,6 +36,7 @@ from hub.view.library import (
     library_entries,
     search_library,
     source_text,
+    veto_scope,
 )
 from hub.view.recheck import (
     RESULT_KEY,
@@ -109,7 +110,8 @@ def assessment_page(
                             **{veto.id: source_text(veto.source, language)
                                for veto in rules.vetoes}},
                    indicators=rules.indicators, any_figures=any_figures,
-                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators})
+                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators},
+                   veto_scopes={v.id: veto_scope(translate, v, rules) for v in rules.vetoes})
 
 
 @router.get("/assessment/units/{code}", response_class=HTMLResponse)
@@ -142,7 +144,9 @@ def assessment_unit_page(
                             for item in rules.indicators},
                    answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators},
                    veto_names={veto.id: (veto.name_en if language == "en" else veto.name_zh)
-                               for veto in rules.vetoes})
+                               for veto in rules.vetoes},
+                   spared_by=[(veto.id, veto.scope_en if language == "en" else veto.scope_zh)
+                              for veto in rules.vetoes if row.unit_kind not in veto.applies_to])
 
 
 @router.get("/assessment/export")

@@ -4,7 +4,8 @@ The demo county, plus the police bureau's figures of two old months read from th
 February 2020 with two referrals received and both decided (feedback rate 100 %), March
 2020 with nothing received, decided or due. A prosecutor sees March's feedback rate as
 "—" on the bureau's scorecard and in the monthly report's CSV download, and the
-assessment's receipt-and-filing line of March as not applicable (不适用), with the reason.
+assessment's receipt-and-filing line of March as not applicable (不适用), with the reason;
+and the assessment says that the idle-platform veto applies to agencies only, and why.
 """
 
 from __future__ import annotations
@@ -86,3 +87,25 @@ async def test_a_month_with_nothing_to_answer_shows_no_rate_and_no_points(
     await expect(line).to_contain_text("均为 0 且无超期事项的，本项不适用，不得分也不扣分")
     await page.goto(f"{live_view.url}/assessment/units/{POLICE}?period=2020-02")
     await expect(line.locator("td.score")).to_have_text("40.00")
+
+
+async def test_the_assessment_says_the_idle_platform_veto_is_for_agencies_only(
+    live_view: LiveView, browser_page: Page
+) -> None:
+    page = browser_page
+    await _login(page, live_view.url)
+    await page.click("a[data-nav=assessment]")
+    scope = page.locator("#veto-scopes li.veto-scope[data-veto=idle_platform]")
+    await expect(scope).to_be_visible()
+    await expect(scope).to_contain_text("仅适用于行政执法机关，不适用于公安机关")
+    await expect(scope).to_contain_text("没有收到移送，就没有数据可报，不能据此认定平台闲置")
+    rule = page.locator("#assessment-rules tr.veto-rule[data-veto=idle_platform]")
+    await expect(rule).to_contain_text("仅适用于行政执法机关")
+    await page.goto(f"{live_view.url}/assessment/units/{POLICE}")
+    await expect(page.locator("#unit-vetoes-not-applied")).to_contain_text(
+        "一票否决“整个考核期未报送任何数据（平台闲置）”不适用于公安机关")
+    await page.click("#lang-switch")
+    await expect(page.locator("#unit-vetoes-not-applied")).to_contain_text(
+        "does not apply to Police: a police bureau's data")
+    await page.goto(f"{live_view.url}/assessment")
+    await expect(scope).to_contain_text("applies only to: Administrative agency (not to: Police)")

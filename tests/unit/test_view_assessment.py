@@ -326,3 +326,37 @@ def test_a_units_scorecard_shows_each_indicator_with_its_source(view: View) -> N
     vetoed = view.client.get(f"/assessment/units/{A3}?period=2025-Q3")
     assert "整个考核期未报送任何数据（平台闲置）" in vetoed.text
     assert view.client.get(f"/assessment/units/{PROCURATORATE}").status_code == 404
+
+
+def test_the_pages_say_the_idle_platform_veto_is_for_agencies_only(view: View) -> None:
+    """The idle-platform veto applies to administrative agencies only (a police bureau
+    sent no referral has nothing to report); the ranking, the rules, a unit's page and
+    the legal library say so and why, in both languages, instead of leaving a silent
+    police bureau unvetoed beside a vetoed agency without a word."""
+    view.login()
+    page = view.client.get("/assessment?period=2025-Q3").text
+    scope = re.search(r'<li class="veto-scope" data-veto="idle_platform">(.*?)</li>', page,
+                      re.S)
+    assert scope is not None
+    assert "仅适用于行政执法机关，不适用于公安机关" in scope.group(1)
+    assert "没有收到移送" in scope.group(1)
+    rule = re.search(r'<tr class="veto-rule" data-veto="idle_platform">.*?</tr>', page, re.S)
+    assert rule is not None and "仅适用于行政执法机关，不适用于公安机关" in rule.group(0)
+    both = re.search(r'<li class="veto-scope" data-veto="missing_entries">(.*?)</li>', page,
+                     re.S)
+    assert both is not None and "适用于：行政执法机关、公安机关" in both.group(1)
+    english = view.client.get("/assessment?period=2025-Q3&lang=en").text
+    assert "applies only to: Administrative agency (not to: Police)" in english
+    assert "shows no idle platform" in english
+    police = view.client.get(f"/assessment/units/{POLICE}?period=2025-Q3").text
+    note = re.search(r'id="unit-vetoes-not-applied">(.*?)</', police, re.S)
+    assert note is not None and "整个考核期未报送任何数据（平台闲置）" in note.group(1)
+    library = view.client.get("/library?section=assessment").text
+    entry = re.search(r'data-ref="idle_platform">.*?</tr>', library, re.S)
+    assert entry is not None and "仅适用于行政执法机关" in entry.group(0)
+    workbook = view.client.get("/assessment/export?period=2025-Q3&format=xlsx&lang=zh")
+    items = [str(row[0].value) for row in
+             load_workbook(io.BytesIO(workbook.content))["考核规则"].iter_rows(min_row=3)]
+    assert ("一票否决：整个考核期未报送任何数据（平台闲置）；仅适用于行政执法机关，"
+            "不适用于公安机关；公安机关在平台上的数据主要是对移送案件的回执和立案决定"
+            in "\n".join(items))
