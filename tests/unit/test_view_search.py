@@ -145,3 +145,18 @@ def test_a_store_made_before_number_keys_is_keyed_on_start(store: Store) -> None
     assert _found(store, case_number="2024 第77号") == {spec.case_id}
     store.create_all()  # once upgraded, a start changes nothing
     assert _found(store, case_number="丁罚(2024)") == {spec.case_id}
+
+
+def test_a_names_beginning_finds_it_at_once_and_text_inside_when_nothing_begins_with_it(
+        store: Store) -> None:
+    """The beginning of a name (or a whole one) is a range of the name index; text inside
+    a name is a scan of it, taken only when nothing begins with the text."""
+    company = _case(1, "青市监罚〔2024〕第1号", party="青山商贸有限公司")
+    branch = _case(2, "青市监罚〔2024〕第2号", party="东县青山商贸部")
+    _apply(store, company, branch)
+    assert _found(store, party="青山商贸") == {company.case_id}
+    assert _found(store, party="青山商贸有限公司") == {company.case_id}
+    assert _found(store, party="山商贸") == {company.case_id, branch.case_id}
+    assert _found(store, party="商贸部") == {branch.case_id}
+    assert _found(store, case_number="青市监罚2024") == {company.case_id, branch.case_id}
+    assert _found(store, case_number="第2号") == {branch.case_id}
