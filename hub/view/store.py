@@ -39,6 +39,8 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -72,6 +74,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: The advisory lock replicas take to create and upgrade the store's tables one at a
+#: time (PostgreSQL; any constant the hub uses for nothing else).
+_SCHEMA_LOCK = 0x4C46_5649_4557  # "LFVIEW"
 
 
 def utc_now() -> datetime:
@@ -480,12 +486,20 @@ class Store:
 
     def create_all(self) -> None:
         """Create every table and index that does not exist yet, and add to a store made
-        by an older version the columns it lacks (:mod:`hub.view.upgrade`)."""
+        by an older version the columns it lacks (:mod:`hub.view.upgrade`).
+
+        In one transaction, on PostgreSQL under an advisory lock: replicas of the view
+        started together against one database would otherwise each see a table or a
+        column missing and each create it, and all but one would fail their start.
+        """
         from hub.view.upgrade import upgrade_bus_tables
 
-        BusBase.metadata.create_all(self.engine)
-        LocalBase.metadata.create_all(self.engine)
-        upgrade_bus_tables(self.engine)
+        with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+            BusBase.metadata.create_all(connection)
+            LocalBase.metadata.create_all(connection)
+            upgrade_bus_tables(connection)
 
     def drop_bus_tables(self) -> None:
         """Forget everything learnt from the bus (users and the outbox stay)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import Connection, Engine, bindparam, inspect, select, text, update
+from sqlalchemy import Connection, bindparam, inspect, select, text, update
 
 from hub.view.keys import number_key
 from hub.view.store import BusBase, CaseNumberRow
@@ -27,13 +27,13 @@ logger = logging.getLogger(__name__)
 _BATCH = 5_000
 
 
-def upgrade_bus_tables(engine: Engine) -> None:
-    """Bring bus tables made by an older version up to the current columns."""
-    with engine.begin() as connection:
-        columns = {column["name"] for column in
-                   inspect(connection).get_columns(CaseNumberRow.__tablename__)}
-        if "number_key" not in columns:
-            _add_number_keys(connection)
+def upgrade_bus_tables(connection: Connection) -> None:
+    """Bring bus tables made by an older version up to the current columns, in the
+    caller's transaction (:meth:`hub.view.store.Store.create_all`)."""
+    columns = {column["name"] for column in
+               inspect(connection).get_columns(CaseNumberRow.__tablename__)}
+    if "number_key" not in columns:
+        _add_number_keys(connection)
 
 
 def _add_number_keys(connection: Connection) -> None:

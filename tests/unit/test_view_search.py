@@ -8,6 +8,7 @@ SQLite store, the cases applied as the consumer applies them.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hub.view.queries import Scope
 from hub.view.search import CaseFilters, find_cases, search_cases
 from hub.view.store import Store
 from hub.view.units import UnitDirectory
+from tests.support.postgres import fresh_database
 from tests.support.view_data import MARKET, TOBACCO, CaseSpec, apply_events, case_spec
 
 
@@ -160,3 +162,39 @@ def test_a_names_beginning_finds_it_at_once_and_text_inside_when_nothing_begins_
     assert _found(store, party="商贸部") == {branch.case_id}
     assert _found(store, case_number="青市监罚2024") == {company.case_id, branch.case_id}
     assert _found(store, case_number="第2号") == {branch.case_id}
+
+
+@pytest.mark.postgres
+def test_replicas_started_together_upgrade_a_postgres_store_once(postgres_url: str) -> None:
+    """Views started at once against one database: each used to see the column missing
+    and add it, and all but one failed their start (DuplicateColumn)."""
+    url = fresh_database(postgres_url)
+    first = Store(url)
+    first.create_all()
+    spec = _case(1, "丁罚〔2024〕第78号")
+    _apply(first, spec)
+    with first.engine.begin() as connection:  # the table as the previous version made it
+        connection.execute(text("DROP INDEX ix_view_case_numbers_key"))
+        connection.execute(text("ALTER TABLE view_case_numbers DROP COLUMN number_key"))
+    replicas = [Store(url) for _ in range(3)]
+    ready = threading.Barrier(len(replicas))
+    failures: list[BaseException] = []
+
+    def start(store: Store) -> None:
+        ready.wait()
+        try:
+            store.create_all()
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(replica,)) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert _found(first, case_number="2024 第78号") == {spec.case_id}
+    finally:
+        for store in (first, *replicas):
+            store.dispose()
