@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
 from hub.view.apply import VIEW_ACTION_STEP
+from hub.view.keys import number_key
 from hub.view.schemas import (
     ActReplyFigures,
     AlertOut,
@@ -328,8 +329,11 @@ def _candidates(session: Session, feedback: UnmatchedRow, limit: int) -> list[Ca
         number = getattr(feedback, field)
         if number:
             add(
+                # by its search key: the feedback and the case's export may write the
+                # same number with other brackets or widths (〔2024〕 / [2024] / （2024）)
                 session.scalars(
-                    select(CaseNumberRow.case_id).where(CaseNumberRow.number == number).limit(limit)
+                    select(CaseNumberRow.case_id)
+                    .where(CaseNumberRow.number_key == number_key(number)).limit(limit)
                 ).all(),
                 weight,
                 field,

@@ -16,12 +16,19 @@ import pytest
 from sqlalchemy import inspect, text
 
 from hub.models import Party, PartyCategory
-from hub.view.queries import Scope
+from hub.view.queries import Scope, unmatched_detail
 from hub.view.search import CaseFilters, find_cases, search_cases
 from hub.view.store import Store
 from hub.view.units import UnitDirectory
 from tests.support.postgres import fresh_database
-from tests.support.view_data import MARKET, TOBACCO, CaseSpec, apply_events, case_spec
+from tests.support.view_data import (
+    MARKET,
+    TOBACCO,
+    CaseSpec,
+    apply_events,
+    case_spec,
+    unmatched_for,
+)
 
 
 @pytest.fixture
@@ -198,3 +205,23 @@ def test_replicas_started_together_upgrade_a_postgres_store_once(postgres_url: s
     finally:
         for store in (first, *replicas):
             store.dispose()
+
+
+def test_feedback_quoting_a_number_in_other_brackets_has_its_case_as_candidate(
+        store: Store) -> None:
+    """The police may write the referral letter's 〔2024〕 as [2024] or （2024）: the
+    matching screen's candidates compare numbers by their search key."""
+    spec = dataclasses.replace(_case(1, "青市监罚〔2024〕第5号"),
+                               referral_number="青市监移〔2024〕第5号")
+    _apply(store, spec)
+    quoted = "青市监移（2024）第５号"
+    feedback = unmatched_for(spec, 1)
+    feedback = feedback.model_copy(update={"referral_number": quoted, "candidates": []})
+    with store.session() as session:
+        apply_events(session, [feedback], UnitDirectory())
+        session.commit()
+    with store.session() as session:
+        detail = unmatched_detail(session, feedback.feedback_event_id)
+        assert detail is not None
+        reasons = {found.case.case_id: found.reasons for found in detail.candidates}
+    assert "referral_number" in reasons.get(spec.case_id, [])
