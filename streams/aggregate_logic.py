@@ -277,7 +277,7 @@ class CaseAggregate:
     def stage(self) -> CaseStage:
         """The current stage: the latest stage-setting event of the case's way through
         the police, the procuratorate and the court; else 已录入处罚 once a penalty is
-        recorded, else 行政立案在办 while the agency's case is only opened.
+        recorded, else 行政机关已立案 while the agency's case is only opened.
 
         The agency's own stages are background: a penalty decided after the referral
         (the agency may still fine what it referred) does not take the case back from
@@ -372,7 +372,7 @@ class CaseAggregate:
         aggregate._timeline = {e["event_id"]: _timeline_entry(e) for e in data["timeline"]}
         if not aggregate._marks:
             # Stored before an open case (立案登记) had a stage: its register entries
-            # mark it now, so the case's next CaseState says 行政立案在办, not 未知.
+            # mark it now, so the case's next CaseState says 行政机关已立案, not 未知.
             aggregate._marks = [
                 _StageMark(entry.occurred_at, _OPENED_RANK, entry.event_id, CaseStage.OPENED)
                 for entry in aggregate._timeline.values()

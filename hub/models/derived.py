@@ -129,7 +129,7 @@ class Alert(CaseEvent):
 
 
 class CaseStage(EventEnum):
-    """Case stage 案件阶段: OPENED 行政立案在办, RECORDED 已录入处罚, REFERRED 已移送,
+    """Case stage 案件阶段: OPENED 行政机关已立案, RECORDED 已录入处罚, REFERRED 已移送,
     RECEIVED 已受理, FORWARDED 已移送管辖, FILED 已立案, NOT_FILED 不予立案,
     RETURNED 退回行政处理, RECONSIDERATION 复议中, FILING_SUPERVISION 立案监督中,
     ARREST_REVIEW 审查逮捕, PROSECUTION 审查起诉, JUDGED 已判决, CLOSED 已办结,

@@ -429,8 +429,10 @@ def apply_open_case(session: Session, event: AgencyCaseOpened, units: UnitDirect
     dialect = session.get_bind().dialect.name
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = dialect_insert(CaseRow).values(**values)
-    decided = exists().where(CaseNumberRow.case_id == CaseRow.case_id,
-                             CaseNumberRow.kind == "decision_number").correlate(CaseRow)
+    # the conflicting row is this case's: its id bound as a value (a correlation to
+    # view_cases is not made inside ON CONFLICT, and the test ran over every case)
+    decided = exists().where(CaseNumberRow.case_id == event.case_id,
+                             CaseNumberRow.kind == "decision_number")
     session.execute(statement.on_conflict_do_update(
         index_elements=["case_id"],
         set_={name: statement.excluded[name] for name in _AGENCY_DETAILS},

@@ -444,7 +444,7 @@ def test_a_stored_case_keyed_by_a_lower_case_x_lists_its_person_once() -> None:
 
 def test_an_open_case_stored_before_it_had_a_stage_has_one_when_read_back() -> None:
     """An aggregate stored when AgencyCaseOpened set no stage has no marks: read back,
-    its register entries mark it, so its next CaseState says 行政立案在办."""
+    its register entries mark it, so its next CaseState says 行政机关已立案."""
     stored = fold([opened(at(2024, 12, 2), case_id=CASE)]).to_dict()
     stored["marks"] = []
     assert CaseAggregate.from_dict(stored).stage is CaseStage.OPENED

@@ -92,3 +92,15 @@ def test_the_penalty_decided_on_the_case_keeps_its_details(store: Store) -> None
     assert row.stage == "RECORDED"
     assert row.amount_fen == 150_000 * YUAN
     assert row.title == decided.violation_facts
+
+
+def test_a_decision_on_another_case_does_not_freeze_this_ones_register(store: Store) -> None:
+    """The decided-case check is this case's own: with another case's penalty in the
+    store, a later copy of the register still updates the open case."""
+    other = penalty(at(2025, 2, 3), turnover_fen=10_000 * YUAN)
+    with store.session() as session:
+        apply_events(session, [other], UnitDirectory())
+        session.commit()
+    row = _feed(store, [opened(at(2025, 3, 3), turnover_fen=30_000 * YUAN),
+                        opened(at(2025, 3, 3), turnover_fen=90_000 * YUAN)])
+    assert row.amount_fen == 90_000 * YUAN
