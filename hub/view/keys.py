@@ -26,7 +26,9 @@ def number_key(number: str | None) -> str:
     normaliser for the whole hub (the matcher's), so the view and the matcher agree on
     what the same number is.
     """
-    return (normalise_document_number(number) or "").translate(_NO_BRACKETS)
+    # at most the column's 200 characters: NFKC and upper case can lengthen a text
+    # (№ → NO), and PostgreSQL refuses a longer value
+    return (normalise_document_number(number) or "").translate(_NO_BRACKETS)[:200]
 
 
 def contains_pattern(text: str) -> str:

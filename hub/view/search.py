@@ -124,32 +124,35 @@ class _Match:
         return case_id.concat("").in_(self.cases)
 
 
-def _matches(session: Session, filters: CaseFilters, listed: int) -> list[_Match]:
-    """The number and party filters of ``filters``, each resolved by one range of an
-    index or, when nothing begins with the text, one scan of it.
+#: The two tiers of a number or name match: what begins with the text (a range of an
+#: index), and what holds it anywhere (a scan of it).
+_BEGINNING, _ANYWHERE = 0, 1
 
-    A whole number or name (copied from the letter in front of the prosecutor, the
-    common case) or its beginning (某某商贸 for 某某商贸有限公司) is found at once, with
-    no scan: a scan grows with the store (~50 ms at 200,000 cases, ~250 ms at a million).
-    Text inside a number or name ("2024 123号", 第123商贸) is searched for when nothing
-    begins with it; so a text that begins some names does not also find the names that
-    hold it further in.
-    """
+
+def _matches(session: Session, filters: CaseFilters, listed: int, tier: int) -> list[_Match]:
+    """The number and party filters of ``filters`` in one tier, each resolved by one
+    range of an index (``_BEGINNING``) or one scan of it (``_ANYWHERE``)."""
     found = [_cases_by_number(filters.case_number or "")]
     party = (filters.party or "").strip()
     if party:
         found.append(_cases_by_party(party))
-    matches = []
-    for exact, partial in (pair for pair in found if pair is not None):
-        whole = _resolve(session, exact, listed)
-        matches.append(whole if whole.ids != [] else _resolve(session, partial, listed))
-    return matches
+    return [_resolve(session, pair[tier], listed) for pair in found if pair is not None]
 
 
 def _resolve(session: Session, cases: Select[str], listed: int) -> _Match:
-    found = session.scalars(cases.limit(listed + 1)).all()
-    # The list is whole only if the scan ended before the limit (copies count to it).
-    return _Match(list(dict.fromkeys(found)) if len(found) <= listed else None, cases)
+    """The cases ``cases`` finds, listed when at most ``listed`` distinct ones (a case
+    named by several numbers comes once per number: the read goes on until ``listed``
+    distinct cases are passed, so three numbers a case do not make "more than")."""
+    distinct: dict[str, None] = {}
+    result = session.scalars(cases.execution_options(yield_per=2_000))
+    try:
+        for case_id in result:
+            distinct[case_id] = None
+            if len(distinct) > listed:
+                return _Match(None, cases)
+    finally:
+        result.close()
+    return _Match(list(distinct), cases)
 
 
 def _conditions(filters: CaseFilters, units: list[str],
@@ -236,19 +239,27 @@ def search_cases(
 ) -> CasePage:
     """One page of matching cases, newest decision first, and a bounded count.
 
-    A number or party found in more cases than the count reports, with nothing else to
-    narrow it, is counted as "more than" without a second scan."""
+    A number or name is first matched by what begins with it, a range of its index; the
+    search reads that index whole for what holds the text anywhere only when no case
+    *the caller may see, under every other filter* begins with it (so another unit's
+    cases neither hide the caller's nor tell that they exist). A whole number or name,
+    the common case, so costs what the exact match did. A number or party found in more
+    cases than the count reports, with nothing else to narrow it, is counted as "more
+    than" without a second scan."""
     listed = min(count_limit, _MAX_LISTED)
-    matches = _matches(session, filters, listed)
+    for tier in (_BEGINNING, _ANYWHERE):
+        matches = _matches(session, filters, listed, tier)
+        conditions, _ = _conditions(filters, _units(filters, scope), matches)
+        if (listed == count_limit and len(conditions) == 1 and matches
+                and matches[0].ids is None):
+            total = count_limit + 1
+        else:
+            total = int(session.scalar(
+                _count_query(filters, scope, matches, count_limit + 1)) or 0)
+        if total or not matches:
+            break
     query = _case_query(filters, scope, matches)
     rows = session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
-    conditions, _ = _conditions(filters, _units(filters, scope), matches)
-    if (listed == count_limit and len(conditions) == 1 and matches
-            and matches[0].ids is None):
-        total = count_limit + 1
-    else:
-        total = int(session.scalar(
-            _count_query(filters, scope, matches, count_limit + 1)) or 0)
     return CasePage(
         items=[CaseSummary.model_validate(row) for row in rows],
         page=page,

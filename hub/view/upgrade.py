@@ -4,9 +4,8 @@
 migration tool: a view upgraded in place would fail on its first search for a column
 its tables lack. Replaying every topic (``liangfa view replay``) would rebuild them, but
 at a province's size that is an hour of an empty view; what a new column holds can be
-computed from the rows already there, so it is added and filled here, at start, in one
-transaction (a start that dies half-way leaves the old table, and the next start does
-it again).
+computed from the rows already there, so it is added and filled here, at start (and
+whatever a start left unkeyed, the next one keys: see :func:`upgrade_bus_tables`).
 """
 
 from __future__ import annotations
@@ -29,38 +28,48 @@ _BATCH = 5_000
 
 def upgrade_bus_tables(connection: Connection) -> None:
     """Bring bus tables made by an older version up to the current columns, in the
-    caller's transaction (:meth:`hub.view.store.Store.create_all`)."""
-    columns = {column["name"] for column in
-               inspect(connection).get_columns(CaseNumberRow.__tablename__)}
-    if "number_key" not in columns:
-        _add_number_keys(connection)
+    caller's transaction (:meth:`hub.view.store.Store.create_all`).
 
-
-def _add_number_keys(connection: Connection) -> None:
-    """Add ``view_case_numbers.number_key``, fill it from ``number`` and index it.
-
-    Numbers are read in primary-key order from where the last batch ended (no rescans),
-    and each is updated through the primary key, whose first column is the number."""
-    started = time.perf_counter()
+    Every start keys the numbers that have no key yet and makes the key's index if it
+    is missing, not only the start that adds the column: SQLite (Python's driver) commits
+    an ALTER TABLE at once, so a start that died while keying left the column with empty
+    keys and no index; and a view of the previous version still running while this one
+    starts writes numbers without a key. Both are found by the key's index (or, once, by
+    a scan where the index is missing) and keyed here.
+    """
     table = BusBase.metadata.tables[CaseNumberRow.__tablename__]
-    connection.execute(text(f"ALTER TABLE {table.name} "
-                            "ADD COLUMN number_key VARCHAR(200) DEFAULT '' NOT NULL"))
+    columns = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    started = time.perf_counter()
+    if "number_key" not in columns:
+        connection.execute(text(f"ALTER TABLE {table.name} "
+                                "ADD COLUMN number_key VARCHAR(200) DEFAULT '' NOT NULL"))
+    keyed = _key_numbers(connection)
+    for index in table.indexes:
+        if index.name == "ix_view_case_numbers_key":
+            index.create(connection, checkfirst=True)
+    if keyed:
+        logger.info("view store upgraded: %s number(s) keyed for search in %.1f s", keyed,
+                    time.perf_counter() - started)
+
+
+def _key_numbers(connection: Connection) -> int:
+    """Fill ``view_case_numbers.number_key`` where it is empty; the numbers keyed.
+
+    Numbers are read in order from where the last batch ended (no rescans), and each is
+    updated through the primary key, whose first column is the number. A number whose
+    key is empty (brackets only) is read again at each start: harmless, and rare."""
+    table = BusBase.metadata.tables[CaseNumberRow.__tablename__]
     last, keyed = "", 0
     while True:
         numbers = list(connection.scalars(
-            select(CaseNumberRow.number).where(CaseNumberRow.number > last).distinct()
+            select(CaseNumberRow.number)
+            .where(CaseNumberRow.number_key == "", CaseNumberRow.number > last).distinct()
             .order_by(CaseNumberRow.number).limit(_BATCH)))
         if not numbers:
-            break
+            return keyed
         connection.execute(
             update(table).where(table.c.number == bindparam("old_number"))
             .values(number_key=bindparam("new_key")),
             [{"old_number": number, "new_key": number_key(number)} for number in numbers])
         keyed += len(numbers)
         last = numbers[-1]
-    for index in table.indexes:
-        if index.name == "ix_view_case_numbers_key":
-            index.create(connection, checkfirst=True)
-    logger.info("view store upgraded: %s number(s) keyed for search in %.1f s", keyed,
-                time.perf_counter() - started)
-

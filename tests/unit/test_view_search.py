@@ -225,3 +225,43 @@ def test_feedback_quoting_a_number_in_other_brackets_has_its_case_as_candidate(
         assert detail is not None
         reasons = {found.case.case_id: found.reasons for found in detail.candidates}
     assert "referral_number" in reasons.get(spec.case_id, [])
+
+
+def test_another_units_case_beginning_with_the_text_neither_hides_nor_betrays(
+        store: Store) -> None:
+    """Which tier answers is decided within what the caller may see: a tobacco case
+    whose party begins with 科技 used to leave a market user's 演示科技 case unfound."""
+    own = _case(1, "青市监罚〔2024〕第9号", party="青山县演示科技有限公司")
+    other = _case(2, "青烟罚〔2024〕第9号", owner=TOBACCO, party="科技示范商行")
+    _apply(store, own, other)
+    assert _found(store, Scope(unit_code=MARKET), party="科技") == {own.case_id}
+    assert _found(store, Scope(unit_code=TOBACCO), party="科技") == {other.case_id}
+    assert _found(store, party="科技") == {other.case_id}  # the beginning tier, for all
+
+
+def test_a_case_named_by_several_matching_numbers_counts_once(store: Store) -> None:
+    specs = [dataclasses.replace(_case(index, f"青市监罚〔2024〕第{index}号"),
+                                 referral_number=f"青市监移〔2024〕第{index}号",
+                                 police_case_number=f"青公〔2024〕{index}号")
+             for index in range(1, 5)]
+    _apply(store, *specs)
+    with store.session() as session:
+        page = search_cases(session, CaseFilters(case_number="〔2024〕"), Scope(),
+                            count_limit=5)
+    assert (page.total, page.total_is_lower_bound) == (4, False)
+
+
+def test_numbers_a_start_left_unkeyed_are_keyed_at_the_next(store: Store) -> None:
+    """What an interrupted upgrade leaves on SQLite (the column added, committed at once;
+    no key filled, no index), or a view of the previous version writes meanwhile."""
+    spec = _case(1, "丁罚〔2024〕第79号")
+    _apply(store, spec)
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_view_case_numbers_key"))
+        connection.execute(text("UPDATE view_case_numbers SET number_key = ''"))
+    assert _found(store, case_number="2024 第79号") == set()
+    store.create_all()
+    indexes = {index["name"] for index in inspect(store.engine).get_indexes(
+        "view_case_numbers")}
+    assert "ix_view_case_numbers_key" in indexes
+    assert _found(store, case_number="2024 第79号") == {spec.case_id}
