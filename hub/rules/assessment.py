@@ -65,15 +65,6 @@ class Indicator(Sourced):
                      nothing was entered;
     ``deduction``    weight − deduction × overdue_alerts (alerts of ``alert_kinds``);
     never below 0.
-
-    ``answers`` names the figures that show a unit had something to answer in the period
-    (for the police's receipt and filing: referrals received, filing decisions made). A
-    deduction indicator with ``answers`` is not applicable when all of them are 0 and no
-    alert was counted: a period with nothing to answer neither earns nor loses points.
-    Full points there read as a perfect answer rate (100 %) and ranked a bureau that was
-    sent nothing above one that answered every referral but one on time; not applicable
-    takes the indicator out of the unit's total instead, as for timeliness of a unit that
-    entered nothing.
     """
 
     id: NonEmptyText = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -86,7 +77,6 @@ class Indicator(Sourced):
     weight: float = Field(gt=0)
     deduction: float = Field(default=0, ge=0)
     alert_kinds: tuple[str, ...] = ()
-    answers: tuple[Measure, ...] = ()
     applies_to: tuple[UnitKind, ...] = Field(min_length=1)
     operator_set: bool = True
 
@@ -161,9 +151,6 @@ class AssessmentRules(Sourced):
                 for kind in indicator.alert_kinds
                 if kind not in AlertKind.__members__
             )
-            if indicator.answers and indicator.method != "deduction":
-                problems.append(f"{path}.answers: only a deduction indicator is made not "
-                                "applicable by what the unit had to answer")
             if indicator.method == "deduction" and not indicator.alert_kinds:
                 problems.append(f"{path}.alert_kinds: a deduction indicator needs alert kinds")
             if indicator.method in ("deduction", "freshness") and indicator.deduction <= 0:

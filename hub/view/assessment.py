@@ -241,10 +241,6 @@ def _score(indicator: Indicator, figures: Figures) -> IndicatorScore:
         score = None if value is None else weight * value
     else:
         count = figures.alerts(indicator.alert_kinds)
-        if not count and indicator.answers and not any(
-                figures.measure(name) for name in indicator.answers):
-            # Nothing to answer: neither earned nor lost (hub/rules/assessment.py, Indicator).
-            return IndicatorScore(indicator.id, weight, None, None)
         value = float(count)
         score = max(0.0, weight - indicator.deduction * count)
     return IndicatorScore(indicator.id, weight, value, score)

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from hub.errors import ConfigError
-from hub.rules.assessment import AssessmentRules, Indicator, Veto, load_assessment
+from hub.rules.assessment import AssessmentRules, Veto, load_assessment
 from hub.rules.conduct import load_conduct_criteria
 from hub.rules.deadlines import DeadlineRule, load_deadlines
 from hub.rules.roles import load_unit_roles
@@ -34,7 +34,6 @@ from hub.view.texts import cite
 __all__ = [
     "SECTIONS",
     "LibraryEntry",
-    "answers_rule",
     "library_entries",
     "search_library",
     "source_text",
@@ -341,16 +340,6 @@ def _conduct(t: Translator) -> list[LibraryEntry]:
     return entries
 
 
-def answers_rule(t: Translator, indicator: Indicator) -> str:
-    """When an indicator is not applicable for want of anything to answer, or "" when it
-    always applies: said beside its points, so a 不适用 on a unit's line is explained where
-    the points are."""
-    if not indicator.answers:
-        return ""
-    return t("library.answers_rule", figures=t("library.list_sep").join(
-        t(f"assessment.figures.{name}") for name in indicator.answers))
-
-
 def veto_scope(t: Translator, veto: Veto, rules: AssessmentRules) -> str:
     """Which assessed unit kinds a veto applies to and, when it spares some, why.
 
@@ -382,8 +371,6 @@ def _assessment(t: Translator, rules: AssessmentRules) -> list[LibraryEntry]:
                 "library.list_sep").join(t.label("alert_kind", k) for k in indicator.alert_kinds))
         rule += t("library.sentence_sep") + t("library.applies_to", kinds=t(
             "library.list_sep").join(t.label("unit_kind", k) for k in indicator.applies_to))
-        if indicator.answers:
-            rule += t("library.sentence_sep") + answers_rule(t, indicator)
         entries.append(LibraryEntry("assessment", indicator.id,
                                     indicator.name_zh if zh else indicator.name_en, rule,
                                     source_text(indicator.source, t.language), indicator.verified,

@@ -32,7 +32,6 @@ from hub.view.context import LoggedIn, ProsecutorPrincipal, actor_of, context_of
 from hub.view.i18n import Translator
 from hub.view.library import (
     SECTIONS,
-    answers_rule,
     library_entries,
     search_library,
     source_text,
@@ -110,7 +109,6 @@ def assessment_page(
                             **{veto.id: source_text(veto.source, language)
                                for veto in rules.vetoes}},
                    indicators=rules.indicators, any_figures=any_figures,
-                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators},
                    veto_scopes={v.id: veto_scope(translate, v, rules) for v in rules.vetoes})
 
 
@@ -142,7 +140,6 @@ def assessment_unit_page(
                    units_count=len(result.rows),
                    sources={item.id: source_text(item.source, language)
                             for item in rules.indicators},
-                   answers_rules={i.id: answers_rule(translate, i) for i in rules.indicators},
                    veto_names={veto.id: (veto.name_en if language == "en" else veto.name_zh)
                                for veto in rules.vetoes},
                    spared_by=[(veto.id, veto.scope_en if language == "en" else veto.scope_zh)

@@ -1,20 +1,17 @@
-"""A month with nothing to answer has no feedback rate and earns no points for answering.
+"""A month with nothing to answer has no feedback rate: "—", never 100 % or 0 %.
 
 The police bureau of a small county on a real SQLite store: in July 2025 it received two
 referrals and decided on both (feedback rate 100 %); in August it received none and decided
 none, and nothing fell due (no rate: 0/0); in September it received none but one filing
 decision fell overdue (something was owed, and late). The feedback rate of August is "—"
 on the unit's scorecard, in the monthly report and in its CSV and XLSX files, never 100 %
-or 0 %; the assessment's receipt-and-filing line (the police's answer to referrals) is not
-applicable in August, so the month neither earns nor loses points, while September loses
-them and July earns them.
+or 0 %.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -88,56 +85,16 @@ def test_a_month_with_nothing_to_answer_has_no_feedback_rate(view: View) -> None
     assert _police_row(july_rows[1:])[column] == "1.0"
 
 
-def test_nothing_to_answer_neither_earns_nor_loses_assessment_points(view: View) -> None:
-    rules = load_assessment()
-    units = view.context.units
-
-    def police(period: str) -> tuple[float | None, float]:
-        with view.context.store.session() as session:
-            result = build_assessment(session, parse_period(period), units, rules)
-        row = next(row for row in result.rows if row.unit_code == POLICE)
-        return row.scores["receipt_filing"].score, row.total
-
-    # July: two referrals answered, nothing late: full points.
-    assert police("2025-07")[0] == 40.0
-    # August: nothing received, nothing decided, nothing due: not applicable, and the
-    # total is over the other indicators (continuity 0, freshness 10 − 5 × 1 = 5,
-    # timeliness n/a, replies 20: 25 of 40), not lifted by 40 free points (65 of 80, 81.3).
-    score, total = police("2025-08")
-    assert score is None
-    assert total == pytest.approx(62.5)
-    # September: nothing received but a filing decision fell overdue: 40 − 4.
-    assert police("2025-09")[0] == 36.0
-    # The quarter had referrals to answer: applicable.
-    assert police("2025-Q3")[0] == 36.0
-
-
-def test_the_pages_show_not_applicable_and_why(view: View) -> None:
-    view.login()
-    card = view.client.get(f"/units/{POLICE}?month=2025-09").text
-    rows = {match[0]: match[1] for match in re.findall(
-        r"<tr><td>(2025-0\d)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", card)}
-    cells = {month: re.findall(r"<td[^>]*>([^<]*)</td>", row) for month, row in rows.items()}
-    feedback = 6  # entered, late, timeliness, referrals, receipts, decisions, feedback rate
-    assert cells["2025-07"][feedback] == "100.0%"
-    assert cells["2025-08"][feedback] == "—"
-    report = view.client.get("/reports?month=2025-08").text
-    police = re.search(rf'<a href="/units/{POLICE}\?month=2025-08">.*?</tr>', report, re.S)
-    assert police is not None
-    assert "100.0%" not in police.group(0) and "0.0%" not in police.group(0)
-    answer = view.client.get("/api/reports/monthly?month=2025-08&format=csv&lang=zh")
-    header, *rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
-    assert _police_row(rows)[header.index("反馈率")] == "—"
-
-    unit = view.client.get(f"/assessment/units/{POLICE}?period=2025-08").text
-    line = re.search(r'data-indicator="receipt_filing">.*?</tr>', unit, re.S)
-    assert line is not None
-    assert "不适用" in line.group(0)
-    assert ("考核期内回执、立案决定均为 0 且无超期事项的，本项不适用，不得分也不扣分"
-            in line.group(0))
-    ranking = view.client.get("/assessment?period=2025-08&lang=en").text
-    row = re.search(rf'data-unit="{POLICE}">.*?</tr>', ranking, re.S)
-    assert row is not None
-    cell = re.search(r'data-indicator="receipt_filing">(.*?)</td>', row.group(0), re.S)
-    assert cell is not None and "n/a" in cell.group(1)
-    assert "no points earned or lost" in ranking
+def test_a_bureau_sent_nothing_is_not_failed_for_it(view: View) -> None:
+    """A quarter in which the police bureau was sent no referral: its 受案立案 line keeps
+    its points, and the silence alone does not fail it (不合格)."""
+    with view.context.store.session() as session:
+        apply_events(session, [_stats(POLICE, month) for month in ("2025-10", "2025-11",
+                                                                   "2025-12")],
+                     view.context.units)
+    with view.context.store.session() as session:
+        result = build_assessment(session, parse_period("2025-Q4"), view.context.units,
+                                  load_assessment())
+    row = next(row for row in result.rows if row.unit_code == POLICE)
+    assert row.scores["receipt_filing"].score is not None
+    assert row.grade_id != "fail"
