@@ -142,8 +142,11 @@ def assessment_unit_page(
                             for item in rules.indicators},
                    veto_names={veto.id: (veto.name_en if language == "en" else veto.name_zh)
                                for veto in rules.vetoes},
+                   # only a veto that would judge the period for other units spares this
+                   # one: a monthly page is not told a yearly veto spares the police
                    spared_by=[(veto.id, veto.scope_en if language == "en" else veto.scope_zh)
-                              for veto in rules.vetoes if row.unit_kind not in veto.applies_to])
+                              for veto in rules.vetoes if row.unit_kind not in veto.applies_to
+                              and chosen.kind in veto.periods])
 
 
 @router.get("/assessment/export")

@@ -351,6 +351,8 @@ def test_the_pages_say_the_idle_platform_veto_is_for_agencies_only(view: View) -
     police = view.client.get(f"/assessment/units/{POLICE}?period=2025-Q3").text
     note = re.search(r'id="unit-vetoes-not-applied">(.*?)</', police, re.S)
     assert note is not None and "整个考核期未报送任何数据（平台闲置）" in note.group(1)
+    monthly = view.client.get(f"/assessment/units/{POLICE}?period=2025-08").text
+    assert 'id="unit-vetoes-not-applied"' not in monthly  # the veto judges no month
     library = view.client.get("/library?section=assessment").text
     entry = re.search(r'data-ref="idle_platform">.*?</tr>', library, re.S)
     assert entry is not None and "仅适用于行政执法机关" in entry.group(0)
