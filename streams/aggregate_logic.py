@@ -64,6 +64,7 @@ _ALERT_RANK = {AlertStatus.RAISED: 0, AlertStatus.ACKNOWLEDGED: 1, AlertStatus.R
 #: event of its criminal track has come (see :attr:`CaseAggregate.stage`).
 _AGENCY_STAGES = (CaseStage.RECORDED, CaseStage.OPENED)
 _OPENED_RANK = stage_rank(CaseStage.OPENED)
+_OPENED_TYPE = AgencyCaseOpened.avro_name
 
 
 @dataclass(frozen=True)
@@ -370,13 +371,16 @@ class CaseAggregate:
         # Trusted: written by to_dict from validated entries, so constructed, not
         # validated again (validation was the largest cost of reading a case back).
         aggregate._timeline = {e["event_id"]: _timeline_entry(e) for e in data["timeline"]}
-        if not aggregate._marks:
-            # Stored before an open case (立案登记) had a stage: its register entries
-            # mark it now, so the case's next CaseState says 行政机关已立案, not 未知.
-            aggregate._marks = [
+        # Stored before an open case (立案登记) had a stage: its register entries lack a
+        # mark, and get one now, so the case's next CaseState says 行政机关已立案, not 未知
+        # (also once a later step's mark is withdrawn).
+        opened = [entry for entry in aggregate._timeline.values()
+                  if entry.event_type == _OPENED_TYPE]
+        if opened:
+            marked = {mark.event_id for mark in aggregate._marks}
+            aggregate._marks += [
                 _StageMark(entry.occurred_at, _OPENED_RANK, entry.event_id, CaseStage.OPENED)
-                for entry in aggregate._timeline.values()
-                if entry.event_type == AgencyCaseOpened.avro_name]
+                for entry in opened if entry.event_id not in marked]
         owner = data["owner"]
         aggregate._owner = ((datetime.fromisoformat(owner[0]), owner[1], owner[2])
                             if owner else None)

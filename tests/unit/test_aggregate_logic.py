@@ -450,3 +450,11 @@ def test_an_open_case_stored_before_it_had_a_stage_has_one_when_read_back() -> N
     assert CaseAggregate.from_dict(stored).stage is CaseStage.OPENED
     consulted = fold([consultation(at(2025, 1, 6))]).to_dict()
     assert CaseAggregate.from_dict(consulted).stage is CaseStage.UNKNOWN
+    # stored with a later step's mark only: that step withdrawn, the case is opened again
+    filed = decided(at(2025, 1, 9, 10), "FILED")
+    matched = fold([opened(at(2024, 12, 2), case_id=CASE), filed]).to_dict()
+    matched["marks"] = [mark for mark in matched["marks"] if mark[3] != "OPENED"]
+    aggregate = CaseAggregate.from_dict(matched)
+    assert aggregate.stage is CaseStage.FILED
+    assert aggregate.apply(_withdrawal(filed, None))
+    assert aggregate.stage is CaseStage.OPENED
