@@ -263,16 +263,33 @@ def format_storage(config: BrokerConfig, java: JavaRuntime, lib: Path) -> bool:
             raise StackError(f"kafka storage tool failed: {out.stderr[-2000:]}")
         cluster_id_file.write_text(out.stdout.strip().splitlines()[-1], encoding="utf-8")
     cluster_id = cluster_id_file.read_text(encoding="utf-8").strip()
-    out = subprocess.run(
-        [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
-         "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-         "--ignore-formatted",
-         *(config.security.format_arguments() if config.security is not None else [])],
-        capture_output=True, text=True, check=False, timeout=120,
-    )
+    tool = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+            "--ignore-formatted",
+            *(config.security.format_arguments() if config.security is not None else [])]
+    # The tool and its arguments from a Java argument file of mode 0600, not the command
+    # line: the admin's password is in them, and every local user reads command lines
+    # (ps, /proc) for as long as the tool runs.
+    arguments = write_private_file(config.folder / "storage-format.args",
+                                   "\n".join(java_argument(value) for value in tool) + "\n")
+    try:
+        out = subprocess.run(
+            [java.executable, "-cp", _classpath(lib), f"-Dlog4j2.configurationFile={log4j}",
+             f"@{arguments}"],
+            capture_output=True, text=True, check=False, timeout=120,
+        )
+    finally:
+        arguments.unlink(missing_ok=True)
     if out.returncode != 0:
         raise StackError(f"formatting Kafka storage failed: {(out.stdout + out.stderr)[-2000:]}")
     return True
+
+
+def java_argument(value: str) -> str:
+    """One argument as a line of a Java argument file (``java @file``): quoted, with the
+    backslash, the quote and line breaks escaped, so it reads back as it was."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r"))
+    return f'"{escaped}"'
 
 
 def start_broker(config: BrokerConfig, java: JavaRuntime, lib: Path) -> int:
