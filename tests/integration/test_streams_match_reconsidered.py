@@ -21,6 +21,7 @@ from hub.kafka import make_producer
 from hub.models import (
     Alert,
     AlertStatus,
+    CaseEvent,
     CaseReferred,
     FeedbackMatched,
     FeedbackMatchWithdrawn,
@@ -94,6 +95,19 @@ async def test_a_later_referral_of_the_party_withdraws_an_identifier_match(
     [linked] = [e for _, e in found
                 if isinstance(e, FeedbackMatched) and e.feedback_event_id == later.event_id]
     assert (linked.case_id, linked.method) == (first.case_id, MatchMethod.CASE_ID)
+
+    # The clocks the decision started on the first case (hand-over of the seized items,
+    # the one-year investigation) are judged overdue before the second referral is read,
+    # so that there are alerts to withdraw. They are judged at the worker's judging time,
+    # by a batch or a sweep: under load later than the withdrawal the test used to go on
+    # to at once, and then no alert was ever raised (rightly).
+    def raised(found: list[tuple[object, CaseEvent]]) -> bool:
+        return any(isinstance(e, Alert) and e.case_id == first.case_id
+                   and e.trigger_event_id in {decision.event_id, later.event_id}
+                   and e.status is AlertStatus.RAISED for _, e in found)
+
+    assert raised(await read_events_until(bootstrap, registry, topics.alerts, raised)), \
+        deployment.log_of("w1")
 
     # The agency's second referral of the same party, read only now, dated before the
     # police decision: the decision may belong to either case.
