@@ -23,6 +23,10 @@ from hub.local.stack import StackPorts
 from hub.topics import TopicSpec, apply_topics
 from tests.support.browser import browser_page  # noqa: F401 - session fixture, shared
 from tests.support.postgres import postgres_url  # noqa: F401 - session fixture, shared
+from tests.support.view_store import (  # noqa: F401 - fixtures, shared
+    view_database_url,
+    view_store,
+)
 
 T = TypeVar("T")
 

@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,7 +24,6 @@ from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
 from hub.view.store import OutboxRow, TimelineRow
-from tests.support.postgres import fresh_database
 from tests.support.view_data import (
     ECONOMIC_POLICE,
     MARKET,
@@ -77,17 +75,10 @@ class View:
             apply_events(session, events, self.context.units)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'view.sqlite3'}"
-    return fresh_database(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
-def view(database_url: str) -> Iterator[View]:
+def view(view_database_url: str) -> Iterator[View]:
     settings = ViewSettings(
-        database_url=database_url,
+        database_url=view_database_url,
         seed_demo_users=True,
         demo_unit_codes=[MARKET, POLICE],
         bootstrap=None,

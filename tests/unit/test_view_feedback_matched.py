@@ -3,8 +3,6 @@ it) leaves the unmatched queue; a match of feedback never parked changes nothing
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hub.models import FeedbackMatched, FeedbackMatchWithdrawn, FeedbackUnmatched, MatchMethod
@@ -15,19 +13,6 @@ from hub.view.apply import (
     apply_unmatched,
 )
 from hub.view.store import Store, UnmatchedRow
-from tests.support.postgres import fresh_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'view.sqlite3'}"
-    else:
-        url = fresh_database(request.getfixturevalue("postgres_url"))
-    store = Store(url)
-    store.create_all()
-    yield store
-    store.dispose()
 
 
 def _pair() -> tuple[FeedbackUnmatched, FeedbackMatched]:
@@ -41,43 +26,43 @@ def _pair() -> tuple[FeedbackUnmatched, FeedbackMatched]:
     return parked, matched
 
 
-def test_a_later_automatic_match_closes_the_parked_item(store: Store) -> None:
+def test_a_later_automatic_match_closes_the_parked_item(view_store: Store) -> None:
     parked, matched = _pair()
-    with store.session() as session:
+    with view_store.session() as session:
         apply_unmatched(session, parked)
-    with store.session() as session:
+    with view_store.session() as session:
         assert session.get(UnmatchedRow, parked.feedback_event_id).status == "open"
         apply_feedback_matched(session, matched)
-    with store.session() as session:
+    with view_store.session() as session:
         row = session.get(UnmatchedRow, parked.feedback_event_id)
         assert row.status == "resolved"
         assert row.resolved_case_id == matched.case_id
         assert row.resolved_by == "matcher (PARTY_IDENTIFIER)"
 
 
-def test_a_match_of_feedback_never_parked_adds_no_queue_item(store: Store) -> None:
+def test_a_match_of_feedback_never_parked_adds_no_queue_item(view_store: Store) -> None:
     _, matched = _pair()
-    with store.session() as session:
+    with view_store.session() as session:
         apply_feedback_matched(session, matched)
-    with store.session() as session:
+    with view_store.session() as session:
         assert session.query(UnmatchedRow).count() == 0
 
 
-def test_a_match_read_before_its_parked_item_leaves_the_item_closed(store: Store) -> None:
+def test_a_match_read_before_its_parked_item_leaves_the_item_closed(view_store: Store) -> None:
     """``lf.unmatched`` and the matcher's output are read in parallel: order must not
     reopen a queue item the matcher already resolved."""
     parked, matched = _pair()
-    with store.session() as session:
+    with view_store.session() as session:
         apply_feedback_matched(session, matched)
-    with store.session() as session:
+    with view_store.session() as session:
         apply_unmatched(session, parked)
-    with store.session() as session:
+    with view_store.session() as session:
         row = session.get(UnmatchedRow, parked.feedback_event_id)
         assert row.status == "resolved"
         assert row.resolved_case_id == matched.case_id
         assert row.resolved_by == "matcher (PARTY_IDENTIFIER)"
         apply_feedback_matched(session, matched)  # a replay changes nothing
-    with store.session() as session:
+    with view_store.session() as session:
         assert session.query(UnmatchedRow).filter_by(status="open").count() == 0
 
 
@@ -89,35 +74,35 @@ def _withdrawal(matched: FeedbackMatched) -> FeedbackMatchWithdrawn:
 
 
 @pytest.mark.parametrize("parked_first", [True, False])
-def test_a_withdrawn_match_reopens_the_item_in_either_order(store: Store,
-                                                            parked_first: bool) -> None:
+def test_a_withdrawn_match_reopens_the_item_in_either_order(view_store: Store,
+                                                                 parked_first: bool) -> None:
     """The matcher withdrew its own match (a second referral of the party was read): a
     person must choose, whichever of ``lf.unmatched`` and the case events is read first."""
     parked, matched = _pair()
     withdrawn = _withdrawal(matched)
-    with store.session() as session:
+    with view_store.session() as session:
         apply_feedback_matched(session, matched)
     steps = ([lambda s: apply_unmatched(s, parked),
               lambda s: apply_feedback_match_withdrawn(s, withdrawn)] if parked_first
              else [lambda s: apply_feedback_match_withdrawn(s, withdrawn),
                    lambda s: apply_unmatched(s, parked)])
     for step in steps:
-        with store.session() as session:
+        with view_store.session() as session:
             step(session)
-    with store.session() as session:
+    with view_store.session() as session:
         row = session.get(UnmatchedRow, parked.feedback_event_id)
         assert row.status == "open"
         assert row.resolved_case_id is None and row.resolved_by is None
 
 
-def test_a_withdrawal_leaves_a_persons_resolution_alone(store: Store) -> None:
+def test_a_withdrawal_leaves_a_persons_resolution_alone(view_store: Store) -> None:
     parked, matched = _pair()
-    with store.session() as session:
+    with view_store.session() as session:
         apply_unmatched(session, parked)
-    with store.session() as session:
+    with view_store.session() as session:
         row = session.get(UnmatchedRow, parked.feedback_event_id)
         row.status, row.resolved_case_id, row.resolved_by = "resolved", matched.case_id, "张检察官"
-    with store.session() as session:
+    with view_store.session() as session:
         apply_feedback_match_withdrawn(session, _withdrawal(matched))
-    with store.session() as session:
+    with view_store.session() as session:
         assert session.get(UnmatchedRow, parked.feedback_event_id).status == "resolved"

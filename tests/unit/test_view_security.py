@@ -79,17 +79,10 @@ class View:
         return self.client.get(location + f"&lang={lang}").text
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'view.sqlite3'}"
-    return fresh_database(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
-def view(database_url: str) -> Iterator[View]:
+def view(view_database_url: str) -> Iterator[View]:
     settings = ViewSettings(
-        database_url=database_url,
+        database_url=view_database_url,
         seed_demo_users=True,
         demo_unit_codes=[MARKET, POLICE],
         bootstrap=None,

@@ -4,29 +4,13 @@ older ones: a backfill of last year's exports shows last year, not twelve empty 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from hub.view import queries
 from hub.view.store import Store, UnitStatsRow
-from tests.support.postgres import fresh_database
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 MARKET = "11429901030089405N"
 TOBACCO = "11429901030247784L"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'view.sqlite3'}"
-    else:
-        url = fresh_database(request.getfixturevalue("postgres_url"))
-    store = Store(url)
-    store.create_all()
-    yield store
-    store.dispose()
 
 
 def _stats(store: Store, *rows: tuple[str, str, int]) -> None:
@@ -37,9 +21,9 @@ def _stats(store: Store, *rows: tuple[str, str, int]) -> None:
         session.commit()
 
 
-def test_trend_ends_at_the_latest_month_with_figures(store: Store) -> None:
-    _stats(store, (MARKET, "2025-11", 4), (MARKET, "2025-12", 7), (TOBACCO, "2024-06", 1))
-    with store.session() as session:
+def test_trend_ends_at_the_latest_month_with_figures(view_store: Store) -> None:
+    _stats(view_store, (MARKET, "2025-11", 4), (MARKET, "2025-12", 7), (TOBACCO, "2024-06", 1))
+    with view_store.session() as session:
         assert queries.trend_end_month(session, now=NOW) == "2025-12"
         assert queries.trend_end_month(session, TOBACCO, now=NOW) == "2024-06"
         board = queries.dashboard(session, queries.Scope(unit_code=None), now=NOW)
@@ -47,9 +31,9 @@ def test_trend_ends_at_the_latest_month_with_figures(store: Store) -> None:
     assert board.trend[-1].penalty_cases_entered == 7
 
 
-def test_trend_ends_this_month_when_figures_are_current_or_absent(store: Store) -> None:
-    with store.session() as session:
+def test_trend_ends_this_month_when_figures_are_current_or_absent(view_store: Store) -> None:
+    with view_store.session() as session:
         assert queries.trend_end_month(session, now=NOW) == "2026-11"
-    _stats(store, (MARKET, "2026-11", 2), (MARKET, "2025-01", 3))
-    with store.session() as session:
+    _stats(view_store, (MARKET, "2026-11", 2), (MARKET, "2025-01", 3))
+    with view_store.session() as session:
         assert queries.trend_end_month(session, now=NOW) == "2026-11"
