@@ -25,7 +25,7 @@ from hub.models import (
     ProsecutorialActionKind,
 )
 from hub.view.acts import act_topic
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in
 from tests.support.kafka_io import read_events, wait_for
 from tests.support.live_view import LiveView
 from tests.support.view_data import MARKET, POLICE, PROCURATORATE, case_spec
@@ -56,11 +56,7 @@ ACTS = [("SUGGEST_REFERRAL", MARKET, "建议移送"),
 
 async def _login(page: Page, url: str, username: str) -> None:
     await page.context.clear_cookies()
-    await page.goto(f"{url}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
+    await log_in(page, url, username)
 
 
 async def _send(page: Page, action: str, target: str, content: str, number: str = "",

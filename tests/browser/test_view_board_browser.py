@@ -22,7 +22,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from hub.view.queries import CHINA_TZ
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import ENVIRONMENT, MARKET, TOBACCO
 from tests.unit.data.oversight_county import OversightCounty, demo_county_events
@@ -47,14 +47,6 @@ def county_view(tmp_path: Path, bootstrap: str, registry_url: str,
         yield view, county
 
 
-async def _login(page: Page, base: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", "prosecutor")
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-
-
 async def test_the_front_page_shows_missing_entries_ranking_and_lead_reasons_in_chinese(
     county_view: tuple[LiveView, OversightCounty], browser_page: Page
 ) -> None:
@@ -66,7 +58,7 @@ async def test_the_front_page_shows_missing_entries_ranking_and_lead_reasons_in_
         downloads.append(download)
 
     page.on("download", downloaded)
-    await _login(page, view.url)
+    await log_in(page, view.url)
     await expect(page.locator("h1")).to_have_text("工作台")
     assert await page.locator("html").get_attribute("lang") in ("zh-CN", "zh")
 

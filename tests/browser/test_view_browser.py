@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from hub.models import ViewAction, ViewActionKind
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in
 from tests.support.kafka_io import read_events
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import MARKET, TOBACCO, case_spec, demo_events
@@ -39,14 +39,6 @@ def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
         yield view
 
 
-async def _login(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-
-
 def _actions(view: LiveView, bootstrap: str, registry_url: str, expect_count: int
              ) -> list[ViewAction]:
     events = read_events(bootstrap, registry_url, view.settings.topics.view_actions,
@@ -58,7 +50,7 @@ async def test_search_timeline_and_acknowledge_an_alert(
     live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url, "prosecutor")
+    await log_in(page, live_view.url, "prosecutor")
     await expect(page.locator("h1")).to_have_text("工作台")
     await expect(page.locator("#tile-cases .number")).to_have_text(str(CASES))
 
@@ -95,7 +87,7 @@ async def test_resolve_an_unmatched_feedback(
     live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url, "prosecutor")
+    await log_in(page, live_view.url, "prosecutor")
     await page.click("a[data-nav=unmatched]")
     rows = page.locator("#unmatched-queue tr.unmatched-row")
     await expect(rows).to_have_count(2)
@@ -128,7 +120,7 @@ async def test_unit_user_cannot_open_another_units_case(
     live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url, f"unit-{MARKET.lower()}")
+    await log_in(page, live_view.url, f"unit-{MARKET.lower()}")
     own = next(case_spec(i) for i in range(CASES) if case_spec(i).owner == MARKET)
     other = next(case_spec(i) for i in range(CASES) if case_spec(i).owner == TOBACCO)
     answer = await page.goto(f"{live_view.url}/cases/{own.case_id}")
@@ -146,7 +138,7 @@ async def test_language_switch_and_login_required(
     page = browser_page
     await page.goto(f"{live_view.url}/cases")
     assert "/login" in page.url
-    await _login(page, live_view.url, "prosecutor")
+    await log_in(page, live_view.url, "prosecutor")
     await page.click("#lang-switch")
     await expect(page.locator("a[data-nav=cases]")).to_have_text("Cases")
     await page.click("#lang-switch")
@@ -159,7 +151,7 @@ async def test_daily_pages_in_one_language_named_cases_and_search_to_match(
     """Issue #14 item 5 in the browser: the alert queue names cases by document number,
     the report shows its table on screen, and a feedback is matched by searching."""
     page = browser_page
-    await _login(page, live_view.url, "prosecutor")
+    await log_in(page, live_view.url, "prosecutor")
     await page.goto(f"{live_view.url}/alerts")
     first = page.locator("#alert-queue a.case-name").first
     await expect(first).to_contain_text("〔")

@@ -21,9 +21,9 @@ from playwright.async_api import Page, expect
 from hub.models import CaseEvent, CaseStage
 from hub.rules import load_screening, load_thresholds, load_violation_offences, load_violation_types
 from hub.view.queries import CHINA_TZ
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
 from streams.screening_assessment import ScreeningRules
 from streams.screening_logic import screen_case
+from tests.support.browser import log_in
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import PROCURATORATE, case_spec
 
@@ -70,11 +70,7 @@ def fishing_view(tmp_path: Path, bootstrap: str, registry_url: str,
 async def test_a_closed_season_electrofishing_lead_shows_its_reason_in_chinese(
         fishing_view: LiveView, browser_page: Page) -> None:
     page = browser_page
-    await page.goto(f"{fishing_view.url}/login")
-    await page.fill("#username", "prosecutor")
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
+    await log_in(page, fishing_view.url)
     await expect(page.locator("h1")).to_have_text("工作台")
 
     lead = page.locator("#open-leads tr.lead-row", has_text="非法捕捞水产品罪")

@@ -10,7 +10,6 @@ Chinese."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from playwright.async_api import Page, expect
 
 from hub.local.hub_services import DEMO_OVERSIGHT_USER_CODES
 from hub.models import AlertKind, AuditOperation, AuditRecorded, LeadDestination
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in, screenshot
 from tests.support.kafka_io import read_events, wait_for
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import MARKET, alert_for, case_spec, demo_events
@@ -29,12 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 JUSTICE = DEMO_OVERSIGHT_USER_CODES[0]
 USER = f"unit-{JUSTICE.lower()}"
-
-
-async def _screenshot(page: Page, name: str) -> None:
-    directory = os.environ.get("LIANGFA_SCREENSHOT_DIR")
-    if directory:
-        await page.screenshot(path=str(Path(directory) / name), full_page=False)
 
 
 @pytest.fixture
@@ -56,11 +49,7 @@ def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
 async def test_the_justice_bureau_sees_the_copies_consults_their_files_and_is_audited(
         live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str) -> None:
     page = browser_page
-    await page.goto(f"{live_view.url}/login")
-    await page.fill("#username", USER)
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
+    await log_in(page, live_view.url, USER)
     await page.click("a[data-nav=copies]")
     await expect(page.locator("h1")).to_have_text("抄送本单位的逾期未回复文书（行政执法监督）")
     row = page.locator("tr.copy-row[data-alert-id='recommendation-unanswered:browser']")
@@ -79,11 +68,11 @@ async def test_the_justice_bureau_sees_the_copies_consults_their_files_and_is_au
         "检察建议/检察意见回复超期")
     await expect(page.locator("#consult-documents")).to_contain_text(
         case_spec(3).decision_number)
-    await _screenshot(page, "consult-file.png")
+    await screenshot(page, "consult-file.png")
     await page.click("a[data-nav=consult]")
     lead = page.locator(f"tr.consult-row[data-kind=lead][data-case-id='{case_spec(5).case_id}']")
     await expect(lead).to_contain_text("线索移送")
-    await _screenshot(page, "consult.png")
+    await screenshot(page, "consult.png")
     await lead.locator("a").click()
     await expect(page.locator(".consult-reason[data-kind=lead]")).to_be_visible()
     await expect(page.locator("#timeline")).to_contain_text("线索移送")

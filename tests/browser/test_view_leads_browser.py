@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from hub.models import LeadTransferred
 from hub.view.acts import act_topic
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in
 from tests.support.kafka_io import read_events, wait_for
 from tests.support.live_view import LiveView
 from tests.support.supervision_county import DEMO_COMMISSION, DEMO_JUSTICE
@@ -36,11 +36,7 @@ def live_view(supervision_view: LiveView) -> LiveView:
 async def test_a_prosecutor_sends_each_lead_from_the_case_page(
         live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str) -> None:
     page = browser_page
-    await page.goto(f"{live_view.url}/login")
-    await page.fill("#username", "prosecutor")
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
+    await log_in(page, live_view.url)
 
     spec = case_spec(5)
     await page.goto(f"{live_view.url}/cases/{spec.case_id}")

@@ -20,7 +20,7 @@ from playwright.async_api import Page, expect
 
 from hub.identity import case_id_for, event_id_for
 from hub.models import UnitMonthlyStats
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import CHINA, MARKET, POLICE, PROCURATORATE, demo_events
 
@@ -51,19 +51,11 @@ def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
         yield view
 
 
-async def _login(page: Page, base: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", "prosecutor")
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-
-
 async def test_a_month_with_nothing_to_answer_shows_no_rate(
     live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url)
+    await log_in(page, live_view.url)
     await page.goto(f"{live_view.url}/units/{POLICE}?month=2020-03")
     table = page.locator("#scorecard-table")
     column = [text.strip() for text in await table.locator("thead th").all_inner_texts()
@@ -86,7 +78,7 @@ async def test_the_assessment_says_the_idle_platform_veto_is_for_agencies_only(
     live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url)
+    await log_in(page, live_view.url)
     await page.click("a[data-nav=assessment]")
     scope = page.locator("#veto-scopes li.veto-scope[data-veto=idle_platform]")
     await expect(scope).to_be_visible()

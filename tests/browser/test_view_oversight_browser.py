@@ -9,7 +9,6 @@ screenshot of its page.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from playwright.async_api import Page, expect
 
 from hub.models import ViewAction, ViewActionKind
 from hub.view.queries import CHINA_TZ
-from hub.view.settings import DEFAULT_DEMO_PASSWORD
+from tests.support.browser import log_in, screenshot
 from tests.support.kafka_io import read_events
 from tests.support.live_view import LiveView, live_view_server, view_topics
 from tests.support.view_data import MARKET, case_spec, demo_events
@@ -40,25 +39,11 @@ def live_view(tmp_path: Path, bootstrap: str, registry_url: str,
         yield view
 
 
-async def _login(page: Page, base: str, username: str = "prosecutor") -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", DEFAULT_DEMO_PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-
-
-async def _screenshot(page: Page, name: str) -> None:
-    directory = os.environ.get("LIANGFA_SCREENSHOT_DIR")
-    if directory:
-        await page.screenshot(path=str(Path(directory) / name), full_page=False)
-
-
 async def test_the_legal_library_is_searched_in_chinese(
     live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url)
+    await log_in(page, live_view.url)
     await page.click("a[data-nav=library]")
     await expect(page.locator("h1")).to_have_text("法律法规与执法依据")
     await expect(page.locator("#library-thresholds h2")).to_contain_text("立案追诉标准")
@@ -80,14 +65,14 @@ async def test_the_legal_library_is_searched_in_chinese(
     fake = page.locator("tr.library-entry[data-ref='fake-inferior-products']")
     await expect(fake.locator(".rule")).to_contain_text("销售金额 ≥ ¥50,000")
     await page.goto(f"{live_view.url}/library?section=thresholds")
-    await _screenshot(page, "view-library.png")
+    await screenshot(page, "view-library.png")
 
 
 async def test_the_assessment_ranks_units_on_screen(
     live_view: LiveView, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url)
+    await log_in(page, live_view.url)
     await page.click("a[data-nav=assessment]")
     await expect(page.locator("h1")).to_contain_text("考核与通报")
     await expect(page.locator("#assessment-period")).to_contain_text("季度")
@@ -106,7 +91,7 @@ async def test_the_assessment_ranks_units_on_screen(
     await expect(chart).to_be_visible()
     assert await page.evaluate("() => !!window.Chart && !!window.Chart.getChart("
                                "document.getElementById('assessment-chart'))")
-    await _screenshot(page, "view-assessment.png")
+    await screenshot(page, "view-assessment.png")
     await page.click("#assessment-kinds a[data-kind=year]")
     await expect(page.locator("#assessment-period")).to_contain_text("年度")
     period = await page.locator("#period-select").input_value()
@@ -125,7 +110,7 @@ async def test_the_recheck_is_drawn_and_worked_through_the_bus(
     live_view: LiveView, browser_page: Page, bootstrap: str, registry_url: str
 ) -> None:
     page = browser_page
-    await _login(page, live_view.url)
+    await log_in(page, live_view.url)
     await page.click("a[data-nav=recheck]")
     await expect(page.locator("#recheck-empty")).to_be_visible()
     years = [case_spec(i).decided_on.year for i in range(CASES)]
@@ -171,4 +156,4 @@ async def test_the_recheck_is_drawn_and_worked_through_the_bus(
     await expect(row.locator("td.result")).to_contain_text("已复查无问题")
     await expect(row.locator("td.note")).to_have_text("处罚依据、程序均无问题")
     await expect(page.locator("#recheck-progress")).to_contain_text("已复查 1 /")
-    await _screenshot(page, "view-recheck.png")
+    await screenshot(page, "view-recheck.png")

@@ -25,6 +25,7 @@ from hub.view import app as view_app
 from hub.view.app import create_app
 from hub.view.context import ViewContext
 from hub.view.settings import DEFAULT_DEMO_PASSWORD, ViewSettings
+from tests.support.browser import log_in
 from tests.support.kafka_io import wait_for
 from tests.support.view_data import MARKET
 
@@ -69,29 +70,21 @@ def served(tmp_path: Path) -> Iterator[Served]:
             thread.join(timeout=0.5)
 
 
-async def _login(page: Page, base: str, username: str, password: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("#login-submit")
-    await page.wait_for_load_state()
-
-
 async def test_lockout_after_wrong_passwords_then_the_readme_user_logs_in(
     served: Served, browser_page: Page
 ) -> None:
     page = browser_page
     user = f"unit-{MARKET}"  # as the README writes it
-    await _login(page, served.url, user, "wrong-1")
+    await log_in(page, served.url, user, "wrong-1")
     await expect(page.locator("#login-error")).to_have_text("用户名或密码错误。")
-    await _login(page, served.url, user, "wrong-2")
-    await _login(page, served.url, user, "wrong-3")
+    await log_in(page, served.url, user, "wrong-2")
+    await log_in(page, served.url, user, "wrong-3")
     await expect(page.locator("#login-error")).to_contain_text("请 15 分钟后再试")
-    await _login(page, served.url, user, DEFAULT_DEMO_PASSWORD)
+    await log_in(page, served.url, user, DEFAULT_DEMO_PASSWORD)
     await expect(page.locator("#login-error")).to_contain_text("已暂时锁定")
     assert "/login" in page.url
     served.now += timedelta(minutes=15)
-    await _login(page, served.url, user, DEFAULT_DEMO_PASSWORD)
+    await log_in(page, served.url, user, DEFAULT_DEMO_PASSWORD)
     assert "/login" not in page.url
     await expect(page.locator(".who")).to_contain_text("演示单位用户")
 
@@ -100,7 +93,7 @@ async def test_logout_ends_the_session_for_a_copied_cookie_too(
     served: Served, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, served.url, "prosecutor", DEFAULT_DEMO_PASSWORD)
+    await log_in(page, served.url, "prosecutor", DEFAULT_DEMO_PASSWORD)
     cookies = await page.context.cookies()
     stolen = next(c for c in cookies if c["name"] == "lf_session")
     await page.goto(f"{served.url}/cases")
@@ -116,7 +109,7 @@ async def test_forbidden_page_is_html_in_the_users_language(
     served: Served, browser_page: Page
 ) -> None:
     page = browser_page
-    await _login(page, served.url, f"unit-{MARKET}", DEFAULT_DEMO_PASSWORD)
+    await log_in(page, served.url, f"unit-{MARKET}", DEFAULT_DEMO_PASSWORD)
     answer = await page.goto(f"{served.url}/reports")
     assert answer is not None and answer.status == 403
     await expect(page.locator("h1")).to_have_text("无权访问")

@@ -1,4 +1,5 @@
-"""Headless Chromium for the view's browser tests (``browser_page`` fixture).
+"""Headless Chromium for the view's browser tests (``browser_page`` fixture), and the
+steps they share: logging in through the login form, saving a screenshot.
 
 Drives Debian's ``/usr/bin/chromium`` (``scripts/ensure-chromium.sh`` installs it) through
 the Python ``playwright`` package; ``playwright install`` is never used, no browser build
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "browser_page"]
+from hub.view.settings import DEFAULT_DEMO_PASSWORD
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "browser_page", "log_in", "screenshot"]
 
 CHROMIUM = os.environ.get("LIANGFA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,3 +52,22 @@ async def browser_page() -> AsyncIterator[Page]:
             await context.close()
         finally:
             await browser.close()
+
+
+async def log_in(page: Page, base: str, username: str = "prosecutor",
+                 password: str = DEFAULT_DEMO_PASSWORD) -> None:
+    """Log in through the view's login form at ``base``; returns once the page it lands on
+    (the front page, or the form again with its error) has loaded."""
+    await page.goto(f"{base}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save the visible part of the page as ``name`` in ``LIANGFA_SCREENSHOT_DIR``, when it
+    is set; nothing otherwise."""
+    directory = os.environ.get("LIANGFA_SCREENSHOT_DIR")
+    if directory:
+        await page.screenshot(path=str(Path(directory) / name), full_page=False)
