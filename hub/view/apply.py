@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import ColumnElement, delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -99,15 +99,21 @@ def short_type(full_name: str) -> str:
 
 
 def _upsert(session: Session, model: Any, values: dict[str, Any], keys: list[str],
-            update: Iterable[str]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE of ``update`` columns, on SQLite and PostgreSQL."""
+            update: Iterable[str], *, where: ColumnElement[bool] | None = None) -> None:
+    """INSERT … ON CONFLICT DO UPDATE of ``update`` columns, on SQLite and PostgreSQL.
+
+    With ``where`` (the DO UPDATE's WHERE), a conflicting row is updated only if it meets
+    the condition, and left as it is otherwise. With no column to update, a conflict
+    leaves the row as it is.
+    """
     dialect = session.get_bind().dialect.name
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = dialect_insert(model).values(**values)
     columns = [name for name in update if name in values]
     if columns:
         statement = statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+            index_elements=keys, set_={name: statement.excluded[name] for name in columns},
+            where=where,
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
@@ -425,19 +431,12 @@ def apply_open_case(session: Session, event: AgencyCaseOpened, units: UnitDirect
     """
     owner = event.source_unit
     existing = session.get(CaseRow, event.case_id)
-    values = _agency_case_row(event, owner, units)
-    dialect = session.get_bind().dialect.name
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = dialect_insert(CaseRow).values(**values)
     # the conflicting row is this case's: its id bound as a value (a correlation to
     # view_cases is not made inside ON CONFLICT, and the test ran over every case)
     decided = exists().where(CaseNumberRow.case_id == event.case_id,
                              CaseNumberRow.kind == "decision_number")
-    session.execute(statement.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={name: statement.excluded[name] for name in _AGENCY_DETAILS},
-        where=~decided,
-    ))
+    _upsert(session, CaseRow, _agency_case_row(event, owner, units), ["case_id"],
+            _AGENCY_DETAILS, where=~decided)
     if existing is None:
         _replace_children(
             session,
