@@ -200,7 +200,9 @@ def case_spec(index: int, *, today: date | None = None) -> CaseSpec:
     """The index-th fictional case: deterministic, spread over units, stages and years."""
     rng = random.Random(index)
     today = today or datetime.now(UTC).astimezone(CHINA).date()
-    decided = today - timedelta(days=rng.randrange(1, 3 * 365))
+    # at least a week back: the police's filing comes six days after the decision, and an
+    # event dated after today is refused (found by a case decided yesterday)
+    decided = today - timedelta(days=rng.randrange(1, 3 * 365) + 7)
     owner = AGENCIES[index % len(AGENCIES)]
     referred = index % 4 == 0
     filed = referred and index % 8 == 0
