@@ -10,9 +10,11 @@ matched whole, through its index, since part of one names nobody.
 
 Cost: a whole number or name, or its beginning, is a range of its (key, case) index and
 costs what the exact match did (under 1 ms at 200,000 cases on SQLite). Text inside one
-has no B-tree range: when nothing begins with it, the search reads that whole index
-once (:class:`_Match`), linear in the store (~50 ms at 200,000 cases; hub/view/README.md,
-"Case search by part of a number or name"): a trigram index is the step beyond.
+has no B-tree range: when nothing begins with it, its cases are looked up in a trigram
+index (:mod:`hub.view.trigrams`: pg_trgm on PostgreSQL, an FTS5 table on SQLite), and
+only text shorter than three characters, or a store where that index could not be made,
+reads the whole (key, case) index (:class:`_Match`; hub/view/README.md, "Case search by
+part of a number or name").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hub.view.keys import contains_pattern, number_key
 from hub.view.queries import Scope
 from hub.view.schemas import CasePage, CaseSummary
 from hub.view.store import CaseNumberRow, CasePartyRow, CaseRow, CaseUnitRow
+from hub.view.trigrams import NUMBER_KEYS, PARTY_NAMES
 
 __all__ = ["CaseFilters", "find_cases", "search_cases"]
 
@@ -70,11 +73,31 @@ def _beginning_with(column: Any, text: str) -> Any:
         contains_pattern(text)[1:], escape="\\")
 
 
-def _cases_by_number(text: str) -> tuple[Select[str], Select[str]] | None:
-    """Ids of the cases with a number whose key begins with ``text``'s (the whole
-    number, or its first part), and of those with one containing it (None: nothing to
-    look for, as when only brackets or spaces were typed), both from the (key, case)
-    index: the first by a range, the second by a scan of it.
+@dataclass(frozen=True, slots=True)
+class _Finder:
+    """How the cases a number or name names are found in one tier: ``listing``, read
+    until more than the listed limit are seen, and ``complete``, the set the page query
+    keeps its cases in when they are more. Apart in the ``_ANYWHERE`` tier on SQLite: an
+    FTS phrase query lists a few matches at once but reads every posting of a common
+    text (a year) for the set, which the scan of the (key, case) index gives cheaper."""
+
+    listing: Select[str]
+    complete: Select[str]
+
+
+def _tiers(beginning: Select[str], anywhere: Select[str],
+           trigram: Select[str] | None) -> tuple[_Finder, _Finder]:
+    """The two tiers' finders: the range, and the trigram lookup (or the scan) listing
+    with the scan for the set."""
+    return _Finder(beginning, beginning), _Finder(trigram if trigram is not None else anywhere,
+                                                  anywhere)
+
+
+def _cases_by_number(session: Session, text: str) -> tuple[_Finder, _Finder] | None:
+    """The finders of the cases with a number whose key begins with ``text``'s (the
+    whole number, or its first part: a range of the (key, case) index) and of those with
+    one containing it (the trigram index, :mod:`hub.view.trigrams`, or a scan); None:
+    nothing to look for, as when only brackets or spaces were typed.
 
     Not DISTINCT, nor is the party query a UNION: SQLite would then read the numbers in
     case order, a table lookup each, or gather every match before the first one is
@@ -82,37 +105,41 @@ def _cases_by_number(text: str) -> tuple[Select[str], Select[str]] | None:
     key = number_key(text)
     if not key:
         return None
-    return (select(CaseNumberRow.case_id).where(_beginning_with(CaseNumberRow.number_key, key)),
-            select(CaseNumberRow.case_id).where(
-                CaseNumberRow.number_key.like(contains_pattern(key), escape="\\")))
+    return _tiers(
+        select(CaseNumberRow.case_id).where(_beginning_with(CaseNumberRow.number_key, key)),
+        select(CaseNumberRow.case_id).where(
+            CaseNumberRow.number_key.like(contains_pattern(key), escape="\\")),
+        NUMBER_KEYS.containing(session, key))
 
 
-def _cases_by_party(text: str) -> tuple[Select[str], Select[str]]:
-    """Ids of the cases with a party whose name begins with ``text`` or whose identifier
-    is ``text`` (keyed as the store keys identifiers), each from its index by a range or
-    a seek; and of those with a party whose name contains ``text``, read from the
-    (name, case) index by a scan."""
-    return (union_all(
+def _cases_by_party(session: Session, text: str) -> tuple[_Finder, _Finder]:
+    """The finders of the cases with a party whose name begins with ``text`` or whose
+    identifier is ``text`` (keyed as the store keys identifiers), each from its index by
+    a range or a seek; and of those with a party whose name contains ``text``, by the
+    trigram index or a scan of the (name, case) index."""
+    return _tiers(union_all(
         select(CasePartyRow.case_id).where(_beginning_with(CasePartyRow.name, text)),
         select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
     ).subquery().select(),
         select(CasePartyRow.case_id).where(
-            CasePartyRow.name.like(contains_pattern(text), escape="\\")))
+            CasePartyRow.name.like(contains_pattern(text), escape="\\")),
+        PARTY_NAMES.containing(session, text))
 
 
 @dataclass(frozen=True, slots=True)
 class _Match:
     """The cases a number or party filter names, as the page and count queries use it.
 
-    Finding them reads a whole index (part of a text has no range), so when they are few
-    (``ids``: at most :data:`_MAX_LISTED`) that scan is done once and the page and the
-    count look them up by primary key. When they are more, looking up each and sorting
-    them all costs more than the scan (0.3-0.5 s for 40,000 of 200,000 cases): the page
-    then walks the driving index in result order instead and keeps the cases in the set
-    ``cases`` makes, which it gathers once (``case_id || ''`` is an expression no index
-    serves, or SQLite would still look each match up). That walk stops at the page's end
-    and tests each case in memory, so it stays cheap even when the newest cases hold no
-    match (a year typed: 〔2024〕, while the newest cases are of 2025)."""
+    Finding them may read a whole index (part of a text has no range) or long posting
+    lists of a trigram index, so when they are few (``ids``: at most :data:`_MAX_LISTED`)
+    that is done once and the page and the count look them up by primary key. When they
+    are more, looking up each and sorting them all costs more than the scan (0.3-0.5 s
+    for 40,000 of 200,000 cases): the page then walks the driving index in result order
+    instead and keeps the cases in the set ``cases`` makes, which it gathers once
+    (``case_id || ''`` is an expression no index serves, or SQLite would still look each
+    match up). That walk stops at the page's end and tests each case in memory, so it
+    stays cheap even when the newest cases hold no match (a year typed: 〔2024〕, while
+    the newest cases are of 2025)."""
 
     ids: Sequence[str] | None
     cases: Select[str]
@@ -131,28 +158,28 @@ _BEGINNING, _ANYWHERE = 0, 1
 
 def _matches(session: Session, filters: CaseFilters, listed: int, tier: int) -> list[_Match]:
     """The number and party filters of ``filters`` in one tier, each resolved by one
-    range of an index (``_BEGINNING``) or one scan of it (``_ANYWHERE``)."""
-    found = [_cases_by_number(filters.case_number or "")]
+    range of an index (``_BEGINNING``), or a trigram lookup or one scan (``_ANYWHERE``)."""
+    found = [_cases_by_number(session, filters.case_number or "")]
     party = (filters.party or "").strip()
     if party:
-        found.append(_cases_by_party(party))
+        found.append(_cases_by_party(session, party))
     return [_resolve(session, pair[tier], listed) for pair in found if pair is not None]
 
 
-def _resolve(session: Session, cases: Select[str], listed: int) -> _Match:
-    """The cases ``cases`` finds, listed when at most ``listed`` distinct ones (a case
+def _resolve(session: Session, finder: _Finder, listed: int) -> _Match:
+    """The cases ``finder`` lists, listed when at most ``listed`` distinct ones (a case
     named by several numbers comes once per number: the read goes on until ``listed``
     distinct cases are passed, so three numbers a case do not make "more than")."""
     distinct: dict[str, None] = {}
-    result = session.scalars(cases.execution_options(yield_per=2_000))
+    result = session.scalars(finder.listing.execution_options(yield_per=2_000))
     try:
         for case_id in result:
             distinct[case_id] = None
             if len(distinct) > listed:
-                return _Match(None, cases)
+                return _Match(None, finder.complete)
     finally:
         result.close()
-    return _Match(list(distinct), cases)
+    return _Match(list(distinct), finder.complete)
 
 
 def _conditions(filters: CaseFilters, units: list[str],
@@ -285,8 +312,9 @@ def find_cases(
     query = select(CaseRow)
     if text:
         # a finder lists what the text may mean: every part match, and the identifier
-        by_number = _cases_by_number(text)
-        parts = [*_cases_by_party(text), *([by_number[1]] if by_number else [])]
+        by_number = _cases_by_number(session, text)
+        finders = [*_cases_by_party(session, text), *([by_number[1]] if by_number else [])]
+        parts = [finder.listing for finder in finders]
         query = query.where(CaseRow.case_id.in_(union(*parts).subquery().select()))
     if unit_code:
         query = query.where(

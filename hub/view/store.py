@@ -49,6 +49,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from hub.view.keys import number_key
+from hub.view.trigrams import drop_trigram_tables
 
 __all__ = [
     "AlertRow",
@@ -503,8 +504,10 @@ class Store:
 
     def drop_bus_tables(self) -> None:
         """Forget everything learnt from the bus (users and the outbox stay)."""
-        BusBase.metadata.drop_all(self.engine)
-        BusBase.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            drop_trigram_tables(connection)
+            BusBase.metadata.drop_all(connection)
+        self.create_all()
         logger.info("dropped and recreated the view's bus tables in %s", self.dialect)
 
     def analyze(self) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, inspect, select, text, update
 
 from hub.view.keys import number_key
 from hub.view.store import BusBase, CaseNumberRow
+from hub.view.trigrams import create_trigram_indexes
 
 __all__ = ["upgrade_bus_tables"]
 
@@ -35,7 +36,8 @@ def upgrade_bus_tables(connection: Connection) -> None:
     an ALTER TABLE at once, so a start that died while keying left the column with empty
     keys and no index; and a view of the previous version still running while this one
     starts writes numbers without a key. Both are found by the key's index (or, once, by
-    a scan where the index is missing) and keyed here.
+    a scan where the index is missing) and keyed here. Then the trigram indexes of
+    :mod:`hub.view.trigrams` are made if missing (filled from the keyed numbers).
     """
     table = BusBase.metadata.tables[CaseNumberRow.__tablename__]
     columns = {column["name"] for column in inspect(connection).get_columns(table.name)}
@@ -47,6 +49,7 @@ def upgrade_bus_tables(connection: Connection) -> None:
     for index in table.indexes:
         if index.name == "ix_view_case_numbers_key":
             index.create(connection, checkfirst=True)
+    create_trigram_indexes(connection)
     if keyed:
         logger.info("view store upgraded: %s number(s) keyed for search in %.1f s", keyed,
                     time.perf_counter() - started)

@@ -17,6 +17,7 @@ kind's median and its ratio to the exact search of the same field in the same ru
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import sys
@@ -37,20 +38,25 @@ from hub.view.store import CaseNumberRow, CasePartyRow, Store
 from tests.bench.bench_view import AGENCIES, _codes, load, rows_for
 
 
-def _exact_number(text: str) -> Any:
+def _exact_number(_session: Any, text: str) -> Any:
     """The matching before part searches, as the (whole, part) pair the search takes."""
     if not text.strip():
         return None
     whole = select(CaseNumberRow.case_id).where(CaseNumberRow.number == text.strip())
-    return whole, whole
+    return search._tiers(whole, whole, None)
 
 
-def _exact_party(text: str) -> Any:
+def _exact_party(_session: Any, text: str) -> Any:
     whole = union(
         select(CasePartyRow.case_id).where(CasePartyRow.name == text),
         select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
     ).subquery().select()
-    return whole, whole
+    return search._tiers(whole, whole, None)
+
+
+#: Trigram indexes that do not exist: the search then scans, as it did before them.
+_NO_TRIGRAMS = (dataclasses.replace(search.NUMBER_KEYS, sqlite_table="no_such_table"),
+                dataclasses.replace(search.PARTY_NAMES, sqlite_table="no_such_table"))
 
 
 def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float, int]]:
@@ -73,43 +79,51 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
     def company(i: int) -> int:
         return i if i % 2 else i + 1  # odd indexes are companies
 
-    kinds: list[tuple[str, str, bool, Callable[[int], tuple[dict[str, str], Scope]]]] = [
-        ("number, whole (exact, before)", "", True,
+    # (kind, the kind it is compared with, how it matches: "exact" as before part
+    # searches, "scan" as before trigram indexes, "" as now)
+    kinds: list[tuple[str, str, str, Callable[[int], tuple[dict[str, str], Scope]]]] = [
+        ("number, whole (exact, before)", "", "exact",
          lambda i: ({"case_number": number(i)}, everyone)),
-        ("number, whole", "number, whole (exact, before)", False,
+        ("number, whole", "number, whole (exact, before)", "",
          lambda i: ({"case_number": number(i)}, everyone)),
-        ("number, (2024)123号 half-width", "number, whole (exact, before)", False,
+        ("number, (2024)123号 half-width", "number, whole (exact, before)", "",
          lambda i: ({"case_number": "({}){}号".format(*year_and_serial(i))}, everyone)),
-        ("number, 2024 123号", "number, whole (exact, before)", False,
+        ("number, 2024 123号 (scan, before)", "number, whole (exact, before)", "scan",
          lambda i: ({"case_number": "{} {}号".format(*year_and_serial(i))}, everyone)),
-        ("number, 123号 (serial only)", "number, whole (exact, before)", False,
+        ("number, 2024 123号", "number, whole (exact, before)", "",
+         lambda i: ({"case_number": "{} {}号".format(*year_and_serial(i))}, everyone)),
+        ("number, 123号 (serial only)", "number, whole (exact, before)", "",
          lambda i: ({"case_number": f"{year_and_serial(i)[1]}号"}, everyone)),
-        ("number, 〔2024〕 (a year: thousands)", "number, whole (exact, before)", False,
+        ("number, 〔2024〕 (a year: thousands)", "number, whole (exact, before)", "",
          lambda i: ({"case_number": f"〔{year_and_serial(i)[0]}〕"}, everyone)),
-        ("number, 2024 123号 in a unit's scope", "number, whole (exact, before)", False,
+        ("number, 2024 123号 in a unit's scope", "number, whole (exact, before)", "",
          lambda i: ({"case_number": "{} {}号".format(*year_and_serial(i))},
                     Scope(AGENCIES[i % len(AGENCIES)]))),
-        ("number, nothing matches", "number, whole (exact, before)", False,
+        ("number, nothing matches", "number, whole (exact, before)", "",
          lambda i: ({"case_number": f"无此文号{i}"}, everyone)),
-        ("party, whole name (exact, before)", "", True,
+        ("party, whole name (exact, before)", "", "exact",
          lambda i: ({"party": str(case(company(i))["parties"][0]["name"])}, everyone)),
-        ("party, whole name", "party, whole name (exact, before)", False,
+        ("party, whole name", "party, whole name (exact, before)", "",
          lambda i: ({"party": str(case(company(i))["parties"][0]["name"])}, everyone)),
-        ("party, part: 第123商贸", "party, whole name (exact, before)", False,
+        ("party, part: 第123商贸 (scan, before)", "party, whole name (exact, before)", "scan",
          lambda i: ({"party": f"第{company(i)}商贸"}, everyone)),
-        ("party, part: 商贸有限 (half the parties)", "party, whole name (exact, before)", False,
+        ("party, part: 第123商贸", "party, whole name (exact, before)", "",
+         lambda i: ({"party": f"第{company(i)}商贸"}, everyone)),
+        ("party, part: 商贸有限 (half the parties)", "party, whole name (exact, before)", "",
          lambda i: ({"party": "商贸有限"}, everyone)),
-        ("party, credit code / ID (exact, before)", "", True,
+        ("party, credit code / ID (exact, before)", "", "exact",
          lambda i: ({"party": str(case(i)["parties"][0]["identifier"])}, everyone)),
-        ("party, credit code / ID", "party, credit code / ID (exact, before)", False,
+        ("party, credit code / ID", "party, credit code / ID (exact, before)", "",
          lambda i: ({"party": str(case(i)["parties"][0]["identifier"])}, everyone)),
     ]
     results: list[tuple[str, str, float, int]] = []
     by_number, by_party = search._cases_by_number, search._cases_by_party
+    trigrams = search.NUMBER_KEYS, search.PARTY_NAMES
     with store.session() as session:
-        for name, baseline, exact, make in kinds:
-            search._cases_by_number = _exact_number if exact else by_number
-            search._cases_by_party = _exact_party if exact else by_party
+        for name, baseline, how, make in kinds:
+            search._cases_by_number = _exact_number if how == "exact" else by_number
+            search._cases_by_party = _exact_party if how == "exact" else by_party
+            search.NUMBER_KEYS, search.PARTY_NAMES = _NO_TRIGRAMS if how == "scan" else trigrams
             timings: list[float] = []
             counts: list[int] = []
             for round_ in range(repeat + 1):
@@ -124,6 +138,7 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
             results.append((name, baseline, statistics.median(timings),
                             int(statistics.median(counts))))
     search._cases_by_number, search._cases_by_party = by_number, by_party
+    search.NUMBER_KEYS, search.PARTY_NAMES = trigrams
     return results
 
 
