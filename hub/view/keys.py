@@ -7,9 +7,11 @@ search keys what was typed the same way, and a key computed two ways would miss.
 
 from __future__ import annotations
 
+import unicodedata
+
 from streams.match_index import normalise_document_number
 
-__all__ = ["contains_pattern", "number_key"]
+__all__ = ["contains_pattern", "name_key", "number_key"]
 
 #: ``normalise_document_number`` unifies every bracket to ``[`` ``]``; the search key
 #: drops them.
@@ -29,6 +31,17 @@ def number_key(number: str | None) -> str:
     # at most the column's 200 characters: NFKC and upper case can lengthen a text
     # (№ → NO), and PostgreSQL refuses a longer value
     return (normalise_document_number(number) or "").translate(_NO_BRACKETS)[:200]
+
+
+def name_key(name: str | None) -> str:
+    """A party's name as searched: full-width forms folded (NFKC: （集团） is (集团),
+    ＡＢＣ is ABC), spaces dropped, upper case.
+
+    Agencies write a company's brackets and Latin letters either way, and a prosecutor
+    types them the way the keyboard gives: compared as typed, 演示（集团）有限公司 was not
+    found by 演示(集团). Kept to the column's 300 characters, as :func:`number_key` is."""
+    folded = unicodedata.normalize("NFKC", name or "")
+    return "".join(folded.split()).upper()[:300]
 
 
 def contains_pattern(text: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hub.models import AlertKind
 from hub.view.acts import act_rule_titles
 from hub.view.apply import VIEW_ACTION_STEP
-from hub.view.keys import number_key
+from hub.view.keys import name_key, number_key
 from hub.view.schemas import (
     ActReplyFigures,
     AlertOut,
@@ -352,7 +352,7 @@ def _candidates(session: Session, feedback: UnmatchedRow, limit: int) -> list[Ca
         add(
             session.scalars(
                 select(CasePartyRow.case_id)
-                .where(CasePartyRow.name == feedback.party_name)
+                .where(CasePartyRow.name_key == name_key(feedback.party_name))
                 .limit(limit)
             ).all(),
             0.15,

@@ -28,7 +28,7 @@ from sqlalchemy import Select, exists, func, select, union, union_all
 from sqlalchemy.orm import Session, aliased
 
 from hub.identity import identifier_key
-from hub.view.keys import contains_pattern, number_key
+from hub.view.keys import contains_pattern, name_key, number_key
 from hub.view.queries import Scope
 from hub.view.schemas import CasePage, CaseSummary
 from hub.view.store import CaseNumberRow, CasePartyRow, CaseRow, CaseUnitRow
@@ -116,14 +116,16 @@ def _cases_by_party(session: Session, text: str) -> tuple[_Finder, _Finder]:
     """The finders of the cases with a party whose name begins with ``text`` or whose
     identifier is ``text`` (keyed as the store keys identifiers), each from its index by
     a range or a seek; and of those with a party whose name contains ``text``, by the
-    trigram index or a scan of the (name, case) index."""
+    trigram index or a scan of the (name key, case) index. Names are compared by their
+    key (:func:`hub.view.keys.name_key`: （集团） and (集团) are one spelling)."""
+    key = name_key(text)
     return _tiers(union_all(
-        select(CasePartyRow.case_id).where(_beginning_with(CasePartyRow.name, text)),
+        select(CasePartyRow.case_id).where(_beginning_with(CasePartyRow.name_key, key)),
         select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
     ).subquery().select(),
         select(CasePartyRow.case_id).where(
-            CasePartyRow.name.like(contains_pattern(text), escape="\\")),
-        PARTY_NAMES.containing(session, text))
+            CasePartyRow.name_key.like(contains_pattern(key), escape="\\")),
+        PARTY_NAMES.containing(session, key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from hub.view.keys import number_key
+from hub.view.keys import name_key, number_key
 from hub.view.trigrams import drop_trigram_tables
 
 __all__ = [
@@ -182,7 +182,9 @@ class CaseUnitRow(BusBase):
 
 
 class CasePartyRow(BusBase):
-    """A party (当事人) of a case; searched by part of its name or its whole identifier."""
+    """A party (当事人) of a case; searched by part of its name or its whole identifier.
+    ``name_key``: the name as searched (:func:`hub.view.keys.name_key`), set on every
+    insert."""
 
     __tablename__ = "view_case_parties"
 
@@ -191,10 +193,12 @@ class CasePartyRow(BusBase):
     name: Mapped[str] = mapped_column(String(300), default="")
     identifier: Mapped[str] = mapped_column(String(40), default="")
     kind: Mapped[str] = mapped_column(String(40), default="")
+    name_key: Mapped[str] = mapped_column(String(300), default=lambda context: name_key(
+        context.get_current_parameters()["name"]))
 
     __table_args__ = (
-        Index("ix_view_case_parties_name", "name", "case_id"),
         Index("ix_view_case_parties_identifier", "identifier", "case_id"),
+        Index("ix_view_case_parties_name_key", "name_key", "case_id"),
     )
 
 

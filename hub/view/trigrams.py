@@ -6,7 +6,7 @@ A B-tree finds a number or name by its beginning; "2024 第123号" typed for
 cases. A trigram index (every three consecutive characters of each text, pointing at its
 rows) finds the rows holding every trigram of the typed text instead, whatever its place.
 
-- **PostgreSQL**: ``pg_trgm``'s GIN operator class on ``number_key`` and ``name``. The
+- **PostgreSQL**: ``pg_trgm``'s GIN operator class on ``number_key`` and ``name_key``. The
   search's ``LIKE '%…%'`` is unchanged; the planner takes the index when it is cheaper,
   and rechecks each row it returns. ``pg_trgm`` ships with PostgreSQL (contrib) and is a
   trusted extension, so a database owner may create it; where it cannot be created (no
@@ -82,13 +82,15 @@ class TrigramIndex:
 
         The triggers are made last and mark a complete table: SQLite's driver commits
         DDL at once, so a start that died while filling left the table without them,
-        and the next start drops it and fills it again."""
+        and the next start drops it and fills it again (as it does a table of another
+        column than the one now searched)."""
         name, source, text_column = self.sqlite_table, self.source, self.text_column
         triggers = self._triggers()
         made = connection.scalar(text(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :source "
             "AND name LIKE :prefix"), {"source": source, "prefix": f"{name}_%"})
-        if made == len(triggers):
+        indexed = {row[1] for row in connection.execute(text(f"PRAGMA table_info({name})"))}
+        if made == len(triggers) and text_column in indexed:
             return
         started = time.perf_counter()
         self._drop_sqlite(connection)
@@ -148,8 +150,8 @@ class TrigramIndex:
 #: Document and case numbers, by their search key (:func:`hub.view.keys.number_key`).
 NUMBER_KEYS = TrigramIndex("view_case_numbers", "number_key",
                            "ix_view_case_numbers_key_trigrams", "view_case_number_trigrams")
-#: Parties, by name.
-PARTY_NAMES = TrigramIndex("view_case_parties", "name",
+#: Parties, by the search key of their name (:func:`hub.view.keys.name_key`).
+PARTY_NAMES = TrigramIndex("view_case_parties", "name_key",
                            "ix_view_case_parties_name_trigrams", "view_case_party_trigrams",
                            row_id="id")
 

@@ -12,67 +12,106 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, inspect, select, text, update
+from sqlalchemy import Connection, Table, bindparam, inspect, select, text, update
 
-from hub.view.keys import number_key
-from hub.view.store import BusBase, CaseNumberRow
+from hub.view.keys import name_key, number_key
+from hub.view.store import BusBase, CaseNumberRow, CasePartyRow
 from hub.view.trigrams import create_trigram_indexes
 
 __all__ = ["upgrade_bus_tables"]
 
 logger = logging.getLogger(__name__)
 
-#: Distinct numbers keyed per round trip while filling ``number_key``.
+#: Rows keyed per round trip while filling a key column.
 _BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class _SearchKey:
+    """A search key column computed from another column of its table: ``key`` from
+    ``source`` by ``compute``, with its index ``index`` (key, case); rows are found for
+    keying by ``row``, the first column of the table's primary key."""
+
+    table: str
+    row: str
+    source: str
+    key: str
+    length: int
+    index: str
+    compute: Callable[[str | None], str]
+
+
+_KEYS = (
+    _SearchKey(CaseNumberRow.__tablename__, "number", "number", "number_key", 200,
+               "ix_view_case_numbers_key", number_key),
+    _SearchKey(CasePartyRow.__tablename__, "id", "name", "name_key", 300,
+               "ix_view_case_parties_name_key", name_key),
+)
+
+#: Indexes no search uses any more (party names are searched by their key).
+_RETIRED_INDEXES = ("ix_view_case_parties_name",)
 
 
 def upgrade_bus_tables(connection: Connection) -> None:
     """Bring bus tables made by an older version up to the current columns, in the
     caller's transaction (:meth:`hub.view.store.Store.create_all`).
 
-    Every start keys the numbers that have no key yet and makes the key's index if it
-    is missing, not only the start that adds the column: SQLite (Python's driver) commits
+    Every start keys the rows that have no key yet and makes the key's index if it is
+    missing, not only the start that adds the column: SQLite (Python's driver) commits
     an ALTER TABLE at once, so a start that died while keying left the column with empty
     keys and no index; and a view of the previous version still running while this one
-    starts writes numbers without a key. Both are found by the key's index (or, once, by
-    a scan where the index is missing) and keyed here. Then the trigram indexes of
-    :mod:`hub.view.trigrams` are made if missing (filled from the keyed numbers).
+    starts writes rows without a key. Both are found by the key's index (or, once, by a
+    scan where the index is missing) and keyed here. Then the trigram indexes of
+    :mod:`hub.view.trigrams` are made if missing (filled from the keys).
     """
-    table = BusBase.metadata.tables[CaseNumberRow.__tablename__]
+    for search_key in _KEYS:
+        _upgrade_key(connection, search_key)
+    for retired in _RETIRED_INDEXES:
+        connection.execute(text(f"DROP INDEX IF EXISTS {retired}"))
+    create_trigram_indexes(connection)
+
+
+def _upgrade_key(connection: Connection, search_key: _SearchKey) -> None:
+    table = BusBase.metadata.tables[search_key.table]
     columns = {column["name"] for column in inspect(connection).get_columns(table.name)}
     started = time.perf_counter()
-    if "number_key" not in columns:
-        connection.execute(text(f"ALTER TABLE {table.name} "
-                                "ADD COLUMN number_key VARCHAR(200) DEFAULT '' NOT NULL"))
-    keyed = _key_numbers(connection)
+    if search_key.key not in columns:
+        connection.execute(text(
+            f"ALTER TABLE {table.name} ADD COLUMN {search_key.key} "
+            f"VARCHAR({search_key.length}) DEFAULT '' NOT NULL"))
+    keyed = _fill_key(connection, table, search_key)
     for index in table.indexes:
-        if index.name == "ix_view_case_numbers_key":
+        if index.name == search_key.index:
             index.create(connection, checkfirst=True)
-    create_trigram_indexes(connection)
     if keyed:
-        logger.info("view store upgraded: %s number(s) keyed for search in %.1f s", keyed,
-                    time.perf_counter() - started)
+        logger.info("view store upgraded: %s %s value(s) keyed for search in %.1f s", keyed,
+                    search_key.source, time.perf_counter() - started)
 
 
-def _key_numbers(connection: Connection) -> int:
-    """Fill ``view_case_numbers.number_key`` where it is empty; the numbers keyed.
+def _fill_key(connection: Connection, table: Table, search_key: _SearchKey) -> int:
+    """Fill the key where it is empty; the rows (numbers: the distinct numbers) keyed.
 
-    Numbers are read in order from where the last batch ended (no rescans), and each is
-    updated through the primary key, whose first column is the number. A number whose
-    key is empty (brackets only) is read again at each start: harmless, and rare."""
-    table = BusBase.metadata.tables[CaseNumberRow.__tablename__]
-    last, keyed = "", 0
+    Rows are read in primary key order from where the last batch ended (no rescans), and
+    updated through it. A row whose key is empty (brackets only, a name of spaces) is read
+    again at each start: harmless, and rare."""
+    row, source, key = (table.c[search_key.row], table.c[search_key.source],
+                        table.c[search_key.key])
+    last: object = None
+    keyed = 0
     while True:
-        numbers = list(connection.scalars(
-            select(CaseNumberRow.number)
-            .where(CaseNumberRow.number_key == "", CaseNumberRow.number > last).distinct()
-            .order_by(CaseNumberRow.number).limit(_BATCH)))
-        if not numbers:
+        query = select(row, source).where(key == "").distinct().order_by(row).limit(_BATCH)
+        if last is not None:
+            query = query.where(row > last)
+        found = connection.execute(query).all()
+        if not found:
             return keyed
         connection.execute(
-            update(table).where(table.c.number == bindparam("old_number"))
-            .values(number_key=bindparam("new_key")),
-            [{"old_number": number, "new_key": number_key(number)} for number in numbers])
-        keyed += len(numbers)
-        last = numbers[-1]
+            update(table).where(row == bindparam("row_value"))
+            .values({key: bindparam("new_key")}),
+            [{"row_value": row_value, "new_key": search_key.compute(value)}
+             for row_value, value in found])
+        keyed += len(found)
+        last = found[-1][0]

@@ -42,7 +42,7 @@ from sqlalchemy import insert, text
 
 from hub.view import queries
 from hub.view import search as search_module
-from hub.view.keys import number_key
+from hub.view.keys import name_key, number_key
 from hub.view.search import CaseFilters, search_cases
 from hub.view.store import (
     CaseNumberRow,
@@ -104,6 +104,8 @@ def rows_for(index: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                         "kind": "referral_number"})
     for row in numbers:  # as the store keys them (COPY does not run the column's default)
         row["number_key"] = number_key(row["number"])
+    for row in parties:
+        row["name_key"] = name_key(row["name"])
     timeline = [
         {"case_id": case_id, "event_id": f"{index}-{step}",
          "event_type": ("PenaltyCaseRecorded", "CaseReferred", "FilingDecided")[step],

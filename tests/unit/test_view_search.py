@@ -8,6 +8,7 @@ SQLite store and a real PostgreSQL one, the cases applied as the consumer applie
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 
 import pytest
@@ -221,6 +222,26 @@ def test_feedback_quoting_a_number_in_other_brackets_has_its_case_as_candidate(
     assert "referral_number" in reasons.get(spec.case_id, [])
 
 
+def test_feedback_naming_the_party_with_other_brackets_has_its_case_as_candidate(
+        view_store: Store) -> None:
+    """The matching screen's candidates compare party names by their key too."""
+    spec = _case(1, "辛罚〔2024〕第6号", party="演示（集团）建材有限公司")
+    _apply(view_store, spec)
+    feedback = unmatched_for(spec, 2)
+    content = json.loads(feedback.feedback_json)
+    content["parties"][0]["name"] = "演示(集团)建材有限公司"
+    feedback = feedback.model_copy(update={
+        "feedback_json": json.dumps(content, ensure_ascii=False), "candidates": []})
+    with view_store.session() as session:
+        apply_events(session, [feedback], UnitDirectory())
+        session.commit()
+    with view_store.session() as session:
+        detail = unmatched_detail(session, feedback.feedback_event_id)
+        assert detail is not None
+        reasons = {found.case.case_id: found.reasons for found in detail.candidates}
+    assert "party_name" in reasons.get(spec.case_id, [])
+
+
 def test_another_units_case_beginning_with_the_text_neither_hides_nor_betrays(
         view_store: Store) -> None:
     """Which tier answers is decided within what the caller may see: a tobacco case
@@ -284,7 +305,7 @@ def test_text_inside_a_number_or_name_is_looked_up_in_a_trigram_index(
         assert any("view_case_number_trigrams MATCH" not in statement
                    and "view_case_number_trigrams.number_key MATCH" in statement
                    for statement in statements)
-        assert any("view_case_party_trigrams.name MATCH" in statement
+        assert any("view_case_party_trigrams.name_key MATCH" in statement
                    for statement in statements)
         return
     with view_store.engine.begin() as connection:  # enough rows for an index to pay
@@ -293,17 +314,17 @@ def test_text_inside_a_number_or_name_is_looked_up_in_a_trigram_index(
             "SELECT '青市监罚〔2023〕第' || g || '号', 'filler-' || g, 'decision_number', "
             "'青市监罚2023第' || g || '号' FROM generate_series(1, 100000) AS g"))
         connection.execute(text(
-            "INSERT INTO view_case_parties (case_id, name, identifier, kind) "
-            "SELECT 'filler-' || g, '演示' || g || '号商店', '', '' "
+            "INSERT INTO view_case_parties (case_id, name, name_key, identifier, kind) "
+            "SELECT 'filler-' || g, '演示' || g || '号商店', '演示' || g || '号商店', '', '' "
             "FROM generate_series(1, 100000) AS g"))
         connection.execute(text("ANALYZE"))
         plans = {column: "\n".join(connection.scalars(text(
             f"EXPLAIN SELECT case_id FROM {table} WHERE {column} LIKE :pattern"),
             {"pattern": pattern}))
             for table, column, pattern in (("view_case_numbers", "number_key", "%2024第123号%"),
-                                           ("view_case_parties", "name", "%西湖区演示%"))}
+                                           ("view_case_parties", "name_key", "%西湖区演示%"))}
     assert "ix_view_case_numbers_key_trigrams" in plans["number_key"]
-    assert "ix_view_case_parties_name_trigrams" in plans["name"]
+    assert "ix_view_case_parties_name_trigrams" in plans["name_key"]
     assert _found(view_store, case_number="2024 第123号") == {wanted.case_id}
     assert _found(view_store, party="西湖区演示") == {wanted.case_id}
 
@@ -361,3 +382,36 @@ def test_text_of_one_or_two_characters_inside_is_still_found(view_store: Store) 
     _apply(view_store, spec)
     assert _found(view_store, case_number="82") == {spec.case_id}
     assert _found(view_store, party="演示") == {spec.case_id}
+
+
+def test_a_name_matches_whatever_brackets_width_case_and_spaces_were_typed(
+        view_store: Store) -> None:
+    """Agencies write （集团） or (集团), ＡＢＣ or ABC; a prosecutor types what the keyboard
+    gives. Names compare by their key, at the beginning and inside alike."""
+    group = _case(1, "己罚〔2024〕第1号", party="演示（集团）有限公司")
+    latin = _case(2, "己罚〔2024〕第2号", party="ＡＢＣ 演示贸易商行")
+    _apply(view_store, group, latin)
+    for typed in ("演示(集团)", "演示（集团）有限公司", "(集团)有限", " 演示 (集团) "):
+        assert _found(view_store, party=typed) == {group.case_id}, typed
+    for typed in ("abc演示", "ABC 演示贸易", "c演示贸", "Ｃ 演示"):
+        assert _found(view_store, party=typed) == {latin.case_id}, typed
+    assert _found(view_store, party="演示[集团]") == set()
+
+
+def test_a_store_made_before_name_keys_is_keyed_on_start(view_store: Store) -> None:
+    spec = _case(1, "庚罚〔2024〕第5号", party="演示（集团）五金有限公司")
+    _apply(view_store, spec)
+    with view_store.engine.begin() as connection:  # the table as the previous version made it
+        drop_trigram_tables(connection)
+        connection.execute(text("DROP INDEX IF EXISTS ix_view_case_parties_name_trigrams"))
+        connection.execute(text("DROP INDEX ix_view_case_parties_name_key"))
+        connection.execute(text("ALTER TABLE view_case_parties DROP COLUMN name_key"))
+        connection.execute(text(
+            "CREATE INDEX ix_view_case_parties_name ON view_case_parties (name, case_id)"))
+    view_store.create_all()
+    indexes = {index["name"] for index in inspect(view_store.engine).get_indexes(
+        "view_case_parties")}
+    assert "ix_view_case_parties_name_key" in indexes
+    assert "ix_view_case_parties_name" not in indexes  # no search reads it any more
+    assert _found(view_store, party="演示(集团)") == {spec.case_id}
+    assert _found(view_store, party="(集团)五金") == {spec.case_id}
