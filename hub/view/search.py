@@ -298,6 +298,12 @@ def search_cases(
     )
 
 
+#: Cases the finder lists by id; beyond, it walks the newest cases keeping those in the
+#: set its text names (a selective text: ~1 ms either way at 200,000 cases; a common one,
+#: 商贸有限 in half of them: 0.45 s as a list, ~0.3 s walked).
+_FINDER_LISTED = 2_000
+
+
 def find_cases(
     session: Session, text: str, *, unit_code: str | None = None, limit: int = 20
 ) -> list[CaseSummary]:
@@ -316,8 +322,13 @@ def find_cases(
         # a finder lists what the text may mean: every part match, and the identifier
         by_number = _cases_by_number(session, text)
         finders = [*_cases_by_party(session, text), *([by_number[1]] if by_number else [])]
-        parts = [finder.listing for finder in finders]
-        query = query.where(CaseRow.case_id.in_(union(*parts).subquery().select()))
+        matches = [_resolve(session, finder, _FINDER_LISTED) for finder in finders]
+        if all(match.ids is not None for match in matches):
+            query = query.where(CaseRow.case_id.in_(
+                sorted({case_id for match in matches for case_id in match.ids or ()})))
+        else:  # common text: the newest cases in the set, as _Match explains
+            query = query.where(CaseRow.case_id.concat("").in_(
+                union(*[match.cases for match in matches]).subquery().select()))
     if unit_code:
         query = query.where(
             CaseRow.case_id.in_(

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import delete, event, inspect, text
 
 from hub.models import Party, PartyCategory
+from hub.view import search as search_module
 from hub.view.queries import Scope, unmatched_detail
 from hub.view.search import CaseFilters, find_cases, search_cases
 from hub.view.store import CaseNumberRow, Store
@@ -415,3 +416,20 @@ def test_a_store_made_before_name_keys_is_keyed_on_start(view_store: Store) -> N
     assert "ix_view_case_parties_name" not in indexes  # no search reads it any more
     assert _found(view_store, party="演示(集团)") == {spec.case_id}
     assert _found(view_store, party="(集团)五金") == {spec.case_id}
+
+
+@pytest.mark.parametrize("listed", [2, 1_000])
+def test_the_finder_lists_the_newest_cases_a_common_text_names(
+        view_store: Store, monkeypatch: pytest.MonkeyPatch, listed: int) -> None:
+    """The finder of manual matching lists the newest cases the text may mean, whether it
+    names few (looked up by id) or more than it lists (the newest walked, kept if named)."""
+    monkeypatch.setattr(search_module, "_FINDER_LISTED", listed)
+    specs = [_case(index, f"壬罚〔2024〕第{index}号", party=f"演示{index}号壬记商行")
+             for index in range(1, 9)]
+    _apply(view_store, *specs)
+    newest = sorted(specs, key=lambda spec: (spec.decided_on, spec.case_id), reverse=True)
+    with view_store.session() as session:
+        by_name = find_cases(session, "壬记商行", limit=5)
+        by_number = find_cases(session, "2024 第3号", limit=5)
+    assert [case.case_id for case in by_name] == [spec.case_id for spec in newest[:5]]
+    assert [case.case_id for case in by_number] == [specs[2].case_id]
