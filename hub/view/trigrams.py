@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Select, column, select, table, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 __all__ = ["NUMBER_KEYS", "PARTY_NAMES", "TRIGRAM", "TrigramIndex", "create_trigram_indexes",
@@ -121,7 +121,8 @@ class TrigramIndex:
         made = [f"CREATE TRIGGER {name}_insert AFTER INSERT ON {source} BEGIN {insert} END"]
         if self.row_id is None:  # kept, found by nobody (the module's docstring)
             made.append(f"CREATE TRIGGER {name}_update AFTER UPDATE OF {text_column}, case_id "
-                        f"ON {source} BEGIN {insert} END")
+                        f"ON {source} WHEN new.{text_column} IS NOT old.{text_column} OR "
+                        f"new.case_id IS NOT old.case_id BEGIN {insert} END")
             return made
         delete = f"DELETE FROM {name} WHERE rowid = old.{self.row_id};"  # noqa: S608 - as above
         made.append(f"CREATE TRIGGER {name}_delete AFTER DELETE ON {source} BEGIN {delete} END")
@@ -160,30 +161,36 @@ _ALL = (NUMBER_KEYS, PARTY_NAMES)
 
 def create_trigram_indexes(connection: Connection) -> bool:
     """Make the trigram indexes a store lacks, in the caller's transaction (the store's
-    schema lock held on PostgreSQL); False where they cannot be made here, the search
-    then scanning as it did before them."""
+    schema lock held on PostgreSQL); False where this database cannot have them (no
+    ``pg_trgm``, an SQLite without FTS5's trigram tokenizer), the search then scanning as
+    it did before them. Any other failure (a lock held too long, a full disk) fails the
+    start, as failing to make a table does: logging it as "no trigram search" would
+    leave a half-made index behind that the search reads."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
         try:
             with connection.begin_nested():
                 connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-        except DBAPIError as exc:  # not installed, or not permitted
-            logger.warning("view store: no trigram search (pg_trgm could not be created: "
+                for index in _ALL:
+                    index._create_postgres(connection)
+        except DBAPIError as exc:  # not installed, not permitted, not on the search path
+            # (transactional DDL: the savepoint's rollback leaves nothing half made)
+            logger.warning("view store: no trigram search (pg_trgm could not be used: "
                            "%s); text inside numbers and names is found by scans",
                            str(exc).splitlines()[0])
             return False
-        for index in _ALL:
-            index._create_postgres(connection)
         return True
     if dialect == "sqlite":
         try:
-            for index in _ALL:
-                index._create_sqlite(connection)
-        except DBAPIError as exc:  # an SQLite built without FTS5
-            logger.warning("view store: no trigram search (FTS5 trigram tables could not "
-                           "be made: %s); text inside numbers and names is found by scans",
-                           exc)
+            connection.execute(text(
+                "CREATE VIRTUAL TABLE temp.trigram_probe USING fts5(probe, tokenize = 'trigram')"))
+            connection.execute(text("DROP TABLE temp.trigram_probe"))
+        except OperationalError as exc:  # no FTS5, or no trigram tokenizer (SQLite < 3.34)
+            logger.warning("view store: no trigram search (FTS5 trigram tables cannot be "
+                           "made: %s); text inside numbers and names is found by scans", exc)
             return False
+        for index in _ALL:
+            index._create_sqlite(connection)
         return True
     return False
 
@@ -197,12 +204,12 @@ def drop_trigram_tables(connection: Connection) -> None:
 
 
 def _has_table(session: Session, name: str) -> bool:
-    """Whether ``name`` exists, asked once per pooled connection."""
+    """Whether the FTS table ``name`` is complete (its triggers are made last), asked once
+    per pooled connection."""
     connection = session.connection()
     known: dict[str, bool] = connection.info.setdefault("trigram_tables", {})
     if name not in known:
         known[name] = bool(connection.scalar(text(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"),
-            {"name": name}))
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :name"),
+            {"name": f"{name}_insert"}))
     return known[name]
-

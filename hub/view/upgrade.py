@@ -109,7 +109,7 @@ def _fill_key(connection: Connection, table: Table, search_key: _SearchKey) -> i
         if not found:
             return keyed
         connection.execute(
-            update(table).where(row == bindparam("row_value"))
+            update(table).where(row == bindparam("row_value"), key == "")
             .values({key: bindparam("new_key")}),
             [{"row_value": row_value, "new_key": search_key.compute(value)}
              for row_value, value in found])

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, event, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from hub.models import Party, PartyCategory
 from hub.view import search as search_module
 from hub.view.queries import Scope, unmatched_detail
-from hub.view.search import CaseFilters, find_cases, search_cases
+from hub.view.search import (
+    CaseFilters,
+    find_cases,
+    plan_cursors_for_every_row,
+    search_cases,
+)
 from hub.view.store import CaseNumberRow, Store
 from hub.view.trigrams import drop_trigram_tables
 from hub.view.units import UnitDirectory
@@ -319,11 +328,20 @@ def test_text_inside_a_number_or_name_is_looked_up_in_a_trigram_index(
             "SELECT 'filler-' || g, '演示' || g || '号商店', '演示' || g || '号商店', '', '' "
             "FROM generate_series(1, 100000) AS g"))
         connection.execute(text("ANALYZE"))
-        plans = {column: "\n".join(connection.scalars(text(
-            f"EXPLAIN SELECT case_id FROM {table} WHERE {column} LIKE :pattern"),
-            {"pattern": pattern}))
-            for table, column, pattern in (("view_case_numbers", "number_key", "%2024第123号%"),
-                                           ("view_case_parties", "name_key", "%西湖区演示%"))}
+    # the search streams its matches through a server-side cursor, planned as the
+    # search plans it (and, by default, for its first tenth of rows: a scan)
+    plans: dict[str, str] = {}
+    for column, pattern, finder in (
+            ("number_key", "%2024第123号%", "2024 第123号"),
+            ("name_key", "%西湖区演示%", "西湖区演示")):
+        with view_store.session() as session:
+            listing = (search_module._cases_by_number(session, finder)[1] if column == "number_key"
+                       else search_module._cases_by_party(session, finder)[1]).listing
+            plan_cursors_for_every_row(session)
+            compiled = listing.compile(view_store.engine, compile_kwargs={"literal_binds": True})
+            plans[column] = "\n".join(session.scalars(text(
+                f"EXPLAIN DECLARE probe CURSOR FOR {compiled}")))
+        assert pattern in plans[column]
     assert "ix_view_case_numbers_key_trigrams" in plans["number_key"]
     assert "ix_view_case_parties_name_trigrams" in plans["name_key"]
     assert _found(view_store, case_number="2024 第123号") == {wanted.case_id}
@@ -364,6 +382,8 @@ def test_a_trigram_table_a_start_left_unfilled_is_made_again(view_store: Store) 
             connection.execute(text("DELETE FROM view_case_party_trigrams"))
         else:
             connection.execute(text("DROP INDEX ix_view_case_numbers_key_trigrams"))
+    view_store.dispose()  # a new process: nothing known of the tables yet
+    assert _found(view_store, case_number="2024 第80号") == {spec.case_id}  # by a scan
     view_store.create_all()
     assert _found(view_store, case_number="2024 第80号") == {spec.case_id}
     assert _found(view_store, party="演示五金") == {spec.case_id}
@@ -433,3 +453,35 @@ def test_the_finder_lists_the_newest_cases_a_common_text_names(
         by_number = find_cases(session, "2024 第3号", limit=5)
     assert [case.case_id for case in by_name] == [spec.case_id for spec in newest[:5]]
     assert [case.case_id for case in by_number] == [specs[2].case_id]
+
+
+def test_a_start_that_fails_filling_a_trigram_table_fails_and_the_next_fills_it(
+        tmp_path: Path) -> None:
+    """A lock held too long or a full disk while the FTS table is filled fails the start
+    (it used to be logged as "no trigram search" and leave an empty table the search
+    read, finding nothing inside numbers); the next start fills it."""
+    store = Store(f"sqlite:///{tmp_path / 'view.sqlite3'}")
+    store.create_all()
+    spec = _case(1, "癸罚〔2024〕第90号")
+    _apply(store, spec)
+    with store.engine.begin() as connection:
+        drop_trigram_tables(connection)
+    store.dispose()
+
+    def refuse(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO view_case_number_trigrams"):
+            raise sqlite3.OperationalError("database is locked")
+
+    event.listen(store.engine, "before_cursor_execute", refuse)
+    with pytest.raises(OperationalError, match="database is locked"):
+        store.create_all()
+    event.remove(store.engine, "before_cursor_execute", refuse)
+    store.dispose()
+    assert _found(store, case_number="2024 第90号") == {spec.case_id}  # by a scan
+    store.create_all()
+    store.dispose()
+    statements = _statements(store)
+    assert _found(store, case_number="2024 第90号") == {spec.case_id}
+    assert any("view_case_number_trigrams.number_key MATCH" in statement
+               for statement in statements)
+    store.dispose()
