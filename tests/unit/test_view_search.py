@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
-from hub.models import Party, PartyCategory
+from hub.models import FeedbackUnmatched, Party, PartyCategory
 from hub.view import search as search_module
 from hub.view.queries import Scope, unmatched_detail
 from hub.view.search import (
@@ -212,6 +212,18 @@ def test_replicas_started_together_upgrade_a_postgres_store_once(postgres_url: s
             view_store.dispose()
 
 
+def _candidate_reasons(view_store: Store, feedback: FeedbackUnmatched,
+                       case_id: str) -> list[str]:
+    """Why the matching screen offers ``case_id`` for ``feedback``, once it is applied."""
+    with view_store.session() as session:
+        apply_events(session, [feedback], UnitDirectory())
+    with view_store.session() as session:
+        detail = unmatched_detail(session, feedback.feedback_event_id)
+        assert detail is not None
+        return next((list(found.reasons) for found in detail.candidates
+                     if found.case.case_id == case_id), [])
+
+
 def test_feedback_quoting_a_number_in_other_brackets_has_its_case_as_candidate(
         view_store: Store) -> None:
     """The police may write the referral letter's 〔2024〕 as [2024] or （2024）: the
@@ -222,14 +234,7 @@ def test_feedback_quoting_a_number_in_other_brackets_has_its_case_as_candidate(
     quoted = "青市监移（2024）第５号"
     feedback = unmatched_for(spec, 1)
     feedback = feedback.model_copy(update={"referral_number": quoted, "candidates": []})
-    with view_store.session() as session:
-        apply_events(session, [feedback], UnitDirectory())
-        session.commit()
-    with view_store.session() as session:
-        detail = unmatched_detail(session, feedback.feedback_event_id)
-        assert detail is not None
-        reasons = {found.case.case_id: found.reasons for found in detail.candidates}
-    assert "referral_number" in reasons.get(spec.case_id, [])
+    assert "referral_number" in _candidate_reasons(view_store, feedback, spec.case_id)
 
 
 def test_feedback_naming_the_party_with_other_brackets_has_its_case_as_candidate(
@@ -242,14 +247,7 @@ def test_feedback_naming_the_party_with_other_brackets_has_its_case_as_candidate
     content["parties"][0]["name"] = "演示(集团)建材有限公司"
     feedback = feedback.model_copy(update={
         "feedback_json": json.dumps(content, ensure_ascii=False), "candidates": []})
-    with view_store.session() as session:
-        apply_events(session, [feedback], UnitDirectory())
-        session.commit()
-    with view_store.session() as session:
-        detail = unmatched_detail(session, feedback.feedback_event_id)
-        assert detail is not None
-        reasons = {found.case.case_id: found.reasons for found in detail.candidates}
-    assert "party_name" in reasons.get(spec.case_id, [])
+    assert "party_name" in _candidate_reasons(view_store, feedback, spec.case_id)
 
 
 def test_another_units_case_beginning_with_the_text_neither_hides_nor_betrays(
