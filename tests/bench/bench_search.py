@@ -4,6 +4,7 @@ Run (a plain script, not collected by pytest)::
 
     .venv/bin/python tests/bench/bench_search.py --cases 200000
     .venv/bin/python tests/bench/bench_search.py --database /tmp/view.sqlite3  # reuse
+    .venv/bin/python tests/bench/bench_search.py --cases 200000 --postgres
 
 The store is bulk-loaded with the fictional cases of ``bench_view.py`` (document numbers
 演罚〔year〕N号 and 演移〔year〕N号, agency numbers AJ-…, a person or 演示第N商贸有限公司
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import select, union
+from sqlalchemy import or_, select, union
 
 from hub.identity import identifier_key
 from hub.view import search
@@ -43,18 +45,21 @@ def _exact_number(_session: Any, text: str) -> Any:
     """The matching before part searches, as the (whole, part) pair the search takes."""
     if not text.strip():
         return None
-    whole = select(CaseNumberRow.case_id).where(CaseNumberRow.number == text.strip())
-    return search._tiers(whole, whole, None)
+    condition = CaseNumberRow.number == text.strip()
+    whole = select(CaseNumberRow.case_id).where(condition)
+    holds = search._holding(CaseNumberRow.case_id, condition)
+    return search._tiers(whole, whole, None, (holds, holds))
 
 
 def _exact_party(_session: Any, text: str) -> Any:
     """The exact name match of before, on the name's key (the index of names as written,
     which it used, is gone: the same seek on the index that replaced it)."""
-    whole = union(
-        select(CasePartyRow.case_id).where(CasePartyRow.name_key == name_key(text)),
-        select(CasePartyRow.case_id).where(CasePartyRow.identifier == identifier_key(text)),
-    ).subquery().select()
-    return search._tiers(whole, whole, None)
+    by_name = CasePartyRow.name_key == name_key(text)
+    by_identifier = CasePartyRow.identifier == identifier_key(text)
+    whole = union(select(CasePartyRow.case_id).where(by_name),
+                  select(CasePartyRow.case_id).where(by_identifier)).subquery().select()
+    holds = search._holding(CasePartyRow.case_id, or_(by_name, by_identifier))
+    return search._tiers(whole, whole, None, (holds, holds))
 
 
 #: Trigram indexes that do not exist: the search then scans, as it did before them.
@@ -83,7 +88,8 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
         return i if i % 2 else i + 1  # odd indexes are companies
 
     # (kind, the kind it is compared with, how it matches: "exact" as before part
-    # searches, "scan" as before trigram indexes, "" as now)
+    # searches, "scan" as before trigram indexes, "set" as before a common text's newest
+    # cases were tested one by one, "" as now)
     kinds: list[tuple[str, str, str, Callable[[int], tuple[dict[str, str], Scope]]]] = [
         ("number, whole (exact, before)", "", "exact",
          lambda i: ({"case_number": number(i)}, everyone)),
@@ -97,6 +103,9 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
          lambda i: ({"case_number": "{} {}号".format(*year_and_serial(i))}, everyone)),
         ("number, 123号 (serial only)", "number, whole (exact, before)", "",
          lambda i: ({"case_number": f"{year_and_serial(i)[1]}号"}, everyone)),
+        ("number, 〔2024〕 (a year: thousands), set first (before)",
+         "number, whole (exact, before)", "set",
+         lambda i: ({"case_number": f"〔{year_and_serial(i)[0]}〕"}, everyone)),
         ("number, 〔2024〕 (a year: thousands)", "number, whole (exact, before)", "",
          lambda i: ({"case_number": f"〔{year_and_serial(i)[0]}〕"}, everyone)),
         ("number, 2024 123号 in a unit's scope", "number, whole (exact, before)", "",
@@ -112,6 +121,8 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
          lambda i: ({"party": f"第{company(i)}商贸"}, everyone)),
         ("party, part: 第123商贸", "party, whole name (exact, before)", "",
          lambda i: ({"party": f"第{company(i)}商贸"}, everyone)),
+        ("party, part: 商贸有限 (half the parties), set first (before)",
+         "party, whole name (exact, before)", "set", lambda i: ({"party": "商贸有限"}, everyone)),
         ("party, part: 商贸有限 (half the parties)", "party, whole name (exact, before)", "",
          lambda i: ({"party": "商贸有限"}, everyone)),
         ("party, credit code / ID (exact, before)", "", "exact",
@@ -122,11 +133,15 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
     results: list[tuple[str, str, float, int]] = []
     by_number, by_party = search._cases_by_number, search._cases_by_party
     trigrams = search.NUMBER_KEYS, search.PARTY_NAMES
+    window = search._WINDOW
     with store.session() as session:
         for name, baseline, how, make in kinds:
             search._cases_by_number = _exact_number if how == "exact" else by_number
             search._cases_by_party = _exact_party if how == "exact" else by_party
             search.NUMBER_KEYS, search.PARTY_NAMES = _NO_TRIGRAMS if how == "scan" else trigrams
+            # "set": a common text's page walks against its whole set gathered first, as
+            # before the newest cases were tested one by one (an empty window)
+            search._WINDOW = 0 if how == "set" else window
             timings: list[float] = []
             counts: list[int] = []
             for round_ in range(repeat + 1):
@@ -142,6 +157,7 @@ def measure(store: Store, total: int, repeat: int) -> list[tuple[str, str, float
                             int(statistics.median(counts))))
     search._cases_by_number, search._cases_by_party = by_number, by_party
     search.NUMBER_KEYS, search.PARTY_NAMES = trigrams
+    search._WINDOW = window
     return results
 
 
@@ -151,25 +167,45 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--database", type=Path, default=None,
                         help="SQLite file to reuse (loaded with --cases if it does not exist)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="measure on a private PostgreSQL cluster, loaded for the run")
     args = parser.parse_args()
     _codes()
-    path = args.database or Path(tempfile.mkdtemp(prefix="liangfa-bench-search-")) / "v.db"
-    fresh = not path.exists()
-    store = Store(f"sqlite:///{path}")
+    cluster = None
+    base = Path(tempfile.mkdtemp(prefix="liangfa-bench-search-"))
+    if args.postgres:
+        from tests.support.postgres import PostgresCluster, _free_port
+
+        cluster = PostgresCluster(base, _free_port())
+        cluster.start()
+        url, fresh = cluster.url, True
+    else:
+        path = args.database or base / "v.db"
+        url, fresh = f"sqlite:///{path}", not path.exists()
+    try:
+        _report(Store(url), args.cases, args.repeat, fresh=fresh,
+                backend="PostgreSQL" if args.postgres else "SQLite")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _report(store: Store, cases: int, repeat: int, *, fresh: bool, backend: str) -> None:
     started = time.perf_counter()
     store.create_all()  # on an older store: adds and fills number_key
     prepared = time.perf_counter() - started
     if fresh:
-        load(store, args.cases)
+        load(store, cases)
     else:
-        print(f"reused {path}; create_all (upgrade if older) took {prepared:.1f} s")
-    total = args.cases if fresh else 0
+        print(f"reused the store; create_all (upgrade if older) took {prepared:.1f} s")
+    total = cases if fresh else 0
     with store.session() as session:
         total = total or len(session.scalars(select(CaseNumberRow.case_id).where(
             CaseNumberRow.kind == "decision_number")).all())
-    rows = measure(store, total, args.repeat)
+    rows = measure(store, total, repeat)
     medians = {name: ms for name, _, ms, _ in rows}
-    print(f"\n## SQLite, {total:,} cases, median of {args.repeat} searches per kind\n")
+    print(f"\n## {backend}, {total:,} cases, median of {repeat} searches per kind\n")
     print("| search | ms | × exact | matches (median) |\n|---|---:|---:|---:|")
     for name, baseline, ms, count in rows:
         ratio = f"{ms / medians[baseline]:.1f}" if baseline else "1"
