@@ -156,10 +156,11 @@ class _Match:
     lists of a trigram index, so when they are few (``ids``: at most :data:`_MAX_LISTED`)
     that is done once and the page and the count look them up by primary key. When they
     are more, looking each up and sorting them all costs more than walking the page's
-    driving index in result order, which stops at the page's end. The page walks first
-    the newest :data:`_WINDOW` cases (under every other filter) testing each with
-    ``holds``: a text in half the cases fills its page within a few dozen probes, where
-    gathering its set first cost 0.1 s at 200,000 cases and grows with the table. When
+    driving index in result order, which stops at the page's end. On SQLite the page
+    walks first the newest :data:`_WINDOW` cases (under every other filter) testing each
+    with ``holds``: a text in half the cases fills its page within a few dozen probes,
+    where gathering its set first cost 0.2 s at 200,000 cases and grows with the table
+    (PostgreSQL gathers the set at once, faster there: :func:`_in_window`). When
     the window does not fill the page (a year typed, 〔2024〕, while the newest cases are
     of 2025), and for the count, the walk keeps the cases of the set ``cases`` gathers
     once (``case_id || ''`` is an expression no index serves, or SQLite would look each
