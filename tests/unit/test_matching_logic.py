@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rocksdict import Rdict
 
 from hub.identity import case_id_for, resident_id_check_char
 from hub.models import CaseEvent, MatchMethod
@@ -14,6 +19,7 @@ from hub.rules import load_matching
 from streams.engine.match_store import RocksMatchStorage, open_index_store
 from streams.match_index import ReferralRecord, normalise_document_number
 from streams.matching_logic import (
+    REFERRAL_NUMBER_INDEX,
     FeedbackMatcher,
     matched_event,
     unmatched_event,
@@ -336,6 +342,25 @@ def test_document_numbers_are_normalised(raw: str | None, normalised: str | None
     assert normalise_document_number(raw) == normalised
 
 
+_EVERY_BRACKET = str.maketrans({"〔": "[", "〕": "]", "［": "[", "］": "]", "【": "[", "】": "]",
+                                "（": "[", "）": "]", "(": "[", ")": "]", "﹝": "[", "﹞": "]"})
+
+
+def _normalised_as_defined(number: str) -> str | None:
+    """The definition, step by step: NFKC, every bracket mapped, whitespace gone, upper."""
+    text = unicodedata.normalize("NFKC", number).translate(_EVERY_BRACKET)
+    return re.sub(r"\s+", "", text).upper() or None
+
+
+@given(st.text(alphabet=st.one_of(
+    st.sampled_from("〔〕［］【】（）()﹝﹞[] \u3000\t\n\x1c\u2028\u00a0号市监罚移ｑ２ß"),
+    st.characters()), max_size=30))
+def test_document_numbers_are_normalised_as_defined(number: str) -> None:
+    """Brackets replaced one by one after NFKC (faster) give what the definition gives,
+    for any text: every bracket spelling, every kind of space, any character."""
+    assert normalise_document_number(number) == _normalised_as_defined(number)
+
+
 def test_matched_and_unmatched_events(matcher: FeedbackMatcher) -> None:
     now = at(2025, 5, 6, 11)
     event = feedback(referral_number="青市监移〔2025〕1号",
@@ -426,6 +451,54 @@ def test_a_later_referral_of_the_party_makes_an_identifier_match_doubtful(
     result = matcher.match(decision)
     assert not result.confident
     assert {c.case_id for c in result.candidates} == {CASE2, second.case_id}
+
+
+class _CountedGets:
+    """An index store that counts the ``get``s asked of it (Rdict's own methods cannot be
+    patched); everything else is the real RocksDB store's."""
+
+    def __init__(self, db: Rdict) -> None:
+        self.db = db
+        self.gets = 0
+
+    def get(self, key: bytes) -> object:
+        self.gets += 1
+        return self.db.get(key)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_an_index_rebuilt_from_empty_asks_rocksdb_only_for_keys_it_wrote(
+        tmp_path: Path) -> None:
+    """A rebuild's lookups are mostly of keys never written (each new number, party,
+    digest): the storage of a store that began empty answers those itself. What it
+    flushed is still read from RocksDB, and a store opened with keys in it asks RocksDB
+    every time (the keys were written before this storage could see them)."""
+    counted = _CountedGets(open_index_store(tmp_path / "index"))
+    storage = RocksMatchStorage(counted)  # type: ignore[arg-type]
+    matcher = FeedbackMatcher(load_matching(), storage)
+    for event in REFERRALS:
+        matcher.add_event(event)
+        storage.flush()
+    asked = counted.gets
+    assert storage.keys(REFERRAL_NUMBER_INDEX, "青市监移[2099]1号") == set()
+    assert storage.record((CASE5, "", "青市监罚[2099]5号")) is None
+    assert storage.police_case("psb|青公刑立[2099]5号") is None
+    assert counted.gets == asked
+    result = matcher.match(feedback(referral_number="青市监移[2025]1号", police_case_number=None))
+    assert (result.case_id, result.method) == (CASE, MatchMethod.REFERRAL_NUMBER)
+    assert counted.gets > asked
+    counted.db.close()
+    reopened = _CountedGets(open_index_store(tmp_path / "index"))
+    storage = RocksMatchStorage(reopened)  # type: ignore[arg-type]
+    asked = reopened.gets
+    assert storage.keys(REFERRAL_NUMBER_INDEX, "青市监移[2099]1号") == set()
+    assert reopened.gets == asked + 1
+    again = FeedbackMatcher(load_matching(), storage)
+    assert again.match(feedback(referral_number="青市监移[2025]1号",
+                                police_case_number=None)).case_id == CASE
+    reopened.db.close()
 
 
 def test_a_link_withdrawn_in_rocksdb_stays_withdrawn_after_a_flush_and_reopen(
