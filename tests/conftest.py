@@ -1,7 +1,9 @@
 """Session-wide real Kafka broker and schema registry; a fresh topic and group per test.
 
-One stack per test session (starting the JVMs costs ~15 s); with ``LIANGFA_BOOTSTRAP`` and
-``LIANGFA_REGISTRY_URL`` set, the tests use that running stack instead.
+One stack per test session (starting the JVMs costs ~15 s): under ``make test``'s two
+pytest-xdist processes, one per process, on free ports under its own temporary home. With
+``LIANGFA_BOOTSTRAP`` and ``LIANGFA_REGISTRY_URL`` set, the tests use that running stack
+instead (every process shares it: each test makes its own topics and groups).
 """
 
 from __future__ import annotations
