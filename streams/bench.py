@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.config import HubSettings
 from hub.identity import case_id_for
@@ -83,6 +85,13 @@ class BenchResult:
     load_after: float = 0.0
     #: From a restart with the data directories kept until a new event is processed.
     recovery_kept_s: float = 0.0
+    #: The two halves of ``recovery_s`` that run side by side, as the workers' own
+    #: metrics tell them (the slowest worker's): the stores' replay of their changelogs
+    #: (``liangfa_streams_restore_seconds``) and the matching index's load from the
+    #: worker's start (``liangfa_streams_matching_index_load_seconds``). The longer one
+    #: is the recovery's critical path; 0.0 where a worker did not answer.
+    recovery_restore_s: float = 0.0
+    recovery_index_s: float = 0.0
 
 
 def _ingest_unit(event: CaseEvent) -> str:
@@ -169,7 +178,8 @@ class _Watched:
 
 
 def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
-                  worker_id: str = "bench") -> subprocess.Popen[bytes]:
+                  worker_id: str = "bench", web_port: int | None = None,
+                  ) -> subprocess.Popen[bytes]:
     """A worker of the example county: its unit registry routes the bench's referrals and
     feedback to their inboxes, as a county's does (without one, every addressed event
     became an "unroutable" alert that was read back, counted and put on its case)."""
@@ -178,7 +188,7 @@ def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
         units.write_text(EXAMPLE_UNITS_YAML, encoding="utf-8")
     command = [
         sys.executable, "-m", "streams", "run", "--worker-id", worker_id,
-        "--data-dir", str(data_dir), "--web-port", str(free_port()),
+        "--data-dir", str(data_dir), "--web-port", str(web_port or free_port()),
         "--bootstrap", settings.bootstrap, "--registry-url", settings.hub.registry_url,
         "--app-id", settings.app_id, "--topic-prefix", settings.topics.prefix,
         "--units", str(units), "--hub-unit", EXAMPLE_PROCURATORATE,
@@ -187,6 +197,33 @@ def _start_worker(settings: StreamSettings, data_dir: Path, log_path: Path,
     with log_path.open("ab") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+_RECOVERY_GAUGES = ("liangfa_streams_restore_seconds",
+                    "liangfa_streams_matching_index_load_seconds")
+
+
+async def _recovery_phases(host: str, web_ports: list[int]) -> tuple[float, float]:
+    """The slowest worker's store restore and index load, in seconds, from its /metrics.
+
+    Read from the workers rather than their logs: the benchmark runs them at log level
+    warning, and the gauges are what an operator sees of a restart too.
+    """
+    slowest = dict.fromkeys(_RECOVERY_GAUGES, 0.0)
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for port in web_ports:
+            try:
+                response = await client.get(f"http://{host}:{port}/metrics")
+                response.raise_for_status()
+            except httpx.HTTPError:
+                log.warning("worker on port %d did not answer for its recovery's phases",
+                            port)
+                continue
+            for family in text_string_to_metric_families(response.text):
+                for sample in family.samples:
+                    if sample.name in slowest:
+                        slowest[sample.name] = max(slowest[sample.name], sample.value)
+    return slowest[_RECOVERY_GAUGES[0]], slowest[_RECOVERY_GAUGES[1]]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -332,8 +369,9 @@ async def _measure(hub: HubSettings, app_id: str, count: int, *, work_dir: Path,
 
     directory = work_dir
     names = [f"bench-{number}" for number in range(1, workers + 1)]
+    web_ports = {name: free_port() for name in names}
     processes = [_start_worker(stream_settings, directory / name, directory / f"{name}.log",
-                               name) for name in names]
+                               name, web_ports[name]) for name in names]
     # A fixed 900 s failed any run slower than N / 900 events/s (1,000,000 events at the
     # ~700/s measured at 100,000): allow 200 events/s, at least 900 s.
     catch_up_s = max(900.0, count / 200)
@@ -379,13 +417,16 @@ async def _measure(hub: HubSettings, app_id: str, count: int, *, work_dir: Path,
         await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
         restarted = time.perf_counter()
         processes = [_start_worker(stream_settings, directory / name,
-                                   directory / f"{name}.log", name) for name in names]
+                                   directory / f"{name}.log", name, web_ports[name])
+                     for name in names]
         ends = await _end_offsets(hub.bootstrap, [*ingest.values(), topics.case_events])
         ends_probe = {tp: end for tp, end in ends.items() if tp.topic != topics.case_events}
         await _wait_caught_up(hub.bootstrap, app_id, ends_probe,
                               _Watched([psutil.Process(p.pid) for p in processes]),
                               peak, timeout_s=900)
         recovery = time.perf_counter() - restarted
+        recovery_restore, recovery_index = await _recovery_phases(
+            hub.metrics_host, list(web_ports.values()))
 
         # And with the data directories kept (a restart, a deploy): only the changelogs'
         # and topics' tails are read.
@@ -396,7 +437,8 @@ async def _measure(hub: HubSettings, app_id: str, count: int, *, work_dir: Path,
         await _produce(hub.bootstrap, [(ingest[EXAMPLE_AGENCY], probe_record)])
         restarted = time.perf_counter()
         processes = [_start_worker(stream_settings, directory / name,
-                                   directory / f"{name}.log", name) for name in names]
+                                   directory / f"{name}.log", name, web_ports[name])
+                     for name in names]
         ends = await _end_offsets(hub.bootstrap, list(ingest.values()))
         await _wait_caught_up(hub.bootstrap, app_id, ends,
                               _Watched([psutil.Process(p.pid) for p in processes]),
@@ -422,6 +464,8 @@ async def _measure(hub: HubSettings, app_id: str, count: int, *, work_dir: Path,
         peak_rss_mib=round(peak[0] / 2**20, 1),
         recovery_s=round(recovery, 2),
         recovery_kept_s=round(recovery_kept, 2),
+        recovery_restore_s=round(recovery_restore, 2),
+        recovery_index_s=round(recovery_index, 2),
         worker_cpu_ms_per_event=round(cpu_used * 1000 / count, 3),
         baseline_aiokafka_events_per_s=round(baseline_aiokafka, 1),
         load_before=load_before,

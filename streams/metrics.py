@@ -143,6 +143,11 @@ RESTORE_SECONDS = Gauge(
     "liangfa_streams_restore_seconds",
     "How long the last assignment took to restore its stores from their changelogs",
 )
+INDEX_LOAD_SECONDS = Gauge(
+    "liangfa_streams_matching_index_load_seconds",
+    "How long the worker's start took to load its matching index (a rebuild on an empty "
+    "data directory; nothing is processed before it is ready)",
+)
 HEAP_TRIM_SECONDS = Histogram(
     "liangfa_streams_heap_trim_seconds",
     "Time the worker spent handing its C heap's free pages back to the system "

@@ -116,6 +116,8 @@ class RocksMatchStorage:
         """Write the staged values in one batch."""
         if not self._staged:
             return
+        # Staged like any key, so the filter below marks it too.
+        self._staged[_COUNT_KEY] = str(self._count).encode("ascii")
         batch = WriteBatch(raw_mode=True)
         written = self._written
         for key, value in self._staged.items():
@@ -123,7 +125,6 @@ class RocksMatchStorage:
             if written is not None:
                 slot = hash(key) & (_WRITTEN_SLOTS - 1)
                 written[slot >> 3] |= 1 << (slot & 7)
-        batch.put(_COUNT_KEY, str(self._count).encode("ascii"))
         self._db.write(batch, self._write_options)
         self._staged = {}
 
