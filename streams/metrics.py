@@ -145,8 +145,9 @@ RESTORE_SECONDS = Gauge(
 )
 INDEX_LOAD_SECONDS = Gauge(
     "liangfa_streams_matching_index_load_seconds",
-    "How long the worker's start took to load its matching index (a rebuild on an empty "
-    "data directory; nothing is processed before it is ready)",
+    "How long the worker's matching index took to load, from the load's start as the "
+    "worker starts (a rebuild on an empty data directory; nothing is processed before "
+    "it is ready)",
 )
 HEAP_TRIM_SECONDS = Histogram(
     "liangfa_streams_heap_trim_seconds",

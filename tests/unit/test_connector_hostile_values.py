@@ -50,9 +50,12 @@ def _refusal(row: dict[str, Any]) -> RecordRejected:
     ("1e-999999999", "not_a_number"), ("NaN", "not_a_number"),
 ])
 def test_an_absurd_amount_refuses_its_row_at_once(text: str, error_type: str) -> None:
-    started = time.monotonic()
+    # This process's CPU time, not the clock: the arithmetic refused here would take
+    # minutes of CPU, and a clock also counts what other processes (the suite's second
+    # one, a broker) take of the machine meanwhile.
+    started = time.process_time()
     refused = _refusal(penalty_cells(**{_FINE: text}))
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert (refused.field, refused.error_type, refused.value) == (
         "fine_amount_fen", error_type, text)
     assert penalty_mapper().map(penalty_cells(8), "a.csv#row 4", _NOW).record["fine_amount_fen"] > 0
@@ -64,10 +67,10 @@ def test_an_absurd_amount_refuses_its_row_at_once(text: str, error_type: str) ->
 ])
 def test_an_absurd_number_is_refused_before_any_costly_arithmetic(
         text: str, conversion: Any) -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU, not the clock (see above)
     with pytest.raises(RecordRejected) as caught:
         convert_value(text, conversion, "quantity")
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert caught.value.error_type in ("not_a_number", "implausible_amount")
     assert caught.value.field == "quantity"
 
